@@ -1,0 +1,49 @@
+# mmkit: the commands that matter. `make demo` and `make test` work on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-unit lint typecheck bench demo services services-stop clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## install: system packages (redis, postgresql), the virtualenv and mmkit in it
+install:
+	bash .ci/install-system
+	@$(MAKE) --no-print-directory $(STAMP)
+
+## services: private redis + postgresql for the tests (idempotent)
+services:
+	bash .ci/services start
+
+services-stop:
+	bash .ci/services stop
+
+## test: the whole suite, with real Redis and PostgreSQL
+test: install services
+	. var/services/env && $(BIN)/pytest -q -p no:cacheprovider
+
+## test-unit: fast hermetic tests only
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check mmkit connectors strategies tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(PYTHON) -m bench
+
+## demo: simulated venue + replayed recording + a strategy quoting into it, then a report
+demo: install
+	$(BIN)/mmkit demo
+
+clean:
+	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

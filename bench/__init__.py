@@ -1,0 +1,1 @@
+"""Benchmarks: each bench_<name>.py has main() that prints its figures (`make bench`)."""

@@ -1,0 +1,192 @@
+"""YAML -> attrs loading with errors that name the file, the key path and the reason.
+
+Used for venue rules (``conf/venues/*.yml``) and strategy/engine configs. The
+rules a desk relies on:
+
+* unknown keys are rejected (a typo must not silently fall back to a default);
+* numbers in YAML are read as ``Decimal`` from their text, never via float;
+* ``${NAME}`` is expanded from the environment only where a field is marked
+  as a secret by the caller (``secret_paths``); a missing variable is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cattrs
+import yaml
+from cattrs.gen import make_dict_structure_fn
+
+T = TypeVar("T")
+
+_ENV_PATTERN = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, located: ``file: key.path: reason``."""
+
+    def __init__(self, file: str | Path | None, key_path: str, reason: str) -> None:
+        self.file = str(file) if file is not None else "<config>"
+        self.key_path = key_path or "<root>"
+        self.reason = reason
+        super().__init__(f"{self.file}: {self.key_path}: {reason}")
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """SafeLoader that reads floats as exact Decimals from their source text."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
+    assert isinstance(text, str)
+    try:
+        return Decimal(text.replace("_", ""))
+    except InvalidOperation as exc:  # .inf / .nan spellings
+        raise yaml.constructor.ConstructorError(None, None, f"not a finite number: {text}", node.start_mark) from exc
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file with exact decimals; errors name the file and line."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        return yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"invalid YAML: {exc}") from exc
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, float):
+        raise ValueError(f"float {value!r} is not exact; write the number in YAML or as a string")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation as exc:
+            raise ValueError(f"not a number: {value!r}") from exc
+        if not result.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        return result
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise ValueError(f"expected an integer, got {value!r}")
+    number = Decimal(value) if not isinstance(value, int) else value
+    if isinstance(number, Decimal):
+        if number != number.to_integral_value():
+            raise ValueError(f"expected an integer, got {value!r}")
+        return int(number)
+    return number
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def make_converter() -> cattrs.Converter:
+    """A strict converter: unknown keys rejected, exact numbers, no silent coercion."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_factory(
+        lambda cls: hasattr(cls, "__attrs_attrs__"),
+        lambda cls: make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True),
+    )
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+def _format_path(path: str) -> str:
+    # cattrs paths look like "$.a.b[0]"; present them as "a.b[0]".
+    return path.removeprefix("$").removeprefix(".")
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return "unknown key(s) " + ", ".join(sorted(repr(k) for k in exc.extra_fields))
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, ValueError | TypeError) and str(exc):
+        return str(exc)
+    name = getattr(type_, "__name__", str(type_))
+    return f"invalid value, expected {name}"
+
+
+def structure(data: Any, cls: type[T], file: str | Path | None = None, root: str = "") -> T:
+    """Build ``cls`` from plain data, raising one ConfigError for the first problem found."""
+    try:
+        return CONVERTER.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path=root or "$", format_exception=_format_exception)
+        first = messages[0] if messages else str(exc)
+        reason, _, path = first.rpartition(" @ ")
+        raise ConfigError(file, _format_path(path), reason or first) from exc
+    except (ValueError, TypeError) as exc:  # raised from an attrs validator or converter
+        raise ConfigError(file, root, str(exc)) from exc
+
+
+def load_yaml(path: str | Path, cls: type[T], secret_paths: Iterable[str] = ()) -> T:
+    """Read ``path`` and structure it as ``cls``; ``${ENV}`` allowed only at ``secret_paths``."""
+    data = read_yaml(path)
+    data = expand_secrets(data, set(secret_paths), path)
+    return structure(data, cls, file=path)
+
+
+def expand_secrets(data: Any, secret_paths: set[str], file: str | Path | None, _path: str = "") -> Any:
+    """Replace ``${NAME}`` with the environment value, only at the allowed dotted key paths.
+
+    A ``${...}`` anywhere else is an error: the environment is for secrets,
+    not a second configuration language.
+    """
+    if isinstance(data, dict):
+        return {k: expand_secrets(v, secret_paths, file, f"{_path}.{k}" if _path else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [expand_secrets(v, secret_paths, file, f"{_path}[{i}]") for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+        match = _ENV_PATTERN.match(data)
+        generic = re.sub(r"\[\d+\]", "[]", _path)
+        if match is None:
+            raise ConfigError(file, _path, f"malformed environment reference {data!r}; write ${{NAME}}")
+        if _path not in secret_paths and generic not in secret_paths:
+            raise ConfigError(file, _path, "environment references are only allowed for secrets")
+        name = match.group(1)
+        value = os.environ.get(name)
+        if value is None or value == "":
+            raise ConfigError(file, _path, f"secret environment variable {name} is not set")
+        return value
+    return data

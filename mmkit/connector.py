@@ -1,0 +1,313 @@
+"""The one interface every venue implements, and the venue's rules as data.
+
+Order entry is *submit-only* on the tick path: ``place``, ``cancel``,
+``replace``, ``cancel_all`` and ``request_order_status`` return at once and
+their outcome arrives later as an event in the connector's inbox (accepted,
+rejected, canceled, fill, status report, not found, query failed). That keeps
+the tick synchronous, lets the same executor drive a FIX session, a REST API
+and the simulator, and makes a backtest deterministic.
+
+The ``fetch_*`` coroutines are for start-up and reconciliation only, where
+the engine may await. They raise :class:`OrderNotFoundError` when the venue
+definitively has no such order and :class:`TransientVenueError` when we
+could not ask: the two must never be confused (a network error is not a
+lost order).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import attrs
+
+from mmkit.conf import ConfigError, load_yaml
+from mmkit.model import (
+    NS_PER_MS,
+    NS_PER_S,
+    Balance,
+    Fill,
+    IncrementBand,
+    Instrument,
+    OrderRequest,
+    OrderStatusReport,
+    ReplaceRequest,
+    VenueEvent,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base class for connector failures."""
+
+
+class OrderNotFoundError(ConnectorError):
+    """Definitive: the venue answered that it has no such order."""
+
+
+class TransientVenueError(ConnectorError):
+    """We could not ask (timeout, disconnect, 5xx, rate limited). The order's state is unknown, not lost."""
+
+
+class NotConnectedError(TransientVenueError):
+    """The session is down; nothing was sent."""
+
+
+# --------------------------------------------------------------------------
+# Venue rules
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class RateLimit:
+    """At most ``max_count`` order actions in any window of ``window_ms``."""
+
+    max_count: int
+    window_ms: int
+
+    @property
+    def window_ns(self) -> int:
+        return self.window_ms * NS_PER_MS
+
+
+@attrs.frozen(slots=True)
+class FeeSchedule:
+    """Fees in basis points of notional; negative maker fee = rebate."""
+
+    maker_bps: Decimal = Decimal(0)
+    taker_bps: Decimal = Decimal(0)
+
+    def fee(self, notional: Decimal, is_maker: bool) -> Decimal:
+        return notional * (self.maker_bps if is_maker else self.taker_bps) / Decimal(10_000)
+
+
+@attrs.frozen(slots=True)
+class IncrementBandConfig:
+    min_price: Decimal
+    tick: Decimal
+    lot: Decimal
+
+
+@attrs.frozen(slots=True)
+class InstrumentConfig:
+    symbol: str
+    base: str
+    quote: str
+    increments: list[IncrementBandConfig]
+    min_notional: Decimal = Decimal(0)
+    min_qty: Decimal = Decimal(0)
+    max_qty: Decimal | None = None
+    price_band_pct: Decimal | None = None
+    #: The venue's own name for the symbol when it differs (e.g. Kraken "XBT/USD").
+    venue_symbol: str | None = None
+
+
+@attrs.frozen(slots=True)
+class VenueRulesConfig:
+    """The YAML shape of ``conf/venues/<venue>.yml``."""
+
+    venue: str
+    instruments: list[InstrumentConfig]
+    fees: FeeSchedule = FeeSchedule()
+    rate_limits: list[RateLimit] = attrs.Factory(list)
+    duplicate_order_window_ms: int = 0
+    supports_replace: bool = False
+    supports_post_only: bool = True
+    supports_market_orders: bool = True
+    supports_fill_history: bool = True
+    cancel_on_disconnect: bool = False
+    #: Seconds an order may stay PENDING_* before its status is queried.
+    pending_timeout_s: Decimal = Decimal(5)
+
+
+@attrs.frozen(slots=True)
+class VenueRules:
+    """Everything the engine must know about how a venue treats orders."""
+
+    venue: str
+    instruments: tuple[Instrument, ...]
+    fees: FeeSchedule = FeeSchedule()
+    rate_limits: tuple[RateLimit, ...] = ()
+    duplicate_order_window_ns: int = 0
+    supports_replace: bool = False
+    supports_post_only: bool = True
+    supports_market_orders: bool = True
+    supports_fill_history: bool = True
+    cancel_on_disconnect: bool = False
+    pending_timeout_ns: int = 5 * NS_PER_S
+    venue_symbols: tuple[tuple[str, str], ...] = ()
+
+    def instrument(self, symbol: str) -> Instrument:
+        for instrument in self.instruments:
+            if instrument.symbol == symbol:
+                return instrument
+        raise KeyError(f"{self.venue} has no instrument {symbol!r}")
+
+    def venue_symbol(self, symbol: str) -> str:
+        return dict(self.venue_symbols).get(symbol, symbol)
+
+    @classmethod
+    def from_config(cls, config: VenueRulesConfig) -> VenueRules:
+        instruments = tuple(
+            Instrument(
+                venue=config.venue,
+                symbol=item.symbol,
+                base=item.base,
+                quote=item.quote,
+                increments=tuple(IncrementBand(b.min_price, b.tick, b.lot) for b in item.increments),
+                min_notional=item.min_notional,
+                min_qty=item.min_qty,
+                max_qty=item.max_qty,
+                price_band=None if item.price_band_pct is None else item.price_band_pct / 100,
+            )
+            for item in config.instruments
+        )
+        return cls(
+            venue=config.venue,
+            instruments=instruments,
+            fees=config.fees,
+            rate_limits=tuple(config.rate_limits),
+            duplicate_order_window_ns=config.duplicate_order_window_ms * NS_PER_MS,
+            supports_replace=config.supports_replace,
+            supports_post_only=config.supports_post_only,
+            supports_market_orders=config.supports_market_orders,
+            supports_fill_history=config.supports_fill_history,
+            cancel_on_disconnect=config.cancel_on_disconnect,
+            pending_timeout_ns=int(config.pending_timeout_s * NS_PER_S),
+            venue_symbols=tuple((i.symbol, i.venue_symbol) for i in config.instruments if i.venue_symbol),
+        )
+
+
+#: Where the venue rule files live, relative to the project root.
+DEFAULT_VENUES_DIR = Path(__file__).resolve().parent.parent / "conf" / "venues"
+
+
+def load_venue_rules(venue_or_path: str | Path, venues_dir: Path | None = None) -> VenueRules:
+    """Load ``conf/venues/<venue>.yml`` (or an explicit path) into VenueRules.
+
+    Errors name the file, the key path and the reason (see :mod:`mmkit.conf`).
+    """
+    path = Path(venue_or_path)
+    if path.suffix not in (".yml", ".yaml"):
+        path = (venues_dir or DEFAULT_VENUES_DIR) / f"{venue_or_path}.yml"
+    config = load_yaml(path, VenueRulesConfig)
+    try:
+        return VenueRules.from_config(config)
+    except ValueError as exc:
+        raise ConfigError(path, "instruments", str(exc)) from exc
+
+
+# --------------------------------------------------------------------------
+# Inbox
+# --------------------------------------------------------------------------
+
+
+class Inbox:
+    """Events from I/O, in arrival order, drained once per tick.
+
+    ``put`` is for code already on the engine loop; ``put_threadsafe`` is for
+    foreign threads (quickfix callbacks): it hands the event to the loop with
+    ``call_soon_threadsafe`` so ordering with loop-side events is preserved.
+    """
+
+    def __init__(self) -> None:
+        self._events: deque[VenueEvent] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self.received = 0
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def put(self, event: VenueEvent) -> None:
+        self.received += 1
+        self._events.append(event)
+
+    def put_threadsafe(self, event: VenueEvent) -> None:
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self.put(event)
+            return
+        try:
+            loop.call_soon_threadsafe(self.put, event)
+        except RuntimeError:  # loop closed during shutdown: keep the event rather than lose it
+            self.put(event)
+
+    def drain(self) -> list[VenueEvent]:
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+# --------------------------------------------------------------------------
+# The protocol
+# --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A normalized venue. See the module docstring for the submit/event contract."""
+
+    @property
+    def venue(self) -> str: ...
+
+    @property
+    def rules(self) -> VenueRules: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+    def subscribe_book(self, symbol: str) -> None: ...
+
+    def subscribe_trades(self, symbol: str) -> None: ...
+
+    def place(self, order: OrderRequest) -> None:
+        """Submit a new order. Outcome: OrderAccepted / OrderRejected (+ Fill) events."""
+
+    def cancel(self, client_id: str, symbol: str) -> None:
+        """Submit a cancel. Outcome: OrderCanceled / OrderCancelRejected events."""
+
+    def replace(self, request: ReplaceRequest) -> None:
+        """Submit a cancel/replace (only if ``rules.supports_replace``). Outcome: OrderReplaced / OrderCancelRejected."""
+
+    def cancel_all(self, symbol: str | None = None) -> None:
+        """Cancel every order of ours (on ``symbol``); outcome as OrderCanceled events."""
+
+    def request_order_status(self, client_id: str, symbol: str) -> None:
+        """Ask for one order's status. Outcome: OrderStatusReport / OrderNotFound / OrderQueryFailed."""
+
+    async def fetch_order_status(self, client_id: str, symbol: str) -> OrderStatusReport: ...
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderStatusReport]: ...
+
+    async def fetch_balances(self) -> list[Balance]: ...
+
+    async def fetch_fills(self, symbol: str, since_ns: int) -> list[Fill]:
+        """Our fills since ``since_ns`` (empty when ``rules.supports_fill_history`` is False)."""
+
+    def drain(self) -> list[VenueEvent]:
+        """Every event received since the last drain, in arrival order."""
+
+
+def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:
+    """Build VenueRules in code (tests, simple sims) with the same type the YAML produces."""
+    return VenueRules(venue=venue, instruments=tuple(instruments), **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,135 @@
+"""The controller API: what a strategy author subclasses and what it may see.
+
+A controller is pure: it gets a read-only :class:`StrategyContext` (settled
+state of this tick) and returns the full set of :class:`TargetQuote` it wants
+resting. It never places or cancels orders itself; the executor reconciles
+targets with live orders, within the venue's rules and rate limits. That is
+what makes a controller testable in isolation and identical live and in a
+backtest.
+
+Strategies import only this module and :mod:`mmkit.model` (plus whatever
+helpers of mmkit they like); never a connector.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+import attrs
+
+from mmkit.model import FairValue, Fill, Instrument, Level, Side, TargetQuote
+
+
+class BookView(Protocol):
+    """Read-only L2 book, as the controller sees it."""
+
+    def best_bid(self) -> Level | None: ...
+
+    def best_ask(self) -> Level | None: ...
+
+    def mid(self) -> Decimal | None: ...
+
+    def depth(self, side: Side, levels: int) -> list[Level]: ...
+
+    def vwap(self, side: Side, qty: Decimal) -> Decimal | None:
+        """Average price to take ``qty`` from ``side`` (BUY side = bids), None if too thin."""
+
+    def price_for_volume(self, side: Side, qty: Decimal) -> Decimal | None:
+        """Worst price reached when taking ``qty`` from ``side``."""
+
+
+class QuoteMode(enum.Enum):
+    """What inventory limits allow on one side."""
+
+    NORMAL = "NORMAL"
+    WIDEN = "WIDEN"  # near the limit: quote, but further away
+    STOP = "STOP"  # at the limit: do not add to the position on this side
+
+
+class InventoryView(Protocol):
+    """Read-only inventory state (implemented by mmkit.risk.InventoryManager)."""
+
+    @property
+    def position(self) -> Decimal: ...
+
+    @property
+    def max_position(self) -> Decimal: ...
+
+    def skew_ticks(self) -> Decimal:
+        """Signed skew in ticks: positive when long (quotes shift down)."""
+
+    def quote_mode(self, side: Side) -> QuoteMode: ...
+
+
+class OpenOrderView(Protocol):
+    """One of our live orders, read-only."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def side(self) -> Side: ...
+
+    @property
+    def price(self) -> Decimal | None: ...
+
+    @property
+    def qty(self) -> Decimal: ...
+
+    @property
+    def filled_qty(self) -> Decimal: ...
+
+
+@attrs.frozen(slots=True)
+class StrategyContext:
+    """Everything a controller may read on one tick; nothing it may change."""
+
+    now_ns: int
+    instrument: Instrument
+    book: BookView | None
+    fair: FairValue
+    position: Decimal
+    inventory: InventoryView | None = None
+    open_orders: tuple[OpenOrderView, ...] = ()
+    #: True while the engine forbids quoting (kill switch, reconciliation); controllers may skip work.
+    halted: bool = False
+
+    @property
+    def fair_price(self) -> Decimal | None:
+        return self.fair.price
+
+
+class Controller:
+    """Base class of every strategy.
+
+    Subclasses set ``config_class`` to an attrs class describing their
+    parameters (validated from YAML, unknown keys rejected) and implement
+    :meth:`on_tick`. ``on_tick`` must return the complete set of quotes the
+    controller wants; an empty list means "nothing resting".
+    """
+
+    config_class: ClassVar[type[Any] | None] = None
+
+    def __init__(self, config: Any = None) -> None:
+        if self.config_class is not None and config is None:
+            config = self.config_class()
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Called once before the first tick."""
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        raise NotImplementedError
+
+    def on_fill(self, fill: Fill) -> None:
+        """Called for each new (deduplicated) fill of this controller's orders, before the next on_tick."""
+
+    def on_stop(self, ctx: StrategyContext) -> None:
+        """Called once when the engine stops."""
