@@ -12,6 +12,7 @@ This module imports nothing from mmkit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import threading
 import time
@@ -169,10 +170,8 @@ class Clock:
         if threading.get_ident() == self._loop_thread:
             event.set()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # loop already closed: nothing left to wake
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # loop already closed: nothing left to wake
-                pass
 
     # -- runners ----------------------------------------------------------
 

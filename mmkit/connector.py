@@ -165,7 +165,7 @@ class VenueRules:
                 symbol=item.symbol,
                 base=item.base,
                 quote=item.quote,
-                increments=tuple(IncrementBand(b.min_price, b.tick, b.lot) for b in item.increments),
+                increments=[IncrementBand(b.min_price, b.tick, b.lot) for b in item.increments],
                 min_notional=item.min_notional,
                 min_qty=item.min_qty,
                 max_qty=item.max_qty,
@@ -287,7 +287,10 @@ class Connector(Protocol):
         """Submit a cancel. Outcome: OrderCanceled / OrderCancelRejected events."""
 
     def replace(self, request: ReplaceRequest) -> None:
-        """Submit a cancel/replace (only if ``rules.supports_replace``). Outcome: OrderReplaced / OrderCancelRejected."""
+        """Submit a cancel/replace (if ``rules.supports_replace``).
+
+        Outcome: OrderReplaced / OrderCancelRejected.
+        """
 
     def cancel_all(self, symbol: str | None = None) -> None:
         """Cancel every order of ours (on ``symbol``); outcome as OrderCanceled events."""

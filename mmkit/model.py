@@ -13,6 +13,7 @@ This module imports nothing from mmkit: everything else may import it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import attrs
@@ -133,6 +134,10 @@ class IncrementBand:
             raise ValueError(f"tick and lot must be positive, got tick={self.tick} lot={self.lot}")
 
 
+def _to_bands(value: Iterable[IncrementBand]) -> tuple[IncrementBand, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(slots=True)
 class Instrument:
     """A tradable symbol on one venue, with its increments and order limits."""
@@ -141,7 +146,7 @@ class Instrument:
     symbol: str
     base: str
     quote: str
-    increments: tuple[IncrementBand, ...] = attrs.field(converter=tuple)
+    increments: tuple[IncrementBand, ...] = attrs.field(converter=_to_bands)
     min_notional: Decimal = attrs.field(default=ZERO, converter=_decimal_converter)
     min_qty: Decimal = attrs.field(default=ZERO, converter=_decimal_converter)
     max_qty: Decimal | None = attrs.field(default=None, converter=_optional_decimal_converter)
@@ -205,9 +210,9 @@ class Instrument:
             return RejectReason.INVALID_QTY
         if price * qty < self.min_notional:
             return RejectReason.MIN_NOTIONAL
-        if mid is not None and self.price_band is not None and mid > 0:
-            if abs(price - mid) > mid * self.price_band:
-                return RejectReason.PRICE_BAND
+        band = self.price_band
+        if mid is not None and band is not None and mid > 0 and abs(price - mid) > mid * band:
+            return RejectReason.PRICE_BAND
         return None
 
 
