@@ -1,0 +1,31 @@
+"""The simulated venue: matching engine, queue/latency/fee models and Connector implementations.
+
+See docs/simulator.md for what is and is not modelled.
+"""
+
+from mmkit.sim.fees import FeeModel
+from mmkit.sim.latency import Action, ConstantLatency, LatencyModel, PerActionLatency
+from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
+from mmkit.sim.queue import ConservativeQueue, ProbabilisticQueue, QueueModel, QueuePosition
+from mmkit.sim.venue import OUR_OWNER, ExchangeVenue, ReplayBookVenue, SimulatedVenue
+
+__all__ = [
+    "OUR_OWNER",
+    "Action",
+    "ConservativeQueue",
+    "ConstantLatency",
+    "ExchangeVenue",
+    "Execution",
+    "FeeModel",
+    "LatencyModel",
+    "MatchResult",
+    "MatchingEngine",
+    "PerActionLatency",
+    "ProbabilisticQueue",
+    "QueueModel",
+    "QueuePosition",
+    "ReplayBookVenue",
+    "RestingOrder",
+    "SimOrder",
+    "SimulatedVenue",
+]

@@ -1,0 +1,101 @@
+"""The ``mmkit`` command.
+
+Sub-commands are thin: they parse arguments, call into :mod:`mmkit.app`
+(assembly and lifecycle) and turn errors into exit codes. A configuration
+error prints ``file: key.path: reason`` and exits 2 before anything is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from loguru import logger
+
+from mmkit.conf import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from mmkit.app.assembly import check_config
+
+    summary = check_config(args.config)
+    print(summary)
+    return EXIT_OK
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    from mmkit.app.lifecycle import start_command
+
+    return start_command(args.config, paper=args.paper, run_for_s=args.run_for, quiet=args.quiet)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mmkit.app.demo import demo_command
+
+    return demo_command(duration_s=args.duration, config=args.config)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from mmkit.app.resolve import resolve_dotted
+
+    targets = {"truex": "connectors.truex.sim.__main__:main"}
+    main = resolve_dotted(targets[args.venue], None, "sim")
+    result = main(args.rest)
+    return int(result or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmkit",
+        description="mmkit: write, test, backtest and run market-making strategies.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate a strategy config without trading")
+    check.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
+    check.set_defaults(handler=_cmd_check)
+
+    start = sub.add_parser("start", help="run a strategy config until SIGINT/SIGTERM")
+    start.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
+    start.add_argument("--paper", action="store_true", help="live market data, simulated fills")
+    start.add_argument("--run-for", type=float, default=None, metavar="SECONDS", help="stop by itself after this long")
+    start.add_argument("--quiet", action="store_true", help="no live status table")
+    start.set_defaults(handler=_cmd_start)
+
+    demo = sub.add_parser("demo", help="offline demo: simulated venue, replayed data, a strategy, a report")
+    demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS")
+    demo.add_argument("--config", default=None, help="strategy YAML (default: the built-in demo)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
+    sim.add_argument("venue", choices=["truex"])
+    sim.add_argument("rest", nargs=argparse.REMAINDER, help="simulator options (see `mmkit sim truex --help`)")
+    sim.set_defaults(handler=_cmd_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if args.verbose else "INFO")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The engine's YAML configuration, as attrs classes.
+
+One file describes one engine: the quoting venue, where reference prices come
+from, the controller and its parameters, risk limits, hedging and storage.
+Sections that belong to a pluggable part (controller params, connector
+settings, inventory and kill-switch limits) are kept as mappings here and
+structured by that part's own config class in :mod:`mmkit.app.assembly`, with
+the key path prefixed, so an error still reads
+``strategies/x.yml: strategy.params.base_spread_bps: must be positive``.
+
+Loading never opens a connection: a bad file fails before anything is sent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mmkit.conf import ConfigError, expand_secrets, read_yaml, structure
+
+#: Keys under which ``${ENV}`` references are allowed (secrets only).
+SECRET_PATHS = frozenset(
+    {
+        "venue.settings.api_key",
+        "venue.settings.secret_key",
+        "venue.settings.password",
+        "hedge.venue.settings.api_key",
+        "hedge.venue.settings.secret_key",
+        "hedge.venue.settings.password",
+        "reference.sources[].settings.api_key",
+        "reference.sources[].settings.secret_key",
+        "store.url",
+        "store.redis_url",
+    }
+)
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: Decimal | int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: Decimal | int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+
+
+@attrs.frozen
+class EngineSection:
+    #: Names this engine in logs, Redis keys and the store (one per running process).
+    instance: str = "mmkit"
+    tick_ms: int = attrs.field(default=100, validator=_positive)
+    #: Stop by itself after this many seconds (demos, smoke runs); None = until signalled.
+    run_for_s: Decimal | None = None
+    status_interval_s: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    risk_log_interval_s: Decimal = attrs.field(default=Decimal(5), validator=_positive)
+    pnl_log_interval_s: Decimal = attrs.field(default=Decimal(30), validator=_positive)
+    #: Where reports, the default SQLite store and the audit trail go.
+    output_dir: str = "var"
+
+
+@attrs.frozen
+class VenueSection:
+    """A venue we trade on: connector by alias or dotted name, its rules file and symbol."""
+
+    connector: str
+    symbol: str
+    #: ``conf/venues/<rules>.yml`` or a path to a rules file.
+    rules: str = ""
+    #: Connector-specific settings, validated by the connector's own config class.
+    settings: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class ReplaySection:
+    #: A recording directory or file (the Binance format of ../shared/data is supported).
+    path: str
+    #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded).
+    speed: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    #: Start again from the beginning when the recording ends.
+    loop: bool = True
+
+
+@attrs.frozen
+class RandomWalkSection:
+    start_price: Decimal = attrs.field(default=Decimal(60000), validator=_positive)
+    #: Standard deviation of price moves, in basis points per square-root second.
+    volatility_bps: Decimal = attrs.field(default=Decimal(5), validator=_non_negative)
+    seed: int = 7
+
+
+@attrs.frozen
+class ReferenceSourceSection:
+    """One live reference venue (e.g. Coinbase through ccxt)."""
+
+    name: str
+    connector: str
+    symbol: str
+    rules: str = ""
+    weight: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    settings: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class ReferenceSection:
+    """Where the fair price comes from. With nothing configured, the quoting venue's own mid is used."""
+
+    sources: list[ReferenceSourceSection] = attrs.Factory(list)
+    replay: ReplaySection | None = None
+    random_walk: RandomWalkSection | None = None
+    staleness_ms: int = attrs.field(default=2000, validator=_positive)
+    #: A fair-value move of at least this many basis points wakes the clock for an immediate tick.
+    reprice_threshold_bps: Decimal = attrs.field(default=Decimal(1), validator=_non_negative)
+    #: Used when the sources' mids disagree: venues further than this from the median are ignored.
+    outlier_bps: Decimal = attrs.field(default=Decimal(50), validator=_positive)
+
+
+@attrs.frozen
+class StrategySection:
+    #: Dotted name ``package.module:Class`` of a :class:`mmkit.strategy.Controller`.
+    controller: str
+    params: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class RiskSection:
+    #: Fields of :class:`mmkit.risk.inventory.InventoryConfig`.
+    inventory: dict[str, Any] = attrs.Factory(dict)
+    #: Fields of :class:`mmkit.risk.kill_switch.KillSwitchConfig`.
+    kill_switch: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class HedgeSection:
+    enabled: bool = False
+    venue: VenueSection | None = None
+    #: Fields of the hedge executor's config (limit timeout, min/max order size...).
+    params: dict[str, Any] = attrs.Factory(dict)
+    #: On stop, hedge what is left of the position (if enabled).
+    flatten_on_stop: bool = False
+
+
+@attrs.frozen
+class StoreSection:
+    #: SQLAlchemy URL; default: SQLite file in the output directory.
+    url: str | None = None
+    redis_url: str | None = None
+    #: Append-only JSONL audit trail; default: in the output directory.
+    audit_path: str | None = None
+    audit_fsync: str = "interval"
+    sample_top_of_book_ms: int | None = None
+
+
+@attrs.frozen
+class EngineConfig:
+    venue: VenueSection
+    strategy: StrategySection
+    engine: EngineSection = EngineSection()
+    reference: ReferenceSection = ReferenceSection()
+    risk: RiskSection = RiskSection()
+    hedge: HedgeSection = HedgeSection()
+    store: StoreSection = StoreSection()
+
+
+@attrs.frozen
+class LoadedConfig:
+    """A validated config and where it came from (for error messages of later passes)."""
+
+    config: EngineConfig
+    path: Path
+
+
+def load_engine_config(path: str | Path) -> LoadedConfig:
+    """Read and validate an engine config file; raises ConfigError naming file, key and reason."""
+    file = Path(path)
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "the file must contain a mapping of sections")
+    data = expand_secrets(data, set(SECRET_PATHS), file)
+    config = structure(data, EngineConfig, file=file)
+    _check_cross_fields(config, file)
+    return LoadedConfig(config=config, path=file)
+
+
+def _check_cross_fields(config: EngineConfig, file: Path) -> None:
+    if config.hedge.enabled and config.hedge.venue is None:
+        raise ConfigError(file, "hedge.venue", "hedging is enabled but no hedge venue is configured")
+    ref = config.reference
+    if ref.replay is not None and ref.random_walk is not None:
+        raise ConfigError(file, "reference", "choose one of replay and random_walk, not both")
+    if ":" not in config.strategy.controller:
+        raise ConfigError(file, "strategy.controller", "expected a dotted name like 'strategies.simple:SimpleController'")
+    if config.store.audit_fsync not in ("always", "interval", "never"):
+        raise ConfigError(file, "store.audit_fsync", "must be one of always, interval, never")

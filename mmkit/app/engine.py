@@ -1,0 +1,414 @@
+"""One engine: the iterators of a tick, wired in DESIGN.md's order, and its lifecycle.
+
+The Engine owns no trading logic of its own. It composes the parts (trackers,
+controller runner, executor, risk, hedge, recorder) into the fixed tick order
+and runs the start sequence (connect → sync state → quote) and the stop
+sequence (pull quotes → cancel all → confirm nothing is open → report). The
+same Engine runs REALTIME and BACKTEST; only the clock and the connectors
+differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+import attrs
+from loguru import logger
+
+from mmkit.book.tracker import OrderBookTracker
+from mmkit.clock import Clock, ClockMode
+from mmkit.connector import Connector, TransientVenueError
+from mmkit.execution.executor import Executor
+from mmkit.model import (
+    ZERO,
+    BookDelta,
+    BookSnapshot,
+    ConnectionStatus,
+    FairValue,
+    Fill,
+    Instrument,
+    MalformedMessage,
+    Side,
+    TargetQuote,
+    Trade,
+    VenueEvent,
+)
+from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.risk.inventory import InventoryManager
+from mmkit.risk.kill_switch import KillSwitch
+from mmkit.risk.pnl import PnLTracker
+from mmkit.strategy import Controller, StrategyContext
+from mmkit.stream import UserStreamTracker
+
+
+class EngineStartError(Exception):
+    """The engine refused to start quoting (e.g. reconciliation with the venue failed)."""
+
+
+class FairValueSource(Protocol):
+    """Where the controller's fair price comes from (aggregator, a book's mid, a replay)."""
+
+    def fair(self, now_ns: int) -> FairValue: ...
+
+
+class BookMidFairValue:
+    """Fair value = mid of one tracked book; confidence 1 while valid and fresh, else 0."""
+
+    def __init__(self, tracker: OrderBookTracker, staleness_ns: int) -> None:
+        self.tracker = tracker
+        self.staleness_ns = staleness_ns
+        self.last_update_ns = 0
+
+    def touch(self, ts_ns: int) -> None:
+        self.last_update_ns = ts_ns
+
+    def fair(self, now_ns: int) -> FairValue:
+        if not self.tracker.is_valid:
+            return FairValue(None, 0.0, now_ns)
+        mid = self.tracker.book.mid()
+        fresh = now_ns - self.last_update_ns <= self.staleness_ns
+        return FairValue(mid, 1.0 if (mid is not None and fresh) else 0.0, self.last_update_ns, sources=1)
+
+
+# --------------------------------------------------------------------------
+# Step 1-2: drain connectors and route their events
+# --------------------------------------------------------------------------
+
+MarketListener = Callable[[VenueEvent], None]
+
+
+class EventRouter:
+    """Drains every connector's inbox in a fixed order and routes each event once.
+
+    Market data goes to the book tracker registered for (venue, symbol) and to
+    market listeners (fair-value sources, simulators); order events, fills and
+    balances go to the venue's UserStreamTracker; connection changes and
+    malformed messages are logged and counted. I/O never reaches strategy code.
+    """
+
+    def __init__(self) -> None:
+        self._connectors: list[Connector] = []
+        self._books: dict[tuple[str, str], OrderBookTracker] = {}
+        self._streams: dict[str, UserStreamTracker] = {}
+        self._market_listeners: list[MarketListener] = []
+        self._connection_listeners: list[Callable[[ConnectionStatus], None]] = []
+        self.events = Counter[str]()
+        self.malformed = 0
+
+    def add_connector(self, connector: Connector, stream: UserStreamTracker | None = None) -> None:
+        self._connectors.append(connector)
+        if stream is not None:
+            self._streams[connector.venue] = stream
+
+    def add_book(self, tracker: OrderBookTracker) -> None:
+        self._books[(tracker.venue, tracker.symbol)] = tracker
+
+    def add_market_listener(self, listener: MarketListener) -> None:
+        self._market_listeners.append(listener)
+
+    def add_connection_listener(self, listener: Callable[[ConnectionStatus], None]) -> None:
+        self._connection_listeners.append(listener)
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        return None
+
+    def stop(self, clock: Clock) -> None:
+        return None
+
+    def tick(self, ts_ns: int) -> None:
+        for connector in self._connectors:
+            events = connector.drain()
+            if events:
+                self.route(connector.venue, events)
+
+    def route(self, venue: str, events: Sequence[VenueEvent]) -> None:
+        order_events: list[VenueEvent] = []
+        for event in events:
+            self.events[type(event).__name__] += 1
+            if isinstance(event, BookSnapshot | BookDelta):
+                tracker = self._books.get((event.venue, event.symbol))
+                if tracker is not None:
+                    if isinstance(event, BookSnapshot):
+                        tracker.on_snapshot(event)
+                    else:
+                        tracker.on_delta(event)
+                for listener in self._market_listeners:
+                    listener(event)
+            elif isinstance(event, Trade):
+                for listener in self._market_listeners:
+                    listener(event)
+            elif isinstance(event, ConnectionStatus):
+                log = logger.bind(venue=event.venue, session=event.session)
+                if event.connected:
+                    log.info("session up: {}", event.reason)
+                else:
+                    log.warning("session down: {}", event.reason)
+                for conn_listener in self._connection_listeners:
+                    conn_listener(event)
+            elif isinstance(event, MalformedMessage):
+                self.malformed += 1
+                logger.bind(venue=event.venue).warning("malformed message ({}): {:.200}", event.error, event.raw)
+            else:
+                order_events.append(event)
+        if order_events:
+            stream = self._streams.get(venue)
+            if stream is None:
+                logger.bind(venue=venue).warning("{} order events from a venue we do not trade on", len(order_events))
+            else:
+                stream.process(order_events)
+
+
+# --------------------------------------------------------------------------
+# Steps 4-6: fair value, risk, controller, executor
+# --------------------------------------------------------------------------
+
+
+@attrs.define
+class RunnerStats:
+    ticks: int = 0
+    quoting_ticks: int = 0
+    halted_ticks: int = 0
+    disconnected_ticks: int = 0
+    controller_errors: int = 0
+    last_targets: tuple[TargetQuote, ...] = ()
+
+
+class StrategyRunner:
+    """Builds the controller's context, asks for targets, applies risk gates, hands them to the executor.
+
+    Risk gates sit here, between the controller and the executor, so no
+    controller can bypass them: a tripped kill switch or an emergency
+    position turns any targets into "nothing resting", and inventory STOP
+    removes the accumulating side.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        instrument: Instrument,
+        executor: Executor,
+        orders: ClientOrderTracker,
+        fair_source: FairValueSource,
+        inventory: InventoryManager,
+        pnl: PnLTracker,
+        kill_switch: KillSwitch | None = None,
+        book: OrderBookTracker | None = None,
+    ) -> None:
+        self.controller = controller
+        self.instrument = instrument
+        self.executor = executor
+        self.orders = orders
+        self.fair_source = fair_source
+        self.inventory = inventory
+        self.pnl = pnl
+        self.kill_switch = kill_switch
+        self.book = book
+        self.stats = RunnerStats()
+        self.quoting_enabled = True
+        self.last_fair = FairValue(None, 0.0, 0)
+        self._started = False
+        self._log = logger.bind(strategy=controller.name, venue=instrument.venue, symbol=instrument.symbol)
+
+    def context(self, now_ns: int, fair: FairValue, halted: bool) -> StrategyContext:
+        book = self.book.book if (self.book is not None and self.book.is_valid) else None
+        return StrategyContext(
+            now_ns=now_ns,
+            instrument=self.instrument,
+            book=book,
+            fair=fair,
+            position=self.inventory.position,
+            inventory=self.inventory,
+            open_orders=tuple(self.orders.open_orders(self.instrument.symbol)),
+            halted=halted,
+        )
+
+    def halted_reason(self, now_ns: int, fair: FairValue) -> str | None:
+        if not self.quoting_enabled:
+            return "quoting disabled"
+        emergency = self.inventory.emergency()
+        if self.kill_switch is not None and self.kill_switch.evaluate(now_ns, fair, self.pnl.total(), emergency):
+            return f"kill switch: {self.kill_switch.reason}"
+        if emergency:
+            return f"emergency position {self.inventory.position}"
+        return None
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        fair = self.fair_source.fair(ts_ns)
+        self.controller.on_start(self.context(ts_ns, fair, halted=False))
+        self._started = True
+
+    def stop(self, clock: Clock) -> None:
+        if self._started:
+            self.controller.on_stop(self.context(clock.now_ns, self.last_fair, halted=True))
+            self._started = False
+
+    def tick(self, ts_ns: int) -> None:
+        self.stats.ticks += 1
+        if not self.executor.connector.connected:
+            # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
+            # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
+            self.stats.disconnected_ticks += 1
+            return
+        fair = self.fair_source.fair(ts_ns)
+        self.last_fair = fair
+        if fair.price is not None:
+            self.pnl.mark(fair.price, ts_ns)
+        reason = self.halted_reason(ts_ns, fair)
+        targets: Sequence[TargetQuote] = ()
+        if reason is None:
+            try:
+                targets = self.controller.on_tick(self.context(ts_ns, fair, halted=False))
+            except Exception:
+                self.stats.controller_errors += 1
+                self._log.opt(exception=True).error("controller failed; pulling quotes this tick")
+                targets = ()
+            targets = self._apply_inventory_gate(targets)
+            self.stats.quoting_ticks += 1
+        else:
+            self.stats.halted_ticks += 1
+        self.stats.last_targets = tuple(targets)
+        self.executor.reconcile(targets, ts_ns, fair.price)
+
+    def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> list[TargetQuote]:
+        from mmkit.strategy import QuoteMode
+
+        allowed = {side: self.inventory.quote_mode(side) is not QuoteMode.STOP for side in Side}
+        return [t for t in targets if allowed[t.side]]
+
+
+# --------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------
+
+
+class Engine:
+    """A clock with its iterators, the connectors it owns and the start/stop sequences."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        venue: Connector,
+        symbol: str,
+        router: EventRouter,
+        orders: ClientOrderTracker,
+        stream: UserStreamTracker,
+        runner: StrategyRunner,
+        inventory: InventoryManager,
+        pnl: PnLTracker,
+        *,
+        feeds: Sequence[Connector] = (),
+        extra_iterators: Sequence[tuple[str, object]] = (),
+        post_iterators: Sequence[tuple[str, object]] = (),
+    ) -> None:
+        self.clock = clock
+        self.venue = venue
+        self.symbol = symbol
+        self.router = router
+        self.orders = orders
+        self.stream = stream
+        self.runner = runner
+        self.inventory = inventory
+        self.pnl = pnl
+        self.feeds = list(feeds)
+        self.fills: list[Fill] = []
+        stream.add_fill_listener(self._on_fill)
+        # The fixed tick order of DESIGN.md §2.
+        for name, iterator in extra_iterators:  # drivers that feed connectors (replay, simulators)
+            clock.add_iterator(iterator, name=name)  # type: ignore[arg-type]
+        clock.add_iterator(router, name="router")
+        clock.add_iterator(orders, name="orders")
+        clock.add_iterator(runner, name="strategy")
+        for name, iterator in post_iterators:  # hedge, recorder, status
+            clock.add_iterator(iterator, name=name)  # type: ignore[arg-type]
+
+    def _on_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+        self.inventory.on_fill(fill)
+        self.pnl.on_fill(fill, self.runner.last_fair.price)
+        self.runner.controller.on_fill(fill)
+
+    # -- start ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect feeds, connect the venue, reconcile open orders; refuse to quote if that fails."""
+        for feed in self.feeds:
+            await feed.connect()
+        await self.venue.connect()
+        self.venue.subscribe_book(self.symbol)
+        self.venue.subscribe_trades(self.symbol)
+        await self.sync_state()
+
+    async def sync_state(self) -> None:
+        try:
+            reports = await self.venue.fetch_open_orders(self.symbol)
+        except TransientVenueError as exc:
+            raise EngineStartError(f"cannot list open orders on {self.venue.venue}: {exc}") from exc
+        result = self.orders.reconcile(reports, self.clock.now_ns, symbol=self.symbol)
+        logger.bind(venue=self.venue.venue).info("start-up reconciliation: {}", result)
+
+    # -- stop -------------------------------------------------------------
+
+    def pull_quotes(self) -> None:
+        self.runner.quoting_enabled = False
+        self.runner.executor.cancel_all(self.clock.now_ns)
+
+    def open_order_count(self) -> int:
+        return len(self.orders.open_orders(self.symbol))
+
+    async def confirm_flat_book(self, timeout_s: float = 10.0) -> list[str]:
+        """Cancel everything and wait until both we and the venue agree nothing is open.
+
+        Returns the client ids the venue still lists as open (empty = clean).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        remaining: list[str] = []
+        while True:
+            self.pull_quotes()
+            self.venue.cancel_all(self.symbol)
+            await asyncio.sleep(0.05)
+            self.router.tick(self.clock.now_ns)
+            self.orders.tick(self.clock.now_ns)
+            try:
+                venue_open = await self.venue.fetch_open_orders(self.symbol)
+            except TransientVenueError as exc:
+                logger.warning("could not list open orders while stopping: {}", exc)
+                venue_open = None
+            if venue_open is not None:
+                remaining = [r.client_id for r in venue_open]
+                if not remaining and self.open_order_count() == 0:
+                    return []
+            if loop.time() >= deadline:
+                return remaining or [o.client_id for o in self.orders.open_orders(self.symbol)]
+
+    async def run_backtest(self, end_ns: int, settle_ticks: int = 100) -> int:
+        """BACKTEST: start, tick simulated time to ``end_ns``, then pull quotes and keep ticking
+        until every cancel is confirmed (or ``settle_ticks`` run out). Returns the orders still open."""
+        assert self.clock.mode is ClockMode.BACKTEST
+        await self.start()
+        clock = self.clock
+        clock.start()
+        try:
+            while not clock.stop_requested and clock.now_ns + clock.tick_ns <= end_ns:
+                clock.tick_once(clock.now_ns + clock.tick_ns)
+            self.pull_quotes()
+            for _ in range(settle_ticks):
+                if self.open_order_count() == 0:
+                    break
+                clock.tick_once(clock.now_ns + clock.tick_ns)
+        finally:
+            clock.stop()
+        return self.open_order_count()
+
+    @property
+    def position(self) -> Decimal:
+        return self.inventory.position
+
+    def fill_position(self) -> Decimal:
+        """Position recomputed from the fills seen, for cross-checks."""
+        return sum((f.qty * f.side.sign for f in self.fills), ZERO)
+

@@ -1,0 +1,347 @@
+"""Reader for Binance spot recordings (``<local ns> <raw JSON>`` per line, gzip).
+
+It turns the raw websocket/REST messages into mmkit events -- ``BookSnapshot``,
+``BookDelta`` (``first_seq=U``, ``seq=u``), ``Trade`` and, on request, a
+:class:`TopOfBook` for each ``bookTicker`` -- lazily, file after file, in file
+order. It does not reorder or filter diffs: the snapshot in these recordings
+arrives *after* the first diffs, and sorting that out is the job of
+:class:`mmkit.book.OrderBookTracker`, exactly as it is live.
+
+Time. ``ts_event`` is the exchange's time (``E`` for diffs, ``T`` for trades;
+ms -> ns). The recorder's clock ran about 1.27 s behind the exchange and drifted
+a few ms over the recording, so the raw local stamp would give negative feed
+latency. :func:`estimate_clock_correction` fits the *lower envelope* of
+``raw_local - exchange_time`` (the fastest messages, whose latency is close to
+the floor): it takes the minimum in each time window, fits a line through those
+minima (offset + drift), lowers the line until no message lies below it, and
+sets it so the smallest latency in the whole recording equals
+``min_latency_ns``. Corrected ``ts_recv`` is then never earlier than
+``ts_event + min_latency_ns`` for any message with an exchange time, and stays
+in file order (the correction is increasing in the raw time). The REST
+snapshot and bookTicker carry no exchange time: their ``ts_event`` is their
+corrected receive time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+from loguru import logger
+
+from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, Side, Trade
+
+VENUE = "binance"
+SYMBOL = "BTCUSDT"
+#: Finest resolutions seen in the BTCUSDT recording (tick 0.01; sizes are printed with 8 decimals).
+PRICE_INCREMENT = Decimal("0.01")
+SIZE_INCREMENT = Decimal("0.00000001")
+
+#: Assumed smallest one-way latency from exchange to recorder, applied by the clock correction.
+DEFAULT_MIN_LATENCY_NS = NS_PER_MS
+#: Width of the windows whose minima define the lower envelope.
+DEFAULT_WINDOW_NS = 30 * NS_PER_S
+
+_EXCHANGE_TIME = re.compile(rb'"E":(\d+)')
+
+
+class RecordingFormatError(ValueError):
+    """A line of a recording could not be understood; names the file and line."""
+
+
+@attrs.frozen(slots=True)
+class TopOfBook:
+    """One ``bookTicker`` message: the exchange's best bid/ask as of update id ``seq``.
+
+    Useful to cross-check a reconstructed book: after the diff whose last
+    update id equals ``seq``, the book's top must equal this record.
+    """
+
+    venue: str
+    symbol: str
+    seq: int
+    bid_price: Decimal
+    bid_qty: Decimal
+    ask_price: Decimal
+    ask_qty: Decimal
+    ts_recv: int
+
+
+@attrs.frozen(slots=True)
+class ClockCorrection:
+    """``corrected = raw + offset_ns + drift * (raw - ref_ns)``: maps recorder time onto exchange time."""
+
+    offset_ns: int
+    drift: float
+    ref_ns: int
+
+    def correct(self, raw_ns: int) -> int:
+        return raw_ns + self.offset_ns + round(self.drift * (raw_ns - self.ref_ns))
+
+
+#: No correction (for recordings made with a disciplined clock).
+IDENTITY_CORRECTION = ClockCorrection(offset_ns=0, drift=0.0, ref_ns=0)
+
+RecordingEvent = BookSnapshot | BookDelta | Trade | TopOfBook
+
+
+def recording_files(directory: Path) -> list[Path]:
+    """The ``*.gz`` files of a recording directory, in the order they follow each other (by name)."""
+    files = sorted(directory.glob("*.gz"))
+    if not files:
+        raise FileNotFoundError(f"no *.gz recording files in {directory}")
+    return files
+
+
+def _lines(paths: Iterable[Path]) -> Iterator[tuple[Path, int, bytes]]:
+    for path in paths:
+        with gzip.open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield path, number, line
+
+
+def _split(path: Path, number: int, line: bytes) -> tuple[int, bytes]:
+    stamp, sep, payload = line.partition(b" ")
+    if not sep or not stamp.isdigit():
+        raise RecordingFormatError(f"{path}:{number}: expected '<ns> <json>', got {line[:80]!r}")
+    return int(stamp), payload
+
+
+def estimate_clock_correction(
+    paths: Sequence[Path],
+    min_latency_ns: int = DEFAULT_MIN_LATENCY_NS,
+    window_ns: int = DEFAULT_WINDOW_NS,
+) -> ClockCorrection:
+    """Fit the recorder's clock error from the data (see the module docstring for the method).
+
+    One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
+    """
+    samples: list[tuple[int, int]] = []  # (raw local ns, raw local - exchange ns)
+    for path, number, line in _lines(paths):
+        raw, payload = _split(path, number, line)
+        match = _EXCHANGE_TIME.search(payload)
+        if match is not None:
+            samples.append((raw, raw - int(match.group(1)) * NS_PER_MS))
+    if not samples:
+        raise RecordingFormatError(f"no message with an exchange time in {[str(p) for p in paths]}")
+    ref = samples[0][0]
+    # Lower envelope: the fastest message of each window.
+    minima: dict[int, tuple[int, int]] = {}
+    for raw, diff in samples:
+        key = (raw - ref) // window_ns
+        if key not in minima or diff < minima[key][1]:
+            minima[key] = (raw, diff)
+    points = list(minima.values())
+    drift = 0.0
+    if len(points) >= 3:
+        xs = [float(raw - ref) for raw, _ in points]
+        ys = [float(diff) for _, diff in points]
+        mean_x = sum(xs) / len(xs)
+        mean_y = sum(ys) / len(ys)
+        var_x = sum((x - mean_x) ** 2 for x in xs)
+        if var_x > 0:
+            drift = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var_x
+    # Lower the line under every sample, then lift it to the assumed latency floor.
+    # corrected - exchange = diff + offset + drift*(raw-ref) must be >= min_latency for every sample.
+    lowest = min(diff - round(drift * (raw - ref)) for raw, diff in samples)
+    # drift describes how (local - exchange) grows with time, so the correction subtracts it.
+    correction = ClockCorrection(offset_ns=min_latency_ns - lowest, drift=-drift, ref_ns=ref)
+    # Recheck with the exact rounding of ``correct`` so the promise holds for every sample.
+    worst = min(correction.correct(raw) - (raw - diff) for raw, diff in samples)
+    if worst < min_latency_ns:
+        correction = attrs.evolve(correction, offset_ns=correction.offset_ns + (min_latency_ns - worst))
+    logger.bind(venue=VENUE).info(
+        "clock correction: offset {:.3f} ms, drift {:.2f} ppm over {} samples",
+        correction.offset_ns / NS_PER_MS,
+        correction.drift * 1e6,
+        len(samples),
+    )
+    return correction
+
+
+def _levels(raw: list[list[str]]) -> tuple[Level, ...]:
+    return tuple((Decimal(price), Decimal(qty)) for price, qty in raw)
+
+
+def _parse(payload: bytes, ts_recv: int, venue: str, symbol: str, with_tickers: bool) -> RecordingEvent | None:
+    message: dict[str, Any] = json.loads(payload)
+    if "lastUpdateId" in message:
+        return BookSnapshot(
+            venue=venue,
+            symbol=symbol,
+            seq=int(message["lastUpdateId"]),
+            bids=_levels(message["bids"]),
+            asks=_levels(message["asks"]),
+            ts_event=ts_recv,
+            ts_recv=ts_recv,
+        )
+    stream = message["stream"]
+    data = message["data"]
+    if "@depth" in stream:
+        return BookDelta(
+            venue=venue,
+            symbol=symbol,
+            first_seq=int(data["U"]),
+            seq=int(data["u"]),
+            bids=_levels(data["b"]),
+            asks=_levels(data["a"]),
+            ts_event=int(data["E"]) * NS_PER_MS,
+            ts_recv=ts_recv,
+        )
+    if stream.endswith("@trade"):
+        return Trade(
+            venue=venue,
+            symbol=symbol,
+            trade_id=str(data["t"]),
+            price=Decimal(data["p"]),
+            qty=Decimal(data["q"]),
+            # m: the buyer is the maker, so the taker sold.
+            aggressor=Side.SELL if data["m"] else Side.BUY,
+            ts_event=int(data["T"]) * NS_PER_MS,
+            ts_recv=ts_recv,
+        )
+    if stream.endswith("@bookTicker"):
+        if not with_tickers:
+            return None
+        return TopOfBook(
+            venue=venue,
+            symbol=symbol,
+            seq=int(data["u"]),
+            bid_price=Decimal(data["b"]),
+            bid_qty=Decimal(data["B"]),
+            ask_price=Decimal(data["a"]),
+            ask_qty=Decimal(data["A"]),
+            ts_recv=ts_recv,
+        )
+    raise KeyError(f"unknown stream {stream!r}")
+
+
+def read_recording(
+    paths: Sequence[Path],
+    correction: ClockCorrection | None = None,
+    with_tickers: bool = False,
+    venue: str = VENUE,
+    symbol: str = SYMBOL,
+) -> Iterator[RecordingEvent]:
+    """Yield the recording's events lazily, in file order.
+
+    ``correction`` None estimates it first (one extra cheap pass); pass
+    :data:`IDENTITY_CORRECTION` to keep the raw local stamps. bookTicker lines
+    are skipped unless ``with_tickers``. A line that cannot be parsed raises
+    :class:`RecordingFormatError` naming the file and line: a backtest on
+    silently damaged data is worse than none.
+    """
+    if correction is None:
+        correction = estimate_clock_correction(paths)
+    for path, number, line in _lines(paths):
+        raw, payload = _split(path, number, line)
+        try:
+            event = _parse(payload, correction.correct(raw), venue, symbol, with_tickers)
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
+        if event is not None:
+            yield event
+
+
+# --------------------------------------------------------------------------
+# Fast path for benchmarks: the whole recording as integers
+# --------------------------------------------------------------------------
+
+IntLevels = list[tuple[int, int]]
+
+
+@attrs.frozen(slots=True)
+class IntRecording:
+    """A snapshot and the diffs to apply after it, in ticks/lots, already sequenced.
+
+    ``diffs`` are ``(first_seq, seq, bids, asks)``: those covered by the
+    snapshot are gone, the first bridges it and each next one follows on.
+    """
+
+    price_increment: Decimal
+    size_increment: Decimal
+    snapshot_seq: int
+    snapshot_bids: IntLevels
+    snapshot_asks: IntLevels
+    diffs: list[tuple[int, int, IntLevels, IntLevels]]
+
+    @property
+    def level_updates(self) -> int:
+        return sum(len(bids) + len(asks) for _, _, bids, asks in self.diffs)
+
+
+def _int_scaler(increment: Decimal) -> Any:
+    """str -> int in units of ``increment``; string surgery for powers of ten, exact Decimal otherwise."""
+    digits = increment.normalize().as_tuple()
+    if digits.digits == (1,) and isinstance(digits.exponent, int) and digits.exponent <= 0:
+        places = -digits.exponent
+
+        def by_string(text: str) -> int:
+            whole, _, frac = text.partition(".")
+            if frac[places:].strip("0"):
+                raise ValueError(f"{text} is finer than {increment}")
+            return int(whole + frac[:places].ljust(places, "0"))
+
+        return by_string
+
+    def by_decimal(text: str) -> int:
+        scaled = Decimal(text) / increment
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{text} is not a multiple of {increment}")
+        return int(scaled)
+
+    return by_decimal
+
+
+def load_int_recording(
+    paths: Sequence[Path],
+    price_increment: Decimal = PRICE_INCREMENT,
+    size_increment: Decimal = SIZE_INCREMENT,
+) -> IntRecording:
+    """Parse a whole recording into integers and sequence its diffs after the (first) snapshot.
+
+    Raises :class:`RecordingFormatError` if the recording has no snapshot or the
+    diffs do not follow on from it: a benchmark on a broken stream measures nothing.
+    """
+    price, size = _int_scaler(price_increment), _int_scaler(size_increment)
+    snapshot: dict[str, Any] | None = None
+    diffs: list[tuple[int, int, IntLevels, IntLevels]] = []
+    for path, number, line in _lines(paths):
+        _raw, payload = _split(path, number, line)
+        if b"depthUpdate" in payload:
+            data = json.loads(payload)["data"]
+            diffs.append(
+                (
+                    int(data["U"]),
+                    int(data["u"]),
+                    [(price(p), size(q)) for p, q in data["b"]],
+                    [(price(p), size(q)) for p, q in data["a"]],
+                )
+            )
+        elif snapshot is None and b"lastUpdateId" in payload:
+            snapshot = json.loads(payload)
+    if snapshot is None:
+        raise RecordingFormatError("recording has no depth snapshot")
+    seq = int(snapshot["lastUpdateId"])
+    sequenced = [d for d in diffs if d[1] > seq]
+    if not sequenced or not sequenced[0][0] <= seq + 1 <= sequenced[0][1]:
+        raise RecordingFormatError(f"no diff bridges the snapshot at {seq}")
+    for previous, current in itertools.pairwise(sequenced):
+        if current[0] != previous[1] + 1:
+            raise RecordingFormatError(f"gap between diffs {previous[1]} and {current[0]}")
+    return IntRecording(
+        price_increment=price_increment,
+        size_increment=size_increment,
+        snapshot_seq=seq,
+        snapshot_bids=[(price(p), size(q)) for p, q in snapshot["bids"]],
+        snapshot_asks=[(price(p), size(q)) for p, q in snapshot["asks"]],
+        diffs=sequenced,
+    )

@@ -1,0 +1,279 @@
+"""Executor: make the orders that are really live match the controller's targets.
+
+The controller says *what* should rest, one target per (side, level) slot;
+the executor decides the fewest actions that get there, within the venue's
+rules and rate limits:
+
+* an order whose price is unchanged and whose remaining size is within
+  ``size_tolerance`` is **kept** (it keeps its queue priority);
+* otherwise it is **replaced** in one message where the venue supports
+  cancel/replace (no gap in the quote, Hummingbot #3294), else **canceled**
+  and the slot re-placed once the cancel is confirmed;
+* live orders whose slot has no target are canceled, and so are strays
+  (orders without a slot, e.g. adopted at reconciliation);
+* a slot with an order in PENDING_* waits: never two actions in flight per slot;
+* targets are snapped to the instrument's tick/lot (bids down, asks up) and
+  dropped, with a log line saying why, when still invalid;
+* when the rate limiter is tight, cancels go first, then replaces, then
+  places, innermost level first.
+
+``reconcile`` is synchronous and returns the actions it handed to the
+connector; outcomes arrive later as events (see :meth:`Executor.on_event`
+for the feedback the limiter and breaker need).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from decimal import Decimal
+
+import attrs
+from loguru import logger
+
+from mmkit.connector import Connector, VenueRules
+from mmkit.execution.circuit_breaker import CircuitBreaker
+from mmkit.execution.rate_limiter import ActionKind, RateLimiter
+from mmkit.model import (
+    ZERO,
+    Instrument,
+    OrderAccepted,
+    OrderCancelRejected,
+    OrderRejected,
+    OrderReplaced,
+    OrderRequest,
+    RejectReason,
+    Side,
+    TargetQuote,
+    TimeInForce,
+    VenueEvent,
+)
+from mmkit.orders.client_order import ClientOrder, Slot
+from mmkit.orders.states import OrderState
+from mmkit.orders.tracker import ClientOrderTracker
+
+
+class ExecActionKind(enum.Enum):
+    PLACE = "PLACE"
+    CANCEL = "CANCEL"
+    REPLACE = "REPLACE"
+    CANCEL_ALL = "CANCEL_ALL"
+
+
+@attrs.frozen(slots=True)
+class ExecAction:
+    """One action the executor handed to the connector."""
+
+    kind: ExecActionKind
+    client_id: str
+    slot: Slot | None = None
+    side: Side | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
+    #: For a replace: the order being replaced.
+    orig_client_id: str | None = None
+
+
+#: Rejects that say nothing about the health of our order flow (normal in a fast market).
+_BENIGN_REJECTS = frozenset({RejectReason.POST_ONLY_WOULD_CROSS})
+
+
+class Executor:
+    """Diffs targets against the tracker's live orders and acts (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0917 - the positional signature is the agreed public API
+        self,
+        connector: Connector,
+        tracker: ClientOrderTracker,
+        instrument: Instrument,
+        rules: VenueRules,
+        rate_limiter: RateLimiter,
+        size_tolerance: Decimal = Decimal("0"),
+        *,
+        post_only: bool = True,
+        tif: TimeInForce = TimeInForce.GTC,
+        breaker: CircuitBreaker | None = None,
+        cancel_strays: bool = True,
+    ) -> None:
+        self.connector = connector
+        self.tracker = tracker
+        self.instrument = instrument
+        self.rules = rules
+        self.limiter = rate_limiter
+        self.size_tolerance = size_tolerance
+        self.post_only = post_only and rules.supports_post_only
+        self.tif = tif
+        self.breaker = breaker
+        self.cancel_strays = cancel_strays
+        self._log = logger.bind(venue=rules.venue, symbol=instrument.symbol, component="executor")
+        self.dropped_targets = 0
+        self.deferred_actions = 0
+
+    # ------------------------------------------------------------------
+    # Targets
+    # ------------------------------------------------------------------
+
+    def normalize(self, targets: Sequence[TargetQuote], mid: Decimal | None = None) -> dict[Slot, TargetQuote]:
+        """Snap targets to tick/lot and drop invalid ones (one per slot; the first wins)."""
+        inst = self.instrument
+        wanted: dict[Slot, TargetQuote] = {}
+        for target in targets:
+            slot = target.slot
+            if slot in wanted:
+                self._drop(target, "duplicate slot")
+                continue
+            price = inst.round_price(target.price, target.side)
+            if price <= ZERO:
+                self._drop(target, "price not positive")
+                continue
+            qty = inst.round_qty(target.qty, price)
+            reason = inst.check_order(price, qty, mid)
+            if reason is not None:
+                self._drop(target, reason.value)
+                continue
+            snapped = target
+            if price != target.price or qty != target.qty:
+                snapped = TargetQuote(target.side, target.level, price, qty)
+            wanted[slot] = snapped
+        return wanted
+
+    def _drop(self, target: TargetQuote, why: str) -> None:
+        self.dropped_targets += 1
+        self._log.warning(
+            "target {} L{} {}@{} dropped: {}", target.side.value, target.level, target.qty, target.price, why
+        )
+
+    # ------------------------------------------------------------------
+    # Reconcile
+    # ------------------------------------------------------------------
+
+    def reconcile(self, targets: Sequence[TargetQuote], now_ns: int, mid: Decimal | None = None) -> list[ExecAction]:
+        """Act so that live orders converge to ``targets``; returns the actions sent this call."""
+        wanted = self.normalize(targets, mid)
+        by_slot: dict[Slot, list[ClientOrder]] = {}
+        strays: list[ClientOrder] = []
+        for order in self.tracker.open_orders(self.instrument.symbol):
+            if order.slot is None:
+                strays.append(order)
+            else:
+                by_slot.setdefault(order.slot, []).append(order)
+
+        cancels: list[ClientOrder] = []
+        replaces: list[tuple[ClientOrder, TargetQuote]] = []
+        places: list[TargetQuote] = []
+        tol = self.size_tolerance
+        for slot, orders in by_slot.items():
+            if any(o.is_pending for o in orders):
+                continue  # one action in flight per slot: wait for its outcome
+            target = wanted.get(slot)
+            if target is None:
+                cancels.extend(orders)
+                continue
+            keep = None
+            for o in orders:
+                if o.price == target.price and abs(o.remaining - target.qty) <= tol:
+                    keep = o
+                    break
+            if keep is not None:
+                cancels.extend(o for o in orders if o is not keep)
+                continue
+            primary, extra = orders[0], orders[1:]
+            cancels.extend(extra)
+            if self.rules.supports_replace and not extra:
+                replaces.append((primary, target))
+            else:
+                cancels.append(primary)
+        for slot, target in wanted.items():
+            if slot not in by_slot:
+                places.append(target)
+        if self.cancel_strays:
+            cancels.extend(o for o in strays if not o.is_pending)
+
+        actions: list[ExecAction] = []
+        for order in cancels:
+            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL):
+                self.deferred_actions += 1
+                continue
+            if self.tracker.cancel(order.client_id, now_ns):
+                actions.append(ExecAction(ExecActionKind.CANCEL, order.client_id, order.slot, order.side))
+        replaces.sort(key=lambda item: item[1].level)
+        for order, target in replaces:
+            if not self._may_send(now_ns, ActionKind.REPLACE, target):
+                continue
+            new = self.tracker.replace(order.client_id, target.price, target.qty, now_ns)
+            if new is not None:
+                actions.append(
+                    ExecAction(
+                        ExecActionKind.REPLACE,
+                        new.client_id,
+                        target.slot,
+                        target.side,
+                        target.price,
+                        target.qty,
+                        order.client_id,
+                    )
+                )
+        places.sort(key=lambda t: t.level)
+        for target in places:
+            if not self._may_send(now_ns, ActionKind.PLACE, target):
+                continue
+            request = OrderRequest(
+                client_id=self.tracker.new_client_id(),
+                venue=self.rules.venue,
+                symbol=self.instrument.symbol,
+                side=target.side,
+                qty=target.qty,
+                price=target.price,
+                tif=self.tif,
+                post_only=self.post_only,
+                ts_created=now_ns,
+            )
+            self.tracker.submit(request, now_ns, slot=target.slot)
+            self.limiter.record_place(now_ns, target.side, target.price, target.qty)
+            actions.append(
+                ExecAction(ExecActionKind.PLACE, request.client_id, target.slot, target.side, target.price, target.qty)
+            )
+        return actions
+
+    def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote) -> bool:
+        # The duplicate guard is about *new* orders (venues reject a repeated new order); a
+        # replace modifies an existing one and is not checked.
+        if kind is ActionKind.PLACE and self.limiter.is_duplicate(now_ns, target.side, target.price, target.qty):
+            self.deferred_actions += 1
+            return False
+        if self.breaker is not None and not self.breaker.allow(now_ns):
+            self.deferred_actions += 1
+            return False
+        if not self.limiter.try_acquire(now_ns, kind):
+            self.deferred_actions += 1
+            return False
+        return True
+
+    def cancel_all(self, now_ns: int) -> list[ExecAction]:
+        """Pull every order on the instrument with one venue cancel-all.
+
+        Used on stop, disconnect and kill: it is sent even when the limiter
+        would say no (a kill must not wait), but it is counted.
+        """
+        if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL):
+            self._log.warning("cancel-all sent although the rate limiter is full")
+        marked = self.tracker.cancel_all(now_ns, self.instrument.symbol)
+        return [ExecAction(ExecActionKind.CANCEL_ALL, o.client_id, o.slot, o.side) for o in marked]
+
+    # ------------------------------------------------------------------
+    # Feedback
+    # ------------------------------------------------------------------
+
+    def on_event(self, event: VenueEvent) -> None:
+        """Feed outcomes back into the limiter (RATE_LIMIT backoff) and the breaker. Register as an order listener."""
+        if isinstance(event, OrderRejected | OrderCancelRejected):
+            if event.reason is RejectReason.RATE_LIMIT:
+                self.limiter.on_rate_limit_reject(event.ts_recv)
+            if self.breaker is not None and event.reason not in _BENIGN_REJECTS:
+                self.breaker.record_failure(event.ts_recv, event.reason.value)
+        elif isinstance(event, OrderAccepted | OrderReplaced) and self.breaker is not None:
+            self.breaker.record_success(event.ts_recv)
+
+    def live_slots(self) -> dict[Slot, OrderState]:
+        """State of the order in each slot (for health pages and tests)."""
+        return {o.slot: o.state for o in self.tracker.open_orders(self.instrument.symbol) if o.slot is not None}

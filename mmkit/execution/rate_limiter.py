@@ -1,0 +1,149 @@
+"""RateLimiter: stay inside the venue's order-rate windows, always able to cancel.
+
+Three jobs, all driven by ``conf/venues/*.yml`` (``rate_limits``,
+``duplicate_order_window_ms``):
+
+* **Sliding windows.** Every action (place, cancel, replace) counts against
+  every window; an action is allowed only if no window would exceed its
+  ``max_count`` within any ``window_ms``.
+* **Headroom for cancels.** Places and replaces may use only
+  ``max_count - reserve`` of each window; the reserve (default 20 %) is kept
+  for cancels, because being unable to pull a quote is worse than being
+  unable to post one.
+* **Reactive backoff** (Hummingbot #1291). A RATE_LIMIT reject means our
+  count and the venue's disagree: places/replaces stop for an exponentially
+  growing pause (cancels still go, within the windows); the level resets
+  after a quiet period without such rejects.
+
+Also the **duplicate-order guard**: the same side+price+qty placed again
+within ``duplicate_order_window_ns`` is refused locally (venues like TrueX
+reject it and count the reject against us).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+
+from loguru import logger
+
+from mmkit.connector import RateLimit, VenueRules
+from mmkit.model import NS_PER_S, Side
+
+
+class ActionKind(enum.Enum):
+    PLACE = "PLACE"
+    CANCEL = "CANCEL"
+    REPLACE = "REPLACE"
+
+
+class RateLimiter:
+    """Sliding-window limiter with cancel headroom, duplicate guard and backoff. Time is ns, non-decreasing."""
+
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        *,
+        cancel_reserve: Decimal = Decimal("0.2"),
+        duplicate_window_ns: int = 0,
+        backoff_base_ns: int = NS_PER_S,
+        backoff_max_ns: int = 60 * NS_PER_S,
+        backoff_reset_ns: int = 60 * NS_PER_S,
+    ) -> None:
+        self.limits = tuple(limits)
+        self._windows: list[deque[int]] = [deque() for _ in self.limits]
+        self._reserve = [int(limit.max_count * cancel_reserve) for limit in self.limits]
+        self.duplicate_window_ns = duplicate_window_ns
+        self._recent_places: deque[tuple[int, Side, Decimal, Decimal]] = deque()
+        self.backoff_base_ns = backoff_base_ns
+        self.backoff_max_ns = backoff_max_ns
+        self.backoff_reset_ns = backoff_reset_ns
+        self.backoff_level = 0
+        self.blocked_until_ns = 0
+        self._last_rate_reject_ns: int | None = None
+        self._last_ns = 0
+        self.granted = 0
+        self.denied = 0
+        self.duplicates_blocked = 0
+
+    @classmethod
+    def from_rules(cls, rules: VenueRules, **kwargs: object) -> RateLimiter:
+        return cls(rules.rate_limits, duplicate_window_ns=rules.duplicate_order_window_ns, **kwargs)  # type: ignore[arg-type]
+
+    # -- windows ----------------------------------------------------------
+
+    def _now(self, now_ns: int) -> int:
+        # A clock that steps back must not let old timestamps fall out of a window early.
+        if now_ns < self._last_ns:
+            return self._last_ns
+        self._last_ns = now_ns
+        return now_ns
+
+    def _prune(self, now_ns: int) -> None:
+        for limit, window in zip(self.limits, self._windows, strict=True):
+            cutoff = now_ns - limit.window_ns
+            while window and window[0] <= cutoff:
+                window.popleft()
+        if self._last_rate_reject_ns is not None and now_ns - self._last_rate_reject_ns >= self.backoff_reset_ns:
+            self.backoff_level = 0
+            self._last_rate_reject_ns = None
+
+    def headroom(self, now_ns: int, kind: ActionKind) -> int:
+        """How many more actions of ``kind`` the windows allow right now (ignores backoff)."""
+        now = self._now(now_ns)
+        self._prune(now)
+        room = 1 << 62
+        for limit, window, reserve in zip(self.limits, self._windows, self._reserve, strict=True):
+            cap = limit.max_count if kind is ActionKind.CANCEL else limit.max_count - reserve
+            room = min(room, cap - len(window))
+        return max(room, 0)
+
+    def in_backoff(self, now_ns: int) -> bool:
+        return now_ns < self.blocked_until_ns
+
+    def try_acquire(self, now_ns: int, kind: ActionKind) -> bool:
+        """Take one slot for an action of ``kind`` at ``now_ns`` if allowed."""
+        now = self._now(now_ns)
+        if kind is not ActionKind.CANCEL and now < self.blocked_until_ns:
+            self.denied += 1
+            return False
+        if self.headroom(now, kind) <= 0:
+            self.denied += 1
+            return False
+        for window in self._windows:
+            window.append(now)
+        self.granted += 1
+        return True
+
+    # -- duplicate guard --------------------------------------------------
+
+    def is_duplicate(self, now_ns: int, side: Side, price: Decimal, qty: Decimal) -> bool:
+        """True if the same side+price+qty was placed within the duplicate window."""
+        if self.duplicate_window_ns <= 0:
+            return False
+        cutoff = self._now(now_ns) - self.duplicate_window_ns
+        recent = self._recent_places
+        while recent and recent[0][0] <= cutoff:
+            recent.popleft()
+        for _, r_side, r_price, r_qty in recent:
+            if r_side is side and r_price == price and r_qty == qty:
+                self.duplicates_blocked += 1
+                return True
+        return False
+
+    def record_place(self, now_ns: int, side: Side, price: Decimal, qty: Decimal) -> None:
+        if self.duplicate_window_ns > 0:
+            self._recent_places.append((self._now(now_ns), side, price, qty))
+
+    # -- reactive backoff -------------------------------------------------
+
+    def on_rate_limit_reject(self, now_ns: int) -> None:
+        """The venue said we were too fast: pause places/replaces, twice as long each time."""
+        now = self._now(now_ns)
+        self.backoff_level += 1
+        pause = min(self.backoff_base_ns * 2 ** (self.backoff_level - 1), self.backoff_max_ns)
+        self.blocked_until_ns = max(self.blocked_until_ns, now + pause)
+        self._last_rate_reject_ns = now
+        logger.warning("rate-limit reject: placing paused {} ms (level {})", pause // 1_000_000, self.backoff_level)

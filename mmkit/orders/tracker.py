@@ -1,0 +1,468 @@
+"""ClientOrderTracker: shadow accounting of every order we sent.
+
+It routes order actions through the connector (submit-only), advances each
+order through the state table as events arrive, and makes sure nothing is
+left in limbo: an order stuck in PENDING_* past ``rules.pending_timeout_ns``
+gets its status queried, with exponential backoff and never while the
+session is down.
+
+The rule that matters most (Hummingbot #8457): only a *definitive*
+``OrderNotFound`` closes an order. ``OrderQueryFailed`` (timeout, disconnect,
+5xx) changes nothing; the order stays as it was and is asked about again
+later.
+
+Other guarantees:
+* fills are deduplicated by ``(venue, trade_id)`` (a bounded memory), and a
+  fill for an order that is already finished is still booked (late fill);
+* finished orders are kept in a bounded cache so late events still match;
+* illegal transitions are logged and counted, never raised to the caller.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import attrs
+from loguru import logger
+
+from mmkit.clock import Clock
+from mmkit.connector import Connector, VenueRules
+from mmkit.model import (
+    NS_PER_S,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderNotFound,
+    OrderQueryFailed,
+    OrderRejected,
+    OrderReplaced,
+    OrderRequest,
+    OrderStatusReport,
+    RejectReason,
+    ReplaceRequest,
+    VenueEvent,
+    VenueOrderStatus,
+)
+from mmkit.orders.client_order import ClientOrder, Slot
+from mmkit.orders.ids import ClientIdGenerator
+from mmkit.orders.states import IllegalTransition, OrderState, Trigger
+
+_STATUS_TRIGGER = {
+    VenueOrderStatus.NEW: Trigger.ACCEPTED,
+    VenueOrderStatus.PARTIALLY_FILLED: Trigger.ACCEPTED,
+    VenueOrderStatus.FILLED: Trigger.FILL,
+    VenueOrderStatus.CANCELED: Trigger.CANCELED,
+    VenueOrderStatus.REJECTED: Trigger.REJECTED,
+    VenueOrderStatus.EXPIRED: Trigger.EXPIRED,
+}
+
+
+@attrs.frozen(slots=True)
+class ReconcileResult:
+    """What a start-up / reconnect reconciliation changed."""
+
+    #: Open at the venue but unknown to us: now tracked (``adopted=True``, no slot).
+    adopted: tuple[ClientOrder, ...]
+    #: Ours, but absent from the venue's open orders: closed (NOT_FOUND).
+    closed: tuple[ClientOrder, ...]
+    #: Ours and reported: state brought in line with the report.
+    updated: tuple[ClientOrder, ...]
+    #: Reports we could not adopt (e.g. a client id we cannot represent).
+    flagged: tuple[OrderStatusReport, ...]
+
+
+class ClientOrderTracker:
+    """Tracks our orders on one connector (one venue). A TimeIterator: ``tick`` handles timeouts."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        rules: VenueRules | None = None,
+        *,
+        id_generator: ClientIdGenerator | None = None,
+        finished_cache_size: int = 10_000,
+        fill_memory: int = 200_000,
+        max_query_backoff_ns: int = 60 * NS_PER_S,
+    ) -> None:
+        self.connector = connector
+        self.rules = rules or connector.rules
+        self.venue = connector.venue
+        self.ids = id_generator or ClientIdGenerator()
+        self.pending_timeout_ns = self.rules.pending_timeout_ns
+        self.max_query_backoff_ns = max_query_backoff_ns
+        self._active: dict[str, ClientOrder] = {}
+        self._finished: OrderedDict[str, ClientOrder] = OrderedDict()
+        self._finished_cache_size = finished_cache_size
+        self._fill_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._fill_memory = fill_memory
+        self._log = logger.bind(venue=self.venue, component="orders")
+        # counters (health / tests)
+        self.illegal_transitions = 0
+        self.duplicate_fills = 0
+        self.late_fills = 0
+        self.overfills = 0
+        self.unknown_events = 0
+        self.status_queries = 0
+        self.transient_query_failures = 0
+
+    # ------------------------------------------------------------------
+    # TimeIterator
+    # ------------------------------------------------------------------
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        return None
+
+    def stop(self, clock: Clock) -> None:
+        return None
+
+    def tick(self, ts_ns: int) -> None:
+        """Query the status of orders stuck in PENDING_* (backoff; not while disconnected)."""
+        if not self.connector.connected:
+            return
+        for order in list(self._active.values()):
+            if not order.is_pending or ts_ns - order.updated_ns < self.pending_timeout_ns:
+                continue
+            if order.state is OrderState.PENDING_REPLACE and order.replaced_by in self._active:
+                continue  # the replacement (PENDING_CREATE) is queried instead; its answer settles both
+            if ts_ns < order.next_query_ns:
+                continue
+            order.query_attempts += 1
+            backoff = min(self.pending_timeout_ns * 2 ** (order.query_attempts - 1), self.max_query_backoff_ns)
+            order.next_query_ns = ts_ns + backoff
+            self.status_queries += 1
+            self._log.bind(client_id=order.client_id).info(
+                "{} for {} ms: asking status (attempt {})",
+                order.state.value,
+                (ts_ns - order.updated_ns) // 1_000_000,
+                order.query_attempts,
+            )
+            self.connector.request_order_status(order.client_id, order.symbol)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def new_client_id(self) -> str:
+        return self.ids.next_id()
+
+    def submit(self, order: OrderRequest, now_ns: int = 0, slot: Slot | None = None) -> ClientOrder:
+        """Track ``order`` as PENDING_CREATE and send it."""
+        if self.get(order.client_id) is not None:
+            raise ValueError(f"client id {order.client_id} is already tracked")
+        tracked = ClientOrder(order, slot=slot, created_ns=now_ns, updated_ns=now_ns)
+        self._active[order.client_id] = tracked
+        self.connector.place(order)
+        return tracked
+
+    def cancel(self, client_id: str, now_ns: int = 0) -> bool:
+        """Send a cancel for a live (or not yet acknowledged) order; False if there is nothing to cancel."""
+        order = self._active.get(client_id)
+        if order is None or order.is_done:
+            return False
+        if not self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
+            return False
+        self.connector.cancel(client_id, order.symbol)
+        return True
+
+    def replace(
+        self, client_id: str, price: Decimal, qty: Decimal, now_ns: int = 0, new_client_id: str | None = None
+    ) -> ClientOrder | None:
+        """Cancel/replace a resting order; ``qty`` is the new *open* quantity.
+
+        The replacement is tracked under a new client id (PENDING_CREATE,
+        same slot) and the original goes PENDING_REPLACE. Returns the
+        replacement, or None if the order cannot be replaced now.
+        """
+        orig = self._active.get(client_id)
+        if orig is None or orig.state not in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
+            return None
+        new_id = new_client_id or self.new_client_id()
+        old = orig.request
+        request = OrderRequest(
+            new_id, old.venue, old.symbol, old.side, qty, price, old.order_type, old.tif, old.post_only, now_ns
+        )
+        if not self._apply(orig, Trigger.REPLACE_SUBMITTED, now_ns):
+            return None
+        new = ClientOrder(request, slot=orig.slot, created_ns=now_ns, updated_ns=now_ns, replaces=client_id)
+        orig.replaced_by = new_id
+        self._active[new_id] = new
+        self.connector.replace(
+            ReplaceRequest(new_id, client_id, orig.request.venue, orig.symbol, orig.side, qty, price, now_ns)
+        )
+        return new
+
+    def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:
+        """Mark every not-finished order (on ``symbol``) PENDING_CANCEL and send one cancel-all."""
+        marked = []
+        for order in list(self._active.values()):
+            if order.is_done or (symbol is not None and order.symbol != symbol):
+                continue
+            if order.state is not OrderState.PENDING_CANCEL and self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
+                marked.append(order)
+        self.connector.cancel_all(symbol)
+        return marked
+
+    # ------------------------------------------------------------------
+    # Views
+    # ------------------------------------------------------------------
+
+    def get(self, client_id: str) -> ClientOrder | None:
+        return self._active.get(client_id) or self._finished.get(client_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[ClientOrder]:
+        """Every order not finished yet (PENDING_CREATE included), in submission order."""
+        return [o for o in self._active.values() if symbol is None or o.symbol == symbol]
+
+    def finished_orders(self) -> list[ClientOrder]:
+        return list(self._finished.values())
+
+    # ------------------------------------------------------------------
+    # Events
+    # ------------------------------------------------------------------
+
+    def on_events(self, events: Iterable[VenueEvent]) -> None:
+        for event in events:
+            self.on_event(event)
+
+    def on_event(self, event: VenueEvent) -> ClientOrder | None:
+        """Apply one normalized event; returns the order it concerned (None if unknown or not an order event)."""
+        if isinstance(event, Fill):
+            return self._on_fill(event)
+        if isinstance(event, OrderAccepted):
+            order = self._find(event.client_id, event)
+            if order is not None:
+                order.venue_order_id = event.venue_order_id or order.venue_order_id
+                self._apply(order, Trigger.ACCEPTED, event.ts_recv)
+                self._settle_replace(order, True, event.ts_recv)
+            return order
+        if isinstance(event, OrderRejected):
+            order = self._find(event.client_id, event)
+            if order is not None:
+                self._log.bind(client_id=order.client_id).warning("rejected: {} {}", event.reason.value, event.message)
+                self._apply(order, Trigger.REJECTED, event.ts_recv)
+                self._settle_replace(order, False, event.ts_recv)
+            return order
+        if isinstance(event, OrderCanceled | OrderExpired):
+            order = self._find(event.client_id, event)
+            if order is not None:
+                trigger = Trigger.CANCELED if isinstance(event, OrderCanceled) else Trigger.EXPIRED
+                self._apply(order, trigger, event.ts_recv)
+                self._settle_replace(order, True, event.ts_recv)
+            return order
+        if isinstance(event, OrderReplaced):
+            return self._on_replaced(event)
+        if isinstance(event, OrderCancelRejected):
+            return self._on_cancel_rejected(event)
+        if isinstance(event, OrderStatusReport):
+            order = self._find(event.client_id, event)
+            if order is not None:
+                self._on_status(order, event)
+            return order
+        if isinstance(event, OrderNotFound):
+            order = self._find(event.client_id, event)
+            if order is not None:
+                self._log.bind(client_id=order.client_id).warning("venue has no such order (was {})", order.state.value)
+                self._apply(order, Trigger.NOT_FOUND, event.ts_recv)
+                self._settle_replace(order, False, event.ts_recv)
+            return order
+        if isinstance(event, OrderQueryFailed):
+            # Transient: we could not ask. Never a reason to mark anything lost (Hummingbot #8457).
+            self.transient_query_failures += 1
+            self._log.bind(client_id=event.client_id).info("status query failed ({}); will ask again", event.reason)
+            return self.get(event.client_id)
+        return None
+
+    # ------------------------------------------------------------------
+    # Reconciliation
+    # ------------------------------------------------------------------
+
+    def reconcile(
+        self,
+        reports: Sequence[OrderStatusReport],
+        now_ns: int,
+        *,
+        symbol: str | None = None,
+        as_of_ns: int | None = None,
+    ) -> ReconcileResult:
+        """Bring our book of orders in line with the venue's open-order listing.
+
+        ``reports`` must be the venue's complete list of open orders (on
+        ``symbol``). Orders it lists that we do not know are adopted (tracked,
+        no slot, so the executor treats them as strays); ours that it does not
+        list are closed, except those submitted after ``as_of_ns`` (the
+        listing may predate them).
+        """
+        adopted: list[ClientOrder] = []
+        updated: list[ClientOrder] = []
+        flagged: list[OrderStatusReport] = []
+        listed = set()
+        for report in reports:
+            listed.add(report.client_id)
+            order = self.get(report.client_id)
+            if order is not None:
+                self._on_status(order, report)
+                updated.append(order)
+                continue
+            if not report.status.is_open:
+                flagged.append(report)
+                continue
+            try:
+                request = OrderRequest(
+                    report.client_id, report.venue, report.symbol, report.side, report.qty, report.price
+                )
+            except ValueError as exc:
+                self._log.error("cannot adopt venue order {}: {}", report.venue_order_id, exc)
+                flagged.append(report)
+                continue
+            state = OrderState.PARTIALLY_FILLED if report.filled_qty > 0 else OrderState.OPEN
+            order = ClientOrder(
+                request,
+                state=state,
+                venue_order_id=report.venue_order_id,
+                filled_qty=report.filled_qty,
+                venue_filled_qty=report.filled_qty,
+                created_ns=now_ns,
+                updated_ns=now_ns,
+                adopted=True,
+            )
+            self._active[order.client_id] = order
+            self._log.bind(client_id=order.client_id).warning("adopted unknown open order from the venue")
+            adopted.append(order)
+        closed: list[ClientOrder] = []
+        for order in list(self._active.values()):
+            if order.client_id in listed or (symbol is not None and order.symbol != symbol):
+                continue
+            if as_of_ns is not None and order.created_ns > as_of_ns:
+                continue
+            self._log.bind(client_id=order.client_id).warning("not open at the venue: closing ({})", order.state.value)
+            self._apply(order, Trigger.NOT_FOUND, now_ns)
+            self._settle_replace(order, False, now_ns)
+            closed.append(order)
+        return ReconcileResult(tuple(adopted), tuple(closed), tuple(updated), tuple(flagged))
+
+    # ------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------
+
+    def _find(self, client_id: str, event: object) -> ClientOrder | None:
+        order = self.get(client_id)
+        if order is None:
+            self.unknown_events += 1
+            self._log.bind(client_id=client_id).warning("event for an unknown order: {}", type(event).__name__)
+        return order
+
+    def _apply(self, order: ClientOrder, trigger: Trigger, now_ns: int) -> bool:
+        try:
+            order.apply(trigger, now_ns)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            self._log.bind(client_id=order.client_id).error("{}", exc)
+            return False
+        self._file(order)
+        return True
+
+    def _file(self, order: ClientOrder) -> None:
+        """Keep finished orders in the bounded cache and live ones in the active map."""
+        cid = order.client_id
+        if order.is_done:
+            if self._active.pop(cid, None) is not None:
+                self._finished[cid] = order
+                while len(self._finished) > self._finished_cache_size:
+                    self._finished.popitem(last=False)
+        elif cid not in self._active:  # resurrected (FAILED -> OPEN)
+            self._finished.pop(cid, None)
+            self._active[cid] = order
+
+    def _settle_replace(self, order: ClientOrder, lived: bool, now_ns: int) -> None:
+        """If ``order`` is the replacement leg and its fate is now known, settle the original."""
+        if order.replaces is None:
+            return
+        orig = self.get(order.replaces)
+        if orig is None or orig.state is not OrderState.PENDING_REPLACE:
+            return
+        if lived:
+            self._apply(orig, Trigger.REPLACED, now_ns)
+        else:
+            orig.replaced_by = None
+            self._apply(orig, Trigger.REPLACE_REJECTED, now_ns)
+
+    def _on_fill(self, fill: Fill) -> ClientOrder | None:
+        key = fill.key
+        if key in self._fill_keys:
+            self.duplicate_fills += 1
+            return self.get(fill.client_id)
+        self._fill_keys[key] = None
+        if len(self._fill_keys) > self._fill_memory:
+            self._fill_keys.popitem(last=False)
+        order = self._find(fill.client_id, fill)
+        if order is None:
+            return None
+        was_done = order.is_done
+        trigger = order.add_fill(fill.qty, fill.price, fill.fee)
+        olog = self._log.bind(client_id=order.client_id)
+        if was_done:
+            self.late_fills += 1
+            olog.warning("late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value)
+        if order.filled_qty > order.qty:
+            self.overfills += 1
+            olog.error("over-filled: {} filled of {}", order.filled_qty, order.qty)
+        self._apply(order, trigger, fill.ts_recv)
+        return order
+
+    def _on_replaced(self, event: OrderReplaced) -> ClientOrder | None:
+        orig = self._find(event.orig_client_id, event)
+        new = self.get(event.client_id)
+        if new is None:
+            if orig is None:
+                return None
+            request = attrs.evolve(orig.request, client_id=event.client_id, price=event.price, qty=event.qty)
+            new = ClientOrder(request, slot=orig.slot, created_ns=event.ts_recv, updated_ns=event.ts_recv)
+            new.replaces = orig.client_id
+            self._active[new.client_id] = new
+        new.venue_order_id = event.venue_order_id
+        self._apply(new, Trigger.ACCEPTED, event.ts_recv)
+        if orig is not None:
+            orig.replaced_by = new.client_id
+            self._apply(orig, Trigger.REPLACED, event.ts_recv)
+        return new
+
+    def _on_cancel_rejected(self, event: OrderCancelRejected) -> ClientOrder | None:
+        order = self._find(event.client_id, event)
+        if event.is_replace:
+            new = self.get(event.new_client_id) if event.new_client_id else None
+            if new is not None:
+                self._apply(new, Trigger.REJECTED, event.ts_recv)
+            if order is not None:
+                order.replaced_by = None
+                self._apply(order, Trigger.REPLACE_REJECTED, event.ts_recv)
+        elif order is not None:
+            self._apply(order, Trigger.CANCEL_REJECTED, event.ts_recv)
+        if order is not None:
+            self._log.bind(client_id=order.client_id).warning(
+                "{} rejected: {} {}", "replace" if event.is_replace else "cancel", event.reason.value, event.message
+            )
+            if event.reason is RejectReason.UNKNOWN_ORDER and not order.is_done and self.connector.connected:
+                # The venue does not know it: ask for a definitive answer rather than assume anything.
+                self.status_queries += 1
+                self.connector.request_order_status(order.client_id, order.symbol)
+        return order
+
+    def _on_status(self, order: ClientOrder, report: OrderStatusReport) -> None:
+        now = report.ts_recv
+        olog = self._log.bind(client_id=order.client_id)
+        if report.venue_order_id:
+            order.venue_order_id = report.venue_order_id
+        order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
+        if report.filled_qty > order.filled_qty:
+            olog.warning("venue reports {} filled, we have {}: fills missing", report.filled_qty, order.filled_qty)
+        self._apply(order, _STATUS_TRIGGER[report.status], now)
+        if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
+            olog.info("still open while PENDING_CANCEL: re-sending cancel")
+            self._apply(order, Trigger.CANCEL_SUBMITTED, now)
+            self.connector.cancel(order.client_id, order.symbol)
+        lived = report.status is not VenueOrderStatus.REJECTED
+        self._settle_replace(order, lived, now)

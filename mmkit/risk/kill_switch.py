@@ -1,0 +1,204 @@
+"""The last gate before the executor: halt quoting when something is wrong.
+
+The kill switch is evaluated every tick with the state the engine already
+has (fair value, total PnL, inventory emergency) and counts rejects as they
+arrive. Any active trigger halts; while halted the engine pulls its quotes.
+
+Triggers (each can be disabled by leaving it ``None``):
+
+* **drawdown**: total PnL fell ``max_drawdown`` below its running peak;
+* **loss**: total PnL at or below ``-max_loss``;
+* **stale**: no reference price, or the fair value is older than ``stale_after_ns``;
+* **confidence**: fair-value confidence below ``min_confidence``;
+* **rejects**: more than ``max_rejects`` order rejects within ``reject_window_ns``;
+* **inventory**: the inventory manager reports an emergency.
+
+Resuming:
+
+* ``manual``: stays halted until :meth:`KillSwitch.reset_by_hand`. A human
+  reset re-bases the drawdown peak on the current PnL (the operator has
+  accepted that loss) and forgets counted rejects; the absolute loss limit
+  is not re-based, so a reset under it trips again on the next evaluation.
+* ``auto``: resumes once every trigger has been clear continuously for
+  ``cooldown_ns``. PnL triggers rarely clear by themselves while flat, so in
+  practice ``auto`` recovers from data and reject problems only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+from loguru import logger
+
+from mmkit.model import NS_PER_S, FairValue
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, int | Decimal) and value <= 0:
+        raise ValueError(f"{attribute.name} must be positive when set, got {value}")
+
+
+@attrs.frozen
+class KillSwitchConfig:
+    #: Halt when total PnL falls this much below its running peak (quote currency).
+    max_drawdown: Decimal | None = attrs.field(default=Decimal(1000), validator=_optional_positive)
+    #: Halt when total PnL <= -max_loss.
+    max_loss: Decimal | None = attrs.field(default=Decimal(2000), validator=_optional_positive)
+    #: Halt when the fair value is older than this (ns).
+    stale_after_ns: int | None = attrs.field(default=5 * NS_PER_S, validator=_optional_positive)
+    #: Halt when the fair-value confidence is below this (0 disables).
+    min_confidence: float = 0.3
+    #: Halt when more than this many rejects arrive within ``reject_window_ns``.
+    max_rejects: int | None = attrs.field(default=20, validator=_optional_positive)
+    reject_window_ns: int = attrs.field(default=60 * NS_PER_S, validator=_optional_positive)
+    resume: Literal["manual", "auto"] = "manual"
+    #: In auto mode: how long every trigger must stay clear before quoting resumes.
+    cooldown_ns: int = attrs.field(default=30 * NS_PER_S, validator=_optional_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.resume not in ("manual", "auto"):
+            raise ValueError(f"resume must be 'manual' or 'auto', got {self.resume!r}")
+        if not 0 <= self.min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+
+
+@attrs.frozen
+class KillSwitchEvent:
+    """A trip (``halted`` True) or a resume (``halted`` False)."""
+
+    halted: bool
+    reason: str
+    ts_ns: int
+
+
+KillSwitchListener = Callable[[KillSwitchEvent], None]
+
+
+class KillSwitch:
+    """Evaluates the triggers each tick and holds the halted state."""
+
+    def __init__(self, config: KillSwitchConfig | None = None) -> None:
+        self.config = config or KillSwitchConfig()
+        self._halted = False
+        self._reason = ""
+        self._tripped_at: int | None = None
+        self._clear_since: int | None = None
+        self._peak: Decimal | None = None
+        self._rejects: deque[int] = deque()
+        self._last_now = 0
+        self._on_trip: list[KillSwitchListener] = []
+        self._on_resume: list[KillSwitchListener] = []
+        self._log = logger.bind(component="kill_switch")
+        #: Price triggers (missing, stale, low confidence) arm once a trusted price has been seen.
+        self._price_armed = False
+
+    @property
+    def halted(self) -> bool:
+        return self._halted
+
+    @property
+    def reason(self) -> str:
+        """Why it is (or last was) halted; empty if it never tripped."""
+        return self._reason
+
+    def add_trip_listener(self, listener: KillSwitchListener) -> None:
+        self._on_trip.append(listener)
+
+    def add_resume_listener(self, listener: KillSwitchListener) -> None:
+        self._on_resume.append(listener)
+
+    def on_reject(self, now_ns: int | None = None) -> None:
+        """Count one order reject at ``now_ns`` (default: the time of the last evaluation)."""
+        self._rejects.append(self._last_now if now_ns is None else now_ns)
+
+    def active_triggers(
+        self, now_ns: int, fair: FairValue, pnl_total: Decimal, inventory_emergency: bool = False
+    ) -> list[str]:
+        """The reasons that would halt right now (also updates the PnL peak and the reject window)."""
+        cfg = self.config
+        reasons: list[str] = []
+        self._peak = pnl_total if self._peak is None else max(self._peak, pnl_total)
+        if cfg.max_drawdown is not None and self._peak - pnl_total >= cfg.max_drawdown:
+            reasons.append(f"drawdown {self._peak - pnl_total} from peak {self._peak} >= {cfg.max_drawdown}")
+        if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
+            reasons.append(f"loss {pnl_total} beyond max loss {cfg.max_loss}")
+        if not self._price_armed and fair.price is not None and fair.confidence >= cfg.min_confidence:
+            self._price_armed = True
+        if not self._price_armed:
+            pass  # start-up: no trusted price yet. Controllers do not quote without one; nothing to trip on.
+        elif fair.price is None:
+            reasons.append("no reference price")
+        elif cfg.stale_after_ns is not None and now_ns - fair.ts > cfg.stale_after_ns:
+            reasons.append(f"reference price stale by {(now_ns - fair.ts) / NS_PER_S:.3f}s")
+        if self._price_armed and fair.confidence < cfg.min_confidence:
+            reasons.append(f"confidence {fair.confidence:.3f} below {cfg.min_confidence}")
+        if cfg.max_rejects is not None:
+            horizon = now_ns - cfg.reject_window_ns
+            while self._rejects and self._rejects[0] <= horizon:
+                self._rejects.popleft()
+            if len(self._rejects) > cfg.max_rejects:
+                reasons.append(f"{len(self._rejects)} rejects within {cfg.reject_window_ns / NS_PER_S:.0f}s")
+        if inventory_emergency:
+            reasons.append("inventory emergency")
+        return reasons
+
+    def evaluate(self, now_ns: int, fair: FairValue, pnl_total: Decimal, inventory_emergency: bool = False) -> bool:
+        """Check every trigger; return True while quoting must stay halted."""
+        self._last_now = now_ns
+        reasons = self.active_triggers(now_ns, fair, pnl_total, inventory_emergency)
+        if reasons:
+            self._clear_since = None
+            if not self._halted:
+                self._trip(now_ns, "; ".join(reasons))
+            return True
+        if not self._halted:
+            return False
+        if self.config.resume == "auto":
+            if self._clear_since is None:
+                self._clear_since = now_ns
+            if now_ns - self._clear_since >= self.config.cooldown_ns:
+                self._resume(now_ns, f"clear for {(now_ns - self._clear_since) / NS_PER_S:.1f}s")
+                return False
+        return True
+
+    def trip(self, now_ns: int, reason: str) -> None:
+        """Halt from outside (operator command, engine fault)."""
+        if not self._halted:
+            self._trip(now_ns, reason)
+
+    def reset_by_hand(self, now_ns: int | None = None, pnl_total: Decimal | None = None) -> None:
+        """Operator reset: resume now; re-base the drawdown peak and forget counted rejects.
+
+        The next :meth:`evaluate` trips again if a trigger is still active.
+        """
+        self._peak = pnl_total
+        self._rejects.clear()
+        self._clear_since = None
+        if self._halted:
+            self._resume(self._last_now if now_ns is None else now_ns, "reset by hand")
+
+    # ------------------------------------------------------------ internals
+
+    def _trip(self, now_ns: int, reason: str) -> None:
+        self._halted = True
+        self._reason = reason
+        self._tripped_at = now_ns
+        self._log.error("KILL SWITCH tripped: {}", reason)
+        self._notify(self._on_trip, KillSwitchEvent(True, reason, now_ns))
+
+    def _resume(self, now_ns: int, why: str) -> None:
+        self._halted = False
+        self._clear_since = None
+        self._log.warning("kill switch resumed ({}); was: {}", why, self._reason)
+        self._notify(self._on_resume, KillSwitchEvent(False, why, now_ns))
+
+    def _notify(self, listeners: list[KillSwitchListener], event: KillSwitchEvent) -> None:
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not keep the switch from switching
+                self._log.exception("kill switch listener failed")

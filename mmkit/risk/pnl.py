@@ -1,0 +1,353 @@
+"""Profit and loss from the fill ledger, never from balances.
+
+Balances mix deposits, transfers, fees charged in other assets and other
+desks' activity, and they arrive late; a PnL inferred from them is wrong in
+ways nobody can audit (Hummingbot #8099). Here every number is derived from
+our own fills, so it can be recomputed from the audit trail at any time.
+
+Model
+-----
+* Each venue has two books: the **quote** book (fills of our market-making
+  orders) and the **hedge** book (``fill.is_hedge``). Hedging PnL is kept
+  apart so that the quoting edge is not hidden by the cost of hedging.
+* A book is a FIFO queue of open lots. A fill first closes lots on the
+  other side, oldest first (partially if needed), realizing
+  ``(exit - entry) · qty`` for longs and ``(entry - exit) · qty`` for shorts;
+  whatever is left opens a new lot, so a long can flip to a short in one fill.
+* Fees come from ``fill.fee`` and are booked per venue and per liquidity
+  (maker/taker). A fee charged in the base asset is converted at the fill
+  price; a negative fee is a rebate.
+* Unrealized PnL marks every open lot at the last ``mark(price, ts_ns)``
+  (one mark price for the base asset, normally the fair value).
+* ``total = realized - fees + unrealized``.
+
+Session statistics
+------------------
+* Spread capture per quote fill is ``side.sign · (mid - price) / mid`` in bps
+  (positive when we bought below or sold above the mid), with the mid given
+  explicitly to :meth:`PnLTracker.on_fill` or else the last mark; the session
+  figure is the quantity-weighted average.
+* Sharpe: ``tick(now_ns)`` samples the total PnL every ``sample_period_ns``
+  (default 60 s). With the sample changes ``d_i``, Sharpe =
+  ``mean(d) / stdev(d) · sqrt(periods per year)`` where a year is 365 days
+  (crypto trades every day). It is an estimate for comparing runs, not a
+  figure to report to investors; None until three samples exist.
+* Max drawdown: the largest fall of the total PnL from its running peak,
+  checked after every fill and every mark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+
+import attrs
+from loguru import logger
+
+from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
+
+BPS = Decimal(10_000)
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+@attrs.define(slots=True)
+class Lot:
+    """An open piece of position: ``qty`` > 0 bought (``side`` BUY) or sold at ``price``."""
+
+    side: Side
+    qty: Decimal
+    price: Decimal
+
+
+@attrs.define(slots=True)
+class Book:
+    """FIFO lots, realized PnL and fees of one (venue, quote|hedge) book."""
+
+    venue: str
+    hedge: bool
+    lots: deque[Lot] = attrs.field(factory=deque)
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    trades: int = 0
+    volume_base: Decimal = ZERO
+    volume_quote: Decimal = ZERO
+
+    @property
+    def position(self) -> Decimal:
+        return sum((lot.qty * lot.side.sign for lot in self.lots), ZERO)
+
+    def unrealized(self, mark: Decimal | None) -> Decimal:
+        if mark is None:
+            return ZERO
+        return sum(((mark - lot.price) * lot.qty * lot.side.sign for lot in self.lots), ZERO)
+
+    def apply(self, side: Side, qty: Decimal, price: Decimal) -> Decimal:
+        """Match against opposite lots FIFO, open the remainder; return the PnL realized by this fill."""
+        realized = ZERO
+        remaining = qty
+        while remaining > 0 and self.lots and self.lots[0].side is not side:
+            lot = self.lots[0]
+            matched = min(lot.qty, remaining)
+            # A long lot (BUY) gains when we sell above its price; a short lot gains when we buy below.
+            realized += (price - lot.price) * matched * lot.side.sign
+            lot.qty -= matched
+            remaining -= matched
+            if lot.qty == 0:
+                self.lots.popleft()
+        if remaining > 0:
+            self.lots.append(Lot(side=side, qty=remaining, price=price))
+        self.realized += realized
+        return realized
+
+
+@attrs.frozen
+class PnLEvent:
+    """A notable PnL change: ``kind`` is ``change``, ``new_high`` or ``new_low``."""
+
+    kind: str
+    total: Decimal
+    reference: Decimal
+    ts_ns: int
+
+
+@attrs.frozen
+class PnLConfig:
+    #: Emit a ``change`` event when the total moved this much since the last one.
+    change_threshold: Decimal = Decimal(100)
+    #: Emit ``new_high``/``new_low`` when the session extreme extends this far past the last one announced.
+    extreme_step: Decimal = Decimal(10)
+    #: Period of the PnL samples behind the Sharpe estimate.
+    sample_period_ns: int = 60 * NS_PER_S
+    #: Period of the summary log line written by ``tick``.
+    log_period_ns: int = 30 * NS_PER_S
+    #: Symbol of the base asset (fees charged in it are converted at the fill price).
+    base_asset: str = "BTC"
+
+    def __attrs_post_init__(self) -> None:
+        if self.change_threshold <= 0 or self.extreme_step <= 0:
+            raise ValueError("change_threshold and extreme_step must be positive")
+        if self.sample_period_ns <= 0 or self.log_period_ns <= 0:
+            raise ValueError("sample_period_ns and log_period_ns must be positive")
+
+
+PnLListener = Callable[[PnLEvent], None]
+
+
+class PnLTracker:
+    """The fill ledger of one instrument across venues, with session statistics."""
+
+    def __init__(self, config: PnLConfig | None = None) -> None:
+        self.config = config or PnLConfig()
+        self._books: dict[tuple[str, bool], Book] = {}
+        self._fees_by: dict[tuple[str, Liquidity], Decimal] = {}
+        self._seen: set[tuple[str, str]] = set()
+        self._mark: Decimal | None = None
+        self._mark_ts = 0
+        self._listeners: list[PnLListener] = []
+        self._capture_weighted = ZERO
+        self._capture_qty = ZERO
+        self._peak: Decimal = ZERO
+        self._trough: Decimal = ZERO
+        self._max_drawdown = ZERO
+        self._last_change_ref = ZERO
+        self._announced_high = ZERO
+        self._announced_low = ZERO
+        self._samples: list[Decimal] = []
+        self._next_sample_ns: int | None = None
+        self._next_log_ns: int | None = None
+        self._log = logger.bind(component="pnl")
+
+    # ------------------------------------------------------------- inputs
+
+    def add_listener(self, listener: PnLListener) -> None:
+        self._listeners.append(listener)
+
+    def on_fill(self, fill: Fill, mid: Decimal | None = None) -> None:
+        """Book one fill (deduplicated by venue and trade id); ``mid`` at fill time for spread capture."""
+        if fill.key in self._seen:
+            self._log.warning("ignoring duplicate fill {} on {}", fill.trade_id, fill.venue)
+            return
+        self._seen.add(fill.key)
+        book = self._book(fill.venue, fill.is_hedge)
+        book.apply(fill.side, fill.qty, fill.price)
+        fee = fill.fee * fill.price if fill.fee_currency.upper() == self.config.base_asset.upper() else fill.fee
+        book.fees += fee
+        key = (fill.venue, fill.liquidity)
+        self._fees_by[key] = self._fees_by.get(key, ZERO) + fee
+        book.trades += 1
+        book.volume_base += fill.qty
+        book.volume_quote += fill.notional
+        reference_mid = mid if mid is not None else self._mark
+        if not fill.is_hedge and reference_mid is not None and reference_mid > 0:
+            capture_bps = fill.side.sign * (reference_mid - fill.price) / reference_mid * BPS
+            self._capture_weighted += capture_bps * fill.qty
+            self._capture_qty += fill.qty
+        self._after_change(max(fill.ts_event, self._mark_ts))
+
+    def mark(self, price: Decimal, ts_ns: int) -> None:
+        """Set the mark price for unrealized PnL (normally the fair value)."""
+        if price <= 0:
+            raise ValueError(f"mark price must be positive, got {price}")
+        self._mark = price
+        self._mark_ts = ts_ns
+        self._after_change(ts_ns)
+
+    def tick(self, now_ns: int) -> str | None:
+        """Sample for the Sharpe estimate and write the periodic summary; returns the line when logged."""
+        if self._next_sample_ns is None:
+            self._next_sample_ns = now_ns
+        while now_ns >= self._next_sample_ns:
+            self._samples.append(self.total())
+            self._next_sample_ns += self.config.sample_period_ns
+        if self._next_log_ns is None:
+            self._next_log_ns = now_ns + self.config.log_period_ns
+            return None
+        if now_ns >= self._next_log_ns:
+            while now_ns >= self._next_log_ns:
+                self._next_log_ns += self.config.log_period_ns
+            line = self.summary_line()
+            self._log.info(line)
+            return line
+        return None
+
+    # ------------------------------------------------------------- figures
+
+    @property
+    def mark_price(self) -> Decimal | None:
+        return self._mark
+
+    def books(self) -> list[Book]:
+        return list(self._books.values())
+
+    def position(self, hedge: bool | None = None) -> Decimal:
+        return sum((b.position for b in self._select(hedge)), ZERO)
+
+    def realized(self, hedge: bool | None = None) -> Decimal:
+        """Realized trading PnL before fees; ``hedge`` None = both books, True/False = one kind."""
+        return sum((b.realized for b in self._select(hedge)), ZERO)
+
+    def fees(self, hedge: bool | None = None) -> Decimal:
+        return sum((b.fees for b in self._select(hedge)), ZERO)
+
+    def unrealized(self, hedge: bool | None = None) -> Decimal:
+        return sum((b.unrealized(self._mark) for b in self._select(hedge)), ZERO)
+
+    def total(self, hedge: bool | None = None) -> Decimal:
+        """realized - fees + unrealized."""
+        return self.realized(hedge) - self.fees(hedge) + self.unrealized(hedge)
+
+    def fees_by(self, venue: str, liquidity: Liquidity) -> Decimal:
+        return self._fees_by.get((venue, liquidity), ZERO)
+
+    def by_venue(self) -> dict[str, dict[str, Decimal]]:
+        """Per-venue breakdown: quote and hedge books of each venue, net of fees."""
+        out: dict[str, dict[str, Decimal]] = {}
+        for (venue, hedge), book in sorted(self._books.items()):
+            prefix = "hedge" if hedge else "quote"
+            row = out.setdefault(venue, {})
+            row[f"{prefix}_position"] = book.position
+            row[f"{prefix}_realized"] = book.realized
+            row[f"{prefix}_fees"] = book.fees
+            row[f"{prefix}_unrealized"] = book.unrealized(self._mark)
+            row[f"{prefix}_total"] = book.realized - book.fees + book.unrealized(self._mark)
+        return out
+
+    def trade_count(self, hedge: bool | None = None) -> int:
+        return sum(b.trades for b in self._select(hedge))
+
+    def volume_base(self, hedge: bool | None = None) -> Decimal:
+        return sum((b.volume_base for b in self._select(hedge)), ZERO)
+
+    def volume_quote(self, hedge: bool | None = None) -> Decimal:
+        return sum((b.volume_quote for b in self._select(hedge)), ZERO)
+
+    def avg_spread_capture_bps(self) -> Decimal | None:
+        """Quantity-weighted spread capture of quote fills, None when no fill had a mid."""
+        if self._capture_qty == 0:
+            return None
+        return self._capture_weighted / self._capture_qty
+
+    @property
+    def max_drawdown(self) -> Decimal:
+        return self._max_drawdown
+
+    @property
+    def peak(self) -> Decimal:
+        return self._peak
+
+    def sharpe(self) -> float | None:
+        """Annualized Sharpe of the sampled PnL changes (see the module docstring)."""
+        if len(self._samples) < 3:
+            return None
+        diffs = [float(b - a) for a, b in zip(self._samples, self._samples[1:], strict=False)]
+        mean = sum(diffs) / len(diffs)
+        var = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+        if var <= 0:
+            return None
+        periods_per_year = SECONDS_PER_YEAR * NS_PER_S / self.config.sample_period_ns
+        return mean / math.sqrt(var) * math.sqrt(periods_per_year)
+
+    def summary(self) -> dict[str, str]:
+        capture = self.avg_spread_capture_bps()
+        sharpe = self.sharpe()
+        return {
+            "total": f"{self.total():.2f}",
+            "quote_total": f"{self.total(hedge=False):.2f}",
+            "hedge_total": f"{self.total(hedge=True):.2f}",
+            "realized": f"{self.realized():.2f}",
+            "unrealized": f"{self.unrealized():.2f}",
+            "fees": f"{self.fees():.2f}",
+            "position": str(self.position()),
+            "trades": str(self.trade_count()),
+            "volume_base": str(self.volume_base()),
+            "volume_quote": f"{self.volume_quote():.2f}",
+            "avg_capture_bps": "" if capture is None else f"{capture:.2f}",
+            "sharpe": "" if sharpe is None else f"{sharpe:.2f}",
+            "max_drawdown": f"{self._max_drawdown:.2f}",
+        }
+
+    def summary_line(self) -> str:
+        s = self.summary()
+        return (
+            f"PnL total={s['total']} (quote={s['quote_total']} hedge={s['hedge_total']}) "
+            f"realized={s['realized']} unrealized={s['unrealized']} fees={s['fees']} pos={s['position']} "
+            f"trades={s['trades']} vol={s['volume_base']}/{s['volume_quote']} "
+            f"capture={s['avg_capture_bps'] or '-'}bps sharpe={s['sharpe'] or '-'} maxdd={s['max_drawdown']}"
+        )
+
+    # ------------------------------------------------------------- internals
+
+    def _book(self, venue: str, hedge: bool) -> Book:
+        key = (venue, hedge)
+        book = self._books.get(key)
+        if book is None:
+            book = self._books[key] = Book(venue=venue, hedge=hedge)
+        return book
+
+    def _select(self, hedge: bool | None) -> list[Book]:
+        return [b for b in self._books.values() if hedge is None or b.hedge is hedge]
+
+    def _after_change(self, ts_ns: int) -> None:
+        total = self.total()
+        self._peak = max(self._peak, total)
+        self._trough = min(self._trough, total)
+        self._max_drawdown = max(self._max_drawdown, self._peak - total)
+        events: list[PnLEvent] = []
+        if abs(total - self._last_change_ref) >= self.config.change_threshold:
+            events.append(PnLEvent("change", total, self._last_change_ref, ts_ns))
+            self._last_change_ref = total
+        if total >= self._announced_high + self.config.extreme_step:
+            events.append(PnLEvent("new_high", total, self._announced_high, ts_ns))
+            self._announced_high = total
+        if total <= self._announced_low - self.config.extreme_step:
+            events.append(PnLEvent("new_low", total, self._announced_low, ts_ns))
+            self._announced_low = total
+        for event in events:
+            self._log.info("pnl {}: {:.2f} (from {:.2f})", event.kind, event.total, event.reference)
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:  # a broken listener must not stop the ledger
+                    self._log.exception("pnl listener failed")

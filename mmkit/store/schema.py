@@ -1,0 +1,255 @@
+"""Tables of the store and the forward migrations that create and evolve them.
+
+One schema serves SQLite (the default, no server) and PostgreSQL. Two rules
+make that safe for money and time:
+
+* money is :class:`ExactDecimal`: PostgreSQL ``NUMERIC`` without a fixed scale
+  (the value and its scale round-trip exactly), and the exact decimal *text*
+  on SQLite, whose NUMERIC affinity would otherwise turn it into a float;
+* time is integer nanoseconds in ``BIGINT``.
+
+Migrations are an append-only list: version N's step is never edited once
+released; a schema change appends step N+1 with explicit DDL. ``schema_version``
+records what was applied, and a database newer than this code is refused
+rather than written with an older idea of the tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from loguru import logger
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Dialect,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+)
+from sqlalchemy.types import Numeric, TypeDecorator, TypeEngine
+
+
+class SchemaError(Exception):
+    """The database's schema cannot be used by this code (e.g. it is newer)."""
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimal stored without loss: NUMERIC on PostgreSQL, decimal text elsewhere."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError(f"float {value!r} reached the store; money must be Decimal")
+        number = value if isinstance(value, Decimal) else Decimal(value)
+        # Positional text ("0.00000001", not "1E-8"): same value and scale, readable in sqlite3.
+        return number if dialect.name == "postgresql" else format(number, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_ns", BigInteger, nullable=False),
+)
+
+# The v1 tables. Later migrations alter them with explicit DDL; these objects
+# always describe the *current* shape, used for reads and writes.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("instance", String(64), nullable=False),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("stopped_ns", BigInteger, nullable=True),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price", ExactDecimal(), nullable=True),
+    Column("qty", ExactDecimal(), nullable=False),
+    Column("filled_qty", ExactDecimal(), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("venue_order_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_orders_venue_client", "venue", "client_id"),
+    Index("ix_orders_session_seq", "session_id", "seq"),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("trade_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("venue_order_id", String(64), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price", ExactDecimal(), nullable=False),
+    Column("qty", ExactDecimal(), nullable=False),
+    Column("fee", ExactDecimal(), nullable=False),
+    Column("fee_currency", String(16), nullable=False),
+    Column("liquidity", String(8), nullable=False),
+    Column("is_hedge", Boolean, nullable=False),
+    Column("ts_event", BigInteger, nullable=False),
+    Column("ts_recv", BigInteger, nullable=False),
+    # The dedupe key across reconnects and restarts (Hummingbot #2945 must not recur).
+    UniqueConstraint("venue", "trade_id", name="uq_fills_venue_trade"),
+    Index("ix_fills_venue_symbol_ts", "venue", "symbol", "ts_event"),
+    Index("ix_fills_session", "session_id"),
+)
+
+hedges = Table(
+    "hedges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hedge_id", String(64), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", ExactDecimal(), nullable=False),
+    Column("price", ExactDecimal(), nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("ref", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_hedges_venue_hedge", "venue", "hedge_id"),
+)
+
+pnl_snapshots = Table(
+    "pnl_snapshots",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("position", ExactDecimal(), nullable=False),
+    Column("avg_price", ExactDecimal(), nullable=True),
+    Column("realized", ExactDecimal(), nullable=False),
+    Column("unrealized", ExactDecimal(), nullable=False),
+    Column("fees", ExactDecimal(), nullable=False),
+    Column("mark", ExactDecimal(), nullable=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_pnl_venue_symbol_ts", "venue", "symbol", "ts_ns"),
+)
+
+top_of_book = Table(
+    "top_of_book",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("bid", ExactDecimal(), nullable=True),
+    Column("bid_qty", ExactDecimal(), nullable=True),
+    Column("ask", ExactDecimal(), nullable=True),
+    Column("ask_qty", ExactDecimal(), nullable=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_tob_venue_symbol_ts", "venue", "symbol", "ts_ns"),
+)
+
+_V1_TABLES = (sessions, orders, fills, hedges, pnl_snapshots, top_of_book)
+
+
+@attrs.frozen(slots=True)
+class Migration:
+    """One forward step. ``apply`` runs inside the transaction that records it."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(_V1_TABLES))
+
+
+#: Append-only. Never edit a released step; add the next one.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema: sessions, orders, fills, hedges, pnl, tob", _v1_initial),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied version, 0 for an empty database."""
+    if not inspect(conn).has_table(schema_version.name):
+        return 0
+    found = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).first()
+    return 0 if found is None else int(found[0])
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database up to the last migration; return the version it is at.
+
+    Each step runs in its own transaction together with its ``schema_version``
+    row, so a failed step leaves the database at the previous version. A
+    database at a version this code does not know is refused.
+    """
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise SchemaError(f"migrations must be numbered 1..N without gaps, got {versions}")
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        at = current_version(conn)
+    latest = versions[-1] if versions else 0
+    if at > latest:
+        raise SchemaError(f"database schema is at version {at}, newer than this code's {latest}; upgrade mmkit")
+    for step in migrations[at:]:
+        with engine.begin() as conn:
+            step.apply(conn)
+            conn.execute(
+                schema_version.insert().values(
+                    version=step.version, description=step.description, applied_ns=time.time_ns()
+                )
+            )
+        logger.bind(store=engine.url.render_as_string(hide_password=True)).info(
+            "store schema migrated to version {} ({})", step.version, step.description
+        )
+    return max(at, latest)
