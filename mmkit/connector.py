@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -206,6 +206,23 @@ def load_venue_rules(venue_or_path: str | Path, venues_dir: Path | None = None) 
         return VenueRules.from_config(config)
     except ValueError as exc:
         raise ConfigError(path, "instruments", str(exc)) from exc
+
+
+@attrs.frozen
+class ConnectorContext:
+    """What the engine gives a connector factory besides its own settings.
+
+    A connector class named in a config (``connectors.truex:TrueXConnector``)
+    provides ``from_config(settings, *, rules, symbol, context) -> Connector``
+    and validates ``settings`` itself, raising ``mmkit.conf.ConfigError`` with
+    ``context.file`` and ``context.key_path`` so that errors stay located.
+    """
+
+    file: str
+    key_path: str
+    now_ns: Callable[[], int]
+    output_dir: str = "var"
+    instance: str = "mmkit"
 
 
 # --------------------------------------------------------------------------

@@ -330,7 +330,13 @@ class OrderRequest:
 
 @attrs.frozen(slots=True)
 class ReplaceRequest:
-    """Cancel/replace ``orig_client_id`` with a new price/size under ``client_id``."""
+    """Cancel/replace ``orig_client_id`` with a new price/size under ``client_id``.
+
+    ``qty`` is the new *open* quantity: what should rest after the replace.
+    The replacement starts unfilled; fills before the replace stay with the
+    original order. A FIX connector sends OrderQty(38) = ``qty`` + the
+    original's cumulative filled quantity, as FIX counts the total.
+    """
 
     client_id: str
     orig_client_id: str

@@ -49,9 +49,9 @@ def book_tracker_for(connector: Connector, instrument: Instrument) -> OrderBookT
 
 @attrs.frozen
 class RiskSettings:
-    inventory: InventoryConfig = InventoryConfig()
-    kill_switch: KillSwitchConfig | None = KillSwitchConfig()
-    pnl: PnLConfig = PnLConfig()
+    inventory: InventoryConfig = attrs.Factory(InventoryConfig)
+    kill_switch: KillSwitchConfig | None = attrs.Factory(KillSwitchConfig)
+    pnl: PnLConfig = attrs.Factory(PnLConfig)
 
 
 def assemble(
@@ -88,11 +88,17 @@ def assemble(
         router.add_book(tracker)
     if fair_source is None:
         mid_source = BookMidFairValue(venue_book, staleness_ns)
-        router.add_market_listener(lambda event: mid_source.touch(clock.now_ns) if event.venue == venue.venue else None)
+
+        def touch_on_venue_data(event: VenueEvent) -> None:
+            if event.venue == venue.venue:
+                mid_source.touch(clock.now_ns)
+
+        router.add_market_listener(touch_on_venue_data)
         fair_source = mid_source
 
     limiter = RateLimiter.from_rules(venue.rules)
-    executor = Executor(venue, orders, instrument, venue.rules, limiter, breaker=CircuitBreaker(max_failures=10, window_ns=10 * NS_PER_S, cooldown_ns=5 * NS_PER_S))
+    breaker = CircuitBreaker(max_failures=10, window_ns=10 * NS_PER_S, cooldown_ns=5 * NS_PER_S)
+    executor = Executor(venue, orders, instrument, venue.rules, limiter, breaker=breaker)
     inventory = InventoryManager(risk.inventory, symbol_base=instrument.base)
     pnl = PnLTracker(risk.pnl)
     kill_switch = KillSwitch(risk.kill_switch) if risk.kill_switch is not None else None

@@ -23,7 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from mmkit.app.assembly import check_config
+    from mmkit.app.build import check_config
 
     summary = check_config(args.config)
     print(summary)
@@ -40,6 +40,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from mmkit.app.demo import demo_command
 
     return demo_command(duration_s=args.duration, config=args.config)
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from mmkit.app.backtest_cmd import backtest_command
+
+    return backtest_command(args)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -74,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS")
     demo.add_argument("--config", default=None, help="strategy YAML (default: the built-in demo)")
     demo.set_defaults(handler=_cmd_demo)
+
+    backtest = sub.add_parser("backtest", help="backtest a strategy config on recorded data, with a report")
+    backtest.add_argument("config", help="strategy YAML")
+    backtest.add_argument("--data", required=True, help="recording directory or file")
+    backtest.add_argument("--from", dest="start", default=None, help="start time (ISO 8601 UTC or ns)")
+    backtest.add_argument("--to", dest="end", default=None, help="end time (ISO 8601 UTC or ns)")
+    backtest.add_argument("--setup", choices=["sim", "replay"], default="sim",
+                          help="sim: simulated venue priced off the recording; replay: quote on the recorded venue")
+    backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
+    backtest.add_argument("--out", default=None, help="report directory (default: reports/<config>-<time>)")
+    backtest.add_argument("--no-progress", action="store_true")
+    backtest.set_defaults(handler=_cmd_backtest)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"])

@@ -126,11 +126,26 @@ class StrategySection:
 
 
 @attrs.frozen
+class KillSwitchSection:
+    """The kill switch's limits as a desk writes them (seconds, quote currency)."""
+
+    enabled: bool = True
+    max_drawdown: Decimal | None = Decimal(1000)
+    max_loss: Decimal | None = Decimal(2000)
+    stale_after_s: Decimal | None = Decimal(5)
+    min_confidence: float = 0.3
+    max_rejects: int | None = 20
+    reject_window_s: Decimal = attrs.field(default=Decimal(60), validator=_positive)
+    #: ``manual``: stays halted until reset by hand; ``auto``: resumes after ``cooldown_s`` with every trigger clear.
+    resume: str = "manual"
+    cooldown_s: Decimal = attrs.field(default=Decimal(30), validator=_positive)
+
+
+@attrs.frozen
 class RiskSection:
-    #: Fields of :class:`mmkit.risk.inventory.InventoryConfig`.
+    #: Fields of :class:`mmkit.risk.inventory.InventoryConfig` (max_position, hedge_threshold, ...).
     inventory: dict[str, Any] = attrs.Factory(dict)
-    #: Fields of :class:`mmkit.risk.kill_switch.KillSwitchConfig`.
-    kill_switch: dict[str, Any] = attrs.Factory(dict)
+    kill_switch: KillSwitchSection = KillSwitchSection()
 
 
 @attrs.frozen
@@ -192,6 +207,8 @@ def _check_cross_fields(config: EngineConfig, file: Path) -> None:
     if ref.replay is not None and ref.random_walk is not None:
         raise ConfigError(file, "reference", "choose one of replay and random_walk, not both")
     if ":" not in config.strategy.controller:
-        raise ConfigError(file, "strategy.controller", "expected a dotted name like 'strategies.simple:SimpleController'")
+        raise ConfigError(
+            file, "strategy.controller", "expected a dotted name like 'strategies.simple:SimpleController'"
+        )
     if config.store.audit_fsync not in ("always", "interval", "never"):
         raise ConfigError(file, "store.audit_fsync", "must be one of always, interval, never")

@@ -76,12 +76,13 @@ class ExecAction:
 
 #: Rejects that say nothing about the health of our order flow (normal in a fast market).
 _BENIGN_REJECTS = frozenset({RejectReason.POST_ONLY_WOULD_CROSS})
+_SNAP_CACHE_SIZE = 4096
 
 
 class Executor:
     """Diffs targets against the tracker's live orders and acts (see the module docstring)."""
 
-    def __init__(  # noqa: PLR0917 - the positional signature is the agreed public API
+    def __init__(
         self,
         connector: Connector,
         tracker: ClientOrderTracker,
@@ -108,6 +109,7 @@ class Executor:
         self._log = logger.bind(venue=rules.venue, symbol=instrument.symbol, component="executor")
         self.dropped_targets = 0
         self.deferred_actions = 0
+        self._snap_cache: dict[tuple[Side, Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
 
     # ------------------------------------------------------------------
     # Targets
@@ -115,19 +117,16 @@ class Executor:
 
     def normalize(self, targets: Sequence[TargetQuote], mid: Decimal | None = None) -> dict[Slot, TargetQuote]:
         """Snap targets to tick/lot and drop invalid ones (one per slot; the first wins)."""
-        inst = self.instrument
         wanted: dict[Slot, TargetQuote] = {}
+        band = self.instrument.price_band
         for target in targets:
             slot = target.slot
             if slot in wanted:
                 self._drop(target, "duplicate slot")
                 continue
-            price = inst.round_price(target.price, target.side)
-            if price <= ZERO:
-                self._drop(target, "price not positive")
-                continue
-            qty = inst.round_qty(target.qty, price)
-            reason = inst.check_order(price, qty, mid)
+            price, qty, reason = self._snap(target.side, target.price, target.qty)
+            if reason is None and mid is not None and band is not None and mid > 0 and abs(price - mid) > mid * band:
+                reason = RejectReason.PRICE_BAND
             if reason is not None:
                 self._drop(target, reason.value)
                 continue
@@ -136,6 +135,24 @@ class Executor:
                 snapped = TargetQuote(target.side, target.level, price, qty)
             wanted[slot] = snapped
         return wanted
+
+    def _snap(self, side: Side, price: Decimal, qty: Decimal) -> tuple[Decimal, Decimal, RejectReason | None]:
+        """Snapped price/qty and the static reject reason, memoized (controllers repeat prices a lot)."""
+        key = (side, price, qty)
+        hit = self._snap_cache.get(key)
+        if hit is not None:
+            return hit
+        inst = self.instrument
+        snapped_price = inst.round_price(price, side)
+        if snapped_price <= ZERO:
+            result: tuple[Decimal, Decimal, RejectReason | None] = (snapped_price, qty, RejectReason.INVALID_PRICE)
+        else:
+            snapped_qty = inst.round_qty(qty, snapped_price)
+            result = (snapped_price, snapped_qty, inst.check_order(snapped_price, snapped_qty))
+        if len(self._snap_cache) >= _SNAP_CACHE_SIZE:
+            self._snap_cache.clear()
+        self._snap_cache[key] = result
+        return result
 
     def _drop(self, target: TargetQuote, why: str) -> None:
         self.dropped_targets += 1

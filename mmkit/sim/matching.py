@@ -217,7 +217,7 @@ class MatchingEngine:
         self._remove(live)
         return live.snapshot()
 
-    def replace(  # noqa: PLR0917 - positional API agreed with the TrueX exchange
+    def replace(
         self, order_id: str, new_order_id: str, new_client_id: str, price: Decimal, qty: Decimal, ts_ns: int
     ) -> MatchResult:
         """Cancel/replace a resting order. ``qty`` is the new total (the filled part counts).

@@ -486,12 +486,10 @@ class SimulatedVenue:
         if reason is not None:
             reject(reason, f"{reason.value}: price {req.price} qty {req.qty}")
             return
-        if req.qty <= old.filled:
-            reject(RejectReason.INVALID_QTY, f"new qty {req.qty} is not above filled {old.filled}")
-            return
+        # ReplaceRequest.qty is the new *open* quantity: the replacement starts unfilled and the
+        # original keeps the fills it had (mmkit.model.ReplaceRequest).
         new = _VenueOrder(
             req.client_id, old.venue_order_id, old.symbol, old.side, req.price, req.qty, old.post_only, old.tif, ts,
-            filled=old.filled,
         )
         # The replacement must be known before the book acts: an immediate execution fills ``new``.
         self._orders[new.client_id] = new
@@ -737,8 +735,12 @@ class ExchangeVenue(SimulatedVenue):
 
     def _replace_resting(self, old: _VenueOrder, new: _VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         assert new.price is not None
-        result = self.engines[old.symbol].replace(
-            old.venue_order_id, new.venue_order_id, new.client_id, new.price, new.qty, ts
+        engine = self.engines[old.symbol]
+        resting = engine.get(old.venue_order_id)
+        already_filled = (resting.qty - resting.leaves_qty) if resting is not None else Decimal(0)
+        # The matching engine counts the filled part in the total; the venue's request is open quantity.
+        result = engine.replace(
+            old.venue_order_id, new.venue_order_id, new.client_id, new.price, already_filled + new.qty, ts
         )
         if not result.accepted:
             assert result.reject_reason is not None
@@ -978,7 +980,7 @@ class ReplayBookVenue(SimulatedVenue):
         if crossing and old.post_only:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
-        if new.price == old.price and new.qty <= old.qty:
+        if new.price == old.price and new.qty <= old.leaves:
             self._resting[new.client_id] = _Queued(new, queued.pos)  # keeps its place in the queue
             return None
         self._take(new, crossing, ts)

@@ -424,6 +424,21 @@ class FakeConnector:
         self.balances[asset] = bal
         self._emit(BalanceUpdate(self._venue, (bal,), self.now_ns))
 
+    def purge_closed(self) -> int:
+        """Forget finished orders, as real venues do after a while (status queries then say NotFound)."""
+        closed = [cid for cid, order in self._orders.items() if not order.is_open]
+        for cid in closed:
+            del self._orders[cid]
+        return len(closed)
+
+    def clear_records(self) -> None:
+        """Empty the recorded action lists (long runs, benchmarks)."""
+        self.placed.clear()
+        self.canceled.clear()
+        self.replaced.clear()
+        self.status_requests.clear()
+        self.actions.clear()
+
     def emit(self, event: VenueEvent) -> None:
         """Inject any event as if the venue had sent it (late fills, duplicates, odd orderings)."""
         self._emit(event)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from mmkit.app.assembly import RiskSettings
 from mmkit.model import Side
 from mmkit.risk.inventory import InventoryConfig
-from mmkit.app.assembly import RiskSettings
 from mmkit.testing.harness import Harness
 from strategies.simple import SimpleConfig, SimpleController
 

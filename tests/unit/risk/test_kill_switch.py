@@ -53,6 +53,12 @@ def test_max_loss_trips() -> None:
     assert "loss" in ks.reason
 
 
+def armed(ks: KillSwitch) -> KillSwitch:
+    """A switch that has seen one trusted price (price triggers arm only then)."""
+    assert not ks.evaluate(0, fresh(0), D(0))
+    return ks
+
+
 def test_stale_reference_trips() -> None:
     ks = KillSwitch(config())
     assert not ks.evaluate(2 * S, fresh(0), D(0))  # exactly 2 s old: still fresh
@@ -60,10 +66,24 @@ def test_stale_reference_trips() -> None:
     assert "stale" in ks.reason
 
 
-def test_missing_reference_price_trips() -> None:
+def test_missing_reference_price_trips_once_a_price_was_seen() -> None:
     ks = KillSwitch(config())
-    assert ks.evaluate(1, FairValue(price=None, confidence=0.0, ts=1), D(0))
+    assert not ks.evaluate(1, fresh(1), D(0))
+    assert ks.evaluate(2, FairValue(price=None, confidence=0.0, ts=2), D(0))
     assert "no reference price" in ks.reason
+
+
+def test_no_price_yet_at_start_up_does_not_trip() -> None:
+    """Before the first trusted price there is nothing to protect: controllers do not quote without one.
+
+    Tripping here (with manual resume) would halt every engine forever at start-up.
+    """
+    ks = KillSwitch(config())
+    for t in range(1, 5):
+        assert not ks.evaluate(t * S, FairValue(price=None, confidence=0.0, ts=0), D(0))
+    assert not ks.halted
+    assert not ks.evaluate(5 * S, fresh(5 * S), D(0))
+    assert ks.evaluate(6 * S, FairValue(price=None, confidence=0.0, ts=5 * S), D(0))
 
 
 def test_low_confidence_trips() -> None:
@@ -103,7 +123,7 @@ def test_inventory_emergency_trips() -> None:
 def test_manual_mode_stays_halted_until_reset_by_hand() -> None:
     trips: list[KillSwitchEvent] = []
     resumes: list[KillSwitchEvent] = []
-    ks = KillSwitch(config(resume="manual"))
+    ks = armed(KillSwitch(config(resume="manual")))
     ks.add_trip_listener(trips.append)
     ks.add_resume_listener(resumes.append)
     assert ks.evaluate(1 * S, fresh(1 * S, confidence=0.1), D(0))
@@ -128,7 +148,7 @@ def test_manual_reset_rebases_drawdown_but_not_max_loss() -> None:
 
 
 def test_reset_while_condition_persists_trips_again() -> None:
-    ks = KillSwitch(config())
+    ks = armed(KillSwitch(config()))
     assert ks.evaluate(1, fresh(1, confidence=0.0), D(0))
     ks.reset_by_hand(2)
     assert ks.evaluate(3, fresh(3, confidence=0.0), D(0))
@@ -137,7 +157,7 @@ def test_reset_while_condition_persists_trips_again() -> None:
 
 def test_auto_mode_resumes_only_after_clear_and_cooldown() -> None:
     resumes: list[KillSwitchEvent] = []
-    ks = KillSwitch(config(resume="auto", cooldown_ns=5 * S))
+    ks = armed(KillSwitch(config(resume="auto", cooldown_ns=5 * S)))
     ks.add_resume_listener(resumes.append)
     assert ks.evaluate(0, fresh(0, confidence=0.1), D(0))
     # Condition still active after the cool-down length: no resume.
@@ -159,7 +179,7 @@ def test_listener_errors_do_not_block_the_switch() -> None:
     def boom(_: KillSwitchEvent) -> None:
         raise RuntimeError("bug")
 
-    ks = KillSwitch(config())
+    ks = armed(KillSwitch(config()))
     ks.add_trip_listener(boom)
     assert ks.evaluate(1, fresh(1, confidence=0.0), D(0))
     assert ks.halted

@@ -1,0 +1,158 @@
+"""Running an engine for real: start sequence, live status, signals, stop sequence, final report.
+
+Start: connect feeds → connect venue → reconcile open orders (refuse to
+quote if that fails) → tick. Stop (SIGINT/SIGTERM, ``run_for_s``, or the end
+of a replay): pull quotes → cancel all → confirm with the venue that
+nothing is open → final report. The exit code says whether the stop was
+clean (0) or orders may still be open (1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from loguru import logger
+
+from mmkit.app.build import BuiltEngine, build
+from mmkit.app.config import load_engine_config
+from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.report import final_report, format_report, status_block
+from mmkit.clock import Clock, ClockMode, TimeIterator
+from mmkit.model import NS_PER_MS, NS_PER_S
+
+EXIT_OK = 0
+EXIT_NOT_FLAT = 1
+EXIT_START_FAILED = 3
+
+
+class PeriodicPrinter:
+    """Prints the status block and the risk line on their own periods (a post-iterator)."""
+
+    def __init__(self, built: BuiltEngine, out: TextIO, quiet: bool) -> None:
+        self.built = built
+        self.out = out
+        self.quiet = quiet
+        cfg = built.config.engine
+        self.status_ns = int(cfg.status_interval_s * NS_PER_S)
+        self.risk_ns = int(cfg.risk_log_interval_s * NS_PER_S)
+        self._next_status = 0
+        self._next_risk = 0
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        self._next_status = ts_ns + self.status_ns
+        self._next_risk = ts_ns + self.risk_ns
+
+    def tick(self, ts_ns: int) -> None:
+        engine = self.built.engine
+        engine.pnl.tick(ts_ns)  # logs the periodic PnL line on its own period
+        if ts_ns >= self._next_risk:
+            self._next_risk = ts_ns + self.risk_ns
+            inv = engine.inventory
+            kill = engine.runner.kill_switch
+            logger.bind(strategy=engine.runner.controller.name).info(
+                "risk: position {} util {:.0%} skew {} ticks | kill switch {}",
+                inv.position,
+                float(inv.utilization()),
+                inv.skew_ticks().quantize(Decimal("0.01")),
+                f"HALTED ({kill.reason})" if kill is not None and kill.halted else "ok",
+            )
+        if not self.quiet and ts_ns >= self._next_status:
+            self._next_status = ts_ns + self.status_ns
+            print(status_block(engine, ts_ns), file=self.out, flush=True)
+
+    def stop(self, clock: Clock) -> None:
+        return None
+
+
+async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out: TextIO = sys.stdout) -> int:
+    """Start, tick until stopped, stop cleanly; returns the exit code."""
+    engine = built.engine
+    clock = engine.clock
+    printer: TimeIterator = PeriodicPrinter(built, out, quiet)
+    clock.add_iterator(printer, name="status")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal, clock, sig)
+    try:
+        logger.info("starting: {} ({})", built.path, built.description)
+        try:
+            await engine.start()
+        except EngineStartError as exc:
+            logger.error("refusing to quote: {}", exc)
+            await _disconnect(engine)
+            return EXIT_START_FAILED
+        limit = run_for_s if run_for_s is not None else _float(built.config.engine.run_for_s)
+        replay_end = _replay_end_ns(built)
+        duration = int(limit * NS_PER_S) if limit is not None else replay_end
+        if limit is not None and replay_end is not None:
+            duration = min(duration or replay_end, replay_end)
+        began = time.monotonic()
+        await clock.run(duration_ns=duration)
+        logger.info("stopping after {:.1f} s: pulling quotes", time.monotonic() - began)
+        still_open = await engine.confirm_flat_book(timeout_s=10.0)
+        report = final_report(engine, built, still_open)
+        print(format_report(report), file=out, flush=True)
+        _write_report(built, report)
+        await _disconnect(engine)
+        if still_open:
+            logger.error("orders still open at the venue after stop: {}", still_open)
+            return EXIT_NOT_FLAT
+        return EXIT_OK
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _on_signal(clock: Clock, sig: signal.Signals) -> None:
+    logger.warning("{} received: stopping", sig.name)
+    clock.request_stop()
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _replay_end_ns(built: BuiltEngine) -> int | None:
+    """Wall-clock duration of the replay at its speed (the run ends with the recording)."""
+    if built.sim is None:
+        return None
+    replay = built.sim.replay
+    return int((replay.last_ts - replay.first_ts) / replay.speed) + NS_PER_S
+
+
+async def _disconnect(engine: Engine) -> None:
+    for connector in [engine.venue, *engine.feeds]:
+        try:
+            await connector.disconnect()
+        except Exception:
+            logger.opt(exception=True).warning("error while disconnecting {}", connector.venue)
+
+
+def _write_report(built: BuiltEngine, report: dict[str, object]) -> Path | None:
+    directory = Path(built.config.engine.output_dir) / "reports"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{built.config.engine.instance}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    except OSError as exc:
+        logger.warning("could not write the report: {}", exc)
+        return None
+    logger.info("report written to {}", path)
+    return path
+
+
+def start_command(config_path: str, *, paper: bool = False, run_for_s: float | None = None, quiet: bool = False) -> int:
+    """``mmkit start``: validate (before anything is sent), assemble, run."""
+    loaded = load_engine_config(config_path)
+    if paper:
+        raise NotImplementedError("paper trading is wired by the backtest/paper issue")
+    clock = Clock(ClockMode.REALTIME, tick_ns=loaded.config.engine.tick_ms * NS_PER_MS)
+    built = build(loaded, clock)
+    return asyncio.run(run_live(built, run_for_s, quiet))
