@@ -48,6 +48,18 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return backtest_command(args)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from mmkit.app.status_cmd import status_command
+
+    return status_command(args)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from mmkit.app.history_cmd import history_command
+
+    return history_command(args)
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
     from mmkit.app.resolve import resolve_dotted
 
@@ -92,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", default=None, help="report directory (default: reports/<config>-<time>)")
     backtest.add_argument("--no-progress", action="store_true")
     backtest.set_defaults(handler=_cmd_backtest)
+
+    status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
+    status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_cmd_status)
+
+    history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")
+    history.add_argument("config", help="the strategy YAML the instance runs (names its store)")
+    history.add_argument("--by", choices=["session", "day"], default="session")
+    history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
+    history.set_defaults(handler=_cmd_history)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"])

@@ -116,7 +116,7 @@ class OrderBookTracker:
             return
         pending = list(self._buffer)
         self._buffer.clear()
-        self._log.info("snapshot seq={} installed, {} buffered diffs to replay", snapshot.seq, len(pending))
+        self._log.debug("snapshot seq={} installed, {} buffered diffs to replay", snapshot.seq, len(pending))
         for index, delta in enumerate(pending):
             self._apply(delta)
             if not self._valid:

@@ -29,8 +29,9 @@ def test_start_layered_example_then_sigint_leaves_nothing_open(tmp_path: Path) -
     config = tmp_path / "layered.yml"
     text = (REPO / "strategies" / "layered_example.yml").read_text()
     config.write_text(text.replace("status_interval_s: 2", f"status_interval_s: 1\n  output_dir: {tmp_path}"))
+    stderr_file = (tmp_path / "stderr.log").open("w+")
     proc = subprocess.Popen(
-        mmkit("start", str(config)), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        mmkit("start", str(config)), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=stderr_file, text=True
     )
     try:
         # Wait until it is quoting: the live status table shows our quotes.
@@ -44,10 +45,12 @@ def test_start_layered_example_then_sigint_leaves_nothing_open(tmp_path: Path) -
                 break
         assert "(3+3 orders)" in seen, seen
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    stderr_file.seek(0)
+    err = stderr_file.read()
     assert proc.returncode == 0, err[-3000:]
     assert "final report" in out
     assert "open_orders_at_venue     []" in out
