@@ -242,7 +242,18 @@ class Inbox:
         self._events: deque[VenueEvent] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._taps: list[Callable[[VenueEvent], None]] = []
         self.received = 0
+        self.tap_errors = 0
+
+    def add_tap(self, tap: Callable[[VenueEvent], None]) -> None:
+        """Call ``tap`` with every event as it arrives, on the engine loop, before the next tick.
+
+        For cheap, non-strategy work that must not wait for the tick, such as
+        feeding the price aggregator so a big move can ``wake()`` the clock.
+        A failing tap is counted and never stops the event from being queued.
+        """
+        self._taps.append(tap)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -251,6 +262,11 @@ class Inbox:
     def put(self, event: VenueEvent) -> None:
         self.received += 1
         self._events.append(event)
+        for tap in self._taps:
+            try:
+                tap(event)
+            except Exception:
+                self.tap_errors += 1
 
     def put_threadsafe(self, event: VenueEvent) -> None:
         loop = self._loop

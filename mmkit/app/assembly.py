@@ -40,9 +40,14 @@ def book_tracker_for(connector: Connector, instrument: Instrument) -> OrderBookT
     """A book tracker whose resync re-subscribes (the connector answers with a fresh snapshot)."""
     tick, lot = finest_increments(instrument)
 
+    resync_request = getattr(connector, "request_resync", None)
+
     def resync(reason: str) -> None:
         logger.bind(venue=connector.venue, symbol=instrument.symbol).warning("book resync: {}", reason)
-        connector.subscribe_book(instrument.symbol)
+        if callable(resync_request):  # connectors that can re-request a snapshot (TrueX MD)
+            resync_request(instrument.symbol)
+        else:  # re-subscribing makes the others send a fresh snapshot
+            connector.subscribe_book(instrument.symbol)
 
     return OrderBookTracker(connector.venue, instrument.symbol, tick, lot, request_resync=resync)
 

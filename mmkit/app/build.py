@@ -10,26 +10,30 @@ this and stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from mmkit.app.assembly import RiskSettings, assemble
-from mmkit.app.config import EngineConfig, LoadedConfig, VenueSection, load_engine_config
-from mmkit.app.engine import Engine
+from mmkit.app.assembly import RiskSettings, assemble, finest_increments
+from mmkit.app.config import ConfigOverrides, EngineConfig, LoadedConfig, VenueSection, load_engine_config
+from mmkit.app.engine import Engine, FairValueSource
 from mmkit.app.resolve import resolve_dotted
-from mmkit.app.simulated import SimSetup, build_sim_setup
+from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK, SimSetup, build_sim_setup
 from mmkit.backtest.binance import read_recording, recording_files
-from mmkit.backtest.replay import ReplayEvent
+from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
+from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import Connector, ConnectorContext, VenueRules, load_venue_rules
-from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Trade
+from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, ConnectionStatus, Side, Trade, VenueEvent
+from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
+from mmkit.risk.hedge import HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.risk.kill_switch import KillSwitchConfig
-from mmkit.sim.flow import SyntheticMarket
+from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.random_walk import RandomWalkReference
 from mmkit.sim.venue import ExchangeVenue
 from mmkit.strategy import Controller
@@ -47,6 +51,7 @@ class BuiltEngine:
     rules: VenueRules
     sim: SimSetup | None = None
     random_walk: RandomWalkReference | None = None
+    hedge: HedgeExecutor | None = None
     description: str = ""
 
 
@@ -142,34 +147,176 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     risk = risk_settings(loaded)
     rules = venue_rules(config.venue, file, "venue")
     staleness_ns = config.reference.staleness_ms * NS_PER_MS
-    instance_prefix = _client_id_prefix(config.engine.instance)
+    ref = config.reference
 
     if config.venue.connector in SIM_ALIASES:
-        ref = config.reference
         if ref.replay is not None:
             replay_events = events if events is not None else load_replay_events(ref.replay.path, file)
             setup = build_sim_setup(
-                clock,
-                controller,
-                replay_events,
-                rules,
-                config.venue.symbol,
-                risk=risk,
-                speed=float(ref.replay.speed),
-                staleness_ns=staleness_ns,
+                clock, controller, replay_events, rules, config.venue.symbol,
+                risk=risk, speed=float(ref.replay.speed), staleness_ns=staleness_ns,
             )
-            return BuiltEngine(setup.engine, config, file, rules, sim=setup,
-                               description=f"sim venue, reference replayed from {ref.replay.path}")
+            built = BuiltEngine(setup.engine, config, file, rules, sim=setup,
+                                description=f"sim venue, reference replayed from {ref.replay.path}")
+            return _attach_hedge(built, loaded, clock, mid_source=setup.reference)
         if ref.random_walk is not None:
-            return _build_random_walk(loaded, clock, controller, risk, rules, staleness_ns)
+            built = _build_random_walk(loaded, clock, controller, risk, rules, staleness_ns)
+            return _attach_hedge(built, loaded, clock, mid_source=built.random_walk)
         raise ConfigError(file, "reference", "the sim venue needs reference.replay or reference.random_walk")
 
-    if config.reference.sources:
-        raise ConfigError(file, "reference.sources", "live reference venues are wired by the ccxt integration")
     connector = build_connector(config.venue, rules, file, "venue", config, lambda: clock.now_ns)
-    engine = assemble(clock, connector, config.venue.symbol, controller, risk=risk, staleness_ns=staleness_ns,
-                      client_id_prefix=instance_prefix)
-    return BuiltEngine(engine, config, file, rules, description=f"{connector.venue} via {config.venue.connector}")
+    reference = _build_reference(loaded, clock, staleness_ns, events)
+    engine = assemble(
+        clock, connector, config.venue.symbol, controller,
+        fair_source=reference.fair_source, risk=risk, staleness_ns=staleness_ns,
+        pre_iterators=reference.pre_iterators, client_id_prefix=_client_id_prefix(config.engine.instance),
+    )
+    for feed, symbol in reference.feeds:
+        engine.router.add_connector(feed)
+        engine.add_feed(feed, [symbol])
+    built = BuiltEngine(engine, config, file, rules,
+                        description=f"{connector.venue} via {config.venue.connector}; {reference.description}")
+    return _attach_hedge(built, loaded, clock, mid_source=reference.mid_source)
+
+
+@attrs.frozen
+class _Reference:
+    fair_source: FairValueSource | None
+    description: str
+    pre_iterators: list[tuple[str, object]] = attrs.Factory(list)
+    feeds: list[tuple[Connector, str]] = attrs.Factory(list)
+    #: Something with ``on_mid(listener)`` that publishes reference mids (drives a simulated hedge venue).
+    mid_source: Any = None
+
+
+def _build_reference(
+    loaded: LoadedConfig, clock: Clock, staleness_ns: int, events: list[ReplayEvent] | None
+) -> _Reference:
+    """Where the fair price comes from when the quoting venue is real (or a separate simulator)."""
+    config, file = loaded.config, loaded.path
+    ref = config.reference
+    if ref.sources:
+        aggregator = PriceAggregator(
+            AggregatorConfig(
+                stale_ms=ref.staleness_ms,
+                outlier_bps=ref.outlier_bps,
+                reprice_bps=ref.reprice_threshold_bps,
+                weights={s.name: s.weight for s in ref.sources},
+            ),
+            wake=clock.wake,
+            now_ns=lambda: clock.now_ns,
+        )
+        feeds: list[tuple[Connector, str]] = []
+        for index, source in enumerate(ref.sources):
+            key = f"reference.sources[{index}]"
+            section = VenueSection(source.connector, source.symbol, source.rules or source.name, source.settings)
+            source_rules = venue_rules(section, file, key)
+            feed = build_connector(section, source_rules, file, key, config, lambda: clock.now_ns)
+            _tap(feed, _aggregator_tap(aggregator, source.name, source.symbol))
+            feeds.append((feed, source.symbol))
+        names = ", ".join(s.name for s in ref.sources)
+        return _Reference(aggregator, f"fair value from {names}", feeds=feeds, mid_source=_AggregatorMids(aggregator))
+    if ref.replay is not None:
+        replay_events = events if events is not None else load_replay_events(ref.replay.path, file)
+        replay = RecordingReplay(replay_events, speed=float(ref.replay.speed))
+        first = replay.peek(1)
+        venue, symbol = (first[0].venue, first[0].symbol) if first else ("reference", "REF")
+        tracker = OrderBookTracker(venue, symbol, REFERENCE_TICK, REFERENCE_SIZE, request_resync=lambda reason: None)
+        reference = ReplayedReference(tracker, staleness_ns)
+        reference.bind(replay)
+        replay.add_sink(reference)
+        return _Reference(reference, f"reference replayed from {ref.replay.path}", pre_iterators=[("replay", replay)],
+                          mid_source=reference)
+    if ref.random_walk is not None:
+        walk_cfg = ref.random_walk
+        walk = RandomWalkReference(walk_cfg.start_price, walk_cfg.volatility_bps, walk_cfg.seed)
+        return _Reference(walk, "random-walk reference", pre_iterators=[("random_walk", walk)], mid_source=walk)
+    return _Reference(None, "fair value from the venue's own book")
+
+
+class _AggregatorMids:
+    """Publishes the aggregator's fair value as reference mids (for a simulated hedge venue)."""
+
+    def __init__(self, aggregator: PriceAggregator) -> None:
+        self.aggregator = aggregator
+
+    def on_mid(self, listener: Callable[[Decimal], None]) -> None:
+        self.aggregator.add_fair_listener(listener)
+
+
+def _aggregator_tap(aggregator: PriceAggregator, name: str, symbol: str) -> Callable[[VenueEvent], None]:
+    def tap(event: VenueEvent) -> None:
+        if isinstance(event, BookSnapshot) and event.symbol == symbol:
+            bid = event.bids[0][0] if event.bids else None
+            ask = event.asks[0][0] if event.asks else None
+            aggregator.on_book(name, bid, ask, event.ts_recv)
+        elif isinstance(event, ConnectionStatus) and not event.connected and event.session.startswith("book"):
+            aggregator.mark_down(name)
+
+    return tap
+
+
+def _tap(connector: Connector, tap: Callable[[VenueEvent], None]) -> None:
+    add = getattr(connector, "add_event_tap", None)
+    if not callable(add):
+        raise TypeError(f"{type(connector).__name__} cannot feed a price aggregator (no add_event_tap)")
+    add(tap)
+
+
+def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_source: Any) -> BuiltEngine:
+    """HedgeExecutor on the configured hedge venue, after the strategy in the tick."""
+    hedge = loaded.config.hedge
+    if not hedge.enabled or hedge.venue is None:
+        return built
+    file, engine = loaded.path, built.engine
+    section = hedge.venue
+    rules = venue_rules(section, file, "hedge.venue")
+    params = structure({"symbol": section.symbol, **hedge.params}, HedgeConfig, file=file, root="$.hedge.params")
+    if section.connector in SIM_ALIASES:
+        venue: Connector = _simulated_hedge_venue(rules, section.symbol, clock, mid_source, file)
+    else:
+        venue = build_connector(section, rules, file, "hedge.venue", loaded.config, lambda: clock.now_ns)
+    instrument = rules.instrument(section.symbol)
+    tick, lot = finest_increments(instrument)
+    tracker = OrderBookTracker(venue.venue, section.symbol, tick, lot,
+                               request_resync=lambda reason: venue.subscribe_book(section.symbol))
+
+    def touch(side: Side) -> Decimal | None:
+        if not tracker.is_valid:
+            return None
+        level = tracker.book.best_bid() if side is Side.SELL else tracker.book.best_ask()
+        return level[0] if level is not None else None
+
+    executor = HedgeExecutor(
+        venue, engine.inventory, touch, config=params, kill_switch=engine.runner.kill_switch,
+        listeners=[engine.on_hedge_fill],
+    )
+    engine.router.add_connector(venue, _HedgeStream(executor))
+    engine.router.add_book(tracker)
+    engine.add_feed(venue, [section.symbol])
+    engine.clock.add_iterator(executor, name="hedge")
+    return attrs.evolve(built, hedge=executor, description=f"{built.description}; hedging on {venue.venue}")
+
+
+class _HedgeStream:
+    """Routes the hedge venue's order events to the HedgeExecutor (it keeps its own book of hedges)."""
+
+    def __init__(self, executor: HedgeExecutor) -> None:
+        self.executor = executor
+
+    def process(self, events: Iterable[VenueEvent]) -> None:
+        for event in events:
+            self.executor.on_event(event)
+
+
+def _simulated_hedge_venue(rules: VenueRules, symbol: str, clock: Clock, mid_source: Any, file: Path) -> Connector:
+    if mid_source is None:
+        raise ConfigError(file, "hedge.venue", "a simulated hedge venue needs a reference price to follow")
+    venue = ExchangeVenue(rules, lambda: clock.now_ns)
+    market = SyntheticMarket(venue, symbol, FlowConfig(maker_half_spread_bps=Decimal(2), maker_qty=Decimal(5),
+                                                       participation=0.0))
+    mid_source.on_mid(market.on_reference_mid)
+    return venue
 
 
 def _build_random_walk(
@@ -197,27 +344,26 @@ def _client_id_prefix(instance: str) -> str:
     return (letters[:2] or "mm").ljust(2, "x")
 
 
-def check_config(path: str | Path) -> str:
-    """Validate everything a run would need, without connecting; returns a summary."""
-    loaded = load_engine_config(path)
-    config = loaded.config
-    controller = build_controller(loaded)
-    risk_settings(loaded)
-    rules = venue_rules(config.venue, loaded.path, "venue")
-    if config.venue.connector not in SIM_ALIASES:
-        from mmkit.clock import ClockMode
+def check_config(path: str | Path, overrides: ConfigOverrides | None = None) -> str:
+    """Validate everything a run would need by assembling it, without connecting; returns a summary."""
+    from mmkit.clock import ClockMode
 
-        clock = Clock(ClockMode.REALTIME)
-        build_connector(config.venue, rules, loaded.path, "venue", config, lambda: clock.now_ns)
-    elif config.reference.replay is not None and not Path(config.reference.replay.path).exists():
-        raise ConfigError(loaded.path, "reference.replay.path", f"no such recording: {config.reference.replay.path}")
-    if config.hedge.enabled and config.hedge.venue is not None:
-        venue_rules(config.hedge.venue, loaded.path, "hedge.venue")
+    loaded = load_engine_config(path, overrides)
+    built = build(loaded, Clock(ClockMode.REALTIME))
+    config = loaded.config
     return (
         f"{loaded.path}: OK\n"
-        f"  controller {controller.name} on {rules.venue}:{config.venue.symbol} via {config.venue.connector}\n"
+        f"  controller {built.engine.runner.controller.name} on {built.rules.venue}:{config.venue.symbol}\n"
+        f"  {built.description}\n"
         f"  tick {config.engine.tick_ms} ms, instance {config.engine.instance}"
     )
+
+
+def apply_overrides(loaded: LoadedConfig, overrides: ConfigOverrides | None) -> LoadedConfig:
+    """Re-load with command-line overrides (they apply before secrets are looked up)."""
+    if overrides is None:
+        return loaded
+    return load_engine_config(loaded.path, overrides)
 
 
 def describe_params(obj: Any) -> dict[str, str]:
@@ -227,4 +373,5 @@ def describe_params(obj: Any) -> dict[str, str]:
     return {f.name: str(getattr(obj, f.name)) for f in attrs.fields(type(obj))}
 
 
-__all__ = ["BuiltEngine", "build", "build_controller", "check_config", "describe_params", "risk_settings"]
+__all__ = ["BuiltEngine", "ConfigOverrides", "apply_overrides", "build", "build_controller", "check_config",
+           "describe_params", "risk_settings"]

@@ -22,10 +22,32 @@ EXIT_CONFIG = 2
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _overrides(args: argparse.Namespace) -> object:
+    from decimal import Decimal
+
+    from mmkit.app.config import ConfigOverrides
+
+    speed = getattr(args, "replay_speed", None)
+    return ConfigOverrides(
+        reference_replay=getattr(args, "reference_replay", None),
+        replay_speed=Decimal(str(speed)) if speed is not None else None,
+        sim_hedge=getattr(args, "sim_hedge", False),
+        output_dir=getattr(args, "output_dir", None),
+    )
+
+
+def _add_override_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reference-replay", metavar="PATH", default=None,
+                        help="offline: price off this recording instead of the configured reference venues")
+    parser.add_argument("--replay-speed", type=float, default=None, help="speed of --reference-replay (default 1)")
+    parser.add_argument("--sim-hedge", action="store_true", help="offline: hedge on a simulated venue")
+    parser.add_argument("--output-dir", default=None, help="where reports, the store and the audit trail go")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from mmkit.app.build import check_config
 
-    summary = check_config(args.config)
+    summary = check_config(args.config, _overrides(args))  # type: ignore[arg-type]
     print(summary)
     return EXIT_OK
 
@@ -33,13 +55,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_start(args: argparse.Namespace) -> int:
     from mmkit.app.lifecycle import start_command
 
-    return start_command(args.config, paper=args.paper, run_for_s=args.run_for, quiet=args.quiet)
+    return start_command(
+        args.config, paper=args.paper, run_for_s=args.run_for, quiet=args.quiet,
+        overrides=_overrides(args),  # type: ignore[arg-type]
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmkit.app.demo import demo_command
 
-    return demo_command(duration_s=args.duration, config=args.config)
+    return demo_command(duration_s=args.duration, config=args.config, recording=args.data)
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -79,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a strategy config without trading")
     check.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
+    _add_override_flags(check)
     check.set_defaults(handler=_cmd_check)
 
     start = sub.add_parser("start", help="run a strategy config until SIGINT/SIGTERM")
@@ -86,11 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--paper", action="store_true", help="live market data, simulated fills")
     start.add_argument("--run-for", type=float, default=None, metavar="SECONDS", help="stop by itself after this long")
     start.add_argument("--quiet", action="store_true", help="no live status table")
+    _add_override_flags(start)
     start.set_defaults(handler=_cmd_start)
 
     demo = sub.add_parser("demo", help="offline demo: simulated venue, replayed data, a strategy, a report")
     demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS")
-    demo.add_argument("--config", default=None, help="strategy YAML (default: the built-in demo)")
+    demo.add_argument("--config", default=None, help="strategy YAML (default: strategies/truex_btc_pyusd.yml)")
+    demo.add_argument("--data", default=None, help="recording to replay (default: ../shared/data/binance_spot_btcusdt)")
     demo.set_defaults(handler=_cmd_demo)
 
     backtest = sub.add_parser("backtest", help="backtest a strategy config on recorded data, with a report")

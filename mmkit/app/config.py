@@ -188,12 +188,40 @@ class LoadedConfig:
     path: Path
 
 
-def load_engine_config(path: str | Path) -> LoadedConfig:
+@attrs.frozen
+class ConfigOverrides:
+    """Command-line changes for offline runs and demos, applied before validation and secrets."""
+
+    reference_replay: str | None = None
+    replay_speed: Decimal | None = None
+    sim_hedge: bool = False
+    output_dir: str | None = None
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        data = dict(data)
+        if self.reference_replay is not None:
+            replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
+            if self.replay_speed is not None:
+                replay["speed"] = self.replay_speed
+            reference = {k: v for k, v in dict(data.get("reference") or {}).items() if k not in ("random_walk",)}
+            data["reference"] = {**reference, "sources": [], "replay": replay}
+        hedge = dict(data.get("hedge") or {})
+        if self.sim_hedge and isinstance(hedge.get("venue"), dict):
+            hedge["venue"] = {**hedge["venue"], "connector": "sim", "settings": {}}
+            data["hedge"] = hedge
+        if self.output_dir is not None:
+            data["engine"] = {**dict(data.get("engine") or {}), "output_dir": self.output_dir}
+        return data
+
+
+def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = None) -> LoadedConfig:
     """Read and validate an engine config file; raises ConfigError naming file, key and reason."""
     file = Path(path)
     data = read_yaml(file)
     if not isinstance(data, dict):
         raise ConfigError(file, "", "the file must contain a mapping of sections")
+    if overrides is not None:
+        data = overrides.apply(data)
     data = expand_secrets(data, set(SECRET_PATHS), file)
     config = structure(data, EngineConfig, file=file)
     _check_cross_fields(config, file)

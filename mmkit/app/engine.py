@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -81,6 +81,12 @@ class BookMidFairValue:
 MarketListener = Callable[[VenueEvent], None]
 
 
+class OrderEventSink(Protocol):
+    """Where a venue's order events, fills and balances go (a UserStreamTracker, or a hedge executor)."""
+
+    def process(self, events: Iterable[VenueEvent]) -> None: ...
+
+
 class EventRouter:
     """Drains every connector's inbox in a fixed order and routes each event once.
 
@@ -93,13 +99,13 @@ class EventRouter:
     def __init__(self) -> None:
         self._connectors: list[Connector] = []
         self._books: dict[tuple[str, str], OrderBookTracker] = {}
-        self._streams: dict[str, UserStreamTracker] = {}
+        self._streams: dict[str, OrderEventSink] = {}
         self._market_listeners: list[MarketListener] = []
         self._connection_listeners: list[Callable[[ConnectionStatus], None]] = []
         self.events = Counter[str]()
         self.malformed = 0
 
-    def add_connector(self, connector: Connector, stream: UserStreamTracker | None = None) -> None:
+    def add_connector(self, connector: Connector, stream: OrderEventSink | None = None) -> None:
         self._connectors.append(connector)
         if stream is not None:
             self._streams[connector.venue] = stream
@@ -314,6 +320,8 @@ class Engine:
         self.inventory = inventory
         self.pnl = pnl
         self.feeds = list(feeds)
+        #: Symbols whose books each feed must subscribe at start (reference prices, hedge touch).
+        self.feed_symbols: dict[str, list[str]] = {}
         self.fills: list[Fill] = []
         stream.add_fill_listener(self._on_fill)
         # The fixed tick order of DESIGN.md §2.
@@ -324,6 +332,18 @@ class Engine:
         clock.add_iterator(runner, name="strategy")
         for name, iterator in post_iterators:  # hedge, recorder, status
             clock.add_iterator(iterator, name=name)  # type: ignore[arg-type]
+
+    def add_feed(self, connector: Connector, symbols: Sequence[str] = ()) -> None:
+        """A connector the engine connects before the venue and disconnects at stop."""
+        if connector not in self.feeds:
+            self.feeds.append(connector)
+        self.feed_symbols.setdefault(connector.venue, []).extend(symbols)
+
+    def on_hedge_fill(self, fill: Fill) -> None:
+        """Hedge fills move inventory and PnL (in the hedge book) like any other fill."""
+        self.fills.append(fill)
+        self.inventory.on_fill(fill)
+        self.pnl.on_fill(fill, None)
 
     def _on_fill(self, fill: Fill) -> None:
         self.fills.append(fill)
@@ -337,6 +357,8 @@ class Engine:
         """Connect feeds, connect the venue, reconcile open orders; refuse to quote if that fails."""
         for feed in self.feeds:
             await feed.connect()
+            for symbol in self.feed_symbols.get(feed.venue, ()):
+                feed.subscribe_book(symbol)
         await self.venue.connect()
         self.venue.subscribe_book(self.symbol)
         self.venue.subscribe_trades(self.symbol)

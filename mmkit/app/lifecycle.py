@@ -21,7 +21,7 @@ from typing import TextIO
 from loguru import logger
 
 from mmkit.app.build import BuiltEngine, build
-from mmkit.app.config import load_engine_config
+from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.report import final_report, format_report, status_block
 from mmkit.clock import Clock, ClockMode, TimeIterator
@@ -148,9 +148,16 @@ def _write_report(built: BuiltEngine, report: dict[str, object]) -> Path | None:
     return path
 
 
-def start_command(config_path: str, *, paper: bool = False, run_for_s: float | None = None, quiet: bool = False) -> int:
+def start_command(
+    config_path: str,
+    *,
+    paper: bool = False,
+    run_for_s: float | None = None,
+    quiet: bool = False,
+    overrides: ConfigOverrides | None = None,
+) -> int:
     """``mmkit start``: validate (before anything is sent), assemble, run."""
-    loaded = load_engine_config(config_path)
+    loaded = load_engine_config(config_path, overrides)
     if paper:
         raise NotImplementedError("paper trading is wired by the backtest/paper issue")
     clock = Clock(ClockMode.REALTIME, tick_ns=loaded.config.engine.tick_ms * NS_PER_MS)

@@ -30,7 +30,7 @@ from decimal import Decimal
 from loguru import logger
 
 from mmkit.connector import RateLimit, VenueRules
-from mmkit.model import NS_PER_S, Side
+from mmkit.model import NS_PER_MS, NS_PER_S, Side
 
 
 class ActionKind(enum.Enum):
@@ -51,8 +51,12 @@ class RateLimiter:
         backoff_base_ns: int = NS_PER_S,
         backoff_max_ns: int = 60 * NS_PER_S,
         backoff_reset_ns: int = 60 * NS_PER_S,
+        window_guard_ns: int = 100 * NS_PER_MS,
     ) -> None:
         self.limits = tuple(limits)
+        #: Extra width added to every window: we stamp actions at tick time, the venue at arrival,
+        #: so two bursts exactly one window apart on our clock can land inside one window on theirs.
+        self.window_guard_ns = window_guard_ns
         self._windows: list[deque[int]] = [deque() for _ in self.limits]
         self._reserve = [int(limit.max_count * cancel_reserve) for limit in self.limits]
         self.duplicate_window_ns = duplicate_window_ns
@@ -83,7 +87,7 @@ class RateLimiter:
 
     def _prune(self, now_ns: int) -> None:
         for limit, window in zip(self.limits, self._windows, strict=True):
-            cutoff = now_ns - limit.window_ns
+            cutoff = now_ns - limit.window_ns - self.window_guard_ns
             while window and window[0] <= cutoff:
                 window.popleft()
         if self._last_rate_reject_ns is not None and now_ns - self._last_rate_reject_ns >= self.backoff_reset_ns:
@@ -142,6 +146,10 @@ class RateLimiter:
     def on_rate_limit_reject(self, now_ns: int) -> None:
         """The venue said we were too fast: pause places/replaces, twice as long each time."""
         now = self._now(now_ns)
+        if now < self.blocked_until_ns:
+            # More rejects of actions sent before the pause began: the same burst, not a new offence.
+            self._last_rate_reject_ns = now
+            return
         self.backoff_level += 1
         pause = min(self.backoff_base_ns * 2 ** (self.backoff_level - 1), self.backoff_max_ns)
         self.blocked_until_ns = max(self.blocked_until_ns, now + pause)

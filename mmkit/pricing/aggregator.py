@@ -76,7 +76,12 @@ class PriceAggregator:
         self._last_fresh_count = 0
         self.wakes = 0
         self.rejected_outliers = 0
+        self._fair_listeners: list[Callable[[Decimal], None]] = []
         self._log = logger.bind(component="PriceAggregator")
+
+    def add_fair_listener(self, listener: Callable[[Decimal], None]) -> None:
+        """Called with the fair price whenever it moved past the reprice threshold (e.g. a simulated venue)."""
+        self._fair_listeners.append(listener)
 
     # -- input (I/O path) -------------------------------------------------
 
@@ -141,7 +146,7 @@ class PriceAggregator:
 
     def _maybe_wake(self, now_ns: int) -> None:
         """Wake the clock when the fair value crossed the reprice threshold, or a venue went away."""
-        if self._wake is None:
+        if self._wake is None and not self._fair_listeners:
             return
         fair = self._compute(now_ns, count_outliers=False)
         fresh_count = fair.sources
@@ -157,7 +162,11 @@ class PriceAggregator:
             self._last_wake_price = fair.price
             self._last_fresh_count = fresh_count
             self.wakes += 1
-            self._wake()
+            if self._wake is not None:
+                self._wake()
+            if fair.price is not None:
+                for listener in self._fair_listeners:
+                    listener(fair.price)
         else:
             self._last_fresh_count = max(self._last_fresh_count, fresh_count)
 

@@ -46,7 +46,8 @@ def test_cancels_keep_reserved_headroom() -> None:
     assert not limiter.try_acquire(0, ActionKind.REPLACE)
     assert limiter.try_acquire(0, ActionKind.CANCEL) and limiter.try_acquire(0, ActionKind.CANCEL)
     assert not limiter.try_acquire(0, ActionKind.CANCEL)
-    assert limiter.try_acquire(NS_PER_S, ActionKind.PLACE)  # the window slid
+    assert not limiter.try_acquire(NS_PER_S, ActionKind.PLACE)  # one window later, but within the guard
+    assert limiter.try_acquire(NS_PER_S + limiter.window_guard_ns, ActionKind.PLACE)  # the window slid
 
 
 def test_from_rules_and_duplicate_guard() -> None:
@@ -69,8 +70,11 @@ def test_backoff_on_rate_limit_rejects_doubles_and_resets() -> None:
     assert limiter.try_acquire(NS_PER_S, ActionKind.PLACE)
     limiter.on_rate_limit_reject(NS_PER_S)
     assert limiter.blocked_until_ns == 3 * NS_PER_S  # 2 s now
-    limiter.on_rate_limit_reject(2 * NS_PER_S)
-    assert limiter.blocked_until_ns == 6 * NS_PER_S  # 4 s
+    limiter.on_rate_limit_reject(2 * NS_PER_S)  # sent before the pause: the same burst, no escalation
+    assert limiter.blocked_until_ns == 3 * NS_PER_S
+    assert limiter.backoff_level == 2
+    limiter.on_rate_limit_reject(3 * NS_PER_S)  # a new offence after the pause
+    assert limiter.blocked_until_ns == 7 * NS_PER_S  # 4 s
     assert limiter.try_acquire(70 * NS_PER_S, ActionKind.PLACE)  # quiet: level resets
     assert limiter.backoff_level == 0
     limiter.on_rate_limit_reject(70 * NS_PER_S)

@@ -1,0 +1,68 @@
+"""ccxt exceptions -> mmkit's two kinds of failure.
+
+The one rule that matters (Hummingbot #8457): a network error must never be
+read as "the order is gone". ccxt's hierarchy already separates venue answers
+(``ExchangeError`` subclasses) from transport trouble (``NetworkError``), but
+some answers need care: ``RateLimitExceeded`` and ``DDoSProtection`` are
+*network* errors in ccxt and call for backoff, and ``OrderNotFound`` is
+definitive only for a status query, not for a cancel that raced a fill.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+import ccxt
+
+from mmkit.model import RejectReason
+
+
+class ErrorKind(enum.Enum):
+    DEFINITIVE = "DEFINITIVE"  # the venue answered: act on it
+    TRANSIENT = "TRANSIENT"  # we could not ask: retry later, state unknown
+    BACKOFF = "BACKOFF"  # transient and the venue wants us to slow down
+
+
+@attrs.frozen(slots=True)
+class ClassifiedError:
+    kind: ErrorKind
+    reason: RejectReason
+    message: str
+
+    @property
+    def definitive(self) -> bool:
+        return self.kind is ErrorKind.DEFINITIVE
+
+
+# Order matters: subclasses before their bases (OrderNotFound is an InvalidOrder,
+# RateLimitExceeded is a DDoSProtection is a NetworkError).
+_TABLE: tuple[tuple[type[BaseException], ErrorKind, RejectReason], ...] = (
+    (ccxt.RateLimitExceeded, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
+    (ccxt.DDoSProtection, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
+    (ccxt.RequestTimeout, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt.ExchangeNotAvailable, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt.InvalidNonce, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt.NetworkError, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt.OrderNotFound, ErrorKind.DEFINITIVE, RejectReason.UNKNOWN_ORDER),
+    (ccxt.OrderImmediatelyFillable, ErrorKind.DEFINITIVE, RejectReason.POST_ONLY_WOULD_CROSS),
+    (ccxt.DuplicateOrderId, ErrorKind.DEFINITIVE, RejectReason.DUPLICATE_CLIENT_ID),
+    (ccxt.InsufficientFunds, ErrorKind.DEFINITIVE, RejectReason.INSUFFICIENT_FUNDS),
+    (ccxt.InvalidOrder, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+    (ccxt.BadSymbol, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
+    (ccxt.BadRequest, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
+    (ccxt.AuthenticationError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+    (ccxt.ExchangeError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+)
+
+
+def classify(exc: BaseException) -> ClassifiedError:
+    """Map any exception raised by a ccxt call to what the engine should do about it.
+
+    Anything that is not a ccxt exception (a bug, a parse failure, a
+    cancelled socket) is TRANSIENT: we do not know what the venue did.
+    """
+    for cls, kind, reason in _TABLE:
+        if isinstance(exc, cls):
+            return ClassifiedError(kind, reason, f"{type(exc).__name__}: {exc}")
+    return ClassifiedError(ErrorKind.TRANSIENT, RejectReason.OTHER, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,89 @@
+"""``mmkit sim truex`` / ``python -m connectors.truex.sim``: run the local TrueX FIX exchange.
+
+The client's API key and secret come from the same environment variables
+the connector reads (TRUEX_API_KEY / TRUEX_SECRET_KEY), so a demo only sets
+them once. The exchange runs until interrupted and prints its own view of
+open orders on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from loguru import logger
+
+from connectors.truex.sim.driver import MarketDriver, RandomWalk, RecordingPrices
+from connectors.truex.sim.exchange import ExchangeAccount, ExchangeConfig, TrueXExchange
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmkit sim truex", description="Local TrueX FIX exchange on loopback")
+    parser.add_argument("--oe-port", type=int, default=9876)
+    parser.add_argument("--md-port", type=int, default=9877)
+    parser.add_argument("--oe-comp-id", default="MMKIT_OE", help="the client's OE SenderCompID")
+    parser.add_argument("--md-comp-id", default="MMKIT_MD", help="the client's MD SenderCompID")
+    parser.add_argument("--start-price", default="60000")
+    parser.add_argument("--volatility-bps", default="5")
+    parser.add_argument("--recording", type=Path, default=None, help="replay a Binance recording directory")
+    parser.add_argument("--speed", type=float, default=1.0, help="replay speed of --recording")
+    parser.add_argument("--interval-ms", type=int, default=250)
+    parser.add_argument("--taker-reach-bps", default="15", help="how far from the reference takers will trade")
+    parser.add_argument("--taker-probability", type=float, default=0.3, help="chance of a taker each step")
+    parser.add_argument("--taker-qty", default="0.001", help="size of each simulated taker")
+    parser.add_argument("--no-rate-limits", action="store_true", help="lift the 10/s and 300/min limits")
+    parser.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    api_key, secret = os.environ.get("TRUEX_API_KEY"), os.environ.get("TRUEX_SECRET_KEY")
+    if not api_key or not secret:
+        logger.error("set TRUEX_API_KEY and TRUEX_SECRET_KEY (the keys the simulated venue accepts)")
+        return 2
+    exchange = TrueXExchange(
+        ExchangeConfig(
+            oe_port=args.oe_port,
+            md_port=args.md_port,
+            accounts=(ExchangeAccount(args.oe_comp_id, args.md_comp_id, api_key, secret),),
+            enforce_rate_limits=not args.no_rate_limits,
+        )
+    )
+    prices: RandomWalk | RecordingPrices
+    if args.recording is not None:
+        prices = RecordingPrices(args.recording, speed=args.speed)
+    else:
+        prices = RandomWalk(Decimal(args.start_price), Decimal(args.volatility_bps), seed=args.seed)
+    driver = MarketDriver(
+        exchange,
+        prices,
+        interval_s=args.interval_ms / 1000,
+        taker_probability=args.taker_probability,
+        taker_qty=Decimal(args.taker_qty),
+        taker_reach_bps=Decimal(args.taker_reach_bps),
+        seed=args.seed,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    exchange.start()
+    driver.step()
+    driver.start()
+    logger.info("TrueX sim: OE on 127.0.0.1:{}, MD on 127.0.0.1:{}", args.oe_port, args.md_port)
+    try:
+        stop.wait()
+    finally:
+        driver.stop()
+        open_orders = exchange.open_orders()
+        logger.info("client orders still open on the exchange: {}", len(open_orders))
+        exchange.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

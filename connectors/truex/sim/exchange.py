@@ -1,0 +1,796 @@
+"""The local TrueX FIX exchange: a QuickFIX acceptor for the OE and MD sessions.
+
+It plays TrueX for tests, benchmarks and ``make demo``: it verifies the HMAC
+logon (bad signature -> Logout with a reason), enforces the venue's rules
+with TrueX-style rejects, matches on :class:`mmkit.sim.matching.MatchingEngine`
+and publishes its book as 35=W snapshots and 35=X increments with an
+application sequence number (1181) that a client can check for gaps.
+
+Threads: QuickFIX callbacks (one acceptor thread) and the market driver
+thread both act under one lock, and send while holding it, so that execution
+reports and market data leave in the order they happened. (QuickFIX does not
+hold a session's mutex while calling ``fromApp``, so sending under our lock
+cannot deadlock with it.)
+
+Tests ask the exchange for its OWN view of open orders (``open_orders``),
+never the client's belief.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import quickfix as fix
+from loguru import logger
+
+from connectors.truex import messages as m
+from connectors.truex.dictionary import CONF_FIX_DIR
+from connectors.truex.messages import VenueReject
+from connectors.truex.session import GuardedApplication, SessionSpec, build_settings, session_key
+from connectors.truex.signing import DEFAULT_SIGNER, LogonFields, load_signer, verify
+from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
+from mmkit.connector import VenueRules, load_venue_rules
+from mmkit.model import Side, TimeInForce, VenueOrderStatus
+from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
+
+OE_COMP_ID = "TRUEX_UAT_OE"
+MD_COMP_ID = "TRUEX_UAT_MD"
+TAKER_OWNER = "taker:sim"
+MAKER_OWNER = "maker:sim"
+
+
+@attrs.frozen(slots=True)
+class ExchangeAccount:
+    """A client allowed to log on: its two SenderCompIDs and its API key/secret."""
+
+    oe_comp_id: str
+    md_comp_id: str
+    api_key: str
+    secret: str
+
+
+@attrs.frozen(slots=True)
+class ExchangeConfig:
+    oe_port: int
+    md_port: int
+    accounts: tuple[ExchangeAccount, ...]
+    rules: VenueRules = attrs.field(factory=lambda: load_venue_rules("truex"))
+    symbol: str = "BTC-PYUSD"
+    oe_comp_id: str = OE_COMP_ID
+    md_comp_id: str = MD_COMP_ID
+    enforce_rate_limits: bool = True
+    #: Cancel a client's resting orders when its OE session drops (TrueX does: rules.cancel_on_disconnect).
+    cancel_on_disconnect: bool | None = None
+    signer: str = DEFAULT_SIGNER
+    dictionary_dir: str = str(CONF_FIX_DIR)
+    log_messages: bool = False
+
+
+@attrs.define(slots=True)
+class _Record:
+    """The exchange's memory of one ClOrdID (open or not), for status queries."""
+
+    order_id: str
+    client_id: str
+    owner: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    cum_qty: Decimal
+    status: VenueOrderStatus
+
+
+@attrs.define(slots=True)
+class ExchangeStats:
+    orders: int = 0
+    rejects: dict[str, int] = attrs.Factory(dict)
+    fills: int = 0
+    md_messages: int = 0
+    bad_logons: int = 0
+
+
+class TrueXExchange(GuardedApplication):
+    """QuickFIX acceptor + matching engine playing TrueX. ``start()`` / ``stop()``; thread-safe queries."""
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        super().__init__("truex.sim", config.log_messages)
+        self.config = config
+        self.instrument = config.rules.instrument(config.symbol)
+        self.engine = MatchingEngine(self.instrument, trade_id_prefix="TX")
+        self.stats = ExchangeStats()
+        self._lock = threading.RLock()
+        self._signer = load_signer(config.signer)
+        self._accounts_by_comp = {}
+        for account in config.accounts:
+            self._accounts_by_comp[account.oe_comp_id] = account
+            self._accounts_by_comp[account.md_comp_id] = account
+        self._oe_sessions = {
+            a.oe_comp_id: SessionSpec(config.oe_comp_id, a.oe_comp_id, config.oe_port) for a in config.accounts
+        }
+        self._md_sessions = {
+            a.md_comp_id: SessionSpec(config.md_comp_id, a.md_comp_id, config.md_port) for a in config.accounts
+        }
+        self._logged_on: set[tuple[str, str]] = set()
+        self._refused: dict[tuple[str, str], str] = {}
+        self._disabled: set[str] = set()
+        self._records: dict[tuple[str, str], _Record] = {}
+        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._dupes = DuplicateGuard(config.rules.duplicate_order_window_ns)
+        self._ids = itertools.count(1)
+        self._md_subscribers: dict[str, str] = {}  # MD comp id -> MDReqID
+        self._md_seq = 0
+        # aggregated L2 kept in step with the engine, so a book change costs O(levels touched), not O(depth)
+        self._levels: dict[Side, dict[Decimal, Decimal]] = {Side.BUY: {}, Side.SELL: {}}
+        self._published: dict[Side, set[Decimal]] = {Side.BUY: set(), Side.SELL: set()}
+        self._dirty: set[tuple[Side, Decimal]] = set()
+        self.reference_price: Decimal | None = None
+        self._enforce_rate_limits = config.enforce_rate_limits
+        self._acceptor: fix.SocketAcceptor | None = None
+        cod = config.cancel_on_disconnect
+        self._cancel_on_disconnect = config.rules.cancel_on_disconnect if cod is None else cod
+        self._log = logger.bind(venue="truex-sim")
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        specs = [*self._oe_sessions.values(), *self._md_sessions.values()]
+        settings = build_settings("acceptor", specs, self.config.dictionary_dir)
+        self._acceptor = fix.SocketAcceptor(self, fix.MemoryStoreFactory(), settings)
+        self._acceptor.start()
+
+    def stop(self) -> None:
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.stop(True)
+
+    # -- queries for tests and the driver (thread-safe) ---------------------------
+
+    def open_orders(self, comp_id: str | None = None) -> list[RestingOrder]:
+        """The exchange's own view of resting orders (of one client's OE comp id, or all clients)."""
+        with self._lock:
+            if comp_id is not None:
+                return self.engine.orders_of(_owner(comp_id))
+            return [o for a in self.config.accounts for o in self.engine.orders_of(_owner(a.oe_comp_id))]
+
+    def is_logged_on(self, comp_id: str) -> bool:
+        with self._lock:
+            return any(key[1] == comp_id for key in self._logged_on)
+
+    def mid(self) -> Decimal | None:
+        with self._lock:
+            return self._band_mid()
+
+    @property
+    def md_seq(self) -> int:
+        return self._md_seq
+
+    def set_reference_price(self, price: Decimal) -> None:
+        with self._lock:
+            self.reference_price = price
+
+    def set_rate_limits(self, enforce: bool) -> None:
+        """Lift (False) or restore the per-client order rate limits (benchmarks lift them)."""
+        with self._lock:
+            self._enforce_rate_limits = enforce
+
+    def inject_md_gap(self) -> None:
+        """Skip one MD sequence number without sending it, as a lost packet would."""
+        with self._lock:
+            self._md_seq += 1
+
+    def drop_session(self, comp_id: str) -> None:
+        """Disconnect a client's session abruptly (no logout), as a network failure would."""
+        for sessions in (self._oe_sessions, self._md_sessions):
+            spec = sessions.get(comp_id)
+            if spec is not None:
+                session = fix.Session.lookupSession(spec.session_id)
+                if session is not None:
+                    session.disconnect()
+
+    def set_session_enabled(self, comp_id: str, enabled: bool) -> None:
+        """Refuse (False) or allow again (True) logons of one client session, e.g. to keep it down in a test."""
+        with self._lock:
+            if enabled:
+                self._disabled.discard(comp_id)
+            else:
+                self._disabled.add(comp_id)
+
+    def forget_order(self, comp_id: str, client_id: str) -> bool:
+        """Make the exchange lose an order entirely (tests of 'not found' handling)."""
+        with self._lock:
+            record = self._records.pop((_owner(comp_id), client_id), None)
+            if record is None:
+                return False
+            self._engine_cancel(record.order_id, time.time_ns())
+            self._publish_md(())
+            return True
+
+    def submit_taker(self, side: Side, qty: Decimal, limit: Decimal) -> MatchResult:
+        """An IOC from the simulated crowd: fills whatever rests at or better than ``limit``."""
+        with self._lock:
+            order = SimOrder(
+                self._next_id(), TAKER_OWNER, f"tk{next(self._ids)}", side, limit, qty, tif=TimeInForce.IOC
+            )
+            result = self._engine_submit(order, time.time_ns())
+            self._after_match(result)
+            return result
+
+    def requote_maker(self, bids: Sequence[tuple[Decimal, Decimal]], asks: Sequence[tuple[Decimal, Decimal]]) -> None:
+        """Replace the simulated makers' resting orders with these (price, qty) levels."""
+        with self._lock:
+            ts = time.time_ns()
+            for resting in self.engine.orders_of(MAKER_OWNER):
+                self._engine_cancel(resting.order_id, ts)
+            executions: list[Execution] = []
+            for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+                for price, qty in levels:
+                    order = SimOrder(
+                        self._next_id(), MAKER_OWNER, f"mk{next(self._ids)}", side, price, qty, post_only=True
+                    )
+                    executions.extend(self._engine_submit(order, ts).executions)
+            self._publish_md(executions)
+
+    # -- QuickFIX callbacks (acceptor thread) -------------------------------------
+
+    def on_logon(self, session_id: fix.SessionID) -> None:
+        key = session_key(session_id)
+        with self._lock:
+            if key not in self._refused:
+                self._logged_on.add(key)
+
+    def on_logout(self, session_id: fix.SessionID) -> None:
+        key = session_key(session_id)
+        with self._lock:
+            self._logged_on.discard(key)
+            self._refused.pop(key, None)
+            self._md_subscribers.pop(key[1], None)
+            if key[0] == self.config.oe_comp_id and self._cancel_on_disconnect:
+                ts = time.time_ns()
+                for order in self.engine.orders_of(_owner(key[1])):
+                    self._engine_cancel(order.order_id, ts)
+                    record = self._records.get((order.owner, order.client_id))
+                    if record is not None:
+                        record.status = VenueOrderStatus.CANCELED
+                self._publish_md(())
+
+    def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        """Verify the logon's API key and HMAC; a refused logon is answered with a Logout and a reason.
+
+        Raising ``RejectLogon`` from Python aborts the process with this
+        QuickFIX build (the C++ exception escapes the director), so a refusal
+        is recorded here and the outgoing Logon reply is turned into a Logout
+        in ``on_to_admin``.
+        """
+        header = message.getHeader()
+        if header.getField(35) != "A":
+            return
+        key = session_key(session_id)
+        account = self._accounts_by_comp.get(key[1])
+        username = message.getField(m.T_USERNAME) if message.isSetField(m.T_USERNAME) else ""
+        password = message.getField(m.T_PASSWORD) if message.isSetField(m.T_PASSWORD) else ""
+        reason = ""
+        if key[1] in self._disabled:
+            reason = "Session disabled"
+        elif account is None or username != account.api_key:
+            reason = "Invalid API key"
+        else:
+            fields = LogonFields(
+                sending_time=header.getField(52),
+                msg_type="A",
+                msg_seq_num=header.getField(34),
+                sender_comp_id=header.getField(49),
+                target_comp_id=header.getField(56),
+                username=username,
+            )
+            if not verify(fields, account.secret, password, self._signer):
+                reason = "Invalid signature"
+        with self._lock:
+            if reason:
+                self.stats.bad_logons += 1
+                self._refused[key] = reason
+            else:
+                self._refused.pop(key, None)
+
+    def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        header = message.getHeader()
+        if header.getField(35) != "A":
+            return
+        reason = self._refused.get(session_key(session_id))
+        if reason is None:
+            return
+        header.setField(fix.MsgType("5"))
+        for tag in (98, 108, 141, 789, 1137, 1409):
+            if message.isSetField(tag):
+                message.removeField(tag)
+        message.setField(m.T_TEXT, reason)
+
+    def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        key = session_key(session_id)
+        raw = m.RawMessage(message.toString())
+        with self._lock:
+            if key in self._refused:
+                return
+            if key[0] == self.config.md_comp_id:
+                self._on_md_message(raw, key[1], session_id)
+            else:
+                self._on_oe_message(raw, key[1], session_id)
+
+    # -- order entry ---------------------------------------------------------------
+
+    def _on_oe_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        msg_type = msg.msg_type
+        if msg_type == "D":
+            self._on_new_order(msg, comp_id, sid)
+        elif msg_type == "F":
+            self._on_cancel(msg, comp_id, sid)
+        elif msg_type == "G":
+            self._on_replace(msg, comp_id, sid)
+        elif msg_type == "H":
+            self._on_status_request(msg, comp_id, sid)
+        elif msg_type == "AF":
+            self._on_mass_status(msg, comp_id, sid)
+        else:
+            self._business_reject(sid, msg, "Unsupported message type", "3")
+
+    def _on_new_order(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        ts = time.time_ns()
+        self.stats.orders += 1
+        owner = _owner(comp_id)
+        client_id = msg.req(m.T_CLORDID)
+        side = m.SIDE_FROM_CODE[msg.req(m.T_SIDE)]
+        qty = Decimal(msg.req(m.T_QTY))
+        price_text = msg.get(m.T_PRICE)
+        price = Decimal(price_text) if price_text else Decimal(0)
+        reject = self._precheck(msg, client_id, owner, ts)
+        if reject is None and (msg.get(m.T_ORD_TYPE) != m.ORD_TYPE_LIMIT or price_text is None):
+            reject = VenueReject.UNSUPPORTED
+        if reject is None and (owner, client_id) in self._records:
+            reject = VenueReject.DUPLICATE_CLORDID
+        if reject is None:
+            reject = check_static(self.instrument, price, qty, self._band_mid())
+        if reject is None and self._dupes.is_duplicate((owner, side, price, qty), ts):
+            reject = VenueReject.DUPLICATE_ORDER
+        record = _Record("NONE", client_id, owner, side, price, qty, Decimal(0), VenueOrderStatus.REJECTED)
+        if reject is not None:
+            self._reject_order(sid, record, reject, msg)
+            return
+        order_id = self._next_id()
+        post_only = m.EXEC_INST_POST_ONLY in (msg.get(m.T_EXEC_INST) or "").split()
+        tif = m.TIF_FROM_CODE.get(msg.get(m.T_TIF) or "1", TimeInForce.GTC)
+        result = self._engine_submit(SimOrder(order_id, owner, client_id, side, price, qty, post_only, tif), ts)
+        if not result.accepted:
+            self._reject_order(sid, record, VenueReject.POST_ONLY, msg, result.reject_text)
+            return
+        record.order_id, record.status = order_id, VenueOrderStatus.NEW
+        self._records[(owner, client_id)] = record
+        self._send(sid, self._exec_report(record, "0", exec_id=f"{order_id}-0"))
+        self._after_match(result)
+        if result.canceled_qty > 0 and record.status.is_open:  # IOC remainder
+            record.status = VenueOrderStatus.CANCELED
+            self._send(sid, self._exec_report(record, "4", exec_id=f"{order_id}-x"))
+
+    def _precheck(self, msg: m.RawMessage, client_id: str, owner: str, ts: int) -> VenueReject | None:
+        """Checks shared by D and G: tag 122, ClOrdID length, symbol, rate limit."""
+        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
+            return VenueReject.ORIG_SENDING_TIME
+        clordid = check_clordid(client_id)
+        if clordid is not None:
+            return clordid
+        if msg.get(m.T_SYMBOL) != self.config.symbol:
+            return VenueReject.UNKNOWN_SYMBOL
+        if self._enforce_rate_limits:
+            limiter = self._limiters.setdefault(owner, SlidingWindowLimiter(self.config.rules.rate_limits))
+            if not limiter.allow(ts):
+                return VenueReject.RATE_LIMIT
+        return None
+
+    def _reject_order(
+        self, sid: fix.SessionID, record: _Record, reject: VenueReject, msg: m.RawMessage, detail: str = ""
+    ) -> None:
+        self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
+        text = f"{reject.text}: {detail}" if detail else reject.text
+        report = self._exec_report(record, "8", exec_id=f"R{next(self._ids)}", text=text, rej_code=reject.code)
+        self._send(sid, report)
+
+    def _on_cancel(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        ts = time.time_ns()
+        owner = _owner(comp_id)
+        cancel_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
+        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
+            self._cancel_reject(sid, cancel_id, orig, response_to="1", reject=VenueReject.ORIG_SENDING_TIME)
+            return
+        record = self._records.get((owner, orig))
+        resting = self._engine_cancel(record.order_id, ts) if record is not None and record.status.is_open else None
+        if record is None or resting is None:
+            self._cancel_reject(sid, cancel_id, orig, response_to="1", reject=VenueReject.UNKNOWN_ORDER)
+            return
+        record.status = VenueOrderStatus.CANCELED
+        self._send(
+            sid,
+            self._exec_report(
+                record, "4", exec_id=f"{record.order_id}-c{next(self._ids)}", client_id=cancel_id, orig_client_id=orig
+            ),
+        )
+        self._publish_md(())
+
+    def _on_replace(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        ts = time.time_ns()
+        owner = _owner(comp_id)
+        new_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
+        price, qty = Decimal(msg.req(m.T_PRICE)), Decimal(msg.req(m.T_QTY))
+        reject = self._precheck(msg, new_id, owner, ts)
+        record = self._records.get((owner, orig))
+        if reject is None and (record is None or not record.status.is_open):
+            reject = VenueReject.UNKNOWN_ORDER
+        if reject is None and (owner, new_id) in self._records:
+            reject = VenueReject.DUPLICATE_CLORDID
+        if reject is None:
+            reject = check_static(self.instrument, price, qty, self._band_mid())
+        if reject is not None or record is None:
+            self._cancel_reject(sid, new_id, orig, response_to="2", reject=reject or VenueReject.UNKNOWN_ORDER)
+            return
+        result = self._engine_replace(record.order_id, record.order_id, new_id, price, qty, ts)
+        if not result.accepted:
+            venue_reject = (
+                VenueReject.POST_ONLY
+                if result.reject_reason is not None and result.reject_reason.name == "POST_ONLY_WOULD_CROSS"
+                else VenueReject.UNKNOWN_ORDER
+            )
+            self._cancel_reject(sid, new_id, orig, response_to="2", reject=venue_reject, detail=result.reject_text)
+            return
+        record.status = VenueOrderStatus.CANCELED  # the old ClOrdID is gone
+        new_record = _Record(
+            record.order_id,
+            new_id,
+            owner,
+            record.side,
+            price,
+            qty,
+            record.cum_qty,
+            VenueOrderStatus.PARTIALLY_FILLED if record.cum_qty > 0 else VenueOrderStatus.NEW,
+        )
+        self._records[(owner, new_id)] = new_record
+        self._send(
+            sid,
+            self._exec_report(new_record, "5", exec_id=f"{record.order_id}-r{next(self._ids)}", orig_client_id=orig),
+        )
+        self._after_match(result)
+
+    def _on_status_request(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        client_id = msg.req(m.T_CLORDID)
+        req_id = msg.get(m.T_ORD_STATUS_REQ_ID)
+        record = self._records.get((_owner(comp_id), client_id))
+        if record is None:
+            side = m.SIDE_FROM_CODE.get(msg.get(m.T_SIDE) or "1", Side.BUY)
+            unknown = _Record(
+                "NONE", client_id, "", side, Decimal(0), Decimal(0), Decimal(0), VenueOrderStatus.REJECTED
+            )
+            report = self._exec_report(
+                unknown,
+                "I",
+                exec_id=f"S{next(self._ids)}",
+                text=VenueReject.UNKNOWN_ORDER.text,
+                rej_code=VenueReject.UNKNOWN_ORDER.code,
+            )
+        else:
+            report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
+        if req_id:
+            report.setField(m.T_ORD_STATUS_REQ_ID, req_id)
+        self._send(sid, report)
+
+    def _on_mass_status(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        req_id = msg.req(m.T_MASS_STATUS_REQ_ID)
+        owner = _owner(comp_id)
+        open_records = [r for r in self._records.values() if r.owner == owner and r.status.is_open]
+        if not open_records:
+            empty = _Record(
+                "NONE", "NONE", owner, Side.BUY, Decimal(0), Decimal(0), Decimal(0), VenueOrderStatus.REJECTED
+            )
+            report = self._exec_report(empty, "I", exec_id=f"S{next(self._ids)}")
+            for tag, value in (
+                (m.T_MASS_STATUS_REQ_ID, req_id),
+                (m.T_TOT_NUM_REPORTS, "0"),
+                (m.T_LAST_RPT_REQUESTED, "Y"),
+            ):
+                report.setField(tag, value)
+            self._send(sid, report)
+            return
+        for index, record in enumerate(open_records, start=1):
+            report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
+            report.setField(m.T_MASS_STATUS_REQ_ID, req_id)
+            report.setField(m.T_TOT_NUM_REPORTS, str(len(open_records)))
+            report.setField(m.T_LAST_RPT_REQUESTED, "Y" if index == len(open_records) else "N")
+            self._send(sid, report)
+
+    def _after_match(self, result: MatchResult) -> None:
+        """Report fills to the client owners of both sides, then publish the book change."""
+        for execution in result.executions:
+            for is_maker in (True, False):
+                owner = execution.maker_owner if is_maker else execution.taker_owner
+                if not owner.startswith("client:"):
+                    continue
+                client_id = execution.maker_client_id if is_maker else execution.taker_client_id
+                leaves = execution.maker_leaves if is_maker else execution.taker_leaves
+                record = self._records.get((owner, client_id))
+                if record is None:
+                    continue
+                record.cum_qty += execution.qty
+                record.status = VenueOrderStatus.FILLED if leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
+                fee = self.config.rules.fees.fee(execution.price * execution.qty, is_maker)
+                report = self._exec_report(
+                    record,
+                    "F",
+                    exec_id=f"{execution.trade_id}{'M' if is_maker else 'T'}",
+                    last_px=execution.price,
+                    last_qty=execution.qty,
+                    leaves=leaves,
+                    maker=is_maker,
+                    fee=fee,
+                )
+                self.stats.fills += 1
+                spec = self._oe_sessions.get(owner.removeprefix("client:"))
+                if spec is not None:
+                    self._send(spec.session_id, report)
+        self._publish_md(result.executions)
+
+    # -- market data ---------------------------------------------------------------
+
+    def _on_md_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        if msg.msg_type != "V":
+            self._business_reject(sid, msg, "Unsupported message type on MD", "3")
+            return
+        req_id = msg.req(m.T_MD_REQ_ID)
+        if msg.get(m.T_SUB_REQ_TYPE) == "2":
+            self._md_subscribers.pop(comp_id, None)
+            return
+        symbols = [entry.get(m.T_SYMBOL) for entry in msg.group(m.T_NO_RELATED_SYM, m.T_SYMBOL)]
+        if self.config.symbol not in symbols:
+            reject = fix.Message()
+            reject.getHeader().setField(fix.BeginString(m.BEGIN_STRING))
+            reject.getHeader().setField(fix.MsgType("Y"))
+            reject.setField(m.T_MD_REQ_ID, req_id)
+            reject.setField(281, "0")
+            reject.setField(m.T_TEXT, VenueReject.UNKNOWN_SYMBOL.text)
+            self._send(sid, reject)
+            return
+        self._md_subscribers[comp_id] = req_id
+        self._send(sid, self._snapshot(req_id))
+
+    def _snapshot(self, req_id: str) -> fix.Message:
+        """35=W as TrueX sends it: 167=CSPOT, 1023 level, full timestamp in 273, no 779."""
+        message = fix.Message()
+        header = message.getHeader()
+        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.MsgType("W"))
+        message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
+        message.setField(m.T_MD_REQ_ID, req_id)
+        message.setField(m.T_SYMBOL, self.config.symbol)
+        message.setField(m.T_SECURITY_TYPE, "CSPOT")
+        stamp = m.format_utc_timestamp(time.time_ns())
+        order = m.field_order(
+            [m.T_MD_ENTRY_TYPE, m.T_MD_ENTRY_PX, m.T_MD_ENTRY_SIZE, m.T_MD_ENTRY_TIME, m.T_MD_PRICE_LEVEL, 0]
+        )
+        for side, code in ((Side.BUY, "0"), (Side.SELL, "1")):
+            for level, (price, qty) in enumerate(self.engine.depth(side), start=1):
+                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_ENTRY_TYPE, order)
+                group.setField(m.T_MD_ENTRY_TYPE, code)
+                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
+                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(qty))
+                group.setField(m.T_MD_ENTRY_TIME, stamp)
+                group.setField(m.T_MD_PRICE_LEVEL, str(level))
+                message.addGroup(group)
+        if not message.isSetField(m.T_NO_MD_ENTRIES):
+            message.setField(m.T_NO_MD_ENTRIES, "0")
+        self._published = {side: {price for price, _ in self.engine.depth(side)} for side in (Side.BUY, Side.SELL)}
+        self._dirty.clear()
+        return message
+
+    def _publish_md(self, executions: Sequence[Execution]) -> None:
+        """Diff the book against what was last published and send one 35=X to every subscriber."""
+        entries: list[tuple[str, str, Decimal, Decimal, str]] = []  # action, type, px, size, id
+        for side, price in sorted(self._dirty, key=lambda item: (item[0].value, item[1])):
+            code = "0" if side is Side.BUY else "1"
+            qty = self._levels[side].get(price, Decimal(0))
+            published = self._published[side]
+            if qty > 0:
+                entries.append(("1" if price in published else "0", code, price, qty, ""))
+                published.add(price)
+            elif price in published:
+                entries.append(("2", code, price, Decimal(0), ""))
+                published.discard(price)
+        self._dirty.clear()
+        entries.extend(("0", "2", e.price, e.qty, e.trade_id) for e in executions)
+        if not entries:
+            return
+        self._md_seq += 1
+        if not self._md_subscribers:
+            return
+        stamp = m.format_utc_timestamp(time.time_ns())
+        order = m.field_order(
+            [
+                m.T_MD_UPDATE_ACTION,
+                m.T_MD_ENTRY_TYPE,
+                m.T_MD_ENTRY_ID,
+                m.T_SYMBOL,
+                m.T_MD_ENTRY_PX,
+                m.T_MD_ENTRY_SIZE,
+                m.T_MD_ENTRY_TIME,
+                0,
+            ]
+        )
+        for comp_id, req_id in list(self._md_subscribers.items()):
+            message = fix.Message()
+            header = message.getHeader()
+            header.setField(fix.BeginString(m.BEGIN_STRING))
+            header.setField(fix.MsgType("X"))
+            message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
+            message.setField(m.T_MD_REQ_ID, req_id)
+            for action, kind, price, size, entry_id in entries:
+                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_UPDATE_ACTION, order)
+                group.setField(m.T_MD_UPDATE_ACTION, action)
+                group.setField(m.T_MD_ENTRY_TYPE, kind)
+                if entry_id:
+                    group.setField(m.T_MD_ENTRY_ID, entry_id)
+                group.setField(m.T_SYMBOL, self.config.symbol)
+                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
+                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(size))
+                group.setField(m.T_MD_ENTRY_TIME, stamp)
+                message.addGroup(group)
+            spec = self._md_sessions.get(comp_id)
+            if spec is not None:
+                self.stats.md_messages += 1
+                self._send(spec.session_id, message)
+
+    # -- engine calls that keep the aggregated levels in step ---------------------------
+
+    def _adjust(self, side: Side, price: Decimal, delta: Decimal) -> None:
+        levels = self._levels[side]
+        qty = levels.get(price, Decimal(0)) + delta
+        if qty > 0:
+            levels[price] = qty
+        else:
+            levels.pop(price, None)
+        self._dirty.add((side, price))
+
+    def _apply(self, result: MatchResult) -> MatchResult:
+        for execution in result.executions:
+            self._adjust(execution.maker_side, execution.price, -execution.qty)
+        if result.resting is not None:
+            self._adjust(result.resting.side, result.resting.price, result.resting.leaves_qty)
+        return result
+
+    def _engine_submit(self, order: SimOrder, ts: int) -> MatchResult:
+        return self._apply(self.engine.submit(order, ts))
+
+    def _engine_cancel(self, order_id: str, ts: int) -> RestingOrder | None:
+        resting = self.engine.cancel(order_id, ts)
+        if resting is not None:
+            self._adjust(resting.side, resting.price, -resting.leaves_qty)
+        return resting
+
+    def _engine_replace(
+        self, order_id: str, new_order_id: str, new_client_id: str, price: Decimal, qty: Decimal, ts: int
+    ) -> MatchResult:
+        before = self.engine.get(order_id)
+        result = self.engine.replace(order_id, new_order_id, new_client_id, price, qty, ts)
+        if result.accepted and before is not None:
+            self._adjust(before.side, before.price, -before.leaves_qty)
+            self._apply(result)
+        return result
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _band_mid(self) -> Decimal | None:
+        if self.reference_price is not None:
+            return self.reference_price
+        return self.engine.mid()
+
+    def _next_id(self) -> str:
+        return f"O{next(self._ids)}"
+
+    def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
+        try:
+            if not fix.Session.sendToTarget(message, session_id):
+                self._log.debug("not sent (session down): {}", m.redact(message.toString()))
+        except fix.SessionNotFound:
+            self._log.warning("no session {}", session_id.toString())
+
+    def _exec_report(
+        self,
+        record: _Record,
+        exec_type: str,
+        *,
+        exec_id: str,
+        client_id: str | None = None,
+        orig_client_id: str | None = None,
+        text: str = "",
+        rej_code: str = "",
+        last_px: Decimal | None = None,
+        last_qty: Decimal | None = None,
+        leaves: Decimal | None = None,
+        maker: bool = True,
+        fee: Decimal | None = None,
+    ) -> fix.Message:
+        message = fix.Message()
+        header = message.getHeader()
+        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.MsgType("8"))
+        status = record.status
+        open_leaves = record.qty - record.cum_qty if status.is_open else Decimal(0)
+        values: list[tuple[int, str]] = [
+            (m.T_ORDER_ID, record.order_id),
+            (m.T_CLORDID, client_id or record.client_id),
+            (m.T_EXEC_ID, exec_id),
+            (m.T_EXEC_TYPE, exec_type),
+            (m.T_ORD_STATUS, m.ORD_STATUS_CODE[status]),
+            (m.T_SYMBOL, self.config.symbol),
+            (m.T_SIDE, "1" if record.side is Side.BUY else "2"),
+            (m.T_QTY, m.fmt_decimal(record.qty)),
+            (m.T_PRICE, m.fmt_decimal(record.price)),
+            (m.T_LEAVES_QTY, m.fmt_decimal(leaves if leaves is not None else open_leaves)),
+            (m.T_CUM_QTY, m.fmt_decimal(record.cum_qty)),
+            (m.T_TRANSACT_TIME, m.format_utc_timestamp(time.time_ns())),
+        ]
+        if orig_client_id:
+            values.append((m.T_ORIG_CLORDID, orig_client_id))
+        if text:
+            values.append((m.T_TEXT, text))
+        if rej_code:
+            values.append((m.T_ORD_REJ_REASON, rej_code))
+        if last_px is not None and last_qty is not None:
+            values += [
+                (m.T_LAST_PX, m.fmt_decimal(last_px)),
+                (m.T_LAST_QTY, m.fmt_decimal(last_qty)),
+                (m.T_LIQUIDITY, "1" if maker else "2"),
+            ]
+        if fee is not None:
+            values += [(m.T_COMMISSION, m.fmt_decimal(fee)), (m.T_COMM_CCY, self.instrument.quote)]
+        for tag, value in values:
+            message.setField(tag, value)
+        return message
+
+    def _cancel_reject(
+        self, sid: fix.SessionID, client_id: str, orig: str, *, response_to: str, reject: VenueReject, detail: str = ""
+    ) -> None:
+        self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
+        message = fix.Message()
+        header = message.getHeader()
+        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.MsgType("9"))
+        record = self._records.get((_owner(session_key(sid)[1]), orig))
+        for tag, value in (
+            (m.T_ORDER_ID, record.order_id if record is not None else "NONE"),
+            (m.T_CLORDID, client_id),
+            (m.T_ORIG_CLORDID, orig),
+            (m.T_ORD_STATUS, m.ORD_STATUS_CODE[record.status] if record is not None else "8"),
+            (m.T_CXL_REJ_RESPONSE_TO, response_to),
+            (m.T_CXL_REJ_REASON, "1" if reject is VenueReject.UNKNOWN_ORDER else "99"),
+            (m.T_TEXT, f"{reject.text}: {detail}" if detail else reject.text),
+        ):
+            message.setField(tag, value)
+        self._send(sid, message)
+
+    def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str) -> None:
+        message = fix.Message()
+        header = message.getHeader()
+        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.MsgType("j"))
+        message.setField(45, msg.get(m.T_SEQ) or "0")
+        message.setField(m.T_REF_MSG_TYPE, msg.msg_type)
+        message.setField(m.T_BIZ_REJECT_REASON, code)
+        message.setField(m.T_TEXT, text)
+        self._send(sid, message)
+
+
+def _owner(comp_id: str) -> str:
+    return f"client:{comp_id}"
+
+
+def default_dictionary_dir() -> Path:
+    return CONF_FIX_DIR
