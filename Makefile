@@ -26,9 +26,9 @@ services:
 services-stop:
 	bash .ci/services stop
 
-## test: the whole suite, with real Redis and PostgreSQL
+## test: the whole suite, with real Redis and PostgreSQL (CI=true makes missing servers a failure)
 test: install services
-	. var/services/env && $(BIN)/pytest -q -p no:cacheprovider
+	. var/services/env && CI=$${CI:-true} $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 ## test-unit: fast hermetic tests only
 test-unit: $(STAMP)
@@ -43,7 +43,7 @@ bench: $(STAMP)
 
 ## demo: simulated venue + replayed recording + a strategy quoting into it, then a report
 demo: install
-	$(BIN)/mmkit demo
+	$(BIN)/mmkit demo --duration $${DEMO_SECONDS:-30}
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache
