@@ -21,7 +21,7 @@ from mmkit.connector import Connector
 from mmkit.execution.circuit_breaker import CircuitBreaker
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
-from mmkit.model import NS_PER_S, Instrument, OrderRejected, VenueEvent
+from mmkit.model import NS_PER_S, Instrument, OrderCancelRejected, OrderRejected, RejectReason, VenueEvent
 from mmkit.orders.ids import ClientIdGenerator
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
@@ -50,6 +50,19 @@ def book_tracker_for(connector: Connector, instrument: Instrument) -> OrderBookT
             connector.subscribe_book(instrument.symbol)
 
     return OrderBookTracker(connector.venue, instrument.symbol, tick, lot, request_resync=resync)
+
+
+def _counts_as_reject(event: VenueEvent) -> bool:
+    """Rejects that say something is wrong with what we send (for the kill switch's reject limit).
+
+    Not counted: orders refused locally because the session is down (they never left), and a
+    cancel/replace refused because the order had just filled or gone (a race, not a fault).
+    """
+    if isinstance(event, OrderRejected):
+        return event.reason is not RejectReason.NOT_CONNECTED
+    if isinstance(event, OrderCancelRejected):
+        return event.reason not in (RejectReason.UNKNOWN_ORDER, RejectReason.NOT_CONNECTED)
+    return False
 
 
 @attrs.frozen
@@ -110,7 +123,7 @@ def assemble(
 
     def on_order_event(event: VenueEvent) -> None:
         executor.on_event(event)
-        if kill_switch is not None and isinstance(event, OrderRejected):
+        if kill_switch is not None and _counts_as_reject(event):
             kill_switch.on_reject(event.ts_recv or clock.now_ns)
 
     stream.add_order_listener(on_order_event)

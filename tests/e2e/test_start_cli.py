@@ -94,3 +94,19 @@ def test_help_works() -> None:
     assert result.returncode == 0
     for command in ("start", "check", "demo", "backtest", "sim"):
         assert command in result.stdout
+
+
+def test_missing_secrets_are_named_before_anything_connects() -> None:
+    base_env = {k: v for k, v in env().items() if not k.startswith(("TRUEX_", "KRAKEN_"))}
+    config = "strategies/truex_btc_pyusd.yml"
+    result = subprocess.run(mmkit("start", config), cwd=REPO, env=base_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{config}: hedge.venue.settings.api_key: secret environment variable KRAKEN_API_KEY is not set" in (
+        result.stderr
+    )
+    # With the hedge simulated, the next missing secret is TrueX's, named by its key.
+    result = subprocess.run(mmkit("start", config, "--sim-hedge"), cwd=REPO, env=base_env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "venue.settings.api_key_env: secret environment variable TRUEX_API_KEY is not set" in result.stderr
+    assert "logon" not in result.stderr.lower()  # nothing was sent

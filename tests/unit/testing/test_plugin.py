@@ -8,7 +8,6 @@ from mmkit.model import Side
 from strategies.simple import SimpleConfig, SimpleController
 
 
-
 def test_harness_fixture_builds_a_working_engine(mmkit_harness) -> None:
     h = mmkit_harness(SimpleController(SimpleConfig(half_spread_bps=Decimal(10))))
     h.set_fair("50000")
