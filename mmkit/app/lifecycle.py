@@ -97,6 +97,8 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         await clock.run(duration_ns=duration)
         logger.info("stopping after {:.1f} s: pulling quotes", time.monotonic() - began)
         still_open = await engine.confirm_flat_book(timeout_s=10.0)
+        if built.config.hedge.flatten_on_stop and built.hedge is not None:
+            await flatten_position(built)
         report = final_report(engine, built, still_open)
         print(format_report(report), file=out, flush=True)
         _write_report(built, report)
@@ -108,6 +110,25 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def flatten_position(built: BuiltEngine, timeout_s: float | None = None) -> Decimal:
+    """Hedge the remaining position on the hedge venue (limit, then market after the timeout)."""
+    engine, hedge = built.engine, built.hedge
+    assert hedge is not None
+    limit_s = hedge.config.limit_timeout_ms / 1000
+    deadline = time.monotonic() + (timeout_s if timeout_s is not None else limit_s + 10)
+    logger.info("flattening position {} on {}", engine.inventory.position, hedge.connector.venue)
+    while time.monotonic() < deadline:
+        now = engine.clock.now_ns
+        engine.router.tick(now)
+        if abs(engine.inventory.position) < hedge.config.min_qty and not hedge.working:
+            break
+        hedge.flatten(now, engine.inventory.position)
+        hedge.tick(now)  # time-outs and the market fallback
+        await asyncio.sleep(0.05)
+    logger.info("position after flattening: {}", engine.inventory.position)
+    return engine.inventory.position
 
 
 def _on_signal(clock: Clock, sig: signal.Signals) -> None:

@@ -50,11 +50,11 @@ from mmkit.model import (
     TimeInForce,
     VenueEvent,
 )
+from mmkit.risk.inventory import HedgeSignal
 
 if TYPE_CHECKING:
     from mmkit.clock import Clock
     from mmkit.connector import Connector
-    from mmkit.risk.inventory import HedgeSignal
 
 
 class HedgeSignalSource(Protocol):
@@ -176,6 +176,20 @@ class HedgeExecutor:
         if signal is None:
             return
         self._hedge(signal, ts_ns)
+
+    def flatten(self, ts_ns: int, position: Decimal) -> Decimal:
+        """Stop sequence: hedge what is left of ``position``, below the threshold too.
+
+        Limit first, market after the timeout, as for any hedge; in-flight
+        hedges count, so calling it again does not hedge twice. Returns the
+        exposure not yet covered by working hedges.
+        """
+        exposure = position + self.in_flight
+        if abs(exposure) < self.config.min_qty or self._halted():
+            return exposure
+        side = Side.SELL if exposure > 0 else Side.BUY
+        self._hedge(HedgeSignal(side, abs(exposure), position, "flatten on stop"), ts_ns)
+        return position + self.in_flight
 
     # -- state --------------------------------------------------------------
 
