@@ -4,13 +4,17 @@ Our orders join the recorded book of the venue the data came from and are
 filled by a queue model (:mod:`mmkit.sim.queue`) against the recorded trades
 and depth changes; the recording itself is never changed by what we do::
 
-    recording ─▶ RecordingReplay ─▶ ReplayBookVenue.on_market_event ─┬─▶ fills of our resting orders (queue model)
-                                                                    └─▶ market data (response latency) ─▶ engine
-                                                                          book tracker ─▶ fair value = recorded mid
+    recording ─▶ RecordingReplay ─┬─▶ BookSequencer ─▶ ReplayBookVenue.on_market_event (venue time = ts_event)
+                                  └─▶ ReplayedReference (real OrderBookTracker, at ts_recv) ─▶ fair value = mid,
+                                                                                  book seen by the controller
 
-The engine sees the recorded venue exactly as a live connector would show
-it (through ``drain()``, with latency), so its own book tracker does the
-snapshot buffering and gap checks, and the fair value is that book's mid.
+The strategy sees the recorded book when the recorder received it
+(``ts_recv``), through the real :class:`OrderBookTracker` (snapshot
+buffering, gap checks), at the recording's own size resolution: Binance
+prints displayed sizes finer than its order lot, which a tracker built from
+the venue's order rules would reject. The venue therefore does not publish
+the recording back over its session (``subscribe_book`` is a no-op); its
+order outcomes and fills still travel the latency model.
 Setup (b) (a simulated venue priced off the recording) is
 :func:`mmkit.app.simulated.build_sim_setup`.
 """
@@ -25,7 +29,10 @@ import attrs
 
 from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.engine import Engine
-from mmkit.backtest.replay import RecordingReplay, ReplayEvent
+from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK
+from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
+from mmkit.backtest.sequencing import BookSequencer
+from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
 from mmkit.model import NS_PER_MS, NS_PER_S
@@ -47,11 +54,23 @@ def queue_model(name: QueueName, seed: int = 0) -> QueueModel:
     raise ValueError(f"unknown queue model {name!r} (conservative, probabilistic)")
 
 
+class RecordedVenue(ReplayBookVenue):
+    """A ReplayBookVenue whose market data reaches the strategy through the replay, not the session."""
+
+    def subscribe_book(self, symbol: str) -> None:
+        return None
+
+    def subscribe_trades(self, symbol: str) -> None:
+        return None
+
+
 @attrs.frozen
 class ReplayVenueSetup:
     engine: Engine
     venue: ReplayBookVenue
     replay: RecordingReplay
+    reference: ReplayedReference
+    sequencer: BookSequencer
 
 
 def build_replay_venue_setup(
@@ -68,13 +87,14 @@ def build_replay_venue_setup(
     initial_balances: Mapping[str, Decimal] | None = None,
     staleness_ns: int = 2 * NS_PER_S,
     speed: float = 1.0,
+    book_increments: tuple[Decimal, Decimal] = (REFERENCE_TICK, REFERENCE_SIZE),
 ) -> ReplayVenueSetup:
     """Wire replay → ReplayBookVenue → engine on ``clock`` (setup (a)).
 
     ``rules`` must describe the recorded venue (e.g. ``conf/venues/binance.yml``)
     and ``symbol`` the recorded instrument, since our orders join that book.
     """
-    venue = ReplayBookVenue(
+    venue = RecordedVenue(
         rules,
         lambda: clock.now_ns,
         latency=latency or ConstantLatency(entry=2 * NS_PER_MS, response=2 * NS_PER_MS),
@@ -82,17 +102,30 @@ def build_replay_venue_setup(
         initial_balances=initial_balances,
         queue_model=queue or ConservativeQueue(),
     )
-    replay = RecordingReplay(events, sinks=[venue.on_market_event], speed=speed)
+    tracker = OrderBookTracker(
+        rules.venue,
+        symbol,
+        book_increments[0],
+        book_increments[1],
+        request_resync=lambda reason: None,  # a recording cannot resend: invalid until its next snapshot
+    )
+    reference = ReplayedReference(tracker, staleness_ns)
+    sequencer = BookSequencer(venue.on_market_event)
+    replay = RecordingReplay(events, sinks=[sequencer, reference], speed=speed)
+    reference.bind(replay)
     engine = assemble(
         clock,
         venue,
         symbol,
         controller,
+        fair_source=reference,
         risk=risk,
         pre_iterators=[("replay", replay)],
         staleness_ns=staleness_ns,
     )
-    return ReplayVenueSetup(engine, venue, replay)
+    # The controller's book view is the recorded book (the engine's own venue book stays unsubscribed).
+    engine.runner.book = tracker
+    return ReplayVenueSetup(engine, venue, replay, reference, sequencer)
 
 
 __all__ = ["QueueName", "ReplayVenueSetup", "build_replay_venue_setup", "queue_model"]

@@ -164,8 +164,11 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
             return _attach_hedge(built, loaded, clock, mid_source=built.random_walk)
         raise ConfigError(file, "reference", "the sim venue needs reference.replay or reference.random_walk")
 
-    connector = build_connector(config.venue, rules, file, "venue", config, lambda: clock.now_ns)
     reference = _build_reference(loaded, clock, staleness_ns, events)
+    if loaded.paper:
+        connector: Connector = _paper_venue(rules, config.venue.symbol, clock, reference, file)
+    else:
+        connector = build_connector(config.venue, rules, file, "venue", config, lambda: clock.now_ns)
     engine = assemble(
         clock, connector, config.venue.symbol, controller,
         fair_source=reference.fair_source, risk=risk, staleness_ns=staleness_ns,
@@ -174,9 +177,25 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     for feed, symbol in reference.feeds:
         engine.router.add_connector(feed)
         engine.add_feed(feed, [symbol])
-    built = BuiltEngine(engine, config, file, rules,
-                        description=f"{connector.venue} via {config.venue.connector}; {reference.description}")
+    via = "PAPER (simulated fills)" if loaded.paper else f"via {config.venue.connector}"
+    built = BuiltEngine(engine, config, file, rules, description=f"{connector.venue} {via}; {reference.description}")
     return _attach_hedge(built, loaded, clock, mid_source=reference.mid_source)
+
+
+def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Reference, file: Path) -> Connector:
+    """The configured venue's rules on a simulated exchange that follows the live reference.
+
+    Makers re-quote around the reference mid and takers are derived from the
+    reference venues' trades (see mmkit.sim.flow), so paper fills come from
+    live market data while no order reaches a real venue.
+    """
+    if reference.mid_source is None or reference.on_trade is None:
+        raise ConfigError(file, "reference", "paper trading needs reference prices (sources, replay or random_walk)")
+    venue = ExchangeVenue(rules, lambda: clock.now_ns)
+    market = SyntheticMarket(venue, symbol)
+    reference.mid_source.on_mid(market.on_reference_mid)
+    reference.on_trade(market.on_reference_trade)
+    return venue
 
 
 @attrs.frozen
@@ -187,6 +206,8 @@ class _Reference:
     feeds: list[tuple[Connector, str]] = attrs.Factory(list)
     #: Something with ``on_mid(listener)`` that publishes reference mids (drives a simulated hedge venue).
     mid_source: Any = None
+    #: Registers a listener for the reference venues' trades (drives paper-trading takers).
+    on_trade: Callable[[Callable[[Trade], None]], None] | None = None
 
 
 def _build_reference(
@@ -207,15 +228,20 @@ def _build_reference(
             now_ns=lambda: clock.now_ns,
         )
         feeds: list[tuple[Connector, str]] = []
+        trades = _TradeFanout()
         for index, source in enumerate(ref.sources):
             key = f"reference.sources[{index}]"
             section = VenueSection(source.connector, source.symbol, source.rules or source.name, source.settings)
             source_rules = venue_rules(section, file, key)
             feed = build_connector(section, source_rules, file, key, config, lambda: clock.now_ns)
             _tap(feed, _aggregator_tap(aggregator, source.name, source.symbol))
+            _tap(feed, trades.tap(source.symbol))
+            if loaded.paper:
+                feed.subscribe_trades(source.symbol)
             feeds.append((feed, source.symbol))
         names = ", ".join(s.name for s in ref.sources)
-        return _Reference(aggregator, f"fair value from {names}", feeds=feeds, mid_source=_AggregatorMids(aggregator))
+        return _Reference(aggregator, f"fair value from {names}", feeds=feeds, mid_source=_AggregatorMids(aggregator),
+                          on_trade=trades.add)
     if ref.replay is not None:
         replay_events = events if events is not None else load_replay_events(ref.replay.path, file)
         replay = RecordingReplay(replay_events, speed=float(ref.replay.speed))
@@ -226,12 +252,31 @@ def _build_reference(
         reference.bind(replay)
         replay.add_sink(reference)
         return _Reference(reference, f"reference replayed from {ref.replay.path}", pre_iterators=[("replay", replay)],
-                          mid_source=reference)
+                          mid_source=reference, on_trade=reference.on_trade)
     if ref.random_walk is not None:
         walk_cfg = ref.random_walk
         walk = RandomWalkReference(walk_cfg.start_price, walk_cfg.volatility_bps, walk_cfg.seed)
-        return _Reference(walk, "random-walk reference", pre_iterators=[("random_walk", walk)], mid_source=walk)
+        return _Reference(walk, "random-walk reference", pre_iterators=[("random_walk", walk)], mid_source=walk,
+                          on_trade=walk.on_trade)
     return _Reference(None, "fair value from the venue's own book")
+
+
+class _TradeFanout:
+    """Hands the reference venues' public trades (seen by an inbox tap) to listeners."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[Trade], None]] = []
+
+    def add(self, listener: Callable[[Trade], None]) -> None:
+        self._listeners.append(listener)
+
+    def tap(self, symbol: str) -> Callable[[VenueEvent], None]:
+        def on_event(event: VenueEvent) -> None:
+            if isinstance(event, Trade) and event.symbol == symbol:
+                for listener in self._listeners:
+                    listener(event)
+
+        return on_event
 
 
 class _AggregatorMids:

@@ -186,6 +186,7 @@ class LoadedConfig:
 
     config: EngineConfig
     path: Path
+    paper: bool = False
 
 
 @attrs.frozen
@@ -196,6 +197,8 @@ class ConfigOverrides:
     replay_speed: Decimal | None = None
     sim_hedge: bool = False
     output_dir: str | None = None
+    #: Paper trading: live reference data, the quoting venue simulated (no orders reach it).
+    paper: bool = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         data = dict(data)
@@ -225,7 +228,7 @@ def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = Non
     data = expand_secrets(data, set(SECRET_PATHS), file)
     config = structure(data, EngineConfig, file=file)
     _check_cross_fields(config, file)
-    return LoadedConfig(config=config, path=file)
+    return LoadedConfig(config=config, path=file, paper=overrides is not None and overrides.paper)
 
 
 def _check_cross_fields(config: EngineConfig, file: Path) -> None:

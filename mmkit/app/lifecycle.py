@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+import attrs
 from loguru import logger
 
 from mmkit.app.build import BuiltEngine, build
@@ -178,9 +179,9 @@ def start_command(
     overrides: ConfigOverrides | None = None,
 ) -> int:
     """``mmkit start``: validate (before anything is sent), assemble, run."""
-    loaded = load_engine_config(config_path, overrides)
     if paper:
-        raise NotImplementedError("paper trading is wired by the backtest/paper issue")
+        overrides = attrs.evolve(overrides or ConfigOverrides(), paper=True)
+    loaded = load_engine_config(config_path, overrides)
     clock = Clock(ClockMode.REALTIME, tick_ns=loaded.config.engine.tick_ms * NS_PER_MS)
     built = build(loaded, clock)
     return asyncio.run(run_live(built, run_for_s, quiet))

@@ -110,3 +110,22 @@ def test_missing_secrets_are_named_before_anything_connects() -> None:
     assert result.returncode == 2
     assert "venue.settings.api_key_env: secret environment variable TRUEX_API_KEY is not set" in result.stderr
     assert "logon" not in result.stderr.lower()  # nothing was sent
+
+
+@pytest.mark.shared_data
+def test_paper_mode_trades_the_truex_config_on_a_simulated_venue(tmp_path: Path, shared_data: Path) -> None:
+    """--paper: the configured venue's rules on a simulated exchange that follows the reference data;
+    no TrueX session is opened (no TrueX keys needed), fills come from the reference's trades."""
+    base_env = {k: v for k, v in env().items() if not k.startswith(("TRUEX_", "KRAKEN_"))}
+    result = subprocess.run(
+        mmkit("start", "strategies/truex_btc_pyusd.yml", "--paper", "--quiet", "--run-for", "6",
+              "--reference-replay", str(shared_data / "binance_spot_btcusdt"), "--replay-speed", "10",
+              "--sim-hedge", "--output-dir", str(tmp_path)),
+        cwd=REPO, env=base_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(next((tmp_path / "reports").glob("*.json")).read_text())
+    assert report["venue"] == "truex" and "PAPER" in report["setup"]
+    assert report["fills"] > 0
+    assert report["open_orders_at_venue"] == []
+    assert report["position"] == report["position_from_fills"]
