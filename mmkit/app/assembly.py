@@ -16,13 +16,13 @@ from loguru import logger
 
 from mmkit.app.engine import BookMidFairValue, Engine, EventRouter, FairValueSource, StrategyRunner
 from mmkit.book.tracker import OrderBookTracker
-from mmkit.clock import Clock
+from mmkit.clock import Clock, ClockMode
 from mmkit.connector import Connector
 from mmkit.execution.circuit_breaker import CircuitBreaker
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
 from mmkit.model import NS_PER_S, Instrument, OrderCancelRejected, OrderRejected, RejectReason, VenueEvent
-from mmkit.orders.ids import ClientIdGenerator
+from mmkit.orders.ids import ClientIdGenerator, Sequencer
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.risk.kill_switch import KillSwitch, KillSwitchConfig
@@ -94,7 +94,9 @@ def assemble(
     """
     risk = risk or RiskSettings()
     instrument = venue.rules.instrument(symbol)
-    orders = ClientOrderTracker(venue, id_generator=ClientIdGenerator(prefix=client_id_prefix))
+    # Live ids must be unique across restarts (wall clock); backtest ids must repeat run to run (sim clock).
+    sequencer = Sequencer(lambda: clock.now_ns) if clock.mode is ClockMode.BACKTEST else None
+    orders = ClientOrderTracker(venue, id_generator=ClientIdGenerator(prefix=client_id_prefix, sequencer=sequencer))
     stream = UserStreamTracker(orders)
     router = EventRouter()
     router.add_connector(venue, stream)

@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--setup", choices=["sim", "replay"], default="sim",
                           help="sim: simulated venue priced off the recording; replay: quote on the recorded venue")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
+    backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
+                          help="queue-position model of --setup replay")
     backtest.add_argument("--out", default=None, help="report directory (default: reports/<config>-<time>)")
     backtest.add_argument("--no-progress", action="store_true")
     backtest.set_defaults(handler=_cmd_backtest)

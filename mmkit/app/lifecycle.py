@@ -25,6 +25,9 @@ from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.report import final_report, format_report, status_block
+from mmkit.backtest.html import write_html
+from mmkit.backtest.plots import write_plots
+from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.model import NS_PER_MS, NS_PER_S
 
@@ -78,6 +81,9 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     clock = engine.clock
     printer: TimeIterator = PeriodicPrinter(built, out, quiet)
     clock.add_iterator(printer, name="status")
+    sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, engine.symbol,
+                              lambda: engine.runner.last_fair)
+    clock.add_iterator(sampler, name="sampler")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, clock, sig)
@@ -102,7 +108,9 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             await flatten_position(built)
         report = final_report(engine, built, still_open)
         print(format_report(report), file=out, flush=True)
-        _write_report(built, report)
+        report_path = _write_report(built, report)
+        if report_path is not None:
+            _write_plots(built, sampler, report, report_path.with_suffix(""), out)
         await _disconnect(engine)
         if still_open:
             logger.error("orders still open at the venue after stop: {}", still_open)
@@ -168,6 +176,23 @@ def _write_report(built: BuiltEngine, report: dict[str, object]) -> Path | None:
         return None
     logger.info("report written to {}", path)
     return path
+
+
+def _write_plots(
+    built: BuiltEngine, sampler: BacktestSampler, report: dict[str, object], directory: Path, out: TextIO
+) -> None:
+    """PnL, inventory and quotes-vs-mid charts of the run, plus a self-contained HTML page."""
+    if len(sampler) == 0:
+        return
+    try:
+        title = f"— {report['strategy']} on {report['venue']}:{report['symbol']}"
+        max_position = float(built.engine.inventory.max_position)
+        images = write_plots(sampler, built.engine.fills, directory, max_position, title)
+        html = write_html(report, images, directory / "report.html", title=f"mmkit run {title}")
+    except Exception as exc:  # a failed chart must not turn a clean stop into a failure
+        logger.warning("could not write the plots: {}", exc)
+        return
+    print(f"plots: {', '.join(str(p) for p in images.values())}\nreport page: {html}", file=out, flush=True)
 
 
 def start_command(

@@ -1,0 +1,130 @@
+"""Report metrics from per-tick samples and the fill ledger."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from mmkit.backtest.html import render_html
+from mmkit.backtest.plots import write_plots
+from mmkit.backtest.progress import ProgressBar
+from mmkit.backtest.report import build_report, format_table, sharpe_per_second, write_json
+from mmkit.backtest.sampler import BacktestSampler
+from mmkit.connector import load_venue_rules
+from mmkit.model import NS_PER_MS, NS_PER_S, Fill, Liquidity, OrderAccepted, OrderRequest, Side
+from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.risk.inventory import InventoryConfig, InventoryManager
+from mmkit.risk.pnl import PnLTracker
+from mmkit.testing.fake_connector import FakeConnector
+
+
+def fill(n: int, side: Side, price: str, qty: str, ts: int) -> Fill:
+    return Fill("v", f"f{n}", f"c{n}", "BTC-PYUSD", side, D(price), D(qty), D("0.01"), "USD", Liquidity.MAKER, ts, ts)
+
+
+class Harness:
+    """A sampler over real trackers, driven by hand."""
+
+    def __init__(self) -> None:
+        self.pnl = PnLTracker()
+        self.inventory = InventoryManager(InventoryConfig(max_position=D(1), hedge_threshold=D("0.5"),
+                                                          emergency_position=D(2)))
+        self.orders = ClientOrderTracker(FakeConnector(load_venue_rules("sim"), validate=False))
+        self.mid = D(100)
+        from mmkit.model import FairValue
+
+        self.sampler = BacktestSampler(self.pnl, self.inventory, self.orders, "BTC-PYUSD",
+                                       lambda: FairValue(self.mid, 1.0, 0))
+        self.fills: list[Fill] = []
+
+    def add_fill(self, f: Fill) -> None:
+        self.fills.append(f)
+        self.inventory.on_fill(f)
+        self.pnl.on_fill(f, self.mid)
+
+
+def test_sharpe_is_none_without_variation_and_signed_with_it() -> None:
+    ts = [i * 100 * NS_PER_MS for i in range(50)]
+    assert sharpe_per_second(ts, [0.0] * 50) is None
+    rising = [float(i // 10) + (0.5 if (i // 10) % 2 else 0.0) for i in range(50)]
+    value = sharpe_per_second(ts, rising)
+    assert value is not None and value > 0
+    falling = [-v for v in rising]
+    assert sharpe_per_second(ts, falling) == pytest.approx(-value)
+
+
+def test_report_figures_from_samples_and_fills(tmp_path: Path) -> None:
+    h = Harness()
+    fake = h.orders  # accepted orders: one buy of 2 offered
+    fake.submit(OrderRequest("c1", "sim", "BTC-PYUSD", Side.BUY, D("2"), D(99)), 0)
+    h.sampler.on_order_event(OrderAccepted("sim", "c1", "o1", 0, 0))
+    for i in range(10):
+        h.pnl.mark(h.mid, i * NS_PER_S)
+        if i == 2:
+            h.add_fill(fill(1, Side.BUY, "99", "1", i * NS_PER_S))
+        if i == 6:
+            h.add_fill(fill(2, Side.SELL, "101", "0.5", i * NS_PER_S))
+        h.sampler.tick(i * NS_PER_S)
+    report = build_report(h.sampler, h.fills, h.pnl, max_position=D(1), meta={"setup": "test"})
+    assert report["setup"] == "test"
+    assert report["ticks"] == 10
+    assert report["fills"]["count"] == 2 and report["fills"]["buys"] == 1
+    assert report["fills"]["fill_ratio"] == 0.75  # 1.5 filled of 2 offered
+    assert D(report["fills"]["spread_capture_bps"]) == D(100)  # bought 1 below, sold 1 above a mid of 100
+    assert D(report["pnl"]["fees"]) == D("0.02")
+    assert D(report["pnl"]["realized"]) == D("1.0")  # 0.5 bought at 99, sold at 101
+    # |position| was 1 (the limit) from tick 2 to tick 5: 4 of 10 ticks
+    assert report["inventory"]["time_at_limits"] == 0.4
+    assert report["inventory"]["max"] == 1.0 and report["inventory"]["final"] == "0.5"
+    assert report["quoting"]["uptime"] == 0.0  # the order is still pending: never live
+    path = tmp_path / "r.json"
+    write_json(report, path)
+    assert json.loads(path.read_text())["fills"]["count"] == 2
+    table = format_table(report)
+    assert "time at limits" in table and "40.0 %" in table
+
+
+def test_plots_and_html_are_written_and_self_contained(tmp_path: Path) -> None:
+    h = Harness()
+    for i in range(20):
+        h.mid = D(100) + D(i) / 10
+        h.pnl.mark(h.mid, i * NS_PER_S)
+        if i == 5:
+            h.add_fill(fill(1, Side.BUY, "100.4", "0.5", i * NS_PER_S))
+        h.sampler.tick(i * NS_PER_S)
+    images = write_plots(h.sampler, h.fills, tmp_path, 1.0, "test")
+    assert set(images) == {"pnl", "inventory", "quotes"}
+    for path in images.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = build_report(h.sampler, h.fills, h.pnl, max_position=D(1))
+    page = render_html(report, images)
+    assert page.count("data:image/png;base64,") == 3
+    assert "src='http" not in page and "<script" not in page
+    assert "time_at_limits" in page
+
+
+def test_sampler_nan_when_no_quotes() -> None:
+    h = Harness()
+    h.sampler.tick(0)
+    assert math.isnan(h.sampler.bid[0]) and math.isnan(h.sampler.ask[0])
+    assert h.sampler.mid[0] == 100.0
+
+
+def test_progress_bar_draws_and_stays_quiet_when_disabled() -> None:
+    import io
+
+    stream = io.StringIO()
+    bar = ProgressBar(100, stream=stream, min_interval_s=0.0)
+    bar.update(50)
+    assert "50.0 %" in stream.getvalue()
+    bar.close()
+    assert stream.getvalue().endswith("\n") and "100.0 %" in stream.getvalue()
+    quiet = io.StringIO()
+    off = ProgressBar(100, stream=quiet, enabled=False)
+    off.update(50)
+    off.close()
+    assert quiet.getvalue() == ""
