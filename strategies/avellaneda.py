@@ -39,21 +39,7 @@ import attrs
 
 from mmkit.model import NS_PER_S, ZERO, Side, TargetQuote
 from mmkit.strategy import Controller, QuoteMode, StrategyContext
-
-
-def _positive(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Decimal | None], value: Decimal | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be positive when set, got {value}")
-
-
-def _fraction(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value}")
+from mmkit.validators import fraction, optional_positive, positive
 
 
 def _count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -64,23 +50,23 @@ def _count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
 @attrs.frozen
 class AvellanedaConfig:
     #: Risk aversion γ (per price unit).
-    gamma: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
+    gamma: Decimal = attrs.field(default=Decimal("0.01"), validator=positive)
     #: Order-arrival decay κ (per price unit).
-    kappa: Decimal = attrs.field(default=Decimal("0.05"), validator=_positive)
+    kappa: Decimal = attrs.field(default=Decimal("0.05"), validator=positive)
     #: Rolling horizon τ = T - t, seconds.
-    horizon_s: Decimal = attrs.field(default=Decimal(10), validator=_positive)
+    horizon_s: Decimal = attrs.field(default=Decimal(10), validator=positive)
     #: Size of each quote; also the unit of q.
-    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
+    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=positive)
     #: Number of mid returns in the volatility window.
     volatility_window: int = attrs.field(default=60, validator=_count)
     #: Seconds between mid samples.
-    sample_interval_s: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    sample_interval_s: Decimal = attrs.field(default=Decimal(1), validator=positive)
     #: Returns needed before quoting off the estimate.
     min_samples: int = attrs.field(default=10, validator=_count)
     #: Fixed σ in price units per √s; overrides the rolling estimate when set.
-    sigma: Decimal | None = attrs.field(default=None, validator=_optional_positive)
+    sigma: Decimal | None = attrs.field(default=None, validator=optional_positive)
     #: Quote nothing while the fair value confidence is below this.
-    min_confidence: Decimal = attrs.field(default=Decimal("0.3"), validator=_fraction)
+    min_confidence: Decimal = attrs.field(default=Decimal("0.3"), validator=fraction)
 
     def __attrs_post_init__(self) -> None:
         if self.min_samples > self.volatility_window:

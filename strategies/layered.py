@@ -25,18 +25,9 @@ import attrs
 
 from mmkit.model import NS_PER_S, Side, TargetQuote
 from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.validators import non_negative, positive
 
 HUNDRED = Decimal(100)
-
-
-def _positive(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value}")
 
 
 def _levels(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -49,15 +40,15 @@ class LayeredConfig:
     #: Quote levels per side.
     levels: int = attrs.field(default=3, validator=_levels)
     #: Total width of the innermost pair, in percent of the fair price (0.1 = 0.1 %).
-    base_spread_pct: Decimal = attrs.field(default=Decimal("0.1"), validator=_positive)
+    base_spread_pct: Decimal = attrs.field(default=Decimal("0.1"), validator=positive)
     #: Extra distance of each further level, in percent of the fair price.
-    price_step_pct: Decimal = attrs.field(default=Decimal("0.05"), validator=_non_negative)
+    price_step_pct: Decimal = attrs.field(default=Decimal("0.05"), validator=non_negative)
     #: Size of every order, base units.
-    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
+    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=positive)
     #: Seconds between recomputations; 0 recomputes every tick.
-    update_interval: Decimal = attrs.field(default=Decimal(5), validator=_non_negative)
+    update_interval: Decimal = attrs.field(default=Decimal(5), validator=non_negative)
     #: Quote nothing while the fair price confidence is below this.
-    min_confidence: Decimal = attrs.field(default=Decimal("0.3"), validator=_non_negative)
+    min_confidence: Decimal = attrs.field(default=Decimal("0.3"), validator=non_negative)
 
 
 class LayeredController(Controller):

@@ -15,21 +15,17 @@ import attrs
 
 from mmkit.model import Side, TargetQuote
 from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.validators import positive
 
 BPS = Decimal(10_000)
-
-
-def _positive(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
 @attrs.frozen
 class SimpleConfig:
     #: Distance of each quote from the fair price, in basis points.
-    half_spread_bps: Decimal = attrs.field(default=Decimal(10), validator=_positive)
+    half_spread_bps: Decimal = attrs.field(default=Decimal(10), validator=positive)
     #: Size of each quote in base units.
-    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
+    order_size: Decimal = attrs.field(default=Decimal("0.01"), validator=positive)
     #: Quote nothing when the fair price confidence is below this.
     min_confidence: float = 0.3
 

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from mmkit.conf import ConfigError, expand_secrets, read_yaml, structure
+from mmkit.validators import non_negative, positive
 
 #: Keys under which ``${ENV}`` references are allowed (secrets only).
 SECRET_PATHS = frozenset(
@@ -38,26 +39,16 @@ SECRET_PATHS = frozenset(
 )
 
 
-def _positive(_: object, attribute: attrs.Attribute[Any], value: Decimal | int) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: Decimal | int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value}")
-
-
 @attrs.frozen
 class EngineSection:
     #: Names this engine in logs, Redis keys and the store (one per running process).
     instance: str = "mmkit"
-    tick_ms: int = attrs.field(default=100, validator=_positive)
+    tick_ms: int = attrs.field(default=100, validator=positive)
     #: Stop by itself after this many seconds (demos, smoke runs); None = until signalled.
     run_for_s: Decimal | None = None
-    status_interval_s: Decimal = attrs.field(default=Decimal(1), validator=_positive)
-    risk_log_interval_s: Decimal = attrs.field(default=Decimal(5), validator=_positive)
-    pnl_log_interval_s: Decimal = attrs.field(default=Decimal(30), validator=_positive)
+    status_interval_s: Decimal = attrs.field(default=Decimal(1), validator=positive)
+    risk_log_interval_s: Decimal = attrs.field(default=Decimal(5), validator=positive)
+    pnl_log_interval_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
     #: Where reports, the default SQLite store and the audit trail go.
     output_dir: str = "var"
 
@@ -79,16 +70,16 @@ class ReplaySection:
     #: A recording directory or file (the Binance format of ../shared/data is supported).
     path: str
     #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded).
-    speed: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    speed: Decimal = attrs.field(default=Decimal(1), validator=positive)
     #: Start again from the beginning when the recording ends.
     loop: bool = True
 
 
 @attrs.frozen
 class RandomWalkSection:
-    start_price: Decimal = attrs.field(default=Decimal(60000), validator=_positive)
+    start_price: Decimal = attrs.field(default=Decimal(60000), validator=positive)
     #: Standard deviation of price moves, in basis points per square-root second.
-    volatility_bps: Decimal = attrs.field(default=Decimal(5), validator=_non_negative)
+    volatility_bps: Decimal = attrs.field(default=Decimal(5), validator=non_negative)
     seed: int = 7
 
 
@@ -100,7 +91,7 @@ class ReferenceSourceSection:
     connector: str
     symbol: str
     rules: str = ""
-    weight: Decimal = attrs.field(default=Decimal(1), validator=_positive)
+    weight: Decimal = attrs.field(default=Decimal(1), validator=positive)
     settings: dict[str, Any] = attrs.Factory(dict)
 
 
@@ -111,11 +102,11 @@ class ReferenceSection:
     sources: list[ReferenceSourceSection] = attrs.Factory(list)
     replay: ReplaySection | None = None
     random_walk: RandomWalkSection | None = None
-    staleness_ms: int = attrs.field(default=2000, validator=_positive)
+    staleness_ms: int = attrs.field(default=2000, validator=positive)
     #: A fair-value move of at least this many basis points wakes the clock for an immediate tick.
-    reprice_threshold_bps: Decimal = attrs.field(default=Decimal(1), validator=_non_negative)
+    reprice_threshold_bps: Decimal = attrs.field(default=Decimal(1), validator=non_negative)
     #: Used when the sources' mids disagree: venues further than this from the median are ignored.
-    outlier_bps: Decimal = attrs.field(default=Decimal(50), validator=_positive)
+    outlier_bps: Decimal = attrs.field(default=Decimal(50), validator=positive)
 
 
 @attrs.frozen
@@ -135,10 +126,10 @@ class KillSwitchSection:
     stale_after_s: Decimal | None = Decimal(5)
     min_confidence: float = 0.3
     max_rejects: int | None = 20
-    reject_window_s: Decimal = attrs.field(default=Decimal(60), validator=_positive)
+    reject_window_s: Decimal = attrs.field(default=Decimal(60), validator=positive)
     #: ``manual``: stays halted until reset by hand; ``auto``: resumes after ``cooldown_s`` with every trigger clear.
     resume: str = "manual"
-    cooldown_s: Decimal = attrs.field(default=Decimal(30), validator=_positive)
+    cooldown_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
 
 
 @attrs.frozen

@@ -24,18 +24,9 @@ from loguru import logger
 
 from mmkit.model import ZERO, Fill, Side, to_decimal
 from mmkit.strategy import QuoteMode
+from mmkit.validators import non_negative, positive
 
 ONE = Decimal(1)
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
 @attrs.frozen
@@ -43,21 +34,21 @@ class InventoryConfig:
     """Inventory limits (defaults: the TrueX desk spec, in BTC)."""
 
     #: Hard quoting limit: at |position| >= this, stop quoting the side that adds to it.
-    max_position: Decimal = attrs.field(default=Decimal("5"), converter=to_decimal, validator=_positive)
+    max_position: Decimal = attrs.field(default=Decimal("5"), converter=to_decimal, validator=positive)
     #: Ask for a hedge once |position + in-flight hedges| exceeds this.
-    hedge_threshold: Decimal = attrs.field(default=Decimal("2"), converter=to_decimal, validator=_non_negative)
+    hedge_threshold: Decimal = attrs.field(default=Decimal("2"), converter=to_decimal, validator=non_negative)
     #: Hedge back down to this |position| (0 = flatten).
-    hedge_target: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal, validator=_non_negative)
+    hedge_target: Decimal = attrs.field(default=Decimal("0"), converter=to_decimal, validator=non_negative)
     #: Skew at 100 % utilization, in ticks.
-    max_skew_ticks: Decimal = attrs.field(default=Decimal("3"), converter=to_decimal, validator=_non_negative)
+    max_skew_ticks: Decimal = attrs.field(default=Decimal("3"), converter=to_decimal, validator=non_negative)
     #: Shape of the skew curve: >1 keeps the skew small for small positions and steep near the limit.
-    skew_exponent: Decimal = attrs.field(default=Decimal("1.5"), converter=to_decimal, validator=_positive)
+    skew_exponent: Decimal = attrs.field(default=Decimal("1.5"), converter=to_decimal, validator=positive)
     #: Fraction of ``max_position`` from which the accumulating side is quoted wider.
-    widen_at: Decimal = attrs.field(default=Decimal("0.8"), converter=to_decimal, validator=_positive)
+    widen_at: Decimal = attrs.field(default=Decimal("0.8"), converter=to_decimal, validator=positive)
     #: Above this |position| everything is cancelled (the engine's emergency path).
-    emergency_position: Decimal = attrs.field(default=Decimal("6"), converter=to_decimal, validator=_positive)
+    emergency_position: Decimal = attrs.field(default=Decimal("6"), converter=to_decimal, validator=positive)
     #: How many ticks wider the accumulating side is quoted in WIDEN mode (controllers may use their own).
-    widen_ticks: Decimal = attrs.field(default=Decimal("5"), converter=to_decimal, validator=_non_negative)
+    widen_ticks: Decimal = attrs.field(default=Decimal("5"), converter=to_decimal, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.widen_at > ONE:

@@ -29,35 +29,31 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 from loguru import logger
 
 from mmkit.model import NS_PER_S, FairValue
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, int | Decimal) and value <= 0:
-        raise ValueError(f"{attribute.name} must be positive when set, got {value}")
+from mmkit.validators import optional_positive
 
 
 @attrs.frozen
 class KillSwitchConfig:
     #: Halt when total PnL falls this much below its running peak (quote currency).
-    max_drawdown: Decimal | None = attrs.field(default=Decimal(1000), validator=_optional_positive)
+    max_drawdown: Decimal | None = attrs.field(default=Decimal(1000), validator=optional_positive)
     #: Halt when total PnL <= -max_loss.
-    max_loss: Decimal | None = attrs.field(default=Decimal(2000), validator=_optional_positive)
+    max_loss: Decimal | None = attrs.field(default=Decimal(2000), validator=optional_positive)
     #: Halt when the fair value is older than this (ns).
-    stale_after_ns: int | None = attrs.field(default=5 * NS_PER_S, validator=_optional_positive)
+    stale_after_ns: int | None = attrs.field(default=5 * NS_PER_S, validator=optional_positive)
     #: Halt when the fair-value confidence is below this (0 disables).
     min_confidence: float = 0.3
     #: Halt when more than this many rejects arrive within ``reject_window_ns``.
-    max_rejects: int | None = attrs.field(default=20, validator=_optional_positive)
-    reject_window_ns: int = attrs.field(default=60 * NS_PER_S, validator=_optional_positive)
+    max_rejects: int | None = attrs.field(default=20, validator=optional_positive)
+    reject_window_ns: int = attrs.field(default=60 * NS_PER_S, validator=optional_positive)
     resume: Literal["manual", "auto"] = "manual"
     #: In auto mode: how long every trigger must stay clear before quoting resumes.
-    cooldown_ns: int = attrs.field(default=30 * NS_PER_S, validator=_optional_positive)
+    cooldown_ns: int = attrs.field(default=30 * NS_PER_S, validator=optional_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.resume not in ("manual", "auto"):
