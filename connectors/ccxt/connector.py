@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -182,27 +184,40 @@ class CcxtConnector:
 
         Settings: ``profile`` (kraken / coinbase / gemini; default: the rules' venue), optional
         ``api_key`` / ``secret_key`` / ``password`` (``${ENV}`` only), ``urls`` (override ccxt's
-        endpoints, e.g. a local mock venue), and the fields of :class:`CcxtConnectorConfig`.
+        endpoints, e.g. a local mock venue; merged key by key into ccxt's nested ``urls``, so
+        overriding one websocket endpoint keeps the REST ones), ``ccxt_options`` (extra ccxt
+        constructor options such as ``rateLimit`` or ``timeout``; never credentials),
+        ``markets_file`` (a JSON file of ccxt market definitions: ``load_markets`` is skipped, for
+        offline runs against a local venue), and the fields of :class:`CcxtConnectorConfig`.
         """
         data = dict(settings)
         profile_name = str(data.pop("profile", rules.venue))
         credentials = {k: str(data.pop(k)) for k in ("api_key", "secret_key", "password") if k in data}
         urls = data.pop("urls", None)
+        options = data.pop("ccxt_options", None)
+        markets_file = data.pop("markets_file", None)
         try:
             profile = profile_for(profile_name)
         except KeyError as exc:
             raise ConfigError(context.file, f"{context.key_path}.profile", str(exc.args[0])) from exc
         if symbol not in profile.symbols:
             raise ConfigError(context.file, context.key_path, f"profile {profile_name} has no symbol {symbol!r}")
+        if urls is not None and not isinstance(urls, Mapping):
+            raise ConfigError(context.file, f"{context.key_path}.urls", "must be a mapping (ccxt's urls layout)")
+        overrides = _ccxt_options(options, context)
+        if markets_file is not None:
+            overrides["markets"] = _markets_from(markets_file, context)
         config = structure(data, CcxtConnectorConfig, file=context.file, root="$." + context.key_path)
         ccxt_credentials = {
             "apiKey": credentials.get("api_key", ""),
             "secret": credentials.get("secret_key", ""),
             "password": credentials.get("password", ""),
         }
-        exchange = build_exchange(profile, {k: v for k, v in ccxt_credentials.items() if v} or None)
-        if isinstance(urls, Mapping):
-            exchange.urls = {**exchange.urls, **dict(urls)}
+        if urls is not None:
+            # Through the constructor, which deep-merges into the exchange's own urls. Assigning
+            # exchange.urls afterwards replaced whole branches (overriding api.ws dropped api.public).
+            overrides["urls"] = dict(urls)
+        exchange = build_exchange(profile, {k: v for k, v in ccxt_credentials.items() if v} or None, **overrides)
         return cls(exchange, rules, profile, config, now_ns=context.now_ns)
 
     # -- protocol: identity and lifecycle ---------------------------------
@@ -915,6 +930,52 @@ def _really_cancelled() -> bool:
     """
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+#: ccxt constructor keys that carry secrets: only the env-only settings may set them.
+_SECRET_OPTIONS = frozenset({"apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token"})
+
+
+def _ccxt_options(options: Any, context: ConnectorContext) -> dict[str, Any]:
+    """Validate ``settings.ccxt_options``: a mapping of ccxt constructor options, without secrets."""
+    if options is None:
+        return {}
+    key = f"{context.key_path}.ccxt_options"
+    if not isinstance(options, Mapping):
+        raise ConfigError(context.file, key, "must be a mapping of ccxt constructor options")
+    secret = sorted(str(k) for k in options if k in _SECRET_OPTIONS)
+    if secret:
+        raise ConfigError(context.file, f"{key}.{secret[0]}", "credentials go in api_key / secret_key / password")
+    if "urls" in options:
+        raise ConfigError(context.file, f"{key}.urls", "use settings.urls")
+    if "enableRateLimit" in options:
+        raise ConfigError(context.file, f"{key}.enableRateLimit", "ccxt's rate limiter is always on (tune rateLimit)")
+    return {str(k): _json_number(v) for k, v in options.items()}
+
+
+def _json_number(value: Any) -> Any:
+    """The config reads numbers as Decimal; ccxt expects JSON numbers (int or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _json_number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_number(v) for v in value]
+    return value
+
+
+def _markets_from(path_text: Any, context: ConnectorContext) -> dict[str, Any]:
+    """Read ``settings.markets_file``: ccxt market definitions keyed by unified symbol."""
+    key = f"{context.key_path}.markets_file"
+    try:
+        markets = json.loads(Path(str(path_text)).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(context.file, key, f"cannot read {path_text}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(context.file, key, f"{path_text} is not JSON: {exc}") from exc
+    if not isinstance(markets, dict) or not markets:
+        raise ConfigError(context.file, key, f"{path_text} must map ccxt symbols to market definitions")
+    return markets
 
 
 def build_exchange(profile: VenueProfile, credentials: dict[str, str] | None = None, **overrides: Any) -> Any:
