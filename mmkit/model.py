@@ -13,10 +13,16 @@ This module imports nothing from mmkit: everything else may import it.
 from __future__ import annotations
 
 import enum
+import functools
+from bisect import bisect_right
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TypeVar
 
 import attrs
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 ZERO = Decimal(0)
 NS_PER_MS = 1_000_000
@@ -160,14 +166,25 @@ class Instrument:
         if prices != sorted(prices) or len(set(prices)) != len(prices):
             raise ValueError(f"{self.venue}:{self.symbol}: increment bands must be sorted by min_price")
 
+    # The methods below run dozens of times per quote decision (bench/bench_ladder.py): they find a
+    # band by bisecting the band starts, look it up as few times as the rules allow, and memoize
+    # the results that repeat (a size per lot, the static check of an on-tick price and size).
+    # Memo keys are *values*: Decimal("1.5") and Decimal("1.50") share an entry, which is sound
+    # because every memoized result is quantized to a tick/lot or is a reject reason.
+
+    @functools.cached_property
+    def _band_starts(self) -> list[Decimal]:
+        """The bands' ``min_price`` in order (computed once; attrs gives a cached_property its own slot)."""
+        return [band.min_price for band in self.increments]
+
+    @functools.cached_property
+    def _memo(self) -> _InstrumentMemo:
+        return _InstrumentMemo()
+
     def band_for(self, price: Decimal) -> IncrementBand:
-        chosen = self.increments[0]
-        for band in self.increments:
-            if price >= band.min_price:
-                chosen = band
-            else:
-                break
-        return chosen
+        """The band whose range holds ``price`` (the first band for prices below every start)."""
+        index = bisect_right(self._band_starts, price) - 1
+        return self.increments[index if index > 0 else 0]
 
     def tick_for(self, price: Decimal) -> Decimal:
         return self.band_for(price).tick
@@ -182,38 +199,80 @@ class Instrument:
         lands on the boundary); the result is re-checked against its own band.
         """
         rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-        tick = self.tick_for(price)
+        tick = self.band_for(price).tick
         snapped = (price / tick).to_integral_value(rounding=rounding) * tick
-        tick_after = self.tick_for(snapped)
+        tick_after = self.band_for(snapped).tick
         if tick_after != tick:
             snapped = (snapped / tick_after).to_integral_value(rounding=rounding) * tick_after
-        return snapped.quantize(self.tick_for(snapped))
+            tick_after = self.band_for(snapped).tick
+        return snapped.quantize(tick_after)
 
     def round_qty(self, qty: Decimal, price: Decimal) -> Decimal:
         """Round a size down to the lot valid at ``price``."""
-        lot = self.lot_for(price)
-        return ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
+        lot = self.band_for(price).lot
+        memo = self._memo.rounded_qty
+        key = (qty, lot)
+        rounded = memo.get(key)
+        if rounded is None:
+            rounded = ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
+            _remember(memo, key, rounded)
+        return rounded
 
     def is_on_tick(self, price: Decimal) -> bool:
-        return price % self.tick_for(price) == 0
+        return price % self.band_for(price).tick == 0
 
     def is_on_lot(self, qty: Decimal, price: Decimal) -> bool:
-        return qty % self.lot_for(price) == 0
+        return qty % self.band_for(price).lot == 0
 
     def check_order(self, price: Decimal, qty: Decimal, mid: Decimal | None = None) -> RejectReason | None:
         """Return why a limit order would be refused by the venue's static rules, or None."""
-        if price <= 0 or not self.is_on_tick(price):
+        memo = self._memo.static_checks
+        key = (price, qty)
+        if key in memo:
+            reason = memo[key]
+        else:
+            reason = self._static_check(price, qty)
+            _remember(memo, key, reason)
+        if reason is not None:
+            return reason
+        price_band = self.price_band
+        if mid is not None and price_band is not None and mid > 0 and abs(price - mid) > mid * price_band:
+            return RejectReason.PRICE_BAND
+        return None
+
+    def _static_check(self, price: Decimal, qty: Decimal) -> RejectReason | None:
+        """The part of :meth:`check_order` that does not depend on the mid."""
+        if price <= 0:
             return RejectReason.INVALID_PRICE
-        if qty <= 0 or not self.is_on_lot(qty, price) or qty < self.min_qty:
+        band = self.band_for(price)
+        if price % band.tick != 0:
+            return RejectReason.INVALID_PRICE
+        if qty <= 0 or qty % band.lot != 0 or qty < self.min_qty:
             return RejectReason.INVALID_QTY
         if self.max_qty is not None and qty > self.max_qty:
             return RejectReason.INVALID_QTY
         if price * qty < self.min_notional:
             return RejectReason.MIN_NOTIONAL
-        band = self.price_band
-        if mid is not None and band is not None and mid > 0 and abs(price - mid) > mid * band:
-            return RejectReason.PRICE_BAND
         return None
+
+
+_MEMO_SIZE = 4096
+
+
+class _InstrumentMemo:
+    """Per-instrument memo tables (bounded: cleared when full, as prices wander)."""
+
+    __slots__ = ("rounded_qty", "static_checks")
+
+    def __init__(self) -> None:
+        self.rounded_qty: dict[tuple[Decimal, Decimal], Decimal] = {}
+        self.static_checks: dict[tuple[Decimal, Decimal], RejectReason | None] = {}
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 # --------------------------------------------------------------------------

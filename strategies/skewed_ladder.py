@@ -95,10 +95,18 @@ class SkewedLadderController(Controller):
         self._targets: list[TargetQuote] = []
         self._last_mid: Decimal | None = None
         self._last_state: tuple[Decimal, QuoteMode, QuoteMode] | None = None
+        # Per-call work that depends only on the config, done once (decision latency, bench/bench_ladder.py):
+        # the unrounded size of each level, and the last confidence seen with its verdict.
+        size, sizes = self.config.base_size, []
+        for _ in range(self.config.levels):
+            sizes.append(size)
+            size *= self.config.size_decay
+        self._sizes: tuple[Decimal, ...] = tuple(sizes)
+        self._confidence_seen: tuple[float, bool] | None = None
 
     def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
         mid = ctx.fair.price
-        if ctx.halted or mid is None or mid <= 0 or Decimal(repr(ctx.fair.confidence)) < self.config.min_confidence:
+        if ctx.halted or mid is None or mid <= 0 or not self._confident(ctx.fair.confidence):
             self._forget()
             return []
         inventory = ctx.inventory
@@ -118,6 +126,14 @@ class SkewedLadderController(Controller):
         self._last_state = state
         return list(self._targets)
 
+    def _confident(self, confidence: float) -> bool:
+        """``confidence >= min_confidence``, compared exactly (as the decimal the float prints as), memoized."""
+        seen = self._confidence_seen
+        if seen is None or seen[0] != confidence:
+            seen = (confidence, Decimal(repr(confidence)) >= self.config.min_confidence)
+            self._confidence_seen = seen
+        return seen[1]
+
     def _forget(self) -> None:
         self._targets, self._last_mid, self._last_state = [], None, None
 
@@ -130,20 +146,19 @@ class SkewedLadderController(Controller):
         half = mid * cfg.base_spread_bps / 2 / BPS
         spacing = cfg.level_spacing_ticks * tick
         quotes: list[TargetQuote] = []
-        for side, mode in ((Side.BUY, bid_mode), (Side.SELL, ask_mode)):
+        levels = range(cfg.levels)
+        for side, mode, sign in ((Side.BUY, bid_mode, 1), (Side.SELL, ask_mode, -1)):
             if mode is QuoteMode.STOP:
                 continue
             # Long (skew > 0): bid distance grows, ask distance shrinks; never closer than one tick.
-            inner = half + side.sign * skew * tick
+            inner = half + sign * skew * tick
             if mode is QuoteMode.WIDEN:
                 inner += cfg.widen_ticks * tick
             inner = max(inner, tick)
-            size = cfg.base_size
-            for level in range(cfg.levels):
-                raw = mid - side.sign * (inner + level * spacing)
+            for level, size in zip(levels, self._sizes, strict=True):
+                raw = mid - sign * (inner + level * spacing)
                 price = inst.round_price(raw, side)
                 qty = inst.round_qty(size, price)
-                size *= cfg.size_decay
                 if inst.check_order(price, qty, mid) is None:
                     quotes.append(TargetQuote(side=side, level=level, price=price, qty=qty))
         return quotes

@@ -77,6 +77,17 @@ class ExecAction:
 #: Rejects that say nothing about the health of our order flow (normal in a fast market).
 _BENIGN_REJECTS = frozenset({RejectReason.POST_ONLY_WOULD_CROSS})
 _SNAP_CACHE_SIZE = 4096
+_SELL = Side.SELL
+#: ``state in _PENDING_STATES`` is ``order.is_pending`` without two property calls.
+_PENDING_STATES = frozenset(state for state in OrderState if state.is_pending)
+
+
+def _replace_level(item: tuple[ClientOrder, TargetQuote]) -> int:
+    return item[1].level
+
+
+def _target_level(target: TargetQuote) -> int:
+    return target.level
 
 
 class Executor:
@@ -109,7 +120,9 @@ class Executor:
         self._log = logger.bind(venue=rules.venue, symbol=instrument.symbol, component="executor")
         self.dropped_targets = 0
         self.deferred_actions = 0
-        self._snap_cache: dict[tuple[Side, Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
+        # Snap memo, one per side so that the key needs no Side hash.
+        self._bid_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
+        self._ask_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
 
     # ------------------------------------------------------------------
     # Targets
@@ -117,29 +130,49 @@ class Executor:
 
     def normalize(self, targets: Sequence[TargetQuote], mid: Decimal | None = None) -> dict[Slot, TargetQuote]:
         """Snap targets to tick/lot and drop invalid ones (one per slot; the first wins)."""
-        wanted: dict[Slot, TargetQuote] = {}
+        return {target.slot: target for target in self._normalize(targets, mid).values()}
+
+    def _normalize(self, targets: Sequence[TargetQuote], mid: Decimal | None) -> dict[int, TargetQuote]:
+        """:meth:`normalize` keyed by ``level * 2 + (side is SELL)``: the hot path hashes no Side."""
+        wanted: dict[int, TargetQuote] = {}
         band = self.instrument.price_band
+        band_mid, band_limit = ZERO, None
+        if mid is not None and band is not None and mid > 0:
+            band_mid, band_limit = mid, mid * band
+        bid_cache, ask_cache = self._bid_snaps, self._ask_snaps
         for target in targets:
-            slot = target.slot
-            if slot in wanted:
+            side = target.side
+            is_sell = side is _SELL
+            key = target.level * 2 + is_sell
+            if key in wanted:
                 self._drop(target, "duplicate slot")
                 continue
-            price, qty, reason = self._snap(target.side, target.price, target.qty)
-            if reason is None and mid is not None and band is not None and mid > 0 and abs(price - mid) > mid * band:
+            price, qty = target.price, target.qty
+            hit = (ask_cache if is_sell else bid_cache).get((price, qty))
+            if hit is None:
+                hit = self._snap(side, price, qty)
+            snapped_price, snapped_qty, reason = hit
+            if reason is None and band_limit is not None and abs(snapped_price - band_mid) > band_limit:
                 reason = RejectReason.PRICE_BAND
             if reason is not None:
                 self._drop(target, reason.value)
                 continue
-            snapped = target
-            if price != target.price or qty != target.qty:
-                snapped = TargetQuote(target.side, target.level, price, qty)
-            wanted[slot] = snapped
+            if snapped_price != price or snapped_qty != qty:
+                wanted[key] = TargetQuote(side, target.level, snapped_price, snapped_qty)
+            else:
+                wanted[key] = target
         return wanted
 
     def _snap(self, side: Side, price: Decimal, qty: Decimal) -> tuple[Decimal, Decimal, RejectReason | None]:
-        """Snapped price/qty and the static reject reason, memoized (controllers repeat prices a lot)."""
-        key = (side, price, qty)
-        hit = self._snap_cache.get(key)
+        """Snapped price/qty and the static reject reason, memoized per side (controllers repeat prices a lot).
+
+        The key is the (price, qty) *value*: Decimal("1.5") and Decimal("1.50")
+        share an entry, which is sound because every result is quantized to
+        the tick/lot and so does not depend on the input's exponent.
+        """
+        cache = self._bid_snaps if side is Side.BUY else self._ask_snaps
+        key = (price, qty)
+        hit = cache.get(key)
         if hit is not None:
             return hit
         inst = self.instrument
@@ -149,9 +182,9 @@ class Executor:
         else:
             snapped_qty = inst.round_qty(qty, snapped_price)
             result = (snapped_price, snapped_qty, inst.check_order(snapped_price, snapped_qty))
-        if len(self._snap_cache) >= _SNAP_CACHE_SIZE:
-            self._snap_cache.clear()
-        self._snap_cache[key] = result
+        if len(cache) >= _SNAP_CACHE_SIZE:
+            cache.clear()
+        cache[key] = result
         return result
 
     def _drop(self, target: TargetQuote, why: str) -> None:
@@ -165,46 +198,61 @@ class Executor:
     # ------------------------------------------------------------------
 
     def reconcile(self, targets: Sequence[TargetQuote], now_ns: int, mid: Decimal | None = None) -> list[ExecAction]:
-        """Act so that live orders converge to ``targets``; returns the actions sent this call."""
-        wanted = self.normalize(targets, mid)
-        by_slot: dict[Slot, list[ClientOrder]] = {}
+        """Act so that live orders converge to ``targets``; returns the actions sent this call.
+
+        This runs on every reference move, so it is written for speed (see
+        ``bench/bench_decision.py``): slots are keyed by small ints rather than
+        ``(Side, level)`` tuples (a Side hash is a Python call), and order
+        state is read without going through properties.
+        """
+        wanted = self._normalize(targets, mid)
+        by_slot: dict[int, list[ClientOrder]] = {}
         strays: list[ClientOrder] = []
         for order in self.tracker.open_orders(self.instrument.symbol):
-            if order.slot is None:
+            slot = order.slot
+            if slot is None:
                 strays.append(order)
+                continue
+            key = slot[1] * 2 + (slot[0] is _SELL)
+            group = by_slot.get(key)
+            if group is None:
+                by_slot[key] = [order]
             else:
-                by_slot.setdefault(order.slot, []).append(order)
+                group.append(order)
 
         cancels: list[ClientOrder] = []
         replaces: list[tuple[ClientOrder, TargetQuote]] = []
-        places: list[TargetQuote] = []
         tol = self.size_tolerance
-        for slot, orders in by_slot.items():
-            if any(o.is_pending for o in orders):
+        for key, orders in by_slot.items():
+            if any(o.state in _PENDING_STATES for o in orders):
                 continue  # one action in flight per slot: wait for its outcome
-            target = wanted.get(slot)
+            target = wanted.get(key)
             if target is None:
                 cancels.extend(orders)
                 continue
             keep = None
+            target_price, target_qty = target.price, target.qty
             for o in orders:
-                if o.price == target.price and abs(o.remaining - target.qty) <= tol:
-                    keep = o
-                    break
+                if o.request.price == target_price:
+                    remaining = max(o.request.qty - o.filled_qty, ZERO)
+                    if abs(remaining - target_qty) <= tol:
+                        keep = o
+                        break
             if keep is not None:
-                cancels.extend(o for o in orders if o is not keep)
+                if len(orders) > 1:
+                    cancels.extend(o for o in orders if o is not keep)
                 continue
-            primary, extra = orders[0], orders[1:]
-            cancels.extend(extra)
-            if self.rules.supports_replace and not extra:
+            primary = orders[0]
+            if len(orders) > 1:
+                cancels.extend(orders[1:])
+                cancels.append(primary)
+            elif self.rules.supports_replace:
                 replaces.append((primary, target))
             else:
                 cancels.append(primary)
-        for slot, target in wanted.items():
-            if slot not in by_slot:
-                places.append(target)
+        places = [target for key, target in wanted.items() if key not in by_slot]
         if self.cancel_strays:
-            cancels.extend(o for o in strays if not o.is_pending)
+            cancels.extend(o for o in strays if o.state not in _PENDING_STATES)
 
         actions: list[ExecAction] = []
         for order in cancels:
@@ -213,24 +261,26 @@ class Executor:
                 continue
             if self.tracker.cancel(order.client_id, now_ns):
                 actions.append(ExecAction(ExecActionKind.CANCEL, order.client_id, order.slot, order.side))
-        replaces.sort(key=lambda item: item[1].level)
+        if len(replaces) > 1:
+            replaces.sort(key=_replace_level)
         for order, target in replaces:
             if not self._may_send(now_ns, ActionKind.REPLACE, target):
                 continue
-            new = self.tracker.replace(order.client_id, target.price, target.qty, now_ns)
+            new = self.tracker.replace(order.request.client_id, target.price, target.qty, now_ns)
             if new is not None:
                 actions.append(
                     ExecAction(
                         ExecActionKind.REPLACE,
-                        new.client_id,
+                        new.request.client_id,
                         target.slot,
                         target.side,
                         target.price,
                         target.qty,
-                        order.client_id,
+                        order.request.client_id,
                     )
                 )
-        places.sort(key=lambda t: t.level)
+        if len(places) > 1:
+            places.sort(key=_target_level)
         for target in places:
             if not self._may_send(now_ns, ActionKind.PLACE, target):
                 continue

@@ -69,7 +69,8 @@ class ClientOrder:
 
     @property
     def remaining(self) -> Decimal:
-        return max(self.qty - self.filled_qty, ZERO)
+        remaining = self.request.qty - self.filled_qty
+        return remaining if remaining > ZERO else ZERO
 
     @property
     def is_done(self) -> bool:
@@ -87,7 +88,7 @@ class ClientOrder:
 
     def apply(self, trigger: Trigger, now_ns: int) -> OrderState:
         """Advance through the table (raises IllegalTransition, leaving the order unchanged)."""
-        new = next_state(self.state, trigger, self.filled_qty > 0, self.client_id)
+        new = next_state(self.state, trigger, self.filled_qty > ZERO, self.request.client_id)
         if new is not self.state:
             self.state = new
             self.updated_ns = now_ns

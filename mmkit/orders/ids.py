@@ -65,6 +65,11 @@ class Sequencer:
 PROCESS_SEQUENCER = Sequencer()
 
 
+#: Ids are made as ``<prefix + base36(n // _LOW)><three digit pairs of n % _LOW>``: consecutive ids
+#: share the high digits (``_LOW`` ns is about 2 s), so only the low six digits are encoded per id.
+_LOW = 1296**3
+
+
 class ClientIdGenerator:
     """Makes client order ids; see the module docstring for why they are unique."""
 
@@ -73,9 +78,19 @@ class ClientIdGenerator:
             raise ValueError(f"client id prefix {prefix!r} must be 0..{MAX_PREFIX_LEN} ASCII letters or digits")
         self.prefix = prefix
         self._sequencer = sequencer or PROCESS_SEQUENCER
+        self._high = -1
+        self._head = ""
 
     def next_id(self) -> str:
-        client_id = self.prefix + base36(self._sequencer.next())
+        value = self._sequencer.next()
+        if value < _LOW:  # small counters (tests with a fake clock): no padded low part
+            client_id = self.prefix + base36(value)
+        else:
+            high, low = divmod(value, _LOW)
+            if high != self._high:
+                self._high, self._head = high, self.prefix + base36(high)
+            mid, last = divmod(low, 1296)
+            client_id = self._head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296] + _PAIRS[last]
         if len(client_id) > MAX_CLIENT_ID_LEN:  # only if the clock is absurd (year > 2085)
             raise RuntimeError(f"client id {client_id} exceeds {MAX_CLIENT_ID_LEN} characters")
         return client_id

@@ -60,6 +60,9 @@ _STATUS_TRIGGER = {
     VenueOrderStatus.EXPIRED: Trigger.EXPIRED,
 }
 
+#: ``state in _DONE_STATES`` is ``order.is_done`` without two property calls (hot path).
+_DONE_STATES = frozenset(state for state in OrderState if state.is_done)
+
 
 @attrs.frozen(slots=True)
 class ReconcileResult:
@@ -178,9 +181,12 @@ class ClientOrderTracker:
         replacement, or None if the order cannot be replaced now.
         """
         orig = self._active.get(client_id)
-        if orig is None or orig.state not in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
+        if orig is None:
             return None
-        new_id = new_client_id or self.new_client_id()
+        state = orig.state
+        if state is not OrderState.OPEN and state is not OrderState.PARTIALLY_FILLED:
+            return None
+        new_id = new_client_id or self.ids.next_id()
         old = orig.request
         request = OrderRequest(
             new_id, old.venue, old.symbol, old.side, qty, price, old.order_type, old.tif, old.post_only, now_ns
@@ -190,9 +196,7 @@ class ClientOrderTracker:
         new = ClientOrder(request, slot=orig.slot, created_ns=now_ns, updated_ns=now_ns, replaces=client_id)
         orig.replaced_by = new_id
         self._active[new_id] = new
-        self.connector.replace(
-            ReplaceRequest(new_id, client_id, orig.request.venue, orig.symbol, orig.side, qty, price, now_ns)
-        )
+        self.connector.replace(ReplaceRequest(new_id, client_id, old.venue, old.symbol, old.side, qty, price, now_ns))
         return new
 
     def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:
@@ -215,7 +219,9 @@ class ClientOrderTracker:
 
     def open_orders(self, symbol: str | None = None) -> list[ClientOrder]:
         """Every order not finished yet (PENDING_CREATE included), in submission order."""
-        return [o for o in self._active.values() if symbol is None or o.symbol == symbol]
+        if symbol is None:
+            return list(self._active.values())
+        return [o for o in self._active.values() if o.request.symbol == symbol]
 
     def finished_orders(self) -> list[ClientOrder]:
         return list(self._finished.values())
@@ -367,8 +373,8 @@ class ClientOrderTracker:
 
     def _file(self, order: ClientOrder) -> None:
         """Keep finished orders in the bounded cache and live ones in the active map."""
-        cid = order.client_id
-        if order.is_done:
+        cid = order.request.client_id
+        if order.state in _DONE_STATES:
             if self._active.pop(cid, None) is not None:
                 self._finished[cid] = order
                 while len(self._finished) > self._finished_cache_size:
