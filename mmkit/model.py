@@ -57,6 +57,10 @@ class Side(enum.Enum):
     BUY = "BUY"
     SELL = "SELL"
 
+    # Members are singletons: identity hashing is correct and avoids Enum's Python-level
+    # __hash__ on the hot path, where (side, level) slot keys are hashed every tick.
+    __hash__ = object.__hash__
+
     @property
     def sign(self) -> int:
         """+1 for a buy (position grows), -1 for a sell."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -41,7 +41,7 @@ from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.kill_switch import KillSwitch
 from mmkit.risk.pnl import PnLTracker
-from mmkit.strategy import Controller, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext
 from mmkit.stream import UserStreamTracker
 
 
@@ -102,8 +102,13 @@ class EventRouter:
         self._streams: dict[str, OrderEventSink] = {}
         self._market_listeners: list[MarketListener] = []
         self._connection_listeners: list[Callable[[ConnectionStatus], None]] = []
-        self.events = Counter[str]()
+        self._event_counts: Counter[type] = Counter()
         self.malformed = 0
+
+    @property
+    def events(self) -> Counter[str]:
+        """Events routed so far, by type name (counted by type on the hot path)."""
+        return Counter({kind.__name__: count for kind, count in self._event_counts.items()})
 
     def add_connector(self, connector: Connector, stream: OrderEventSink | None = None) -> None:
         self._connectors.append(connector)
@@ -134,7 +139,7 @@ class EventRouter:
     def route(self, venue: str, events: Sequence[VenueEvent]) -> None:
         order_events: list[VenueEvent] = []
         for event in events:
-            self.events[type(event).__name__] += 1
+            self._event_counts[type(event)] += 1
             if isinstance(event, BookSnapshot | BookDelta):
                 tracker = self._books.get((event.venue, event.symbol))
                 if tracker is not None:
@@ -279,11 +284,12 @@ class StrategyRunner:
         self.stats.last_targets = tuple(targets)
         self.executor.reconcile(targets, ts_ns, fair.price)
 
-    def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> list[TargetQuote]:
-        from mmkit.strategy import QuoteMode
-
-        allowed = {side: self.inventory.quote_mode(side) is not QuoteMode.STOP for side in Side}
-        return [t for t in targets if allowed[t.side]]
+    def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> Sequence[TargetQuote]:
+        stop_bids = self.inventory.quote_mode(Side.BUY) is QuoteMode.STOP
+        stop_asks = self.inventory.quote_mode(Side.SELL) is QuoteMode.STOP
+        if not (stop_bids or stop_asks):
+            return targets
+        return [t for t in targets if not (stop_bids if t.side is Side.BUY else stop_asks)]
 
 
 # --------------------------------------------------------------------------
@@ -323,6 +329,12 @@ class Engine:
         #: Symbols whose books each feed must subscribe at start (reference prices, hedge touch).
         self.feed_symbols: dict[str, list[str]] = {}
         self.fills: list[Fill] = []
+        #: Async steps run by :meth:`start` after the venue connects and before the open-order
+        #: reconciliation (restart recovery: restore the ledger, reconcile with the venue). One that
+        #: raises EngineStartError keeps the engine from quoting.
+        self.start_hooks: list[Callable[[], Awaitable[None]]] = []
+        #: Called once by the lifecycle when the run ends, cleanly or not (flush the recorder...).
+        self.closers: list[Callable[[], object]] = []
         stream.add_fill_listener(self._on_fill)
         # The fixed tick order of DESIGN.md §2.
         for name, iterator in extra_iterators:  # drivers that feed connectors (replay, simulators)
@@ -362,6 +374,8 @@ class Engine:
         await self.venue.connect()
         self.venue.subscribe_book(self.symbol)
         self.venue.subscribe_trades(self.symbol)
+        for hook in self.start_hooks:
+            await hook()
         await self.sync_state()
 
     async def sync_state(self) -> None:

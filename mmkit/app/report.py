@@ -50,6 +50,7 @@ def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> d
     clock = engine.clock
     kill = engine.runner.kill_switch
     stats = engine.runner.stats
+    events = engine.router.events
     return {
         "config": str(built.path),
         "strategy": engine.runner.controller.name,
@@ -75,11 +76,11 @@ def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> d
         "controller_errors": stats.controller_errors,
         "quoting_ticks": stats.quoting_ticks,
         "halted_ticks": stats.halted_ticks,
-        "orders_accepted": engine.router.events["OrderAccepted"],
-        "orders_replaced": engine.router.events["OrderReplaced"],
-        "orders_canceled": engine.router.events["OrderCanceled"],
-        "order_rejects": engine.router.events["OrderRejected"],
-        "cancel_or_replace_rejects": engine.router.events["OrderCancelRejected"],
+        "orders_accepted": events["OrderAccepted"],
+        "orders_replaced": events["OrderReplaced"],
+        "orders_canceled": events["OrderCanceled"],
+        "order_rejects": events["OrderRejected"],
+        "cancel_or_replace_rejects": events["OrderCancelRejected"],
         "malformed_messages": engine.router.malformed,
         "duplicate_fills_dropped": engine.stream.duplicate_fills,
     }
