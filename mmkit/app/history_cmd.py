@@ -1,0 +1,187 @@
+"""``mmkit history CONFIG [--by session|day] [--csv FILE]``: what an instance did, from its ledger.
+
+Why recompute from fills rather than read PnL snapshots: the fills are the
+ledger of record (unique by venue and trade id, exact Decimals), while
+snapshots are periodic and may miss the last second before a crash. So
+realized PnL is rebuilt by replaying every fill of the instance, in venue
+time, through the same FIFO books the engine uses (one per venue and
+quote/hedge), and each fill's realized PnL is credited to its group.
+
+Per group (a session or a UTC day) and (venue, symbol): trades, bought and
+sold quantity, volume, notional, net quantity, realized PnL (before fees),
+unrealized PnL of the open position at the group's last fill (marked at the
+fair value of the last PnL snapshot before it, else at that fill's price),
+fees per currency, maker share, and spread capture: the
+qty-weighted edge of each fill against the engine's fair value at the time
+(the mark of the last PnL snapshot before the fill; fills with no earlier
+snapshot are left out of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+
+from mmkit.app.persistence import default_store_url
+from mmkit.app.recovery import InstanceLedger, StoredFill
+from mmkit.app.status_cmd import instance_settings, store_exists
+from mmkit.model import ZERO, Liquidity
+from mmkit.risk.pnl import Book
+from mmkit.store.db import redact_url
+from mmkit.store.queries import utc_day
+
+EXIT_OK = 0
+EXIT_NO_DATA = 1
+BPS = Decimal(10_000)
+
+CSV_COLUMNS = (
+    "session_id", "day", "venue", "symbol", "trade_id", "client_id", "venue_order_id", "side", "price", "qty",
+    "fee", "fee_currency", "liquidity", "is_hedge", "ts_event", "ts_recv",
+)
+
+
+@attrs.define
+class GroupStats:
+    """Activity of one group on one (venue, symbol); Decimals throughout."""
+
+    group: str
+    venue: str
+    symbol: str
+    trades: int = 0
+    buy_qty: Decimal = ZERO
+    sell_qty: Decimal = ZERO
+    notional: Decimal = ZERO
+    realized: Decimal = ZERO
+    unrealized: Decimal = ZERO
+    fees: dict[str, Decimal] = attrs.Factory(dict)
+    maker: int = 0
+    capture_weighted: Decimal = ZERO
+    capture_qty: Decimal = ZERO
+
+    @property
+    def volume(self) -> Decimal:
+        return self.buy_qty + self.sell_qty
+
+    @property
+    def capture_bps(self) -> Decimal | None:
+        return self.capture_weighted / self.capture_qty if self.capture_qty else None
+
+
+def summarize(
+    fills: Sequence[StoredFill], by: str, marks: Sequence[tuple[int, Decimal]] = ()
+) -> list[GroupStats]:
+    """Group stats in first-seen order of the groups (fills must be in venue-time order)."""
+    books: dict[tuple[str, bool], Book] = {}
+    groups: dict[tuple[str, str, str], GroupStats] = {}
+    mark_ts = [ts for ts, _ in marks]
+    for stored in fills:
+        f = stored.fill
+        label = stored.session_id if by == "session" else utc_day(f.ts_event)
+        stats = groups.setdefault((label, f.venue, f.symbol), GroupStats(label, f.venue, f.symbol))
+        book = books.setdefault((f.venue, f.is_hedge), Book(f.venue, f.is_hedge))
+        i = bisect.bisect_right(mark_ts, f.ts_event) - 1
+        mark = marks[i][1] if i >= 0 and marks[i][1] > 0 else None
+        stats.realized += book.apply(f.side, f.qty, f.price)
+        stats.unrealized = book.unrealized(mark if mark is not None else f.price)
+        stats.trades += 1
+        if f.side.sign > 0:
+            stats.buy_qty += f.qty
+        else:
+            stats.sell_qty += f.qty
+        stats.notional += f.notional
+        stats.fees[f.fee_currency] = stats.fees.get(f.fee_currency, ZERO) + f.fee
+        stats.maker += f.liquidity is Liquidity.MAKER
+        if mark is not None and not f.is_hedge:
+            stats.capture_weighted += f.side.sign * (mark - f.price) / mark * BPS * f.qty
+            stats.capture_qty += f.qty
+    return list(groups.values())
+
+
+def fees_by_venue(fills: Sequence[StoredFill]) -> dict[tuple[str, str], Decimal]:
+    totals: dict[tuple[str, str], Decimal] = {}
+    for stored in fills:
+        key = (stored.fill.venue, stored.fill.fee_currency)
+        totals[key] = totals.get(key, ZERO) + stored.fill.fee
+    return totals
+
+
+def format_history(instance: str, by: str, stats: Sequence[GroupStats], fees: dict[tuple[str, str], Decimal]) -> str:
+    header = [
+        by, "venue", "symbol", "trades", "bought", "sold", "volume", "notional", "net", "realized", "unrealized",
+        "fees", "maker%", "capture_bps",
+    ]
+    rows = [header]
+    for s in stats:
+        capture = s.capture_bps
+        rows.append([
+            s.group, s.venue, s.symbol, str(s.trades), _n(s.buy_qty), _n(s.sell_qty), _n(s.volume), _n(s.notional),
+            _n(s.buy_qty - s.sell_qty), _n(s.realized), _n(s.unrealized),
+            " ".join(f"{_n(v)} {c}" for c, v in sorted(s.fees.items())),
+            f"{100 * s.maker / s.trades:.0f}" if s.trades else "-",
+            f"{capture:.2f}" if capture is not None else "-",
+        ])
+    lines = [f"history of {instance} by {by}: {sum(s.trades for s in stats)} fills", *_left_cols(rows, 3)]
+    lines += ["", "fees by venue"]
+    fee_rows = [["venue", "currency", "fees"]] + [[v, c, _n(t)] for (v, c), t in sorted(fees.items())]
+    lines += _left_cols(fee_rows, 2)
+    return "\n".join(lines)
+
+
+def _left_cols(rows: list[list[str]], left: int) -> list[str]:
+    """Like status_cmd.table, with the first ``left`` (text) columns left-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def _n(value: Decimal) -> str:
+    """Exact positional text (no exponent), trailing zeros dropped for readability."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def write_csv(path: str | Path, fills: Sequence[StoredFill]) -> int:
+    """Every fill, one row each, money as exact decimal text; returns the number of rows."""
+    with Path(path).open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for stored in fills:
+            f = stored.fill
+            writer.writerow([
+                stored.session_id, utc_day(f.ts_event), f.venue, f.symbol, f.trade_id, f.client_id,
+                f.venue_order_id, f.side.value, format(f.price, "f"), format(f.qty, "f"), format(f.fee, "f"),
+                f.fee_currency, f.liquidity.value, int(f.is_hedge), f.ts_event, f.ts_recv,
+            ])
+    return len(fills)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    instance, out_dir, store = instance_settings(args.config, getattr(args, "output_dir", None))
+    url = default_store_url(store, instance, out_dir)
+    if not store_exists(url):
+        print(f"no store at {redact_url(url)}")
+        return EXIT_NO_DATA
+    ledger = InstanceLedger(url, instance)
+    try:
+        fills = ledger.fills()
+        marks = ledger.marks()
+    finally:
+        ledger.close()
+    by = getattr(args, "by", "session") or "session"
+    print(format_history(instance, by, summarize(fills, by, marks), fees_by_venue(fills)))
+    if getattr(args, "csv", None):
+        count = write_csv(args.csv, fills)
+        print(f"{count} fills written to {args.csv}")
+    return EXIT_OK

@@ -1,0 +1,450 @@
+"""Persistence wired into an engine: the recorder, the audit trail and Redis hot state.
+
+Why a post-iterator plus listeners: order state changes come from two places.
+Venue events (acks, fills, cancels) reach the UserStreamTracker's listeners,
+after the ClientOrderTracker has applied them; our own actions (submit,
+cancel, replace) change states inside the strategy step. So the listeners
+record what each event changed, and the post-iterator, which runs after the
+strategy every tick, sweeps the open orders for the rest. An order is
+recorded whenever its (state, filled quantity, venue order id) differs from
+what was last recorded for it, so a change is written once however it was
+seen.
+
+Nothing here does I/O on the tick: the Recorder and RedisState only enqueue
+(their threads write), and audit lines go to a small writer thread of their
+own, because even a buffered write can stall on a busy disk. A dead database
+or Redis is logged and counted by those classes and never reaches quoting.
+
+On start (an ``Engine.start_hooks`` step, before quoting) the recorder
+migrates the store, Redis is started, and :func:`mmkit.app.recovery.recover`
+restores the ledger and reconciles with the venue. On stop
+(``Engine.closers``) the last order states and a final PnL snapshot are
+recorded and everything queued is written (``Recorder.close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections import OrderedDict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+from loguru import logger
+
+from mmkit.app.config import StoreSection
+from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.recovery import InstanceLedger, RecoveryResult, recover
+from mmkit.clock import Clock
+from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
+from mmkit.orders.client_order import ClientOrder
+from mmkit.risk.kill_switch import KillSwitchEvent
+from mmkit.sim.venue import SimulatedVenue
+from mmkit.store.audit import AuditTrail
+from mmkit.store.recorder import Recorder, new_session_id
+from mmkit.store.records import OrderRecord, PnLRecord
+from mmkit.store.redis_state import RedisState
+
+#: Portfolio-total PnL rows use this venue and symbol (the store's convention).
+TOTAL = "*"
+
+_Signature = tuple[str, Decimal, str]
+
+
+def default_store_url(store: StoreSection, instance: str, output_dir: str | Path) -> str:
+    """``store.url``, else a SQLite file ``<output_dir>/store/<instance>.sqlite``."""
+    if store.url:
+        return store.url
+    return f"sqlite:///{Path(output_dir) / 'store' / f'{instance}.sqlite'}"
+
+
+def default_audit_path(store: StoreSection, instance: str, output_dir: str | Path) -> Path:
+    """``store.audit_path``, else ``<output_dir>/audit/<instance>.jsonl``."""
+    if store.audit_path:
+        return Path(store.audit_path)
+    return Path(output_dir) / "audit" / f"{instance}.jsonl"
+
+
+class _AuditWriter:
+    """Hands audit lines to a thread, so a slow disk never stalls the tick."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self.trail = trail
+        self._queue: queue.SimpleQueue[tuple[str, Any, int | None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"mmkit-audit-{trail.instance}", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def put(self, kind: str, payload: Any, ts_ns: int | None = None) -> None:
+        if not self._closed:
+            self._queue.put((kind, payload, ts_ns))
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        self.trail.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            kind, payload, ts_ns = item
+            self.trail.write(kind, payload, ts_ns=ts_ns)  # never raises: errors are logged and counted
+
+
+@attrs.frozen(slots=True)
+class PersistenceStats:
+    """Health of every sink, for the status block and monitoring."""
+
+    orders_recorded: int
+    fills_recorded: int
+    recorder: dict[str, Any]
+    redis: dict[str, Any] | None
+    audit_errors: int
+
+
+class Persistence:
+    """Records what the engine does and publishes what it holds. A TimeIterator (post-strategy)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        recorder: Recorder,
+        audit: AuditTrail,
+        redis_state: RedisState | None,
+        instance: str,
+        *,
+        pnl_interval_ns: int = NS_PER_S,
+        hot_interval_ns: int = 200 * NS_PER_MS,
+        heartbeat_interval_ns: int = NS_PER_S,
+        sample_top_of_book: bool = False,
+        recover_on_start: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self.audit = _AuditWriter(audit)
+        self.redis = redis_state
+        self.instance = instance
+        self.session_id = recorder.session_id
+        self.pnl_interval_ns = pnl_interval_ns
+        self.hot_interval_ns = hot_interval_ns
+        self.heartbeat_interval_ns = heartbeat_interval_ns
+        self.sample_top_of_book = sample_top_of_book
+        self.recover_on_start = recover_on_start
+        self.recovery: RecoveryResult | None = None
+        self._last: OrderedDict[str, _Signature] = OrderedDict()
+        self._last_memory = 100_000
+        self._next_pnl = 0
+        self._next_hot = 0
+        self._next_heartbeat = 0
+        self._last_fair: tuple[Decimal | None, float] | None = None
+        self._orders_recorded = 0
+        self._fills_recorded = 0
+        self._started = False
+        self._closed = False
+        self._log = logger.bind(instance=instance, session=self.session_id, component="persistence")
+
+    # ------------------------------------------------------------------ start (before quoting)
+
+    async def open(self) -> None:
+        """Migrate and start the recorder, start Redis, then recover; EngineStartError if the store is unusable."""
+        try:
+            await asyncio.to_thread(self.recorder.start)
+        except Exception as exc:
+            raise EngineStartError(f"store unavailable, refusing to trade without a ledger: {exc}") from exc
+        self._started = True
+        if self.redis is not None:
+            self.redis.start()
+            self.redis.replace_open_orders(())  # what a previous run left is stale; the sweep re-publishes
+            self._publish_kill_switch(False, "", self.engine.clock.now_ns)
+        if self.recover_on_start:
+            ledger = InstanceLedger(self.recorder.engine, self.instance)
+            self.recovery = await recover(
+                self.engine, ledger, record_order=self._record_recovered, session_id=self.session_id
+            )
+            self.audit.put("risk", {"event": "recovery", **attrs.asdict(self.recovery)}, self.engine.clock.now_ns)
+
+    def _record_recovered(self, record: OrderRecord) -> None:
+        self._enqueue_order(record)
+
+    # ------------------------------------------------------------------ TimeIterator
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        self._next_pnl = ts_ns
+        self._next_hot = ts_ns
+        self._next_heartbeat = ts_ns
+
+    def tick(self, ts_ns: int) -> None:
+        self.sweep(ts_ns)
+        if ts_ns >= self._next_pnl:
+            self._next_pnl = ts_ns + self.pnl_interval_ns
+            self.snapshot_pnl(ts_ns)
+        if self.redis is not None:
+            if ts_ns >= self._next_hot:
+                self._next_hot = ts_ns + self.hot_interval_ns
+                self._publish_hot(ts_ns)
+            if ts_ns >= self._next_heartbeat:
+                self._next_heartbeat = ts_ns + self.heartbeat_interval_ns
+                self.redis.heartbeat()
+        if self.sample_top_of_book:
+            self._sample_book(ts_ns)
+
+    def stop(self, clock: Clock) -> None:
+        self.sweep(clock.now_ns)
+
+    # ------------------------------------------------------------------ listeners (engine loop)
+
+    def on_order_event(self, event: VenueEvent) -> None:
+        """After the order tracker applied ``event``: record every order it may have changed."""
+        ts = getattr(event, "ts_recv", 0) or self.engine.clock.now_ns
+        why = type(event).__name__
+        message = getattr(event, "message", "")
+        reason = getattr(event, "reason", None)
+        if reason is not None:
+            why = f"{why} {getattr(reason, 'value', reason)}"
+        if message:
+            why = f"{why}: {message}"
+        for cid in (
+            getattr(event, "client_id", None),
+            getattr(event, "orig_client_id", None),
+            getattr(event, "new_client_id", None),
+        ):
+            if cid:
+                self._record_related(cid, ts, why)
+
+    def on_fill(self, fill: Fill) -> None:
+        """A fill (already deduplicated by the stream): persist it and the order state it produced."""
+        self.recorder.record_fill(fill)
+        self._fills_recorded += 1
+        self.audit.put("fill", fill, fill.ts_event)
+        self._record_related(fill.client_id, fill.ts_recv or self.engine.clock.now_ns, f"fill {fill.trade_id}")
+
+    def on_hedge_fill(self, fill: Fill) -> None:
+        """Hedge fills (from the HedgeExecutor) are part of the ledger too."""
+        self.recorder.record_fill(fill)
+        self._fills_recorded += 1
+        self.audit.put("hedge", fill, fill.ts_event)
+
+    def on_kill_switch(self, event: KillSwitchEvent) -> None:
+        name = "kill_switch_trip" if event.halted else "kill_switch_resume"
+        self.audit.put("risk", {"event": name, "reason": event.reason}, event.ts_ns)
+        self._publish_kill_switch(event.halted, event.reason, event.ts_ns)
+
+    def watch_hedge(self, hedge: Any) -> None:
+        """Record the fills of a HedgeExecutor (it calls each of ``hedge.listeners`` with a fill)."""
+        hedge.listeners.append(self.on_hedge_fill)
+
+    # ------------------------------------------------------------------ recording
+
+    def sweep(self, ts_ns: int) -> None:
+        """Record each open order whose state changed since last recorded (our own actions)."""
+        for order in self.engine.orders.open_orders():
+            self._record_if_changed(order, ts_ns, "")
+
+    def snapshot_pnl(self, ts_ns: int) -> None:
+        """Persist (and publish) a PnL snapshot per venue and the portfolio total."""
+        pnl = self.engine.pnl
+        mark = pnl.mark_price
+        for venue, row in pnl.by_venue().items():
+            record = PnLRecord(
+                venue,
+                self.engine.symbol,
+                row.get("quote_position", ZERO) + row.get("hedge_position", ZERO),
+                row.get("quote_realized", ZERO) + row.get("hedge_realized", ZERO),
+                row.get("quote_unrealized", ZERO) + row.get("hedge_unrealized", ZERO),
+                row.get("quote_fees", ZERO) + row.get("hedge_fees", ZERO),
+                ts_ns,
+                mark=mark,
+            )
+            self.recorder.record_pnl(record)
+            if self.redis is not None:
+                self.redis.publish_pnl(record)
+        total = PnLRecord(
+            TOTAL, TOTAL, self.engine.inventory.position, pnl.realized(), pnl.unrealized(), pnl.fees(), ts_ns,
+            mark=mark, avg_price=self.engine.inventory.entry_price,
+        )
+        self.recorder.record_pnl(total)
+        if self.redis is not None:
+            self.redis.publish_pnl(total)
+
+    def _record_related(self, client_id: str, ts_ns: int, reason: str) -> None:
+        order = self.engine.orders.get(client_id)
+        if order is None:
+            return
+        self._record_if_changed(order, ts_ns, reason)
+        for other in (order.replaces, order.replaced_by):
+            if other:
+                linked = self.engine.orders.get(other)
+                if linked is not None:
+                    self._record_if_changed(linked, ts_ns, reason)
+
+    def _record_if_changed(self, order: ClientOrder, ts_ns: int, reason: str) -> None:
+        cid = order.request.client_id
+        signature = (order.state.value, order.filled_qty, order.venue_order_id)
+        if self._last.get(cid) == signature:
+            return
+        self._last[cid] = signature
+        self._last.move_to_end(cid)
+        if len(self._last) > self._last_memory:
+            self._last.popitem(last=False)
+        request = order.request
+        self._enqueue_order(
+            OrderRecord(
+                cid, request.venue, request.symbol, request.side, request.price, request.qty, order.filled_qty,
+                order.state.value, order.venue_order_id, max(order.updated_ns, ts_ns), reason,
+            )
+        )
+
+    def _enqueue_order(self, record: OrderRecord) -> None:
+        self.recorder.record_order(
+            record.client_id, record.venue, record.symbol, record.side, price=record.price, qty=record.qty,
+            filled_qty=record.filled_qty, state=record.state, venue_order_id=record.venue_order_id,
+            ts_ns=record.ts_ns, reason=record.reason,
+        )
+        self._orders_recorded += 1
+        self.audit.put("order", record, record.ts_ns)
+        if self.redis is not None:
+            self.redis.publish_order(record)
+
+    # ------------------------------------------------------------------ hot state
+
+    def _publish_hot(self, ts_ns: int) -> None:
+        assert self.redis is not None
+        engine = self.engine
+        self.redis.publish_position(engine.venue.venue, engine.symbol, engine.inventory.position)
+        fair = engine.runner.last_fair
+        if (fair.price, fair.confidence) != self._last_fair:
+            self._last_fair = (fair.price, fair.confidence)
+            self.redis.publish_fair_value(engine.symbol, fair.price, fair.confidence, ts_ns)
+
+    def _publish_kill_switch(self, active: bool, reason: str, ts_ns: int) -> None:
+        if self.redis is not None:
+            self.redis.publish_kill_switch(active, reason, ts_ns)
+
+    def _sample_book(self, ts_ns: int) -> None:
+        tracker = self.engine.runner.book
+        if tracker is None or not tracker.is_valid:
+            return
+        bid, ask = tracker.book.best_bid(), tracker.book.best_ask()
+        self.recorder.record_top_of_book(
+            tracker.venue, tracker.symbol,
+            bid=bid[0] if bid else None, bid_qty=bid[1] if bid else None,
+            ask=ask[0] if ask else None, ask_qty=ask[1] if ask else None,
+            ts_ns=ts_ns,
+        )
+
+    # ------------------------------------------------------------------ stop
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Record final states and PnL, write everything queued; returns records NOT persisted (0 = all)."""
+        if self._closed:
+            return 0
+        self._closed = True
+        if not self._started:  # never opened (the start failed earlier): nothing was recorded
+            self.audit.close()
+            self.recorder.engine.dispose()
+            return 0
+        now = self.engine.clock.now_ns or time.time_ns()
+        for order in self.engine.orders.finished_orders():  # states reached in the stop sequence
+            self._record_if_changed(order, now, "stop")
+        self.sweep(now)
+        self.snapshot_pnl(now)
+        if self.redis is not None:
+            self._publish_hot(now)
+            self.redis.heartbeat()
+        self.audit.put("risk", {"event": "stop", "position": self.engine.inventory.position}, now)
+        remaining = self.recorder.close(timeout_s)
+        self.audit.close()
+        if self.redis is not None:
+            self.redis.close()
+        self._log.info(
+            "persistence closed: {} order changes, {} fills recorded; {} records not persisted",
+            self._orders_recorded, self._fills_recorded, remaining,
+        )
+        return remaining
+
+    def stats(self) -> PersistenceStats:
+        redis_stats = attrs.asdict(self.redis.stats()) if self.redis is not None else None
+        return PersistenceStats(
+            self._orders_recorded,
+            self._fills_recorded,
+            attrs.asdict(self.recorder.stats()),
+            redis_stats,
+            self.audit.trail.errors,
+        )
+
+
+def attach_persistence(
+    engine: Engine,
+    store_section: StoreSection,
+    instance: str,
+    output_dir: str | Path,
+    *,
+    session_id: str | None = None,
+    pnl_interval_s: float = 1.0,
+    recover_on_start: bool = True,
+    recorder_options: dict[str, Any] | None = None,
+) -> Persistence:
+    """Wire recording, audit, hot state and restart recovery into ``engine`` (before it starts).
+
+    Registers listeners on the engine's UserStreamTracker and kill switch, a
+    post-strategy iterator on its clock, a start hook (store migration +
+    recovery, before quoting) and a closer (flush on stop).
+    """
+    for closer in engine.closers:  # attached already (by the build or the lifecycle): one recorder per engine
+        owner = getattr(closer, "__self__", None)
+        if isinstance(owner, Persistence):
+            return owner
+    sid = session_id or new_session_id()
+    url = default_store_url(store_section, instance, output_dir)
+    tob_ms = store_section.sample_top_of_book_ms
+    recorder = Recorder(
+        url, instance=instance, session_id=sid,
+        tob_interval_ns=(tob_ms or 1000) * NS_PER_MS, **(recorder_options or {}),
+    )
+    audit = AuditTrail(
+        default_audit_path(store_section, instance, output_dir), instance=instance, fsync=store_section.audit_fsync
+    )
+    redis_state = RedisState(store_section.redis_url, instance, session_id=sid) if store_section.redis_url else None
+    persistence = Persistence(
+        engine, recorder, audit, redis_state, instance,
+        pnl_interval_ns=int(pnl_interval_s * NS_PER_S),
+        sample_top_of_book=tob_ms is not None,
+        recover_on_start=recover_on_start,
+    )
+    engine.stream.add_fill_listener(persistence.on_fill)
+    engine.stream.add_order_listener(persistence.on_order_event)
+    kill = engine.runner.kill_switch
+    if kill is not None:
+        kill.add_trip_listener(persistence.on_kill_switch)
+        kill.add_resume_listener(persistence.on_kill_switch)
+    engine.clock.add_iterator(persistence, name="recorder")
+    engine.start_hooks.append(persistence.open)
+    engine.closers.append(persistence.close)
+    return persistence
+
+
+def persist_built(built: Any) -> Persistence:
+    """Attach persistence to a BuiltEngine from its config (store section, instance, output dir, hedge).
+
+    A venue simulated inside this process (``connector: sim``, ``--paper``) is a new, empty account
+    every run, so there is nothing to recover: its ledger starts empty and each session stands alone.
+    An out-of-process venue (a real one, or the local TrueX FIX exchange) outlives the engine and is
+    recovered against.
+    """
+    cfg = built.config
+    in_process = isinstance(built.engine.venue, SimulatedVenue)
+    persistence = attach_persistence(
+        built.engine, cfg.store, cfg.engine.instance, cfg.engine.output_dir, recover_on_start=not in_process
+    )
+    if built.hedge is not None and persistence.on_hedge_fill not in built.hedge.listeners:
+        persistence.watch_hedge(built.hedge)
+    return persistence

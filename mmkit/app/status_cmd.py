@@ -1,0 +1,222 @@
+"""``mmkit status CONFIG [--json]``: what an instance holds now, and whether it is alive.
+
+Why two sources: Redis hot state is the live view (published every 100 ms,
+heartbeat with a TTL), but it is optional and may be down; the store always
+exists and answers the same questions from the ledger (position = sum of the
+fills, open orders = last recorded states, PnL = last snapshot, heartbeat =
+the newest record). Redis is used when configured, reachable and fresh; the
+output says which source answered. The kill-switch state comes from Redis, or
+else from the last kill-switch line of the audit trail.
+
+Only the ``engine`` and ``store`` sections of the config are read, so status
+works without the venue's secrets in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy.engine import make_url
+
+from mmkit.app.config import EngineSection, StoreSection
+from mmkit.app.persistence import default_audit_path, default_store_url
+from mmkit.app.recovery import InstanceLedger
+from mmkit.conf import ConfigError, read_yaml, structure
+from mmkit.model import NS_PER_S, ZERO
+from mmkit.store.db import redact_url
+from mmkit.store.records import to_jsonable
+from mmkit.store.redis_state import read_hot_state
+
+EXIT_OK = 0
+EXIT_NO_DATA = 1
+#: A heartbeat older than this means the instance is not running (the key's TTL is 30 s).
+STALE_AFTER_S = 30.0
+
+
+def instance_settings(config_path: str, output_dir: str | None = None) -> tuple[str, Path, StoreSection]:
+    """(instance, output dir, store section) from a strategy YAML, without resolving its secrets."""
+    file = Path(config_path)
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "the file must contain a mapping of sections")
+    engine = structure(data.get("engine") or {}, EngineSection, file=file, root="$.engine")
+    store = structure(data.get("store") or {}, StoreSection, file=file, root="$.store")
+    return engine.instance, Path(output_dir or engine.output_dir), store
+
+
+def store_exists(url: str) -> bool:
+    """A SQLite store exists when its file does (reading must not create an empty one)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() != "sqlite" or Path(parsed.database or "").exists()
+
+
+def status_from_redis(url: str, instance: str) -> dict[str, Any] | None:
+    """The hot state, or None when it has no heartbeat (never published, expired or stale)."""
+    hot = read_hot_state(url, instance)
+    if hot.heartbeat is None:
+        return None
+    age_s = (time.time_ns() - int(hot.heartbeat["ts_ns"])) / NS_PER_S
+    if age_s > STALE_AFTER_S:
+        return None
+    return {
+        "source": "redis",
+        "heartbeat_ns": int(hot.heartbeat["ts_ns"]),
+        "session": hot.heartbeat.get("session", ""),
+        "running": True,
+        "positions": {k: str(v) for k, v in hot.positions.items()},
+        "open_orders": sorted(hot.open_orders.values(), key=lambda o: (o.get("side", ""), o.get("price") or "")),
+        "pnl": hot.pnl,
+        "fair_values": hot.fair_values,
+        "kill_switch": hot.kill_switch,
+    }
+
+
+def status_from_store(url: str, instance: str, audit_path: Path) -> dict[str, Any] | None:
+    """The same answers from the ledger; None when the store holds nothing of this instance."""
+    ledger = InstanceLedger(url, instance)
+    try:
+        sessions = ledger.sessions()
+        if not sessions:
+            return None
+        positions: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        last_fill = 0
+        for stored in ledger.fills():
+            f = stored.fill
+            positions[f"{f.venue}:{f.symbol}"] += f.side.sign * f.qty
+            last_fill = max(last_fill, f.ts_recv)
+        orders = ledger.open_orders()
+        pnl_rows = ledger.latest_pnl_rows()
+    finally:
+        ledger.close()
+    session_id, started, stopped = sessions[-1]
+    last_pnl = max((int(r["ts_ns"]) for r in pnl_rows), default=0)
+    heartbeat = max(started, stopped or 0, last_pnl, last_fill, max((o.ts_ns for o in orders), default=0))
+    return {
+        "source": "store",
+        "heartbeat_ns": heartbeat,
+        "session": session_id,
+        "running": stopped is None,
+        "positions": {k: str(v) for k, v in positions.items()},
+        "open_orders": [to_jsonable(o) for o in orders],
+        "pnl": {f"{r['venue']}:{r['symbol']}": to_jsonable(r) for r in pnl_rows},
+        "fair_values": {},
+        "kill_switch": last_kill_switch(audit_path),
+    }
+
+
+def last_kill_switch(audit_path: Path) -> dict[str, Any] | None:
+    """The last kill-switch trip or resume in the audit trail (None when there is no audit trail)."""
+    if not audit_path.exists():
+        return None
+    last: dict[str, Any] | None = {"active": False, "reason": "no trip in the audit trail", "ts_ns": 0}
+    with audit_path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if '"kill_switch_' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            data = entry.get("data") or {}
+            event = data.get("event", "")
+            if event in ("kill_switch_trip", "kill_switch_resume"):
+                active = event == "kill_switch_trip"
+                last = {"active": active, "reason": data.get("reason", ""), "ts_ns": entry["ts_ns"]}
+    return last
+
+
+def gather_status(config_path: str, output_dir: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The status of the instance a config names, and notes on the sources tried."""
+    instance, out_dir, store = instance_settings(config_path, output_dir)
+    notes: list[str] = []
+    if store.redis_url:
+        try:
+            hot = status_from_redis(store.redis_url, instance)
+        except redis.RedisError as exc:
+            notes.append(f"redis unreachable ({exc}); reading the store")
+            hot = None
+        else:
+            if hot is None:
+                notes.append("no fresh heartbeat in redis; reading the store")
+        if hot is not None:
+            hot["instance"] = instance
+            return hot, notes
+    url = default_store_url(store, instance, out_dir)
+    if not store_exists(url):
+        notes.append(f"no store at {redact_url(url)}")
+        return None, notes
+    status = status_from_store(url, instance, default_audit_path(store, instance, out_dir))
+    if status is None:
+        notes.append(f"the store {redact_url(url)} holds nothing of instance {instance}")
+        return None, notes
+    status["instance"] = instance
+    status["store"] = redact_url(url)
+    return status, notes
+
+
+def format_status(status: dict[str, Any], now_ns: int | None = None) -> str:
+    """A human-readable block: heartbeat, kill switch, positions, PnL, open orders."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    beat = int(status["heartbeat_ns"])
+    age = (now - beat) / NS_PER_S
+    kill = status.get("kill_switch")
+    kill_text = "unknown" if kill is None else ("HALTED: " + str(kill.get("reason", ""))) if kill["active"] else "ok"
+    state = "running" if status["running"] else "stopped"
+    if status["source"] == "store" and status["running"]:
+        state = "running, or stopped without a clean stop"
+    source = status["source"] + (f" {status['store']}" if "store" in status else "")
+    lines = [
+        f"instance     {status['instance']} (from {source})",
+        f"session      {status['session']} ({state})",
+        f"heartbeat    {_utc(beat)} ({age:.1f} s ago)",
+        f"kill switch  {kill_text}",
+        "position",
+    ]
+    lines += [f"  {k:<24} {v}" for k, v in sorted(status["positions"].items())] or ["  (none)"]
+    lines.append("pnl")
+    rows = [["venue:symbol", "position", "realized", "unrealized", "fees", "mark"]]
+    for key, p in sorted(status["pnl"].items()):
+        rows.append([key, *(str(p.get(f, "") or "") for f in ("position", "realized", "unrealized", "fees", "mark"))])
+    lines += ["  " + line for line in table(rows)] if len(rows) > 1 else ["  (no snapshot)"]
+    orders = status["open_orders"]
+    lines.append(f"open orders  {len(orders)}")
+    if orders:
+        rows = [["client_id", "side", "price", "qty", "filled", "state"]]
+        fields = ("client_id", "side", "price", "qty", "filled_qty", "state")
+        rows += [[str(o.get(k, "")) for k in fields] for o in orders]
+        lines += ["  " + line for line in table(rows)]
+    return "\n".join(lines)
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned numbers, columns as wide as their widest cell."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+
+
+def _utc(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns / NS_PER_S, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Print the status; exit 1 when there is nothing to report (never ran, wrong instance)."""
+    status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    if getattr(args, "json", False):
+        print(json.dumps({"status": status, "notes": notes}, indent=2, default=str))
+    else:
+        for note in notes:
+            print(f"note: {note}")
+        if status is not None:
+            print(format_status(status))
+    return EXIT_OK if status is not None else EXIT_NO_DATA
