@@ -81,6 +81,13 @@ class UserStreamTracker:
 
     # -- input ----------------------------------------------------------
 
+    def remember_fills(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Treat these (venue, trade id) fills as already delivered (restart recovery pre-loads the ledger's)."""
+        for key in keys:
+            self._seen_fills[key] = None
+        while len(self._seen_fills) > self._fill_memory:
+            self._seen_fills.popitem(last=False)
+
     def process(self, events: Iterable[VenueEvent]) -> None:
         for event in events:
             self.push(event)

@@ -73,7 +73,8 @@ def demo_command(duration_s: float, config: str | None = None, recording: str | 
         return 2
     os.environ.setdefault("TRUEX_API_KEY", "demo-key")
     os.environ.setdefault("TRUEX_SECRET_KEY", "demo-secret")
-    output_dir = ROOT / "var" / "demo"
+    # A fresh simulated exchange each run: a fresh store too, or recovery would carry the last run's ledger over.
+    output_dir = ROOT / "var" / "demo" / time.strftime("%Y%m%dT%H%M%S")
     output_dir.mkdir(parents=True, exist_ok=True)
     sim_log = output_dir / "truex-sim.log"
     sim_cmd = [

@@ -204,15 +204,10 @@ OrderSink = Callable[[OrderRecord], None]
 def remember_fill_keys(engine: Engine, keys: Iterable[tuple[str, str]]) -> None:
     """Make the engine's UserStreamTracker treat these fills as already seen.
 
-    Uses the tracker's dedupe memory directly: UserStreamTracker has no public
-    way to pre-load it yet (asked for in the report). InventoryManager and
-    PnLTracker dedupe on their own, which replaying the ledger already primes.
+    InventoryManager and PnLTracker dedupe on their own, which replaying the
+    ledger already primes.
     """
-    seen = getattr(engine.stream, "_seen_fills", None)
-    if seen is None:
-        raise EngineStartError("cannot pre-load the fill dedupe memory: UserStreamTracker changed")
-    for key in keys:
-        seen[key] = None
+    engine.stream.remember_fills(keys)
 
 
 def restore_ledger(engine: Engine, fills: Iterable[Fill]) -> int:

@@ -24,7 +24,7 @@ from mmkit.model import Fill, Side, to_decimal
 #: (including ones this module has never heard of) counts as possibly open, so
 #: that restart recovery asks the venue about it instead of forgetting it.
 TERMINAL_ORDER_STATES: frozenset[str] = frozenset(
-    {"FILLED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED", "REPLACED"}
+    {"FILLED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED", "REPLACED", "FAILED"}
 )
 
 

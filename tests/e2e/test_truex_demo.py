@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.shared_data]
 
 
 def test_demo_quotes_fills_replaces_and_leaves_the_exchange_flat(shared_data: Path) -> None:
-    reports_dir = REPO / "var" / "demo" / "reports"
-    before = set(reports_dir.glob("*.json")) if reports_dir.exists() else set()
+    demo_dir = REPO / "var" / "demo"
+    before = set(demo_dir.glob("*/reports/*.json")) if demo_dir.exists() else set()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TRUEX_API_KEY", None)
     env.pop("TRUEX_SECRET_KEY", None)
@@ -33,7 +33,7 @@ def test_demo_quotes_fills_replaces_and_leaves_the_exchange_flat(shared_data: Pa
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "exchange's own view: client orders still open on the exchange: 0" in result.stdout, result.stdout[-2000:]
-    new = sorted(set(reports_dir.glob("*.json")) - before)
+    new = sorted(set(demo_dir.glob("*/reports/*.json")) - before)
     assert len(new) == 1
     report = json.loads(new[0].read_text())
     assert report["venue"] == "truex"
