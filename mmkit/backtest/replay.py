@@ -112,6 +112,7 @@ class ReplayedReference:
         self.last_mid: Decimal | None = None
         self.last_update_ns = 0
         self._replay: RecordingReplay | None = None
+        self._last_top: tuple[int | None, int | None] | None = None
 
     def bind(self, replay: RecordingReplay) -> None:
         """Staleness is judged in recorded time, which the replay maps from the clock."""
@@ -134,8 +135,14 @@ class ReplayedReference:
             self.tracker.on_delta(event)
         if not self.tracker.is_valid:
             return
-        mid = self.tracker.book.mid()
         self.last_update_ns = event.ts_recv
+        # Most diffs leave the best prices alone: compare them as ticks and skip the Decimal mid then.
+        book = self.tracker.book
+        top = (book.best_bid_int(), book.best_ask_int())
+        if top == self._last_top:
+            return
+        self._last_top = top
+        mid = book.mid()
         if mid is not None and mid != self.last_mid:
             self.last_mid = mid
             for listener in self._mid_listeners:

@@ -279,7 +279,8 @@ class MatchingEngine:
 
     def _iter_side(self, side: Side) -> Iterator[tuple[Decimal, dict[str, _Live]]]:
         book = self._side_book(side)
-        keys = reversed(book.keys()) if side is Side.BUY else iter(book.keys())
+        # Iterate the SortedDict itself: its keys view reverses by indexing, one bisect per key.
+        keys = reversed(book) if side is Side.BUY else iter(book)
         for price in keys:
             yield price, book[price]
 

@@ -33,13 +33,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Literal
 
 import attrs
 from loguru import logger
-from sortedcontainers import SortedDict
 
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
 from mmkit.model import (
@@ -85,6 +84,10 @@ MAKER_OWNER = "maker:sim"
 TAKER_OWNER = "taker:sim"
 
 _Kind = Literal["local", "order", "market"]
+
+#: Rebuild a recorded book's heap once it holds this many times more entries than live levels (plus slack).
+_COMPACT_FACTOR = 4
+_COMPACT_SLACK = 1024
 
 
 @attrs.define(slots=True)
@@ -146,6 +149,10 @@ class SimulatedVenue:
         self._last_visible = 0
         self._venue_time = 0
         self._orders: dict[str, _VenueOrder] = {}
+        # The orders of ``_orders`` that may still be open, in the same order. Why: every fill asks for
+        # balances, which reserve for open orders; scanning every order ever placed made a long
+        # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
+        self._open: dict[str, _VenueOrder] = {}
         self._fills: list[Fill] = []
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
         self._rate_windows = [deque[int]() for _ in rules.rate_limits]
@@ -202,6 +209,7 @@ class SimulatedVenue:
         """The venue forgets an order entirely (for reconciliation tests): queries then say not found."""
         self.advance(self._now())
         rec = self._orders.pop(client_id, None)
+        self._open.pop(client_id, None)
         if rec is not None and rec.status.is_open:
             self._remove_resting(rec, self._venue_time)
 
@@ -389,6 +397,7 @@ class SimulatedVenue:
             order.price if order.order_type is OrderType.LIMIT else None, order.qty, order.post_only, order.tif, ts,
         )
         self._orders[rec.client_id] = rec
+        self._open[rec.client_id] = rec
         self._emit(
             Action.PLACE, ts, lambda recv: OrderAccepted(self.venue, rec.client_id, rec.venue_order_id, ts, recv)
         )
@@ -396,6 +405,7 @@ class SimulatedVenue:
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
             self._orders.pop(rec.client_id, None)
+            self._open.pop(rec.client_id, None)
             self._to_us = [item for item in self._to_us if not _is_ack_of(item[3], rec.client_id)]
             heapq.heapify(self._to_us)
             reject(*entered)
@@ -493,6 +503,7 @@ class SimulatedVenue:
         )
         # The replacement must be known before the book acts: an immediate execution fills ``new``.
         self._orders[new.client_id] = new
+        self._open[new.client_id] = new
         old_status = old.status
         old.status = VenueOrderStatus.CANCELED
         self._emit(
@@ -505,6 +516,8 @@ class SimulatedVenue:
         if problem is not None:
             del self._orders[new.client_id]
             old.status = old_status
+            # ``old`` is open again; the lazy index may have dropped it meanwhile: rebuild it in order.
+            self._open = {cid: r for cid, r in self._orders.items() if r.status.is_open}
             self._to_us = [item for item in self._to_us if not _is_replace_of(item[3], new.client_id)]
             heapq.heapify(self._to_us)
             reject(*problem)
@@ -587,7 +600,12 @@ class SimulatedVenue:
         self.advance(self._now())
 
     def _open_orders(self, symbol: str | None) -> list[_VenueOrder]:
-        return [r for r in self._orders.values() if r.status.is_open and (symbol is None or r.symbol == symbol)]
+        """Our open orders (of ``symbol``, or all), in the order they were placed."""
+        index = self._open
+        closed = [cid for cid, r in index.items() if not r.status.is_open]
+        for cid in closed:
+            del index[cid]
+        return [r for r in index.values() if symbol is None or r.symbol == symbol]
 
     def _report(self, rec: _VenueOrder, ts: int) -> OrderStatusReport:
         return OrderStatusReport(
@@ -798,40 +816,105 @@ class _Queued:
 
 
 class _RecordedBook:
-    """Displayed L2 of one symbol as recorded (our orders are not in it)."""
+    """Displayed L2 of one symbol as recorded (our orders are not in it).
+
+    Why plain dicts plus lazily-cleaned heaps rather than a sorted map: every
+    recorded level update lands here (600k on the shared recording), while
+    the venue only ever asks for the best price, the size at one price, or,
+    when an order of ours crosses (rare), the levels it would take. A level
+    update is then one dict write (plus a heap push for a new price) and the
+    best price is the heap root once stale roots are popped, amortized O(1).
+    Keys and sizes stay the recorded Decimals: no conversion, and no grid to
+    assume for a recording whose resolution the venue's rules do not state.
+    """
+
+    __slots__ = ("_ask_heap", "_bid_heap", "asks", "bids")
 
     def __init__(self) -> None:
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self._bid_heap: list[Decimal] = []  # negated prices: heapq is a min-heap
+        self._ask_heap: list[Decimal] = []
 
-    def side(self, side: Side) -> SortedDict:
+    def side(self, side: Side) -> dict[Decimal, Decimal]:
         return self.bids if side is Side.BUY else self.asks
 
     def qty_at(self, side: Side, price: Decimal) -> Decimal:
-        value: Decimal = self.side(side).get(price, ZERO)
-        return value
+        return (self.bids if side is Side.BUY else self.asks).get(price, ZERO)
+
+    def replace(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Install a snapshot (levels of size 0 are left out)."""
+        self.bids = {p: q for p, q in bids if q > 0}
+        self.asks = {p: q for p, q in asks if q > 0}
+        self._rebuild()
+
+    def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Apply recorded level changes: a size replaces the level, size 0 (or less) deletes it."""
+        book, heap = self.bids, self._bid_heap
+        for price, qty in bids:
+            if qty > 0:
+                if price not in book:
+                    heapq.heappush(heap, -price)
+                book[price] = qty
+            else:
+                book.pop(price, None)
+        book, heap = self.asks, self._ask_heap
+        for price, qty in asks:
+            if qty > 0:
+                if price not in book:
+                    heapq.heappush(heap, price)
+                book[price] = qty
+            else:
+                book.pop(price, None)
+        if len(self._bid_heap) + len(heap) > _COMPACT_FACTOR * (len(self.bids) + len(book)) + _COMPACT_SLACK:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._bid_heap = [-p for p in self.bids]
+        heapq.heapify(self._bid_heap)
+        self._ask_heap = list(self.asks)
+        heapq.heapify(self._ask_heap)
+
+    def best_bid(self) -> Decimal | None:
+        book, heap = self.bids, self._bid_heap
+        while heap:
+            price = -heap[0]
+            if price in book:
+                return price
+            heapq.heappop(heap)
+        return None
+
+    def best_ask(self) -> Decimal | None:
+        book, heap = self.asks, self._ask_heap
+        while heap:
+            price = heap[0]
+            if price in book:
+                return price
+            heapq.heappop(heap)
+        return None
 
     def best(self, side: Side) -> Decimal | None:
-        book = self.side(side)
-        if not book:
-            return None
-        price: Decimal = book.peekitem(-1 if side is Side.BUY else 0)[0]
-        return price
+        return self.best_bid() if side is Side.BUY else self.best_ask()
 
     def mid(self) -> Decimal | None:
-        bid, ask = self.best(Side.BUY), self.best(Side.SELL)
+        bid, ask = self.best_bid(), self.best_ask()
         return None if bid is None or ask is None else (bid + ask) / 2
 
     def levels_through(self, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first."""
-        book = self.side(side.opposite)
-        keys = list(book.keys()) if side is Side.BUY else list(reversed(book.keys()))
-        out: list[Level] = []
-        for price in keys:
-            if limit is not None and (price > limit if side is Side.BUY else price < limit):
-                break
-            out.append((price, book[price]))
-        return out
+        if side is Side.BUY:
+            best = self.best_ask()
+            if best is None or (limit is not None and best > limit):
+                return []
+            book = self.asks
+            prices = sorted(p for p in book if limit is None or p <= limit)
+        else:
+            best = self.best_bid()
+            if best is None or (limit is not None and best < limit):
+                return []
+            book = self.bids
+            prices = sorted((p for p in book if limit is None or p >= limit), reverse=True)
+        return [(price, book[price]) for price in prices]
 
 
 class ReplayBookVenue(SimulatedVenue):
@@ -862,36 +945,30 @@ class ReplayBookVenue(SimulatedVenue):
         self._market_time = market_time
         self.books = {i.symbol: _RecordedBook() for i in rules.instruments}
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
-        self._traded: dict[tuple[str, Side, Decimal], Decimal] = {}
+        #: Recorded trade quantity per (symbol, resting side) and price since that level last changed.
+        self._traded: dict[tuple[str, Side], dict[Decimal, Decimal]] = {}
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
         ts = event.ts_event if self._market_time == "ts_event" else event.ts_recv
         self.advance(ts)
         self._venue_time = max(self._venue_time, ts)
-        if event.symbol not in self.books:
+        book = self.books.get(event.symbol)
+        if book is None:
             return
-        book = self.books[event.symbol]
         if isinstance(event, Trade):
             self._on_trade(event, ts)
+        elif isinstance(event, BookDelta):
+            self._on_delta(book, event, ts)
         elif isinstance(event, BookSnapshot):
             changes = [(Side.BUY, p, q) for p, q in event.bids] + [(Side.SELL, p, q) for p, q in event.asks]
             prev = {(s, p): book.qty_at(s, p) for s, p, _ in changes}
             prev.update({(Side.BUY, p): q for p, q in book.bids.items()})
             prev.update({(Side.SELL, p): q for p, q in book.asks.items()})
-            book.bids = SortedDict({p: q for p, q in event.bids if q > 0})
-            book.asks = SortedDict({p: q for p, q in event.asks if q > 0})
+            book.replace(event.bids, event.asks)
             self._on_depth(event.symbol, prev, ts)
-        elif isinstance(event, BookDelta):
-            prev = {}
-            for side, levels in ((Side.BUY, event.bids), (Side.SELL, event.asks)):
-                for price, qty in levels:
-                    prev[(side, price)] = book.qty_at(side, price)
-                    if qty > 0:
-                        book.side(side)[price] = qty
-                    else:
-                        book.side(side).pop(price, None)
-            self._on_depth(event.symbol, prev, ts)
+            for side, price in prev:
+                self._traded.get((event.symbol, side), {}).pop(price, None)
         if (isinstance(event, Trade) and event.symbol in self._trade_subs) or (
             not isinstance(event, Trade) and event.symbol in self._book_subs
         ):
@@ -903,6 +980,44 @@ class ReplayBookVenue(SimulatedVenue):
         return None if queued is None else queued.pos.front
 
     # -- market data ---------------------------------------------------------------
+
+    def _on_delta(self, book: _RecordedBook, delta: BookDelta, ts: int) -> None:
+        """Apply a recorded diff; the queue model hears only about the levels our orders rest at.
+
+        ``prev`` is what each of those levels displayed just before the diff
+        changed it (for a price listed twice, before its last change), which
+        is all the queue model and the fill checks read; the recorded book
+        itself is updated in one tight loop.
+        """
+        symbol = delta.symbol
+        prev: dict[tuple[Side, Decimal], Decimal] = {}
+        for queued in self._resting.values():
+            rec = queued.rec
+            if rec.symbol != symbol or rec.price is None:
+                continue
+            key = (rec.side, rec.price)
+            if key in prev:
+                continue
+            price = rec.price
+            current = book.qty_at(rec.side, price)
+            listed = False
+            before = current
+            for level_price, qty in delta.bids if rec.side is Side.BUY else delta.asks:
+                if level_price == price:
+                    listed = True
+                    before = current
+                    current = qty if qty > 0 else ZERO
+            if listed:
+                prev[key] = before
+        book.apply(delta.bids, delta.asks)
+        if self._resting:
+            self._on_depth(symbol, prev, ts)
+        # A changed level closes the window in which trades there are netted out of its decrease.
+        for side, levels in ((Side.BUY, delta.bids), (Side.SELL, delta.asks)):
+            traded = self._traded.get((symbol, side))
+            if traded:
+                for price, _ in levels:
+                    traded.pop(price, None)
 
     def _on_trade(self, trade: Trade, ts: int) -> None:
         for queued in list(self._resting.values()):
@@ -916,10 +1031,15 @@ class ReplayBookVenue(SimulatedVenue):
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
         if trade.aggressor is not None:
-            key = (trade.symbol, trade.aggressor.opposite, trade.price)
-            self._traded[key] = self._traded.get(key, ZERO) + trade.qty
+            traded = self._traded.setdefault((trade.symbol, trade.aggressor.opposite), {})
+            traded[trade.price] = traded.get(trade.price, ZERO) + trade.qty
 
-    def _on_depth(self, symbol: str, prev: dict[tuple[Side, Decimal], Decimal], ts: int) -> None:
+    def _on_depth(self, symbol: str, prev: Mapping[tuple[Side, Decimal], Decimal], ts: int) -> None:
+        """After the recorded book of ``symbol`` changed: queue updates, fills by a crossing book.
+
+        ``prev`` holds, for (at least) every changed level an order of ours
+        rests at, the size it displayed before the change.
+        """
         book = self.books[symbol]
         for queued in list(self._resting.values()):
             rec = queued.rec
@@ -927,14 +1047,17 @@ class ReplayBookVenue(SimulatedVenue):
                 continue
             key = (rec.side, rec.price)
             if key in prev:
-                traded = self._traded.get((symbol, rec.side, rec.price), ZERO)
+                traded = self._traded.get((symbol, rec.side), {}).get(rec.price, ZERO)
                 new_qty = book.qty_at(rec.side, rec.price)
                 self.queue_model.on_depth_change(queued.pos, prev[key], min(prev[key], new_qty + traded))
-            opposite = book.best(rec.side.opposite)
-            if opposite is not None and (opposite < rec.price if rec.side is Side.BUY else opposite > rec.price):
+            if rec.side is Side.BUY:
+                opposite = book.best_ask()
+                crossed = opposite is not None and opposite < rec.price
+            else:
+                opposite = book.best_bid()
+                crossed = opposite is not None and opposite > rec.price
+            if crossed:
                 self._maker_fill(queued, rec.leaves, ts)
-        for side, price in prev:
-            self._traded.pop((symbol, side, price), None)
 
     def _maker_fill(self, queued: _Queued, qty: Decimal, ts: int) -> None:
         rec = queued.rec
