@@ -73,15 +73,19 @@ class Book:
     trades: int = 0
     volume_base: Decimal = ZERO
     volume_quote: Decimal = ZERO
+    #: Running sums over the open lots (exact), so position and unrealized PnL are O(1) per tick:
+    #: position = Σ qty·sign, signed cost = Σ price·qty·sign, unrealized = mark·position − signed cost.
+    _position: Decimal = ZERO
+    _signed_cost: Decimal = ZERO
 
     @property
     def position(self) -> Decimal:
-        return sum((lot.qty * lot.side.sign for lot in self.lots), ZERO)
+        return self._position
 
     def unrealized(self, mark: Decimal | None) -> Decimal:
-        if mark is None:
+        if mark is None or not self.lots:
             return ZERO
-        return sum(((mark - lot.price) * lot.qty * lot.side.sign for lot in self.lots), ZERO)
+        return mark * self._position - self._signed_cost
 
     def apply(self, side: Side, qty: Decimal, price: Decimal) -> Decimal:
         """Match against opposite lots FIFO, open the remainder; return the PnL realized by this fill."""
@@ -94,10 +98,14 @@ class Book:
             realized += (price - lot.price) * matched * lot.side.sign
             lot.qty -= matched
             remaining -= matched
+            self._position -= matched * lot.side.sign
+            self._signed_cost -= lot.price * matched * lot.side.sign
             if lot.qty == 0:
                 self.lots.popleft()
         if remaining > 0:
             self.lots.append(Lot(side=side, qty=remaining, price=price))
+            self._position += remaining * side.sign
+            self._signed_cost += price * remaining * side.sign
         self.realized += realized
         return realized
 
