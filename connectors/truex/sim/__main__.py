@@ -4,6 +4,11 @@ The client's API key and secret come from the same environment variables
 the connector reads (TRUEX_API_KEY / TRUEX_SECRET_KEY), so a demo only sets
 them once. The exchange runs until interrupted and prints its own view of
 open orders on the way out.
+
+For tests that run it as a separate process, ``--fills-log PATH`` appends
+one JSON line per execution of a client order (flushed per line, so it
+survives a kill of either side), and ``--state-out PATH`` writes the
+exchange's final view (open orders and every order record) as JSON on exit.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--taker-qty", default="0.001", help="size of each simulated taker")
     parser.add_argument("--no-rate-limits", action="store_true", help="lift the 10/s and 300/min limits")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fills-log", type=Path, default=None, metavar="PATH",
+                        help="append one JSON line per execution of a client order (the venue's own record)")
+    parser.add_argument("--state-out", type=Path, default=None, metavar="PATH",
+                        help="on exit, write the exchange's open orders and order records as JSON")
     return parser
 
 
@@ -52,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             md_port=args.md_port,
             accounts=(ExchangeAccount(args.oe_comp_id, args.md_comp_id, api_key, secret),),
             enforce_rate_limits=not args.no_rate_limits,
+            fills_log=str(args.fills_log) if args.fills_log is not None else None,
         )
     )
     prices: RandomWalk | RecordingPrices
@@ -81,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         driver.stop()
         open_orders = exchange.open_orders()
         logger.info("client orders still open on the exchange: {}", len(open_orders))
+        if args.state_out is not None:
+            exchange.write_state(args.state_out)
         exchange.stop()
     return 0
 

@@ -13,17 +13,23 @@ hold a session's mutex while calling ``fromApp``, so sending under our lock
 cannot deadlock with it.)
 
 Tests ask the exchange for its OWN view of open orders (``open_orders``),
-never the client's belief.
+never the client's belief. For tests that run the exchange in another
+process (the SIGKILL restart test), ``fills_log`` makes it append one JSON
+line per client execution as it happens, and ``orders_snapshot`` /
+``write_state`` expose its final order records: the venue's own record,
+to check the engine's ledger against.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import IO, Any
 
 import attrs
 import quickfix as fix
@@ -70,6 +76,8 @@ class ExchangeConfig:
     signer: str = DEFAULT_SIGNER
     dictionary_dir: str = str(CONF_FIX_DIR)
     log_messages: bool = False
+    #: Append one JSON line per execution of a client order here (flushed per line); None: no log.
+    fills_log: str | None = None
 
 
 @attrs.define(slots=True)
@@ -135,10 +143,17 @@ class TrueXExchange(GuardedApplication):
         cod = config.cancel_on_disconnect
         self._cancel_on_disconnect = config.rules.cancel_on_disconnect if cod is None else cod
         self._log = logger.bind(venue="truex-sim")
+        self._fills_file: IO[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
+        if self.config.fills_log is not None and self._fills_file is None:
+            # Line-buffered append: every execution is on disk (in the OS) before the client hears of it,
+            # so a test can compare it with the client's ledger even after killing either side.
+            path = Path(self.config.fills_log)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fills_file = path.open("a", encoding="utf-8", buffering=1)
         specs = [*self._oe_sessions.values(), *self._md_sessions.values()]
         settings = build_settings("acceptor", specs, self.config.dictionary_dir)
         self._acceptor = fix.SocketAcceptor(self, fix.MemoryStoreFactory(), settings)
@@ -148,6 +163,10 @@ class TrueXExchange(GuardedApplication):
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is not None:
             acceptor.stop(True)
+        with self._lock:
+            fills_file, self._fills_file = self._fills_file, None
+        if fills_file is not None:
+            fills_file.close()
 
     # -- queries for tests and the driver (thread-safe) ---------------------------
 
@@ -157,6 +176,45 @@ class TrueXExchange(GuardedApplication):
             if comp_id is not None:
                 return self.engine.orders_of(_owner(comp_id))
             return [o for a in self.config.accounts for o in self.engine.orders_of(_owner(a.oe_comp_id))]
+
+    def orders_snapshot(self, comp_id: str | None = None) -> list[dict[str, str]]:
+        """Every client order the exchange remembers (open or not), as exact strings, in arrival order.
+
+        One entry per ClOrdID: a replace leaves the old one CANCELED and the new
+        one carrying the order's cumulative quantity.
+        """
+        with self._lock:
+            owners = {_owner(comp_id)} if comp_id is not None else {_owner(a.oe_comp_id) for a in self.config.accounts}
+            return [
+                {
+                    "clordid": r.client_id,
+                    "order_id": r.order_id,
+                    "comp_id": r.owner.removeprefix("client:"),
+                    "side": r.side.value,
+                    "price": str(r.price),
+                    "qty": str(r.qty),
+                    "cum_qty": str(r.cum_qty),
+                    "status": r.status.value,
+                }
+                for r in self._records.values()
+                if r.owner in owners
+            ]
+
+    def write_state(self, path: str | Path) -> None:
+        """Write the exchange's own view (open orders and every order record) as one JSON document."""
+        with self._lock:
+            state: dict[str, Any] = {
+                "open_orders": [
+                    {"clordid": o.client_id, "order_id": o.order_id, "side": o.side.value,
+                     "price": str(o.price), "leaves_qty": str(o.leaves_qty)}
+                    for o in self.open_orders()
+                ],
+                "orders": self.orders_snapshot(),
+                "fills": self.stats.fills,
+            }  # fmt: skip
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(state, indent=1), encoding="utf-8")
 
     def is_logged_on(self, comp_id: str) -> bool:
         with self._lock:
@@ -526,7 +584,7 @@ class TrueXExchange(GuardedApplication):
                 report = self._exec_report(
                     record,
                     "F",
-                    exec_id=f"{execution.trade_id}{'M' if is_maker else 'T'}",
+                    exec_id=f"{execution.trade_id}{'M' if is_maker else 'T'}",  # ExecID = the client's trade id
                     last_px=execution.price,
                     last_qty=execution.qty,
                     leaves=leaves,
@@ -534,10 +592,33 @@ class TrueXExchange(GuardedApplication):
                     fee=fee,
                 )
                 self.stats.fills += 1
+                exec_id = f"{execution.trade_id}{'M' if is_maker else 'T'}"
+                self._log_fill(exec_id, record, execution, is_maker, fee)
                 spec = self._oe_sessions.get(owner.removeprefix("client:"))
                 if spec is not None:
                     self._send(spec.session_id, report)
         self._publish_md(result.executions)
+
+    def _log_fill(self, exec_id: str, record: _Record, execution: Execution, is_maker: bool, fee: Decimal) -> None:
+        """One JSON line per client execution, written before the report is sent (caller holds the lock)."""
+        if self._fills_file is None:
+            return
+        line = {
+            "exec_id": exec_id,
+            "clordid": record.client_id,
+            "order_id": record.order_id,
+            "comp_id": record.owner.removeprefix("client:"),
+            "side": record.side.value,
+            "price": str(execution.price),
+            "qty": str(execution.qty),
+            "liquidity": "MAKER" if is_maker else "TAKER",
+            "fee": str(fee),
+            "ts_ns": execution.ts_ns,
+        }
+        try:
+            self._fills_file.write(json.dumps(line) + "\n")
+        except OSError as exc:  # a full disk must not stop the exchange; the test will see the gap
+            self._log.error("fills log write failed: {}", exc)
 
     # -- market data ---------------------------------------------------------------
 
