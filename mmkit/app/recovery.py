@@ -273,10 +273,29 @@ async def recover(
     except TransientVenueError as exc:
         raise EngineStartError(f"cannot list open orders on {name}: {exc}") from exc
 
+    # A venue's filled quantity is the whole order's: one venue order id across replaces (FIX CumQty),
+    # while the ledger books each fill under the ClOrdID live at the time. So the ledger is compared
+    # with the venue per venue order id; per ClOrdID only when the venue gave none.
     filled_by_order: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    filled_by_venue_order: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    chained: dict[str, set[str]] = defaultdict(set)  # venue order id -> ClOrdIDs that have fills on it
     for fill in [*fills, *missed]:
         if fill.venue == name:
             filled_by_order[fill.client_id] += fill.qty
+            if fill.venue_order_id:
+                filled_by_venue_order[fill.venue_order_id] += fill.qty
+                chained[fill.venue_order_id].add(fill.client_id)
+
+    def ledger_filled(report: OrderStatusReport) -> Decimal:
+        if report.venue_order_id and report.venue_order_id in filled_by_venue_order:
+            return filled_by_venue_order[report.venue_order_id]
+        return filled_by_order[report.client_id]
+
+    def own_filled(report: OrderStatusReport) -> Decimal:
+        """This ClOrdID's filled quantity: the venue's, unless it spans earlier ClOrdIDs of the order."""
+        if chained.get(report.venue_order_id, set()) - {report.client_id}:
+            return filled_by_order[report.client_id]
+        return report.filled_qty
 
     still_open: list[str] = []
     closed: list[str] = []
@@ -309,7 +328,7 @@ async def recover(
         record_order(attrs.evolve(
             order,
             state=_state_of(report.status),
-            filled_qty=report.filled_qty,
+            filled_qty=own_filled(report),
             venue_order_id=report.venue_order_id or order.venue_order_id,
             ts_ns=engine.clock.now_ns,
             reason=f"restart: venue reports {report.status.value}",
@@ -321,9 +340,9 @@ async def recover(
         )
     if not venue.rules.supports_fill_history:
         short = [
-            f"{r.client_id} (venue filled {r.filled_qty}, ledger {filled_by_order[r.client_id]})"
+            f"{r.client_id} (venue filled {r.filled_qty}, ledger {ledger_filled(r)})"
             for r in reports
-            if r.filled_qty > filled_by_order[r.client_id]
+            if r.filled_qty > ledger_filled(r)
         ]
         if short:
             raise EngineStartError(

@@ -42,10 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--taker-qty", default="0.001", help="size of each simulated taker")
     parser.add_argument("--no-rate-limits", action="store_true", help="lift the 10/s and 300/min limits")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--fills-log", type=Path, default=None, metavar="PATH",
-                        help="append one JSON line per execution of a client order (the venue's own record)")
-    parser.add_argument("--state-out", type=Path, default=None, metavar="PATH",
-                        help="on exit, write the exchange's open orders and order records as JSON")
+    parser.add_argument(
+        "--fills-log",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="append one JSON line per execution of a client order (the venue's own record)",
+    )
+    parser.add_argument(
+        "--state-out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="on exit, write the exchange's open orders and order records as JSON",
+    )
     return parser
 
 
