@@ -510,7 +510,12 @@ class Fill:
 
 @attrs.frozen(slots=True)
 class OrderStatusReport:
-    """What the venue says about one order (answer to a status query or an open-orders listing)."""
+    """What the venue says about one order (answer to a status query or an open-orders listing).
+
+    ``filled_qty`` is the venue's own figure. FIX venues count it across a
+    replace chain (CumQty spans every ClOrdID of one OrderID), so compare it
+    per ``venue_order_id``, not per client id (see mmkit.app.recovery).
+    """
 
     venue: str
     client_id: str
