@@ -150,8 +150,13 @@ class Clock:
             self._now_ns = ts
         began = time.perf_counter_ns()
         self._wake_requested = False
+        # The try is inline rather than through ``_call``: one Python call per iterator per tick
+        # less on the path every backtest tick takes (zero-cost when nothing raises).
         for label, iterator in self._iterators:
-            self._call(label, iterator.tick, ts)
+            try:
+                iterator.tick(ts)
+            except Exception:
+                self._failed(label, iterator.tick)
         self.tick_count += 1
         self.last_tick_duration_ns = time.perf_counter_ns() - began
 
@@ -248,5 +253,9 @@ class Clock:
         try:
             fn(*args)
         except Exception:
-            self.iterator_errors[label] += 1
-            logger.opt(exception=True).error("iterator {} failed in {}", label, getattr(fn, "__name__", fn))
+            self._failed(label, fn)
+
+    def _failed(self, label: str, fn: Callable[..., None]) -> None:
+        """Count and log the exception being handled; one iterator's failure never stops the others."""
+        self.iterator_errors[label] += 1
+        logger.opt(exception=True).error("iterator {} failed in {}", label, getattr(fn, "__name__", fn))

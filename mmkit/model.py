@@ -288,6 +288,25 @@ Level = tuple[Decimal, Decimal]
 
 
 @attrs.frozen(slots=True)
+class ScaledLevels:
+    """A snapshot's or delta's levels as integers: prices in ``price_increment``, sizes in ``size_increment``.
+
+    Why: a reader that parses the venue's text can produce these for little
+    more than a dict hit per level, and then a book on the same grid applies
+    them without converting a Decimal per level (the hottest loop of a
+    backtest). It is an optional companion of the public Decimal levels, which
+    stay authoritative: a consumer on another grid ignores it and converts the
+    Decimals as before. A producer attaches it only when every level is
+    exactly on the grid, with prices > 0 and sizes >= 0.
+    """
+
+    price_increment: Decimal
+    size_increment: Decimal
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+
+
+@attrs.frozen(slots=True)
 class BookSnapshot:
     """A full L2 picture at sequence ``seq`` (e.g. Binance ``lastUpdateId``)."""
 
@@ -299,6 +318,8 @@ class BookSnapshot:
     ts_event: int
     ts_recv: int
     checksum: int | None = None
+    #: Optional integer form of ``bids``/``asks`` (see :class:`ScaledLevels`); not part of equality.
+    scaled: ScaledLevels | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(slots=True)
@@ -320,6 +341,8 @@ class BookDelta:
     ts_event: int
     ts_recv: int
     checksum: int | None = None
+    #: Optional integer form of ``bids``/``asks`` (see :class:`ScaledLevels`); not part of equality.
+    scaled: ScaledLevels | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(slots=True)

@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, Side, Trade
+from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, ScaledLevels, Side, Trade
 
 VENUE = "binance"
 SYMBOL = "BTCUSDT"
@@ -215,36 +215,105 @@ class _Decimals(dict[str, Decimal]):
         return value
 
 
+class _OffGrid(Exception):
+    """A text the integer form cannot hold exactly; the event then carries Decimal levels only."""
+
+
+class _Scaled(dict[str, int]):
+    """str -> int in units of a power-of-ten increment, each distinct text converted once per read.
+
+    Why: it lets the reader attach :class:`ScaledLevels` for about one dict
+    hit per number, so books on the same grid skip a Decimal conversion per
+    level. A miss converts the Decimal the reader has already made for the
+    same text (exactly, as :class:`mmkit.book.OrderBook` would). Anything the
+    integer form cannot hold (finer than the grid, negative, a price of 0,
+    not finite) raises :class:`_OffGrid`, and the event then keeps its
+    Decimal levels only, which the book checks as before.
+    """
+
+    def __init__(self, decimals: _Decimals, places: int, positive: bool) -> None:
+        super().__init__()
+        self.decimals = decimals
+        self.places = places
+        self.positive = positive
+
+    def __missing__(self, text: str) -> int:
+        value = self.decimals[text]
+        if not value.is_finite():
+            raise _OffGrid(text)
+        scaled = value.scaleb(self.places)
+        as_int = int(scaled)
+        if as_int != scaled or as_int < 0 or (self.positive and as_int == 0):
+            raise _OffGrid(text)
+        self[text] = as_int
+        return as_int
+
+
+def _places(increment: Decimal) -> int | None:
+    """Decimal places of a power-of-ten increment (0.01 -> 2), None for any other increment."""
+    _sign, digits, exponent = increment.normalize().as_tuple()
+    if digits == (1,) and isinstance(exponent, int) and exponent <= 0:
+        return -exponent
+    return None
+
+
 _DECODE = json.JSONDecoder().decode
 
 
 class _Parser:
     """Turns one payload into an event; holds the per-read Decimal cache."""
 
-    def __init__(self, venue: str, symbol: str, with_tickers: bool) -> None:
+    def __init__(
+        self,
+        venue: str,
+        symbol: str,
+        with_tickers: bool,
+        price_increment: Decimal = PRICE_INCREMENT,
+        size_increment: Decimal = SIZE_INCREMENT,
+    ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.with_tickers = with_tickers
         self.decimals = _Decimals()
+        self.price_increment = price_increment
+        self.size_increment = size_increment
+        price_places, size_places = _places(price_increment), _places(size_increment)
+        self._prices = None if price_places is None else _Scaled(self.decimals, price_places, positive=True)
+        self._sizes = None if size_places is None else _Scaled(self.decimals, size_places, positive=False)
 
     def levels(self, raw: list[list[str]]) -> tuple[Level, ...]:
         decimals = self.decimals
         return tuple([(decimals[price], decimals[qty]) for price, qty in raw])
 
+    def scaled(self, bids: list[list[str]], asks: list[list[str]]) -> ScaledLevels | None:
+        """The integer form of a message's levels, or None when one of them is off the grid."""
+        prices, sizes = self._prices, self._sizes
+        if prices is None or sizes is None:
+            return None
+        try:
+            return ScaledLevels(
+                self.price_increment, self.size_increment,
+                tuple([(prices[p], sizes[q]) for p, q in bids]), tuple([(prices[p], sizes[q]) for p, q in asks]),
+            )
+        except _OffGrid:
+            return None
+
     def __call__(self, payload: bytes, ts_recv: int) -> RecordingEvent | None:
         venue, symbol, dec = self.venue, self.symbol, self.decimals
         message: dict[str, Any] = _DECODE(payload.decode())
         if "lastUpdateId" in message:
+            bids, asks = message["bids"], message["asks"]
             return BookSnapshot(
-                venue, symbol, int(message["lastUpdateId"]), self.levels(message["bids"]),
-                self.levels(message["asks"]), ts_recv, ts_recv,
+                venue, symbol, int(message["lastUpdateId"]), self.levels(bids), self.levels(asks), ts_recv, ts_recv,
+                scaled=self.scaled(bids, asks),
             )
         stream = message["stream"]
         data = message["data"]
         if "@depth" in stream:
+            bids, asks = data["b"], data["a"]
             return BookDelta(
-                venue, symbol, int(data["U"]), int(data["u"]), self.levels(data["b"]), self.levels(data["a"]),
-                int(data["E"]) * NS_PER_MS, ts_recv,
+                venue, symbol, int(data["U"]), int(data["u"]), self.levels(bids), self.levels(asks),
+                int(data["E"]) * NS_PER_MS, ts_recv, scaled=self.scaled(bids, asks),
             )
         if stream.endswith("@trade"):
             return Trade(
@@ -274,12 +343,66 @@ def read_recording(
 
     ``correction`` None estimates it first (over the same decompressed lines,
     which are then kept for the parse); pass :data:`IDENTITY_CORRECTION` to
-    keep the raw local stamps. bookTicker lines are skipped unless
+    keep the raw local stamps. With ``correction`` None, a recording read to
+    its end is kept in an in-process cache keyed by each file's path, size and
+    mtime (events are immutable, so they are shared): a second backtest of the
+    same files in one process skips the parse (:func:`clear_recording_cache`
+    forgets them). bookTicker lines are skipped unless
     ``with_tickers`` (then only their stamp is checked: their JSON is not
     decoded). A line that cannot be parsed raises
     :class:`RecordingFormatError` naming the file and line: a backtest on
     silently damaged data is worse than none.
     """
+    key = _cache_key(paths, venue, symbol, with_tickers) if correction is None else None
+    cached = _CACHE.get(key) if key is not None else None
+    if cached is not None:
+        logger.bind(venue=venue).debug("recording served from the in-process cache ({} events)", len(cached))
+        yield from cached
+        return
+    parsed: list[RecordingEvent] = []
+    for event in _read(paths, correction, with_tickers, venue, symbol):
+        parsed.append(event)
+        yield event
+    if key is not None:  # only a recording read to its end is kept
+        _remember(key, parsed)
+
+
+#: Parsed recordings kept per process, newest last; bounded because a recording's events take tens of MB.
+_CACHE: dict[tuple[object, ...], list[RecordingEvent]] = {}
+_CACHE_SIZE = 2
+
+
+def _cache_key(paths: Sequence[Path], venue: str, symbol: str, with_tickers: bool) -> tuple[object, ...]:
+    """Identity of a read: each file's resolved path, size and mtime, plus the reader's options.
+
+    A file rewritten in place changes its mtime (ns) or size, so a stale parse is never served.
+    """
+    stats = []
+    for path in paths:
+        stat = path.stat()
+        stats.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return (tuple(stats), venue, symbol, with_tickers)
+
+
+def _remember(key: tuple[object, ...], events: list[RecordingEvent]) -> None:
+    _CACHE.pop(key, None)
+    _CACHE[key] = events
+    while len(_CACHE) > _CACHE_SIZE:
+        del _CACHE[next(iter(_CACHE))]
+
+
+def clear_recording_cache() -> None:
+    """Forget every parsed recording (tests, or to measure a cold read)."""
+    _CACHE.clear()
+
+
+def _read(
+    paths: Sequence[Path],
+    correction: ClockCorrection | None,
+    with_tickers: bool,
+    venue: str,
+    symbol: str,
+) -> Iterator[RecordingEvent]:
     files: Iterable[tuple[Path, list[tuple[Path, int, int, bytes]]]]
     if correction is None:
         # Decompressed and split once, read twice (the estimate, then the parse).

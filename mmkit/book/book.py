@@ -22,7 +22,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from mmkit.model import BookDelta, BookSnapshot, Level, Side
+from mmkit.model import BookDelta, BookSnapshot, Level, ScaledLevels, Side
 
 #: Integer level as stored inside the book: (price in ticks, size in lots).
 IntLevel = tuple[int, int]
@@ -192,9 +192,23 @@ class OrderBook:
         self.seq = -1
         self.ts_event = 0
 
+    def _on_grid(self, scaled: ScaledLevels | None) -> bool:
+        """True when ``scaled`` (a reader's pre-scaled levels) is on this book's grid and can be used as is."""
+        if scaled is None:
+            return False
+        price, size = scaled.price_increment, scaled.size_increment
+        ours_price, ours_size = self._price.increment, self._size.increment
+        return (price is ours_price or price == ours_price) and (size is ours_size or size == ours_size)
+
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
         """Replace the whole book with ``snapshot`` (zero-size levels in a snapshot are ignored)."""
-        self.set_snapshot_int(self._levels_to_int(snapshot.bids), self._levels_to_int(snapshot.asks), snapshot.seq)
+        scaled = snapshot.scaled
+        if scaled is not None and self._on_grid(scaled):
+            self.set_snapshot_int(scaled.bids, scaled.asks, snapshot.seq)
+        else:
+            self.set_snapshot_int(
+                self._levels_to_int(snapshot.bids), self._levels_to_int(snapshot.asks), snapshot.seq
+            )
         self.ts_event = snapshot.ts_event
 
     def set_snapshot_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int) -> None:
@@ -205,8 +219,17 @@ class OrderBook:
         self.seq = seq
 
     def apply_delta(self, delta: BookDelta) -> None:
-        """Apply one venue diff: a size replaces the level, size 0 deletes it (missing level: no-op)."""
-        self.apply_levels_int(self._levels_to_int(delta.bids), self._levels_to_int(delta.asks), delta.seq)
+        """Apply one venue diff: a size replaces the level, size 0 deletes it (missing level: no-op).
+
+        A delta carrying :class:`ScaledLevels` on this book's grid is applied
+        from those integers (the reader checked them); otherwise each Decimal
+        level is converted and checked here.
+        """
+        scaled = delta.scaled
+        if scaled is not None and self._on_grid(scaled):
+            self.apply_levels_int(scaled.bids, scaled.asks, delta.seq)
+        else:
+            self.apply_levels_int(self._levels_to_int(delta.bids), self._levels_to_int(delta.asks), delta.seq)
         self.ts_event = delta.ts_event
 
     def apply_levels_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int | None = None) -> None:

@@ -991,6 +991,10 @@ class ReplayBookVenue(SimulatedVenue):
         """
         symbol = delta.symbol
         prev: dict[tuple[Side, Decimal], Decimal] = {}
+        # Most diffs do not list the price an order of ours rests at: one hashed membership test per
+        # side (built on first need) rules that out before walking the levels one by one.
+        listed_bids: dict[Decimal, Decimal] | None = None
+        listed_asks: dict[Decimal, Decimal] | None = None
         for queued in self._resting.values():
             rec = queued.rec
             if rec.symbol != symbol or rec.price is None:
@@ -999,6 +1003,16 @@ class ReplayBookVenue(SimulatedVenue):
             if key in prev:
                 continue
             price = rec.price
+            if rec.side is Side.BUY:
+                if listed_bids is None:
+                    listed_bids = dict(delta.bids)
+                if price not in listed_bids:
+                    continue
+            else:
+                if listed_asks is None:
+                    listed_asks = dict(delta.asks)
+                if price not in listed_asks:
+                    continue
             current = book.qty_at(rec.side, price)
             listed = False
             before = current
