@@ -13,13 +13,13 @@ Target: p99 < 1 ms.
 
 from __future__ import annotations
 
-import gc
 import random
 import time
 from decimal import Decimal
 
 import attrs
 
+from mmkit.app.gc_policy import long_run_gc
 from mmkit.connector import load_venue_rules
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
@@ -33,7 +33,6 @@ LEVELS = 8
 TICK = Decimal("0.10")
 SIZE = Decimal("0.01")
 #: Same young-generation threshold as ``mmkit.app.lifecycle`` uses for a live run.
-GC_GEN0_THRESHOLD = 50_000
 
 
 def controller(ref: Decimal) -> list[TargetQuote]:
@@ -57,15 +56,8 @@ def main() -> None:
     stream = UserStreamTracker(tracker)
     limiter = RateLimiter.from_rules(rules)
     executor = Executor(fake, tracker, rules.instrument("BTC-PYUSD"), rules, limiter)
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()  # long-lived setup objects out of the collector's way, as run_live does after start-up
-    gc.set_threshold(GC_GEN0_THRESHOLD, *threshold[1:])
-    try:
+    with long_run_gc():  # set-up objects out of the collector's way, as run_live does after start-up
         _run(fake, tracker, stream, executor)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
 
 
 def _run(fake: FakeConnector, tracker: ClientOrderTracker, stream: UserStreamTracker, executor: Executor) -> None:

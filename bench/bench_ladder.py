@@ -20,7 +20,6 @@ GC is set up as ``mmkit.app.lifecycle.run_live`` does before the clock runs.
 
 from __future__ import annotations
 
-import gc
 import random
 import statistics
 import time
@@ -28,6 +27,7 @@ from decimal import Decimal
 
 import attrs
 
+from mmkit.app.gc_policy import long_run_gc
 from mmkit.connector import load_venue_rules
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
@@ -42,8 +42,6 @@ from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
 CALLS = 20_000
 WARMUP = 500
 SYMBOL = "BTC-PYUSD"
-#: Same young-generation threshold as ``mmkit.app.lifecycle`` uses for a live run.
-GC_GEN0_THRESHOLD = 50_000
 
 
 def _contexts(count: int) -> list[StrategyContext]:
@@ -85,27 +83,13 @@ def _print(label: str, samples: list[int]) -> None:
     )
 
 
-class _LatencyGc:
-    """Within the block, GC as ``run_live`` sets it after start-up: set-up objects frozen, larger gen0."""
-
-    def __enter__(self) -> None:
-        self._threshold = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_GEN0_THRESHOLD, *self._threshold[1:])
-
-    def __exit__(self, *exc: object) -> None:
-        gc.unfreeze()
-        gc.set_threshold(*self._threshold)
-
-
 def bench_controller_alone(contexts: list[StrategyContext]) -> None:
     controller = SkewedLadderController(SkewedLadderConfig(levels=5))
     for ctx in contexts[:WARMUP]:
         controller.on_tick(ctx)
     samples: list[int] = []
     quotes = 0
-    with _LatencyGc():
+    with long_run_gc():  # GC as run_live sets it after start-up
         for ctx in contexts[WARMUP:]:
             began = time.perf_counter_ns()
             targets = controller.on_tick(ctx)
@@ -126,7 +110,7 @@ def bench_decision_path(contexts: list[StrategyContext]) -> None:
     wall: list[int] = []
     cpu: list[int] = []  # thread CPU time: separates our cost from a busy machine's scheduling
     actions_total = 0
-    with _LatencyGc():
+    with long_run_gc():  # GC as run_live sets it after start-up
         for i, ctx in enumerate(contexts):
             fake.now_ns = ctx.now_ns
             began, began_cpu = time.perf_counter_ns(), time.thread_time_ns()

@@ -28,6 +28,7 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue_model
 from mmkit.app.engine import Engine
+from mmkit.app.gc_policy import long_run_gc
 from mmkit.app.simulated import build_sim_setup
 from mmkit.backtest.binance import read_recording, recording_files
 from mmkit.backtest.html import write_html
@@ -167,7 +168,8 @@ def run_backtest(
     bar = ProgressBar(1000, enabled=progress)
     clock.add_iterator(_ProgressIterator(bar, start, end), name="progress")
     began = time.perf_counter()
-    left_open = asyncio.run(engine.run_backtest(end))
+    with long_run_gc():  # the recording and the engine live for the whole run (see mmkit.app.gc_policy)
+        left_open = asyncio.run(engine.run_backtest(end))
     run_s = time.perf_counter() - began
     bar.close()
     kill = engine.runner.kill_switch

@@ -10,7 +10,6 @@ clean (0) or orders may still be open (1).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import signal
 import sys
@@ -25,6 +24,7 @@ from loguru import logger
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.gc_policy import long_run_gc
 from mmkit.app.persistence import persist_built
 from mmkit.app.report import final_report, format_report, status_block
 from mmkit.backtest.html import write_html
@@ -78,7 +78,6 @@ class PeriodicPrinter:
 
 
 #: Young-generation GC threshold while the clock runs (CPython's default is 700); see run_live.
-GC_GEN0_THRESHOLD = 50_000
 
 
 async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out: TextIO = sys.stdout) -> int:
@@ -112,19 +111,9 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         if limit is not None and replay_end is not None:
             duration = min(duration or replay_end, replay_end)
         began = time.monotonic()
-        # Decision latency (bench/bench_decision.py, bench/bench_ladder.py): what is alive now lives for
-        # the whole run, so freeze it out of every later collection's scan; and raise the young
-        # generation's threshold: the steady state keeps little of what it allocates, yet at the
-        # default (700) a young pass (~0.2 ms) ran every ~18 decisions and an older one (~5 ms) every ~200.
-        gc_threshold = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_GEN0_THRESHOLD, *gc_threshold[1:])
-        try:
+        # Decision latency: what is alive now lives for the whole run (see mmkit.app.gc_policy).
+        with long_run_gc():
             await clock.run(duration_ns=duration)
-        finally:
-            gc.unfreeze()
-            gc.set_threshold(*gc_threshold)
         logger.info("stopping after {:.1f} s: pulling quotes", time.monotonic() - began)
         still_open = await engine.confirm_flat_book(timeout_s=10.0)
         if built.config.hedge.flatten_on_stop and built.hedge is not None:
