@@ -12,17 +12,27 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from types import ModuleType
 
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.model import NS_PER_S, Fill, Side
 
 _SIZE = (11, 4.6)
 _DPI = 110
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the Agg backend, imported on first use.
+
+    Why lazily: importing it costs about half a second, which every ``mmkit``
+    command would otherwise pay at start-up, though only the end of a run draws.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def _seconds(ts: Sequence[int], start: int) -> list[float]:
@@ -36,6 +46,7 @@ def _start_label(start_ns: int) -> str:
 def plot_pnl(sampler: BacktestSampler, path: Path, title: str = "") -> Path:
     start = sampler.ts[0]
     x = _seconds(sampler.ts, start)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=_SIZE)
     ax.plot(x, sampler.total, label="total", color="black", linewidth=1.4)
     ax.plot(x, [r - f for r, f in zip(sampler.realized, sampler.fees, strict=True)],
@@ -56,6 +67,7 @@ def plot_pnl(sampler: BacktestSampler, path: Path, title: str = "") -> Path:
 def plot_inventory(sampler: BacktestSampler, path: Path, max_position: float, title: str = "") -> Path:
     start = sampler.ts[0]
     x = _seconds(sampler.ts, start)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=_SIZE)
     ax.plot(x, sampler.position, color="tab:blue", linewidth=1.2, label="position")
     ax.axhline(max_position, color="tab:red", linestyle="--", linewidth=0.9, label=f"±max_position {max_position:g}")
@@ -75,6 +87,7 @@ def plot_inventory(sampler: BacktestSampler, path: Path, max_position: float, ti
 def plot_quotes(sampler: BacktestSampler, fills: Sequence[Fill], path: Path, title: str = "") -> Path:
     start = sampler.ts[0]
     x = _seconds(sampler.ts, start)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=_SIZE)
     ax.plot(x, sampler.mid, color="black", linewidth=0.9, zorder=4, label="fair mid")
     ax.plot(x, sampler.bid, color="tab:green", linewidth=0.9, zorder=3, label="our best bid")
