@@ -37,6 +37,8 @@ from mmkit.model import ZERO, Side, TargetQuote
 from mmkit.strategy import Controller, QuoteMode, StrategyContext
 
 BPS = Decimal(10_000)
+#: Looked up once: an enum member access goes through the enum metaclass, and on_tick runs every tick.
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 def _positive(_: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
@@ -103,6 +105,8 @@ class SkewedLadderController(Controller):
             size *= self.config.size_decay
         self._sizes: tuple[Decimal, ...] = tuple(sizes)
         self._confidence_seen: tuple[float, bool] | None = None
+        #: With a positive threshold, a mid that has not moved at all never reprices (see _moved).
+        self._threshold_positive = self.config.reprice_threshold_ticks > 0
 
     def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
         mid = ctx.fair.price
@@ -113,18 +117,25 @@ class SkewedLadderController(Controller):
         if inventory is None:
             state = (ZERO, QuoteMode.NORMAL, QuoteMode.NORMAL)
         else:
-            state = (inventory.skew_ticks(), inventory.quote_mode(Side.BUY), inventory.quote_mode(Side.SELL))
-        tick = ctx.instrument.tick_for(mid)
-        if (
-            self._last_mid is not None
-            and state == self._last_state
-            and abs(mid - self._last_mid) < self.config.reprice_threshold_ticks * tick
-        ):
+            state = (inventory.skew_ticks(), inventory.quote_mode(_BUY), inventory.quote_mode(_SELL))
+        if self._last_mid is not None and state == self._last_state and not self._moved(ctx, mid):
             return list(self._targets)
-        self._targets = self._ladder(ctx, mid, tick, state)
+        self._targets = self._ladder(ctx, mid, ctx.instrument.tick_for(mid), state)
         self._last_mid = mid
         self._last_state = state
         return list(self._targets)
+
+    def _moved(self, ctx: StrategyContext, mid: Decimal) -> bool:
+        """Whether ``mid`` lies ``reprice_threshold_ticks`` (of the tick at ``mid``) or more from the last quoted mid.
+
+        Most ticks hand over the very mid object last quoted (the fair value
+        did not change), which has moved by 0 and needs no Decimal arithmetic.
+        """
+        last = self._last_mid
+        assert last is not None
+        if mid is last and self._threshold_positive:
+            return False
+        return abs(mid - last) >= self.config.reprice_threshold_ticks * ctx.instrument.tick_for(mid)
 
     def _confident(self, confidence: float) -> bool:
         """``confidence >= min_confidence``, compared exactly (as the decimal the float prints as), memoized."""

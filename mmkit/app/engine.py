@@ -44,6 +44,9 @@ from mmkit.risk.pnl import PnLTracker
 from mmkit.strategy import Controller, QuoteMode, StrategyContext
 from mmkit.stream import UserStreamTracker
 
+#: Enum members looked up once: ``Side.BUY`` goes through the enum metaclass, and the gate runs every tick.
+_BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
+
 
 class EngineStartError(Exception):
     """The engine refused to start quoting (e.g. reconciliation with the venue failed)."""
@@ -233,7 +236,7 @@ class StrategyRunner:
             fair=fair,
             position=self.inventory.position,
             inventory=self.inventory,
-            open_orders=tuple(self.orders.open_orders(self.instrument.symbol)),
+            open_orders=self.orders.open_orders_view(self.instrument.symbol),
             halted=halted,
         )
 
@@ -285,11 +288,11 @@ class StrategyRunner:
         self.executor.reconcile(targets, ts_ns, fair.price)
 
     def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> Sequence[TargetQuote]:
-        stop_bids = self.inventory.quote_mode(Side.BUY) is QuoteMode.STOP
-        stop_asks = self.inventory.quote_mode(Side.SELL) is QuoteMode.STOP
+        stop_bids = self.inventory.quote_mode(_BUY) is _STOP
+        stop_asks = self.inventory.quote_mode(_SELL) is _STOP
         if not (stop_bids or stop_asks):
             return targets
-        return [t for t in targets if not (stop_bids if t.side is Side.BUY else stop_asks)]
+        return [t for t in targets if not (stop_bids if t.side is _BUY else stop_asks)]
 
 
 # --------------------------------------------------------------------------
@@ -393,7 +396,7 @@ class Engine:
         self.runner.executor.cancel_all(self.clock.now_ns)
 
     def open_order_count(self) -> int:
-        return len(self.orders.open_orders(self.symbol))
+        return len(self.orders.open_orders_view(self.symbol))
 
     async def confirm_flat_book(self, timeout_s: float = 10.0) -> list[str]:
         """Cancel everything and wait until both we and the venue agree nothing is open.

@@ -21,7 +21,7 @@ from mmkit.clock import Clock
 from mmkit.model import FairValue, OrderAccepted, OrderReplaced, Side, VenueEvent
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryManager
-from mmkit.risk.pnl import PnLTracker
+from mmkit.risk.pnl import PnLFigures, PnLTracker
 
 NAN = math.nan
 
@@ -53,6 +53,16 @@ class BacktestSampler:
         self.total = array("d")
         self.accepted_orders = 0
         self.accepted_qty = Decimal(0)
+        # Float conversions of the last tick, reused while their Decimal source is unchanged (most
+        # ticks: no fill, same mid, same orders). Each memo is keyed on what its value derives from:
+        #: (order tracker version, best bid, best ask) of our live orders;
+        self._quotes: tuple[int, float, float] | None = None
+        #: (PnLFigures object, realized, unrealized, fees, total): figures() returns the same object
+        #: until a fill or a new mark changes it;
+        self._pnl_floats: tuple[PnLFigures, float, float, float, float] | None = None
+        #: (Decimal, float) of the last mid and of the last position (identity: Decimals are immutable).
+        self._mid: tuple[Decimal | None, float] = (None, NAN)
+        self._position: tuple[Decimal | None, float] = (None, NAN)
 
     # -- order listener ---------------------------------------------------------
 
@@ -81,9 +91,42 @@ class BacktestSampler:
 
     def tick(self, ts_ns: int) -> None:
         fair = self._fair().price
+        mid = self._mid
+        if mid[0] is not fair:
+            mid = self._mid = (fair, NAN if fair is None else float(fair))
+        quotes = self._quotes
+        version = self._orders.version
+        if quotes is None or quotes[0] != version:
+            quotes = self._quotes = (version, *self._best_quotes())
+        position = self._inventory.position
+        held = self._position
+        if held[0] is not position:
+            held = self._position = (position, float(position))
+        figures = self._pnl.figures()
+        pnl = self._pnl_floats
+        if pnl is None or pnl[0] is not figures:
+            pnl = self._pnl_floats = (
+                figures,
+                float(figures.realized),
+                float(figures.unrealized),
+                float(figures.fees),
+                float(figures.total),
+            )
+        self.ts.append(ts_ns)
+        self.mid.append(mid[1])
+        self.bid.append(quotes[1])
+        self.ask.append(quotes[2])
+        self.position.append(held[1])
+        self.realized.append(pnl[1])
+        self.unrealized.append(pnl[2])
+        self.fees.append(pnl[3])
+        self.total.append(pnl[4])
+
+    def _best_quotes(self) -> tuple[float, float]:
+        """Best price of our live bids and asks (NaN for a side with none)."""
         best_bid = NAN
         best_ask = NAN
-        for order in self._orders.open_orders(self._symbol):
+        for order in self._orders.open_orders_view(self._symbol):
             price = order.price
             if price is None or not order.is_live:
                 continue
@@ -93,19 +136,7 @@ class BacktestSampler:
                     best_bid = value
             elif not value >= best_ask:
                 best_ask = value
-        pnl = self._pnl
-        realized = pnl.realized()
-        fees = pnl.fees()
-        unrealized = pnl.unrealized()
-        self.ts.append(ts_ns)
-        self.mid.append(NAN if fair is None else float(fair))
-        self.bid.append(best_bid)
-        self.ask.append(best_ask)
-        self.position.append(float(self._inventory.position))
-        self.realized.append(float(realized))
-        self.unrealized.append(float(unrealized))
-        self.fees.append(float(fees))
-        self.total.append(float(realized - fees + unrealized))
+        return best_bid, best_ask
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -82,6 +82,17 @@ _SELL = Side.SELL
 _PENDING_STATES = frozenset(state for state in OrderState if state.is_pending)
 
 
+@attrs.frozen(slots=True)
+class _Settled:
+    """The inputs of a reconcile that found nothing to do: while they hold, neither will the next one."""
+
+    tracker_version: int
+    targets: tuple[TargetQuote, ...]
+    mid: Decimal | None
+    size_tolerance: Decimal
+    cancel_strays: bool
+
+
 def _replace_level(item: tuple[ClientOrder, TargetQuote]) -> int:
     return item[1].level
 
@@ -123,6 +134,8 @@ class Executor:
         # Snap memo, one per side so that the key needs no Side hash.
         self._bid_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
         self._ask_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
+        #: What the last reconcile saw, when it found nothing to do (see :meth:`reconcile`).
+        self._settled: _Settled | None = None
 
     # ------------------------------------------------------------------
     # Targets
@@ -204,11 +217,37 @@ class Executor:
         ``bench/bench_decision.py``): slots are keyed by small ints rather than
         ``(Side, level)`` tuples (a Side hash is a Python call), and order
         state is read without going through properties.
+
+        Most calls change nothing: the targets equal those of the last call
+        and no order event arrived. When the last call found nothing to do (no
+        cancel, replace or place even attempted, no target dropped), the next
+        one with equal targets, against unchanged orders (the tracker's
+        ``version`` has not moved), finds nothing either, and returns at once:
+        every decision here compares values (snapping is memoized by value,
+        orders are kept by price and size), and with no action to send, which
+        Decimal object carries a value does not matter. The other inputs of
+        those decisions are part of the memo too: the size tolerance,
+        ``cancel_strays`` and, on an instrument with a price band, ``mid``.
+        A target that is dropped is counted and logged on every call, since
+        such a call is never memoized.
         """
+        tracker = self.tracker
+        settled = self._settled
+        targets = tuple(targets)
+        if (
+            settled is not None
+            and settled.tracker_version == tracker.version
+            and settled.targets == targets
+            and (settled.mid == mid or self.instrument.price_band is None)
+            and settled.size_tolerance == self.size_tolerance
+            and settled.cancel_strays == self.cancel_strays
+        ):
+            return []
+        self._settled = None
         wanted = self._normalize(targets, mid)
         by_slot: dict[int, list[ClientOrder]] = {}
         strays: list[ClientOrder] = []
-        for order in self.tracker.open_orders(self.instrument.symbol):
+        for order in tracker.open_orders_view(self.instrument.symbol):
             slot = order.slot
             if slot is None:
                 strays.append(order)
@@ -253,6 +292,10 @@ class Executor:
         places = [target for key, target in wanted.items() if key not in by_slot]
         if self.cancel_strays:
             cancels.extend(o for o in strays if o.state not in _PENDING_STATES)
+        if not (cancels or replaces or places):
+            if len(wanted) == len(targets):  # nothing dropped (see the docstring)
+                self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays)
+            return []
 
         actions: list[ExecAction] = []
         for order in cancels:

@@ -39,6 +39,10 @@ class ActionKind(enum.Enum):
     REPLACE = "REPLACE"
 
 
+#: Looked up once (an enum member access goes through the enum metaclass; every action asks the limiter).
+_CANCEL = ActionKind.CANCEL
+
+
 class RateLimiter:
     """Sliding-window limiter with cancel headroom, duplicate guard and backoff. Time is ns, non-decreasing."""
 
@@ -59,6 +63,13 @@ class RateLimiter:
         self.window_guard_ns = window_guard_ns
         self._windows: list[deque[int]] = [deque() for _ in self.limits]
         self._reserve = [int(limit.max_count * cancel_reserve) for limit in self.limits]
+        # Per window, worked out once from the (fixed) limits: its length, and how many actions it
+        # holds for cancels and for places/replaces (which leave the reserve to cancels).
+        self._spans = tuple(limit.window_ns for limit in self.limits)
+        self._cancel_caps = tuple(limit.max_count for limit in self.limits)
+        self._place_caps = tuple(
+            limit.max_count - reserve for limit, reserve in zip(self.limits, self._reserve, strict=True)
+        )
         self.duplicate_window_ns = duplicate_window_ns
         self._recent_places: deque[tuple[int, Side, Decimal, Decimal]] = deque()
         self.backoff_base_ns = backoff_base_ns
@@ -86,8 +97,9 @@ class RateLimiter:
         return now_ns
 
     def _prune(self, now_ns: int) -> None:
-        for limit, window in zip(self.limits, self._windows, strict=True):
-            cutoff = now_ns - limit.window_ns - self.window_guard_ns
+        guard = self.window_guard_ns
+        for span, window in zip(self._spans, self._windows, strict=True):
+            cutoff = now_ns - span - guard
             while window and window[0] <= cutoff:
                 window.popleft()
         if self._last_rate_reject_ns is not None and now_ns - self._last_rate_reject_ns >= self.backoff_reset_ns:
@@ -98,9 +110,13 @@ class RateLimiter:
         """How many more actions of ``kind`` the windows allow right now (ignores backoff)."""
         now = self._now(now_ns)
         self._prune(now)
+        return self._room(kind)
+
+    def _room(self, kind: ActionKind) -> int:
+        """:meth:`headroom` of windows already pruned to now."""
+        caps = self._cancel_caps if kind is _CANCEL else self._place_caps
         room = 1 << 62
-        for limit, window, reserve in zip(self.limits, self._windows, self._reserve, strict=True):
-            cap = limit.max_count if kind is ActionKind.CANCEL else limit.max_count - reserve
+        for cap, window in zip(caps, self._windows, strict=True):
             room = min(room, cap - len(window))
         return max(room, 0)
 
@@ -110,10 +126,11 @@ class RateLimiter:
     def try_acquire(self, now_ns: int, kind: ActionKind) -> bool:
         """Take one slot for an action of ``kind`` at ``now_ns`` if allowed."""
         now = self._now(now_ns)
-        if kind is not ActionKind.CANCEL and now < self.blocked_until_ns:
+        if kind is not _CANCEL and now < self.blocked_until_ns:
             self.denied += 1
             return False
-        if self.headroom(now, kind) <= 0:
+        self._prune(now)
+        if self._room(kind) <= 0:
             self.denied += 1
             return False
         for window in self._windows:

@@ -62,6 +62,7 @@ _STATUS_TRIGGER = {
 
 #: ``state in _DONE_STATES`` is ``order.is_done`` without two property calls (hot path).
 _DONE_STATES = frozenset(state for state in OrderState if state.is_done)
+_PENDING_STATES = frozenset(state for state in OrderState if state.is_pending)
 
 
 @attrs.frozen(slots=True)
@@ -103,6 +104,10 @@ class ClientOrderTracker:
         self._fill_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._fill_memory = fill_memory
         self._log = logger.bind(venue=self.venue, component="orders")
+        #: Bumped by every call that may change our orders (see :attr:`version`).
+        self._version = 0
+        #: ``open_orders_view`` memo per symbol filter: (version it was built at, the orders).
+        self._open_views: dict[str | None, tuple[int, tuple[ClientOrder, ...]]] = {}
         # counters (health / tests)
         self.illegal_transitions = 0
         self.duplicate_fills = 0
@@ -127,7 +132,7 @@ class ClientOrderTracker:
         if not self.connector.connected:
             return
         for order in list(self._active.values()):
-            if not order.is_pending or ts_ns - order.updated_ns < self.pending_timeout_ns:
+            if order.state not in _PENDING_STATES or ts_ns - order.updated_ns < self.pending_timeout_ns:
                 continue
             if order.state is OrderState.PENDING_REPLACE and order.replaced_by in self._active:
                 continue  # the replacement (PENDING_CREATE) is queried instead; its answer settles both
@@ -156,6 +161,7 @@ class ClientOrderTracker:
         """Track ``order`` as PENDING_CREATE and send it."""
         if self.get(order.client_id) is not None:
             raise ValueError(f"client id {order.client_id} is already tracked")
+        self._version += 1
         tracked = ClientOrder(order, slot=slot, created_ns=now_ns, updated_ns=now_ns)
         self._active[order.client_id] = tracked
         self.connector.place(order)
@@ -166,6 +172,7 @@ class ClientOrderTracker:
         order = self._active.get(client_id)
         if order is None or order.is_done:
             return False
+        self._version += 1
         if not self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
             return False
         self.connector.cancel(client_id, order.symbol)
@@ -186,6 +193,7 @@ class ClientOrderTracker:
         state = orig.state
         if state is not OrderState.OPEN and state is not OrderState.PARTIALLY_FILLED:
             return None
+        self._version += 1
         new_id = new_client_id or self.ids.next_id()
         old = orig.request
         request = OrderRequest(
@@ -201,6 +209,7 @@ class ClientOrderTracker:
 
     def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:
         """Mark every not-finished order (on ``symbol``) PENDING_CANCEL and send one cancel-all."""
+        self._version += 1
         marked = []
         for order in list(self._active.values()):
             if order.is_done or (symbol is not None and order.symbol != symbol):
@@ -217,11 +226,35 @@ class ClientOrderTracker:
     def get(self, client_id: str) -> ClientOrder | None:
         return self._active.get(client_id) or self._finished.get(client_id)
 
+    @property
+    def version(self) -> int:
+        """A counter that moves whenever our orders may have changed.
+
+        Every call that can add an order, file one away, change its state or
+        book a fill on it (``submit``, ``cancel``, ``replace``, ``cancel_all``,
+        ``on_event``, ``reconcile``) bumps it; ``tick`` (status queries) does
+        not. While it stands still, what :meth:`open_orders` lists and those
+        orders' states, prices and quantities are as they were, so readers on
+        the hot path (executor, sampler) may reuse what they derived from them.
+        ClientOrders must therefore be changed only through this tracker.
+        """
+        return self._version
+
     def open_orders(self, symbol: str | None = None) -> list[ClientOrder]:
         """Every order not finished yet (PENDING_CREATE included), in submission order."""
+        return list(self.open_orders_view(symbol))
+
+    def open_orders_view(self, symbol: str | None = None) -> tuple[ClientOrder, ...]:
+        """:meth:`open_orders` as a tuple, rebuilt only when :attr:`version` moved (read it, do not keep it)."""
+        memo = self._open_views.get(symbol)
+        if memo is not None and memo[0] == self._version:
+            return memo[1]
         if symbol is None:
-            return list(self._active.values())
-        return [o for o in self._active.values() if o.request.symbol == symbol]
+            orders = tuple(self._active.values())
+        else:
+            orders = tuple(o for o in self._active.values() if o.request.symbol == symbol)
+        self._open_views[symbol] = (self._version, orders)
+        return orders
 
     def finished_orders(self) -> list[ClientOrder]:
         return list(self._finished.values())
@@ -236,6 +269,7 @@ class ClientOrderTracker:
 
     def on_event(self, event: VenueEvent) -> ClientOrder | None:
         """Apply one normalized event; returns the order it concerned (None if unknown or not an order event)."""
+        self._version += 1
         if isinstance(event, Fill):
             return self._on_fill(event)
         if isinstance(event, OrderAccepted):
@@ -302,6 +336,7 @@ class ClientOrderTracker:
         list are closed, except those submitted after ``as_of_ns`` (the
         listing may predate them).
         """
+        self._version += 1
         adopted: list[ClientOrder] = []
         updated: list[ClientOrder] = []
         flagged: list[OrderStatusReport] = []

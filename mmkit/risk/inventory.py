@@ -27,6 +27,8 @@ from mmkit.strategy import QuoteMode
 from mmkit.validators import non_negative, positive
 
 ONE = Decimal(1)
+#: ``Side.BUY`` costs a class attribute lookup through the enum metaclass; quote_mode runs several times a tick.
+_BUY = Side.BUY
 
 
 @attrs.frozen
@@ -94,6 +96,7 @@ class InventoryManager:
         self._seen: set[tuple[str, str]] = set()
         self._fill_count = 0
         self._skew_cache: tuple[Decimal, Decimal] | None = None
+        self._limits_cache: tuple[Decimal, QuoteMode, QuoteMode, bool] | None = None
         self._log = logger.bind(component="inventory", base=self.symbol_base)
 
     # ----------------------------------------------------------------- state
@@ -188,6 +191,37 @@ class InventoryManager:
 
     def quote_mode(self, side: Side) -> QuoteMode:
         """NORMAL, WIDEN (>= widen_at on the accumulating side) or STOP (>= 100 %); reducing side is NORMAL."""
+        limits = self._limits_cache
+        if limits is None or limits[0] is not self._position:
+            limits = self._refresh_limits()
+        return limits[1] if side is _BUY else limits[2]
+
+    def emergency(self) -> bool:
+        """True past the hard limit: the engine should cancel every quote."""
+        limits = self._limits_cache
+        if limits is None or limits[0] is not self._position:
+            limits = self._refresh_limits()
+        return limits[3]
+
+    def _refresh_limits(self) -> tuple[Decimal, QuoteMode, QuoteMode, bool]:
+        """Work out (position, bid mode, ask mode, emergency) and keep them in ``_limits_cache``.
+
+        The controller, the inventory gate and the kill switch ask for these
+        every tick, while the position moves only on fills. The memo is keyed
+        on the position *object* (every fill assigns a new one), so nothing
+        has to remember to invalidate it.
+        """
+        position = self._position
+        limits = (
+            position,
+            self._quote_mode(Side.BUY),
+            self._quote_mode(Side.SELL),
+            abs(position) > self.config.emergency_position,
+        )
+        self._limits_cache = limits
+        return limits
+
+    def _quote_mode(self, side: Side) -> QuoteMode:
         if side is not self.accumulating_side():
             return QuoteMode.NORMAL
         u = self.utilization()
@@ -196,10 +230,6 @@ class InventoryManager:
         if u >= self.config.widen_at:
             return QuoteMode.WIDEN
         return QuoteMode.NORMAL
-
-    def emergency(self) -> bool:
-        """True past the hard limit: the engine should cancel every quote."""
-        return abs(self._position) > self.config.emergency_position
 
     def should_hedge(self, in_flight: Decimal = ZERO) -> HedgeSignal | None:
         """A hedge signal when |position + in_flight| > hedge_threshold, else None.

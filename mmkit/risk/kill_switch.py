@@ -91,6 +91,8 @@ class KillSwitch:
         self._log = logger.bind(component="kill_switch")
         #: Price triggers (missing, stale, low confidence) arm once a trusted price has been seen.
         self._price_armed = False
+        #: (PnL total object, the PnL reasons it gave): see :meth:`_pnl_reasons`.
+        self._pnl_verdict: tuple[Decimal, tuple[str, ...]] | None = None
 
     @property
     def halted(self) -> bool:
@@ -116,12 +118,7 @@ class KillSwitch:
     ) -> list[str]:
         """The reasons that would halt right now (also updates the PnL peak and the reject window)."""
         cfg = self.config
-        reasons: list[str] = []
-        self._peak = pnl_total if self._peak is None else max(self._peak, pnl_total)
-        if cfg.max_drawdown is not None and self._peak - pnl_total >= cfg.max_drawdown:
-            reasons.append(f"drawdown {self._peak - pnl_total} from peak {self._peak} >= {cfg.max_drawdown}")
-        if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
-            reasons.append(f"loss {pnl_total} beyond max loss {cfg.max_loss}")
+        reasons = list(self._pnl_reasons(pnl_total))
         if not self._price_armed and fair.price is not None and fair.confidence >= cfg.min_confidence:
             self._price_armed = True
         if not self._price_armed:
@@ -141,6 +138,27 @@ class KillSwitch:
         if inventory_emergency:
             reasons.append("inventory emergency")
         return reasons
+
+    def _pnl_reasons(self, pnl_total: Decimal) -> tuple[str, ...]:
+        """Drawdown and loss triggers; raises the running peak to ``pnl_total``.
+
+        Evaluated every tick with a total that mostly is the very object of
+        the last tick (the PnL tracker memoizes it). Then the peak already
+        includes it and the verdict is the one of last tick, so it is kept;
+        :meth:`reset_by_hand` (which re-bases the peak) drops it.
+        """
+        verdict = self._pnl_verdict
+        if verdict is not None and verdict[0] is pnl_total:
+            return verdict[1]
+        cfg = self.config
+        reasons: list[str] = []
+        self._peak = pnl_total if self._peak is None else max(self._peak, pnl_total)
+        if cfg.max_drawdown is not None and self._peak - pnl_total >= cfg.max_drawdown:
+            reasons.append(f"drawdown {self._peak - pnl_total} from peak {self._peak} >= {cfg.max_drawdown}")
+        if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
+            reasons.append(f"loss {pnl_total} beyond max loss {cfg.max_loss}")
+        self._pnl_verdict = (pnl_total, tuple(reasons))
+        return self._pnl_verdict[1]
 
     def evaluate(self, now_ns: int, fair: FairValue, pnl_total: Decimal, inventory_emergency: bool = False) -> bool:
         """Check every trigger; return True while quoting must stay halted."""
@@ -172,6 +190,7 @@ class KillSwitch:
         The next :meth:`evaluate` trips again if a trigger is still active.
         """
         self._peak = pnl_total
+        self._pnl_verdict = None
         self._rejects.clear()
         self._clear_since = None
         if self._halted:

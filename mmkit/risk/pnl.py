@@ -110,6 +110,20 @@ class Book:
         return realized
 
 
+@attrs.frozen(slots=True)
+class PnLFigures:
+    """The session PnL over every book (quote and hedge) at one moment: what ``realized()`` & co. return.
+
+    ``total`` is ``realized - fees + unrealized``, computed in that order, so it is the
+    very value :meth:`PnLTracker.total` returns.
+    """
+
+    realized: Decimal
+    fees: Decimal
+    unrealized: Decimal
+    total: Decimal
+
+
 @attrs.frozen
 class PnLEvent:
     """A notable PnL change: ``kind`` is ``change``, ``new_high`` or ``new_low``."""
@@ -166,6 +180,12 @@ class PnLTracker:
         self._next_sample_ns: int | None = None
         self._next_log_ns: int | None = None
         self._log = logger.bind(component="pnl")
+        #: Fills booked so far; the ledger (lots, realized, fees) changes only when this moves.
+        self._fills_booked = 0
+        #: :meth:`figures` memo, valid while ``(fills booked, mark object)`` is unchanged (see there).
+        self._figures: tuple[int, Decimal | None, PnLFigures] | None = None
+        #: The total the last :meth:`_after_change` worked on (None before the first).
+        self._last_total: Decimal | None = None
 
     # ------------------------------------------------------------- inputs
 
@@ -187,6 +207,7 @@ class PnLTracker:
         book.trades += 1
         book.volume_base += fill.qty
         book.volume_quote += fill.notional
+        self._fills_booked += 1  # invalidates the figures() memo
         reference_mid = mid if mid is not None else self._mark
         if not fill.is_hedge and reference_mid is not None and reference_mid > 0:
             capture_bps = fill.side.sign * (reference_mid - fill.price) / reference_mid * BPS
@@ -196,6 +217,11 @@ class PnLTracker:
 
     def mark(self, price: Decimal, ts_ns: int) -> None:
         """Set the mark price for unrealized PnL (normally the fair value)."""
+        if price is self._mark:
+            # The engine marks every tick, mostly with the very same fair price. Nothing to revalue: the
+            # last _after_change already saw this mark and every fill booked since.
+            self._mark_ts = ts_ns
+            return
         if price <= 0:
             raise ValueError(f"mark price must be positive, got {price}")
         self._mark = price
@@ -232,18 +258,50 @@ class PnLTracker:
     def position(self, hedge: bool | None = None) -> Decimal:
         return sum((b.position for b in self._select(hedge)), ZERO)
 
+    def figures(self) -> PnLFigures:
+        """Realized, fees, unrealized and total over every book, memoized.
+
+        The engine asks for these several times a tick (mark → drawdown check,
+        kill switch, sampler) and most ticks change neither the ledger nor the
+        mark. The memo is keyed on the number of fills booked (the only thing
+        that changes lots, realized PnL and fees) and on the mark *object*:
+        identity, not equality, because ``Decimal("1.0") == Decimal("1.00")``
+        yet the two give differently written results. A new mark object that
+        happens to be equal just recomputes. The books are changed only by
+        :meth:`on_fill`; ``books()`` hands them out for reading.
+        """
+        memo = self._figures
+        mark = self._mark
+        if memo is not None and memo[0] == self._fills_booked and memo[1] is mark:
+            return memo[2]
+        books = self._books.values()
+        realized = sum((b.realized for b in books), ZERO)
+        fees = sum((b.fees for b in books), ZERO)
+        unrealized = sum((b.unrealized(mark) for b in books), ZERO)
+        figures = PnLFigures(realized, fees, unrealized, realized - fees + unrealized)
+        self._figures = (self._fills_booked, mark, figures)
+        return figures
+
     def realized(self, hedge: bool | None = None) -> Decimal:
         """Realized trading PnL before fees; ``hedge`` None = both books, True/False = one kind."""
+        if hedge is None:
+            return self.figures().realized
         return sum((b.realized for b in self._select(hedge)), ZERO)
 
     def fees(self, hedge: bool | None = None) -> Decimal:
+        if hedge is None:
+            return self.figures().fees
         return sum((b.fees for b in self._select(hedge)), ZERO)
 
     def unrealized(self, hedge: bool | None = None) -> Decimal:
+        if hedge is None:
+            return self.figures().unrealized
         return sum((b.unrealized(self._mark) for b in self._select(hedge)), ZERO)
 
     def total(self, hedge: bool | None = None) -> Decimal:
         """realized - fees + unrealized."""
+        if hedge is None:
+            return self.figures().total
         return self.realized(hedge) - self.fees(hedge) + self.unrealized(hedge)
 
     def fees_by(self, venue: str, liquidity: Liquidity) -> Decimal:
@@ -338,7 +396,13 @@ class PnLTracker:
         return [b for b in self._books.values() if hedge is None or b.hedge is hedge]
 
     def _after_change(self, ts_ns: int) -> None:
-        total = self.total()
+        total = self.figures().total
+        if total == self._last_total:
+            # Nothing below can change: peak, trough and drawdown already include this value, and each
+            # announcement either fired for it last time (its reference is now this total) or did not
+            # (and the same comparison still fails). Most marks leave the total where it was.
+            return
+        self._last_total = total
         self._peak = max(self._peak, total)
         self._trough = min(self._trough, total)
         self._max_drawdown = max(self._max_drawdown, self._peak - total)

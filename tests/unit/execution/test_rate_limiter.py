@@ -86,3 +86,16 @@ def test_clock_stepping_back_cannot_free_slots() -> None:
     assert limiter.try_acquire(5 * NS_PER_S, ActionKind.PLACE)
     assert limiter.try_acquire(5 * NS_PER_S, ActionKind.PLACE)
     assert not limiter.try_acquire(0, ActionKind.PLACE)
+
+
+def test_headroom_is_the_tightest_window_and_leaves_the_reserve_to_cancels() -> None:
+    limiter = RateLimiter([RateLimit(10, 1000), RateLimit(5, 60_000)])  # reserves: 2 and 1
+    assert limiter.headroom(0, ActionKind.PLACE) == 4 and limiter.headroom(0, ActionKind.CANCEL) == 5
+    assert sum(limiter.try_acquire(0, ActionKind.PLACE) for _ in range(10)) == 4  # the 60 s window binds
+    assert limiter.headroom(0, ActionKind.PLACE) == 0 and limiter.headroom(0, ActionKind.CANCEL) == 1
+    later = 2 * NS_PER_S  # the 1 s window has emptied, the 60 s one has not
+    assert limiter.headroom(later, ActionKind.PLACE) == 0 and limiter.headroom(later, ActionKind.CANCEL) == 1
+    assert limiter.try_acquire(later, ActionKind.CANCEL)
+    assert limiter.headroom(later, ActionKind.CANCEL) == 0
+    gone = 63 * NS_PER_S  # both windows (plus the 100 ms guard) have slid past everything
+    assert limiter.headroom(gone, ActionKind.PLACE) == 4
