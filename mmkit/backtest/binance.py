@@ -24,8 +24,6 @@ corrected receive time.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import gzip
 import itertools
 import json
@@ -38,6 +36,8 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from mmkit.backtest import recording_cache
+from mmkit.backtest.recording_cache import gc_paused as _gc_paused
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, ScaledLevels, Side, Trade
 
 VENUE = "binance"
@@ -338,34 +338,60 @@ def read_recording(
     with_tickers: bool = False,
     venue: str = VENUE,
     symbol: str = SYMBOL,
+    disk_cache: bool | Path = True,
 ) -> Iterator[RecordingEvent]:
     """Yield the recording's events lazily, in file order.
 
     ``correction`` None estimates it first (over the same decompressed lines,
     which are then kept for the parse); pass :data:`IDENTITY_CORRECTION` to
-    keep the raw local stamps. With ``correction`` None, a recording read to
-    its end is kept in an in-process cache keyed by each file's path, size and
-    mtime (events are immutable, so they are shared): a second backtest of the
-    same files in one process skips the parse (:func:`clear_recording_cache`
-    forgets them). bookTicker lines are skipped unless
+    keep the raw local stamps. bookTicker lines are skipped unless
     ``with_tickers`` (then only their stamp is checked: their JSON is not
     decoded). A line that cannot be parsed raises
     :class:`RecordingFormatError` naming the file and line: a backtest on
     silently damaged data is worse than none.
+
+    Caches, with ``correction`` None only. A recording read to its end is
+    kept in an in-process cache keyed by each file's path, size, mtime and
+    inode and the options (events are immutable, so they are shared): a
+    second backtest of the same files in one process skips the parse
+    (:func:`clear_recording_cache` forgets them). Behind it, the parse is also
+    written to the on-disk cache of :mod:`mmkit.backtest.recording_cache`, so
+    a later process loads it instead of parsing: ``disk_cache`` True puts it
+    where the environment says (``MMKIT_CACHE_DIR``, ``off`` to disable),
+    False disables it, a path puts it there.
     """
-    key = _cache_key(paths, venue, symbol, with_tickers) if correction is None else None
-    cached = _CACHE.get(key) if key is not None else None
+    if correction is not None:
+        yield from _read(paths, correction, with_tickers, venue, symbol)
+        return
+    key = _cache_key(paths, venue, symbol, with_tickers)
+    cached = _CACHE.get(key)
     if cached is not None:
         logger.bind(venue=venue).debug("recording served from the in-process cache ({} events)", len(cached))
         yield from cached
         return
+    directory = recording_cache.cache_directory(disk_cache)
+    disk_key = _disk_key(key, venue, symbol, with_tickers)
+    if directory is not None:
+        cached = recording_cache.load(directory, disk_key, _EVENT_TYPES)
+        if cached is not None:
+            _remember(key, cached)
+            yield from cached
+            return
     parsed: list[RecordingEvent] = []
-    for event in _read(paths, correction, with_tickers, venue, symbol):
+    for event in _read(paths, None, with_tickers, venue, symbol):
         parsed.append(event)
         yield event
-    if key is not None:  # only a recording read to its end is kept
-        _remember(key, parsed)
+    # Only a recording read to its end gets here, so only that is kept.
+    _remember(key, parsed)
+    if directory is not None:
+        recording_cache.store(directory, disk_key, parsed, _EVENT_TYPES)
 
+
+#: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
+#: it is part of the on-disk cache key, so entries written by an older reader are never served.
+READER_VERSION = 1
+#: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
+_EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
 #: Parsed recordings kept per process, newest last; bounded because a recording's events take tens of MB.
 _CACHE: dict[tuple[object, ...], list[RecordingEvent]] = {}
@@ -373,15 +399,31 @@ _CACHE_SIZE = 2
 
 
 def _cache_key(paths: Sequence[Path], venue: str, symbol: str, with_tickers: bool) -> tuple[object, ...]:
-    """Identity of a read: each file's resolved path, size and mtime, plus the reader's options.
+    """Identity of a read: each file's resolved path, size, mtime and inode, plus the reader's options.
 
     A file rewritten in place changes its mtime (ns) or size, so a stale parse is never served.
     """
-    stats = []
-    for path in paths:
-        stat = path.stat()
-        stats.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    return (tuple(stats), venue, symbol, with_tickers)
+    return (recording_cache.file_stamps(paths), venue, symbol, with_tickers)
+
+
+def _disk_key(key: tuple[object, ...], venue: str, symbol: str, with_tickers: bool) -> recording_cache.CacheKey:
+    """The on-disk form of :func:`_cache_key`: the same stamps, every option that shapes the parse, the version."""
+    stamps = key[0]
+    assert isinstance(stamps, tuple)
+    return recording_cache.CacheKey(
+        files=stamps,
+        options={
+            "reader": "binance",
+            "venue": venue,
+            "symbol": symbol,
+            "with_tickers": with_tickers,
+            "price_increment": str(PRICE_INCREMENT),
+            "size_increment": str(SIZE_INCREMENT),
+            "min_latency_ns": DEFAULT_MIN_LATENCY_NS,
+            "window_ns": DEFAULT_WINDOW_NS,
+        },
+        reader_version=READER_VERSION,
+    )
 
 
 def _remember(key: tuple[object, ...], events: list[RecordingEvent]) -> None:
@@ -392,8 +434,16 @@ def _remember(key: tuple[object, ...], events: list[RecordingEvent]) -> None:
 
 
 def clear_recording_cache() -> None:
-    """Forget every parsed recording (tests, or to measure a cold read)."""
+    """Forget every parsed recording held in this process (tests, or to measure a cold read).
+
+    The on-disk cache is left alone: :func:`clear_recording_disk_cache` removes its entries.
+    """
     _CACHE.clear()
+
+
+def clear_recording_disk_cache(directory: Path | None = None) -> int:
+    """Delete the on-disk cache's entries (default: the directory the environment names); returns how many."""
+    return recording_cache.remove_entries(directory)
 
 
 def _read(
@@ -415,29 +465,9 @@ def _read(
         files = ((path, list(_split_lines([path]))) for path in paths)
     parse = _Parser(venue, symbol, with_tickers)
     for _path, lines in files:
-        with _gc_paused():
+        with _gc_paused(freeze=True):  # the events live until the backtest ends
             events = _parse_lines(lines, parse, correction)
         yield from events
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file's events are built.
-
-    Why: parsing allocates millions of small acyclic objects (dicts, lists,
-    tuples, events) that reference counting frees on its own, yet every few
-    hundred allocations the collector walks everything alive, the growing
-    event list included; that cost a quarter of the parse. No yield happens
-    while it is paused (the consumer's code never runs with it off), and the
-    previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _parse_lines(

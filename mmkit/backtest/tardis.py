@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from mmkit.backtest import recording_cache
 from mmkit.model import BookDelta, BookSnapshot, Level, Side, Trade
 
 TardisEvent = BookSnapshot | BookDelta | Trade
@@ -43,6 +44,9 @@ TardisEvent = BookSnapshot | BookDelta | Trade
 _BOOK_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount")
 _TRADE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount")
 _US = 1_000
+#: Bump whenever the parse changes the events it yields: it is part of the on-disk cache key.
+READER_VERSION = 1
+_EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade)
 
 
 class TardisFormatError(ValueError):
@@ -141,14 +145,50 @@ def read_tardis_book(path: Path) -> Iterator[BookSnapshot | BookDelta]:
         yield batch.event(seq)
 
 
-def read_tardis(book: Path | None, trades: Path | None = None) -> Iterator[TardisEvent]:
-    """Book and trades merged by receive time (stable: book first on a tie, as files are written)."""
+def read_tardis(
+    book: Path | None, trades: Path | None = None, disk_cache: bool | Path = True
+) -> Iterator[TardisEvent]:
+    """Book and trades merged by receive time (stable: book first on a tie, as files are written).
+
+    A read to its end is also written to the on-disk cache of
+    :mod:`mmkit.backtest.recording_cache`, keyed by each file's path, size,
+    mtime and inode, the role it plays (book or trades) and
+    :data:`READER_VERSION`; a later read of the same files, in any process,
+    loads it instead of parsing the CSV. ``disk_cache`` True puts it where
+    the environment says (``MMKIT_CACHE_DIR``, ``off`` to disable), False
+    disables it, a path puts it there.
+    """
+    directory = recording_cache.cache_directory(disk_cache) if book is not None or trades is not None else None
+    if directory is None:
+        return _merged(book, trades)
+    return _cached(directory, book, trades)
+
+
+def _merged(book: Path | None, trades: Path | None) -> Iterator[TardisEvent]:
     streams: list[Iterator[TardisEvent]] = []
     if book is not None:
         streams.append(read_tardis_book(book))
     if trades is not None:
         streams.append(read_tardis_trades(trades))
     return heapq.merge(*streams, key=lambda event: event.ts_recv)
+
+
+def _cached(directory: Path, book: Path | None, trades: Path | None) -> Iterator[TardisEvent]:
+    roles = [(role, path) for role, path in (("book", book), ("trades", trades)) if path is not None]
+    key = recording_cache.CacheKey(
+        files=recording_cache.file_stamps(path for _, path in roles),
+        options={"reader": "tardis", "roles": "+".join(role for role, _ in roles)},
+        reader_version=READER_VERSION,
+    )
+    cached = recording_cache.load(directory, key, _EVENT_TYPES)
+    if cached is not None:
+        yield from cached
+        return
+    events: list[TardisEvent] = []
+    for event in _merged(book, trades):
+        events.append(event)
+        yield event
+    recording_cache.store(directory, key, events, _EVENT_TYPES)  # only a read to its end gets here
 
 
 def tardis_files(directory: Path) -> tuple[Path | None, Path | None]:
