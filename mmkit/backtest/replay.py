@@ -113,6 +113,7 @@ class ReplayedReference:
         self.last_update_ns = 0
         self._replay: RecordingReplay | None = None
         self._last_top: tuple[int | None, int | None] | None = None
+        self._last_fair: FairValue | None = None
 
     def bind(self, replay: RecordingReplay) -> None:
         """Staleness is judged in recorded time, which the replay maps from the clock."""
@@ -153,5 +154,11 @@ class ReplayedReference:
         if not self.tracker.is_valid or self.last_mid is None:
             return FairValue(None, 0.0, now_ns)
         age = max(0, recorded_now - self.last_update_ns)
-        fresh = age <= self.staleness_ns
-        return FairValue(self.last_mid, 1.0 if fresh else 0.0, now_ns - age, sources=1)
+        confidence = 1.0 if age <= self.staleness_ns else 0.0
+        ts = now_ns - age
+        # Asked every tick, mostly with nothing new: hand back the same (immutable) value while it holds.
+        last = self._last_fair
+        if last is not None and last.price is self.last_mid and last.ts == ts and last.confidence == confidence:
+            return last
+        self._last_fair = FairValue(self.last_mid, confidence, ts, sources=1)
+        return self._last_fair

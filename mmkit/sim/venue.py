@@ -1054,9 +1054,11 @@ class ReplayBookVenue(SimulatedVenue):
             )
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
-        if trade.aggressor is not None:
-            traded = self._traded.setdefault((trade.symbol, trade.aggressor.opposite), {})
-            traded[trade.price] = traded.get(trade.price, ZERO) + trade.qty
+        aggressor = trade.aggressor
+        if aggressor is not None:
+            resting = Side.SELL if aggressor is Side.BUY else Side.BUY  # the side the print traded against
+            traded = self._traded.setdefault((trade.symbol, resting), {})
+            traded[trade_price] = traded.get(trade_price, ZERO) + trade.qty
 
     def _on_depth(self, symbol: str, prev: Mapping[tuple[Side, Decimal], Decimal], ts: int) -> None:
         """After the recorded book of ``symbol`` changed: queue updates, fills by a crossing book.
