@@ -101,6 +101,7 @@ def build_replay_venue_setup(
         fees=fees,
         initial_balances=initial_balances,
         queue_model=queue or ConservativeQueue(),
+        book_increments=book_increments,  # the recording's resolution, as the strategy's tracker reads it
     )
     tracker = OrderBookTracker(
         rules.venue,

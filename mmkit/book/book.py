@@ -19,7 +19,7 @@ slower on the recorded Binance stream; see bench/bench_book.py.)
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
 from mmkit.model import BookDelta, BookSnapshot, Level, ScaledLevels, Side
@@ -200,15 +200,23 @@ class OrderBook:
         ours_price, ours_size = self._price.increment, self._size.increment
         return (price is ours_price or price == ours_price) and (size is ours_size or size == ours_size)
 
+    def int_levels(self, event: BookSnapshot | BookDelta) -> tuple[Sequence[IntLevel], Sequence[IntLevel]]:
+        """``event``'s (bids, asks) in this book's ticks and lots.
+
+        Its :class:`ScaledLevels` as they are when they are on this book's grid
+        (the reader checked them); otherwise each Decimal level is converted
+        and checked here, and :class:`OffGridError` is raised before anything
+        is applied.
+        """
+        scaled = event.scaled
+        if scaled is not None and self._on_grid(scaled):
+            return scaled.bids, scaled.asks
+        return self._levels_to_int(event.bids), self._levels_to_int(event.asks)
+
     def apply_snapshot(self, snapshot: BookSnapshot) -> None:
         """Replace the whole book with ``snapshot`` (zero-size levels in a snapshot are ignored)."""
-        scaled = snapshot.scaled
-        if scaled is not None and self._on_grid(scaled):
-            self.set_snapshot_int(scaled.bids, scaled.asks, snapshot.seq)
-        else:
-            self.set_snapshot_int(
-                self._levels_to_int(snapshot.bids), self._levels_to_int(snapshot.asks), snapshot.seq
-            )
+        bids, asks = self.int_levels(snapshot)
+        self.set_snapshot_int(bids, asks, snapshot.seq)
         self.ts_event = snapshot.ts_event
 
     def set_snapshot_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int) -> None:
@@ -225,11 +233,8 @@ class OrderBook:
         from those integers (the reader checked them); otherwise each Decimal
         level is converted and checked here.
         """
-        scaled = delta.scaled
-        if scaled is not None and self._on_grid(scaled):
-            self.apply_levels_int(scaled.bids, scaled.asks, delta.seq)
-        else:
-            self.apply_levels_int(self._levels_to_int(delta.bids), self._levels_to_int(delta.asks), delta.seq)
+        bids, asks = self.int_levels(delta)
+        self.apply_levels_int(bids, asks, delta.seq)
         self.ts_event = delta.ts_event
 
     def apply_levels_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int | None = None) -> None:
@@ -290,6 +295,10 @@ class OrderBook:
                 return price
             heapq.heappop(heap)
         return None
+
+    def size_at_int(self, side: Side, price: int) -> int:
+        """Size displayed at ``price`` (ticks) on ``side``, in lots; 0 where there is no level."""
+        return (self._bids if side is Side.BUY else self._asks).get(price, 0)
 
     def best_bid_level_int(self) -> IntLevel | None:
         price = self.best_bid_int()

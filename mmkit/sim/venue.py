@@ -33,13 +33,14 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
 
 import attrs
 from loguru import logger
 
+from mmkit.book.book import IntLevel, OffGridError, OrderBook
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
 from mmkit.model import (
     ZERO,
@@ -84,11 +85,6 @@ MAKER_OWNER = "maker:sim"
 TAKER_OWNER = "taker:sim"
 
 _Kind = Literal["local", "order", "market"]
-
-#: Rebuild a recorded book's heap once it holds this many times more entries than live levels (plus slack).
-_COMPACT_FACTOR = 4
-_COMPACT_SLACK = 1024
-
 
 @attrs.define(slots=True)
 class _VenueOrder:
@@ -811,110 +807,23 @@ class ExchangeVenue(SimulatedVenue):
 
 @attrs.define(slots=True)
 class _Queued:
-    rec: _VenueOrder
-    pos: QueuePosition
+    """One resting order of ours: where it is in the queue, and its price in the recorded book's ticks.
 
-
-class _RecordedBook:
-    """Displayed L2 of one symbol as recorded (our orders are not in it).
-
-    Why plain dicts plus lazily-cleaned heaps rather than a sorted map: every
-    recorded level update lands here (600k on the shared recording), while
-    the venue only ever asks for the best price, the size at one price, or,
-    when an order of ours crosses (rare), the levels it would take. A level
-    update is then one dict write (plus a heap push for a new price) and the
-    best price is the heap root once stale roots are popped, amortized O(1).
-    Keys and sizes stay the recorded Decimals: no conversion, and no grid to
-    assume for a recording whose resolution the venue's rules do not state.
+    ``tick`` is None for a price off the book's grid, which no recorded level can ever be at.
     """
 
-    __slots__ = ("_ask_heap", "_bid_heap", "asks", "bids")
+    rec: _VenueOrder
+    pos: QueuePosition
+    tick: int | None
 
-    def __init__(self) -> None:
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self._bid_heap: list[Decimal] = []  # negated prices: heapq is a min-heap
-        self._ask_heap: list[Decimal] = []
 
-    def side(self, side: Side) -> dict[Decimal, Decimal]:
-        return self.bids if side is Side.BUY else self.asks
+#: Resolution of a recorded book when none is given: the venue's finest tick, sizes to 1e-8.
+#: Recordings print displayed sizes finer than the order lot (Binance shows 8 decimals).
+DEFAULT_RECORDED_SIZE_INCREMENT = Decimal("0.00000001")
 
-    def qty_at(self, side: Side, price: Decimal) -> Decimal:
-        return (self.bids if side is Side.BUY else self.asks).get(price, ZERO)
 
-    def replace(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Install a snapshot (levels of size 0 are left out)."""
-        self.bids = {p: q for p, q in bids if q > 0}
-        self.asks = {p: q for p, q in asks if q > 0}
-        self._rebuild()
-
-    def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Apply recorded level changes: a size replaces the level, size 0 (or less) deletes it."""
-        book, heap = self.bids, self._bid_heap
-        for price, qty in bids:
-            if qty > 0:
-                if price not in book:
-                    heapq.heappush(heap, -price)
-                book[price] = qty
-            else:
-                book.pop(price, None)
-        book, heap = self.asks, self._ask_heap
-        for price, qty in asks:
-            if qty > 0:
-                if price not in book:
-                    heapq.heappush(heap, price)
-                book[price] = qty
-            else:
-                book.pop(price, None)
-        if len(self._bid_heap) + len(heap) > _COMPACT_FACTOR * (len(self.bids) + len(book)) + _COMPACT_SLACK:
-            self._rebuild()
-
-    def _rebuild(self) -> None:
-        self._bid_heap = [-p for p in self.bids]
-        heapq.heapify(self._bid_heap)
-        self._ask_heap = list(self.asks)
-        heapq.heapify(self._ask_heap)
-
-    def best_bid(self) -> Decimal | None:
-        book, heap = self.bids, self._bid_heap
-        while heap:
-            price = -heap[0]
-            if price in book:
-                return price
-            heapq.heappop(heap)
-        return None
-
-    def best_ask(self) -> Decimal | None:
-        book, heap = self.asks, self._ask_heap
-        while heap:
-            price = heap[0]
-            if price in book:
-                return price
-            heapq.heappop(heap)
-        return None
-
-    def best(self, side: Side) -> Decimal | None:
-        return self.best_bid() if side is Side.BUY else self.best_ask()
-
-    def mid(self) -> Decimal | None:
-        bid, ask = self.best_bid(), self.best_ask()
-        return None if bid is None or ask is None else (bid + ask) / 2
-
-    def levels_through(self, side: Side, limit: Decimal | None) -> list[Level]:
-        """Opposite-side levels a ``side`` order priced ``limit`` would take, best first."""
-        if side is Side.BUY:
-            best = self.best_ask()
-            if best is None or (limit is not None and best > limit):
-                return []
-            book = self.asks
-            prices = sorted(p for p in book if limit is None or p <= limit)
-        else:
-            best = self.best_bid()
-            if best is None or (limit is not None and best < limit):
-                return []
-            book = self.bids
-            prices = sorted((p for p in book if limit is None or p >= limit), reverse=True)
-        return [(price, book[price]) for price in prices]
+def _finest_tick(instrument: Instrument) -> Decimal:
+    return min(band.tick for band in instrument.increments)
 
 
 class ReplayBookVenue(SimulatedVenue):
@@ -923,6 +832,15 @@ class ReplayBookVenue(SimulatedVenue):
     Our own taking does not deplete the recorded book (we cannot change the
     recording); it fills against the displayed levels at the moment it arrives.
     ``market_time`` picks which timestamp of a recorded event is venue time.
+
+    The recorded book of each symbol is an :class:`mmkit.book.OrderBook`
+    (integer ticks and lots inside, as in the engine's own book tracker):
+    every recorded level update lands here, while the venue only asks for
+    the best prices, the size at one price, or, when an order of ours
+    crosses (rare), the levels it would take. ``book_increments`` is the
+    recording's resolution (price, size); a reader's pre-scaled levels on that
+    grid are applied as they are. A recorded event off that grid is refused
+    whole (logged, counted in ``off_grid_events``), never rounded.
     """
 
     def __init__(
@@ -936,6 +854,7 @@ class ReplayBookVenue(SimulatedVenue):
         queue_model: QueueModel | None = None,
         hold_events_while_disconnected: bool = True,
         market_time: Literal["ts_event", "ts_recv"] = "ts_event",
+        book_increments: tuple[Decimal, Decimal] | None = None,
     ) -> None:
         super().__init__(
             rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
@@ -943,10 +862,17 @@ class ReplayBookVenue(SimulatedVenue):
         )
         self.queue_model: QueueModel = queue_model or ConservativeQueue()
         self._market_time = market_time
-        self.books = {i.symbol: _RecordedBook() for i in rules.instruments}
+        self.books = {
+            i.symbol: OrderBook(
+                *(book_increments or (_finest_tick(i), DEFAULT_RECORDED_SIZE_INCREMENT)), venue=i.venue, symbol=i.symbol
+            )
+            for i in rules.instruments
+        }
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
-        #: Recorded trade quantity per (symbol, resting side) and price since that level last changed.
-        self._traded: dict[tuple[str, Side], dict[Decimal, Decimal]] = {}
+        #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
+        self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
+        #: Recorded book events refused because a level was off the book's grid.
+        self.off_grid_events = 0
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
@@ -961,21 +887,22 @@ class ReplayBookVenue(SimulatedVenue):
         if book is None:
             return
         if isinstance(event, Trade):
-            self._on_trade(event, ts)
+            self._on_trade(book, event, ts)
             if event.symbol in self._trade_subs:
                 self._emit(Action.MARKET_DATA, ts, lambda recv: attrs.evolve(event, ts_recv=recv), "market")
             return
+        try:
+            bids, asks = book.int_levels(event)
+        except (OffGridError, ValueError) as exc:
+            self.off_grid_events += 1
+            logger.bind(venue=self.venue, symbol=event.symbol).warning(
+                "recorded book event seq={} refused: {}", event.seq, exc
+            )
+            return
         if isinstance(event, BookDelta):
-            self._on_delta(book, event, ts)
-        elif isinstance(event, BookSnapshot):
-            changes = [(Side.BUY, p, q) for p, q in event.bids] + [(Side.SELL, p, q) for p, q in event.asks]
-            prev = {(s, p): book.qty_at(s, p) for s, p, _ in changes}
-            prev.update({(Side.BUY, p): q for p, q in book.bids.items()})
-            prev.update({(Side.SELL, p): q for p, q in book.asks.items()})
-            book.replace(event.bids, event.asks)
-            self._on_depth(event.symbol, prev, ts)
-            for side, price in prev:
-                self._traded.get((event.symbol, side), {}).pop(price, None)
+            self._on_delta(book, event.symbol, bids, asks, event.seq, ts)
+        else:
+            self._on_snapshot(book, event.symbol, bids, asks, event.seq, ts)
         if event.symbol in self._book_subs:
             self._emit(Action.MARKET_DATA, ts, lambda recv: attrs.evolve(event, ts_recv=recv), "market")
 
@@ -986,7 +913,22 @@ class ReplayBookVenue(SimulatedVenue):
 
     # -- market data ---------------------------------------------------------------
 
-    def _on_delta(self, book: _RecordedBook, delta: BookDelta, ts: int) -> None:
+    def _on_snapshot(
+        self, book: OrderBook, symbol: str, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, ts: int
+    ) -> None:
+        """Install a recorded snapshot; every level it or the old book listed counts as changed."""
+        prev: dict[tuple[Side, int], int] = {(Side.BUY, p): book.size_at_int(Side.BUY, p) for p, _ in bids}
+        prev.update({(Side.SELL, p): book.size_at_int(Side.SELL, p) for p, _ in asks})
+        prev.update({(Side.BUY, p): q for p, q in book.iter_levels_int(Side.BUY)})
+        prev.update({(Side.SELL, p): q for p, q in book.iter_levels_int(Side.SELL)})
+        book.set_snapshot_int(bids, asks, seq)
+        self._on_depth(book, symbol, prev, ts)
+        for side, price in prev:
+            self._traded.get((symbol, side), {}).pop(price, None)
+
+    def _on_delta(
+        self, book: OrderBook, symbol: str, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, ts: int
+    ) -> None:
         """Apply a recorded diff; the queue model hears only about the levels our orders rest at.
 
         ``prev`` is what each of those levels displayed just before the diff
@@ -994,51 +936,49 @@ class ReplayBookVenue(SimulatedVenue):
         is all the queue model and the fill checks read; the recorded book
         itself is updated in one tight loop.
         """
-        symbol = delta.symbol
-        prev: dict[tuple[Side, Decimal], Decimal] = {}
+        prev: dict[tuple[Side, int], int] = {}
         # Most diffs do not list the price an order of ours rests at: one hashed membership test per
         # side (built on first need) rules that out before walking the levels one by one.
-        listed_bids: dict[Decimal, Decimal] | None = None
-        listed_asks: dict[Decimal, Decimal] | None = None
+        listed_bids: dict[int, int] | None = None
+        listed_asks: dict[int, int] | None = None
         for queued in self._resting.values():
+            tick = queued.tick
             rec = queued.rec
-            if rec.symbol != symbol or rec.price is None:
+            if tick is None or rec.symbol != symbol:
                 continue
-            key = (rec.side, rec.price)
+            key = (rec.side, tick)
             if key in prev:
                 continue
-            price = rec.price
             if rec.side is Side.BUY:
                 if listed_bids is None:
-                    listed_bids = dict(delta.bids)
-                if price not in listed_bids:
+                    listed_bids = dict(bids)
+                if tick not in listed_bids:
                     continue
+                levels = bids
             else:
                 if listed_asks is None:
-                    listed_asks = dict(delta.asks)
-                if price not in listed_asks:
+                    listed_asks = dict(asks)
+                if tick not in listed_asks:
                     continue
-            current = book.qty_at(rec.side, price)
-            listed = False
+                levels = asks
+            current = book.size_at_int(rec.side, tick)
             before = current
-            for level_price, qty in delta.bids if rec.side is Side.BUY else delta.asks:
-                if level_price == price:
-                    listed = True
+            for level_price, size in levels:
+                if level_price == tick:
                     before = current
-                    current = qty if qty > 0 else ZERO
-            if listed:
-                prev[key] = before
-        book.apply(delta.bids, delta.asks)
+                    current = size
+            prev[key] = before
+        book.apply_levels_int(bids, asks, seq)
         if self._resting:
-            self._on_depth(symbol, prev, ts)
+            self._on_depth(book, symbol, prev, ts)
         # A changed level closes the window in which trades there are netted out of its decrease.
-        for side, levels in ((Side.BUY, delta.bids), (Side.SELL, delta.asks)):
+        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
             traded = self._traded.get((symbol, side))
             if traded:
                 for price, _ in levels:
                     traded.pop(price, None)
 
-    def _on_trade(self, trade: Trade, ts: int) -> None:
+    def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
         trade_price = trade.price
         for queued in list(self._resting.values()) if self._resting else ():
             rec = queued.rec
@@ -1056,35 +996,64 @@ class ReplayBookVenue(SimulatedVenue):
                 self._maker_fill(queued, qty, ts)
         aggressor = trade.aggressor
         if aggressor is not None:
+            tick = self._tick_of(book, trade_price)
+            if tick is None:
+                return  # off the book's grid: no recorded level is at that price, nothing to net
             resting = Side.SELL if aggressor is Side.BUY else Side.BUY  # the side the print traded against
             traded = self._traded.setdefault((trade.symbol, resting), {})
-            traded[trade_price] = traded.get(trade_price, ZERO) + trade.qty
+            traded[tick] = traded.get(tick, ZERO) + trade.qty
 
-    def _on_depth(self, symbol: str, prev: Mapping[tuple[Side, Decimal], Decimal], ts: int) -> None:
+    def _on_depth(self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int) -> None:
         """After the recorded book of ``symbol`` changed: queue updates, fills by a crossing book.
 
         ``prev`` holds, for (at least) every changed level an order of ours
-        rests at, the size it displayed before the change.
+        rests at, the size (lots) it displayed before the change.
         """
-        book = self.books[symbol]
         # Fills below never change the recorded book, so its best prices are read once for all our orders.
-        best_bid, best_ask = book.best_bid(), book.best_ask()
+        best_bid, best_ask = book.best_bid_int(), book.best_ask_int()
         for queued in list(self._resting.values()):
             rec = queued.rec
             price = rec.price
             if rec.symbol != symbol or price is None:
                 continue
-            key = (rec.side, price)
-            if key in prev:
-                traded = self._traded.get((symbol, rec.side), {}).get(price, ZERO)
-                new_qty = book.qty_at(rec.side, price)
-                self.queue_model.on_depth_change(queued.pos, prev[key], min(prev[key], new_qty + traded))
-            if rec.side is Side.BUY:
-                crossed = best_ask is not None and best_ask < price
+            tick = queued.tick
+            if tick is None:
+                # Off the book's grid: never at a recorded level, but the book can still cross it.
+                crossed = self._crosses_off_grid(book, rec.side, price, best_bid, best_ask)
             else:
-                crossed = best_bid is not None and best_bid > price
+                key = (rec.side, tick)
+                if key in prev:
+                    before = self._size(book, prev[key])
+                    traded = self._traded.get((symbol, rec.side), {}).get(tick, ZERO)
+                    now = self._size(book, book.size_at_int(rec.side, tick))
+                    self.queue_model.on_depth_change(queued.pos, before, min(before, now + traded))
+                if rec.side is Side.BUY:
+                    crossed = best_ask is not None and best_ask < tick
+                else:
+                    crossed = best_bid is not None and best_bid > tick
             if crossed:
                 self._maker_fill(queued, rec.leaves, ts)
+
+    @staticmethod
+    def _crosses_off_grid(
+        book: OrderBook, side: Side, price: Decimal, best_bid: int | None, best_ask: int | None
+    ) -> bool:
+        if side is Side.BUY:
+            return best_ask is not None and book.price_to_decimal(best_ask) < price
+        return best_bid is not None and book.price_to_decimal(best_bid) > price
+
+    @staticmethod
+    def _size(book: OrderBook, lots: int) -> Decimal:
+        """A recorded size as a Decimal (no level: the same ZERO the queue models start from)."""
+        return book.size_to_decimal(lots) if lots else ZERO
+
+    @staticmethod
+    def _tick_of(book: OrderBook, price: Decimal) -> int | None:
+        """``price`` in the book's ticks, or None when it is off the book's grid."""
+        try:
+            return book.price_to_int(price)
+        except OffGridError:
+            return None
 
     def _maker_fill(self, queued: _Queued, qty: Decimal, ts: int) -> None:
         rec = queued.rec
@@ -1095,6 +1064,16 @@ class ReplayBookVenue(SimulatedVenue):
         if not rec.status.is_open:
             del self._resting[rec.client_id]
 
+    def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
+        """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
+        taken: list[Level] = []
+        for tick, lots in book.iter_levels_int(side.opposite):
+            price = book.price_to_decimal(tick)
+            if limit is not None and (price > limit if side is Side.BUY else price < limit):
+                break
+            taken.append((price, book.size_to_decimal(lots)))
+        return taken
+
     # -- hooks -------------------------------------------------------------------
 
     def _mid(self, symbol: str) -> Decimal | None:
@@ -1103,7 +1082,7 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _enter(self, rec: _VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
-        crossing = book.levels_through(rec.side, rec.price)
+        crossing = self._levels_through(book, rec.side, rec.price)
         if rec.post_only and crossing:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
         if rec.price is None and not crossing:
@@ -1126,12 +1105,12 @@ class ReplayBookVenue(SimulatedVenue):
         assert new.price is not None
         queued = self._resting[old.client_id]
         book = self.books[old.symbol]
-        crossing = book.levels_through(new.side, new.price)
+        crossing = self._levels_through(book, new.side, new.price)
         if crossing and old.post_only:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
         if new.price == old.price and new.qty <= old.leaves:
-            self._resting[new.client_id] = _Queued(new, queued.pos)  # keeps its place in the queue
+            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)  # keeps its place in the queue
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:
@@ -1148,8 +1127,10 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _join(self, rec: _VenueOrder) -> None:
         assert rec.price is not None
-        level_qty = self.books[rec.symbol].qty_at(rec.side, rec.price)
-        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty))
+        book = self.books[rec.symbol]
+        tick = self._tick_of(book, rec.price)
+        level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
+        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
 
 
 def instrument_of(venue: SimulatedVenue, symbol: str) -> Instrument:
