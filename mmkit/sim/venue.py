@@ -1066,6 +1066,14 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
+        # Most orders do not cross: the opposite best says so without walking the book.
+        best = book.best_ask_int() if side is Side.BUY else book.best_bid_int()
+        if best is None:
+            return []
+        if limit is not None:
+            best_price = book.price_to_decimal(best)
+            if best_price > limit if side is Side.BUY else best_price < limit:
+                return []
         taken: list[Level] = []
         for tick, lots in book.iter_levels_int(side.opposite):
             price = book.price_to_decimal(tick)
