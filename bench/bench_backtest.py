@@ -5,14 +5,16 @@ updates, 19,903 trades), 100 ms ticks, one strategy quoting one level a side
 (the skewed ladder, ``levels=1``), through the live engine (executor, order
 tracker, risk gates, PnL) — not a simplified loop. Figures:
 
-* **load/parse**, cold: gzip + JSON + Decimal events (with their pre-scaled
-  integer levels) + clock correction (``load_events``, cache cleared first);
-  warm: the same call again in the same process, served by the reader's
-  in-process cache (what a second backtest of the same files pays);
-* **simulate** for setup (a) (quote on the recorded venue, conservative queue)
-  and setup (b) (simulated venue priced off the recording, seeded flow), each
-  run twice: the first run in the process and a second one;
-* cold total = cold load + first simulate; warm total = warm load + second simulate;
+* **fresh processes** (the target's figure): each child is a new Python
+  process that loads the recording and runs setup (a) once, timed inside the
+  process (imports reported apart). The first child starts with an empty
+  on-disk recording cache (``MMKIT_CACHE_DIR`` in a temporary directory), so
+  it pays the raw parse (gzip, JSON, Decimal + int levels, clock fit) and
+  writes the pre-parsed form; the next ones load that form, as every later
+  backtest of the same files does (hftbacktest's figures are likewise from
+  pre-converted data);
+* **in one process**: load again from the in-process cache (warm), setup (a)
+  and setup (b) run twice each;
 * where setup (a)'s simulate time goes: per clock iterator (replay — which
   drives the venue —, router, order tracker, strategy + executor, sampler) in
   one instrumented run, and, timed alone, the two halves of the replay: the
@@ -20,18 +22,23 @@ tracker, risk gates, PnL) — not a simplified loop. Figures:
   reference book (``ReplayedReference`` through the real ``OrderBookTracker``).
   Separate runs on this shared 2-core machine vary by about ±20 %.
 
-Target: <= 1.0 s for the whole recording. Run:
+Target: <= 1.0 s load+simulate for the whole recording. Run:
 ``PYTHONPATH=. .venv/bin/python -m bench bench_backtest``
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from statistics import median
 
 from loguru import logger
 
@@ -51,6 +58,8 @@ from mmkit.sim.venue import ReplayBookVenue
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
 
 TARGET_S = 1.0
+#: Fresh processes on the cached recording; their median is the verdict (the machine varies by about ±20 %).
+FRESH_CACHED_RUNS = 6
 RISK = RiskSettings(
     inventory=InventoryConfig(max_position=Decimal("0.5"), hedge_threshold=Decimal("0.2"),
                               emergency_position=Decimal("0.6"))
@@ -105,9 +114,45 @@ def _line(label: str, result: BacktestResult, second: BacktestResult, cold_load_
     return cold
 
 
+def _fresh_processes(count: int) -> list[dict[str, float]]:
+    """``count`` backtests, each in a new process, on the cache named by ``MMKIT_CACHE_DIR`` (the first fills it)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = []
+    for _ in range(count):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.backtest_child"], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return runs
+
+
 def main() -> None:
     logger.remove()
+    previous = os.environ.get("MMKIT_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="mmkit-bench-cache-") as cache:
+        os.environ["MMKIT_CACHE_DIR"] = cache  # a new, empty on-disk cache: the first child pays the raw parse
+        try:
+            _measure()
+        finally:
+            if previous is None:
+                os.environ.pop("MMKIT_CACHE_DIR", None)
+            else:
+                os.environ["MMKIT_CACHE_DIR"] = previous
+
+
+def _measure() -> None:
     data = _data_dir()
+    runs = _fresh_processes(1 + FRESH_CACHED_RUNS)
+    first, later = runs[0], runs[1:]
+    print("   fresh processes, setup (a) recorded venue, 1 level (load + simulate, imports apart):")
+    for index, run in enumerate(runs):
+        label = "first read (raw parse, cache written)" if index == 0 else "cached recording"
+        print(f"     #{index + 1} {label:38s} load {run['load_s']:5.2f} s + simulate {run['simulate_s']:5.2f} s "
+              f"= {run['load_s'] + run['simulate_s']:5.2f} s  (imports {run['import_s']:.2f} s, "
+              f"{run['events'] / run['simulate_s']:,.0f} events/s, fills {run['fills']})")
+    cold = sorted(run["load_s"] + run["simulate_s"] for run in later)
+    print(f"     cached recording, {len(cold)} fresh processes: min {cold[0]:.2f} s, median {median(cold):.2f} s, "
+          f"max {cold[-1]:.2f} s")
     clear_recording_cache()
     began, cpu = time.perf_counter(), time.process_time()
     events = load_events(data)
@@ -121,16 +166,15 @@ def main() -> None:
     span_s = (events[-1].ts_recv - events[0].ts_recv) / 1e9
     print(f"   recording: {len(events):,} events ({levels:,} level updates in diffs, {trades:,} trades), "
           f"{span_s:.1f} s -> {int(span_s * 10):,} ticks of 100 ms")
-    print(f"   load/parse cold (gzip, JSON, Decimal + int levels, clock fit)  {load_s:5.2f} s wall, "
-          f"{load_cpu:5.2f} s cpu;  warm (in-process cache) {warm_s:5.3f} s")
+    print(f"   in this process: load {load_s:5.2f} s wall, {load_cpu:5.2f} s cpu (from the on-disk cache "
+          f"the children filled); again from the in-process cache {warm_s:5.3f} s")
 
     replay = run_backtest(_controller(), events, setup="replay", risk=RISK)
     replay_again = run_backtest(_controller(), warm_events, setup="replay", risk=RISK)
-    cold_a = _line("setup (a) recorded venue, 1 level", replay, replay_again, load_s, warm_s)
+    _line("setup (a) recorded venue, 1 level", replay, replay_again, load_s, warm_s)
     sim = run_backtest(_controller(), events, setup="sim", risk=RISK)
     sim_again = run_backtest(_controller(), warm_events, setup="sim", risk=RISK)
     _line("setup (b) simulated venue, 1 level", sim, sim_again, load_s, warm_s)
-    best = cold_a
     warm_a = warm_s + replay_again.run_s
 
     split = _iterator_split(events)
@@ -144,10 +188,14 @@ def main() -> None:
     reference_s = _timed_sink(events, ReplayedReference(tracker, 2_000_000_000))
     print(f"   of the replay, timed alone: recorded venue applying the book {venue_s:.2f} s, "
           f"reference OrderBookTracker {reference_s:.2f} s (the rest: the venue handling our orders)")
-    for label, total in (("cold", best), ("warm", warm_a)):
+    verdicts = (
+        ("fresh process, cached recording (median)", median(cold)),
+        ("fresh process, first read of the raw files", first["load_s"] + first["simulate_s"]),
+        ("warm (second run in one process)", warm_a),
+    )
+    for label, total in verdicts:
         verdict = "meets" if total <= TARGET_S else "MISSES"
-        print(f"   target <= {TARGET_S:.1f} s for the whole recording, {label}: {total:.2f} s "
-              f"(setup a, load+simulate) {verdict} it")
+        print(f"   target <= {TARGET_S:.1f} s, {label}: {total:.2f} s (setup a, load+simulate) {verdict} it")
 
 
 if __name__ == "__main__":
