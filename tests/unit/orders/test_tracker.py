@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
-from mmkit.connector import load_venue_rules
 from mmkit.model import (
     NS_PER_S,
     Fill,
@@ -21,23 +18,12 @@ from mmkit.model import (
     Side,
     VenueOrderStatus,
 )
-from mmkit.orders.ids import ClientIdGenerator, Sequencer
 from mmkit.orders.states import OrderState
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.testing.fake_connector import ActionKind, FakeConnector
 
 SYM = "BTC-PYUSD"
 TIMEOUT = 2 * NS_PER_S  # conf/venues/sim.yml pending_timeout_s
-
-
-@pytest.fixture
-def fake() -> FakeConnector:
-    return FakeConnector(load_venue_rules("sim"), auto_ack=False)
-
-
-@pytest.fixture
-def tracker(fake: FakeConnector) -> ClientOrderTracker:
-    return ClientOrderTracker(fake, id_generator=ClientIdGenerator("t", Sequencer(iter(range(10**6)).__next__)))
 
 
 def req(tracker: ClientOrderTracker, side: Side = Side.BUY, price: str = "59990", qty: str = "0.01") -> OrderRequest:

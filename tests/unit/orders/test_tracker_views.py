@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
-from mmkit.connector import load_venue_rules
 from mmkit.model import NS_PER_S, Fill, Liquidity, OrderRequest, Side
-from mmkit.orders.ids import ClientIdGenerator, Sequencer
 from mmkit.orders.states import OrderState
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.testing.fake_connector import FakeConnector
 
 SYM = "BTC-PYUSD"
-
-
-@pytest.fixture
-def fake() -> FakeConnector:
-    return FakeConnector(load_venue_rules("sim"), auto_ack=False)
-
-
-@pytest.fixture
-def tracker(fake: FakeConnector) -> ClientOrderTracker:
-    return ClientOrderTracker(fake, id_generator=ClientIdGenerator("t", Sequencer(iter(range(10**6)).__next__)))
 
 
 def req(tracker: ClientOrderTracker, side: Side = Side.BUY, symbol: str = SYM) -> OrderRequest:
