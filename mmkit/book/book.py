@@ -14,11 +14,23 @@ That is O(1) amortized per update with no sort per delta. Stale entries deep
 in a heap are harmless; the heap is rebuilt from the dict when they outnumber
 live levels, which bounds memory. (A sortedcontainers book measured 3-4x
 slower on the recorded Binance stream; see bench/bench_book.py.)
+
+Why a window: a deep book churns far from the top (on the shared Binance
+recording three quarters of the new bid prices appear more than 1,000 ticks
+below the best), and a heap push is about 40 % of a level update. So a heap
+holds only the prices on the good side of a bound set ``HEAP_WINDOW_TICKS``
+from the best when it was last built (bids: a floor, asks: a ceiling); deeper
+levels live in the dict alone. The invariant: every live price within the
+bound is in the heap. So a live heap root is the best price, and a heap with
+no live entry left means every live level lies beyond the bound. It is then
+rebuilt from the dict around the new best (O(levels)), which happens once per
+``HEAP_WINDOW_TICKS`` the top travels past the bound.
 """
 
 from __future__ import annotations
 
 import heapq
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
@@ -30,6 +42,11 @@ IntLevel = tuple[int, int]
 #: Rebuild a heap once it holds this many times more entries than live levels (plus slack).
 _COMPACT_FACTOR = 4
 _COMPACT_SLACK = 1024
+#: How far from the best price (ticks) a heap holds levels when it is built (see the module docstring).
+HEAP_WINDOW_TICKS = 1000
+#: Bounds that admit every price (an empty book, before its first rebuild).
+_NO_FLOOR = -1
+_NO_CEILING = sys.maxsize
 
 
 class OffGridError(ValueError):
@@ -94,8 +111,10 @@ class OrderBook:
     """
 
     __slots__ = (
+        "_ask_ceiling",
         "_ask_heap",
         "_asks",
+        "_bid_floor",
         "_bid_heap",
         "_bids",
         "_price",
@@ -122,6 +141,9 @@ class OrderBook:
         self._asks: dict[int, int] = {}
         self._bid_heap: list[int] = []
         self._ask_heap: list[int] = []
+        # Every live bid >= the floor is in the bid heap, every live ask <= the ceiling in the ask heap.
+        self._bid_floor = _NO_FLOOR
+        self._ask_ceiling = _NO_CEILING
         #: Sequence number of the last snapshot or delta applied (-1: none yet).
         self.seq = -1
         #: Venue time of the last snapshot or delta applied (0: none yet).
@@ -189,6 +211,8 @@ class OrderBook:
         self._asks.clear()
         self._bid_heap.clear()
         self._ask_heap.clear()
+        self._bid_floor = _NO_FLOOR
+        self._ask_ceiling = _NO_CEILING
         self.seq = -1
         self.ts_event = 0
 
@@ -245,18 +269,20 @@ class OrderBook:
         """
         book = self._bids
         heap = self._bid_heap
+        floor = self._bid_floor
         for price, size in bids:
             if size:
-                if price not in book:
+                if price >= floor and price not in book:
                     heapq.heappush(heap, -price)
                 book[price] = size
             else:
                 book.pop(price, None)
         book = self._asks
         heap = self._ask_heap
+        ceiling = self._ask_ceiling
         for price, size in asks:
             if size:
-                if price not in book:
+                if price <= ceiling and price not in book:
                     heapq.heappush(heap, price)
                 book[price] = size
             else:
@@ -267,9 +293,23 @@ class OrderBook:
             self._rebuild_heaps()
 
     def _rebuild_heaps(self) -> None:
-        self._bid_heap = [-p for p in self._bids]
+        self._rebuild_bid_heap()
+        self._rebuild_ask_heap()
+
+    def _rebuild_bid_heap(self) -> None:
+        """The bid heap anew: every live bid within the window below the best."""
+        book = self._bids
+        floor = max(book) - HEAP_WINDOW_TICKS if book else _NO_FLOOR
+        self._bid_floor = floor
+        self._bid_heap = [-p for p in book if p >= floor]
         heapq.heapify(self._bid_heap)
-        self._ask_heap = list(self._asks)
+
+    def _rebuild_ask_heap(self) -> None:
+        """The ask heap anew: every live ask within the window above the best."""
+        book = self._asks
+        ceiling = min(book) + HEAP_WINDOW_TICKS if book else _NO_CEILING
+        self._ask_ceiling = ceiling
+        self._ask_heap = [p for p in book if p <= ceiling]
         heapq.heapify(self._ask_heap)
 
     # ------------------------------------------------------------------ top of book (int)
@@ -283,7 +323,10 @@ class OrderBook:
             if price in book:
                 return price
             heapq.heappop(heap)
-        return None
+        if not book:
+            return None
+        self._rebuild_bid_heap()  # every live bid lies below the floor: move the window down
+        return -self._bid_heap[0]
 
     def best_ask_int(self) -> int | None:
         """Best ask price in ticks (amortized O(1))."""
@@ -294,7 +337,10 @@ class OrderBook:
             if price in book:
                 return price
             heapq.heappop(heap)
-        return None
+        if not book:
+            return None
+        self._rebuild_ask_heap()  # every live ask lies above the ceiling: move the window up
+        return self._ask_heap[0]
 
     def size_at_int(self, side: Side, price: int) -> int:
         """Size displayed at ``price`` (ticks) on ``side``, in lots; 0 where there is no level."""
