@@ -223,9 +223,9 @@ def _log_to_file(path: Path, verbose: bool) -> None:
 def backtest_command(args: argparse.Namespace) -> int:
     """The CLI handler (arguments as registered in :mod:`mmkit.app.cli`)."""
     from mmkit.app.build import build_controller, risk_settings, venue_rules
-    from mmkit.app.config import load_engine_config
+    from mmkit.app.config import ConfigOverrides, load_engine_config
 
-    loaded = load_engine_config(args.config)
+    loaded = load_engine_config(args.config, ConfigOverrides(backtest=True))  # nothing connects: no secrets read
     config = loaded.config
     controller = build_controller(loaded)
     risk = risk_settings(loaded)

@@ -190,9 +190,14 @@ class ConfigOverrides:
     output_dir: str | None = None
     #: Paper trading: live reference data, the quoting venue simulated (no orders reach it).
     paper: bool = False
+    #: A backtest connects to nothing: every venue's and reference source's connection settings
+    #: (hosts, keys, ``${SECRET}`` references) are dropped, so a production file backtests without them.
+    backtest: bool = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         data = dict(data)
+        if self.backtest:
+            data = _without_connection_settings(data)
         if self.reference_replay is not None:
             replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
             if self.replay_speed is not None:
@@ -206,6 +211,27 @@ class ConfigOverrides:
         if self.output_dir is not None:
             data["engine"] = {**dict(data.get("engine") or {}), "output_dir": self.output_dir}
         return data
+
+
+def _without_connection_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``venue``, ``hedge.venue`` and each ``reference.sources[]`` stripped of ``settings``.
+
+    Only sections that are there and are mappings are touched: anything
+    missing or malformed is left for validation to name.
+    """
+
+    def stripped(section: Any) -> Any:
+        return {**section, "settings": {}} if isinstance(section, dict) and "settings" in section else section
+
+    if "venue" in data:
+        data["venue"] = stripped(data["venue"])
+    hedge = data.get("hedge")
+    if isinstance(hedge, dict) and "venue" in hedge:
+        data["hedge"] = {**hedge, "venue": stripped(hedge["venue"])}
+    reference = data.get("reference")
+    if isinstance(reference, dict) and isinstance(reference.get("sources"), list):
+        data["reference"] = {**reference, "sources": [stripped(source) for source in reference["sources"]]}
+    return data
 
 
 def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = None) -> LoadedConfig:

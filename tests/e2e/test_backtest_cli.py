@@ -69,3 +69,19 @@ def test_backtest_cli_rejects_a_bad_time(tmp_path: Path, shared_data: Path) -> N
     )
     assert result.returncode == 1
     assert "not a time" in result.stderr
+
+
+def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path, shared_data: Path) -> None:
+    """A desk backtests its production file as it is: nothing connects, so no secret may be demanded."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_SECRET_KEY"))}
+    data = SHARED / "binance_spot_btcusdt"
+    result = subprocess.run(
+        [sys.executable, "-m", "mmkit.app.cli", "backtest", str(REPO / "strategies" / "truex_btc_pyusd.yml"),
+         "--data", str(data), "--setup", "replay", "--to", "2024-08-08T23:55:20Z", "--no-progress",
+         "--out", str(tmp_path / "truex")],
+        cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "truex" / "report.json").read_text())
+    assert report["strategy"] == "SkewedLadderController" and report["setup"] == "replay (conservative queue)"
+    assert report["counters"]["orders_left_open"] == 0
