@@ -333,7 +333,7 @@ def test_decoding_error_is_a_miss(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(recording_cache._Decoder, "column", broken)
+    monkeypatch.setattr(recording_cache.decoding._Decoder, "column", broken)
     _assert_same(_read(small), _fresh(small))
     assert len(parses) == 3
     assert any("ignoring" in w and "a bug" in w for w in warnings)
@@ -345,7 +345,7 @@ def test_encoding_error_does_not_fail_the_read(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(recording_cache, "_encode", broken)
+    monkeypatch.setattr(recording_cache, "encode_events", broken)
     _assert_same(_read(small), _fresh(small))
     assert any("not caching" in w and "a bug" in w for w in warnings)
     assert not cache_dir.exists()
@@ -592,9 +592,9 @@ def test_instances_skip_init_only_where_init_could_not_differ(tmp_path: Path) ->
             calls.append(self.qty)
 
     calls: list[Decimal] = []
-    assert recording_cache._slot_setters(Trade) is not None
-    assert recording_cache._slot_setters(Converted) is None
-    assert recording_cache._slot_setters(Hooked) is None
+    assert recording_cache.decoding._slot_setters(Trade) is not None
+    assert recording_cache.decoding._slot_setters(Converted) is None
+    assert recording_cache.decoding._slot_setters(Hooked) is None
     for cls in (Converted, Hooked):
         events = [cls(Decimal("1.0")), cls(Decimal("2.0"))]
         assert recording_cache.store(tmp_path, KEY, events, (cls,)) is not None

@@ -1,0 +1,249 @@
+"""Encoding a recording's events into the cache layout (:mod:`.layout`): events -> (schema, blobs).
+
+Values are interned in tables (distinct Decimal texts, strings, levels with
+their integer pairs) and events refer to them by index. Anything the layout
+cannot represent exactly raises :class:`UncacheableError` instead of writing
+something approximate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from operator import attrgetter, itemgetter
+from typing import Any
+
+from mmkit.backtest.recording_cache.layout import (
+    CONSTANT_INDEX,
+    INDEX_TYPECODE,
+    UncacheableError,
+    positional_fields,
+    type_name,
+)
+from mmkit.model import ScaledLevels
+
+
+def _kind(values: Sequence[object]) -> str:
+    """A column's kind, from its first value that is not a constant (every value is checked when encoded)."""
+    for value in values:
+        if id(value) not in CONSTANT_INDEX:
+            kind = _KINDS.get(type(value))
+            if kind is None:
+                raise UncacheableError(f"no column kind for {type(value).__name__}")
+            return kind
+    return "c"
+
+
+_KINDS: dict[type, str] = {Decimal: "d", int: "i", str: "s", tuple: "L", ScaledLevels: "A"}
+
+
+def _number(table: dict[Any, int], keys: list[Any]) -> tuple[list[int], int]:
+    """Each key's number in ``table``, new keys numbered on from ``len(table)`` in order; and that start.
+
+    One dict operation per key: ``map`` draws ``len(table)`` just before each
+    ``setdefault``, so a new key gets the next number and a known one keeps its own.
+    """
+    start = len(table)
+    return list(map(table.setdefault, keys, map(len, itertools.repeat(table)))), start
+
+
+def _firsts(items: list[Any], numbers: list[int], start: int, end: int) -> list[Any]:
+    """One item for each number from ``start`` to ``end`` (the new keys): any will do, equal numbers mean equal keys."""
+    by_number = dict(zip(numbers, items, strict=True))
+    return list(map(by_number.__getitem__, range(start, end)))
+
+
+def _only(values: Iterable[object], *allowed: type) -> bool:
+    """Whether every value is exactly of one of ``allowed`` (subclasses excluded: they would not round-trip)."""
+    return set(map(type, values)) <= set(allowed)
+
+
+class _Encoder:
+    """Builds the value tables and the blobs; columns refer to blobs by index.
+
+    Why the bulk style (``map``, ``zip``, ``set`` over whole columns rather
+    than a loop per value): a recording has hundreds of thousands of levels,
+    and a Python-level loop over them cost more than the parse it follows.
+    Only distinct values (interned tables) are handled one by one.
+    """
+
+    def __init__(self) -> None:
+        self.blobs: list[bytes] = []
+        self.decimal_texts: dict[str, int] = {}
+        self.decimal_ids: dict[int, int] = {}  # id -> object number; the events keep every Decimal alive meanwhile
+        self.object_texts: list[int] = []  # object number -> text index
+        self.strings: dict[str, int] = {}
+        #: (id of price, id of qty, scaled price, scaled size) -> entry; (0, 0) where a level has no integer pair
+        self.levels: dict[tuple[int, int, int, int], int] = {}
+        #: per entry, a level with its two Decimals
+        self.level_rows: list[tuple[Decimal, Decimal]] = []
+
+    def blob(self, data: bytes) -> int:
+        self.blobs.append(data)
+        return len(self.blobs) - 1
+
+    def array(self, typecode: str, values: Iterable[int]) -> int:
+        try:
+            return self.blob(array(typecode, values).tobytes())
+        except (OverflowError, TypeError) as exc:
+            raise UncacheableError(f"a value does not fit an integer array: {exc}") from exc
+
+    def texts(self, table: Mapping[str, int]) -> dict[str, int]:
+        """A text table: the texts joined by newlines (which none may contain), and how many there are."""
+        joined = "\n".join(table)
+        if joined.count("\n") != max(len(table) - 1, 0):
+            raise UncacheableError("a text holds a newline")
+        return {"text": self.blob(joined.encode()), "count": len(table)}
+
+    def decimal_indices(self, values: list[object]) -> list[int]:
+        """Indices of the Decimals' texts in the table; equal texts get one index, hence one Decimal on load.
+
+        Objects are numbered by identity first (the reader shares equal
+        Decimals, so few are distinct), and only new objects are turned into text.
+        """
+        numbers, start = _number(self.decimal_ids, list(map(id, values)))
+        if len(self.decimal_ids) > start:
+            fresh = _firsts(values, numbers, start, len(self.decimal_ids))
+            if not _only(fresh, Decimal):
+                raise UncacheableError("a Decimal column holds something else")
+            self.object_texts += _number(self.decimal_texts, list(map(str, fresh)))[0]
+        return list(map(self.object_texts.__getitem__, numbers))
+
+    def type_columns(self, fields: list[str], instances: list[Any]) -> list[dict[str, Any]]:
+        values = {name: list(map(attrgetter(name), instances)) for name in fields}
+        kinds = {name: _kind(column) for name, column in values.items()}
+        scaled: dict[str, list[Any]] = {}  # bids/asks -> per event the aligned integer pairs, or None
+        for name, kind in kinds.items():
+            if kind != "A":
+                continue
+            if name != "scaled" or kinds.get("bids") != "L" or kinds.get("asks") != "L":
+                raise UncacheableError(f"ScaledLevels in {name!r} without bids and asks to align with")
+            if not _only(values[name], ScaledLevels, type(None)):
+                raise UncacheableError("a ScaledLevels column holds something else")
+            scaled["bids"] = [None if s is None else s.bids for s in values[name]]
+            scaled["asks"] = [None if s is None else s.asks for s in values[name]]
+        columns = []
+        for name in fields:
+            kind = kinds[name]
+            if kind == "L":
+                columns.append(self.levels_column(values[name], scaled.get(name)))
+            elif kind == "A":
+                columns.append(self.scaled_column(values[name]))
+            else:
+                columns.append(_SIMPLE_ENCODERS[kind](self, values[name]))
+        return columns
+
+    def constants(self, values: list[object]) -> dict[str, Any]:
+        try:
+            codes = bytes(map(CONSTANT_INDEX.__getitem__, map(id, values)))
+        except KeyError as exc:
+            raise UncacheableError("a column mixes constants with other values") from exc
+        return {"kind": "c", "codes": self.blob(codes)}
+
+    def ints(self, values: list[object]) -> dict[str, Any]:
+        if not _only(values, int):
+            raise UncacheableError("an int column holds something else")
+        return {"kind": "i", "values": self.array("q", values)}  # type: ignore[arg-type]
+
+    def decimals(self, values: list[object]) -> dict[str, Any]:
+        return {"kind": "d", "index": self.array(INDEX_TYPECODE, self.decimal_indices(values))}
+
+    def strs(self, values: list[object]) -> dict[str, Any]:
+        if not _only(values, str):
+            raise UncacheableError("a str column holds something else")
+        return {"kind": "s", "index": self.array(INDEX_TYPECODE, _number(self.strings, values)[0])}
+
+    def levels_column(self, values: list[Any], scaled: list[Any] | None) -> dict[str, Any]:
+        """Tuples of (Decimal, Decimal) levels; with ``scaled``, each level's entry also holds its integer pair.
+
+        A level-table entry is found by the identity of its two Decimals (the
+        reader shares equal ones) and its pair; only the distinct entries go
+        through the Decimal table, which dedupes by text.
+        """
+        if not _only(values, tuple):
+            raise UncacheableError("a levels column holds something other than tuples")
+        lengths = list(map(len, values))
+        levels = list(itertools.chain.from_iterable(values))
+        if not _only(levels, tuple) or not set(map(len, levels)) <= {2}:
+            raise UncacheableError("a level is not a (price, qty) tuple")
+        if scaled is None or all(pairs is None for pairs in scaled):
+            scaled_prices = scaled_sizes = [0] * len(levels)
+        else:
+            present = [pairs for pairs in scaled if pairs is not None]
+            if not _only(present, tuple) or [len(p) for p in present] != [
+                n for n, pairs in zip(lengths, scaled, strict=True) if pairs is not None
+            ]:
+                raise UncacheableError("ScaledLevels that do not match the Decimal levels one for one")
+            pairs = list(itertools.chain.from_iterable(
+                (((0, 0),) * n if p is None else p) for n, p in zip(lengths, scaled, strict=True)
+            ))
+            if not _only(pairs, tuple) or not set(map(len, pairs)) <= {2}:
+                raise UncacheableError("a scaled level is not an (int, int) pair")
+            scaled_prices, scaled_sizes = list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))
+            if not _only(scaled_prices, int) or not _only(scaled_sizes, int):
+                raise UncacheableError("a scaled level is not an (int, int) pair")
+        keys = list(zip(
+            map(id, map(itemgetter(0), levels)), map(id, map(itemgetter(1), levels)), scaled_prices, scaled_sizes,
+            strict=True,
+        ))
+        entries, start = _number(self.levels, keys)
+        self.level_rows += _firsts(levels, entries, start, len(self.levels))
+        return {
+            "kind": "L",
+            "lengths": self.array(INDEX_TYPECODE, lengths),
+            "entries": self.array(INDEX_TYPECODE, entries),
+        }
+
+    def scaled_column(self, values: list[Any]) -> dict[str, Any]:
+        """ScaledLevels or None; their pairs went into the entries of ``bids`` and ``asks``."""
+        scaled = [value for value in values if value is not None]
+        increments = self.decimal_indices(
+            list(itertools.chain.from_iterable((s.price_increment, s.size_increment) for s in scaled))
+        )
+        return {"kind": "A", "present": self.blob(bytes(value is not None for value in values)),
+                "increments": self.array(INDEX_TYPECODE, increments), "bids": "bids", "asks": "asks"}
+
+    def level_table(self) -> dict[str, int]:
+        rows = self.level_rows
+        prices = self.decimal_indices(list(map(itemgetter(0), rows)))
+        qtys = self.decimal_indices(list(map(itemgetter(1), rows)))
+        _, _, scaled_prices, scaled_sizes = zip(*self.levels, strict=True) if self.levels else ((),) * 4
+        return {
+            "prices": self.array(INDEX_TYPECODE, prices), "qtys": self.array(INDEX_TYPECODE, qtys),
+            "scaled_prices": self.array("q", scaled_prices), "scaled_sizes": self.array("q", scaled_sizes),
+        }
+
+
+_SIMPLE_ENCODERS: dict[str, Callable[[_Encoder, list[object]], dict[str, Any]]] = {
+    "c": _Encoder.constants, "i": _Encoder.ints, "d": _Encoder.decimals, "s": _Encoder.strs,
+}
+
+
+def encode_events(events: Sequence[Any], types: Sequence[type]) -> tuple[dict[str, Any], list[bytes]]:
+    if len(types) > 255:
+        raise UncacheableError("too many event types")
+    position = {cls: index for index, cls in enumerate(types)}
+    try:
+        order = bytes(map(position.__getitem__, map(type, events)))
+    except KeyError as exc:
+        raise UncacheableError(f"unexpected event type {exc.args[0]!r}") from exc
+    encoder = _Encoder()
+    described = []
+    for cls in types:
+        instances = [event for event in events if type(event) is cls]
+        fields = positional_fields(cls)
+        described.append({
+            "name": type_name(cls), "count": len(instances), "fields": fields,
+            "columns": encoder.type_columns(fields, instances),
+        })
+    levels = encoder.level_table()  # first: it adds the levels' Decimals to the Decimal table
+    schema = {
+        "order": encoder.blob(order),
+        "types": described,
+        "levels": levels,
+        "decimals": encoder.texts(encoder.decimal_texts),
+        "strings": encoder.texts(encoder.strings),
+    }
+    return schema, encoder.blobs
