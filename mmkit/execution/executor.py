@@ -49,7 +49,7 @@ from mmkit.model import (
     VenueEvent,
 )
 from mmkit.orders.client_order import ClientOrder, Slot
-from mmkit.orders.states import OrderState
+from mmkit.orders.states import PENDING_STATES, OrderState
 from mmkit.orders.tracker import ClientOrderTracker
 
 
@@ -78,8 +78,6 @@ class ExecAction:
 _BENIGN_REJECTS = frozenset({RejectReason.POST_ONLY_WOULD_CROSS})
 _SNAP_CACHE_SIZE = 4096
 _SELL = Side.SELL
-#: ``state in _PENDING_STATES`` is ``order.is_pending`` without two property calls.
-_PENDING_STATES = frozenset(state for state in OrderState if state.is_pending)
 
 
 @attrs.frozen(slots=True)
@@ -263,7 +261,7 @@ class Executor:
         replaces: list[tuple[ClientOrder, TargetQuote]] = []
         tol = self.size_tolerance
         for key, orders in by_slot.items():
-            if any(o.state in _PENDING_STATES for o in orders):
+            if any(o.state in PENDING_STATES for o in orders):
                 continue  # one action in flight per slot: wait for its outcome
             target = wanted.get(key)
             if target is None:
@@ -291,7 +289,7 @@ class Executor:
                 cancels.append(primary)
         places = [target for key, target in wanted.items() if key not in by_slot]
         if self.cancel_strays:
-            cancels.extend(o for o in strays if o.state not in _PENDING_STATES)
+            cancels.extend(o for o in strays if o.state not in PENDING_STATES)
         if not (cancels or replaces or places):
             if len(wanted) == len(targets):  # nothing dropped (see the docstring)
                 self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays)

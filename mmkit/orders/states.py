@@ -59,16 +59,16 @@ class OrderState(enum.Enum):
     @property
     def is_done(self) -> bool:
         """Finished from our side (late events may still arrive and are matched)."""
-        return self in _DONE
+        return self in DONE_STATES
 
     @property
     def is_pending(self) -> bool:
-        return self in _PENDING
+        return self in PENDING_STATES
 
     @property
     def is_live(self) -> bool:
         """Resting at the venue (possibly with a cancel or replace in flight)."""
-        return self in _LIVE
+        return self in LIVE_STATES
 
 
 class Trigger(enum.Enum):
@@ -88,9 +88,12 @@ class Trigger(enum.Enum):
     __hash__ = object.__hash__
 
 
-_DONE = frozenset({OrderState.CANCELED, OrderState.FILLED, OrderState.REJECTED, OrderState.FAILED})
-_PENDING = frozenset({OrderState.PENDING_CREATE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE})
-_LIVE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE})
+#: The state classes, as sets: ``state in DONE_STATES`` is ``state.is_done`` without a property call (hot paths).
+DONE_STATES = frozenset({OrderState.CANCELED, OrderState.FILLED, OrderState.REJECTED, OrderState.FAILED})
+PENDING_STATES = frozenset({OrderState.PENDING_CREATE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE})
+LIVE_STATES = frozenset(
+    {OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
+)
 
 S = OrderState
 T = Trigger

@@ -49,7 +49,7 @@ from mmkit.model import (
 )
 from mmkit.orders.client_order import ClientOrder, Slot
 from mmkit.orders.ids import ClientIdGenerator
-from mmkit.orders.states import IllegalTransition, OrderState, Trigger
+from mmkit.orders.states import DONE_STATES, PENDING_STATES, IllegalTransition, OrderState, Trigger
 
 _STATUS_TRIGGER = {
     VenueOrderStatus.NEW: Trigger.ACCEPTED,
@@ -60,9 +60,6 @@ _STATUS_TRIGGER = {
     VenueOrderStatus.EXPIRED: Trigger.EXPIRED,
 }
 
-#: ``state in _DONE_STATES`` is ``order.is_done`` without two property calls (hot path).
-_DONE_STATES = frozenset(state for state in OrderState if state.is_done)
-_PENDING_STATES = frozenset(state for state in OrderState if state.is_pending)
 
 
 @attrs.frozen(slots=True)
@@ -132,7 +129,7 @@ class ClientOrderTracker:
         if not self.connector.connected:
             return
         for order in list(self._active.values()):
-            if order.state not in _PENDING_STATES or ts_ns - order.updated_ns < self.pending_timeout_ns:
+            if order.state not in PENDING_STATES or ts_ns - order.updated_ns < self.pending_timeout_ns:
                 continue
             if order.state is OrderState.PENDING_REPLACE and order.replaced_by in self._active:
                 continue  # the replacement (PENDING_CREATE) is queried instead; its answer settles both
@@ -409,7 +406,7 @@ class ClientOrderTracker:
     def _file(self, order: ClientOrder) -> None:
         """Keep finished orders in the bounded cache and live ones in the active map."""
         cid = order.request.client_id
-        if order.state in _DONE_STATES:
+        if order.state in DONE_STATES:
             if self._active.pop(cid, None) is not None:
                 self._finished[cid] = order
                 while len(self._finished) > self._finished_cache_size:
