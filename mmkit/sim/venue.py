@@ -839,8 +839,9 @@ class ReplayBookVenue(SimulatedVenue):
     the best prices, the size at one price, or, when an order of ours
     crosses (rare), the levels it would take. ``book_increments`` is the
     recording's resolution (price, size); a reader's pre-scaled levels on that
-    grid are applied as they are. A recorded event off that grid is refused
-    whole (logged, counted in ``off_grid_events``), never rounded.
+    grid are applied as they are. A recorded event the book cannot hold (a
+    level off that grid, or an invalid one) is refused whole, logged and
+    counted in ``refused_events``, never rounded.
     """
 
     def __init__(
@@ -871,8 +872,8 @@ class ReplayBookVenue(SimulatedVenue):
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
         #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
-        #: Recorded book events refused because a level was off the book's grid.
-        self.off_grid_events = 0
+        #: Recorded book events refused because a level was off the book's grid or invalid.
+        self.refused_events = 0
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
@@ -893,8 +894,8 @@ class ReplayBookVenue(SimulatedVenue):
             return
         try:
             bids, asks = book.int_levels(event)
-        except (OffGridError, ValueError) as exc:
-            self.off_grid_events += 1
+        except ValueError as exc:  # OffGridError, or an invalid level: raised before anything is applied
+            self.refused_events += 1
             logger.bind(venue=self.venue, symbol=event.symbol).warning(
                 "recorded book event seq={} refused: {}", event.seq, exc
             )
@@ -1066,20 +1067,22 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
-        # Most orders do not cross: the opposite best says so without walking the book.
+
+        def beyond(tick: int) -> bool:
+            if limit is None:
+                return False
+            price = book.price_to_decimal(tick)
+            return price > limit if side is Side.BUY else price < limit
+
+        # Most orders do not cross: the opposite best says so before the book is walked.
         best = book.best_ask_int() if side is Side.BUY else book.best_bid_int()
-        if best is None:
+        if best is None or beyond(best):
             return []
-        if limit is not None:
-            best_price = book.price_to_decimal(best)
-            if best_price > limit if side is Side.BUY else best_price < limit:
-                return []
         taken: list[Level] = []
         for tick, lots in book.iter_levels_int(side.opposite):
-            price = book.price_to_decimal(tick)
-            if limit is not None and (price > limit if side is Side.BUY else price < limit):
+            if beyond(tick):
                 break
-            taken.append((price, book.size_to_decimal(lots)))
+            taken.append((book.price_to_decimal(tick), book.size_to_decimal(lots)))
         return taken
 
     # -- hooks -------------------------------------------------------------------

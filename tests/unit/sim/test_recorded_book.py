@@ -55,7 +55,7 @@ def test_random_updates_match_a_naive_sorted_book() -> None:
         for side in (Side.BUY, Side.SELL):
             limit = None if step % 50 == 0 else probe
             assert venue._levels_through(book, side, limit) == _naive_levels_through(naive, side, limit)
-    assert venue.off_grid_events == 0
+    assert venue.refused_events == 0
 
 
 def test_snapshot_replaces_and_drops_empty_levels() -> None:
@@ -75,6 +75,6 @@ def test_an_event_off_the_books_grid_is_refused_whole_and_counted() -> None:
     book = venue.books[SYMBOL]
     venue.on_market_event(_delta(1, [(D("99.00"), D(1))], [(D("101.00"), D(1))]))
     venue.on_market_event(_delta(2, [(D("99.50"), D(1))], [(D("100.005"), D(1))]))  # a price finer than 0.01
-    assert venue.off_grid_events == 1
+    assert venue.refused_events == 1
     assert book.depth(Side.BUY, 10) == [(D("99.00"), D(1))]  # nothing of the refused diff was applied
     assert book.depth(Side.SELL, 10) == [(D("101.00"), D(1))]

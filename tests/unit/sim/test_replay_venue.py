@@ -99,3 +99,21 @@ def test_book_crossing_through_our_price_fills() -> None:
     clock.now = 5 * MS
     fills = [e for e in venue.drain() if isinstance(e, Fill)]
     assert len(fills) == 1 and fills[0].price == D("100.4") and fills[0].side is Side.SELL
+
+
+def test_an_order_off_the_books_grid_is_still_filled_when_the_book_crosses_it() -> None:
+    # The venue's tick is 0.1 but the recording's resolution is 1: an order at 100.5 is at no recorded level.
+    inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
+    clock = Clock()
+    venue = ReplayBookVenue(rules_for([inst], "rec"), clock, latency=ConstantLatency(entry=MS, response=MS),
+                            book_increments=(D(1), D("0.01")))
+    venue.simulate_reconnect()
+    venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(102), D(2)),), 0, 0))
+    venue.place(OrderRequest("a", "rec", "X", Side.BUY, D(1), D("100.5"), post_only=True))
+    venue.on_market_event(BookDelta("rec", "X", 2, 2, (), ((D(101), D(1)),), 2 * MS, 2 * MS))  # no cross yet
+    assert venue.queue_front("a") == D(0)  # nothing displayed at its price
+    venue.on_market_event(BookDelta("rec", "X", 3, 3, (), ((D(100), D(1)),), 3 * MS, 3 * MS))  # ask 100 < 100.5
+    clock.now = 10 * MS
+    fills = [e for e in venue.drain() if isinstance(e, Fill)]
+    assert [(f.price, f.qty, f.liquidity) for f in fills] == [(D("100.5"), D(1), Liquidity.MAKER)]
+    assert venue.refused_events == 0
