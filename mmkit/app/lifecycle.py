@@ -77,9 +77,6 @@ class PeriodicPrinter:
         return None
 
 
-#: Young-generation GC threshold while the clock runs (CPython's default is 700); see run_live.
-
-
 async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out: TextIO = sys.stdout) -> int:
     """Start, tick until stopped, stop cleanly; returns the exit code."""
     engine = built.engine

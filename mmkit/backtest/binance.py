@@ -369,22 +369,16 @@ def read_recording(
         logger.bind(venue=venue).debug("recording served from the in-process cache ({} events)", len(cached))
         yield from cached
         return
-    directory = recording_cache.cache_directory(disk_cache)
-    disk_key = _disk_key(key, venue, symbol, with_tickers)
-    if directory is not None:
-        cached = recording_cache.load(directory, disk_key, _EVENT_TYPES)
-        if cached is not None:
-            _remember(key, cached)
-            yield from cached
-            return
-    parsed: list[RecordingEvent] = []
-    for event in _read(paths, None, with_tickers, venue, symbol):
-        parsed.append(event)
+    events: list[RecordingEvent] = []
+    for event in recording_cache.read_through(
+        recording_cache.cache_directory(disk_cache),
+        _disk_key(key, venue, symbol, with_tickers),
+        _EVENT_TYPES,
+        lambda: _read(paths, None, with_tickers, venue, symbol),
+    ):
+        events.append(event)
         yield event
-    # Only a recording read to its end gets here, so only that is kept.
-    _remember(key, parsed)
-    if directory is not None:
-        recording_cache.store(directory, disk_key, parsed, _EVENT_TYPES)
+    _remember(key, events)  # only a recording read to its end gets here, so only that is kept
 
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):

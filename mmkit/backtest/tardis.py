@@ -180,15 +180,7 @@ def _cached(directory: Path, book: Path | None, trades: Path | None) -> Iterator
         options={"reader": "tardis", "roles": "+".join(role for role, _ in roles)},
         reader_version=READER_VERSION,
     )
-    cached = recording_cache.load(directory, key, _EVENT_TYPES)
-    if cached is not None:
-        yield from cached
-        return
-    events: list[TardisEvent] = []
-    for event in _merged(book, trades):
-        events.append(event)
-        yield event
-    recording_cache.store(directory, key, events, _EVENT_TYPES)  # only a read to its end gets here
+    yield from recording_cache.read_through(directory, key, _EVENT_TYPES, lambda: _merged(book, trades))
 
 
 def tardis_files(directory: Path) -> tuple[Path | None, Path | None]:

@@ -43,7 +43,7 @@ import os
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "file_stamps",
     "gc_paused",
     "load",
+    "read_through",
     "remove_entries",
     "store",
 ]
@@ -251,6 +252,29 @@ def store(directory: Path, key: CacheKey, events: Sequence[Any], types: Sequence
         return None
     logger.debug("recording cache: {} events written to {}", len(events), target)
     return target
+
+
+def read_through(
+    directory: Path | None, key: CacheKey, types: Sequence[type], parse: Callable[[], Iterable[Any]]
+) -> Iterator[Any]:
+    """The entry for ``key`` if it loads, else ``parse()``'s events, written as the entry once read to their end.
+
+    What every reader does with the cache. ``directory`` None (caching off)
+    just parses. A read abandoned early writes nothing: only a whole
+    recording is ever an entry.
+    """
+    if directory is None:
+        yield from parse()
+        return
+    cached = load(directory, key, types)
+    if cached is not None:
+        yield from cached
+        return
+    events: list[Any] = []
+    for event in parse():
+        events.append(event)
+        yield event
+    store(directory, key, events, types)
 
 
 def remove_entries(directory: Path | None = None) -> int:

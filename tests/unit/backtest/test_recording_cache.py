@@ -600,3 +600,14 @@ def test_instances_skip_init_only_where_init_could_not_differ(tmp_path: Path) ->
         assert recording_cache.store(tmp_path, KEY, events, (cls,)) is not None
         assert recording_cache.load(tmp_path, KEY, (cls,)) == events
     assert calls == [Decimal("1.0"), Decimal("2.0")] * 2  # built, then rebuilt through __init__
+
+
+def test_a_read_stopped_early_writes_no_entry(small: list[Path], cache_dir: Path) -> None:
+    clear_recording_cache()
+    events = read_recording(small)
+    first = [next(events) for _ in range(5)]
+    events.close()  # as load_events does when --to is reached
+    assert len(first) == 5
+    assert not cache_dir.exists() or not list(cache_dir.glob("*" + recording_cache.SUFFIX))
+    assert len(_read(small)) > 5  # the whole read then writes it
+    assert list(cache_dir.glob("*" + recording_cache.SUFFIX))
