@@ -45,7 +45,7 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_cmd import BacktestResult, load_events, run_backtest
 from mmkit.app.backtest_setups import build_replay_venue_setup
-from mmkit.backtest.binance import clear_recording_cache
+from mmkit.backtest.binance import PRICE_INCREMENT, SIZE_INCREMENT, clear_recording_cache
 from mmkit.backtest.replay import ReplayedReference, ReplayEvent
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.backtest.sequencing import BookSequencer
@@ -180,7 +180,7 @@ def _measure() -> None:
     print("   setup (a) time per clock iterator (one instrumented run): "
           + " | ".join(f"{name} {seconds:.2f} s" for name, seconds in split))
     rules = load_venue_rules("binance")
-    venue = ReplayBookVenue(rules, lambda: 0)
+    venue = ReplayBookVenue(rules, lambda: 0, book_increments=(PRICE_INCREMENT, SIZE_INCREMENT))
     venue_s = _timed_sink(events, BookSequencer(venue.on_market_event))
     tracker = OrderBookTracker("binance", "BTCUSDT", Decimal("0.01"), Decimal("0.00000001"),
                                request_resync=lambda reason: None)

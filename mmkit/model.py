@@ -190,6 +190,10 @@ class Instrument:
         index = bisect_right(self._band_starts, price) - 1
         return self.increments[index if index > 0 else 0]
 
+    def finest_increments(self) -> tuple[Decimal, Decimal]:
+        """The smallest tick and lot across the price bands: a resolution every valid order is on."""
+        return min(b.tick for b in self.increments), min(b.lot for b in self.increments)
+
     def tick_for(self, price: Decimal) -> Decimal:
         return self.band_for(price).tick
 

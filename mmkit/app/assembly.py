@@ -9,7 +9,6 @@ strategy author tests is what runs live.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 import attrs
 from loguru import logger
@@ -31,14 +30,9 @@ from mmkit.strategy import Controller
 from mmkit.stream import UserStreamTracker
 
 
-def finest_increments(instrument: Instrument) -> tuple[Decimal, Decimal]:
-    """The smallest tick and lot across the instrument's price bands (the book's integer resolution)."""
-    return min(b.tick for b in instrument.increments), min(b.lot for b in instrument.increments)
-
-
 def book_tracker_for(connector: Connector, instrument: Instrument) -> OrderBookTracker:
     """A book tracker whose resync re-subscribes (the connector answers with a fresh snapshot)."""
-    tick, lot = finest_increments(instrument)
+    tick, lot = instrument.finest_increments()
 
     resync_request = getattr(connector, "request_resync", None)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from mmkit.app.assembly import RiskSettings, assemble, finest_increments
+from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.config import ConfigOverrides, EngineConfig, LoadedConfig, VenueSection, load_engine_config
 from mmkit.app.engine import Engine, FairValueSource
 from mmkit.app.resolve import resolve_dotted
@@ -322,7 +322,7 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     else:
         venue = build_connector(section, rules, file, "hedge.venue", loaded.config, lambda: clock.now_ns)
     instrument = rules.instrument(section.symbol)
-    tick, lot = finest_increments(instrument)
+    tick, lot = instrument.finest_increments()
     tracker = OrderBookTracker(venue.venue, section.symbol, tick, lot,
                                request_resync=lambda reason: venue.subscribe_book(section.symbol))
 

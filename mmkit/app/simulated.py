@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import attrs
 
-from mmkit.app.assembly import RiskSettings, assemble, finest_increments
+from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.engine import Engine
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.book.tracker import OrderBookTracker
@@ -93,4 +93,4 @@ def replay_events_peek(replay: RecordingReplay) -> list[ReplayEvent]:
     return replay.peek(1)
 
 
-__all__ = ["SimSetup", "build_sim_setup", "finest_increments"]
+__all__ = ["SimSetup", "build_sim_setup"]

@@ -817,15 +817,6 @@ class _Queued:
     tick: int | None
 
 
-#: Resolution of a recorded book when none is given: the venue's finest tick, sizes to 1e-8.
-#: Recordings print displayed sizes finer than the order lot (Binance shows 8 decimals).
-DEFAULT_RECORDED_SIZE_INCREMENT = Decimal("0.00000001")
-
-
-def _finest_tick(instrument: Instrument) -> Decimal:
-    return min(band.tick for band in instrument.increments)
-
-
 class ReplayBookVenue(SimulatedVenue):
     """Our orders join a recorded book; a queue model decides their fills from recorded trades.
 
@@ -838,7 +829,9 @@ class ReplayBookVenue(SimulatedVenue):
     every recorded level update lands here, while the venue only asks for
     the best prices, the size at one price, or, when an order of ours
     crosses (rare), the levels it would take. ``book_increments`` is the
-    recording's resolution (price, size); a reader's pre-scaled levels on that
+    recording's resolution (price, size), which the venue's rules do not
+    state: recordings print displayed sizes finer than the order lot (Binance
+    shows 8 decimals), so the caller says it. A reader's pre-scaled levels on that
     grid are applied as they are. A recorded event the book cannot hold (a
     level off that grid, or an invalid one) is refused whole, logged and
     counted in ``refused_events``, never rounded.
@@ -849,13 +842,13 @@ class ReplayBookVenue(SimulatedVenue):
         rules: VenueRules,
         now_ns: Callable[[], int],
         *,
+        book_increments: tuple[Decimal, Decimal],
         latency: LatencyModel | None = None,
         fees: FeeModel | None = None,
         initial_balances: Mapping[str, Decimal] | None = None,
         queue_model: QueueModel | None = None,
         hold_events_while_disconnected: bool = True,
         market_time: Literal["ts_event", "ts_recv"] = "ts_event",
-        book_increments: tuple[Decimal, Decimal] | None = None,
     ) -> None:
         super().__init__(
             rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
@@ -863,12 +856,7 @@ class ReplayBookVenue(SimulatedVenue):
         )
         self.queue_model: QueueModel = queue_model or ConservativeQueue()
         self._market_time = market_time
-        self.books = {
-            i.symbol: OrderBook(
-                *(book_increments or (_finest_tick(i), DEFAULT_RECORDED_SIZE_INCREMENT)), venue=i.venue, symbol=i.symbol
-            )
-            for i in rules.instruments
-        }
+        self.books = {i.symbol: OrderBook(*book_increments, venue=i.venue, symbol=i.symbol) for i in rules.instruments}
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
         #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}

@@ -23,6 +23,8 @@ from mmkit.model import (
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, QueueModel, ReplayBookVenue
 
 MS = 1_000_000
+#: The recordings' resolution in these tests (price, size).
+RESOLUTION = (D("0.1"), D("0.01"))
 
 
 class Clock:
@@ -36,7 +38,7 @@ class Clock:
 def make(queue: QueueModel | None = None) -> tuple[ReplayBookVenue, Clock]:
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
-    venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10))), clock,
+    venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10))), clock, book_increments=RESOLUTION,
                             latency=ConstantLatency(entry=MS, response=MS), queue_model=queue)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D("100.5"), D(2)),), 0, 0))

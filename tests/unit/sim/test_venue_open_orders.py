@@ -26,7 +26,7 @@ def make() -> tuple[ReplayBookVenue, list[int]]:
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     now = [0]
     rules = rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0)), supports_replace=True)
-    venue = ReplayBookVenue(rules, lambda: now[0],
+    venue = ReplayBookVenue(rules, lambda: now[0], book_increments=(D("0.1"), D("0.01")),
                             latency=ConstantLatency(entry=MS, response=MS),
                             initial_balances={"USD": D(1000), "BTC": D(1)})
     venue.simulate_reconnect()
