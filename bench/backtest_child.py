@@ -23,7 +23,7 @@ from mmkit.app.backtest_cmd import load_events, run_backtest  # noqa: E402
 def main() -> None:
     imported = time.perf_counter()
     logger.remove()
-    events = load_events(_data_dir())
+    events = load_events(_data_dir(), freeze=True)  # as mmkit backtest loads it
     loaded = time.perf_counter()
     result = run_backtest(_controller(), events, setup="replay", risk=RISK)
     json.dump(

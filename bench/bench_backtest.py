@@ -154,7 +154,7 @@ def _measure() -> None:
           f"max {cold[-1]:.2f} s")
     clear_recording_cache()
     began, cpu = time.perf_counter(), time.process_time()
-    events = load_events(data)
+    events = load_events(data, freeze=True)
     load_s, load_cpu = time.perf_counter() - began, time.process_time() - cpu
     began = time.perf_counter()
     warm_events = load_events(data)

@@ -19,10 +19,10 @@ from decimal import Decimal
 
 import attrs
 
-from mmkit.app.gc_policy import long_run_gc
 from mmkit.connector import load_venue_rules
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
+from mmkit.gc_policy import long_run_gc
 from mmkit.model import Side, TargetQuote
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.stream import UserStreamTracker

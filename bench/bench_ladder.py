@@ -27,10 +27,10 @@ from decimal import Decimal
 
 import attrs
 
-from mmkit.app.gc_policy import long_run_gc
 from mmkit.connector import load_venue_rules
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
+from mmkit.gc_policy import long_run_gc
 from mmkit.model import FairValue, Fill, Liquidity, Side
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager

@@ -28,7 +28,6 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue_model
 from mmkit.app.engine import Engine
-from mmkit.app.gc_policy import long_run_gc
 from mmkit.app.simulated import build_sim_setup
 from mmkit.backtest.binance import read_recording, recording_files
 from mmkit.backtest.html import write_html
@@ -41,6 +40,7 @@ from mmkit.backtest.tardis import is_tardis, read_tardis, tardis_files
 from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
+from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.flow import FlowConfig
 from mmkit.strategy import Controller
@@ -91,11 +91,13 @@ def parse_time(text: str | None) -> int | None:
     return int(moment.timestamp() * 1_000_000) * 1_000
 
 
-def load_events(data: Path, end_ns: int | None = None) -> list[ReplayEvent]:
+def load_events(data: Path, end_ns: int | None = None, *, freeze: bool = False) -> list[ReplayEvent]:
     """Book snapshots, diffs and trades of a recording, up to ``end_ns`` (receive time).
 
     ``data``: a Binance recording (directory of ``*.gz`` or one file), or Tardis-style CSV
     (a directory with ``*incremental_book_L2*.csv[.gz]`` and/or ``*trades*.csv[.gz]``, or one such file).
+    ``freeze``: for a caller about to backtest them, the events are frozen out of the garbage collector
+    as they are built (:func:`mmkit.gc_policy.gc_paused`).
     """
     source: Iterable[object]
     if is_tardis(data):
@@ -103,9 +105,9 @@ def load_events(data: Path, end_ns: int | None = None) -> list[ReplayEvent]:
             book, trades = tardis_files(data)
         else:
             book, trades = (None, data) if "trades" in data.name else (data, None)
-        source = read_tardis(book, trades)
+        source = read_tardis(book, trades, freeze=freeze)
     else:
-        source = read_recording(recording_files(data) if data.is_dir() else [data])
+        source = read_recording(recording_files(data) if data.is_dir() else [data], freeze=freeze)
     events: list[ReplayEvent] = []
     for event in source:
         if isinstance(event, BookSnapshot | BookDelta | Trade):
@@ -169,7 +171,7 @@ def run_backtest(
     if progress:  # an iterator less on every tick when nobody watches the bar
         clock.add_iterator(_ProgressIterator(bar, start, end), name="progress")
     began = time.perf_counter()
-    with long_run_gc():  # the recording and the engine live for the whole run (see mmkit.app.gc_policy)
+    with long_run_gc():  # the recording and the engine live for the whole run (see mmkit.gc_policy)
         left_open = asyncio.run(engine.run_backtest(end))
     run_s = time.perf_counter() - began
     bar.close()
@@ -250,7 +252,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(out_dir / "backtest.log", verbose=bool(getattr(args, "verbose", False)))
     began = time.perf_counter()
-    events = load_events(data, end_ns)
+    events = load_events(data, end_ns, freeze=True)  # run next, under long_run_gc
     load_s = time.perf_counter() - began
     if start_ns is not None:
         events_in_window = [e for e in events if e.ts_recv >= start_ns]

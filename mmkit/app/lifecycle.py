@@ -24,13 +24,13 @@ from loguru import logger
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
-from mmkit.app.gc_policy import long_run_gc
 from mmkit.app.persistence import persist_built
 from mmkit.app.report import final_report, format_report, status_block
 from mmkit.backtest.html import write_html
 from mmkit.backtest.plots import write_plots
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
+from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, NS_PER_S
 
 EXIT_OK = 0
@@ -108,7 +108,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         if limit is not None and replay_end is not None:
             duration = min(duration or replay_end, replay_end)
         began = time.monotonic()
-        # Decision latency: what is alive now lives for the whole run (see mmkit.app.gc_policy).
+        # Decision latency: what is alive now lives for the whole run (see mmkit.gc_policy).
         with long_run_gc():
             await clock.run(duration_ns=duration)
         logger.info("stopping after {:.1f} s: pulling quotes", time.monotonic() - began)

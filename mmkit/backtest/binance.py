@@ -37,7 +37,7 @@ import attrs
 from loguru import logger
 
 from mmkit.backtest import recording_cache
-from mmkit.backtest.recording_cache import gc_paused as _gc_paused
+from mmkit.gc_policy import gc_paused
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, ScaledLevels, Side, Trade
 
 VENUE = "binance"
@@ -339,6 +339,7 @@ def read_recording(
     venue: str = VENUE,
     symbol: str = SYMBOL,
     disk_cache: bool | Path = True,
+    freeze: bool = False,
 ) -> Iterator[RecordingEvent]:
     """Yield the recording's events lazily, in file order.
 
@@ -359,9 +360,13 @@ def read_recording(
     a later process loads it instead of parsing: ``disk_cache`` True puts it
     where the environment says (``MMKIT_CACHE_DIR``, ``off`` to disable),
     False disables it, a path puts it there.
+
+    ``freeze`` True: the events are frozen out of the garbage collector as
+    they are built (see :func:`mmkit.gc_policy.gc_paused`), for a caller about
+    to run them under :func:`mmkit.gc_policy.long_run_gc`.
     """
     if correction is not None:
-        yield from _read(paths, correction, with_tickers, venue, symbol)
+        yield from _read(paths, correction, with_tickers, venue, symbol, freeze)
         return
     key = _cache_key(paths, venue, symbol, with_tickers)
     cached = _CACHE.get(key)
@@ -374,7 +379,8 @@ def read_recording(
         recording_cache.cache_directory(disk_cache),
         _disk_key(key, venue, symbol, with_tickers),
         _EVENT_TYPES,
-        lambda: _read(paths, None, with_tickers, venue, symbol),
+        lambda: _read(paths, None, with_tickers, venue, symbol, freeze),
+        freeze=freeze,
     ):
         events.append(event)
         yield event
@@ -446,6 +452,7 @@ def _read(
     with_tickers: bool,
     venue: str,
     symbol: str,
+    freeze: bool,
 ) -> Iterator[RecordingEvent]:
     files: Iterable[tuple[Path, list[tuple[Path, int, int, bytes]]]]
     if correction is None:
@@ -459,7 +466,7 @@ def _read(
         files = ((path, list(_split_lines([path]))) for path in paths)
     parse = _Parser(venue, symbol, with_tickers)
     for _path, lines in files:
-        with _gc_paused(freeze=True):  # the events live until the backtest ends
+        with gc_paused(freeze=freeze):
             events = _parse_lines(lines, parse, correction)
         yield from events
 

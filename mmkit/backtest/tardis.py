@@ -146,7 +146,7 @@ def read_tardis_book(path: Path) -> Iterator[BookSnapshot | BookDelta]:
 
 
 def read_tardis(
-    book: Path | None, trades: Path | None = None, disk_cache: bool | Path = True
+    book: Path | None, trades: Path | None = None, disk_cache: bool | Path = True, freeze: bool = False
 ) -> Iterator[TardisEvent]:
     """Book and trades merged by receive time (stable: book first on a tie, as files are written).
 
@@ -156,12 +156,14 @@ def read_tardis(
     :data:`READER_VERSION`; a later read of the same files, in any process,
     loads it instead of parsing the CSV. ``disk_cache`` True puts it where
     the environment says (``MMKIT_CACHE_DIR``, ``off`` to disable), False
-    disables it, a path puts it there.
+    disables it, a path puts it there. ``freeze`` True: the events loaded from
+    the cache are frozen out of the garbage collector as they are built (see
+    :func:`mmkit.gc_policy.gc_paused`), for a caller about to run them.
     """
     directory = recording_cache.cache_directory(disk_cache) if book is not None or trades is not None else None
     if directory is None:
         return _merged(book, trades)
-    return _cached(directory, book, trades)
+    return _cached(directory, book, trades, freeze)
 
 
 def _merged(book: Path | None, trades: Path | None) -> Iterator[TardisEvent]:
@@ -173,14 +175,16 @@ def _merged(book: Path | None, trades: Path | None) -> Iterator[TardisEvent]:
     return heapq.merge(*streams, key=lambda event: event.ts_recv)
 
 
-def _cached(directory: Path, book: Path | None, trades: Path | None) -> Iterator[TardisEvent]:
+def _cached(directory: Path, book: Path | None, trades: Path | None, freeze: bool) -> Iterator[TardisEvent]:
     roles = [(role, path) for role, path in (("book", book), ("trades", trades)) if path is not None]
     key = recording_cache.CacheKey(
         files=recording_cache.file_stamps(path for _, path in roles),
         options={"reader": "tardis", "roles": "+".join(role for role, _ in roles)},
         reader_version=READER_VERSION,
     )
-    yield from recording_cache.read_through(directory, key, _EVENT_TYPES, lambda: _merged(book, trades))
+    yield from recording_cache.read_through(
+        directory, key, _EVENT_TYPES, lambda: _merged(book, trades), freeze=freeze
+    )
 
 
 def tardis_files(directory: Path) -> tuple[Path | None, Path | None]:

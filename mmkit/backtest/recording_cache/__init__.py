@@ -36,8 +36,6 @@ name; a directory that cannot be written is logged and the backtest goes on.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import os
 import sys
@@ -53,6 +51,7 @@ from loguru import logger
 from mmkit.backtest.recording_cache.decoding import decode_events
 from mmkit.backtest.recording_cache.encoding import encode_events
 from mmkit.backtest.recording_cache.layout import MAGIC, PREFIX, CorruptEntryError, UncacheableError, canonical
+from mmkit.gc_policy import gc_paused
 
 __all__ = [
     "DISABLED_VALUES",
@@ -63,7 +62,6 @@ __all__ = [
     "UncacheableError",
     "cache_directory",
     "file_stamps",
-    "gc_paused",
     "load",
     "read_through",
     "remove_entries",
@@ -130,37 +128,6 @@ class CacheKey:
         }
 
 
-@contextlib.contextmanager
-def gc_paused(*, freeze: bool = False) -> Iterator[None]:
-    """Pause the cyclic garbage collector while a recording's events are built (parsed, encoded or loaded).
-
-    Why: that allocates millions of small acyclic objects (dicts, lists,
-    tuples, events) that reference counting frees on its own, yet every few
-    hundred allocations the collector walks everything alive, the growing
-    event list included; that cost a quarter of the parse. Callers never
-    yield while it is paused (the consumer's code never runs with it off),
-    and the previous state is restored.
-
-    ``freeze``: for what lives on after the block (a recording's events live
-    until the backtest ends), move everything alive into the permanent
-    generation on the way out (``gc.freeze``, a list splice) rather than let
-    the next young pass walk the new objects and older passes walk them again:
-    on the shared recording that was about 0.1 s at the end of the load and
-    0.07 s in the full collection before the run. A later ``gc.unfreeze``
-    (the run's GC policy, :mod:`mmkit.app.gc_policy`, does one at its end)
-    hands them back; reference counting frees frozen objects as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 def cache_directory(setting: bool | str | os.PathLike[str] = True) -> Path | None:
     """Where entries live, or None when caching is off.
 
@@ -187,7 +154,7 @@ def cache_directory(setting: bool | str | os.PathLike[str] = True) -> Path | Non
         return None
 
 
-def load(directory: Path, key: CacheKey, types: Sequence[type]) -> list[Any] | None:
+def load(directory: Path, key: CacheKey, types: Sequence[type], *, freeze: bool = False) -> list[Any] | None:
     """The events cached for ``key``, or None (nothing cached, or an entry that is stale or damaged).
 
     ``types`` are the attrs classes the reader produces; an entry naming any
@@ -203,7 +170,7 @@ def load(directory: Path, key: CacheKey, types: Sequence[type]) -> list[Any] | N
         logger.warning("recording cache: cannot read {} ({}); parsing instead", path, exc)
         return None
     try:
-        with gc_paused(freeze=True):  # the events live until the backtest ends
+        with gc_paused(freeze=freeze):
             events = decode_events(data, key.as_json(), types)
     except Exception as exc:  # any failure of a cache file means "no cache", never a failed backtest
         logger.warning("recording cache: ignoring {}: {}; it will be rewritten", path, exc)
@@ -255,7 +222,12 @@ def store(directory: Path, key: CacheKey, events: Sequence[Any], types: Sequence
 
 
 def read_through(
-    directory: Path | None, key: CacheKey, types: Sequence[type], parse: Callable[[], Iterable[Any]]
+    directory: Path | None,
+    key: CacheKey,
+    types: Sequence[type],
+    parse: Callable[[], Iterable[Any]],
+    *,
+    freeze: bool = False,
 ) -> Iterator[Any]:
     """The entry for ``key`` if it loads, else ``parse()``'s events, written as the entry once read to their end.
 
@@ -266,7 +238,7 @@ def read_through(
     if directory is None:
         yield from parse()
         return
-    cached = load(directory, key, types)
+    cached = load(directory, key, types, freeze=freeze)
     if cached is not None:
         yield from cached
         return

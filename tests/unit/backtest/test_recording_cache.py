@@ -162,16 +162,20 @@ def _collected(events: Sequence[Any]) -> list[Any]:
     return [event for event in events if id(event) in walked]
 
 
-def test_parsed_and_loaded_events_are_frozen_out_of_the_collector(small: list[Path], cache_dir: Path) -> None:
+def test_events_are_frozen_out_of_the_collector_only_when_asked(small: list[Path], cache_dir: Path) -> None:
     try:
         gc.unfreeze()
-        parsed = _read(small)  # a parse, which writes the entry
+        plain = _read(small)  # a parse, which writes the entry; nothing frozen by default
+        assert gc.get_freeze_count() == 0 and _collected(plain)
+        parsed = _read(small, disk_cache=False, freeze=True)
         assert parsed and not _collected(parsed), "parsed events left for the collector to walk"
         gc.unfreeze()
         assert _collected(parsed)  # the check above can fail
-        loaded = _read(small)  # from disk
+        loaded = _read(small, freeze=True)  # from disk
         assert all(a is not b for a, b in zip(parsed, loaded, strict=True))
         assert not _collected(loaded), "loaded events left for the collector to walk"
+        gc.unfreeze()
+        assert _read(small) == loaded and gc.get_freeze_count() == 0  # a plain disk load freezes nothing
     finally:
         gc.unfreeze()
 

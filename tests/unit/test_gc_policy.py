@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from mmkit.app.gc_policy import GC_GEN0_THRESHOLD, long_run_gc
+from mmkit.gc_policy import GC_GEN0_THRESHOLD, long_run_gc
 
 
 def test_freezes_survivors_and_restores_everything_on_exit() -> None:
