@@ -190,14 +190,14 @@ class ConfigOverrides:
     output_dir: str | None = None
     #: Paper trading: live reference data, the quoting venue simulated (no orders reach it).
     paper: bool = False
-    #: A backtest connects to nothing: every venue's and reference source's connection settings
-    #: (hosts, keys, ``${SECRET}`` references) are dropped, so a production file backtests without them.
+    #: A backtest connects to nothing: every value at a secret path (venue keys, store URLs) is dropped
+    #: before secrets are looked up, so a production file backtests without them in the environment.
     backtest: bool = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         data = dict(data)
         if self.backtest:
-            data = _without_connection_settings(data)
+            data = _without_secrets(data)
         if self.reference_replay is not None:
             replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
             if self.replay_speed is not None:
@@ -213,25 +213,32 @@ class ConfigOverrides:
         return data
 
 
-def _without_connection_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with ``venue``, ``hedge.venue`` and each ``reference.sources[]`` stripped of ``settings``.
-
-    Only sections that are there and are mappings are touched: anything
-    missing or malformed is left for validation to name.
-    """
-
-    def stripped(section: Any) -> Any:
-        return {**section, "settings": {}} if isinstance(section, dict) and "settings" in section else section
-
-    if "venue" in data:
-        data["venue"] = stripped(data["venue"])
-    hedge = data.get("hedge")
-    if isinstance(hedge, dict) and "venue" in hedge:
-        data["hedge"] = {**hedge, "venue": stripped(hedge["venue"])}
-    reference = data.get("reference")
-    if isinstance(reference, dict) and isinstance(reference.get("sources"), list):
-        data["reference"] = {**reference, "sources": [stripped(source) for source in reference["sources"]]}
+def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without a value at any of :data:`SECRET_PATHS`: what a run that connects to nothing must not demand."""
+    for path in SECRET_PATHS:
+        data = _without(data, path.split("."))
     return data
+
+
+def _without(node: Any, keys: list[str]) -> Any:
+    """``node`` (copied where changed) without the value at ``keys`` (``name[]``: in every item of a list).
+
+    Anything missing or malformed on the way is left as it is, for validation to name.
+    """
+    if not isinstance(node, dict):
+        return node
+    head, *rest = keys
+    name = head.removesuffix("[]")
+    if name not in node:
+        return node
+    if not rest:
+        return {key: value for key, value in node.items() if key != name}
+    child = node[name]
+    if head.endswith("[]"):
+        child = [_without(item, rest) for item in child] if isinstance(child, list) else child
+    else:
+        child = _without(child, rest)
+    return {**node, name: child}
 
 
 def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = None) -> LoadedConfig:

@@ -1,4 +1,4 @@
-"""The backtest override: a production config backtests without its connection settings or secrets."""
+"""The backtest override: a production config backtests without any of its secrets in the environment."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ hedge:
 strategy:
   controller: strategies.skewed_ladder:SkewedLadderController
   params: {{base_spread_bps: 20, levels: 1}}
+store: {{url: "${{{UNSET}}}", redis_url: "${{{UNSET}}}", audit_fsync: never}}
 """
 
 
@@ -45,13 +46,27 @@ def test_without_the_override_a_missing_secret_is_named(config: Path) -> None:
         load_engine_config(config)
 
 
-def test_the_backtest_override_drops_every_connection_setting_and_keeps_the_rest(config: Path) -> None:
+def test_the_backtest_override_drops_every_secret_and_keeps_the_rest(config: Path) -> None:
     loaded = load_engine_config(config, ConfigOverrides(backtest=True))
-    assert loaded.config.venue.settings == {}
+    assert loaded.config.venue.settings == {"host": "10.0.0.1"}
     assert loaded.config.hedge.venue is not None and loaded.config.hedge.venue.settings == {}
     assert [source.settings for source in loaded.config.reference.sources] == [{}]
+    assert loaded.config.store.url is None and loaded.config.store.redis_url is None
+    assert loaded.config.store.audit_fsync == "never"
     assert loaded.config.venue.rules == "truex" and loaded.config.venue.symbol == "BTC-PYUSD"
     assert loaded.config.strategy.params == {"base_spread_bps": 20, "levels": 1}
+
+
+def test_each_secret_path_alone_is_dropped(config: Path) -> None:
+    """One ``${SECRET}`` at a time, so no path is dropped only because another one is."""
+    for secret in ("venue.settings.api_key", "reference.sources[].settings.secret_key", "store.url"):
+        text = CONFIG.replace(f'"${{{UNSET}}}"', '"plain"')
+        key = secret.rsplit(".", 1)[1]
+        text = text.replace(f'{key}: "plain"', f'{key}: "${{{UNSET}}}"', 1)
+        config.write_text(text)
+        with pytest.raises(ConfigError, match=UNSET):
+            load_engine_config(config)
+        load_engine_config(config, ConfigOverrides(backtest=True))
 
 
 def test_the_override_still_rejects_what_is_wrong_elsewhere(config: Path) -> None:
