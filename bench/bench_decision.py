@@ -32,7 +32,6 @@ ROUNDS = 20_000
 LEVELS = 8
 TICK = Decimal("0.10")
 SIZE = Decimal("0.01")
-#: Same young-generation threshold as ``mmkit.app.lifecycle`` uses for a live run.
 
 
 def controller(ref: Decimal) -> list[TargetQuote]:

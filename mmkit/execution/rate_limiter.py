@@ -62,13 +62,13 @@ class RateLimiter:
         #: so two bursts exactly one window apart on our clock can land inside one window on theirs.
         self.window_guard_ns = window_guard_ns
         self._windows: list[deque[int]] = [deque() for _ in self.limits]
-        self._reserve = [int(limit.max_count * cancel_reserve) for limit in self.limits]
+        reserves = [int(limit.max_count * cancel_reserve) for limit in self.limits]
         # Per window, worked out once from the (fixed) limits: its length, and how many actions it
         # holds for cancels and for places/replaces (which leave the reserve to cancels).
         self._spans = tuple(limit.window_ns for limit in self.limits)
         self._cancel_caps = tuple(limit.max_count for limit in self.limits)
         self._place_caps = tuple(
-            limit.max_count - reserve for limit, reserve in zip(self.limits, self._reserve, strict=True)
+            limit.max_count - reserve for limit, reserve in zip(self.limits, reserves, strict=True)
         )
         self.duplicate_window_ns = duplicate_window_ns
         self._recent_places: deque[tuple[int, Side, Decimal, Decimal]] = deque()

@@ -18,6 +18,7 @@ From the position it derives the three things the rest of the engine acts on:
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 import attrs
 from loguru import logger
@@ -27,6 +28,16 @@ from mmkit.strategy import QuoteMode
 from mmkit.validators import non_negative, positive
 
 ONE = Decimal(1)
+
+
+class _Derived(NamedTuple):
+    """What one position implies: see :meth:`InventoryManager._current`."""
+
+    position: Decimal
+    skew: Decimal
+    bid_mode: QuoteMode
+    ask_mode: QuoteMode
+    emergency: bool
 #: ``Side.BUY`` costs a class attribute lookup through the enum metaclass; quote_mode runs several times a tick.
 _BUY = Side.BUY
 
@@ -95,8 +106,8 @@ class InventoryManager:
         self._entry_price: Decimal | None = None
         self._seen: set[tuple[str, str]] = set()
         self._fill_count = 0
-        self._skew_cache: tuple[Decimal, Decimal] | None = None
-        self._limits_cache: tuple[Decimal, QuoteMode, QuoteMode, bool] | None = None
+        #: What the position implies (skew, quote modes, emergency), for the position it was worked out at.
+        self._derived: _Derived | None = None
         self._log = logger.bind(component="inventory", base=self.symbol_base)
 
     # ----------------------------------------------------------------- state
@@ -169,17 +180,7 @@ class InventoryManager:
         stopped anyway, and an unbounded skew would push the reducing quote
         through the mid.
         """
-        # A fractional Decimal power costs ~100 µs; the position changes only on fills, so cache per position.
-        if self._skew_cache is not None and self._skew_cache[0] == self._position:
-            return self._skew_cache[1]
-        if self._position == 0:
-            skew = ZERO
-        else:
-            u = min(self.utilization(), ONE)
-            magnitude = (u**self.config.skew_exponent) * self.config.max_skew_ticks
-            skew = magnitude if self._position > 0 else -magnitude
-        self._skew_cache = (self._position, skew)
-        return skew
+        return self._current().skew
 
     def accumulating_side(self) -> Side | None:
         """The side whose fills would grow |position| (None when flat)."""
@@ -191,35 +192,36 @@ class InventoryManager:
 
     def quote_mode(self, side: Side) -> QuoteMode:
         """NORMAL, WIDEN (>= widen_at on the accumulating side) or STOP (>= 100 %); reducing side is NORMAL."""
-        limits = self._limits_cache
-        if limits is None or limits[0] is not self._position:
-            limits = self._refresh_limits()
-        return limits[1] if side is _BUY else limits[2]
+        derived = self._current()
+        return derived.bid_mode if side is _BUY else derived.ask_mode
 
     def emergency(self) -> bool:
         """True past the hard limit: the engine should cancel every quote."""
-        limits = self._limits_cache
-        if limits is None or limits[0] is not self._position:
-            limits = self._refresh_limits()
-        return limits[3]
+        return self._current().emergency
 
-    def _refresh_limits(self) -> tuple[Decimal, QuoteMode, QuoteMode, bool]:
-        """Work out (position, bid mode, ask mode, emergency) and keep them in ``_limits_cache``.
+    def _current(self) -> _Derived:
+        """What the current position implies, worked out once per position.
 
         The controller, the inventory gate and the kill switch ask for these
-        every tick, while the position moves only on fills. The memo is keyed
-        on the position *object* (every fill assigns a new one), so nothing
-        has to remember to invalidate it.
+        every tick, while the position moves only on fills (and a fractional
+        Decimal power for the skew costs ~100 µs). The memo is keyed on the
+        position *object* (every fill assigns a new one), so nothing has to
+        remember to invalidate it.
         """
+        derived = self._derived
         position = self._position
-        limits = (
-            position,
-            self._quote_mode(Side.BUY),
-            self._quote_mode(Side.SELL),
+        if derived is not None and derived.position is position:
+            return derived
+        if position == 0:
+            skew = ZERO
+        else:
+            magnitude = (min(self.utilization(), ONE) ** self.config.skew_exponent) * self.config.max_skew_ticks
+            skew = magnitude if position > 0 else -magnitude
+        derived = self._derived = _Derived(
+            position, skew, self._quote_mode(Side.BUY), self._quote_mode(Side.SELL),
             abs(position) > self.config.emergency_position,
         )
-        self._limits_cache = limits
-        return limits
+        return derived
 
     def _quote_mode(self, side: Side) -> QuoteMode:
         if side is not self.accumulating_side():
