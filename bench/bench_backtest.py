@@ -20,7 +20,7 @@ tracker, risk gates, PnL) — not a simplified loop. Figures:
   one instrumented run, and, timed alone, the two halves of the replay: the
   recorded venue applying the book (sequencer + ``ReplayBookVenue``) and the
   reference book (``ReplayedReference`` through the real ``OrderBookTracker``).
-  Separate runs on this shared 2-core machine vary by about ±20 %.
+  This shared 2-core machine drifts by up to 1.6x between quiet and busy spells.
 
 Target: <= 1.0 s load+simulate for the whole recording. Run:
 ``PYTHONPATH=. .venv/bin/python -m bench bench_backtest``
@@ -58,7 +58,7 @@ from mmkit.sim.venue import ReplayBookVenue
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
 
 TARGET_S = 1.0
-#: Fresh processes on the cached recording; their median is the verdict (the machine varies by about ±20 %).
+#: Fresh processes on the cached recording; their median is the verdict (the machine drifts by up to 1.6x).
 FRESH_CACHED_RUNS = 6
 RISK = RiskSettings(
     inventory=InventoryConfig(max_position=Decimal("0.5"), hedge_threshold=Decimal("0.2"),

@@ -11,8 +11,8 @@ Why dicts plus lazily-cleaned heaps: a level update is then one dict write
 (plus a heap push only when a *new* price appears), and the top of book is the
 heap root once stale roots (prices no longer in the dict) have been popped.
 That is O(1) amortized per update with no sort per delta. Stale entries deep
-in a heap are harmless; the heap is rebuilt from the dict when they outnumber
-live levels, which bounds memory. (A sortedcontainers book measured 3-4x
+in a heap are harmless; the heaps are rebuilt from the dicts when their
+entries outnumber the book's levels four times over, which bounds memory. (A sortedcontainers book measured 3-4x
 slower on the recorded Binance stream; see bench/bench_book.py.)
 
 Why a window: a deep book churns far from the top (on the shared Binance

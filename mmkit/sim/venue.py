@@ -866,7 +866,8 @@ class ReplayBookVenue(SimulatedVenue):
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
         ts = event.ts_event if self._market_time == "ts_event" else event.ts_recv
-        # Most events find no action of ours due (one in ~30 here): test the heap root before calling advance.
+        # Most events find no action of ours due (one in ~30 here): test the heap root before calling
+        # advance, and otherwise do only what advance then does, move venue time (keep the two in step).
         to_venue = self._to_venue
         if to_venue and to_venue[0][0] <= ts:
             self.advance(ts)
