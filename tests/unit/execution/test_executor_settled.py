@@ -15,7 +15,7 @@ import attrs
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.execution.executor import ExecActionKind, Executor
 from mmkit.execution.rate_limiter import RateLimiter
-from mmkit.model import Side, TargetQuote
+from mmkit.model import OrderRequest, Side, TargetQuote
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.testing.fake_connector import FakeConnector
 
@@ -116,3 +116,16 @@ def test_a_changed_size_tolerance_is_judged_again() -> None:
     rig.ex.size_tolerance = D("0")
     (action,) = rig.ex.reconcile(pair(), 3)
     assert action.kind is ExecActionKind.REPLACE and action.qty == D("0.01")
+
+
+def test_turning_on_cancel_strays_after_settling_cancels_a_stray() -> None:
+    rig = Rig()
+    rig.ex.cancel_strays = False
+    stray = OrderRequest("stray1", rig.fake.venue, SYM, Side.BUY, D("0.01"), D("59000"))
+    rig.tracker.submit(stray, 0)  # an order of ours the executor did not place: no slot
+    rig.settle()
+    rig.quoting(pair())  # settled with the stray left alone
+    assert rig.ex.reconcile(pair(), 2) == []
+    rig.ex.cancel_strays = True
+    actions = rig.ex.reconcile(pair(), 3)
+    assert [(a.kind, a.client_id) for a in actions] == [(ExecActionKind.CANCEL, "stray1")]
