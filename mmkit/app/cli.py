@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 from loguru import logger
 
+from mmkit.app.outcome import EXIT_OK, EXIT_USAGE
 from mmkit.conf import ConfigError
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = EXIT_USAGE
 
 Handler = Callable[[argparse.Namespace], int]
 

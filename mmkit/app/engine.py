@@ -19,6 +19,7 @@ from typing import Protocol
 import attrs
 from loguru import logger
 
+from mmkit.app.outcome import RunOutcome
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.connector import Connector, TransientVenueError
@@ -332,6 +333,9 @@ class Engine:
         #: Symbols whose books each feed must subscribe at start (reference prices, hedge touch).
         self.feed_symbols: dict[str, list[str]] = {}
         self.fills: list[Fill] = []
+        #: What went wrong in this run and decides its exit code (mmkit.app.outcome): every part
+        #: that must make the run end non-zero records here, through the app layer's wiring.
+        self.outcome = RunOutcome()
         #: Async steps run by :meth:`start` after the venue connects and before the open-order
         #: reconciliation (restart recovery: restore the ledger, reconcile with the venue). One that
         #: raises EngineStartError keeps the engine from quoting.

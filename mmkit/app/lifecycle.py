@@ -3,8 +3,8 @@
 Start: connect feeds → connect venue → reconcile open orders (refuse to
 quote if that fails) → tick. Stop (SIGINT/SIGTERM, ``run_for_s``, or the end
 of a replay): pull quotes → cancel all → confirm with the venue that
-nothing is open → final report. The exit code says whether the stop was
-clean (0) or orders may still be open (1).
+nothing is open → final report. The exit code comes from the run's
+problems (mmkit.app.outcome): 0 only for a clean run and a clean stop.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from loguru import logger
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
+from mmkit.app.outcome import ProblemKind
 from mmkit.app.persistence import persist_built
 from mmkit.app.report import final_report, format_report, status_block
 from mmkit.backtest.html import write_html
@@ -32,10 +34,6 @@ from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, NS_PER_S
-
-EXIT_OK = 0
-EXIT_NOT_FLAT = 1
-EXIT_START_FAILED = 3
 
 
 class PeriodicPrinter:
@@ -123,8 +121,8 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         await _disconnect(engine)
         if still_open:
             logger.error("orders still open at the venue after stop: {}", still_open)
-            return EXIT_NOT_FLAT
-        return EXIT_OK
+            engine.outcome.record(ProblemKind.NOT_FLAT, f"orders still open at the venue after stop: {still_open}")
+        return engine.outcome.exit_code()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -83,6 +83,7 @@ def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> d
         "cancel_or_replace_rejects": events["OrderCancelRejected"],
         "malformed_messages": engine.router.malformed,
         "duplicate_fills_dropped": engine.stream.duplicate_fills,
+        "problems": engine.outcome.as_report(),
     }
 
 
