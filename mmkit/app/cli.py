@@ -94,6 +94,15 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return int(result or 0)
 
 
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from mmkit.app.reconcile import reconcile_command
+
+    return reconcile_command(
+        args.config, accept_venue=args.accept_venue, reason=args.reason,
+        overrides=_overrides(args),  # type: ignore[arg-type]
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmkit",
@@ -145,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--by", choices=["session", "day"], default="session")
     history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
     history.set_defaults(handler=_cmd_history)
+
+    reconcile = sub.add_parser("reconcile", help="show the venue's view of our orders against the ledger; "
+                               "--accept-venue books the difference as flagged synthetic fills")
+    reconcile.add_argument("config")
+    reconcile.add_argument("--accept-venue", action="store_true",
+                           help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
+    reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
+    _add_override_flags(reconcile)
+    reconcile.set_defaults(handler=_cmd_reconcile)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"])

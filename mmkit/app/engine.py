@@ -224,6 +224,9 @@ class StrategyRunner:
         self.book = book
         self.stats = RunnerStats()
         self.quoting_enabled = True
+        #: Checked first every tick, before the controller and the executor act; a returned reason halts
+        #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence).
+        self.gates: list[Callable[[int], str | None]] = []
         self.last_fair = FairValue(None, 0.0, 0)
         self._started = False
         self._log = logger.bind(strategy=controller.name, venue=instrument.venue, symbol=instrument.symbol)
@@ -263,6 +266,11 @@ class StrategyRunner:
 
     def tick(self, ts_ns: int) -> None:
         self.stats.ticks += 1
+        gated = None
+        for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
+            why = gate(ts_ns)
+            if gated is None:
+                gated = why
         if not self.executor.connector.connected:
             # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
@@ -272,7 +280,7 @@ class StrategyRunner:
         self.last_fair = fair
         if fair.price is not None:
             self.pnl.mark(fair.price, ts_ns)
-        reason = self.halted_reason(ts_ns, fair)
+        reason = gated or self.halted_reason(ts_ns, fair)
         targets: Sequence[TargetQuote] = ()
         if reason is None:
             try:

@@ -122,6 +122,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         if still_open:
             logger.error("orders still open at the venue after stop: {}", still_open)
             engine.outcome.record(ProblemKind.NOT_FLAT, f"orders still open at the venue after stop: {still_open}")
+        _run_closers(engine)  # before the exit code: a record not persisted decides it (exit 6)
         return engine.outcome.exit_code()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,7 +132,9 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
 
 def _run_closers(engine: Engine) -> None:
     """Flush what the run recorded (Engine.closers), whatever way the run ended."""
-    for close in engine.closers:
+    closers = list(engine.closers)
+    engine.closers.clear()  # each runs once, however the run ended
+    for close in closers:
         try:
             close()
         except Exception:

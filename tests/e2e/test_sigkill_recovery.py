@@ -20,146 +20,36 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
-from sqlalchemy.exc import SQLAlchemyError
 
-from mmkit.app.recovery import InstanceLedger
 from mmkit.model import Fill
 from mmkit.store.records import OrderRecord
-
-REPO = Path(__file__).resolve().parents[2]
-INSTANCE = "truex-btc"
-VENUE = "truex"
+from tests.faults.truex_run import INSTANCE, REPO, VENUE, TrueXRun, orders_rows, store_view, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(150)]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(what: str, predicate: Callable[[], bool], timeout_s: float, *procs: subprocess.Popen[bytes]) -> None:
-    """Poll with a deadline; fail at once (with the reason) if a process we depend on died."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for proc in procs:
-            assert proc.poll() is None, f"{proc.args!r} exited with {proc.returncode} while waiting for {what}"
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def _ports_open(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return False
-    return True
-
-
-class Run:
-    """The temp dir of one test: config copy, logs, store, the venue's record."""
-
-    def __init__(self, root: Path, data: Path) -> None:
-        self.root = root
-        self.data = data
-        self.oe_port, self.md_port = _free_port(), _free_port()
-        self.fills_log = root / "venue" / "fills.jsonl"
-        self.state_out = root / "venue" / "state.json"
-        self.config = root / "truex_btc_pyusd.yml"
-        text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
-        for old, new in (
-            ("port: 9876", f"port: {self.oe_port}"),
-            ("port: 9877", f"port: {self.md_port}"),
-            ("  tick_ms: 100\n", f"  tick_ms: 100\n  output_dir: {root}\n"),
-        ):
-            assert text.count(old) == 1, old
-            text = text.replace(old, new)
-        self.config.write_text(text)
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "TRUEX_API_KEY": "demo-key",
-            "TRUEX_SECRET_KEY": "demo-secret",
-        }
-        self._logs: list[IO[bytes]] = []
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.root / f"{name}.log").open("wb")
-        self._logs.append(log)
-        proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def start_venue(self) -> subprocess.Popen[bytes]:
-        return self.spawn("venue", [
-            "-m", "connectors.truex.sim",
-            "--oe-port", str(self.oe_port), "--md-port", str(self.md_port),
-            "--recording", str(self.data), "--speed", "10",
-            "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002",
-            "--fills-log", str(self.fills_log), "--state-out", str(self.state_out),
-        ])  # fmt: skip
-
-    def start_engine(self, name: str) -> subprocess.Popen[bytes]:
-        return self.spawn(name, [
-            "-m", "mmkit.app.cli", "start", str(self.config), "--quiet",
-            "--reference-replay", str(self.data), "--replay-speed", "10", "--sim-hedge",
-            "--output-dir", str(self.root),
-        ])  # fmt: skip
-
-    def log(self, name: str) -> str:
-        return (self.root / f"{name}.log").read_text(errors="replace")
-
-    def ledger(self) -> InstanceLedger | None:
-        path = self.root / "store" / f"{INSTANCE}.sqlite"
-        return InstanceLedger(f"sqlite:///{path}", INSTANCE) if path.exists() else None
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        for log in self._logs:
-            log.close()
+Run = TrueXRun
+_wait = wait_for
+_store_view = store_view
+_orders_rows = orders_rows
 
 
 @pytest.fixture
 def run(tmp_path: Path, shared_data: Path) -> Iterator[Run]:
-    r = Run(tmp_path, shared_data / "binance_spot_btcusdt")
+    r = TrueXRun(tmp_path, shared_data / "binance_spot_btcusdt")
     try:
         yield r
     finally:
         r.close()
-
-
-def _store_view(run: Run) -> tuple[list[Fill], list[OrderRecord]]:
-    """(fills of our venue, orders recorded open) as the store holds them now."""
-    ledger = run.ledger()
-    if ledger is None:
-        return [], []
-    try:
-        return [s.fill for s in ledger.fills(VENUE)], ledger.open_orders(VENUE)
-    except SQLAlchemyError:  # the schema may not exist yet while the engine starts
-        return [], []
-    finally:
-        ledger.close()
 
 
 def _replaced_after_fill(fills: list[Fill], open_orders: list[OrderRecord]) -> list[OrderRecord]:
@@ -171,17 +61,8 @@ def _replaced_after_fill(fills: list[Fill], open_orders: list[OrderRecord]) -> l
     return [o for o in open_orders if owners.get(o.venue_order_id, set()) - {o.client_id}]
 
 
-def _orders_rows(run: Run) -> list[dict[str, Any]]:
-    import sqlite3
-
-    with sqlite3.connect(run.root / "store" / f"{INSTANCE}.sqlite") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM orders WHERE venue = ? ORDER BY id", (VENUE,))]
-
-
 def test_sigkill_restart_recovers_orders_and_counts_every_fill_once(run: Run) -> None:
     venue = run.start_venue()
-    _wait("the TrueX simulator's ports", lambda: _ports_open(run.oe_port, run.md_port), 30, venue)
 
     # 1. quote until an open order has been partially filled and then replaced (the hardest case for
     #    recovery: the venue's filled quantity spans two ClOrdIDs), then SIGKILL
