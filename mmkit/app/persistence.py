@@ -149,12 +149,15 @@ class Persistence:
         self.outage_grace_ns = int(outage_grace_s * NS_PER_S)
         #: Why quoting is halted by persistence (None: it is not); read by :meth:`gate` every tick.
         self.halt_reason: str | None = None
+        self._halt_permanent = False
         self._outage_since: int | None = None
         self._limiter_granted = 0
         self._store_inode: tuple[int, int] | None = None
         #: The store holds (or has been handed) everything the journal held at start: only then may a clean
         #: stop checkpoint the journal. Never after a refused recovery: the journal is the only copy.
         self._caught_up = False
+        #: The start was refused because the store cannot be written: closing must not wait for it.
+        self._unwritable = False
         self.audit = _AuditWriter(audit)
         self.redis = redis_state
         self.instance = instance
@@ -203,6 +206,7 @@ class Persistence:
         # would otherwise only show at the first fill. The session's start row must reach it.
         grace_s = max(self.outage_grace_ns / NS_PER_S, 1.0)
         if not await asyncio.to_thread(self.recorder.flush, grace_s) or self.recorder.stats().db_errors:
+            self._unwritable = True
             raise EngineStartError(
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
@@ -281,21 +285,26 @@ class Persistence:
         """
         journal = self.journal
         if journal is not None and not journal.sync():
-            self._halt(f"journal: {journal.error}", ts_ns)
+            self._halt(f"journal: {journal.error}", ts_ns, permanent=True)
         return self.halt_reason
 
-    def _halt(self, reason: str, ts_ns: int) -> None:
-        if self.halt_reason == reason:
+    def _halt(self, reason: str, ts_ns: int, *, permanent: bool = False) -> None:
+        """Halt quoting. Permanent (journal, audit): records were lost, the run ends NOT_PERSISTED (exit 6)."""
+        if self._halt_permanent or self.halt_reason == reason:
             return
         self.halt_reason = reason
+        self._halt_permanent = permanent
         self._log.error("quoting halted: {}", reason)
         self.audit.put("risk", {"event": "persistence_halt", "reason": reason}, ts_ns)
-        if reason.startswith("journal"):
+        if permanent:
             self.engine.outcome.record(ProblemKind.NOT_PERSISTED, reason, ts_ns)
 
     def _check_store(self, ts_ns: int) -> None:
         """Store failure policy: an outage past the grace halts quoting until the store caught up."""
         stats = self.recorder.stats()
+        if self.audit.trail.errors:  # the desk's record of the run is incomplete: as bad as a lost fill
+            self._halt(f"audit trail {self.audit.trail.path} cannot be written", ts_ns, permanent=True)
+            return
         problem = self._store_file_problem()
         if stats.in_outage or problem:
             if self._outage_since is None:
@@ -305,7 +314,7 @@ class Persistence:
                            f"({stats.backlog} records queued; the journal holds them)", ts_ns)
             return
         self._outage_since = None
-        if self.halt_reason is not None and not self.halt_reason.startswith("journal") and stats.backlog == 0:
+        if self.halt_reason is not None and not self._halt_permanent and stats.backlog == 0:
             self._log.warning("store reachable and caught up again: quoting resumes")
             self.audit.put("risk", {"event": "persistence_resume", "reason": self.halt_reason}, ts_ns)
             self.halt_reason = None
@@ -524,7 +533,7 @@ class Persistence:
         journal = self.journal
         if journal is not None:
             journal.sync()
-        remaining = self.recorder.close(timeout_s)
+        remaining = self.recorder.close(min(timeout_s, 1.0) if self._unwritable else timeout_s)
         self.audit.close()
         if remaining:
             self.engine.outcome.record(
