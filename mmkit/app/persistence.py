@@ -124,6 +124,33 @@ class PersistenceStats:
     audit_errors: int
 
 
+class WriteAheadConnector:
+    """The order tracker's connector, wrapped so that an order is journaled *before* it is sent.
+
+    Why: an order the venue holds and the journal does not know cannot be
+    asked about after a crash; a fill on it would be lost to the ledger. The
+    tracker files a new order (or a replace) before calling ``place`` /
+    ``replace``, so here it is already tracked: its PENDING state is journaled
+    (one ``write(2)``, SIGKILL-safe) and recorded, then sent. Everything else
+    is the wrapped connector's own.
+    """
+
+    def __init__(self, inner: Any, persistence: Persistence) -> None:
+        self._inner = inner
+        self._persistence = persistence
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def place(self, order: Any) -> None:
+        self._persistence.before_send(order.client_id, order.ts_created)
+        self._inner.place(order)
+
+    def replace(self, request: Any) -> None:
+        self._persistence.before_send(request.client_id, request.ts_created)
+        self._inner.replace(request)
+
+
 class Persistence:
     """Records what the engine does and publishes what it holds. A TimeIterator (post-strategy)."""
 
@@ -380,6 +407,10 @@ class Persistence:
             if cid:
                 self._record_related(cid, ts, why)
 
+    def before_send(self, client_id: str, ts_ns: int) -> None:
+        """An order about to be sent: journal (and record) its pending state first (WriteAheadConnector)."""
+        self._record_related(client_id, ts_ns or self.engine.clock.now_ns, "sent")
+
     def on_fill(self, fill: Fill) -> None:
         """A fill (already deduplicated by the stream): journal it, then persist it and the order state it produced."""
         if self.journal is not None:
@@ -628,6 +659,7 @@ def attach_persistence(
         outage_grace_s=float(getattr(store_section, "outage_grace_s", 5.0)),
     )
     engine.runner.gates.append(persistence.gate)
+    engine.orders.connector = WriteAheadConnector(engine.orders.connector, persistence)
     engine.stream.add_fill_listener(persistence.on_fill)
     engine.stream.add_order_listener(persistence.on_order_event)
     kill = engine.runner.kill_switch
