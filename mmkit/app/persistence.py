@@ -173,6 +173,8 @@ class Persistence:
         self.engine = engine
         self.recorder = recorder
         self.journal = journal
+        #: A running engine checkpoints its journal past this size, once the store has caught up.
+        self.journal_checkpoint_bytes = 32 * 1024 * 1024
         self.outage_grace_ns = int(outage_grace_s * NS_PER_S)
         #: Why quoting is halted by persistence (None: it is not); read by :meth:`gate` every tick.
         self.halt_reason: str | None = None
@@ -284,6 +286,9 @@ class Persistence:
         self.sweep(ts_ns)
         self._journal_actions()
         self._check_store(ts_ns)
+        journal = self.journal
+        if journal is not None and journal.bytes_since_checkpoint > self.journal_checkpoint_bytes:
+            self._checkpoint_running()
         if ts_ns >= self._next_pnl:
             self._next_pnl = ts_ns + self.pnl_interval_ns
             self.snapshot_pnl(ts_ns)
@@ -368,6 +373,31 @@ class Persistence:
         if (st.st_dev, st.st_ino) != self._store_inode:
             return f"store file {database} was replaced"
         return None
+
+    def _checkpoint_running(self) -> None:
+        """Truncate a long-running engine's journal once the store holds everything it holds.
+
+        Every journal append happens on this thread and is handed to the
+        recorder in the same call, so a backlog of 0 seen here means the store
+        has every record the journal has.
+        """
+        journal = self.journal
+        stats = self.recorder.stats()
+        if journal is None or not journal.healthy or not self._caught_up or self.halt_reason is not None:
+            return
+        if stats.backlog or stats.in_outage or self._store_file_problem() is not None:
+            return
+        limiter = getattr(self.engine.runner.executor, "limiter", None)
+        carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
+        fills = self.engine.fills
+        position = sum((f.qty * f.side.sign for f in fills), ZERO)
+        journal.sync()
+        if self.recover_on_start:
+            ok = journal.checkpoint(carry, len(fills), position, reopen=True)
+        else:
+            ok = journal.checkpoint(carry, reopen=True)
+        if ok:
+            self._log.info("journal checkpointed while running: the store holds all {} fills", len(fills))
 
     def _journal_actions(self) -> None:
         """Journal the order-entry actions sent since last time (the rate limiter's window survives restarts)."""

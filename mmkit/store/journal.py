@@ -184,6 +184,9 @@ class Journal:
         self.fsync = fsync
         self.error: str | None = None
         self.appended = 0
+        #: Bytes appended since the journal was opened or last checkpointed (a running engine checkpoints
+        #: when this grows past its limit and the store has caught up: recovery reads the whole file).
+        self.bytes_since_checkpoint = 0
         self.syncs = 0
         self.sync_ns = 0
         self._dirty = False
@@ -226,7 +229,9 @@ class Journal:
             return False
         self._seq += 1
         try:
-            self._write(_encode(self._seq, kind, data))
+            line = _encode(self._seq, kind, data)
+            self._write(line)
+            self.bytes_since_checkpoint += len(line)
         except OSError as exc:
             self._fail(f"journal write failed: {exc}")
             return False
@@ -265,7 +270,8 @@ class Journal:
             self._fd = None
 
     def checkpoint(
-        self, carry_actions: Iterable[int], fills: int | None = None, position: Decimal | None = None
+        self, carry_actions: Iterable[int], fills: int | None = None, position: Decimal | None = None,
+        *, reopen: bool = False,
     ) -> bool:
         """The store holds everything journaled: start a fresh journal holding only the rate-limit window.
 
@@ -293,6 +299,10 @@ class Journal:
                 self._fd = None
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
+            self.bytes_since_checkpoint = 0
+            if reopen:
+                self._fd = open_private_append(self.path)
+                self._seq = 1
         except OSError as exc:
             self._log.error("journal checkpoint failed (the journal stays as it was): {}", exc)
             return False

@@ -25,7 +25,7 @@ from mmkit.app.outcome import EXIT_NOT_PERSISTED, ProblemKind
 from mmkit.app.persistence import Persistence, attach_persistence, default_store_url
 from mmkit.connector import load_venue_rules
 from mmkit.model import ZERO, Side
-from mmkit.store.journal import journal_path_for
+from mmkit.store.journal import journal_path_for, read_journal
 from mmkit.testing.fake_connector import FakeConnector
 from mmkit.testing.harness import Harness
 from strategies.simple import SimpleConfig, SimpleController
@@ -202,3 +202,32 @@ async def test_unwritable_store_or_journal_at_start_refuses_to_start(tmp_path: P
     finally:
         make_writable(target)
     assert venue.open_orders == []  # nothing was sent
+
+
+async def test_a_long_run_checkpoints_its_journal_only_once_the_store_holds_everything(tmp_path: Path) -> None:
+    venue = new_venue()
+    h, p = await start(tmp_path, venue)
+    assert p.journal is not None
+    p.journal_checkpoint_bytes = 1  # checkpoint at every chance
+    fill_bid(h, "0.004")
+    lock = sqlite3.connect(db_path(tmp_path), timeout=30, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        fill_bid(h, "0.001")  # the store cannot take it: the journal must keep it
+        wait_until("the recorder to see the outage", lambda: p.recorder.stats().in_outage)
+        h.tick(3)
+        assert any(f.qty == D("0.001") for f in read_journal(p.journal.path).fills)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    wait_until("the store to catch up", lambda: p.recorder.stats().backlog == 0)
+    h.tick(2)
+    contents = read_journal(p.journal.path)
+    assert contents.checkpoint == (2, D("0.005"))  # checkpointed: the store holds both fills
+    # The process dies here (no clean stop); the restart finds the fills in the store, none lost or doubled.
+    for order in list(venue.open_orders):
+        venue.cancel(order.client_id, order.symbol)
+    h2, p2 = await start(tmp_path, venue)
+    assert h2.position == signed(venue) == D("0.005")
+    h2.stop()
+    assert p2.close() == 0
