@@ -668,7 +668,6 @@ def attach_persistence(
         owner = getattr(closer, "__self__", None)
         if isinstance(owner, Persistence):
             return owner
-    restrict_umask()  # store, journal, audit, reports, logs: 0600 files in 0700 directories
     sid = session_id or new_session_id()
     url = default_store_url(store_section, instance, output_dir)
     tob_ms = store_section.sample_top_of_book_ms
@@ -710,6 +709,7 @@ def persist_built(built: Any) -> Persistence:
     An out-of-process venue (a real one, or the local TrueX FIX exchange) outlives the engine and is
     recovered against.
     """
+    restrict_umask()  # everything this run writes (store, journal, audit, reports, plots): 0600 in 0700 dirs
     cfg = built.config
     in_process = isinstance(built.engine.venue, SimulatedVenue)
     persistence = attach_persistence(
