@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import IO, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_START_REFUSED
 from mmkit.app.recovery import InstanceLedger
 from mmkit.model import Fill
 from mmkit.store.journal import SYNTHETIC_PREFIX, decode_line
@@ -227,3 +229,74 @@ def is_synthetic(fill: Fill) -> bool:
 def sigkill(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=10) == -signal.SIGKILL
+
+
+REFUSAL = "reports fills the store does not hold"
+
+
+def _started(run: TrueXRun, name: str, proc: subprocess.Popen[bytes]) -> bool:
+    """Wait until the engine recovered and quotes again (True) or refused to start (False)."""
+
+    def settled() -> bool:
+        log = run.log(name)
+        return proc.poll() is not None or ("recovery:" in log and "start-up reconciliation" in log)
+
+    wait_for(f"{name} to recover or refuse", settled, 60, poll_s=0.05)
+    if proc.poll() is not None:
+        log = run.log(name)
+        assert proc.returncode == EXIT_START_REFUSED and REFUSAL in log, (proc.returncode, log[-3000:])
+        return False
+    return True
+
+
+def start_trading(run: TrueXRun, name: str) -> subprocess.Popen[bytes]:
+    """Start an engine; on a refusal check it is sticky, reconcile as an operator would, start again."""
+    proc = run.start_engine(name)
+    if _started(run, name, proc):
+        return proc
+    fills_before = sorted(f.trade_id for f in store_view(run)[0])
+    again = run.start_engine(f"{name}-again")
+    assert not _started(run, f"{name}-again", again), "a refused restart must refuse again"
+    assert sorted(f.trade_id for f in store_view(run)[0]) == fills_before  # the refusal wrote no fill
+    shown = run.reconcile()
+    assert shown.returncode == EXIT_LEDGER_HALT and "MISSING" in shown.stdout, shown.stdout + shown.stderr
+    accepted = run.reconcile("--accept-venue", "--reason", "killed before the execution report arrived")
+    assert accepted.returncode == 0 and "booked synthetic fill" in accepted.stdout, accepted.stdout + accepted.stderr
+    proc = run.start_engine(f"{name}-reconciled")
+    assert _started(run, f"{name}-reconciled", proc)
+    return proc
+
+
+def check_ledger(run: TrueXRun, state: dict[str, object]) -> None:
+    """Position == the venue's own fills exactly; no fill twice; real fills are venue fills; nothing open."""
+    assert state["open_orders"] == [], state["open_orders"]
+    executions = run.executions()
+    venue_position = run.venue_position()
+    stored, open_orders = store_view(run)
+    assert open_orders == [], open_orders
+    assert not [t for t, n in Counter(f.trade_id for f in stored).items() if n > 1]
+    by_exec = {e["exec_id"]: e for e in executions}
+    real = [f for f in stored if not is_synthetic(f)]
+    for fill in real:
+        e = by_exec.get(fill.trade_id)
+        assert e is not None, f"{fill} is not a venue execution"
+        assert (e["clordid"], e["side"], Decimal(e["price"]), Decimal(e["qty"])) == (
+            fill.client_id, fill.side.value, fill.price, fill.qty)
+    # What the ledger lacks of the venue's executions is exactly what synthetic fills stand for, per order.
+    booked = {f.trade_id for f in real}
+    missing_qty: Counter[str] = Counter()
+    for e in executions:
+        if e["exec_id"] not in booked:
+            missing_qty[e["order_id"]] += Decimal(e["qty"])  # type: ignore[assignment]
+    synthetic_qty: Counter[str] = Counter()
+    for fill in stored:
+        if is_synthetic(fill):
+            synthetic_qty[fill.venue_order_id] += fill.qty  # type: ignore[assignment]
+    assert dict(missing_qty) == dict(synthetic_qty), (missing_qty, synthetic_qty)
+    assert sum((f.qty * f.side.sign for f in stored), Decimal(0)) == venue_position
+    reports = sorted((run.root / "reports").glob("*.json"))
+    assert reports, "the cleanly stopped engine writes a report"
+    report = json.loads(reports[-1].read_text())
+    assert Decimal(report["position"]) == venue_position
+    assert report["open_orders_at_venue"] == []
+    assert VENUE in {f.venue for f in stored}
