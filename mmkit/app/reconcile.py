@@ -115,7 +115,11 @@ async def run_reconcile(
         return EXIT_START_REFUSED
     ledger = InstanceLedger(store_url, instance)
     try:
-        await engine.venue.connect()
+        try:
+            await engine.venue.connect()
+        except Exception as exc:  # any way of not reaching the venue: one line, no traceback
+            print(f"reconcile: cannot connect to {engine.venue.venue}: {exc}", file=out)
+            return EXIT_START_REFUSED
         plan = await plan_recovery(engine, ledger, contents, session_id=RECONCILE_SESSION)
     except EngineStartError as exc:
         print(f"reconcile: {exc}", file=out)

@@ -146,3 +146,16 @@ async def test_a_fill_the_store_never_got_is_recovered_from_the_journal(tmp_path
     url, _, _ = paths(tmp_path)
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         assert [r[0] for r in conn.execute("SELECT trade_id FROM fills")] == [f.trade_id for f in venue.fills]
+
+
+@pytest.mark.e2e
+@pytest.mark.shared_data
+def test_reconcile_without_a_reachable_venue_says_so_in_one_line(tmp_path: Path, shared_data: Path) -> None:
+    from tests.faults.truex_run import TrueXRun
+
+    run = TrueXRun(tmp_path, shared_data / "binance_spot_btcusdt")  # no venue listens on its ports
+    done = run.reconcile()
+    assert done.returncode == 3, done.stdout + done.stderr[-2000:]
+    # (stderr may carry asyncio's "_GatheringFuture exception was never retrieved" from the TrueX
+    # connector's failed logon: the connector's to fix, not this command's)
+    assert "reconcile: cannot connect to truex" in done.stdout, done.stdout
