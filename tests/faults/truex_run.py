@@ -86,6 +86,8 @@ class TrueXRun:
             ("port: 9876", f"port: {self.oe_port}"),
             ("port: 9877", f"port: {self.md_port}"),
             ("  tick_ms: 100\n", f"  tick_ms: 100\n  output_dir: {root}\n"),
+            # a loaded 2-core box can take more than the default 10 s to answer a logon
+            ("    party_id: MMKIT_CLIENT\n", "    party_id: MMKIT_CLIENT\n    connect_timeout_s: 45\n"),
         ):
             assert text.count(old) == 1, old
             text = text.replace(old, new)
@@ -241,7 +243,7 @@ def _started(run: TrueXRun, name: str, proc: subprocess.Popen[bytes]) -> bool:
         log = run.log(name)
         return proc.poll() is not None or ("recovery:" in log and "start-up reconciliation" in log)
 
-    wait_for(f"{name} to recover or refuse", settled, 60, poll_s=0.05)
+    wait_for(f"{name} to recover or refuse", settled, 90, poll_s=0.05)
     if proc.poll() is not None:
         log = run.log(name)
         assert proc.returncode == EXIT_START_REFUSED and REFUSAL in log, (proc.returncode, log[-3000:])
