@@ -113,7 +113,7 @@ async def test_a_refused_restart_changes_nothing_and_refuses_again_until_reconci
     # Now the engine starts, on the venue's position, and the synthetic fill is flagged and audited.
     h, p = await start(tmp_path, venue)
     assert h.position == signed(venue) == D("-0.002")
-    h.stop()
+    assert h.stop() == 0  # nothing left open
     assert p.close() == 0
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         synthetic = conn.execute("SELECT trade_id, qty, price FROM fills WHERE trade_id LIKE ?",

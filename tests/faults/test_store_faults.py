@@ -110,7 +110,7 @@ async def test_store_locked_by_another_process_halts_then_resumes_and_loses_noth
     wait_until("the store to catch up", lambda: p.recorder.stats().backlog == 0)
     h.tick(3)
     assert p.halt_reason is None and h.quotes()  # caught up: quoting again
-    h.stop()
+    assert h.stop() == 0  # nothing left open
     assert p.close() == 0
     assert h.engine.outcome.ok, h.engine.outcome.problems
     assert stored_trade_ids(tmp_path) == sorted(f.trade_id for f in venue.fills)
@@ -128,7 +128,7 @@ async def test_store_made_immutable_mid_run_halts_without_sigbus_and_the_next_st
         wait_until("the recorder to see the outage", lambda: p.recorder.stats().in_outage)
         halt_ticks(h, p)
         assert h.quotes() == []
-        h.stop()
+        assert h.stop() == 0  # nothing left open
         assert p.close(timeout_s=1.0) > 0  # could not write: said so ...
         assert h.engine.outcome.has(ProblemKind.NOT_PERSISTED)
         assert h.engine.outcome.exit_code() == EXIT_NOT_PERSISTED  # ... and the run exits 6
@@ -138,7 +138,7 @@ async def test_store_made_immutable_mid_run_halts_without_sigbus_and_the_next_st
     h2, p2 = await start(tmp_path, venue)
     assert p2.recovery is not None and p2.recovery.caught_up_fills == 1
     assert h2.position == signed(venue) == D("0.004")
-    h2.stop()
+    assert h2.stop() == 0
     assert p2.close() == 0
     assert stored_trade_ids(tmp_path) == sorted(f.trade_id for f in venue.fills)
 
@@ -153,7 +153,7 @@ async def test_store_deleted_mid_run_halts_says_why_and_nothing_is_lost(tmp_path
     h.tick()
     assert p.halt_reason is not None and "was deleted" in p.halt_reason
     assert h.quotes() == []
-    h.stop()
+    assert h.stop() == 0  # nothing left open
     p.close()
     assert h.engine.outcome.exit_code() == EXIT_NOT_PERSISTED
     for order in list(venue.open_orders):
@@ -161,7 +161,7 @@ async def test_store_deleted_mid_run_halts_says_why_and_nothing_is_lost(tmp_path
     # A new, empty store: the journal (never checkpointed: the store was lost) rebuilds the ledger.
     h2, p2 = await start(tmp_path, venue)
     assert h2.position == signed(venue) == D("0.006")
-    h2.stop()
+    assert h2.stop() == 0
     assert p2.close() == 0
     assert stored_trade_ids(tmp_path) == sorted(f.trade_id for f in venue.fills)
 
@@ -170,7 +170,7 @@ async def test_a_store_that_lost_checkpointed_fills_is_refused(tmp_path: Path) -
     venue = new_venue()
     h, p = await start(tmp_path, venue)
     fill_bid(h, "0.004")
-    h.stop()
+    assert h.stop() == 0  # nothing left open
     assert p.close() == 0  # clean stop: the journal is checkpointed, the store is the only copy now
     for order in list(venue.open_orders):
         venue.cancel(order.client_id, order.symbol)
@@ -187,7 +187,7 @@ async def test_a_store_that_lost_checkpointed_fills_is_refused(tmp_path: Path) -
 async def test_unwritable_store_or_journal_at_start_refuses_to_start(tmp_path: Path, which: str) -> None:
     venue = new_venue()
     h, p = await start(tmp_path, venue)
-    h.stop()
+    assert h.stop() == 0  # nothing left open
     assert p.close() == 0
     target = db_path(tmp_path) if which == "store" else journal_path_for(
         default_store_url(StoreSection(), INSTANCE, tmp_path), INSTANCE, tmp_path)
@@ -229,5 +229,5 @@ async def test_a_long_run_checkpoints_its_journal_only_once_the_store_holds_ever
         venue.cancel(order.client_id, order.symbol)
     h2, p2 = await start(tmp_path, venue)
     assert h2.position == signed(venue) == D("0.005")
-    h2.stop()
+    assert h2.stop() == 0
     assert p2.close() == 0
