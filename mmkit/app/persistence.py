@@ -252,14 +252,34 @@ class Persistence:
             )
             self.audit.put("risk", {"event": "recovery", **attrs.asdict(self.recovery)}, self.engine.clock.now_ns)
             self._caught_up = True
+        elif contents is not None and (contents.fills or contents.orders):
+            await self._catch_up_without_recovery(contents)
         else:
-            self._caught_up = contents is None or not (contents.fills or contents.orders)
+            self._caught_up = True
         if contents is not None and contents.actions:
             limiter = getattr(self.engine.runner.executor, "limiter", None)
             seeded = limiter.seed(contents.actions) if limiter is not None and hasattr(limiter, "seed") else 0
             if seeded:
                 self._log.info("rate limiter starts from {} actions sent in its window before this start", seeded)
         self._sync_limiter_count()
+
+    async def _catch_up_without_recovery(self, contents: JournalContents) -> None:
+        """No recovery (a venue simulated in this process): still hand the store what only the journal holds
+        (a run that died), so the journal can be checkpointed again."""
+        ledger = InstanceLedger(self.recorder.engine, self.instance)
+        try:
+            stored = {s.fill.key for s in await asyncio.to_thread(ledger.fills)}
+            latest = {(o.venue, o.client_id): o for o in await asyncio.to_thread(ledger.latest_orders)}
+        except Exception as exc:
+            self._log.warning("journal not caught up into the store (kept as it is): {}", exc)
+            return
+        for fill in contents.fills:
+            if fill.key not in stored:
+                self._to_store(fill)
+        for order in contents.orders:
+            if latest.get((order.venue, order.client_id)) != order:
+                self._to_store(order)
+        self._caught_up = True
 
     def _to_store(self, record: Fill | OrderRecord) -> None:
         """Store catch-up from the journal: the record is journaled already, only the store lacks it."""

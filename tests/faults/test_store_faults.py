@@ -231,3 +231,20 @@ async def test_a_long_run_checkpoints_its_journal_only_once_the_store_holds_ever
     assert h2.position == signed(venue) == D("0.005")
     assert h2.stop() == 0
     assert p2.close() == 0
+
+
+async def test_without_recovery_a_crashed_runs_journal_still_reaches_the_store(tmp_path: Path) -> None:
+    """A venue simulated in-process is not recovered against, but what only the journal held is stored."""
+    venue = new_venue()
+    h, p = await start(tmp_path, venue)
+    p.recorder.record_fill = lambda fill: False  # type: ignore[method-assign]  # dies before the store gets it
+    fill_bid(h, "0.004")
+    controller = SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01")))
+    h2 = Harness(controller, rules=venue.rules, venue=new_venue())
+    p2 = attach_persistence(h2.engine, store_section(), INSTANCE, tmp_path, recover_on_start=False)
+    await h2.engine.start()
+    assert p2.recovery is None
+    assert h2.stop() == 0
+    assert p2.close() == 0
+    assert stored_trade_ids(tmp_path) == sorted(f.trade_id for f in venue.fills)
+    assert p2.journal is not None and read_journal(p2.journal.path).fills == ()  # checkpointed
