@@ -23,6 +23,7 @@ investor's Sharpe (there is no capital base in a backtest).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Sequence
@@ -43,24 +44,16 @@ CENT = Decimal("0.01")
 
 
 def bucket_ends(ts: Sequence[int], values: Sequence[float], bucket_ns: int) -> list[float]:
-    """The value at the end of each ``bucket_ns`` bucket from ``ts[0]``, preceded by the first value.
+    """The value at each whole-bucket boundary ``ts[0] + k·bucket_ns`` (k = 0 … complete buckets).
 
-    Empty buckets repeat the last value, so changes are over equal times.
+    The value at a boundary is the last sample at or before it, so changes are over equal times; a
+    trailing partial bucket is left out.
     """
     if not ts:
         return []
     start = ts[0]
-    ends: list[float] = [values[0]]
-    current = 0
-    last = values[0]
-    for t, value in zip(ts, values, strict=True):
-        b = (t - start) // bucket_ns
-        while current < b:
-            ends.append(last)
-            current += 1
-        last = value
-    ends.append(last)
-    return ends
+    complete = (ts[-1] - start) // bucket_ns
+    return [values[bisect.bisect_right(ts, start + k * bucket_ns) - 1] for k in range(complete + 1)]
 
 
 def changes(series: Sequence[float]) -> list[float]:
