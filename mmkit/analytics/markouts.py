@@ -64,18 +64,20 @@ def markout_table(
     """
     quote_fills = [f for f in fills if not f.is_hedge]
     out: dict[str, Any] = {"horizons_s": list(horizons_s)}
+    # each fill's markouts once (a bisect each), then grouped by side
+    values = [[fill_markout(f, ts, mid, h) for h in horizons_s] for f in quote_fills]
     groups = {
-        "buy": [f for f in quote_fills if f.side is Side.BUY],
-        "sell": [f for f in quote_fills if f.side is Side.SELL],
-        "all": quote_fills,
+        "buy": [v for f, v in zip(quote_fills, values, strict=True) if f.side is Side.BUY],
+        "sell": [v for f, v in zip(quote_fills, values, strict=True) if f.side is Side.SELL],
+        "all": values,
     }
-    for name, chosen in groups.items():
+    for name, rows in groups.items():
         means: list[float | None] = []
         counts: list[int] = []
-        for h in horizons_s:
-            values = [v for v in (fill_markout(f, ts, mid, h) for f in chosen) if v is not None]
-            means.append(_mean(values))
-            counts.append(len(values))
+        for i in range(len(horizons_s)):
+            column = [value for row in rows if (value := row[i]) is not None]
+            means.append(_mean(column))
+            counts.append(len(column))
         out[name] = {"mean_bps": means, "n": counts}
     return out
 
