@@ -79,4 +79,7 @@ def test_live_report_and_history_agree_for_the_session(tmp_path: Path) -> None:
         assert (run_dir / name).is_file(), name
     files = json.loads((run_dir / "report.json").read_text())
     assert files["run"]["total_pnl"] == report["total_pnl"]
+    # the tearsheet's figures (engine ledger, per-tick samples) agree with the store's for the same session
+    assert Decimal(files["pnl"]["total"]) == Decimal(report["total_pnl"])
+    assert Decimal(files["pnl"]["unrealized"]) == Decimal(report["unrealized_pnl"])
     assert len((run_dir / "fills.csv").read_text().splitlines()) == 1 + report["fills"]

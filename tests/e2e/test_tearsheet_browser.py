@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from mmkit.risk.inventory import InventoryConfig
 from strategies.layered import LayeredConfig, LayeredController
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data]
+REPO = Path(__file__).resolve().parents[2]
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"
@@ -75,9 +78,11 @@ def page(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     return paths["report.html"]
 
 
-def test_tearsheet_opens_offline_without_console_errors_and_every_chart_has_data(page: Path, tmp_path: Path) -> None:
-    html = page.read_text(encoding="utf-8")
-    assert "<script src" not in html and "<link" not in html  # nothing fetched: plotly.js is inlined
+Inspection = tuple[list[dict[str, Any]], list[Any], dict[str, str]]
+
+
+def inspect(page: Path, tmp_path: Path, element_ids: tuple[str, ...]) -> Inspection:
+    """Open ``page`` from disk: each chart's trace lengths and whether plotly drew it, the console log, texts."""
     os.environ.setdefault("SE_OFFLINE", "true")  # selenium must not fetch a driver: the system one is given
     driver = browser(tmp_path / "profile")
     try:
@@ -88,14 +93,20 @@ def test_tearsheet_opens_offline_without_console_errors_and_every_chart_has_data
             "    return (t.x || []).length; }), drawn: !!el.querySelector('svg.main-svg')}; });"
         )
         logs = driver.get_log("browser")
-        texts = {
-            key: driver.find_element("id", key).text
-            for key in ("headline", "sharpe-note", "health-table", "parameters", "data-files", "fills-table")
-        }
+        texts = {key: driver.find_element("id", key).text for key in element_ids}
         driver.set_window_size(1400, driver.execute_script("return document.body.scrollHeight") + 100)
         driver.save_screenshot(str(tmp_path / "tearsheet.png"))
     finally:
         driver.quit()
+    return charts, logs, texts
+
+
+def test_tearsheet_opens_offline_without_console_errors_and_every_chart_has_data(page: Path, tmp_path: Path) -> None:
+    html = page.read_text(encoding="utf-8")
+    assert "<script src" not in html and "<link" not in html  # nothing fetched: plotly.js is inlined
+    charts, logs, texts = inspect(
+        page, tmp_path, ("headline", "sharpe-note", "health-table", "parameters", "data-files", "fills-table")
+    )
     errors = [entry for entry in logs if entry["level"] == "SEVERE"]
     assert errors == []
     ids = {c["id"] for c in charts}
@@ -115,3 +126,21 @@ def test_tearsheet_opens_offline_without_console_errors_and_every_chart_has_data
     assert "2024-08-08T23:5" in texts["fills-table"]  # readable UTC times, not raw nanoseconds
     assert "PnL total" in texts["headline"] and "quote ccy" in texts["headline"]
     assert (tmp_path / "tearsheet.png").stat().st_size > 20_000
+
+
+def test_a_live_runs_tearsheet_opens_too(tmp_path: Path) -> None:
+    """`mmkit start` (simulated venue) writes the same page beside its report; no data health there."""
+    config = tmp_path / "layered.yml"
+    text = (REPO / "strategies" / "layered_example.yml").read_text()
+    config.write_text(text.replace("status_interval_s: 2", f"status_interval_s: 2\n  output_dir: {tmp_path}"))
+    done = subprocess.run([sys.executable, "-m", "mmkit.app.cli", "start", "--run-for", "4", "--quiet", str(config)],
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = next((tmp_path / "reports").glob("layered-example-*/report.html"))
+    charts, logs, texts = inspect(page, tmp_path, ("headline", "health-missing", "parameters"))
+    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
+    assert {c["id"] for c in charts} == {"chart-equity", "chart-inventory", "chart-quotes", "chart-markouts"}
+    for chart in charts:
+        assert chart["drawn"] and sum(chart["traces"]) > 0, chart
+    assert "levels" in texts["parameters"] and "no data-health" in texts["health-missing"]
