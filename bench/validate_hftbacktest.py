@@ -243,6 +243,12 @@ def _diff(a: float, b: float) -> str:
 
 def main() -> None:
     logger.remove()
+    try:
+        import hftbacktest
+    except ImportError:
+        print("   hftbacktest is not installed: pip install -e '.[validate]' (the [validate] extra)")
+        return
+    print(f"   hftbacktest {hftbacktest.__version__}")
     began = time.perf_counter()
     events = load_events(_data_dir())
     stream = sequenced(events)
