@@ -23,6 +23,7 @@ from loguru import logger
 
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
+from mmkit.app.control.runtime import ControlStartError, open_controls
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
 from mmkit.app.outcome import ProblemKind
@@ -90,9 +91,14 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     try:
         logger.info("starting: {} ({})", built.path, built.description)
         try:
-            persist_built(built)  # recorder, audit, Redis hot state; restart recovery runs in engine.start
+            persistence = persist_built(built)  # recorder, audit, Redis hot state; recovery runs in engine.start
         except (ValueError, OSError) as exc:
             logger.error("refusing to quote: cannot open the store or the audit trail: {}", exc)
+            return EXIT_START_FAILED
+        try:
+            await open_controls(built, persistence)  # operator control channel (mmkit pause/resume/...)
+        except ControlStartError as exc:
+            logger.error("refusing to quote: {}", exc)
             return EXIT_START_FAILED
         try:
             await engine.start()
@@ -149,6 +155,9 @@ async def flatten_position(built: BuiltEngine, timeout_s: float | None = None) -
         now = engine.clock.now_ns
         engine.router.tick(now)
         if abs(engine.inventory.position) < hedge.config.min_qty and not hedge.working:
+            break
+        if hedge.stop_reason is not None:  # the hedge gate's named stops (venue down, loss limit)
+            logger.error("cannot flatten position {}: {}", engine.inventory.position, hedge.stop_reason)
             break
         hedge.flatten(now, engine.inventory.position)
         hedge.tick(now)  # time-outs and the market fallback
