@@ -36,6 +36,9 @@ from mmkit.app.control.paths import control_socket_path
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
+#: Replay speed of the venue and the reference: the 650 s recording lasts 160 s, long enough for the
+#: whole test on a loaded machine (the reference must not run out: a stale price trips the kill switch).
+SPEED = "4"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(300)]
 
@@ -95,14 +98,14 @@ class Instance:
     def start_venue(self) -> subprocess.Popen[bytes]:
         return self.spawn("venue", [
             "-m", "connectors.truex.sim", "--oe-port", str(self.oe_port), "--md-port", str(self.md_port),
-            "--recording", str(self.data), "--speed", "10",
+            "--recording", str(self.data), "--speed", SPEED,
             "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002",
         ])  # fmt: skip
 
     def start_engine(self, name: str) -> subprocess.Popen[bytes]:
         return self.spawn(name, [
             "-m", "mmkit.app.cli", "start", str(self.config), "--quiet",
-            "--reference-replay", str(self.data), "--replay-speed", "10", "--sim-hedge",
+            "--reference-replay", str(self.data), "--replay-speed", SPEED, "--sim-hedge",
             "--output-dir", str(self.root),
         ])  # fmt: skip
 
