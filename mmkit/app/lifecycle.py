@@ -61,12 +61,16 @@ class PeriodicPrinter:
             self._next_risk = ts_ns + self.risk_ns
             inv = engine.inventory
             kill = engine.runner.kill_switch
+            hedge = self.built.hedge
+            stop = hedge.stop_reason if hedge is not None else None
             logger.bind(strategy=engine.runner.controller.name).info(
-                "risk: position {} util {:.0%} skew {} ticks | kill switch {}",
+                "risk: position {} util {:.0%} skew {} ticks | kill switch {}{}{}",
                 inv.position,
                 float(inv.utilization()),
                 inv.skew_ticks().quantize(Decimal("0.01")),
                 f"HALTED ({kill.reason})" if kill is not None and kill.halted else "ok",
+                "" if engine.runner.quoting_enabled else " | quoting PAUSED",
+                "" if hedge is None else f" | hedging {f'STOPPED ({stop})' if stop else 'on'}",
             )
         if not self.quiet and ts_ns >= self._next_status:
             self._next_status = ts_ns + self.status_ns
