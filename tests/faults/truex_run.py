@@ -86,6 +86,8 @@ class TrueXRun:
             ("port: 9876", f"port: {self.oe_port}"),
             ("port: 9877", f"port: {self.md_port}"),
             ("  tick_ms: 100\n", f"  tick_ms: 100\n  output_dir: {root}\n"),
+            # The ledger here is TrueX's alone; hedging the rest at stop (shipped) is tested in test_control_cli.
+            ("flatten_on_stop: true", "flatten_on_stop: false"),
             # a loaded 2-core box can take more than the default 10 s to answer a logon
             ("    party_id: MMKIT_CLIENT\n", "    party_id: MMKIT_CLIENT\n    connect_timeout_s: 45\n"),
         ):
