@@ -153,7 +153,7 @@ async def test_a_fill_the_store_never_got_is_recovered_from_the_journal(tmp_path
 def test_reconcile_without_a_reachable_venue_says_so_in_one_line(tmp_path: Path, shared_data: Path) -> None:
     from tests.faults.truex_run import TrueXRun
 
-    run = TrueXRun(tmp_path, shared_data / "binance_spot_btcusdt")  # no venue listens on its ports
+    run = TrueXRun(tmp_path, shared_data / "binance_spot_btcusdt", connect_timeout_s=3)  # nobody listens
     done = run.reconcile()
     assert done.returncode == 3, done.stdout + done.stderr[-2000:]
     # (stderr may carry asyncio's "_GatheringFuture exception was never retrieved" from the TrueX

@@ -73,7 +73,9 @@ def ports_open(*ports: int) -> bool:
 class TrueXRun:
     """The temp dir of one test: config copy, logs, store, journal, the venue's record."""
 
-    def __init__(self, root: Path, data: Path, *, seed: int = 7, extra_config: str = "") -> None:
+    def __init__(
+        self, root: Path, data: Path, *, seed: int = 7, extra_config: str = "", connect_timeout_s: int = 45
+    ) -> None:
         self.root = root
         self.data = data
         self.seed = seed
@@ -89,7 +91,8 @@ class TrueXRun:
             # The ledger here is TrueX's alone; hedging the rest at stop (shipped) is tested in test_control_cli.
             ("flatten_on_stop: true", "flatten_on_stop: false"),
             # a loaded 2-core box can take more than the default 10 s to answer a logon
-            ("    party_id: MMKIT_CLIENT\n", "    party_id: MMKIT_CLIENT\n    connect_timeout_s: 45\n"),
+            ("    party_id: MMKIT_CLIENT\n",
+             f"    party_id: MMKIT_CLIENT\n    connect_timeout_s: {connect_timeout_s}\n"),
         ):
             assert text.count(old) == 1, old
             text = text.replace(old, new)
