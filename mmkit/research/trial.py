@@ -1,0 +1,183 @@
+"""One trial: the deterministic backtest ``mmkit backtest`` runs, for one parameter set on one data set.
+
+A trial is described completely by a :class:`TrialSpec` (the config text
+with the parameters applied, the data set and its checksum, the window, the
+seed, the setup, the mmkit version) and named by a hash of exactly that
+(:meth:`TrialSpec.key`): the same inputs always give the same key, so a
+re-run sweep finds the trials it already has, and ``--rerun`` can check that
+it reproduces one byte for byte.
+
+:func:`run_trial` is what a Ray task executes. It calls the same public
+functions as ``mmkit backtest`` (:func:`~mmkit.app.backtest_cmd.load_events`,
+:func:`~mmkit.app.backtest_cmd.run_backtest`,
+:func:`~mmkit.app.backtest_cmd.write_outputs`) in the worker process, in a
+private temporary directory, and returns the outputs as bytes, so that the
+driver (which may be on another machine) writes them. The recording is
+parsed at most once per worker process (the reader's in-process cache) and
+once per node (the on-disk recording cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import mmkit
+
+#: Outputs of a trial kept next to its result (the tearsheet, its images and the exact config it ran).
+OUTPUT_FILES = ("report.json", "report.html", "pnl.png", "inventory.png", "quotes.png", "config.yml")
+
+
+@attrs.frozen
+class TrialSpec:
+    """Everything a trial's result depends on (and a few labels that do not enter its key)."""
+
+    config_yaml: str
+    #: Parameter values as JSON holds them (:func:`mmkit.research.space.plain`); the exact ones are in config_yaml.
+    params: dict[str, Any]
+    dataset: str
+    data_path: str
+    data_checksum: str
+    start_ns: int | None
+    end_ns: int | None
+    seed: int
+    setup: str
+    queue: str
+    version: str
+    #: The base config as the sweep file names it (goes into report.json, so it must not depend on where we run).
+    config_name: str = ""
+
+    def key(self) -> str:
+        """Hash of the inputs: config, parameters, data checksum, window, seed, setup, mmkit version."""
+        payload = {
+            "config": self.config_yaml,
+            "params": self.params,
+            "data": self.data_checksum,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "seed": self.seed,
+            "setup": self.setup,
+            "queue": self.queue,
+            "version": self.version,
+            "config_name": self.config_name,
+        }
+        text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
+        return cls(**data)
+
+
+def mmkit_version() -> str:
+    return mmkit.__version__
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_checksum(path: Path) -> str:
+    """SHA-256 over a recording's files (names relative to it, and contents): what the trial key depends on."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        name = file.relative_to(path).as_posix() if path.is_dir() else file.name
+        digest.update(f"{name}\0{_file_digest(str(file.resolve()), stat.st_size, stat.st_mtime_ns)}\n".encode())
+    return digest.hexdigest()
+
+
+def _events(data: Path, end_ns: int | None) -> list[Any]:
+    """The events ``mmkit backtest --data DATA --to END`` replays (the whole recording parsed once per process)."""
+    from mmkit.app.backtest_cmd import load_events
+
+    events = load_events(data, None, freeze=True)
+    if end_ns is None:
+        return events
+    # load_events(data, end_ns) stops at the first event received after end_ns: the same prefix.
+    for i, event in enumerate(events):
+        if event.ts_recv > end_ns:
+            return events[:i]
+    return events
+
+
+def run_trial(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Run one trial in this process; never raises: a failure is a result with its error.
+
+    Returns ``{"key", "status": "ok"|"failed", "error", "wall_s", "report", "files": {name: bytes}}``.
+    """
+    from loguru import logger
+
+    spec = TrialSpec.from_dict(spec_dict)
+    key = spec.key()
+    began = time.perf_counter()
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix=f"mmkit-trial-{key}-") as tmp:
+        out = Path(tmp)
+        try:
+            logger.remove()  # thousands of engine lines per trial: the errors only, into the trial's log
+            log_path = out / "trial.log"
+            logger.add(log_path, level="WARNING", mode="w")
+            config_file = out / "config.yml"
+            config_file.write_text(spec.config_yaml, encoding="utf-8")
+            report = _backtest(spec, config_file, out)
+            for name in OUTPUT_FILES:
+                if (out / name).exists():
+                    files[name] = (out / name).read_bytes()
+            status, error = "ok", ""
+        except Exception as exc:  # a trial's failure is its result (Ctrl-C and cancellation go through)
+            report = None
+            status = "failed"
+            error = f"{type(exc).__name__}: {exc}".strip()
+            files["traceback.txt"] = traceback.format_exc().encode()
+        finally:
+            logger.remove()
+        if (out / "trial.log").exists() and (out / "trial.log").stat().st_size:
+            files["trial.log"] = (out / "trial.log").read_bytes()
+    return {"key": key, "status": status, "error": error, "wall_s": time.perf_counter() - began,
+            "report": report, "files": files}
+
+
+def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
+    from mmkit.app.backtest_cmd import run_backtest, write_outputs
+    from mmkit.app.build import build_controller, risk_settings, venue_rules
+    from mmkit.app.config import ConfigOverrides, load_engine_config
+
+    loaded = load_engine_config(config_file, ConfigOverrides(backtest=True))
+    config = loaded.config
+    controller = build_controller(loaded)
+    risk = risk_settings(loaded)
+    rules = symbol = None
+    if spec.setup == "sim" and config.venue.rules:  # as backtest_command: the config's own rules on the sim venue
+        rules = venue_rules(config.venue, loaded.path, "venue")
+        symbol = config.venue.symbol
+    data = Path(spec.data_path)
+    events = _events(data, spec.end_ns)
+    if spec.start_ns is not None and not any(e.ts_recv >= spec.start_ns for e in events):
+        raise ValueError(f"no recorded events after {spec.start_ns} in {data}")
+    result = run_backtest(
+        controller, events, setup=spec.setup, rules=rules, symbol=symbol, risk=risk,
+        tick_ms=config.engine.tick_ms, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
+        queue=spec.queue,  # type: ignore[arg-type]
+        meta={"config": spec.config_name, "data": spec.dataset, "params": dict(spec.params)},
+    )
+    write_outputs(result, out)
+    report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return report
