@@ -40,7 +40,7 @@ tr.infeasible td{color:#999} tr.failed td{color:#b00}
 <th>in-sample</th><th>out-of-sample</th><th class="l">trials</th></tr>
 {% for f in folds %}<tr><td>{{ f.fold }}</td><td class="l">{{ f.train }}</td><td class="l">{{ f.test }}</td>
 <td class="l">{{ f.params }}</td><td>{{ f.in_sample }}</td><td>{{ f.out_of_sample }}</td>
-<td class="l">{% for k in f.keys %}<a href="trials/{{ k }}/report.html">{{ k[:8] }}</a> {% endfor %}</td></tr>
+<td class="l">{% for k in f.trials %}<a href="trials/{{ k }}/report.html">{{ k[:8] }}</a> {% endfor %}</td></tr>
 {% endfor %}
 <tr><th colspan="4" class="l">mean</th><th>{{ wf_mean_is }}</th><th>{{ wf_mean_oos }}</th><th></th></tr>
 </table>
@@ -179,5 +179,5 @@ def _fold_row(fold: Fold) -> dict[str, Any]:
         "fold": fold.fold, "train": fold.train, "test": fold.test, "params": _params_text(fold.best),
         "in_sample": _fmt(fold.best.score) if fold.best else "no feasible point",
         "out_of_sample": _fmt(fold.out_of_sample.score) if fold.out_of_sample else "",
-        "keys": keys,
+        "trials": keys,
     }

@@ -155,11 +155,7 @@ class Search:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         constraints = self.spec.constraints
-        sampler = optuna.samplers.TPESampler(
-            seed=self.spec.search.seed,
-            constraints_func=(lambda t: t.user_attrs.get("constraints", [1.0] * len(constraints)))
-            if constraints else None,
-        )
+        sampler = optuna.samplers.TPESampler(seed=self.spec.search.seed)
         study = optuna.create_study(direction=self.spec.direction, sampler=sampler)
         scores: list[PointScore] = []
         budget = self.spec.search.trials
@@ -175,7 +171,8 @@ class Search:
                     reports = [self.runner.store.result(k).get("report") or {} for k in score.keys]
                     margins = [max(m) for m in zip(*(constraint_margins(r, constraints) for r in reports),
                                                    strict=True)]
-                    trial.set_user_attr("constraints", margins)
+                    for i, margin in enumerate(margins):  # TPE prefers feasible points (<= 0 holds)
+                        trial.set_constraint(f"c{i}", margin)
                 if score.score is None or math.isnan(score.score):
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:

@@ -14,6 +14,7 @@ runs. Both happen before any trial: :func:`check` raises one
 from __future__ import annotations
 
 import itertools
+import re
 import tempfile
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -212,8 +213,8 @@ def check(spec: SweepSpec) -> dict[str, Any]:
             validate_config(apply(base, point), label=spec.config.stem)
         except (ConfigError, ValueError) as exc:
             key_path = getattr(exc, "key_path", "")
-            culprit = _culprit(key_path, point)
             reason = getattr(exc, "reason", str(exc))
+            culprit = _culprit(key_path, reason, point)
             raise SweepError(spec.file, f"parameters.{culprit}",
                              f"value {_show(point.get(culprit))} is rejected by the config: {key_path}: {reason}"
                              ) from exc
@@ -224,13 +225,14 @@ def _limited(points: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     yield from points[:MAX_VALIDATED_POINTS]
 
 
-def _culprit(key_path: str, point: Mapping[str, Any]) -> str:
-    """The swept path the config error points at (or the first one inside the section it names)."""
+def _culprit(key_path: str, reason: str, point: Mapping[str, Any]) -> str:
+    """The swept path the config error points at: that key, or the one inside its section the reason names."""
     key_path = key_path.removeprefix("$").removeprefix(".")
     if key_path in point:
         return key_path
-    inside = [path for path in point if path.startswith(f"{key_path}.")]
-    return inside[0] if inside else next(iter(point))
+    inside = [path for path in point if path.startswith(f"{key_path}.")] or list(point)
+    named = [path for path in inside if re.search(rf"\b{re.escape(path.rsplit('.', 1)[-1])}\b", reason)]
+    return (named or inside)[0]
 
 
 def _show(value: Any) -> str:
