@@ -129,6 +129,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address:
         ray.init(address=address, **common)
     else:
+        # Ray runs its workers at niceness 15 by default: on a machine shared with anything else the trials
+        # would then crawl. A sweep is the work the user asked for: same priority as a serial backtest.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
                  object_store_memory=OBJECT_STORE_BYTES, **common)
     return True
