@@ -7,7 +7,8 @@ again resumes): ``trials/<key>/`` per trial (see :mod:`mmkit.research.store`),
 and the walk-forward folds) and ``walk_forward.csv`` in walk-forward mode.
 
 Exit codes: 0 every trial ran; 2 a mistake in the sweep file, the config or
-a parameter (one line naming the file and key, nothing run); 4 one or more
+a parameter (one line naming the file and key, nothing run); 3 the Ray
+cluster of ``--address``/``RAY_ADDRESS`` cannot be joined; 4 one or more
 trials failed (each is in the table with its error; the others' results are
 written); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
 ``--rerun TRIAL``: 0 the report was reproduced byte for byte, 1 it differs.
@@ -22,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_USAGE
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.research import page, table
-from mmkit.research.executor import InProcessRunner, Progress, RayRunner, Runner, SweepInterrupted
+from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
 from mmkit.research.search import Evaluation, Search, SweepResult
 from mmkit.research.space import check
 from mmkit.research.spec import DataSet, SweepSpec, load_sweep
@@ -64,6 +65,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         write_results(spec, SweepResult(evaluations=partial), out)
         print(f"\n{exc}; {len(partial)} finished trial(s) kept in {out}/ (run again to resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RayUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_START_REFUSED
     finally:
         runner.close()
     write_results(spec, result, out)

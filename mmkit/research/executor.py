@@ -31,6 +31,10 @@ class SweepInterrupted(Exception):
     """Ctrl-C: the running trials were cancelled, the finished ones are saved."""
 
 
+class RayUnavailable(Exception):
+    """The Ray cluster named by --address / RAY_ADDRESS cannot be joined (or a local Ray cannot start)."""
+
+
 class Progress:
     """Trials done, running and failed: a rich bar on a terminal, one line per finished trial otherwise."""
 
@@ -127,7 +131,10 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS") or None
     common: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "include_dashboard": False}
     if address:
-        ray.init(address=address, **common)
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError) as exc:
+            raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}".splitlines()[0]) from exc
     else:
         # Ray runs its workers at niceness 15 by default: on a machine shared with anything else the trials
         # would then crawl. A sweep is the work the user asked for: same priority as a serial backtest.
