@@ -47,10 +47,12 @@ class Progress:
     def start(self, total: int, cached: int) -> None:
         self.total, self.done = total, cached
         if self.tty:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.description}"), TimeElapsedColumn(), transient=False)
+                                 TextColumn("{task.description}"), TimeElapsedColumn(), transient=False,
+                                 console=Console(file=sys.stderr))
             self._bar.start()
             self._task = self._bar.add_task(self._text(), total=total, completed=cached)
         elif cached:

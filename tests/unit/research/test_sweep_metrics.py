@@ -83,3 +83,45 @@ def test_the_key_depends_on_every_input_and_survives_a_json_round_trip() -> None
 def test_the_sweep_dependencies_are_installed(module: str) -> None:
     """They are project dependencies (pyproject): missing in CI is a failure, never a skip."""
     importlib.import_module(module)
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_shows_done_running_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mmkit.research.executor import Progress
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = Progress(True)
+    bar.start(total=4, cached=1)
+    bar.update(2, {"key": "k1", "status": "ok", "wall_s": 1.0, "error": ""})
+    bar.update(1, {"key": "k2", "status": "failed", "wall_s": 1.0, "error": "boom"})
+    bar.stop()
+    assert "done 3  running 1  failed 1" in terminal.text and "3/4" in terminal.text
+
+
+def test_progress_off_a_terminal_is_one_line_per_trial(capsys: pytest.CaptureFixture[str]) -> None:
+    from mmkit.research.executor import Progress
+
+    bar = Progress(True)  # stderr is captured: not a terminal
+    bar.start(total=2, cached=0)
+    bar.update(0, {"key": "k2", "status": "failed", "wall_s": 0.5, "error": "ValueError: no events"})
+    bar.stop()
+    assert capsys.readouterr().err == "[1/2] trial k2 failed (0.50 s): ValueError: no events\n"
