@@ -182,7 +182,7 @@ class RayRunner(Runner):
         except KeyboardInterrupt as exc:
             for ref in pending:
                 ray.cancel(ref, force=True)
-            raise SweepInterrupted(f"interrupted: {len(pending)} running trial(s) cancelled") from exc
+            raise SweepInterrupted(f"interrupted: {len(pending)} unfinished trial(s) cancelled") from exc
 
     @staticmethod
     def _outcome(ref: Any, spec: TrialSpec) -> dict[str, Any]:

@@ -100,7 +100,11 @@ class Search:
     def evaluate(self, points: Sequence[dict[str, Any]], datasets: Sequence[DataSet], *, phase: str = "search",
                  fold: int | None = None) -> list[PointScore]:
         """Run every point on every data set (in parallel, cached trials skipped) and score the points."""
-        specs = [(p, d, self.trial(p, d)) for p in points for d in datasets]
+        unique: list[dict[str, Any]] = []
+        for point in points:  # Optuna may ask for the same point twice in a batch: one trial, one row
+            if point not in unique:
+                unique.append(point)
+        specs = [(p, d, self.trial(p, d)) for p in unique for d in datasets]
         results = self.runner.run([s for _, _, s in specs])
         by_point: dict[int, list[Evaluation]] = {}
         for params, dataset, trial in specs:
@@ -155,7 +159,9 @@ class Search:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         constraints = self.spec.constraints
-        sampler = optuna.samplers.TPESampler(seed=self.spec.search.seed)
+        # TPE samples at random for its first n_startup_trials: at most half the budget, so a small one is guided too.
+        startup = max(1, min(10, self.spec.search.trials // 2))
+        sampler = optuna.samplers.TPESampler(seed=self.spec.search.seed, n_startup_trials=startup)
         study = optuna.create_study(direction=self.spec.direction, sampler=sampler)
         scores: list[PointScore] = []
         budget = self.spec.search.trials
