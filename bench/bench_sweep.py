@@ -37,6 +37,10 @@ def _sweep_file(directory: Path) -> Path:
     return path
 
 
+def _noop() -> None:
+    return None
+
+
 def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from mmkit.app.backtest_cmd import load_events
@@ -68,6 +72,12 @@ def main() -> None:
         began = time.perf_counter()
         result = Search(spec, base, runner).run()
         on_ray = time.perf_counter() - began
+        noop = ray.remote(num_cpus=1)(_noop)
+        ray.get(noop.remote())
+        began = time.perf_counter()
+        for _ in range(20):
+            ray.get(noop.remote())
+        round_trip = (time.perf_counter() - began) / 20
         ray.shutdown()
 
         failed = sum(1 for e in result.evaluations if e.result["status"] != "ok")
@@ -80,6 +90,8 @@ def main() -> None:
         overhead = (on_ray * WORKERS - serial) / TRIALS
         print(f"   Ray overhead per trial:                  {overhead * 1000:7.0f} ms CPU "
               f"(trial itself in a worker: mean {sum(trial_s) / len(trial_s):.2f} s)")
+        print(f"   of which Ray itself (a no-op task's round trip): {round_trip * 1000:5.1f} ms; the rest is each "
+              f"worker's first trial importing mmkit and loading the recording from the cache")
         print(f"   failed trials: {failed};  cores: {os.cpu_count()};  load average now: "
               f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (others' processes share the cores)")
 
