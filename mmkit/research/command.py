@@ -7,7 +7,8 @@ again resumes): ``trials/<key>/`` per trial (see :mod:`mmkit.research.store`),
 and the walk-forward folds) and ``walk_forward.csv`` in walk-forward mode.
 
 Exit codes: 0 every trial ran; 2 a mistake in the sweep file, the config or
-a parameter (one line naming the file and key, nothing run); 3 the Ray
+a parameter (one line naming the file and key, nothing run), or an objective
+that no trial's report has (after the trials ran: they are kept); 3 the Ray
 cluster of ``--address``/``RAY_ADDRESS`` cannot be joined; 4 one or more
 trials failed (each is in the table with its error; the others' results are
 written); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
@@ -71,6 +72,16 @@ def sweep_command(args: argparse.Namespace) -> int:
     finally:
         runner.close()
     write_results(spec, result, out)
+    finished = [ev for ev in result.evaluations if ev.result["status"] == "ok"]
+    if finished and all(ev.objective is None for ev in finished):  # a typo must not pass as "nothing feasible"
+        report = finished[0].result.get("report") or {}
+        from mmkit.research.metrics import as_number, flatten
+
+        known = [k for k, v in flatten(report).items()
+                 if as_number(v) is not None and "." in k and not k.startswith("params.")][:12]
+        print(f"config error: {spec.file}: objective.metric: no trial's report.json has a number at "
+              f"{spec.objective!r} (some that it has: {', '.join(known)})", file=sys.stderr)
+        return EXIT_USAGE
     print_summary(spec, result, out)
     failed = {ev.key for ev in result.evaluations if ev.result["status"] != "ok"}
     if failed:

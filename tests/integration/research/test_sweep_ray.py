@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_USAGE
 from mmkit.research.command import sweep_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data, pytest.mark.usefixtures("ray_cluster")]
@@ -119,6 +119,20 @@ def test_the_trial_is_the_backtest_mmkit_backtest_runs(tmp_path: Path, shared_da
     stored = json.loads((trial_dir / "report.json").read_text())
     for section in ("pnl", "fills", "inventory", "quoting"):
         assert stored[section] == result.report[section], section
+
+
+def test_an_objective_no_report_has_is_a_usage_error(tmp_path: Path, shared_data: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data = shared_data / "binance_spot_btcusdt"
+    body = GRID.replace("[1, 3]", "[2]").replace("[0.05, 0.1]", "[0.05]")
+    out = tmp_path / "out"
+    assert run(sweep_file(tmp_path, data, body, windows="{count: 1}"), out) == EXIT_OK
+    capsys.readouterr()
+    typo = sweep_file(tmp_path, data, body.replace("objective: pnl.total", "objective: pnl.totl"),
+                      windows="{count: 1}")
+    assert run(typo, out) == EXIT_USAGE  # the trial is cached: the objective is not part of its key
+    [err] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert "objective.metric" in err and "'pnl.totl'" in err and "pnl.total" in err
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, shared_data: Path) -> None:
