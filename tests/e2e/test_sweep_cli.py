@@ -48,6 +48,7 @@ def finished(out: Path) -> list[Path]:
     return list((out / "trials").glob("*/result.json"))
 
 
+@pytest.mark.timeout(360)  # two sweeps, each starting its own Ray: minutes on a busy 2-core box
 def test_ctrl_c_stops_cleanly_keeps_finished_trials_and_a_rerun_resumes(tmp_path: Path, shared_data: Path) -> None:
     sweep = sweep_file(tmp_path, shared_data / "binance_spot_btcusdt",
                        "  strategy.params.base_spread_pct: [0.02, 0.05, 0.1, 0.2]\n")

@@ -58,6 +58,7 @@ def mtimes(out: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in (out / "trials").glob("*/result.json")}
 
 
+@pytest.mark.timeout(300)
 def test_grid_sweep_is_deterministic_resumable_and_reruns_exactly(tmp_path: Path, shared_data: Path) -> None:
     data = shared_data / "binance_spot_btcusdt"
     sweep = sweep_file(tmp_path, data, GRID.replace("[1, 3]", "[3]"))
@@ -216,6 +217,7 @@ def test_walk_forward_optimises_on_n_and_evaluates_on_n_plus_1(tmp_path: Path, s
     assert "in-sample against out-of-sample" in (out / "index.html").read_text()
 
 
+@pytest.mark.timeout(240)
 def test_address_joins_the_running_cluster(tmp_path: Path, shared_data: Path) -> None:
     """`mmkit sweep --address` in another process runs its trials on this session's Ray (one more job there)."""
     import os
