@@ -3,7 +3,7 @@
 Layout of a sweep's output directory::
 
     trials/<key>/trial.json     the TrialSpec (everything the result depends on)
-    trials/<key>/result.json    status, error, wall time, mmkit version (written last: the trial is finished)
+    trials/<key>/result.json    status, error, wall and CPU time, mmkit version (written last: the trial is finished)
     trials/<key>/report.json    the backtest's report (the same bytes ``mmkit backtest`` writes)
     trials/<key>/report.html    its tearsheet, with pnl.png, inventory.png, quotes.png
     trials/<key>/config.yml     the exact config the trial ran (``mmkit backtest`` can run it as it is)
@@ -59,6 +59,7 @@ class TrialStore:
             "status": outcome["status"],
             "error": outcome.get("error", ""),
             "wall_s": round(float(outcome.get("wall_s", 0.0)), 4),
+            "cpu_s": round(float(outcome.get("cpu_s", 0.0)), 4),
             "mmkit_version": spec.version,
         }
         (tmp / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
