@@ -1,8 +1,8 @@
 """Sweep throughput: 8 trials one after another in one process against 8 trials on Ray with 2 workers.
 
 Each trial is the full backtest of a sweep (2 minutes of the shared Binance
-recording, the layered strategy, report.json plus the tearsheet and its three
-plots). The recording is parsed once up front into the on-disk cache, so
+recording, the layered strategy, report.json, the tearsheet, fills.csv and
+orders.csv). The recording is parsed once up front into the on-disk cache, so
 neither side pays the parse; each Ray worker still loads it once from that
 cache (what a sweep pays per worker process).
 

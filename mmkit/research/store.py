@@ -5,7 +5,7 @@ Layout of a sweep's output directory::
     trials/<key>/trial.json     the TrialSpec (everything the result depends on)
     trials/<key>/result.json    status, error, wall and CPU time, mmkit version (written last: the trial is finished)
     trials/<key>/report.json    the backtest's report (the same bytes ``mmkit backtest`` writes)
-    trials/<key>/report.html    its tearsheet, with pnl.png, inventory.png, quotes.png
+    trials/<key>/report.html    its tearsheet, with fills.csv and orders.csv
     trials/<key>/config.yml     the exact config the trial ran (``mmkit backtest`` can run it as it is)
 
 A trial directory is written under a temporary name and renamed into place,

@@ -33,7 +33,8 @@ import attrs
 import mmkit
 
 #: Outputs of a trial kept next to its result (the tearsheet, its images and the exact config it ran).
-OUTPUT_FILES = ("report.json", "report.html", "pnl.png", "inventory.png", "quotes.png", "config.yml")
+OUTPUT_FILES = ("report.json", "report.html", "fills.csv", "orders.csv", "pnl.png", "inventory.png", "quotes.png",
+                "config.yml")
 
 
 @attrs.frozen
@@ -80,8 +81,16 @@ class TrialSpec:
         return cls(**data)
 
 
+@lru_cache(maxsize=1)
 def mmkit_version() -> str:
-    return mmkit.__version__
+    """mmkit's version, and the git commit it runs from when it runs from a checkout: the code is an input too.
+
+    (Uncommitted changes are not seen: after editing mmkit, use a fresh ``--out``.)
+    """
+    from mmkit.backtest.report import git_commit
+
+    commit = git_commit()
+    return f"{mmkit.__version__}+g{commit[:12]}" if commit else mmkit.__version__
 
 
 @lru_cache(maxsize=64)
@@ -177,7 +186,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
         controller, events, setup=spec.setup, rules=rules, symbol=symbol, risk=risk,
         tick_ms=config.engine.tick_ms, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
         queue=spec.queue,  # type: ignore[arg-type]
-        meta={"config": spec.config_name, "data": spec.dataset, "params": dict(spec.params)},
+        meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
     )
     write_outputs(result, out)
     report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
