@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 import tempfile
+import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -133,7 +134,7 @@ def _hints(cls: type) -> dict[str, Any]:
 def _unwrap(tp: Any) -> Any:
     """``X | None`` -> X."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
         return args[0]
     return tp
 
