@@ -180,7 +180,7 @@ def rerun(store: TrialStore, trial_id: str) -> int:
         print(f"warning: {spec.data_path} is not the data the trial ran on (checksum changed)", file=sys.stderr)
     if mmkit_version() != spec.version:
         print(f"warning: mmkit {mmkit_version()} reruns a trial of mmkit {spec.version}", file=sys.stderr)
-    outcome = run_trial(spec.as_dict())
+    outcome = run_trial(spec.as_dict(), shared_plotly=False)  # a page one level deeper: keep plotly.js in it
     target = store.path(key) / "rerun"
     target.mkdir(exist_ok=True)
     for name, data in outcome["files"].items():

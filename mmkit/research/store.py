@@ -5,7 +5,7 @@ Layout of a sweep's output directory::
     trials/<key>/trial.json     the TrialSpec (everything the result depends on)
     trials/<key>/result.json    status, error, wall and CPU time, mmkit version (written last: the trial is finished)
     trials/<key>/report.json    the backtest's report (the same bytes ``mmkit backtest`` writes)
-    trials/<key>/report.html    its tearsheet, with fills.csv and orders.csv
+    trials/<key>/report.html    its tearsheet, with fills.csv and orders.csv (plotly.js from ../../plotly.min.js)
     trials/<key>/config.yml     the exact config the trial ran (``mmkit backtest`` can run it as it is)
 
 A trial directory is written under a temporary name and renamed into place,
@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mmkit.research.trial import TrialSpec
+from mmkit.research.trial import SHARED_PLOTLY, TrialSpec
 
 
 class TrialStore:
@@ -30,6 +30,18 @@ class TrialStore:
         self.root = root
         self.trials = root / "trials"
         self.trials.mkdir(parents=True, exist_ok=True)
+        self._write_plotly()
+
+    def _write_plotly(self) -> None:
+        """The one copy of plotly.js the trials' tearsheets load (they do not embed it: see share_plotly)."""
+        from plotly.offline import get_plotlyjs
+
+        target = self.root / SHARED_PLOTLY
+        text = str(get_plotlyjs())
+        if not target.is_file() or target.stat().st_size != len(text.encode()):
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
 
     def path(self, key: str) -> Path:
         return self.trials / key

@@ -127,8 +127,30 @@ def _events(data: Path, end_ns: int | None) -> list[Any]:
     return events
 
 
-def run_trial(spec_dict: dict[str, Any]) -> dict[str, Any]:
+#: Where a trial's tearsheet finds plotly.js when it is shared (``trials/<key>/report.html`` -> the sweep's root).
+SHARED_PLOTLY = "plotly.min.js"
+
+
+@lru_cache(maxsize=1)
+def _embedded_plotly() -> bytes:
+    from plotly.offline import get_plotlyjs
+
+    return b"<script>" + str(get_plotlyjs()).encode() + b"</script>"
+
+
+def share_plotly(html: bytes, relative: str = f"../../{SHARED_PLOTLY}") -> bytes:
+    """The tearsheet with its embedded plotly.js (about 5 MB) replaced by a reference to one shared copy.
+
+    A sweep of hundreds of trials would otherwise store (and pass through Ray) the same bundle hundreds of
+    times. The page still opens offline: the copy sits in the sweep's directory. Unchanged if not embedded.
+    """
+    return html.replace(_embedded_plotly(), f'<script src="{relative}"></script>'.encode(), 1)
+
+
+def run_trial(spec_dict: dict[str, Any], *, shared_plotly: bool = True) -> dict[str, Any]:
     """Run one trial in this process; never raises: a failure is a result with its error.
+
+    ``shared_plotly``: the tearsheet refers to the sweep's one copy of plotly.js (:func:`share_plotly`).
 
     Returns ``{"key", "status": "ok"|"failed", "error", "wall_s", "cpu_s", "report", "files": {name: bytes}}``
     (``cpu_s``: this process's CPU time for the trial, which other processes on the machine do not inflate).
@@ -151,6 +173,8 @@ def run_trial(spec_dict: dict[str, Any]) -> dict[str, Any]:
             for name in OUTPUT_FILES:
                 if (out / name).exists():
                     files[name] = (out / name).read_bytes()
+            if shared_plotly and "report.html" in files:
+                files["report.html"] = share_plotly(files["report.html"])
             status, error = "ok", ""
         except Exception as exc:  # a trial's failure is its result (Ctrl-C and cancellation go through)
             report = None

@@ -74,9 +74,13 @@ def test_grid_sweep_is_deterministic_resumable_and_reruns_exactly(tmp_path: Path
     # the CSV holds the same rows; each trial links its tearsheet, which exists
     assert len((first / "results.csv").read_text().splitlines()) == 5
     page = (first / "index.html").read_text()
+    plotly_js = (first / "plotly.min.js").read_text()
+    assert len(plotly_js) > 1_000_000
     for row in rows:
         assert f'href="trials/{row["trial"]}/report.html"' in page
-        assert (first / "trials" / str(row["trial"]) / "report.html").is_file()
+        tearsheet = (first / "trials" / str(row["trial"]) / "report.html").read_text()
+        # one shared copy of plotly.js for all tearsheets, not 5 MB in each: the page refers to it
+        assert '<script src="../../plotly.min.js"></script>' in tearsheet and plotly_js not in tearsheet
     assert "Plotly.newPlot" in page and "<script src=" not in page and len(page) > 1_000_000  # plotly.js inside
     summary = json.loads((first / "summary.json").read_text())
     best = summary["ranking"][0]
