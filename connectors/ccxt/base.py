@@ -45,6 +45,12 @@ class CcxtBase:
     _book_symbols: list[str]
     _trade_symbols: list[str]
     _orders: dict[str, _Tracked]
+    #: Venue trade ids already booked as fills (one Fill per trade, whatever path saw it first).
+    _seen_trades: set[str]
+    _trades_wanted: bool
+    _trade_sync: asyncio.Task[None] | None
+    #: Wall-clock ns of the engine's last drain: the dead man's switch is only refreshed while ticks run.
+    _last_drain_ns: int
     _book_seq: dict[str, int]
     _book_invalid: dict[str, bool]
     _last_checksum: dict[str, int]

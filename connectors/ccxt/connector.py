@@ -26,6 +26,7 @@ from loguru import logger
 
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
+from connectors.ccxt.deadman import DeadMansSwitchLoop
 from connectors.ccxt.errors import classify
 from connectors.ccxt.feeds import FeedsMixin
 from connectors.ccxt.order_flow import OrderFlowMixin
@@ -49,14 +50,12 @@ from mmkit.model import (
     Balance,
     ConnectionStatus,
     Fill,
-    Liquidity,
     OrderCancelRejected,
     OrderRejected,
     OrderRequest,
     OrderStatusReport,
     RejectReason,
     ReplaceRequest,
-    Side,
     VenueEvent,
 )
 
@@ -93,6 +92,18 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self._book_symbols: list[str] = []
         self._trade_symbols: list[str] = []
         self._orders: dict[str, _Tracked] = {}
+        self._seen_trades: set[str] = set()
+        self._trades_wanted = False
+        self._trade_sync: asyncio.Task[None] | None = None
+        self._last_drain_ns = 0
+        self.dead_man = DeadMansSwitchLoop(
+            exchange, profile.dead_mans_switch,
+            timeout_s=self._config.dead_man_timeout_s, refresh_s=self._config.dead_man_refresh_s,
+            tick_grace_s=self._config.dead_man_tick_grace_s, last_tick_ns=lambda: self._last_drain_ns,
+            venue=rules.venue,
+        )
+        if rules.supports_replace and not profile.replace:
+            raise ValueError(f"{rules.venue}: the venue rules say supports_replace but {profile.venue} has no replace")
         self._book_seq: dict[str, int] = {}
         #: ccxt symbol -> True while a checksum/sequence failure waits for a fresh snapshot.
         self._book_invalid: dict[str, bool] = {}
@@ -190,10 +201,15 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         if self._profile.heartbeat_channel:
             self._start("heartbeat", self._heartbeat_loop(self._profile.heartbeat_channel))
         self._start("poll", self._poll_loop())
+        if self.dead_man.active and self._exchange.apiKey:
+            self._last_drain_ns = time.time_ns()
+            self._start("dead-man", self.dead_man.run())
         if self._config.use_private_ws:
             self._start("private", self._private_ws_loop())
 
     async def disconnect(self) -> None:
+        if self._running and "dead-man" in self._tasks:
+            await self.dead_man.disarm()
         self._connected = False
         self._running = False
         tasks = list(self._tasks.values()) + list(self._side_tasks)
@@ -227,6 +243,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self._inbox.add_tap(tap)
 
     def drain(self) -> list[VenueEvent]:
+        self._last_drain_ns = time.time_ns()
         return self._inbox.drain()
 
     # -- protocol: order entry (submit-only) ------------------------------
@@ -249,21 +266,40 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             return
         self._spawn(self._cancel(tracked))
 
+    @property
+    def supports_replace(self) -> bool:
+        """The executor's choice between one replace and cancel + new (from ``rules.supports_replace``)."""
+        return self._rules.supports_replace
+
     def replace(self, request: ReplaceRequest) -> None:
-        """None of the ccxt venues we use has an atomic replace (``rules.supports_replace`` is False)."""
+        """Change a resting order's price/size in place where the venue can (Kraken AmendOrder, Coinbase edit).
+
+        ``request.qty`` is what should rest afterwards; the venues count an
+        order's total size, so the quantity already filled is added.
+        Outcome: OrderReplaced (same venue order id, new client id) or
+        OrderCancelRejected with ``is_replace``.
+        """
         now = self._now()
-        self._put(
-            OrderCancelRejected(
-                self.venue,
-                request.orig_client_id,
-                RejectReason.OTHER,
-                "replace not supported: cancel and place",
-                now,
-                now,
-                is_replace=True,
-                new_client_id=request.client_id,
-            )
-        )
+        tracked = self._orders.get(request.orig_client_id)
+        refusal: tuple[RejectReason, str] | None = None
+        if not self._rules.supports_replace:
+            refusal = RejectReason.OTHER, "replace not supported: cancel and place"
+        elif not self._connected:
+            refusal = RejectReason.NOT_CONNECTED, "not connected"
+        elif tracked is None or tracked.venue_order_id is None or not tracked.open:
+            refusal = RejectReason.UNKNOWN_ORDER, "no open order to replace"
+        elif request.client_id in self._orders or not self._profile.client_id_ok(request.client_id):
+            refusal = RejectReason.DUPLICATE_CLIENT_ID, "new client id already used or not valid here"
+        else:
+            reason = self._rules.instrument(request.symbol).check_order(request.price, request.qty)
+            if reason is not None:
+                refusal = reason, f"refused locally by {self.venue} rules"
+        if refusal is not None:
+            self._put(OrderCancelRejected(self.venue, request.orig_client_id, refusal[0], refusal[1], now, now,
+                                          is_replace=True, new_client_id=request.client_id))
+            return
+        assert tracked is not None
+        self._spawn(self._replace(tracked, request))
 
     def cancel_all(self, symbol: str | None = None) -> None:
         for client_id, tracked in list(self._orders.items()):
@@ -300,6 +336,14 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         ]
 
     async def fetch_fills(self, symbol: str, since_ns: int) -> list[Fill]:
+        """Our fills since ``since_ns`` from the venue's trade history, keyed by the venue's trade ids.
+
+        The same ids the run-time path books (:meth:`_book_trades`), so recovery
+        can tell a fill it already holds from one it missed. After a restart the
+        client id is the venue's (Gemini reports it) or the one this process
+        knows for the venue order id, else empty (the venue order id still ties
+        the fill to its order).
+        """
         if not self._rules.supports_fill_history:
             return []
         try:
@@ -307,27 +351,15 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_my_trades: {classify(exc).message}") from exc
         by_venue_id = {t.venue_order_id: cid for cid, t in self._orders.items() if t.venue_order_id}
-        now = self._now()
         fills = []
         for trade in trades:
-            fee = trade.get("fee") or {}
+            if int(trade.get("timestamp") or 0) * NS_PER_MS < since_ns - NS_PER_MS:
+                continue
             order_id = str(trade.get("order") or "")
-            fills.append(
-                Fill(
-                    venue=self.venue,
-                    trade_id=str(trade["id"]),
-                    client_id=by_venue_id.get(order_id, ""),
-                    symbol=symbol,
-                    side=Side.BUY if trade["side"] == "buy" else Side.SELL,
-                    price=_dec(trade["price"]),
-                    qty=_dec(trade["amount"]),
-                    fee=_dec(fee.get("cost")),
-                    fee_currency=str(fee.get("currency") or ""),
-                    liquidity=Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-                    ts_event=int(trade.get("timestamp") or 0) * NS_PER_MS,
-                    ts_recv=now,
-                    venue_order_id=order_id,
-                )
-            )
+            info = trade.get("info") or {}
+            venue_client_id = info.get("client_order_id") or trade.get("clientOrderId") or ""
+            client_id = by_venue_id.get(order_id) or str(venue_client_id)
+            tracked = self._orders.get(client_id)
+            fills.append(self._fill_from_trade(trade, symbol, client_id, tracked.request if tracked else None))
         return fills
 

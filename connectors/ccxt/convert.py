@@ -54,4 +54,8 @@ class _Tracked:
     open: bool = True
     #: The create call failed without an answer: the order may or may not exist.
     unknown: bool = False
+    #: When we sent it (wall clock, ns): the venue's trades of this order are at or after it.
+    sent_ns: int = 0
+    #: The venue's latest view of the order; applied again once its trades are booked.
+    last_raw: Any = None
 

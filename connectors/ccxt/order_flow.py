@@ -9,14 +9,17 @@ open orders always (the fallback that cannot hang).
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import ccxt
 
 from connectors.ccxt.base import CcxtBase
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind, classify
+from connectors.ccxt.profiles import ClientIdLookup
 from connectors.ccxt.watchdog import Backoff
 from mmkit.connector import (
     NotConnectedError,
@@ -35,10 +38,12 @@ from mmkit.model import (
     OrderNotFound,
     OrderQueryFailed,
     OrderRejected,
+    OrderReplaced,
     OrderRequest,
     OrderStatusReport,
     OrderType,
     RejectReason,
+    ReplaceRequest,
     Side,
     VenueOrderStatus,
 )
@@ -60,8 +65,8 @@ class OrderFlowMixin(CcxtBase):
             self._note(err)
             if err.definitive and err.reason is RejectReason.UNKNOWN_ORDER:
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
-            if isinstance(exc, ccxt.InvalidOrder) and ("Unknown order" in str(exc) or "Invalid order" in str(exc)):
-                # Kraken's answer for an order id it does not know: definitive for a status query.
+            if isinstance(exc, ccxt.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
+                # The venue's own words for an order id it does not know: definitive for a status query.
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
         self._note(None)
@@ -75,6 +80,9 @@ class OrderFlowMixin(CcxtBase):
             return RejectReason.NOT_CONNECTED, "not connected"
         if order.client_id in self._orders:
             return RejectReason.DUPLICATE_CLIENT_ID, "client id already used"
+        if not self._profile.client_id_ok(order.client_id):
+            rule = self._profile.client_id_pattern
+            return RejectReason.INVALID_MESSAGE, f"client id breaks {self.venue}'s rule {rule}"
         if now < self._order_backoff_until_ns:
             return RejectReason.RATE_LIMIT, "backing off after a rate-limit answer"
         kind = "market" if order.order_type is OrderType.MARKET else "limit"
@@ -93,6 +101,7 @@ class OrderFlowMixin(CcxtBase):
 
     async def _place(self, order: OrderRequest) -> None:
         tracked = self._orders[order.client_id]
+        tracked.sent_ns = time.time_ns()
         kind = "market" if order.order_type is OrderType.MARKET else "limit"
         params: dict[str, Any] = {self._profile.client_id_param: order.client_id}
         if order.post_only:
@@ -109,12 +118,19 @@ class OrderFlowMixin(CcxtBase):
                 params,
             )
         except Exception as exc:
-            self._on_place_error(tracked, classify(exc))
+            self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
             return
         self._order_backoff.reset()
         self._note(None)
         now = self._now()
         tracked.venue_order_id = str(raw["id"])
+        refusal = self._refusal_in(raw)
+        if refusal is not None and not _dec(raw.get("filled")):
+            # Gemini answers a maker-or-cancel order that would take with the order, already cancelled.
+            tracked.open = False
+            self._log.bind(client_id=order.client_id).info("refused by the venue: {}", refusal.value)
+            self._put(OrderRejected(self.venue, order.client_id, refusal, "refused by the venue", now, now))
+            return
         self._log.bind(client_id=order.client_id).info("accepted as {}", tracked.venue_order_id)
         self._put(OrderAccepted(self.venue, order.client_id, tracked.venue_order_id, now, now))
         if raw.get("status") or raw.get("filled"):
@@ -145,7 +161,7 @@ class OrderFlowMixin(CcxtBase):
         try:
             raw = await self._exchange.cancel_order(tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
         except Exception as exc:
-            err = classify(exc)
+            err = classify(exc, self._profile.reject_texts)
             self._note(err)
             now = self._now()
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
@@ -159,6 +175,40 @@ class OrderFlowMixin(CcxtBase):
                 tracked.open = False
                 now = self._now()
                 self._put(OrderCanceled(self.venue, order.client_id, now, now, order.qty - tracked.filled))
+
+    async def _replace(self, tracked: _Tracked, request: ReplaceRequest) -> None:
+        order = tracked.request
+        total = request.qty + tracked.filled
+        params: dict[str, Any] = {}
+        if self._profile.replace_post_only_param and order.post_only:
+            params["postOnly"] = True
+        try:
+            await self._exchange.edit_order(
+                tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
+                "buy" if order.side is Side.BUY else "sell", str(total), str(request.price), params,
+            )
+        except Exception as exc:
+            err = classify(exc, self._profile.reject_texts)
+            self._note(err)
+            now = self._now()
+            if err.kind is ErrorKind.BACKOFF:
+                delay = self._order_backoff.next_delay()
+                self._order_backoff_until_ns = now + int(delay * 1e9)
+            self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now,
+                                          is_replace=True, new_client_id=request.client_id))
+            return
+        self._note(None)
+        now = self._now()
+        # The venue order lives on under the new client id, with the fills it already had.
+        tracked.open = False
+        self._orders[request.client_id] = _Tracked(
+            attrs.evolve(order, client_id=request.client_id, price=request.price, qty=total),
+            venue_order_id=tracked.venue_order_id, filled=tracked.filled, notional=tracked.notional,
+            fee_paid=tracked.fee_paid, sent_ns=tracked.sent_ns, last_raw=tracked.last_raw,
+        )
+        self._log.bind(client_id=request.client_id).info("replaced {} in place", order.client_id)
+        self._put(OrderReplaced(self.venue, request.client_id, order.client_id, str(tracked.venue_order_id),
+                                request.price, request.qty, now, now))
 
     async def _status_event(self, client_id: str, symbol: str) -> None:
         now = self._now()
@@ -176,19 +226,32 @@ class OrderFlowMixin(CcxtBase):
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         if tracked is not None and tracked.venue_order_id is not None:
             return await self._exchange.fetch_order(tracked.venue_order_id, ccxt_symbol)
+        if self._profile.client_id_lookup is ClientIdLookup.SCAN:
+            for raw in await self._exchange.fetch_orders(ccxt_symbol):
+                if raw.get("clientOrderId") == client_id:
+                    return raw
+            raise ccxt.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
         return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
 
     def _apply_order(self, tracked: _Tracked, raw: Any) -> None:
-        """Turn the venue's cumulative view of an order into fill deltas and a terminal event."""
+        """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
+
+        Fills are booked from the venue's trade history, one Fill per venue
+        trade id, never from the difference of two order snapshots: the same
+        trade is then the same fill at run time and in restart recovery
+        (:meth:`fetch_fills`), so it can never be counted twice. A terminal
+        state waits until the trades that explain its filled quantity are in.
+        """
         if tracked.venue_order_id is None and raw.get("id"):
             tracked.venue_order_id = str(raw["id"])
         if tracked.unknown:
             tracked.unknown = False
             now = self._now()
             self._put(OrderAccepted(self.venue, tracked.request.client_id, str(tracked.venue_order_id), now, now))
-        filled = _dec(raw.get("filled"))
-        if filled > tracked.filled:
-            self._emit_fill_delta(tracked, raw, filled)
+        tracked.last_raw = raw
+        if _dec(raw.get("filled")) > tracked.filled:
+            self._want_trades()
+            return
         status = raw.get("status")
         if not tracked.open or status in (None, "open"):
             return
@@ -196,43 +259,96 @@ class OrderFlowMixin(CcxtBase):
         client_id = tracked.request.client_id
         tracked.open = False
         if status in ("canceled", "cancelled"):
+            refusal = self._refusal_in(raw)
+            if refusal is not None:
+                self._log.bind(client_id=client_id).info("cancelled by the venue: {}", refusal.value)
             self._put(OrderCanceled(self.venue, client_id, now, now, tracked.request.qty - tracked.filled))
         elif status == "expired":
             self._put(OrderExpired(self.venue, client_id, now, now))
         elif status == "rejected":
             self._put(OrderRejected(self.venue, client_id, RejectReason.OTHER, "rejected by venue", now, now))
 
-    def _emit_fill_delta(self, tracked: _Tracked, raw: Any, filled: Decimal) -> None:
-        order = tracked.request
-        delta = filled - tracked.filled
-        average = _dec(raw.get("average") or raw.get("price") or order.price)
-        notional = average * filled
-        price = (notional - tracked.notional) / delta if tracked.filled else average
-        fee_info = raw.get("fee") or {}
-        fee_total = _dec(fee_info.get("cost"))
-        fee = fee_total - tracked.fee_paid if fee_total else self._estimate_fee(order, price * delta)
-        tracked.filled, tracked.notional = filled, notional
-        tracked.fee_paid += fee
-        now = self._now()
-        ts_event = int(raw.get("lastTradeTimestamp") or raw.get("timestamp") or 0) * NS_PER_MS or now
-        taker = order.order_type is OrderType.MARKET or raw.get("takerOrMaker") == "taker"
-        self._put(
-            Fill(
-                venue=self.venue,
-                # Deterministic and unique per delta: a re-poll of the same state cannot double-book.
-                trade_id=f"{tracked.venue_order_id}:{filled.normalize()}",
-                client_id=order.client_id,
-                symbol=order.symbol,
-                side=order.side,
-                price=price,
-                qty=delta,
-                fee=fee,
-                fee_currency=str(fee_info.get("currency") or self._rules.instrument(order.symbol).quote),
-                liquidity=Liquidity.TAKER if taker else Liquidity.MAKER,
-                ts_event=ts_event,
-                ts_recv=now,
-                venue_order_id=str(tracked.venue_order_id),
-            )
+    def _refusal_in(self, raw: Any) -> RejectReason | None:
+        """A post-only refusal carried by a cancelled order's reason (Gemini, Kraken)."""
+        if raw.get("status") not in ("canceled", "cancelled"):
+            return None
+        info = raw.get("info") or {}
+        reason = info.get("reason") if isinstance(info, dict) else None
+        return self._profile.reject_reason_in(str(reason)) if reason else None
+
+    def _want_trades(self) -> None:
+        """Ask for a trade sync (coalesced: one runs at a time, and runs again if asked meanwhile)."""
+        self._trades_wanted = True
+        task = self._trade_sync
+        if task is None or task.done():
+            self._trade_sync = asyncio.get_running_loop().create_task(self._sync_trades())
+            self._side_tasks.add(self._trade_sync)
+            self._trade_sync.add_done_callback(self._side_tasks.discard)
+
+    async def _sync_trades(self) -> None:
+        """Book the venue trades of our orders whose filled quantity moved, one Fill per trade id."""
+        while self._trades_wanted and self._running:
+            self._trades_wanted = False
+            behind = [
+                t for t in self._orders.values()
+                if t.venue_order_id and t.last_raw is not None and _dec(t.last_raw.get("filled")) > t.filled
+            ]
+            for symbol in sorted({t.request.symbol for t in behind}):
+                group = [t for t in behind if t.request.symbol == symbol]
+                since_ms = min(t.sent_ns for t in group) // NS_PER_MS - 60_000
+                try:
+                    trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ms)
+                except Exception as exc:
+                    err = classify(exc)
+                    self._note(err)
+                    self._log.warning("trade history unavailable ({}); fills wait for the next poll", err.message)
+                    continue
+                self._note(None)
+                self._book_trades(trades, symbol)
+                for tracked in group:
+                    if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
+                        self._apply_order(tracked, tracked.last_raw)
+
+    def _book_trades(self, trades: list[Any], symbol: str) -> None:
+        # The latest client id on a venue order wins: after a replace, the order lives on under the new id.
+        by_venue_id = {t.venue_order_id: t for t in self._orders.values() if t.venue_order_id}
+        for trade in sorted(trades, key=lambda t: t.get("timestamp") or 0):
+            trade_id = str(trade.get("id"))
+            tracked = by_venue_id.get(str(trade.get("order") or ""))
+            if tracked is None or trade_id in self._seen_trades:
+                continue
+            self._seen_trades.add(trade_id)
+            fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
+            tracked.filled += fill.qty
+            tracked.notional += fill.notional
+            tracked.fee_paid += fill.fee
+            self._put(fill)
+
+    def _fill_from_trade(self, trade: Any, symbol: str, client_id: str, order: OrderRequest | None) -> Fill:
+        """One venue trade as a Fill; the fee is the venue's, else the fee schedule's."""
+        price, qty = _dec(trade["price"]), _dec(trade["amount"])
+        taker_or_maker = trade.get("takerOrMaker")
+        if taker_or_maker is None and order is not None:
+            maker = order.order_type is OrderType.LIMIT and order.post_only
+        else:
+            maker = taker_or_maker == "maker"
+        fee_info = trade.get("fee") or {}
+        cost = fee_info.get("cost")
+        fee = _dec(cost) if cost is not None else self._rules.fees.fee(price * qty, maker)
+        return Fill(
+            venue=self.venue,
+            trade_id=str(trade["id"]),
+            client_id=client_id,
+            symbol=symbol,
+            side=Side.BUY if trade.get("side") == "buy" else Side.SELL,
+            price=price,
+            qty=qty,
+            fee=fee,
+            fee_currency=str(fee_info.get("currency") or self._rules.instrument(symbol).quote),
+            liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
+            ts_event=int(trade.get("timestamp") or 0) * NS_PER_MS or self._now(),
+            ts_recv=self._now(),
+            venue_order_id=str(trade.get("order") or ""),
         )
 
     def _estimate_fee(self, order: OrderRequest, notional: Decimal) -> Decimal:
@@ -260,10 +376,11 @@ class OrderFlowMixin(CcxtBase):
 
     def _client_id_of(self, raw: Any) -> str:
         venue_id = str(raw.get("id") or "")
+        found = ""
         for client_id, tracked in self._orders.items():
             if tracked.venue_order_id == venue_id:
-                return client_id
-        return str(raw.get("clientOrderId") or "")
+                found = client_id  # the latest one: a replace keeps the venue id under a new client id
+        return found or str(raw.get("clientOrderId") or "")
 
     # -- feeds ------------------------------------------------------------
 

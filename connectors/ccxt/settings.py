@@ -38,6 +38,12 @@ class CcxtConnectorConfig:
     private_ws_max_failures: int = 3
     #: Levels per side put into each BookSnapshot event.
     emit_levels: int = 10
+    #: Venue-side dead man's switch (Kraken CancelAllOrdersAfter, Gemini heartbeat); 0 turns it off.
+    dead_man_timeout_s: float = 60.0
+    #: How often the timer is pushed back (capped at a third of the timeout).
+    dead_man_refresh_s: float = 15.0
+    #: The timer is only pushed back while the engine drained within this many seconds.
+    dead_man_tick_grace_s: float = 5.0
 
 
 
