@@ -385,8 +385,16 @@ class OrderFlowMixin(CcxtBase):
     # -- feeds ------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
-        """REST polling of our open orders: slow, but it cannot hang silently like a socket."""
+        """REST polling of our open orders: slow, but it cannot hang silently like a socket.
+
+        While the engine's ticks have stopped (nobody drains), polling pauses when a
+        dead man's switch is armed: Gemini counts any private call as a heartbeat,
+        so polling on would keep a stuck engine's quotes alive.
+        """
         while self._running:
+            if self._ticks_stalled():
+                await asyncio.sleep(self._config.poll_interval_s)
+                continue
             if not self._connected:
                 await self._probe()
             for client_id, tracked in list(self._orders.items()):
@@ -403,6 +411,11 @@ class OrderFlowMixin(CcxtBase):
                     continue
                 self._apply_order(tracked, raw)
             await asyncio.sleep(self._config.poll_interval_s)
+
+    def _ticks_stalled(self) -> bool:
+        if "dead-man" not in self._tasks:
+            return False
+        return time.time_ns() - self._last_drain_ns > self._config.dead_man_tick_grace_s * 1e9
 
     async def _probe(self) -> None:
         """While the REST session is down, a cheap private call tells when the venue answers again."""

@@ -408,6 +408,7 @@ class AccountsMixin:
         if self.accounts_down:
             return web.Response(status=503, text="Service Unavailable")
         self.expire_gemini_session()
+        self.gemini_last_heartbeat = time.monotonic()  # Gemini: any private call counts as a heartbeat
         if self.errors["gemini"] and path == "order/new":
             error = self.errors["gemini"].popleft()
             if error == "rate_limit":
@@ -417,7 +418,6 @@ class AccountsMixin:
         orders = self.orders["gemini"]
         if path == "heartbeat":
             self.gemini_heartbeats += 1
-            self.gemini_last_heartbeat = time.monotonic()
             return web.json_response({"result": "ok"})
         if path == "order/new":
             side, price, qty = payload["side"], D(payload["price"]), D(payload["amount"])

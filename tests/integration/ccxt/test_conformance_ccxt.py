@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.ccxt.connector import CcxtConnector, build_exchange
+from connectors.ccxt.connector import CcxtConnector, CcxtConnectorConfig, build_exchange
 from connectors.ccxt.profiles import profile_for
 from mmkit.connector import Connector, load_venue_rules
 from mmkit.model import Fill, OrderAccepted, OrderCanceled, OrderRejected, OrderRequest, RejectReason, Side
@@ -32,11 +32,13 @@ CREDENTIALS = {
 }
 
 
-async def make_venue_connector(server: MockVenueServer, venue: str) -> CcxtConnector:
+async def make_venue_connector(
+    server: MockVenueServer, venue: str, config: CcxtConnectorConfig = FAST
+) -> CcxtConnector:
     profile = profile_for(venue)
     exchange = build_exchange(profile, CREDENTIALS[venue], markets=MARKETS[venue](), rateLimit=5)
     point_exchange(exchange, server, venue)
-    return CcxtConnector(exchange, load_venue_rules(venue), profile, FAST)
+    return CcxtConnector(exchange, load_venue_rules(venue), profile, config)
 
 
 class CcxtConformance(ConnectorConformance):
