@@ -82,6 +82,32 @@ class RateLimit:
 
 
 @attrs.frozen(slots=True)
+class PenaltyStep:
+    """Extra order-rate cost of acting on an order younger than ``max_age_ms``."""
+
+    max_age_ms: int
+    cost: Decimal
+
+
+@attrs.frozen(slots=True)
+class OrderRateCounterConfig:
+    """A venue's decaying per-pair order-rate counter (Kraken's trading rate limit).
+
+    Each place adds ``place_cost``; a cancel adds the first ``cancel_penalties``
+    step the order's age is under; a replace adds ``replace_cost`` plus its own
+    step; the counter decays by ``decay_per_s``; the venue refuses what would
+    take it past ``max_count``. The model lives in ``mmkit.execution.rate_models``.
+    """
+
+    max_count: Decimal
+    decay_per_s: Decimal
+    place_cost: Decimal = Decimal(1)
+    replace_cost: Decimal = Decimal(1)
+    cancel_penalties: list[PenaltyStep] = attrs.Factory(list)
+    replace_penalties: list[PenaltyStep] = attrs.Factory(list)
+
+
+@attrs.frozen(slots=True)
 class FeeSchedule:
     """Fees in basis points of notional; negative maker fee = rebate."""
 
@@ -121,6 +147,7 @@ class VenueRulesConfig:
     instruments: list[InstrumentConfig]
     fees: FeeSchedule = FeeSchedule()
     rate_limits: list[RateLimit] = attrs.Factory(list)
+    order_rate_counter: OrderRateCounterConfig | None = None
     duplicate_order_window_ms: int = 0
     supports_replace: bool = False
     supports_post_only: bool = True
@@ -139,6 +166,8 @@ class VenueRules:
     instruments: tuple[Instrument, ...]
     fees: FeeSchedule = FeeSchedule()
     rate_limits: tuple[RateLimit, ...] = ()
+    #: A decaying per-pair counter on top of (or instead of) the windows; None where the venue has none.
+    order_rate_counter: OrderRateCounterConfig | None = None
     duplicate_order_window_ns: int = 0
     supports_replace: bool = False
     supports_post_only: bool = True
@@ -178,6 +207,7 @@ class VenueRules:
             instruments=instruments,
             fees=config.fees,
             rate_limits=tuple(config.rate_limits),
+            order_rate_counter=config.order_rate_counter,
             duplicate_order_window_ns=config.duplicate_order_window_ms * NS_PER_MS,
             supports_replace=config.supports_replace,
             supports_post_only=config.supports_post_only,

@@ -297,7 +297,7 @@ class Executor:
 
         actions: list[ExecAction] = []
         for order in cancels:
-            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL):
+            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL, now_ns - order.created_ns):
                 self.deferred_actions += 1
                 continue
             if self.tracker.cancel(order.client_id, now_ns):
@@ -305,7 +305,7 @@ class Executor:
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
         for order, target in replaces:
-            if not self._may_send(now_ns, ActionKind.REPLACE, target):
+            if not self._may_send(now_ns, ActionKind.REPLACE, target, now_ns - order.created_ns):
                 continue
             new = self.tracker.replace(order.request.client_id, target.price, target.qty, now_ns)
             if new is not None:
@@ -343,7 +343,7 @@ class Executor:
             )
         return actions
 
-    def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote) -> bool:
+    def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote, age_ns: int | None = None) -> bool:
         # The duplicate guard is about *new* orders (venues reject a repeated new order); a
         # replace modifies an existing one and is not checked.
         if kind is ActionKind.PLACE and self.limiter.is_duplicate(now_ns, target.side, target.price, target.qty):
@@ -352,7 +352,7 @@ class Executor:
         if self.breaker is not None and not self.breaker.allow(now_ns):
             self.deferred_actions += 1
             return False
-        if not self.limiter.try_acquire(now_ns, kind):
+        if not self.limiter.try_acquire(now_ns, kind, age_ns):
             self.deferred_actions += 1
             return False
         return True
