@@ -321,6 +321,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         for raw in raws:
             ours = self._symbol_or_none(raw.get("symbol"))
             client_id = self._client_id_of(raw)
+            if ours is not None:
+                self._adopt(client_id, ours, raw)
             reports.append(self._report(client_id, ours or str(raw.get("symbol")), raw))
         return reports
 

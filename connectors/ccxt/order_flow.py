@@ -70,9 +70,30 @@ class OrderFlowMixin(CcxtBase):
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
         self._note(None)
+        if tracked is None:
+            tracked = self._adopt(client_id, symbol, raw)
         if tracked is not None:
             self._apply_order(tracked, raw)
         return self._report(client_id, symbol, raw)
+
+    def _adopt(self, client_id: str, symbol: str, raw: Any) -> _Tracked | None:
+        """Track an order this process did not place (found after a restart), so it can be cancelled.
+
+        Its filled quantity so far is the baseline: fills before now are restart
+        recovery's to book (from the venue's fill history), not ours to emit.
+        """
+        if not client_id or client_id in self._orders or raw.get("status") != "open" or raw.get("price") is None:
+            return None
+        request = OrderRequest(
+            client_id=client_id, venue=self.venue, symbol=symbol,
+            side=Side.BUY if raw.get("side") == "buy" else Side.SELL,
+            qty=_dec(raw.get("amount")), price=_dec(raw.get("price")), post_only=bool(raw.get("postOnly")),
+        )
+        tracked = _Tracked(request, venue_order_id=str(raw.get("id")), filled=_dec(raw.get("filled")),
+                           sent_ns=time.time_ns(), last_raw=raw)
+        self._orders[client_id] = tracked
+        self._log.bind(client_id=client_id).info("adopted venue order {}", tracked.venue_order_id)
+        return tracked
 
     def _precheck(self, order: OrderRequest, now: int) -> tuple[RejectReason, str] | None:
         """Refuse locally what would certainly fail or must not be sent (nothing leaves the process)."""
