@@ -206,6 +206,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             self._start("dead-man", self.dead_man.run())
         if self._config.use_private_ws:
             self._start("private", self._private_ws_loop())
+            if self._exchange.has.get("watchMyTrades"):
+                self._start("private-trades", self._private_trades_loop())
 
     async def disconnect(self) -> None:
         if self._running and "dead-man" in self._tasks:

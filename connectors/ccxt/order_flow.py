@@ -438,6 +438,40 @@ class OrderFlowMixin(CcxtBase):
             return False
         return time.time_ns() - self._last_drain_ns > self._config.dead_man_tick_grace_s * 1e9
 
+    async def _private_trades_loop(self) -> None:
+        """watch_my_trades: our trades as the venue streams them, booked at once by venue trade id.
+
+        The same ids the trade history gives (Kraken's exec_id is the trade id), so a
+        trade the poller's history read books later is recognised and not booked twice.
+        """
+        failures = 0
+        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
+        while self._running and failures < self._config.private_ws_max_failures:
+            try:
+                trades = await self._exchange.watch_my_trades()
+            except Exception as exc:
+                failures += 1
+                self._log.warning("watch_my_trades failed ({}/{}): {}", failures,
+                                  self._config.private_ws_max_failures, classify(exc).message)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            failures = 0
+            backoff.reset()
+            for symbol in {self._symbol_or_none(t.get("symbol")) for t in trades}:
+                if symbol is not None:
+                    self._book_trades([t for t in trades if t.get("symbol") == self._profile.ccxt_symbol(symbol)],
+                                      symbol)
+
+    async def _refresh(self, tracked: _Tracked) -> None:
+        """Read one order by REST now and apply it (what the poller does, without waiting for it)."""
+        try:
+            raw = await self._fetch_raw_order(tracked.request.client_id, tracked.request.symbol, tracked)
+        except Exception as exc:
+            self._note(classify(exc))
+            return
+        self._note(None)
+        self._apply_order(tracked, raw)
+
     async def _probe(self) -> None:
         """While the REST session is down, a cheap private call tells when the venue answers again."""
         try:
@@ -469,8 +503,10 @@ class OrderFlowMixin(CcxtBase):
             for raw in orders:
                 client_id = self._client_id_of(raw)
                 tracked = self._orders.get(client_id)
-                if tracked is not None:
-                    self._apply_order(tracked, raw)
+                if tracked is not None and tracked.open:
+                    # A trigger, not the truth: ccxt's websocket orders may lack the filled size
+                    # (Kraken's executions parse leaves it None), so the order is read again by REST.
+                    self._spawn(self._refresh(tracked))
         if self._running:
             self._put(ConnectionStatus(self.venue, "private-ws", False, "falling back to REST polling", self._now()))
 

@@ -214,6 +214,10 @@ class MockVenueServer(AccountsMixin):
         #: When set, AddOrder / CancelOrder / AmendOrder are charged to this counter and refused past it.
         self.kraken_rate: KrakenRateCounter | None = None
         self._reaper: asyncio.Task[None] | None = None
+        #: Kraken WS v2 private sockets subscribed to "executions", and what they were sent.
+        self.kraken_private: list[web.WebSocketResponse] = []
+        self.kraken_executions: list[dict[str, Any]] = []
+        self._exec_seq = itertools.count(1)
         self._init_accounts()
 
     # -- lifecycle --------------------------------------------------------
@@ -221,6 +225,7 @@ class MockVenueServer(AccountsMixin):
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/kraken/v2", self._kraken_ws)
+        app.router.add_get("/kraken/v2-auth", self._kraken_private_ws)
         app.router.add_post("/kraken/0/private/{method}", self._kraken_private)
         app.router.add_get("/coinbase/ws", self._coinbase_ws)
         app.router.add_get("/gemini/v2/marketdata", self._gemini_ws)
@@ -249,6 +254,7 @@ class MockVenueServer(AccountsMixin):
             for order in self.kraken_orders.values():
                 if order.status == "open":
                     order.status, order.reason = "canceled", "User requested"
+                    self._kraken_execution(order, "canceled", "canceled", reason="Dead man's switch")
 
     async def stop(self) -> None:
         if self._reaper is not None:
@@ -326,6 +332,20 @@ class MockVenueServer(AccountsMixin):
                 trade_id, txid, order.cl_ord_id or "", order.side, price, qty, fee, maker, time.time_ns() // 10**6
             )
         )
+        status = "filled" if order.status == "closed" else "partially_filled"
+        self._kraken_execution(
+            order,
+            "trade",
+            status,
+            exec_id=trade_id,
+            last_qty=float(qty),
+            last_price=float(price),
+            liquidity_ind="m" if maker else "t",
+            cost=float(qty * price),
+            fees=[{"asset": "USD", "qty": float(fee)}],
+        )
+        if order.status == "closed":
+            self._kraken_execution(order, "filled", "filled")
 
     def fill(self, venue: str, client_id: str, qty: Decimal, price: Decimal, maker: bool = True) -> None:
         """Fill (part of) our order on any venue, by our client order id."""
@@ -452,9 +472,11 @@ class MockVenueServer(AccountsMixin):
                 post_only="post" in form.get("oflags", "").split(","),
             )
             self.kraken_orders[txid] = order
+            self._kraken_execution(order, "new", "new")
             if order.post_only and self._crosses("kraken", order.side, order.price):
                 # Kraken accepts the order, then cancels it instead of letting it take.
                 order.status, order.reason = "canceled", "Post only order"
+                self._kraken_execution(order, "canceled", "canceled", reason="Post only order")
             else:
                 self._maybe_fill_now(order)
             return {"txid": [txid], "descr": {"order": f"{order.side} {order.vol} {order.pair} @ {order.ordertype}"}}
@@ -467,6 +489,7 @@ class MockVenueServer(AccountsMixin):
                 if not self.kraken_rate.charge(self.kraken_rate.penalty(self.kraken_rate.cancel_penalties, age)):
                     return "EOrder:Rate limit exceeded"
             found.status = "canceled"
+            self._kraken_execution(found, "canceled", "canceled", reason="User requested")
             return {"count": 1}
         if method == "AmendOrder":
             found = self._find_kraken(form)
@@ -484,6 +507,7 @@ class MockVenueServer(AccountsMixin):
             if qty <= found.vol_exec:
                 return "EOrder:Invalid order quantity"
             found.price, found.vol = price, qty
+            self._kraken_execution(found, "amended", "new")
             return {"amend_id": f"TAMEND-{next(self._txids):05d}"}
         if method == "CancelAllOrdersAfter":
             timeout = int(form["timeout"])
@@ -491,6 +515,8 @@ class MockVenueServer(AccountsMixin):
             self.kraken_deadline = None if timeout == 0 else time.monotonic() + timeout
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             return {"currentTime": now, "triggerTime": "0" if timeout == 0 else now}
+        if method == "GetWebSocketsToken":
+            return {"token": "MOCK-WS-TOKEN", "expires": 900}
         if method == "TradesHistory":
             start = float(form.get("start", "0"))
             trades = {
@@ -528,6 +554,84 @@ class MockVenueServer(AccountsMixin):
                 "ZUSD": {"balance": "100000.0000", "hold_trade": "0.0000"},
             }
         return "EGeneral:Unknown method"
+
+    async def _kraken_private_ws(self, request: web.Request) -> web.WebSocketResponse:
+        """Kraken WS v2 private endpoint: the ``executions`` channel (orders and our trades)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets["kraken"].append(ws)
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    break
+                data = json.loads(msg.data)
+                if data.get("method") == "ping":
+                    await ws.send_json({"method": "pong", "req_id": data.get("req_id")})
+                    continue
+                params = data.get("params") or {}
+                if data.get("method") != "subscribe" or params.get("channel") != "executions":
+                    continue
+                if params.get("token") != "MOCK-WS-TOKEN":
+                    await ws.send_json(
+                        {
+                            "method": "subscribe",
+                            "req_id": data.get("req_id"),
+                            "success": False,
+                            "error": "EAccount:Invalid permissions",
+                        }
+                    )
+                    continue
+                await ws.send_json(
+                    {
+                        "method": "subscribe",
+                        "req_id": data.get("req_id"),
+                        "success": True,
+                        "result": {"channel": "executions", "snapshot": True},
+                    }
+                )
+                snapshot = [
+                    self._kraken_exec_json(o, "new", "new") for o in self.kraken_orders.values() if o.status == "open"
+                ]
+                await ws.send_json(
+                    {"channel": "executions", "type": "snapshot", "data": snapshot, "sequence": next(self._exec_seq)}
+                )
+                self.kraken_private.append(ws)
+        finally:
+            self.sockets["kraken"].remove(ws)
+            if ws in self.kraken_private:
+                self.kraken_private.remove(ws)
+        return ws
+
+    def _kraken_exec_json(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "order_id": order.txid,
+            "cl_ord_id": order.cl_ord_id,
+            "exec_type": exec_type,
+            "order_status": status,
+            "symbol": "BTC/USD",
+            "side": order.side,
+            "order_type": order.ordertype,
+            "order_qty": float(order.vol),
+            "limit_price": float(order.price),
+            "cum_qty": float(order.vol_exec),
+            "cum_cost": float(order.cost),
+            "order_userref": 0,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+            **extra,
+        }
+
+    def _kraken_execution(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> None:
+        """Push one executions update to every subscribed private socket (as Kraken does, in order)."""
+        message = {
+            "channel": "executions",
+            "type": "update",
+            "data": [self._kraken_exec_json(order, exec_type, status, **extra)],
+            "sequence": next(self._exec_seq),
+        }
+        self.kraken_executions.append(message)
+        for ws in list(self.kraken_private):
+            if not ws.closed:
+                asyncio.get_running_loop().create_task(ws.send_json(message))
 
     def _find_kraken(self, form: dict[str, str]) -> KrakenOrder | None:
         txid = form.get("txid")
