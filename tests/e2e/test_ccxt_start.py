@@ -203,37 +203,38 @@ async def test_start_quotes_reprices_fills_and_stops_clean(
     assert D(str(report["position"])) == qty == D(str(report["position_from_fills"]))
 
 
-async def test_kraken_fill_while_the_engine_is_down_is_booked_on_restart(
-    server: MockVenueServer, tmp_path: Path
+@pytest.mark.parametrize("quoting", ["kraken", "coinbase"])
+async def test_fill_while_the_engine_is_down_is_booked_on_restart(
+    quoting: str, server: MockVenueServer, tmp_path: Path
 ) -> None:
-    config = derive_config("kraken", server, tmp_path)
+    config = derive_config(quoting, server, tmp_path)
     proc = await start(config, tmp_path, "first")
     try:
-        await until(lambda: two_sided(server, "kraken"), 60, "a two-sided ladder resting at Kraken", proc)
+        await until(lambda: two_sided(server, quoting), 60, "a two-sided ladder resting at the venue", proc)
         await asyncio.sleep(1)  # the orders are recorded as the engine saw them
     finally:
         proc.send_signal(signal.SIGKILL)  # no stop, no cancel, no final report
         await proc.wait()
-    resting = venue_orders(server, "kraken")
-    assert resting, "a killed engine leaves its quotes at the venue (until Kraken's timer runs out)"
+    resting = venue_orders(server, quoting)
+    assert resting, "a killed engine leaves its quotes at the venue (on Kraken until its timer runs out)"
 
     # While mmkit is down, a counterparty sells to our best bid.
     client_id, _, price, qty = max((o for o in resting if o[1] == "buy"), key=lambda o: o[2])
-    server.fill("kraken", client_id, qty, price)
+    server.fill(quoting, client_id, qty, price)
 
     old_ids = {o[0] for o in resting}
     proc = await start(config, tmp_path, "second")
     try:
         # The restarted engine adopts the killed one's orders, cancels them and quotes afresh.
         await until(
-            lambda: two_sided(server, "kraken") and not old_ids & {o[0] for o in venue_orders(server, "kraken")},
-            60, "the old quotes replaced by the restarted engine's", proc,
+            lambda: two_sided(server, quoting) and not old_ids & {o[0] for o in venue_orders(server, quoting)},
+            90, "the old quotes replaced by the restarted engine's", proc,
         )
     finally:
         err = await stop(proc, tmp_path, "second")
     assert "not in the store: booking it now" in err, err[-4000:]
     assert server.kraken_deadman_fired == 0, (server.kraken_deadman_calls, err[-3000:])
-    assert venue_orders(server, "kraken") == []
+    assert venue_orders(server, quoting) == []
     report = final_report(tmp_path)
     assert D(str(report["position"])) == qty == D(str(report["position_from_fills"]))
     assert report["open_orders_at_venue"] == []
