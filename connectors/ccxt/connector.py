@@ -146,6 +146,11 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             raise ConfigError(context.file, f"{context.key_path}.profile", str(exc.args[0])) from exc
         if symbol not in profile.symbols:
             raise ConfigError(context.file, context.key_path, f"profile {profile_name} has no symbol {symbol!r}")
+        if rules.supports_replace and not profile.replace:
+            raise ConfigError(
+                context.file, context.key_path,
+                f"the {rules.venue} rules say supports_replace, but {profile_name} cannot replace in place",
+            )
         if urls is not None and not isinstance(urls, Mapping):
             raise ConfigError(context.file, f"{context.key_path}.urls", "must be a mapping (ccxt's urls layout)")
         overrides = _ccxt_options(options, context)

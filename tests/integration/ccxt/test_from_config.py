@@ -90,3 +90,12 @@ async def test_markets_file_must_hold_market_definitions(
     path.write_text(content)
     with pytest.raises(ConfigError, match=reason):
         build_kraken({"markets_file": str(path)})
+
+
+async def test_replace_capability_must_match_the_venue() -> None:
+    """Gemini cannot replace in place: rules that claim it would make the executor send what fails."""
+    import attrs
+
+    rules = attrs.evolve(load_venue_rules("gemini"), supports_replace=True)
+    with pytest.raises(ConfigError, match="cannot replace in place"):
+        CcxtConnector.from_config({}, rules=rules, symbol="BTCUSD", context=CONTEXT)
