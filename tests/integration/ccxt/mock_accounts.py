@@ -23,6 +23,7 @@ rate-limit answer is injected with ``fail_next(venue, "rate_limit")``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -33,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 D = Decimal
 
@@ -99,6 +100,10 @@ class AccountsMixin:
         self.gemini_last_heartbeat: float | None = None
         self.gemini_heartbeats = 0
         self.accounts_down = False
+        #: Gemini order-events sockets (``/v1/order/events``) and the events sent on them.
+        self.gemini_event_sockets: list[web.WebSocketResponse] = []
+        self.gemini_events: list[dict[str, Any]] = []
+        self._event_ids = itertools.count(9_000_000_000)
         self._trade_ids = itertools.count(1000)
         self._gemini_ids = itertools.count(7_000_000_000)
 
@@ -106,6 +111,7 @@ class AccountsMixin:
         app.router.add_route("*", "/coinbase/api/v3/brokerage/{path:.*}", self._coinbase_rest)
         app.router.add_get("/coinbase/v2/accounts", self._coinbase_accounts)
         app.router.add_post("/gemini/v1/{path:.*}", self._gemini_rest)
+        app.router.add_get("/gemini/v1/order/events", self._gemini_order_events)
 
     # -- controls ---------------------------------------------------------
 
@@ -146,9 +152,23 @@ class AccountsMixin:
         order.fee += fee
         if order.filled >= order.qty:
             order.status = "filled"
+        trade_id = str(next(self._trade_ids))
+        if venue == "gemini":
+            self._gemini_event(
+                order,
+                "fill",
+                fill={
+                    "trade_id": trade_id,
+                    "liquidity": "Maker" if maker else "Taker",
+                    "price": str(price),
+                    "amount": str(qty),
+                    "fee": str(fee),
+                    "fee_currency": "USD",
+                },
+            )
         self.trades[venue].append(
             MockTrade(
-                str(next(self._trade_ids)),
+                trade_id,
                 order.order_id,
                 order.client_id,
                 order.side,
@@ -159,6 +179,57 @@ class AccountsMixin:
                 _now_ms(),
             )
         )
+
+    # -- Gemini order events (private WebSocket) ------------------------------
+
+    async def _gemini_order_events(self, request: web.Request) -> web.WebSocketResponse:
+        """``/v1/order/events``: signed by headers at connect, then a JSON array per event batch."""
+        if not request.headers.get("X-GEMINI-APIKEY") or not request.headers.get("X-GEMINI-SIGNATURE"):
+            return web.Response(status=400, text="missing X-GEMINI-APIKEY / X-GEMINI-SIGNATURE")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json(
+            {
+                "type": "subscription_ack",
+                "accountId": 5365,
+                "subscriptionId": "ws-order-events-5365",
+                "symbolFilter": [],
+                "apiSessionFilter": [],
+                "eventTypeFilter": request.query.getall("eventTypeFilter", []),
+            }
+        )
+        initial = [self._gemini_event_json(o, "initial") for o in self.orders["gemini"].values() if o.status == "open"]
+        if initial:
+            await ws.send_json(initial)
+        self.gemini_event_sockets.append(ws)
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    break
+        finally:
+            self.gemini_event_sockets.remove(ws)
+        return ws
+
+    def _gemini_event_json(self, o: MockOrder, kind: str, **extra: Any) -> dict[str, Any]:
+        event = self._gemini_order_json(o)
+        for key in ("id", "exchange", "options", "reason"):
+            event.pop(key, None)
+        return {
+            **event,
+            "type": kind,
+            "event_id": str(next(self._event_ids)),
+            "api_session": "account-test-key",
+            "order_type": "exchange limit",
+            "socket_sequence": len(self.gemini_events),
+            **extra,
+        }
+
+    def _gemini_event(self, order: MockOrder, kind: str, **extra: Any) -> None:
+        event = self._gemini_event_json(order, kind, **extra)
+        self.gemini_events.append(event)
+        for ws in list(self.gemini_event_sockets):
+            if not ws.closed:
+                asyncio.get_running_loop().create_task(ws.send_json([event]))
 
     def _crosses(self, venue: str, side: str, price: Decimal) -> bool:
         bids, asks = self.books[venue].top(1)
@@ -435,6 +506,10 @@ class AccountsMixin:
             orders[order.order_id] = order
             if post_only and self._crosses("gemini", side, price):
                 order.status, order.cancel_reason = "canceled", "MakerOrCancelWouldTake"
+                self._gemini_event(order, "cancelled", reason="MakerOrCancelWouldTake")
+            else:
+                self._gemini_event(order, "accepted")
+                self._gemini_event(order, "booked")
             return web.json_response(self._gemini_order_json(order))
         if path in ("order/cancel", "order/status"):
             found = self._gemini_find(payload)
@@ -442,6 +517,7 @@ class AccountsMixin:
                 return self._gemini_error("OrderNotFound", f"Order {payload.get('order_id')} not found")
             if path == "order/cancel" and found.status == "open":
                 found.status, found.cancel_reason = "canceled", "Requested"
+                self._gemini_event(found, "cancelled", reason="Requested")
             return web.json_response(self._gemini_order_json(found))
         if path == "orders":
             return web.json_response([self._gemini_order_json(o) for o in orders.values() if o.status == "open"])

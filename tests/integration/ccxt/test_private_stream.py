@@ -14,7 +14,7 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from mmkit.model import Fill, OrderAccepted, OrderCanceled, OrderRequest, OrderStatusReport, Side
+from mmkit.model import ConnectionStatus, Fill, OrderAccepted, OrderCanceled, OrderRequest, OrderStatusReport, Side
 from tests.integration.ccxt.conftest import FAST
 from tests.integration.ccxt.helpers import collect_until, of_type
 from tests.integration.ccxt.mock_venue import MockVenueServer
@@ -67,3 +67,32 @@ async def test_a_venue_side_cancel_is_seen_from_the_stream(server: MockVenueServ
         await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCanceled)), timeout_s=2.0, into=events)
     finally:
         await kraken.disconnect()
+
+
+async def test_gemini_order_events_unsigned_by_ccxt_fall_back_to_polling(server: MockVenueServer) -> None:
+    """Gemini's order-events socket must be signed at connect (X-GEMINI-APIKEY / -PAYLOAD / -SIGNATURE).
+
+    ccxt 4.5.90's Python ``watch_orders`` for Gemini opens it without those headers (its
+    authenticate() builds them, but they never reach the handshake), so Gemini, and the mock,
+    refuse it. The connector gives the stream up after ``private_ws_max_failures``, says so
+    (ConnectionStatus ``private-ws`` down), and fills keep coming from REST polling.
+    """
+    gemini = await make_venue_connector(server, "gemini", attrs.evolve(STREAMING, poll_interval_s=0.1))
+    await gemini.connect()
+    try:
+        events = await collect_until(
+            gemini,
+            lambda ev: any(isinstance(e, ConnectionStatus) and e.session == "private-ws" and not e.connected
+                           for e in ev),
+            timeout_s=5.0,
+        )
+        assert not server.gemini_event_sockets
+        order = OrderRequest("ge1", "gemini", "BTCUSD", Side.BUY, D("0.01"), D("60000.00"), post_only=True)
+        gemini.place(order)
+        await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)), into=events)
+        server.fill("gemini", "ge1", D("0.004"), D("60000.00"))
+        await collect_until(gemini, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=3.0, into=events)
+        assert of_type(events, Fill)[0].trade_id == server.trades["gemini"][-1].trade_id
+        assert "ge1" in server.open_client_ids("gemini") and not of_type(events, OrderCanceled)
+    finally:
+        await gemini.disconnect()
