@@ -152,6 +152,8 @@ class AccountsMixin:
         order.fee += fee
         if order.filled >= order.qty:
             order.status = "filled"
+        if venue == "coinbase":
+            self.coinbase_user_push(order)
         trade_id = str(next(self._trade_ids))
         if venue == "gemini":
             self._gemini_event(
@@ -238,6 +240,30 @@ class AccountsMixin:
         return bool(bids) and price <= bids[0][0]
 
     # -- Coinbase Advanced Trade -------------------------------------------
+
+    #: Pushes an order's change to the ``user`` channel sockets (MockVenueServer holds the sockets).
+    coinbase_user_push: Any
+
+    def coinbase_user_order(self, o: MockOrder) -> dict[str, Any]:
+        """One order as Coinbase's ``user`` channel describes it."""
+        status = {"open": "OPEN", "filled": "FILLED", "canceled": "CANCELLED"}[o.status]
+        return {
+            "order_id": o.order_id,
+            "client_order_id": o.client_id,
+            "cumulative_quantity": str(o.filled),
+            "leaves_quantity": str(o.qty - o.filled if o.status == "open" else 0),
+            "avg_price": str(o.average),
+            "total_fees": str(o.fee),
+            "status": status,
+            "product_id": o.product,
+            "creation_time": _iso(o.created_ms),
+            "order_side": o.side.upper(),
+            "order_type": "Limit",
+            "limit_price": str(o.price),
+            "filled_value": str(o.cost),
+            "number_of_fills": "0",
+            "post_only": o.post_only,
+        }
 
     def _coinbase_order_json(self, o: MockOrder) -> dict[str, Any]:
         status = {"open": "OPEN", "filled": "FILLED", "canceled": "CANCELLED"}[o.status]
@@ -377,6 +403,7 @@ class AccountsMixin:
                 str(uuid.uuid4()), body["client_order_id"], body["product_id"], side, price, qty, post_only, _now_ms()
             )
             self.orders["coinbase"][order.order_id] = order
+            self.coinbase_user_push(order)
         return {
             "success": True,
             "success_response": {
@@ -396,6 +423,7 @@ class AccountsMixin:
                 results.append({"success": False, "failure_reason": "UNKNOWN_CANCEL_ORDER", "order_id": order_id})
                 continue
             order.status = "canceled"
+            self.coinbase_user_push(order)
             results.append({"success": True, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": order_id})
         return {"results": results}
 
@@ -410,6 +438,7 @@ class AccountsMixin:
         if qty <= order.filled:
             return {"success": False, "errors": [{"edit_failure_reason": "CANNOT_EDIT_TO_BELOW_FILLED_SIZE"}]}
         order.price, order.qty = price, qty
+        self.coinbase_user_push(order)
         return {"success": True, "errors": []}
 
     @staticmethod

@@ -218,6 +218,9 @@ class MockVenueServer(AccountsMixin):
         self.kraken_private: list[web.WebSocketResponse] = []
         self.kraken_executions: list[dict[str, Any]] = []
         self._exec_seq = itertools.count(1)
+        #: Coinbase ``user`` channel sockets and the updates sent on them.
+        self.coinbase_user_sockets: list[web.WebSocketResponse] = []
+        self.coinbase_user_updates: list[dict[str, Any]] = []
         self._init_accounts()
 
     # -- lifecycle --------------------------------------------------------
@@ -677,6 +680,33 @@ class MockVenueServer(AccountsMixin):
             "events": [{"type": kind, "product_id": "BTC-USD", "updates": updates}],
         }
 
+    async def _coinbase_user_subscribe(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        """The ``user`` channel: signed (api_key + timestamp + signature, or a jwt), then a snapshot."""
+        signed = bool(data.get("jwt")) or all(data.get(k) for k in ("api_key", "timestamp", "signature"))
+        if not signed:
+            await ws.send_json({"type": "error", "message": "authentication failure"})
+            return
+        orders = [self.coinbase_user_order(o) for o in self.open_orders_of("coinbase")]
+        await ws.send_json(self._coinbase_user_frame(ws, "snapshot", orders))
+        self.coinbase_user_sockets.append(ws)
+
+    def _coinbase_user_frame(self, ws: web.WebSocketResponse, kind: str, orders: list[Any]) -> dict[str, Any]:
+        return {
+            "channel": "user",
+            "client_id": "",
+            "timestamp": "2024-01-01T00:00:00.000000Z",
+            "sequence_num": self._coinbase_next_seq(ws),
+            "events": [{"type": kind, "orders": orders}],
+        }
+
+    def coinbase_user_push(self, order: Any) -> None:
+        """An order of ours changed on Coinbase: every user-channel socket gets an update."""
+        for ws in list(self.coinbase_user_sockets):
+            if not ws.closed:
+                frame = self._coinbase_user_frame(ws, "update", [self.coinbase_user_order(order)])
+                self.coinbase_user_updates.append(frame)
+                asyncio.get_running_loop().create_task(ws.send_json(frame))
+
     async def _coinbase_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -712,7 +742,11 @@ class MockVenueServer(AccountsMixin):
                     bids, asks = self.books["coinbase"].top()
                     await ws.send_json(self._coinbase_l2(ws, "snapshot", bids, asks))
                     self._snapshotted.add(id(ws))
+                if channel == "user":
+                    await self._coinbase_user_subscribe(ws, data)
         finally:
+            if ws in self.coinbase_user_sockets:
+                self.coinbase_user_sockets.remove(ws)
             self.sockets["coinbase"].remove(ws)
             self._snapshotted.discard(id(ws))
             self._coinbase_seq.pop(id(ws), None)

@@ -35,9 +35,9 @@ async def test_fills_come_through_the_executions_stream_once(server: MockVenueSe
         await collect_until(kraken, lambda ev: bool(server.kraken_private), timeout_s=5.0, into=events)
 
         server.fill("kraken", "ws1", D("0.004"), D("60000.0"))
-        await collect_until(kraken, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=2.0, into=events)
+        await collect_until(kraken, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=5.0, into=events)
         server.fill("kraken", "ws1", D("0.006"), D("60000.0"))
-        await collect_until(kraken, lambda ev: len(of_type(ev, Fill)) == 2, timeout_s=2.0, into=events)
+        await collect_until(kraken, lambda ev: len(of_type(ev, Fill)) == 2, timeout_s=5.0, into=events)
 
         fills = of_type(events, Fill)
         assert [f.qty for f in fills] == [D("0.004"), D("0.006")]
@@ -64,7 +64,7 @@ async def test_a_venue_side_cancel_is_seen_from_the_stream(server: MockVenueServ
         events = await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)))
         await collect_until(kraken, lambda ev: bool(server.kraken_private), timeout_s=5.0, into=events)
         server.kraken_deadline = 0.0  # Kraken's cancel-after timer runs out (orders cancelled at the venue)
-        await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCanceled)), timeout_s=2.0, into=events)
+        await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCanceled)), timeout_s=5.0, into=events)
     finally:
         await kraken.disconnect()
 
@@ -91,8 +91,29 @@ async def test_gemini_order_events_unsigned_by_ccxt_fall_back_to_polling(server:
         gemini.place(order)
         await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)), into=events)
         server.fill("gemini", "ge1", D("0.004"), D("60000.00"))
-        await collect_until(gemini, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=3.0, into=events)
+        await collect_until(gemini, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=5.0, into=events)
         assert of_type(events, Fill)[0].trade_id == server.trades["gemini"][-1].trade_id
         assert "ge1" in server.open_client_ids("gemini") and not of_type(events, OrderCanceled)
     finally:
         await gemini.disconnect()
+
+
+async def test_coinbase_user_channel_triggers_fills_without_waiting_for_a_poll(server: MockVenueServer) -> None:
+    """Coinbase's ``user`` channel (signed subscribe) announces the fill; its trades are read at once."""
+    coinbase = await make_venue_connector(server, "coinbase", STREAMING)
+    coinbase.subscribe_book("BTC-USD")  # the user channel shares the socket (and its sequence) with level2
+    await coinbase.connect()
+    try:
+        order = OrderRequest("cb1", "coinbase", "BTC-USD", Side.BUY, D("0.01"), D("60000.00"), post_only=True)
+        coinbase.place(order)
+        events = await collect_until(coinbase, lambda ev: bool(of_type(ev, OrderAccepted)))
+        await collect_until(coinbase, lambda ev: bool(server.coinbase_user_sockets), timeout_s=5.0, into=events)
+        server.fill("coinbase", "cb1", D("0.004"), D("60000.00"))
+        await collect_until(coinbase, lambda ev: len(of_type(ev, Fill)) == 1, timeout_s=5.0, into=events)
+        server.fill("coinbase", "cb1", D("0.006"), D("60000.00"))
+        await collect_until(coinbase, lambda ev: len(of_type(ev, Fill)) == 2, timeout_s=5.0, into=events)
+        assert [f.trade_id for f in of_type(events, Fill)] == [t.trade_id for t in server.trades["coinbase"]]
+        assert coinbase.sequence_gaps == 0
+        assert server.coinbase_user_updates, "the fills were announced on the user channel"
+    finally:
+        await coinbase.disconnect()
