@@ -418,9 +418,13 @@ class OrderFlowMixin(CcxtBase):
                 continue
             if not self._connected:
                 await self._probe()
+            listed = await self._poll_open_list()
             for client_id, tracked in list(self._orders.items()):
                 if not tracked.open or (tracked.venue_order_id is None and not tracked.unknown):
                     continue  # still being placed: the create call's answer will tell
+                if tracked.venue_order_id in listed:
+                    self._apply_order(tracked, listed[tracked.venue_order_id])
+                    continue  # still open: the listing said all there is to say
                 try:
                     raw = await self._fetch_raw_order(client_id, tracked.request.symbol, tracked)
                 except Exception as exc:
@@ -432,6 +436,27 @@ class OrderFlowMixin(CcxtBase):
                     continue
                 self._apply_order(tracked, raw)
             await asyncio.sleep(self._config.poll_interval_s)
+
+    async def _poll_open_list(self) -> dict[str, Any]:
+        """One open-orders listing per symbol: the venue's view of all our resting orders in one call.
+
+        Only orders it no longer lists (finished, or not yet visible) are then read one
+        by one. Venues count every request (Kraken's REST counter, Coinbase's 30/s,
+        Gemini's 600/min), so polling N orders must not cost N calls per cycle.
+        """
+        symbols = {t.request.symbol for t in self._orders.values() if t.open and t.venue_order_id is not None}
+        listed: dict[str, Any] = {}
+        for symbol in sorted(symbols):
+            try:
+                raws = await self._exchange.fetch_open_orders(self._profile.ccxt_symbol(symbol))
+            except Exception as exc:
+                err = classify(exc)
+                self._note(err)
+                self._log.debug("open-orders listing failed: {}", err.message)
+                return {}  # read them one by one this cycle
+            self._note(None)
+            listed.update({str(raw.get("id")): raw for raw in raws if raw.get("id")})
+        return listed
 
     def _ticks_stalled(self) -> bool:
         if "dead-man" not in self._tasks:

@@ -149,3 +149,21 @@ def test_error_classification_table() -> None:
     assert classify(ccxt.DDoSProtection("x")).kind is ErrorKind.BACKOFF
     assert classify(ccxt.RateLimitExceeded("x")).reason is RejectReason.RATE_LIMIT
     assert classify(ValueError("bug")).kind is ErrorKind.TRANSIENT
+
+
+async def test_polling_lists_open_orders_instead_of_querying_each(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    """Kraken charges every REST call to a slowly decaying counter: polling N orders costs one call a cycle."""
+    kraken = await make_connector("kraken", book=False)
+    for i in range(5):
+        kraken.place(limit(f"pl{i}", price=str(60000 - i)))
+    events = await collect_until(kraken, lambda ev: len(of_type(ev, OrderAccepted)) == 5)
+    server.kraken_calls.clear()
+    await collect_until(kraken, lambda ev: len([c for c in server.kraken_calls if c[0] == "OpenOrders"]) >= 5,
+                        timeout_s=10.0, into=events)
+    assert not [c for c in server.kraken_calls if c[0] == "QueryOrders"]
+    # A finished order drops out of the listing and is read on its own, once.
+    server.fill("kraken", "pl0", D("0.01"), D("60000.0"))
+    await collect_until(kraken, lambda ev: bool(of_type(ev, Fill)), timeout_s=5.0, into=events)
+    assert len(of_type(events, Fill)) == 1
