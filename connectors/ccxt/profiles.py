@@ -149,6 +149,8 @@ PROFILES: dict[str, VenueProfile] = {
         reject_texts=(("MakerOrCancelWouldTake", RejectReason.POST_ONLY_WOULD_CROSS),),
         dead_mans_switch=DeadMansSwitch.GEMINI_HEARTBEAT,
         has_sandbox=True,
+        # Gemini asks for no more than 5 private requests a second; ccxt's default spacing allows 10.
+        ccxt_options={"rateLimit": 200},
     ),
 }
 

@@ -99,3 +99,11 @@ async def test_replace_capability_must_match_the_venue() -> None:
     rules = attrs.evolve(load_venue_rules("gemini"), supports_replace=True)
     with pytest.raises(ConfigError, match="cannot replace in place"):
         CcxtConnector.from_config({}, rules=rules, symbol="BTCUSD", context=CONTEXT)
+
+
+async def test_gemini_requests_are_spaced_to_its_five_per_second() -> None:
+    connector = CcxtConnector.from_config({}, rules=load_venue_rules("gemini"), symbol="BTCUSD", context=CONTEXT)
+    try:
+        assert connector.exchange.rateLimit == 200
+    finally:
+        await connector.exchange.close()
