@@ -50,9 +50,11 @@ class DeadMansSwitchLoop:
     ) -> None:
         self.exchange = exchange
         self.kind = kind
+        #: A configured timeout of 0 turns the switch off on every venue.
+        self.enabled = timeout_s > 0
         self.timeout_s = GEMINI_HEARTBEAT_TIMEOUT_S if kind is DeadMansSwitch.GEMINI_HEARTBEAT else timeout_s
         # Refresh well inside the timeout, whatever the config says.
-        self.refresh_s = min(refresh_s, self.timeout_s / 3)
+        self.refresh_s = min(refresh_s, self.timeout_s / 3) if self.enabled else refresh_s
         self.tick_grace_s = tick_grace_s
         self.last_tick_ns = last_tick_ns
         self.refreshes = 0
@@ -62,7 +64,7 @@ class DeadMansSwitchLoop:
 
     @property
     def active(self) -> bool:
-        return self.kind is not DeadMansSwitch.NONE and self.timeout_s > 0
+        return self.enabled and self.kind is not DeadMansSwitch.NONE
 
     async def run(self) -> None:
         """Until cancelled: refresh the timer every ``refresh_s`` while ticks are fresh."""

@@ -192,6 +192,8 @@ class OrderFlowMixin(CcxtBase):
             # A fill may have raced the cancel: take the venue's final state if it came back.
             if isinstance(raw, dict) and raw.get("filled") is not None:
                 self._apply_order(tracked, raw)
+                if _dec(raw.get("filled")) > tracked.filled:
+                    return  # its trades are being read; the cancel is reported after them, with true leaves
             if tracked.open:
                 tracked.open = False
                 now = self._now()

@@ -167,3 +167,23 @@ async def test_polling_lists_open_orders_instead_of_querying_each(
     server.fill("kraken", "pl0", D("0.01"), D("60000.0"))
     await collect_until(kraken, lambda ev: bool(of_type(ev, Fill)), timeout_s=5.0, into=events)
     assert len(of_type(events, Fill)) == 1
+
+
+async def test_a_fill_racing_a_cancel_is_booked_before_the_cancel_with_true_leaves(server: MockVenueServer) -> None:
+    """Gemini's cancel answer carries the order's executed amount: a fill that beat the cancel comes first."""
+    from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
+
+    gemini = await make_venue_connector(server, "gemini", attrs.evolve(FAST, poll_interval_s=60))
+    await gemini.connect()
+    try:
+        gemini.place(OrderRequest("gr1", "gemini", "BTCUSD", Side.BUY, D("0.01"), D("60000.00"), post_only=True))
+        events = await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)))
+        server.fill("gemini", "gr1", D("0.004"), D("60000.00"))  # the poller is asleep: only the cancel tells
+        gemini.cancel("gr1", "BTCUSD")
+        await collect_until(gemini, lambda ev: bool(of_type(ev, OrderCanceled)), timeout_s=5.0, into=events)
+        about = [e for e in events if isinstance(e, Fill | OrderCanceled)]
+        assert [type(e) for e in about] == [Fill, OrderCanceled]
+        assert about[0].qty == D("0.004")
+        assert about[1].leaves_qty == D("0.006")
+    finally:
+        await gemini.disconnect()
