@@ -344,6 +344,15 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             Balance(asset, _dec(total), _dec(free.get(asset))) for asset, total in totals.items() if total is not None
         ]
 
+    async def _client_id_from_venue(self, order_id: str, symbol: str) -> str:
+        """Our client id for a venue order this process never saw (Kraken's trades do not carry it)."""
+        try:
+            raw = await self._exchange.fetch_order(order_id, self._profile.ccxt_symbol(symbol))
+        except Exception as exc:
+            self._log.warning("cannot read order {} for its client id: {}", order_id, classify(exc).message)
+            return ""
+        return str(raw.get("clientOrderId") or "")
+
     async def fetch_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         """Our fills since ``since_ns`` from the venue's trade history, keyed by the venue's trade ids.
 
@@ -367,6 +376,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             order_id = str(trade.get("order") or "")
             info = trade.get("info") or {}
             venue_client_id = info.get("client_order_id") or trade.get("clientOrderId") or ""
+            if not by_venue_id.get(order_id) and not venue_client_id and order_id:
+                by_venue_id[order_id] = await self._client_id_from_venue(order_id, symbol)
             client_id = by_venue_id.get(order_id) or str(venue_client_id)
             tracked = self._orders.get(client_id)
             fills.append(self._fill_from_trade(trade, symbol, client_id, tracked.request if tracked else None))

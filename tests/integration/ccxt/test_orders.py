@@ -187,3 +187,18 @@ async def test_a_fill_racing_a_cancel_is_booked_before_the_cancel_with_true_leav
         assert about[1].leaves_qty == D("0.006")
     finally:
         await gemini.disconnect()
+
+
+async def test_fill_history_after_a_restart_names_our_client_id(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    """Kraken's trade history has no client id: a fresh process reads it from the order (QueryOrders)."""
+    first = await make_connector("kraken", book=False)
+    first.place(limit("rf1"))
+    await collect_until(first, lambda ev: bool(of_type(ev, OrderAccepted)))
+    await first.disconnect()
+    server.fill("kraken", "rf1", D("0.01"), D("60000.0"))
+    restarted = await make_connector("kraken", book=False)
+    fills = await restarted.fetch_fills("BTC/USD", 0)
+    trade_id = server.trades["kraken"][0].trade_id
+    assert [(f.client_id, f.qty, f.trade_id) for f in fills] == [("rf1", D("0.01"), trade_id)]
