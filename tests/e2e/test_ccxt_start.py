@@ -192,7 +192,8 @@ async def test_start_quotes_reprices_fills_and_stops_clean(
         # A counterparty takes our best bid at the venue.
         client_id, _, price, qty = max((o for o in venue_orders(server, quoting) if o[1] == "buy"), key=lambda o: o[2])
         server.fill(quoting, client_id, qty, price)
-        await asyncio.sleep(2)  # the engine books it and keeps quoting
+        out = tmp_path / "run.out"
+        await until(lambda: "| fills 1" in out.read_text(), 60, "the fill booked (the live status line)", proc)
         await until(lambda: two_sided(server, quoting), 30, "quoting on after the fill", proc)
     finally:
         err = await stop(proc, tmp_path, "run")
