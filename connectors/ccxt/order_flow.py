@@ -129,6 +129,8 @@ class OrderFlowMixin(CcxtBase):
             params["postOnly"] = True
         if order.tif.value in ("IOC", "FOK"):
             params["timeInForce"] = order.tif.value
+        if kind == "market" and order.side is Side.BUY and self._profile.market_buy_in_base:
+            params["order_configuration"] = {"market_market_ioc": {"base_size": str(order.qty)}}
         try:
             raw = await self._exchange.create_order(
                 self._profile.ccxt_symbol(order.symbol),

@@ -65,6 +65,8 @@ class VenueProfile:
     #: Texts in a venue's error, or in a cancelled order's reason, and the RejectReason they mean.
     reject_texts: tuple[tuple[str, RejectReason], ...] = ()
     dead_mans_switch: DeadMansSwitch = DeadMansSwitch.NONE
+    #: Send a market buy's size in base explicitly (Coinbase: ccxt would size it in quote).
+    market_buy_in_base: bool = False
     #: Channels that must be subscribed for the socket to stay open (Coinbase closes idle sockets).
     heartbeat_channel: str | None = None
     #: ccxt has a sandbox for this venue (kraken and coinbase have none).
@@ -132,8 +134,12 @@ PROFILES: dict[str, VenueProfile] = {
             ("INVALID_LIMIT_PRICE_POST_ONLY", RejectReason.POST_ONLY_WOULD_CROSS),
             ("INSUFFICIENT_FUND", RejectReason.INSUFFICIENT_FUNDS),
         ),
-        # Advanced Trade market buys are sized in quote by default; we size in base.
+        # ccxt sizes an Advanced Trade market BUY in quote (quote_size = amount with this option off, or
+        # amount * price with it on). We size in base, so the connector sends the order configuration
+        # itself (market_market_ioc.base_size), which ccxt passes through; the option only stops ccxt
+        # from demanding a price first.
         ccxt_options={"options": {"createMarketBuyOrderRequiresPrice": False}},
+        market_buy_in_base=True,
     ),
     "gemini": VenueProfile(
         venue="gemini",

@@ -202,3 +202,20 @@ async def test_fill_history_after_a_restart_names_our_client_id(
     fills = await restarted.fetch_fills("BTC/USD", 0)
     trade_id = server.trades["kraken"][0].trade_id
     assert [(f.client_id, f.qty, f.trade_id) for f in fills] == [("rf1", D("0.01"), trade_id)]
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_coinbase_market_orders_are_sized_in_base(server: MockVenueServer, side: Side) -> None:
+    """A hedge of 0.5 BTC is 0.5 BTC on Coinbase both ways (ccxt alone would send a buy as $0.5 of quote)."""
+    from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
+
+    coinbase = await make_venue_connector(server, "coinbase")
+    await coinbase.connect()
+    try:
+        coinbase.place(OrderRequest("mk1", "coinbase", "BTC-USD", side, D("0.5"), None, OrderType.MARKET))
+        events = await collect_until(coinbase, lambda ev: bool(of_type(ev, Fill)), timeout_s=5.0)
+        sent = next(body for call, body in server.calls["coinbase"] if call == "POST orders")
+        assert sent["order_configuration"] == {"market_market_ioc": {"base_size": "0.5"}}
+        assert of_type(events, Fill)[0].qty == D("0.5")
+    finally:
+        await coinbase.disconnect()
