@@ -45,6 +45,8 @@ CONFIGS = {
     "kraken": ("strategies/kraken_btc_usd.yml", "BTC/USD"),
     "coinbase": ("strategies/coinbase_btc_usd.yml", "BTC-USD"),
 }
+#: Quoting venue -> where its config hedges.
+HEDGE = {"kraken": "coinbase", "coinbase": "kraken"}
 SECRETS = {
     "KRAKEN_API_KEY": "test-key",
     "KRAKEN_SECRET_KEY": base64.b64encode(b"s" * 64).decode(),
@@ -200,8 +202,11 @@ async def test_start_quotes_reprices_fills_and_stops_clean(
     assert venue_orders(server, quoting) == [], "nothing may stay open at the venue after a stop"
     report = final_report(tmp_path)
     assert report["open_orders_at_venue"] == []
-    assert report["fills"] == 1, err[-3000:]
-    assert D(str(report["position"])) == qty == D(str(report["position_from_fills"]))
+    # The quoting fill, then the stop's flatten (as the TrueX config): the rest hedged on the other venue.
+    assert report["fills"] == 2, err[-3000:]
+    assert f"flattening position {qty} on {HEDGE[quoting]}" in err
+    assert D(str(report["position"])) == 0 == D(str(report["position_from_fills"]))
+    assert report["problems"] == []
 
 
 @pytest.mark.parametrize("quoting", ["kraken", "coinbase"])
@@ -236,8 +241,10 @@ async def test_fill_while_the_engine_is_down_is_booked_on_restart(
     assert "not in the store: booking it now" in err, err[-4000:]
     assert server.kraken_deadman_fired == 0, (server.kraken_deadman_calls, err[-3000:])
     assert venue_orders(server, quoting) == []
+    # The missed fill was booked at restart: the position it made is what the stop flattened.
+    assert f"flattening position {qty} on {HEDGE[quoting]}" in err, err[-4000:]
     report = final_report(tmp_path)
-    assert D(str(report["position"])) == qty == D(str(report["position_from_fills"]))
+    assert D(str(report["position"])) == 0 == D(str(report["position_from_fills"]))
     assert report["open_orders_at_venue"] == []
 
 

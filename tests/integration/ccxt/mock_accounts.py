@@ -467,8 +467,18 @@ class AccountsMixin:
             return web.Response(status=503, text="Service Unavailable")
         from tests.integration.ccxt.mock_venue import load_fixture
 
-        recorded = load_fixture("response", "coinbase")["methods"]["fetchBalance"][0]  # ccxt's recorded v2 answer
-        return web.json_response(recorded["httpResponse"])
+        # ccxt's recorded v2 answer (a real account's ADA and MASK wallets), plus BTC and USD wallets of
+        # the same shape so that hedges on the mock are funded.
+        recorded = load_fixture("response", "coinbase")["methods"]["fetchBalance"][0]["httpResponse"]
+        template = recorded["data"][0]
+        funded = [
+            {**template, "id": f"mock-{code.lower()}-wallet", "name": f"{code} Wallet",
+             "resource_path": f"/v2/accounts/mock-{code.lower()}-wallet",
+             "currency": {**template["currency"], "code": code, "name": code, "slug": code.lower()},
+             "balance": {"amount": amount, "currency": code}}
+            for code, amount in (("BTC", "1.50000000"), ("USD", "100000.00"))
+        ]
+        return web.json_response({**recorded, "data": [*funded, *recorded["data"]]})
 
     # -- Gemini -------------------------------------------------------------
 
