@@ -550,10 +550,10 @@ class MockVenueServer(AccountsMixin):
         if method == "OpenOrders":
             return {"open": {o.txid: o.as_json() for o in self.kraken_orders.values() if o.status == "open"}}
         if method == "Balance":
-            return {"XXBT": "1.50000000", "ZUSD": "100000.0000"}
+            return {"XXBT": "10.00000000", "ZUSD": "100000.0000"}
         if method == "BalanceEx":
             return {
-                "XXBT": {"balance": "1.50000000", "hold_trade": "0.10000000"},
+                "XXBT": {"balance": "10.00000000", "hold_trade": "0.10000000"},
                 "ZUSD": {"balance": "100000.0000", "hold_trade": "0.0000"},
             }
         return "EGeneral:Unknown method"

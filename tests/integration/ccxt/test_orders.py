@@ -134,7 +134,7 @@ async def test_open_orders_and_balances(make_connector: ConnectorFactory) -> Non
     opens = await kraken.fetch_open_orders("BTC/USD")
     assert [o.client_id for o in opens] == ["o1"]
     balances = {b.asset: b.total for b in await kraken.fetch_balances()}
-    assert balances["BTC"] == D("1.5")
+    assert balances["BTC"] == D("10")
 
 
 def test_error_classification_table() -> None:
