@@ -33,7 +33,7 @@ from mmkit.backtest.binance import read_recording, recording_files
 from mmkit.backtest.html import write_html
 from mmkit.backtest.plots import write_plots
 from mmkit.backtest.progress import ProgressBar
-from mmkit.backtest.replay import RecordingReplay, ReplayEvent
+from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table, write_json
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.backtest.tardis import is_tardis, read_tardis, tardis_files
@@ -150,18 +150,19 @@ def run_backtest(
     clock = Clock(ClockMode.BACKTEST, tick_ns=tick_ms * NS_PER_MS, start_ns=start)
     engine: Engine
     replay: RecordingReplay
+    reference: ReplayedReference
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
         sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=FlowConfig(seed=seed))
-        engine, replay = sim.engine, sim.replay
+        engine, replay, reference = sim.engine, sim.replay, sim.reference
     elif setup == "replay":
         first = events[0]
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
                                        queue=queue_model(queue, seed))
-        engine, replay = rep.engine, rep.replay
+        engine, replay, reference = rep.engine, rep.replay, rep.reference
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
@@ -199,6 +200,10 @@ def run_backtest(
         sampler, engine.fills, engine.pnl, max_position=risk.inventory.max_position, meta=base_meta,
         counters=counters,
     )
+    # Per book, over the run's span (mmkit.backtest.health); the quoted venue's book is the reference book
+    # in both setups (setup sim prices its synthetic venue off it).
+    report["data_health"] = {reference.health.key: reference.health.summary(start, end)}
+    report["quoted_book"] = reference.health.key
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 
