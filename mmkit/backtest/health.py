@@ -27,6 +27,7 @@ The shape, per book (``"<venue>:<symbol>"``), every value a plain int, float or 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -135,4 +136,22 @@ def unhealthy(health: dict[str, Any], max_invalid_pct: float = DEFAULT_MAX_INVAL
     return float(health["invalid_pct"]) > max_invalid_pct
 
 
-__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "unhealthy", "utc_text"]
+def format_health(report: dict[str, Any]) -> str:
+    """The terminal block of the data-health figures, one book per line group."""
+    lines = ["── data health (recorded book) ──"]
+    for key, health in (report.get("data_health") or {}).items():
+        invalid_s = health["invalid_ns"] / 1e9
+        lines.append(f"  {key}: snapshots {health['snapshots']}, diffs applied {health['diffs_applied']:,} "
+                     f"of {health['diffs_received']:,}, gaps {health['gaps']}, resyncs {health['resyncs']}, "
+                     f"events refused {health['events_refused']:,}, crossed {health['crossed']}")
+        first = ""
+        if health.get("first_gap_utc"):
+            first = f"; first gap {health['first_gap_utc']} ({health['first_gap_reason']})"
+        lines.append(f"  {' ' * len(key)}  no valid book {invalid_s:,.3f} s = {health['invalid_pct']:.2f} % "
+                     f"of the span{first}")
+        for note in health.get("files", ()):
+            lines.append(f"  {' ' * len(key)}  file {Path(note['file']).name}: {note['note']}")
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "unhealthy", "utc_text"]

@@ -49,6 +49,10 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
         assert name in first.stdout
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["strategy"] == "SkewedLadderController" and report["setup"] == "sim"
+    # The sim venue has no recorded book: chosen by default, and every output says it is synthetic.
+    assert report["banner"].startswith("SYNTHETIC VENUE") and first.stdout.count("!! SYNTHETIC VENUE") == 2
+    assert report["data_health"]["binance:BTCUSDT"]["gaps"] == 0
+    assert "data health" in first.stdout and "no valid book" in first.stdout
     assert 595 <= report["ticks"] <= 601  # 60 s of 100 ms ticks
     assert report["fills"]["count"] > 0
 
@@ -67,8 +71,8 @@ def test_backtest_cli_rejects_a_bad_time(tmp_path: Path, shared_data: Path) -> N
          "--out", str(tmp_path / "x")],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
     )
-    assert result.returncode == 1
-    assert "not a time" in result.stderr
+    assert result.returncode == 2  # EXIT_USAGE: a person's mistake
+    assert "not a time" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path, shared_data: Path) -> None:
@@ -85,3 +89,105 @@ def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path,
     report = json.loads((tmp_path / "truex" / "report.json").read_text())
     assert report["strategy"] == "SkewedLadderController" and report["setup"] == "replay (conservative queue)"
     assert report["counters"]["orders_left_open"] == 0
+
+
+# ---------------------------------------------------------------- synthetic recordings (no shared data)
+
+FUTURES_CONFIG = """
+engine: {instance: bt, tick_ms: 100}
+venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
+strategy:
+  controller: strategies.skewed_ladder:SkewedLadderController
+  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
+risk:
+  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
+"""
+
+
+def run_cli(config: Path, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "mmkit.app.cli", "backtest", str(config), "--data", str(data), "--out", str(out),
+           "--no-progress", *extra]
+    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "MMKIT_CACHE_DIR": "off"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_usdm_recording_backtests_against_its_own_book_by_default(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60).write(data, parts=2)  # the second file has no snapshot
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["setup"] == "replay (conservative queue)" and report["banner"] is None
+    assert report["venue"] == "binance_usdm" and report["fills"]["count"] > 0
+    assert report["fees"] == {"maker_bps": "2", "taker_bps": "5", "source": "conf/venues/binance_usdm.yml"}
+    health = report["data_health"]["binance_usdm:BTCUSDT"]
+    assert health["gaps"] == 0 and health["invalid_pct"] < 1
+    assert [f["continues"] for f in health["files"]] == [None, True]
+    assert "no snapshot: continues rec_0.gz" in result.stdout
+
+
+def test_a_gap_that_leaves_the_book_invalid_exits_7_naming_file_and_time(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60, gap_after_s=40).write(data, parts=2)  # never resynced
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 7, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "data unhealthy" in line and "rec_1.gz" in line and "2024-08-08T23:55:00" in line, line
+    report = json.loads((tmp_path / "out" / "report.json").read_text())  # the outputs are still written
+    assert report["problems"][0]["kind"] == "data_unhealthy"
+    assert report["data_health"]["binance_usdm:BTCUSDT"]["gaps"] == 1
+    # The threshold is the user's to set.
+    lenient = run_cli(config, data, tmp_path / "out2", "--max-invalid-pct", "50")
+    assert lenient.returncode == 0, lenient.stderr[-2000:]
+
+
+def _gz(path: Path, content: bytes) -> Path:
+    import gzip
+
+    with gzip.open(path, "wb") as handle:
+        handle.write(content)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_dir", "empty_file", "truncated", "not_gzip", "garbled"])
+def test_bad_recordings_end_in_one_line_naming_the_file_and_exit_2(tmp_path: Path, case: str) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    good = b"\n".join(synthetic_recording("usdm", seconds=5).lines) + b"\n"
+    data = tmp_path / "rec.gz"
+    expect = str(data)
+    if case == "missing":
+        data = tmp_path / "nowhere"
+        expect = str(data)
+    elif case == "empty_dir":
+        data = tmp_path / "empty"
+        data.mkdir()
+        expect = str(data)
+    elif case == "empty_file":
+        _gz(data, b"")
+    elif case == "truncated":
+        _gz(data, good)
+        data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])
+    elif case == "not_gzip":
+        data.write_bytes(good)
+    else:
+        lines = good.split(b"\n")
+        lines[7] = lines[7][:40]  # a line cut in the middle of its JSON
+        _gz(data, b"\n".join(lines))
+        expect = f"{data}:8"
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 2, (case, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expect in result.stderr, result.stderr
