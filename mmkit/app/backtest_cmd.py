@@ -211,6 +211,11 @@ def run_backtest(
     # in both setups (setup sim prices its synthetic venue off it).
     report["data_health"] = {reference.health.key: reference.health.summary(start, end)}
     report["quoted_book"] = reference.health.key
+    executor = engine.runner.executor
+    ticks = max(1, int(report.get("ticks") or 0))
+    report["rate_limited_ticks"] = executor.rate_limited_ticks
+    report["rate_limited_tick_pct"] = round(100.0 * executor.rate_limited_ticks / ticks, 2)
+    report["position_limited_targets"] = executor.limited_targets
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
     report["banner"] = None if setup != "sim" else synthetic_banner(

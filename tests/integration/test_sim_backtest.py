@@ -54,3 +54,29 @@ def test_backtest_is_deterministic(recording: list) -> None:
         (f.trade_id, f.side, f.price, f.qty, f.ts_event) for f in second
     ]
     assert first
+
+
+@pytest.mark.parametrize("config", ["strategies/sim_demo.yml", "strategies/layered_example.yml"])
+def test_shipped_configs_never_pass_max_position(shared_data: Path, config: str) -> None:
+    """Issue 12 case 6: the worst case of the resting orders is bounded, so the position never passes the limit.
+
+    Before the executor bounded it, both ended beyond max_position by about one resting order.
+    """
+    from mmkit.app.backtest_cmd import load_events, run_backtest
+    from mmkit.app.build import build_controller, risk_settings, venue_rules
+    from mmkit.app.config import ConfigOverrides, load_engine_config
+
+    loaded = load_engine_config(config, ConfigOverrides(backtest=True))
+    rules = venue_rules(loaded.config.venue, loaded.path, "venue")
+    risk = risk_settings(loaded)
+    events = load_events(shared_data / "binance_spot_btcusdt")
+    result = run_backtest(build_controller(loaded), events, setup="sim", rules=rules,
+                          symbol=loaded.config.venue.symbol, risk=risk, tick_ms=loaded.config.engine.tick_ms)
+    limit = risk.inventory.max_position
+    position, worst = D(0), D(0)
+    for fill in result.engine.fills:
+        position += fill.qty if fill.side.value == "BUY" else -fill.qty
+        worst = max(worst, abs(position))
+    assert result.report["fills"]["count"] > 100
+    assert worst <= limit, f"position reached {worst} with max_position {limit}"
+    assert 0 <= result.report["rate_limited_tick_pct"] <= 100
