@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
-from mmkit.sim.flow import FlowConfig
+from mmkit.sim.calibration import format_flow
+from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.strategy import Controller
 
 EXIT_OK = 0
@@ -136,6 +138,7 @@ def run_backtest(
     progress: bool = False,
     meta: dict[str, Any] | None = None,
     setup_chosen_by_default: bool = False,
+    taker_reach_bps: Decimal = Decimal(0),
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -145,7 +148,10 @@ def run_backtest(
     venue (rules ``conf/venues/<recorded venue>.yml``), fills from the queue model.
 
     Setup ``sim`` always puts a banner in the report (``report["banner"]``):
-    its fills are synthetic, and nothing else on the page says so.
+    its fills are synthetic, and nothing else on the page says so. Its takers
+    follow the recorded tape and pay no worse than each recorded print unless
+    ``taker_reach_bps`` says how much worse; ``report["taker_flow"]`` shows
+    the tape and the takers by distance from the mid.
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -158,11 +164,14 @@ def run_backtest(
     engine: Engine
     replay: RecordingReplay
     reference: ReplayedReference
+    market: SyntheticMarket | None = None
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
-        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=FlowConfig(seed=seed))
+        flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
+        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow)
         engine, replay, reference = sim.engine, sim.replay, sim.reference
+        market = sim.market
     elif setup == "replay":
         first = events[0]
         rules = rules or load_venue_rules(first.venue)
@@ -216,6 +225,14 @@ def run_backtest(
     report["rate_limited_ticks"] = executor.rate_limited_ticks
     report["rate_limited_tick_pct"] = round(100.0 * executor.rate_limited_ticks / ticks, 2)
     report["position_limited_targets"] = executor.limited_targets
+    if market is not None:
+        cfg = market.config
+        report["taker_flow"] = {
+            "source": f"recorded trades of {reference.health.key}",
+            "reach_bps": str(cfg.reach_bps), "participation": cfg.participation,
+            "size_scale": str(cfg.size_scale), "max_taker_qty": str(cfg.max_taker_qty),
+            **market.tape.as_dict(end - start),
+        }
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
     report["banner"] = None if setup != "sim" else synthetic_banner(
@@ -311,6 +328,7 @@ def backtest_command(args: argparse.Namespace) -> int:
             queue=getattr(args, "queue", None) or "conservative", progress=not args.no_progress,
             meta={"config": str(loaded.path), "data": str(data)},
             setup_chosen_by_default=getattr(args, "setup", None) is None,
+            taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -327,6 +345,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         print(f"!! {banner}")
     print(format_table(report))
     print(format_health(report))
+    if report.get("taker_flow"):
+        print(format_flow(report["taker_flow"]))
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     if banner:

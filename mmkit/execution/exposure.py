@@ -97,7 +97,8 @@ def bound_exposure(
                 qty = instrument.round_qty(max(left, ZERO), target.price)
                 if qty <= ZERO or instrument.check_order(target.price, qty) is not None:
                     if order is not None:
-                        cancels.append(order)  # its old size no longer fits either
+                        cancels.append(order)  # the new size does not fit: pull the order instead
+                        committed += _remaining(order)  # ... which can still fill until the cancel lands
                     continue
                 target = TargetQuote(target.side, target.level, target.price, qty)
             if order is None:

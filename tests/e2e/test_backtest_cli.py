@@ -40,7 +40,8 @@ def backtest(config: Path, out: Path, *extra: str) -> subprocess.CompletedProces
 def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Path, shared_data: Path) -> None:
     config = tmp_path / "ladder.yml"
     config.write_text(CONFIG)
-    first = backtest(config, tmp_path / "a")
+    # Takers allowed 30 bps beyond the prints (so that a minute of 10 bps quotes fills), and the report says so.
+    first = backtest(config, tmp_path / "a", "--taker-reach-bps", "30")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "backtest [" in first.stderr and "100.0 %" in first.stderr  # the progress bar
     assert "══ backtest report ══" in first.stdout and "quote uptime" in first.stdout
@@ -55,8 +56,9 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
     assert "data health" in first.stdout and "no valid book" in first.stdout
     assert 595 <= report["ticks"] <= 601  # 60 s of 100 ms ticks
     assert report["fills"]["count"] > 0
+    assert report["taker_flow"]["reach_bps"] == "30.0" and "synthetic taker flow" in first.stdout
 
-    second = backtest(config, tmp_path / "b", "--no-progress", "--seed", "7")
+    second = backtest(config, tmp_path / "b", "--no-progress", "--seed", "7", "--taker-reach-bps", "30")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "backtest [" not in second.stderr
     assert (tmp_path / "b" / "report.json").read_text() == (tmp_path / "a" / "report.json").read_text()

@@ -98,3 +98,17 @@ def test_without_a_limit_nothing_changes() -> None:
     executor.reconcile(ladder("0.01", 5), 0)
     settle(executor, fake, tracker)
     assert resting(tracker, Side.BUY) == D("0.05")
+
+
+def test_a_replace_that_no_longer_fits_is_pulled_and_still_counts_until_it_is_gone() -> None:
+    """Found in the sim backtest: the pulled order's size was forgotten, and a new level took its room."""
+    inventory = Inventory(max_position=D("0.05"))
+    executor, fake, tracker = rig(inventory)
+    executor.reconcile([TargetQuote(Side.BUY, 0, D(59990), D("0.01"))], 0)
+    settle(executor, fake, tracker)
+    inventory.position = D("0.04")  # room 0.01: exactly the resting order
+    # Level 0 moves (a replace to 0.01 more would need 0.02 of room) and level 1 appears.
+    targets = [TargetQuote(Side.BUY, 0, D(59991), D("0.01")), TargetQuote(Side.BUY, 1, D(59990), D("0.01"))]
+    executor.reconcile(targets, 1)
+    open_buys = [o for o in tracker.open_orders(SYM) if o.side is Side.BUY]
+    assert sum((o.request.qty - o.filled_qty for o in open_buys), D(0)) <= D("0.01")
