@@ -67,3 +67,7 @@ def test_coinm_backtest_trades_whole_contracts(tmp_path: Path) -> None:
     assert len(fills) > 0
     assert all(f.qty == f.qty.to_integral_value() and f.price % Decimal("0.1") == 0 for f in fills)
     assert result.report["venue"] == "binance_coinm"
+    inverse = result.report["inverse_pnl"]  # PnL in BTC, as an inverse contract settles
+    assert inverse["unit"] == "BTC" and inverse["contract_size"] == "100"
+    assert Decimal(inverse["volume_contracts"]) == sum(f.qty for f in fills)
+    assert "inverse" in result.report["pnl"]["note"]
