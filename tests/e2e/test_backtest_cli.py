@@ -193,3 +193,36 @@ def test_bad_recordings_end_in_one_line_naming_the_file_and_exit_2(tmp_path: Pat
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert expect in result.stderr, result.stderr
+
+
+TARDIS_BOOK = """exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount
+binance,BTCUSDT,1000,1500,true,ask,100.2,1
+binance,BTCUSDT,1000,1500,true,bid,99.9,3
+binance,BTCUSDT,2000,2600,false,bid,100.0,oops
+"""
+
+
+@pytest.mark.parametrize("case", ["garbled_row", "truncated_gzip", "empty"])
+def test_bad_tardis_csv_ends_in_one_line_naming_the_file_and_exit_2(tmp_path: Path, case: str) -> None:
+    import gzip
+
+    config = tmp_path / "c.yml"
+    config.write_text(FUTURES_CONFIG)
+    if case == "garbled_row":
+        data = tmp_path / "x_incremental_book_L2.csv"
+        data.write_text(TARDIS_BOOK)
+        expect = f"{data}:4"
+    elif case == "truncated_gzip":
+        data = tmp_path / "x_incremental_book_L2.csv.gz"
+        with gzip.open(data, "wt", encoding="utf-8") as handle:
+            handle.write(TARDIS_BOOK * 200)
+        data.write_bytes(data.read_bytes()[:200])
+        expect = str(data)
+    else:
+        data = tmp_path / "x_incremental_book_L2.csv"
+        data.write_text("")
+        expect = str(data)
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 2, (case, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expect in result.stderr, result.stderr
