@@ -358,6 +358,9 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(format_health(report))
     if report.get("taker_flow"):
         print(format_flow(report["taker_flow"]))
+    print(f"  {'rate-limited ticks'.ljust(31)}  {report['rate_limited_ticks']:,} "
+          f"({report['rate_limited_tick_pct']:.2f} % of ticks had an action denied by the venue's limits); "
+          f"targets cut by max_position {report['position_limited_targets']:,}")
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     if banner:

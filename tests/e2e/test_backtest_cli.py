@@ -226,3 +226,27 @@ def test_bad_tardis_csv_ends_in_one_line_naming_the_file_and_exit_2(tmp_path: Pa
     assert result.returncode == 2, (case, result.stderr[-2000:])
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert expect in result.stderr, result.stderr
+
+
+def test_the_shipped_truex_config_backtests_on_a_synthetic_venue_and_says_so_everywhere(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """TrueX has no recorded book in a Binance recording: the default is the simulated venue, with a banner
+    in the terminal, report.json and the tearsheet; fees are TrueX's own (from conf/venues/truex.yml)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_SECRET_KEY"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "mmkit.app.cli", "backtest", str(REPO / "strategies" / "truex_btc_pyusd.yml"),
+         "--data", str(SHARED / "binance_spot_btcusdt"), "--to", "2024-08-08T23:55:20Z", "--no-progress",
+         "--out", str(tmp_path / "truex")],
+        cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    banner_lines = [line for line in lines if line.startswith("!! SYNTHETIC VENUE: truex:BTC-PYUSD")]
+    assert len(banner_lines) == 2 and lines[0] == banner_lines[0]
+    report = json.loads((tmp_path / "truex" / "report.json").read_text())
+    assert report["setup"] == "sim" and "truex has no recorded book" in report["banner"]
+    assert report["fees"] == {"maker_bps": "0", "taker_bps": "10", "source": "conf/venues/truex.yml"}
+    assert report["taker_flow"]["reach_bps"] == "0"
+    assert "SYNTHETIC VENUE" in (tmp_path / "truex" / "report.html").read_text()
+    assert "rate-limited ticks" in result.stdout and 0 <= report["rate_limited_tick_pct"] <= 100
