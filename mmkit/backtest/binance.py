@@ -391,6 +391,8 @@ class _Parser:
                 raise ValueError(f"diff for {named} in a recording of {self.recorded.symbol} (one symbol per run)")
             if self._pu:
                 # Futures chain by pu (see mmkit.backtest.binance_markets): the delta covers pu+1..u.
+                if "pu" not in data:
+                    raise ValueError(f"diff without 'pu' in a {self.recorded.market.description} recording")
                 first = int(data["pu"]) + 1
             elif "pu" in data:
                 raise ValueError("futures diff (with 'pu') in a spot recording")

@@ -42,3 +42,14 @@ def test_the_first_file_without_a_snapshot_says_the_book_waits(tmp_path: Path) -
     paths = rec.write(tmp_path)
     (note,) = describe_files(paths, detect_instrument(paths))
     assert not note.has_snapshot and "the book waits for one" in note.note
+
+
+def test_files_of_different_markets_are_refused_naming_file_and_line(tmp_path: Path) -> None:
+    from mmkit.backtest.binance import IDENTITY_CORRECTION, RecordingFormatError, read_recording
+
+    futures = synthetic_recording("usdm", seconds=2).write(tmp_path / "a", stem="a")
+    spot = synthetic_recording("spot", seconds=2).write(tmp_path / "b", stem="b")
+    with pytest.raises(RecordingFormatError, match=r"b_0\.gz:\d+: .*without 'pu' in a Binance USD-M"):
+        list(read_recording([*futures, *spot], correction=IDENTITY_CORRECTION))
+    with pytest.raises(RecordingFormatError, match=r"a_0\.gz:\d+: .*with 'pu'\) in a spot recording"):
+        list(read_recording([*spot, *futures], correction=IDENTITY_CORRECTION))
