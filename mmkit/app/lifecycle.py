@@ -23,6 +23,7 @@ from loguru import logger
 
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
+from mmkit.app.control.runtime import ControlStartError, open_controls
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
 from mmkit.app.outcome import ProblemKind
@@ -60,12 +61,16 @@ class PeriodicPrinter:
             self._next_risk = ts_ns + self.risk_ns
             inv = engine.inventory
             kill = engine.runner.kill_switch
+            hedge = self.built.hedge
+            stop = hedge.stop_reason if hedge is not None else None
             logger.bind(strategy=engine.runner.controller.name).info(
-                "risk: position {} util {:.0%} skew {} ticks | kill switch {}",
+                "risk: position {} util {:.0%} skew {} ticks | kill switch {}{}{}",
                 inv.position,
                 float(inv.utilization()),
                 inv.skew_ticks().quantize(Decimal("0.01")),
                 f"HALTED ({kill.reason})" if kill is not None and kill.halted else "ok",
+                "" if engine.runner.quoting_enabled else " | quoting PAUSED",
+                "" if hedge is None else f" | hedging {f'STOPPED ({stop})' if stop else 'on'}",
             )
         if not self.quiet and ts_ns >= self._next_status:
             self._next_status = ts_ns + self.status_ns
@@ -90,9 +95,14 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     try:
         logger.info("starting: {} ({})", built.path, built.description)
         try:
-            persist_built(built)  # recorder, audit, Redis hot state; restart recovery runs in engine.start
+            persistence = persist_built(built)  # recorder, audit, Redis hot state; recovery runs in engine.start
         except (ValueError, OSError) as exc:
             logger.error("refusing to quote: cannot open the store or the audit trail: {}", exc)
+            return EXIT_START_FAILED
+        try:
+            await open_controls(built, persistence)  # operator control channel (mmkit pause/resume/...)
+        except ControlStartError as exc:
+            logger.error("refusing to quote: {}", exc)
             return EXIT_START_FAILED
         try:
             await engine.start()
@@ -149,6 +159,9 @@ async def flatten_position(built: BuiltEngine, timeout_s: float | None = None) -
         now = engine.clock.now_ns
         engine.router.tick(now)
         if abs(engine.inventory.position) < hedge.config.min_qty and not hedge.working:
+            break
+        if hedge.stop_reason is not None:  # the hedge gate's named stops (venue down, loss limit)
+            logger.error("cannot flatten position {}: {}", engine.inventory.position, hedge.stop_reason)
             break
         hedge.flatten(now, engine.inventory.position)
         hedge.tick(now)  # time-outs and the market fallback
