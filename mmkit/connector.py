@@ -111,6 +111,9 @@ class InstrumentConfig:
     price_band_pct: Decimal | None = None
     #: The venue's own name for the symbol when it differs (e.g. Kraken "XBT/USD").
     venue_symbol: str | None = None
+    #: Contract-sized instruments (futures): quote value of one contract, and whether it is inverse.
+    contract_size: Decimal | None = None
+    inverse: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -170,6 +173,8 @@ class VenueRules:
                 min_qty=item.min_qty,
                 max_qty=item.max_qty,
                 price_band=None if item.price_band_pct is None else item.price_band_pct / 100,
+                contract_size=item.contract_size,
+                inverse=item.inverse,
             )
             for item in config.instruments
         )
