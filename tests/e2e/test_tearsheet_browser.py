@@ -38,8 +38,8 @@ FLAGS = (
 )
 #: A second book beside the run's own, so the page is shown to lay out several books.
 EXTRA_HEALTH = {
-    "binance:ETHUSDT": {"snapshots": 1, "diffs_applied": 1_000, "gaps": 0, "resyncs": 0, "events_refused": 0, "crossed": 2,
-                        "invalid_ns": 0, "invalid_pct": 0.0},
+    "binance:ETHUSDT": {"snapshots": 1, "diffs_applied": 1_000, "gaps": 0, "resyncs": 0, "events_refused": 0,
+                        "crossed": 2, "invalid_ns": 0, "invalid_pct": 0.0},
 }
 
 
