@@ -100,6 +100,9 @@ class ClientOrderTracker:
         self._finished_cache_size = finished_cache_size
         self._fill_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._fill_memory = fill_memory
+        #: venue order id -> (quantity, notional) booked on it across its ClOrdIDs (FIX CumQty spans a
+        #: replace chain), so a venue's filled quantity can be compared with the ledger's.
+        self._chain_filled: OrderedDict[str, tuple[Decimal, Decimal]] = OrderedDict()
         self._log = logger.bind(venue=self.venue, component="orders")
         #: Bumped by every call that may change our orders (see :attr:`version`).
         self._version = 0
@@ -255,6 +258,19 @@ class ClientOrderTracker:
 
     def finished_orders(self) -> list[ClientOrder]:
         return list(self._finished.values())
+
+    def ledger_filled(self, client_id: str, venue_order_id: str = "") -> tuple[Decimal, Decimal]:
+        """(quantity, notional) the ledger holds for a venue order: per venue order id, else per client id.
+
+        Compare it with a venue's CumQty, which counts the whole order across replaces.
+        """
+        chain = self._chain_filled.get(venue_order_id) if venue_order_id else None
+        if chain is not None:
+            return chain
+        order = self.get(client_id)
+        if order is None:
+            return Decimal(0), Decimal(0)
+        return order.filled_qty, order.filled_qty * (order.avg_price or Decimal(0))
 
     # ------------------------------------------------------------------
     # Events
@@ -441,6 +457,12 @@ class ClientOrderTracker:
             return None
         was_done = order.is_done
         trigger = order.add_fill(fill.qty, fill.price, fill.fee)
+        chain_id = fill.venue_order_id or order.venue_order_id
+        if chain_id:
+            qty, notional = self._chain_filled.get(chain_id, (Decimal(0), Decimal(0)))
+            self._chain_filled[chain_id] = (qty + fill.qty, notional + fill.qty * fill.price)
+            if len(self._chain_filled) > self._finished_cache_size:
+                self._chain_filled.popitem(last=False)
         olog = self._log.bind(client_id=order.client_id)
         if was_done:
             self.late_fills += 1
@@ -495,8 +517,8 @@ class ClientOrderTracker:
         if report.venue_order_id:
             order.venue_order_id = report.venue_order_id
         order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
-        if report.filled_qty > order.filled_qty:
-            olog.warning("venue reports {} filled, we have {}: fills missing", report.filled_qty, order.filled_qty)
+        # A venue filled quantity above the ledger's is handled before this point (UserStreamTracker books
+        # the difference as a flagged synthetic fill and halts the ledger); nothing to repeat here.
         self._apply(order, _STATUS_TRIGGER[report.status], now)
         if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
             olog.info("still open while PENDING_CANCEL: re-sending cancel")
