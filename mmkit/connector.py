@@ -344,6 +344,53 @@ class Connector(Protocol):
         """Every event received since the last drain, in arrival order."""
 
 
+# --------------------------------------------------------------------------
+# Capability profile (additive: a connector without one gets FULL_STATUS_QUERIES)
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class StatusCapabilities:
+    """Which status queries a venue really offers, so recovery and run-time checks know what they lean on.
+
+    ``order_status`` / ``open_orders``: the venue has a passive query for
+    one order's status and for the list of open orders (FIX 35=H / 35=AF, a
+    REST endpoint). ``status_by_cancel``: without them the connector learns
+    an order's state from a cancel's answer (its ExecutionReport or
+    OrderCancelReject carries OrdStatus and CumQty), so *asking about a live
+    order cancels it*; ``fetch_open_orders`` is then the connector's own view
+    (orders it saw acknowledged and not finished), which a venue with
+    ``cancel_on_disconnect`` keeps truthful across restarts.
+    """
+
+    order_status: bool = True
+    open_orders: bool = True
+    status_by_cancel: bool = False
+
+    @property
+    def passive_status(self) -> bool:
+        """True when asking about an order leaves it alone (so periodic re-syncs may ask)."""
+        return self.order_status and not self.status_by_cancel
+
+
+#: What a connector that declares nothing is assumed to offer (every connector before the profile existed).
+FULL_STATUS_QUERIES = StatusCapabilities()
+
+
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """A connector that declares its :class:`StatusCapabilities` (optional; see :func:`status_capabilities`)."""
+
+    @property
+    def status_capabilities(self) -> StatusCapabilities: ...
+
+
+def status_capabilities(connector: object) -> StatusCapabilities:
+    """The connector's declared status capabilities, or :data:`FULL_STATUS_QUERIES` when it declares none."""
+    declared = getattr(connector, "status_capabilities", None)
+    return declared if isinstance(declared, StatusCapabilities) else FULL_STATUS_QUERIES
+
+
 def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:
     """Build VenueRules in code (tests, simple sims) with the same type the YAML produces."""
     return VenueRules(venue=venue, instruments=tuple(instruments), **kwargs)  # type: ignore[arg-type]

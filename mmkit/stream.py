@@ -141,6 +141,8 @@ class UserStreamTracker:
         """
         for item in keys:
             if isinstance(item, Fill):
+                if item.key not in self._seen_fills and self.order_tracker is not None:
+                    self.order_tracker.remember_filled(item)
                 self._seen_fills[item.key] = fill_content(item)
             else:
                 self._seen_fills.setdefault(item, None)

@@ -259,6 +259,12 @@ class ClientOrderTracker:
     def finished_orders(self) -> list[ClientOrder]:
         return list(self._finished.values())
 
+    def remember_filled(self, fill: Fill) -> None:
+        """Count a fill booked before this run (restart recovery) toward its venue order's filled quantity."""
+        if fill.venue_order_id and fill.venue == self.venue:
+            qty, notional = self._chain_filled.get(fill.venue_order_id, (Decimal(0), Decimal(0)))
+            self._chain_filled[fill.venue_order_id] = (qty + fill.qty, notional + fill.qty * fill.price)
+
     def ledger_filled(self, client_id: str, venue_order_id: str = "") -> tuple[Decimal, Decimal]:
         """(quantity, notional) the ledger holds for a venue order: per venue order id, else per client id.
 

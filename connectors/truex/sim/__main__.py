@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-rate-limits", action="store_true", help="lift the 10/s and 300/min limits")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--extended",
+        action="store_true",
+        help="also answer 35=H and 35=AF (by default only TrueX's published set D, F, G -> 8, 9 is served)",
+    )
+    parser.add_argument(
+        "--omit-commission", action="store_true", help="send fills without Commission(12), as TrueX may"
+    )
+    parser.add_argument(
         "--fills-log",
         type=Path,
         default=None,
@@ -72,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             accounts=(ExchangeAccount(args.oe_comp_id, args.md_comp_id, api_key, secret),),
             enforce_rate_limits=not args.no_rate_limits,
             fills_log=str(args.fills_log) if args.fills_log is not None else None,
+            strict=not args.extended,
+            omit_commission=args.omit_commission,
         )
     )
     prices: RandomWalk | RecordingPrices

@@ -81,7 +81,9 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         super().__init__("truex.sim", config.log_messages)
         self.config = config
         self.instrument = config.rules.instrument(config.symbol)
-        self.engine = MatchingEngine(self.instrument, trade_id_prefix="TX")
+        #: Unique per start unless configured: ExecIDs (trade id + M/T) and OrderIDs never repeat across restarts.
+        self.id_epoch = config.id_epoch if config.id_epoch is not None else f"{time.time_ns() // 1000:x}"
+        self.engine = MatchingEngine(self.instrument, trade_id_prefix=f"TX{self.id_epoch}-")
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
         self._signer = load_signer(config.signer)
@@ -360,6 +362,9 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             self._on_cancel(msg, comp_id, sid)
         elif msg_type == "G":
             self._on_replace(msg, comp_id, sid)
+        elif msg_type in ("H", "AF") and self.config.strict:
+            ref_id = msg.get(m.T_CLORDID if msg_type == "H" else m.T_MASS_STATUS_REQ_ID) or ""
+            self._business_reject(sid, msg, "Unsupported message type", "3", ref_id=ref_id)
         elif msg_type == "H":
             self._on_status_request(msg, comp_id, sid)
         elif msg_type == "AF":
@@ -483,6 +488,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             qty,
             record.cum_qty,
             VenueOrderStatus.PARTIALLY_FILLED if record.cum_qty > 0 else VenueOrderStatus.NEW,
+            record.notional,
         )
         self._records[(owner, new_id)] = new_record
         self._send(
@@ -550,6 +556,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
                 if record is None:
                     continue
                 record.cum_qty += execution.qty
+                record.notional += execution.qty * execution.price
                 record.status = VenueOrderStatus.FILLED if leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
                 fee = self.config.rules.fees.fee(execution.price * execution.qty, is_maker)
                 report = self._exec_report(
@@ -560,7 +567,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
                     last_qty=execution.qty,
                     leaves=leaves,
                     maker=is_maker,
-                    fee=fee,
+                    fee=None if self.config.omit_commission else fee,
                 )
                 self.stats.fills += 1
                 exec_id = f"{execution.trade_id}{'M' if is_maker else 'T'}"
@@ -599,7 +606,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         return self.engine.mid()
 
     def _next_id(self) -> str:
-        return f"O{next(self._ids)}"
+        return f"O{self.id_epoch}-{next(self._ids)}"
 
     def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
@@ -37,11 +37,13 @@ class MarketDataPublisher:
     _published: dict[Side, set[Decimal]]
     _dirty: set[tuple[Side, Decimal]]
 
-    def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by TrueXExchange; declared for the type checker only (never shadow it)
 
-    def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str) -> Any:
-        raise NotImplementedError
+        def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
+
+        def _business_reject(
+            self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str, ref_id: str = ""
+        ) -> Any: ...
 
     # -- market data ---------------------------------------------------------------
 

@@ -48,6 +48,15 @@ class ExchangeConfig:
     log_messages: bool = False
     #: Append one JSON line per execution of a client order here (flushed per line); None: no log.
     fills_log: str | None = None
+    #: TrueX's published order-entry set only (D, F, G answered by 8 and 9): refuse 35=H and 35=AF
+    #: with a BusinessMessageReject, as a venue that does not offer them would.
+    strict: bool = False
+    #: Send fills without Commission(12), so the client must book the fee from the venue's schedule.
+    omit_commission: bool = False
+    #: Prefix of OrderIDs and ExecIDs; None: derived from the start time, so that ids never repeat
+    #: across restarts of the exchange (a client dedupes fills on ExecID). Tests set it to replay
+    #: a venue whose counters restart.
+    id_epoch: str | None = None
 
 
 @attrs.define(slots=True)
@@ -62,6 +71,8 @@ class _Record:
     qty: Decimal
     cum_qty: Decimal
     status: VenueOrderStatus
+    #: Sum of price * qty of the executions on this order chain (AvgPx(6) = notional / cum_qty).
+    notional: Decimal = Decimal(0)
 
 
 @attrs.define(slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import quickfix as fix
 
@@ -26,8 +27,9 @@ class ReportBuilder:
     stats: ExchangeStats
     _records: dict[tuple[str, str], _Record]
 
-    def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by TrueXExchange; declared for the type checker only (never shadow it)
+
+        def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
 
     def _exec_report(
         self,
@@ -65,6 +67,8 @@ class ReportBuilder:
             (m.T_CUM_QTY, m.fmt_decimal(record.cum_qty)),
             (m.T_TRANSACT_TIME, m.format_utc_timestamp(time.time_ns())),
         ]
+        if record.cum_qty > 0:
+            values.append((m.T_AVG_PX, m.fmt_decimal(record.notional / record.cum_qty)))
         if orig_client_id:
             values.append((m.T_ORIG_CLORDID, orig_client_id))
         if text:
@@ -97,6 +101,20 @@ class ReportBuilder:
             (m.T_CLORDID, client_id),
             (m.T_ORIG_CLORDID, orig),
             (m.T_ORD_STATUS, m.ORD_STATUS_CODE[record.status] if record is not None else "8"),
+            # What a cancel's answer tells a client that may not ask 35=H: the order's side, symbol and
+            # how much of it is filled (CumQty, AvgPx).
+            *(
+                ()
+                if record is None
+                else (
+                    (m.T_SIDE, "1" if record.side is Side.BUY else "2"),
+                    (m.T_SYMBOL, self.config.symbol),
+                    (m.T_QTY, m.fmt_decimal(record.qty)),
+                    (m.T_PRICE, m.fmt_decimal(record.price)),
+                    (m.T_CUM_QTY, m.fmt_decimal(record.cum_qty)),
+                    *(((m.T_AVG_PX, m.fmt_decimal(record.notional / record.cum_qty)),) if record.cum_qty > 0 else ()),
+                )
+            ),
             (m.T_CXL_REJ_RESPONSE_TO, response_to),
             (m.T_CXL_REJ_REASON, "1" if reject is VenueReject.UNKNOWN_ORDER else "99"),
             (m.T_TEXT, f"{reject.text}: {detail}" if detail else reject.text),
@@ -104,7 +122,7 @@ class ReportBuilder:
             message.setField(tag, value)
         self._send(sid, message)
 
-    def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str) -> None:
+    def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str, ref_id: str = "") -> None:
         message = fix.Message()
         header = message.getHeader()
         header.setField(fix.BeginString(m.BEGIN_STRING))
@@ -112,5 +130,7 @@ class ReportBuilder:
         message.setField(45, msg.get(m.T_SEQ) or "0")
         message.setField(m.T_REF_MSG_TYPE, msg.msg_type)
         message.setField(m.T_BIZ_REJECT_REASON, code)
+        if ref_id:
+            message.setField(m.T_BIZ_REJECT_REF_ID, ref_id)
         message.setField(m.T_TEXT, text)
         self._send(sid, message)
