@@ -75,6 +75,11 @@ class TrueXConfig:
     #: order-entry set is D, F, G answered by 8 and 9, so by default the connector learns an order's state
     #: from a cancel's answer instead (see StatusCapabilities in mmkit.connector).
     status_requests: bool = False
+    #: OE is treated as down after this many heartbeat intervals without receiving anything
+    #: (connectors/truex/watchdog.py), instead of QuickFIX's 2.4.
+    down_after_heartbeats: Decimal = Decimal("1.5")
+    #: ...or when this many order actions in a row wait longer than ``request_timeout_s`` for any answer.
+    max_unanswered_actions: int = 3
     #: QuickFIX reconnect interval (seconds) after a dropped or refused connection.
     reconnect_s: int = 1
     #: How long ``connect()`` waits for both logons, and a fetch_* for its answer.

@@ -63,6 +63,7 @@ from connectors.truex.session import (
     strip_orig_sending_time,
 )
 from connectors.truex.signing import LogonFields, Signer, load_signer
+from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
     ConnectorContext,
@@ -144,6 +145,7 @@ class _ClientApp(GuardedApplication):
         message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
 
     def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.note_recv(session_id, now_ns())
         msg_type = message.getHeader().getField(35)
         if msg_type in ("5", "3"):
             self._owner.post(session_id, message.toString(), now_ns())
@@ -166,6 +168,7 @@ class _ClientApp(GuardedApplication):
                     del self.sent[seq]
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.note_recv(session_id, now_ns())
         self._owner.post(session_id, message.toString(), now_ns())
 
     def on_logon(self, session_id: fix.SessionID) -> None:
@@ -219,6 +222,15 @@ class TrueXConnector:
         #: OrderID -> (ExecIDs passed on, their total quantity): compared with the venue's CumQty.
         self._passed_fills: dict[str, tuple[set[str], Decimal]] = {}
         self.cum_qty_mismatches = 0
+        cfg = self._config
+        self._watchdog = SessionWatchdog(
+            cfg.heartbeat_s,
+            silence_heartbeats=float(cfg.down_after_heartbeats),
+            ack_timeout_ns=int(cfg.request_timeout_s * 1_000_000_000),
+            max_unanswered=cfg.max_unanswered_actions,
+        )
+        self._watch_task: asyncio.Task[None] | None = None
+        self.watchdog_drops = 0
         self.malformed = 0
 
     @classmethod
@@ -298,6 +310,7 @@ class TrueXConnector:
         factory = fix.SSLSocketInitiator if cfg.tls.enabled else fix.SocketInitiator
         self._initiator = factory(self._app, store_factory(settings, cfg.store_dir), settings)
         self._initiator.start()
+        self._watch_task = asyncio.ensure_future(self._watch())
         logons: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(self._logon_events[OE].wait(), self._logon_events[MD].wait())
         )
@@ -316,6 +329,9 @@ class TrueXConnector:
     async def disconnect(self) -> None:
         """Log both sessions out and stop QuickFIX (blocking stop runs off the loop)."""
         initiator, self._initiator = self._initiator, None
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
         if initiator is not None:
             await asyncio.to_thread(initiator.stop)
         for kind in (OE, MD):
@@ -331,6 +347,27 @@ class TrueXConnector:
     def post(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
         """Hand a copied message to the loop (thread-safe)."""
         self._call_soon(self._on_message, self.kind_of(session_id), raw, ts_recv)
+
+    def note_recv(self, session_id: fix.SessionID, ts_recv: int) -> None:
+        """Anything arrived on OE (any thread): the watchdog's proof of life."""
+        if self.kind_of(session_id) == OE and ts_recv > self._watchdog.last_recv_ns:
+            self._watchdog.last_recv_ns = ts_recv
+
+    async def _watch(self) -> None:
+        """Every 250 ms: is the OE session still answering? (connectors/truex/watchdog.py)."""
+        while True:
+            await asyncio.sleep(0.25)
+            if not self._logged_on[OE]:
+                continue
+            reason = self._watchdog.verdict(now_ns())
+            if reason is None:
+                continue
+            self.watchdog_drops += 1
+            self._log.error("OE session treated as down: {}", reason)
+            self._set_down(OE, f"watchdog: {reason}", now_ns())
+            session = fix.Session.lookupSession(self._specs[OE].session_id)
+            if session is not None:
+                await asyncio.to_thread(session.disconnect)  # QuickFIX reconnects; we reconcile on logon
 
     def post_status(self, session_id: fix.SessionID, up: bool, ts_recv: int) -> None:
         self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)
@@ -351,6 +388,8 @@ class TrueXConnector:
             self._ever_logged_on[kind] = True
             self._logout_reason[kind] = ""
             self._logon_events[kind].set()
+            if kind == OE:
+                self._watchdog.reset(ts_recv)
             self._inbox.put(ConnectionStatus(self.venue, kind, True, "logged on", ts_recv))
             self._log.info("{} session logged on", kind)
             if kind == MD:
@@ -422,6 +461,9 @@ class TrueXConnector:
 
     def _dispatch(self, kind: str, msg: m.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
+        if kind == OE:
+            answered = tuple(msg.get(tag) or "" for tag in (m.T_CLORDID, m.T_ORIG_CLORDID, m.T_BIZ_REJECT_REF_ID))
+            self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
             self._on_execution_report(msg, ts_recv)
         elif msg_type == "9":
@@ -736,6 +778,7 @@ class TrueXConnector:
         symbol = self._rules.venue_symbol(order.symbol)
         message = m.new_order_single(order, self._config.party_id, symbol, ts)
         self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
+        self._watchdog.sent(order.client_id, ts)
         if not self._send(OE, message):
             self._orders.pop(order.client_id, None)
             self._inbox.put(
@@ -755,6 +798,7 @@ class TrueXConnector:
             cancel_id, client_id, side=info.side, symbol=info.symbol, party_id=self._config.party_id, ts_ns=ts
         )
         self._cancels[cancel_id] = client_id
+        self._watchdog.sent(cancel_id, ts)
         if not self._send(OE, message):
             self._cancels.pop(cancel_id, None)
             self._inbox.put(
@@ -782,6 +826,7 @@ class TrueXConnector:
             request.client_id, _OrderInfo(symbol, request.side, request.price, request.qty, post_only, cum_qty)
         )
         self._cancels[request.client_id] = request.orig_client_id
+        self._watchdog.sent(request.client_id, ts)
         if not self._send(OE, message):
             self._orders.pop(request.client_id, None)
             self._cancels.pop(request.client_id, None)
