@@ -129,6 +129,9 @@ class VenueRulesConfig:
     cancel_on_disconnect: bool = False
     #: Seconds an order may stay PENDING_* before its status is queried.
     pending_timeout_s: Decimal = Decimal(5)
+    #: Seconds between re-syncs of every open order's status with the venue (0 disables). Only on venues
+    #: whose status query leaves the order alone (StatusCapabilities.passive_status).
+    resync_interval_s: Decimal = Decimal(30)
 
 
 @attrs.frozen(slots=True)
@@ -147,6 +150,8 @@ class VenueRules:
     cancel_on_disconnect: bool = False
     pending_timeout_ns: int = 5 * NS_PER_S
     venue_symbols: tuple[tuple[str, str], ...] = ()
+    #: Period of the open-order re-sync (0: none); see VenueRulesConfig.resync_interval_s.
+    resync_interval_ns: int = 30 * NS_PER_S
 
     def instrument(self, symbol: str) -> Instrument:
         for instrument in self.instruments:
@@ -186,6 +191,7 @@ class VenueRules:
             cancel_on_disconnect=config.cancel_on_disconnect,
             pending_timeout_ns=int(config.pending_timeout_s * NS_PER_S),
             venue_symbols=tuple((i.symbol, i.venue_symbol) for i in config.instruments if i.venue_symbol),
+            resync_interval_ns=int(config.resync_interval_s * NS_PER_S),
         )
 
 

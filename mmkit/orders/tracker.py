@@ -28,7 +28,7 @@ import attrs
 from loguru import logger
 
 from mmkit.clock import Clock
-from mmkit.connector import Connector, VenueRules
+from mmkit.connector import Connector, VenueRules, status_capabilities
 from mmkit.model import (
     NS_PER_S,
     Fill,
@@ -116,6 +116,10 @@ class ClientOrderTracker:
         self.unknown_events = 0
         self.status_queries = 0
         self.transient_query_failures = 0
+        self.resyncs = 0
+        #: Periodic re-sync of open orders (0: off); only where asking leaves the order alone.
+        self.resync_interval_ns = self.rules.resync_interval_ns
+        self._next_resync_ns: int | None = None
 
     # ------------------------------------------------------------------
     # TimeIterator
@@ -128,9 +132,10 @@ class ClientOrderTracker:
         return None
 
     def tick(self, ts_ns: int) -> None:
-        """Query the status of orders stuck in PENDING_* (backoff; not while disconnected)."""
+        """Query the status of orders stuck in PENDING_* (backoff; not while disconnected); re-sync periodically."""
         if not self.connector.connected:
             return
+        self._maybe_resync(ts_ns)
         for order in list(self._active.values()):
             if order.state not in PENDING_STATES or ts_ns - order.updated_ns < self.pending_timeout_ns:
                 continue
@@ -149,6 +154,32 @@ class ClientOrderTracker:
                 order.query_attempts,
             )
             self.connector.request_order_status(order.client_id, order.symbol)
+
+    def _maybe_resync(self, ts_ns: int) -> None:
+        """Every ``resync_interval_ns``, ask the venue about each resting order.
+
+        Not only at start and reconnect: a status answer carries the venue's
+        filled quantity, so fills that never reached us surface within one
+        interval (the UserStreamTracker books them, flagged, and halts). On a
+        venue whose only status query is a cancel (TrueX's published set) this
+        would pull every quote, so it is skipped there; that venue's CumQty is
+        checked on every report instead (connectors/truex).
+        """
+        if self.resync_interval_ns <= 0:
+            return
+        if self._next_resync_ns is None:
+            self._next_resync_ns = ts_ns + self.resync_interval_ns
+            return
+        if ts_ns < self._next_resync_ns:
+            return
+        self._next_resync_ns = ts_ns + self.resync_interval_ns
+        if not status_capabilities(self.connector).passive_status:
+            return
+        self.resyncs += 1
+        for order in list(self._active.values()):
+            if order.state is OrderState.OPEN or order.state is OrderState.PARTIALLY_FILLED:
+                self.status_queries += 1
+                self.connector.request_order_status(order.client_id, order.symbol)
 
     # ------------------------------------------------------------------
     # Actions

@@ -50,7 +50,7 @@ async def strict_pair() -> AsyncIterator[Pair]:
 
 
 async def test_strict_simulator_refuses_h_and_af_with_a_business_reject(strict_pair: Pair) -> None:
-    exchange, connector, collector = strict_pair
+    _, connector, collector = strict_pair
     connector._config = attrs.evolve(connector._config, status_requests=True)  # a client that believes in 35=H
     connector.request_order_status("h1", SYMBOL)
     failed = await collector.wait_for(lambda e: isinstance(e, OrderQueryFailed))
@@ -84,7 +84,7 @@ async def test_status_by_cancel_reports_filled_quantity_and_avg_px(strict_pair: 
 
 
 async def test_request_order_status_answers_into_the_inbox(strict_pair: Pair) -> None:
-    exchange, connector, collector = strict_pair
+    _, connector, collector = strict_pair
     connector.place(order("q1", Side.BUY, "59990"))
     await collector.wait_for(lambda e: isinstance(e, OrderAccepted))
     assert [r.client_id for r in await connector.fetch_open_orders(SYMBOL)] == ["q1"]
