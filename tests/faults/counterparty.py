@@ -1,5 +1,6 @@
 """A hostile counterparty: the TrueX simulator sending execution reports that must not be believed.
 
+A test-side wrapper of the simulator's hostile mode (connectors/truex/sim/hostile.py).
 It wraps a running :class:`connectors.truex.sim.exchange.TrueXExchange` and
 sends, on a client's real order-entry session, 35=8 trade reports the
 matching engine never produced (issue 11, cases 3 and 4):
@@ -18,12 +19,10 @@ books any of them no longer equals the venue's fills.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 
 from connectors.truex.sim.exchange import TrueXExchange
-from connectors.truex.sim.records import _owner, _Record
-from mmkit.model import Side, VenueOrderStatus
+from connectors.truex.sim.hostile import send_bad_trade
 
 
 class HostileCounterparty:
@@ -40,45 +39,26 @@ class HostileCounterparty:
         lines = self.fills_log.read_text().splitlines() if self.fills_log.exists() else []
         return [f for f in map(json.loads, lines) if f["comp_id"] == self.oe_comp_id]
 
-    # -- the bad reports -----------------------------------------------------------
+    # -- the bad reports (built by the simulator's hostile mode) ------------------------
 
     def duplicate(self, fill: dict[str, str]) -> str:
-        return self._send(fill, fill["exec_id"], Decimal(fill["qty"]), Decimal(fill["price"]))
+        return self._send(fill, "duplicate")
 
     def late(self, fill: dict[str, str]) -> str:
-        return self.duplicate(fill)
+        return self._send(fill, "late")
 
     def conflicting(self, fill: dict[str, str]) -> str:
-        return self._send(fill, fill["exec_id"], Decimal(fill["qty"]) * 3, Decimal(fill["price"]) - 5)
+        return self._send(fill, "conflicting")
 
-    def overfill(self, fill: dict[str, str], qty: Decimal = Decimal(5)) -> str:
-        return self._send(fill, f"{fill['exec_id']}-OVER", qty, Decimal(fill["price"]))
+    def overfill(self, fill: dict[str, str]) -> str:
+        return self._send(fill, "overfill")
 
     def negative(self, fill: dict[str, str]) -> str:
-        return self._send(fill, f"{fill['exec_id']}-NEG", -Decimal(fill["qty"]), Decimal(fill["price"]))
+        return self._send(fill, "negative")
 
-    def off_price(self, fill: dict[str, str], price: Decimal = Decimal(999_999_999)) -> str:
-        return self._send(fill, f"{fill['exec_id']}-PX", Decimal(fill["qty"]), price)
+    def off_price(self, fill: dict[str, str]) -> str:
+        return self._send(fill, "off_price")
 
-    # -- sending -------------------------------------------------------------------
-
-    def _send(self, fill: dict[str, str], exec_id: str, qty: Decimal, price: Decimal) -> str:
-        """One 35=F report built like the venue's own, for the order of ``fill``; returns its ExecID."""
-        exchange = self.exchange
-        with exchange._lock:
-            real = exchange._records.get((_owner(self.oe_comp_id), fill["clordid"]))
-            side = Side(fill["side"])
-            record = _Record(
-                fill["order_id"], fill["clordid"], _owner(self.oe_comp_id), side,
-                real.price if real is not None else price, real.qty if real is not None else qty,
-                real.cum_qty if real is not None else qty, VenueOrderStatus.PARTIALLY_FILLED,
-                real.notional if real is not None else qty * price,
-            )  # fmt: skip
-            report = exchange._exec_report(
-                record, "F", exec_id=exec_id, last_px=price, last_qty=qty, leaves=Decimal(0),
-                maker=fill["liquidity"] == "MAKER", fee=Decimal(0),
-            )  # fmt: skip
-            spec = exchange._oe_sessions[self.oe_comp_id]
-            exchange._send(spec.session_id, report)
+    def _send(self, fill: dict[str, str], kind: str) -> str:
         self.sent += 1
-        return exec_id
+        return send_bad_trade(self.exchange, self.oe_comp_id, fill, kind)

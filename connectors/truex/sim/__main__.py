@@ -24,6 +24,7 @@ from loguru import logger
 
 from connectors.truex.sim.driver import MarketDriver, RandomWalk, RecordingPrices
 from connectors.truex.sim.exchange import ExchangeAccount, ExchangeConfig, TrueXExchange
+from connectors.truex.sim.hostile import KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extended",
         action="store_true",
         help="also answer 35=H and 35=AF (by default only TrueX's published set D, F, G -> 8, 9 is served)",
+    )
+    parser.add_argument(
+        "--hostile",
+        choices=KINDS,
+        default=None,
+        help="fault tests: after each client's first real fill, send one bad trade report of this kind",
     )
     parser.add_argument(
         "--omit-commission", action="store_true", help="send fills without Commission(12), as TrueX may"
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             fills_log=str(args.fills_log) if args.fills_log is not None else None,
             strict=not args.extended,
             omit_commission=args.omit_commission,
+            hostile=args.hostile,
         )
     )
     prices: RandomWalk | RecordingPrices

@@ -44,6 +44,7 @@ from connectors.truex.dictionary import CONF_FIX_DIR
 from connectors.truex.messages import VenueReject
 from connectors.truex.session import GuardedApplication, SessionSpec, build_settings, session_key
 from connectors.truex.signing import LogonFields, load_signer, verify
+from connectors.truex.sim.hostile import bad_trade, send_bad_trade
 from connectors.truex.sim.market_data import MarketDataPublisher
 from connectors.truex.sim.records import (
     MAKER_OWNER,
@@ -117,6 +118,9 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         self._cancel_on_disconnect = config.rules.cancel_on_disconnect if cod is None else cod
         self._log = logger.bind(venue="truex-sim")
         self._fills_file: IO[str] | None = None
+        self._hostile_sent: set[str] = set()
+        if config.hostile is not None:
+            bad_trade(config.hostile, {"exec_id": "x", "qty": "1", "price": "1"})  # an unknown kind fails here
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -575,7 +579,21 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
                 spec = self._oe_sessions.get(owner.removeprefix("client:"))
                 if spec is not None:
                     self._send(spec.session_id, report)
+                    self._maybe_hostile(owner, exec_id, record, execution, is_maker)
         self._publish_md(result.executions)
+
+    def _maybe_hostile(self, owner: str, exec_id: str, record: _Record, execution: Execution, is_maker: bool) -> None:
+        """``config.hostile``: one bad trade report after a client's first real fill (fault tests)."""
+        kind = self.config.hostile
+        if kind is None or owner in self._hostile_sent:
+            return
+        self._hostile_sent.add(owner)
+        fill = {
+            "exec_id": exec_id, "clordid": record.client_id, "order_id": record.order_id,
+            "side": record.side.value, "price": str(execution.price), "qty": str(execution.qty),
+            "liquidity": "MAKER" if is_maker else "TAKER",
+        }  # fmt: skip
+        send_bad_trade(self, owner.removeprefix("client:"), fill, kind)
 
     def _log_fill(self, exec_id: str, record: _Record, execution: Execution, is_maker: bool, fee: Decimal) -> None:
         """One JSON line per client execution, written before the report is sent (caller holds the lock)."""

@@ -57,6 +57,9 @@ class ExchangeConfig:
     #: across restarts of the exchange (a client dedupes fills on ExecID). Tests set it to replay
     #: a venue whose counters restart.
     id_epoch: str | None = None
+    #: Fault tests only: after each client's first real fill, send one bad trade report of this kind
+    #: (connectors/truex/sim/hostile.py). None: an honest venue.
+    hostile: str | None = None
 
 
 @attrs.define(slots=True)
