@@ -560,6 +560,8 @@ class OrderStatusReport:
     status: VenueOrderStatus
     ts_event: int
     ts_recv: int
+    #: The venue's average price of what is filled (FIX AvgPx), when it says; prices a fill the ledger missed.
+    avg_px: Decimal | None = None
 
 
 @attrs.frozen(slots=True)
