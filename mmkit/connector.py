@@ -137,6 +137,9 @@ class InstrumentConfig:
     price_band_pct: Decimal | None = None
     #: The venue's own name for the symbol when it differs (e.g. Kraken "XBT/USD").
     venue_symbol: str | None = None
+    #: Contract-sized instruments (futures): quote value of one contract, and whether it is inverse.
+    contract_size: Decimal | None = None
+    inverse: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -156,6 +159,9 @@ class VenueRulesConfig:
     cancel_on_disconnect: bool = False
     #: Seconds an order may stay PENDING_* before its status is queried.
     pending_timeout_s: Decimal = Decimal(5)
+    #: Seconds between re-syncs of every open order's status with the venue (0 disables). Only on venues
+    #: whose status query leaves the order alone (StatusCapabilities.passive_status).
+    resync_interval_s: Decimal = Decimal(30)
 
 
 @attrs.frozen(slots=True)
@@ -176,6 +182,8 @@ class VenueRules:
     cancel_on_disconnect: bool = False
     pending_timeout_ns: int = 5 * NS_PER_S
     venue_symbols: tuple[tuple[str, str], ...] = ()
+    #: Period of the open-order re-sync (0: none); see VenueRulesConfig.resync_interval_s.
+    resync_interval_ns: int = 30 * NS_PER_S
 
     def instrument(self, symbol: str) -> Instrument:
         for instrument in self.instruments:
@@ -199,6 +207,8 @@ class VenueRules:
                 min_qty=item.min_qty,
                 max_qty=item.max_qty,
                 price_band=None if item.price_band_pct is None else item.price_band_pct / 100,
+                contract_size=item.contract_size,
+                inverse=item.inverse,
             )
             for item in config.instruments
         )
@@ -216,6 +226,7 @@ class VenueRules:
             cancel_on_disconnect=config.cancel_on_disconnect,
             pending_timeout_ns=int(config.pending_timeout_s * NS_PER_S),
             venue_symbols=tuple((i.symbol, i.venue_symbol) for i in config.instruments if i.venue_symbol),
+            resync_interval_ns=int(config.resync_interval_s * NS_PER_S),
         )
 
 
@@ -372,6 +383,53 @@ class Connector(Protocol):
 
     def drain(self) -> list[VenueEvent]:
         """Every event received since the last drain, in arrival order."""
+
+
+# --------------------------------------------------------------------------
+# Capability profile (additive: a connector without one gets FULL_STATUS_QUERIES)
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class StatusCapabilities:
+    """Which status queries a venue really offers, so recovery and run-time checks know what they lean on.
+
+    ``order_status`` / ``open_orders``: the venue has a passive query for
+    one order's status and for the list of open orders (FIX 35=H / 35=AF, a
+    REST endpoint). ``status_by_cancel``: without them the connector learns
+    an order's state from a cancel's answer (its ExecutionReport or
+    OrderCancelReject carries OrdStatus and CumQty), so *asking about a live
+    order cancels it*; ``fetch_open_orders`` is then the connector's own view
+    (orders it saw acknowledged and not finished), which a venue with
+    ``cancel_on_disconnect`` keeps truthful across restarts.
+    """
+
+    order_status: bool = True
+    open_orders: bool = True
+    status_by_cancel: bool = False
+
+    @property
+    def passive_status(self) -> bool:
+        """True when asking about an order leaves it alone (so periodic re-syncs may ask)."""
+        return self.order_status and not self.status_by_cancel
+
+
+#: What a connector that declares nothing is assumed to offer (every connector before the profile existed).
+FULL_STATUS_QUERIES = StatusCapabilities()
+
+
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """A connector that declares its :class:`StatusCapabilities` (optional; see :func:`status_capabilities`)."""
+
+    @property
+    def status_capabilities(self) -> StatusCapabilities: ...
+
+
+def status_capabilities(connector: object) -> StatusCapabilities:
+    """The connector's declared status capabilities, or :data:`FULL_STATUS_QUERIES` when it declares none."""
+    declared = getattr(connector, "status_capabilities", None)
+    return declared if isinstance(declared, StatusCapabilities) else FULL_STATUS_QUERIES
 
 
 def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:
