@@ -416,7 +416,9 @@ class ClientOrderTracker:
                 venue_order_id=report.venue_order_id,
                 filled_qty=report.filled_qty,
                 venue_filled_qty=report.filled_qty,
-                created_ns=now_ns,
+                # The venue's time for it where it gives one: an adopted order is not new, and a venue that
+                # charges cancels of young orders (Kraken) must not see it as brand new.
+                created_ns=min(report.ts_event, now_ns) if report.ts_event > 0 else now_ns,
                 updated_ns=now_ns,
                 adopted=True,
             )
