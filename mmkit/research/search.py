@@ -94,7 +94,7 @@ class Search:
             dataset=dataset.label, data_path=path, data_checksum=self._checksums[path],
             start_ns=dataset.start_ns, end_ns=dataset.end_ns, seed=self.spec.seed,
             setup=self.spec.setup, queue=self.spec.queue, version=mmkit_version(),
-            config_name=str(self.spec.config),
+            config_name=str(self.spec.config), taker_reach_bps=str(self.spec.taker_reach_bps),
         )
 
     def evaluate(self, points: Sequence[dict[str, Any]], datasets: Sequence[DataSet], *, phase: str = "search",

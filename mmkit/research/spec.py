@@ -29,7 +29,8 @@ Mode = Literal["sweep", "walk_forward"]
 Method = Literal["grid", "optuna"]
 
 _TOP_KEYS = frozenset(
-    {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue"}
+    {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue",
+     "taker_reach_bps"}
 )
 _CONSTRAINT = re.compile(r"^\s*(abs\(\s*(?P<abs>[^)\s]+)\s*\)|(?P<path>[^\s<>=!]+))\s*(?P<op><=|>=|==|!=|<|>)\s*"
                          r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -101,8 +102,9 @@ class SweepSpec:
     search: Search
     mode: Mode = "sweep"
     seed: int = 7
-    setup: str = "sim"
+    setup: str = "auto"
     queue: str = "conservative"
+    taker_reach_bps: Decimal = Decimal(0)
 
 
 def _fail(file: Path, key: str, reason: str) -> SweepError:
@@ -326,9 +328,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
     seed = raw.get("seed", 7)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise _fail(file, "seed", "expected an integer")
-    setup = raw.get("setup", "sim")
-    if setup not in ("sim", "replay"):
-        raise _fail(file, "setup", "must be sim or replay (as mmkit backtest --setup)")
+    setup = raw.get("setup", "auto")
+    if setup not in ("auto", "sim", "replay"):
+        raise _fail(file, "setup", "must be auto (mmkit backtest's default), sim or replay (as --setup)")
+    reach = raw.get("taker_reach_bps", 0)
+    if isinstance(reach, bool) or not isinstance(reach, int | Decimal) or reach < 0:
+        raise _fail(file, "taker_reach_bps", "expected a number >= 0 (as mmkit backtest --taker-reach-bps)")
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
@@ -339,5 +344,5 @@ def load_sweep(path: str | Path) -> SweepSpec:
         file=file, name=name, config=config, datasets=datasets,
         parameters=_parameters(file, raw.get("parameters"), search.method),
         objective=metric, direction=direction, constraints=_constraints(file, raw.get("constraints")),
-        search=search, mode=mode, seed=seed, setup=setup, queue=queue,
+        search=search, mode=mode, seed=seed, setup=setup, queue=queue, taker_reach_bps=Decimal(reach),
     )

@@ -55,6 +55,8 @@ class TrialSpec:
     version: str
     #: The base config as the sweep file names it (goes into report.json, so it must not depend on where we run).
     config_name: str = ""
+    #: Setup sim: how much worse than a recorded print synthetic takers may pay (``--taker-reach-bps``), text.
+    taker_reach_bps: str = "0"
 
     def key(self) -> str:
         """Hash of the inputs: config, parameters, data checksum, window, seed, setup, mmkit version."""
@@ -69,6 +71,7 @@ class TrialSpec:
             "queue": self.queue,
             "version": self.version,
             "config_name": self.config_name,
+            "taker_reach_bps": self.taker_reach_bps,
         }
         text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -190,28 +193,57 @@ def run_trial(spec_dict: dict[str, Any], *, shared_plotly: bool = True) -> dict[
 
 
 def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
-    from mmkit.app.backtest_cmd import run_backtest, write_outputs
+    """What ``backtest_command`` does for ``mmkit backtest CONFIG --data D --from --to --seed [--setup]``.
+
+    The same steps in the same order: setup ``auto`` is the command's default (:func:`default_setup`), and
+    the quoted book's health decides a verdict that is recorded as a problem in report.json.
+    """
+    from decimal import Decimal
+
+    from mmkit.app.backtest_cmd import (
+        data_verdict,
+        default_setup,
+        recording_notes,
+        run_backtest,
+        write_outputs,
+    )
     from mmkit.app.build import build_controller, risk_settings, venue_rules
     from mmkit.app.config import ConfigOverrides, load_engine_config
+    from mmkit.app.outcome import ProblemKind
+    from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT
 
     loaded = load_engine_config(config_file, ConfigOverrides(backtest=True))
     config = loaded.config
     controller = build_controller(loaded)
     risk = risk_settings(loaded)
-    rules = symbol = None
-    if spec.setup == "sim" and config.venue.rules:  # as backtest_command: the config's own rules on the sim venue
-        rules = venue_rules(config.venue, loaded.path, "venue")
-        symbol = config.venue.symbol
+    quoted_rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
     data = Path(spec.data_path)
     events = _events(data, spec.end_ns)
+    notes = recording_notes(data)
+    if not events:
+        raise ValueError(f"{data}: no book or trade events in the recording")
     if spec.start_ns is not None and not any(e.ts_recv >= spec.start_ns for e in events):
         raise ValueError(f"no recorded events after {spec.start_ns} in {data}")
+    setup = default_setup(quoted_rules, events) if spec.setup == "auto" else spec.setup
+    rules = symbol = None
+    if setup == "sim":
+        rules = quoted_rules
+        symbol = config.venue.symbol if rules is not None else None
     result = run_backtest(
-        controller, events, setup=spec.setup, rules=rules, symbol=symbol, risk=risk,
+        controller, events, setup=setup, rules=rules, symbol=symbol, risk=risk,
         tick_ms=config.engine.tick_ms, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
         queue=spec.queue,  # type: ignore[arg-type]
         meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
+        setup_chosen_by_default=spec.setup == "auto",
+        taker_reach_bps=Decimal(spec.taker_reach_bps),
     )
+    report = result.report
+    for health in report.get("data_health", {}).values():
+        health["files"] = [note.as_dict() for note in notes]
+    verdict = data_verdict(report, notes, data, DEFAULT_MAX_INVALID_PCT)
+    if verdict is not None:  # the trial ran: its report says the data was not good enough (exit 7 for the CLI)
+        result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
+        report["problems"] = result.engine.outcome.as_report()
     write_outputs(result, out)
-    report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    return report
+    written: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return written

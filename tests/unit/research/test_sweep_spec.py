@@ -68,6 +68,7 @@ def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
         (GOOD + "constraints: ['inventory.max is small']\n", "constraints[0]", "metric OP number"),
         (GOOD + "mode: walk_forward\n", "data", "at least two data sets"),
         (GOOD + "setup: paper\n", "setup", "sim or replay"),
+        (GOOD + "taker_reach_bps: -1\n", "taker_reach_bps", ">= 0"),
         (GOOD + "colour: blue\n", "<root>", "unknown key"),
     ],
 )
