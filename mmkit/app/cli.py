@@ -73,6 +73,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return backtest_command(args)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mmkit.research.command import sweep_command
+
+    return sweep_command(args)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from mmkit.app.status_cmd import status_command
 
@@ -141,14 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--data", required=True, help="recording directory or file")
     backtest.add_argument("--from", dest="start", default=None, help="start time (ISO 8601 UTC or ns)")
     backtest.add_argument("--to", dest="end", default=None, help="end time (ISO 8601 UTC or ns)")
-    backtest.add_argument("--setup", choices=["sim", "replay"], default="sim",
-                          help="sim: simulated venue priced off the recording; replay: quote on the recorded venue")
+    backtest.add_argument("--setup", choices=["sim", "replay"], default=None,
+                          help="replay: quote on the recorded venue's book (the default when the config's venue is "
+                          "the recorded one); sim: simulated venue priced off the recording (else; with a banner)")
+    backtest.add_argument("--max-invalid-pct", type=float, default=None, metavar="PCT",
+                          help="exit 7 when the quoted book is invalid longer than this share of the span (default 1)")
+    backtest.add_argument("--taker-reach-bps", type=float, default=None, metavar="BPS",
+                          help="setup sim: synthetic takers may pay this much worse than a recorded print (default 0)")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")
     backtest.add_argument("--out", default=None, help="report directory (default: reports/<config>-<time>)")
     backtest.add_argument("--no-progress", action="store_true")
     backtest.set_defaults(handler=_cmd_backtest)
+
+    sweep = sub.add_parser("sweep", help="parameter sweep / walk-forward of backtests on Ray (docs/research.md)")
+    sweep.add_argument("sweep", help="sweep file, e.g. strategies/sweeps/layered_spread.yml")
+    sweep.add_argument("--out", default=None, help="results directory (default reports/sweeps/<name>; reused = resume)")
+    sweep.add_argument("--address", default=None, help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    sweep.add_argument("--in-process", action="store_true", help="no Ray: run the trials one by one in this process")
+    sweep.add_argument("--rerun", metavar="TRIAL", default=None, help="run one trial again and compare its report")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(handler=_cmd_sweep)
 
     status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
     status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")

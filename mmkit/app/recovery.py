@@ -486,7 +486,7 @@ async def recover(
             len(plan.catch_up_fills), len(plan.catch_up_orders),
         )
     restored = restore_ledger(engine, plan.fills)
-    remember_fill_keys(engine, (f.key for f in plan.fills))
+    engine.stream.remember_fills(plan.fills)  # with their content: a reused exec id is a conflict (issue 11)
     log.info("ledger restored: {} fills, position {}", restored, engine.inventory.position)
     for fill in plan.missed:
         log.warning("fill {} not in the store: booking it now", fill.trade_id)
