@@ -159,3 +159,22 @@ def test_reconcile_without_a_reachable_venue_says_so_in_one_line(tmp_path: Path,
     # (stderr may carry asyncio's "_GatheringFuture exception was never retrieved" from the TrueX
     # connector's failed logon: the connector's to fix, not this command's)
     assert "reconcile: cannot connect to truex" in done.stdout, done.stdout
+
+
+def test_a_synthetic_fill_is_priced_so_that_the_venues_avgpx_holds() -> None:
+    """CumQty 0.010 at AvgPx 100.30; the ledger holds 0.004 @ 100.00: the missing 0.006 is @ 100.50."""
+    from mmkit.app.reconcile import _missing_price
+    from mmkit.app.recovery import RecoveryPlan, Shortfall
+    from mmkit.model import Fill, Liquidity, OrderStatusReport, VenueOrderStatus
+
+    held = Fill("truex", "E1", "C1", "BTC-PYUSD", Side.BUY, D("100.00"), D("0.004"), D(0), "PYUSD",
+                Liquidity.MAKER, 1, 1, "O1")
+    report = OrderStatusReport("truex", "C2", "O1", "BTC-PYUSD", Side.BUY, D("100.60"), D("0.010"), D("0.010"),
+                               VenueOrderStatus.FILLED, 2, 2, avg_px=D("100.30"))
+    short = Shortfall(report, D("0.004"), None)
+    plan = RecoveryPlan((held,), (), (), (), (short,), (), (), (), (report,))
+    price = _missing_price(short, plan)
+    assert price == D("100.50")
+    assert (held.price * held.qty + price * short.missing) / report.filled_qty == report.avg_px
+    no_avg = attrs.evolve(report, avg_px=None)
+    assert _missing_price(Shortfall(no_avg, D("0.004"), None), plan) == D("100.60")  # the limit price
