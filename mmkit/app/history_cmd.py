@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +31,13 @@ import attrs
 
 from mmkit.app.persistence import default_store_url
 from mmkit.app.recovery import InstanceLedger, StoredFill
-from mmkit.app.status_cmd import instance_settings, store_exists
+from mmkit.app.status_cmd import (
+    EXIT_STORE_UNREADABLE,
+    StoreUnreadable,
+    instance_settings,
+    read_store_or_fail,
+    store_exists,
+)
 from mmkit.model import ZERO, Liquidity
 from mmkit.risk.pnl import Book
 from mmkit.store.db import redact_url
@@ -168,17 +175,25 @@ def write_csv(path: str | Path, fills: Sequence[StoredFill]) -> int:
 
 
 def history_command(args: argparse.Namespace) -> int:
+    """Print the history; exit 1 when there is no store, 3 when it cannot be read (one line, no traceback)."""
     instance, out_dir, store = instance_settings(args.config, getattr(args, "output_dir", None))
     url = default_store_url(store, instance, out_dir)
     if not store_exists(url):
         print(f"no store at {redact_url(url)}")
         return EXIT_NO_DATA
-    ledger = InstanceLedger(url, instance)
+
+    def read() -> tuple[list[StoredFill], list[tuple[int, Decimal]]]:
+        ledger = InstanceLedger(url, instance)
+        try:
+            return list(ledger.fills()), list(ledger.marks())
+        finally:
+            ledger.close()
+
     try:
-        fills = ledger.fills()
-        marks = ledger.marks()
-    finally:
-        ledger.close()
+        fills, marks = read_store_or_fail("history", url, read)
+    except StoreUnreadable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_STORE_UNREADABLE
     by = getattr(args, "by", "session") or "session"
     print(format_history(instance, by, summarize(fills, by, marks), fees_by_venue(fills)))
     if getattr(args, "csv", None):
