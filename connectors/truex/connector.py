@@ -274,6 +274,7 @@ class TrueXConnector:
         )
         logons.cancel()
         refused.cancel()
+        await asyncio.gather(logons, refused, return_exceptions=True)  # retrieve: no "never retrieved" warning
         if logons not in done:
             # a venue refusal (Logout with a reason before any logon) is final: do not keep retrying
             reason = "; ".join(f"{k}: {r}" for k, r in self._logout_reason.items() if r) or "no logon in time"

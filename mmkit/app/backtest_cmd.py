@@ -132,6 +132,7 @@ def run_backtest(
     queue: QueueName = "conservative",
     progress: bool = False,
     meta: dict[str, Any] | None = None,
+    controller_max_failures: int | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -164,6 +165,8 @@ def run_backtest(
         engine, replay = rep.engine, rep.replay
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
+    if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
+        engine.runner.max_consecutive_failures = controller_max_failures
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
@@ -182,6 +185,8 @@ def run_backtest(
         "quoting_ticks": stats.quoting_ticks,
         "halted_ticks": stats.halted_ticks,
         "controller_errors": stats.controller_errors,
+        "iterator_errors": dict(clock.iterator_errors),
+        "problems": engine.outcome.as_report(),
         "kill_switch": kill.reason if kill is not None and kill.halted else "not tripped",
         "events_replayed": replay.delivered,
         "malformed_messages": engine.router.malformed,
@@ -215,11 +220,11 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     return {"report.json": json_path, **{f"{k}.png": v for k, v in images.items()}, "report.html": html_path}
 
 
-def _log_to_file(path: Path, verbose: bool) -> None:
+def _log_to_file(path: Path, verbose: bool, json: bool = False) -> None:
     """Engine logs (thousands of lines on a long run) go to a file; the terminal keeps the bar and errors."""
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "ERROR")
-    logger.add(path, level="DEBUG" if verbose else "INFO", mode="w")
+    from mmkit.app import logs
+
+    logs.backtest_sinks(path, verbose=verbose, json=json)  # folded repeats, simulated time, no locals
 
 
 def backtest_command(args: argparse.Namespace) -> int:
@@ -248,9 +253,13 @@ def backtest_command(args: argparse.Namespace) -> int:
         rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
         symbol = config.venue.symbol if rules is not None else None
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
-    out_dir = Path(args.out) if args.out else Path("reports") / f"{loaded.path.stem}-{args.setup}-{stamp}"
+    from mmkit.app import paths as homes  # one home for what a run writes (issue 13)
+
+    out_dir = Path(args.out) if args.out else homes.backtest_dir(
+        config.engine.output_dir, f"{loaded.path.stem}-{args.setup}-{stamp}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _log_to_file(out_dir / "backtest.log", verbose=bool(getattr(args, "verbose", False)))
+    _log_to_file(out_dir / "backtest.log", verbose=bool(getattr(args, "verbose", False)),
+                 json=bool(getattr(args, "log_json", False)))
     began = time.perf_counter()
     events = load_events(data, end_ns, freeze=True)  # run next, under long_run_gc
     load_s = time.perf_counter() - began
@@ -265,14 +274,40 @@ def backtest_command(args: argparse.Namespace) -> int:
             tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns, seed=seed,
             queue=getattr(args, "queue", None) or "conservative", progress=not args.no_progress,
             meta={"config": str(loaded.path), "data": str(data)},
+            controller_max_failures=config.engine.controller_max_failures,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
     paths = write_outputs(result, out_dir)
     print(format_table(result.report))
+    print(_format_failures(result))
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     print(f"\nreport written to {out_dir}/")
     for name, path in {**paths, "backtest.log": out_dir / "backtest.log"}.items():
         print(f"  {name:14s} {path}")
+    return _exit_code(result)
+
+
+# -- issue 13: a broken controller or iterator must not look like a clean backtest ------------------
+
+
+def _format_failures(result: BacktestResult) -> str:
+    """Error counts under the table: controller and iterator failures, and every problem recorded."""
+    stats = result.engine.runner.stats
+    iterator_errors = result.report.get("counters", {}).get("iterator_errors") or dict(
+        result.engine.clock.iterator_errors)
+    iterators = ", ".join(f"{k} {v}" for k, v in sorted(iterator_errors.items())) or "0"
+    lines = [f"  {'controller errors'.ljust(31)}  {stats.controller_errors}",
+             f"  {'iterator errors'.ljust(31)}  {iterators}"]
+    for problem in result.engine.outcome.as_report():
+        lines.append(f"  {'PROBLEM'.ljust(31)}  {problem['reason']} (x{problem['count']}, exit {problem['exit_code']})")
+    return "\n".join(lines)
+
+
+def _exit_code(result: BacktestResult) -> int:
+    """The outcome's documented code (4 for controller/iterator failures), else 1 when orders were left open."""
+    code = result.engine.outcome.exit_code()
+    if code != EXIT_OK:
+        return code
     return EXIT_OK if result.left_open == 0 else EXIT_FAILURE

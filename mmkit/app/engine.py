@@ -50,6 +50,11 @@ from mmkit.stream import UserStreamTracker
 _BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class EngineStartError(Exception):
     """The engine refused to start quoting (e.g. reconciliation with the venue failed)."""
 
@@ -470,10 +475,19 @@ class Engine:
     async def start(self) -> None:
         """Connect feeds, connect the venue, reconcile open orders; refuse to quote if that fails."""
         for feed in self.feeds:
-            await feed.connect()
+            try:
+                await feed.connect()
+            except Exception as exc:  # degrade: quote on the other sources, with lower confidence
+                logger.bind(venue=feed.venue).warning(
+                    "{} unreachable at start ({}): starting without it", feed.venue, _first_line(exc))
+                continue
             for symbol in self.feed_symbols.get(feed.venue, ()):
                 feed.subscribe_book(symbol)
-        await self.venue.connect()
+        try:
+            await self.venue.connect()
+        except Exception as exc:  # the quoting venue is the one part we cannot do without
+            raise EngineStartError(
+                f"cannot connect to the quoting venue {self.venue.venue}: {_first_line(exc)}") from exc
         self.venue.subscribe_book(self.symbol)
         self.venue.subscribe_trades(self.symbol)
         for hook in self.start_hooks:

@@ -31,7 +31,10 @@ from loguru import logger
 CONTEXT_KEYS = ("strategy", "venue", "symbol", "session")
 #: At most this many distinct repeating places are tracked (a bound on memory, not a limit on logging).
 MAX_TRACKED = 1000
-TEXT_FORMAT = "{extra[t]} {level: <7} {extra[ctx]}{message}\n{exception}"
+#: A line on the terminal: the exception's type and message only (the traceback goes to the log file).
+BRIEF_FORMAT = "{extra[t]} {level: <7} {extra[ctx]}{message}{extra[brief]}\n"
+#: A line in a log file: the first traceback of a place in full (without variable values).
+FULL_FORMAT = "{extra[t]} {level: <7} {extra[ctx]}{message}\n{exception}"
 
 _sim_time: Callable[[], int] | None = None
 
@@ -70,6 +73,11 @@ class RepeatFolder:
         extra["t"] = _stamp(record)
         context = [str(extra[k]) for k in CONTEXT_KEYS if k in extra]
         extra["ctx"] = f"[{' '.join(context)}] " if context else ""
+        exception = record["exception"]
+        extra["brief"] = (f" ({exception.type.__name__}: {str(exception.value).strip().splitlines()[0][:200]})"
+                          if exception is not None and exception.type is not None and str(exception.value).strip()
+                          else f" ({exception.type.__name__})" if exception is not None and exception.type is not None
+                          else "")
         if record["level"].no < 30 or extra.get("_fold_summary"):
             return
         key = (record["file"].path, record["line"], record["message"])
@@ -120,23 +128,36 @@ def setup(*, verbose: bool = False, json: bool = False, stream: TextIO | None = 
     logger.remove()
     FOLDER.reset()
     logger.configure(patcher=FOLDER)
-    add_stream(stream if stream is not None else sys.stderr, level="DEBUG" if verbose else "INFO", json=json)
+    add_stream(stream if stream is not None else sys.stderr, level="DEBUG" if verbose else "INFO", json=json,
+               tracebacks=verbose)
 
 
-def add_stream(stream: TextIO, *, level: str, json: bool = False) -> int:
-    """A sink on ``stream`` with mmkit's settings (folded repeats, no variable values in tracebacks)."""
+def _brief(_: Any) -> str:
+    return BRIEF_FORMAT
+
+
+def _full(_: Any) -> str:
+    return FULL_FORMAT
+
+
+def add_stream(stream: TextIO, *, level: str, json: bool = False, tracebacks: bool = False) -> int:
+    """A sink on ``stream`` with mmkit's settings (folded repeats, no variable values in tracebacks).
+
+    A terminal gets one line per event, an exception shown as its type and message; ``tracebacks``
+    (``-v``) adds the traceback, once per place like in the log file.
+    """
     if json:
         return logger.add(stream, level=level, serialize=True, filter=_keep, diagnose=False, backtrace=False)
-    return logger.add(stream, level=level, format=TEXT_FORMAT, filter=_keep, diagnose=False, backtrace=False,
-                      colorize=False)
+    return logger.add(stream, level=level, format=_full if tracebacks else _brief, filter=_keep, diagnose=False,
+                      backtrace=False, colorize=False)
 
 
-def add_file(path: Path, *, level: str = "INFO", json: bool = False) -> int:
-    """A log file with the same settings (the backtest's ``backtest.log``)."""
+def add_file(path: Path, *, level: str = "INFO", json: bool = False, mode: str = "w") -> int:
+    """A log file with the same settings and the first traceback of each place (``backtest.log``, the run log)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if json:
-        return logger.add(path, level=level, serialize=True, filter=_keep, diagnose=False, backtrace=False, mode="w")
-    return logger.add(path, level=level, format=TEXT_FORMAT, filter=_keep, diagnose=False, backtrace=False,
-                      mode="w")
+        return logger.add(path, level=level, serialize=True, filter=_keep, diagnose=False, backtrace=False, mode=mode)
+    return logger.add(path, level=level, format=_full, filter=_keep, diagnose=False, backtrace=False, mode=mode)
 
 
 def backtest_sinks(log_path: Path, *, verbose: bool, json: bool = False) -> None:
@@ -144,7 +165,7 @@ def backtest_sinks(log_path: Path, *, verbose: bool, json: bool = False) -> None
     logger.remove()
     FOLDER.reset()
     logger.configure(patcher=FOLDER)
-    add_stream(sys.stderr, level="DEBUG" if verbose else "ERROR", json=json)
+    add_stream(sys.stderr, level="DEBUG" if verbose else "ERROR", json=json, tracebacks=verbose)
     add_file(log_path, level="DEBUG" if verbose else "INFO", json=json)
 
 
