@@ -109,7 +109,7 @@ def test_missing_secrets_are_named_before_anything_connects() -> None:
     result = subprocess.run(mmkit("start", config, "--sim-hedge"), cwd=REPO, env=base_env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
-    assert "venue.settings.api_key_env: secret environment variable TRUEX_API_KEY is not set" in result.stderr
+    assert "venue.settings.api_key: secret environment variable TRUEX_API_KEY is not set" in result.stderr
     assert "logon" not in result.stderr.lower()  # nothing was sent
 
 
