@@ -131,7 +131,10 @@ def _structure_decimal(value: Any, _: type) -> Decimal:
 def _structure_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise ValueError(f"expected an integer, got {value!r}")
-    number = Decimal(value) if not isinstance(value, int) else value
+    try:
+        number = Decimal(value) if not isinstance(value, int) else value
+    except InvalidOperation as exc:
+        raise ValueError(f"expected an integer, got {value!r}") from exc
     if isinstance(number, Decimal):
         if number != number.to_integral_value():
             raise ValueError(f"expected an integer, got {value!r}")
