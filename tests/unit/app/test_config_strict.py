@@ -88,7 +88,7 @@ def test_truex_refuses_the_old_secret_style(tmp_path: Path, monkeypatch: pytest.
         'api_key: "${TRUEX_API_KEY}"', "api_key_env: TRUEX_API_KEY")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=r"venue\.settings\.api_key_env: write api_key"):
-        build(load_engine_config(path, ConfigOverrides(sim_hedge=True, reference_replay=str(tmp_path))),
+        build(load_engine_config(path, ConfigOverrides(sim_hedge=True)),
               Clock(ClockMode.REALTIME))
 
 
