@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")
     history.add_argument("config", help="the strategy YAML the instance runs (names its store)")
-    history.add_argument("--by", choices=["session", "day"], default="session")
+    history.add_argument("--by", choices=["session", "day"], default="session",
+                         help="one row per session (default) or per UTC day")
     history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
     history.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     history.set_defaults(handler=_cmd_history)

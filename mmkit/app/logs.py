@@ -146,10 +146,8 @@ def add_stream(stream: TextIO, *, level: str, json: bool = False, tracebacks: bo
     A terminal gets one line per event, an exception shown as its type and message; ``tracebacks``
     (``-v``) adds the traceback, once per place like in the log file.
     """
-    if json:
-        return logger.add(stream, level=level, serialize=True, filter=_keep, diagnose=False, backtrace=False)
     return logger.add(stream, level=level, format=_full if tracebacks else _brief, filter=_keep, diagnose=False,
-                      backtrace=False, colorize=False)
+                      backtrace=False, colorize=False, serialize=json)
 
 
 def add_file(path: Path, *, level: str = "INFO", json: bool = False, mode: str = "w") -> int:
