@@ -213,6 +213,47 @@ def format_status(status: dict[str, Any], now_ns: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def print_status(status: dict[str, Any], out: Any = None, *, terminal: bool | None = None) -> None:
+    """The status on ``out``: rich tables on a terminal, the plain block of :func:`format_status` otherwise."""
+    import sys
+
+    out = out if out is not None else sys.stdout
+    is_tty = bool(getattr(out, "isatty", lambda: False)()) if terminal is None else terminal
+    if not is_tty:
+        print(format_status(status), file=out)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, force_terminal=True)
+    head, _, _ = format_status(status).partition("\nposition")
+    header = Table.grid(padding=(0, 2))
+    for line in head.splitlines():
+        key, _, value = line.partition(" ")
+        header.add_row(f"[bold]{key}[/]", value.strip())
+    console.print(header)
+    positions = Table(title="position", title_justify="left")
+    positions.add_column("venue:symbol")
+    positions.add_column("position", justify="right")
+    for key, value in sorted(status["positions"].items()):
+        positions.add_row(key, str(value))
+    console.print(positions)
+    pnl = Table(title="pnl", title_justify="left")
+    fields = ("position", "realized", "unrealized", "fees", "mark")
+    for name in ("venue:symbol", *fields):
+        pnl.add_column(name, justify="left" if name == "venue:symbol" else "right")
+    for key, p in sorted(status["pnl"].items()):
+        pnl.add_row(key, *(str(p.get(f, "") or "") for f in fields))
+    console.print(pnl)
+    orders = Table(title=f"open orders ({len(status['open_orders'])})", title_justify="left")
+    order_fields = ("client_id", "side", "price", "qty", "filled_qty", "state")
+    for name in order_fields:
+        orders.add_column(name, justify="right" if name in ("price", "qty", "filled_qty") else "left")
+    for o in status["open_orders"]:
+        orders.add_row(*(str(o.get(k, "")) for k in order_fields))
+    console.print(orders)
+
+
 def table(rows: list[list[str]]) -> list[str]:
     """Left-aligned first column, right-aligned numbers, columns as wide as their widest cell."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -260,5 +301,5 @@ def status_command(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
         if status is not None:
-            print(format_status(status))
+            print_status(status)
     return EXIT_OK if status is not None else EXIT_NO_DATA
