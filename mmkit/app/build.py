@@ -344,6 +344,7 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     engine.router.add_connector(venue, _HedgeStream(executor))
     engine.router.add_book(tracker)
     engine.add_feed(venue, [section.symbol])
+    engine.required_feeds.append(venue)  # hedging is a risk control: no start without its venue
     engine.clock.add_iterator(executor, name="hedge")
     return attrs.evolve(built, hedge=executor, description=f"{built.description}; hedging on {venue.venue}")
 

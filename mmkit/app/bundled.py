@@ -33,6 +33,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 #: Short top-level name -> where it lives in the installed distribution.
 BUNDLED = {"connectors": "mmkit.connectors", "strategies": "mmkit.strategies"}
@@ -53,6 +54,22 @@ class _AliasLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         # The import system has just set ``__spec__`` to the alias's; the module keeps its own identity.
         module.__spec__ = self._spec
+
+    def get_code(self, fullname: str) -> Any:
+        """For ``python -m connectors.truex.sim``: runpy executes the target's code under ``__main__``."""
+        return self._target_loader().get_code(self.target)
+
+    def get_source(self, fullname: str) -> Any:
+        return self._target_loader().get_source(self.target)
+
+    def is_package(self, fullname: str) -> bool:
+        return bool(self._target_loader().is_package(self.target))
+
+    def _target_loader(self) -> Any:
+        spec = importlib.util.find_spec(self.target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no loader for {self.target}")
+        return spec.loader
 
 
 class BundledFinder(importlib.abc.MetaPathFinder):

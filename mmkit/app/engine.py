@@ -431,6 +431,9 @@ class Engine:
         self.feeds = list(feeds)
         #: Symbols whose books each feed must subscribe at start (reference prices, hedge touch).
         self.feed_symbols: dict[str, list[str]] = {}
+        #: Feeds the engine must not start without (the hedge venue); any other feed that cannot be
+        #: reached at start is left out with a warning (a reference source: lower confidence).
+        self.required_feeds: list[Connector] = []
         self.fills: list[Fill] = []
         #: What went wrong in this run and decides its exit code (mmkit.app.outcome): every part
         #: that must make the run end non-zero records here, through the app layer's wiring.
@@ -478,6 +481,8 @@ class Engine:
             try:
                 await feed.connect()
             except Exception as exc:  # degrade: quote on the other sources, with lower confidence
+                if feed in self.required_feeds:
+                    raise EngineStartError(f"cannot connect to {feed.venue}: {_first_line(exc)}") from exc
                 logger.bind(venue=feed.venue).warning(
                     "{} unreachable at start ({}): starting without it", feed.venue, _first_line(exc))
                 continue

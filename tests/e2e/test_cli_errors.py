@@ -238,6 +238,24 @@ def test_3_a_dead_reference_source_at_start_degrades_with_one_warning(tmp_path: 
     assert "final report" in result.stdout
 
 
+def test_3_an_unreachable_hedge_venue_refuses_to_start_in_one_line(tmp_path: Path) -> None:
+    """Hedging is a risk control: unlike a reference source, its venue is required."""
+    port = closed_port()
+    config = truex_config(tmp_path, 1, 1, "  random_walk: {start_price: 60000}")
+    config.write_text(config.read_text() + f"""hedge:
+  enabled: true
+  venue:
+    connector: "connectors.ccxt:CcxtConnector"
+    rules: kraken
+    symbol: BTC/USD
+    settings: {{urls: {{api: {{public: "http://127.0.0.1:{port}/0/public", private: "http://127.0.0.1:{port}/0/private",
+                                ws: {{public: "ws://127.0.0.1:{port}/ws"}}}}}}}}
+""")
+    result = mmkit("start", str(config), "--paper", "--run-for", "2", "--quiet", cwd=tmp_path, timeout=120,
+                   extra_env={"TRUEX_API_KEY": "k", "TRUEX_SECRET_KEY": "s"})
+    one_line_error(result, 3, "refusing to quote", "cannot connect to kraken")
+
+
 def test_3_an_unreachable_quoting_venue_refuses_to_start_in_one_line(tmp_path: Path) -> None:
     config = truex_config(tmp_path, closed_port(), closed_port(), "  random_walk: {start_price: 60000}")
     result = mmkit("start", str(config), "--run-for", "2", "--quiet", cwd=tmp_path, timeout=120,

@@ -9,6 +9,7 @@ Tested on a real wheel, unpacked as an install would lay it out, with a user's o
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -52,7 +53,12 @@ print("OK")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", str(REPO), "--no-deps", "-w", str(out)],
+    source = tmp_path_factory.mktemp("source")  # a copy: building in the checkout would leave build/ behind
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("mmkit", "connectors", "strategies"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "var"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", str(source), "--no-deps", "-w", str(out)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     [built] = out.glob("mmkit-*.whl")
