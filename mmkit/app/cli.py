@@ -15,11 +15,15 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmkit import __version__
 from mmkit.app import logs
 from mmkit.app.outcome import EXIT_OK, EXIT_USAGE
 from mmkit.conf import ConfigError
+
+if TYPE_CHECKING:
+    from mmkit.app.config import ConfigOverrides
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = EXIT_USAGE
@@ -27,7 +31,7 @@ EXIT_CONFIG = EXIT_USAGE
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _overrides(args: argparse.Namespace) -> object:
+def _overrides(args: argparse.Namespace) -> ConfigOverrides:
     from decimal import Decimal
 
     from mmkit.app.config import ConfigOverrides
@@ -69,17 +73,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from mmkit.app.build import check_config
 
     fair = Decimal(args.fair) if args.fair is not None else None
-    summary = check_config(args.config, _overrides(args), fair=fair)  # type: ignore[arg-type]
+    summary = check_config(args.config, _overrides(args), fair=fair)
     print(summary)
     return EXIT_OK
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    import attrs
+
     from mmkit.app.config import load_engine_config
     from mmkit.app.lifecycle import start_command
 
     # The run's log file, with the first traceback of each failing place, lives in the instance home.
-    loaded = load_engine_config(args.config, _overrides(args))  # type: ignore[arg-type]
+    overrides = attrs.evolve(_overrides(args), paper=bool(args.paper))
+    loaded = load_engine_config(args.config, overrides)
     instance = loaded.config.engine.instance
     log_path = Path(loaded.config.engine.output_dir) / "logs" / f"{instance}.log"
     logs.add_file(log_path, level="DEBUG" if getattr(args, "verbose", False) else "INFO",
@@ -87,7 +94,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     return start_command(
         args.config, paper=args.paper, run_for_s=args.run_for, quiet=args.quiet,
-        overrides=_overrides(args),  # type: ignore[arg-type]
+        overrides=_overrides(args),
     )
 
 

@@ -204,6 +204,10 @@ class ConfigOverrides:
         data = dict(data)
         if self.backtest:
             data = _without_secrets(data)
+        if self.paper:  # the quoting venue is simulated: its credentials are neither needed nor read
+            for path in SECRET_PATHS:
+                if path.startswith("venue."):
+                    data = _without(data, path.split("."))
         if self.reference_replay is not None:
             replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
             if self.replay_speed is not None:
