@@ -75,10 +75,8 @@ class VenueSection:
 class ReplaySection:
     #: A recording directory or file (the Binance format of ../shared/data is supported).
     path: str
-    #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded).
+    #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded). A run ends with its recording.
     speed: Decimal = attrs.field(default=Decimal(1), validator=positive)
-    #: Start again from the beginning when the recording ends.
-    loop: bool = True
 
 
 @attrs.frozen
@@ -209,7 +207,7 @@ class ConfigOverrides:
                 if path.startswith("venue."):
                     data = _without(data, path.split("."))
         if self.reference_replay is not None:
-            replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
+            replay: dict[str, Any] = {"path": self.reference_replay}
             if self.replay_speed is not None:
                 replay["speed"] = self.replay_speed
             reference = {k: v for k, v in dict(data.get("reference") or {}).items() if k not in ("random_walk",)}
