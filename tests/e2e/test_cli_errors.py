@@ -180,12 +180,14 @@ def test_1_start_of_a_controller_returning_tuples_halts_shows_it_and_exits_4(
 # -- 2. a clean TrueX stop logs no warnings -------------------------------------------------------------
 
 
-@pytest.mark.shared_data
-def test_2_a_clean_truex_stop_logs_no_warnings(tmp_path: Path, shared_data: Path) -> None:
-    result = mmkit("demo", "--duration", "4", "--data", str(shared_data / "binance_spot_btcusdt"), cwd=REPO,
-                   timeout=240)
+def test_2_a_clean_truex_stop_logs_no_warnings(tmp_path: Path, truex_sim: tuple[int, int]) -> None:
+    oe, md = truex_sim
+    config = truex_config(tmp_path, oe, md, "  random_walk: {start_price: 60000}")
+    result = mmkit("start", str(config), "--run-for", "3", "--quiet", cwd=tmp_path, timeout=120,
+                   extra_env={"TRUEX_API_KEY": "right-key", "TRUEX_SECRET_KEY": "right-secret"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "logout" in result.stderr.lower()  # the sessions did log out...
+    assert "OE session logged on" in result.stderr
+    assert "logout from venue" in result.stderr  # the sessions did log out...
     assert " WARNING " not in result.stderr, result.stderr[-3000:]  # ...as expected, without a warning
 
 
