@@ -10,12 +10,13 @@ this and stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
+from loguru import logger
 
 from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.config import ConfigOverrides, EngineConfig, LoadedConfig, VenueSection, load_engine_config
@@ -30,7 +31,7 @@ from mmkit.conf import ConfigError, structure
 from mmkit.connector import Connector, ConnectorContext, VenueRules, load_venue_rules
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, ConnectionStatus, Side, Trade, VenueEvent
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
-from mmkit.risk.hedge import HedgeConfig, HedgeExecutor
+from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.risk.kill_switch import KillSwitchConfig
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
@@ -337,10 +338,12 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
         level = tracker.book.best_bid() if side is Side.SELL else tracker.book.best_ask()
         return level[0] if level is not None else None
 
+    balances = HedgeBalances()  # the hedge gate's funding check (issue 11); kept current by the venue's events
     executor = HedgeExecutor(
         venue, engine.inventory, touch, config=params, kill_switch=engine.runner.kill_switch,
-        listeners=[engine.on_hedge_fill],
+        listeners=[engine.on_hedge_fill], balances=balances,
     )
+    engine.start_hooks.insert(0, _fetch_hedge_balances(executor))
     engine.router.add_connector(venue, _HedgeStream(executor))
     engine.router.add_book(tracker)
     engine.add_feed(venue, [section.symbol])
@@ -353,6 +356,22 @@ def _engine_settings(engine: Engine, config: EngineConfig) -> None:
     """``engine`` settings that belong to parts assembled without the config (every key accepted is used)."""
     engine.runner.max_consecutive_failures = config.engine.controller_max_failures
     engine.pnl.config = attrs.evolve(engine.pnl.config, log_period_ns=int(config.engine.pnl_log_interval_s * NS_PER_S))
+
+
+def _fetch_hedge_balances(executor: HedgeExecutor) -> Callable[[], Awaitable[None]]:
+    """Start hook: what the hedge venue holds, before the first hedge (a failure is reported, not fatal)."""
+
+    async def fetch() -> None:
+        if executor.balances is None:
+            return
+        try:
+            await executor.balances.refresh(executor.connector)
+        except Exception as exc:  # the hedge gate reports unfunded hedges while balances stay unknown
+            logger.bind(venue=executor.connector.venue).error("cannot read the hedge venue's balances: {}", exc)
+            return
+        logger.bind(venue=executor.connector.venue).info("hedge venue balances: {}", executor.balances.as_dict())
+
+    return fetch
 
 
 class _HedgeStream:
@@ -369,7 +388,10 @@ class _HedgeStream:
 def _simulated_hedge_venue(rules: VenueRules, symbol: str, clock: Clock, mid_source: Any, file: Path) -> Connector:
     if mid_source is None:
         raise ConfigError(file, "hedge.venue", "a simulated hedge venue needs a reference price to follow")
-    venue = ExchangeVenue(rules, lambda: clock.now_ns)
+    instrument = rules.instrument(symbol)
+    # A funded demo account, so the hedge gate's balance check passes as it would on a funded desk.
+    funds = {instrument.base: Decimal(1_000), instrument.quote: Decimal(1_000_000_000)}
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=funds)
     market = SyntheticMarket(venue, symbol, FlowConfig(maker_half_spread_bps=Decimal(2), maker_qty=Decimal(5),
                                                        participation=0.0))
     mid_source.on_mid(market.on_reference_mid)

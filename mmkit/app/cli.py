@@ -122,6 +122,12 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return history_command(args)
 
 
+def _cmd_control(args: argparse.Namespace) -> int:
+    from mmkit.app.control.cli import control_command
+
+    return control_command(args.command, args)
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
     from mmkit.app.resolve import resolve_dotted
 
@@ -192,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
     history.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     history.set_defaults(handler=_cmd_history)
+
+    from mmkit.app.control.cli import COMMANDS as CONTROL_COMMANDS
+    from mmkit.app.control.cli import add_arguments as add_control_arguments
+
+    for name, help_text in CONTROL_COMMANDS.items():  # operator commands to a running instance
+        control = sub.add_parser(name, help=help_text)
+        add_control_arguments(control)
+        control.set_defaults(handler=_cmd_control)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"], help="which venue to simulate")

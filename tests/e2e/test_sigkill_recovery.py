@@ -88,6 +88,8 @@ class Run:
             ("port: 9876", f"port: {self.oe_port}"),
             ("port: 9877", f"port: {self.md_port}"),
             ("  tick_ms: 100\n", f"  tick_ms: 100\n  output_dir: {root}\n"),
+            # The ledger here is TrueX's alone; hedging the rest at stop (shipped) is tested in test_control_cli.
+            ("flatten_on_stop: true", "flatten_on_stop: false"),
         ):
             assert text.count(old) == 1, old
             text = text.replace(old, new)

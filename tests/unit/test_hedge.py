@@ -152,14 +152,20 @@ def test_no_market_orders_venue_falls_back_to_ioc_limit() -> None:
     assert fallback.price is not None and fallback.price < D("100000")
 
 
-def test_kill_switch_cancels_and_stops_hedging() -> None:
-    hedger, fake, _, _, switch = setup(position="2.5", max_qty=D("5"))
+def test_kill_switch_does_not_stop_hedging_nor_cancel_working_hedges() -> None:
+    """Issue 11 case 7: a tripped quoting kill switch pulls quotes; hedges keep reducing inventory."""
+    hedger, fake, inventory, _, switch = setup(position="2.5", max_qty=D("5"))
     hedger.tick(0)
     switch.halted = True
     hedger.tick(1 * MS)
-    assert fake.canceled == [fake.placed[0].client_id]
-    hedger.tick(10_000 * MS)
-    assert len(fake.placed) == 1  # neither a market fallback nor a new hedge
+    assert fake.canceled == []  # the working hedge is left to fill
+    fake.fill(fake.placed[0].client_id, qty="1", price="99950")
+    hedger.tick(5_000 * MS)  # the limit times out while halted...
+    hedger.tick(5_001 * MS)  # ...and what is left goes out as market, halted or not
+    assert fake.placed[-1].order_type is OrderType.MARKET and fake.placed[-1].qty == D("1.5")
+    fake.fill(fake.placed[-1].client_id, price="99900")
+    hedger.tick(5_002 * MS)
+    assert inventory.position == 0
 
 
 def test_remainder_below_min_qty_is_left_alone() -> None:
