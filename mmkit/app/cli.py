@@ -110,6 +110,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return backtest_command(args)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mmkit.research.command import sweep_command
+
+    return sweep_command(args)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from mmkit.app.status_cmd import status_command
 
@@ -189,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--no-progress", action="store_true",
                           help="no progress display (it is a bar on a terminal, a periodic line otherwise)")
     backtest.set_defaults(handler=_cmd_backtest)
+
+    sweep = sub.add_parser("sweep", help="parameter sweep / walk-forward of backtests on Ray (docs/research.md)")
+    sweep.add_argument("sweep", help="sweep file, e.g. strategies/sweeps/layered_spread.yml")
+    sweep.add_argument("--out", default=None, help="results directory (default reports/sweeps/<name>; reused = resume)")
+    sweep.add_argument("--address", default=None, help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    sweep.add_argument("--in-process", action="store_true", help="no Ray: run the trials one by one in this process")
+    sweep.add_argument("--rerun", metavar="TRIAL", default=None, help="run one trial again and compare its report")
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.set_defaults(handler=_cmd_sweep)
 
     status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
     status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")
