@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
     sweep.add_argument("--in-process", action="store_true", help="no Ray: run the trials one by one in this process")
     sweep.add_argument("--rerun", metavar="TRIAL", default=None, help="run one trial again and compare its report")
-    sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress display while the trials run")
     sweep.set_defaults(handler=_cmd_sweep)
 
     status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
