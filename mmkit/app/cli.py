@@ -83,7 +83,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     from mmkit.app.config import load_engine_config
     from mmkit.app.lifecycle import start_command
+    from mmkit.store.private import restrict_umask
 
+    restrict_umask()  # issue 11: the log file, store, journal, audit and reports are 0600 in 0700 dirs
     # The run's log file, with the first traceback of each failing place, lives in the instance home.
     overrides = attrs.evolve(_overrides(args), paper=bool(args.paper))
     loaded = load_engine_config(args.config, overrides)
@@ -148,7 +150,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     return reconcile_command(
         args.config, accept_venue=args.accept_venue, reason=args.reason,
-        overrides=_overrides(args),  # type: ignore[arg-type]
+        overrides=_overrides(args),
     )
 
 
