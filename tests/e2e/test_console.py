@@ -1,0 +1,276 @@
+"""The operator console for real (issue 14): metrics scraped over HTTP, alerts posted to a webhook.
+
+``mmkit start strategies/truex_btc_pyusd.yml`` runs in a subprocess against the local TrueX FIX
+exchange (its own process, simulated takers), offline (reference replayed from the shared
+recording, simulated Kraken hedge), with a ``console`` section added to its config: metrics and the
+dashboard on free loopback ports, alerts to an aiohttp server run by the test (real HTTP), whose
+first answer is a 500 so the retry is exercised. The test:
+
+* scrapes ``/metrics`` and parses it with ``prometheus_client``'s own text parser, twice while the
+  instance trades, and checks values that must move (ticks, order actions, decision latency);
+* trips the kill switch through the control socket and receives the ``kill_switch`` alert; the
+  metric follows;
+* stops the instance (SIGINT) cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from mmkit.app.control.client import send_command
+from mmkit.app.control.paths import control_socket_path
+
+REPO = Path(__file__).resolve().parents[2]
+INSTANCE = "truex-btc"
+SPEED = "4"
+TOKEN = "e2e-console-token-123"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(300)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ports_open(*ports: int) -> bool:
+    for port in ports:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return False
+    return True
+
+
+def _wait(what: str, predicate: Callable[[], bool], timeout_s: float, *procs: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for proc in procs:
+            assert proc.poll() is None, f"{proc.args!r} exited with {proc.returncode} while waiting for {what}"
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class WebhookReceiver:
+    """A real HTTP server on loopback (its own thread and loop) recording the alerts POSTed to it."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.fail_first = fail_first
+        self.port = _free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook/secret-path"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        body = await request.json()
+        if self.attempts <= self.fail_first:
+            return web.Response(status=500, text="try again")
+        self.received.append(body)
+        return web.json_response({"ok": True})
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/hook/secret-path", self._handle)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def start(self) -> WebhookReceiver:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def kinds(self) -> list[str]:
+        return [a["kind"] for a in list(self.received)]
+
+    def close(self) -> None:
+        async def stop() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class Instance:
+    """The temp dir of one test: the TrueX simulator and the engine with its console configured."""
+
+    def __init__(self, root: Path, data: Path, console: str) -> None:
+        self.root = root
+        self.data = data
+        self.oe_port, self.md_port = _free_port(), _free_port()
+        self.config = root / "truex_btc_pyusd.yml"
+        text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
+        for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):
+            assert text.count(old) == 1, old
+            text = text.replace(old, new)
+        self.config.write_text(text + "\n" + console)
+        self.socket = control_socket_path(root, INSTANCE)
+        self.env = {**os.environ, "PYTHONPATH": str(REPO), "TRUEX_API_KEY": "demo-key",
+                    "TRUEX_SECRET_KEY": "demo-secret", "MMKIT_E2E_CONSOLE_TOKEN": TOKEN}
+        self._logs: list[IO[bytes]] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.root / f"{name}.log").open("wb")
+        self._logs.append(log)
+        proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> subprocess.Popen[bytes]:
+        venue = self.spawn("venue", [
+            "-m", "connectors.truex.sim", "--oe-port", str(self.oe_port), "--md-port", str(self.md_port),
+            "--recording", str(self.data), "--speed", SPEED,
+            "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002",
+        ])  # fmt: skip
+        _wait("the TrueX simulator's ports", lambda: _ports_open(self.oe_port, self.md_port), 30, venue)
+        engine = self.spawn("engine", [
+            "-m", "mmkit.app.cli", "start", str(self.config), "--quiet",
+            "--reference-replay", str(self.data), "--replay-speed", SPEED, "--sim-hedge",
+            "--output-dir", str(self.root),
+        ])  # fmt: skip
+        addresses = self.root / "console" / f"{INSTANCE}.json"
+        _wait("the console's addresses", addresses.exists, 60, engine, venue)
+        self.addresses = json.loads(addresses.read_text())
+        return engine
+
+    def raw(self, action: str, **params: Any) -> dict[str, Any]:
+        return send_command(self.socket, action, params=params, source="e2e test", timeout_s=60)
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        for log in self._logs:
+            log.close()
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` over HTTP, parsed by prometheus_client's parser: {(sample name, labels): value}."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode("utf-8")
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "instance"))
+            samples[(sample.name, labels)] = sample.value
+    return samples
+
+
+def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+
+
+CONSOLE = """console:
+  metrics: {port: 0, interval_ms: 200}
+  dashboard: {port: 0, control_token: "${MMKIT_E2E_CONSOLE_TOKEN}", push_interval_ms: 500}
+  alerts:
+    webhooks: [{url: "%s"}]
+    retries: 3
+    backoff_s: 0.2
+    min_interval_s: 60
+"""
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver(fail_first=1).start()
+    try:
+        yield hook
+    finally:
+        hook.close()
+
+
+@pytest.fixture
+def instance(tmp_path: Path, shared_data: Path, receiver: WebhookReceiver) -> Iterator[Instance]:
+    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE % receiver.url)
+    try:
+        yield inst
+    finally:
+        inst.close()
+
+
+def test_metrics_are_scraped_and_a_kill_switch_trip_alerts(instance: Instance, receiver: WebhookReceiver) -> None:
+    inst = instance
+    engine = inst.start()
+    url = inst.addresses["metrics"]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+
+    _wait("orders placed (metrics)", lambda: total(scrape(url), "mmkit_order_actions_total", action="place") > 0,
+          60, engine)  # fmt: skip
+    first = scrape(url)
+    _wait("a fill (metrics)", lambda: total(scrape(url), "mmkit_fills_total") > 0, 120, engine)
+    _wait("more ticks and order actions", lambda: (
+        total(scrape(url), "mmkit_clock_ticks_total") > total(first, "mmkit_clock_ticks_total") + 10
+        and total(scrape(url), "mmkit_order_actions_total") > total(first, "mmkit_order_actions_total")
+    ), 60, engine)  # fmt: skip
+    later = scrape(url)
+    # the decision path is observed on every tick: its histogram count moves while it trades
+    assert total(later, "mmkit_decision_latency_seconds_count") > total(first, "mmkit_decision_latency_seconds_count")
+    assert total(later, "mmkit_order_ack_latency_seconds_count", action="place") > 0  # FIX round trips at TrueX
+    assert total(later, "mmkit_orders", state="open") + total(later, "mmkit_orders", state="pending_create") > 0
+    assert total(later, "mmkit_fill_volume_base_total") > 0
+    assert total(later, "mmkit_position_limit_base") == 5.0  # risk.inventory.max_position of the shipped config
+    assert total(later, "mmkit_venue_connected", venue="truex", role="quote") == 1
+    assert total(later, "mmkit_book_valid", venue="truex") == 1
+    assert 0 < total(later, "mmkit_reference_confidence_ratio") <= 1
+    assert total(later, "mmkit_reference_price_quote") > 1000
+    assert total(later, "mmkit_kill_switch_halted") == 0
+    assert ("mmkit_pnl_quote", (("component", "realized"),)) in later
+    assert ("mmkit_recorder_queue_depth", ()) in later
+
+    # a kill-switch trip in the running instance posts an alert (the receiver fails the first POST: retried)
+    assert inst.raw("trip", reason="e2e console trip")["ok"]
+    _wait("the kill_switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
+    alert = next(a for a in receiver.received if a["kind"] == "kill_switch")
+    assert alert["version"] == 1 and alert["instance"] == INSTANCE and alert["severity"] == "critical"
+    assert "e2e console trip" in alert["message"] and alert["ts_ns"] > 0
+    assert receiver.attempts >= 2  # the 500 was retried
+    _wait("the trip in the metrics", lambda: total(scrape(url), "mmkit_kill_switch_halted") == 1, 30, engine)
+    halted = scrape(url)
+    assert any(n == "mmkit_kill_switch_info" and "e2e console trip" in dict(ls).get("reason", "") and v == 1
+               for (n, ls), v in halted.items())
+
+    engine.send_signal(signal.SIGINT)
+    engine.wait(timeout=120)
+    assert "Traceback" not in inst.log("engine")
+    with pytest.raises(OSError):  # the endpoint went with the instance
+        urllib.request.urlopen(url, timeout=5)
