@@ -70,9 +70,16 @@ class AlertSettings:
         )
 
 
-def build_payload(instance: str, kind: str, severity: str, subject: str, message: str,
-                  details: dict[str, Any] | None = None, ts_ns: int | None = None,
-                  suppressed: int = 0) -> dict[str, Any]:
+def build_payload(
+    instance: str,
+    kind: str,
+    severity: str,
+    subject: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    ts_ns: int | None = None,
+    suppressed: int = 0,
+) -> dict[str, Any]:
     """The documented alert document (version 1)."""
     ts = time.time_ns() if ts_ns is None else ts_ns
     when = datetime.datetime.fromtimestamp(ts / 1e9, tz=datetime.UTC)
@@ -123,8 +130,16 @@ class AlertSender:
 
     # -- from the tick (never blocks) -------------------------------------
 
-    def alert(self, kind: str, subject: str, message: str, *, severity: str = "critical",
-              details: dict[str, Any] | None = None, ts_ns: int | None = None) -> bool:
+    def alert(
+        self,
+        kind: str,
+        subject: str,
+        message: str,
+        *,
+        severity: str = "critical",
+        details: dict[str, Any] | None = None,
+        ts_ns: int | None = None,
+    ) -> bool:
         """Queue one alert; False when rate-limited or dropped (the queue is full)."""
         key = (kind, subject)
         now = time.monotonic()
@@ -139,8 +154,7 @@ class AlertSender:
             return False
         self._last_sent[key] = now
         suppressed = self._suppressed.pop(key, 0)
-        self._queue.append(build_payload(self.instance, kind, severity, subject, message, details, ts_ns,
-                                         suppressed))
+        self._queue.append(build_payload(self.instance, kind, severity, subject, message, details, ts_ns, suppressed))
         if self._wakeup is not None:
             self._wakeup.set()
         return True
@@ -216,13 +230,19 @@ class AlertSender:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if attempt < self.settings.retries:
-                self._log.warning("alert webhook {} failed ({}); retry {} in {:.1f} s", target, problem,
-                                  attempt + 1, delay)
+                self._log.warning(
+                    "alert webhook {} failed ({}); retry {} in {:.1f} s", target, problem, attempt + 1, delay
+                )
                 await asyncio.sleep(delay)
                 delay *= 2
             else:
-                self._log.error("alert webhook {} failed {} times, giving up on the {} alert: {}", target,
-                                attempt + 1, payload["kind"], problem)
+                self._log.error(
+                    "alert webhook {} failed {} times, giving up on the {} alert: {}",
+                    target,
+                    attempt + 1,
+                    payload["kind"],
+                    problem,
+                )
         return False
 
 

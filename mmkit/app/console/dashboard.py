@@ -159,15 +159,29 @@ class Dashboard:
         if self.channel is None:
             return self._refused(503, action, peer, "no control channel in this run")
         result = await self.channel.execute(action, source=f"web {peer}", params={})
-        self.actions.appendleft({"ts_ns": time.time_ns(), "action": action, "ok": result.ok,
-                                 "message": result.message, "source": f"web {peer}"})
+        self.actions.appendleft(
+            {
+                "ts_ns": time.time_ns(),
+                "action": action,
+                "ok": result.ok,
+                "message": result.message,
+                "source": f"web {peer}",
+            }
+        )
         self.refresh()
         return web.json_response(result.as_dict(), status=200 if result.ok else 409)
 
     def _refused(self, status: int, action: str, peer: str, why: str) -> web.Response:
         self._log.warning("dashboard refused {!r} from {}: {}", action, peer, why)
-        self.actions.appendleft({"ts_ns": time.time_ns(), "action": action, "ok": False,
-                                 "message": f"refused: {why}", "source": f"web {peer}"})
+        self.actions.appendleft(
+            {
+                "ts_ns": time.time_ns(),
+                "action": action,
+                "ok": False,
+                "message": f"refused: {why}",
+                "source": f"web {peer}",
+            }
+        )
         return web.json_response({"ok": False, "action": action, "message": f"refused: {why}"}, status=status)
 
     # -- the snapshot --------------------------------------------------------
@@ -175,8 +189,15 @@ class Dashboard:
     def _on_order_event(self, event: VenueEvent) -> None:
         if isinstance(event, OrderRejected | OrderCancelRejected):
             what = "cancel" if isinstance(event, OrderCancelRejected) else "place"
-            self.rejects.appendleft({"ts_ns": event.ts_recv, "client_id": event.client_id, "action": what,
-                                     "reason": event.reason.name.lower(), "message": event.message[:200]})
+            self.rejects.appendleft(
+                {
+                    "ts_ns": event.ts_recv,
+                    "client_id": event.client_id,
+                    "action": what,
+                    "reason": event.reason.name.lower(),
+                    "message": event.message[:200],
+                }
+            )
 
     def refresh(self) -> None:
         """Build the snapshot from the engine's state (on the loop, between ticks) and bump the version."""
@@ -188,55 +209,105 @@ class Dashboard:
         if book_tracker is not None and book_tracker.is_valid:
             ob = book_tracker.book
             mid = ob.mid()
-            book.update(valid=True,
-                        bids=[[float(p), float(q)] for p, q in ob.depth(Side.BUY, BOOK_LEVELS)],
-                        asks=[[float(p), float(q)] for p, q in ob.depth(Side.SELL, BOOK_LEVELS)])
+            book.update(
+                valid=True,
+                bids=[[float(p), float(q)] for p, q in ob.depth(Side.BUY, BOOK_LEVELS)],
+                asks=[[float(p), float(q)] for p, q in ob.depth(Side.SELL, BOOK_LEVELS)],
+            )
         fair = runner.last_fair
-        ref = fair.price if fair.price is not None else mid
+        ref = mid if mid is not None else fair.price  # distance from the venue's mid (fair when the book is not valid)
         orders = []
         for o in engine.orders.open_orders(engine.symbol):
             price = o.request.price
             dist = None if (ref is None or price is None) else float((price - ref) / ref * 10_000)
-            orders.append({
-                "client_id": o.client_id, "side": o.side.name.lower(),
-                "level": None if o.slot is None else o.slot[1],
-                "price": _d(price), "qty": float(o.request.qty), "remaining": float(o.request.qty - o.filled_qty),
-                "distance_bps": None if dist is None else round(dist, 2),
-                "age_s": round(max(now - o.created_ns, 0) / NS_PER_S, 1) if o.created_ns else None,
-                "state": o.state.name.lower(),
-            })
-        orders.sort(key=lambda x: (x["side"] != "sell", -(x["price"] or 0) if x["side"] == "sell" else 0,
-                                   x["level"] if x["level"] is not None else 99))
+            orders.append(
+                {
+                    "client_id": o.client_id,
+                    "side": o.side.name.lower(),
+                    "level": None if o.slot is None else o.slot[1],
+                    "price": _d(price),
+                    "qty": float(o.request.qty),
+                    "remaining": float(o.request.qty - o.filled_qty),
+                    "distance_bps": None if dist is None else round(dist, 2),
+                    "age_s": round(max(now - o.created_ns, 0) / NS_PER_S, 1) if o.created_ns else None,
+                    "state": o.state.name.lower(),
+                }
+            )
+        orders.sort(
+            key=lambda x: (
+                x["side"] != "sell",
+                -(x["price"] or 0) if x["side"] == "sell" else 0,
+                x["level"] if x["level"] is not None else 99,
+            )
+        )
         inv, pnl = engine.inventory, engine.pnl
         kill = runner.kill_switch
         hedge = self.built.hedge
-        fills = [{"ts_ns": f.ts_recv, "venue": f.venue, "side": f.side.name.lower(), "price": float(f.price),
-                  "qty": float(f.qty), "fee": float(f.fee), "liquidity": f.liquidity.name.lower()}
-                 for f in engine.fills[-20:]][::-1]
-        point = {"ts_ns": now, "pnl": float(pnl.total()), "position": float(inv.position),
-                 "fair": _d(fair.price), "mid": _d(mid)}
+        fills = [
+            {
+                "ts_ns": f.ts_recv,
+                "venue": f.venue,
+                "side": f.side.name.lower(),
+                "price": float(f.price),
+                "qty": float(f.qty),
+                "fee": float(f.fee),
+                "liquidity": f.liquidity.name.lower(),
+            }
+            for f in engine.fills[-20:]
+        ][::-1]
+        point = {
+            "ts_ns": now,
+            "pnl": float(pnl.total()),
+            "position": float(inv.position),
+            "fair": _d(fair.price),
+            "mid": _d(mid),
+        }
         self.history.append(point)
         controls = bool(self.token) and self.channel is not None
         self.snapshot = {
-            "instance": self.built.config.engine.instance, "ts_ns": now, "started_ns": self._started_ns,
-            "strategy": runner.controller.name, "venue": engine.venue.venue, "symbol": engine.symbol,
-            "venue_connected": bool(engine.venue.connected), "ticks": engine.clock.tick_count,
-            "book": book, "mid": _d(mid), "orders": orders,
-            "reference": {"price": _d(fair.price), "confidence": round(fair.confidence, 3), "sources": fair.sources,
-                          "age_s": round(max(now - fair.ts, 0) / NS_PER_S, 2) if fair.ts else None},
-            "inventory": {"position": float(inv.position), "max_position": float(inv.max_position),
-                          "utilization": float(inv.utilization()), "skew_ticks": float(inv.skew_ticks())},
-            "pnl": {"realized": float(pnl.realized()), "unrealized": float(pnl.unrealized()),
-                    "fees": float(pnl.fees()), "total": float(pnl.total())},
-            "kill_switch": {"halted": bool(kill is not None and kill.halted),
-                            "reason": kill.reason if kill is not None and kill.halted else ""},
+            "instance": self.built.config.engine.instance,
+            "ts_ns": now,
+            "started_ns": self._started_ns,
+            "strategy": runner.controller.name,
+            "venue": engine.venue.venue,
+            "symbol": engine.symbol,
+            "venue_connected": bool(engine.venue.connected),
+            "ticks": engine.clock.tick_count,
+            "book": book,
+            "mid": _d(mid),
+            "orders": orders,
+            "reference": {
+                "price": _d(fair.price),
+                "confidence": round(fair.confidence, 3),
+                "sources": fair.sources,
+                "age_s": round(max(now - fair.ts, 0) / NS_PER_S, 2) if fair.ts else None,
+            },
+            "inventory": {
+                "position": float(inv.position),
+                "max_position": float(inv.max_position),
+                "utilization": float(inv.utilization()),
+                "skew_ticks": float(inv.skew_ticks()),
+            },
+            "pnl": {
+                "realized": float(pnl.realized()),
+                "unrealized": float(pnl.unrealized()),
+                "fees": float(pnl.fees()),
+                "total": float(pnl.total()),
+            },
+            "kill_switch": {
+                "halted": bool(kill is not None and kill.halted),
+                "reason": kill.reason if kill is not None and kill.halted else "",
+            },
             "quoting": bool(runner.quoting_enabled),
-            "hedge": None if hedge is None else {"venue": hedge.connector.venue, "working": len(hedge.working),
-                                                 "stopped": hedge.stop_reason or ""},
-            "fills": fills, "rejects": list(self.rejects)[:20],
+            "hedge": None
+            if hedge is None
+            else {"venue": hedge.connector.venue, "working": len(hedge.working), "stopped": hedge.stop_reason or ""},
+            "fills": fills,
+            "rejects": list(self.rejects)[:20],
             "errors": engine.outcome.as_report()[-20:],
             "actions": list(self.actions)[:20],
-            "controls": controls, "control_actions": list(WEB_ACTIONS) if controls else [],
+            "controls": controls,
+            "control_actions": list(WEB_ACTIONS) if controls else [],
             "point": point,
         }
         self.version += 1

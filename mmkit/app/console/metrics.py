@@ -69,38 +69,58 @@ class Metrics:
         self.iterator_errors = counter("mmkit_clock_iterator_errors", "Iterator failures (logged).", ("iterator",))
         # Decision path
         self.decision = Histogram(
-            "mmkit_decision_latency_seconds", "Strategy step of a tick: fair value, risk gates, controller, "
-            "executor reconcile, up to the orders handed to the connector.", i, registry=r, buckets=DECISION_BUCKETS)
+            "mmkit_decision_latency_seconds",
+            "Strategy step of a tick: fair value, risk gates, controller, "
+            "executor reconcile, up to the orders handed to the connector.",
+            i,
+            registry=r,
+            buckets=DECISION_BUCKETS,
+        )
         self.price_to_order = Histogram(
-            "mmkit_price_to_order_latency_seconds", "From the fair value's last update to the orders it caused "
+            "mmkit_price_to_order_latency_seconds",
+            "From the fair value's last update to the orders it caused "
             "being handed to the connector (ticks where the fair price moved and orders were sent).",
-            i, registry=r, buckets=LATENCY_BUCKETS)
+            i,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
         self.ack = Histogram(
-            "mmkit_order_ack_latency_seconds", "Order round trip measured by the tracker: from the request "
+            "mmkit_order_ack_latency_seconds",
+            "Order round trip measured by the tracker: from the request "
             "being handed to the connector to the venue's acknowledgement being received.",
-            [*i, "venue", "action"], registry=r, buckets=LATENCY_BUCKETS)
+            [*i, "venue", "action"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
         # Orders
         self.orders = gauge("mmkit_orders", "Our orders at the quoting venue by state.", ("state",))
         self.actions = counter("mmkit_order_actions", "Order actions sent by the executor.", ("action",))
-        self.rejects = counter("mmkit_order_rejects", "Venue rejects by what was rejected and the reason.",
-                               ("action", "reason"))
+        self.rejects = counter(
+            "mmkit_order_rejects", "Venue rejects by what was rejected and the reason.", ("action", "reason")
+        )
         self.rate_denials = counter("mmkit_rate_limit_denials", "Actions the rate limiter refused (deferred).")
-        self.deferred = counter("mmkit_executor_deferred_actions", "Actions deferred (rate limit, duplicate "
-                                "guard, circuit breaker).")
+        self.deferred = counter(
+            "mmkit_executor_deferred_actions", "Actions deferred (rate limit, duplicate guard, circuit breaker)."
+        )
         # Fills, position, PnL
         self.fills = counter("mmkit_fills", "Fills booked, by side and book (quote or hedge).", ("side", "book"))
         self.volume = counter("mmkit_fill_volume_base", "Filled quantity in the base asset.", ("side", "book"))
-        self.volume_quote = counter("mmkit_fill_volume_quote", "Filled notional in the quote currency.",
-                                    ("side", "book"))
+        self.volume_quote = counter(
+            "mmkit_fill_volume_quote", "Filled notional in the quote currency.", ("side", "book")
+        )
         self.position = gauge("mmkit_position_base", "Net position (quoting and hedge books) in the base asset.")
         self.position_limit = gauge("mmkit_position_limit_base", "Inventory limit (max_position) in the base asset.")
         self.inventory_utilization = gauge("mmkit_inventory_utilization_ratio", "abs(position) / max_position.")
-        self.pnl = gauge("mmkit_pnl_quote", "PnL in the quote currency by component (realized, unrealized, "
-                         "fees, total).", ("component",))
+        self.pnl = gauge(
+            "mmkit_pnl_quote",
+            "PnL in the quote currency by component (realized, unrealized, fees, total).",
+            ("component",),
+        )
         # Risk
         self.kill_halted = gauge("mmkit_kill_switch_halted", "1 while the kill switch holds quoting halted.")
-        self.kill_reason = gauge("mmkit_kill_switch_info", "1 for the kill switch's current reason (empty "
-                                 "when clear).", ("reason",))
+        self.kill_reason = gauge(
+            "mmkit_kill_switch_info", "1 for the kill switch's current reason (empty when clear).", ("reason",)
+        )
         self.quoting = gauge("mmkit_quoting_enabled", "0 while quoting is paused by an operator or stopping.")
         self.connected = gauge("mmkit_venue_connected", "1 while the venue's session is up.", ("venue", "role"))
         self.book_valid = gauge("mmkit_book_valid", "1 while the tracked order book is valid.", ("venue",))
@@ -115,13 +135,13 @@ class Metrics:
         self.store_outage = gauge("mmkit_store_outage", "1 while the store writer is in an outage.")
         self.records_dropped = counter("mmkit_recorder_dropped_records", "Records the recorder dropped.")
         self.audit_errors = counter("mmkit_audit_write_failures", "Failed audit-trail writes.")
-        self.problems = counter("mmkit_run_problems", "Problems recorded on the run's outcome, by kind.",
-                                ("kind",))
+        self.problems = counter("mmkit_run_problems", "Problems recorded on the run's outcome, by kind.", ("kind",))
         # Hedge
         self.hedge_working = gauge("mmkit_hedge_orders_working", "Hedge orders working.")
         self.hedge_stopped = gauge("mmkit_hedge_stopped", "1 while the hedge gate stops hedging.")
-        self.hedge_problems = counter("mmkit_hedge_problems", "Hedge problems (rejected, unfunded, timed out).",
-                                      ("event",))
+        self.hedge_problems = counter(
+            "mmkit_hedge_problems", "Hedge problems (rejected, unfunded, timed out).", ("event",)
+        )
 
 
 class MetricsCollector:
@@ -315,8 +335,9 @@ class MetricsServer:
 
     def start(self) -> str:
         """Bind and serve; returns the URL of ``/metrics``. Raises OSError when the port is taken."""
-        self._server, self._thread = start_http_server(self.requested_port, addr=self.host,
-                                                       registry=self.metrics.registry)
+        self._server, self._thread = start_http_server(
+            self.requested_port, addr=self.host, registry=self.metrics.registry
+        )
         self.port = int(self._server.server_address[1])
         url = f"http://{self.host}:{self.port}/metrics"
         logger.info("metrics served on {}", url)

@@ -66,14 +66,14 @@ class Console:
                 self.addresses["metrics"] = self.metrics_server.start()
             except OSError as exc:
                 raise ConsoleStartError(
-                    f"cannot serve metrics on {section.metrics.host}:{section.metrics.port}: {exc}") from exc
+                    f"cannot serve metrics on {section.metrics.host}:{section.metrics.port}: {exc}"
+                ) from exc
         if self.alerts is not None:
             self._watch_for_alerts(persistence)
         if section.dashboard is not None:
             from mmkit.app.console.dashboard import Dashboard
 
-            self.dashboard = Dashboard(built, section.dashboard, controls.channel if controls else None,
-                                       persistence)
+            self.dashboard = Dashboard(built, section.dashboard, controls.channel if controls else None, persistence)
             try:
                 self.addresses["dashboard"] = await self.dashboard.start()
             except OSError as exc:
@@ -97,24 +97,37 @@ class Console:
         assert alerts is not None
         kill = engine.runner.kill_switch
         if kill is not None:
+
             def on_trip(event: KillSwitchEvent) -> None:
                 if event.halted:
-                    alerts.alert("kill_switch", event.reason, f"kill switch tripped: {event.reason}",
-                                 details={"position": str(engine.inventory.position),
-                                          "pnl": str(engine.pnl.total())}, ts_ns=event.ts_ns)
+                    alerts.alert(
+                        "kill_switch",
+                        event.reason,
+                        f"kill switch tripped: {event.reason}",
+                        details={"position": str(engine.inventory.position), "pnl": str(engine.pnl.total())},
+                        ts_ns=event.ts_ns,
+                    )
+
             kill.add_trip_listener(on_trip)
 
         def on_problem(problem: Problem) -> None:
             kind = {ProblemKind.LEDGER_HALT: "ledger", ProblemKind.NOT_PERSISTED: "store"}.get(problem.kind, "problem")
-            alerts.alert(kind, problem.reason, problem.reason,
-                         details={"problem": problem.kind.name.lower(), "exit_code": problem.kind.value},
-                         ts_ns=problem.ts_ns or None)
+            alerts.alert(
+                kind,
+                problem.reason,
+                problem.reason,
+                details={"problem": problem.kind.name.lower(), "exit_code": problem.kind.value},
+                ts_ns=problem.ts_ns or None,
+            )
+
         engine.outcome.listeners.append(on_problem)
         if built.hedge is not None:
+
             def on_hedge(event: str, detail: dict[str, Any]) -> None:
                 if event in ("hedge_stopped", "hedge_unfunded"):
                     reason = str(detail.get("reason", event))
                     alerts.alert("hedge", event, f"hedge did not complete ({event}): {reason}", details=detail)
+
             built.hedge.problem_listeners.append(on_hedge)
         after = float(self.section.alerts.venue_down_after_s) if self.section.alerts else 30.0
         self._tasks.append(asyncio.create_task(self._watch(persistence, after), name="console-watch"))
@@ -133,28 +146,33 @@ class Console:
             if venue.connected:
                 seen_up = True
                 if alerted_down:
-                    alerts.alert("venue_up", venue.venue, f"quoting venue {venue.venue} is back",
-                                 severity="info")
+                    alerts.alert("venue_up", venue.venue, f"quoting venue {venue.venue} is back", severity="info")
                 down_since, alerted_down = None, False
             elif seen_up:
                 now = time.monotonic()
                 down_since = down_since or now
                 if not alerted_down and now - down_since >= down_after_s:
                     alerted_down = True
-                    alerts.alert("venue_down", venue.venue,
-                                 f"quoting venue {venue.venue} down for {now - down_since:.0f} s",
-                                 details={"down_for_s": round(now - down_since, 1)})
+                    alerts.alert(
+                        "venue_down",
+                        venue.venue,
+                        f"quoting venue {venue.venue} down for {now - down_since:.0f} s",
+                        details={"down_for_s": round(now - down_since, 1)},
+                    )
             if persistence is not None:
                 stats = persistence.recorder.stats()
                 if stats.db_errors > db_errors:
-                    alerts.alert("store", "write", f"store write failures: {stats.db_errors} "
-                                 f"(in outage: {stats.in_outage}, queued: {stats.backlog})",
-                                 details={"db_errors": stats.db_errors, "backlog": stats.backlog})
+                    alerts.alert(
+                        "store",
+                        "write",
+                        f"store write failures: {stats.db_errors} "
+                        f"(in outage: {stats.in_outage}, queued: {stats.backlog})",
+                        details={"db_errors": stats.db_errors, "backlog": stats.backlog},
+                    )
                     db_errors = stats.db_errors
                 errors = int(getattr(persistence.audit.trail, "errors", 0) or 0)
                 if errors > audit_errors:
-                    alerts.alert("store", "audit", f"audit trail write failures: {errors}",
-                                 details={"errors": errors})
+                    alerts.alert("store", "audit", f"audit trail write failures: {errors}", details={"errors": errors})
                     audit_errors = errors
 
     # -- end of run --------------------------------------------------------
