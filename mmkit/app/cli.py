@@ -91,6 +91,12 @@ def _cmd_control(args: argparse.Namespace) -> int:
     return control_command(args.command, args)
 
 
+def _cmd_alert_test(args: argparse.Namespace) -> int:
+    from mmkit.app.console.alerts import alert_test_command
+
+    return alert_test_command(args.config)
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
     from mmkit.app.resolve import resolve_dotted
 
@@ -159,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
         control = sub.add_parser(name, help=help_text)
         add_control_arguments(control)
         control.set_defaults(handler=_cmd_control)
+
+    alert_test = sub.add_parser("alert-test", help="send a test alert to the config's webhooks (console.alerts)")
+    alert_test.add_argument("config")
+    alert_test.set_defaults(handler=_cmd_alert_test)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"])

@@ -265,3 +265,34 @@ async def send_test_alert(settings: AlertSettings, instance: str, hooks: Sequenc
         return await sender.post(payload)
     finally:
         await sender.close()
+
+
+def alert_test_command(config_path: str) -> int:
+    """``mmkit alert-test CONFIG``: post a ``test`` alert to the config's webhooks; 0 if every one accepted it.
+
+    Only the ``console`` section is read (and only its secrets looked up), so
+    the command works on a production file without the venue's keys in the
+    environment. No webhooks configured is a configuration error (exit 2).
+    """
+    from pathlib import Path
+
+    from mmkit.app.config import SECRET_PATHS, ConsoleSection
+    from mmkit.app.outcome import EXIT_OK
+    from mmkit.conf import ConfigError, expand_secrets, read_yaml, structure
+
+    file = Path(config_path)
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "the file must contain a mapping of sections")
+    console = {"console": data.get("console") or {}}
+    expanded = expand_secrets(console, set(SECRET_PATHS), file)
+    section = structure(expanded["console"], ConsoleSection, file=file, root="$.console")
+    if section.alerts is None or not section.alerts.webhooks:
+        raise ConfigError(file, "console.alerts.webhooks", "no webhook configured: nothing to test")
+    instance = str((data.get("engine") or {}).get("instance", "mmkit"))
+    settings = AlertSettings.from_section(section.alerts)
+    ok = asyncio.run(send_test_alert(settings, instance))
+    for hook in settings.webhooks:
+        print(f"alert-test: {'sent' if ok else 'NOT delivered'} to {_redact(hook.url)}")
+    return EXIT_OK if ok else 1
+
