@@ -403,3 +403,21 @@ def test_dashboard_in_a_headless_browser(instance: Instance, tmp_path: Path) -> 
         if x["kind"] == "control" and x["data"]["phase"] == "result" and x["data"]["source"].startswith("web ")
     ]
     assert [c["action"] for c in web_results] == ["pause", "resume"], web_results
+
+
+def test_a_refused_start_alerts(tmp_path: Path, shared_data: Path, receiver: WebhookReceiver) -> None:
+    """The audit trail cannot be opened: the instance refuses to start (exit 3) and says so to the webhook."""
+    store = "store:\n  audit_path: /proc/mmkit-no-such-dir/audit.jsonl\n"
+    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE % receiver.url + store)
+    try:
+        engine = inst.spawn("engine", [
+            "-m", "mmkit.app.cli", "start", str(inst.config), "--quiet",
+            "--reference-replay", str(inst.data), "--replay-speed", SPEED, "--sim-hedge",
+            "--output-dir", str(inst.root),
+        ])  # fmt: skip
+        assert engine.wait(timeout=180) == 3, inst.log("engine")[-3000:]
+        alerts = [a for a in receiver.received if a["kind"] == "start_refused"]
+        assert len(alerts) == 1, (receiver.received, inst.log("engine")[-3000:])
+        assert alerts[0]["instance"] == INSTANCE and "refused to start" in alerts[0]["message"]
+    finally:
+        inst.close()
