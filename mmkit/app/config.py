@@ -248,9 +248,16 @@ class ConfigOverrides:
     #: A backtest connects to nothing: every value at a secret path (venue keys, store URLs) is dropped
     #: before secrets are looked up, so a production file backtests without them in the environment.
     backtest: bool = False
+    #: Demos: serve the dashboard and metrics on free loopback ports unless the file configures them.
+    console: bool = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         data = dict(data)
+        if self.console:
+            console = dict(data.get("console") or {})
+            console.setdefault("dashboard", {"port": 0})
+            console.setdefault("metrics", {"port": 0})
+            data["console"] = console
         if self.backtest:
             data = _without_secrets(data)
         if self.reference_replay is not None:

@@ -82,6 +82,7 @@ class Console:
                 ) from exc
         if self.addresses:
             self._write_addresses(Path(built.config.engine.output_dir))
+            print("console: " + "   ".join(f"{k} {v}" for k, v in self.addresses.items()), flush=True)
         engine.closers.append(self._close_sync)
 
     def _write_addresses(self, output_dir: Path) -> None:
