@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
     status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--watch", action="store_true", help="refresh in place every --interval seconds")
+    status.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     status.set_defaults(handler=_cmd_status)
 
     history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")

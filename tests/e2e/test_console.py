@@ -136,6 +136,8 @@ class Instance:
         for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):
             assert text.count(old) == 1, old
             text = text.replace(old, new)
+        assert text.count("  instance: truex-btc\n") == 1
+        text = text.replace("  instance: truex-btc\n", f"  instance: truex-btc\n  output_dir: {root}\n")
         self.config.write_text(text + "\n" + console)
         self.socket = control_socket_path(root, INSTANCE)
         self.env = {
@@ -262,6 +264,33 @@ def test_metrics_are_scraped_and_a_kill_switch_trip_alerts(instance: Instance, r
     assert total(later, "mmkit_kill_switch_halted") == 0
     assert ("mmkit_pnl_quote", (("component", "realized"),)) in later
     assert ("mmkit_recorder_queue_depth", ()) in later
+
+    # `mmkit status` shows the live section: orders by side and level with distance from mid and age
+    status = subprocess.run([sys.executable, "-m", "mmkit.app.cli", "status", str(inst.config)], cwd=REPO,
+                            env=inst.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    out = status.stdout
+    assert "(by side and level)" in out and "from mid bps" in out and "age s" in out, out
+    assert "balances" in out and "hedge        kraken: position" in out and "last errors" in out, out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("sell ", "buy "))]
+    assert rows and [r[0] for r in rows] == sorted((r[0] for r in rows), key=lambda side: side != "sell"), out
+    sells = [int(r[1]) for r in rows if r[0] == "sell" and r[1] != "-"]
+    assert sells == sorted(sells), out
+    watch = subprocess.Popen([sys.executable, "-m", "mmkit.app.cli", "status", str(inst.config), "--watch",
+                              "--interval", "0.5"], cwd=REPO, env=inst.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(watch.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 30  # two redraws (rich without a terminal may draw only at the end: then time out)
+    while time.monotonic() < deadline and "".join(chunks).count("(by side and level)") < 2:
+        time.sleep(0.2)
+    watch.send_signal(signal.SIGINT)
+    watch.wait(timeout=60)
+    reader.join(10)
+    watched, errors = "".join(chunks), watch.stderr.read()  # type: ignore[union-attr]
+    assert watch.returncode == 0 and "Traceback" not in errors, errors
+    assert "(by side and level)" in watched
 
     # a kill-switch trip in the running instance posts an alert (the receiver fails the first POST: retried)
     assert inst.raw("trip", reason="e2e console trip")["ok"]

@@ -295,4 +295,3 @@ def alert_test_command(config_path: str) -> int:
     for hook in settings.webhooks:
         print(f"alert-test: {'sent' if ok else 'NOT delivered'} to {_redact(hook.url)}")
     return EXIT_OK if ok else 1
-

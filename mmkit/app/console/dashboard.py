@@ -34,7 +34,7 @@ from aiohttp import web
 from loguru import logger
 
 from mmkit.app.control.auth import token_matches
-from mmkit.model import NS_PER_S, OrderCancelRejected, OrderRejected, Side, VenueEvent
+from mmkit.model import NS_PER_S, BalanceUpdate, OrderCancelRejected, OrderRejected, Side, VenueEvent
 
 #: What the page may ask for (``trip`` stays with the CLI: an emergency stop is not a button).
 WEB_ACTIONS = ("pause", "resume", "flatten", "cancel-all")
@@ -74,6 +74,9 @@ class Dashboard:
         self._log = logger.bind(component="dashboard")
         self.url = ""
         self.engine.stream.add_order_listener(self._on_order_event)
+        #: Latest balances per venue: the quoting venue's from its user stream, the hedge venue's from the gate.
+        self.balances: dict[str, dict[str, str]] = {}
+        self.engine.stream.add_balance_listener(self._on_balances)
 
     # -- serving -----------------------------------------------------------
 
@@ -199,6 +202,16 @@ class Dashboard:
                 }
             )
 
+    def _balances(self) -> dict[str, dict[str, str]]:
+        out = dict(self.balances)
+        hedge = self.built.hedge
+        if hedge is not None and hedge.balances is not None and hedge.balances.known:
+            out[hedge.connector.venue] = hedge.balances.as_dict()
+        return out
+
+    def _on_balances(self, update: BalanceUpdate) -> None:
+        self.balances[update.venue] = {b.asset: str(b.available) for b in update.balances}
+
     def refresh(self) -> None:
         """Build the snapshot from the engine's state (on the loop, between ticks) and bump the version."""
         now = time.time_ns()
@@ -301,7 +314,14 @@ class Dashboard:
             "quoting": bool(runner.quoting_enabled),
             "hedge": None
             if hedge is None
-            else {"venue": hedge.connector.venue, "working": len(hedge.working), "stopped": hedge.stop_reason or ""},
+            else {
+                "venue": hedge.connector.venue,
+                "working": len(hedge.working),
+                "stopped": hedge.stop_reason or "",
+                "in_flight": float(hedge.in_flight),
+                "position": float(engine.pnl.position(hedge=True)),
+            },
+            "balances": self._balances(),
             "fills": fills,
             "rejects": list(self.rejects)[:20],
             "errors": engine.outcome.as_report()[-20:],
