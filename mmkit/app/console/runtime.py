@@ -40,6 +40,8 @@ class Console:
         self.dashboard: Any = None
         self.addresses: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Rounds of the venue/store watcher so far (tests wait on it rather than on the clock).
+        self.watch_checks = 0
         if self.section.alerts is not None and self.section.alerts.webhooks:
             self.alerts = AlertSender(AlertSettings.from_section(self.section.alerts), self.instance)
             self.alerts.start()
@@ -143,6 +145,7 @@ class Console:
         db_errors = audit_errors = 0
         while True:
             await asyncio.sleep(0.5)
+            self.watch_checks += 1
             venue = engine.venue
             if venue.connected:
                 seen_up = True
