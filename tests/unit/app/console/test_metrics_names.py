@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,7 +18,8 @@ REPO = Path(__file__).resolve().parents[4]
 def _families() -> dict[str, str]:
     metrics = Metrics("unit")
     # every labelled metric needs one child to be exposed; touch them all through the registry's collectors
-    for collector in list(metrics.registry._collector_to_names):
+    collectors: list[Any] = list(metrics.registry._collector_to_names)
+    for collector in collectors:
         labels = getattr(collector, "_labelnames", ())
         if labels:
             collector.labels(*(["unit"] + ["x"] * (len(labels) - 1)))
