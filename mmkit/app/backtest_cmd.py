@@ -5,8 +5,8 @@ assembled (:func:`mmkit.app.simulated.build_sim_setup` for setup ``sim``,
 :func:`mmkit.app.backtest_setups.build_replay_venue_setup` for setup
 ``replay``); the clock is BACKTEST, so a run is a pure function of the
 config, the data, the time window and the seed. Outputs, in ``--out``:
-``report.json`` (identical for identical inputs), ``pnl.png``,
-``inventory.png``, ``quotes.png`` and ``report.html`` (self-contained).
+``report.json`` (identical for identical inputs, provenance apart), ``fills.csv``,
+``orders.csv`` and the tearsheet ``report.html`` (self-contained, see mmkit.backtest.report).
 
 :func:`run_backtest` is the library entry point (tests, the bench, the demo).
 """
@@ -30,11 +30,9 @@ from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue
 from mmkit.app.engine import Engine
 from mmkit.app.simulated import build_sim_setup
 from mmkit.backtest.binance import read_recording, recording_files
-from mmkit.backtest.html import write_html
-from mmkit.backtest.plots import write_plots
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayEvent
-from mmkit.backtest.report import build_report, format_table, write_json
+from mmkit.backtest.report import build_report, format_table
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.backtest.tardis import is_tardis, read_tardis, tardis_files
 from mmkit.clock import Clock, ClockMode
@@ -203,16 +201,10 @@ def run_backtest(
 
 
 def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
-    """report.json, the three PNGs and report.html in ``out_dir``; returns name -> path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = result.report
-    title = f"— {report.get('strategy', '')} on {report.get('venue', '')}:{report.get('symbol', '')}"
-    max_position = float(report["inventory"]["max_position"])
-    images = write_plots(result.sampler, result.engine.fills, out_dir, max_position, title)
-    json_path = out_dir / "report.json"
-    write_json(report, json_path)
-    html_path = write_html(report, images, out_dir / "report.html", title=f"mmkit backtest {title}")
-    return {"report.json": json_path, **{f"{k}.png": v for k, v in images.items()}, "report.html": html_path}
+    """report.json, fills.csv, orders.csv and the tearsheet report.html in ``out_dir``; returns name -> path."""
+    from mmkit.backtest.report import write_backtest_outputs
+
+    return write_backtest_outputs(result.report, result.sampler, result.engine, out_dir)
 
 
 def _log_to_file(path: Path, verbose: bool) -> None:

@@ -9,36 +9,30 @@ quote/hedge), and each fill's realized PnL is credited to its group.
 
 Per group (a session or a UTC day) and (venue, symbol): trades, bought and
 sold quantity, volume, notional, net quantity, realized PnL (before fees),
-unrealized PnL of the open position at the group's last fill (marked at the
-fair value of the last PnL snapshot before it, else at that fill's price),
-fees per currency, maker share, and spread capture: the
-qty-weighted edge of each fill against the engine's fair value at the time
-(the mark of the last PnL snapshot before the fill; fills with no earlier
-snapshot are left out of it).
+unrealized PnL at the group's closing mark, fees per currency, maker share
+and spread capture, all as defined once in :mod:`mmkit.analytics.ledger`
+(the live final report calls the same function on the same store).
 """
 
 from __future__ import annotations
 
 import argparse
-import bisect
 import csv
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-import attrs
-
+from mmkit.analytics import ledger
+from mmkit.analytics.ledger import GroupStats
 from mmkit.app.persistence import default_store_url
 from mmkit.app.recovery import InstanceLedger, StoredFill
 from mmkit.app.status_cmd import instance_settings, store_exists
-from mmkit.model import ZERO, Liquidity
-from mmkit.risk.pnl import Book
+from mmkit.model import Fill
 from mmkit.store.db import redact_url
 from mmkit.store.queries import utc_day
 
 EXIT_OK = 0
 EXIT_NO_DATA = 1
-BPS = Decimal(10_000)
 
 CSV_COLUMNS = (
     "session_id", "day", "venue", "symbol", "trade_id", "client_id", "venue_order_id", "side", "price", "qty",
@@ -46,69 +40,24 @@ CSV_COLUMNS = (
 )
 
 
-@attrs.define
-class GroupStats:
-    """Activity of one group on one (venue, symbol); Decimals throughout."""
-
-    group: str
-    venue: str
-    symbol: str
-    trades: int = 0
-    buy_qty: Decimal = ZERO
-    sell_qty: Decimal = ZERO
-    notional: Decimal = ZERO
-    realized: Decimal = ZERO
-    unrealized: Decimal = ZERO
-    fees: dict[str, Decimal] = attrs.Factory(dict)
-    maker: int = 0
-    capture_weighted: Decimal = ZERO
-    capture_qty: Decimal = ZERO
-
-    @property
-    def volume(self) -> Decimal:
-        return self.buy_qty + self.sell_qty
-
-    @property
-    def capture_bps(self) -> Decimal | None:
-        return self.capture_weighted / self.capture_qty if self.capture_qty else None
-
-
 def summarize(
     fills: Sequence[StoredFill], by: str, marks: Sequence[tuple[int, Decimal]] = ()
 ) -> list[GroupStats]:
-    """Group stats in first-seen order of the groups (fills must be in venue-time order)."""
-    books: dict[tuple[str, bool], Book] = {}
-    groups: dict[tuple[str, str, str], GroupStats] = {}
-    mark_ts = [ts for ts, _ in marks]
-    for stored in fills:
-        f = stored.fill
-        label = stored.session_id if by == "session" else utc_day(f.ts_event)
-        stats = groups.setdefault((label, f.venue, f.symbol), GroupStats(label, f.venue, f.symbol))
-        book = books.setdefault((f.venue, f.is_hedge), Book(f.venue, f.is_hedge))
-        i = bisect.bisect_right(mark_ts, f.ts_event) - 1
-        mark = marks[i][1] if i >= 0 and marks[i][1] > 0 else None
-        stats.realized += book.apply(f.side, f.qty, f.price)
-        stats.unrealized = book.unrealized(mark if mark is not None else f.price)
-        stats.trades += 1
-        if f.side.sign > 0:
-            stats.buy_qty += f.qty
-        else:
-            stats.sell_qty += f.qty
-        stats.notional += f.notional
-        stats.fees[f.fee_currency] = stats.fees.get(f.fee_currency, ZERO) + f.fee
-        stats.maker += f.liquidity is Liquidity.MAKER
-        if mark is not None and not f.is_hedge:
-            stats.capture_weighted += f.side.sign * (mark - f.price) / mark * BPS * f.qty
-            stats.capture_qty += f.qty
-    return list(groups.values())
+    """Group stats in first-seen order of the groups (fills in venue-time order).
+
+    The figures are :func:`mmkit.analytics.ledger.summarize`'s, the very function the live final
+    report calls, so a session shows the same numbers in both.
+    """
+    plain = [stored.fill for stored in fills]
+
+    def group_of(index: int, fill: Fill) -> str:
+        return fills[index].session_id if by == "session" else utc_day(fill.ts_event)
+
+    return ledger.summarize(plain, group_of, marks)
 
 
 def fees_by_venue(fills: Sequence[StoredFill]) -> dict[tuple[str, str], Decimal]:
-    totals: dict[tuple[str, str], Decimal] = {}
-    for stored in fills:
-        key = (stored.fill.venue, stored.fill.fee_currency)
-        totals[key] = totals.get(key, ZERO) + stored.fill.fee
-    return totals
+    return ledger.fees_by_venue([stored.fill for stored in fills])
 
 
 def format_history(instance: str, by: str, stats: Sequence[GroupStats], fees: dict[tuple[str, str], Decimal]) -> str:

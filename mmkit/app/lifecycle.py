@@ -29,9 +29,7 @@ from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.persistence import persist_built
-from mmkit.app.report import final_report, format_report, status_block
-from mmkit.backtest.html import write_html
-from mmkit.backtest.plots import write_plots
+from mmkit.app.report import final_report, format_report, session_figures, status_block
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.gc_policy import long_run_gc
@@ -90,6 +88,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, engine.symbol,
                               lambda: engine.runner.last_fair)
     clock.add_iterator(sampler, name="sampler")
+    engine.stream.add_order_listener(sampler.on_order_event)  # orders.csv, fill rate per level
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, clock, sig)
@@ -134,15 +133,17 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         still_open = await engine.confirm_flat_book(timeout_s=10.0)
         if built.config.hedge.flatten_on_stop and built.hedge is not None:
             await flatten_position(built)
-        report = final_report(engine, built, still_open)
-        print(format_report(report), file=out, flush=True)
-        report_path = _write_report(built, report)
-        if report_path is not None:
-            _write_plots(built, sampler, report, report_path.with_suffix(""), out)
-        await _disconnect(engine)
         if still_open:
             logger.error("orders still open at the venue after stop: {}", still_open)
             engine.outcome.record(ProblemKind.NOT_FLAT, f"orders still open at the venue after stop: {still_open}")
+        await _disconnect(engine)
+        _run_closers(engine)  # the store now holds this session: its figures are read back from it
+        session = session_figures(built, persistence.session_id)
+        report = final_report(engine, built, still_open, sampler=sampler, session=session)
+        print(format_report(report), file=out, flush=True)
+        report_path = _write_report(built, report)
+        if report_path is not None:
+            _write_outputs(built, sampler, report, report_path.with_suffix(""), out)
         return engine.outcome.exit_code()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -152,8 +153,9 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
 
 
 def _run_closers(engine: Engine) -> None:
-    """Flush what the run recorded (Engine.closers), whatever way the run ended."""
-    for close in engine.closers:
+    """Flush what the run recorded (Engine.closers), whatever way the run ended; each closer runs once."""
+    while engine.closers:
+        close = engine.closers.pop(0)
         try:
             close()
         except Exception:
@@ -220,21 +222,35 @@ def _write_report(built: BuiltEngine, report: dict[str, object]) -> Path | None:
     return path
 
 
-def _write_plots(
-    built: BuiltEngine, sampler: BacktestSampler, report: dict[str, object], directory: Path, out: TextIO
+def _write_outputs(
+    built: BuiltEngine, sampler: BacktestSampler, run: dict[str, object], directory: Path, out: TextIO
 ) -> None:
-    """PnL, inventory and quotes-vs-mid charts of the run, plus a self-contained HTML page."""
+    """The same files as a backtest (report.json, fills.csv, orders.csv, tearsheet) in ``directory``.
+
+    Their report.json carries the analytics of the samples (mmkit.backtest.report.build_report) and the
+    final report above under ``"run"``.
+    """
+    from mmkit.backtest.report import build_report, parameters_of, provenance, write_run_outputs
+
     if len(sampler) == 0:
         return
+    engine = built.engine
     try:
-        title = f"— {report['strategy']} on {report['venue']}:{report['symbol']}"
-        max_position = float(built.engine.inventory.max_position)
-        images = write_plots(sampler, built.engine.fills, directory, max_position, title)
-        html = write_html(report, images, directory / "report.html", title=f"mmkit run {title}")
-    except Exception as exc:  # a failed chart must not turn a clean stop into a failure
-        logger.warning("could not write the plots: {}", exc)
+        report = build_report(
+            sampler, engine.fills, engine.pnl, max_position=engine.inventory.max_position,
+            meta={"setup": f"live: {built.description}", "strategy": run["strategy"], "venue": run["venue"],
+                  "symbol": run["symbol"], "config": str(built.path), "tick_ms": built.config.engine.tick_ms},
+        )
+        report["problems"] = run.get("problems")
+        report["run"] = run
+        report["provenance"] = provenance(parameters=parameters_of(built.config.strategy.params),
+                                          risk=parameters_of(engine.inventory.config))
+        title = f"mmkit run — {run['strategy']} on {run['venue']}:{run['symbol']}"
+        paths = write_run_outputs(report, sampler, engine.fills, directory, title=title)
+    except Exception as exc:  # a failed page must not turn a clean stop into a failure
+        logger.opt(exception=True).warning("could not write the run's files: {}", exc)
         return
-    print(f"plots: {', '.join(str(p) for p in images.values())}\nreport page: {html}", file=out, flush=True)
+    print(f"run files: {', '.join(str(p) for p in paths.values())}", file=out, flush=True)
 
 
 def start_command(

@@ -3,6 +3,15 @@
 ``status_block`` is the live table (reference, our quotes, inventory, PnL);
 ``final_report`` gathers the end-of-run figures from the fill ledger (never
 from balances) and the engine's counters; ``format_report`` prints them.
+
+The session's money figures (realized, unrealized, fees, total, spread
+capture) are read back from the store once the run has flushed it and
+computed by :func:`mmkit.app.history_cmd.summarize`, i.e. by
+:mod:`mmkit.analytics.ledger`, the very function ``mmkit history`` calls on
+the very same rows, so the two always agree for a session. Without a
+readable store they come from the engine's PnLTracker and the report says so
+(``figures_source``). Uptime, PnL per hour and markouts come from the per-tick
+samples through :mod:`mmkit.analytics`, as in a backtest report.
 """
 
 from __future__ import annotations
@@ -10,13 +19,22 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
+from mmkit.analytics.execution import order_to_trade
+from mmkit.analytics.ledger import GroupStats
+from mmkit.analytics.markouts import headline, markout_table
+from mmkit.analytics.performance import risk_adjusted
+from mmkit.analytics.quoting import uptime
 from mmkit.model import Side
 
 if TYPE_CHECKING:
     from mmkit.app.build import BuiltEngine
     from mmkit.app.engine import Engine
+    from mmkit.backtest.sampler import BacktestSampler
 
 CENT = Decimal("0.01")
+BPS_PLACES = Decimal("0.0001")
 
 
 def _money(value: Decimal | None) -> str:
@@ -44,13 +62,86 @@ def status_block(engine: Engine, ts_ns: int) -> str:
     )
 
 
-def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> dict[str, Any]:
-    """The end-of-run figures (all money as exact strings)."""
+def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
+    """This session's row of ``mmkit history --by session`` for the quoted (venue, symbol), from the store.
+
+    None when the store cannot be read or holds no fill of this session on the quoted instrument.
+    """
+    from mmkit.app.history_cmd import summarize
+    from mmkit.app.persistence import default_store_url
+    from mmkit.app.recovery import InstanceLedger
+
+    cfg = built.config
+    engine = built.engine
+    try:
+        ledger = InstanceLedger(default_store_url(cfg.store, cfg.engine.instance, cfg.engine.output_dir),
+                                cfg.engine.instance)
+        try:
+            fills, marks = ledger.fills(), ledger.marks()
+        finally:
+            ledger.close()
+    except Exception as exc:  # the report must still be written: it says where its figures came from
+        logger.warning("final report: cannot read the store back ({}); figures from the engine", exc)
+        return None
+    for row in summarize(fills, "session", marks):
+        if row.group == session_id and row.venue == engine.venue.venue and row.symbol == engine.symbol:
+            return row
+    return None
+
+
+def final_report(
+    engine: Engine,
+    built: BuiltEngine,
+    still_open: list[str],
+    *,
+    sampler: BacktestSampler | None = None,
+    session: GroupStats | None = None,
+) -> dict[str, Any]:
+    """The end-of-run figures (all money as exact strings; units in the names or in docs/backtesting.md)."""
     pnl = engine.pnl
     clock = engine.clock
     kill = engine.runner.kill_switch
     stats = engine.runner.stats
     events = engine.router.events
+    if session is not None:
+        capture = session.capture_bps
+        money: dict[str, Any] = {
+            "figures_source": "store: this session's row of `mmkit history` (mmkit.analytics.ledger)",
+            "realized_pnl": str(session.realized),
+            "unrealized_pnl": str(session.unrealized),
+            "fees": str(session.fees_quote),
+            "fees_by_currency": {c: str(v) for c, v in sorted(session.fees.items())},
+            "total_pnl": str(session.total),
+            "avg_spread_capture_bps": None if capture is None else str(capture.quantize(BPS_PLACES)),
+            "closing_mark": None if session.closing_mark is None else str(session.closing_mark),
+        }
+    else:
+        engine_capture = pnl.avg_spread_capture_bps()
+        money = {
+            "figures_source": "engine (PnLTracker): no fill of this session could be read back from the store",
+            "realized_pnl": str(pnl.realized()),
+            "unrealized_pnl": str(pnl.unrealized()),
+            "fees": str(pnl.fees()),
+            "total_pnl": str(pnl.total()),
+            "avg_spread_capture_bps": None if engine_capture is None else str(engine_capture.quantize(BPS_PLACES)),
+        }
+    samples: dict[str, Any] = {}
+    if sampler is not None and len(sampler) > 0:
+        quoting = uptime(sampler.bid, sampler.ask)
+        performance = risk_adjusted(sampler.ts, sampler.total, pnl.total())
+        markouts = headline(markout_table(engine.fills, sampler.ts, sampler.mid))
+        samples = {
+            "two_sided_uptime_pct": quoting["two_sided_uptime_pct"],
+            "any_side_uptime_pct": quoting["any_side_uptime_pct"],
+            "sharpe": performance["sharpe"],
+            "sharpe_note": performance["sharpe_note"],
+            "pnl_per_hour": performance["pnl_per_hour"],
+            "pnl_per_hour_se": performance["pnl_per_hour_se"],
+            "markout_1s_bps": markouts["all_1s_bps"],
+            "markout_10s_bps": markouts["all_10s_bps"],
+            "markout_60s_bps": markouts["all_60s_bps"],
+            "order_to_trade": order_to_trade(sampler.order_messages, len(engine.fills)),
+        }
     return {
         "config": str(built.path),
         "strategy": engine.runner.controller.name,
@@ -61,12 +152,9 @@ def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> d
         "volume_base": str(pnl.volume_base()),
         "position": str(engine.inventory.position),
         "position_from_fills": str(engine.fill_position()),
-        "realized_pnl": str(pnl.realized()),
-        "unrealized_pnl": str(pnl.unrealized()),
-        "fees": str(pnl.fees()),
-        "total_pnl": str(pnl.total()),
-        "avg_spread_capture_bps": str(pnl.avg_spread_capture_bps()),
+        **money,
         "max_drawdown": str(pnl.max_drawdown),
+        **samples,
         "open_orders_at_venue": still_open,
         "kill_switch": (kill.reason if kill is not None and kill.halted else "not tripped"),
         "ticks": clock.tick_count,
@@ -74,7 +162,10 @@ def final_report(engine: Engine, built: BuiltEngine, still_open: list[str]) -> d
         "woken_ticks": clock.woken_ticks,
         "iterator_errors": dict(clock.iterator_errors),
         "controller_errors": stats.controller_errors,
-        "quoting_ticks": stats.quoting_ticks,
+        # Ticks with both sides quoted (the old count, every tick with quoting enabled, is quoting_enabled_ticks).
+        "quoting_ticks": (uptime(sampler.bid, sampler.ask)["two_sided_ticks"] if sampler is not None
+                          else None),
+        "quoting_enabled_ticks": stats.quoting_ticks,
         "halted_ticks": stats.halted_ticks,
         "orders_accepted": events["OrderAccepted"],
         "orders_replaced": events["OrderReplaced"],

@@ -1,54 +1,100 @@
-"""A self-contained HTML page of a backtest: the metrics and the PNGs embedded as base64.
+"""The tearsheet: one self-contained ``report.html`` a trader opens, zooms and mails.
 
-One file a desk can mail or archive: no external scripts, styles or images.
+Built from a jinja2 template (``templates/tearsheet.html.j2``) with the
+plotly figures of :mod:`mmkit.backtest.plots`; plotly.js itself is embedded
+in the page, so it works offline and from an archive years later (no CDN,
+no external file). Times are shown as UTC ISO and durations as h:m:s; every
+figure carries its unit.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 10px;text-align:left}"
-    "th{background:#f3f3f3}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}"
-    "pre{background:#f7f7f7;padding:1em;overflow:auto}"
+from mmkit.backtest.plots import HEALTH_FIELDS, tearsheet_figures
+from mmkit.backtest.report import utc_iso
+from mmkit.backtest.sampler import BacktestSampler
+from mmkit.model import Fill
+
+#: The headline figures: (label, section, key, unit).
+HEADLINE: tuple[tuple[str, str, str, str], ...] = (
+    ("PnL total", "pnl", "total", "quote ccy"),
+    ("PnL per hour", "pnl", "pnl_per_hour", "quote ccy / h"),
+    ("± standard error", "pnl", "pnl_per_hour_se", "quote ccy / h"),
+    ("max drawdown", "pnl", "max_drawdown", "quote ccy"),
+    ("fills", "fills", "count", ""),
+    ("volume", "fills", "volume_quote", "quote ccy"),
+    ("PnL per volume", "fills", "pnl_per_volume_bps", "bps"),
+    ("fees", "fees", "total_quote", "quote ccy"),
+    ("spread capture", "fills", "spread_capture_bps", "bps"),
+    ("order-to-trade", "fills", "order_to_trade", "msgs / fill"),
+    ("two-sided uptime", "quoting", "two_sided_uptime_pct", "% of ticks"),
+    ("final inventory", "inventory", "final", "base"),
 )
 
 
-def _rows(section: Mapping[str, Any]) -> str:
-    return "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape('-' if v is None else str(v))}</td></tr>"
-        for k, v in section.items()
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mmkit.backtest", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
+    env.filters["dash"] = lambda v: "–" if v is None or v == "" else v
+    env.filters["utc"] = utc_iso
+    return env
 
 
-def render_html(report: Mapping[str, Any], images: Mapping[str, Path], title: str = "mmkit backtest") -> str:
-    """The page as a string (``images``: name -> PNG path, embedded in the given order)."""
-    scalars = {k: v for k, v in report.items() if not isinstance(v, dict)}
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<table>{_rows(scalars)}</table>",
+@cache
+def plotly_js() -> str:
+    """plotly.js, minified, to inline in the page (about 4.8 MB)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element (no ``</script>`` can close it early)."""
+    return json.dumps(value, default=str).replace("</", "<\\/")
+
+
+def render_tearsheet(
+    report: Mapping[str, Any], sampler: BacktestSampler, fills: Sequence[Fill], title: str = "mmkit backtest"
+) -> str:
+    """The page as a string."""
+    figures = tearsheet_figures(report, sampler, fills)
+    headline = [
+        (label, report.get(section, {}).get(key), unit) for label, section, key, unit in HEADLINE
+        if isinstance(report.get(section), Mapping)
     ]
-    for key, value in report.items():
-        if isinstance(value, dict):
-            parts.append(f"<h2>{html.escape(key)}</h2><table>{_rows(value)}</table>")
-    for name, path in images.items():
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
-    parts.append(f"<h2>report.json</h2><pre>{html.escape(json.dumps(report, indent=2))}</pre>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    provenance = report.get("provenance") or {}
+    return str(_environment().get_template("tearsheet.html.j2").render(
+        title=title,
+        report=report,
+        headline=headline,
+        figures_json=_script_json(figures),
+        chart_ids=list(figures),
+        health=report.get("data_health") or {},
+        health_fields=("snapshots", "diffs", *HEALTH_FIELDS, "invalid_ns", "invalid_pct"),
+        provenance=provenance,
+        parameters=provenance.get("parameters") or report.get("parameters") or {},
+        plotly_js=plotly_js(),
+        fills_shown=list(fills)[:200],
+        fill_count=len(fills),
+    ))
 
 
-def write_html(
-    report: Mapping[str, Any], images: Mapping[str, Path], path: Path, title: str = "mmkit backtest"
+def write_tearsheet(
+    report: Mapping[str, Any], sampler: BacktestSampler, fills: Sequence[Fill], path: Path,
+    title: str = "mmkit backtest",
 ) -> Path:
-    path.write_text(render_html(report, images, title), encoding="utf-8")
+    path.write_text(render_tearsheet(report, sampler, fills, title), encoding="utf-8")
     return path

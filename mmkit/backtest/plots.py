@@ -1,132 +1,196 @@
-"""Charts of a backtest, as PNG files (matplotlib, Agg backend: no display needed).
+"""The tearsheet's charts as plotly figures (JSON-ready dicts; the page draws them with plotly.js).
 
-Three charts a desk looks at first: PnL over time (total and its parts),
-inventory against its limits, and our best quotes against the fair mid with
-every fill marked (buys ▲ below, sells ▼ above). Time is in seconds since
-the start of the run, with the UTC start in the title.
+Why plotly rather than PNGs: a trader zooms into the minute where the
+inventory hit its limit, hovers a fill to read its price and time, and hides
+a series to see the one behind it; a PNG allows none of that. The figures
+are plain dicts (``{"data": [...], "layout": {...}}``) built from the
+per-tick samples, so building them needs no browser and no plotly import;
+times are UTC ISO strings (plotly shows them as dates).
+
+Long runs are thinned to at most :data:`MAX_POINTS` points per line (each
+kept point is the last sample of its stride, plus every bucket's extreme
+for PnL and inventory so that spikes survive); fills are never thinned.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from mmkit.analytics.performance import drawdown
 from mmkit.backtest.sampler import BacktestSampler
-from mmkit.model import NS_PER_S, Fill, Side
+from mmkit.model import Fill, Side
 
-_SIZE = (11, 4.6)
-_DPI = 110
-
-
-def _pyplot() -> ModuleType:
-    """matplotlib's pyplot on the Agg backend, imported on first use.
-
-    Why lazily: importing it costs about half a second, which every ``mmkit``
-    command would otherwise pay at start-up, though only the end of a run draws.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
-
-    return matplotlib.pyplot
+MAX_POINTS = 4000
+_FONT = {"family": "system-ui, sans-serif", "size": 12}
 
 
-def _seconds(ts: Sequence[int], start: int) -> list[float]:
-    return [(t - start) / NS_PER_S for t in ts]
+def _iso(ts_ns: int) -> str:
+    from mmkit.backtest.report import utc_iso
+
+    return utc_iso(ts_ns) or ""
 
 
-def _start_label(start_ns: int) -> str:
-    return datetime.fromtimestamp(start_ns / NS_PER_S, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def thin_indices(n: int, values: Sequence[float] | None = None, max_points: int = MAX_POINTS) -> list[int]:
+    """Indices of at most about ``max_points`` samples; with ``values``, each stride's min and max too."""
+    if n <= max_points:
+        return list(range(n))
+    stride = math.ceil(n / (max_points // (3 if values is not None else 1)))
+    keep: set[int] = {0, n - 1}
+    for start in range(0, n, stride):
+        end = min(n, start + stride)
+        keep.add(end - 1)
+        if values is not None:
+            window = range(start, end)
+            finite = [i for i in window if not math.isnan(values[i])]
+            if finite:
+                keep.add(min(finite, key=lambda i: values[i]))
+                keep.add(max(finite, key=lambda i: values[i]))
+    return sorted(keep)
 
 
-def plot_pnl(sampler: BacktestSampler, path: Path, title: str = "") -> Path:
-    start = sampler.ts[0]
-    x = _seconds(sampler.ts, start)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=_SIZE)
-    ax.plot(x, sampler.total, label="total", color="black", linewidth=1.4)
-    ax.plot(x, [r - f for r, f in zip(sampler.realized, sampler.fees, strict=True)],
-            label="realized − fees", color="tab:green", linewidth=1.0)
-    ax.plot(x, sampler.unrealized, label="unrealized", color="tab:orange", linewidth=1.0)
-    ax.axhline(0, color="grey", linewidth=0.6)
-    ax.set_xlabel(f"time since start (s) — start {_start_label(start)}")
-    ax.set_ylabel("PnL (quote currency)")
-    ax.set_title(f"PnL {title}".strip())
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+def _pick(values: Sequence[float], idx: Sequence[int]) -> list[float | None]:
+    """Values at ``idx`` with NaN as None (a gap in the line, valid JSON)."""
+    return [None if math.isnan(values[i]) else round(values[i], 8) for i in idx]
 
 
-def plot_inventory(sampler: BacktestSampler, path: Path, max_position: float, title: str = "") -> Path:
-    start = sampler.ts[0]
-    x = _seconds(sampler.ts, start)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=_SIZE)
-    ax.plot(x, sampler.position, color="tab:blue", linewidth=1.2, label="position")
-    ax.axhline(max_position, color="tab:red", linestyle="--", linewidth=0.9, label=f"±max_position {max_position:g}")
-    ax.axhline(-max_position, color="tab:red", linestyle="--", linewidth=0.9)
-    ax.axhline(0, color="grey", linewidth=0.6)
-    ax.set_xlabel(f"time since start (s) — start {_start_label(start)}")
-    ax.set_ylabel("position (base units)")
-    ax.set_title(f"Inventory {title}".strip())
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
-
-
-def plot_quotes(sampler: BacktestSampler, fills: Sequence[Fill], path: Path, title: str = "") -> Path:
-    start = sampler.ts[0]
-    x = _seconds(sampler.ts, start)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=_SIZE)
-    ax.plot(x, sampler.mid, color="black", linewidth=0.9, zorder=4, label="fair mid")
-    ax.plot(x, sampler.bid, color="tab:green", linewidth=0.9, zorder=3, label="our best bid")
-    ax.plot(x, sampler.ask, color="tab:red", linewidth=0.9, zorder=3, label="our best ask")
-    dense = len(fills) > 300  # many fills: small, translucent markers so the quote lines stay visible
-    styles = ((Side.BUY, "^", "darkgreen", "buy fill"), (Side.SELL, "v", "darkred", "sell fill"))
-    for side, marker, color, label in styles:
-        chosen = [f for f in fills if f.side is side]
-        if chosen:
-            ax.scatter([(f.ts_event - start) / NS_PER_S for f in chosen], [float(f.price) for f in chosen],
-                       marker=marker, color=color, s=9 if dense else 36, alpha=0.45 if dense else 0.9,
-                       linewidths=0, zorder=2,
-                       label=f"{label} ({len(chosen)})")
-    finite = [v for v in sampler.mid if not math.isnan(v)] + [float(f.price) for f in fills]
-    if finite:  # keep far-off quotes from flattening the chart
-        low, high = min(finite), max(finite)
-        pad = max((high - low) * 0.05, high * 0.0002)
-        ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel(f"time since start (s) — start {_start_label(start)}")
-    ax.set_ylabel("price (quote currency)")
-    ax.set_title(f"Our quotes vs fair mid, fills marked {title}".strip())
-    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, ncol=5, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
-
-
-def write_plots(
-    sampler: BacktestSampler, fills: Sequence[Fill], out_dir: Path, max_position: float, title: str = ""
-) -> dict[str, Path]:
-    """The three PNGs in ``out_dir``; returns name -> path. Needs at least one sample."""
-    if len(sampler) == 0:
-        raise ValueError("no samples: the backtest did not tick")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "pnl": plot_pnl(sampler, out_dir / "pnl.png", title),
-        "inventory": plot_inventory(sampler, out_dir / "inventory.png", max_position, title),
-        "quotes": plot_quotes(sampler, fills, out_dir / "quotes.png", title),
+def _layout(title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "title": {"text": title},
+        "font": _FONT,
+        "xaxis": {"title": {"text": "time (UTC)"}, "type": "date"},
+        "yaxis": {"title": {"text": y_title}, "exponentformat": "none", "separatethousands": True},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+        "height": 420,
     }
+    layout.update(extra)
+    return layout
+
+
+def equity_figure(sampler: BacktestSampler) -> dict[str, Any]:
+    """Total PnL and its parts (top) and the drawdown from the running peak (bottom), quote currency."""
+    total = list(sampler.total)
+    idx = thin_indices(len(total), total)
+    x = [_iso(sampler.ts[i]) for i in idx]
+    net_realized = [r - f for r, f in zip(sampler.realized, sampler.fees, strict=True)]
+    dd = drawdown(total)
+    data = [
+        {"type": "scatter", "mode": "lines", "name": "total PnL", "x": x, "y": _pick(total, idx),
+         "line": {"color": "black", "width": 1.6}},
+        {"type": "scatter", "mode": "lines", "name": "realized − fees", "x": x, "y": _pick(net_realized, idx),
+         "line": {"color": "#2a9d3a", "width": 1}},
+        {"type": "scatter", "mode": "lines", "name": "unrealized", "x": x, "y": _pick(sampler.unrealized, idx),
+         "line": {"color": "#e07b00", "width": 1}},
+        {"type": "scatter", "mode": "lines", "name": "drawdown", "x": x,
+         "y": [None if v is None else -v for v in _pick(dd, idx)],
+         "fill": "tozeroy", "line": {"color": "#c0392b", "width": 1}, "xaxis": "x", "yaxis": "y2"},
+    ]
+    layout = _layout("Equity and drawdown", "PnL (quote currency)", height=520)
+    layout["yaxis"]["domain"] = [0.34, 1.0]
+    layout["xaxis"]["anchor"] = "y2"  # the time axis under the drawdown panel, not between the two
+    layout["yaxis2"] = {"domain": [0.0, 0.24], "title": {"text": "drawdown"}, "exponentformat": "none"}
+    return {"data": data, "layout": layout}
+
+
+def inventory_figure(sampler: BacktestSampler, max_position: float) -> dict[str, Any]:
+    """Position against ±max_position (base asset)."""
+    position = list(sampler.position)
+    idx = thin_indices(len(position), position)
+    x = [_iso(sampler.ts[i]) for i in idx]
+    ends = [x[0], x[-1]] if x else []
+    data = [
+        {"type": "scatter", "mode": "lines", "name": "position", "x": x, "y": _pick(position, idx),
+         "line": {"color": "#1f6fb4", "width": 1.3}},
+        {"type": "scatter", "mode": "lines", "name": f"+max_position {max_position:g}", "x": ends,
+         "y": [max_position, max_position], "line": {"color": "#c0392b", "dash": "dash", "width": 1}},
+        {"type": "scatter", "mode": "lines", "name": f"−max_position {max_position:g}", "x": ends,
+         "y": [-max_position, -max_position], "line": {"color": "#c0392b", "dash": "dash", "width": 1}},
+    ]
+    return {"data": data, "layout": _layout("Inventory against limits", "position (base asset)")}
+
+
+def quotes_figure(sampler: BacktestSampler, fills: Sequence[Fill]) -> dict[str, Any]:
+    """Our best bid and ask against the fair mid, every fill marked (buys ▲, sells ▼)."""
+    n = len(sampler)
+    idx = thin_indices(n)
+    x = [_iso(sampler.ts[i]) for i in idx]
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": "fair mid", "x": x, "y": _pick(sampler.mid, idx),
+         "line": {"color": "black", "width": 1}},
+        {"type": "scatter", "mode": "lines", "name": "our best bid", "x": x, "y": _pick(sampler.bid, idx),
+         "line": {"color": "#2a9d3a", "width": 1}, "connectgaps": False},
+        {"type": "scatter", "mode": "lines", "name": "our best ask", "x": x, "y": _pick(sampler.ask, idx),
+         "line": {"color": "#c0392b", "width": 1}, "connectgaps": False},
+    ]
+    for side, symbol, color in ((Side.BUY, "triangle-up", "#145a1f"), (Side.SELL, "triangle-down", "#7b1111")):
+        chosen = [f for f in fills if f.side is side and not f.is_hedge]
+        data.append({
+            "type": "scatter", "mode": "markers", "name": f"{side.value.lower()} fills ({len(chosen)})",
+            "x": [_iso(f.ts_recv) for f in chosen], "y": [float(f.price) for f in chosen],
+            "text": [f"{f.qty} @ {f.price} ({f.liquidity.value.lower()})" for f in chosen],
+            "marker": {"symbol": symbol, "color": color, "size": 7 if len(chosen) > 300 else 10,
+                       "opacity": 0.6 if len(chosen) > 300 else 0.9},
+        })
+    return {"data": data, "layout": _layout("Our quotes against the fair mid, fills marked", "price (quote currency)")}
+
+
+def markout_figure(markouts: Mapping[str, Any]) -> dict[str, Any]:
+    """Mean markout (bps) against the horizon (s), for buys, sells and all fills."""
+    horizons = list(markouts.get("horizons_s", []))
+    colors = {"buy": "#2a9d3a", "sell": "#c0392b", "all": "black"}
+    data = [
+        {"type": "scatter", "mode": "lines+markers", "name": f"{side} (n at 1 s: {_n_at(markouts, side, 1)})",
+         "x": horizons, "y": markouts[side]["mean_bps"], "line": {"color": colors[side]}}
+        for side in ("buy", "sell", "all") if side in markouts
+    ]
+    layout = _layout("Markouts: mid move after our fills", "mean markout (bps, + = in our favour)")
+    layout["xaxis"] = {"title": {"text": "seconds after the fill"}, "type": "linear"}
+    layout["hovermode"] = "closest"
+    return {"data": data, "layout": layout}
+
+
+def _n_at(markouts: Mapping[str, Any], side: str, horizon: int) -> int:
+    horizons = list(markouts.get("horizons_s", []))
+    return markouts[side]["n"][horizons.index(horizon)] if horizon in horizons else 0
+
+
+HEALTH_FIELDS = ("gaps", "resyncs", "refused", "crossed")
+
+
+def data_health_figure(health: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per recorded book: gaps, resyncs, refused events and crossed books (counts), invalid time (% of span)."""
+    books = list(health)
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "name": field, "x": books, "y": [health[b].get(field, 0) for b in books]}
+        for field in HEALTH_FIELDS
+    ]
+    data.append({"type": "scatter", "mode": "markers", "name": "invalid book (% of span)", "x": books,
+                 "y": [health[b].get("invalid_pct", 0) for b in books], "yaxis": "y2",
+                 "marker": {"symbol": "diamond", "size": 12, "color": "#c0392b"}})
+    layout = _layout("Data health per recorded book", "count", barmode="group", hovermode="closest")
+    layout["xaxis"] = {"title": {"text": "book"}, "type": "category"}
+    layout["yaxis2"] = {"title": {"text": "invalid book (% of span)"}, "overlaying": "y", "side": "right",
+                        "rangemode": "tozero"}
+    return {"data": data, "layout": layout}
+
+
+def tearsheet_figures(
+    report: Mapping[str, Any], sampler: BacktestSampler, fills: Sequence[Fill]
+) -> dict[str, dict[str, Any]]:
+    """Chart id -> figure, in page order (data health only when the report carries it)."""
+    if len(sampler) == 0:
+        raise ValueError("no samples: the run did not tick")
+    max_position = float(report.get("inventory", {}).get("max_position") or 0)
+    figures = {
+        "equity": equity_figure(sampler),
+        "inventory": inventory_figure(sampler, max_position),
+        "quotes": quotes_figure(sampler, fills),
+    }
+    if "markouts" in report:
+        figures["markouts"] = markout_figure(report["markouts"])
+    if report.get("data_health"):
+        figures["data_health"] = data_health_figure(report["data_health"])
+    return figures

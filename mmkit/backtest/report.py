@@ -1,39 +1,45 @@
-"""The figures of a finished backtest: one dict (JSON), one text table.
+"""The figures of a finished run: one dict (``report.json``), one text table, the trader's files.
 
 Money figures (PnL parts, drawdown, fees, volumes) come from the exact fill
 ledger (:class:`PnLTracker`) and are written as Decimal strings; statistics
-over time (Sharpe, inventory, uptime) come from the per-tick samples of
-:class:`BacktestSampler`. Nothing here depends on wall time, so the same
-inputs and seed give a byte-identical ``report.json``.
+over time (uptime, markouts, PnL per hour) come from the per-tick samples of
+:class:`BacktestSampler` through :mod:`mmkit.analytics`, where each figure
+is defined once. Nothing in the figures depends on wall time, so the same
+inputs and seed give the same ``report.json`` (``provenance`` apart, which
+names the code and data that produced it).
 
-Definitions (also in docs/backtesting.md):
-
-* **fill ratio**: filled quantity / quantity of our accepted orders.
-* **spread capture**: quantity-weighted ``side · (mid − price) / mid`` in bps
-  at each fill (positive = we bought below / sold above the fair mid).
-* **Sharpe**: mean / stdev of the 1-second changes of total PnL, times
-  ``sqrt(seconds per year)``; None when PnL never moved. On a run of
-  minutes it is a description of the run, not a forecast.
-* **time at limits**: share of ticks with ``|position| >= max_position``.
-* **quote uptime**: share of ticks with a live bid *and* a live ask
-  (``one_sided_uptime``: at least one of them).
+Figure names are stable: other tools (sweeps) rank runs by them. Units are in
+the names (``_bps``, ``_pct``, ``_s``, ``_ns``, ``_quote``) or in
+``report["units"]``; docs/backtesting.md ("Metrics") defines each one.
 """
 
 from __future__ import annotations
 
-import itertools
+import csv
+import hashlib
 import json
 import math
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+import mmkit
+from mmkit.analytics import UNITS
+from mmkit.analytics.execution import OrderRow, attach_fills, fill_rate_by_level, order_to_trade
+from mmkit.analytics.ledger import fee_in_quote
+from mmkit.analytics.markouts import headline, markout_table
+from mmkit.analytics.performance import risk_adjusted
+from mmkit.analytics.quoting import uptime
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
 from mmkit.risk.pnl import PnLTracker
 
-SECONDS_PER_YEAR = 365 * 24 * 3600
+BPS = Decimal(10_000)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -42,33 +48,43 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits)
 
 
-def sharpe_per_second(ts: Sequence[int], total: Sequence[float]) -> float | None:
-    """Annualized Sharpe of 1-second PnL changes, from per-tick samples of total PnL."""
-    if len(ts) < 2:
-        return None
-    seconds: list[float] = []
-    start = ts[0]
-    bucket = 0
-    last = total[0]
-    for t, value in zip(ts, total, strict=True):
-        b = (t - start) // NS_PER_S
-        if b != bucket:
-            seconds.append(last)
-            bucket = b
-        last = value
-    seconds.append(last)
-    changes = [b - a for a, b in itertools.pairwise(seconds)]
-    if len(changes) < 2:
-        return None
-    mean = sum(changes) / len(changes)
-    var = sum((c - mean) ** 2 for c in changes) / (len(changes) - 1)
-    if var <= 0:
-        return None
-    return mean / math.sqrt(var) * math.sqrt(SECONDS_PER_YEAR)
-
-
 def _share(flags: Sequence[bool]) -> float | None:
     return None if not flags else sum(flags) / len(flags)
+
+
+def utc_iso(ts_ns: int | None) -> str | None:
+    """``2026-12-06T16:58:45.123Z`` (ms precision) for ns since the epoch."""
+    if ts_ns is None:
+        return None
+    moment = datetime.fromtimestamp(ts_ns // 1_000_000 / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def human_duration(seconds: float) -> str:
+    """``1 d 02:03:04`` / ``02:03:04.5``: a span a person reads at a glance."""
+    whole = timedelta(seconds=round(seconds, 1))
+    days, rest = whole.days, whole - timedelta(days=whole.days)
+    hours, rem = divmod(rest.total_seconds(), 3600)
+    minutes, secs = divmod(rem, 60)
+    text = f"{int(hours):02d}:{int(minutes):02d}:{secs:04.1f}"
+    return f"{days} d {text}" if days else text
+
+
+def fee_figures(fills: Sequence[Fill], base_asset: str = "BTC") -> dict[str, Any]:
+    """Fees by currency as charged, and in the quote currency (total, maker, taker, bps of notional)."""
+    by_currency: dict[str, Decimal] = {}
+    for f in fills:
+        by_currency[f.fee_currency] = by_currency.get(f.fee_currency, ZERO) + f.fee
+    total = sum((fee_in_quote(f, base_asset) for f in fills), ZERO)
+    maker = sum((fee_in_quote(f, base_asset) for f in fills if f.liquidity is Liquidity.MAKER), ZERO)
+    notional = sum((f.notional for f in fills), ZERO)
+    return {
+        "by_currency": {c: str(v) for c, v in sorted(by_currency.items())},
+        "total_quote": str(total),
+        "maker_quote": str(maker),
+        "taker_quote": str(total - maker),
+        "bps_of_notional": None if notional == 0 else str((total / notional * BPS).quantize(Decimal("0.0001"))),
+    }
 
 
 def build_report(
@@ -88,21 +104,31 @@ def build_report(
     two_sided = [not (math.isnan(bids[i]) or math.isnan(asks[i])) for i in range(n)]
     one_sided = [not (math.isnan(bids[i]) and math.isnan(asks[i])) for i in range(n)]
     filled_qty = sum((f.qty for f in fills), ZERO)
+    volume_quote = sum((f.notional for f in fills), ZERO)
     buys = [f for f in fills if f.side is Side.BUY]
     sells = [f for f in fills if f.side is Side.SELL]
     mean_pos = sum(positions) / n if n else None
     std_pos = math.sqrt(sum((p - mean_pos) ** 2 for p in positions) / n) if n and mean_pos is not None else None
     capture = pnl.avg_spread_capture_bps()
     duration_s = (sampler.ts[-1] - sampler.ts[0]) / NS_PER_S if n > 1 else 0.0
+    total = pnl.total()
+    orders = list(sampler.orders.values())
+    attach_fills(orders, fills)
+    markouts = markout_table(fills, sampler.ts, sampler.mid)
+    markouts["headline"] = headline(markouts)
     report: dict[str, Any] = dict(meta or {})
     report.update(
         {
             "start_ns": sampler.ts[0] if n else None,
             "end_ns": sampler.ts[-1] if n else None,
+            "start_utc": utc_iso(sampler.ts[0]) if n else None,
+            "end_utc": utc_iso(sampler.ts[-1]) if n else None,
             "duration_s": round(duration_s, 3),
+            "duration": human_duration(duration_s),
             "ticks": n,
+            "units": UNITS,
             "pnl": {
-                "total": str(pnl.total()),
+                "total": str(total),
                 "realized": str(pnl.realized()),
                 "unrealized": str(pnl.unrealized()),
                 "fees": str(pnl.fees()),
@@ -110,7 +136,8 @@ def build_report(
                 "taker_fees": str(sum((f.fee for f in fills if f.liquidity is Liquidity.TAKER), ZERO)),
                 "mark_price": None if pnl.mark_price is None else str(pnl.mark_price),
                 "max_drawdown": str(pnl.max_drawdown),
-                "sharpe": _round(sharpe_per_second(sampler.ts, sampler.total), 3),
+                **(risk_adjusted(sampler.ts, sampler.total, total) if n else {"sharpe": None, "sortino": None,
+                                                                              "sharpe_note": "no samples"}),
             },
             "fills": {
                 "count": len(fills),
@@ -119,12 +146,20 @@ def build_report(
                 "maker": sum(1 for f in fills if f.liquidity is Liquidity.MAKER),
                 "taker": sum(1 for f in fills if f.liquidity is Liquidity.TAKER),
                 "volume_base": str(filled_qty),
-                "volume_quote": str(sum((f.notional for f in fills), ZERO)),
+                "volume_quote": str(volume_quote),
+                "pnl_per_volume_bps": (
+                    None if volume_quote == 0 else str((total / volume_quote * BPS).quantize(Decimal("0.0001")))
+                ),
                 "accepted_orders": sampler.accepted_orders,
                 "accepted_qty": str(sampler.accepted_qty),
                 "fill_ratio": _round(float(filled_qty / sampler.accepted_qty) if sampler.accepted_qty else None),
                 "spread_capture_bps": None if capture is None else str(capture.quantize(Decimal("0.0001"))),
+                "order_messages": sampler.order_messages,
+                "order_to_trade": order_to_trade(sampler.order_messages, len(fills)),
+                "fill_rate_by_level": fill_rate_by_level(orders, fills),
             },
+            "fees": fee_figures(fills),
+            "markouts": markouts,
             "inventory": {
                 "final": str(pnl.position()),
                 "min": _round(min(positions)) if n else None,
@@ -138,39 +173,219 @@ def build_report(
             "quoting": {
                 "uptime": _round(_share(two_sided)),
                 "one_sided_uptime": _round(_share(one_sided)),
+                **uptime(bids, asks),
             },
         }
     )
     if counters:
+        counters = dict(counters)
+        if "quoting_ticks" in counters:  # ticks with quoting *enabled*; uptime is in "quoting"
+            counters["quoting_enabled_ticks"] = counters.pop("quoting_ticks")
         report["counters"] = counters
     return report
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+# -- provenance ---------------------------------------------------------------------------------------------
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit of the source tree mmkit runs from (None outside a git checkout or without git)."""
+    where = start or Path(mmkit.__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) == 40 else None
+
+
+def data_files(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Each recording file (directories expanded) with its size in bytes and SHA-256."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    out = []
+    for file in files:
+        digest = hashlib.sha256()
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        out.append({"path": str(file), "bytes": file.stat().st_size, "sha256": digest.hexdigest()})
+    return out
+
+
+def parameters_of(config: object) -> dict[str, Any] | None:
+    """A controller config (attrs, dataclass or dict) as JSON-ready values (Decimals as text)."""
+    if config is None:
+        return None
+    if attrs.has(type(config)):
+        raw = attrs.asdict(config)  # type: ignore[arg-type]
+    elif isinstance(config, dict):
+        raw = dict(config)
+    else:
+        raw = {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    result = json.loads(json.dumps(raw, default=str))
+    return result if isinstance(result, dict) else None
+
+
+def provenance(
+    *, parameters: dict[str, Any] | None, data: Iterable[Path] = (), risk: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What produced a report: strategy parameters, mmkit version and git commit, data files with checksums."""
+    return {
+        "mmkit_version": mmkit.__version__,
+        "git_commit": git_commit(),
+        "parameters": parameters,
+        "risk": risk,
+        "data_files": data_files(data),
+    }
+
+
+# -- trader's files -----------------------------------------------------------------------------------------
+
+FILL_COLUMNS = (
+    "ts_utc", "ts_event", "ts_recv", "venue", "symbol", "side", "price", "qty", "notional", "fee", "fee_currency",
+    "liquidity", "is_hedge", "client_id", "venue_order_id", "trade_id", "level", "mid_at_fill",
+    "markout_1s_bps", "markout_10s_bps", "markout_60s_bps",
+)
+ORDER_COLUMNS = (
+    "client_id", "side", "level", "price", "qty", "filled_qty", "state", "created_utc", "created_ns",
+    "accepted_ns", "ended_ns", "lifetime_s", "replaces", "replaced_by", "reason",
+)
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def write_fills_csv(path: Path, fills: Sequence[Fill], sampler: BacktestSampler | None,
+                    orders: Sequence[OrderRow] = ()) -> int:
+    """One row per fill, money as exact decimal text, with its level and markouts; returns the row count."""
+    from mmkit.analytics.markouts import fill_markout, mid_at
+
+    level_of = {o.client_id: o.level for o in orders}
+    ts = sampler.ts if sampler is not None else []
+    mid = sampler.mid if sampler is not None else []
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(FILL_COLUMNS)
+        for f in fills:
+            level = level_of.get(f.client_id)
+            writer.writerow([
+                utc_iso(f.ts_event), f.ts_event, f.ts_recv, f.venue, f.symbol, f.side.value, format(f.price, "f"),
+                format(f.qty, "f"), format(f.notional, "f"), format(f.fee, "f"), f.fee_currency, f.liquidity.value,
+                int(f.is_hedge), f.client_id, f.venue_order_id, f.trade_id, "" if level is None else level,
+                _num(mid_at(ts, mid, f.ts_recv) if ts else None, 8),
+                *(_num(fill_markout(f, ts, mid, h)) for h in (1, 10, 60)),
+            ])
+    return len(fills)
+
+
+def write_orders_csv(path: Path, orders: Sequence[OrderRow]) -> int:
+    """One row per order we placed (replacements are orders of their own); returns the row count."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(ORDER_COLUMNS)
+        for o in orders:
+            start = o.accepted_ns or o.created_ns
+            lifetime = "" if o.ended_ns is None or not start else f"{(o.ended_ns - start) / NS_PER_S:.3f}"
+            writer.writerow([
+                o.client_id, o.side.value, "" if o.level is None else o.level,
+                "" if o.price is None else format(o.price, "f"), format(o.qty, "f"), format(o.filled_qty, "f"),
+                o.state, utc_iso(o.created_ns) if o.created_ns else "", o.created_ns, o.accepted_ns or "",
+                o.ended_ns or "", lifetime, o.replaces, o.replaced_by, o.reason,
+            ])
+    return len(orders)
+
+
+def write_run_outputs(
+    report: dict[str, Any],
+    sampler: BacktestSampler,
+    fills: Sequence[Fill],
+    out_dir: Path,
+    *,
+    title: str,
+) -> dict[str, Path]:
+    """report.json, fills.csv, orders.csv and the tearsheet report.html in ``out_dir``; returns name -> path.
+
+    The one writer of a run's outputs, for the backtest and the live run alike.
+    """
+    from mmkit.backtest.html import write_tearsheet
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    orders = list(sampler.orders.values())
+    attach_fills(orders, fills)
+    paths = {
+        "report.json": out_dir / "report.json",
+        "fills.csv": out_dir / "fills.csv",
+        "orders.csv": out_dir / "orders.csv",
+        "report.html": out_dir / "report.html",
+    }
+    write_json(report, paths["report.json"])
+    write_fills_csv(paths["fills.csv"], fills, sampler, orders)
+    write_orders_csv(paths["orders.csv"], orders)
+    write_tearsheet(report, sampler, fills, paths["report.html"], title=title)
+    return paths
+
+
+def write_backtest_outputs(
+    report: dict[str, Any], sampler: BacktestSampler, engine: Any, out_dir: Path
+) -> dict[str, Path]:
+    """A backtest's outputs: :func:`write_run_outputs` after adding ``provenance`` to ``report`` (in place).
+
+    ``engine``: the run's :class:`mmkit.app.engine.Engine` (duck-typed: ``fills``, ``runner.controller``,
+    ``inventory.config``), so this module needs nothing from the app layer.
+    """
+    data = [Path(report["data"])] if report.get("data") else []
+    inventory = getattr(engine.inventory, "config", None)
+    report["provenance"] = provenance(
+        parameters=parameters_of(getattr(engine.runner.controller, "config", None)),
+        data=data,
+        risk=parameters_of(inventory),
+    )
+    title = f"mmkit backtest — {report.get('strategy', '')} on {report.get('venue', '')}:{report.get('symbol', '')}"
+    return write_run_outputs(report, sampler, engine.fills, out_dir, title=title)
 
 
 def _pct(value: object) -> str:
     return "-" if value is None else f"{float(str(value)) * 100:.1f} %"
 
 
+def _or_dash(value: object, suffix: str = "") -> str:
+    return "-" if value is None else f"{value}{suffix}"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """A compact text table of the headline figures, for the terminal."""
     p, f, i, q = report["pnl"], report["fills"], report["inventory"], report["quoting"]
+    m = report.get("markouts", {}).get("headline", {})
+    sharpe = p.get("sharpe")
     rows = [
         ("setup", report.get("setup", "-")),
         ("strategy", report.get("strategy", "-")),
-        ("span", f"{report['duration_s']} s, {report['ticks']} ticks"),
-        ("PnL total", p["total"]),
+        ("span", f"{report.get('start_utc') or '-'} + {report.get('duration', report['duration_s'])}, "
+                 f"{report['ticks']} ticks"),
+        ("PnL total (quote ccy)", p["total"]),
         ("  realized", p["realized"]),
         ("  unrealized", p["unrealized"]),
         ("  fees", p["fees"]),
-        ("max drawdown", p["max_drawdown"]),
-        ("Sharpe (1 s, annualized)", "-" if p["sharpe"] is None else p["sharpe"]),
+        ("max drawdown (quote ccy)", p["max_drawdown"]),
+        ("PnL per hour ± s.e.", f"{_or_dash(p.get('pnl_per_hour'))} ± {_or_dash(p.get('pnl_per_hour_se'))}"),
+        ("Sharpe (daily, annualized)", sharpe if sharpe is not None else f"- ({p.get('sharpe_note') or 'n/a'})"),
         ("fills", f"{f['count']} ({f['buys']} buys, {f['sells']} sells; {f['maker']} maker)"),
         ("volume", f"{f['volume_base']} base / {f['volume_quote']} quote"),
+        ("PnL per volume", _or_dash(f.get("pnl_per_volume_bps"), " bps")),
         ("fill ratio", _pct(f["fill_ratio"])),
-        ("spread capture", "-" if f["spread_capture_bps"] is None else f"{f['spread_capture_bps']} bps"),
+        ("order-to-trade", _or_dash(f.get("order_to_trade"))),
+        ("spread capture", _or_dash(f["spread_capture_bps"], " bps")),
+        ("markout 1 s / 10 s / 60 s (bps)",
+         " / ".join(_or_dash(m.get(f"all_{h}s_bps")) for h in (1, 10, 60))),
         ("inventory final / min / max", f"{i['final']} / {i['min']} / {i['max']}"),
         ("inventory mean / mean |x| / std", f"{i['mean']} / {i['mean_abs']} / {i['std']}"),
         ("time at limits", _pct(i["time_at_limits"])),

@@ -7,7 +7,10 @@ Floats are fine here: these series feed charts and summary statistics, never
 an order or the ledger (exact figures come from :class:`PnLTracker`).
 
 It also listens to order events to count what we offered (accepted orders
-and their size), which is the denominator of the fill ratio.
+and their size), which is the denominator of the fill ratio, and to keep one
+:class:`~mmkit.analytics.execution.OrderRow` per order (``orders.csv``, fill
+rate per level, order-to-trade ratio). Order events are rare next to ticks,
+so this costs the hot path nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +20,18 @@ from array import array
 from collections.abc import Callable
 from decimal import Decimal
 
+from mmkit.analytics.execution import OrderRow
 from mmkit.clock import Clock
-from mmkit.model import FairValue, OrderAccepted, OrderReplaced, Side, VenueEvent
+from mmkit.model import (
+    FairValue,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    Side,
+    VenueEvent,
+)
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.pnl import PnLFigures, PnLTracker
@@ -53,6 +66,10 @@ class BacktestSampler:
         self.total = array("d")
         self.accepted_orders = 0
         self.accepted_qty = Decimal(0)
+        #: One row per order we placed (replacements included), in placement order.
+        self.orders: dict[str, OrderRow] = {}
+        #: Order messages: new orders answered (accepted or rejected), replacements, confirmed cancels.
+        self.order_messages = 0
         # Float conversions of the last tick, reused while their Decimal source is unchanged (most
         # ticks: no fill, same mid, same orders). Each memo is keyed on what its value derives from:
         #: (order tracker version, best bid, best ask) of our live orders;
@@ -75,11 +92,53 @@ class BacktestSampler:
         if isinstance(event, OrderReplaced):
             self.accepted_orders += 1
             self.accepted_qty += event.qty
+            self.order_messages += 1
+            old = self.orders.get(event.orig_client_id)
+            if old is not None:
+                old.state, old.replaced_by, old.ended_ns = "replaced", event.client_id, event.ts_recv
+            order = self._orders.get(event.client_id)
+            if order is not None and order.slot is not None:
+                level: int | None = order.slot[1]
+            else:
+                level = old.level if old is not None else None
+            side = old.side if old is not None else (order.side if order is not None else Side.BUY)
+            self.orders[event.client_id] = OrderRow(
+                event.client_id, side, level, event.price, event.qty, event.ts_recv,
+                accepted_ns=event.ts_recv, replaces=event.orig_client_id,
+            )
         elif isinstance(event, OrderAccepted):
             order = self._orders.get(event.client_id)
             if order is not None:
                 self.accepted_orders += 1
                 self.accepted_qty += order.qty
+                self.order_messages += 1
+                row = self._row(event.client_id)
+                if row is not None:
+                    row.accepted_ns = event.ts_recv
+        elif isinstance(event, OrderRejected):
+            self.order_messages += 1
+            row = self._row(event.client_id)
+            if row is not None:
+                row.state, row.ended_ns, row.reason = "rejected", event.ts_recv, event.reason.value
+        elif isinstance(event, OrderCanceled | OrderExpired):
+            self.order_messages += isinstance(event, OrderCanceled)
+            row = self.orders.get(event.client_id)
+            if row is not None and row.state == "open":
+                row.state = "canceled" if isinstance(event, OrderCanceled) else "expired"
+                row.ended_ns = event.ts_recv
+
+    def _row(self, client_id: str) -> OrderRow | None:
+        """The order's row, made from the order tracker on first sight (None for an order it does not know)."""
+        row = self.orders.get(client_id)
+        if row is None:
+            order = self._orders.get(client_id)
+            if order is None:
+                return None
+            row = self.orders[client_id] = OrderRow(
+                client_id, order.side, None if order.slot is None else order.slot[1], order.price, order.qty,
+                order.created_ns,
+            )
+        return row
 
     # -- TimeIterator -----------------------------------------------------------
 

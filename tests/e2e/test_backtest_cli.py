@@ -44,7 +44,7 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
     assert first.returncode == 0, first.stderr[-2000:]
     assert "backtest [" in first.stderr and "100.0 %" in first.stderr  # the progress bar
     assert "══ backtest report ══" in first.stdout and "quote uptime" in first.stdout
-    for name in ("report.json", "pnl.png", "inventory.png", "quotes.png", "report.html", "backtest.log"):
+    for name in ("report.json", "fills.csv", "orders.csv", "report.html", "backtest.log"):
         assert (tmp_path / "a" / name).is_file(), name
         assert name in first.stdout
     report = json.loads((tmp_path / "a" / "report.json").read_text())
@@ -56,6 +56,8 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
     assert second.returncode == 0, second.stderr[-2000:]
     assert "backtest [" not in second.stderr
     assert (tmp_path / "b" / "report.json").read_text() == (tmp_path / "a" / "report.json").read_text()
+    for name in ("fills.csv", "orders.csv"):
+        assert (tmp_path / "b" / name).read_text() == (tmp_path / "a" / name).read_text(), name
 
 
 def test_backtest_cli_rejects_a_bad_time(tmp_path: Path, shared_data: Path) -> None:

@@ -7,15 +7,13 @@ import math
 from decimal import Decimal as D
 from pathlib import Path
 
-import pytest
-
-from mmkit.backtest.html import render_html
-from mmkit.backtest.plots import write_plots
+from mmkit.backtest.html import render_tearsheet
+from mmkit.backtest.plots import tearsheet_figures
 from mmkit.backtest.progress import ProgressBar
-from mmkit.backtest.report import build_report, format_table, sharpe_per_second, write_json
+from mmkit.backtest.report import build_report, format_table, write_json
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.connector import load_venue_rules
-from mmkit.model import NS_PER_MS, NS_PER_S, Fill, Liquidity, OrderAccepted, OrderRequest, Side
+from mmkit.model import NS_PER_S, Fill, Liquidity, OrderAccepted, OrderRequest, Side
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.risk.pnl import PnLTracker
@@ -45,16 +43,6 @@ class Harness:
         self.fills.append(f)
         self.inventory.on_fill(f)
         self.pnl.on_fill(f, self.mid)
-
-
-def test_sharpe_is_none_without_variation_and_signed_with_it() -> None:
-    ts = [i * 100 * NS_PER_MS for i in range(50)]
-    assert sharpe_per_second(ts, [0.0] * 50) is None
-    rising = [float(i // 10) + (0.5 if (i // 10) % 2 else 0.0) for i in range(50)]
-    value = sharpe_per_second(ts, rising)
-    assert value is not None and value > 0
-    falling = [-v for v in rising]
-    assert sharpe_per_second(ts, falling) == pytest.approx(-value)
 
 
 def test_report_figures_from_samples_and_fills(tmp_path: Path) -> None:
@@ -88,7 +76,7 @@ def test_report_figures_from_samples_and_fills(tmp_path: Path) -> None:
     assert "time at limits" in table and "40.0 %" in table
 
 
-def test_plots_and_html_are_written_and_self_contained(tmp_path: Path) -> None:
+def test_tearsheet_is_self_contained_with_every_chart(tmp_path: Path) -> None:
     h = Harness()
     for i in range(20):
         h.mid = D(100) + D(i) / 10
@@ -96,15 +84,14 @@ def test_plots_and_html_are_written_and_self_contained(tmp_path: Path) -> None:
         if i == 5:
             h.add_fill(fill(1, Side.BUY, "100.4", "0.5", i * NS_PER_S))
         h.sampler.tick(i * NS_PER_S)
-    images = write_plots(h.sampler, h.fills, tmp_path, 1.0, "test")
-    assert set(images) == {"pnl", "inventory", "quotes"}
-    for path in images.values():
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = build_report(h.sampler, h.fills, h.pnl, max_position=D(1))
-    page = render_html(report, images)
-    assert page.count("data:image/png;base64,") == 3
-    assert "src='http" not in page and "<script" not in page
-    assert "time_at_limits" in page
+    figures = tearsheet_figures(report, h.sampler, h.fills)
+    assert list(figures) == ["equity", "inventory", "quotes", "markouts"]  # no data health in this report
+    assert all(trace["x"] for fig in figures.values() for trace in fig["data"][:1])
+    page = render_tearsheet(report, h.sampler, h.fills)
+    assert "<script src" not in page and "Plotly.newPlot" in page
+    assert "time_at_limits" in page and "health-missing" in page
+    assert "1970-01-01T00:00:05.000Z" in page  # readable UTC, not raw ns
 
 
 def test_sampler_nan_when_no_quotes() -> None:
