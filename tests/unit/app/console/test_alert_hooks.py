@@ -9,6 +9,7 @@ quoting venue down longer than ``venue_down_after_s`` (then back).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
@@ -22,6 +23,8 @@ from aiohttp import web
 from mmkit.app.config import ConsoleAlertsSection, ConsoleSection, EngineSection, WebhookSection
 from mmkit.app.console.runtime import Console
 from mmkit.app.outcome import ProblemKind
+from mmkit.model import Side
+from mmkit.store.recorder import Recorder
 from mmkit.testing.harness import Harness
 from strategies.simple import SimpleConfig, SimpleController
 
@@ -97,3 +100,36 @@ async def test_trips_problems_and_venue_outages_alert(hook: tuple[str, list[dict
         assert trip["message"] == "kill switch tripped: unit emergency" and trip["instance"] == "unit"
     finally:
         await console.close()
+
+
+async def test_store_write_failures_alert(hook: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """A real recorder whose SQLite database is locked by another connection: its writes fail, the console alerts."""
+    url, received = hook
+    (tmp_path / "store").mkdir()
+    db = tmp_path / "store" / "mmkit.sqlite"
+    recorder = Recorder(f"sqlite:///{db}", instance="unit", connect_timeout_s=0.2, retry_initial_s=0.01,
+                        retry_max_s=0.05)  # fmt: skip
+    recorder.start()
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.5"))))
+    alerts = ConsoleAlertsSection(webhooks=[WebhookSection(url)], backoff_s=D("0.05"))
+    config = SimpleNamespace(
+        console=ConsoleSection(alerts=alerts), engine=EngineSection(instance="unit", output_dir=str(tmp_path))
+    )
+    console = Console(SimpleNamespace(engine=h.engine, config=config, hedge=None))
+    # the persistence the console watches: the real recorder, and an audit trail with no errors
+    persistence = SimpleNamespace(recorder=recorder, audit=SimpleNamespace(trail=SimpleNamespace(errors=0)))
+    await console.open(persistence, None)
+    lock = sqlite3.connect(db, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        assert recorder.record_order("c1", "sim", "BTC-USD", Side.BUY, price=D("100"), qty=D("1"),
+                                     filled_qty=D("0"), state="OPEN", venue_order_id="V1", ts_ns=1)  # fmt: skip
+        await _until(lambda: any(a["kind"] == "store" for a in received), 30)
+        alert = next(a for a in received if a["kind"] == "store")
+        assert alert["subject"] == "write" and alert["details"]["db_errors"] >= 1, alert
+        assert "store write failures" in alert["message"]
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+        await console.close()
+        recorder.close(timeout_s=5.0)
