@@ -23,8 +23,12 @@ from aiohttp import web
 from mmkit.app.config import ConsoleAlertsSection, ConsoleSection, EngineSection, WebhookSection
 from mmkit.app.console.runtime import Console
 from mmkit.app.outcome import ProblemKind
-from mmkit.model import Side
+from mmkit.connector import rules_for
+from mmkit.model import Fill, IncrementBand, Instrument, Liquidity, Side
+from mmkit.risk.hedge import HedgeConfig, HedgeExecutor
+from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.store.recorder import Recorder
+from mmkit.testing.fake_connector import FakeConnector
 from mmkit.testing.harness import Harness
 from strategies.simple import SimpleConfig, SimpleController
 
@@ -133,3 +137,37 @@ async def test_store_write_failures_alert(hook: tuple[str, list[dict[str, Any]]]
         lock.close()
         await console.close()
         recorder.close(timeout_s=5.0)
+
+
+async def test_a_hedge_that_cannot_complete_alerts(hook: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """A real HedgeExecutor with a position to hedge and its venue down: the gate stops hedging, the console alerts."""
+    url, received = hook
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.5"))))
+    instrument = Instrument("kraken", "BTC/USD", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.00000001")),))
+    kraken = FakeConnector(rules_for([instrument], "kraken", supports_market_orders=True), validate=False)
+    inventory = InventoryManager(InventoryConfig(max_position=D(5), hedge_threshold=D(2), emergency_position=D(6)))
+    inventory.on_fill(
+        Fill(venue="truex", trade_id="q1", client_id="quote", symbol="BTC-PYUSD", side=Side.BUY, price=D("100000"),
+             qty=D(3), fee=D(0), fee_currency="PYUSD", liquidity=Liquidity.MAKER, ts_event=0, ts_recv=0)
+    )  # fmt: skip
+    hedger = HedgeExecutor(
+        kraken, inventory, touch=lambda side: D("100000.0"), config=HedgeConfig(), listeners=[inventory.on_fill],
+        drain_connector=True,
+    )  # fmt: skip
+    hedger.start(None, 0)  # type: ignore[arg-type]
+    alerts = ConsoleAlertsSection(webhooks=[WebhookSection(url)], backoff_s=D("0.05"))
+    config = SimpleNamespace(
+        console=ConsoleSection(alerts=alerts), engine=EngineSection(instance="unit", output_dir=str(tmp_path))
+    )
+    console = Console(SimpleNamespace(engine=h.engine, config=config, hedge=hedger))
+    await console.open(None, None)
+    try:
+        kraken._connected = False  # the hedge venue's session dropped (as the hedge gate's own tests do)
+        hedger.tick(0)
+        assert kraken.placed == [] and hedger.stop_reason is not None
+        await _until(lambda: any(a["kind"] == "hedge" for a in received))
+        alert = next(a for a in received if a["kind"] == "hedge")
+        assert alert["subject"] == "hedge_stopped" and "kraken is not connected" in alert["message"], alert
+        assert alert["details"]["position"] == "3"
+    finally:
+        await console.close()
