@@ -70,6 +70,7 @@ class Dashboard:
         self.version = 0
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._started_ns = time.time_ns()
         self._log = logger.bind(component="dashboard")
         self.url = ""
@@ -88,7 +89,9 @@ class Dashboard:
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/events", self._events)
         app.router.add_post("/api/control", self._control)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A page left open keeps an SSE request running: close() ends those (``_closing``) and does not
+        # wait long for anything else, so an open browser never holds the instance's stop.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.section.host, self.section.port)
         await site.start()
@@ -101,6 +104,7 @@ class Dashboard:
         return self.url
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -136,7 +140,7 @@ class Dashboard:
         await response.prepare(request)
         seen = -1
         try:
-            while True:
+            while not self._closing:
                 if self.version != seen:
                     seen = self.version
                     await response.write(f"data: {json.dumps(self.snapshot)}\n\n".encode())
