@@ -206,6 +206,16 @@ class Dashboard:
                 }
             )
 
+    def _fresh_venues(self) -> list[str]:
+        """The reference venues in the fair price now (a PriceAggregator says; a single mid has none)."""
+        fresh = getattr(self.engine.runner.fair_source, "fresh_venues", None)
+        if not callable(fresh):
+            return []
+        try:
+            return [str(v) for v in fresh(self.engine.clock.now_ns)]
+        except Exception:
+            return []
+
     def _balances(self) -> dict[str, dict[str, str]]:
         out = dict(self.balances)
         hedge = self.built.hedge
@@ -298,6 +308,7 @@ class Dashboard:
                 "confidence": round(fair.confidence, 3),
                 "sources": fair.sources,
                 "age_s": round(max(now - fair.ts, 0) / NS_PER_S, 2) if fair.ts else None,
+                "venues": self._fresh_venues(),
             },
             "inventory": {
                 "position": float(inv.position),

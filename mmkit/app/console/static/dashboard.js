@@ -54,7 +54,7 @@ function drawHeader(s) {
   if (s.hedge) pill("hedge", `hedge ${s.hedge.venue}: ${s.hedge.stopped ? "STOPPED " + s.hedge.stopped : "on"} (${s.hedge.working} working)`, s.hedge.stopped ? "bad" : "ok");
   else pill("hedge", "no hedge", "");
   const r = s.reference;
-  pill("ref", `fair ${fmt(r.price)} · confidence ${fmt(r.confidence, 2)} · ${r.sources} src · age ${fmt(r.age_s, 1)} s`, r.confidence >= 0.3 ? "ok" : "warn");
+  pill("ref", `fair ${fmt(r.price)} · confidence ${fmt(r.confidence, 2)} · ${r.sources} src${r.venues && r.venues.length ? " (" + r.venues.map(esc).join(", ") + ")" : ""} · age ${fmt(r.age_s, 1)} s`, r.confidence >= 0.3 ? "ok" : "warn");
   pill("updated", `tick ${s.ticks} · ${time(s.ts_ns)}`, "");
   const inv = s.inventory, p = s.pnl;
   $("pnl").innerHTML = `<span id="pnl-total">total ${fmt(p.total)}</span> · realized ${fmt(p.realized)} · unrealized ${fmt(p.unrealized)} · fees ${fmt(p.fees)}`;
