@@ -145,7 +145,7 @@ class Dashboard:
                     seen = self.version
                     await response.write(f"data: {json.dumps(self.snapshot)}\n\n".encode())
                 await asyncio.sleep(self.interval_s / 2)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the page went away
             pass
         return response
 
