@@ -114,6 +114,29 @@ class _ConsoleOn:
             self.actions[action.kind.name.lower()].inc()  # type: ignore[attr-defined]
         self.cost.append(time.perf_counter_ns() - began)
 
+    def dashboard_refresh_us(self) -> tuple[float, float]:
+        """The page's snapshot (built between ticks once per push interval) on a real engine: p50, p99 in us."""
+        from decimal import Decimal as D
+        from types import SimpleNamespace
+
+        from mmkit.app.config import ConsoleDashboardSection, EngineSection
+        from mmkit.app.console.dashboard import Dashboard
+        from mmkit.testing.harness import Harness
+        from strategies.simple import SimpleConfig, SimpleController
+
+        h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.5"))))
+        h.set_fair("60000")
+        h.tick(3)
+        config = SimpleNamespace(engine=EngineSection(instance="bench"))
+        page = Dashboard(SimpleNamespace(engine=h.engine, config=config, hedge=None), ConsoleDashboardSection(), None)
+        costs = []
+        for _ in range(2000):
+            began = time.perf_counter_ns()
+            page.refresh()
+            costs.append(time.perf_counter_ns() - began)
+        costs.sort()
+        return costs[len(costs) // 2] / 1000, costs[int(0.99 * len(costs))] / 1000
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
@@ -125,6 +148,8 @@ class _ConsoleOn:
                 f"   console on: {self.scrapes} scrapes of /metrics; collector work per tick us: "
                 f"p50={p50:.1f} p99={p99:.1f}"
             )
+        page50, page99 = self.dashboard_refresh_us()
+        print(f"   dashboard snapshot (between ticks, once per push interval) us: p50={page50:.0f} p99={page99:.0f}")
 
 
 def _run(
