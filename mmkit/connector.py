@@ -82,6 +82,32 @@ class RateLimit:
 
 
 @attrs.frozen(slots=True)
+class PenaltyStep:
+    """Extra order-rate cost of acting on an order younger than ``max_age_ms``."""
+
+    max_age_ms: int
+    cost: Decimal
+
+
+@attrs.frozen(slots=True)
+class OrderRateCounterConfig:
+    """A venue's decaying per-pair order-rate counter (Kraken's trading rate limit).
+
+    Each place adds ``place_cost``; a cancel adds the first ``cancel_penalties``
+    step the order's age is under; a replace adds ``replace_cost`` plus its own
+    step; the counter decays by ``decay_per_s``; the venue refuses what would
+    take it past ``max_count``. The model lives in ``mmkit.execution.rate_models``.
+    """
+
+    max_count: Decimal
+    decay_per_s: Decimal
+    place_cost: Decimal = Decimal(1)
+    replace_cost: Decimal = Decimal(1)
+    cancel_penalties: list[PenaltyStep] = attrs.Factory(list)
+    replace_penalties: list[PenaltyStep] = attrs.Factory(list)
+
+
+@attrs.frozen(slots=True)
 class FeeSchedule:
     """Fees in basis points of notional; negative maker fee = rebate."""
 
@@ -111,6 +137,9 @@ class InstrumentConfig:
     price_band_pct: Decimal | None = None
     #: The venue's own name for the symbol when it differs (e.g. Kraken "XBT/USD").
     venue_symbol: str | None = None
+    #: Contract-sized instruments (futures): quote value of one contract, and whether it is inverse.
+    contract_size: Decimal | None = None
+    inverse: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -121,6 +150,7 @@ class VenueRulesConfig:
     instruments: list[InstrumentConfig]
     fees: FeeSchedule = FeeSchedule()
     rate_limits: list[RateLimit] = attrs.Factory(list)
+    order_rate_counter: OrderRateCounterConfig | None = None
     duplicate_order_window_ms: int = 0
     supports_replace: bool = False
     supports_post_only: bool = True
@@ -129,6 +159,9 @@ class VenueRulesConfig:
     cancel_on_disconnect: bool = False
     #: Seconds an order may stay PENDING_* before its status is queried.
     pending_timeout_s: Decimal = Decimal(5)
+    #: Seconds between re-syncs of every open order's status with the venue (0 disables). Only on venues
+    #: whose status query leaves the order alone (StatusCapabilities.passive_status).
+    resync_interval_s: Decimal = Decimal(30)
 
 
 @attrs.frozen(slots=True)
@@ -139,6 +172,8 @@ class VenueRules:
     instruments: tuple[Instrument, ...]
     fees: FeeSchedule = FeeSchedule()
     rate_limits: tuple[RateLimit, ...] = ()
+    #: A decaying per-pair counter on top of (or instead of) the windows; None where the venue has none.
+    order_rate_counter: OrderRateCounterConfig | None = None
     duplicate_order_window_ns: int = 0
     supports_replace: bool = False
     supports_post_only: bool = True
@@ -147,6 +182,8 @@ class VenueRules:
     cancel_on_disconnect: bool = False
     pending_timeout_ns: int = 5 * NS_PER_S
     venue_symbols: tuple[tuple[str, str], ...] = ()
+    #: Period of the open-order re-sync (0: none); see VenueRulesConfig.resync_interval_s.
+    resync_interval_ns: int = 30 * NS_PER_S
 
     def instrument(self, symbol: str) -> Instrument:
         for instrument in self.instruments:
@@ -170,6 +207,8 @@ class VenueRules:
                 min_qty=item.min_qty,
                 max_qty=item.max_qty,
                 price_band=None if item.price_band_pct is None else item.price_band_pct / 100,
+                contract_size=item.contract_size,
+                inverse=item.inverse,
             )
             for item in config.instruments
         )
@@ -178,6 +217,7 @@ class VenueRules:
             instruments=instruments,
             fees=config.fees,
             rate_limits=tuple(config.rate_limits),
+            order_rate_counter=config.order_rate_counter,
             duplicate_order_window_ns=config.duplicate_order_window_ms * NS_PER_MS,
             supports_replace=config.supports_replace,
             supports_post_only=config.supports_post_only,
@@ -186,6 +226,7 @@ class VenueRules:
             cancel_on_disconnect=config.cancel_on_disconnect,
             pending_timeout_ns=int(config.pending_timeout_s * NS_PER_S),
             venue_symbols=tuple((i.symbol, i.venue_symbol) for i in config.instruments if i.venue_symbol),
+            resync_interval_ns=int(config.resync_interval_s * NS_PER_S),
         )
 
 
@@ -342,6 +383,53 @@ class Connector(Protocol):
 
     def drain(self) -> list[VenueEvent]:
         """Every event received since the last drain, in arrival order."""
+
+
+# --------------------------------------------------------------------------
+# Capability profile (additive: a connector without one gets FULL_STATUS_QUERIES)
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class StatusCapabilities:
+    """Which status queries a venue really offers, so recovery and run-time checks know what they lean on.
+
+    ``order_status`` / ``open_orders``: the venue has a passive query for
+    one order's status and for the list of open orders (FIX 35=H / 35=AF, a
+    REST endpoint). ``status_by_cancel``: without them the connector learns
+    an order's state from a cancel's answer (its ExecutionReport or
+    OrderCancelReject carries OrdStatus and CumQty), so *asking about a live
+    order cancels it*; ``fetch_open_orders`` is then the connector's own view
+    (orders it saw acknowledged and not finished), which a venue with
+    ``cancel_on_disconnect`` keeps truthful across restarts.
+    """
+
+    order_status: bool = True
+    open_orders: bool = True
+    status_by_cancel: bool = False
+
+    @property
+    def passive_status(self) -> bool:
+        """True when asking about an order leaves it alone (so periodic re-syncs may ask)."""
+        return self.order_status and not self.status_by_cancel
+
+
+#: What a connector that declares nothing is assumed to offer (every connector before the profile existed).
+FULL_STATUS_QUERIES = StatusCapabilities()
+
+
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """A connector that declares its :class:`StatusCapabilities` (optional; see :func:`status_capabilities`)."""
+
+    @property
+    def status_capabilities(self) -> StatusCapabilities: ...
+
+
+def status_capabilities(connector: object) -> StatusCapabilities:
+    """The connector's declared status capabilities, or :data:`FULL_STATUS_QUERIES` when it declares none."""
+    declared = getattr(connector, "status_capabilities", None)
+    return declared if isinstance(declared, StatusCapabilities) else FULL_STATUS_QUERIES
 
 
 def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:

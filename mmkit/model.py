@@ -162,6 +162,11 @@ class Instrument:
     max_qty: Decimal | None = attrs.field(default=None, converter=_optional_decimal_converter)
     #: Orders more than this fraction away from the mid are refused (0.025 = ±2.5 %).
     price_band: Decimal | None = attrs.field(default=None, converter=_optional_decimal_converter)
+    #: Quote-currency value of one contract for contract-sized instruments (Binance COIN-M BTCUSD_PERP: 100 USD);
+    #: None for instruments sized in the base asset.
+    contract_size: Decimal | None = attrs.field(default=None, converter=_optional_decimal_converter)
+    #: Inverse contract: sized in contracts of ``contract_size`` quote units, settled (PnL) in the base coin.
+    inverse: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.increments:
@@ -555,6 +560,8 @@ class OrderStatusReport:
     status: VenueOrderStatus
     ts_event: int
     ts_recv: int
+    #: The venue's average price of what is filled (FIX AvgPx), when it says; prices a fill the ledger missed.
+    avg_px: Decimal | None = None
 
 
 @attrs.frozen(slots=True)

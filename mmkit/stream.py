@@ -8,19 +8,36 @@ Hummingbot #2945). So every private event goes through here, in arrival
 order: first to the :class:`~mmkit.orders.tracker.ClientOrderTracker`, then
 to the registered listeners. A listener that raises is logged and counted;
 the others still run.
+
+Before a fill reaches anyone it is validated (:mod:`mmkit.orders.validation`):
+a repeat of a (venue, exec id) with the same content is dropped and counted;
+the same key with other content (a *conflict*), a non-positive quantity or
+price, an over-fill, a fill through its limit or outside the venue's price
+band is *quarantined*: never booked, never hedged, handed to the quarantine
+listeners (store table, alarm) and raised as a :class:`LedgerAlarm`.
+
+A status report (or any report the connector turns into one) whose filled
+quantity exceeds what the ledger holds for that venue order means fills
+went missing: the difference is booked as a flagged synthetic fill (trade id
+``SYN-...``, priced from CumQty/AvgPx) and a LedgerAlarm halts quoting.
+Never a warning and carry on.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 
 from loguru import logger
 
 from mmkit.model import (
+    ZERO,
     Balance,
     BalanceUpdate,
     Fill,
+    Instrument,
+    Liquidity,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -33,10 +50,24 @@ from mmkit.model import (
     VenueEvent,
 )
 from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.orders.validation import (
+    FillContent,
+    FillValidator,
+    LedgerAlarm,
+    QuarantinedFill,
+    QuarantineKind,
+    fill_content,
+)
 
 FillListener = Callable[[Fill], None]
 OrderListener = Callable[[VenueEvent], None]
 BalanceListener = Callable[[BalanceUpdate], None]
+QuarantineListener = Callable[[QuarantinedFill], object]
+AlarmListener = Callable[[LedgerAlarm], None]
+
+#: Trade ids of fills the engine booked from a venue's CumQty rather than from an execution report.
+SYNTHETIC_PREFIX = "SYN-"
+_PRICE_QUANTUM = Decimal("1e-8")
 
 _ORDER_EVENTS = (
     OrderAccepted,
@@ -59,9 +90,21 @@ class UserStreamTracker:
         self._fill_listeners: list[FillListener] = []
         self._order_listeners: list[OrderListener] = []
         self._balance_listeners: list[BalanceListener] = []
-        self._seen_fills: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: (venue, exec id) -> the content first seen under it (None: known from a restart, content unknown).
+        self._seen_fills: OrderedDict[tuple[str, str], FillContent | None] = OrderedDict()
         self._fill_memory = fill_memory
         self._balances: dict[str, dict[str, Balance]] = {}
+        self._quarantine_listeners: list[QuarantineListener] = []
+        self._alarm_listeners: list[AlarmListener] = []
+        #: The current fair price, for the price-band check (the engine sets it; None: band not checked).
+        self.fair_price: Callable[[], Decimal | None] | None = None
+        self.validator = FillValidator(
+            order_tracker.get if order_tracker is not None else (lambda _cid: None),
+            self._instrument_of,
+            lambda: self.fair_price() if self.fair_price is not None else None,
+        )
+        self.quarantined: list[QuarantinedFill] = []
+        self.synthetic_fills = 0
         self.duplicate_fills = 0
         self.listener_errors = 0
         self.ignored_events = 0
@@ -79,12 +122,30 @@ class UserStreamTracker:
     def add_balance_listener(self, fn: BalanceListener) -> None:
         self._balance_listeners.append(fn)
 
+    def add_quarantine_listener(self, fn: QuarantineListener) -> None:
+        """Called with every fill kept out of the ledger (store it apart, audit it)."""
+        self._quarantine_listeners.append(fn)
+
+    def add_alarm_listener(self, fn: AlarmListener) -> None:
+        """Called when the ledger is in doubt: the engine halts quoting (sticky) and records exit 5."""
+        self._alarm_listeners.append(fn)
+
     # -- input ----------------------------------------------------------
 
-    def remember_fills(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Treat these (venue, trade id) fills as already delivered (restart recovery pre-loads the ledger's)."""
-        for key in keys:
-            self._seen_fills[key] = None
+    def remember_fills(self, keys: Iterable[tuple[str, str] | Fill]) -> None:
+        """Treat these fills as already delivered (restart recovery pre-loads the ledger's).
+
+        Given a Fill, its content is kept too, so that a later report under the
+        same key with other content is a conflict; given only a (venue, trade
+        id) key, a later report under it is taken as a repeat.
+        """
+        for item in keys:
+            if isinstance(item, Fill):
+                if item.key not in self._seen_fills and self.order_tracker is not None:
+                    self.order_tracker.remember_filled(item)
+                self._seen_fills[item.key] = fill_content(item)
+            else:
+                self._seen_fills.setdefault(item, None)
         while len(self._seen_fills) > self._fill_memory:
             self._seen_fills.popitem(last=False)
 
@@ -95,17 +156,9 @@ class UserStreamTracker:
     def push(self, event: VenueEvent) -> bool:
         """Handle one event; returns False for duplicates and events that are not ours to handle."""
         if isinstance(event, Fill):
-            key = event.key
-            if key in self._seen_fills:
-                self.duplicate_fills += 1
-                logger.bind(venue=event.venue, client_id=event.client_id).info("duplicate fill {} dropped", key[1])
-                return False
-            self._seen_fills[key] = None
-            if len(self._seen_fills) > self._fill_memory:
-                self._seen_fills.popitem(last=False)
-            self._to_tracker(event)
-            self._notify(self._fill_listeners, event)
-            return True
+            return self._push_fill(event)
+        if isinstance(event, OrderStatusReport):
+            self._check_venue_filled(event)
         if isinstance(event, _ORDER_EVENTS):
             self._to_tracker(event)
             self._notify(self._order_listeners, event)
@@ -130,6 +183,100 @@ class UserStreamTracker:
 
     # -- internals ------------------------------------------------------
 
+    def _push_fill(self, fill: Fill) -> bool:
+        key = fill.key
+        content = fill_content(fill)
+        if key in self._seen_fills:
+            seen = self._seen_fills[key]
+            if seen is None or seen == content:
+                self.duplicate_fills += 1
+                logger.bind(venue=fill.venue, client_id=fill.client_id).info("duplicate fill {} dropped", key[1])
+                return False
+            self._quarantine(
+                fill,
+                QuarantineKind.CONFLICT,
+                f"{fill.venue} fill {fill.trade_id} conflicts with the fill first reported under that id: "
+                f"{fill.side.value} {fill.qty}@{fill.price} on {fill.client_id}, "
+                f"was {seen[2].value} {seen[4]}@{seen[3]} on {seen[0]}",
+            )
+            return False
+        self._seen_fills[key] = content
+        if len(self._seen_fills) > self._fill_memory:
+            self._seen_fills.popitem(last=False)
+        verdict = self.validator.check(fill)
+        if verdict is not None:
+            self._quarantine(fill, verdict[0], verdict[1])
+            return False
+        self._to_tracker(fill)
+        self._notify(self._fill_listeners, fill)
+        return True
+
+    def _quarantine(self, fill: Fill, kind: QuarantineKind, reason: str) -> None:
+        ts = fill.ts_recv or fill.ts_event
+        item = QuarantinedFill(fill, kind, reason, ts)
+        self.quarantined.append(item)
+        logger.bind(venue=fill.venue, client_id=fill.client_id).error("fill QUARANTINED ({}): {}", kind.value, reason)
+        self._notify(self._quarantine_listeners, item)
+        self._alarm(LedgerAlarm(f"quarantined fill ({kind.value}): {reason}", ts, fill))
+
+    def _alarm(self, alarm: LedgerAlarm) -> None:
+        for fn in self._alarm_listeners:
+            try:
+                fn(alarm)
+            except Exception:
+                self.listener_errors += 1
+                logger.opt(exception=True).error("ledger alarm listener failed on {}", alarm.reason)
+
+    def _check_venue_filled(self, report: OrderStatusReport) -> None:
+        """Venue says more is filled than the ledger holds: book the difference (flagged) and alarm."""
+        tracker = self.order_tracker
+        if tracker is None:
+            return
+        held, held_notional = tracker.ledger_filled(report.client_id, report.venue_order_id)
+        missing = report.filled_qty - held
+        if missing <= ZERO:
+            return
+        avg = report.avg_px
+        if avg is not None and avg > ZERO:
+            price = ((report.filled_qty * avg - held_notional) / missing).quantize(_PRICE_QUANTUM)
+        else:
+            price = report.price if report.price is not None else ZERO
+        instrument = self._instrument_of(report.symbol)
+        fee = tracker.rules.fees.fee(price * missing, is_maker=False)
+        fill = Fill(
+            venue=report.venue,
+            trade_id=f"{SYNTHETIC_PREFIX}{report.venue_order_id or report.client_id}-{report.filled_qty}",
+            client_id=report.client_id,
+            symbol=report.symbol,
+            side=report.side,
+            price=price,
+            qty=missing,
+            fee=fee,
+            fee_currency=instrument.quote if instrument is not None else "",
+            liquidity=Liquidity.TAKER,
+            ts_event=report.ts_event,
+            ts_recv=report.ts_recv,
+            venue_order_id=report.venue_order_id,
+        )
+        reason = (
+            f"{report.venue} reports {report.filled_qty} filled on {report.client_id}"
+            f" (order {report.venue_order_id or '?'}), the ledger held {held}: fills missing;"
+            f" booked synthetic fill {fill.trade_id} {missing}@{price}"
+        )
+        logger.bind(venue=report.venue, client_id=report.client_id).error("LEDGER MISMATCH: {}", reason)
+        self.synthetic_fills += 1
+        self._push_fill(fill)
+        self._alarm(LedgerAlarm(reason, report.ts_recv or report.ts_event, fill))
+
+    def _instrument_of(self, symbol: str) -> Instrument | None:
+        tracker = self.order_tracker
+        if tracker is None:
+            return None
+        for instrument in tracker.rules.instruments:
+            if instrument.symbol == symbol or tracker.rules.venue_symbol(instrument.symbol) == symbol:
+                return instrument
+        return None
+
     def _to_tracker(self, event: VenueEvent) -> None:
         if self.order_tracker is None:
             return
@@ -139,7 +286,7 @@ class UserStreamTracker:
             self.listener_errors += 1
             logger.opt(exception=True).error("order tracker failed on {}", type(event).__name__)
 
-    def _notify(self, listeners: list[Callable[..., None]], event: VenueEvent) -> None:
+    def _notify(self, listeners: Sequence[Callable[..., object]], event: VenueEvent | QuarantinedFill) -> None:
         self.delivered += 1
         for fn in listeners:
             try:

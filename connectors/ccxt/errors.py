@@ -56,12 +56,20 @@ _TABLE: tuple[tuple[type[BaseException], ErrorKind, RejectReason], ...] = (
 )
 
 
-def classify(exc: BaseException) -> ClassifiedError:
+def classify(exc: BaseException, texts: tuple[tuple[str, RejectReason], ...] = ()) -> ClassifiedError:
     """Map any exception raised by a ccxt call to what the engine should do about it.
 
     Anything that is not a ccxt exception (a bug, a parse failure, a
     cancelled socket) is TRANSIENT: we do not know what the venue did.
+    ``texts`` are a venue's own error words that ccxt leaves as a generic
+    ExchangeError (Coinbase's INVALID_LIMIT_PRICE_POST_ONLY): a venue answer
+    carrying one is a definitive reject with that reason.
     """
+    if isinstance(exc, ccxt.ExchangeError) and not isinstance(exc, ccxt.NetworkError):
+        message = str(exc)
+        for needle, reason in texts:
+            if needle in message:
+                return ClassifiedError(ErrorKind.DEFINITIVE, reason, f"{type(exc).__name__}: {exc}")
     for cls, kind, reason in _TABLE:
         if isinstance(exc, cls):
             return ClassifiedError(kind, reason, f"{type(exc).__name__}: {exc}")

@@ -10,9 +10,27 @@ integrity check the book feed carries, and which order types exist.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import attrs
+
+from mmkit.model import RejectReason
+
+
+class DeadMansSwitch(enum.Enum):
+    """What the venue offers to cancel our orders when we stop talking to it."""
+
+    NONE = "NONE"  # nothing: orders rest until cancelled (documented in docs/connectors/ccxt.md)
+    KRAKEN_CANCEL_AFTER = "KRAKEN_CANCEL_AFTER"  # CancelAllOrdersAfter(timeout): a countdown we keep pushing back
+    GEMINI_HEARTBEAT = "GEMINI_HEARTBEAT"  # /v1/heartbeat on a key with "require heartbeat": 30 s without -> cancel
+
+
+class ClientIdLookup(enum.Enum):
+    """How an order is found by our client id when we do not know the venue's id (after a lost create answer)."""
+
+    PARAM = "PARAM"  # the status call takes the client id (Kraken cl_ord_id, Gemini client_order_id)
+    SCAN = "SCAN"  # list the venue's orders and match the client id (Coinbase has no by-client-id query)
 
 
 class BookCheck(enum.Enum):
@@ -35,12 +53,36 @@ class VenueProfile:
     order_types: tuple[str, ...] = ("limit", "market")
     #: ccxt params name for our client order id on create/fetch/cancel.
     client_id_param: str = "clientOrderId"
+    #: The venue's rule for client order ids (mmkit's own are <= 18 alphanumerics).
+    client_id_pattern: str = r"[A-Za-z0-9]{1,18}"
+    client_id_lookup: ClientIdLookup = ClientIdLookup.PARAM
+    #: The venue can change a resting order's price/size in place (Kraken AmendOrder, Coinbase edit).
+    replace: bool = False
+    #: Pass postOnly again on a replace (Kraken's AmendOrder takes post_only; Coinbase's edit takes no flags).
+    replace_post_only_param: bool = False
+    #: Texts in a venue's error that mean "no such order" for a status query.
+    not_found_texts: tuple[str, ...] = ()
+    #: Texts in a venue's error, or in a cancelled order's reason, and the RejectReason they mean.
+    reject_texts: tuple[tuple[str, RejectReason], ...] = ()
+    dead_mans_switch: DeadMansSwitch = DeadMansSwitch.NONE
+    #: Send a market buy's size in base explicitly (Coinbase: ccxt would size it in quote).
+    market_buy_in_base: bool = False
     #: Channels that must be subscribed for the socket to stay open (Coinbase closes idle sockets).
     heartbeat_channel: str | None = None
     #: ccxt has a sandbox for this venue (kraken and coinbase have none).
     has_sandbox: bool = False
     #: Options merged into the ccxt constructor config.
     ccxt_options: dict[str, Any] = attrs.Factory(dict)
+
+    def client_id_ok(self, client_id: str) -> bool:
+        return re.fullmatch(self.client_id_pattern, client_id) is not None
+
+    def reject_reason_in(self, text: str) -> RejectReason | None:
+        """The RejectReason a venue text carries, if it is one we know."""
+        for needle, reason in self.reject_texts:
+            if needle in text:
+                return reason
+        return None
 
     def ccxt_symbol(self, symbol: str) -> str:
         try:
@@ -65,6 +107,14 @@ PROFILES: dict[str, VenueProfile] = {
         book_check=BookCheck.KRAKEN_CRC32,
         book_depth=10,
         order_types=("limit", "market"),
+        # cl_ord_id: "a UUID, or free text of up to 18 characters".
+        client_id_pattern=r"[A-Za-z0-9-]{1,18}",
+        replace=True,  # AmendOrder: same txid, queue priority kept when only the size shrinks
+        replace_post_only_param=True,
+        not_found_texts=("Unknown order", "Invalid order"),
+        # A post-only order that would take is accepted, then cancelled with this reason.
+        reject_texts=(("Post only order", RejectReason.POST_ONLY_WOULD_CROSS),),
+        dead_mans_switch=DeadMansSwitch.KRAKEN_CANCEL_AFTER,
     ),
     "coinbase": VenueProfile(
         venue="coinbase",
@@ -74,8 +124,22 @@ PROFILES: dict[str, VenueProfile] = {
         book_depth=None,  # level2 has no depth parameter
         order_types=("limit", "market"),
         heartbeat_channel="heartbeats",
-        # Advanced Trade market buys are sized in quote by default; we size in base.
+        # ccxt drops a "clientOrderId" param for Coinbase; client_order_id reaches the request.
+        client_id_param="client_order_id",
+        client_id_pattern=r"[A-Za-z0-9-]{1,64}",
+        client_id_lookup=ClientIdLookup.SCAN,
+        replace=True,  # POST /orders/edit: price and size of a GTC limit order, same order id
+        not_found_texts=("order with this orderID was not found", "ORDER_NOT_FOUND"),
+        reject_texts=(
+            ("INVALID_LIMIT_PRICE_POST_ONLY", RejectReason.POST_ONLY_WOULD_CROSS),
+            ("INSUFFICIENT_FUND", RejectReason.INSUFFICIENT_FUNDS),
+        ),
+        # ccxt sizes an Advanced Trade market BUY in quote (quote_size = amount with this option off, or
+        # amount * price with it on). We size in base, so the connector sends the order configuration
+        # itself (market_market_ioc.base_size), which ccxt passes through; the option only stops ccxt
+        # from demanding a price first.
         ccxt_options={"options": {"createMarketBuyOrderRequiresPrice": False}},
+        market_buy_in_base=True,
     ),
     "gemini": VenueProfile(
         venue="gemini",
@@ -84,7 +148,15 @@ PROFILES: dict[str, VenueProfile] = {
         book_check=BookCheck.NONE,  # Gemini v2 market data has no checksum
         book_depth=None,
         order_types=("limit",),  # Gemini has no market orders: use an IOC limit
+        client_id_param="client_order_id",
+        # "The Client Order ID must be under 100 characters" (Gemini's ClientOrderIdTooLong).
+        client_id_pattern=r"[A-Za-z0-9-]{1,99}",
+        # A maker-or-cancel order that would take comes back cancelled with this reason.
+        reject_texts=(("MakerOrCancelWouldTake", RejectReason.POST_ONLY_WOULD_CROSS),),
+        dead_mans_switch=DeadMansSwitch.GEMINI_HEARTBEAT,
         has_sandbox=True,
+        # Gemini asks for no more than 5 private requests a second; ccxt's default spacing allows 10.
+        ccxt_options={"rateLimit": 200},
     ),
 }
 

@@ -71,6 +71,15 @@ class TrueXConfig:
     api_key_env: str = "TRUEX_API_KEY"
     secret_env: str = "TRUEX_SECRET_KEY"
     heartbeat_s: int = 10
+    #: The venue answers OrderStatusRequest (35=H) and OrderMassStatusRequest (35=AF). TrueX's published
+    #: order-entry set is D, F, G answered by 8 and 9, so by default the connector learns an order's state
+    #: from a cancel's answer instead (see StatusCapabilities in mmkit.connector).
+    status_requests: bool = False
+    #: OE is treated as down after this many heartbeat intervals without receiving anything
+    #: (connectors/truex/watchdog.py), instead of QuickFIX's 2.4.
+    down_after_heartbeats: Decimal = Decimal("1.5")
+    #: ...or when this many order actions in a row wait longer than ``request_timeout_s`` for any answer.
+    max_unanswered_actions: int = 3
     #: QuickFIX reconnect interval (seconds) after a dropped or refused connection.
     reconnect_s: int = 1
     #: How long ``connect()`` waits for both logons, and a fetch_* for its answer.

@@ -18,6 +18,23 @@ every live order as unknown; on the next logon the connector asks for the
 status of every order it knew to be live (35=H) and for all open orders
 (35=AF), and emits the answers as status reports for the tracker to
 reconcile. Nothing is marked lost because of a network error.
+
+Status without 35=H / 35=AF (``status_requests: false``, the default):
+TrueX's published order-entry set is D, F, G answered by 8 and 9, so the
+connector learns an order's state from a *cancel's* answer: a 35=F whose
+ExecutionReport (canceled) or OrderCancelReject carries OrdStatus, CumQty and
+AvgPx. ``request_order_status`` / ``fetch_order_status`` send such a probe
+(asking about a live order cancels it), and ``fetch_open_orders`` lists the
+orders this connector saw acknowledged and not finished; with the venue's
+cancel-on-disconnect that view starts empty and truthful after a restart.
+``status_capabilities`` says which of the two a session uses.
+
+CumQty checks: every ExecutionReport and cancel reject that carries CumQty is
+compared with the fills this connector passed on for that OrderID; when the
+venue counts more (bytes were lost), an OrderStatusReport with the venue's
+CumQty/AvgPx goes out first, so the engine books the difference and halts.
+Fees: a fill without Commission(12) is charged from the venue rules' fee
+schedule (conf/venues/truex.yml), not booked at zero.
 """
 
 from __future__ import annotations
@@ -46,12 +63,14 @@ from connectors.truex.session import (
     strip_orig_sending_time,
 )
 from connectors.truex.signing import LogonFields, Signer, load_signer
+from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
     ConnectorContext,
     Inbox,
     NotConnectedError,
     OrderNotFoundError,
+    StatusCapabilities,
     TransientVenueError,
     VenueRules,
     load_venue_rules,
@@ -60,6 +79,7 @@ from mmkit.model import (
     Balance,
     ConnectionStatus,
     Fill,
+    Liquidity,
     MalformedMessage,
     OrderCanceled,
     OrderCancelRejected,
@@ -75,6 +95,7 @@ from mmkit.model import (
     Side,
     Trade,
     VenueEvent,
+    VenueOrderStatus,
 )
 
 OE, MD = "OE", "MD"
@@ -124,6 +145,7 @@ class _ClientApp(GuardedApplication):
         message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
 
     def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.note_recv(session_id, now_ns())
         msg_type = message.getHeader().getField(35)
         if msg_type in ("5", "3"):
             self._owner.post(session_id, message.toString(), now_ns())
@@ -146,6 +168,7 @@ class _ClientApp(GuardedApplication):
                     del self.sent[seq]
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.note_recv(session_id, now_ns())
         self._owner.post(session_id, message.toString(), now_ns())
 
     def on_logon(self, session_id: fix.SessionID) -> None:
@@ -193,6 +216,21 @@ class TrueXConnector:
         self._reconciling: set[str] = set()  # status/mass request ids whose answers go to the inbox
         self._md_symbols: set[str] = set()
         self._trade_symbols: set[str] = set()
+        #: Status probes by cancel (see the module docstring): probe ClOrdID -> (order's ClOrdID, waiter or
+        #: None when the answer goes to the inbox).
+        self._probes: dict[str, tuple[str, asyncio.Future[OrderStatusReport | OrderNotFound] | None]] = {}
+        #: OrderID -> (ExecIDs passed on, their total quantity): compared with the venue's CumQty.
+        self._passed_fills: dict[str, tuple[set[str], Decimal]] = {}
+        self.cum_qty_mismatches = 0
+        cfg = self._config
+        self._watchdog = SessionWatchdog(
+            cfg.heartbeat_s,
+            silence_heartbeats=float(cfg.down_after_heartbeats),
+            ack_timeout_ns=int(cfg.request_timeout_s * 1_000_000_000),
+            max_unanswered=cfg.max_unanswered_actions,
+        )
+        self._watch_task: asyncio.Task[None] | None = None
+        self.watchdog_drops = 0
         self.malformed = 0
 
     @classmethod
@@ -235,6 +273,13 @@ class TrueXConnector:
         return self._logged_on[OE]
 
     @property
+    def status_capabilities(self) -> StatusCapabilities:
+        """35=H/35=AF only where configured; otherwise status comes from a cancel's answer (module docstring)."""
+        if self._config.status_requests:
+            return StatusCapabilities(order_status=True, open_orders=True, status_by_cancel=False)
+        return StatusCapabilities(order_status=True, open_orders=False, status_by_cancel=True)
+
+    @property
     def md_connected(self) -> bool:
         return self._logged_on[MD]
 
@@ -265,6 +310,7 @@ class TrueXConnector:
         factory = fix.SSLSocketInitiator if cfg.tls.enabled else fix.SocketInitiator
         self._initiator = factory(self._app, store_factory(settings, cfg.store_dir), settings)
         self._initiator.start()
+        self._watch_task = asyncio.ensure_future(self._watch())
         logons: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(self._logon_events[OE].wait(), self._logon_events[MD].wait())
         )
@@ -283,6 +329,9 @@ class TrueXConnector:
     async def disconnect(self) -> None:
         """Log both sessions out and stop QuickFIX (blocking stop runs off the loop)."""
         initiator, self._initiator = self._initiator, None
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
         if initiator is not None:
             await asyncio.to_thread(initiator.stop)
         for kind in (OE, MD):
@@ -298,6 +347,27 @@ class TrueXConnector:
     def post(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
         """Hand a copied message to the loop (thread-safe)."""
         self._call_soon(self._on_message, self.kind_of(session_id), raw, ts_recv)
+
+    def note_recv(self, session_id: fix.SessionID, ts_recv: int) -> None:
+        """Anything arrived on OE (any thread): the watchdog's proof of life."""
+        if self.kind_of(session_id) == OE and ts_recv > self._watchdog.last_recv_ns:
+            self._watchdog.last_recv_ns = ts_recv
+
+    async def _watch(self) -> None:
+        """Every 250 ms: is the OE session still answering? (connectors/truex/watchdog.py)."""
+        while True:
+            await asyncio.sleep(0.25)
+            if not self._logged_on[OE]:
+                continue
+            reason = self._watchdog.verdict(now_ns())
+            if reason is None:
+                continue
+            self.watchdog_drops += 1
+            self._log.error("OE session treated as down: {}", reason)
+            self._set_down(OE, f"watchdog: {reason}", now_ns())
+            session = fix.Session.lookupSession(self._specs[OE].session_id)
+            if session is not None:
+                await asyncio.to_thread(session.disconnect)  # QuickFIX reconnects; we reconcile on logon
 
     def post_status(self, session_id: fix.SessionID, up: bool, ts_recv: int) -> None:
         self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)
@@ -318,6 +388,8 @@ class TrueXConnector:
             self._ever_logged_on[kind] = True
             self._logout_reason[kind] = ""
             self._logon_events[kind].set()
+            if kind == OE:
+                self._watchdog.reset(ts_recv)
             self._inbox.put(ConnectionStatus(self.venue, kind, True, "logged on", ts_recv))
             self._log.info("{} session logged on", kind)
             if kind == MD:
@@ -342,6 +414,12 @@ class TrueXConnector:
                     mass_future.set_exception(error)
             self._status_waiters.clear()
             self._mass_waiters.clear()
+            for client_id, probe_future in list(self._probes.values()):
+                if probe_future is not None and not probe_future.done():
+                    probe_future.set_exception(error)
+                elif probe_future is None:
+                    self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", ts_recv))
+            self._probes.clear()
         if was_up:
             self._inbox.put(ConnectionStatus(self.venue, kind, False, reason, ts_recv))
             self._log.warning("{} session down: {}", kind, reason)
@@ -353,6 +431,11 @@ class TrueXConnector:
         ClientOrderTracker. Called on every OE re-logon.
         """
         self._reconciling = set(self._orders)
+        if not self._config.status_requests:
+            for client_id, info in list(self._orders.items()):
+                if not self._probe(client_id, info.symbol, None):
+                    self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
+            return
         for client_id, info in list(self._orders.items()):
             request_id = self._ids.next("s")
             self._inbox_requests.add(request_id)
@@ -378,9 +461,15 @@ class TrueXConnector:
 
     def _dispatch(self, kind: str, msg: m.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
+        if kind == OE:
+            answered = tuple(msg.get(tag) or "" for tag in (m.T_CLORDID, m.T_ORIG_CLORDID, m.T_BIZ_REJECT_REF_ID))
+            self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
             self._on_execution_report(msg, ts_recv)
         elif msg_type == "9":
+            if self._on_probe_reject(msg, ts_recv):
+                return
+            self._check_cum_qty(msg, ts_recv)
             rejected = m.parse_cancel_reject(msg, self.venue, ts_recv)
             self._cancels.pop(msg.get(m.T_CLORDID) or "", None)
             if rejected.is_replace and rejected.new_client_id:
@@ -409,13 +498,168 @@ class TrueXConnector:
             self._log.debug("ignoring {} on {}", msg_type, kind)
 
     def _on_execution_report(self, msg: m.RawMessage, ts_recv: int) -> None:
+        if msg.get(m.T_EXEC_TYPE) == "4" and (msg.get(m.T_CLORDID) or "") in self._probes:
+            self._on_probe_canceled(msg, ts_recv)
+            return
         parsed = m.parse_execution_report(msg, self.venue, ts_recv)
         if isinstance(parsed, m.StatusAnswer):
             self._on_status_answer(parsed)
             return
-        for event in parsed:
+        events = [self._with_fee(e, msg) if isinstance(e, Fill) else e for e in parsed]
+        for event in events:
+            if isinstance(event, Fill):
+                self._note_fill(event)
             self._track(event, msg)
+        self._check_cum_qty(msg, ts_recv)
+        for event in events:
             self._inbox.put(event)
+
+    # -- fees and CumQty checks ----------------------------------------------------
+
+    def _with_fee(self, fill: Fill, msg: m.RawMessage) -> Fill:
+        """Without Commission(12), charge the venue's schedule (conf/venues/truex.yml)."""
+        if msg.get(m.T_COMMISSION) is not None:
+            return fill
+        fee = self._rules.fees.fee(fill.price * fill.qty, fill.liquidity is Liquidity.MAKER)
+        instrument = next((i for i in self._rules.instruments if self._rules.venue_symbol(i.symbol) == fill.symbol),
+                          None)
+        currency = msg.get(m.T_COMM_CCY) or (instrument.quote if instrument is not None else fill.fee_currency)
+        return attrs.evolve(fill, fee=fee, fee_currency=currency)
+
+    def _note_fill(self, fill: Fill) -> None:
+        if not fill.venue_order_id:
+            return
+        seen, total = self._passed_fills.get(fill.venue_order_id, (set(), Decimal(0)))
+        if fill.trade_id in seen:
+            return
+        seen.add(fill.trade_id)
+        self._passed_fills[fill.venue_order_id] = (seen, total + fill.qty)
+        if len(self._passed_fills) > 20_000:
+            for key in list(self._passed_fills)[:10_000]:
+                del self._passed_fills[key]
+
+    def _check_cum_qty(self, msg: m.RawMessage, ts_recv: int) -> None:
+        """Venue's CumQty above the fills passed on for that OrderID: report it (fills were lost)."""
+        cum = msg.get(m.T_CUM_QTY)
+        order_id = msg.get(m.T_ORDER_ID) or ""
+        if cum is None or not order_id or order_id == "NONE":
+            return
+        venue_cum = Decimal(cum)
+        passed = self._passed_fills.get(order_id, (set(), Decimal(0)))[1]
+        if venue_cum <= passed:
+            return
+        report = self._report_from(msg, msg.get(m.T_CLORDID) or "", ts_recv)
+        if report is None:
+            return
+        self.cum_qty_mismatches += 1
+        self._log.error(
+            "venue counts {} filled on order {} ({}), fills passed on: {}",
+            venue_cum, order_id, report.client_id, passed,
+        )
+        # The venue's count is now what we pass on: the engine books the difference once.
+        seen = self._passed_fills.get(order_id, (set(), Decimal(0)))[0]
+        self._passed_fills[order_id] = (seen, venue_cum)
+        self._inbox.put(report)
+
+    def _report_from(self, msg: m.RawMessage, client_id: str, ts_recv: int) -> OrderStatusReport | None:
+        """An OrderStatusReport from any 8/9 that carries OrdStatus and CumQty (None if it cannot be read)."""
+        status = m.STATUS_FROM_CODE.get(msg.get(m.T_ORD_STATUS) or "")
+        cum = msg.get(m.T_CUM_QTY)
+        if status is None or cum is None:
+            return None
+        orig = msg.get(m.T_ORIG_CLORDID)
+        if msg.msg_type == "9" or (msg.get(m.T_EXEC_TYPE) == "4" and orig):
+            client_id = orig or client_id  # a cancel's ClOrdID is the cancel's; the order is OrigClOrdID
+        info = self._orders.get(client_id)
+        side_code = msg.get(m.T_SIDE)
+        side = m.SIDE_FROM_CODE.get(side_code, info.side if info else Side.BUY) if side_code else (
+            info.side if info else Side.BUY)
+        qty_text, price_text, avg_text = msg.get(m.T_QTY), msg.get(m.T_PRICE), msg.get(m.T_AVG_PX)
+        return OrderStatusReport(
+            venue=self.venue,
+            client_id=client_id,
+            venue_order_id=msg.get(m.T_ORDER_ID) or "",
+            symbol=msg.get(m.T_SYMBOL) or (info.symbol if info else ""),
+            side=side,
+            price=Decimal(price_text) if price_text else (info.price if info else None),
+            qty=Decimal(qty_text) if qty_text else (info.qty if info else Decimal(cum)),
+            filled_qty=Decimal(cum),
+            status=status,
+            ts_event=ts_recv,
+            ts_recv=ts_recv,
+            avg_px=Decimal(avg_text) if avg_text else None,
+        )
+
+    # -- status probes by cancel (TrueX's published set) -----------------------------
+
+    def _probe(
+        self, client_id: str, symbol: str, future: asyncio.Future[OrderStatusReport | OrderNotFound] | None
+    ) -> bool:
+        """Send a 35=F whose answer is this order's status (see the module docstring); False if not sent."""
+        info = self._orders.get(client_id)
+        probe_id = self._ids.next("p")
+        message = m.order_cancel_request(
+            probe_id, client_id, side=info.side if info else Side.BUY,
+            symbol=info.symbol if info else self._rules.venue_symbol(symbol),
+            party_id=self._config.party_id, ts_ns=now_ns(),
+        )  # fmt: skip
+        self._probes[probe_id] = (client_id, future)
+        if not self._send(OE, message):
+            self._probes.pop(probe_id, None)
+            return False
+        return True
+
+    def _answer_probe(self, probe_id: str, event: OrderStatusReport | OrderNotFound) -> None:
+        client_id, future = self._probes.pop(probe_id)
+        if isinstance(event, OrderNotFound) or not event.status.is_open:
+            self._orders.pop(client_id, None)
+        if future is not None:
+            if not future.done():
+                future.set_result(event)
+        else:
+            self._inbox.put(event)
+
+    def _on_probe_canceled(self, msg: m.RawMessage, ts_recv: int) -> None:
+        probe_id = msg.get(m.T_CLORDID) or ""
+        client_id = self._probes[probe_id][0]
+        self._check_cum_qty_quiet(msg)
+        report = self._report_from(msg, client_id, ts_recv)
+        if report is None:
+            report = OrderStatusReport(
+                self.venue, client_id, msg.get(m.T_ORDER_ID) or "", msg.get(m.T_SYMBOL) or "", Side.BUY, None,
+                Decimal(0), Decimal(0), VenueOrderStatus.CANCELED, ts_recv, ts_recv,
+            )  # fmt: skip
+        self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
+
+    def _on_probe_reject(self, msg: m.RawMessage, ts_recv: int) -> bool:
+        probe_id = msg.get(m.T_CLORDID) or ""
+        if probe_id not in self._probes:
+            return False
+        client_id, future = self._probes[probe_id]
+        known = (msg.get(m.T_ORDER_ID) or "NONE") != "NONE"
+        report = self._report_from(msg, client_id, ts_recv) if known else None
+        if known and report is None:
+            # The venue knows the order but did not say how much of it filled: never guess (a guess of 0
+            # could hide a fill). Treat it as "could not ask"; recovery refuses, the tracker asks again.
+            del self._probes[probe_id]
+            text = "cancel reject without OrdStatus/CumQty"
+            if future is not None and not future.done():
+                future.set_exception(TransientVenueError(f"{client_id}: {text}"))
+            elif future is None:
+                self._inbox.put(OrderQueryFailed(self.venue, client_id, text, ts_recv))
+        elif report is None:
+            self._answer_probe(probe_id, OrderNotFound(self.venue, client_id, ts_recv))
+        else:
+            self._check_cum_qty_quiet(msg)
+            self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
+        return True
+
+    def _check_cum_qty_quiet(self, msg: m.RawMessage) -> None:
+        """A probe's own answer carries the CumQty to the engine; only move our count up to it."""
+        cum, order_id = msg.get(m.T_CUM_QTY), msg.get(m.T_ORDER_ID) or ""
+        if cum is not None and order_id and order_id != "NONE":
+            seen, passed = self._passed_fills.get(order_id, (set(), Decimal(0)))
+            self._passed_fills[order_id] = (seen, max(passed, Decimal(cum)))
 
     def _track(self, event: VenueEvent, msg: m.RawMessage) -> None:
         """Keep the side/symbol registry in step with the venue (loop thread only)."""
@@ -495,6 +739,12 @@ class TrueXConnector:
         if msg_type == "D":
             self._orders.pop(ref_id, None)
             self._inbox.put(OrderRejected(self.venue, ref_id, reason, text, ts_recv, ts_recv))
+        elif msg_type == "F" and ref_id in self._probes:
+            client_id, probe_future = self._probes.pop(ref_id)
+            if probe_future is not None and not probe_future.done():
+                probe_future.set_exception(TransientVenueError(f"status probe refused: {text}"))
+            elif probe_future is None:
+                self._inbox.put(OrderQueryFailed(self.venue, client_id, text, ts_recv))
         elif msg_type == "F":
             orig = self._cancels.pop(ref_id, ref_id)
             self._inbox.put(OrderCancelRejected(self.venue, orig, reason, text, ts_recv, ts_recv))
@@ -528,6 +778,7 @@ class TrueXConnector:
         symbol = self._rules.venue_symbol(order.symbol)
         message = m.new_order_single(order, self._config.party_id, symbol, ts)
         self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
+        self._watchdog.sent(order.client_id, ts)
         if not self._send(OE, message):
             self._orders.pop(order.client_id, None)
             self._inbox.put(
@@ -547,6 +798,7 @@ class TrueXConnector:
             cancel_id, client_id, side=info.side, symbol=info.symbol, party_id=self._config.party_id, ts_ns=ts
         )
         self._cancels[cancel_id] = client_id
+        self._watchdog.sent(cancel_id, ts)
         if not self._send(OE, message):
             self._cancels.pop(cancel_id, None)
             self._inbox.put(
@@ -574,6 +826,7 @@ class TrueXConnector:
             request.client_id, _OrderInfo(symbol, request.side, request.price, request.qty, post_only, cum_qty)
         )
         self._cancels[request.client_id] = request.orig_client_id
+        self._watchdog.sent(request.client_id, ts)
         if not self._send(OE, message):
             self._orders.pop(request.client_id, None)
             self._cancels.pop(request.client_id, None)
@@ -601,6 +854,10 @@ class TrueXConnector:
                 self.cancel(client_id, info.symbol)
 
     def request_order_status(self, client_id: str, symbol: str) -> None:
+        if not self._config.status_requests:
+            if not self._probe(client_id, symbol, None):
+                self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
+            return
         info = self._orders.get(client_id)
         side = info.side if info is not None else Side.BUY  # TrueX looks orders up by ClOrdID
         request_id = self._ids.next("s")
@@ -616,6 +873,8 @@ class TrueXConnector:
 
     async def fetch_order_status(self, client_id: str, symbol: str) -> OrderStatusReport:
         loop = asyncio.get_running_loop()
+        if not self._config.status_requests:
+            return await self._fetch_by_probe(client_id, symbol)
         info = self._orders.get(client_id)
         request_id = self._ids.next("s")
         future: asyncio.Future[OrderStatusReport | OrderNotFound] = loop.create_future()
@@ -639,8 +898,40 @@ class TrueXConnector:
             raise OrderNotFoundError(client_id)
         return result
 
+    async def _fetch_by_probe(self, client_id: str, symbol: str) -> OrderStatusReport:
+        future: asyncio.Future[OrderStatusReport | OrderNotFound] = asyncio.get_running_loop().create_future()
+        if not self._probe(client_id, symbol, future):
+            raise NotConnectedError("OE session down")
+        try:
+            result = await asyncio.wait_for(future, timeout=float(self._config.request_timeout_s))
+        except TimeoutError:
+            for probe_id, (_, waiting) in list(self._probes.items()):
+                if waiting is future:
+                    del self._probes[probe_id]
+            raise TransientVenueError(f"no answer to the status probe of {client_id} in time") from None
+        if isinstance(result, OrderNotFound):
+            raise OrderNotFoundError(client_id)
+        return result
+
+    def _own_open_orders(self, symbol: str | None) -> list[OrderStatusReport]:
+        """Without 35=AF: the orders this connector saw acknowledged and not finished (module docstring)."""
+        venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
+        ts = now_ns()
+        return [
+            OrderStatusReport(
+                self.venue, client_id, "", info.symbol, info.side, info.price, info.qty, info.cum_qty,
+                VenueOrderStatus.PARTIALLY_FILLED if info.cum_qty > 0 else VenueOrderStatus.NEW, ts, ts,
+            )
+            for client_id, info in self._orders.items()
+            if venue_symbol is None or info.symbol == venue_symbol
+        ]
+
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderStatusReport]:
         loop = asyncio.get_running_loop()
+        if not self._config.status_requests:
+            if not self._logged_on[OE]:
+                raise NotConnectedError("OE session down")
+            return self._own_open_orders(symbol)
         request_id = self._ids.next("m")
         future: asyncio.Future[list[OrderStatusReport]] = loop.create_future()
         self._mass_waiters[request_id] = (future, [])

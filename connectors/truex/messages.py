@@ -64,6 +64,7 @@ T_NO_MD_ENTRY_TYPES, T_NO_RELATED_SYM, T_NO_MD_ENTRIES = 267, 146, 268
 T_MD_ENTRY_TYPE, T_MD_ENTRY_PX, T_MD_ENTRY_SIZE, T_MD_ENTRY_TIME, T_MD_UPDATE_ACTION = 269, 270, 271, 273, 279
 T_MD_ENTRY_ID, T_SECURITY_TYPE, T_MD_PRICE_LEVEL, T_APPL_SEQ_NUM, T_LAST_UPDATE_TIME = 278, 167, 1023, 1181, 779
 T_USERNAME, T_PASSWORD = 553, 554
+T_AVG_PX = 6
 
 #: Tags never written to a log or a store (the API key and the logon signature).
 SECRET_TAGS = (T_USERNAME, T_PASSWORD)
@@ -84,6 +85,8 @@ _ORD_STATUS = {
     "8": VenueOrderStatus.REJECTED,
     "C": VenueOrderStatus.EXPIRED,
 }
+#: OrdStatus(39) -> our status, public for the connector's reading of cancel answers.
+STATUS_FROM_CODE = _ORD_STATUS
 ORD_STATUS_CODE = {
     VenueOrderStatus.NEW: "0",
     VenueOrderStatus.PARTIALLY_FILLED: "1",

@@ -87,6 +87,9 @@ def build_settings(
         "PersistMessages": "N",
         "SocketNodelay": "Y",
         "ValidateUserDefinedFields": "N",
+        # A venue may add known fields to a message whose layout does not list them (TrueX's 35=9 carrying
+        # CumQty/AvgPx): read them rather than reject the whole message and lose its OrdStatus.
+        "AllowUnknownMsgFields": "Y",
         "LogonTimeout": "5",
         "LogoutTimeout": "2",
     }

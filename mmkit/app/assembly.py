@@ -114,6 +114,7 @@ def assemble(
     breaker = CircuitBreaker(max_failures=10, window_ns=10 * NS_PER_S, cooldown_ns=5 * NS_PER_S)
     executor = Executor(venue, orders, instrument, venue.rules, limiter, breaker=breaker)
     inventory = InventoryManager(risk.inventory, symbol_base=instrument.base)
+    executor.position_limit = inventory  # the worst case of resting orders stays within max_position
     pnl = PnLTracker(risk.pnl)
     kill_switch = KillSwitch(risk.kill_switch) if risk.kill_switch is not None else None
 

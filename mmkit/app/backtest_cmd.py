@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,24 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue_model
 from mmkit.app.engine import Engine
+from mmkit.app.outcome import EXIT_DATA_UNHEALTHY, EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import build_sim_setup
-from mmkit.backtest.binance import read_recording, recording_files
+from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
+from mmkit.backtest.continuity import FileNote, describe_files, file_at
+from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, unhealthy
+from mmkit.backtest.inverse import inverse_pnl
 from mmkit.backtest.progress import ProgressBar
-from mmkit.backtest.replay import RecordingReplay, ReplayEvent
+from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table
 from mmkit.backtest.sampler import BacktestSampler
-from mmkit.backtest.tardis import is_tardis, read_tardis, tardis_files
+from mmkit.backtest.tardis import TardisFormatError, is_tardis, read_tardis, tardis_files
 from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
-from mmkit.sim.flow import FlowConfig
+from mmkit.sim.calibration import format_flow
+from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.strategy import Controller
 
 EXIT_OK = 0
@@ -130,6 +136,8 @@ def run_backtest(
     queue: QueueName = "conservative",
     progress: bool = False,
     meta: dict[str, Any] | None = None,
+    setup_chosen_by_default: bool = False,
+    taker_reach_bps: Decimal = Decimal(0),
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -137,6 +145,12 @@ def run_backtest(
     ``conf/venues/sim.yml`` BTC-PYUSD) priced off the recording, with seeded
     synthetic flow. ``replay``: quote the recorded instrument on the recorded
     venue (rules ``conf/venues/<recorded venue>.yml``), fills from the queue model.
+
+    Setup ``sim`` always puts a banner in the report (``report["banner"]``):
+    its fills are synthetic, and nothing else on the page says so. Its takers
+    follow the recorded tape and pay no worse than each recorded print unless
+    ``taker_reach_bps`` says how much worse; ``report["taker_flow"]`` shows
+    the tape and the takers by distance from the mid.
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -148,18 +162,22 @@ def run_backtest(
     clock = Clock(ClockMode.BACKTEST, tick_ns=tick_ms * NS_PER_MS, start_ns=start)
     engine: Engine
     replay: RecordingReplay
+    reference: ReplayedReference
+    market: SyntheticMarket | None = None
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
-        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=FlowConfig(seed=seed))
-        engine, replay = sim.engine, sim.replay
+        flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
+        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow)
+        engine, replay, reference = sim.engine, sim.replay, sim.reference
+        market = sim.market
     elif setup == "replay":
         first = events[0]
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
                                        queue=queue_model(queue, seed))
-        engine, replay = rep.engine, rep.replay
+        engine, replay, reference = rep.engine, rep.replay, rep.reference
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
@@ -197,7 +215,48 @@ def run_backtest(
         sampler, engine.fills, engine.pnl, max_position=risk.inventory.max_position, meta=base_meta,
         counters=counters,
     )
+    # Per book, over the run's span (mmkit.backtest.health); the quoted venue's book is the reference book
+    # in both setups (setup sim prices its synthetic venue off it).
+    report["data_health"] = {reference.health.key: reference.health.summary(start, end)}
+    report["quoted_book"] = reference.health.key
+    executor = engine.runner.executor
+    ticks = max(1, int(report.get("ticks") or 0))
+    report["rate_limited_ticks"] = executor.rate_limited_ticks
+    report["rate_limited_tick_pct"] = round(100.0 * executor.rate_limited_ticks / ticks, 2)
+    report["position_limited_targets"] = executor.limited_targets
+    instrument = rules.instrument(symbol)
+    if instrument.inverse and instrument.contract_size is not None:
+        # The engine's PnL is linear; an inverse contract's is not (mmkit.backtest.inverse).
+        mark = report["pnl"].get("mark_price")
+        report["inverse_pnl"] = inverse_pnl(
+            engine.fills, instrument.contract_size, rules.fees.maker_bps, rules.fees.taker_bps,
+            Decimal(str(mark)) if mark not in (None, "None") else None, base=instrument.base, quote=instrument.quote,
+        )
+        report["pnl"]["note"] = (f"linear figures; {symbol} is an inverse contract sized in contracts: "
+                                 "its PnL is inverse_pnl (in the base coin)")
+    if market is not None:
+        cfg = market.config
+        report["taker_flow"] = {
+            "source": f"recorded trades of {reference.health.key}",
+            "reach_bps": str(cfg.reach_bps), "participation": cfg.participation,
+            "size_scale": str(cfg.size_scale), "max_taker_qty": str(cfg.max_taker_qty),
+            **market.tape.as_dict(end - start),
+        }
+    report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
+                      "source": f"conf/venues/{rules.venue}.yml"}
+    report["banner"] = None if setup != "sim" else synthetic_banner(
+        rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
+    )
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
+
+
+def synthetic_banner(venue: str, symbol: str, recorded_book: str, *, by_default: bool) -> str:
+    """The line every output of a setup-sim run carries: its venue and its fills are synthetic."""
+    why = (f"{venue} has no recorded book in this data, so the simulated venue is used"
+           if by_default else "--setup sim was asked for")
+    return (f"SYNTHETIC VENUE: {venue}:{symbol} is simulated ({why}); its fills come from a synthetic taker flow "
+            f"priced off the recorded {recorded_book} book and trades, not from recorded orders. "
+            "Treat PnL as a model output, not an estimate of live results.")
 
 
 def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
@@ -215,7 +274,13 @@ def _log_to_file(path: Path, verbose: bool) -> None:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
-    """The CLI handler (arguments as registered in :mod:`mmkit.app.cli`)."""
+    """The CLI handler (arguments as registered in :mod:`mmkit.app.cli`).
+
+    Bad input (a missing, empty, damaged recording; a bad time) ends with one
+    line naming the file (and line) and :data:`EXIT_USAGE`; a run whose quoted
+    book was invalid for more than ``--max-invalid-pct`` of its span writes its
+    outputs and ends with :data:`EXIT_DATA_UNHEALTHY` (see docs/backtesting.md).
+    """
     from mmkit.app.build import build_controller, risk_settings, venue_rules
     from mmkit.app.config import ConfigOverrides, load_engine_config
 
@@ -225,46 +290,115 @@ def backtest_command(args: argparse.Namespace) -> int:
     risk = risk_settings(loaded)
     data = Path(args.data)
     if not data.exists():
-        print(f"no such recording: {data}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _usage(f"{data}: no such recording file or directory")
     try:
         start_ns, end_ns = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAILURE
+        return _usage(str(exc))
+    max_invalid_pct = getattr(args, "max_invalid_pct", None)
+    max_invalid_pct = DEFAULT_MAX_INVALID_PCT if max_invalid_pct is None else float(max_invalid_pct)
     seed = DEFAULT_SEED if args.seed is None else args.seed
+    quoted_rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
+    verbose = bool(getattr(args, "verbose", False))
+    logger.remove()  # until the report directory (and its log file) exists: errors only, as one line each
+    logger.add(sys.stderr, level="DEBUG" if verbose else "ERROR")
+    began = time.perf_counter()
+    try:
+        events = load_events(data, end_ns, freeze=True)  # run next, under long_run_gc
+        notes = recording_notes(data)
+    except (RecordingFormatError, TardisFormatError, FileNotFoundError) as exc:
+        return _usage(str(exc))
+    load_s = time.perf_counter() - began
+    if not events:
+        return _usage(f"{data}: no book or trade events in the recording")
+    if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
+        return _usage(f"{data}: no recorded events after --from {args.start}")
+    setup = getattr(args, "setup", None) or default_setup(quoted_rules, events)
     rules = symbol = None
-    if args.setup == "sim":
-        if config.venue.connector not in ("sim", "mmkit.sim"):
-            logger.info("setup sim: quoting on the simulated venue instead of {}", config.venue.connector)
-        rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
+    if setup == "sim":
+        rules = quoted_rules
         symbol = config.venue.symbol if rules is not None else None
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
-    out_dir = Path(args.out) if args.out else Path("reports") / f"{loaded.path.stem}-{args.setup}-{stamp}"
+    out_dir = Path(args.out) if args.out else Path("reports") / f"{loaded.path.stem}-{setup}-{stamp}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    _log_to_file(out_dir / "backtest.log", verbose=bool(getattr(args, "verbose", False)))
-    began = time.perf_counter()
-    events = load_events(data, end_ns, freeze=True)  # run next, under long_run_gc
-    load_s = time.perf_counter() - began
-    if start_ns is not None:
-        events_in_window = [e for e in events if e.ts_recv >= start_ns]
-        if not events_in_window:
-            print(f"no recorded events after --from {args.start}", file=sys.stderr)
-            return EXIT_FAILURE
+    _log_to_file(out_dir / "backtest.log", verbose=verbose)
+    for note in notes:
+        logger.info("recording file {}: {}", note.path.name, note.note)
     try:
         result = run_backtest(
-            controller, events, setup=args.setup, rules=rules, symbol=symbol, risk=risk,
+            controller, events, setup=setup, rules=rules, symbol=symbol, risk=risk,
             tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns, seed=seed,
             queue=getattr(args, "queue", None) or "conservative", progress=not args.no_progress,
             meta={"config": str(loaded.path), "data": str(data)},
+            setup_chosen_by_default=getattr(args, "setup", None) is None,
+            taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
+    report = result.report
+    for health in report["data_health"].values():
+        health["files"] = [note.as_dict() for note in notes]
+    verdict = data_verdict(report, notes, data, max_invalid_pct)
+    if verdict is not None:
+        result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
+        report["problems"] = result.engine.outcome.as_report()
     paths = write_outputs(result, out_dir)
-    print(format_table(result.report))
+    banner = report.get("banner")
+    if banner:
+        print(f"!! {banner}")
+    print(format_table(report))
+    print(format_health(report))
+    if report.get("taker_flow"):
+        print(format_flow(report["taker_flow"]))
+    print(f"  {'rate-limited ticks'.ljust(31)}  {report['rate_limited_ticks']:,} "
+          f"({report['rate_limited_tick_pct']:.2f} % of ticks had an action denied by the venue's limits); "
+          f"targets cut by max_position {report['position_limited_targets']:,}")
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
+    if banner:
+        print(f"!! {banner}")
     print(f"\nreport written to {out_dir}/")
     for name, path in {**paths, "backtest.log": out_dir / "backtest.log"}.items():
         print(f"  {name:14s} {path}")
-    return EXIT_OK if result.left_open == 0 else EXIT_FAILURE
+    if result.left_open:
+        return EXIT_FAILURE
+    if verdict is not None:
+        print(f"mmkit backtest: {verdict}", file=sys.stderr)
+        return EXIT_DATA_UNHEALTHY
+    return EXIT_OK
+
+
+def _usage(message: str) -> int:
+    """One line naming what is wrong, no traceback: the documented exit code for a person's mistake."""
+    print(f"mmkit backtest: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def default_setup(quoted_rules: VenueRules | None, events: Sequence[ReplayEvent]) -> str:
+    """``replay`` when the quoted venue is the recorded one (quote against its book), else ``sim``."""
+    recorded = events[0].venue if events else None
+    return "replay" if quoted_rules is not None and quoted_rules.venue == recorded else "sim"
+
+
+def recording_notes(data: Path) -> list[FileNote]:
+    """How the files of a Binance recording follow each other (nothing to say for Tardis CSV)."""
+    if is_tardis(data):
+        return []
+    paths = recording_files(data) if data.is_dir() else [data]
+    return describe_files(paths, detect_instrument(paths))
+
+
+def data_verdict(
+    report: dict[str, Any], notes: Sequence[FileNote], data: Path, max_invalid_pct: float
+) -> str | None:
+    """None when the quoted book was valid long enough; else the one line that says where it was not."""
+    key = report.get("quoted_book")
+    health = report.get("data_health", {}).get(key)
+    if health is None or not unhealthy(health, max_invalid_pct):
+        return None
+    at = health["first_gap_ns"] if health["first_gap_ns"] is not None else health["first_invalid_ns"]
+    reason = health["first_gap_reason"] or health["first_invalid_reason"]
+    where = file_at(notes, at) if notes and at is not None else data
+    when = health["first_gap_utc"] or health["first_invalid_utc"]
+    return (f"data unhealthy: {where}: the {key} book was invalid for {health['invalid_pct']:.2f} % of the span "
+            f"(limit {max_invalid_pct:g} %), first at {when} ({reason})")

@@ -138,8 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--data", required=True, help="recording directory or file")
     backtest.add_argument("--from", dest="start", default=None, help="start time (ISO 8601 UTC or ns)")
     backtest.add_argument("--to", dest="end", default=None, help="end time (ISO 8601 UTC or ns)")
-    backtest.add_argument("--setup", choices=["sim", "replay"], default="sim",
-                          help="sim: simulated venue priced off the recording; replay: quote on the recorded venue")
+    backtest.add_argument("--setup", choices=["sim", "replay"], default=None,
+                          help="replay: quote on the recorded venue's book (the default when the config's venue is "
+                          "the recorded one); sim: simulated venue priced off the recording (else; with a banner)")
+    backtest.add_argument("--max-invalid-pct", type=float, default=None, metavar="PCT",
+                          help="exit 7 when the quoted book is invalid longer than this share of the span (default 1)")
+    backtest.add_argument("--taker-reach-bps", type=float, default=None, metavar="BPS",
+                          help="setup sim: synthetic takers may pay this much worse than a recorded print (default 0)")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")

@@ -20,7 +20,7 @@ from typing import Protocol
 import attrs
 from loguru import logger
 
-from mmkit.app.outcome import RunOutcome
+from mmkit.app.outcome import ProblemKind, RunOutcome
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.connector import Connector, TransientVenueError
@@ -40,6 +40,7 @@ from mmkit.model import (
     VenueEvent,
 )
 from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.orders.validation import LedgerAlarm
 from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.kill_switch import KillSwitch
 from mmkit.risk.pnl import PnLTracker
@@ -349,6 +350,9 @@ class Engine:
         #: Called once by the lifecycle when the run ends, cleanly or not (flush the recorder...).
         self.closers: list[Callable[[], object]] = []
         stream.add_fill_listener(self._on_fill)
+        # Fill validation (issue 11): the stream checks fills against the fair price and raises ledger alarms.
+        stream.fair_price = lambda: self.runner.last_fair.price
+        stream.add_alarm_listener(self._on_ledger_alarm)
         # The fixed tick order of DESIGN.md §2.
         for name, iterator in extra_iterators:  # drivers that feed connectors (replay, simulators)
             clock.add_iterator(iterator, name=name)  # type: ignore[arg-type]
@@ -369,6 +373,15 @@ class Engine:
         self.fills.append(fill)
         self.inventory.on_fill(fill)
         self.pnl.on_fill(fill, None)
+
+    def _on_ledger_alarm(self, alarm: LedgerAlarm) -> None:
+        """The ledger is in doubt: halt quoting (sticky) and make the run exit 5 with the reason."""
+        self.outcome.record(ProblemKind.LEDGER_HALT, alarm.reason, alarm.ts_ns or self.clock.now_ns)
+        kill_switch = self.runner.kill_switch
+        if kill_switch is not None:
+            kill_switch.halt_ledger(alarm.ts_ns or self.clock.now_ns, alarm.reason)
+        else:
+            self.runner.quoting_enabled = False  # no switch configured: still never quote on a doubted ledger
 
     def _on_fill(self, fill: Fill) -> None:
         self.fills.append(fill)

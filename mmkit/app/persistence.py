@@ -422,6 +422,9 @@ def attach_persistence(
     )
     engine.stream.add_fill_listener(persistence.on_fill)
     engine.stream.add_order_listener(persistence.on_order_event)
+    engine.stream.add_quarantine_listener(  # issue 11: fills that failed validation, stored apart
+        lambda q: recorder.record_quarantined_fill(q.fill, q.kind.value, q.reason)
+    )
     kill = engine.runner.kill_switch
     if kill is not None:
         kill.add_trip_listener(persistence.on_kill_switch)

@@ -247,7 +247,7 @@ async def recover(
     fills = [s.fill for s in stored]
     restored = restore_ledger(engine, fills)
     known = {f.key for f in fills}
-    remember_fill_keys(engine, known)
+    engine.stream.remember_fills(fills)  # with their content: a reused exec id is a conflict (issue 11)
     log.info("ledger restored: {} fills, position {}", restored, engine.inventory.position)
 
     # Missed fills: since the newest stored fill of this venue, else since this instance first ran.

@@ -1,9 +1,13 @@
-"""Reader for Binance spot recordings (``<local ns> <raw JSON>`` per line, gzip).
+"""Reader for Binance recordings (``<local ns> <raw JSON>`` per line, gzip): spot, USD-M and COIN-M futures.
 
 It turns the raw websocket/REST messages into mmkit events -- ``BookSnapshot``,
 ``BookDelta`` (``first_seq=U``, ``seq=u``), ``Trade`` and, on request, a
 :class:`TopOfBook` for each ``bookTicker`` -- lazily, file after file, in file
-order. It does not reorder or filter diffs: the snapshot in these recordings
+order. Which market the recording comes from, its symbol and how its diffs
+chain are read from the data (:mod:`mmkit.backtest.binance_markets`): events
+carry the market's venue name (``binance``, ``binance_usdm``,
+``binance_coinm``, each with its rules in ``conf/venues/``) and the recorded
+symbol. It does not reorder or filter diffs: the snapshot in these recordings
 arrives *after* the first diffs, and sorting that out is the job of
 :class:`mmkit.book.OrderBookTracker`, exactly as it is live.
 
@@ -28,6 +32,7 @@ import gzip
 import itertools
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -37,9 +42,11 @@ import attrs
 from loguru import logger
 
 from mmkit.backtest import recording_cache
+from mmkit.backtest.binance_markets import SPOT, RecordedInstrument, classify_diff
 from mmkit.gc_policy import gc_paused
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Level, ScaledLevels, Side, Trade
 
+#: Labels of the shared spot recording (the reader itself takes venue and symbol from the data).
 VENUE = "binance"
 SYMBOL = "BTCUSDT"
 #: Finest resolutions seen in the BTCUSDT recording (tick 0.01; sizes are printed with 8 decimals).
@@ -56,7 +63,7 @@ _BOOK_TICKER = b'@bookTicker"'
 
 
 class RecordingFormatError(ValueError):
-    """A line of a recording could not be understood; names the file and line."""
+    """A recording (or one of its lines) could not be understood; names the file (and line)."""
 
 
 @attrs.frozen(slots=True)
@@ -99,7 +106,7 @@ def recording_files(directory: Path) -> list[Path]:
     """The ``*.gz`` files of a recording directory, in the order they follow each other (by name)."""
     files = sorted(directory.glob("*.gz"))
     if not files:
-        raise FileNotFoundError(f"no *.gz recording files in {directory}")
+        raise FileNotFoundError(f"{directory}: no *.gz recording files in this directory")
     return files
 
 
@@ -111,8 +118,73 @@ def _file_lines(path: Path) -> list[bytes]:
     shared recording); one ``decompress`` plus ``split`` is a few hundredths.
     A recording file is tens of MB decompressed, which is fine to hold.
     """
-    with gzip.open(path, "rb") as handle:
-        return handle.read().split(b"\n")
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError as exc:
+        raise RecordingFormatError(f"{path}: no such recording file") from exc
+    except (OSError, EOFError, zlib.error) as exc:  # not gzip, truncated, corrupt
+        raise RecordingFormatError(f"{path}: not a readable gzip recording ({_why(exc)})") from exc
+    if not data.strip():
+        raise RecordingFormatError(f"{path}: empty recording file")
+    return data.split(b"\n")
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a damaged file, without the exception's own noise."""
+    if isinstance(exc, EOFError):
+        return "truncated: the file ends before its compressed stream does"
+    return str(exc) or type(exc).__name__
+
+
+def detect_instrument(paths: Sequence[Path]) -> RecordedInstrument:
+    """The market and symbol of a recording, from its first depth diff (see :mod:`.binance_markets`).
+
+    Reads lines only until that diff (usually the first few). A recording
+    without any depth diff cannot be backtested as a book and is refused.
+    """
+    fallback: RecordedInstrument | None = None
+    for path in paths:
+        try:
+            with gzip.open(path, "rb") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if b"@depth" in line:
+                        _raw, payload = _split(path, number, line.rstrip(b"\n"))
+                        try:
+                            message = _DECODE(payload.decode())
+                            return classify_diff(message["data"], str(message["stream"]))
+                        except (ValueError, KeyError, TypeError) as exc:
+                            raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
+                    if fallback is None and line.strip():
+                        fallback = _instrument_without_diff(path, number, line.rstrip(b"\n"))
+        except FileNotFoundError as exc:
+            raise RecordingFormatError(f"{path}: no such recording file") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise RecordingFormatError(f"{path}: not a readable gzip recording ({_why(exc)})") from exc
+    if fallback is None:
+        raise RecordingFormatError(f"{', '.join(str(p) for p in paths)}: no message names the recorded market")
+    return fallback
+
+
+def _instrument_without_diff(path: Path, number: int, line: bytes) -> RecordedInstrument | None:
+    """For a recording without a diff: the stream name (``btcusdt@trade``) or a futures snapshot names it."""
+    _raw, payload = _split(path, number, line)
+    try:
+        message = _DECODE(payload.decode())
+    except ValueError as exc:
+        raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
+    if not isinstance(message, dict):
+        raise RecordingFormatError(f"{path}:{number}: expected a JSON object, got {payload[:40]!r}")
+    if "stream" in message:
+        symbol = str(message["stream"]).split("@", 1)[0].upper()
+        futures = isinstance(message.get("data"), dict) and "E" in message["data"] and "T" in message["data"] \
+            and str(message["stream"]).endswith("@bookTicker")
+        return classify_diff({"s": symbol, **({"pu": 0} if futures else {})})
+    if "lastUpdateId" in message:
+        if "T" in message:  # only the futures REST snapshot carries a transaction time
+            return classify_diff({"s": str(message.get("symbol", SYMBOL)), "pu": 0})
+        return RecordedInstrument(SPOT, SYMBOL)
+    return None
 
 
 def _numbered(path: Path, lines: list[bytes]) -> Iterator[tuple[Path, int, bytes]]:
@@ -270,10 +342,14 @@ class _Parser:
         with_tickers: bool,
         price_increment: Decimal = PRICE_INCREMENT,
         size_increment: Decimal = SIZE_INCREMENT,
+        recorded: RecordedInstrument | None = None,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.with_tickers = with_tickers
+        #: The market and symbol the data declared (first diff); every diff must agree with it.
+        self.recorded = recorded or RecordedInstrument(SPOT, symbol)
+        self._pu = self.recorded.market.chaining == "pu"
         self.decimals = _Decimals()
         self.price_increment = price_increment
         self.size_increment = size_increment
@@ -310,14 +386,26 @@ class _Parser:
         stream = message["stream"]
         data = message["data"]
         if "@depth" in stream:
+            named = data.get("s")
+            if named is not None and named != self.recorded.symbol:
+                raise ValueError(f"diff for {named} in a recording of {self.recorded.symbol} (one symbol per run)")
+            if self._pu:
+                # Futures chain by pu (see mmkit.backtest.binance_markets): the delta covers pu+1..u.
+                if "pu" not in data:
+                    raise ValueError(f"diff without 'pu' in a {self.recorded.market.description} recording")
+                first = int(data["pu"]) + 1
+            elif "pu" in data:
+                raise ValueError("futures diff (with 'pu') in a spot recording")
+            else:
+                first = int(data["U"])
             bids, asks = data["b"], data["a"]
             return BookDelta(
-                venue, symbol, int(data["U"]), int(data["u"]), self.levels(bids), self.levels(asks),
+                venue, symbol, first, int(data["u"]), self.levels(bids), self.levels(asks),
                 int(data["E"]) * NS_PER_MS, ts_recv, scaled=self.scaled(bids, asks),
             )
-        if stream.endswith("@trade"):
+        if stream.endswith("@trade") or stream.endswith("@aggTrade"):
             return Trade(
-                venue, symbol, str(data["t"]), dec[data["p"]], dec[data["q"]],
+                venue, symbol, str(data["t"] if "t" in data else data["a"]), dec[data["p"]], dec[data["q"]],
                 # m: the buyer is the maker, so the taker sold.
                 Side.SELL if data["m"] else Side.BUY,
                 int(data["T"]) * NS_PER_MS, ts_recv,
@@ -336,8 +424,8 @@ def read_recording(
     paths: Sequence[Path],
     correction: ClockCorrection | None = None,
     with_tickers: bool = False,
-    venue: str = VENUE,
-    symbol: str = SYMBOL,
+    venue: str | None = None,
+    symbol: str | None = None,
     disk_cache: bool | Path = True,
     freeze: bool = False,
 ) -> Iterator[RecordingEvent]:
@@ -364,11 +452,18 @@ def read_recording(
     ``freeze`` True: the events are frozen out of the garbage collector as
     they are built (see :func:`mmkit.gc_policy.gc_paused`), for a caller about
     to run them under :func:`mmkit.gc_policy.long_run_gc`.
+
+    ``venue``/``symbol`` None: those the data declares (:func:`detect_instrument`:
+    ``binance`` / ``binance_usdm`` / ``binance_coinm`` and the diffs' symbol);
+    given, they only relabel the events (the chaining rule is always the data's).
     """
+    recorded = detect_instrument(paths)
+    venue = recorded.venue if venue is None else venue
+    symbol = recorded.symbol if symbol is None else symbol
     if correction is not None:
-        yield from _read(paths, correction, with_tickers, venue, symbol, freeze)
+        yield from _read(paths, correction, with_tickers, venue, symbol, freeze, recorded)
         return
-    key = _cache_key(paths, venue, symbol, with_tickers)
+    key = _cache_key(paths, venue, symbol, with_tickers, recorded)
     cached = _CACHE.get(key)
     if cached is not None:
         logger.bind(venue=venue).debug("recording served from the in-process cache ({} events)", len(cached))
@@ -379,7 +474,7 @@ def read_recording(
         recording_cache.cache_directory(disk_cache),
         _disk_key(key, venue, symbol, with_tickers),
         _EVENT_TYPES,
-        lambda: _read(paths, None, with_tickers, venue, symbol, freeze),
+        lambda: _read(paths, None, with_tickers, venue, symbol, freeze, recorded),
         freeze=freeze,
     ):
         events.append(event)
@@ -389,7 +484,7 @@ def read_recording(
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
 #: it is part of the on-disk cache key, so entries written by an older reader are never served.
-READER_VERSION = 1
+READER_VERSION = 2
 #: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
 _EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
@@ -398,12 +493,16 @@ _CACHE: dict[tuple[object, ...], list[RecordingEvent]] = {}
 _CACHE_SIZE = 2
 
 
-def _cache_key(paths: Sequence[Path], venue: str, symbol: str, with_tickers: bool) -> tuple[object, ...]:
+def _cache_key(
+    paths: Sequence[Path], venue: str, symbol: str, with_tickers: bool, recorded: RecordedInstrument | None = None
+) -> tuple[object, ...]:
     """Identity of a read: each file's resolved path, size, mtime and inode, plus the reader's options.
 
     A file rewritten in place changes its mtime (ns) or size, so a stale parse is never served.
+    The market the data declared is part of it (it decides how diffs are numbered).
     """
-    return (recording_cache.file_stamps(paths), venue, symbol, with_tickers)
+    market = (recorded or RecordedInstrument(SPOT, symbol)).market.name
+    return (recording_cache.file_stamps(paths), venue, symbol, with_tickers, market)
 
 
 def _disk_key(key: tuple[object, ...], venue: str, symbol: str, with_tickers: bool) -> recording_cache.CacheKey:
@@ -414,6 +513,7 @@ def _disk_key(key: tuple[object, ...], venue: str, symbol: str, with_tickers: bo
         files=stamps,
         options={
             "reader": "binance",
+            "market": str(key[4]) if len(key) > 4 else "spot",
             "venue": venue,
             "symbol": symbol,
             "with_tickers": with_tickers,
@@ -453,6 +553,7 @@ def _read(
     venue: str,
     symbol: str,
     freeze: bool,
+    recorded: RecordedInstrument | None = None,
 ) -> Iterator[RecordingEvent]:
     files: Iterable[tuple[Path, list[tuple[Path, int, int, bytes]]]]
     if correction is None:
@@ -464,7 +565,7 @@ def _read(
         files = loaded
     else:
         files = ((path, list(_split_lines([path]))) for path in paths)
-    parse = _Parser(venue, symbol, with_tickers)
+    parse = _Parser(venue, symbol, with_tickers, recorded=recorded)
     for _path, lines in files:
         with gc_paused(freeze=freeze):
             events = _parse_lines(lines, parse, correction)

@@ -83,7 +83,7 @@ def render_tearsheet(
         figures_json=_script_json(figures),
         chart_ids=list(figures),
         health=report.get("data_health") or {},
-        health_fields=("snapshots", "diffs", *HEALTH_FIELDS, "invalid_ns", "invalid_pct"),
+        health_fields=("snapshots", "diffs_applied", *HEALTH_FIELDS, "invalid_ns", "invalid_pct"),
         provenance=provenance,
         parameters=provenance.get("parameters") or report.get("parameters") or {},
         plotly_js=plotly_js(),

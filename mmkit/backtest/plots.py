@@ -157,7 +157,7 @@ def _n_at(markouts: Mapping[str, Any], side: str, horizon: int) -> int:
     return markouts[side]["n"][horizons.index(horizon)] if horizon in horizons else 0
 
 
-HEALTH_FIELDS = ("gaps", "resyncs", "refused", "crossed")
+HEALTH_FIELDS = ("gaps", "resyncs", "events_refused", "crossed")
 
 
 def data_health_figure(health: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

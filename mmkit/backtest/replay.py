@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
+from mmkit.backtest.health import BookHealth
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import BookDelta, BookSnapshot, FairValue, Trade
@@ -100,7 +101,8 @@ class ReplayedReference:
     buffering, gap and crossed-book detection), so a damaged recording shows
     up as an invalid book and confidence 0, as a live feed would. It is also
     a fair-value source for the strategy: the mid, with confidence 1 while
-    the book is valid and fresh.
+    the book is valid and fresh. :attr:`health` follows the book's validity
+    in recorded time (:mod:`mmkit.backtest.health`): the report's data health.
     """
 
     def __init__(self, tracker: OrderBookTracker, staleness_ns: int, clock: Clock | None = None) -> None:
@@ -114,6 +116,8 @@ class ReplayedReference:
         self._replay: RecordingReplay | None = None
         self._last_top: tuple[int | None, int | None] | None = None
         self._last_fair: FairValue | None = None
+        self.health = BookHealth(tracker)
+        self._was_valid: bool | None = None
 
     def bind(self, replay: RecordingReplay) -> None:
         """Staleness is judged in recorded time, which the replay maps from the clock."""
@@ -130,11 +134,20 @@ class ReplayedReference:
             for trade_listener in self._trade_listeners:
                 trade_listener(event)
             return
+        tracker = self.tracker
         if isinstance(event, BookSnapshot):
-            self.tracker.on_snapshot(event)
+            tracker.on_snapshot(event)
         else:
-            self.tracker.on_delta(event)
-        if not self.tracker.is_valid:
+            health = self.health
+            health.diffs_received += 1
+            if not tracker.is_valid:
+                health.diffs_while_invalid += 1
+            tracker.on_delta(event)
+        valid = tracker.is_valid
+        if valid is not self._was_valid:
+            self._was_valid = valid
+            self.health.observe(event.ts_recv, valid)
+        if not valid:
             return
         self.last_update_ns = event.ts_recv
         # Most diffs leave the best prices alone: compare them as ticks and skip the Decimal mid then.

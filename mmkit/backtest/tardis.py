@@ -32,6 +32,7 @@ import csv
 import gzip
 import heapq
 import io
+import zlib
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -61,13 +62,25 @@ def _open(path: Path) -> io.TextIOWrapper:
 
 
 def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    with _open(path) as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or ())]
-        if missing:
-            raise TardisFormatError(f"{path}:1: missing columns {missing} (header: {reader.fieldnames})")
-        for row in reader:
-            yield reader.line_num, row
+    """The rows of one CSV with their line numbers; a damaged file raises TardisFormatError naming it."""
+    line = 1
+    try:
+        with _open(path) as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None:
+                raise TardisFormatError(f"{path}: empty file (no header)")
+            missing = [c for c in columns if c not in reader.fieldnames]
+            if missing:
+                raise TardisFormatError(f"{path}:1: missing columns {missing} (header: {reader.fieldnames})")
+            for row in reader:
+                line = reader.line_num
+                yield line, row
+    except FileNotFoundError as exc:
+        raise TardisFormatError(f"{path}: no such file") from exc
+    except EOFError as exc:
+        raise TardisFormatError(f"{path}: truncated: the file ends before its compressed stream does") from exc
+    except (OSError, zlib.error, UnicodeDecodeError, csv.Error) as exc:
+        raise TardisFormatError(f"{path}:{line}: unreadable ({exc})") from exc
 
 
 def _aggressor(text: str) -> Side | None:

@@ -15,7 +15,13 @@ rules and rate limits:
 * targets are snapped to the instrument's tick/lot (bids down, asks up) and
   dropped, with a log line saying why, when still invalid;
 * when the rate limiter is tight, cancels go first, then replaces, then
-  places, innermost level first.
+  places, innermost level first;
+* with a ``position_limit`` (the inventory: ``position`` and
+  ``max_position``), the worst case of the resting orders on a side (every
+  one of them filled) never takes the position past the limit: new and
+  replaced orders are cut to the room left, innermost level first, and when
+  the position itself moved towards the limit the outermost resting orders
+  are canceled (:mod:`mmkit.execution.exposure`).
 
 ``reconcile`` is synchronous and returns the actions it handed to the
 connector; outcomes arrive later as events (see :meth:`Executor.on_event`
@@ -27,12 +33,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 
 import attrs
 from loguru import logger
 
 from mmkit.connector import Connector, VenueRules
 from mmkit.execution.circuit_breaker import CircuitBreaker
+from mmkit.execution.exposure import bound_exposure
 from mmkit.execution.rate_limiter import ActionKind, RateLimiter
 from mmkit.model import (
     ZERO,
@@ -51,6 +59,16 @@ from mmkit.model import (
 from mmkit.orders.client_order import ClientOrder, Slot
 from mmkit.orders.states import PENDING_STATES, OrderState
 from mmkit.orders.tracker import ClientOrderTracker
+
+
+class PositionLimit(Protocol):
+    """What the executor needs to know of the inventory to keep the worst case within the limit."""
+
+    @property
+    def position(self) -> Decimal: ...
+
+    @property
+    def max_position(self) -> Decimal: ...
 
 
 class ExecActionKind(enum.Enum):
@@ -89,6 +107,7 @@ class _Settled:
     mid: Decimal | None
     size_tolerance: Decimal
     cancel_strays: bool
+    position: Decimal | None
 
 
 def _replace_level(item: tuple[ClientOrder, TargetQuote]) -> int:
@@ -115,6 +134,7 @@ class Executor:
         tif: TimeInForce = TimeInForce.GTC,
         breaker: CircuitBreaker | None = None,
         cancel_strays: bool = True,
+        position_limit: PositionLimit | None = None,
     ) -> None:
         self.connector = connector
         self.tracker = tracker
@@ -126,9 +146,18 @@ class Executor:
         self.tif = tif
         self.breaker = breaker
         self.cancel_strays = cancel_strays
+        #: The inventory whose max_position bounds the worst case of the resting orders (None: no bound).
+        self.position_limit = position_limit
+        #: Targets cut or dropped because the worst case would have passed max_position.
+        self.limited_targets = 0
         self._log = logger.bind(venue=rules.venue, symbol=instrument.symbol, component="executor")
         self.dropped_targets = 0
         self.deferred_actions = 0
+        #: Distinct clock times (ticks) at which the rate limiter denied at least one action: the time the
+        #: quotes could not be what the strategy wanted because of the venue's limits (report:
+        #: ``rate_limited_tick_pct``).
+        self.rate_limited_ticks = 0
+        self._last_rate_limited_ns: int | None = None
         # Snap memo, one per side so that the key needs no Side hash.
         self._bid_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
         self._ask_snaps: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal, RejectReason | None]] = {}
@@ -232,6 +261,8 @@ class Executor:
         tracker = self.tracker
         settled = self._settled
         targets = tuple(targets)
+        limit = self.position_limit
+        position = None if limit is None else limit.position
         if (
             settled is not None
             and settled.tracker_version == tracker.version
@@ -239,6 +270,7 @@ class Executor:
             and (settled.mid == mid or self.instrument.price_band is None)
             and settled.size_tolerance == self.size_tolerance
             and settled.cancel_strays == self.cancel_strays
+            and settled.position == position
         ):
             return []
         self._settled = None
@@ -290,22 +322,31 @@ class Executor:
         places = [target for key, target in wanted.items() if key not in by_slot]
         if self.cancel_strays:
             cancels.extend(o for o in strays if o.state not in PENDING_STATES)
+        limited = 0
+        if limit is not None and position is not None:
+            cut = bound_exposure(
+                self.instrument, tracker.open_orders_view(self.instrument.symbol), position, limit.max_position,
+                cancels, replaces, places,
+            )
+            replaces, places, limited = cut.replaces, cut.places, cut.limited
+            self.limited_targets += limited
         if not (cancels or replaces or places):
-            if len(wanted) == len(targets):  # nothing dropped (see the docstring)
-                self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays)
+            if len(wanted) == len(targets) and not limited:  # nothing dropped (see the docstring)
+                self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays, position)
             return []
 
         actions: list[ExecAction] = []
         for order in cancels:
-            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL):
+            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL, now_ns - order.created_ns):
                 self.deferred_actions += 1
+                self._rate_limited(now_ns)
                 continue
             if self.tracker.cancel(order.client_id, now_ns):
                 actions.append(ExecAction(ExecActionKind.CANCEL, order.client_id, order.slot, order.side))
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
         for order, target in replaces:
-            if not self._may_send(now_ns, ActionKind.REPLACE, target):
+            if not self._may_send(now_ns, ActionKind.REPLACE, target, now_ns - order.created_ns):
                 continue
             new = self.tracker.replace(order.request.client_id, target.price, target.qty, now_ns)
             if new is not None:
@@ -343,7 +384,7 @@ class Executor:
             )
         return actions
 
-    def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote) -> bool:
+    def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote, age_ns: int | None = None) -> bool:
         # The duplicate guard is about *new* orders (venues reject a repeated new order); a
         # replace modifies an existing one and is not checked.
         if kind is ActionKind.PLACE and self.limiter.is_duplicate(now_ns, target.side, target.price, target.qty):
@@ -352,10 +393,16 @@ class Executor:
         if self.breaker is not None and not self.breaker.allow(now_ns):
             self.deferred_actions += 1
             return False
-        if not self.limiter.try_acquire(now_ns, kind):
+        if not self.limiter.try_acquire(now_ns, kind, age_ns):
             self.deferred_actions += 1
+            self._rate_limited(now_ns)
             return False
         return True
+
+    def _rate_limited(self, now_ns: int) -> None:
+        if self._last_rate_limited_ns != now_ns:
+            self._last_rate_limited_ns = now_ns
+            self.rate_limited_ticks += 1
 
     def cancel_all(self, now_ns: int) -> list[ExecAction]:
         """Pull every order on the instrument with one venue cancel-all.

@@ -30,6 +30,7 @@ from decimal import Decimal
 from loguru import logger
 
 from mmkit.connector import RateLimit, VenueRules
+from mmkit.execution.rate_models import DecayingOrderCounter, model_for
 from mmkit.model import NS_PER_MS, NS_PER_S, Side
 
 
@@ -56,8 +57,11 @@ class RateLimiter:
         backoff_max_ns: int = 60 * NS_PER_S,
         backoff_reset_ns: int = 60 * NS_PER_S,
         window_guard_ns: int = 100 * NS_PER_MS,
+        counter: DecayingOrderCounter | None = None,
     ) -> None:
         self.limits = tuple(limits)
+        #: A venue's decaying order counter (Kraken), asked after the windows: see mmkit.execution.rate_models.
+        self.counter = counter
         #: Extra width added to every window: we stamp actions at tick time, the venue at arrival,
         #: so two bursts exactly one window apart on our clock can land inside one window on theirs.
         self.window_guard_ns = window_guard_ns
@@ -85,7 +89,8 @@ class RateLimiter:
 
     @classmethod
     def from_rules(cls, rules: VenueRules, **kwargs: object) -> RateLimiter:
-        return cls(rules.rate_limits, duplicate_window_ns=rules.duplicate_order_window_ns, **kwargs)  # type: ignore[arg-type]
+        counter = model_for(rules)
+        return cls(rules.rate_limits, duplicate_window_ns=rules.duplicate_order_window_ns, counter=counter, **kwargs)  # type: ignore[arg-type]
 
     # -- windows ----------------------------------------------------------
 
@@ -123,8 +128,12 @@ class RateLimiter:
     def in_backoff(self, now_ns: int) -> bool:
         return now_ns < self.blocked_until_ns
 
-    def try_acquire(self, now_ns: int, kind: ActionKind) -> bool:
-        """Take one slot for an action of ``kind`` at ``now_ns`` if allowed."""
+    def try_acquire(self, now_ns: int, kind: ActionKind, age_ns: int | None = None) -> bool:
+        """Take one slot for an action of ``kind`` at ``now_ns`` if allowed.
+
+        ``age_ns`` is the age of the order a cancel or replace acts on (a venue
+        counter may charge young orders more; unknown counts as brand new).
+        """
         now = self._now(now_ns)
         if kind is not _CANCEL and now < self.blocked_until_ns:
             self.denied += 1
@@ -133,6 +142,12 @@ class RateLimiter:
         if self._room(kind) <= 0:
             self.denied += 1
             return False
+        counter = self.counter
+        if counter is not None:
+            if not counter.allows(now, kind.value, age_ns):
+                self.denied += 1
+                return False
+            counter.charge(now, kind.value, age_ns)
         for window in self._windows:
             window.append(now)
         self.granted += 1

@@ -140,6 +140,18 @@ class HedgeBalances:
         asset = asset.upper()
         self._reserved[asset] = self._reserved.get(asset, ZERO) + amount
 
+    def release(self, asset: str, amount: Decimal) -> None:
+        """Give back what a hedge reserved and did not spend (it was canceled, rejected or expired).
+
+        Never below zero: a snapshot or update since the reservation already settled it.
+        """
+        asset = asset.upper()
+        left = self._reserved.get(asset, ZERO) - amount
+        if left > 0:
+            self._reserved[asset] = left
+        else:
+            self._reserved.pop(asset, None)
+
     def as_dict(self) -> dict[str, str]:
         return {asset: str(self.available(asset)) for asset in sorted(self._available)}
 
@@ -189,6 +201,9 @@ class HedgeOrder:
     filled: Decimal = ZERO
     accepted: bool = False
     cancel_sent: bool = False
+    #: What sending it reserved on the hedge venue, per unit of size: (asset, amount). Released for the
+    #: unfilled rest when it ends, so a timed-out limit does not starve its own market fallback.
+    reserved: tuple[str, Decimal] | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -411,6 +426,9 @@ class HedgeExecutor:
         """A hedge ended without filling fully: what is left goes out as market if it was a timed-out limit."""
         self._working.pop(hedge.request.client_id, None)
         left = hedge.remaining
+        if self.balances is not None and hedge.reserved is not None and left > 0:
+            asset, per_unit = hedge.reserved
+            self.balances.release(asset, left * per_unit)
         if left > 0 and hedge.cancel_sent and not hedge.is_market and self._current_stop() is None:
             self._fallback += hedge.request.side.sign * left
             self._log.bind(client_id=hedge.request.client_id).info("limit hedge {}; {} left goes to market", how, left)
@@ -570,12 +588,14 @@ class HedgeExecutor:
             tif=tif,
             ts_created=ts_ns,
         )
-        self._working[request.client_id] = HedgeOrder(request, ts_ns, mid_at_send=self._mid())
+        hedge = HedgeOrder(request, ts_ns, mid_at_send=self._mid())
+        self._working[request.client_id] = hedge
         if self.balances is not None:
             if side is Side.SELL:
-                self.balances.reserve(self.instrument.base, qty)
+                hedge.reserved = (self.instrument.base, Decimal(1))
             else:
-                self.balances.reserve(self.instrument.quote, qty * (price or funding_price or ZERO))
+                hedge.reserved = (self.instrument.quote, price or funding_price or ZERO)
+            self.balances.reserve(hedge.reserved[0], qty * hedge.reserved[1])
         self._actions.append(ts_ns)
         self.orders_sent.append(request)
         self._log.bind(client_id=request.client_id).info(

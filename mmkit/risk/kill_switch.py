@@ -22,6 +22,12 @@ Resuming:
 * ``auto``: resumes once every trigger has been clear continuously for
   ``cooldown_ns``. PnL triggers rarely clear by themselves while flat, so in
   practice ``auto`` recovers from data and reject problems only.
+
+A **ledger halt** (:meth:`KillSwitch.halt_ledger`: a quarantined or
+conflicting fill, a venue reporting fills the ledger did not hold) is sticky
+whatever ``resume`` says: no cooldown ends it, only a person
+(:meth:`KillSwitch.reset_by_hand`), because nothing in the data can show
+that the ledger is right again.
 """
 
 from __future__ import annotations
@@ -93,10 +99,21 @@ class KillSwitch:
         self._price_armed = False
         #: (PnL total object, the PnL reasons it gave): see :meth:`_pnl_reasons`.
         self._pnl_verdict: tuple[Decimal, tuple[str, ...]] | None = None
+        #: Why the ledger is in doubt (sticky: see :meth:`halt_ledger`); empty while it is not.
+        self._ledger_reasons: list[str] = []
 
     @property
     def halted(self) -> bool:
         return self._halted
+
+    @property
+    def ledger_halted(self) -> bool:
+        """True while a ledger halt stands (only :meth:`reset_by_hand` clears it)."""
+        return bool(self._ledger_reasons)
+
+    @property
+    def ledger_reasons(self) -> tuple[str, ...]:
+        return tuple(self._ledger_reasons)
 
     @property
     def reason(self) -> str:
@@ -137,6 +154,8 @@ class KillSwitch:
                 reasons.append(f"{len(self._rejects)} rejects within {cfg.reject_window_ns / NS_PER_S:.0f}s")
         if inventory_emergency:
             reasons.append("inventory emergency")
+        if self._ledger_reasons:
+            reasons.append(f"ledger halt: {self._ledger_reasons[0]}")
         return reasons
 
     def _pnl_reasons(self, pnl_total: Decimal) -> tuple[str, ...]:
@@ -184,6 +203,23 @@ class KillSwitch:
         if not self._halted:
             self._trip(now_ns, reason)
 
+    def halt_ledger(self, now_ns: int, reason: str) -> None:
+        """Halt because the ledger is in doubt; sticky even with ``resume: auto`` (see the module docstring).
+
+        Each distinct reason is kept (the first names the halt); if the switch
+        was already halted for something else, the ledger reason is added to
+        what it reports.
+        """
+        if reason in self._ledger_reasons:
+            return
+        self._ledger_reasons.append(reason)
+        self._clear_since = None
+        if not self._halted:
+            self._trip(now_ns, f"ledger halt: {reason}")
+        else:
+            self._reason = f"{self._reason}; ledger halt: {reason}"
+            self._log.error("KILL SWITCH ledger halt (already halted): {}", reason)
+
     def reset_by_hand(self, now_ns: int | None = None, pnl_total: Decimal | None = None) -> None:
         """Operator reset: resume now; re-base the drawdown peak and forget counted rejects.
 
@@ -192,6 +228,9 @@ class KillSwitch:
         self._peak = pnl_total
         self._pnl_verdict = None
         self._rejects.clear()
+        if self._ledger_reasons:
+            self._log.warning("ledger halt cleared by hand; was: {}", "; ".join(self._ledger_reasons))
+        self._ledger_reasons.clear()
         self._clear_since = None
         if self._halted:
             self._resume(self._last_now if now_ns is None else now_ns, "reset by hand")

@@ -17,6 +17,10 @@ recorded trades" (the demo and backtest setup (b)):
   us: adverse selection is in the model, not bolted on.
 * Randomness comes only from ``random.Random(seed)``; the same inputs and
   seed give the same flow.
+* :attr:`SyntheticMarket.tape` records, per distance from the mid, what the
+  tape printed and what the takers did (:mod:`mmkit.sim.calibration`); the
+  backtest reports it. Backtests use ``reach_bps`` 0 (a taker pays no worse
+  than the recorded print) unless asked otherwise.
 
 Not modelled: takers reacting to our quotes, hidden liquidity, cross-venue
 latency between the reference and this venue (the reference is seen at the
@@ -32,6 +36,7 @@ import attrs
 from loguru import logger
 
 from mmkit.model import Side, Trade
+from mmkit.sim.calibration import TapeStats
 from mmkit.sim.venue import ExchangeVenue
 
 BPS = Decimal(10_000)
@@ -65,6 +70,7 @@ class SyntheticMarket:
         self.taker_orders = 0
         self.taker_fills = 0
         self.taker_errors = 0
+        self.tape = TapeStats()
 
     def on_reference_mid(self, mid: Decimal) -> None:
         self.reference_mid = mid
@@ -78,6 +84,7 @@ class SyntheticMarket:
     def on_reference_trade(self, trade: Trade) -> None:
         if trade.aggressor is None or self.reference_mid is None:
             return
+        index = self.tape.on_trade(trade.price, trade.qty, trade.aggressor is Side.BUY, self.reference_mid)
         if self._rng.random() >= self.config.participation:
             return
         cfg = self.config
@@ -95,4 +102,5 @@ class SyntheticMarket:
             logger.debug("synthetic taker refused: {}", exc)
             return
         self.taker_fills += len(executions)
+        self.tape.on_taker(index, len(executions))
 

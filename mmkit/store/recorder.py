@@ -55,6 +55,7 @@ from mmkit.store.records import (
     HedgeRecord,
     OrderRecord,
     PnLRecord,
+    QuarantinedFillRecord,
     Record,
     SessionStart,
     SessionStop,
@@ -243,6 +244,10 @@ class Recorder:
     def record_fill(self, fill: Fill) -> bool:
         """Record a fill; a fill already stored under the same (venue, trade_id) is skipped."""
         return self._enqueue(fill)
+
+    def record_quarantined_fill(self, fill: Fill, kind: str, reason: str) -> bool:
+        """Record a fill that failed validation in ``quarantined_fills`` (never in ``fills``)."""
+        return self._enqueue(QuarantinedFillRecord(fill, kind, reason))
 
     def record_hedge(
         self,
@@ -457,6 +462,14 @@ def _row_for(record: Record, seq: int, session_id: str) -> tuple[Table, dict[str
             "ts_event": record.ts_event,
             "ts_recv": record.ts_recv,
         }
+    if isinstance(record, QuarantinedFillRecord):
+        bad = record.fill
+        return schema.quarantined_fills, {
+            "session_id": session_id, "seq": seq, "venue": bad.venue, "trade_id": bad.trade_id,
+            "client_id": bad.client_id, "venue_order_id": bad.venue_order_id, "symbol": bad.symbol,
+            "side": bad.side.value, "price": bad.price, "qty": bad.qty, "fee": bad.fee,
+            "kind": record.kind, "reason": record.reason, "ts_event": bad.ts_event, "ts_recv": bad.ts_recv,
+        }  # fmt: skip
     if isinstance(record, HedgeRecord):
         return schema.hedges, {"session_id": session_id, "seq": seq, **_fields(record)}
     if isinstance(record, PnLRecord):

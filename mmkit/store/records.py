@@ -119,7 +119,18 @@ class SessionStop:
     ts_ns: int
 
 
-Record = OrderRecord | Fill | HedgeRecord | PnLRecord | TopOfBookRecord | SessionStart | SessionStop
+@attrs.frozen(slots=True)
+class QuarantinedFillRecord:
+    """A fill that failed validation (mmkit.orders.validation): stored apart, never booked."""
+
+    fill: Fill
+    kind: str
+    reason: str
+
+
+Record = (
+    OrderRecord | Fill | HedgeRecord | PnLRecord | TopOfBookRecord | SessionStart | SessionStop | QuarantinedFillRecord
+)
 
 
 def to_jsonable(value: Any) -> Any:

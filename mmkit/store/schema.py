@@ -195,6 +195,40 @@ top_of_book = Table(
 
 _V1_TABLES = (sessions, orders, fills, hedges, pnl_snapshots, top_of_book)
 
+# ---- quarantined fills (helper "ledger-validation", issue 11) -------------------------------------
+# Fills that failed validation (mmkit.orders.validation): never booked, kept here for a person to
+# look at. No unique key on (venue, trade_id): a conflicting duplicate shares the id of a booked
+# fill, and two bad reports may share one with each other. Created by its own migration step with
+# checkfirst, so that renumbering the step at merge time is safe.
+quarantined_fills = Table(
+    "quarantined_fills",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("trade_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("venue_order_id", String(64), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price", ExactDecimal(), nullable=False),
+    Column("qty", ExactDecimal(), nullable=False),
+    Column("fee", ExactDecimal(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ts_event", BigInteger, nullable=False),
+    Column("ts_recv", BigInteger, nullable=False),
+    Index("ix_quarantined_fills_venue_trade", "venue", "trade_id"),
+)
+
+
+def _add_quarantined_fills(conn: Connection) -> None:
+    quarantined_fills.create(conn, checkfirst=True)
+
+
+# ---- end of quarantined fills ----------------------------------------------------------------------
+
 
 @attrs.frozen(slots=True)
 class Migration:
@@ -212,6 +246,7 @@ def _v1_initial(conn: Connection) -> None:
 #: Append-only. Never edit a released step; add the next one.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: sessions, orders, fills, hedges, pnl, tob", _v1_initial),
+    Migration(2, "quarantined_fills: fills that failed validation, never booked", _add_quarantined_fills),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

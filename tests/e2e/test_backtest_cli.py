@@ -40,7 +40,8 @@ def backtest(config: Path, out: Path, *extra: str) -> subprocess.CompletedProces
 def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Path, shared_data: Path) -> None:
     config = tmp_path / "ladder.yml"
     config.write_text(CONFIG)
-    first = backtest(config, tmp_path / "a")
+    # Takers allowed 30 bps beyond the prints (so that a minute of 10 bps quotes fills), and the report says so.
+    first = backtest(config, tmp_path / "a", "--taker-reach-bps", "30")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "backtest [" in first.stderr and "100.0 %" in first.stderr  # the progress bar
     assert "══ backtest report ══" in first.stdout and "quote uptime" in first.stdout
@@ -49,10 +50,15 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
         assert name in first.stdout
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["strategy"] == "SkewedLadderController" and report["setup"] == "sim"
+    # The sim venue has no recorded book: chosen by default, and every output says it is synthetic.
+    assert report["banner"].startswith("SYNTHETIC VENUE") and first.stdout.count("!! SYNTHETIC VENUE") == 2
+    assert report["data_health"]["binance:BTCUSDT"]["gaps"] == 0
+    assert "data health" in first.stdout and "no valid book" in first.stdout
     assert 595 <= report["ticks"] <= 601  # 60 s of 100 ms ticks
     assert report["fills"]["count"] > 0
+    assert report["taker_flow"]["reach_bps"] == "30.0" and "synthetic taker flow" in first.stdout
 
-    second = backtest(config, tmp_path / "b", "--no-progress", "--seed", "7")
+    second = backtest(config, tmp_path / "b", "--no-progress", "--seed", "7", "--taker-reach-bps", "30")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "backtest [" not in second.stderr
     assert (tmp_path / "b" / "report.json").read_text() == (tmp_path / "a" / "report.json").read_text()
@@ -69,8 +75,8 @@ def test_backtest_cli_rejects_a_bad_time(tmp_path: Path, shared_data: Path) -> N
          "--out", str(tmp_path / "x")],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
     )
-    assert result.returncode == 1
-    assert "not a time" in result.stderr
+    assert result.returncode == 2  # EXIT_USAGE: a person's mistake
+    assert "not a time" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path, shared_data: Path) -> None:
@@ -87,3 +93,162 @@ def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path,
     report = json.loads((tmp_path / "truex" / "report.json").read_text())
     assert report["strategy"] == "SkewedLadderController" and report["setup"] == "replay (conservative queue)"
     assert report["counters"]["orders_left_open"] == 0
+
+
+# ---------------------------------------------------------------- synthetic recordings (no shared data)
+
+FUTURES_CONFIG = """
+engine: {instance: bt, tick_ms: 100}
+venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
+strategy:
+  controller: strategies.skewed_ladder:SkewedLadderController
+  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
+risk:
+  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
+"""
+
+
+def run_cli(config: Path, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "mmkit.app.cli", "backtest", str(config), "--data", str(data), "--out", str(out),
+           "--no-progress", *extra]
+    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "MMKIT_CACHE_DIR": "off"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_usdm_recording_backtests_against_its_own_book_by_default(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60).write(data, parts=2)  # the second file has no snapshot
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["setup"] == "replay (conservative queue)" and report["banner"] is None
+    assert report["venue"] == "binance_usdm" and report["fills"]["count"] > 0
+    assert report["fees"] == {"maker_bps": "2", "taker_bps": "5", "source": "conf/venues/binance_usdm.yml"}
+    health = report["data_health"]["binance_usdm:BTCUSDT"]
+    assert health["gaps"] == 0 and health["invalid_pct"] < 1
+    assert [f["continues"] for f in health["files"]] == [None, True]
+    assert "no snapshot: continues rec_0.gz" in result.stdout
+
+
+def test_a_gap_that_leaves_the_book_invalid_exits_7_naming_file_and_time(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60, gap_after_s=40).write(data, parts=2)  # never resynced
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 7, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "data unhealthy" in line and "rec_1.gz" in line and "2024-08-08T23:55:00" in line, line
+    report = json.loads((tmp_path / "out" / "report.json").read_text())  # the outputs are still written
+    assert report["problems"][0]["kind"] == "data_unhealthy"
+    assert report["data_health"]["binance_usdm:BTCUSDT"]["gaps"] == 1
+    # The threshold is the user's to set.
+    lenient = run_cli(config, data, tmp_path / "out2", "--max-invalid-pct", "50")
+    assert lenient.returncode == 0, lenient.stderr[-2000:]
+
+
+def _gz(path: Path, content: bytes) -> Path:
+    import gzip
+
+    with gzip.open(path, "wb") as handle:
+        handle.write(content)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_dir", "empty_file", "truncated", "not_gzip", "garbled"])
+def test_bad_recordings_end_in_one_line_naming_the_file_and_exit_2(tmp_path: Path, case: str) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    good = b"\n".join(synthetic_recording("usdm", seconds=5).lines) + b"\n"
+    data = tmp_path / "rec.gz"
+    expect = str(data)
+    if case == "missing":
+        data = tmp_path / "nowhere"
+        expect = str(data)
+    elif case == "empty_dir":
+        data = tmp_path / "empty"
+        data.mkdir()
+        expect = str(data)
+    elif case == "empty_file":
+        _gz(data, b"")
+    elif case == "truncated":
+        _gz(data, good)
+        data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])
+    elif case == "not_gzip":
+        data.write_bytes(good)
+    else:
+        lines = good.split(b"\n")
+        lines[7] = lines[7][:40]  # a line cut in the middle of its JSON
+        _gz(data, b"\n".join(lines))
+        expect = f"{data}:8"
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 2, (case, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expect in result.stderr, result.stderr
+
+
+TARDIS_BOOK = """exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount
+binance,BTCUSDT,1000,1500,true,ask,100.2,1
+binance,BTCUSDT,1000,1500,true,bid,99.9,3
+binance,BTCUSDT,2000,2600,false,bid,100.0,oops
+"""
+
+
+@pytest.mark.parametrize("case", ["garbled_row", "truncated_gzip", "empty"])
+def test_bad_tardis_csv_ends_in_one_line_naming_the_file_and_exit_2(tmp_path: Path, case: str) -> None:
+    import gzip
+
+    config = tmp_path / "c.yml"
+    config.write_text(FUTURES_CONFIG)
+    if case == "garbled_row":
+        data = tmp_path / "x_incremental_book_L2.csv"
+        data.write_text(TARDIS_BOOK)
+        expect = f"{data}:4"
+    elif case == "truncated_gzip":
+        data = tmp_path / "x_incremental_book_L2.csv.gz"
+        with gzip.open(data, "wt", encoding="utf-8") as handle:
+            handle.write(TARDIS_BOOK * 200)
+        data.write_bytes(data.read_bytes()[:200])
+        expect = str(data)
+    else:
+        data = tmp_path / "x_incremental_book_L2.csv"
+        data.write_text("")
+        expect = str(data)
+    result = run_cli(config, data, tmp_path / "out")
+    assert result.returncode == 2, (case, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expect in result.stderr, result.stderr
+
+
+def test_the_shipped_truex_config_backtests_on_a_synthetic_venue_and_says_so_everywhere(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """TrueX has no recorded book in a Binance recording: the default is the simulated venue, with a banner
+    in the terminal, report.json and the tearsheet; fees are TrueX's own (from conf/venues/truex.yml)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_SECRET_KEY"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "mmkit.app.cli", "backtest", str(REPO / "strategies" / "truex_btc_pyusd.yml"),
+         "--data", str(SHARED / "binance_spot_btcusdt"), "--to", "2024-08-08T23:55:20Z", "--no-progress",
+         "--out", str(tmp_path / "truex")],
+        cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    banner_lines = [line for line in lines if line.startswith("!! SYNTHETIC VENUE: truex:BTC-PYUSD")]
+    assert len(banner_lines) == 2 and lines[0] == banner_lines[0]
+    report = json.loads((tmp_path / "truex" / "report.json").read_text())
+    assert report["setup"] == "sim" and "truex has no recorded book" in report["banner"]
+    assert report["fees"] == {"maker_bps": "0", "taker_bps": "10", "source": "conf/venues/truex.yml"}
+    assert report["taker_flow"]["reach_bps"] == "0"
+    assert "SYNTHETIC VENUE" in (tmp_path / "truex" / "report.html").read_text()
+    assert "rate-limited ticks" in result.stdout and 0 <= report["rate_limited_tick_pct"] <= 100

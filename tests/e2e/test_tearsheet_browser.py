@@ -1,9 +1,8 @@
 """The tearsheet in a real browser: Debian's headless Chromium opens report.html from disk.
 
 The page comes from a real backtest (setup replay, three minutes of the shared
-Binance recording) with a data-health section of the shape the backtest writes
-(``{book_key: {snapshots, diffs, gaps, resyncs, refused, crossed, invalid_ns,
-invalid_pct}}``). The browser must log no console error, and every chart must
+Binance recording) with the data-health section that backtest wrote, plus a
+second, fabricated book of the same shape. The browser must log no console error, and every chart must
 be drawn by plotly with data in it. A screenshot is kept in the test's tmp dir.
 
 Needs ``chromium`` and ``chromium-driver`` (``.ci/install-system``); selenium
@@ -37,11 +36,10 @@ FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
 )
-HEALTH = {
-    "binance:BTCUSDT": {"snapshots": 2, "diffs": 298_094, "gaps": 1, "resyncs": 1, "refused": 3, "crossed": 0,
-                        "invalid_ns": 1_500_000_000, "invalid_pct": 0.23},
-    "binance:ETHUSDT": {"snapshots": 1, "diffs": 1_000, "gaps": 0, "resyncs": 0, "refused": 0, "crossed": 2,
-                        "invalid_ns": 0, "invalid_pct": 0.0},
+#: A second book beside the run's own, so the page is shown to lay out several books.
+EXTRA_HEALTH = {
+    "binance:ETHUSDT": {"snapshots": 1, "diffs_applied": 1_000, "gaps": 0, "resyncs": 0, "events_refused": 0,
+                        "crossed": 2, "invalid_ns": 0, "invalid_pct": 0.0},
 }
 
 
@@ -72,7 +70,9 @@ def page(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     result = run_backtest(controller, events, setup="replay", risk=risk, end_ns=start + 180 * NS_PER_S,
                           meta={"data": str(shared_data / "binance_spot_btcusdt")})
     assert result.engine.fills, "the window must have fills for the fill markers and markouts to mean anything"
-    result.report["data_health"] = HEALTH
+    real = result.report.get("data_health")
+    assert real, "a replay backtest must report the health of the recorded book"
+    result.report["data_health"] = {**real, **EXTRA_HEALTH}
     out = tmp_path_factory.mktemp("tearsheet")
     paths = write_outputs(result, out)
     return paths["report.html"]
@@ -118,8 +118,8 @@ def test_tearsheet_opens_offline_without_console_errors_and_every_chart_has_data
     quotes = next(c for c in charts if c["id"] == "chart-quotes")
     assert sum(quotes["traces"][3:]) > 0  # fill markers
     health = next(c for c in charts if c["id"] == "chart-data_health")
-    assert all(n == len(HEALTH) for n in health["traces"])
-    assert "binance:ETHUSDT" in texts["health-table"] and "298094" in texts["health-table"]
+    assert all(n == 2 for n in health["traces"])  # the recorded book and the extra one
+    assert "binance:ETHUSDT" in texts["health-table"] and "binance:BTCUSDT" in texts["health-table"]
     assert "under 20 days" in texts["sharpe-note"]
     assert "levels" in texts["parameters"] and "base_spread_pct" in texts["parameters"]
     assert "spot_btcusdt_20240808.gz" in texts["data-files"] and "1,274,097" in texts["data-files"]

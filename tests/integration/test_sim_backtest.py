@@ -54,3 +54,55 @@ def test_backtest_is_deterministic(recording: list) -> None:
         (f.trade_id, f.side, f.price, f.qty, f.ts_event) for f in second
     ]
     assert first
+
+
+@pytest.mark.parametrize("config", ["strategies/sim_demo.yml", "strategies/layered_example.yml"])
+def test_shipped_configs_never_pass_max_position(shared_data: Path, config: str) -> None:
+    """Issue 12 case 6: the worst case of the resting orders is bounded, so the position never passes the limit.
+
+    Before the executor bounded it, both ended beyond max_position by about one resting order.
+    """
+    from mmkit.app.backtest_cmd import load_events, run_backtest
+    from mmkit.app.build import build_controller, risk_settings, venue_rules
+    from mmkit.app.config import ConfigOverrides, load_engine_config
+
+    loaded = load_engine_config(config, ConfigOverrides(backtest=True))
+    rules = venue_rules(loaded.config.venue, loaded.path, "venue")
+    risk = risk_settings(loaded)
+    events = load_events(shared_data / "binance_spot_btcusdt")
+    # Takers that reach 30 bps beyond the prints (the old default): enough flow to push the position to the limit.
+    result = run_backtest(build_controller(loaded), events, setup="sim", rules=rules,
+                          symbol=loaded.config.venue.symbol, risk=risk, tick_ms=loaded.config.engine.tick_ms,
+                          taker_reach_bps=D(30))
+    limit = risk.inventory.max_position
+    position, worst = D(0), D(0)
+    for fill in result.engine.fills:
+        position += fill.qty if fill.side.value == "BUY" else -fill.qty
+        worst = max(worst, abs(position))
+    assert result.report["fills"]["count"] > 100
+    assert worst <= limit, f"position reached {worst} with max_position {limit}"
+    assert 0 <= result.report["rate_limited_tick_pct"] <= 100
+
+
+def test_sim_takers_follow_the_tape_and_the_report_shows_it(shared_data: Path) -> None:
+    """Issue 12 case 3: by default the synthetic takers pay no worse than the recorded prints; the report shows
+    the tape and the takers by distance from the mid, and the flow only reaches further when asked to."""
+    from mmkit.app.backtest_cmd import load_events, run_backtest
+    from mmkit.model import Trade
+
+    events = load_events(shared_data / "binance_spot_btcusdt")
+    end = events[0].ts_recv + 180 * NS_PER_S
+
+    def backtest(reach: str) -> dict:
+        controller = SimpleController(SimpleConfig(half_spread_bps=D(5), order_size=D("0.01")))
+        return run_backtest(controller, events, setup="sim", end_ns=end, taker_reach_bps=D(reach)).report
+
+    honest, reaching = backtest("0"), backtest("30")
+    flow = honest["taker_flow"]
+    assert flow["reach_bps"] == "0" and reaching["taker_flow"]["reach_bps"] == "30"
+    tape = sum(1 for e in events if isinstance(e, Trade) and e.aggressor is not None and e.ts_recv <= end)
+    # Every aggressor print once the reference has a mid (the run ends on the first tick at or after `end`).
+    assert tape - 5 <= flow["tape_trades"] <= tape + 10
+    assert sum(row["tape_trades"] for row in flow["bins"]) == flow["tape_trades"]
+    assert honest["fills"]["count"] < reaching["fills"]["count"]
+    assert honest["banner"].startswith("SYNTHETIC VENUE") and honest["fees"]["source"] == "conf/venues/sim.yml"

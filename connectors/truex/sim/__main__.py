@@ -24,6 +24,7 @@ from loguru import logger
 
 from connectors.truex.sim.driver import MarketDriver, RandomWalk, RecordingPrices
 from connectors.truex.sim.exchange import ExchangeAccount, ExchangeConfig, TrueXExchange
+from connectors.truex.sim.hostile import KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--taker-qty", default="0.001", help="size of each simulated taker")
     parser.add_argument("--no-rate-limits", action="store_true", help="lift the 10/s and 300/min limits")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--extended",
+        action="store_true",
+        help="also answer 35=H and 35=AF (by default only TrueX's published set D, F, G -> 8, 9 is served)",
+    )
+    parser.add_argument(
+        "--hostile",
+        choices=KINDS,
+        default=None,
+        help="fault tests: after each client's first real fill, send one bad trade report of this kind",
+    )
+    parser.add_argument(
+        "--omit-commission", action="store_true", help="send fills without Commission(12), as TrueX may"
+    )
     parser.add_argument(
         "--fills-log",
         type=Path,
@@ -72,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             accounts=(ExchangeAccount(args.oe_comp_id, args.md_comp_id, api_key, secret),),
             enforce_rate_limits=not args.no_rate_limits,
             fills_log=str(args.fills_log) if args.fills_log is not None else None,
+            strict=not args.extended,
+            omit_commission=args.omit_commission,
+            hostile=args.hostile,
         )
     )
     prices: RandomWalk | RecordingPrices

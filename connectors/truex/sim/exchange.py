@@ -18,6 +18,11 @@ process (the SIGKILL restart test), ``fills_log`` makes it append one JSON
 line per client execution as it happens, and ``orders_snapshot`` /
 ``write_state`` expose its final order records: the venue's own record,
 to check the engine's ledger against.
+
+The exchange is split by job: this module holds the sessions (logon
+checks, disconnects) and order entry; ``records`` the plain data,
+``reports`` the FIX answers it builds, ``market_data`` the MD side and the
+book levels, ``rules`` the venue's checks.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-import attrs
 import quickfix as fix
 from loguru import logger
 
@@ -39,78 +43,48 @@ from connectors.truex import messages as m
 from connectors.truex.dictionary import CONF_FIX_DIR
 from connectors.truex.messages import VenueReject
 from connectors.truex.session import GuardedApplication, SessionSpec, build_settings, session_key
-from connectors.truex.signing import DEFAULT_SIGNER, LogonFields, load_signer, verify
+from connectors.truex.signing import LogonFields, load_signer, verify
+from connectors.truex.sim.hostile import bad_trade, send_bad_trade
+from connectors.truex.sim.market_data import MarketDataPublisher
+from connectors.truex.sim.records import (
+    MAKER_OWNER,
+    MD_COMP_ID,
+    OE_COMP_ID,
+    TAKER_OWNER,
+    ExchangeAccount,
+    ExchangeConfig,
+    ExchangeStats,
+    _owner,
+    _Record,
+)
+from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
-from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
 
-OE_COMP_ID = "TRUEX_UAT_OE"
-MD_COMP_ID = "TRUEX_UAT_MD"
-TAKER_OWNER = "taker:sim"
-MAKER_OWNER = "maker:sim"
+__all__ = [
+    "MAKER_OWNER",
+    "MD_COMP_ID",
+    "OE_COMP_ID",
+    "TAKER_OWNER",
+    "ExchangeAccount",
+    "ExchangeConfig",
+    "ExchangeStats",
+    "TrueXExchange",
+    "default_dictionary_dir",
+]
 
 
-@attrs.frozen(slots=True)
-class ExchangeAccount:
-    """A client allowed to log on: its two SenderCompIDs and its API key/secret."""
-
-    oe_comp_id: str
-    md_comp_id: str
-    api_key: str
-    secret: str
-
-
-@attrs.frozen(slots=True)
-class ExchangeConfig:
-    oe_port: int
-    md_port: int
-    accounts: tuple[ExchangeAccount, ...]
-    rules: VenueRules = attrs.field(factory=lambda: load_venue_rules("truex"))
-    symbol: str = "BTC-PYUSD"
-    oe_comp_id: str = OE_COMP_ID
-    md_comp_id: str = MD_COMP_ID
-    enforce_rate_limits: bool = True
-    #: Cancel a client's resting orders when its OE session drops (TrueX does: rules.cancel_on_disconnect).
-    cancel_on_disconnect: bool | None = None
-    signer: str = DEFAULT_SIGNER
-    dictionary_dir: str = str(CONF_FIX_DIR)
-    log_messages: bool = False
-    #: Append one JSON line per execution of a client order here (flushed per line); None: no log.
-    fills_log: str | None = None
-
-
-@attrs.define(slots=True)
-class _Record:
-    """The exchange's memory of one ClOrdID (open or not), for status queries."""
-
-    order_id: str
-    client_id: str
-    owner: str
-    side: Side
-    price: Decimal
-    qty: Decimal
-    cum_qty: Decimal
-    status: VenueOrderStatus
-
-
-@attrs.define(slots=True)
-class ExchangeStats:
-    orders: int = 0
-    rejects: dict[str, int] = attrs.Factory(dict)
-    fills: int = 0
-    md_messages: int = 0
-    bad_logons: int = 0
-
-
-class TrueXExchange(GuardedApplication):
+class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
     """QuickFIX acceptor + matching engine playing TrueX. ``start()`` / ``stop()``; thread-safe queries."""
 
     def __init__(self, config: ExchangeConfig) -> None:
         super().__init__("truex.sim", config.log_messages)
         self.config = config
         self.instrument = config.rules.instrument(config.symbol)
-        self.engine = MatchingEngine(self.instrument, trade_id_prefix="TX")
+        #: Unique per start unless configured: ExecIDs (trade id + M/T) and OrderIDs never repeat across restarts.
+        self.id_epoch = config.id_epoch if config.id_epoch is not None else f"{time.time_ns() // 1000:x}"
+        self.engine = MatchingEngine(self.instrument, trade_id_prefix=f"TX{self.id_epoch}-")
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
         self._signer = load_signer(config.signer)
@@ -144,6 +118,9 @@ class TrueXExchange(GuardedApplication):
         self._cancel_on_disconnect = config.rules.cancel_on_disconnect if cod is None else cod
         self._log = logger.bind(venue="truex-sim")
         self._fills_file: IO[str] | None = None
+        self._hostile_sent: set[str] = set()
+        if config.hostile is not None:
+            bad_trade(config.hostile, {"exec_id": "x", "qty": "1", "price": "1"})  # an unknown kind fails here
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -389,6 +366,9 @@ class TrueXExchange(GuardedApplication):
             self._on_cancel(msg, comp_id, sid)
         elif msg_type == "G":
             self._on_replace(msg, comp_id, sid)
+        elif msg_type in ("H", "AF") and self.config.strict:
+            ref_id = msg.get(m.T_CLORDID if msg_type == "H" else m.T_MASS_STATUS_REQ_ID) or ""
+            self._business_reject(sid, msg, "Unsupported message type", "3", ref_id=ref_id)
         elif msg_type == "H":
             self._on_status_request(msg, comp_id, sid)
         elif msg_type == "AF":
@@ -512,6 +492,7 @@ class TrueXExchange(GuardedApplication):
             qty,
             record.cum_qty,
             VenueOrderStatus.PARTIALLY_FILLED if record.cum_qty > 0 else VenueOrderStatus.NEW,
+            record.notional,
         )
         self._records[(owner, new_id)] = new_record
         self._send(
@@ -579,6 +560,7 @@ class TrueXExchange(GuardedApplication):
                 if record is None:
                     continue
                 record.cum_qty += execution.qty
+                record.notional += execution.qty * execution.price
                 record.status = VenueOrderStatus.FILLED if leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
                 fee = self.config.rules.fees.fee(execution.price * execution.qty, is_maker)
                 report = self._exec_report(
@@ -589,7 +571,7 @@ class TrueXExchange(GuardedApplication):
                     last_qty=execution.qty,
                     leaves=leaves,
                     maker=is_maker,
-                    fee=fee,
+                    fee=None if self.config.omit_commission else fee,
                 )
                 self.stats.fills += 1
                 exec_id = f"{execution.trade_id}{'M' if is_maker else 'T'}"
@@ -597,7 +579,21 @@ class TrueXExchange(GuardedApplication):
                 spec = self._oe_sessions.get(owner.removeprefix("client:"))
                 if spec is not None:
                     self._send(spec.session_id, report)
+                    self._maybe_hostile(owner, exec_id, record, execution, is_maker)
         self._publish_md(result.executions)
+
+    def _maybe_hostile(self, owner: str, exec_id: str, record: _Record, execution: Execution, is_maker: bool) -> None:
+        """``config.hostile``: one bad trade report after a client's first real fill (fault tests)."""
+        kind = self.config.hostile
+        if kind is None or owner in self._hostile_sent:
+            return
+        self._hostile_sent.add(owner)
+        fill = {
+            "exec_id": exec_id, "clordid": record.client_id, "order_id": record.order_id,
+            "side": record.side.value, "price": str(execution.price), "qty": str(execution.qty),
+            "liquidity": "MAKER" if is_maker else "TAKER",
+        }  # fmt: skip
+        send_bad_trade(self, owner.removeprefix("client:"), fill, kind)
 
     def _log_fill(self, exec_id: str, record: _Record, execution: Execution, is_maker: bool, fee: Decimal) -> None:
         """One JSON line per client execution, written before the report is sent (caller holds the lock)."""
@@ -620,151 +616,6 @@ class TrueXExchange(GuardedApplication):
         except OSError as exc:  # a full disk must not stop the exchange; the test will see the gap
             self._log.error("fills log write failed: {}", exc)
 
-    # -- market data ---------------------------------------------------------------
-
-    def _on_md_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        if msg.msg_type != "V":
-            self._business_reject(sid, msg, "Unsupported message type on MD", "3")
-            return
-        req_id = msg.req(m.T_MD_REQ_ID)
-        if msg.get(m.T_SUB_REQ_TYPE) == "2":
-            self._md_subscribers.pop(comp_id, None)
-            return
-        symbols = [entry.get(m.T_SYMBOL) for entry in msg.group(m.T_NO_RELATED_SYM, m.T_SYMBOL)]
-        if self.config.symbol not in symbols:
-            reject = fix.Message()
-            reject.getHeader().setField(fix.BeginString(m.BEGIN_STRING))
-            reject.getHeader().setField(fix.MsgType("Y"))
-            reject.setField(m.T_MD_REQ_ID, req_id)
-            reject.setField(281, "0")
-            reject.setField(m.T_TEXT, VenueReject.UNKNOWN_SYMBOL.text)
-            self._send(sid, reject)
-            return
-        self._md_subscribers[comp_id] = req_id
-        self._send(sid, self._snapshot(req_id))
-
-    def _snapshot(self, req_id: str) -> fix.Message:
-        """35=W as TrueX sends it: 167=CSPOT, 1023 level, full timestamp in 273, no 779."""
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("W"))
-        message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
-        message.setField(m.T_MD_REQ_ID, req_id)
-        message.setField(m.T_SYMBOL, self.config.symbol)
-        message.setField(m.T_SECURITY_TYPE, "CSPOT")
-        stamp = m.format_utc_timestamp(time.time_ns())
-        order = m.field_order(
-            [m.T_MD_ENTRY_TYPE, m.T_MD_ENTRY_PX, m.T_MD_ENTRY_SIZE, m.T_MD_ENTRY_TIME, m.T_MD_PRICE_LEVEL, 0]
-        )
-        for side, code in ((Side.BUY, "0"), (Side.SELL, "1")):
-            for level, (price, qty) in enumerate(self.engine.depth(side), start=1):
-                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_ENTRY_TYPE, order)
-                group.setField(m.T_MD_ENTRY_TYPE, code)
-                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
-                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(qty))
-                group.setField(m.T_MD_ENTRY_TIME, stamp)
-                group.setField(m.T_MD_PRICE_LEVEL, str(level))
-                message.addGroup(group)
-        if not message.isSetField(m.T_NO_MD_ENTRIES):
-            message.setField(m.T_NO_MD_ENTRIES, "0")
-        self._published = {side: {price for price, _ in self.engine.depth(side)} for side in (Side.BUY, Side.SELL)}
-        self._dirty.clear()
-        return message
-
-    def _publish_md(self, executions: Sequence[Execution]) -> None:
-        """Diff the book against what was last published and send one 35=X to every subscriber."""
-        entries: list[tuple[str, str, Decimal, Decimal, str]] = []  # action, type, px, size, id
-        for side, price in sorted(self._dirty, key=lambda item: (item[0].value, item[1])):
-            code = "0" if side is Side.BUY else "1"
-            qty = self._levels[side].get(price, Decimal(0))
-            published = self._published[side]
-            if qty > 0:
-                entries.append(("1" if price in published else "0", code, price, qty, ""))
-                published.add(price)
-            elif price in published:
-                entries.append(("2", code, price, Decimal(0), ""))
-                published.discard(price)
-        self._dirty.clear()
-        entries.extend(("0", "2", e.price, e.qty, e.trade_id) for e in executions)
-        if not entries:
-            return
-        self._md_seq += 1
-        if not self._md_subscribers:
-            return
-        stamp = m.format_utc_timestamp(time.time_ns())
-        order = m.field_order(
-            [
-                m.T_MD_UPDATE_ACTION,
-                m.T_MD_ENTRY_TYPE,
-                m.T_MD_ENTRY_ID,
-                m.T_SYMBOL,
-                m.T_MD_ENTRY_PX,
-                m.T_MD_ENTRY_SIZE,
-                m.T_MD_ENTRY_TIME,
-                0,
-            ]
-        )
-        for comp_id, req_id in list(self._md_subscribers.items()):
-            message = fix.Message()
-            header = message.getHeader()
-            header.setField(fix.BeginString(m.BEGIN_STRING))
-            header.setField(fix.MsgType("X"))
-            message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
-            message.setField(m.T_MD_REQ_ID, req_id)
-            for action, kind, price, size, entry_id in entries:
-                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_UPDATE_ACTION, order)
-                group.setField(m.T_MD_UPDATE_ACTION, action)
-                group.setField(m.T_MD_ENTRY_TYPE, kind)
-                if entry_id:
-                    group.setField(m.T_MD_ENTRY_ID, entry_id)
-                group.setField(m.T_SYMBOL, self.config.symbol)
-                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
-                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(size))
-                group.setField(m.T_MD_ENTRY_TIME, stamp)
-                message.addGroup(group)
-            spec = self._md_sessions.get(comp_id)
-            if spec is not None:
-                self.stats.md_messages += 1
-                self._send(spec.session_id, message)
-
-    # -- engine calls that keep the aggregated levels in step ---------------------------
-
-    def _adjust(self, side: Side, price: Decimal, delta: Decimal) -> None:
-        levels = self._levels[side]
-        qty = levels.get(price, Decimal(0)) + delta
-        if qty > 0:
-            levels[price] = qty
-        else:
-            levels.pop(price, None)
-        self._dirty.add((side, price))
-
-    def _apply(self, result: MatchResult) -> MatchResult:
-        for execution in result.executions:
-            self._adjust(execution.maker_side, execution.price, -execution.qty)
-        if result.resting is not None:
-            self._adjust(result.resting.side, result.resting.price, result.resting.leaves_qty)
-        return result
-
-    def _engine_submit(self, order: SimOrder, ts: int) -> MatchResult:
-        return self._apply(self.engine.submit(order, ts))
-
-    def _engine_cancel(self, order_id: str, ts: int) -> RestingOrder | None:
-        resting = self.engine.cancel(order_id, ts)
-        if resting is not None:
-            self._adjust(resting.side, resting.price, -resting.leaves_qty)
-        return resting
-
-    def _engine_replace(
-        self, order_id: str, new_order_id: str, new_client_id: str, price: Decimal, qty: Decimal, ts: int
-    ) -> MatchResult:
-        before = self.engine.get(order_id)
-        result = self.engine.replace(order_id, new_order_id, new_client_id, price, qty, ts)
-        if result.accepted and before is not None:
-            self._adjust(before.side, before.price, -before.leaves_qty)
-            self._apply(result)
-        return result
-
     # -- helpers -------------------------------------------------------------------
 
     def _band_mid(self) -> Decimal | None:
@@ -773,7 +624,7 @@ class TrueXExchange(GuardedApplication):
         return self.engine.mid()
 
     def _next_id(self) -> str:
-        return f"O{next(self._ids)}"
+        return f"O{self.id_epoch}-{next(self._ids)}"
 
     def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
         try:
@@ -781,96 +632,6 @@ class TrueXExchange(GuardedApplication):
                 self._log.debug("not sent (session down): {}", m.redact(message.toString()))
         except fix.SessionNotFound:
             self._log.warning("no session {}", session_id.toString())
-
-    def _exec_report(
-        self,
-        record: _Record,
-        exec_type: str,
-        *,
-        exec_id: str,
-        client_id: str | None = None,
-        orig_client_id: str | None = None,
-        text: str = "",
-        rej_code: str = "",
-        last_px: Decimal | None = None,
-        last_qty: Decimal | None = None,
-        leaves: Decimal | None = None,
-        maker: bool = True,
-        fee: Decimal | None = None,
-    ) -> fix.Message:
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("8"))
-        status = record.status
-        open_leaves = record.qty - record.cum_qty if status.is_open else Decimal(0)
-        values: list[tuple[int, str]] = [
-            (m.T_ORDER_ID, record.order_id),
-            (m.T_CLORDID, client_id or record.client_id),
-            (m.T_EXEC_ID, exec_id),
-            (m.T_EXEC_TYPE, exec_type),
-            (m.T_ORD_STATUS, m.ORD_STATUS_CODE[status]),
-            (m.T_SYMBOL, self.config.symbol),
-            (m.T_SIDE, "1" if record.side is Side.BUY else "2"),
-            (m.T_QTY, m.fmt_decimal(record.qty)),
-            (m.T_PRICE, m.fmt_decimal(record.price)),
-            (m.T_LEAVES_QTY, m.fmt_decimal(leaves if leaves is not None else open_leaves)),
-            (m.T_CUM_QTY, m.fmt_decimal(record.cum_qty)),
-            (m.T_TRANSACT_TIME, m.format_utc_timestamp(time.time_ns())),
-        ]
-        if orig_client_id:
-            values.append((m.T_ORIG_CLORDID, orig_client_id))
-        if text:
-            values.append((m.T_TEXT, text))
-        if rej_code:
-            values.append((m.T_ORD_REJ_REASON, rej_code))
-        if last_px is not None and last_qty is not None:
-            values += [
-                (m.T_LAST_PX, m.fmt_decimal(last_px)),
-                (m.T_LAST_QTY, m.fmt_decimal(last_qty)),
-                (m.T_LIQUIDITY, "1" if maker else "2"),
-            ]
-        if fee is not None:
-            values += [(m.T_COMMISSION, m.fmt_decimal(fee)), (m.T_COMM_CCY, self.instrument.quote)]
-        for tag, value in values:
-            message.setField(tag, value)
-        return message
-
-    def _cancel_reject(
-        self, sid: fix.SessionID, client_id: str, orig: str, *, response_to: str, reject: VenueReject, detail: str = ""
-    ) -> None:
-        self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("9"))
-        record = self._records.get((_owner(session_key(sid)[1]), orig))
-        for tag, value in (
-            (m.T_ORDER_ID, record.order_id if record is not None else "NONE"),
-            (m.T_CLORDID, client_id),
-            (m.T_ORIG_CLORDID, orig),
-            (m.T_ORD_STATUS, m.ORD_STATUS_CODE[record.status] if record is not None else "8"),
-            (m.T_CXL_REJ_RESPONSE_TO, response_to),
-            (m.T_CXL_REJ_REASON, "1" if reject is VenueReject.UNKNOWN_ORDER else "99"),
-            (m.T_TEXT, f"{reject.text}: {detail}" if detail else reject.text),
-        ):
-            message.setField(tag, value)
-        self._send(sid, message)
-
-    def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str) -> None:
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("j"))
-        message.setField(45, msg.get(m.T_SEQ) or "0")
-        message.setField(m.T_REF_MSG_TYPE, msg.msg_type)
-        message.setField(m.T_BIZ_REJECT_REASON, code)
-        message.setField(m.T_TEXT, text)
-        self._send(sid, message)
-
-
-def _owner(comp_id: str) -> str:
-    return f"client:{comp_id}"
 
 
 def default_dictionary_dir() -> Path:

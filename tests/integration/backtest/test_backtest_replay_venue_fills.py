@@ -118,7 +118,7 @@ async def test_partial_fill_changes_position_and_balance() -> None:
     assert engine.position == D("0.1")
     assert engine.pnl.position() == D("0.1")
     fee = fill.fee
-    assert fee == D("0.1") * BID * D(1) / D(10_000)  # binance.yml: maker 1 bps
+    assert fee == D("0.1") * BID * D(10) / D(10_000)  # binance.yml: maker 10 bps (the base tier)
     # The venue's balance events reached the engine's user stream.
     btc = engine.stream.balance("binance", "BTC")
     usdt = engine.stream.balance("binance", "USDT")

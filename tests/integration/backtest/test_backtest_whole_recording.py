@@ -64,10 +64,13 @@ def test_whole_recording_on_the_recorded_venue_report_plots_and_twice_identical(
 
 def test_sim_setup_and_probabilistic_queue_are_deterministic(recording: list[ReplayEvent]) -> None:
     end = recording[0].ts_recv + 120 * NS_PER_S
-    sim = [run_backtest(ladder(), recording, setup="sim", risk=RISK, end_ns=end, seed=11) for _ in range(2)]
+    # Takers reaching 30 bps beyond the prints: enough synthetic fills in 2 minutes for the seed to show.
+    reach = D(30)
+    sim = [run_backtest(ladder(), recording, setup="sim", risk=RISK, end_ns=end, seed=11, taker_reach_bps=reach)
+           for _ in range(2)]
     assert sim[0].engine.fills and fill_keys(sim[0]) == fill_keys(sim[1])
     assert sim[0].report == sim[1].report
-    other_seed = run_backtest(ladder(), recording, setup="sim", risk=RISK, end_ns=end, seed=12)
+    other_seed = run_backtest(ladder(), recording, setup="sim", risk=RISK, end_ns=end, seed=12, taker_reach_bps=reach)
     assert fill_keys(other_seed) != fill_keys(sim[0])  # the seed really drives the flow
     prob = [run_backtest(ladder(), recording, setup="replay", queue="probabilistic", risk=RISK, end_ns=end, seed=5)
             for _ in range(2)]

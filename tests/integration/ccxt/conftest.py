@@ -25,8 +25,11 @@ MARKETS: dict[str, Callable[[], dict[str, Any]]] = {
     "gemini": gemini_markets,
 }
 
-#: Short timeouts so that stale/reconnect paths run in well under a second.
-FAST = CcxtConnectorConfig(stale_s=0.4, backoff_initial_s=0.02, backoff_max_s=0.1, poll_interval_s=0.05)
+#: Short timeouts so that stale/reconnect paths run in well under a second. The dead man's switch is
+#: off here (its own tests turn it on): its refreshes would consume errors a test injects for an order call.
+FAST = CcxtConnectorConfig(
+    stale_s=0.4, backoff_initial_s=0.02, backoff_max_s=0.1, poll_interval_s=0.05, dead_man_timeout_s=0
+)
 
 ConnectorFactory = Callable[..., Awaitable[CcxtConnector]]
 

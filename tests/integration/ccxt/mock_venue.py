@@ -16,9 +16,12 @@ Controls a test uses: ``set_mid`` (move the book and push an update),
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import os
+import time
 from collections import deque
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +31,7 @@ import attrs
 from aiohttp import WSMsgType, web
 
 from connectors.ccxt.checksums import kraken_checksum
+from tests.integration.ccxt.mock_accounts import AccountsMixin, MockTrade
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("MMKIT_SHARED_DATA", REPO_ROOT / ".." / "shared" / "data"))
@@ -101,7 +105,9 @@ class KrakenOrder:
     cost: Decimal = Decimal(0)
     fee: Decimal = Decimal(0)
     status: str = "open"
-    opentm: float = 1705259439.5
+    opentm: float = attrs.Factory(time.time)
+    reason: str | None = None
+    post_only: bool = False
 
     def as_json(self) -> dict[str, Any]:
         avg = self.cost / self.vol_exec if self.vol_exec else Decimal(0)
@@ -131,11 +137,47 @@ class KrakenOrder:
             "stopprice": "0.000000",
             "limitprice": "0.000000",
             "misc": "",
-            "oflags": "fciq",
+            "oflags": "post,fciq" if self.post_only else "fciq",
+            "reason": self.reason,
         }
 
 
-class MockVenueServer:
+@attrs.define
+class KrakenRateCounter:
+    """Kraken's per-pair order-rate counter as the venue keeps it (the mock's own copy, for refusals).
+
+    Written from Kraken's published rules, independently of mmkit's limiter, so a
+    test can show the limiter never sends what this refuses.
+    """
+
+    max_count: Decimal
+    decay_per_s: Decimal
+    #: (age limit in s, extra cost) for a cancel of an order younger than the limit.
+    cancel_penalties: tuple[tuple[Decimal, Decimal], ...]
+    amend_penalties: tuple[tuple[Decimal, Decimal], ...]
+    value: Decimal = Decimal(0)
+    at: float = attrs.Factory(time.monotonic)
+    refused: int = 0
+
+    def charge(self, cost: Decimal) -> bool:
+        now = time.monotonic()
+        self.value = max(Decimal(0), self.value - self.decay_per_s * Decimal(str(now - self.at)))
+        self.at = now
+        if self.value + cost > self.max_count:
+            self.refused += 1
+            return False
+        self.value += cost
+        return True
+
+    @staticmethod
+    def penalty(table: tuple[tuple[Decimal, Decimal], ...], age_s: float) -> Decimal:
+        for limit, cost in table:
+            if Decimal(str(age_s)) < limit:
+                return cost
+        return Decimal(0)
+
+
+class MockVenueServer(AccountsMixin):
     """One aiohttp server, three venues under /kraken, /coinbase and /gemini."""
 
     def __init__(self, taker_fee: Decimal = Decimal("0.0026")) -> None:
@@ -165,15 +207,32 @@ class MockVenueServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._use_fixture_snapshot = True
+        #: Kraken's dead man's switch (CancelAllOrdersAfter): monotonic deadline, or None when off.
+        self.kraken_deadline: float | None = None
+        self.kraken_deadman_calls: list[int] = []
+        self.kraken_deadman_fired = 0
+        #: When set, AddOrder / CancelOrder / AmendOrder are charged to this counter and refused past it.
+        self.kraken_rate: KrakenRateCounter | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        #: Kraken WS v2 private sockets subscribed to "executions", and what they were sent.
+        self.kraken_private: list[web.WebSocketResponse] = []
+        self.kraken_executions: list[dict[str, Any]] = []
+        self._exec_seq = itertools.count(1)
+        #: Coinbase ``user`` channel sockets and the updates sent on them.
+        self.coinbase_user_sockets: list[web.WebSocketResponse] = []
+        self.coinbase_user_updates: list[dict[str, Any]] = []
+        self._init_accounts()
 
     # -- lifecycle --------------------------------------------------------
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/kraken/v2", self._kraken_ws)
+        app.router.add_get("/kraken/v2-auth", self._kraken_private_ws)
         app.router.add_post("/kraken/0/private/{method}", self._kraken_private)
         app.router.add_get("/coinbase/ws", self._coinbase_ws)
         app.router.add_get("/gemini/v2/marketdata", self._gemini_ws)
+        self.add_account_routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -182,8 +241,29 @@ class MockVenueServer:
         assert server is not None
         self.port = int(server.sockets[0].getsockname()[1])
         self._seed_books()
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """The venues' timers run on their own: Kraken's cancel-after deadline, Gemini's heartbeat."""
+        while True:
+            self.expire_kraken_deadman()
+            self.expire_gemini_session()
+            await asyncio.sleep(0.02)
+
+    def expire_kraken_deadman(self) -> None:
+        if self.kraken_deadline is not None and time.monotonic() >= self.kraken_deadline:
+            self.kraken_deadline = None
+            self.kraken_deadman_fired += 1
+            for order in self.kraken_orders.values():
+                if order.status == "open":
+                    order.status, order.reason = "canceled", "User requested"
+                    self._kraken_execution(order, "canceled", "canceled", reason="Dead man's switch")
 
     async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
         await self.drop_connections()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -243,11 +323,55 @@ class MockVenueServer:
     def fill_order(self, txid: str, qty: Decimal, price: Decimal, maker: bool = True) -> None:
         """A counterparty trades against our order (maker fee) or our order took liquidity (taker)."""
         order = self.kraken_orders[txid]
+        fee = qty * price * (self.maker_fee if maker else self.taker_fee)
         order.vol_exec += qty
         order.cost += qty * price
-        order.fee += qty * price * (self.maker_fee if maker else self.taker_fee)
+        order.fee += fee
         if order.vol_exec >= order.vol:
             order.status = "closed"
+        trade_id = f"T{next(self._txids):05d}-MOCK-TRADE"
+        self.trades["kraken"].append(
+            MockTrade(
+                trade_id, txid, order.cl_ord_id or "", order.side, price, qty, fee, maker, time.time_ns() // 10**6
+            )
+        )
+        status = "filled" if order.status == "closed" else "partially_filled"
+        self._kraken_execution(
+            order,
+            "trade",
+            status,
+            exec_id=trade_id,
+            last_qty=float(qty),
+            last_price=float(price),
+            liquidity_ind="m" if maker else "t",
+            cost=float(qty * price),
+            fees=[{"asset": "USD", "qty": float(fee)}],
+        )
+        if order.status == "closed":
+            self._kraken_execution(order, "filled", "filled")
+
+    def fill(self, venue: str, client_id: str, qty: Decimal, price: Decimal, maker: bool = True) -> None:
+        """Fill (part of) our order on any venue, by our client order id."""
+        if venue == "kraken":
+            self.fill_order(self.find_by_client_id(client_id).txid, qty, price, maker)
+        else:
+            self.fill_account_order(venue, client_id, qty, price, maker)
+
+    def lose(self, venue: str, client_id: str) -> None:
+        if venue == "kraken":
+            self.lose_order(client_id)
+        else:
+            self.lose_account_order(venue, client_id)
+
+    def open_client_ids(self, venue: str) -> list[str]:
+        """Our orders the venue holds open (what the desk would see on the venue's screen)."""
+        if venue == "kraken":
+            return [o.cl_ord_id or o.txid for o in self.kraken_orders.values() if o.status == "open"]
+        return [o.client_id for o in self.open_orders_of(venue)]
+
+    def set_rest_down(self, down: bool) -> None:
+        self.rest_down = down
+        self.accounts_down = down
 
     def lose_order(self, cl_ord_id: str) -> None:
         """The venue forgets the order entirely."""
@@ -337,6 +461,8 @@ class MockVenueServer:
 
     def _kraken_result(self, method: str, form: dict[str, str]) -> Any:
         if method == "AddOrder":
+            if self.kraken_rate is not None and not self.kraken_rate.charge(Decimal(1)):
+                return "EOrder:Rate limit exceeded"
             txid = f"O{next(self._txids):05d}-MOCK-{len(self.kraken_orders):06d}"
             order = KrakenOrder(
                 txid=txid,
@@ -346,16 +472,76 @@ class MockVenueServer:
                 ordertype=form["ordertype"],
                 price=Decimal(form.get("price", "0")),
                 vol=Decimal(form["volume"]),
+                post_only="post" in form.get("oflags", "").split(","),
             )
             self.kraken_orders[txid] = order
-            self._maybe_fill_now(order)
+            self._kraken_execution(order, "new", "new")
+            if order.post_only and self._crosses("kraken", order.side, order.price):
+                # Kraken accepts the order, then cancels it instead of letting it take.
+                order.status, order.reason = "canceled", "Post only order"
+                self._kraken_execution(order, "canceled", "canceled", reason="Post only order")
+            else:
+                self._maybe_fill_now(order)
             return {"txid": [txid], "descr": {"order": f"{order.side} {order.vol} {order.pair} @ {order.ordertype}"}}
         if method == "CancelOrder":
             found = self._find_kraken(form)
             if found is None or found.status != "open":
                 return "EOrder:Unknown order"
+            if self.kraken_rate is not None:
+                age = time.time() - found.opentm
+                if not self.kraken_rate.charge(self.kraken_rate.penalty(self.kraken_rate.cancel_penalties, age)):
+                    return "EOrder:Rate limit exceeded"
             found.status = "canceled"
+            self._kraken_execution(found, "canceled", "canceled", reason="User requested")
             return {"count": 1}
+        if method == "AmendOrder":
+            found = self._find_kraken(form)
+            if found is None or found.status != "open":
+                return "EOrder:Unknown order"
+            if self.kraken_rate is not None:
+                age = time.time() - found.opentm
+                cost = Decimal(1) + self.kraken_rate.penalty(self.kraken_rate.amend_penalties, age)
+                if not self.kraken_rate.charge(cost):
+                    return "EOrder:Rate limit exceeded"
+            price = Decimal(form.get("limit_price", found.price))
+            qty = Decimal(form.get("order_qty", found.vol))
+            if found.post_only and self._crosses("kraken", found.side, price):
+                return "EOrder:Post only order"
+            if qty <= found.vol_exec:
+                return "EOrder:Invalid order quantity"
+            found.price, found.vol = price, qty
+            self._kraken_execution(found, "amended", "new")
+            return {"amend_id": f"TAMEND-{next(self._txids):05d}"}
+        if method == "CancelAllOrdersAfter":
+            timeout = int(form["timeout"])
+            self.kraken_deadman_calls.append(timeout)
+            self.kraken_deadline = None if timeout == 0 else time.monotonic() + timeout
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            return {"currentTime": now, "triggerTime": "0" if timeout == 0 else now}
+        if method == "GetWebSocketsToken":
+            return {"token": "MOCK-WS-TOKEN", "expires": 900}
+        if method == "TradesHistory":
+            start = float(form.get("start", "0"))
+            trades = {
+                t.trade_id: {
+                    "ordertxid": t.order_id,
+                    "postxid": "TKH2SE-M7IF5-CFI7LT",
+                    "pair": "XXBTZUSD",
+                    "time": t.ts_ms / 1000,
+                    "type": t.side,
+                    "ordertype": "limit",
+                    "price": str(t.price),
+                    "cost": f"{t.price * t.qty:.5f}",
+                    "fee": f"{t.fee:.6f}",
+                    "vol": f"{t.qty:.8f}",
+                    "margin": "0.00000",
+                    "misc": "",
+                    "maker": t.maker,
+                }
+                for t in self.trades["kraken"]
+                if t.ts_ms / 1000 >= start
+            }
+            return {"trades": trades, "count": len(trades)}
         if method == "QueryOrders":
             found = self._find_kraken(form)
             if found is None:
@@ -364,13 +550,91 @@ class MockVenueServer:
         if method == "OpenOrders":
             return {"open": {o.txid: o.as_json() for o in self.kraken_orders.values() if o.status == "open"}}
         if method == "Balance":
-            return {"XXBT": "1.50000000", "ZUSD": "100000.0000"}
+            return {"XXBT": "10.00000000", "ZUSD": "100000.0000"}
         if method == "BalanceEx":
             return {
-                "XXBT": {"balance": "1.50000000", "hold_trade": "0.10000000"},
+                "XXBT": {"balance": "10.00000000", "hold_trade": "0.10000000"},
                 "ZUSD": {"balance": "100000.0000", "hold_trade": "0.0000"},
             }
         return "EGeneral:Unknown method"
+
+    async def _kraken_private_ws(self, request: web.Request) -> web.WebSocketResponse:
+        """Kraken WS v2 private endpoint: the ``executions`` channel (orders and our trades)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets["kraken"].append(ws)
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    break
+                data = json.loads(msg.data)
+                if data.get("method") == "ping":
+                    await ws.send_json({"method": "pong", "req_id": data.get("req_id")})
+                    continue
+                params = data.get("params") or {}
+                if data.get("method") != "subscribe" or params.get("channel") != "executions":
+                    continue
+                if params.get("token") != "MOCK-WS-TOKEN":
+                    await ws.send_json(
+                        {
+                            "method": "subscribe",
+                            "req_id": data.get("req_id"),
+                            "success": False,
+                            "error": "EAccount:Invalid permissions",
+                        }
+                    )
+                    continue
+                await ws.send_json(
+                    {
+                        "method": "subscribe",
+                        "req_id": data.get("req_id"),
+                        "success": True,
+                        "result": {"channel": "executions", "snapshot": True},
+                    }
+                )
+                snapshot = [
+                    self._kraken_exec_json(o, "new", "new") for o in self.kraken_orders.values() if o.status == "open"
+                ]
+                await ws.send_json(
+                    {"channel": "executions", "type": "snapshot", "data": snapshot, "sequence": next(self._exec_seq)}
+                )
+                self.kraken_private.append(ws)
+        finally:
+            self.sockets["kraken"].remove(ws)
+            if ws in self.kraken_private:
+                self.kraken_private.remove(ws)
+        return ws
+
+    def _kraken_exec_json(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "order_id": order.txid,
+            "cl_ord_id": order.cl_ord_id,
+            "exec_type": exec_type,
+            "order_status": status,
+            "symbol": "BTC/USD",
+            "side": order.side,
+            "order_type": order.ordertype,
+            "order_qty": float(order.vol),
+            "limit_price": float(order.price),
+            "cum_qty": float(order.vol_exec),
+            "cum_cost": float(order.cost),
+            "order_userref": 0,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+            **extra,
+        }
+
+    def _kraken_execution(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> None:
+        """Push one executions update to every subscribed private socket (as Kraken does, in order)."""
+        message = {
+            "channel": "executions",
+            "type": "update",
+            "data": [self._kraken_exec_json(order, exec_type, status, **extra)],
+            "sequence": next(self._exec_seq),
+        }
+        self.kraken_executions.append(message)
+        for ws in list(self.kraken_private):
+            if not ws.closed:
+                asyncio.get_running_loop().create_task(ws.send_json(message))
 
     def _find_kraken(self, form: dict[str, str]) -> KrakenOrder | None:
         txid = form.get("txid")
@@ -416,6 +680,33 @@ class MockVenueServer:
             "events": [{"type": kind, "product_id": "BTC-USD", "updates": updates}],
         }
 
+    async def _coinbase_user_subscribe(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        """The ``user`` channel: signed (api_key + timestamp + signature, or a jwt), then a snapshot."""
+        signed = bool(data.get("jwt")) or all(data.get(k) for k in ("api_key", "timestamp", "signature"))
+        if not signed:
+            await ws.send_json({"type": "error", "message": "authentication failure"})
+            return
+        orders = [self.coinbase_user_order(o) for o in self.open_orders_of("coinbase")]
+        await ws.send_json(self._coinbase_user_frame(ws, "snapshot", orders))
+        self.coinbase_user_sockets.append(ws)
+
+    def _coinbase_user_frame(self, ws: web.WebSocketResponse, kind: str, orders: list[Any]) -> dict[str, Any]:
+        return {
+            "channel": "user",
+            "client_id": "",
+            "timestamp": "2024-01-01T00:00:00.000000Z",
+            "sequence_num": self._coinbase_next_seq(ws),
+            "events": [{"type": kind, "orders": orders}],
+        }
+
+    def coinbase_user_push(self, order: Any) -> None:
+        """An order of ours changed on Coinbase: every user-channel socket gets an update."""
+        for ws in list(self.coinbase_user_sockets):
+            if not ws.closed:
+                frame = self._coinbase_user_frame(ws, "update", [self.coinbase_user_order(order)])
+                self.coinbase_user_updates.append(frame)
+                asyncio.get_running_loop().create_task(ws.send_json(frame))
+
     async def _coinbase_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -451,7 +742,11 @@ class MockVenueServer:
                     bids, asks = self.books["coinbase"].top()
                     await ws.send_json(self._coinbase_l2(ws, "snapshot", bids, asks))
                     self._snapshotted.add(id(ws))
+                if channel == "user":
+                    await self._coinbase_user_subscribe(ws, data)
         finally:
+            if ws in self.coinbase_user_sockets:
+                self.coinbase_user_sockets.remove(ws)
             self.sockets["coinbase"].remove(ws)
             self._snapshotted.discard(id(ws))
             self._coinbase_seq.pop(id(ws), None)
@@ -520,13 +815,28 @@ class MockVenueServer:
 
 def point_exchange(exchange: Any, server: MockVenueServer, venue: str) -> Any:
     """Aim a ccxt.pro instance at the mock server (REST and websocket URLs)."""
-    if venue == "kraken":
-        exchange.urls["api"]["public"] = f"{server.http}/kraken"
-        exchange.urls["api"]["private"] = f"{server.http}/kraken"
-        exchange.urls["api"]["ws"]["publicV2"] = f"{server.ws}/kraken/v2"
-        exchange.urls["api"]["ws"]["privateV2"] = f"{server.ws}/kraken/v2-auth"
-    elif venue == "coinbase":
-        exchange.urls["api"]["ws"] = f"{server.ws}/coinbase/ws"
-    elif venue == "gemini":
-        exchange.urls["api"]["ws"] = f"{server.ws}/gemini"
+    _merge(exchange.urls, venue_urls(server, venue))
     return exchange
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def venue_urls(server: MockVenueServer, venue: str) -> dict[str, Any]:
+    """ccxt's ``urls`` overrides that aim one venue at the mock (also what a config's settings.urls holds)."""
+    if venue == "kraken":
+        return {
+            "api": {
+                "public": f"{server.http}/kraken",
+                "private": f"{server.http}/kraken",
+                "ws": {"publicV2": f"{server.ws}/kraken/v2", "privateV2": f"{server.ws}/kraken/v2-auth"},
+            }
+        }
+    if venue == "coinbase":
+        return {"api": {"rest": f"{server.http}/coinbase", "ws": f"{server.ws}/coinbase/ws"}}
+    return {"api": {"public": f"{server.http}/gemini", "private": f"{server.http}/gemini", "ws": f"{server.ws}/gemini"}}

@@ -29,7 +29,8 @@ import yaml
 
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
-from mmkit.app.lifecycle import EXIT_OK, run_live
+from mmkit.app.lifecycle import run_live
+from mmkit.app.outcome import EXIT_OK
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import NS_PER_MS, OrderStatusReport, OrderType, Side
 from mmkit.pricing.aggregator import PriceAggregator

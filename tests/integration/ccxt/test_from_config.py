@@ -90,3 +90,20 @@ async def test_markets_file_must_hold_market_definitions(
     path.write_text(content)
     with pytest.raises(ConfigError, match=reason):
         build_kraken({"markets_file": str(path)})
+
+
+async def test_replace_capability_must_match_the_venue() -> None:
+    """Gemini cannot replace in place: rules that claim it would make the executor send what fails."""
+    import attrs
+
+    rules = attrs.evolve(load_venue_rules("gemini"), supports_replace=True)
+    with pytest.raises(ConfigError, match="cannot replace in place"):
+        CcxtConnector.from_config({}, rules=rules, symbol="BTCUSD", context=CONTEXT)
+
+
+async def test_gemini_requests_are_spaced_to_its_five_per_second() -> None:
+    connector = CcxtConnector.from_config({}, rules=load_venue_rules("gemini"), symbol="BTCUSD", context=CONTEXT)
+    try:
+        assert connector.exchange.rateLimit == 200
+    finally:
+        await connector.exchange.close()

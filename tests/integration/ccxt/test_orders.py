@@ -134,7 +134,7 @@ async def test_open_orders_and_balances(make_connector: ConnectorFactory) -> Non
     opens = await kraken.fetch_open_orders("BTC/USD")
     assert [o.client_id for o in opens] == ["o1"]
     balances = {b.asset: b.total for b in await kraken.fetch_balances()}
-    assert balances["BTC"] == D("1.5")
+    assert balances["BTC"] == D("10")
 
 
 def test_error_classification_table() -> None:
@@ -149,3 +149,73 @@ def test_error_classification_table() -> None:
     assert classify(ccxt.DDoSProtection("x")).kind is ErrorKind.BACKOFF
     assert classify(ccxt.RateLimitExceeded("x")).reason is RejectReason.RATE_LIMIT
     assert classify(ValueError("bug")).kind is ErrorKind.TRANSIENT
+
+
+async def test_polling_lists_open_orders_instead_of_querying_each(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    """Kraken charges every REST call to a slowly decaying counter: polling N orders costs one call a cycle."""
+    kraken = await make_connector("kraken", book=False)
+    for i in range(5):
+        kraken.place(limit(f"pl{i}", price=str(60000 - i)))
+    events = await collect_until(kraken, lambda ev: len(of_type(ev, OrderAccepted)) == 5)
+    server.kraken_calls.clear()
+    await collect_until(kraken, lambda ev: len([c for c in server.kraken_calls if c[0] == "OpenOrders"]) >= 5,
+                        timeout_s=10.0, into=events)
+    assert not [c for c in server.kraken_calls if c[0] == "QueryOrders"]
+    # A finished order drops out of the listing and is read on its own, once.
+    server.fill("kraken", "pl0", D("0.01"), D("60000.0"))
+    await collect_until(kraken, lambda ev: bool(of_type(ev, Fill)), timeout_s=5.0, into=events)
+    assert len(of_type(events, Fill)) == 1
+
+
+async def test_a_fill_racing_a_cancel_is_booked_before_the_cancel_with_true_leaves(server: MockVenueServer) -> None:
+    """Gemini's cancel answer carries the order's executed amount: a fill that beat the cancel comes first."""
+    from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
+
+    gemini = await make_venue_connector(server, "gemini", attrs.evolve(FAST, poll_interval_s=60))
+    await gemini.connect()
+    try:
+        gemini.place(OrderRequest("gr1", "gemini", "BTCUSD", Side.BUY, D("0.01"), D("60000.00"), post_only=True))
+        events = await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)))
+        server.fill("gemini", "gr1", D("0.004"), D("60000.00"))  # the poller is asleep: only the cancel tells
+        gemini.cancel("gr1", "BTCUSD")
+        await collect_until(gemini, lambda ev: bool(of_type(ev, OrderCanceled)), timeout_s=5.0, into=events)
+        about = [e for e in events if isinstance(e, Fill | OrderCanceled)]
+        assert [type(e) for e in about] == [Fill, OrderCanceled]
+        assert about[0].qty == D("0.004")
+        assert about[1].leaves_qty == D("0.006")
+    finally:
+        await gemini.disconnect()
+
+
+async def test_fill_history_after_a_restart_names_our_client_id(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    """Kraken's trade history has no client id: a fresh process reads it from the order (QueryOrders)."""
+    first = await make_connector("kraken", book=False)
+    first.place(limit("rf1"))
+    await collect_until(first, lambda ev: bool(of_type(ev, OrderAccepted)))
+    await first.disconnect()
+    server.fill("kraken", "rf1", D("0.01"), D("60000.0"))
+    restarted = await make_connector("kraken", book=False)
+    fills = await restarted.fetch_fills("BTC/USD", 0)
+    trade_id = server.trades["kraken"][0].trade_id
+    assert [(f.client_id, f.qty, f.trade_id) for f in fills] == [("rf1", D("0.01"), trade_id)]
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_coinbase_market_orders_are_sized_in_base(server: MockVenueServer, side: Side) -> None:
+    """A hedge of 0.5 BTC is 0.5 BTC on Coinbase both ways (ccxt alone would send a buy as $0.5 of quote)."""
+    from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
+
+    coinbase = await make_venue_connector(server, "coinbase")
+    await coinbase.connect()
+    try:
+        coinbase.place(OrderRequest("mk1", "coinbase", "BTC-USD", side, D("0.5"), None, OrderType.MARKET))
+        events = await collect_until(coinbase, lambda ev: bool(of_type(ev, Fill)), timeout_s=5.0)
+        sent = next(body for call, body in server.calls["coinbase"] if call == "POST orders")
+        assert sent["order_configuration"] == {"market_market_ioc": {"base_size": "0.5"}}
+        assert of_type(events, Fill)[0].qty == D("0.5")
+    finally:
+        await coinbase.disconnect()

@@ -37,7 +37,11 @@ def make_pair(
     enforce_rate_limits: bool = True,
     cancel_on_disconnect: bool | None = None,
     reference_price: Decimal | None = Decimal(60000),
+    strict: bool = False,
+    omit_commission: bool = False,
+    id_epoch: str | None = None,
 ) -> tuple[TrueXExchange, TrueXConnector]:
+    """An exchange and a client for it. ``strict``: TrueX's published set only (no 35=H/35=AF) on both sides."""
     oe_comp, md_comp = unique_comp_ids()
     oe_port, md_port = free_port(), free_port()
     exchange = TrueXExchange(
@@ -47,6 +51,9 @@ def make_pair(
             accounts=(ExchangeAccount(oe_comp, md_comp, API_KEY, SECRET),),
             enforce_rate_limits=enforce_rate_limits,
             cancel_on_disconnect=cancel_on_disconnect,
+            strict=strict,
+            omit_commission=omit_commission,
+            id_epoch=id_epoch,
         )
     )
     if reference_price is not None:
@@ -58,6 +65,7 @@ def make_pair(
         connect_timeout_s=Decimal(5),
         request_timeout_s=Decimal(2),
         heartbeat_s=5,
+        status_requests=not strict,
     )
     connector = TrueXConnector(config, env={"TRUEX_API_KEY": API_KEY, "TRUEX_SECRET_KEY": secret})
     return exchange, connector

@@ -113,7 +113,8 @@ async def test_a_store_newer_than_the_code_refuses_to_start(tmp_path: Path) -> N
     rec.start()
     assert rec.close() == 0
     with rec.engine.begin() as conn:  # close() disposed the pool; begin() opens a fresh connection
-        conn.execute(update(schema.schema_version).values(version=10_000))
+        conn.execute(update(schema.schema_version).where(schema.schema_version.c.version == schema.SCHEMA_VERSION)
+                     .values(version=10_000))
     h = harness()
     p = attach_persistence(h.engine, StoreSection(), INSTANCE, tmp_path)
     with pytest.raises(EngineStartError, match="store unavailable"):

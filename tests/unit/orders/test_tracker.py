@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
+
 from mmkit.model import (
     NS_PER_S,
     Fill,
@@ -269,6 +271,15 @@ def test_reconcile_adopts_closes_and_updates(fake: FakeConnector, tracker: Clien
     assert result.updated == (kept,) and kept.state is OrderState.OPEN and kept.venue_filled_qty == Decimal("0.001")
     assert young.state is OrderState.PENDING_CREATE  # submitted after the listing was taken
     assert tracker.reconcile([report("x9", VenueOrderStatus.FILLED)], 1000, as_of_ns=0).flagged[0].client_id == "x9"
+
+
+def test_an_adopted_order_keeps_the_venues_age(tracker: ClientOrderTracker) -> None:
+    """A venue that charges cancels of young orders (Kraken) must not see an adopted order as brand new."""
+    aged = attrs.evolve(report("old2"), ts_event=400)
+    undated = report("old3")  # ts_event 0: the venue gave no time
+    tracker.reconcile([aged, undated], now_ns=1000)
+    assert tracker.get("old2").created_ns == 400  # type: ignore[union-attr]
+    assert tracker.get("old3").created_ns == 1000  # type: ignore[union-attr]
 
 
 def test_cancel_all_marks_everything(fake: FakeConnector, tracker: ClientOrderTracker) -> None:

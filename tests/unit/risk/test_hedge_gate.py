@@ -176,3 +176,16 @@ def test_operator_flatten_hedges_below_the_threshold_until_flat() -> None:
     rig.hedger.tick(4 * MS)
     assert rig.inventory.position == 0
     assert not rig.hedger.flattening
+
+
+def test_a_timed_out_limit_hedge_gives_its_reservation_back_to_its_market_fallback() -> None:
+    balances = HedgeBalances()
+    rig = Rig("4", balances=balances, max_qty=D("5"), limit_timeout_ms=100)
+    rig.fake.set_balance("BTC", "1.5")
+    rig.hedger.tick(0)
+    assert [(o.qty, o.order_type) for o in rig.fake.placed] == [(D("1.5"), OrderType.LIMIT)]
+    for step in range(1, 6):  # time out, cancel, confirm, fall back to market
+        rig.hedger.tick((100 + step) * MS)
+    market = [o for o in rig.fake.placed if o.order_type is OrderType.MARKET]
+    assert [o.qty for o in market] == [D("1.5")], rig.fake.placed  # not cut by the canceled limit's reservation
+    assert balances.available("BTC") == D(0)  # the market order reserves what it spends

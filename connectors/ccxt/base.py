@@ -1,0 +1,117 @@
+"""State and plumbing shared by the ccxt connector's parts (feeds, order flow).
+
+Why a base class: the connector is split by job (market-data feeds in
+:mod:`connectors.ccxt.feeds`, order entry and polling in
+:mod:`connectors.ccxt.order_flow`), and each part needs the same inbox,
+task registry, session health and clock. They are declared here once, so
+each part type-checks on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from connectors.ccxt.checksums import SequenceChecker
+from connectors.ccxt.convert import _Tracked
+from connectors.ccxt.errors import ClassifiedError, ErrorKind
+from connectors.ccxt.profiles import VenueProfile
+from connectors.ccxt.settings import CcxtConnectorConfig
+from connectors.ccxt.watchdog import Backoff, FeedWatchdog
+from mmkit.connector import (
+    Inbox,
+    VenueRules,
+)
+from mmkit.model import (
+    ConnectionStatus,
+    VenueEvent,
+)
+
+
+class CcxtBase:
+    """Attributes every part of :class:`connectors.ccxt.connector.CcxtConnector` shares (set in its ``__init__``)."""
+
+    _exchange: Any
+    _rules: VenueRules
+    _profile: VenueProfile
+    _config: CcxtConnectorConfig
+    _now: Callable[[], int]
+    _inbox: Inbox
+    _connected: bool
+    _running: bool
+    _tasks: dict[str, asyncio.Task[None]]
+    _side_tasks: set[asyncio.Task[None]]
+    _book_symbols: list[str]
+    _trade_symbols: list[str]
+    _orders: dict[str, _Tracked]
+    #: Venue trade ids already booked as fills (one Fill per trade, whatever path saw it first).
+    _seen_trades: set[str]
+    _trades_wanted: bool
+    _trade_sync: asyncio.Task[None] | None
+    #: Wall-clock ns of the engine's last drain: the dead man's switch is only refreshed while ticks run.
+    _last_drain_ns: int
+    _book_seq: dict[str, int]
+    _book_invalid: dict[str, bool]
+    _last_checksum: dict[str, int]
+    _sequences: dict[str, SequenceChecker]
+    _order_backoff: Backoff
+    _order_backoff_until_ns: int
+    watchdogs: dict[str, FeedWatchdog]
+    checksum_failures: int
+    sequence_gaps: int
+    reconnects: int
+    resyncs: int
+    _log: Any
+
+    @property
+    def venue(self) -> str:
+        return self._rules.venue
+
+    def _rest_health(self, ok: bool, reason: str = "") -> None:
+        """Track the REST session: a transport failure takes it down, any answer brings it back."""
+        if ok == self._connected or not self._running:
+            return
+        self._connected = ok
+        self._log.warning("REST session {}: {}", "up" if ok else "down", reason or "answer received")
+        self._put(ConnectionStatus(self.venue, "rest", ok, reason or "answer received", self._now()))
+
+    def _note(self, err: ClassifiedError | None) -> None:
+        """Feed one call's outcome into the session health (None = success)."""
+        if err is None or err.kind is not ErrorKind.TRANSIENT:
+            self._rest_health(True)  # the venue answered, even if it said no
+        else:
+            self._rest_health(False, err.message)
+
+    def _symbol_or_none(self, ccxt_symbol: Any) -> str | None:
+        try:
+            return self._profile.mmkit_symbol(str(ccxt_symbol))
+        except KeyError:
+            return None
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _put(self, event: VenueEvent) -> None:
+        self._inbox.put(event)
+
+    def _start(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        old = self._tasks.get(name)
+        if old is not None and not old.done():
+            coro.close()
+            return
+        self._tasks[name] = asyncio.get_running_loop().create_task(coro, name=f"{self.venue}:{name}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+
+def _really_cancelled() -> bool:
+    """True if *our* task is being cancelled, not just a ccxt future that a socket close cancelled.
+
+    ccxt cancels its pending futures when a websocket client closes; awaiting
+    one raises CancelledError in the feed task although nobody cancelled it.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

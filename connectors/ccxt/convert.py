@@ -1,0 +1,61 @@
+"""Small conversions between ccxt's unified structures and mmkit's values.
+
+ccxt hands numbers over as floats or strings and statuses as its own words;
+these helpers turn them into exact Decimals and mmkit statuses in one place.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from mmkit.model import (
+    ZERO,
+    Level,
+    OrderRequest,
+    VenueOrderStatus,
+)
+
+
+def _dec(value: Any) -> Decimal:
+    """ccxt hands numbers over as floats; ``str`` recovers the venue's decimal text."""
+    if value is None:
+        return ZERO
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def _levels(side: Any, count: int) -> tuple[Level, ...]:
+    return tuple((_dec(level[0]), _dec(level[1])) for level in side[:count])
+
+
+_STATUS = {
+    "open": VenueOrderStatus.NEW,
+    "closed": VenueOrderStatus.FILLED,
+    "canceled": VenueOrderStatus.CANCELED,
+    "cancelled": VenueOrderStatus.CANCELED,
+    "expired": VenueOrderStatus.EXPIRED,
+    "rejected": VenueOrderStatus.REJECTED,
+}
+
+
+@attrs.define(slots=True)
+class _Tracked:
+    """Our shadow of one order: enough to turn cumulative venue state into fill deltas."""
+
+    request: OrderRequest
+    venue_order_id: str | None = None
+    filled: Decimal = ZERO
+    notional: Decimal = ZERO
+    fee_paid: Decimal = ZERO
+    open: bool = True
+    #: The create call failed without an answer: the order may or may not exist.
+    unknown: bool = False
+    #: When we sent it (wall clock, ns): the venue's trades of this order are at or after it.
+    sent_ns: int = 0
+    #: The venue's latest view of the order; applied again once its trades are booked.
+    last_raw: Any = None
+

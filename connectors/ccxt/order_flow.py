@@ -1,0 +1,541 @@
+"""Order flow of the ccxt connector: submit tasks, venue answers -> events, and polling.
+
+``place``/``cancel`` spawn a task that calls ccxt's REST method; the answer
+becomes OrderAccepted / OrderRejected / OrderCanceled / OrderCancelRejected.
+Fills come from ``watch_orders`` when enabled and from REST polling of our
+open orders always (the fallback that cannot hang).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import ccxt
+
+from connectors.ccxt.base import CcxtBase
+from connectors.ccxt.convert import _STATUS, _dec, _Tracked
+from connectors.ccxt.errors import ClassifiedError, ErrorKind, classify
+from connectors.ccxt.profiles import ClientIdLookup
+from connectors.ccxt.watchdog import Backoff
+from mmkit.connector import (
+    NotConnectedError,
+    OrderNotFoundError,
+    TransientVenueError,
+)
+from mmkit.model import (
+    NS_PER_MS,
+    ConnectionStatus,
+    Fill,
+    Liquidity,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderNotFound,
+    OrderQueryFailed,
+    OrderRejected,
+    OrderReplaced,
+    OrderRequest,
+    OrderStatusReport,
+    OrderType,
+    RejectReason,
+    ReplaceRequest,
+    Side,
+    VenueOrderStatus,
+)
+
+
+class OrderFlowMixin(CcxtBase):
+    """Order tasks, the translation of the venue's order state into events, and the poller."""
+
+    # -- order tasks ------------------------------------------------------
+
+    async def fetch_order_status(self, client_id: str, symbol: str) -> OrderStatusReport:
+        if not self._connected:
+            raise NotConnectedError(f"{self.venue}: not connected")
+        tracked = self._orders.get(client_id)
+        try:
+            raw = await self._fetch_raw_order(client_id, symbol, tracked)
+        except Exception as exc:
+            err = classify(exc)
+            self._note(err)
+            if err.definitive and err.reason is RejectReason.UNKNOWN_ORDER:
+                raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
+            if isinstance(exc, ccxt.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
+                # The venue's own words for an order id it does not know: definitive for a status query.
+                raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
+            raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
+        self._note(None)
+        if tracked is None:
+            tracked = self._adopt(client_id, symbol, raw)
+        if tracked is not None:
+            self._apply_order(tracked, raw)
+        return self._report(client_id, symbol, raw)
+
+    def _adopt(self, client_id: str, symbol: str, raw: Any) -> _Tracked | None:
+        """Track an order this process did not place (found after a restart), so it can be cancelled.
+
+        Its filled quantity so far is the baseline: fills before now are restart
+        recovery's to book (from the venue's fill history), not ours to emit.
+        """
+        if not client_id or client_id in self._orders or raw.get("status") != "open" or raw.get("price") is None:
+            return None
+        request = OrderRequest(
+            client_id=client_id, venue=self.venue, symbol=symbol,
+            side=Side.BUY if raw.get("side") == "buy" else Side.SELL,
+            qty=_dec(raw.get("amount")), price=_dec(raw.get("price")), post_only=bool(raw.get("postOnly")),
+        )
+        tracked = _Tracked(request, venue_order_id=str(raw.get("id")), filled=_dec(raw.get("filled")),
+                           sent_ns=time.time_ns(), last_raw=raw)
+        self._orders[client_id] = tracked
+        self._log.bind(client_id=client_id).info("adopted venue order {}", tracked.venue_order_id)
+        return tracked
+
+    def _precheck(self, order: OrderRequest, now: int) -> tuple[RejectReason, str] | None:
+        """Refuse locally what would certainly fail or must not be sent (nothing leaves the process)."""
+        if not self._connected:
+            return RejectReason.NOT_CONNECTED, "not connected"
+        if order.client_id in self._orders:
+            return RejectReason.DUPLICATE_CLIENT_ID, "client id already used"
+        if not self._profile.client_id_ok(order.client_id):
+            rule = self._profile.client_id_pattern
+            return RejectReason.INVALID_MESSAGE, f"client id breaks {self.venue}'s rule {rule}"
+        if now < self._order_backoff_until_ns:
+            return RejectReason.RATE_LIMIT, "backing off after a rate-limit answer"
+        kind = "market" if order.order_type is OrderType.MARKET else "limit"
+        if kind not in self._profile.order_types:
+            return RejectReason.OTHER, f"{self.venue} has no {kind} orders"
+        if order.symbol not in self._profile.symbols:
+            return RejectReason.INVALID_MESSAGE, f"unknown symbol {order.symbol}"
+        instrument = self._rules.instrument(order.symbol)
+        if order.price is not None:
+            reason = instrument.check_order(order.price, order.qty)
+            if reason is not None:
+                return reason, f"refused locally by {self.venue} rules"
+        elif order.qty <= 0 or order.qty < instrument.min_qty:
+            return RejectReason.INVALID_QTY, "market order size under the venue minimum"
+        return None
+
+    async def _place(self, order: OrderRequest) -> None:
+        tracked = self._orders[order.client_id]
+        tracked.sent_ns = time.time_ns()
+        kind = "market" if order.order_type is OrderType.MARKET else "limit"
+        params: dict[str, Any] = {self._profile.client_id_param: order.client_id}
+        if order.post_only:
+            params["postOnly"] = True
+        if order.tif.value in ("IOC", "FOK"):
+            params["timeInForce"] = order.tif.value
+        if kind == "market" and order.side is Side.BUY and self._profile.market_buy_in_base:
+            params["order_configuration"] = {"market_market_ioc": {"base_size": str(order.qty)}}
+        try:
+            raw = await self._exchange.create_order(
+                self._profile.ccxt_symbol(order.symbol),
+                kind,
+                "buy" if order.side is Side.BUY else "sell",
+                str(order.qty),
+                None if order.price is None else str(order.price),
+                params,
+            )
+        except Exception as exc:
+            self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
+            return
+        self._order_backoff.reset()
+        self._note(None)
+        now = self._now()
+        tracked.venue_order_id = str(raw["id"])
+        refusal = self._refusal_in(raw)
+        if refusal is not None and not _dec(raw.get("filled")):
+            # Gemini answers a maker-or-cancel order that would take with the order, already cancelled.
+            tracked.open = False
+            self._log.bind(client_id=order.client_id).info("refused by the venue: {}", refusal.value)
+            self._put(OrderRejected(self.venue, order.client_id, refusal, "refused by the venue", now, now))
+            return
+        self._log.bind(client_id=order.client_id).info("accepted as {}", tracked.venue_order_id)
+        self._put(OrderAccepted(self.venue, order.client_id, tracked.venue_order_id, now, now))
+        if raw.get("status") or raw.get("filled"):
+            self._apply_order(tracked, raw)
+
+    def _on_place_error(self, tracked: _Tracked, err: ClassifiedError) -> None:
+        self._note(err)
+        now = self._now()
+        client_id = tracked.request.client_id
+        log = self._log.bind(client_id=client_id)
+        if err.kind is ErrorKind.BACKOFF:
+            # The venue answered "too fast": the order was refused, and we must slow down.
+            delay = self._order_backoff.next_delay()
+            self._order_backoff_until_ns = now + int(delay * 1e9)
+            log.warning(f"rate limited, backing off {delay:.2f}s: {err.message}")
+        if err.kind is ErrorKind.TRANSIENT:
+            # No answer: the order may be live. Keep it and let the poller find out.
+            tracked.unknown = True
+            log.warning(f"create outcome unknown ({err.message}); will query")
+            self._put(OrderQueryFailed(self.venue, client_id, f"create outcome unknown: {err.message}", now))
+            return
+        tracked.open = False
+        log.info(f"rejected: {err.message}")
+        self._put(OrderRejected(self.venue, client_id, err.reason, err.message, now, now))
+
+    async def _cancel(self, tracked: _Tracked) -> None:
+        order = tracked.request
+        try:
+            raw = await self._exchange.cancel_order(tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
+        except Exception as exc:
+            err = classify(exc, self._profile.reject_texts)
+            self._note(err)
+            now = self._now()
+            self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
+            return
+        self._note(None)
+        if tracked.open:
+            # A fill may have raced the cancel: take the venue's final state if it came back.
+            if isinstance(raw, dict) and raw.get("filled") is not None:
+                self._apply_order(tracked, raw)
+                if _dec(raw.get("filled")) > tracked.filled:
+                    return  # its trades are being read; the cancel is reported after them, with true leaves
+            if tracked.open:
+                tracked.open = False
+                now = self._now()
+                self._put(OrderCanceled(self.venue, order.client_id, now, now, order.qty - tracked.filled))
+
+    async def _replace(self, tracked: _Tracked, request: ReplaceRequest) -> None:
+        order = tracked.request
+        total = request.qty + tracked.filled
+        params: dict[str, Any] = {}
+        if self._profile.replace_post_only_param and order.post_only:
+            params["postOnly"] = True
+        try:
+            await self._exchange.edit_order(
+                tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
+                "buy" if order.side is Side.BUY else "sell", str(total), str(request.price), params,
+            )
+        except Exception as exc:
+            err = classify(exc, self._profile.reject_texts)
+            self._note(err)
+            now = self._now()
+            if err.kind is ErrorKind.BACKOFF:
+                delay = self._order_backoff.next_delay()
+                self._order_backoff_until_ns = now + int(delay * 1e9)
+            self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now,
+                                          is_replace=True, new_client_id=request.client_id))
+            return
+        self._note(None)
+        now = self._now()
+        # The venue order lives on under the new client id, with the fills it already had.
+        tracked.open = False
+        self._orders[request.client_id] = _Tracked(
+            attrs.evolve(order, client_id=request.client_id, price=request.price, qty=total),
+            venue_order_id=tracked.venue_order_id, filled=tracked.filled, notional=tracked.notional,
+            fee_paid=tracked.fee_paid, sent_ns=tracked.sent_ns, last_raw=tracked.last_raw,
+        )
+        self._log.bind(client_id=request.client_id).info("replaced {} in place", order.client_id)
+        self._put(OrderReplaced(self.venue, request.client_id, order.client_id, str(tracked.venue_order_id),
+                                request.price, request.qty, now, now))
+
+    async def _status_event(self, client_id: str, symbol: str) -> None:
+        now = self._now()
+        try:
+            report = await self.fetch_order_status(client_id, symbol)
+        except OrderNotFoundError:
+            self._put(OrderNotFound(self.venue, client_id, now))
+            return
+        except TransientVenueError as exc:
+            self._put(OrderQueryFailed(self.venue, client_id, str(exc), now))
+            return
+        self._put(report)
+
+    async def _fetch_raw_order(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
+        ccxt_symbol = self._profile.ccxt_symbol(symbol)
+        if tracked is not None and tracked.venue_order_id is not None:
+            return await self._exchange.fetch_order(tracked.venue_order_id, ccxt_symbol)
+        if self._profile.client_id_lookup is ClientIdLookup.SCAN:
+            for raw in await self._exchange.fetch_orders(ccxt_symbol):
+                if raw.get("clientOrderId") == client_id:
+                    return raw
+            raise ccxt.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
+        return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
+
+    def _apply_order(self, tracked: _Tracked, raw: Any) -> None:
+        """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
+
+        Fills are booked from the venue's trade history, one Fill per venue
+        trade id, never from the difference of two order snapshots: the same
+        trade is then the same fill at run time and in restart recovery
+        (:meth:`fetch_fills`), so it can never be counted twice. A terminal
+        state waits until the trades that explain its filled quantity are in.
+        """
+        if tracked.venue_order_id is None and raw.get("id"):
+            tracked.venue_order_id = str(raw["id"])
+        if tracked.unknown:
+            tracked.unknown = False
+            now = self._now()
+            self._put(OrderAccepted(self.venue, tracked.request.client_id, str(tracked.venue_order_id), now, now))
+        tracked.last_raw = raw
+        if _dec(raw.get("filled")) > tracked.filled:
+            self._want_trades()
+            return
+        status = raw.get("status")
+        if not tracked.open or status in (None, "open"):
+            return
+        now = self._now()
+        client_id = tracked.request.client_id
+        tracked.open = False
+        if status in ("canceled", "cancelled"):
+            refusal = self._refusal_in(raw)
+            if refusal is not None:
+                self._log.bind(client_id=client_id).info("cancelled by the venue: {}", refusal.value)
+            self._put(OrderCanceled(self.venue, client_id, now, now, tracked.request.qty - tracked.filled))
+        elif status == "expired":
+            self._put(OrderExpired(self.venue, client_id, now, now))
+        elif status == "rejected":
+            self._put(OrderRejected(self.venue, client_id, RejectReason.OTHER, "rejected by venue", now, now))
+
+    def _refusal_in(self, raw: Any) -> RejectReason | None:
+        """A post-only refusal carried by a cancelled order's reason (Gemini, Kraken)."""
+        if raw.get("status") not in ("canceled", "cancelled"):
+            return None
+        info = raw.get("info") or {}
+        reason = info.get("reason") if isinstance(info, dict) else None
+        return self._profile.reject_reason_in(str(reason)) if reason else None
+
+    def _want_trades(self) -> None:
+        """Ask for a trade sync (coalesced: one runs at a time, and runs again if asked meanwhile)."""
+        self._trades_wanted = True
+        task = self._trade_sync
+        if task is None or task.done():
+            self._trade_sync = asyncio.get_running_loop().create_task(self._sync_trades())
+            self._side_tasks.add(self._trade_sync)
+            self._trade_sync.add_done_callback(self._side_tasks.discard)
+
+    async def _sync_trades(self) -> None:
+        """Book the venue trades of our orders whose filled quantity moved, one Fill per trade id."""
+        while self._trades_wanted and self._running:
+            self._trades_wanted = False
+            behind = [
+                t for t in self._orders.values()
+                if t.venue_order_id and t.last_raw is not None and _dec(t.last_raw.get("filled")) > t.filled
+            ]
+            for symbol in sorted({t.request.symbol for t in behind}):
+                group = [t for t in behind if t.request.symbol == symbol]
+                since_ms = min(t.sent_ns for t in group) // NS_PER_MS - 60_000
+                try:
+                    trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ms)
+                except Exception as exc:
+                    err = classify(exc)
+                    self._note(err)
+                    self._log.warning("trade history unavailable ({}); fills wait for the next poll", err.message)
+                    continue
+                self._note(None)
+                self._book_trades(trades, symbol)
+                for tracked in group:
+                    if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
+                        self._apply_order(tracked, tracked.last_raw)
+
+    def _book_trades(self, trades: list[Any], symbol: str) -> None:
+        # The latest client id on a venue order wins: after a replace, the order lives on under the new id.
+        by_venue_id = {t.venue_order_id: t for t in self._orders.values() if t.venue_order_id}
+        for trade in sorted(trades, key=lambda t: t.get("timestamp") or 0):
+            trade_id = str(trade.get("id"))
+            tracked = by_venue_id.get(str(trade.get("order") or ""))
+            if tracked is None or trade_id in self._seen_trades:
+                continue
+            self._seen_trades.add(trade_id)
+            fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
+            tracked.filled += fill.qty
+            tracked.notional += fill.notional
+            tracked.fee_paid += fill.fee
+            self._put(fill)
+
+    def _fill_from_trade(self, trade: Any, symbol: str, client_id: str, order: OrderRequest | None) -> Fill:
+        """One venue trade as a Fill; the fee is the venue's, else the fee schedule's."""
+        price, qty = _dec(trade["price"]), _dec(trade["amount"])
+        taker_or_maker = trade.get("takerOrMaker")
+        if taker_or_maker is None and order is not None:
+            maker = order.order_type is OrderType.LIMIT and order.post_only
+        else:
+            maker = taker_or_maker == "maker"
+        fee_info = trade.get("fee") or {}
+        cost = fee_info.get("cost")
+        fee = _dec(cost) if cost is not None else self._rules.fees.fee(price * qty, maker)
+        return Fill(
+            venue=self.venue,
+            trade_id=str(trade["id"]),
+            client_id=client_id,
+            symbol=symbol,
+            side=Side.BUY if trade.get("side") == "buy" else Side.SELL,
+            price=price,
+            qty=qty,
+            fee=fee,
+            fee_currency=str(fee_info.get("currency") or self._rules.instrument(symbol).quote),
+            liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
+            ts_event=int(trade.get("timestamp") or 0) * NS_PER_MS or self._now(),
+            ts_recv=self._now(),
+            venue_order_id=str(trade.get("order") or ""),
+        )
+
+    def _estimate_fee(self, order: OrderRequest, notional: Decimal) -> Decimal:
+        return self._rules.fees.fee(notional, is_maker=order.order_type is OrderType.LIMIT and order.post_only)
+
+    def _report(self, client_id: str, symbol: str, raw: Any) -> OrderStatusReport:
+        now = self._now()
+        filled = _dec(raw.get("filled"))
+        status = _STATUS.get(str(raw.get("status")), VenueOrderStatus.NEW)
+        if status is VenueOrderStatus.NEW and filled > 0:
+            status = VenueOrderStatus.PARTIALLY_FILLED
+        return OrderStatusReport(
+            venue=self.venue,
+            client_id=client_id,
+            venue_order_id=str(raw.get("id") or ""),
+            symbol=symbol,
+            side=Side.BUY if raw.get("side") == "buy" else Side.SELL,
+            price=None if raw.get("price") is None else _dec(raw["price"]),
+            qty=_dec(raw.get("amount")),
+            filled_qty=filled,
+            status=status,
+            ts_event=int(raw.get("timestamp") or 0) * NS_PER_MS,
+            ts_recv=now,
+        )
+
+    def _client_id_of(self, raw: Any) -> str:
+        venue_id = str(raw.get("id") or "")
+        found = ""
+        for client_id, tracked in self._orders.items():
+            if tracked.venue_order_id == venue_id:
+                found = client_id  # the latest one: a replace keeps the venue id under a new client id
+        return found or str(raw.get("clientOrderId") or "")
+
+    # -- feeds ------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        """REST polling of our open orders: slow, but it cannot hang silently like a socket.
+
+        While the engine's ticks have stopped (nobody drains), polling pauses when a
+        dead man's switch is armed: Gemini counts any private call as a heartbeat,
+        so polling on would keep a stuck engine's quotes alive.
+        """
+        while self._running:
+            if self._ticks_stalled():
+                await asyncio.sleep(self._config.poll_interval_s)
+                continue
+            if not self._connected:
+                await self._probe()
+            listed = await self._poll_open_list()
+            for client_id, tracked in list(self._orders.items()):
+                if not tracked.open or (tracked.venue_order_id is None and not tracked.unknown):
+                    continue  # still being placed: the create call's answer will tell
+                if tracked.venue_order_id in listed:
+                    self._apply_order(tracked, listed[tracked.venue_order_id])
+                    continue  # still open: the listing said all there is to say
+                try:
+                    raw = await self._fetch_raw_order(client_id, tracked.request.symbol, tracked)
+                except Exception as exc:
+                    err = classify(exc)
+                    self._note(err)
+                    self._log.bind(client_id=client_id).debug("poll failed: {}", err.message)
+                    if err.kind is ErrorKind.BACKOFF:
+                        await asyncio.sleep(self._order_backoff.next_delay())
+                    continue
+                self._apply_order(tracked, raw)
+            await asyncio.sleep(self._config.poll_interval_s)
+
+    async def _poll_open_list(self) -> dict[str, Any]:
+        """One open-orders listing per symbol: the venue's view of all our resting orders in one call.
+
+        Only orders it no longer lists (finished, or not yet visible) are then read one
+        by one. Venues count every request (Kraken's REST counter, Coinbase's 30/s,
+        Gemini's 600/min), so polling N orders must not cost N calls per cycle.
+        """
+        symbols = {t.request.symbol for t in self._orders.values() if t.open and t.venue_order_id is not None}
+        listed: dict[str, Any] = {}
+        for symbol in sorted(symbols):
+            try:
+                raws = await self._exchange.fetch_open_orders(self._profile.ccxt_symbol(symbol))
+            except Exception as exc:
+                err = classify(exc)
+                self._note(err)
+                self._log.debug("open-orders listing failed: {}", err.message)
+                return {}  # read them one by one this cycle
+            self._note(None)
+            listed.update({str(raw.get("id")): raw for raw in raws if raw.get("id")})
+        return listed
+
+    def _ticks_stalled(self) -> bool:
+        if "dead-man" not in self._tasks:
+            return False
+        return time.time_ns() - self._last_drain_ns > self._config.dead_man_tick_grace_s * 1e9
+
+    async def _private_trades_loop(self) -> None:
+        """watch_my_trades: our trades as the venue streams them, booked at once by venue trade id.
+
+        The same ids the trade history gives (Kraken's exec_id is the trade id), so a
+        trade the poller's history read books later is recognised and not booked twice.
+        """
+        failures = 0
+        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
+        while self._running and failures < self._config.private_ws_max_failures:
+            try:
+                trades = await self._exchange.watch_my_trades()
+            except Exception as exc:
+                failures += 1
+                self._log.warning("watch_my_trades failed ({}/{}): {}", failures,
+                                  self._config.private_ws_max_failures, classify(exc).message)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            failures = 0
+            backoff.reset()
+            for symbol in {self._symbol_or_none(t.get("symbol")) for t in trades}:
+                if symbol is not None:
+                    self._book_trades([t for t in trades if t.get("symbol") == self._profile.ccxt_symbol(symbol)],
+                                      symbol)
+
+    async def _refresh(self, tracked: _Tracked) -> None:
+        """Read one order by REST now and apply it (what the poller does, without waiting for it)."""
+        try:
+            raw = await self._fetch_raw_order(tracked.request.client_id, tracked.request.symbol, tracked)
+        except Exception as exc:
+            self._note(classify(exc))
+            return
+        self._note(None)
+        self._apply_order(tracked, raw)
+
+    async def _probe(self) -> None:
+        """While the REST session is down, a cheap private call tells when the venue answers again."""
+        try:
+            await self._exchange.fetch_balance()
+        except Exception as exc:
+            self._note(classify(exc))
+            return
+        self._note(None)
+
+    async def _private_ws_loop(self) -> None:
+        """watch_orders as the fast path for fills; gives up after repeated failures (polling remains)."""
+        failures = 0
+        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
+        while self._running and failures < self._config.private_ws_max_failures:
+            try:
+                orders = await self._exchange.watch_orders()
+            except Exception as exc:
+                failures += 1
+                self._log.warning(
+                    "watch_orders failed ({}/{}): {}",
+                    failures,
+                    self._config.private_ws_max_failures,
+                    classify(exc).message,
+                )
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            failures = 0
+            backoff.reset()
+            for raw in orders:
+                client_id = self._client_id_of(raw)
+                tracked = self._orders.get(client_id)
+                if tracked is not None and tracked.open:
+                    # A trigger, not the truth: ccxt's websocket orders may lack the filled size
+                    # (Kraken's executions parse leaves it None), so the order is read again by REST.
+                    self._spawn(self._refresh(tracked))
+        if self._running:
+            self._put(ConnectionStatus(self.venue, "private-ws", False, "falling back to REST polling", self._now()))
+

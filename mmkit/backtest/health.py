@@ -1,0 +1,157 @@
+"""Data health of a replayed book: what the recording gave, and how long the run had no valid book.
+
+Why: a backtest on a book that was invalid most of the time (a gap the
+recording never recovered from, a reader that chains diffs by the wrong rule)
+prints numbers that look like any other run's. The counts here go into
+report.json (``report["data_health"]``), the terminal table and the
+tearsheet, and the share of the span without a valid book decides whether
+the run may exit 0 (:data:`DEFAULT_MAX_INVALID_PCT`).
+
+The shape, per book (``"<venue>:<symbol>"``), every value a plain int, float or str::
+
+    {"snapshots", "diffs_received", "diffs_applied", "diffs_dropped", "events_refused",
+     "diffs_while_invalid", "gaps", "crossed", "resyncs", "invalid_ns", "invalid_pct", "span_ns",
+     "first_invalid_ns", "first_invalid_utc", "first_invalid_reason",
+     "first_gap_ns", "first_gap_utc", "first_gap_reason", "never_valid"}
+
+* ``diffs_dropped``: covered by a snapshot, or stale repeats (a few after every snapshot is normal);
+* ``events_refused``: diffs received that never reached the book (``diffs_received - diffs_applied``:
+  the dropped ones, the one that broke the chain, those that waited for a snapshot);
+* ``diffs_while_invalid``: diffs that arrived while there was no valid book;
+* ``invalid_ns``/``invalid_pct``: time within the run's span with no valid book (before the first
+  snapshot is installed, after each gap or crossed book until the next snapshot);
+* ``first_invalid_*``: when the book first went (or was still) invalid inside the span, and why;
+  ``first_gap_*``: the first time a valid book was lost (gap, crossed book) inside the span.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mmkit.book.tracker import OrderBookTracker
+
+_WARM_UP = "no snapshot yet"
+#: A run whose quoted book is invalid longer than this share of its span (percent) exits non-zero.
+DEFAULT_MAX_INVALID_PCT = 1.0
+
+
+def utc_text(ts_ns: int) -> str:
+    """ns since the epoch as ISO 8601 UTC with milliseconds (what a person reads in a report)."""
+    moment = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000 // 1_000_000:03d}Z"
+
+
+@attrs.define
+class InvalidSpell:
+    """One stretch of recorded time without a valid book; ``end_ns`` None while it lasts."""
+
+    start_ns: int
+    end_ns: int | None
+    reason: str
+
+
+class BookHealth:
+    """Watches one tracker's validity, event by event, in recorded (receive) time.
+
+    :meth:`observe` is called after every event handed to the tracker; it only
+    compares a bool unless validity changed, so it costs nothing per diff.
+    """
+
+    def __init__(self, tracker: OrderBookTracker) -> None:
+        self.tracker = tracker
+        self.key = f"{tracker.venue}:{tracker.symbol}"
+        self.diffs_received = 0
+        self.diffs_while_invalid = 0
+        self._valid = False
+        #: Every spell without a valid book, in order.
+        self.invalid_spells: list[InvalidSpell] = []
+        self._first_ts: int | None = None
+
+    def observe(self, ts_ns: int, valid: bool) -> None:
+        """Record a change of validity at recorded time ``ts_ns`` (called only when it may have changed)."""
+        if self._first_ts is None:
+            self._first_ts = ts_ns
+            if not valid:
+                self.invalid_spells.append(InvalidSpell(ts_ns, None, _WARM_UP))
+            self._valid = valid
+            return
+        if valid == self._valid:
+            return
+        if valid:
+            self.invalid_spells[-1].end_ns = ts_ns
+        else:
+            self.invalid_spells.append(InvalidSpell(ts_ns, None, self.tracker.last_invalid_reason or "invalid"))
+        self._valid = valid
+
+    @property
+    def seen_any(self) -> bool:
+        return self._first_ts is not None
+
+    def summary(self, start_ns: int, end_ns: int) -> dict[str, Any]:
+        """The figures over the run's span ``[start_ns, end_ns]`` (see the module docstring)."""
+        span = max(0, end_ns - start_ns)
+        spells = self.invalid_spells if self.seen_any else [InvalidSpell(start_ns, None, "no book event")]
+        invalid = 0
+        first: tuple[int, str] | None = None
+        gap: tuple[int, str] | None = None
+        for spell in spells:
+            lo = max(spell.start_ns, start_ns)
+            hi = min(end_ns if spell.end_ns is None else spell.end_ns, end_ns)
+            if hi > lo:
+                invalid += hi - lo
+                if first is None:
+                    first = (lo, spell.reason)
+                if gap is None and spell.reason != _WARM_UP:
+                    gap = (lo, spell.reason)
+        tracker = self.tracker
+        return {
+            "snapshots": tracker.snapshots,
+            "diffs_received": self.diffs_received,
+            "diffs_applied": tracker.deltas_applied,
+            "diffs_dropped": tracker.deltas_dropped,
+            "events_refused": max(0, self.diffs_received - tracker.deltas_applied),
+            "diffs_while_invalid": self.diffs_while_invalid,
+            "gaps": tracker.gaps,
+            "crossed": tracker.crossed,
+            "resyncs": tracker.resyncs,
+            "span_ns": span,
+            "invalid_ns": invalid,
+            "invalid_pct": round(100.0 * invalid / span, 4) if span else 0.0,
+            "first_invalid_ns": None if first is None else first[0],
+            "first_invalid_utc": None if first is None else utc_text(first[0]),
+            "first_invalid_reason": None if first is None else first[1],
+            "first_gap_ns": None if gap is None else gap[0],
+            "first_gap_utc": None if gap is None else utc_text(gap[0]),
+            "first_gap_reason": None if gap is None else gap[1],
+            "never_valid": len(spells) == 1 and spells[0].end_ns is None and spells[0].start_ns <= start_ns,
+        }
+
+
+def unhealthy(health: dict[str, Any], max_invalid_pct: float = DEFAULT_MAX_INVALID_PCT) -> bool:
+    """True when a book's invalid share of the span exceeds ``max_invalid_pct`` (percent)."""
+    return float(health["invalid_pct"]) > max_invalid_pct
+
+
+def format_health(report: dict[str, Any]) -> str:
+    """The terminal block of the data-health figures, one book per line group."""
+    lines = ["── data health (recorded book) ──"]
+    for key, health in (report.get("data_health") or {}).items():
+        invalid_s = health["invalid_ns"] / 1e9
+        lines.append(f"  {key}: snapshots {health['snapshots']}, diffs applied {health['diffs_applied']:,} "
+                     f"of {health['diffs_received']:,}, gaps {health['gaps']}, resyncs {health['resyncs']}, "
+                     f"events refused {health['events_refused']:,}, crossed {health['crossed']}")
+        first = ""
+        if health.get("first_gap_utc"):
+            first = f"; first gap {health['first_gap_utc']} ({health['first_gap_reason']})"
+        lines.append(f"  {' ' * len(key)}  no valid book {invalid_s:,.3f} s = {health['invalid_pct']:.2f} % "
+                     f"of the span{first}")
+        for note in health.get("files", ()):
+            lines.append(f"  {' ' * len(key)}  file {Path(note['file']).name}: {note['note']}")
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "unhealthy", "utc_text"]

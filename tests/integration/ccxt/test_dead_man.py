@@ -1,0 +1,111 @@
+"""The venue-side dead man's switch: quotes die at the venue when the engine stops ticking.
+
+Kraken's CancelAllOrdersAfter and Gemini's heartbeat session are played by the
+mock venue with their own timers; the connector pushes them back only while
+its inbox is drained (once per engine tick). The timeouts are shrunk to a
+second so the test runs quickly; the shipped default is Kraken's recommended
+60 s refreshed every 15 s (Gemini's 30 s is fixed by the venue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import attrs
+import pytest
+
+from connectors.ccxt.connector import CcxtConnector
+from mmkit.model import OrderAccepted, OrderCanceled, OrderRequest, Side
+from tests.integration.ccxt.conftest import FAST
+from tests.integration.ccxt.mock_venue import MockVenueServer
+from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
+
+ARMED = attrs.evolve(FAST, dead_man_timeout_s=1.0, dead_man_refresh_s=0.1, dead_man_tick_grace_s=0.3)
+SYMBOLS = {"kraken": "BTC/USD", "gemini": "BTCUSD"}
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockVenueServer]:
+    srv = MockVenueServer()
+    srv.gemini_heartbeat_timeout_s = 1.0  # the mock's stand-in for Gemini's fixed 30 s
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def _armed(server: MockVenueServer, venue: str) -> CcxtConnector:
+    connector = await make_venue_connector(server, venue, ARMED)
+    await connector.connect()
+    return connector
+
+
+async def _ticking(connector: CcxtConnector, seconds: float) -> list[object]:
+    """Drain like the engine's router does, every 20 ms."""
+    events: list[object] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        events.extend(connector.drain())
+        await asyncio.sleep(0.02)
+    return events
+
+
+async def _place(connector: CcxtConnector, server: MockVenueServer, venue: str) -> str:
+    bids, _ = server.books[venue].top(1)
+    price = bids[0][0] - 50
+    qty = connector.rules.instrument(SYMBOLS[venue]).min_qty * 100
+    order = OrderRequest("dm1", venue, SYMBOLS[venue], Side.BUY, qty, price, post_only=True)
+    connector.place(order)
+    await _ticking_until(connector, lambda e: isinstance(e, OrderAccepted), "the order accepted")
+    return order.client_id
+
+
+async def _ticking_until(connector: CcxtConnector, wanted: Callable[[object], bool], what: str) -> None:
+    """Drain like the engine (every 20 ms) until an event matches; generous for a loaded machine."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10.0
+    while loop.time() < end:
+        if any(wanted(e) for e in connector.drain()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within 10 s: {what}")
+
+
+@pytest.mark.parametrize("venue", ["kraken", "gemini"])
+async def test_orders_live_while_ticking_and_die_at_the_venue_when_ticks_stop(
+    server: MockVenueServer, venue: str
+) -> None:
+    connector = await _armed(server, venue)
+    try:
+        client_id = await _place(connector, server, venue)
+        await _ticking(connector, 2.0)  # twice the venue's timeout: the refreshes keep the order alive
+        assert client_id in server.open_client_ids(venue)
+        assert connector.dead_man.refreshes >= 5
+        if venue == "kraken":
+            assert server.kraken_deadman_calls and set(server.kraken_deadman_calls) == {1}
+
+        # The engine hangs: nobody drains. The connector stops refreshing; the venue's timer runs out.
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while client_id in server.open_client_ids(venue):
+            assert loop.time() - began < 5.0, "the venue did not cancel the quotes of a stalled engine"
+            await asyncio.sleep(0.05)
+        assert connector.dead_man.skipped > 0
+
+        # Ticks resume: the engine learns that the venue cancelled the order.
+        await _ticking_until(
+            connector, lambda e: isinstance(e, OrderCanceled) and e.client_id == client_id, "the cancel seen"
+        )
+    finally:
+        await connector.disconnect()
+    if venue == "kraken":
+        assert server.kraken_deadman_calls[-1] == 0, "a clean stop disarms the countdown"
+
+
+async def test_coinbase_has_no_dead_mans_switch(server: MockVenueServer) -> None:
+    """Coinbase Advanced Trade offers no cancel-after timer: nothing is armed, orders rest (documented)."""
+    connector = await make_venue_connector(server, "coinbase")
+    assert not connector.dead_man.active

@@ -1,0 +1,29 @@
+"""A ledger halt is sticky: no cooldown ends it, only a person (issue 11)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from mmkit.model import NS_PER_S, FairValue
+from mmkit.risk.kill_switch import KillSwitch, KillSwitchConfig
+
+
+def fair(now: int) -> FairValue:
+    return FairValue(Decimal(60000), 1.0, now)
+
+
+def test_ledger_halt_survives_auto_resume_and_adds_to_an_existing_trip() -> None:
+    switch = KillSwitch(KillSwitchConfig(resume="auto", cooldown_ns=NS_PER_S, max_rejects=1))
+    assert not switch.evaluate(0, fair(0), Decimal(0))
+    switch.on_reject(0)
+    switch.on_reject(0)
+    assert switch.evaluate(1, fair(1), Decimal(0))  # tripped for rejects
+    switch.halt_ledger(2, "quarantined fill (overfill): E9")
+    assert switch.ledger_halted and "ledger halt: quarantined fill" in switch.reason
+    for second in range(2, 120):  # rejects age out, the cooldown passes many times over
+        assert switch.evaluate(second * NS_PER_S, fair(second * NS_PER_S), Decimal(0))
+    switch.halt_ledger(3, "quarantined fill (overfill): E9")  # the same reason is kept once
+    assert switch.ledger_reasons == ("quarantined fill (overfill): E9",)
+    switch.reset_by_hand(200 * NS_PER_S, Decimal(0))
+    assert not switch.halted and not switch.ledger_halted
+    assert not switch.evaluate(201 * NS_PER_S, fair(201 * NS_PER_S), Decimal(0))

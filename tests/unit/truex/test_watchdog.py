@@ -1,0 +1,31 @@
+"""The OE watchdog's verdicts (connectors/truex/watchdog.py): silence and unanswered actions."""
+
+from __future__ import annotations
+
+from connectors.truex.watchdog import SessionWatchdog
+from mmkit.model import NS_PER_S
+
+T0 = 1_000 * NS_PER_S
+
+
+def test_silence_past_one_and_a_half_heartbeats_is_down() -> None:
+    dog = SessionWatchdog(10)
+    dog.reset(T0)
+    assert dog.verdict(T0 + 15 * NS_PER_S) is None
+    assert "nothing received for 15.1s" in (dog.verdict(T0 + 15 * NS_PER_S + NS_PER_S // 10) or "")
+    dog.received(T0 + 15 * NS_PER_S)  # a heartbeat: alive again
+    assert dog.verdict(T0 + 16 * NS_PER_S) is None
+
+
+def test_unanswered_actions_count_only_until_answered() -> None:
+    dog = SessionWatchdog(10, ack_timeout_ns=2 * NS_PER_S, max_unanswered=3)
+    dog.reset(T0)
+    for n in range(3):
+        dog.sent(f"c{n}", T0)
+    dog.received(T0 + NS_PER_S, ("c0", ""))  # one answered (an 8 naming its ClOrdID)
+    assert dog.verdict(T0 + 3 * NS_PER_S) is None  # two left: below the limit
+    dog.sent("c3", T0 + NS_PER_S)
+    dog.received(T0 + 3 * NS_PER_S + 1)  # heartbeats keep coming, orders are not answered
+    assert "3 order actions unanswered" in (dog.verdict(T0 + 3 * NS_PER_S + 2) or "")
+    dog.reset(T0 + 4 * NS_PER_S)  # a new logon starts afresh
+    assert dog.verdict(T0 + 4 * NS_PER_S) is None
