@@ -157,11 +157,11 @@ class Instance:
         self.procs.append(proc)
         return proc
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *venue_args: str) -> subprocess.Popen[bytes]:
         venue = self.spawn("venue", [
             "-m", "connectors.truex.sim", "--oe-port", str(self.oe_port), "--md-port", str(self.md_port),
             "--recording", str(self.data), "--speed", SPEED,
-            "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002",
+            "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002", *venue_args,
         ])  # fmt: skip
         _wait("the TrueX simulator's ports", lambda: _ports_open(self.oe_port, self.md_port), 30, venue)
         engine = self.spawn("engine", [
@@ -454,3 +454,16 @@ def test_a_refused_start_alerts(tmp_path: Path, shared_data: Path, receiver: Web
         assert alerts[0]["instance"] == INSTANCE and "refused to start" in alerts[0]["message"]
     finally:
         inst.close()
+
+
+def test_a_quarantined_fill_alerts(instance: Instance, receiver: WebhookReceiver) -> None:
+    """A hostile TrueX (``--hostile overfill``: a 5 BTC trade on our first filled order): the engine quarantines
+    it and halts (exit 5); the webhook receives the ``ledger`` alert and the kill switch's."""
+    inst = instance
+    engine = inst.start("--hostile", "overfill")
+    _wait("the ledger alert", lambda: "ledger" in receiver.kinds(), 180, engine)
+    ledger = next(a for a in receiver.received if a["kind"] == "ledger")
+    assert "overfill" in ledger["message"] and ledger["details"]["exit_code"] == 5, ledger
+    _wait("the kill switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
+    engine.send_signal(signal.SIGINT)
+    assert engine.wait(timeout=120) == 5, inst.log("engine")[-3000:]
