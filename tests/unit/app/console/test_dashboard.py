@@ -133,3 +133,26 @@ async def test_server_sent_events_stream_and_a_prompt_close(controlled: Rig) -> 
         await controlled.dashboard.close()  # a page still open must not hold the instance's stop
         assert time.monotonic() - began < 5
         response.close()
+
+
+async def test_a_configured_port_that_is_taken_refuses_the_start(tmp_path: Path) -> None:
+    """Someone asked for the instance to be watched: if the console cannot listen, the start is refused."""
+    import socket
+
+    from mmkit.app.config import ConsoleMetricsSection, ConsoleSection
+    from mmkit.app.console.runtime import Console, ConsoleStartError
+
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.5"))))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for section in (
+            ConsoleSection(metrics=ConsoleMetricsSection(port=port)),
+            ConsoleSection(dashboard=ConsoleDashboardSection(port=port)),
+        ):
+            config = SimpleNamespace(console=section, engine=EngineSection(instance="t", output_dir=str(tmp_path)))
+            console = Console(SimpleNamespace(engine=h.engine, config=config, hedge=None))
+            with pytest.raises(ConsoleStartError, match=f"127.0.0.1:{port}"):
+                await console.open(None, None)
+            await console.close()
