@@ -6,11 +6,16 @@ rules a desk relies on:
 * unknown keys are rejected (a typo must not silently fall back to a default);
 * numbers in YAML are read as ``Decimal`` from their text, never via float;
 * ``${NAME}`` is expanded from the environment only where a field is marked
-  as a secret by the caller (``secret_paths``); a missing variable is an error.
+  as a secret by the caller (``secret_paths``); a missing variable is an error;
+* a key written twice in one mapping is an error naming both lines (YAML
+  itself would silently keep the last one), and a YAML syntax error names the
+  file and the line;
+* an unknown key suggests the closest known one ("did you mean ...").
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -18,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import yaml
 from cattrs.gen import make_dict_structure_fn
@@ -30,11 +36,14 @@ _ENV_PATTERN = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 class ConfigError(Exception):
     """A configuration problem, located: ``file: key.path: reason``."""
 
-    def __init__(self, file: str | Path | None, key_path: str, reason: str) -> None:
+    def __init__(self, file: str | Path | None, key_path: str, reason: str, line: int | None = None) -> None:
         self.file = str(file) if file is not None else "<config>"
         self.key_path = key_path or "<root>"
         self.reason = reason
-        super().__init__(f"{self.file}: {self.key_path}: {reason}")
+        #: 1-based line in the file, when known (YAML syntax errors, duplicate keys).
+        self.line = line
+        where = f"{self.file}:{line}" if line is not None else self.file
+        super().__init__(f"{where}: {self.key_path}: {reason}")
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -53,6 +62,33 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping with the same key twice; carries both (1-based) lines."""
+
+    def __init__(self, key: object, first_line: int, second_line: int, node: yaml.Node) -> None:
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+        super().__init__(None, None, f"duplicate key {key!r} (lines {first_line} and {second_line})", node.start_mark)
+
+
+def _construct_mapping_once(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """Like SafeLoader's mappings, but a key written twice is an error instead of "the last one wins"."""
+    loader.flatten_mapping(node)
+    seen: dict[object, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: let the normal constructor report it
+            continue
+        if first is not None:
+            raise DuplicateKeyError(key, first, key_node.start_mark.line + 1, key_node)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping_once)
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file with exact decimals; errors name the file and line."""
     file = Path(path)
@@ -62,6 +98,14 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from exc
     try:
         return yaml.load(text, Loader=_DecimalLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(file, str(exc.key), f"duplicate key (lines {exc.first_line} and {exc.second_line});"
+                          " YAML would silently keep the last one", line=exc.second_line) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+        raise ConfigError(file, "", f"invalid YAML: {problem}", line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"invalid YAML: {exc}") from exc
 
@@ -87,7 +131,10 @@ def _structure_decimal(value: Any, _: type) -> Decimal:
 def _structure_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise ValueError(f"expected an integer, got {value!r}")
-    number = Decimal(value) if not isinstance(value, int) else value
+    try:
+        number = Decimal(value) if not isinstance(value, int) else value
+    except InvalidOperation as exc:
+        raise ValueError(f"expected an integer, got {value!r}") from exc
     if isinstance(number, Decimal):
         if number != number.to_integral_value():
             raise ValueError(f"expected an integer, got {value!r}")
@@ -138,7 +185,12 @@ def _format_path(path: str) -> str:
 
 def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return "unknown key(s) " + ", ".join(sorted(repr(k) for k in exc.extra_fields))
+        known = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        parts = []
+        for key in sorted(exc.extra_fields):
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return "unknown key(s) " + ", ".join(parts) + (f"; known keys: {', '.join(known)}" if known else "")
     if isinstance(exc, KeyError):
         return "required key missing"
     if isinstance(exc, ValueError | TypeError) and str(exc):

@@ -13,6 +13,7 @@ helpers of mmkit they like); never a connector.
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Sequence
 from decimal import Decimal
@@ -102,13 +103,20 @@ class StrategyContext:
         return self.fair.price
 
 
-class Controller:
+class Controller(abc.ABC):
     """Base class of every strategy.
 
     Subclasses set ``config_class`` to an attrs class describing their
     parameters (validated from YAML, unknown keys rejected) and implement
     :meth:`on_tick`. ``on_tick`` must return the complete set of quotes the
     controller wants; an empty list means "nothing resting".
+
+    ``on_tick`` is abstract, so a controller that forgot it cannot even be
+    instantiated (``mmkit check`` says so). When a hook raises, or
+    ``on_tick`` returns anything but a list or tuple of TargetQuote, the
+    engine counts it, quotes nothing that tick, halts quoting after
+    ``engine.controller_max_failures`` failed ticks in a row, and the run
+    exits with code 4 (see docs/writing-a-strategy.md).
     """
 
     config_class: ClassVar[type[Any] | None] = None
@@ -122,14 +130,15 @@ class Controller:
     def name(self) -> str:
         return type(self).__name__
 
-    def on_start(self, ctx: StrategyContext) -> None:
-        """Called once before the first tick."""
+    def on_start(self, ctx: StrategyContext) -> None:  # noqa: B027 (an optional hook)
+        """Called once before the first tick (optional hook)."""
 
+    @abc.abstractmethod
     def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
-        raise NotImplementedError
+        """The complete list of quotes wanted now (``[]`` = nothing resting); must not place orders itself."""
 
-    def on_fill(self, fill: Fill) -> None:
+    def on_fill(self, fill: Fill) -> None:  # noqa: B027 (an optional hook)
         """Called for each new (deduplicated) fill of this controller's orders, before the next on_tick."""
 
-    def on_stop(self, ctx: StrategyContext) -> None:
+    def on_stop(self, ctx: StrategyContext) -> None:  # noqa: B027 (an optional hook)
         """Called once when the engine stops."""

@@ -208,6 +208,8 @@ class TrueXConnector:
         self._logon_events = {OE: asyncio.Event(), MD: asyncio.Event()}
         self._logout_reason = {OE: "", MD: ""}
         self._refused = asyncio.Event()
+        #: True while we log out ourselves: the venue's Logout reply and the session going down are expected.
+        self._closing = False
         self._orders: dict[str, _OrderInfo] = {}
         self._cancels: dict[str, str] = {}  # cancel ClOrdID -> the order's ClOrdID
         self._status_waiters: dict[str, tuple[str, asyncio.Future[OrderStatusReport | OrderNotFound]]] = {}
@@ -242,7 +244,22 @@ class TrueXConnector:
         The API key and secret must already be in the environment: a run that
         would only discover their absence at logon fails here instead.
         """
-        config = structure(dict(settings), TrueXConfig, file=context.file, root="$." + context.key_path)
+        data = dict(settings)
+        # One secret style everywhere (issue 13): ``api_key: "${NAME}"`` / ``secret_key: "${NAME}"``,
+        # expanded from the environment by the config loader; the ``*_env: NAME`` spelling is refused.
+        for old_style in ("api_key_env", "secret_env"):
+            if old_style in data:
+                raise ConfigError(context.file, f"{context.key_path}.{old_style}",
+                                  'write api_key: "${TRUEX_API_KEY}" and secret_key: "${TRUEX_SECRET_KEY}" instead')
+        secrets = {key: str(data.pop(key)) for key in ("api_key", "secret_key") if key in data}
+        config = structure(data, TrueXConfig, file=context.file, root="$." + context.key_path)
+        if secrets:
+            if set(secrets) != {"api_key", "secret_key"}:
+                missing = "secret_key" if "api_key" in secrets else "api_key"
+                raise ConfigError(context.file, f"{context.key_path}.{missing}", "required with the other credential")
+            rules.instrument(symbol)
+            return cls(config, rules, env={config.api_key_env: secrets["api_key"],
+                                           config.secret_env: secrets["secret_key"]})
         for key, env_name in (("api_key_env", config.api_key_env), ("secret_env", config.secret_env)):
             if not os.environ.get(env_name):
                 raise ConfigError(context.file, f"{context.key_path}.{key}",
@@ -292,6 +309,7 @@ class TrueXConnector:
         """Start both sessions and wait for both logons; raise NotConnectedError with the venue's reason."""
         if self._initiator is not None:
             return
+        self._closing = False
         self._loop = asyncio.get_running_loop()
         self._inbox.bind_loop(self._loop)
         credentials = Credentials.from_env(self._config, self._env)
@@ -320,6 +338,7 @@ class TrueXConnector:
         )
         logons.cancel()
         refused.cancel()
+        await asyncio.gather(logons, refused, return_exceptions=True)  # retrieve: no "never retrieved" warning
         if logons not in done:
             # a venue refusal (Logout with a reason before any logon) is final: do not keep retrying
             reason = "; ".join(f"{k}: {r}" for k, r in self._logout_reason.items() if r) or "no logon in time"
@@ -329,6 +348,7 @@ class TrueXConnector:
     async def disconnect(self) -> None:
         """Log both sessions out and stop QuickFIX (blocking stop runs off the loop)."""
         initiator, self._initiator = self._initiator, None
+        self._closing = True  # a clean stop logs no warnings (issue 13)
         task, self._watch_task = self._watch_task, None
         if task is not None:
             task.cancel()
@@ -422,7 +442,7 @@ class TrueXConnector:
             self._probes.clear()
         if was_up:
             self._inbox.put(ConnectionStatus(self.venue, kind, False, reason, ts_recv))
-            self._log.warning("{} session down: {}", kind, reason)
+            (self._log.info if self._closing else self._log.warning)("{} session down: {}", kind, reason)
 
     def reconcile(self) -> None:
         """Ask for every order we believed live (35=H) and for all open orders (35=AF).
@@ -491,7 +511,8 @@ class TrueXConnector:
             self._logout_reason[kind] = msg.get(m.T_TEXT) or "logout"
             if not self._ever_logged_on[kind]:
                 self._refused.set()
-            self._log.warning("{} logout from venue: {}", kind, self._logout_reason[kind])
+            (self._log.info if self._closing else self._log.warning)(
+                "{} logout from venue: {}", kind, self._logout_reason[kind])
         elif msg_type == "3":
             self._on_session_reject(msg, ts_recv)
         else:

@@ -29,7 +29,7 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue_model
 from mmkit.app.engine import Engine
-from mmkit.app.outcome import EXIT_DATA_UNHEALTHY, EXIT_USAGE, ProblemKind
+from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote, describe_files, file_at
@@ -138,6 +138,7 @@ def run_backtest(
     meta: dict[str, Any] | None = None,
     setup_chosen_by_default: bool = False,
     taker_reach_bps: Decimal = Decimal(0),
+    controller_max_failures: int | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -180,6 +181,8 @@ def run_backtest(
         engine, replay, reference = rep.engine, rep.replay, rep.reference
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
+    if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
+        engine.runner.max_consecutive_failures = controller_max_failures
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
@@ -198,6 +201,8 @@ def run_backtest(
         "quoting_ticks": stats.quoting_ticks,
         "halted_ticks": stats.halted_ticks,
         "controller_errors": stats.controller_errors,
+        "iterator_errors": dict(clock.iterator_errors),
+        "problems": engine.outcome.as_report(),
         "kill_switch": kill.reason if kill is not None and kill.halted else "not tripped",
         "events_replayed": replay.delivered,
         "malformed_messages": engine.router.malformed,
@@ -266,11 +271,11 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     return write_backtest_outputs(result.report, result.sampler, result.engine, out_dir)
 
 
-def _log_to_file(path: Path, verbose: bool) -> None:
+def _log_to_file(path: Path, verbose: bool, json: bool = False) -> None:
     """Engine logs (thousands of lines on a long run) go to a file; the terminal keeps the bar and errors."""
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "ERROR")
-    logger.add(path, level="DEBUG" if verbose else "INFO", mode="w")
+    from mmkit.app import logs
+
+    logs.backtest_sinks(path, verbose=verbose, json=json)  # folded repeats, simulated time, no locals
 
 
 def backtest_command(args: argparse.Namespace) -> int:
@@ -319,9 +324,12 @@ def backtest_command(args: argparse.Namespace) -> int:
         rules = quoted_rules
         symbol = config.venue.symbol if rules is not None else None
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
-    out_dir = Path(args.out) if args.out else Path("reports") / f"{loaded.path.stem}-{setup}-{stamp}"
+    from mmkit.app import paths as homes  # one home for what a run writes (issue 13)
+
+    out_dir = Path(args.out) if args.out else homes.backtest_dir(
+        config.engine.output_dir, f"{loaded.path.stem}-{setup}-{stamp}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _log_to_file(out_dir / "backtest.log", verbose=verbose)
+    _log_to_file(out_dir / "backtest.log", verbose=verbose, json=bool(getattr(args, "log_json", False)))
     for note in notes:
         logger.info("recording file {}: {}", note.path.name, note.note)
     try:
@@ -332,6 +340,7 @@ def backtest_command(args: argparse.Namespace) -> int:
             meta={"config": str(loaded.path), "data": str(data)},
             setup_chosen_by_default=getattr(args, "setup", None) is None,
             taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
+            controller_max_failures=config.engine.controller_max_failures,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -347,6 +356,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     if banner:
         print(f"!! {banner}")
     print(format_table(report))
+    print(_format_failures(result))
     print(format_health(report))
     if report.get("taker_flow"):
         print(format_flow(report["taker_flow"]))
@@ -360,12 +370,9 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(f"\nreport written to {out_dir}/")
     for name, path in {**paths, "backtest.log": out_dir / "backtest.log"}.items():
         print(f"  {name:14s} {path}")
-    if result.left_open:
-        return EXIT_FAILURE
     if verdict is not None:
         print(f"mmkit backtest: {verdict}", file=sys.stderr)
-        return EXIT_DATA_UNHEALTHY
-    return EXIT_OK
+    return _exit_code(result)
 
 
 def _usage(message: str) -> int:
@@ -402,3 +409,27 @@ def data_verdict(
     when = health["first_gap_utc"] or health["first_invalid_utc"]
     return (f"data unhealthy: {where}: the {key} book was invalid for {health['invalid_pct']:.2f} % of the span "
             f"(limit {max_invalid_pct:g} %), first at {when} ({reason})")
+
+
+# -- issue 13: a broken controller or iterator must not look like a clean backtest ------------------
+
+
+def _format_failures(result: BacktestResult) -> str:
+    """Error counts under the table: controller and iterator failures, and every problem recorded."""
+    stats = result.engine.runner.stats
+    iterator_errors = result.report.get("counters", {}).get("iterator_errors") or dict(
+        result.engine.clock.iterator_errors)
+    iterators = ", ".join(f"{k} {v}" for k, v in sorted(iterator_errors.items())) or "0"
+    lines = [f"  {'controller errors'.ljust(31)}  {stats.controller_errors}",
+             f"  {'iterator errors'.ljust(31)}  {iterators}"]
+    for problem in result.engine.outcome.as_report():
+        lines.append(f"  {'PROBLEM'.ljust(31)}  {problem['reason']} (x{problem['count']}, exit {problem['exit_code']})")
+    return "\n".join(lines)
+
+
+def _exit_code(result: BacktestResult) -> int:
+    """The outcome's documented code, most severe first: orders left open (1), a controller or iterator
+    failure (4), unhealthy data (7); 0 for a clean run."""
+    if result.left_open:
+        result.engine.outcome.record(ProblemKind.NOT_FLAT, f"{result.left_open} orders left open after the run")
+    return result.engine.outcome.exit_code()

@@ -62,6 +62,10 @@ def build_controller(loaded: LoadedConfig) -> Controller:
     cls = resolve_dotted(section.controller, loaded.path, "strategy.controller")
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise ConfigError(loaded.path, "strategy.controller", f"{section.controller} is not a Controller subclass")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise ConfigError(loaded.path, "strategy.controller",
+                          f"{cls.__name__} does not implement {', '.join(missing)}(ctx)")
     config_class = cls.config_class
     if config_class is None:
         if section.params:
@@ -311,6 +315,7 @@ def _tap(connector: Connector, tap: Callable[[VenueEvent], None]) -> None:
 
 def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_source: Any) -> BuiltEngine:
     """HedgeExecutor on the configured hedge venue, after the strategy in the tick."""
+    _engine_settings(built.engine, loaded.config)
     hedge = loaded.config.hedge
     if not hedge.enabled or hedge.venue is None:
         return built
@@ -342,8 +347,15 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     engine.router.add_connector(venue, _HedgeStream(executor))
     engine.router.add_book(tracker)
     engine.add_feed(venue, [section.symbol])
+    engine.required_feeds.append(venue)  # hedging is a risk control: no start without its venue
     engine.clock.add_iterator(executor, name="hedge")
     return attrs.evolve(built, hedge=executor, description=f"{built.description}; hedging on {venue.venue}")
+
+
+def _engine_settings(engine: Engine, config: EngineConfig) -> None:
+    """``engine`` settings that belong to parts assembled without the config (every key accepted is used)."""
+    engine.runner.max_consecutive_failures = config.engine.controller_max_failures
+    engine.pnl.config = attrs.evolve(engine.pnl.config, log_period_ns=int(config.engine.pnl_log_interval_s * NS_PER_S))
 
 
 def _fetch_hedge_balances(executor: HedgeExecutor) -> Callable[[], Awaitable[None]]:
@@ -411,19 +423,92 @@ def _client_id_prefix(instance: str) -> str:
     return (letters[:2] or "mm").ljust(2, "x")
 
 
-def check_config(path: str | Path, overrides: ConfigOverrides | None = None) -> str:
-    """Validate everything a run would need by assembling it, without connecting; returns a summary."""
+def check_config(path: str | Path, overrides: ConfigOverrides | None = None, *, fair: Decimal | None = None) -> str:
+    """Validate everything a run would need by assembling it, without trading; returns a summary.
+
+    Beyond the config itself: the controller is imported, must implement
+    ``on_tick``, and is run once on a synthetic context built from the
+    config's instrument (a one-level book around ``fair``), so a controller
+    that raises or returns the wrong type fails here, not on the first live
+    tick. The store (and Redis) the run would write to are opened and
+    probed: a URL that ``start`` could not use fails ``check`` too.
+    """
     from mmkit.clock import ClockMode
 
     loaded = load_engine_config(path, overrides)
     built = build(loaded, Clock(ClockMode.REALTIME))
     config = loaded.config
+    price = fair if fair is not None else _synthetic_fair(config)
+    _run_controller_once(built, loaded.path, price)
+    store = _probe_store(loaded, overrides)
     return (
         f"{loaded.path}: OK\n"
-        f"  controller {built.engine.runner.controller.name} on {built.rules.venue}:{config.venue.symbol}\n"
+        f"  controller {built.engine.runner.controller.name} on {built.rules.venue}:{config.venue.symbol}"
+        f" (ran once on a synthetic context at fair {price})\n"
         f"  {built.description}\n"
+        f"  store {store}\n"
         f"  tick {config.engine.tick_ms} ms, instance {config.engine.instance}"
     )
+
+
+#: Fair price of ``mmkit check``'s synthetic context when the config names none (BTC-PYUSD territory).
+DEFAULT_CHECK_FAIR = Decimal(60000)
+
+
+def _synthetic_fair(config: EngineConfig) -> Decimal:
+    walk = config.reference.random_walk
+    return walk.start_price if walk is not None else DEFAULT_CHECK_FAIR
+
+
+def _run_controller_once(built: BuiltEngine, file: Path, fair: Decimal) -> None:
+    """One ``on_tick`` on a synthetic context; a raise or a malformed result is a config-time error."""
+    from mmkit.app.engine import checked_targets
+    from mmkit.book.book import OrderBook
+    from mmkit.model import BookSnapshot, FairValue
+    from mmkit.strategy import StrategyContext
+
+    runner = built.engine.runner
+    instrument = runner.instrument
+    tick, lot = instrument.finest_increments()
+    step = max(tick, fair * Decimal("0.0001"))
+    bid = instrument.round_price(fair - step, Side.BUY)
+    ask = instrument.round_price(fair + step, Side.SELL)
+    size = max(lot, instrument.min_qty) * 100
+    book = OrderBook(tick, lot, instrument.venue, instrument.symbol)
+    book.apply_snapshot(BookSnapshot(instrument.venue, instrument.symbol, 1, ((bid, size),), ((ask, size),), 0, 0))
+    now = built.engine.clock.now_ns
+    ctx = StrategyContext(now_ns=now, instrument=instrument, book=book, fair=FairValue(fair, 1.0, now, sources=1),
+                          position=Decimal(0), inventory=runner.inventory)
+    controller = runner.controller
+    name = controller.name
+    try:
+        controller.on_start(ctx)
+        targets = checked_targets(controller, controller.on_tick(ctx))
+    except Exception as exc:
+        raise ConfigError(file, "strategy.controller",
+                          f"{name} failed on a synthetic tick (fair {fair}): {type(exc).__name__}: {exc}") from exc
+    limit = runner.inventory.max_position
+    for side in (Side.BUY, Side.SELL):
+        total = sum((t.qty for t in targets if t.side is side), Decimal(0))
+        if total > limit:
+            raise ConfigError(file, "strategy.params",
+                              f"one side of the ladder quotes {total} ({side.value}) at once, more than "
+                              f"risk.inventory.max_position ({limit}): a single sweep would breach the limit")
+
+
+def _probe_store(loaded: LoadedConfig, overrides: ConfigOverrides | None) -> str:
+    """Open the store and Redis the run would use; a ConfigError naming the key when they cannot be used."""
+    from mmkit.app import paths
+
+    store = loaded.config.store
+    instance = loaded.config.engine.instance
+    home = paths.instance_home(loaded.path, instance, overrides.output_dir if overrides else None,
+                               configured=loaded.config.engine.output_dir or None)
+    problem = paths.probe_store(store, instance, home)
+    if problem is not None:
+        key, reason = problem
+        raise ConfigError(loaded.path, key, reason)
+    return paths.describe_store(store, instance, home)
 
 
 def apply_overrides(loaded: LoadedConfig, overrides: ConfigOverrides | None) -> LoadedConfig:

@@ -3,6 +3,10 @@
 Sub-commands are thin: they parse arguments, call into :mod:`mmkit.app`
 (assembly and lifecycle) and turn errors into exit codes. A configuration
 error prints ``file: key.path: reason`` and exits 2 before anything is sent.
+
+Global options (``-v``, ``--log-json``) are accepted before or after the
+sub-command; every option has a help text (a test walks the parser).
+Exit codes: :mod:`mmkit.app.outcome` and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -10,11 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loguru import logger
-
+from mmkit import __version__
+from mmkit.app import logs
 from mmkit.app.outcome import EXIT_OK, EXIT_USAGE
 from mmkit.conf import ConfigError
+
+if TYPE_CHECKING:
+    from mmkit.app.config import ConfigOverrides
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = EXIT_USAGE
@@ -22,7 +31,7 @@ EXIT_CONFIG = EXIT_USAGE
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _overrides(args: argparse.Namespace) -> object:
+def _overrides(args: argparse.Namespace) -> ConfigOverrides:
     from decimal import Decimal
 
     from mmkit.app.config import ConfigOverrides
@@ -41,23 +50,51 @@ def _add_override_flags(parser: argparse.ArgumentParser) -> None:
                         help="offline: price off this recording instead of the configured reference venues")
     parser.add_argument("--replay-speed", type=float, default=None, help="speed of --reference-replay (default 1)")
     parser.add_argument("--sim-hedge", action="store_true", help="offline: hedge on a simulated venue")
-    parser.add_argument("--output-dir", default=None, help="where reports, the store and the audit trail go")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="the instance home: store, journal, audit trail, logs and reports "
+                             "(default: engine.output_dir, else $MMKIT_HOME/<instance>, else var/<instance>/ "
+                             "beside the config)")
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v and --log-json, on the top parser and on every sub-command (so they work before or after it).
+
+    On sub-commands the default is SUPPRESS, so a flag given before the sub-command is not reset by it.
+    """
+    default: object = False if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+    parser.add_argument("--log-json", action="store_true", default=default,
+                        help="log one JSON object per line on stderr (for a log pipeline)")
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
     from mmkit.app.build import check_config
 
-    summary = check_config(args.config, _overrides(args))  # type: ignore[arg-type]
+    fair = Decimal(args.fair) if args.fair is not None else None
+    summary = check_config(args.config, _overrides(args), fair=fair)
     print(summary)
     return EXIT_OK
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    import attrs
+
+    from mmkit.app.config import load_engine_config
     from mmkit.app.lifecycle import start_command
+
+    # The run's log file, with the first traceback of each failing place, lives in the instance home.
+    overrides = attrs.evolve(_overrides(args), paper=bool(args.paper))
+    loaded = load_engine_config(args.config, overrides)
+    instance = loaded.config.engine.instance
+    log_path = Path(loaded.config.engine.output_dir) / "logs" / f"{instance}.log"
+    logs.add_file(log_path, level="DEBUG" if getattr(args, "verbose", False) else "INFO",
+                  json=bool(getattr(args, "log_json", False)), mode="a")
 
     return start_command(
         args.config, paper=args.paper, run_for_s=args.run_for, quiet=args.quiet,
-        overrides=_overrides(args),  # type: ignore[arg-type]
+        overrides=_overrides(args),
     )
 
 
@@ -71,6 +108,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from mmkit.app.backtest_cmd import backtest_command
 
     return backtest_command(args)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mmkit.research.command import sweep_command
+
+    return sweep_command(args)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -111,11 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mmkit",
         description="mmkit: write, test, backtest and run market-making strategies.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"mmkit {__version__}",
+                        help="print the version and exit")
+    _add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="validate a strategy config without trading")
     check.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
+    check.add_argument("--fair", default=None, metavar="PRICE",
+                       help="fair price of the synthetic tick the controller is run on "
+                            "(default: reference.random_walk.start_price, else 60000)")
     _add_override_flags(check)
     check.set_defaults(handler=_cmd_check)
 
@@ -128,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     start.set_defaults(handler=_cmd_start)
 
     demo = sub.add_parser("demo", help="offline demo: simulated venue, replayed data, a strategy, a report")
-    demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS")
+    demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS", help="how long to run (default 30)")
     demo.add_argument("--config", default=None, help="strategy YAML (default: strategies/truex_btc_pyusd.yml)")
     demo.add_argument("--data", default=None, help="recording to replay (default: ../shared/data/binance_spot_btcusdt)")
     demo.set_defaults(handler=_cmd_demo)
@@ -148,21 +196,36 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")
-    backtest.add_argument("--out", default=None, help="report directory (default: reports/<config>-<time>)")
-    backtest.add_argument("--no-progress", action="store_true")
+    backtest.add_argument("--out", default=None,
+                          help="report directory (default: <instance home>/reports/backtest-<config>-<setup>-<time>)")
+    backtest.add_argument("--no-progress", action="store_true",
+                          help="no progress display (it is a bar on a terminal, a periodic line otherwise)")
     backtest.set_defaults(handler=_cmd_backtest)
+
+    sweep = sub.add_parser("sweep", help="parameter sweep / walk-forward of backtests on Ray (docs/research.md)")
+    sweep.add_argument("sweep", help="sweep file, e.g. strategies/sweeps/layered_spread.yml")
+    sweep.add_argument("--out", default=None, help="results directory (default reports/sweeps/<name>; reused = resume)")
+    sweep.add_argument("--address", default=None, help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all cores)")
+    sweep.add_argument("--in-process", action="store_true", help="no Ray: run the trials one by one in this process")
+    sweep.add_argument("--rerun", metavar="TRIAL", default=None, help="run one trial again and compare its report")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress display while the trials run")
+    sweep.set_defaults(handler=_cmd_sweep)
 
     status = sub.add_parser("status", help="position, open orders, PnL, kill switch, heartbeat of an instance")
     status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     status.add_argument("--watch", action="store_true", help="refresh in place every --interval seconds")
-    status.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch")
     status.set_defaults(handler=_cmd_status)
 
     history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")
     history.add_argument("config", help="the strategy YAML the instance runs (names its store)")
-    history.add_argument("--by", choices=["session", "day"], default="session")
+    history.add_argument("--by", choices=["session", "day"], default="session",
+                         help="one row per session (default) or per UTC day")
     history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
+    history.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     history.set_defaults(handler=_cmd_history)
 
     from mmkit.app.control.cli import COMMANDS as CONTROL_COMMANDS
@@ -178,17 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
     alert_test.set_defaults(handler=_cmd_alert_test)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
-    sim.add_argument("venue", choices=["truex"])
+    sim.add_argument("venue", choices=["truex"], help="which venue to simulate")
     sim.add_argument("rest", nargs=argparse.REMAINDER, help="simulator options (see `mmkit sim truex --help`)")
     sim.set_defaults(handler=_cmd_sim)
+    return _with_global_flags(parser, sub)
+
+
+def _with_global_flags(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Every sub-command (whoever registered it above) accepts the global flags too."""
+    for command in sub.choices.values():
+        _add_global_flags(command, top=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if args.verbose else "INFO")
+    logs.setup(verbose=bool(getattr(args, "verbose", False)), json=bool(getattr(args, "log_json", False)))
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -197,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_FAILURE
+    finally:
+        logs.flush_repeats()
 
 
 if __name__ == "__main__":

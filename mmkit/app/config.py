@@ -13,6 +13,7 @@ Loading never opens a connection: a bad file fails before anything is sent.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,14 @@ class EngineSection:
     run_for_s: Decimal | None = None
     status_interval_s: Decimal = attrs.field(default=Decimal(1), validator=positive)
     risk_log_interval_s: Decimal = attrs.field(default=Decimal(5), validator=positive)
+    #: Period of the PnL summary log line (PnLTracker's ``log_period_ns``).
     pnl_log_interval_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
-    #: Where reports, the default SQLite store and the audit trail go.
-    output_dir: str = "var"
+    #: The instance home: store, journal, audit trail, logs and reports (mmkit.app.paths.instance_home).
+    #: Relative to this file. Unset (""): ``$MMKIT_HOME/<instance>``, else ``var/<instance>/`` beside this file.
+    #: After loading it always holds the resolved absolute directory.
+    output_dir: str = ""
+    #: After this many failed controller ticks in a row the engine pulls its quotes and halts (0 = never).
+    controller_max_failures: int = attrs.field(default=10, validator=non_negative)
 
 
 @attrs.frozen
@@ -71,10 +77,8 @@ class VenueSection:
 class ReplaySection:
     #: A recording directory or file (the Binance format of ../shared/data is supported).
     path: str
-    #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded).
+    #: Replay speed relative to recorded time in REALTIME runs (1 = as recorded). A run ends with its recording.
     speed: Decimal = attrs.field(default=Decimal(1), validator=positive)
-    #: Start again from the beginning when the recording ends.
-    loop: bool = True
 
 
 @attrs.frozen
@@ -260,8 +264,12 @@ class ConfigOverrides:
             data["console"] = console
         if self.backtest:
             data = _without_secrets(data)
+        if self.paper:  # the quoting venue is simulated: its credentials are neither needed nor read
+            for path in SECRET_PATHS:
+                if path.startswith("venue."):
+                    data = _without(data, path.split("."))
         if self.reference_replay is not None:
-            replay: dict[str, Any] = {"path": self.reference_replay, "loop": False}
+            replay: dict[str, Any] = {"path": self.reference_replay}
             if self.replay_speed is not None:
                 replay["speed"] = self.replay_speed
             reference = {k: v for k, v in dict(data.get("reference") or {}).items() if k not in ("random_walk",)}
@@ -311,10 +319,86 @@ def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = Non
         raise ConfigError(file, "", "the file must contain a mapping of sections")
     if overrides is not None:
         data = overrides.apply(data)
+    check_secret_literals(data, file)
     data = expand_secrets(data, set(SECRET_PATHS), file)
     config = structure(data, EngineConfig, file=file)
     _check_cross_fields(config, file)
+    config = _resolve_paths(config, file, overrides)
     return LoadedConfig(config=config, path=file, paper=overrides is not None and overrides.paper)
+
+
+def check_secret_literals(data: dict[str, Any], file: Path) -> None:
+    """A secret is written one way only, ``"${NAME}"``; a literal value at a secret path is an error.
+
+    Store URLs are the exception that proves the rule: a URL without a password is not a secret and
+    may be written as is; one with a password inside must come from the environment.
+    """
+    for path in sorted(SECRET_PATHS):
+        for key_path, value in _values_at(data, path.split("."), ""):
+            if value is None or (isinstance(value, str) and _ENV_REFERENCE.match(value)):
+                continue
+            if path.startswith("store.") and not _url_has_password(value):
+                continue
+            raise ConfigError(file, key_path, "a secret must not be written in the file; put it in the "
+                              "environment and write \"${NAME}\" here")
+
+
+_ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
+
+
+def _url_has_password(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(value).password is not None
+    except Exception:
+        return "@" in value  # unparseable: be safe if it looks like it carries credentials
+
+
+def _values_at(node: Any, keys: list[str], prefix: str) -> list[tuple[str, Any]]:
+    """(key path, value) of every value at ``keys`` (``name[]``: every item of a list)."""
+    if not isinstance(node, dict) or not keys:
+        return []
+    head, *rest = keys
+    name = head.removesuffix("[]")
+    if name not in node:
+        return []
+    child = node[name]
+    path = f"{prefix}.{name}" if prefix else name
+    if head.endswith("[]"):
+        if not isinstance(child, list):
+            return []
+        found: list[tuple[str, Any]] = []
+        for index, item in enumerate(child):
+            found += _values_at(item, rest, f"{path}[{index}]") if rest else [(f"{path}[{index}]", item)]
+        return found
+    return _values_at(child, rest, path) if rest else [(path, child)]
+
+
+def _resolve_paths(config: EngineConfig, file: Path, overrides: ConfigOverrides | None) -> EngineConfig:
+    """Paths in the file are read against the file's folder; ``engine.output_dir`` becomes the instance home."""
+    from mmkit.app import paths
+
+    engine = config.engine
+    home = paths.instance_home(file, engine.instance, overrides.output_dir if overrides else None,
+                               configured=engine.output_dir or None)
+    config = attrs.evolve(config, engine=attrs.evolve(engine, output_dir=str(home)))
+    ref = config.reference
+    if ref.replay is not None:
+        replay = attrs.evolve(ref.replay, path=str(paths.resolve_config_path(file, ref.replay.path)))
+        config = attrs.evolve(config, reference=attrs.evolve(ref, replay=replay))
+    store = config.store
+    if store.audit_path is not None:
+        config = attrs.evolve(config, store=attrs.evolve(
+            store, audit_path=str(paths.resolve_config_path(file, store.audit_path))))
+    if store.url is not None and store.url.startswith("sqlite:///") and not store.url.startswith("sqlite:////"):
+        database = store.url.removeprefix("sqlite:///")
+        if database and database != ":memory:":
+            resolved = paths.resolve_config_path(file, database)
+            config = attrs.evolve(config, store=attrs.evolve(config.store, url=f"sqlite:///{resolved}"))
+    return config
 
 
 def _check_cross_fields(config: EngineConfig, file: Path) -> None:
@@ -329,3 +413,40 @@ def _check_cross_fields(config: EngineConfig, file: Path) -> None:
         )
     if config.store.audit_fsync not in ("always", "interval", "never"):
         raise ConfigError(file, "store.audit_fsync", "must be one of always, interval, never")
+    _check_risk_limits(config, file)
+
+
+def _check_risk_limits(config: EngineConfig, file: Path) -> None:
+    """Limits that are each valid alone but contradict each other (the reason names both values)."""
+    from mmkit.risk.inventory import InventoryConfig
+
+    inventory = structure(config.risk.inventory, InventoryConfig, file=file, root="$.risk.inventory")
+    hedge, limit, emergency = inventory.hedge_threshold, inventory.max_position, inventory.emergency_position
+    if hedge > 0 and hedge >= limit:
+        raise ConfigError(file, "risk.inventory.hedge_threshold",
+                          f"hedge_threshold ({hedge}) must be below max_position ({limit}): "
+                          "a hedge must start before quoting stops")
+    if emergency <= limit:
+        raise ConfigError(file, "risk.inventory.emergency_position",
+                          f"emergency_position ({emergency}) must be above max_position ({limit})")
+    ks = config.risk.kill_switch
+    if not ks.enabled:
+        return
+    for name in ("max_drawdown", "max_loss", "stale_after_s"):
+        value = getattr(ks, name)
+        if value is not None and value <= 0:
+            raise ConfigError(file, f"risk.kill_switch.{name}", f"must be positive when set, got {value}")
+    if ks.max_rejects is not None and ks.max_rejects < 1:
+        raise ConfigError(file, "risk.kill_switch.max_rejects", f"must be at least 1 when set, got {ks.max_rejects}")
+    if not 0 <= ks.min_confidence <= 1:
+        raise ConfigError(file, "risk.kill_switch.min_confidence", f"must be in [0, 1], got {ks.min_confidence}")
+    if ks.resume not in ("manual", "auto"):
+        raise ConfigError(file, "risk.kill_switch.resume", f"must be manual or auto, got {ks.resume!r}")
+    tick_s = Decimal(config.engine.tick_ms) / 1000
+    if ks.stale_after_s is not None and ks.stale_after_s <= tick_s:
+        raise ConfigError(file, "risk.kill_switch.stale_after_s",
+                          f"stale_after_s ({ks.stale_after_s}) must be longer than one tick ({tick_s} s)")
+    if ks.max_drawdown is not None and ks.max_loss is not None and ks.max_loss < ks.max_drawdown / 10:
+        raise ConfigError(file, "risk.kill_switch.max_loss",
+                          f"max_loss ({ks.max_loss}) is less than a tenth of max_drawdown ({ks.max_drawdown}):"
+                          " check the units (both are in the quote currency)")

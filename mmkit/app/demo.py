@@ -78,7 +78,7 @@ def demo_command(duration_s: float, config: str | None = None, recording: str | 
     output_dir.mkdir(parents=True, exist_ok=True)
     sim_log = output_dir / "truex-sim.log"
     sim_cmd = [
-        sys.executable, "-m", "connectors.truex.sim",
+        sys.executable, "-m", "mmkit.connectors.truex.sim",  # installed under mmkit (mmkit.app.bundled)
         "--recording", str(data), "--speed", str(REPLAY_SPEED),
         "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002",
     ]  # fmt: skip

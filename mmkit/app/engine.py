@@ -20,6 +20,7 @@ from typing import Protocol
 import attrs
 from loguru import logger
 
+from mmkit.app import logs
 from mmkit.app.outcome import ProblemKind, RunOutcome
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
@@ -49,6 +50,11 @@ from mmkit.stream import UserStreamTracker
 
 #: Enum members looked up once: ``Side.BUY`` goes through the enum metaclass, and the gate runs every tick.
 _BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class EngineStartError(Exception):
@@ -190,11 +196,46 @@ class RunnerStats:
     quoting_ticks: int = 0
     halted_ticks: int = 0
     disconnected_ticks: int = 0
+    #: Every exception a controller raised (on_start, on_tick, on_fill, on_stop) and every bad on_tick result.
     controller_errors: int = 0
+    #: Failed on_tick calls in a row; a good tick resets it. At the runner's limit quoting halts for good.
+    consecutive_errors: int = 0
     last_targets: tuple[TargetQuote, ...] = ()
     #: The last strategy step's wall time and the actions it sent (read by the console's metrics).
     last_decision_ns: int = 0
     last_actions: Sequence[object] = ()
+
+
+#: Consecutive failed ticks after which the engine pulls quotes and halts (``engine.controller_max_failures``).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+
+
+class ControllerResultError(TypeError):
+    """``on_tick`` returned something that is not a sequence of TargetQuote (checked where it comes back)."""
+
+
+def checked_targets(controller: Controller, result: object) -> Sequence[TargetQuote]:
+    """``result`` if it is a list or tuple of :class:`TargetQuote`; else an error naming the class and what it got.
+
+    Checked here, where the value comes back, so that a wrong return counts as a controller
+    failure (not as an anonymous failure of a later iterator), and the message says whose it is.
+    """
+    name = type(controller).__name__
+    if not isinstance(result, list | tuple):
+        raise ControllerResultError(
+            f"{name}.on_tick must return a list of TargetQuote, got {_describe(result)}"
+        )
+    for index, item in enumerate(result):
+        if not isinstance(item, TargetQuote):
+            raise ControllerResultError(
+                f"{name}.on_tick must return a list of TargetQuote, got {_describe(item)} at index {index}"
+            )
+    return result
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 class StrategyRunner:
@@ -204,6 +245,14 @@ class StrategyRunner:
     controller can bypass them: a tripped kill switch or an emergency
     position turns any targets into "nothing resting", and inventory STOP
     removes the accumulating side.
+
+    A broken controller must not look like a working one (DESIGN.md §3b):
+    every exception it raises and every malformed ``on_tick`` result is
+    counted and recorded on the run's outcome as an engine failure (exit
+    code 4); after ``max_consecutive_failures`` failed ticks in a row the
+    runner pulls the quotes and halts quoting for the rest of the run, with
+    the reason in the status block and the report. Failures of the other
+    iterators (counted by the clock) are recorded on the outcome at stop.
     """
 
     def __init__(
@@ -230,6 +279,13 @@ class StrategyRunner:
         self.stats = RunnerStats()
         self.quoting_enabled = True
         self.last_fair = FairValue(None, 0.0, 0)
+        self.max_consecutive_failures = DEFAULT_MAX_CONSECUTIVE_FAILURES
+        #: Set when the controller failed too often: quoting stays off for the rest of the run.
+        self.failure_halt: str | None = None
+        #: The run's outcome (the Engine hands its own over); problems found here make the exit code non-zero.
+        self.outcome = RunOutcome()
+        #: The last controller exception, kept for callers that want it raised (the test Harness).
+        self.last_error: BaseException | None = None
         self._started = False
         self._log = logger.bind(strategy=controller.name, venue=instrument.venue, symbol=instrument.symbol)
 
@@ -247,6 +303,8 @@ class StrategyRunner:
         )
 
     def halted_reason(self, now_ns: int, fair: FairValue) -> str | None:
+        if self.failure_halt is not None:
+            return self.failure_halt
         if not self.quoting_enabled:
             return "quoting disabled"
         emergency = self.inventory.emergency()
@@ -257,14 +315,33 @@ class StrategyRunner:
         return None
 
     def start(self, clock: Clock, ts_ns: int) -> None:
+        if clock.mode is ClockMode.BACKTEST:
+            logs.use_simulated_time(lambda: clock.now_ns)  # log lines of a backtest carry simulated time
         fair = self.fair_source.fair(ts_ns)
-        self.controller.on_start(self.context(ts_ns, fair, halted=False))
+        try:
+            self.controller.on_start(self.context(ts_ns, fair, halted=False))
+        except Exception as exc:
+            self._controller_failed("on_start", exc, ts_ns)
         self._started = True
 
     def stop(self, clock: Clock) -> None:
         if self._started:
-            self.controller.on_stop(self.context(clock.now_ns, self.last_fair, halted=True))
+            try:
+                self.controller.on_stop(self.context(clock.now_ns, self.last_fair, halted=True))
+            except Exception as exc:
+                self._controller_failed("on_stop", exc, clock.now_ns)
             self._started = False
+        for label, count in clock.iterator_errors.items():
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, f"iterator {label} failed ({count} times)", clock.now_ns)
+        if clock.mode is ClockMode.BACKTEST:
+            logs.use_simulated_time(None)
+
+    def on_fill(self, fill: Fill) -> None:
+        """Hands a fill to the controller; an exception is counted like any other controller failure."""
+        try:
+            self.controller.on_fill(fill)
+        except Exception as exc:
+            self._controller_failed("on_fill", exc, fill.ts_recv)
 
     def tick(self, ts_ns: int) -> None:
         self.stats.ticks += 1
@@ -282,11 +359,13 @@ class StrategyRunner:
         targets: Sequence[TargetQuote] = ()
         if reason is None:
             try:
-                targets = self.controller.on_tick(self.context(ts_ns, fair, halted=False))
-            except Exception:
-                self.stats.controller_errors += 1
-                self._log.opt(exception=True).error("controller failed; pulling quotes this tick")
+                targets = checked_targets(self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
+            except Exception as exc:
+                self.stats.consecutive_errors += 1
+                self._controller_failed("on_tick", exc, ts_ns)
                 targets = ()
+            else:
+                self.stats.consecutive_errors = 0
             targets = self._apply_inventory_gate(targets)
             self.stats.quoting_ticks += 1
         else:
@@ -294,6 +373,26 @@ class StrategyRunner:
         self.stats.last_targets = tuple(targets)
         self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
         self.stats.last_decision_ns = perf_counter_ns() - began
+
+    def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
+        """Count, record and log (the log sink folds repeats into one line with a count)."""
+        self.stats.controller_errors += 1
+        self.last_error = exc
+        name = self.controller.name
+        reason = f"controller {name}.{where} failed: {type(exc).__name__}"
+        self.outcome.record(ProblemKind.ENGINE_FAILURE, reason, ts_ns)
+        self._log.opt(exception=exc).error("controller {}.{} failed; no quotes this tick", name, where)
+        limit = self.max_consecutive_failures
+        if self.failure_halt is None and limit > 0 and self.stats.consecutive_errors >= limit:
+            self.failure_halt = f"controller {name} failed {limit} ticks in a row ({type(exc).__name__}: {exc})"
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {self.failure_halt}", ts_ns)
+            self._log.error("quoting halted: {}; pulling quotes", self.failure_halt)
+            self.executor.cancel_all(ts_ns)
+
+    def take_error(self) -> BaseException | None:
+        """The last controller exception since the previous call (the Harness re-raises it)."""
+        error, self.last_error = self.last_error, None
+        return error
 
     def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> Sequence[TargetQuote]:
         stop_bids = self.inventory.quote_mode(_BUY) is _STOP
@@ -339,10 +438,14 @@ class Engine:
         self.feeds = list(feeds)
         #: Symbols whose books each feed must subscribe at start (reference prices, hedge touch).
         self.feed_symbols: dict[str, list[str]] = {}
+        #: Feeds the engine must not start without (the hedge venue); any other feed that cannot be
+        #: reached at start is left out with a warning (a reference source: lower confidence).
+        self.required_feeds: list[Connector] = []
         self.fills: list[Fill] = []
         #: What went wrong in this run and decides its exit code (mmkit.app.outcome): every part
         #: that must make the run end non-zero records here, through the app layer's wiring.
         self.outcome = RunOutcome()
+        runner.outcome = self.outcome  # controller and iterator failures decide the exit code too
         #: Async steps run by :meth:`start` after the venue connects and before the open-order
         #: reconciliation (restart recovery: restore the ledger, reconcile with the venue). One that
         #: raises EngineStartError keeps the engine from quoting.
@@ -387,17 +490,28 @@ class Engine:
         self.fills.append(fill)
         self.inventory.on_fill(fill)
         self.pnl.on_fill(fill, self.runner.last_fair.price)
-        self.runner.controller.on_fill(fill)
+        self.runner.on_fill(fill)
 
     # -- start ------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect feeds, connect the venue, reconcile open orders; refuse to quote if that fails."""
         for feed in self.feeds:
-            await feed.connect()
+            try:
+                await feed.connect()
+            except Exception as exc:  # degrade: quote on the other sources, with lower confidence
+                if feed in self.required_feeds:
+                    raise EngineStartError(f"cannot connect to {feed.venue}: {_first_line(exc)}") from exc
+                logger.bind(venue=feed.venue).warning(
+                    "{} unreachable at start ({}): starting without it", feed.venue, _first_line(exc))
+                continue
             for symbol in self.feed_symbols.get(feed.venue, ()):
                 feed.subscribe_book(symbol)
-        await self.venue.connect()
+        try:
+            await self.venue.connect()
+        except Exception as exc:  # the quoting venue is the one part we cannot do without
+            raise EngineStartError(
+                f"cannot connect to the quoting venue {self.venue.venue}: {_first_line(exc)}") from exc
         self.venue.subscribe_book(self.symbol)
         self.venue.subscribe_trades(self.symbol)
         for hook in self.start_hooks:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,13 @@ from mmkit.analytics import ledger
 from mmkit.analytics.ledger import GroupStats
 from mmkit.app.persistence import default_store_url
 from mmkit.app.recovery import InstanceLedger, StoredFill
-from mmkit.app.status_cmd import instance_settings, store_exists
+from mmkit.app.status_cmd import (
+    EXIT_STORE_UNREADABLE,
+    StoreUnreadable,
+    instance_settings,
+    read_store_or_fail,
+    store_exists,
+)
 from mmkit.model import Fill
 from mmkit.store.db import redact_url
 from mmkit.store.queries import utc_day
@@ -117,17 +124,25 @@ def write_csv(path: str | Path, fills: Sequence[StoredFill]) -> int:
 
 
 def history_command(args: argparse.Namespace) -> int:
+    """Print the history; exit 1 when there is no store, 3 when it cannot be read (one line, no traceback)."""
     instance, out_dir, store = instance_settings(args.config, getattr(args, "output_dir", None))
     url = default_store_url(store, instance, out_dir)
     if not store_exists(url):
         print(f"no store at {redact_url(url)}")
         return EXIT_NO_DATA
-    ledger = InstanceLedger(url, instance)
+
+    def read() -> tuple[list[StoredFill], list[tuple[int, Decimal]]]:
+        stored = InstanceLedger(url, instance)
+        try:
+            return list(stored.fills()), list(stored.marks())
+        finally:
+            stored.close()
+
     try:
-        fills = ledger.fills()
-        marks = ledger.marks()
-    finally:
-        ledger.close()
+        fills, marks = read_store_or_fail("history", url, read)
+    except StoreUnreadable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_STORE_UNREADABLE
     by = getattr(args, "by", "session") or "session"
     print(format_history(instance, by, summarize(fills, by, marks), fees_by_venue(fills)))
     if getattr(args, "csv", None):

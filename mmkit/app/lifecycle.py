@@ -30,6 +30,7 @@ from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.persistence import persist_built
 from mmkit.app.report import final_report, format_report, session_figures, status_block
+from mmkit.app.terminal import StatusDisplay
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.gc_policy import long_run_gc
@@ -48,6 +49,7 @@ class PeriodicPrinter:
         self.risk_ns = int(cfg.risk_log_interval_s * NS_PER_S)
         self._next_status = 0
         self._next_risk = 0
+        self.display = StatusDisplay(out)  # in place on a terminal (rich), plain blocks otherwise
 
     def start(self, clock: Clock, ts_ns: int) -> None:
         self._next_status = ts_ns + self.status_ns
@@ -73,10 +75,10 @@ class PeriodicPrinter:
             )
         if not self.quiet and ts_ns >= self._next_status:
             self._next_status = ts_ns + self.status_ns
-            print(status_block(engine, ts_ns), file=self.out, flush=True)
+            self.display.show(status_block(engine, ts_ns))
 
     def stop(self, clock: Clock) -> None:
-        return None
+        self.display.close()
 
 
 async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out: TextIO = sys.stdout) -> int:

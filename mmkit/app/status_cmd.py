@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import redis
 from sqlalchemy.engine import make_url
 
@@ -37,19 +38,34 @@ from mmkit.store.redis_state import read_hot_state
 
 EXIT_OK = 0
 EXIT_NO_DATA = 1
+#: The store cannot be read: unreachable server, corrupt or foreign file (docs/operations.md).
+EXIT_STORE_UNREADABLE = 3
 #: A heartbeat older than this means the instance is not running (the key's TTL is 30 s).
 STALE_AFTER_S = 30.0
 
 
 def instance_settings(config_path: str, output_dir: str | None = None) -> tuple[str, Path, StoreSection]:
-    """(instance, output dir, store section) from a strategy YAML, without resolving its secrets."""
+    """(instance, instance home, store section) from a strategy YAML, without resolving its secrets.
+
+    The home is :func:`mmkit.app.paths.instance_home`, the same as ``start`` and ``backtest`` use, so
+    the answer does not depend on the directory the command runs from. Secret references in the store
+    section are expanded (a store URL with a password comes from the environment).
+    """
+    from mmkit.app import paths
+    from mmkit.app.config import SECRET_PATHS
+    from mmkit.conf import expand_secrets
+
     file = Path(config_path)
     data = read_yaml(file)
     if not isinstance(data, dict):
         raise ConfigError(file, "", "the file must contain a mapping of sections")
     engine = structure(data.get("engine") or {}, EngineSection, file=file, root="$.engine")
-    store = structure(data.get("store") or {}, StoreSection, file=file, root="$.store")
-    return engine.instance, Path(output_dir or engine.output_dir), store
+    store_data = expand_secrets({"store": data.get("store") or {}}, set(SECRET_PATHS), file)["store"]
+    store = structure(store_data, StoreSection, file=file, root="$.store")
+    if store.audit_path is not None:
+        store = attrs.evolve(store, audit_path=str(paths.resolve_config_path(file, store.audit_path)))
+    home = paths.instance_home(file, engine.instance, output_dir, configured=engine.output_dir or None)
+    return engine.instance, home, store
 
 
 def store_exists(url: str) -> bool:
@@ -153,7 +169,8 @@ def gather_status(config_path: str, output_dir: str | None = None) -> tuple[dict
     if not store_exists(url):
         notes.append(f"no store at {redact_url(url)}")
         return None, notes
-    status = status_from_store(url, instance, default_audit_path(store, instance, out_dir))
+    audit = default_audit_path(store, instance, out_dir)
+    status = read_store_or_fail("status", url, lambda: status_from_store(url, instance, audit))
     if status is None:
         notes.append(f"the store {redact_url(url)} holds nothing of instance {instance}")
         return None, notes
@@ -196,6 +213,47 @@ def format_status(status: dict[str, Any], now_ns: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def print_status(status: dict[str, Any], out: Any = None, *, terminal: bool | None = None) -> None:
+    """The status on ``out``: rich tables on a terminal, the plain block of :func:`format_status` otherwise."""
+    import sys
+
+    out = out if out is not None else sys.stdout
+    is_tty = bool(getattr(out, "isatty", lambda: False)()) if terminal is None else terminal
+    if not is_tty:
+        print(format_status(status), file=out)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, force_terminal=True)
+    head, _, _ = format_status(status).partition("\nposition")
+    header = Table.grid(padding=(0, 2))
+    for line in head.splitlines():
+        key, _, value = line.partition(" ")
+        header.add_row(f"[bold]{key}[/]", value.strip())
+    console.print(header)
+    positions = Table(title="position", title_justify="left")
+    positions.add_column("venue:symbol")
+    positions.add_column("position", justify="right")
+    for key, value in sorted(status["positions"].items()):
+        positions.add_row(key, str(value))
+    console.print(positions)
+    pnl = Table(title="pnl", title_justify="left")
+    fields = ("position", "realized", "unrealized", "fees", "mark")
+    for name in ("venue:symbol", *fields):
+        pnl.add_column(name, justify="left" if name == "venue:symbol" else "right")
+    for key, p in sorted(status["pnl"].items()):
+        pnl.add_row(key, *(str(p.get(f, "") or "") for f in fields))
+    console.print(pnl)
+    orders = Table(title=f"open orders ({len(status['open_orders'])})", title_justify="left")
+    order_fields = ("client_id", "side", "price", "qty", "filled_qty", "state")
+    for name in order_fields:
+        orders.add_column(name, justify="right" if name in ("price", "qty", "filled_qty") else "left")
+    for o in status["open_orders"]:
+        orders.add_row(*(str(o.get(k, "")) for k in order_fields))
+    console.print(orders)
+
+
 def table(rows: list[list[str]]) -> list[str]:
     """Left-aligned first column, right-aligned numbers, columns as wide as their widest cell."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -209,14 +267,39 @@ def _utc(ts_ns: int) -> str:
     return dt.datetime.fromtimestamp(ts_ns / NS_PER_S, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
+class StoreUnreadable(Exception):
+    """The store exists (or is configured) but cannot be read; the message is the one line to print."""
+
+
+def read_store_or_fail(what: str, url: str, read: Any) -> Any:
+    """``read()``, with any database error turned into one :class:`StoreUnreadable` line naming the store."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mmkit.app.paths import one_line
+
+    try:
+        return read()
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise StoreUnreadable(f"mmkit {what}: cannot read the store {redact_url(url)}: {one_line(exc)}") from exc
+
+
 def status_command(args: argparse.Namespace) -> int:
-    """Print the status; exit 1 when there is nothing to report (never ran, wrong instance)."""
+    """Print the status; exit 1 when there is nothing to report (never ran, wrong instance),
+    3 when the store cannot be read (one line on stderr, no traceback)."""
+    import sys
+
     if getattr(args, "watch", False):  # operator console (issue 14): redraw in place until Ctrl-C
         from mmkit.app.console.status_view import watch
 
         watch(lambda: _status_text(args), interval_s=float(getattr(args, "interval", 2.0)))
         return EXIT_OK
-    status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    try:
+        status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    except StoreUnreadable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_STORE_UNREADABLE
     live = _live(args)  # the running instance's console: levels, distance from mid, ages, balances, hedge, errors
     if getattr(args, "json", False):
         print(json.dumps({"status": status, "notes": notes, "live": live}, indent=2, default=str))
@@ -224,7 +307,7 @@ def status_command(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
         if status is not None:
-            print(format_status(status))
+            print_status(status)
         if live is not None:
             from mmkit.app.console.status_view import format_live
 
@@ -243,7 +326,10 @@ def _status_text(args: argparse.Namespace) -> str:
     """One screen of ``--watch``: the store's status and the live section."""
     from mmkit.app.console.status_view import format_live
 
-    status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    try:
+        status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    except StoreUnreadable as exc:
+        status, notes = None, [str(exc)]
     live = _live(args)
     parts = [f"note: {note}" for note in notes]
     parts += [format_status(status)] if status is not None else []

@@ -11,6 +11,12 @@ author's unit test exercises the live code path, deterministically:
     h.venue.print_trade("59940.0", "0.01", aggressor=Side.SELL)
     h.tick()
     assert h.position == Decimal("0.01")
+
+An exception raised by the controller (or a malformed ``on_tick`` result)
+is raised again from :meth:`Harness.tick`, so a broken controller fails its
+test instead of quietly quoting nothing. A test of error handling passes
+``raise_errors=False`` and reads ``h.engine.runner.stats.controller_errors``
+and ``h.engine.outcome`` instead.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ class Harness:
         start_ns: int = DEFAULT_START_NS,
         fair_from_book: bool = False,
         venue: FakeConnector | None = None,
+        raise_errors: bool = True,
+        max_consecutive_failures: int | None = None,
     ) -> None:
         venue_rules = load_venue_rules(rules) if isinstance(rules, str) else rules
         self.symbol = symbol or venue_rules.instruments[0].symbol
@@ -74,6 +82,10 @@ class Harness:
             risk=risk or RiskSettings(),
         )
         self.controller = controller
+        #: Raise a controller's exception from tick() (the default); False counts it as the engine does.
+        self.raise_errors = raise_errors
+        if max_consecutive_failures is not None:
+            self.engine.runner.max_consecutive_failures = max_consecutive_failures
         self._started = False
 
     # -- driving ----------------------------------------------------------
@@ -86,10 +98,17 @@ class Harness:
         if not self._started:
             self.clock.start()
             self._started = True
+            self._raise_controller_error()
         for _ in range(count):
             ts = self.clock.now_ns + self.clock.tick_ns
             self.venue.now_ns = ts
             self.clock.tick_once(ts)
+            self._raise_controller_error()
+
+    def _raise_controller_error(self) -> None:
+        error = self.engine.runner.take_error()
+        if error is not None and self.raise_errors:
+            raise error
 
     def stop(self) -> int:
         """Pull quotes and tick until every cancel is confirmed; returns orders still open."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from mmkit.model import Side
+from mmkit.model import Side, TargetQuote
+from mmkit.strategy import StrategyContext
 from mmkit.testing.harness import Harness
 from tests.docs.tutorial_imbalance import ImbalanceConfig, ImbalanceController
 
@@ -51,6 +53,35 @@ def test_a_fill_moves_the_position_and_stop_leaves_nothing_open() -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="half_spread_bps"):
         ImbalanceConfig(half_spread_bps=Decimal(0))
+
+
+def test_the_plugin_fixture_builds_harnesses_and_stops_them(mmkit_harness: Callable[..., Harness]) -> None:
+    h = mmkit_harness(ImbalanceController(ImbalanceConfig()))
+    h.venue.set_book(bids=[("59990", "1")], asks=[("60010", "1")])
+    h.set_fair("60000")
+    h.tick()
+    assert len(h.quotes()) == 2  # after the test, the fixture stops the harness: quotes pulled, nothing open
+
+
+class BrokenImbalance(ImbalanceController):
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        raise ZeroDivisionError("a bug in my model")
+
+
+def test_an_exception_in_on_tick_fails_the_test() -> None:
+    h = Harness(BrokenImbalance(ImbalanceConfig()))
+    h.set_fair("60000")
+    with pytest.raises(ZeroDivisionError, match="a bug in my model"):
+        h.tick()
+
+
+def test_a_test_of_error_handling_counts_instead() -> None:
+    h = Harness(BrokenImbalance(ImbalanceConfig()), raise_errors=False, max_consecutive_failures=3)
+    h.set_fair("60000")
+    h.tick(3)
+    assert h.engine.runner.stats.controller_errors == 3
+    assert h.engine.runner.failure_halt is not None  # quotes pulled, quoting halted for the rest of the run
+    assert h.engine.outcome.exit_code() == 4  # what `mmkit start` and `mmkit backtest` exit with
 
 
 def test_the_doc_shows_exactly_this_code() -> None:

@@ -177,12 +177,13 @@ async def test_start_quotes_reprices_fills_and_stops_clean(
         await until(lambda: two_sided(server, quoting), 60, "a two-sided ladder resting at the venue", proc)
         best_bid = max(o[2] for o in venue_orders(server, quoting) if o[1] == "buy")
 
-        # The fair value moves up 40 USD (about 6 bps) on every venue: the ladder follows.
+        # The fair value moves up 80 USD (about 13 bps, past both configs' reprice thresholds) on every venue:
+        # the ladder follows.
         before = reprice_calls(server, quoting)
         for venue in server.bases:  # type: ignore[attr-defined]
-            server.bases[venue] = MID + 40  # type: ignore[attr-defined]
+            server.bases[venue] = MID + 80  # type: ignore[attr-defined]
         await until(
-            lambda: any(o[1] == "buy" and o[2] > best_bid + 20 for o in venue_orders(server, quoting)),
+            lambda: any(o[1] == "buy" and o[2] > best_bid + 40 for o in venue_orders(server, quoting)),
             30, "the ladder re-priced at the venue", proc,
         )
         assert reprice_calls(server, quoting) > before

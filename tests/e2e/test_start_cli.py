@@ -102,14 +102,14 @@ def test_missing_secrets_are_named_before_anything_connects() -> None:
     config = "strategies/truex_btc_pyusd.yml"
     result = subprocess.run(mmkit("start", config), cwd=REPO, env=base_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert f"{config}: hedge.venue.settings.api_key: secret environment variable KRAKEN_API_KEY is not set" in (
+    assert f"{config}: venue.settings.api_key: secret environment variable TRUEX_API_KEY is not set" in (
         result.stderr
     )
-    # With the hedge simulated, the next missing secret is TrueX's, named by its key.
-    result = subprocess.run(mmkit("start", config, "--sim-hedge"), cwd=REPO, env=base_env, capture_output=True,
-                            text=True, timeout=60)
+    # With TrueX's keys set, the next missing secret is the hedge venue's, named by its key.
+    truex = {**base_env, "TRUEX_API_KEY": "k", "TRUEX_SECRET_KEY": "s"}
+    result = subprocess.run(mmkit("start", config), cwd=REPO, env=truex, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "venue.settings.api_key_env: secret environment variable TRUEX_API_KEY is not set" in result.stderr
+    assert "hedge.venue.settings.api_key: secret environment variable KRAKEN_API_KEY is not set" in result.stderr
     assert "logon" not in result.stderr.lower()  # nothing was sent
 
 

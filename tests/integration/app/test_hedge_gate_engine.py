@@ -25,7 +25,7 @@ strategy:
   params: {{half_spread_bps: 2, order_size: 0.05}}
 risk:
   # A taker fill (0.01) is past the emergency position: the kill switch trips on that tick.
-  inventory: {{max_position: 0.005, hedge_threshold: 0.005, emergency_position: 0.005}}
+  inventory: {{max_position: 0.005, hedge_threshold: 0.004, emergency_position: 0.006}}  # strictly ordered (issue 13)
   kill_switch: {{resume: manual}}
 hedge:
   enabled: true

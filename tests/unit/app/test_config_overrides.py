@@ -11,6 +11,7 @@ from mmkit.conf import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
 UNSET = "MMKIT_TEST_NEVER_SET_SECRET"
+SET = "MMKIT_TEST_SET_SECRET"
 
 CONFIG = f"""
 venue:
@@ -36,6 +37,7 @@ store: {{url: "${{{UNSET}}}", redis_url: "${{{UNSET}}}", audit_fsync: never}}
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(UNSET, raising=False)
+    monkeypatch.setenv(SET, "value-from-the-environment")
     path = tmp_path / "prod.yml"
     path.write_text(CONFIG)
     return path
@@ -60,9 +62,9 @@ def test_the_backtest_override_drops_every_secret_and_keeps_the_rest(config: Pat
 def test_each_secret_path_alone_is_dropped(config: Path) -> None:
     """One ``${SECRET}`` at a time, so no path is dropped only because another one is."""
     for secret in ("venue.settings.api_key", "reference.sources[].settings.secret_key", "store.url"):
-        text = CONFIG.replace(f'"${{{UNSET}}}"', '"plain"')
+        text = CONFIG.replace(f'"${{{UNSET}}}"', f'"${{{SET}}}"')
         key = secret.rsplit(".", 1)[1]
-        text = text.replace(f'{key}: "plain"', f'{key}: "${{{UNSET}}}"', 1)
+        text = text.replace(f'{key}: "${{{SET}}}"', f'{key}: "${{{UNSET}}}"', 1)
         config.write_text(text)
         with pytest.raises(ConfigError, match=UNSET):
             load_engine_config(config)

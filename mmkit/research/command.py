@@ -1,0 +1,197 @@
+"""``mmkit sweep SWEEP.yml``: run a parameter sweep or a walk-forward on Ray and write its results.
+
+Outputs, in ``--out`` (default ``reports/sweeps/<name>``; the same directory
+again resumes): ``trials/<key>/`` per trial (see :mod:`mmkit.research.store`),
+``results.parquet`` and ``results.csv`` (:mod:`mmkit.research.table`),
+``index.html`` (:mod:`mmkit.research.page`), ``summary.json`` (the ranking
+and the walk-forward folds) and ``walk_forward.csv`` in walk-forward mode.
+
+Exit codes: 0 every trial ran; 2 a mistake in the sweep file, the config or
+a parameter (one line naming the file and key, nothing run), or an objective
+that no trial's report has (after the trials ran: they are kept); 3 the Ray
+cluster of ``--address``/``RAY_ADDRESS`` cannot be joined; 4 one or more
+trials failed (each is in the table with its error; the others' results are
+written); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
+``--rerun TRIAL``: 0 the report was reproduced byte for byte, 1 it differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
+from mmkit.research import page, table
+from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
+from mmkit.research.search import Evaluation, Search, SweepResult
+from mmkit.research.space import check
+from mmkit.research.spec import DataSet, SweepSpec, load_sweep
+from mmkit.research.store import TrialStore
+from mmkit.research.trial import data_checksum, mmkit_version, run_trial
+
+EXIT_INTERRUPTED = 130
+EXIT_RERUN_DIFFERS = 1
+
+
+def output_dir(spec: SweepSpec, out: str | None) -> Path:
+    return Path(out) if out else Path("reports") / "sweeps" / spec.name
+
+
+def make_runner(store: TrialStore, args: argparse.Namespace) -> Runner:
+    progress = Progress(not getattr(args, "no_progress", False))
+    if getattr(args, "in_process", False):
+        return InProcessRunner(store, progress)
+    return RayRunner(store, progress, address=getattr(args, "address", None), num_cpus=getattr(args, "num_cpus", None))
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """The CLI handler (arguments as registered in :mod:`mmkit.app.cli`)."""
+    spec = load_sweep(args.sweep)  # SweepError is a ConfigError: the CLI prints it on one line, exit 2
+    base = check(spec)
+    out = output_dir(spec, args.out)
+    store = TrialStore(out)
+    if args.rerun:
+        return rerun(store, args.rerun)
+    (out / "sweep.yml").write_text(spec.file.read_text(encoding="utf-8"), encoding="utf-8")
+    runner = make_runner(store, args)
+    search = Search(spec, base, runner)
+    try:
+        result = search.run()
+    except SweepInterrupted as exc:
+        partial = finished_evaluations(store, spec)
+        write_results(spec, SweepResult(evaluations=partial), out)
+        print(f"\n{exc}; {len(partial)} finished trial(s) kept in {out}/ (run again to resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RayUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_START_REFUSED
+    finally:
+        runner.close()
+    write_results(spec, result, out)
+    finished = [ev for ev in result.evaluations if ev.result["status"] == "ok"]
+    if finished and all(ev.objective is None for ev in finished):  # a typo must not pass as "nothing feasible"
+        report = finished[0].result.get("report") or {}
+        from mmkit.research.metrics import as_number, flatten
+
+        known = [k for k, v in flatten(report).items()
+                 if as_number(v) is not None and "." in k and not k.startswith("params.")][:12]
+        print(f"config error: {spec.file}: objective.metric: no trial's report.json has a number at "
+              f"{spec.objective!r} (some that it has: {', '.join(known)})", file=sys.stderr)
+        return EXIT_USAGE
+    print_summary(spec, result, out)
+    failed = {ev.key for ev in result.evaluations if ev.result["status"] != "ok"}
+    if failed:
+        print(f"{len(failed)} trial(s) failed: their errors are in {out}/results.csv (column error)", file=sys.stderr)
+        return EXIT_ENGINE_FAILURE
+    return EXIT_OK
+
+
+def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
+    params = [p.path for p in spec.parameters]
+    table.write(table.rows(result.evaluations, params), out)
+    page.write_page(spec, result, out)
+    ranked = page.ranking(result, spec.direction)
+    summary: dict[str, Any] = {
+        "name": spec.name, "objective": spec.objective, "direction": spec.direction, "mode": spec.mode,
+        "search": spec.search.method, "mmkit_version": mmkit_version(),
+        "ranking": [{"point": s.point, "params": s.params, "score": s.score, "feasible": s.feasible,
+                     "trials": s.keys} for s in ranked],
+        "walk_forward": [
+            {"fold": f.fold, "train": f.train, "test": f.test,
+             "params": f.best.params if f.best else None,
+             "in_sample": f.best.score if f.best else None,
+             "out_of_sample": f.out_of_sample.score if f.out_of_sample else None,
+             "out_of_sample_feasible": f.out_of_sample.feasible if f.out_of_sample else None,
+             "trials": (f.best.keys if f.best else []) + (f.out_of_sample.keys if f.out_of_sample else [])}
+            for f in result.folds
+        ],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if spec.mode == "walk_forward":
+        with (out / "walk_forward.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["fold", "train", "test", "params", "in_sample", "out_of_sample"])
+            for fold in summary["walk_forward"]:
+                writer.writerow([fold["fold"], fold["train"], fold["test"], json.dumps(fold["params"]),
+                                 fold["in_sample"], fold["out_of_sample"]])
+
+
+def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5) -> None:
+    ranked = page.ranking(result, spec.direction)
+    print(f"== sweep {spec.name}: {len({e.key for e in result.evaluations})} trials, objective {spec.objective} "
+          f"({spec.direction}) ==")
+    for rank, score in enumerate(ranked[:top], start=1):
+        state = "" if score.feasible else "  (infeasible)" if score.score is not None else "  (failed)"
+        value = "n/a" if score.score is None else f"{score.score:.6g}"
+        params = ", ".join(f"{k}={v}" for k, v in score.params.items())
+        print(f"  {rank:>2}. {value:>12}  {params}{state}")
+    if result.folds:
+        print("  walk-forward: fold  optimised on -> evaluated on   in-sample   out-of-sample")
+        for fold in result.folds:
+            is_ = "n/a" if fold.best is None or fold.best.score is None else f"{fold.best.score:.6g}"
+            oos = "n/a" if fold.out_of_sample is None or fold.out_of_sample.score is None \
+                else f"{fold.out_of_sample.score:.6g}"
+            print(f"    {fold.fold:>3}  {fold.train} -> {fold.test}  {is_:>10}  {oos:>12}")
+    print(f"\nresults written to {out}/")
+    for name in ("results.parquet", "results.csv", "index.html", "summary.json"):
+        print(f"  {name:16s} {out / name}")
+
+
+def finished_evaluations(store: TrialStore, spec: SweepSpec) -> list[Evaluation]:
+    """Every trial in the store with a result, as table rows (after Ctrl-C: what the sweep has so far)."""
+    from mmkit.research.metrics import MetricMissing, metric, violations
+
+    evaluations: list[Evaluation] = []
+    for directory in sorted(p for p in store.trials.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (directory / "result.json").is_file():
+            continue
+        trial = store.spec(directory.name)
+        result = store.result(directory.name)
+        report = result.get("report")
+        objective = None
+        broken: list[str] = []
+        if report is not None:
+            try:
+                objective = metric(report, spec.objective)
+            except MetricMissing as exc:
+                broken.append(str(exc.args[0]))
+            broken += violations(report, spec.constraints)
+        else:
+            broken.append(f"failed: {result.get('error', '')}")
+        dataset = DataSet(trial.dataset, Path(trial.data_path), trial.start_ns, trial.end_ns)
+        evaluations.append(Evaluation(len(evaluations), trial.params, dataset, directory.name, result, objective,
+                                      objective is not None and not broken, broken, phase="finished"))
+    return evaluations
+
+
+def rerun(store: TrialStore, trial_id: str) -> int:
+    """Run one stored trial again, in this process, and compare its report.json byte for byte."""
+    key = store.find(trial_id)
+    if key is None:
+        print(f"{store.root}: no single trial matches {trial_id!r}", file=sys.stderr)
+        return EXIT_USAGE
+    spec = store.spec(key)
+    checksum = data_checksum(Path(spec.data_path)) if Path(spec.data_path).exists() else "missing"
+    if checksum != spec.data_checksum:
+        print(f"warning: {spec.data_path} is not the data the trial ran on (checksum changed)", file=sys.stderr)
+    if mmkit_version() != spec.version:
+        print(f"warning: mmkit {mmkit_version()} reruns a trial of mmkit {spec.version}", file=sys.stderr)
+    outcome = run_trial(spec.as_dict(), shared_plotly=False)  # a page one level deeper: keep plotly.js in it
+    target = store.path(key) / "rerun"
+    target.mkdir(exist_ok=True)
+    for name, data in outcome["files"].items():
+        (target / name).write_bytes(data)
+    if outcome["status"] != "ok":
+        print(f"trial {key} failed again: {outcome['error']}", file=sys.stderr)
+        return EXIT_RERUN_DIFFERS
+    original = (store.path(key) / "report.json").read_bytes() if (store.path(key) / "report.json").exists() else b""
+    again = outcome["files"]["report.json"]
+    if original == again:
+        print(f"trial {key} reproduced exactly: report.json identical ({len(again)} bytes), in {target}/")
+        return EXIT_OK
+    print(f"trial {key} NOT reproduced: {target}/report.json differs from the stored report.json", file=sys.stderr)
+    return EXIT_RERUN_DIFFERS

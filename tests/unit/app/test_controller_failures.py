@@ -1,0 +1,186 @@
+"""A broken controller must not look like a working one (issue 13, item 1).
+
+Every exception and every malformed ``on_tick`` result counts, is recorded on
+the run's outcome (exit code 4), and after the limit of failed ticks in a row
+the engine pulls its quotes and halts. The Harness raises by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import pytest
+
+from mmkit.app.engine import ControllerResultError
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, ProblemKind
+from mmkit.model import Side, TargetQuote
+from mmkit.strategy import Controller, StrategyContext
+from mmkit.testing.harness import Harness
+
+
+class OneBid(Controller):
+    """A good controller: one bid 10 below fair."""
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        assert ctx.fair.price is not None
+        return [TargetQuote(Side.BUY, 0, ctx.fair.price - 10, Decimal("0.01"))]
+
+
+class Raises(OneBid):
+    def __init__(self, fail_ticks: int = 10**9) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fail_ticks = fail_ticks
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        self.calls += 1
+        if self.calls <= self.fail_ticks:
+            raise ZeroDivisionError("division by zero in my model")
+        return super().on_tick(ctx)
+
+
+class Returns(Controller):
+    def __init__(self, value: object) -> None:
+        super().__init__()
+        self.value = value
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        return self.value  # type: ignore[return-value]
+
+
+class FillRaises(OneBid):
+    def on_fill(self, fill: object) -> None:
+        raise KeyError("my position book")
+
+
+def started(controller: Controller, **options: object) -> Harness:
+    h = Harness(controller, **options)  # type: ignore[arg-type]
+    h.set_fair("60000")
+    return h
+
+
+def test_the_harness_raises_a_controller_exception_by_default() -> None:
+    h = started(Raises())
+    with pytest.raises(ZeroDivisionError, match="in my model"):
+        h.tick()
+
+
+def test_a_test_of_error_handling_can_opt_out_and_read_the_counts() -> None:
+    h = started(Raises(fail_ticks=3), raise_errors=False)
+    h.tick(3)
+    assert h.engine.runner.stats.controller_errors == 3
+    assert h.quotes() == []
+    h.tick()  # the fourth tick works: quoting resumes, the failures stay counted
+    assert h.quotes() == [(Side.BUY, Decimal("59990.0"), Decimal("0.0100"))]
+    assert h.engine.runner.failure_halt is None
+    assert h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+    [problem] = h.engine.outcome.as_report()
+    assert problem["reason"] == "controller Raises.on_tick failed: ZeroDivisionError" and problem["count"] == 3
+
+
+def test_consecutive_failures_halt_quoting_and_pull_the_quotes() -> None:
+    controller = Raises(fail_ticks=10**9)
+    h = started(controller, raise_errors=False, max_consecutive_failures=4)
+    h.tick(4)
+    runner = h.engine.runner
+    assert runner.failure_halt is not None and "failed 4 ticks in a row" in runner.failure_halt
+    assert "ZeroDivisionError" in runner.failure_halt
+    calls = controller.calls
+    h.tick(5)
+    assert controller.calls == calls  # halted: the controller is not asked again
+    assert runner.stats.halted_ticks == 5
+    assert h.quotes() == []
+    reasons = [p["reason"] for p in h.engine.outcome.as_report()]
+    assert any(r.startswith("quoting halted: controller Raises failed 4 ticks in a row") for r in reasons)
+    assert h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+def test_a_halt_pulls_quotes_that_were_resting() -> None:
+    class GoodThenBad(OneBid):
+        ticks = 0
+
+        def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+            self.ticks += 1
+            if self.ticks > 2:
+                raise RuntimeError("bad state")
+            return super().on_tick(ctx)
+
+    h = started(GoodThenBad(), raise_errors=False, max_consecutive_failures=3)
+    h.tick(2)
+    assert len(h.quotes()) == 1
+    h.tick(3)  # three failures in a row: halt
+    h.tick(3)  # the cancel is confirmed on the following ticks
+    assert h.quotes() == []
+    assert h.engine.runner.failure_halt is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        (None, "got NoneType None"),
+        ((Side.BUY, 0, Decimal(59990), Decimal("0.01")), "got Side"),
+        ([(Side.BUY, 0, Decimal(59990), Decimal("0.01"))], "got tuple"),
+        (TargetQuote(Side.BUY, 0, Decimal(59990), Decimal("0.01")), "got TargetQuote"),
+        ("BUY", "got str"),
+    ],
+)
+def test_a_malformed_result_fails_where_it_comes_back_naming_the_class(value: object, got: str) -> None:
+    h = started(Returns(value))
+    with pytest.raises(ControllerResultError, match=rf"Returns\.on_tick must return a list of TargetQuote, {got}"):
+        h.tick()
+    h2 = started(Returns(value), raise_errors=False)
+    h2.tick(2)
+    assert h2.engine.runner.stats.controller_errors == 2  # counted as the controller's, not an iterator's
+    assert dict(h2.clock.iterator_errors) == {}
+
+
+def test_a_tuple_of_target_quotes_is_accepted() -> None:
+    h = started(Returns((TargetQuote(Side.BUY, 0, Decimal(59990), Decimal("0.01")),)))
+    h.tick()
+    assert len(h.quotes()) == 1
+
+
+def test_on_fill_exceptions_count_too() -> None:
+    h = started(FillRaises(), raise_errors=False)
+    h.tick()
+    h.venue.print_trade("59990.0", "0.01", aggressor=Side.SELL)
+    h.tick()
+    assert h.position == Decimal("0.0100")  # the ledger is unaffected
+    assert h.engine.runner.stats.controller_errors == 1
+    assert h.engine.outcome.has(ProblemKind.ENGINE_FAILURE)
+    with pytest.raises(KeyError):
+        h2 = started(FillRaises())
+        h2.tick()
+        h2.venue.print_trade("59990.0", "0.01", aggressor=Side.SELL)
+        h2.tick()
+
+
+def test_iterator_failures_are_recorded_when_the_clock_stops() -> None:
+    class Broken:
+        def start(self, clock: object, ts_ns: int) -> None:
+            return None
+
+        def tick(self, ts_ns: int) -> None:
+            raise ValueError("broken recorder")
+
+        def stop(self, clock: object) -> None:
+            return None
+
+    h = started(OneBid())
+    h.clock.add_iterator(Broken(), name="recorder")  # type: ignore[arg-type]
+    h.tick(3)
+    assert h.engine.outcome.ok  # recorded at stop, with the count
+    h.stop()  # ticks a few more times while the cancel is confirmed
+    count = h.clock.iterator_errors["recorder"]
+    assert count >= 3
+    assert [p["reason"] for p in h.engine.outcome.as_report()] == [f"iterator recorder failed ({count} times)"]
+    assert h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+def test_a_controller_without_on_tick_cannot_be_instantiated() -> None:
+    class NoTick(Controller):
+        pass
+
+    with pytest.raises(TypeError, match="on_tick"):
+        NoTick()  # type: ignore[abstract]

@@ -1,0 +1,144 @@
+"""The sweep file: every mistake is one SweepError naming the file and the key, before anything runs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mmkit.research.space import apply, check, dump_config, grid_points, grid_values
+from mmkit.research.spec import SweepError, load_sweep
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = REPO / "strategies" / "layered_example.yml"
+
+
+def write(tmp_path: Path, body: str, data: Path | None = None) -> Path:
+    data = data or tmp_path / "rec.gz"
+    if not data.exists():
+        data.write_bytes(b"")
+    text = f"config: {CONFIG}\ndata: [{data}]\n" + body
+    path = tmp_path / "sweep.yml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+parameters:
+  strategy.params.base_spread_pct: [0.05, 0.1]
+  strategy.params.levels: {low: 1, high: 3, step: 1}
+objective: pnl.total
+"""
+
+
+def test_a_good_sweep_file_loads_and_checks(tmp_path: Path) -> None:
+    spec = load_sweep(write(tmp_path, GOOD))
+    assert spec.search.method == "grid" and spec.direction == "maximize" and spec.objective == "pnl.total"
+    check(spec)
+    points = grid_points(spec.parameters)
+    assert len(points) == 6
+    assert points[0] == {"strategy.params.base_spread_pct": Decimal("0.05"), "strategy.params.levels": 1}
+
+
+def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
+    spec = load_sweep(write(tmp_path, GOOD.replace("[0.05, 0.1]", "{low: 0.1, high: 0.3, step: 0.1}")))
+    assert grid_values(spec.parameters[0]) == [Decimal("0.1"), Decimal("0.2"), Decimal("0.3")]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "words"),
+    [
+        (GOOD.replace("base_spread_pct", "base_sprad_pct"), "parameters.strategy.params.base_sprad_pct",
+         "no field 'base_sprad_pct'"),
+        (GOOD.replace("strategy.params.levels", "engine.tick_mss"), "parameters.engine.tick_mss", "no field"),
+        (GOOD.replace("strategy.params.levels", "risk.inventory.max_positon"),
+         "parameters.risk.inventory.max_positon", "no field"),
+        (GOOD.replace("strategy.params.levels", "venue.settings.api_key"), "parameters.venue.settings.api_key",
+         "not a tunable"),
+        (GOOD.replace("strategy.params.levels", "risk.kill_switch"), "parameters.risk.kill_switch", "section"),
+        (GOOD.replace("{low: 1, high: 3, step: 1}", "[0, 1]"), "parameters.strategy.params.levels",
+         "between 1 and 50"),
+        (GOOD.replace("[0.05, 0.1]", "[0.05, -1]"), "parameters.strategy.params.base_spread_pct", "rejected"),
+        (GOOD.replace("{low: 1, high: 3, step: 1}", "{low: 1, high: 3}"), "parameters.strategy.params.levels.step",
+         "required by a grid"),
+        (GOOD + "search: {method: anneal}\n", "search.method", "grid or optuna"),
+        (GOOD.replace("objective: pnl.total", "objective: {metric: pnl.total, direction: up}"),
+         "objective.direction", "maximize or minimize"),
+        (GOOD + "constraints: ['inventory.max is small']\n", "constraints[0]", "metric OP number"),
+        (GOOD + "mode: walk_forward\n", "data", "at least two data sets"),
+        (GOOD + "setup: paper\n", "setup", "sim or replay"),
+        (GOOD + "taker_reach_bps: -1\n", "taker_reach_bps", ">= 0"),
+        (GOOD + "colour: blue\n", "<root>", "unknown key"),
+    ],
+)
+def test_a_mistake_names_the_file_and_the_key(tmp_path: Path, body: str, key: str, words: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(SweepError) as caught:
+        check(load_sweep(path))
+    error = caught.value
+    assert error.file == str(path)
+    assert error.key_path == key
+    assert words in error.reason
+    assert "\n" not in str(error)
+
+
+def test_missing_data_and_unmatched_glob_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.yml"
+    path.write_text(f"config: {CONFIG}\ndata: ['{tmp_path}/nothing-*.gz']\n{GOOD}")
+    with pytest.raises(SweepError, match=r"data\[0\]\.path: no file matches"):
+        load_sweep(path)
+    path.write_text(f"config: {CONFIG}\ndata: ['{tmp_path}/absent']\n{GOOD}")
+    with pytest.raises(SweepError, match=r"data\[0\]\.path: no such recording"):
+        load_sweep(path)
+
+
+def test_globs_are_one_data_set_per_match_and_windows_cut_the_span(tmp_path: Path) -> None:
+    for name in ("day1.gz", "day2.gz"):
+        (tmp_path / name).write_bytes(b"")
+    path = tmp_path / "sweep.yml"
+    path.write_text(f"config: {CONFIG}\ndata:\n  - '{tmp_path}/day*.gz'\n"
+                    f"  - {{path: {tmp_path}/day1.gz, from: 1000000000, to: 7000000000, windows: {{every: 2s}}}}\n"
+                    f"  - {{path: {tmp_path}/day2.gz, label: d2, from: 0, to: 9000000000, windows: {{count: 3}}}}\n"
+                    + GOOD)
+    spec = load_sweep(path)
+    labels = [d.label for d in spec.datasets]
+    assert labels == ["day1.gz", "day2.gz", "day1.gz#w0", "day1.gz#w1", "day1.gz#w2", "d2#w0", "d2#w1", "d2#w2"]
+    windows = [(d.start_ns, d.end_ns) for d in spec.datasets[2:5]]
+    assert windows == [(1_000_000_000, 3_000_000_000), (3_000_000_000, 5_000_000_000),
+                       (5_000_000_000, 7_000_000_000)]
+
+
+def test_optuna_ranges_need_no_step_and_their_ends_are_validated(tmp_path: Path) -> None:
+    body = GOOD.replace("{low: 1, high: 3, step: 1}", "{low: 1, high: 60}") + "search: {method: optuna, trials: 5}\n"
+    with pytest.raises(SweepError) as caught:
+        check(load_sweep(write(tmp_path, body)))
+    assert caught.value.key_path == "parameters.strategy.params.levels" and "60" in caught.value.reason
+
+
+def test_applied_config_round_trips_exact_decimals(tmp_path: Path) -> None:
+    from mmkit.conf import read_yaml
+
+    spec = load_sweep(write(tmp_path, GOOD))
+    base = check(spec)
+    config = apply(base, {"strategy.params.base_spread_pct": Decimal("0.07"), "risk.inventory.max_position": 2})
+    file = tmp_path / "trial.yml"
+    file.write_text(dump_config(config))
+    again = read_yaml(file)
+    assert again["strategy"]["params"]["base_spread_pct"] == Decimal("0.07")
+    assert again["risk"]["inventory"]["max_position"] == 2
+    assert base["strategy"]["params"]["base_spread_pct"] == Decimal("0.1")  # the base is not changed
+
+
+@pytest.mark.parametrize("name", ["layered_spread.yml", "layered_walk_forward.yml"])
+def test_the_example_sweeps_are_valid(name: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                      ) -> None:
+    """The examples name ../shared/data relative to the project root: run them from a root that has it."""
+    (tmp_path / "shared").symlink_to(shared_data.parent)
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "strategies").symlink_to(REPO / "strategies")
+    monkeypatch.chdir(root)
+    spec = load_sweep(Path("strategies/sweeps") / name)
+    check(spec)
+    assert len(spec.datasets) >= 3
