@@ -127,7 +127,7 @@ class WebhookReceiver:
 class Instance:
     """The temp dir of one test: the TrueX simulator and the engine with its console configured."""
 
-    def __init__(self, root: Path, data: Path, console: str) -> None:
+    def __init__(self, root: Path, data: Path, console: str, webhook: str) -> None:
         self.root = root
         self.data = data
         self.oe_port, self.md_port = _free_port(), _free_port()
@@ -146,6 +146,7 @@ class Instance:
             "TRUEX_API_KEY": "demo-key",
             "TRUEX_SECRET_KEY": "demo-secret",
             "MMKIT_E2E_CONSOLE_TOKEN": TOKEN,
+            "MMKIT_E2E_WEBHOOK": webhook,  # a webhook URL is a secret (its path often is): from the environment
         }
         self._logs: list[IO[bytes]] = []
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -211,7 +212,7 @@ CONSOLE = """console:
   metrics: {port: 0, interval_ms: 200}
   dashboard: {port: 0, control_token: "${MMKIT_E2E_CONSOLE_TOKEN}", push_interval_ms: 500}
   alerts:
-    webhooks: [{url: "%s"}]
+    webhooks: [{url: "${MMKIT_E2E_WEBHOOK}"}]
     retries: 3
     backoff_s: 0.2
     min_interval_s: 60
@@ -229,7 +230,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def instance(tmp_path: Path, shared_data: Path, receiver: WebhookReceiver) -> Iterator[Instance]:
-    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE % receiver.url)
+    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE, receiver.url)
     try:
         yield inst
     finally:
@@ -441,7 +442,7 @@ def test_dashboard_in_a_headless_browser(instance: Instance, tmp_path: Path) -> 
 def test_a_refused_start_alerts(tmp_path: Path, shared_data: Path, receiver: WebhookReceiver) -> None:
     """The audit trail cannot be opened: the instance refuses to start (exit 3) and says so to the webhook."""
     store = "store:\n  audit_path: /proc/mmkit-no-such-dir/audit.jsonl\n"
-    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE % receiver.url + store)
+    inst = Instance(tmp_path, shared_data / "binance_spot_btcusdt", CONSOLE + store, receiver.url)
     try:
         engine = inst.spawn("engine", [
             "-m", "mmkit.app.cli", "start", str(inst.config), "--quiet",
