@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         control.set_defaults(handler=_cmd_control)
 
     alert_test = sub.add_parser("alert-test", help="send a test alert to the config's webhooks (console.alerts)")
-    alert_test.add_argument("config")
+    alert_test.add_argument("config", help="the strategy YAML whose console.alerts.webhooks to test")
     alert_test.set_defaults(handler=_cmd_alert_test)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
