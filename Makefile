@@ -46,4 +46,4 @@ demo: install
 	$(BIN)/mmkit demo --duration $${DEMO_SECONDS:-30}
 
 clean:
-	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var reports strategies/var .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from loguru import logger
@@ -48,6 +48,9 @@ from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.strategy import Controller
+
+if TYPE_CHECKING:
+    from mmkit.app.config import LoadedConfig
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -286,13 +289,12 @@ def backtest_command(args: argparse.Namespace) -> int:
     book was invalid for more than ``--max-invalid-pct`` of its span writes its
     outputs and ends with :data:`EXIT_DATA_UNHEALTHY` (see docs/backtesting.md).
     """
-    from mmkit.app.build import build_controller, risk_settings, venue_rules
+    from mmkit.app.build import build_controller
     from mmkit.app.config import ConfigOverrides, load_engine_config
 
     loaded = load_engine_config(args.config, ConfigOverrides(backtest=True))  # nothing connects: no secrets read
     config = loaded.config
-    controller = build_controller(loaded)
-    risk = risk_settings(loaded)
+    build_controller(loaded)  # a config whose controller cannot be built fails here, before the recording is read
     data = Path(args.data)
     if not data.exists():
         return _usage(f"{data}: no such recording file or directory")
@@ -303,7 +305,6 @@ def backtest_command(args: argparse.Namespace) -> int:
     max_invalid_pct = getattr(args, "max_invalid_pct", None)
     max_invalid_pct = DEFAULT_MAX_INVALID_PCT if max_invalid_pct is None else float(max_invalid_pct)
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    quoted_rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
     verbose = bool(getattr(args, "verbose", False))
     logger.remove()  # until the report directory (and its log file) exists: errors only, as one line each
     logger.add(sys.stderr, level="DEBUG" if verbose else "ERROR")
@@ -318,39 +319,23 @@ def backtest_command(args: argparse.Namespace) -> int:
         return _usage(f"{data}: no book or trade events in the recording")
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
-    setup = getattr(args, "setup", None) or default_setup(quoted_rules, events)
-    rules = symbol = None
-    if setup == "sim":
-        rules = quoted_rules
-        symbol = config.venue.symbol if rules is not None else None
+    choice = choose_setup(loaded, events, getattr(args, "setup", None))
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
     from mmkit.app import paths as homes  # one home for what a run writes (issue 13)
 
     out_dir = Path(args.out) if args.out else homes.backtest_dir(
-        config.engine.output_dir, f"{loaded.path.stem}-{setup}-{stamp}")
+        config.engine.output_dir, f"{loaded.path.stem}-{choice.setup}-{stamp}")
     out_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(out_dir / "backtest.log", verbose=verbose, json=bool(getattr(args, "log_json", False)))
     for note in notes:
         logger.info("recording file {}: {}", note.path.name, note.note)
-    try:
-        result = run_backtest(
-            controller, events, setup=setup, rules=rules, symbol=symbol, risk=risk,
-            tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns, seed=seed,
-            queue=getattr(args, "queue", None) or "conservative", progress=not args.no_progress,
-            meta={"config": str(loaded.path), "data": str(data)},
-            setup_chosen_by_default=getattr(args, "setup", None) is None,
-            taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
-            controller_max_failures=config.engine.controller_max_failures,
-        )
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
+    result, verdict = backtest_loaded(
+        loaded, events, notes, data, choice, start_ns=start_ns, end_ns=end_ns, seed=seed,
+        queue=getattr(args, "queue", None) or "conservative", progress=not args.no_progress,
+        taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
+        max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
+    )
     report = result.report
-    for health in report["data_health"].values():
-        health["files"] = [note.as_dict() for note in notes]
-    verdict = data_verdict(report, notes, data, max_invalid_pct)
-    if verdict is not None:
-        result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
-        report["problems"] = result.engine.outcome.as_report()
     paths = write_outputs(result, out_dir)
     banner = report.get("banner")
     if banner:
@@ -373,6 +358,73 @@ def backtest_command(args: argparse.Namespace) -> int:
     if verdict is not None:
         print(f"mmkit backtest: {verdict}", file=sys.stderr)
     return _exit_code(result)
+
+
+@attrs.frozen
+class SetupChoice:
+    """Which venue a config's backtest quotes on, and why (see :func:`default_setup`)."""
+
+    setup: str
+    rules: VenueRules | None
+    symbol: str | None
+    by_default: bool
+
+
+def choose_setup(loaded: LoadedConfig, events: Sequence[ReplayEvent], asked: str | None) -> SetupChoice:
+    """The setup asked for, else the default; setup ``sim`` quotes the config's own venue rules and symbol."""
+    from mmkit.app.build import venue_rules
+
+    venue = loaded.config.venue
+    quoted_rules = venue_rules(venue, loaded.path, "venue") if venue.rules else None
+    setup = asked or default_setup(quoted_rules, events)
+    rules = quoted_rules if setup == "sim" else None
+    symbol = venue.symbol if rules is not None else None
+    return SetupChoice(setup, rules, symbol, by_default=asked is None)
+
+
+def backtest_loaded(
+    loaded: LoadedConfig,
+    events: Sequence[ReplayEvent],
+    notes: Sequence[FileNote],
+    data: Path,
+    choice: SetupChoice,
+    *,
+    start_ns: int | None,
+    end_ns: int | None,
+    seed: int,
+    queue: QueueName,
+    taker_reach_bps: Decimal,
+    max_invalid_pct: float,
+    progress: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> tuple[BacktestResult, str | None]:
+    """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
+
+    One function for the CLI and the sweep trials (:mod:`mmkit.research`), so that a
+    trial is the same backtest the command runs and the two cannot drift: the
+    controller-failure limit, the files' continuity notes in the data health, and a
+    quoted book invalid past ``max_invalid_pct`` recorded as a problem (exit 7 for the CLI).
+    """
+    from mmkit.app.build import build_controller, risk_settings
+
+    config = loaded.config
+    try:
+        result = run_backtest(
+            build_controller(loaded), events, setup=choice.setup, rules=choice.rules, symbol=choice.symbol,
+            risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
+            seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
+            taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
+        )
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
+    report = result.report
+    for health in report.get("data_health", {}).values():
+        health["files"] = [note.as_dict() for note in notes]
+    verdict = data_verdict(report, notes, data, max_invalid_pct)
+    if verdict is not None:
+        result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
+        report["problems"] = result.engine.outcome.as_report()
+    return result, verdict
 
 
 def _usage(message: str) -> int:

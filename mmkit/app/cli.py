@@ -83,7 +83,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     from mmkit.app.config import load_engine_config
     from mmkit.app.lifecycle import start_command
+    from mmkit.store.private import restrict_umask
 
+    restrict_umask()  # issue 11: the log file, store, journal, audit and reports are 0600 in 0700 dirs
     # The run's log file, with the first traceback of each failing place, lives in the instance home.
     overrides = attrs.evolve(_overrides(args), paper=bool(args.paper))
     loaded = load_engine_config(args.config, overrides)
@@ -147,6 +149,15 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     main = resolve_dotted(targets[args.venue], None, "sim")
     result = main(args.rest)
     return int(result or 0)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from mmkit.app.reconcile import reconcile_command
+
+    return reconcile_command(
+        args.config, accept_venue=args.accept_venue, reason=args.reason,
+        overrides=_overrides(args),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--csv", metavar="FILE", default=None, help="also export the fills as CSV")
     history.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     history.set_defaults(handler=_cmd_history)
+
+    reconcile = sub.add_parser("reconcile", help="show the venue's view of our orders against the ledger; "
+                               "--accept-venue books the difference as flagged synthetic fills")
+    reconcile.add_argument("config")
+    reconcile.add_argument("--accept-venue", action="store_true",
+                           help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
+    reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
+    _add_override_flags(reconcile)
+    reconcile.set_defaults(handler=_cmd_reconcile)
 
     from mmkit.app.control.cli import COMMANDS as CONTROL_COMMANDS
     from mmkit.app.control.cli import add_arguments as add_control_arguments

@@ -164,6 +164,8 @@ class StoreSection:
     audit_path: str | None = None
     audit_fsync: str = "interval"
     sample_top_of_book_ms: int | None = None
+    #: How long the store may be unreachable before quoting halts (the journal holds everything meanwhile).
+    outage_grace_s: float = 5.0
 
 
 @attrs.frozen

@@ -50,6 +50,9 @@ from mmkit.stream import UserStreamTracker
 
 #: Enum members looked up once: ``Side.BUY`` goes through the enum metaclass, and the gate runs every tick.
 _BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
+#: Back-off of a reference source that was down at start: first retry after this long, doubling up to the max (s).
+FEED_RETRY_FIRST_S = 1.0
+FEED_RETRY_MAX_S = 30.0
 
 
 def _first_line(exc: BaseException) -> str:
@@ -278,6 +281,9 @@ class StrategyRunner:
         self.book = book
         self.stats = RunnerStats()
         self.quoting_enabled = True
+        #: Checked first every tick, before the controller and the executor act; a returned reason halts
+        #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence).
+        self.gates: list[Callable[[int], str | None]] = []
         self.last_fair = FairValue(None, 0.0, 0)
         self.max_consecutive_failures = DEFAULT_MAX_CONSECUTIVE_FAILURES
         #: Set when the controller failed too often: quoting stays off for the rest of the run.
@@ -345,6 +351,11 @@ class StrategyRunner:
 
     def tick(self, ts_ns: int) -> None:
         self.stats.ticks += 1
+        gated = None
+        for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
+            why = gate(ts_ns)
+            if gated is None:
+                gated = why
         if not self.executor.connector.connected:
             # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
@@ -355,7 +366,7 @@ class StrategyRunner:
         self.last_fair = fair
         if fair.price is not None:
             self.pnl.mark(fair.price, ts_ns)
-        reason = self.halted_reason(ts_ns, fair)
+        reason = gated or self.halted_reason(ts_ns, fair)
         targets: Sequence[TargetQuote] = ()
         if reason is None:
             try:
@@ -451,7 +462,9 @@ class Engine:
         #: raises EngineStartError keeps the engine from quoting.
         self.start_hooks: list[Callable[[], Awaitable[None]]] = []
         #: Called once by the lifecycle when the run ends, cleanly or not (flush the recorder...).
-        self.closers: list[Callable[[], object]] = []
+        self.closers: list[Callable[[], object]] = [self._cancel_feed_retries]
+        #: Reference sources down at start being retried in the background (see :meth:`_retry_feed`).
+        self._feed_retries: list[asyncio.Task[None]] = []
         stream.add_fill_listener(self._on_fill)
         # Fill validation (issue 11): the stream checks fills against the fair price and raises ledger alarms.
         stream.fair_price = lambda: self.runner.last_fair.price
@@ -504,6 +517,7 @@ class Engine:
                     raise EngineStartError(f"cannot connect to {feed.venue}: {_first_line(exc)}") from exc
                 logger.bind(venue=feed.venue).warning(
                     "{} unreachable at start ({}): starting without it", feed.venue, _first_line(exc))
+                self._retry_feed(feed)
                 continue
             for symbol in self.feed_symbols.get(feed.venue, ()):
                 feed.subscribe_book(symbol)
@@ -517,6 +531,39 @@ class Engine:
         for hook in self.start_hooks:
             await hook()
         await self.sync_state()
+
+    def _retry_feed(self, feed: Connector) -> None:
+        """Keep trying a reference source that was down at start, as one that drops at run time reconnects.
+
+        Why: a source that was unreachable for the first second would otherwise be
+        gone for the whole run, and the fair value would rest on fewer venues than
+        configured with nothing to say so. Retries back off to ``FEED_RETRY_MAX_S``;
+        the task ends once connected (its books are subscribed then) and is
+        cancelled when the run ends.
+        """
+
+        async def retry() -> None:
+            delay = FEED_RETRY_FIRST_S
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await feed.connect()
+                except Exception as exc:
+                    logger.bind(venue=feed.venue).debug("{} still unreachable: {}", feed.venue, _first_line(exc))
+                    delay = min(delay * 2, FEED_RETRY_MAX_S)
+                    continue
+                for symbol in self.feed_symbols.get(feed.venue, ()):
+                    feed.subscribe_book(symbol)
+                logger.bind(venue=feed.venue).info("{} reachable again: its prices count from now", feed.venue)
+                return
+
+        task = asyncio.get_running_loop().create_task(retry(), name=f"retry {feed.venue}")
+        self._feed_retries.append(task)
+
+    def _cancel_feed_retries(self) -> None:
+        for task in self._feed_retries:
+            task.cancel()
+        self._feed_retries.clear()
 
     async def sync_state(self) -> None:
         try:

@@ -35,6 +35,7 @@ from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, NS_PER_S
+from mmkit.store.private import restrict_umask
 
 
 class PeriodicPrinter:
@@ -264,6 +265,7 @@ def start_command(
     overrides: ConfigOverrides | None = None,
 ) -> int:
     """``mmkit start``: validate (before anything is sent), assemble, run."""
+    restrict_umask()  # everything the run writes (store, journal, audit, logs, reports): 0600 in 0700 dirs
     if paper:
         overrides = attrs.evolve(overrides or ConfigOverrides(), paper=True)
     loaded = load_engine_config(config_path, overrides)

@@ -1,4 +1,17 @@
-"""Restart recovery: rebuild what the engine holds from the store, then check it against the venue.
+"""Restart recovery: rebuild what the engine holds from the journal and the store, check it against the venue.
+
+Recovery changes nothing until it succeeds (issue 11, case 1): it first
+*plans* (reads the journal, the store and the venue, and works out every
+fill to book and every order state to record), then *decides*, and only when
+the decision is to trade does it *write*. A refusal leaves the journal, the
+store and the venue exactly as it found them, so every restart refuses again,
+for the same reason, until an operator resolves it (``mmkit reconcile CONFIG
+--accept-venue``, see :mod:`mmkit.app.reconcile`).
+
+The ledger is the union of the write-ahead journal (mmkit.store.journal: every
+fill the engine saw, durable before it acted) and the store (which may lag the
+journal after a crash or a store outage); the store is caught up from the
+journal once recovery succeeds.
 
 Why before quoting: after a crash the only trustworthy records are the
 store (what we saw) and the venue (what happened). The engine must not quote
@@ -52,6 +65,7 @@ from mmkit.connector import OrderNotFoundError, TransientVenueError
 from mmkit.model import ZERO, Fill, Liquidity, OrderStatusReport, Side, VenueOrderStatus
 from mmkit.store import schema
 from mmkit.store.db import create_store_engine
+from mmkit.store.journal import JournalContents
 from mmkit.store.records import OrderRecord
 
 #: The state recorded for an order the venue definitively does not know any more.
@@ -180,7 +194,7 @@ def _fill_from_row(r: Row[Any]) -> Fill:
 
 
 # ---------------------------------------------------------------------------------------------
-# Recovery
+# Recovery: plan, decide, then write
 # ---------------------------------------------------------------------------------------------
 
 
@@ -195,10 +209,70 @@ class RecoveryResult:
     still_open: tuple[str, ...]
     #: Orders recorded open that the venue reported finished (or did not know): now recorded closed.
     closed: tuple[str, ...]
+    #: Fills and order states the journal held that the store did not (the store caught up with them).
+    caught_up_fills: int = 0
+    caught_up_orders: int = 0
+
+
+@attrs.frozen(slots=True)
+class Shortfall:
+    """The venue reports more filled on an order than the ledger holds: fills we can never fetch."""
+
+    report: OrderStatusReport
+    ledger_filled: Decimal
+    #: The order as last recorded, when we have it (its limit price prices a synthetic fill without AvgPx).
+    order: OrderRecord | None
+
+    @property
+    def missing(self) -> Decimal:
+        return self.report.filled_qty - self.ledger_filled
+
+    def describe(self) -> str:
+        r = self.report
+        return f"{r.client_id} (venue filled {r.filled_qty}, ledger {self.ledger_filled})"
+
+
+@attrs.frozen(slots=True)
+class RecoveryPlan:
+    """Everything recovery would do, computed without writing anything."""
+
+    #: The ledger: journal ∪ store, each (venue, trade id) once, in venue-time order.
+    fills: tuple[Fill, ...]
+    #: Fills the venue's fill history holds that the ledger does not (to book).
+    missed: tuple[Fill, ...]
+    #: Final states to record for orders recorded open that the venue says are finished.
+    closures: tuple[OrderRecord, ...]
+    still_open: tuple[str, ...]
+    #: What the venue reports that the ledger lacks (only where the venue has no fill history).
+    shortfalls: tuple[Shortfall, ...]
+    #: Orders recorded open we could not ask the venue about.
+    failures: tuple[str, ...]
+    #: The journal's records the store lacks.
+    catch_up_fills: tuple[Fill, ...]
+    catch_up_orders: tuple[OrderRecord, ...]
+    #: The venue's own view of every order it told us about (open listing and status answers).
+    reports: tuple[OrderStatusReport, ...]
+
+    def refusal(self, venue: str) -> str | None:
+        """Why the engine must not trade on this ledger, or None."""
+        if self.failures:
+            return (
+                f"could not ask {venue} about {len(self.failures)} order(s) recorded open: "
+                + "; ".join(self.failures)
+            )
+        if self.shortfalls:
+            return (
+                f"{venue} has no fill history and reports fills the store does not hold: "
+                + ", ".join(s.describe() for s in self.shortfalls)
+                + " (nothing was changed; resolve with `mmkit reconcile CONFIG`)"
+            )
+        return None
 
 
 #: Records a final order state on behalf of recovery: (record, ts_ns).
 OrderSink = Callable[[OrderRecord], None]
+#: Hands the store a record the journal holds and it lacks (catch-up; not journaled again).
+StoreSink = Callable[[Fill | OrderRecord], None]
 
 
 def remember_fill_keys(engine: Engine, keys: Iterable[tuple[str, str]]) -> None:
@@ -221,36 +295,66 @@ def restore_ledger(engine: Engine, fills: Iterable[Fill]) -> int:
     return count
 
 
-async def recover(
+def merge_orders(stored: Iterable[OrderRecord], journaled: Iterable[OrderRecord]) -> list[OrderRecord]:
+    """Last known state of each order: the journal's (written first, synchronously) wins over the store's."""
+    latest: dict[tuple[str, str], OrderRecord] = {}
+    for record in [*stored, *journaled]:
+        key = (record.venue, record.client_id)
+        latest.pop(key, None)
+        latest[key] = record
+    return list(latest.values())
+
+
+def _signature(o: OrderRecord) -> tuple[str, Decimal, str]:
+    return (o.state, o.filled_qty, o.venue_order_id)
+
+
+async def plan_recovery(
     engine: Engine,
     ledger: InstanceLedger,
+    journal: JournalContents | None,
     *,
-    record_order: OrderSink,
     session_id: str,
-) -> RecoveryResult:
-    """Restore the fill ledger and open orders from the store and reconcile them with the venue.
+) -> RecoveryPlan:
+    """Read the journal, the store and the venue; work out what recovery would do. Writes nothing.
 
-    Raises EngineStartError (with the reason) when the engine must not quote.
-    ``record_order`` receives the final state of each order that was recorded
-    open and turned out to be finished.
+    Raises EngineStartError when the store or the venue cannot be read at all.
     """
     venue = engine.venue
     name = venue.venue
-    log = logger.bind(venue=name, instance=ledger.instance)
+    journal = journal or JournalContents((), (), (), {}, 0, False, None)
     try:
         stored = await asyncio.to_thread(ledger.fills)
-        recorded_open = await asyncio.to_thread(ledger.open_orders, name)
+        stored_orders = await asyncio.to_thread(ledger.latest_orders)
         previous_sessions = await asyncio.to_thread(ledger.sessions)
     except Exception as exc:
         raise EngineStartError(f"cannot read the store for recovery: {exc}") from exc
 
-    fills = [s.fill for s in stored]
-    restored = restore_ledger(engine, fills)
-    known = {f.key for f in fills}
-    engine.stream.remember_fills(fills)  # with their content: a reused exec id is a conflict (issue 11)
-    log.info("ledger restored: {} fills, position {}", restored, engine.inventory.position)
+    if journal.checkpoint is not None:
+        count, position = journal.checkpoint
+        held = sum((s.fill.qty * s.fill.side.sign for s in stored), ZERO)
+        if len(stored) < count or held != position:
+            raise EngineStartError(
+                f"the store holds {len(stored)} fills (position {held}) but held {count} (position {position}) "
+                f"when the journal was last checkpointed: the store lost records; restore it from a backup"
+            )
+    stored_keys = {s.fill.key for s in stored}
+    by_key: dict[tuple[str, str], Fill] = {s.fill.key: s.fill for s in stored}
+    catch_up_fills = [f for f in journal.fills if f.key not in stored_keys]
+    for fill in catch_up_fills:
+        by_key[fill.key] = fill
+    fills = sorted(by_key.values(), key=lambda f: f.ts_event)
+    known = set(by_key)
 
-    # Missed fills: since the newest stored fill of this venue, else since this instance first ran.
+    stored_latest = {(o.venue, o.client_id): o for o in stored_orders}
+    catch_up_orders = [
+        o for o in journal.orders
+        if (prev := stored_latest.get((o.venue, o.client_id))) is None or _signature(prev) != _signature(o)
+    ]
+    orders = merge_orders(stored_orders, journal.orders)
+    recorded_open = [o for o in orders if o.venue == name and o.is_open]
+
+    # Missed fills: since the newest ledger fill of this venue, else since this instance first ran.
     missed: list[Fill] = []
     if venue.rules.supports_fill_history:
         venue_ts = [f.ts_event for f in fills if f.venue == name]
@@ -263,9 +367,7 @@ async def recover(
                 raise EngineStartError(f"cannot fetch fills since {since} from {name}: {exc}") from exc
             for fill in sorted(venue_fills, key=lambda f: f.ts_event):
                 if fill.key not in known:
-                    log.warning("fill {} not in the store: booking it now", fill.trade_id)
                     known.add(fill.key)
-                    engine.stream.push(fill)
                     missed.append(fill)
 
     try:
@@ -297,8 +399,9 @@ async def recover(
             return filled_by_order[report.client_id]
         return report.filled_qty
 
+    now = engine.clock.now_ns
     still_open: list[str] = []
-    closed: list[str] = []
+    closures: list[OrderRecord] = []
     failures: list[str] = []
     reports: list[OrderStatusReport] = list(listed.values())
     for order in recorded_open:
@@ -310,11 +413,10 @@ async def recover(
         try:
             report = await venue.fetch_order_status(order.client_id, order.symbol)
         except OrderNotFoundError:
-            record_order(attrs.evolve(
-                order, state=NOT_FOUND_STATE, ts_ns=engine.clock.now_ns,
+            closures.append(attrs.evolve(
+                order, state=NOT_FOUND_STATE, ts_ns=now,
                 reason=f"restart: venue has no such order (was {order.state})",
             ))
-            closed.append(order.client_id)
             continue
         except TransientVenueError as exc:
             failures.append(f"{order.client_id}: {exc}")
@@ -325,34 +427,80 @@ async def recover(
             # it if it is still open then. Nothing to record yet.
             still_open.append(order.client_id)
             continue
-        record_order(attrs.evolve(
+        closures.append(attrs.evolve(
             order,
             state=_state_of(report.status),
             filled_qty=own_filled(report),
             venue_order_id=report.venue_order_id or order.venue_order_id,
-            ts_ns=engine.clock.now_ns,
+            ts_ns=now,
             reason=f"restart: venue reports {report.status.value}",
         ))
-        closed.append(order.client_id)
-    if failures:
-        raise EngineStartError(
-            f"could not ask {name} about {len(failures)} order(s) recorded open: " + "; ".join(failures)
-        )
+    shortfalls: list[Shortfall] = []
     if not venue.rules.supports_fill_history:
-        short = [
-            f"{r.client_id} (venue filled {r.filled_qty}, ledger {ledger_filled(r)})"
+        by_cid = {o.client_id: o for o in orders if o.venue == name}
+        shortfalls = [
+            Shortfall(r, ledger_filled(r), by_cid.get(r.client_id))
             for r in reports
             if r.filled_qty > ledger_filled(r)
         ]
-        if short:
-            raise EngineStartError(
-                f"{name} has no fill history and reports fills the store does not hold: " + ", ".join(short)
-            )
-    result = RecoveryResult(restored, len(missed), engine.inventory.position, tuple(still_open), tuple(closed))
+    return RecoveryPlan(
+        tuple(fills), tuple(missed), tuple(closures), tuple(still_open), tuple(shortfalls), tuple(failures),
+        tuple(catch_up_fills), tuple(catch_up_orders), tuple(reports),
+    )
+
+
+async def recover(
+    engine: Engine,
+    ledger: InstanceLedger,
+    *,
+    record_order: OrderSink,
+    session_id: str,
+    journal: JournalContents | None = None,
+    to_store: StoreSink | None = None,
+) -> RecoveryResult:
+    """Restore the ledger (journal, then store) and reconcile it with the venue; write only on success.
+
+    Raises EngineStartError (with the reason) when the engine must not quote;
+    then nothing has been written anywhere. On success: the store catches up
+    with the journal (``to_store``), missed fills go through the
+    UserStreamTracker (booked, journaled, recorded once), and ``record_order``
+    receives the final state of each order that was recorded open and turned
+    out to be finished.
+    """
+    name = engine.venue.venue
+    log = logger.bind(venue=name, instance=ledger.instance)
+    plan = await plan_recovery(engine, ledger, journal, session_id=session_id)
+    reason = plan.refusal(name)
+    if reason is not None:
+        raise EngineStartError(reason)
+
+    # Decided: write.
+    if to_store is not None:
+        for fill in plan.catch_up_fills:
+            to_store(fill)
+        for order in plan.catch_up_orders:
+            to_store(order)
+    if plan.catch_up_fills or plan.catch_up_orders:
+        log.warning(
+            "store caught up from the journal: {} fills, {} order states it did not hold",
+            len(plan.catch_up_fills), len(plan.catch_up_orders),
+        )
+    restored = restore_ledger(engine, plan.fills)
+    engine.stream.remember_fills(plan.fills)  # with their content: a reused exec id is a conflict (issue 11)
+    log.info("ledger restored: {} fills, position {}", restored, engine.inventory.position)
+    for fill in plan.missed:
+        log.warning("fill {} not in the store: booking it now", fill.trade_id)
+        engine.stream.push(fill)
+    for record in plan.closures:
+        record_order(record)
+    result = RecoveryResult(
+        restored, len(plan.missed), engine.inventory.position, plan.still_open,
+        tuple(o.client_id for o in plan.closures), len(plan.catch_up_fills), len(plan.catch_up_orders),
+    )
     log.info(
         "recovery: {} stored fills, {} missed fills booked, position {}; {} recorded-open orders still open, "
         "{} closed",
-        restored, len(missed), result.position, len(still_open), len(closed),
+        restored, len(plan.missed), result.position, len(plan.still_open), len(plan.closures),
     )
     return result
 

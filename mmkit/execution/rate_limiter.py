@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from loguru import logger
@@ -152,6 +152,34 @@ class RateLimiter:
             window.append(now)
         self.granted += 1
         return True
+
+    # -- restarts (issue 11, case 6) ---------------------------------------
+
+    def action_times(self) -> list[int]:
+        """Timestamps of the actions still counted, from the longest window (journaled across restarts)."""
+        if not self._windows:
+            return []
+        longest = max(range(len(self._spans)), key=self._spans.__getitem__)
+        return list(self._windows[longest])
+
+    def seed(self, times_ns: Iterable[int]) -> int:
+        """Count actions a previous process sent (journaled) so a restart cannot exceed the venue's windows.
+
+        Times are the same clock as ``now_ns`` (wall clock in a live run); ones
+        already outside every window are ignored. Returns how many were counted.
+        """
+        times = sorted(times_ns)
+        if not times or not self._spans:
+            return 0
+        horizon = max(self._spans) + self.window_guard_ns
+        newest = max(times[-1], self._last_ns)
+        kept = [t for t in times if t > newest - horizon]
+        for span, window in zip(self._spans, self._windows, strict=True):
+            merged = sorted([*window, *(t for t in kept if t > newest - span - self.window_guard_ns)])
+            window.clear()
+            window.extend(merged)
+        self._last_ns = max(self._last_ns, kept[-1]) if kept else self._last_ns
+        return len(kept)
 
     # -- duplicate guard --------------------------------------------------
 

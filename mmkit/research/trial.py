@@ -193,30 +193,18 @@ def run_trial(spec_dict: dict[str, Any], *, shared_plotly: bool = True) -> dict[
 
 
 def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
-    """What ``backtest_command`` does for ``mmkit backtest CONFIG --data D --from --to --seed [--setup]``.
+    """What ``mmkit backtest CONFIG --data D --from --to --seed [--setup]`` does, through the same function.
 
-    The same steps in the same order: setup ``auto`` is the command's default (:func:`default_setup`), and
-    the quoted book's health decides a verdict that is recorded as a problem in report.json.
+    :func:`~mmkit.app.backtest_cmd.backtest_loaded` is the command's own run: setup ``auto`` is its default,
+    and the quoted book's health decides a verdict that is recorded as a problem in report.json.
     """
     from decimal import Decimal
 
-    from mmkit.app.backtest_cmd import (
-        data_verdict,
-        default_setup,
-        recording_notes,
-        run_backtest,
-        write_outputs,
-    )
-    from mmkit.app.build import build_controller, risk_settings, venue_rules
+    from mmkit.app.backtest_cmd import backtest_loaded, choose_setup, recording_notes, write_outputs
     from mmkit.app.config import ConfigOverrides, load_engine_config
-    from mmkit.app.outcome import ProblemKind
     from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT
 
     loaded = load_engine_config(config_file, ConfigOverrides(backtest=True))
-    config = loaded.config
-    controller = build_controller(loaded)
-    risk = risk_settings(loaded)
-    quoted_rules = venue_rules(config.venue, loaded.path, "venue") if config.venue.rules else None
     data = Path(spec.data_path)
     events = _events(data, spec.end_ns)
     notes = recording_notes(data)
@@ -224,26 +212,13 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
         raise ValueError(f"{data}: no book or trade events in the recording")
     if spec.start_ns is not None and not any(e.ts_recv >= spec.start_ns for e in events):
         raise ValueError(f"no recorded events after {spec.start_ns} in {data}")
-    setup = default_setup(quoted_rules, events) if spec.setup == "auto" else spec.setup
-    rules = symbol = None
-    if setup == "sim":
-        rules = quoted_rules
-        symbol = config.venue.symbol if rules is not None else None
-    result = run_backtest(
-        controller, events, setup=setup, rules=rules, symbol=symbol, risk=risk,
-        tick_ms=config.engine.tick_ms, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
+    choice = choose_setup(loaded, events, None if spec.setup == "auto" else spec.setup)
+    result, _verdict = backtest_loaded(
+        loaded, events, notes, data, choice, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
         queue=spec.queue,  # type: ignore[arg-type]
+        taker_reach_bps=Decimal(spec.taker_reach_bps), max_invalid_pct=DEFAULT_MAX_INVALID_PCT,
         meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
-        setup_chosen_by_default=spec.setup == "auto",
-        taker_reach_bps=Decimal(spec.taker_reach_bps),
     )
-    report = result.report
-    for health in report.get("data_health", {}).values():
-        health["files"] = [note.as_dict() for note in notes]
-    verdict = data_verdict(report, notes, data, DEFAULT_MAX_INVALID_PCT)
-    if verdict is not None:  # the trial ran: its report says the data was not good enough (exit 7 for the CLI)
-        result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
-        report["problems"] = result.engine.outcome.as_report()
     write_outputs(result, out)
     written: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return written

@@ -42,6 +42,7 @@ from typing import IO, Any, Literal
 from loguru import logger
 
 from mmkit.model import Fill
+from mmkit.store.private import open_private_append, private_dir
 from mmkit.store.records import to_jsonable
 
 FsyncPolicy = Literal["always", "interval", "never"]
@@ -102,7 +103,7 @@ class AuditTrail:
         self._lock = threading.Lock()
         self._last_fsync = time.monotonic()
         self._log = logger.bind(audit=str(self.path), instance=instance)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._file: IO[bytes] | None = None
         self._size = 0
         self._open()
@@ -178,7 +179,8 @@ class AuditTrail:
         return sorted(self.path.parent.glob(f"{self.path.stem}.*{self.path.suffix}"))
 
     def _open(self) -> None:
-        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the trail's lifetime
+        # 0600 whatever the umask: the trail names every order and fill of the desk.
+        self._file = os.fdopen(open_private_append(self.path), "ab")
         self._size = self._file.tell()
 
     def _rotate(self) -> None:

@@ -1,7 +1,7 @@
 """Engine creation for the store: one place that knows the per-database settings.
 
-Supported: SQLite (``sqlite:///path/to/file.db``, the default; WAL so that
-``mmkit status`` can read while the engine writes) and PostgreSQL through
+Supported: SQLite (``sqlite:///path/to/file.db``, the default; rollback
+journal and no mmap, see :func:`_sqlite_pragmas`) and PostgreSQL through
 psycopg 3 (``postgresql+psycopg://user@host:port/db``). Connect and lock
 timeouts are short on purpose: the writer thread must notice an outage
 quickly and retry, not hang behind a dead server.
@@ -16,6 +16,8 @@ from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+
+from mmkit.store.private import private_dir
 
 DEFAULT_URL = "sqlite:///var/store/mmkit.sqlite"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -41,7 +43,7 @@ def create_store_engine(url: str, *, connect_timeout_s: float = 2.0) -> Engine:
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file::memory:"):
             raise ValueError("store url: in-memory SQLite cannot be shared by the writer thread; give a file path")
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(database).parent)
         connect_args["timeout"] = connect_timeout_s  # busy timeout on a locked database
     else:
         connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
@@ -52,9 +54,14 @@ def create_store_engine(url: str, *, connect_timeout_s: float = 2.0) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """No memory-mapped I/O at all: a file that becomes unwritable (made immutable, disk full, its
+    directory gone) must fail a write with an error the recorder handles, never SIGBUS the engine
+    (issue 11, case 5). WAL maps its ``-shm`` file, so the rollback journal (DELETE) is used; readers
+    (`mmkit status`) still read while the engine writes, waiting out the brief write locks."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA mmap_size=0")
+    cursor.execute("PRAGMA journal_mode=DELETE")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 

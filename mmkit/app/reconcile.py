@@ -1,0 +1,197 @@
+"""``mmkit reconcile CONFIG``: the venue's view of our orders against the ledger, and an audited way out.
+
+Why: when recovery refuses to start (the venue reports fills the ledger does
+not hold, and the venue has no fill history to fetch them from), the refusal
+is sticky by design: nothing is written, so every restart refuses again. A
+person must decide. This command shows the difference, order by order, and
+with ``--accept-venue --reason TEXT`` books it as *synthetic* fills derived
+from the venue's CumQty (and AvgPx where the venue reports it; else the
+order's limit price, which is where a resting limit order fills). Each
+synthetic fill carries the trade id prefix ``mmkit-synthetic:`` and the
+reason, goes to the journal (fsynced), the store and the audit trail, so the
+ledger says forever which fills were reconstructed and why.
+
+Exit codes: 0 the ledger and the venue agree (or the difference was booked),
+3 the venue or the store could not be read, 5 a difference remains (shown,
+not accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from decimal import Decimal
+from typing import TextIO
+
+from loguru import logger
+
+from mmkit.app.build import build
+from mmkit.app.config import ConfigOverrides, load_engine_config
+from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
+from mmkit.app.persistence import default_audit_path, default_store_url
+from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_recovery
+from mmkit.clock import Clock, ClockMode
+from mmkit.model import ZERO, Fill, Liquidity
+from mmkit.store.audit import AuditTrail
+from mmkit.store.journal import SYNTHETIC_PREFIX, Journal, JournalCorrupt, journal_path_for, read_journal
+from mmkit.store.private import restrict_umask
+from mmkit.store.recorder import Recorder
+
+RECONCILE_SESSION = "reconcile"
+
+
+def synthetic_fills(plan: RecoveryPlan, engine: Engine, now_ns: int) -> list[Fill]:
+    """One flagged fill per shortfall: the missing quantity at the price that makes the venue's AvgPx true."""
+    out: list[Fill] = []
+    quote = engine.runner.instrument.quote
+    for short in plan.shortfalls:
+        r = short.report
+        out.append(Fill(
+            venue=r.venue,
+            trade_id=f"{SYNTHETIC_PREFIX}{r.venue_order_id or r.client_id}:{r.filled_qty}",
+            client_id=r.client_id,
+            symbol=r.symbol,
+            side=r.side,
+            price=_missing_price(short, plan),
+            qty=short.missing,
+            fee=ZERO,
+            fee_currency=quote,
+            liquidity=Liquidity.MAKER,
+            ts_event=r.ts_event or now_ns,
+            ts_recv=now_ns,
+            venue_order_id=r.venue_order_id,
+        ))
+    return out
+
+
+def _missing_price(short: Shortfall, plan: RecoveryPlan) -> Decimal:
+    """AvgPx × CumQty minus what the ledger holds, over the missing quantity; else the limit price."""
+    r = short.report
+    avg_px = getattr(r, "avg_px", None)  # a venue report may carry it (FIX tag 6)
+    if avg_px is not None and avg_px > 0:
+        held = [
+            f for f in plan.fills
+            if f.venue == r.venue and (f.venue_order_id == r.venue_order_id if r.venue_order_id
+                                       else f.client_id == r.client_id)
+        ]
+        notional = sum((f.price * f.qty for f in held), ZERO)
+        return Decimal(avg_px * r.filled_qty - notional) / short.missing
+    if r.price is not None:
+        return r.price
+    if short.order is not None and short.order.price is not None:
+        return short.order.price
+    raise ValueError(f"{r.client_id}: the venue gives no price and the ledger has no limit price")
+
+
+def describe(plan: RecoveryPlan, venue: str) -> list[str]:
+    """The venue's view against the ledger, one line per order it told us about."""
+    lines = [f"venue {venue}: {len(plan.reports)} order(s) reported, ledger holds {len(plan.fills)} fill(s)"]
+    short_ids = {s.report.client_id: s for s in plan.shortfalls}
+    for r in plan.reports:
+        short = short_ids.get(r.client_id)
+        mark = f"  MISSING {short.missing}" if short is not None else ""
+        lines.append(
+            f"  {r.client_id} {r.side.value} {r.qty} @ {r.price} status {r.status.value}: "
+            f"venue filled {r.filled_qty}" + (f", ledger {short.ledger_filled}{mark}" if short else ", ledger agrees")
+        )
+    for failure in plan.failures:
+        lines.append(f"  could not ask: {failure}")
+    if not plan.shortfalls and not plan.failures:
+        lines.append("ledger and venue agree")
+    return lines
+
+
+async def run_reconcile(
+    engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
+    *, accept_venue: bool, reason: str, out: TextIO,
+) -> int:
+    """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code."""
+    try:
+        contents = read_journal(journal_path)
+    except JournalCorrupt as exc:
+        print(f"reconcile: {exc}", file=out)
+        return EXIT_START_REFUSED
+    ledger = InstanceLedger(store_url, instance)
+    try:
+        try:
+            await engine.venue.connect()
+        except Exception as exc:  # any way of not reaching the venue: one line, no traceback
+            print(f"reconcile: cannot connect to {engine.venue.venue}: {exc}", file=out)
+            return EXIT_START_REFUSED
+        plan = await plan_recovery(engine, ledger, contents, session_id=RECONCILE_SESSION)
+    except EngineStartError as exc:
+        print(f"reconcile: {exc}", file=out)
+        return EXIT_START_REFUSED
+    finally:
+        ledger.close()
+    for line in describe(plan, engine.venue.venue):
+        print(line, file=out)
+    if plan.failures:
+        return EXIT_START_REFUSED
+    if not plan.shortfalls:
+        return EXIT_OK
+    if not accept_venue:
+        print("not changed: run again with --accept-venue --reason TEXT to book the difference", file=out)
+        return EXIT_LEDGER_HALT
+    now = time.time_ns()
+    fills = synthetic_fills(plan, engine, now)
+    journal = Journal(journal_path)
+    journal.open()
+    for fill in fills:
+        journal.append_fill(fill, note=reason)
+    if not journal.sync():
+        print(f"reconcile: {journal.error}; nothing booked", file=out)
+        return EXIT_START_REFUSED
+    journal.close()
+    audit = AuditTrail(audit_path, instance=instance, fsync="always")
+    for fill in fills:
+        audit.write("risk", {"event": "reconcile_accept_venue", "reason": reason, "fill": fill}, now)
+    audit.close()
+    recorder = Recorder(store_url, instance=instance)
+    recorder.start()
+    for fill in fills:
+        recorder.record_fill(fill)
+    left = recorder.close()
+    for fill in fills:
+        print(f"booked synthetic fill {fill.trade_id}: {fill.side.value} {fill.qty} @ {fill.price} ({reason})",
+              file=out)
+    if left:
+        print(f"{left} records not written to the store: the journal holds them, the next start catches up",
+              file=out)
+    logger.warning("reconcile: {} synthetic fill(s) booked from the venue's CumQty: {}", len(fills), reason)
+    return EXIT_OK
+
+
+def reconcile_command(
+    config_path: str, *, accept_venue: bool, reason: str | None, overrides: ConfigOverrides | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """``mmkit reconcile CONFIG [--accept-venue --reason TEXT]``."""
+    if accept_venue and not (reason and reason.strip()):
+        print("reconcile: --accept-venue needs --reason TEXT (it is written to the ledger and the audit trail)",
+              file=out)
+        return EXIT_USAGE
+    restrict_umask()
+    loaded = load_engine_config(config_path, overrides)
+    cfg = loaded.config
+    clock = Clock(ClockMode.REALTIME, tick_ns=cfg.engine.tick_ms * 1_000_000)
+    built = build(loaded, clock)
+    instance, output_dir = cfg.engine.instance, cfg.engine.output_dir
+    url = default_store_url(cfg.store, instance, output_dir)
+
+    async def main() -> int:
+        try:
+            return await run_reconcile(
+                built.engine, url, str(journal_path_for(url, instance, output_dir)),
+                str(default_audit_path(cfg.store, instance, output_dir)), instance,
+                accept_venue=accept_venue, reason=(reason or "").strip(), out=out,
+            )
+        finally:
+            try:
+                await built.engine.venue.disconnect()
+            except Exception:
+                logger.opt(exception=True).warning("error while disconnecting {}", built.engine.venue.venue)
+
+    return asyncio.run(main())
