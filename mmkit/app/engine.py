@@ -14,6 +14,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
+from time import perf_counter_ns
 from typing import Protocol
 
 import attrs
@@ -203,6 +204,9 @@ class RunnerStats:
     #: Failed on_tick calls in a row; a good tick resets it. At the runner's limit quoting halts for good.
     consecutive_errors: int = 0
     last_targets: tuple[TargetQuote, ...] = ()
+    #: The last strategy step's wall time and the actions it sent (read by the console's metrics).
+    last_decision_ns: int = 0
+    last_actions: Sequence[object] = ()
 
 
 #: Consecutive failed ticks after which the engine pulls quotes and halts (``engine.controller_max_failures``).
@@ -357,6 +361,7 @@ class StrategyRunner:
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
             self.stats.disconnected_ticks += 1
             return
+        began = perf_counter_ns()
         fair = self.fair_source.fair(ts_ns)
         self.last_fair = fair
         if fair.price is not None:
@@ -377,7 +382,8 @@ class StrategyRunner:
         else:
             self.stats.halted_ticks += 1
         self.stats.last_targets = tuple(targets)
-        self.executor.reconcile(targets, ts_ns, fair.price)
+        self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
+        self.stats.last_decision_ns = perf_counter_ns() - began
 
     def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
         """Count, record and log (the log sink folds repeats into one line with a count)."""
