@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="show the venue's view of our orders against the ledger; "
                                "--accept-venue books the difference as flagged synthetic fills")
-    reconcile.add_argument("config")
+    reconcile.add_argument("config", help="the strategy YAML of the instance (names its venue, store and journal)")
     reconcile.add_argument("--accept-venue", action="store_true",
                            help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
     reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
