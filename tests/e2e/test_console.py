@@ -19,14 +19,13 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mmkit.app.control.client import send_command
 from mmkit.app.control.paths import control_socket_path
+from tests.faults.truex_run import free_port, ports_open, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
@@ -45,32 +45,6 @@ TOKEN = "e2e-console-token-123"
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(300)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ports_open(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return False
-    return True
-
-
-def _wait(what: str, predicate: Callable[[], bool], timeout_s: float, *procs: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for proc in procs:
-            assert proc.poll() is None, f"{proc.args!r} exited with {proc.returncode} while waiting for {what}"
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 class WebhookReceiver:
     """A real HTTP server on loopback (its own thread and loop) recording the alerts POSTed to it."""
 
@@ -78,7 +52,7 @@ class WebhookReceiver:
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
         self.fail_first = fail_first
-        self.port = _free_port()
+        self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
@@ -130,7 +104,7 @@ class Instance:
     def __init__(self, root: Path, data: Path, console: str, webhook: str) -> None:
         self.root = root
         self.data = data
-        self.oe_port, self.md_port = _free_port(), _free_port()
+        self.oe_port, self.md_port = free_port(), free_port()
         self.config = root / "truex_btc_pyusd.yml"
         text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
         for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):
@@ -164,14 +138,14 @@ class Instance:
             "--recording", str(self.data), "--speed", SPEED,
             "--taker-reach-bps", "40", "--taker-probability", "0.6", "--taker-qty", "0.002", *venue_args,
         ])  # fmt: skip
-        _wait("the TrueX simulator's ports", lambda: _ports_open(self.oe_port, self.md_port), 30, venue)
+        wait_for("the TrueX simulator's ports", lambda: ports_open(self.oe_port, self.md_port), 30, venue)
         engine = self.spawn("engine", [
             "-m", "mmkit.app.cli", "start", str(self.config), "--quiet",
             "--reference-replay", str(self.data), "--replay-speed", SPEED, "--sim-hedge",
             "--output-dir", str(self.root),
         ])  # fmt: skip
         addresses = self.root / "console" / f"{INSTANCE}.json"
-        _wait("the console's addresses", addresses.exists, 60, engine, venue)
+        wait_for("the console's addresses", addresses.exists, 60, engine, venue)
         self.addresses = json.loads(addresses.read_text())
         return engine
 
@@ -243,11 +217,11 @@ def test_metrics_are_scraped_and_a_kill_switch_trip_alerts(instance: Instance, r
     url = inst.addresses["metrics"]
     assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
 
-    _wait("orders placed (metrics)", lambda: total(scrape(url), "mmkit_order_actions_total", action="place") > 0,
+    wait_for("orders placed (metrics)", lambda: total(scrape(url), "mmkit_order_actions_total", action="place") > 0,
           60, engine)  # fmt: skip
     first = scrape(url)
-    _wait("a fill (metrics)", lambda: total(scrape(url), "mmkit_fills_total") > 0, 120, engine)
-    _wait("more ticks and order actions", lambda: (
+    wait_for("a fill (metrics)", lambda: total(scrape(url), "mmkit_fills_total") > 0, 120, engine)
+    wait_for("more ticks and order actions", lambda: (
         total(scrape(url), "mmkit_clock_ticks_total") > total(first, "mmkit_clock_ticks_total") + 10
         and total(scrape(url), "mmkit_order_actions_total") > total(first, "mmkit_order_actions_total")
     ), 60, engine)  # fmt: skip
@@ -296,12 +270,12 @@ def test_metrics_are_scraped_and_a_kill_switch_trip_alerts(instance: Instance, r
 
     # a kill-switch trip in the running instance posts an alert (the receiver fails the first POST: retried)
     assert inst.raw("trip", reason="e2e console trip")["ok"]
-    _wait("the kill_switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
+    wait_for("the kill_switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
     alert = next(a for a in receiver.received if a["kind"] == "kill_switch")
     assert alert["version"] == 1 and alert["instance"] == INSTANCE and alert["severity"] == "critical"
     assert "e2e console trip" in alert["message"] and alert["ts_ns"] > 0
     assert receiver.attempts >= 2  # the 500 was retried
-    _wait("the trip in the metrics", lambda: total(scrape(url), "mmkit_kill_switch_halted") == 1, 30, engine)
+    wait_for("the trip in the metrics", lambda: total(scrape(url), "mmkit_kill_switch_halted") == 1, 30, engine)
     halted = scrape(url)
     assert any(
         n == "mmkit_kill_switch_info" and "e2e console trip" in dict(ls).get("reason", "") and v == 1
@@ -361,7 +335,7 @@ def test_dashboard_in_a_headless_browser(instance: Instance, tmp_path: Path) -> 
     engine = inst.start()
     url = inst.addresses["dashboard"]
     assert url.startswith("http://127.0.0.1:")
-    _wait("quotes resting at TrueX", lambda: inst.raw("status")["data"]["open_orders"] > 0, 60, engine)
+    wait_for("quotes resting at TrueX", lambda: inst.raw("status")["data"]["open_orders"] > 0, 60, engine)
 
     # without the token, a control action is refused (and nothing changes)
     status, body = _post(url, "pause", None)
@@ -388,7 +362,7 @@ def test_dashboard_in_a_headless_browser(instance: Instance, tmp_path: Path) -> 
         wait.until(lambda d: int(d.find_element(By.ID, "pnl-chart").get_attribute("data-points")) >= points0 + 3)
         assert driver.find_elements(By.CSS_SELECTOR, "#pnl-chart .main-svg")  # plotly drew (served locally)
         assert driver.find_elements(By.CSS_SELECTOR, "#pos-chart .scatterlayer .trace")
-        _wait("a fill on the page", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#fills tr")) > 1, 120, engine)
+        wait_for("a fill on the page", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#fills tr")) > 1, 120, engine)
         assert abs(number("position")) >= 0  # drawn as a number
         assert "kill switch ok" in driver.find_element(By.ID, "kill").text
         assert "confidence" in driver.find_element(By.ID, "ref").text
@@ -417,7 +391,7 @@ def test_dashboard_in_a_headless_browser(instance: Instance, tmp_path: Path) -> 
         driver.find_element(By.ID, "btn-resume").click()
         wait.until(lambda d: d.switch_to.alert).accept()
         wait.until(lambda d: "resume: done" in d.find_element(By.ID, "msg").text)
-        _wait("quoting again after the page's resume", lambda: inst.raw("status")["data"]["open_orders"] > 0, 60,
+        wait_for("quoting again after the page's resume", lambda: inst.raw("status")["data"]["open_orders"] > 0, 60,
               engine)  # fmt: skip
         driver.save_screenshot(str(tmp_path / "dashboard-after-controls.png"))
         severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -462,9 +436,9 @@ def test_a_quarantined_fill_alerts(instance: Instance, receiver: WebhookReceiver
     it and halts (exit 5); the webhook receives the ``ledger`` alert and the kill switch's."""
     inst = instance
     engine = inst.start("--hostile", "overfill")
-    _wait("the ledger alert", lambda: "ledger" in receiver.kinds(), 180, engine)
+    wait_for("the ledger alert", lambda: "ledger" in receiver.kinds(), 180, engine)
     ledger = next(a for a in receiver.received if a["kind"] == "ledger")
     assert "overfill" in ledger["message"] and ledger["details"]["exit_code"] == 5, ledger
-    _wait("the kill switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
+    wait_for("the kill switch alert", lambda: "kill_switch" in receiver.kinds(), 60, engine)
     engine.send_signal(signal.SIGINT)
     assert engine.wait(timeout=120) == 5, inst.log("engine")[-3000:]

@@ -23,7 +23,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +32,7 @@ import pytest
 
 from mmkit.app.control.client import send_command
 from mmkit.app.control.paths import control_socket_path
+from tests.faults.truex_run import free_port, ports_open, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
@@ -43,39 +43,13 @@ SPEED = "4"
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(300)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ports_open(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return False
-    return True
-
-
-def _wait(what: str, predicate: Callable[[], bool], timeout_s: float, *procs: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for proc in procs:
-            assert proc.poll() is None, f"{proc.args!r} exited with {proc.returncode} while waiting for {what}"
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 class Instance:
     """The temp dir of one test: the TrueX simulator, the engine, and the commands sent to it."""
 
     def __init__(self, root: Path, data: Path) -> None:
         self.root = root
         self.data = data
-        self.oe_port, self.md_port = _free_port(), _free_port()
+        self.oe_port, self.md_port = free_port(), free_port()
         self.config = root / "truex_btc_pyusd.yml"
         text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
         for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):
@@ -162,12 +136,12 @@ def _ticks_pass(inst: Instance, count: int) -> Callable[[], bool]:
 def test_operator_commands_drive_a_running_engine(instance: Instance) -> None:
     inst = instance
     venue = inst.start_venue()
-    _wait("the TrueX simulator's ports", lambda: _ports_open(inst.oe_port, inst.md_port), 30, venue)
+    wait_for("the TrueX simulator's ports", lambda: ports_open(inst.oe_port, inst.md_port), 30, venue)
     engine = inst.start_engine("engine")
-    _wait("the control socket", inst.socket.exists, 60, engine, venue)
+    wait_for("the control socket", inst.socket.exists, 60, engine, venue)
     assert stat.S_IMODE(inst.socket.stat().st_mode) == 0o600
     assert stat.S_IMODE(inst.socket.parent.stat().st_mode) == 0o700
-    _wait("quotes resting at TrueX", lambda: inst.status()["open_orders"] > 0, 60, engine, venue)
+    wait_for("quotes resting at TrueX", lambda: inst.status()["open_orders"] > 0, 60, engine, venue)
 
     # A second engine of the same instance must not start: it would share the store and client ids.
     twin = inst.start_engine("twin")
@@ -178,28 +152,28 @@ def test_operator_commands_drive_a_running_engine(instance: Instance) -> None:
     # pause: every quote pulled, and none comes back while paused (the strategy keeps running)
     line = _done(inst.command("pause"), "pause")
     assert "no quote open" in line
-    _wait("20 ticks while paused", _ticks_pass(inst, 20), 30, engine)
+    wait_for("20 ticks while paused", _ticks_pass(inst, 20), 30, engine)
     status = inst.status()
     assert status["open_orders"] == 0 and status["quoting"].startswith("paused by mmkit pause"), status
 
     # resume lifts the pause
     _done(inst.command("resume"), "resume")
-    _wait("quoting again after resume", lambda: inst.status()["open_orders"] > 0, 30, engine)
+    wait_for("quoting again after resume", lambda: inst.status()["open_orders"] > 0, 30, engine)
 
     # a manual kill switch (resume: manual, as shipped) tripped at run time: only `mmkit resume` lifts it
     tripped = inst.raw("trip", reason="e2e emergency stop")
     assert tripped["ok"], tripped
-    _wait("quotes pulled by the kill switch", lambda: inst.status()["open_orders"] == 0, 30, engine)
-    _wait("20 ticks halted", _ticks_pass(inst, 20), 30, engine)
+    wait_for("quotes pulled by the kill switch", lambda: inst.status()["open_orders"] == 0, 30, engine)
+    wait_for("20 ticks halted", _ticks_pass(inst, 20), 30, engine)
     status = inst.status()
     assert status["kill_switch"]["halted"] and status["open_orders"] == 0, status
     line = _done(inst.command("resume"), "resume")
     assert "kill switch reset (was: operator" in line and line.endswith("; quoting"), line
-    _wait("quoting again after the kill switch was reset", lambda: inst.status()["open_orders"] > 0, 30, engine)
+    wait_for("quoting again after the kill switch was reset", lambda: inst.status()["open_orders"] > 0, 30, engine)
     assert not inst.status()["kill_switch"]["halted"]
 
     # flatten: a position from TrueX's takers is hedged to zero on the (simulated) hedge venue
-    _wait("a position from fills", lambda: abs(Decimal(inst.status()["position"])) >= Decimal("0.001"), 90,
+    wait_for("a position from fills", lambda: abs(Decimal(inst.status()["position"])) >= Decimal("0.001"), 90,
           engine, venue)  # fmt: skip
     line = _done(inst.command("flatten"), "flatten")
     status = inst.status()
@@ -209,7 +183,7 @@ def test_operator_commands_drive_a_running_engine(instance: Instance) -> None:
 
     # cancel-all: resume, then cancel everything; the venue's own list must be empty
     _done(inst.command("resume"), "resume")
-    _wait("quoting again before cancel-all", lambda: inst.status()["open_orders"] > 0, 30, engine)
+    wait_for("quoting again before cancel-all", lambda: inst.status()["open_orders"] > 0, 30, engine)
     line = _done(inst.command("cancel-all"), "cancel-all")
     assert "nothing open at truex (confirmed by the venue)" in line, line
     assert inst.status()["open_orders"] == 0
@@ -220,7 +194,7 @@ def test_operator_commands_drive_a_running_engine(instance: Instance) -> None:
 
     # stop with a position: flatten_on_stop (the shipped TrueX config) hedges it away
     _done(inst.command("resume"), "resume")
-    _wait("a position to leave at stop", lambda: abs(Decimal(inst.status()["position"])) >= Decimal("0.001"), 90,
+    wait_for("a position to leave at stop", lambda: abs(Decimal(inst.status()["position"])) >= Decimal("0.001"), 90,
           engine, venue)  # fmt: skip
     engine.send_signal(signal.SIGINT)
     assert engine.wait(timeout=90) == 0, inst.log("engine")[-4000:]
