@@ -130,3 +130,35 @@ async def test_driver_and_client_logouts_do_not_deadlock() -> None:
         if not stopped:
             driver.stop()
             _stop_within(STOP_BOUND_S, exchange.stop)
+
+
+def test_outbox_keeps_order_and_drops_what_a_logout_left_behind() -> None:
+    """One FIFO, one sender: messages leave in queue order; those queued before a logout never leave."""
+    import quickfix as fix
+
+    from connectors.truex.sim.outbox import Outbox
+
+    sent: list[tuple[str, str]] = []
+    gate = threading.Event()
+
+    def send(session_id: fix.SessionID, message: fix.Message) -> bool:
+        gate.wait(10)  # hold the sender so that the logout happens while messages are still queued
+        sent.append((session_id.getTargetCompID().getValue(), message.getField(11)))
+        return True
+
+    a = fix.SessionID("FIXT.1.1", "EX", "A")
+    b = fix.SessionID("FIXT.1.1", "EX", "B")
+    outbox = Outbox("t", send)
+    outbox.start()
+    for n in range(200):
+        message = fix.Message()
+        message.setField(11, str(n))
+        outbox.put(a if n % 2 == 0 else b, message)
+    outbox.session_ended(b)  # B logs out before anything left: its queued messages are stale
+    late = fix.Message()
+    late.setField(11, "late")
+    outbox.put(b, late)  # queued after the logout: belongs to B's next connection
+    gate.set()
+    assert outbox.stop(timeout_s=30)
+    assert sent == [("A", str(n)) for n in range(0, 200, 2)] + [("B", "late")]
+    assert outbox.dropped_stale == 100 and outbox.sent == 101
