@@ -136,6 +136,12 @@ def _cmd_control(args: argparse.Namespace) -> int:
     return control_command(args.command, args)
 
 
+def _cmd_alert_test(args: argparse.Namespace) -> int:
+    from mmkit.app.console.alerts import alert_test_command
+
+    return alert_test_command(args.config)
+
+
 def _cmd_sim(args: argparse.Namespace) -> int:
     from mmkit.app.resolve import resolve_dotted
 
@@ -221,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("config", help="the strategy YAML the instance runs (names its store and Redis keys)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
+    status.add_argument("--watch", action="store_true", help="refresh in place every --interval seconds")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch")
     status.set_defaults(handler=_cmd_status)
 
     history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")
@@ -233,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="show the venue's view of our orders against the ledger; "
                                "--accept-venue books the difference as flagged synthetic fills")
-    reconcile.add_argument("config")
+    reconcile.add_argument("config", help="the strategy YAML of the instance (names its venue, store and journal)")
     reconcile.add_argument("--accept-venue", action="store_true",
                            help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
     reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
@@ -247,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
         control = sub.add_parser(name, help=help_text)
         add_control_arguments(control)
         control.set_defaults(handler=_cmd_control)
+
+    alert_test = sub.add_parser("alert-test", help="send a test alert to the config's webhooks (console.alerts)")
+    alert_test.add_argument("config", help="the strategy YAML whose console.alerts.webhooks to test")
+    alert_test.set_defaults(handler=_cmd_alert_test)
 
     sim = sub.add_parser("sim", help="run a local venue simulator (e.g. `mmkit sim truex`)")
     sim.add_argument("venue", choices=["truex"], help="which venue to simulate")

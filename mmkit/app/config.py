@@ -36,6 +36,8 @@ SECRET_PATHS = frozenset(
         "reference.sources[].settings.secret_key",
         "store.url",
         "store.redis_url",
+        "console.dashboard.control_token",
+        "console.alerts.webhooks[].url",
     }
 )
 
@@ -167,6 +169,58 @@ class StoreSection:
 
 
 @attrs.frozen
+class ConsoleMetricsSection:
+    """Prometheus endpoint (``/metrics``) served from its own thread; port 0 picks a free one."""
+
+    port: int = attrs.field(default=0, validator=non_negative)
+    host: str = "127.0.0.1"
+    #: How often the tick copies the engine's state into the gauges (histograms are observed every tick).
+    interval_ms: int = attrs.field(default=500, validator=positive)
+
+
+@attrs.frozen
+class ConsoleDashboardSection:
+    """The live page (aiohttp on the engine's loop); port 0 picks a free one."""
+
+    port: int = attrs.field(default=0, validator=non_negative)
+    host: str = "127.0.0.1"
+    #: ``${ENV_NAME}``: with a token the page may pause/resume/flatten/cancel-all; without, read-only.
+    control_token: str | None = None
+    push_interval_ms: int = attrs.field(default=1000, validator=positive)
+
+
+@attrs.frozen
+class WebhookSection:
+    url: str
+    #: Extra HTTP headers (e.g. an authorization header expected by the receiver).
+    headers: dict[str, str] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class ConsoleAlertsSection:
+    """Webhooks (JSON POST) on trips, venue outages, refused starts, ledger and store problems, failed hedges."""
+
+    webhooks: list[WebhookSection] = attrs.Factory(list)
+    retries: int = attrs.field(default=3, validator=non_negative)
+    backoff_s: Decimal = attrs.field(default=Decimal("0.5"), validator=positive)
+    timeout_s: Decimal = attrs.field(default=Decimal(5), validator=positive)
+    #: The same alert (kind + subject) is sent at most once per this many seconds; repeats are counted.
+    min_interval_s: Decimal = attrs.field(default=Decimal(60), validator=non_negative)
+    #: Alert when the quoting venue has been disconnected this long.
+    venue_down_after_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
+    max_queued: int = attrs.field(default=1000, validator=positive)
+
+
+@attrs.frozen
+class ConsoleSection:
+    """The operator console (docs/operations.md, "Operator console"): every part is off unless configured."""
+
+    metrics: ConsoleMetricsSection | None = None
+    dashboard: ConsoleDashboardSection | None = None
+    alerts: ConsoleAlertsSection | None = None
+
+
+@attrs.frozen
 class EngineConfig:
     venue: VenueSection
     strategy: StrategySection
@@ -175,6 +229,7 @@ class EngineConfig:
     risk: RiskSection = RiskSection()
     hedge: HedgeSection = HedgeSection()
     store: StoreSection = StoreSection()
+    console: ConsoleSection = ConsoleSection()
 
 
 @attrs.frozen
@@ -199,9 +254,16 @@ class ConfigOverrides:
     #: A backtest connects to nothing: every value at a secret path (venue keys, store URLs) is dropped
     #: before secrets are looked up, so a production file backtests without them in the environment.
     backtest: bool = False
+    #: Demos: serve the dashboard and metrics on free loopback ports unless the file configures them.
+    console: bool = False
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         data = dict(data)
+        if self.console:
+            console = dict(data.get("console") or {})
+            console.setdefault("dashboard", {"port": 0})
+            console.setdefault("metrics", {"port": 0})
+            data["console"] = console
         if self.backtest:
             data = _without_secrets(data)
         if self.paper:  # the quoting venue is simulated: its credentials are neither needed nor read

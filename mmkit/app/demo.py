@@ -95,6 +95,7 @@ def demo_command(duration_s: float, config: str | None = None, recording: str | 
             replay_speed=Decimal(REPLAY_SPEED),
             sim_hedge=True,
             output_dir=str(output_dir),
+            console=True,  # the live dashboard on a free loopback port; its address is printed at start
         )
         code = start_command(str(config or DEFAULT_DEMO_CONFIG), run_for_s=duration_s, overrides=overrides)
     finally:

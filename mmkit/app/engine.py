@@ -14,6 +14,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
+from time import perf_counter_ns
 from typing import Protocol
 
 import attrs
@@ -49,6 +50,9 @@ from mmkit.stream import UserStreamTracker
 
 #: Enum members looked up once: ``Side.BUY`` goes through the enum metaclass, and the gate runs every tick.
 _BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
+#: Back-off of a reference source that was down at start: first retry after this long, doubling up to the max (s).
+FEED_RETRY_FIRST_S = 1.0
+FEED_RETRY_MAX_S = 30.0
 
 
 def _first_line(exc: BaseException) -> str:
@@ -200,6 +204,9 @@ class RunnerStats:
     #: Failed on_tick calls in a row; a good tick resets it. At the runner's limit quoting halts for good.
     consecutive_errors: int = 0
     last_targets: tuple[TargetQuote, ...] = ()
+    #: The last strategy step's wall time and the actions it sent (read by the console's metrics).
+    last_decision_ns: int = 0
+    last_actions: Sequence[object] = ()
 
 
 #: Consecutive failed ticks after which the engine pulls quotes and halts (``engine.controller_max_failures``).
@@ -354,6 +361,7 @@ class StrategyRunner:
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
             self.stats.disconnected_ticks += 1
             return
+        began = perf_counter_ns()
         fair = self.fair_source.fair(ts_ns)
         self.last_fair = fair
         if fair.price is not None:
@@ -374,7 +382,8 @@ class StrategyRunner:
         else:
             self.stats.halted_ticks += 1
         self.stats.last_targets = tuple(targets)
-        self.executor.reconcile(targets, ts_ns, fair.price)
+        self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
+        self.stats.last_decision_ns = perf_counter_ns() - began
 
     def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
         """Count, record and log (the log sink folds repeats into one line with a count)."""
@@ -453,7 +462,9 @@ class Engine:
         #: raises EngineStartError keeps the engine from quoting.
         self.start_hooks: list[Callable[[], Awaitable[None]]] = []
         #: Called once by the lifecycle when the run ends, cleanly or not (flush the recorder...).
-        self.closers: list[Callable[[], object]] = []
+        self.closers: list[Callable[[], object]] = [self._cancel_feed_retries]
+        #: Reference sources down at start being retried in the background (see :meth:`_retry_feed`).
+        self._feed_retries: list[asyncio.Task[None]] = []
         stream.add_fill_listener(self._on_fill)
         # Fill validation (issue 11): the stream checks fills against the fair price and raises ledger alarms.
         stream.fair_price = lambda: self.runner.last_fair.price
@@ -506,6 +517,7 @@ class Engine:
                     raise EngineStartError(f"cannot connect to {feed.venue}: {_first_line(exc)}") from exc
                 logger.bind(venue=feed.venue).warning(
                     "{} unreachable at start ({}): starting without it", feed.venue, _first_line(exc))
+                self._retry_feed(feed)
                 continue
             for symbol in self.feed_symbols.get(feed.venue, ()):
                 feed.subscribe_book(symbol)
@@ -519,6 +531,39 @@ class Engine:
         for hook in self.start_hooks:
             await hook()
         await self.sync_state()
+
+    def _retry_feed(self, feed: Connector) -> None:
+        """Keep trying a reference source that was down at start, as one that drops at run time reconnects.
+
+        Why: a source that was unreachable for the first second would otherwise be
+        gone for the whole run, and the fair value would rest on fewer venues than
+        configured with nothing to say so. Retries back off to ``FEED_RETRY_MAX_S``;
+        the task ends once connected (its books are subscribed then) and is
+        cancelled when the run ends.
+        """
+
+        async def retry() -> None:
+            delay = FEED_RETRY_FIRST_S
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await feed.connect()
+                except Exception as exc:
+                    logger.bind(venue=feed.venue).debug("{} still unreachable: {}", feed.venue, _first_line(exc))
+                    delay = min(delay * 2, FEED_RETRY_MAX_S)
+                    continue
+                for symbol in self.feed_symbols.get(feed.venue, ()):
+                    feed.subscribe_book(symbol)
+                logger.bind(venue=feed.venue).info("{} reachable again: its prices count from now", feed.venue)
+                return
+
+        task = asyncio.get_running_loop().create_task(retry(), name=f"retry {feed.venue}")
+        self._feed_retries.append(task)
+
+    def _cancel_feed_retries(self) -> None:
+        for task in self._feed_retries:
+            task.cancel()
+        self._feed_retries.clear()
 
     async def sync_state(self) -> None:
         try:

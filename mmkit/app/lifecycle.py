@@ -23,6 +23,7 @@ from loguru import logger
 
 from mmkit.app.build import BuiltEngine, build
 from mmkit.app.config import ConfigOverrides, load_engine_config
+from mmkit.app.console.runtime import ConsoleStartError, start_console
 from mmkit.app.control.runtime import ControlStartError, open_controls
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
@@ -94,22 +95,32 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, clock, sig)
+    console = await start_console(built)  # operator console: alerts first, so a refused start alerts
     try:
         logger.info("starting: {} ({})", built.path, built.description)
         try:
             persistence = persist_built(built)  # recorder, audit, Redis hot state; recovery runs in engine.start
         except (ValueError, OSError) as exc:
             logger.error("refusing to quote: cannot open the store or the audit trail: {}", exc)
+            await console.start_refused(f"cannot open the store or the audit trail: {exc}")
             return EXIT_START_FAILED
         try:
-            await open_controls(built, persistence)  # operator control channel (mmkit pause/resume/...)
+            controls = await open_controls(built, persistence)  # operator control channel (mmkit pause/resume/...)
         except ControlStartError as exc:
             logger.error("refusing to quote: {}", exc)
+            await console.start_refused(str(exc))
+            return EXIT_START_FAILED
+        try:
+            await console.open(persistence, controls)  # metrics, alert watchers, dashboard (each if configured)
+        except ConsoleStartError as exc:
+            logger.error("refusing to quote: {}", exc)
+            await console.start_refused(str(exc))
             return EXIT_START_FAILED
         try:
             await engine.start()
         except EngineStartError as exc:
             logger.error("refusing to quote: {}", exc)
+            await console.start_refused(str(exc))
             await _disconnect(engine)
             return EXIT_START_FAILED
         limit = run_for_s if run_for_s is not None else _float(built.config.engine.run_for_s)
@@ -140,6 +151,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        await console.close()
         _run_closers(engine)
 
 

@@ -34,7 +34,9 @@ is what an operator must act on first.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Callable
 
 import attrs
 
@@ -91,12 +93,18 @@ class RunOutcome:
 
     problems: list[Problem] = attrs.field(factory=list)
     counts: dict[tuple[ProblemKind, str], int] = attrs.field(factory=dict)
+    #: Called once per new problem (the console's alerts); a listener that raises is ignored.
+    listeners: list[Callable[[Problem], None]] = attrs.field(factory=list, eq=False, repr=False)
 
     def record(self, kind: ProblemKind, reason: str, ts_ns: int = 0) -> None:
         key = (kind, reason)
         if key not in self.counts:
-            self.problems.append(Problem(kind, reason, ts_ns))
+            problem = Problem(kind, reason, ts_ns)
+            self.problems.append(problem)
             self.counts[key] = 0
+            for listener in self.listeners:
+                with contextlib.suppress(Exception):
+                    listener(problem)
         self.counts[key] += 1
 
     def has(self, kind: ProblemKind) -> bool:

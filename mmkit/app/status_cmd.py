@@ -290,16 +290,48 @@ def status_command(args: argparse.Namespace) -> int:
     3 when the store cannot be read (one line on stderr, no traceback)."""
     import sys
 
+    if getattr(args, "watch", False):  # operator console (issue 14): redraw in place until Ctrl-C
+        from mmkit.app.console.status_view import watch
+
+        watch(lambda: _status_text(args), interval_s=float(getattr(args, "interval", 2.0)))
+        return EXIT_OK
     try:
         status, notes = gather_status(args.config, getattr(args, "output_dir", None))
     except StoreUnreadable as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_STORE_UNREADABLE
+    live = _live(args)  # the running instance's console: levels, distance from mid, ages, balances, hedge, errors
     if getattr(args, "json", False):
-        print(json.dumps({"status": status, "notes": notes}, indent=2, default=str))
+        print(json.dumps({"status": status, "notes": notes, "live": live}, indent=2, default=str))
     else:
         for note in notes:
             print(f"note: {note}")
         if status is not None:
             print_status(status)
-    return EXIT_OK if status is not None else EXIT_NO_DATA
+        if live is not None:
+            from mmkit.app.console.status_view import format_live
+
+            print(format_live(live))
+    return EXIT_OK if status is not None or live is not None else EXIT_NO_DATA
+
+
+def _live(args: argparse.Namespace) -> dict[str, Any] | None:
+    from mmkit.app.console.status_view import live_snapshot
+
+    instance, out_dir, _store = instance_settings(args.config, getattr(args, "output_dir", None))
+    return live_snapshot(out_dir, instance)
+
+
+def _status_text(args: argparse.Namespace) -> str:
+    """One screen of ``--watch``: the store's status and the live section."""
+    from mmkit.app.console.status_view import format_live
+
+    try:
+        status, notes = gather_status(args.config, getattr(args, "output_dir", None))
+    except StoreUnreadable as exc:
+        status, notes = None, [str(exc)]
+    live = _live(args)
+    parts = [f"note: {note}" for note in notes]
+    parts += [format_status(status)] if status is not None else []
+    parts += [format_live(live)] if live is not None else []
+    return "\n".join(parts) or "nothing to report yet"

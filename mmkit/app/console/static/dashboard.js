@@ -1,0 +1,121 @@
+// mmkit operator console: draws the snapshots the instance pushes on /events (server-sent events).
+"use strict";
+const $ = (id) => document.getElementById(id);
+const fmt = (v, d = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+const time = (ns) => new Date(ns / 1e6).toISOString().substring(11, 23);
+let charted = false;
+let controlsDrawn = false;
+
+function pill(id, text, cls) { const el = $(id); el.textContent = text; el.className = "pill " + cls; }
+
+function drawLadder(s) {
+  const ours = new Map();
+  for (const o of s.orders) ours.set(o.side + ":" + o.price, o);
+  const rows = ["<tr><th>ours</th><th>bid size</th><th>price</th><th>ask size</th><th>ours</th></tr>"];
+  const asks = s.book.asks.slice().reverse();
+  for (const [p, q] of asks) {
+    const o = ours.get("sell:" + p);
+    rows.push(`<tr class="${o ? "ours" : ""}"><td></td><td></td><td class="sell">${fmt(p)}</td><td>${fmt(q, 4)}</td><td class="sell">${o ? "L" + o.level + " " + fmt(o.remaining, 4) : ""}</td></tr>`);
+  }
+  rows.push(`<tr><td colspan="5" class="l">mid ${fmt(s.mid)} · fair ${fmt(s.reference.price)} · book ${s.book.valid ? "valid" : "INVALID"}</td></tr>`);
+  for (const [p, q] of s.book.bids) {
+    const o = ours.get("buy:" + p);
+    rows.push(`<tr class="${o ? "ours" : ""}"><td class="buy">${o ? "L" + o.level + " " + fmt(o.remaining, 4) : ""}</td><td>${fmt(q, 4)}</td><td class="buy">${fmt(p)}</td><td></td><td></td></tr>`);
+  }
+  $("ladder").innerHTML = rows.join("");
+}
+
+function drawOrders(s) {
+  const rows = ["<tr><th class='l'>side</th><th>level</th><th>price</th><th>size</th><th>left</th><th>from mid (bps)</th><th>age (s)</th><th class='l'>state</th></tr>"];
+  for (const o of s.orders) {
+    rows.push(`<tr><td class="l ${o.side}">${o.side}</td><td>${o.level ?? "–"}</td><td>${fmt(o.price)}</td><td>${fmt(o.qty, 4)}</td><td>${fmt(o.remaining, 4)}</td><td>${fmt(o.distance_bps, 1)}</td><td>${fmt(o.age_s, 1)}</td><td class="l">${o.state}</td></tr>`);
+  }
+  $("orders").innerHTML = rows.join("");
+  $("orders").dataset.count = String(s.orders.length);
+}
+
+function drawTables(s) {
+  const f = ["<tr><th class='l'>time</th><th class='l'>venue</th><th class='l'>side</th><th>price</th><th>qty</th><th>fee</th></tr>"];
+  for (const x of s.fills) f.push(`<tr><td class="l">${time(x.ts_ns)}</td><td class="l">${esc(x.venue)}</td><td class="l ${x.side}">${x.side}</td><td>${fmt(x.price)}</td><td>${fmt(x.qty, 4)}</td><td>${fmt(x.fee, 4)}</td></tr>`);
+  $("fills").innerHTML = f.join("");
+  const e = ["<tr><th class='l'>time</th><th class='l'>what</th><th class='l'>detail</th></tr>"];
+  for (const a of s.actions) e.push(`<tr class="action"><td class="l">${time(a.ts_ns)}</td><td class="l ${a.ok ? "" : "sell"}">${esc(a.action)} ${a.ok ? "done" : "refused/failed"}</td><td class="l">${esc(a.message)} (${esc(a.source)})</td></tr>`);
+  for (const r of s.rejects) e.push(`<tr><td class="l">${time(r.ts_ns)}</td><td class="l sell">reject ${esc(r.action)}</td><td class="l">${esc(r.reason)}: ${esc(r.message)}</td></tr>`);
+  for (const p of s.errors) e.push(`<tr><td class="l">${p.ts_ns ? time(p.ts_ns) : ""}</td><td class="l sell">${esc(p.kind)} ×${p.count}</td><td class="l">${esc(p.reason)}</td></tr>`);
+  $("events").innerHTML = e.join("");
+}
+
+function drawHeader(s) {
+  $("title").textContent = `${s.instance} · ${s.strategy} · ${s.symbol}`;
+  pill("venue", `${s.venue} ${s.venue_connected ? "connected" : "DOWN"}`, s.venue_connected ? "ok" : "bad");
+  pill("kill", s.kill_switch.halted ? `kill switch HALTED: ${s.kill_switch.reason}` : "kill switch ok", s.kill_switch.halted ? "bad" : "ok");
+  pill("quoting", s.quoting ? "quoting" : "quoting PAUSED", s.quoting ? "ok" : "warn");
+  if (s.hedge) pill("hedge", `hedge ${s.hedge.venue}: ${s.hedge.stopped ? "STOPPED " + s.hedge.stopped : "on"} (${s.hedge.working} working)`, s.hedge.stopped ? "bad" : "ok");
+  else pill("hedge", "no hedge", "");
+  const r = s.reference;
+  pill("ref", `fair ${fmt(r.price)} · confidence ${fmt(r.confidence, 2)} · ${r.sources} src${r.venues && r.venues.length ? " (" + r.venues.map(esc).join(", ") + ")" : ""} · age ${fmt(r.age_s, 1)} s`, r.confidence >= 0.3 ? "ok" : "warn");
+  pill("updated", `tick ${s.ticks} · ${time(s.ts_ns)}`, "");
+  const inv = s.inventory, p = s.pnl;
+  $("pnl").innerHTML = `<span id="pnl-total">total ${fmt(p.total)}</span> · realized ${fmt(p.realized)} · unrealized ${fmt(p.unrealized)} · fees ${fmt(p.fees)}`;
+  const pct = Math.min(100, inv.utilization * 100);
+  $("inventory").innerHTML = `position <span id="position">${fmt(inv.position, 4)}</span> of ±${fmt(inv.max_position, 2)} · skew ${fmt(inv.skew_ticks, 2)} ticks<div class="bar"><div style="width:${pct}%"></div></div>`;
+}
+
+function drawControls(s) {
+  if (controlsDrawn) return;
+  controlsDrawn = true;
+  if (!s.controls) { $("controls").innerHTML = '<span class="pill" id="readonly">read-only</span>'; return; }
+  const parts = ['<input id="token" type="password" placeholder="control token" size="14">'];
+  for (const a of s.control_actions) parts.push(`<button id="btn-${a}" data-action="${a}">${a}</button>`);
+  $("controls").innerHTML = parts.join(" ");
+  for (const b of $("controls").querySelectorAll("button")) b.addEventListener("click", () => control(b.dataset.action));
+}
+
+async function control(action) {
+  if (!window.confirm(`${action} ${document.title}? This acts on the live instance.`)) return;
+  const token = ($("token") || {}).value || "";
+  try {
+    const r = await fetch("/api/control", { method: "POST", headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token }, body: JSON.stringify({ action }) });
+    const body = await r.json();
+    $("msg").textContent = `${action}: ${body.ok ? "done" : "not done"}: ${body.message}`;
+    $("msg").className = body.ok ? "" : "sell";
+  } catch (err) {
+    $("msg").textContent = `${action}: ${err}`;
+  }
+}
+
+const layout = (y) => ({ margin: { l: 50, r: 10, t: 5, b: 30 }, paper_bgcolor: "#181c22", plot_bgcolor: "#181c22", font: { color: "#bbc", size: 10 }, yaxis: { title: y }, xaxis: { type: "date" } });
+const when = (ns) => new Date(ns / 1e6);
+
+function chart(history, s) {
+  if (!charted) {
+    charted = true;
+    Plotly.newPlot("pnl-chart", [{ x: history.map((h) => when(h.ts_ns)), y: history.map((h) => h.pnl), mode: "lines", name: "PnL" }], layout("PnL"), { displayModeBar: false, responsive: true });
+    const lim = s.inventory.max_position;
+    Plotly.newPlot("pos-chart", [
+      { x: history.map((h) => when(h.ts_ns)), y: history.map((h) => h.position), mode: "lines", name: "position" },
+    ], { ...layout("position"), shapes: [-lim, lim].map((v) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: v, y1: v, line: { color: "#a55", dash: "dot" } })) }, { displayModeBar: false, responsive: true });
+    return;
+  }
+  const p = s.point;
+  Plotly.extendTraces("pnl-chart", { x: [[when(p.ts_ns)]], y: [[p.pnl]] }, [0], 3600);
+  Plotly.extendTraces("pos-chart", { x: [[when(p.ts_ns)]], y: [[p.position]] }, [0], 3600);
+  $("pnl-chart").dataset.points = String(Number($("pnl-chart").dataset.points || history.length) + 1);
+}
+
+function draw(s, history) {
+  drawHeader(s); drawControls(s); drawLadder(s); drawOrders(s); drawTables(s);
+  chart(history || [], s);
+  document.body.dataset.ticks = String(s.ticks);
+}
+
+async function main() {
+  const first = await (await fetch("/api/state")).json();
+  $("pnl-chart").dataset.points = String(first.history.length);
+  draw(first, first.history);
+  const events = new EventSource("/events");
+  events.onmessage = (m) => draw(JSON.parse(m.data), null);
+  events.onerror = () => pill("updated", "disconnected from the instance", "bad");
+}
+main();
