@@ -7,10 +7,12 @@ and publishes its book as 35=W snapshots and 35=X increments with an
 application sequence number (1181) that a client can check for gaps.
 
 Threads: QuickFIX callbacks (one acceptor thread) and the market driver
-thread both act under one lock, and send while holding it, so that execution
-reports and market data leave in the order they happened. (QuickFIX does not
-hold a session's mutex while calling ``fromApp``, so sending under our lock
-cannot deadlock with it.)
+thread both act under one lock, but never send while holding it: QuickFIX
+holds a session's mutex while it calls ``onLogout`` (and ``toApp`` on a
+resend), and ``sendToTarget`` needs that mutex, so sending under our lock
+deadlocked against a logout. Messages are queued under the lock on the
+``outbox`` (so they leave in the order they happened) and one sender thread
+hands them to QuickFIX holding no lock of ours.
 
 Tests ask the exchange for its OWN view of open orders (``open_orders``),
 never the client's belief. For tests that run the exchange in another
@@ -46,6 +48,7 @@ from connectors.truex.session import GuardedApplication, SessionSpec, build_sett
 from connectors.truex.signing import LogonFields, load_signer, verify
 from connectors.truex.sim.hostile import bad_trade, send_bad_trade
 from connectors.truex.sim.market_data import MarketDataPublisher
+from connectors.truex.sim.outbox import Outbox
 from connectors.truex.sim.records import (
     MAKER_OWNER,
     MD_COMP_ID,
@@ -87,6 +90,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         self.engine = MatchingEngine(self.instrument, trade_id_prefix=f"TX{self.id_epoch}-")
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
+        #: Every outgoing message goes through here, never straight to QuickFIX (see the module docstring).
+        self.outbox = Outbox("truex-sim")
         self._signer = load_signer(config.signer)
         self._accounts_by_comp = {}
         for account in config.accounts:
@@ -133,10 +138,17 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             self._fills_file = path.open("a", encoding="utf-8", buffering=1)
         specs = [*self._oe_sessions.values(), *self._md_sessions.values()]
         settings = build_settings("acceptor", specs, self.config.dictionary_dir)
+        self.outbox.start()
         self._acceptor = fix.SocketAcceptor(self, fix.MemoryStoreFactory(), settings)
         self._acceptor.start()
 
     def stop(self) -> None:
+        """Send what is queued (bounded), then drop every session; returns promptly with clients connected.
+
+        No lock of ours is held here, so the QuickFIX threads' ``onLogout``
+        callbacks (run while the acceptor disconnects the sessions) can finish.
+        """
+        self.outbox.stop()
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is not None:
             acceptor.stop(True)
@@ -282,6 +294,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
     def on_logout(self, session_id: fix.SessionID) -> None:
         key = session_key(session_id)
         with self._lock:
+            self.outbox.session_ended(session_id)
             self._logged_on.discard(key)
             self._refused.pop(key, None)
             self._md_subscribers.pop(key[1], None)
@@ -627,11 +640,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         return f"O{self.id_epoch}-{next(self._ids)}"
 
     def _send(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        try:
-            if not fix.Session.sendToTarget(message, session_id):
-                self._log.debug("not sent (session down): {}", m.redact(message.toString()))
-        except fix.SessionNotFound:
-            self._log.warning("no session {}", session_id.toString())
+        """Queue ``message`` for the sender thread; never calls QuickFIX (callers hold the lock)."""
+        self.outbox.put(session_id, message)
 
 
 def default_dictionary_dir() -> Path:
