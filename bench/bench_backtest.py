@@ -54,7 +54,7 @@ from mmkit.clock import Clock, ClockMode
 from mmkit.connector import load_venue_rules
 from mmkit.model import NS_PER_MS, BookDelta, Trade
 from mmkit.risk.inventory import InventoryConfig
-from mmkit.sim.venue import ReplayBookVenue
+from mmkit.sim.replay_venue import ReplayBookVenue
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
 
 TARGET_S = 1.0

@@ -39,7 +39,7 @@ from mmkit.model import NS_PER_MS, NS_PER_S
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import ConstantLatency, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, ProbabilisticQueue, QueueModel
-from mmkit.sim.venue import ReplayBookVenue
+from mmkit.sim.replay_venue import ReplayBookVenue
 from mmkit.strategy import Controller
 
 QueueName = Literal["conservative", "probabilistic"]

@@ -34,9 +34,9 @@ from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
 from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.risk.kill_switch import KillSwitchConfig
+from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.random_walk import RandomWalkReference
-from mmkit.sim.venue import ExchangeVenue
 from mmkit.strategy import Controller
 
 SIM_ALIASES = ("sim", "mmkit.sim")

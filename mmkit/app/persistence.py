@@ -54,7 +54,7 @@ from mmkit.clock import Clock
 from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
-from mmkit.sim.venue import SimulatedVenue
+from mmkit.sim.base_venue import SimulatedVenue
 from mmkit.store.audit import AuditTrail
 from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, journal_path_for, read_journal
 from mmkit.store.private import make_private, restrict_umask

@@ -22,9 +22,9 @@ from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
 from mmkit.model import NS_PER_MS, NS_PER_S
+from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.latency import ConstantLatency, LatencyModel
-from mmkit.sim.venue import ExchangeVenue
 from mmkit.strategy import Controller
 
 #: Increments of the reference recording (Binance BTCUSDT: 0.01 tick, 1e-8 size resolution).

@@ -4,7 +4,7 @@ A recorded Binance stream starts with diffs that arrive *before* the REST
 snapshot, and a recording may have gaps. Applied naively in file order the
 book crosses (see ../shared/data/README.md). The engine's own
 :class:`mmkit.book.OrderBookTracker` handles that for the strategy; the
-simulated venue (:class:`mmkit.sim.venue.ReplayBookVenue`) applies whatever
+simulated venue (:class:`mmkit.sim.replay_venue.ReplayBookVenue`) applies whatever
 it is given, so this filter stands in front of it and hands on only a
 consistent stream:
 

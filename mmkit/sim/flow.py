@@ -37,7 +37,7 @@ from loguru import logger
 
 from mmkit.model import Side, Trade
 from mmkit.sim.calibration import TapeStats
-from mmkit.sim.venue import ExchangeVenue
+from mmkit.sim.exchange_venue import ExchangeVenue
 
 BPS = Decimal(10_000)
 

@@ -2,7 +2,7 @@
 
 The engine is built from a config by :func:`mmkit.app.build.build` in paper mode (``mmkit start
 --paper``): the quoting venue is the configured venue's rules (TrueX) on the simulated exchange
-(:class:`mmkit.sim.venue.ExchangeVenue`); the reference prices come from three
+(:class:`mmkit.sim.exchange_venue.ExchangeVenue`); the reference prices come from three
 :class:`connectors.ccxt.CcxtConnector` built by ``from_config`` (real ccxt.pro code) aimed at the
 local mock of Kraken, Coinbase and Gemini; hedges go to the mock Kraken through a fourth one. It
 runs under :func:`mmkit.app.lifecycle.run_live`, the very start/tick/stop sequence of ``mmkit
@@ -36,7 +36,7 @@ from mmkit.model import NS_PER_MS, OrderStatusReport, OrderType, Side
 from mmkit.pricing.aggregator import PriceAggregator
 from mmkit.risk.hedge import HedgeExecutor
 from mmkit.risk.inventory import InventoryManager
-from mmkit.sim.venue import ExchangeVenue
+from mmkit.sim.exchange_venue import ExchangeVenue
 from tests.integration.ccxt.mock_venue import CCXT_STATIC, MockVenueServer, gemini_markets
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from mmkit.connector import load_venue_rules
 from mmkit.model import BookDelta, BookSnapshot, Level, Side
-from mmkit.sim.venue import ReplayBookVenue
+from mmkit.sim.replay_venue import ReplayBookVenue
 
 D = Decimal
 SYMBOL = "BTCUSDT"

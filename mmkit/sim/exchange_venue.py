@@ -1,0 +1,196 @@
+"""ExchangeVenue: a full simulated exchange on :class:`~mmkit.sim.matching.MatchingEngine`.
+
+The public book is our orders plus synthetic liquidity and takers that a test
+or demo scripts (``add_liquidity``, ``take``, ``quote_around``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+from mmkit.connector import VenueRules
+from mmkit.model import (
+    BookSnapshot,
+    Liquidity,
+    RejectReason,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from mmkit.sim.base_venue import MAKER_OWNER, OUR_OWNER, TAKER_OWNER, SimulatedVenue, VenueOrder, event_stamper
+from mmkit.sim.fees import FeeModel
+from mmkit.sim.latency import Action, LatencyModel
+from mmkit.sim.matching import Execution, MatchingEngine, SimOrder
+
+__all__ = ["ExchangeVenue"]
+
+
+class ExchangeVenue(SimulatedVenue):
+    """A simulated exchange whose book is our orders plus scripted synthetic liquidity."""
+
+    def __init__(
+        self,
+        rules: VenueRules,
+        now_ns: Callable[[], int],
+        *,
+        latency: LatencyModel | None = None,
+        fees: FeeModel | None = None,
+        initial_balances: Mapping[str, Decimal] | None = None,
+        hold_events_while_disconnected: bool = True,
+        book_levels: int = 20,
+    ) -> None:
+        super().__init__(
+            rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
+            hold_events_while_disconnected=hold_events_while_disconnected,
+        )
+        self.engines = {i.symbol: MatchingEngine(i, trade_id_prefix=f"{rules.venue}-T") for i in rules.instruments}
+        self._by_oid: dict[str, VenueOrder] = {}
+        self._reference: dict[str, Decimal] = {}
+        self._book_levels = book_levels
+        self._md_seq = itertools.count(1)
+        self._synthetic_seq = itertools.count(1)
+
+    # -- scripting -------------------------------------------------------------
+
+    def set_reference_price(self, symbol: str, price: Decimal) -> None:
+        """Mid used for the price band while the book has no two-sided market."""
+        self._reference[symbol] = price
+
+    def add_liquidity(self, side: Side, price: Decimal, qty: Decimal, symbol: str | None = None) -> str:
+        """Rest a synthetic maker order now; returns its exchange order id."""
+        ts = self._sync()
+        sym = self._symbol(symbol)
+        oid = f"M{next(self._synthetic_seq)}"
+        result = self.engines[sym].submit(SimOrder(oid, MAKER_OWNER, oid, side, price, qty), ts)
+        if not result.accepted:
+            raise ValueError(f"synthetic order refused: {result.reject_text}")
+        self._after_match(sym, result.executions, ts)
+        return oid
+
+    def take(
+        self, side: Side, qty: Decimal, price: Decimal | None = None, symbol: str | None = None
+    ) -> list[Execution]:
+        """A synthetic taker hits the book now (IOC at ``price``, or market when None)."""
+        ts = self._sync()
+        sym = self._symbol(symbol)
+        oid = f"K{next(self._synthetic_seq)}"
+        result = self.engines[sym].submit(SimOrder(oid, TAKER_OWNER, oid, side, price, qty, tif=TimeInForce.IOC), ts)
+        if not result.accepted:
+            raise ValueError(f"synthetic taker refused: {result.reject_text}")
+        self._after_match(sym, result.executions, ts)
+        return list(result.executions)
+
+    def quote_around(self, mid: Decimal, half_spread: Decimal, qty: Decimal, levels: int = 5,
+                     symbol: str | None = None) -> None:
+        """Replace all synthetic liquidity with a ladder of ``levels`` a side around ``mid``."""
+        ts = self._sync()
+        sym = self._symbol(symbol)
+        engine = self.engines[sym]
+        for order in engine.orders_of(MAKER_OWNER):
+            engine.cancel(order.order_id, ts)
+        self._reference[sym] = mid
+        inst = engine.instrument
+        for k in range(levels):
+            bid = inst.round_price(mid - half_spread - k * inst.tick_for(mid), Side.BUY)
+            ask = inst.round_price(mid + half_spread + k * inst.tick_for(mid), Side.SELL)
+            for side, price in ((Side.BUY, bid), (Side.SELL, ask)):
+                oid = f"M{next(self._synthetic_seq)}"
+                result = engine.submit(SimOrder(oid, MAKER_OWNER, oid, side, price, qty), ts)
+                self._after_match(sym, result.executions, ts)
+        self._publish_book(sym, ts)
+
+    def _sync(self) -> int:
+        ts = max(self._now(), self._venue_time)
+        self.advance(ts)
+        return ts
+
+    def _symbol(self, symbol: str | None) -> str:
+        if symbol is not None:
+            return symbol
+        if len(self.engines) != 1:
+            raise ValueError("name the symbol: this venue lists several")
+        return next(iter(self.engines))
+
+    # -- hooks -------------------------------------------------------------------
+
+    def _mid(self, symbol: str) -> Decimal | None:
+        engine = self.engines.get(symbol)
+        mid = engine.mid() if engine is not None else None
+        return mid if mid is not None else self._reference.get(symbol)
+
+    def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
+        result = self.engines[rec.symbol].submit(
+            SimOrder(rec.venue_order_id, OUR_OWNER, rec.client_id, rec.side, rec.price, rec.qty, rec.post_only,
+                     rec.tif),
+            ts,
+        )
+        if not result.accepted:
+            assert result.reject_reason is not None
+            return result.reject_reason, result.reject_text
+        if result.resting is not None:
+            self._by_oid[rec.venue_order_id] = rec
+        self._after_match(rec.symbol, result.executions, ts, taker=rec)
+        if result.canceled_qty > 0:
+            self._close_remainder(rec, ts)
+        return None
+
+    def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
+        if self._by_oid.get(rec.venue_order_id) is rec:
+            self.engines[rec.symbol].cancel(rec.venue_order_id, ts)
+            del self._by_oid[rec.venue_order_id]
+            self._publish_book(rec.symbol, ts)
+
+    def _replace_resting(self, old: VenueOrder, new: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
+        assert new.price is not None
+        engine = self.engines[old.symbol]
+        resting = engine.get(old.venue_order_id)
+        already_filled = (resting.qty - resting.leaves_qty) if resting is not None else Decimal(0)
+        # The matching engine counts the filled part in the total; the venue's request is open quantity.
+        result = engine.replace(
+            old.venue_order_id, new.venue_order_id, new.client_id, new.price, already_filled + new.qty, ts
+        )
+        if not result.accepted:
+            assert result.reject_reason is not None
+            return result.reject_reason, result.reject_text
+        del self._by_oid[old.venue_order_id]
+        if result.resting is not None:
+            self._by_oid[new.venue_order_id] = new
+        self._after_match(old.symbol, result.executions, ts, taker=new)
+        return None
+
+    def _after_match(self, symbol: str, executions: tuple[Execution, ...], ts: int,
+                     taker: VenueOrder | None = None) -> None:
+        for ex in executions:
+            both = ex.maker_owner == OUR_OWNER and ex.taker_owner == OUR_OWNER
+            if ex.maker_owner == OUR_OWNER:
+                maker = self._by_oid[ex.maker_order_id]
+                if ex.maker_leaves == 0:
+                    del self._by_oid[ex.maker_order_id]
+                self._book_fill(
+                    maker, ex.price, ex.qty, liquidity=Liquidity.MAKER,
+                    trade_id=ex.trade_id + ("-M" if both else ""), ts=ts,
+                )
+            if ex.taker_owner == OUR_OWNER and taker is not None:
+                self._book_fill(
+                    taker, ex.price, ex.qty, liquidity=Liquidity.TAKER,
+                    trade_id=ex.trade_id + ("-T" if both else ""), ts=ts,
+                )
+            if symbol in self._trade_subs:
+                trade = Trade(self.venue, symbol, ex.trade_id, ex.price, ex.qty, ex.taker_side, ts, ts)
+                self._emit(Action.MARKET_DATA, ts, event_stamper(trade), "market")
+        self._publish_book(symbol, ts)
+
+    def _publish_book(self, symbol: str, ts: int) -> None:
+        if symbol not in self._book_subs:
+            return
+        engine = self.engines[symbol]
+        seq = next(self._md_seq)
+        bids = tuple(engine.depth(Side.BUY, self._book_levels))
+        asks = tuple(engine.depth(Side.SELL, self._book_levels))
+        self._emit(
+            Action.MARKET_DATA, ts,
+            lambda recv: BookSnapshot(self.venue, symbol, seq, bids, asks, ts, recv), "market",
+        )
+

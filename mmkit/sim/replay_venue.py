@@ -1,0 +1,364 @@
+"""ReplayBookVenue: our orders against a recorded book we cannot change.
+
+The backtest driver pushes recorded market events with ``on_market_event``;
+our orders are filled by a :mod:`queue model <mmkit.sim.queue>` against
+recorded trades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Literal
+
+import attrs
+from loguru import logger
+
+from mmkit.book.book import IntLevel, OffGridError, OrderBook
+from mmkit.connector import VenueRules
+from mmkit.model import (
+    ZERO,
+    BookDelta,
+    Level,
+    Liquidity,
+    MarketEvent,
+    RejectReason,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from mmkit.sim.base_venue import SimulatedVenue, VenueOrder
+from mmkit.sim.fees import FeeModel
+from mmkit.sim.latency import Action, LatencyModel
+from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition, trade_fill_qty
+
+__all__ = ["ReplayBookVenue"]
+
+
+@attrs.define(slots=True)
+class _Queued:
+    """One resting order of ours: where it is in the queue, and its price in the recorded book's ticks.
+
+    ``tick`` is None for a price off the book's grid, which no recorded level can ever be at.
+    """
+
+    rec: VenueOrder
+    pos: QueuePosition
+    tick: int | None
+
+
+class ReplayBookVenue(SimulatedVenue):
+    """Our orders join a recorded book; a queue model decides their fills from recorded trades.
+
+    Our own taking does not deplete the recorded book (we cannot change the
+    recording); it fills against the displayed levels at the moment it arrives.
+    ``market_time`` picks which timestamp of a recorded event is venue time.
+
+    The recorded book of each symbol is an :class:`mmkit.book.OrderBook`
+    (integer ticks and lots inside, as in the engine's own book tracker):
+    every recorded level update lands here, while the venue only asks for
+    the best prices, the size at one price, or, when an order of ours
+    crosses (rare), the levels it would take. ``book_increments`` is the
+    recording's resolution (price, size), which the venue's rules do not
+    state: recordings print displayed sizes finer than the order lot (Binance
+    shows 8 decimals), so the caller says it. A reader's pre-scaled levels on that
+    grid are applied as they are. A recorded event the book cannot hold (a
+    level off that grid, or an invalid one) is refused whole, logged and
+    counted in ``refused_events``, never rounded.
+    """
+
+    def __init__(
+        self,
+        rules: VenueRules,
+        now_ns: Callable[[], int],
+        *,
+        book_increments: tuple[Decimal, Decimal],
+        latency: LatencyModel | None = None,
+        fees: FeeModel | None = None,
+        initial_balances: Mapping[str, Decimal] | None = None,
+        queue_model: QueueModel | None = None,
+        hold_events_while_disconnected: bool = True,
+        market_time: Literal["ts_event", "ts_recv"] = "ts_event",
+    ) -> None:
+        super().__init__(
+            rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
+            hold_events_while_disconnected=hold_events_while_disconnected,
+        )
+        self.queue_model: QueueModel = queue_model or ConservativeQueue()
+        self._market_time = market_time
+        self.books = {i.symbol: OrderBook(*book_increments, venue=i.venue, symbol=i.symbol) for i in rules.instruments}
+        self._resting: dict[str, _Queued] = {}  # client id -> our resting order
+        #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
+        self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
+        #: Recorded book events refused because a level was off the book's grid or invalid.
+        self.refused_events = 0
+
+    def on_market_event(self, event: MarketEvent) -> None:
+        """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
+        ts = event.ts_event if self._market_time == "ts_event" else event.ts_recv
+        # Most events find no action of ours due (one in ~30 here): test the heap root before calling
+        # advance, and otherwise do only what advance then does, move venue time (keep the two in step).
+        to_venue = self._to_venue
+        if to_venue and to_venue[0][0] <= ts:
+            self.advance(ts)
+        elif ts > self._venue_time:
+            self._venue_time = ts
+        book = self.books.get(event.symbol)
+        if book is None:
+            return
+        if isinstance(event, Trade):
+            self._on_trade(book, event, ts)
+            if event.symbol in self._trade_subs:
+                self._emit(Action.MARKET_DATA, ts, lambda recv: attrs.evolve(event, ts_recv=recv), "market")
+            return
+        try:
+            bids, asks = book.int_levels(event)
+        except ValueError as exc:  # OffGridError, or an invalid level: raised before anything is applied
+            self.refused_events += 1
+            logger.bind(venue=self.venue, symbol=event.symbol).warning(
+                "recorded book event seq={} refused: {}", event.seq, exc
+            )
+            return
+        if isinstance(event, BookDelta):
+            self._on_delta(book, event.symbol, bids, asks, event.seq, ts)
+        else:
+            self._on_snapshot(book, event.symbol, bids, asks, event.seq, ts)
+        if event.symbol in self._book_subs:
+            self._emit(Action.MARKET_DATA, ts, lambda recv: attrs.evolve(event, ts_recv=recv), "market")
+
+    def queue_front(self, client_id: str) -> Decimal | None:
+        """The model's current estimate of displayed quantity ahead of our order."""
+        queued = self._resting.get(client_id)
+        return None if queued is None else queued.pos.front
+
+    # -- market data ---------------------------------------------------------------
+
+    def _on_snapshot(
+        self, book: OrderBook, symbol: str, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, ts: int
+    ) -> None:
+        """Install a recorded snapshot; every level it or the old book listed counts as changed."""
+        prev: dict[tuple[Side, int], int] = {(Side.BUY, p): book.size_at_int(Side.BUY, p) for p, _ in bids}
+        prev.update({(Side.SELL, p): book.size_at_int(Side.SELL, p) for p, _ in asks})
+        prev.update({(Side.BUY, p): q for p, q in book.iter_levels_int(Side.BUY)})
+        prev.update({(Side.SELL, p): q for p, q in book.iter_levels_int(Side.SELL)})
+        book.set_snapshot_int(bids, asks, seq)
+        self._on_depth(book, symbol, prev, ts)
+        for side, price in prev:
+            self._traded.get((symbol, side), {}).pop(price, None)
+
+    def _on_delta(
+        self, book: OrderBook, symbol: str, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, ts: int
+    ) -> None:
+        """Apply a recorded diff; the queue model hears only about the levels our orders rest at.
+
+        ``prev`` is what each of those levels displayed just before the diff
+        changed it (for a price listed twice, before its last change), which
+        is all the queue model and the fill checks read; the recorded book
+        itself is updated in one tight loop.
+        """
+        prev: dict[tuple[Side, int], int] = {}
+        # Most diffs do not list the price an order of ours rests at: one hashed membership test per
+        # side (built on first need) rules that out before walking the levels one by one.
+        listed_bids: dict[int, int] | None = None
+        listed_asks: dict[int, int] | None = None
+        for queued in self._resting.values():
+            tick = queued.tick
+            rec = queued.rec
+            if tick is None or rec.symbol != symbol:
+                continue
+            key = (rec.side, tick)
+            if key in prev:
+                continue
+            if rec.side is Side.BUY:
+                if listed_bids is None:
+                    listed_bids = dict(bids)
+                if tick not in listed_bids:
+                    continue
+                levels = bids
+            else:
+                if listed_asks is None:
+                    listed_asks = dict(asks)
+                if tick not in listed_asks:
+                    continue
+                levels = asks
+            current = book.size_at_int(rec.side, tick)
+            before = current
+            for level_price, size in levels:
+                if level_price == tick:
+                    before = current
+                    current = size
+            prev[key] = before
+        book.apply_levels_int(bids, asks, seq)
+        if self._resting:
+            self._on_depth(book, symbol, prev, ts)
+        # A changed level closes the window in which trades there are netted out of its decrease.
+        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+            traded = self._traded.get((symbol, side))
+            if traded:
+                for price, _ in levels:
+                    traded.pop(price, None)
+
+    def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
+        trade_price = trade.price
+        for queued in list(self._resting.values()) if self._resting else ():
+            rec = queued.rec
+            price = rec.price
+            if rec.symbol != trade.symbol or price is None:
+                continue
+            # A print above our bid (below our offer) neither reaches nor trades through us: most prints.
+            if trade_price > price if rec.side is Side.BUY else trade_price < price:
+                continue
+            qty = trade_fill_qty(
+                self.queue_model, queued.pos, side=rec.side, price=price, leaves=rec.leaves,
+                trade_price=trade_price, trade_qty=trade.qty, aggressor=trade.aggressor,
+            )
+            if qty > 0:
+                self._maker_fill(queued, qty, ts)
+        aggressor = trade.aggressor
+        if aggressor is not None:
+            tick = self._tick_of(book, trade_price)
+            if tick is None:
+                return  # off the book's grid: no recorded level is at that price, nothing to net
+            resting = Side.SELL if aggressor is Side.BUY else Side.BUY  # the side the print traded against
+            traded = self._traded.setdefault((trade.symbol, resting), {})
+            traded[tick] = traded.get(tick, ZERO) + trade.qty
+
+    def _on_depth(self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int) -> None:
+        """After the recorded book of ``symbol`` changed: queue updates, fills by a crossing book.
+
+        ``prev`` holds, for (at least) every changed level an order of ours
+        rests at, the size (lots) it displayed before the change.
+        """
+        # Fills below never change the recorded book, so its best prices are read once for all our orders.
+        best_bid, best_ask = book.best_bid_int(), book.best_ask_int()
+        for queued in list(self._resting.values()):
+            rec = queued.rec
+            price = rec.price
+            if rec.symbol != symbol or price is None:
+                continue
+            tick = queued.tick
+            if tick is None:
+                # Off the book's grid: never at a recorded level, but the book can still cross it.
+                crossed = self._crosses_off_grid(book, rec.side, price, best_bid, best_ask)
+            else:
+                key = (rec.side, tick)
+                if key in prev:
+                    before = self._size(book, prev[key])
+                    traded = self._traded.get((symbol, rec.side), {}).get(tick, ZERO)
+                    now = self._size(book, book.size_at_int(rec.side, tick))
+                    self.queue_model.on_depth_change(queued.pos, before, min(before, now + traded))
+                if rec.side is Side.BUY:
+                    crossed = best_ask is not None and best_ask < tick
+                else:
+                    crossed = best_bid is not None and best_bid > tick
+            if crossed:
+                self._maker_fill(queued, rec.leaves, ts)
+
+    @staticmethod
+    def _crosses_off_grid(
+        book: OrderBook, side: Side, price: Decimal, best_bid: int | None, best_ask: int | None
+    ) -> bool:
+        if side is Side.BUY:
+            return best_ask is not None and book.price_to_decimal(best_ask) < price
+        return best_bid is not None and book.price_to_decimal(best_bid) > price
+
+    @staticmethod
+    def _size(book: OrderBook, lots: int) -> Decimal:
+        """A recorded size as a Decimal (no level: the same ZERO the queue models start from)."""
+        return book.size_to_decimal(lots) if lots else ZERO
+
+    @staticmethod
+    def _tick_of(book: OrderBook, price: Decimal) -> int | None:
+        """``price`` in the book's ticks, or None when it is off the book's grid."""
+        try:
+            return book.price_to_int(price)
+        except OffGridError:
+            return None
+
+    def _maker_fill(self, queued: _Queued, qty: Decimal, ts: int) -> None:
+        rec = queued.rec
+        assert rec.price is not None
+        self._book_fill(
+            rec, rec.price, min(qty, rec.leaves), liquidity=Liquidity.MAKER, trade_id=self._next_fill_id(), ts=ts
+        )
+        if not rec.status.is_open:
+            del self._resting[rec.client_id]
+
+    def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
+        """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
+
+        def beyond(tick: int) -> bool:
+            if limit is None:
+                return False
+            price = book.price_to_decimal(tick)
+            return price > limit if side is Side.BUY else price < limit
+
+        # Most orders do not cross: the opposite best says so before the book is walked.
+        best = book.best_ask_int() if side is Side.BUY else book.best_bid_int()
+        if best is None or beyond(best):
+            return []
+        taken: list[Level] = []
+        for tick, lots in book.iter_levels_int(side.opposite):
+            if beyond(tick):
+                break
+            taken.append((book.price_to_decimal(tick), book.size_to_decimal(lots)))
+        return taken
+
+    # -- hooks -------------------------------------------------------------------
+
+    def _mid(self, symbol: str) -> Decimal | None:
+        book = self.books.get(symbol)
+        return None if book is None else book.mid()
+
+    def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
+        book = self.books[rec.symbol]
+        crossing = self._levels_through(book, rec.side, rec.price)
+        if rec.post_only and crossing:
+            return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
+        if rec.price is None and not crossing:
+            return RejectReason.OTHER, "no liquidity for a market order"
+        if rec.tif is TimeInForce.FOK and sum((q for _, q in crossing), ZERO) < rec.qty:
+            self._close_remainder(rec, ts)
+            return None
+        self._take(rec, crossing, ts)
+        if rec.leaves > 0:
+            if rec.price is None or rec.tif in (TimeInForce.IOC, TimeInForce.FOK):
+                self._close_remainder(rec, ts)
+            else:
+                self._join(rec)
+        return None
+
+    def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
+        self._resting.pop(rec.client_id, None)
+
+    def _replace_resting(self, old: VenueOrder, new: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
+        assert new.price is not None
+        queued = self._resting[old.client_id]
+        book = self.books[old.symbol]
+        crossing = self._levels_through(book, new.side, new.price)
+        if crossing and old.post_only:
+            return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
+        del self._resting[old.client_id]
+        if new.price == old.price and new.qty <= old.leaves:
+            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)  # keeps its place in the queue
+            return None
+        self._take(new, crossing, ts)
+        if new.leaves > 0:
+            self._join(new)
+        return None
+
+    def _take(self, rec: VenueOrder, crossing: list[Level], ts: int) -> None:
+        for price, qty in crossing:
+            if rec.leaves <= 0:
+                break
+            self._book_fill(
+                rec, price, min(qty, rec.leaves), liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts
+            )
+
+    def _join(self, rec: VenueOrder) -> None:
+        assert rec.price is not None
+        book = self.books[rec.symbol]
+        tick = self._tick_of(book, rec.price)
+        level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
+        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
+
