@@ -110,6 +110,18 @@ class _Settled:
     position: Decimal | None
 
 
+#: The PENDING_* states as a tuple: membership by identity, where the frozenset would call Enum's
+#: Python-level __hash__ for every order on every reconcile.
+_PENDING = tuple(PENDING_STATES)
+
+
+def _any_pending(orders: list[ClientOrder]) -> bool:
+    """True if an order of the slot has an action in flight (a slot usually holds one order)."""
+    if len(orders) == 1:
+        return orders[0].state in _PENDING
+    return any(o.state in _PENDING for o in orders)
+
+
 def _replace_level(item: tuple[ClientOrder, TargetQuote]) -> int:
     return item[1].level
 
@@ -292,8 +304,9 @@ class Executor:
         cancels: list[ClientOrder] = []
         replaces: list[tuple[ClientOrder, TargetQuote]] = []
         tol = self.size_tolerance
+        exact = not tol  # |a - b| <= 0 is a == b (Decimal subtraction of unequal values is never 0)
         for key, orders in by_slot.items():
-            if any(o.state in PENDING_STATES for o in orders):
+            if _any_pending(orders):
                 continue  # one action in flight per slot: wait for its outcome
             target = wanted.get(key)
             if target is None:
@@ -302,9 +315,11 @@ class Executor:
             keep = None
             target_price, target_qty = target.price, target.qty
             for o in orders:
-                if o.request.price == target_price:
-                    remaining = max(o.request.qty - o.filled_qty, ZERO)
-                    if abs(remaining - target_qty) <= tol:
+                request = o.request
+                if request.price == target_price:
+                    filled = o.filled_qty
+                    remaining = max(request.qty - filled, ZERO) if filled else request.qty
+                    if remaining == target_qty if exact else abs(remaining - target_qty) <= tol:
                         keep = o
                         break
             if keep is not None:
@@ -320,8 +335,8 @@ class Executor:
             else:
                 cancels.append(primary)
         places = [target for key, target in wanted.items() if key not in by_slot]
-        if self.cancel_strays:
-            cancels.extend(o for o in strays if o.state not in PENDING_STATES)
+        if self.cancel_strays and strays:
+            cancels.extend(o for o in strays if o.state not in _PENDING)
         limited = 0
         if limit is not None and position is not None:
             cut = bound_exposure(
