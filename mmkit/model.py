@@ -281,10 +281,12 @@ class Instrument:
             return reason
         price_band = self.price_band
         if mid is not None and price_band is not None and mid > 0:
-            # One product per mid (the callers ask for many orders around the same mid).
-            if mid is not memo.band_mid:
-                memo.band_mid, memo.band_limit = mid, mid * price_band
-            if abs(price - mid) > memo.band_limit:
+            # One product per mid (the callers ask for many orders around the same mid). The pair is
+            # one attribute, replaced whole: a connector thread asking at the same time sees a matching pair.
+            band = memo.band
+            if mid is not band[0]:
+                band = memo.band = (mid, mid * price_band)
+            if abs(price - mid) > band[1]:
                 return RejectReason.PRICE_BAND
         return None
 
@@ -438,7 +440,7 @@ def _scaled(value: Decimal, unit: int) -> int:
 class _InstrumentMemo:
     """Per-instrument memo tables (bounded: cleared when full, as prices wander)."""
 
-    __slots__ = ("ask_prices", "band_limit", "band_mid", "bid_prices", "rounded_qty", "static_checks")
+    __slots__ = ("ask_prices", "band", "bid_prices", "rounded_qty", "static_checks")
 
     def __init__(self) -> None:
         self.bid_prices: dict[Decimal, Decimal] = {}
@@ -446,8 +448,7 @@ class _InstrumentMemo:
         self.rounded_qty: dict[tuple[Decimal, int], Decimal] = {}
         self.static_checks: dict[tuple[Decimal, Decimal], RejectReason | None] = {}
         #: The last mid ``check_order`` saw and ``mid * price_band`` for it.
-        self.band_mid: Decimal | None = None
-        self.band_limit = ZERO
+        self.band: tuple[Decimal | None, Decimal] = (None, ZERO)
 
 
 def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
