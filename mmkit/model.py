@@ -175,25 +175,25 @@ class Instrument:
         if prices != sorted(prices) or len(set(prices)) != len(prices):
             raise ValueError(f"{self.venue}:{self.symbol}: increment bands must be sorted by min_price")
 
-    # The methods below run dozens of times per quote decision (bench/bench_ladder.py). The rules
-    # work on integers: every tick, lot and band start is an integer count of one fixed unit per
-    # instrument (``_grid``, worked out once), so an input price or size is converted once, exactly,
-    # and the band search, the snap and the on-tick/on-lot tests are int operations. Decimal stays at
-    # the edges: inputs and results are Decimal (a result carries its tick's or lot's exponent, as
-    # ``quantize`` gives it). Values the int path cannot take exactly as the Decimal rules would (not
-    # positive, not finite, 27 digits or more) go through the Decimal rules (``_*_decimal``), which
-    # are also the reference the property tests compare against. Results that repeat are memoized;
-    # memo keys are *values* (Decimal("1.5") and Decimal("1.50") share an entry), which is sound
-    # because every memoized result is quantized to a tick/lot or is a reject reason.
+    # The methods below run dozens of times per quote decision (bench/bench_ladder.py): they find a
+    # band by bisecting the band starts, look it up as few times as the rules allow, and memoize
+    # the results that repeat (a rounded price per side, a size per lot, the static check of an
+    # on-tick price and size, the band limit of the last mid). Memo keys are *values*:
+    # Decimal("1.5") and Decimal("1.50") share an entry, which is sound because every memoized
+    # result is quantized to a tick/lot or is a reject reason; only positive inputs are memoized
+    # (0 and -0 are one key, and the rules give them results of different signs).
+    #
+    # Why Decimal and not integer ticks: measured in bench/bench_rules.py, converting a Decimal
+    # input exactly to an integer count of ticks (``as_integer_ratio``, or ``scaleb`` + ``int``)
+    # costs about as much as the few C-implemented Decimal operations a rounding or a check takes,
+    # and building the Decimal result back costs as much again: an int path behind this Decimal API
+    # was 0.5-0.8x the speed of these rules. Integers pay where values arrive as integers (the
+    # book's scaled levels), not at this boundary.
 
     @functools.cached_property
     def _band_starts(self) -> list[Decimal]:
         """The bands' ``min_price`` in order (computed once; attrs gives a cached_property its own slot)."""
         return [band.min_price for band in self.increments]
-
-    @functools.cached_property
-    def _grid(self) -> _Grid:
-        return _Grid(self)
 
     @functools.cached_property
     def _memo(self) -> _InstrumentMemo:
@@ -220,19 +220,18 @@ class Instrument:
         Rounding can cross a band boundary (an ask just under $100,000 rounded up
         lands on the boundary); the result is re-checked against its own band.
         """
-        memo = self._memo.bid_prices if side is Side.BUY else self._memo.ask_prices
-        snapped = memo.get(price)
+        memo = self._memo
+        cache = memo.bid_prices if side is _BUY else memo.ask_prices
+        snapped = cache.get(price)
         if snapped is None:
-            snapped = self._grid.round_price(price, side is Side.BUY)
-            if snapped is None:
-                # Not memoized: -0 and 0 are one key, and the Decimal rules give them different signs.
-                return self._round_price_decimal(price, side)
-            _remember(memo, price, snapped)
+            snapped = self._round_price(price, side)
+            if price > 0:
+                _remember(cache, price, snapped)
         return snapped
 
-    def _round_price_decimal(self, price: Decimal, side: Side) -> Decimal:
-        """:meth:`round_price` in Decimal arithmetic: the reference, and the path for values the grid refuses."""
-        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+    def _round_price(self, price: Decimal, side: Side) -> Decimal:
+        """:meth:`round_price` without the memo (the reference its tests compare with)."""
+        rounding = ROUND_FLOOR if side is _BUY else ROUND_CEILING
         tick = self.band_for(price).tick
         snapped = (price / tick).to_integral_value(rounding=rounding) * tick
         tick_after = self.band_for(snapped).tick
@@ -244,21 +243,16 @@ class Instrument:
     def round_qty(self, qty: Decimal, price: Decimal) -> Decimal:
         """Round a size down to the lot valid at ``price``."""
         band = bisect_right(self._band_starts, price) - 1
-        band = max(band, 0)
+        lot = self.increments[band if band > 0 else 0].lot
         memo = self._memo.rounded_qty
+        # Keyed on the band, not the lot's value: two bands' lots may be equal values with other exponents.
         key = (qty, band)
         rounded = memo.get(key)
         if rounded is None:
-            rounded = self._grid.floor_qty(qty, band)
-            if rounded is None:  # not memoized, as for prices
-                return self._round_qty_decimal(qty, self.increments[band].lot)
-            _remember(memo, key, rounded)
+            rounded = _round_qty(qty, lot)
+            if qty > 0:
+                _remember(memo, key, rounded)
         return rounded
-
-    @staticmethod
-    def _round_qty_decimal(qty: Decimal, lot: Decimal) -> Decimal:
-        """:meth:`round_qty` in Decimal arithmetic (reference and fallback, as for prices)."""
-        return ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
 
     def is_on_tick(self, price: Decimal) -> bool:
         return price % self.band_for(price).tick == 0
@@ -274,15 +268,14 @@ class Instrument:
         if key in static:
             reason = static[key]
         else:
-            on_grid = self._grid.static_check(price, qty)
-            reason = self._static_check_decimal(price, qty) if isinstance(on_grid, _Refused) else on_grid
+            reason = self._static_check(price, qty)
             _remember(static, key, reason)
         if reason is not None:
             return reason
         price_band = self.price_band
         if mid is not None and price_band is not None and mid > 0:
-            # One product per mid (the callers ask for many orders around the same mid). The pair is
-            # one attribute, replaced whole: a connector thread asking at the same time sees a matching pair.
+            # One product per mid (callers check many orders around the same mid). The pair is one
+            # attribute, replaced whole: a connector thread asking at the same time sees a matching pair.
             band = memo.band
             if mid is not band[0]:
                 band = memo.band = (mid, mid * price_band)
@@ -290,8 +283,8 @@ class Instrument:
                 return RejectReason.PRICE_BAND
         return None
 
-    def _static_check_decimal(self, price: Decimal, qty: Decimal) -> RejectReason | None:
-        """The part of :meth:`check_order` that does not depend on the mid, in Decimal arithmetic."""
+    def _static_check(self, price: Decimal, qty: Decimal) -> RejectReason | None:
+        """The part of :meth:`check_order` that does not depend on the mid."""
         if price <= 0:
             return RejectReason.INVALID_PRICE
         band = self.band_for(price)
@@ -307,134 +300,13 @@ class Instrument:
 
 
 _MEMO_SIZE = 4096
-#: Scaled values at or past this many digits go through the Decimal rules: Decimal's default context
-#: keeps 28 digits, so only below it are the Decimal results exact (and so equal to the int ones).
-_INT_LIMIT = 10**27
+#: Looked up once: an enum member access goes through the enum metaclass.
+_BUY = Side.BUY
 
 
-class _Refused:
-    """Marker: the int path declines a value (the Decimal rules decide it)."""
-
-
-_REFUSED = _Refused()
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int), value  # finite: checked by IncrementBand/Instrument
-    return exponent
-
-
-class _Grid:
-    """An instrument's increments as integers on one fixed unit per price and per size.
-
-    The price unit is ``10**-price_scale``, fine enough for every band start and
-    tick; the size unit ``10**-size_scale`` for every lot, ``min_qty`` and
-    ``max_qty``. A value is converted once with ``as_integer_ratio`` (exact for
-    any finite Decimal). Why the floor of an off-grid price is enough: a band
-    start or a tick multiple is a whole number of units, and for whole ``s`` and
-    ``t``, ``s <= x`` iff ``s <= floor(x)`` and ``floor(floor(x) / t) ==
-    floor(x / t)``; ``ceil(x / t)`` is ``floor(x) // t + 1`` when ``x`` is off the
-    unit grid (``x / t`` cannot then be whole).
-    """
-
-    __slots__ = (
-        "lot_exps", "lots", "max_qty", "min_notional", "min_qty", "notional_shift", "price_unit",
-        "size_unit", "starts", "tick_exps", "ticks",
-    )
-
-    def __init__(self, inst: Instrument) -> None:
-        bands = inst.increments
-        price_scale = max(0, *(-_exponent(v) for b in bands for v in (b.min_price, b.tick)))
-        size_scale = max(0, *(-_exponent(v) for v in (*(b.lot for b in bands), inst.min_qty, inst.max_qty or ZERO)))
-        self.price_unit, self.size_unit = 10**price_scale, 10**size_scale
-        self.starts = [_scaled(b.min_price, self.price_unit) for b in bands]
-        self.ticks = [_scaled(b.tick, self.price_unit) for b in bands]
-        self.lots = [_scaled(b.lot, self.size_unit) for b in bands]
-        # The unit of a result with a tick's exponent e: 10**(scale + e) grid units (e >= -scale).
-        self.tick_exps = [(_exponent(b.tick), 10 ** (price_scale + _exponent(b.tick))) for b in bands]
-        self.lot_exps = [(_exponent(b.lot), 10 ** (size_scale + _exponent(b.lot))) for b in bands]
-        self.min_qty = _scaled(inst.min_qty, self.size_unit)
-        self.max_qty = None if inst.max_qty is None else _scaled(inst.max_qty, self.size_unit)
-        # price * qty is in units of 10**-(price_scale + size_scale); min_notional may need finer ones.
-        extra = max(0, -_exponent(inst.min_notional) - price_scale - size_scale)
-        self.notional_shift = 10**extra
-        self.min_notional = _scaled(inst.min_notional, 10 ** (price_scale + size_scale + extra))
-
-    def _band(self, units: int) -> int:
-        index = bisect_right(self.starts, units) - 1
-        return index if index > 0 else 0
-
-    def round_price(self, price: Decimal, down: bool) -> Decimal | None:
-        """:meth:`Instrument.round_price` on ints; None for a value the Decimal rules must take."""
-        try:
-            num, den = price.as_integer_ratio()
-        except (ValueError, OverflowError):  # NaN, infinity
-            return None
-        num *= self.price_unit
-        floor = num // den
-        if num <= 0 or floor >= _INT_LIMIT:
-            return None
-        ticks = self.ticks
-        tick = ticks[self._band(floor)]
-        if down:
-            snapped = floor // tick * tick
-        elif floor * den == num:
-            snapped = -(-floor // tick) * tick
-        else:
-            snapped = (floor // tick + 1) * tick
-        band = self._band(snapped)
-        tick_after = ticks[band]
-        if tick_after != tick:
-            snapped = (snapped // tick_after if down else -(-snapped // tick_after)) * tick_after
-            band = self._band(snapped)
-        exponent, unit = self.tick_exps[band]
-        return Decimal(snapped // unit).scaleb(exponent)
-
-    def floor_qty(self, qty: Decimal, band: int) -> Decimal | None:
-        """:meth:`Instrument.round_qty` on ints, to the lot of band number ``band``; None as for prices."""
-        try:
-            num, den = qty.as_integer_ratio()
-        except (ValueError, OverflowError):
-            return None
-        num *= self.size_unit
-        if num <= 0 or num // den >= _INT_LIMIT:
-            return None
-        lot_units = self.lots[band]
-        exponent, unit = self.lot_exps[band]
-        return Decimal(num // den // lot_units * lot_units // unit).scaleb(exponent)
-
-    def static_check(self, price: Decimal, qty: Decimal) -> RejectReason | _Refused | None:
-        """:meth:`Instrument._static_check_decimal` on ints (same checks, same order); ``_REFUSED`` as above."""
-        try:
-            p_num, p_den = price.as_integer_ratio()
-            q_num, q_den = qty.as_integer_ratio()
-        except (ValueError, OverflowError):
-            return _REFUSED
-        p_num *= self.price_unit
-        q_num *= self.size_unit
-        p = p_num // p_den
-        q = q_num // q_den
-        if p_num <= 0 or q_num <= 0 or p >= _INT_LIMIT or q >= _INT_LIMIT or p * q >= _INT_LIMIT * 10:
-            return _REFUSED  # zero, negative and huge values: the Decimal rules say which reject applies
-        band = self._band(p)
-        if p * p_den != p_num or p % self.ticks[band]:
-            return RejectReason.INVALID_PRICE
-        lot = self.lots[band]
-        if q * q_den != q_num or q % lot or q < self.min_qty:
-            return RejectReason.INVALID_QTY
-        if self.max_qty is not None and q > self.max_qty:
-            return RejectReason.INVALID_QTY
-        if p * q * self.notional_shift < self.min_notional:
-            return RejectReason.MIN_NOTIONAL
-        return None
-
-
-def _scaled(value: Decimal, unit: int) -> int:
-    """``value`` in grid units; the grid is chosen so that this is exact."""
-    num, den = value.as_integer_ratio()
-    assert (num * unit) % den == 0, (value, unit)
-    return num * unit // den
+def _round_qty(qty: Decimal, lot: Decimal) -> Decimal:
+    """:meth:`Instrument.round_qty` without the memo: down to a whole number of ``lot``."""
+    return ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
 
 
 class _InstrumentMemo:

@@ -1,11 +1,12 @@
-"""The instrument rules on integers (``Instrument._grid``) give exactly what the Decimal rules give.
+"""The memoized instrument rules give exactly what the rules give without memos, whatever was asked before.
 
-Why: the int path replaced Decimal arithmetic on the hot path of every quote
-decision, and backtest reports must stay byte-identical. The Decimal rules
-(``_round_price_decimal``, ``_round_qty_decimal``, ``_static_check_decimal``)
-are the reference: for many seeded random prices and sizes, on and off the
-grid, at and around TrueX's price-level band edges, the int path must give
-the same value *and* the same text (the exponent a report prints).
+Why: round_price, round_qty and check_order answer from value-keyed memos
+(per side, per price band, per mid), and backtest reports must stay
+byte-identical. The unmemoized rules (``_round_price``, ``_round_qty``,
+``_static_check``) are the reference: for many seeded random prices and
+sizes, on and off the grid, written with various exponents, at and around
+TrueX's price-level band edges, one long-lived instrument must give the same
+value *and* the same text (the exponent a report prints) as the reference.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 import pytest
 
-from mmkit.model import IncrementBand, Instrument, RejectReason, Side
+from mmkit.model import IncrementBand, Instrument, RejectReason, Side, _round_qty
 
 D = Decimal
 SEED_CASES = 4000
@@ -71,11 +72,9 @@ def test_round_price_equals_the_decimal_rules(name: str) -> None:
     for _ in range(SEED_CASES):
         price = _random_value(rng, edges, 700_000)
         for side in (Side.BUY, Side.SELL):
-            expected = inst._round_price_decimal(price, side)
+            expected = inst._round_price(price, side)
             got = inst.round_price(price, side)
             assert (str(got), got) == (str(expected), expected), (price, side)
-            on_grid = inst._grid.round_price(price, side is Side.BUY)
-            assert on_grid is None or str(on_grid) == str(expected), (price, side)
 
 
 @pytest.mark.parametrize("name", sorted(INSTRUMENTS))
@@ -86,7 +85,7 @@ def test_round_qty_equals_the_decimal_rules(name: str) -> None:
     for _ in range(SEED_CASES):
         price = _random_value(rng, edges, 700_000)
         qty = _random_value(rng, [], 50)
-        expected = inst._round_qty_decimal(qty, inst.band_for(price).lot)
+        expected = _round_qty(qty, inst.band_for(price).lot)
         got = inst.round_qty(qty, price)
         assert str(got) == str(expected), (qty, price)
 
@@ -101,11 +100,11 @@ def test_check_order_equals_the_decimal_rules(name: str) -> None:
         raw = _random_value(rng, edges, 700_000)
         side = rng.choice((Side.BUY, Side.SELL))
         # Mostly valid-looking orders (snapped), so that the later checks are reached too.
-        price = inst._round_price_decimal(raw, side) if rng.random() < 0.7 else raw
+        price = inst._round_price(raw, side) if rng.random() < 0.7 else raw
         qty = _random_value(rng, [], 50)
         if rng.random() < 0.6:
-            qty = inst._round_qty_decimal(qty, inst.band_for(price).lot)
-        expected = inst._static_check_decimal(price, qty)
+            qty = _round_qty(qty, inst.band_for(price).lot)
+        expected = inst._static_check(price, qty)
         assert inst.check_order(price, qty) == expected, (price, qty)
         mid = price + D(rng.randint(-20000, 20000)).scaleb(-rng.randint(0, 4))
         band_expected = expected
@@ -113,7 +112,7 @@ def test_check_order_equals_the_decimal_rules(name: str) -> None:
             band_expected = RejectReason.PRICE_BAND
         assert inst.check_order(price, qty, mid) == band_expected, (price, qty, mid)
         reasons.add(band_expected)
-    # The random cases reach every outcome, so each check of the int path was compared.
+    # The random cases reach every outcome, so each memoized outcome was compared.
     wanted = {None, RejectReason.INVALID_PRICE, RejectReason.INVALID_QTY, RejectReason.MIN_NOTIONAL}
     if inst.price_band is not None:
         wanted.add(RejectReason.PRICE_BAND)
@@ -123,7 +122,7 @@ def test_check_order_equals_the_decimal_rules(name: str) -> None:
 @pytest.mark.parametrize(
     ("price", "side", "expected"),
     [
-        # Off the grid by less than the int unit (0.01): the floor/ceil must go the right way.
+        # Off the grid by far less than a tick: the floor/ceil must go the right way.
         ("98000.0000001", Side.BUY, "98000.00"),
         ("98000.0000001", Side.SELL, "98000.10"),
         ("98000.0999999", Side.BUY, "98000.00"),
@@ -140,24 +139,21 @@ def test_check_order_equals_the_decimal_rules(name: str) -> None:
         ("0.05", Side.BUY, "0.00"),
     ],
 )
-def test_int_rounding_direction_and_exponent_are_pinned(price: str, side: Side, expected: str) -> None:
+def test_rounding_direction_and_exponent_are_pinned(price: str, side: Side, expected: str) -> None:
     inst = _truex()
-    assert str(inst._grid.round_price(D(price), side is Side.BUY)) == expected
     assert str(inst.round_price(D(price), side)) == expected
+    assert str(inst.round_price(D(price), side)) == expected  # and again, from the memo
 
 
-def test_values_the_int_path_declines_follow_the_decimal_rules() -> None:
+def test_zero_and_negative_inputs_are_not_served_from_the_memo() -> None:
+    """0 and -0 are one memo key but the rules round them to results of different signs."""
     inst = _truex()
-    grid = inst._grid
-    for price in ("0", "-0.05", "-3", "1E+30"):
-        assert grid.round_price(D(price), True) is None
-    for price in ("0", "-0.05", "-3"):
-        assert str(inst.round_price(D(price), Side.SELL)) == str(inst._round_price_decimal(D(price), Side.SELL))
-    with pytest.raises(InvalidOperation):  # past Decimal's 28 digits the rules raise, as before the int path
-        inst.round_price(D("1E+30"), Side.SELL)
-    with pytest.raises(InvalidOperation):
-        inst.check_order(D("1E+30"), D(1))
-    assert str(inst.round_price(D("-0.05"), Side.SELL)) == "-0.00"  # the Decimal rules' signed zero, kept
+    assert str(inst.round_price(D("0.05"), Side.SELL)) == "0.10"
+    assert str(inst.round_price(D("0"), Side.SELL)) == "0.00"
+    assert str(inst.round_price(D("-0"), Side.SELL)) == "-0.00"
+    assert str(inst.round_price(D("-0.05"), Side.SELL)) == "-0.00"
+    assert str(inst.round_qty(D("0"), D(98000))) == "0.0000"
+    assert str(inst.round_qty(D("-0"), D(98000))) == "-0.0000"
     assert inst.check_order(D(0), D(1)) is RejectReason.INVALID_PRICE
     assert inst.check_order(D(100), D("-1")) is RejectReason.INVALID_QTY
     with pytest.raises(InvalidOperation):
