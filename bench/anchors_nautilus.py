@@ -10,7 +10,7 @@ starts: the figures time Nautilus applying data, not our conversion.
   ``bench_book`` does with ``apply_levels_int``.
 * Replay: a ``BacktestEngine`` with one CASH venue (L2_MBP book, trades
   executed against resting orders), the instrument at the recording's tick
-  and the spec's lot, the recorded book as ``OrderBookDeltas`` and trades as
+  and size resolution, the recorded book as ``OrderBookDeltas`` and trades as
   ``TradeTick``; a ``Strategy`` re-quotes on a 100 ms timer with the same
   :func:`bench.anchors_settings.quote_ticks` rule (settings:
   :func:`bench.anchors_settings.nautilus_settings`).
@@ -145,8 +145,8 @@ def instrument(spec: MakerSpec) -> CurrencyPair:
 def market_data(events: Sequence[ReplayEvent], spec: MakerSpec) -> list[Any]:
     """mmkit's sequenced events (``validate_hftbacktest.sequenced``) as Nautilus deltas and trades, at ``ts_recv``.
 
-    Sizes are kept at the instrument's size precision (the book prints finer sizes than the order lot: those
-    round to the lot, as the engine requires one precision per instrument).
+    Sizes are at the instrument's size precision, which :func:`nautilus_settings` makes the recording's own
+    (1e-8), so no recorded level is rounded away.
     """
     s = nautilus_settings(spec)
     pp, sp = s["price_precision"], s["size_precision"]

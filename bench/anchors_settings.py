@@ -32,6 +32,7 @@ class MakerSpec:
     tick_ms: int = 100
     price_tick: Decimal = Decimal("0.01")
     lot: Decimal = Decimal("0.00001")
+    book_size_increment: Decimal = Decimal("0.00000001")  # the recording prints sizes finer than the order lot
     fee_bps: Decimal = Decimal(10)  # maker and taker: conf/venues/binance.yml (VIP 0, 0.1 %)
     entry_latency_ms: int = 2
     response_latency_ms: int = 2
@@ -42,7 +43,7 @@ class MakerSpec:
     nautilus_prob_fill_on_limit: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("order_size", "offset", "price_tick", "lot"):
+        for name in ("order_size", "offset", "price_tick", "lot", "book_size_increment"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"MakerSpec.{name} must be positive, got {getattr(self, name)}")
         if self.tick_ms <= 0 or self.entry_latency_ms < 0 or self.response_latency_ms < 0 or self.fee_bps < 0:
@@ -120,11 +121,24 @@ def hftbacktest_settings(spec: MakerSpec) -> dict[str, Any]:
 def nautilus_settings(spec: MakerSpec) -> dict[str, Any]:
     """Precisions, increments, fees and latency for NautilusTrader's instrument, venue and strategy."""
     latency_ns = spec.entry_latency_ms * NS_PER_MS
+    # One size precision per instrument, for the book and the orders alike: the finer of the two, so that no
+    # recorded level is rounded away (the orders, 0.01, are on both).
+    size_step = min(spec.lot, spec.book_size_increment)
+    unmatched = [
+        f"latency: one base latency ({latency_ns / NS_PER_MS:g} ms) on every order command; "
+        "responses are not delayed (mmkit and hftbacktest add a response leg)",
+        "queue: no queue position from L2 data; a limit order at the touch fills when trades reach it, "
+        "with FillModel(prob_fill_on_limit) as the only probabilistic part",
+        "time: one timestamp per update (the receive time): no feed latency between venue and strategy",
+    ]
+    if size_step != spec.lot:
+        unmatched.append(f"lot: {size_step:f} (one size precision per instrument for book and orders; "
+                         f"ours is {spec.lot})")
     return {
         "price_precision": precision(spec.price_tick),
-        "size_precision": precision(spec.lot),
+        "size_precision": precision(size_step),
         "price_increment": str(spec.price_tick),
-        "size_increment": str(spec.lot),
+        "size_increment": f"{size_step:f}",
         "order_qty": str(spec.order_size),
         "offset_ticks": spec.offset_ticks,
         "maker_fee": spec.fee_bps / 10_000,
@@ -133,12 +147,7 @@ def nautilus_settings(spec: MakerSpec) -> dict[str, Any]:
         "base_latency_ns": latency_ns,
         "seed": spec.seed,
         "prob_fill_on_limit": spec.nautilus_prob_fill_on_limit,
-        "unmatched": [
-            f"latency: one base latency ({latency_ns / NS_PER_MS:g} ms) on every order command; "
-            "responses are not delayed (mmkit and hftbacktest add a response leg)",
-            "queue: no queue position from L2 data; a limit order at the touch fills when trades reach it, "
-            "with FillModel(prob_fill_on_limit) as the only probabilistic part",
-        ],
+        "unmatched": unmatched,
     }
 
 

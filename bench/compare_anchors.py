@@ -16,7 +16,9 @@ where import or warm state matters (bench/anchors_child.py):
 * ``first_read``: mmkit's first read of the raw files (parse + cache write,
   empty cache) vs hftbacktest's converter to ``.npz``.
 * ``cli``: ``mmkit backtest strategies/truex_btc_pyusd.yml`` whole process,
-  cached recording, wall time.
+  cached recording, wall time; with ``--baseline GIT_REF`` the same command
+  on that ref's tree (``git archive``), interleaved, for the "≤ 0.4× today's"
+  form of the target on a machine that is not quiet.
 * ``others``: the FIX, decision-path and RSS figures of bench_fix,
   bench_decision and bench_rss, through their ``anchor_figures()`` when they
   have one ("not available" otherwise).
@@ -26,7 +28,7 @@ reference, by median, min in brackets), and the table of issue 16's targets.
 Exit 0 when everything ran, whatever the verdicts (this is a measurement);
 1 when something could not run. Needs the ``[anchors]`` extra: ``make
 bench-anchors``, or ``PYTHONPATH=. .venv/bin/python -m bench.compare_anchors
-[--quick] [--only book,replay,first_read,cli,others]``.
+[--quick] [--only book,replay,first_read,cli,others] [--baseline main]``.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Run:
     quick: bool
     scratch: Path
     env: dict[str, str]
+    baseline: str | None = None
     measured: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -218,28 +221,54 @@ def section_first_read(run: Run) -> None:
     run.measured["first_read"] = by_median
 
 
+#: What the ``mmkit`` console script runs; used for this tree and a baseline alike, so both start the same way.
+_CLI_MAIN = "import sys; from mmkit.app.cli import main; sys.exit(main())"
+
+
+def _cli_once(run: Run, checkout: Path, cache: Path, out: Path) -> float:
+    """Wall seconds of ``mmkit backtest CLI_CONFIG`` with ``checkout``'s code, whole process."""
+    env = {**run.env, "PYTHONPATH": str(checkout), "MMKIT_CACHE_DIR": str(cache)}
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _CLI_MAIN, "backtest", CLI_CONFIG, "--data", str(_data_dir()),
+                           "--no-progress", "--out", str(out)], cwd=checkout, env=env, capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(out, ignore_errors=True)
+    if done.returncode != 0:
+        raise CouldNotRun(f"mmkit backtest ({checkout}) exited {done.returncode}: {done.stderr.strip()[-800:]}")
+    return elapsed
+
+
+def baseline_checkout(ref: str, target: Path) -> Path:
+    """The tree of git ``ref`` extracted into ``target`` (``git archive``: no worktree, no checkout touched)."""
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise CouldNotRun(f"--baseline {ref}: git archive failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
 def section_cli(run: Run) -> None:
-    mmkit = Path(sys.executable).parent / "mmkit"
-    if not mmkit.exists():
-        raise CouldNotRun(f"no mmkit command beside {sys.executable}")
-    data = _data_dir()
-    seconds = []
-    for index in range(run.repetitions + 1):  # the first run fills the recording cache: not counted
-        out = run.scratch / f"cli_{index}"
-        began = time.perf_counter()
-        done = subprocess.run([str(mmkit), "backtest", CLI_CONFIG, "--data", str(data), "--no-progress",
-                               "--out", str(out)], cwd=ROOT, env=run.env, capture_output=True, text=True,
-                              check=False)
-        elapsed = time.perf_counter() - began
-        if done.returncode != 0:
-            raise CouldNotRun(f"mmkit backtest exited {done.returncode}: {done.stderr.strip()[-800:]}")
-        if index:
-            seconds.append(elapsed)
-        shutil.rmtree(out, ignore_errors=True)
-    summary = summarize(seconds)
+    trees = {"mmkit CLI": ROOT}
+    if run.baseline:
+        trees[f"baseline {run.baseline}"] = baseline_checkout(run.baseline, run.scratch / "baseline")
+    caches = {name: run.scratch / f"cli_cache_{index}" for index, name in enumerate(trees)}
+    for name, checkout in trees.items():  # fills each tree's recording cache: not counted
+        caches[name].mkdir()
+        _cli_once(run, checkout, caches[name], run.scratch / "cli_out")
+    seconds: dict[str, list[float]] = {name: [] for name in trees}
+    for name in interleave(list(trees), run.repetitions):
+        seconds[name].append(_cli_once(run, trees[name], caches[name], run.scratch / "cli_out"))
+    summaries = {name: summarize(values) for name, values in seconds.items()}
     print(f"   mmkit backtest {CLI_CONFIG} --data <recording> --no-progress (cached recording, whole process)")
-    print("\n".join(engine_lines("wall", "s", {"mmkit CLI": summary})))
-    run.measured["cli"] = summary.median
+    print("\n".join(engine_lines("wall", "s", summaries)))
+    run.measured["cli"] = summaries["mmkit CLI"].median
+    if run.baseline:
+        line, by_median = ratio_line(f"this tree / {run.baseline}", summaries["mmkit CLI"],
+                                     summaries[f"baseline {run.baseline}"])
+        print(line)
+        run.measured["cli_vs_baseline"] = by_median
 
 
 def _call_anchor_figures(function: Callable[..., dict[str, float]], quick: bool) -> dict[str, float]:
@@ -296,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compare_anchors", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_REPETITIONS} repetitions, not {REPETITIONS}")
     parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--baseline", metavar="GIT_REF",
+                        help="also time the CLI backtest of this git ref (e.g. main before a change), interleaved")
     args = parser.parse_args(argv)
     try:
         sections = parse_only(args.only)
@@ -309,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = Path(scratch) / "cache"
         cache.mkdir()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "MMKIT_CACHE_DIR": str(cache)}
-        run = Run(QUICK_REPETITIONS if args.quick else REPETITIONS, args.quick, Path(scratch), env)
+        run = Run(QUICK_REPETITIONS if args.quick else REPETITIONS, args.quick, Path(scratch), env, args.baseline)
         print(f"compare_anchors: {run.repetitions} interleaved runs each, recording {_data_dir()}", flush=True)
         for name in sections:
             print(f"== {name} ==", flush=True)

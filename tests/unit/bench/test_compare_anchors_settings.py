@@ -77,8 +77,13 @@ def test_hftbacktest_settings_in_floats_and_nanoseconds() -> None:
 
 def test_nautilus_settings_precisions_fees_and_what_it_cannot_match() -> None:
     s = nautilus_settings(MakerSpec())
-    assert (s["price_precision"], s["size_precision"]) == (2, 5)
-    assert (s["price_increment"], s["size_increment"], s["order_qty"]) == ("0.01", "0.00001", "0.01")
+    # one size precision for book and orders: the recording's 1e-8, finer than the 0.00001 lot
+    assert (s["price_precision"], s["size_precision"]) == (2, 8)
+    assert (s["price_increment"], s["size_increment"], s["order_qty"]) == ("0.01", "0.00000001", "0.01")
+    assert any("lot" in note for note in s["unmatched"])
+    same = nautilus_settings(MakerSpec(book_size_increment=Decimal("0.00001")))
+    assert (same["size_precision"], same["size_increment"]) == (5, "0.00001")
+    assert not any("lot" in note for note in same["unmatched"])
     assert s["maker_fee"] == s["taker_fee"] == Decimal("0.001")
     assert s["timer_interval_ns"] == 100_000_000 and s["base_latency_ns"] == 2_000_000
     assert s["prob_fill_on_limit"] == 0.5

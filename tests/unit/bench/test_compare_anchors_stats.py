@@ -60,6 +60,7 @@ def test_interleave_alternates_engines_each_the_same_number_of_times() -> None:
 def test_targets_are_the_issues_list_with_their_bounds() -> None:
     assert BY_KEY["replay"].limit == 3.0 and BY_KEY["replay"].bound == "max"
     assert BY_KEY["cli"].limit == 1.2 and BY_KEY["cli"].unit == "s"
+    assert BY_KEY["cli_vs_baseline"].limit == 0.4 and BY_KEY["cli_vs_baseline"].bound == "max"
     assert BY_KEY["first_read"].limit == 1.0
     assert BY_KEY["fix_rate"].limit == 0.8 and BY_KEY["fix_rate"].bound == "min"
     assert BY_KEY["fix_median"].limit == 1.5
