@@ -52,7 +52,6 @@ from bench.anchors_child import MARK
 from bench.anchors_settings import MakerSpec, hftbacktest_settings, mmkit_settings, nautilus_settings
 from bench.anchors_stats import (
     OTHER_FIGURES,
-    Summary,
     engine_lines,
     interleave,
     ratio_line,
@@ -107,9 +106,11 @@ class Worker:
 
     def __init__(self, run: Run, job: str) -> None:
         self.job = job
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.anchors_child", job], cwd=ROOT, env=run.env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+        self.errors = run.scratch / f"{job}.stderr"  # a file, not a pipe: a chatty child cannot block on it
+        with self.errors.open("w") as errors:
+            self.process = subprocess.Popen([sys.executable, "-m", "bench.anchors_child", job], cwd=ROOT,
+                                            env=run.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=errors, text=True)
 
     def _answer(self) -> dict[str, Any]:
         out: IO[str] | None = self.process.stdout
@@ -117,8 +118,9 @@ class Worker:
         for line in out:
             if line.startswith(MARK):
                 return json.loads(line[len(MARK):])
-        err = self.process.stderr.read() if self.process.stderr else ""
-        raise CouldNotRun(f"{self.job} ended without an answer:\n{err.strip()[-800:]}")
+        self.process.wait()
+        err = self.errors.read_text(errors="replace")
+        raise CouldNotRun(f"{self.job} ended ({self.process.returncode}) without an answer:\n{err.strip()[-800:]}")
 
     def first(self) -> dict[str, Any]:
         return self._answer()
@@ -131,11 +133,11 @@ class Worker:
 
     def close(self) -> None:
         if self.process.poll() is None and self.process.stdin is not None:
-            self.process.stdin.write("quit\n")
-            self.process.stdin.close()
             try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
                 self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            except (BrokenPipeError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
 
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             try:
                 RUNNERS[name](run)
-            except (CouldNotRun, subprocess.SubprocessError, OSError, ValueError) as exc:
+            except Exception as exc:  # one section that cannot run must not hide the others' figures
                 failed.append(name)
                 print(f"   COULD NOT RUN: {exc}", flush=True)
             print(f"   ({time.perf_counter() - began:.1f} s)", flush=True)
@@ -359,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Summary", "main", "parse_only"]
+__all__ = ["main", "parse_only"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -20,7 +21,7 @@ from bench.anchors_stats import (
     targets_from_other,
     verdict,
 )
-from bench.compare_anchors import CouldNotRun, _result_line, parse_only
+from bench.compare_anchors import ROOT, CouldNotRun, Run, Worker, _result_line, child, parse_only
 
 BY_KEY = {t.key: t for t in TARGETS}
 
@@ -129,3 +130,22 @@ def test_child_result_is_the_last_marked_line_among_library_chatter() -> None:
     assert _result_line(out, "job") == {"run_s": 2.5}
     with pytest.raises(CouldNotRun, match="no result line"):
         _result_line("Correcting the latency\n", "job")
+
+
+def _run(tmp_path) -> Run:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return Run(repetitions=1, quick=True, scratch=tmp_path, env=env)
+
+
+def test_a_failing_child_is_reported_with_its_reason_not_read_as_a_figure(tmp_path) -> None:
+    with pytest.raises(CouldNotRun, match="unknown job 'no_such_job'"):
+        child(_run(tmp_path), "no_such_job")
+
+
+def test_a_worker_that_dies_before_answering_is_reported_with_its_stderr(tmp_path) -> None:
+    worker = Worker(_run(tmp_path), "hbt_worker_typo")
+    try:
+        with pytest.raises(CouldNotRun, match="unknown job 'hbt_worker_typo'"):
+            worker.first()
+    finally:
+        worker.close()
