@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import types
 
 import pytest
 
@@ -21,7 +23,7 @@ from bench.anchors_stats import (
     targets_from_other,
     verdict,
 )
-from bench.compare_anchors import ROOT, CouldNotRun, Run, Worker, _result_line, child, parse_only
+from bench.compare_anchors import ROOT, CouldNotRun, Run, Worker, _result_line, child, parse_only, section_others
 
 BY_KEY = {t.key: t for t in TARGETS}
 
@@ -149,3 +151,24 @@ def test_a_worker_that_dies_before_answering_is_reported_with_its_stderr(tmp_pat
             worker.first()
     finally:
         worker.close()
+
+
+def test_other_benches_figures_are_called_when_present_and_reported_when_broken(tmp_path, monkeypatch, capsys) -> None:
+    calls: list[bool] = []
+
+    def decision_figures(quick: bool = False) -> dict[str, float]:
+        calls.append(quick)
+        return {"p50_us": 40.0, "p99_us": 300.0, "max_ms": 1.7}
+
+    monkeypatch.setitem(sys.modules, "bench.bench_fix", types.SimpleNamespace())  # no anchor_figures yet
+    monkeypatch.setitem(sys.modules, "bench.bench_decision", types.SimpleNamespace(anchor_figures=decision_figures))
+    monkeypatch.setitem(sys.modules, "bench.bench_rss",
+                        types.SimpleNamespace(anchor_figures=lambda: {"steady_mb": 90.0}))  # peak_mb missing
+    run = _run(tmp_path)
+    with pytest.raises(CouldNotRun, match=r"bench\.bench_rss"):
+        section_others(run)
+    out = capsys.readouterr().out
+    assert "bench.bench_fix.anchor_figures: not available" in out
+    assert "bench.bench_rss.anchor_figures FAILED" in out and "peak_mb" in out
+    assert calls == [True]  # --quick reaches a bench that takes it
+    assert run.measured == {"decision_max": 1.7}
