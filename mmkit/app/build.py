@@ -33,7 +33,8 @@ from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Connection
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
 from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
-from mmkit.risk.kill_switch import KillSwitchConfig
+from mmkit.risk.kill_switch import KillSwitchConfig, limits_unit
+from mmkit.risk.settlement import Settlement
 from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.random_walk import RandomWalkReference
@@ -95,10 +96,21 @@ def risk_settings(loaded: LoadedConfig) -> RiskSettings:
                 reject_window_ns=int(ks.reject_window_s * NS_PER_S),
                 resume=ks.resume,  # type: ignore[arg-type]
                 cooldown_ns=int(ks.cooldown_s * NS_PER_S),
+                unit=ks.unit,
             )
         except ValueError as exc:
             raise ConfigError(loaded.path, "risk.kill_switch", str(exc)) from exc
     return RiskSettings(inventory=inventory, kill_switch=kill_switch)
+
+
+def _check_kill_switch_unit(risk: RiskSettings, rules: VenueRules, symbol: str, file: Path) -> None:
+    """The kill switch's money unit must be a currency of the quoted instrument (mmkit.risk.kill_switch)."""
+    if risk.kill_switch is None:
+        return
+    try:
+        limits_unit(risk.kill_switch, Settlement.of(rules.instrument(symbol)))
+    except ValueError as exc:
+        raise ConfigError(file, "risk.kill_switch.unit", str(exc)) from exc
 
 
 def venue_rules(section: VenueSection, file: Path, key_path: str) -> VenueRules:
@@ -151,6 +163,7 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     controller = build_controller(loaded)
     risk = risk_settings(loaded)
     rules = venue_rules(config.venue, file, "venue")
+    _check_kill_switch_unit(risk, rules, config.venue.symbol, file)
     staleness_ns = config.reference.staleness_ms * NS_PER_MS
     ref = config.reference
 

@@ -87,7 +87,10 @@ def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
     except Exception as exc:  # the report must still be written: it says where its figures came from
         logger.warning("final report: cannot read the store back ({}); figures from the engine", exc)
         return None
-    for row in summarize(fills, "session", marks):
+    from mmkit.risk.settlement import Settlement
+
+    settlements = {(engine.venue.venue, engine.symbol): Settlement.of(built.rules.instrument(engine.symbol))}
+    for row in summarize(fills, "session", marks, settlements):
         if row.group == session_id and row.venue == engine.venue.venue and row.symbol == engine.symbol:
             return row
     return None
@@ -119,6 +122,10 @@ def final_report(
             "avg_spread_capture_bps": None if capture is None else str(capture.quantize(BPS_PLACES)),
             "closing_mark": None if session.closing_mark is None else str(session.closing_mark),
         }
+        if session.inverse is not None:  # COIN-M: the money above is in the coin; the total also in quote
+            in_quote = session.total_in_quote
+            money["pnl_unit"] = session.unit
+            money["total_pnl_quote"] = None if in_quote is None else str(in_quote)
     else:
         engine_capture = pnl.avg_spread_capture_bps()
         money = {
@@ -129,6 +136,10 @@ def final_report(
             "total_pnl": str(pnl.total()),
             "avg_spread_capture_bps": None if engine_capture is None else str(engine_capture.quantize(BPS_PLACES)),
         }
+        if pnl.settlement.inverse:
+            in_quote = pnl.to_quote(pnl.total())
+            money["pnl_unit"] = pnl.unit
+            money["total_pnl_quote"] = None if in_quote is None else str(in_quote)
     samples: dict[str, Any] = {}
     if sampler is not None and len(sampler) > 0:
         quoting = uptime(sampler.bid, sampler.ask)
