@@ -122,3 +122,12 @@ def test_a_kill_switch_unit_foreign_to_the_instrument_is_a_config_error(tmp_path
     risk = attrs.evolve(_risk("50"), kill_switch=KillSwitchConfig(unit="USDT"))  # written for BTCUSDT
     with pytest.raises(ValueError, match=r"risk.kill_switch.unit 'USDT' is neither the base \(BTC\)"):
         _coinm_run(tmp_path, risk)
+
+
+def test_coinm_tearsheet_names_the_coin(tmp_path: Path) -> None:
+    from mmkit.backtest.html import render_tearsheet
+
+    result = _coinm_run(tmp_path)
+    page = render_tearsheet(result.report, result.sampler, result.engine.fills)
+    assert "PnL (BTC)" in page and "BTC / h" in page  # equity chart axis, PnL-per-hour headline
+    assert "PnL (quote currency)" not in page
