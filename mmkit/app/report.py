@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mmkit.app.build import BuiltEngine
     from mmkit.app.engine import Engine
     from mmkit.backtest.sampler import BacktestSampler
+    from mmkit.risk.pnl import PnLTracker
 
 CENT = Decimal("0.01")
 BPS_PLACES = Decimal("0.0001")
@@ -60,10 +61,22 @@ def status_block(engine: Engine, ts_ns: int) -> str:
         f"┌ {engine.runner.controller.name} on {engine.venue.venue}:{engine.symbol} [{state}]\n"
         f"│ reference {_money(fair.price)} (confidence {fair.confidence:.2f})\n"
         f"│ our quotes  bid {best_bid}  |  ask {best_ask}  ({len(bids)}+{len(asks)} orders)\n"
-        f"│ inventory {engine.inventory.position} BTC (entry {_money(engine.inventory.entry_price)})\n"
-        f"└ PnL total {_money(pnl.total())} = realized {_money(pnl.realized())} + unrealized "
-        f"{_money(pnl.unrealized())} - fees {_money(pnl.fees())} | fills {pnl.trade_count()}"
+        f"│ inventory {engine.inventory.position} {pnl.settlement.size_unit} "
+        f"(entry {_money(engine.inventory.entry_price)})\n"
+        + _pnl_line(pnl)
     )
+
+
+def _pnl_line(pnl: PnLTracker) -> str:
+    """The PnL row: quote money to the cent; an inverse contract's coin to the satoshi, with its unit."""
+    if not pnl.settlement.inverse:
+        return (f"└ PnL total {_money(pnl.total())} = realized {_money(pnl.realized())} + unrealized "
+                f"{_money(pnl.unrealized())} - fees {_money(pnl.fees())} | fills {pnl.trade_count()}")
+    unit = pnl.unit
+    in_quote = pnl.to_quote(pnl.total())
+    return (f"└ PnL total {pnl.total():.8f} {unit} ({_money(in_quote)} {pnl.settlement.quote_name}) = realized "
+            f"{pnl.realized():.8f} + unrealized {pnl.unrealized():.8f} - fees {pnl.fees():.8f} {unit} "
+            f"| fills {pnl.trade_count()}")
 
 
 def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:

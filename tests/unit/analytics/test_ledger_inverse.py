@@ -50,3 +50,13 @@ def test_without_settlements_the_same_fills_read_linear_and_far_off() -> None:
     (inverse, _) = summarize(FILLS, lambda i, f: "s1" if f.ts_event < 100 else "s2", MARKS, settlements=SETTLEMENTS)
     assert linear.realized == D(40000)  # 4 "BTC" x 10,000: what history printed for a COIN-M session
     assert inverse.realized < D("0.002")
+
+
+def test_the_live_status_line_shows_coin_pnl_to_the_satoshi_with_its_value_in_quote() -> None:
+    from mmkit.app.report import _pnl_line
+
+    engine = PnLTracker(PnLConfig().for_instrument(COINM))
+    engine.on_fill(FILLS[0])
+    engine.mark(D(40000), 1)
+    line = _pnl_line(engine)  # 1000 * (1/50000 - 1/40000) = -0.005 BTC, minus the 0.000004 BTC fee
+    assert "PnL total -0.00500400 BTC (-200.16 USD)" in line and "fees 0.00000400 BTC" in line
