@@ -98,8 +98,9 @@ def pnl_rate(ts: Sequence[int], total: Sequence[float], final_total: Decimal, qu
     stats = _mean_std(diffs)
     se = None if stats is None else stats[1] / math.sqrt(len(diffs)) * (3600 / bucket_s)
     return {
-        "pnl_per_hour": str(per_hour),
-        "pnl_per_hour_se": None if se is None else str(Decimal(repr(se)).quantize(quantum)),
+        # Positional text ("0.00000000", not "0E-8"); for a cent quantum the same text str() gives.
+        "pnl_per_hour": format(per_hour, "f"),
+        "pnl_per_hour_se": None if se is None else format(Decimal(repr(se)).quantize(quantum), "f"),
         "se_bucket_s": bucket_s,
         "se_buckets": len(diffs),
     }

@@ -291,8 +291,11 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 
 def write_fills_csv(path: Path, fills: Sequence[Fill], sampler: BacktestSampler | None,
-                    orders: Sequence[OrderRow] = ()) -> int:
-    """One row per fill, money as exact decimal text, with its level and markouts; returns the row count."""
+                    orders: Sequence[OrderRow] = (), contract_size: Decimal | None = None) -> int:
+    """One row per fill, money as exact decimal text, with its level and markouts; returns the row count.
+
+    ``contract_size`` (an inverse contract's): the notional column is ``qty x contract_size`` (quote), not price x qty.
+    """
     from mmkit.analytics.markouts import fill_markout, mid_at
 
     level_of = {o.client_id: o.level for o in orders}
@@ -305,7 +308,8 @@ def write_fills_csv(path: Path, fills: Sequence[Fill], sampler: BacktestSampler 
             level = level_of.get(f.client_id)
             writer.writerow([
                 utc_iso(f.ts_event), f.ts_event, f.ts_recv, f.venue, f.symbol, f.side.value, format(f.price, "f"),
-                format(f.qty, "f"), format(f.notional, "f"), format(f.fee, "f"), f.fee_currency, f.liquidity.value,
+                format(f.qty, "f"), format(f.notional if contract_size is None else f.qty * contract_size, "f"),
+                format(f.fee, "f"), f.fee_currency, f.liquidity.value,
                 int(f.is_hedge), f.client_id, f.venue_order_id, f.trade_id, "" if level is None else level,
                 _num(mid_at(ts, mid, f.ts_recv) if ts else None, 8),
                 *(_num(fill_markout(f, ts, mid, h)) for h in (1, 10, 60)),
@@ -354,7 +358,9 @@ def write_run_outputs(
         "report.html": out_dir / "report.html",
     }
     write_json(report, paths["report.json"])
-    write_fills_csv(paths["fills.csv"], fills, sampler, orders)
+    instrument = report.get("instrument") or {}
+    contract_size = Decimal(instrument["contract_size"]) if instrument.get("inverse") else None
+    write_fills_csv(paths["fills.csv"], fills, sampler, orders, contract_size)
     write_orders_csv(paths["orders.csv"], orders)
     write_tearsheet(report, sampler, fills, paths["report.html"], title=title)
     return paths

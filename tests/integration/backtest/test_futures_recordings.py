@@ -131,3 +131,16 @@ def test_coinm_tearsheet_names_the_coin(tmp_path: Path) -> None:
     page = render_tearsheet(result.report, result.sampler, result.engine.fills)
     assert "PnL (BTC)" in page and "BTC / h" in page  # equity chart axis, PnL-per-hour headline
     assert "PnL (quote currency)" not in page
+
+
+def test_coinm_fills_csv_notional_is_contracts_times_size(tmp_path: Path) -> None:
+    import csv
+
+    from mmkit.app.backtest_cmd import write_outputs
+
+    result = _coinm_run(tmp_path / "run")
+    paths = write_outputs(result, tmp_path / "out")
+    with paths["fills.csv"].open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(Decimal(r["notional"]) == Decimal(r["qty"]) * 100 and r["fee_currency"] == "BTC"
+                        for r in rows)

@@ -60,3 +60,11 @@ def test_the_live_status_line_shows_coin_pnl_to_the_satoshi_with_its_value_in_qu
     engine.mark(D(40000), 1)
     line = _pnl_line(engine)  # 1000 * (1/50000 - 1/40000) = -0.005 BTC, minus the 0.000004 BTC fee
     assert "PnL total -0.00500400 BTC (-200.16 USD)" in line and "fees 0.00000400 BTC" in line
+
+
+def test_a_flat_coin_pnl_per_hour_reads_as_positional_satoshis() -> None:
+    from mmkit.analytics.performance import pnl_rate
+
+    rate = pnl_rate([0, 3600 * 10**9], [0.0, 0.0], D(0), quantum=D("0.00000001"))
+    assert rate["pnl_per_hour"] == "0.00000000"
+    assert pnl_rate([0, 3600 * 10**9], [0.0, 0.0], D("-20.7912"))["pnl_per_hour"] == "-20.79"
