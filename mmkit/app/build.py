@@ -103,12 +103,21 @@ def risk_settings(loaded: LoadedConfig) -> RiskSettings:
     return RiskSettings(inventory=inventory, kill_switch=kill_switch)
 
 
-def _check_kill_switch_unit(risk: RiskSettings, rules: VenueRules, symbol: str, file: Path) -> None:
-    """The kill switch's money unit must be a currency of the quoted instrument (mmkit.risk.kill_switch)."""
+def _check_money_units(loaded: LoadedConfig, risk: RiskSettings, rules: VenueRules) -> None:
+    """The kill switch's money unit must be a currency of the quoted instrument (mmkit.risk.kill_switch), and
+    an inverse contract (PnL in its coin) is not hedged: one ledger cannot add a linear hedge's quote PnL to it."""
+    file, symbol = loaded.path, loaded.config.venue.symbol
+    try:
+        settlement = Settlement.of(rules.instrument(symbol))
+    except ValueError as exc:
+        raise ConfigError(file, "venue.rules", str(exc)) from exc
+    if settlement.inverse and loaded.config.hedge.enabled:
+        raise ConfigError(file, "hedge.enabled", f"{symbol} is an inverse contract (PnL in {settlement.base}): "
+                          "hedging it is not modelled (its ledger cannot hold a hedge's quote-currency PnL)")
     if risk.kill_switch is None:
         return
     try:
-        limits_unit(risk.kill_switch, Settlement.of(rules.instrument(symbol)))
+        limits_unit(risk.kill_switch, settlement)
     except ValueError as exc:
         raise ConfigError(file, "risk.kill_switch.unit", str(exc)) from exc
 
@@ -163,7 +172,7 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     controller = build_controller(loaded)
     risk = risk_settings(loaded)
     rules = venue_rules(config.venue, file, "venue")
-    _check_kill_switch_unit(risk, rules, config.venue.symbol, file)
+    _check_money_units(loaded, risk, rules)
     staleness_ns = config.reference.staleness_ms * NS_PER_MS
     ref = config.reference
 

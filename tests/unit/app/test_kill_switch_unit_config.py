@@ -41,3 +41,12 @@ def test_the_instruments_own_currencies_build(tmp_path: Path, unit: str | None) 
     kill = built.engine.runner.kill_switch
     assert kill is not None and kill.unit == ("USD" if unit in (None, "usd") else "BTC")
     assert built.engine.pnl.unit == "BTC"  # the ledger of an inverse contract is in its coin
+
+
+def test_hedging_an_inverse_contract_is_refused_not_mixed_into_its_coin_ledger(tmp_path: Path) -> None:
+    path = coinm_config(tmp_path, None)
+    hedge = "hedge: {enabled: true, venue: {connector: sim, rules: sim, symbol: BTC-PYUSD}}\n"
+    path.write_text(path.read_text() + hedge)
+    with pytest.raises(ConfigError) as info:
+        build(load_engine_config(path), Clock(ClockMode.BACKTEST, start_ns=0))
+    assert info.value.key_path == "hedge.enabled" and "inverse contract" in str(info.value)
