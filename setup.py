@@ -1,20 +1,40 @@
-"""Package layout (everything else is in pyproject.toml).
+"""Package layout and the compiled replay core (everything else is in pyproject.toml).
 
 The bundled ``connectors/`` and ``strategies/`` folders are installed under the mmkit namespace
 (``mmkit.connectors``, ``mmkit.strategies``), never as top-level packages with generic names that a
 user's own packages would shadow or be shadowed by; mmkit/app/bundled.py keeps the short names working.
 The package list is computed, so a new sub-package is never forgotten.
+
+The Cython modules of ``mmkit/_speedups`` (the replay hot path, see its ``__init__``) are compiled here
+with the system's C compiler; Cython comes from ``[build-system] requires``. They are ``optional``: an
+install where they cannot be compiled still succeeds, and mmkit then runs the pure-Python path with a
+logged warning. The generated .c files and the built .so files are never committed (.gitignore).
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 BUNDLED = ("connectors", "strategies")
+SPEEDUPS = ("_levels", "_sequencer")
 
 packages = find_packages(include=["mmkit", "mmkit.*"])
 for top in BUNDLED:
     packages += [f"mmkit.{name}" for name in find_packages(include=[top, f"{top}.*"])]
 
+
+def _extensions() -> list[Extension]:
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # only outside pip's isolated build (setup.py run by hand without Cython)
+        print("Cython is not installed: the compiled replay core is not built (the pure-Python path runs)")
+        return []
+    modules = [
+        Extension(f"mmkit._speedups.{name}", [f"mmkit/_speedups/{name}.pyx"], optional=True) for name in SPEEDUPS
+    ]
+    return cythonize(modules, language_level=3, quiet=True)
+
+
 setup(
     packages=packages,
     package_dir={f"mmkit.{top}": top for top in BUNDLED},
+    ext_modules=_extensions(),
 )
