@@ -191,20 +191,15 @@ class ReplayBookVenue(SimulatedVenue):
         book.apply_levels_int(bids, asks, seq)
         if self._resting:
             self._on_depth(book, symbol, prev, ts)
-        # A changed level closes the window in which trades there are netted out of its decrease.
-        # Walk the shorter of the two (a diff lists ~50 levels; the traded prices are often fewer, but a
-        # price whose level is never listed again stays): either way every listed traded price goes.
-        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
-            traded = self._traded.get((symbol, side))
-            if not traded or not levels:
-                continue
-            if len(traded) < len(levels):
-                listed = dict(levels)
-                for price in [p for p in traded if p in listed]:
-                    del traded[price]
-            else:
-                for price, _ in levels:
-                    traded.pop(price, None)
+        # A changed level closes the window in which trades there are netted out of its decrease. The
+        # listed traded prices come from a key-set intersection (C), not from popping each listed price.
+        traded_by_side = self._traded
+        if traded_by_side:
+            for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+                traded = traded_by_side.get((symbol, side))
+                if traded and levels:
+                    for price in traded.keys() & dict(levels).keys():
+                        del traded[price]
 
     def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
         trade_price = trade.price

@@ -76,3 +76,18 @@ def test_the_replay_setup_uses_the_compiled_sequencer_unless_told_otherwise(
                                          load_venue_rules("binance"), "BTCUSDT")
         kinds.append((type(setup.sequencer) is BookSequencer, type(setup.venue.books["BTCUSDT"]._levels)))
     assert kinds[0][0] is False and kinds[1] == (True, PyLevels)
+
+
+def test_skipping_idle_ticks_changes_nothing_in_the_report(
+    recording: list[ReplayEvent], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ladder declares it reads no book and no time, so idle ticks reuse its answer; asked every tick
+    instead (the default declaration), the very same report must come out."""
+    skipping = run(recording, False, "replay", monkeypatch)
+    monkeypatch.setattr(SkewedLadderController, "reads", frozenset({"book", "time"}))
+    asked = run(recording, False, "replay", monkeypatch)
+    assert skipping.engine.runner.skipped_ticks > skipping.report["ticks"] / 4
+    assert asked.engine.runner.skipped_ticks == 0
+    paths = [write_outputs(result, tmp_path / name) for name, result in (("skip", skipping), ("asked", asked))]
+    for name in ("report.json", "fills.csv"):
+        assert paths[0][name].read_bytes() == paths[1][name].read_bytes(), name
