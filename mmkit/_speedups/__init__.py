@@ -24,6 +24,7 @@ same input and compare state after every event, and report.json bytes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -102,3 +103,14 @@ def compiled_sequencer_class() -> type[Any] | None:
         return None
     module = _compiled("_sequencer")
     return None if module is None else module.CBookSequencer
+
+
+def level_scans() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(size_before_last_change, drop_listed) to use now: compiled or from :mod:`mmkit.book.levels`."""
+    if not pure_requested():
+        module = _compiled("_levels")
+        if module is not None:
+            return module.size_before_last_change, module.drop_listed
+    from mmkit.book.levels import drop_listed, size_before_last_change
+
+    return size_before_last_change, drop_listed

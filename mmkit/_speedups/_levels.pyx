@@ -279,3 +279,39 @@ cdef class CLevels:
             return False
         ask = self._best_ask()
         return ask is not None and bid >= ask
+
+
+# -- scans of one diff's levels (twins of mmkit.book.levels.size_before_last_change / drop_listed) -------------
+
+
+cdef inline tuple _as_tuple(levels):
+    return <tuple> levels if type(levels) is tuple else tuple(levels)
+
+
+def size_before_last_change(levels, price, current):
+    """What ``price`` displayed just before ``levels`` last changed it; None when it is not listed."""
+    cdef tuple items = _as_tuple(levels)
+    cdef Py_ssize_t i, n = len(items)
+    before = None
+    for i in range(n):
+        level = items[i]
+        if level[0] == price:
+            before = current
+            current = level[1]
+    return before
+
+
+def drop_listed(dict table, levels):
+    """Remove from ``table`` every price ``levels`` lists."""
+    cdef tuple items
+    cdef Py_ssize_t i, n
+    if not table:
+        return
+    items = _as_tuple(levels)
+    n = len(items)
+    for i in range(n):
+        price = items[i][0]
+        if price in table:
+            del table[price]
+            if not table:
+                return

@@ -146,6 +146,17 @@ class OrderBook:
     def price_to_int(self, price: Decimal) -> int:
         return self._price.to_int(price)
 
+    def tick_of(self, price: Decimal) -> int | None:
+        """``price`` in ticks, or None when it is off the grid (a memo hit inline: a replay asks per trade)."""
+        scaler = self._price
+        tick = scaler.memo.get(price)
+        if tick is not None:
+            return tick
+        try:
+            return scaler.to_int(price)
+        except OffGridError:
+            return None
+
     def size_to_int(self, size: Decimal) -> int:
         return self._size.to_int(size)
 

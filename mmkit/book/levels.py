@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from mmkit.model import Side
 
@@ -174,3 +175,30 @@ class PyLevels:
             return False
         ask = self.best_ask()
         return ask is not None and bid >= ask
+
+
+# -- scans of one diff's levels (the replay venue's per-diff questions; compiled twins in _levels.pyx) --------
+
+
+def size_before_last_change(levels: Iterable[IntLevel], price: int, current: int) -> int | None:
+    """What ``price`` displayed just before ``levels`` last changed it (``current``: before the diff).
+
+    None when ``levels`` does not list ``price``. A price listed twice changes twice: the answer is the
+    size before its last listing, which is what the level went from when the diff's effect settled.
+    """
+    levels = tuple(levels)
+    if price not in dict(levels):  # most diffs do not list it: one C-built dict says so
+        return None
+    before = current
+    for level_price, size in levels:
+        if level_price == price:
+            before = current
+            current = size
+    return before
+
+
+def drop_listed(table: dict[int, Any], levels: Iterable[IntLevel]) -> None:
+    """Remove from ``table`` every price ``levels`` lists (a key-set intersection, not a pop per level)."""
+    if table:
+        for price in table.keys() & dict(levels).keys():
+            del table[price]

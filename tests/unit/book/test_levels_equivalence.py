@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -116,3 +117,37 @@ def test_the_env_switch_is_read_when_a_book_is_built(monkeypatch: pytest.MonkeyP
     assert levels_class() is compiled_levels()
     monkeypatch.delenv(ENV_PURE)
     assert levels_class() is compiled_levels()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_and_pure_diff_scans_agree(seed: int) -> None:
+    from mmkit._speedups import _compiled
+    from mmkit.book import levels as pure_module
+
+    compiled_module = _compiled("_levels")
+    assert compiled_module is not None
+    rng = random.Random(seed)
+    listed = 0
+    for _ in range(3000):
+        levels = [(rng.randrange(100, 110), rng.choice((0, 1, 5))) for _ in range(rng.randrange(0, 6))]
+        price, current = rng.randrange(100, 110), rng.choice((0, 3))
+        forms = (tuple(levels), levels, iter(list(levels)))
+        answers = {pure_module.size_before_last_change(levels, price, current)}
+        answers |= {compiled_module.size_before_last_change(form, price, current) for form in forms}
+        assert len(answers) == 1, (levels, price, current, answers)
+        listed += answers.pop() is not None
+        table = {p: D(p) for p in rng.sample(range(95, 115), rng.randrange(0, 8))}
+        twin = dict(table)
+        pure_module.drop_listed(table, levels)
+        compiled_module.drop_listed(twin, iter(levels) if rng.random() < 0.5 else tuple(levels))
+        assert table == twin and list(table) == list(twin)
+        assert not set(table) & {p for p, _ in levels}
+    assert 500 < listed < 2500
+
+
+def test_size_before_last_change_takes_the_last_listing() -> None:
+    from mmkit.book.levels import size_before_last_change
+
+    assert size_before_last_change([(5, 1), (6, 2)], 7, 9) is None
+    assert size_before_last_change([(5, 1), (6, 2)], 5, 9) == 9
+    assert size_before_last_change([(5, 1), (6, 2), (5, 4)], 5, 9) == 1

@@ -207,3 +207,12 @@ def test_int_path_matches_a_naive_model_under_random_updates(core: type[Any]) ->
     assert book.levels_int(Side.SELL) == sorted(asks.items())
     assert book.seq == 2999
     assert rebuilds >= 2  # compaction ran mid-stream, and the answers above stayed right
+
+
+def test_tick_of_is_the_tick_or_none_off_the_grid() -> None:
+    book = OrderBook(D("0.01"), D("1"))
+    assert book.tick_of(D("100.25")) == 10025
+    assert book.tick_of(D("100.25")) == 10025  # a memo hit
+    assert book.tick_of(D("100.255")) is None
+    with pytest.raises(OffGridError):
+        book.price_to_int(D("100.255"))
