@@ -1,19 +1,24 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled twin of :class:`mmkit.book.levels.PyLevels`: the same levels and best prices after every update.
 
-The algorithm is PyLevels' (read its docstring for why): the levels are the
-same Python dicts (price ticks -> size lots), which callers read as they read
-the pure core's, and the windowed lazy heaps move into C arrays of 64-bit
-ints. Heap rebuilds (window moves, compaction) happen at exactly the points
-the pure core's do, so :attr:`bounds` agree too.
+The algorithm is PyLevels' (read its docstring for why: windowed lazy heaps
+over the levels), with everything in C: each side's levels are an
+open-addressing hash map of 64-bit ints (price ticks -> size lots, deleted
+slots reused, the table rebuilt past 70 % load), the heaps are arrays of
+64-bit ints. Heap rebuilds (window moves, compaction) happen at exactly the
+points the pure core's do, so :attr:`bounds` agree too. Callers read levels
+through the methods (``levels``, ``count``, ``size_at``), as they do on the
+pure core; a recorded diff is applied without a Python object per level.
 
-Difference on invalid input only: a price outside signed 64 bits, or not an
-int, raises (OverflowError, TypeError) where the pure core would store it; no
-recording or venue has such prices, and the book's Decimal edge refuses them
-before they get here (prices are > 0 ticks of a real increment).
+Difference on invalid input only: a price or size outside signed 64 bits, or
+not an int, raises (OverflowError, TypeError) and the two smallest 64-bit
+prices raise ValueError, where the pure core would store them; no recording
+or venue has such levels (the book's Decimal edge refuses prices <= 0).
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+import heapq
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.limits cimport LLONG_MAX
 
 from mmkit.book.levels import COMPACT_FACTOR, COMPACT_SLACK, HEAP_WINDOW_TICKS, NO_CEILING, NO_FLOOR
@@ -105,11 +110,148 @@ cdef void heapify(Heap *h) noexcept:
         i -= 1
 
 
-cdef class CLevels:
-    """Both sides of a book in integers: dicts for the levels, C heaps for the best prices."""
+cdef inline tuple _as_tuple(levels):
+    return <tuple> levels if type(levels) is tuple else tuple(levels)
 
-    cdef readonly dict bids
-    cdef readonly dict asks
+
+# -- a side's levels: an open-addressing hash map of C ints (price ticks -> size lots) ---------------------------
+
+cdef long long _EMPTY = -9223372036854775807 - 1  # LLONG_MIN: a slot never used
+cdef long long _GONE = -9223372036854775807  # LLONG_MIN + 1: a slot whose level was deleted (a tombstone)
+
+
+cdef struct Side_:
+    long long *keys
+    long long *values
+    Py_ssize_t cap  # a power of two (0: nothing allocated)
+    Py_ssize_t live  # levels
+    Py_ssize_t used  # live + tombstones
+
+
+cdef inline Py_ssize_t slot_of(long long key, Py_ssize_t mask) noexcept:
+    cdef unsigned long long h = <unsigned long long> key * 0x9E3779B97F4A7C15ULL
+    return <Py_ssize_t> ((h ^ (h >> 29)) & <unsigned long long> mask)
+
+
+cdef int side_init(Side_ *t, Py_ssize_t cap) except -1:
+    cdef Py_ssize_t i
+    t.keys = <long long *> PyMem_Malloc(cap * sizeof(long long))
+    t.values = <long long *> PyMem_Malloc(cap * sizeof(long long))
+    if t.keys == NULL or t.values == NULL:
+        PyMem_Free(t.keys)
+        PyMem_Free(t.values)
+        t.keys = NULL
+        t.values = NULL
+        raise MemoryError()
+    for i in range(cap):
+        t.keys[i] = _EMPTY
+    t.cap = cap
+    t.live = 0
+    t.used = 0
+    return 0
+
+
+cdef void side_free(Side_ *t) noexcept:
+    PyMem_Free(t.keys)
+    PyMem_Free(t.values)
+    t.keys = NULL
+    t.values = NULL
+    t.cap = 0
+    t.live = 0
+    t.used = 0
+
+
+cdef inline Py_ssize_t side_find(Side_ *t, long long key) noexcept:
+    """The slot holding ``key``, or -1."""
+    cdef Py_ssize_t mask, i
+    cdef long long k
+    if t.cap == 0:
+        return -1
+    mask = t.cap - 1
+    i = slot_of(key, mask)
+    while True:
+        k = t.keys[i]
+        if k == key:
+            return i
+        if k == _EMPTY:
+            return -1
+        i = (i + 1) & mask
+
+
+cdef int side_rehash(Side_ *t, Py_ssize_t cap) except -1:
+    cdef Side_ old = t[0]
+    cdef Py_ssize_t i, j, mask
+    side_init(t, cap)
+    mask = cap - 1
+    for i in range(old.cap):
+        if old.keys[i] != _EMPTY and old.keys[i] != _GONE:
+            j = slot_of(old.keys[i], mask)
+            while t.keys[j] != _EMPTY:
+                j = (j + 1) & mask
+            t.keys[j] = old.keys[i]
+            t.values[j] = old.values[i]
+            t.live += 1
+            t.used += 1
+    side_free(&old)
+    return 0
+
+
+cdef inline int side_set(Side_ *t, long long key, long long value) except -1:
+    """Set ``key``; returns 1 when it was not there (a new level), 0 when it replaced a size."""
+    cdef Py_ssize_t mask, i, grave
+    cdef long long k
+    if key == _EMPTY or key == _GONE:
+        raise ValueError(f"price {key} ticks is reserved by the compiled book core")
+    if (t.used + 1) * 10 > t.cap * 7:  # keep the load (tombstones included) under 70 %
+        side_rehash(t, t.cap * 2 if t.live * 10 > t.cap * 3 else (t.cap if t.cap else 64))
+    mask = t.cap - 1
+    i = slot_of(key, mask)
+    grave = -1
+    while True:
+        k = t.keys[i]
+        if k == key:
+            t.values[i] = value
+            return 0
+        if k == _EMPTY:
+            break
+        if k == _GONE and grave < 0:
+            grave = i
+        i = (i + 1) & mask
+    if grave >= 0:
+        i = grave  # reuse a tombstone: ``used`` does not grow
+    else:
+        t.used += 1
+    t.keys[i] = key
+    t.values[i] = value
+    t.live += 1
+    return 1
+
+
+cdef inline void side_delete(Side_ *t, long long key) noexcept:
+    cdef Py_ssize_t i = side_find(t, key)
+    if i >= 0:
+        t.keys[i] = _GONE
+        t.live -= 1
+
+
+cdef int side_clear(Side_ *t) except -1:
+    side_free(t)
+    return 0
+
+
+cdef inline bint side_live(Side_ *t, Py_ssize_t i) noexcept:
+    return t.keys[i] != _EMPTY and t.keys[i] != _GONE
+
+
+cdef inline long long as_ll(object value) except? -1:
+    return value  # an int, else TypeError; beyond 64 bits, OverflowError
+
+
+cdef class CLevels:
+    """Both sides of a book in C: hash maps for the levels, heaps for the best prices (PyLevels' algorithm)."""
+
+    cdef Side_ _bids
+    cdef Side_ _asks
     cdef Heap _bid_heap  # negated prices
     cdef Heap _ask_heap
     cdef long long _bid_floor
@@ -120,12 +262,12 @@ cdef class CLevels:
         if window <= 0:
             raise ValueError(f"heap window must be positive ticks, got {window}")
         self._window = window
-        self.bids = {}
-        self.asks = {}
         self._bid_floor = _NO_FLOOR
         self._ask_ceiling = _NO_CEILING
 
     def __dealloc__(self):
+        side_free(&self._bids)
+        side_free(&self._asks)
         PyMem_Free(self._bid_heap.data)
         PyMem_Free(self._ask_heap.data)
 
@@ -140,8 +282,8 @@ cdef class CLevels:
         return self._bid_heap.n + self._ask_heap.n
 
     def clear(self):
-        self.bids.clear()
-        self.asks.clear()
+        side_clear(&self._bids)
+        side_clear(&self._asks)
         self._bid_heap.n = 0
         self._ask_heap.n = 0
         self._bid_floor = _NO_FLOOR
@@ -149,143 +291,185 @@ cdef class CLevels:
 
     def set_levels(self, bids, asks):
         """Replace every level (zero sizes are left out), heaps rebuilt once."""
-        self.bids = {p: q for p, q in bids if q}
-        self.asks = {p: q for p, q in asks if q}
+        cdef Side_ fresh_bids
+        cdef Side_ fresh_asks
+        fresh_bids.cap = fresh_bids.live = fresh_bids.used = 0
+        fresh_bids.keys = fresh_bids.values = NULL
+        fresh_asks.cap = fresh_asks.live = fresh_asks.used = 0
+        fresh_asks.keys = fresh_asks.values = NULL
+        try:  # nothing changes unless every level converts
+            for price, size in bids:
+                if size:
+                    side_set(&fresh_bids, as_ll(price), as_ll(size))
+            for price, size in asks:
+                if size:
+                    side_set(&fresh_asks, as_ll(price), as_ll(size))
+        except BaseException:
+            side_free(&fresh_bids)
+            side_free(&fresh_asks)
+            raise
+        side_free(&self._bids)
+        side_free(&self._asks)
+        self._bids = fresh_bids
+        self._asks = fresh_asks
         self._rebuild_bid_heap()
         self._rebuild_ask_heap()
 
     def apply(self, bids, asks):
         """The hot path: a size replaces the level, size 0 deletes it (a missing level: no-op)."""
-        self._apply_side(bids, self.bids, &self._bid_heap, True, self._bid_floor)
-        self._apply_side(asks, self.asks, &self._ask_heap, False, self._ask_ceiling)
-        if self._bid_heap.n + self._ask_heap.n > _FACTOR * (len(self.bids) + len(self.asks)) + _SLACK:
+        self._apply_side(bids, &self._bids, &self._bid_heap, True, self._bid_floor)
+        self._apply_side(asks, &self._asks, &self._ask_heap, False, self._ask_ceiling)
+        if self._bid_heap.n + self._ask_heap.n > _FACTOR * (self._bids.live + self._asks.live) + _SLACK:
             self._rebuild_bid_heap()
             self._rebuild_ask_heap()
 
-    cdef int _apply_side(self, levels, dict book, Heap *heap, bint bid, long long bound) except -1:
+    cdef int _apply_side(self, levels, Side_ *book, Heap *heap, bint bid, long long bound) except -1:
         """One side's levels; a new price within the heap window goes on the heap (bids negated)."""
         cdef Py_ssize_t count, i
-        cdef Py_ssize_t before
-        cdef long long p
-        cdef tuple level
-        if type(levels) is not tuple:
-            levels = tuple(levels)
-        count = len(<tuple> levels)
+        cdef long long p, q
+        cdef tuple items = _as_tuple(levels)
+        count = len(items)
         for i in range(count):
-            item = (<tuple> levels)[i]
+            item = items[i]
             if type(item) is tuple and len(<tuple> item) == 2:
-                level = <tuple> item
-                price = level[0]
-                size = level[1]
+                p = as_ll((<tuple> item)[0])
+                q = as_ll((<tuple> item)[1])
             else:
                 price, size = item
-            if size:
-                # One hash lookup for the common case (a known price): a new key grows the dict.
-                before = len(book)
-                book[price] = size
-                if len(book) != before:
-                    p = price
+                p = as_ll(price)
+                q = as_ll(size)
+            if q:
+                if side_set(book, p, q):
                     if bid:
                         if p >= bound:
                             heap_push(heap, -p)
                     elif p <= bound:
                         heap_push(heap, p)
             else:
-                book.pop(price, None)
+                side_delete(book, p)
         return 0
 
     cdef int _rebuild_bid_heap(self) except -1:
         """The bid heap anew: every live bid within the window below the best."""
-        cdef dict book = self.bids
-        cdef long long floor = _NO_FLOOR
-        cdef long long p
+        cdef Side_ *book = &self._bids
         cdef Heap *h = &self._bid_heap
-        if book:
-            floor = max(book) - self._window
+        cdef long long floor = _NO_FLOOR
+        cdef long long best
+        cdef Py_ssize_t i
+        if book.live:
+            best = _EMPTY
+            for i in range(book.cap):
+                if side_live(book, i) and book.keys[i] > best:
+                    best = book.keys[i]
+            floor = best - self._window
         self._bid_floor = floor
         h.n = 0
-        heap_reserve(h, len(book))
-        for price in book:
-            p = price
-            if p >= floor:
-                h.data[h.n] = -p
+        heap_reserve(h, book.live)
+        for i in range(book.cap):
+            if side_live(book, i) and book.keys[i] >= floor:
+                h.data[h.n] = -book.keys[i]
                 h.n += 1
         heapify(h)
         return 0
 
     cdef int _rebuild_ask_heap(self) except -1:
         """The ask heap anew: every live ask within the window above the best."""
-        cdef dict book = self.asks
-        cdef long long ceiling = _NO_CEILING
-        cdef long long p
+        cdef Side_ *book = &self._asks
         cdef Heap *h = &self._ask_heap
-        if book:
-            ceiling = min(book) + self._window
+        cdef long long ceiling = _NO_CEILING
+        cdef long long best
+        cdef Py_ssize_t i
+        if book.live:
+            best = _NO_CEILING
+            for i in range(book.cap):
+                if side_live(book, i) and book.keys[i] < best:
+                    best = book.keys[i]
+            ceiling = best + self._window if best <= _NO_CEILING - self._window else _NO_CEILING
         self._ask_ceiling = ceiling
         h.n = 0
-        heap_reserve(h, len(book))
-        for price in book:
-            p = price
-            if p <= ceiling:
-                h.data[h.n] = p
+        heap_reserve(h, book.live)
+        for i in range(book.cap):
+            if side_live(book, i) and book.keys[i] <= ceiling:
+                h.data[h.n] = book.keys[i]
                 h.n += 1
         heapify(h)
         return 0
 
-    cdef object _best_bid(self):
-        cdef dict book = self.bids
+    cdef int _best_bid(self, long long *out) except -1:
+        """1 and the best bid in ``out``, or 0 for an empty side."""
         cdef Heap *h = &self._bid_heap
-        cdef object price
         while h.n:
-            price = -h.data[0]
-            if price in book:
-                return price
+            if side_find(&self._bids, -h.data[0]) >= 0:
+                out[0] = -h.data[0]
+                return 1
             heap_pop(h)
-        if not book:
-            return None
+        if not self._bids.live:
+            return 0
         self._rebuild_bid_heap()  # every live bid lies below the floor: move the window down
-        return -h.data[0]
+        out[0] = -h.data[0]
+        return 1
 
-    cdef object _best_ask(self):
-        cdef dict book = self.asks
+    cdef int _best_ask(self, long long *out) except -1:
         cdef Heap *h = &self._ask_heap
-        cdef object price
         while h.n:
-            price = h.data[0]
-            if price in book:
-                return price
+            if side_find(&self._asks, h.data[0]) >= 0:
+                out[0] = h.data[0]
+                return 1
             heap_pop(h)
-        if not book:
-            return None
+        if not self._asks.live:
+            return 0
         self._rebuild_ask_heap()  # every live ask lies above the ceiling: move the window up
-        return h.data[0]
+        out[0] = h.data[0]
+        return 1
 
     def best_bid(self):
         """Best bid price in ticks, popping stale heap roots on the way (amortized O(1))."""
-        return self._best_bid()
+        cdef long long price
+        return price if self._best_bid(&price) else None
 
     def best_ask(self):
         """Best ask price in ticks (amortized O(1))."""
-        return self._best_ask()
+        cdef long long price
+        return price if self._best_ask(&price) else None
 
     def size_at(self, side, price):
         """Size displayed at ``price`` (ticks) on ``side``, in lots; 0 where there is no level."""
-        return (self.bids if side is _BUY else self.asks).get(price, 0)
+        cdef Side_ *book = &self._bids if side is _BUY else &self._asks
+        cdef long long p
+        try:
+            p = price
+        except OverflowError:
+            return 0  # beyond 64 bits: no level can be there
+        cdef Py_ssize_t i = side_find(book, p)
+        return book.values[i] if i >= 0 else 0
+
+    def count(self, side):
+        """Number of levels on ``side``."""
+        return self._bids.live if side is _BUY else self._asks.live
+
+    def levels(self, side, depth=None):
+        """The best ``depth`` levels of ``side`` (all when None), best first."""
+        cdef Side_ *book = &self._bids if side is _BUY else &self._asks
+        cdef bint bid = side is _BUY
+        cdef Py_ssize_t i
+        pairs = [(book.keys[i], book.values[i]) for i in range(book.cap) if side_live(book, i)]
+        if depth is None or depth >= len(pairs):
+            pairs.sort(reverse=bid)
+            return pairs
+        if depth <= 0:
+            return []
+        pick = heapq.nlargest if bid else heapq.nsmallest
+        return pick(depth, pairs)
 
     def is_crossed(self):
         """True when the best bid is at or above the best ask (crossed or locked)."""
-        bid = self._best_bid()
-        if bid is None:
+        cdef long long bid, ask
+        if not self._best_bid(&bid):
             return False
-        ask = self._best_ask()
-        return ask is not None and bid >= ask
+        return self._best_ask(&ask) == 1 and bid >= ask
 
 
 # -- scans of one diff's levels (twins of mmkit.book.levels.size_before_last_change / drop_listed) -------------
-
-
-cdef inline tuple _as_tuple(levels):
-    return <tuple> levels if type(levels) is tuple else tuple(levels)
 
 
 def size_before_last_change(levels, price, current):

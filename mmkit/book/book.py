@@ -17,7 +17,6 @@ the pure one). Both give the same levels and best prices after every update
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
@@ -129,11 +128,11 @@ class OrderBook:
 
     @property
     def bid_count(self) -> int:
-        return len(self._levels.bids)
+        return self._levels.count(Side.BUY)
 
     @property
     def ask_count(self) -> int:
-        return len(self._levels.asks)
+        return self._levels.count(Side.SELL)
 
     def __repr__(self) -> str:
         return (
@@ -259,11 +258,11 @@ class OrderBook:
 
     def best_bid_level_int(self) -> IntLevel | None:
         price = self.best_bid_int()
-        return None if price is None else (price, self._levels.bids[price])
+        return None if price is None else (price, self._levels.size_at(Side.BUY, price))
 
     def best_ask_level_int(self) -> IntLevel | None:
         price = self.best_ask_int()
-        return None if price is None else (price, self._levels.asks[price])
+        return None if price is None else (price, self._levels.size_at(Side.SELL, price))
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask (crossed or locked).
@@ -307,23 +306,16 @@ class OrderBook:
         Tries the top 32 by partial selection first (what quoting usually
         needs), then falls back to one full sort only if the caller reads on.
         """
-        book = self._levels.bids if side is Side.BUY else self._levels.asks
-        pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
-        first = pick(32, book)
-        for price in first:
-            yield (price, book[price])
-        if len(first) < len(book):
-            rest = sorted(book, reverse=side is Side.BUY)[len(first) :]
-            for price in rest:
-                yield (price, book[price])
+        core = self._levels
+        first = core.levels(side, 32)
+        yield from first
+        if len(first) < core.count(side):
+            yield from core.levels(side)[len(first) :]
 
     def levels_int(self, side: Side, levels: int | None = None) -> list[IntLevel]:
         """The best ``levels`` levels of ``side`` (all when None), best first, in ticks/lots."""
-        book = self._levels.bids if side is Side.BUY else self._levels.asks
-        if levels is None:
-            return [(p, book[p]) for p in sorted(book, reverse=side is Side.BUY)]
-        pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
-        return [(p, book[p]) for p in pick(levels, book)]
+        result: list[IntLevel] = self._levels.levels(side, levels)
+        return result
 
     def depth(self, side: Side, levels: int) -> list[Level]:
         to_px, to_sz = self._price.to_decimal, self._size.to_decimal

@@ -2,8 +2,8 @@
 
 Why a core apart from :class:`mmkit.book.book.OrderBook`: this is the part
 every recorded level update goes through, so it has a compiled twin
-(``mmkit._speedups._levels.CLevels``, Cython) with the same methods and the
-same results. :func:`mmkit._speedups.levels_class` picks one; the book keeps
+(``mmkit._speedups._levels.CLevels``, Cython, levels in C hash maps) with the
+same methods and the same results. :func:`mmkit._speedups.levels_class` picks one; the book keeps
 the Decimal edge (conversion, BookView) in Python around either.
 
 Why dicts plus lazily-cleaned heaps: a level update is then one dict write
@@ -51,7 +51,8 @@ class PyLevels:
     """Both sides of a book in integers, pure Python (the reference the compiled core is tested against).
 
     ``bids`` and ``asks`` map price (ticks) to size (lots); read them, never
-    write them (the heaps would miss a new price).
+    write them (the heaps would miss a new price). Callers that must work on
+    either core use the methods (the compiled core keeps its levels in C).
     """
 
     __slots__ = ("_ask_ceiling", "_ask_heap", "_bid_floor", "_bid_heap", "_window", "asks", "bids")
@@ -167,6 +168,18 @@ class PyLevels:
     def size_at(self, side: Side, price: int) -> int:
         """Size displayed at ``price`` (ticks) on ``side``, in lots; 0 where there is no level."""
         return (self.bids if side is Side.BUY else self.asks).get(price, 0)
+
+    def count(self, side: Side) -> int:
+        """Number of levels on ``side``."""
+        return len(self.bids if side is Side.BUY else self.asks)
+
+    def levels(self, side: Side, depth: int | None = None) -> list[IntLevel]:
+        """The best ``depth`` levels of ``side`` (all when None), best first."""
+        book = self.bids if side is Side.BUY else self.asks
+        if depth is None:
+            return [(p, book[p]) for p in sorted(book, reverse=side is Side.BUY)]
+        pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
+        return [(p, book[p]) for p in pick(depth, book)]
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask (crossed or locked)."""

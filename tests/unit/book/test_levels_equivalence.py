@@ -23,9 +23,11 @@ from tests.unit.book.cores import compiled_levels
 
 
 def state(core: Any) -> tuple[object, ...]:
-    probe = list(core.bids)[:3] + list(core.asks)[:3] + [1, 10**6]
+    bids, asks = core.levels(Side.BUY), core.levels(Side.SELL)
+    probe = [p for p, _ in bids[:3] + asks[:3]] + [1, 10**6]
     return (
-        dict(core.bids), dict(core.asks), core.best_bid(), core.best_ask(), core.bounds, core.is_crossed(),
+        bids, asks, core.count(Side.BUY), core.count(Side.SELL), core.best_bid(), core.best_ask(), core.bounds,
+        core.is_crossed(), core.levels(Side.BUY, 5), core.levels(Side.SELL, 5),
         [core.size_at(Side.BUY, p) for p in probe], [core.size_at(Side.SELL, p) for p in probe],
     )
 
@@ -77,8 +79,10 @@ def test_compiled_and_pure_cores_agree_after_every_event(seed: int, window: int)
             compared += 1
             windows.add(pure.bounds)
         else:
-            assert (pure.bids, pure.asks) == (compiled.bids, compiled.asks), f"step {step}"
+            assert (pure.count(Side.BUY), pure.count(Side.SELL)) == (compiled.count(Side.BUY),
+                                                                    compiled.count(Side.SELL)), f"step {step}"
     assert compared > 900
+    assert state(pure) == state(compiled)
     assert len(windows) > 20, "the heap windows never moved: a stale window would go unnoticed"
 
 
@@ -151,3 +155,22 @@ def test_size_before_last_change_takes_the_last_listing() -> None:
     assert size_before_last_change([(5, 1), (6, 2)], 7, 9) is None
     assert size_before_last_change([(5, 1), (6, 2)], 5, 9) == 9
     assert size_before_last_change([(5, 1), (6, 2), (5, 4)], 5, 9) == 1
+
+
+def test_heavy_churn_grows_shrinks_and_reuses_the_compiled_tables() -> None:
+    """Thousands of levels added then deleted in waves (tables grow, fill with deleted slots, are rebuilt)."""
+    rng = random.Random(11)
+    pure, compiled = PyLevels(), compiled_levels()()
+    for wave in range(6):
+        prices = rng.sample(range(1, 50_000), 4000)
+        for chunk in range(0, len(prices), 100):
+            levels = [(p, rng.randrange(1, 9)) for p in prices[chunk:chunk + 100]]
+            for core in (pure, compiled):
+                core.apply(levels, [(p + 60_000, q) for p, q in levels])
+        rng.shuffle(prices)
+        for chunk in range(0, len(prices) - 50 * wave, 100):
+            levels = [(p, 0) for p in prices[chunk:chunk + 100]]
+            for core in (pure, compiled):
+                core.apply(levels, [(p + 60_000, 0) for p, _ in levels])
+        assert state(pure) == state(compiled), f"wave {wave}"
+    assert pure.count(Side.BUY) > 100
