@@ -303,7 +303,7 @@ class StrategyRunner:
         self._reads_book = "book" in reads
         #: The inputs of the last good on_tick and its (checked) answer; None: ask again next tick.
         self._last_inputs: tuple[object, ...] | None = None
-        self._last_answer: Sequence[TargetQuote] = ()
+        self._last_answer: tuple[TargetQuote, ...] = ()
         #: on_tick calls saved because nothing it reads had changed (for tests and the bench).
         self.skipped_ticks = 0
 
@@ -391,7 +391,7 @@ class StrategyRunner:
                 and inputs[2:] == last[2:]
             ):
                 self.skipped_ticks += 1
-                targets = self._last_answer
+                targets = self._last_answer  # already through the inventory gate (same position)
             else:
                 self._last_inputs = None
                 try:
@@ -403,13 +403,13 @@ class StrategyRunner:
                     targets = ()
                 else:
                     self.stats.consecutive_errors = 0
+                    # The gate reads the inventory's quote modes, a function of the position (in the key).
+                    self._last_answer = targets = tuple(self._apply_inventory_gate(targets))
                     self._last_inputs = inputs
-                    self._last_answer = targets = tuple(targets)
-            targets = self._apply_inventory_gate(targets)
             self.stats.quoting_ticks += 1
         else:
             self.stats.halted_ticks += 1
-        self.stats.last_targets = tuple(targets)
+        self.stats.last_targets = targets if type(targets) is tuple else tuple(targets)
         self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
         self.stats.last_decision_ns = perf_counter_ns() - began
 
