@@ -6,6 +6,7 @@ import random
 from decimal import Decimal as D
 
 import pytest
+from loguru import logger
 
 from mmkit._speedups import ENV_PURE, compiled_sequencer_class
 from mmkit.backtest.sequencing import BookSequencer, SequencedEvent
@@ -45,14 +46,29 @@ def test_compiled_and_pure_sequencers_agree_after_every_event(seed: int) -> None
     pure = BookSequencer(pure_out.append, pure=True)
     compiled = BookSequencer(compiled_out.append)
     assert type(pure) is BookSequencer and type(compiled) is compiled_class
-    for index, event in enumerate(stream(seed, 2000)):
-        pure(event)
-        compiled(event)
-        assert compiled_out == pure_out, f"event {index}"
-        assert [e.ts_recv for e in compiled_out] == [e.ts_recv for e in pure_out]
-        assert (compiled.gaps, compiled.dropped, compiled.snapshots, compiled.synced) == (
-            pure.gaps, pure.dropped, pure.snapshots, pure.synced), f"event {index}"
+    lines: list[str] = []
+    logged: dict[str, list[str]] = {"pure": [], "compiled": []}
+    sink = logger.add(lines.append, level="WARNING", format="{message}")
+    try:
+        for index, event in enumerate(stream(seed, 2000)):
+            for name, sequencer in (("pure", pure), ("compiled", compiled)):
+                seen = len(lines)
+                sequencer(event)
+                logged[name] += lines[seen:]
+            assert logged["compiled"] == logged["pure"], f"event {index}"
+            check(index, pure, compiled, pure_out, compiled_out)
+    finally:
+        logger.remove(sink)
     assert pure.gaps > 5 and pure.dropped > 5 and pure.snapshots > 5
+    assert len(logged["pure"]) == pure.gaps  # one warning per gap, word for word the same
+
+
+def check(index: int, pure: BookSequencer, compiled: BookSequencer, pure_out: list[SequencedEvent],
+          compiled_out: list[SequencedEvent]) -> None:
+    assert compiled_out == pure_out, f"event {index}"
+    assert [e.ts_recv for e in compiled_out] == [e.ts_recv for e in pure_out]
+    assert (compiled.gaps, compiled.dropped, compiled.snapshots, compiled.synced) == (
+        pure.gaps, pure.dropped, pure.snapshots, pure.synced), f"event {index}"
 
 
 def test_the_env_switch_selects_the_pure_sequencer(monkeypatch: pytest.MonkeyPatch) -> None:
