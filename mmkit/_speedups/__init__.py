@@ -12,8 +12,10 @@ modules, which stay the reference:
 * ``MMKIT_PURE_PYTHON=1`` selects the pure modules (read each time a book or a
   sequencer is built, so one process can run both, as the equivalence tests
   and ``bench/bench_replay_core.py`` do);
-* a missing or unloadable extension (an install without a compiler) falls
-  back to the pure modules with one logged warning; nothing else changes.
+* a missing or unloadable extension (an install without a compiler), or one
+  built from another version of its .pyx (a checkout pulled without a
+  reinstall), falls back to the pure modules with one logged warning; nothing
+  else changes.
 
 The equivalence tests (tests/unit/book/test_levels_equivalence.py,
 tests/unit/backtest/test_sequencer_equivalence.py,
@@ -23,8 +25,10 @@ same input and compare state after every event, and report.json bytes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,28 +47,53 @@ def pure_requested() -> bool:
     return os.environ.get(ENV_PURE, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _import(name: str) -> ModuleType:
+    if name == "_levels":
+        from mmkit._speedups import _levels as module  # type: ignore[attr-defined]
+    elif name == "_sequencer":
+        from mmkit._speedups import _sequencer as module  # type: ignore[attr-defined]
+    else:  # pragma: no cover - a programming error, not an install state
+        raise ValueError(f"no compiled module {name!r}")
+    return module
+
+
+def stale_reason(name: str, module: ModuleType) -> str | None:
+    """Why ``module`` must not be used: built from another version of the .pyx beside it (else None).
+
+    An editable checkout keeps its built modules across a ``git pull``; one whose source changed since
+    would run old code that the equivalence tests no longer describe. setup.py compiles the source's
+    digest into each module (``SOURCE_SHA``); where the source is not beside it (a wheel), nothing to check.
+    """
+    source = Path(module.__file__ or "").with_name(f"{name}.pyx")
+    if not source.is_file():
+        return None
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    built = getattr(module, "SOURCE_SHA", None)
+    if built == digest:
+        return None
+    return f"stale build: compiled from another version of {source.name} (pip install -e . rebuilds it)"
+
+
 def _compiled(name: str) -> ModuleType | None:
-    """The compiled module ``mmkit._speedups.<name>``, or None (with one warning) when it cannot be loaded."""
+    """The compiled module ``mmkit._speedups.<name>``, or None (with one warning) when it cannot be used."""
     if name not in _loaded:
         try:
-            if name == "_levels":
-                from mmkit._speedups import _levels as module  # type: ignore[attr-defined]
-            elif name == "_sequencer":
-                from mmkit._speedups import _sequencer as module  # type: ignore[attr-defined]
-            else:  # pragma: no cover - a programming error, not an install state
-                raise ValueError(f"no compiled module {name!r}")
+            module = _import(name)
         except ImportError as exc:
             _loaded[name] = None
             _errors[name] = f"{type(exc).__name__}: {exc}"
         else:
-            _loaded[name] = module
-    module = _loaded[name]
-    if module is None and name not in _warned:
+            why = stale_reason(name, module)
+            _loaded[name] = None if why else module
+            if why:
+                _errors[name] = why
+    module_or_none = _loaded[name]
+    if module_or_none is None and name not in _warned:
         _warned.add(name)
         logger.warning(
-            "compiled module mmkit._speedups.{} is not built ({}); using the pure-Python path "
+            "compiled module mmkit._speedups.{} is not used ({}); running the pure-Python path "
             "(reinstall with a C compiler: pip install -e .)", name, _errors[name])
-    return module
+    return module_or_none
 
 
 def compiled_available() -> bool:

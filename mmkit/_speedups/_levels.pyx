@@ -16,6 +16,12 @@ prices raise ValueError, where the pure core would store them; no recording
 or venue has such levels (the book's Decimal edge refuses prices <= 0).
 """
 
+cdef extern from *:
+    const char *MMKIT_SOURCE_SHA  # defined by setup.py: the sha256 of this file when it was compiled
+
+#: The digest of the .pyx this module was built from (mmkit._speedups compares it with the file beside it).
+SOURCE_SHA = MMKIT_SOURCE_SHA.decode("ascii")
+
 import heapq
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc

@@ -6,6 +6,12 @@ recorded event of a replay passes through it, where a Python call and its
 isinstance checks are a measurable share of the run (issue 16).
 """
 
+cdef extern from *:
+    const char *MMKIT_SOURCE_SHA  # defined by setup.py: the sha256 of this file when it was compiled
+
+#: The digest of the .pyx this module was built from (mmkit._speedups compares it with the file beside it).
+SOURCE_SHA = MMKIT_SOURCE_SHA.decode("ascii")
+
 import attrs
 from loguru import logger
 
