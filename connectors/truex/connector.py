@@ -51,18 +51,16 @@ import quickfix as fix
 from loguru import logger
 
 from connectors.truex import messages as m
+from connectors.truex.client_app import MD, OE, ClientApp
 from connectors.truex.config import Credentials, TrueXConfig
 from connectors.truex.ids import IdGenerator
 from connectors.truex.session import (
-    GuardedApplication,
     SessionSpec,
     build_settings,
-    is_poss_dup,
     now_ns,
     store_factory,
-    strip_orig_sending_time,
 )
-from connectors.truex.signing import LogonFields, Signer, load_signer
+from connectors.truex.signing import load_signer
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
@@ -98,10 +96,6 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 
-OE, MD = "OE", "MD"
-_OE_TYPES = frozenset({"D", "F", "G", "H", "AF"})
-_MD_TYPES = frozenset({"V"})
-
 
 @attrs.define(slots=True)
 class _OrderInfo:
@@ -114,68 +108,6 @@ class _OrderInfo:
     post_only: bool = True
     #: CumQty(14) the venue last reported for this order chain (FIX counts it across replaces).
     cum_qty: Decimal = Decimal(0)
-
-
-class _ClientApp(GuardedApplication):
-    """QuickFIX-thread side: sign logons, guard outgoing messages, copy incoming ones to the loop."""
-
-    def __init__(self, owner: TrueXConnector, credentials: Credentials, signer: Signer, log_messages: bool) -> None:
-        super().__init__("truex.client", log_messages)
-        self._owner = owner
-        self._credentials = credentials
-        self._signer = signer
-        #: MsgSeqNum -> (MsgType, ClOrdID) of recent OE sends, to attribute a session Reject (35=3).
-        self.sent: dict[int, tuple[str, str]] = {}
-
-    def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        strip_orig_sending_time(message)
-        header = message.getHeader()
-        if header.getField(35) != "A":
-            return
-        username = self._credentials.api_key
-        fields = LogonFields(
-            sending_time=header.getField(52),
-            msg_type="A",
-            msg_seq_num=header.getField(34),
-            sender_comp_id=header.getField(49),
-            target_comp_id=header.getField(56),
-            username=username,
-        )
-        message.setField(m.T_USERNAME, username)
-        message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
-
-    def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        self._owner.note_recv(session_id, now_ns())
-        msg_type = message.getHeader().getField(35)
-        if msg_type in ("5", "3"):
-            self._owner.post(session_id, message.toString(), now_ns())
-
-    def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        strip_orig_sending_time(message)
-        header = message.getHeader()
-        msg_type = header.getField(35)
-        kind = self._owner.kind_of(session_id)
-        if is_poss_dup(message):
-            raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
-        if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
-            self._log.error("refusing to send {} on the {} session", msg_type, kind)
-            raise fix.DoNotSend()
-        if kind == OE:
-            clordid = message.getField(m.T_CLORDID) if message.isSetField(m.T_CLORDID) else ""
-            self.sent[int(header.getField(34))] = (msg_type, clordid)
-            if len(self.sent) > 10_000:
-                for seq in sorted(self.sent)[:5_000]:
-                    del self.sent[seq]
-
-    def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        self._owner.note_recv(session_id, now_ns())
-        self._owner.post(session_id, message.toString(), now_ns())
-
-    def on_logon(self, session_id: fix.SessionID) -> None:
-        self._owner.post_status(session_id, True, now_ns())
-
-    def on_logout(self, session_id: fix.SessionID) -> None:
-        self._owner.post_status(session_id, False, now_ns())
 
 
 class TrueXConnector:
@@ -196,7 +128,7 @@ class TrueXConnector:
         self._log = logger.bind(venue=self._config.venue, component="truex.connector")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._initiator: Any = None
-        self._app: _ClientApp | None = None
+        self._app: ClientApp | None = None
         oe, md = self._config.oe, self._config.md
         self._specs = {
             OE: SessionSpec(oe.sender_comp_id, oe.target_comp_id, oe.port, oe.host),
@@ -324,7 +256,7 @@ class TrueXConnector:
             tls=cfg.tls,
             store_dir=cfg.store_dir,
         )
-        self._app = _ClientApp(self, credentials, signer, cfg.log_messages)
+        self._app = ClientApp(self, credentials, signer, cfg.log_messages)
         factory = fix.SSLSocketInitiator if cfg.tls.enabled else fix.SocketInitiator
         self._initiator = factory(self._app, store_factory(settings, cfg.store_dir), settings)
         self._initiator.start()
