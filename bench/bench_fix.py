@@ -30,6 +30,7 @@ bench/compare_anchors.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import threading
@@ -44,6 +45,7 @@ from loguru import logger
 from connectors.truex import messages as m
 from connectors.truex.dictionary import CONF_FIX_DIR
 from connectors.truex.session import SessionSpec, build_settings
+from mmkit.gc_policy import long_run_gc
 from mmkit.model import OrderAccepted, OrderRequest, Side
 from tests.integration.truex.harness import free_port, make_pair, unique_comp_ids
 
@@ -66,26 +68,26 @@ def _party_order() -> fix.IntArray:
     return order
 
 
-class _RawAcceptor(fix.Application):  # type: ignore[misc]
+class _RawAcceptor(fix.Application):
     """Answers every NewOrderSingle with an ExecutionReport New from inside ``fromApp``."""
 
     def __init__(self) -> None:
         super().__init__()
         self._next = 0
 
-    def onCreate(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803 (QuickFIX's names)
+    def onCreate(self, sessionID: fix.SessionID) -> None: ...
 
-    def onLogon(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onLogon(self, sessionID: fix.SessionID) -> None: ...
 
-    def onLogout(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onLogout(self, sessionID: fix.SessionID) -> None: ...
 
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         if message.getHeader().getField(35) != "D":
             return
         self._next += 1
@@ -112,7 +114,7 @@ class _RawAcceptor(fix.Application):  # type: ignore[misc]
         fix.Session.sendToTarget(report, sessionID)
 
 
-class _RawInitiator(fix.Application):  # type: ignore[misc]
+class _RawInitiator(fix.Application):
     """Counts ExecutionReports New by ClOrdID and wakes the waiting thread."""
 
     def __init__(self) -> None:
@@ -131,20 +133,20 @@ class _RawInitiator(fix.Application):  # type: ignore[misc]
         with self._lock:
             return len(self._pending)
 
-    def onCreate(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onCreate(self, sessionID: fix.SessionID) -> None: ...
 
-    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+    def onLogon(self, sessionID: fix.SessionID) -> None:
         self.logged_on.set()
 
-    def onLogout(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onLogout(self, sessionID: fix.SessionID) -> None: ...
 
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
-    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         if message.getHeader().getField(35) != "8" or message.getField(m.T_EXEC_TYPE) != "0":
             return
         with self._lock:
@@ -220,7 +222,7 @@ class RawLoopback:
         ids = [f"{prefix}{i}" for i in range(count)]
         began = time.perf_counter()
         self.app.expect(set(ids))
-        for i, client_id in enumerate(ids):
+        for client_id in ids:
             self.send(client_id, m.fmt_decimal(_price()))
         self.app.answered.wait(WAIT_S)
         elapsed = time.perf_counter() - began
@@ -244,61 +246,80 @@ def _order(i: int, prefix: str) -> OrderRequest:
     return OrderRequest(f"{prefix}{i}", "truex", "BTC-PYUSD", Side.BUY, Decimal("0.0001"), _price(), post_only=True)
 
 
-def _signal_on_event(connector: Any) -> asyncio.Event:
-    """Wake the waiter when an event lands in the inbox (a busy poll would fight QuickFIX for the GIL)."""
-    arrived = asyncio.Event()
-    inbox = connector._inbox
-    original = inbox.put
+class _AcceptedWaiter:
+    """Resolves a future when every awaited order's OrderAccepted is in the connector's inbox.
 
-    def put(event: Any) -> None:
-        original(event)
-        arrived.set()
+    Uses the inbox's public event tap (called on the loop as each event is
+    queued), so the wait costs one future wake-up, not a poll.
+    """
 
-    inbox.put = put
-    return arrived
+    def __init__(self, connector: Any) -> None:
+        self._pending: set[str] = set()
+        self._done: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        connector.add_event_tap(self._on_event)
+        self._connector = connector
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, OrderAccepted) and event.client_id in self._pending:
+            self._pending.discard(event.client_id)
+            if not self._pending and self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+    def expect(self, client_ids: set[str]) -> None:
+        self._pending = set(client_ids)
+        self._done = asyncio.get_running_loop().create_future()
+
+    async def wait(self, timeout_s: float) -> int:
+        """Wait for every expected acceptance; how many never came (0 = none lost).
+
+        The timeout is enforced by ``_expire_late`` (one task, once a second)
+        rather than a timer per order, which would cost the mmkit path two
+        heap operations per order that the raw path's ``threading.Event`` does not pay.
+        """
+        assert self._done is not None
+        if self._pending:
+            self._deadline = time.perf_counter() + timeout_s
+            with contextlib.suppress(TimeoutError):
+                await self._done
+        self._connector.drain()  # the engine would drain on its tick; keep the inbox from growing
+        return len(self._pending)
+
+    async def expire_late(self) -> None:
+        """Fail a wait that has run past its deadline (an order lost on the way)."""
+        while True:
+            await asyncio.sleep(1.0)
+            done = self._done
+            if done is not None and not done.done() and time.perf_counter() > self._deadline:
+                done.set_exception(TimeoutError())
 
 
-async def _wait_accepted(connector: Any, arrived: asyncio.Event, pending: set[str], deadline: float) -> None:
-    while pending and time.perf_counter() < deadline:
-        for event in connector.drain():
-            if isinstance(event, OrderAccepted):
-                pending.discard(event.client_id)
-        if pending:
-            arrived.clear()
-            if len(connector._inbox) == 0:
-                try:
-                    await asyncio.wait_for(arrived.wait(), timeout=max(0.0, deadline - time.perf_counter()))
-                except TimeoutError:
-                    return
-
-
-async def _mmkit_latency(connector: Any, arrived: asyncio.Event, prefix: str, count: int) -> tuple[list[float], int]:
+async def _mmkit_latency(connector: Any, waiter: _AcceptedWaiter, prefix: str, count: int) -> tuple[list[float], int]:
     samples: list[float] = []
     lost = 0
     for i in range(count):
         order = _order(i, prefix)
-        pending = {order.client_id}
         began = time.perf_counter()
+        waiter.expect({order.client_id})
         connector.place(order)
-        await _wait_accepted(connector, arrived, pending, began + WAIT_S)
-        if pending:
-            lost += 1
+        missing = await waiter.wait(WAIT_S)
+        if missing:
+            lost += missing
         else:
             samples.append((time.perf_counter() - began) * 1e6)
     return samples, lost
 
 
-async def _mmkit_throughput(connector: Any, arrived: asyncio.Event, prefix: str, count: int) -> tuple[float, int]:
-    pending: set[str] = set()
+async def _mmkit_throughput(connector: Any, waiter: _AcceptedWaiter, prefix: str, count: int) -> tuple[float, int]:
+    orders = [_order(i, prefix) for i in range(count)]
     began = time.perf_counter()
+    waiter.expect({order.client_id for order in orders})
     for start in range(0, count, BURST):
-        for i in range(start, min(count, start + BURST)):
-            order = _order(i, prefix)
-            pending.add(order.client_id)
+        for order in orders[start : start + BURST]:
             connector.place(order)
         await asyncio.sleep(0)
-    await _wait_accepted(connector, arrived, pending, began + WAIT_S)
-    return count / (time.perf_counter() - began), len(pending)
+    lost = await waiter.wait(WAIT_S)
+    return count / (time.perf_counter() - began), lost
 
 
 # --------------------------------------------------------------------------
@@ -330,29 +351,45 @@ async def _run(rounds: int, latency_orders: int, throughput_orders: int) -> Figu
     exchange.start()
     try:
         await connector.connect()
-        arrived = _signal_on_event(connector)
+        waiter = _AcceptedWaiter(connector)
+        expiry = asyncio.ensure_future(waiter.expire_late())
         # one warm-up round each (imports, first allocations), not counted
         raw.latency("WR", 20)
-        await _mmkit_latency(connector, arrived, "WM", 20)
-        for r in range(rounds):
-            samples, lost = raw.latency(f"RL{r}-", latency_orders)
-            figures.latency_us["raw"] += samples
-            figures.lost["raw"] += lost
-            samples, lost = await _mmkit_latency(connector, arrived, f"ML{r}-", latency_orders)
-            figures.latency_us["mmkit"] += samples
-            figures.lost["mmkit"] += lost
-            rate, lost = raw.throughput(f"RT{r}-", throughput_orders)
-            figures.rates["raw"].append(rate)
-            figures.lost["raw"] += lost
-            rate, lost = await _mmkit_throughput(connector, arrived, f"MT{r}-", throughput_orders)
-            figures.rates["mmkit"].append(rate)
-            figures.lost["mmkit"] += lost
+        await _mmkit_latency(connector, waiter, "WM", 20)
+        with long_run_gc():  # what `mmkit start` runs under once connected; process-wide, so both paths alike
+            await _rounds(figures, raw, connector, waiter, rounds, latency_orders, throughput_orders)
         figures.resting_on_exchange = len(exchange.open_orders())
+        expiry.cancel()
     finally:
         await connector.disconnect()
         exchange.stop()
         raw.stop()
     return figures
+
+
+async def _rounds(
+    figures: Figures,
+    raw: RawLoopback,
+    connector: Any,
+    waiter: _AcceptedWaiter,
+    rounds: int,
+    latency_orders: int,
+    throughput_orders: int,
+) -> None:
+    """raw, mmkit, raw, mmkit, ...: latency then throughput, ``rounds`` times."""
+    for r in range(rounds):
+        samples, lost = raw.latency(f"RL{r}-", latency_orders)
+        figures.latency_us["raw"] += samples
+        figures.lost["raw"] += lost
+        samples, lost = await _mmkit_latency(connector, waiter, f"ML{r}-", latency_orders)
+        figures.latency_us["mmkit"] += samples
+        figures.lost["mmkit"] += lost
+        rate, lost = raw.throughput(f"RT{r}-", throughput_orders)
+        figures.rates["raw"].append(rate)
+        figures.lost["raw"] += lost
+        rate, lost = await _mmkit_throughput(connector, waiter, f"MT{r}-", throughput_orders)
+        figures.rates["mmkit"].append(rate)
+        figures.lost["mmkit"] += lost
 
 
 def measure(

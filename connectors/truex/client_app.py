@@ -14,7 +14,7 @@ import quickfix as fix
 
 from connectors.truex import messages as m
 from connectors.truex.config import Credentials
-from connectors.truex.session import GuardedApplication, is_poss_dup, now_ns, strip_orig_sending_time
+from connectors.truex.session import GuardedApplication, now_ns, strip_orig_sending_time
 from connectors.truex.signing import LogonFields, Signer
 
 if TYPE_CHECKING:
@@ -62,10 +62,10 @@ class ClientApp(GuardedApplication):
     def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         strip_orig_sending_time(message)
         header = message.getHeader()
+        if header.isSetField(m.T_POSS_DUP) and header.getField(m.T_POSS_DUP) == "Y":
+            raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
         msg_type = header.getField(35)
         kind = self._owner.kind_of(session_id)
-        if is_poss_dup(message):
-            raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
         if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
             self._log.error("refusing to send {} on the {} session", msg_type, kind)
             raise fix.DoNotSend()
@@ -77,8 +77,7 @@ class ClientApp(GuardedApplication):
                     del self.sent[seq]
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        self._owner.note_recv(session_id, now_ns())
-        self._owner.post(session_id, message.toString(), now_ns())
+        self._owner.received(session_id, message.toString(), now_ns())
 
     def on_logon(self, session_id: fix.SessionID) -> None:
         self._owner.post_status(session_id, True, now_ns())

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -61,6 +62,7 @@ from connectors.truex.session import (
     store_factory,
 )
 from connectors.truex.signing import load_signer
+from connectors.truex.templates import Templates
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
@@ -129,12 +131,19 @@ class TrueXConnector:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._initiator: Any = None
         self._app: ClientApp | None = None
+        #: NewOrderSingle from pre-rendered text (templates.py): one parse instead of ~15 setField calls.
+        self._templates = Templates(self._config.dictionary_dir)
         oe, md = self._config.oe, self._config.md
         self._specs = {
             OE: SessionSpec(oe.sender_comp_id, oe.target_comp_id, oe.port, oe.host),
             MD: SessionSpec(md.sender_comp_id, md.target_comp_id, md.port, md.host),
         }
         self._kinds = {(s.sender_comp_id, s.target_comp_id): kind for kind, s in self._specs.items()}
+        self._kinds_by_id = {s.session_id.toString(): kind for kind, s in self._specs.items()}
+        self._session_ids = {kind: s.session_id for kind, s in self._specs.items()}  # built once, not per send
+        #: QuickFIX threads -> loop: (callable, args) in arrival order (see ``_call_soon``).
+        self._handoff: deque[tuple[Any, tuple[object, ...]]] = deque()
+        self._handoff_scheduled = False
         self._logged_on = {OE: False, MD: False}
         self._ever_logged_on = {OE: False, MD: False}
         self._logon_events = {OE: asyncio.Event(), MD: asyncio.Event()}
@@ -293,8 +302,18 @@ class TrueXConnector:
     # -- called from QuickFIX threads ------------------------------------------
 
     def kind_of(self, session_id: fix.SessionID) -> str:
+        kind = self._kinds_by_id.get(session_id.toString())  # one call into QuickFIX, not four
+        if kind is not None:
+            return kind
         key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
         return self._kinds.get(key, "?")
+
+    def received(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
+        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop."""
+        kind = self.kind_of(session_id)
+        if kind == OE and ts_recv > self._watchdog.last_recv_ns:
+            self._watchdog.last_recv_ns = ts_recv
+        self._call_soon(self._on_message, kind, raw, ts_recv)
 
     def post(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
         """Hand a copied message to the loop (thread-safe)."""
@@ -325,11 +344,37 @@ class TrueXConnector:
         self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)
 
     def _call_soon(self, fn: Any, *args: object) -> None:
+        """Queue ``fn(*args)`` for the loop, in arrival order; one loop wake-up per batch, not per message.
+
+        A QuickFIX thread appends to ``_handoff`` and wakes the loop
+        (``call_soon_threadsafe``, a write to the loop's self-pipe) only if no
+        drain is already scheduled; the drain clears the flag before it looks
+        at the queue, so an item is either seen by a drain already under way
+        or schedules the next one. Order is one FIFO for messages and session
+        status alike, as with one ``call_soon_threadsafe`` per item before.
+        """
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-            loop.call_soon_threadsafe(fn, *args)
+        self._handoff.append((fn, args))
+        if not self._handoff_scheduled:
+            self._handoff_scheduled = True
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                loop.call_soon_threadsafe(self._run_handoff)
+
+    def _run_handoff(self) -> None:
+        """Loop side of ``_call_soon``: run what was queued up to now (later items get their own wake-up)."""
+        self._handoff_scheduled = False
+        handoff = self._handoff
+        for _ in range(len(handoff)):
+            fn, args = handoff.popleft()
+            try:
+                fn(*args)
+            except Exception as exc:  # as the loop would for a callback of its own: report, run the rest
+                assert self._loop is not None
+                self._loop.call_exception_handler(
+                    {"message": f"TrueX handoff {getattr(fn, '__name__', fn)} failed", "exception": exc}
+                )
 
     # -- loop side: sessions ---------------------------------------------------
 
@@ -722,14 +767,14 @@ class TrueXConnector:
         if not self._logged_on[kind]:
             return False
         try:
-            return bool(fix.Session.sendToTarget(message, self._specs[kind].session_id))
+            return bool(fix.Session.sendToTarget(message, self._session_ids[kind]))
         except fix.SessionNotFound:
             return False
 
     def place(self, order: OrderRequest) -> None:
         ts = now_ns()
         symbol = self._rules.venue_symbol(order.symbol)
-        message = m.new_order_single(order, self._config.party_id, symbol, ts)
+        message = self._templates.new_order_single(order, self._config.party_id, symbol, ts)
         self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
         self._watchdog.sent(order.client_id, ts)
         if not self._send(OE, message):

@@ -213,18 +213,22 @@ class GuardedApplication(fix.Application):
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._guard("toAdmin", self.on_to_admin, message, sessionID)
-        self._guard("toAdmin.trace", self._trace, "OUT", message)
+        if self._log_messages:
+            self._guard("toAdmin.trace", self._trace, "OUT", message)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("fromAdmin.trace", self._trace, "IN", message)
+        if self._log_messages:
+            self._guard("fromAdmin.trace", self._trace, "IN", message)
         self._guard("fromAdmin", self.on_from_admin, message, sessionID)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._guard("toApp", self.on_to_app, message, sessionID)
-        self._guard("toApp.trace", self._trace, "OUT", message)
+        if self._log_messages:  # checked here: a guarded call per message costs µs on the order path
+            self._guard("toApp.trace", self._trace, "OUT", message)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("fromApp.trace", self._trace, "IN", message)
+        if self._log_messages:
+            self._guard("fromApp.trace", self._trace, "IN", message)
         self._guard("fromApp", self.on_from_app, message, sessionID)
 
 
