@@ -108,9 +108,9 @@ class _RawAcceptor(fix.Application):
             (m.T_PRICE, message.getField(m.T_PRICE)),
             (m.T_LEAVES_QTY, qty),
             (m.T_CUM_QTY, "0"),
-            (m.T_TRANSACT_TIME, m.format_utc_timestamp(time.time_ns())),
         ):
             report.setField(tag, value)
+        report.setField(fix.TransactTime(6))  # QuickFIX's own clock field, microseconds
         fix.Session.sendToTarget(report, sessionID)
 
 
@@ -193,7 +193,7 @@ class RawLoopback:
         message.addGroup(group)
         message.setField(m.T_SYMBOL, "BTC-PYUSD")
         message.setField(m.T_SIDE, "1")
-        message.setField(m.T_TRANSACT_TIME, m.format_utc_timestamp(time.time_ns()))
+        message.setField(fix.TransactTime(6))
         message.setField(m.T_QTY, "0.0001")
         message.setField(m.T_ORD_TYPE, m.ORD_TYPE_LIMIT)
         message.setField(m.T_PRICE, price)
@@ -209,7 +209,7 @@ class RawLoopback:
             client_id = f"{prefix}{i}"
             began = time.perf_counter()
             self.app.expect({client_id})
-            self.send(client_id, m.fmt_decimal(_price()))
+            self.send(client_id, str(_price()))
             if self.app.answered.wait(WAIT_S):
                 samples.append((time.perf_counter() - began) * 1e6)
             else:
@@ -223,7 +223,7 @@ class RawLoopback:
         began = time.perf_counter()
         self.app.expect(set(ids))
         for client_id in ids:
-            self.send(client_id, m.fmt_decimal(_price()))
+            self.send(client_id, str(_price()))
         self.app.answered.wait(WAIT_S)
         elapsed = time.perf_counter() - began
         return count / elapsed, self.app.pending()
