@@ -252,6 +252,8 @@ class TrueXConnector:
             return
         self._closing = False
         self._loop = asyncio.get_running_loop()
+        self._handoff.clear()  # nothing from a previous loop runs on this one
+        self._handoff_scheduled = False
         self._inbox.bind_loop(self._loop)
         credentials = Credentials.from_env(self._config, self._env)
         signer = load_signer(self._config.signer)
