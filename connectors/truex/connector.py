@@ -2,9 +2,10 @@
 
 Threads: QuickFIX runs its sockets and callbacks on its own thread. A
 callback only copies the message out (``toString()``) with a receive
-timestamp and hands it to the asyncio loop with ``call_soon_threadsafe``;
-parsing, bookkeeping and event emission all happen on the loop, so strategy
-and engine code never run on a QuickFIX thread and no lock is needed here.
+timestamp and hands it to the asyncio loop (one ordered FIFO, one
+``call_soon_threadsafe`` wake-up per batch: ``_call_soon``); parsing,
+bookkeeping and event emission all happen on the loop, so strategy and
+engine code never run on a QuickFIX thread and no lock is needed here.
 
 Sessions: order entry ("OE") carries D/F/G/H/AF and their answers; market
 data ("MD") carries V/W/X. A message of one kind is refused (DoNotSend) on

@@ -140,11 +140,6 @@ def strip_orig_sending_time(message: fix.Message) -> None:
         header.removeField(T_ORIG_SENDING_TIME)
 
 
-def is_poss_dup(message: fix.Message) -> bool:
-    header = message.getHeader()
-    return bool(header.isSetField(43) and header.getField(43) == "Y")
-
-
 def session_key(session_id: fix.SessionID) -> tuple[str, str]:
     """(SenderCompID, TargetCompID): a hashable, thread-independent name for a session."""
     return (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
