@@ -410,9 +410,12 @@ def measure(
             logger.enable(name)
 
 
-def anchor_figures() -> dict[str, float]:
-    """Medians of one interleaved run, for bench/compare_anchors.py (raises if an order was lost)."""
-    figures = measure()
+def anchor_figures(quick: bool = False) -> dict[str, float]:
+    """Medians of one interleaved run, for bench/compare_anchors.py (raises if an order was lost).
+
+    ``quick``: two rounds of 50 / 500 orders (a smoke run; the ratios are too noisy to quote).
+    """
+    figures = measure(rounds=2, latency_orders=50, throughput_orders=500) if quick else measure()
     if figures.lost["mmkit"] or figures.lost["raw"]:
         raise RuntimeError(f"orders lost on loopback: {figures.lost}")
     return {
