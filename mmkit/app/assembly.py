@@ -13,7 +13,10 @@ from collections.abc import Sequence
 import attrs
 from loguru import logger
 
-from mmkit.app.engine import BookMidFairValue, Engine, EventRouter, FairValueSource, StrategyRunner
+from mmkit.app.engine import Engine
+from mmkit.app.event_router import EventRouter
+from mmkit.app.fair_value_source import BookMidFairValue, FairValueSource
+from mmkit.app.strategy_runner import StrategyRunner
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.connector import Connector

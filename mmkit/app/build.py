@@ -20,7 +20,8 @@ from loguru import logger
 
 from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.config import ConfigOverrides, EngineConfig, LoadedConfig, VenueSection, load_engine_config
-from mmkit.app.engine import Engine, FairValueSource
+from mmkit.app.engine import Engine
+from mmkit.app.fair_value_source import FairValueSource
 from mmkit.app.resolve import resolve_dotted
 from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK, SimSetup, build_sim_setup
 from mmkit.backtest.binance import read_recording, recording_files
@@ -484,7 +485,7 @@ def _synthetic_fair(config: EngineConfig) -> Decimal:
 
 def _run_controller_once(built: BuiltEngine, file: Path, fair: Decimal) -> None:
     """One ``on_tick`` on a synthetic context; a raise or a malformed result is a config-time error."""
-    from mmkit.app.engine import checked_targets
+    from mmkit.app.strategy_runner import checked_targets
     from mmkit.book.book import OrderBook
     from mmkit.model import BookSnapshot, FairValue
     from mmkit.strategy import StrategyContext

@@ -53,7 +53,7 @@ def status_block(engine: Engine, ts_ns: int) -> str:
     pnl = engine.pnl
     kill = runner.kill_switch
     state = "HALTED" if (kill is not None and kill.halted) else ("quoting" if runner.quoting_enabled else "stopped")
-    if runner.failure_halt is not None:  # the controller failed too often (mmkit.app.engine.StrategyRunner)
+    if runner.failure_halt is not None:  # the controller failed too often (mmkit.app.strategy_runner.StrategyRunner)
         state = f"HALTED: {runner.failure_halt}"
     elif runner.stats.controller_errors:
         state += f", controller errors {runner.stats.controller_errors}"

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from mmkit.app.engine import ControllerResultError
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, ProblemKind
+from mmkit.app.strategy_runner import ControllerResultError
 from mmkit.model import Side, TargetQuote
 from mmkit.strategy import Controller, StrategyContext
 from mmkit.testing.harness import Harness

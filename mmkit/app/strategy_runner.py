@@ -1,0 +1,297 @@
+"""Steps 4-6 of the tick (DESIGN.md §2): fair value, risk gates, controller, executor.
+
+Why a module of its own: the StrategyRunner is where the controller is
+called, so it holds everything about calling it safely: the risk gates no
+controller can bypass, the failure policy (count, record, halt after too many
+failures in a row), the check of what ``on_tick`` returns, and the idle-tick
+memo (``on_tick`` is not asked again while nothing it reads has changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from time import perf_counter_ns
+
+import attrs
+from loguru import logger
+
+from mmkit.app import logs
+from mmkit.app.fair_value_source import FairValueSource
+from mmkit.app.outcome import ProblemKind, RunOutcome
+from mmkit.book.tracker import OrderBookTracker
+from mmkit.clock import Clock, ClockMode
+from mmkit.execution.executor import Executor
+from mmkit.model import FairValue, Fill, Instrument, Side, TargetQuote
+from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.risk.inventory import InventoryManager
+from mmkit.risk.kill_switch import KillSwitch
+from mmkit.risk.pnl import PnLTracker
+from mmkit.strategy import Controller, QuoteMode, StrategyContext
+
+#: Enum members looked up once: ``Side.BUY`` goes through the enum metaclass, and the gate runs every tick.
+_BUY, _SELL, _STOP = Side.BUY, Side.SELL, QuoteMode.STOP
+
+
+@attrs.define
+class RunnerStats:
+    ticks: int = 0
+    quoting_ticks: int = 0
+    halted_ticks: int = 0
+    disconnected_ticks: int = 0
+    #: Every exception a controller raised (on_start, on_tick, on_fill, on_stop) and every bad on_tick result.
+    controller_errors: int = 0
+    #: Failed on_tick calls in a row; a good tick resets it. At the runner's limit quoting halts for good.
+    consecutive_errors: int = 0
+    last_targets: tuple[TargetQuote, ...] = ()
+    #: The last strategy step's wall time and the actions it sent (read by the console's metrics).
+    last_decision_ns: int = 0
+    last_actions: Sequence[object] = ()
+
+
+#: Consecutive failed ticks after which the engine pulls quotes and halts (``engine.controller_max_failures``).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+
+
+class ControllerResultError(TypeError):
+    """``on_tick`` returned something that is not a sequence of TargetQuote (checked where it comes back)."""
+
+
+def checked_targets(controller: Controller, result: object) -> Sequence[TargetQuote]:
+    """``result`` if it is a list or tuple of :class:`TargetQuote`; else an error naming the class and what it got.
+
+    Checked here, where the value comes back, so that a wrong return counts as a controller
+    failure (not as an anonymous failure of a later iterator), and the message says whose it is.
+    """
+    name = type(controller).__name__
+    if not isinstance(result, list | tuple):
+        raise ControllerResultError(
+            f"{name}.on_tick must return a list of TargetQuote, got {_describe(result)}"
+        )
+    for index, item in enumerate(result):
+        if not isinstance(item, TargetQuote):
+            raise ControllerResultError(
+                f"{name}.on_tick must return a list of TargetQuote, got {_describe(item)} at index {index}"
+            )
+    return result
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+class StrategyRunner:
+    """Builds the controller's context, asks for targets, applies risk gates, hands them to the executor.
+
+    Risk gates sit here, between the controller and the executor, so no
+    controller can bypass them: a tripped kill switch or an emergency
+    position turns any targets into "nothing resting", and inventory STOP
+    removes the accumulating side.
+
+    A broken controller must not look like a working one (DESIGN.md §3b):
+    every exception it raises and every malformed ``on_tick`` result is
+    counted and recorded on the run's outcome as an engine failure (exit
+    code 4); after ``max_consecutive_failures`` failed ticks in a row the
+    runner pulls the quotes and halts quoting for the rest of the run, with
+    the reason in the status block and the report. Failures of the other
+    iterators (counted by the clock) are recorded on the outcome at stop.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        instrument: Instrument,
+        executor: Executor,
+        orders: ClientOrderTracker,
+        fair_source: FairValueSource,
+        inventory: InventoryManager,
+        pnl: PnLTracker,
+        kill_switch: KillSwitch | None = None,
+        book: OrderBookTracker | None = None,
+    ) -> None:
+        self.controller = controller
+        self.instrument = instrument
+        self.executor = executor
+        self.orders = orders
+        self.fair_source = fair_source
+        self.inventory = inventory
+        self.pnl = pnl
+        self.kill_switch = kill_switch
+        self.book = book
+        self.stats = RunnerStats()
+        self.quoting_enabled = True
+        #: Checked first every tick, before the controller and the executor act; a returned reason halts
+        #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence).
+        self.gates: list[Callable[[int], str | None]] = []
+        self.last_fair = FairValue(None, 0.0, 0)
+        self.max_consecutive_failures = DEFAULT_MAX_CONSECUTIVE_FAILURES
+        #: Set when the controller failed too often: quoting stays off for the rest of the run.
+        self.failure_halt: str | None = None
+        #: The run's outcome (the Engine hands its own over); problems found here make the exit code non-zero.
+        self.outcome = RunOutcome()
+        #: The last controller exception, kept for callers that want it raised (the test Harness).
+        self.last_error: BaseException | None = None
+        self._started = False
+        self._log = logger.bind(strategy=controller.name, venue=instrument.venue, symbol=instrument.symbol)
+        reads = controller.reads
+        unknown = set(reads) - {"book", "time"}
+        if unknown:
+            raise ValueError(f"{controller.name}.reads names unknown inputs {sorted(unknown)} (book, time)")
+        #: Skipping on_tick when its inputs did not change is impossible for a controller that reads time.
+        self._memo_ticks = "time" not in reads
+        self._reads_book = "book" in reads
+        #: The inputs of the last good on_tick and its (checked) answer; None: ask again next tick.
+        self._last_inputs: tuple[object, ...] | None = None
+        self._last_answer: tuple[TargetQuote, ...] = ()
+        #: on_tick calls saved because nothing it reads had changed (for tests and the bench).
+        self.skipped_ticks = 0
+
+    def context(self, now_ns: int, fair: FairValue, halted: bool) -> StrategyContext:
+        book = self.book.book if (self.book is not None and self.book.is_valid) else None
+        return StrategyContext(
+            now_ns=now_ns,
+            instrument=self.instrument,
+            book=book,
+            fair=fair,
+            position=self.inventory.position,
+            inventory=self.inventory,
+            open_orders=self.orders.open_orders_view(self.instrument.symbol),
+            halted=halted,
+        )
+
+    def halted_reason(self, now_ns: int, fair: FairValue) -> str | None:
+        if self.failure_halt is not None:
+            return self.failure_halt
+        if not self.quoting_enabled:
+            return "quoting disabled"
+        emergency = self.inventory.emergency()
+        if self.kill_switch is not None and self.kill_switch.evaluate(now_ns, fair, self.pnl.total(), emergency):
+            return f"kill switch: {self.kill_switch.reason}"
+        if emergency:
+            return f"emergency position {self.inventory.position}"
+        return None
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        if clock.mode is ClockMode.BACKTEST:
+            logs.use_simulated_time(lambda: clock.now_ns)  # log lines of a backtest carry simulated time
+        fair = self.fair_source.fair(ts_ns)
+        try:
+            self.controller.on_start(self.context(ts_ns, fair, halted=False))
+        except Exception as exc:
+            self._controller_failed("on_start", exc, ts_ns)
+        self._started = True
+
+    def stop(self, clock: Clock) -> None:
+        if self._started:
+            try:
+                self.controller.on_stop(self.context(clock.now_ns, self.last_fair, halted=True))
+            except Exception as exc:
+                self._controller_failed("on_stop", exc, clock.now_ns)
+            self._started = False
+        for label, count in clock.iterator_errors.items():
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, f"iterator {label} failed ({count} times)", clock.now_ns)
+        if clock.mode is ClockMode.BACKTEST:
+            logs.use_simulated_time(None)
+
+    def on_fill(self, fill: Fill) -> None:
+        """Hands a fill to the controller; an exception is counted like any other controller failure."""
+        self._last_inputs = None  # the controller heard something: ask it again
+        try:
+            self.controller.on_fill(fill)
+        except Exception as exc:
+            self._controller_failed("on_fill", exc, fill.ts_recv)
+
+    def tick(self, ts_ns: int) -> None:
+        self.stats.ticks += 1
+        gated = None
+        for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
+            why = gate(ts_ns)
+            if gated is None:
+                gated = why
+        if not self.executor.connector.connected:
+            # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
+            # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
+            self.stats.disconnected_ticks += 1
+            return
+        began = perf_counter_ns()
+        fair = self.fair_source.fair(ts_ns)
+        self.last_fair = fair
+        if fair.price is not None:
+            self.pnl.mark(fair.price, ts_ns)
+        reason = gated or self.halted_reason(ts_ns, fair)
+        targets: Sequence[TargetQuote] = ()
+        if reason is None:
+            inputs = self._inputs(fair)
+            last = self._last_inputs
+            # Prices by identity (an equal Decimal of another exponent could change the answer's
+            # digits), the rest by value.
+            if (
+                inputs is not None and last is not None and inputs[0] is last[0] and inputs[1] is last[1]
+                and inputs[2:] == last[2:]
+            ):
+                self.skipped_ticks += 1
+                targets = self._last_answer  # already through the inventory gate (same position)
+            else:
+                self._last_inputs = None
+                try:
+                    targets = checked_targets(
+                        self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
+                except Exception as exc:
+                    self.stats.consecutive_errors += 1
+                    self._controller_failed("on_tick", exc, ts_ns)
+                    targets = ()
+                else:
+                    self.stats.consecutive_errors = 0
+                    # The gate reads the inventory's quote modes, a function of the position (in the key).
+                    self._last_answer = targets = tuple(self._apply_inventory_gate(targets))
+                    self._last_inputs = inputs
+            self.stats.quoting_ticks += 1
+        else:
+            self.stats.halted_ticks += 1
+        self.stats.last_targets = targets if type(targets) is tuple else tuple(targets)
+        self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
+        self.stats.last_decision_ns = perf_counter_ns() - began
+
+    def _inputs(self, fair: FairValue) -> tuple[object, ...] | None:
+        """Everything ``on_tick`` may read this tick, as values; None when it reads time (never skipped).
+
+        The fair value is its price, confidence and source count; its ``ts`` (when the source last
+        moved) is time, which a controller that reads it declares.
+
+        The open orders are the order tracker's version (bumped by every change to our orders); the
+        book, for a controller that reads it, is its validity, sequence number and venue time. A fill
+        resets the memo in :meth:`on_fill` (the controller may keep state of its own).
+        """
+        if not self._memo_ticks:
+            return None
+        book: object = None
+        if self._reads_book and self.book is not None:
+            book = (self.book.is_valid, self.book.book.seq, self.book.book.ts_event)
+        return (fair.price, self.inventory.position, fair.confidence, fair.sources, self.orders.version, book)
+
+    def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
+        """Count, record and log (the log sink folds repeats into one line with a count)."""
+        self.stats.controller_errors += 1
+        self.last_error = exc
+        name = self.controller.name
+        reason = f"controller {name}.{where} failed: {type(exc).__name__}"
+        self.outcome.record(ProblemKind.ENGINE_FAILURE, reason, ts_ns)
+        self._log.opt(exception=exc).error("controller {}.{} failed; no quotes this tick", name, where)
+        limit = self.max_consecutive_failures
+        if self.failure_halt is None and limit > 0 and self.stats.consecutive_errors >= limit:
+            self.failure_halt = f"controller {name} failed {limit} ticks in a row ({type(exc).__name__}: {exc})"
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {self.failure_halt}", ts_ns)
+            self._log.error("quoting halted: {}; pulling quotes", self.failure_halt)
+            self.executor.cancel_all(ts_ns)
+
+    def take_error(self) -> BaseException | None:
+        """The last controller exception since the previous call (the Harness re-raises it)."""
+        error, self.last_error = self.last_error, None
+        return error
+
+    def _apply_inventory_gate(self, targets: Sequence[TargetQuote]) -> Sequence[TargetQuote]:
+        stop_bids = self.inventory.quote_mode(_BUY) is _STOP
+        stop_asks = self.inventory.quote_mode(_SELL) is _STOP
+        if not (stop_bids or stop_asks):
+            return targets
+        return [t for t in targets if not (stop_bids if t.side is _BUY else stop_asks)]
