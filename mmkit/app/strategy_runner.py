@@ -121,7 +121,7 @@ class StrategyRunner:
         self.stats = RunnerStats()
         self.quoting_enabled = True
         #: Checked first every tick, before the controller and the executor act; a returned reason halts
-        #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence).
+        #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence_iterator).
         self.gates: list[Callable[[int], str | None]] = []
         self.last_fair = FairValue(None, 0.0, 0)
         self.max_consecutive_failures = DEFAULT_MAX_CONSECUTIVE_FAILURES

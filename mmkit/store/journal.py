@@ -28,7 +28,7 @@ everything before this line when it was written).
 
 A failed write (disk full, read-only, deleted directory) never raises into
 the engine: ``healthy`` turns False with ``error`` saying why, and the app
-layer halts quoting (mmkit.app.persistence).
+layer halts quoting (mmkit.app.persistence_iterator).
 """
 
 from __future__ import annotations

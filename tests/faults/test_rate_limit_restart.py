@@ -14,7 +14,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from mmkit.app.config import StoreSection
-from mmkit.app.persistence import Persistence, attach_persistence
+from mmkit.app.persistence import attach_persistence
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.connector import load_venue_rules
 from mmkit.model import NS_PER_S
 from mmkit.testing.fake_connector import ActionKind, FakeConnector

@@ -24,7 +24,8 @@ import pytest
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_OK
-from mmkit.app.persistence import Persistence, attach_persistence, default_audit_path, default_store_url
+from mmkit.app.persistence import attach_persistence, default_audit_path, default_store_url
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.app.reconcile import run_reconcile
 from mmkit.connector import load_venue_rules
 from mmkit.model import ZERO, Side

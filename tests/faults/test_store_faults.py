@@ -22,7 +22,8 @@ import pytest
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import EXIT_NOT_PERSISTED, ProblemKind
-from mmkit.app.persistence import Persistence, attach_persistence, default_store_url
+from mmkit.app.persistence import attach_persistence, default_store_url
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.connector import load_venue_rules
 from mmkit.model import ZERO, Side
 from mmkit.store.journal import journal_path_for, read_journal

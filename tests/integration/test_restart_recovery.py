@@ -29,7 +29,8 @@ from mmkit.app.assembly import assemble
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import Engine
 from mmkit.app.history_cmd import summarize, write_csv
-from mmkit.app.persistence import Persistence, attach_persistence, default_store_url
+from mmkit.app.persistence import attach_persistence, default_store_url
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.app.recovery import InstanceLedger
 from mmkit.clock import Clock, ClockMode
 from mmkit.connector import load_venue_rules

@@ -11,12 +11,8 @@ from sqlalchemy import update
 
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import EngineStartError
-from mmkit.app.persistence import (
-    Persistence,
-    attach_persistence,
-    default_audit_path,
-    default_store_url,
-)
+from mmkit.app.persistence import attach_persistence, default_audit_path, default_store_url
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.model import Side
 from mmkit.store import schema
 from mmkit.store.queries import StoreQueries

@@ -10,7 +10,8 @@ import pytest
 
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import EngineStartError
-from mmkit.app.persistence import Persistence, attach_persistence, default_store_url
+from mmkit.app.persistence import attach_persistence, default_store_url
+from mmkit.app.persistence_iterator import Persistence
 from mmkit.connector import TransientVenueError, load_venue_rules
 from mmkit.model import ZERO, OrderStatusReport, Side
 from mmkit.store.queries import StoreQueries
