@@ -79,15 +79,26 @@ class ExchangeVenue(SimulatedVenue):
     def take(
         self, side: Side, qty: Decimal, price: Decimal | None = None, symbol: str | None = None
     ) -> list[Execution]:
-        """A synthetic taker hits the book now (IOC at ``price``, or market when None)."""
+        """A synthetic taker hits the book now (IOC at ``price``, or market when None).
+
+        A limit taker that reaches no resting order changes nothing and is not
+        entered (most fitted takers: their limit is within a tick of the mid).
+        """
         ts = self._sync()
         sym = self._symbol(symbol)
+        if price is not None and not self.engines[sym].crosses(side, price):
+            return []
         oid = f"K{next(self._synthetic_seq)}"
         result = self.engines[sym].submit(SimOrder(oid, TAKER_OWNER, oid, side, price, qty, tif=TimeInForce.IOC), ts)
         if not result.accepted:
             raise ValueError(f"synthetic taker refused: {result.reject_text}")
         self._after_match(sym, result.executions, ts)
         return list(result.executions)
+
+    def best_price(self, side: Side, symbol: str | None = None) -> Decimal | None:
+        """The best resting price of ``side`` now, once the venue has acted on every action arrived by now."""
+        self._sync()
+        return self.engines[self._symbol(symbol)].best_price(side)
 
     def quote_around(self, mid: Decimal, half_spread: Decimal, qty: Decimal, levels: int = 5,
                      symbol: str | None = None) -> None:

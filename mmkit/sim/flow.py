@@ -8,38 +8,53 @@ recorded trades" (the demo and backtest setup (b)):
   a ladder of ``maker_levels`` a side at ``mid ± maker_half_spread_bps`` (one
   tick apart), ``maker_qty`` each. They give the venue a two-sided book and a
   mid for its price band; a strategy quoting inside them is at the top.
-* **Takers**: every reference trade (price p, size q, aggressor side a) sends,
-  with probability ``participation``, an IOC order on side a of size
+* **Takers fitted on a recording** (a :class:`~mmkit.sim.calibration.TapeFit`
+  is given: backtests and the replayed demo): takers arrive as
+  :class:`~mmkit.sim.taker_model.FittedTakers` draws them from the run's own
+  tape (rate, side, distance from the mid and size per distance bucket). A
+  taker is an IOC at ``mid ± (distance + reach_bps)`` from the reference mid
+  of its arrival time (rounded to the tick towards the mid), of the drawn
+  size (rounded down to the lot). With ``reach_bps`` 0 no taker trades
+  further from the mid than the tape's farthest print. Our quotes fill when
+  they are within a taker's distance, typically when the reference moved
+  towards them before we re-quoted: adverse selection is in the model.
+* **Takers following a live tape** (no fit: paper trading, the random-walk
+  reference): every reference trade (price p, size q, aggressor side a)
+  sends, with probability ``participation``, an IOC order on side a of size
   ``q · size_scale`` (rounded down to the lot, capped at ``max_taker_qty``),
-  limited at ``p · (1 ± reach_bps)``: a taker willing to pay up to ``reach``
-  worse than the reference print. Our quotes fill when they are the best
-  price within that reach, so fills come when the reference moves towards
-  us: adverse selection is in the model, not bolted on.
+  limited at ``p · (1 ± reach_bps)``.
 * Randomness comes only from ``random.Random(seed)``; the same inputs and
   seed give the same flow.
-* :attr:`SyntheticMarket.tape` records, per distance from the mid, what the
-  tape printed and what the takers did (:mod:`mmkit.sim.calibration`); the
-  backtest reports it. Backtests use ``reach_bps`` 0 (a taker pays no worse
-  than the recorded print) unless asked otherwise.
 
 Not modelled: takers reacting to our quotes, hidden liquidity, cross-venue
 latency between the reference and this venue (the reference is seen at the
-same instant by the makers, the takers and the strategy's price feed).
+same instant by the makers, the takers and the strategy's price feed), and
+clustering of the tape's trades in time (fitted arrivals are Poisson).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 from loguru import logger
 
+from mmkit.clock import Clock
 from mmkit.model import Side, Trade
-from mmkit.sim.calibration import TapeStats
+from mmkit.sim.base_venue import OUR_OWNER
+from mmkit.sim.calibration import TapeFit
 from mmkit.sim.exchange_venue import ExchangeVenue
+from mmkit.sim.taker_model import Arrival, FittedTakers
 
 BPS = Decimal(10_000)
+
+#: What report.json says the fitted takers are.
+FITTED_MODEL = ("Poisson arrivals at the tape's rate per distance bucket; side by the bucket's share of buys; "
+                "distance from the mid and size drawn from the bucket's quantiles; IOC at the reference mid of "
+                "the arrival time plus that distance (and reach_bps)")
 
 
 @attrs.frozen
@@ -49,17 +64,30 @@ class FlowConfig:
     maker_levels: int = 5
     #: Re-quote the makers when the reference mid moved at least this much.
     maker_requote_bps: Decimal = Decimal("0.5")
+    #: Live-tape takers only: the share of reference trades copied, their size factor and cap.
     participation: float = 0.5
     size_scale: Decimal = Decimal("0.2")
     max_taker_qty: Decimal = Decimal("0.05")
+    #: How much further than the tape (fitted: than the drawn distance; live: than the print) a taker trades.
     reach_bps: Decimal = Decimal(30)
+    #: Fitted takers only: the share of the fitted arrival rate sent (1 = the tape's own rate).
+    rate_share: float = 1.0
     seed: int = 7
 
 
 class SyntheticMarket:
-    """Drives makers and takers on ``venue`` from reference mids and trades (a replay sink)."""
+    """Drives makers and takers on ``venue`` from reference mids (and trades, or a fitted tape)."""
 
-    def __init__(self, venue: ExchangeVenue, symbol: str, config: FlowConfig | None = None) -> None:
+    def __init__(
+        self,
+        venue: ExchangeVenue,
+        symbol: str,
+        config: FlowConfig | None = None,
+        *,
+        fit: TapeFit | None = None,
+        start_ns: int = 0,
+        recorded_now: Callable[[int], int] | None = None,
+    ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.config = config or FlowConfig()
@@ -70,9 +98,28 @@ class SyntheticMarket:
         self.taker_orders = 0
         self.taker_fills = 0
         self.taker_errors = 0
-        self.tape = TapeStats()
+        self.fit = fit
+        self.takers = (FittedTakers(fit, seed=self.config.seed, start_ns=start_ns, share=self.config.rate_share)
+                       if fit is not None else None)
+        self._recorded_now = recorded_now or (lambda ts: ts)
+        self._reach = float(self.config.reach_bps)
+        # Per fitted bucket: takers sent, their executions, the executions against our orders.
+        self.sent: dict[int, int] = {}
+        self.executions: dict[int, int] = {}
+        self.our_fills: dict[int, int] = {}
+        self.too_small = 0
+        self.without_mid = 0
+        self.farthest_bps = 0.0
+        self._mid_seen: Decimal | None = None
+        self._mid_f = 0.0
+        self._lot_f = 0.0
 
-    def on_reference_mid(self, mid: Decimal) -> None:
+    # -- reference events ------------------------------------------------------
+
+    def on_reference_mid(self, mid: Decimal, ts_ns: int | None = None) -> None:
+        """A new reference mid (recorded at ``ts_ns``): fitted takers due before it trade at the old one."""
+        if self.takers is not None and ts_ns is not None:
+            self._arrivals_until(ts_ns - 1)
         self.reference_mid = mid
         last = self._last_maker_mid
         if last is not None and abs(mid - last) * BPS < self.config.maker_requote_bps * last:
@@ -82,15 +129,15 @@ class SyntheticMarket:
         self.venue.quote_around(mid, half, self.config.maker_qty, levels=self.config.maker_levels, symbol=self.symbol)
 
     def on_reference_trade(self, trade: Trade) -> None:
-        if trade.aggressor is None or self.reference_mid is None:
+        """Live-tape takers: copy a share of the reference's prints (nothing to do when the flow is fitted)."""
+        if self.takers is not None or trade.aggressor is None or self.reference_mid is None:
             return
-        index = self.tape.on_trade(trade.price, trade.qty, trade.aggressor is Side.BUY, self.reference_mid)
         if self._rng.random() >= self.config.participation:
             return
         cfg = self.config
         reach = trade.price * cfg.reach_bps / BPS
         limit = trade.price + reach if trade.aggressor is Side.BUY else trade.price - reach
-        limit = self.instrument.round_price(limit, trade.aggressor.opposite)  # never more generous than the reach
+        limit = self.instrument.round_price(limit, trade.aggressor)  # towards the print: never beyond the reach
         qty = self.instrument.round_qty(min(trade.qty * cfg.size_scale, cfg.max_taker_qty), limit)
         if qty <= 0:
             return
@@ -102,5 +149,98 @@ class SyntheticMarket:
             logger.debug("synthetic taker refused: {}", exc)
             return
         self.taker_fills += len(executions)
-        self.tape.on_taker(index, len(executions))
 
+    # -- fitted takers (a TimeIterator after the replay: arrivals up to each tick) ----------------------
+
+    def start(self, clock: Clock, ts_ns: int) -> None:
+        return None
+
+    def tick(self, ts_ns: int) -> None:
+        if self.takers is not None:
+            self._arrivals_until(self._recorded_now(ts_ns))
+
+    def stop(self, clock: Clock) -> None:
+        return None
+
+    def _arrivals_until(self, recorded_ns: int) -> None:
+        assert self.takers is not None
+        next_ns = self.takers.next_ns
+        if next_ns is None or next_ns > recorded_ns:
+            return
+        for arrival in self.takers.until(recorded_ns):
+            self._take(arrival)
+
+    def _take(self, arrival: Arrival) -> None:
+        mid = self.reference_mid
+        if mid is None:
+            self.without_mid += 1
+            return
+        if mid is not self._mid_seen:  # floats of the mid and its lot, once per mid
+            self._mid_seen, self._mid_f = mid, float(mid)
+            self._lot_f = float(self.instrument.lot_for(mid))
+        if arrival.size < self._lot_f:
+            self.too_small += 1
+            return
+        bucket = arrival.bucket
+        self.taker_orders += 1
+        self.sent[bucket] = self.sent.get(bucket, 0) + 1
+        side = Side.BUY if arrival.buy else Side.SELL
+        reach = arrival.distance_bps + self._reach
+        # Most takers reach nothing (their limit is within a tick of the mid): tell them apart in floats first.
+        best = self.venue.best_price(side.opposite, self.symbol)
+        if best is None:
+            return
+        away = (float(best) - self._mid_f) if arrival.buy else (self._mid_f - float(best))
+        if away / self._mid_f * 10_000.0 > reach + 1e-6:
+            return
+        offset = mid * Decimal(reach) / BPS
+        # Rounded towards the mid (a buyer's limit down, a seller's up): never further than drawn.
+        limit = self.instrument.round_price(mid + offset if arrival.buy else mid - offset, side)
+        qty = self.instrument.round_qty(arrival.exact_size(), mid)  # the lot at the mid, as checked above
+        try:
+            executions = self.venue.take(side, qty, limit, symbol=self.symbol)
+        except ValueError as exc:  # e.g. outside the venue's price band: the taker simply does not trade
+            self.taker_errors += 1
+            logger.debug("synthetic taker refused: {}", exc)
+            return
+        if not executions:
+            return
+        self.taker_fills += len(executions)
+        self.executions[bucket] = self.executions.get(bucket, 0) + len(executions)
+        ours = sum(1 for ex in executions if ex.maker_owner == OUR_OWNER)
+        if ours:
+            self.our_fills[bucket] = self.our_fills.get(bucket, 0) + ours
+        for ex in executions:
+            away_bps = float(((ex.price - mid) if arrival.buy else (mid - ex.price)) / mid) * 10_000.0
+            self.farthest_bps = max(self.farthest_bps, away_bps)
+
+    # -- report ------------------------------------------------------------------------
+
+    def flow_report(self) -> dict[str, Any]:
+        """report.json's ``taker_flow``: the fitted table, and per bucket what the takers sent and filled."""
+        cfg = self.config
+        if self.fit is None:
+            return {"model": "live tape", "reach_bps": str(cfg.reach_bps), "participation": cfg.participation,
+                    "size_scale": str(cfg.size_scale), "max_taker_qty": str(cfg.max_taker_qty),
+                    "takers_sent": self.taker_orders, "taker_fills": self.taker_fills}
+        table = self.fit.as_dict()
+        for row, bucket in zip(table["bins"], self.fit.buckets, strict=True):
+            row["takers_sent"] = self.sent.get(bucket.index, 0)
+            row["taker_fills"] = self.executions.get(bucket.index, 0)
+            row["our_fills"] = self.our_fills.get(bucket.index, 0)
+        return {
+            "model": FITTED_MODEL,
+            "reach_bps": str(cfg.reach_bps),
+            "participation": cfg.rate_share,
+            "seed": cfg.seed,
+            **table,
+            "takers_sent": self.taker_orders,
+            "takers_below_lot": self.too_small,
+            "takers_without_mid": self.without_mid,
+            "takers_refused": self.taker_errors,
+            "taker_fills": self.taker_fills,
+            "farthest_fill_bps": round(self.farthest_bps, 4),
+        }
+
+
+__all__ = ["FITTED_MODEL", "FlowConfig", "SyntheticMarket"]

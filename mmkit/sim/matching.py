@@ -175,6 +175,18 @@ class MatchingEngine:
         price: Decimal = book.peekitem(-n if side is Side.BUY else n - 1)[0]
         return price
 
+    def best_price(self, side: Side) -> Decimal | None:
+        """The best resting price of ``side`` (no size summed: the cheap question)."""
+        book = self._side_book(side)
+        if not book:
+            return None
+        price: Decimal = book.peekitem(-1 if side is Side.BUY else 0)[0]
+        return price
+
+    def crosses(self, side: Side, price: Decimal | None) -> bool:
+        """Would an order on ``side`` at ``price`` (None: market) meet a resting order?"""
+        return self._crosses(side, price)
+
     def levels_count(self, side: Side) -> int:
         return len(self._side_book(side))
 

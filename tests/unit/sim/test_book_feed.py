@@ -53,6 +53,8 @@ class Subscriber:
         self.venue.simulate_reconnect()
         self.venue.subscribe_book("X")
         self.drop_next_delta = False
+        self.venue.add_liquidity(Side.BUY, D(90), D(1))  # the first book event: the subscription's snapshot
+        self.pump()
 
     @property
     def engine(self) -> MatchingEngine:
