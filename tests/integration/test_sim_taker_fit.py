@@ -87,3 +87,16 @@ def test_fits_are_kept_only_for_the_very_same_events_window_and_grid(events: lis
     del copy[trades[len(trades) // 2]]
     changed = fit_recorded_tape(copy, first, grid)
     assert changed.trades + changed.without_mid == fit.trades + fit.without_mid - 1  # the list changed: refitted
+
+
+def test_the_tearsheet_shows_the_fitted_table(events: list[ReplayEvent]) -> None:
+    from mmkit.backtest.html import render_tearsheet
+
+    start = events[0].ts_recv
+    controller = SimpleController(SimpleConfig(half_spread_bps=D("0.5"), order_size=D("0.01")))
+    result = run_backtest(controller, events, setup="sim", end_ns=start + 30 * NS_PER_S)
+    page = render_tearsheet(result.report, result.sampler, result.engine.fills)
+    assert '<table id="taker-flow">' in page
+    flow = result.report["taker_flow"]
+    for row in flow["bins"]:
+        assert f"<th>{row['distance']}</th>" in page and f">{row['size_q'][-1]}<" in page
