@@ -143,6 +143,8 @@ def _fit_recorded_tape(
     tracker: OrderBookTracker | None = None
     prints: list[TapePrint] = []
     without_mid = without_side = 0
+    last_top: tuple[int | None, int | None] | None = None
+    mid: Decimal | None = None
     for event in events:
         ts = event.ts_recv
         if ts > end:
@@ -152,10 +154,17 @@ def _fit_recorded_tape(
                 continue
             if event.aggressor is None:
                 without_side += 1
-            elif tracker is None or not tracker.is_valid or (mid := tracker.book.mid()) is None:
+            elif tracker is None or not tracker.is_valid:
                 without_mid += 1
             else:
-                prints.append(TapePrint(ts, event.price, event.qty, event.aggressor is Side.BUY, mid))
+                book = tracker.book
+                top = (book.best_bid_int(), book.best_ask_int())
+                if top != last_top:  # most prints follow one another at an unchanged top
+                    last_top, mid = top, book.mid()
+                if mid is None:
+                    without_mid += 1
+                else:
+                    prints.append(TapePrint(ts, event.price, event.qty, event.aggressor is Side.BUY, mid))
             continue
         if tracker is None:
             tracker = OrderBookTracker(event.venue, event.symbol, increments[0], increments[1],

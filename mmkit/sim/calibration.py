@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -52,9 +52,11 @@ def bucket_label(index: int) -> str:
     return f"{lo:g}-{BIN_EDGES_BPS[index]:g} bps"
 
 
-@attrs.frozen
-class TapePrint:
-    """One recorded trade as the fit sees it: when, how much, which side took, and the mid at that moment."""
+class TapePrint(NamedTuple):
+    """One recorded trade as the fit sees it: when, how much, which side took, and the mid at that moment.
+
+    A named tuple: a recording has tens of thousands of them, built before every run.
+    """
 
     ts_ns: int
     price: Decimal

@@ -95,10 +95,11 @@ class ExchangeVenue(SimulatedVenue):
         self._after_match(sym, result.executions, ts)
         return list(result.executions)
 
-    def best_price(self, side: Side, symbol: str | None = None) -> Decimal | None:
-        """The best resting price of ``side`` now, once the venue has acted on every action arrived by now."""
+    def best_prices(self, symbol: str | None = None) -> tuple[Decimal | None, Decimal | None]:
+        """(best bid, best ask) resting now, once the venue has acted on every action arrived by now."""
         self._sync()
-        return self.engines[self._symbol(symbol)].best_price(side)
+        engine = self.engines[self._symbol(symbol)]
+        return engine.best_price(Side.BUY), engine.best_price(Side.SELL)
 
     def quote_around(self, mid: Decimal, half_spread: Decimal, qty: Decimal, levels: int = 5,
                      symbol: str | None = None) -> None:

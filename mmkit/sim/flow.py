@@ -34,6 +34,7 @@ clustering of the tape's trades in time (fitted arrivals are Poisson).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from decimal import Decimal
@@ -45,7 +46,7 @@ from loguru import logger
 from mmkit.clock import Clock
 from mmkit.model import Side, Trade
 from mmkit.sim.base_venue import OUR_OWNER
-from mmkit.sim.calibration import TapeFit
+from mmkit.sim.calibration import BIN_EDGES_BPS, TapeFit
 from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.taker_model import Arrival, FittedTakers
 
@@ -103,16 +104,16 @@ class SyntheticMarket:
                        if fit is not None else None)
         self._recorded_now = recorded_now or (lambda ts: ts)
         self._reach = float(self.config.reach_bps)
-        # Per fitted bucket: takers sent, their executions, the executions against our orders.
-        self.sent: dict[int, int] = {}
-        self.executions: dict[int, int] = {}
-        self.our_fills: dict[int, int] = {}
+        # Per distance bucket: takers arrived (with a mid), their executions, the executions against our orders.
+        buckets = len(BIN_EDGES_BPS) + 1
+        self.sent = [0] * buckets
+        self.executions = [0] * buckets
+        self.our_fills = [0] * buckets
+        #: Takers that could reach a resting order but whose drawn size is under the venue's lot (not entered).
         self.too_small = 0
+        #: Takers that arrived before the reference had a mid (not entered).
         self.without_mid = 0
         self.farthest_bps = 0.0
-        self._mid_seen: Decimal | None = None
-        self._mid_f = 0.0
-        self._lot_f = 0.0
 
     # -- reference events ------------------------------------------------------
 
@@ -163,56 +164,63 @@ class SyntheticMarket:
         return None
 
     def _arrivals_until(self, recorded_ns: int) -> None:
-        assert self.takers is not None
-        next_ns = self.takers.next_ns
+        takers = self.takers
+        assert takers is not None
+        next_ns = takers.next_ns
         if next_ns is None or next_ns > recorded_ns:
             return
-        for arrival in self.takers.until(recorded_ns):
-            self._take(arrival)
-
-    def _take(self, arrival: Arrival) -> None:
         mid = self.reference_mid
         if mid is None:
-            self.without_mid += 1
+            self.without_mid += sum(1 for _ in takers.until(recorded_ns))
             return
-        if mid is not self._mid_seen:  # floats of the mid and its lot, once per mid
-            self._mid_seen, self._mid_f = mid, float(mid)
-            self._lot_f = float(self.instrument.lot_for(mid))
-        if arrival.size < self._lot_f:
-            self.too_small += 1
-            return
-        bucket = arrival.bucket
-        self.taker_orders += 1
-        self.sent[bucket] = self.sent.get(bucket, 0) + 1
+        # How far from the mid (bps) a buyer and a seller must reach to meet a resting order: most takers reach
+        # nothing (their limit is within a tick of the mid), so they are told apart in floats before any Decimal.
+        need_buy, need_sell = self._needs(mid)
+        sent = self.sent
+        reach = self._reach
+        for arrival in takers.until(recorded_ns):
+            sent[arrival.bucket] += 1
+            if arrival.distance_bps + reach < (need_buy if arrival.buy else need_sell) - 1e-6:
+                continue
+            if self._take(arrival, mid):
+                need_buy, need_sell = self._needs(mid)  # the book changed
+
+    def _needs(self, mid: Decimal) -> tuple[float, float]:
+        """Distances (bps) from ``mid`` to the best ask and bid now (inf where there is none)."""
+        mid_f = float(mid)
+        bid, ask = self.venue.best_prices(self.symbol)
+        need_buy = (float(ask) - mid_f) / mid_f * 10_000.0 if ask is not None else math.inf
+        need_sell = (mid_f - float(bid)) / mid_f * 10_000.0 if bid is not None else math.inf
+        return need_buy, need_sell
+
+    def _take(self, arrival: Arrival, mid: Decimal) -> bool:
+        """Send one taker that may reach a resting order; True when it traded."""
+        assert self.takers is not None
         side = Side.BUY if arrival.buy else Side.SELL
-        reach = arrival.distance_bps + self._reach
-        # Most takers reach nothing (their limit is within a tick of the mid): tell them apart in floats first.
-        best = self.venue.best_price(side.opposite, self.symbol)
-        if best is None:
-            return
-        away = (float(best) - self._mid_f) if arrival.buy else (self._mid_f - float(best))
-        if away / self._mid_f * 10_000.0 > reach + 1e-6:
-            return
-        offset = mid * Decimal(reach) / BPS
+        offset = mid * Decimal(arrival.distance_bps + self._reach) / BPS
         # Rounded towards the mid (a buyer's limit down, a seller's up): never further than drawn.
         limit = self.instrument.round_price(mid + offset if arrival.buy else mid - offset, side)
-        qty = self.instrument.round_qty(arrival.exact_size(), mid)  # the lot at the mid, as checked above
+        qty = self.instrument.round_qty(self.takers.size(arrival), mid)
+        if qty <= 0:
+            self.too_small += 1
+            return False
+        self.taker_orders += 1
         try:
             executions = self.venue.take(side, qty, limit, symbol=self.symbol)
         except ValueError as exc:  # e.g. outside the venue's price band: the taker simply does not trade
             self.taker_errors += 1
             logger.debug("synthetic taker refused: {}", exc)
-            return
+            return False
         if not executions:
-            return
+            return False
+        bucket = arrival.bucket
         self.taker_fills += len(executions)
-        self.executions[bucket] = self.executions.get(bucket, 0) + len(executions)
-        ours = sum(1 for ex in executions if ex.maker_owner == OUR_OWNER)
-        if ours:
-            self.our_fills[bucket] = self.our_fills.get(bucket, 0) + ours
+        self.executions[bucket] += len(executions)
+        self.our_fills[bucket] += sum(1 for ex in executions if ex.maker_owner == OUR_OWNER)
         for ex in executions:
             away_bps = float(((ex.price - mid) if arrival.buy else (mid - ex.price)) / mid) * 10_000.0
             self.farthest_bps = max(self.farthest_bps, away_bps)
+        return True
 
     # -- report ------------------------------------------------------------------------
 
@@ -225,16 +233,17 @@ class SyntheticMarket:
                     "takers_sent": self.taker_orders, "taker_fills": self.taker_fills}
         table = self.fit.as_dict()
         for row, bucket in zip(table["bins"], self.fit.buckets, strict=True):
-            row["takers_sent"] = self.sent.get(bucket.index, 0)
-            row["taker_fills"] = self.executions.get(bucket.index, 0)
-            row["our_fills"] = self.our_fills.get(bucket.index, 0)
+            row["takers_sent"] = self.sent[bucket.index]
+            row["taker_fills"] = self.executions[bucket.index]
+            row["our_fills"] = self.our_fills[bucket.index]
         return {
             "model": FITTED_MODEL,
             "reach_bps": str(cfg.reach_bps),
             "participation": cfg.rate_share,
             "seed": cfg.seed,
             **table,
-            "takers_sent": self.taker_orders,
+            "takers_sent": sum(self.sent),
+            "takers_entered": self.taker_orders,
             "takers_below_lot": self.too_small,
             "takers_without_mid": self.without_mid,
             "takers_refused": self.taker_errors,

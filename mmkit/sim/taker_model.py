@@ -34,21 +34,19 @@ _KNOTS: tuple[float, ...] = tuple(p / 100 for p in QUANTILES)
 class Arrival(NamedTuple):
     """One synthetic taker: at ``ts_ns``, from ``bucket``, willing to trade up to ``distance_bps`` from the mid.
 
-    A named tuple: thousands are drawn a second of simulated time. ``size``
-    is a float (base units) within the bucket's recorded sizes; the venue's
-    lot decides the order's size (:meth:`exact_size` for the Decimal).
+    A named tuple: thousands are drawn a second of simulated time, and most
+    reach no order, so the size is drawn (``size_u``, a uniform) but only
+    turned into one by :meth:`FittedTakers.size` for a taker that may trade.
     """
 
     ts_ns: int
+    #: The bucket's index among :data:`~mmkit.sim.calibration.BIN_EDGES_BPS`'s buckets.
     bucket: int
     buy: bool
     distance_bps: float
-    size: float
-    #: The bucket's largest recorded size: no taker is bigger.
-    size_max: Decimal
-
-    def exact_size(self) -> Decimal:
-        return min(Decimal(self.size), self.size_max)
+    size_u: float
+    #: The bucket's position in the fit's ``buckets``.
+    slot: int
 
 
 def _inverse(knots: Sequence[float], u: float) -> float:
@@ -67,17 +65,20 @@ class FittedTakers:
             raise ValueError(f"share of the fitted rate must be within [0, 1], got {share}")
         self.fit = fit
         self._rng = random.Random(seed)
-        self._buckets = fit.buckets
-        self._sizes = [tuple(float(q) for q in b.size_q) for b in fit.buckets]
-        self._size_max = [b.size_q[-1] for b in fit.buckets]
-        rates = [b.rate_per_s for b in fit.buckets]
-        total = sum(rates) * share
+        buckets = fit.buckets
+        self._sizes = [tuple(float(q) for q in b.size_q) for b in buckets]
+        self._size_max = [b.size_q[-1] for b in buckets]
+        rates = [b.rate_per_s for b in buckets]
+        total_rate = sum(rates)
         self._cumulative: list[float] = []
         running = 0.0
         for rate in rates:
             running += rate
-            self._cumulative.append(running / sum(rates) if rates else 1.0)
+            self._cumulative.append(running / total_rate)
+        self._draw = [(b.index, b.buy_share, b.distance_q) for b in buckets]
+        self.max_distance_bps = fit.max_distance_bps
         #: Mean gap between arrivals in ns; None when the fit (or the share) leaves no taker at all.
+        total = total_rate * share
         self._mean_gap_ns = NS_PER_S / total if total > 0 else None
         self._next_ns = start_ns + self._gap() if self._mean_gap_ns is not None else None
 
@@ -90,15 +91,23 @@ class FittedTakers:
         """When the next taker arrives (None: never)."""
         return self._next_ns
 
+    def size(self, arrival: Arrival) -> Decimal:
+        """The arrival's size: its bucket's size distribution at ``size_u``, never above the largest recorded."""
+        slot = arrival.slot
+        return min(Decimal(_inverse(self._sizes[slot], arrival.size_u)), self._size_max[slot])
+
     def until(self, ts_ns: int) -> Iterator[Arrival]:
         """Every arrival at or before ``ts_ns`` not handed out yet, in time order."""
-        rng = self._rng
-        while self._next_ns is not None and self._next_ns <= ts_ns:
-            at = self._next_ns
-            index = min(bisect.bisect_left(self._cumulative, rng.random()), len(self._buckets) - 1)
-            bucket = self._buckets[index]
-            buy = rng.random() < bucket.buy_share
-            distance = _inverse(bucket.distance_q, rng.random())
-            size = _inverse(self._sizes[index], rng.random())
+        at = self._next_ns
+        if at is None or at > ts_ns:
+            return
+        rng_random, cumulative, draw, last = self._rng.random, self._cumulative, self._draw, len(self._draw) - 1
+        while at is not None and at <= ts_ns:
+            slot = min(bisect.bisect_left(cumulative, rng_random()), last)
+            index, buy_share, distances = draw[slot]
+            buy = rng_random() < buy_share
+            distance = _inverse(distances, rng_random())
+            size_u = rng_random()
             self._next_ns = at + self._gap()
-            yield Arrival(at, bucket.index, buy, distance, size, self._size_max[index])
+            yield Arrival(at, index, buy, distance, size_u, slot)
+            at = self._next_ns
