@@ -14,11 +14,13 @@ now *fitted* on that run's tape and nothing else:
   quantiles (:data:`QUANTILES`, nearest rank on the recorded values, so every
   knot is a size or distance the tape really printed).
 
-:class:`mmkit.sim.taker_model.FittedTakers` draws the takers from this table
-and nothing else, so the printed table *is* the model: no taker is bigger
-than the largest recorded print of its bucket, and none reaches further from
-the mid than the farthest print of the tape (plus ``reach_bps`` when a run
-asks for more, and the report says so).
+:class:`mmkit.sim.taker_model.FittedTakers` draws the takers from the fit
+and nothing else: arrivals at the fitted rate, each one a print of the fitted
+tape resampled whole (its side, its distance from the mid, its size), so every
+figure of the table is reproduced in expectation, sizes and distances keep
+their joint shape, no taker is bigger than the largest recorded print of its
+bucket, and none reaches further from the mid than the farthest print of the
+tape (plus ``reach_bps`` when a run asks for more, and the report says so).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class BucketFit:
     size_q: tuple[Decimal, ...]
     #: Distances from the mid at :data:`QUANTILES` (bps).
     distance_q: tuple[float, ...]
+    #: Every print of the bucket as (buy, distance bps, size), in recorded order: what the takers resample.
+    samples: tuple[tuple[bool, float, Decimal], ...] = attrs.field(default=(), repr=False)
 
     @property
     def label(self) -> str:
@@ -169,6 +173,7 @@ def fit_tape(prints: Iterable[TapePrint], window_ns: int, *, without_mid: int = 
             buy_share=sum(1 for t in trades if t.buy) / len(trades),
             size_q=quantiles(sorted(t.qty for t in trades)),
             distance_q=quantiles(sorted(distances[index])),
+            samples=tuple((t.buy, d, t.qty) for t, d in zip(trades, distances[index], strict=True)),
         ))
     return TapeFit(window_ns, tuple(buckets), without_mid=without_mid, without_side=without_side)
 
@@ -181,7 +186,7 @@ def format_flow(flow: dict[str, Any]) -> str:
         f"{flow['tape_trades_without_mid']:,} without a recorded mid and {flow['tape_trades_without_side']:,} "
         f"without a side left out); farthest print {flow['max_distance_bps']} bps from the mid",
         f"  takers reach {flow['reach_bps']} bps beyond the fitted distances; participation {flow['participation']} "
-        f"of the fitted rate; sizes are the fitted sizes",
+        f"of the fitted rate; each taker a recorded print resampled whole (takers: arrivals; fills: their executions)",
         f"  {'distance':>12}  {'rate/s':>8}  {'buy %':>5}  {'max bps':>7}  {'takers':>7}  {'fills':>6}  "
         "size p10 / p50 / p90 / max",
     ]

@@ -11,7 +11,8 @@ recorded trades" (the demo and backtest setup (b)):
 * **Takers fitted on a recording** (a :class:`~mmkit.sim.calibration.TapeFit`
   is given: backtests and the replayed demo): takers arrive as
   :class:`~mmkit.sim.taker_model.FittedTakers` draws them from the run's own
-  tape (rate, side, distance from the mid and size per distance bucket). A
+  tape (Poisson arrivals at its rate, each a recorded print resampled whole:
+  side, distance from the mid, size). A
   taker is an IOC at ``mid ± (distance + reach_bps)`` from the reference mid
   of its arrival time (rounded to the tick towards the mid), of the drawn
   size (rounded down to the lot). With ``reach_bps`` 0 no taker trades
@@ -53,9 +54,9 @@ from mmkit.sim.taker_model import Arrival, FittedTakers
 BPS = Decimal(10_000)
 
 #: What report.json says the fitted takers are.
-FITTED_MODEL = ("Poisson arrivals at the tape's rate per distance bucket; side by the bucket's share of buys; "
-                "distance from the mid and size drawn from the bucket's quantiles; IOC at the reference mid of "
-                "the arrival time plus that distance (and reach_bps)")
+FITTED_MODEL = ("Poisson arrivals at the tape's rate; each one a recorded print of the window drawn uniformly and "
+                "taken whole (side, distance from the mid, size); IOC at the reference mid of the arrival time "
+                "plus that distance (and reach_bps), of that size")
 
 
 @attrs.frozen
@@ -195,12 +196,11 @@ class SyntheticMarket:
 
     def _take(self, arrival: Arrival, mid: Decimal) -> bool:
         """Send one taker that may reach a resting order; True when it traded."""
-        assert self.takers is not None
         side = Side.BUY if arrival.buy else Side.SELL
         offset = mid * Decimal(arrival.distance_bps + self._reach) / BPS
         # Rounded towards the mid (a buyer's limit down, a seller's up): never further than drawn.
         limit = self.instrument.round_price(mid + offset if arrival.buy else mid - offset, side)
-        qty = self.instrument.round_qty(self.takers.size(arrival), mid)
+        qty = self.instrument.round_qty(arrival.size, mid)
         if qty <= 0:
             self.too_small += 1
             return False

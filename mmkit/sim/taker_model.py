@@ -2,15 +2,20 @@
 
 Why a model apart from the venue: what the takers are (when they come, which
 side, how far from the mid they are willing to trade, how big) must follow
-the fitted table exactly and be testable without a book. The draws:
+the fit exactly and be testable without a book. The draws:
 
 * arrivals are a Poisson process at the fitted total rate (times ``share``,
   1 = the tape's own rate): exponential gaps in recorded time;
-* each arrival picks a bucket in proportion to the buckets' rates, then a
-  side by the bucket's share of buys, then a distance and a size by inverse
-  transform sampling of the bucket's quantiles (linear between knots). So a
-  drawn size or distance lies between the smallest and the largest the tape
-  printed in that bucket, and never beyond them.
+* each arrival is one print of the fitted tape, drawn uniformly and taken
+  whole: its side, its distance from the mid, its size. So each bucket gets
+  its fitted rate, share of buys and size and distance distributions, the
+  joint shape (big prints reaching further) is kept, and no drawn size or
+  distance is one the tape did not print.
+
+Why not interpolate between the printed quantiles: the tails are thin (most
+prints are at the touch, a few sweep several bps), and a straight line from
+the 90th percentile to the largest print would make a tenth of the takers
+several times bigger and further-reaching than the tape's.
 
 Randomness comes only from ``random.Random(seed)``: the same fit and seed give
 the same arrivals.
@@ -18,25 +23,20 @@ the same arrivals.
 
 from __future__ import annotations
 
-import bisect
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import NamedTuple
 
-from mmkit.sim.calibration import NS_PER_S, QUANTILES, TapeFit
+from mmkit.sim.calibration import NS_PER_S, TapeFit
 
 __all__ = ["Arrival", "FittedTakers"]
-
-_KNOTS: tuple[float, ...] = tuple(p / 100 for p in QUANTILES)
 
 
 class Arrival(NamedTuple):
     """One synthetic taker: at ``ts_ns``, from ``bucket``, willing to trade up to ``distance_bps`` from the mid.
 
-    A named tuple: thousands are drawn a second of simulated time, and most
-    reach no order, so the size is drawn (``size_u``, a uniform) but only
-    turned into one by :meth:`FittedTakers.size` for a taker that may trade.
+    A named tuple: thousands are drawn a second of simulated time.
     """
 
     ts_ns: int
@@ -44,17 +44,7 @@ class Arrival(NamedTuple):
     bucket: int
     buy: bool
     distance_bps: float
-    size_u: float
-    #: The bucket's position in the fit's ``buckets``.
-    slot: int
-
-
-def _inverse(knots: Sequence[float], u: float) -> float:
-    """The value at cumulative probability ``u`` of a distribution given by its values at :data:`QUANTILES`."""
-    k = min(bisect.bisect_right(_KNOTS, u) - 1, len(_KNOTS) - 2)
-    lo, hi = _KNOTS[k], _KNOTS[k + 1]
-    a, b = knots[k], knots[k + 1]
-    return min(max(a + (b - a) * (u - lo) / (hi - lo), a), b)
+    size: Decimal
 
 
 class FittedTakers:
@@ -65,20 +55,11 @@ class FittedTakers:
             raise ValueError(f"share of the fitted rate must be within [0, 1], got {share}")
         self.fit = fit
         self._rng = random.Random(seed)
-        buckets = fit.buckets
-        self._sizes = [tuple(float(q) for q in b.size_q) for b in buckets]
-        self._size_max = [b.size_q[-1] for b in buckets]
-        rates = [b.rate_per_s for b in buckets]
-        total_rate = sum(rates)
-        self._cumulative: list[float] = []
-        running = 0.0
-        for rate in rates:
-            running += rate
-            self._cumulative.append(running / total_rate)
-        self._draw = [(b.index, b.buy_share, b.distance_q) for b in buckets]
-        self.max_distance_bps = fit.max_distance_bps
+        self._prints = [(b.index, buy, distance, size) for b in fit.buckets for buy, distance, size in b.samples]
+        if len(self._prints) != fit.trades:
+            raise ValueError("the fit carries no prints to draw from (built without fit_tape?)")
+        total = fit.rate_per_s * share
         #: Mean gap between arrivals in ns; None when the fit (or the share) leaves no taker at all.
-        total = total_rate * share
         self._mean_gap_ns = NS_PER_S / total if total > 0 else None
         self._next_ns = start_ns + self._gap() if self._mean_gap_ns is not None else None
 
@@ -91,23 +72,13 @@ class FittedTakers:
         """When the next taker arrives (None: never)."""
         return self._next_ns
 
-    def size(self, arrival: Arrival) -> Decimal:
-        """The arrival's size: its bucket's size distribution at ``size_u``, never above the largest recorded."""
-        slot = arrival.slot
-        return min(Decimal(_inverse(self._sizes[slot], arrival.size_u)), self._size_max[slot])
-
     def until(self, ts_ns: int) -> Iterator[Arrival]:
         """Every arrival at or before ``ts_ns`` not handed out yet, in time order."""
         at = self._next_ns
-        if at is None or at > ts_ns:
-            return
-        rng_random, cumulative, draw, last = self._rng.random, self._cumulative, self._draw, len(self._draw) - 1
+        prints, rng_random = self._prints, self._rng.random
+        count = len(prints)
         while at is not None and at <= ts_ns:
-            slot = min(bisect.bisect_left(cumulative, rng_random()), last)
-            index, buy_share, distances = draw[slot]
-            buy = rng_random() < buy_share
-            distance = _inverse(distances, rng_random())
-            size_u = rng_random()
+            index, buy, distance, size = prints[min(int(rng_random() * count), count - 1)]
             self._next_ns = at + self._gap()
-            yield Arrival(at, index, buy, distance, size_u, slot)
+            yield Arrival(at, index, buy, distance, size)
             at = self._next_ns

@@ -96,9 +96,9 @@ def test_takers_drawn_from_a_fit_follow_its_rate_side_and_bounds() -> None:
     assert abs(len(by_bucket[0]) - 20_000) < 600 and abs(len(by_bucket[3]) - 2_000) < 200
     assert abs(sum(a.buy for a in by_bucket[0]) / len(by_bucket[0]) - 0.7) < 0.02
     assert not any(a.buy for a in by_bucket[3])
-    assert all(D(1) <= takers.size(a) <= D(10) and a.distance_bps == pytest.approx(0.2) for a in by_bucket[0])
-    assert all(takers.size(a) == D("0.5") for a in by_bucket[3])
-    median = sorted(takers.size(a) for a in by_bucket[0])[len(by_bucket[0]) // 2]
+    assert all(D(1) <= a.size <= D(10) and a.distance_bps == pytest.approx(0.2) for a in by_bucket[0])
+    assert all(a.size == D("0.5") for a in by_bucket[3])
+    median = sorted(a.size for a in by_bucket[0])[len(by_bucket[0]) // 2]
     assert D(4) <= median <= D(6)
     times = [a.ts_ns for a in arrivals]
     assert times == sorted(times) and times[-1] <= 2_000 * S and takers.next_ns is not None
