@@ -31,6 +31,8 @@ pytestmark = pytest.mark.shared_data
 class BookReader(SimpleController):
     """Quotes as SimpleController, sized by the venue's book it sees; keeps every book it was shown."""
 
+    reads = frozenset({"book", "time"})  # asked every tick: it reads the book and records every tick
+
     def __init__(self, config: SimpleConfig) -> None:
         super().__init__(config)
         self.seen: list[tuple[object, ...]] = []
