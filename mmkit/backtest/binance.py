@@ -39,9 +39,8 @@ from mmkit.backtest.binance_clock import (
     DEFAULT_WINDOW_NS,
     IDENTITY_CORRECTION,
     ClockCorrection,
-    _estimate,
-    _split_lines,
     estimate_clock_correction,
+    fit_correction,
 )
 from mmkit.backtest.binance_ints import IntLevels, IntRecording, load_int_recording
 from mmkit.backtest.binance_lines import (
@@ -49,12 +48,14 @@ from mmkit.backtest.binance_lines import (
     SIZE_INCREMENT,
     SYMBOL,
     VENUE,
+    Line,
     RecordingFormatError,
     detect_instrument,
     recording_files,
+    scan_file,
 )
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument
-from mmkit.backtest.binance_parse import RecordingEvent, TopOfBook, _parse_lines, _Parser
+from mmkit.backtest.binance_parse import RecordingEvent, TopOfBook, _Parser, parse_lines
 from mmkit.gc_policy import gc_paused
 from mmkit.model import BookDelta, BookSnapshot, Trade
 
@@ -133,12 +134,14 @@ def read_recording(
         yield from cached
         return
     events: list[RecordingEvent] = []
+    parsers: list[_Parser] = []  # the parse's parser, whose level tables the cache write reuses
     for event in recording_cache.read_through(
         recording_cache.cache_directory(disk_cache),
         _disk_key(key, venue, symbol, with_tickers),
         _EVENT_TYPES,
-        lambda: _read(paths, None, with_tickers, venue, symbol, freeze, recorded),
+        lambda: _read(paths, None, with_tickers, venue, symbol, freeze, recorded, parsers),
         freeze=freeze,
+        source=lambda: parsers[0].level_source() if parsers else None,
     ):
         events.append(event)
         yield event
@@ -147,7 +150,7 @@ def read_recording(
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
 #: it is part of the on-disk cache key, so entries written by an older reader are never served.
-READER_VERSION = 2
+READER_VERSION = 3
 #: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
 _EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
@@ -217,19 +220,23 @@ def _read(
     symbol: str,
     freeze: bool,
     recorded: RecordedInstrument | None = None,
+    parsers: list[_Parser] | None = None,
 ) -> Iterator[RecordingEvent]:
-    files: Iterable[tuple[Path, list[tuple[Path, int, int, bytes]]]]
+    files: Iterable[tuple[Path, list[Line]]]
     if correction is None:
-        # Decompressed and split once, read twice (the estimate, then the parse).
-        loaded = [(path, list(_split_lines([path]))) for path in paths]
-        correction = _estimate(
-            (line for _, lines in loaded for line in lines), paths, DEFAULT_MIN_LATENCY_NS, DEFAULT_WINDOW_NS
-        )
-        files = loaded
-    else:
-        files = ((path, list(_split_lines([path]))) for path in paths)
-    parse = _Parser(venue, symbol, with_tickers, recorded=recorded)
-    for _path, lines in files:
+        # Decompressed and scanned once: the clock samples for the fit, the lines for the parse.
         with gc_paused(freeze=freeze):
-            events = _parse_lines(lines, parse, correction)
+            scanned = [(path, scan_file(path, with_tickers)) for path in paths]
+        samples = [sample for _, (_, file_samples) in scanned for sample in file_samples]
+        correction = fit_correction(samples, paths, DEFAULT_MIN_LATENCY_NS, DEFAULT_WINDOW_NS)
+        files = [(path, lines) for path, (lines, _) in scanned]
+    else:
+        files = ((path, scan_file(path, with_tickers)[0]) for path in paths)
+    parse = _Parser(venue, symbol, with_tickers, recorded=recorded)
+    if parsers is not None:
+        parsers.append(parse)
+    for path, lines in files:
+        with gc_paused(freeze=freeze):
+            events = parse_lines(path, lines, parse, correction)
+            del lines  # the file's text is not needed once parsed
         yield from events

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 from loguru import logger
 
-from mmkit.backtest.binance_lines import VENUE, RecordingFormatError, _lines, _split
+from mmkit.backtest.binance_lines import VENUE, RecordingFormatError, Sample, scan_file
 from mmkit.model import NS_PER_MS, NS_PER_S
 
 #: Assumed smallest one-way latency from exchange to recorder, applied by the clock correction.
 DEFAULT_MIN_LATENCY_NS = NS_PER_MS
 #: Width of the windows whose minima define the lower envelope.
 DEFAULT_WINDOW_NS = 30 * NS_PER_S
-
-_EXCHANGE_TIME = re.compile(rb'"E":(\d+)')
-
 
 @attrs.frozen(slots=True)
 class ClockCorrection:
@@ -45,28 +41,17 @@ def estimate_clock_correction(
 
     One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
     """
-    return _estimate(_split_lines(paths), paths, min_latency_ns, window_ns)
+    samples = [sample for path in paths for sample in scan_file(path, keep_tickers=False)[1]]
+    return fit_correction(samples, paths, min_latency_ns, window_ns)
 
 
-def _split_lines(paths: Iterable[Path]) -> Iterator[tuple[Path, int, int, bytes]]:
-    """(path, line number, raw local ns, payload) for every non-blank line."""
-    for path, number, line in _lines(paths):
-        raw, payload = _split(path, number, line)
-        yield path, number, raw, payload
-
-
-def _estimate(
-    lines: Iterable[tuple[Path, int, int, bytes]],
+def fit_correction(
+    samples: Sequence[Sample],
     paths: Sequence[Path],
-    min_latency_ns: int,
-    window_ns: int,
+    min_latency_ns: int = DEFAULT_MIN_LATENCY_NS,
+    window_ns: int = DEFAULT_WINDOW_NS,
 ) -> ClockCorrection:
-    samples: list[tuple[int, int]] = []  # (raw local ns, raw local - exchange ns)
-    search = _EXCHANGE_TIME.search
-    for _path, _number, raw, payload in lines:
-        match = search(payload)
-        if match is not None:
-            samples.append((raw, raw - int(match.group(1)) * NS_PER_MS))
+    """The correction from ``(raw local ns, raw local - exchange ns)`` samples in file order (``paths`` for errors)."""
     if not samples:
         raise RecordingFormatError(f"no message with an exchange time in {[str(p) for p in paths]}")
     ref = samples[0][0]

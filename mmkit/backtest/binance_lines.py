@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument, classify_diff
+from mmkit.model import NS_PER_MS
 
 #: Labels of the shared spot recording (the reader itself takes venue and symbol from the data).
 VENUE = "binance"
@@ -138,3 +140,47 @@ def _split(path: Path, number: int, line: bytes) -> tuple[int, bytes]:
 
 
 _DECODE = json.JSONDecoder().decode
+
+#: The exchange time of a message (its first ``"E":``), read without decoding the JSON.
+EXCHANGE_TIME = re.compile(rb'"E":(\d+)')
+#: What marks a ``bookTicker`` line (3 of 4 lines of the shared spot recording).
+BOOK_TICKER = b'@bookTicker"'
+
+#: One kept line: (line number, raw local ns, JSON payload).
+Line = tuple[int, int, bytes]
+#: One clock sample: (raw local ns, raw local ns - exchange ns).
+Sample = tuple[int, int]
+
+
+def scan_file(path: Path, keep_tickers: bool) -> tuple[list[Line], list[Sample]]:
+    """One file's lines to parse, and its clock samples, in one pass over the decompressed text.
+
+    Every non-blank line must be ``<ns> <json>`` (else :class:`RecordingFormatError`
+    naming the line). ``bookTicker`` lines are dropped unless ``keep_tickers``
+    (their JSON is never decoded then); every line with an ``"E":`` gives a
+    sample for the clock fit, tickers included, whether kept or not.
+
+    Why one plain loop: this runs once per line of a recording (100k lines in
+    the shared one, three quarters of them tickers), so it does only a
+    partition, a digit check and two substring tests per line; building a
+    tuple per line through generators cost a quarter of the whole first read.
+    """
+    kept: list[Line] = []
+    samples: list[Sample] = []
+    keep, sample = kept.append, samples.append
+    search = EXCHANGE_TIME.search
+    ticker, exchange_time = BOOK_TICKER, b'"E":'
+    for number, line in enumerate(_file_lines(path), start=1):
+        stamp, sep, payload = line.partition(b" ")
+        if not sep or not stamp.isdigit():
+            if line.strip():
+                raise RecordingFormatError(f"{path}:{number}: expected '<ns> <json>', got {line[:80]!r}")
+            continue
+        raw = int(stamp)
+        if exchange_time in payload:
+            match = search(payload)
+            if match is not None:
+                sample((raw, raw - int(match.group(1)) * NS_PER_MS))
+        if keep_tickers or ticker not in payload:
+            keep((number, raw, payload))
+    return kept, samples

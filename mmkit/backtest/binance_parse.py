@@ -9,11 +9,11 @@ from typing import Any
 import attrs
 
 from mmkit.backtest.binance_clock import ClockCorrection
-from mmkit.backtest.binance_lines import _DECODE, PRICE_INCREMENT, SIZE_INCREMENT, RecordingFormatError
+from mmkit.backtest.binance_lines import _DECODE, PRICE_INCREMENT, SIZE_INCREMENT, Line, RecordingFormatError
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument
+from mmkit.backtest.recording_cache import LevelSource
+from mmkit.backtest.scaled_text import DecimalTexts, TextTable
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Level, ScaledLevels, Side, Trade
-
-_BOOK_TICKER = b'@bookTicker"'
 
 
 @attrs.frozen(slots=True)
@@ -38,65 +38,16 @@ class TopOfBook:
 RecordingEvent = BookSnapshot | BookDelta | Trade | TopOfBook
 
 
-class _Decimals(dict[str, Decimal]):
-    """str -> Decimal, each distinct text parsed once per read.
-
-    Why: a recording repeats its prices and sizes (the shared one prints 600k
-    of them with 77k distinct texts, and "0.00000000" is every other size), and
-    a dict hit is several times cheaper than ``Decimal(text)``. Equal texts also
-    share one immutable Decimal, which costs nothing and saves memory.
-    """
-
-    def __missing__(self, text: str) -> Decimal:
-        value = self[text] = Decimal(text)
-        return value
-
-
-class _OffGrid(Exception):
-    """A text the integer form cannot hold exactly; the event then carries Decimal levels only."""
-
-
-class _Scaled(dict[str, int]):
-    """str -> int in units of a power-of-ten increment, each distinct text converted once per read.
-
-    Why: it lets the reader attach :class:`ScaledLevels` for about one dict
-    hit per number, so books on the same grid skip a Decimal conversion per
-    level. A miss converts the Decimal the reader has already made for the
-    same text (exactly, as :class:`mmkit.book.OrderBook` would). Anything the
-    integer form cannot hold (finer than the grid, negative, a price of 0,
-    not finite) raises :class:`_OffGrid`, and the event then keeps its
-    Decimal levels only, which the book checks as before.
-    """
-
-    def __init__(self, decimals: _Decimals, places: int, positive: bool) -> None:
-        super().__init__()
-        self.decimals = decimals
-        self.places = places
-        self.positive = positive
-
-    def __missing__(self, text: str) -> int:
-        value = self.decimals[text]
-        if not value.is_finite():
-            raise _OffGrid(text)
-        scaled = value.scaleb(self.places)
-        as_int = int(scaled)
-        if as_int != scaled or as_int < 0 or (self.positive and as_int == 0):
-            raise _OffGrid(text)
-        self[text] = as_int
-        return as_int
-
-
-def _places(increment: Decimal) -> int | None:
-    """Decimal places of a power-of-ten increment (0.01 -> 2), None for any other increment."""
-    _sign, digits, exponent = increment.normalize().as_tuple()
-    if digits == (1,) and isinstance(exponent, int) and exponent <= 0:
-        return -exponent
-    return None
-
-
-
 class _Parser:
-    """Turns one payload into an event; holds the per-read Decimal cache."""
+    """Turns one payload into an event; holds the per-read number tables.
+
+    Book levels go straight from text to integers on the recording's grid
+    (:mod:`mmkit.backtest.scaled_text`): every snapshot and diff carries
+    :class:`ScaledLevels`, and a level off the grid (or not a number) stops
+    the read with the file and line. The public Decimal levels come from the
+    same texts, one Decimal per distinct text. Per message the work is a few
+    C-level ``map``/``zip`` calls over its levels, no Python loop per level.
+    """
 
     def __init__(
         self,
@@ -113,38 +64,57 @@ class _Parser:
         #: The market and symbol the data declared (first diff); every diff must agree with it.
         self.recorded = recorded or RecordedInstrument(SPOT, symbol)
         self._pu = self.recorded.market.chaining == "pu"
-        self.decimals = _Decimals()
+        self.decimals = DecimalTexts()
         self.price_increment = price_increment
         self.size_increment = size_increment
-        price_places, size_places = _places(price_increment), _places(size_increment)
-        self._prices = None if price_places is None else _Scaled(self.decimals, price_places, positive=True)
-        self._sizes = None if size_places is None else _Scaled(self.decimals, size_places, positive=False)
+        self._prices = TextTable(price_increment, "price", True, self.decimals)
+        self._sizes = TextTable(size_increment, "size", False, self.decimals)
+        #: Every tuple of levels handed out, for :meth:`level_source` (the empty side is one shared tuple).
+        self._sides: dict[int, tuple[tuple[Any, ...], tuple[Any, ...], list[int], list[int]]] = {
+            id(()): ((), (), [], [])
+        }
+        # Bound once: they are called through ``map`` for every level of every message.
+        self._price_row, self._size_row = self._prices.__getitem__, self._sizes.__getitem__
+        self._price_decimal, self._size_decimal = self._prices.decimals.__getitem__, self._sizes.decimals.__getitem__
+        self._price_units, self._size_units = self._prices.units.__getitem__, self._sizes.units.__getitem__
 
-    def levels(self, raw: list[list[str]]) -> tuple[Level, ...]:
-        decimals = self.decimals
-        return tuple([(decimals[price], decimals[qty]) for price, qty in raw])
+    def levels(self, raw: list[list[str]]) -> tuple[tuple[Level, ...], tuple[tuple[int, int], ...]]:
+        """One side's levels: as (Decimal, Decimal) pairs and as (ticks, lots) pairs.
 
-    def scaled(self, bids: list[list[str]], asks: list[list[str]]) -> ScaledLevels | None:
-        """The integer form of a message's levels, or None when one of them is off the grid."""
+        ``zip(*raw)`` splits the JSON pairs into the prices and the sizes in C;
+        every step after that is a ``map`` or ``zip`` over the side's levels.
+        """
+        if type(raw) is not list or not set(map(type, raw)) <= _LIST or not set(map(len, raw)) <= _PAIR:
+            raise ValueError(f"levels must be a list of [price, size] pairs, got {str(raw)[:80]}")
+        if not raw:
+            return (), ()
+        prices, sizes = zip(*raw, strict=True)
+        price_rows = list(map(self._price_row, prices))
+        size_rows = list(map(self._size_row, sizes))
+        levels = tuple(zip(map(self._price_decimal, price_rows), map(self._size_decimal, size_rows), strict=True))
+        pairs = tuple(zip(map(self._price_units, price_rows), map(self._size_units, size_rows), strict=True))
+        self._sides[id(levels)] = (levels, pairs, price_rows, size_rows)
+        return levels, pairs
+
+    def level_source(self) -> LevelSource:
+        """What the on-disk cache needs to write these levels without numbering them again."""
         prices, sizes = self._prices, self._sizes
-        if prices is None or sizes is None:
-            return None
-        try:
-            return ScaledLevels(
-                self.price_increment, self.size_increment,
-                tuple([(prices[p], sizes[q]) for p, q in bids]), tuple([(prices[p], sizes[q]) for p, q in asks]),
-            )
-        except _OffGrid:
-            return None
+        return LevelSource(prices.decimals, sizes.decimals, prices.units, sizes.units, self._sides)
+
+    def book(self, bids_raw: list[list[str]], asks_raw: list[list[str]]) -> tuple[
+        tuple[Level, ...], tuple[Level, ...], ScaledLevels
+    ]:
+        bids, scaled_bids = self.levels(bids_raw)
+        asks, scaled_asks = self.levels(asks_raw)
+        return bids, asks, ScaledLevels(self.price_increment, self.size_increment, scaled_bids, scaled_asks)
 
     def __call__(self, payload: bytes, ts_recv: int) -> RecordingEvent | None:
         venue, symbol, dec = self.venue, self.symbol, self.decimals
         message: dict[str, Any] = _DECODE(payload.decode())
         if "lastUpdateId" in message:
-            bids, asks = message["bids"], message["asks"]
+            bids, asks, scaled = self.book(message["bids"], message["asks"])
             return BookSnapshot(
-                venue, symbol, int(message["lastUpdateId"]), self.levels(bids), self.levels(asks), ts_recv, ts_recv,
-                scaled=self.scaled(bids, asks),
+                venue, symbol, int(message["lastUpdateId"]), bids, asks, ts_recv, ts_recv, scaled=scaled
             )
         stream = message["stream"]
         data = message["data"]
@@ -161,10 +131,9 @@ class _Parser:
                 raise ValueError("futures diff (with 'pu') in a spot recording")
             else:
                 first = int(data["U"])
-            bids, asks = data["b"], data["a"]
+            bids, asks, scaled = self.book(data["b"], data["a"])
             return BookDelta(
-                venue, symbol, first, int(data["u"]), self.levels(bids), self.levels(asks),
-                int(data["E"]) * NS_PER_MS, ts_recv, scaled=self.scaled(bids, asks),
+                venue, symbol, first, int(data["u"]), bids, asks, int(data["E"]) * NS_PER_MS, ts_recv, scaled=scaled
             )
         if stream.endswith("@trade") or stream.endswith("@aggTrade"):
             return Trade(
@@ -183,16 +152,19 @@ class _Parser:
         raise KeyError(f"unknown stream {stream!r}")
 
 
-def _parse_lines(
-    lines: list[tuple[Path, int, int, bytes]], parse: _Parser, correction: ClockCorrection
-) -> list[RecordingEvent]:
+_LIST = {list}
+_PAIR = {2}
+
+
+def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: ClockCorrection) -> list[RecordingEvent]:
+    """The events of one file's kept lines (:func:`~mmkit.backtest.binance_lines.scan_file`), in order.
+
+    Any line that cannot be parsed raises :class:`RecordingFormatError` naming the file and line.
+    """
     correct = correction.correct
-    skip_tickers = not parse.with_tickers
     events: list[RecordingEvent] = []
     append = events.append
-    for path, number, raw, payload in lines:
-        if skip_tickers and _BOOK_TICKER in payload:
-            continue  # a stream we do not use: not even decoded (3 of 4 lines in the shared recording)
+    for number, raw, payload in lines:
         try:
             event = parse(payload, correct(raw))
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
