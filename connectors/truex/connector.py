@@ -52,7 +52,7 @@ import attrs
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import builders, fix_tags, parsers, raw_message, rejects
 from connectors.truex.client_app import MD, OE, ClientApp
 from connectors.truex.config import Credentials, TrueXConfig
 from connectors.truex.ids import IdGenerator
@@ -439,30 +439,33 @@ class TrueXConnector:
         for client_id, info in list(self._orders.items()):
             request_id = self._ids.next("s")
             self._inbox_requests.add(request_id)
-            message = m.order_status_request(client_id, info.side, info.symbol, request_id, self._config.party_id)
+            message = builders.order_status_request(
+                client_id, info.side, info.symbol, request_id, self._config.party_id
+            )
             if not self._send(OE, message):
                 self._inbox_requests.discard(request_id)
                 self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
         request_id = self._ids.next("m")
         self._inbox_requests.add(request_id)
-        if not self._send(OE, m.order_mass_status_request(request_id, None, self._config.party_id)):
+        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id)):
             self._inbox_requests.discard(request_id)
 
     # -- loop side: incoming messages ------------------------------------------
 
     def _on_message(self, kind: str, raw: str, ts_recv: int) -> None:
         try:
-            msg = m.RawMessage(raw)
+            msg = raw_message.RawMessage(raw)
             self._dispatch(kind, msg, ts_recv)
         except (ValueError, KeyError, ArithmeticError) as exc:
             self.malformed += 1
-            self._log.warning("malformed {} message: {} | {}", kind, exc, m.redact(raw))
-            self._inbox.put(MalformedMessage(self.venue, str(exc), m.redact(raw), ts_recv))
+            self._log.warning("malformed {} message: {} | {}", kind, exc, raw_message.redact(raw))
+            self._inbox.put(MalformedMessage(self.venue, str(exc), raw_message.redact(raw), ts_recv))
 
-    def _dispatch(self, kind: str, msg: m.RawMessage, ts_recv: int) -> None:
+    def _dispatch(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
         if kind == OE:
-            answered = tuple(msg.get(tag) or "" for tag in (m.T_CLORDID, m.T_ORIG_CLORDID, m.T_BIZ_REJECT_REF_ID))
+            answered_tags = (fix_tags.T_CLORDID, fix_tags.T_ORIG_CLORDID, fix_tags.T_BIZ_REJECT_REF_ID)
+            answered = tuple(msg.get(tag) or "" for tag in answered_tags)
             self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
             self._on_execution_report(msg, ts_recv)
@@ -470,25 +473,25 @@ class TrueXConnector:
             if self._on_probe_reject(msg, ts_recv):
                 return
             self._check_cum_qty(msg, ts_recv)
-            rejected = m.parse_cancel_reject(msg, self.venue, ts_recv)
-            self._cancels.pop(msg.get(m.T_CLORDID) or "", None)
+            rejected = parsers.parse_cancel_reject(msg, self.venue, ts_recv)
+            self._cancels.pop(msg.get(fix_tags.T_CLORDID) or "", None)
             if rejected.is_replace and rejected.new_client_id:
                 self._orders.pop(rejected.new_client_id, None)
             self._inbox.put(rejected)
         elif msg_type == "j":
-            self._on_business_reject(m.parse_business_reject(msg), ts_recv)
+            self._on_business_reject(parsers.parse_business_reject(msg), ts_recv)
         elif msg_type == "W":
-            snapshot = m.parse_snapshot(msg, self.venue, ts_recv)
+            snapshot = parsers.parse_snapshot(msg, self.venue, ts_recv)
             self._inbox.put(snapshot)
         elif msg_type == "X":
-            for event in m.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
+            for event in parsers.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
                 if isinstance(event, Trade) and event.symbol not in self._trade_symbols:
                     continue
                 self._inbox.put(event)
         elif msg_type == "Y":
-            self._log.error("market data request rejected: {}", msg.get(m.T_TEXT))
+            self._log.error("market data request rejected: {}", msg.get(fix_tags.T_TEXT))
         elif msg_type == "5":
-            self._logout_reason[kind] = msg.get(m.T_TEXT) or "logout"
+            self._logout_reason[kind] = msg.get(fix_tags.T_TEXT) or "logout"
             if not self._ever_logged_on[kind]:
                 self._refused.set()
             (self._log.info if self._closing else self._log.warning)(
@@ -498,12 +501,12 @@ class TrueXConnector:
         else:
             self._log.debug("ignoring {} on {}", msg_type, kind)
 
-    def _on_execution_report(self, msg: m.RawMessage, ts_recv: int) -> None:
-        if msg.get(m.T_EXEC_TYPE) == "4" and (msg.get(m.T_CLORDID) or "") in self._probes:
+    def _on_execution_report(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
+        if msg.get(fix_tags.T_EXEC_TYPE) == "4" and (msg.get(fix_tags.T_CLORDID) or "") in self._probes:
             self._on_probe_canceled(msg, ts_recv)
             return
-        parsed = m.parse_execution_report(msg, self.venue, ts_recv)
-        if isinstance(parsed, m.StatusAnswer):
+        parsed = parsers.parse_execution_report(msg, self.venue, ts_recv)
+        if isinstance(parsed, parsers.StatusAnswer):
             self._on_status_answer(parsed)
             return
         events = [self._with_fee(e, msg) if isinstance(e, Fill) else e for e in parsed]
@@ -517,14 +520,14 @@ class TrueXConnector:
 
     # -- fees and CumQty checks ----------------------------------------------------
 
-    def _with_fee(self, fill: Fill, msg: m.RawMessage) -> Fill:
+    def _with_fee(self, fill: Fill, msg: raw_message.RawMessage) -> Fill:
         """Without Commission(12), charge the venue's schedule (conf/venues/truex.yml)."""
-        if msg.get(m.T_COMMISSION) is not None:
+        if msg.get(fix_tags.T_COMMISSION) is not None:
             return fill
         fee = self._rules.fees.fee(fill.price * fill.qty, fill.liquidity is Liquidity.MAKER)
         instrument = next((i for i in self._rules.instruments if self._rules.venue_symbol(i.symbol) == fill.symbol),
                           None)
-        currency = msg.get(m.T_COMM_CCY) or (instrument.quote if instrument is not None else fill.fee_currency)
+        currency = msg.get(fix_tags.T_COMM_CCY) or (instrument.quote if instrument is not None else fill.fee_currency)
         return attrs.evolve(fill, fee=fee, fee_currency=currency)
 
     def _note_fill(self, fill: Fill) -> None:
@@ -539,17 +542,17 @@ class TrueXConnector:
             for key in list(self._passed_fills)[:10_000]:
                 del self._passed_fills[key]
 
-    def _check_cum_qty(self, msg: m.RawMessage, ts_recv: int) -> None:
+    def _check_cum_qty(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
         """Venue's CumQty above the fills passed on for that OrderID: report it (fills were lost)."""
-        cum = msg.get(m.T_CUM_QTY)
-        order_id = msg.get(m.T_ORDER_ID) or ""
+        cum = msg.get(fix_tags.T_CUM_QTY)
+        order_id = msg.get(fix_tags.T_ORDER_ID) or ""
         if cum is None or not order_id or order_id == "NONE":
             return
         venue_cum = Decimal(cum)
         passed = self._passed_fills.get(order_id, (set(), Decimal(0)))[1]
         if venue_cum <= passed:
             return
-        report = self._report_from(msg, msg.get(m.T_CLORDID) or "", ts_recv)
+        report = self._report_from(msg, msg.get(fix_tags.T_CLORDID) or "", ts_recv)
         if report is None:
             return
         self.cum_qty_mismatches += 1
@@ -562,25 +565,25 @@ class TrueXConnector:
         self._passed_fills[order_id] = (seen, venue_cum)
         self._inbox.put(report)
 
-    def _report_from(self, msg: m.RawMessage, client_id: str, ts_recv: int) -> OrderStatusReport | None:
+    def _report_from(self, msg: raw_message.RawMessage, client_id: str, ts_recv: int) -> OrderStatusReport | None:
         """An OrderStatusReport from any 8/9 that carries OrdStatus and CumQty (None if it cannot be read)."""
-        status = m.STATUS_FROM_CODE.get(msg.get(m.T_ORD_STATUS) or "")
-        cum = msg.get(m.T_CUM_QTY)
+        status = fix_tags.STATUS_FROM_CODE.get(msg.get(fix_tags.T_ORD_STATUS) or "")
+        cum = msg.get(fix_tags.T_CUM_QTY)
         if status is None or cum is None:
             return None
-        orig = msg.get(m.T_ORIG_CLORDID)
-        if msg.msg_type == "9" or (msg.get(m.T_EXEC_TYPE) == "4" and orig):
+        orig = msg.get(fix_tags.T_ORIG_CLORDID)
+        if msg.msg_type == "9" or (msg.get(fix_tags.T_EXEC_TYPE) == "4" and orig):
             client_id = orig or client_id  # a cancel's ClOrdID is the cancel's; the order is OrigClOrdID
         info = self._orders.get(client_id)
-        side_code = msg.get(m.T_SIDE)
-        side = m.SIDE_FROM_CODE.get(side_code, info.side if info else Side.BUY) if side_code else (
+        side_code = msg.get(fix_tags.T_SIDE)
+        side = fix_tags.SIDE_FROM_CODE.get(side_code, info.side if info else Side.BUY) if side_code else (
             info.side if info else Side.BUY)
-        qty_text, price_text, avg_text = msg.get(m.T_QTY), msg.get(m.T_PRICE), msg.get(m.T_AVG_PX)
+        qty_text, price_text, avg_text = msg.get(fix_tags.T_QTY), msg.get(fix_tags.T_PRICE), msg.get(fix_tags.T_AVG_PX)
         return OrderStatusReport(
             venue=self.venue,
             client_id=client_id,
-            venue_order_id=msg.get(m.T_ORDER_ID) or "",
-            symbol=msg.get(m.T_SYMBOL) or (info.symbol if info else ""),
+            venue_order_id=msg.get(fix_tags.T_ORDER_ID) or "",
+            symbol=msg.get(fix_tags.T_SYMBOL) or (info.symbol if info else ""),
             side=side,
             price=Decimal(price_text) if price_text else (info.price if info else None),
             qty=Decimal(qty_text) if qty_text else (info.qty if info else Decimal(cum)),
@@ -599,7 +602,7 @@ class TrueXConnector:
         """Send a 35=F whose answer is this order's status (see the module docstring); False if not sent."""
         info = self._orders.get(client_id)
         probe_id = self._ids.next("p")
-        message = m.order_cancel_request(
+        message = builders.order_cancel_request(
             probe_id, client_id, side=info.side if info else Side.BUY,
             symbol=info.symbol if info else self._rules.venue_symbol(symbol),
             party_id=self._config.party_id, ts_ns=now_ns(),
@@ -620,24 +623,25 @@ class TrueXConnector:
         else:
             self._inbox.put(event)
 
-    def _on_probe_canceled(self, msg: m.RawMessage, ts_recv: int) -> None:
-        probe_id = msg.get(m.T_CLORDID) or ""
+    def _on_probe_canceled(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
+        probe_id = msg.get(fix_tags.T_CLORDID) or ""
         client_id = self._probes[probe_id][0]
         self._check_cum_qty_quiet(msg)
         report = self._report_from(msg, client_id, ts_recv)
         if report is None:
             report = OrderStatusReport(
-                self.venue, client_id, msg.get(m.T_ORDER_ID) or "", msg.get(m.T_SYMBOL) or "", Side.BUY, None,
+                self.venue, client_id, msg.get(fix_tags.T_ORDER_ID) or "", msg.get(fix_tags.T_SYMBOL) or "",
+                Side.BUY, None,
                 Decimal(0), Decimal(0), VenueOrderStatus.CANCELED, ts_recv, ts_recv,
             )  # fmt: skip
         self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
 
-    def _on_probe_reject(self, msg: m.RawMessage, ts_recv: int) -> bool:
-        probe_id = msg.get(m.T_CLORDID) or ""
+    def _on_probe_reject(self, msg: raw_message.RawMessage, ts_recv: int) -> bool:
+        probe_id = msg.get(fix_tags.T_CLORDID) or ""
         if probe_id not in self._probes:
             return False
         client_id, future = self._probes[probe_id]
-        known = (msg.get(m.T_ORDER_ID) or "NONE") != "NONE"
+        known = (msg.get(fix_tags.T_ORDER_ID) or "NONE") != "NONE"
         report = self._report_from(msg, client_id, ts_recv) if known else None
         if known and report is None:
             # The venue knows the order but did not say how much of it filled: never guess (a guess of 0
@@ -655,22 +659,22 @@ class TrueXConnector:
             self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
         return True
 
-    def _check_cum_qty_quiet(self, msg: m.RawMessage) -> None:
+    def _check_cum_qty_quiet(self, msg: raw_message.RawMessage) -> None:
         """A probe's own answer carries the CumQty to the engine; only move our count up to it."""
-        cum, order_id = msg.get(m.T_CUM_QTY), msg.get(m.T_ORDER_ID) or ""
+        cum, order_id = msg.get(fix_tags.T_CUM_QTY), msg.get(fix_tags.T_ORDER_ID) or ""
         if cum is not None and order_id and order_id != "NONE":
             seen, passed = self._passed_fills.get(order_id, (set(), Decimal(0)))
             self._passed_fills[order_id] = (seen, max(passed, Decimal(cum)))
 
-    def _track(self, event: VenueEvent, msg: m.RawMessage) -> None:
+    def _track(self, event: VenueEvent, msg: raw_message.RawMessage) -> None:
         """Keep the side/symbol registry in step with the venue (loop thread only)."""
-        cum_text = msg.get(m.T_CUM_QTY)
+        cum_text = msg.get(fix_tags.T_CUM_QTY)
         tracked = self._orders.get(getattr(event, "client_id", ""))
         if cum_text and tracked is not None:
             tracked.cum_qty = Decimal(cum_text)
         if isinstance(event, OrderCanceled):
             self._orders.pop(event.client_id, None)
-            self._cancels.pop(msg.get(m.T_CLORDID) or "", None)
+            self._cancels.pop(msg.get(fix_tags.T_CLORDID) or "", None)
         elif isinstance(event, OrderRejected | OrderExpired):
             self._orders.pop(event.client_id, None)
         elif isinstance(event, OrderReplaced):
@@ -679,10 +683,10 @@ class TrueXConnector:
             if info is not None:
                 info.price, info.qty = event.price, event.qty
                 self._orders[event.client_id] = info
-        elif isinstance(event, Fill) and msg.get(m.T_ORD_STATUS) == "2":
+        elif isinstance(event, Fill) and msg.get(fix_tags.T_ORD_STATUS) == "2":
             self._orders.pop(event.client_id, None)
 
-    def _on_status_answer(self, answer: m.StatusAnswer) -> None:
+    def _on_status_answer(self, answer: parsers.StatusAnswer) -> None:
         event = answer.event
         if isinstance(event, OrderStatusReport):
             if event.status.is_open:
@@ -722,14 +726,14 @@ class TrueXConnector:
         if event is not None:  # unsolicited status: still useful to the tracker
             self._inbox.put(event)
 
-    def _on_business_reject(self, reject: m.BusinessReject, ts_recv: int) -> None:
-        reason = m.map_reject(reject.reason_code if reject.reason_code != "0" else None, reject.text)
+    def _on_business_reject(self, reject: parsers.BusinessReject, ts_recv: int) -> None:
+        reason = rejects.map_reject(reject.reason_code if reject.reason_code != "0" else None, reject.text)
         self._reject_reference(reject.ref_msg_type, reject.ref_id, reason, reject.text or "business reject", ts_recv)
 
-    def _on_session_reject(self, msg: m.RawMessage, ts_recv: int) -> None:
+    def _on_session_reject(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
         ref_seq = msg.get(45)
         sent = self._app.sent.get(int(ref_seq)) if (self._app is not None and ref_seq) else None
-        text = msg.get(m.T_TEXT) or "session reject"
+        text = msg.get(fix_tags.T_TEXT) or "session reject"
         if sent is None:
             self._log.warning("session reject of an unknown message: {}", text)
             return
@@ -795,7 +799,7 @@ class TrueXConnector:
             )
             return
         cancel_id = self._ids.next("c")
-        message = m.order_cancel_request(
+        message = builders.order_cancel_request(
             cancel_id, client_id, side=info.side, symbol=info.symbol, party_id=self._config.party_id, ts_ns=ts
         )
         self._cancels[cancel_id] = client_id
@@ -812,7 +816,7 @@ class TrueXConnector:
         symbol = info.symbol if info is not None else self._rules.venue_symbol(request.symbol)
         post_only = info.post_only if info is not None else True
         cum_qty = info.cum_qty if info is not None else Decimal(0)
-        message = m.cancel_replace_request(
+        message = builders.cancel_replace_request(
             request.client_id,
             request.orig_client_id,
             side=request.side,
@@ -862,7 +866,7 @@ class TrueXConnector:
         info = self._orders.get(client_id)
         side = info.side if info is not None else Side.BUY  # TrueX looks orders up by ClOrdID
         request_id = self._ids.next("s")
-        message = m.order_status_request(
+        message = builders.order_status_request(
             client_id, side, self._rules.venue_symbol(symbol), request_id, self._config.party_id
         )
         self._inbox_requests.add(request_id)
@@ -880,7 +884,7 @@ class TrueXConnector:
         request_id = self._ids.next("s")
         future: asyncio.Future[OrderStatusReport | OrderNotFound] = loop.create_future()
         self._status_waiters[request_id] = (client_id, future)
-        message = m.order_status_request(
+        message = builders.order_status_request(
             client_id,
             info.side if info else Side.BUY,
             self._rules.venue_symbol(symbol),
@@ -937,7 +941,7 @@ class TrueXConnector:
         future: asyncio.Future[list[OrderStatusReport]] = loop.create_future()
         self._mass_waiters[request_id] = (future, [])
         venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
-        if not self._send(OE, m.order_mass_status_request(request_id, venue_symbol, self._config.party_id)):
+        if not self._send(OE, builders.order_mass_status_request(request_id, venue_symbol, self._config.party_id)):
             self._mass_waiters.pop(request_id, None)
             raise NotConnectedError("OE session down")
         try:
@@ -974,7 +978,7 @@ class TrueXConnector:
         self._send_md_request(self._rules.venue_symbol(symbol))
 
     def _send_md_request(self, symbol: str) -> None:
-        if not self._send(MD, m.market_data_request(self._ids.next("v"), symbol)):
+        if not self._send(MD, builders.market_data_request(self._ids.next("v"), symbol)):
             self._log.warning("market data request for {} not sent: MD session down", symbol)
 
     def drain(self) -> list[VenueEvent]:

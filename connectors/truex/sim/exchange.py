@@ -42,9 +42,9 @@ from typing import IO, Any
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import fix_tags, raw_message
 from connectors.truex.dictionary import CONF_FIX_DIR
-from connectors.truex.messages import VenueReject
+from connectors.truex.rejects import VenueReject
 from connectors.truex.session import GuardedApplication, SessionSpec, build_settings, session_key
 from connectors.truex.signing import LogonFields, load_signer, verify
 from connectors.truex.sim.hostile import bad_trade, send_bad_trade
@@ -324,8 +324,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             return
         key = session_key(session_id)
         account = self._accounts_by_comp.get(key[1])
-        username = message.getField(m.T_USERNAME) if message.isSetField(m.T_USERNAME) else ""
-        password = message.getField(m.T_PASSWORD) if message.isSetField(m.T_PASSWORD) else ""
+        username = message.getField(fix_tags.T_USERNAME) if message.isSetField(fix_tags.T_USERNAME) else ""
+        password = message.getField(fix_tags.T_PASSWORD) if message.isSetField(fix_tags.T_PASSWORD) else ""
         reason = ""
         if key[1] in self._disabled:
             reason = "Session disabled"
@@ -360,12 +360,12 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         for tag in (98, 108, 141, 789, 1137, 1409):
             if message.isSetField(tag):
                 message.removeField(tag)
-        message.setField(m.T_TEXT, reason)
+        message.setField(fix_tags.T_TEXT, reason)
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         text_id = session_id.toString()  # one call into QuickFIX; session_key takes four
         key = self._keys_by_id.get(text_id) or self._keys_by_id.setdefault(text_id, session_key(session_id))
-        raw = m.RawMessage(message.toString())
+        raw = raw_message.RawMessage(message.toString())
         # The answers are queued under the lock (their order is the exchange's) and sent by this thread
         # once it has released the lock: no hand-off to the sender thread (outbox.py).
         with self.outbox.sending_after(), self._lock:
@@ -378,7 +378,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
 
     # -- order entry ---------------------------------------------------------------
 
-    def _on_oe_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+    def _on_oe_message(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
         msg_type = msg.msg_type
         if msg_type == "D":
             self._on_new_order(msg, comp_id, sid)
@@ -387,7 +387,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         elif msg_type == "G":
             self._on_replace(msg, comp_id, sid)
         elif msg_type in ("H", "AF") and self.config.strict:
-            ref_id = msg.get(m.T_CLORDID if msg_type == "H" else m.T_MASS_STATUS_REQ_ID) or ""
+            ref_id = msg.get(fix_tags.T_CLORDID if msg_type == "H" else fix_tags.T_MASS_STATUS_REQ_ID) or ""
             self._business_reject(sid, msg, "Unsupported message type", "3", ref_id=ref_id)
         elif msg_type == "H":
             self._on_status_request(msg, comp_id, sid)
@@ -396,17 +396,17 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         else:
             self._business_reject(sid, msg, "Unsupported message type", "3")
 
-    def _on_new_order(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+    def _on_new_order(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
         ts = time.time_ns()
         self.stats.orders += 1
         owner = _owner(comp_id)
-        client_id = msg.req(m.T_CLORDID)
-        side = m.SIDE_FROM_CODE[msg.req(m.T_SIDE)]
-        qty = Decimal(msg.req(m.T_QTY))
-        price_text = msg.get(m.T_PRICE)
+        client_id = msg.req(fix_tags.T_CLORDID)
+        side = fix_tags.SIDE_FROM_CODE[msg.req(fix_tags.T_SIDE)]
+        qty = Decimal(msg.req(fix_tags.T_QTY))
+        price_text = msg.get(fix_tags.T_PRICE)
         price = Decimal(price_text) if price_text else Decimal(0)
         reject = self._precheck(msg, client_id, owner, ts)
-        if reject is None and (msg.get(m.T_ORD_TYPE) != m.ORD_TYPE_LIMIT or price_text is None):
+        if reject is None and (msg.get(fix_tags.T_ORD_TYPE) != fix_tags.ORD_TYPE_LIMIT or price_text is None):
             reject = VenueReject.UNSUPPORTED
         if reject is None and (owner, client_id) in self._records:
             reject = VenueReject.DUPLICATE_CLORDID
@@ -419,8 +419,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             self._reject_order(sid, record, reject, msg)
             return
         order_id = self._next_id()
-        post_only = m.EXEC_INST_POST_ONLY in (msg.get(m.T_EXEC_INST) or "").split()
-        tif = m.TIF_FROM_CODE.get(msg.get(m.T_TIF) or "1", TimeInForce.GTC)
+        post_only = fix_tags.EXEC_INST_POST_ONLY in (msg.get(fix_tags.T_EXEC_INST) or "").split()
+        tif = fix_tags.TIF_FROM_CODE.get(msg.get(fix_tags.T_TIF) or "1", TimeInForce.GTC)
         result = self._engine_submit(SimOrder(order_id, owner, client_id, side, price, qty, post_only, tif), ts)
         if not result.accepted:
             self._reject_order(sid, record, VenueReject.POST_ONLY, msg, result.reject_text)
@@ -433,14 +433,14 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             record.status = VenueOrderStatus.CANCELED
             self._send(sid, self._exec_report(record, "4", exec_id=f"{order_id}-x"))
 
-    def _precheck(self, msg: m.RawMessage, client_id: str, owner: str, ts: int) -> VenueReject | None:
+    def _precheck(self, msg: raw_message.RawMessage, client_id: str, owner: str, ts: int) -> VenueReject | None:
         """Checks shared by D and G: tag 122, ClOrdID length, symbol, rate limit."""
-        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
+        if msg.get(fix_tags.T_ORIG_SENDING_TIME) is not None:
             return VenueReject.ORIG_SENDING_TIME
         clordid = check_clordid(client_id)
         if clordid is not None:
             return clordid
-        if msg.get(m.T_SYMBOL) != self.config.symbol:
+        if msg.get(fix_tags.T_SYMBOL) != self.config.symbol:
             return VenueReject.UNKNOWN_SYMBOL
         if self._enforce_rate_limits:
             limiter = self._limiters.setdefault(owner, SlidingWindowLimiter(self.config.rules.rate_limits))
@@ -449,18 +449,18 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         return None
 
     def _reject_order(
-        self, sid: fix.SessionID, record: _Record, reject: VenueReject, msg: m.RawMessage, detail: str = ""
+        self, sid: fix.SessionID, record: _Record, reject: VenueReject, msg: raw_message.RawMessage, detail: str = ""
     ) -> None:
         self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
         text = f"{reject.text}: {detail}" if detail else reject.text
         report = self._exec_report(record, "8", exec_id=f"R{next(self._ids)}", text=text, rej_code=reject.code)
         self._send(sid, report)
 
-    def _on_cancel(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+    def _on_cancel(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
         ts = time.time_ns()
         owner = _owner(comp_id)
-        cancel_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
-        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
+        cancel_id, orig = msg.req(fix_tags.T_CLORDID), msg.req(fix_tags.T_ORIG_CLORDID)
+        if msg.get(fix_tags.T_ORIG_SENDING_TIME) is not None:
             self._cancel_reject(sid, cancel_id, orig, response_to="1", reject=VenueReject.ORIG_SENDING_TIME)
             return
         record = self._records.get((owner, orig))
@@ -477,11 +477,11 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         )
         self._publish_md(())
 
-    def _on_replace(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+    def _on_replace(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
         ts = time.time_ns()
         owner = _owner(comp_id)
-        new_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
-        price, qty = Decimal(msg.req(m.T_PRICE)), Decimal(msg.req(m.T_QTY))
+        new_id, orig = msg.req(fix_tags.T_CLORDID), msg.req(fix_tags.T_ORIG_CLORDID)
+        price, qty = Decimal(msg.req(fix_tags.T_PRICE)), Decimal(msg.req(fix_tags.T_QTY))
         reject = self._precheck(msg, new_id, owner, ts)
         record = self._records.get((owner, orig))
         if reject is None and (record is None or not record.status.is_open):
@@ -521,12 +521,12 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         )
         self._after_match(result)
 
-    def _on_status_request(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        client_id = msg.req(m.T_CLORDID)
-        req_id = msg.get(m.T_ORD_STATUS_REQ_ID)
+    def _on_status_request(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        client_id = msg.req(fix_tags.T_CLORDID)
+        req_id = msg.get(fix_tags.T_ORD_STATUS_REQ_ID)
         record = self._records.get((_owner(comp_id), client_id))
         if record is None:
-            side = m.SIDE_FROM_CODE.get(msg.get(m.T_SIDE) or "1", Side.BUY)
+            side = fix_tags.SIDE_FROM_CODE.get(msg.get(fix_tags.T_SIDE) or "1", Side.BUY)
             unknown = _Record(
                 "NONE", client_id, "", side, Decimal(0), Decimal(0), Decimal(0), VenueOrderStatus.REJECTED
             )
@@ -540,11 +540,11 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         else:
             report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
         if req_id:
-            report.setField(m.T_ORD_STATUS_REQ_ID, req_id)
+            report.setField(fix_tags.T_ORD_STATUS_REQ_ID, req_id)
         self._send(sid, report)
 
-    def _on_mass_status(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        req_id = msg.req(m.T_MASS_STATUS_REQ_ID)
+    def _on_mass_status(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+        req_id = msg.req(fix_tags.T_MASS_STATUS_REQ_ID)
         owner = _owner(comp_id)
         open_records = [r for r in self._records.values() if r.owner == owner and r.status.is_open]
         if not open_records:
@@ -553,18 +553,18 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             )
             report = self._exec_report(empty, "I", exec_id=f"S{next(self._ids)}")
             for tag, value in (
-                (m.T_MASS_STATUS_REQ_ID, req_id),
-                (m.T_TOT_NUM_REPORTS, "0"),
-                (m.T_LAST_RPT_REQUESTED, "Y"),
+                (fix_tags.T_MASS_STATUS_REQ_ID, req_id),
+                (fix_tags.T_TOT_NUM_REPORTS, "0"),
+                (fix_tags.T_LAST_RPT_REQUESTED, "Y"),
             ):
                 report.setField(tag, value)
             self._send(sid, report)
             return
         for index, record in enumerate(open_records, start=1):
             report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
-            report.setField(m.T_MASS_STATUS_REQ_ID, req_id)
-            report.setField(m.T_TOT_NUM_REPORTS, str(len(open_records)))
-            report.setField(m.T_LAST_RPT_REQUESTED, "Y" if index == len(open_records) else "N")
+            report.setField(fix_tags.T_MASS_STATUS_REQ_ID, req_id)
+            report.setField(fix_tags.T_TOT_NUM_REPORTS, str(len(open_records)))
+            report.setField(fix_tags.T_LAST_RPT_REQUESTED, "Y" if index == len(open_records) else "N")
             self._send(sid, report)
 
     def _after_match(self, result: MatchResult) -> None:
