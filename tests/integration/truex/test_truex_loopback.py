@@ -8,8 +8,7 @@ import pytest
 import quickfix as fix
 
 import connectors.truex.client_app as client_app_module
-import connectors.truex.connector as connector_module
-from connectors.truex import builders, fix_tags
+from connectors.truex import builders, fix_tags, order_entry
 from connectors.truex.connector import OE, TrueXConnector
 from connectors.truex.sim.exchange import TrueXExchange
 from mmkit.connector import NotConnectedError, OrderNotFoundError
@@ -101,7 +100,7 @@ async def test_cancel_of_order_unknown_to_venue_is_rejected_by_venue(pair: Pair)
     await collector.wait_for(lambda e: isinstance(e, OrderAccepted))
     exchange.submit_taker(Side.BUY, Decimal("0.01"), Decimal("60010"))  # fills u1 fully
     await collector.wait_for(lambda e: isinstance(e, Fill))
-    connector._orders["u1"] = connector_module._OrderInfo(SYMBOL, Side.SELL, Decimal("60010"), Decimal("0.01"))
+    connector._orders["u1"] = order_entry._OrderInfo(SYMBOL, Side.SELL, Decimal("60010"), Decimal("0.01"))
     connector.cancel("u1", SYMBOL)
     refused = await collector.wait_for(lambda e: isinstance(e, OrderCancelRejected))
     assert refused.client_id == "u1" and refused.reason is RejectReason.UNKNOWN_ORDER
