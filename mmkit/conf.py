@@ -16,6 +16,7 @@ rules a desk relies on:
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import os
 import re
 from collections.abc import Iterable
@@ -29,6 +30,20 @@ import yaml
 from cattrs.gen import make_dict_structure_fn
 
 T = TypeVar("T")
+
+
+def shipped_conf_dir(kind: str) -> Path:
+    """Where the shipped ``conf/<kind>`` files (``venues``, ``fix``) are, in a checkout or an installed wheel.
+
+    Why two places: in a source checkout (and an editable install) they are the repository's ``conf/``
+    folder, which a desk edits and reviews; a wheel cannot carry a top-level folder, so setup.py installs
+    the same files as the package data of ``mmkit._conf``. The checkout wins when both exist.
+    """
+    in_checkout = Path(__file__).resolve().parent.parent / "conf" / kind
+    if in_checkout.is_dir():
+        return in_checkout
+    return Path(str(importlib.resources.files("mmkit._conf").joinpath(kind)))
+
 
 _ENV_PATTERN = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
-from mmkit.conf import ConfigError, load_yaml
+from mmkit.conf import ConfigError, load_yaml, shipped_conf_dir
 from mmkit.model import (
     NS_PER_MS,
     NS_PER_S,
@@ -230,8 +230,8 @@ class VenueRules:
         )
 
 
-#: Where the venue rule files live, relative to the project root.
-DEFAULT_VENUES_DIR = Path(__file__).resolve().parent.parent / "conf" / "venues"
+#: Where the shipped venue rule files live (the checkout's conf/venues, or the installed package's copy).
+DEFAULT_VENUES_DIR = shipped_conf_dir("venues")
 
 
 def load_venue_rules(venue_or_path: str | Path, venues_dir: Path | None = None) -> VenueRules:

@@ -23,8 +23,10 @@ import sysconfig
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-#: conf/fix in the repository: where the shipped dictionaries live.
-CONF_FIX_DIR = Path(__file__).resolve().parents[2] / "conf" / "fix"
+from mmkit.conf import shipped_conf_dir
+
+#: conf/fix: where the shipped dictionaries live (the checkout's, or the installed package's copy).
+CONF_FIX_DIR = shipped_conf_dir("fix")
 APP_DICTIONARY = CONF_FIX_DIR / "TRUEX-FIX50SP2.xml"
 TRANSPORT_DICTIONARY = CONF_FIX_DIR / "FIXT11.xml"
 

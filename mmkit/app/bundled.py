@@ -89,9 +89,27 @@ class BundledFinder(importlib.abc.MetaPathFinder):
         if not rest:
             return self._top_level(fullname, home)
         first = rest.split(".", 1)[0]
+        if self._provided_by_path_package(head, home, first):
+            return None  # the top level came from the path (a checkout's or a user's) and holds this child
         if first not in self._children(home):
             return None  # not ours: the user's package answers for it
         return self._alias(fullname, f"{home}.{rest}")
+
+    @staticmethod
+    def _provided_by_path_package(head: str, home: str, child: str) -> bool:
+        """Whether ``head`` was imported from the path, not as our alias, and has ``child`` of its own.
+
+        Why: a checkout run with its root on the path (tests, ``python -m``) imports ``connectors`` as a
+        plain package; aliasing its children to ``mmkit.connectors`` would load a second copy of a module
+        that is half-initialised in the first (a circular import).
+        """
+        parent = sys.modules.get(head)
+        if parent is None or parent is sys.modules.get(home):
+            return False
+        return any(
+            importlib.machinery.PathFinder.find_spec(child, [location]) is not None
+            for location in getattr(parent, "__path__", ())
+        )
 
     def _top_level(self, name: str, home: str) -> importlib.machinery.ModuleSpec | None:
         """Ours only when nothing else on the path provides a package of that name."""

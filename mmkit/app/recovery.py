@@ -62,10 +62,11 @@ from sqlalchemy import Row, Select, select
 
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.connector import OrderNotFoundError, TransientVenueError
-from mmkit.model import ZERO, Fill, Liquidity, OrderStatusReport, Side, VenueOrderStatus
+from mmkit.model import ZERO, Fill, OrderStatusReport, VenueOrderStatus
 from mmkit.store import schema
 from mmkit.store.db import create_store_engine
 from mmkit.store.journal import JournalContents
+from mmkit.store.queries import fill_from_row
 from mmkit.store.records import OrderRecord
 
 #: The state recorded for an order the venue definitively does not know any more.
@@ -119,7 +120,7 @@ class InstanceLedger:
         )
         if venue is not None:
             query = query.where(t.c.venue == venue)
-        return [StoredFill(r.session_id, _fill_from_row(r)) for r in self._rows(query)]
+        return [StoredFill(r.session_id, fill_from_row(r)) for r in self._rows(query)]
 
     def latest_orders(self, venue: str | None = None) -> list[OrderRecord]:
         """The last recorded state of each order of this instance, oldest first."""
@@ -172,25 +173,6 @@ class InstanceLedger:
     def _rows(self, query: Select[Any]) -> list[Row[Any]]:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
-
-
-def _fill_from_row(r: Row[Any]) -> Fill:
-    return Fill(
-        venue=r.venue,
-        trade_id=r.trade_id,
-        client_id=r.client_id,
-        symbol=r.symbol,
-        side=Side(r.side),
-        price=r.price,
-        qty=r.qty,
-        fee=r.fee,
-        fee_currency=r.fee_currency,
-        liquidity=Liquidity(r.liquidity),
-        ts_event=int(r.ts_event),
-        ts_recv=int(r.ts_recv),
-        venue_order_id=r.venue_order_id,
-        is_hedge=bool(r.is_hedge),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

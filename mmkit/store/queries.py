@@ -114,7 +114,7 @@ class StoreQueries:
             query = query.where(t.c.ts_event < until_ns)
         if not include_hedges:
             query = query.where(t.c.is_hedge.is_(False))
-        return [_fill_from_row(r) for r in self._rows(query)]
+        return [fill_from_row(r) for r in self._rows(query)]
 
     def ledger(self, venue: str, symbol: str) -> list[Fill]:
         """Every fill ever stored for (venue, symbol): what restart recovery rebuilds the position from."""
@@ -193,7 +193,7 @@ class StoreQueries:
             query = query.where(t.c.venue == venue)
         rows = self._rows(query)
         order = {s.session_id: i for i, s in enumerate(self.sessions())}
-        pairs = sorted(((r.session_id, _fill_from_row(r)) for r in rows), key=lambda p: order.get(p[0], len(order)))
+        pairs = sorted(((r.session_id, fill_from_row(r)) for r in rows), key=lambda p: order.get(p[0], len(order)))
         return _summarize(pairs)
 
     # ------------------------------------------------------------------ helpers
@@ -231,7 +231,8 @@ def _summarize(pairs: Iterable[tuple[str, Fill]]) -> list[FillSummary]:
     return out
 
 
-def _fill_from_row(r: Row[Any]) -> Fill:
+def fill_from_row(r: Row[Any]) -> Fill:
+    """A row of the ``fills`` table as a Fill: the one mapping that queries and recovery share."""
     return Fill(
         venue=r.venue,
         trade_id=r.trade_id,

@@ -115,21 +115,32 @@ orders = Table(
     Index("ix_orders_session_seq", "session_id", "seq"),
 )
 
+def _fill_identity_columns() -> list[Column[Any]]:
+    """Columns a booked fill and a quarantined one share (new objects each call: a Column belongs to one table).
+
+    Why shared: a quarantined fill must be comparable with the booked ones field by field when an operator
+    reviews it, so the two tables must not drift apart.
+    """
+    return [
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("session_id", String(64), nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("venue", String(32), nullable=False),
+        Column("trade_id", String(64), nullable=False),
+        Column("client_id", String(64), nullable=False),
+        Column("venue_order_id", String(64), nullable=False),
+        Column("symbol", String(32), nullable=False),
+        Column("side", String(4), nullable=False),
+        Column("price", ExactDecimal(), nullable=False),
+        Column("qty", ExactDecimal(), nullable=False),
+        Column("fee", ExactDecimal(), nullable=False),
+    ]
+
+
 fills = Table(
     "fills",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("session_id", String(64), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("venue", String(32), nullable=False),
-    Column("trade_id", String(64), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("venue_order_id", String(64), nullable=False),
-    Column("symbol", String(32), nullable=False),
-    Column("side", String(4), nullable=False),
-    Column("price", ExactDecimal(), nullable=False),
-    Column("qty", ExactDecimal(), nullable=False),
-    Column("fee", ExactDecimal(), nullable=False),
+    *_fill_identity_columns(),
     Column("fee_currency", String(16), nullable=False),
     Column("liquidity", String(8), nullable=False),
     Column("is_hedge", Boolean, nullable=False),
@@ -203,18 +214,7 @@ _V1_TABLES = (sessions, orders, fills, hedges, pnl_snapshots, top_of_book)
 quarantined_fills = Table(
     "quarantined_fills",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("session_id", String(64), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("venue", String(32), nullable=False),
-    Column("trade_id", String(64), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("venue_order_id", String(64), nullable=False),
-    Column("symbol", String(32), nullable=False),
-    Column("side", String(4), nullable=False),
-    Column("price", ExactDecimal(), nullable=False),
-    Column("qty", ExactDecimal(), nullable=False),
-    Column("fee", ExactDecimal(), nullable=False),
+    *_fill_identity_columns(),
     Column("kind", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("ts_event", BigInteger, nullable=False),

@@ -56,7 +56,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source")  # a copy: building in the checkout would leave build/ behind
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, source / name)
-    for name in ("mmkit", "connectors", "strategies"):
+    for name in ("mmkit", "connectors", "strategies", "conf"):
         shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "var"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", str(source), "--no-deps", "-w", str(out)],
                             capture_output=True, text=True, timeout=600, check=False)
@@ -102,3 +102,24 @@ def test_the_cli_in_a_project_with_its_own_strategies_package_still_finds_ours(t
                             cwd=user, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "controller LayeredController" in result.stdout
+
+
+def test_a_checkout_importing_connectors_before_mmkit_gets_one_copy_of_each_module() -> None:
+    """From the repository root, ``connectors`` is a plain package; its children must not be aliased.
+
+    The first import of mmkit (inside ``connectors.truex.dictionary``) installs the alias finder while
+    ``connectors.truex`` is half-initialised; aliasing its next child to ``mmkit.connectors`` loaded a
+    second copy and failed on a circular import.
+    """
+    probe = (
+        "import connectors.truex.config as c, connectors.truex.dictionary as d, sys\n"
+        "assert c.__file__.startswith(sys.argv[1]) and d.__file__.startswith(sys.argv[1])\n"
+        "assert sys.modules['connectors.truex.dictionary'] is d\n"
+        "assert 'mmkit.connectors.truex.config' not in sys.modules\n"
+        "print('OK')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", probe, str(REPO / "connectors")], cwd=REPO,
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "OK"
