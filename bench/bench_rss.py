@@ -36,6 +36,7 @@ SAMPLE_S = 0.1
 SETTLE_S = 3.0
 TARGET_STEADY_MB = 100.0
 STARTED_MARK = "engine started"  # lifecycle's log line once the clock runs
+GC_MARK = "garbage collector during the run:"  # and its count of the collector's passes after the run
 
 
 def _recording() -> Path:
@@ -102,7 +103,10 @@ def measure(duration_s: float = DURATION_S) -> dict[str, float]:
     steady = [rss for t, rss in samples if begin <= t <= end]
     if not steady:
         raise RuntimeError("no sample while the engine ran: duration too short for the settle time")
+    gc_line = next((line for line in output.splitlines() if GC_MARK in line), "")
+    passes = [int(word) for word in gc_line.split(GC_MARK, 1)[-1].replace(",", " ").split() if word.isdigit()]
     return {
+        **({"gen2_collections": float(passes[2])} if len(passes) == 3 else {}),
         "steady_mb": median(steady) / 1024,
         "steady_max_mb": max(steady) / 1024,
         "growth_mb": (steady[-1] - steady[0]) / 1024,
@@ -132,7 +136,8 @@ def main() -> None:
         print(f"   demo {args.duration:.0f} s: steady RSS {figures['steady_mb']:.1f} MB "
               f"(max while running {figures['steady_max_mb']:.1f}, grew {figures['growth_mb']:+.1f} over the run, "
               f"{figures['samples']:.0f} samples), "
-              f"peak (VmHWM) {figures['peak_mb']:.1f} MB", flush=True)  # fmt: skip
+              f"peak (VmHWM) {figures['peak_mb']:.1f} MB; gen-2 collector passes while running: "
+              f"{figures.get('gen2_collections', float('nan')):.0f}", flush=True)  # fmt: skip
     if args.runs > 1:
         print(f"   steady MB min={min(steadies):.1f} median={median(steadies):.1f}; "
               f"peak MB min={min(peaks):.1f} median={median(peaks):.1f}")  # fmt: skip
