@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint typecheck bench demo services services-stop clean
+.PHONY: install test test-unit lint typecheck bench bench-anchors demo services services-stop clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -40,6 +40,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) -m bench
+
+## bench-anchors: mmkit against hftbacktest and NautilusTrader on the shared recording (installs the [anchors]
+## extra into .venv; ANCHORS_ARGS="--quick --only book,replay" for a shorter run)
+ANCHORS_STAMP := $(VENV)/.anchors-installed
+$(ANCHORS_STAMP): $(STAMP) pyproject.toml
+	$(PYTHON) -m pip install -q -e '.[dev,anchors]'
+	touch $(ANCHORS_STAMP)
+
+bench-anchors: $(ANCHORS_STAMP)
+	PYTHONPATH=. $(PYTHON) -m bench.compare_anchors $(ANCHORS_ARGS)
 
 ## demo: simulated venue + replayed recording + a strategy quoting into it, then a report
 demo: install

@@ -5,8 +5,8 @@ recorded book, ``ORDER_SIZE`` each, re-quoted on a 100 ms tick, cancel then
 place when the price changes) runs in both backtesters on the shared Binance
 spot BTCUSDT recording, with the settings matched:
 
-* tick 0.01 USDT, lot 0.00001 BTC; maker and taker fee 1 bps of notional
-  (``conf/venues/binance.yml``);
+* tick 0.01 USDT, lot 0.00001 BTC; maker and taker fee as ``conf/venues/binance.yml``
+  says (10 bps, the base tier), read from that file for both engines;
 * order latency 2 ms entry + 2 ms response (mmkit's ConstantLatency default
   of setup replay; hftbacktest ``constant_order_latency``);
 * queue: mmkit ``ConservativeQueue`` (only trades advance our place; a trade
@@ -60,7 +60,9 @@ HALF_SPREAD_BPS = Decimal(2)
 ORDER_SIZE = Decimal("0.01")
 TICK = 0.01
 LOT = 0.00001
-FEE = 0.0001  # 1 bps, maker and taker (conf/venues/binance.yml)
+#: Maker and taker fee as a fraction of notional, from the venue file mmkit's side uses (never a second copy).
+MAKER_FEE = float(load_venue_rules("binance").fees.maker_bps) / 10_000
+TAKER_FEE = float(load_venue_rules("binance").fees.taker_bps) / 10_000
 LATENCY_NS = 2 * NS_PER_MS
 TICK_NS = 100 * NS_PER_MS
 TARGET_PCT = 20.0
@@ -137,7 +139,7 @@ def run_hftbacktest(data: np.ndarray, end_local_ns: int) -> dict[str, Any]:
         .constant_order_latency(LATENCY_NS, LATENCY_NS)
         .risk_adverse_queue_model()
         .no_partial_fill_exchange()  # partial_fill_exchange stops with InvalidOrderStatus (14): see the docstring
-        .trading_value_fee_model(FEE, FEE)
+        .trading_value_fee_model(MAKER_FEE, TAKER_FEE)
         .tick_size(TICK)
         .lot_size(LOT)
     )
@@ -263,7 +265,8 @@ def main() -> None:
     limited = run_mmkit(events, end_ns, rate_limited=True)
     mm_s = time.perf_counter() - began
     print(f"   simple maker, ±{HALF_SPREAD_BPS} bps, {ORDER_SIZE} BTC a side, 100 ms re-quote, tick {TICK}, "
-          f"fees {FEE * 1e4:g} bps, latency {LATENCY_NS / 1e6:g}+{LATENCY_NS / 1e6:g} ms, conservative queue")
+          f"fees {MAKER_FEE * 1e4:g}/{TAKER_FEE * 1e4:g} bps (maker/taker), "
+          f"latency {LATENCY_NS / 1e6:g}+{LATENCY_NS / 1e6:g} ms, conservative queue")
     print(f"   {len(stream):,} sequenced events -> {len(data):,} hftbacktest rows (load+convert {convert_s:.1f} s; "
           f"hftbacktest {hbt_s:.1f} s, mmkit x2 {mm_s:.1f} s)")
     print(f"   {'':24s} {'hftbacktest 2.4.4':>18s} {'mmkit (no limit)':>18s} {'diff':>9s} {'mmkit (50/10 s)':>18s}")

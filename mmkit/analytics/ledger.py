@@ -21,6 +21,14 @@ Definitions, per group (a session or a UTC day) and (venue, symbol):
   currency, a fee charged in the base asset converted at its fill price
   (as :class:`mmkit.risk.pnl.PnLTracker` books it).
 * **total** = realized − fees_quote + unrealized.
+* **inverse contracts** (COIN-M; ``settlements`` names them per (venue,
+  symbol)): the books are the engine's inverse books
+  (:class:`mmkit.risk.pnl.Book` with the contract size), so realized,
+  unrealized, ``fees_quote`` and total are in the **base coin** (``unit``;
+  a fee charged in the quote currency is converted at its fill price),
+  ``notional`` is ``contracts · contract_size`` and ``total_quote`` converts
+  the coin total at the closing mark. Without ``settlements`` every
+  instrument is read as linear, as before.
 * **spread capture**: quantity-weighted ``side · (mark − price) / mark`` in
   bps over quote fills, with ``mark`` the last recorded mark at or before the
   fill (fills before the first mark are left out). Marks are recorded every
@@ -31,16 +39,16 @@ Definitions, per group (a session or a UTC day) and (venue, symbol):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
 
 from mmkit.model import ZERO, Fill, Liquidity
-from mmkit.risk.pnl import Book
+from mmkit.risk.pnl import Book, unrealized_of
+from mmkit.risk.settlement import Settlement
 
 BPS = Decimal(10_000)
-ONE = Decimal(1)
 
 
 @attrs.define
@@ -62,10 +70,24 @@ class GroupStats:
     capture_weighted: Decimal = ZERO
     capture_qty: Decimal = ZERO
     last_fill_ts: int = 0
-    #: The books' (position, unrealized at a mark of 1) after the group's last fill, per (venue, hedge):
-    #: unrealized is linear in the mark, u(m) = position·m − (position − u(1)).
-    open_books: dict[tuple[str, bool], tuple[Decimal, Decimal]] = attrs.Factory(dict)
+    #: The books' (position, signed cost, inverse contract size) after the group's last fill, per (venue, hedge),
+    #: what :func:`mmkit.risk.pnl.unrealized_of` marks at the closing mark.
+    open_books: dict[tuple[str, bool], tuple[Decimal, Decimal, Decimal | None]] = attrs.Factory(dict)
     closing_mark: Decimal | None = None
+    #: The instrument's settlement when it is an inverse contract (money in its base coin), else None.
+    inverse: Settlement | None = None
+
+    @property
+    def unit(self) -> str:
+        """The currency of realized, unrealized, fees_quote and total: the base coin of an inverse contract."""
+        return self.inverse.unit if self.inverse is not None else "quote"
+
+    @property
+    def total_in_quote(self) -> Decimal | None:
+        """``total`` in the quote currency: itself when linear, at the closing mark for an inverse contract."""
+        if self.inverse is None:
+            return self.total
+        return None if self.closing_mark is None else self.inverse.to_quote(self.total, self.closing_mark)
 
     @property
     def volume(self) -> Decimal:
@@ -82,6 +104,8 @@ class GroupStats:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready figures with units in the names (money in the quote currency unless a currency is named)."""
         capture = self.capture_bps
+        if self.inverse is not None:
+            return self._inverse_dict()
         return {
             "group": self.group,
             "venue": self.venue,
@@ -100,6 +124,30 @@ class GroupStats:
         }
 
 
+    def _inverse_dict(self) -> dict[str, object]:
+        """as_dict of an inverse contract: money in the coin (``pnl_unit``), the total also in quote at the mark."""
+        capture = self.capture_bps
+        in_quote = self.total_in_quote
+        return {
+            "group": self.group,
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "pnl_unit": self.unit,
+            "trades": self.trades,
+            "volume_contracts": str(self.volume),
+            "notional_quote": str(self.notional),
+            "realized": str(self.realized),
+            "unrealized": str(self.unrealized),
+            "fees": str(self.fees_quote),
+            "fees_by_currency": {c: str(v) for c, v in sorted(self.fees.items())},
+            "total": str(self.total),
+            "total_quote": None if in_quote is None else str(in_quote),
+            "closing_mark": None if self.closing_mark is None else str(self.closing_mark),
+            "maker_share_pct": None if not self.trades else round(100 * self.maker / self.trades, 3),
+            "spread_capture_bps": None if capture is None else str(capture.quantize(Decimal("0.0001"))),
+        }
+
+
 def fee_in_quote(fill: Fill, base_asset: str) -> Decimal:
     """The fill's fee in the quote currency (a base-asset fee converted at the fill price)."""
     return fill.fee * fill.price if fill.fee_currency.upper() == base_asset.upper() else fill.fee
@@ -110,8 +158,13 @@ def summarize(
     group_of: Callable[[int, Fill], str],
     marks: Sequence[tuple[int, Decimal]] = (),
     base_asset: str = "BTC",
+    settlements: Mapping[tuple[str, str], Settlement] | None = None,
 ) -> list[GroupStats]:
-    """Group stats in first-seen order of the groups (``fills`` in venue-time order; ``group_of(index, fill)``)."""
+    """Group stats in first-seen order of the groups (``fills`` in venue-time order; ``group_of(index, fill)``).
+
+    ``settlements``: per (venue, symbol), the instruments' settlement; an inverse one is booked in its coin.
+    """
+    inverse = {key: s for key, s in (settlements or {}).items() if s.inverse}
     books: dict[tuple[str, bool], Book] = {}
     groups: dict[tuple[str, str, str], GroupStats] = {}
     first_fill_of_label: dict[str, int] = {}
@@ -119,21 +172,30 @@ def summarize(
     for index, f in enumerate(fills):
         label = group_of(index, f)
         first_fill_of_label.setdefault(label, f.ts_event)
-        stats = groups.setdefault((label, f.venue, f.symbol), GroupStats(label, f.venue, f.symbol))
+        settlement = inverse.get((f.venue, f.symbol))
+        stats = groups.setdefault((label, f.venue, f.symbol),
+                                  GroupStats(label, f.venue, f.symbol, inverse=settlement))
         book_key = (f.venue, f.is_hedge)
-        book = books.setdefault(book_key, Book(f.venue, f.is_hedge))
+        book = books.get(book_key)
+        if book is None:
+            size = settlement.inverse_size if settlement is not None else None
+            book = books[book_key] = Book(f.venue, f.is_hedge, inverse_size=size)
         stats.realized += book.apply(f.side, f.qty, f.price)
         stats.trades += 1
         if f.side.sign > 0:
             stats.buy_qty += f.qty
         else:
             stats.sell_qty += f.qty
-        stats.notional += f.notional
         stats.fees[f.fee_currency] = stats.fees.get(f.fee_currency, ZERO) + f.fee
-        stats.fees_quote += fee_in_quote(f, base_asset)
+        if settlement is None:
+            stats.notional += f.notional
+            stats.fees_quote += fee_in_quote(f, base_asset)
+        else:
+            stats.notional += settlement.notional_quote(f.price, f.qty)
+            stats.fees_quote += settlement.fee_in_unit(f.fee, f.fee_currency, f.price)
         stats.maker += f.liquidity is Liquidity.MAKER
         stats.last_fill_ts = f.ts_event
-        stats.open_books = {key: (b.position, b.unrealized(ONE)) for key, b in books.items()}
+        stats.open_books = {key: (b.position, b.signed_cost, b.inverse_size) for key, b in books.items()}
         i = bisect.bisect_right(mark_ts, f.ts_event) - 1
         mark = marks[i][1] if i >= 0 and marks[i][1] > 0 else None
         if mark is not None and not f.is_hedge:
@@ -148,11 +210,13 @@ def summarize(
         mark = marks[j][1] if j >= 0 and marks[j][1] > 0 else None
         stats.closing_mark = mark
         stats.unrealized = ZERO
-        for (venue, _hedge), (pos, u_one) in stats.open_books.items():
+        for (venue, _hedge), (pos, cost, size) in stats.open_books.items():
             if venue != stats.venue or pos == 0:
                 continue
             at = mark if mark is not None else _last_price(fills, stats)
-            stats.unrealized += pos * at - (pos - u_one)
+            if size is not None and at <= 0:
+                continue  # an inverse position cannot be marked without a price
+            stats.unrealized += unrealized_of(pos, cost, at, size)
     return list(groups.values())
 
 

@@ -16,7 +16,8 @@ with the hour, and ``sqrt(31 million)`` magnifies any drift. So:
   understates the error when inventory carries PnL from one bucket to the
   next: read it as a lower bound.
 
-PnL here is money in the quote currency, not a return on capital: the
+PnL here is money in the ledger's unit (the quote currency; the base coin of an
+inverse contract), not a return on capital: the
 Sharpe is of daily PnL, which ranks runs of one strategy but is not an
 investor's Sharpe (there is no capital base in a backtest).
 """
@@ -80,27 +81,34 @@ def daily_sharpe_sortino(daily: Sequence[float]) -> tuple[float | None, float | 
     return sharpe, sortino
 
 
-def pnl_rate(ts: Sequence[int], total: Sequence[float], final_total: Decimal) -> dict[str, Any]:
-    """PnL per hour (exact, from ``final_total``) and its standard error (from the sampled series)."""
+def pnl_rate(ts: Sequence[int], total: Sequence[float], final_total: Decimal, quantum: Decimal = CENT
+             ) -> dict[str, Any]:
+    """PnL per hour (exact, from ``final_total``) and its standard error (from the sampled series).
+
+    Both are rounded to ``quantum``: a cent of a quote currency, or a satoshi for an inverse contract's
+    coin PnL (where a cent of BTC would round every run to 0).
+    """
     if len(ts) < 2 or ts[-1] <= ts[0]:
         return {"pnl_per_hour": None, "pnl_per_hour_se": None, "se_bucket_s": None, "se_buckets": 0}
     span_ns = ts[-1] - ts[0]
-    per_hour = (final_total * NS_PER_HOUR / span_ns).quantize(CENT)
+    per_hour = (final_total * NS_PER_HOUR / span_ns).quantize(quantum)
     span_s = span_ns / NS_PER_S
     bucket_s = DEFAULT_BUCKET_S if span_s / DEFAULT_BUCKET_S >= MIN_BUCKETS else max(1, int(span_s // MIN_BUCKETS))
     diffs = changes(bucket_ends(ts, total, bucket_s * NS_PER_S))
     stats = _mean_std(diffs)
     se = None if stats is None else stats[1] / math.sqrt(len(diffs)) * (3600 / bucket_s)
     return {
-        "pnl_per_hour": str(per_hour),
-        "pnl_per_hour_se": None if se is None else str(Decimal(repr(se)).quantize(CENT)),
+        # Positional text ("0.00000000", not "0E-8"); for a cent quantum the same text str() gives.
+        "pnl_per_hour": format(per_hour, "f"),
+        "pnl_per_hour_se": None if se is None else format(Decimal(repr(se)).quantize(quantum), "f"),
         "se_bucket_s": bucket_s,
         "se_buckets": len(diffs),
     }
 
 
 def risk_adjusted(
-    ts: Sequence[int], total: Sequence[float], final_total: Decimal, min_days: int = MIN_DAYS_FOR_SHARPE
+    ts: Sequence[int], total: Sequence[float], final_total: Decimal, min_days: int = MIN_DAYS_FOR_SHARPE,
+    quantum: Decimal = CENT,
 ) -> dict[str, Any]:
     """Sharpe / Sortino (daily, or None with ``sharpe_note``), PnL per hour and its standard error."""
     span_days = (ts[-1] - ts[0]) / NS_PER_DAY if len(ts) > 1 else 0.0
@@ -124,7 +132,7 @@ def risk_adjusted(
             ),
             sharpe_days=0,
         )
-    out.update(pnl_rate(ts, total, final_total))
+    out.update(pnl_rate(ts, total, final_total, quantum))
     return out
 
 

@@ -115,8 +115,8 @@ def assemble(
     executor = Executor(venue, orders, instrument, venue.rules, limiter, breaker=breaker)
     inventory = InventoryManager(risk.inventory, symbol_base=instrument.base)
     executor.position_limit = inventory  # the worst case of resting orders stays within max_position
-    pnl = PnLTracker(risk.pnl)
-    kill_switch = KillSwitch(risk.kill_switch) if risk.kill_switch is not None else None
+    pnl = PnLTracker(risk.pnl.for_instrument(instrument))  # linear or inverse: the ledger's unit
+    kill_switch = KillSwitch(risk.kill_switch, pnl.settlement) if risk.kill_switch is not None else None
 
     def on_order_event(event: VenueEvent) -> None:
         executor.on_event(event)

@@ -34,7 +34,6 @@ from mmkit.app.simulated import build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote, describe_files, file_at
 from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, unhealthy
-from mmkit.backtest.inverse import inverse_pnl
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table
@@ -232,16 +231,6 @@ def run_backtest(
     report["rate_limited_ticks"] = executor.rate_limited_ticks
     report["rate_limited_tick_pct"] = round(100.0 * executor.rate_limited_ticks / ticks, 2)
     report["position_limited_targets"] = executor.limited_targets
-    instrument = rules.instrument(symbol)
-    if instrument.inverse and instrument.contract_size is not None:
-        # The engine's PnL is linear; an inverse contract's is not (mmkit.backtest.inverse).
-        mark = report["pnl"].get("mark_price")
-        report["inverse_pnl"] = inverse_pnl(
-            engine.fills, instrument.contract_size, rules.fees.maker_bps, rules.fees.taker_bps,
-            Decimal(str(mark)) if mark not in (None, "None") else None, base=instrument.base, quote=instrument.quote,
-        )
-        report["pnl"]["note"] = (f"linear figures; {symbol} is an inverse contract sized in contracts: "
-                                 "its PnL is inverse_pnl (in the base coin)")
     if market is not None:
         cfg = market.config
         report["taker_flow"] = {

@@ -34,7 +34,8 @@ from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, Connection
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
 from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
-from mmkit.risk.kill_switch import KillSwitchConfig
+from mmkit.risk.kill_switch import KillSwitchConfig, limits_unit
+from mmkit.risk.settlement import Settlement
 from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.random_walk import RandomWalkReference
@@ -96,10 +97,30 @@ def risk_settings(loaded: LoadedConfig) -> RiskSettings:
                 reject_window_ns=int(ks.reject_window_s * NS_PER_S),
                 resume=ks.resume,  # type: ignore[arg-type]
                 cooldown_ns=int(ks.cooldown_s * NS_PER_S),
+                unit=ks.unit,
             )
         except ValueError as exc:
             raise ConfigError(loaded.path, "risk.kill_switch", str(exc)) from exc
     return RiskSettings(inventory=inventory, kill_switch=kill_switch)
+
+
+def _check_money_units(loaded: LoadedConfig, risk: RiskSettings, rules: VenueRules) -> None:
+    """The kill switch's money unit must be a currency of the quoted instrument (mmkit.risk.kill_switch), and
+    an inverse contract (PnL in its coin) is not hedged: one ledger cannot add a linear hedge's quote PnL to it."""
+    file, symbol = loaded.path, loaded.config.venue.symbol
+    try:
+        settlement = Settlement.of(rules.instrument(symbol))
+    except ValueError as exc:
+        raise ConfigError(file, "venue.rules", str(exc)) from exc
+    if settlement.inverse and loaded.config.hedge.enabled:
+        raise ConfigError(file, "hedge.enabled", f"{symbol} is an inverse contract (PnL in {settlement.base}): "
+                          "hedging it is not modelled (its ledger cannot hold a hedge's quote-currency PnL)")
+    if risk.kill_switch is None:
+        return
+    try:
+        limits_unit(risk.kill_switch, settlement)
+    except ValueError as exc:
+        raise ConfigError(file, "risk.kill_switch.unit", str(exc)) from exc
 
 
 def venue_rules(section: VenueSection, file: Path, key_path: str) -> VenueRules:
@@ -158,6 +179,7 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     controller = build_controller(loaded)
     risk = risk_settings(loaded)
     rules = venue_rules(config.venue, file, "venue")
+    _check_money_units(loaded, risk, rules)
     staleness_ns = config.reference.staleness_ms * NS_PER_MS
     ref = config.reference
 

@@ -124,7 +124,7 @@ class StrategySection:
 
 @attrs.frozen
 class KillSwitchSection:
-    """The kill switch's limits as a desk writes them (seconds, quote currency)."""
+    """The kill switch's limits as a desk writes them (seconds; money in ``unit``, the quote currency by default)."""
 
     enabled: bool = True
     max_drawdown: Decimal | None = Decimal(1000)
@@ -136,6 +136,8 @@ class KillSwitchSection:
     #: ``manual``: stays halted until reset by hand; ``auto``: resumes after ``cooldown_s`` with every trigger clear.
     resume: str = "manual"
     cooldown_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
+    #: Currency of max_loss / max_drawdown: quote (default), base, or the name of one of the two (e.g. USD, BTC).
+    unit: str = "quote"
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from mmkit.app.status_cmd import (
     store_exists,
 )
 from mmkit.model import Fill
+from mmkit.risk.settlement import Settlement
 from mmkit.store.db import redact_url
 from mmkit.store.queries import utc_day
 
@@ -48,19 +49,40 @@ CSV_COLUMNS = (
 
 
 def summarize(
-    fills: Sequence[StoredFill], by: str, marks: Sequence[tuple[int, Decimal]] = ()
+    fills: Sequence[StoredFill], by: str, marks: Sequence[tuple[int, Decimal]] = (),
+    settlements: Mapping[tuple[str, str], Settlement] | None = None,
 ) -> list[GroupStats]:
     """Group stats in first-seen order of the groups (fills in venue-time order).
 
     The figures are :func:`mmkit.analytics.ledger.summarize`'s, the very function the live final
-    report calls, so a session shows the same numbers in both.
+    report calls, so a session shows the same numbers in both. ``settlements`` (per (venue, symbol),
+    from :func:`config_settlements`) books an inverse contract's PnL in its coin.
     """
     plain = [stored.fill for stored in fills]
 
     def group_of(index: int, fill: Fill) -> str:
         return fills[index].session_id if by == "session" else utc_day(fill.ts_event)
 
-    return ledger.summarize(plain, group_of, marks)
+    return ledger.summarize(plain, group_of, marks, settlements=settlements)
+
+
+def config_settlements(config_path: str) -> dict[tuple[str, str], Settlement]:
+    """Per (venue, symbol) of the config's quoted and hedge venues, its settlement (linear or inverse).
+
+    Read from the venue rules the config names (``conf/venues``), without building or connecting anything.
+    """
+    from mmkit.app.build import venue_rules
+    from mmkit.app.config import ConfigOverrides, load_engine_config
+
+    loaded = load_engine_config(config_path, ConfigOverrides(backtest=True))
+    sections = [("venue", loaded.config.venue)]
+    if loaded.config.hedge.venue is not None:
+        sections.append(("hedge.venue", loaded.config.hedge.venue))
+    out: dict[tuple[str, str], Settlement] = {}
+    for key, section in sections:
+        rules = venue_rules(section, loaded.path, key)
+        out[(rules.venue, section.symbol)] = Settlement.of(rules.instrument(section.symbol))
+    return out
 
 
 def fees_by_venue(fills: Sequence[StoredFill]) -> dict[tuple[str, str], Decimal]:
@@ -83,6 +105,14 @@ def format_history(instance: str, by: str, stats: Sequence[GroupStats], fees: di
             f"{capture:.2f}" if capture is not None else "-",
         ])
     lines = [f"history of {instance} by {by}: {sum(s.trades for s in stats)} fills", *_left_cols(rows, 3)]
+    for s in stats:  # an inverse contract: its sizes are contracts and its PnL is in the coin
+        if s.inverse is not None:
+            in_quote = s.total_in_quote
+            quote = s.inverse.quote_name
+            converted = "" if in_quote is None else f" = {in_quote:.2f} {quote} at {s.closing_mark}"
+            lines.append(f"  {s.group} {s.venue}:{s.symbol} is inverse: sizes in contracts of "
+                         f"{s.inverse.inverse_size} {quote}, realized/unrealized/fees in {s.unit}; "
+                         f"total {_n(s.total)} {s.unit}{converted}")
     lines += ["", "fees by venue"]
     fee_rows = [["venue", "currency", "fees"]] + [[v, c, _n(t)] for (v, c), t in sorted(fees.items())]
     lines += _left_cols(fee_rows, 2)
@@ -144,7 +174,13 @@ def history_command(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_STORE_UNREADABLE
     by = getattr(args, "by", "session") or "session"
-    print(format_history(instance, by, summarize(fills, by, marks), fees_by_venue(fills)))
+    try:
+        settlements = config_settlements(args.config)
+    except Exception as exc:  # history of the fills is still worth printing; say what it cannot know
+        print(f"mmkit history: cannot read the venue rules of {args.config} ({exc}); "
+              "every instrument is taken as linear", file=sys.stderr)
+        settlements = {}
+    print(format_history(instance, by, summarize(fills, by, marks, settlements), fees_by_venue(fills)))
     if getattr(args, "csv", None):
         count = write_csv(args.csv, fills)
         print(f"{count} fills written to {args.csv}")

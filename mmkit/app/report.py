@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mmkit.app.build import BuiltEngine
     from mmkit.app.engine import Engine
     from mmkit.backtest.sampler import BacktestSampler
+    from mmkit.risk.pnl import PnLTracker
 
 CENT = Decimal("0.01")
 BPS_PLACES = Decimal("0.0001")
@@ -60,10 +61,22 @@ def status_block(engine: Engine, ts_ns: int) -> str:
         f"┌ {engine.runner.controller.name} on {engine.venue.venue}:{engine.symbol} [{state}]\n"
         f"│ reference {_money(fair.price)} (confidence {fair.confidence:.2f})\n"
         f"│ our quotes  bid {best_bid}  |  ask {best_ask}  ({len(bids)}+{len(asks)} orders)\n"
-        f"│ inventory {engine.inventory.position} BTC (entry {_money(engine.inventory.entry_price)})\n"
-        f"└ PnL total {_money(pnl.total())} = realized {_money(pnl.realized())} + unrealized "
-        f"{_money(pnl.unrealized())} - fees {_money(pnl.fees())} | fills {pnl.trade_count()}"
+        f"│ inventory {engine.inventory.position} {pnl.settlement.size_unit} "
+        f"(entry {_money(engine.inventory.entry_price)})\n"
+        + _pnl_line(pnl)
     )
+
+
+def _pnl_line(pnl: PnLTracker) -> str:
+    """The PnL row: quote money to the cent; an inverse contract's coin to the satoshi, with its unit."""
+    if not pnl.settlement.inverse:
+        return (f"└ PnL total {_money(pnl.total())} = realized {_money(pnl.realized())} + unrealized "
+                f"{_money(pnl.unrealized())} - fees {_money(pnl.fees())} | fills {pnl.trade_count()}")
+    unit = pnl.unit
+    in_quote = pnl.to_quote(pnl.total())
+    return (f"└ PnL total {pnl.total():.8f} {unit} ({_money(in_quote)} {pnl.settlement.quote_name}) = realized "
+            f"{pnl.realized():.8f} + unrealized {pnl.unrealized():.8f} - fees {pnl.fees():.8f} {unit} "
+            f"| fills {pnl.trade_count()}")
 
 
 def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
@@ -87,7 +100,10 @@ def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
     except Exception as exc:  # the report must still be written: it says where its figures came from
         logger.warning("final report: cannot read the store back ({}); figures from the engine", exc)
         return None
-    for row in summarize(fills, "session", marks):
+    from mmkit.risk.settlement import Settlement
+
+    settlements = {(engine.venue.venue, engine.symbol): Settlement.of(built.rules.instrument(engine.symbol))}
+    for row in summarize(fills, "session", marks, settlements):
         if row.group == session_id and row.venue == engine.venue.venue and row.symbol == engine.symbol:
             return row
     return None
@@ -119,6 +135,10 @@ def final_report(
             "avg_spread_capture_bps": None if capture is None else str(capture.quantize(BPS_PLACES)),
             "closing_mark": None if session.closing_mark is None else str(session.closing_mark),
         }
+        if session.inverse is not None:  # COIN-M: the money above is in the coin; the total also in quote
+            in_quote = session.total_in_quote
+            money["pnl_unit"] = session.unit
+            money["total_pnl_quote"] = None if in_quote is None else str(in_quote)
     else:
         engine_capture = pnl.avg_spread_capture_bps()
         money = {
@@ -129,6 +149,10 @@ def final_report(
             "total_pnl": str(pnl.total()),
             "avg_spread_capture_bps": None if engine_capture is None else str(engine_capture.quantize(BPS_PLACES)),
         }
+        if pnl.settlement.inverse:
+            in_quote = pnl.to_quote(pnl.total())
+            money["pnl_unit"] = pnl.unit
+            money["total_pnl_quote"] = None if in_quote is None else str(in_quote)
     samples: dict[str, Any] = {}
     if sampler is not None and len(sampler) > 0:
         quoting = uptime(sampler.bid, sampler.ask)

@@ -77,6 +77,13 @@ def plotly_js() -> str:
 _PLOTLY_MARK = "\x00mmkit-plotly-js\x00"
 
 
+def _inverse_unit(section: str, key: str, unit: str, coin: str) -> str:
+    """An inverse contract's headline units: PnL in its coin, inventory in contracts (volume, fees stay quote)."""
+    if section == "pnl":
+        return unit.replace("quote ccy", coin)
+    return "contracts" if (section, key) == ("inventory", "final") else unit
+
+
 def _script_json(value: object) -> str:
     """JSON safe inside a <script> element (no ``</script>`` can close it early)."""
     return json.dumps(value, default=str).replace("</", "<\\/")
@@ -93,8 +100,10 @@ def _render(
     report: Mapping[str, Any], sampler: BacktestSampler, fills: Sequence[Fill], title: str, js: str
 ) -> str:
     figures = tearsheet_figures(report, sampler, fills)
+    coin = (report.get("pnl") or {}).get("unit")  # set for an inverse contract only (mmkit.backtest.inverse)
     headline = [
-        (label, report.get(section, {}).get(key), unit) for label, section, key, unit in HEADLINE
+        (label, report.get(section, {}).get(key), _inverse_unit(section, key, unit, coin) if coin else unit)
+        for label, section, key, unit in HEADLINE
         if isinstance(report.get(section), Mapping)
     ]
     provenance = report.get("provenance") or {}

@@ -95,8 +95,8 @@ def _layout(title: str, y_title: str, **extra: Any) -> dict[str, Any]:
     return layout
 
 
-def equity_figure(sampler: BacktestSampler) -> dict[str, Any]:
-    """Total PnL and its parts (top) and the drawdown from the running peak (bottom), quote currency."""
+def equity_figure(sampler: BacktestSampler, unit: str = "quote currency") -> dict[str, Any]:
+    """Total PnL and its parts (top) and the drawdown from the running peak (bottom), in ``unit`` (the ledger's)."""
     total = list(sampler.total)
     idx = thin_indices(len(total), total)
     x = iso_times(sampler.ts, idx)
@@ -113,7 +113,7 @@ def equity_figure(sampler: BacktestSampler) -> dict[str, Any]:
          "y": [None if v is None else -v for v in _pick(dd, idx)],
          "fill": "tozeroy", "line": {"color": "#c0392b", "width": 1}, "xaxis": "x", "yaxis": "y2"},
     ]
-    layout = _layout("Equity and drawdown", "PnL (quote currency)", height=520)
+    layout = _layout("Equity and drawdown", f"PnL ({unit})", height=520)
     layout["yaxis"]["domain"] = [0.34, 1.0]
     layout["xaxis"]["anchor"] = "y2"  # the time axis under the drawdown panel, not between the two
     layout["yaxis2"] = {"domain": [0.0, 0.24], "title": {"text": "drawdown"}, "exponentformat": "none"}
@@ -210,7 +210,7 @@ def tearsheet_figures(
         raise ValueError("no samples: the run did not tick")
     max_position = float(report.get("inventory", {}).get("max_position") or 0)
     figures = {
-        "equity": equity_figure(sampler),
+        "equity": equity_figure(sampler, (report.get("pnl") or {}).get("unit") or "quote currency"),
         "inventory": inventory_figure(sampler, max_position),
         "quotes": quotes_figure(sampler, fills),
     }

@@ -35,9 +35,11 @@ from mmkit.analytics.ledger import fee_in_quote
 from mmkit.analytics.markouts import headline, markout_table
 from mmkit.analytics.performance import risk_adjusted
 from mmkit.analytics.quoting import uptime
+from mmkit.backtest import inverse
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
 from mmkit.risk.pnl import PnLTracker
+from mmkit.risk.settlement import Settlement
 
 BPS = Decimal(10_000)
 
@@ -70,14 +72,21 @@ def human_duration(seconds: float) -> str:
     return f"{days} d {text}" if days else text
 
 
-def fee_figures(fills: Sequence[Fill], base_asset: str = "BTC") -> dict[str, Any]:
-    """Fees by currency as charged, and in the quote currency (total, maker, taker, bps of notional)."""
+def fee_figures(fills: Sequence[Fill], base_asset: str = "BTC", settlement: Settlement | None = None
+                ) -> dict[str, Any]:
+    """Fees by currency as charged, and in the quote currency (total, maker, taker, bps of notional).
+
+    ``settlement`` (an inverse contract's) gives the quote notional of a fill (contracts x contract size).
+    """
     by_currency: dict[str, Decimal] = {}
     for f in fills:
         by_currency[f.fee_currency] = by_currency.get(f.fee_currency, ZERO) + f.fee
     total = sum((fee_in_quote(f, base_asset) for f in fills), ZERO)
     maker = sum((fee_in_quote(f, base_asset) for f in fills if f.liquidity is Liquidity.MAKER), ZERO)
-    notional = sum((f.notional for f in fills), ZERO)
+    if settlement is not None and settlement.inverse:
+        notional = sum((settlement.notional_quote(f.price, f.qty) for f in fills), ZERO)
+    else:
+        notional = sum((f.notional for f in fills), ZERO)
     return {
         "by_currency": {c: str(v) for c, v in sorted(by_currency.items())},
         "total_quote": str(total),
@@ -177,12 +186,29 @@ def build_report(
             },
         }
     )
+    if pnl.settlement.inverse:
+        _inverse_figures(report, sampler, fills, pnl)
     if counters:
         counters = dict(counters)
         if "quoting_ticks" in counters:  # ticks with quoting *enabled*; uptime is in "quoting"
             counters["quoting_enabled_ticks"] = counters.pop("quoting_ticks")
         report["counters"] = counters
     return report
+
+
+def _inverse_figures(report: dict[str, Any], sampler: BacktestSampler, fills: Sequence[Fill], pnl: PnLTracker) -> None:
+    """An inverse contract's figures in place of the linear ones: coin PnL from the engine, volumes, units."""
+    settlement = pnl.settlement
+    section = inverse.pnl_section(pnl, fills)
+    n = len(sampler)
+    total = pnl.total()
+    rates = (risk_adjusted(sampler.ts, sampler.total, total, quantum=inverse.COIN_QUANTUM) if n
+             else {"sharpe": None, "sortino": None, "sharpe_note": "no samples"})
+    report["instrument"] = inverse.instrument_section(settlement)
+    report["units"] = {**report["units"], **inverse.inverse_units(settlement)}
+    report["pnl"] = {**section, **rates}
+    report["fills"].update(inverse.fill_volumes(pnl, fills, total))
+    report["fees"] = fee_figures(fills, settlement.base, settlement)
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -265,8 +291,11 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 
 def write_fills_csv(path: Path, fills: Sequence[Fill], sampler: BacktestSampler | None,
-                    orders: Sequence[OrderRow] = ()) -> int:
-    """One row per fill, money as exact decimal text, with its level and markouts; returns the row count."""
+                    orders: Sequence[OrderRow] = (), contract_size: Decimal | None = None) -> int:
+    """One row per fill, money as exact decimal text, with its level and markouts; returns the row count.
+
+    ``contract_size`` (an inverse contract's): the notional column is ``qty x contract_size`` (quote), not price x qty.
+    """
     from mmkit.analytics.markouts import fill_markout, mid_at
 
     level_of = {o.client_id: o.level for o in orders}
@@ -279,7 +308,8 @@ def write_fills_csv(path: Path, fills: Sequence[Fill], sampler: BacktestSampler 
             level = level_of.get(f.client_id)
             writer.writerow([
                 utc_iso(f.ts_event), f.ts_event, f.ts_recv, f.venue, f.symbol, f.side.value, format(f.price, "f"),
-                format(f.qty, "f"), format(f.notional, "f"), format(f.fee, "f"), f.fee_currency, f.liquidity.value,
+                format(f.qty, "f"), format(f.notional if contract_size is None else f.qty * contract_size, "f"),
+                format(f.fee, "f"), f.fee_currency, f.liquidity.value,
                 int(f.is_hedge), f.client_id, f.venue_order_id, f.trade_id, "" if level is None else level,
                 _num(mid_at(ts, mid, f.ts_recv) if ts else None, 8),
                 *(_num(fill_markout(f, ts, mid, h)) for h in (1, 10, 60)),
@@ -328,7 +358,9 @@ def write_run_outputs(
         "report.html": out_dir / "report.html",
     }
     write_json(report, paths["report.json"])
-    write_fills_csv(paths["fills.csv"], fills, sampler, orders)
+    instrument = report.get("instrument") or {}
+    contract_size = Decimal(instrument["contract_size"]) if instrument.get("inverse") else None
+    write_fills_csv(paths["fills.csv"], fills, sampler, orders, contract_size)
     write_orders_csv(paths["orders.csv"], orders)
     write_tearsheet(report, sampler, fills, paths["report.html"], title=title)
     return paths
@@ -361,6 +393,14 @@ def _or_dash(value: object, suffix: str = "") -> str:
     return "-" if value is None else f"{value}{suffix}"
 
 
+def _in_quote_rows(pnl: dict[str, Any]) -> list[tuple[str, object]]:
+    """An inverse contract's coin PnL converted at the mark (no rows for a linear report)."""
+    q = pnl.get("in_quote")
+    if not q:
+        return []
+    return [(f"PnL total in {q['unit']} at {q['at_price'] or '-'}", _or_dash(q.get("total")))]
+
+
 def format_table(report: dict[str, Any]) -> str:
     """A compact text table of the headline figures, for the terminal."""
     p, f, i, q = report["pnl"], report["fills"], report["inventory"], report["quoting"]
@@ -371,11 +411,12 @@ def format_table(report: dict[str, Any]) -> str:
         ("strategy", report.get("strategy", "-")),
         ("span", f"{report.get('start_utc') or '-'} + {report.get('duration', report['duration_s'])}, "
                  f"{report['ticks']} ticks"),
-        ("PnL total (quote ccy)", p["total"]),
+        (f"PnL total ({p.get('unit', 'quote ccy')})", p["total"]),
         ("  realized", p["realized"]),
         ("  unrealized", p["unrealized"]),
         ("  fees", p["fees"]),
-        ("max drawdown (quote ccy)", p["max_drawdown"]),
+        *_in_quote_rows(p),
+        (f"max drawdown ({p.get('unit', 'quote ccy')})", p["max_drawdown"]),
         ("PnL per hour ± s.e.", f"{_or_dash(p.get('pnl_per_hour'))} ± {_or_dash(p.get('pnl_per_hour_se'))}"),
         ("Sharpe (daily, annualized)", sharpe if sharpe is not None else f"- ({p.get('sharpe_note') or 'n/a'})"),
         ("fills", f"{f['count']} ({f['buys']} buys, {f['sells']} sells; {f['maker']} maker)"),

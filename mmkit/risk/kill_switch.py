@@ -23,6 +23,25 @@ Resuming:
   ``cooldown_ns``. PnL triggers rarely clear by themselves while flat, so in
   practice ``auto`` recovers from data and reject problems only.
 
+Units of the PnL limits
+-----------------------
+``max_loss`` and ``max_drawdown`` are money in ``unit``: ``quote`` (the
+default: the quoted instrument's quote currency, USDT for BTCUSDT, USD for
+BTCUSD_PERP), ``base`` (its base asset), or the name of one of those two
+currencies (``USD``, ``BTC``). The PnL comes in the ledger's unit
+(:class:`mmkit.risk.settlement.Settlement`): quote for a linear instrument,
+the base coin for an inverse contract (COIN-M). When the two differ the
+total is converted at the fair price of the tick (coin × price, or quote /
+price), and the drawdown peak is kept in the limits' unit. So a COIN-M run
+with ``max_loss: 2000`` halts at a loss worth 2000 USD at the current price,
+and with ``unit: BTC`` at a loss of 2000 BTC. A named currency that is
+neither the base nor the quote of the quoted instrument is refused
+(``ValueError``, reported as a config error of ``risk.kill_switch.unit``):
+a config written for BTCUSDT with ``unit: USDT`` that backtests a COIN-M
+recording does not get its limits silently read in another currency. Until
+the first fair price the PnL triggers of a converting switch stay quiet
+(nothing can be converted, and nothing is quoted before a price either).
+
 A **ledger halt** (:meth:`KillSwitch.halt_ledger`: a quarantined or
 conflicting fill, a venue reporting fills the ledger did not hold) is sticky
 whatever ``resume`` says: no cooldown ends it, only a person
@@ -41,14 +60,15 @@ import attrs
 from loguru import logger
 
 from mmkit.model import NS_PER_S, FairValue
+from mmkit.risk.settlement import Settlement
 from mmkit.validators import optional_positive
 
 
 @attrs.frozen
 class KillSwitchConfig:
-    #: Halt when total PnL falls this much below its running peak (quote currency).
+    #: Halt when total PnL falls this much below its running peak (in ``unit``).
     max_drawdown: Decimal | None = attrs.field(default=Decimal(1000), validator=optional_positive)
-    #: Halt when total PnL <= -max_loss.
+    #: Halt when total PnL <= -max_loss (in ``unit``).
     max_loss: Decimal | None = attrs.field(default=Decimal(2000), validator=optional_positive)
     #: Halt when the fair value is older than this (ns).
     stale_after_ns: int | None = attrs.field(default=5 * NS_PER_S, validator=optional_positive)
@@ -60,8 +80,12 @@ class KillSwitchConfig:
     resume: Literal["manual", "auto"] = "manual"
     #: In auto mode: how long every trigger must stay clear before quoting resumes.
     cooldown_ns: int = attrs.field(default=30 * NS_PER_S, validator=optional_positive)
+    #: Currency of ``max_loss`` / ``max_drawdown``: ``quote``, ``base`` or a currency name (module docstring).
+    unit: str = "quote"
 
     def __attrs_post_init__(self) -> None:
+        if not self.unit or not self.unit.strip():
+            raise ValueError("unit must be 'quote', 'base' or a currency name such as USD or BTC")
         if self.resume not in ("manual", "auto"):
             raise ValueError(f"resume must be 'manual' or 'auto', got {self.resume!r}")
         if not 0 <= self.min_confidence <= 1:
@@ -83,8 +107,18 @@ KillSwitchListener = Callable[[KillSwitchEvent], None]
 class KillSwitch:
     """Evaluates the triggers each tick and holds the halted state."""
 
-    def __init__(self, config: KillSwitchConfig | None = None) -> None:
+    def __init__(self, config: KillSwitchConfig | None = None, settlement: Settlement | None = None) -> None:
+        """``settlement``: the quoted instrument's (PnL unit, base, quote); without it the PnL is taken to be in
+        the limits' unit, which is only allowed for ``unit: quote``."""
         self.config = config or KillSwitchConfig()
+        #: How a PnL total becomes the limits' unit: 1 = as is, "mul" = × price, "div" = / price.
+        self._convert, self.unit = _conversion(self.config.unit, settlement)
+        #: Reasons name the unit when it is not plainly the linear ledger's own quote currency.
+        self._unit_suffix = f" {self.unit}" if settlement is not None and (
+            settlement.inverse or self._convert != 1) else ""
+        #: Last fair price seen (for the conversion) and the last conversion, kept while its inputs are the same.
+        self._price: Decimal | None = None
+        self._converted: tuple[Decimal, Decimal, Decimal] | None = None
         self._halted = False
         self._reason = ""
         self._tripped_at: int | None = None
@@ -135,7 +169,10 @@ class KillSwitch:
     ) -> list[str]:
         """The reasons that would halt right now (also updates the PnL peak and the reject window)."""
         cfg = self.config
-        reasons = list(self._pnl_reasons(pnl_total))
+        if fair.price is not None:
+            self._price = fair.price
+        in_unit = self._in_limit_unit(pnl_total)
+        reasons = list(self._pnl_reasons(in_unit)) if in_unit is not None else []
         if not self._price_armed and fair.price is not None and fair.confidence >= cfg.min_confidence:
             self._price_armed = True
         if not self._price_armed:
@@ -172,10 +209,12 @@ class KillSwitch:
         cfg = self.config
         reasons: list[str] = []
         self._peak = pnl_total if self._peak is None else max(self._peak, pnl_total)
+        unit = self._unit_suffix
         if cfg.max_drawdown is not None and self._peak - pnl_total >= cfg.max_drawdown:
-            reasons.append(f"drawdown {self._peak - pnl_total} from peak {self._peak} >= {cfg.max_drawdown}")
+            reasons.append(f"drawdown {self._peak - pnl_total}{unit} from peak {self._peak}{unit} >= "
+                           f"{cfg.max_drawdown}{unit}")
         if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
-            reasons.append(f"loss {pnl_total} beyond max loss {cfg.max_loss}")
+            reasons.append(f"loss {pnl_total}{unit} beyond max loss {cfg.max_loss}{unit}")
         self._pnl_verdict = (pnl_total, tuple(reasons))
         return self._pnl_verdict[1]
 
@@ -225,7 +264,7 @@ class KillSwitch:
 
         The next :meth:`evaluate` trips again if a trigger is still active.
         """
-        self._peak = pnl_total
+        self._peak = None if pnl_total is None else self._in_limit_unit(pnl_total)
         self._pnl_verdict = None
         self._rejects.clear()
         if self._ledger_reasons:
@@ -236,6 +275,24 @@ class KillSwitch:
             self._resume(self._last_now if now_ns is None else now_ns, "reset by hand")
 
     # ------------------------------------------------------------ internals
+
+    def _in_limit_unit(self, pnl_total: Decimal) -> Decimal | None:
+        """``pnl_total`` (the ledger's unit) in the limits' unit; None when that needs a price not yet seen.
+
+        The same object comes back while the total and the price objects are unchanged, so the PnL verdict
+        memo (:meth:`_pnl_reasons`) keeps working on ticks where nothing moved.
+        """
+        if self._convert == 1:
+            return pnl_total
+        price = self._price
+        if price is None:
+            return None
+        last = self._converted
+        if last is not None and last[0] is pnl_total and last[1] is price:
+            return last[2]
+        value = pnl_total * price if self._convert == "mul" else pnl_total / price
+        self._converted = (pnl_total, price, value)
+        return value
 
     def _trip(self, now_ns: int, reason: str) -> None:
         self._halted = True
@@ -256,3 +313,35 @@ class KillSwitch:
                 listener(event)
             except Exception:  # a broken listener must not keep the switch from switching
                 self._log.exception("kill switch listener failed")
+
+
+def _conversion(unit: str, settlement: Settlement | None) -> tuple[int | str, str]:
+    """(how to convert the ledger's PnL into the limits' unit, the limits' unit as shown in reasons).
+
+    Raises ValueError (shown as a config error of ``risk.kill_switch.unit``) for a unit that names neither
+    currency of the instrument, or that cannot be checked without one.
+    """
+    named = unit.strip()
+    if settlement is None:
+        if named.lower() != "quote":
+            raise ValueError(f"risk.kill_switch.unit {named!r} needs the quoted instrument to be known")
+        return 1, "quote"
+    if named.lower() == "quote" or (settlement.quote and named.upper() == settlement.quote.upper()):
+        target = "quote"
+    elif named.lower() == "base" or named.upper() == settlement.base.upper():
+        target = "base"
+    else:
+        raise ValueError(
+            f"risk.kill_switch.unit {named!r} is neither the base ({settlement.base}) nor the quote "
+            f"({settlement.quote_name}) of the quoted instrument: say 'quote', 'base' or one of those two"
+        )
+    shown = settlement.quote_name if target == "quote" else settlement.base
+    ledger = "base" if settlement.inverse else "quote"
+    if target == ledger:
+        return 1, shown
+    return ("mul" if ledger == "base" else "div"), shown
+
+
+def limits_unit(config: KillSwitchConfig, settlement: Settlement) -> str:
+    """The currency ``config``'s PnL limits are read in for this instrument; ValueError when ``unit`` fits not."""
+    return _conversion(config.unit, settlement)[1]

@@ -21,6 +21,21 @@ Model
   (one mark price for the base asset, normally the fair value).
 * ``total = realized - fees + unrealized``.
 
+Units: linear and inverse instruments
+-------------------------------------
+The money of the ledger is in the instrument's **PnL unit**
+(:class:`mmkit.risk.settlement.Settlement`, from ``PnLConfig.for_instrument``):
+the quote currency for a linear instrument (spot, USD-M), the **base coin** for
+an inverse contract (Binance COIN-M, sized in contracts of ``contract_size``
+quote units). For an inverse book a closed lot realizes
+``n · contract_size · (1/entry − 1/exit)`` coin (long; the negative for a
+short), open lots are marked the same way, and a fee charged in the quote
+currency is converted to coin at the fill price (``fee / price``). Sizes
+(position, ``volume_base``) stay in contracts; ``volume_quote`` is
+``n · contract_size``. :meth:`PnLTracker.to_quote` converts a figure for
+reading, at the mark. The event thresholds and the drawdown are in the PnL
+unit too.
+
 Session statistics
 ------------------
 * Spread capture per quote fill is ``side.sign · (mid - price) / mid`` in bps
@@ -46,10 +61,22 @@ from decimal import Decimal
 import attrs
 from loguru import logger
 
-from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
+from mmkit.model import NS_PER_S, ZERO, Fill, Instrument, Liquidity, Side
+from mmkit.risk.settlement import Settlement
 
 BPS = Decimal(10_000)
 SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+def unrealized_of(position: Decimal, signed_cost: Decimal, mark: Decimal, inverse_size: Decimal | None) -> Decimal:
+    """Unrealized PnL of open lots summed as (position, signed cost), marked at ``mark``: the one definition.
+
+    Linear: ``mark·position − Σ price·qty·sign`` (quote). Inverse: ``size·(Σ qty·sign/price − position/mark)``
+    (coin), i.e. ``n·size·(1/entry − 1/mark)`` for a long.
+    """
+    if inverse_size is None:
+        return mark * position - signed_cost
+    return inverse_size * (signed_cost - position / mark)
 
 
 @attrs.define(slots=True)
@@ -77,35 +104,49 @@ class Book:
     #: position = Σ qty·sign, signed cost = Σ price·qty·sign, unrealized = mark·position − signed cost.
     _position: Decimal = ZERO
     _signed_cost: Decimal = ZERO
+    #: Quote value of one contract when the book is of an inverse instrument (PnL in the base coin): then
+    #: the signed cost is Σ qty·sign/price and lots realize qty·size·(1/entry − 1/exit) (module docstring).
+    inverse_size: Decimal | None = None
 
     @property
     def position(self) -> Decimal:
         return self._position
 
+    @property
+    def signed_cost(self) -> Decimal:
+        return self._signed_cost
+
     def unrealized(self, mark: Decimal | None) -> Decimal:
         if mark is None or not self.lots:
             return ZERO
-        return mark * self._position - self._signed_cost
+        return unrealized_of(self._position, self._signed_cost, mark, self.inverse_size)
 
     def apply(self, side: Side, qty: Decimal, price: Decimal) -> Decimal:
         """Match against opposite lots FIFO, open the remainder; return the PnL realized by this fill."""
+        size = self.inverse_size
         realized = ZERO
         remaining = qty
         while remaining > 0 and self.lots and self.lots[0].side is not side:
             lot = self.lots[0]
             matched = min(lot.qty, remaining)
             # A long lot (BUY) gains when we sell above its price; a short lot gains when we buy below.
-            realized += (price - lot.price) * matched * lot.side.sign
+            if size is None:
+                realized += (price - lot.price) * matched * lot.side.sign
+                self._signed_cost -= lot.price * matched * lot.side.sign
+            else:  # inverse: the same sign rule on 1/price, one division (a round trip at one price is 0)
+                realized += (price - lot.price) * matched * size / (lot.price * price) * lot.side.sign
+                self._signed_cost -= matched / lot.price * lot.side.sign
             lot.qty -= matched
             remaining -= matched
             self._position -= matched * lot.side.sign
-            self._signed_cost -= lot.price * matched * lot.side.sign
             if lot.qty == 0:
                 self.lots.popleft()
         if remaining > 0:
             self.lots.append(Lot(side=side, qty=remaining, price=price))
             self._position += remaining * side.sign
-            self._signed_cost += price * remaining * side.sign
+            self._signed_cost += (price * remaining if size is None else remaining / price) * side.sign
+        elif size is not None and not self.lots:
+            self._signed_cost = ZERO  # Σ of rounded 1/price terms: flat means exactly nothing left
         self.realized += realized
         return realized
 
@@ -146,6 +187,20 @@ class PnLConfig:
     log_period_ns: int = 30 * NS_PER_S
     #: Symbol of the base asset (fees charged in it are converted at the fill price).
     base_asset: str = "BTC"
+    #: Name of the quote currency ("" = not named; :meth:`for_instrument` sets it).
+    quote_asset: str = ""
+    #: Quote value of one contract of an inverse instrument: the ledger is then in the base coin.
+    inverse_contract_size: Decimal | None = None
+
+    @property
+    def settlement(self) -> Settlement:
+        return Settlement(self.base_asset, self.quote_asset, self.inverse_contract_size)
+
+    def for_instrument(self, instrument: Instrument) -> PnLConfig:
+        """This config for ``instrument``: its base and quote, and its contract size when it is inverse."""
+        settlement = Settlement.of(instrument)
+        return attrs.evolve(self, base_asset=settlement.base, quote_asset=settlement.quote,
+                            inverse_contract_size=settlement.inverse_size)
 
     def __attrs_post_init__(self) -> None:
         if self.change_threshold <= 0 or self.extreme_step <= 0:
@@ -161,7 +216,8 @@ class PnLTracker:
     """The fill ledger of one instrument across venues, with session statistics."""
 
     def __init__(self, config: PnLConfig | None = None) -> None:
-        self.config = config or PnLConfig()
+        self._config = config or PnLConfig()
+        self._settlement = self._config.settlement
         self._books: dict[tuple[str, bool], Book] = {}
         self._fees_by: dict[tuple[str, Liquidity], Decimal] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -187,6 +243,18 @@ class PnLTracker:
         #: The total the last :meth:`_after_change` worked on (None before the first).
         self._last_total: Decimal | None = None
 
+    @property
+    def config(self) -> PnLConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: PnLConfig) -> None:
+        """Replace the settings (the app sets its log period after assembly); the settlement follows."""
+        if self._fills_booked and config.settlement != self._settlement:
+            raise ValueError("cannot change the instrument's settlement of a PnL ledger that has fills")
+        self._config = config
+        self._settlement = config.settlement
+
     # ------------------------------------------------------------- inputs
 
     def add_listener(self, listener: PnLListener) -> None:
@@ -200,13 +268,19 @@ class PnLTracker:
         self._seen.add(fill.key)
         book = self._book(fill.venue, fill.is_hedge)
         book.apply(fill.side, fill.qty, fill.price)
-        fee = fill.fee * fill.price if fill.fee_currency.upper() == self.config.base_asset.upper() else fill.fee
+        settlement = self._settlement
+        if settlement.inverse:
+            fee = settlement.fee_in_unit(fill.fee, fill.fee_currency, fill.price)
+            notional = settlement.notional_quote(fill.price, fill.qty)
+        else:  # linear: as it always was (a base-asset fee converted at the fill price)
+            fee = fill.fee * fill.price if fill.fee_currency.upper() == self.config.base_asset.upper() else fill.fee
+            notional = fill.notional
         book.fees += fee
         key = (fill.venue, fill.liquidity)
         self._fees_by[key] = self._fees_by.get(key, ZERO) + fee
         book.trades += 1
         book.volume_base += fill.qty
-        book.volume_quote += fill.notional
+        book.volume_quote += notional
         self._fills_booked += 1  # invalidates the figures() memo
         reference_mid = mid if mid is not None else self._mark
         if not fill.is_hedge and reference_mid is not None and reference_mid > 0:
@@ -251,6 +325,25 @@ class PnLTracker:
     @property
     def mark_price(self) -> Decimal | None:
         return self._mark
+
+    @property
+    def settlement(self) -> Settlement:
+        """Linear or inverse, and the PnL unit (:attr:`Settlement.unit`) every money figure here is in."""
+        return self._settlement
+
+    @property
+    def unit(self) -> str:
+        return self._settlement.unit
+
+    def to_quote(self, amount: Decimal, price: Decimal | None = None) -> Decimal | None:
+        """``amount`` (PnL unit) in the quote currency at ``price`` (default the mark); None without a price.
+
+        The identity for a linear instrument; ``amount · price`` for an inverse one (coin → quote).
+        """
+        if not self._settlement.inverse:
+            return amount
+        at = self._mark if price is None else price
+        return None if at is None else self._settlement.to_quote(amount, at)
 
     def books(self) -> list[Book]:
         return list(self._books.values())
@@ -356,22 +449,24 @@ class PnLTracker:
         return mean / math.sqrt(var) * math.sqrt(periods_per_year)
 
     def summary(self) -> dict[str, str]:
+        """Figures as text: money with 2 places (8 for a base-coin ledger of an inverse contract)."""
         capture = self.avg_spread_capture_bps()
         sharpe = self.sharpe()
+        m = ".8f" if self._settlement.inverse else ".2f"
         return {
-            "total": f"{self.total():.2f}",
-            "quote_total": f"{self.total(hedge=False):.2f}",
-            "hedge_total": f"{self.total(hedge=True):.2f}",
-            "realized": f"{self.realized():.2f}",
-            "unrealized": f"{self.unrealized():.2f}",
-            "fees": f"{self.fees():.2f}",
+            "total": f"{self.total():{m}}",
+            "quote_total": f"{self.total(hedge=False):{m}}",
+            "hedge_total": f"{self.total(hedge=True):{m}}",
+            "realized": f"{self.realized():{m}}",
+            "unrealized": f"{self.unrealized():{m}}",
+            "fees": f"{self.fees():{m}}",
             "position": str(self.position()),
             "trades": str(self.trade_count()),
             "volume_base": str(self.volume_base()),
             "volume_quote": f"{self.volume_quote():.2f}",
             "avg_capture_bps": "" if capture is None else f"{capture:.2f}",
             "sharpe": "" if sharpe is None else f"{sharpe:.2f}",
-            "max_drawdown": f"{self._max_drawdown:.2f}",
+            "max_drawdown": f"{self._max_drawdown:{m}}",
         }
 
     def summary_line(self) -> str:
@@ -389,7 +484,7 @@ class PnLTracker:
         key = (venue, hedge)
         book = self._books.get(key)
         if book is None:
-            book = self._books[key] = Book(venue=venue, hedge=hedge)
+            book = self._books[key] = Book(venue=venue, hedge=hedge, inverse_size=self._settlement.inverse_size)
         return book
 
     def _select(self, hedge: bool | None) -> list[Book]:

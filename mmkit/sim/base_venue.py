@@ -55,6 +55,7 @@ from mmkit.model import (
     VenueEvent,
     VenueOrderStatus,
 )
+from mmkit.risk.pnl import Book
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
 
@@ -132,6 +133,8 @@ class SimulatedVenue:
         self._open: dict[str, VenueOrder] = {}
         self._fills: list[Fill] = []
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
+        #: Per inverse symbol, the venue's own FIFO book of the position (realized PnL paid into the coin wallet).
+        self._contract_books: dict[str, Book] = {}
         self._rate_windows = [deque[int]() for _ in rules.rate_limits]
         self._recent_places: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
         self._book_subs: set[str] = set()
@@ -514,22 +517,28 @@ class SimulatedVenue:
     ) -> None:
         """Apply one execution of our order: order truth, fee, balances, Fill + BalanceUpdate events."""
         inst = self._rules.instrument(rec.symbol)
-        fee = self.fees.fee(price, qty, liquidity)
+        fee, fee_currency = self.fees.charge(inst, price, qty, liquidity)
         rec.filled += qty
         if rec.filled >= rec.qty:
             rec.status = VenueOrderStatus.FILLED
         elif rec.status is VenueOrderStatus.NEW:
             rec.status = VenueOrderStatus.PARTIALLY_FILLED
         sign = rec.side.sign
-        self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
-        self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
+        if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
+            book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
+            self._contract_books[inst.symbol] = book
+            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
+            self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
+        else:
+            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
+            self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
         fill = Fill(
-            self.venue, trade_id, rec.client_id, rec.symbol, rec.side, price, qty, fee, inst.quote, liquidity,
+            self.venue, trade_id, rec.client_id, rec.symbol, rec.side, price, qty, fee, fee_currency, liquidity,
             ts, ts, rec.venue_order_id,
         )
         self._fills.append(fill)
         self._emit(Action.FILL, ts, lambda recv: attrs.evolve(fill, ts_recv=recv))
-        balances = tuple(b for b in self.balances() if b.asset in (inst.base, inst.quote))
+        balances = tuple(b for b in self.balances() if b.asset in (inst.base, inst.quote, inst.symbol))
         self._emit(Action.FILL, ts, lambda recv: BalanceUpdate(self.venue, balances, recv))
 
     def _close_remainder(self, rec: VenueOrder, ts: int) -> None:
