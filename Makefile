@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test test-unit lint typecheck bench bench-anchors demo services services-stop clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard mmkit/_speedups/*.pyx)
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip

@@ -36,6 +36,8 @@ class OffsetMaker(Controller):
 
     config_class = OffsetMakerConfig
     config: OffsetMakerConfig
+    #: Reads only the fair value (not the book, not the time): the engine may skip ticks where it is unchanged.
+    reads = frozenset[str]()
 
     def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
         fair = ctx.fair.price  # the recorded book's mid (ReplayedReference)

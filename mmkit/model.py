@@ -177,9 +177,18 @@ class Instrument:
 
     # The methods below run dozens of times per quote decision (bench/bench_ladder.py): they find a
     # band by bisecting the band starts, look it up as few times as the rules allow, and memoize
-    # the results that repeat (a size per lot, the static check of an on-tick price and size).
-    # Memo keys are *values*: Decimal("1.5") and Decimal("1.50") share an entry, which is sound
-    # because every memoized result is quantized to a tick/lot or is a reject reason.
+    # the results that repeat (a rounded price per side, a size per lot, the static check of an
+    # on-tick price and size, the band limit of the last mid). Memo keys are *values*:
+    # Decimal("1.5") and Decimal("1.50") share an entry, which is sound because every memoized
+    # result is quantized to a tick/lot or is a reject reason; only positive inputs are memoized
+    # (0 and -0 are one key, and the rules give them results of different signs).
+    #
+    # Why Decimal and not integer ticks: measured in bench/bench_rules.py, converting a Decimal
+    # input exactly to an integer count of ticks (``as_integer_ratio``, or ``scaleb`` + ``int``)
+    # costs about as much as the few C-implemented Decimal operations a rounding or a check takes,
+    # and building the Decimal result back costs as much again: an int path behind this Decimal API
+    # was 0.5-0.8x the speed of these rules. Integers pay where values arrive as integers (the
+    # book's scaled levels), not at this boundary.
 
     @functools.cached_property
     def _band_starts(self) -> list[Decimal]:
@@ -211,7 +220,18 @@ class Instrument:
         Rounding can cross a band boundary (an ask just under $100,000 rounded up
         lands on the boundary); the result is re-checked against its own band.
         """
-        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        memo = self._memo
+        cache = memo.bid_prices if side is _BUY else memo.ask_prices
+        snapped = cache.get(price)
+        if snapped is None:
+            snapped = self._round_price(price, side)
+            if price > 0:
+                _remember(cache, price, snapped)
+        return snapped
+
+    def _round_price(self, price: Decimal, side: Side) -> Decimal:
+        """:meth:`round_price` without the memo (the reference its tests compare with)."""
+        rounding = ROUND_FLOOR if side is _BUY else ROUND_CEILING
         tick = self.band_for(price).tick
         snapped = (price / tick).to_integral_value(rounding=rounding) * tick
         tick_after = self.band_for(snapped).tick
@@ -222,13 +242,16 @@ class Instrument:
 
     def round_qty(self, qty: Decimal, price: Decimal) -> Decimal:
         """Round a size down to the lot valid at ``price``."""
-        lot = self.band_for(price).lot
+        band = bisect_right(self._band_starts, price) - 1
+        lot = self.increments[band if band > 0 else 0].lot
         memo = self._memo.rounded_qty
-        key = (qty, lot)
+        # Keyed on the band, not the lot's value: two bands' lots may be equal values with other exponents.
+        key = (qty, band)
         rounded = memo.get(key)
         if rounded is None:
-            rounded = ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
-            _remember(memo, key, rounded)
+            rounded = _round_qty(qty, lot)
+            if qty > 0:
+                _remember(memo, key, rounded)
         return rounded
 
     def is_on_tick(self, price: Decimal) -> bool:
@@ -239,18 +262,25 @@ class Instrument:
 
     def check_order(self, price: Decimal, qty: Decimal, mid: Decimal | None = None) -> RejectReason | None:
         """Return why a limit order would be refused by the venue's static rules, or None."""
-        memo = self._memo.static_checks
+        memo = self._memo
+        static = memo.static_checks
         key = (price, qty)
-        if key in memo:
-            reason = memo[key]
+        if key in static:
+            reason = static[key]
         else:
             reason = self._static_check(price, qty)
-            _remember(memo, key, reason)
+            _remember(static, key, reason)
         if reason is not None:
             return reason
         price_band = self.price_band
-        if mid is not None and price_band is not None and mid > 0 and abs(price - mid) > mid * price_band:
-            return RejectReason.PRICE_BAND
+        if mid is not None and price_band is not None and mid > 0:
+            # One product per mid (callers check many orders around the same mid). The pair is one
+            # attribute, replaced whole: a connector thread asking at the same time sees a matching pair.
+            band = memo.band
+            if mid is not band[0]:
+                band = memo.band = (mid, mid * price_band)
+            if abs(price - mid) > band[1]:
+                return RejectReason.PRICE_BAND
         return None
 
     def _static_check(self, price: Decimal, qty: Decimal) -> RejectReason | None:
@@ -270,16 +300,27 @@ class Instrument:
 
 
 _MEMO_SIZE = 4096
+#: Looked up once: an enum member access goes through the enum metaclass.
+_BUY = Side.BUY
+
+
+def _round_qty(qty: Decimal, lot: Decimal) -> Decimal:
+    """:meth:`Instrument.round_qty` without the memo: down to a whole number of ``lot``."""
+    return ((qty / lot).to_integral_value(rounding=ROUND_FLOOR) * lot).quantize(lot)
 
 
 class _InstrumentMemo:
     """Per-instrument memo tables (bounded: cleared when full, as prices wander)."""
 
-    __slots__ = ("rounded_qty", "static_checks")
+    __slots__ = ("ask_prices", "band", "bid_prices", "rounded_qty", "static_checks")
 
     def __init__(self) -> None:
-        self.rounded_qty: dict[tuple[Decimal, Decimal], Decimal] = {}
+        self.bid_prices: dict[Decimal, Decimal] = {}
+        self.ask_prices: dict[Decimal, Decimal] = {}
+        self.rounded_qty: dict[tuple[Decimal, int], Decimal] = {}
         self.static_checks: dict[tuple[Decimal, Decimal], RejectReason | None] = {}
+        #: The last mid ``check_order`` saw and ``mid * price_band`` for it.
+        self.band: tuple[Decimal | None, Decimal] = (None, ZERO)
 
 
 def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:

@@ -120,6 +120,14 @@ class Controller(abc.ABC):
     """
 
     config_class: ClassVar[type[Any] | None] = None
+    #: What ``on_tick`` reads beyond the fair value, position, inventory, our open orders, ``halted``
+    #: and the instrument: ``"book"`` (``ctx.book``) and/or ``"time"`` (``ctx.now_ns``, ``ctx.fair.ts``,
+    #: or any state that moves with time). The engine asks ``on_tick`` again only when one of the inputs it reads
+    #: changed (or a fill arrived); otherwise the tick reuses its last answer, so a tick that changes
+    #: nothing costs nearly nothing. The default declares both, so a controller that says nothing is
+    #: asked every tick; declare ``frozenset()`` only when ``on_tick`` is a function of those inputs
+    #: (and of the fills it heard in ``on_fill``).
+    reads: ClassVar[frozenset[str]] = frozenset({"book", "time"})
 
     def __init__(self, config: Any = None) -> None:
         if self.config_class is not None and config is None:

@@ -34,6 +34,8 @@ class SimpleController(Controller):
     """One bid at fair·(1 − s), one ask at fair·(1 + s); nothing when the price is not trusted."""
 
     config_class = SimpleConfig
+    #: on_tick reads the fair value, inventory and instrument only: idle ticks reuse its answer.
+    reads = frozenset[str]()
     config: SimpleConfig
 
     def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:

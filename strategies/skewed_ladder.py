@@ -90,6 +90,8 @@ class SkewedLadderController(Controller):
     """Inventory-skewed ladder with tick-aware snapping and venue-rule filtering."""
 
     config_class = SkewedLadderConfig
+    #: on_tick reads the fair value, inventory and instrument only: idle ticks reuse its answer.
+    reads = frozenset[str]()
     config: SkewedLadderConfig
 
     def __init__(self, config: SkewedLadderConfig | None = None) -> None:

@@ -2,9 +2,10 @@
 
 Threads: QuickFIX runs its sockets and callbacks on its own thread. A
 callback only copies the message out (``toString()``) with a receive
-timestamp and hands it to the asyncio loop with ``call_soon_threadsafe``;
-parsing, bookkeeping and event emission all happen on the loop, so strategy
-and engine code never run on a QuickFIX thread and no lock is needed here.
+timestamp and hands it to the asyncio loop (one ordered FIFO, one
+``call_soon_threadsafe`` wake-up per batch: ``_call_soon``); parsing,
+bookkeeping and event emission all happen on the loop, so strategy and
+engine code never run on a QuickFIX thread and no lock is needed here.
 
 Sessions: order entry ("OE") carries D/F/G/H/AF and their answers; market
 data ("MD") carries V/W/X. A message of one kind is refused (DoNotSend) on
@@ -42,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -51,18 +53,17 @@ import quickfix as fix
 from loguru import logger
 
 from connectors.truex import messages as m
+from connectors.truex.client_app import MD, OE, ClientApp
 from connectors.truex.config import Credentials, TrueXConfig
 from connectors.truex.ids import IdGenerator
 from connectors.truex.session import (
-    GuardedApplication,
     SessionSpec,
     build_settings,
-    is_poss_dup,
     now_ns,
     store_factory,
-    strip_orig_sending_time,
 )
-from connectors.truex.signing import LogonFields, Signer, load_signer
+from connectors.truex.signing import load_signer
+from connectors.truex.templates import Templates
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
@@ -98,10 +99,6 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 
-OE, MD = "OE", "MD"
-_OE_TYPES = frozenset({"D", "F", "G", "H", "AF"})
-_MD_TYPES = frozenset({"V"})
-
 
 @attrs.define(slots=True)
 class _OrderInfo:
@@ -114,68 +111,6 @@ class _OrderInfo:
     post_only: bool = True
     #: CumQty(14) the venue last reported for this order chain (FIX counts it across replaces).
     cum_qty: Decimal = Decimal(0)
-
-
-class _ClientApp(GuardedApplication):
-    """QuickFIX-thread side: sign logons, guard outgoing messages, copy incoming ones to the loop."""
-
-    def __init__(self, owner: TrueXConnector, credentials: Credentials, signer: Signer, log_messages: bool) -> None:
-        super().__init__("truex.client", log_messages)
-        self._owner = owner
-        self._credentials = credentials
-        self._signer = signer
-        #: MsgSeqNum -> (MsgType, ClOrdID) of recent OE sends, to attribute a session Reject (35=3).
-        self.sent: dict[int, tuple[str, str]] = {}
-
-    def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        strip_orig_sending_time(message)
-        header = message.getHeader()
-        if header.getField(35) != "A":
-            return
-        username = self._credentials.api_key
-        fields = LogonFields(
-            sending_time=header.getField(52),
-            msg_type="A",
-            msg_seq_num=header.getField(34),
-            sender_comp_id=header.getField(49),
-            target_comp_id=header.getField(56),
-            username=username,
-        )
-        message.setField(m.T_USERNAME, username)
-        message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
-
-    def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        self._owner.note_recv(session_id, now_ns())
-        msg_type = message.getHeader().getField(35)
-        if msg_type in ("5", "3"):
-            self._owner.post(session_id, message.toString(), now_ns())
-
-    def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        strip_orig_sending_time(message)
-        header = message.getHeader()
-        msg_type = header.getField(35)
-        kind = self._owner.kind_of(session_id)
-        if is_poss_dup(message):
-            raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
-        if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
-            self._log.error("refusing to send {} on the {} session", msg_type, kind)
-            raise fix.DoNotSend()
-        if kind == OE:
-            clordid = message.getField(m.T_CLORDID) if message.isSetField(m.T_CLORDID) else ""
-            self.sent[int(header.getField(34))] = (msg_type, clordid)
-            if len(self.sent) > 10_000:
-                for seq in sorted(self.sent)[:5_000]:
-                    del self.sent[seq]
-
-    def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        self._owner.note_recv(session_id, now_ns())
-        self._owner.post(session_id, message.toString(), now_ns())
-
-    def on_logon(self, session_id: fix.SessionID) -> None:
-        self._owner.post_status(session_id, True, now_ns())
-
-    def on_logout(self, session_id: fix.SessionID) -> None:
-        self._owner.post_status(session_id, False, now_ns())
 
 
 class TrueXConnector:
@@ -196,13 +131,20 @@ class TrueXConnector:
         self._log = logger.bind(venue=self._config.venue, component="truex.connector")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._initiator: Any = None
-        self._app: _ClientApp | None = None
+        self._app: ClientApp | None = None
+        #: NewOrderSingle from pre-rendered text (templates.py): one parse instead of ~15 setField calls.
+        self._templates = Templates(self._config.dictionary_dir)
         oe, md = self._config.oe, self._config.md
         self._specs = {
             OE: SessionSpec(oe.sender_comp_id, oe.target_comp_id, oe.port, oe.host),
             MD: SessionSpec(md.sender_comp_id, md.target_comp_id, md.port, md.host),
         }
         self._kinds = {(s.sender_comp_id, s.target_comp_id): kind for kind, s in self._specs.items()}
+        self._kinds_by_id = {s.session_id.toString(): kind for kind, s in self._specs.items()}
+        self._session_ids = {kind: s.session_id for kind, s in self._specs.items()}  # built once, not per send
+        #: QuickFIX threads -> loop: (callable, args) in arrival order (see ``_call_soon``).
+        self._handoff: deque[tuple[Any, tuple[object, ...]]] = deque()
+        self._handoff_scheduled = False
         self._logged_on = {OE: False, MD: False}
         self._ever_logged_on = {OE: False, MD: False}
         self._logon_events = {OE: asyncio.Event(), MD: asyncio.Event()}
@@ -311,6 +253,8 @@ class TrueXConnector:
             return
         self._closing = False
         self._loop = asyncio.get_running_loop()
+        self._handoff.clear()  # nothing from a previous loop runs on this one
+        self._handoff_scheduled = False
         self._inbox.bind_loop(self._loop)
         credentials = Credentials.from_env(self._config, self._env)
         signer = load_signer(self._config.signer)
@@ -324,7 +268,7 @@ class TrueXConnector:
             tls=cfg.tls,
             store_dir=cfg.store_dir,
         )
-        self._app = _ClientApp(self, credentials, signer, cfg.log_messages)
+        self._app = ClientApp(self, credentials, signer, cfg.log_messages)
         factory = fix.SSLSocketInitiator if cfg.tls.enabled else fix.SocketInitiator
         self._initiator = factory(self._app, store_factory(settings, cfg.store_dir), settings)
         self._initiator.start()
@@ -361,8 +305,18 @@ class TrueXConnector:
     # -- called from QuickFIX threads ------------------------------------------
 
     def kind_of(self, session_id: fix.SessionID) -> str:
+        kind = self._kinds_by_id.get(session_id.toString())  # one call into QuickFIX, not four
+        if kind is not None:
+            return kind
         key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
         return self._kinds.get(key, "?")
+
+    def received(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
+        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop."""
+        kind = self.kind_of(session_id)
+        if kind == OE and ts_recv > self._watchdog.last_recv_ns:
+            self._watchdog.last_recv_ns = ts_recv
+        self._call_soon(self._on_message, kind, raw, ts_recv)
 
     def post(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
         """Hand a copied message to the loop (thread-safe)."""
@@ -393,11 +347,37 @@ class TrueXConnector:
         self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)
 
     def _call_soon(self, fn: Any, *args: object) -> None:
+        """Queue ``fn(*args)`` for the loop, in arrival order; one loop wake-up per batch, not per message.
+
+        A QuickFIX thread appends to ``_handoff`` and wakes the loop
+        (``call_soon_threadsafe``, a write to the loop's self-pipe) only if no
+        drain is already scheduled; the drain clears the flag before it looks
+        at the queue, so an item is either seen by a drain already under way
+        or schedules the next one. Order is one FIFO for messages and session
+        status alike, as with one ``call_soon_threadsafe`` per item before.
+        """
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-            loop.call_soon_threadsafe(fn, *args)
+        self._handoff.append((fn, args))
+        if not self._handoff_scheduled:
+            self._handoff_scheduled = True
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                loop.call_soon_threadsafe(self._run_handoff)
+
+    def _run_handoff(self) -> None:
+        """Loop side of ``_call_soon``: run what was queued up to now (later items get their own wake-up)."""
+        self._handoff_scheduled = False
+        handoff = self._handoff
+        for _ in range(len(handoff)):
+            fn, args = handoff.popleft()
+            try:
+                fn(*args)
+            except Exception as exc:  # as the loop would for a callback of its own: report, run the rest
+                assert self._loop is not None
+                self._loop.call_exception_handler(
+                    {"message": f"TrueX handoff {getattr(fn, '__name__', fn)} failed", "exception": exc}
+                )
 
     # -- loop side: sessions ---------------------------------------------------
 
@@ -790,14 +770,14 @@ class TrueXConnector:
         if not self._logged_on[kind]:
             return False
         try:
-            return bool(fix.Session.sendToTarget(message, self._specs[kind].session_id))
+            return bool(fix.Session.sendToTarget(message, self._session_ids[kind]))
         except fix.SessionNotFound:
             return False
 
     def place(self, order: OrderRequest) -> None:
         ts = now_ns()
         symbol = self._rules.venue_symbol(order.symbol)
-        message = m.new_order_single(order, self._config.party_id, symbol, ts)
+        message = self._templates.new_order_single(order, self._config.party_id, symbol, ts)
         self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
         self._watchdog.sent(order.client_id, ts)
         if not self._send(OE, message):

@@ -171,7 +171,7 @@ def run_backtest(
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
         flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
-        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow)
+        sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow, fit_window=(start, end))
         engine, replay, reference = sim.engine, sim.replay, sim.reference
         market = sim.market
     elif setup == "replay":
@@ -232,13 +232,7 @@ def run_backtest(
     report["rate_limited_tick_pct"] = round(100.0 * executor.rate_limited_ticks / ticks, 2)
     report["position_limited_targets"] = executor.limited_targets
     if market is not None:
-        cfg = market.config
-        report["taker_flow"] = {
-            "source": f"recorded trades of {reference.health.key}",
-            "reach_bps": str(cfg.reach_bps), "participation": cfg.participation,
-            "size_scale": str(cfg.size_scale), "max_taker_qty": str(cfg.max_taker_qty),
-            **market.tape.as_dict(end - start),
-        }
+        report["taker_flow"] = {"source": f"recorded trades of {reference.health.key}", **market.flow_report()}
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
     report["banner"] = None if setup != "sim" else synthetic_banner(

@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--max-invalid-pct", type=float, default=None, metavar="PCT",
                           help="exit 7 when the quoted book is invalid longer than this share of the span (default 1)")
     backtest.add_argument("--taker-reach-bps", type=float, default=None, metavar="BPS",
-                          help="setup sim: synthetic takers may pay this much worse than a recorded print (default 0)")
+                          help="setup sim: synthetic takers may trade this much further from the mid than the tape"
+                               " shows (default 0)")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")

@@ -294,6 +294,18 @@ class StrategyRunner:
         self.last_error: BaseException | None = None
         self._started = False
         self._log = logger.bind(strategy=controller.name, venue=instrument.venue, symbol=instrument.symbol)
+        reads = controller.reads
+        unknown = set(reads) - {"book", "time"}
+        if unknown:
+            raise ValueError(f"{controller.name}.reads names unknown inputs {sorted(unknown)} (book, time)")
+        #: Skipping on_tick when its inputs did not change is impossible for a controller that reads time.
+        self._memo_ticks = "time" not in reads
+        self._reads_book = "book" in reads
+        #: The inputs of the last good on_tick and its (checked) answer; None: ask again next tick.
+        self._last_inputs: tuple[object, ...] | None = None
+        self._last_answer: tuple[TargetQuote, ...] = ()
+        #: on_tick calls saved because nothing it reads had changed (for tests and the bench).
+        self.skipped_ticks = 0
 
     def context(self, now_ns: int, fair: FairValue, halted: bool) -> StrategyContext:
         book = self.book.book if (self.book is not None and self.book.is_valid) else None
@@ -344,6 +356,7 @@ class StrategyRunner:
 
     def on_fill(self, fill: Fill) -> None:
         """Hands a fill to the controller; an exception is counted like any other controller failure."""
+        self._last_inputs = None  # the controller heard something: ask it again
         try:
             self.controller.on_fill(fill)
         except Exception as exc:
@@ -369,21 +382,53 @@ class StrategyRunner:
         reason = gated or self.halted_reason(ts_ns, fair)
         targets: Sequence[TargetQuote] = ()
         if reason is None:
-            try:
-                targets = checked_targets(self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
-            except Exception as exc:
-                self.stats.consecutive_errors += 1
-                self._controller_failed("on_tick", exc, ts_ns)
-                targets = ()
+            inputs = self._inputs(fair)
+            last = self._last_inputs
+            # Prices by identity (an equal Decimal of another exponent could change the answer's
+            # digits), the rest by value.
+            if (
+                inputs is not None and last is not None and inputs[0] is last[0] and inputs[1] is last[1]
+                and inputs[2:] == last[2:]
+            ):
+                self.skipped_ticks += 1
+                targets = self._last_answer  # already through the inventory gate (same position)
             else:
-                self.stats.consecutive_errors = 0
-            targets = self._apply_inventory_gate(targets)
+                self._last_inputs = None
+                try:
+                    targets = checked_targets(
+                        self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
+                except Exception as exc:
+                    self.stats.consecutive_errors += 1
+                    self._controller_failed("on_tick", exc, ts_ns)
+                    targets = ()
+                else:
+                    self.stats.consecutive_errors = 0
+                    # The gate reads the inventory's quote modes, a function of the position (in the key).
+                    self._last_answer = targets = tuple(self._apply_inventory_gate(targets))
+                    self._last_inputs = inputs
             self.stats.quoting_ticks += 1
         else:
             self.stats.halted_ticks += 1
-        self.stats.last_targets = tuple(targets)
+        self.stats.last_targets = targets if type(targets) is tuple else tuple(targets)
         self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
         self.stats.last_decision_ns = perf_counter_ns() - began
+
+    def _inputs(self, fair: FairValue) -> tuple[object, ...] | None:
+        """Everything ``on_tick`` may read this tick, as values; None when it reads time (never skipped).
+
+        The fair value is its price, confidence and source count; its ``ts`` (when the source last
+        moved) is time, which a controller that reads it declares.
+
+        The open orders are the order tracker's version (bumped by every change to our orders); the
+        book, for a controller that reads it, is its validity, sequence number and venue time. A fill
+        resets the memo in :meth:`on_fill` (the controller may keep state of its own).
+        """
+        if not self._memo_ticks:
+            return None
+        book: object = None
+        if self._reads_book and self.book is not None:
+            book = (self.book.is_valid, self.book.book.seq, self.book.book.ts_event)
+        return (fair.price, self.inventory.position, fair.confidence, fair.sources, self.orders.version, book)
 
     def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
         """Count, record and log (the log sink folds repeats into one line with a count)."""

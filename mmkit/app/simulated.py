@@ -6,11 +6,16 @@ backtest (BACKTEST) run the same assembly:
 
     recording ─▶ RecordingReplay ─┬─▶ ReplayedReference (real OrderBookTracker) ─▶ fair value ─▶ controller
                                   └─▶ SyntheticMarket (makers + takers) ─▶ ExchangeVenue ◀─▶ engine
+
+The synthetic takers are fitted on the recording's own trade tape before the
+run (:func:`fit_recorded_tape`: rate, side, size and distance from the
+recorded mid per distance bucket, over the run's window) and drawn from that
+fit as the run goes (:mod:`mmkit.sim.taker_model`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -21,7 +26,8 @@ from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEven
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
-from mmkit.model import NS_PER_MS, NS_PER_S
+from mmkit.model import NS_PER_MS, NS_PER_S, BookSnapshot, Side, Trade
+from mmkit.sim.calibration import TapeFit, TapePrint, fit_tape
 from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.latency import ConstantLatency, LatencyModel
@@ -55,10 +61,20 @@ def build_sim_setup(
     staleness_ns: int = 2 * NS_PER_S,
     initial_balances: Mapping[str, Decimal] | None = None,
     reference_increments: tuple[Decimal, Decimal] = (REFERENCE_TICK, REFERENCE_SIZE),
+    fit_window: tuple[int, int] | None = None,
 ) -> SimSetup:
-    """Wire replay → reference book → synthetic market → ExchangeVenue → engine on ``clock``."""
+    """Wire replay → reference book → synthetic market → ExchangeVenue → engine on ``clock``.
+
+    The takers are fitted on the recorded trades received within ``fit_window``
+    (recorded ns, both ends included; default: the whole recording), which a
+    backtest sets to its own time window.
+    """
     latency = latency or ConstantLatency(entry=2 * NS_PER_MS, response=2 * NS_PER_MS)
     venue = ExchangeVenue(rules, lambda: clock.now_ns, latency=latency, initial_balances=initial_balances)
+    events = events if isinstance(events, list) else list(events)
+    if fit_window is None:
+        fit_window = (events[0].ts_recv, events[-1].ts_recv) if events else (0, 1)
+    fit = fit_recorded_tape(events, fit_window, reference_increments)
     replay = RecordingReplay(events, speed=speed)
     first = next(iter(replay_events_peek(replay)), None)
     ref_venue, ref_symbol = (first.venue, first.symbol) if first is not None else ("reference", "REF")
@@ -71,9 +87,9 @@ def build_sim_setup(
     )
     reference = ReplayedReference(tracker, staleness_ns)
     reference.bind(replay)
-    market = SyntheticMarket(venue, symbol, flow)
-    reference.on_mid(market.on_reference_mid)
-    reference.on_trade(market.on_reference_trade)
+    market = SyntheticMarket(venue, symbol, flow, fit=fit, start_ns=fit_window[0], recorded_now=replay.recorded_now)
+    # The mid's recorded time, so that takers due before a move trade at the mid they saw.
+    reference.on_mid(lambda mid: market.on_reference_mid(mid, reference.last_update_ns))
     replay.add_sink(reference)
     engine = assemble(
         clock,
@@ -82,10 +98,82 @@ def build_sim_setup(
         controller,
         fair_source=reference,
         risk=risk,
-        pre_iterators=[("replay", replay)],
+        pre_iterators=[("replay", replay), ("takers", market)],
         staleness_ns=staleness_ns,
     )
     return SimSetup(engine, venue, replay, reference, market)
+
+
+#: Recent fits: (id of the events, their count, window, increments) -> (those very events, fit).
+_FITS: dict[tuple[int, int, tuple[int, int], tuple[Decimal, Decimal]], tuple[Sequence[ReplayEvent], TapeFit]] = {}
+_FITS_KEPT = 4
+
+
+def fit_recorded_tape(
+    events: Sequence[ReplayEvent], window: tuple[int, int], increments: tuple[Decimal, Decimal]
+) -> TapeFit:
+    """Fit the takers on the recorded trades received in ``window``, each against the recorded mid of its time.
+
+    The recorded book is rebuilt through a real :class:`OrderBookTracker` (as
+    the run's reference does); a trade counts only while that book is valid,
+    the others are counted apart (``without_mid``), as are trades without an
+    aggressor side.
+
+    Rebuilding the book costs about a third of a second on the shared
+    recording, so the last few fits are kept for runs on the very same event
+    list (a sweep's trials, the bench): the memo holds the list itself, so its
+    id cannot be reused by another list while the entry lives, and a different
+    list, window or grid is fitted anew.
+    """
+    key = (id(events), len(events), window, increments)
+    kept = _FITS.get(key)
+    if kept is not None and kept[0] is events:
+        return kept[1]
+    fit = _fit_recorded_tape(events, window, increments)
+    _FITS[key] = (events, fit)
+    while len(_FITS) > _FITS_KEPT:
+        del _FITS[next(iter(_FITS))]
+    return fit
+
+
+def _fit_recorded_tape(
+    events: Sequence[ReplayEvent], window: tuple[int, int], increments: tuple[Decimal, Decimal]
+) -> TapeFit:
+    start, end = window
+    tracker: OrderBookTracker | None = None
+    prints: list[TapePrint] = []
+    without_mid = without_side = 0
+    last_top: tuple[int | None, int | None] | None = None
+    mid: Decimal | None = None
+    for event in events:
+        ts = event.ts_recv
+        if ts > end:
+            break
+        if isinstance(event, Trade):
+            if ts < start:
+                continue
+            if event.aggressor is None:
+                without_side += 1
+            elif tracker is None or not tracker.is_valid:
+                without_mid += 1
+            else:
+                book = tracker.book
+                top = (book.best_bid_int(), book.best_ask_int())
+                if top != last_top:  # most prints follow one another at an unchanged top
+                    last_top, mid = top, book.mid()
+                if mid is None:
+                    without_mid += 1
+                else:
+                    prints.append(TapePrint(ts, event.price, event.qty, event.aggressor is Side.BUY, mid))
+            continue
+        if tracker is None:
+            tracker = OrderBookTracker(event.venue, event.symbol, increments[0], increments[1],
+                                       request_resync=lambda reason: None)
+        if isinstance(event, BookSnapshot):
+            tracker.on_snapshot(event)
+        else:
+            tracker.on_delta(event)
+    return fit_tape(prints, max(1, end - start), without_mid=without_mid, without_side=without_side)
 
 
 def replay_events_peek(replay: RecordingReplay) -> list[ReplayEvent]:
@@ -93,4 +181,4 @@ def replay_events_peek(replay: RecordingReplay) -> list[ReplayEvent]:
     return replay.peek(1)
 
 
-__all__ = ["SimSetup", "build_sim_setup"]
+__all__ = ["SimSetup", "build_sim_setup", "fit_recorded_tape"]

@@ -17,6 +17,11 @@ consistent stream:
   one (``seq <= previous``) is dropped; a gap stops the book until the next
   snapshot (a recording cannot be asked to resend), and is counted;
 * trades pass through untouched.
+
+:class:`BookSequencer` is the pure-Python reference; ``mmkit._speedups``
+has a compiled twin with the same behaviour (every event handed on, every
+counter, every log line), which ``BookSequencer(sink)`` builds instead when
+:func:`mmkit._speedups.compiled_sequencer_class` selects it.
 """
 
 from __future__ import annotations
@@ -26,15 +31,27 @@ from collections.abc import Callable
 import attrs
 from loguru import logger
 
+from mmkit._speedups import compiled_sequencer_class
 from mmkit.model import BookDelta, BookSnapshot, Trade
 
 SequencedEvent = BookSnapshot | BookDelta | Trade
 
 
 class BookSequencer:
-    """A replay sink that forwards a consistent book stream (and every trade) to ``sink``."""
+    """A replay sink that forwards a consistent book stream (and every trade) to ``sink``.
 
-    def __init__(self, sink: Callable[[SequencedEvent], None]) -> None:
+    Constructing one gives the compiled twin when it is built and selected
+    (see :mod:`mmkit._speedups`); ``pure=True`` always gives this class.
+    """
+
+    def __new__(cls, sink: Callable[[SequencedEvent], None], *, pure: bool = False) -> BookSequencer:
+        compiled = None if pure or cls is not BookSequencer else compiled_sequencer_class()
+        if compiled is not None:
+            made: BookSequencer = compiled(sink)  # same methods and counters; see mmkit/_speedups/_sequencer.pyx
+            return made
+        return super().__new__(cls)
+
+    def __init__(self, sink: Callable[[SequencedEvent], None], *, pure: bool = False) -> None:
         self._sink = sink
         self._last_seq: int | None = None
         self._buffer: list[BookDelta] = []

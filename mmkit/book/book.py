@@ -7,46 +7,24 @@ multiples of ``size_increment``; conversion happens only where a caller asks
 for a Decimal (best_bid, depth, vwap...), or once per level in
 :meth:`OrderBook.apply_delta`.
 
-Why dicts plus lazily-cleaned heaps: a level update is then one dict write
-(plus a heap push only when a *new* price appears), and the top of book is the
-heap root once stale roots (prices no longer in the dict) have been popped.
-That is O(1) amortized per update with no sort per delta. Stale entries deep
-in a heap are harmless; the heaps are rebuilt from the dicts when their
-entries outnumber the book's levels four times over, which bounds memory. (A sortedcontainers book measured 3-4x
-slower on the recorded Binance stream; see bench/bench_book.py.)
-
-Why a window: a deep book churns far from the top (on the shared Binance
-recording three quarters of the new bid prices appear more than 1,000 ticks
-below the best), and a heap push is about 40 % of a level update. So a heap
-holds only the prices on the good side of a bound set ``HEAP_WINDOW_TICKS``
-from the best when it was last built (bids: a floor, asks: a ceiling); deeper
-levels live in the dict alone. The invariant: every live price within the
-bound is in the heap. So a live heap root is the best price, and a heap with
-no live entry left means every live level lies beyond the bound. It is then
-rebuilt from the dict around the new best (O(levels)), which happens once per
-``HEAP_WINDOW_TICKS`` the top travels past the bound.
+The integer levels and best prices live in a core (:mod:`mmkit.book.levels`:
+dicts plus windowed heaps; a sortedcontainers book measured 3-4x slower on the
+recorded Binance stream, see bench/bench_book.py), which has a compiled twin
+picked by :func:`mmkit._speedups.levels_class` (``MMKIT_PURE_PYTHON=1`` keeps
+the pure one). Both give the same levels and best prices after every update
+(tests/unit/book/test_levels_equivalence.py).
 """
 
 from __future__ import annotations
 
-import heapq
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
+from mmkit._speedups import levels_class
+from mmkit.book.levels import HEAP_WINDOW_TICKS, IntLevel
 from mmkit.model import BookDelta, BookSnapshot, Level, ScaledLevels, Side
 
-#: Integer level as stored inside the book: (price in ticks, size in lots).
-IntLevel = tuple[int, int]
-
-#: Rebuild a heap once it holds this many times more entries than live levels (plus slack).
-_COMPACT_FACTOR = 4
-_COMPACT_SLACK = 1024
-#: How far from the best price (ticks) a heap holds levels when it is built (see the module docstring).
-HEAP_WINDOW_TICKS = 1000
-#: Bounds that admit every price (an empty book, before its first rebuild).
-_NO_FLOOR = -1
-_NO_CEILING = sys.maxsize
+__all__ = ["HEAP_WINDOW_TICKS", "IntLevel", "OffGridError", "OrderBook"]
 
 
 class OffGridError(ValueError):
@@ -111,12 +89,7 @@ class OrderBook:
     """
 
     __slots__ = (
-        "_ask_ceiling",
-        "_ask_heap",
-        "_asks",
-        "_bid_floor",
-        "_bid_heap",
-        "_bids",
+        "_levels",
         "_price",
         "_size",
         "seq",
@@ -136,14 +109,8 @@ class OrderBook:
         self._size = _Scaler(size_increment, "size")
         self.venue = venue
         self.symbol = symbol
-        # Bids: price -> size, heap of *negated* prices (heapq is a min-heap). Asks: price -> size, heap of prices.
-        self._bids: dict[int, int] = {}
-        self._asks: dict[int, int] = {}
-        self._bid_heap: list[int] = []
-        self._ask_heap: list[int] = []
-        # Every live bid >= the floor is in the bid heap, every live ask <= the ceiling in the ask heap.
-        self._bid_floor = _NO_FLOOR
-        self._ask_ceiling = _NO_CEILING
+        #: The integer levels and best prices (pure or compiled core: same results, see the module docstring).
+        self._levels = levels_class()()
         #: Sequence number of the last snapshot or delta applied (-1: none yet).
         self.seq = -1
         #: Venue time of the last snapshot or delta applied (0: none yet).
@@ -161,22 +128,33 @@ class OrderBook:
 
     @property
     def bid_count(self) -> int:
-        return len(self._bids)
+        return self._levels.count(Side.BUY)
 
     @property
     def ask_count(self) -> int:
-        return len(self._asks)
+        return self._levels.count(Side.SELL)
 
     def __repr__(self) -> str:
         return (
             f"OrderBook({self.venue}:{self.symbol} seq={self.seq} bid={self.best_bid()} ask={self.best_ask()} "
-            f"levels={len(self._bids)}/{len(self._asks)})"
+            f"levels={self.bid_count}/{self.ask_count})"
         )
 
     # ------------------------------------------------------------------ conversion
 
     def price_to_int(self, price: Decimal) -> int:
         return self._price.to_int(price)
+
+    def tick_of(self, price: Decimal) -> int | None:
+        """``price`` in ticks, or None when it is off the grid (a memo hit inline: a replay asks per trade)."""
+        scaler = self._price
+        tick = scaler.memo.get(price)
+        if tick is not None:
+            return tick
+        try:
+            return scaler.to_int(price)
+        except OffGridError:
+            return None
 
     def size_to_int(self, size: Decimal) -> int:
         return self._size.to_int(size)
@@ -207,12 +185,7 @@ class OrderBook:
 
     def clear(self) -> None:
         """Forget every level (e.g. when the tracker invalidates the book)."""
-        self._bids.clear()
-        self._asks.clear()
-        self._bid_heap.clear()
-        self._ask_heap.clear()
-        self._bid_floor = _NO_FLOOR
-        self._ask_ceiling = _NO_CEILING
+        self._levels.clear()
         self.seq = -1
         self.ts_event = 0
 
@@ -245,9 +218,7 @@ class OrderBook:
 
     def set_snapshot_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int) -> None:
         """Integer form of :meth:`apply_snapshot`: replace every level, heaps rebuilt once."""
-        self._bids = {p: q for p, q in bids if q}
-        self._asks = {p: q for p, q in asks if q}
-        self._rebuild_heaps()
+        self._levels.set_levels(bids, asks)
         self.seq = seq
 
     def apply_delta(self, delta: BookDelta) -> None:
@@ -267,92 +238,31 @@ class OrderBook:
         No validation here (callers convert through the checked Decimal path or
         a trusted parser): this loop is what the benchmark measures.
         """
-        book = self._bids
-        heap = self._bid_heap
-        floor = self._bid_floor
-        for price, size in bids:
-            if size:
-                if price >= floor and price not in book:
-                    heapq.heappush(heap, -price)
-                book[price] = size
-            else:
-                book.pop(price, None)
-        book = self._asks
-        heap = self._ask_heap
-        ceiling = self._ask_ceiling
-        for price, size in asks:
-            if size:
-                if price <= ceiling and price not in book:
-                    heapq.heappush(heap, price)
-                book[price] = size
-            else:
-                book.pop(price, None)
+        self._levels.apply(bids, asks)
         if seq is not None:
             self.seq = seq
-        if len(self._bid_heap) + len(heap) > _COMPACT_FACTOR * (len(self._bids) + len(book)) + _COMPACT_SLACK:
-            self._rebuild_heaps()
-
-    def _rebuild_heaps(self) -> None:
-        self._rebuild_bid_heap()
-        self._rebuild_ask_heap()
-
-    def _rebuild_bid_heap(self) -> None:
-        """The bid heap anew: every live bid within the window below the best."""
-        book = self._bids
-        floor = max(book) - HEAP_WINDOW_TICKS if book else _NO_FLOOR
-        self._bid_floor = floor
-        self._bid_heap = [-p for p in book if p >= floor]
-        heapq.heapify(self._bid_heap)
-
-    def _rebuild_ask_heap(self) -> None:
-        """The ask heap anew: every live ask within the window above the best."""
-        book = self._asks
-        ceiling = min(book) + HEAP_WINDOW_TICKS if book else _NO_CEILING
-        self._ask_ceiling = ceiling
-        self._ask_heap = [p for p in book if p <= ceiling]
-        heapq.heapify(self._ask_heap)
 
     # ------------------------------------------------------------------ top of book (int)
 
     def best_bid_int(self) -> int | None:
-        """Best bid price in ticks, popping stale heap roots on the way (amortized O(1))."""
-        book = self._bids
-        heap = self._bid_heap
-        while heap:
-            price = -heap[0]
-            if price in book:
-                return price
-            heapq.heappop(heap)
-        if not book:
-            return None
-        self._rebuild_bid_heap()  # every live bid lies below the floor: move the window down
-        return -self._bid_heap[0]
+        """Best bid price in ticks (amortized O(1))."""
+        return self._levels.best_bid()
 
     def best_ask_int(self) -> int | None:
         """Best ask price in ticks (amortized O(1))."""
-        book = self._asks
-        heap = self._ask_heap
-        while heap:
-            price = heap[0]
-            if price in book:
-                return price
-            heapq.heappop(heap)
-        if not book:
-            return None
-        self._rebuild_ask_heap()  # every live ask lies above the ceiling: move the window up
-        return self._ask_heap[0]
+        return self._levels.best_ask()
 
     def size_at_int(self, side: Side, price: int) -> int:
         """Size displayed at ``price`` (ticks) on ``side``, in lots; 0 where there is no level."""
-        return (self._bids if side is Side.BUY else self._asks).get(price, 0)
+        return self._levels.size_at(side, price)
 
     def best_bid_level_int(self) -> IntLevel | None:
         price = self.best_bid_int()
-        return None if price is None else (price, self._bids[price])
+        return None if price is None else (price, self._levels.size_at(Side.BUY, price))
 
     def best_ask_level_int(self) -> IntLevel | None:
         price = self.best_ask_int()
-        return None if price is None else (price, self._asks[price])
+        return None if price is None else (price, self._levels.size_at(Side.SELL, price))
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask (crossed or locked).
@@ -360,11 +270,7 @@ class OrderBook:
         A venue's own book is never locked, so for a tracker either state means
         we have missed or misapplied an update.
         """
-        bid = self.best_bid_int()
-        if bid is None:
-            return False
-        ask = self.best_ask_int()
-        return ask is not None and bid >= ask
+        return self._levels.is_crossed()
 
     # ------------------------------------------------------------------ BookView (Decimal)
 
@@ -400,23 +306,16 @@ class OrderBook:
         Tries the top 32 by partial selection first (what quoting usually
         needs), then falls back to one full sort only if the caller reads on.
         """
-        book = self._bids if side is Side.BUY else self._asks
-        pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
-        first = pick(32, book)
-        for price in first:
-            yield (price, book[price])
-        if len(first) < len(book):
-            rest = sorted(book, reverse=side is Side.BUY)[len(first) :]
-            for price in rest:
-                yield (price, book[price])
+        core = self._levels
+        first = core.levels(side, 32)
+        yield from first
+        if len(first) < core.count(side):
+            yield from core.levels(side)[len(first) :]
 
     def levels_int(self, side: Side, levels: int | None = None) -> list[IntLevel]:
         """The best ``levels`` levels of ``side`` (all when None), best first, in ticks/lots."""
-        book = self._bids if side is Side.BUY else self._asks
-        if levels is None:
-            return [(p, book[p]) for p in sorted(book, reverse=side is Side.BUY)]
-        pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
-        return [(p, book[p]) for p in pick(levels, book)]
+        result: list[IntLevel] = self._levels.levels(side, levels)
+        return result
 
     def depth(self, side: Side, levels: int) -> list[Level]:
         to_px, to_sz = self._price.to_decimal, self._size.to_decimal

@@ -95,7 +95,11 @@ class ExecAction:
 #: Rejects that say nothing about the health of our order flow (normal in a fast market).
 _BENIGN_REJECTS = frozenset({RejectReason.POST_ONLY_WOULD_CROSS})
 _SNAP_CACHE_SIZE = 4096
+# Enum members looked up once: a member access goes through the enum metaclass, and these are
+# read for every action.
 _SELL = Side.SELL
+_CANCEL, _REPLACE, _PLACE = ActionKind.CANCEL, ActionKind.REPLACE, ActionKind.PLACE
+_EXEC_CANCEL, _EXEC_REPLACE, _EXEC_PLACE = ExecActionKind.CANCEL, ExecActionKind.REPLACE, ExecActionKind.PLACE
 
 
 @attrs.frozen(slots=True)
@@ -108,6 +112,18 @@ class _Settled:
     size_tolerance: Decimal
     cancel_strays: bool
     position: Decimal | None
+
+
+#: The PENDING_* states as a tuple: membership by identity, where the frozenset would call Enum's
+#: Python-level __hash__ for every order on every reconcile.
+_PENDING = tuple(PENDING_STATES)
+
+
+def _any_pending(orders: list[ClientOrder]) -> bool:
+    """True if an order of the slot has an action in flight (a slot usually holds one order)."""
+    if len(orders) == 1:
+        return orders[0].state in _PENDING
+    return any(o.state in _PENDING for o in orders)
 
 
 def _replace_level(item: tuple[ClientOrder, TargetQuote]) -> int:
@@ -292,8 +308,9 @@ class Executor:
         cancels: list[ClientOrder] = []
         replaces: list[tuple[ClientOrder, TargetQuote]] = []
         tol = self.size_tolerance
+        exact = not tol  # |a - b| <= 0 is a == b (Decimal subtraction of unequal values is never 0)
         for key, orders in by_slot.items():
-            if any(o.state in PENDING_STATES for o in orders):
+            if _any_pending(orders):
                 continue  # one action in flight per slot: wait for its outcome
             target = wanted.get(key)
             if target is None:
@@ -302,9 +319,11 @@ class Executor:
             keep = None
             target_price, target_qty = target.price, target.qty
             for o in orders:
-                if o.request.price == target_price:
-                    remaining = max(o.request.qty - o.filled_qty, ZERO)
-                    if abs(remaining - target_qty) <= tol:
+                request = o.request
+                if request.price == target_price:
+                    filled = o.filled_qty
+                    remaining = max(request.qty - filled, ZERO) if filled else request.qty
+                    if remaining == target_qty if exact else abs(remaining - target_qty) <= tol:
                         keep = o
                         break
             if keep is not None:
@@ -320,8 +339,8 @@ class Executor:
             else:
                 cancels.append(primary)
         places = [target for key, target in wanted.items() if key not in by_slot]
-        if self.cancel_strays:
-            cancels.extend(o for o in strays if o.state not in PENDING_STATES)
+        if self.cancel_strays and strays:
+            cancels.extend(o for o in strays if o.state not in _PENDING)
         limited = 0
         if limit is not None and position is not None:
             cut = bound_exposure(
@@ -336,38 +355,35 @@ class Executor:
             return []
 
         actions: list[ExecAction] = []
+        limiter = self.limiter
         for order in cancels:
-            if not self.limiter.try_acquire(now_ns, ActionKind.CANCEL, now_ns - order.created_ns):
+            if not limiter.try_acquire(now_ns, _CANCEL, now_ns - order.created_ns):
                 self.deferred_actions += 1
                 self._rate_limited(now_ns)
                 continue
-            if self.tracker.cancel(order.client_id, now_ns):
-                actions.append(ExecAction(ExecActionKind.CANCEL, order.client_id, order.slot, order.side))
+            if tracker.cancel(order.client_id, now_ns):
+                actions.append(ExecAction(_EXEC_CANCEL, order.client_id, order.slot, order.side))
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
         for order, target in replaces:
-            if not self._may_send(now_ns, ActionKind.REPLACE, target, now_ns - order.created_ns):
+            if not self._may_send(now_ns, _REPLACE, target, now_ns - order.created_ns):
                 continue
-            new = self.tracker.replace(order.request.client_id, target.price, target.qty, now_ns)
+            old_id = order.request.client_id
+            new = tracker.replace(old_id, target.price, target.qty, now_ns)
             if new is not None:
                 actions.append(
                     ExecAction(
-                        ExecActionKind.REPLACE,
-                        new.request.client_id,
-                        target.slot,
-                        target.side,
-                        target.price,
-                        target.qty,
-                        order.request.client_id,
+                        _EXEC_REPLACE, new.request.client_id, target.slot, target.side, target.price, target.qty,
+                        old_id,
                     )
                 )
         if len(places) > 1:
             places.sort(key=_target_level)
         for target in places:
-            if not self._may_send(now_ns, ActionKind.PLACE, target):
+            if not self._may_send(now_ns, _PLACE, target):
                 continue
             request = OrderRequest(
-                client_id=self.tracker.new_client_id(),
+                client_id=tracker.new_client_id(),
                 venue=self.rules.venue,
                 symbol=self.instrument.symbol,
                 side=target.side,
@@ -377,23 +393,24 @@ class Executor:
                 post_only=self.post_only,
                 ts_created=now_ns,
             )
-            self.tracker.submit(request, now_ns, slot=target.slot)
-            self.limiter.record_place(now_ns, target.side, target.price, target.qty)
+            tracker.submit(request, now_ns, slot=target.slot)
+            limiter.record_place(now_ns, target.side, target.price, target.qty)
             actions.append(
-                ExecAction(ExecActionKind.PLACE, request.client_id, target.slot, target.side, target.price, target.qty)
+                ExecAction(_EXEC_PLACE, request.client_id, target.slot, target.side, target.price, target.qty)
             )
         return actions
 
     def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote, age_ns: int | None = None) -> bool:
         # The duplicate guard is about *new* orders (venues reject a repeated new order); a
         # replace modifies an existing one and is not checked.
-        if kind is ActionKind.PLACE and self.limiter.is_duplicate(now_ns, target.side, target.price, target.qty):
+        limiter = self.limiter
+        if kind is _PLACE and limiter.is_duplicate(now_ns, target.side, target.price, target.qty):
             self.deferred_actions += 1
             return False
         if self.breaker is not None and not self.breaker.allow(now_ns):
             self.deferred_actions += 1
             return False
-        if not self.limiter.try_acquire(now_ns, kind, age_ns):
+        if not limiter.try_acquire(now_ns, kind, age_ns):
             self.deferred_actions += 1
             self._rate_limited(now_ns)
             return False

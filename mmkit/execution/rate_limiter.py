@@ -42,6 +42,8 @@ class ActionKind(enum.Enum):
 
 #: Looked up once (an enum member access goes through the enum metaclass; every action asks the limiter).
 _CANCEL = ActionKind.CANCEL
+#: Later than any clock time (and more room than any window holds).
+_NEVER = 1 << 62
 
 
 class RateLimiter:
@@ -68,12 +70,19 @@ class RateLimiter:
         self._windows: list[deque[int]] = [deque() for _ in self.limits]
         reserves = [int(limit.max_count * cancel_reserve) for limit in self.limits]
         # Per window, worked out once from the (fixed) limits: its length, and how many actions it
-        # holds for cancels and for places/replaces (which leave the reserve to cancels).
+        # holds for cancels and for places/replaces (which leave the reserve to cancels). Paired with
+        # the window's deque (mutated in place, never replaced) so that a call allocates no zip.
         self._spans = tuple(limit.window_ns for limit in self.limits)
-        self._cancel_caps = tuple(limit.max_count for limit in self.limits)
+        self._span_windows = tuple(zip(self._spans, self._windows, strict=True))
+        self._cancel_caps = tuple(zip((limit.max_count for limit in self.limits), self._windows, strict=True))
         self._place_caps = tuple(
-            limit.max_count - reserve for limit, reserve in zip(self.limits, reserves, strict=True)
+            zip((limit.max_count - reserve for limit, reserve in zip(self.limits, reserves, strict=True)),
+                self._windows, strict=True)
         )
+        self._shortest_ns = min(self._spans, default=0) + window_guard_ns
+        #: No counted action leaves a window before this time (a lower bound): until then pruning is a
+        #: no-op and is skipped. Lowered on every append, recomputed by every prune, reset by seed().
+        self._next_expiry_ns = _NEVER
         self.duplicate_window_ns = duplicate_window_ns
         self._recent_places: deque[tuple[int, Side, Decimal, Decimal]] = deque()
         self.backoff_base_ns = backoff_base_ns
@@ -102,11 +111,16 @@ class RateLimiter:
         return now_ns
 
     def _prune(self, now_ns: int) -> None:
-        guard = self.window_guard_ns
-        for span, window in zip(self._spans, self._windows, strict=True):
-            cutoff = now_ns - span - guard
-            while window and window[0] <= cutoff:
-                window.popleft()
+        if now_ns >= self._next_expiry_ns:
+            guard = self.window_guard_ns
+            expiry = _NEVER
+            for span, window in self._span_windows:
+                cutoff = now_ns - span - guard
+                while window and window[0] <= cutoff:
+                    window.popleft()
+                if window and window[0] + span + guard < expiry:
+                    expiry = window[0] + span + guard
+            self._next_expiry_ns = expiry
         if self._last_rate_reject_ns is not None and now_ns - self._last_rate_reject_ns >= self.backoff_reset_ns:
             self.backoff_level = 0
             self._last_rate_reject_ns = None
@@ -119,11 +133,11 @@ class RateLimiter:
 
     def _room(self, kind: ActionKind) -> int:
         """:meth:`headroom` of windows already pruned to now."""
-        caps = self._cancel_caps if kind is _CANCEL else self._place_caps
-        room = 1 << 62
-        for cap, window in zip(caps, self._windows, strict=True):
-            room = min(room, cap - len(window))
-        return max(room, 0)
+        room = _NEVER
+        for cap, window in self._cancel_caps if kind is _CANCEL else self._place_caps:
+            left = cap - len(window)
+            room = min(room, left)
+        return room if room > 0 else 0
 
     def in_backoff(self, now_ns: int) -> bool:
         return now_ns < self.blocked_until_ns
@@ -138,10 +152,12 @@ class RateLimiter:
         if kind is not _CANCEL and now < self.blocked_until_ns:
             self.denied += 1
             return False
-        self._prune(now)
-        if self._room(kind) <= 0:
-            self.denied += 1
-            return False
+        if now >= self._next_expiry_ns or self._last_rate_reject_ns is not None:
+            self._prune(now)
+        for cap, window in self._cancel_caps if kind is _CANCEL else self._place_caps:
+            if len(window) >= cap:  # no room left in this window (what _room() <= 0 says)
+                self.denied += 1
+                return False
         counter = self.counter
         if counter is not None:
             if not counter.allows(now, kind.value, age_ns):
@@ -150,6 +166,8 @@ class RateLimiter:
             counter.charge(now, kind.value, age_ns)
         for window in self._windows:
             window.append(now)
+        expiry = now + self._shortest_ns
+        self._next_expiry_ns = min(self._next_expiry_ns, expiry)
         self.granted += 1
         return True
 
@@ -179,6 +197,7 @@ class RateLimiter:
             window.clear()
             window.extend(merged)
         self._last_ns = max(self._last_ns, kept[-1]) if kept else self._last_ns
+        self._next_expiry_ns = 0  # older actions came in: prune at the next call
         return len(kept)
 
     # -- duplicate guard --------------------------------------------------

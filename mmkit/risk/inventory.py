@@ -40,6 +40,8 @@ class _Derived(NamedTuple):
     emergency: bool
 #: ``Side.BUY`` costs a class attribute lookup through the enum metaclass; quote_mode runs several times a tick.
 _BUY = Side.BUY
+#: Distinct positions remembered before the memo starts again (a position revisits few values).
+_DERIVED_MEMO_SIZE = 1024
 
 
 @attrs.frozen
@@ -108,6 +110,9 @@ class InventoryManager:
         self._fill_count = 0
         #: What the position implies (skew, quote modes, emergency), for the position it was worked out at.
         self._derived: _Derived | None = None
+        #: Per position text, what it implies (see :meth:`_current`), for the config ``_memo_config``.
+        self._by_text: dict[str, _Derived] = {}
+        self._memo_config = config
         self._log = logger.bind(component="inventory", base=self.symbol_base)
 
     # ----------------------------------------------------------------- state
@@ -200,28 +205,49 @@ class InventoryManager:
         return self._current().emergency
 
     def _current(self) -> _Derived:
-        """What the current position implies, worked out once per position.
+        """What the current position implies, worked out once per position value.
 
         The controller, the inventory gate and the kill switch ask for these
-        every tick, while the position moves only on fills (and a fractional
-        Decimal power for the skew costs ~100 µs). The memo is keyed on the
-        position *object* (every fill assigns a new one), so nothing has to
-        remember to invalidate it.
+        every tick, while the position moves only on fills, and a fractional
+        Decimal power for the skew costs ~100 us. Two levels of memo: the last
+        answer, for the position *object* it was worked out at (every fill
+        assigns a new one, so nothing has to remember to invalidate it), and
+        one answer per position *text* (``str`` keeps the exponent, so an
+        equal value written otherwise is worked out apart and the skew's digits
+        are exactly what a fresh computation gives): a position that goes back
+        to a value it had (flat, one lot long) costs a dict hit. Both are
+        dropped when ``config`` is replaced.
         """
         derived = self._derived
         position = self._position
-        if derived is not None and derived.position is position:
+        if derived is not None and derived.position is position and self._memo_config is self.config:
             return derived
+        if self._memo_config is not self.config:
+            self._by_text.clear()
+            self._memo_config = self.config
+        text = str(position)
+        derived = self._by_text.get(text)
+        if derived is None:
+            derived = self._derive(position)
+            if len(self._by_text) >= _DERIVED_MEMO_SIZE:
+                self._by_text.clear()
+            self._by_text[text] = derived
+        elif derived.position is not position:
+            derived = derived._replace(position=position)
+        self._derived = derived
+        return derived
+
+    def _derive(self, position: Decimal) -> _Derived:
+        """Skew, quote modes and emergency flag for ``position`` (the current one): the uncached rules."""
         if position == 0:
             skew = ZERO
         else:
             magnitude = (min(self.utilization(), ONE) ** self.config.skew_exponent) * self.config.max_skew_ticks
             skew = magnitude if position > 0 else -magnitude
-        derived = self._derived = _Derived(
+        return _Derived(
             position, skew, self._quote_mode(Side.BUY), self._quote_mode(Side.SELL),
             abs(position) > self.config.emergency_position,
         )
-        return derived
 
     def _quote_mode(self, side: Side) -> QuoteMode:
         if side is not self.accumulating_side():

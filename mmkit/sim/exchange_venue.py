@@ -1,7 +1,11 @@
 """ExchangeVenue: a full simulated exchange on :class:`~mmkit.sim.matching.MatchingEngine`.
 
 The public book is our orders plus synthetic liquidity and takers that a test
-or demo scripts (``add_liquidity``, ``take``, ``quote_around``).
+or demo scripts (``add_liquidity``, ``take``, ``quote_around``). It is
+published as a venue does (:class:`~mmkit.sim.book_feed.BookFeed`): a
+snapshot of the top ``book_levels`` levels after a subscriber (re)subscribes
+or the session comes back up, then numbered deltas of the levels that
+changed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from decimal import Decimal
 
 from mmkit.connector import VenueRules
 from mmkit.model import (
+    BookDelta,
     BookSnapshot,
     Liquidity,
     RejectReason,
@@ -20,6 +25,7 @@ from mmkit.model import (
     Trade,
 )
 from mmkit.sim.base_venue import MAKER_OWNER, OUR_OWNER, TAKER_OWNER, SimulatedVenue, VenueOrder, event_stamper
+from mmkit.sim.book_feed import BookFeed
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, LatencyModel
 from mmkit.sim.matching import Execution, MatchingEngine, SimOrder
@@ -49,7 +55,8 @@ class ExchangeVenue(SimulatedVenue):
         self._by_oid: dict[str, VenueOrder] = {}
         self._reference: dict[str, Decimal] = {}
         self._book_levels = book_levels
-        self._md_seq = itertools.count(1)
+        self._feeds: dict[str, BookFeed] = {}
+        self._snapshot_due: set[str] = set()
         self._synthetic_seq = itertools.count(1)
 
     # -- scripting -------------------------------------------------------------
@@ -72,15 +79,27 @@ class ExchangeVenue(SimulatedVenue):
     def take(
         self, side: Side, qty: Decimal, price: Decimal | None = None, symbol: str | None = None
     ) -> list[Execution]:
-        """A synthetic taker hits the book now (IOC at ``price``, or market when None)."""
+        """A synthetic taker hits the book now (IOC at ``price``, or market when None).
+
+        A limit taker that reaches no resting order changes nothing and is not
+        entered (most fitted takers: their limit is within a tick of the mid).
+        """
         ts = self._sync()
         sym = self._symbol(symbol)
+        if price is not None and not self.engines[sym].crosses(side, price):
+            return []
         oid = f"K{next(self._synthetic_seq)}"
         result = self.engines[sym].submit(SimOrder(oid, TAKER_OWNER, oid, side, price, qty, tif=TimeInForce.IOC), ts)
         if not result.accepted:
             raise ValueError(f"synthetic taker refused: {result.reject_text}")
         self._after_match(sym, result.executions, ts)
         return list(result.executions)
+
+    def best_prices(self, symbol: str | None = None) -> tuple[Decimal | None, Decimal | None]:
+        """(best bid, best ask) resting now, once the venue has acted on every action arrived by now."""
+        self._sync()
+        engine = self.engines[self._symbol(symbol)]
+        return engine.best_price(Side.BUY), engine.best_price(Side.SELL)
 
     def quote_around(self, mid: Decimal, half_spread: Decimal, qty: Decimal, levels: int = 5,
                      symbol: str | None = None) -> None:
@@ -98,8 +117,8 @@ class ExchangeVenue(SimulatedVenue):
             for side, price in ((Side.BUY, bid), (Side.SELL, ask)):
                 oid = f"M{next(self._synthetic_seq)}"
                 result = engine.submit(SimOrder(oid, MAKER_OWNER, oid, side, price, qty), ts)
-                self._after_match(sym, result.executions, ts)
-        self._publish_book(sym, ts)
+                self._after_match(sym, result.executions, ts, publish=False)
+        self._publish_book(sym, ts)  # one delta for the whole re-quote
 
     def _sync(self) -> int:
         ts = max(self._now(), self._venue_time)
@@ -161,7 +180,7 @@ class ExchangeVenue(SimulatedVenue):
         return None
 
     def _after_match(self, symbol: str, executions: tuple[Execution, ...], ts: int,
-                     taker: VenueOrder | None = None) -> None:
+                     taker: VenueOrder | None = None, *, publish: bool = True) -> None:
         for ex in executions:
             both = ex.maker_owner == OUR_OWNER and ex.taker_owner == OUR_OWNER
             if ex.maker_owner == OUR_OWNER:
@@ -180,17 +199,52 @@ class ExchangeVenue(SimulatedVenue):
             if symbol in self._trade_subs:
                 trade = Trade(self.venue, symbol, ex.trade_id, ex.price, ex.qty, ex.taker_side, ts, ts)
                 self._emit(Action.MARKET_DATA, ts, event_stamper(trade), "market")
-        self._publish_book(symbol, ts)
+        if publish:
+            self._publish_book(symbol, ts)
 
-    def _publish_book(self, symbol: str, ts: int) -> None:
-        if symbol not in self._book_subs:
-            return
-        engine = self.engines[symbol]
-        seq = next(self._md_seq)
-        bids = tuple(engine.depth(Side.BUY, self._book_levels))
-        asks = tuple(engine.depth(Side.SELL, self._book_levels))
+    # -- public book feed ----------------------------------------------------------
+
+    def subscribe_book(self, symbol: str) -> None:
+        """(Re)subscribe: the next publication is a snapshot, deltas follow (a tracker's resync re-subscribes).
+
+        The snapshot goes out with the venue's next book event, not at once:
+        before issue 16 every publication was a snapshot, and a subscriber saw
+        no book until the first one; it still sees the same book at every step.
+        """
+        super().subscribe_book(symbol)
+        if symbol not in self._feeds:
+            self._feeds[symbol] = BookFeed(self.engines[symbol], self._book_levels)
+        self._snapshot_due.add(symbol)
+
+    def simulate_reconnect(self) -> None:
+        """Session up again: what was published while down was lost, so each subscribed book restarts."""
+        if not self._connected:
+            self._snapshot_due.update(self._book_subs)
+        super().simulate_reconnect()
+
+    def _publish_snapshot(self, symbol: str, ts: int) -> None:
+        seq, bids, asks = self._feeds[symbol].snapshot()
         self._emit(
             Action.MARKET_DATA, ts,
             lambda recv: BookSnapshot(self.venue, symbol, seq, bids, asks, ts, recv), "market",
         )
 
+    def _publish_book(self, symbol: str, ts: int) -> None:
+        """Send the levels the last action changed (nothing when none did)."""
+        if symbol not in self._book_subs:
+            return
+        if symbol in self._snapshot_due:
+            self._snapshot_due.discard(symbol)
+            self._publish_snapshot(symbol, ts)
+            return
+        change = self._feeds[symbol].delta()
+        if change is None:
+            # Nothing to send; the session's messages stay in the order (and at the times) they had when
+            # every match was published, so later outcomes wait for this slot as they did.
+            self._last_visible = max(ts + self.latency.response_ns(Action.MARKET_DATA, ts), self._last_visible)
+            return
+        seq, bids, asks = change
+        self._emit(
+            Action.MARKET_DATA, ts,
+            lambda recv: BookDelta(self.venue, symbol, seq, seq, bids, asks, ts, recv), "market",
+        )

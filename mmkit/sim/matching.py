@@ -134,6 +134,61 @@ class MatchingEngine:
         self._bids: SortedDict = SortedDict()
         self._asks: SortedDict = SortedDict()
         self._orders: dict[str, _Live] = {}
+        # Prices of the levels changed since the last take_changes(), per side (bids, asks); None until a
+        # publisher asks for them (watch_changes), so an engine nobody publishes incrementally keeps no set.
+        self._changed: tuple[set[Decimal], set[Decimal]] | None = None
+
+    # -- incremental publication ---------------------------------------------
+
+    def watch_changes(self) -> None:
+        """Record from now on which price levels change (see :class:`mmkit.sim.book_feed.BookFeed`).
+
+        Why: re-reading full depth after every match was a fifth of a simulated
+        backtest; a publisher only needs the levels an action touched.
+        """
+        if self._changed is None:
+            self._changed = (set(), set())
+
+    def take_changes(self) -> tuple[set[Decimal], set[Decimal]]:
+        """Prices (bids, asks) whose aggregate size may have changed since the last call; then forgets them."""
+        changed = self._changed
+        if changed is None:
+            raise RuntimeError("take_changes() before watch_changes()")
+        self._changed = (set(), set())
+        return changed
+
+    def _touch(self, side: Side, price: Decimal) -> None:
+        changed = self._changed
+        if changed is not None:
+            changed[0 if side is Side.BUY else 1].add(price)
+
+    def level_qty(self, side: Side, price: Decimal) -> Decimal:
+        """Aggregate open size at ``price`` on ``side`` (0 when no order rests there)."""
+        level = self._side_book(side).get(price)
+        return ZERO if level is None else _level_qty(level)
+
+    def nth_price(self, side: Side, n: int) -> Decimal | None:
+        """The ``n``-th best price of ``side`` (1 = best), None when the side has fewer levels."""
+        book = self._side_book(side)
+        if n < 1 or len(book) < n:
+            return None
+        price: Decimal = book.peekitem(-n if side is Side.BUY else n - 1)[0]
+        return price
+
+    def best_price(self, side: Side) -> Decimal | None:
+        """The best resting price of ``side`` (no size summed: the cheap question)."""
+        book = self._side_book(side)
+        if not book:
+            return None
+        price: Decimal = book.peekitem(-1 if side is Side.BUY else 0)[0]
+        return price
+
+    def crosses(self, side: Side, price: Decimal | None) -> bool:
+        """Would an order on ``side`` at ``price`` (None: market) meet a resting order?"""
+        return self._crosses(side, price)
+
+    def levels_count(self, side: Side) -> int:
+        return len(self._side_book(side))
 
     # -- queries -----------------------------------------------------------
 
@@ -248,6 +303,8 @@ class MatchingEngine:
                 del self._orders[order_id]
                 self._orders[new_order_id] = live
             live.order_id, live.client_id = new_order_id, new_client_id
+            if live.leaves != qty - filled:
+                self._touch(live.side, live.price)
             live.qty, live.leaves = qty, qty - filled
             return MatchResult(True, None, "", (), live.snapshot(), ZERO)
         if live.post_only and self._crosses(live.side, price):
@@ -323,6 +380,7 @@ class MatchingEngine:
                 )
                 if maker.leaves == 0:
                     self._remove(maker)
+            self._touch(taker.side.opposite, price)
         resting: RestingOrder | None = None
         canceled = ZERO
         if taker.leaves > 0:
@@ -330,6 +388,7 @@ class MatchingEngine:
                 canceled = taker.leaves
             else:
                 self._side_book(taker.side).setdefault(taker.price, {})[taker.order_id] = taker
+                self._touch(taker.side, taker.price)
                 self._orders[taker.order_id] = taker
                 resting = taker.snapshot()
         return MatchResult(True, None, "", tuple(executions), resting, canceled)
@@ -341,6 +400,7 @@ class MatchingEngine:
         if not level:
             del book[live.price]
         del self._orders[live.order_id]
+        self._touch(live.side, live.price)
 
 
 def _level_qty(level: dict[str, _Live]) -> Decimal:

@@ -14,7 +14,8 @@ from typing import Literal
 import attrs
 from loguru import logger
 
-from mmkit.book.book import IntLevel, OffGridError, OrderBook
+from mmkit._speedups import level_scans
+from mmkit.book.book import IntLevel, OrderBook
 from mmkit.connector import VenueRules
 from mmkit.model import (
     ZERO,
@@ -33,6 +34,9 @@ from mmkit.sim.latency import Action, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition, trade_fill_qty
 
 __all__ = ["ReplayBookVenue"]
+
+#: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 @attrs.define(slots=True)
@@ -92,6 +96,8 @@ class ReplayBookVenue(SimulatedVenue):
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
         self.refused_events = 0
+        #: Per-diff scans of its levels, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure ones).
+        self._size_before_last_change, self._drop_listed = level_scans()
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
@@ -157,46 +163,32 @@ class ReplayBookVenue(SimulatedVenue):
         itself is updated in one tight loop.
         """
         prev: dict[tuple[Side, int], int] = {}
-        # Most diffs do not list the price an order of ours rests at: one hashed membership test per
-        # side (built on first need) rules that out before walking the levels one by one.
-        listed_bids: dict[int, int] | None = None
-        listed_asks: dict[int, int] | None = None
+        before_last_change = self._size_before_last_change
         for queued in self._resting.values():
             tick = queued.tick
             rec = queued.rec
             if tick is None or rec.symbol != symbol:
                 continue
-            key = (rec.side, tick)
+            side = rec.side
+            key = (side, tick)
             if key in prev:
                 continue
-            if rec.side is Side.BUY:
-                if listed_bids is None:
-                    listed_bids = dict(bids)
-                if tick not in listed_bids:
-                    continue
-                levels = bids
-            else:
-                if listed_asks is None:
-                    listed_asks = dict(asks)
-                if tick not in listed_asks:
-                    continue
-                levels = asks
-            current = book.size_at_int(rec.side, tick)
-            before = current
-            for level_price, size in levels:
-                if level_price == tick:
-                    before = current
-                    current = size
-            prev[key] = before
+            before = before_last_change(bids if side is _BUY else asks, tick, book.size_at_int(side, tick))
+            if before is not None:
+                prev[key] = before
         book.apply_levels_int(bids, asks, seq)
         if self._resting:
             self._on_depth(book, symbol, prev, ts)
         # A changed level closes the window in which trades there are netted out of its decrease.
-        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
-            traded = self._traded.get((symbol, side))
-            if traded:
-                for price, _ in levels:
-                    traded.pop(price, None)
+        traded_by_side = self._traded
+        if traded_by_side:
+            drop_listed = self._drop_listed
+            traded = traded_by_side.get((symbol, _BUY))
+            if traded and bids:
+                drop_listed(traded, bids)
+            traded = traded_by_side.get((symbol, _SELL))
+            if traded and asks:
+                drop_listed(traded, asks)
 
     def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
         trade_price = trade.price
@@ -206,7 +198,7 @@ class ReplayBookVenue(SimulatedVenue):
             if rec.symbol != trade.symbol or price is None:
                 continue
             # A print above our bid (below our offer) neither reaches nor trades through us: most prints.
-            if trade_price > price if rec.side is Side.BUY else trade_price < price:
+            if trade_price > price if rec.side is _BUY else trade_price < price:
                 continue
             qty = trade_fill_qty(
                 self.queue_model, queued.pos, side=rec.side, price=price, leaves=rec.leaves,
@@ -216,10 +208,10 @@ class ReplayBookVenue(SimulatedVenue):
                 self._maker_fill(queued, qty, ts)
         aggressor = trade.aggressor
         if aggressor is not None:
-            tick = self._tick_of(book, trade_price)
+            tick = book.tick_of(trade_price)
             if tick is None:
                 return  # off the book's grid: no recorded level is at that price, nothing to net
-            resting = Side.SELL if aggressor is Side.BUY else Side.BUY  # the side the print traded against
+            resting = _SELL if aggressor is _BUY else _BUY  # the side the print traded against
             traded = self._traded.setdefault((trade.symbol, resting), {})
             traded[tick] = traded.get(tick, ZERO) + trade.qty
 
@@ -266,14 +258,6 @@ class ReplayBookVenue(SimulatedVenue):
     def _size(book: OrderBook, lots: int) -> Decimal:
         """A recorded size as a Decimal (no level: the same ZERO the queue models start from)."""
         return book.size_to_decimal(lots) if lots else ZERO
-
-    @staticmethod
-    def _tick_of(book: OrderBook, price: Decimal) -> int | None:
-        """``price`` in the book's ticks, or None when it is off the book's grid."""
-        try:
-            return book.price_to_int(price)
-        except OffGridError:
-            return None
 
     def _maker_fill(self, queued: _Queued, qty: Decimal, ts: int) -> None:
         rec = queued.rec
@@ -358,7 +342,7 @@ class ReplayBookVenue(SimulatedVenue):
     def _join(self, rec: VenueOrder) -> None:
         assert rec.price is not None
         book = self.books[rec.symbol]
-        tick = self._tick_of(book, rec.price)
+        tick = book.tick_of(rec.price)
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
 

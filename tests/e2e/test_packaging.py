@@ -80,6 +80,9 @@ def test_the_wheel_installs_everything_under_mmkit_and_ships_py_typed(wheel: Pat
     assert "mmkit/connectors/truex/connector.py" in names and "mmkit/strategies/skewed_ladder.py" in names
     assert "mmkit/strategies/truex_btc_pyusd.yml" in names
     assert not [n for n in names if n.split("/")[0] in ("connectors", "strategies")]
+    # the compiled replay core is built with the wheel (setup.py ext_modules)
+    for module in ("_levels", "_sequencer"):
+        assert [n for n in names if n.startswith(f"mmkit/_speedups/{module}.") and n.endswith(".so")], module
 
 
 def test_a_users_own_packages_and_ours_coexist_in_an_install(wheel: Path, tmp_path: Path) -> None:

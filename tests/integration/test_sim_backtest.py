@@ -85,8 +85,9 @@ def test_shipped_configs_never_pass_max_position(shared_data: Path, config: str)
 
 
 def test_sim_takers_follow_the_tape_and_the_report_shows_it(shared_data: Path) -> None:
-    """Issue 12 case 3: by default the synthetic takers pay no worse than the recorded prints; the report shows
-    the tape and the takers by distance from the mid, and the flow only reaches further when asked to."""
+    """Issue 12 case 3: by default the synthetic takers, fitted on the tape, trade no further from the mid than the
+    tape's farthest print; the report shows the fit and the takers by distance from the mid, and the flow only
+    reaches further when asked to."""
     from mmkit.app.backtest_cmd import load_events, run_backtest
     from mmkit.model import Trade
 
@@ -104,5 +105,6 @@ def test_sim_takers_follow_the_tape_and_the_report_shows_it(shared_data: Path) -
     # Every aggressor print once the reference has a mid (the run ends on the first tick at or after `end`).
     assert tape - 5 <= flow["tape_trades"] <= tape + 10
     assert sum(row["tape_trades"] for row in flow["bins"]) == flow["tape_trades"]
+    assert flow["farthest_fill_bps"] <= flow["max_distance_bps"] + 1e-9  # fitted takers stay within the tape
     assert honest["fills"]["count"] < reaching["fills"]["count"]
     assert honest["banner"].startswith("SYNTHETIC VENUE") and honest["fees"]["source"] == "conf/venues/sim.yml"

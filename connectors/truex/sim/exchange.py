@@ -11,8 +11,9 @@ thread both act under one lock, but never send while holding it: QuickFIX
 holds a session's mutex while it calls ``onLogout`` (and ``toApp`` on a
 resend), and ``sendToTarget`` needs that mutex, so sending under our lock
 deadlocked against a logout. Messages are queued under the lock on the
-``outbox`` (so they leave in the order they happened) and one sender thread
-hands them to QuickFIX holding no lock of ours.
+``outbox`` (so they leave in the order they happened) and sent, in that
+order, holding no lock of ours: by the sender thread, or, for the answers to
+a client's message, by the QuickFIX thread itself once it has left the lock.
 
 Tests ask the exchange for its OWN view of open orders (``open_orders``),
 never the client's belief. For tests that run the exchange in another
@@ -62,6 +63,7 @@ from connectors.truex.sim.records import (
 )
 from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
+from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
 
@@ -91,7 +93,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
         #: Every outgoing message goes through here, never straight to QuickFIX (see the module docstring).
-        self.outbox = Outbox("truex-sim")
+        self.outbox = Outbox("truex-sim", never_send_under=self._lock)
+        self.templates = Templates(config.dictionary_dir)
         self._signer = load_signer(config.signer)
         self._accounts_by_comp = {}
         for account in config.accounts:
@@ -104,6 +107,7 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             a.md_comp_id: SessionSpec(config.md_comp_id, a.md_comp_id, config.md_port) for a in config.accounts
         }
         self._logged_on: set[tuple[str, str]] = set()
+        self._keys_by_id: dict[str, tuple[str, str]] = {}  # SessionID text -> session_key (never changes)
         self._refused: dict[tuple[str, str], str] = {}
         self._disabled: set[str] = set()
         self._records: dict[tuple[str, str], _Record] = {}
@@ -359,9 +363,12 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         message.setField(m.T_TEXT, reason)
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        key = session_key(session_id)
+        text_id = session_id.toString()  # one call into QuickFIX; session_key takes four
+        key = self._keys_by_id.get(text_id) or self._keys_by_id.setdefault(text_id, session_key(session_id))
         raw = m.RawMessage(message.toString())
-        with self._lock:
+        # The answers are queued under the lock (their order is the exchange's) and sent by this thread
+        # once it has released the lock: no hand-off to the sender thread (outbox.py).
+        with self.outbox.sending_after(), self._lock:
             if key in self._refused:
                 return
             if key[0] == self.config.md_comp_id:

@@ -16,6 +16,7 @@ from connectors.truex import messages as m
 from connectors.truex.messages import VenueReject
 from connectors.truex.session import session_key
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _owner, _Record
+from connectors.truex.templates import Templates
 from mmkit.model import Instrument, Side
 
 
@@ -24,6 +25,8 @@ class ReportBuilder:
 
     config: ExchangeConfig
     instrument: Instrument
+    #: Pre-rendered messages (connectors/truex/templates.py); used under the exchange's lock only.
+    templates: Templates
     stats: ExchangeStats
     _records: dict[tuple[str, str], _Record]
 
@@ -47,10 +50,6 @@ class ReportBuilder:
         maker: bool = True,
         fee: Decimal | None = None,
     ) -> fix.Message:
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("8"))
         status = record.status
         open_leaves = record.qty - record.cum_qty if status.is_open else Decimal(0)
         values: list[tuple[int, str]] = [
@@ -83,20 +82,14 @@ class ReportBuilder:
             ]
         if fee is not None:
             values += [(m.T_COMMISSION, m.fmt_decimal(fee)), (m.T_COMM_CCY, self.instrument.quote)]
-        for tag, value in values:
-            message.setField(tag, value)
-        return message
+        return self.templates.build("8", values)  # one parse, byte-equal to setField per value
 
     def _cancel_reject(
         self, sid: fix.SessionID, client_id: str, orig: str, *, response_to: str, reject: VenueReject, detail: str = ""
     ) -> None:
         self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
-        message = fix.Message()
-        header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
-        header.setField(fix.MsgType("9"))
         record = self._records.get((_owner(session_key(sid)[1]), orig))
-        for tag, value in (
+        values = [
             (m.T_ORDER_ID, record.order_id if record is not None else "NONE"),
             (m.T_CLORDID, client_id),
             (m.T_ORIG_CLORDID, orig),
@@ -118,9 +111,8 @@ class ReportBuilder:
             (m.T_CXL_REJ_RESPONSE_TO, response_to),
             (m.T_CXL_REJ_REASON, "1" if reject is VenueReject.UNKNOWN_ORDER else "99"),
             (m.T_TEXT, f"{reject.text}: {detail}" if detail else reject.text),
-        ):
-            message.setField(tag, value)
-        self._send(sid, message)
+        ]
+        self._send(sid, self.templates.build("9", values))
 
     def _business_reject(self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str, ref_id: str = "") -> None:
         message = fix.Message()

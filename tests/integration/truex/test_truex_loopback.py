@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import quickfix as fix
 
+import connectors.truex.client_app as client_app_module
 import connectors.truex.connector as connector_module
 from connectors.truex import messages as m
 from connectors.truex.connector import OE, TrueXConnector
@@ -196,7 +197,7 @@ def _add_orig_sending_time(message: fix.Message) -> None:
 
 async def test_tag_122_rejected_by_venue(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     _, connector, collector = pair
-    monkeypatch.setattr(connector_module, "strip_orig_sending_time", _add_orig_sending_time)
+    monkeypatch.setattr(client_app_module, "strip_orig_sending_time", _add_orig_sending_time)
     _send_raw_order(connector, "o122", "59990")
     rejected = await collector.wait_for(lambda e: isinstance(e, OrderRejected))
     assert (rejected.client_id, rejected.reason) == ("o122", RejectReason.INVALID_MESSAGE)
@@ -204,13 +205,13 @@ async def test_tag_122_rejected_by_venue(pair: Pair, monkeypatch: pytest.MonkeyP
 
 async def test_client_strips_tag_122(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     exchange, connector, collector = pair
-    real_strip = connector_module.strip_orig_sending_time
+    real_strip = client_app_module.strip_orig_sending_time
 
     def add_then_strip(message: fix.Message) -> None:
         _add_orig_sending_time(message)
         real_strip(message)
 
-    monkeypatch.setattr(connector_module, "strip_orig_sending_time", add_then_strip)
+    monkeypatch.setattr(client_app_module, "strip_orig_sending_time", add_then_strip)
     _send_raw_order(connector, "s122", "59990")
     accepted = await collector.wait_for(lambda e: isinstance(e, OrderAccepted | OrderRejected))
     assert isinstance(accepted, OrderAccepted)

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from mmkit.book import book as book_module
 from mmkit.book.book import OrderBook
+from mmkit.book.levels import PyLevels
+from tests.unit.book.cores import CORES
 
 
+class _Book:
+    """An OrderBook whose core has a small heap window (the window is a core parameter)."""
+
+    def __new__(cls, core: type[Any], window: int) -> OrderBook:
+        book = OrderBook(Decimal("0.01"), Decimal("1"))
+        book._levels = core(window)
+        return book
+
+
+@pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_best_prices_match_a_naive_book_while_the_window_moves(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
-    monkeypatch.setattr(book_module, "HEAP_WINDOW_TICKS", 20)
+def test_best_prices_match_a_naive_book_while_the_window_moves(core: type[Any], seed: int) -> None:
     rng = random.Random(seed)
-    book = OrderBook(Decimal("0.01"), Decimal("1"))
+    book = _Book(core, 20)
     bids: dict[int, int] = {}
     asks: dict[int, int] = {}
     mid = 100_000
@@ -37,7 +48,7 @@ def test_best_prices_match_a_naive_book_while_the_window_moves(monkeypatch: pyte
         # As on a venue, levels the price has moved through are gone: the top follows the price.
         bid_levels += [(price, 0) for price in bids if price >= mid]
         ask_levels += [(price, 0) for price in asks if price <= mid]
-        floor_before, ceiling_before = book._bid_floor, book._ask_ceiling
+        floor_before, ceiling_before = book._levels.bounds
         book.apply_levels_int(bid_levels, ask_levels)
         for levels, naive in ((bid_levels, bids), (ask_levels, asks)):
             for price, size in levels:
@@ -47,14 +58,14 @@ def test_best_prices_match_a_naive_book_while_the_window_moves(monkeypatch: pyte
                     naive.pop(price, None)
         assert book.best_bid_int() == (max(bids) if bids else None)
         assert book.best_ask_int() == (min(asks) if asks else None)
-        rebuilds += (book._bid_floor, book._ask_ceiling) != (floor_before, ceiling_before)
+        rebuilds += book._levels.bounds != (floor_before, ceiling_before)
         assert book.bid_count == len(bids) and book.ask_count == len(asks)
     assert rebuilds > 10, "the window never moved: the test would not catch a stale window"
 
 
-def test_clear_and_snapshot_reset_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(book_module, "HEAP_WINDOW_TICKS", 10)
-    book = OrderBook(Decimal("0.01"), Decimal("1"))
+@pytest.mark.parametrize("core", CORES)
+def test_clear_and_snapshot_reset_the_window(core: type[Any]) -> None:
+    book = _Book(core, 10)
     book.set_snapshot_int([(1000, 1), (900, 1)], [(1010, 1), (1100, 1)], seq=1)
     assert book.best_bid_int() == 1000 and book.best_ask_int() == 1010
     book.apply_levels_int([(1000, 0)], [(1010, 0)])  # the best levels go; the next ones are outside the window
@@ -64,3 +75,10 @@ def test_clear_and_snapshot_reset_the_window(monkeypatch: pytest.MonkeyPatch) ->
     assert book.best_bid_int() == 500 and book.best_ask_int() == 600
     book.apply_levels_int([(500, 0)], [(600, 0)])
     assert book.best_bid_int() == 5 and book.best_ask_int() == 6000
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_window_must_be_positive(core: type[Any]) -> None:
+    with pytest.raises(ValueError, match="window"):
+        core(0)
+    assert PyLevels().bounds == core().bounds  # an empty core admits every price

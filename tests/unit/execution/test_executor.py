@@ -189,3 +189,28 @@ def test_cancel_all_pulls_everything() -> None:
     assert len(actions) == 6 and all(a.kind is ExecActionKind.CANCEL_ALL for a in actions)
     rig.settle()
     assert rig.tracker.open_orders() == [] and rig.fake.open_orders == []
+
+
+def _bid(qty: str) -> list[TargetQuote]:
+    return [TargetQuote(Side.BUY, 0, D("59990"), D(qty))]
+
+
+def test_without_tolerance_a_partly_filled_order_is_kept_only_at_its_remaining_size() -> None:
+    """With no size tolerance reconcile compares with ``==`` (not ``|a - b| <= 0``): on the remaining size."""
+    rig = Rig(sim(rate_limits=()))
+    rig.ex.reconcile(_bid("0.0100"), 0)
+    rig.settle()
+    (bid,) = rig.tracker.open_orders()
+    rig.fake.fill(bid.client_id, "0.004")
+    rig.settle()
+    assert rig.ex.reconcile(_bid("0.006"), 1) == []  # remaining 0.0060 == 0.006: kept, whatever the exponent
+    (action,) = rig.ex.reconcile(_bid("0.01"), 2)  # the original size is not the remaining one
+    assert action.kind is ExecActionKind.REPLACE and action.qty == D("0.01")
+
+
+def test_an_order_with_an_action_in_flight_is_left_alone() -> None:
+    rig = Rig(sim(rate_limits=()), auto_ack=False)
+    (placed, _) = rig.ex.reconcile(quotes("59990", "60020"), 0)
+    assert placed.kind is ExecActionKind.PLACE
+    assert rig.ex.reconcile(quotes("59980", "60030"), 1) == []  # both still PENDING_CREATE
+    rig.settle()

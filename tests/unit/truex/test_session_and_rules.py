@@ -8,8 +8,9 @@ import pytest
 import quickfix as fix
 
 from connectors.truex import messages as m
+from connectors.truex.client_app import ClientApp
 from connectors.truex.config import Credentials, SessionEndpoint, TrueXConfig
-from connectors.truex.connector import TrueXConnector, _ClientApp
+from connectors.truex.connector import TrueXConnector
 from connectors.truex.session import SessionSpec, build_settings, strip_orig_sending_time
 from connectors.truex.signing import LogonFields, hmac_sha256_base64
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
@@ -23,9 +24,9 @@ CONFIG = TrueXConfig(
 )
 
 
-def _app() -> tuple[TrueXConnector, _ClientApp]:
+def _app() -> tuple[TrueXConnector, ClientApp]:
     connector = TrueXConnector(CONFIG, env={"TRUEX_API_KEY": "k", "TRUEX_SECRET_KEY": "s"})
-    return connector, _ClientApp(connector, Credentials("k", "s"), hmac_sha256_base64, False)
+    return connector, ClientApp(connector, Credentials("k", "s"), hmac_sha256_base64, False)
 
 
 def _message(msg_type: str, seq: int = 5) -> fix.Message:

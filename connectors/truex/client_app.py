@@ -1,0 +1,86 @@
+"""The QuickFIX-thread side of the TrueX client: sign logons, guard outgoing messages, hand incoming ones over.
+
+Split out of connector.py by job. Everything here runs on a QuickFIX thread;
+it never parses or acts on a message, only copies it out (``toString()``)
+with a receive timestamp for the connector's asyncio loop (see the
+connector's module docstring for the threading rules).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import quickfix as fix
+
+from connectors.truex import messages as m
+from connectors.truex.config import Credentials
+from connectors.truex.session import GuardedApplication, now_ns, strip_orig_sending_time
+from connectors.truex.signing import LogonFields, Signer
+
+if TYPE_CHECKING:
+    from connectors.truex.connector import TrueXConnector
+
+OE, MD = "OE", "MD"
+_OE_TYPES = frozenset({"D", "F", "G", "H", "AF"})
+_MD_TYPES = frozenset({"V"})
+
+
+class ClientApp(GuardedApplication):
+    """QuickFIX-thread side: sign logons, guard outgoing messages, copy incoming ones to the loop."""
+
+    def __init__(self, owner: TrueXConnector, credentials: Credentials, signer: Signer, log_messages: bool) -> None:
+        super().__init__("truex.client", log_messages)
+        self._owner = owner
+        self._credentials = credentials
+        self._signer = signer
+        #: MsgSeqNum -> (MsgType, ClOrdID) of recent OE sends, to attribute a session Reject (35=3).
+        self.sent: dict[int, tuple[str, str]] = {}
+
+    def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        strip_orig_sending_time(message)
+        header = message.getHeader()
+        if header.getField(35) != "A":
+            return
+        username = self._credentials.api_key
+        fields = LogonFields(
+            sending_time=header.getField(52),
+            msg_type="A",
+            msg_seq_num=header.getField(34),
+            sender_comp_id=header.getField(49),
+            target_comp_id=header.getField(56),
+            username=username,
+        )
+        message.setField(m.T_USERNAME, username)
+        message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
+
+    def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.note_recv(session_id, now_ns())
+        msg_type = message.getHeader().getField(35)
+        if msg_type in ("5", "3"):
+            self._owner.post(session_id, message.toString(), now_ns())
+
+    def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        strip_orig_sending_time(message)
+        header = message.getHeader()
+        if header.isSetField(m.T_POSS_DUP) and header.getField(m.T_POSS_DUP) == "Y":
+            raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
+        msg_type = header.getField(35)
+        kind = self._owner.kind_of(session_id)
+        if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
+            self._log.error("refusing to send {} on the {} session", msg_type, kind)
+            raise fix.DoNotSend()
+        if kind == OE:
+            clordid = message.getField(m.T_CLORDID) if message.isSetField(m.T_CLORDID) else ""
+            self.sent[int(header.getField(34))] = (msg_type, clordid)
+            if len(self.sent) > 10_000:
+                for seq in sorted(self.sent)[:5_000]:
+                    del self.sent[seq]
+
+    def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._owner.received(session_id, message.toString(), now_ns())
+
+    def on_logon(self, session_id: fix.SessionID) -> None:
+        self._owner.post_status(session_id, True, now_ns())
+
+    def on_logout(self, session_id: fix.SessionID) -> None:
+        self._owner.post_status(session_id, False, now_ns())
