@@ -15,6 +15,9 @@ tracker, risk gates, PnL) — not a simplified loop. Figures:
   pre-converted data);
 * **in one process**: load again from the in-process cache (warm), setup (a)
   and setup (b) run twice each;
+* **#1 first read against hftbacktest** (:mod:`bench.first_read`): fresh
+  processes with an empty cache (parse + cache write) interleaved with
+  hftbacktest's converter on the same files, and the ratio (target <= 1x);
 * where setup (a)'s simulate time goes: per clock iterator (replay — which
   drives the venue —, router, order tracker, strategy + executor, sampler) in
   one instrumented run, and, timed alone, the two halves of the replay: the
@@ -42,6 +45,7 @@ from statistics import median
 
 from loguru import logger
 
+from bench import first_read
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_cmd import BacktestResult, load_events, run_backtest
 from mmkit.app.backtest_setups import build_replay_venue_setup
@@ -189,6 +193,9 @@ def _measure() -> None:
           f"reference OrderBookTracker {reference_s:.2f} s (the rest: the venue handling our orders)")
     print(f"   first read of the raw files (a one-off conversion, as hftbacktest's): "
           f"{first['load_s'] + first['simulate_s']:.2f} s load+simulate")
+    # #1 first read against hftbacktest's own conversion of the same files, interleaved (bench/first_read.py;
+    # without the [validate] extra, mmkit's figure alone).
+    first_read.compare()
     verdicts = (
         ("fresh process, cached recording (median)", median(cold)),
         ("warm (second run in one process)", warm_a),

@@ -19,10 +19,10 @@ Format. No pickle and no marshal: a file holds only flat arrays of integers
 never run code, whoever wrote the directory. (Whoever can write it can still
 change what a backtest sees, as with the data itself, so the directory is
 created private, 0700.) Values are interned in tables (distinct Decimal
-texts, strings, levels with their integer pairs) and events refer to them by
-index; equal Decimal texts therefore share one Decimal object, as they do in
-a fresh parse. Anything the format cannot represent exactly (an unexpected
-type, an int beyond 64 bits) makes :func:`store` skip the entry rather than
+texts, strings) and events refer to them by index; equal Decimal texts
+therefore share one Decimal object, as they do in a fresh parse. Anything
+the format cannot represent exactly (an unexpected type, an int beyond 64
+bits) makes :func:`store` skip the entry rather than
 write something approximate. A CRC-32 covers the header and the payload, so
 a truncated or damaged file is detected before anything in it is used, and
 any error while decoding is a miss, never a failed backtest.
@@ -49,7 +49,7 @@ import attrs
 from loguru import logger
 
 from mmkit.backtest.recording_cache.decoding import decode_events
-from mmkit.backtest.recording_cache.encoding import encode_events
+from mmkit.backtest.recording_cache.encoding import LevelSource, encode_events
 from mmkit.backtest.recording_cache.layout import MAGIC, PREFIX, CorruptEntryError, UncacheableError, canonical
 from mmkit.gc_policy import gc_paused
 
@@ -59,6 +59,7 @@ __all__ = [
     "SUFFIX",
     "CacheKey",
     "CorruptEntryError",
+    "LevelSource",
     "UncacheableError",
     "cache_directory",
     "file_stamps",
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 #: Bump whenever the layout of a file or the meaning of a column changes (including :data:`CONSTANTS`).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: File name suffix of an entry.
 SUFFIX = ".mmrec"
 #: Values of ``MMKIT_CACHE_DIR`` that turn the cache off.
@@ -179,7 +180,9 @@ def load(directory: Path, key: CacheKey, types: Sequence[type], *, freeze: bool 
     return events
 
 
-def store(directory: Path, key: CacheKey, events: Sequence[Any], types: Sequence[type]) -> Path | None:
+def store(
+    directory: Path, key: CacheKey, events: Sequence[Any], types: Sequence[type], source: LevelSource | None = None
+) -> Path | None:
     """Write ``events`` as the entry for ``key``; returns its path, or None when it could not be written.
 
     The file is written under a temporary name in the same directory and then
@@ -187,10 +190,12 @@ def store(directory: Path, key: CacheKey, events: Sequence[Any], types: Sequence
     a part (no fsync: a file damaged by a power cut fails its length or CRC
     check on load and is parsed again). A directory that cannot be created or
     written, or events the format cannot hold exactly, are logged and skipped.
+    ``source``: what the reader knows of its levels (:class:`LevelSource`),
+    which spares numbering them again.
     """
     try:
         with gc_paused():  # the tables it builds would make the collector walk every event, again and again
-            schema, blobs = encode_events(events, types)
+            schema, blobs = encode_events(events, types, source)
     except UncacheableError as exc:
         logger.warning("recording cache: not caching this recording: {}", exc)
         return None
@@ -228,12 +233,14 @@ def read_through(
     parse: Callable[[], Iterable[Any]],
     *,
     freeze: bool = False,
+    source: Callable[[], LevelSource | None] | None = None,
 ) -> Iterator[Any]:
     """The entry for ``key`` if it loads, else ``parse()``'s events, written as the entry once read to their end.
 
     What every reader does with the cache. ``directory`` None (caching off)
     just parses. A read abandoned early writes nothing: only a whole
-    recording is ever an entry.
+    recording is ever an entry. ``source``, called once the parse is read
+    to its end: the reader's :class:`LevelSource` for :func:`store`.
     """
     if directory is None:
         yield from parse()
@@ -246,7 +253,7 @@ def read_through(
     for event in parse():
         events.append(event)
         yield event
-    store(directory, key, events, types)
+    store(directory, key, events, types, None if source is None else source())
 
 
 def remove_entries(directory: Path | None = None) -> int:

@@ -11,7 +11,7 @@ import json
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import MemberDescriptorType
 from typing import Any
@@ -38,13 +38,9 @@ class _Decoder:
         self.blobs = blobs
         self.decimals = list(map(Decimal, self.texts(schema["decimals"])))
         self.strings = self.texts(schema["strings"])
-        table = schema["levels"]
-        decimal = self.decimals.__getitem__
-        prices, qtys = map(decimal, self.ints(table["prices"])), map(decimal, self.ints(table["qtys"]))
-        self.levels: list[tuple[Decimal, Decimal]] = list(zip(prices, qtys, strict=True))
-        self._pair_blobs = (table["scaled_prices"], table["scaled_sizes"])
-        self._pairs: list[tuple[int, int]] | None = None
-        self.chunks: dict[str, list[list[int]]] = {}  # entries of each decoded ``L`` column, per event
+        #: per decoded ``L`` column: each event's slice of its levels, and the levels' integer pairs (if stored)
+        self.slices: dict[str, list[slice]] = {}
+        self.pairs: dict[str, list[tuple[int, int]]] = {}
 
     def ints(self, blob: int, typecode: str = INDEX_TYPECODE) -> list[int]:
         values = array(typecode)
@@ -58,15 +54,6 @@ class _Decoder:
             raise CorruptEntryError("a text table holds the wrong number of texts")
         return texts
 
-    def pairs(self) -> list[tuple[int, int]]:
-        """The level table's integer pairs, built on first use (a recording without ScaledLevels needs none)."""
-        if self._pairs is None:
-            prices, sizes = (self.ints(blob, "q") for blob in self._pair_blobs)
-            self._pairs = list(zip(prices, sizes, strict=True))
-            if len(self._pairs) != len(self.levels):
-                raise CorruptEntryError("the level table's columns differ in length")
-        return self._pairs
-
     def column(self, name: str, spec: Mapping[str, Any], count: int) -> list[Any]:
         kind = spec["kind"]
         values: list[Any]
@@ -79,12 +66,7 @@ class _Decoder:
         elif kind == "s":
             values = list(map(self.strings.__getitem__, self.ints(spec["index"])))
         elif kind == "L":
-            entries = self.ints(spec["entries"])
-            ends = list(itertools.accumulate(self.ints(spec["lengths"])))
-            if (ends[-1] if ends else 0) != len(entries):
-                raise CorruptEntryError("level entry lengths do not add up")
-            chunks = self.chunks[name] = list(map(entries.__getitem__, map(slice, [0, *ends], ends)))
-            values = self.grouped(chunks, self.levels)
+            values = self.levels(name, spec)
         elif kind == "A":
             values = self.scaled(spec, count)
         else:
@@ -93,29 +75,51 @@ class _Decoder:
             raise CorruptEntryError(f"column {name!r} holds {len(values)} values for {count} events")
         return values
 
-    @staticmethod
-    def grouped(chunks: Iterable[list[int]], table: list[Any]) -> list[tuple[Any, ...]]:
-        """Per event, the tuple of the table rows its entries name."""
-        return list(map(tuple, map(map, itertools.repeat(table.__getitem__), chunks)))
+    def levels(self, name: str, spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Per event, its tuple of (Decimal, Decimal) levels; keeps the slices and integer pairs for ``A``."""
+        ends = list(itertools.accumulate(self.ints(spec["lengths"])))
+        total = ends[-1] if ends else 0
+        prices, qtys = self.ints(spec["prices"]), self.ints(spec["qtys"])
+        if len(prices) != total or len(qtys) != total:
+            raise CorruptEntryError("level columns do not add up")
+        decimal = self.decimals.__getitem__
+        levels = list(zip(map(decimal, prices), map(decimal, qtys), strict=True))
+        slices = self.slices[name] = list(map(slice, [0, *ends], ends))
+        if "scaled_prices" in spec:
+            pairs = self.pairs[name] = list(zip(
+                self.ints(spec["scaled_prices"], "q"), self.ints(spec["scaled_sizes"], "q"), strict=True
+            ))
+            if len(pairs) != total:
+                raise CorruptEntryError("scaled level columns do not add up")
+        return _grouped(levels, slices)
 
     def scaled(self, spec: Mapping[str, Any], count: int) -> list[ScaledLevels | None]:
         present = self.blobs[spec["present"]]
         increments = list(map(self.decimals.__getitem__, self.ints(spec["increments"])))
-        bids, asks = self.chunks[spec["bids"]], self.chunks[spec["asks"]]
+        bids, asks = self.slices[spec["bids"]], self.slices[spec["asks"]]
         if not len(present) == len(bids) == len(asks) == count or len(increments) != 2 * sum(present):
             raise CorruptEntryError("scaled levels do not add up")
+        if not increments:
+            return [None] * count
+        bid_pairs, ask_pairs = self.pairs.get(spec["bids"]), self.pairs.get(spec["asks"])
+        if bid_pairs is None or ask_pairs is None:
+            raise CorruptEntryError("scaled levels without their integer pairs")
         all_present = len(increments) == 2 * count
         if not all_present:
             bids, asks = list(itertools.compress(bids, present)), list(itertools.compress(asks, present))
-        pairs = self.pairs()
         columns: list[list[Any]] = [
-            increments[0::2], increments[1::2], self.grouped(bids, pairs), self.grouped(asks, pairs)
+            increments[0::2], increments[1::2], _grouped(bid_pairs, bids), _grouped(ask_pairs, asks)
         ]
         built = _instances(ScaledLevels, columns, len(bids))
         if all_present:
             return built
         rest = iter(built)
         return [next(rest) if flag else None for flag in present]
+
+
+def _grouped(items: list[Any], slices: list[slice]) -> list[tuple[Any, ...]]:
+    """Per slice, the tuple of the items it covers."""
+    return list(map(tuple, map(items.__getitem__, slices)))
 
 
 def decode_events(data: bytes, key: Mapping[str, Any], types: Sequence[type]) -> list[Any]:
@@ -147,7 +151,8 @@ def decode_events(data: bytes, key: Mapping[str, Any], types: Sequence[type]) ->
         if fields != positional_fields(cls):
             raise CorruptEntryError(f"the fields of {type_name(cls)} changed")
         count, specs = described["count"], described["columns"]
-        decoder.chunks.clear()
+        decoder.slices.clear()
+        decoder.pairs.clear()
         columns: dict[str, list[Any]] = {}
         for name, spec in sorted(zip(fields, specs, strict=True), key=lambda field: field[1]["kind"] == "A"):
             columns[name] = decoder.column(name, spec, count)  # ``A`` columns last: they reuse ``L`` entries

@@ -12,8 +12,10 @@ import itertools
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any
+
+import attrs
 
 from mmkit.backtest.recording_cache.layout import (
     CONSTANT_INDEX,
@@ -35,6 +37,8 @@ def _kind(values: Sequence[object]) -> str:
             return kind
     return "c"
 
+
+_FIRST, _SECOND, _THIRD, _FOURTH = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 _KINDS: dict[type, str] = {Decimal: "d", int: "i", str: "s", tuple: "L", ScaledLevels: "A"}
 
@@ -60,6 +64,30 @@ def _only(values: Iterable[object], *allowed: type) -> bool:
     return set(map(type, values)) <= set(allowed)
 
 
+@attrs.frozen
+class LevelSource:
+    """How a reader built each tuple of levels it handed out, so the encoder need not number their Decimals again.
+
+    Why: numbering every level's two Decimals by identity (a dict operation
+    per number, 600k on the shared recording) was most of the cache write,
+    and the reader has just looked each text up in its own tables. It keeps
+    per role (prices, sizes) a table of rows (the row's Decimal and its
+    integer units) and, per tuple of levels it built, the tuple itself, the
+    tuple of integer pairs it built with it, and the rows of its prices and
+    sizes. The encoder uses an entry only for the very tuples it holds (``is``,
+    and the entry keeps them alive, so an ``id`` cannot be reused), and
+    numbers the rows' Decimals once per row; anything else takes the
+    general path.
+    """
+
+    price_decimals: Sequence[Decimal]
+    size_decimals: Sequence[Decimal]
+    price_units: Sequence[int]
+    size_units: Sequence[int]
+    #: id(levels tuple) -> (levels tuple, integer pairs tuple, price rows, size rows)
+    sides: Mapping[int, tuple[tuple[Any, ...], tuple[Any, ...], list[int], list[int]]]
+
+
 class _Encoder:
     """Builds the value tables and the blobs; columns refer to blobs by index.
 
@@ -69,16 +97,14 @@ class _Encoder:
     Only distinct values (interned tables) are handled one by one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: LevelSource | None = None) -> None:
+        self.source = source
+        self._rows: tuple[list[int], list[int]] | None = None  # per role: row -> index in the Decimal table
         self.blobs: list[bytes] = []
         self.decimal_texts: dict[str, int] = {}
         self.decimal_ids: dict[int, int] = {}  # id -> object number; the events keep every Decimal alive meanwhile
         self.object_texts: list[int] = []  # object number -> text index
         self.strings: dict[str, int] = {}
-        #: (id of price, id of qty, scaled price, scaled size) -> entry; (0, 0) where a level has no integer pair
-        self.levels: dict[tuple[int, int, int, int], int] = {}
-        #: per entry, a level with its two Decimals
-        self.level_rows: list[tuple[Decimal, Decimal]] = []
 
     def blob(self, data: bytes) -> int:
         self.blobs.append(data)
@@ -156,48 +182,80 @@ class _Encoder:
         return {"kind": "s", "index": self.array(INDEX_TYPECODE, _number(self.strings, values)[0])}
 
     def levels_column(self, values: list[Any], scaled: list[Any] | None) -> dict[str, Any]:
-        """Tuples of (Decimal, Decimal) levels; with ``scaled``, each level's entry also holds its integer pair.
+        """Tuples of (Decimal, Decimal) levels: per level a price and a size index into the Decimal table.
 
-        A level-table entry is found by the identity of its two Decimals (the
-        reader shares equal ones) and its pair; only the distinct entries go
-        through the Decimal table, which dedupes by text.
+        With ``scaled`` (the events' :class:`ScaledLevels` pairs, None where an
+        event has none), each level's integer pair too, as two int64 columns
+        aligned with the levels ((0, 0) for an event without them).
+
+        Why per level rather than a table of distinct levels: numbering the
+        levels by their objects cost more than the parse that made them (a
+        dict entry per level, keyed by four numbers); here the only dict work
+        is numbering the Decimals, by identity, which the reader shares.
         """
+        if self.source is not None:
+            known = self.known_levels(values, scaled)
+            if known is not None:
+                return known
         if not _only(values, tuple):
             raise UncacheableError("a levels column holds something other than tuples")
         lengths = list(map(len, values))
         levels = list(itertools.chain.from_iterable(values))
         if not _only(levels, tuple) or not set(map(len, levels)) <= {2}:
             raise UncacheableError("a level is not a (price, qty) tuple")
-        if scaled is None or all(pairs is None for pairs in scaled):
-            scaled_prices = scaled_sizes = [0] * len(levels)
-        else:
-            present = [pairs for pairs in scaled if pairs is not None]
-            if not _only(present, tuple) or [len(p) for p in present] != [
-                n for n, pairs in zip(lengths, scaled, strict=True) if pairs is not None
-            ]:
-                raise UncacheableError("ScaledLevels that do not match the Decimal levels one for one")
-            pairs = list(itertools.chain.from_iterable(
-                (((0, 0),) * n if p is None else p) for n, p in zip(lengths, scaled, strict=True)
-            ))
-            if not _only(pairs, tuple) or not set(map(len, pairs)) <= {2}:
-                raise UncacheableError("a scaled level is not an (int, int) pair")
-            scaled_prices, scaled_sizes = list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))
-            if not _only(scaled_prices, int) or not _only(scaled_sizes, int):
-                raise UncacheableError("a scaled level is not an (int, int) pair")
-        keys = list(zip(
-            map(id, map(itemgetter(0), levels)), map(id, map(itemgetter(1), levels)), scaled_prices, scaled_sizes,
-            strict=True,
-        ))
-        entries, start = _number(self.levels, keys)
-        self.level_rows += _firsts(levels, entries, start, len(self.levels))
-        return {
+        column = {
             "kind": "L",
             "lengths": self.array(INDEX_TYPECODE, lengths),
-            "entries": self.array(INDEX_TYPECODE, entries),
+            "prices": self.array(INDEX_TYPECODE, self.decimal_indices(list(map(_FIRST, levels)))),
+            "qtys": self.array(INDEX_TYPECODE, self.decimal_indices(list(map(_SECOND, levels)))),
         }
+        if scaled is None or all(pairs is None for pairs in scaled):
+            return column
+        present = [pairs for pairs in scaled if pairs is not None]
+        if not _only(present, tuple) or [len(p) for p in present] != [
+            n for n, pairs in zip(lengths, scaled, strict=True) if pairs is not None
+        ]:
+            raise UncacheableError("ScaledLevels that do not match the Decimal levels one for one")
+        pairs = list(itertools.chain.from_iterable(
+            (((0, 0),) * n if p is None else p) for n, p in zip(lengths, scaled, strict=True)
+        ))
+        if not _only(pairs, tuple) or not set(map(len, pairs)) <= {2}:
+            raise UncacheableError("a scaled level is not an (int, int) pair")
+        scaled_prices, scaled_sizes = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
+        if not _only(scaled_prices, int) or not _only(scaled_sizes, int):
+            raise UncacheableError("a scaled level is not an (int, int) pair")
+        column["scaled_prices"] = self.array("q", scaled_prices)
+        column["scaled_sizes"] = self.array("q", scaled_sizes)
+        return column
+
+    def known_levels(self, values: list[Any], scaled: list[Any] | None) -> dict[str, Any] | None:
+        """:meth:`levels_column` from the reader's :class:`LevelSource`; None when it does not cover ``values``."""
+        source = self.source
+        assert source is not None
+        entries: list[Any] = list(map(source.sides.get, map(id, values)))
+        if None in entries or not all(map(is_, map(_FIRST, entries), values)):
+            return None
+        if scaled is not None and (None in scaled or not all(map(is_, map(_SECOND, entries), scaled))):
+            return None
+        if self._rows is None:
+            self._rows = (self.decimal_indices(list(source.price_decimals)),
+                          self.decimal_indices(list(source.size_decimals)))
+        price_rows = list(itertools.chain.from_iterable(map(_THIRD, entries)))
+        size_rows = list(itertools.chain.from_iterable(map(_FOURTH, entries)))
+        price_index, size_index = self._rows
+        column = {
+            "kind": "L",
+            "lengths": self.array(INDEX_TYPECODE, map(len, values)),
+            "prices": self.array(INDEX_TYPECODE, map(price_index.__getitem__, price_rows)),
+            "qtys": self.array(INDEX_TYPECODE, map(size_index.__getitem__, size_rows)),
+        }
+        if scaled is not None:
+            column["scaled_prices"] = self.array("q", map(source.price_units.__getitem__, price_rows))
+            column["scaled_sizes"] = self.array("q", map(source.size_units.__getitem__, size_rows))
+        return column
 
     def scaled_column(self, values: list[Any]) -> dict[str, Any]:
-        """ScaledLevels or None; their pairs went into the entries of ``bids`` and ``asks``."""
+        """ScaledLevels or None; their pairs went into the columns of ``bids`` and ``asks``."""
         scaled = [value for value in values if value is not None]
         increments = self.decimal_indices(
             list(itertools.chain.from_iterable((s.price_increment, s.size_increment) for s in scaled))
@@ -205,23 +263,15 @@ class _Encoder:
         return {"kind": "A", "present": self.blob(bytes(value is not None for value in values)),
                 "increments": self.array(INDEX_TYPECODE, increments), "bids": "bids", "asks": "asks"}
 
-    def level_table(self) -> dict[str, int]:
-        rows = self.level_rows
-        prices = self.decimal_indices(list(map(itemgetter(0), rows)))
-        qtys = self.decimal_indices(list(map(itemgetter(1), rows)))
-        _, _, scaled_prices, scaled_sizes = zip(*self.levels, strict=True) if self.levels else ((),) * 4
-        return {
-            "prices": self.array(INDEX_TYPECODE, prices), "qtys": self.array(INDEX_TYPECODE, qtys),
-            "scaled_prices": self.array("q", scaled_prices), "scaled_sizes": self.array("q", scaled_sizes),
-        }
-
 
 _SIMPLE_ENCODERS: dict[str, Callable[[_Encoder, list[object]], dict[str, Any]]] = {
     "c": _Encoder.constants, "i": _Encoder.ints, "d": _Encoder.decimals, "s": _Encoder.strs,
 }
 
 
-def encode_events(events: Sequence[Any], types: Sequence[type]) -> tuple[dict[str, Any], list[bytes]]:
+def encode_events(
+    events: Sequence[Any], types: Sequence[type], source: LevelSource | None = None
+) -> tuple[dict[str, Any], list[bytes]]:
     if len(types) > 255:
         raise UncacheableError("too many event types")
     position = {cls: index for index, cls in enumerate(types)}
@@ -229,7 +279,7 @@ def encode_events(events: Sequence[Any], types: Sequence[type]) -> tuple[dict[st
         order = bytes(map(position.__getitem__, map(type, events)))
     except KeyError as exc:
         raise UncacheableError(f"unexpected event type {exc.args[0]!r}") from exc
-    encoder = _Encoder()
+    encoder = _Encoder(source)
     described = []
     for cls in types:
         instances = [event for event in events if type(event) is cls]
@@ -238,11 +288,9 @@ def encode_events(events: Sequence[Any], types: Sequence[type]) -> tuple[dict[st
             "name": type_name(cls), "count": len(instances), "fields": fields,
             "columns": encoder.type_columns(fields, instances),
         })
-    levels = encoder.level_table()  # first: it adds the levels' Decimals to the Decimal table
     schema = {
         "order": encoder.blob(order),
         "types": described,
-        "levels": levels,
         "decimals": encoder.texts(encoder.decimal_texts),
         "strings": encoder.texts(encoder.strings),
     }

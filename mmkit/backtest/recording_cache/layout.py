@@ -9,9 +9,11 @@ text. Column kinds (per field of one event type):
 * ``i``: int64 values;
 * ``d``: Decimals, as indices into the table of distinct Decimal texts;
 * ``s``: str, as indices into the table of distinct strings;
-* ``L``: tuples of (Decimal, Decimal) levels: per event a length, then entries of the level table;
-* ``A``: ScaledLevels or None, aligned with the event's ``bids`` and ``asks``: each level-table
-  entry also holds the integer pair of its level, so these reuse the entries of those columns.
+* ``L``: tuples of (Decimal, Decimal) levels: per event a length, then per level a price and a
+  size index into the Decimal table and, when the events carry ScaledLevels, the level's integer
+  pair as two int64 columns;
+* ``A``: ScaledLevels or None, aligned with the event's ``bids`` and ``asks``: their increments;
+  their pairs are those stored with the levels of those columns.
 """
 
 from __future__ import annotations

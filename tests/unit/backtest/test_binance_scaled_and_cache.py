@@ -14,6 +14,7 @@ from mmkit.backtest.binance import (
     IDENTITY_CORRECTION,
     PRICE_INCREMENT,
     SIZE_INCREMENT,
+    RecordingFormatError,
     clear_recording_cache,
     read_recording,
 )
@@ -59,23 +60,34 @@ def test_scaled_levels_match_the_decimal_levels(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("price", "size"),
+    ("price", "size", "reason"),
     [
-        ("100.015", "1.0"),  # price finer than 0.01
-        ("100.01", "0.000000001"),  # size finer than 1e-8
-        ("100.01", "-1.0"),  # negative size
-        ("0.00", "1.0"),  # price 0
-        ("NaN", "1.0"),  # not a number at all
+        ("100.015", "1.0", r"price 100\.015 is finer than the recording's price increment 0\.01"),
+        ("100.01", "0.000000001", r"size 0\.000000001 is finer than the recording's size increment 1E-8"),
+        ("100.01", "-1.0", r"size -1\.0 must be at least 0"),
+        ("0.00", "1.0", r"price 0\.00 must be above 0"),
+        ("NaN", "1.0", r"price NaN is not a finite number"),
+        ("abc", "1.0", r"price 'abc' is not a decimal number"),
     ],
 )
-def test_anything_off_the_grid_leaves_decimal_levels_only(tmp_path: Path, price: str, size: str) -> None:
+def test_anything_off_the_grid_or_malformed_stops_the_read_naming_file_and_line(
+    tmp_path: Path, price: str, size: str, reason: str
+) -> None:
+    """The books replay on the recording's grid: a level off it (or not a number) is refused, never rounded."""
     line = (
         b'1 {"stream":"btcusdt@depth@100ms","data":{"E":1,"U":1,"u":1,"b":[["'
         + price.encode() + b'","' + size.encode() + b'"]],"a":[]}}'
     )
-    (delta,) = _book_events(_write(tmp_path / "rec.gz", [line]))
-    assert delta.scaled is None
-    assert [(str(p), str(q)) for p, q in delta.bids] == [(str(Decimal(price)), str(Decimal(size)))]
+    path = _write(tmp_path / "rec.gz", [DELTA, line])
+    with pytest.raises(RecordingFormatError, match=r"rec\.gz:2: .*" + reason):
+        _book_events(path)
+
+
+def test_a_number_must_be_quoted_and_a_level_a_pair(tmp_path: Path) -> None:
+    for levels in (b'[["100.01", 1.5]]', b'[["100.01"]]', b'[["100.01","1","2"]]', b'["100.01"]', b'{}'):
+        line = b'1 {"stream":"btcusdt@depth@100ms","data":{"E":1,"U":1,"u":1,"b":' + levels + b',"a":[]}}'
+        with pytest.raises(RecordingFormatError, match=r"rec\.gz:1: "):
+            _book_events(_write(tmp_path / "rec.gz", [line]))
 
 
 def test_exponent_notation_is_scaled_by_value(tmp_path: Path) -> None:

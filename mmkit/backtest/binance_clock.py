@@ -1,0 +1,89 @@
+"""The recorder's clock error, fitted from a Binance recording (see :mod:`mmkit.backtest.binance`, "Time")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+from loguru import logger
+
+from mmkit.backtest.binance_lines import VENUE, RecordingFormatError, Sample, scan_file
+from mmkit.model import NS_PER_MS, NS_PER_S
+
+#: Assumed smallest one-way latency from exchange to recorder, applied by the clock correction.
+DEFAULT_MIN_LATENCY_NS = NS_PER_MS
+#: Width of the windows whose minima define the lower envelope.
+DEFAULT_WINDOW_NS = 30 * NS_PER_S
+
+@attrs.frozen(slots=True)
+class ClockCorrection:
+    """``corrected = raw + offset_ns + drift * (raw - ref_ns)``: maps recorder time onto exchange time."""
+
+    offset_ns: int
+    drift: float
+    ref_ns: int
+
+    def correct(self, raw_ns: int) -> int:
+        return raw_ns + self.offset_ns + round(self.drift * (raw_ns - self.ref_ns))
+
+
+#: No correction (for recordings made with a disciplined clock).
+IDENTITY_CORRECTION = ClockCorrection(offset_ns=0, drift=0.0, ref_ns=0)
+
+
+def estimate_clock_correction(
+    paths: Sequence[Path],
+    min_latency_ns: int = DEFAULT_MIN_LATENCY_NS,
+    window_ns: int = DEFAULT_WINDOW_NS,
+) -> ClockCorrection:
+    """Fit the recorder's clock error from the data (see the module docstring for the method).
+
+    One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
+    """
+    samples = [sample for path in paths for sample in scan_file(path, keep_tickers=False)[1]]
+    return fit_correction(samples, paths, min_latency_ns, window_ns)
+
+
+def fit_correction(
+    samples: Sequence[Sample],
+    paths: Sequence[Path],
+    min_latency_ns: int = DEFAULT_MIN_LATENCY_NS,
+    window_ns: int = DEFAULT_WINDOW_NS,
+) -> ClockCorrection:
+    """The correction from ``(raw local ns, raw local - exchange ns)`` samples in file order (``paths`` for errors)."""
+    if not samples:
+        raise RecordingFormatError(f"no message with an exchange time in {[str(p) for p in paths]}")
+    ref = samples[0][0]
+    # Lower envelope: the fastest message of each window.
+    minima: dict[int, tuple[int, int]] = {}
+    for raw, diff in samples:
+        key = (raw - ref) // window_ns
+        if key not in minima or diff < minima[key][1]:
+            minima[key] = (raw, diff)
+    points = list(minima.values())
+    drift = 0.0
+    if len(points) >= 3:
+        xs = [float(raw - ref) for raw, _ in points]
+        ys = [float(diff) for _, diff in points]
+        mean_x = sum(xs) / len(xs)
+        mean_y = sum(ys) / len(ys)
+        var_x = sum((x - mean_x) ** 2 for x in xs)
+        if var_x > 0:
+            drift = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var_x
+    # Lower the line under every sample, then lift it to the assumed latency floor.
+    # corrected - exchange = diff + offset + drift*(raw-ref) must be >= min_latency for every sample.
+    lowest = min(diff - round(drift * (raw - ref)) for raw, diff in samples)
+    # drift describes how (local - exchange) grows with time, so the correction subtracts it.
+    correction = ClockCorrection(offset_ns=min_latency_ns - lowest, drift=-drift, ref_ns=ref)
+    # Recheck with the exact rounding of ``correct`` so the promise holds for every sample.
+    worst = min(correction.correct(raw) - (raw - diff) for raw, diff in samples)
+    if worst < min_latency_ns:
+        correction = attrs.evolve(correction, offset_ns=correction.offset_ns + (min_latency_ns - worst))
+    logger.bind(venue=VENUE).info(
+        "clock correction: offset {:.3f} ms, drift {:.2f} ppm over {} samples",
+        correction.offset_ns / NS_PER_MS,
+        correction.drift * 1e6,
+        len(samples),
+    )
+    return correction
