@@ -31,18 +31,19 @@ from mmkit.backtest.binance import (
     detect_instrument,
     estimate_clock_correction,
 )
+from mmkit.backtest.binance_parse import parse_lines
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import BookDelta, BookSnapshot, Trade
 
 #: Decompressed bytes read per step (a few hundred lines of the shared recording). Measured on the demo:
 #: 1 MB blocks left ~5 MB more resident than 64 KB ones (the block, its split lines and the joined rest).
-#: Steady MB (growth over 20 s) by block / parser lines: 1 MB / 20,000: 116 (+8); 256 KB / 20,000: 112 (+6);
-#: 64 KB / 20,000: 111 (+6); 64 KB / 4,000: 108 (+0.7); 64 KB / 1,000: 106.5 (+0.6).
 BLOCK_BYTES = 1 << 16
-#: Lines parsed by one parser: it interns each distinct price and size text for the whole read (fine for a
-#: backtest's one pass, a slow leak for a live run of hours); a fresh one every so often bounds that.
-PARSER_LINES = 1_000
+#: Lines parsed together, by one parser (the reader builds a batch's book levels in one go). Measured on the demo
+#: (steady resident MB, growth over 20 s): one parser for the whole read 116 (+8); a fresh one every 20,000
+#: lines 111 (+6), every 4,000 108 (+0.7), every 1,000 106.5 (+0.6) (before the reader's batched build);
+#: with it, 1,000-line parsers 113, 250-line batches each with its own parser 110.
+BATCH_LINES = 250
 #: A stream the replay does not use (bookTicker): its JSON is never decoded, as in read_recording.
 _BOOK_TICKER = b'@bookTicker"'
 
@@ -75,28 +76,34 @@ def stream_recording(paths: Sequence[Path]) -> Iterator[ReplayEvent]:
 
     The clock fit is computed first (a pass that keeps only its samples), so a
     damaged file fails here, before anything is replayed; a line that does not
-    parse raises :class:`RecordingFormatError` naming the file and line.
+    parse raises :class:`RecordingFormatError` naming the file and line. Lines
+    are parsed a batch at a time by the reader's own :func:`parse_lines` (it
+    builds a batch's book levels at once).
     """
     recorded = detect_instrument(paths)
-    correct = estimate_clock_correction(paths).correct
-    parse = _Parser(recorded.venue, recorded.symbol, False, recorded=recorded)
-    parsed = 0
+    correction = estimate_clock_correction(paths)
+
+    def parsed(path: Path, batch: list[tuple[int, int, bytes]]) -> Iterator[ReplayEvent]:
+        # A fresh parser per batch: one interns every distinct price and size text it meets for its whole life
+        # (fine for a backtest's one pass, a slow leak over a live run of hours).
+        parse = _Parser(recorded.venue, recorded.symbol, False, recorded=recorded)
+        for event in parse_lines(path, batch, parse, correction):
+            if isinstance(event, BookSnapshot | BookDelta | Trade):
+                yield event
+
     for path in paths:
+        batch: list[tuple[int, int, bytes]] = []
         for number, line in _numbered_lines(path):
-            parsed += 1
-            if parsed % PARSER_LINES == 0:  # its text -> number tables grow with every distinct price: start afresh
-                parse = _Parser(recorded.venue, recorded.symbol, False, recorded=recorded)
             stamp, sep, payload = line.partition(b" ")
             if not sep or not stamp.isdigit():
                 raise RecordingFormatError(f"{path}:{number}: expected '<ns> <json>', got {line[:80]!r}")
             if _BOOK_TICKER in payload:
                 continue
-            try:
-                event = parse(payload, correct(int(stamp)))
-            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
-                raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
-            if isinstance(event, BookSnapshot | BookDelta | Trade):
-                yield event
+            batch.append((number, int(stamp), payload))
+            if len(batch) >= BATCH_LINES:
+                yield from parsed(path, batch)
+                batch = []
+        yield from parsed(path, batch)
 
 
 class StreamedReplay:
