@@ -41,7 +41,7 @@ import time
 from collections import OrderedDict
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from loguru import logger
@@ -60,7 +60,9 @@ from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, journa
 from mmkit.store.private import make_private, restrict_umask
 from mmkit.store.recorder import Recorder, new_session_id
 from mmkit.store.records import OrderRecord, PnLRecord
-from mmkit.store.redis_state import RedisState
+
+if TYPE_CHECKING:
+    from mmkit.store.redis_state import RedisState
 
 #: Portfolio-total PnL rows use this venue and symbol (the store's convention).
 TOTAL = "*"
@@ -698,7 +700,11 @@ def attach_persistence(
     audit = AuditTrail(
         default_audit_path(store_section, instance, output_dir), instance=instance, fsync=store_section.audit_fsync
     )
-    redis_state = RedisState(store_section.redis_url, instance, session_id=sid) if store_section.redis_url else None
+    redis_state = None
+    if store_section.redis_url:  # the redis client only when Redis is configured (its import is ~7 MB resident)
+        from mmkit.store.redis_state import RedisState
+
+        redis_state = RedisState(store_section.redis_url, instance, session_id=sid)
     persistence = Persistence(
         engine, recorder, audit, redis_state, instance,
         pnl_interval_ns=int(pnl_interval_s * NS_PER_S),
