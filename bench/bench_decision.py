@@ -18,10 +18,22 @@ is printed separately; ``/metrics`` is served from its thread and scraped
 10 times a second by another thread (Prometheus scrapes every 15 s: this is
 a worst case for contention on the GIL). Compare the p99 of two runs, with
 and without ``--console``, run alternately on a quiet machine.
+
+``--live-like`` (what :func:`anchor_figures` runs for bench/compare_anchors.py,
+issue 16): the same round at a live cadence, ``--minutes`` (default 10) of
+100 ms ticks, i.e. 6,000 decisions. By default the run is **compressed**: the
+ticks follow each other without the idle 100 ms between them, so 10 minutes
+of ticks take a few seconds; what triggers the collector is the count of
+allocations, not the wall time, so the tick path's allocation pattern and its
+collector passes are those of 10 live minutes. ``--wall-clock`` sleeps to the
+100 ms cadence instead (a real 10-minute run). The collector's passes during
+the run are counted per generation with their longest pause (``gc.callbacks``);
+the target is max < 2 ms with no gen-2 pass on the tick path.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections.abc import Sequence
@@ -39,6 +51,9 @@ from mmkit.stream import UserStreamTracker
 from mmkit.testing.fake_connector import FakeConnector
 
 ROUNDS = 20_000
+TICK_MS = 100
+LIVE_MINUTES = 10.0
+TARGET_MAX_MS = 2.0
 LEVELS = 8
 TICK = Decimal("0.10")
 SIZE = Decimal("0.01")
@@ -54,16 +69,7 @@ def controller(ref: Decimal) -> list[TargetQuote]:
     return out
 
 
-def main() -> None:
-    import argparse
-
-    from loguru import logger
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--console", action="store_true", help="metrics collected and served, scraped at 10 Hz")
-    console = parser.parse_args().console
-
-    logger.remove()  # measure the decision path, not log formatting
+def _setup() -> tuple[FakeConnector, ClientOrderTracker, UserStreamTracker, Executor]:
     rules = attrs.evolve(load_venue_rules("sim"), rate_limits=(), duplicate_order_window_ns=0)
     # The executor has validated every target already; the fake's own re-check is test machinery.
     fake = FakeConnector(rules, validate=False)
@@ -71,13 +77,143 @@ def main() -> None:
     stream = UserStreamTracker(tracker)
     limiter = RateLimiter.from_rules(rules)
     executor = Executor(fake, tracker, rules.instrument("BTC-PYUSD"), rules, limiter)
-    hook = _ConsoleOn() if console else None
+    return fake, tracker, stream, executor
+
+
+def main() -> None:
+    import argparse
+
+    from loguru import logger
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--console", action="store_true", help="metrics collected and served, scraped at 10 Hz")
+    parser.add_argument("--live-like", action="store_true",
+                        help=f"{LIVE_MINUTES:g} minutes of {TICK_MS} ms ticks (compressed unless --wall-clock)")
+    parser.add_argument("--minutes", type=float, default=LIVE_MINUTES, help="length of the --live-like run")
+    parser.add_argument("--wall-clock", action="store_true", help="--live-like at the real 100 ms cadence")
+    args, _ = parser.parse_known_args()
+
+    logger.remove()  # measure the decision path, not log formatting
+    if args.live_like:
+        figures = live_like(args.minutes, wall_clock=args.wall_clock)
+        _print_live_like(figures, args.minutes, args.wall_clock)
+        return
+    fake, tracker, stream, executor = _setup()
+    hook = _ConsoleOn() if args.console else None
     try:
         with long_run_gc():  # set-up objects out of the collector's way, as run_live does after start-up
             _run(fake, tracker, stream, executor, hook)
     finally:
         if hook is not None:
             hook.close()
+
+
+class _GcWatch:
+    """Counts the collector's passes per generation and the longest pause of each (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.max_ns = [0, 0, 0]
+        self._began = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter_ns()
+            return
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.max_ns[generation] = max(self.max_ns[generation], time.perf_counter_ns() - self._began)
+
+    def __enter__(self) -> _GcWatch:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def live_like(minutes: float = LIVE_MINUTES, *, wall_clock: bool = False) -> dict[str, float]:
+    """``minutes`` of 100 ms decision ticks under the live GC policy; latency figures and collector passes.
+
+    Set-up happens before :func:`long_run_gc`, as in ``mmkit.app.lifecycle``:
+    the freeze moves it out of later scans; the ticks then allocate exactly
+    as the default bench's rounds do (controller, reconcile, acks drained).
+    """
+    fake, tracker, stream, executor = _setup()
+    rounds = int(minutes * 60_000 / TICK_MS)
+    with long_run_gc(), _GcWatch() as watch:
+        samples, cpu = _ticks(fake, stream, executor, rounds, wall_clock=wall_clock)
+    samples.sort()
+    cpu.sort()
+    return {
+        "rounds": float(rounds),
+        "p50_us": samples[len(samples) // 2] / 1000,
+        "p99_us": samples[min(len(samples) - 1, int(0.99 * len(samples)))] / 1000,
+        "max_ms": samples[-1] / 1e6,
+        "cpu_p99_us": cpu[min(len(cpu) - 1, int(0.99 * len(cpu)))] / 1000,
+        "cpu_max_ms": cpu[-1] / 1e6,
+        **{f"gen{g}_collections": float(watch.count[g]) for g in range(3)},
+        **{f"gen{g}_max_pause_ms": watch.max_ns[g] / 1e6 for g in range(3)},
+        "live_orders": float(len(tracker.open_orders())),
+        "illegal_transitions": float(tracker.illegal_transitions),
+    }
+
+
+def _ticks(
+    fake: FakeConnector, stream: UserStreamTracker, executor: Executor, rounds: int, *, wall_clock: bool
+) -> tuple[list[int], list[int]]:
+    """The decision rounds of :func:`_run`, one per 100 ms tick; the timed part's wall ns and thread CPU ns."""
+    rng = random.Random(7)
+    ref = Decimal("60000.00")
+    now = 0
+    samples: list[int] = []
+    cpu: list[int] = []  # thread CPU time: separates our cost from a busy machine's scheduling
+    next_tick = time.monotonic()
+    for _ in range(rounds):
+        if wall_clock:
+            next_tick += TICK_MS / 1000
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        ref += TICK * rng.choice((-2, -1, 0, 1, 2))
+        now += TICK_MS * 1_000_000
+        fake.now_ns = now
+        began, began_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        executor.reconcile(controller(ref), now)
+        samples.append(time.perf_counter_ns() - began)
+        cpu.append(time.thread_time_ns() - began_cpu)
+        stream.process(fake.drain())
+        if len(fake.actions) > 5_000:  # as in _run: the fake's recordings must not grow the heap without bound
+            fake.clear_records()
+            fake.purge_closed()
+    return samples, cpu
+
+
+def _print_live_like(figures: dict[str, float], minutes: float, wall_clock: bool) -> None:
+    kind = "wall-clock" if wall_clock else "compressed (ticks back to back, allocation pattern of live)"
+    print(f"   live-like run: {minutes:g} min of {TICK_MS} ms ticks = {figures['rounds']:.0f} decisions, {kind}")
+    print(f"   decision latency (wall): p50 {figures['p50_us']:.0f} us  p99 {figures['p99_us']:.0f} us  "
+          f"max {figures['max_ms']:.2f} ms")
+    print(f"   decision latency (thread cpu): p99 {figures['cpu_p99_us']:.0f} us  max {figures['cpu_max_ms']:.2f} ms "
+          "(a wall max far above it is the machine's scheduling, not our work)")
+    for g in range(3):
+        print(f"   gen-{g} collections during the run: {figures[f'gen{g}_collections']:.0f} "
+              f"(longest {figures[f'gen{g}_max_pause_ms']:.2f} ms)")
+    verdict = "OK" if figures["max_ms"] < TARGET_MAX_MS else "MISSED"
+    print(f"   target max < {TARGET_MAX_MS:g} ms: {verdict}; live orders at end {figures['live_orders']:.0f}, "
+          f"illegal transitions {figures['illegal_transitions']:.0f}")
+
+
+def anchor_figures() -> dict[str, float]:
+    """For bench/compare_anchors.py: the compressed 10-minute live-like run's p50_us, p99_us, max_ms (wall).
+
+    Also ``cpu_max_ms`` (the slowest decision in thread CPU time) and
+    ``gen2_collections``: on a busy machine the wall max is the scheduler's,
+    and these two say whether our own work or the collector made it.
+    """
+    from loguru import logger
+
+    logger.remove()
+    figures = live_like(LIVE_MINUTES)
+    return {key: figures[key] for key in ("p50_us", "p99_us", "max_ms", "cpu_max_ms", "gen2_collections")}
 
 
 class _ConsoleOn:

@@ -47,7 +47,7 @@ import attrs
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import fix_tags
 from connectors.truex.dictionary import CONF_FIX_DIR
 from connectors.truex.session import SessionSpec, build_settings
 from mmkit.gc_policy import long_run_gc
@@ -68,7 +68,7 @@ WAIT_S = 30.0
 
 def _party_order() -> fix.IntArray:
     order = fix.IntArray(4)
-    for index, tag in enumerate((m.T_PARTY_ID, 447, m.T_PARTY_ROLE, 0)):
+    for index, tag in enumerate((fix_tags.T_PARTY_ID, 447, fix_tags.T_PARTY_ROLE, 0)):
         order[index] = tag
     return order
 
@@ -98,21 +98,21 @@ class _RawAcceptor(fix.Application):
         self._next += 1
         report = fix.Message()
         header = report.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
         header.setField(fix.MsgType("8"))
-        qty = message.getField(m.T_QTY)
+        qty = message.getField(fix_tags.T_QTY)
         for tag, value in (
-            (m.T_ORDER_ID, f"R{self._next}"),
-            (m.T_CLORDID, message.getField(m.T_CLORDID)),
-            (m.T_EXEC_ID, f"R{self._next}-0"),
-            (m.T_EXEC_TYPE, "0"),
-            (m.T_ORD_STATUS, "0"),
-            (m.T_SYMBOL, message.getField(m.T_SYMBOL)),
-            (m.T_SIDE, message.getField(m.T_SIDE)),
-            (m.T_QTY, qty),
-            (m.T_PRICE, message.getField(m.T_PRICE)),
-            (m.T_LEAVES_QTY, qty),
-            (m.T_CUM_QTY, "0"),
+            (fix_tags.T_ORDER_ID, f"R{self._next}"),
+            (fix_tags.T_CLORDID, message.getField(fix_tags.T_CLORDID)),
+            (fix_tags.T_EXEC_ID, f"R{self._next}-0"),
+            (fix_tags.T_EXEC_TYPE, "0"),
+            (fix_tags.T_ORD_STATUS, "0"),
+            (fix_tags.T_SYMBOL, message.getField(fix_tags.T_SYMBOL)),
+            (fix_tags.T_SIDE, message.getField(fix_tags.T_SIDE)),
+            (fix_tags.T_QTY, qty),
+            (fix_tags.T_PRICE, message.getField(fix_tags.T_PRICE)),
+            (fix_tags.T_LEAVES_QTY, qty),
+            (fix_tags.T_CUM_QTY, "0"),
         ):
             report.setField(tag, value)
         report.setField(fix.TransactTime(6))  # QuickFIX's own clock field, microseconds
@@ -152,10 +152,10 @@ class _RawInitiator(fix.Application):
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        if message.getHeader().getField(35) != "8" or message.getField(m.T_EXEC_TYPE) != "0":
+        if message.getHeader().getField(35) != "8" or message.getField(fix_tags.T_EXEC_TYPE) != "0":
             return
         with self._lock:
-            self._pending.discard(message.getField(m.T_CLORDID))
+            self._pending.discard(message.getField(fix_tags.T_CLORDID))
             if not self._pending:
                 self.answered.set()
 
@@ -189,21 +189,21 @@ class RawLoopback:
         """A NewOrderSingle with the fields mmkit sends (parties group included), built field by field."""
         message = fix.Message()
         header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
         header.setField(fix.MsgType("D"))
-        message.setField(m.T_CLORDID, client_id)
-        group = fix.Group(m.T_NO_PARTY_IDS, m.T_PARTY_ID, _party_order())
-        group.setField(m.T_PARTY_ID, "PARTY1")
-        group.setField(m.T_PARTY_ROLE, m.PARTY_ROLE_CLIENT_ID)
+        message.setField(fix_tags.T_CLORDID, client_id)
+        group = fix.Group(fix_tags.T_NO_PARTY_IDS, fix_tags.T_PARTY_ID, _party_order())
+        group.setField(fix_tags.T_PARTY_ID, "PARTY1")
+        group.setField(fix_tags.T_PARTY_ROLE, fix_tags.PARTY_ROLE_CLIENT_ID)
         message.addGroup(group)
-        message.setField(m.T_SYMBOL, "BTC-PYUSD")
-        message.setField(m.T_SIDE, "1")
+        message.setField(fix_tags.T_SYMBOL, "BTC-PYUSD")
+        message.setField(fix_tags.T_SIDE, "1")
         message.setField(fix.TransactTime(6))
-        message.setField(m.T_QTY, "0.0001")
-        message.setField(m.T_ORD_TYPE, m.ORD_TYPE_LIMIT)
-        message.setField(m.T_PRICE, price)
-        message.setField(m.T_TIF, "1")
-        message.setField(m.T_EXEC_INST, m.EXEC_INST_POST_ONLY)
+        message.setField(fix_tags.T_QTY, "0.0001")
+        message.setField(fix_tags.T_ORD_TYPE, fix_tags.ORD_TYPE_LIMIT)
+        message.setField(fix_tags.T_PRICE, price)
+        message.setField(fix_tags.T_TIF, "1")
+        message.setField(fix_tags.T_EXEC_INST, fix_tags.EXEC_INST_POST_ONLY)
         fix.Session.sendToTarget(message, self._initiator_spec.session_id)
 
     def latency(self, prefix: str, count: int) -> tuple[list[float], int]:

@@ -38,6 +38,15 @@ def long_run_gc(gen0_threshold: int = GC_GEN0_THRESHOLD) -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
+def collections() -> tuple[int, ...]:
+    """Passes of the collector so far in this process, per generation (young first): a run logs the difference.
+
+    Why: the decision-latency target depends on no older pass running on the
+    tick path; the count over a real run says whether it held.
+    """
+    return tuple(int(generation["collections"]) for generation in gc.get_stats())
+
+
 @contextlib.contextmanager
 def gc_paused(*, freeze: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while many objects are built (a recording parsed, encoded or loaded).

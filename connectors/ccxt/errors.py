@@ -13,9 +13,12 @@ from __future__ import annotations
 import enum
 
 import attrs
-import ccxt
 
+from connectors.ccxt.lazy import ccxt_errors
 from mmkit.model import RejectReason
+
+#: ccxt's exception classes, without importing its exchanges (connectors.ccxt.lazy).
+ccxt_exc = ccxt_errors()
 
 
 class ErrorKind(enum.Enum):
@@ -38,21 +41,21 @@ class ClassifiedError:
 # Order matters: subclasses before their bases (OrderNotFound is an InvalidOrder,
 # RateLimitExceeded is a DDoSProtection is a NetworkError).
 _TABLE: tuple[tuple[type[BaseException], ErrorKind, RejectReason], ...] = (
-    (ccxt.RateLimitExceeded, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
-    (ccxt.DDoSProtection, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
-    (ccxt.RequestTimeout, ErrorKind.TRANSIENT, RejectReason.OTHER),
-    (ccxt.ExchangeNotAvailable, ErrorKind.TRANSIENT, RejectReason.OTHER),
-    (ccxt.InvalidNonce, ErrorKind.TRANSIENT, RejectReason.OTHER),
-    (ccxt.NetworkError, ErrorKind.TRANSIENT, RejectReason.OTHER),
-    (ccxt.OrderNotFound, ErrorKind.DEFINITIVE, RejectReason.UNKNOWN_ORDER),
-    (ccxt.OrderImmediatelyFillable, ErrorKind.DEFINITIVE, RejectReason.POST_ONLY_WOULD_CROSS),
-    (ccxt.DuplicateOrderId, ErrorKind.DEFINITIVE, RejectReason.DUPLICATE_CLIENT_ID),
-    (ccxt.InsufficientFunds, ErrorKind.DEFINITIVE, RejectReason.INSUFFICIENT_FUNDS),
-    (ccxt.InvalidOrder, ErrorKind.DEFINITIVE, RejectReason.OTHER),
-    (ccxt.BadSymbol, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
-    (ccxt.BadRequest, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
-    (ccxt.AuthenticationError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
-    (ccxt.ExchangeError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+    (ccxt_exc.RateLimitExceeded, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
+    (ccxt_exc.DDoSProtection, ErrorKind.BACKOFF, RejectReason.RATE_LIMIT),
+    (ccxt_exc.RequestTimeout, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt_exc.ExchangeNotAvailable, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt_exc.InvalidNonce, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt_exc.NetworkError, ErrorKind.TRANSIENT, RejectReason.OTHER),
+    (ccxt_exc.OrderNotFound, ErrorKind.DEFINITIVE, RejectReason.UNKNOWN_ORDER),
+    (ccxt_exc.OrderImmediatelyFillable, ErrorKind.DEFINITIVE, RejectReason.POST_ONLY_WOULD_CROSS),
+    (ccxt_exc.DuplicateOrderId, ErrorKind.DEFINITIVE, RejectReason.DUPLICATE_CLIENT_ID),
+    (ccxt_exc.InsufficientFunds, ErrorKind.DEFINITIVE, RejectReason.INSUFFICIENT_FUNDS),
+    (ccxt_exc.InvalidOrder, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+    (ccxt_exc.BadSymbol, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
+    (ccxt_exc.BadRequest, ErrorKind.DEFINITIVE, RejectReason.INVALID_MESSAGE),
+    (ccxt_exc.AuthenticationError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
+    (ccxt_exc.ExchangeError, ErrorKind.DEFINITIVE, RejectReason.OTHER),
 )
 
 
@@ -65,7 +68,7 @@ def classify(exc: BaseException, texts: tuple[tuple[str, RejectReason], ...] = (
     ExchangeError (Coinbase's INVALID_LIMIT_PRICE_POST_ONLY): a venue answer
     carrying one is a definitive reject with that reason.
     """
-    if isinstance(exc, ccxt.ExchangeError) and not isinstance(exc, ccxt.NetworkError):
+    if isinstance(exc, ccxt_exc.ExchangeError) and not isinstance(exc, ccxt_exc.NetworkError):
         message = str(exc)
         for needle, reason in texts:
             if needle in message:

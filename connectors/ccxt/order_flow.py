@@ -14,11 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import ccxt
 
 from connectors.ccxt.base import CcxtBase
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
-from connectors.ccxt.errors import ClassifiedError, ErrorKind, classify
+from connectors.ccxt.errors import ClassifiedError, ErrorKind, ccxt_exc, classify
 from connectors.ccxt.profiles import ClientIdLookup
 from connectors.ccxt.watchdog import Backoff
 from mmkit.connector import (
@@ -65,7 +64,7 @@ class OrderFlowMixin(CcxtBase):
             self._note(err)
             if err.definitive and err.reason is RejectReason.UNKNOWN_ORDER:
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
-            if isinstance(exc, ccxt.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
+            if isinstance(exc, ccxt_exc.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
                 # The venue's own words for an order id it does not know: definitive for a status query.
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
@@ -255,7 +254,7 @@ class OrderFlowMixin(CcxtBase):
             for raw in await self._exchange.fetch_orders(ccxt_symbol):
                 if raw.get("clientOrderId") == client_id:
                     return raw
-            raise ccxt.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
+            raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
         return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
 
     def _apply_order(self, tracked: _Tracked, raw: Any) -> None:

@@ -100,7 +100,7 @@ def build_exchange(profile: VenueProfile, credentials: dict[str, str] | None = N
     ``overrides`` are merged into ccxt's constructor config (tests pass
     ``markets=`` to skip market loading).
     """
-    import ccxt.pro as ccxtpro
+    from connectors.ccxt.lazy import pro_exchange_class  # this exchange's modules, not all of ccxt's
 
     config: dict[str, Any] = {"enableRateLimit": True, **profile.ccxt_options, **(credentials or {}), **overrides}
-    return getattr(ccxtpro, profile.ccxt_id)(config)
+    return pro_exchange_class(profile.ccxt_id)(config)

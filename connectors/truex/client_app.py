@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import quickfix as fix
 
-from connectors.truex import messages as m
+from connectors.truex import fix_tags
 from connectors.truex.config import Credentials
 from connectors.truex.session import GuardedApplication, now_ns, strip_orig_sending_time
 from connectors.truex.signing import LogonFields, Signer
@@ -50,8 +50,8 @@ class ClientApp(GuardedApplication):
             target_comp_id=header.getField(56),
             username=username,
         )
-        message.setField(m.T_USERNAME, username)
-        message.setField(m.T_PASSWORD, self._signer(fields, self._credentials.secret))
+        message.setField(fix_tags.T_USERNAME, username)
+        message.setField(fix_tags.T_PASSWORD, self._signer(fields, self._credentials.secret))
 
     def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self._owner.note_recv(session_id, now_ns())
@@ -62,7 +62,7 @@ class ClientApp(GuardedApplication):
     def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         strip_orig_sending_time(message)
         header = message.getHeader()
-        if header.isSetField(m.T_POSS_DUP) and header.getField(m.T_POSS_DUP) == "Y":
+        if header.isSetField(fix_tags.T_POSS_DUP) and header.getField(fix_tags.T_POSS_DUP) == "Y":
             raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
         msg_type = header.getField(35)
         kind = self._owner.kind_of(session_id)
@@ -70,7 +70,7 @@ class ClientApp(GuardedApplication):
             self._log.error("refusing to send {} on the {} session", msg_type, kind)
             raise fix.DoNotSend()
         if kind == OE:
-            clordid = message.getField(m.T_CLORDID) if message.isSetField(m.T_CLORDID) else ""
+            clordid = message.getField(fix_tags.T_CLORDID) if message.isSetField(fix_tags.T_CLORDID) else ""
             self.sent[int(header.getField(34))] = (msg_type, clordid)
             if len(self.sent) > 10_000:
                 for seq in sorted(self.sent)[:5_000]:

@@ -36,26 +36,36 @@ venue counts more (bytes were lost), an OrderStatusReport with the venue's
 CumQty/AvgPx goes out first, so the engine books the difference and halts.
 Fees: a fill without Commission(12) is charged from the venue rules' fee
 schedule (conf/venues/truex.yml), not booked at zero.
+
+The connector is split by job: this module holds construction, the session
+lifecycle (connect, disconnect, logon/logout, reconcile on re-logon) and the
+dispatch of incoming messages; its mixins hold the rest: ``thread_handoff``
+(QuickFIX threads to the loop), ``order_entry`` (D/F/G/H requests),
+``order_answers`` (8/9/j/3 to events, fees, CumQty checks), ``status_probes``
+(status by cancel), ``queries`` (awaitable reconciliation) and
+``md_subscriptions`` (35=V); ``client_app`` is the QuickFIX application.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import builders, fix_tags, parsers, raw_message
 from connectors.truex.client_app import MD, OE, ClientApp
 from connectors.truex.config import Credentials, TrueXConfig
 from connectors.truex.ids import IdGenerator
+from connectors.truex.md_subscriptions import MarketDataSubscriptions
+from connectors.truex.order_answers import OrderAnswers
+from connectors.truex.order_entry import OrderEntry, _OrderInfo
+from connectors.truex.queries import StatusQueries
 from connectors.truex.session import (
     SessionSpec,
     build_settings,
@@ -63,57 +73,34 @@ from connectors.truex.session import (
     store_factory,
 )
 from connectors.truex.signing import load_signer
+from connectors.truex.status_probes import StatusProbes
 from connectors.truex.templates import Templates
+from connectors.truex.thread_handoff import QuickFixHandoff
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
     ConnectorContext,
     Inbox,
     NotConnectedError,
-    OrderNotFoundError,
     StatusCapabilities,
     TransientVenueError,
     VenueRules,
     load_venue_rules,
 )
 from mmkit.model import (
-    Balance,
     ConnectionStatus,
-    Fill,
-    Liquidity,
     MalformedMessage,
-    OrderCanceled,
-    OrderCancelRejected,
-    OrderExpired,
     OrderNotFound,
     OrderQueryFailed,
-    OrderRejected,
-    OrderReplaced,
-    OrderRequest,
     OrderStatusReport,
-    RejectReason,
-    ReplaceRequest,
-    Side,
     Trade,
     VenueEvent,
-    VenueOrderStatus,
 )
 
 
-@attrs.define(slots=True)
-class _OrderInfo:
-    """What F/G/H need that the engine does not pass back (side, symbol), per live ClOrdID."""
-
-    symbol: str
-    side: Side
-    price: Decimal | None
-    qty: Decimal
-    post_only: bool = True
-    #: CumQty(14) the venue last reported for this order chain (FIX counts it across replaces).
-    cum_qty: Decimal = Decimal(0)
-
-
-class TrueXConnector:
+class TrueXConnector(
+    QuickFixHandoff, OrderEntry, OrderAnswers, StatusProbes, StatusQueries, MarketDataSubscriptions
+):
     """TrueX over FIX (FIXT.1.1 / FIX 5.0 SP2): order entry + market data. See the module docstring."""
 
     def __init__(
@@ -302,31 +289,6 @@ class TrueXConnector:
             if self._logged_on[kind]:
                 self._set_down(kind, "disconnected by us", now_ns())
 
-    # -- called from QuickFIX threads ------------------------------------------
-
-    def kind_of(self, session_id: fix.SessionID) -> str:
-        kind = self._kinds_by_id.get(session_id.toString())  # one call into QuickFIX, not four
-        if kind is not None:
-            return kind
-        key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
-        return self._kinds.get(key, "?")
-
-    def received(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
-        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop."""
-        kind = self.kind_of(session_id)
-        if kind == OE and ts_recv > self._watchdog.last_recv_ns:
-            self._watchdog.last_recv_ns = ts_recv
-        self._call_soon(self._on_message, kind, raw, ts_recv)
-
-    def post(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
-        """Hand a copied message to the loop (thread-safe)."""
-        self._call_soon(self._on_message, self.kind_of(session_id), raw, ts_recv)
-
-    def note_recv(self, session_id: fix.SessionID, ts_recv: int) -> None:
-        """Anything arrived on OE (any thread): the watchdog's proof of life."""
-        if self.kind_of(session_id) == OE and ts_recv > self._watchdog.last_recv_ns:
-            self._watchdog.last_recv_ns = ts_recv
-
     async def _watch(self) -> None:
         """Every 250 ms: is the OE session still answering? (connectors/truex/watchdog.py)."""
         while True:
@@ -342,42 +304,6 @@ class TrueXConnector:
             session = fix.Session.lookupSession(self._specs[OE].session_id)
             if session is not None:
                 await asyncio.to_thread(session.disconnect)  # QuickFIX reconnects; we reconcile on logon
-
-    def post_status(self, session_id: fix.SessionID, up: bool, ts_recv: int) -> None:
-        self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)
-
-    def _call_soon(self, fn: Any, *args: object) -> None:
-        """Queue ``fn(*args)`` for the loop, in arrival order; one loop wake-up per batch, not per message.
-
-        A QuickFIX thread appends to ``_handoff`` and wakes the loop
-        (``call_soon_threadsafe``, a write to the loop's self-pipe) only if no
-        drain is already scheduled; the drain clears the flag before it looks
-        at the queue, so an item is either seen by a drain already under way
-        or schedules the next one. Order is one FIFO for messages and session
-        status alike, as with one ``call_soon_threadsafe`` per item before.
-        """
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        self._handoff.append((fn, args))
-        if not self._handoff_scheduled:
-            self._handoff_scheduled = True
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                loop.call_soon_threadsafe(self._run_handoff)
-
-    def _run_handoff(self) -> None:
-        """Loop side of ``_call_soon``: run what was queued up to now (later items get their own wake-up)."""
-        self._handoff_scheduled = False
-        handoff = self._handoff
-        for _ in range(len(handoff)):
-            fn, args = handoff.popleft()
-            try:
-                fn(*args)
-            except Exception as exc:  # as the loop would for a callback of its own: report, run the rest
-                assert self._loop is not None
-                self._loop.call_exception_handler(
-                    {"message": f"TrueX handoff {getattr(fn, '__name__', fn)} failed", "exception": exc}
-                )
 
     # -- loop side: sessions ---------------------------------------------------
 
@@ -439,30 +365,33 @@ class TrueXConnector:
         for client_id, info in list(self._orders.items()):
             request_id = self._ids.next("s")
             self._inbox_requests.add(request_id)
-            message = m.order_status_request(client_id, info.side, info.symbol, request_id, self._config.party_id)
+            message = builders.order_status_request(
+                client_id, info.side, info.symbol, request_id, self._config.party_id
+            )
             if not self._send(OE, message):
                 self._inbox_requests.discard(request_id)
                 self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
         request_id = self._ids.next("m")
         self._inbox_requests.add(request_id)
-        if not self._send(OE, m.order_mass_status_request(request_id, None, self._config.party_id)):
+        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id)):
             self._inbox_requests.discard(request_id)
 
     # -- loop side: incoming messages ------------------------------------------
 
     def _on_message(self, kind: str, raw: str, ts_recv: int) -> None:
         try:
-            msg = m.RawMessage(raw)
+            msg = raw_message.RawMessage(raw)
             self._dispatch(kind, msg, ts_recv)
         except (ValueError, KeyError, ArithmeticError) as exc:
             self.malformed += 1
-            self._log.warning("malformed {} message: {} | {}", kind, exc, m.redact(raw))
-            self._inbox.put(MalformedMessage(self.venue, str(exc), m.redact(raw), ts_recv))
+            self._log.warning("malformed {} message: {} | {}", kind, exc, raw_message.redact(raw))
+            self._inbox.put(MalformedMessage(self.venue, str(exc), raw_message.redact(raw), ts_recv))
 
-    def _dispatch(self, kind: str, msg: m.RawMessage, ts_recv: int) -> None:
+    def _dispatch(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
         if kind == OE:
-            answered = tuple(msg.get(tag) or "" for tag in (m.T_CLORDID, m.T_ORIG_CLORDID, m.T_BIZ_REJECT_REF_ID))
+            answered_tags = (fix_tags.T_CLORDID, fix_tags.T_ORIG_CLORDID, fix_tags.T_BIZ_REJECT_REF_ID)
+            answered = tuple(msg.get(tag) or "" for tag in answered_tags)
             self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
             self._on_execution_report(msg, ts_recv)
@@ -470,25 +399,25 @@ class TrueXConnector:
             if self._on_probe_reject(msg, ts_recv):
                 return
             self._check_cum_qty(msg, ts_recv)
-            rejected = m.parse_cancel_reject(msg, self.venue, ts_recv)
-            self._cancels.pop(msg.get(m.T_CLORDID) or "", None)
+            rejected = parsers.parse_cancel_reject(msg, self.venue, ts_recv)
+            self._cancels.pop(msg.get(fix_tags.T_CLORDID) or "", None)
             if rejected.is_replace and rejected.new_client_id:
                 self._orders.pop(rejected.new_client_id, None)
             self._inbox.put(rejected)
         elif msg_type == "j":
-            self._on_business_reject(m.parse_business_reject(msg), ts_recv)
+            self._on_business_reject(parsers.parse_business_reject(msg), ts_recv)
         elif msg_type == "W":
-            snapshot = m.parse_snapshot(msg, self.venue, ts_recv)
+            snapshot = parsers.parse_snapshot(msg, self.venue, ts_recv)
             self._inbox.put(snapshot)
         elif msg_type == "X":
-            for event in m.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
+            for event in parsers.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
                 if isinstance(event, Trade) and event.symbol not in self._trade_symbols:
                     continue
                 self._inbox.put(event)
         elif msg_type == "Y":
-            self._log.error("market data request rejected: {}", msg.get(m.T_TEXT))
+            self._log.error("market data request rejected: {}", msg.get(fix_tags.T_TEXT))
         elif msg_type == "5":
-            self._logout_reason[kind] = msg.get(m.T_TEXT) or "logout"
+            self._logout_reason[kind] = msg.get(fix_tags.T_TEXT) or "logout"
             if not self._ever_logged_on[kind]:
                 self._refused.set()
             (self._log.info if self._closing else self._log.warning)(
@@ -497,485 +426,6 @@ class TrueXConnector:
             self._on_session_reject(msg, ts_recv)
         else:
             self._log.debug("ignoring {} on {}", msg_type, kind)
-
-    def _on_execution_report(self, msg: m.RawMessage, ts_recv: int) -> None:
-        if msg.get(m.T_EXEC_TYPE) == "4" and (msg.get(m.T_CLORDID) or "") in self._probes:
-            self._on_probe_canceled(msg, ts_recv)
-            return
-        parsed = m.parse_execution_report(msg, self.venue, ts_recv)
-        if isinstance(parsed, m.StatusAnswer):
-            self._on_status_answer(parsed)
-            return
-        events = [self._with_fee(e, msg) if isinstance(e, Fill) else e for e in parsed]
-        for event in events:
-            if isinstance(event, Fill):
-                self._note_fill(event)
-            self._track(event, msg)
-        self._check_cum_qty(msg, ts_recv)
-        for event in events:
-            self._inbox.put(event)
-
-    # -- fees and CumQty checks ----------------------------------------------------
-
-    def _with_fee(self, fill: Fill, msg: m.RawMessage) -> Fill:
-        """Without Commission(12), charge the venue's schedule (conf/venues/truex.yml)."""
-        if msg.get(m.T_COMMISSION) is not None:
-            return fill
-        fee = self._rules.fees.fee(fill.price * fill.qty, fill.liquidity is Liquidity.MAKER)
-        instrument = next((i for i in self._rules.instruments if self._rules.venue_symbol(i.symbol) == fill.symbol),
-                          None)
-        currency = msg.get(m.T_COMM_CCY) or (instrument.quote if instrument is not None else fill.fee_currency)
-        return attrs.evolve(fill, fee=fee, fee_currency=currency)
-
-    def _note_fill(self, fill: Fill) -> None:
-        if not fill.venue_order_id:
-            return
-        seen, total = self._passed_fills.get(fill.venue_order_id, (set(), Decimal(0)))
-        if fill.trade_id in seen:
-            return
-        seen.add(fill.trade_id)
-        self._passed_fills[fill.venue_order_id] = (seen, total + fill.qty)
-        if len(self._passed_fills) > 20_000:
-            for key in list(self._passed_fills)[:10_000]:
-                del self._passed_fills[key]
-
-    def _check_cum_qty(self, msg: m.RawMessage, ts_recv: int) -> None:
-        """Venue's CumQty above the fills passed on for that OrderID: report it (fills were lost)."""
-        cum = msg.get(m.T_CUM_QTY)
-        order_id = msg.get(m.T_ORDER_ID) or ""
-        if cum is None or not order_id or order_id == "NONE":
-            return
-        venue_cum = Decimal(cum)
-        passed = self._passed_fills.get(order_id, (set(), Decimal(0)))[1]
-        if venue_cum <= passed:
-            return
-        report = self._report_from(msg, msg.get(m.T_CLORDID) or "", ts_recv)
-        if report is None:
-            return
-        self.cum_qty_mismatches += 1
-        self._log.error(
-            "venue counts {} filled on order {} ({}), fills passed on: {}",
-            venue_cum, order_id, report.client_id, passed,
-        )
-        # The venue's count is now what we pass on: the engine books the difference once.
-        seen = self._passed_fills.get(order_id, (set(), Decimal(0)))[0]
-        self._passed_fills[order_id] = (seen, venue_cum)
-        self._inbox.put(report)
-
-    def _report_from(self, msg: m.RawMessage, client_id: str, ts_recv: int) -> OrderStatusReport | None:
-        """An OrderStatusReport from any 8/9 that carries OrdStatus and CumQty (None if it cannot be read)."""
-        status = m.STATUS_FROM_CODE.get(msg.get(m.T_ORD_STATUS) or "")
-        cum = msg.get(m.T_CUM_QTY)
-        if status is None or cum is None:
-            return None
-        orig = msg.get(m.T_ORIG_CLORDID)
-        if msg.msg_type == "9" or (msg.get(m.T_EXEC_TYPE) == "4" and orig):
-            client_id = orig or client_id  # a cancel's ClOrdID is the cancel's; the order is OrigClOrdID
-        info = self._orders.get(client_id)
-        side_code = msg.get(m.T_SIDE)
-        side = m.SIDE_FROM_CODE.get(side_code, info.side if info else Side.BUY) if side_code else (
-            info.side if info else Side.BUY)
-        qty_text, price_text, avg_text = msg.get(m.T_QTY), msg.get(m.T_PRICE), msg.get(m.T_AVG_PX)
-        return OrderStatusReport(
-            venue=self.venue,
-            client_id=client_id,
-            venue_order_id=msg.get(m.T_ORDER_ID) or "",
-            symbol=msg.get(m.T_SYMBOL) or (info.symbol if info else ""),
-            side=side,
-            price=Decimal(price_text) if price_text else (info.price if info else None),
-            qty=Decimal(qty_text) if qty_text else (info.qty if info else Decimal(cum)),
-            filled_qty=Decimal(cum),
-            status=status,
-            ts_event=ts_recv,
-            ts_recv=ts_recv,
-            avg_px=Decimal(avg_text) if avg_text else None,
-        )
-
-    # -- status probes by cancel (TrueX's published set) -----------------------------
-
-    def _probe(
-        self, client_id: str, symbol: str, future: asyncio.Future[OrderStatusReport | OrderNotFound] | None
-    ) -> bool:
-        """Send a 35=F whose answer is this order's status (see the module docstring); False if not sent."""
-        info = self._orders.get(client_id)
-        probe_id = self._ids.next("p")
-        message = m.order_cancel_request(
-            probe_id, client_id, side=info.side if info else Side.BUY,
-            symbol=info.symbol if info else self._rules.venue_symbol(symbol),
-            party_id=self._config.party_id, ts_ns=now_ns(),
-        )  # fmt: skip
-        self._probes[probe_id] = (client_id, future)
-        if not self._send(OE, message):
-            self._probes.pop(probe_id, None)
-            return False
-        return True
-
-    def _answer_probe(self, probe_id: str, event: OrderStatusReport | OrderNotFound) -> None:
-        client_id, future = self._probes.pop(probe_id)
-        if isinstance(event, OrderNotFound) or not event.status.is_open:
-            self._orders.pop(client_id, None)
-        if future is not None:
-            if not future.done():
-                future.set_result(event)
-        else:
-            self._inbox.put(event)
-
-    def _on_probe_canceled(self, msg: m.RawMessage, ts_recv: int) -> None:
-        probe_id = msg.get(m.T_CLORDID) or ""
-        client_id = self._probes[probe_id][0]
-        self._check_cum_qty_quiet(msg)
-        report = self._report_from(msg, client_id, ts_recv)
-        if report is None:
-            report = OrderStatusReport(
-                self.venue, client_id, msg.get(m.T_ORDER_ID) or "", msg.get(m.T_SYMBOL) or "", Side.BUY, None,
-                Decimal(0), Decimal(0), VenueOrderStatus.CANCELED, ts_recv, ts_recv,
-            )  # fmt: skip
-        self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
-
-    def _on_probe_reject(self, msg: m.RawMessage, ts_recv: int) -> bool:
-        probe_id = msg.get(m.T_CLORDID) or ""
-        if probe_id not in self._probes:
-            return False
-        client_id, future = self._probes[probe_id]
-        known = (msg.get(m.T_ORDER_ID) or "NONE") != "NONE"
-        report = self._report_from(msg, client_id, ts_recv) if known else None
-        if known and report is None:
-            # The venue knows the order but did not say how much of it filled: never guess (a guess of 0
-            # could hide a fill). Treat it as "could not ask"; recovery refuses, the tracker asks again.
-            del self._probes[probe_id]
-            text = "cancel reject without OrdStatus/CumQty"
-            if future is not None and not future.done():
-                future.set_exception(TransientVenueError(f"{client_id}: {text}"))
-            elif future is None:
-                self._inbox.put(OrderQueryFailed(self.venue, client_id, text, ts_recv))
-        elif report is None:
-            self._answer_probe(probe_id, OrderNotFound(self.venue, client_id, ts_recv))
-        else:
-            self._check_cum_qty_quiet(msg)
-            self._answer_probe(probe_id, attrs.evolve(report, client_id=client_id))
-        return True
-
-    def _check_cum_qty_quiet(self, msg: m.RawMessage) -> None:
-        """A probe's own answer carries the CumQty to the engine; only move our count up to it."""
-        cum, order_id = msg.get(m.T_CUM_QTY), msg.get(m.T_ORDER_ID) or ""
-        if cum is not None and order_id and order_id != "NONE":
-            seen, passed = self._passed_fills.get(order_id, (set(), Decimal(0)))
-            self._passed_fills[order_id] = (seen, max(passed, Decimal(cum)))
-
-    def _track(self, event: VenueEvent, msg: m.RawMessage) -> None:
-        """Keep the side/symbol registry in step with the venue (loop thread only)."""
-        cum_text = msg.get(m.T_CUM_QTY)
-        tracked = self._orders.get(getattr(event, "client_id", ""))
-        if cum_text and tracked is not None:
-            tracked.cum_qty = Decimal(cum_text)
-        if isinstance(event, OrderCanceled):
-            self._orders.pop(event.client_id, None)
-            self._cancels.pop(msg.get(m.T_CLORDID) or "", None)
-        elif isinstance(event, OrderRejected | OrderExpired):
-            self._orders.pop(event.client_id, None)
-        elif isinstance(event, OrderReplaced):
-            old = self._orders.pop(event.orig_client_id, None)
-            info = self._orders.get(event.client_id) or old
-            if info is not None:
-                info.price, info.qty = event.price, event.qty
-                self._orders[event.client_id] = info
-        elif isinstance(event, Fill) and msg.get(m.T_ORD_STATUS) == "2":
-            self._orders.pop(event.client_id, None)
-
-    def _on_status_answer(self, answer: m.StatusAnswer) -> None:
-        event = answer.event
-        if isinstance(event, OrderStatusReport):
-            if event.status.is_open:
-                self._orders.setdefault(
-                    event.client_id, _OrderInfo(event.symbol, event.side, event.price, event.qty - event.filled_qty)
-                )
-            else:
-                self._orders.pop(event.client_id, None)
-        elif isinstance(event, OrderNotFound):
-            self._orders.pop(event.client_id, None)
-        if answer.status_req_id is not None:
-            req = answer.status_req_id
-            waiter = self._status_waiters.pop(req, None)
-            if waiter is not None and event is not None and not waiter[1].done():
-                waiter[1].set_result(event)
-            elif req in self._inbox_requests and event is not None:
-                self._inbox_requests.discard(req)
-                self._inbox.put(event)
-            return
-        if answer.mass_req_id is not None:
-            req = answer.mass_req_id
-            mass = self._mass_waiters.get(req)
-            if mass is not None:
-                if isinstance(event, OrderStatusReport):
-                    mass[1].append(event)
-                if answer.last_report:
-                    del self._mass_waiters[req]
-                    if not mass[0].done():
-                        mass[0].set_result(mass[1])
-            elif req in self._inbox_requests:
-                # orders already asked about one by one (35=H) are not reported twice
-                if isinstance(event, OrderStatusReport) and event.client_id not in self._reconciling:
-                    self._inbox.put(event)
-                if answer.last_report:
-                    self._inbox_requests.discard(req)
-            return
-        if event is not None:  # unsolicited status: still useful to the tracker
-            self._inbox.put(event)
-
-    def _on_business_reject(self, reject: m.BusinessReject, ts_recv: int) -> None:
-        reason = m.map_reject(reject.reason_code if reject.reason_code != "0" else None, reject.text)
-        self._reject_reference(reject.ref_msg_type, reject.ref_id, reason, reject.text or "business reject", ts_recv)
-
-    def _on_session_reject(self, msg: m.RawMessage, ts_recv: int) -> None:
-        ref_seq = msg.get(45)
-        sent = self._app.sent.get(int(ref_seq)) if (self._app is not None and ref_seq) else None
-        text = msg.get(m.T_TEXT) or "session reject"
-        if sent is None:
-            self._log.warning("session reject of an unknown message: {}", text)
-            return
-        self._reject_reference(sent[0], sent[1], RejectReason.INVALID_MESSAGE, text, ts_recv)
-
-    def _reject_reference(self, msg_type: str, ref_id: str, reason: RejectReason, text: str, ts_recv: int) -> None:
-        """Turn a reject of one of our requests (35=j or 35=3) into the matching order event."""
-        if msg_type == "D":
-            self._orders.pop(ref_id, None)
-            self._inbox.put(OrderRejected(self.venue, ref_id, reason, text, ts_recv, ts_recv))
-        elif msg_type == "F" and ref_id in self._probes:
-            client_id, probe_future = self._probes.pop(ref_id)
-            if probe_future is not None and not probe_future.done():
-                probe_future.set_exception(TransientVenueError(f"status probe refused: {text}"))
-            elif probe_future is None:
-                self._inbox.put(OrderQueryFailed(self.venue, client_id, text, ts_recv))
-        elif msg_type == "F":
-            orig = self._cancels.pop(ref_id, ref_id)
-            self._inbox.put(OrderCancelRejected(self.venue, orig, reason, text, ts_recv, ts_recv))
-        elif msg_type == "G":
-            self._orders.pop(ref_id, None)
-            self._log.warning("replace {} rejected: {}", ref_id, text)
-            orig = self._cancels.pop(ref_id, ref_id)
-            self._inbox.put(
-                OrderCancelRejected(
-                    self.venue, orig, reason, text, ts_recv, ts_recv, is_replace=True, new_client_id=ref_id
-                )
-            )
-        elif msg_type == "H":
-            self._inbox.put(OrderQueryFailed(self.venue, ref_id, text, ts_recv))
-        else:
-            self._log.warning("{} rejected by venue: {}", msg_type, text)
-
-    # -- submit-only order entry -----------------------------------------------
-
-    def _send(self, kind: str, message: fix.Message) -> bool:
-        """True if QuickFIX took the message for sending; False = not sent (logged out)."""
-        if not self._logged_on[kind]:
-            return False
-        try:
-            return bool(fix.Session.sendToTarget(message, self._session_ids[kind]))
-        except fix.SessionNotFound:
-            return False
-
-    def place(self, order: OrderRequest) -> None:
-        ts = now_ns()
-        symbol = self._rules.venue_symbol(order.symbol)
-        message = self._templates.new_order_single(order, self._config.party_id, symbol, ts)
-        self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
-        self._watchdog.sent(order.client_id, ts)
-        if not self._send(OE, message):
-            self._orders.pop(order.client_id, None)
-            self._inbox.put(
-                OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "OE session down", ts, ts)
-            )
-
-    def cancel(self, client_id: str, symbol: str) -> None:
-        ts = now_ns()
-        info = self._orders.get(client_id)
-        if info is None:
-            self._inbox.put(
-                OrderCancelRejected(self.venue, client_id, RejectReason.UNKNOWN_ORDER, "order not known", ts, ts)
-            )
-            return
-        cancel_id = self._ids.next("c")
-        message = m.order_cancel_request(
-            cancel_id, client_id, side=info.side, symbol=info.symbol, party_id=self._config.party_id, ts_ns=ts
-        )
-        self._cancels[cancel_id] = client_id
-        self._watchdog.sent(cancel_id, ts)
-        if not self._send(OE, message):
-            self._cancels.pop(cancel_id, None)
-            self._inbox.put(
-                OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "OE session down", ts, ts)
-            )
-
-    def replace(self, request: ReplaceRequest) -> None:
-        ts = now_ns()
-        info = self._orders.get(request.orig_client_id)
-        symbol = info.symbol if info is not None else self._rules.venue_symbol(request.symbol)
-        post_only = info.post_only if info is not None else True
-        cum_qty = info.cum_qty if info is not None else Decimal(0)
-        message = m.cancel_replace_request(
-            request.client_id,
-            request.orig_client_id,
-            side=request.side,
-            symbol=symbol,
-            price=request.price,
-            qty=request.qty + cum_qty,  # ReplaceRequest.qty is open quantity; OrderQty(38) is the chain's total
-            party_id=self._config.party_id,
-            ts_ns=ts,
-            post_only=post_only,
-        )
-        self._orders.setdefault(
-            request.client_id, _OrderInfo(symbol, request.side, request.price, request.qty, post_only, cum_qty)
-        )
-        self._cancels[request.client_id] = request.orig_client_id
-        self._watchdog.sent(request.client_id, ts)
-        if not self._send(OE, message):
-            self._orders.pop(request.client_id, None)
-            self._cancels.pop(request.client_id, None)
-            self._inbox.put(
-                OrderCancelRejected(
-                    self.venue,
-                    request.orig_client_id,
-                    RejectReason.NOT_CONNECTED,
-                    "OE session down",
-                    ts,
-                    ts,
-                    is_replace=True,
-                    new_client_id=request.client_id,
-                )
-            )
-
-    def cancel_all(self, symbol: str | None = None) -> None:
-        """TrueX has no mass cancel among its public messages: one 35=F per order we know to be live."""
-        venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
-        pending = set(self._cancels.values())
-        for client_id, info in list(self._orders.items()):
-            if venue_symbol is None or info.symbol == venue_symbol:
-                if client_id in pending:
-                    continue
-                self.cancel(client_id, info.symbol)
-
-    def request_order_status(self, client_id: str, symbol: str) -> None:
-        if not self._config.status_requests:
-            if not self._probe(client_id, symbol, None):
-                self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
-            return
-        info = self._orders.get(client_id)
-        side = info.side if info is not None else Side.BUY  # TrueX looks orders up by ClOrdID
-        request_id = self._ids.next("s")
-        message = m.order_status_request(
-            client_id, side, self._rules.venue_symbol(symbol), request_id, self._config.party_id
-        )
-        self._inbox_requests.add(request_id)
-        if not self._send(OE, message):
-            self._inbox_requests.discard(request_id)
-            self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
-
-    # -- awaitable reconciliation ----------------------------------------------
-
-    async def fetch_order_status(self, client_id: str, symbol: str) -> OrderStatusReport:
-        loop = asyncio.get_running_loop()
-        if not self._config.status_requests:
-            return await self._fetch_by_probe(client_id, symbol)
-        info = self._orders.get(client_id)
-        request_id = self._ids.next("s")
-        future: asyncio.Future[OrderStatusReport | OrderNotFound] = loop.create_future()
-        self._status_waiters[request_id] = (client_id, future)
-        message = m.order_status_request(
-            client_id,
-            info.side if info else Side.BUY,
-            self._rules.venue_symbol(symbol),
-            request_id,
-            self._config.party_id,
-        )
-        if not self._send(OE, message):
-            self._status_waiters.pop(request_id, None)
-            raise NotConnectedError("OE session down")
-        try:
-            result = await asyncio.wait_for(future, timeout=float(self._config.request_timeout_s))
-        except TimeoutError:
-            self._status_waiters.pop(request_id, None)
-            raise TransientVenueError(f"no status answer for {client_id} in time") from None
-        if isinstance(result, OrderNotFound):
-            raise OrderNotFoundError(client_id)
-        return result
-
-    async def _fetch_by_probe(self, client_id: str, symbol: str) -> OrderStatusReport:
-        future: asyncio.Future[OrderStatusReport | OrderNotFound] = asyncio.get_running_loop().create_future()
-        if not self._probe(client_id, symbol, future):
-            raise NotConnectedError("OE session down")
-        try:
-            result = await asyncio.wait_for(future, timeout=float(self._config.request_timeout_s))
-        except TimeoutError:
-            for probe_id, (_, waiting) in list(self._probes.items()):
-                if waiting is future:
-                    del self._probes[probe_id]
-            raise TransientVenueError(f"no answer to the status probe of {client_id} in time") from None
-        if isinstance(result, OrderNotFound):
-            raise OrderNotFoundError(client_id)
-        return result
-
-    def _own_open_orders(self, symbol: str | None) -> list[OrderStatusReport]:
-        """Without 35=AF: the orders this connector saw acknowledged and not finished (module docstring)."""
-        venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
-        ts = now_ns()
-        return [
-            OrderStatusReport(
-                self.venue, client_id, "", info.symbol, info.side, info.price, info.qty, info.cum_qty,
-                VenueOrderStatus.PARTIALLY_FILLED if info.cum_qty > 0 else VenueOrderStatus.NEW, ts, ts,
-            )
-            for client_id, info in self._orders.items()
-            if venue_symbol is None or info.symbol == venue_symbol
-        ]
-
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderStatusReport]:
-        loop = asyncio.get_running_loop()
-        if not self._config.status_requests:
-            if not self._logged_on[OE]:
-                raise NotConnectedError("OE session down")
-            return self._own_open_orders(symbol)
-        request_id = self._ids.next("m")
-        future: asyncio.Future[list[OrderStatusReport]] = loop.create_future()
-        self._mass_waiters[request_id] = (future, [])
-        venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
-        if not self._send(OE, m.order_mass_status_request(request_id, venue_symbol, self._config.party_id)):
-            self._mass_waiters.pop(request_id, None)
-            raise NotConnectedError("OE session down")
-        try:
-            reports = await asyncio.wait_for(future, timeout=float(self._config.request_timeout_s))
-        except TimeoutError:
-            self._mass_waiters.pop(request_id, None)
-            raise TransientVenueError("no mass status answer in time") from None
-        return [r for r in reports if r.status.is_open]
-
-    async def fetch_balances(self) -> list[Balance]:
-        """TrueX's FIX API has no balance query; balances come from the desk's own ledger."""
-        return []
-
-    async def fetch_fills(self, symbol: str, since_ns: int) -> list[Fill]:
-        """No fill history over FIX (``rules.supports_fill_history`` is False)."""
-        return []
-
-    # -- market data -----------------------------------------------------------
-
-    def subscribe_book(self, symbol: str) -> None:
-        venue_symbol = self._rules.venue_symbol(symbol)
-        new = venue_symbol not in self._md_symbols
-        self._md_symbols.add(venue_symbol)
-        if new and self._logged_on[MD]:
-            self._send_md_request(venue_symbol)
-
-    def subscribe_trades(self, symbol: str) -> None:
-        venue_symbol = self._rules.venue_symbol(symbol)
-        self._trade_symbols.add(venue_symbol)
-        self.subscribe_book(symbol)
-
-    def request_resync(self, symbol: str) -> None:
-        """Ask for a fresh snapshot (a new 35=V) after the book tracker saw a gap."""
-        self._send_md_request(self._rules.venue_symbol(symbol))
-
-    def _send_md_request(self, symbol: str) -> None:
-        if not self._send(MD, m.market_data_request(self._ids.next("v"), symbol)):
-            self._log.warning("market data request for {} not sent: MD session down", symbol)
 
     def drain(self) -> list[VenueEvent]:
         return self._inbox.drain()

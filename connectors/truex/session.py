@@ -28,7 +28,8 @@ import quickfix as fix
 from loguru import logger
 
 from connectors.truex.config import TlsConfig
-from connectors.truex.messages import BEGIN_STRING, T_ORIG_SENDING_TIME, redact
+from connectors.truex.fix_tags import BEGIN_STRING, T_ORIG_SENDING_TIME
+from connectors.truex.raw_message import redact
 
 APP_VER_ID = "FIX.5.0SP2"
 

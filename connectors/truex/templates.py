@@ -1,7 +1,7 @@
 """FIX messages from pre-rendered text: one QuickFIX parse instead of a dozen ``setField`` calls.
 
 WHY: on the order path every Python -> QuickFIX call costs about a
-microsecond and a NewOrderSingle built field by field (``messages.new_order_single``)
+microsecond and a NewOrderSingle built field by field (``builders.new_order_single``)
 takes ~50 µs, the largest single cost of a round trip on loopback (bench/bench_fix.py).
 Rendering the same fields as FIX text in Python and letting QuickFIX parse
 it with the session's own data dictionaries takes a few µs.
@@ -29,14 +29,14 @@ from pathlib import Path
 
 import quickfix as fix
 
-from connectors.truex import messages as m
+from connectors.truex import builders, fix_tags, fix_values
 from mmkit.model import OrderRequest, OrderType
 
-SOH = m.SOH
-_HEAD = f"8={m.BEGIN_STRING}{SOH}9=0{SOH}35="
+SOH = fix_tags.SOH
+_HEAD = f"8={fix_tags.BEGIN_STRING}{SOH}9=0{SOH}35="
 _TAIL = f"10=000{SOH}"
-_SIDE = m._SIDE_CODES
-_TIF = m._TIF_CODES
+_SIDE = fix_tags._SIDE_CODES
+_TIF = fix_tags._TIF_CODES
 
 
 def _clean(value: str) -> bool:
@@ -67,7 +67,7 @@ def render(msg_type: str, fields: list[tuple[int, str]], groups: Sequence[tuple[
 
 
 def new_order_single_text(order: OrderRequest, party_id: str, symbol: str, ts_ns: int) -> str | None:
-    """The text of ``messages.new_order_single(order, party_id, symbol, ts_ns)`` (None: use the builder).
+    """The text of ``builders.new_order_single(order, party_id, symbol, ts_ns)`` (None: use the builder).
 
     Written out in QuickFIX's order (11, 18, 38, 40, 44, 54, 55, 59, 60, then
     the Parties group at 453) rather than sorted: this is the hot path.
@@ -77,14 +77,14 @@ def new_order_single_text(order: OrderRequest, party_id: str, symbol: str, ts_ns
     if order.order_type is OrderType.LIMIT:
         if order.price is None:
             return None
-        typed = f"40={m.ORD_TYPE_LIMIT}{SOH}44={m.fmt_decimal(order.price)}{SOH}"
+        typed = f"40={fix_tags.ORD_TYPE_LIMIT}{SOH}44={fix_values.fmt_decimal(order.price)}{SOH}"
     else:
-        typed = f"40={m.ORD_TYPE_MARKET}{SOH}"
-    exec_inst = f"18={m.EXEC_INST_POST_ONLY}{SOH}" if order.post_only else ""
+        typed = f"40={fix_tags.ORD_TYPE_MARKET}{SOH}"
+    exec_inst = f"18={fix_tags.EXEC_INST_POST_ONLY}{SOH}" if order.post_only else ""
     return (
-        f"{_HEAD}D{SOH}11={order.client_id}{SOH}{exec_inst}38={m.fmt_decimal(order.qty)}{SOH}{typed}"
+        f"{_HEAD}D{SOH}11={order.client_id}{SOH}{exec_inst}38={fix_values.fmt_decimal(order.qty)}{SOH}{typed}"
         f"54={_SIDE[order.side]}{SOH}55={symbol}{SOH}59={_TIF[order.tif]}{SOH}"
-        f"60={m.format_utc_timestamp(ts_ns)}{SOH}453=1{SOH}448={party_id}{SOH}452={m.PARTY_ROLE_CLIENT_ID}{SOH}{_TAIL}"
+        f"60={fix_values.format_utc_timestamp(ts_ns)}{SOH}453=1{SOH}448={party_id}{SOH}452={fix_tags.PARTY_ROLE_CLIENT_ID}{SOH}{_TAIL}"
     )
 
 
@@ -92,7 +92,7 @@ def field_by_field(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
     """The reference builder for flat messages: one ``setField`` per field (what ``render`` must equal)."""
     message = fix.Message()
     header = message.getHeader()
-    header.setField(fix.BeginString(m.BEGIN_STRING))
+    header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
     header.setField(fix.MsgType(msg_type))
     for tag, value in fields:
         message.setField(tag, value)
@@ -119,8 +119,8 @@ class Templates:
         return self.message(text)
 
     def new_order_single(self, order: OrderRequest, party_id: str, symbol: str, ts_ns: int) -> fix.Message:
-        """35=D, byte for byte what ``messages.new_order_single`` builds."""
+        """35=D, byte for byte what ``builders.new_order_single`` builds."""
         text = new_order_single_text(order, party_id, symbol, ts_ns)
         if text is None:
-            return m.new_order_single(order, party_id, symbol, ts_ns)
+            return builders.new_order_single(order, party_id, symbol, ts_ns)
         return self.message(text)

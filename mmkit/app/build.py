@@ -24,6 +24,7 @@ from mmkit.app.engine import Engine
 from mmkit.app.fair_value_source import FairValueSource
 from mmkit.app.resolve import resolve_dotted
 from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK, SimSetup, build_sim_setup
+from mmkit.app.streamed_replay import StreamedReplay, stream_recording
 from mmkit.backtest.binance import read_recording, recording_files
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.book.tracker import OrderBookTracker
@@ -156,14 +157,20 @@ def build_connector(
     return connector
 
 
-def load_replay_events(path_text: str, file: Path) -> list[ReplayEvent]:
-    """Read a recording for replay (relative paths are relative to the working directory)."""
+def replay_files(path_text: str, file: Path) -> list[Path]:
+    """The files of ``reference.replay.path`` (relative paths are relative to the working directory)."""
     path = Path(path_text)
     if not path.exists():
         raise ConfigError(file, "reference.replay.path", f"no such recording: {path.resolve()}")
     files = recording_files(path) if path.is_dir() else [path]
     if not files:
         raise ConfigError(file, "reference.replay.path", f"no recording files in {path.resolve()}")
+    return files
+
+
+def load_replay_events(path_text: str, file: Path) -> list[ReplayEvent]:
+    """Read a whole recording for replay (the simulated venue's setup needs every event; a live reference streams)."""
+    files = replay_files(path_text, file)
     return [e for e in read_recording(files) if isinstance(e, BookSnapshot | BookDelta | Trade)]
 
 
@@ -271,8 +278,12 @@ def _build_reference(
         return _Reference(aggregator, f"fair value from {names}", feeds=feeds, mid_source=_AggregatorMids(aggregator),
                           on_trade=trades.add)
     if ref.replay is not None:
-        replay_events = events if events is not None else load_replay_events(ref.replay.path, file)
-        replay = RecordingReplay(replay_events, speed=float(ref.replay.speed))
+        replay: RecordingReplay | StreamedReplay
+        if events is not None:
+            replay = RecordingReplay(events, speed=float(ref.replay.speed))
+        else:  # a live run: read as played, never the whole recording in memory (mmkit.app.streamed_replay)
+            stream = stream_recording(replay_files(ref.replay.path, file))
+            replay = StreamedReplay(stream, speed=float(ref.replay.speed))
         first = replay.peek(1)
         venue, symbol = (first[0].venue, first[0].symbol) if first else ("reference", "REF")
         tracker = OrderBookTracker(venue, symbol, REFERENCE_TICK, REFERENCE_SIZE, request_resync=lambda reason: None)

@@ -33,6 +33,7 @@ from mmkit.app.report import final_report, format_report, session_figures, statu
 from mmkit.app.terminal import StatusDisplay
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.clock import Clock, ClockMode, TimeIterator
+from mmkit.gc_policy import collections as gc_collections
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, NS_PER_S
 from mmkit.store.private import restrict_umask
@@ -129,10 +130,14 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         if limit is not None and replay_end is not None:
             duration = min(duration or replay_end, replay_end)
         began = time.monotonic()
+        logger.info("engine started: clock running{}", f" for {limit:g} s" if limit is not None else "")
         # Decision latency: what is alive now lives for the whole run (see mmkit.gc_policy).
         with long_run_gc():
+            passes_before = gc_collections()
             await clock.run(duration_ns=duration)
+            passes = [after - before for before, after in zip(passes_before, gc_collections(), strict=True)]
         logger.info("stopping after {:.1f} s: pulling quotes", time.monotonic() - began)
+        logger.info("garbage collector during the run: {} gen-0, {} gen-1, {} gen-2 passes", *passes)
         still_open = await engine.confirm_flat_book(timeout_s=10.0)
         if built.config.hedge.flatten_on_stop and built.hedge is not None:
             await flatten_position(built)

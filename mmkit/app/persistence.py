@@ -23,7 +23,6 @@ from mmkit.store.audit import AuditTrail
 from mmkit.store.journal import Journal, journal_path_for
 from mmkit.store.private import restrict_umask
 from mmkit.store.recorder import Recorder, new_session_id
-from mmkit.store.redis_state import RedisState
 
 
 def default_store_url(store: StoreSection, instance: str, output_dir: str | Path) -> str:
@@ -71,7 +70,11 @@ def attach_persistence(
     audit = AuditTrail(
         default_audit_path(store_section, instance, output_dir), instance=instance, fsync=store_section.audit_fsync
     )
-    redis_state = RedisState(store_section.redis_url, instance, session_id=sid) if store_section.redis_url else None
+    redis_state = None
+    if store_section.redis_url:  # the redis client only when Redis is configured (its import is ~7 MB resident)
+        from mmkit.store.redis_state import RedisState
+
+        redis_state = RedisState(store_section.redis_url, instance, session_id=sid)
     persistence = Persistence(
         engine, recorder, audit, redis_state, instance,
         pnl_interval_ns=int(pnl_interval_s * NS_PER_S),

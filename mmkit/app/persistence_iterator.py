@@ -44,7 +44,7 @@ import time
 from collections import OrderedDict
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from loguru import logger
@@ -62,7 +62,9 @@ from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, read_j
 from mmkit.store.private import make_private
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
-from mmkit.store.redis_state import RedisState
+
+if TYPE_CHECKING:
+    from mmkit.store.redis_state import RedisState
 
 #: Portfolio-total PnL rows use this venue and symbol (the store's convention).
 TOTAL = "*"

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import redis
 from sqlalchemy.engine import make_url
 
 from mmkit.app.config import EngineSection, StoreSection
@@ -34,7 +33,6 @@ from mmkit.conf import ConfigError, read_yaml, structure
 from mmkit.model import NS_PER_S, ZERO
 from mmkit.store.db import redact_url
 from mmkit.store.records import to_jsonable
-from mmkit.store.redis_state import read_hot_state
 
 EXIT_OK = 0
 EXIT_NO_DATA = 1
@@ -76,6 +74,8 @@ def store_exists(url: str) -> bool:
 
 def status_from_redis(url: str, instance: str) -> dict[str, Any] | None:
     """The hot state, or None when it has no heartbeat (never published, expired or stale)."""
+    from mmkit.store.redis_state import read_hot_state  # the redis client only where Redis is read
+
     hot = read_hot_state(url, instance)
     if hot.heartbeat is None:
         return None
@@ -154,6 +154,8 @@ def gather_status(config_path: str, output_dir: str | None = None) -> tuple[dict
     instance, out_dir, store = instance_settings(config_path, output_dir)
     notes: list[str] = []
     if store.redis_url:
+        import redis  # here, not at the top: a live run imports this module for its report and has no Redis
+
         try:
             hot = status_from_redis(store.redis_url, instance)
         except redis.RedisError as exc:

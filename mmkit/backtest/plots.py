@@ -15,6 +15,7 @@ for PnL and inventory so that spikes survive); fills are never thinned.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,30 @@ def _iso(ts_ns: int) -> str:
     from mmkit.backtest.report import utc_iso
 
     return utc_iso(ts_ns) or ""
+
+
+def iso_times(ts: Sequence[int], idx: Sequence[int]) -> list[str]:
+    """``utc_iso(ts[i])`` for each index, the same text; the date and time part formatted once per second.
+
+    Why: the samples are 100 ms apart and each chart's x axis has up to
+    :data:`MAX_POINTS` of them; one ``datetime`` and ``strftime`` per point
+    was most of the time it took to build the figures (0.1 s a backtest).
+    """
+    out: list[str] = []
+    append = out.append
+    last_second = -1
+    prefix = ""
+    for i in idx:
+        ts_ns = ts[i]
+        if ts_ns < 0:  # before the epoch: the general path
+            append(_iso(ts_ns))
+            continue
+        second, milli = divmod(ts_ns // 1_000_000, 1000)
+        if second != last_second:
+            last_second = second
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        append(f"{prefix}{milli:03d}Z")
+    return out
 
 
 def thin_indices(n: int, values: Sequence[float] | None = None, max_points: int = MAX_POINTS) -> list[int]:
@@ -74,7 +99,7 @@ def equity_figure(sampler: BacktestSampler, unit: str = "quote currency") -> dic
     """Total PnL and its parts (top) and the drawdown from the running peak (bottom), in ``unit`` (the ledger's)."""
     total = list(sampler.total)
     idx = thin_indices(len(total), total)
-    x = [_iso(sampler.ts[i]) for i in idx]
+    x = iso_times(sampler.ts, idx)
     net_realized = [r - f for r, f in zip(sampler.realized, sampler.fees, strict=True)]
     dd = drawdown(total)
     data = [
@@ -99,7 +124,7 @@ def inventory_figure(sampler: BacktestSampler, max_position: float) -> dict[str,
     """Position against ±max_position (base asset)."""
     position = list(sampler.position)
     idx = thin_indices(len(position), position)
-    x = [_iso(sampler.ts[i]) for i in idx]
+    x = iso_times(sampler.ts, idx)
     ends = [x[0], x[-1]] if x else []
     data = [
         {"type": "scatter", "mode": "lines", "name": "position", "x": x, "y": _pick(position, idx),
@@ -116,7 +141,7 @@ def quotes_figure(sampler: BacktestSampler, fills: Sequence[Fill]) -> dict[str, 
     """Our best bid and ask against the fair mid, every fill marked (buys ▲, sells ▼)."""
     n = len(sampler)
     idx = thin_indices(n)
-    x = [_iso(sampler.ts[i]) for i in idx]
+    x = iso_times(sampler.ts, idx)
     data: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "lines", "name": "fair mid", "x": x, "y": _pick(sampler.mid, idx),
          "line": {"color": "black", "width": 1}},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from typing import Protocol
 
 from mmkit.backtest.health import BookHealth
 from mmkit.book.tracker import OrderBookTracker
@@ -21,6 +22,12 @@ from mmkit.model import BookDelta, BookSnapshot, FairValue, Trade
 
 ReplayEvent = BookSnapshot | BookDelta | Trade
 Sink = Callable[[ReplayEvent], None]
+
+
+class RecordedTime(Protocol):
+    """What a sink needs of a replay: recorded time for a clock time (the list replay, or a live streamed one)."""
+
+    def recorded_now(self, ts_ns: int) -> int: ...
 
 
 class RecordingReplay:
@@ -113,13 +120,13 @@ class ReplayedReference:
         self._trade_listeners: list[Callable[[Trade], None]] = []
         self.last_mid: Decimal | None = None
         self.last_update_ns = 0
-        self._replay: RecordingReplay | None = None
+        self._replay: RecordedTime | None = None
         self._last_top: tuple[int | None, int | None] | None = None
         self._last_fair: FairValue | None = None
         self.health = BookHealth(tracker)
         self._was_valid: bool | None = None
 
-    def bind(self, replay: RecordingReplay) -> None:
+    def bind(self, replay: RecordedTime) -> None:
         """Staleness is judged in recorded time, which the replay maps from the clock."""
         self._replay = replay
 

@@ -9,13 +9,29 @@
 See docs/operations.md (store section) for URLs, key layout and outage behaviour.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mmkit.store.audit import AuditTrail, redact
 from mmkit.store.db import DEFAULT_URL, create_store_engine
 from mmkit.store.queries import FillSummary, SessionInfo, StoreQueries
 from mmkit.store.recorder import Recorder, RecorderStats
 from mmkit.store.records import HedgeRecord, OrderRecord, PnLRecord, TopOfBookRecord
-from mmkit.store.redis_state import HotState, RedisState, read_hot_state, state_key
 from mmkit.store.schema import SCHEMA_VERSION, SchemaError, migrate
+
+if TYPE_CHECKING:
+    from mmkit.store.redis_state import HotState, RedisState, read_hot_state, state_key
+
+#: Imported on first use: the redis client costs ~7 MB of a live process that has no Redis configured.
+_LAZY = ("HotState", "RedisState", "read_hot_state", "state_key")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from mmkit.store import redis_state
+
+        return getattr(redis_state, name)
+    raise AttributeError(f"module 'mmkit.store' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_URL",

@@ -26,3 +26,14 @@ def test_restores_after_an_exception() -> None:
         raise RuntimeError("boom")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_collections_counts_passes_per_generation() -> None:
+    from mmkit.gc_policy import collections
+
+    before = collections()
+    assert len(before) == 3
+    gc.collect(2)
+    gc.collect(0)
+    after = collections()
+    assert after[2] - before[2] >= 1 and after[0] - before[0] >= 1

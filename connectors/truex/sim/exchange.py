@@ -23,9 +23,11 @@ line per client execution as it happens, and ``orders_snapshot`` /
 to check the engine's ledger against.
 
 The exchange is split by job: this module holds the sessions (logon
-checks, disconnects) and order entry; ``records`` the plain data,
-``reports`` the FIX answers it builds, ``market_data`` the MD side and the
-book levels, ``rules`` the venue's checks.
+checks, disconnects), the lifecycle and the queries tests use;
+``order_entry`` what it does with a client's D/F/G/H/AF, ``fills`` the trade
+reports and fills log after a match, ``records`` the plain data, ``reports``
+the FIX answers it builds, ``market_data`` the MD side and the book levels,
+``rules`` the venue's checks.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ from typing import IO, Any
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import fix_tags, raw_message
 from connectors.truex.dictionary import CONF_FIX_DIR
-from connectors.truex.messages import VenueReject
 from connectors.truex.session import GuardedApplication, SessionSpec, build_settings, session_key
 from connectors.truex.signing import LogonFields, load_signer, verify
+from connectors.truex.sim.fills import FillReporter
 from connectors.truex.sim.hostile import bad_trade, send_bad_trade
 from connectors.truex.sim.market_data import MarketDataPublisher
+from connectors.truex.sim.order_entry import OrderEntryHandler
 from connectors.truex.sim.outbox import Outbox
 from connectors.truex.sim.records import (
     MAKER_OWNER,
@@ -62,7 +65,7 @@ from connectors.truex.sim.records import (
     _Record,
 )
 from connectors.truex.sim.reports import ReportBuilder
-from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
+from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter
 from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
@@ -80,7 +83,7 @@ __all__ = [
 ]
 
 
-class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
+class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, ReportBuilder, GuardedApplication):
     """QuickFIX acceptor + matching engine playing TrueX. ``start()`` / ``stop()``; thread-safe queries."""
 
     def __init__(self, config: ExchangeConfig) -> None:
@@ -324,8 +327,8 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             return
         key = session_key(session_id)
         account = self._accounts_by_comp.get(key[1])
-        username = message.getField(m.T_USERNAME) if message.isSetField(m.T_USERNAME) else ""
-        password = message.getField(m.T_PASSWORD) if message.isSetField(m.T_PASSWORD) else ""
+        username = message.getField(fix_tags.T_USERNAME) if message.isSetField(fix_tags.T_USERNAME) else ""
+        password = message.getField(fix_tags.T_PASSWORD) if message.isSetField(fix_tags.T_PASSWORD) else ""
         reason = ""
         if key[1] in self._disabled:
             reason = "Session disabled"
@@ -360,12 +363,12 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
         for tag in (98, 108, 141, 789, 1137, 1409):
             if message.isSetField(tag):
                 message.removeField(tag)
-        message.setField(m.T_TEXT, reason)
+        message.setField(fix_tags.T_TEXT, reason)
 
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         text_id = session_id.toString()  # one call into QuickFIX; session_key takes four
         key = self._keys_by_id.get(text_id) or self._keys_by_id.setdefault(text_id, session_key(session_id))
-        raw = m.RawMessage(message.toString())
+        raw = raw_message.RawMessage(message.toString())
         # The answers are queued under the lock (their order is the exchange's) and sent by this thread
         # once it has released the lock: no hand-off to the sender thread (outbox.py).
         with self.outbox.sending_after(), self._lock:
@@ -375,232 +378,6 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
                 self._on_md_message(raw, key[1], session_id)
             else:
                 self._on_oe_message(raw, key[1], session_id)
-
-    # -- order entry ---------------------------------------------------------------
-
-    def _on_oe_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        msg_type = msg.msg_type
-        if msg_type == "D":
-            self._on_new_order(msg, comp_id, sid)
-        elif msg_type == "F":
-            self._on_cancel(msg, comp_id, sid)
-        elif msg_type == "G":
-            self._on_replace(msg, comp_id, sid)
-        elif msg_type in ("H", "AF") and self.config.strict:
-            ref_id = msg.get(m.T_CLORDID if msg_type == "H" else m.T_MASS_STATUS_REQ_ID) or ""
-            self._business_reject(sid, msg, "Unsupported message type", "3", ref_id=ref_id)
-        elif msg_type == "H":
-            self._on_status_request(msg, comp_id, sid)
-        elif msg_type == "AF":
-            self._on_mass_status(msg, comp_id, sid)
-        else:
-            self._business_reject(sid, msg, "Unsupported message type", "3")
-
-    def _on_new_order(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        ts = time.time_ns()
-        self.stats.orders += 1
-        owner = _owner(comp_id)
-        client_id = msg.req(m.T_CLORDID)
-        side = m.SIDE_FROM_CODE[msg.req(m.T_SIDE)]
-        qty = Decimal(msg.req(m.T_QTY))
-        price_text = msg.get(m.T_PRICE)
-        price = Decimal(price_text) if price_text else Decimal(0)
-        reject = self._precheck(msg, client_id, owner, ts)
-        if reject is None and (msg.get(m.T_ORD_TYPE) != m.ORD_TYPE_LIMIT or price_text is None):
-            reject = VenueReject.UNSUPPORTED
-        if reject is None and (owner, client_id) in self._records:
-            reject = VenueReject.DUPLICATE_CLORDID
-        if reject is None:
-            reject = check_static(self.instrument, price, qty, self._band_mid())
-        if reject is None and self._dupes.is_duplicate((owner, side, price, qty), ts):
-            reject = VenueReject.DUPLICATE_ORDER
-        record = _Record("NONE", client_id, owner, side, price, qty, Decimal(0), VenueOrderStatus.REJECTED)
-        if reject is not None:
-            self._reject_order(sid, record, reject, msg)
-            return
-        order_id = self._next_id()
-        post_only = m.EXEC_INST_POST_ONLY in (msg.get(m.T_EXEC_INST) or "").split()
-        tif = m.TIF_FROM_CODE.get(msg.get(m.T_TIF) or "1", TimeInForce.GTC)
-        result = self._engine_submit(SimOrder(order_id, owner, client_id, side, price, qty, post_only, tif), ts)
-        if not result.accepted:
-            self._reject_order(sid, record, VenueReject.POST_ONLY, msg, result.reject_text)
-            return
-        record.order_id, record.status = order_id, VenueOrderStatus.NEW
-        self._records[(owner, client_id)] = record
-        self._send(sid, self._exec_report(record, "0", exec_id=f"{order_id}-0"))
-        self._after_match(result)
-        if result.canceled_qty > 0 and record.status.is_open:  # IOC remainder
-            record.status = VenueOrderStatus.CANCELED
-            self._send(sid, self._exec_report(record, "4", exec_id=f"{order_id}-x"))
-
-    def _precheck(self, msg: m.RawMessage, client_id: str, owner: str, ts: int) -> VenueReject | None:
-        """Checks shared by D and G: tag 122, ClOrdID length, symbol, rate limit."""
-        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
-            return VenueReject.ORIG_SENDING_TIME
-        clordid = check_clordid(client_id)
-        if clordid is not None:
-            return clordid
-        if msg.get(m.T_SYMBOL) != self.config.symbol:
-            return VenueReject.UNKNOWN_SYMBOL
-        if self._enforce_rate_limits:
-            limiter = self._limiters.setdefault(owner, SlidingWindowLimiter(self.config.rules.rate_limits))
-            if not limiter.allow(ts):
-                return VenueReject.RATE_LIMIT
-        return None
-
-    def _reject_order(
-        self, sid: fix.SessionID, record: _Record, reject: VenueReject, msg: m.RawMessage, detail: str = ""
-    ) -> None:
-        self.stats.rejects[reject.name] = self.stats.rejects.get(reject.name, 0) + 1
-        text = f"{reject.text}: {detail}" if detail else reject.text
-        report = self._exec_report(record, "8", exec_id=f"R{next(self._ids)}", text=text, rej_code=reject.code)
-        self._send(sid, report)
-
-    def _on_cancel(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        ts = time.time_ns()
-        owner = _owner(comp_id)
-        cancel_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
-        if msg.get(m.T_ORIG_SENDING_TIME) is not None:
-            self._cancel_reject(sid, cancel_id, orig, response_to="1", reject=VenueReject.ORIG_SENDING_TIME)
-            return
-        record = self._records.get((owner, orig))
-        resting = self._engine_cancel(record.order_id, ts) if record is not None and record.status.is_open else None
-        if record is None or resting is None:
-            self._cancel_reject(sid, cancel_id, orig, response_to="1", reject=VenueReject.UNKNOWN_ORDER)
-            return
-        record.status = VenueOrderStatus.CANCELED
-        self._send(
-            sid,
-            self._exec_report(
-                record, "4", exec_id=f"{record.order_id}-c{next(self._ids)}", client_id=cancel_id, orig_client_id=orig
-            ),
-        )
-        self._publish_md(())
-
-    def _on_replace(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        ts = time.time_ns()
-        owner = _owner(comp_id)
-        new_id, orig = msg.req(m.T_CLORDID), msg.req(m.T_ORIG_CLORDID)
-        price, qty = Decimal(msg.req(m.T_PRICE)), Decimal(msg.req(m.T_QTY))
-        reject = self._precheck(msg, new_id, owner, ts)
-        record = self._records.get((owner, orig))
-        if reject is None and (record is None or not record.status.is_open):
-            reject = VenueReject.UNKNOWN_ORDER
-        if reject is None and (owner, new_id) in self._records:
-            reject = VenueReject.DUPLICATE_CLORDID
-        if reject is None:
-            reject = check_static(self.instrument, price, qty, self._band_mid())
-        if reject is not None or record is None:
-            self._cancel_reject(sid, new_id, orig, response_to="2", reject=reject or VenueReject.UNKNOWN_ORDER)
-            return
-        result = self._engine_replace(record.order_id, record.order_id, new_id, price, qty, ts)
-        if not result.accepted:
-            venue_reject = (
-                VenueReject.POST_ONLY
-                if result.reject_reason is not None and result.reject_reason.name == "POST_ONLY_WOULD_CROSS"
-                else VenueReject.UNKNOWN_ORDER
-            )
-            self._cancel_reject(sid, new_id, orig, response_to="2", reject=venue_reject, detail=result.reject_text)
-            return
-        record.status = VenueOrderStatus.CANCELED  # the old ClOrdID is gone
-        new_record = _Record(
-            record.order_id,
-            new_id,
-            owner,
-            record.side,
-            price,
-            qty,
-            record.cum_qty,
-            VenueOrderStatus.PARTIALLY_FILLED if record.cum_qty > 0 else VenueOrderStatus.NEW,
-            record.notional,
-        )
-        self._records[(owner, new_id)] = new_record
-        self._send(
-            sid,
-            self._exec_report(new_record, "5", exec_id=f"{record.order_id}-r{next(self._ids)}", orig_client_id=orig),
-        )
-        self._after_match(result)
-
-    def _on_status_request(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        client_id = msg.req(m.T_CLORDID)
-        req_id = msg.get(m.T_ORD_STATUS_REQ_ID)
-        record = self._records.get((_owner(comp_id), client_id))
-        if record is None:
-            side = m.SIDE_FROM_CODE.get(msg.get(m.T_SIDE) or "1", Side.BUY)
-            unknown = _Record(
-                "NONE", client_id, "", side, Decimal(0), Decimal(0), Decimal(0), VenueOrderStatus.REJECTED
-            )
-            report = self._exec_report(
-                unknown,
-                "I",
-                exec_id=f"S{next(self._ids)}",
-                text=VenueReject.UNKNOWN_ORDER.text,
-                rej_code=VenueReject.UNKNOWN_ORDER.code,
-            )
-        else:
-            report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
-        if req_id:
-            report.setField(m.T_ORD_STATUS_REQ_ID, req_id)
-        self._send(sid, report)
-
-    def _on_mass_status(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
-        req_id = msg.req(m.T_MASS_STATUS_REQ_ID)
-        owner = _owner(comp_id)
-        open_records = [r for r in self._records.values() if r.owner == owner and r.status.is_open]
-        if not open_records:
-            empty = _Record(
-                "NONE", "NONE", owner, Side.BUY, Decimal(0), Decimal(0), Decimal(0), VenueOrderStatus.REJECTED
-            )
-            report = self._exec_report(empty, "I", exec_id=f"S{next(self._ids)}")
-            for tag, value in (
-                (m.T_MASS_STATUS_REQ_ID, req_id),
-                (m.T_TOT_NUM_REPORTS, "0"),
-                (m.T_LAST_RPT_REQUESTED, "Y"),
-            ):
-                report.setField(tag, value)
-            self._send(sid, report)
-            return
-        for index, record in enumerate(open_records, start=1):
-            report = self._exec_report(record, "I", exec_id=f"S{next(self._ids)}")
-            report.setField(m.T_MASS_STATUS_REQ_ID, req_id)
-            report.setField(m.T_TOT_NUM_REPORTS, str(len(open_records)))
-            report.setField(m.T_LAST_RPT_REQUESTED, "Y" if index == len(open_records) else "N")
-            self._send(sid, report)
-
-    def _after_match(self, result: MatchResult) -> None:
-        """Report fills to the client owners of both sides, then publish the book change."""
-        for execution in result.executions:
-            for is_maker in (True, False):
-                owner = execution.maker_owner if is_maker else execution.taker_owner
-                if not owner.startswith("client:"):
-                    continue
-                client_id = execution.maker_client_id if is_maker else execution.taker_client_id
-                leaves = execution.maker_leaves if is_maker else execution.taker_leaves
-                record = self._records.get((owner, client_id))
-                if record is None:
-                    continue
-                record.cum_qty += execution.qty
-                record.notional += execution.qty * execution.price
-                record.status = VenueOrderStatus.FILLED if leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
-                fee = self.config.rules.fees.fee(execution.price * execution.qty, is_maker)
-                report = self._exec_report(
-                    record,
-                    "F",
-                    exec_id=f"{execution.trade_id}{'M' if is_maker else 'T'}",  # ExecID = the client's trade id
-                    last_px=execution.price,
-                    last_qty=execution.qty,
-                    leaves=leaves,
-                    maker=is_maker,
-                    fee=None if self.config.omit_commission else fee,
-                )
-                self.stats.fills += 1
-                exec_id = f"{execution.trade_id}{'M' if is_maker else 'T'}"
-                self._log_fill(exec_id, record, execution, is_maker, fee)
-                spec = self._oe_sessions.get(owner.removeprefix("client:"))
-                if spec is not None:
-                    self._send(spec.session_id, report)
-                    self._maybe_hostile(owner, exec_id, record, execution, is_maker)
-        self._publish_md(result.executions)
 
     def _maybe_hostile(self, owner: str, exec_id: str, record: _Record, execution: Execution, is_maker: bool) -> None:
         """``config.hostile``: one bad trade report after a client's first real fill (fault tests)."""
@@ -614,27 +391,6 @@ class TrueXExchange(MarketDataPublisher, ReportBuilder, GuardedApplication):
             "liquidity": "MAKER" if is_maker else "TAKER",
         }  # fmt: skip
         send_bad_trade(self, owner.removeprefix("client:"), fill, kind)
-
-    def _log_fill(self, exec_id: str, record: _Record, execution: Execution, is_maker: bool, fee: Decimal) -> None:
-        """One JSON line per client execution, written before the report is sent (caller holds the lock)."""
-        if self._fills_file is None:
-            return
-        line = {
-            "exec_id": exec_id,
-            "clordid": record.client_id,
-            "order_id": record.order_id,
-            "comp_id": record.owner.removeprefix("client:"),
-            "side": record.side.value,
-            "price": str(execution.price),
-            "qty": str(execution.qty),
-            "liquidity": "MAKER" if is_maker else "TAKER",
-            "fee": str(fee),
-            "ts_ns": execution.ts_ns,
-        }
-        try:
-            self._fills_file.write(json.dumps(line) + "\n")
-        except OSError as exc:  # a full disk must not stop the exchange; the test will see the gap
-            self._log.error("fills log write failed: {}", exc)
 
     # -- helpers -------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
-from connectors.truex import messages as m
-from connectors.truex.messages import VenueReject
+from connectors.truex import builders, fix_tags, fix_values, raw_message
+from connectors.truex.rejects import VenueReject
 from connectors.truex.session import SessionSpec
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats
 from mmkit.model import Side
@@ -42,27 +42,27 @@ class MarketDataPublisher:
         def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
 
         def _business_reject(
-            self, sid: fix.SessionID, msg: m.RawMessage, text: str, code: str, ref_id: str = ""
+            self, sid: fix.SessionID, msg: raw_message.RawMessage, text: str, code: str, ref_id: str = ""
         ) -> Any: ...
 
     # -- market data ---------------------------------------------------------------
 
-    def _on_md_message(self, msg: m.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
+    def _on_md_message(self, msg: raw_message.RawMessage, comp_id: str, sid: fix.SessionID) -> None:
         if msg.msg_type != "V":
             self._business_reject(sid, msg, "Unsupported message type on MD", "3")
             return
-        req_id = msg.req(m.T_MD_REQ_ID)
-        if msg.get(m.T_SUB_REQ_TYPE) == "2":
+        req_id = msg.req(fix_tags.T_MD_REQ_ID)
+        if msg.get(fix_tags.T_SUB_REQ_TYPE) == "2":
             self._md_subscribers.pop(comp_id, None)
             return
-        symbols = [entry.get(m.T_SYMBOL) for entry in msg.group(m.T_NO_RELATED_SYM, m.T_SYMBOL)]
+        symbols = [entry.get(fix_tags.T_SYMBOL) for entry in msg.group(fix_tags.T_NO_RELATED_SYM, fix_tags.T_SYMBOL)]
         if self.config.symbol not in symbols:
             reject = fix.Message()
-            reject.getHeader().setField(fix.BeginString(m.BEGIN_STRING))
+            reject.getHeader().setField(fix.BeginString(fix_tags.BEGIN_STRING))
             reject.getHeader().setField(fix.MsgType("Y"))
-            reject.setField(m.T_MD_REQ_ID, req_id)
+            reject.setField(fix_tags.T_MD_REQ_ID, req_id)
             reject.setField(281, "0")
-            reject.setField(m.T_TEXT, VenueReject.UNKNOWN_SYMBOL.text)
+            reject.setField(fix_tags.T_TEXT, VenueReject.UNKNOWN_SYMBOL.text)
             self._send(sid, reject)
             return
         self._md_subscribers[comp_id] = req_id
@@ -72,27 +72,34 @@ class MarketDataPublisher:
         """35=W as TrueX sends it: 167=CSPOT, 1023 level, full timestamp in 273, no 779."""
         message = fix.Message()
         header = message.getHeader()
-        header.setField(fix.BeginString(m.BEGIN_STRING))
+        header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
         header.setField(fix.MsgType("W"))
-        message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
-        message.setField(m.T_MD_REQ_ID, req_id)
-        message.setField(m.T_SYMBOL, self.config.symbol)
-        message.setField(m.T_SECURITY_TYPE, "CSPOT")
-        stamp = m.format_utc_timestamp(time.time_ns())
-        order = m.field_order(
-            [m.T_MD_ENTRY_TYPE, m.T_MD_ENTRY_PX, m.T_MD_ENTRY_SIZE, m.T_MD_ENTRY_TIME, m.T_MD_PRICE_LEVEL, 0]
+        message.setField(fix_tags.T_APPL_SEQ_NUM, str(self._md_seq))
+        message.setField(fix_tags.T_MD_REQ_ID, req_id)
+        message.setField(fix_tags.T_SYMBOL, self.config.symbol)
+        message.setField(fix_tags.T_SECURITY_TYPE, "CSPOT")
+        stamp = fix_values.format_utc_timestamp(time.time_ns())
+        order = builders.field_order(
+            [
+                fix_tags.T_MD_ENTRY_TYPE,
+                fix_tags.T_MD_ENTRY_PX,
+                fix_tags.T_MD_ENTRY_SIZE,
+                fix_tags.T_MD_ENTRY_TIME,
+                fix_tags.T_MD_PRICE_LEVEL,
+                0,
+            ]
         )
         for side, code in ((Side.BUY, "0"), (Side.SELL, "1")):
             for level, (price, qty) in enumerate(self.engine.depth(side), start=1):
-                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_ENTRY_TYPE, order)
-                group.setField(m.T_MD_ENTRY_TYPE, code)
-                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
-                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(qty))
-                group.setField(m.T_MD_ENTRY_TIME, stamp)
-                group.setField(m.T_MD_PRICE_LEVEL, str(level))
+                group = fix.Group(fix_tags.T_NO_MD_ENTRIES, fix_tags.T_MD_ENTRY_TYPE, order)
+                group.setField(fix_tags.T_MD_ENTRY_TYPE, code)
+                group.setField(fix_tags.T_MD_ENTRY_PX, fix_values.fmt_decimal(price))
+                group.setField(fix_tags.T_MD_ENTRY_SIZE, fix_values.fmt_decimal(qty))
+                group.setField(fix_tags.T_MD_ENTRY_TIME, stamp)
+                group.setField(fix_tags.T_MD_PRICE_LEVEL, str(level))
                 message.addGroup(group)
-        if not message.isSetField(m.T_NO_MD_ENTRIES):
-            message.setField(m.T_NO_MD_ENTRIES, "0")
+        if not message.isSetField(fix_tags.T_NO_MD_ENTRIES):
+            message.setField(fix_tags.T_NO_MD_ENTRIES, "0")
         self._published = {side: {price for price, _ in self.engine.depth(side)} for side in (Side.BUY, Side.SELL)}
         self._dirty.clear()
         return message
@@ -117,36 +124,36 @@ class MarketDataPublisher:
         self._md_seq += 1
         if not self._md_subscribers:
             return
-        stamp = m.format_utc_timestamp(time.time_ns())
-        order = m.field_order(
+        stamp = fix_values.format_utc_timestamp(time.time_ns())
+        order = builders.field_order(
             [
-                m.T_MD_UPDATE_ACTION,
-                m.T_MD_ENTRY_TYPE,
-                m.T_MD_ENTRY_ID,
-                m.T_SYMBOL,
-                m.T_MD_ENTRY_PX,
-                m.T_MD_ENTRY_SIZE,
-                m.T_MD_ENTRY_TIME,
+                fix_tags.T_MD_UPDATE_ACTION,
+                fix_tags.T_MD_ENTRY_TYPE,
+                fix_tags.T_MD_ENTRY_ID,
+                fix_tags.T_SYMBOL,
+                fix_tags.T_MD_ENTRY_PX,
+                fix_tags.T_MD_ENTRY_SIZE,
+                fix_tags.T_MD_ENTRY_TIME,
                 0,
             ]
         )
         for comp_id, req_id in list(self._md_subscribers.items()):
             message = fix.Message()
             header = message.getHeader()
-            header.setField(fix.BeginString(m.BEGIN_STRING))
+            header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
             header.setField(fix.MsgType("X"))
-            message.setField(m.T_APPL_SEQ_NUM, str(self._md_seq))
-            message.setField(m.T_MD_REQ_ID, req_id)
+            message.setField(fix_tags.T_APPL_SEQ_NUM, str(self._md_seq))
+            message.setField(fix_tags.T_MD_REQ_ID, req_id)
             for action, kind, price, size, entry_id in entries:
-                group = fix.Group(m.T_NO_MD_ENTRIES, m.T_MD_UPDATE_ACTION, order)
-                group.setField(m.T_MD_UPDATE_ACTION, action)
-                group.setField(m.T_MD_ENTRY_TYPE, kind)
+                group = fix.Group(fix_tags.T_NO_MD_ENTRIES, fix_tags.T_MD_UPDATE_ACTION, order)
+                group.setField(fix_tags.T_MD_UPDATE_ACTION, action)
+                group.setField(fix_tags.T_MD_ENTRY_TYPE, kind)
                 if entry_id:
-                    group.setField(m.T_MD_ENTRY_ID, entry_id)
-                group.setField(m.T_SYMBOL, self.config.symbol)
-                group.setField(m.T_MD_ENTRY_PX, m.fmt_decimal(price))
-                group.setField(m.T_MD_ENTRY_SIZE, m.fmt_decimal(size))
-                group.setField(m.T_MD_ENTRY_TIME, stamp)
+                    group.setField(fix_tags.T_MD_ENTRY_ID, entry_id)
+                group.setField(fix_tags.T_SYMBOL, self.config.symbol)
+                group.setField(fix_tags.T_MD_ENTRY_PX, fix_values.fmt_decimal(price))
+                group.setField(fix_tags.T_MD_ENTRY_SIZE, fix_values.fmt_decimal(size))
+                group.setField(fix_tags.T_MD_ENTRY_TIME, stamp)
                 message.addGroup(group)
             spec = self._md_sessions.get(comp_id)
             if spec is not None:

@@ -44,7 +44,7 @@ from typing import Any
 import quickfix as fix
 from loguru import logger
 
-from connectors.truex import messages as m
+from connectors.truex import raw_message
 
 _Item = tuple[fix.SessionID, fix.Message, int]
 
@@ -189,7 +189,7 @@ class Outbox:
                 self.sent_by_caller += by_caller
             else:
                 self.not_sent += 1
-                self._log.debug("not sent (session down): {}", m.redact(message.toString()))
+                self._log.debug("not sent (session down): {}", raw_message.redact(message.toString()))
         except Exception as exc:  # the sender must outlive one bad message
             self.not_sent += 1
             self._log.opt(exception=exc).error("send to {} failed", session_id.toString())

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from decimal import Decimal
 
-from connectors.truex.messages import VenueReject
+from connectors.truex.rejects import VenueReject
 from mmkit.connector import RateLimit
 from mmkit.model import MAX_CLIENT_ID_LEN, Instrument, RejectReason
 

@@ -8,8 +8,7 @@ import pytest
 import quickfix as fix
 
 import connectors.truex.client_app as client_app_module
-import connectors.truex.connector as connector_module
-from connectors.truex import messages as m
+from connectors.truex import builders, fix_tags, order_entry
 from connectors.truex.connector import OE, TrueXConnector
 from connectors.truex.sim.exchange import TrueXExchange
 from mmkit.connector import NotConnectedError, OrderNotFoundError
@@ -101,7 +100,7 @@ async def test_cancel_of_order_unknown_to_venue_is_rejected_by_venue(pair: Pair)
     await collector.wait_for(lambda e: isinstance(e, OrderAccepted))
     exchange.submit_taker(Side.BUY, Decimal("0.01"), Decimal("60010"))  # fills u1 fully
     await collector.wait_for(lambda e: isinstance(e, Fill))
-    connector._orders["u1"] = connector_module._OrderInfo(SYMBOL, Side.SELL, Decimal("60010"), Decimal("0.01"))
+    connector._orders["u1"] = order_entry._OrderInfo(SYMBOL, Side.SELL, Decimal("60010"), Decimal("0.01"))
     connector.cancel("u1", SYMBOL)
     refused = await collector.wait_for(lambda e: isinstance(e, OrderCancelRejected))
     assert refused.client_id == "u1" and refused.reason is RejectReason.UNKNOWN_ORDER
@@ -178,8 +177,8 @@ async def test_post_only_would_cross_rejected(pair: Pair) -> None:
 
 
 def _send_raw_order(connector: TrueXConnector, client_id: str, price: str) -> None:
-    message = m.new_order_single(order("placeholder", Side.BUY, price), "PARTY1", SYMBOL, 0)
-    message.setField(m.T_CLORDID, client_id)
+    message = builders.new_order_single(order("placeholder", Side.BUY, price), "PARTY1", SYMBOL, 0)
+    message.setField(fix_tags.T_CLORDID, client_id)
     assert fix.Session.sendToTarget(message, connector.session_id(OE))
 
 
@@ -192,7 +191,7 @@ async def test_clordid_longer_than_18_rejected(pair: Pair) -> None:
 
 def _add_orig_sending_time(message: fix.Message) -> None:
     """What QuickFIX does on a resend; Session::send itself clears 122, so it is added in toApp."""
-    message.getHeader().setField(m.T_ORIG_SENDING_TIME, "20240101-00:00:00.000")
+    message.getHeader().setField(fix_tags.T_ORIG_SENDING_TIME, "20240101-00:00:00.000")
 
 
 async def test_tag_122_rejected_by_venue(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:

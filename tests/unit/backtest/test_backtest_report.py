@@ -7,7 +7,7 @@ import math
 from decimal import Decimal as D
 from pathlib import Path
 
-from mmkit.backtest.html import render_tearsheet
+from mmkit.backtest.html import plotly_js, render_tearsheet, write_tearsheet
 from mmkit.backtest.plots import tearsheet_figures
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.report import build_report, format_table, write_json
@@ -92,6 +92,24 @@ def test_tearsheet_is_self_contained_with_every_chart(tmp_path: Path) -> None:
     assert "<script src" not in page and "Plotly.newPlot" in page
     assert "time_at_limits" in page and "health-missing" in page
     assert "1970-01-01T00:00:05.000Z" in page  # readable UTC, not raw ns
+
+
+def test_written_page_is_the_rendered_page_with_plotly_embedded_once(tmp_path: Path) -> None:
+    """write_tearsheet copies plotly.js from its file between the rendered halves: same bytes as the string."""
+    from plotly.offline import get_plotlyjs
+
+    h = Harness()
+    for i in range(5):
+        h.mid = D(100) + D(i) / 10
+        h.pnl.mark(h.mid, i * NS_PER_S)
+        h.sampler.tick(i * NS_PER_S)
+    report = build_report(h.sampler, h.fills, h.pnl, max_position=D(1))
+    page = render_tearsheet(report, h.sampler, h.fills, title="t <&> ü")
+    written = write_tearsheet(report, h.sampler, h.fills, tmp_path / "report.html", title="t <&> ü").read_bytes()
+    assert written == page.encode("utf-8")
+    assert plotly_js() == get_plotlyjs()  # the file read directly is what plotly itself would embed
+    assert written.count(b"<script>" + get_plotlyjs().encode() + b"</script>") == 1
+    assert b"\x00" not in written
 
 
 def test_sampler_nan_when_no_quotes() -> None:

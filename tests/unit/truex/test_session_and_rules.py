@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import quickfix as fix
 
-from connectors.truex import messages as m
+from connectors.truex import rejects
 from connectors.truex.client_app import ClientApp
 from connectors.truex.config import Credentials, SessionEndpoint, TrueXConfig
 from connectors.truex.connector import TrueXConnector
@@ -128,8 +128,9 @@ def test_static_checks_use_the_price_bucket() -> None:
     inst = load_venue_rules("truex").instrument("BTC-PYUSD")
     mid = Decimal(150000)
     assert check_static(inst, Decimal("150000.5"), Decimal("0.00001"), mid) is None  # $0.50 / 0.00001 bucket
-    assert check_static(inst, Decimal("150000.1"), Decimal("0.00001"), mid) is m.VenueReject.TICK
-    assert check_static(inst, Decimal("60000.1"), Decimal("0.00001"), Decimal(60000)) is m.VenueReject.LOT
+    assert check_static(inst, Decimal("150000.1"), Decimal("0.00001"), mid) is rejects.VenueReject.TICK
+    assert check_static(inst, Decimal("60000.1"), Decimal("0.00001"), Decimal(60000)) is rejects.VenueReject.LOT
     assert check_static(inst, Decimal("600000"), Decimal("0.000002"), Decimal(600000)) is None  # $1 bucket
-    assert check_static(inst, Decimal("600000"), Decimal("0.000001"), Decimal(600000)) is m.VenueReject.MIN_NOTIONAL
-    assert check_clordid("a" * 18) is None and check_clordid("a" * 19) is m.VenueReject.CLORDID_LENGTH
+    too_small = check_static(inst, Decimal("600000"), Decimal("0.000001"), Decimal(600000))
+    assert too_small is rejects.VenueReject.MIN_NOTIONAL
+    assert check_clordid("a" * 18) is None and check_clordid("a" * 19) is rejects.VenueReject.CLORDID_LENGTH

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 import quickfix as fix
 
-from connectors.truex import messages as m
+from connectors.truex import builders, fix_tags, fix_values
 from connectors.truex import templates as t
 from connectors.truex.dictionary import CONF_FIX_DIR
 from mmkit.model import OrderRequest, OrderType, Side, TimeInForce
@@ -70,7 +70,7 @@ def test_new_order_single_matches_the_builder_for_random_orders(templates: t.Tem
         party = _text(rng, 1, 12)
         symbol = _text(rng, 3, 12)
         ts_ns = rng.randint(0, 4_000_000_000) * 1_000_000_000 + rng.randint(0, 999_999_999)
-        expected = m.new_order_single(order, party, symbol, ts_ns)
+        expected = builders.new_order_single(order, party, symbol, ts_ns)
         built = templates.new_order_single(order, party, symbol, ts_ns)
         assert built.toString() == expected.toString(), order
         assert _as_sent(built) == _as_sent(expected), order
@@ -98,7 +98,7 @@ def test_values_fix_text_cannot_carry_fall_back_to_the_builder(templates: t.Temp
     symbol = bad if field == "symbol" else "S"
     assert t.new_order_single_text(order, party, symbol, 0) is None
     assert templates.new_order_single(order, party, symbol, 0).toString() == (
-        m.new_order_single(order, party, symbol, 0).toString()
+        builders.new_order_single(order, party, symbol, 0).toString()
     )
 
 
@@ -110,10 +110,11 @@ def test_render_places_a_group_at_its_count_tag_among_sorted_fields() -> None:
 
 #: The tags the simulator's ExecutionReports and cancel rejects carry (connectors/truex/sim/reports.py).
 _REPORT_TAGS = [
-    m.T_ORDER_ID, m.T_CLORDID, m.T_EXEC_ID, m.T_EXEC_TYPE, m.T_ORD_STATUS, m.T_SYMBOL, m.T_SIDE, m.T_QTY,
-    m.T_PRICE, m.T_LEAVES_QTY, m.T_CUM_QTY, m.T_TRANSACT_TIME, m.T_AVG_PX, m.T_ORIG_CLORDID, m.T_TEXT,
-    m.T_ORD_REJ_REASON, m.T_LAST_PX, m.T_LAST_QTY, m.T_LIQUIDITY, m.T_COMMISSION, m.T_COMM_CCY,
-    m.T_CXL_REJ_RESPONSE_TO, m.T_CXL_REJ_REASON,
+    fix_tags.T_ORDER_ID, fix_tags.T_CLORDID, fix_tags.T_EXEC_ID, fix_tags.T_EXEC_TYPE, fix_tags.T_ORD_STATUS,
+    fix_tags.T_SYMBOL, fix_tags.T_SIDE, fix_tags.T_QTY, fix_tags.T_PRICE, fix_tags.T_LEAVES_QTY, fix_tags.T_CUM_QTY,
+    fix_tags.T_TRANSACT_TIME, fix_tags.T_AVG_PX, fix_tags.T_ORIG_CLORDID, fix_tags.T_TEXT, fix_tags.T_ORD_REJ_REASON,
+    fix_tags.T_LAST_PX, fix_tags.T_LAST_QTY, fix_tags.T_LIQUIDITY, fix_tags.T_COMMISSION, fix_tags.T_COMM_CCY,
+    fix_tags.T_CXL_REJ_RESPONSE_TO, fix_tags.T_CXL_REJ_REASON,
 ]  # fmt: skip
 
 
@@ -125,7 +126,7 @@ def test_flat_reports_match_field_by_field_for_random_values(templates: t.Templa
         tags = rng.sample(_REPORT_TAGS, rng.randint(1, len(_REPORT_TAGS)))  # any subset, in any order
         values = [(tag, str(_decimal(rng)) if rng.random() < 0.4 else _text(rng, 1, 30)) for tag in tags]
         if rng.random() < 0.05:
-            values.append((m.T_TEXT if m.T_TEXT not in tags else 9999, rng.choice(["", "x\x01y"])))
+            values.append((fix_tags.T_TEXT if fix_tags.T_TEXT not in tags else 9999, rng.choice(["", "x\x01y"])))
         rendered += t.render(msg_type, values) is not None
         built = templates.build(msg_type, values)
         assert built.toString() == t.field_by_field(msg_type, values).toString(), values
@@ -143,7 +144,7 @@ def test_utc_timestamp_cache_follows_the_second() -> None:
     for ts in stamps:
         seconds, rem = divmod(ts, 10**9)
         expected = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{rem // 1000:06d}"
-        assert m.format_utc_timestamp(ts) == expected
+        assert fix_values.format_utc_timestamp(ts) == expected
 
 
 def test_utc_timestamp_parse_cache_follows_the_second() -> None:
@@ -155,6 +156,6 @@ def test_utc_timestamp_parse_cache_follows_the_second() -> None:
         seconds = rng.randint(0, 4_000_000_000)
         micros = rng.randint(0, 999_999)
         for second in (seconds, seconds + 1, seconds):  # in, out of and back into the cached second
-            text = m.format_utc_timestamp(second * 10**9 + micros * 1000)
+            text = fix_values.format_utc_timestamp(second * 10**9 + micros * 1000)
             expected = calendar.timegm(time.strptime(text[:17], "%Y%m%d-%H:%M:%S")) * 10**9 + micros * 1000
-            assert m.parse_utc_timestamp(text) == expected
+            assert fix_values.parse_utc_timestamp(text) == expected

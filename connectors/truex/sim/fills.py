@@ -1,0 +1,116 @@
+"""The simulated exchange's fill reporting: a match becomes 35=8 trade reports and a fills-log line.
+
+A mixin of :class:`connectors.truex.sim.exchange.TrueXExchange` (split out of
+``exchange.py`` by job): after any match (a client's order, the market
+driver's taker flow or a requote) both client sides get their trade report,
+the fills log gets its line first, and the book change is published. Callers
+hold the exchange's lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
+
+import quickfix as fix
+
+from connectors.truex.session import SessionSpec
+from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _Record
+from mmkit.model import VenueOrderStatus
+from mmkit.sim.matching import Execution, MatchResult
+
+
+class FillReporter:
+    """Trade reports and the fills log of the simulated exchange (see the module docstring)."""
+
+    config: ExchangeConfig
+    stats: ExchangeStats
+    _records: dict[tuple[str, str], _Record]
+    _oe_sessions: dict[str, SessionSpec]
+    _fills_file: IO[str] | None
+    _log: Any
+
+    if TYPE_CHECKING:  # provided by TrueXExchange and its other mixins; declared for the type checker only
+
+        def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
+
+        def _exec_report(
+            self,
+            record: _Record,
+            exec_type: str,
+            *,
+            exec_id: str,
+            client_id: str | None = None,
+            orig_client_id: str | None = None,
+            text: str = "",
+            rej_code: str = "",
+            last_px: Decimal | None = None,
+            last_qty: Decimal | None = None,
+            leaves: Decimal | None = None,
+            maker: bool = True,
+            fee: Decimal | None = None,
+        ) -> fix.Message: ...
+
+        def _maybe_hostile(
+            self, owner: str, exec_id: str, record: _Record, execution: Execution, is_maker: bool
+        ) -> None: ...
+
+        def _publish_md(self, executions: Sequence[Execution]) -> None: ...
+
+    def _after_match(self, result: MatchResult) -> None:
+        """Report fills to the client owners of both sides, then publish the book change."""
+        for execution in result.executions:
+            for is_maker in (True, False):
+                owner = execution.maker_owner if is_maker else execution.taker_owner
+                if not owner.startswith("client:"):
+                    continue
+                client_id = execution.maker_client_id if is_maker else execution.taker_client_id
+                leaves = execution.maker_leaves if is_maker else execution.taker_leaves
+                record = self._records.get((owner, client_id))
+                if record is None:
+                    continue
+                record.cum_qty += execution.qty
+                record.notional += execution.qty * execution.price
+                record.status = VenueOrderStatus.FILLED if leaves == 0 else VenueOrderStatus.PARTIALLY_FILLED
+                fee = self.config.rules.fees.fee(execution.price * execution.qty, is_maker)
+                report = self._exec_report(
+                    record,
+                    "F",
+                    exec_id=f"{execution.trade_id}{'M' if is_maker else 'T'}",  # ExecID = the client's trade id
+                    last_px=execution.price,
+                    last_qty=execution.qty,
+                    leaves=leaves,
+                    maker=is_maker,
+                    fee=None if self.config.omit_commission else fee,
+                )
+                self.stats.fills += 1
+                exec_id = f"{execution.trade_id}{'M' if is_maker else 'T'}"
+                self._log_fill(exec_id, record, execution, is_maker, fee)
+                spec = self._oe_sessions.get(owner.removeprefix("client:"))
+                if spec is not None:
+                    self._send(spec.session_id, report)
+                    self._maybe_hostile(owner, exec_id, record, execution, is_maker)
+        self._publish_md(result.executions)
+
+    def _log_fill(self, exec_id: str, record: _Record, execution: Execution, is_maker: bool, fee: Decimal) -> None:
+        """One JSON line per client execution, written before the report is sent (caller holds the lock)."""
+        if self._fills_file is None:
+            return
+        line = {
+            "exec_id": exec_id,
+            "clordid": record.client_id,
+            "order_id": record.order_id,
+            "comp_id": record.owner.removeprefix("client:"),
+            "side": record.side.value,
+            "price": str(execution.price),
+            "qty": str(execution.qty),
+            "liquidity": "MAKER" if is_maker else "TAKER",
+            "fee": str(fee),
+            "ts_ns": execution.ts_ns,
+        }
+        try:
+            self._fills_file.write(json.dumps(line) + "\n")
+        except OSError as exc:  # a full disk must not stop the exchange; the test will see the gap
+            self._log.error("fills log write failed: {}", exc)
