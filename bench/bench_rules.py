@@ -33,7 +33,8 @@ from decimal import Decimal
 from statistics import median
 
 from mmkit.connector import load_venue_rules
-from mmkit.model import Instrument, Side, _round_qty
+from mmkit.instrument import Instrument
+from mmkit.model import Side, _round_qty
 
 CALLS = 20_000
 PASSES = 7

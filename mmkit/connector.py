@@ -26,18 +26,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import attrs
 
 from mmkit.conf import ConfigError, load_yaml, shipped_conf_dir
-from mmkit.model import (
-    NS_PER_MS,
-    NS_PER_S,
-    Balance,
-    Fill,
-    IncrementBand,
-    Instrument,
-    OrderRequest,
-    OrderStatusReport,
-    ReplaceRequest,
-    VenueEvent,
-)
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import NS_PER_MS, NS_PER_S, Balance, Fill, OrderRequest, OrderStatusReport, ReplaceRequest, VenueEvent
 
 if TYPE_CHECKING:
     import asyncio

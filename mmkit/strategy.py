@@ -21,7 +21,8 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from mmkit.model import FairValue, Fill, Instrument, Level, Side, TargetQuote
+from mmkit.instrument import Instrument
+from mmkit.model import FairValue, Fill, Level, Side, TargetQuote
 
 
 class BookView(Protocol):

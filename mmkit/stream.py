@@ -31,12 +31,12 @@ from decimal import Decimal
 
 from loguru import logger
 
+from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
     Balance,
     BalanceUpdate,
     Fill,
-    Instrument,
     Liquidity,
     OrderAccepted,
     OrderCanceled,

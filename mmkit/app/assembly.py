@@ -23,7 +23,8 @@ from mmkit.connector import Connector
 from mmkit.execution.circuit_breaker import CircuitBreaker
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
-from mmkit.model import NS_PER_S, Instrument, OrderCancelRejected, OrderRejected, RejectReason, VenueEvent
+from mmkit.instrument import Instrument
+from mmkit.model import NS_PER_S, OrderCancelRejected, OrderRejected, RejectReason, VenueEvent
 from mmkit.orders.ids import ClientIdGenerator, Sequencer
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager

@@ -21,7 +21,8 @@ from mmkit.app.outcome import ProblemKind, RunOutcome
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.execution.executor import Executor
-from mmkit.model import FairValue, Fill, Instrument, Side, TargetQuote
+from mmkit.instrument import Instrument
+from mmkit.model import FairValue, Fill, Side, TargetQuote
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.kill_switch import KillSwitch

@@ -42,9 +42,9 @@ from mmkit.connector import Connector, VenueRules
 from mmkit.execution.circuit_breaker import CircuitBreaker
 from mmkit.execution.exposure import bound_exposure
 from mmkit.execution.rate_limiter import ActionKind, RateLimiter
+from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
-    Instrument,
     OrderAccepted,
     OrderCancelRejected,
     OrderRejected,

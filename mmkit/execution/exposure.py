@@ -28,7 +28,8 @@ from decimal import Decimal
 
 import attrs
 
-from mmkit.model import ZERO, Instrument, Side, TargetQuote
+from mmkit.instrument import Instrument
+from mmkit.model import ZERO, Side, TargetQuote
 from mmkit.orders.client_order import ClientOrder
 from mmkit.orders.states import PENDING_STATES
 

@@ -32,7 +32,8 @@ from decimal import Decimal
 
 import attrs
 
-from mmkit.model import ZERO, Fill, Instrument, Side
+from mmkit.instrument import Instrument
+from mmkit.model import ZERO, Fill, Side
 from mmkit.orders.client_order import ClientOrder
 
 #: What identifies a fill's content for dedupe: (client id, symbol, side, price, qty).

@@ -61,7 +61,8 @@ from decimal import Decimal
 import attrs
 from loguru import logger
 
-from mmkit.model import NS_PER_S, ZERO, Fill, Instrument, Liquidity, Side
+from mmkit.instrument import Instrument
+from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
 from mmkit.risk.settlement import Settlement
 
 BPS = Decimal(10_000)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from mmkit.model import Instrument
+    from mmkit.instrument import Instrument
 
 ZERO = Decimal(0)
 

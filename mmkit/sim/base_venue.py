@@ -30,13 +30,13 @@ import attrs
 from loguru import logger
 
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
+from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
     Balance,
     BalanceUpdate,
     ConnectionStatus,
     Fill,
-    Instrument,
     Liquidity,
     OrderAccepted,
     OrderCanceled,

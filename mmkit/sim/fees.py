@@ -17,7 +17,8 @@ from decimal import Decimal
 import attrs
 
 from mmkit.connector import FeeSchedule
-from mmkit.model import Instrument, Liquidity
+from mmkit.instrument import Instrument
+from mmkit.model import Liquidity
 from mmkit.risk.settlement import Settlement
 
 __all__ = ["FeeModel"]

@@ -30,7 +30,8 @@ from decimal import Decimal
 import attrs
 from sortedcontainers import SortedDict
 
-from mmkit.model import ZERO, Instrument, RejectReason, Side, TimeInForce
+from mmkit.instrument import Instrument
+from mmkit.model import ZERO, RejectReason, Side, TimeInForce
 
 __all__ = ["Execution", "MatchResult", "MatchingEngine", "RestingOrder", "SimOrder"]
 

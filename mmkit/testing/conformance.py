@@ -32,10 +32,10 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 
 from mmkit.connector import Connector, OrderNotFoundError, TransientVenueError
+from mmkit.instrument import Instrument
 from mmkit.model import (
     Balance,
     Fill,
-    Instrument,
     Liquidity,
     OrderAccepted,
     OrderCanceled,

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from mmkit.connector import RateLimit, rules_for
-from mmkit.model import NS_PER_MS, Fill, IncrementBand, Instrument, Liquidity, OrderType, RejectReason, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import NS_PER_MS, Fill, Liquidity, OrderType, RejectReason, Side
 from mmkit.risk.hedge import HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.risk.pnl import PnLTracker

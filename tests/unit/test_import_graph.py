@@ -49,6 +49,12 @@ def test_model_and_clock_import_nothing_of_mmkit() -> None:
         assert not [m for m in mods if top(m) == "mmkit"], name
 
 
+def test_instrument_imports_only_model() -> None:
+    """Instrument rules sit one step above the value types: they may use mmkit.model and nothing else of mmkit."""
+    mods = imported_modules(ROOT / "mmkit" / "instrument.py")
+    assert {m for m in mods if top(m) == "mmkit"} == {"mmkit.model"}
+
+
 def test_only_app_wires_connectors_by_name() -> None:
     """Nothing but mmkit.app (its sub-packages included) and the test kit resolves dotted names into classes."""
     users = [

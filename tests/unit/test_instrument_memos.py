@@ -16,7 +16,8 @@ from decimal import Decimal, InvalidOperation
 
 import pytest
 
-from mmkit.model import IncrementBand, Instrument, RejectReason, Side, _round_qty
+from mmkit.instrument import IncrementBand, Instrument, _round_qty
+from mmkit.model import RejectReason, Side
 
 D = Decimal
 SEED_CASES = 4000

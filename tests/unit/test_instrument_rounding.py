@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from mmkit.model import IncrementBand, Instrument, RejectReason, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import RejectReason, Side
 
 D = Decimal
 

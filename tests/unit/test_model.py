@@ -5,17 +5,8 @@ from decimal import Decimal as D
 import attrs
 import pytest
 
-from mmkit.model import (
-    Fill,
-    IncrementBand,
-    Instrument,
-    Liquidity,
-    OrderRequest,
-    RejectReason,
-    Side,
-    TargetQuote,
-    to_decimal,
-)
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Fill, Liquidity, OrderRequest, RejectReason, Side, TargetQuote, to_decimal
 
 
 def truex_like() -> Instrument:

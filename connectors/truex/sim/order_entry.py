@@ -21,7 +21,8 @@ from connectors.truex import fix_tags, raw_message
 from connectors.truex.rejects import VenueReject
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _owner, _Record
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
-from mmkit.model import Instrument, Side, TimeInForce, VenueOrderStatus
+from mmkit.instrument import Instrument
+from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchResult, RestingOrder, SimOrder
 
 

@@ -17,7 +17,8 @@ from connectors.truex.rejects import VenueReject
 from connectors.truex.session import session_key
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _owner, _Record
 from connectors.truex.templates import Templates
-from mmkit.model import Instrument, Side
+from mmkit.instrument import Instrument
+from mmkit.model import Side
 
 
 class ReportBuilder:

@@ -13,7 +13,8 @@ from decimal import Decimal
 
 from connectors.truex.rejects import VenueReject
 from mmkit.connector import RateLimit
-from mmkit.model import MAX_CLIENT_ID_LEN, Instrument, RejectReason
+from mmkit.instrument import Instrument
+from mmkit.model import MAX_CLIENT_ID_LEN, RejectReason
 
 _STATIC_REJECTS = {
     RejectReason.INVALID_PRICE: VenueReject.TICK,

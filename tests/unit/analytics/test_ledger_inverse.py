@@ -6,7 +6,8 @@ from decimal import Decimal as D
 
 from mmkit.analytics.ledger import summarize
 from mmkit.app.history_cmd import format_history
-from mmkit.model import Fill, IncrementBand, Instrument, Liquidity, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Fill, Liquidity, Side
 from mmkit.risk.pnl import PnLConfig, PnLTracker
 from mmkit.risk.settlement import Settlement
 

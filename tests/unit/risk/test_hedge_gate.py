@@ -13,7 +13,8 @@ import itertools
 from decimal import Decimal
 
 from mmkit.connector import rules_for
-from mmkit.model import NS_PER_MS, FairValue, Fill, IncrementBand, Instrument, Liquidity, OrderType, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import NS_PER_MS, FairValue, Fill, Liquidity, OrderType, Side
 from mmkit.risk.hedge import STOP_LOSS_LIMIT, STOP_VENUE_DOWN, HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.risk.kill_switch import KillSwitch, KillSwitchConfig

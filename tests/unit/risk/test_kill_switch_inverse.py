@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from mmkit.model import FairValue, Fill, IncrementBand, Instrument, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import FairValue, Fill, Side
 from mmkit.risk.kill_switch import KillSwitch, KillSwitchConfig, limits_unit
 from mmkit.risk.pnl import PnLConfig, PnLTracker
 from mmkit.risk.settlement import Settlement

@@ -14,7 +14,8 @@ from fractions import Fraction
 
 import pytest
 
-from mmkit.model import Fill, IncrementBand, Instrument, Liquidity, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Fill, Liquidity, Side
 from mmkit.risk.pnl import PnLConfig, PnLTracker
 from mmkit.risk.settlement import Settlement
 

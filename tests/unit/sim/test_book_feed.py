@@ -19,7 +19,8 @@ import pytest
 
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.connector import FeeSchedule, rules_for
-from mmkit.model import BookDelta, BookSnapshot, IncrementBand, Instrument, OrderRequest, ReplaceRequest, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import BookDelta, BookSnapshot, OrderRequest, ReplaceRequest, Side
 from mmkit.sim import ConstantLatency, ExchangeVenue
 from mmkit.sim.matching import MatchingEngine
 

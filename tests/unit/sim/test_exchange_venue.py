@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from mmkit.connector import FeeSchedule, NotConnectedError, RateLimit, rules_for
+from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
     BalanceUpdate,
     Fill,
-    IncrementBand,
-    Instrument,
     Liquidity,
     OrderAccepted,
     OrderCanceled,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from mmkit.connector import FeeSchedule, rules_for
-from mmkit.model import Fill, IncrementBand, Instrument, Liquidity, OrderRequest, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Fill, Liquidity, OrderRequest, Side
 from mmkit.sim import ConstantLatency, ExchangeVenue, FeeModel
 
 MS = 1_000_000

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mmkit.model import IncrementBand, Instrument, RejectReason, Side, TimeInForce
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import RejectReason, Side, TimeInForce
 from mmkit.sim.matching import MatchingEngine, SimOrder
 
 

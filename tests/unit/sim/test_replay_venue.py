@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from mmkit.connector import FeeSchedule, rules_for
+from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
     BookDelta,
     BookSnapshot,
     Fill,
-    IncrementBand,
-    Instrument,
     Liquidity,
     OrderAccepted,
     OrderRejected,

@@ -12,7 +12,8 @@ from decimal import Decimal as D
 import pytest
 
 from mmkit.connector import FeeSchedule, rules_for
-from mmkit.model import IncrementBand, Instrument, Side, Trade
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Side, Trade
 from mmkit.sim import ConstantLatency, ExchangeVenue
 from mmkit.sim.calibration import QUANTILES, TapeFit, TapePrint, bucket_of, fit_tape, format_flow, quantiles
 from mmkit.sim.flow import FlowConfig, SyntheticMarket

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from mmkit.connector import load_venue_rules
-from mmkit.model import FairValue, Fill, IncrementBand, Instrument, Liquidity, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import FairValue, Fill, Liquidity, Side
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.strategy import InventoryView, StrategyContext
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from mmkit.conf import ConfigError, structure
-from mmkit.model import NS_PER_S, Instrument, Side, TargetQuote
+from mmkit.instrument import Instrument
+from mmkit.model import NS_PER_S, Side, TargetQuote
 from mmkit.strategy import StrategyContext
 from strategies.layered import LayeredConfig, LayeredController
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from mmkit.model import IncrementBand, Instrument, Side, TargetQuote
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Side, TargetQuote
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.strategy import StrategyContext
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from mmkit.connector import Connector, FeeSchedule, RateLimit, VenueRules, rules_for
-from mmkit.model import IncrementBand, Instrument, OrderRequest
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import OrderRequest
 from mmkit.testing.conformance import ConnectorConformance
 from mmkit.testing.fake_connector import FakeConnector
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from mmkit.connector import Connector, FeeSchedule, RateLimit, VenueRules, rules_for
-from mmkit.model import IncrementBand, Instrument, OrderRequest, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import OrderRequest, Side
 from mmkit.sim import ConstantLatency, ExchangeVenue
 from mmkit.testing.conformance import ConnectorConformance
 

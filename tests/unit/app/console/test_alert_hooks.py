@@ -24,7 +24,8 @@ from mmkit.app.config import ConsoleAlertsSection, ConsoleSection, EngineSection
 from mmkit.app.console.runtime import Console
 from mmkit.app.outcome import ProblemKind
 from mmkit.connector import rules_for
-from mmkit.model import Fill, IncrementBand, Instrument, Liquidity, Side
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import Fill, Liquidity, Side
 from mmkit.risk.hedge import HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.store.recorder import Recorder
