@@ -14,15 +14,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
-import quickfix as fix
-
 from connectors.truex.session import SessionSpec
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _Record
+from connectors.truex.sim.reports import ReportBuilder
 from mmkit.model import VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchResult
 
 
-class FillReporter:
+class FillReporter(ReportBuilder):
     """Trade reports and the fills log of the simulated exchange (see the module docstring)."""
 
     config: ExchangeConfig
@@ -33,25 +32,7 @@ class FillReporter:
     _log: Any
 
     if TYPE_CHECKING:  # provided by TrueXExchange and its other mixins; declared for the type checker only
-
-        def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
-
-        def _exec_report(
-            self,
-            record: _Record,
-            exec_type: str,
-            *,
-            exec_id: str,
-            client_id: str | None = None,
-            orig_client_id: str | None = None,
-            text: str = "",
-            rej_code: str = "",
-            last_px: Decimal | None = None,
-            last_qty: Decimal | None = None,
-            leaves: Decimal | None = None,
-            maker: bool = True,
-            fee: Decimal | None = None,
-        ) -> fix.Message: ...
+        # (_send and _exec_report come from ReportBuilder, the base both order mixins share)
 
         def _maybe_hostile(
             self, owner: str, exec_id: str, record: _Record, execution: Execution, is_maker: bool

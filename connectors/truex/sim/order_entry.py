@@ -13,20 +13,21 @@ import itertools
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import quickfix as fix
 
 from connectors.truex import fix_tags, raw_message
 from connectors.truex.rejects import VenueReject
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _owner, _Record
+from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter, check_clordid, check_static
 from mmkit.instrument import Instrument
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchResult, RestingOrder, SimOrder
 
 
-class OrderEntryHandler:
+class OrderEntryHandler(ReportBuilder):
     """Order-entry messages of the simulated exchange (see the module docstring)."""
 
     config: ExchangeConfig
@@ -39,46 +40,13 @@ class OrderEntryHandler:
     _enforce_rate_limits: bool
 
     if TYPE_CHECKING:  # provided by TrueXExchange and its other mixins; declared for the type checker only
-
-        def _send(self, session_id: fix.SessionID, message: fix.Message) -> None: ...
+        # (_send, _exec_report, _cancel_reject and _business_reject come from ReportBuilder, the base)
 
         def _band_mid(self) -> Decimal | None: ...
 
         def _next_id(self) -> str: ...
 
         def _after_match(self, result: MatchResult) -> None: ...
-
-        def _exec_report(
-            self,
-            record: _Record,
-            exec_type: str,
-            *,
-            exec_id: str,
-            client_id: str | None = None,
-            orig_client_id: str | None = None,
-            text: str = "",
-            rej_code: str = "",
-            last_px: Decimal | None = None,
-            last_qty: Decimal | None = None,
-            leaves: Decimal | None = None,
-            maker: bool = True,
-            fee: Decimal | None = None,
-        ) -> fix.Message: ...
-
-        def _cancel_reject(
-            self,
-            sid: fix.SessionID,
-            client_id: str,
-            orig: str,
-            *,
-            response_to: str,
-            reject: VenueReject,
-            detail: str = "",
-        ) -> None: ...
-
-        def _business_reject(
-            self, sid: fix.SessionID, msg: raw_message.RawMessage, text: str, code: str, ref_id: str = ""
-        ) -> Any: ...
 
         def _engine_submit(self, order: SimOrder, ts: int) -> MatchResult: ...
 
