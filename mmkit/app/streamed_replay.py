@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mmkit.backtest.binance import (
@@ -32,8 +32,8 @@ from mmkit.backtest.binance import (
     estimate_clock_correction,
 )
 from mmkit.backtest.binance_parse import parse_lines
-from mmkit.backtest.replay import ReplayEvent
-from mmkit.clock import Clock, ClockMode
+from mmkit.backtest.replay import ReplayEvent, ReplayTimeline, Sink
+from mmkit.clock import Clock
 from mmkit.model import BookDelta, BookSnapshot, Trade
 
 #: Decompressed bytes read per step (a few hundred lines of the shared recording). Measured on the demo:
@@ -47,7 +47,6 @@ BATCH_LINES = 250
 #: A stream the replay does not use (bookTicker): its JSON is never decoded, as in read_recording.
 _BOOK_TICKER = b'@bookTicker"'
 
-Sink = Callable[[ReplayEvent], None]
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -106,7 +105,7 @@ def stream_recording(paths: Sequence[Path]) -> Iterator[ReplayEvent]:
         yield from parsed(path, batch)
 
 
-class StreamedReplay:
+class StreamedReplay(ReplayTimeline):
     """:class:`mmkit.backtest.replay.RecordingReplay`'s delivery, pulling events from an iterator.
 
     Same contract as the list-based replay for what a live reference uses
@@ -116,24 +115,10 @@ class StreamedReplay:
     """
 
     def __init__(self, events: Iterator[ReplayEvent], sinks: Sequence[Sink] = (), *, speed: float = 1.0) -> None:
-        if speed <= 0:
-            raise ValueError(f"speed must be positive, got {speed}")
         self._source = events
         self._ahead: deque[ReplayEvent] = deque()
-        self._sinks = list(sinks)
-        self.speed = speed
-        self._mode = ClockMode.BACKTEST
-        self._wall_start = 0
         first = self.peek(1)
-        self._recorded_start = first[0].ts_recv if first else 0
-        self.delivered = 0
-
-    def add_sink(self, sink: Sink) -> None:
-        self._sinks.append(sink)
-
-    @property
-    def first_ts(self) -> int:
-        return self._recorded_start
+        super().__init__(sinks, speed, first[0].ts_recv if first else 0)
 
     def peek(self, count: int) -> list[ReplayEvent]:
         """The next ``count`` undelivered events (fewer at the end), without delivering them."""
@@ -148,19 +133,6 @@ class StreamedReplay:
     @property
     def finished(self) -> bool:
         return not self.peek(1)
-
-    def recorded_now(self, ts_ns: int) -> int:
-        """The recorded time that corresponds to clock time ``ts_ns``."""
-        if self._mode is ClockMode.BACKTEST:
-            return ts_ns
-        return self._recorded_start + int((ts_ns - self._wall_start) * self.speed)
-
-    def start(self, clock: Clock, ts_ns: int) -> None:
-        self._mode = clock.mode
-        self._wall_start = ts_ns
-
-    def tick(self, ts_ns: int) -> None:
-        self.deliver_until(self.recorded_now(ts_ns))
 
     def deliver_until(self, recorded_ns: int) -> int:
         """Deliver every event with ``ts_recv <= recorded_ns``; returns how many."""

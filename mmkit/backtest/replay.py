@@ -30,25 +30,22 @@ class RecordedTime(Protocol):
     def recorded_now(self, ts_ns: int) -> int: ...
 
 
-class RecordingReplay:
-    """Hands recorded events (sorted by ``ts_recv``) to sinks in order, by simulated time."""
+class ReplayTimeline:
+    """What every replay shares: its sinks, and the mapping from clock time to recorded time.
 
-    def __init__(
-        self,
-        events: Iterable[ReplayEvent],
-        sinks: Sequence[Sink] = (),
-        *,
-        speed: float = 1.0,
-    ) -> None:
+    Why a base: the list replay (backtests) and the streamed one (a live reference) differ only in
+    where their events come from; the time mapping, the sinks and the clock-iterator calls are one
+    thing, written once. Subclasses provide ``deliver_until``.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], speed: float, recorded_start: int) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
-        self._events: list[ReplayEvent] = list(events)
         self._sinks = list(sinks)
         self.speed = speed
-        self._index = 0
         self._mode = ClockMode.BACKTEST
         self._wall_start = 0
-        self._recorded_start = self._events[0].ts_recv if self._events else 0
+        self._recorded_start = recorded_start
         self.delivered = 0
 
     def add_sink(self, sink: Sink) -> None:
@@ -57,18 +54,6 @@ class RecordingReplay:
     @property
     def first_ts(self) -> int:
         return self._recorded_start
-
-    @property
-    def last_ts(self) -> int:
-        return self._events[-1].ts_recv if self._events else 0
-
-    def peek(self, count: int) -> list[ReplayEvent]:
-        """The next ``count`` undelivered events, without delivering them."""
-        return self._events[self._index : self._index + count]
-
-    @property
-    def finished(self) -> bool:
-        return self._index >= len(self._events)
 
     def recorded_now(self, ts_ns: int) -> int:
         """The recorded time that corresponds to clock time ``ts_ns``."""
@@ -82,6 +67,36 @@ class RecordingReplay:
 
     def tick(self, ts_ns: int) -> None:
         self.deliver_until(self.recorded_now(ts_ns))
+
+    def deliver_until(self, recorded_ns: int) -> int:
+        raise NotImplementedError
+
+
+class RecordingReplay(ReplayTimeline):
+    """Hands recorded events (sorted by ``ts_recv``) to sinks in order, by simulated time."""
+
+    def __init__(
+        self,
+        events: Iterable[ReplayEvent],
+        sinks: Sequence[Sink] = (),
+        *,
+        speed: float = 1.0,
+    ) -> None:
+        self._events: list[ReplayEvent] = list(events)
+        self._index = 0
+        super().__init__(sinks, speed, self._events[0].ts_recv if self._events else 0)
+
+    @property
+    def last_ts(self) -> int:
+        return self._events[-1].ts_recv if self._events else 0
+
+    def peek(self, count: int) -> list[ReplayEvent]:
+        """The next ``count`` undelivered events, without delivering them."""
+        return self._events[self._index : self._index + count]
+
+    @property
+    def finished(self) -> bool:
+        return self._index >= len(self._events)
 
     def deliver_until(self, recorded_ns: int) -> int:
         """Deliver every event with ``ts_recv <= recorded_ns``; returns how many."""

@@ -30,13 +30,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.faults.truex_run import TrueXRun, check_ledger, sigkill, start_trading, wait_for
+from tests.faults.truex_run import TrueXRun, check_ledger, sigkill, start_trading, store_view, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(300)]
 
@@ -103,7 +102,9 @@ def test_sigkill_at_chosen_points_never_loses_or_doubles_a_fill(tmp_path: Path, 
             kill(run, proc)
         last = start_trading(run, "final")
         wait_for("a fill after the last restart", lambda: run.venue_fill_count() > 0, 30, last, venue)
-        time.sleep(1.0)
+        filled = run.venue_fill_count()  # then stop once the engine has booked them, not after a guessed pause
+        wait_for("the last engine to book the fills the venue reported", lambda: len(store_view(run)[0]) >= filled,
+                 30, last, venue)
         last.send_signal(signal.SIGINT)
         assert last.wait(timeout=60) == 0, run.log("final")[-3000:]
         state = run.stop_venue(venue)
