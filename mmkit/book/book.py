@@ -242,6 +242,18 @@ class OrderBook:
         if seq is not None:
             self.seq = seq
 
+    def apply_watched_int(
+        self, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, watched: Sequence[tuple[bool, int]]
+    ) -> tuple[list[int | None], int | None, int | None]:
+        """:meth:`apply_levels_int` for a caller that watches some levels: see ``PyLevels.apply_watched``.
+
+        Returns, per watched (is bid, price ticks), what the level showed just before the diff last
+        changed it (None: not listed), then the best bid and ask after the diff (ticks).
+        """
+        answer: tuple[list[int | None], int | None, int | None] = self._levels.apply_watched(bids, asks, watched)
+        self.seq = seq
+        return answer
+
     # ------------------------------------------------------------------ top of book (int)
 
     def best_bid_int(self) -> int | None:
