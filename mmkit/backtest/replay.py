@@ -129,6 +129,8 @@ class ReplayedReference:
 
     def __init__(self, tracker: OrderBookTracker, staleness_ns: int, clock: Clock | None = None) -> None:
         self.tracker = tracker
+        #: The tracker's book (one object for the tracker's life: it clears it, never replaces it).
+        self._book = tracker.book
         self.staleness_ns = staleness_ns
         self._clock = clock
         self._mid_listeners: list[Callable[[Decimal], None]] = []
@@ -173,7 +175,7 @@ class ReplayedReference:
             return
         self.last_update_ns = event.ts_recv
         # Most diffs leave the best prices alone: compare them as ticks and skip the Decimal mid then.
-        book = self.tracker.book
+        book = self._book
         top = (book.best_bid_int(), book.best_ask_int())
         if top == self._last_top:
             return

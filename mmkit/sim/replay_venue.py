@@ -93,9 +93,10 @@ class ReplayBookVenue(SimulatedVenue):
         self.books = {i.symbol: OrderBook(*book_increments, venue=i.venue, symbol=i.symbol) for i in rules.instruments}
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
         #: Derived from ``_resting`` (read per recorded event, rebuilt only after it changes; ``_resting_changed``):
-        #: its orders in order, and per symbol the distinct (side, tick) levels they rest at.
+        #: its orders in order, per symbol the distinct (side, tick) levels they rest at and their best prices.
         self._resting_seq: tuple[_Queued, ...] | None = ()
         self._watch: dict[str, tuple[list[tuple[Side, int]], list[tuple[bool, int]]]] = {}
+        self._reach_by_symbol: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
@@ -186,6 +187,22 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
         trade_price = trade.price
+        if self._resting:
+            # Most prints are above every bid and below every offer of ours: two comparisons say so.
+            high_bid, low_ask = self._reach(trade.symbol)
+            if (high_bid is not None and trade_price <= high_bid) or (low_ask is not None and trade_price >= low_ask):
+                self._trade_reaches(trade, trade_price, ts)
+        aggressor = trade.aggressor
+        if aggressor is not None:
+            tick = book.tick_of(trade_price)
+            if tick is None:
+                return  # off the book's grid: no recorded level is at that price, nothing to net
+            resting = _SELL if aggressor is _BUY else _BUY  # the side the print traded against
+            traded = self._traded.setdefault((trade.symbol, resting), {})
+            traded[tick] = traded.get(tick, ZERO) + trade.qty
+
+    def _trade_reaches(self, trade: Trade, trade_price: Decimal, ts: int) -> None:
+        """A print at or through the price of at least one order of ours: the queue model decides the fills."""
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
@@ -200,14 +217,6 @@ class ReplayBookVenue(SimulatedVenue):
             )
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
-        aggressor = trade.aggressor
-        if aggressor is not None:
-            tick = book.tick_of(trade_price)
-            if tick is None:
-                return  # off the book's grid: no recorded level is at that price, nothing to net
-            resting = _SELL if aggressor is _BUY else _BUY  # the side the print traded against
-            traded = self._traded.setdefault((trade.symbol, resting), {})
-            traded[tick] = traded.get(tick, ZERO) + trade.qty
 
     def _on_depth(
         self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int,
@@ -273,6 +282,7 @@ class ReplayBookVenue(SimulatedVenue):
         """Call after every change of ``_resting``: the views derived from it are rebuilt when next read."""
         self._resting_seq = None
         self._watch.clear()
+        self._reach_by_symbol.clear()
 
     def _resting_orders(self) -> tuple[_Queued, ...]:
         """Our resting orders in order (a snapshot: fills during a walk over it do not disturb the walk)."""
@@ -280,6 +290,18 @@ class ReplayBookVenue(SimulatedVenue):
         if orders is None:
             orders = self._resting_seq = tuple(self._resting.values())
         return orders
+
+    def _reach(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """(highest bid, lowest offer) of our resting orders of ``symbol``: a print between them reaches none."""
+        reach = self._reach_by_symbol.get(symbol)
+        if reach is None:
+            bids = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _BUY]
+            asks = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _SELL]
+            reach = self._reach_by_symbol[symbol] = (
+                max((p for p in bids if p is not None), default=None),
+                min((p for p in asks if p is not None), default=None),
+            )
+        return reach
 
     def _watched(self, symbol: str) -> tuple[list[tuple[Side, int]], list[tuple[bool, int]]]:
         """The distinct (side, tick) levels our on-grid orders of ``symbol`` rest at, and the same as (is bid, tick)."""
