@@ -183,13 +183,17 @@ class OrderBookTracker:
         self._last_seq = delta.seq
         self.deltas_applied += 1
         if book.is_crossed():
-            self._invalidate(
-                f"crossed book after seq {delta.seq}: bid {book.best_bid()} >= ask {book.best_ask()}",
-                kind="crossed",
-            )
+            self._invalidate_crossed(delta)
             return
         if delta.checksum is not None:
             self._verify(delta.checksum, after=f"diff seq={delta.seq}")
+
+    def _invalidate_crossed(self, delta: BookDelta) -> None:
+        """The book crossed after ``delta`` was applied (also called by the compiled replay loop)."""
+        book = self._book
+        self._invalidate(
+            f"crossed book after seq {delta.seq}: bid {book.best_bid()} >= ask {book.best_ask()}", kind="crossed"
+        )
 
     def _verify(self, expected: int | None, after: str) -> bool:
         if expected is None or self._checksum is None:
