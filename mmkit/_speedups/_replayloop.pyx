@@ -12,30 +12,36 @@ do, reading and writing the same attributes, and calls the sinks themselves
 (the pure path, unchanged) for every event it does not handle.
 
 It handles an event only when every precondition below holds, all checked
-before anything is changed; otherwise the event goes to the sinks as it
-would without this loop:
+before the event changes anything; otherwise the event goes to the sinks as
+it would without this loop:
 
-* a trade: no action of ours is due at the venue by its time; the venue
-  has a book for the symbol and nobody subscribed to its trades; the print
-  reaches none of our resting orders (the venue's cached reach says so; not
-  cached yet: sinks); an aggressor-stamped print's price is in the book's
-  price memo (a miss converts and checks in Python);
+* a trade: the venue has a book for the symbol and nobody subscribed to its
+  trades; the print reaches none of our resting orders (the venue's cached
+  reach says so);
 * a diff: it follows on in the sequencer and in the reference tracker (both
   synced, valid, no bridge pending, not inside a resync callback, same
   venue/symbol, no checksum); its pre-scaled levels are on both books'
-  grids; no action of ours is due, nobody subscribed to the venue's book;
-  the diff lists none of the levels our resting orders wait at (the queue
-  model must hear of those: sinks), and the venue's cached views of our
-  orders exist;
+  grids; nobody subscribed to the venue's book; the diff lists none of the
+  levels our resting orders wait at (the queue model must hear of those);
 * anything else (snapshots, other event types) goes to the sinks.
 
-After a handled diff, a crossing of one of our orders by the recorded book,
-a crossed reference book, a change of the reference's validity and a new mid
-are handed to the same Python methods the pure path calls
-(``ReplayBookVenue._on_depth``, ``OrderBookTracker._invalidate_crossed``,
-``BookHealth.observe``, the mid listeners). tests/unit/backtest/test_replay_loop.py
-runs the whole shared recording and random streams through this loop and
-through the sinks and compares every piece of state after every tick.
+Where the pure path would do something first, the loop does it first too,
+through the same Python method: the venue's ``advance`` when an action of
+ours is due by the event's time (for a diff, once the sequencer would hand
+it on; should the event then go to the sinks, the venue finds nothing due),
+and the venue's cached views of our orders (``_reach``, ``_watched``,
+``_resting_orders``) and the price conversion of a print (``tick_of``) when
+they are not cached yet. After a handled diff, a crossing of one of our
+orders by the recorded book, a crossed reference book, a change of the
+reference's validity and a new mid are handed to the same Python methods
+the pure path calls (``ReplayBookVenue._on_depth``,
+``OrderBookTracker._invalidate_crossed``, ``BookHealth.observe``, the mid
+listeners).
+
+tests/unit/backtest/test_replay_loop.py (random streams) and
+tests/integration/backtest/test_replay_loop_identical.py (the whole shared
+recording) run backtests through this loop and through the sinks alone and
+compare every piece of state it touches after every tick, then the reports.
 """
 
 cdef extern from *:
@@ -55,18 +61,16 @@ cdef object _ZERO = ZERO
 # Why an event went to the sinks (0: handled here); the names are what ``passed_by`` reports.
 cdef enum:
     _HANDLED = 0
-    _DUE = 1
-    _REACH = 2
-    _SEQUENCE = 3
-    _TRACKER = 4
-    _GRID = 5
-    _OURS = 6
-    _OTHER = 7
-    _KIND = 8
-    _REASONS = 9
+    _REACH = 1
+    _SEQUENCE = 2
+    _TRACKER = 3
+    _GRID = 4
+    _OURS = 5
+    _OTHER = 6
+    _KIND = 7
+    _REASONS = 8
 _REASON_NAMES = (
     "handled",
-    "action due at the venue",
     "print reaches our order",
     "sequencer not following on",
     "tracker not following on",
@@ -136,6 +140,8 @@ cdef class ReplayLoop:
     #: invalidated a crossed reference book (the rare branches, counted so the tests can show they ran).
     cdef public Py_ssize_t our_crossings
     cdef public Py_ssize_t reference_crossings
+    #: Events before which the loop ran the venue's advance (an action of ours was due).
+    cdef public Py_ssize_t advances
     cdef Py_ssize_t _why[_REASONS]
 
     def __init__(self, list sinks, sequencer, venue, reference):
@@ -162,6 +168,7 @@ cdef class ReplayLoop:
         self.passed = 0
         self.our_crossings = 0
         self.reference_crossings = 0
+        self.advances = 0
         for i in range(_REASONS):
             self._why[i] = 0
 
@@ -197,9 +204,16 @@ cdef class ReplayLoop:
         return index
 
     cdef inline bint _due(self, object ts):
-        """An action of ours has arrived at the venue by ``ts`` (the venue's advance must run: sinks)."""
+        """An action of ours has arrived at the venue by ``ts`` (the venue's advance must run first)."""
         cdef list to_venue = self._to_venue
         return len(to_venue) > 0 and to_venue[0][0] <= ts
+
+    cdef int _advance(self, object ts) except -1:
+        """The venue's advance, where its on_market_event would call it (before the event; the rest of the
+        event may still go to the sinks, whose on_market_event then finds nothing due)."""
+        self.advances += 1
+        self._venue.advance(ts)
+        return 0
 
     cdef inline void _venue_time(self, object ts):
         venue = self._venue
@@ -210,7 +224,7 @@ cdef class ReplayLoop:
         """ReplayBookVenue.on_market_event + ReplayedReference.__call__ for a trade, when nothing of ours is near."""
         ts = trade.ts_event
         if self._due(ts):
-            return _DUE
+            self._advance(ts)
         symbol = trade.symbol
         book = self._books.get(symbol)
         if book is None or symbol in self._trade_subs:
@@ -248,6 +262,9 @@ cdef class ReplayLoop:
         last = sequencer._last_seq
         if last is None or seq <= last or first > last + 1:
             return _SEQUENCE
+        ts = delta.ts_event
+        if self._due(ts):
+            self._advance(ts)  # the sequencer hands it on: the venue lets our due actions act first
         if not tracker._valid or tracker._need_bridge or tracker._in_resync_callback:
             return _TRACKER
         symbol = delta.symbol
@@ -256,9 +273,6 @@ cdef class ReplayLoop:
         tracker_last = tracker._last_seq
         if seq <= tracker_last or first != tracker_last + 1:
             return _TRACKER
-        ts = delta.ts_event
-        if self._due(ts):
-            return _DUE
         book = self._books.get(symbol)
         if book is None or symbol in self._book_subs:
             return _OTHER
