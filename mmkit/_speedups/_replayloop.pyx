@@ -81,12 +81,8 @@ _REASON_NAMES = (
 )
 
 
-cdef inline bint _on_grid(object scaled, object scaler_price, object scaler_size):
-    """The reader's pre-scaled levels are on a book's grid (the same test as OrderBook.int_levels)."""
-    cdef object price = scaled.price_increment
-    cdef object size = scaled.size_increment
-    cdef object ours_price = scaler_price.increment
-    cdef object ours_size = scaler_size.increment
+cdef inline bint _on_grid(object price, object size, object ours_price, object ours_size) except -1:
+    """The reader's pre-scaled levels (increments ``price``, ``size``) are on a book's grid (OrderBook.int_levels)."""
     return (price is ours_price or price == ours_price) and (size is ours_size or size == ours_size)
 
 
@@ -121,9 +117,17 @@ cdef class ReplayLoop:
     cdef object _health
     cdef object _ref_book
     cdef object _ref_levels
+    cdef object _ref_price_inc
+    cdef object _ref_size_inc
+    cdef object _symbol
+    cdef object _venue_name
+    cdef object _book
+    cdef object _levels
+    cdef dict _price_memo
+    cdef object _price_inc
+    cdef object _size_inc
     # The venue's containers (assigned once in its __init__, mutated in place ever after).
     cdef list _to_venue
-    cdef dict _books
     cdef object _trade_subs
     cdef object _book_subs
     cdef dict _resting
@@ -153,8 +157,18 @@ cdef class ReplayLoop:
         self._health = reference.health
         self._ref_book = self._tracker.book
         self._ref_levels = self._ref_book._levels
+        self._ref_price_inc = self._ref_book._price.increment
+        self._ref_size_inc = self._ref_book._size.increment
+        # The one instrument of the replay (a tracker's venue and symbol, a book's core, scalers and price memo
+        # are assigned once, in their __init__): events of any other symbol go to the sinks.
+        self._symbol = self._tracker.symbol
+        self._venue_name = self._tracker.venue
+        self._book = venue.books[self._symbol]
+        self._levels = self._book._levels
+        self._price_memo = self._book._price.memo
+        self._price_inc = self._book._price.increment
+        self._size_inc = self._book._size.increment
         self._to_venue = venue._to_venue
-        self._books = venue.books
         self._trade_subs = venue._trade_subs
         self._book_subs = venue._book_subs
         self._resting = venue._resting
@@ -226,8 +240,7 @@ cdef class ReplayLoop:
         if self._due(ts):
             self._advance(ts)
         symbol = trade.symbol
-        book = self._books.get(symbol)
-        if book is None or symbol in self._trade_subs:
+        if symbol != self._symbol or (self._trade_subs and symbol in self._trade_subs):
             return _OTHER
         price = trade.price
         if self._resting:
@@ -240,9 +253,9 @@ cdef class ReplayLoop:
         aggressor = trade.aggressor
         tick = None
         if aggressor is not None:
-            tick = (<dict> book._price.memo).get(price)
+            tick = self._price_memo.get(price)
             if tick is None:
-                tick = book.tick_of(price)  # converts (and memoizes) as the venue's _on_trade does; None: off grid
+                tick = self._book.tick_of(price)  # converts (and memoizes) as the venue's _on_trade does; None: off grid
         # -- every precondition holds: the effects, in the pure path's order
         self._venue_time(ts)
         if tick is not None:
@@ -268,19 +281,21 @@ cdef class ReplayLoop:
         if not tracker._valid or tracker._need_bridge or tracker._in_resync_callback:
             return _TRACKER
         symbol = delta.symbol
-        if symbol != tracker.symbol or delta.venue != tracker.venue or delta.checksum is not None:
+        if symbol != self._symbol or delta.venue != self._venue_name or delta.checksum is not None:
             return _OTHER
         tracker_last = tracker._last_seq
         if seq <= tracker_last or first != tracker_last + 1:
             return _TRACKER
-        book = self._books.get(symbol)
-        if book is None or symbol in self._book_subs:
+        if self._book_subs and symbol in self._book_subs:
             return _OTHER
         scaled = delta.scaled
         if scaled is None:
             return _GRID
-        ref_book = self._ref_book
-        if not _on_grid(scaled, book._price, book._size) or not _on_grid(scaled, ref_book._price, ref_book._size):
+        price_inc = scaled.price_increment
+        size_inc = scaled.size_increment
+        if not _on_grid(price_inc, size_inc, self._price_inc, self._size_inc) or not _on_grid(
+            price_inc, size_inc, self._ref_price_inc, self._ref_size_inc
+        ):
             return _GRID
         bids = scaled.bids
         asks = scaled.asks
@@ -302,7 +317,8 @@ cdef class ReplayLoop:
         # -- every precondition holds: the sequencer hands it on, the venue applies it (pure path's order)
         sequencer._last_seq = seq
         self._venue_time(ts)
-        levels = book._levels
+        book = self._book
+        levels = self._levels
         if resting:
             levels.apply(bids, asks)
             best_bid = levels.best_bid()
@@ -324,6 +340,7 @@ cdef class ReplayLoop:
         # -- the reference: BookHealth counters, OrderBookTracker._apply, then ReplayedReference's tail
         self._health.diffs_received += 1
         ref_levels = self._ref_levels
+        ref_book = self._ref_book
         ref_levels.apply(bids, asks)
         ref_book.seq = seq
         ref_book.ts_event = delta.ts_event

@@ -58,7 +58,7 @@ def compiled_loop_for(sinks: Sequence[Any]) -> Any:
         return None
     if not _unchanged(type(venue), ReplayBookVenue, _VENUE_STEPS) or venue._market_time != "ts_event":
         return None
-    if any(type(book) is not OrderBook for book in venue.books.values()):
+    if any(type(book) is not OrderBook for book in venue.books.values()) or reference.tracker.symbol not in venue.books:
         return None
     return loop_class(list(sinks), sequencer, venue, reference)
 
