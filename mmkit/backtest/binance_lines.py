@@ -12,14 +12,19 @@ first depth diff to say which market and symbol the recording holds
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
+
+from loguru import logger
 
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument, classify_diff
+from mmkit._speedups import pure_requested, stale_reason
 from mmkit.model import NS_PER_MS
 
 #: Labels of the shared spot recording (the reader itself takes venue and symbol from the data).
@@ -44,23 +49,28 @@ def recording_files(directory: Path) -> list[Path]:
 
 
 def _file_lines(path: Path) -> list[bytes]:
-    """One file's lines, decompressed in one call.
+    """One file's lines (see :func:`_file_text`)."""
+    return _file_text(path).split(b"\n")
+
+
+def _file_text(path: Path) -> bytes:
+    """One file's text, decompressed in one call (every gzip member, CRC and length checked).
 
     Why not ``for line in gzip.open(...)``: per-line ``readline`` on a gzip
     stream cost more than the decompression itself (~0.7 s per pass over the
-    shared recording); one ``decompress`` plus ``split`` is a few hundredths.
+    shared recording); one ``decompress`` (not ``gzip.open(...).read()``, which
+    decompresses in hundreds of chunks and joins them) is a few hundredths.
     A recording file is tens of MB decompressed, which is fine to hold.
     """
     try:
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
+        data = gzip.decompress(path.read_bytes())
     except FileNotFoundError as exc:
         raise RecordingFormatError(f"{path}: no such recording file") from exc
     except (OSError, EOFError, zlib.error) as exc:  # not gzip, truncated, corrupt
         raise RecordingFormatError(f"{path}: not a readable gzip recording ({_why(exc)})") from exc
     if not data or data.isspace():  # not ``strip()``: that would copy the whole text to test it
         raise RecordingFormatError(f"{path}: empty recording file")
-    return data.split(b"\n")
+    return data
 
 
 def _why(exc: BaseException) -> str:
@@ -165,8 +175,17 @@ def scan_file(path: Path, keep_tickers: bool) -> tuple[list[Line], list[Sample]]
     partition, a digit check and two substring tests per line; building a
     tuple per line through generators cost a quarter of the whole first read.
     (Checking the tickers in bulk with C-level ``map`` measured no faster.)
+    The compiled twin (``mmkit._speedups._binance.scan_text``) goes further:
+    it walks the text without a bytes object per line, so a dropped ticker
+    line is never copied.
     """
-    return _scan(path, enumerate(_file_lines(path), start=1), keep_all=keep_tickers)
+    data = _file_text(path)
+    compiled = compiled_binance()
+    if compiled is not None:
+        scanned: tuple[list[Line], list[Sample]] | None = compiled.scan_text(data, keep_tickers, NS_PER_MS)
+        if scanned is not None:  # None: a line it does not take, for the pure scan to judge (and name)
+            return scanned
+    return _scan(path, enumerate(data.split(b"\n"), start=1), keep_all=keep_tickers)
 
 
 def _scan(path: Path, numbered: Iterable[tuple[int, bytes]], keep_all: bool) -> tuple[list[Line], list[Sample]]:
@@ -190,3 +209,29 @@ def _scan(path: Path, numbered: Iterable[tuple[int, bytes]], keep_all: bool) -> 
         if keep_all or ticker not in payload:
             keep((number, raw, payload))
     return kept, samples
+
+
+_COMPILED: list[ModuleType | None] = []
+
+
+def compiled_binance() -> ModuleType | None:
+    """``mmkit._speedups._binance`` when built, current and not refused by ``MMKIT_PURE_PYTHON``, else None.
+
+    Read per file and per parser, so one process can parse both ways (the equivalence tests do). A missing or stale
+    build is logged once and the pure path runs: the same events, a slower first read.
+    """
+    if pure_requested():
+        return None
+    if not _COMPILED:
+        try:
+            module: ModuleType | None = importlib.import_module("mmkit._speedups._binance")
+        except ImportError as exc:
+            module, why = None, f"{type(exc).__name__}: {exc}"
+        else:
+            why = stale_reason("_binance", module) or ""
+            module = None if why else module
+        if module is None:
+            logger.warning("compiled module mmkit._speedups._binance is not used ({}); the recording parse runs "
+                           "the pure-Python path (reinstall with a C compiler: pip install -e .)", why)
+        _COMPILED.append(module)
+    return _COMPILED[0]
