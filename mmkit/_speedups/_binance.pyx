@@ -32,6 +32,7 @@ cdef extern from *:
 #: The digest of the .pyx this module was built from (mmkit._speedups compares it with the file beside it).
 SOURCE_SHA = MMKIT_SOURCE_SHA.decode("ascii")
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
@@ -414,3 +415,43 @@ def scan_text(bytes data not None, bint keep_all, long long ns_per_ms):
             kept.append((number, raw, data[space + 1:stop]))
         start = stop + 1
     return kept, samples
+
+
+@cython.boundscheck(True)
+@cython.wraparound(False)
+def gather(str typecode, list table, list groups):
+    """``array(typecode, (table[row] for rows in groups for row in rows)).tobytes()``, for ``I`` and ``q``.
+
+    The on-disk cache writes each level's table index and integer units this way (``encoding.known_levels``);
+    a value that does not fit the type raises OverflowError, as ``array`` does.
+    """
+    cdef Py_ssize_t total = 0, at = 0, g, k, n
+    cdef bint wide
+    cdef long long value
+    cdef list rows
+    if typecode == "q":
+        wide = True
+    elif typecode == "I":
+        wide = False
+    else:
+        raise ValueError(f"typecode {typecode!r} is not I or q")
+    for rows in groups:
+        total += PyList_GET_SIZE(rows)
+    cdef Py_ssize_t width = 8 if wide else 4
+    out = PyBytes_FromStringAndSize(NULL, total * width)
+    cdef char *buf = PyBytes_AS_STRING(out)
+    cdef long long *longs = <long long *>buf
+    cdef unsigned int *uints = <unsigned int *>buf
+    for g in range(PyList_GET_SIZE(groups)):
+        rows = <list>PyList_GET_ITEM(groups, g)
+        n = PyList_GET_SIZE(rows)
+        for k in range(n):
+            value = table[<object>PyList_GET_ITEM(rows, k)]
+            if wide:
+                longs[at] = value
+            else:
+                if value < 0 or value > 4294967295:
+                    raise OverflowError(f"{value} does not fit an unsigned 32-bit index")
+                uints[at] = <unsigned int>value
+            at += 1
+    return out

@@ -12,19 +12,15 @@ first depth diff to say which market and symbol the recording holds
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 
-from loguru import logger
-
+from mmkit.backtest.binance_compiled import compiled_binance
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument, classify_diff
-from mmkit._speedups import pure_requested, stale_reason
 from mmkit.model import NS_PER_MS
 
 #: Labels of the shared spot recording (the reader itself takes venue and symbol from the data).
@@ -209,29 +205,3 @@ def _scan(path: Path, numbered: Iterable[tuple[int, bytes]], keep_all: bool) -> 
         if keep_all or ticker not in payload:
             keep((number, raw, payload))
     return kept, samples
-
-
-_COMPILED: list[ModuleType | None] = []
-
-
-def compiled_binance() -> ModuleType | None:
-    """``mmkit._speedups._binance`` when built, current and not refused by ``MMKIT_PURE_PYTHON``, else None.
-
-    Read per file and per parser, so one process can parse both ways (the equivalence tests do). A missing or stale
-    build is logged once and the pure path runs: the same events, a slower first read.
-    """
-    if pure_requested():
-        return None
-    if not _COMPILED:
-        try:
-            module: ModuleType | None = importlib.import_module("mmkit._speedups._binance")
-        except ImportError as exc:
-            module, why = None, f"{type(exc).__name__}: {exc}"
-        else:
-            why = stale_reason("_binance", module) or ""
-            module = None if why else module
-        if module is None:
-            logger.warning("compiled module mmkit._speedups._binance is not used ({}); the recording parse runs "
-                           "the pure-Python path (reinstall with a C compiler: pip install -e .)", why)
-        _COMPILED.append(module)
-    return _COMPILED[0]

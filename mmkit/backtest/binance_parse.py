@@ -12,13 +12,13 @@ from typing import Any
 import attrs
 
 from mmkit.backtest.binance_clock import ClockCorrection
+from mmkit.backtest.binance_compiled import compiled_binance
 from mmkit.backtest.binance_lines import (
     _DECODE,
     PRICE_INCREMENT,
     SIZE_INCREMENT,
     Line,
     RecordingFormatError,
-    compiled_binance,
 )
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument
 from mmkit.backtest.recording_cache import LevelSource
