@@ -10,7 +10,6 @@ runs both on the same input.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from loguru import logger
@@ -29,13 +28,14 @@ def compiled_binance() -> ModuleType | None:
     if pure_requested():
         return None
     if not _COMPILED:
+        module: ModuleType | None = None
         try:
-            module: ModuleType | None = importlib.import_module("mmkit._speedups._binance")
+            from mmkit._speedups import _binance  # type: ignore[attr-defined]
         except ImportError as exc:
-            module, why = None, f"{type(exc).__name__}: {exc}"
+            why = f"{type(exc).__name__}: {exc}"
         else:
-            why = stale_reason("_binance", module) or ""
-            module = None if why else module
+            why = stale_reason("_binance", _binance) or ""
+            module = None if why else _binance
         if module is None:
             logger.warning("compiled module mmkit._speedups._binance is not used ({}); the recording parse runs "
                            "the pure-Python path (reinstall with a C compiler: pip install -e .)", why)
