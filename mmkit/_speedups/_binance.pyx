@@ -39,9 +39,12 @@ from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.limits cimport LLONG_MAX
-from libc.string cimport memchr, strlen
+from libc.string cimport memchr, memcpy, strlen
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object text)
 
 cdef extern from "string.h":
     void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen) nogil
@@ -289,13 +292,20 @@ cdef class DepthRows:
         PyList_Append(self.lengths, n)
 
 
+cdef inline str _ascii(const char *chars, Py_ssize_t n):
+    """A str of ``n`` ASCII bytes (digits and points, already checked): no decoder, one copy."""
+    cdef str text = PyUnicode_New(n, 127)
+    memcpy(PyUnicode_DATA(text), chars, n)
+    return text
+
+
 cdef _look(object table, list rows, const char *buf, Py_ssize_t *spans, Py_ssize_t n, Py_ssize_t offset):
     cdef Py_ssize_t i, start, stop
     cdef PyObject *found
     for i in range(n):
         start = spans[4 * i + offset]
         stop = spans[4 * i + offset + 1]
-        text = PyUnicode_DecodeASCII(buf + start, stop - start, NULL)
+        text = _ascii(buf + start, stop - start)
         found = PyDict_GetItem(table, text)
         if found is NULL:
             PyList_Append(rows, _new_row(table, text, buf, start, stop))
