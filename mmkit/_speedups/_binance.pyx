@@ -427,41 +427,56 @@ def scan_text(bytes data not None, bint keep_all, long long ns_per_ms):
     return kept, samples
 
 
-@cython.boundscheck(True)
-@cython.wraparound(False)
 def gather(str typecode, list table, list groups):
     """``array(typecode, (table[row] for rows in groups for row in rows)).tobytes()``, for ``I`` and ``q``.
 
     The on-disk cache writes each level's table index and integer units this way (``encoding.known_levels``);
-    a value that does not fit the type raises OverflowError, as ``array`` does.
+    a table value that does not fit the type raises OverflowError, as ``array`` does. (Every table entry
+    is checked, used or not, where the pure path checks those a row uses; the reader's tables hold only
+    numbers its levels use, and either way the cache writer then skips the entry, never the events.)
+    A row outside the table raises IndexError. The table goes to a C array first, so a level costs one
+    read of its row's int and two array accesses.
     """
-    cdef Py_ssize_t total = 0, at = 0, g, k, n
+    cdef Py_ssize_t total = 0, at = 0, g, k, n, size = PyList_GET_SIZE(table), row, width
     cdef bint wide
     cdef long long value
     cdef list rows
+    cdef bytes out
+    cdef char *buf
+    cdef long long *longs
+    cdef unsigned int *uints
     if typecode == "q":
         wide = True
     elif typecode == "I":
         wide = False
     else:
         raise ValueError(f"typecode {typecode!r} is not I or q")
-    for rows in groups:
-        total += PyList_GET_SIZE(rows)
-    cdef Py_ssize_t width = 8 if wide else 4
-    out = PyBytes_FromStringAndSize(NULL, total * width)
-    cdef char *buf = PyBytes_AS_STRING(out)
-    cdef long long *longs = <long long *>buf
-    cdef unsigned int *uints = <unsigned int *>buf
-    for g in range(PyList_GET_SIZE(groups)):
-        rows = <list>PyList_GET_ITEM(groups, g)
-        n = PyList_GET_SIZE(rows)
-        for k in range(n):
-            value = table[<object>PyList_GET_ITEM(rows, k)]
-            if wide:
-                longs[at] = value
-            else:
-                if value < 0 or value > 4294967295:
-                    raise OverflowError(f"{value} does not fit an unsigned 32-bit index")
-                uints[at] = <unsigned int>value
-            at += 1
+    cdef long long *values = <long long *>_alloc(max(size, 1) * sizeof(long long))
+    try:
+        for k in range(size):
+            value = <object>PyList_GET_ITEM(table, k)
+            if not wide and (value < 0 or value > 4294967295):
+                raise OverflowError(f"{value} does not fit an unsigned 32-bit index")
+            values[k] = value
+        for rows in groups:
+            total += PyList_GET_SIZE(rows)
+        width = 8 if wide else 4
+        out = PyBytes_FromStringAndSize(NULL, total * width)
+        buf = PyBytes_AS_STRING(out)
+        longs = <long long *>buf
+        uints = <unsigned int *>buf
+        for g in range(PyList_GET_SIZE(groups)):
+            rows = <list>PyList_GET_ITEM(groups, g)
+            n = PyList_GET_SIZE(rows)
+            for k in range(n):
+                row = <object>PyList_GET_ITEM(rows, k)
+                if row < 0 or row >= size:
+                    raise IndexError(f"row {row} outside a table of {size}")
+                if wide:
+                    longs[at] = values[row]
+                else:
+                    uints[at] = <unsigned int>values[row]
+                at += 1
+    finally:
+        _free(values)
     return out
