@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import add, itemgetter, sub
 from pathlib import Path
@@ -28,6 +28,12 @@ class ClockCorrection:
 
     def correct(self, raw_ns: int) -> int:
         return raw_ns + self.offset_ns + round(self.drift * (raw_ns - self.ref_ns))
+
+    def correct_all(self, raws: Iterable[int]) -> list[int]:
+        """:meth:`correct` of each stamp, in bulk (``map``: no Python call per line); same products, same roundings."""
+        stamps = list(raws)
+        drifted = map(round, map(self.drift.__mul__, map(sub, stamps, repeat(self.ref_ns))))
+        return list(map(add, map(add, stamps, repeat(self.offset_ns)), drifted))
 
 
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)

@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,9 @@ _TRADE = re.compile(
 ).fullmatch
 
 
+_RAW = itemgetter(1)
+
+
 def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: ClockCorrection) -> list[RecordingEvent]:
     """The events of one file's kept lines (:func:`~mmkit.backtest.binance_lines.scan_file`), in order.
 
@@ -259,14 +263,14 @@ def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: Clock
     the file and line. Book events are built for the whole file at the end
     (:meth:`_Parser.build`) and put back in their places.
     """
-    correct = correction.correct
     events: list[Any] = []
     append = events.append
     places: list[int] = []
     pending: list[Pending] = []
-    for number, raw, payload in lines:
+    received = correction.correct_all(map(_RAW, lines))
+    for (number, _raw, payload), ts_recv in zip(lines, received, strict=True):
         try:
-            event = parse(payload, correct(raw))
+            event = parse(payload, ts_recv)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
         if event is None:

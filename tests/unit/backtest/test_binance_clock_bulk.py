@@ -31,3 +31,12 @@ def test_bulk_fit_matches_the_per_sample_fit(seed: int) -> None:
     assert fitted == _per_sample(samples, -fitted.drift, fitted.ref_ns, 1_000_000)
     for raw, diff in samples:
         assert fitted.correct(raw) - (raw - diff) >= 1_000_000
+
+
+@pytest.mark.parametrize("drift", [0.0, -3.7e-6, 2.5e-9, 0.5, -0.5])
+def test_correct_all_is_correct_per_stamp(drift: float) -> None:
+    rng = random.Random(3)
+    ref = 1_723_161_253_937_085_768
+    correction = ClockCorrection(offset_ns=1_270_123_457, drift=drift, ref_ns=ref)
+    raws = [ref + rng.randrange(-10**12, 10**13) for _ in range(3_000)] + [ref, ref + 1, ref - 1, ref + 3, ref - 5]
+    assert correction.correct_all(iter(raws)) == [correction.correct(raw) for raw in raws]
