@@ -151,7 +151,7 @@ class ClientOrderTracker:
         """
         if not self.connector.connected:
             return
-        if self.resync_interval_ns > 0:
+        if self.resync_interval_ns > 0 and (self._next_resync_ns is None or ts_ns >= self._next_resync_ns):
             self._maybe_resync(ts_ns)
         if (
             ts_ns < self._query_due_ns
