@@ -27,7 +27,6 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_setups import QueueName, build_replay_venue_setup, queue_model
 from mmkit.app.engine import Engine
 from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
@@ -49,6 +48,7 @@ from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.strategy import Controller
 
 if TYPE_CHECKING:
+    from mmkit.app.backtest_setups import QueueName
     from mmkit.app.config import LoadedConfig
 
 EXIT_OK = 0
@@ -178,6 +178,9 @@ def run_backtest(
         engine, replay, reference = sim.engine, sim.replay, sim.reference
         market = sim.market
     elif setup == "replay":
+        # Here only: the replay venue and its queue models are not what a setup-sim run uses (issue 16).
+        from mmkit.app.backtest_setups import build_replay_venue_setup, queue_model
+
         first = events[0]
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
