@@ -441,14 +441,17 @@ def recording_fit_store(data: Path, end_ns: int | None, cache: Path | bool = Tru
     from mmkit.backtest import binance, recording_cache, tardis
 
     paths: list[Path]
+    read: dict[str, object] = {"end_ns": end_ns, "events": "book+trades"}
     if is_tardis(data):
         found = tardis_files(data) if data.is_dir() else (data, None)
         paths = [p for p in found if p is not None]
-        reader, version = "tardis", tardis.READER_VERSION
+        read.update(reader="tardis", reader_version=tardis.READER_VERSION)
     else:
         paths = recording_files(data) if data.is_dir() else [data]
-        reader, version = "binance", binance.READER_VERSION
-    read = {"reader": reader, "reader_version": version, "end_ns": end_ns, "events": "book+trades"}
+        # What the parse's own cache key names besides its version (mmkit.backtest.binance._disk_key).
+        read.update(reader="binance", reader_version=binance.READER_VERSION,
+                    price_increment=str(binance.PRICE_INCREMENT), size_increment=str(binance.SIZE_INCREMENT),
+                    min_latency_ns=binance.DEFAULT_MIN_LATENCY_NS, window_ns=binance.DEFAULT_WINDOW_NS)
     return FitStore(recording_cache.cache_directory(cache), recording_cache.file_stamps(paths), read)
 
 

@@ -191,3 +191,31 @@ def test_file_notes_are_cached_and_a_changed_file_is_described_again(recording: 
     assert changed != fresh
     assert recording_notes(recording, tmp_path) == changed
     assert recording_notes(recording, False) == changed  # caching off: described directly
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("READER_VERSION", -1), ("PRICE_INCREMENT", Decimal("0.1")), ("SIZE_INCREMENT", Decimal("0.001")),
+     ("DEFAULT_MIN_LATENCY_NS", 7), ("DEFAULT_WINDOW_NS", 7)],
+)
+def test_each_option_of_the_binance_read_is_in_the_fit_key(
+    recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: object
+) -> None:
+    """What the parse's own cache key names: a change of any of them is a read of other events."""
+    from mmkit.backtest import binance
+
+    events = load_events(recording)
+    window = (events[0].ts_recv, events[-1].ts_recv)
+    recording_fit_store(recording, None, tmp_path / "cache").store(window, GRID, _fresh_fit(events, window))
+    monkeypatch.setattr(binance, name, value)
+    assert recording_fit_store(recording, None, tmp_path / "cache").load(window, GRID) is None
+
+
+def test_a_tardis_read_names_its_files_and_reader(tmp_path: Path) -> None:
+    book, trades = tmp_path / "x_incremental_book_L2.csv", tmp_path / "x_trades.csv"
+    book.write_text("b")
+    trades.write_text("t")
+    store = recording_fit_store(tmp_path, 5, tmp_path / "cache")
+    assert [stamp[0] for stamp in store.files] == [str(book.resolve()), str(trades.resolve())]
+    assert store.read["reader"] == "tardis" and store.read["end_ns"] == 5
+    assert recording_fit_store(book, 5, tmp_path / "cache").files == store.files[:1]
