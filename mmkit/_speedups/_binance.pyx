@@ -1,14 +1,20 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled twin of the book-level part of the Binance reader (:mod:`mmkit.backtest.binance_parse`).
+"""Compiled twins of the Binance reader's per-line and per-level steps (:mod:`mmkit.backtest.binance_parse`).
 
-Why: on a first read of the shared recording, decoding each depth message
-with ``json`` into lists of strings, looking every price and size up in the
-read's tables from Python, numbering the 77k distinct texts and then
-building the 300k level tuples took about two thirds of the parse.
+Why: on a first read of the shared recording (parse + cache write), the
+line scan, decoding each depth message with ``json`` into lists of strings,
+looking every price and size up in the read's tables from Python, numbering
+the 77k distinct texts, building the 600k level and pair tuples and
+gathering the cache's columns took most of the time (issue 16: the first
+read must not take longer than hftbacktest's conversion of the same files).
 
-Two functions, each the twin of a pure-Python step, which stays the
-reference (``MMKIT_PURE_PYTHON=1``, or a missing build, runs it):
+Each function is the twin of a pure-Python step, which stays the reference
+(``MMKIT_PURE_PYTHON=1``, or a missing or stale build, runs it; see
+:mod:`mmkit.backtest.binance_compiled`):
 
+* :func:`scan_text` is ``binance_lines._scan`` over a whole decompressed
+  file, without a bytes object per line; it declines (None) any file with a
+  line it does not take, and the pure scan judges it.
 * :class:`DepthRows` takes a diff or REST snapshot payload *exactly* in the
   shape Binance writes it (no spaces, fields in their usual order, numbers as
   quoted plain decimals) and does what ``json`` + ``_Parser._rows`` do for
@@ -21,9 +27,12 @@ reference (``MMKIT_PURE_PYTHON=1``, or a missing build, runs it):
   the JSON path, which is what decides every case this one does not take.
 * :func:`build_sides` cuts the file's rows into each side's level tuples,
   integer pairs and row lists, as ``_Parser.build`` does with slices.
+* :func:`gather` writes the cache's per-level index and unit columns, as
+  ``array(typecode, map(...))`` does in ``recording_cache.encoding``.
 
-tests/unit/backtest/test_binance_compiled.py compares both with the pure path
-on the shared recording and on crafted lines (every shape, every error).
+tests/unit/backtest/test_binance_compiled.py compares each with its pure twin
+on crafted input (every shape, every error) and, end to end, the events and
+the cache entry's bytes of the shared recording.
 """
 
 cdef extern from *:
@@ -286,7 +295,6 @@ cdef class DepthRows:
 
     cdef _side(self, const char *buf, Py_ssize_t *spans, Py_ssize_t n):
         """Like ``_Parser._rows``: every price's row, then every size's, then the count."""
-        cdef Py_ssize_t i
         _look(self.prices, self.price_rows, buf, spans, n, 0)
         _look(self.sizes, self.size_rows, buf, spans, n, 2)
         PyList_Append(self.lengths, n)
