@@ -15,6 +15,9 @@ import pytest
 
 #: Never imported by a live run or the CLI entry: what each costs is paid only where it is used.
 HEAVY = ("ccxt", "plotly", "pyarrow", "ray", "optuna", "matplotlib", "pandas")
+#: aiohttp (~10 MB resident) only when an alert webhook posts: the dashboard has its own small server.
+#: prometheus_client (~2 MB) never in a live run: the console's metrics page is mmkit.app.console.exposition.
+ON_DEMAND = ("aiohttp", "prometheus_client")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -41,6 +44,14 @@ def test_live_entry_points_import_nothing_heavy(code: str) -> None:
     modules = _modules_after(code)
     assert _heavy(modules, HEAVY) == []
     assert _heavy(modules, ("redis",)) == []  # the Redis client only when a config names Redis
+    assert _heavy(modules, ON_DEMAND) == []
+
+
+def test_the_console_serves_without_aiohttp_or_prometheus_client() -> None:
+    """The page's server is mmkit.app.console.http_server, the metrics page mmkit.app.console.exposition."""
+    modules = _modules_after("import mmkit.app.console.dashboard, mmkit.app.console.runtime, "
+                             "mmkit.app.console.alerts, mmkit.app.console.metrics")
+    assert _heavy(modules, (*HEAVY, "aiohttp", "yarl", "multidict", "prometheus_client")) == []
 
 
 def test_backtest_command_and_tearsheet_writer_do_not_import_plotly() -> None:
@@ -63,3 +74,4 @@ def test_a_setup_sim_backtest_does_not_import_the_replay_venue_or_difflib() -> N
 def test_the_probe_sees_a_heavy_import() -> None:
     """The check itself can fail: a module that does import one of them is reported."""
     assert _heavy(_modules_after("import plotly.offline"), HEAVY)[:1] == ["plotly"]
+    assert _heavy(_modules_after("import prometheus_client"), ON_DEMAND)[:1] == ["prometheus_client"]
