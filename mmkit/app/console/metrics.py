@@ -1,16 +1,15 @@
 """Prometheus metrics of a running instance: collected on the tick, served from a thread.
 
 Why this split: the tick must never wait on a scrape. The engine's state is
-copied into metrics (mmkit.app.console.exposition) by :class:`MetricsCollector`, a
+copied into ``prometheus_client`` metrics by :class:`MetricsCollector`, a
 post-iterator of the clock: histograms (decision latency, price move to
 order sent) are observed on every tick from values the engine already
 computed; gauges and monotonic counters are refreshed every
 ``interval_ms`` (a few dozen attribute reads and lock-protected sets, no
 I/O). Order events (acks, rejects by reason) arrive through the user
-stream's order listener. The HTTP endpoint (:class:`MetricsServer`) is a
-``socketserver`` on its own thread: a scrape renders under the registry's
-lock and never runs on the engine's loop. Not ``prometheus_client``: its
-import costs ~2 MB resident (issue 16); the page is the same text format.
+stream's order listener. The HTTP endpoint is ``prometheus_client``'s own
+server on its own thread: a scrape renders under the metrics' locks and
+never runs on the engine's loop.
 
 Names follow the Prometheus conventions: ``mmkit_`` prefix, base units
 (seconds; quantities in the instrument's base asset, money in its quote
@@ -23,14 +22,12 @@ all; docs/grafana-mmkit.json is a dashboard built on them.
 from __future__ import annotations
 
 import contextlib
-import socketserver
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from mmkit.app.console.exposition import Counter, Gauge, Histogram, Registry
 from mmkit.clock import Clock
 from mmkit.model import (
     NS_PER_MS,
@@ -53,8 +50,8 @@ LATENCY_BUCKETS = (1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0,
 class Metrics:
     """Every metric of one instance, in its own registry (so tests and several engines never clash)."""
 
-    def __init__(self, instance: str, registry: Registry | None = None) -> None:
-        self.registry = registry or Registry()
+    def __init__(self, instance: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
         self.instance = instance
         r, i = self.registry, ["instance"]
 
@@ -325,66 +322,23 @@ def _bind(metric: Counter, *labels: str) -> Callable[[], Any]:
     return lambda: metric.labels(*labels)
 
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class _ScrapeHandler(socketserver.StreamRequestHandler):
-    """``GET /metrics`` (any query) answers the page; anything else 404/405; one request per connection."""
-
-    server: _ScrapeServer
-    timeout = 10.0
-
-    def handle(self) -> None:
-        try:
-            request_line = self.rfile.readline(8192).decode("latin-1").split()
-            while self.rfile.readline(8192).strip():  # the headers: not needed
-                pass
-        except (OSError, UnicodeDecodeError):
-            return
-        if len(request_line) != 3:
-            self._answer(400, b"bad request\n", "text/plain")
-        elif request_line[1].split("?", 1)[0] != "/metrics":
-            self._answer(404, b"not found: the page is /metrics\n", "text/plain")
-        elif request_line[0] not in ("GET", "HEAD"):
-            self._answer(405, b"method not allowed\n", "text/plain")
-        else:
-            body = self.server.registry.render()
-            self._answer(200, b"" if request_line[0] == "HEAD" else body, CONTENT_TYPE, len(body))
-
-    def _answer(self, status: int, body: bytes, content_type: str, length: int | None = None) -> None:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}[status]
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body) if length is None else length}\r\nConnection: close\r\n\r\n")  # fmt: skip
-        with contextlib.suppress(OSError):
-            self.wfile.write(head.encode("latin-1") + body)
-
-
-class _ScrapeServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], registry: Registry) -> None:
-        self.registry = registry
-        super().__init__(address, _ScrapeHandler)
-
-
 class MetricsServer:
-    """``/metrics`` served from its own daemon thread, bound to a loopback port (start/close are synchronous)."""
+    """``prometheus_client``'s HTTP server on its own daemon thread, bound to a loopback port."""
 
     def __init__(self, metrics: Metrics, host: str, port: int) -> None:
         self.metrics = metrics
         self.host = host
         self.requested_port = port
         self.port = 0
-        self._server: _ScrapeServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Any = None
+        self._thread: Any = None
 
     def start(self) -> str:
         """Bind and serve; returns the URL of ``/metrics``. Raises OSError when the port is taken."""
-        self._server = _ScrapeServer((self.host, self.requested_port), self.metrics.registry)
+        self._server, self._thread = start_http_server(
+            self.requested_port, addr=self.host, registry=self.metrics.registry
+        )
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mmkit-metrics", daemon=True)
-        self._thread.start()
         url = f"http://{self.host}:{self.port}/metrics"
         logger.info("metrics served on {}", url)
         return url

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 from types import SimpleNamespace
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mmkit.app.console.metrics import Metrics, MetricsCollector
@@ -18,7 +19,7 @@ from strategies.simple import SimpleConfig, SimpleController
 
 
 def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics.registry.render().decode()
+    text = generate_latest(metrics.registry).decode()
     out = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
