@@ -120,7 +120,7 @@ class TrueXConnector(
         self._initiator: Any = None
         self._app: ClientApp | None = None
         #: NewOrderSingle from pre-rendered text (templates.py): one parse instead of ~15 setField calls.
-        self._templates = Templates(self._config.dictionary_dir)
+        self._templates = Templates(self._config.dictionary_dir, ("D",))
         oe, md = self._config.oe, self._config.md
         self._specs = {
             OE: SessionSpec(oe.sender_comp_id, oe.target_comp_id, oe.port, oe.host),

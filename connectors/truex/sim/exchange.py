@@ -97,7 +97,7 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         self._lock = threading.RLock()
         #: Every outgoing message goes through here, never straight to QuickFIX (see the module docstring).
         self.outbox = Outbox("truex-sim", never_send_under=self._lock)
-        self.templates = Templates(config.dictionary_dir)
+        self.templates = Templates(config.dictionary_dir, ("8", "9"))
         self._signer = load_signer(config.signer)
         self._accounts_by_comp = {}
         for account in config.accounts:

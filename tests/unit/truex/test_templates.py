@@ -24,7 +24,7 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/
 
 @pytest.fixture(scope="module")
 def templates() -> t.Templates:
-    return t.Templates(CONF_FIX_DIR)
+    return t.Templates(CONF_FIX_DIR, ("D", "8", "9"))
 
 
 def _text(rng: random.Random, low: int = 1, high: int = 36) -> str:
@@ -159,3 +159,16 @@ def test_utc_timestamp_parse_cache_follows_the_second() -> None:
             text = fix_values.format_utc_timestamp(second * 10**9 + micros * 1000)
             expected = calendar.timegm(time.strptime(text[:17], "%Y%m%d-%H:%M:%S")) * 10**9 + micros * 1000
             assert fix_values.parse_utc_timestamp(text) == expected
+
+
+def test_a_message_type_outside_the_owners_subset_is_refused() -> None:
+    """The owner's dictionary holds only its message types: another one would parse with its groups flattened."""
+    client = t.Templates(CONF_FIX_DIR, ("D",))
+    with pytest.raises(ValueError, match="not 35=8"):
+        client.build("8", [(11, "a")])
+    with pytest.raises(ValueError, match="not 35=AE"):
+        client.message(t.render("AE", [(571, "r")]) or "")
+    order = OrderRequest("c1", "truex", "BTC-PYUSD", Side.BUY, Decimal(1), Decimal(100))
+    assert client.new_order_single(order, "p", "BTC-PYUSD", 0).getHeader().getField(35) == "D"
+    with pytest.raises(ValueError, match="not 35=D"):
+        t.Templates(CONF_FIX_DIR, ("8", "9")).new_order_single(order, "p", "BTC-PYUSD", 0)
