@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
-from connectors.truex.client_app import OE
+from connectors.truex.client_app import OE, field_value
+from connectors.truex.fix_tags import SOH
 from connectors.truex.watchdog import SessionWatchdog
+
+#: SenderCompID / TargetCompID markers: an incoming message's 56 is our SenderCompID (``received``).
+_SENDER, _TARGET = f"{SOH}49=", f"{SOH}56="
 
 
 class QuickFixHandoff:
@@ -45,8 +49,13 @@ class QuickFixHandoff:
         return self._kinds.get(key, "?")
 
     def received(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
-        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop."""
-        kind = self.kind_of(session_id)
+        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop.
+
+        The session is named by the message's own TargetCompID/SenderCompID (QuickFIX has checked them
+        against the session before this callback) rather than by asking QuickFIX: a call into QuickFIX lets
+        go of the GIL, and on a busy loopback the loop thread takes it (bench/bench_fix.py).
+        """
+        kind = self._kinds.get((field_value(raw, _TARGET), field_value(raw, _SENDER))) or self.kind_of(session_id)
         if kind == OE and ts_recv > self._watchdog.last_recv_ns:
             self._watchdog.last_recv_ns = ts_recv
         self._call_soon(self._on_message, kind, raw, ts_recv)
