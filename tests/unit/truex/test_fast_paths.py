@@ -128,9 +128,15 @@ def test_to_app_lets_poss_dup_n_out_and_refuses_order_messages_on_md() -> None:
     fresh.setField(11, "c43=Y")  # a value that looks like the flag is not the flag
     app.toApp(fresh, oe)
     assert app.sent[11] == ("D", "c43=Y")
+    def on_md(msg_type: str, seq: int) -> fix.Message:  # as QuickFIX fills the header from the MD session
+        message = _message(msg_type, seq)
+        message.getHeader().setField(49, "ME_MD")
+        message.getHeader().setField(56, "TRUEX_UAT_MD")
+        return message
+
     with pytest.raises(fix.DoNotSend):
-        app.toApp(_message("D"), md)
-    app.toApp(_message("V", seq=12), md)  # market data request on MD: fine, and not noted as an OE send
+        app.toApp(on_md("D", 13), md)
+    app.toApp(on_md("V", 12), md)  # market data request on MD: fine, and not noted as an OE send
     assert 12 not in app.sent
 
 
