@@ -160,6 +160,33 @@ class Clock:
         self.tick_count += 1
         self.last_tick_duration_ns = time.perf_counter_ns() - began
 
+    def tick_until(self, end_ns: int) -> None:
+        """BACKTEST: tick every ``tick_ns`` while the next tick is at or before ``end_ns`` and no stop is asked.
+
+        What :meth:`tick_once` does, in one loop: a backtest runs thousands of
+        ticks, and per tick this saves the property reads of the caller's loop
+        and the call itself. Same order, same error handling, same counters.
+        """
+        if self.mode is not ClockMode.BACKTEST:
+            raise RuntimeError("tick_until needs a BACKTEST clock")
+        iterators = self._iterators
+        step = self.tick_ns
+        clock_ns = time.perf_counter_ns
+        while not self._stop_requested:
+            ts = self._now_ns + step
+            if ts > end_ns:
+                return
+            self._now_ns = ts
+            began = clock_ns()
+            self._wake_requested = False
+            for label, iterator in iterators:
+                try:
+                    iterator.tick(ts)
+                except Exception:
+                    self._failed(label, iterator.tick)
+            self.tick_count += 1
+            self.last_tick_duration_ns = clock_ns() - began
+
     def wake(self) -> None:
         """Request an immediate (coalesced) tick; callable from any thread."""
         self.wake_requests += 1

@@ -15,7 +15,6 @@ rules a desk relies on:
 
 from __future__ import annotations
 
-import difflib
 import importlib.resources
 import os
 import re
@@ -202,6 +201,8 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         known = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         parts = []
+        import difflib  # only when a key is unknown: not on every start (issue 16)
+
         for key in sorted(exc.extra_fields):
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))

@@ -12,6 +12,7 @@ Exit codes: :mod:`mmkit.app.outcome` and docs/operations.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -275,7 +276,33 @@ def _with_global_flags(parser: argparse.ArgumentParser, sub: argparse._SubParser
     return parser
 
 
+#: Batch commands whose process ends right after they return (see :func:`_spare_the_exit_collection`).
+_BATCH_HANDLERS: frozenset[Handler] = frozenset({_cmd_backtest})
+
+
+def _spare_the_exit_collection() -> None:
+    """Move everything alive out of the cyclic collector's sight: the process exits next.
+
+    Why: after ``mmkit backtest`` returns, CPython's finalization walks and
+    frees everything still alive (the recording's hundreds of thousands of
+    events, the engine, the report) with collector passes, only for the OS to
+    take the memory back an instant later: measured at 0.25-0.3 s CPU of a
+    1.5 s default backtest. ``gc.freeze`` (a list splice) keeps those objects
+    out of the final passes. Unlike ``os._exit`` nothing else is skipped:
+    ``atexit`` handlers (loguru closes its file sinks there), stream flushes
+    and reference-count frees still run.
+    """
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``mmkit`` console script; ``argv`` None reads the process's own command line.
+
+    Only then (this call is the process's command and ``sys.exit`` follows)
+    does a batch command spare the exit its collector passes
+    (:func:`_spare_the_exit_collection`); a caller passing ``argv`` gets a
+    process left as it was.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(verbose=bool(getattr(args, "verbose", False)), json=bool(getattr(args, "log_json", False)))
@@ -289,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     finally:
         logs.flush_repeats()
+        if argv is None and handler in _BATCH_HANDLERS:
+            _spare_the_exit_collection()
 
 
 if __name__ == "__main__":

@@ -245,8 +245,7 @@ class Engine:
         clock = self.clock
         clock.start()
         try:
-            while not clock.stop_requested and clock.now_ns + clock.tick_ns <= end_ns:
-                clock.tick_once(clock.now_ns + clock.tick_ns)
+            clock.tick_until(end_ns)
             self.pull_quotes()
             for _ in range(settle_ticks):
                 if self.open_order_count() == 0:

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import attrs
+from loguru import logger
 
 from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.engine import Engine
+from mmkit.backtest.recording_cache.derived import DerivedKey, load_derived, store_derived
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
@@ -62,19 +66,21 @@ def build_sim_setup(
     initial_balances: Mapping[str, Decimal] | None = None,
     reference_increments: tuple[Decimal, Decimal] = (REFERENCE_TICK, REFERENCE_SIZE),
     fit_window: tuple[int, int] | None = None,
+    fit_store: FitStore | None = None,
 ) -> SimSetup:
     """Wire replay → reference book → synthetic market → ExchangeVenue → engine on ``clock``.
 
     The takers are fitted on the recorded trades received within ``fit_window``
     (recorded ns, both ends included; default: the whole recording), which a
-    backtest sets to its own time window.
+    backtest sets to its own time window. ``fit_store``: where fits of these
+    events are kept across processes (see :class:`FitStore`).
     """
     latency = latency or ConstantLatency(entry=2 * NS_PER_MS, response=2 * NS_PER_MS)
     venue = ExchangeVenue(rules, lambda: clock.now_ns, latency=latency, initial_balances=initial_balances)
     events = events if isinstance(events, list) else list(events)
     if fit_window is None:
         fit_window = (events[0].ts_recv, events[-1].ts_recv) if events else (0, 1)
-    fit = fit_recorded_tape(events, fit_window, reference_increments)
+    fit = fit_recorded_tape(events, fit_window, reference_increments, store=fit_store)
     replay = RecordingReplay(events, speed=speed)
     first = next(iter(replay_events_peek(replay)), None)
     ref_venue, ref_symbol = (first.venue, first.symbol) if first is not None else ("reference", "REF")
@@ -104,13 +110,56 @@ def build_sim_setup(
     return SimSetup(engine, venue, replay, reference, market)
 
 
+#: Bump whenever :func:`_fit_recorded_tape` or :func:`~mmkit.sim.calibration.fit_tape` would fit other values:
+#: part of the on-disk key, so a fit stored by an older version is never served.
+FIT_VERSION = 1
+
+
+@attrs.frozen
+class FitStore:
+    """Where the fits of one recording's events are kept on disk, and what those events are.
+
+    Why: the fit rebuilds the recorded book over the whole window (about
+    0.1 s CPU of a 1.2 s default backtest), for the same result every run of
+    the same recording. The CLI, which read the events itself, says what they
+    are: ``files`` (:func:`mmkit.backtest.recording_cache.file_stamps` of the
+    recording's files) and ``read`` (every option of the read that shapes the
+    events: reader and its version, the ``end_ns`` it stopped at...). The
+    caller vouches that the events it passes are that read's; a key then
+    adds the fit's window, increments and :data:`FIT_VERSION`.
+    ``directory`` None: nothing kept.
+    """
+
+    directory: Path | None
+    files: tuple[tuple[str, int, int, int], ...]
+    read: Mapping[str, Any]
+
+    def key(self, window: tuple[int, int], increments: tuple[Decimal, Decimal]) -> DerivedKey:
+        params = {"read": dict(self.read), "window": list(window), "increments": [str(i) for i in increments]}
+        return DerivedKey("tape_fit", FIT_VERSION, self.files, params)
+
+    def load(self, window: tuple[int, int], increments: tuple[Decimal, Decimal]) -> TapeFit | None:
+        stored = load_derived(self.directory, self.key(window, increments))
+        if stored is None:
+            return None
+        try:
+            return TapeFit.from_json(stored)
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("recording cache: a stored taker fit is unreadable ({!r}); fitting again", exc)
+            return None
+
+    def store(self, window: tuple[int, int], increments: tuple[Decimal, Decimal], fit: TapeFit) -> None:
+        store_derived(self.directory, self.key(window, increments), fit.to_json())
+
+
 #: Recent fits: (id of the events, their count, window, increments) -> (those very events, fit).
 _FITS: dict[tuple[int, int, tuple[int, int], tuple[Decimal, Decimal]], tuple[Sequence[ReplayEvent], TapeFit]] = {}
 _FITS_KEPT = 4
 
 
 def fit_recorded_tape(
-    events: Sequence[ReplayEvent], window: tuple[int, int], increments: tuple[Decimal, Decimal]
+    events: Sequence[ReplayEvent], window: tuple[int, int], increments: tuple[Decimal, Decimal],
+    *, store: FitStore | None = None,
 ) -> TapeFit:
     """Fit the takers on the recorded trades received in ``window``, each against the recorded mid of its time.
 
@@ -119,17 +168,23 @@ def fit_recorded_tape(
     the others are counted apart (``without_mid``), as are trades without an
     aggressor side.
 
-    Rebuilding the book costs about a third of a second on the shared
+    Rebuilding the book costs about a tenth of a second on the shared
     recording, so the last few fits are kept for runs on the very same event
     list (a sweep's trials, the bench): the memo holds the list itself, so its
     id cannot be reused by another list while the entry lives, and a different
-    list, window or grid is fitted anew.
+    list, window or grid is fitted anew. Behind it, ``store`` (given by a
+    caller that knows which recording the events are) keeps fits on disk for
+    later processes.
     """
     key = (id(events), len(events), window, increments)
     kept = _FITS.get(key)
     if kept is not None and kept[0] is events:
         return kept[1]
-    fit = _fit_recorded_tape(events, window, increments)
+    fit = store.load(window, increments) if store is not None else None
+    if fit is None:
+        fit = _fit_recorded_tape(events, window, increments)
+        if store is not None:
+            store.store(window, increments, fit)
     _FITS[key] = (events, fit)
     while len(_FITS) > _FITS_KEPT:
         del _FITS[next(iter(_FITS))]
@@ -181,4 +236,4 @@ def replay_events_peek(replay: RecordingReplay) -> list[ReplayEvent]:
     return replay.peek(1)
 
 
-__all__ = ["SimSetup", "build_sim_setup", "fit_recorded_tape"]
+__all__ = ["FIT_VERSION", "FitStore", "SimSetup", "build_sim_setup", "fit_recorded_tape"]

@@ -203,7 +203,8 @@ class StrategyRunner:
             self._controller_failed("on_fill", exc, fill.ts_recv)
 
     def tick(self, ts_ns: int) -> None:
-        self.stats.ticks += 1
+        stats = self.stats
+        stats.ticks += 1
         gated = None
         for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
             why = gate(ts_ns)
@@ -212,46 +213,55 @@ class StrategyRunner:
         if not self.executor.connector.connected:
             # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
-            self.stats.disconnected_ticks += 1
+            stats.disconnected_ticks += 1
             return
         began = perf_counter_ns()
         fair = self.fair_source.fair(ts_ns)
         self.last_fair = fair
-        if fair.price is not None:
-            self.pnl.mark(fair.price, ts_ns)
+        price = fair.price
+        if price is not None:
+            self.pnl.mark(price, ts_ns)
         reason = gated or self.halted_reason(ts_ns, fair)
         targets: Sequence[TargetQuote] = ()
         if reason is None:
-            inputs = self._inputs(fair)
             last = self._last_inputs
-            # Prices by identity (an equal Decimal of another exponent could change the answer's
-            # digits), the rest by value.
+            # The memo's key, compared in place (no tuple built on an idle tick): prices by identity (an
+            # equal Decimal of another exponent could change the answer's digits), the rest by value.
             if (
-                inputs is not None and last is not None and inputs[0] is last[0] and inputs[1] is last[1]
-                and inputs[2:] == last[2:]
+                last is not None
+                and price is last[0]
+                and self.inventory.position is last[1]
+                and fair.confidence == last[2]
+                and fair.sources == last[3]
+                and self.orders.version == last[4]
+                and (not self._reads_book or self._book_key() == last[5])
             ):
                 self.skipped_ticks += 1
                 targets = self._last_answer  # already through the inventory gate (same position)
             else:
-                self._last_inputs = None
-                try:
-                    targets = checked_targets(
-                        self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
-                except Exception as exc:
-                    self.stats.consecutive_errors += 1
-                    self._controller_failed("on_tick", exc, ts_ns)
-                    targets = ()
-                else:
-                    self.stats.consecutive_errors = 0
-                    # The gate reads the inventory's quote modes, a function of the position (in the key).
-                    self._last_answer = targets = tuple(self._apply_inventory_gate(targets))
-                    self._last_inputs = inputs
-            self.stats.quoting_ticks += 1
+                targets = self._ask_controller(ts_ns, fair)
+            stats.quoting_ticks += 1
         else:
-            self.stats.halted_ticks += 1
-        self.stats.last_targets = targets if type(targets) is tuple else tuple(targets)
-        self.stats.last_actions = self.executor.reconcile(targets, ts_ns, fair.price)
-        self.stats.last_decision_ns = perf_counter_ns() - began
+            stats.halted_ticks += 1
+        stats.last_targets = targets if type(targets) is tuple else tuple(targets)
+        stats.last_actions = self.executor.reconcile(targets, ts_ns, price)
+        stats.last_decision_ns = perf_counter_ns() - began
+
+    def _ask_controller(self, ts_ns: int, fair: FairValue) -> Sequence[TargetQuote]:
+        """``on_tick``'s checked answer through the inventory gate, remembered with its inputs; () if it failed."""
+        self._last_inputs = None
+        inputs = self._inputs(fair)  # read before on_tick, as on_tick saw them
+        try:
+            targets = checked_targets(self.controller, self.controller.on_tick(self.context(ts_ns, fair, False)))
+        except Exception as exc:
+            self.stats.consecutive_errors += 1
+            self._controller_failed("on_tick", exc, ts_ns)
+            return ()
+        self.stats.consecutive_errors = 0
+        # The gate reads the inventory's quote modes, a function of the position (in the key).
+        self._last_answer = answer = tuple(self._apply_inventory_gate(targets))
+        self._last_inputs = inputs
+        return answer
 
     def _inputs(self, fair: FairValue) -> tuple[object, ...] | None:
         """Everything ``on_tick`` may read this tick, as values; None when it reads time (never skipped).
@@ -265,10 +275,14 @@ class StrategyRunner:
         """
         if not self._memo_ticks:
             return None
-        book: object = None
+        return (fair.price, self.inventory.position, fair.confidence, fair.sources, self.orders.version,
+                self._book_key())
+
+    def _book_key(self) -> object:
+        """The book as an input of ``on_tick`` (None for a controller that does not read it)."""
         if self._reads_book and self.book is not None:
-            book = (self.book.is_valid, self.book.book.seq, self.book.book.ts_event)
-        return (fair.price, self.inventory.position, fair.confidence, fair.sources, self.orders.version, book)
+            return (self.book.is_valid, self.book.book.seq, self.book.book.ts_event)
+        return None
 
     def _controller_failed(self, where: str, exc: Exception, ts_ns: int) -> None:
         """Count, record and log (the log sink folds repeats into one line with a count)."""

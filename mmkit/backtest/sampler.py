@@ -37,6 +37,8 @@ from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.pnl import PnLFigures, PnLTracker
 
 NAN = math.nan
+#: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total).
+_COLUMNS = 8
 
 
 class BacktestSampler:
@@ -56,23 +58,23 @@ class BacktestSampler:
         self._symbol = symbol
         self._fair = fair
         self.ts = array("q")
-        self.mid = array("d")
-        self.bid = array("d")
-        self.ask = array("d")
-        self.position = array("d")
-        self.realized = array("d")
-        self.unrealized = array("d")
-        self.fees = array("d")
-        self.total = array("d")
+        #: mid, bid, ask, position, realized, unrealized, fees, total of each tick, row after row: one
+        #: ``extend`` a tick instead of eight appends; the columns are read through the properties below.
+        self._rows = array("d")
+        self._columns: dict[int, tuple[int, array[float]]] = {}
         self.accepted_orders = 0
         self.accepted_qty = Decimal(0)
         #: One row per order we placed (replacements included), in placement order.
         self.orders: dict[str, OrderRow] = {}
         #: Order messages: new orders answered (accepted or rejected), replacements, confirmed cancels.
         self.order_messages = 0
-        # Float conversions of the last tick, reused while their Decimal source is unchanged (most
-        # ticks: no fill, same mid, same orders). Each memo is keyed on what its value derives from:
-        #: (order tracker version, best bid, best ask) of our live orders;
+        #: What the last row was made from, by identity (Decimals and PnLFigures are immutable; the order
+        #: tracker's version moves with every change to our orders): (fair price, orders version, position,
+        #: PnL figures). While all four stand, a tick appends the last row again without converting anything.
+        self._key: tuple[Decimal | None, int, Decimal | None, PnLFigures | None] = (None, -1, None, None)
+        self._last_row: tuple[float, ...] = ()
+        # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
+        # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
         self._quotes: tuple[int, float, float] | None = None
         #: (PnLFigures object, realized, unrealized, fees, total): figures() returns the same object
         #: until a fill or a new mark changes it;
@@ -150,18 +152,29 @@ class BacktestSampler:
 
     def tick(self, ts_ns: int) -> None:
         fair = self._fair().price
+        version = self._orders.version
+        position = self._inventory.position
+        figures = self._pnl.figures()
+        key = self._key
+        if not (fair is key[0] and version == key[1] and position is key[2] and figures is key[3]):
+            self._key = (fair, version, position, figures)
+            self._last_row = self._make_row(fair, version, position, figures)
+        self.ts.append(ts_ns)
+        self._rows.extend(self._last_row)
+
+    def _make_row(
+        self, fair: Decimal | None, version: int, position: Decimal, figures: PnLFigures
+    ) -> tuple[float, ...]:
+        """The floats of one row, converting only the parts whose source changed since the last row."""
         mid = self._mid
         if mid[0] is not fair:
             mid = self._mid = (fair, NAN if fair is None else float(fair))
         quotes = self._quotes
-        version = self._orders.version
         if quotes is None or quotes[0] != version:
             quotes = self._quotes = (version, *self._best_quotes())
-        position = self._inventory.position
         held = self._position
         if held[0] is not position:
             held = self._position = (position, float(position))
-        figures = self._pnl.figures()
         pnl = self._pnl_floats
         if pnl is None or pnl[0] is not figures:
             pnl = self._pnl_floats = (
@@ -171,15 +184,49 @@ class BacktestSampler:
                 float(figures.fees),
                 float(figures.total),
             )
-        self.ts.append(ts_ns)
-        self.mid.append(mid[1])
-        self.bid.append(quotes[1])
-        self.ask.append(quotes[2])
-        self.position.append(held[1])
-        self.realized.append(pnl[1])
-        self.unrealized.append(pnl[2])
-        self.fees.append(pnl[3])
-        self.total.append(pnl[4])
+        return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4])
+
+    # -- columns ----------------------------------------------------------------
+
+    def _column(self, index: int) -> array[float]:
+        """Column ``index`` of the rows (cached until a row is added; read it, do not change it)."""
+        rows = len(self._rows)
+        held = self._columns.get(index)
+        if held is None or held[0] != rows:
+            held = self._columns[index] = (rows, self._rows[index::_COLUMNS])
+        return held[1]
+
+    @property
+    def mid(self) -> array[float]:
+        return self._column(0)
+
+    @property
+    def bid(self) -> array[float]:
+        return self._column(1)
+
+    @property
+    def ask(self) -> array[float]:
+        return self._column(2)
+
+    @property
+    def position(self) -> array[float]:
+        return self._column(3)
+
+    @property
+    def realized(self) -> array[float]:
+        return self._column(4)
+
+    @property
+    def unrealized(self) -> array[float]:
+        return self._column(5)
+
+    @property
+    def fees(self) -> array[float]:
+        return self._column(6)
+
+    @property
+    def total(self) -> array[float]:
+        return self._column(7)
 
     def _best_quotes(self) -> tuple[float, float]:
         """Best price of our live bids and asks (NaN for a side with none)."""

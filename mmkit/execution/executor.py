@@ -279,14 +279,16 @@ class Executor:
         targets = tuple(targets)
         limit = self.position_limit
         position = None if limit is None else limit.position
+        # Each value is tried by identity first: on an idle tick the runner hands over the very targets
+        # tuple, mid and position objects of the last call, and Decimal equality is a call of its own.
         if (
             settled is not None
             and settled.tracker_version == tracker.version
-            and settled.targets == targets
-            and (settled.mid == mid or self.instrument.price_band is None)
-            and settled.size_tolerance == self.size_tolerance
-            and settled.cancel_strays == self.cancel_strays
-            and settled.position == position
+            and (settled.targets is targets or settled.targets == targets)
+            and (settled.mid is mid or self.instrument.price_band is None or settled.mid == mid)
+            and (settled.position is position or settled.position == position)
+            and settled.size_tolerance is self.size_tolerance
+            and settled.cancel_strays is self.cancel_strays
         ):
             return []
         self._settled = None

@@ -59,7 +59,11 @@ _STATUS_TRIGGER = {
     VenueOrderStatus.REJECTED: Trigger.REJECTED,
     VenueOrderStatus.EXPIRED: Trigger.EXPIRED,
 }
-
+#: The PENDING_* states as a tuple: membership by identity (the frozenset would call Enum's Python-level
+#: __hash__ per order).
+_PENDING = tuple(PENDING_STATES)
+#: "No status query comes due" (later than any clock time).
+_NEVER = 2**63
 
 
 @attrs.frozen(slots=True)
@@ -120,6 +124,11 @@ class ClientOrderTracker:
         #: Periodic re-sync of open orders (0: off); only where asking leaves the order alone.
         self.resync_interval_ns = self.rules.resync_interval_ns
         self._next_resync_ns: int | None = None
+        #: What the last pending-order scan of :meth:`tick` saw (version, timeout) and when it said the
+        #: next status query comes due; until then, with both unchanged, a tick asks nothing.
+        self._scanned_version = -1
+        self._scanned_timeout = self.pending_timeout_ns
+        self._query_due_ns = _NEVER
 
     # ------------------------------------------------------------------
     # TimeIterator
@@ -132,28 +141,50 @@ class ClientOrderTracker:
         return None
 
     def tick(self, ts_ns: int) -> None:
-        """Query the status of orders stuck in PENDING_* (backoff; not while disconnected); re-sync periodically."""
+        """Query the status of orders stuck in PENDING_* (backoff; not while disconnected); re-sync periodically.
+
+        Most ticks have nothing to ask: the last scan of the open orders noted
+        when the earliest pending one comes due (``_query_due_ns``), and what it
+        scanned can only change with :attr:`version` (every change to an order
+        bumps it) or with ``pending_timeout_ns``. While those stand and that time
+        has not come, the scan is skipped.
+        """
         if not self.connector.connected:
             return
-        self._maybe_resync(ts_ns)
+        if self.resync_interval_ns > 0 and (self._next_resync_ns is None or ts_ns >= self._next_resync_ns):
+            self._maybe_resync(ts_ns)
+        if (
+            ts_ns < self._query_due_ns
+            and self._scanned_version == self._version
+            and self._scanned_timeout == self.pending_timeout_ns
+        ):
+            return
+        self._scanned_version = self._version  # before asking: an answer that arrives while asking rescans
+        timeout = self._scanned_timeout = self.pending_timeout_ns
+        due = _NEVER
         for order in list(self._active.values()):
-            if order.state not in PENDING_STATES or ts_ns - order.updated_ns < self.pending_timeout_ns:
+            state = order.state
+            if state not in _PENDING:
                 continue
-            if order.state is OrderState.PENDING_REPLACE and order.replaced_by in self._active:
+            if state is OrderState.PENDING_REPLACE and order.replaced_by in self._active:
                 continue  # the replacement (PENDING_CREATE) is queried instead; its answer settles both
-            if ts_ns < order.next_query_ns:
+            ready = max(order.updated_ns + timeout, order.next_query_ns)
+            if ts_ns < ready:
+                due = min(due, ready)
                 continue
             order.query_attempts += 1
-            backoff = min(self.pending_timeout_ns * 2 ** (order.query_attempts - 1), self.max_query_backoff_ns)
+            backoff = min(timeout * 2 ** (order.query_attempts - 1), self.max_query_backoff_ns)
             order.next_query_ns = ts_ns + backoff
+            due = min(due, order.next_query_ns)
             self.status_queries += 1
             self._log.bind(client_id=order.client_id).info(
                 "{} for {} ms: asking status (attempt {})",
-                order.state.value,
+                state.value,
                 (ts_ns - order.updated_ns) // 1_000_000,
                 order.query_attempts,
             )
             self.connector.request_order_status(order.client_id, order.symbol)
+        self._query_due_ns = due
 
     def _maybe_resync(self, ts_ns: int) -> None:
         """Every ``resync_interval_ns``, ask the venue about each resting order.

@@ -34,7 +34,8 @@ class _Derived(NamedTuple):
     """What one position implies: see :meth:`InventoryManager._current`."""
 
     position: Decimal
-    skew: Decimal
+    #: None until asked for (:meth:`InventoryManager.skew_ticks`): the engine's gates never read it.
+    skew: Decimal | None
     bid_mode: QuoteMode
     ask_mode: QuoteMode
     emergency: bool
@@ -184,8 +185,18 @@ class InventoryManager:
         Capped at 100 % utilization: beyond the limit the accumulating side is
         stopped anyway, and an unbounded skew would push the reducing quote
         through the mid.
+
+        Worked out on first request per position (a fractional Decimal power,
+        ~100 us) and kept with the rest of what the position implies: a
+        controller that never reads the skew never pays for it.
         """
-        return self._current().skew
+        derived = self._current()
+        skew = derived.skew
+        if skew is None:
+            skew = self._skew(derived.position)
+            self._derived = derived = derived._replace(skew=skew)
+            self._by_text[str(derived.position)] = derived
+        return skew
 
     def accumulating_side(self) -> Side | None:
         """The side whose fills would grow |position| (None when flat)."""
@@ -238,16 +249,18 @@ class InventoryManager:
         return derived
 
     def _derive(self, position: Decimal) -> _Derived:
-        """Skew, quote modes and emergency flag for ``position`` (the current one): the uncached rules."""
-        if position == 0:
-            skew = ZERO
-        else:
-            magnitude = (min(self.utilization(), ONE) ** self.config.skew_exponent) * self.config.max_skew_ticks
-            skew = magnitude if position > 0 else -magnitude
+        """Quote modes and emergency flag for ``position`` (the current one): the uncached rules (skew: later)."""
         return _Derived(
-            position, skew, self._quote_mode(Side.BUY), self._quote_mode(Side.SELL),
+            position, None, self._quote_mode(Side.BUY), self._quote_mode(Side.SELL),
             abs(position) > self.config.emergency_position,
         )
+
+    def _skew(self, position: Decimal) -> Decimal:
+        """The skew for ``position`` (the current one): the uncached rule of :meth:`skew_ticks`."""
+        if position == 0:
+            return ZERO
+        magnitude = (min(self.utilization(), ONE) ** self.config.skew_exponent) * self.config.max_skew_ticks
+        return magnitude if position > 0 else -magnitude
 
     def _quote_mode(self, side: Side) -> QuoteMode:
         if side is not self.accumulating_side():

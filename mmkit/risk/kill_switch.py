@@ -131,10 +131,13 @@ class KillSwitch:
         self._log = logger.bind(component="kill_switch")
         #: Price triggers (missing, stale, low confidence) arm once a trusted price has been seen.
         self._price_armed = False
-        #: (PnL total object, the PnL reasons it gave): see :meth:`_pnl_reasons`.
-        self._pnl_verdict: tuple[Decimal, tuple[str, ...]] | None = None
+        #: (PnL total object, the PnL reasons it gave, the config they were read with): see :meth:`_pnl_reasons`.
+        self._pnl_verdict: tuple[Decimal, tuple[str, ...], KillSwitchConfig] | None = None
         #: Why the ledger is in doubt (sticky: see :meth:`halt_ledger`); empty while it is not.
         self._ledger_reasons: list[str] = []
+        #: (PnL total, fair price, config) of the last evaluation that found every trigger clear, while
+        #: nothing else it read has changed since (see :meth:`evaluate`); None: evaluate in full.
+        self._clear: tuple[Decimal, Decimal, KillSwitchConfig] | None = None
 
     @property
     def halted(self) -> bool:
@@ -162,6 +165,7 @@ class KillSwitch:
 
     def on_reject(self, now_ns: int | None = None) -> None:
         """Count one order reject at ``now_ns`` (default: the time of the last evaluation)."""
+        self._clear = None
         self._rejects.append(self._last_now if now_ns is None else now_ns)
 
     def active_triggers(
@@ -200,13 +204,14 @@ class KillSwitch:
 
         Evaluated every tick with a total that mostly is the very object of
         the last tick (the PnL tracker memoizes it). Then the peak already
-        includes it and the verdict is the one of last tick, so it is kept;
+        includes it and the verdict is the one of last tick (under the same
+        config: a replaced one gives a new verdict), so it is kept;
         :meth:`reset_by_hand` (which re-bases the peak) drops it.
         """
         verdict = self._pnl_verdict
-        if verdict is not None and verdict[0] is pnl_total:
-            return verdict[1]
         cfg = self.config
+        if verdict is not None and verdict[0] is pnl_total and verdict[2] is cfg:
+            return verdict[1]
         reasons: list[str] = []
         self._peak = pnl_total if self._peak is None else max(self._peak, pnl_total)
         unit = self._unit_suffix
@@ -215,13 +220,37 @@ class KillSwitch:
                            f"{cfg.max_drawdown}{unit}")
         if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
             reasons.append(f"loss {pnl_total}{unit} beyond max loss {cfg.max_loss}{unit}")
-        self._pnl_verdict = (pnl_total, tuple(reasons))
+        self._pnl_verdict = (pnl_total, tuple(reasons), cfg)
         return self._pnl_verdict[1]
 
     def evaluate(self, now_ns: int, fair: FairValue, pnl_total: Decimal, inventory_emergency: bool = False) -> bool:
-        """Check every trigger; return True while quoting must stay halted."""
+        """Check every trigger; return True while quoting must stay halted.
+
+        Runs every tick, and on most ticks every trigger was clear last time and
+        nothing they read has changed: the same PnL total and fair price objects
+        (so the same PnL verdict and, for a converting switch, the same converted
+        total), the same config, no reject, trip (a ledger halt trips) or reset
+        since (each of those drops the memo; the memo is only set while not
+        halted), no inventory emergency. Then only what
+        moves with time is checked again (the fair value's age and confidence),
+        and the answer is "clear" without building the reasons. The reject
+        window is not pruned on such a tick: its count can only fall with time,
+        and the next full evaluation prunes it before counting.
+        """
         self._last_now = now_ns
+        clear = self._clear
+        if clear is not None and clear[0] is pnl_total and clear[1] is fair.price and not inventory_emergency:
+            cfg = clear[2]
+            if (
+                cfg is self.config
+                and fair.confidence >= cfg.min_confidence
+                and (cfg.stale_after_ns is None or now_ns - fair.ts <= cfg.stale_after_ns)
+            ):
+                return False
+        self._clear = None
         reasons = self.active_triggers(now_ns, fair, pnl_total, inventory_emergency)
+        if not reasons and not self._halted and self._price_armed and fair.price is not None:
+            self._clear = (pnl_total, fair.price, self.config)
         if reasons:
             self._clear_since = None
             if not self._halted:
@@ -266,6 +295,7 @@ class KillSwitch:
         """
         self._peak = None if pnl_total is None else self._in_limit_unit(pnl_total)
         self._pnl_verdict = None
+        self._clear = None
         self._rejects.clear()
         if self._ledger_reasons:
             self._log.warning("ledger halt cleared by hand; was: {}", "; ".join(self._ledger_reasons))
@@ -295,6 +325,7 @@ class KillSwitch:
         return value
 
     def _trip(self, now_ns: int, reason: str) -> None:
+        self._clear = None
         self._halted = True
         self._reason = reason
         self._tripped_at = now_ns

@@ -117,6 +117,43 @@ class TapeFit:
         """The farthest print from the mid in the tape: no taker reaches beyond it (plus an explicit reach)."""
         return max((b.distance_q[-1] for b in self.buckets), default=0.0)
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything of the fit, exactly, as JSON data (:meth:`from_json` gives an equal fit back).
+
+        For the recording cache: floats round-trip exactly through JSON's
+        ``repr``, sizes are kept as their Decimal text (same digits, same exponent).
+        """
+        return {
+            "window_ns": self.window_ns, "without_mid": self.without_mid, "without_side": self.without_side,
+            "buckets": [
+                {"index": b.index, "trades": b.trades, "rate_per_s": b.rate_per_s, "buy_share": b.buy_share,
+                 "size_q": [str(q) for q in b.size_q], "distance_q": list(b.distance_q),
+                 "buy": [int(buy) for buy, _, _ in b.samples], "distance": [d for _, d, _ in b.samples],
+                 "size": [str(size) for _, _, size in b.samples]}
+                for b in self.buckets
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TapeFit:
+        """The fit :meth:`to_json` wrote (raises KeyError, TypeError or ValueError on anything else)."""
+        buckets = []
+        for b in data["buckets"]:
+            sizes: dict[str, Decimal] = {}  # equal texts share one Decimal, as the recording's prints do
+            samples = tuple(
+                (bool(buy), float(distance), sizes.setdefault(size, Decimal(size)))
+                for buy, distance, size in zip(b["buy"], b["distance"], b["size"], strict=True)
+            )
+            if len(samples) != b["trades"]:
+                raise ValueError(f"bucket {b['index']}: {len(samples)} samples for {b['trades']} trades")
+            buckets.append(BucketFit(
+                index=int(b["index"]), trades=int(b["trades"]), rate_per_s=float(b["rate_per_s"]),
+                buy_share=float(b["buy_share"]), size_q=tuple(Decimal(q) for q in b["size_q"]),
+                distance_q=tuple(float(q) for q in b["distance_q"]), samples=samples,
+            ))
+        return cls(int(data["window_ns"]), tuple(buckets), without_mid=int(data["without_mid"]),
+                   without_side=int(data["without_side"]))
+
     def as_dict(self) -> dict[str, Any]:
         """The table for report.json (sizes as exact strings, rates and distances rounded for reading)."""
         return {

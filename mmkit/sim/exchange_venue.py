@@ -107,13 +107,13 @@ class ExchangeVenue(SimulatedVenue):
         ts = self._sync()
         sym = self._symbol(symbol)
         engine = self.engines[sym]
-        for order in engine.orders_of(MAKER_OWNER):
-            engine.cancel(order.order_id, ts)
+        engine.cancel_owner(MAKER_OWNER)
         self._reference[sym] = mid
         inst = engine.instrument
+        tick = inst.tick_for(mid)
         for k in range(levels):
-            bid = inst.round_price(mid - half_spread - k * inst.tick_for(mid), Side.BUY)
-            ask = inst.round_price(mid + half_spread + k * inst.tick_for(mid), Side.SELL)
+            bid = inst.round_price(mid - half_spread - k * tick, Side.BUY)
+            ask = inst.round_price(mid + half_spread + k * tick, Side.SELL)
             for side, price in ((Side.BUY, bid), (Side.SELL, ask)):
                 oid = f"M{next(self._synthetic_seq)}"
                 result = engine.submit(SimOrder(oid, MAKER_OWNER, oid, side, price, qty), ts)

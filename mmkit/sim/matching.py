@@ -200,6 +200,17 @@ class MatchingEngine:
     def orders_of(self, owner: str) -> list[RestingOrder]:
         return [o.snapshot() for o in self._orders.values() if o.owner == owner]
 
+    def cancel_owner(self, owner: str) -> int:
+        """Remove every order of ``owner`` (in arrival order, as cancelling each of :meth:`orders_of` would).
+
+        Why: the synthetic makers re-quote their whole ladder hundreds of times a
+        backtest; this skips two snapshots per order. Returns how many were removed.
+        """
+        mine = [o for o in self._orders.values() if o.owner == owner]
+        for live in mine:
+            self._remove(live)
+        return len(mine)
+
     def best_bid(self) -> tuple[Decimal, Decimal] | None:
         if not self._bids:
             return None
@@ -213,10 +224,10 @@ class MatchingEngine:
         return price, _level_qty(level)
 
     def mid(self) -> Decimal | None:
-        bid, ask = self.best_bid(), self.best_ask()
+        bid, ask = self.best_price(Side.BUY), self.best_price(Side.SELL)
         if bid is None or ask is None:
             return None
-        return (bid[0] + ask[0]) / 2
+        return (bid + ask) / 2
 
     def depth(self, side: Side, levels: int | None = None) -> list[tuple[Decimal, Decimal]]:
         """Aggregated L2 of one side, best price first."""
@@ -345,10 +356,11 @@ class MatchingEngine:
     def _crosses(self, side: Side, price: Decimal | None) -> bool:
         if price is None:
             return True
-        best = self.best_ask() if side is Side.BUY else self.best_bid()
-        if best is None:
-            return False
-        return price >= best[0] if side is Side.BUY else price <= best[0]
+        if side is Side.BUY:
+            best = self.best_price(Side.SELL)
+            return best is not None and price >= best
+        best = self.best_price(Side.BUY)
+        return best is not None and price <= best
 
     def _available(self, side: Side, price: Decimal | None) -> Decimal:
         total = ZERO

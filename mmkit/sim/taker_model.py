@@ -75,10 +75,14 @@ class FittedTakers:
     def until(self, ts_ns: int) -> Iterator[Arrival]:
         """Every arrival at or before ``ts_ns`` not handed out yet, in time order."""
         at = self._next_ns
-        prints, rng_random = self._prints, self._rng.random
+        if at is None or at > ts_ns:
+            return
+        prints, rng_random, expovariate = self._prints, self._rng.random, self._rng.expovariate
         count = len(prints)
+        mean_gap = self._mean_gap_ns
+        assert mean_gap is not None  # a next arrival exists only with a rate
         while at is not None and at <= ts_ns:
             index, buy, distance, size = prints[min(int(rng_random() * count), count - 1)]
-            self._next_ns = at + self._gap()
+            self._next_ns = at + max(1, round(expovariate(1.0) * mean_gap))  # :meth:`_gap`, inlined: per taker
             yield Arrival(at, index, buy, distance, size)
             at = self._next_ns

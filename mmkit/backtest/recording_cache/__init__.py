@@ -49,6 +49,7 @@ import attrs
 from loguru import logger
 
 from mmkit.backtest.recording_cache.decoding import decode_events
+from mmkit.backtest.recording_cache.derived import DERIVED_SUFFIX
 from mmkit.backtest.recording_cache.encoding import LevelSource, encode_events
 from mmkit.backtest.recording_cache.layout import MAGIC, PREFIX, CorruptEntryError, UncacheableError, canonical
 from mmkit.gc_policy import gc_paused
@@ -267,7 +268,7 @@ def remove_entries(directory: Path | None = None) -> int:
         return 0
     removed = 0
     for path in directory.iterdir():
-        if path.name.endswith((SUFFIX, SUFFIX + ".tmp")) and path.is_file():
+        if path.name.endswith((SUFFIX, SUFFIX + ".tmp", DERIVED_SUFFIX, DERIVED_SUFFIX + ".tmp")) and path.is_file():
             path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -50,6 +50,16 @@ def test_backtest_command_and_tearsheet_writer_do_not_import_plotly() -> None:
     assert _heavy(modules, HEAVY) == []
 
 
+def test_a_setup_sim_backtest_does_not_import_the_replay_venue_or_difflib() -> None:
+    """What the default CLI backtest loads (issue 16: whole process <= 1.2 s): the replay setup, its venue and
+    queue models load only for setup replay; difflib only to suggest a config key."""
+    modules = _modules_after("import mmkit.app.cli, mmkit.app.backtest_cmd, mmkit.app.simulated, mmkit.sim\n"
+                             "from mmkit.sim import ExchangeVenue")
+    assert "mmkit.app.simulated" in modules and "mmkit.sim.exchange_venue" in modules  # the probe ran
+    unused = ("mmkit.sim.replay_venue", "mmkit.sim.queue", "mmkit.app.backtest_setups", "difflib")
+    assert sorted(m for m in unused if m in modules) == []
+
+
 def test_the_probe_sees_a_heavy_import() -> None:
     """The check itself can fail: a module that does import one of them is reported."""
     assert _heavy(_modules_after("import plotly.offline"), HEAVY)[:1] == ["plotly"]

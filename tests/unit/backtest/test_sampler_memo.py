@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.connector import load_venue_rules
-from mmkit.model import NS_PER_S, FairValue, Fill, OrderRequest, Side
+from mmkit.model import NS_PER_S, FairValue, Fill, Liquidity, OrderRequest, Side
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
 from mmkit.risk.pnl import PnLTracker
@@ -112,3 +112,31 @@ def test_quiet_ticks_repeat_the_last_row() -> None:
         rig.tick()
     assert len(rig.sampler) == 3
     assert same(rig.row(0), rig.row(1)) and same(rig.row(1), rig.row(2))
+
+
+
+def _fill(trade_id: str, qty: str, fee: str = "0") -> Fill:
+    return Fill("sim", trade_id, "x", SYM, Side.BUY, D(60000), D(qty), D(fee), "PYUSD", Liquidity.MAKER, 0, 0)
+
+
+def test_each_part_of_the_row_key_alone_makes_a_new_row() -> None:
+    """The quiet-tick key is (fair price, orders version, position, PnL figures): each changed alone."""
+    rig = Rig()
+    rig.tick()
+    rig.tick()
+    assert same(rig.row(), expected(rig))
+    rig.fair = FairValue(D(60001), 1.0, 0)
+    rig.sampler.tick(10 * NS_PER_S)  # no mark: only the mid changed
+    assert rig.row()[0] == 60001.0 and same(rig.row(), expected(rig))
+    cid = rig.place(Side.BUY, "59990")
+    rig.fake.ack(cid)
+    rig.pump()
+    rig.sampler.tick(11 * NS_PER_S)  # only the orders' version moved
+    assert rig.row()[1] == 59990.0 and same(rig.row(), expected(rig))
+    rig.inventory.on_fill(_fill("T1", "0.5"))
+    rig.sampler.tick(12 * NS_PER_S)  # only the position moved
+    assert rig.row()[3] == 0.5 and same(rig.row(), expected(rig))
+    rig.pnl.on_fill(_fill("T2", "0.25", fee="3"))
+    rig.sampler.tick(13 * NS_PER_S)  # only the PnL figures moved
+    assert rig.row()[6] == 3.0 and same(rig.row(), expected(rig))
+    assert len(rig.sampler) == len(rig.sampler.total) == len(rig.sampler.mid) == 6

@@ -16,6 +16,7 @@ import pytest
 
 from mmkit.model import Fill, Side
 from mmkit.risk.inventory import InventoryConfig, InventoryManager
+from mmkit.strategy import QuoteMode
 
 FillFactory = Callable[..., Fill]
 D = Decimal
@@ -95,3 +96,17 @@ def test_a_new_config_drops_the_memo(make_fill: FillFactory) -> None:
     inv.config = attrs.evolve(CONFIG, max_skew_ticks=D(6))
     assert _state(inv) == _state(_fresh(fills, inv.config))
     assert inv.skew_ticks() > before
+
+
+def test_the_skew_is_worked_out_only_when_asked_and_then_kept(make_fill: FillFactory) -> None:
+    inv = InventoryManager(CONFIG)
+    inv.on_fill(make_fill(Side.BUY, "2", "100"))
+    assert inv.quote_mode(Side.BUY) is QuoteMode.NORMAL and not inv.emergency()
+    assert inv._derived is not None and inv._derived.skew is None  # the gates did not need it
+    skew = inv.skew_ticks()
+    fresh = InventoryManager(CONFIG)
+    fresh.on_fill(make_fill(Side.BUY, "2", "100"))
+    assert str(skew) == str(fresh.skew_ticks()) and skew > 0
+    assert inv._derived.skew is skew and inv.skew_ticks() is skew
+    inv.on_fill(make_fill(Side.SELL, "4", "100"))  # a new position: its own skew
+    assert inv.skew_ticks() == -skew

@@ -154,3 +154,29 @@ def test_cancel_and_unknown(engine: MatchingEngine) -> None:
 def test_market_order_on_empty_book_is_rejected(engine: MatchingEngine) -> None:
     res = engine.submit(order("m", Side.BUY, None, "1"), 1)
     assert not res.accepted and res.reject_reason is RejectReason.OTHER
+
+
+def _filled(engine: MatchingEngine) -> MatchingEngine:
+    engine.watch_changes()
+    for index, (side, price, owner) in enumerate([
+        (Side.BUY, "99.0", "m"), (Side.BUY, "99.0", "us"), (Side.BUY, "98.0", "m"), (Side.SELL, "101.0", "m"),
+        (Side.SELL, "101.0", "us"), (Side.SELL, "102.0", "m"),
+    ]):
+        engine.submit(order(f"o{index}", side, price, "1", owner=owner), index)
+    engine.take_changes()
+    return engine
+
+
+def test_cancel_owner_is_cancelling_each_of_orders_of(engine: MatchingEngine) -> None:
+    """The makers' bulk cancel leaves the same book and reports the same changed levels as one cancel each."""
+    other = _filled(MatchingEngine(engine.instrument))
+    one_by_one = _filled(engine)
+    for resting in one_by_one.orders_of("m"):
+        one_by_one.cancel(resting.order_id, 9)
+    assert other.cancel_owner("m") == 4
+    assert other.take_changes() == one_by_one.take_changes()
+    for side in (Side.BUY, Side.SELL):
+        assert other.depth(side) == one_by_one.depth(side) == [(D("99.0") if side is Side.BUY else D("101.0"), D(1))]
+    assert [o.order_id for o in other.orders_of("us")] == ["o1", "o4"] and other.orders_of("m") == []
+    assert other.mid() == one_by_one.mid() == D("100.0")
+    assert other.cancel_owner("m") == 0
