@@ -19,7 +19,7 @@ from pathlib import Path
 from setuptools import Extension, find_packages, setup
 
 BUNDLED = ("connectors", "strategies")
-SPEEDUPS = ("_levels", "_sequencer")
+SPEEDUPS = ("_levels", "_sequencer", "_binance", "_replayloop")
 
 packages = find_packages(include=["mmkit", "mmkit.*"])
 for top in BUNDLED:

@@ -75,7 +75,7 @@ TARGETS: tuple[Target, ...] = (
     Target("replay", "replay simulate, one-level maker / hftbacktest warm", 3.0, "max", "x"),
     Target("cli", "default CLI backtest, whole process, cached (quiet machine)", 1.2, "max", "s"),
     Target("cli_vs_baseline", "  or: default CLI backtest / --baseline, same run", 0.4, "max", "x"),
-    Target("first_read", "first read of the recording / hftbacktest conversion", 1.0, "max", "x"),
+    Target("first_read", "first read, fresh process / hftbacktest conversion warm", 1.0, "max", "x"),
     Target("fix_rate", "FIX sustained orders/s / raw QuickFIX", 0.8, "min", "x"),
     Target("fix_median", "FIX median round trip / raw QuickFIX", 1.5, "max", "x"),
     Target("decision_max", "decision path max, 10-minute live-like run", 2.0, "max", "ms"),

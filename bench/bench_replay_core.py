@@ -8,13 +8,16 @@ more than 3x hftbacktest's warm run of a one-level maker on the same tape
 run discarded as warm-up; that maker's loop is Python calling hftbacktest,
 so it is slower than the ``@njit`` maker of ``bench/compare_anchors.py``,
 which is the issue's figure). Runs alternate (hftbacktest, mmkit compiled
-core, mmkit pure Python, ...) so that the machine's drift hits all three
+core, mmkit compiled without the delivery loop, mmkit pure Python, ...) so that the machine's drift hits all three
 alike; min and median of each, wall and CPU time (this process's CPU: on the
 shared 2-core machine, other work inflates wall time but hardly CPU time),
 and the ratios of the medians are printed.
 
 The pure-Python path is chosen with ``MMKIT_PURE_PYTHON=1``, read when a
 backtest builds its venue and sequencer, so both paths run in this one process.
+A fourth contender keeps the compiled books and sequencer but delivers the
+recorded events through the sinks alone, without the compiled delivery loop
+(mmkit/_speedups/_replayloop.pyx): the loop's own gain, in the same run.
 
 Run: ``PYTHONPATH=. .venv/bin/python -m bench bench_replay_core`` (hftbacktest from the
 ``[validate]`` extra; without it only mmkit's two paths are timed).
@@ -26,13 +29,16 @@ import os
 import time
 from collections.abc import Callable
 from statistics import median
+from typing import Any
 
 from loguru import logger
 
 from bench.bench_backtest import RISK, _controller, _data_dir
 from mmkit import _speedups
 from mmkit.app.backtest_cmd import load_events, run_backtest
+from mmkit.backtest import replay as replay_module
 from mmkit.backtest.replay import ReplayEvent
+from mmkit.backtest.replay_loop import compiled_loop_for
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 TARGET_RATIO = 3.0
@@ -41,21 +47,35 @@ TARGET_RATIO = 3.0
 Timed = tuple[float, float, str]  # wall s, CPU s, what the run did
 
 
-def _mmkit(events: list[ReplayEvent], pure: bool) -> Callable[[], Timed]:
+def _mmkit(events: list[ReplayEvent], pure: bool, loop: bool = True) -> Callable[[], Timed]:
+    """One mmkit run; ``loop`` False keeps the compiled books and sequencer but delivers through the sinks."""
+
     def run() -> Timed:
         previous = os.environ.get(_speedups.ENV_PURE)
         os.environ[_speedups.ENV_PURE] = "1" if pure else "0"
+        loops: list[Any] = []
+
+        def loop_for(sinks: Any) -> Any:
+            found = compiled_loop_for(sinks) if loop else None
+            loops.append(found)
+            return found
+
+        replay_module.compiled_loop_for = loop_for  # the replay looks it up at its first delivery
         try:
             cpu = time.process_time()
             result = run_backtest(_controller(), events, setup="replay", queue="probabilistic", risk=RISK)
             cpu = time.process_time() - cpu
         finally:
+            replay_module.compiled_loop_for = compiled_loop_for
             if previous is None:
                 os.environ.pop(_speedups.ENV_PURE, None)
             else:
                 os.environ[_speedups.ENV_PURE] = previous
         skipped = result.engine.runner.skipped_ticks
-        return result.run_s, cpu, f"fills {result.report['fills']['count']}, idle ticks skipped {skipped}"
+        note = f"fills {result.report['fills']['count']}, idle ticks skipped {skipped}"
+        if loops and loops[0] is not None:
+            note += f", loop handled {loops[0].handled:,} events, passed {loops[0].passed:,} to the sinks"
+        return result.run_s, cpu, note
 
     return run
 
@@ -88,6 +108,7 @@ def main() -> None:
         contenders["hftbacktest 2.4.4 warm"] = hbt
     if _speedups.compiled_available():
         contenders["mmkit compiled core"] = _mmkit(events, pure=False)
+        contenders["mmkit compiled, no loop"] = _mmkit(events, pure=False, loop=False)
     else:
         print(f"   compiled core not built ({_speedups.import_error()}): timing the pure-Python path only")
     contenders["mmkit pure Python"] = _mmkit(events, pure=True)
@@ -117,6 +138,9 @@ def main() -> None:
     if "mmkit pure Python" in contenders and "mmkit compiled core" in contenders:
         speedup = median(cpus["mmkit pure Python"]) / median(cpus["mmkit compiled core"])
         print(f"     compiled core vs pure Python: {speedup:4.2f}x less CPU (medians)")
+    if "mmkit compiled, no loop" in contenders and "mmkit compiled core" in contenders:
+        speedup = median(cpus["mmkit compiled, no loop"]) / median(cpus["mmkit compiled core"])
+        print(f"     compiled delivery loop vs the sinks alone: {speedup:4.2f}x less CPU (medians)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ where import or warm state matters (bench/anchors_child.py):
   mmkit's setup (a) vs hftbacktest warm (its numba-compiled loop, second or
   later run in one worker process) vs NautilusTrader's ``BacktestEngine``.
 * ``first_read``: mmkit's first read of the raw files (parse + cache write,
-  empty cache) vs hftbacktest's converter to ``.npz``.
+  empty cache), in a fresh process (the verdict) and warm in one, vs
+  hftbacktest's converter to ``.npz``, warm (its second call in a process;
+  the first, numba compiling, is printed apart).
 * ``cli``: ``mmkit backtest strategies/truex_btc_pyusd.yml`` whole process,
   cached recording, wall time; with ``--baseline GIT_REF`` the same command
   on that ref's tree (``git archive``), interleaved, for the "≤ 0.4× today's"
@@ -203,23 +205,44 @@ def section_replay(run: Run) -> None:
 
 
 def section_first_read(run: Run) -> None:
+    """mmkit's first read (fresh process, and warm in one) against hftbacktest's conversion, warm.
+
+    Like for like with issue 16's figure: hftbacktest's conversion is its second call in its process
+    (the first pays numba compiling its passes, ~1 s, and is printed apart, never compared). mmkit's
+    figure for the verdict is the fresh process, empty cache: what a user waits for on a first backtest.
+    Its warm figure (a second first read in the same process) is printed against the same reference.
+    """
     prepared = run.scratch / "hbt_prepared"
     prepared.mkdir()
     child(run, "hbt_prepare", str(prepared))
     times: dict[str, list[float]] = {"mmkit": [], "hftbacktest": []}
+    warm: list[float] = []
+    cold: list[float] = []
     for index, engine in enumerate(interleave(list(times), run.repetitions)):
         target = run.scratch / f"first_read_{index}"
         target.mkdir()
         if engine == "mmkit":
             result = child(run, "mmkit_first_read", env={**run.env, "MMKIT_CACHE_DIR": str(target)})
+            warm.append(result["warm_s"])
         else:
             result = child(run, "hbt_convert", str(prepared), str(target))
+            cold.append(result["cold_s"])
         times[engine].append(result["read_s"])
         shutil.rmtree(target)
-    summaries = {engine: summarize(seconds) for engine, seconds in times.items()}
+    summaries = {
+        "mmkit, fresh process": summarize(times["mmkit"]),
+        "mmkit, warm in-process": summarize(warm),
+        "hftbacktest conversion, warm": summarize(times["hftbacktest"]),
+        "hftbacktest, 1st call (numba)": summarize(cold),
+    }
     print("\n".join(engine_lines("first read", "s", summaries)))
-    line, by_median = ratio_line("mmkit / hftbacktest conversion", summaries["mmkit"], summaries["hftbacktest"])
-    print(line)
+    print("   (hftbacktest: its best case, ticker lines left out and its .npz written; its first call in a "
+          "process compiles its passes with numba and is not compared)")
+    reference = summaries["hftbacktest conversion, warm"]
+    line, by_median = ratio_line("mmkit fresh process / hftbacktest warm", summaries["mmkit, fresh process"],
+                                 reference)
+    print(line + "   <- the verdict")
+    print(ratio_line("mmkit warm in-process / hftbacktest warm", summaries["mmkit, warm in-process"], reference)[0])
     run.measured["first_read"] = by_median
 
 

@@ -25,8 +25,10 @@ The ratio printed is mmkit over each, on medians (mins alongside). Wall
 time is what a user waits; on this shared 2-core machine the figures drift
 between quiet and busy spells, which is why only ratios from one run count.
 
-Run: ``PYTHONPATH=. .venv/bin/python -m bench.first_read`` (also part of
-``-m bench bench_backtest``). :func:`mmkit_first_read` and
+Run: ``PYTHONPATH=. .venv/bin/python -m bench.first_read [--runs N]
+[--baseline GIT_REF]`` (also part of ``-m bench bench_backtest``);
+``--baseline`` adds that ref's fresh-process first read to the interleaving
+(its tree by ``git archive``), for a before/after in the same run. :func:`mmkit_first_read` and
 :func:`hftbacktest_conversion` are plain functions for other benches.
 """
 
@@ -57,14 +59,18 @@ def _data_dir() -> Path:
     return Path(os.environ.get("MMKIT_SHARED_DATA", default)) / "binance_spot_btcusdt"
 
 
-def mmkit_first_read(data: Path | None = None) -> dict[str, float]:
-    """One first read in a fresh process with an empty cache: ``{"import_s", "read_s", "events"}``."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+def mmkit_first_read(data: Path | None = None, tree: Path | None = None) -> dict[str, float]:
+    """One first read in a fresh process with an empty cache: ``{"import_s", "read_s", "events"}``.
+
+    ``tree``: the mmkit checkout whose code reads (default this one; ``--baseline`` passes an older tree).
+    """
+    root = tree or Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
     if data is not None:
         env["MMKIT_FIRST_READ_DATA"] = str(data)
     with tempfile.TemporaryDirectory(prefix="mmkit-first-read-") as cache:
         env["MMKIT_CACHE_DIR"] = cache
-        done = subprocess.run([sys.executable, "-m", "bench.first_read", "--child"], env=env,
+        done = subprocess.run([sys.executable, "-m", "bench.first_read", "--child"], env=env, cwd=root,
                               capture_output=True, text=True, check=True)
         result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
         if not any(Path(cache).iterdir()):
@@ -168,11 +174,26 @@ def _summary(values: list[float]) -> str:
     return f"min {min(values):5.2f} s, median {median(values):5.2f} s"
 
 
-def compare(runs: int = RUNS, data: Path | None = None) -> dict[str, Any]:
-    """Interleaved first reads and conversions; prints the figures and ratios, returns them."""
+def baseline_tree(ref: str, target: Path) -> Path:
+    """The tree of git ``ref`` in ``target`` (``git archive``: nothing checked out), for before/after runs."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=root, capture_output=True, check=True)
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def compare(runs: int = RUNS, data: Path | None = None, baseline: Path | None = None,
+            baseline_name: str = "baseline") -> dict[str, Any]:
+    """Interleaved first reads and conversions; prints the figures and ratios, returns them.
+
+    ``baseline``: another mmkit tree (``--baseline REF``), whose fresh-process first read joins the
+    interleaving, for a before/after in the same run.
+    """
     from mmkit.backtest.binance import recording_files
 
     data = data or _data_dir()
+    before: list[float] = []
     mmkit: list[float] = []
     events = 0
     if not _hftbacktest_available():
@@ -198,6 +219,8 @@ def compare(runs: int = RUNS, data: Path | None = None) -> dict[str, Any]:
         cold = hftbacktest_conversion(shaped_all)[0]  # numba compiles its passes here (no on-disk cache)
         rows = 0
         for _ in range(runs):
+            if baseline is not None:
+                before.append(mmkit_first_read(data, baseline)["read_s"])
             run = mmkit_first_read(data)
             mmkit.append(run["read_s"])
             events = int(run["events"])
@@ -211,6 +234,11 @@ def compare(runs: int = RUNS, data: Path | None = None) -> dict[str, Any]:
     print(f"      hftbacktest convert, whole files, in memory (warm):     {_summary(whole)} ({rows:,} rows; "
           f"its first call in this process, numba compiling: {cold:.2f} s)")
     print(f"      hftbacktest convert, without tickers, .npz written:     {_summary(best)}")
+    if before:
+        print(f"      mmkit at {baseline_name} (before), fresh process:{'':{max(0, 17 - len(baseline_name))}s}"
+              f"{_summary(before)}; ratio to hftbacktest whole files {median(before) / median(whole):.2f}x "
+              f"on medians, {min(before) / min(whole):.2f}x on mins; this tree / {baseline_name} "
+              f"{median(mmkit) / median(before):.2f}x on medians")
     ratios = {
         "fresh/whole": (median(mmkit) / median(whole), min(mmkit) / min(whole)),
         "warm/whole": (median(warm) / median(whole), min(warm) / min(whole)),
@@ -226,14 +254,24 @@ def compare(runs: int = RUNS, data: Path | None = None) -> dict[str, Any]:
         print(f"      mmkit / hftbacktest, {labels[name]}: {by_median:.2f}x on medians, {by_min:.2f}x on mins "
               f"(target <= 1x: {verdict} it)")
     return {"mmkit": mmkit, "mmkit_warm": warm, "hftbacktest_whole": whole, "hftbacktest_best": best,
-            "hftbacktest_cold": cold, "ratios": ratios}
+            "hftbacktest_cold": cold, "ratios": ratios, "baseline": before}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from loguru import logger
 
+    parser = argparse.ArgumentParser(prog="first_read", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--baseline", metavar="GIT_REF", help="also time this git ref's first read (before/after)")
+    args = parser.parse_args(argv)
     logger.remove()
-    compare()
+    if args.baseline is None:
+        compare(args.runs)
+        return
+    with tempfile.TemporaryDirectory(prefix="mmkit-first-read-baseline-") as scratch:
+        compare(args.runs, baseline=baseline_tree(args.baseline, Path(scratch) / "tree"), baseline_name=args.baseline)
 
 
 if __name__ == "__main__":

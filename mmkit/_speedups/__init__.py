@@ -4,7 +4,7 @@ Why compiled code here and nowhere else: a replay backtest pushes every
 recorded level update through the order book twice (the simulated venue's
 book and the strategy's reference tracker) and every recorded event through
 the book sequencer; pure Python spends most of a replay there (issue 16). The
-Cython modules of this package (``_levels.pyx``, ``_sequencer.pyx``) are built
+Cython modules of this package (``_levels.pyx``, ``_sequencer.pyx``, ``_replayloop.pyx``) are built
 by the normal install (setup.py ``ext_modules``, Cython in ``[build-system]``
 requires, the system's C compiler) and give the same results as the pure
 modules, which stay the reference:
@@ -37,6 +37,9 @@ from loguru import logger
 #: Set to 1 (or true/yes) to run the pure-Python modules even when the compiled ones are built.
 ENV_PURE = "MMKIT_PURE_PYTHON"
 
+#: Every compiled module of this package (setup.py's SPEEDUPS builds the same list).
+COMPILED_MODULES = ("_levels", "_sequencer", "_replayloop")
+
 _loaded: dict[str, ModuleType | None] = {}
 _errors: dict[str, str] = {}
 _warned: set[str] = set()
@@ -52,6 +55,8 @@ def _import(name: str) -> ModuleType:
         from mmkit._speedups import _levels as module  # type: ignore[attr-defined]
     elif name == "_sequencer":
         from mmkit._speedups import _sequencer as module  # type: ignore[attr-defined]
+    elif name == "_replayloop":
+        from mmkit._speedups import _replayloop as module  # type: ignore[attr-defined]
     else:  # pragma: no cover - a programming error, not an install state
         raise ValueError(f"no compiled module {name!r}")
     return module
@@ -98,7 +103,7 @@ def _compiled(name: str) -> ModuleType | None:
 
 def compiled_available() -> bool:
     """True when every compiled module loads (whatever ``MMKIT_PURE_PYTHON`` says)."""
-    return all(_loaded.get(n) is not None or _try(n) for n in ("_levels", "_sequencer"))
+    return all(_loaded.get(n) is not None or _try(n) for n in COMPILED_MODULES)
 
 
 def _try(name: str) -> bool:
@@ -132,6 +137,14 @@ def compiled_sequencer_class() -> type[Any] | None:
         return None
     module = _compiled("_sequencer")
     return None if module is None else module.CBookSequencer
+
+
+def compiled_replay_loop_class() -> type[Any] | None:
+    """The compiled replay delivery loop when it is built and selected, else None (the sinks do it all)."""
+    if pure_requested():
+        return None
+    module = _compiled("_replayloop")
+    return None if module is None else module.ReplayLoop
 
 
 def level_scans() -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -355,6 +355,35 @@ cdef class CLevels:
                 side_delete(book, p)
         return 0
 
+    def apply_watched(self, bids, asks, watched):
+        """PyLevels.apply_watched: per watched (is bid, tick) the size before the diff last changed it, then the best."""
+        cdef tuple items
+        cdef Py_ssize_t i, n
+        cdef long long tick, current
+        cdef Side_ *book
+        cdef bint listed
+        befores = []
+        bids = _as_tuple(bids)
+        asks = _as_tuple(asks)
+        for is_bid, price in watched:
+            items = <tuple> (bids if is_bid else asks)
+            book = &self._bids if is_bid else &self._asks
+            tick = as_ll(price)
+            i = side_find(book, tick)
+            current = book.values[i] if i >= 0 else 0
+            before = current
+            listed = False
+            n = len(items)
+            for i in range(n):
+                level = items[i]
+                if as_ll(level[0]) == tick:
+                    before = current
+                    current = as_ll(level[1])
+                    listed = True
+            befores.append(before if listed else None)
+        self.apply(bids, asks)
+        return befores, self.best_bid(), self.best_ask()
+
     cdef int _rebuild_bid_heap(self) except -1:
         """The bid heap anew: every live bid within the window below the best."""
         cdef Side_ *book = &self._bids

@@ -21,8 +21,10 @@ from mmkit.model import BookSnapshot, Trade
 cdef class CBookSequencer:
     """A replay sink that forwards a consistent book stream (and every trade) to ``sink``."""
 
-    cdef object _sink
-    cdef object _last_seq  # None while unsynced (an int otherwise, of any size, as in the pure sequencer)
+    # Public (readable and writable from Python) because the compiled replay loop (_replayloop.pyx) hands
+    # diffs that follow on straight to the venue and moves ``_last_seq`` itself, as the pure sequencer's are.
+    cdef public object _sink
+    cdef public object _last_seq  # None while unsynced (an int otherwise, of any size, as in the pure sequencer)
     cdef list _buffer
     cdef public object gaps
     cdef public object dropped

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import add, itemgetter, sub
 from pathlib import Path
 
 import attrs
@@ -27,6 +29,14 @@ class ClockCorrection:
     def correct(self, raw_ns: int) -> int:
         return raw_ns + self.offset_ns + round(self.drift * (raw_ns - self.ref_ns))
 
+    def correct_all(self, raws: Iterable[int]) -> list[int]:
+        """:meth:`correct` of each stamp, in bulk (``map``: no Python call per line); same products, same roundings."""
+        stamps = list(raws)
+        drifted = map(round, map(self.drift.__mul__, map(sub, stamps, repeat(self.ref_ns))))
+        return list(map(add, map(add, stamps, repeat(self.offset_ns)), drifted))
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 #: No correction (for recordings made with a disciplined clock).
 IDENTITY_CORRECTION = ClockCorrection(offset_ns=0, drift=0.0, ref_ns=0)
@@ -73,11 +83,16 @@ def fit_correction(
             drift = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var_x
     # Lower the line under every sample, then lift it to the assumed latency floor.
     # corrected - exchange = diff + offset + drift*(raw-ref) must be >= min_latency for every sample.
-    lowest = min(diff - round(drift * (raw - ref)) for raw, diff in samples)
+    # In bulk (``map`` over columns; a generator calling a method per sample cost ~0.1 s on the shared
+    # recording), with the same float products and roundings as the per-sample expressions.
+    since = list(map(sub, map(_FIRST, samples), repeat(ref)))
+    diffs = list(map(_SECOND, samples))
+    lowest = min(map(sub, diffs, map(round, map(float(drift).__mul__, since))))
     # drift describes how (local - exchange) grows with time, so the correction subtracts it.
     correction = ClockCorrection(offset_ns=min_latency_ns - lowest, drift=-drift, ref_ns=ref)
-    # Recheck with the exact rounding of ``correct`` so the promise holds for every sample.
-    worst = min(correction.correct(raw) - (raw - diff) for raw, diff in samples)
+    # Recheck with the exact rounding of ``correct`` so the promise holds for every sample:
+    # correct(raw) - (raw - diff) = offset + round(drift' * (raw - ref)) + diff, in integers.
+    worst = correction.offset_ns + min(map(add, map(round, map(float(correction.drift).__mul__, since)), diffs))
     if worst < min_latency_ns:
         correction = attrs.evolve(correction, offset_ns=correction.offset_ns + (min_latency_ns - worst))
     logger.bind(venue=VENUE).info(

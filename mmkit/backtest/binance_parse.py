@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from mmkit.backtest.binance_clock import ClockCorrection
-from mmkit.backtest.binance_lines import _DECODE, PRICE_INCREMENT, SIZE_INCREMENT, Line, RecordingFormatError
+from mmkit.backtest.binance_compiled import compiled_binance
+from mmkit.backtest.binance_lines import (
+    _DECODE,
+    PRICE_INCREMENT,
+    SIZE_INCREMENT,
+    Line,
+    RecordingFormatError,
+)
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument
 from mmkit.backtest.recording_cache import LevelSource
 from mmkit.backtest.scaled_text import DecimalTexts, TextTable
@@ -38,6 +47,7 @@ class TopOfBook:
 
 
 RecordingEvent = BookSnapshot | BookDelta | Trade | TopOfBook
+
 #: A book event parsed but not yet built: (class, first seq, seq, ts_event, ts_recv); see :meth:`_Parser.build`.
 Pending = tuple[type, int, int, int, int]
 
@@ -85,6 +95,15 @@ class _Parser:
         self._price_row, self._size_row = self._prices.__getitem__, self._sizes.__getitem__
         self._price_decimal, self._size_decimal = self._prices.decimals.__getitem__, self._sizes.decimals.__getitem__
         self._price_units, self._size_units = self._prices.units.__getitem__, self._sizes.units.__getitem__
+        # The compiled twins of the level work (mmkit/_speedups/_binance.pyx), unless the pure path is asked for.
+        compiled = compiled_binance()
+        self._build_sides: Callable[..., SideParts] = build_sides if compiled is None else compiled.build_sides
+        self._fast: Callable[[bytes, int], Pending | None] | None = None
+        if compiled is not None and not self._pu:
+            self._fast = compiled.DepthRows(
+                self._prices, self._sizes, self._price_rows, self._size_rows, self._lengths, self.recorded.symbol,
+                BookDelta, BookSnapshot, NS_PER_MS,
+            )
 
     def _rows(self, raw: list[list[str]]) -> None:
         """One side's levels, as rows of the price and size tables, onto the file's flat row lists.
@@ -109,20 +128,15 @@ class _Parser:
     def build(self, pending: list[Pending]) -> list[BookSnapshot | BookDelta]:
         """The book events of one file, from the rows :meth:`_rows` gathered, in the order of ``pending``.
 
-        Why at once: building every level tuple of the file in one ``zip``, then
-        cutting them per side by slices (as the cache decoder does), cost a
-        third less than building them message by message.
+        The level tuples of the whole file are built at once (:func:`build_sides`).
         """
         price_rows, size_rows = self._price_rows, self._size_rows
-        levels = list(zip(map(self._price_decimal, price_rows), map(self._size_decimal, size_rows), strict=True))
-        pairs = list(zip(map(self._price_units, price_rows), map(self._size_units, size_rows), strict=True))
-        ends = list(itertools.accumulate(self._lengths))
-        slices = list(map(slice, [0, *ends[:-1]], ends))
-        side_levels = list(map(tuple, map(levels.__getitem__, slices)))
-        side_pairs = list(map(tuple, map(pairs.__getitem__, slices)))
+        side_levels, side_pairs, price_slices, size_slices = self._build_sides(
+            price_rows, size_rows, self._lengths, self._prices.decimals, self._sizes.decimals,
+            self._prices.units, self._sizes.units,
+        )
         self._sides.update(zip(map(id, side_levels), zip(
-            side_levels, side_pairs, map(price_rows.__getitem__, slices), map(size_rows.__getitem__, slices),
-            strict=True,
+            side_levels, side_pairs, price_slices, size_slices, strict=True,
         ), strict=True))
         price_rows.clear()
         size_rows.clear()
@@ -147,6 +161,11 @@ class _Parser:
 
     def __call__(self, payload: bytes, ts_recv: int) -> RecordingEvent | Pending | None:
         """The event of one line; for a book event, its header (:data:`Pending`), built later by :meth:`build`."""
+        fast = self._fast
+        if fast is not None:
+            pending = fast(payload, ts_recv)  # a book message in Binance's own shape, else None
+            if pending is not None:
+                return pending
         venue, symbol, dec = self.venue, self.symbol, self.decimals
         text = payload.decode()
         trade = _TRADE(text)
@@ -196,6 +215,30 @@ class _Parser:
         raise KeyError(f"unknown stream {stream!r}")
 
 
+#: Per side of a file's book messages: its levels tuple, integer pairs tuple, price rows, size rows.
+SideParts = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[list[int]], list[list[int]]]
+
+
+def build_sides(
+    price_rows: list[int], size_rows: list[int], lengths: list[int], price_decimals: list[Decimal],
+    size_decimals: list[Decimal], price_units: list[int], size_units: list[int],
+) -> SideParts:
+    """The file's rows cut into sides: levels ``(Decimal, Decimal)``, pairs ``(int, int)``, and their rows.
+
+    Why at once: building every level tuple of the file in one ``zip``, then
+    cutting them per side by slices (as the cache decoder does), cost a third
+    less than building them message by message. The compiled twin
+    (``mmkit._speedups._binance.build_sides``) builds the same tuples in C.
+    """
+    levels = list(zip(map(price_decimals.__getitem__, price_rows), map(size_decimals.__getitem__, size_rows),
+                      strict=True))
+    pairs = list(zip(map(price_units.__getitem__, price_rows), map(size_units.__getitem__, size_rows), strict=True))
+    ends = list(itertools.accumulate(lengths))
+    slices = list(map(slice, [0, *ends[:-1]], ends))
+    return (list(map(tuple, map(levels.__getitem__, slices))), list(map(tuple, map(pairs.__getitem__, slices))),
+            list(map(price_rows.__getitem__, slices)), list(map(size_rows.__getitem__, slices)))
+
+
 _LIST = {list}
 _PAIR = {2}
 
@@ -210,6 +253,9 @@ _TRADE = re.compile(
 ).fullmatch
 
 
+_RAW = itemgetter(1)
+
+
 def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: ClockCorrection) -> list[RecordingEvent]:
     """The events of one file's kept lines (:func:`~mmkit.backtest.binance_lines.scan_file`), in order.
 
@@ -217,14 +263,14 @@ def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: Clock
     the file and line. Book events are built for the whole file at the end
     (:meth:`_Parser.build`) and put back in their places.
     """
-    correct = correction.correct
     events: list[Any] = []
     append = events.append
     places: list[int] = []
     pending: list[Pending] = []
-    for number, raw, payload in lines:
+    received = correction.correct_all(map(_RAW, lines))
+    for (number, _raw, payload), ts_recv in zip(lines, received, strict=True):
         try:
-            event = parse(payload, correct(raw))
+            event = parse(payload, ts_recv)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
         if event is None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from mmkit.backtest.health import BookHealth
+from mmkit.backtest.replay_loop import NOT_LOOKED_UP as _NOT_LOOKED_UP
+from mmkit.backtest.replay_loop import compiled_loop_for
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import BookDelta, BookSnapshot, FairValue, Trade
@@ -50,6 +52,10 @@ class ReplayTimeline:
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
+        self._sinks_changed()
+
+    def _sinks_changed(self) -> None:
+        """Hook for subclasses that derive something from the sinks."""
 
     @property
     def first_ts(self) -> int:
@@ -85,6 +91,10 @@ class RecordingReplay(ReplayTimeline):
         self._events: list[ReplayEvent] = list(events)
         self._index = 0
         super().__init__(sinks, speed, self._events[0].ts_recv if self._events else 0)
+        #: The compiled delivery loop for these sinks (mmkit.backtest.replay_loop), found at the first delivery.
+        self._loop: Any = _NOT_LOOKED_UP
+        #: Set False to deliver through the sinks alone even when the compiled loop fits (tests, bench).
+        self.use_compiled_loop = True
 
     @property
     def last_ts(self) -> int:
@@ -98,11 +108,28 @@ class RecordingReplay(ReplayTimeline):
     def finished(self) -> bool:
         return self._index >= len(self._events)
 
+    def _sinks_changed(self) -> None:
+        self._loop = _NOT_LOOKED_UP
+
+    @property
+    def compiled_loop(self) -> Any:
+        """The compiled loop delivering the events (None: the sinks alone; looked up at the first delivery)."""
+        if self._loop is _NOT_LOOKED_UP:
+            self._loop = compiled_loop_for(self._sinks) if self.use_compiled_loop else None
+        return self._loop
+
     def deliver_until(self, recorded_ns: int) -> int:
-        """Deliver every event with ``ts_recv <= recorded_ns``; returns how many."""
+        """Deliver every event with ``ts_recv <= recorded_ns``; returns how many.
+
+        Through the compiled loop when it fits these sinks (the same effects, see
+        :mod:`mmkit.backtest.replay_loop`), otherwise event by event through the sinks.
+        """
         events, sinks = self._events, self._sinks
         index, end = self._index, len(events)
         began = index
+        loop = self._loop if self._loop is not _NOT_LOOKED_UP else self.compiled_loop
+        if loop is not None:
+            index = loop.deliver(events, index, recorded_ns)
         while index < end and events[index].ts_recv <= recorded_ns:
             event = events[index]
             index += 1
@@ -129,6 +156,8 @@ class ReplayedReference:
 
     def __init__(self, tracker: OrderBookTracker, staleness_ns: int, clock: Clock | None = None) -> None:
         self.tracker = tracker
+        #: The tracker's book (one object for the tracker's life: it clears it, never replaces it).
+        self._book = tracker.book
         self.staleness_ns = staleness_ns
         self._clock = clock
         self._mid_listeners: list[Callable[[Decimal], None]] = []
@@ -173,7 +202,7 @@ class ReplayedReference:
             return
         self.last_update_ns = event.ts_recv
         # Most diffs leave the best prices alone: compare them as ticks and skip the Decimal mid then.
-        book = self.tracker.book
+        book = self._book
         top = (book.best_bid_int(), book.best_ask_int())
         if top == self._last_top:
             return

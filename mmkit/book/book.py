@@ -206,7 +206,10 @@ class OrderBook:
         is applied.
         """
         scaled = event.scaled
-        if scaled is not None and self._on_grid(scaled):
+        if scaled is not None and (
+            (scaled.price_increment is self._price.increment and scaled.size_increment is self._size.increment)
+            or self._on_grid(scaled)
+        ):
             return scaled.bids, scaled.asks
         return self._levels_to_int(event.bids), self._levels_to_int(event.asks)
 
@@ -229,7 +232,8 @@ class OrderBook:
         level is converted and checked here.
         """
         bids, asks = self.int_levels(delta)
-        self.apply_levels_int(bids, asks, delta.seq)
+        self._levels.apply(bids, asks)
+        self.seq = delta.seq
         self.ts_event = delta.ts_event
 
     def apply_levels_int(self, bids: Iterable[IntLevel], asks: Iterable[IntLevel], seq: int | None = None) -> None:
@@ -241,6 +245,18 @@ class OrderBook:
         self._levels.apply(bids, asks)
         if seq is not None:
             self.seq = seq
+
+    def apply_watched_int(
+        self, bids: Sequence[IntLevel], asks: Sequence[IntLevel], seq: int, watched: Sequence[tuple[bool, int]]
+    ) -> tuple[list[int | None], int | None, int | None]:
+        """:meth:`apply_levels_int` for a caller that watches some levels: see ``PyLevels.apply_watched``.
+
+        Returns, per watched (is bid, price ticks), what the level showed just before the diff last
+        changed it (None: not listed), then the best bid and ask after the diff (ticks).
+        """
+        answer: tuple[list[int | None], int | None, int | None] = self._levels.apply_watched(bids, asks, watched)
+        self.seq = seq
+        return answer
 
     # ------------------------------------------------------------------ top of book (int)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mmkit.model import Side
@@ -120,6 +120,23 @@ class PyLevels:
         if len(self._bid_heap) + len(heap) > COMPACT_FACTOR * (len(self.bids) + len(book)) + COMPACT_SLACK:
             self._rebuild_bid_heap()
             self._rebuild_ask_heap()
+
+    def apply_watched(
+        self, bids: Sequence[IntLevel], asks: Sequence[IntLevel], watched: Sequence[tuple[bool, int]]
+    ) -> tuple[list[int | None], int | None, int | None]:
+        """:meth:`apply`, telling what each watched level showed before the diff changed it, and the new best.
+
+        Why one call: the replay venue asks this of every recorded diff while an order of ours rests
+        (``watched``: (is bid, price ticks) of each of our levels); the answers are, per watched level,
+        :func:`size_before_last_change` of the diff's levels of that side (None when the diff does not
+        list it), then the best bid and best ask after the diff, read in that order.
+        """
+        befores: list[int | None] = [
+            size_before_last_change(bids if is_bid else asks, tick, (self.bids if is_bid else self.asks).get(tick, 0))
+            for is_bid, tick in watched
+        ]
+        self.apply(bids, asks)
+        return befores, self.best_bid(), self.best_ask()
 
     def _rebuild_bid_heap(self) -> None:
         """The bid heap anew: every live bid within the window below the best."""

@@ -126,8 +126,11 @@ class OrderBookTracker:
 
     def on_delta(self, delta: BookDelta) -> None:
         """Apply a diff if it follows on; buffer it while there is no valid book."""
-        self._check_instrument(delta.venue, delta.symbol)
-        self._check_not_reentrant()
+        # Both checks inline (every recorded diff passes here); the methods raise with the full message.
+        if delta.symbol != self.symbol or delta.venue != self.venue:
+            self._check_instrument(delta.venue, delta.symbol)
+        if self._in_resync_callback:
+            self._check_not_reentrant()
         if not self._valid:
             self._buffer.append(delta)
             return
@@ -175,16 +178,22 @@ class OrderBookTracker:
             self._invalidate(f"gap: expected first_seq {last + 1}, got {delta.first_seq}..{delta.seq}", kind="gap")
             return
         self._need_bridge = False
-        self._book.apply_delta(delta)
+        book = self._book
+        book.apply_delta(delta)
         self._last_seq = delta.seq
         self.deltas_applied += 1
-        if self._book.is_crossed():
-            self._invalidate(
-                f"crossed book after seq {delta.seq}: bid {self._book.best_bid()} >= ask {self._book.best_ask()}",
-                kind="crossed",
-            )
+        if book.is_crossed():
+            self._invalidate_crossed(delta)
             return
-        self._verify(delta.checksum, after=f"diff seq={delta.seq}")
+        if delta.checksum is not None:
+            self._verify(delta.checksum, after=f"diff seq={delta.seq}")
+
+    def _invalidate_crossed(self, delta: BookDelta) -> None:
+        """The book crossed after ``delta`` was applied (also called by the compiled replay loop)."""
+        book = self._book
+        self._invalidate(
+            f"crossed book after seq {delta.seq}: bid {book.best_bid()} >= ask {book.best_ask()}", kind="crossed"
+        )
 
     def _verify(self, expected: int | None, after: str) -> bool:
         if expected is None or self._checksum is None:

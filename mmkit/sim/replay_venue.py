@@ -92,12 +92,17 @@ class ReplayBookVenue(SimulatedVenue):
         self._market_time = market_time
         self.books = {i.symbol: OrderBook(*book_increments, venue=i.venue, symbol=i.symbol) for i in rules.instruments}
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
+        #: Derived from ``_resting`` (read per recorded event, rebuilt only after it changes; ``_resting_changed``):
+        #: its orders in order, per symbol the distinct (side, tick) levels they rest at and their best prices.
+        self._resting_seq: tuple[_Queued, ...] | None = ()
+        self._watch: dict[str, tuple[list[tuple[Side, int]], list[tuple[bool, int]]]] = {}
+        self._reach_by_symbol: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
         self.refused_events = 0
-        #: Per-diff scans of its levels, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure ones).
-        self._size_before_last_change, self._drop_listed = level_scans()
+        #: The per-diff scan of traded prices, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure one).
+        _, self._drop_listed = level_scans()
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
@@ -162,23 +167,13 @@ class ReplayBookVenue(SimulatedVenue):
         is all the queue model and the fill checks read; the recorded book
         itself is updated in one tight loop.
         """
-        prev: dict[tuple[Side, int], int] = {}
-        before_last_change = self._size_before_last_change
-        for queued in self._resting.values():
-            tick = queued.tick
-            rec = queued.rec
-            if tick is None or rec.symbol != symbol:
-                continue
-            side = rec.side
-            key = (side, tick)
-            if key in prev:
-                continue
-            before = before_last_change(bids if side is _BUY else asks, tick, book.size_at_int(side, tick))
-            if before is not None:
-                prev[key] = before
-        book.apply_levels_int(bids, asks, seq)
         if self._resting:
-            self._on_depth(book, symbol, prev, ts)
+            keys, watched = self._watched(symbol)
+            befores, best_bid, best_ask = book.apply_watched_int(bids, asks, seq, watched)
+            prev = {key: before for key, before in zip(keys, befores, strict=True) if before is not None}
+            self._on_depth(book, symbol, prev, ts, (best_bid, best_ask))
+        else:
+            book.apply_levels_int(bids, asks, seq)
         # A changed level closes the window in which trades there are netted out of its decrease.
         traded_by_side = self._traded
         if traded_by_side:
@@ -192,7 +187,23 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _on_trade(self, book: OrderBook, trade: Trade, ts: int) -> None:
         trade_price = trade.price
-        for queued in list(self._resting.values()) if self._resting else ():
+        if self._resting:
+            # Most prints are above every bid and below every offer of ours: two comparisons say so.
+            high_bid, low_ask = self._reach(trade.symbol)
+            if (high_bid is not None and trade_price <= high_bid) or (low_ask is not None and trade_price >= low_ask):
+                self._trade_reaches(trade, trade_price, ts)
+        aggressor = trade.aggressor
+        if aggressor is not None:
+            tick = book.tick_of(trade_price)
+            if tick is None:
+                return  # off the book's grid: no recorded level is at that price, nothing to net
+            resting = _SELL if aggressor is _BUY else _BUY  # the side the print traded against
+            traded = self._traded.setdefault((trade.symbol, resting), {})
+            traded[tick] = traded.get(tick, ZERO) + trade.qty
+
+    def _trade_reaches(self, trade: Trade, trade_price: Decimal, ts: int) -> None:
+        """A print at or through the price of at least one order of ours: the queue model decides the fills."""
+        for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
             if rec.symbol != trade.symbol or price is None:
@@ -206,24 +217,20 @@ class ReplayBookVenue(SimulatedVenue):
             )
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
-        aggressor = trade.aggressor
-        if aggressor is not None:
-            tick = book.tick_of(trade_price)
-            if tick is None:
-                return  # off the book's grid: no recorded level is at that price, nothing to net
-            resting = _SELL if aggressor is _BUY else _BUY  # the side the print traded against
-            traded = self._traded.setdefault((trade.symbol, resting), {})
-            traded[tick] = traded.get(tick, ZERO) + trade.qty
 
-    def _on_depth(self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int) -> None:
+    def _on_depth(
+        self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int,
+        best: tuple[int | None, int | None] | None = None,
+    ) -> None:
         """After the recorded book of ``symbol`` changed: queue updates, fills by a crossing book.
 
         ``prev`` holds, for (at least) every changed level an order of ours
-        rests at, the size (lots) it displayed before the change.
+        rests at, the size (lots) it displayed before the change. ``best`` is
+        the book's (best bid, best ask) now, when the caller read it already.
         """
         # Fills below never change the recorded book, so its best prices are read once for all our orders.
-        best_bid, best_ask = book.best_bid_int(), book.best_ask_int()
-        for queued in list(self._resting.values()):
+        best_bid, best_ask = (book.best_bid_int(), book.best_ask_int()) if best is None else best
+        for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
             if rec.symbol != symbol or price is None:
@@ -267,6 +274,46 @@ class ReplayBookVenue(SimulatedVenue):
         )
         if not rec.status.is_open:
             del self._resting[rec.client_id]
+            self._resting_changed()
+
+    # -- our resting orders, and what is derived from them ---------------------------
+
+    def _resting_changed(self) -> None:
+        """Call after every change of ``_resting``: the views derived from it are rebuilt when next read."""
+        self._resting_seq = None
+        self._watch.clear()
+        self._reach_by_symbol.clear()
+
+    def _resting_orders(self) -> tuple[_Queued, ...]:
+        """Our resting orders in order (a snapshot: fills during a walk over it do not disturb the walk)."""
+        orders = self._resting_seq
+        if orders is None:
+            orders = self._resting_seq = tuple(self._resting.values())
+        return orders
+
+    def _reach(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """(highest bid, lowest offer) of our resting orders of ``symbol``: a print between them reaches none."""
+        reach = self._reach_by_symbol.get(symbol)
+        if reach is None:
+            bids = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _BUY]
+            asks = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _SELL]
+            reach = self._reach_by_symbol[symbol] = (
+                max((p for p in bids if p is not None), default=None),
+                min((p for p in asks if p is not None), default=None),
+            )
+        return reach
+
+    def _watched(self, symbol: str) -> tuple[list[tuple[Side, int]], list[tuple[bool, int]]]:
+        """The distinct (side, tick) levels our on-grid orders of ``symbol`` rest at, and the same as (is bid, tick)."""
+        watch = self._watch.get(symbol)
+        if watch is None:
+            keys: list[tuple[Side, int]] = []
+            for queued in self._resting_orders():
+                rec = queued.rec
+                if queued.tick is not None and rec.symbol == symbol and (rec.side, queued.tick) not in keys:
+                    keys.append((rec.side, queued.tick))
+            watch = self._watch[symbol] = (keys, [(side is _BUY, tick) for side, tick in keys])
+        return watch
 
     def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
@@ -313,7 +360,8 @@ class ReplayBookVenue(SimulatedVenue):
         return None
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
-        self._resting.pop(rec.client_id, None)
+        if self._resting.pop(rec.client_id, None) is not None:
+            self._resting_changed()
 
     def _replace_resting(self, old: VenueOrder, new: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         assert new.price is not None
@@ -323,6 +371,7 @@ class ReplayBookVenue(SimulatedVenue):
         if crossing and old.post_only:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
+        self._resting_changed()
         if new.price == old.price and new.qty <= old.leaves:
             self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)  # keeps its place in the queue
             return None
@@ -345,4 +394,5 @@ class ReplayBookVenue(SimulatedVenue):
         tick = book.tick_of(rec.price)
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
+        self._resting_changed()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from mmkit.backtest.binance_compiled import compiled_binance
 from mmkit.backtest.recording_cache.layout import (
     CONSTANT_INDEX,
     INDEX_TYPECODE,
@@ -39,6 +40,9 @@ def _kind(values: Sequence[object]) -> str:
 
 
 _FIRST, _SECOND, _THIRD, _FOURTH = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+
+#: Item sizes the compiled gather writes, per array typecode.
+_WIDTHS = {"I": 4, "q": 8}
 
 _KINDS: dict[type, str] = {Decimal: "d", int: "i", str: "s", tuple: "L", ScaledLevels: "A"}
 
@@ -240,19 +244,32 @@ class _Encoder:
         if self._rows is None:
             self._rows = (self.decimal_indices(list(source.price_decimals)),
                           self.decimal_indices(list(source.size_decimals)))
-        price_rows = list(itertools.chain.from_iterable(map(_THIRD, entries)))
-        size_rows = list(itertools.chain.from_iterable(map(_FOURTH, entries)))
+        price_rows, size_rows = list(map(_THIRD, entries)), list(map(_FOURTH, entries))
         price_index, size_index = self._rows
         column = {
             "kind": "L",
             "lengths": self.array(INDEX_TYPECODE, map(len, values)),
-            "prices": self.array(INDEX_TYPECODE, map(price_index.__getitem__, price_rows)),
-            "qtys": self.array(INDEX_TYPECODE, map(size_index.__getitem__, size_rows)),
+            "prices": self.gathered(INDEX_TYPECODE, price_index, price_rows),
+            "qtys": self.gathered(INDEX_TYPECODE, size_index, size_rows),
         }
         if scaled is not None:
-            column["scaled_prices"] = self.array("q", map(source.price_units.__getitem__, price_rows))
-            column["scaled_sizes"] = self.array("q", map(source.size_units.__getitem__, size_rows))
+            column["scaled_prices"] = self.gathered("q", list(source.price_units), price_rows)
+            column["scaled_sizes"] = self.gathered("q", list(source.size_units), size_rows)
         return column
+
+    def gathered(self, typecode: str, table: list[int], groups: list[list[int]]) -> int:
+        """The blob of ``array(typecode, table[row] for every row of every group)``.
+
+        Compiled (``mmkit._speedups._binance.gather``, a C loop into the bytes) when built and selected:
+        the pure ``map`` into an ``array`` was a third of the cache write. Same bytes either way.
+        """
+        compiled = compiled_binance()
+        if compiled is not None and array(typecode).itemsize == _WIDTHS.get(typecode):
+            try:
+                return self.blob(compiled.gather(typecode, table, groups))
+            except (OverflowError, TypeError) as exc:
+                raise UncacheableError(f"a value does not fit an integer array: {exc}") from exc
+        return self.array(typecode, map(table.__getitem__, itertools.chain.from_iterable(groups)))
 
     def scaled_column(self, values: list[Any]) -> dict[str, Any]:
         """ScaledLevels or None; their pairs went into the columns of ``bids`` and ``asks``."""

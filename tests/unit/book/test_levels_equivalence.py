@@ -174,3 +174,41 @@ def test_heavy_churn_grows_shrinks_and_reuses_the_compiled_tables() -> None:
                 core.apply(levels, [(p + 60_000, 0) for p, _ in levels])
         assert state(pure) == state(compiled), f"wave {wave}"
     assert pure.count(Side.BUY) > 100
+
+
+@pytest.mark.parametrize("window", [5, 1000])
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_and_pure_apply_watched_agree_after_every_diff(seed: int, window: int) -> None:
+    """apply_watched (the replay venue's one call per diff): same befores, same best prices, same book after."""
+    rng = random.Random(seed)
+    pure, compiled = PyLevels(window), compiled_levels()(window)
+    mid = 5_000_000
+    seen_listed = seen_unlisted = 0
+    for step in range(2000):
+        mid += rng.choice((-3, -1, 0, 1, 3))
+        if step % 400 == 0:
+            bids, asks = random_levels(rng, mid, -1, 40), random_levels(rng, mid, 1, 40)
+            for core in (pure, compiled):
+                core.set_levels(bids, asks)
+            continue
+        # Diffs listing a watched price zero, one or several times, sometimes deleting it.
+        bids = random_levels(rng, mid, -1, rng.randrange(0, 8)) + [(mid - 2, rng.choice((0, 4)))] * rng.randrange(0, 3)
+        asks = random_levels(rng, mid, 1, rng.randrange(0, 8)) + [(mid + 3, rng.choice((0, 6)))] * rng.randrange(0, 3)
+        rng.shuffle(bids)
+        rng.shuffle(asks)
+        watched = [(True, mid - 2), (False, mid + 3), (True, mid - rng.choice((1, 8)))][: rng.randrange(0, 4)]
+        answer = pure.apply_watched(tuple(bids), tuple(asks), watched)
+        assert compiled.apply_watched(tuple(bids), list(asks), tuple(watched)) == answer, step
+        assert state(pure) == state(compiled), step
+        seen_listed += sum(before is not None for before in answer[0])
+        seen_unlisted += sum(before is None for before in answer[0])
+    assert seen_listed > 300 and seen_unlisted > 300
+
+
+def test_apply_watched_reports_the_size_before_the_last_listing() -> None:
+    for core in (PyLevels(), compiled_levels()()):
+        core.set_levels([(100, 3), (99, 5)], [(101, 2)])
+        watched = [(True, 100), (True, 99), (False, 101)]
+        befores, bid, ask = core.apply_watched([(100, 7), (98, 1), (100, 0)], [], watched)
+        assert (befores, bid, ask) == ([7, None, None], 99, 101)
+        assert core.size_at(Side.BUY, 100) == 0
