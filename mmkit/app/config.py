@@ -182,7 +182,7 @@ class ConsoleMetricsSection:
 
 @attrs.frozen
 class ConsoleDashboardSection:
-    """The live page (aiohttp on the engine's loop); port 0 picks a free one."""
+    """The live page (served on the engine's loop, mmkit.app.console.http_server); port 0 picks a free one."""
 
     port: int = attrs.field(default=0, validator=non_negative)
     host: str = "127.0.0.1"

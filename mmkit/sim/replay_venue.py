@@ -372,8 +372,11 @@ class ReplayBookVenue(SimulatedVenue):
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
         self._resting_changed()
-        if new.price == old.price and new.qty <= old.leaves:
-            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)  # keeps its place in the queue
+        # ``old`` is already marked canceled by the caller (its ``leaves`` reads 0): what it had open
+        # before the replace is its quantity less its fills. A same-price replace that does not grow
+        # keeps its place in the queue, as on the venues that amend in place.
+        if new.price == old.price and new.qty <= old.qty - old.filled:
+            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:

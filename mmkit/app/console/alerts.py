@@ -33,11 +33,13 @@ import datetime
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import attrs
 from loguru import logger
+
+if TYPE_CHECKING:  # the client (~10 MB resident with its deps) is imported when the first alert is posted
+    import aiohttp
 
 PAYLOAD_VERSION = 1
 SEVERITIES = ("info", "warning", "critical")
@@ -202,6 +204,8 @@ class AlertSender:
 
     async def post(self, payload: dict[str, Any]) -> bool:
         """POST ``payload`` to every webhook with retries; True if every webhook accepted it."""
+        import aiohttp  # only a run with webhooks configured posts (the demo's console has none)
+
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s))
         ok = True
@@ -214,6 +218,8 @@ class AlertSender:
         return ok
 
     async def _post_one(self, hook: Webhook, payload: dict[str, Any]) -> bool:
+        import aiohttp
+
         assert self._session is not None
         delay = self.settings.backoff_s
         target = _redact(hook.url)

@@ -1,4 +1,4 @@
-"""The live dashboard page of a running instance (aiohttp on the engine's loop, loopback by default).
+"""The live dashboard page of a running instance (served on the engine's loop, loopback by default).
 
 Why on the engine's loop: a snapshot of the engine's state must be taken
 between two ticks (the tick is synchronous on that loop), and the control
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import importlib.util
 import json
 import time
 from decimal import Decimal
@@ -30,9 +31,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from loguru import logger
 
+from mmkit.app.console.http_server import HttpServer, Request, Response, Send
 from mmkit.app.control.auth import token_matches
 from mmkit.model import NS_PER_S, BalanceUpdate, OrderCancelRejected, OrderRejected, Side, VenueEvent
 
@@ -43,9 +44,11 @@ BOOK_LEVELS = 10
 
 
 def _plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    """plotly.min.js from the installed package, found without importing plotly (its modules would stay resident)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("plotly is not installed: the dashboard serves its plotly.min.js")
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
 def _d(value: Decimal | None) -> float | None:
@@ -68,7 +71,7 @@ class Dashboard:
         self.actions: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self.snapshot: dict[str, Any] = {}
         self.version = 0
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._started_ns = time.time_ns()
@@ -82,21 +85,20 @@ class Dashboard:
     # -- serving -----------------------------------------------------------
 
     async def start(self) -> str:
-        app = web.Application()
-        app.router.add_get("/", self._page)
-        app.router.add_get("/static/dashboard.js", self._script)
-        app.router.add_get("/static/plotly.min.js", self._plotly)
-        app.router.add_get("/api/state", self._state)
-        app.router.add_get("/events", self._events)
-        app.router.add_post("/api/control", self._control)
-        # A page left open keeps an SSE request running: close() ends those (``_closing``) and does not
-        # wait long for anything else, so an open browser never holds the instance's stop.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.section.host, self.section.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        port = int(sockets[0].getsockname()[1]) if sockets else self.section.port
+        # The server is mmkit.app.console.http_server (not aiohttp: ~10 MB resident, issue 16).
+        server = HttpServer(
+            {
+                ("GET", "/"): self._page,
+                ("GET", "/static/dashboard.js"): self._script,
+                ("GET", "/static/plotly.min.js"): self._plotly,
+                ("GET", "/api/state"): self._state,
+                ("GET", "/events"): self._events,
+                ("POST", "/api/control"): self._control,
+            },
+            name="dashboard",
+        )
+        port = await server.start(self.section.host, self.section.port)
+        self._server = server
         self.url = f"http://{self.section.host}:{port}/"
         self.refresh()
         self._task = asyncio.create_task(self._produce(), name="dashboard")
@@ -109,9 +111,9 @@ class Dashboard:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:  # a page left open keeps an SSE request running: it is cancelled
+            await self._server.close(grace_s=2.0)
+            self._server = None
 
     async def _produce(self) -> None:
         while True:
@@ -121,38 +123,35 @@ class Dashboard:
             except Exception:
                 self._log.opt(exception=True).error("dashboard snapshot failed")
 
-    async def _page(self, request: web.Request) -> web.Response:
+    async def _page(self, request: Request) -> Response:
         html = resources.files("mmkit.app.console").joinpath("static/dashboard.html").read_text("utf-8")
-        return web.Response(text=html, content_type="text/html")
+        return Response.text(html, "text/html")
 
-    async def _script(self, request: web.Request) -> web.Response:
+    async def _script(self, request: Request) -> Response:
         js = resources.files("mmkit.app.console").joinpath("static/dashboard.js").read_text("utf-8")
-        return web.Response(text=js, content_type="application/javascript")
+        return Response.text(js, "application/javascript")
 
-    async def _plotly(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(_plotly_js(), headers={"Content-Type": "application/javascript"})
+    async def _plotly(self, request: Request) -> Response:
+        return Response(file=_plotly_js(), content_type="application/javascript")
 
-    async def _state(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.snapshot, "history": list(self.history)})
+    async def _state(self, request: Request) -> Response:
+        return Response.json({**self.snapshot, "history": list(self.history)})
 
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        seen = -1
-        try:
+    async def _events(self, request: Request) -> Response:
+        async def stream(send: Send) -> None:  # ends when the page goes away (ConnectionError) or on close
+            seen = -1
             while not self._closing:
                 if self.version != seen:
                     seen = self.version
-                    await response.write(f"data: {json.dumps(self.snapshot)}\n\n".encode())
+                    await send(f"data: {json.dumps(self.snapshot)}\n\n".encode())
                 await asyncio.sleep(self.interval_s / 2)
-        except ConnectionResetError:  # the page went away
-            pass
-        return response
 
-    async def _control(self, request: web.Request) -> web.Response:
+        return Response(content_type="text/event-stream", stream=stream, headers={"Cache-Control": "no-cache"})
+
+    async def _control(self, request: Request) -> Response:
         peer = request.remote or "?"
         try:
-            body = await request.json()
+            body = request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         action = body.get("action") if isinstance(body, dict) else None
@@ -160,7 +159,7 @@ class Dashboard:
             return self._refused(400, str(action), peer, f"unknown action (the page offers {', '.join(WEB_ACTIONS)})")
         if self.token is None:
             return self._refused(403, action, peer, "read-only: no control token is configured")
-        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or None
+        presented = request.header("Authorization").removeprefix("Bearer ").strip() or None
         if not token_matches(presented, self.token):
             return self._refused(403, action, peer, "wrong or missing control token")
         if self.channel is None:
@@ -176,9 +175,9 @@ class Dashboard:
             }
         )
         self.refresh()
-        return web.json_response(result.as_dict(), status=200 if result.ok else 409)
+        return Response.json(result.as_dict(), status=200 if result.ok else 409)
 
-    def _refused(self, status: int, action: str, peer: str, why: str) -> web.Response:
+    def _refused(self, status: int, action: str, peer: str, why: str) -> Response:
         self._log.warning("dashboard refused {!r} from {}: {}", action, peer, why)
         self.actions.appendleft(
             {
@@ -189,7 +188,7 @@ class Dashboard:
                 "source": f"web {peer}",
             }
         )
-        return web.json_response({"ok": False, "action": action, "message": f"refused: {why}"}, status=status)
+        return Response.json({"ok": False, "action": action, "message": f"refused: {why}"}, status=status)
 
     # -- the snapshot --------------------------------------------------------
 

@@ -13,14 +13,16 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from mmkit.app.console.alerts import AlertSender, AlertSettings
-from mmkit.app.console.metrics import Metrics, MetricsCollector, MetricsServer
 from mmkit.app.outcome import Problem, ProblemKind
 from mmkit.risk.kill_switch import KillSwitchEvent
+
+if TYPE_CHECKING:  # prometheus_client (+ http.server, email, wsgiref: ~2 MB resident) only when metrics are configured
+    from mmkit.app.console.metrics import Metrics, MetricsServer
 
 
 class ConsoleStartError(Exception):
@@ -60,6 +62,8 @@ class Console:
         built, section = self.built, self.section
         engine = built.engine
         if section.metrics is not None:
+            from mmkit.app.console.metrics import Metrics, MetricsCollector, MetricsServer
+
             self.metrics = Metrics(self.instance)
             collector = MetricsCollector(self.metrics, built, persistence, section.metrics.interval_ms)
             collector.attach()

@@ -15,6 +15,9 @@ import pytest
 
 #: Never imported by a live run or the CLI entry: what each costs is paid only where it is used.
 HEAVY = ("ccxt", "plotly", "pyarrow", "ray", "optuna", "matplotlib", "pandas")
+#: Imported only when the config asks for them: aiohttp when an alert webhook posts (the dashboard has its own
+#: small server), prometheus_client when console.metrics is configured (~10 MB and ~2 MB resident).
+ON_DEMAND = ("aiohttp", "prometheus_client")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -41,6 +44,14 @@ def test_live_entry_points_import_nothing_heavy(code: str) -> None:
     modules = _modules_after(code)
     assert _heavy(modules, HEAVY) == []
     assert _heavy(modules, ("redis",)) == []  # the Redis client only when a config names Redis
+    assert _heavy(modules, ON_DEMAND) == []
+
+
+def test_the_dashboard_serves_without_aiohttp() -> None:
+    """The page's server is mmkit.app.console.http_server; the console's metrics need prometheus_client only."""
+    modules = _modules_after("import mmkit.app.console.dashboard, mmkit.app.console.runtime, mmkit.app.console.alerts")
+    assert _heavy(modules, (*HEAVY, "aiohttp", "yarl", "multidict", "prometheus_client")) == []
+    assert "prometheus_client" in _modules_after("import mmkit.app.console.metrics")  # the probe sees it
 
 
 def test_backtest_command_and_tearsheet_writer_do_not_import_plotly() -> None:
