@@ -390,8 +390,9 @@ class TrueXConnector(
     def _dispatch(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
         if kind == OE:
-            answered_tags = (fix_tags.T_CLORDID, fix_tags.T_ORIG_CLORDID, fix_tags.T_BIZ_REJECT_REF_ID)
-            answered = tuple(msg.get(tag) or "" for tag in answered_tags)
+            get = msg.get  # every order answer passes here: a plain tuple, not a generator
+            answered = (get(fix_tags.T_CLORDID) or "", get(fix_tags.T_ORIG_CLORDID) or "",
+                        get(fix_tags.T_BIZ_REJECT_REF_ID) or "")
             self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
             self._on_execution_report(msg, ts_recv)

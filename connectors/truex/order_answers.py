@@ -109,10 +109,11 @@ class OrderAnswers:
         """Venue's CumQty above the fills passed on for that OrderID: report it (fills were lost)."""
         cum = msg.get(fix_tags.T_CUM_QTY)
         order_id = msg.get(fix_tags.T_ORDER_ID) or ""
-        if cum is None or not order_id or order_id == "NONE":
-            return
+        if cum is None or cum == "0" or not order_id or order_id == "NONE":
+            return  # "0" (every new order's answer) can never exceed what was passed on
         venue_cum = Decimal(cum)
-        passed = self._passed_fills.get(order_id, (set(), Decimal(0)))[1]
+        passed_entry = self._passed_fills.get(order_id)
+        passed = passed_entry[1] if passed_entry is not None else Decimal(0)
         if venue_cum <= passed:
             return
         report = self._report_from(msg, msg.get(fix_tags.T_CLORDID) or "", ts_recv)

@@ -20,24 +20,42 @@ class ParseError(ValueError):
 
 
 class RawMessage:
-    """Tag/value view of one raw FIX message: first occurrence lookups plus ordered pairs for groups."""
+    """Tag/value view of one raw FIX message: first occurrence lookups plus ordered pairs for groups.
 
-    __slots__ = ("_first", "pairs")
+    WHY the pairs are lazy: every order answer is read through this class on
+    the loop (and every order on the simulated exchange), and only market
+    data walks repeating groups; building a tuple per field for each report
+    was a third of the parse (bench/bench_fix.py). The first-occurrence map is
+    built eagerly, so a malformed field is still refused here, at once.
+    """
+
+    __slots__ = ("_first", "_items", "_pairs")
 
     def __init__(self, raw: str) -> None:
-        pairs: list[tuple[int, str]] = []
+        items = raw.split(SOH)
         first: dict[int, str] = {}
-        for item in raw.split(SOH):
-            if not item:
-                continue
+        remember = first.setdefault
+        for item in items:
             tag_text, sep, value = item.partition("=")
             if not sep or not tag_text.isdigit():
+                if not item:
+                    continue
                 raise ParseError(f"bad field {item[:40]!r}")
-            tag = int(tag_text)
-            pairs.append((tag, value))
-            first.setdefault(tag, value)
-        self.pairs = pairs
+            remember(int(tag_text), value)
+        self._items = items
         self._first = first
+        self._pairs: list[tuple[int, str]] | None = None
+
+    @property
+    def pairs(self) -> list[tuple[int, str]]:
+        """Every field in message order (built on first use; the fields were validated in ``__init__``)."""
+        pairs = self._pairs
+        if pairs is None:
+            pairs = self._pairs = [
+                (int(tag_text), value)
+                for tag_text, _, value in (item.partition("=") for item in self._items if item)
+            ]
+        return pairs
 
     def get(self, tag: int) -> str | None:
         return self._first.get(tag)

@@ -89,6 +89,28 @@ def new_order_single_text(order: OrderRequest, party_id: str, symbol: str, ts_ns
     )
 
 
+def execution_report_new_text(
+    order_id: str, client_id: str, exec_id: str, symbol: str, side_code: str, qty: str, price: str, transact_time: str
+) -> str | None:
+    """The text of a plain ExecutionReport New (150=0, 39=0, nothing filled), as ``render`` would lay it out.
+
+    WHY a renderer of its own: it is the simulated exchange's answer to every
+    resting order (connectors/truex/sim), and building the generic field
+    list, sorting it and checking it for repeats cost as much as the parse.
+    Fields in ascending tag order: 11, 14, 17, 37, 38, 39, 44, 54, 55, 60,
+    150, 151 (what ``ReportBuilder._exec_report`` sends for such an order;
+    tests/unit/truex/test_templates.py compares the two). ``None``: a value
+    cannot be carried in FIX text, use the generic path.
+    """
+    if not (_clean(order_id) and _clean(client_id) and _clean(exec_id) and _clean(symbol) and _clean(qty)
+            and _clean(price)):
+        return None
+    return (
+        f"{_HEAD}8{SOH}11={client_id}{SOH}14=0{SOH}17={exec_id}{SOH}37={order_id}{SOH}38={qty}{SOH}39=0{SOH}"
+        f"44={price}{SOH}54={side_code}{SOH}55={symbol}{SOH}60={transact_time}{SOH}150=0{SOH}151={qty}{SOH}{_TAIL}"
+    )
+
+
 def field_by_field(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
     """The reference builder for flat messages: one ``setField`` per field (what ``render`` must equal)."""
     message = fix.Message()

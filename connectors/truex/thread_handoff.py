@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
-from connectors.truex.client_app import OE
+from connectors.truex.client_app import OE, field_value
+from connectors.truex.fix_tags import SOH
 from connectors.truex.watchdog import SessionWatchdog
+
+#: SenderCompID / TargetCompID markers: an incoming message's 56 is our SenderCompID (``received``).
+_SENDER, _TARGET = f"{SOH}49=", f"{SOH}56="
 
 
 class QuickFixHandoff:
@@ -44,9 +48,18 @@ class QuickFixHandoff:
         key = (session_id.getSenderCompID().getValue(), session_id.getTargetCompID().getValue())
         return self._kinds.get(key, "?")
 
+    def kind_of_comp_ids(self, ours: str, theirs: str) -> str | None:
+        """OE / MD for a session named by (our SenderCompID, their TargetCompID); None if not ours."""
+        return self._kinds.get((ours, theirs))
+
     def received(self, session_id: fix.SessionID, raw: str, ts_recv: int) -> None:
-        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop."""
-        kind = self.kind_of(session_id)
+        """An application message arrived (QuickFIX thread): proof of life for the watchdog, then the loop.
+
+        The session is named by the message's own TargetCompID/SenderCompID (QuickFIX has checked them
+        against the session before this callback) rather than by asking QuickFIX: a call into QuickFIX lets
+        go of the GIL, and on a busy loopback the loop thread takes it (bench/bench_fix.py).
+        """
+        kind = self.kind_of_comp_ids(field_value(raw, _TARGET), field_value(raw, _SENDER)) or self.kind_of(session_id)
         if kind == OE and ts_recv > self._watchdog.last_recv_ns:
             self._watchdog.last_recv_ns = ts_recv
         self._call_soon(self._on_message, kind, raw, ts_recv)

@@ -368,6 +368,7 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
     def on_from_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         text_id = session_id.toString()  # one call into QuickFIX; session_key takes four
         key = self._keys_by_id.get(text_id) or self._keys_by_id.setdefault(text_id, session_key(session_id))
+        self.outbox.known_session(session_id, text_id)  # the answers' put() reuses the text
         raw = raw_message.RawMessage(message.toString())
         # The answers are queued under the lock (their order is the exchange's) and sent by this thread
         # once it has released the lock: no hand-off to the sender thread (outbox.py).

@@ -106,6 +106,9 @@ class MarketDataPublisher:
 
     def _publish_md(self, executions: Sequence[Execution]) -> None:
         """Diff the book against what was last published and send one 35=X to every subscriber."""
+        if not self._md_subscribers:
+            self._note_unpublished(executions)
+            return
         entries: list[tuple[str, str, Decimal, Decimal, str]] = []  # action, type, px, size, id
         for side, price in sorted(self._dirty, key=lambda item: (item[0].value, item[1])):
             code = "0" if side is Side.BUY else "1"
@@ -159,6 +162,27 @@ class MarketDataPublisher:
             if spec is not None:
                 self.stats.md_messages += 1
                 self._send(spec.session_id, message)
+
+    def _note_unpublished(self, executions: Sequence[Execution]) -> None:
+        """``_publish_md`` with nobody subscribed: the same sequence number and published set, no message.
+
+        WHY: every order on the simulated exchange changes the book, and with
+        no subscriber (the FIX benchmark, most order-entry tests) sorting the
+        changes into entries nobody receives was a tenth of an order's cost.
+        ``_levels`` holds positive quantities only, so "in levels" is "qty > 0".
+        """
+        changed = bool(executions)
+        for side, price in self._dirty:
+            published = self._published[side]
+            if price in self._levels[side]:
+                published.add(price)
+                changed = True
+            elif price in published:
+                published.discard(price)
+                changed = True
+        self._dirty.clear()
+        if changed:
+            self._md_seq += 1
 
     # -- engine calls that keep the aggregated levels in step ---------------------------
 

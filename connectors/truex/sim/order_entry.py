@@ -109,7 +109,7 @@ class OrderEntryHandler(ReportBuilder):
             return
         record.order_id, record.status = order_id, VenueOrderStatus.NEW
         self._records[(owner, client_id)] = record
-        self._send(sid, self._exec_report(record, "0", exec_id=f"{order_id}-0"))
+        self._send(sid, self._new_report(record, f"{order_id}-0"))
         self._after_match(result)
         if result.canceled_qty > 0 and record.status.is_open:  # IOC remainder
             record.status = VenueOrderStatus.CANCELED

@@ -46,7 +46,7 @@ from loguru import logger
 
 from connectors.truex import raw_message
 
-_Item = tuple[fix.SessionID, fix.Message, int]
+_Item = tuple[fix.SessionID, fix.Message, str, int]  # session, message, its SessionID text, generation
 
 #: How long ``stop`` lets the sender drain what is queued before giving up on it.
 DRAIN_TIMEOUT_S = 2.0
@@ -100,6 +100,7 @@ class Outbox:
         self._local = threading.local()
         self._never_send_under = never_send_under
         self._generation: dict[str, int] = {}
+        self._known: tuple[fix.SessionID | None, str] = (None, "")
         self._thread: threading.Thread | None = None
         self._log = logger.bind(venue="truex-sim")
         self.sent = 0
@@ -117,10 +118,21 @@ class Outbox:
 
     def put(self, session_id: fix.SessionID, message: fix.Message) -> None:
         """Queue one message; never blocks and never calls into QuickFIX (safe under any lock)."""
-        generation = self._generation.get(session_id.toString(), 0)
-        self._items.append((session_id, message, generation))
+        known = self._known
+        # Each call into QuickFIX (toString) lets go of the GIL, and on a busy loopback another thread takes it:
+        # the session's text is taken once per message received (``known_session``) and reused here.
+        key = known[1] if session_id is known[0] else session_id.toString()
+        self._items.append((session_id, message, key, self._generation.get(key, 0)))
         if not getattr(self._local, "depth", 0):
             self._wake.set()
+
+    def known_session(self, session_id: fix.SessionID, text: str) -> None:
+        """``text`` is ``session_id.toString()``: ``put`` for this same object need not ask QuickFIX again.
+
+        Holds a reference to the object, so an identity match is never a recycled id. One entry, replaced whole
+        (a tuple): a thread that reads it sees a matching pair.
+        """
+        self._known = (session_id, text)
 
     def sending_after(self) -> _SendingAfter:
         """This thread sends what it queues in the block itself, after it (see the module docstring)."""
@@ -179,8 +191,10 @@ class Outbox:
                 if not self._items:
                     return
 
-    def _send_one(self, session_id: fix.SessionID, message: fix.Message, generation: int, by_caller: bool) -> None:
-        if self._generation.get(session_id.toString(), 0) != generation:
+    def _send_one(
+        self, session_id: fix.SessionID, message: fix.Message, key: str, generation: int, by_caller: bool
+    ) -> None:
+        if self._generation.get(key, 0) != generation:
             self.dropped_stale += 1
             return
         try:

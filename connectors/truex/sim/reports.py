@@ -16,9 +16,9 @@ from connectors.truex import fix_tags, fix_values, raw_message
 from connectors.truex.rejects import VenueReject
 from connectors.truex.session import session_key
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _owner, _Record
-from connectors.truex.templates import Templates
+from connectors.truex.templates import Templates, execution_report_new_text
 from mmkit.instrument import Instrument
-from mmkit.model import Side
+from mmkit.model import Side, VenueOrderStatus
 
 
 class ReportBuilder:
@@ -87,6 +87,29 @@ class ReportBuilder:
                 (fix_tags.T_COMM_CCY, self.instrument.quote),
             ]
         return self.templates.build("8", values)  # one parse, byte-equal to setField per value
+
+    def _new_report(self, record: _Record, exec_id: str) -> fix.Message:
+        """``_exec_report(record, "0", exec_id=exec_id)`` for an order just accepted and resting untouched.
+
+        The answer to nearly every order, so it skips the generic field list
+        (templates.execution_report_new_text; equal to the generic report,
+        tests/unit/truex/test_templates.py).
+        """
+        if record.cum_qty or record.status is not VenueOrderStatus.NEW:
+            return self._exec_report(record, "0", exec_id=exec_id)
+        text = execution_report_new_text(
+            record.order_id,
+            record.client_id,
+            exec_id,
+            self.config.symbol,
+            "1" if record.side is Side.BUY else "2",
+            fix_values.fmt_decimal(record.qty),
+            fix_values.fmt_decimal(record.price),
+            fix_values.format_utc_timestamp(time.time_ns()),
+        )
+        if text is None:
+            return self._exec_report(record, "0", exec_id=exec_id)
+        return self.templates.message(text)
 
     def _cancel_reject(
         self, sid: fix.SessionID, client_id: str, orig: str, *, response_to: str, reject: VenueReject, detail: str = ""

@@ -194,9 +194,23 @@ def _add_orig_sending_time(message: fix.Message) -> None:
     message.getHeader().setField(fix_tags.T_ORIG_SENDING_TIME, "20240101-00:00:00.000")
 
 
+def _with_122(monkeypatch: pytest.MonkeyPatch, *, before_client_hook: bool) -> None:
+    """Add 122 to every outgoing application message, before the client's toApp hook runs or after it."""
+    real_hook = client_app_module.ClientApp.on_to_app
+
+    def hook(self: client_app_module.ClientApp, message: fix.Message, session_id: fix.SessionID) -> None:
+        if before_client_hook:
+            _add_orig_sending_time(message)
+        real_hook(self, message, session_id)
+        if not before_client_hook:
+            _add_orig_sending_time(message)
+
+    monkeypatch.setattr(client_app_module.ClientApp, "on_to_app", hook)
+
+
 async def test_tag_122_rejected_by_venue(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     _, connector, collector = pair
-    monkeypatch.setattr(client_app_module, "strip_orig_sending_time", _add_orig_sending_time)
+    _with_122(monkeypatch, before_client_hook=False)  # a client that does not strip it
     _send_raw_order(connector, "o122", "59990")
     rejected = await collector.wait_for(lambda e: isinstance(e, OrderRejected))
     assert (rejected.client_id, rejected.reason) == ("o122", RejectReason.INVALID_MESSAGE)
@@ -204,13 +218,7 @@ async def test_tag_122_rejected_by_venue(pair: Pair, monkeypatch: pytest.MonkeyP
 
 async def test_client_strips_tag_122(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     exchange, connector, collector = pair
-    real_strip = client_app_module.strip_orig_sending_time
-
-    def add_then_strip(message: fix.Message) -> None:
-        _add_orig_sending_time(message)
-        real_strip(message)
-
-    monkeypatch.setattr(client_app_module, "strip_orig_sending_time", add_then_strip)
+    _with_122(monkeypatch, before_client_hook=True)  # 122 is there when the client's hook looks
     _send_raw_order(connector, "s122", "59990")
     accepted = await collector.wait_for(lambda e: isinstance(e, OrderAccepted | OrderRejected))
     assert isinstance(accepted, OrderAccepted)

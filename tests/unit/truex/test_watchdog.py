@@ -29,3 +29,21 @@ def test_unanswered_actions_count_only_until_answered() -> None:
     assert "3 order actions unanswered" in (dog.verdict(T0 + 3 * NS_PER_S + 2) or "")
     dog.reset(T0 + 4 * NS_PER_S)  # a new logon starts afresh
     assert dog.verdict(T0 + 4 * NS_PER_S) is None
+
+
+def test_a_venue_answering_a_backlog_in_order_is_not_down() -> None:
+    """A burst the venue answers slowly but steadily: the oldest wait past the timeout, yet answers keep coming."""
+    dog = SessionWatchdog(10, ack_timeout_ns=2 * NS_PER_S, max_unanswered=3)
+    dog.reset(T0)
+    for n in range(2000):
+        dog.sent(f"c{n}", T0)
+    for n in range(2000):  # 500 answers a second, in order: the last comes 4 s after it was sent
+        now = T0 + (n + 1) * NS_PER_S // 500
+        dog.received(now, (f"c{n}", ""))
+        assert dog.verdict(now) is None, n
+    dog.sent("late", T0 + 4 * NS_PER_S)
+    dog.sent("later", T0 + 4 * NS_PER_S)
+    dog.sent("latest", T0 + 4 * NS_PER_S)
+    dog.received(T0 + 6 * NS_PER_S)  # heartbeats only: nothing answers the three
+    assert dog.verdict(T0 + 6 * NS_PER_S) is None  # the last answer is exactly 2 s old
+    assert "3 order actions unanswered" in (dog.verdict(T0 + 6 * NS_PER_S + 1) or "")
