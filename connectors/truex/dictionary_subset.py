@@ -7,9 +7,10 @@ lazily, so it does not share the session's across threads). Loaded whole,
 while the client's templates only ever render NewOrderSingle (35=D). The
 dictionary only decides how QuickFIX parses the text: which tags open a
 repeating group and which tags belong to each entry (the body is otherwise
-kept in tag order). A dictionary cut down to the rendered message types,
-with every component, group and field they reach, parses those messages to
-exactly the same ``fix.Message``; tests/unit/truex/test_dictionary_subset.py
+kept in tag order; enumerated values only serve validation, which the
+templates' parse skips). A dictionary cut down to the rendered message
+types, with every component, group and field they reach and no enumerated
+values, parses those messages to exactly the same ``fix.Message``; tests/unit/truex/test_dictionary_subset.py
 and the byte-for-byte template tests check that.
 
 The cut is computed from the configured dictionary at start-up (a user may
@@ -83,6 +84,9 @@ def subset_xml(source: str | Path, msg_types: Collection[str]) -> bytes:
     for field in list(fields):
         if field.get("name") not in used_fields:
             fields.remove(field)
+        else:  # a field's enumerated values only serve validation, which a template's parse skips
+            for value in field.findall("value"):
+                field.remove(value)
     return ET.tostring(root, encoding="utf-8")
 
 
