@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from mmkit.backtest.recording_cache.atomic import write_atomically
 from mmkit.backtest.recording_cache.decoding import decode_events
 from mmkit.backtest.recording_cache.derived import DERIVED_SUFFIX
 from mmkit.backtest.recording_cache.encoding import LevelSource, encode_events
@@ -209,17 +209,7 @@ def store(
         crc = zlib.crc32(blob, crc)
     target = directory / key.identity()
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".", suffix=SUFFIX + ".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(MAGIC + PREFIX.pack(len(header), crc) + header)
-                for blob in blobs:
-                    out.write(blob)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(target, [MAGIC + PREFIX.pack(len(header), crc) + header, *blobs], SUFFIX)
     except OSError as exc:
         logger.warning("recording cache: cannot write {} ({}); going on without caching", directory, exc)
         return None

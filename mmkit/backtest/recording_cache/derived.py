@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from mmkit.backtest.recording_cache.atomic import write_atomically
 from mmkit.backtest.recording_cache.layout import canonical
 
 #: File name suffix of a derived entry (:func:`mmkit.backtest.recording_cache.remove_entries` removes them too).
@@ -104,15 +103,7 @@ def store_derived(directory: Path | None, key: DerivedKey, value: Any) -> Path |
     data = canonical({"key": key.as_json(), "value": value}).encode()
     target = directory / key.identity()
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".", suffix=DERIVED_SUFFIX + ".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(target, [data], DERIVED_SUFFIX)
     except OSError as exc:
         logger.warning("recording cache: cannot write {} ({}); going on without it", directory, exc)
         return None

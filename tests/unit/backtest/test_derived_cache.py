@@ -21,6 +21,7 @@ from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK, fit_recorded_tap
 from mmkit.backtest import recording_cache
 from mmkit.backtest.binance import detect_instrument
 from mmkit.backtest.continuity import describe_files
+from mmkit.backtest.recording_cache import atomic
 from mmkit.backtest.recording_cache.derived import DERIVED_SUFFIX, DerivedKey, load_derived, store_derived
 from mmkit.model import NS_PER_S
 from mmkit.sim.calibration import TapeFit, TapePrint, fit_tape
@@ -70,6 +71,23 @@ def test_a_damaged_entry_is_a_miss_and_is_rewritten(tmp_path: Path, damage: byte
     assert load_derived(tmp_path, key) is None
     store_derived(tmp_path, key, 7)
     assert load_derived(tmp_path, key) == 7
+
+
+def test_a_failed_write_keeps_the_old_entry_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dying disk mid-write: the entry a later run trusts is the old one, whole, or none."""
+    key = _key()
+    store_derived(tmp_path, key, "old")
+
+    def crash(source: object, target: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", crash)
+    assert store_derived(tmp_path, key, "new") is None  # logged, not raised: the run goes on
+    monkeypatch.undo()
+    assert load_derived(tmp_path, key) == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [key.identity()]
 
 
 def test_remove_entries_removes_derived_entries_too(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from mmkit.backtest.binance import (
     read_recording,
     recording_files,
 )
-from mmkit.backtest.recording_cache import CacheKey, cache_directory
+from mmkit.backtest.recording_cache import CacheKey, atomic, cache_directory
 from mmkit.model import BookDelta, BookSnapshot, ScaledLevels, Side, Trade
 
 pytestmark = pytest.mark.shared_data
@@ -378,7 +378,7 @@ def test_failed_write_leaves_no_temporary(
     def crash(source: object, target: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(recording_cache.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)  # the one writer of entries and derived facts
     _assert_same(_read(small), _fresh(small))
     assert any("disk full" in w for w in warnings)
     assert list(cache_dir.iterdir()) == []
