@@ -58,6 +58,7 @@ from mmkit.orders.validation import (
     QuarantineKind,
     fill_content,
 )
+from mmkit.risk.settlement import Settlement
 
 FillListener = Callable[[Fill], None]
 OrderListener = Callable[[VenueEvent], None]
@@ -242,7 +243,7 @@ class UserStreamTracker:
         else:
             price = report.price if report.price is not None else ZERO
         instrument = self._instrument_of(report.symbol)
-        fee = tracker.rules.fees.fee(price * missing, is_maker=False)
+        fee, fee_currency = self._taker_fee(instrument, price, missing)
         fill = Fill(
             venue=report.venue,
             trade_id=f"{SYNTHETIC_PREFIX}{report.venue_order_id or report.client_id}-{report.filled_qty}",
@@ -252,7 +253,7 @@ class UserStreamTracker:
             price=price,
             qty=missing,
             fee=fee,
-            fee_currency=instrument.quote if instrument is not None else "",
+            fee_currency=fee_currency,
             liquidity=Liquidity.TAKER,
             ts_event=report.ts_event,
             ts_recv=report.ts_recv,
@@ -267,6 +268,22 @@ class UserStreamTracker:
         self.synthetic_fills += 1
         self._push_fill(fill)
         self._alarm(LedgerAlarm(reason, report.ts_recv or report.ts_event, fill))
+
+    def _taker_fee(self, instrument: Instrument | None, price: Decimal, qty: Decimal) -> tuple[Decimal, str]:
+        """The fee of an inferred fill at the taker rate, on its value in the ledger's unit, and its currency.
+
+        Linear: on ``price·qty`` in the quote currency. Inverse (COIN-M): on the
+        fill's coin value ``qty·contract_size/price``, in the base coin, as the
+        venue charges it; the linear formula would book contracts × price as
+        if it were coin and overstate the fee by a factor of price²/size.
+        """
+        assert self.order_tracker is not None
+        fees = self.order_tracker.rules.fees
+        if instrument is None:
+            return fees.fee(price * qty, is_maker=False), ""
+        if instrument.inverse and price > ZERO:
+            return fees.fee(Settlement.of(instrument).value(price, qty), is_maker=False), instrument.base
+        return fees.fee(price * qty, is_maker=False), instrument.quote
 
     def _instrument_of(self, symbol: str) -> Instrument | None:
         tracker = self.order_tracker

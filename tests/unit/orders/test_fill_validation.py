@@ -181,3 +181,34 @@ def test_status_equal_to_ledger_is_quiet() -> None:
     s.stream.push(s.fill("E1", "0.004", "59990"))
     s.stream.push(_status("0.004", "59990"))
     assert s.alarms == [] and s.stream.synthetic_fills == 0
+
+
+def test_a_synthetic_fill_on_an_inverse_contract_is_charged_in_the_coin_on_its_coin_value() -> None:
+    """COIN-M: 10 missing contracts of 100 USD at 50,000 are 0.02 BTC; the taker fee (5 bps) is 0.00001 BTC.
+
+    The linear formula charged 5 bps of 10 × 50,000 = 250 "quote" units, booked as a fee of 250 in a ledger
+    kept in BTC: 12.5 million times the venue's charge.
+    """
+    venue = FakeConnector(load_venue_rules("binance_coinm"))
+    tracker = ClientOrderTracker(venue)
+    stream = UserStreamTracker(tracker)
+    booked: list[Fill] = []
+    stream.add_fill_listener(booked.append)
+    tracker.submit(OrderRequest("c1", "binance_coinm", "BTCUSD_PERP", Side.BUY, D(10), D(50000)))
+    stream.process(venue.drain())
+    stream.push(OrderStatusReport("binance_coinm", "c1", "V1", "BTCUSD_PERP", Side.BUY, D(50000), D(10), D(10),
+                                  VenueOrderStatus.FILLED, 5, 5, avg_px=D(50000)))
+    synthetic = booked[-1]
+    assert synthetic.trade_id.startswith(SYNTHETIC_PREFIX) and synthetic.qty == D(10)
+    assert synthetic.fee_currency == "BTC"
+    assert synthetic.fee == D("0.00001")
+
+
+def test_a_synthetic_fill_on_a_linear_instrument_is_charged_in_the_quote() -> None:
+    s = Setup()
+    s.order(qty="0.01")
+    s.stream.push(_status("0.01", "59990"))
+    rules = load_venue_rules("sim")
+    assert s.booked[-1].trade_id.startswith(SYNTHETIC_PREFIX)
+    assert s.booked[-1].fee_currency == rules.instruments[0].quote
+    assert s.booked[-1].fee == rules.fees.fee(D("599.90"), is_maker=False) > 0
