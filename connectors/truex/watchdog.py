@@ -11,11 +11,15 @@ on the engine loop, declares OE down when either
   QuickFIX sent at 1.2 went unanswered), or
 * ``max_unanswered`` order actions (D, F, G) are older than
   ``ack_timeout_ns`` without any answer (ExecutionReport, cancel reject,
-  business or session reject) naming their ClOrdID, *and* no answer to any
-  action has arrived for ``ack_timeout_ns`` either. A venue working through
+  business or session reject) naming their ClOrdID. A venue working through
   a backlog (a burst of orders, a slow spell) answers in order and is alive:
   dropping it cancelled its resting orders (cancel on disconnect) and lost
-  the burst's answers (seen in bench/bench_fix.py on a loaded machine).
+  the burst's answers (seen in bench/bench_fix.py on a loaded machine). So
+  a late action is excused while answers keep coming (one in the last
+  ``ack_timeout_ns``) *and* it is still in the queue's order: no action sent
+  after it has been answered. One sent before an action that was answered
+  is lost, not queued (a half-dead venue that still answers cancels but
+  drops new orders, a dead shard beside a live one), and counts.
 
 Declaring down means: the connector drops the socket (QuickFIX reconnects
 and the connector reconciles on logon) and the engine sees
@@ -46,20 +50,27 @@ class SessionWatchdog:
         self.last_recv_ns = 0
         #: When an answer last named an action we were waiting for (0: none since the logon).
         self.last_answer_ns = 0
+        #: When the latest-sent of the answered actions was sent: an unanswered one sent before it is lost.
+        self.answered_sent_ns = 0
         self._unanswered: OrderedDict[str, int] = OrderedDict()
 
     def reset(self, now_ns: int) -> None:
         """A new logon: start counting afresh."""
         self.last_recv_ns = now_ns
         self.last_answer_ns = 0
+        self.answered_sent_ns = 0
         self._unanswered.clear()
 
     def received(self, now_ns: int, clordids: tuple[str, ...] = ()) -> None:
         """Anything arrived on the session; ``clordids`` it answers are no longer waiting."""
         self.last_recv_ns = max(self.last_recv_ns, now_ns)
         for clordid in clordids:
-            if clordid and self._unanswered.pop(clordid, None) is not None:
+            if not clordid:
+                continue
+            sent_ns = self._unanswered.pop(clordid, None)
+            if sent_ns is not None:
                 self.last_answer_ns = max(self.last_answer_ns, now_ns)
+                self.answered_sent_ns = max(self.answered_sent_ns, sent_ns)
 
     def sent(self, clordid: str, now_ns: int) -> None:
         self._unanswered[clordid] = now_ns
@@ -70,9 +81,14 @@ class SessionWatchdog:
         """Why the session must be treated as down now, or None while it is alive."""
         if self.last_recv_ns and now_ns - self.last_recv_ns > self.silence_limit_ns:
             return f"nothing received for {(now_ns - self.last_recv_ns) / NS_PER_S:.1f}s (heartbeats unanswered)"
-        if now_ns - self.last_answer_ns <= self.ack_timeout_ns:
-            return None  # answers are still coming: a backlog, not a dead session
-        stale = sum(1 for sent_ns in self._unanswered.values() if now_ns - sent_ns > self.ack_timeout_ns)
+        flowing = now_ns - self.last_answer_ns <= self.ack_timeout_ns  # answers are still coming
+        overdue_before = now_ns - self.ack_timeout_ns
+        stale = 0
+        for sent_ns in self._unanswered.values():
+            if sent_ns >= overdue_before:
+                continue  # not overdue yet
+            if not flowing or sent_ns < self.answered_sent_ns:  # not a backlog's tail: lost
+                stale += 1
         if stale >= self.max_unanswered:
             return f"{stale} order actions unanswered for more than {self.ack_timeout_ns / NS_PER_S:.1f}s"
         return None
