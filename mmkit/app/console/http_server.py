@@ -121,7 +121,7 @@ async def read_request(reader: asyncio.StreamReader, remote: str) -> Request:
     if "transfer-encoding" in headers:
         raise BadRequest(411, "a body needs Content-Length (chunked bodies are not accepted)")
     length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
+    if not (length_text.isascii() and length_text.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise BadRequest(400, f"bad Content-Length {length_text[:20]!r}")
     length = int(length_text)
     if length > MAX_BODY:
@@ -178,6 +178,8 @@ class HttpServer:
             await self._answer(reader, writer, remote)
         except (ConnectionError, asyncio.CancelledError):
             pass  # the peer went away, or the server is closing
+        except Exception:  # a bug here must not escape to the loop's handler unlogged, nor leave the peer hanging
+            self._log.opt(exception=True).error("request from {} failed outside its handler", remote)
         finally:
             if task is not None:
                 self._running.discard(task)
@@ -217,7 +219,12 @@ class HttpServer:
             await response.stream(send)
             return
         if response.file is not None:
-            size = response.file.stat().st_size
+            try:
+                size = response.file.stat().st_size
+            except OSError as exc:  # e.g. an installed plotly without its bundle: say so, do not hang up
+                self._log.error("cannot serve {}: {}", response.file, exc)
+                await self._send(writer, Response(500, b"internal error\n"))
+                return
             writer.write(_head(response.status, response.content_type, size, response.headers))
             with response.file.open("rb") as source:
                 while block := source.read(FILE_BLOCK):

@@ -57,6 +57,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     async def file(request: Request) -> Response:
         return Response(file=big, content_type="application/javascript")
 
+    async def gone(request: Request) -> Response:
+        return Response(file=tmp_path / "missing.js", content_type="application/javascript")
+
     async def events(request: Request) -> Response:
         async def stream(send: Send) -> None:
             n = 0
@@ -69,7 +72,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         return Response(content_type="text/event-stream", stream=stream)
 
     server = HttpServer({("POST", "/echo"): echo, ("GET", "/boom"): boom, ("GET", "/file"): file,
-                         ("GET", "/events"): events})  # fmt: skip
+                         ("GET", "/gone"): gone, ("GET", "/events"): events})  # fmt: skip
     port = await server.start("127.0.0.1", 0)
     served = Served(server, port)
     served.big = big  # type: ignore[attr-defined]
@@ -100,6 +103,7 @@ async def test_a_request_reaches_its_handler_with_body_headers_and_peer(served: 
         (b"GET /echo HTTP/2\r\n\r\n", 400),
         (b"POST /echo HTTP/1.1\r\nno colon here\r\n\r\n", 400),
         (b"POST /echo HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
+        ("POST /echo HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\nab".encode("latin-1"), 400),  # isdigit, not int
         (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
         (b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1), 413),
         (b"GET /echo HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD + 10) + b"\r\n\r\n", 431),
@@ -122,6 +126,11 @@ async def test_bad_requests_get_a_clear_status_and_never_reach_a_handler(
 
 async def test_a_handler_that_raises_answers_500(served: Served) -> None:
     status, _, body = await _exchange(served.port, b"GET /boom HTTP/1.1\r\n\r\n")
+    assert status == 500 and b"internal error" in body
+
+
+async def test_a_missing_file_answers_500_instead_of_hanging_up(served: Served) -> None:
+    status, _, body = await _exchange(served.port, b"GET /gone HTTP/1.1\r\n\r\n")
     assert status == 500 and b"internal error" in body
 
 
