@@ -282,7 +282,12 @@ class UserStreamTracker:
         if instrument is None:
             return fees.fee(price * qty, is_maker=False), ""
         if instrument.inverse and price > ZERO:
-            return fees.fee(Settlement.of(instrument).value(price, qty), is_maker=False), instrument.base
+            try:
+                settlement = Settlement.of(instrument)
+            except ValueError as exc:  # no contract size: the fill is still booked (and alarmed), its fee unknown
+                logger.error("synthetic fill on {}: fee not charged: {}", instrument.symbol, exc)
+                return ZERO, instrument.base
+            return fees.fee(settlement.value(price, qty), is_maker=False), instrument.base
         return fees.fee(price * qty, is_maker=False), instrument.quote
 
     def _instrument_of(self, symbol: str) -> Instrument | None:

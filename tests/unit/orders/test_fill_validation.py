@@ -212,3 +212,24 @@ def test_a_synthetic_fill_on_a_linear_instrument_is_charged_in_the_quote() -> No
     assert s.booked[-1].trade_id.startswith(SYNTHETIC_PREFIX)
     assert s.booked[-1].fee_currency == rules.instruments[0].quote
     assert s.booked[-1].fee == rules.fees.fee(D("599.90"), is_maker=False) > 0
+
+
+def test_an_inverse_instrument_without_contract_size_still_gets_its_missing_fill_booked_and_alarmed() -> None:
+    """A fee that cannot be valued must not lose the fill: it is booked (fee 0, logged) and the alarm fires."""
+    from mmkit.connector import rules_for
+    from mmkit.instrument import IncrementBand, Instrument
+
+    odd = Instrument("binance_coinm", "ODD_PERP", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D(1)),), inverse=True)
+    venue = FakeConnector(rules_for([odd], "binance_coinm"))
+    tracker = ClientOrderTracker(venue)
+    stream = UserStreamTracker(tracker)
+    booked: list[Fill] = []
+    alarms: list[LedgerAlarm] = []
+    stream.add_fill_listener(booked.append)
+    stream.add_alarm_listener(alarms.append)
+    tracker.submit(OrderRequest("c1", "binance_coinm", "ODD_PERP", Side.BUY, D(10), D(50000)))
+    stream.process(venue.drain())
+    stream.push(OrderStatusReport("binance_coinm", "c1", "V1", "ODD_PERP", Side.BUY, D(50000), D(10), D(10),
+                                  VenueOrderStatus.FILLED, 5, 5, avg_px=D(50000)))
+    assert booked and booked[-1].qty == D(10) and booked[-1].fee == 0 and booked[-1].fee_currency == "BTC"
+    assert alarms and "fills missing" in alarms[-1].reason
