@@ -6,7 +6,7 @@ the first batch of a streamed recording). glibc keeps the freed pages of its
 main heap mapped (resident) unless the top of the heap is free; a single
 ``malloc_trim(0)`` after start-up hands every fully free page back
 (``MADV_DONTNEED`` inside the heap too). Measured on ``mmkit demo``
-(bench/bench_rss.py): about 3 MB of VmRSS, for a call of a few
+(bench/bench_rss.py, A/B interleaved): 1.2 MB of VmRSS, for a call of a few
 milliseconds made once, off the tick path. Python's own small-object arenas
 are not affected (they are returned when empty, by Python itself).
 

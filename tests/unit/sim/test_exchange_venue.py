@@ -24,16 +24,9 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 from mmkit.sim import ConstantLatency, ExchangeVenue
+from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make(cancel_on_disconnect: bool = False, hold: bool = True, **kw: Any) -> tuple[ExchangeVenue, Clock]:

@@ -8,6 +8,7 @@ from mmkit.connector import FeeSchedule, rules_for
 from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import Fill, Liquidity, OrderRequest, Side
 from mmkit.sim import ConstantLatency, ExchangeVenue, FeeModel
+from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
 COINM = Instrument("coinm", "BTCUSD_PERP", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D(1)),),
@@ -26,14 +27,6 @@ def test_an_inverse_fee_is_charged_in_coin_on_the_coin_value_of_the_contracts() 
 def test_a_linear_fee_is_unchanged() -> None:
     model = FeeModel(FeeSchedule(D(2), D(5)), quantum=D("0.01"))
     assert model.charge(SPOT, D("50000.01"), D("0.3"), Liquidity.TAKER) == (D("7.50"), "USDT")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def test_a_round_trip_on_the_simulated_venue_pays_fees_and_pnl_into_the_coin_wallet() -> None:

@@ -20,18 +20,11 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, QueueModel, ReplayBookVenue
+from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
 #: The recordings' resolution in these tests (price, size).
 RESOLUTION = (D("0.1"), D("0.01"))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make(queue: QueueModel | None = None) -> tuple[ReplayBookVenue, Clock]:

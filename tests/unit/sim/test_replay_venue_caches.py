@@ -17,17 +17,10 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import BookDelta, BookSnapshot, Fill, OrderRequest, ReplaceRequest, Side, Trade
 from mmkit.sim import ConstantLatency, ReplayBookVenue
 from mmkit.sim.queue import ConservativeQueue, QueuePosition
+from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
 RESOLUTION = (D("0.1"), D("0.01"))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 class RecordingQueue(ConservativeQueue):

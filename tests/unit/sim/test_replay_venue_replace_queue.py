@@ -16,16 +16,9 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import BookSnapshot, Fill, OrderRequest, ReplaceRequest, Side, Trade
 from mmkit.sim import ConstantLatency, ReplayBookVenue
 from mmkit.sim.queue import ConservativeQueue
+from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make() -> tuple[ReplayBookVenue, Clock]:

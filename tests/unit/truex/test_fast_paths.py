@@ -143,15 +143,22 @@ def test_to_app_lets_poss_dup_n_out_and_refuses_order_messages_on_md() -> None:
 async def test_handoff_names_the_session_by_the_messages_comp_ids() -> None:
     connector, _ = _app()
     seen: list[str] = []
+    all_three = asyncio.Event()
+
+    def on_message(kind: str, raw: object, ts: int) -> None:
+        seen.append(kind)
+        if len(seen) == 3:
+            all_three.set()
+
     connector._loop = asyncio.get_running_loop()
-    connector._on_message = lambda kind, raw, ts: seen.append(kind)  # type: ignore[method-assign]
+    connector._on_message = on_message  # type: ignore[method-assign]
     oe_text = _message("8").toString().replace("49=ME_OE", "49=TRUEX_UAT_OE").replace("56=TRUEX_UAT_OE", "56=ME_OE")
     md_text = oe_text.replace("49=TRUEX_UAT_OE", "49=TRUEX_UAT_MD").replace("56=ME_OE", "56=ME_MD")
     unknown = fix.SessionID("FIXT.1.1", "ME_OE", "TRUEX_UAT_OE")  # the session object is only the fallback
     connector.received(unknown, md_text, 1)
     connector.received(unknown, oe_text, 2)
     connector.received(unknown, "garbage", 3)  # no comp ids: asks the session object
-    await asyncio.sleep(0)
+    await asyncio.wait_for(all_three.wait(), 10)  # delivered on the loop, in arrival order
     assert seen == [MD, OE, OE]
 
 
