@@ -7,9 +7,18 @@ joins an existing cluster instead, unchanged. A Ray session already started
 in this process (a test session, a notebook) is used as it is and left running.
 
 A failing trial is a result with its error (:func:`mmkit.research.trial.run_trial`
-never raises); a worker that dies is recorded the same way. Ctrl-C cancels the
-trials still running and raises :class:`SweepInterrupted` after every
-finished trial has been saved.
+never raises); a worker that dies is recorded the same way. Ctrl-C stops
+waiting and raises :class:`SweepInterrupted` after every finished trial has
+been saved.
+
+The trials still running are never passed to ``ray.cancel``: in Ray 2.60 a
+cancel that meets a task finishing at that moment aborts the whole driver
+(``Check failed: it != submissible_tasks_.end() Tried to complete task that
+was not pending``), which turned a clean Ctrl-C into a crash with exit 1
+(reproduced in ``tests/integration/research/test_sweep_interrupt.py``). They stop with the Ray this sweep started or joined
+(``ray.shutdown`` ends the embedded Ray's workers; a cluster ends the tasks of
+a driver that leaves). In a Ray session the sweep did not start (a notebook),
+they are left to finish and their results are dropped; the message says so.
 """
 
 from __future__ import annotations
@@ -150,9 +159,10 @@ class RayRunner(Runner):
     """Each trial a Ray task (1 CPU), as many at once as the cluster has CPUs for."""
 
     def __init__(self, store: TrialStore, progress: Progress | None = None, *, address: str | None = None,
-                 num_cpus: int | None = None) -> None:
+                 num_cpus: int | None = None, trial: Callable[[dict[str, Any]], dict[str, Any]] = run_trial) -> None:
         super().__init__(store, progress)
         self._address, self._num_cpus = address, num_cpus
+        self._trial = trial
         self._owns = False
         self._remote: Any = None
 
@@ -162,7 +172,7 @@ class RayRunner(Runner):
 
         if self._remote is None:
             self._owns = start_ray(self._address, self._num_cpus)
-            self._remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+            self._remote = ray.remote(num_cpus=1, max_retries=0)(self._trial)
         return self._remote
 
     def _execute(self, todo: Sequence[TrialSpec], done: Callable[[TrialSpec, dict[str, Any], int], None]) -> None:
@@ -180,9 +190,12 @@ class RayRunner(Runner):
                     spec = pending.pop(ref)
                     done(spec, self._outcome(ref, spec), len(pending))
         except KeyboardInterrupt as exc:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise SweepInterrupted(f"interrupted: {len(pending)} unfinished trial(s) cancelled") from exc
+            # No ray.cancel: see the module's docstring (it can abort this process in Ray 2.60).
+            if self._owns:
+                fate = "stopped with the sweep's Ray"
+            else:
+                fate = "left to finish in the Ray session this sweep did not start (their results are dropped)"
+            raise SweepInterrupted(f"interrupted: {len(pending)} unfinished trial(s) {fate}") from exc
 
     @staticmethod
     def _outcome(ref: Any, spec: TrialSpec) -> dict[str, Any]:
