@@ -11,7 +11,9 @@ Jobs: ``mmkit_replay``, ``nautilus_replay``, ``hbt_worker``,
 ``mmkit_first_read`` (``MMKIT_CACHE_DIR`` must be an empty directory; the
 fresh read, then a warm one in the same process), ``hbt_prepare DIR``
 (untimed), ``hbt_convert PREPARED_DIR OUT_DIR`` (a cold conversion, then the
-warm one), ``book REPETITIONS``.
+warm one), ``book REPETITIONS``, ``anchor_figures MODULE [quick]`` (another
+bench's figures: ``{"figures": {...}}``, or ``{"figures": null}`` when the
+module has no ``anchor_figures``).
 """
 
 from __future__ import annotations
@@ -154,6 +156,24 @@ def _book(repetitions: int) -> dict[str, Any]:
     return {"level_updates": rec.level_updates, "diffs": len(rec.diffs), "runs": runs}
 
 
+def _anchor_figures(module_name: str, quick: bool) -> dict[str, Any]:
+    """Another bench's ``anchor_figures()`` in this fresh process, so nothing an earlier section ran shares it.
+
+    Why a child: in compare_anchors' own process the decision path ran after
+    the FIX bench and four sections of work (their heap, their imports);
+    the live engine it stands for runs in a process of its own.
+    """
+    import importlib
+    import inspect
+
+    function = getattr(importlib.import_module(module_name), "anchor_figures", None)
+    if function is None:
+        return {"figures": None}
+    if quick and "quick" in inspect.signature(function).parameters:
+        return {"figures": function(quick=True)}
+    return {"figures": function()}
+
+
 def main(argv: list[str]) -> None:
     logger.remove()
     if not argv:
@@ -169,6 +189,7 @@ def main(argv: list[str]) -> None:
         "hbt_prepare": lambda: _hbt_prepare(*args),
         "hbt_convert": lambda: _hbt_convert(*args),
         "book": lambda: _book(int(args[0])),
+        "anchor_figures": lambda: _anchor_figures(args[0], args[1:] == ["quick"]),
     }
     if job not in jobs:
         raise SystemExit(f"unknown job {job!r} ({', '.join(sorted([*jobs, 'hbt_worker']))})")

@@ -23,7 +23,8 @@ where import or warm state matters (bench/anchors_child.py):
   form of the target on a machine that is not quiet.
 * ``others``: the FIX, decision-path and RSS figures of bench_fix,
   bench_decision and bench_rss, through their ``anchor_figures()`` when they
-  have one ("not available" otherwise).
+  have one ("not available" otherwise), each in a fresh process of its own
+  (the decision path is not timed in a process that just ran the FIX bench).
 
 Prints each figure's min and median per engine, the ratios (mmkit over the
 reference, by median, min in brackets), and the table of issue 16's targets.
@@ -36,8 +37,6 @@ bench-anchors``, or ``PYTHONPATH=. .venv/bin/python -m bench.compare_anchors
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import os
 import shutil
@@ -300,25 +299,23 @@ def section_cli(run: Run) -> None:
         run.measured["cli_vs_baseline"] = by_median
 
 
-def _call_anchor_figures(function: Callable[..., dict[str, float]], quick: bool) -> dict[str, float]:
-    if quick and "quick" in inspect.signature(function).parameters:
-        return function(quick=True)
-    return function()
+def figures_in_child(run: Run, module_name: str) -> dict[str, float] | None:
+    """``module_name.anchor_figures()`` in a fresh process (bench/anchors_child.py); None when it has none."""
+    answer = child(run, "anchor_figures", module_name, *(["quick"] if run.quick else []))
+    figures: dict[str, float] | None = answer["figures"]
+    return figures
 
 
-def section_others(run: Run) -> None:
+def section_others(run: Run,
+                   figures_of: Callable[[Run, str], dict[str, float] | None] = figures_in_child) -> None:
+    """The FIX, decision-path and RSS figures, each bench in a process of its own (see ``figures_in_child``)."""
     failed = []
     for module_name in OTHER_FIGURES:
         try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            module = None
-        function = getattr(module, "anchor_figures", None)
-        if function is None:
-            print(f"   {module_name}.anchor_figures: not available")
-            continue
-        try:
-            figures = _call_anchor_figures(function, run.quick)
+            figures = figures_of(run, module_name)
+            if figures is None:
+                print(f"   {module_name}.anchor_figures: not available")
+                continue
             values = targets_from_other(module_name, figures)
         except Exception as exc:  # another bench's failure: reported, the others still run
             failed.append(module_name)

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from bench.anchors_child import MARK
+from bench.anchors_child import MARK, _anchor_figures
 from bench.anchors_stats import (
     OTHER_FIGURES,
     TARGETS,
@@ -23,7 +23,17 @@ from bench.anchors_stats import (
     targets_from_other,
     verdict,
 )
-from bench.compare_anchors import ROOT, CouldNotRun, Run, Worker, _result_line, child, parse_only, section_others
+from bench.compare_anchors import (
+    ROOT,
+    CouldNotRun,
+    Run,
+    Worker,
+    _result_line,
+    child,
+    figures_in_child,
+    parse_only,
+    section_others,
+)
 
 BY_KEY = {t.key: t for t in TARGETS}
 
@@ -165,10 +175,27 @@ def test_other_benches_figures_are_called_when_present_and_reported_when_broken(
     monkeypatch.setitem(sys.modules, "bench.bench_rss",
                         types.SimpleNamespace(anchor_figures=lambda: {"steady_mb": 90.0}))  # peak_mb missing
     run = _run(tmp_path)
-    with pytest.raises(CouldNotRun, match=r"bench\.bench_rss"):
-        section_others(run)
+    with pytest.raises(CouldNotRun, match=r"bench\.bench_rss"):  # the child's logic, in this process's modules
+        section_others(run, figures_of=lambda r, name: _anchor_figures(name, r.quick)["figures"])
     out = capsys.readouterr().out
     assert "bench.bench_fix.anchor_figures: not available" in out
     assert "bench.bench_rss.anchor_figures FAILED" in out and "peak_mb" in out
     assert calls == [True]  # --quick reaches a bench that takes it
     assert run.measured == {"decision_max": 1.7}
+
+
+def test_other_benches_figures_come_from_a_fresh_child_process(tmp_path) -> None:
+    """The default source runs each bench in a child: it sees its own pid, and the quick flag reaches it."""
+    (tmp_path / "fake_bench.py").write_text(
+        "import os\n"
+        "def anchor_figures(quick=False):\n"
+        "    return {'pid': float(os.getpid()), 'quick': float(quick)}\n"
+    )
+    (tmp_path / "no_figures.py").write_text("X = 1\n")
+    run = _run(tmp_path)
+    run.env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{ROOT}"
+    figures = figures_in_child(run, "fake_bench")
+    assert figures is not None and figures["pid"] != os.getpid() and figures["quick"] == 1.0
+    assert figures_in_child(run, "no_figures") is None
+    with pytest.raises(CouldNotRun, match="ModuleNotFoundError"):
+        figures_in_child(run, "no_such_bench_module")
