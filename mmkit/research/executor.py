@@ -15,10 +15,11 @@ The trials still running are never passed to ``ray.cancel``: in Ray 2.60 a
 cancel that meets a task finishing at that moment aborts the whole driver
 (``Check failed: it != submissible_tasks_.end() Tried to complete task that
 was not pending``), which turned a clean Ctrl-C into a crash with exit 1
-(reproduced in ``tests/integration/research/test_sweep_interrupt.py``). They
-stop with the Ray this sweep started or joined (``ray.shutdown`` ends the
-embedded Ray's workers; a cluster ends the tasks of a driver that leaves). In a Ray session the sweep did not start (a notebook),
-they are left to finish and their results are dropped; the message says so.
+(reproduced in ``tests/integration/research/test_sweep_interrupt.py``).
+They stop with the Ray this sweep started or joined: ``ray.shutdown`` ends
+the embedded Ray's workers, and a cluster ends the tasks of a driver that
+leaves. In a Ray session the sweep did not start (a notebook), they are left
+to finish and their results are dropped; the message says so.
 """
 
 from __future__ import annotations
