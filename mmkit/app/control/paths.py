@@ -78,6 +78,12 @@ def bind_private_socket(path: Path) -> socket.socket:
     A socket file left by a killed run (nobody answers) is removed; one that
     answers belongs to a running instance of the same name, and binding is
     refused: two engines must never share one instance name (store, client ids).
+
+    The socket is bound, made 0600 and listening under a staging name first, then
+    hard-linked to ``path``: whoever sees the file (``mmkit pause``, a script or a
+    test waiting for the instance) finds it 0600 and answering, never between
+    ``bind`` and ``listen`` (a refused connect read as "not running"), and a twin
+    that bound in the meantime makes the link fail instead of being replaced.
     """
     ensure_private_dir(path.parent)
     if path.exists() or path.is_symlink():
@@ -86,15 +92,26 @@ def bind_private_socket(path: Path) -> socket.socket:
         if socket_answers(path):
             raise ControlPathError(f"another instance is running: its control socket {path} answers")
         path.unlink()
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with socket_address(path) as address:
-            sock.bind(address)
-        # No umask games (it is process-wide and other threads create files): until this chmod the
-        # socket is only reachable through the 0700 directory anyway.
-        os.chmod(path, 0o600)
-        sock.listen(16)
-        sock.setblocking(False)
+        staging.unlink(missing_ok=True)
+        try:
+            with socket_address(staging) as address:
+                sock.bind(address)
+            # No umask games (it is process-wide and other threads create files): until this chmod the
+            # socket is only reachable through the 0700 directory, under its staging name.
+            os.chmod(staging, 0o600)
+            sock.listen(16)
+            sock.setblocking(False)
+            try:
+                os.link(staging, path)
+            except FileExistsError:
+                raise ControlPathError(
+                    f"another instance is running: its control socket {path} appeared while this one started"
+                ) from None
+        finally:
+            staging.unlink(missing_ok=True)
     except BaseException:
         sock.close()
         raise

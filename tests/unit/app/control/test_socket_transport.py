@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import stat
+import threading
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -116,6 +117,33 @@ async def test_a_live_socket_refuses_a_second_bind_and_a_stale_one_is_replaced(t
     path.write_text("not a socket")
     with pytest.raises(ControlPathError, match="not a socket"):
         bind_private_socket(path)
+
+
+def test_the_socket_file_appears_only_once_it_is_0600_and_answering(tmp_path: Path) -> None:
+    """Whoever waits for the file (an operator's script, the e2e tests) finds it ready, never half set up.
+
+    A thread binds while this one spins until the file appears, then looks at it at once. Bound under its
+    final name, the file was there before its chmod and its listen: about 1 look in 100 caught it
+    world-readable or refusing the connection (a live instance read as "not running").
+    """
+    caught = []
+    for n in range(400):
+        path = control_socket_path(tmp_path / str(n), "inst")
+        bound: list[socket.socket] = []
+        binder = threading.Thread(target=lambda p=path, into=bound: into.append(bind_private_socket(p)))
+        binder.start()
+        while not path.exists() and binder.is_alive():
+            pass
+        assert path.exists(), "bind_private_socket failed"
+        mode = stat.S_IMODE(path.stat().st_mode)
+        with socket.socket(socket.AF_UNIX) as client:
+            answered = client.connect_ex(str(path)) == 0
+        if mode != 0o600 or not answered:
+            caught.append((n, oct(mode), answered))
+        binder.join()
+        bound[0].close()
+        assert os.listdir(path.parent) == [path.name]  # the staging name is gone
+    assert caught == []
 
 
 def test_token_check_for_non_local_transports() -> None:
