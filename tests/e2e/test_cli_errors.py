@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.truex.harness import free_ports
+
 REPO = Path(__file__).resolve().parents[2]
 LAYERED = (REPO / "strategies" / "layered_example.yml").read_text()
 
@@ -268,7 +270,7 @@ def test_3_an_unreachable_quoting_venue_refuses_to_start_in_one_line(tmp_path: P
 @pytest.fixture
 def truex_sim(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """The local TrueX FIX exchange, knowing the key pair (right-key, right-secret)."""
-    oe, md = closed_port(), closed_port()
+    oe, md = free_ports(2)  # both bound by the simulator: they must differ
     env = {**os.environ, "PYTHONPATH": str(REPO), "TRUEX_API_KEY": "right-key", "TRUEX_SECRET_KEY": "right-secret"}
     log = (tmp_path / "sim.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "connectors.truex.sim", "--oe-port", str(oe), "--md-port", str(md)],

@@ -32,7 +32,8 @@ import pytest
 
 from mmkit.app.control.client import send_command
 from mmkit.app.control.paths import control_socket_path
-from tests.faults.truex_run import free_port, ports_open, wait_for
+from tests.faults.truex_run import ports_open, wait_for
+from tests.integration.truex.harness import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
@@ -49,7 +50,7 @@ class Instance:
     def __init__(self, root: Path, data: Path) -> None:
         self.root = root
         self.data = data
-        self.oe_port, self.md_port = free_port(), free_port()
+        self.oe_port, self.md_port = free_ports(2)
         self.config = root / "truex_btc_pyusd.yml"
         text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
         for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):

@@ -24,17 +24,12 @@ from sqlalchemy import create_engine, select
 
 from mmkit.app.outcome import EXIT_LEDGER_HALT
 from mmkit.store import schema
+from tests.integration.truex.harness import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data, pytest.mark.timeout(400)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -44,7 +39,7 @@ def _listening(port: int) -> bool:
 
 def test_engine_halts_on_a_hostile_overfill_and_exits_5(tmp_path: Path, shared_data: Path) -> None:
     data = shared_data / "binance_spot_btcusdt"
-    oe_port, md_port = _free_port(), _free_port()
+    oe_port, md_port = free_ports(2)
     fills_log, state_out = tmp_path / "venue" / "fills.jsonl", tmp_path / "venue" / "state.json"
     config = tmp_path / "truex_btc_pyusd.yml"
     text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()

@@ -31,7 +31,7 @@ from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.orders.validation import LedgerAlarm, QuarantinedFill
 from mmkit.stream import UserStreamTracker
 from tests.faults.proxy import Direction, FaultProxy, Mode
-from tests.integration.truex.harness import API_KEY, SECRET, free_port, unique_comp_ids
+from tests.integration.truex.harness import API_KEY, SECRET, free_ports, unique_comp_ids
 
 SYMBOL = "BTC-PYUSD"
 
@@ -41,7 +41,7 @@ class LedgerRig:
 
     def __init__(self, tmp: Path, exchange_config: dict[str, object] | None = None) -> None:
         self.oe_comp, self.md_comp = unique_comp_ids()
-        oe_port, md_port = free_port(), free_port()
+        oe_port, md_port = free_ports(2)
         self.fills_log = tmp / "venue-fills.jsonl"
         self.exchange = TrueXExchange(
             ExchangeConfig(

@@ -35,6 +35,7 @@ from mmkit.app.recovery import InstanceLedger
 from mmkit.model import Fill
 from mmkit.store.journal import SYNTHETIC_PREFIX, decode_line
 from mmkit.store.records import OrderRecord
+from tests.integration.truex.harness import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
@@ -42,9 +43,8 @@ VENUE = "truex"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """One free loopback port; for two servers at once use ``free_ports(2)`` (picked together, they differ)."""
+    return free_ports(1)[0]
 
 
 def wait_for(
@@ -79,7 +79,7 @@ class TrueXRun:
         self.root = root
         self.data = data
         self.seed = seed
-        self.oe_port, self.md_port = free_port(), free_port()
+        self.oe_port, self.md_port = free_ports(2)
         self.fills_log = root / "venue" / "fills.jsonl"
         self.state_out = root / "venue" / "state.json"
         self.config = root / "truex_btc_pyusd.yml"
