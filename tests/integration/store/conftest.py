@@ -120,15 +120,18 @@ class ThrowawayRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # Until it answers PING, by a deadline rather than a count of tries: on a busy 2-core box the exec and
+        # the bind can take longer than 100 quick refusals (~2 s); a server that exited is reported at once.
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        for _ in range(100):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 client.ping()
                 client.close()
                 return
             except redis.RedisError:
                 time.sleep(0.02)
-        pytest.fail("throwaway redis-server did not start")
+        pytest.fail(f"throwaway redis-server on :{self.port} did not answer (exit code {self.proc.poll()})")
 
     def kill(self) -> None:
         if self.proc is not None:
