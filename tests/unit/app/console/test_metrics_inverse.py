@@ -17,6 +17,7 @@ from decimal import Decimal as D
 from fractions import Fraction as F
 from types import SimpleNamespace
 
+import attrs
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -196,3 +197,16 @@ def test_the_unit_label_is_the_ledgers_unit(rules: str) -> None:
     s = _scrape(metrics)
     units = {dict(k[1])["unit"] for k in s if k[0] == "mmkit_pnl_settlement"}
     assert units == {h.engine.pnl.unit} == {"BTC" if rules == "binance_coinm" else "PYUSD"}
+
+
+def test_a_ledger_whose_unit_changes_before_any_fill_leaves_no_stale_unit_series() -> None:
+    """The PnL settings may be replaced before the first fill (PnLTracker.config): one unit label, the new one."""
+    h, metrics, collector = _rig("sim", "1")
+    h.tick()
+    assert {dict(k[1])["unit"] for k in _scrape(metrics) if k[0] == "mmkit_pnl_settlement"} == {"PYUSD"}
+    pnl = h.engine.pnl
+    pnl.config = attrs.evolve(pnl.config, quote_asset="USDC")
+    collector.refresh(h.clock.now_ns)
+    s = _scrape(metrics)
+    assert {dict(k[1])["unit"] for k in s if k[0] == "mmkit_pnl_settlement"} == {"USDC"}
+    assert len([k for k in s if k[0] == "mmkit_pnl_settlement"]) == 4
