@@ -54,3 +54,21 @@ def test_a_round_trip_on_the_simulated_venue_pays_fees_and_pnl_into_the_coin_wal
     assert totals["BTC"] == D(1) + realized - fills[0].fee - fills[1].fee
     assert totals["BTCUSD_PERP"] == 0  # the position, in contracts, is flat
     assert "USD" not in totals  # no quote-currency wallet is invented for a coin-margined contract
+
+
+def test_open_orders_on_an_inverse_contract_reserve_their_coin_value_in_the_coin() -> None:
+    """A resting COIN-M order holds margin in BTC (1x: its coin value), never a USD wallet the account lacks."""
+    rules = rules_for([COINM], "coinm", fees=FeeSchedule(D(2), D(5)))
+    clock = Clock()
+    venue = ExchangeVenue(rules, clock, latency=ConstantLatency(entry=1 * MS, response=1 * MS),
+                          initial_balances={"BTC": D(1)})
+    venue.simulate_reconnect()
+    venue.quote_around(D(50000), D(1), D(1000), levels=1)
+    venue.place(OrderRequest("bid", "coinm", "BTCUSD_PERP", Side.BUY, D(10), D("40000.0")))
+    venue.place(OrderRequest("ask", "coinm", "BTCUSD_PERP", Side.SELL, D(20), D("80000.0")))
+    clock.now = 5 * MS
+    venue.drain()
+    balances = {b.asset: b for b in venue.balances()}
+    assert set(balances) == {"BTC"}  # no "USD" and no contracts wallet while nothing is filled
+    reserved = D(10) * 100 / D(40000) + D(20) * 100 / D(80000)  # 0.025 + 0.025 BTC
+    assert balances["BTC"].total == D(1) and balances["BTC"].available == D(1) - reserved
