@@ -41,6 +41,17 @@ def _close(actual: float, expected: F) -> bool:
     return math.isclose(actual, float(expected), rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _buy_then_mark(h: Harness, fair: str, mark: str) -> Fill:
+    """Quote at ``fair``, fill the whole bid at its price, then move the fair value to ``mark``."""
+    h.set_fair(fair)
+    h.tick(3)
+    bid = next(o for o in h.venue.open_orders if o.side is Side.BUY)
+    buy = h.venue.fill(bid.client_id)
+    h.set_fair(mark)
+    h.tick(3)
+    return buy
+
+
 def _fee_btc(fill: Fill) -> F:
     assert fill.fee_currency == "BTC"  # the fake venue charges an inverse contract's fee in the coin
     return F(fill.fee)
@@ -48,12 +59,7 @@ def _fee_btc(fill: Fill) -> F:
 
 def test_an_inverse_contract_sends_btc_named_and_usd_at_the_mark() -> None:
     h, dashboard = _dashboard("binance_coinm", "3")
-    h.set_fair("60000")
-    h.tick(3)
-    bid = next(o for o in h.venue.open_orders if o.side is Side.BUY)
-    buy = h.venue.fill(bid.client_id)
-    h.set_fair("61000")
-    h.tick(3)
+    buy = _buy_then_mark(h, "60000", "61000")
     snap = _snapshot(dashboard)
     mark = F(61000)
     unrealized = 3 * SIZE * (1 / F(buy.price) - 1 / mark)
@@ -99,12 +105,7 @@ def test_an_inverse_contract_without_a_mark_sends_no_quote_figures() -> None:
 
 def test_a_linear_instrument_sends_what_it_always_did_with_its_unit_named() -> None:
     h, dashboard = _dashboard("sim", "0.5")
-    h.set_fair("60000")
-    h.tick(3)
-    bid = next(o for o in h.venue.open_orders if o.side is Side.BUY)
-    buy = h.venue.fill(bid.client_id)
-    h.set_fair("60100")
-    h.tick(3)
+    buy = _buy_then_mark(h, "60000", "60100")
     snap = _snapshot(dashboard)
     p, pnl = snap["pnl"], h.engine.pnl
     unrealized = F(buy.qty) * (60100 - F(buy.price))
