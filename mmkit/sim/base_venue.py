@@ -56,6 +56,7 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 from mmkit.risk.pnl import Book
+from mmkit.risk.settlement import Settlement
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
 
@@ -300,11 +301,24 @@ class SimulatedVenue:
         self._venue_time = max(self._venue_time, now_ns)
 
     def balances(self) -> list[Balance]:
-        """Per-asset totals, with what open orders reserve taken out of ``available``."""
+        """Per-asset totals, with what open orders reserve taken out of ``available``.
+
+        Linear: a buy reserves its quote (price x leaves), a sell its base. An
+        inverse contract (COIN-M) is margined in the coin on either side: an
+        open order reserves the coin value of its contracts (leaves x size /
+        price), i.e. margin at 1x leverage, the most a venue would hold, since
+        leverage is not modelled. It used to reserve ``price x contracts`` of
+        the quote currency, which showed a "USD" wallet no COIN-M account has,
+        with a negative balance available.
+        """
         reserved: dict[str, Decimal] = {}
         for rec in self._open_orders(None):
             inst = self._rules.instrument(rec.symbol)
-            if rec.side is Side.BUY and rec.price is not None:
+            if inst.inverse:
+                if rec.price is not None:
+                    margin = Settlement.of(inst).value(rec.price, rec.leaves)
+                    reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
+            elif rec.side is Side.BUY and rec.price is not None:
                 reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
             elif rec.side is Side.SELL:
                 reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves

@@ -49,6 +49,7 @@ from mmkit.model import (
     VenueOrderStatus,
     to_decimal,
 )
+from mmkit.sim.fees import FeeModel
 
 
 class _Done(Coroutine[Any, Any, None]):
@@ -609,6 +610,8 @@ class FakeConnector:
         else:
             order.status = VenueOrderStatus.PARTIALLY_FILLED
         instrument = self._rules.instrument(order.symbol)
+        # The simulated venue's fee model: quote on price x qty, or the coin on an inverse contract's coin value.
+        fee, fee_currency = FeeModel(self._rules.fees).charge(instrument, price, qty, liquidity)
         fill = Fill(
             venue=self._venue,
             trade_id=f"F{next(self._trade_ids)}",
@@ -617,8 +620,8 @@ class FakeConnector:
             side=order.side,
             price=price,
             qty=qty,
-            fee=self._rules.fees.fee(price * qty, liquidity is Liquidity.MAKER),
-            fee_currency=instrument.quote,
+            fee=fee,
+            fee_currency=fee_currency,
             liquidity=liquidity,
             ts_event=self.now_ns,
             ts_recv=self.now_ns,

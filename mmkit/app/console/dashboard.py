@@ -9,6 +9,14 @@ page receives it as a server-sent event (``/events``); the page draws the
 ladder, the tables and the Plotly charts (served from the installed plotly
 package: the machine may have no internet) without reloading.
 
+Units: the snapshot names them. ``pnl`` carries the ledger's figures in
+``pnl.unit`` (the base coin of an inverse contract such as BTCUSD_PERP, else
+the quote currency) and, in ``pnl.in_quote``, the same figures in the quote
+currency at ``pnl.mark`` (None while there is no mark: no made-up number);
+``inventory.unit`` says what a size counts (contracts or the base asset), a
+fill names its fee's currency. The page shows an inverse contract's PnL as
+"0.00051303 BTC (31.30 USD)"; a linear instrument's looks as it always did.
+
 Routes: ``/`` the page, ``/static/...`` its script and plotly.min.js,
 ``/api/state`` one snapshot (with the session's history), ``/events`` the
 stream, ``POST /api/control`` ``{"action": "pause"}`` with
@@ -53,6 +61,25 @@ def _plotly_js() -> Path:
 
 def _d(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def pnl_figures(pnl: Any) -> dict[str, Any]:
+    """The PnL block of a snapshot: the ledger's figures in their unit, and in the quote currency at the mark.
+
+    ``in_quote`` is the identity for a linear instrument and None for an inverse one without a mark.
+    """
+    settlement = pnl.settlement
+    values = {"realized": pnl.realized(), "unrealized": pnl.unrealized(), "fees": pnl.fees(), "total": pnl.total()}
+    converted = {name: pnl.to_quote(value) for name, value in values.items()}
+    in_quote = None if None in converted.values() else {name: _d(value) for name, value in converted.items()}
+    return {
+        **{name: float(value) for name, value in values.items()},
+        "unit": pnl.unit,
+        "quote": settlement.quote_name,
+        "inverse": settlement.inverse,
+        "mark": _d(pnl.mark_price),
+        "in_quote": in_quote,
+    }
 
 
 class Dashboard:
@@ -277,13 +304,16 @@ class Dashboard:
                 "price": float(f.price),
                 "qty": float(f.qty),
                 "fee": float(f.fee),
+                "fee_currency": f.fee_currency,
                 "liquidity": f.liquidity.name.lower(),
             }
             for f in engine.fills[-20:]
         ][::-1]
+        money = pnl_figures(pnl)
         point = {
             "ts_ns": now,
-            "pnl": float(pnl.total()),
+            "pnl": money["total"],  # in money["unit"]
+            "pnl_quote": None if money["in_quote"] is None else money["in_quote"]["total"],
             "position": float(inv.position),
             "fair": _d(fair.price),
             "mid": _d(mid),
@@ -314,13 +344,9 @@ class Dashboard:
                 "max_position": float(inv.max_position),
                 "utilization": float(inv.utilization()),
                 "skew_ticks": float(inv.skew_ticks()),
+                "unit": pnl.settlement.size_unit,
             },
-            "pnl": {
-                "realized": float(pnl.realized()),
-                "unrealized": float(pnl.unrealized()),
-                "fees": float(pnl.fees()),
-                "total": float(pnl.total()),
-            },
+            "pnl": money,
             "kill_switch": {
                 "halted": bool(kill is not None and kill.halted),
                 "reason": kill.reason if kill is not None and kill.halted else "",

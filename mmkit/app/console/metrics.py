@@ -17,12 +17,27 @@ currency, named in the ``_base``/``_quote`` suffix), ``_total`` for
 counters. Every series carries ``instance`` (the engine's name) so several
 instances can be scraped into one Prometheus. docs/operations.md lists them
 all; docs/grafana-mmkit.json is a dashboard built on them.
+
+Units of an inverse contract (Binance COIN-M, :mod:`mmkit.risk.settlement`):
+its ledger is in the base coin and its sizes in contracts, yet a series
+named ``_quote`` or ``_base`` must hold what its name says, or an alert
+written in USD compares a BTC figure and never fires. So ``mmkit_pnl_quote``
+is the coin PnL converted at the PnL's mark (``PnLTracker.to_quote``) and
+NaN while there is no mark (a recovered ledger before the first price: no
+made-up number; NaN fails every comparison, so no threshold alert fires on
+it). ``mmkit_pnl_settlement{unit}`` keeps the ledger's own figures (BTC),
+``_base`` sizes are coins (a fill's at its price, the position's at the
+mark), ``_quote`` volume is ``contracts · contract_size``, and the raw
+contract counts get ``_contracts`` series (inverse contracts only).
+Linear instruments publish what they always did.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -45,6 +60,8 @@ from mmkit.orders.states import OrderState
 DECISION_BUCKETS = (25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1)
 #: Network round trips and reaction times: milliseconds to seconds.
 LATENCY_BUCKETS = (1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: PnL components, in the order the console shows them.
+PNL_COMPONENTS = ("realized", "unrealized", "fees", "total")
 
 
 class Metrics:
@@ -106,15 +123,44 @@ class Metrics:
         self.fills = counter("mmkit_fills", "Fills booked, by side and book (quote or hedge).", ("side", "book"))
         self.volume = counter("mmkit_fill_volume_base", "Filled quantity in the base asset.", ("side", "book"))
         self.volume_quote = counter(
-            "mmkit_fill_volume_quote", "Filled notional in the quote currency.", ("side", "book")
+            "mmkit_fill_volume_quote",
+            "Filled notional in the quote currency (contracts times contract size for an inverse contract).",
+            ("side", "book"),
         )
-        self.position = gauge("mmkit_position_base", "Net position (quoting and hedge books) in the base asset.")
-        self.position_limit = gauge("mmkit_position_limit_base", "Inventory limit (max_position) in the base asset.")
+        self.volume_contracts = counter(
+            "mmkit_fill_volume_contracts", "Filled quantity in contracts (inverse contracts only).", ("side", "book")
+        )
+        self.position = gauge(
+            "mmkit_position_base",
+            "Net position (quoting and hedge books) in the base asset "
+            "(an inverse contract's worth in the coin at the mark, NaN before a mark).",
+        )
+        self.position_limit = gauge(
+            "mmkit_position_limit_base",
+            "Inventory limit (max_position) in the base asset (inverse contract: at the mark, NaN before a mark).",
+        )
+        self.position_contracts = gauge(
+            "mmkit_position_contracts", "Net position in contracts (inverse contracts only)."
+        )
+        self.position_limit_contracts = gauge(
+            "mmkit_position_limit_contracts", "Inventory limit (max_position) in contracts (inverse contracts only)."
+        )
         self.inventory_utilization = gauge("mmkit_inventory_utilization_ratio", "abs(position) / max_position.")
         self.pnl = gauge(
             "mmkit_pnl_quote",
-            "PnL in the quote currency by component (realized, unrealized, fees, total).",
+            "PnL in the quote currency by component (realized, unrealized, fees, total); an inverse contract's "
+            "coin PnL converted at the PnL's mark price, NaN until there is one.",
             ("component",),
+        )
+        self.pnl_settlement = gauge(
+            "mmkit_pnl_settlement",
+            "PnL in the ledger's settlement currency, named by the unit label (the base coin of an inverse "
+            "contract, else the quote currency), by component.",
+            ("component", "unit"),
+        )
+        self.pnl_mark = gauge(
+            "mmkit_pnl_mark_price_quote",
+            "Mark price of the PnL: unrealized PnL and an inverse contract's conversion to quote (NaN before one).",
         )
         # Risk
         self.kill_halted = gauge("mmkit_kill_switch_halted", "1 while the kill switch holds quoting halted.")
@@ -158,6 +204,7 @@ class MetricsCollector:
         self._last_fair_price: object = None
         self._totals: dict[object, float] = {}
         self._kill_reason = ""
+        self._pnl_unit = ""
         inst = metrics.instance
         self._decision = metrics.decision.labels(inst)
         self._price_to_order = metrics.price_to_order.labels(inst)
@@ -193,9 +240,13 @@ class MetricsCollector:
 
     def on_fill(self, fill: Fill, book: str) -> None:
         m, inst, side = self.m, self.m.instance, fill.side.name.lower()
+        # The ledger's settlement (one for both books: an inverse contract is never hedged, app/build.py).
+        settlement = self.engine.pnl.settlement
         m.fills.labels(inst, side, book).inc()
-        m.volume.labels(inst, side, book).inc(float(fill.qty))
-        m.volume_quote.labels(inst, side, book).inc(float(fill.qty * fill.price))
+        m.volume.labels(inst, side, book).inc(float(settlement.base_qty(fill.price, fill.qty)))
+        m.volume_quote.labels(inst, side, book).inc(float(settlement.notional_quote(fill.price, fill.qty)))
+        if settlement.inverse:
+            m.volume_contracts.labels(inst, side, book).inc(float(fill.qty))
 
     def on_hedge_problem(self, event: str, detail: dict[str, Any]) -> None:
         self.m.hedge_problems.labels(self.m.instance, event).inc()
@@ -262,14 +313,7 @@ class MetricsCollector:
             counts[order.state] += 1
         for state, count in counts.items():
             m.orders.labels(inst, state.name.lower()).set(count)
-        inv, pnl = engine.inventory, engine.pnl
-        m.position.labels(inst).set(float(inv.position))
-        m.position_limit.labels(inst).set(float(inv.max_position))
-        m.inventory_utilization.labels(inst).set(float(inv.utilization()))
-        m.pnl.labels(inst, "realized").set(float(pnl.realized()))
-        m.pnl.labels(inst, "unrealized").set(float(pnl.unrealized()))
-        m.pnl.labels(inst, "fees").set(float(pnl.fees()))
-        m.pnl.labels(inst, "total").set(float(pnl.total()))
+        self._refresh_money()
         kill = runner.kill_switch
         halted = kill is not None and kill.halted
         m.kill_halted.labels(inst).set(1 if halted else 0)
@@ -303,6 +347,33 @@ class MetricsCollector:
             m.hedge_working.labels(inst).set(len(hedge.working))
             m.hedge_stopped.labels(inst).set(1 if hedge.stop_reason else 0)
 
+    def _refresh_money(self) -> None:
+        """Position and PnL, each series in the unit its name says (module docstring: inverse contracts)."""
+        m, inst = self.m, self.m.instance
+        inv, pnl = self.engine.inventory, self.engine.pnl
+        settlement, mark = pnl.settlement, pnl.mark_price
+        position, limit = inv.position, inv.max_position
+        if settlement.inverse:
+            m.position_contracts.labels(inst).set(float(position))
+            m.position_limit_contracts.labels(inst).set(float(limit))
+            m.position.labels(inst).set(_or_nan(None if mark is None else settlement.base_qty(mark, position)))
+            m.position_limit.labels(inst).set(_or_nan(None if mark is None else settlement.base_qty(mark, limit)))
+        else:
+            m.position.labels(inst).set(float(position))
+            m.position_limit.labels(inst).set(float(limit))
+        m.inventory_utilization.labels(inst).set(float(inv.utilization()))
+        unit = pnl.unit
+        if unit != self._pnl_unit:  # the ledger's unit is fixed once it has fills; never leave a stale series
+            for component in PNL_COMPONENTS:
+                with contextlib.suppress(KeyError):
+                    m.pnl_settlement.remove(inst, component, self._pnl_unit)
+            self._pnl_unit = unit
+        values = (pnl.realized(), pnl.unrealized(), pnl.fees(), pnl.total())
+        for component, value in zip(PNL_COMPONENTS, values, strict=True):
+            m.pnl_settlement.labels(inst, component, unit).set(float(value))
+            m.pnl.labels(inst, component).set(_or_nan(pnl.to_quote(value)))
+        m.pnl_mark.labels(inst).set(_or_nan(mark))
+
     def _refresh_persistence(self) -> None:
         persistence = self.persistence
         if persistence is None:
@@ -316,6 +387,11 @@ class MetricsCollector:
         audit_errors = getattr(persistence.audit.trail, "errors", 0)
         if isinstance(audit_errors, int):
             self._count("audit", audit_errors, lambda: m.audit_errors.labels(inst))
+
+
+def _or_nan(value: Decimal | None) -> float:
+    """A gauge's value; NaN (valid in the exposition format) for a figure that cannot be known yet."""
+    return math.nan if value is None else float(value)
 
 
 def _bind(metric: Counter, *labels: str) -> Callable[[], Any]:

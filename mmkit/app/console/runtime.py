@@ -107,11 +107,14 @@ class Console:
 
             def on_trip(event: KillSwitchEvent) -> None:
                 if event.halted:
+                    pnl = engine.pnl  # its unit: an inverse contract's PnL is in the coin; pnl_quote at the mark
+                    in_quote = pnl.to_quote(pnl.total())
                     alerts.alert(
                         "kill_switch",
                         event.reason,
                         f"kill switch tripped: {event.reason}",
-                        details={"position": str(engine.inventory.position), "pnl": str(engine.pnl.total())},
+                        details={"position": str(engine.inventory.position), "pnl": str(pnl.total()),
+                                 "pnl_unit": pnl.unit, "pnl_quote": None if in_quote is None else str(in_quote)},
                         ts_ns=event.ts_ns,
                     )
 

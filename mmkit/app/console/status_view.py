@@ -80,8 +80,10 @@ def format_live(snap: dict[str, Any]) -> str:
         )
     inventory = snap.get("inventory") or {}
     if inventory:
+        # The unit: an inverse contract's sizes are contracts, not coins (3 contracts of 100 USD is not 3 BTC).
+        unit = f" {inventory['unit']}" if inventory.get("unit") else ""
         lines.append(
-            f"inventory    {_num(inventory['position'], 4)} of +/-{_num(inventory['max_position'], 2)} "
+            f"inventory    {_num(inventory['position'], 4)}{unit} of +/-{_num(inventory['max_position'], 2)}{unit} "
             f"({float(inventory['utilization']):.0%})"
         )
     errors = list(snap.get("errors") or [])

@@ -16,6 +16,16 @@ COINM = Instrument("coinm", "BTCUSD_PERP", "BTC", "USD", (IncrementBand(D(0), D(
 SPOT = Instrument("spot", "BTCUSDT", "BTC", "USDT", (IncrementBand(D(0), D("0.01"), D("0.00001")),))
 
 
+def coinm_venue(clock: Clock) -> ExchangeVenue:
+    """A simulated COIN-M venue with 1 BTC in the wallet and a book around 50,000, connected."""
+    rules = rules_for([COINM], "coinm", fees=FeeSchedule(D(2), D(5)))
+    venue = ExchangeVenue(rules, clock, latency=ConstantLatency(entry=1 * MS, response=1 * MS),
+                          initial_balances={"BTC": D(1)})
+    venue.simulate_reconnect()
+    venue.quote_around(D(50000), D(1), D(1000), levels=1)
+    return venue
+
+
 def test_an_inverse_fee_is_charged_in_coin_on_the_coin_value_of_the_contracts() -> None:
     model = FeeModel(FeeSchedule(D(2), D(5)))
     # 5 contracts of 100 USD at 40,000 = 0.0125 BTC; taker 5 bps = 0.00000625 BTC (a linear fee: 100 USD).
@@ -30,12 +40,8 @@ def test_a_linear_fee_is_unchanged() -> None:
 
 
 def test_a_round_trip_on_the_simulated_venue_pays_fees_and_pnl_into_the_coin_wallet() -> None:
-    rules = rules_for([COINM], "coinm", fees=FeeSchedule(D(2), D(5)))
     clock = Clock()
-    venue = ExchangeVenue(rules, clock, latency=ConstantLatency(entry=1 * MS, response=1 * MS),
-                          initial_balances={"BTC": D(1)})
-    venue.simulate_reconnect()
-    venue.quote_around(D(50000), D(1), D(1000), levels=1)
+    venue = coinm_venue(clock)
     venue.drain()
     venue.place(OrderRequest("buy", "coinm", "BTCUSD_PERP", Side.BUY, D(10), D("50000.0")))
     clock.now = 1 * MS
@@ -54,3 +60,17 @@ def test_a_round_trip_on_the_simulated_venue_pays_fees_and_pnl_into_the_coin_wal
     assert totals["BTC"] == D(1) + realized - fills[0].fee - fills[1].fee
     assert totals["BTCUSD_PERP"] == 0  # the position, in contracts, is flat
     assert "USD" not in totals  # no quote-currency wallet is invented for a coin-margined contract
+
+
+def test_open_orders_on_an_inverse_contract_reserve_their_coin_value_in_the_coin() -> None:
+    """A resting COIN-M order holds margin in BTC (1x: its coin value), never a USD wallet the account lacks."""
+    clock = Clock()
+    venue = coinm_venue(clock)
+    venue.place(OrderRequest("bid", "coinm", "BTCUSD_PERP", Side.BUY, D(10), D("40000.0")))
+    venue.place(OrderRequest("ask", "coinm", "BTCUSD_PERP", Side.SELL, D(20), D("80000.0")))
+    clock.now = 5 * MS
+    venue.drain()
+    balances = {b.asset: b for b in venue.balances()}
+    assert set(balances) == {"BTC"}  # no "USD" and no contracts wallet while nothing is filled
+    reserved = D(10) * 100 / D(40000) + D(20) * 100 / D(80000)  # 0.025 + 0.025 BTC
+    assert balances["BTC"].total == D(1) and balances["BTC"].available == D(1) - reserved

@@ -233,3 +233,30 @@ def test_disconnect_without_await_emits_no_warning(fake: FakeConnector) -> None:
 
 async def _noop() -> None:
     return None
+
+
+def test_an_inverse_contract_fill_pays_its_fee_in_the_coin_on_the_coin_value() -> None:
+    """3 BTCUSD_PERP contracts (100 USD each) at 60,000 are 0.005 BTC: the fee is bps of that, in BTC.
+
+    The fake charged bps of price x contracts as if that were USD: 36 "USD" for 300 USD of contracts at
+    2 bps, where the venue charges 0.06 USD worth of BTC; a strategy's unit test on a COIN-M contract
+    then booked a fee 600 times the venue's, in the wrong currency.
+    """
+    rules = load_venue_rules("binance_coinm")
+    fake = FakeConnector(rules)
+    fake.set_book([("59990.0", "10")], [("60010.0", "10")], symbol="BTCUSD_PERP")
+    fake.drain()
+    fake.place(OrderRequest("c1", rules.venue, "BTCUSD_PERP", Side.BUY, Decimal(3), Decimal("60000.0")))
+    fill = fake.fill("c1")
+    coin_value = Decimal(3) * Decimal(100) / Decimal("60000.0")
+    assert fill.fee_currency == "BTC"
+    assert fill.fee == coin_value * rules.fees.maker_bps / Decimal(10_000)
+    assert fill.fee < Decimal("0.0001")  # nowhere near the 36 "USD" of the old formula
+
+
+def test_a_linear_fill_still_pays_bps_of_the_notional_in_quote(fake: FakeConnector) -> None:
+    fake.place(req("l1", price="59990", qty="0.5"))
+    fill = fake.fill("l1")
+    rules = load_venue_rules("sim")
+    assert fill.fee_currency == "PYUSD"
+    assert fill.fee == rules.fees.fee(Decimal("59990") * Decimal("0.5"), True)

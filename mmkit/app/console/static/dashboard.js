@@ -7,6 +7,28 @@ const time = (ns) => new Date(ns / 1e6).toISOString().substring(11, 23);
 let charted = false;
 let controlsDrawn = false;
 
+// Money in the ledger's unit (p.unit): a quote currency to the cent, an inverse contract's coin to the satoshi.
+const money = (p, v) => fmt(v, p.inverse ? 8 : 2);
+
+// The PnL section's title: the unit the figures are in (an inverse contract's coin, with the quote at the mark).
+function pnlTitle(p) {
+  if (!p.inverse) return p.unit === "quote" ? "PnL (quote currency)" : `PnL (${p.unit})`;
+  return `PnL (${p.unit}; ${p.quote} at the mark)`;
+}
+
+// One PnL figure: a linear instrument's as it always was; an inverse contract's coin figure named, with its
+// value in the quote currency at the mark (or "no mark yet": never a coin figure shown as if it were quote).
+function pnlFigure(p, name) {
+  if (!p.inverse) return fmt(p[name]);
+  const q = p.in_quote ? `${fmt(p.in_quote[name])} ${esc(p.quote)}` : `${esc(p.quote)}: no mark yet`;
+  return `${money(p, p[name])} ${esc(p.unit)} (${q})`;
+}
+
+function pnlLine(p) {
+  const mark = p.inverse ? ` · mark ${fmt(p.mark)}` : "";
+  return `<span id="pnl-total">total ${pnlFigure(p, "total")}</span> · realized ${pnlFigure(p, "realized")} · unrealized ${pnlFigure(p, "unrealized")} · fees ${pnlFigure(p, "fees")}${mark}`;
+}
+
 function pill(id, text, cls) { const el = $(id); el.textContent = text; el.className = "pill " + cls; }
 
 function drawLadder(s) {
@@ -36,8 +58,12 @@ function drawOrders(s) {
 }
 
 function drawTables(s) {
-  const f = ["<tr><th class='l'>time</th><th class='l'>venue</th><th class='l'>side</th><th>price</th><th>qty</th><th>fee</th></tr>"];
-  for (const x of s.fills) f.push(`<tr><td class="l">${time(x.ts_ns)}</td><td class="l">${esc(x.venue)}</td><td class="l ${x.side}">${x.side}</td><td>${fmt(x.price)}</td><td>${fmt(x.qty, 4)}</td><td>${fmt(x.fee, 4)}</td></tr>`);
+  const inverse = s.pnl.inverse;
+  const qty = inverse ? `qty (${esc(s.inventory.unit)})` : "qty";
+  const f = [`<tr><th class='l'>time</th><th class='l'>venue</th><th class='l'>side</th><th>price</th><th>${qty}</th><th>fee</th></tr>`];
+  // a fee is shown in the currency the venue charged it in whenever that is not the ledger's own unit
+  const fee = (x) => fmt(x.fee, inverse && x.fee_currency === s.pnl.unit ? 8 : 4) + (inverse || x.fee_currency !== s.pnl.unit ? " " + esc(x.fee_currency) : "");
+  for (const x of s.fills) f.push(`<tr><td class="l">${time(x.ts_ns)}</td><td class="l">${esc(x.venue)}</td><td class="l ${x.side}">${x.side}</td><td>${fmt(x.price)}</td><td>${fmt(x.qty, 4)}</td><td>${fee(x)}</td></tr>`);
   $("fills").innerHTML = f.join("");
   const e = ["<tr><th class='l'>time</th><th class='l'>what</th><th class='l'>detail</th></tr>"];
   for (const a of s.actions) e.push(`<tr class="action"><td class="l">${time(a.ts_ns)}</td><td class="l ${a.ok ? "" : "sell"}">${esc(a.action)} ${a.ok ? "done" : "refused/failed"}</td><td class="l">${esc(a.message)} (${esc(a.source)})</td></tr>`);
@@ -57,9 +83,11 @@ function drawHeader(s) {
   pill("ref", `fair ${fmt(r.price)} · confidence ${fmt(r.confidence, 2)} · ${r.sources} src${r.venues && r.venues.length ? " (" + r.venues.map(esc).join(", ") + ")" : ""} · age ${fmt(r.age_s, 1)} s`, r.confidence >= 0.3 ? "ok" : "warn");
   pill("updated", `tick ${s.ticks} · ${time(s.ts_ns)}`, "");
   const inv = s.inventory, p = s.pnl;
-  $("pnl").innerHTML = `<span id="pnl-total">total ${fmt(p.total)}</span> · realized ${fmt(p.realized)} · unrealized ${fmt(p.unrealized)} · fees ${fmt(p.fees)}`;
+  $("pnl-title").textContent = pnlTitle(p);
+  $("pnl").innerHTML = pnlLine(p);
   const pct = Math.min(100, inv.utilization * 100);
-  $("inventory").innerHTML = `position <span id="position">${fmt(inv.position, 4)}</span> of ±${fmt(inv.max_position, 2)} · skew ${fmt(inv.skew_ticks, 2)} ticks<div class="bar"><div style="width:${pct}%"></div></div>`;
+  const size = p.inverse ? ` ${esc(inv.unit)}` : "";  // an inverse contract's sizes are contracts, not coins
+  $("inventory").innerHTML = `position <span id="position">${fmt(inv.position, 4)}</span>${size} of ±${fmt(inv.max_position, 2)}${size} · skew ${fmt(inv.skew_ticks, 2)} ticks<div class="bar"><div style="width:${pct}%"></div></div>`;
 }
 
 function drawControls(s) {
@@ -91,11 +119,12 @@ const when = (ns) => new Date(ns / 1e6);
 function chart(history, s) {
   if (!charted) {
     charted = true;
-    Plotly.newPlot("pnl-chart", [{ x: history.map((h) => when(h.ts_ns)), y: history.map((h) => h.pnl), mode: "lines", name: "PnL" }], layout("PnL"), { displayModeBar: false, responsive: true });
+    // charted in the ledger's unit (an inverse contract's coin: its USD value would move with the price alone)
+    Plotly.newPlot("pnl-chart", [{ x: history.map((h) => when(h.ts_ns)), y: history.map((h) => h.pnl), mode: "lines", name: "PnL" }], layout(`PnL (${s.pnl.unit})`), { displayModeBar: false, responsive: true });
     const lim = s.inventory.max_position;
     Plotly.newPlot("pos-chart", [
       { x: history.map((h) => when(h.ts_ns)), y: history.map((h) => h.position), mode: "lines", name: "position" },
-    ], { ...layout("position"), shapes: [-lim, lim].map((v) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: v, y1: v, line: { color: "#a55", dash: "dot" } })) }, { displayModeBar: false, responsive: true });
+    ], { ...layout(s.pnl.inverse ? `position (${s.inventory.unit})` : "position"), shapes: [-lim, lim].map((v) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: v, y1: v, line: { color: "#a55", dash: "dot" } })) }, { displayModeBar: false, responsive: true });
     return;
   }
   const p = s.point;

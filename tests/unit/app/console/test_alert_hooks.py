@@ -103,8 +103,41 @@ async def test_trips_problems_and_venue_outages_alert(hook: tuple[str, list[dict
         assert kinds().count("venue_down") == 1
         trip = next(a for a in received if a["kind"] == "kill_switch")
         assert trip["message"] == "kill switch tripped: unit emergency" and trip["instance"] == "unit"
+        assert trip["details"]["pnl_unit"] == "PYUSD" and trip["details"]["pnl_quote"] == trip["details"]["pnl"]
     finally:
         await console.close()
+
+
+async def test_a_trip_on_an_inverse_contract_names_the_coin_and_its_usd_value(
+    hook: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The alert's PnL of a COIN-M contract is in BTC: it says so, with its USD value at the mark."""
+    url, received = hook
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D(3))), rules="binance_coinm")
+    h.set_fair("60000")
+    h.tick(3)
+    buy = h.venue.fill(next(o for o in h.venue.open_orders if o.side is Side.BUY).client_id)
+    h.set_fair("61000")
+    h.tick(3)
+    config = SimpleNamespace(
+        console=ConsoleSection(alerts=ConsoleAlertsSection(webhooks=[WebhookSection(url)], backoff_s=D("0.05"))),
+        engine=EngineSection(instance="unit", output_dir=str(tmp_path)),
+    )
+    console = Console(SimpleNamespace(engine=h.engine, config=config, hedge=None))
+    await console.open(None, None)
+    try:
+        kill = h.engine.runner.kill_switch
+        assert kill is not None
+        kill.trip(h.clock.now_ns, "unit emergency")
+        await _until(lambda: any(a["kind"] == "kill_switch" for a in received))
+    finally:
+        await console.close()
+    details = next(a for a in received if a["kind"] == "kill_switch")["details"]
+    fee_btc = buy.fee if buy.fee_currency == "BTC" else buy.fee / buy.price
+    total_btc = 3 * D(100) * (1 / buy.price - 1 / D(61000)) - fee_btc
+    assert details["pnl_unit"] == "BTC"
+    assert abs(D(details["pnl"]) - total_btc) < D("1e-15"), (details, total_btc)
+    assert abs(D(details["pnl_quote"]) - total_btc * 61000) < D("1e-9"), (details, total_btc * 61000)
 
 
 async def test_store_write_failures_alert(hook: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:

@@ -54,3 +54,4 @@ def test_grafana_dashboard_uses_existing_metrics() -> None:
     assert used, "no expressions in the dashboard"
     assert used <= samples, sorted(used - samples)
     assert {"mmkit_decision_latency_seconds_bucket", "mmkit_kill_switch_halted", "mmkit_pnl_quote"} <= used
+    assert {"mmkit_pnl_settlement", "mmkit_position_contracts", "mmkit_fill_volume_contracts_total"} <= used
