@@ -283,6 +283,8 @@ def truex_sim(tmp_path: Path) -> Iterator[tuple[int, int]]:
                 if a.connect_ex(("127.0.0.1", oe)) == 0 and b.connect_ex(("127.0.0.1", md)) == 0:
                     break
             time.sleep(0.2)
+        else:  # not listening yet: say so here, not as a puzzling logon error in the test
+            pytest.fail(f"the TrueX simulator did not listen on {oe} and {md} within 60 s")
         yield oe, md
     finally:
         proc.kill()
