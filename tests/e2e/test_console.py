@@ -35,7 +35,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mmkit.app.control.client import send_command
 from mmkit.app.control.paths import control_socket_path
+from tests.child_signals import ctrl_c_reaches_children
 from tests.faults.truex_run import free_port, ports_open, wait_for
+from tests.integration.truex.harness import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "truex-btc"
@@ -104,7 +106,7 @@ class Instance:
     def __init__(self, root: Path, data: Path, console: str, webhook: str) -> None:
         self.root = root
         self.data = data
-        self.oe_port, self.md_port = free_port(), free_port()
+        self.oe_port, self.md_port = free_ports(2)  # picked together: two picks in a row can be one port
         self.config = root / "truex_btc_pyusd.yml"
         text = (REPO / "strategies" / "truex_btc_pyusd.yml").read_text()
         for old, new in (("port: 9876", f"port: {self.oe_port}"), ("port: 9877", f"port: {self.md_port}")):
@@ -252,9 +254,10 @@ def test_metrics_are_scraped_and_a_kill_switch_trip_alerts(instance: Instance, r
     assert rows and [r[0] for r in rows] == sorted((r[0] for r in rows), key=lambda side: side != "sell"), out
     sells = [int(r[1]) for r in rows if r[0] == "sell" and r[1] != "-"]
     assert sells == sorted(sells), out
-    watch = subprocess.Popen([sys.executable, "-m", "mmkit.app.cli", "status", str(inst.config), "--watch",
-                              "--interval", "0.5"], cwd=REPO, env=inst.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    with ctrl_c_reaches_children():  # the SIGINT below must stop it even if this runner ignores SIGINT
+        watch = subprocess.Popen([sys.executable, "-m", "mmkit.app.cli", "status", str(inst.config), "--watch",
+                                  "--interval", "0.5"], cwd=REPO, env=inst.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
     chunks: list[str] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(watch.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()

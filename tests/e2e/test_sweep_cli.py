@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.child_signals import ctrl_c_reaches_children
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data]
 
@@ -50,22 +50,6 @@ def finished(out: Path) -> list[Path]:
     """Result files of published trials: a trial is written in ``trials/.<key>.<pid>.tmp`` and then renamed, and
     pathlib's glob matches that hidden directory too (seen between the write and the rename, it is not kept)."""
     return [p for p in (out / "trials").glob("*/result.json") if not p.parent.name.startswith(".")]
-
-
-@contextlib.contextmanager
-def ctrl_c_reaches_children() -> Iterator[None]:
-    """While a child starts: SIGINT handled here, so the child starts with it at its default (a handler is
-    reset by exec; an ignored signal stays ignored).
-
-    Why: a test runner started in the background of a script has SIGINT ignored, its children inherit that,
-    and Python installs its KeyboardInterrupt handler only over the default: the sweep then ran to its end
-    and exited 0, every time. A terminal's Ctrl-C reaches a foreground sweep, as here.
-    """
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.timeout(360)  # two sweeps, each starting its own Ray: minutes on a busy 2-core box
