@@ -7,7 +7,7 @@ otherwise leak from one engine's run into the next; only hftbacktest's maker
 runs as a worker (``hbt_worker``) that answers ``run`` on stdin, because its
 figure is by definition the warm one (numba has compiled the loop).
 
-Jobs: ``mmkit_replay``, ``nautilus_replay``, ``hbt_worker``,
+Jobs: ``mmkit_replay``, ``mmkit_replay_silent`` (the same run quoting nothing), ``nautilus_replay``, ``hbt_worker``,
 ``mmkit_first_read`` (``MMKIT_CACHE_DIR`` must be an empty directory; the
 fresh read, then a warm one in the same process), ``hbt_prepare DIR``
 (untimed), ``hbt_convert PREPARED_DIR OUT_DIR`` (a cold conversion, then the
@@ -40,12 +40,12 @@ def emit(result: dict[str, Any]) -> None:
     print(MARK + json.dumps(result), flush=True)
 
 
-def _mmkit_replay() -> dict[str, Any]:
+def _mmkit_replay(silent: bool = False) -> dict[str, Any]:
     from bench.anchors_mmkit import maker_outcome, run_maker
 
     imported = time.perf_counter()
     events = load_events(_data_dir(), freeze=True)
-    result = run_maker(events, MakerSpec())
+    result = run_maker(events, MakerSpec(), silent=silent)
     return {"import_s": imported - began, "run_s": result.run_s, **maker_outcome(result)}
 
 
@@ -184,6 +184,7 @@ def main(argv: list[str]) -> None:
         return
     jobs = {
         "mmkit_replay": _mmkit_replay,
+        "mmkit_replay_silent": lambda: _mmkit_replay(silent=True),
         "nautilus_replay": _nautilus_replay,
         "mmkit_first_read": _mmkit_first_read,
         "hbt_prepare": lambda: _hbt_prepare(*args),

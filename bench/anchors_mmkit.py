@@ -50,8 +50,23 @@ class OffsetMaker(Controller):
         return [TargetQuote(Side.BUY, 0, bid * tick, qty), TargetQuote(Side.SELL, 0, ask * tick, qty)]
 
 
-def run_maker(events: Sequence[ReplayEvent], spec: MakerSpec) -> BacktestResult:
-    """The maker through mmkit's setup (a) with :func:`mmkit_settings`; ``result.run_s`` is the simulate time."""
+class SilentMaker(OffsetMaker):
+    """The same controller quoting nothing: the run is the engine and the recorded data alone (no order).
+
+    Why: it measures the floor under the maker's simulate time, what the clock, the replayed venue and
+    book, the reference and the engine's iterators cost when no order is ever sent; the maker's time
+    above it is the order lifecycle.
+    """
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        return []
+
+
+def run_maker(events: Sequence[ReplayEvent], spec: MakerSpec, *, silent: bool = False) -> BacktestResult:
+    """The maker through mmkit's setup (a) with :func:`mmkit_settings`; ``result.run_s`` is the simulate time.
+
+    ``silent``: :class:`SilentMaker` instead (no order at all, the engine's floor).
+    """
     settings = mmkit_settings(spec)
     rules = load_venue_rules("binance")
     if settings["lift_rate_limits"]:
@@ -59,7 +74,8 @@ def run_maker(events: Sequence[ReplayEvent], spec: MakerSpec) -> BacktestResult:
     rules = attrs.evolve(rules, fees=FeeSchedule(maker_bps=settings["fee_bps"], taker_bps=settings["fee_bps"]))
     if settings["queue_power"] != 1.0 or settings["latency_ns"] != (2 * NS_PER_MS, 2 * NS_PER_MS):
         raise ValueError("run_backtest takes ProbabilisticQueue's default power 1 and 2 + 2 ms latency only")
-    controller = OffsetMaker(OffsetMakerConfig(offset=spec.offset, order_size=spec.order_size))
+    maker = SilentMaker if silent else OffsetMaker
+    controller = maker(OffsetMakerConfig(offset=spec.offset, order_size=spec.order_size))
     result = run_backtest(controller, events, setup=settings["setup"], rules=rules, queue=settings["queue"],
                           seed=settings["seed"], tick_ms=settings["tick_ms"], risk=RiskSettings())
     errors = result.engine.runner.stats.controller_errors
@@ -75,4 +91,4 @@ def maker_outcome(result: BacktestResult) -> dict[str, Any]:
             "orders": result.sampler.accepted_orders}
 
 
-__all__ = ["OffsetMaker", "OffsetMakerConfig", "maker_outcome", "run_maker"]
+__all__ = ["OffsetMaker", "OffsetMakerConfig", "SilentMaker", "maker_outcome", "run_maker"]

@@ -12,7 +12,9 @@ where import or warm state matters (bench/anchors_child.py):
 * ``replay``: simulate time of the one-level maker (1 level, 0.01 BTC, mid
   ± 5 USDT, probabilistic queue, 100 ms tick; bench/anchors_settings.py),
   mmkit's setup (a) vs hftbacktest warm (its numba-compiled loop, second or
-  later run in one worker process) vs NautilusTrader's ``BacktestEngine``.
+  later run in one worker process) vs NautilusTrader's ``BacktestEngine``;
+  and, without a target, the same mmkit run with a maker that quotes nothing
+  (the floor: the engine and the data path alone).
 * ``first_read``: mmkit's first read of the raw files (parse + cache write,
   empty cache), in a fresh process (the verdict) and warm in one, vs
   hftbacktest's converter to ``.npz``, warm (its second call in a process;
@@ -67,6 +69,8 @@ QUICK_REPETITIONS = 2
 ROOT = Path(__file__).resolve().parents[1]
 CLI_CONFIG = "strategies/truex_btc_pyusd.yml"
 SECTIONS = ("book", "replay", "first_read", "cli", "others")
+#: The replay section's fourth contender: the same mmkit run with a maker that quotes nothing.
+SILENT = "mmkit, no orders"
 
 
 class CouldNotRun(RuntimeError):
@@ -179,11 +183,13 @@ def section_replay(run: Run) -> None:
     try:
         cold = worker.first()  # compile before the timed schedule: it would load the machine under the others
         print(f"   hftbacktest cold run (numba compiles the loop): {cold['run_s']:.2f} s, not counted")
-        runs: dict[str, list[dict[str, Any]]] = {"mmkit": [], "hftbacktest warm": [], "nautilus": []}
+        runs: dict[str, list[dict[str, Any]]] = {"mmkit": [], "hftbacktest warm": [], "nautilus": [],
+                                                 SILENT: []}
         jobs: dict[str, Callable[[], dict[str, Any]]] = {
             "mmkit": lambda: child(run, "mmkit_replay"),
             "hftbacktest warm": worker.request,
             "nautilus": lambda: child(run, "nautilus_replay"),
+            SILENT: lambda: child(run, "mmkit_replay_silent"),
         }
         for engine in interleave(list(jobs), run.repetitions):
             runs[engine].append(jobs[engine]())
@@ -191,6 +197,9 @@ def section_replay(run: Run) -> None:
         worker.close()
     if any(r.get("rejected") for r in runs["nautilus"]):
         raise CouldNotRun(f"Nautilus rejected orders: {[r['rejected'] for r in runs['nautilus']]}")
+    silent = runs.pop(SILENT)
+    if any(r["orders"] or r["fills"] for r in silent):
+        raise CouldNotRun(f"{SILENT}: the silent maker sent orders: {silent}")
     for engine, results in runs.items():
         if not all(r["fills"] > 0 for r in results):
             raise CouldNotRun(f"{engine}: a run without fills (the maker did not trade): {results}")
@@ -200,6 +209,10 @@ def section_replay(run: Run) -> None:
     line, versus_hbt = ratio_line("mmkit / hftbacktest warm", times["mmkit"], times["hftbacktest warm"])
     print(line)
     print(ratio_line("mmkit / NautilusTrader", times["mmkit"], times["nautilus"])[0])
+    floor = summarize(r["run_s"] for r in silent)
+    print("\n".join(engine_lines("simulate", "s", {SILENT: floor})))
+    print(ratio_line(f"{SILENT} / hftbacktest warm", floor, times["hftbacktest warm"])[0]
+          + "  (no target: the engine and data path alone; the maker's time above it is its orders)")
     run.measured["replay"] = versus_hbt
 
 

@@ -199,3 +199,12 @@ def test_other_benches_figures_come_from_a_fresh_child_process(tmp_path) -> None
     assert figures_in_child(run, "no_figures") is None
     with pytest.raises(CouldNotRun, match="ModuleNotFoundError"):
         figures_in_child(run, "no_such_bench_module")
+
+
+@pytest.mark.shared_data
+def test_the_silent_maker_replays_the_whole_recording_without_an_order(tmp_path, shared_data) -> None:
+    """The floor contender of the replay section: the same run, every event delivered, no order sent."""
+    run = _run(tmp_path)
+    run.env["MMKIT_SHARED_DATA"] = str(shared_data)
+    silent = child(run, "mmkit_replay_silent")
+    assert silent["orders"] == 0 and silent["fills"] == 0 and silent["run_s"] > 0
