@@ -86,7 +86,7 @@ async def test_the_page_names_btc_and_shows_usd_at_the_mark(tmp_path: Path) -> N
     linear, linear_buy = _engine("sim", "0.5", "60100")
     boards = [_dashboard(inverse, "coinm"), _dashboard(linear, "linear")]
 
-    async def drive() -> None:  # the live loop: ticks, and the dashboards' pushes in between
+    async def drive() -> None:  # the live loop's cadence: a tick, then the dashboards' pushes (not a wait)
         while True:
             inverse.tick()
             linear.tick()
@@ -103,7 +103,8 @@ async def test_the_page_names_btc_and_shows_usd_at_the_mark(tmp_path: Path) -> N
 
     page = seen["inverse"]
     assert page["title"] == "PnL (BTC; USD at the mark)", page
-    fee = F(buy.fee) if buy.fee_currency == "BTC" else F(buy.fee) / F(buy.price)
+    assert buy.fee_currency == "BTC"  # the fake venue charges an inverse contract in the coin
+    fee = F(buy.fee)
     total_btc = 3 * F(100) * (1 / F(buy.price) - 1 / F(61000)) - fee
     match = re.fullmatch(rf"total {NUMBER} BTC \({NUMBER} USD\)", page["total"])
     assert match, page["total"]
