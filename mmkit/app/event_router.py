@@ -8,9 +8,10 @@ strategy code except through the trackers it feeds.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -20,6 +21,22 @@ from mmkit.connector import Connector
 from mmkit.model import BookDelta, BookSnapshot, ConnectionStatus, MalformedMessage, Trade, VenueEvent
 
 MarketListener = Callable[[VenueEvent], None]
+
+
+class _Kind(enum.Enum):
+    """Where the router sends an event."""
+
+    SNAPSHOT = "snapshot"
+    DELTA = "delta"
+    TRADE = "trade"
+    CONNECTION = "connection"
+    MALFORMED = "malformed"
+    PRIVATE = "private"  # order events, fills, balances: the venue's UserStreamTracker
+
+
+#: Looked up once: an enum member read through its class goes through the enum metaclass.
+_SNAPSHOT, _DELTA, _TRADE, _CONNECTION, _MALFORMED, _PRIVATE = (
+    _Kind.SNAPSHOT, _Kind.DELTA, _Kind.TRADE, _Kind.CONNECTION, _Kind.MALFORMED, _Kind.PRIVATE)
 
 
 class OrderEventSink(Protocol):
@@ -44,6 +61,8 @@ class EventRouter:
         self._market_listeners: list[MarketListener] = []
         self._connection_listeners: list[Callable[[ConnectionStatus], None]] = []
         self._event_counts: Counter[type] = Counter()
+        #: Event class -> its route (see :meth:`_kind_of`).
+        self._kinds: dict[type, _Kind] = {}
         self.malformed = 0
 
     @property
@@ -78,37 +97,72 @@ class EventRouter:
                 self.route(connector.venue, events)
 
     def route(self, venue: str, events: Sequence[VenueEvent]) -> None:
+        counts = self._event_counts
+        kinds = self._kinds
         order_events: list[VenueEvent] = []
+        event: Any  # its kind (from the isinstance checks of _kind_of) says which class it is
         for event in events:
-            self._event_counts[type(event)] += 1
-            if isinstance(event, BookSnapshot | BookDelta):
+            cls = type(event)
+            counts[cls] += 1
+            kind = kinds.get(cls)
+            if kind is None:
+                kind = self._kind_of(event)
+            if kind is _PRIVATE:
+                order_events.append(event)
+            elif kind is _SNAPSHOT or kind is _DELTA:
                 tracker = self._books.get((event.venue, event.symbol))
                 if tracker is not None:
-                    if isinstance(event, BookSnapshot):
+                    if kind is _SNAPSHOT:
                         tracker.on_snapshot(event)
                     else:
                         tracker.on_delta(event)
                 for listener in self._market_listeners:
                     listener(event)
-            elif isinstance(event, Trade):
+            elif kind is _TRADE:
                 for listener in self._market_listeners:
                     listener(event)
-            elif isinstance(event, ConnectionStatus):
-                log = logger.bind(venue=event.venue, session=event.session)
-                if event.connected:
-                    log.info("session up: {}", event.reason)
-                else:
-                    log.warning("session down: {}", event.reason)
-                for conn_listener in self._connection_listeners:
-                    conn_listener(event)
-            elif isinstance(event, MalformedMessage):
+            elif kind is _CONNECTION:
+                self._on_connection(event)
+            else:
                 self.malformed += 1
                 logger.bind(venue=event.venue).warning("malformed message ({}): {:.200}", event.error, event.raw)
-            else:
-                order_events.append(event)
         if order_events:
             stream = self._streams.get(venue)
             if stream is None:
                 logger.bind(venue=venue).warning("{} order events from a venue we do not trade on", len(order_events))
             else:
-                stream.process(order_events)
+                # Every event private (a venue's usual batch): hand over the batch itself, not a copy of it.
+                stream.process(events if len(order_events) == len(events) else order_events)
+
+    def _on_connection(self, event: ConnectionStatus) -> None:
+        log = logger.bind(venue=event.venue, session=event.session)
+        if event.connected:
+            log.info("session up: {}", event.reason)
+        else:
+            log.warning("session down: {}", event.reason)
+        for conn_listener in self._connection_listeners:
+            conn_listener(event)
+
+    def _kind_of(self, event: VenueEvent) -> _Kind:
+        """How ``event`` is routed: the isinstance checks, in their order, made once per event class.
+
+        Why: each event went through up to five isinstance checks (one against a union) before it reached
+        its stream; the exact class now picks its route from a dict. The answer is kept for the class only
+        when the event is plainly of it (a proxy or mock whose ``__class__`` differs is checked each time).
+        """
+        kind: _Kind
+        if isinstance(event, BookSnapshot):
+            kind = _SNAPSHOT
+        elif isinstance(event, BookDelta):
+            kind = _DELTA
+        elif isinstance(event, Trade):
+            kind = _TRADE
+        elif isinstance(event, ConnectionStatus):
+            kind = _CONNECTION
+        elif isinstance(event, MalformedMessage):
+            kind = _MALFORMED
+        else:
+            kind = _PRIVATE
+        if event.__class__ is type(event):
+            self._kinds[type(event)] = kind
+        return kind

@@ -23,6 +23,7 @@ from mmkit.clock import Clock, ClockMode
 from mmkit.model import BookDelta, BookSnapshot, FairValue, Trade
 
 ReplayEvent = BookSnapshot | BookDelta | Trade
+_BACKTEST = ClockMode.BACKTEST
 Sink = Callable[[ReplayEvent], None]
 
 
@@ -72,7 +73,8 @@ class ReplayTimeline:
         self._wall_start = ts_ns
 
     def tick(self, ts_ns: int) -> None:
-        self.deliver_until(self.recorded_now(ts_ns))
+        # recorded_now, inline: in BACKTEST (every tick of every backtest) recorded time is the clock's.
+        self.deliver_until(ts_ns if self._mode is _BACKTEST else self.recorded_now(ts_ns))
 
     def deliver_until(self, recorded_ns: int) -> int:
         raise NotImplementedError
@@ -214,15 +216,17 @@ class ReplayedReference:
                 listener(mid)
 
     def fair(self, now_ns: int) -> FairValue:
-        recorded_now = self._replay.recorded_now(now_ns) if self._replay is not None else now_ns
-        if not self.tracker.is_valid or self.last_mid is None:
+        replay = self._replay
+        recorded_now = replay.recorded_now(now_ns) if replay is not None else now_ns
+        mid = self.last_mid
+        if mid is None or not self.tracker.is_valid:
             return FairValue(None, 0.0, now_ns)
         age = max(0, recorded_now - self.last_update_ns)
         confidence = 1.0 if age <= self.staleness_ns else 0.0
         ts = now_ns - age
         # Asked every tick, mostly with nothing new: hand back the same (immutable) value while it holds.
         last = self._last_fair
-        if last is not None and last.price is self.last_mid and last.ts == ts and last.confidence == confidence:
+        if last is not None and last.price is mid and last.ts == ts and last.confidence == confidence:
             return last
-        self._last_fair = FairValue(self.last_mid, confidence, ts, sources=1)
-        return self._last_fair
+        self._last_fair = last = FairValue(mid, confidence, ts, 1)  # sources=1, passed by position (cheaper)
+        return last

@@ -141,13 +141,14 @@ class InventoryManager:
         if not fill.symbol.upper().startswith(self.symbol_base):
             self._log.warning("ignoring fill {} of {}: not {}", fill.trade_id, fill.symbol, self.symbol_base)
             return
-        if fill.key in self._seen:
+        key = fill.key
+        if key in self._seen:
             self._log.warning("ignoring duplicate fill {} on {}", fill.trade_id, fill.venue)
             return
         if fill.qty <= 0:
             self._log.error("ignoring fill {} with non-positive qty {}", fill.trade_id, fill.qty)
             return
-        self._seen.add(fill.key)
+        self._seen.add(key)
         self._fill_count += 1
         old = self._position
         signed = fill.qty * fill.side.sign
@@ -208,11 +209,16 @@ class InventoryManager:
 
     def quote_mode(self, side: Side) -> QuoteMode:
         """NORMAL, WIDEN (>= widen_at on the accumulating side) or STOP (>= 100 %); reducing side is NORMAL."""
-        derived = self._current()
+        derived = self._derived  # _current()'s first check, inline (as in emergency)
+        if derived is None or derived.position is not self._position or self._memo_config is not self.config:
+            derived = self._current()
         return derived.bid_mode if side is _BUY else derived.ask_mode
 
     def emergency(self) -> bool:
         """True past the hard limit: the engine should cancel every quote."""
+        derived = self._derived  # _current()'s first check, inline: asked every tick, mostly for the same position
+        if derived is not None and derived.position is self._position and self._memo_config is self.config:
+            return derived.emergency
         return self._current().emergency
 
     def _current(self) -> _Derived:

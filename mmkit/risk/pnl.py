@@ -263,10 +263,11 @@ class PnLTracker:
 
     def on_fill(self, fill: Fill, mid: Decimal | None = None) -> None:
         """Book one fill (deduplicated by venue and trade id); ``mid`` at fill time for spread capture."""
-        if fill.key in self._seen:
+        fill_key = fill.key
+        if fill_key in self._seen:
             self._log.warning("ignoring duplicate fill {} on {}", fill.trade_id, fill.venue)
             return
-        self._seen.add(fill.key)
+        self._seen.add(fill_key)
         book = self._book(fill.venue, fill.is_hedge)
         book.apply(fill.side, fill.qty, fill.price)
         settlement = self._settlement
@@ -274,7 +275,7 @@ class PnLTracker:
             fee = settlement.fee_in_unit(fill.fee, fill.fee_currency, fill.price)
             notional = settlement.notional_quote(fill.price, fill.qty)
         else:  # linear: as it always was (a base-asset fee converted at the fill price)
-            fee = fill.fee * fill.price if fill.fee_currency.upper() == self.config.base_asset.upper() else fill.fee
+            fee = fill.fee * fill.price if fill.fee_currency.upper() == self._config.base_asset.upper() else fill.fee
             notional = fill.notional
         book.fees += fee
         key = (fill.venue, fill.liquidity)
@@ -368,10 +369,13 @@ class PnLTracker:
         mark = self._mark
         if memo is not None and memo[0] == self._fills_booked and memo[1] is mark:
             return memo[2]
-        books = self._books.values()
-        realized = sum((b.realized for b in books), ZERO)
-        fees = sum((b.fees for b in books), ZERO)
-        unrealized = sum((b.unrealized(mark) for b in books), ZERO)
+        # Three sums from ZERO in book order, as sum(..., ZERO) would give them (the same additions in the
+        # same order, so the same digits), in one pass without three generators: a mark asks again.
+        realized = fees = unrealized = ZERO
+        for book in self._books.values():
+            realized = realized + book.realized
+            fees = fees + book.fees
+            unrealized = unrealized + book.unrealized(mark)
         figures = PnLFigures(realized, fees, unrealized, realized - fees + unrealized)
         self._figures = (self._fills_booked, mark, figures)
         return figures
@@ -502,14 +506,15 @@ class PnLTracker:
         self._peak = max(self._peak, total)
         self._trough = min(self._trough, total)
         self._max_drawdown = max(self._max_drawdown, self._peak - total)
+        config = self._config
         events: list[PnLEvent] = []
-        if abs(total - self._last_change_ref) >= self.config.change_threshold:
+        if abs(total - self._last_change_ref) >= config.change_threshold:
             events.append(PnLEvent("change", total, self._last_change_ref, ts_ns))
             self._last_change_ref = total
-        if total >= self._announced_high + self.config.extreme_step:
+        if total >= self._announced_high + config.extreme_step:
             events.append(PnLEvent("new_high", total, self._announced_high, ts_ns))
             self._announced_high = total
-        if total <= self._announced_low - self.config.extreme_step:
+        if total <= self._announced_low - config.extreme_step:
             events.append(PnLEvent("new_low", total, self._announced_low, ts_ns))
             self._announced_low = total
         for event in events:
