@@ -126,20 +126,27 @@ class RecordingReplay(ReplayTimeline):
         Through the compiled loop when it fits these sinks (the same effects, see
         :mod:`mmkit.backtest.replay_loop`), otherwise event by event through the sinks.
         """
-        events, sinks = self._events, self._sinks
-        index, end = self._index, len(events)
-        began = index
-        loop = self._loop if self._loop is not _NOT_LOOKED_UP else self.compiled_loop
+        events = self._events
+        began = index = self._index
+        loop = self._loop
+        if loop is _NOT_LOOKED_UP:
+            loop = self.compiled_loop
         if loop is not None:
             index = loop.deliver(events, index, recorded_ns)
-        while index < end and events[index].ts_recv <= recorded_ns:
-            event = events[index]
-            index += 1
-            for sink in sinks:
-                sink(event)
+        end = len(events)
+        if index < end and events[index].ts_recv <= recorded_ns:  # (the sinks' own loop: set up only if needed)
+            sinks = self._sinks
+            while index < end and events[index].ts_recv <= recorded_ns:
+                event = events[index]
+                index += 1
+                for sink in sinks:
+                    sink(event)
+        if index == began:  # nothing was due (most ticks of a sparse recording)
+            return 0
         self._index = index
-        self.delivered += index - began
-        return index - began
+        count = index - began
+        self.delivered += count
+        return count
 
     def stop(self, clock: Clock) -> None:
         return None
@@ -216,12 +223,11 @@ class ReplayedReference:
                 listener(mid)
 
     def fair(self, now_ns: int) -> FairValue:
-        replay = self._replay
-        recorded_now = replay.recorded_now(now_ns) if replay is not None else now_ns
         mid = self.last_mid
         if mid is None or not self.tracker.is_valid:
             return FairValue(None, 0.0, now_ns)
-        age = max(0, recorded_now - self.last_update_ns)
+        replay = self._replay
+        age = max(0, (now_ns if replay is None else replay.recorded_now(now_ns)) - self.last_update_ns)
         confidence = 1.0 if age <= self.staleness_ns else 0.0
         ts = now_ns - age
         # Asked every tick, mostly with nothing new: hand back the same (immutable) value while it holds.

@@ -69,9 +69,13 @@ class BacktestSampler:
         #: Order messages: new orders answered (accepted or rejected), replacements, confirmed cancels.
         self.order_messages = 0
         #: What the last row was made from, by identity (Decimals and PnLFigures are immutable; the order
-        #: tracker's version moves with every change to our orders): (fair price, orders version, position,
-        #: PnL figures). While all four stand, a tick appends the last row again without converting anything.
-        self._key: tuple[Decimal | None, int, Decimal | None, PnLFigures | None] = (None, -1, None, None)
+        #: tracker's version moves with every change to our orders): fair price, orders version, position,
+        #: PnL figures (four attributes, not a tuple: compared every tick). While all four stand, a tick
+        #: appends the last row again without converting anything.
+        self._key_fair: Decimal | None = None
+        self._key_version = -1
+        self._key_position: Decimal | None = None
+        self._key_figures: PnLFigures | None = None
         self._last_row: tuple[float, ...] = ()
         # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
         # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
@@ -155,9 +159,13 @@ class BacktestSampler:
         version = self._orders.version
         position = self._inventory.position
         figures = self._pnl.figures()
-        key = self._key
-        if not (fair is key[0] and version == key[1] and position is key[2] and figures is key[3]):
-            self._key = (fair, version, position, figures)
+        if (
+            fair is not self._key_fair
+            or version != self._key_version
+            or position is not self._key_position
+            or figures is not self._key_figures
+        ):
+            self._key_fair, self._key_version, self._key_position, self._key_figures = fair, version, position, figures
             self._last_row = self._make_row(fair, version, position, figures)
         self.ts.append(ts_ns)
         self._rows.extend(self._last_row)

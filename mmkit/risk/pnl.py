@@ -239,8 +239,9 @@ class PnLTracker:
         self._log = logger.bind(component="pnl")
         #: Fills booked so far; the ledger (lots, realized, fees) changes only when this moves.
         self._fills_booked = 0
-        #: :meth:`figures` memo, valid while ``(fills booked, mark object)`` is unchanged (see there).
-        self._figures: tuple[int, Decimal | None, PnLFigures] | None = None
+        #: :meth:`figures` memo; dropped (None) by the only two writers of what it sums: a booked fill
+        #: (:meth:`on_fill`) and a new mark object (:meth:`mark`). See :meth:`figures`.
+        self._figures: PnLFigures | None = None
         #: The total the last :meth:`_after_change` worked on (None before the first).
         self._last_total: Decimal | None = None
 
@@ -268,6 +269,7 @@ class PnLTracker:
             self._log.warning("ignoring duplicate fill {} on {}", fill.trade_id, fill.venue)
             return
         self._seen.add(fill_key)
+        self._figures = None  # the books change below
         book = self._book(fill.venue, fill.is_hedge)
         book.apply(fill.side, fill.qty, fill.price)
         settlement = self._settlement
@@ -283,7 +285,7 @@ class PnLTracker:
         book.trades += 1
         book.volume_base += fill.qty
         book.volume_quote += notional
-        self._fills_booked += 1  # invalidates the figures() memo
+        self._fills_booked += 1
         reference_mid = mid if mid is not None else self._mark
         if not fill.is_hedge and reference_mid is not None and reference_mid > 0:
             capture_bps = fill.side.sign * (reference_mid - fill.price) / reference_mid * BPS
@@ -300,6 +302,7 @@ class PnLTracker:
             return
         if price <= 0:
             raise ValueError(f"mark price must be positive, got {price}")
+        self._figures = None  # unrealized PnL is marked at the new object
         self._mark = price
         self._mark_ts = ts_ns
         self._after_change(ts_ns)
@@ -358,17 +361,18 @@ class PnLTracker:
 
         The engine asks for these several times a tick (mark → drawdown check,
         kill switch, sampler) and most ticks change neither the ledger nor the
-        mark. The memo is keyed on the number of fills booked (the only thing
-        that changes lots, realized PnL and fees) and on the mark *object*:
-        identity, not equality, because ``Decimal("1.0") == Decimal("1.00")``
-        yet the two give differently written results. A new mark object that
-        happens to be equal just recomputes. The books are changed only by
-        :meth:`on_fill`; ``books()`` hands them out for reading.
+        mark. The memo is dropped where those change, so that reading it is
+        one attribute test: by :meth:`on_fill` (the only thing that changes
+        lots, realized PnL and fees) and by :meth:`mark` given another mark
+        *object*: identity, not equality, because ``Decimal("1.0") ==
+        Decimal("1.00")`` yet the two give differently written results (a new
+        mark object that happens to be equal just recomputes). The books are
+        changed only by :meth:`on_fill`; ``books()`` hands them out for reading.
         """
-        memo = self._figures
+        figures = self._figures
+        if figures is not None:
+            return figures
         mark = self._mark
-        if memo is not None and memo[0] == self._fills_booked and memo[1] is mark:
-            return memo[2]
         # Three sums from ZERO in book order, as sum(..., ZERO) would give them (the same additions in the
         # same order, so the same digits), in one pass without three generators: a mark asks again.
         realized = fees = unrealized = ZERO
@@ -377,7 +381,7 @@ class PnLTracker:
             fees = fees + book.fees
             unrealized = unrealized + book.unrealized(mark)
         figures = PnLFigures(realized, fees, unrealized, realized - fees + unrealized)
-        self._figures = (self._fills_booked, mark, figures)
+        self._figures = figures
         return figures
 
     def realized(self, hedge: bool | None = None) -> Decimal:
