@@ -218,14 +218,12 @@ class StrategyRunner:
             stats.disconnected_ticks += 1
             return
         began = perf_counter_ns()
-        fair = self.fair_source.fair(ts_ns)
-        self.last_fair = fair
+        self.last_fair = fair = self.fair_source.fair(ts_ns)
         price = fair.price
         if price is not None:
             self.pnl.mark(price, ts_ns)
-        reason = gated or self.halted_reason(ts_ns, fair)
-        targets: Sequence[TargetQuote] = ()
-        if reason is None:
+        targets: tuple[TargetQuote, ...] = ()
+        if (gated or self.halted_reason(ts_ns, fair)) is None:
             last = self._last_inputs
             # The memo's key, compared in place (no tuple built on an idle tick): prices by identity (an
             # equal Decimal of another exponent could change the answer's digits), the rest by value.
@@ -245,11 +243,11 @@ class StrategyRunner:
             stats.quoting_ticks += 1
         else:
             stats.halted_ticks += 1
-        stats.last_targets = targets if type(targets) is tuple else tuple(targets)
+        stats.last_targets = targets  # a tuple: the memo's answer, _ask_controller's, or ()
         stats.last_actions = self.executor.reconcile(targets, ts_ns, price)
         stats.last_decision_ns = perf_counter_ns() - began
 
-    def _ask_controller(self, ts_ns: int, fair: FairValue) -> Sequence[TargetQuote]:
+    def _ask_controller(self, ts_ns: int, fair: FairValue) -> tuple[TargetQuote, ...]:
         """``on_tick``'s checked answer through the inventory gate, remembered with its inputs; () if it failed."""
         self._last_inputs = None
         inputs = self._inputs(fair)  # read before on_tick, as on_tick saw them
