@@ -276,7 +276,7 @@ class StrategyRunner:
         if not self._memo_ticks:
             return None
         return (fair.price, self.inventory.position, fair.confidence, fair.sources, self.orders.version,
-                self._book_key())
+                self._book_key() if self._reads_book else None)
 
     def _book_key(self) -> object:
         """The book as an input of ``on_tick`` (None for a controller that does not read it)."""
