@@ -367,17 +367,24 @@ class Executor:
                 actions.append(ExecAction(_EXEC_CANCEL, order.client_id, order.slot, order.side))
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
+        breaker = self.breaker
         for order, target in replaces:
-            if not self._may_send(now_ns, _REPLACE, target, now_ns - order.created_ns):
+            # _may_send for a replace, inlined (a full re-quote is 16 of these): no duplicate guard (it is
+            # about new orders), then the breaker, then the limiter.
+            if breaker is not None and not breaker.allow(now_ns):
+                self.deferred_actions += 1
+                continue
+            if not limiter.try_acquire(now_ns, _REPLACE, now_ns - order.created_ns):
+                self.deferred_actions += 1
+                self._rate_limited(now_ns)
                 continue
             old_id = order.request.client_id
-            new = tracker.replace(old_id, target.price, target.qty, now_ns)
+            price, qty = target.price, target.qty
+            new = tracker.replace(old_id, price, qty, now_ns)
             if new is not None:
+                side = target.side
                 actions.append(
-                    ExecAction(
-                        _EXEC_REPLACE, new.request.client_id, target.slot, target.side, target.price, target.qty,
-                        old_id,
-                    )
+                    ExecAction(_EXEC_REPLACE, new.request.client_id, (side, target.level), side, price, qty, old_id)
                 )
         if len(places) > 1:
             places.sort(key=_target_level)

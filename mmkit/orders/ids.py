@@ -56,7 +56,10 @@ class Sequencer:
 
     def next(self) -> int:
         with self._lock:
-            value = max(self._last + 1, self._time_source())
+            value = self._time_source()
+            last = self._last
+            if value <= last:
+                value = last + 1
             self._last = value
             return value
 
@@ -86,11 +89,12 @@ class ClientIdGenerator:
         if value < _LOW:  # small counters (tests with a fake clock): no padded low part
             client_id = self.prefix + base36(value)
         else:
-            high, low = divmod(value, _LOW)
+            high = value // _LOW
             if high != self._high:
                 self._high, self._head = high, self.prefix + base36(high)
-            mid, last = divmod(low, 1296)
-            client_id = self._head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296] + _PAIRS[last]
+            # The low part is always six characters: the length check below is the head's (same result).
+            pairs = _PAIRS
+            client_id = self._head + pairs[value // 1679616 % 1296] + pairs[value // 1296 % 1296] + pairs[value % 1296]
         if len(client_id) > MAX_CLIENT_ID_LEN:  # only if the clock is absurd (year > 2085)
             raise RuntimeError(f"client id {client_id} exceeds {MAX_CLIENT_ID_LEN} characters")
         return client_id

@@ -62,6 +62,8 @@ _STATUS_TRIGGER = {
 #: The PENDING_* states as a tuple: membership by identity (the frozenset would call Enum's Python-level
 #: __hash__ per order).
 _PENDING = tuple(PENDING_STATES)
+_OPEN, _PARTIALLY_FILLED = OrderState.OPEN, OrderState.PARTIALLY_FILLED
+_REPLACE_SUBMITTED, _CANCEL_SUBMITTED = Trigger.REPLACE_SUBMITTED, Trigger.CANCEL_SUBMITTED
 #: "No status query comes due" (later than any clock time).
 _NEVER = 2**63
 
@@ -253,20 +255,26 @@ class ClientOrderTracker:
         if orig is None:
             return None
         state = orig.state
-        if state is not OrderState.OPEN and state is not OrderState.PARTIALLY_FILLED:
+        if state is not _OPEN and state is not _PARTIALLY_FILLED:
             return None
         self._version += 1
         new_id = new_client_id or self.ids.next_id()
         old = orig.request
-        request = OrderRequest(
-            new_id, old.venue, old.symbol, old.side, qty, price, old.order_type, old.tif, old.post_only, now_ns
-        )
-        if not self._apply(orig, Trigger.REPLACE_SUBMITTED, now_ns):
+        venue, symbol, side = old.venue, old.symbol, old.side
+        request = OrderRequest(new_id, venue, symbol, side, qty, price, old.order_type, old.tif, old.post_only, now_ns)
+        # ``_apply`` without ``_file``: from OPEN / PARTIALLY_FILLED, REPLACE_SUBMITTED leads to PENDING_REPLACE
+        # (the table; tests/unit/orders/test_tracker_fast_paths.py checks it), an active state of an order
+        # already in the active map, which ``_file`` would leave where it is.
+        try:
+            orig.apply(_REPLACE_SUBMITTED, now_ns)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            self._log.bind(client_id=client_id).error("{}", exc)
             return None
         new = ClientOrder(request, slot=orig.slot, created_ns=now_ns, updated_ns=now_ns, replaces=client_id)
         orig.replaced_by = new_id
         self._active[new_id] = new
-        self.connector.replace(ReplaceRequest(new_id, client_id, old.venue, old.symbol, old.side, qty, price, now_ns))
+        self.connector.replace(ReplaceRequest(new_id, client_id, venue, symbol, side, qty, price, now_ns))
         return new
 
     def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:

@@ -114,7 +114,12 @@ class FakeOrder:
 
     @property
     def is_open(self) -> bool:
-        return self.status.is_open
+        return self.status in _OPEN_STATUSES
+
+
+#: ``VenueOrderStatus.is_open`` as a tuple (membership by identity; the property is a call per order).
+_OPEN_STATUSES = (VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED)
+_REPLACE = ActionKind.REPLACE
 
 
 class FakeConnector:
@@ -249,10 +254,28 @@ class FakeConnector:
 
     def replace(self, request: ReplaceRequest) -> None:
         self.replaced.append(request)
-        self._record(ActionKind.REPLACE, request.orig_client_id, request)
-        reason = self._check_replace(request)
+        orig_id = request.orig_client_id
+        self.actions.append(FakeAction(_REPLACE, orig_id, request, self.now_ns))
+        # The checks of _check_replace, asked in one expression for the usual case (connected, replace
+        # supported, nothing scripted, the original open, the new id unused, no validation); any other
+        # case goes through _check_replace, which words the reject.
+        orders = self._orders
+        orig = orders.get(orig_id)
+        if (
+            orig is not None
+            and orig.status in _OPEN_STATUSES
+            and not self.validate
+            and self._connected
+            and not self._reject_next
+            and self._rules.supports_replace
+            and request.client_id not in orders
+            and orig_id not in self._lost
+        ):
+            reason = None
+        else:
+            reason = self._check_replace(request)
         if reason is not None:
-            self._cancel_reject(request.orig_client_id, reason[0], reason[1], request.client_id)
+            self._cancel_reject(orig_id, reason[0], reason[1], request.client_id)
             return
         if self.auto_ack:
             self._do_replace(request)
@@ -581,26 +604,12 @@ class FakeConnector:
         """The old id is closed; the order lives on under the new id with ``qty`` open (same venue id)."""
         old = self._orders[request.orig_client_id]
         old.status = VenueOrderStatus.CANCELED
-        new = FakeOrder(
-            client_id=request.client_id,
-            venue_order_id=old.venue_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            price=request.price,
-            qty=request.qty,
+        new_id, venue_order_id, now = request.client_id, old.venue_order_id, self.now_ns
+        self._orders[new_id] = FakeOrder(
+            new_id, venue_order_id, request.symbol, request.side, request.price, request.qty
         )
-        self._orders[new.client_id] = new
-        self._emit(
-            OrderReplaced(
-                self._venue,
-                new.client_id,
-                old.client_id,
-                new.venue_order_id,
-                request.price,
-                request.qty,
-                self.now_ns,
-                self.now_ns,
-            )
+        self._inbox.put(
+            OrderReplaced(self._venue, new_id, old.client_id, venue_order_id, request.price, request.qty, now, now)
         )
 
     def _do_fill(self, order: FakeOrder, qty: Decimal, price: Decimal, liquidity: Liquidity) -> Fill:
