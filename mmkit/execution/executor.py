@@ -232,6 +232,17 @@ class Executor:
         if hit is not None:
             return hit
         inst = self.instrument
+        band = inst.band_for(price)
+        if price > ZERO and not price % band.tick and not qty % band.lot:
+            # Already on the grid (what controllers that work in ticks hand over): rounding would give
+            # these values back (an on-tick price floors and ceils to itself, in its own band, and so does
+            # an on-lot size), so only the static check is left. The values may differ from rounding's in
+            # exponent, which is sound: _normalize uses a snapped value only where it differs in value.
+            result = (price, qty, inst.check_order(price, qty))
+            if len(cache) >= _SNAP_CACHE_SIZE:
+                cache.clear()
+            cache[key] = result
+            return result
         snapped_price = inst.round_price(price, side)
         if snapped_price <= ZERO:
             result: tuple[Decimal, Decimal, RejectReason | None] = (snapped_price, qty, RejectReason.INVALID_PRICE)

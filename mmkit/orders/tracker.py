@@ -31,6 +31,7 @@ from mmkit.clock import Clock
 from mmkit.connector import Connector, VenueRules, status_capabilities
 from mmkit.model import (
     NS_PER_S,
+    ZERO,
     Fill,
     OrderAccepted,
     OrderCanceled,
@@ -62,7 +63,7 @@ _STATUS_TRIGGER = {
 #: The PENDING_* states as a tuple: membership by identity (the frozenset would call Enum's Python-level
 #: __hash__ per order).
 _PENDING = tuple(PENDING_STATES)
-_OPEN, _PARTIALLY_FILLED = OrderState.OPEN, OrderState.PARTIALLY_FILLED
+_OPEN, _PARTIALLY_FILLED, _PENDING_CREATE = OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CREATE
 _REPLACE_SUBMITTED, _CANCEL_SUBMITTED = Trigger.REPLACE_SUBMITTED, Trigger.CANCEL_SUBMITTED
 #: "No status query comes due" (later than any clock time).
 _NEVER = 2**63
@@ -223,11 +224,13 @@ class ClientOrderTracker:
 
     def submit(self, order: OrderRequest, now_ns: int = 0, slot: Slot | None = None) -> ClientOrder:
         """Track ``order`` as PENDING_CREATE and send it."""
-        if self.get(order.client_id) is not None:
-            raise ValueError(f"client id {order.client_id} is already tracked")
+        client_id = order.client_id
+        active = self._active
+        if client_id in active or client_id in self._finished:  # get() is not None, without the call
+            raise ValueError(f"client id {client_id} is already tracked")
         self._version += 1
-        tracked = ClientOrder(order, slot=slot, created_ns=now_ns, updated_ns=now_ns)
-        self._active[order.client_id] = tracked
+        tracked = ClientOrder(order, _PENDING_CREATE, "", ZERO, None, ZERO, slot, now_ns, now_ns)  # see replace()
+        active[client_id] = tracked
         self.connector.place(order)
         return tracked
 
@@ -271,7 +274,9 @@ class ClientOrderTracker:
             self.illegal_transitions += 1
             self._log.bind(client_id=client_id).error("{}", exc)
             return None
-        new = ClientOrder(request, slot=orig.slot, created_ns=now_ns, updated_ns=now_ns, replaces=client_id)
+        # Positional (request, state, venue_order_id, filled_qty, avg_price, fees, slot, created_ns, updated_ns,
+        # replaces), the defaults spelled out: a keyword call of a 16-field __init__ costs more than the build.
+        new = ClientOrder(request, _PENDING_CREATE, "", ZERO, None, ZERO, orig.slot, now_ns, now_ns, client_id)
         orig.replaced_by = new_id
         self._active[new_id] = new
         self.connector.replace(ReplaceRequest(new_id, client_id, venue, symbol, side, qty, price, now_ns))
@@ -322,7 +327,7 @@ class ClientOrderTracker:
         if symbol is None:
             orders = tuple(self._active.values())
         else:
-            orders = tuple(o for o in self._active.values() if o.request.symbol == symbol)
+            orders = tuple([o for o in self._active.values() if o.request.symbol == symbol])
         self._open_views[symbol] = (self._version, orders)
         return orders
 
