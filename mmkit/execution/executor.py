@@ -50,6 +50,7 @@ from mmkit.model import (
     OrderRejected,
     OrderReplaced,
     OrderRequest,
+    OrderType,
     RejectReason,
     Side,
     TargetQuote,
@@ -98,6 +99,7 @@ _SNAP_CACHE_SIZE = 4096
 # Enum members looked up once: a member access goes through the enum metaclass, and these are
 # read for every action.
 _SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
 _CANCEL, _REPLACE, _PLACE = ActionKind.CANCEL, ActionKind.REPLACE, ActionKind.PLACE
 _EXEC_CANCEL, _EXEC_REPLACE, _EXEC_PLACE = ExecActionKind.CANCEL, ExecActionKind.REPLACE, ExecActionKind.PLACE
 
@@ -399,25 +401,20 @@ class Executor:
                 )
         if len(places) > 1:
             places.sort(key=_target_level)
+        venue, symbol = self.rules.venue, self.instrument.symbol
         for target in places:
             if not self._may_send(now_ns, _PLACE, target):
                 continue
+            side, price, qty = target.side, target.price, target.qty
+            client_id = tracker.ids.next_id()  # tracker.new_client_id() without the extra call
+            # Positional: (client_id, venue, symbol, side, qty, price, order_type, tif, post_only, ts_created).
             request = OrderRequest(
-                client_id=tracker.new_client_id(),
-                venue=self.rules.venue,
-                symbol=self.instrument.symbol,
-                side=target.side,
-                qty=target.qty,
-                price=target.price,
-                tif=self.tif,
-                post_only=self.post_only,
-                ts_created=now_ns,
+                client_id, venue, symbol, side, qty, price, _LIMIT, self.tif, self.post_only, now_ns
             )
-            tracker.submit(request, now_ns, slot=target.slot)
-            limiter.record_place(now_ns, target.side, target.price, target.qty)
-            actions.append(
-                ExecAction(_EXEC_PLACE, request.client_id, target.slot, target.side, target.price, target.qty)
-            )
+            slot = (side, target.level)
+            tracker.submit(request, now_ns, slot=slot)
+            limiter.record_place(now_ns, side, price, qty)
+            actions.append(ExecAction(_EXEC_PLACE, client_id, slot, side, price, qty))
         return actions
 
     def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote, age_ns: int | None = None) -> bool:

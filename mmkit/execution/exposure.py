@@ -66,8 +66,10 @@ def bound_exposure(
     limit, is settled by one sum over both sides (an upper bound of either side's worst case).
     """
     total = ZERO
-    for live in open_orders:
-        total += _remaining(live)
+    for live in open_orders:  # _remaining() inlined; a zero left adds ZERO (the sum is only compared)
+        left = live.request.qty - live.filled_qty
+        if left > ZERO:
+            total += left
     for target in places:
         total += target.qty
     for _, target in replaces:
