@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -172,6 +172,10 @@ class FakeConnector:
         #: Replaces not yet confirmed (``auto_ack=False``), by new client id.
         self._pending_replaces: dict[str, ReplaceRequest] = {}
         self._fills: list[Fill] = []
+        #: The venue's acks of the actions so far, as (event class, its fields): built into events when the
+        #: engine reads them (drain) or before any other event is emitted, so the order of events is as if
+        #: they were emitted at once (see _reply).
+        self._replies: list[tuple[Callable[..., VenueEvent], tuple[Any, ...]]] = []
 
     # ------------------------------------------------------------------
     # Connector protocol: identity and session
@@ -213,6 +217,8 @@ class FakeConnector:
         self.trade_subscriptions.append(symbol)
 
     def drain(self) -> list[VenueEvent]:
+        if self._replies:
+            self._build_replies()
         return self._inbox.drain()
 
     # ------------------------------------------------------------------
@@ -237,7 +243,8 @@ class FakeConnector:
         )
         self._orders[order.client_id] = fake
         if self.auto_ack:
-            self._emit(OrderAccepted(self._venue, fake.client_id, fake.venue_order_id, self.now_ns, self.now_ns))
+            now = self.now_ns
+            self._replies.append((OrderAccepted, (self._venue, fake.client_id, fake.venue_order_id, now, now)))
 
     def cancel(self, client_id: str, symbol: str) -> None:
         self.canceled.append(client_id)
@@ -507,7 +514,24 @@ class FakeConnector:
     # ------------------------------------------------------------------
 
     def _emit(self, event: VenueEvent) -> None:
+        if self._replies:
+            self._build_replies()
         self._inbox.put(event)
+
+    def _build_replies(self) -> None:
+        """Turn the recorded acks into events, in order.
+
+        Why acks are recorded rather than built in the call: the fake stands in
+        for a connector, whose call builds and sends *its* message (here: the
+        recorded FakeAction, the checks, the venue-side order book); the venue's
+        answer is built on the receiving side, when the engine reads it. Every
+        field is taken at call time, so the events are the same objects' values
+        as if built at once, and every other emit builds the recorded ones first.
+        """
+        replies, self._replies = self._replies, []
+        put = self._inbox.put
+        for make, fields in replies:
+            put(make(*fields))
 
     def _record(self, kind: ActionKind, client_id: str | None, request: OrderRequest | ReplaceRequest | None) -> None:
         self.actions.append(FakeAction(kind, client_id, request, self.now_ns))
@@ -598,7 +622,9 @@ class FakeConnector:
 
     def _do_cancel(self, order: FakeOrder) -> None:
         order.status = VenueOrderStatus.CANCELED
-        self._emit(OrderCanceled(self._venue, order.client_id, self.now_ns, self.now_ns, leaves_qty=order.remaining))
+        now = self.now_ns
+        # (venue, client_id, ts_event, ts_recv, leaves_qty): see _build_replies.
+        self._replies.append((OrderCanceled, (self._venue, order.client_id, now, now, order.remaining)))
 
     def _do_replace(self, request: ReplaceRequest) -> None:
         """The old id is closed; the order lives on under the new id with ``qty`` open (same venue id)."""
@@ -608,8 +634,8 @@ class FakeConnector:
         self._orders[new_id] = FakeOrder(
             new_id, venue_order_id, request.symbol, request.side, request.price, request.qty
         )
-        self._inbox.put(
-            OrderReplaced(self._venue, new_id, old.client_id, venue_order_id, request.price, request.qty, now, now)
+        self._replies.append(
+            (OrderReplaced, (self._venue, new_id, old.client_id, venue_order_id, request.price, request.qty, now, now))
         )
 
     def _do_fill(self, order: FakeOrder, qty: Decimal, price: Decimal, liquidity: Liquidity) -> Fill:
