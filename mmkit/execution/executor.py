@@ -235,6 +235,7 @@ class Executor:
             return hit
         inst = self.instrument
         band = inst.band_for(price)
+        result: tuple[Decimal, Decimal, RejectReason | None]
         if price > ZERO and not price % band.tick and not qty % band.lot:
             # Already on the grid (what controllers that work in ticks hand over): rounding would give
             # these values back (an on-tick price floors and ceils to itself, in its own band, and so does
@@ -247,7 +248,7 @@ class Executor:
             return result
         snapped_price = inst.round_price(price, side)
         if snapped_price <= ZERO:
-            result: tuple[Decimal, Decimal, RejectReason | None] = (snapped_price, qty, RejectReason.INVALID_PRICE)
+            result = (snapped_price, qty, RejectReason.INVALID_PRICE)
         else:
             snapped_qty = inst.round_qty(qty, snapped_price)
             result = (snapped_price, snapped_qty, inst.check_order(snapped_price, snapped_qty))

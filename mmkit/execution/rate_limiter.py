@@ -171,8 +171,7 @@ class RateLimiter:
         for window in self._windows:
             window.append(now)
         expiry = now + self._shortest_ns
-        if expiry < self._next_expiry_ns:
-            self._next_expiry_ns = expiry
+        self._next_expiry_ns = min(self._next_expiry_ns, expiry)
         self.granted += 1
         return True
 

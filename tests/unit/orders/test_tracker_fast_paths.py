@@ -74,7 +74,7 @@ def _replace_once(fake: FakeConnector, tracker: ClientOrderTracker) -> tuple[Cli
 
 
 def test_replace_keeps_the_original_active_and_pending(fake: FakeConnector, tracker: ClientOrderTracker) -> None:
-    orig, new = _replace_once(fake, tracker)
+    orig, _new = _replace_once(fake, tracker)
     assert orig.state is OrderState.PENDING_REPLACE
     assert orig.replaced_by == "c2"
     assert [o.client_id for o in tracker.open_orders()] == ["c1", "c2"]
