@@ -40,7 +40,7 @@ from loguru import logger
 
 from mmkit.connector import Connector, VenueRules
 from mmkit.execution.circuit_breaker import CircuitBreaker
-from mmkit.execution.exposure import bound_exposure
+from mmkit.execution.exposure import bound_exposure, far_from_limit
 from mmkit.execution.rate_limiter import ActionKind, RateLimiter
 from mmkit.instrument import Instrument
 from mmkit.model import (
@@ -359,12 +359,12 @@ class Executor:
             cancels.extend(o for o in strays if o.state not in _PENDING)
         limited = 0
         if limit is not None and position is not None:
-            cut = bound_exposure(
-                self.instrument, tracker.open_orders_view(self.instrument.symbol), position, limit.max_position,
-                cancels, replaces, places,
-            )
-            replaces, places, limited = cut.replaces, cut.places, cut.limited
-            self.limited_targets += limited
+            resting = tracker.open_orders_view(self.instrument.symbol)
+            max_position = limit.max_position
+            if not far_from_limit(resting, position, max_position, replaces, places):  # else nothing to cut
+                cut = bound_exposure(self.instrument, resting, position, max_position, cancels, replaces, places)
+                replaces, places, limited = cut.replaces, cut.places, cut.limited
+                self.limited_targets += limited
         if not (cancels or replaces or places):
             if len(wanted) == len(targets) and not limited:  # nothing dropped (see the docstring)
                 self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays, position)
@@ -377,8 +377,9 @@ class Executor:
                 self.deferred_actions += 1
                 self._rate_limited(now_ns)
                 continue
-            if tracker.cancel(order.client_id, now_ns):
-                actions.append(ExecAction(_EXEC_CANCEL, order.client_id, order.slot, order.side))
+            request = order.request
+            if tracker.cancel(request.client_id, now_ns):
+                actions.append(ExecAction(_EXEC_CANCEL, request.client_id, order.slot, request.side))
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
         breaker = self.breaker

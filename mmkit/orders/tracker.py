@@ -237,12 +237,12 @@ class ClientOrderTracker:
     def cancel(self, client_id: str, now_ns: int = 0) -> bool:
         """Send a cancel for a live (or not yet acknowledged) order; False if there is nothing to cancel."""
         order = self._active.get(client_id)
-        if order is None or order.is_done:
+        if order is None or order.state in DONE_STATES:  # order.is_done without two property calls
             return False
         self._version += 1
-        if not self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
+        if not self._apply(order, _CANCEL_SUBMITTED, now_ns):
             return False
-        self.connector.cancel(client_id, order.symbol)
+        self.connector.cancel(client_id, order.request.symbol)
         return True
 
     def replace(
@@ -546,13 +546,15 @@ class ClientOrderTracker:
             self._chain_filled[chain_id] = (qty + fill.qty, notional + fill.qty * fill.price)
             if len(self._chain_filled) > self._finished_cache_size:
                 self._chain_filled.popitem(last=False)
-        olog = self._log.bind(client_id=order.client_id)
+        # The order's logger is bound only when there is something to say (a bind builds a Logger).
         if was_done:
             self.late_fills += 1
-            olog.warning("late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value)
+            self._log.bind(client_id=order.client_id).warning(
+                "late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value
+            )
         if order.filled_qty > order.qty:
             self.overfills += 1
-            olog.error("over-filled: {} filled of {}", order.filled_qty, order.qty)
+            self._log.bind(client_id=order.client_id).error("over-filled: {} filled of {}", order.filled_qty, order.qty)
         self._apply(order, trigger, fill.ts_recv)
         return order
 
@@ -596,7 +598,6 @@ class ClientOrderTracker:
 
     def _on_status(self, order: ClientOrder, report: OrderStatusReport) -> None:
         now = report.ts_recv
-        olog = self._log.bind(client_id=order.client_id)
         if report.venue_order_id:
             order.venue_order_id = report.venue_order_id
         order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
@@ -604,7 +605,7 @@ class ClientOrderTracker:
         # the difference as a flagged synthetic fill and halts the ledger); nothing to repeat here.
         self._apply(order, _STATUS_TRIGGER[report.status], now)
         if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
-            olog.info("still open while PENDING_CANCEL: re-sending cancel")
+            self._log.bind(client_id=order.client_id).info("still open while PENDING_CANCEL: re-sending cancel")
             self._apply(order, Trigger.CANCEL_SUBMITTED, now)
             self.connector.cancel(order.client_id, order.symbol)
         lived = report.status is not VenueOrderStatus.REJECTED
