@@ -152,6 +152,13 @@ class ClientOrderTracker:
         bumps it) or with ``pending_timeout_ns``. While those stand and that time
         has not come, the scan is skipped.
         """
+        idle = (
+            ts_ns < self._query_due_ns
+            and self._scanned_version == self._version
+            and self._scanned_timeout == self.pending_timeout_ns
+        )
+        if idle and self.resync_interval_ns <= 0:
+            return  # what the steps below would conclude, without asking the connector whether it is up
         if not self.connector.connected:
             return
         if self.resync_interval_ns > 0 and (self._next_resync_ns is None or ts_ns >= self._next_resync_ns):
