@@ -152,13 +152,14 @@ class ClientOrderTracker:
         bumps it) or with ``pending_timeout_ns``. While those stand and that time
         has not come, the scan is skipped.
         """
-        idle = (
+        if (
             ts_ns < self._query_due_ns
             and self._scanned_version == self._version
             and self._scanned_timeout == self.pending_timeout_ns
-        )
-        if idle and self.resync_interval_ns <= 0:
-            return  # what the steps below would conclude, without asking the connector whether it is up
+        ):
+            next_resync = self._next_resync_ns
+            if self.resync_interval_ns <= 0 or (next_resync is not None and ts_ns < next_resync):
+                return  # no query and no re-sync due: the steps below conclude the same, connected or not
         if not self.connector.connected:
             return
         if self.resync_interval_ns > 0 and (self._next_resync_ns is None or ts_ns >= self._next_resync_ns):
