@@ -1,0 +1,91 @@
+"""The simulated venue's rules, checked where a venue checks them: at arrival.
+
+Why a module of its own: what a venue refuses (rate limits, unknown symbol,
+duplicate client ids, unsupported order types, tick/lot/notional/price band,
+the duplicate-order window) is decided before the order touches a book, and
+both simulated venues refuse the same things the same way. Each check
+returns ``(reason, text)`` or None; the caller turns a reason into the
+reject event.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+
+from mmkit.connector import VenueRules
+from mmkit.model import OrderRequest, OrderType, RejectReason, ReplaceRequest, Side
+from mmkit.sim.venue_accounts import VenueOrder
+
+__all__ = ["RuleChecks"]
+
+Problem = tuple[RejectReason, str]
+
+
+class RuleChecks:
+    """Arrival-time rules of a simulated venue (a mixin of :class:`mmkit.sim.base_venue.SimulatedVenue`)."""
+
+    _rules: VenueRules
+    _orders: dict[str, VenueOrder]
+
+    def _init_checks(self, rules: VenueRules) -> None:
+        self._rate_windows = [deque[int]() for _ in rules.rate_limits]
+        self._recent_places: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
+
+    def _mid(self, symbol: str) -> Decimal | None:
+        raise NotImplementedError
+
+    def _check_place(self, order: OrderRequest, ts: int) -> Problem | None:
+        rules = self._rules
+        if not self._rate_ok(ts):
+            return RejectReason.RATE_LIMIT, "rate limit exceeded"
+        try:
+            inst = rules.instrument(order.symbol)
+        except KeyError:
+            return RejectReason.INVALID_MESSAGE, f"unknown symbol {order.symbol}"
+        if order.client_id in self._orders:
+            return RejectReason.DUPLICATE_CLIENT_ID, f"client id {order.client_id} already used"
+        if order.order_type is OrderType.MARKET and not rules.supports_market_orders:
+            return RejectReason.OTHER, "market orders are not supported"
+        if order.post_only and not rules.supports_post_only:
+            return RejectReason.OTHER, "post-only is not supported"
+        if order.order_type is OrderType.LIMIT:
+            assert order.price is not None
+            reason = inst.check_order(order.price, order.qty, self._mid(order.symbol))
+            if reason is not None:
+                return reason, f"{reason.value}: price {order.price} qty {order.qty}"
+        elif order.qty <= 0 or order.qty < inst.min_qty:
+            return RejectReason.INVALID_QTY, f"qty {order.qty}"
+        key = (order.symbol, order.side, order.price, order.qty)
+        window = rules.duplicate_order_window_ns
+        last = self._recent_places.get(key)
+        if window > 0 and last is not None and ts - last < window:
+            return RejectReason.DUPLICATE_ORDER, "same order inside the duplicate-order window"
+        self._recent_places[key] = ts
+        return None
+
+    def _check_replace(self, req: ReplaceRequest, ts: int) -> Problem | None:
+        """Why the venue refuses ``req`` (the original must be open, the new client id unused), or None."""
+        if not self._rules.supports_replace:
+            return RejectReason.OTHER, "replace is not supported"
+        if not self._rate_ok(ts):
+            return RejectReason.RATE_LIMIT, "rate limit exceeded"
+        old = self._orders.get(req.orig_client_id)
+        if old is None or not old.status.is_open:
+            return RejectReason.UNKNOWN_ORDER, "unknown order" if old is None else f"order is {old.status.value}"
+        if req.client_id in self._orders:
+            return RejectReason.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already used"
+        reason = self._rules.instrument(old.symbol).check_order(req.price, req.qty, self._mid(old.symbol))
+        if reason is not None:
+            return reason, f"{reason.value}: price {req.price} qty {req.qty}"
+        return None
+
+    def _rate_ok(self, ts: int) -> bool:
+        for limit, window in zip(self._rules.rate_limits, self._rate_windows, strict=True):
+            while window and window[0] <= ts - limit.window_ns:
+                window.popleft()
+            if len(window) >= limit.max_count:
+                return False
+        for window in self._rate_windows:
+            window.append(ts)
+        return True
