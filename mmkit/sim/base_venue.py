@@ -56,7 +56,7 @@ from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
 from mmkit.sim.venue_accounts import Accounts, VenueOrder
 from mmkit.sim.venue_checks import RuleChecks
-from mmkit.sim.venue_plumbing import _Pending, _with_recv, event_stamper, is_ack_of, is_replace_of
+from mmkit.sim.venue_plumbing import _with_recv, event_stamper, is_ack_of, is_replace_of
 
 __all__ = ["MAKER_OWNER", "OUR_OWNER", "TAKER_OWNER", "SimulatedVenue", "VenueOrder", "event_stamper", "instrument_of"]
 
@@ -64,6 +64,11 @@ __all__ = ["MAKER_OWNER", "OUR_OWNER", "TAKER_OWNER", "SimulatedVenue", "VenueOr
 OUR_OWNER = "us"
 MAKER_OWNER = "maker:sim"
 TAKER_OWNER = "taker:sim"
+
+#: Looked up once: an enum member access goes through the enum metaclass, and every order action asks.
+_PLACE, _CANCEL, _REPLACE, _QUERY = Action.PLACE, Action.CANCEL, Action.REPLACE, Action.QUERY
+_LIMIT = OrderType.LIMIT
+_CANCELED = VenueOrderStatus.CANCELED
 
 
 class SimulatedVenue(Accounts, RuleChecks):
@@ -246,50 +251,50 @@ class SimulatedVenue(Accounts, RuleChecks):
 
     # -- processing at the venue -----------------------------------------------
 
-    def _process(self, pending: _Pending, ts: int) -> None:
-        if pending.kind is Action.PLACE:
-            assert isinstance(pending.payload, OrderRequest)
-            self._venue_place(pending.payload, ts)
-        elif pending.kind is Action.CANCEL:
-            assert isinstance(pending.payload, tuple)
-            client_id, symbol = pending.payload
+    def _process(self, action: Action, payload: object, ts: int) -> None:
+        if action is _PLACE:
+            assert isinstance(payload, OrderRequest)
+            self._venue_place(payload, ts)
+        elif action is _CANCEL:
+            assert isinstance(payload, tuple)
+            client_id, symbol = payload
             if client_id is None:
                 self._venue_cancel_all(symbol, ts)
             else:
                 self._venue_cancel(client_id, ts)
-        elif pending.kind is Action.REPLACE:
-            assert isinstance(pending.payload, ReplaceRequest)
-            self._venue_replace(pending.payload, ts)
-        elif pending.kind is Action.QUERY:
-            assert isinstance(pending.payload, str)
-            self._venue_query(pending.payload, ts)
+        elif action is _REPLACE:
+            assert isinstance(payload, ReplaceRequest)
+            self._venue_replace(payload, ts)
+        elif action is _QUERY:
+            assert isinstance(payload, str)
+            self._venue_query(payload, ts)
 
     def _venue_place(self, order: OrderRequest, ts: int) -> None:
-        def reject(reason: RejectReason, text: str) -> None:
-            self._emit(
-                Action.PLACE, ts, lambda recv: OrderRejected(self.venue, order.client_id, reason, text, ts, recv)
-            )
-
         problem = self._check_place(order, ts)
         if problem is not None:
-            reject(*problem)
+            self._place_reject(order.client_id, problem, ts)
             return
+        client_id = order.client_id
+        limit = order.order_type is _LIMIT
         rec = VenueOrder(
-            order.client_id, f"{self._oid_prefix}{next(self._oid_seq)}", order.symbol, order.side,
-            order.price if order.order_type is OrderType.LIMIT else None, order.qty, order.post_only, order.tif, ts,
+            client_id, f"{self._oid_prefix}{next(self._oid_seq)}", order.symbol, order.side,
+            order.price if limit else None, order.qty, order.post_only, order.tif, ts,
         )
-        self._orders[rec.client_id] = rec
-        self._open[rec.client_id] = rec
-        self._emit(
-            Action.PLACE, ts, lambda recv: OrderAccepted(self.venue, rec.client_id, rec.venue_order_id, ts, recv)
-        )
+        self._orders[client_id] = rec
+        self._open[client_id] = rec
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderAccepted(self.venue, client_id, rec.venue_order_id, ts, visible))
         entered = self._enter(rec, ts)
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
-            self._orders.pop(rec.client_id, None)
-            self._open.pop(rec.client_id, None)
-            self._drop_queued(is_ack_of(rec.client_id))
-            reject(*entered)
+            self._orders.pop(client_id, None)
+            self._open.pop(client_id, None)
+            self._drop_queued(is_ack_of(client_id))
+            self._place_reject(client_id, entered, ts)
+
+    def _place_reject(self, client_id: str, problem: tuple[RejectReason, str], ts: int) -> None:
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderRejected(self.venue, client_id, problem[0], problem[1], ts, visible))
 
     def _venue_cancel(self, client_id: str, ts: int) -> None:
         if not self._rate_ok(ts):
@@ -313,17 +318,19 @@ class SimulatedVenue(Accounts, RuleChecks):
     def _cancel_at_venue(self, rec: VenueOrder, ts: int) -> None:
         leaves = rec.leaves
         self._remove_resting(rec, ts)
-        rec.status = VenueOrderStatus.CANCELED
-        self._emit(Action.CANCEL, ts, lambda recv: OrderCanceled(self.venue, rec.client_id, ts, recv, leaves))
+        rec.status = _CANCELED
+        visible = self._visible(_CANCEL, ts)
+        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
 
     def _cancel_reject(
         self, client_id: str, reason: RejectReason, text: str, ts: int, new_client_id: str | None = None
     ) -> None:
         is_replace = new_client_id is not None
-        self._emit(
-            Action.REPLACE if is_replace else Action.CANCEL, ts,
-            lambda recv: OrderCancelRejected(
-                self.venue, client_id, reason, text, ts, recv, is_replace=is_replace, new_client_id=new_client_id
+        visible = self._visible(_REPLACE if is_replace else _CANCEL, ts)
+        self._push(
+            visible,
+            OrderCancelRejected(
+                self.venue, client_id, reason, text, ts, visible, is_replace=is_replace, new_client_id=new_client_id
             ),
         )
 
@@ -346,10 +353,11 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._open[new.client_id] = new
         old_status = old.status
         old.status = VenueOrderStatus.CANCELED
-        self._emit(
-            Action.REPLACE, ts,
-            lambda recv: OrderReplaced(
-                self.venue, new.client_id, old.client_id, new.venue_order_id, req.price, req.qty, ts, recv
+        visible = self._visible(_REPLACE, ts)
+        self._push(
+            visible,
+            OrderReplaced(
+                self.venue, new.client_id, old.client_id, new.venue_order_id, req.price, req.qty, ts, visible
             ),
         )
         problem = self._replace_resting(old, new, ts)
@@ -364,10 +372,12 @@ class SimulatedVenue(Accounts, RuleChecks):
     def _venue_query(self, client_id: str, ts: int) -> None:
         rec = self._orders.get(client_id)
         if rec is None:
-            self._emit(Action.QUERY, ts, lambda recv: OrderNotFound(self.venue, client_id, recv))
+            visible = self._visible(_QUERY, ts)
+            self._push(visible, OrderNotFound(self.venue, client_id, visible))
         else:
             report = self._report(rec, ts)
-            self._emit(Action.QUERY, ts, lambda recv: attrs.evolve(report, ts_recv=recv))
+            visible = self._visible(_QUERY, ts)
+            self._push(visible, attrs.evolve(report, ts_recv=visible))
 
     # -- helpers ---------------------------------------------------------------
 

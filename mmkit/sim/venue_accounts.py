@@ -15,6 +15,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.connector import VenueRules
+from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
     Balance,
@@ -34,6 +35,11 @@ from mmkit.sim.latency import Action
 from mmkit.sim.venue_plumbing import EventPlumbing
 
 __all__ = ["Accounts", "VenueOrder"]
+
+#: Looked up once: an enum member access goes through the enum metaclass, and every fill asks.
+_BUY = Side.BUY
+_FILL = Action.FILL
+_NEW, _PARTIALLY_FILLED, _FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.FILLED
 
 
 @attrs.define(slots=True)
@@ -78,6 +84,11 @@ class Accounts(EventPlumbing):
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
         #: Per inverse symbol, the venue's own FIFO book of the position (realized PnL paid into the coin wallet).
         self._contract_books: dict[str, Book] = {}
+        #: The rules' instruments by symbol, the first of a symbol listed twice, as ``VenueRules.instrument``.
+        #: Never stale: VenueRules is frozen and a venue's rules are never replaced.
+        self._instruments: dict[str, Instrument] = {}
+        for inst in self._rules.instruments:
+            self._instruments.setdefault(inst.symbol, inst)
 
     def balances(self) -> list[Balance]:
         """Per-asset totals, with what open orders reserve taken out of ``available``.
@@ -90,22 +101,40 @@ class Accounts(EventPlumbing):
         the quote currency, which showed a "USD" wallet no COIN-M account has,
         with a negative balance available.
         """
+        return self._balances_of(None)
+
+    def _balances_of(self, wanted: tuple[str, ...] | None) -> list[Balance]:
+        """:meth:`balances`, or only its entries for the assets ``wanted`` (what a fill's BalanceUpdate carries).
+
+        Each asset's reservation adds the same orders in the same order either
+        way; leaving the other assets out only saves the Decimal work on them.
+        """
         reserved: dict[str, Decimal] = {}
+        instrument = self._instrument
         for rec in self._open_orders(None):
-            inst = self._rules.instrument(rec.symbol)
+            inst = instrument(rec.symbol)
             if inst.inverse:
-                if rec.price is not None:
+                if rec.price is not None and (wanted is None or inst.base in wanted):
                     margin = Settlement.of(inst).value(rec.price, rec.leaves)
                     reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
-            elif rec.side is Side.BUY and rec.price is not None:
-                reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
-            elif rec.side is Side.SELL:
+            elif rec.side is _BUY:
+                if rec.price is not None and (wanted is None or inst.quote in wanted):
+                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
+            elif wanted is None or inst.base in wanted:
                 reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
-        assets = sorted(set(self._balances) | set(reserved))
+        balances = self._balances
+        assets = set(balances) | set(reserved)
+        if wanted is not None:
+            assets.intersection_update(wanted)
         return [
-            Balance(a, self._balances.get(a, ZERO), self._balances.get(a, ZERO) - reserved.get(a, ZERO))
-            for a in assets
+            Balance(a, balances.get(a, ZERO), balances.get(a, ZERO) - reserved.get(a, ZERO))
+            for a in sorted(assets)
         ]
+
+    def _instrument(self, symbol: str) -> Instrument:
+        """``rules.instrument(symbol)`` from a table (the rules are frozen; their lookup is a linear scan)."""
+        inst = self._instruments.get(symbol)
+        return self._rules.instrument(symbol) if inst is None else inst
 
     def order_truth(self, client_id: str) -> OrderStatusReport | None:
         """What the venue knows about ``client_id`` right now (for tests and drivers)."""
@@ -120,14 +149,15 @@ class Accounts(EventPlumbing):
         self, rec: VenueOrder, price: Decimal, qty: Decimal, *, liquidity: Liquidity, trade_id: str, ts: int
     ) -> None:
         """Apply one execution of our order: order truth, fee, balances, Fill + BalanceUpdate events."""
-        inst = self._rules.instrument(rec.symbol)
+        inst = self._instrument(rec.symbol)
         fee, fee_currency = self.fees.charge(inst, price, qty, liquidity)
         rec.filled += qty
         if rec.filled >= rec.qty:
-            rec.status = VenueOrderStatus.FILLED
-        elif rec.status is VenueOrderStatus.NEW:
-            rec.status = VenueOrderStatus.PARTIALLY_FILLED
-        sign = rec.side.sign
+            rec.status = _FILLED
+        elif rec.status is _NEW:
+            rec.status = _PARTIALLY_FILLED
+        side = rec.side
+        sign = 1 if side is _BUY else -1
         if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
             book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
             self._contract_books[inst.symbol] = book
@@ -136,14 +166,22 @@ class Accounts(EventPlumbing):
         else:
             self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
             self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
-        fill = Fill(
-            self.venue, trade_id, rec.client_id, rec.symbol, rec.side, price, qty, fee, fee_currency, liquidity,
-            ts, ts, rec.venue_order_id,
+        venue = self.venue
+        client_id, symbol, venue_order_id = rec.client_id, rec.symbol, rec.venue_order_id
+        # The venue's record (received at ``ts``) and the event (received when visible) differ only in ts_recv.
+        self._fills.append(
+            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, ts,
+                 venue_order_id)
         )
-        self._fills.append(fill)
-        self._emit(Action.FILL, ts, lambda recv: attrs.evolve(fill, ts_recv=recv))
-        balances = tuple(b for b in self.balances() if b.asset in (inst.base, inst.quote, inst.symbol))
-        self._emit(Action.FILL, ts, lambda recv: BalanceUpdate(self.venue, balances, recv))
+        visible = self._visible(_FILL, ts)
+        self._push(
+            visible,
+            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, visible,
+                 venue_order_id),
+        )
+        balances = tuple(self._balances_of((inst.base, inst.quote, inst.symbol)))
+        visible = self._visible(_FILL, ts)
+        self._push(visible, BalanceUpdate(venue, balances, visible))
 
     def _close_remainder(self, rec: VenueOrder, ts: int) -> None:
         """An IOC/FOK/market remainder that did not rest: the venue cancels it."""
@@ -151,7 +189,8 @@ class Accounts(EventPlumbing):
         if leaves <= 0:
             return
         rec.status = VenueOrderStatus.CANCELED
-        self._emit(Action.PLACE, ts, lambda recv: OrderCanceled(self.venue, rec.client_id, ts, recv, leaves))
+        visible = self._visible(Action.PLACE, ts)
+        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
 
     def _next_fill_id(self) -> str:
         return f"{self.venue}-F{next(self._fill_seq)}"

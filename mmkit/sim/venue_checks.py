@@ -14,6 +14,7 @@ from collections import deque
 from decimal import Decimal
 
 from mmkit.connector import VenueRules
+from mmkit.instrument import Instrument
 from mmkit.model import OrderRequest, OrderType, RejectReason, ReplaceRequest, Side
 from mmkit.sim.venue_accounts import VenueOrder
 
@@ -21,12 +22,16 @@ __all__ = ["RuleChecks"]
 
 Problem = tuple[RejectReason, str]
 
+#: Looked up once: an enum member access goes through the enum metaclass, and every order asks.
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+
 
 class RuleChecks:
     """Arrival-time rules of a simulated venue (a mixin of :class:`mmkit.sim.base_venue.SimulatedVenue`)."""
 
     _rules: VenueRules
     _orders: dict[str, VenueOrder]
+    _instruments: dict[str, Instrument]
 
     def _init_checks(self, rules: VenueRules) -> None:
         self._rate_windows = [deque[int]() for _ in rules.rate_limits]
@@ -37,31 +42,34 @@ class RuleChecks:
 
     def _check_place(self, order: OrderRequest, ts: int) -> Problem | None:
         rules = self._rules
-        if not self._rate_ok(ts):
+        if self._rate_windows and not self._rate_ok(ts):
             return RejectReason.RATE_LIMIT, "rate limit exceeded"
-        try:
-            inst = rules.instrument(order.symbol)
-        except KeyError:
-            return RejectReason.INVALID_MESSAGE, f"unknown symbol {order.symbol}"
+        symbol = order.symbol
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            return RejectReason.INVALID_MESSAGE, f"unknown symbol {symbol}"
         if order.client_id in self._orders:
             return RejectReason.DUPLICATE_CLIENT_ID, f"client id {order.client_id} already used"
-        if order.order_type is OrderType.MARKET and not rules.supports_market_orders:
+        order_type = order.order_type
+        if order_type is _MARKET and not rules.supports_market_orders:
             return RejectReason.OTHER, "market orders are not supported"
         if order.post_only and not rules.supports_post_only:
             return RejectReason.OTHER, "post-only is not supported"
-        if order.order_type is OrderType.LIMIT:
+        if order_type is _LIMIT:
             assert order.price is not None
-            reason = inst.check_order(order.price, order.qty, self._mid(order.symbol))
+            reason = inst.check_order(order.price, order.qty, self._mid(symbol))
             if reason is not None:
                 return reason, f"{reason.value}: price {order.price} qty {order.qty}"
         elif order.qty <= 0 or order.qty < inst.min_qty:
             return RejectReason.INVALID_QTY, f"qty {order.qty}"
-        key = (order.symbol, order.side, order.price, order.qty)
         window = rules.duplicate_order_window_ns
-        last = self._recent_places.get(key)
-        if window > 0 and last is not None and ts - last < window:
-            return RejectReason.DUPLICATE_ORDER, "same order inside the duplicate-order window"
-        self._recent_places[key] = ts
+        # Without a window nothing reads the table: the venue keeps none (it grew by one entry per order).
+        if window > 0:
+            key = (symbol, order.side, order.price, order.qty)
+            last = self._recent_places.get(key)
+            if last is not None and ts - last < window:
+                return RejectReason.DUPLICATE_ORDER, "same order inside the duplicate-order window"
+            self._recent_places[key] = ts
         return None
 
     def _check_replace(self, req: ReplaceRequest, ts: int) -> Problem | None:
@@ -75,7 +83,7 @@ class RuleChecks:
             return RejectReason.UNKNOWN_ORDER, "unknown order" if old is None else f"order is {old.status.value}"
         if req.client_id in self._orders:
             return RejectReason.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already used"
-        reason = self._rules.instrument(old.symbol).check_order(req.price, req.qty, self._mid(old.symbol))
+        reason = self._instruments[old.symbol].check_order(req.price, req.qty, self._mid(old.symbol))
         if reason is not None:
             return reason, f"{reason.value}: price {req.price} qty {req.qty}"
         return None

@@ -25,12 +25,9 @@ __all__ = ["EventPlumbing", "event_stamper"]
 _Kind = Literal["local", "order", "market"]
 
 
-@attrs.frozen(slots=True)
-class _Pending:
-    """An action on its way to the venue (entry leg)."""
-
-    kind: Action
-    payload: object
+#: An action on its way to the venue (entry leg): (arrival ns, sequence, action, payload). A plain tuple:
+#: one is made per order action, and the heap compares only the first two fields (the sequence is unique).
+_Pending = tuple[int, int, Action, object]
 
 
 class EventPlumbing:
@@ -48,22 +45,28 @@ class EventPlumbing:
     def _init_plumbing(self, hold_events_while_disconnected: bool) -> None:
         self._hold = hold_events_while_disconnected
         self._seq = itertools.count()
-        self._to_venue: list[tuple[int, int, _Pending]] = []
+        self._to_venue: list[_Pending] = []
         self._to_us: list[tuple[int, int, _Kind, VenueEvent]] = []
         self._held: list[VenueEvent] = []
         self._last_visible = 0
         self._venue_time = 0
 
-    def _process(self, pending: _Pending, ts: int) -> None:
+    def _process(self, action: Action, payload: object, ts: int) -> None:
         raise NotImplementedError
 
     def drain(self) -> list[VenueEvent]:
         """Advance the venue to ``now_ns()`` and return every outcome visible by then, in order."""
         now = self._now()
+        to_venue, to_us = self._to_venue, self._to_us
+        # Called every clock tick; on most ticks nothing has arrived and nothing is visible yet.
+        if (not to_venue or to_venue[0][0] > now) and (not to_us or to_us[0][0] > now):
+            self._venue_time = max(self._venue_time, now)
+            return []
         self.advance(now)
         out: list[VenueEvent] = []
-        while self._to_us and self._to_us[0][0] <= now:
-            _, _, kind, event = heapq.heappop(self._to_us)
+        to_us = self._to_us  # advance may have replaced the list (a refused ack taken back)
+        while to_us and to_us[0][0] <= now:
+            _, _, kind, event = heapq.heappop(to_us)
             if self._connected or kind == "local":
                 out.append(event)
             elif kind == "order" and self._hold:
@@ -72,20 +75,38 @@ class EventPlumbing:
 
     def advance(self, now_ns: int) -> None:
         """Let the venue act on every action that has arrived by ``now_ns``, in arrival order."""
-        while self._to_venue and self._to_venue[0][0] <= now_ns:
-            ts, _, pending = heapq.heappop(self._to_venue)
+        to_venue = self._to_venue
+        while to_venue and to_venue[0][0] <= now_ns:
+            ts, _, action, payload = heapq.heappop(to_venue)
             self._venue_time = max(self._venue_time, ts)
-            self._process(pending, ts)
+            self._process(action, payload, ts)
         self._venue_time = max(self._venue_time, now_ns)
 
     def _send(self, action: Action, payload: object, now: int) -> None:
         arrival = now + self.latency.entry_ns(action, now)
-        heapq.heappush(self._to_venue, (arrival, next(self._seq), _Pending(action, payload)))
+        heapq.heappush(self._to_venue, (arrival, next(self._seq), action, payload))
 
     def _emit(self, action: Action, ts: int, make: Callable[[int], VenueEvent], kind: _Kind = "order") -> None:
-        visible = max(ts + self.latency.response_ns(action, ts), self._last_visible)
-        self._last_visible = visible
+        """Queue the outcome ``make(visible)`` of ``action`` decided at ``ts`` (response leg, FIFO)."""
+        visible = self._visible(action, ts)
         heapq.heappush(self._to_us, (visible, next(self._seq), kind, make(visible)))
+
+    def _visible(self, action: Action, ts: int) -> int:
+        """When an outcome of ``action`` decided at ``ts`` becomes visible; the caller must ``_push`` it next.
+
+        ``_emit`` without the factory: the venue's own order outcomes build
+        their event directly with this receive time (a closure per event cost
+        more than the event). FIFO: never before the last outcome queued.
+        """
+        visible = ts + self.latency.response_ns(action, ts)
+        last = self._last_visible
+        visible = max(visible, last)
+        self._last_visible = visible
+        return visible
+
+    def _push(self, visible: int, event: VenueEvent) -> None:
+        """Queue an order outcome at the time ``_visible`` just gave."""
+        heapq.heappush(self._to_us, (visible, next(self._seq), "order", event))
 
     def _local(self, event: VenueEvent) -> None:
         """Outcome decided in this process (never sent): visible at once, ahead of later venue outcomes."""
