@@ -37,6 +37,8 @@ __all__ = ["ReplayBookVenue"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
 _BUY, _SELL = Side.BUY, Side.SELL
+#: An order crossing the opposite best by fewer ticks than this reads the sizes at those ticks (``_crossing``).
+_PROBE_SPAN = 64
 
 
 @attrs.define(slots=True)
@@ -208,7 +210,7 @@ class ReplayBookVenue(SimulatedVenue):
 
         The rules are :func:`mmkit.sim.queue.trade_fill_qty`'s, spelled out
         here (a keyword call per reaching print cost more than the rule);
-        tests/unit/sim/test_queue_models.py checks the two agree.
+        tests/unit/sim/test_venue_fast_paths.py checks the two agree.
         """
         symbol = trade.symbol
         for queued in self._resting_orders():
@@ -345,8 +347,27 @@ class ReplayBookVenue(SimulatedVenue):
 
         On the grid the limit is compared in ticks (the same order as the
         prices: a tick is ``increment x tick`` exactly); off it, in Decimal.
+        An order that crosses by a few ticks (nearly every one that crosses)
+        reads the sizes at those ticks instead of ranking the opposite side's
+        levels (``iter_levels_int``, a pass over every level): the book keeps
+        no empty level, so the ticks with a size are exactly its levels there.
         """
         buy = side is _BUY
+        if limit_tick is not None:
+            best = book.best_ask_int() if buy else book.best_bid_int()
+            if best is None:
+                return []
+            span = limit_tick - best if buy else best - limit_tick
+            if span < 0:
+                return []  # the opposite best is beyond the limit: most orders
+            if span < _PROBE_SPAN:
+                opposite, step = (_SELL, 1) if buy else (_BUY, -1)
+                size_at, to_price, to_size = book.size_at_int, book.price_to_decimal, book.size_to_decimal
+                return [
+                    (to_price(tick), to_size(lots))
+                    for tick in range(best, limit_tick + step, step)
+                    if (lots := size_at(opposite, tick))
+                ]
 
         def beyond(tick: int) -> bool:
             if limit is None:
