@@ -41,6 +41,15 @@ _BUY, _SELL = Side.BUY, Side.SELL
 _PROBE_SPAN = 64
 
 
+def _reads_ticks(span: int, levels: int) -> bool:
+    """Whether ``_crossing`` reads the ``span + 1`` ticks one by one rather than rank a side of ``levels`` levels.
+
+    A read per tick costs about as much as one level's share of the ranking: read when the ticks are
+    few, or no more than the levels.
+    """
+    return span < _PROBE_SPAN or span <= levels
+
+
 @attrs.define(slots=True)
 class _Queued:
     """One resting order of ours: where it is in the queue, and its price in the recorded book's ticks.
@@ -317,12 +326,20 @@ class ReplayBookVenue(SimulatedVenue):
         """(highest bid, lowest offer) of our resting orders of ``symbol``: a print between them reaches none."""
         reach = self._reach_by_symbol.get(symbol)
         if reach is None:
-            bids = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _BUY]
-            asks = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _SELL]
-            reach = self._reach_by_symbol[symbol] = (
-                max((p for p in bids if p is not None), default=None),
-                min((p for p in asks if p is not None), default=None),
-            )
+            # One pass (rebuilt after every join, cancel and fill); the first of equal prices, as max/min keep.
+            high_bid: Decimal | None = None
+            low_ask: Decimal | None = None
+            for queued in self._resting_orders():
+                rec = queued.rec
+                price = rec.price
+                if price is None or rec.symbol != symbol:
+                    continue
+                if rec.side is _BUY:
+                    if high_bid is None or price > high_bid:
+                        high_bid = price
+                elif low_ask is None or price < low_ask:
+                    low_ask = price
+            reach = self._reach_by_symbol[symbol] = (high_bid, low_ask)
         return reach
 
     def _watched(self, symbol: str) -> tuple[list[tuple[Side, int]], list[tuple[bool, int]]]:
@@ -347,10 +364,11 @@ class ReplayBookVenue(SimulatedVenue):
 
         On the grid the limit is compared in ticks (the same order as the
         prices: a tick is ``increment x tick`` exactly); off it, in Decimal.
-        An order that crosses by a few ticks (nearly every one that crosses)
-        reads the sizes at those ticks instead of ranking the opposite side's
-        levels (``iter_levels_int``, a pass over every level): the book keeps
-        no empty level, so the ticks with a size are exactly its levels there.
+        An order that crosses by fewer ticks than the opposite side has levels
+        (nearly every one that crosses) reads the sizes at those ticks instead
+        of ranking that side's levels (``iter_levels_int``, a Python-level
+        pass over every level, ~0.3 ms at Binance depth): the book keeps no
+        empty level, so the ticks with a size are exactly its levels there.
         """
         buy = side is _BUY
         if limit_tick is not None:
@@ -360,7 +378,7 @@ class ReplayBookVenue(SimulatedVenue):
             span = limit_tick - best if buy else best - limit_tick
             if span < 0:
                 return []  # the opposite best is beyond the limit: most orders
-            if span < _PROBE_SPAN:
+            if _reads_ticks(span, book.ask_count if buy else book.bid_count):
                 opposite, step = (_SELL, 1) if buy else (_BUY, -1)
                 size_at, to_price, to_size = book.size_at_int, book.price_to_decimal, book.size_to_decimal
                 return [

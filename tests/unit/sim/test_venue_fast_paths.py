@@ -76,7 +76,8 @@ def test_crossing_takes_the_levels_a_sorted_walk_takes_near_and_far_from_the_bes
         assert venue._levels_through(book, side, limit) == got
         if tick is not None and best is not None and got:
             span = tick - best if side is Side.BUY else best - tick
-            spans["probe" if span < replay_venue_module._PROBE_SPAN else "walk"] += 1
+            levels = book.ask_count if side is Side.BUY else book.bid_count
+            spans["probe" if replay_venue_module._reads_ticks(span, levels) else "walk"] += 1
     # Both ways of reading the crossed levels ran, and found levels.
     assert spans["probe"] > 20 and spans["walk"] > 20, spans
 
