@@ -35,6 +35,11 @@ class RuleChecks:
 
     def _init_checks(self, rules: VenueRules) -> None:
         self._rate_windows = [deque[int]() for _ in rules.rate_limits]
+        #: Per rate limit (window ns, max count, its window of action times), read once: the rules are frozen.
+        self._rate_checks = tuple(
+            (limit.window_ns, limit.max_count, window)
+            for limit, window in zip(rules.rate_limits, self._rate_windows, strict=True)
+        )
         self._recent_places: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
 
     def _mid(self, symbol: str) -> Decimal | None:
@@ -89,10 +94,11 @@ class RuleChecks:
         return None
 
     def _rate_ok(self, ts: int) -> bool:
-        for limit, window in zip(self._rules.rate_limits, self._rate_windows, strict=True):
-            while window and window[0] <= ts - limit.window_ns:
+        for window_ns, max_count, window in self._rate_checks:
+            oldest = ts - window_ns
+            while window and window[0] <= oldest:
                 window.popleft()
-            if len(window) >= limit.max_count:
+            if len(window) >= max_count:
                 return False
         for window in self._rate_windows:
             window.append(ts)
