@@ -60,7 +60,9 @@ class VenueOrder:
 
     @property
     def leaves(self) -> Decimal:
-        return self.qty - self.filled if self.status.is_open else ZERO
+        # VenueOrderStatus.is_open spelled out: read several times per order action and per fill.
+        status = self.status
+        return self.qty - self.filled if status is _NEW or status is _PARTIALLY_FILLED else ZERO
 
 
 class Accounts(EventPlumbing):
@@ -111,7 +113,14 @@ class Accounts(EventPlumbing):
         """
         reserved: dict[str, Decimal] = {}
         instrument = self._instrument
-        for rec in self._open_orders(None):
+        index = self._open
+        closed: list[str] = []
+        # ``_open_orders(None)`` in one pass: every fill asks, and the walk is over the orders still open.
+        for client_id, rec in index.items():
+            status = rec.status
+            if status is not _NEW and status is not _PARTIALLY_FILLED:
+                closed.append(client_id)
+                continue
             inst = instrument(rec.symbol)
             if inst.inverse:
                 if rec.price is not None and (wanted is None or inst.base in wanted):
@@ -122,6 +131,8 @@ class Accounts(EventPlumbing):
                     reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
             elif wanted is None or inst.base in wanted:
                 reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
+        for client_id in closed:
+            del index[client_id]
         balances = self._balances
         assets = set(balances) | set(reserved)
         if wanted is not None:

@@ -29,10 +29,13 @@ from mmkit.model import (
     OrderRequest,
     RejectReason,
     Side,
+    TimeInForce,
     Trade,
+    VenueOrderStatus,
 )
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, ReplayBookVenue
 from mmkit.sim import replay_venue as replay_venue_module
+from mmkit.sim.base_venue import VenueOrder
 from mmkit.sim.queue import trade_fill_qty
 from tests.unit.sim.venue_clock import Clock
 
@@ -250,3 +253,30 @@ def test_a_fill_event_and_the_venues_record_differ_only_in_receive_time() -> Non
 
 def _fields(fill: Fill) -> dict[str, object]:
     return {name: getattr(fill, name) for name in fill.__slots__ if not name.startswith("__")}
+
+
+def test_an_orders_leaves_follow_the_models_open_statuses() -> None:
+    """VenueOrder.leaves spells out VenueOrderStatus.is_open: a status added to the model must not slip by."""
+    for status in VenueOrderStatus:
+        rec = VenueOrder("c", "O1", "X", Side.BUY, D(100), D(3), False, TimeInForce.GTC, 0, D(1), status)
+        assert rec.leaves == (D(2) if status.is_open else D(0)), status
+
+
+def test_balances_leave_out_what_closed_orders_reserved_to_the_last_digit() -> None:
+    """The one-pass walk over open orders skips closed ones: a closed order adds no asset and no Decimal zero."""
+    inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
+    clock = Clock()
+    venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0))), clock,
+                            book_increments=(D("0.1"), D("0.01")), initial_balances={"USD": D(1000)})
+    venue.simulate_reconnect()
+    venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(101), D(2)),), 0, 0))
+    venue.place(OrderRequest("sell", "rec", "X", Side.SELL, D("0.30"), D("105.5")))
+    venue.place(OrderRequest("buy", "rec", "X", Side.BUY, D("0.30"), D("99.5")))
+    venue.advance(0)
+    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [
+        ("BTC", "0", "-0.30"), ("USD", "1000", "970.150")
+    ]
+    venue.cancel("sell", "X")
+    venue.cancel("buy", "X")
+    venue.advance(0)
+    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [("USD", "1000", "1000")]
