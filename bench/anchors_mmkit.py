@@ -78,10 +78,24 @@ def run_maker(events: Sequence[ReplayEvent], spec: MakerSpec, *, silent: bool = 
     controller = maker(OffsetMakerConfig(offset=spec.offset, order_size=spec.order_size))
     result = run_backtest(controller, events, setup=settings["setup"], rules=rules, queue=settings["queue"],
                           seed=settings["seed"], tick_ms=settings["tick_ms"], risk=RiskSettings())
+    refuse_failed_run(result)
+    return result
+
+
+def refuse_failed_run(result: BacktestResult) -> None:
+    """Raise when the run had a controller or iterator failure: its time is not the maker's work.
+
+    Why: the clock counts an iterator's exception and carries on (``mmkit backtest`` then exits 4), so
+    a venue or router that raised on every order would still hand back a run time, a fast one, and
+    the bench would print it as mmkit's figure.
+    """
     errors = result.engine.runner.stats.controller_errors
     if errors:
         raise RuntimeError(f"the maker failed on {errors} ticks (see the log): the run timed nothing useful")
-    return result
+    iterator_errors = dict(result.engine.clock.iterator_errors)
+    if iterator_errors:
+        raise RuntimeError(f"engine iterators failed during the run {iterator_errors} (see the log): "
+                           "the run timed nothing useful")
 
 
 def maker_outcome(result: BacktestResult) -> dict[str, Any]:
@@ -91,4 +105,4 @@ def maker_outcome(result: BacktestResult) -> dict[str, Any]:
             "orders": result.sampler.accepted_orders}
 
 
-__all__ = ["OffsetMaker", "OffsetMakerConfig", "SilentMaker", "maker_outcome", "run_maker"]
+__all__ = ["OffsetMaker", "OffsetMakerConfig", "SilentMaker", "maker_outcome", "refuse_failed_run", "run_maker"]

@@ -5,6 +5,11 @@ controller quotes 8 levels a side around it, and the executor reconciles
 against the FakeConnector (auto-ack). Only the decision path is timed
 (controller + reconcile, up to the actions being handed to the connector);
 the round is then drained and settled so the next round sees live orders.
+The FakeConnector's calls record each action, check it and book the order
+at the fake venue inside the timed part (the stand-in for a connector
+building and sending its message); the venue's acks are built into events
+when drained, outside it, as a real connector's replies are built on its
+receiving side.
 Rate limits are lifted for the bench so that every round really acts.
 GC is set up as ``mmkit.app.lifecycle.run_live`` does before the clock runs
 (start-up objects frozen, a larger young-generation threshold).

@@ -40,7 +40,7 @@ from loguru import logger
 
 from mmkit.connector import Connector, VenueRules
 from mmkit.execution.circuit_breaker import CircuitBreaker
-from mmkit.execution.exposure import bound_exposure
+from mmkit.execution.exposure import bound_exposure, far_from_limit
 from mmkit.execution.rate_limiter import ActionKind, RateLimiter
 from mmkit.instrument import Instrument
 from mmkit.model import (
@@ -50,6 +50,7 @@ from mmkit.model import (
     OrderRejected,
     OrderReplaced,
     OrderRequest,
+    OrderType,
     RejectReason,
     Side,
     TargetQuote,
@@ -98,6 +99,7 @@ _SNAP_CACHE_SIZE = 4096
 # Enum members looked up once: a member access goes through the enum metaclass, and these are
 # read for every action.
 _SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
 _CANCEL, _REPLACE, _PLACE = ActionKind.CANCEL, ActionKind.REPLACE, ActionKind.PLACE
 _EXEC_CANCEL, _EXEC_REPLACE, _EXEC_PLACE = ExecActionKind.CANCEL, ExecActionKind.REPLACE, ExecActionKind.PLACE
 
@@ -232,9 +234,21 @@ class Executor:
         if hit is not None:
             return hit
         inst = self.instrument
+        band = inst.band_for(price)
+        result: tuple[Decimal, Decimal, RejectReason | None]
+        if price > ZERO and not price % band.tick and not qty % band.lot:
+            # Already on the grid (what controllers that work in ticks hand over): rounding would give
+            # these values back (an on-tick price floors and ceils to itself, in its own band, and so does
+            # an on-lot size), so only the static check is left. The values may differ from rounding's in
+            # exponent, which is sound: _normalize uses a snapped value only where it differs in value.
+            result = (price, qty, inst.check_order(price, qty))
+            if len(cache) >= _SNAP_CACHE_SIZE:
+                cache.clear()
+            cache[key] = result
+            return result
         snapped_price = inst.round_price(price, side)
         if snapped_price <= ZERO:
-            result: tuple[Decimal, Decimal, RejectReason | None] = (snapped_price, qty, RejectReason.INVALID_PRICE)
+            result = (snapped_price, qty, RejectReason.INVALID_PRICE)
         else:
             snapped_qty = inst.round_qty(qty, snapped_price)
             result = (snapped_price, snapped_qty, inst.check_order(snapped_price, snapped_qty))
@@ -345,12 +359,12 @@ class Executor:
             cancels.extend(o for o in strays if o.state not in _PENDING)
         limited = 0
         if limit is not None and position is not None:
-            cut = bound_exposure(
-                self.instrument, tracker.open_orders_view(self.instrument.symbol), position, limit.max_position,
-                cancels, replaces, places,
-            )
-            replaces, places, limited = cut.replaces, cut.places, cut.limited
-            self.limited_targets += limited
+            resting = tracker.open_orders_view(self.instrument.symbol)
+            max_position = limit.max_position
+            if not far_from_limit(resting, position, max_position, replaces, places):  # else nothing to cut
+                cut = bound_exposure(self.instrument, resting, position, max_position, cancels, replaces, places)
+                replaces, places, limited = cut.replaces, cut.places, cut.limited
+                self.limited_targets += limited
         if not (cancels or replaces or places):
             if len(wanted) == len(targets) and not limited:  # nothing dropped (see the docstring)
                 self._settled = _Settled(tracker.version, targets, mid, tol, self.cancel_strays, position)
@@ -363,43 +377,46 @@ class Executor:
                 self.deferred_actions += 1
                 self._rate_limited(now_ns)
                 continue
-            if tracker.cancel(order.client_id, now_ns):
-                actions.append(ExecAction(_EXEC_CANCEL, order.client_id, order.slot, order.side))
+            request = order.request
+            if tracker.cancel(request.client_id, now_ns):
+                actions.append(ExecAction(_EXEC_CANCEL, request.client_id, order.slot, request.side))
         if len(replaces) > 1:
             replaces.sort(key=_replace_level)
+        breaker = self.breaker
         for order, target in replaces:
-            if not self._may_send(now_ns, _REPLACE, target, now_ns - order.created_ns):
+            # _may_send for a replace, inlined (a full re-quote is 16 of these): no duplicate guard (it is
+            # about new orders), then the breaker, then the limiter.
+            if breaker is not None and not breaker.allow(now_ns):
+                self.deferred_actions += 1
+                continue
+            if not limiter.try_acquire(now_ns, _REPLACE, now_ns - order.created_ns):
+                self.deferred_actions += 1
+                self._rate_limited(now_ns)
                 continue
             old_id = order.request.client_id
-            new = tracker.replace(old_id, target.price, target.qty, now_ns)
+            price, qty = target.price, target.qty
+            new = tracker.replace(old_id, price, qty, now_ns)
             if new is not None:
+                side = target.side
                 actions.append(
-                    ExecAction(
-                        _EXEC_REPLACE, new.request.client_id, target.slot, target.side, target.price, target.qty,
-                        old_id,
-                    )
+                    ExecAction(_EXEC_REPLACE, new.request.client_id, (side, target.level), side, price, qty, old_id)
                 )
         if len(places) > 1:
             places.sort(key=_target_level)
+        venue, symbol = self.rules.venue, self.instrument.symbol
         for target in places:
             if not self._may_send(now_ns, _PLACE, target):
                 continue
+            side, price, qty = target.side, target.price, target.qty
+            client_id = tracker.ids.next_id()  # tracker.new_client_id() without the extra call
+            # Positional: (client_id, venue, symbol, side, qty, price, order_type, tif, post_only, ts_created).
             request = OrderRequest(
-                client_id=tracker.new_client_id(),
-                venue=self.rules.venue,
-                symbol=self.instrument.symbol,
-                side=target.side,
-                qty=target.qty,
-                price=target.price,
-                tif=self.tif,
-                post_only=self.post_only,
-                ts_created=now_ns,
+                client_id, venue, symbol, side, qty, price, _LIMIT, self.tif, self.post_only, now_ns
             )
-            tracker.submit(request, now_ns, slot=target.slot)
-            limiter.record_place(now_ns, target.side, target.price, target.qty)
-            actions.append(
-                ExecAction(_EXEC_PLACE, request.client_id, target.slot, target.side, target.price, target.qty)
-            )
+            slot = (side, target.level)
+            tracker.submit(request, now_ns, slot=slot)
+            limiter.record_place(now_ns, side, price, qty)
+            actions.append(ExecAction(_EXEC_PLACE, client_id, slot, side, price, qty))
         return actions
 
     def _may_send(self, now_ns: int, kind: ActionKind, target: TargetQuote, age_ns: int | None = None) -> bool:

@@ -12,9 +12,12 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import ZERO, OrderRequest, Side
-from mmkit.orders.states import OrderState, Trigger, next_state
+from mmkit.orders.states import TRANSITIONS, IllegalTransition, OrderState, Trigger
 
 Slot = tuple[Side, int]
+_TRANSITIONS_GET = TRANSITIONS.get
+_OPEN = OrderState.OPEN
+_PARTIALLY_FILLED = OrderState.PARTIALLY_FILLED
 
 
 @attrs.define(slots=True, eq=False)
@@ -87,9 +90,18 @@ class ClientOrder:
     # -- changes ------------------------------------------------------------
 
     def apply(self, trigger: Trigger, now_ns: int) -> OrderState:
-        """Advance through the table (raises IllegalTransition, leaving the order unchanged)."""
-        new = next_state(self.state, trigger, self.filled_qty > ZERO, self.request.client_id)
-        if new is not self.state:
+        """Advance through the table (raises IllegalTransition, leaving the order unchanged).
+
+        :func:`mmkit.orders.states.next_state` inlined (every order event and action comes here): the
+        filled quantity is compared only when the table says OPEN, the one case it decides.
+        """
+        state = self.state
+        new = _TRANSITIONS_GET((state, trigger))
+        if new is None:
+            raise IllegalTransition(state, trigger, self.request.client_id)
+        if new is _OPEN and self.filled_qty > ZERO:
+            new = _PARTIALLY_FILLED
+        if new is not state:
             self.state = new
             self.updated_ns = now_ns
             self.query_attempts = 0

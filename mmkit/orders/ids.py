@@ -56,7 +56,10 @@ class Sequencer:
 
     def next(self) -> int:
         with self._lock:
-            value = max(self._last + 1, self._time_source())
+            value = self._time_source()
+            last = self._last
+            if value <= last:
+                value = last + 1
             self._last = value
             return value
 
@@ -78,19 +81,33 @@ class ClientIdGenerator:
             raise ValueError(f"client id prefix {prefix!r} must be 0..{MAX_PREFIX_LEN} ASCII letters or digits")
         self.prefix = prefix
         self._sequencer = sequencer or PROCESS_SEQUENCER
-        self._high = -1
+        #: The window of ``_LOW`` values the last id fell in: its first value and ``prefix + base36(high)``.
+        #: Set only once an id of that window passed the length check (so every id of it passes).
+        self._base = -_LOW
         self._head = ""
+        #: Within the window, the last ``low // 1296`` and the id up to its last digit pair: ids made in
+        #: the same microsecond-ish (a backtest tick, a burst of orders) differ only in that pair.
+        self._mid = -1
+        self._mid_head = ""
 
     def next_id(self) -> str:
         value = self._sequencer.next()
+        low = value - self._base
+        if 0 <= low < _LOW:  # the window of the last id (the usual case): encode the low six digits
+            mid = low // 1296
+            if mid != self._mid:
+                self._mid = mid
+                self._mid_head = self._head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296]
+            return self._mid_head + _PAIRS[low % 1296]
         if value < _LOW:  # small counters (tests with a fake clock): no padded low part
             client_id = self.prefix + base36(value)
         else:
             high, low = divmod(value, _LOW)
-            if high != self._high:
-                self._high, self._head = high, self.prefix + base36(high)
+            head = self.prefix + base36(high)
             mid, last = divmod(low, 1296)
-            client_id = self._head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296] + _PAIRS[last]
+            client_id = head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296] + _PAIRS[last]
+            if len(client_id) <= MAX_CLIENT_ID_LEN:  # every id of this window has this length
+                self._base, self._head, self._mid = value - low, head, -1
         if len(client_id) > MAX_CLIENT_ID_LEN:  # only if the clock is absurd (year > 2085)
             raise RuntimeError(f"client id {client_id} exceeds {MAX_CLIENT_ID_LEN} characters")
         return client_id

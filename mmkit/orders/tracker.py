@@ -31,6 +31,7 @@ from mmkit.clock import Clock
 from mmkit.connector import Connector, VenueRules, status_capabilities
 from mmkit.model import (
     NS_PER_S,
+    ZERO,
     Fill,
     OrderAccepted,
     OrderCanceled,
@@ -62,6 +63,8 @@ _STATUS_TRIGGER = {
 #: The PENDING_* states as a tuple: membership by identity (the frozenset would call Enum's Python-level
 #: __hash__ per order).
 _PENDING = tuple(PENDING_STATES)
+_OPEN, _PARTIALLY_FILLED, _PENDING_CREATE = OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CREATE
+_REPLACE_SUBMITTED, _CANCEL_SUBMITTED = Trigger.REPLACE_SUBMITTED, Trigger.CANCEL_SUBMITTED
 #: "No status query comes due" (later than any clock time).
 _NEVER = 2**63
 
@@ -149,6 +152,14 @@ class ClientOrderTracker:
         bumps it) or with ``pending_timeout_ns``. While those stand and that time
         has not come, the scan is skipped.
         """
+        if (
+            ts_ns < self._query_due_ns
+            and self._scanned_version == self._version
+            and self._scanned_timeout == self.pending_timeout_ns
+        ):
+            next_resync = self._next_resync_ns
+            if self.resync_interval_ns <= 0 or (next_resync is not None and ts_ns < next_resync):
+                return  # no query and no re-sync due: the steps below conclude the same, connected or not
         if not self.connector.connected:
             return
         if self.resync_interval_ns > 0 and (self._next_resync_ns is None or ts_ns >= self._next_resync_ns):
@@ -221,23 +232,25 @@ class ClientOrderTracker:
 
     def submit(self, order: OrderRequest, now_ns: int = 0, slot: Slot | None = None) -> ClientOrder:
         """Track ``order`` as PENDING_CREATE and send it."""
-        if self.get(order.client_id) is not None:
-            raise ValueError(f"client id {order.client_id} is already tracked")
+        client_id = order.client_id
+        active = self._active
+        if client_id in active or client_id in self._finished:  # get() is not None, without the call
+            raise ValueError(f"client id {client_id} is already tracked")
         self._version += 1
-        tracked = ClientOrder(order, slot=slot, created_ns=now_ns, updated_ns=now_ns)
-        self._active[order.client_id] = tracked
+        tracked = ClientOrder(order, _PENDING_CREATE, "", ZERO, None, ZERO, slot, now_ns, now_ns)  # see replace()
+        active[client_id] = tracked
         self.connector.place(order)
         return tracked
 
     def cancel(self, client_id: str, now_ns: int = 0) -> bool:
         """Send a cancel for a live (or not yet acknowledged) order; False if there is nothing to cancel."""
         order = self._active.get(client_id)
-        if order is None or order.is_done:
+        if order is None or order.state in DONE_STATES:  # order.is_done without two property calls
             return False
         self._version += 1
-        if not self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
+        if not self._apply(order, _CANCEL_SUBMITTED, now_ns):
             return False
-        self.connector.cancel(client_id, order.symbol)
+        self.connector.cancel(client_id, order.request.symbol)
         return True
 
     def replace(
@@ -253,20 +266,28 @@ class ClientOrderTracker:
         if orig is None:
             return None
         state = orig.state
-        if state is not OrderState.OPEN and state is not OrderState.PARTIALLY_FILLED:
+        if state is not _OPEN and state is not _PARTIALLY_FILLED:
             return None
         self._version += 1
         new_id = new_client_id or self.ids.next_id()
         old = orig.request
-        request = OrderRequest(
-            new_id, old.venue, old.symbol, old.side, qty, price, old.order_type, old.tif, old.post_only, now_ns
-        )
-        if not self._apply(orig, Trigger.REPLACE_SUBMITTED, now_ns):
+        venue, symbol, side = old.venue, old.symbol, old.side
+        request = OrderRequest(new_id, venue, symbol, side, qty, price, old.order_type, old.tif, old.post_only, now_ns)
+        # ``_apply`` without ``_file``: from OPEN / PARTIALLY_FILLED, REPLACE_SUBMITTED leads to PENDING_REPLACE
+        # (the table; tests/unit/orders/test_tracker_fast_paths.py checks it), an active state of an order
+        # already in the active map, which ``_file`` would leave where it is.
+        try:
+            orig.apply(_REPLACE_SUBMITTED, now_ns)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            self._log.bind(client_id=client_id).error("{}", exc)
             return None
-        new = ClientOrder(request, slot=orig.slot, created_ns=now_ns, updated_ns=now_ns, replaces=client_id)
+        # Positional (request, state, venue_order_id, filled_qty, avg_price, fees, slot, created_ns, updated_ns,
+        # replaces), the defaults spelled out: a keyword call of a 16-field __init__ costs more than the build.
+        new = ClientOrder(request, _PENDING_CREATE, "", ZERO, None, ZERO, orig.slot, now_ns, now_ns, client_id)
         orig.replaced_by = new_id
         self._active[new_id] = new
-        self.connector.replace(ReplaceRequest(new_id, client_id, old.venue, old.symbol, old.side, qty, price, now_ns))
+        self.connector.replace(ReplaceRequest(new_id, client_id, venue, symbol, side, qty, price, now_ns))
         return new
 
     def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:
@@ -314,7 +335,7 @@ class ClientOrderTracker:
         if symbol is None:
             orders = tuple(self._active.values())
         else:
-            orders = tuple(o for o in self._active.values() if o.request.symbol == symbol)
+            orders = tuple([o for o in self._active.values() if o.request.symbol == symbol])
         self._open_views[symbol] = (self._version, orders)
         return orders
 
@@ -533,13 +554,15 @@ class ClientOrderTracker:
             self._chain_filled[chain_id] = (qty + fill.qty, notional + fill.qty * fill.price)
             if len(self._chain_filled) > self._finished_cache_size:
                 self._chain_filled.popitem(last=False)
-        olog = self._log.bind(client_id=order.client_id)
+        # The order's logger is bound only when there is something to say (a bind builds a Logger).
         if was_done:
             self.late_fills += 1
-            olog.warning("late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value)
+            self._log.bind(client_id=order.client_id).warning(
+                "late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value
+            )
         if order.filled_qty > order.qty:
             self.overfills += 1
-            olog.error("over-filled: {} filled of {}", order.filled_qty, order.qty)
+            self._log.bind(client_id=order.client_id).error("over-filled: {} filled of {}", order.filled_qty, order.qty)
         self._apply(order, trigger, fill.ts_recv)
         return order
 
@@ -583,7 +606,6 @@ class ClientOrderTracker:
 
     def _on_status(self, order: ClientOrder, report: OrderStatusReport) -> None:
         now = report.ts_recv
-        olog = self._log.bind(client_id=order.client_id)
         if report.venue_order_id:
             order.venue_order_id = report.venue_order_id
         order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
@@ -591,7 +613,7 @@ class ClientOrderTracker:
         # the difference as a flagged synthetic fill and halts the ledger); nothing to repeat here.
         self._apply(order, _STATUS_TRIGGER[report.status], now)
         if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
-            olog.info("still open while PENDING_CANCEL: re-sending cancel")
+            self._log.bind(client_id=order.client_id).info("still open while PENDING_CANCEL: re-sending cancel")
             self._apply(order, Trigger.CANCEL_SUBMITTED, now)
             self.connector.cancel(order.client_id, order.symbol)
         lived = report.status is not VenueOrderStatus.REJECTED

@@ -15,16 +15,19 @@ What makes them honest rather than convenient:
 * Fills carry trade ids, fees by liquidity, and move balances per asset.
 
 Call ``advance(now_ns)`` (or just ``drain()``, which advances to ``now_ns()``)
-to let the venue act on everything that has arrived by then."""
+to let the venue act on everything that has arrived by then.
+
+One module per job: the session plumbing (latency legs, FIFO delivery) is
+:mod:`mmkit.sim.venue_plumbing`, the arrival-time rules
+:mod:`mmkit.sim.venue_checks`, order truth, fills and balances
+:mod:`mmkit.sim.venue_accounts`; this module is the Connector surface and
+what the venue does with each action when it arrives."""
 
 from __future__ import annotations
 
-import heapq
 import itertools
-from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Literal
 
 import attrs
 from loguru import logger
@@ -32,12 +35,9 @@ from loguru import logger
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
 from mmkit.instrument import Instrument
 from mmkit.model import (
-    ZERO,
     Balance,
-    BalanceUpdate,
     ConnectionStatus,
     Fill,
-    Liquidity,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -50,15 +50,13 @@ from mmkit.model import (
     OrderType,
     RejectReason,
     ReplaceRequest,
-    Side,
-    TimeInForce,
-    VenueEvent,
     VenueOrderStatus,
 )
-from mmkit.risk.pnl import Book
-from mmkit.risk.settlement import Settlement
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
+from mmkit.sim.venue_accounts import Accounts, VenueOrder
+from mmkit.sim.venue_checks import RuleChecks
+from mmkit.sim.venue_plumbing import _with_recv, event_stamper, is_ack_of, is_replace_of
 
 __all__ = ["MAKER_OWNER", "OUR_OWNER", "TAKER_OWNER", "SimulatedVenue", "VenueOrder", "event_stamper", "instrument_of"]
 
@@ -67,38 +65,13 @@ OUR_OWNER = "us"
 MAKER_OWNER = "maker:sim"
 TAKER_OWNER = "taker:sim"
 
-_Kind = Literal["local", "order", "market"]
-
-@attrs.define(slots=True)
-class VenueOrder:
-    """Exchange truth about one of our orders (one per client id)."""
-
-    client_id: str
-    venue_order_id: str
-    symbol: str
-    side: Side
-    price: Decimal | None
-    qty: Decimal
-    post_only: bool
-    tif: TimeInForce
-    ts_event: int
-    filled: Decimal = ZERO
-    status: VenueOrderStatus = VenueOrderStatus.NEW
-
-    @property
-    def leaves(self) -> Decimal:
-        return self.qty - self.filled if self.status.is_open else ZERO
+#: Looked up once: an enum member access goes through the enum metaclass, and every order action asks.
+_PLACE, _CANCEL, _REPLACE, _QUERY = Action.PLACE, Action.CANCEL, Action.REPLACE, Action.QUERY
+_LIMIT = OrderType.LIMIT
+_CANCELED = VenueOrderStatus.CANCELED
 
 
-@attrs.frozen(slots=True)
-class _Pending:
-    """An action on its way to the venue (entry leg)."""
-
-    kind: Action
-    payload: object
-
-
-class SimulatedVenue:
+class SimulatedVenue(Accounts, RuleChecks):
     """Base of both simulated venues: latency, rules, order truth, balances, session state."""
 
     def __init__(
@@ -116,37 +89,17 @@ class SimulatedVenue:
         self._now = now_ns
         self.latency: LatencyModel = latency or ConstantLatency()
         self.fees = fees or FeeModel(rules.fees)
-        self._hold = hold_events_while_disconnected
         self._oid_prefix = order_id_prefix
         self._connected = False
-        self._seq = itertools.count()
         self._oid_seq = itertools.count(1)
-        self._fill_seq = itertools.count(1)
-        self._to_venue: list[tuple[int, int, _Pending]] = []
-        self._to_us: list[tuple[int, int, _Kind, VenueEvent]] = []
-        self._held: list[VenueEvent] = []
-        self._last_visible = 0
-        self._venue_time = 0
-        self._orders: dict[str, VenueOrder] = {}
-        # The orders of ``_orders`` that may still be open, in the same order. Why: every fill asks for
-        # balances, which reserve for open orders; scanning every order ever placed made a long
-        # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
-        self._open: dict[str, VenueOrder] = {}
-        self._fills: list[Fill] = []
-        self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
-        #: Per inverse symbol, the venue's own FIFO book of the position (realized PnL paid into the coin wallet).
-        self._contract_books: dict[str, Book] = {}
-        self._rate_windows = [deque[int]() for _ in rules.rate_limits]
-        self._recent_places: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
+        self._init_plumbing(hold_events_while_disconnected)
+        self._init_accounts(initial_balances)
+        self._init_checks(rules)
         self._book_subs: set[str] = set()
         self._trade_subs: set[str] = set()
         self._log = logger.bind(venue=rules.venue)
 
     # -- Connector: identity and session --------------------------------------
-
-    @property
-    def venue(self) -> str:
-        return self._rules.venue
 
     @property
     def rules(self) -> VenueRules:
@@ -277,66 +230,6 @@ class SimulatedVenue:
             return []
         return [f for f in self._fills if f.symbol == symbol and f.ts_event >= since_ns]
 
-    def drain(self) -> list[VenueEvent]:
-        """Advance the venue to ``now_ns()`` and return every outcome visible by then, in order."""
-        now = self._now()
-        self.advance(now)
-        out: list[VenueEvent] = []
-        while self._to_us and self._to_us[0][0] <= now:
-            _, _, kind, event = heapq.heappop(self._to_us)
-            if self._connected or kind == "local":
-                out.append(event)
-            elif kind == "order" and self._hold:
-                self._held.append(event)
-        return out
-
-    # -- driver API ------------------------------------------------------------
-
-    def advance(self, now_ns: int) -> None:
-        """Let the venue act on every action that has arrived by ``now_ns``, in arrival order."""
-        while self._to_venue and self._to_venue[0][0] <= now_ns:
-            ts, _, pending = heapq.heappop(self._to_venue)
-            self._venue_time = max(self._venue_time, ts)
-            self._process(pending, ts)
-        self._venue_time = max(self._venue_time, now_ns)
-
-    def balances(self) -> list[Balance]:
-        """Per-asset totals, with what open orders reserve taken out of ``available``.
-
-        Linear: a buy reserves its quote (price x leaves), a sell its base. An
-        inverse contract (COIN-M) is margined in the coin on either side: an
-        open order reserves the coin value of its contracts (leaves x size /
-        price), i.e. margin at 1x leverage, the most a venue would hold, since
-        leverage is not modelled. It used to reserve ``price x contracts`` of
-        the quote currency, which showed a "USD" wallet no COIN-M account has,
-        with a negative balance available.
-        """
-        reserved: dict[str, Decimal] = {}
-        for rec in self._open_orders(None):
-            inst = self._rules.instrument(rec.symbol)
-            if inst.inverse:
-                if rec.price is not None:
-                    margin = Settlement.of(inst).value(rec.price, rec.leaves)
-                    reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
-            elif rec.side is Side.BUY and rec.price is not None:
-                reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
-            elif rec.side is Side.SELL:
-                reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
-        assets = sorted(set(self._balances) | set(reserved))
-        return [
-            Balance(a, self._balances.get(a, ZERO), self._balances.get(a, ZERO) - reserved.get(a, ZERO))
-            for a in assets
-        ]
-
-    def order_truth(self, client_id: str) -> OrderStatusReport | None:
-        """What the venue knows about ``client_id`` right now (for tests and drivers)."""
-        rec = self._orders.get(client_id)
-        return None if rec is None else self._report(rec, self._venue_time)
-
-    @property
-    def fills(self) -> list[Fill]:
-        return list(self._fills)
-
     # -- subclass hooks --------------------------------------------------------
 
     def _mid(self, symbol: str) -> Decimal | None:
@@ -358,80 +251,50 @@ class SimulatedVenue:
 
     # -- processing at the venue -----------------------------------------------
 
-    def _process(self, pending: _Pending, ts: int) -> None:
-        if pending.kind is Action.PLACE:
-            assert isinstance(pending.payload, OrderRequest)
-            self._venue_place(pending.payload, ts)
-        elif pending.kind is Action.CANCEL:
-            assert isinstance(pending.payload, tuple)
-            client_id, symbol = pending.payload
+    def _process(self, action: Action, payload: object, ts: int) -> None:
+        if action is _PLACE:
+            assert isinstance(payload, OrderRequest)
+            self._venue_place(payload, ts)
+        elif action is _CANCEL:
+            assert isinstance(payload, tuple)
+            client_id, symbol = payload
             if client_id is None:
                 self._venue_cancel_all(symbol, ts)
             else:
                 self._venue_cancel(client_id, ts)
-        elif pending.kind is Action.REPLACE:
-            assert isinstance(pending.payload, ReplaceRequest)
-            self._venue_replace(pending.payload, ts)
-        elif pending.kind is Action.QUERY:
-            assert isinstance(pending.payload, str)
-            self._venue_query(pending.payload, ts)
+        elif action is _REPLACE:
+            assert isinstance(payload, ReplaceRequest)
+            self._venue_replace(payload, ts)
+        elif action is _QUERY:
+            assert isinstance(payload, str)
+            self._venue_query(payload, ts)
 
     def _venue_place(self, order: OrderRequest, ts: int) -> None:
-        def reject(reason: RejectReason, text: str) -> None:
-            self._emit(
-                Action.PLACE, ts, lambda recv: OrderRejected(self.venue, order.client_id, reason, text, ts, recv)
-            )
-
         problem = self._check_place(order, ts)
         if problem is not None:
-            reject(*problem)
+            self._place_reject(order.client_id, problem, ts)
             return
+        client_id = order.client_id
+        limit = order.order_type is _LIMIT
         rec = VenueOrder(
-            order.client_id, f"{self._oid_prefix}{next(self._oid_seq)}", order.symbol, order.side,
-            order.price if order.order_type is OrderType.LIMIT else None, order.qty, order.post_only, order.tif, ts,
+            client_id, f"{self._oid_prefix}{next(self._oid_seq)}", order.symbol, order.side,
+            order.price if limit else None, order.qty, order.post_only, order.tif, ts,
         )
-        self._orders[rec.client_id] = rec
-        self._open[rec.client_id] = rec
-        self._emit(
-            Action.PLACE, ts, lambda recv: OrderAccepted(self.venue, rec.client_id, rec.venue_order_id, ts, recv)
-        )
+        self._orders[client_id] = rec
+        self._open[client_id] = rec
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderAccepted(self.venue, client_id, rec.venue_order_id, ts, visible))
         entered = self._enter(rec, ts)
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
-            self._orders.pop(rec.client_id, None)
-            self._open.pop(rec.client_id, None)
-            self._to_us = [item for item in self._to_us if not _is_ack_of(item[3], rec.client_id)]
-            heapq.heapify(self._to_us)
-            reject(*entered)
+            self._orders.pop(client_id, None)
+            self._open.pop(client_id, None)
+            self._drop_queued(is_ack_of(client_id))
+            self._place_reject(client_id, entered, ts)
 
-    def _check_place(self, order: OrderRequest, ts: int) -> tuple[RejectReason, str] | None:
-        rules = self._rules
-        if not self._rate_ok(ts):
-            return RejectReason.RATE_LIMIT, "rate limit exceeded"
-        try:
-            inst = rules.instrument(order.symbol)
-        except KeyError:
-            return RejectReason.INVALID_MESSAGE, f"unknown symbol {order.symbol}"
-        if order.client_id in self._orders:
-            return RejectReason.DUPLICATE_CLIENT_ID, f"client id {order.client_id} already used"
-        if order.order_type is OrderType.MARKET and not rules.supports_market_orders:
-            return RejectReason.OTHER, "market orders are not supported"
-        if order.post_only and not rules.supports_post_only:
-            return RejectReason.OTHER, "post-only is not supported"
-        if order.order_type is OrderType.LIMIT:
-            assert order.price is not None
-            reason = inst.check_order(order.price, order.qty, self._mid(order.symbol))
-            if reason is not None:
-                return reason, f"{reason.value}: price {order.price} qty {order.qty}"
-        elif order.qty <= 0 or order.qty < inst.min_qty:
-            return RejectReason.INVALID_QTY, f"qty {order.qty}"
-        key = (order.symbol, order.side, order.price, order.qty)
-        window = rules.duplicate_order_window_ns
-        last = self._recent_places.get(key)
-        if window > 0 and last is not None and ts - last < window:
-            return RejectReason.DUPLICATE_ORDER, "same order inside the duplicate-order window"
-        self._recent_places[key] = ts
-        return None
+    def _place_reject(self, client_id: str, problem: tuple[RejectReason, str], ts: int) -> None:
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderRejected(self.venue, client_id, problem[0], problem[1], ts, visible))
 
     def _venue_cancel(self, client_id: str, ts: int) -> None:
         if not self._rate_ok(ts):
@@ -455,17 +318,19 @@ class SimulatedVenue:
     def _cancel_at_venue(self, rec: VenueOrder, ts: int) -> None:
         leaves = rec.leaves
         self._remove_resting(rec, ts)
-        rec.status = VenueOrderStatus.CANCELED
-        self._emit(Action.CANCEL, ts, lambda recv: OrderCanceled(self.venue, rec.client_id, ts, recv, leaves))
+        rec.status = _CANCELED
+        visible = self._visible(_CANCEL, ts)
+        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
 
     def _cancel_reject(
         self, client_id: str, reason: RejectReason, text: str, ts: int, new_client_id: str | None = None
     ) -> None:
         is_replace = new_client_id is not None
-        self._emit(
-            Action.REPLACE if is_replace else Action.CANCEL, ts,
-            lambda recv: OrderCancelRejected(
-                self.venue, client_id, reason, text, ts, recv, is_replace=is_replace, new_client_id=new_client_id
+        visible = self._visible(_REPLACE if is_replace else _CANCEL, ts)
+        self._push(
+            visible,
+            OrderCancelRejected(
+                self.venue, client_id, reason, text, ts, visible, is_replace=is_replace, new_client_id=new_client_id
             ),
         )
 
@@ -473,23 +338,11 @@ class SimulatedVenue:
         def reject(reason: RejectReason, text: str) -> None:
             self._cancel_reject(req.orig_client_id, reason, text, ts, new_client_id=req.client_id)
 
-        if not self._rules.supports_replace:
-            reject(RejectReason.OTHER, "replace is not supported")
+        problem = self._check_replace(req, ts)
+        if problem is not None:
+            reject(*problem)
             return
-        if not self._rate_ok(ts):
-            reject(RejectReason.RATE_LIMIT, "rate limit exceeded")
-            return
-        old = self._orders.get(req.orig_client_id)
-        if old is None or not old.status.is_open:
-            reject(RejectReason.UNKNOWN_ORDER, "unknown order" if old is None else f"order is {old.status.value}")
-            return
-        if req.client_id in self._orders:
-            reject(RejectReason.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already used")
-            return
-        reason = self._rules.instrument(old.symbol).check_order(req.price, req.qty, self._mid(old.symbol))
-        if reason is not None:
-            reject(reason, f"{reason.value}: price {req.price} qty {req.qty}")
-            return
+        old = self._orders[req.orig_client_id]
         # ReplaceRequest.qty is the new *open* quantity: the replacement starts unfilled and the
         # original keeps the fills it had (mmkit.model.ReplaceRequest).
         new = VenueOrder(
@@ -500,10 +353,11 @@ class SimulatedVenue:
         self._open[new.client_id] = new
         old_status = old.status
         old.status = VenueOrderStatus.CANCELED
-        self._emit(
-            Action.REPLACE, ts,
-            lambda recv: OrderReplaced(
-                self.venue, new.client_id, old.client_id, new.venue_order_id, req.price, req.qty, ts, recv
+        visible = self._visible(_REPLACE, ts)
+        self._push(
+            visible,
+            OrderReplaced(
+                self.venue, new.client_id, old.client_id, new.venue_order_id, req.price, req.qty, ts, visible
             ),
         )
         problem = self._replace_resting(old, new, ts)
@@ -512,123 +366,25 @@ class SimulatedVenue:
             old.status = old_status
             # ``old`` is open again; the lazy index may have dropped it meanwhile: rebuild it in order.
             self._open = {cid: r for cid, r in self._orders.items() if r.status.is_open}
-            self._to_us = [item for item in self._to_us if not _is_replace_of(item[3], new.client_id)]
-            heapq.heapify(self._to_us)
+            self._drop_queued(is_replace_of(new.client_id))
             reject(*problem)
 
     def _venue_query(self, client_id: str, ts: int) -> None:
         rec = self._orders.get(client_id)
         if rec is None:
-            self._emit(Action.QUERY, ts, lambda recv: OrderNotFound(self.venue, client_id, recv))
+            visible = self._visible(_QUERY, ts)
+            self._push(visible, OrderNotFound(self.venue, client_id, visible))
         else:
             report = self._report(rec, ts)
-            self._emit(Action.QUERY, ts, lambda recv: attrs.evolve(report, ts_recv=recv))
+            visible = self._visible(_QUERY, ts)
+            self._push(visible, attrs.evolve(report, ts_recv=visible))
 
-    # -- fills and balances ----------------------------------------------------
-
-    def _book_fill(
-        self, rec: VenueOrder, price: Decimal, qty: Decimal, *, liquidity: Liquidity, trade_id: str, ts: int
-    ) -> None:
-        """Apply one execution of our order: order truth, fee, balances, Fill + BalanceUpdate events."""
-        inst = self._rules.instrument(rec.symbol)
-        fee, fee_currency = self.fees.charge(inst, price, qty, liquidity)
-        rec.filled += qty
-        if rec.filled >= rec.qty:
-            rec.status = VenueOrderStatus.FILLED
-        elif rec.status is VenueOrderStatus.NEW:
-            rec.status = VenueOrderStatus.PARTIALLY_FILLED
-        sign = rec.side.sign
-        if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
-            book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
-            self._contract_books[inst.symbol] = book
-            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
-            self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
-        else:
-            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
-            self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
-        fill = Fill(
-            self.venue, trade_id, rec.client_id, rec.symbol, rec.side, price, qty, fee, fee_currency, liquidity,
-            ts, ts, rec.venue_order_id,
-        )
-        self._fills.append(fill)
-        self._emit(Action.FILL, ts, lambda recv: attrs.evolve(fill, ts_recv=recv))
-        balances = tuple(b for b in self.balances() if b.asset in (inst.base, inst.quote, inst.symbol))
-        self._emit(Action.FILL, ts, lambda recv: BalanceUpdate(self.venue, balances, recv))
-
-    def _close_remainder(self, rec: VenueOrder, ts: int) -> None:
-        """An IOC/FOK/market remainder that did not rest: the venue cancels it."""
-        leaves = rec.leaves
-        if leaves <= 0:
-            return
-        rec.status = VenueOrderStatus.CANCELED
-        self._emit(Action.PLACE, ts, lambda recv: OrderCanceled(self.venue, rec.client_id, ts, recv, leaves))
-
-    def _next_fill_id(self) -> str:
-        return f"{self.venue}-F{next(self._fill_seq)}"
-
-    # -- plumbing ----------------------------------------------------------------
-
-    def _send(self, action: Action, payload: object, now: int) -> None:
-        arrival = now + self.latency.entry_ns(action, now)
-        heapq.heappush(self._to_venue, (arrival, next(self._seq), _Pending(action, payload)))
-
-    def _emit(self, action: Action, ts: int, make: Callable[[int], VenueEvent], kind: _Kind = "order") -> None:
-        visible = max(ts + self.latency.response_ns(action, ts), self._last_visible)
-        self._last_visible = visible
-        heapq.heappush(self._to_us, (visible, next(self._seq), kind, make(visible)))
-
-    def _local(self, event: VenueEvent) -> None:
-        """Outcome decided in this process (never sent): visible at once, ahead of later venue outcomes."""
-        now = self._now()
-        visible = max(now, self._last_visible)
-        self._last_visible = visible
-        heapq.heappush(self._to_us, (visible, next(self._seq), "local", event))
-
-    def _rate_ok(self, ts: int) -> bool:
-        for limit, window in zip(self._rules.rate_limits, self._rate_windows, strict=True):
-            while window and window[0] <= ts - limit.window_ns:
-                window.popleft()
-            if len(window) >= limit.max_count:
-                return False
-        for window in self._rate_windows:
-            window.append(ts)
-        return True
+    # -- helpers ---------------------------------------------------------------
 
     def _require_connected(self) -> None:
         if not self._connected:
             raise NotConnectedError(f"{self.venue} is not connected")
         self.advance(self._now())
-
-    def _open_orders(self, symbol: str | None) -> list[VenueOrder]:
-        """Our open orders (of ``symbol``, or all), in the order they were placed."""
-        index = self._open
-        closed = [cid for cid, r in index.items() if not r.status.is_open]
-        for cid in closed:
-            del index[cid]
-        return [r for r in index.values() if symbol is None or r.symbol == symbol]
-
-    def _report(self, rec: VenueOrder, ts: int) -> OrderStatusReport:
-        return OrderStatusReport(
-            self.venue, rec.client_id, rec.venue_order_id, rec.symbol, rec.side, rec.price, rec.qty, rec.filled,
-            rec.status, rec.ts_event, ts,
-        )
-
-
-def _with_recv(event: VenueEvent, ts: int) -> VenueEvent:
-    return attrs.evolve(event, ts_recv=ts)
-
-
-def event_stamper(event: VenueEvent) -> Callable[[int], VenueEvent]:
-    """A factory that stamps ``event`` with its receive time (avoids late-binding lambdas in loops)."""
-    return lambda recv: _with_recv(event, recv)
-
-
-def _is_ack_of(event: VenueEvent, client_id: str) -> bool:
-    return isinstance(event, OrderAccepted) and event.client_id == client_id
-
-
-def _is_replace_of(event: VenueEvent, client_id: str) -> bool:
-    return isinstance(event, OrderReplaced) and event.client_id == client_id
 
 
 def instrument_of(venue: SimulatedVenue, symbol: str) -> Instrument:

@@ -31,12 +31,23 @@ from mmkit.model import (
 from mmkit.sim.base_venue import SimulatedVenue, VenueOrder
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, LatencyModel
-from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition, trade_fill_qty
+from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition
 
 __all__ = ["ReplayBookVenue"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
 _BUY, _SELL = Side.BUY, Side.SELL
+#: An order crossing the opposite best by fewer ticks than this reads the sizes at those ticks (``_crossing``).
+_PROBE_SPAN = 64
+
+
+def _reads_ticks(span: int, levels: int) -> bool:
+    """Whether ``_crossing`` reads the ``span + 1`` ticks one by one rather than rank a side of ``levels`` levels.
+
+    A read per tick costs about as much as one level's share of the ranking: read when the ticks are
+    few, or no more than the levels.
+    """
+    return span < _PROBE_SPAN or span <= levels
 
 
 @attrs.define(slots=True)
@@ -97,6 +108,8 @@ class ReplayBookVenue(SimulatedVenue):
         self._resting_seq: tuple[_Queued, ...] | None = ()
         self._watch: dict[str, tuple[list[tuple[Side, int]], list[tuple[bool, int]]]] = {}
         self._reach_by_symbol: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        #: Per symbol, the last mid asked for and what it was worked out from (``_mid``).
+        self._mids: dict[str, tuple[OrderBook, int | None, int | None, Decimal | None]] = {}
         #: Recorded trade quantity per (symbol, resting side) and price (ticks) since that level last changed.
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
@@ -202,19 +215,37 @@ class ReplayBookVenue(SimulatedVenue):
             traded[tick] = traded.get(tick, ZERO) + trade.qty
 
     def _trade_reaches(self, trade: Trade, trade_price: Decimal, ts: int) -> None:
-        """A print at or through the price of at least one order of ours: the queue model decides the fills."""
+        """A print at or through the price of at least one order of ours: the queue model decides the fills.
+
+        The rules are :func:`mmkit.sim.queue.trade_fill_qty`'s, spelled out
+        here (a keyword call per reaching print cost more than the rule);
+        tests/unit/sim/test_venue_fast_paths.py checks the two agree.
+        """
+        symbol = trade.symbol
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
-            if rec.symbol != trade.symbol or price is None:
+            if rec.symbol != symbol or price is None:
                 continue
+            side = rec.side
             # A print above our bid (below our offer) neither reaches nor trades through us: most prints.
-            if trade_price > price if rec.side is _BUY else trade_price < price:
+            if side is _BUY:
+                if trade_price > price:
+                    continue
+                through = trade_price < price
+            else:
+                if trade_price < price:
+                    continue
+                through = trade_price > price
+            leaves = rec.leaves
+            if leaves <= 0:
                 continue
-            qty = trade_fill_qty(
-                self.queue_model, queued.pos, side=rec.side, price=price, leaves=rec.leaves,
-                trade_price=trade_price, trade_qty=trade.qty, aggressor=trade.aggressor,
-            )
+            if through:
+                qty = leaves
+            elif trade_price != price or trade.aggressor is side:
+                continue  # at our price, but it traded the other side of the book
+            else:
+                qty = self.queue_model.on_trade_at_price(queued.pos, trade.qty, leaves)
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
 
@@ -295,12 +326,20 @@ class ReplayBookVenue(SimulatedVenue):
         """(highest bid, lowest offer) of our resting orders of ``symbol``: a print between them reaches none."""
         reach = self._reach_by_symbol.get(symbol)
         if reach is None:
-            bids = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _BUY]
-            asks = [q.rec.price for q in self._resting_orders() if q.rec.symbol == symbol and q.rec.side is _SELL]
-            reach = self._reach_by_symbol[symbol] = (
-                max((p for p in bids if p is not None), default=None),
-                min((p for p in asks if p is not None), default=None),
-            )
+            # One pass (rebuilt after every join, cancel and fill); the first of equal prices, as max/min keep.
+            high_bid: Decimal | None = None
+            low_ask: Decimal | None = None
+            for queued in self._resting_orders():
+                rec = queued.rec
+                price = rec.price
+                if price is None or rec.symbol != symbol:
+                    continue
+                if rec.side is _BUY:
+                    if high_bid is None or price > high_bid:
+                        high_bid = price
+                elif low_ask is None or price < low_ask:
+                    low_ask = price
+            reach = self._reach_by_symbol[symbol] = (high_bid, low_ask)
         return reach
 
     def _watched(self, symbol: str) -> tuple[list[tuple[Side, int]], list[tuple[bool, int]]]:
@@ -317,19 +356,51 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
+        return self._crossing(book, side, limit, None if limit is None else book.tick_of(limit))
+
+    @staticmethod
+    def _crossing(book: OrderBook, side: Side, limit: Decimal | None, limit_tick: int | None) -> list[Level]:
+        """:meth:`_levels_through` given ``limit`` in the book's ticks too (None: off the grid, or no limit).
+
+        On the grid the limit is compared in ticks (the same order as the
+        prices: a tick is ``increment x tick`` exactly); off it, in Decimal.
+        An order that crosses by fewer ticks than the opposite side has levels
+        (nearly every one that crosses) reads the sizes at those ticks instead
+        of ranking that side's levels (``iter_levels_int``, a Python-level
+        pass over every level, ~0.3 ms at Binance depth): the book keeps no
+        empty level, so the ticks with a size are exactly its levels there.
+        """
+        buy = side is _BUY
+        if limit_tick is not None:
+            best = book.best_ask_int() if buy else book.best_bid_int()
+            if best is None:
+                return []
+            span = limit_tick - best if buy else best - limit_tick
+            if span < 0:
+                return []  # the opposite best is beyond the limit: most orders
+            if _reads_ticks(span, book.ask_count if buy else book.bid_count):
+                opposite, step = (_SELL, 1) if buy else (_BUY, -1)
+                size_at, to_price, to_size = book.size_at_int, book.price_to_decimal, book.size_to_decimal
+                return [
+                    (to_price(tick), to_size(lots))
+                    for tick in range(best, limit_tick + step, step)
+                    if (lots := size_at(opposite, tick))
+                ]
 
         def beyond(tick: int) -> bool:
             if limit is None:
                 return False
+            if limit_tick is not None:
+                return tick > limit_tick if buy else tick < limit_tick
             price = book.price_to_decimal(tick)
-            return price > limit if side is Side.BUY else price < limit
+            return price > limit if buy else price < limit
 
         # Most orders do not cross: the opposite best says so before the book is walked.
-        best = book.best_ask_int() if side is Side.BUY else book.best_bid_int()
+        best = book.best_ask_int() if buy else book.best_bid_int()
         if best is None or beyond(best):
             return []
         taken: list[Level] = []
-        for tick, lots in book.iter_levels_int(side.opposite):
+        for tick, lots in book.iter_levels_int(_SELL if buy else _BUY):
             if beyond(tick):
                 break
             taken.append((book.price_to_decimal(tick), book.size_to_decimal(lots)))
@@ -338,12 +409,30 @@ class ReplayBookVenue(SimulatedVenue):
     # -- hooks -------------------------------------------------------------------
 
     def _mid(self, symbol: str) -> Decimal | None:
+        """The recorded book's mid, the same Decimal object while its best prices stay put.
+
+        Why: every order's price-band check asks, and the instrument keeps
+        the band of the last mid it saw by identity (``Instrument.check_order``),
+        so an unchanged book costs neither the mid's nor the band's Decimal
+        arithmetic. Keyed on the book and its best bid and ask (ticks): any
+        change of either computes it again.
+        """
         book = self.books.get(symbol)
-        return None if book is None else book.mid()
+        if book is None:
+            return None
+        bid, ask = book.best_bid_int(), book.best_ask_int()
+        memo = self._mids.get(symbol)
+        if memo is not None and memo[0] is book and memo[1] == bid and memo[2] == ask:
+            return memo[3]
+        # OrderBook.mid from the best prices read above (tests/unit/sim/test_venue_fast_paths.py compares the two).
+        mid = None if bid is None or ask is None else book.price_to_decimal(bid + ask) / 2
+        self._mids[symbol] = (book, bid, ask, mid)
+        return mid
 
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
-        crossing = self._levels_through(book, rec.side, rec.price)
+        tick = None if rec.price is None else book.tick_of(rec.price)
+        crossing = self._crossing(book, rec.side, rec.price, tick)
         if rec.post_only and crossing:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
         if rec.price is None and not crossing:
@@ -356,7 +445,7 @@ class ReplayBookVenue(SimulatedVenue):
             if rec.price is None or rec.tif in (TimeInForce.IOC, TimeInForce.FOK):
                 self._close_remainder(rec, ts)
             else:
-                self._join(rec)
+                self._join(rec, tick)
         return None
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
@@ -367,7 +456,8 @@ class ReplayBookVenue(SimulatedVenue):
         assert new.price is not None
         queued = self._resting[old.client_id]
         book = self.books[old.symbol]
-        crossing = self._levels_through(book, new.side, new.price)
+        tick = book.tick_of(new.price)
+        crossing = self._crossing(book, new.side, new.price, tick)
         if crossing and old.post_only:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
@@ -380,7 +470,7 @@ class ReplayBookVenue(SimulatedVenue):
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:
-            self._join(new)
+            self._join(new, tick)
         return None
 
     def _take(self, rec: VenueOrder, crossing: list[Level], ts: int) -> None:
@@ -391,10 +481,10 @@ class ReplayBookVenue(SimulatedVenue):
                 rec, price, min(qty, rec.leaves), liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts
             )
 
-    def _join(self, rec: VenueOrder) -> None:
+    def _join(self, rec: VenueOrder, tick: int | None) -> None:
+        """Rest ``rec`` at its price, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
         book = self.books[rec.symbol]
-        tick = book.tick_of(rec.price)
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
         self._resting_changed()

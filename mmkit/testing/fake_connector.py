@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +114,12 @@ class FakeOrder:
 
     @property
     def is_open(self) -> bool:
-        return self.status.is_open
+        return self.status in _OPEN_STATUSES
+
+
+#: ``VenueOrderStatus.is_open`` as a tuple (membership by identity; the property is a call per order).
+_OPEN_STATUSES = (VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED)
+_REPLACE = ActionKind.REPLACE
 
 
 class FakeConnector:
@@ -167,6 +172,10 @@ class FakeConnector:
         #: Replaces not yet confirmed (``auto_ack=False``), by new client id.
         self._pending_replaces: dict[str, ReplaceRequest] = {}
         self._fills: list[Fill] = []
+        #: The venue's acks of the actions so far, as (event class, its fields): built into events when the
+        #: engine reads them (drain) or before any other event is emitted, so the order of events is as if
+        #: they were emitted at once (see _reply).
+        self._replies: list[tuple[Callable[..., VenueEvent], tuple[Any, ...]]] = []
 
     # ------------------------------------------------------------------
     # Connector protocol: identity and session
@@ -208,6 +217,8 @@ class FakeConnector:
         self.trade_subscriptions.append(symbol)
 
     def drain(self) -> list[VenueEvent]:
+        if self._replies:
+            self._build_replies()
         return self._inbox.drain()
 
     # ------------------------------------------------------------------
@@ -232,7 +243,8 @@ class FakeConnector:
         )
         self._orders[order.client_id] = fake
         if self.auto_ack:
-            self._emit(OrderAccepted(self._venue, fake.client_id, fake.venue_order_id, self.now_ns, self.now_ns))
+            now = self.now_ns
+            self._replies.append((OrderAccepted, (self._venue, fake.client_id, fake.venue_order_id, now, now)))
 
     def cancel(self, client_id: str, symbol: str) -> None:
         self.canceled.append(client_id)
@@ -249,10 +261,28 @@ class FakeConnector:
 
     def replace(self, request: ReplaceRequest) -> None:
         self.replaced.append(request)
-        self._record(ActionKind.REPLACE, request.orig_client_id, request)
-        reason = self._check_replace(request)
+        orig_id = request.orig_client_id
+        self.actions.append(FakeAction(_REPLACE, orig_id, request, self.now_ns))
+        # The checks of _check_replace, asked in one expression for the usual case (connected, replace
+        # supported, nothing scripted, the original open, the new id unused, no validation); any other
+        # case goes through _check_replace, which words the reject.
+        orders = self._orders
+        orig = orders.get(orig_id)
+        if (
+            orig is not None
+            and orig.status in _OPEN_STATUSES
+            and not self.validate
+            and self._connected
+            and not self._reject_next
+            and self._rules.supports_replace
+            and request.client_id not in orders
+            and orig_id not in self._lost
+        ):
+            reason = None
+        else:
+            reason = self._check_replace(request)
         if reason is not None:
-            self._cancel_reject(request.orig_client_id, reason[0], reason[1], request.client_id)
+            self._cancel_reject(orig_id, reason[0], reason[1], request.client_id)
             return
         if self.auto_ack:
             self._do_replace(request)
@@ -484,7 +514,24 @@ class FakeConnector:
     # ------------------------------------------------------------------
 
     def _emit(self, event: VenueEvent) -> None:
+        if self._replies:
+            self._build_replies()
         self._inbox.put(event)
+
+    def _build_replies(self) -> None:
+        """Turn the recorded acks into events, in order.
+
+        Why acks are recorded rather than built in the call: the fake stands in
+        for a connector, whose call builds and sends *its* message (here: the
+        recorded FakeAction, the checks, the venue-side order book); the venue's
+        answer is built on the receiving side, when the engine reads it. Every
+        field is taken at call time, so the events are the same objects' values
+        as if built at once, and every other emit builds the recorded ones first.
+        """
+        replies, self._replies = self._replies, []
+        put = self._inbox.put
+        for make, fields in replies:
+            put(make(*fields))
 
     def _record(self, kind: ActionKind, client_id: str | None, request: OrderRequest | ReplaceRequest | None) -> None:
         self.actions.append(FakeAction(kind, client_id, request, self.now_ns))
@@ -575,32 +622,20 @@ class FakeConnector:
 
     def _do_cancel(self, order: FakeOrder) -> None:
         order.status = VenueOrderStatus.CANCELED
-        self._emit(OrderCanceled(self._venue, order.client_id, self.now_ns, self.now_ns, leaves_qty=order.remaining))
+        now = self.now_ns
+        # (venue, client_id, ts_event, ts_recv, leaves_qty): see _build_replies.
+        self._replies.append((OrderCanceled, (self._venue, order.client_id, now, now, order.remaining)))
 
     def _do_replace(self, request: ReplaceRequest) -> None:
         """The old id is closed; the order lives on under the new id with ``qty`` open (same venue id)."""
         old = self._orders[request.orig_client_id]
         old.status = VenueOrderStatus.CANCELED
-        new = FakeOrder(
-            client_id=request.client_id,
-            venue_order_id=old.venue_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            price=request.price,
-            qty=request.qty,
+        new_id, venue_order_id, now = request.client_id, old.venue_order_id, self.now_ns
+        self._orders[new_id] = FakeOrder(
+            new_id, venue_order_id, request.symbol, request.side, request.price, request.qty
         )
-        self._orders[new.client_id] = new
-        self._emit(
-            OrderReplaced(
-                self._venue,
-                new.client_id,
-                old.client_id,
-                new.venue_order_id,
-                request.price,
-                request.qty,
-                self.now_ns,
-                self.now_ns,
-            )
+        self._replies.append(
+            (OrderReplaced, (self._venue, new_id, old.client_id, venue_order_id, request.price, request.qty, now, now))
         )
 
     def _do_fill(self, order: FakeOrder, qty: Decimal, price: Decimal, liquidity: Liquidity) -> Fill:

@@ -208,3 +208,22 @@ def test_the_silent_maker_replays_the_whole_recording_without_an_order(tmp_path,
     run.env["MMKIT_SHARED_DATA"] = str(shared_data)
     silent = child(run, "mmkit_replay_silent")
     assert silent["orders"] == 0 and silent["fills"] == 0 and silent["run_s"] > 0
+
+
+@pytest.mark.shared_data
+def test_a_maker_run_whose_venue_raises_is_refused_not_timed(shared_data, monkeypatch) -> None:
+    """An exception in the venue's order handling is counted by the clock, not raised: the bench must
+    refuse the run rather than print its (short) time as mmkit's figure."""
+    from bench.anchors_mmkit import run_maker
+    from bench.anchors_settings import MakerSpec
+    from mmkit.app.backtest_cmd import load_events
+    from mmkit.sim.replay_venue import ReplayBookVenue
+
+    events = load_events(shared_data / "binance_spot_btcusdt")[:3000]
+
+    def broken_place(self: ReplayBookVenue, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("venue bug")
+
+    monkeypatch.setattr(ReplayBookVenue, "_venue_place", broken_place)
+    with pytest.raises(RuntimeError, match="iterators failed"):
+        run_maker(events, MakerSpec())

@@ -66,3 +66,42 @@ def test_slots_of_many_levels_stay_distinct_and_duplicates_drop() -> None:
         ("REPLACE", (Side.SELL, 1)),
     ]
     assert fake.replaced[-1].price == D(60020)
+
+
+def _reference_snap(ex: Executor, target: TargetQuote) -> TargetQuote | None:
+    """What _normalize gave before the on-grid shortcut: round, then check the rounded values."""
+    inst = ex.instrument
+    price = inst.round_price(target.price, target.side)
+    if price <= 0:
+        return None
+    qty = inst.round_qty(target.qty, price)
+    if inst.check_order(price, qty) is not None:
+        return None
+    if price != target.price or qty != target.qty:
+        return TargetQuote(target.side, target.level, price, qty)
+    return target
+
+
+def test_on_grid_shortcut_normalizes_as_rounding_does_across_bands() -> None:
+    # TrueX's bands change tick and lot with the price: on-grid inputs take the shortcut, the rest round.
+    rules = attrs.evolve(load_venue_rules("truex"), rate_limits=(), duplicate_order_window_ns=0)
+    fake = FakeConnector(rules)
+    tracker = ClientOrderTracker(fake)
+    ex = Executor(fake, tracker, rules.instrument(SYM), rules, RateLimiter.from_rules(rules))
+    prices = ["99999.9", "99999.95", "99999.99", "100000", "100000.0", "100000.5", "100000.3", "60000.10",
+              "60000.1", "60000.15", "0.05", "0", "-1", "500000", "499999.5", "1e5", "6E+4"]
+    sizes = ["0.01", "0.010", "0.0001", "0.00001", "0.000015", "0", "5", "1E-2"]
+    checked = 0
+    for _ in range(2):  # the second pass is served from the memo
+        for side in (Side.BUY, Side.SELL):
+            for p in prices:
+                for q in sizes:
+                    target = TargetQuote(side, 0, D(p), D(q))
+                    got = ex.normalize([target]).get((side, 0))
+                    want = _reference_snap(ex, target)
+                    if want is None or want is target:
+                        assert got is want, (side, p, q)
+                    else:
+                        assert got is not None and repr(got) == repr(want), (side, p, q)
+                    checked += 1
+    assert checked == 2 * 2 * len(prices) * len(sizes)

@@ -1,0 +1,221 @@
+"""The simulated venue's accounts: exchange truth about our orders, fills, fees and balances.
+
+Why a module of its own: what the venue knows about each order (filled,
+status), what a fill does to the wallet (fee by liquidity, per-asset
+balances, an inverse contract's coin-margined position) and what open orders
+reserve are the same for every simulated venue, whatever decided the fill.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from mmkit.connector import VenueRules
+from mmkit.instrument import Instrument
+from mmkit.model import (
+    ZERO,
+    Balance,
+    BalanceUpdate,
+    Fill,
+    Liquidity,
+    OrderCanceled,
+    OrderStatusReport,
+    Side,
+    TimeInForce,
+    VenueOrderStatus,
+)
+from mmkit.risk.pnl import Book
+from mmkit.risk.settlement import Settlement
+from mmkit.sim.fees import FeeModel
+from mmkit.sim.latency import Action
+from mmkit.sim.venue_plumbing import EventPlumbing
+
+__all__ = ["Accounts", "VenueOrder"]
+
+#: Looked up once: an enum member access goes through the enum metaclass, and every fill asks.
+_BUY = Side.BUY
+_FILL = Action.FILL
+_NEW, _PARTIALLY_FILLED, _FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.FILLED
+
+
+@attrs.define(slots=True)
+class VenueOrder:
+    """Exchange truth about one of our orders (one per client id)."""
+
+    client_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal | None
+    qty: Decimal
+    post_only: bool
+    tif: TimeInForce
+    ts_event: int
+    filled: Decimal = ZERO
+    status: VenueOrderStatus = VenueOrderStatus.NEW
+
+    @property
+    def leaves(self) -> Decimal:
+        # VenueOrderStatus.is_open spelled out: read several times per order action and per fill.
+        status = self.status
+        return self.qty - self.filled if status is _NEW or status is _PARTIALLY_FILLED else ZERO
+
+
+class Accounts(EventPlumbing):
+    """Order truth, fills and balances of a simulated venue (mixin of :class:`mmkit.sim.base_venue.SimulatedVenue`)."""
+
+    _rules: VenueRules
+    fees: FeeModel
+
+    @property
+    def venue(self) -> str:
+        return self._rules.venue
+
+    def _init_accounts(self, initial_balances: Mapping[str, Decimal] | None) -> None:
+        self._fill_seq = itertools.count(1)
+        self._orders: dict[str, VenueOrder] = {}
+        # The orders of ``_orders`` that may still be open, in the same order. Why: every fill asks for
+        # balances, which reserve for open orders; scanning every order ever placed made a long
+        # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
+        self._open: dict[str, VenueOrder] = {}
+        self._fills: list[Fill] = []
+        self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
+        #: Per inverse symbol, the venue's own FIFO book of the position (realized PnL paid into the coin wallet).
+        self._contract_books: dict[str, Book] = {}
+        #: The rules' instruments by symbol, the first of a symbol listed twice, as ``VenueRules.instrument``.
+        #: Never stale: VenueRules is frozen and a venue's rules are never replaced.
+        self._instruments: dict[str, Instrument] = {}
+        for inst in self._rules.instruments:
+            self._instruments.setdefault(inst.symbol, inst)
+
+    def balances(self) -> list[Balance]:
+        """Per-asset totals, with what open orders reserve taken out of ``available``.
+
+        Linear: a buy reserves its quote (price x leaves), a sell its base. An
+        inverse contract (COIN-M) is margined in the coin on either side: an
+        open order reserves the coin value of its contracts (leaves x size /
+        price), i.e. margin at 1x leverage, the most a venue would hold, since
+        leverage is not modelled. It used to reserve ``price x contracts`` of
+        the quote currency, which showed a "USD" wallet no COIN-M account has,
+        with a negative balance available.
+        """
+        return self._balances_of(None)
+
+    def _balances_of(self, wanted: tuple[str, ...] | None) -> list[Balance]:
+        """:meth:`balances`, or only its entries for the assets ``wanted`` (what a fill's BalanceUpdate carries).
+
+        Each asset's reservation adds the same orders in the same order either
+        way; leaving the other assets out only saves the Decimal work on them.
+        """
+        reserved: dict[str, Decimal] = {}
+        instrument = self._instrument
+        index = self._open
+        closed: list[str] = []
+        # ``_open_orders(None)`` in one pass: every fill asks, and the walk is over the orders still open.
+        for client_id, rec in index.items():
+            status = rec.status
+            if status is not _NEW and status is not _PARTIALLY_FILLED:
+                closed.append(client_id)
+                continue
+            inst = instrument(rec.symbol)
+            if inst.inverse:
+                if rec.price is not None and (wanted is None or inst.base in wanted):
+                    margin = Settlement.of(inst).value(rec.price, rec.leaves)
+                    reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
+            elif rec.side is _BUY:
+                if rec.price is not None and (wanted is None or inst.quote in wanted):
+                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
+            elif wanted is None or inst.base in wanted:
+                reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
+        for client_id in closed:
+            del index[client_id]
+        balances = self._balances
+        assets = set(balances) | set(reserved)
+        if wanted is not None:
+            assets.intersection_update(wanted)
+        return [
+            Balance(a, balances.get(a, ZERO), balances.get(a, ZERO) - reserved.get(a, ZERO))
+            for a in sorted(assets)
+        ]
+
+    def _instrument(self, symbol: str) -> Instrument:
+        """``rules.instrument(symbol)`` from a table (the rules are frozen; their lookup is a linear scan)."""
+        inst = self._instruments.get(symbol)
+        return self._rules.instrument(symbol) if inst is None else inst
+
+    def order_truth(self, client_id: str) -> OrderStatusReport | None:
+        """What the venue knows about ``client_id`` right now (for tests and drivers)."""
+        rec = self._orders.get(client_id)
+        return None if rec is None else self._report(rec, self._venue_time)
+
+    @property
+    def fills(self) -> list[Fill]:
+        return list(self._fills)
+
+    def _book_fill(
+        self, rec: VenueOrder, price: Decimal, qty: Decimal, *, liquidity: Liquidity, trade_id: str, ts: int
+    ) -> None:
+        """Apply one execution of our order: order truth, fee, balances, Fill + BalanceUpdate events."""
+        inst = self._instrument(rec.symbol)
+        fee, fee_currency = self.fees.charge(inst, price, qty, liquidity)
+        rec.filled += qty
+        if rec.filled >= rec.qty:
+            rec.status = _FILLED
+        elif rec.status is _NEW:
+            rec.status = _PARTIALLY_FILLED
+        side = rec.side
+        sign = 1 if side is _BUY else -1
+        if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
+            book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
+            self._contract_books[inst.symbol] = book
+            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
+            self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
+        else:
+            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
+            self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
+        venue = self.venue
+        client_id, symbol, venue_order_id = rec.client_id, rec.symbol, rec.venue_order_id
+        # The venue's record (received at ``ts``) and the event (received when visible) differ only in ts_recv.
+        self._fills.append(
+            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, ts,
+                 venue_order_id)
+        )
+        visible = self._visible(_FILL, ts)
+        self._push(
+            visible,
+            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, visible,
+                 venue_order_id),
+        )
+        balances = tuple(self._balances_of((inst.base, inst.quote, inst.symbol)))
+        visible = self._visible(_FILL, ts)
+        self._push(visible, BalanceUpdate(venue, balances, visible))
+
+    def _close_remainder(self, rec: VenueOrder, ts: int) -> None:
+        """An IOC/FOK/market remainder that did not rest: the venue cancels it."""
+        leaves = rec.leaves
+        if leaves <= 0:
+            return
+        rec.status = VenueOrderStatus.CANCELED
+        visible = self._visible(Action.PLACE, ts)
+        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
+
+    def _next_fill_id(self) -> str:
+        return f"{self.venue}-F{next(self._fill_seq)}"
+
+    def _open_orders(self, symbol: str | None) -> list[VenueOrder]:
+        """Our open orders (of ``symbol``, or all), in the order they were placed."""
+        index = self._open
+        closed = [cid for cid, r in index.items() if not r.status.is_open]
+        for cid in closed:
+            del index[cid]
+        return [r for r in index.values() if symbol is None or r.symbol == symbol]
+
+    def _report(self, rec: VenueOrder, ts: int) -> OrderStatusReport:
+        return OrderStatusReport(
+            self.venue, rec.client_id, rec.venue_order_id, rec.symbol, rec.side, rec.price, rec.qty, rec.filled,
+            rec.status, rec.ts_event, ts,
+        )
