@@ -174,6 +174,7 @@ class ReplayedReference:
         self.last_mid: Decimal | None = None
         self.last_update_ns = 0
         self._replay: RecordedTime | None = None
+        self._timeline: ReplayTimeline | None = None
         self._last_top: tuple[int | None, int | None] | None = None
         self._last_fair: FairValue | None = None
         self.health = BookHealth(tracker)
@@ -182,6 +183,8 @@ class ReplayedReference:
     def bind(self, replay: RecordedTime) -> None:
         """Staleness is judged in recorded time, which the replay maps from the clock."""
         self._replay = replay
+        #: The same replay when it is one of ours: its clock mode is read directly (fair() runs every tick).
+        self._timeline = replay if isinstance(replay, ReplayTimeline) else None
 
     def on_mid(self, listener: Callable[[Decimal], None]) -> None:
         self._mid_listeners.append(listener)
@@ -226,8 +229,13 @@ class ReplayedReference:
         mid = self.last_mid
         if mid is None or not self.tracker.is_valid:
             return FairValue(None, 0.0, now_ns)
-        replay = self._replay
-        age = max(0, (now_ns if replay is None else replay.recorded_now(now_ns)) - self.last_update_ns)
+        timeline = self._timeline
+        if timeline is not None and timeline._mode is _BACKTEST:  # recorded_now, inline: recorded time is now
+            recorded_now = now_ns
+        else:
+            replay = self._replay
+            recorded_now = now_ns if replay is None else replay.recorded_now(now_ns)
+        age = max(0, recorded_now - self.last_update_ns)
         confidence = 1.0 if age <= self.staleness_ns else 0.0
         ts = now_ns - age
         # Asked every tick, mostly with nothing new: hand back the same (immutable) value while it holds.

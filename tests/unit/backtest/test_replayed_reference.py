@@ -49,3 +49,23 @@ def test_no_valid_book_means_no_price() -> None:
     tracker = OrderBookTracker("binance", "BTCUSDT", D("0.01"), D("0.00001"), request_resync=lambda reason: None)
     fair = ReplayedReference(tracker, STALE_NS).fair(0)
     assert fair.price is None and fair.confidence == 0.0
+
+
+def test_staleness_follows_the_bound_replay_clock_in_either_mode() -> None:
+    """fair() reads a bound replay's time mapping directly in BACKTEST; in REALTIME it must still map wall time.
+
+    A REALTIME replay at speed 10 started at wall 0: wall 0.5 s is recorded 5 s, past the staleness of the
+    book updated at recorded 0; the same wall time in BACKTEST is recorded 0.5 s, fresh.
+    """
+    from mmkit.backtest.replay import RecordingReplay
+    from mmkit.clock import Clock, ClockMode
+
+    for mode, confidence, ts in ((ClockMode.REALTIME, 0.0, NS_PER_S // 2 - 5 * NS_PER_S), (ClockMode.BACKTEST, 1.0, 0)):
+        reference = _reference()
+        replay = RecordingReplay([], speed=10.0)
+        reference.bind(replay)
+        clock = Clock(mode, start_ns=0, time_source=lambda: 0)
+        replay.start(clock, 0)
+        fair = reference.fair(NS_PER_S // 2)
+        # ts: when the source last moved (recorded 0), on the clock's time line (now minus the recorded age)
+        assert (fair.confidence, fair.ts) == (confidence, ts), mode
