@@ -299,13 +299,9 @@ async def test_position_past_threshold_hedges_once_then_falls_back_to_market(
 
     # Our bids on the quoting venue get hit, 0.8 BTC at a time, until we are long past the 2 BTC threshold.
     while core.inventory.position <= D(2):
-        await until(lambda: _our_bid(engine), 2.0, "a resting bid to hit")
-        bid = await _our_bid(engine)
-        assert bid is not None and bid.price is not None
         before = core.inventory.position
-        executions = engine.venue.take(Side.SELL, bid.qty - bid.filled_qty, bid.price)
-        assert executions, "the taker should have hit our bid"
-        await until(_moved_from(core.inventory, before), 1.0, "the fill booked by the engine")
+        await until(lambda: _hit_our_bid(engine), 10.0, "a taker hitting a resting bid of ours")
+        await until(_moved_from(core.inventory, before), 10.0, "the fill booked by the engine")
     assert core.pnl.position(hedge=False) == D("2.4")  # the quoting book (hedges go to their own book)
 
     await until(
@@ -340,6 +336,18 @@ async def test_position_past_threshold_hedges_once_then_falls_back_to_market(
 
     assert await engine.stop() == EXIT_OK, engine.out.getvalue()
     assert not [o for o in server.kraken_orders.values() if o.status == "open"]
+
+
+async def _hit_our_bid(run: Running) -> bool:
+    """A taker sells into our resting bid at its price; False when there was none to hit.
+
+    The engine re-prices its bid every tick while the market wiggles, so the bid read here may have
+    moved lower by the time the taker arrives (it then reaches nothing): the caller tries again.
+    """
+    bid = await _our_bid(run)
+    if bid is None or bid.price is None:
+        return False
+    return bool(run.venue.take(Side.SELL, bid.qty - bid.filled_qty, bid.price))
 
 
 def _moved_from(inventory: InventoryManager, before: Decimal) -> Callable[[], bool]:
