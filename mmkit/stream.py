@@ -334,7 +334,7 @@ class UserStreamTracker:
         return None
 
     def _deliver(self, listeners: Sequence[Callable[..., object]], event: VenueEvent) -> bool:
-        """An event we keep: to the order tracker first, then to ``listeners`` (one call on the hot path)."""
+        """An event we keep: to the order tracker first, then to ``listeners``."""
         tracker = self.order_tracker
         if tracker is not None:
             try:
@@ -342,13 +342,7 @@ class UserStreamTracker:
             except Exception:  # the tracker is built not to raise; if it does, keep the stream flowing
                 self.listener_errors += 1
                 logger.opt(exception=True).error("order tracker failed on {}", type(event).__name__)
-        self.delivered += 1
-        for fn in listeners:
-            try:
-                fn(event)
-            except Exception:
-                self.listener_errors += 1
-                logger.opt(exception=True).error("listener {} failed on {}", getattr(fn, "__qualname__", fn), event)
+        self._notify(listeners, event)
         return True
 
     def _notify(self, listeners: Sequence[Callable[..., object]], event: VenueEvent | QuarantinedFill) -> None:
