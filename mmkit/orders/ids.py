@@ -81,24 +81,27 @@ class ClientIdGenerator:
             raise ValueError(f"client id prefix {prefix!r} must be 0..{MAX_PREFIX_LEN} ASCII letters or digits")
         self.prefix = prefix
         self._sequencer = sequencer or PROCESS_SEQUENCER
-        #: The window of ``_LOW`` values the last id fell in: its first value and ``prefix + base36(high)``.
+        #: The window of ``_LOW`` values the last id fell in: (its first value, ``prefix + base36(high)``).
         #: Set only once an id of that window passed the length check (so every id of it passes).
-        self._base = -_LOW
-        self._head = ""
-        #: Within the window, the last ``low // 1296`` and the id up to its last digit pair: ids made in
-        #: the same microsecond-ish (a backtest tick, a burst of orders) differ only in that pair.
-        self._mid = -1
-        self._mid_head = ""
+        self._window: tuple[int, str] = (-_LOW, "")
+        #: Within the window: (the window's head, the last ``low // 1296``, the id up to its last digit
+        #: pair); ids made in the same microsecond-ish (a backtest tick, a burst of orders) differ only in
+        #: that pair. Each cache is one tuple, replaced whole and read once into locals: a second thread
+        #: calling between two separate stores would otherwise pair one value's digits with another's head
+        #: and hand out an id already issued.
+        self._mid_cache: tuple[str | None, int, str] = (None, -1, "")
 
     def next_id(self) -> str:
         value = self._sequencer.next()
-        low = value - self._base
+        base, head = self._window
+        low = value - base
         if 0 <= low < _LOW:  # the window of the last id (the usual case): encode the low six digits
             mid = low // 1296
-            if mid != self._mid:
-                self._mid = mid
-                self._mid_head = self._head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296]
-            return self._mid_head + _PAIRS[low % 1296]
+            cached_head, cached_mid, mid_head = self._mid_cache
+            if cached_mid != mid or cached_head is not head:
+                mid_head = head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296]
+                self._mid_cache = (head, mid, mid_head)
+            return mid_head + _PAIRS[low % 1296]
         if value < _LOW:  # small counters (tests with a fake clock): no padded low part
             client_id = self.prefix + base36(value)
         else:
@@ -107,7 +110,7 @@ class ClientIdGenerator:
             mid, last = divmod(low, 1296)
             client_id = head + _PAIRS[mid // 1296] + _PAIRS[mid % 1296] + _PAIRS[last]
             if len(client_id) <= MAX_CLIENT_ID_LEN:  # every id of this window has this length
-                self._base, self._head, self._mid = value - low, head, -1
+                self._window = (value - low, head)
         if len(client_id) > MAX_CLIENT_ID_LEN:  # only if the clock is absurd (year > 2085)
             raise RuntimeError(f"client id {client_id} exceeds {MAX_CLIENT_ID_LEN} characters")
         return client_id
