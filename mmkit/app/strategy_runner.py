@@ -73,7 +73,24 @@ def checked_targets(controller: Controller, result: object) -> Sequence[TargetQu
             raise ControllerResultError(
                 f"{name}.on_tick must return a list of TargetQuote, got {_describe(item)} at index {index}"
             )
+        price, qty = item.price, item.qty
+        if (not (price.is_finite() and qty.is_finite()) or price <= 0 or price.adjusted() >= _ABSURD
+                or qty.adjusted() >= _ABSURD):
+            raise ControllerResultError(
+                f"{name}.on_tick returned a TargetQuote with price {price} and qty {qty} at index {index}: "
+                f"not a number an order can carry (NaN, infinite, a price <= 0, or 1e{_ABSURD} or more)"
+            )
     return result
+
+
+#: Decimal exponent from which a target's price or size is a controller bug, not a quote: nothing trades at
+#: 10**15 of anything, and from about 10**26 the executor's rounding to the tick cannot even be represented.
+#: Why here: such a target used to raise deep in the executor on every tick (an anonymous iterator failure,
+#: counted but never halting, the previous quotes left resting), and a price <= 0 (which no book here can
+#: hold) was dropped quietly, a run of them ending with exit 0; as a controller failure it counts, names
+#: the controller, and after ``max_consecutive_failures`` pulls the quotes. A size <= 0 stays the
+#: executor's to drop (a controller may size a level to nothing).
+_ABSURD = 15
 
 
 def _describe(value: object) -> str:

@@ -184,3 +184,41 @@ def test_a_controller_without_on_tick_cannot_be_instantiated() -> None:
 
     with pytest.raises(TypeError, match="on_tick"):
         NoTick()  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize("price", ["NaN", "sNaN", "Infinity", "-Infinity", "1e29", "1e15", "0", "-5"])
+def test_a_target_no_order_can_carry_is_the_controllers_failure_and_halts(price: str) -> None:
+    """NaN, infinite or absurd prices used to raise inside the executor on every tick: an anonymous
+    iterator failure that never halted, with the last good quotes left resting at the venue; a price
+    <= 0 was dropped without a word."""
+
+    class GoodThenAbsurd(OneBid):
+        ticks = 0
+
+        def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+            self.ticks += 1
+            if self.ticks > 2:
+                return [TargetQuote(Side.BUY, 0, Decimal(price), Decimal("0.01"))]
+            return super().on_tick(ctx)
+
+    h = started(GoodThenAbsurd())
+    h.tick(2)
+    with pytest.raises(ControllerResultError, match=r"GoodThenAbsurd\.on_tick returned a TargetQuote with price"):
+        h.tick()
+    h2 = started(GoodThenAbsurd(), raise_errors=False, max_consecutive_failures=3)
+    h2.tick(2)
+    assert len(h2.quotes()) == 1
+    h2.tick(6)
+    assert dict(h2.clock.iterator_errors) == {}
+    assert h2.engine.runner.stats.controller_errors == 3
+    assert h2.engine.runner.failure_halt is not None
+    assert h2.quotes() == []  # the resting bid was pulled
+    assert h2.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+@pytest.mark.parametrize(("price", "qty"), [("1e14", "0.01"), ("60000", "1e14"), ("0.00000001", "0.01")])
+def test_large_or_tiny_but_real_numbers_are_left_to_the_executors_rules(price: str, qty: str) -> None:
+    """Not a controller failure: the executor drops what the instrument cannot quote, with a reason."""
+    h = started(Returns([TargetQuote(Side.BUY, 0, Decimal(price), Decimal(qty))]))
+    h.tick(2)
+    assert h.engine.runner.stats.controller_errors == 0
