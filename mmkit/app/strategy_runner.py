@@ -43,6 +43,8 @@ class RunnerStats:
     controller_errors: int = 0
     #: Failed on_tick calls in a row; a good tick resets it. At the runner's limit quoting halts for good.
     consecutive_errors: int = 0
+    #: Ticks in a row on which the executor raised (the same limit halts quoting and pulls the quotes).
+    consecutive_step_errors: int = 0
     last_targets: tuple[TargetQuote, ...] = ()
     #: The last strategy step's wall time and the actions it sent (read by the console's metrics).
     last_decision_ns: int = 0
@@ -261,8 +263,36 @@ class StrategyRunner:
         else:
             stats.halted_ticks += 1
         stats.last_targets = targets  # a tuple: the memo's answer, _ask_controller's, or ()
-        stats.last_actions = self.executor.reconcile(targets, ts_ns, price)
+        try:
+            stats.last_actions = self.executor.reconcile(targets, ts_ns, price)
+        except Exception as exc:
+            self._step_failed(exc, ts_ns)
+            raise  # the clock counts and logs it as this iterator's failure (exit 4 at the end)
+        if stats.consecutive_step_errors:
+            stats.consecutive_step_errors = 0
         stats.last_decision_ns = perf_counter_ns() - began
+
+    def _step_failed(self, exc: Exception, ts_ns: int) -> None:
+        """The executor could not reconcile: after the failure limit in a row, halt and pull the quotes.
+
+        Why: the clock counts an iterator's exception and carries on, which is right for a passing fault;
+        but an executor that fails on every tick can no longer move or pull our orders, and the quotes
+        of the last good tick would stay at the venue while the market moves. The same limit as a
+        controller's failures (``engine.controller_max_failures``) decides when that is no longer passing.
+        """
+        stats = self.stats
+        stats.consecutive_step_errors += 1
+        limit = self.max_consecutive_failures
+        if self.failure_halt is not None or limit <= 0 or stats.consecutive_step_errors < limit:
+            return
+        self.failure_halt = f"the strategy step failed {limit} ticks in a row ({type(exc).__name__}: {exc})"
+        self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {self.failure_halt}", ts_ns)
+        self._log.error("quoting halted: {}; pulling quotes", self.failure_halt)
+        try:
+            self.executor.cancel_all(ts_ns)
+        except Exception:
+            self._log.opt(exception=True).error("the cancel-all after the halt failed too: our orders may still rest")
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, "cancel-all after a strategy-step halt failed", ts_ns)
 
     def _ask_controller(self, ts_ns: int, fair: FairValue) -> tuple[TargetQuote, ...]:
         """``on_tick``'s checked answer through the inventory gate, remembered with its inputs; () if it failed."""

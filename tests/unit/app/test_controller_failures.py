@@ -222,3 +222,46 @@ def test_large_or_tiny_but_real_numbers_are_left_to_the_executors_rules(price: s
     h = started(Returns([TargetQuote(Side.BUY, 0, Decimal(price), Decimal(qty))]))
     h.tick(2)
     assert h.engine.runner.stats.controller_errors == 0
+
+
+def test_an_executor_failing_every_tick_halts_and_pulls_the_quotes_it_can_no_longer_move() -> None:
+    """The clock counts an iterator's exception and carries on; an executor that raises on every tick
+    used to leave the last good quotes resting for the rest of the run."""
+    h = started(OneBid(), raise_errors=False, max_consecutive_failures=3)
+    h.tick(2)
+    assert len(h.quotes()) == 1
+    executor = h.engine.runner.executor
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ArithmeticError("executor bug")
+
+    executor.reconcile = broken  # type: ignore[method-assign]
+    h.tick(2)
+    assert h.engine.runner.failure_halt is None  # two failures: still a passing fault
+    assert len(h.quotes()) == 1
+    h.tick(3)  # the third in a row: halt and pull; the cancel is confirmed on the following ticks
+    runner = h.engine.runner
+    assert runner.failure_halt is not None and "strategy step failed 3 ticks in a row" in runner.failure_halt
+    assert "ArithmeticError: executor bug" in runner.failure_halt
+    assert h.quotes() == []
+    assert h.clock.iterator_errors and h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+def test_a_passing_executor_fault_resets_the_count() -> None:
+    h = started(OneBid(), raise_errors=False, max_consecutive_failures=3)
+    h.tick(2)
+    executor = h.engine.runner.executor
+    good = executor.reconcile
+    calls = 0
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls % 3:  # two failures, then a good tick, again and again
+            raise ArithmeticError("now and then")
+        return good(*args, **kwargs)
+
+    executor.reconcile = flaky  # type: ignore[method-assign]
+    h.tick(12)
+    assert h.engine.runner.failure_halt is None
+    assert len(h.quotes()) == 1
