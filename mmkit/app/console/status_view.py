@@ -11,12 +11,14 @@ formats it. ``--watch`` redraws the whole status in place.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,23 +101,45 @@ def format_live(snap: dict[str, Any]) -> str:
 
 
 def watch(render: Callable[[], str], interval_s: float = 2.0, count: int | None = None) -> None:
-    """Redraw ``render()`` in place until interrupted (rich's Live when installed, else ANSI)."""
+    """Redraw ``render()`` in place until Ctrl-C (rich's Live when installed, else ANSI).
+
+    Ctrl-C stops the loop between two redraws, never inside one: a KeyboardInterrupt raised in the
+    middle of ``render`` (which reads the store) landed once inside SQLAlchemy closing a connection,
+    which logs it with a traceback on stderr, on an exit that was otherwise clean.
+    """
+    stop = threading.Event()
     shown = 0
     try:
-        try:
-            from rich.live import Live
-            from rich.text import Text
-        except ImportError:
-            while count is None or shown < count:
-                sys.stdout.write("\x1b[H\x1b[2J" + render() + "\n")
-                sys.stdout.flush()
-                shown += 1
-                time.sleep(interval_s)
-            return
-        with Live(Text(render()), auto_refresh=False) as live:
-            while count is None or shown < count:
-                live.update(Text(render()), refresh=True)
-                shown += 1
-                time.sleep(interval_s)
-    except KeyboardInterrupt:
+        with _ctrl_c_sets(stop):
+            try:
+                from rich.live import Live
+                from rich.text import Text
+            except ImportError:
+                while not stop.is_set() and (count is None or shown < count):
+                    sys.stdout.write("\x1b[H\x1b[2J" + render() + "\n")
+                    sys.stdout.flush()
+                    shown += 1
+                    if stop.wait(interval_s):
+                        break
+                return
+            with Live(Text(render()), auto_refresh=False) as live:
+                while not stop.is_set() and (count is None or shown < count):
+                    live.update(Text(render()), refresh=True)
+                    shown += 1
+                    if stop.wait(interval_s):
+                        break
+    except KeyboardInterrupt:  # not on the main thread (no handler of ours): as before
         return
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT sets ``stop`` instead of raising KeyboardInterrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
