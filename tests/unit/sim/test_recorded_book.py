@@ -8,6 +8,7 @@ from decimal import Decimal
 from mmkit.connector import load_venue_rules
 from mmkit.model import BookDelta, BookSnapshot, Level, Side
 from mmkit.sim.replay_venue import ReplayBookVenue
+from tests.unit.sim.naive_book import naive_levels_through
 
 D = Decimal
 SYMBOL = "BTCUSDT"
@@ -20,15 +21,6 @@ def _venue() -> ReplayBookVenue:
 def _delta(seq: int, bids: list[Level], asks: list[Level]) -> BookDelta:
     return BookDelta("binance", SYMBOL, seq, seq, tuple(bids), tuple(asks), seq, seq)
 
-
-def _naive_levels_through(book: dict[Side, dict[Decimal, Decimal]], side: Side, limit: Decimal | None) -> list[Level]:
-    opposite = book[side.opposite]
-    out = []
-    for price in sorted(opposite, reverse=side is Side.SELL):
-        if limit is not None and (price > limit if side is Side.BUY else price < limit):
-            break
-        out.append((price, opposite[price]))
-    return out
 
 
 def test_random_updates_match_a_naive_sorted_book() -> None:
@@ -54,7 +46,7 @@ def test_random_updates_match_a_naive_sorted_book() -> None:
         assert book.size_to_decimal(lots) == naive[Side.BUY].get(probe, D(0))
         for side in (Side.BUY, Side.SELL):
             limit = None if step % 50 == 0 else probe
-            assert venue._levels_through(book, side, limit) == _naive_levels_through(naive, side, limit)
+            assert venue._levels_through(book, side, limit) == naive_levels_through(naive, side, limit)
     assert venue.refused_events == 0
 
 

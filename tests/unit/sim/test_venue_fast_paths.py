@@ -23,7 +23,6 @@ from mmkit.model import (
     BookDelta,
     BookSnapshot,
     Fill,
-    Level,
     OrderAccepted,
     OrderRejected,
     OrderRequest,
@@ -37,20 +36,12 @@ from mmkit.sim import ConstantLatency, ProbabilisticQueue, ReplayBookVenue
 from mmkit.sim import replay_venue as replay_venue_module
 from mmkit.sim.base_venue import VenueOrder
 from mmkit.sim.queue import trade_fill_qty
+from tests.unit.sim.naive_book import naive_levels_through
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
 SYMBOL = "BTCUSDT"
 
-
-def _naive_crossing(book: dict[Side, dict[D, D]], side: Side, limit: D | None) -> list[Level]:
-    opposite = book[side.opposite]
-    out = []
-    for price in sorted(opposite, reverse=side is Side.SELL):
-        if limit is not None and (price > limit if side is Side.BUY else price < limit):
-            break
-        out.append((price, opposite[price]))
-    return out
 
 
 def test_crossing_takes_the_levels_a_sorted_walk_takes_near_and_far_from_the_best() -> None:
@@ -75,7 +66,7 @@ def test_crossing_takes_the_levels_a_sorted_walk_takes_near_and_far_from_the_bes
         limit = D(rng.randint(9700, 10300)) / 100 + (D("0.001") if step % 7 == 0 else 0)
         tick = book.tick_of(limit)
         got = venue._crossing(book, side, limit, tick)
-        assert got == _naive_crossing(naive, side, limit)
+        assert got == naive_levels_through(naive, side, limit)
         assert venue._levels_through(book, side, limit) == got
         if tick is not None and best is not None and got:
             span = tick - best if side is Side.BUY else best - tick
