@@ -285,14 +285,21 @@ class StrategyRunner:
         limit = self.max_consecutive_failures
         if self.failure_halt is not None or limit <= 0 or stats.consecutive_step_errors < limit:
             return
-        self.failure_halt = f"the strategy step failed {limit} ticks in a row ({type(exc).__name__}: {exc})"
-        self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {self.failure_halt}", ts_ns)
-        self._log.error("quoting halted: {}; pulling quotes", self.failure_halt)
+        self._halt(f"the strategy step failed {limit} ticks in a row ({type(exc).__name__}: {exc})", ts_ns)
+
+    def _halt(self, reason: str, ts_ns: int) -> None:
+        """Halt quoting for the rest of the run with ``reason`` (status block, report, exit 4) and pull the quotes.
+
+        A cancel-all that fails too is recorded: the orders may still rest, and the operator must know.
+        """
+        self.failure_halt = reason
+        self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {reason}", ts_ns)
+        self._log.error("quoting halted: {}; pulling quotes", reason)
         try:
             self.executor.cancel_all(ts_ns)
         except Exception:
             self._log.opt(exception=True).error("the cancel-all after the halt failed too: our orders may still rest")
-            self.outcome.record(ProblemKind.ENGINE_FAILURE, "cancel-all after a strategy-step halt failed", ts_ns)
+            self.outcome.record(ProblemKind.ENGINE_FAILURE, "cancel-all after a quoting halt failed", ts_ns)
 
     def _ask_controller(self, ts_ns: int, fair: FairValue) -> tuple[TargetQuote, ...]:
         """``on_tick``'s checked answer through the inventory gate, remembered with its inputs; () if it failed."""
@@ -341,10 +348,7 @@ class StrategyRunner:
         self._log.opt(exception=exc).error("controller {}.{} failed; no quotes this tick", name, where)
         limit = self.max_consecutive_failures
         if self.failure_halt is None and limit > 0 and self.stats.consecutive_errors >= limit:
-            self.failure_halt = f"controller {name} failed {limit} ticks in a row ({type(exc).__name__}: {exc})"
-            self.outcome.record(ProblemKind.ENGINE_FAILURE, f"quoting halted: {self.failure_halt}", ts_ns)
-            self._log.error("quoting halted: {}; pulling quotes", self.failure_halt)
-            self.executor.cancel_all(ts_ns)
+            self._halt(f"controller {name} failed {limit} ticks in a row ({type(exc).__name__}: {exc})", ts_ns)
 
     def take_error(self) -> BaseException | None:
         """The last controller exception since the previous call (the Harness re-raises it)."""

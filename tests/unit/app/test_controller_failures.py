@@ -265,3 +265,17 @@ def test_a_passing_executor_fault_resets_the_count() -> None:
     h.tick(12)
     assert h.engine.runner.failure_halt is None
     assert len(h.quotes()) == 1
+
+
+def test_a_halt_whose_cancel_all_fails_too_says_the_orders_may_still_rest() -> None:
+    h = started(Raises(fail_ticks=10**9), raise_errors=False, max_consecutive_failures=2)
+
+    def broken_cancel_all(now_ns: int) -> object:
+        raise ConnectionError("venue gone")
+
+    h.engine.runner.executor.cancel_all = broken_cancel_all  # type: ignore[method-assign]
+    h.tick(2)
+    assert h.engine.runner.failure_halt is not None
+    reasons = [p["reason"] for p in h.engine.outcome.as_report()]
+    assert "cancel-all after a quoting halt failed" in reasons
+    assert h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
