@@ -38,6 +38,14 @@ the pure path calls (``ReplayBookVenue._on_depth``,
 ``OrderBookTracker._invalidate_crossed``, ``BookHealth.observe``, the mid
 listeners).
 
+The venue's book and the reference's may be one object
+(:mod:`mmkit.backtest.shared_book`): then a handled diff is applied once, and
+only while the sequencer and the tracker are at the same seq (otherwise the
+diff goes to the SharedBook, which forks first). The venue's book is looked
+up again after every event handed to the sinks and after the tracker
+invalidates (a fork or a join may have replaced it); the tracker's never
+changes.
+
 tests/unit/backtest/test_replay_loop.py (random streams) and
 tests/integration/backtest/test_replay_loop_identical.py (the whole shared
 recording) run backtests through this loop and through the sinks alone and

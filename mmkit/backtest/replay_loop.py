@@ -5,8 +5,10 @@ sinks of the replay backtest setup (a book sequencer in front of a
 :class:`~mmkit.sim.replay_venue.ReplayBookVenue`, then a
 :class:`~mmkit.backtest.replay.ReplayedReference`) would do, reading and
 writing their attributes directly. So it may run only in front of exactly
-those sinks, of exactly those classes (a subclass that overrides a step would
-be bypassed), with the venue on recorded venue time (``ts_event``). Any other
+those sinks (alone, or behind the :class:`~mmkit.backtest.shared_book.SharedBook`
+that keeps the venue's and the tracker's book one object), of exactly those
+classes (a subclass that overrides a step would be bypassed), with the venue
+on recorded venue time (``ts_event``). Any other
 set of sinks is delivered event by event as before; so is everything when
 ``MMKIT_PURE_PYTHON=1`` or the module is not built (:mod:`mmkit._speedups`).
 """
