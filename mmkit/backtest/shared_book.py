@@ -42,6 +42,12 @@ event that re-syncs either side) the two are joined again if they are back in
 one of the two states above, at the same ``seq``, with the same grid and the
 same levels, compared level by level.
 
+A sink that raises half-way through an event is a failure the clock counts
+(the replay then delivers that event again). The raises known here leave the
+rules above intact: a diff of another instrument forks first; a level off the
+grid is refused by the venue and raises in the tracker before either writes,
+and the sinks' sequence numbers then differ, which forks before the next diff.
+
 The venue's book ``ts_event`` is the one exception: the venue never sets or
 reads it (it stays 0 on a book of its own), and while shared it shows the
 tracker's. tests/unit/backtest/test_shared_book.py compares runs with and

@@ -395,3 +395,75 @@ def test_a_sharing_refuses_a_venue_without_the_symbol_and_a_second_hook() -> Non
         SharedBook(share.sequencer, share.reference, venue)
     with pytest.raises(ValueError, match="no book for"):
         SharedBook(share.sequencer, share.reference, attrs.make_class("V", {"books": attrs.field()})({}))
+
+
+def _feed(setup: Any, event: ReplayEvent) -> str | None:
+    """Hand ``event`` to the setup's sinks as the replay does (a raising sink stops the event there)."""
+    try:
+        for sink in setup.replay._sinks:
+            sink(event)
+    except ValueError as exc:
+        return type(exc).__name__
+    return None
+
+
+def _both_ways(events: Sequence[ReplayEvent]) -> tuple[list[bool], Any]:
+    """Feed ``events`` to a shared and a two-book setup; what each event left (books, errors) must agree.
+    Returns whether the books were shared after each event, and the shared setup."""
+    from mmkit.app.backtest_setups import build_replay_venue_setup
+    from mmkit.clock import Clock, ClockMode
+    from mmkit.connector import load_venue_rules
+
+    setups = [build_replay_venue_setup(Clock(ClockMode.BACKTEST, start_ns=1), SkewedLadderController(), [],
+                                       load_venue_rules("binance"), SYMBOL, share_book=share)
+              for share in (False, True)]
+    shared_states = []
+    for event in events:
+        after = []
+        for setup in setups:
+            error = _feed(setup, event)
+            venue_book, ref_book = setup.venue.books[SYMBOL], setup.reference.tracker.book
+            after.append((error, _levels(venue_book), venue_book.seq, _levels(ref_book), ref_book.seq,
+                          ref_book.ts_event, setup.reference.tracker.is_valid))
+        assert after[1] == after[0], (event, after)
+        shared_states.append(setups[1].shared_book.shared)  # type: ignore[union-attr]
+    return shared_states, setups[1]
+
+
+def test_raising_sinks_leave_both_books_as_two_books_would() -> None:
+    """A level off the grid (the venue refuses the diff, the tracker raises before writing) and a diff of
+    another venue (the tracker raises; the venue applied it) leave the books as two books would, and so
+    does what follows them."""
+    off_grid = attrs.evolve(_diff(11, 11, [(100, 1)]), bids=((TICK * 100 + TICK / 2, LOT),), scaled=None)
+    other_venue = attrs.evolve(_diff(22, 22, [(98, 4)]), venue="elsewhere")
+    shared, setup = _both_ways([
+        _snapshot(10, [(99, 2)], [(101, 3)]),
+        off_grid,
+        _diff(12, 12, [(97, 1)]),  # the sequencer is at 11 now, the tracker at 10: forked before it
+        _snapshot(20, [(99, 2)], [(101, 3)]),
+        _diff(21, 21, [(96, 1)]),
+        other_venue,
+        _diff(23, 23, [(95, 1)]),
+    ])
+    assert shared == [True, True, False, True, True, False, False]
+    # The venue took the other venue's diff, the tracker refused it (and is invalid after the next one).
+    assert setup.venue.books[SYMBOL].size_at_int(Side.BUY, 98) == 4 and not setup.reference.tracker.is_valid
+
+
+def test_diffs_out_of_order_and_snapshots_older_than_the_book_event_by_event() -> None:
+    shared, _ = _both_ways([
+        _diff(12, 12, [(98, 1)]),  # before the snapshot, out of order: both buffer them
+        _diff(11, 11, [(97, 1)]),
+        _snapshot(10, [(99, 2)], [(101, 3)]),  # 12 does not bridge: both wait again (the venue keeps the snapshot)
+        _snapshot(11, [(99, 2)], [(101, 3)]),  # 12 bridges now (both buffered it): joined
+        _diff(14, 14, [(96, 1)]),  # the later diff first: a gap for both
+        _diff(13, 13, [(95, 1)]),
+        _snapshot(12, [(99, 3)], [(101, 3)]),  # older than what both buffered: still a gap
+        _diff(13, 13, [(94, 1)]),
+        _diff(14, 15, [(93, 1)]),
+        _diff(14, 16, [(92, 1)]),
+        _snapshot(16, [(99, 1)], [(99, 1)]),  # locked: the venue takes it, the tracker refuses it
+        _diff(17, 17, [(99, 0)]),  # the venue applies it, the invalid tracker buffers it
+        _snapshot(17, [(98, 1)], [(100, 1)]),  # both at 17, the same levels: joined
+    ])
+    assert shared == [True, True, False, True] + [False] * 8 + [True]
