@@ -16,13 +16,18 @@ Other guarantees:
   fill for an order that is already finished is still booked (late fill);
 * finished orders are kept in a bounded cache so late events still match;
 * illegal transitions are logged and counted, never raised to the caller.
+
+How each venue event moves an order is :mod:`mmkit.orders.order_events`
+(a mixin of the tracker); this module sends actions, queries stuck orders
+and reconciles with the venue's open-order listing.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 import attrs
 from loguru import logger
@@ -33,33 +38,15 @@ from mmkit.model import (
     NS_PER_S,
     ZERO,
     Fill,
-    OrderAccepted,
-    OrderCanceled,
-    OrderCancelRejected,
-    OrderExpired,
-    OrderNotFound,
-    OrderQueryFailed,
-    OrderRejected,
-    OrderReplaced,
     OrderRequest,
     OrderStatusReport,
-    RejectReason,
     ReplaceRequest,
-    VenueEvent,
-    VenueOrderStatus,
 )
 from mmkit.orders.client_order import ClientOrder, Slot
 from mmkit.orders.ids import ClientIdGenerator
+from mmkit.orders.order_events import OrderEventHandlers
 from mmkit.orders.states import DONE_STATES, PENDING_STATES, IllegalTransition, OrderState, Trigger
 
-_STATUS_TRIGGER = {
-    VenueOrderStatus.NEW: Trigger.ACCEPTED,
-    VenueOrderStatus.PARTIALLY_FILLED: Trigger.ACCEPTED,
-    VenueOrderStatus.FILLED: Trigger.FILL,
-    VenueOrderStatus.CANCELED: Trigger.CANCELED,
-    VenueOrderStatus.REJECTED: Trigger.REJECTED,
-    VenueOrderStatus.EXPIRED: Trigger.EXPIRED,
-}
 #: The PENDING_* states as a tuple: membership by identity (the frozenset would call Enum's Python-level
 #: __hash__ per order).
 _PENDING = tuple(PENDING_STATES)
@@ -83,7 +70,7 @@ class ReconcileResult:
     flagged: tuple[OrderStatusReport, ...]
 
 
-class ClientOrderTracker:
+class ClientOrderTracker(OrderEventHandlers):
     """Tracks our orders on one connector (one venue). A TimeIterator: ``tick`` handles timeouts."""
 
     def __init__(
@@ -113,8 +100,13 @@ class ClientOrderTracker:
         self._log = logger.bind(venue=self.venue, component="orders")
         #: Bumped by every call that may change our orders (see :attr:`version`).
         self._version = 0
-        #: ``open_orders_view`` memo per symbol filter: (version it was built at, the orders).
+        #: Bumped by every change of which orders ``_active`` holds (an order added, filed away or brought
+        #: back), and only then: what :meth:`open_orders_view` lists depends on nothing else.
+        self._members = 0
+        #: ``open_orders_view`` memo per symbol filter: (``_members`` it was built at, the orders).
         self._open_views: dict[str | None, tuple[int, tuple[ClientOrder, ...]]] = {}
+        #: Event class -> the handler of its kind (see :meth:`_event_handler`).
+        self._event_handlers: dict[type, Callable[[Any], ClientOrder | None]] = {}
         # counters (health / tests)
         self.illegal_transitions = 0
         self.duplicate_fills = 0
@@ -237,6 +229,7 @@ class ClientOrderTracker:
         if client_id in active or client_id in self._finished:  # get() is not None, without the call
             raise ValueError(f"client id {client_id} is already tracked")
         self._version += 1
+        self._members += 1
         tracked = ClientOrder(order, _PENDING_CREATE, "", ZERO, None, ZERO, slot, now_ns, now_ns)  # see replace()
         active[client_id] = tracked
         self.connector.place(order)
@@ -286,6 +279,7 @@ class ClientOrderTracker:
         # replaces), the defaults spelled out: a keyword call of a 16-field __init__ costs more than the build.
         new = ClientOrder(request, _PENDING_CREATE, "", ZERO, None, ZERO, orig.slot, now_ns, now_ns, client_id)
         orig.replaced_by = new_id
+        self._members += 1
         self._active[new_id] = new
         self.connector.replace(ReplaceRequest(new_id, client_id, venue, symbol, side, qty, price, now_ns))
         return new
@@ -306,9 +300,6 @@ class ClientOrderTracker:
     # Views
     # ------------------------------------------------------------------
 
-    def get(self, client_id: str) -> ClientOrder | None:
-        return self._active.get(client_id) or self._finished.get(client_id)
-
     @property
     def version(self) -> int:
         """A counter that moves whenever our orders may have changed.
@@ -328,15 +319,22 @@ class ClientOrderTracker:
         return list(self.open_orders_view(symbol))
 
     def open_orders_view(self, symbol: str | None = None) -> tuple[ClientOrder, ...]:
-        """:meth:`open_orders` as a tuple, rebuilt only when :attr:`version` moved (read it, do not keep it)."""
+        """:meth:`open_orders` as a tuple (read it, do not keep it).
+
+        Rebuilt only when the set of not-finished orders changed (``_members``),
+        not at every :attr:`version`: an ack, a partial fill or a cancel request
+        changes an order in place, and the tuple holds the orders themselves.
+        Why: the runner and the sampler ask on most ticks, and most version
+        moves (one per order event) leave the list as it was.
+        """
         memo = self._open_views.get(symbol)
-        if memo is not None and memo[0] == self._version:
+        if memo is not None and memo[0] == self._members:
             return memo[1]
         if symbol is None:
             orders = tuple(self._active.values())
         else:
             orders = tuple([o for o in self._active.values() if o.request.symbol == symbol])
-        self._open_views[symbol] = (self._version, orders)
+        self._open_views[symbol] = (self._members, orders)
         return orders
 
     def finished_orders(self) -> list[ClientOrder]:
@@ -360,63 +358,6 @@ class ClientOrderTracker:
         if order is None:
             return Decimal(0), Decimal(0)
         return order.filled_qty, order.filled_qty * (order.avg_price or Decimal(0))
-
-    # ------------------------------------------------------------------
-    # Events
-    # ------------------------------------------------------------------
-
-    def on_events(self, events: Iterable[VenueEvent]) -> None:
-        for event in events:
-            self.on_event(event)
-
-    def on_event(self, event: VenueEvent) -> ClientOrder | None:
-        """Apply one normalized event; returns the order it concerned (None if unknown or not an order event)."""
-        self._version += 1
-        if isinstance(event, Fill):
-            return self._on_fill(event)
-        if isinstance(event, OrderAccepted):
-            order = self._find(event.client_id, event)
-            if order is not None:
-                order.venue_order_id = event.venue_order_id or order.venue_order_id
-                self._apply(order, Trigger.ACCEPTED, event.ts_recv)
-                self._settle_replace(order, True, event.ts_recv)
-            return order
-        if isinstance(event, OrderRejected):
-            order = self._find(event.client_id, event)
-            if order is not None:
-                self._log.bind(client_id=order.client_id).warning("rejected: {} {}", event.reason.value, event.message)
-                self._apply(order, Trigger.REJECTED, event.ts_recv)
-                self._settle_replace(order, False, event.ts_recv)
-            return order
-        if isinstance(event, OrderCanceled | OrderExpired):
-            order = self._find(event.client_id, event)
-            if order is not None:
-                trigger = Trigger.CANCELED if isinstance(event, OrderCanceled) else Trigger.EXPIRED
-                self._apply(order, trigger, event.ts_recv)
-                self._settle_replace(order, True, event.ts_recv)
-            return order
-        if isinstance(event, OrderReplaced):
-            return self._on_replaced(event)
-        if isinstance(event, OrderCancelRejected):
-            return self._on_cancel_rejected(event)
-        if isinstance(event, OrderStatusReport):
-            order = self._find(event.client_id, event)
-            if order is not None:
-                self._on_status(order, event)
-            return order
-        if isinstance(event, OrderNotFound):
-            order = self._find(event.client_id, event)
-            if order is not None:
-                self._log.bind(client_id=order.client_id).warning("venue has no such order (was {})", order.state.value)
-                self._apply(order, Trigger.NOT_FOUND, event.ts_recv)
-                self._settle_replace(order, False, event.ts_recv)
-            return order
-        if isinstance(event, OrderQueryFailed):
-            # Transient: we could not ask. Never a reason to mark anything lost (Hummingbot #8457).
-            self.transient_query_failures += 1
-            self._log.bind(client_id=event.client_id).info("status query failed ({}); will ask again", event.reason)
-            return self.get(event.client_id)
-        return None
 
     # ------------------------------------------------------------------
     # Reconciliation
@@ -475,6 +416,7 @@ class ClientOrderTracker:
                 adopted=True,
             )
             self._active[order.client_id] = order
+            self._members += 1
             self._log.bind(client_id=order.client_id).warning("adopted unknown open order from the venue")
             adopted.append(order)
         closed: list[ClientOrder] = []
@@ -489,132 +431,3 @@ class ClientOrderTracker:
             closed.append(order)
         return ReconcileResult(tuple(adopted), tuple(closed), tuple(updated), tuple(flagged))
 
-    # ------------------------------------------------------------------
-    # Internals
-    # ------------------------------------------------------------------
-
-    def _find(self, client_id: str, event: object) -> ClientOrder | None:
-        order = self.get(client_id)
-        if order is None:
-            self.unknown_events += 1
-            self._log.bind(client_id=client_id).warning("event for an unknown order: {}", type(event).__name__)
-        return order
-
-    def _apply(self, order: ClientOrder, trigger: Trigger, now_ns: int) -> bool:
-        try:
-            order.apply(trigger, now_ns)
-        except IllegalTransition as exc:
-            self.illegal_transitions += 1
-            self._log.bind(client_id=order.client_id).error("{}", exc)
-            return False
-        self._file(order)
-        return True
-
-    def _file(self, order: ClientOrder) -> None:
-        """Keep finished orders in the bounded cache and live ones in the active map."""
-        cid = order.request.client_id
-        if order.state in DONE_STATES:
-            if self._active.pop(cid, None) is not None:
-                self._finished[cid] = order
-                while len(self._finished) > self._finished_cache_size:
-                    self._finished.popitem(last=False)
-        elif cid not in self._active:  # resurrected (FAILED -> OPEN)
-            self._finished.pop(cid, None)
-            self._active[cid] = order
-
-    def _settle_replace(self, order: ClientOrder, lived: bool, now_ns: int) -> None:
-        """If ``order`` is the replacement leg and its fate is now known, settle the original."""
-        if order.replaces is None:
-            return
-        orig = self.get(order.replaces)
-        if orig is None or orig.state is not OrderState.PENDING_REPLACE:
-            return
-        if lived:
-            self._apply(orig, Trigger.REPLACED, now_ns)
-        else:
-            orig.replaced_by = None
-            self._apply(orig, Trigger.REPLACE_REJECTED, now_ns)
-
-    def _on_fill(self, fill: Fill) -> ClientOrder | None:
-        key = fill.key
-        if key in self._fill_keys:
-            self.duplicate_fills += 1
-            return self.get(fill.client_id)
-        self._fill_keys[key] = None
-        if len(self._fill_keys) > self._fill_memory:
-            self._fill_keys.popitem(last=False)
-        order = self._find(fill.client_id, fill)
-        if order is None:
-            return None
-        was_done = order.is_done
-        trigger = order.add_fill(fill.qty, fill.price, fill.fee)
-        chain_id = fill.venue_order_id or order.venue_order_id
-        if chain_id:
-            qty, notional = self._chain_filled.get(chain_id, (Decimal(0), Decimal(0)))
-            self._chain_filled[chain_id] = (qty + fill.qty, notional + fill.qty * fill.price)
-            if len(self._chain_filled) > self._finished_cache_size:
-                self._chain_filled.popitem(last=False)
-        # The order's logger is bound only when there is something to say (a bind builds a Logger).
-        if was_done:
-            self.late_fills += 1
-            self._log.bind(client_id=order.client_id).warning(
-                "late fill {} {}@{} after {}", fill.trade_id, fill.qty, fill.price, order.state.value
-            )
-        if order.filled_qty > order.qty:
-            self.overfills += 1
-            self._log.bind(client_id=order.client_id).error("over-filled: {} filled of {}", order.filled_qty, order.qty)
-        self._apply(order, trigger, fill.ts_recv)
-        return order
-
-    def _on_replaced(self, event: OrderReplaced) -> ClientOrder | None:
-        orig = self._find(event.orig_client_id, event)
-        new = self.get(event.client_id)
-        if new is None:
-            if orig is None:
-                return None
-            request = attrs.evolve(orig.request, client_id=event.client_id, price=event.price, qty=event.qty)
-            new = ClientOrder(request, slot=orig.slot, created_ns=event.ts_recv, updated_ns=event.ts_recv)
-            new.replaces = orig.client_id
-            self._active[new.client_id] = new
-        new.venue_order_id = event.venue_order_id
-        self._apply(new, Trigger.ACCEPTED, event.ts_recv)
-        if orig is not None:
-            orig.replaced_by = new.client_id
-            self._apply(orig, Trigger.REPLACED, event.ts_recv)
-        return new
-
-    def _on_cancel_rejected(self, event: OrderCancelRejected) -> ClientOrder | None:
-        order = self._find(event.client_id, event)
-        if event.is_replace:
-            new = self.get(event.new_client_id) if event.new_client_id else None
-            if new is not None:
-                self._apply(new, Trigger.REJECTED, event.ts_recv)
-            if order is not None:
-                order.replaced_by = None
-                self._apply(order, Trigger.REPLACE_REJECTED, event.ts_recv)
-        elif order is not None:
-            self._apply(order, Trigger.CANCEL_REJECTED, event.ts_recv)
-        if order is not None:
-            self._log.bind(client_id=order.client_id).warning(
-                "{} rejected: {} {}", "replace" if event.is_replace else "cancel", event.reason.value, event.message
-            )
-            if event.reason is RejectReason.UNKNOWN_ORDER and not order.is_done and self.connector.connected:
-                # The venue does not know it: ask for a definitive answer rather than assume anything.
-                self.status_queries += 1
-                self.connector.request_order_status(order.client_id, order.symbol)
-        return order
-
-    def _on_status(self, order: ClientOrder, report: OrderStatusReport) -> None:
-        now = report.ts_recv
-        if report.venue_order_id:
-            order.venue_order_id = report.venue_order_id
-        order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
-        # A venue filled quantity above the ledger's is handled before this point (UserStreamTracker books
-        # the difference as a flagged synthetic fill and halts the ledger); nothing to repeat here.
-        self._apply(order, _STATUS_TRIGGER[report.status], now)
-        if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
-            self._log.bind(client_id=order.client_id).info("still open while PENDING_CANCEL: re-sending cancel")
-            self._apply(order, Trigger.CANCEL_SUBMITTED, now)
-            self.connector.cancel(order.client_id, order.symbol)
-        lived = report.status is not VenueOrderStatus.REJECTED
-        self._settle_replace(order, lived, now)

@@ -68,7 +68,7 @@ TAKER_OWNER = "taker:sim"
 #: Looked up once: an enum member access goes through the enum metaclass, and every order action asks.
 _PLACE, _CANCEL, _REPLACE, _QUERY = Action.PLACE, Action.CANCEL, Action.REPLACE, Action.QUERY
 _LIMIT = OrderType.LIMIT
-_CANCELED = VenueOrderStatus.CANCELED
+_NEW, _PARTIALLY_FILLED, _CANCELED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.CANCELED
 
 
 class SimulatedVenue(Accounts, RuleChecks):
@@ -164,7 +164,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(Action.PLACE, order, now)
+        self._send(_PLACE, order, now)
 
     def cancel(self, client_id: str, symbol: str) -> None:
         now = self._now()
@@ -173,7 +173,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(Action.CANCEL, (client_id, symbol), now)
+        self._send(_CANCEL, (client_id, symbol), now)
 
     def replace(self, request: ReplaceRequest) -> None:
         now = self._now()
@@ -185,7 +185,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 )
             )
             return
-        self._send(Action.REPLACE, request, now)
+        self._send(_REPLACE, request, now)
 
     def cancel_all(self, symbol: str | None = None) -> None:
         now = self._now()
@@ -197,14 +197,14 @@ class SimulatedVenue(Accounts, RuleChecks):
                     )
                 )
             return
-        self._send(Action.CANCEL, (None, symbol), now)
+        self._send(_CANCEL, (None, symbol), now)
 
     def request_order_status(self, client_id: str, symbol: str) -> None:
         now = self._now()
         if not self._connected:
             self._local(OrderQueryFailed(self.venue, client_id, "not connected", now))
             return
-        self._send(Action.QUERY, client_id, now)
+        self._send(_QUERY, client_id, now)
 
     # -- Connector: reconciliation (exchange truth, no latency) ----------------
 
@@ -283,7 +283,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._orders[client_id] = rec
         self._open[client_id] = rec
         visible = self._visible(_PLACE, ts)
-        self._push(visible, OrderAccepted(self.venue, client_id, rec.venue_order_id, ts, visible))
+        self._push(visible, OrderAccepted(self._venue_name, client_id, rec.venue_order_id, ts, visible))
         entered = self._enter(rec, ts)
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
@@ -297,11 +297,13 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._push(visible, OrderRejected(self.venue, client_id, problem[0], problem[1], ts, visible))
 
     def _venue_cancel(self, client_id: str, ts: int) -> None:
-        if not self._rate_ok(ts):
+        # Without rate limits _rate_ok has nothing to count or refuse (as in _check_place).
+        if self._rate_windows and not self._rate_ok(ts):
             self._cancel_reject(client_id, RejectReason.RATE_LIMIT, "rate limit exceeded", ts)
             return
         rec = self._orders.get(client_id)
-        if rec is None or not rec.status.is_open:
+        # ``status.is_open`` spelled out (a property call per cancel).
+        if rec is None or (rec.status is not _NEW and rec.status is not _PARTIALLY_FILLED):
             text = "unknown order" if rec is None else f"order is {rec.status.value}"
             self._cancel_reject(client_id, RejectReason.UNKNOWN_ORDER, text, ts)
             return
@@ -320,7 +322,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._remove_resting(rec, ts)
         rec.status = _CANCELED
         visible = self._visible(_CANCEL, ts)
-        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
+        self._push(visible, OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves))
 
     def _cancel_reject(
         self, client_id: str, reason: RejectReason, text: str, ts: int, new_client_id: str | None = None

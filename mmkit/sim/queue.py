@@ -73,7 +73,7 @@ class _TradeConsumesFront:
     """Shared rule: a trade at our price eats the front first, the rest fills us."""
 
     def on_join(self, level_qty: Decimal) -> QueuePosition:
-        return QueuePosition(front=max(level_qty, ZERO))
+        return QueuePosition(ZERO if level_qty < ZERO else level_qty)  # max(level_qty, ZERO) without the call
 
     def on_trade_at_price(self, pos: QueuePosition, trade_qty: Decimal, leaves: Decimal) -> Decimal:
         if trade_qty <= pos.front:

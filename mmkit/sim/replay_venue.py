@@ -27,6 +27,7 @@ from mmkit.model import (
     Side,
     TimeInForce,
     Trade,
+    VenueOrderStatus,
 )
 from mmkit.sim.base_venue import SimulatedVenue, VenueOrder
 from mmkit.sim.fees import FeeModel
@@ -37,6 +38,9 @@ __all__ = ["ReplayBookVenue"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
 _BUY, _SELL = Side.BUY, Side.SELL
+_MAKER = Liquidity.MAKER
+_IOC, _FOK = TimeInForce.IOC, TimeInForce.FOK
+_NEW, _PARTIALLY_FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED
 #: An order crossing the opposite best by fewer ticks than this reads the sizes at those ticks (``_crossing``).
 _PROBE_SPAN = 64
 
@@ -300,10 +304,9 @@ class ReplayBookVenue(SimulatedVenue):
     def _maker_fill(self, queued: _Queued, qty: Decimal, ts: int) -> None:
         rec = queued.rec
         assert rec.price is not None
-        self._book_fill(
-            rec, rec.price, min(qty, rec.leaves), liquidity=Liquidity.MAKER, trade_id=self._next_fill_id(), ts=ts
-        )
-        if not rec.status.is_open:
+        self._book_fill(rec, rec.price, min(qty, rec.leaves), liquidity=_MAKER, trade_id=self._next_fill_id(), ts=ts)
+        status = rec.status  # not ``status.is_open`` (a property call per fill)
+        if status is not _NEW and status is not _PARTIALLY_FILLED:
             del self._resting[rec.client_id]
             self._resting_changed()
 
@@ -431,21 +434,26 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
-        tick = None if rec.price is None else book.tick_of(rec.price)
-        crossing = self._crossing(book, rec.side, rec.price, tick)
-        if rec.post_only and crossing:
-            return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
-        if rec.price is None and not crossing:
+        price = rec.price
+        tick = None if price is None else book.tick_of(price)
+        crossing = self._crossing(book, rec.side, price, tick)
+        if crossing:
+            if rec.post_only:
+                return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
+        elif price is None:
             return RejectReason.OTHER, "no liquidity for a market order"
-        if rec.tif is TimeInForce.FOK and sum((q for _, q in crossing), ZERO) < rec.qty:
+        tif = rec.tif
+        if tif is _FOK and sum((q for _, q in crossing), ZERO) < rec.qty:
             self._close_remainder(rec, ts)
             return None
-        self._take(rec, crossing, ts)
-        if rec.leaves > 0:
-            if rec.price is None or rec.tif in (TimeInForce.IOC, TimeInForce.FOK):
-                self._close_remainder(rec, ts)
-            else:
-                self._join(rec, tick)
+        if crossing:  # most orders cross nothing: nothing to take
+            self._take(rec, crossing, ts)
+        if rec.leaves <= 0:
+            return None
+        if price is None or tif is _IOC or tif is _FOK:
+            self._close_remainder(rec, ts)
+        else:
+            self._join(rec, tick, book)
         return None
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
@@ -470,7 +478,7 @@ class ReplayBookVenue(SimulatedVenue):
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:
-            self._join(new, tick)
+            self._join(new, tick, book)
         return None
 
     def _take(self, rec: VenueOrder, crossing: list[Level], ts: int) -> None:
@@ -481,10 +489,9 @@ class ReplayBookVenue(SimulatedVenue):
                 rec, price, min(qty, rec.leaves), liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts
             )
 
-    def _join(self, rec: VenueOrder, tick: int | None) -> None:
-        """Rest ``rec`` at its price, ``tick`` in the book's ticks (None: off the grid)."""
+    def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook) -> None:
+        """Rest ``rec`` at its price, ``tick`` in the book's ticks (None: off the grid); ``book``: its symbol's."""
         assert rec.price is not None
-        book = self.books[rec.symbol]
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
         self._resting_changed()

@@ -73,9 +73,11 @@ class Accounts(EventPlumbing):
 
     @property
     def venue(self) -> str:
-        return self._rules.venue
+        return self._venue_name
 
     def _init_accounts(self, initial_balances: Mapping[str, Decimal] | None) -> None:
+        #: ``rules.venue``, read once (every outcome event names it; the rules are frozen and never replaced).
+        self._venue_name = self._rules.venue
         self._fill_seq = itertools.count(1)
         self._orders: dict[str, VenueOrder] = {}
         # The orders of ``_orders`` that may still be open, in the same order. Why: every fill asks for

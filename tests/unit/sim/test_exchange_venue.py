@@ -15,6 +15,7 @@ from mmkit.model import (
     Liquidity,
     OrderAccepted,
     OrderCanceled,
+    OrderCancelRejected,
     OrderRejected,
     OrderReplaced,
     OrderRequest,
@@ -193,3 +194,36 @@ def test_cancel_all_and_canceled_leaves() -> None:
     canceled = [e for e in venue.drain() if isinstance(e, OrderCanceled)]
     assert {(c.client_id, c.leaves_qty) for c in canceled} == {("a", D(1)), ("b", D(1))}
     assert venue.engines["X"].orders_of("us") == []
+
+
+def test_cancels_count_toward_the_rate_limit_and_are_refused_past_it() -> None:
+    # The cancel path skips the rate check only when the rules have no limits; with one it must still count
+    # each cancel and refuse the one over the limit (two places and one cancel fill the window of 3).
+    venue, clock = make(rate_limits=(RateLimit(3, 1000),))
+    venue.place(req("a", Side.BUY, "99"))
+    venue.place(req("b", Side.BUY, "98"))
+    clock.now = 20 * MS
+    venue.drain()
+    venue.cancel("a", "X")
+    venue.cancel("b", "X")
+    clock.now = 40 * MS
+    events = venue.drain()
+    assert [e.client_id for e in events if isinstance(e, OrderCanceled)] == ["a"]
+    [refused] = [e for e in events if isinstance(e, OrderCancelRejected)]
+    assert refused.client_id == "b" and refused.reason is RejectReason.RATE_LIMIT
+    clock.now = 2000 * MS  # the window has passed: the cancel goes through
+    venue.cancel("b", "X")
+    clock.now = 2100 * MS
+    assert [e.client_id for e in venue.drain() if isinstance(e, OrderCanceled)] == ["b"]
+
+
+def test_without_rate_limits_no_cancel_is_refused() -> None:
+    venue, clock = make()
+    for i in range(50):
+        venue.place(req(f"o{i}", Side.BUY, "99"))
+    clock.now = 20 * MS
+    venue.drain()
+    for i in range(50):
+        venue.cancel(f"o{i}", "X")
+    clock.now = 40 * MS
+    assert len([e for e in venue.drain() if isinstance(e, OrderCanceled)]) == 50
