@@ -35,9 +35,17 @@ TICK = D("0.01")
 LOT = D("0.00000001")
 
 
+def setup_sinks(replay: RecordingReplay) -> tuple[Any, Any]:
+    """The replay setup's (sequencer, reference), behind its SharedBook or not (share_book=False)."""
+    if len(replay._sinks) == 1:
+        return replay._sinks[0].sequencer, replay._sinks[0].reference
+    sequencer, reference = replay._sinks
+    return sequencer, reference
+
+
 def state(replay: RecordingReplay) -> dict[str, Any]:
     """Everything the compiled loop reads or writes, as plain values (books: best levels, counts, seq)."""
-    sequencer, reference = replay._sinks
+    sequencer, reference = setup_sinks(replay)
     venue = sequencer._sink.__self__
     tracker = reference.tracker
     health = reference.health
@@ -66,7 +74,7 @@ def state(replay: RecordingReplay) -> dict[str, Any]:
 
 def full_books(replay: RecordingReplay) -> dict[str, Any]:
     """Every level of every book (compared once, at the end of a run)."""
-    sequencer, reference = replay._sinks
+    sequencer, reference = setup_sinks(replay)
     venue = sequencer._sink.__self__
     books = {f"venue:{symbol}": book for symbol, book in venue.books.items()}
     books["reference"] = reference.tracker.book

@@ -38,6 +38,14 @@ the pure path calls (``ReplayBookVenue._on_depth``,
 ``OrderBookTracker._invalidate_crossed``, ``BookHealth.observe``, the mid
 listeners).
 
+The venue's book and the reference's may be one object
+(:mod:`mmkit.backtest.shared_book`): then a handled diff is applied once, and
+only while the sequencer and the tracker are at the same seq (otherwise the
+diff goes to the SharedBook, which forks first). The venue's book is looked
+up again after every event handed to the sinks and after the tracker
+invalidates (a fork or a join may have replaced it); the tracker's never
+changes.
+
 tests/unit/backtest/test_replay_loop.py (random streams) and
 tests/integration/backtest/test_replay_loop_identical.py (the whole shared
 recording) run backtests through this loop and through the sinks alone and
@@ -68,7 +76,8 @@ cdef enum:
     _OURS = 5
     _OTHER = 6
     _KIND = 7
-    _REASONS = 8
+    _SHARED = 8
+    _REASONS = 9
 _REASON_NAMES = (
     "handled",
     "print reaches our order",
@@ -78,6 +87,7 @@ _REASON_NAMES = (
     "diff lists our level",
     "other",
     "snapshot or other type",
+    "shared book, sinks at different seqs",
 )
 
 
@@ -123,6 +133,7 @@ cdef class ReplayLoop:
     cdef object _venue_name
     cdef object _book
     cdef object _levels
+    cdef dict _books
     cdef dict _price_memo
     cdef object _price_inc
     cdef object _size_inc
@@ -163,11 +174,11 @@ cdef class ReplayLoop:
         # are assigned once, in their __init__): events of any other symbol go to the sinks.
         self._symbol = self._tracker.symbol
         self._venue_name = self._tracker.venue
-        self._book = venue.books[self._symbol]
-        self._levels = self._book._levels
-        self._price_memo = self._book._price.memo
-        self._price_inc = self._book._price.increment
-        self._size_inc = self._book._size.increment
+        # The venue's book is the tracker's while a SharedBook keeps them one object (mmkit.backtest.shared_book),
+        # a copy of its own once forked: looked up again wherever a fork or a join may have happened (_rebind).
+        self._books = venue.books
+        self._book = None
+        self._rebind()
         self._to_venue = venue._to_venue
         self._trade_subs = venue._trade_subs
         self._book_subs = venue._book_subs
@@ -215,7 +226,19 @@ cdef class ReplayLoop:
                 self._why[why] += 1
                 for sink in self._sinks:
                     sink(event)
+                self._rebind()
         return index
+
+    cdef int _rebind(self) except -1:
+        """Follow the venue's book of the symbol when it is another object now (a fork or a join)."""
+        book = self._books[self._symbol]
+        if book is not self._book:
+            self._book = book
+            self._levels = book._levels
+            self._price_memo = book._price.memo
+            self._price_inc = book._price.increment
+            self._size_inc = book._size.increment
+        return 0
 
     cdef inline bint _due(self, object ts):
         """An action of ours has arrived at the venue by ``ts`` (the venue's advance must run first)."""
@@ -267,6 +290,7 @@ cdef class ReplayLoop:
 
     cdef int _delta(self, delta) except -1:
         """Sequencer + venue + reference for a diff that follows on and lists none of our levels."""
+        cdef bint shared
         sequencer = self._sequencer
         tracker = self._tracker
         venue = self._venue
@@ -286,6 +310,10 @@ cdef class ReplayLoop:
         tracker_last = tracker._last_seq
         if seq <= tracker_last or first != tracker_last + 1:
             return _TRACKER
+        # One book for both (shared): only while both sinks are at the same seq (the SharedBook forks otherwise).
+        shared = self._levels is self._ref_levels
+        if shared and tracker_last != last:
+            return _SHARED
         if self._book_subs and symbol in self._book_subs:
             return _OTHER
         scaled = delta.scaled
@@ -341,14 +369,16 @@ cdef class ReplayLoop:
         self._health.diffs_received += 1
         ref_levels = self._ref_levels
         ref_book = self._ref_book
-        ref_levels.apply(bids, asks)
+        if not shared:  # shared: the venue's apply above was the tracker's too
+            ref_levels.apply(bids, asks)
         ref_book.seq = seq
         ref_book.ts_event = delta.ts_event
         tracker._last_seq = seq
         tracker.deltas_applied += 1
         if ref_levels.is_crossed():
             self.reference_crossings += 1
-            tracker._invalidate_crossed(delta)
+            tracker._invalidate_crossed(delta)  # a shared book is forked first (the tracker's before_clear)
+            self._rebind()
         reference = self._reference
         valid = tracker._valid
         if valid is not reference._was_valid:

@@ -4,9 +4,10 @@ Our orders join the recorded book of the venue the data came from and are
 filled by a queue model (:mod:`mmkit.sim.queue`) against the recorded trades
 and depth changes; the recording itself is never changed by what we do::
 
-    recording ─▶ RecordingReplay ─┬─▶ BookSequencer ─▶ ReplayBookVenue.on_market_event (venue time = ts_event)
-                                  └─▶ ReplayedReference (real OrderBookTracker, at ts_recv) ─▶ fair value = mid,
-                                                                                  book seen by the controller
+    recording ─▶ RecordingReplay ─▶ SharedBook ─┬─▶ BookSequencer ─▶ ReplayBookVenue.on_market_event
+                                                 │                    (venue time = ts_event)
+                                                 └─▶ ReplayedReference (real OrderBookTracker, at ts_recv)
+                                                       ─▶ fair value = mid, book seen by the controller
 
 The strategy sees the recorded book when the recorder received it
 (``ts_recv``), through the real :class:`OrderBookTracker` (snapshot
@@ -15,6 +16,10 @@ prints displayed sizes finer than its order lot, which a tracker built from
 the venue's order rules would reject. The venue therefore does not publish
 the recording back over its session (``subscribe_book`` is a no-op); its
 order outcomes and fills still travel the latency model.
+The venue's recorded book and the tracker's book hold the same levels
+nearly all the time; :class:`~mmkit.backtest.shared_book.SharedBook` keeps
+them one object while that is provable (each diff applied once) and forks
+them the moment they could diverge (``share_book=False``: two books always).
 Setup (b) (a simulated venue priced off the recording) is
 :func:`mmkit.app.simulated.build_sim_setup`.
 """
@@ -32,6 +37,7 @@ from mmkit.app.engine import Engine
 from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.sequencing import BookSequencer
+from mmkit.backtest.shared_book import SharedBook
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
@@ -71,6 +77,8 @@ class ReplayVenueSetup:
     replay: RecordingReplay
     reference: ReplayedReference
     sequencer: BookSequencer
+    #: The sink that keeps the venue's and the tracker's book one object while they agree (None: not shared).
+    shared_book: SharedBook | None = None
 
 
 def build_replay_venue_setup(
@@ -88,11 +96,14 @@ def build_replay_venue_setup(
     staleness_ns: int = 2 * NS_PER_S,
     speed: float = 1.0,
     book_increments: tuple[Decimal, Decimal] = (REFERENCE_TICK, REFERENCE_SIZE),
+    share_book: bool = True,
 ) -> ReplayVenueSetup:
     """Wire replay → ReplayBookVenue → engine on ``clock`` (setup (a)).
 
     ``rules`` must describe the recorded venue (e.g. ``conf/venues/binance.yml``)
     and ``symbol`` the recorded instrument, since our orders join that book.
+    ``share_book=False`` keeps the venue's and the tracker's book apart throughout (the same results,
+    each recorded diff applied to both; for tests that compare the two).
     """
     venue = RecordedVenue(
         rules,
@@ -112,7 +123,8 @@ def build_replay_venue_setup(
     )
     reference = ReplayedReference(tracker, staleness_ns)
     sequencer = BookSequencer(venue.on_market_event)
-    replay = RecordingReplay(events, sinks=[sequencer, reference], speed=speed)
+    shared = SharedBook(sequencer, reference, venue) if share_book else None
+    replay = RecordingReplay(events, sinks=[shared] if shared else [sequencer, reference], speed=speed)
     reference.bind(replay)
     engine = assemble(
         clock,
@@ -126,7 +138,7 @@ def build_replay_venue_setup(
     )
     # The controller's book view is the recorded book (the engine's own venue book stays unsubscribed).
     engine.runner.book = tracker
-    return ReplayVenueSetup(engine, venue, replay, reference, sequencer)
+    return ReplayVenueSetup(engine, venue, replay, reference, sequencer, shared)
 
 
 __all__ = ["QueueName", "ReplayVenueSetup", "build_replay_venue_setup", "queue_model"]

@@ -5,8 +5,10 @@ sinks of the replay backtest setup (a book sequencer in front of a
 :class:`~mmkit.sim.replay_venue.ReplayBookVenue`, then a
 :class:`~mmkit.backtest.replay.ReplayedReference`) would do, reading and
 writing their attributes directly. So it may run only in front of exactly
-those sinks, of exactly those classes (a subclass that overrides a step would
-be bypassed), with the venue on recorded venue time (``ts_event``). Any other
+those sinks (alone, or behind the :class:`~mmkit.backtest.shared_book.SharedBook`
+that keeps the venue's and the tracker's book one object), of exactly those
+classes (a subclass that overrides a step would be bypassed), with the venue
+on recorded venue time (``ts_event``). Any other
 set of sinks is delivered event by event as before; so is everything when
 ``MMKIT_PURE_PYTHON=1`` or the module is not built (:mod:`mmkit._speedups`).
 """
@@ -29,18 +31,31 @@ _TRACKER_STEPS = ("on_delta", "_apply", "_invalidate_crossed")
 
 
 def compiled_loop_for(sinks: Sequence[Any]) -> Any:
-    """A compiled ``ReplayLoop`` for ``sinks``, or None when they are not the replay setup's pair (or none is built)."""
+    """A compiled ``ReplayLoop`` for ``sinks``, or None when they are not the replay setup's (or none is built).
+
+    The setup's sinks are the pair (sequencer, reference), or one :class:`~mmkit.backtest.shared_book.SharedBook`
+    in front of that pair (the venue's and the tracker's book one object while they agree; the loop then
+    applies a diff once, and calls the SharedBook for every event it does not handle).
+    """
     loop_class = compiled_replay_loop_class()
-    if loop_class is None or len(sinks) != 2:
+    if loop_class is None:
         return None
     from mmkit.backtest.health import BookHealth
     from mmkit.backtest.replay import ReplayedReference
     from mmkit.backtest.sequencing import BookSequencer
+    from mmkit.backtest.shared_book import SharedBook
     from mmkit.book.book import OrderBook
     from mmkit.book.tracker import OrderBookTracker
     from mmkit.sim.replay_venue import ReplayBookVenue
 
-    sequencer, reference = sinks
+    if len(sinks) == 1 and type(sinks[0]) is SharedBook:
+        share = sinks[0]
+        sequencer, reference = share.sequencer, share.reference
+    elif len(sinks) == 2:
+        share = None
+        sequencer, reference = sinks
+    else:
+        return None
     if type(reference) is not ReplayedReference or type(reference.tracker.book) is not OrderBook:
         return None
     if type(reference.health) is not BookHealth:
@@ -57,6 +72,10 @@ def compiled_loop_for(sinks: Sequence[Any]) -> Any:
     ):
         return None
     if not _unchanged(type(venue), ReplayBookVenue, _VENUE_STEPS) or venue._market_time != "ts_event":
+        return None
+    if share is None and reference.tracker.book is venue.books.get(reference.tracker.symbol):
+        return None  # one book without the SharedBook that keeps it right: the sinks alone
+    if share is not None and share.venue is not venue:
         return None
     if any(type(book) is not OrderBook for book in venue.books.values()) or reference.tracker.symbol not in venue.books:
         return None

@@ -189,6 +189,32 @@ class OrderBook:
         self.seq = -1
         self.ts_event = 0
 
+    def copy(self) -> OrderBook:
+        """A new book with this one's grid, venue, symbol, levels, ``seq`` and ``ts_event``.
+
+        Why: a replay backtest keeps the recorded venue's book and the reference tracker's book as one
+        object while they are in lockstep (:mod:`mmkit.backtest.shared_book`), and hands the venue a copy
+        the moment they may diverge. The copy has its own scalers (fresh memos: a memo is only a cache)
+        and its own levels core of the same kind (pure or compiled).
+        """
+        twin = OrderBook(self._price.increment, self._size.increment, venue=self.venue, symbol=self.symbol)
+        core = self._levels
+        twin._levels = type(core)()
+        twin._levels.set_levels(core.levels(Side.BUY), core.levels(Side.SELL))
+        twin.seq = self.seq
+        twin.ts_event = self.ts_event
+        return twin
+
+    def same_levels(self, other: OrderBook) -> bool:
+        """True when ``other`` is on the same grid and shows exactly the same levels (``seq``, time not compared)."""
+        if self._price.increment != other._price.increment or self._size.increment != other._size.increment:
+            return False
+        ours, theirs = self._levels, other._levels
+        return all(
+            ours.count(side) == theirs.count(side) and ours.levels(side) == theirs.levels(side)
+            for side in (Side.BUY, Side.SELL)
+        )
+
     def _on_grid(self, scaled: ScaledLevels | None) -> bool:
         """True when ``scaled`` (a reader's pre-scaled levels) is on this book's grid and can be used as is."""
         if scaled is None:

@@ -65,6 +65,9 @@ class OrderBookTracker:
         self._need_bridge = False
         self._last_seq = -1
         self._in_resync_callback = False
+        #: Called just before the tracker clears its book (an invalidation): whoever shares the book object
+        #: takes a copy of what it shows first (a replay backtest's venue, :mod:`mmkit.backtest.shared_book`).
+        self.before_clear: Callable[[], None] | None = None
         self._log = logger.bind(venue=venue, symbol=symbol, component="OrderBookTracker")
         # Counters (monotonic, for metrics and tests).
         self.snapshots = 0
@@ -214,6 +217,9 @@ class OrderBookTracker:
         self._valid = False
         self._need_bridge = False
         # Cleared so that anyone who reads the book despite is_valid sees an empty book, never a wrong one.
+        before_clear = self.before_clear
+        if before_clear is not None:
+            before_clear()
         self._book.clear()
         self.resyncs += 1
         self.last_invalid_reason = reason

@@ -18,6 +18,7 @@ from loguru import logger
 from mmkit import _speedups
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference
 from mmkit.backtest.replay_loop import compiled_loop_for
+from mmkit.backtest.shared_book import SharedBook
 from mmkit.sim.replay_venue import ReplayBookVenue
 from tests.replay_loop_support import full_books, random_stream, recording_states, run_maker
 
@@ -79,13 +80,23 @@ def _setup_sinks(events: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[Any
 def test_the_loop_runs_only_in_front_of_the_replay_setups_own_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
     events = random_stream(9, count=300)
     sinks = _setup_sinks(events, monkeypatch)
-    sequencer, reference = sinks
+    (share,) = sinks  # the setup's SharedBook in front of (sequencer, reference)
+    assert type(share) is SharedBook
+    sequencer, reference = share.sequencer, share.reference
     venue = sequencer._sink.__self__
     assert isinstance(venue, ReplayBookVenue) and type(reference) is ReplayedReference
     assert compiled_loop_for(sinks) is not None
     assert compiled_loop_for([sequencer]) is None
     assert compiled_loop_for([reference, sequencer]) is None
     assert compiled_loop_for([*sinks, print]) is None
+    # The pair without its SharedBook: the loop only while the two books are two objects (nothing would
+    # fork a shared one, and the loop would apply each diff once for both).
+    share.fork()
+    assert venue.books["BTCUSDT"] is not reference.tracker.book
+    assert compiled_loop_for([sequencer, reference]) is not None
+    monkeypatch.setitem(venue.books, "BTCUSDT", reference.tracker.book)
+    assert compiled_loop_for([sequencer, reference]) is None
+    assert compiled_loop_for(sinks) is not None
     monkeypatch.setenv(_speedups.ENV_PURE, "1")
     assert compiled_loop_for(sinks) is None  # the pure path is the pure path
     monkeypatch.setenv(_speedups.ENV_PURE, "0")

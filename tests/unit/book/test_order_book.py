@@ -216,3 +216,33 @@ def test_tick_of_is_the_tick_or_none_off_the_grid() -> None:
     assert book.tick_of(D("100.255")) is None
     with pytest.raises(OffGridError):
         book.price_to_int(D("100.255"))
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_copy_is_equal_and_independent_and_applying_a_diff_twice_changes_nothing(core: type[Any]) -> None:
+    """What the replay's shared book (mmkit.backtest.shared_book) rests on: a copy shows the same levels,
+    seq, time and grid on the same kind of core and moves on its own; a diff applied a second time (sizes
+    are absolute, a price listed twice ends at its last size) leaves the same levels and best prices."""
+    rng = random.Random(3)
+    book = OrderBook(D("0.01"), D("0.00000001"), venue="v", symbol="S")
+    book._levels = core()
+    book.apply_levels_int([(p, rng.randint(1, 9)) for p in range(9_000, 10_000, 7)],
+                          [(p, rng.randint(1, 9)) for p in range(10_001, 11_000, 5)], seq=41)
+    book.ts_event = 77
+    twin = book.copy()
+    assert type(twin._levels) is core and twin is not book and twin._levels is not book._levels
+    assert (twin.seq, twin.ts_event, twin.venue, twin.symbol) == (41, 77, "v", "S")
+    assert twin.same_levels(book) and book.same_levels(twin)
+    assert twin.price_increment == book.price_increment and twin.size_increment == book.size_increment
+    twin.apply_levels_int([(9_000, 0)], [])
+    assert not twin.same_levels(book) and book.size_at_int(Side.BUY, 9_000) > 0
+    coarse = OrderBook(D("0.1"), D("0.00000001"))
+    assert not coarse.same_levels(OrderBook(D("0.01"), D("0.00000001")))  # empty, but not on one grid
+    for _ in range(300):
+        bids = [(rng.randint(9_900, 10_000), rng.choice((0, rng.randint(1, 9)))) for _ in range(rng.randint(0, 8))]
+        asks = [(rng.randint(10_001, 10_100), rng.choice((0, rng.randint(1, 9)))) for _ in range(rng.randint(0, 8))]
+        book.apply_levels_int(bids, asks)
+        once = (book.levels_int(Side.BUY), book.levels_int(Side.SELL), book.best_bid_int(), book.best_ask_int())
+        book.apply_levels_int(bids, asks)
+        assert (book.levels_int(Side.BUY), book.levels_int(Side.SELL), book.best_bid_int(),
+                book.best_ask_int()) == once
