@@ -73,6 +73,10 @@ class Clock:
             raise ValueError("a BACKTEST clock needs start_ns")
         self._now_ns = start_ns if start_ns is not None else time_source()
         self._iterators: list[tuple[str, TimeIterator]] = []
+        #: Each registered iterator's ``tick``, in the same order, looked up at registration and again at
+        #: :meth:`start` (a ``tick`` replaced on the instance after start is not seen): the tick loops call these,
+        #: one attribute lookup per iterator and tick less, and look the label up only on a failure.
+        self._ticks: list[Callable[[int], None]] = []
         self._started = False
         self._stop_requested = False
         self._wake_requested = False
@@ -94,6 +98,7 @@ class Clock:
         if any(it is iterator for _, it in self._iterators):
             raise ValueError(f"iterator {label} is already registered")
         self._iterators.append((label, iterator))
+        self._ticks.append(iterator.tick)
         if self._started:
             self._call(label, iterator.start, self, self._now_ns)
 
@@ -101,6 +106,7 @@ class Clock:
         for index, (label, it) in enumerate(self._iterators):
             if it is iterator:
                 del self._iterators[index]
+                del self._ticks[index]
                 if self._started:
                     self._call(label, iterator.stop, self)
                 return
@@ -126,6 +132,7 @@ class Clock:
             return
         self._started = True
         self._stop_requested = False
+        self._ticks[:] = [iterator.tick for _, iterator in self._iterators]  # in place: a running loop holds it
         ts = self.now_ns
         for label, iterator in list(self._iterators):
             self._call(label, iterator.start, self, ts)
@@ -156,11 +163,11 @@ class Clock:
         self._wake_requested = False
         # The try is inline rather than through ``_call``: one Python call per iterator per tick
         # less on the path every backtest tick takes (zero-cost when nothing raises).
-        for label, iterator in self._iterators:
+        for tick in self._ticks:
             try:
-                iterator.tick(ts)
+                tick(ts)
             except Exception:
-                self._failed(label, iterator.tick)
+                self._tick_failed(tick)
         self.tick_count += 1
         self.last_tick_duration_ns = time.perf_counter_ns() - began
 
@@ -173,7 +180,7 @@ class Clock:
         """
         if self.mode is not ClockMode.BACKTEST:
             raise RuntimeError("tick_until needs a BACKTEST clock")
-        iterators = self._iterators
+        ticks = self._ticks  # mutated in place by add/remove: an iterator added by a tick runs from the next
         step = self.tick_ns
         clock_ns = time.perf_counter_ns
         while not self._stop_requested:
@@ -183,11 +190,11 @@ class Clock:
             self._now_ns = ts
             began = clock_ns()
             self._wake_requested = False
-            for label, iterator in iterators:
+            for tick in ticks:
                 try:
-                    iterator.tick(ts)
+                    tick(ts)
                 except Exception:
-                    self._failed(label, iterator.tick)
+                    self._tick_failed(tick)
             self.tick_count += 1
             self.last_tick_duration_ns = clock_ns() - began
 
@@ -285,6 +292,11 @@ class Clock:
             fn(*args)
         except Exception:
             self._failed(label, fn)
+
+    def _tick_failed(self, tick: Callable[[int], None]) -> None:
+        """:meth:`_failed` for the iterator whose bound ``tick`` raised (the label is looked up only now)."""
+        label = next((name for name, it in self._iterators if it.tick == tick), getattr(tick, "__qualname__", "?"))
+        self._failed(label, tick)
 
     def _failed(self, label: str, fn: Callable[..., None]) -> None:
         """Count and log the exception being handled; one iterator's failure never stops the others."""

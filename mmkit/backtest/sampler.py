@@ -77,6 +77,10 @@ class BacktestSampler:
         self._key_position: Decimal | None = None
         self._key_figures: PnLFigures | None = None
         self._last_row: tuple[float, ...] = ()
+        #: Ticks since the last row written to ``_rows`` that repeat it and are not written yet: a tick that
+        #: changes nothing counts here, and the run is written in one ``extend`` when a row differs or a
+        #: column is read (:meth:`_flush`). ``ts`` always has every tick.
+        self._repeats = 0
         # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
         # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
         self._quotes: tuple[int, float, float] | None = None
@@ -166,9 +170,18 @@ class BacktestSampler:
             or figures is not self._key_figures
         ):
             self._key_fair, self._key_version, self._key_position, self._key_figures = fair, version, position, figures
-            self._last_row = self._make_row(fair, version, position, figures)
+            if self._repeats:
+                self._flush()
+            self._last_row = row = self._make_row(fair, version, position, figures)
+            self._rows.extend(row)
+        else:
+            self._repeats += 1
         self.ts.append(ts_ns)
-        self._rows.extend(self._last_row)
+
+    def _flush(self) -> None:
+        """Write the repeated rows counted since the last written one (see ``_repeats``)."""
+        self._rows.extend(self._last_row * self._repeats)
+        self._repeats = 0
 
     def _make_row(
         self, fair: Decimal | None, version: int, position: Decimal, figures: PnLFigures
@@ -198,6 +211,8 @@ class BacktestSampler:
 
     def _column(self, index: int) -> array[float]:
         """Column ``index`` of the rows (cached until a row is added; read it, do not change it)."""
+        if self._repeats:
+            self._flush()
         rows = len(self._rows)
         held = self._columns.get(index)
         if held is None or held[0] != rows:

@@ -140,3 +140,25 @@ def test_each_part_of_the_row_key_alone_makes_a_new_row() -> None:
     rig.sampler.tick(13 * NS_PER_S)  # only the PnL figures moved
     assert rig.row()[6] == 3.0 and same(rig.row(), expected(rig))
     assert len(rig.sampler) == len(rig.sampler.total) == len(rig.sampler.mid) == 6
+
+
+def test_repeated_rows_are_written_in_order_whenever_columns_are_read() -> None:
+    """Quiet ticks are only counted (Sampler._repeats) and written when a row differs or a column is read:
+    every column, read at any point, has one value per tick, each the row of its own tick."""
+    rig = Rig()
+    rows: list[tuple[float, ...]] = []
+    plan = ["tick", "tick", "read", "tick", "mid", "tick", "tick", "read", "read", "tick", "mid", "tick", "tick"]
+    price = 60000
+    for step in plan:
+        if step == "mid":
+            price += 1
+            rig.fair = FairValue(D(price), 1.0, 0)
+        elif step == "tick":
+            rig.tick()
+            rows.append(expected(rig))
+        else:
+            assert len(rig.sampler.mid) == len(rows)
+    assert len(rig.sampler) == len(rows) == plan.count("tick")
+    for i, want in enumerate(rows):
+        assert same(rig.row(i), want), i
+    assert len(rig.sampler.total) == len(rig.sampler.ts) == len(rows)
