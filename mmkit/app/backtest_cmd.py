@@ -33,6 +33,7 @@ from mmkit.app.simulated import FitStore, build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote, describe_files, file_at
 from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, unhealthy
+from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table
@@ -244,6 +245,7 @@ def run_backtest(
     report["banner"] = None if setup != "sim" else synthetic_banner(
         rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
     )
+    report["no_fill"] = no_fill_reason(report)  # None unless the run filled nothing (then it says why)
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 
@@ -331,6 +333,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     if banner:
         print(f"!! {banner}")
     print(format_table(report))
+    if report.get("no_fill"):
+        print(f"!! {report['no_fill']}")
     print(_format_failures(result))
     print(format_health(report))
     if report.get("taker_flow"):
