@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -293,6 +294,11 @@ def backtest_command(args: argparse.Namespace) -> int:
         start_ns, end_ns = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
         return _usage(str(exc))
+    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+        return _usage(f"--to {args.end} is not after --from {args.start}: the window is empty")
+    bad = _bad_numbers(args)
+    if bad is not None:
+        return _usage(bad)
     max_invalid_pct = getattr(args, "max_invalid_pct", None)
     max_invalid_pct = DEFAULT_MAX_INVALID_PCT if max_invalid_pct is None else float(max_invalid_pct)
     seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -307,6 +313,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     load_s = time.perf_counter() - began
     if not events:
+        if end_ns is not None:
+            return _usage(f"{data}: no recorded events before --to {args.end}")
         return _usage(f"{data}: no book or trade events in the recording")
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
@@ -433,6 +441,23 @@ def default_setup(quoted_rules: VenueRules | None, events: Sequence[ReplayEvent]
     """``replay`` when the quoted venue is the recorded one (quote against its book), else ``sim``."""
     recorded = events[0].venue if events else None
     return "replay" if quoted_rules is not None and quoted_rules.venue == recorded else "sim"
+
+
+def _bad_numbers(args: argparse.Namespace) -> str | None:
+    """What is wrong with a numeric option, before anything is read or run (None when all are sound).
+
+    Why: argparse takes any float, NaN and infinity included. A negative taker
+    reach would bring the synthetic takers closer to the mid than the tape
+    printed, and a share of the span above 100 % (or NaN, which no comparison
+    passes) would switch the data-health verdict off without a word.
+    """
+    pct = getattr(args, "max_invalid_pct", None)
+    if pct is not None and not (math.isfinite(pct) and 0 <= pct <= 100):
+        return f"--max-invalid-pct {pct:g}: a share of the span must be within 0 and 100"
+    reach = getattr(args, "taker_reach_bps", None)
+    if reach is not None and not (math.isfinite(reach) and reach >= 0):
+        return f"--taker-reach-bps {reach:g}: how much further the takers may trade must be 0 or more"
+    return None
 
 
 def recording_fit_store(data: Path, end_ns: int | None, cache: Path | bool = True) -> FitStore:
