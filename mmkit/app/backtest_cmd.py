@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ from mmkit.app.simulated import FitStore, build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote, describe_files, file_at
 from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, unhealthy
+from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table
@@ -244,6 +246,7 @@ def run_backtest(
     report["banner"] = None if setup != "sim" else synthetic_banner(
         rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
     )
+    report["no_fill"] = no_fill_reason(report)  # None unless the run filled nothing (then it says why)
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 
@@ -291,6 +294,11 @@ def backtest_command(args: argparse.Namespace) -> int:
         start_ns, end_ns = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
         return _usage(str(exc))
+    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+        return _usage(f"--to {args.end} is not after --from {args.start}: the window is empty")
+    bad = _bad_numbers(args)
+    if bad is not None:
+        return _usage(bad)
     max_invalid_pct = getattr(args, "max_invalid_pct", None)
     max_invalid_pct = DEFAULT_MAX_INVALID_PCT if max_invalid_pct is None else float(max_invalid_pct)
     seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -305,6 +313,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     load_s = time.perf_counter() - began
     if not events:
+        if end_ns is not None:
+            return _usage(f"{data}: no recorded events before --to {args.end}")
         return _usage(f"{data}: no book or trade events in the recording")
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
@@ -331,6 +341,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     if banner:
         print(f"!! {banner}")
     print(format_table(report))
+    if report.get("no_fill"):
+        print(f"!! {report['no_fill']}")
     print(_format_failures(result))
     print(format_health(report))
     if report.get("taker_flow"):
@@ -429,6 +441,23 @@ def default_setup(quoted_rules: VenueRules | None, events: Sequence[ReplayEvent]
     """``replay`` when the quoted venue is the recorded one (quote against its book), else ``sim``."""
     recorded = events[0].venue if events else None
     return "replay" if quoted_rules is not None and quoted_rules.venue == recorded else "sim"
+
+
+def _bad_numbers(args: argparse.Namespace) -> str | None:
+    """What is wrong with a numeric option, before anything is read or run (None when all are sound).
+
+    Why: argparse takes any float, NaN and infinity included. A negative taker
+    reach would bring the synthetic takers closer to the mid than the tape
+    printed, and a share of the span above 100 % (or NaN, which no comparison
+    passes) would switch the data-health verdict off without a word.
+    """
+    pct = getattr(args, "max_invalid_pct", None)
+    if pct is not None and not (math.isfinite(pct) and 0 <= pct <= 100):
+        return f"--max-invalid-pct {pct:g}: a share of the span must be within 0 and 100"
+    reach = getattr(args, "taker_reach_bps", None)
+    if reach is not None and not (math.isfinite(reach) and reach >= 0):
+        return f"--taker-reach-bps {reach:g}: how much further the takers may trade must be 0 or more"
+    return None
 
 
 def recording_fit_store(data: Path, end_ns: int | None, cache: Path | bool = True) -> FitStore:

@@ -6,7 +6,8 @@ from balances) and the engine's counters; ``format_report`` prints them.
 
 The session's money figures (realized, unrealized, fees, total, spread
 capture) are read back from the store once the run has flushed it and
-computed by :func:`mmkit.app.history_cmd.summarize`, i.e. by
+computed by :func:`mmkit.app.history_cmd.summarize` for every book the
+session traded (quoted and hedge, :mod:`mmkit.app.session_money`), i.e. by
 :mod:`mmkit.analytics.ledger`, the very function ``mmkit history`` calls on
 the very same rows, so the two always agree for a session. Without a
 readable store they come from the engine's PnLTracker and the report says so
@@ -16,6 +17,7 @@ samples through :mod:`mmkit.analytics`, as in a backtest report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from mmkit.analytics.ledger import GroupStats
 from mmkit.analytics.markouts import headline, markout_table
 from mmkit.analytics.performance import risk_adjusted
 from mmkit.analytics.quoting import uptime
+from mmkit.app.session_money import session_money
 from mmkit.model import Side
 
 if TYPE_CHECKING:
@@ -79,14 +82,17 @@ def _pnl_line(pnl: PnLTracker) -> str:
             f"| fills {pnl.trade_count()}")
 
 
-def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
-    """This session's row of ``mmkit history --by session`` for the quoted (venue, symbol), from the store.
+def session_figures(built: BuiltEngine, session_id: str) -> list[GroupStats] | None:
+    """This session's rows of ``mmkit history --by session``, one per book it traded, the quoted one first.
 
-    None when the store cannot be read or holds no fill of this session on the quoted instrument.
+    Every book: the hedge venue's fills and fees are this session's money too
+    (:mod:`mmkit.app.session_money`). None when the store cannot be read or
+    holds no fill of this session.
     """
-    from mmkit.app.history_cmd import summarize
+    from mmkit.app.history_cmd import config_settlements, summarize
     from mmkit.app.persistence import default_store_url
     from mmkit.app.recovery import InstanceLedger
+    from mmkit.risk.settlement import Settlement
 
     cfg = built.config
     engine = built.engine
@@ -100,13 +106,16 @@ def session_figures(built: BuiltEngine, session_id: str) -> GroupStats | None:
     except Exception as exc:  # the report must still be written: it says where its figures came from
         logger.warning("final report: cannot read the store back ({}); figures from the engine", exc)
         return None
-    from mmkit.risk.settlement import Settlement
-
-    settlements = {(engine.venue.venue, engine.symbol): Settlement.of(built.rules.instrument(engine.symbol))}
-    for row in summarize(fills, "session", marks, settlements):
-        if row.group == session_id and row.venue == engine.venue.venue and row.symbol == engine.symbol:
-            return row
-    return None
+    quoted = (engine.venue.venue, engine.symbol)
+    try:  # the hedge venue's settlement too (an inverse hedge books its PnL in its coin)
+        settlements = config_settlements(str(built.path))
+    except Exception as exc:
+        logger.warning("final report: the hedge venue's settlement is unknown ({}); taken as linear", exc)
+        settlements = {}
+    settlements[quoted] = Settlement.of(built.rules.instrument(engine.symbol))
+    rows = [row for row in summarize(fills, "session", marks, settlements) if row.group == session_id]
+    rows.sort(key=lambda row: (row.venue, row.symbol) != quoted)  # stable: the quoted book first
+    return rows or None
 
 
 def final_report(
@@ -115,7 +124,7 @@ def final_report(
     still_open: list[str],
     *,
     sampler: BacktestSampler | None = None,
-    session: GroupStats | None = None,
+    session: Sequence[GroupStats] | None = None,
 ) -> dict[str, Any]:
     """The end-of-run figures (all money as exact strings; units in the names or in docs/backtesting.md)."""
     pnl = engine.pnl
@@ -123,22 +132,8 @@ def final_report(
     kill = engine.runner.kill_switch
     stats = engine.runner.stats
     events = engine.router.events
-    if session is not None:
-        capture = session.capture_bps
-        money: dict[str, Any] = {
-            "figures_source": "store: this session's row of `mmkit history` (mmkit.analytics.ledger)",
-            "realized_pnl": str(session.realized),
-            "unrealized_pnl": str(session.unrealized),
-            "fees": str(session.fees_quote),
-            "fees_by_currency": {c: str(v) for c, v in sorted(session.fees.items())},
-            "total_pnl": str(session.total),
-            "avg_spread_capture_bps": None if capture is None else str(capture.quantize(BPS_PLACES)),
-            "closing_mark": None if session.closing_mark is None else str(session.closing_mark),
-        }
-        if session.inverse is not None:  # COIN-M: the money above is in the coin; the total also in quote
-            in_quote = session.total_in_quote
-            money["pnl_unit"] = session.unit
-            money["total_pnl_quote"] = None if in_quote is None else str(in_quote)
+    if session:
+        money: dict[str, Any] = session_money(session, (engine.venue.venue, engine.symbol))
     else:
         engine_capture = pnl.avg_spread_capture_bps()
         money = {
@@ -210,6 +205,13 @@ def format_report(report: dict[str, Any]) -> str:
     lines = ["", "══ final report ══"]
     width = max(len(k) for k in report)
     for key, value in report.items():
+        if key == "books" and isinstance(value, list):  # one line per book, not a list of dicts
+            for book in value:
+                money = (f"total {book['total']} {book['pnl_unit']}, fees {book['fees']}" if "pnl_unit" in book
+                         else f"total {book['total_quote']}, fees {book['fees_quote']}")
+                where = f"{book['venue']} {book['symbol']}"
+                lines.append(f"  {'book'.ljust(width)}  {where}: {book['trades']} trades, {money}")
+            continue
         lines.append(f"  {key.ljust(width)}  {value}")
     lines.append("")
     return "\n".join(lines)

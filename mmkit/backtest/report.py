@@ -34,7 +34,7 @@ from mmkit.analytics.execution import OrderRow, attach_fills, fill_rate_by_level
 from mmkit.analytics.ledger import fee_in_quote
 from mmkit.analytics.markouts import headline, markout_table
 from mmkit.analytics.performance import risk_adjusted
-from mmkit.analytics.quoting import uptime
+from mmkit.analytics.quoting import touch_distance_bps, uptime
 from mmkit.backtest import inverse
 from mmkit.backtest.sampler import BacktestSampler
 from mmkit.model import NS_PER_S, ZERO, Fill, Liquidity, Side
@@ -183,6 +183,7 @@ def build_report(
                 "uptime": _round(_share(two_sided)),
                 "one_sided_uptime": _round(_share(one_sided)),
                 **uptime(bids, asks),
+                "touch_distance_bps": touch_distance_bps(sampler.mid, bids, asks),
             },
         }
     )
