@@ -75,8 +75,13 @@ class Clock:
         self._iterators: list[tuple[str, TimeIterator]] = []
         #: Each registered iterator's ``tick``, in the same order, looked up at registration and again at
         #: :meth:`start` (a ``tick`` replaced on the instance after start is not seen): the tick loops call these,
-        #: one attribute lookup per iterator and tick less, and look the label up only on a failure.
-        self._ticks: list[Callable[[int], None]] = []
+        #: one attribute lookup per iterator and tick less. A new tuple on every add and remove, never changed
+        #: in place: a tick loop runs the tuple it read when the tick began, so an iterator added or removed
+        #: during a tick runs, or stops running, from the next tick, and no other iterator misses this one.
+        self._ticks: tuple[Callable[[int], None], ...] = ()
+        #: The label of each ``tick`` ever registered (kept after removal: an iterator that removes itself and
+        #: then raises is still counted under its own name).
+        self._tick_labels: dict[Callable[[int], None], str] = {}
         self._started = False
         self._stop_requested = False
         self._wake_requested = False
@@ -98,7 +103,9 @@ class Clock:
         if any(it is iterator for _, it in self._iterators):
             raise ValueError(f"iterator {label} is already registered")
         self._iterators.append((label, iterator))
-        self._ticks.append(iterator.tick)
+        tick = iterator.tick
+        self._tick_labels[tick] = label
+        self._ticks = (*self._ticks, tick)
         if self._started:
             self._call(label, iterator.start, self, self._now_ns)
 
@@ -106,7 +113,7 @@ class Clock:
         for index, (label, it) in enumerate(self._iterators):
             if it is iterator:
                 del self._iterators[index]
-                del self._ticks[index]
+                self._ticks = self._ticks[:index] + self._ticks[index + 1:]
                 if self._started:
                     self._call(label, iterator.stop, self)
                 return
@@ -132,7 +139,8 @@ class Clock:
             return
         self._started = True
         self._stop_requested = False
-        self._ticks[:] = [iterator.tick for _, iterator in self._iterators]  # in place: a running loop holds it
+        self._ticks = tuple(iterator.tick for _, iterator in self._iterators)
+        self._tick_labels.update(zip(self._ticks, (label for label, _ in self._iterators), strict=True))
         ts = self.now_ns
         for label, iterator in list(self._iterators):
             self._call(label, iterator.start, self, ts)
@@ -180,7 +188,6 @@ class Clock:
         """
         if self.mode is not ClockMode.BACKTEST:
             raise RuntimeError("tick_until needs a BACKTEST clock")
-        ticks = self._ticks  # mutated in place by add/remove: an iterator added by a tick runs from the next
         step = self.tick_ns
         clock_ns = time.perf_counter_ns
         while not self._stop_requested:
@@ -190,7 +197,7 @@ class Clock:
             self._now_ns = ts
             began = clock_ns()
             self._wake_requested = False
-            for tick in ticks:
+            for tick in self._ticks:  # the tuple of this tick: add/remove act from the next one
                 try:
                     tick(ts)
                 except Exception:
@@ -295,7 +302,7 @@ class Clock:
 
     def _tick_failed(self, tick: Callable[[int], None]) -> None:
         """:meth:`_failed` for the iterator whose bound ``tick`` raised (the label is looked up only now)."""
-        label = next((name for name, it in self._iterators if it.tick == tick), getattr(tick, "__qualname__", "?"))
+        label = self._tick_labels.get(tick) or str(getattr(tick, "__qualname__", "?"))
         self._failed(label, tick)
 
     def _failed(self, label: str, fn: Callable[..., None]) -> None:
