@@ -157,6 +157,9 @@ cdef class ReplayLoop:
     cdef public Py_ssize_t reference_crossings
     #: Events before which the loop ran the venue's advance (an action of ours was due).
     cdef public Py_ssize_t advances
+    #: The index after the event being delivered: where the replay goes on when a sink or a venue step raises
+    #: inside :meth:`deliver` (mmkit.backtest.replay.RecordingReplay.deliver_until).
+    cdef public Py_ssize_t resume_index
     cdef Py_ssize_t _why[_REASONS]
 
     def __init__(self, list sinks, sequencer, venue, reference):
@@ -194,6 +197,7 @@ cdef class ReplayLoop:
         self.our_crossings = 0
         self.reference_crossings = 0
         self.advances = 0
+        self.resume_index = 0
         for i in range(_REASONS):
             self._why[i] = 0
 
@@ -212,6 +216,7 @@ cdef class ReplayLoop:
             if event.ts_recv > recorded_ns:
                 break
             index += 1
+            self.resume_index = index
             kind = type(event)
             if kind is _TRADE:
                 why = self._trade(event)

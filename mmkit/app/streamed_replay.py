@@ -153,8 +153,12 @@ class StreamedReplay(ReplayTimeline):
                     break
                 event = pulled
             count += 1
-            for sink in sinks:
-                sink(event)
+            try:
+                for sink in sinks:
+                    sink(event)
+            except BaseException:
+                self.delivered += count  # popped: a raising event is not delivered again (as the list replay)
+                raise
         self.delivered += count
         return count
 

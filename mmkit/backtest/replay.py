@@ -131,18 +131,31 @@ class RecordingReplay(ReplayTimeline):
         loop = self._loop
         if loop is _NOT_LOOKED_UP:
             loop = self.compiled_loop
-        if loop is not None:
-            index = loop.deliver(events, index, recorded_ns)
-        end = len(events)
-        if index < end and events[index].ts_recv <= recorded_ns:  # (the sinks' own loop: set up only if needed)
-            sinks = self._sinks
-            while index < end and events[index].ts_recv <= recorded_ns:
-                event = events[index]
-                index += 1
-                for sink in sinks:
-                    sink(event)
+        try:
+            if loop is not None:
+                index = loop.deliver(events, index, recorded_ns)
+            end = len(events)
+            if index < end and events[index].ts_recv <= recorded_ns:  # (the sinks' own loop: set up only if needed)
+                sinks = self._sinks
+                while index < end and events[index].ts_recv <= recorded_ns:
+                    event = events[index]
+                    index += 1
+                    for sink in sinks:
+                        sink(event)
+        except BaseException:
+            # A sink raised (the clock counts it, and the run ends with exit 4): the events before the bad one,
+            # and the bad one, count as delivered, so the next tick goes on after it. Delivering them again
+            # would hand the venue the same prints twice (fills booked twice) and never get past the bad event.
+            if loop is not None and index == began:
+                index = max(index, loop.resume_index)
+            self._delivered_to(began, index)
+            raise
         if index == began:  # nothing was due (most ticks of a sparse recording)
             return 0
+        return self._delivered_to(began, index)
+
+    def _delivered_to(self, began: int, index: int) -> int:
+        """Record that ``events[began:index]`` were delivered; returns how many."""
         self._index = index
         count = index - began
         self.delivered += count

@@ -43,8 +43,8 @@ one of the two states above, at the same ``seq``, with the same grid and the
 same levels, compared level by level.
 
 A sink that raises half-way through an event is a failure the clock counts
-(the replay then delivers that event again). The raises known here leave the
-rules above intact: a diff of another instrument forks first; a level off the
+(the replay goes on after that event, never delivering it again). The raises
+known here leave the rules above intact: a diff of another instrument forks first; a level off the
 grid is refused by the venue and raises in the tracker before either writes,
 and the sinks' sequence numbers then differ, which forks before the next diff.
 
