@@ -144,3 +144,22 @@ def test_a_live_runs_tearsheet_opens_too(tmp_path: Path) -> None:
     for chart in charts:
         assert chart["drawn"] and sum(chart["traces"]) > 0, chart
     assert "levels" in texts["parameters"] and "no data-health" in texts["health-missing"]
+
+
+def test_a_run_that_fills_nothing_shows_why_and_its_page_still_draws(
+    shared_data: Path, tmp_path: Path, page: Path
+) -> None:
+    """Quotes 40 bps from the mid on the shared tape (which never prints that far): no fill, and the page says
+    why in a banner; charts without fills still draw, with no console error. The page with fills has no banner."""
+    from strategies.simple import SimpleConfig, SimpleController
+
+    events = load_events(shared_data / "binance_spot_btcusdt")
+    controller = SimpleController(SimpleConfig(half_spread_bps=Decimal(40), order_size=Decimal("0.01")))
+    result = run_backtest(controller, events, end_ns=events[0].ts_recv + 120 * NS_PER_S)
+    assert not result.engine.fills and result.report["no_fill"]
+    empty = write_outputs(result, tmp_path / "out")["report.html"]
+    charts, logs, texts = inspect(empty, tmp_path, ("no-fill", "headline"))
+    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
+    assert texts["no-fill"] == result.report["no_fill"] and "synthetic takers" in texts["no-fill"]
+    assert all(chart["drawn"] for chart in charts)
+    assert 'id="no-fill"' not in page.read_text(encoding="utf-8")
