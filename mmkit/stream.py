@@ -33,6 +33,7 @@ from typing import Any
 
 from loguru import logger
 
+from mmkit.class_routes import ClassRoutes
 from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
@@ -112,10 +113,15 @@ class UserStreamTracker:
         self.listener_errors = 0
         self.ignored_events = 0
         self.delivered = 0
-        #: Event class -> the handler of its kind (see :meth:`_handler_for`).
-        self._handlers: dict[type, Callable[[Any], bool]] = {}
         #: Order events other than fills and status reports: tracker, then the (live) order listener list.
         self._push_order: Callable[[VenueEvent], bool] = partial(self._deliver, self._order_listeners)
+        #: Each event's handler, by its class (mmkit.class_routes: the isinstance checks once per class).
+        self._routes: ClassRoutes[Callable[[Any], bool]] = ClassRoutes(
+            [(Fill, self._push_fill), (OrderStatusReport, self._push_status), (_ORDER_EVENTS, self._push_order),
+             (BalanceUpdate, self._push_balance)],
+            self._ignore,
+        )
+        self._handlers = self._routes.memo
 
     # -- registration ---------------------------------------------------
 
@@ -161,38 +167,15 @@ class UserStreamTracker:
         for event in events:
             handler = handlers.get(type(event))
             if handler is None:
-                handler = self._handler_for(event)
+                handler = self._routes.classify(event)
             handler(event)
 
     def push(self, event: VenueEvent) -> bool:
         """Handle one event; returns False for duplicates and events that are not ours to handle."""
         handler = self._handlers.get(type(event))
         if handler is None:
-            handler = self._handler_for(event)
+            handler = self._routes.classify(event)
         return handler(event)
-
-    def _handler_for(self, event: VenueEvent) -> Callable[[Any], bool]:
-        """Which handler takes ``event``: the isinstance checks of the kinds, in their order, once per class.
-
-        Why per class: every private event used to go through up to four isinstance checks (one against a
-        tuple of nine classes) and two more calls; a dict lookup on the exact class now picks the handler.
-        The answer is kept for the event's class only when the event is plainly of it (``__class__`` is its
-        type: a proxy or mock that claims another class is classified anew each time, as before).
-        """
-        handler: Callable[[Any], bool]
-        if isinstance(event, Fill):
-            handler = self._push_fill
-        elif isinstance(event, OrderStatusReport):
-            handler = self._push_status
-        elif isinstance(event, _ORDER_EVENTS):
-            handler = self._push_order
-        elif isinstance(event, BalanceUpdate):
-            handler = self._push_balance
-        else:
-            handler = self._ignore
-        if event.__class__ is type(event):
-            self._handlers[type(event)] = handler
-        return handler
 
     def _push_status(self, report: OrderStatusReport) -> bool:
         self._check_venue_filled(report)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from loguru import logger
 
 from mmkit.book.tracker import OrderBookTracker
+from mmkit.class_routes import ClassRoutes
 from mmkit.clock import Clock
 from mmkit.connector import Connector
 from mmkit.model import BookDelta, BookSnapshot, ConnectionStatus, MalformedMessage, Trade, VenueEvent
@@ -61,8 +62,13 @@ class EventRouter:
         self._market_listeners: list[MarketListener] = []
         self._connection_listeners: list[Callable[[ConnectionStatus], None]] = []
         self._event_counts: Counter[type] = Counter()
-        #: Event class -> its route (see :meth:`_kind_of`).
-        self._kinds: dict[type, _Kind] = {}
+        #: Each event's route, by its class (mmkit.class_routes: the isinstance checks once per class).
+        self._routes: ClassRoutes[_Kind] = ClassRoutes(
+            [(BookSnapshot, _SNAPSHOT), (BookDelta, _DELTA), (Trade, _TRADE), (ConnectionStatus, _CONNECTION),
+             (MalformedMessage, _MALFORMED)],
+            _PRIVATE,
+        )
+        self._kinds = self._routes.memo
         self.malformed = 0
 
     @property
@@ -100,13 +106,13 @@ class EventRouter:
         counts = self._event_counts
         kinds = self._kinds
         order_events: list[VenueEvent] = []
-        event: Any  # its kind (from the isinstance checks of _kind_of) says which class it is
+        event: Any  # its kind (from the isinstance checks of self._routes) says which class it is
         for event in events:
             cls = type(event)
             counts[cls] += 1
             kind = kinds.get(cls)
             if kind is None:
-                kind = self._kind_of(event)
+                kind = self._routes.classify(event)
             if kind is _PRIVATE:
                 order_events.append(event)
             elif kind is _SNAPSHOT or kind is _DELTA:
@@ -142,27 +148,3 @@ class EventRouter:
             log.warning("session down: {}", event.reason)
         for conn_listener in self._connection_listeners:
             conn_listener(event)
-
-    def _kind_of(self, event: VenueEvent) -> _Kind:
-        """How ``event`` is routed: the isinstance checks, in their order, made once per event class.
-
-        Why: each event went through up to five isinstance checks (one against a union) before it reached
-        its stream; the exact class now picks its route from a dict. The answer is kept for the class only
-        when the event is plainly of it (a proxy or mock whose ``__class__`` differs is checked each time).
-        """
-        kind: _Kind
-        if isinstance(event, BookSnapshot):
-            kind = _SNAPSHOT
-        elif isinstance(event, BookDelta):
-            kind = _DELTA
-        elif isinstance(event, Trade):
-            kind = _TRADE
-        elif isinstance(event, ConnectionStatus):
-            kind = _CONNECTION
-        elif isinstance(event, MalformedMessage):
-            kind = _MALFORMED
-        else:
-            kind = _PRIVATE
-        if event.__class__ is type(event):
-            self._kinds[type(event)] = kind
-        return kind

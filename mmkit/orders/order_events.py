@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from mmkit.class_routes import ClassRoutes
 from mmkit.connector import Connector
 from mmkit.model import (
     Fill,
@@ -75,6 +76,7 @@ class OrderEventHandlers:
     _version: int
     _members: int
     _event_handlers: dict[type, Callable[[Any], ClientOrder | None]]
+    _event_routes: ClassRoutes[Callable[[Any], ClientOrder | None]]
     illegal_transitions: int
     duplicate_fills: int
     late_fills: int
@@ -82,6 +84,16 @@ class OrderEventHandlers:
     unknown_events: int
     status_queries: int
     transient_query_failures: int
+
+    def _new_event_routes(self) -> ClassRoutes[Callable[[Any], ClientOrder | None]]:
+        """Each order event's handler by its class, in the order of the kinds (a Fill first)."""
+        return ClassRoutes(
+            [(Fill, self._on_fill), (OrderAccepted, self._on_accepted), (OrderRejected, self._on_rejected),
+             (OrderCanceled, self._on_canceled), (OrderExpired, self._on_expired), (OrderReplaced, self._on_replaced),
+             (OrderCancelRejected, self._on_cancel_rejected), (OrderStatusReport, self._on_status_report),
+             (OrderNotFound, self._on_not_found), (OrderQueryFailed, self._on_query_failed)],
+            _not_an_order_event,
+        )
 
     def get(self, client_id: str) -> ClientOrder | None:
         return self._active.get(client_id) or self._finished.get(client_id)
@@ -95,42 +107,8 @@ class OrderEventHandlers:
         self._version += 1
         handler = self._event_handlers.get(type(event))
         if handler is None:
-            handler = self._event_handler(event)
+            handler = self._event_routes.classify(event)
         return handler(event)
-
-    def _event_handler(self, event: VenueEvent) -> Callable[[Any], ClientOrder | None]:
-        """Which handler takes ``event``: the isinstance checks of the kinds, in their order, once per class.
-
-        Why per class: every order event went down a chain of up to ten isinstance checks; a dict lookup
-        on the exact class now picks its handler. The answer is kept for the class only when the event is
-        plainly of it (``__class__`` is its type: a proxy or mock claiming another class is checked anew).
-        """
-        handler: Callable[[Any], ClientOrder | None]
-        if isinstance(event, Fill):
-            handler = self._on_fill
-        elif isinstance(event, OrderAccepted):
-            handler = self._on_accepted
-        elif isinstance(event, OrderRejected):
-            handler = self._on_rejected
-        elif isinstance(event, OrderCanceled):
-            handler = self._on_canceled
-        elif isinstance(event, OrderExpired):
-            handler = self._on_expired
-        elif isinstance(event, OrderReplaced):
-            handler = self._on_replaced
-        elif isinstance(event, OrderCancelRejected):
-            handler = self._on_cancel_rejected
-        elif isinstance(event, OrderStatusReport):
-            handler = self._on_status_report
-        elif isinstance(event, OrderNotFound):
-            handler = self._on_not_found
-        elif isinstance(event, OrderQueryFailed):
-            handler = self._on_query_failed
-        else:
-            handler = _not_an_order_event
-        if event.__class__ is type(event):
-            self._event_handlers[type(event)] = handler
-        return handler
 
     def _on_accepted(self, event: OrderAccepted) -> ClientOrder | None:
         order = self._active.get(event.client_id)  # _find's first look, inline (every order is acked)

@@ -25,9 +25,8 @@ and reconciles with the venue's open-order listing.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 import attrs
 from loguru import logger
@@ -105,8 +104,9 @@ class ClientOrderTracker(OrderEventHandlers):
         self._members = 0
         #: ``open_orders_view`` memo per symbol filter: (``_members`` it was built at, the orders).
         self._open_views: dict[str | None, tuple[int, tuple[ClientOrder, ...]]] = {}
-        #: Event class -> the handler of its kind (see :meth:`_event_handler`).
-        self._event_handlers: dict[type, Callable[[Any], ClientOrder | None]] = {}
+        #: Each event's handler, by its class (mmkit.class_routes: the isinstance checks once per class).
+        self._event_routes = self._new_event_routes()
+        self._event_handlers = self._event_routes.memo
         # counters (health / tests)
         self.illegal_transitions = 0
         self.duplicate_fills = 0
