@@ -107,6 +107,26 @@ def run_maker(events: list[ReplayEvent], *, end_ns: int | None = None, seed: int
                         seed=seed)
 
 
+def walk_levels(rng: random.Random, book: dict[int, dict[int, int]], mid: int, side: int, n: int,
+                far_share: float) -> list[tuple[int, int]]:
+    """A random-walk book's next diff on ``side`` (-1 bids, 1 asks; ``book``: side -> tick -> size, updated).
+
+    ``n`` random changes (about 30 % deletions), ``far_share`` of them anywhere within 1,500 ticks of ``mid``
+    and the rest 1,140–1,220 ticks away (about 2 bps: where the test makers quote), and the deletion of
+    every level the mid crossed, as a venue's diffs do.
+    """
+    out = [(p, 0) for p in book[side] if (p - mid) * side <= 0]
+    for _ in range(n):
+        price = mid + side * (rng.randrange(1, 1500) if rng.random() < far_share else rng.randrange(1140, 1220))
+        out.append((price, 0 if rng.random() < 0.3 else rng.randrange(1, 10**8)))
+    for price, size in out:
+        if size:
+            book[side][price] = size
+        else:
+            book[side].pop(price, None)
+    return out
+
+
 def random_stream(seed: int, count: int = 4000) -> list[ReplayEvent]:
     """A BTCUSDT-like recorded stream: a random-walk book near 60,000 (diffs pre-scaled on the 0.01/1e-8 grid,
     levels that the walk crosses deleted, as a venue's diffs do), prints at and through the touch, and the
@@ -121,18 +141,8 @@ def random_stream(seed: int, count: int = 4000) -> list[ReplayEvent]:
     events: list[ReplayEvent] = []
 
     def levels(side: int, n: int) -> list[tuple[int, int]]:
-        """``n`` random changes on ``side`` (some deletions), and the deletion of every level the mid crossed."""
-        out = [(p, 0) for p in book[side] if (p - mid) * side <= 0]
-        for _ in range(n):
-            # Half of them where the maker quotes (about 2 bps from the mid), so diffs list our levels.
-            price = mid + side * (rng.randrange(1, 1500) if rng.random() < 0.3 else rng.randrange(1140, 1220))
-            out.append((price, 0 if rng.random() < 0.3 else rng.randrange(1, 10**8)))
-        for price, size in out:
-            if size:
-                book[side][price] = size
-            else:
-                book[side].pop(price, None)
-        return out
+        # Most of them where the maker quotes (about 2 bps from the mid), so diffs list our levels.
+        return walk_levels(rng, book, mid, side, n, far_share=0.3)
 
     def delta(first: int, last: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]],
               scaled: bool = True) -> BookDelta:

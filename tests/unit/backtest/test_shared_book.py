@@ -37,7 +37,7 @@ from mmkit.book.tracker import OrderBookTracker
 from mmkit.model import NS_PER_S, BookDelta, BookSnapshot, ScaledLevels, Side, TargetQuote, Trade
 from mmkit.strategy import StrategyContext
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
-from tests.replay_loop_support import LOT, RISK, TICK, setup_sinks, state
+from tests.replay_loop_support import LOT, RISK, TICK, setup_sinks, state, walk_levels
 
 SYMBOL = "BTCUSDT"
 
@@ -83,16 +83,7 @@ def adversarial_stream(seed: int, count: int = 2500) -> list[ReplayEvent]:
     events: list[ReplayEvent] = []
 
     def levels(side: int, n: int) -> list[tuple[int, int]]:
-        out = [(p, 0) for p in book[side] if (p - mid) * side <= 0]
-        for _ in range(n):
-            price = mid + side * (rng.randrange(1, 1500) if rng.random() < 0.4 else rng.randrange(1140, 1220))
-            out.append((price, 0 if rng.random() < 0.3 else rng.randrange(1, 10**8)))
-        for price, size in out:
-            if size:
-                book[side][price] = size
-            else:
-                book[side].pop(price, None)
-        return out
+        return walk_levels(rng, book, mid, side, n, far_share=0.4)
 
     def delta(first: int, last: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]], recv: int,
               scaled: bool = True) -> BookDelta:
