@@ -2,8 +2,8 @@
 
 Threads: QuickFIX runs its sockets and callbacks on its own thread. A
 callback only copies the message out (``toString()``) with a receive
-timestamp and hands it to the asyncio loop (one ordered FIFO, one
-``call_soon_threadsafe`` wake-up per batch: ``_call_soon``); parsing,
+timestamp and hands it to the asyncio loop (one ordered FIFO, one wake-up
+per batch that keeps the GIL: ``_call_soon``, ``loop_waker``); parsing,
 bookkeeping and event emission all happen on the loop, so strategy and
 engine code never run on a QuickFIX thread and no lock is needed here.
 
@@ -62,6 +62,7 @@ from connectors.truex import builders, fix_tags, parsers, raw_message
 from connectors.truex.client_app import MD, OE, ClientApp
 from connectors.truex.config import Credentials, TrueXConfig
 from connectors.truex.ids import IdGenerator
+from connectors.truex.loop_waker import LoopWaker
 from connectors.truex.md_subscriptions import MarketDataSubscriptions
 from connectors.truex.order_answers import OrderAnswers
 from connectors.truex.order_entry import OrderEntry, _OrderInfo
@@ -117,6 +118,7 @@ class TrueXConnector(
         self._ids = IdGenerator()
         self._log = logger.bind(venue=self._config.venue, component="truex.connector")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waker: LoopWaker | None = None
         self._initiator: Any = None
         self._app: ClientApp | None = None
         #: NewOrderSingle from pre-rendered text (templates.py): one parse instead of ~15 setField calls.
@@ -239,9 +241,8 @@ class TrueXConnector(
         if self._initiator is not None:
             return
         self._closing = False
-        self._loop = asyncio.get_running_loop()
-        self._handoff.clear()  # nothing from a previous loop runs on this one
-        self._handoff_scheduled = False
+        self._bind_handoff(asyncio.get_running_loop())  # nothing from a previous loop runs on this one
+        assert self._loop is not None
         self._inbox.bind_loop(self._loop)
         credentials = Credentials.from_env(self._config, self._env)
         signer = load_signer(self._config.signer)
@@ -285,6 +286,7 @@ class TrueXConnector(
             task.cancel()
         if initiator is not None:
             await asyncio.to_thread(initiator.stop)
+        self._close_handoff()  # QuickFIX calls back no more: its wake-up pipe can go
         for kind in (OE, MD):
             if self._logged_on[kind]:
                 self._set_down(kind, "disconnected by us", now_ns())

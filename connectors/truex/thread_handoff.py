@@ -4,8 +4,9 @@ A mixin of :class:`connectors.truex.connector.TrueXConnector` (split out of
 ``connector.py`` by job). These are the only connector methods that run on a
 QuickFIX thread (called by ``client_app.ClientApp``): they take a receive
 timestamp, note proof of life for the watchdog and queue the work for the
-loop in arrival order, one ``call_soon_threadsafe`` wake-up per batch. Nothing
-here parses or touches order state, so no lock is needed.
+loop in arrival order, one wake-up per batch (``loop_waker``: it keeps the
+GIL, so the loop never steals it from a QuickFIX thread in mid-callback).
+Nothing here parses or touches order state, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import quickfix as fix
 
 from connectors.truex.client_app import OE, field_value
 from connectors.truex.fix_tags import SOH
+from connectors.truex.loop_waker import LoopWaker
 from connectors.truex.watchdog import SessionWatchdog
 
 #: SenderCompID / TargetCompID markers: an incoming message's 56 is our SenderCompID (``received``).
@@ -33,6 +35,7 @@ class QuickFixHandoff:
     _kinds: dict[tuple[str, str], str]
     _kinds_by_id: dict[str, str]
     _loop: asyncio.AbstractEventLoop | None
+    _waker: LoopWaker | None
     _watchdog: SessionWatchdog
 
     if TYPE_CHECKING:  # provided by TrueXConnector and its other mixins; for the type checker only
@@ -80,7 +83,7 @@ class QuickFixHandoff:
         """Queue ``fn(*args)`` for the loop, in arrival order; one loop wake-up per batch, not per message.
 
         A QuickFIX thread appends to ``_handoff`` and wakes the loop
-        (``call_soon_threadsafe``, a write to the loop's self-pipe) only if no
+        (``LoopWaker.wake``, one byte on a pipe the loop watches) only if no
         drain is already scheduled; the drain clears the flag before it looks
         at the queue, so an item is either seen by a drain already under way
         or schedules the next one. Order is one FIFO for messages and session
@@ -92,8 +95,34 @@ class QuickFixHandoff:
         self._handoff.append((fn, args))
         if not self._handoff_scheduled:
             self._handoff_scheduled = True
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                loop.call_soon_threadsafe(self._run_handoff)
+            waker = self._waker
+            if waker is not None:
+                waker.wake()
+            else:  # no waker bound (a loop set by hand): the loop's own wake-up
+                with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                    loop.call_soon_threadsafe(self._run_handoff)
+
+    def _bind_handoff(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Loop thread: hand-offs go to ``loop`` from now on (connect); nothing queued before runs on it."""
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.close()
+        self._loop = loop
+        self._handoff.clear()
+        self._handoff_scheduled = False
+        self._waker = LoopWaker(loop, self._run_handoff)
+
+    def _close_handoff(self) -> None:
+        """Loop thread, once QuickFIX has stopped calling back: run what is queued, release the waker's pipe.
+
+        What QuickFIX queued while stopping (the sessions going down) has its
+        wake-up in the pipe being closed, so it runs here rather than never.
+        """
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.close()
+        if self._handoff:
+            self._run_handoff()
 
     def _run_handoff(self) -> None:
         """Loop side of ``_call_soon``: run what was queued up to now (later items get their own wake-up)."""

@@ -1,8 +1,10 @@
 """The QuickFIX-thread -> loop hand-off of TrueXConnector: one wake-up per batch, nothing lost or reordered.
 
 ``TrueXConnector._call_soon`` queues work and wakes the loop only when no
-drain is scheduled (connector.py). These tests fail if an item can be
-stranded (the flag/queue race), reordered, or dropped after a failing item.
+drain is scheduled (thread_handoff.py), through the connector's LoopWaker
+(loop_waker.py). These tests fail if an item can be stranded (the flag/queue
+race), reordered, or dropped after a failing item, or if what QuickFIX
+queued while stopping is lost with the waker's pipe.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from connectors.truex.connector import TrueXConnector
+from connectors.truex.loop_waker import LoopWaker
 from tests.unit.truex.test_session_and_rules import CONFIG
 
 
 def _connector(loop: asyncio.AbstractEventLoop) -> TrueXConnector:
+    """A connector whose hand-off is bound to ``loop`` as ``connect`` binds it (with its LoopWaker)."""
     connector = TrueXConnector(CONFIG, env={"TRUEX_API_KEY": "k", "TRUEX_SECRET_KEY": "s"})
-    connector._loop = loop
+    connector._bind_handoff(loop)
+    assert connector._waker is not None and connector._waker.uses_pipe
     return connector
 
 
@@ -74,18 +81,18 @@ async def test_a_failing_item_is_reported_and_the_rest_still_run() -> None:
     assert len(reported) == 1 and str(reported[0]) == "bad handler"
 
 
-async def test_a_burst_wakes_the_loop_once_not_per_item() -> None:
+async def test_a_burst_wakes_the_loop_once_not_per_item(monkeypatch: pytest.MonkeyPatch) -> None:
     loop = asyncio.get_running_loop()
     connector = _connector(loop)
     wakes = 0
-    original = loop.call_soon_threadsafe
+    original = LoopWaker.wake
 
-    def counting(*args: object) -> asyncio.Handle:
+    def counting(self: LoopWaker) -> None:
         nonlocal wakes
         wakes += 1
-        return original(*args)  # type: ignore[arg-type]
+        original(self)
 
-    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(LoopWaker, "wake", counting)
     ran: list[int] = []
     thread = threading.Thread(target=lambda: [connector._call_soon(ran.append, n) for n in range(100)])
     thread.start()
@@ -94,6 +101,7 @@ async def test_a_burst_wakes_the_loop_once_not_per_item() -> None:
     await asyncio.sleep(0)
     assert ran == list(range(100))
     assert wakes == 1
+    assert connector._waker is not None and connector._waker.fallbacks == 0  # through the pipe
 
 
 async def test_an_item_queued_while_a_drain_runs_is_not_stranded() -> None:
@@ -109,3 +117,18 @@ async def test_an_item_queued_while_a_drain_runs_is_not_stranded() -> None:
 
     threading.Thread(target=connector._call_soon, args=(during_drain,)).start()
     await asyncio.wait_for(arrived.wait(), 5)
+
+
+async def test_what_quickfix_queued_while_stopping_runs_when_the_handoff_closes() -> None:
+    """disconnect closes the waker's pipe once QuickFIX has stopped: an item whose wake-up is still in it runs."""
+    loop = asyncio.get_running_loop()
+    connector = _connector(loop)
+    ran: list[str] = []
+    thread = threading.Thread(target=connector._call_soon, args=(ran.append, "session down"))
+    thread.start()
+    thread.join()  # queued and its byte written; the loop has not run since
+    connector._close_handoff()
+    assert ran == ["session down"]
+    assert connector._waker is None
+    await asyncio.sleep(0.01)
+    assert ran == ["session down"]  # run once, not again by a stale wake-up
