@@ -397,7 +397,8 @@ class TrueXConnector(
                         get(fix_tags.T_BIZ_REJECT_REF_ID) or "")
             self._watchdog.received(ts_recv, answered)
         if msg_type == "8":
-            self._on_execution_report(msg, ts_recv)
+            if not self._on_order_accepted(msg, ts_recv):
+                self._on_execution_report(msg, ts_recv)
         elif msg_type == "9":
             if self._on_probe_reject(msg, ts_recv):
                 return

@@ -76,7 +76,8 @@ from mmkit.model import (
 )
 
 
-def _ts_event(msg: RawMessage, ts_recv: int) -> int:
+def event_time(msg: RawMessage, ts_recv: int) -> int:
+    """When the venue says it happened: TransactTime(60), else SendingTime(52), else ``ts_recv``."""
     for tag in (T_TRANSACT_TIME, T_SENDING_TIME):
         value = msg.get(tag)
         if value:
@@ -127,7 +128,7 @@ def parse_execution_report(
     client_id = msg.get(T_CLORDID) or ""
     orig = msg.get(T_ORIG_CLORDID)
     order_id = msg.get(T_ORDER_ID) or ""
-    ts_event = _ts_event(msg, ts_recv)
+    ts_event = event_time(msg, ts_recv)
     if exec_type == "I":
         return _status_answer(msg, venue, ts_recv, ts_event)
     if exec_type == "0":
@@ -225,7 +226,7 @@ def parse_cancel_reject(msg: RawMessage, venue: str, ts_recv: int) -> OrderCance
         client_id=msg.get(T_ORIG_CLORDID) or msg.get(T_CLORDID) or "",
         reason=map_reject(msg.get(T_CXL_REJ_REASON), text),
         message=text,
-        ts_event=_ts_event(msg, ts_recv),
+        ts_event=event_time(msg, ts_recv),
         ts_recv=ts_recv,
         is_replace=is_replace,
         new_client_id=msg.get(T_CLORDID) if is_replace else None,
@@ -268,7 +269,7 @@ def parse_snapshot(msg: RawMessage, venue: str, ts_recv: int) -> BookSnapshot:
     """35=W (full refresh) to a BookSnapshot at the MD sequence."""
     bids: list[Level] = []
     asks: list[Level] = []
-    ts_event = _ts_event(msg, ts_recv)
+    ts_event = event_time(msg, ts_recv)
     for entry in msg.group(T_NO_MD_ENTRIES, T_MD_ENTRY_TYPE):
         kind = entry.get(T_MD_ENTRY_TYPE)
         px, size = _dec(entry.get(T_MD_ENTRY_PX)), _dec(entry.get(T_MD_ENTRY_SIZE))
@@ -292,7 +293,7 @@ def parse_snapshot(msg: RawMessage, venue: str, ts_recv: int) -> BookSnapshot:
 def parse_incremental(msg: RawMessage, venue: str, default_symbol: str, ts_recv: int) -> list[BookDelta | Trade]:
     """35=X to one BookDelta per symbol (deletes as size 0) plus a Trade per trade entry."""
     seq = md_sequence(msg)
-    ts_msg = _ts_event(msg, ts_recv)
+    ts_msg = event_time(msg, ts_recv)
     changes: dict[str, tuple[list[Level], list[Level], int]] = {}
     trades: list[BookDelta | Trade] = []
     for entry in msg.group(T_NO_MD_ENTRIES, T_MD_UPDATE_ACTION):
