@@ -59,11 +59,14 @@ class _Queued:
     """One resting order of ours: where it is in the queue, and its price in the recorded book's ticks.
 
     ``tick`` is None for a price off the book's grid, which no recorded level can ever be at.
+    ``since`` is the venue time it began resting at its price: a recorded event of an earlier venue
+    time (a print the feed delivered late) happened before the order was there and cannot fill it.
     """
 
     rec: VenueOrder
     pos: QueuePosition
     tick: int | None
+    since: int
 
 
 class ReplayBookVenue(SimulatedVenue):
@@ -229,8 +232,8 @@ class ReplayBookVenue(SimulatedVenue):
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
-            if rec.symbol != symbol or price is None:
-                continue
+            if rec.symbol != symbol or price is None or ts < queued.since:
+                continue  # (a print of before the order arrived, delivered late: it traded without us)
             side = rec.side
             # A print above our bid (below our offer) neither reaches nor trades through us: most prints.
             if side is _BUY:
@@ -270,6 +273,7 @@ class ReplayBookVenue(SimulatedVenue):
             price = rec.price
             if rec.symbol != symbol or price is None:
                 continue
+            early = ts < queued.since  # a book of before the order arrived may move its queue, never fill it
             tick = queued.tick
             if tick is None:
                 # Off the book's grid: never at a recorded level, but the book can still cross it.
@@ -285,7 +289,7 @@ class ReplayBookVenue(SimulatedVenue):
                     crossed = best_ask is not None and best_ask < tick
                 else:
                     crossed = best_bid is not None and best_bid > tick
-            if crossed:
+            if crossed and not early:
                 self._maker_fill(queued, rec.leaves, ts)
 
     @staticmethod
@@ -453,7 +457,7 @@ class ReplayBookVenue(SimulatedVenue):
         if price is None or tif is _IOC or tif is _FOK:
             self._close_remainder(rec, ts)
         else:
-            self._join(rec, tick, book)
+            self._join(rec, tick, book, ts)
         return None
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
@@ -474,11 +478,11 @@ class ReplayBookVenue(SimulatedVenue):
         # before the replace is its quantity less its fills. A same-price replace that does not grow
         # keeps its place in the queue, as on the venues that amend in place.
         if new.price == old.price and new.qty <= old.qty - old.filled:
-            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)
+            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick, queued.since)
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:
-            self._join(new, tick, book)
+            self._join(new, tick, book, ts)
         return None
 
     def _take(self, rec: VenueOrder, crossing: list[Level], ts: int) -> None:
@@ -489,10 +493,10 @@ class ReplayBookVenue(SimulatedVenue):
                 rec, price, min(qty, rec.leaves), liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts
             )
 
-    def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook) -> None:
-        """Rest ``rec`` at its price, ``tick`` in the book's ticks (None: off the grid); ``book``: its symbol's."""
+    def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook, ts: int) -> None:
+        """Rest ``rec`` at its price from venue time ``ts``, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
-        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
+        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick, ts)
         self._resting_changed()
 
