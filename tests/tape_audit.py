@@ -74,7 +74,9 @@ class OrderLog:
             self.accepted.setdefault(event.client_id, event.ts_event)
         elif isinstance(event, OrderCanceled | OrderExpired):
             self.ended.setdefault(event.client_id, event.ts_event)
-        elif isinstance(event, OrderReplaced):
+        elif isinstance(event, OrderReplaced):  # the new id lives on from here; the old one ends here
+            self.accepted.setdefault(event.client_id, event.ts_event)
+            self.ended.setdefault(event.orig_client_id, event.ts_event)
             self.replaced += 1
 
     def orders(self) -> dict[str, AuditedOrder]:
