@@ -52,6 +52,7 @@ from mmkit.strategy import Controller
 if TYPE_CHECKING:
     from mmkit.app.backtest_setups import QueueName
     from mmkit.app.config import LoadedConfig
+    from mmkit.sim.replay_venue import ReplayBookVenue
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -171,6 +172,7 @@ def run_backtest(
     replay: RecordingReplay
     reference: ReplayedReference
     market: SyntheticMarket | None = None
+    recorded_venue: ReplayBookVenue | None = None
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
@@ -189,6 +191,7 @@ def run_backtest(
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
                                        queue=queue_model(queue, seed))
         engine, replay, reference = rep.engine, rep.replay, rep.reference
+        recorded_venue = rep.venue
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
@@ -241,6 +244,10 @@ def run_backtest(
     report["position_limited_targets"] = executor.limited_targets
     if market is not None:
         report["taker_flow"] = {"source": f"recorded trades of {reference.health.key}", **market.flow_report()}
+    if recorded_venue is not None:
+        # Prints and book crossings that reached a resting order of ours but were dated before it arrived
+        # (the feed delivered them late): they traded without us, so they filled nothing (docs/backtesting.md).
+        report["before_arrival_events"] = recorded_venue.before_arrival
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
     report["banner"] = None if setup != "sim" else synthetic_banner(
@@ -350,6 +357,10 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(f"  {'rate-limited ticks'.ljust(31)}  {report['rate_limited_ticks']:,} "
           f"({report['rate_limited_tick_pct']:.2f} % of ticks had an action denied by the venue's limits); "
           f"targets cut by max_position {report['position_limited_targets']:,}")
+    if report.get("before_arrival_events"):
+        print(f"  {'dated before our order arrived'.ljust(31)}  {report['before_arrival_events']:,} recorded "
+              "prints or crossings reached a resting order of ours but were dated before it arrived "
+              "(delivered late by the feed): they filled nothing")
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     if banner:

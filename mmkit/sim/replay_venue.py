@@ -125,6 +125,9 @@ class ReplayBookVenue(SimulatedVenue):
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
         self.refused_events = 0
+        #: Recorded prints (and crossings of the recorded book) that reached one of our resting orders but were
+        #: dated before it arrived: delivered late by the feed, they traded without us (report counter).
+        self.before_arrival = 0
         #: The per-diff scan of traded prices, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure one).
         _, self._drop_listed = level_scans()
         #: What our orders took from the recorded levels since the recording last listed them.
@@ -243,8 +246,8 @@ class ReplayBookVenue(SimulatedVenue):
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
-            if rec.symbol != symbol or price is None or ts < queued.since:
-                continue  # (a print of before the order arrived, delivered late: it traded without us)
+            if rec.symbol != symbol or price is None:
+                continue
             side = rec.side
             # A print above our bid (below our offer) neither reaches nor trades through us: most prints.
             if side is _BUY:
@@ -257,6 +260,9 @@ class ReplayBookVenue(SimulatedVenue):
                 through = trade_price > price
             leaves = rec.leaves
             if leaves <= 0:
+                continue
+            if ts < queued.since and (through or (trade_price == price and trade.aggressor is not side)):
+                self.before_arrival += 1  # dated before the order arrived (delivered late): it traded without us
                 continue
             if through:
                 qty = leaves
@@ -303,8 +309,11 @@ class ReplayBookVenue(SimulatedVenue):
                     crossed = best_ask is not None and best_ask < tick
                 else:
                     crossed = best_bid is not None and best_bid > tick
-            if crossed and not early:
-                self._maker_fill(queued, rec.leaves, ts)
+            if crossed:
+                if early:
+                    self.before_arrival += 1
+                else:
+                    self._maker_fill(queued, rec.leaves, ts)
 
     @staticmethod
     def _crosses_off_grid(

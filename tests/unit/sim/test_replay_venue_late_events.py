@@ -42,6 +42,7 @@ def test_a_late_print_through_our_price_of_before_we_arrived_does_not_fill() -> 
     venue, clock = resting_bid()
     venue.on_market_event(late_trade(MS // 2, 3 * MS, "99.9", "5"))  # traded at 0.5 ms: we arrived at 1 ms
     assert fills_after(venue, clock) == []
+    assert venue.before_arrival == 1  # counted: the report says how many such events our orders missed
     truth = venue.order_truth("a")
     assert truth is not None and truth.filled_qty == 0 and truth.status is VenueOrderStatus.NEW
 
@@ -61,6 +62,8 @@ def test_a_late_print_at_our_price_does_not_fill_from_the_queue_front() -> None:
     assert venue.queue_front("a") == D(0)
     venue.on_market_event(late_trade(MS // 2, 3 * MS, "100.1", "2"))
     assert fills_after(venue, clock) == []
+    venue.on_market_event(late_trade(MS // 2, 4 * MS, "100.1", "2", aggressor=Side.BUY))  # a buyer: never ours
+    assert venue.before_arrival == 1
     venue.on_market_event(late_trade(5 * MS, 6 * MS, "100.1", "2"))
     assert [f.qty for f in fills_after(venue, clock)] == [D(1)]
 
@@ -71,6 +74,7 @@ def test_a_late_book_crossing_our_order_fills_only_at_an_event_after_we_arrived(
     # our order was not there; it fills at the next recorded event of our time, if the book still crosses.
     venue.on_market_event(BookDelta("rec", "X", 3, 3, (), ((D("99.9"), D(1)),), MS // 2, 3 * MS))
     assert fills_after(venue, clock) == []
+    assert venue.before_arrival == 1
     venue.on_market_event(BookDelta("rec", "X", 4, 4, ((D(99), D(1)),), (), 4 * MS, 4 * MS))
     (fill,) = fills_after(venue, clock)
     assert (fill.qty, fill.price, fill.ts_event) == (D(1), D(100), 4 * MS)
