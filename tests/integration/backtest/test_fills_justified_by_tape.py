@@ -14,29 +14,20 @@ existed (tests/unit/sim/test_replay_venue_late_events.py).
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
 from mmkit import _speedups
 from mmkit.app import backtest_cmd
-from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_cmd import load_events, run_backtest
+from mmkit.app.backtest_cmd import run_backtest
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.model import Liquidity, VenueEvent
-from mmkit.risk.inventory import InventoryConfig
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
+from tests.integration.backtest.conftest import LADDER_RISK as RISK
 from tests.tape_audit import OrderLog, audit_fills
 
 pytestmark = pytest.mark.shared_data
 
-RISK = RiskSettings(inventory=InventoryConfig(max_position=D("0.5"), hedge_threshold=D("0.2"),
-                                              emergency_position=D("0.6")))
-
-
-@pytest.fixture(scope="module")
-def recording(shared_data: Path) -> list[ReplayEvent]:
-    return load_events(shared_data / "binance_spot_btcusdt")
 
 
 @pytest.mark.parametrize(("queue", "pure"), [("conservative", False), ("probabilistic", False),
