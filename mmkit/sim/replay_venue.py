@@ -241,8 +241,16 @@ class ReplayBookVenue(SimulatedVenue):
         The rules are :func:`mmkit.sim.queue.trade_fill_qty`'s, spelled out
         here (a keyword call per reaching print cost more than the rule);
         tests/unit/sim/test_venue_fast_paths.py checks the two agree.
+
+        A print at our price is one quantity for all our orders there: they
+        take it in the order they arrived (``_resting`` keeps it), each after
+        the displayed size its queue model puts ahead of it, so together they
+        never fill more than the print traded. Each queue model sees what the
+        earlier orders left of the print (before 2026-12-07 each saw all of
+        it: two bids at one price both filled from one print).
         """
         symbol = trade.symbol
+        at_price_left = trade.qty
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
@@ -269,7 +277,10 @@ class ReplayBookVenue(SimulatedVenue):
             elif trade_price != price or trade.aggressor is side:
                 continue  # at our price, but it traded the other side of the book
             else:
-                qty = self.queue_model.on_trade_at_price(queued.pos, trade.qty, leaves)
+                qty = self.queue_model.on_trade_at_price(queued.pos, at_price_left, leaves)
+                if qty > leaves:
+                    qty = leaves
+                at_price_left -= qty
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
 
