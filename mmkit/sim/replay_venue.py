@@ -278,8 +278,7 @@ class ReplayBookVenue(SimulatedVenue):
                 continue  # at our price, but it traded the other side of the book
             else:
                 qty = self.queue_model.on_trade_at_price(queued.pos, at_price_left, leaves)
-                if qty > leaves:
-                    qty = leaves
+                qty = min(qty, leaves)
                 at_price_left -= qty
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
