@@ -212,6 +212,12 @@ def run_backtest(
         left_open = asyncio.run(engine.run_backtest(end))
     run_s = time.perf_counter() - began
     bar.close()
+    if recorded_venue is not None and recorded_venue.queue_model_overfills:
+        # The queue model is pluggable: one that fills more than a print traded makes the run's fills wrong.
+        model = type(recorded_venue.queue_model).__name__
+        engine.outcome.record(ProblemKind.ENGINE_FAILURE, f"the queue model {model} filled more than a print traded "
+                              f"{recorded_venue.queue_model_overfills} times (capped to the print; a bug in the model)",
+                              clock.now_ns)
     kill = engine.runner.kill_switch
     stats = engine.runner.stats
     counters = {

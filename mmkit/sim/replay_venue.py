@@ -128,6 +128,8 @@ class ReplayBookVenue(SimulatedVenue):
         #: Recorded prints (and crossings of the recorded book) that reached one of our resting orders but were
         #: dated before it arrived: delivered late by the feed, they traded without us (report counter).
         self.before_arrival = 0
+        #: Fills a queue model asked for beyond what was left of a print at our price (capped, logged as errors).
+        self.queue_model_overfills = 0
         #: The per-diff scan of traded prices, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure one).
         _, self._drop_listed = level_scans()
         #: What our orders took from the recorded levels since the recording last listed them.
@@ -278,10 +280,21 @@ class ReplayBookVenue(SimulatedVenue):
                 continue  # at our price, but it traded the other side of the book
             else:
                 qty = self.queue_model.on_trade_at_price(queued.pos, at_price_left, leaves)
+                if qty > at_price_left:  # a (user's) queue model that fills more than was printed: refused, loudly
+                    self._queue_model_overfilled(qty, at_price_left, trade)
+                    qty = at_price_left
                 qty = min(qty, leaves)
                 at_price_left -= qty
             if qty > 0:
                 self._maker_fill(queued, qty, ts)
+
+    def _queue_model_overfilled(self, asked: Decimal, printed: Decimal, trade: Trade) -> None:
+        """Count and log a queue model's fill beyond the print (capped to it: nobody traded the rest)."""
+        self.queue_model_overfills += 1
+        logger.bind(venue=self.venue, symbol=trade.symbol).error(
+            "queue model {} filled {} from print {} where only {} was left of it: capped (a bug in the model)",
+            type(self.queue_model).__name__, asked, trade.trade_id, printed,
+        )
 
     def _on_depth(
         self, book: OrderBook, symbol: str, prev: Mapping[tuple[Side, int], int], ts: int,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from loguru import logger
+
 from mmkit.model import BookDelta, Fill, OrderRequest, Side, Trade
 from mmkit.sim import ReplayBookVenue
+from mmkit.sim.queue import ConservativeQueue, QueuePosition
 from tests.unit.sim.test_replay_venue import MS, make
 from tests.unit.sim.venue_clock import Clock
 
@@ -46,3 +49,24 @@ def test_the_displayed_size_ahead_is_eaten_once_for_both() -> None:
     assert print_at(venue, clock, "100", "3.5", 3) == [("a", D("0.5"))]
     assert venue.queue_front("a") == 0 and venue.queue_front("b") == 0
     assert print_at(venue, clock, "100", "1", 4) == [("a", D("0.5")), ("b", D("0.5"))]
+
+
+class Greedy(ConservativeQueue):
+    """A broken queue model: fills the whole order from any print at its price."""
+
+    def on_trade_at_price(self, pos: QueuePosition, trade_qty: D, leaves: D) -> D:
+        return leaves
+
+
+def test_a_queue_model_that_fills_more_than_the_print_is_capped_counted_and_logged() -> None:
+    venue, clock = make(Greedy())
+    venue.place(OrderRequest("a", "rec", "X", Side.BUY, D(2), D("100.1"), post_only=True))
+    venue.on_market_event(BookDelta("rec", "X", 2, 2, ((D(99), D(1)),), (), 2 * MS, 2 * MS))
+    errors: list[str] = []
+    handle = logger.add(lambda message: errors.append(str(message)), level="ERROR")
+    try:
+        assert print_at(venue, clock, "100.1", "0.5", 3) == [("a", D("0.5"))]
+    finally:
+        logger.remove(handle)
+    assert venue.queue_model_overfills == 1
+    assert any("queue model Greedy filled 2 from print t3 where only 0.5 was left" in line for line in errors)
