@@ -169,6 +169,7 @@ def test_prints_fill_resting_orders_as_trade_fill_qty_says() -> None:
     prices = {Side.BUY: ["100", "99.5", "99"], Side.SELL: ["101", "101.5", "102"]}
     orders = 0
     checked = {"through": 0, "at price": 0, "none": 0}
+    shared = 0  # prints at a price where two of our orders rest, one of them filled before the other was asked
     for step in range(400):
         if len(venue._resting) < 4:
             side = rng.choice((Side.BUY, Side.SELL))
@@ -180,23 +181,31 @@ def test_prints_fill_resting_orders_as_trade_fill_qty_says() -> None:
         trade = Trade("rec", "X", f"p{step}", price, D(rng.choice(["0.02", "0.1", "0.5", "3"])),
                       rng.choice((Side.BUY, Side.SELL, None)), step, step)
         # What the rule gives for each resting order, on copies of its queue position (the model is deterministic
-        # for trades at our price: the front is eaten first).
+        # for trades at our price: the front is eaten first); our orders at the print's price share its quantity,
+        # in the order they arrived.
         expected = {}
+        left = trade.qty
         for queued in venue._resting.values():
             rec = queued.rec
             assert rec.price is not None
+            at_price = price == rec.price
             qty = trade_fill_qty(venue.queue_model, copy.copy(queued.pos), side=rec.side, price=rec.price,
-                                 leaves=rec.leaves, trade_price=price, trade_qty=trade.qty, aggressor=trade.aggressor)
+                                 leaves=rec.leaves, trade_price=price, trade_qty=left if at_price else trade.qty,
+                                 aggressor=trade.aggressor)
             if qty > 0:
                 expected[rec.client_id] = min(qty, rec.leaves)
-                checked["through" if price != rec.price else "at price"] += 1
+                checked["at price" if at_price else "through"] += 1
+                if at_price:
+                    left -= expected[rec.client_id]
         if not expected:
             checked["none"] += 1
+        shared += sum(1 for q in venue._resting.values() if q.rec.price == price) > 1 and left < trade.qty
         before = len(venue._fills)
         venue.on_market_event(trade)
         got = {f.client_id: f.qty for f in venue._fills[before:]}
         assert got == expected, (step, trade)
     assert all(n > 10 for n in checked.values()), checked
+    assert shared >= 5, "no print reached two of our orders at its price: the shared quantity went untested"
 
 
 def test_drain_with_nothing_due_still_moves_venue_time_and_delivers_at_the_exact_time() -> None:
