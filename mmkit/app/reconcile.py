@@ -35,7 +35,14 @@ from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_rec
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
 from mmkit.store.audit import AuditTrail
-from mmkit.store.journal import SYNTHETIC_PREFIX, Journal, JournalCorrupt, journal_path_for, read_journal
+from mmkit.store.journal import (
+    SYNTHETIC_PREFIX,
+    Journal,
+    JournalCorrupt,
+    JournalInUse,
+    journal_path_for,
+    read_journal,
+)
 from mmkit.store.private import restrict_umask
 from mmkit.store.recorder import Recorder
 
@@ -107,9 +114,31 @@ async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
     *, accept_venue: bool, reason: str, out: TextIO,
 ) -> int:
-    """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code."""
+    """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
+
+    The instance's journal is held for the whole command: a running engine of the instance would
+    otherwise lose the booked fill to its next checkpoint (and its venue session to ours).
+    """
+    journal = Journal(journal_path, instance=instance)
     try:
-        contents = read_journal(journal_path)
+        journal.lock()
+    except (JournalInUse, OSError) as exc:
+        print(f"reconcile: {exc}", file=out)
+        return EXIT_START_REFUSED
+    try:
+        return await _reconcile_locked(
+            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out
+        )
+    finally:
+        journal.close()
+
+
+async def _reconcile_locked(
+    engine: Engine, store_url: str, journal: Journal, audit_path: str, instance: str,
+    *, accept_venue: bool, reason: str, out: TextIO,
+) -> int:
+    try:
+        contents = read_journal(journal.path, instance)
     except JournalCorrupt as exc:
         print(f"reconcile: {exc}", file=out)
         return EXIT_START_REFUSED
@@ -137,7 +166,6 @@ async def run_reconcile(
         return EXIT_LEDGER_HALT
     now = time.time_ns()
     fills = synthetic_fills(plan, engine, now)
-    journal = Journal(journal_path)
     journal.open()
     for fill in fills:
         journal.append_fill(fill, note=reason)
