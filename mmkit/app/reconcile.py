@@ -157,6 +157,9 @@ async def _reconcile_locked(
         ledger.close()
     for line in describe(plan, engine.venue.venue):
         print(line, file=out)
+    if plan.foreign:  # not a difference with the venue that booking could settle: the start refuses
+        print(f"reconcile: {plan.refusal(engine.venue.venue)}", file=out)
+        return EXIT_START_REFUSED
     if plan.failures:
         return EXIT_START_REFUSED
     if not plan.shortfalls:

@@ -234,9 +234,22 @@ class RecoveryPlan:
     catch_up_orders: tuple[OrderRecord, ...]
     #: The venue's own view of every order it told us about (open listing and status answers).
     reports: tuple[OrderStatusReport, ...]
+    #: Ledger fills of an instrument this engine does not trade (see :func:`foreign_fills`).
+    foreign: tuple[Fill, ...] = ()
+    #: What the refusal for ``foreign`` names: (instance, this engine's symbol).
+    trades: tuple[str, str] = ("", "")
 
     def refusal(self, venue: str) -> str | None:
         """Why the engine must not trade on this ledger, or None."""
+        if self.foreign:
+            instance, symbol = self.trades
+            kinds = sorted({f"{f.symbol} on {f.venue}" for f in self.foreign})
+            ids = ", ".join(f.trade_id for f in self.foreign[:5]) + (", ..." if len(self.foreign) > 5 else "")
+            return (
+                f"the ledger of instance {instance} holds {len(self.foreign)} fill(s) of another instrument "
+                f"({'; '.join(kinds)}: {ids}); this engine trades {symbol} on {venue}: their position and PnL "
+                f"would be booked as {symbol}'s. Give each instrument its own engine.instance"
+            )
         if self.failures:
             return (
                 f"could not ask {venue} about {len(self.failures)} order(s) recorded open: "
@@ -285,6 +298,19 @@ def merge_orders(stored: Iterable[OrderRecord], journaled: Iterable[OrderRecord]
         latest.pop(key, None)
         latest[key] = record
     return list(latest.values())
+
+
+def foreign_fills(fills: Iterable[Fill], engine: Engine) -> list[Fill]:
+    """Ledger fills this engine must not book: another base asset (the inventory would skip them, the PnL
+    tracker would not), or a quote fill on this venue in another symbol (another quote currency in the
+    same PnL book). Hedge fills and quote fills on other venues in the same base are the instance's own
+    (the position is the base asset's, across venues)."""
+    base = engine.inventory.symbol_base
+    venue, symbol = engine.venue.venue, engine.symbol
+    return [
+        f for f in fills
+        if not f.symbol.upper().startswith(base) or (not f.is_hedge and f.venue == venue and f.symbol != symbol)
+    ]
 
 
 def _signature(o: OrderRecord) -> tuple[str, Decimal, str]:
@@ -428,6 +454,7 @@ async def plan_recovery(
     return RecoveryPlan(
         tuple(fills), tuple(missed), tuple(closures), tuple(still_open), tuple(shortfalls), tuple(failures),
         tuple(catch_up_fills), tuple(catch_up_orders), tuple(reports),
+        tuple(foreign_fills(fills, engine)), (ledger.instance, engine.symbol),
     )
 
 
