@@ -96,16 +96,23 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
     """The venue's view against the ledger, one line per order it told us about."""
     lines = [f"venue {venue}: {len(plan.reports)} order(s) reported, ledger holds {len(plan.fills)} fill(s)"]
     short_ids = {s.report.client_id: s for s in plan.shortfalls}
+    excess_ids = {e.report.client_id: e for e in plan.excess}
     for r in plan.reports:
         short = short_ids.get(r.client_id)
-        mark = f"  MISSING {short.missing}" if short is not None else ""
+        excess = excess_ids.get(r.client_id)
+        if short is not None:
+            versus = f", ledger {short.ledger_filled}  MISSING {short.missing}"
+        elif excess is not None:
+            versus = f", ledger {excess.ledger_filled}  EXCESS {excess.extra}"
+        else:
+            versus = ", ledger agrees"
         lines.append(
             f"  {r.client_id} {r.side.value} {r.qty} @ {r.price} status {r.status.value}: "
-            f"venue filled {r.filled_qty}" + (f", ledger {short.ledger_filled}{mark}" if short else ", ledger agrees")
+            f"venue filled {r.filled_qty}" + versus
         )
     for failure in plan.failures:
         lines.append(f"  could not ask: {failure}")
-    if not plan.shortfalls and not plan.failures:
+    if not plan.shortfalls and not plan.failures and not plan.excess:
         lines.append("ledger and venue agree")
     return lines
 
@@ -162,6 +169,10 @@ async def _reconcile_locked(
         return EXIT_START_REFUSED
     if plan.failures:
         return EXIT_START_REFUSED
+    if plan.excess:  # booking cannot take a fill away: a person must find which one the venue did not make
+        print("not changed: the ledger holds fills the venue did not make; --accept-venue books only missing "
+              "fills, never removes one (docs/operations.md, mmkit reconcile)", file=out)
+        return EXIT_LEDGER_HALT
     if not plan.shortfalls:
         return EXIT_OK
     if not accept_venue:

@@ -215,6 +215,28 @@ class Shortfall:
 
 
 @attrs.frozen(slots=True)
+class Excess:
+    """The ledger holds more filled on an order than the venue reports: fills the venue did not make.
+
+    Compared per ClOrdID: a venue's filled quantity for an order is its own (per ClOrdID) or the whole
+    order's up to it (FIX CumQty across replaces), never less than what the ledger booked under that
+    ClOrdID, unless the ledger booked something the venue did not do (an execution re-sent under a new
+    id, or another account's fills under the same venue name).
+    """
+
+    report: OrderStatusReport
+    ledger_filled: Decimal
+
+    @property
+    def extra(self) -> Decimal:
+        return self.ledger_filled - self.report.filled_qty
+
+    def describe(self) -> str:
+        r = self.report
+        return f"{r.client_id} (ledger {self.ledger_filled}, venue {r.filled_qty})"
+
+
+@attrs.frozen(slots=True)
 class RecoveryPlan:
     """Everything recovery would do, computed without writing anything."""
 
@@ -238,6 +260,8 @@ class RecoveryPlan:
     foreign: tuple[Fill, ...] = ()
     #: What the refusal for ``foreign`` names: (instance, this engine's symbol).
     trades: tuple[str, str] = ("", "")
+    #: Orders on which the ledger holds more filled than the venue reports.
+    excess: tuple[Excess, ...] = ()
 
     def refusal(self, venue: str) -> str | None:
         """Why the engine must not trade on this ledger, or None."""
@@ -254,6 +278,13 @@ class RecoveryPlan:
             return (
                 f"could not ask {venue} about {len(self.failures)} order(s) recorded open: "
                 + "; ".join(self.failures)
+            )
+        if self.excess:
+            return (
+                f"the ledger holds more filled than {venue} reports on "
+                + ", ".join(e.describe() for e in self.excess)
+                + ": fills booked that the venue did not make (an execution re-sent under a new id, or "
+                "another account's ledger); nothing was changed; see `mmkit reconcile CONFIG`"
             )
         if self.shortfalls:
             return (
@@ -451,10 +482,14 @@ async def plan_recovery(
             for r in reports
             if r.filled_qty > ledger_filled(r)
         ]
+    excess = [
+        Excess(r, filled_by_order[r.client_id]) for r in reports
+        if r.venue == name and filled_by_order[r.client_id] > r.filled_qty
+    ]
     return RecoveryPlan(
         tuple(fills), tuple(missed), tuple(closures), tuple(still_open), tuple(shortfalls), tuple(failures),
         tuple(catch_up_fills), tuple(catch_up_orders), tuple(reports),
-        tuple(foreign_fills(fills, engine)), (ledger.instance, engine.symbol),
+        tuple(foreign_fills(fills, engine)), (ledger.instance, engine.symbol), tuple(excess),
     )
 
 
