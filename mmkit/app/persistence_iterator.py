@@ -340,7 +340,9 @@ class Persistence:
         stats = self.recorder.stats()
         if journal is None or not journal.healthy or not self._caught_up or self.halt_reason is not None:
             return
-        if stats.backlog or stats.in_outage or self._store_file_problem() is not None:
+        if stats.backlog or stats.in_outage or stats.rejected or stats.conflicts:
+            return
+        if self._store_file_problem() is not None:
             return
         limiter = getattr(self.engine.runner.executor, "limiter", None)
         carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
@@ -565,6 +567,11 @@ class Persistence:
         store_problem = self._store_file_problem()
         if store_problem is not None:
             self.engine.outcome.record(ProblemKind.NOT_PERSISTED, store_problem, now)
+        refused = self.recorder.stats().not_kept()  # answered but not kept: the journal is their only copy
+        if refused is not None:
+            self.engine.outcome.record(ProblemKind.NOT_PERSISTED, refused, now)
+            if self.recover_on_start:  # a real account's fills: keep the journal (a paper run's start afresh)
+                store_problem = store_problem or refused
         if journal is not None:
             if not journal.healthy:
                 self.engine.outcome.record(ProblemKind.NOT_PERSISTED, f"journal: {journal.error}", now)
