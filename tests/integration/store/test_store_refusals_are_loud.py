@@ -23,6 +23,8 @@ import itertools
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from mmkit.app.config import StoreSection
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.persistence import attach_persistence
@@ -78,8 +80,17 @@ async def test_a_fill_postgresql_refuses_is_not_persisted_and_stays_in_the_journ
     assert not_persisted(h2)  # and says again that the store cannot hold it
 
 
-async def test_a_second_paper_run_whose_trade_ids_repeat_says_its_fills_were_not_stored(tmp_path: Path) -> None:
-    store = StoreSection()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'paper.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_a_second_paper_run_whose_trade_ids_repeat_says_its_fills_were_not_stored(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = StoreSection(url=store_url)
     h1, p1 = await one_fill_run(FakeConnector(load_venue_rules("sim")), store, "paper", tmp_path, recover=False)
     assert p1.close() == 0 and not not_persisted(h1)
     venue = FakeConnector(load_venue_rules("sim"))  # a new simulated account: its trade ids start at F1 again
@@ -87,7 +98,7 @@ async def test_a_second_paper_run_whose_trade_ids_repeat_says_its_fills_were_not
     assert p2.close() == 0
     problems = not_persisted(h2)
     assert problems and "1 fill(s) the store holds another fill under the same (venue, trade id)" in problems[0]
-    q = StoreQueries(f"sqlite:///{tmp_path / 'store' / 'paper.sqlite'}")
+    q = StoreQueries(store_url)
     try:
         assert len(q.fills()) == 1  # the store cannot hold both F1s: said, not hidden
     finally:
