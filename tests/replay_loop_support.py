@@ -22,6 +22,7 @@ from mmkit import _speedups
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_cmd import BacktestResult, run_backtest
 from mmkit.backtest.replay import RecordingReplay, ReplayEvent
+from mmkit.connector import load_venue_rules
 from mmkit.model import NS_PER_S, BookDelta, BookSnapshot, ScaledLevels, Side, Trade
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.risk.kill_switch import KillSwitchConfig
@@ -55,6 +56,7 @@ def state(replay: RecordingReplay) -> dict[str, Any]:
         "venue_time": venue._venue_time,
         "refused": venue.refused_events,
         "traded": {key: dict(table) for key, table in venue._traded.items()},
+        "taken": {key: dict(table) for key, table in venue._taken.tables.items()},
         "resting": [(cid, q.rec.side, q.rec.price, q.rec.leaves, q.pos.front, q.tick)
                     for cid, q in venue._resting.items()],
         "tracker": (tracker._valid, tracker._need_bridge, tracker._last_seq, tracker.snapshots,
@@ -101,10 +103,17 @@ def recording_states(monkeypatch: pytest.MonkeyPatch, *, pure: bool, loop: bool)
         yield seen
 
 
-def run_maker(events: list[ReplayEvent], *, end_ns: int | None = None, seed: int = 3) -> BacktestResult:
+def run_maker(
+    events: list[ReplayEvent], *, end_ns: int | None = None, seed: int = 3, post_only: bool = True
+) -> BacktestResult:
+    """A two-level ladder on ``events``; ``post_only=False``: on a Binance without post-only orders, so that
+    quotes the book moved through take from it (taker fills, and the venue's ledger of what it took)."""
     controller = SkewedLadderController(SkewedLadderConfig(base_spread_bps=D(4), levels=2, base_size=D("0.01")))
+    rules = load_venue_rules("binance")
+    if not post_only:
+        rules = attrs.evolve(rules, supports_post_only=False)
     return run_backtest(controller, events, setup="replay", queue="probabilistic", risk=RISK, end_ns=end_ns,
-                        seed=seed)
+                        seed=seed, rules=rules)
 
 
 def walk_levels(rng: random.Random, book: dict[int, dict[int, int]], mid: int, side: int, n: int,

@@ -23,6 +23,9 @@ it would without this loop:
   venue/symbol, no checksum); its pre-scaled levels are on both books'
   grids; nobody subscribed to the venue's book; the diff lists none of the
   levels our resting orders wait at (the queue model must hear of those);
+  nothing is in the venue's ledger of what our orders took from the recorded
+  levels (``TakenLiquidity``: while it holds anything, the Python path
+  forgets listed levels and judges crossings against what is left);
 * anything else (snapshots, other event types) goes to the sinks.
 
 Where the pure path would do something first, the loop does it first too,
@@ -77,7 +80,8 @@ cdef enum:
     _OTHER = 6
     _KIND = 7
     _SHARED = 8
-    _REASONS = 9
+    _TAKEN = 9
+    _REASONS = 10
 _REASON_NAMES = (
     "handled",
     "print reaches our order",
@@ -88,6 +92,7 @@ _REASON_NAMES = (
     "other",
     "snapshot or other type",
     "shared book, sinks at different seqs",
+    "our orders took from the recorded book",
 )
 
 
@@ -146,6 +151,7 @@ cdef class ReplayLoop:
     cdef dict _traded_cache
     cdef dict _reach
     cdef dict _watch
+    cdef dict _taken
     cdef list _trade_listeners
     cdef list _mid_listeners
     #: Events handled here, and events handed to the sinks (for tests and the bench).
@@ -190,6 +196,7 @@ cdef class ReplayLoop:
         self._traded_cache = {}
         self._reach = venue._reach_by_symbol
         self._watch = venue._watch
+        self._taken = venue._taken.tables  # one dict for the venue's life, empty while nothing is taken
         self._trade_listeners = reference._trade_listeners
         self._mid_listeners = reference._mid_listeners
         self.handled = 0
@@ -321,6 +328,8 @@ cdef class ReplayLoop:
             return _SHARED
         if self._book_subs and symbol in self._book_subs:
             return _OTHER
+        if self._taken:
+            return _TAKEN
         scaled = delta.scaled
         if scaled is None:
             return _GRID

@@ -47,11 +47,13 @@ from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
+from mmkit.sim.latency import DEFAULT_BACKTEST_LATENCY, LatencyModel, describe_latency, parse_latency_ms
 from mmkit.strategy import Controller
 
 if TYPE_CHECKING:
     from mmkit.app.backtest_setups import QueueName
     from mmkit.app.config import LoadedConfig
+    from mmkit.sim.replay_venue import ReplayBookVenue
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -144,6 +146,7 @@ def run_backtest(
     taker_reach_bps: Decimal = Decimal(0),
     controller_max_failures: int | None = None,
     fit_store: FitStore | None = None,
+    latency: LatencyModel | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -158,10 +161,13 @@ def run_backtest(
     ``taker_reach_bps`` says how much worse; ``report["taker_flow"]`` shows
     the tape and the takers by distance from the mid. ``fit_store``: where
     the fit of these events is kept across runs (:func:`recording_fit_store`).
+    ``latency``: both legs between us and the venue (default
+    :data:`~mmkit.sim.latency.DEFAULT_BACKTEST_LATENCY`, 2 ms each way), stated in ``report["latency_ms"]``.
     """
     if not events:
         raise ValueError("no recorded events to replay")
     risk = risk or RiskSettings()
+    latency = latency or DEFAULT_BACKTEST_LATENCY
     start = events[0].ts_recv if start_ns is None else start_ns
     end = events[-1].ts_recv if end_ns is None else end_ns
     if end <= start:
@@ -171,12 +177,13 @@ def run_backtest(
     replay: RecordingReplay
     reference: ReplayedReference
     market: SyntheticMarket | None = None
+    recorded_venue: ReplayBookVenue | None = None
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
         flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
         sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow, fit_window=(start, end),
-                              fit_store=fit_store)
+                              fit_store=fit_store, latency=latency)
         engine, replay, reference = sim.engine, sim.replay, sim.reference
         market = sim.market
     elif setup == "replay":
@@ -187,8 +194,9 @@ def run_backtest(
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
-                                       queue=queue_model(queue, seed))
+                                       queue=queue_model(queue, seed), latency=latency)
         engine, replay, reference = rep.engine, rep.replay, rep.reference
+        recorded_venue = rep.venue
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
@@ -241,6 +249,11 @@ def run_backtest(
     report["position_limited_targets"] = executor.limited_targets
     if market is not None:
         report["taker_flow"] = {"source": f"recorded trades of {reference.health.key}", **market.flow_report()}
+    if recorded_venue is not None:
+        # Prints and book crossings that reached a resting order of ours but were dated before it arrived
+        # (the feed delivered them late): they traded without us, so they filled nothing (docs/backtesting.md).
+        report["before_arrival_events"] = recorded_venue.before_arrival
+    report["latency_ms"] = describe_latency(latency)  # an assumption that shapes every fill: stated, not implied
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
     report["banner"] = None if setup != "sim" else synthetic_banner(
@@ -334,6 +347,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         taker_reach_bps=Decimal(str(getattr(args, "taker_reach_bps", None) or 0)),
         max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
         fit_store=recording_fit_store(data, end_ns),
+        latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
     )
     report = result.report
     paths = write_outputs(result, out_dir)
@@ -350,6 +364,10 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(f"  {'rate-limited ticks'.ljust(31)}  {report['rate_limited_ticks']:,} "
           f"({report['rate_limited_tick_pct']:.2f} % of ticks had an action denied by the venue's limits); "
           f"targets cut by max_position {report['position_limited_targets']:,}")
+    if report.get("before_arrival_events"):
+        print(f"  {'dated before our order arrived'.ljust(31)}  {report['before_arrival_events']:,} recorded "
+              "prints or crossings reached a resting order of ours but were dated before it arrived "
+              "(delivered late by the feed): they filled nothing")
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     if banner:
@@ -400,6 +418,7 @@ def backtest_loaded(
     progress: bool = False,
     meta: dict[str, Any] | None = None,
     fit_store: FitStore | None = None,
+    latency: LatencyModel | None = None,
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -417,7 +436,7 @@ def backtest_loaded(
             risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
-            fit_store=fit_store,
+            fit_store=fit_store, latency=latency,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -457,6 +476,12 @@ def _bad_numbers(args: argparse.Namespace) -> str | None:
     reach = getattr(args, "taker_reach_bps", None)
     if reach is not None and not (math.isfinite(reach) and reach >= 0):
         return f"--taker-reach-bps {reach:g}: how much further the takers may trade must be 0 or more"
+    latency = getattr(args, "latency_ms", None)
+    if latency is not None:
+        try:
+            parse_latency_ms(latency)
+        except ValueError as exc:
+            return f"--latency-ms {exc}"
     return None
 
 

@@ -41,9 +41,9 @@ from mmkit.backtest.shared_book import SharedBook
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
-from mmkit.model import NS_PER_MS, NS_PER_S
+from mmkit.model import NS_PER_S
 from mmkit.sim.fees import FeeModel
-from mmkit.sim.latency import ConstantLatency, LatencyModel
+from mmkit.sim.latency import DEFAULT_BACKTEST_LATENCY, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, ProbabilisticQueue, QueueModel
 from mmkit.sim.replay_venue import ReplayBookVenue
 from mmkit.strategy import Controller
@@ -108,7 +108,7 @@ def build_replay_venue_setup(
     venue = RecordedVenue(
         rules,
         lambda: clock.now_ns,
-        latency=latency or ConstantLatency(entry=2 * NS_PER_MS, response=2 * NS_PER_MS),
+        latency=latency or DEFAULT_BACKTEST_LATENCY,
         fees=fees,
         initial_balances=initial_balances,
         queue_model=queue or ConservativeQueue(),

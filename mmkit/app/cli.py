@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--taker-reach-bps", type=float, default=None, metavar="BPS",
                           help="setup sim: synthetic takers may trade this much further from the mid than the tape"
                                " shows (default 0)")
+    backtest.add_argument("--latency-ms", default=None, metavar="MS[,MS]",
+                          help="latency between us and the venue in ms, each way or entry,response (default 2)")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")

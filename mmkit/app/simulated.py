@@ -30,11 +30,11 @@ from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEven
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.connector import VenueRules
-from mmkit.model import NS_PER_MS, NS_PER_S, BookSnapshot, Side, Trade
+from mmkit.model import NS_PER_S, BookSnapshot, Side, Trade
 from mmkit.sim.calibration import TapeFit, TapePrint, fit_tape
 from mmkit.sim.exchange_venue import ExchangeVenue
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
-from mmkit.sim.latency import ConstantLatency, LatencyModel
+from mmkit.sim.latency import DEFAULT_BACKTEST_LATENCY, LatencyModel
 from mmkit.strategy import Controller
 
 #: Increments of the reference recording (Binance BTCUSDT: 0.01 tick, 1e-8 size resolution).
@@ -75,7 +75,7 @@ def build_sim_setup(
     backtest sets to its own time window. ``fit_store``: where fits of these
     events are kept across processes (see :class:`FitStore`).
     """
-    latency = latency or ConstantLatency(entry=2 * NS_PER_MS, response=2 * NS_PER_MS)
+    latency = latency or DEFAULT_BACKTEST_LATENCY
     venue = ExchangeVenue(rules, lambda: clock.now_ns, latency=latency, initial_balances=initial_balances)
     events = events if isinstance(events, list) else list(events)
     if fit_window is None:

@@ -402,6 +402,14 @@ def _in_quote_rows(pnl: dict[str, Any]) -> list[tuple[str, object]]:
     return [(f"PnL total in {q['unit']} at {q['at_price'] or '-'}", _or_dash(q.get("total")))]
 
 
+def _latency_rows(latency: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The latency the run assumed (entry / response legs), when the report states it."""
+    if not latency or "entry_ms" not in latency:
+        return []
+    note = ", per action" if latency.get("by_action") else ", the same for every message (no jitter)"
+    return [("latency entry / response", f"{latency['entry_ms']:g} / {latency['response_ms']:g} ms{note}")]
+
+
 def format_table(report: dict[str, Any]) -> str:
     """A compact text table of the headline figures, for the terminal."""
     p, f, i, q = report["pnl"], report["fills"], report["inventory"], report["quoting"]
@@ -412,6 +420,7 @@ def format_table(report: dict[str, Any]) -> str:
         ("strategy", report.get("strategy", "-")),
         ("span", f"{report.get('start_utc') or '-'} + {report.get('duration', report['duration_s'])}, "
                  f"{report['ticks']} ticks"),
+        *_latency_rows(report.get("latency_ms")),
         (f"PnL total ({p.get('unit', 'quote ccy')})", p["total"]),
         ("  realized", p["realized"]),
         ("  unrealized", p["unrealized"]),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
-from mmkit.research import page, table
+from mmkit.research import no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
 from mmkit.research.search import Evaluation, Search, SweepResult
 from mmkit.research.space import check
@@ -95,11 +95,14 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
     table.write(table.rows(result.evaluations, params), out)
     page.write_page(spec, result, out)
     ranked = page.ranking(result, spec.direction)
+    trials = no_fill.by_key(result.evaluations)
     summary: dict[str, Any] = {
         "name": spec.name, "objective": spec.objective, "direction": spec.direction, "mode": spec.mode,
         "search": spec.search.method, "mmkit_version": mmkit_version(),
         "ranking": [{"point": s.point, "params": s.params, "score": s.score, "feasible": s.feasible,
-                     "trials": s.keys} for s in ranked],
+                     "trials": s.keys, "trials_without_fills": no_fill.no_fill_counts(s, trials)[0]}
+                    for s in ranked],
+        "best_set_warning": no_fill.best_set_warning(ranked, trials),
         "walk_forward": [
             {"fold": f.fold, "train": f.train, "test": f.test,
              "params": f.best.params if f.best else None,
@@ -122,13 +125,17 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
 
 def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5) -> None:
     ranked = page.ranking(result, spec.direction)
+    trials = no_fill.by_key(result.evaluations)
     print(f"== sweep {spec.name}: {len({e.key for e in result.evaluations})} trials, objective {spec.objective} "
           f"({spec.direction}) ==")
     for rank, score in enumerate(ranked[:top], start=1):
         state = "" if score.feasible else "  (infeasible)" if score.score is not None else "  (failed)"
         value = "n/a" if score.score is None else f"{score.score:.6g}"
         params = ", ".join(f"{k}={v}" for k, v in score.params.items())
-        print(f"  {rank:>2}. {value:>12}  {params}{state}")
+        print(f"  {rank:>2}. {value:>12}  {params}{state}{no_fill.marker(*no_fill.no_fill_counts(score, trials))}")
+    warning = no_fill.best_set_warning(ranked, trials)
+    if warning is not None:
+        print(warning)
     if result.folds:
         print("  walk-forward: fold  optimised on -> evaluated on   in-sample   out-of-sample")
         for fold in result.folds:

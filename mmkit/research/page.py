@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmkit.research import no_fill
 from mmkit.research.search import Fold, PointScore, SweepResult
 from mmkit.research.spec import SweepSpec
 
@@ -51,7 +52,7 @@ trials in each cell)</span></p>
 <div id="heat" style="width:900px;height:520px"></div>
 <h2>Ranking</h2>
 <table><tr><th>rank</th><th>point</th>{% for p in params %}<th>{{ p }}</th>{% endfor %}<th>score</th>
-<th class="l">trials (data set: objective)</th><th class="l">why not ranked</th></tr>
+<th class="l">trials (data set: objective)</th><th class="l">why not ranked; notes</th></tr>
 {% for r in ranking %}<tr class="{{ r.cls }}"><td>{{ r.rank }}</td><td>{{ r.point }}</td>
 {% for p in params %}<td>{{ r.params[p] }}</td>{% endfor %}<td>{{ r.score }}</td>
 <td class="l">{% for t in r.trials %}<a href="trials/{{ t.key }}/report.html">{{ t.dataset }}</a>: {{ t.objective }}<br>
@@ -129,6 +130,9 @@ def write_page(spec: SweepSpec, result: SweepResult, out: Path) -> Path:
         evs = [by_key[k] for k in score.keys]
         failed = any(e.result["status"] != "ok" for e in evs)
         why = "; ".join(b for e in evs for b in e.broken)
+        zero, total = no_fill.no_fill_counts(score, by_key)
+        if zero:  # feasible or not, a set that never traded on a data set is marked (mmkit/research/no_fill.py)
+            why = "; ".join(part for part in (why, f"filled nothing on {zero} of {total} data sets") if part)
         rows.append({
             "rank": rank if score.feasible else "", "point": score.point, "params": score.params,
             "score": _fmt(score.score), "cls": "" if score.feasible else "failed" if failed else "infeasible",

@@ -95,6 +95,7 @@ class Search:
             start_ns=dataset.start_ns, end_ns=dataset.end_ns, seed=self.spec.seed,
             setup=self.spec.setup, queue=self.spec.queue, version=mmkit_version(),
             config_name=str(self.spec.config), taker_reach_bps=str(self.spec.taker_reach_bps),
+            latency_ms=self.spec.latency_ms,
         )
 
     def evaluate(self, points: Sequence[dict[str, Any]], datasets: Sequence[DataSet], *, phase: str = "search",

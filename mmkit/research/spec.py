@@ -23,6 +23,7 @@ from typing import Any, Literal
 import attrs
 
 from mmkit.conf import ConfigError, read_yaml
+from mmkit.sim.latency import parse_latency_ms
 
 Direction = Literal["maximize", "minimize"]
 Mode = Literal["sweep", "walk_forward"]
@@ -30,7 +31,7 @@ Method = Literal["grid", "optuna"]
 
 _TOP_KEYS = frozenset(
     {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue",
-     "taker_reach_bps"}
+     "taker_reach_bps", "latency_ms"}
 )
 _CONSTRAINT = re.compile(r"^\s*(abs\(\s*(?P<abs>[^)\s]+)\s*\)|(?P<path>[^\s<>=!]+))\s*(?P<op><=|>=|==|!=|<|>)\s*"
                          r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -105,6 +106,9 @@ class SweepSpec:
     setup: str = "auto"
     queue: str = "conservative"
     taker_reach_bps: Decimal = Decimal(0)
+    #: Latency between us and the venue in ms, ``"5"`` or ``"0.5,20"`` (as ``mmkit backtest --latency-ms``);
+    #: empty: the backtest's default.
+    latency_ms: str = ""
 
 
 def _fail(file: Path, key: str, reason: str) -> SweepError:
@@ -334,6 +338,15 @@ def load_sweep(path: str | Path) -> SweepSpec:
     reach = raw.get("taker_reach_bps", 0)
     if isinstance(reach, bool) or not isinstance(reach, int | Decimal) or reach < 0:
         raise _fail(file, "taker_reach_bps", "expected a number >= 0 (as mmkit backtest --taker-reach-bps)")
+    latency = raw.get("latency_ms")
+    latency_ms = "" if latency is None else str(latency)
+    if isinstance(latency, bool) or (latency is not None and not isinstance(latency, int | Decimal | str)):
+        raise _fail(file, "latency_ms", "expected ms each way, or 'entry,response' (as mmkit backtest --latency-ms)")
+    if latency is not None:
+        try:
+            parse_latency_ms(latency_ms)
+        except ValueError as exc:
+            raise _fail(file, "latency_ms", str(exc)) from None
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
@@ -345,4 +358,5 @@ def load_sweep(path: str | Path) -> SweepSpec:
         parameters=_parameters(file, raw.get("parameters"), search.method),
         objective=metric, direction=direction, constraints=_constraints(file, raw.get("constraints")),
         search=search, mode=mode, seed=seed, setup=setup, queue=queue, taker_reach_bps=Decimal(reach),
+        latency_ms=latency_ms,
     )

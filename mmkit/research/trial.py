@@ -57,6 +57,8 @@ class TrialSpec:
     config_name: str = ""
     #: Setup sim: how much worse than a recorded print synthetic takers may pay (``--taker-reach-bps``), text.
     taker_reach_bps: str = "0"
+    #: Latency in ms as the sweep file gives it (``--latency-ms``); empty: the backtest's default.
+    latency_ms: str = ""
 
     def key(self) -> str:
         """Hash of the inputs: config, parameters, data checksum, window, seed, setup, mmkit version."""
@@ -73,6 +75,8 @@ class TrialSpec:
             "config_name": self.config_name,
             "taker_reach_bps": self.taker_reach_bps,
         }
+        if self.latency_ms:  # only when set: the keys of trials run before the option existed stay valid
+            payload["latency_ms"] = self.latency_ms
         text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -203,6 +207,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
     from mmkit.app.backtest_cmd import backtest_loaded, choose_setup, recording_notes, write_outputs
     from mmkit.app.config import ConfigOverrides, load_engine_config
     from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT
+    from mmkit.sim.latency import parse_latency_ms
 
     loaded = load_engine_config(config_file, ConfigOverrides(backtest=True))
     data = Path(spec.data_path)
@@ -217,6 +222,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
         loaded, events, notes, data, choice, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
         queue=spec.queue,  # type: ignore[arg-type]
         taker_reach_bps=Decimal(spec.taker_reach_bps), max_invalid_pct=DEFAULT_MAX_INVALID_PCT,
+        latency=parse_latency_ms(spec.latency_ms) if spec.latency_ms else None,
         meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
     )
     write_outputs(result, out)

@@ -33,6 +33,7 @@ from mmkit.sim.base_venue import SimulatedVenue, VenueOrder
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition
+from mmkit.sim.taken_liquidity import TakenLiquidity
 
 __all__ = ["ReplayBookVenue"]
 
@@ -59,18 +60,24 @@ class _Queued:
     """One resting order of ours: where it is in the queue, and its price in the recorded book's ticks.
 
     ``tick`` is None for a price off the book's grid, which no recorded level can ever be at.
+    ``since`` is the venue time it began resting at its price: a recorded event of an earlier venue
+    time (a print the feed delivered late) happened before the order was there and cannot fill it.
     """
 
     rec: VenueOrder
     pos: QueuePosition
     tick: int | None
+    since: int
 
 
 class ReplayBookVenue(SimulatedVenue):
     """Our orders join a recorded book; a queue model decides their fills from recorded trades.
 
-    Our own taking does not deplete the recorded book (we cannot change the
-    recording); it fills against the displayed levels at the moment it arrives.
+    Our own taking cannot change the recorded book; it fills against the
+    displayed levels at the moment it arrives, and :class:`TakenLiquidity`
+    remembers what it took from each level until the recording lists that
+    level again, so that neither another order of ours nor the rest of the
+    same one (resting at its limit) finds that quantity again.
     ``market_time`` picks which timestamp of a recorded event is venue time.
 
     The recorded book of each symbol is an :class:`mmkit.book.OrderBook`
@@ -118,8 +125,13 @@ class ReplayBookVenue(SimulatedVenue):
         self._traded: dict[tuple[str, Side], dict[int, Decimal]] = {}
         #: Recorded book events refused because a level was off the book's grid or invalid.
         self.refused_events = 0
+        #: Recorded prints (and crossings of the recorded book) that reached one of our resting orders but were
+        #: dated before it arrived: delivered late by the feed, they traded without us (report counter).
+        self.before_arrival = 0
         #: The per-diff scan of traded prices, compiled unless MMKIT_PURE_PYTHON=1 (mmkit.book.levels has the pure one).
         _, self._drop_listed = level_scans()
+        #: What our orders took from the recorded levels since the recording last listed them.
+        self._taken = TakenLiquidity(self._drop_listed)
 
     def on_market_event(self, event: MarketEvent) -> None:
         """Apply one recorded event at its venue time; our actions that arrived earlier act first."""
@@ -170,6 +182,7 @@ class ReplayBookVenue(SimulatedVenue):
         prev.update({(Side.BUY, p): q for p, q in book.iter_levels_int(Side.BUY)})
         prev.update({(Side.SELL, p): q for p, q in book.iter_levels_int(Side.SELL)})
         book.set_snapshot_int(bids, asks, seq)
+        self._taken.forget(symbol)
         self._on_depth(book, symbol, prev, ts)
         for side, price in prev:
             self._traded.get((symbol, side), {}).pop(price, None)
@@ -187,10 +200,14 @@ class ReplayBookVenue(SimulatedVenue):
         if self._resting:
             keys, watched = self._watched(symbol)
             befores, best_bid, best_ask = book.apply_watched_int(bids, asks, seq, watched)
+            if self._taken:
+                self._taken.forget_listed(symbol, bids, asks)
             prev = {key: before for key, before in zip(keys, befores, strict=True) if before is not None}
             self._on_depth(book, symbol, prev, ts, (best_bid, best_ask))
         else:
             book.apply_levels_int(bids, asks, seq)
+            if self._taken:
+                self._taken.forget_listed(symbol, bids, asks)
         # A changed level closes the window in which trades there are netted out of its decrease.
         traded_by_side = self._traded
         if traded_by_side:
@@ -244,6 +261,9 @@ class ReplayBookVenue(SimulatedVenue):
             leaves = rec.leaves
             if leaves <= 0:
                 continue
+            if ts < queued.since and (through or (trade_price == price and trade.aggressor is not side)):
+                self.before_arrival += 1  # dated before the order arrived (delivered late): it traded without us
+                continue
             if through:
                 qty = leaves
             elif trade_price != price or trade.aggressor is side:
@@ -265,11 +285,15 @@ class ReplayBookVenue(SimulatedVenue):
         """
         # Fills below never change the recorded book, so its best prices are read once for all our orders.
         best_bid, best_ask = (book.best_bid_int(), book.best_ask_int()) if best is None else best
+        taken = self._taken
+        if taken and taken.holds(symbol):  # a level we emptied crosses nothing (it is what we took)
+            best_bid, best_ask = taken.best(book, symbol, _BUY), taken.best(book, symbol, _SELL)
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
             if rec.symbol != symbol or price is None:
                 continue
+            early = ts < queued.since  # a book of before the order arrived may move its queue, never fill it
             tick = queued.tick
             if tick is None:
                 # Off the book's grid: never at a recorded level, but the book can still cross it.
@@ -286,7 +310,10 @@ class ReplayBookVenue(SimulatedVenue):
                 else:
                     crossed = best_bid is not None and best_bid > tick
             if crossed:
-                self._maker_fill(queued, rec.leaves, ts)
+                if early:
+                    self.before_arrival += 1
+                else:
+                    self._maker_fill(queued, rec.leaves, ts)
 
     @staticmethod
     def _crosses_off_grid(
@@ -360,6 +387,14 @@ class ReplayBookVenue(SimulatedVenue):
     def _levels_through(self, book: OrderBook, side: Side, limit: Decimal | None) -> list[Level]:
         """Opposite-side levels a ``side`` order priced ``limit`` would take, best first (Decimal)."""
         return self._crossing(book, side, limit, None if limit is None else book.tick_of(limit))
+
+    def _can_take(self, book: OrderBook, rec: VenueOrder, limit_tick: int | None) -> list[Level]:
+        """What ``rec`` would take now: the levels through its limit, less what our orders took there already."""
+        crossing = self._crossing(book, rec.side, rec.price, limit_tick)
+        taken = self._taken
+        if crossing and taken:
+            crossing = taken.available(book, rec.symbol, _SELL if rec.side is _BUY else _BUY, crossing)
+        return crossing
 
     @staticmethod
     def _crossing(book: OrderBook, side: Side, limit: Decimal | None, limit_tick: int | None) -> list[Level]:
@@ -436,7 +471,7 @@ class ReplayBookVenue(SimulatedVenue):
         book = self.books[rec.symbol]
         price = rec.price
         tick = None if price is None else book.tick_of(price)
-        crossing = self._crossing(book, rec.side, price, tick)
+        crossing = self._can_take(book, rec, tick)
         if crossing:
             if rec.post_only:
                 return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
@@ -453,7 +488,7 @@ class ReplayBookVenue(SimulatedVenue):
         if price is None or tif is _IOC or tif is _FOK:
             self._close_remainder(rec, ts)
         else:
-            self._join(rec, tick, book)
+            self._join(rec, tick, book, ts)
         return None
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
@@ -465,7 +500,7 @@ class ReplayBookVenue(SimulatedVenue):
         queued = self._resting[old.client_id]
         book = self.books[old.symbol]
         tick = book.tick_of(new.price)
-        crossing = self._crossing(book, new.side, new.price, tick)
+        crossing = self._can_take(book, new, tick)
         if crossing and old.post_only:
             return RejectReason.POST_ONLY_WOULD_CROSS, "post-only replace would cross the book"
         del self._resting[old.client_id]
@@ -474,25 +509,30 @@ class ReplayBookVenue(SimulatedVenue):
         # before the replace is its quantity less its fills. A same-price replace that does not grow
         # keeps its place in the queue, as on the venues that amend in place.
         if new.price == old.price and new.qty <= old.qty - old.filled:
-            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick)
+            self._resting[new.client_id] = _Queued(new, queued.pos, queued.tick, queued.since)
             return None
         self._take(new, crossing, ts)
         if new.leaves > 0:
-            self._join(new, tick, book)
+            self._join(new, tick, book, ts)
         return None
 
     def _take(self, rec: VenueOrder, crossing: list[Level], ts: int) -> None:
+        """Fill ``rec`` as taker from ``crossing`` (what it can take, best first); the ledger keeps what it took."""
+        book = self.books[rec.symbol]
+        opposite = _SELL if rec.side is _BUY else _BUY
         for price, qty in crossing:
             if rec.leaves <= 0:
                 break
-            self._book_fill(
-                rec, price, min(qty, rec.leaves), liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts
-            )
+            took = min(qty, rec.leaves)
+            self._book_fill(rec, price, took, liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts)
+            tick = book.tick_of(price)
+            if tick is not None:  # (always: the levels come from the book)
+                self._taken.take(rec.symbol, opposite, tick, took)
 
-    def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook) -> None:
-        """Rest ``rec`` at its price, ``tick`` in the book's ticks (None: off the grid); ``book``: its symbol's."""
+    def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook, ts: int) -> None:
+        """Rest ``rec`` at its price from venue time ``ts``, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
         level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
-        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick)
+        self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick, ts)
         self._resting_changed()
 

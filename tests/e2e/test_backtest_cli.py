@@ -57,6 +57,7 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
     assert 595 <= report["ticks"] <= 601  # 60 s of 100 ms ticks
     assert report["fills"]["count"] > 0
     assert report["taker_flow"]["reach_bps"] == "30.0" and "synthetic taker flow" in first.stdout
+    assert "before_arrival_events" not in report  # a recorded-venue figure: no recorded venue here
 
     second = backtest(config, tmp_path / "b", "--no-progress", "--seed", "7", "--taker-reach-bps", "30")
     assert second.returncode == 0, second.stderr[-2000:]
@@ -64,6 +65,42 @@ def test_backtest_cli_writes_report_and_plots_and_is_deterministic(tmp_path: Pat
     assert (tmp_path / "b" / "report.json").read_text() == (tmp_path / "a" / "report.json").read_text()
     for name in ("fills.csv", "orders.csv"):
         assert (tmp_path / "b" / name).read_text() == (tmp_path / "a" / name).read_text(), name
+
+
+def test_a_replay_says_how_many_late_prints_reached_our_orders_and_filled_nothing(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Prints the trade stream delivered after depth updates of later times traded before our orders arrived."""
+    cmd = [sys.executable, "-m", "mmkit.app.cli", "backtest", str(REPO / "strategies" / "layered_example.yml"),
+           "--data", str(shared_data / "binance_spot_btcusdt"), "--setup", "replay", "--no-progress",
+           "--out", str(tmp_path / "out")]
+    run = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    late = report["before_arrival_events"]
+    assert late > 0 and report["fills"]["count"] > 0
+    assert f"dated before our order arrived   {late:,} recorded prints or crossings" in run.stdout
+
+
+def test_the_latency_is_an_option_the_run_uses_and_the_report_states(tmp_path: Path, shared_data: Path) -> None:
+    """2 ms each way unless told: 50 ms each way fills fewer of the layered quotes on the whole recording."""
+    runs = {}
+    for name, extra in (("default", []), ("far", ["--latency-ms", "50"]), ("split", ["--latency-ms", "0.5,20"])):
+        cmd = [sys.executable, "-m", "mmkit.app.cli", "backtest", str(REPO / "strategies" / "layered_example.yml"),
+               "--data", str(shared_data / "binance_spot_btcusdt"), "--setup", "replay", "--no-progress",
+               "--out", str(tmp_path / name), *extra]
+        run = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        runs[name] = (json.loads((tmp_path / name / "report.json").read_text()), run.stdout)
+    (default, default_out), (far, far_out), (split, _) = runs["default"], runs["far"], runs["split"]
+    assert default["latency_ms"] == {"entry_ms": 2.0, "response_ms": 2.0, "jitter": False}
+    assert far["latency_ms"] == {"entry_ms": 50.0, "response_ms": 50.0, "jitter": False}
+    assert split["latency_ms"] == {"entry_ms": 0.5, "response_ms": 20.0, "jitter": False}
+    assert "latency entry / response         2 / 2 ms" in default_out
+    assert "latency entry / response         50 / 50 ms" in far_out
+    assert far["fills"]["count"] < default["fills"]["count"]  # quotes arrive later, behind the moves
 
 
 def test_backtest_cli_rejects_a_bad_time(tmp_path: Path, shared_data: Path) -> None:

@@ -14,24 +14,16 @@ from pathlib import Path
 import pytest
 
 from mmkit import _speedups
-from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_cmd import BacktestResult, load_events, run_backtest, write_outputs
+from mmkit.app.backtest_cmd import BacktestResult, run_backtest, write_outputs
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.backtest.sequencing import BookSequencer
 from mmkit.book.levels import PyLevels
 from mmkit.model import NS_PER_S
-from mmkit.risk.inventory import InventoryConfig
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
+from tests.integration.backtest.conftest import LADDER_RISK as RISK
 
 pytestmark = pytest.mark.shared_data
 
-RISK = RiskSettings(inventory=InventoryConfig(max_position=D("0.5"), hedge_threshold=D("0.2"),
-                                              emergency_position=D("0.6")))
-
-
-@pytest.fixture(scope="module")
-def recording(shared_data: Path) -> list[ReplayEvent]:
-    return load_events(shared_data / "binance_spot_btcusdt")
 
 
 def run(recording: list[ReplayEvent], pure: bool, setup: str, monkeypatch: pytest.MonkeyPatch) -> BacktestResult:

@@ -24,6 +24,11 @@ CONFIG = str(REPO / "strategies" / "sim_demo.yml")
     (["--max-invalid-pct", "200"], "--max-invalid-pct 200: a share of the span must be within 0 and 100"),
     (["--max-invalid-pct", "-1"], "--max-invalid-pct -1:"),
     (["--max-invalid-pct", "nan"], "--max-invalid-pct nan:"),
+    (["--latency-ms", "-3"], "--latency-ms -3 ms: a latency must be a finite number of ms from 0 to 3600000"),
+    (["--latency-ms", "fast"], "--latency-ms 'fast' is not a number of milliseconds"),
+    (["--latency-ms", "1,2,3"], "--latency-ms '1,2,3': give one latency in ms for both legs, or two"),
+    (["--latency-ms", "0.0000001"], "--latency-ms 0.0000001 ms is finer than a nanosecond"),
+    (["--latency-ms", "nan"], "--latency-ms nan ms:"),
     (["--from", "2024-08-09T00:00:00Z", "--to", "2024-08-08T00:00:00Z"],
      "--to 2024-08-08T00:00:00Z is not after --from 2024-08-09T00:00:00Z: the window is empty"),
     (["--from", "2024-08-09T00:00:00Z", "--to", "2024-08-09T00:00:00Z"], "is not after --from"),
@@ -45,7 +50,7 @@ def test_sound_edges_are_accepted_up_to_the_data(tmp_path: Path, capsys: pytest.
     data = tmp_path / "recording"
     data.mkdir()
     code = cli.main(["backtest", CONFIG, "--data", str(data), "--no-progress", "--taker-reach-bps", "0",
-                     "--max-invalid-pct", "100"])
+                     "--max-invalid-pct", "100", "--latency-ms", "0,250.5"])
     assert code == EXIT_USAGE
     assert "no *.gz recording files" in capsys.readouterr().err  # past the options, refused by the data
 

@@ -41,6 +41,12 @@ def test_a_good_sweep_file_loads_and_checks(tmp_path: Path) -> None:
     assert points[0] == {"strategy.params.base_spread_pct": Decimal("0.05"), "strategy.params.levels": 1}
 
 
+def test_the_latency_is_given_as_mmkit_backtest_takes_it(tmp_path: Path) -> None:
+    assert load_sweep(write(tmp_path, GOOD)).latency_ms == ""  # the backtest's default
+    assert load_sweep(write(tmp_path, GOOD + "latency_ms: 5\n")).latency_ms == "5"
+    assert load_sweep(write(tmp_path, GOOD + "latency_ms: '0.5,20'\n")).latency_ms == "0.5,20"
+
+
 def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
     spec = load_sweep(write(tmp_path, GOOD.replace("[0.05, 0.1]", "{low: 0.1, high: 0.3, step: 0.1}")))
     assert grid_values(spec.parameters[0]) == [Decimal("0.1"), Decimal("0.2"), Decimal("0.3")]
@@ -69,6 +75,9 @@ def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
         (GOOD + "mode: walk_forward\n", "data", "at least two data sets"),
         (GOOD + "setup: paper\n", "setup", "sim or replay"),
         (GOOD + "taker_reach_bps: -1\n", "taker_reach_bps", ">= 0"),
+        (GOOD + "latency_ms: -5\n", "latency_ms", "from 0 to"),
+        (GOOD + "latency_ms: '1,2,3'\n", "latency_ms", "entry,response"),
+        (GOOD + "latency_ms: [1]\n", "latency_ms", "expected ms each way"),
         (GOOD + "colour: blue\n", "<root>", "unknown key"),
     ],
 )
