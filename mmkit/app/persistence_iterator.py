@@ -58,7 +58,7 @@ from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
 from mmkit.store.audit import AuditTrail
-from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, read_journal
+from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
 from mmkit.store.private import make_private
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
@@ -153,9 +153,11 @@ class Persistence:
         contents: JournalContents | None = None
         if self.journal is not None:
             try:
-                contents = await asyncio.to_thread(read_journal, self.journal.path)
+                # Locked before it is read: no other process may append to (or checkpoint away) what we read.
+                await asyncio.to_thread(self.journal.lock)
+                contents = await asyncio.to_thread(read_journal, self.journal.path, self.journal.instance)
                 await asyncio.to_thread(self.journal.open)
-            except JournalCorrupt as exc:
+            except (JournalCorrupt, JournalInUse) as exc:
                 raise EngineStartError(str(exc)) from exc
             except OSError as exc:
                 raise EngineStartError(f"journal {self.journal.path} cannot be written: {exc}") from exc
@@ -338,7 +340,9 @@ class Persistence:
         stats = self.recorder.stats()
         if journal is None or not journal.healthy or not self._caught_up or self.halt_reason is not None:
             return
-        if stats.backlog or stats.in_outage or self._store_file_problem() is not None:
+        if stats.backlog or stats.in_outage or stats.rejected or stats.conflicts:
+            return
+        if self._store_file_problem() is not None:
             return
         limiter = getattr(self.engine.runner.executor, "limiter", None)
         carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
@@ -563,6 +567,11 @@ class Persistence:
         store_problem = self._store_file_problem()
         if store_problem is not None:
             self.engine.outcome.record(ProblemKind.NOT_PERSISTED, store_problem, now)
+        refused = self.recorder.stats().not_kept()  # answered but not kept: the journal is their only copy
+        if refused is not None:
+            self.engine.outcome.record(ProblemKind.NOT_PERSISTED, refused, now)
+            if self.recover_on_start:  # a real account's fills: keep the journal (a paper run's start afresh)
+                store_problem = store_problem or refused
         if journal is not None:
             if not journal.healthy:
                 self.engine.outcome.record(ProblemKind.NOT_PERSISTED, f"journal: {journal.error}", now)
@@ -570,15 +579,16 @@ class Persistence:
             elif remaining == 0 and self._caught_up and store_problem is None:
                 limiter = getattr(self.engine.runner.executor, "limiter", None)
                 carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
-                journal.close()
                 fills = self.engine.fills
                 position = sum((f.qty * f.side.sign for f in fills), ZERO)
                 # The store holds everything: the journal keeps only the rate window and what the store
                 # must still hold at the next start (a store that lost it is refused, not trusted).
+                # Checkpointed before it is closed: closing releases the journal to other processes.
                 if self.recover_on_start:
                     journal.checkpoint(carry, len(fills), position)
                 else:  # a new simulated account each run: this run's fills are not the instance's ledger
                     journal.checkpoint(carry)
+                journal.close()
             else:
                 journal.close()
         if self.redis is not None:
