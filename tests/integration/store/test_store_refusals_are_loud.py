@@ -8,9 +8,10 @@ Two ways a fill used to leave the ledger while the run exited 0:
   checkpointed the journal, the fill's only other copy. The next start refused
   with "the store lost records; restore it from a backup", and no backup had it.
 * The store holds another fill under the same (venue, trade id): the INSERT's
-  ON CONFLICT DO NOTHING dropped ours as a duplicate. A venue simulated in the
-  engine process restarts its trade ids every run, so every paper run after the
-  first on an instance lost its fills from ``mmkit history`` and ``status``.
+  ON CONFLICT DO NOTHING dropped ours as a duplicate. A venue that restarts its
+  trade ids every run (the simulated venues of a live process did, until they
+  tagged their ids with the run) lost every run's fills after the first from
+  ``mmkit history`` and ``status``.
 
 Now both are counted and the stop records NOT_PERSISTED (exit 6) with the
 reason; a real account's journal is kept (not checkpointed), so the next start
