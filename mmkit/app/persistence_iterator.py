@@ -43,7 +43,6 @@ import asyncio
 import time
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -58,8 +57,8 @@ from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
 from mmkit.store.audit import AuditTrail
+from mmkit.store.file_watch import StoreFileWatch
 from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
-from mmkit.store.private import make_private
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
 
@@ -114,7 +113,7 @@ class Persistence:
         self._halt_permanent = False
         self._outage_since: int | None = None
         self._limiter_granted = 0
-        self._store_inode: tuple[int, int] | None = None
+        self._store_file: StoreFileWatch | None = None
         #: The store holds (or has been handed) everything the journal held at start: only then may a clean
         #: stop checkpoint the journal. Never after a refused recovery: the journal is the only copy.
         self._caught_up = False
@@ -174,7 +173,7 @@ class Persistence:
             raise EngineStartError(
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
-        self._watch_store_file()
+        self._store_file = StoreFileWatch(self.recorder.engine.url)
         if self.redis is not None:
             self.redis.start()
             self.redis.replace_open_orders(())  # what a previous run left is stale; the sweep re-publishes
@@ -306,28 +305,8 @@ class Persistence:
             self.audit.put("risk", {"event": "persistence_resume", "reason": self.halt_reason}, ts_ns)
             self.halt_reason = None
 
-    def _watch_store_file(self) -> None:
-        url = self.recorder.engine.url
-        if url.get_backend_name() == "sqlite" and url.database:
-            make_private(url.database)
-            try:
-                st = Path(url.database).stat()
-                self._store_inode = (st.st_dev, st.st_ino)
-            except OSError:
-                self._store_inode = None
-
     def _store_file_problem(self) -> str | None:
-        """A SQLite file deleted or replaced under us: writes would go to a ghost (no error ever comes)."""
-        if self._store_inode is None:
-            return None
-        database = self.recorder.engine.url.database or ""
-        try:
-            st = Path(database).stat()
-        except OSError:
-            return f"store file {database} was deleted"
-        if (st.st_dev, st.st_ino) != self._store_inode:
-            return f"store file {database} was replaced"
-        return None
+        return None if self._store_file is None else self._store_file.problem()
 
     def _checkpoint_running(self) -> None:
         """Truncate a long-running engine's journal once the store holds everything it holds.
