@@ -10,6 +10,7 @@ this and stops.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -217,6 +218,12 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
     return _attach_hedge(built, loaded, clock, mid_source=reference.mid_source)
 
 
+def run_epoch() -> str:
+    """A tag unique to this start (microseconds since the epoch, hex) for the trade ids of the simulated venues
+    a live process runs: their ids restart at 1 each run, and the store keys fills on (venue, trade id)."""
+    return f"{time.time_ns() // 1000:x}"
+
+
 def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Reference, file: Path) -> Connector:
     """The configured venue's rules on a simulated exchange that follows the live reference.
 
@@ -226,7 +233,7 @@ def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Refer
     """
     if reference.mid_source is None or reference.on_trade is None:
         raise ConfigError(file, "reference", "paper trading needs reference prices (sources, replay or random_walk)")
-    venue = ExchangeVenue(rules, lambda: clock.now_ns)
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, symbol)
     reference.mid_source.on_mid(market.on_reference_mid)
     reference.on_trade(market.on_reference_trade)
@@ -425,7 +432,7 @@ def _simulated_hedge_venue(rules: VenueRules, symbol: str, clock: Clock, mid_sou
     instrument = rules.instrument(symbol)
     # A funded demo account, so the hedge gate's balance check passes as it would on a funded desk.
     funds = {instrument.base: Decimal(1_000), instrument.quote: Decimal(1_000_000_000)}
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=funds)
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=funds, trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, symbol, FlowConfig(maker_half_spread_bps=Decimal(2), maker_qty=Decimal(5),
                                                        participation=0.0))
     mid_source.on_mid(market.on_reference_mid)
@@ -439,7 +446,7 @@ def _build_random_walk(
     walk_cfg = config.reference.random_walk
     assert walk_cfg is not None
     walk = RandomWalkReference(walk_cfg.start_price, walk_cfg.volatility_bps, walk_cfg.seed)
-    venue = ExchangeVenue(rules, lambda: clock.now_ns)
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, config.venue.symbol)
     walk.on_mid(market.on_reference_mid)
     walk.on_trade(market.on_reference_trade)

@@ -31,16 +31,21 @@ from mmkit.app.status_cmd import (
     EXIT_STORE_UNREADABLE,
     StoreUnreadable,
     instance_settings,
+    journal_note,
+    journal_only_fills,
     read_store_or_fail,
     store_exists,
 )
 from mmkit.model import Fill
 from mmkit.risk.settlement import Settlement
 from mmkit.store.db import redact_url
+from mmkit.store.journal import JournalCorrupt, journal_path_for
 from mmkit.store.queries import utc_day
 
 EXIT_OK = 0
 EXIT_NO_DATA = 1
+#: The session column of fills only the journal holds (the store, which knows sessions, lacks them).
+JOURNAL_GROUP = "journal"
 
 CSV_COLUMNS = (
     "session_id", "day", "venue", "symbol", "trade_id", "client_id", "venue_order_id", "side", "price", "qty",
@@ -173,6 +178,18 @@ def history_command(args: argparse.Namespace) -> int:
     except StoreUnreadable as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_STORE_UNREADABLE
+    # After a crash or a store outage the journal holds fills the store lacks: they happened, so they count
+    # (in a group of their own when by session), and the output says so (docs/operations.md, mmkit history).
+    journal = journal_path_for(url, instance, out_dir)
+    try:
+        extra = journal_only_fills(journal, instance, [s.fill for s in fills])
+    except JournalCorrupt as exc:
+        print(f"mmkit history: journal unreadable, the next start refuses: {exc}; the store alone follows",
+              file=sys.stderr)
+        extra = []
+    if extra:
+        fills = sorted([*fills, *(StoredFill(JOURNAL_GROUP, f) for f in extra)], key=lambda s: s.fill.ts_event)
+        print(f"note: {journal_note(len(extra), journal)}")
     by = getattr(args, "by", "session") or "session"
     try:
         settlements = config_settlements(args.config)

@@ -80,7 +80,7 @@ def attach_persistence(
         pnl_interval_ns=int(pnl_interval_s * NS_PER_S),
         sample_top_of_book=tob_ms is not None,
         recover_on_start=recover_on_start,
-        journal=Journal(journal_path_for(url, instance, output_dir)),
+        journal=Journal(journal_path_for(url, instance, output_dir), instance=instance),
         outage_grace_s=float(getattr(store_section, "outage_grace_s", 5.0)),
     )
     engine.runner.gates.append(persistence.gate)

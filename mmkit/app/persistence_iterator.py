@@ -43,7 +43,6 @@ import asyncio
 import time
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -58,8 +57,8 @@ from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
 from mmkit.store.audit import AuditTrail
-from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, read_journal
-from mmkit.store.private import make_private
+from mmkit.store.file_watch import StoreFileWatch
+from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
 
@@ -114,7 +113,7 @@ class Persistence:
         self._halt_permanent = False
         self._outage_since: int | None = None
         self._limiter_granted = 0
-        self._store_inode: tuple[int, int] | None = None
+        self._store_file: StoreFileWatch | None = None
         #: The store holds (or has been handed) everything the journal held at start: only then may a clean
         #: stop checkpoint the journal. Never after a refused recovery: the journal is the only copy.
         self._caught_up = False
@@ -153,9 +152,11 @@ class Persistence:
         contents: JournalContents | None = None
         if self.journal is not None:
             try:
-                contents = await asyncio.to_thread(read_journal, self.journal.path)
+                # Locked before it is read: no other process may append to (or checkpoint away) what we read.
+                await asyncio.to_thread(self.journal.lock)
+                contents = await asyncio.to_thread(read_journal, self.journal.path, self.journal.instance)
                 await asyncio.to_thread(self.journal.open)
-            except JournalCorrupt as exc:
+            except (JournalCorrupt, JournalInUse) as exc:
                 raise EngineStartError(str(exc)) from exc
             except OSError as exc:
                 raise EngineStartError(f"journal {self.journal.path} cannot be written: {exc}") from exc
@@ -172,7 +173,7 @@ class Persistence:
             raise EngineStartError(
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
-        self._watch_store_file()
+        self._store_file = StoreFileWatch(self.recorder.engine.url)
         if self.redis is not None:
             self.redis.start()
             self.redis.replace_open_orders(())  # what a previous run left is stale; the sweep re-publishes
@@ -304,28 +305,8 @@ class Persistence:
             self.audit.put("risk", {"event": "persistence_resume", "reason": self.halt_reason}, ts_ns)
             self.halt_reason = None
 
-    def _watch_store_file(self) -> None:
-        url = self.recorder.engine.url
-        if url.get_backend_name() == "sqlite" and url.database:
-            make_private(url.database)
-            try:
-                st = Path(url.database).stat()
-                self._store_inode = (st.st_dev, st.st_ino)
-            except OSError:
-                self._store_inode = None
-
     def _store_file_problem(self) -> str | None:
-        """A SQLite file deleted or replaced under us: writes would go to a ghost (no error ever comes)."""
-        if self._store_inode is None:
-            return None
-        database = self.recorder.engine.url.database or ""
-        try:
-            st = Path(database).stat()
-        except OSError:
-            return f"store file {database} was deleted"
-        if (st.st_dev, st.st_ino) != self._store_inode:
-            return f"store file {database} was replaced"
-        return None
+        return None if self._store_file is None else self._store_file.problem()
 
     def _checkpoint_running(self) -> None:
         """Truncate a long-running engine's journal once the store holds everything it holds.
@@ -338,7 +319,9 @@ class Persistence:
         stats = self.recorder.stats()
         if journal is None or not journal.healthy or not self._caught_up or self.halt_reason is not None:
             return
-        if stats.backlog or stats.in_outage or self._store_file_problem() is not None:
+        if stats.backlog or stats.in_outage or stats.rejected or stats.conflicts:
+            return
+        if self._store_file_problem() is not None:
             return
         limiter = getattr(self.engine.runner.executor, "limiter", None)
         carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
@@ -563,6 +546,11 @@ class Persistence:
         store_problem = self._store_file_problem()
         if store_problem is not None:
             self.engine.outcome.record(ProblemKind.NOT_PERSISTED, store_problem, now)
+        refused = self.recorder.stats().not_kept()  # answered but not kept: the journal is their only copy
+        if refused is not None:
+            self.engine.outcome.record(ProblemKind.NOT_PERSISTED, refused, now)
+            if self.recover_on_start:  # a real account's fills: keep the journal (a paper run's start afresh)
+                store_problem = store_problem or refused
         if journal is not None:
             if not journal.healthy:
                 self.engine.outcome.record(ProblemKind.NOT_PERSISTED, f"journal: {journal.error}", now)
@@ -570,15 +558,16 @@ class Persistence:
             elif remaining == 0 and self._caught_up and store_problem is None:
                 limiter = getattr(self.engine.runner.executor, "limiter", None)
                 carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
-                journal.close()
                 fills = self.engine.fills
                 position = sum((f.qty * f.side.sign for f in fills), ZERO)
                 # The store holds everything: the journal keeps only the rate window and what the store
                 # must still hold at the next start (a store that lost it is refused, not trusted).
+                # Checkpointed before it is closed: closing releases the journal to other processes.
                 if self.recover_on_start:
                     journal.checkpoint(carry, len(fills), position)
                 else:  # a new simulated account each run: this run's fills are not the instance's ledger
                     journal.checkpoint(carry)
+                journal.close()
             else:
                 journal.close()
         if self.redis is not None:

@@ -35,7 +35,14 @@ from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_rec
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
 from mmkit.store.audit import AuditTrail
-from mmkit.store.journal import SYNTHETIC_PREFIX, Journal, JournalCorrupt, journal_path_for, read_journal
+from mmkit.store.journal import (
+    SYNTHETIC_PREFIX,
+    Journal,
+    JournalCorrupt,
+    JournalInUse,
+    journal_path_for,
+    read_journal,
+)
 from mmkit.store.private import restrict_umask
 from mmkit.store.recorder import Recorder
 
@@ -89,16 +96,23 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
     """The venue's view against the ledger, one line per order it told us about."""
     lines = [f"venue {venue}: {len(plan.reports)} order(s) reported, ledger holds {len(plan.fills)} fill(s)"]
     short_ids = {s.report.client_id: s for s in plan.shortfalls}
+    excess_ids = {e.report.client_id: e for e in plan.excess}
     for r in plan.reports:
         short = short_ids.get(r.client_id)
-        mark = f"  MISSING {short.missing}" if short is not None else ""
+        excess = excess_ids.get(r.client_id)
+        if short is not None:
+            versus = f", ledger {short.ledger_filled}  MISSING {short.missing}"
+        elif excess is not None:
+            versus = f", ledger {excess.ledger_filled}  EXCESS {excess.extra}"
+        else:
+            versus = ", ledger agrees"
         lines.append(
             f"  {r.client_id} {r.side.value} {r.qty} @ {r.price} status {r.status.value}: "
-            f"venue filled {r.filled_qty}" + (f", ledger {short.ledger_filled}{mark}" if short else ", ledger agrees")
+            f"venue filled {r.filled_qty}" + versus
         )
     for failure in plan.failures:
         lines.append(f"  could not ask: {failure}")
-    if not plan.shortfalls and not plan.failures:
+    if not plan.shortfalls and not plan.failures and not plan.excess:
         lines.append("ledger and venue agree")
     return lines
 
@@ -107,9 +121,31 @@ async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
     *, accept_venue: bool, reason: str, out: TextIO,
 ) -> int:
-    """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code."""
+    """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
+
+    The instance's journal is held for the whole command: a running engine of the instance would
+    otherwise lose the booked fill to its next checkpoint (and its venue session to ours).
+    """
+    journal = Journal(journal_path, instance=instance)
     try:
-        contents = read_journal(journal_path)
+        journal.lock()
+    except (JournalInUse, OSError) as exc:
+        print(f"reconcile: {exc}", file=out)
+        return EXIT_START_REFUSED
+    try:
+        return await _reconcile_locked(
+            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out
+        )
+    finally:
+        journal.close()
+
+
+async def _reconcile_locked(
+    engine: Engine, store_url: str, journal: Journal, audit_path: str, instance: str,
+    *, accept_venue: bool, reason: str, out: TextIO,
+) -> int:
+    try:
+        contents = read_journal(journal.path, instance)
     except JournalCorrupt as exc:
         print(f"reconcile: {exc}", file=out)
         return EXIT_START_REFUSED
@@ -128,8 +164,15 @@ async def run_reconcile(
         ledger.close()
     for line in describe(plan, engine.venue.venue):
         print(line, file=out)
+    if plan.foreign:  # not a difference with the venue that booking could settle: the start refuses
+        print(f"reconcile: {plan.refusal(engine.venue.venue)}", file=out)
+        return EXIT_START_REFUSED
     if plan.failures:
         return EXIT_START_REFUSED
+    if plan.excess:  # booking cannot take a fill away: a person must find which one the venue did not make
+        print("not changed: the ledger holds fills the venue did not make; --accept-venue books only missing "
+              "fills, never removes one (docs/operations.md, mmkit reconcile)", file=out)
+        return EXIT_LEDGER_HALT
     if not plan.shortfalls:
         return EXIT_OK
     if not accept_venue:
@@ -137,7 +180,6 @@ async def run_reconcile(
         return EXIT_LEDGER_HALT
     now = time.time_ns()
     fills = synthetic_fills(plan, engine, now)
-    journal = Journal(journal_path)
     journal.open()
     for fill in fills:
         journal.append_fill(fill, note=reason)

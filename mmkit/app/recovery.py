@@ -215,6 +215,28 @@ class Shortfall:
 
 
 @attrs.frozen(slots=True)
+class Excess:
+    """The ledger holds more filled on an order than the venue reports: fills the venue did not make.
+
+    Compared per ClOrdID: a venue's filled quantity for an order is its own (per ClOrdID) or the whole
+    order's up to it (FIX CumQty across replaces), never less than what the ledger booked under that
+    ClOrdID, unless the ledger booked something the venue did not do (an execution re-sent under a new
+    id, or another account's fills under the same venue name).
+    """
+
+    report: OrderStatusReport
+    ledger_filled: Decimal
+
+    @property
+    def extra(self) -> Decimal:
+        return self.ledger_filled - self.report.filled_qty
+
+    def describe(self) -> str:
+        r = self.report
+        return f"{r.client_id} (ledger {self.ledger_filled}, venue {r.filled_qty})"
+
+
+@attrs.frozen(slots=True)
 class RecoveryPlan:
     """Everything recovery would do, computed without writing anything."""
 
@@ -234,13 +256,35 @@ class RecoveryPlan:
     catch_up_orders: tuple[OrderRecord, ...]
     #: The venue's own view of every order it told us about (open listing and status answers).
     reports: tuple[OrderStatusReport, ...]
+    #: Ledger fills of an instrument this engine does not trade (see :func:`foreign_fills`).
+    foreign: tuple[Fill, ...] = ()
+    #: What the refusal for ``foreign`` names: (instance, this engine's symbol).
+    trades: tuple[str, str] = ("", "")
+    #: Orders on which the ledger holds more filled than the venue reports.
+    excess: tuple[Excess, ...] = ()
 
     def refusal(self, venue: str) -> str | None:
         """Why the engine must not trade on this ledger, or None."""
+        if self.foreign:
+            instance, symbol = self.trades
+            kinds = sorted({f"{f.symbol} on {f.venue}" for f in self.foreign})
+            ids = ", ".join(f.trade_id for f in self.foreign[:5]) + (", ..." if len(self.foreign) > 5 else "")
+            return (
+                f"the ledger of instance {instance} holds {len(self.foreign)} fill(s) of another instrument "
+                f"({'; '.join(kinds)}: {ids}); this engine trades {symbol} on {venue}: their position and PnL "
+                f"would be booked as {symbol}'s. Give each instrument its own engine.instance"
+            )
         if self.failures:
             return (
                 f"could not ask {venue} about {len(self.failures)} order(s) recorded open: "
                 + "; ".join(self.failures)
+            )
+        if self.excess:
+            return (
+                f"the ledger holds more filled than {venue} reports on "
+                + ", ".join(e.describe() for e in self.excess)
+                + ": fills booked that the venue did not make (an execution re-sent under a new id, or "
+                "another account's ledger); nothing was changed; see `mmkit reconcile CONFIG`"
             )
         if self.shortfalls:
             return (
@@ -285,6 +329,19 @@ def merge_orders(stored: Iterable[OrderRecord], journaled: Iterable[OrderRecord]
         latest.pop(key, None)
         latest[key] = record
     return list(latest.values())
+
+
+def foreign_fills(fills: Iterable[Fill], engine: Engine) -> list[Fill]:
+    """Ledger fills this engine must not book: another base asset (the inventory would skip them, the PnL
+    tracker would not), or a quote fill on this venue in another symbol (another quote currency in the
+    same PnL book). Hedge fills and quote fills on other venues in the same base are the instance's own
+    (the position is the base asset's, across venues)."""
+    base = engine.inventory.symbol_base
+    venue, symbol = engine.venue.venue, engine.symbol
+    return [
+        f for f in fills
+        if not f.symbol.upper().startswith(base) or (not f.is_hedge and f.venue == venue and f.symbol != symbol)
+    ]
 
 
 def _signature(o: OrderRecord) -> tuple[str, Decimal, str]:
@@ -425,9 +482,14 @@ async def plan_recovery(
             for r in reports
             if r.filled_qty > ledger_filled(r)
         ]
+    excess = [
+        Excess(r, filled_by_order[r.client_id]) for r in reports
+        if r.venue == name and filled_by_order[r.client_id] > r.filled_qty
+    ]
     return RecoveryPlan(
         tuple(fills), tuple(missed), tuple(closures), tuple(still_open), tuple(shortfalls), tuple(failures),
         tuple(catch_up_fills), tuple(catch_up_orders), tuple(reports),
+        tuple(foreign_fills(fills, engine)), (ledger.instance, engine.symbol), tuple(excess),
     )
 
 

@@ -10,6 +10,14 @@ else from the last kill-switch line of the audit trail.
 
 Only the ``engine`` and ``store`` sections of the config are read, so status
 works without the venue's secrets in the environment.
+
+Why the journal too: after a crash or during a store outage the write-ahead
+journal holds fills the store lacks (the next start catches the store up). The
+store alone would then print a position short of those fills, with no word of
+it; so the journal's fills the store lacks are counted and a note says how many
+(:func:`journal_only_fills`, also used by ``mmkit history``). And a store whose
+schema is newer than this code is refused (:func:`read_store_or_fail`), never
+read with an older idea of its tables.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,9 +39,11 @@ from mmkit.app.config import EngineSection, StoreSection
 from mmkit.app.persistence import default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger
 from mmkit.conf import ConfigError, read_yaml, structure
-from mmkit.model import NS_PER_S, ZERO
-from mmkit.store.db import redact_url
+from mmkit.model import NS_PER_S, ZERO, Fill
+from mmkit.store.db import create_store_engine, redact_url
+from mmkit.store.journal import JournalCorrupt, journal_path_for, read_journal
 from mmkit.store.records import to_jsonable
+from mmkit.store.schema import SCHEMA_VERSION, current_version
 
 EXIT_OK = 0
 EXIT_NO_DATA = 1
@@ -95,8 +106,28 @@ def status_from_redis(url: str, instance: str) -> dict[str, Any] | None:
     }
 
 
-def status_from_store(url: str, instance: str, audit_path: Path) -> dict[str, Any] | None:
-    """The same answers from the ledger; None when the store holds nothing of this instance."""
+def journal_only_fills(journal: Path | None, instance: str, stored: Iterable[Fill]) -> list[Fill]:
+    """The fills the instance's journal holds and the store lacks (a crash, a store outage).
+
+    Raises JournalCorrupt (JournalForeign) when the journal cannot be trusted: the next start refuses too.
+    """
+    if journal is None:
+        return []
+    keys = {f.key for f in stored}
+    return [f for f in read_journal(journal, instance).fills if f.key not in keys]
+
+
+def journal_note(count: int, journal: Path) -> str:
+    return (f"{count} fill(s) only the journal holds ({journal}): counted here; the store catches up at the "
+            f"next start")
+
+
+def status_from_store(
+    url: str, instance: str, audit_path: Path, journal: Path | None = None
+) -> dict[str, Any] | None:
+    """The same answers from the ledger; None when the store holds nothing of this instance.
+
+    ``journal_fills`` in the answer: how many fills came from the journal (the store lacks them)."""
     ledger = InstanceLedger(url, instance)
     try:
         sessions = ledger.sessions()
@@ -104,8 +135,9 @@ def status_from_store(url: str, instance: str, audit_path: Path) -> dict[str, An
             return None
         positions: dict[str, Decimal] = defaultdict(lambda: ZERO)
         last_fill = 0
-        for stored in ledger.fills():
-            f = stored.fill
+        fills = [stored.fill for stored in ledger.fills()]
+        extra = journal_only_fills(journal, instance, fills)
+        for f in [*fills, *extra]:
             positions[f"{f.venue}:{f.symbol}"] += f.side.sign * f.qty
             last_fill = max(last_fill, f.ts_recv)
         orders = ledger.open_orders()
@@ -125,6 +157,7 @@ def status_from_store(url: str, instance: str, audit_path: Path) -> dict[str, An
         "pnl": {f"{r['venue']}:{r['symbol']}": to_jsonable(r) for r in pnl_rows},
         "fair_values": {},
         "kill_switch": last_kill_switch(audit_path),
+        "journal_fills": len(extra),
     }
 
 
@@ -172,10 +205,17 @@ def gather_status(config_path: str, output_dir: str | None = None) -> tuple[dict
         notes.append(f"no store at {redact_url(url)}")
         return None, notes
     audit = default_audit_path(store, instance, out_dir)
-    status = read_store_or_fail("status", url, lambda: status_from_store(url, instance, audit))
+    journal = journal_path_for(url, instance, out_dir)
+    try:
+        status = read_store_or_fail("status", url, lambda: status_from_store(url, instance, audit, journal))
+    except JournalCorrupt as exc:  # the positions cannot be told; the next start refuses for the same reason
+        notes.append(f"journal unreadable, the next start refuses: {exc}; the store alone follows")
+        status = read_store_or_fail("status", url, lambda: status_from_store(url, instance, audit))
     if status is None:
         notes.append(f"the store {redact_url(url)} holds nothing of instance {instance}")
         return None, notes
+    if status.get("journal_fills"):
+        notes.append(journal_note(status["journal_fills"], journal))
     status["instance"] = instance
     status["store"] = redact_url(url)
     return status, notes
@@ -282,9 +322,25 @@ def read_store_or_fail(what: str, url: str, read: Any) -> Any:
     from mmkit.app.paths import one_line
 
     try:
+        at = store_schema_version(url)
+        if at > SCHEMA_VERSION:
+            raise StoreUnreadable(
+                f"mmkit {what}: the store {redact_url(url)} schema is at version {at}, newer than this mmkit's "
+                f"{SCHEMA_VERSION}; upgrade mmkit to read it"
+            )
         return read()
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         raise StoreUnreadable(f"mmkit {what}: cannot read the store {redact_url(url)}: {one_line(exc)}") from exc
+
+
+def store_schema_version(url: str) -> int:
+    """The store's schema version (0: none yet), read without changing anything."""
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_version(conn)
+    finally:
+        engine.dispose()
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ memo (``on_tick`` is not asked again while nothing it reads has changed).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from time import perf_counter_ns
 
 import attrs
@@ -70,6 +71,8 @@ def checked_targets(controller: Controller, result: object) -> Sequence[TargetQu
         raise ControllerResultError(
             f"{name}.on_tick must return a list of TargetQuote, got {_describe(result)}"
         )
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
     for index, item in enumerate(result):
         if not isinstance(item, TargetQuote):
             raise ControllerResultError(
@@ -82,6 +85,20 @@ def checked_targets(controller: Controller, result: object) -> Sequence[TargetQu
                 f"{name}.on_tick returned a TargetQuote with price {price} and qty {qty} at index {index}: "
                 f"not a number an order can carry (NaN, infinite, a price <= 0, or 1e{_ABSURD} or more)"
             )
+        if qty > 0:
+            if item.side is Side.BUY:
+                if best_bid is None or price > best_bid:
+                    best_bid = price
+            elif best_ask is None or price < best_ask:
+                best_ask = price
+    if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+        # Our own bid at or above our own ask: at a venue the later one would trade with the earlier (a wash
+        # trade, or a self-trade-prevention cancel), or be refused as post-only; in a replay both would rest
+        # and a print between them would fill both. Never a quote: a controller bug, counted as its failure.
+        raise ControllerResultError(
+            f"{name}.on_tick returned crossed targets: a bid at {best_bid} and an ask at {best_ask} "
+            "(our own quotes would trade with each other)"
+        )
     return result
 
 

@@ -46,12 +46,18 @@ class ExchangeVenue(SimulatedVenue):
         initial_balances: Mapping[str, Decimal] | None = None,
         hold_events_while_disconnected: bool = True,
         book_levels: int = 20,
+        trade_id_epoch: str | None = None,
     ) -> None:
+        """``trade_id_epoch``: a tag unique to this run in every trade id (``sim-T<epoch>-1``), for a venue a
+        live process restarts: its ids start again at 1 each run, and a store keyed on (venue, trade id) would
+        take a later run's fills for an earlier run's (and refuse them). None (backtests): ``sim-T1``, the same
+        every run, as the determinism of their outputs requires."""
         super().__init__(
             rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
             hold_events_while_disconnected=hold_events_while_disconnected,
         )
-        self.engines = {i.symbol: MatchingEngine(i, trade_id_prefix=f"{rules.venue}-T") for i in rules.instruments}
+        prefix = f"{rules.venue}-T" if trade_id_epoch is None else f"{rules.venue}-T{trade_id_epoch}-"
+        self.engines = {i.symbol: MatchingEngine(i, trade_id_prefix=prefix) for i in rules.instruments}
         self._by_oid: dict[str, VenueOrder] = {}
         self._reference: dict[str, Decimal] = {}
         self._book_levels = book_levels

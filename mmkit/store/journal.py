@@ -20,11 +20,22 @@ Format: one line per record, ``<json> <crc32 hex>\\n``; the JSON is
 torn write: tolerated only as the very last line (the write the process died
 in), anything else is corruption and :func:`read_journal` raises.
 
-Kinds: ``session`` (a process opened the journal), ``fill`` (a Fill; ``note``
+Kinds: ``session`` (a process opened the journal; names its instance), ``fill`` (a Fill; ``note``
 marks a synthetic fill booked by ``mmkit reconcile --accept-venue``),
 ``order`` (an OrderRecord), ``actions`` (timestamps of order-entry actions
 sent, so the rate limiter survives a restart), ``checkpoint`` (the store held
-everything before this line when it was written).
+everything before this line when it was written; names its instance).
+
+Whose journal: a SQLite store's journal is named after the store file, so two
+instances given one ``store.url`` would share it, and an operator may copy one.
+So ``session`` and ``checkpoint`` lines name the instance, and
+:func:`read_journal` refuses a journal that names another
+(:class:`JournalForeign`): booking another instance's fills would be a silent
+wrong position. And one process at a time: :meth:`Journal.lock` holds an
+exclusive lock (``lockf``) on ``<journal>.lock`` from before the journal is read
+until it is closed, so a second engine on the same journal, or ``mmkit
+reconcile`` while the engine runs, is refused (:class:`JournalInUse`) instead
+of appending to (or checkpointing away) the other's records.
 
 A failed write (disk full, read-only, deleted directory) never raises into
 the engine: ``healthy`` turns False with ``error`` saying why, and the app
@@ -33,6 +44,8 @@ layer halts quoting (mmkit.app.persistence_iterator).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import time
@@ -55,6 +68,14 @@ SYNTHETIC_PREFIX = "mmkit-synthetic:"
 
 class JournalCorrupt(Exception):
     """A journal line other than the last one is unreadable: the ledger cannot be trusted."""
+
+
+class JournalForeign(JournalCorrupt):
+    """The journal names another instance: its fills are not this instance's ledger."""
+
+
+class JournalInUse(Exception):
+    """Another process holds the journal (a running engine, or ``mmkit reconcile``)."""
 
 
 def journal_path_for(store_url: str, instance: str, output_dir: str | Path) -> Path:
@@ -118,8 +139,12 @@ class JournalContents:
     checkpoint: tuple[int, Decimal] | None = None
 
 
-def read_journal(path: str | Path) -> JournalContents:
-    """Decode a journal (missing file = empty). Raises JournalCorrupt for a bad line before the last."""
+def read_journal(path: str | Path, instance: str | None = None) -> JournalContents:
+    """Decode a journal (missing file = empty). Raises JournalCorrupt for a bad line before the last.
+
+    With ``instance``: raises :class:`JournalForeign` when a ``session`` or ``checkpoint`` line names
+    another instance (lines written before journals named their instance name none, and pass).
+    """
     target = Path(path)
     if not target.exists():
         return JournalContents((), (), (), {}, 0, False, None)
@@ -144,6 +169,13 @@ def read_journal(path: str | Path) -> JournalContents:
             raise JournalCorrupt(f"{target}: line {index + 1} is corrupt; refusing to trust the ledger")
         count += 1
         kind, data = record["k"], record["d"]
+        owner = data.get("instance") if kind in ("session", "checkpoint") and isinstance(data, dict) else None
+        if instance is not None and owner is not None and owner != instance:
+            raise JournalForeign(
+                f"journal {target} belongs to instance {owner!r}, not {instance!r} (line {index + 1}): "
+                f"two instances share one store file (a SQLite store's journal is named after it), or the "
+                f"journal was copied; give each instance its own store.url"
+            )
         if kind == "fill":
             fill = fill_from_data(data)
             fills.setdefault(fill.key, fill)
@@ -179,9 +211,12 @@ def decode_line(line: bytes) -> dict[str, Any] | None:
 class Journal:
     """The append side: ``append`` (SIGKILL-safe at once), ``sync`` (power-safe), ``checkpoint``."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = True, instance: str | None = None) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        #: Written into every ``session`` and ``checkpoint`` line (see :func:`read_journal`).
+        self.instance = instance
+        self._lock_fd: int | None = None
         self.error: str | None = None
         self.appended = 0
         #: Bytes appended since the journal was opened or last checkpointed (a running engine checkpoints
@@ -198,13 +233,80 @@ class Journal:
     def healthy(self) -> bool:
         return self.error is None
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def lock(self) -> None:
+        """Take the journal for this process (held until :meth:`close`); JournalInUse if another holds it.
+
+        A separate lock file, never replaced: a checkpoint renames a new journal over the old one, and a
+        lock on the journal's own inode would be lost with it. A POSIX record lock (``lockf``): it is the
+        process's, so the kernel drops it when the process dies (a SIGKILLed engine never blocks its
+        restart), and one process may take it again (tests run a "dead" and a new engine in one process).
+        """
+        if self._lock_fd is not None:
+            return
+        private_dir(self.path.parent)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                os.close(fd)
+                raise
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalInUse(
+                f"journal {self.path} is in use by another process (pid {holder}): another engine, or "
+                f"`mmkit reconcile`, on this instance's store is running; stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
+
     def open(self) -> None:
-        """Open for appending (created 0600 in a 0700 directory); raises OSError if it cannot be written."""
+        """Lock, then open for appending (created 0600 in a 0700 directory); raises OSError if it cannot be
+        written, JournalInUse if another process holds it."""
+        self.lock()
+        self._drop_torn_tail()
         self._fd = open_private_append(self.path)
         self._seq = 0
         # A write probe: a read-only file system or a full disk must refuse the start, not the first fill.
-        self._write(_encode(0, "session", {"pid": os.getpid(), "ts_ns": time.time_ns()}))
+        self._write(_encode(0, "session", self._stamp({"pid": os.getpid(), "ts_ns": time.time_ns()})))
         self._sync_now()
+
+    def _stamp(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            data["instance"] = self.instance
+        return data
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a torn last line (a write the process died in, or a disk that filled mid-line) before appending.
+
+        Why: :func:`read_journal` tolerates a bad line only as the *last* one; the next append would glue
+        itself to the torn bytes, and that line, no longer last, would refuse every later start as corrupt.
+        The torn record was never acted upon (nothing is sent before a sync succeeds).
+        """
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(max(0, size - 1))
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            keep = f.read().rfind(b"\n") + 1
+        self._log.warning("journal: cutting a torn last line ({} bytes) before appending", size - keep)
+        os.truncate(self.path, keep)
 
     # ------------------------------------------------------------------ append side (engine thread)
 
@@ -258,7 +360,9 @@ class Journal:
         return self.error is None
 
     def close(self) -> None:
+        """Sync and close the journal, and release it to other processes."""
         if self._fd is None:
+            self.unlock()
             return
         try:
             if self._dirty:
@@ -268,6 +372,7 @@ class Journal:
         finally:
             os.close(self._fd)
             self._fd = None
+            self.unlock()
 
     def checkpoint(
         self, carry_actions: Iterable[int], fills: int | None = None, position: Decimal | None = None,
@@ -277,14 +382,15 @@ class Journal:
 
         Written to a temp file, fsynced, renamed over the journal, directory
         fsynced: at every instant either the old journal or the new one is
-        complete. Call only when the store confirmed every record (clean stop).
+        complete. Call only when the store confirmed every record (clean stop),
+        and before :meth:`close`: the lock must be held until the new journal is in place.
         """
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             private_dir(self.path.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             try:
-                summary: dict[str, Any] = {"ts_ns": time.time_ns()}
+                summary: dict[str, Any] = self._stamp({"ts_ns": time.time_ns()})
                 if fills is not None and position is not None:
                     summary.update(fills=fills, position=format(position, "f"))
                 os.write(fd, _encode(0, "checkpoint", summary))
@@ -295,6 +401,8 @@ class Journal:
             finally:
                 os.close(fd)
             if self._fd is not None:
+                if self._dirty:  # the old journal stays complete should the rename below fail
+                    self._sync_now()
                 os.close(self._fd)
                 self._fd = None
             os.replace(tmp, self.path)

@@ -87,3 +87,21 @@ def test_status_of_an_instance_that_never_ran_says_so(tmp_path: Path) -> None:
     done = mmkit("status", str(config))
     assert done.returncode == 1
     assert "no store at" in done.stdout
+
+
+def test_a_second_run_of_an_instance_on_a_simulated_venue_stores_its_own_fills(tmp_path: Path) -> None:
+    """The simulated venue of a live process numbers its trades from 1 each run: tagged with the run, the
+    store keeps both runs' fills (before, the second run's collided with the first's: exit 6, none stored)."""
+    config = tmp_path / "layered.yml"
+    text = (REPO / "strategies" / "layered_example.yml").read_text()
+    config.write_text(text.replace("status_interval_s: 2", f"status_interval_s: 2\n  output_dir: {tmp_path}"))
+    for _ in range(2):
+        done = mmkit("start", "--run-for", "3", "--quiet", str(config))
+        assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(p.read_text()) for p in sorted((tmp_path / "reports").glob("layered-example-*.json"))]
+    assert len(reports) == 2 and all(r["fills"] > 0 for r in reports)
+    export = tmp_path / "fills.csv"
+    assert mmkit("history", str(config), "--csv", str(export)).returncode == 0
+    rows = list(csv.DictReader(export.open()))
+    assert len(rows) == sum(r["fills"] for r in reports)
+    assert len({r["trade_id"] for r in rows}) == len(rows)

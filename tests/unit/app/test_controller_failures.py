@@ -279,3 +279,49 @@ def test_a_halt_whose_cancel_all_fails_too_says_the_orders_may_still_rest() -> N
     reasons = [p["reason"] for p in h.engine.outcome.as_report()]
     assert "cancel-all after a quoting halt failed" in reasons
     assert h.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+class Crossed(Controller):
+    """A skew bug: after two good ticks, its bid lands at or above its own ask."""
+
+    def __init__(self, overlap: str) -> None:
+        super().__init__()
+        self.ticks = 0
+        self.overlap = Decimal(overlap)
+
+    def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+        assert ctx.fair.price is not None
+        self.ticks += 1
+        half = Decimal(5) if self.ticks <= 2 else -self.overlap / 2
+        return [TargetQuote(Side.BUY, 0, ctx.fair.price - half, Decimal("0.01")),
+                TargetQuote(Side.SELL, 0, ctx.fair.price + half, Decimal("0.01")),
+                TargetQuote(Side.SELL, 1, ctx.fair.price + 50, Decimal("0.01"))]
+
+
+@pytest.mark.parametrize("overlap", ["0", "4"])
+def test_our_own_bid_at_or_above_our_own_ask_is_the_controllers_failure_and_halts(overlap: str) -> None:
+    """Our quotes would trade with each other (a wash trade, or rejects); in a replay a print between them
+    filled both. Equal prices count: they would match."""
+    h = started(Crossed(overlap))
+    h.tick(2)
+    with pytest.raises(ControllerResultError, match=r"Crossed\.on_tick returned crossed targets: a bid at 600"):
+        h.tick()
+    h2 = started(Crossed(overlap), raise_errors=False, max_consecutive_failures=3)
+    h2.tick(2)
+    assert len(h2.quotes()) == 3
+    h2.tick(6)
+    assert h2.engine.runner.stats.controller_errors == 3 and h2.engine.runner.failure_halt is not None
+    assert h2.quotes() == []
+    assert h2.engine.outcome.exit_code() == EXIT_ENGINE_FAILURE
+
+
+def test_a_zero_size_target_on_the_other_side_is_not_a_cross() -> None:
+    class ZeroAsk(OneBid):
+        def on_tick(self, ctx: StrategyContext) -> Sequence[TargetQuote]:
+            assert ctx.fair.price is not None
+            return [*super().on_tick(ctx), TargetQuote(Side.SELL, 0, ctx.fair.price - 20, Decimal(0))]
+
+    h = started(ZeroAsk())
+    h.tick(3)
+    assert [q[0] for q in h.quotes()] == [Side.BUY]  # the bid rests; the empty ask is the executor's to drop
+    assert h.engine.runner.stats.controller_errors == 0

@@ -96,3 +96,25 @@ def test_a_deleted_journal_or_a_failed_write_makes_it_unhealthy_never_raises(tmp
     os.close(other._fd)  # the descriptor goes bad under it (EBADF, like EIO or ENOSPC would)
     assert not other.append_fill(fill(3)) and not other.healthy and "write failed" in (other.error or "")
     other._fd = None
+
+
+def test_a_torn_tail_is_cut_before_the_next_process_appends_so_later_starts_still_read_it(tmp_path: Path) -> None:
+    """A disk that filled mid-line (or a power cut) leaves a torn last line. The next process used to append
+    right after the torn bytes: its first line glued to them, no longer last, and every start after that one
+    refused the journal as corrupt (with fills in it that only the journal held)."""
+    path = tmp_path / "x.journal"
+    journal = Journal(path, instance="mm1")
+    journal.open()
+    journal.append_fill(fill(1))
+    journal.append_fill(fill(2))
+    journal.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-20])  # the write of T2 was cut short
+    assert read_journal(path).torn_tail
+
+    restarted = Journal(path, instance="mm1")  # the next start: reads (T1), opens, trades, dies again
+    restarted.open()
+    restarted.append_fill(fill(3))
+    restarted.close()
+    got = read_journal(path, "mm1")  # before: JournalCorrupt("line 3 is corrupt")
+    assert [f.trade_id for f in got.fills] == ["T1", "T3"] and not got.torn_tail
