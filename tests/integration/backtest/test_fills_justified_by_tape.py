@@ -33,16 +33,14 @@ pytestmark = pytest.mark.shared_data
 
 
 
-@pytest.mark.parametrize(("queue", "pure"), [("conservative", False), ("probabilistic", False),
-                                             ("probabilistic", True)])
-def test_every_fill_of_a_tight_ladder_is_justified_by_the_tape(
-    recording: list[ReplayEvent], queue: str, pure: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(_speedups.ENV_PURE, "1" if pure else "0")
+def audited_ladder_run(
+    recording: list[ReplayEvent], monkeypatch: pytest.MonkeyPatch, queue: str = "conservative"
+) -> tuple[backtest_cmd.BacktestResult, OrderLog]:
+    """A tight three-level ladder on the whole recording, with the audit's log of its orders' venue times."""
     log = OrderLog()
 
     class LoggingSampler(backtest_cmd.BacktestSampler):
-        """The run's own sampler, also handing each order event to the audit's log (venue times)."""
+        """The run's own sampler, also handing each order event to the audit's log."""
 
         def on_order_event(self, event: VenueEvent) -> None:
             log.on_order_event(event)
@@ -53,6 +51,16 @@ def test_every_fill_of_a_tight_ladder_is_justified_by_the_tape(
     result = run_backtest(ladder, recording, setup="replay", queue=queue, risk=RISK, seed=3)
     for client_id, row in result.sampler.orders.items():
         log.terms[client_id] = (row.side, row.price, row.qty)
+    return result, log
+
+
+@pytest.mark.parametrize(("queue", "pure"), [("conservative", False), ("probabilistic", False),
+                                             ("probabilistic", True)])
+def test_every_fill_of_a_tight_ladder_is_justified_by_the_tape(
+    recording: list[ReplayEvent], queue: str, pure: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(_speedups.ENV_PURE, "1" if pure else "0")
+    result, log = audited_ladder_run(recording, monkeypatch, queue)
     fills = result.engine.fills
     assert len(fills) >= 150 and all(f.liquidity is Liquidity.MAKER for f in fills)  # post-only quotes
     assert len(log.accepted) >= 1000 and log.ended and log.replaced == 0
@@ -74,18 +82,7 @@ def test_a_queue_model_that_fills_beyond_the_prints_fails_the_run_and_the_fills_
     from mmkit.app import backtest_setups
 
     monkeypatch.setattr(backtest_setups, "queue_model", lambda name, seed: GreedyQueue())
-    log = OrderLog()
-
-    class LoggingSampler(backtest_cmd.BacktestSampler):
-        def on_order_event(self, event: VenueEvent) -> None:
-            log.on_order_event(event)
-            super().on_order_event(event)
-
-    monkeypatch.setattr(backtest_cmd, "BacktestSampler", LoggingSampler)
-    ladder = SkewedLadderController(SkewedLadderConfig(base_spread_bps=D(2), levels=3, base_size=D("0.01")))
-    result = run_backtest(ladder, recording, setup="replay", risk=RISK, seed=3)
-    for client_id, row in result.sampler.orders.items():
-        log.terms[client_id] = (row.side, row.price, row.qty)
+    result, log = audited_ladder_run(recording, monkeypatch)
     problems = result.report["counters"]["problems"]
     assert any("the queue model GreedyQueue filled more than a print traded" in p["reason"] for p in problems)
     assert backtest_cmd._exit_code(result) == EXIT_ENGINE_FAILURE
