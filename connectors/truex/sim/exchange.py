@@ -110,6 +110,9 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
             a.md_comp_id: SessionSpec(config.md_comp_id, a.md_comp_id, config.md_port) for a in config.accounts
         }
         self._logged_on: set[tuple[str, str]] = set()
+        #: Notified when a session logs on. QuickFIX sends the Logon reply before it calls onLogon, so a client
+        #: can see itself logged on before this side has recorded it: a caller that needs both waits on this.
+        self._logons = threading.Condition(self._lock)
         self._keys_by_id: dict[str, tuple[str, str]] = {}  # SessionID text -> session_key (never changes)
         self._refused: dict[tuple[str, str], str] = {}
         self._disabled: set[str] = set()
@@ -216,6 +219,11 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         with self._lock:
             return any(key[1] == comp_id for key in self._logged_on)
 
+    def wait_logged_on(self, comp_id: str, timeout_s: float) -> bool:
+        """Block until a session of ``comp_id`` is logged on here (True), or ``timeout_s`` passed (False)."""
+        with self._logons:
+            return self._logons.wait_for(lambda: any(key[1] == comp_id for key in self._logged_on), timeout_s)
+
     def mid(self) -> Decimal | None:
         with self._lock:
             return self._band_mid()
@@ -297,6 +305,7 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         with self._lock:
             if key not in self._refused:
                 self._logged_on.add(key)
+                self._logons.notify_all()
 
     def on_logout(self, session_id: fix.SessionID) -> None:
         key = session_key(session_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -52,6 +53,8 @@ async def test_logon_ok(pair: Pair) -> None:
     assert connector.connected and connector.md_connected
     ups = [e for e in collector.of_type(ConnectionStatus) if e.connected]
     assert {e.session for e in ups} == {"OE", "MD"}
+    # QuickFIX sends the Logon reply before it runs the acceptor's onLogon: wait for this side to record it.
+    assert await asyncio.to_thread(exchange.wait_logged_on, comp_of(connector), 10.0)
     assert exchange.is_logged_on(comp_of(connector))
 
 
