@@ -16,6 +16,7 @@ import pytest
 
 from connectors.truex.connector import TrueXConnector
 from connectors.truex.loop_waker import LoopWaker
+from tests.unit.truex.loop_support import loop_caught_up
 from tests.unit.truex.test_session_and_rules import CONFIG
 
 
@@ -97,8 +98,7 @@ async def test_a_burst_wakes_the_loop_once_not_per_item(monkeypatch: pytest.Monk
     thread = threading.Thread(target=lambda: [connector._call_soon(ran.append, n) for n in range(100)])
     thread.start()
     thread.join()  # the loop is not running while the burst is queued: one drain takes it all
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await loop_caught_up()
     assert ran == list(range(100))
     assert wakes == 1
     assert connector._waker is not None and connector._waker.fallbacks == 0  # through the pipe
@@ -130,6 +130,5 @@ async def test_what_quickfix_queued_while_stopping_runs_when_the_handoff_closes(
     connector._close_handoff()
     assert ran == ["session down"]
     assert connector._waker is None
-    for _ in range(3):  # loop iterations, not wall time: a stale wake-up would be polled and run in these
-        await asyncio.sleep(0)
+    await loop_caught_up()  # a stale wake-up would be polled and run by now
     assert ran == ["session down"]  # run once, not again by a stale wake-up

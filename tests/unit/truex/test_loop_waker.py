@@ -21,6 +21,7 @@ import pytest
 
 from connectors.truex import loop_waker
 from connectors.truex.loop_waker import LoopWaker
+from tests.unit.truex.loop_support import loop_caught_up
 
 
 async def test_a_wake_from_another_thread_runs_the_callback_on_the_loop() -> None:
@@ -151,6 +152,5 @@ async def test_close_stops_watching_and_closes_both_ends() -> None:
             os.fstat(fd)
     waker.close()  # twice is harmless
     waker.wake()  # after close: through the loop's own wake-up, not into a reused descriptor
-    for _ in range(3):  # loop iterations, not wall time: the fallback's callback is already queued
-        await asyncio.sleep(0)
+    await loop_caught_up()  # the fallback's callback was queued before this
     assert ran == [1] and waker.fallbacks == 1
