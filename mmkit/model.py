@@ -363,6 +363,10 @@ class Fill:
     venue_order_id: str = ""
     #: True for fills of hedge orders (kept apart in PnL).
     is_hedge: bool = False
+    #: The venue's cumulative filled quantity on the venue order after this execution, when the report
+    #: carries it (FIX CumQty(14), counted across a replace chain); None when the venue does not say.
+    #: A fill that would take the ledger above it was booked already (mmkit.orders.validation).
+    venue_cum_qty: Decimal | None = None
 
     @property
     def key(self) -> tuple[str, str]:

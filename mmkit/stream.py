@@ -21,6 +21,15 @@ quantity exceeds what the ledger holds for that venue order means fills
 went missing: the difference is booked as a flagged synthetic fill (trade id
 ``SYN-...``, priced from CumQty/AvgPx) and a LedgerAlarm halts quoting.
 Never a warning and carry on.
+
+The other way round, a report whose filled quantity is *below* what the
+ledger booked on that venue order (by more than half a lot) means the ledger
+is ahead of the venue: an execution booked twice, or one the venue does not
+know. Quoting halts at once (LedgerAlarm, exit 5) with the order and both
+quantities; nothing is taken out of the ledger, because the venue may be the
+one that is wrong: a person decides, with ``mmkit reconcile``. A fill whose
+own report carries the venue's CumQty is checked before it is booked
+(``beyond_venue_cum`` in :mod:`mmkit.orders.validation`).
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from mmkit.orders.validation import (
     QuarantinedFill,
     QuarantineKind,
     fill_content,
+    size_tolerance,
 )
 from mmkit.risk.settlement import Settlement
 
@@ -106,9 +116,15 @@ class UserStreamTracker:
             order_tracker.get if order_tracker is not None else (lambda _cid: None),
             self._instrument_of,
             lambda: self.fair_price() if self.fair_price is not None else None,
+            order_tracker.booked_before if order_tracker is not None else None,
         )
         self.quarantined: list[QuarantinedFill] = []
         self.synthetic_fills = 0
+        #: Reports that said the venue has less filled on an order than the ledger booked (each alarmed).
+        self.ledger_ahead = 0
+        #: venue order (or client) id -> (venue filled, ledger booked) last alarmed: a venue that repeats the
+        #: same answer is one finding, not one per report.
+        self._ahead_seen: dict[str, tuple[Decimal, Decimal]] = {}
         self.duplicate_fills = 0
         self.listener_errors = 0
         self.ignored_events = 0
@@ -253,6 +269,8 @@ class UserStreamTracker:
         held, held_notional = tracker.ledger_filled(report.client_id, report.venue_order_id)
         missing = report.filled_qty - held
         if missing <= ZERO:
+            if missing < ZERO:
+                self._check_ledger_ahead(report, held)
             return
         avg = report.avg_px
         if avg is not None and avg > ZERO:
@@ -285,6 +303,30 @@ class UserStreamTracker:
         self.synthetic_fills += 1
         self._push_fill(fill)
         self._alarm(LedgerAlarm(reason, report.ts_recv or report.ts_event, fill))
+
+    def _check_ledger_ahead(self, report: OrderStatusReport, held: Decimal) -> None:
+        """The venue reports less filled than the ledger booked on the order: halt, name it, remove nothing.
+
+        Within half a lot it is rounding (:func:`size_tolerance`), not a trade. The ledger is not corrected:
+        either side may be the wrong one (a re-sent execution booked twice, or a venue that lost one), so a
+        person decides with ``mmkit reconcile`` after stopping.
+        """
+        excess = held - report.filled_qty
+        if excess <= size_tolerance(self._instrument_of(report.symbol)):
+            return
+        order_key = report.venue_order_id or report.client_id
+        if self._ahead_seen.get(order_key) == (report.filled_qty, held):
+            return  # the same finding again (a repeated answer): alarmed and counted once
+        self._ahead_seen[order_key] = (report.filled_qty, held)
+        self.ledger_ahead += 1
+        reason = (
+            f"ledger ahead of venue: {report.venue} reports {report.filled_qty} filled on {report.client_id}"
+            f" (order {report.venue_order_id or '?'}), the ledger booked {held} on it ({excess} more): a fill"
+            f" booked twice or one the venue does not know; nothing was removed from the ledger."
+            f" Stop the engine and run `mmkit reconcile` to decide"
+        )
+        logger.bind(venue=report.venue, client_id=report.client_id).error("LEDGER AHEAD OF VENUE: {}", reason)
+        self._alarm(LedgerAlarm(reason, report.ts_recv or report.ts_event))
 
     def _taker_fee(self, instrument: Instrument | None, price: Decimal, qty: Decimal) -> tuple[Decimal, str]:
         """The fee of an inferred fill at the taker rate, on its value in the ledger's unit, and its currency.

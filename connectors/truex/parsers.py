@@ -151,6 +151,7 @@ def parse_execution_report(
                 ts_event=ts_event,
                 ts_recv=ts_recv,
                 venue_order_id=order_id,
+                venue_cum_qty=_dec(msg.get(T_CUM_QTY)),
             )
         ]
     if exec_type == "4":

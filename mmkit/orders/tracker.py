@@ -346,6 +346,28 @@ class ClientOrderTracker(OrderEventHandlers):
             qty, notional = self._chain_filled.get(fill.venue_order_id, (Decimal(0), Decimal(0)))
             self._chain_filled[fill.venue_order_id] = (qty + fill.qty, notional + fill.qty * fill.price)
 
+    def booked_before(self, fill: Fill) -> Decimal:
+        """What the ledger booked on ``fill``'s venue order before it (across its ClOrdIDs), to set against
+        the fill's ``venue_cum_qty``.
+
+        The venue order is the fill's own id, else its order's; without either, the order's own filled
+        quantity (0 for an order we do not know). One dict lookup on the common path: it runs per fill.
+        """
+        chain_id = fill.venue_order_id
+        if chain_id:
+            chain = self._chain_filled.get(chain_id)
+            if chain is not None:
+                return chain[0]
+        order = self.get(fill.client_id)
+        if order is None:
+            return ZERO
+        if not chain_id:
+            chain = self._chain_filled.get(order.venue_order_id) if order.venue_order_id else None
+            return chain[0] if chain is not None else order.filled_qty
+        # Nothing booked under that venue order id (or its entry aged out of the bounded map): the order's own
+        # fills count only if they were on that venue order; never more, so no false "already booked".
+        return order.filled_qty if order.venue_order_id == chain_id else ZERO
+
     def ledger_filled(self, client_id: str, venue_order_id: str = "") -> tuple[Decimal, Decimal]:
         """(quantity, notional) the ledger holds for a venue order: per venue order id, else per client id.
 

@@ -12,6 +12,11 @@ Checks, in order (the first that fails names the reason):
 * ``qty``: quantity must be > 0; ``price``: price must be > 0;
 * ``overfill``: the order's booked fills plus this one exceed its quantity;
 * ``limit``: a buy filled above its limit, a sell below it;
+* ``beyond_venue_cum``: the report carries the venue's cumulative filled
+  quantity on the venue order (FIX CumQty, across replaces) and what the
+  ledger booked on that venue order plus this fill exceeds it by more than
+  half the instrument's finest lot: the execution is booked already (a venue
+  re-sending it under a new exec id, or its quantity counted from CumQty);
 * ``band``: the price is outside the venue's price band around fair value
   (``Instrument.price_band``, the same band the venue applies to orders).
 
@@ -58,7 +63,20 @@ class QuarantineKind(enum.Enum):
     PRICE = "price"
     OVERFILL = "overfill"
     LIMIT = "limit"
+    BEYOND_VENUE_CUM = "beyond_venue_cum"
     BAND = "band"
+
+
+def size_tolerance(instrument: Instrument | None) -> Decimal:
+    """How far a ledger may differ from a venue's filled quantity by rounding alone: half the finest lot.
+
+    Why half a lot: every real execution is a whole number of lots, so a true
+    difference is at least one lot; anything under half of one is the
+    venue's decimal text or our arithmetic, not a trade. Unknown instrument: 0.
+    """
+    if instrument is None:
+        return ZERO
+    return instrument.finest_increments()[1] / 2
 
 
 @attrs.frozen(slots=True)
@@ -93,10 +111,14 @@ class FillValidator:
         order_of: Callable[[str], ClientOrder | None],
         instrument_of: Callable[[str], Instrument | None],
         fair_price: Callable[[], Decimal | None] | None = None,
+        booked_on: Callable[[Fill], Decimal] | None = None,
     ) -> None:
         self.order_of = order_of
         self.instrument_of = instrument_of
         self.fair_price = fair_price
+        #: What the ledger booked on a fill's venue order before it (ClientOrderTracker.booked_before);
+        #: None: the ``beyond_venue_cum`` check is off.
+        self.booked_on = booked_on
 
     def check(self, fill: Fill) -> tuple[QuarantineKind, str] | None:
         """None if the fill may be booked, else (kind, reason)."""
@@ -119,6 +141,18 @@ class FillValidator:
                 return (
                     QuarantineKind.LIMIT,
                     f"{where}: {fill.side.value} at {fill.price} is through its limit {limit}",
+                )
+        cum = fill.venue_cum_qty
+        if cum is not None and self.booked_on is not None:
+            booked = self.booked_on(fill)
+            # One add and one compare when the report agrees with the ledger (every honest fill).
+            if booked + fill.qty > cum and booked + fill.qty - cum > size_tolerance(self.instrument_of(fill.symbol)):
+                return (
+                    QuarantineKind.BEYOND_VENUE_CUM,
+                    f"{where}: {fill.qty} on top of the {booked} booked on venue order {fill.venue_order_id or '?'}"
+                    f" makes {booked + fill.qty}, above the {cum} this very report says is filled on it:"
+                    f" already booked (an execution re-sent under a new exec id); not booked."
+                    f" Stop the engine and run `mmkit reconcile`",
                 )
         instrument = self.instrument_of(fill.symbol)
         fair = self.fair_price() if self.fair_price is not None else None
