@@ -77,7 +77,8 @@ class OrderAnswers:
         ``_track``'s type tests, ``_check_cum_qty``) was a third of the loop's
         work per answer (bench/bench_fix.py). For such a report the general
         path does exactly this: one OrderAccepted, CumQty 0 noted on the
-        order, no CumQty check (0 can never exceed what was passed on).
+        order, no CumQty check (0 can never exceed what was passed on, and an
+        OrderID with fills passed on, where 0 would be below, goes the general way).
         tests/unit/truex/test_order_answers_fast.py compares the two.
         False: not such a report, nothing done (the general path takes it).
         """
@@ -87,15 +88,15 @@ class OrderAnswers:
         cum = get(fix_tags.T_CUM_QTY)
         if cum is not None and cum != "0":
             return False
+        order_id = get(fix_tags.T_ORDER_ID) or ""
+        if cum is not None and order_id in self._passed_fills:
+            return False  # CumQty 0 on an order we passed fills of: the general path's check reports it
         client_id = get(fix_tags.T_CLORDID) or ""
         if cum is not None:
             tracked = self._orders.get(client_id)
             if tracked is not None:
                 tracked.cum_qty = _ZERO
-        self._inbox.put(
-            OrderAccepted(self.venue, client_id, get(fix_tags.T_ORDER_ID) or "", parsers.event_time(msg, ts_recv),
-                          ts_recv)
-        )
+        self._inbox.put(OrderAccepted(self.venue, client_id, order_id, parsers.event_time(msg, ts_recv), ts_recv))
         return True
 
     def _on_execution_report(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
@@ -138,15 +139,22 @@ class OrderAnswers:
                 del self._passed_fills[key]
 
     def _check_cum_qty(self, msg: raw_message.RawMessage, ts_recv: int) -> None:
-        """Venue's CumQty above the fills passed on for that OrderID: report it (fills were lost)."""
+        """Venue's CumQty unlike the fills passed on for that OrderID: report it to the engine.
+
+        Above (bytes were lost): the engine books the difference from the report. Below (an execution
+        re-sent under a new ExecID, or CumQty going backwards across a replace): the engine sets the
+        report against its ledger and halts (mmkit.stream); the connector corrects nothing itself.
+        """
         cum = msg.get(fix_tags.T_CUM_QTY)
         order_id = msg.get(fix_tags.T_ORDER_ID) or ""
-        if cum is None or cum == "0" or not order_id or order_id == "NONE":
-            return  # "0" (every new order's answer) can never exceed what was passed on
-        venue_cum = Decimal(cum)
+        if cum is None or not order_id or order_id == "NONE":
+            return
         passed_entry = self._passed_fills.get(order_id)
+        if cum == "0" and passed_entry is None:
+            return  # every new order's answer: nothing passed on, nothing to compare (one lookup)
+        venue_cum = Decimal(cum)
         passed = passed_entry[1] if passed_entry is not None else Decimal(0)
-        if venue_cum <= passed:
+        if venue_cum == passed:
             return
         report = self._report_from(msg, msg.get(fix_tags.T_CLORDID) or "", ts_recv)
         if report is None:
@@ -156,7 +164,8 @@ class OrderAnswers:
             "venue counts {} filled on order {} ({}), fills passed on: {}",
             venue_cum, order_id, report.client_id, passed,
         )
-        # The venue's count is now what we pass on: the engine books the difference once.
+        # The venue's count is now the reference: the engine books a missing difference once, and a
+        # shortfall is reported once (the engine's ledger, not this count, decides whether it halts).
         seen = self._passed_fills.get(order_id, (set(), Decimal(0)))[0]
         self._passed_fills[order_id] = (seen, venue_cum)
         self._inbox.put(report)

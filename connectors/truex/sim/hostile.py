@@ -9,7 +9,9 @@ own reports:
 * ``conflicting``: the real ExecID with 3x the quantity at another price;
 * ``overfill``: 5 BTC on the order, whatever its size;
 * ``negative``: the real quantity, negated;
-* ``off_price``: the real quantity at 999,999,999.
+* ``off_price``: the real quantity at 999,999,999;
+* ``resent``: the real execution again under a new ExecID, with the order's
+  true CumQty (a venue re-sending an execution after a reconnect).
 
 ``ExchangeConfig.hostile`` makes the exchange send one of them right after
 the first real fill of each client, so an engine in another process can be
@@ -28,7 +30,7 @@ from mmkit.model import Side, VenueOrderStatus
 if TYPE_CHECKING:
     from connectors.truex.sim.exchange import TrueXExchange
 
-KINDS = ("duplicate", "late", "conflicting", "overfill", "negative", "off_price")
+KINDS = ("duplicate", "late", "conflicting", "overfill", "negative", "off_price", "resent")
 
 
 def bad_trade(kind: str, fill: dict[str, str]) -> tuple[str, Decimal, Decimal]:
@@ -44,6 +46,8 @@ def bad_trade(kind: str, fill: dict[str, str]) -> tuple[str, Decimal, Decimal]:
         return f"{exec_id}-NEG", -qty, price
     if kind == "off_price":
         return f"{exec_id}-PX", qty, Decimal(999_999_999)
+    if kind == "resent":
+        return f"{exec_id}-RESENT", qty, price
     raise ValueError(f"unknown hostile report kind {kind!r}; one of {', '.join(KINDS)}")
 
 

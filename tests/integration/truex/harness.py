@@ -55,6 +55,7 @@ def make_pair(
     strict: bool = False,
     omit_commission: bool = False,
     id_epoch: str | None = None,
+    hostile: str | None = None,
 ) -> tuple[TrueXExchange, TrueXConnector]:
     """An exchange and a client for it. ``strict``: TrueX's published set only (no 35=H/35=AF) on both sides."""
     oe_comp, md_comp = unique_comp_ids()
@@ -69,6 +70,7 @@ def make_pair(
             strict=strict,
             omit_commission=omit_commission,
             id_epoch=id_epoch,
+            hostile=hostile,
         )
     )
     if reference_price is not None:
