@@ -12,13 +12,14 @@ Checks, in order (the first that fails names the reason):
 * ``qty``: quantity must be > 0; ``price``: price must be > 0;
 * ``overfill``: the order's booked fills plus this one exceed its quantity;
 * ``limit``: a buy filled above its limit, a sell below it;
+* ``band``: the price is outside the venue's price band around fair value
+  (``Instrument.price_band``, the same band the venue applies to orders);
 * ``beyond_venue_cum``: the report carries the venue's cumulative filled
   quantity on the venue order (FIX CumQty, across replaces) and what the
   ledger booked on that venue order plus this fill exceeds it by more than
   half the instrument's finest lot: the execution is booked already (a venue
-  re-sending it under a new exec id, or its quantity counted from CumQty);
-* ``band``: the price is outside the venue's price band around fair value
-  (``Instrument.price_band``, the same band the venue applies to orders).
+  re-sending it under a new exec id, or its quantity counted from CumQty).
+  Last, so a report that is impossible on other grounds keeps that name.
 
 The order checks need the order (our ClientOrderTracker's); a fill for an
 order we do not know (a late fill after a restart) is checked on quantity,
@@ -142,18 +143,6 @@ class FillValidator:
                     QuarantineKind.LIMIT,
                     f"{where}: {fill.side.value} at {fill.price} is through its limit {limit}",
                 )
-        cum = fill.venue_cum_qty
-        if cum is not None and self.booked_on is not None:
-            booked = self.booked_on(fill)
-            # One add and one compare when the report agrees with the ledger (every honest fill).
-            if booked + fill.qty > cum and booked + fill.qty - cum > size_tolerance(self.instrument_of(fill.symbol)):
-                return (
-                    QuarantineKind.BEYOND_VENUE_CUM,
-                    f"{where}: {fill.qty} on top of the {booked} booked on venue order {fill.venue_order_id or '?'}"
-                    f" makes {booked + fill.qty}, above the {cum} this very report says is filled on it:"
-                    f" already booked (an execution re-sent under a new exec id); not booked."
-                    f" Stop the engine and run `mmkit reconcile`",
-                )
         instrument = self.instrument_of(fill.symbol)
         fair = self.fair_price() if self.fair_price is not None else None
         band = instrument.price_band if instrument is not None else None
@@ -162,4 +151,16 @@ class FillValidator:
                 QuarantineKind.BAND,
                 f"{where}: price {fill.price} is outside the venue's band of {band * 100}% around fair {fair}",
             )
+        cum = fill.venue_cum_qty
+        if cum is not None and self.booked_on is not None:
+            booked = self.booked_on(fill)
+            total = booked + fill.qty  # one lookup, one add and one compare for every honest fill
+            if total > cum and total - cum > size_tolerance(instrument):
+                return (
+                    QuarantineKind.BEYOND_VENUE_CUM,
+                    f"{where}: {fill.qty} on top of the {booked} booked on venue order {fill.venue_order_id or '?'}"
+                    f" makes {total}, above the {cum} this very report says is filled on it:"
+                    f" already booked (an execution re-sent under a new exec id); not booked."
+                    f" Stop the engine and run `mmkit reconcile`",
+                )
         return None
