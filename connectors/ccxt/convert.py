@@ -58,4 +58,7 @@ class _Tracked:
     sent_ns: int = 0
     #: The venue's latest view of the order; applied again once its trades are booked.
     last_raw: Any = None
+    #: The venue's filled quantity last reported below what we passed on (None: never): each shortfall
+    #: goes to the engine once, not once per poll.
+    reported_short: Decimal | None = None
 

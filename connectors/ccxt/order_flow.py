@@ -4,6 +4,14 @@
 becomes OrderAccepted / OrderRejected / OrderCanceled / OrderCancelRejected.
 Fills come from ``watch_orders`` when enabled and from REST polling of our
 open orders always (the fallback that cannot hang).
+
+The venue's ``filled`` on an order is also set against the trades this
+connector passed on for it, counted *before* the request that read it was
+sent (every such trade happened before the venue answered): an answer below
+that count goes to the engine as an OrderStatusReport, whose stream compares
+it with the ledger and halts (mmkit.stream, "ledger ahead of venue"). An
+answer below the trades passed on *while it was in flight* only predates
+them; a status query treats it as "could not ask" and asks again.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ class OrderFlowMixin(CcxtBase):
         if not self._connected:
             raise NotConnectedError(f"{self.venue}: not connected")
         tracked = self._orders.get(client_id)
+        booked_before = tracked.filled if tracked is not None else None
         try:
             raw = await self._fetch_raw_order(client_id, symbol, tracked)
         except Exception as exc:
@@ -69,6 +78,14 @@ class OrderFlowMixin(CcxtBase):
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
         self._note(None)
+        if (tracked is not None and booked_before is not None and raw.get("filled") is not None
+                and booked_before <= _dec(raw["filled"]) < tracked.filled):
+            # Trades of this order were passed on while the question was out: the answer predates them and
+            # would read as "the venue has less filled than the ledger". Not an answer; asked again later.
+            raise TransientVenueError(
+                f"{self.venue}: {client_id}: the venue's answer ({_dec(raw['filled'])} filled) predates trades"
+                f" passed on meanwhile ({tracked.filled}); asking again"
+            )
         if tracked is None:
             tracked = self._adopt(client_id, symbol, raw)
         if tracked is not None:
@@ -180,6 +197,7 @@ class OrderFlowMixin(CcxtBase):
 
     async def _cancel(self, tracked: _Tracked) -> None:
         order = tracked.request
+        booked_before = tracked.filled
         try:
             raw = await self._exchange.cancel_order(tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
         except Exception as exc:
@@ -192,7 +210,7 @@ class OrderFlowMixin(CcxtBase):
         if tracked.open:
             # A fill may have raced the cancel: take the venue's final state if it came back.
             if isinstance(raw, dict) and raw.get("filled") is not None:
-                self._apply_order(tracked, raw)
+                self._apply_order(tracked, raw, booked_before)
                 if _dec(raw.get("filled")) > tracked.filled:
                     return  # its trades are being read; the cancel is reported after them, with true leaves
             if tracked.open:
@@ -257,7 +275,7 @@ class OrderFlowMixin(CcxtBase):
             raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
         return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
 
-    def _apply_order(self, tracked: _Tracked, raw: Any) -> None:
+    def _apply_order(self, tracked: _Tracked, raw: Any, booked_before: Decimal | None = None) -> None:
         """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
 
         Fills are booked from the venue's trade history, one Fill per venue
@@ -265,6 +283,10 @@ class OrderFlowMixin(CcxtBase):
         trade is then the same fill at run time and in restart recovery
         (:meth:`fetch_fills`), so it can never be counted twice. A terminal
         state waits until the trades that explain its filled quantity are in.
+
+        ``booked_before``: what was passed on for the order when the request
+        that read ``raw`` was sent (None: ``raw`` is not a fresh answer). A
+        venue figure below it is reported to the engine, once per figure.
         """
         if tracked.venue_order_id is None and raw.get("id"):
             tracked.venue_order_id = str(raw["id"])
@@ -273,6 +295,15 @@ class OrderFlowMixin(CcxtBase):
             now = self._now()
             self._put(OrderAccepted(self.venue, tracked.request.client_id, str(tracked.venue_order_id), now, now))
         tracked.last_raw = raw
+        if booked_before is not None and raw.get("filled") is not None:
+            venue_filled = _dec(raw["filled"])
+            if venue_filled < booked_before and venue_filled != tracked.reported_short:
+                tracked.reported_short = venue_filled
+                self._log.bind(client_id=tracked.request.client_id).error(
+                    "venue counts {} filled on order {}, trades passed on: {}",
+                    venue_filled, tracked.venue_order_id, booked_before,
+                )
+                self._put(self._report(tracked.request.client_id, tracked.request.symbol, raw))
         if _dec(raw.get("filled")) > tracked.filled:
             self._want_trades()
             return
@@ -421,13 +452,16 @@ class OrderFlowMixin(CcxtBase):
                 continue
             if not self._connected:
                 await self._probe()
+            # What was passed on per order before the listing was asked for (see the module docstring).
+            booked_before = {id(t): t.filled for t in self._orders.values() if t.open}
             listed = await self._poll_open_list()
             for client_id, tracked in list(self._orders.items()):
                 if not tracked.open or (tracked.venue_order_id is None and not tracked.unknown):
                     continue  # still being placed: the create call's answer will tell
                 if tracked.venue_order_id in listed:
-                    self._apply_order(tracked, listed[tracked.venue_order_id])
+                    self._apply_order(tracked, listed[tracked.venue_order_id], booked_before.get(id(tracked)))
                     continue  # still open: the listing said all there is to say
+                before_read = tracked.filled
                 try:
                     raw = await self._fetch_raw_order(client_id, tracked.request.symbol, tracked)
                 except Exception as exc:
@@ -437,7 +471,7 @@ class OrderFlowMixin(CcxtBase):
                     if err.kind is ErrorKind.BACKOFF:
                         await asyncio.sleep(self._order_backoff.next_delay())
                     continue
-                self._apply_order(tracked, raw)
+                self._apply_order(tracked, raw, before_read)
             await asyncio.sleep(self._config.poll_interval_s)
 
     async def _poll_open_list(self) -> dict[str, Any]:
@@ -492,13 +526,14 @@ class OrderFlowMixin(CcxtBase):
 
     async def _refresh(self, tracked: _Tracked) -> None:
         """Read one order by REST now and apply it (what the poller does, without waiting for it)."""
+        booked_before = tracked.filled
         try:
             raw = await self._fetch_raw_order(tracked.request.client_id, tracked.request.symbol, tracked)
         except Exception as exc:
             self._note(classify(exc))
             return
         self._note(None)
-        self._apply_order(tracked, raw)
+        self._apply_order(tracked, raw, booked_before)
 
     async def _probe(self) -> None:
         """While the REST session is down, a cheap private call tells when the venue answers again."""
