@@ -37,7 +37,11 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_engine_halts_on_a_hostile_overfill_and_exits_5(tmp_path: Path, shared_data: Path) -> None:
+@pytest.mark.parametrize("hostile", ["overfill", "resent"])
+def test_engine_halts_on_a_hostile_trade_and_exits_5(tmp_path: Path, shared_data: Path, hostile: str) -> None:
+    """``resent``: our first real execution again under a new ExecID with the order's true CumQty (0.005
+    booked twice on a 0.01 bid, docs/reliability.md): caught while running, not at the next restart."""
+    kind = "beyond_venue_cum" if hostile == "resent" else hostile
     data = shared_data / "binance_spot_btcusdt"
     oe_port, md_port = free_ports(2)
     fills_log, state_out = tmp_path / "venue" / "fills.jsonl", tmp_path / "venue" / "state.json"
@@ -52,7 +56,7 @@ def test_engine_halts_on_a_hostile_overfill_and_exits_5(tmp_path: Path, shared_d
         venue = subprocess.Popen(
             [sys.executable, "-m", "connectors.truex.sim", "--oe-port", str(oe_port), "--md-port", str(md_port),
              "--recording", str(data), "--speed", "10", "--taker-reach-bps", "40", "--taker-probability", "0.6",
-             "--taker-qty", "0.002", "--hostile", "overfill",
+             "--taker-qty", "0.002", "--hostile", hostile,
              "--fills-log", str(fills_log), "--state-out", str(state_out)],
             cwd=REPO, env=env, stdout=venue_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -72,11 +76,11 @@ def test_engine_halts_on_a_hostile_overfill_and_exits_5(tmp_path: Path, shared_d
             venue.wait(timeout=30)
     log = (tmp_path / "engine.log").read_text(errors="replace")
     assert engine.returncode == EXIT_LEDGER_HALT, log[-3000:]
-    assert "fill QUARANTINED (overfill)" in log and "KILL SWITCH tripped: ledger halt" in log
+    assert f"fill QUARANTINED ({kind})" in log and "KILL SWITCH tripped: ledger halt" in log
 
     [report_path] = list((tmp_path / "reports").glob("*.json"))
     report = json.loads(report_path.read_text())
-    assert any("overfill" in p["reason"] and p["exit_code"] == EXIT_LEDGER_HALT for p in report["problems"]), report
+    assert any(kind in p["reason"] and p["exit_code"] == EXIT_LEDGER_HALT for p in report["problems"]), report
 
     # The ledger (the store) equals the venue's own fills; the bad trade is stored apart.
     venue_fills = [json.loads(line) for line in fills_log.read_text().splitlines()]
@@ -89,5 +93,6 @@ def test_engine_halts_on_a_hostile_overfill_and_exits_5(tmp_path: Path, shared_d
     ledger_position = sum((r["qty"] * (1 if r["side"] == "BUY" else -1) for r in booked), Decimal(0))
     assert venue_fills and ledger_position == venue_position
     assert sorted(r["trade_id"] for r in booked) == sorted(f["exec_id"] for f in venue_fills)  # each once
-    assert [(r["kind"], r["qty"]) for r in quarantined] == [("overfill", Decimal(5))]
+    bad_qty = Decimal(5) if hostile == "overfill" else Decimal(venue_fills[0]["qty"])  # the first real one again
+    assert [(r["kind"], r["qty"]) for r in quarantined] == [(kind, bad_qty)]
     assert json.loads(state_out.read_text())["open_orders"] == [], "an order was left open at the venue"
