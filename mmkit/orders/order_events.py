@@ -287,8 +287,9 @@ class OrderEventHandlers:
         if report.venue_order_id:
             order.venue_order_id = report.venue_order_id
         order.venue_filled_qty = max(order.venue_filled_qty, report.filled_qty)
-        # A venue filled quantity above the ledger's is handled before this point (UserStreamTracker books
-        # the difference as a flagged synthetic fill and halts the ledger); nothing to repeat here.
+        # A venue filled quantity unlike the ledger's is handled before this point (UserStreamTracker: above,
+        # it books the difference as a flagged synthetic fill; below, the ledger is ahead; both halt); nothing
+        # to repeat here, and nothing is taken out of the ledger.
         self._apply(order, _STATUS_TRIGGER[report.status], now)
         if report.status.is_open and order.state is OrderState.PENDING_CANCEL and self.connector.connected:
             self._log.bind(client_id=order.client_id).info("still open while PENDING_CANCEL: re-sending cancel")

@@ -194,7 +194,8 @@ class ClientOrderTracker(OrderEventHandlers):
 
         Not only at start and reconnect: a status answer carries the venue's
         filled quantity, so fills that never reached us surface within one
-        interval (the UserStreamTracker books them, flagged, and halts). On a
+        interval (the UserStreamTracker books them, flagged, and halts), and so
+        does a ledger ahead of the venue (a fill booked twice: it halts). On a
         venue whose only status query is a cancel (TrueX's published set) this
         would pull every quote, so it is skipped there; that venue's CumQty is
         checked on every report instead (connectors/truex).
