@@ -392,11 +392,16 @@ class StatusCapabilities:
     order cancels it*; ``fetch_open_orders`` is then the connector's own view
     (orders it saw acknowledged and not finished), which a venue with
     ``cancel_on_disconnect`` keeps truthful across restarts.
+    ``filled_spans_replaces``: a status answer's filled quantity counts the
+    whole venue order across replaces (FIX CumQty), not only the ClOrdID
+    asked about (the simulator's), so it is set against the ledger's per
+    venue order id (mmkit.stream, "ledger ahead of venue").
     """
 
     order_status: bool = True
     open_orders: bool = True
     status_by_cancel: bool = False
+    filled_spans_replaces: bool = False
 
     @property
     def passive_status(self) -> bool:

@@ -43,6 +43,7 @@ from typing import Any
 from loguru import logger
 
 from mmkit.class_routes import ClassRoutes
+from mmkit.connector import status_capabilities
 from mmkit.instrument import Instrument
 from mmkit.model import (
     ZERO,
@@ -270,7 +271,7 @@ class UserStreamTracker:
         missing = report.filled_qty - held
         if missing <= ZERO:
             if missing < ZERO:
-                self._check_ledger_ahead(report, held)
+                self._check_ledger_ahead(report, held, tracker)
             return
         avg = report.avg_px
         if avg is not None and avg > ZERO:
@@ -304,13 +305,22 @@ class UserStreamTracker:
         self._push_fill(fill)
         self._alarm(LedgerAlarm(reason, report.ts_recv or report.ts_event, fill))
 
-    def _check_ledger_ahead(self, report: OrderStatusReport, held: Decimal) -> None:
+    def _check_ledger_ahead(self, report: OrderStatusReport, held: Decimal, tracker: ClientOrderTracker) -> None:
         """The venue reports less filled than the ledger booked on the order: halt, name it, remove nothing.
 
-        Within half a lot it is rounding (:func:`size_tolerance`), not a trade. The ledger is not corrected:
-        either side may be the wrong one (a re-sent execution booked twice, or a venue that lost one), so a
-        person decides with ``mmkit reconcile`` after stopping.
+        What is compared: the ledger's whole venue order (``held``, across its ClOrdIDs) where the venue's
+        figure spans replaces (FIX CumQty: ``StatusCapabilities.filled_spans_replaces``), else only what
+        was booked under the ClOrdID asked about: a venue that counts per ClOrdID (the simulator) reports
+        less than the chain after every replace, and that is no finding. Within half a lot it is rounding
+        (:func:`size_tolerance`), not a trade. The ledger is not corrected: either side may be the wrong
+        one (a re-sent execution booked twice, or a venue that lost one), so a person decides with
+        ``mmkit reconcile`` after stopping.
         """
+        if not status_capabilities(tracker.connector).filled_spans_replaces:
+            order = tracker.get(report.client_id)
+            if order is None:
+                return  # nothing booked under that ClOrdID by this run: nothing the venue could fall short of
+            held = order.filled_qty
         excess = held - report.filled_qty
         if excess <= size_tolerance(self._instrument_of(report.symbol)):
             return

@@ -224,8 +224,10 @@ class TrueXConnector(
     def status_capabilities(self) -> StatusCapabilities:
         """35=H/35=AF only where configured; otherwise status comes from a cancel's answer (module docstring)."""
         if self._config.status_requests:
-            return StatusCapabilities(order_status=True, open_orders=True, status_by_cancel=False)
-        return StatusCapabilities(order_status=True, open_orders=False, status_by_cancel=True)
+            return StatusCapabilities(order_status=True, open_orders=True, status_by_cancel=False,
+                                      filled_spans_replaces=True)
+        return StatusCapabilities(order_status=True, open_orders=False, status_by_cancel=True,
+                                  filled_spans_replaces=True)
 
     @property
     def md_connected(self) -> bool:

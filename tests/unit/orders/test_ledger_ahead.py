@@ -21,8 +21,9 @@ import random
 from decimal import Decimal as D
 
 import attrs
+import pytest
 
-from mmkit.connector import load_venue_rules
+from mmkit.connector import StatusCapabilities, load_venue_rules
 from mmkit.model import (
     ZERO,
     Fill,
@@ -44,10 +45,15 @@ SYM = "BTC-PYUSD"
 
 
 class Rig:
-    """Tracker + stream over a fake venue that answers nothing by itself: the test plays the venue."""
+    """Tracker + stream over a fake venue that answers nothing by itself: the test plays the venue.
 
-    def __init__(self) -> None:
+    ``spans``: the venue's filled quantity in a status answer counts the whole venue order across replaces
+    (FIX CumQty, as TrueX declares); else it counts the ClOrdID asked about (as the simulator does).
+    """
+
+    def __init__(self, spans: bool = True) -> None:
         self.venue = FakeConnector(load_venue_rules("sim"), auto_ack=False)
+        self.venue.status_capabilities = StatusCapabilities(filled_spans_replaces=spans)  # type: ignore[attr-defined]
         self.tracker = ClientOrderTracker(self.venue)
         self.stream = UserStreamTracker(self.tracker)
         self.stream.fair_price = lambda: D(60000)
@@ -143,6 +149,25 @@ def test_cum_qty_going_backwards_across_a_replace_is_caught_on_the_venue_order()
     assert [q.kind for q in r.quarantined] == [QuarantineKind.BEYOND_VENUE_CUM] and r.position() == D("0.006")
 
 
+def test_a_venue_counting_per_clordid_is_compared_per_clordid() -> None:
+    """The simulator's answer on a replacement counts the replacement's fills only: no finding. Its answer
+    below what was booked under the ClOrdID asked about still is one."""
+    r = Rig(spans=False)
+    r.place("b1", "V1")
+    r.fill("E1", "b1", "V1", "0.004", cum=None)
+    assert r.tracker.replace("b1", D("59980"), D("0.006"), r.now(), new_client_id="b2") is not None
+    r.stream.push(OrderReplaced("sim", "b2", "b1", "V1", D("59980"), D("0.006"), r.now(), r.ts))
+    r.fill("E2", "b2", "V1", "0.002", cum=None, price="59980")
+    r.status("b2", "V1", "0.002", qty="0.006")  # b2's own 0.002; the venue order's total is 0.006
+    assert r.alarms == [] and r.stream.ledger_ahead == 0
+    r.fill("E3", "b2", "V1", "0.002", cum=None, price="59980")  # booked, but the venue never made it
+    r.status("b2", "V1", "0.002", qty="0.006")
+    [alarm] = r.alarms
+    assert "reports 0.002 filled on b2" in alarm.reason and "booked 0.004" in alarm.reason
+    r.status("ghost", "V9", "0")  # a ClOrdID this run never booked under: nothing to fall short of
+    assert len(r.alarms) == 1
+
+
 def test_rounding_within_the_instruments_lot_is_not_a_finding() -> None:
     """sim's finest lot is 0.000001: a difference under half of it is the venue's decimal text, not a trade."""
     r = Rig()
@@ -174,9 +199,10 @@ def test_a_fill_without_cum_qty_and_a_tracker_less_stream_are_not_checked() -> N
 class LegalVenue:
     """A venue that behaves: every report tells the truth about its own fills, CumQty per OrderID across replaces."""
 
-    def __init__(self, rig: Rig, rng: random.Random) -> None:
-        self.r, self.rng = rig, rng
+    def __init__(self, rig: Rig, rng: random.Random, spans: bool = True) -> None:
+        self.r, self.rng, self.spans = rig, rng, spans
         self.cum: dict[str, D] = {}  # OrderID -> CumQty
+        self.own: dict[str, D] = {}  # ClOrdID -> filled under it (what a venue counting per ClOrdID reports)
         self.live: dict[str, tuple[str, Side, D, D]] = {}  # ClOrdID -> (OrderID, side, price, open qty)
         self.exec_n = 0
         self.venue_position = ZERO
@@ -204,6 +230,7 @@ class LegalVenue:
                 return
             self.exec_n += 1
             self.cum[vid] += qty
+            self.own[cid] = self.own.get(cid, ZERO) + qty
             self.venue_position += qty * side.sign
             # The venue's decimal text may carry noise below the lot (rounding): still legal.
             noise = D("0.0000000001") * self.rng.choice([-1, 0, 1])
@@ -225,18 +252,25 @@ class LegalVenue:
             if not self.r.tracker.cancel(cid, self.r.now()):
                 return
             self.r.stream.push(OrderCanceled("sim", cid, self.r.now(), self.r.ts, open_qty))
-            self.r.status(cid, vid, str(self.cum[vid]), VenueOrderStatus.CANCELED, str(open_qty), side)
+            self.r.status(cid, vid, str(self.filled(cid, vid)), VenueOrderStatus.CANCELED, str(open_qty), side)
             del self.live[cid]
         else:  # a status answer (re-sync) about a resting order
-            status = VenueOrderStatus.PARTIALLY_FILLED if self.cum[vid] else VenueOrderStatus.NEW
-            self.r.status(cid, vid, str(self.cum[vid]), status, str(open_qty), side)
+            filled = self.filled(cid, vid)
+            status = VenueOrderStatus.PARTIALLY_FILLED if filled else VenueOrderStatus.NEW
+            self.r.status(cid, vid, str(filled), status, str(open_qty), side)
+
+    def filled(self, cid: str, vid: str) -> D:
+        return self.cum[vid] if self.spans else self.own.get(cid, ZERO)
 
 
-def test_random_legal_sequences_never_halt() -> None:
-    """No false halts: 200 seeds x 60 steps of legal partial fills, replaces, cancels and status answers."""
+@pytest.mark.parametrize("spans", [True, False], ids=["filled-spans-replaces", "filled-per-clordid"])
+def test_random_legal_sequences_never_halt(spans: bool) -> None:
+    """No false halts: 200 seeds x 60 steps of legal partial fills, replaces, cancels and status answers,
+    from a venue that counts filled across replaces (FIX) and from one that counts it per ClOrdID (the
+    simulator: after a replace, the replacement's answer is below the venue order's total, legitimately)."""
     for seed in range(200):
-        rig = Rig()
-        venue = LegalVenue(rig, random.Random(seed))
+        rig = Rig(spans)
+        venue = LegalVenue(rig, random.Random(seed), spans)
         for n in range(60):
             venue.step(n)
         assert rig.alarms == [], (seed, rig.alarms)
