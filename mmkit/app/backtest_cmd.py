@@ -34,6 +34,7 @@ from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote
+from mmkit.backtest.funding import FundingFormatError, FundingInput, funding_lines, funding_section, is_perpetual
 from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health
 from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
@@ -148,6 +149,7 @@ def run_backtest(
     controller_max_failures: int | None = None,
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
+    funding: FundingInput | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -164,6 +166,9 @@ def run_backtest(
     the fit of these events is kept across runs (:func:`recording_fit_store`).
     ``latency``: both legs between us and the venue (default
     :data:`~mmkit.sim.latency.DEFAULT_BACKTEST_LATENCY`, 2 ms each way), stated in ``report["latency_ms"]``.
+    ``funding``: the published funding settlements of a perpetual contract and where they came from; a run
+    on a perpetual has ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to
+    be missing from the PnL); given for anything else, or not covering the run, it is refused (ValueError).
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -202,6 +207,8 @@ def run_backtest(
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
         engine.runner.max_consecutive_failures = controller_max_failures
+    if funding is not None:  # before the run: a file that does not fit this run is a mistake, said at once
+        funding.check(rules.venue, symbol, start, end)
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
@@ -267,6 +274,10 @@ def run_backtest(
         rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
     )
     report["no_fill"] = no_fill_reason(report)  # None unless the run filled nothing (then it says why)
+    if is_perpetual(rules.venue, symbol):  # only then: every other report stays as it was
+        report["funding"] = funding_section(
+            None if funding is None else funding.rates, None if funding is None else funding.source, engine.fills,
+            sampler.ts, sampler.mid, engine.pnl.settlement, start, end, engine.pnl.total())
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 
@@ -339,6 +350,12 @@ def backtest_command(args: argparse.Namespace) -> int:
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
     choice = choose_setup(loaded, events, getattr(args, "setup", None))
+    funding = None
+    if getattr(args, "funding", None):
+        try:
+            funding = _funding_for(Path(args.funding), choice, events, start_ns, end_ns)
+        except FundingFormatError as exc:
+            return _usage(f"--funding: {exc}")
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
     from mmkit.app import paths as homes  # one home for what a run writes (issue 13)
 
@@ -355,6 +372,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
         fit_store=recording_fit_store(data, end_ns),
         latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
+        funding=funding,
     )
     report = result.report
     paths = write_outputs(result, out_dir)
@@ -364,6 +382,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(format_table(report))
     if report.get("no_fill"):
         print(f"!! {report['no_fill']}")
+    for line in funding_lines(report["funding"]) if "funding" in report else ():
+        print(line)
     print(_format_failures(result))
     print(format_health(report))
     if report.get("taker_flow"):
@@ -426,6 +446,7 @@ def backtest_loaded(
     meta: dict[str, Any] | None = None,
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
+    funding: FundingInput | None = None,
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -443,7 +464,7 @@ def backtest_loaded(
             risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
-            fit_store=fit_store, latency=latency,
+            fit_store=fit_store, latency=latency, funding=funding,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -455,6 +476,18 @@ def backtest_loaded(
         result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
         report["problems"] = result.engine.outcome.as_report()
     return result, verdict
+
+
+def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent], start_ns: int | None,
+                 end_ns: int | None) -> FundingInput:
+    """``--funding``'s settlements, checked against the quoted contract and the run's span before anything runs."""
+    venue = choice.rules.venue if choice.rules is not None else events[0].venue
+    symbol = choice.symbol or events[0].symbol
+    funding = FundingInput.load(path, symbol)
+    start = events[0].ts_recv if start_ns is None else start_ns
+    end = events[-1].ts_recv if end_ns is None else end_ns
+    funding.check(venue, symbol, start, end)
+    return funding
 
 
 def _usage(message: str) -> int:
