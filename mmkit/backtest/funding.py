@@ -88,12 +88,12 @@ def is_perpetual(venue: str, symbol: str) -> bool:
     return False
 
 
-def load_funding(path: Path, symbol: str) -> list[FundingRate]:
+def load_funding(path: Path, symbol: str | None) -> list[FundingRate]:
     """The settlements in ``path`` (Binance's fundingRate CSV or the REST JSON list), oldest first.
 
     Refused with :class:`FundingFormatError` (file, line, reason): an unreadable file, a header or key
     missing, a rate that is not a finite number or is beyond ±100 %, a time that does not increase, a JSON
-    row of another symbol, no settlement at all.
+    row of another symbol (``symbol`` None: not checked yet, as when a sweep file is read), no settlement.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -154,7 +154,7 @@ def _from_csv(path: Path, text: str) -> list[FundingRate]:
     return rates
 
 
-def _from_json(path: Path, text: str, symbol: str) -> list[FundingRate]:
+def _from_json(path: Path, text: str, symbol: str | None) -> list[FundingRate]:
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -166,7 +166,7 @@ def _from_json(path: Path, text: str, symbol: str) -> list[FundingRate]:
         where = f"[{index}]"
         if not isinstance(row, dict) or "fundingTime" not in row or "fundingRate" not in row:
             raise FundingFormatError(f"{path}{where}: each settlement needs fundingTime and fundingRate")
-        if row.get("symbol") not in (None, symbol):
+        if symbol is not None and row.get("symbol") not in (None, symbol):
             raise FundingFormatError(f"{path}{where}: a settlement of {row['symbol']}, not of {symbol}")
         mark: Decimal | None = None
         if row.get("markPrice") not in (None, ""):
