@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                                " shows (default 0)")
     backtest.add_argument("--latency-ms", default=None, metavar="MS[,MS]",
                           help="latency between us and the venue in ms, each way or entry,response (default 2)")
+    backtest.add_argument("--through-fill", choices=["tape", "whole"], default=None,
+                          help="setup replay: what a print or the recorded book moving through our price fills: "
+                               "tape (no more than it traded or offered; the default) or whole (the whole order, "
+                               "hftbacktest's convention)")
     backtest.add_argument("--funding", default=None, metavar="FILE",
                           help="a perpetual's published funding settlements (Binance fundingRate CSV, or the "
                                "/fapi/v1/fundingRate JSON): booked on the position held at each; without it the "

@@ -289,3 +289,21 @@ def test_the_shipped_truex_config_backtests_on_a_synthetic_venue_and_says_so_eve
     assert report["taker_flow"]["reach_bps"] == "0"
     assert "SYNTHETIC VENUE" in (tmp_path / "truex" / "report.html").read_text()
     assert "rate-limited ticks" in result.stdout and 0 <= report["rate_limited_tick_pct"] <= 100
+
+
+def test_the_through_fill_rule_is_chosen_on_the_command_line_and_stated(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60).write(data)
+    for rule in ("tape", "whole"):
+        extra = () if rule == "tape" else ("--through-fill", "whole")  # tape is the default
+        result = run_cli(config, data, tmp_path / rule, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads((tmp_path / rule / "report.json").read_text())["through_fill"] == rule
+        line = next(x for x in result.stdout.splitlines() if "fills through our price" in x)
+        assert line.split()[-1] != "" and f" {rule}: " in line, line
+    bad = run_cli(config, data, tmp_path / "bad", "--through-fill", "all")
+    assert bad.returncode == 2 and "invalid choice: 'all'" in bad.stderr
