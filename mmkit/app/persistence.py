@@ -20,6 +20,7 @@ from mmkit.app.write_ahead import WriteAheadConnector
 from mmkit.model import NS_PER_MS, NS_PER_S
 from mmkit.sim.base_venue import SimulatedVenue
 from mmkit.store.audit import AuditTrail
+from mmkit.store.instance_lock import StoreInstanceLock
 from mmkit.store.journal import Journal, journal_path_for
 from mmkit.store.private import restrict_umask
 from mmkit.store.recorder import Recorder, new_session_id
@@ -82,6 +83,7 @@ def attach_persistence(
         recover_on_start=recover_on_start,
         journal=Journal(journal_path_for(url, instance, output_dir), instance=instance),
         outage_grace_s=float(getattr(store_section, "outage_grace_s", 5.0)),
+        instance_lock=StoreInstanceLock(url, instance),
     )
     engine.runner.gates.append(persistence.gate)
     engine.orders.connector = WriteAheadConnector(engine.orders.connector, persistence)

@@ -58,6 +58,7 @@ from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
 from mmkit.store.audit import AuditTrail
 from mmkit.store.file_watch import StoreFileWatch
+from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
@@ -101,10 +102,13 @@ class Persistence:
         recover_on_start: bool = True,
         journal: Journal | None = None,
         outage_grace_s: float = 5.0,
+        instance_lock: StoreInstanceLock | None = None,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
         self.journal = journal
+        #: One process per instance on a shared PostgreSQL store (mmkit.store.instance_lock), held until close.
+        self.instance_lock = instance_lock
         #: A running engine checkpoints its journal past this size, once the store has caught up.
         self.journal_checkpoint_bytes = 32 * 1024 * 1024
         self.outage_grace_ns = int(outage_grace_s * NS_PER_S)
@@ -143,20 +147,35 @@ class Persistence:
 
     # ------------------------------------------------------------------ start (before quoting)
 
+    def claim(self) -> None:
+        """Take the instance on its store and its journal for this process (held until :meth:`close`).
+
+        EngineStartError (exit 3) if another process holds either. ``mmkit start`` calls it before the venue
+        connects (a second session must not even log on); :meth:`open` calls it again (a no-op if held).
+        """
+        try:
+            if self.instance_lock is not None:
+                self.instance_lock.acquire()
+            if self.journal is not None:
+                self.journal.lock()  # before it is read: no other process may append to (or checkpoint) it
+        except (InstanceInUse, JournalInUse) as exc:
+            raise EngineStartError(str(exc)) from exc
+        except Exception as exc:
+            raise EngineStartError(f"cannot lock instance {self.instance!r} for this process: {exc}") from exc
+
     async def open(self) -> None:
-        """Open the journal, start the recorder and prove both writable, then recover.
+        """Claim the instance, open the journal, start the recorder and prove both writable, then recover.
 
         EngineStartError (exit 3) if the journal or the store cannot be written:
         a run must not start on a ledger it cannot keep.
         """
         contents: JournalContents | None = None
+        await asyncio.to_thread(self.claim)
         if self.journal is not None:
             try:
-                # Locked before it is read: no other process may append to (or checkpoint away) what we read.
-                await asyncio.to_thread(self.journal.lock)
                 contents = await asyncio.to_thread(read_journal, self.journal.path, self.journal.instance)
                 await asyncio.to_thread(self.journal.open)
-            except (JournalCorrupt, JournalInUse) as exc:
+            except JournalCorrupt as exc:
                 raise EngineStartError(str(exc)) from exc
             except OSError as exc:
                 raise EngineStartError(f"journal {self.journal.path} cannot be written: {exc}") from exc
@@ -516,6 +535,7 @@ class Persistence:
             self.recorder.engine.dispose()
             if self.journal is not None:
                 self.journal.close()
+            self._release_instance()
             return 0
         now = self.engine.clock.now_ns or time.time_ns()
         for order in self.engine.orders.finished_orders():  # states reached in the stop sequence
@@ -572,11 +592,16 @@ class Persistence:
                 journal.close()
         if self.redis is not None:
             self.redis.close()
+        self._release_instance()
         self._log.info(
             "persistence closed: {} order changes, {} fills recorded; {} records not persisted",
             self._orders_recorded, self._fills_recorded, remaining,
         )
         return remaining
+
+    def _release_instance(self) -> None:
+        if self.instance_lock is not None:
+            self.instance_lock.release()
 
     def stats(self) -> PersistenceStats:
         redis_stats = attrs.asdict(self.redis.stats()) if self.redis is not None else None

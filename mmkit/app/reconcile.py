@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from loguru import logger
+from sqlalchemy.exc import SQLAlchemyError
 
 from mmkit.app.build import build
 from mmkit.app.config import ConfigOverrides, load_engine_config
@@ -35,6 +36,7 @@ from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_rec
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
 from mmkit.store.audit import AuditTrail
+from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import (
     SYNTHETIC_PREFIX,
     Journal,
@@ -123,13 +125,17 @@ async def run_reconcile(
 ) -> int:
     """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
 
-    The instance's journal is held for the whole command: a running engine of the instance would
-    otherwise lose the booked fill to its next checkpoint (and its venue session to ours).
+    The instance's journal (and, on a PostgreSQL store, the instance itself: mmkit.store.instance_lock) is
+    held for the whole command: a running engine of the instance would otherwise lose the booked fill to its
+    next checkpoint (and its venue session to ours).
     """
     journal = Journal(journal_path, instance=instance)
+    store_lock = StoreInstanceLock(store_url, instance)
     try:
+        store_lock.acquire()  # a PostgreSQL store: the instance, whatever output directory its engine runs from
         journal.lock()
-    except (JournalInUse, OSError) as exc:
+    except (InstanceInUse, JournalInUse, OSError, SQLAlchemyError) as exc:
+        store_lock.release()
         print(f"reconcile: {exc}", file=out)
         return EXIT_START_REFUSED
     try:
@@ -138,6 +144,7 @@ async def run_reconcile(
         )
     finally:
         journal.close()
+        store_lock.release()
 
 
 async def _reconcile_locked(
