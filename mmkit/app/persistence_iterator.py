@@ -52,6 +52,7 @@ from mmkit.app.audit_writer import AuditWriter
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.recovery import InstanceLedger, RecoveryResult, recover
+from mmkit.app.session_clock import clock_warning_at_start
 from mmkit.clock import Clock
 from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
@@ -193,6 +194,10 @@ class Persistence:
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
         self._store_file = StoreFileWatch(self.recorder.engine.url)
+        clock = await asyncio.to_thread(clock_warning_at_start, self.recorder.engine, self.instance, self.session_id)
+        if clock is not None:  # the ledger is whole, the times are out of order: say so (mmkit status does too)
+            self._log.warning("{}", clock)
+            self.audit.put("risk", {"event": "clock_backwards", "reason": clock}, self.engine.clock.now_ns)
         if self.redis is not None:
             self.redis.start()
             self.redis.replace_open_orders(())  # what a previous run left is stale; the sweep re-publishes
