@@ -51,6 +51,7 @@ from loguru import logger
 from mmkit.app.audit_writer import AuditWriter
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import ProblemKind
+from mmkit.app.rate_window import RateWindowJournal
 from mmkit.app.recovery import InstanceLedger, RecoveryResult, recover
 from mmkit.app.session_clock import clock_warning_at_start
 from mmkit.clock import Clock
@@ -117,7 +118,7 @@ class Persistence:
         self.halt_reason: str | None = None
         self._halt_permanent = False
         self._outage_since: int | None = None
-        self._limiter_granted = 0
+        self.rate_window = RateWindowJournal(engine)
         self._store_file: StoreFileWatch | None = None
         #: The store holds (or has been handed) everything the journal held at start: only then may a clean
         #: stop checkpoint the journal. Never after a refused recovery: the journal is the only copy.
@@ -214,12 +215,7 @@ class Persistence:
             await self._catch_up_without_recovery(contents)
         else:
             self._caught_up = True
-        if contents is not None and contents.actions:
-            limiter = getattr(self.engine.runner.executor, "limiter", None)
-            seeded = limiter.seed(contents.actions) if limiter is not None and hasattr(limiter, "seed") else 0
-            if seeded:
-                self._log.info("rate limiter starts from {} actions sent in its window before this start", seeded)
-        self._sync_limiter_count()
+        self.rate_window.seed(contents.actions if contents is not None else ())
 
     async def _catch_up_without_recovery(self, contents: JournalContents) -> None:
         """No recovery (a venue simulated in this process): still hand the store what only the journal holds
@@ -262,7 +258,7 @@ class Persistence:
 
     def tick(self, ts_ns: int) -> None:
         self.sweep(ts_ns)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
         self._check_store(ts_ns)
         journal = self.journal
         if journal is not None and journal.bytes_since_checkpoint > self.journal_checkpoint_bytes:
@@ -282,7 +278,7 @@ class Persistence:
 
     def stop(self, clock: Clock) -> None:
         self.sweep(clock.now_ns)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
 
     # ------------------------------------------------------------------ the write-ahead gate
 
@@ -347,8 +343,7 @@ class Persistence:
             return
         if self._store_file_problem() is not None:
             return
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
+        carry = self.rate_window.carry()
         fills = self.engine.fills
         position = sum((f.qty * f.side.sign for f in fills), ZERO)
         journal.sync()
@@ -358,24 +353,6 @@ class Persistence:
             ok = journal.checkpoint(carry, reopen=True)
         if ok:
             self._log.info("journal checkpointed while running: the store holds all {} fills", len(fills))
-
-    def _journal_actions(self) -> None:
-        """Journal the order-entry actions sent since last time (the rate limiter's window survives restarts)."""
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        journal = self.journal
-        if journal is None or limiter is None or not hasattr(limiter, "action_times"):
-            return
-        granted = limiter.granted
-        new = granted - self._limiter_granted
-        if new <= 0:
-            return
-        self._limiter_granted = granted
-        times = limiter.action_times()
-        journal.append_actions(times[-new:] if new < len(times) else times)
-
-    def _sync_limiter_count(self) -> None:
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        self._limiter_granted = getattr(limiter, "granted", 0)
 
     # ------------------------------------------------------------------ listeners (engine loop)
 
@@ -551,7 +528,7 @@ class Persistence:
             self._publish_hot(now)
             self.redis.heartbeat()
         self.audit.put("risk", {"event": "stop", "position": self.engine.inventory.position}, now)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
         journal = self.journal
         if journal is not None:
             journal.sync()
@@ -581,8 +558,7 @@ class Persistence:
                 self.engine.outcome.record(ProblemKind.NOT_PERSISTED, f"journal: {journal.error}", now)
                 journal.close()
             elif remaining == 0 and self._caught_up and store_problem is None:
-                limiter = getattr(self.engine.runner.executor, "limiter", None)
-                carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
+                carry = self.rate_window.carry()
                 fills = self.engine.fills
                 position = sum((f.qty * f.side.sign for f in fills), ZERO)
                 # The store holds everything: the journal keeps only the rate window and what the store
