@@ -53,15 +53,17 @@ from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.rate_window import RateWindowJournal
 from mmkit.app.recovery import InstanceLedger, RecoveryResult, recover
-from mmkit.app.session_clock import clock_warning_at_start
+from mmkit.app.start_checks import check_store, claim_instance
+from mmkit.app.venue_account import account_refusal
 from mmkit.clock import Clock
 from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
+from mmkit.store.accounts import record_accounts
 from mmkit.store.audit import AuditTrail
 from mmkit.store.file_watch import StoreFileWatch
-from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
-from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
+from mmkit.store.instance_lock import StoreInstanceLock
+from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, read_journal
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
 
@@ -105,12 +107,15 @@ class Persistence:
         journal: Journal | None = None,
         outage_grace_s: float = 5.0,
         instance_lock: StoreInstanceLock | None = None,
+        accounts: dict[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
         self.journal = journal
         #: One process per instance on a shared PostgreSQL store (mmkit.store.instance_lock), held until close.
         self.instance_lock = instance_lock
+        #: Venue -> account fingerprint (mmkit.app.venue_account): checked against the store and the journal.
+        self.accounts = dict(accounts or {})
         #: A running engine checkpoints its journal past this size, once the store has caught up.
         self.journal_checkpoint_bytes = 32 * 1024 * 1024
         self.outage_grace_ns = int(outage_grace_s * NS_PER_S)
@@ -155,15 +160,7 @@ class Persistence:
         EngineStartError (exit 3) if another process holds either. ``mmkit start`` calls it before the venue
         connects (a second session must not even log on); :meth:`open` calls it again (a no-op if held).
         """
-        try:
-            if self.instance_lock is not None:
-                self.instance_lock.acquire()
-            if self.journal is not None:
-                self.journal.lock()  # before it is read: no other process may append to (or checkpoint) it
-        except (InstanceInUse, JournalInUse) as exc:
-            raise EngineStartError(str(exc)) from exc
-        except Exception as exc:
-            raise EngineStartError(f"cannot lock instance {self.instance!r} for this process: {exc}") from exc
+        claim_instance(self.instance_lock, self.journal, self.instance)
 
     async def open(self) -> None:
         """Claim the instance, open the journal, start the recorder and prove both writable, then recover.
@@ -176,6 +173,9 @@ class Persistence:
         if self.journal is not None:
             try:
                 contents = await asyncio.to_thread(read_journal, self.journal.path, self.journal.instance)
+                refusal = account_refusal(self.accounts, contents.accounts, f"the journal {self.journal.path}")
+                if refusal is not None:  # before open(): a refused start must not stamp its account into it
+                    raise EngineStartError(refusal)
                 await asyncio.to_thread(self.journal.open)
             except JournalCorrupt as exc:
                 raise EngineStartError(str(exc)) from exc
@@ -195,9 +195,8 @@ class Persistence:
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
         self._store_file = StoreFileWatch(self.recorder.engine.url)
-        clock = await asyncio.to_thread(clock_warning_at_start, self.recorder.engine, self.instance, self.session_id)
-        if clock is not None:  # the ledger is whole, the times are out of order: say so (mmkit status does too)
-            self._log.warning("{}", clock)
+        clock = await asyncio.to_thread(check_store, self.recorder, self.instance, self.session_id, self.accounts)
+        if clock is not None:
             self.audit.put("risk", {"event": "clock_backwards", "reason": clock}, self.engine.clock.now_ns)
         if self.redis is not None:
             self.redis.start()
@@ -215,6 +214,8 @@ class Persistence:
             await self._catch_up_without_recovery(contents)
         else:
             self._caught_up = True
+        # Recorded once recovery accepted the ledger (a refused start writes nothing); kept if recorded.
+        await asyncio.to_thread(record_accounts, self.recorder.engine, self.instance, self.accounts, self.session_id)
         self.rate_window.seed(contents.actions if contents is not None else ())
 
     async def _catch_up_without_recovery(self, contents: JournalContents) -> None:

@@ -31,11 +31,13 @@ from mmkit.app.build import build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
-from mmkit.app.persistence import default_audit_path, default_store_url
+from mmkit.app.persistence import built_accounts, default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_recovery
+from mmkit.app.venue_account import account_refusal, store_account_refusal
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
 from mmkit.store.audit import AuditTrail
+from mmkit.store.db import redact_url
 from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import (
     SYNTHETIC_PREFIX,
@@ -121,15 +123,18 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
 
 async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
-    *, accept_venue: bool, reason: str, out: TextIO,
+    *, accept_venue: bool, reason: str, out: TextIO, accounts: dict[str, str] | None = None,
 ) -> int:
     """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
+
+    ``accounts`` (venue -> fingerprint, mmkit.app.venue_account): a store or journal recorded under
+    another account is refused (exit 3) before the venue is asked anything.
 
     The instance's journal (and, on a PostgreSQL store, the instance itself: mmkit.store.instance_lock) is
     held for the whole command: a running engine of the instance would otherwise lose the booked fill to its
     next checkpoint (and its venue session to ours).
     """
-    journal = Journal(journal_path, instance=instance)
+    journal = Journal(journal_path, instance=instance, accounts=accounts)
     store_lock = StoreInstanceLock(store_url, instance)
     try:
         store_lock.acquire()  # a PostgreSQL store: the instance, whatever output directory its engine runs from
@@ -158,6 +163,11 @@ async def _reconcile_locked(
         return EXIT_START_REFUSED
     ledger = InstanceLedger(store_url, instance)
     try:
+        refusal = account_refusal(journal.accounts, contents.accounts, f"the journal {journal.path}") or (
+            store_account_refusal(ledger.engine, instance, journal.accounts, redact_url(store_url)))
+        if refusal is not None:
+            print(f"reconcile: {refusal}", file=out)
+            return EXIT_START_REFUSED
         try:
             await engine.venue.connect()
         except Exception as exc:  # any way of not reaching the venue: one line, no traceback
@@ -235,7 +245,7 @@ def reconcile_command(
             return await run_reconcile(
                 built.engine, url, str(journal_path_for(url, instance, output_dir)),
                 str(default_audit_path(cfg.store, instance, output_dir)), instance,
-                accept_venue=accept_venue, reason=(reason or "").strip(), out=out,
+                accept_venue=accept_venue, reason=(reason or "").strip(), out=out, accounts=built_accounts(built),
             )
         finally:
             try:

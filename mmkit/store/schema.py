@@ -256,6 +256,26 @@ def _add_session_seq(conn: Connection) -> None:
         conn.execute(update(t).where(t.c.session_id == session_id).values(seq=base + offset))
 
 
+# ---- venue accounts (v4) ---------------------------------------------------------------------------
+# Which venue account an instance's ledger belongs to: a non-secret fingerprint per venue (TrueX
+# SenderCompID/TargetCompID/PartyID, a sha256 prefix of an API key; mmkit.app.venue_account), recorded at
+# the first start that knows it and checked at every start and by `mmkit reconcile`. A store copied from
+# another account is refused rather than reconciled against a venue that no longer knows its orders.
+venue_accounts = Table(
+    "venue_accounts",
+    metadata,
+    Column("instance", String(64), primary_key=True),
+    Column("venue", String(32), primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("recorded_ns", BigInteger, nullable=False),
+)
+
+
+def _add_venue_accounts(conn: Connection) -> None:
+    venue_accounts.create(conn, checkfirst=True)
+
+
 def next_session_seq(conn: Connection) -> int:
     """The sequence number of a session starting now (one process per instance: mmkit.store.instance_lock)."""
     return int(conn.execute(select(func.coalesce(func.max(sessions.c.seq), 0))).scalar_one()) + 1
@@ -279,6 +299,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: sessions, orders, fills, hedges, pnl, tob", _v1_initial),
     Migration(2, "quarantined_fills: fills that failed validation, never booked", _add_quarantined_fills),
     Migration(3, "sessions.seq: sessions ordered by the store, not the wall clock", _add_session_seq),
+    Migration(4, "venue_accounts: which venue account each instance's ledger belongs to", _add_venue_accounts),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
