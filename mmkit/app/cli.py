@@ -157,7 +157,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     return reconcile_command(
         args.config, accept_venue=args.accept_venue, reason=args.reason,
-        overrides=_overrides(args),
+        overrides=_overrides(args), void_excess=args.void_excess,
     )
 
 
@@ -248,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("config", help="the strategy YAML of the instance (names its venue, store and journal)")
     reconcile.add_argument("--accept-venue", action="store_true",
                            help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
-    reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
+    reconcile.add_argument("--void-excess", action="store_true",
+                           help="book a flagged compensating fill (opposite side) for what the ledger holds and "
+                                "the venue never filled (EXCESS); never deletes a fill")
+    reconcile.add_argument("--reason", default=None,
+                           help="why (required with --accept-venue and --void-excess; audited)")
     _add_override_flags(reconcile)
     reconcile.set_defaults(handler=_cmd_reconcile)
 

@@ -41,6 +41,7 @@ from mmkit.store.db import redact_url
 from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import (
     SYNTHETIC_PREFIX,
+    VOID_PREFIX,
     Journal,
     JournalCorrupt,
     JournalInUse,
@@ -96,6 +97,43 @@ def _missing_price(short: Shortfall, plan: RecoveryPlan) -> Decimal:
     raise ValueError(f"{r.client_id}: the venue gives no price and the ledger has no limit price")
 
 
+def void_fills(plan: RecoveryPlan, engine: Engine, now_ns: int) -> list[Fill]:
+    """One compensating fill per excess: the order's opposite side, for the quantity the venue never filled.
+
+    Priced so the order's fills that remain average the venue's AvgPx where it reports one; else at the
+    average price of what the ledger booked on the order (a re-sent execution repeats its price, so the
+    void reverses it exactly). A reversal, never a deletion: every booked fill stays in the ledger.
+    """
+    out: list[Fill] = []
+    quote = engine.runner.instrument.quote
+    for excess in plan.excess:
+        r = excess.report
+        held = [f for f in plan.fills if f.venue == r.venue and f.client_id == r.client_id]
+        notional = sum((-f.price * f.qty if f.trade_id.startswith(VOID_PREFIX) else f.price * f.qty
+                        for f in held), ZERO)
+        avg_px = getattr(r, "avg_px", None)
+        if avg_px is not None and avg_px > 0:
+            price = Decimal(notional - avg_px * r.filled_qty) / excess.extra
+        else:
+            price = notional / excess.ledger_filled
+        out.append(Fill(
+            venue=r.venue,
+            trade_id=f"{VOID_PREFIX}{r.venue_order_id or r.client_id}:{excess.ledger_filled}",
+            client_id=r.client_id,
+            symbol=r.symbol,
+            side=r.side.opposite,
+            price=price,
+            qty=excess.extra,
+            fee=ZERO,
+            fee_currency=quote,
+            liquidity=Liquidity.MAKER,
+            ts_event=now_ns,
+            ts_recv=now_ns,
+            venue_order_id=r.venue_order_id,
+        ))
+    return out
+
+
 def describe(plan: RecoveryPlan, venue: str) -> list[str]:
     """The venue's view against the ledger, one line per order it told us about."""
     lines = [f"venue {venue}: {len(plan.reports)} order(s) reported, ledger holds {len(plan.fills)} fill(s)"]
@@ -124,6 +162,7 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
 async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
     *, accept_venue: bool, reason: str, out: TextIO, accounts: dict[str, str] | None = None,
+    void_excess: bool = False,
 ) -> int:
     """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
 
@@ -145,7 +184,8 @@ async def run_reconcile(
         return EXIT_START_REFUSED
     try:
         return await _reconcile_locked(
-            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out
+            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out,
+            void_excess=void_excess,
         )
     finally:
         journal.close()
@@ -154,7 +194,7 @@ async def run_reconcile(
 
 async def _reconcile_locked(
     engine: Engine, store_url: str, journal: Journal, audit_path: str, instance: str,
-    *, accept_venue: bool, reason: str, out: TextIO,
+    *, accept_venue: bool, reason: str, out: TextIO, void_excess: bool,
 ) -> int:
     try:
         contents = read_journal(journal.path, instance)
@@ -186,19 +226,22 @@ async def _reconcile_locked(
         return EXIT_START_REFUSED
     if plan.failures:
         return EXIT_START_REFUSED
-    if plan.excess:  # booking cannot take a fill away: a person must find which one the venue did not make
+    # All or nothing: a difference is booked only when every one of them is settled by a flag.
+    if plan.excess and not void_excess:  # a person must find which fill the venue did not make
         print("not changed: the ledger holds fills the venue did not make; --accept-venue books only missing "
-              "fills, never removes one (docs/operations.md, mmkit reconcile)", file=out)
+              "fills, never removes one; run again with --void-excess --reason TEXT to book a flagged "
+              "compensating fill for each EXCESS (docs/operations.md, mmkit reconcile)", file=out)
         return EXIT_LEDGER_HALT
-    if not plan.shortfalls:
-        return EXIT_OK
-    if not accept_venue:
+    if plan.shortfalls and not accept_venue:
         print("not changed: run again with --accept-venue --reason TEXT to book the difference", file=out)
         return EXIT_LEDGER_HALT
+    if not plan.shortfalls and not plan.excess:
+        return EXIT_OK
     now = time.time_ns()
     fills = synthetic_fills(plan, engine, now)
+    voids = void_fills(plan, engine, now)
     journal.open()
-    for fill in fills:
+    for fill in [*fills, *voids]:
         journal.append_fill(fill, note=reason)
     if not journal.sync():
         print(f"reconcile: {journal.error}; nothing booked", file=out)
@@ -207,31 +250,40 @@ async def _reconcile_locked(
     audit = AuditTrail(audit_path, instance=instance, fsync="always")
     for fill in fills:
         audit.write("risk", {"event": "reconcile_accept_venue", "reason": reason, "fill": fill}, now)
+    for fill in voids:
+        audit.write("risk", {"event": "reconcile_void_excess", "reason": reason, "fill": fill}, now)
     audit.close()
     recorder = Recorder(store_url, instance=instance)
     recorder.start()
-    for fill in fills:
+    for fill in [*fills, *voids]:
         recorder.record_fill(fill)
     left = recorder.close()
     for fill in fills:
         print(f"booked synthetic fill {fill.trade_id}: {fill.side.value} {fill.qty} @ {fill.price} ({reason})",
               file=out)
+    for fill in voids:
+        print(f"voided {fill.qty} of {fill.client_id}: compensating fill {fill.trade_id} {fill.side.value} "
+              f"{fill.qty} @ {fill.price} ({reason})", file=out)
     if left:
         print(f"{left} records not written to the store: the journal holds them, the next start catches up",
               file=out)
-    logger.warning("reconcile: {} synthetic fill(s) booked from the venue's CumQty: {}", len(fills), reason)
+    if fills:
+        logger.warning("reconcile: {} synthetic fill(s) booked from the venue's CumQty: {}", len(fills), reason)
+    if voids:
+        logger.warning("reconcile: {} excess fill quantity(ies) voided by compensating fills: {}", len(voids), reason)
     return EXIT_OK
 
 
 def reconcile_command(
     config_path: str, *, accept_venue: bool, reason: str | None, overrides: ConfigOverrides | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO = sys.stdout, void_excess: bool = False,
 ) -> int:
-    """``mmkit reconcile CONFIG [--accept-venue --reason TEXT]``."""
-    if accept_venue and not (reason and reason.strip()):
-        print("reconcile: --accept-venue needs --reason TEXT (it is written to the ledger and the audit trail)",
-              file=out)
-        return EXIT_USAGE
+    """``mmkit reconcile CONFIG [--accept-venue] [--void-excess] [--reason TEXT]``."""
+    for flag, given in (("--accept-venue", accept_venue), ("--void-excess", void_excess)):
+        if given and not (reason and reason.strip()):
+            print(f"reconcile: {flag} needs --reason TEXT (it is written to the ledger and the audit trail)",
+                  file=out)
+            return EXIT_USAGE
     restrict_umask()
     loaded = load_engine_config(config_path, overrides)
     cfg = loaded.config
@@ -246,6 +298,7 @@ def reconcile_command(
                 built.engine, url, str(journal_path_for(url, instance, output_dir)),
                 str(default_audit_path(cfg.store, instance, output_dir)), instance,
                 accept_venue=accept_venue, reason=(reason or "").strip(), out=out, accounts=built_accounts(built),
+                void_excess=void_excess,
             )
         finally:
             try:

@@ -65,7 +65,7 @@ from mmkit.connector import OrderNotFoundError, TransientVenueError
 from mmkit.model import ZERO, Fill, OrderStatusReport, VenueOrderStatus
 from mmkit.store import schema
 from mmkit.store.db import create_store_engine
-from mmkit.store.journal import JournalContents
+from mmkit.store.journal import VOID_PREFIX, JournalContents
 from mmkit.store.queries import fill_from_row
 from mmkit.store.records import OrderRecord
 
@@ -433,9 +433,11 @@ async def plan_recovery(
     chained: dict[str, set[str]] = defaultdict(set)  # venue order id -> ClOrdIDs that have fills on it
     for fill in [*fills, *missed]:
         if fill.venue == name:
-            filled_by_order[fill.client_id] += fill.qty
+            # A void (`mmkit reconcile --void-excess`) takes back what the venue never filled on the order.
+            qty = -fill.qty if fill.trade_id.startswith(VOID_PREFIX) else fill.qty
+            filled_by_order[fill.client_id] += qty
             if fill.venue_order_id:
-                filled_by_venue_order[fill.venue_order_id] += fill.qty
+                filled_by_venue_order[fill.venue_order_id] += qty
                 chained[fill.venue_order_id].add(fill.client_id)
 
     def ledger_filled(report: OrderStatusReport) -> Decimal:

@@ -66,6 +66,9 @@ from mmkit.store.records import OrderRecord, to_jsonable
 
 #: Prefix of the trade id of a fill that ``mmkit reconcile --accept-venue`` booked from the venue's CumQty.
 SYNTHETIC_PREFIX = "mmkit-synthetic:"
+#: Prefix of the trade id of a compensating fill ``mmkit reconcile --void-excess`` booked: the opposite side
+#: of the order, for the quantity the ledger holds and the venue never filled. It reverses, never deletes.
+VOID_PREFIX = "mmkit-void:"
 
 
 class JournalCorrupt(Exception):
