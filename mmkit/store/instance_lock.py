@@ -143,8 +143,9 @@ class StoreInstanceLock:
         """Who holds the key (its application_name says the pid and host), best effort."""
         query = text(
             "SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"
-        )
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )  # advisory locks are per database: another database's holder of the same key is not ours
         unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
         try:
             row = conn.execute(query, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}).first()

@@ -124,7 +124,8 @@ def lock_holders(pg_url: str) -> int:
     unsigned = instance_lock_key("alpha") & 0xFFFF_FFFF_FFFF_FFFF
     with psycopg.connect(_libpq(pg_url), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s AND objid = %s",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s AND objid = %s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (unsigned >> 32, unsigned & 0xFFFF_FFFF),
         ).fetchone()
     assert row is not None
