@@ -28,12 +28,14 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
+from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
 from mmkit.app.engine import Engine
 from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
-from mmkit.backtest.binance import RecordingFormatError, detect_instrument, read_recording, recording_files
-from mmkit.backtest.continuity import FileNote, describe_files, file_at
-from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, unhealthy
+from mmkit.backtest.binance import RecordingFormatError, read_recording, recording_files
+from mmkit.backtest.continuity import FileNote
+from mmkit.backtest.funding import FundingFormatError, FundingInput, funding_lines, funding_section, is_perpetual
+from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health
 from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
@@ -147,6 +149,7 @@ def run_backtest(
     controller_max_failures: int | None = None,
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
+    funding: FundingInput | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -163,6 +166,9 @@ def run_backtest(
     the fit of these events is kept across runs (:func:`recording_fit_store`).
     ``latency``: both legs between us and the venue (default
     :data:`~mmkit.sim.latency.DEFAULT_BACKTEST_LATENCY`, 2 ms each way), stated in ``report["latency_ms"]``.
+    ``funding``: the published funding settlements of a perpetual contract and where they came from; a run
+    on a perpetual has ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to
+    be missing from the PnL); given for anything else, or not covering the run, it is refused (ValueError).
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -201,6 +207,8 @@ def run_backtest(
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
         engine.runner.max_consecutive_failures = controller_max_failures
+    if funding is not None:  # before the run: a file that does not fit this run is a mistake, said at once
+        funding.check(rules.venue, symbol, start, end)
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
@@ -266,6 +274,10 @@ def run_backtest(
         rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
     )
     report["no_fill"] = no_fill_reason(report)  # None unless the run filled nothing (then it says why)
+    if is_perpetual(rules.venue, symbol):  # only then: every other report stays as it was
+        report["funding"] = funding_section(
+            None if funding is None else funding.rates, None if funding is None else funding.source, engine.fills,
+            sampler.ts, sampler.mid, engine.pnl.settlement, start, end, engine.pnl.total())
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 
@@ -338,6 +350,12 @@ def backtest_command(args: argparse.Namespace) -> int:
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
     choice = choose_setup(loaded, events, getattr(args, "setup", None))
+    funding = None
+    if getattr(args, "funding", None):
+        try:
+            funding = _funding_for(Path(args.funding), choice, events, start_ns, end_ns)
+        except FundingFormatError as exc:
+            return _usage(f"--funding: {exc}")
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
     from mmkit.app import paths as homes  # one home for what a run writes (issue 13)
 
@@ -354,6 +372,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
         fit_store=recording_fit_store(data, end_ns),
         latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
+        funding=funding,
     )
     report = result.report
     paths = write_outputs(result, out_dir)
@@ -363,6 +382,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(format_table(report))
     if report.get("no_fill"):
         print(f"!! {report['no_fill']}")
+    for line in funding_lines(report["funding"]) if "funding" in report else ():
+        print(line)
     print(_format_failures(result))
     print(format_health(report))
     if report.get("taker_flow"):
@@ -425,6 +446,7 @@ def backtest_loaded(
     meta: dict[str, Any] | None = None,
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
+    funding: FundingInput | None = None,
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -442,7 +464,7 @@ def backtest_loaded(
             risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
-            fit_store=fit_store, latency=latency,
+            fit_store=fit_store, latency=latency, funding=funding,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -454,6 +476,18 @@ def backtest_loaded(
         result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
         report["problems"] = result.engine.outcome.as_report()
     return result, verdict
+
+
+def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent], start_ns: int | None,
+                 end_ns: int | None) -> FundingInput:
+    """``--funding``'s settlements, checked against the quoted contract and the run's span before anything runs."""
+    venue = choice.rules.venue if choice.rules is not None else events[0].venue
+    symbol = choice.symbol or events[0].symbol
+    funding = FundingInput.load(path, symbol)
+    start = events[0].ts_recv if start_ns is None else start_ns
+    end = events[-1].ts_recv if end_ns is None else end_ns
+    funding.check(venue, symbol, start, end)
+    return funding
 
 
 def _usage(message: str) -> int:
@@ -489,83 +523,6 @@ def _bad_numbers(args: argparse.Namespace) -> str | None:
         except ValueError as exc:
             return f"--latency-ms {exc}"
     return None
-
-
-def recording_fit_store(data: Path, end_ns: int | None, cache: Path | bool = True) -> FitStore:
-    """Where the taker fits of ``load_events(data, end_ns)``'s events are kept (the recording cache's directory).
-
-    The read is named by what shapes its events: the files' stamps, the
-    reader and its version (bumped whenever its parse changes), and
-    ``end_ns``. Only for events that are exactly that read's.
-    """
-    from mmkit.backtest import binance, recording_cache, tardis
-
-    paths: list[Path]
-    read: dict[str, object] = {"end_ns": end_ns, "events": "book+trades"}
-    if is_tardis(data):
-        found = tardis_files(data) if data.is_dir() else (data, None)
-        paths = [p for p in found if p is not None]
-        read.update(reader="tardis", reader_version=tardis.READER_VERSION)
-    else:
-        paths = recording_files(data) if data.is_dir() else [data]
-        # What the parse's own cache key names besides its version (mmkit.backtest.binance._disk_key).
-        read.update(reader="binance", reader_version=binance.READER_VERSION,
-                    price_increment=str(binance.PRICE_INCREMENT), size_increment=str(binance.SIZE_INCREMENT),
-                    min_latency_ns=binance.DEFAULT_MIN_LATENCY_NS, window_ns=binance.DEFAULT_WINDOW_NS)
-    return FitStore(recording_cache.cache_directory(cache), recording_cache.file_stamps(paths), read)
-
-
-#: Bump whenever :func:`mmkit.backtest.continuity.describe_files` would say something else of the same files.
-NOTES_VERSION = 1
-
-
-def recording_notes(data: Path, cache: Path | bool = True) -> list[FileNote]:
-    """How the files of a Binance recording follow each other (nothing to say for Tardis CSV).
-
-    Saying it decompresses every file (0.08 s of a 1.2 s default backtest on
-    the shared recording), so it is kept in the recording cache
-    (:mod:`mmkit.backtest.recording_cache.derived`), keyed by the files'
-    stamps and the market's chaining rule: ``cache`` True is the cache the
-    environment names, False none, a path that directory.
-    """
-    from mmkit.backtest import recording_cache
-    from mmkit.backtest.recording_cache.derived import DerivedKey, load_derived, store_derived
-
-    if is_tardis(data):
-        return []
-    paths = recording_files(data) if data.is_dir() else [data]
-    recorded = detect_instrument(paths)
-    directory = recording_cache.cache_directory(cache)
-    key = DerivedKey("file_notes", NOTES_VERSION, recording_cache.file_stamps(paths),
-                     {"market": recorded.market.name, "chaining": recorded.market.chaining})
-    stored = load_derived(directory, key)
-    if stored is not None:
-        try:
-            return [FileNote(Path(n["path"]), n["has_snapshot"], n["first_event_ns"], n["last_event_ns"],
-                             n["continues"], n["note"]) for n in stored]
-        except (KeyError, TypeError) as exc:
-            logger.warning("recording cache: file notes of {} unreadable ({!r}); recomputing", data, exc)
-    notes = describe_files(paths, recorded)
-    store_derived(directory, key, [
-        {"path": str(n.path), "has_snapshot": n.has_snapshot, "first_event_ns": n.first_event_ns,
-         "last_event_ns": n.last_event_ns, "continues": n.continues, "note": n.note} for n in notes])
-    return notes
-
-
-def data_verdict(
-    report: dict[str, Any], notes: Sequence[FileNote], data: Path, max_invalid_pct: float
-) -> str | None:
-    """None when the quoted book was valid long enough; else the one line that says where it was not."""
-    key = report.get("quoted_book")
-    health = report.get("data_health", {}).get(key)
-    if health is None or not unhealthy(health, max_invalid_pct):
-        return None
-    at = health["first_gap_ns"] if health["first_gap_ns"] is not None else health["first_invalid_ns"]
-    reason = health["first_gap_reason"] or health["first_invalid_reason"]
-    where = file_at(notes, at) if notes and at is not None else data
-    when = health["first_gap_utc"] or health["first_invalid_utc"]
-    return (f"data unhealthy: {where}: the {key} book was invalid for {health['invalid_pct']:.2f} % of the span "
-            f"(limit {max_invalid_pct:g} %), first at {when} ({reason})")
 
 
 # -- issue 13: a broken controller or iterator must not look like a clean backtest ------------------

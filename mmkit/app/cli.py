@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                                " shows (default 0)")
     backtest.add_argument("--latency-ms", default=None, metavar="MS[,MS]",
                           help="latency between us and the venue in ms, each way or entry,response (default 2)")
+    backtest.add_argument("--funding", default=None, metavar="FILE",
+                          help="a perpetual's published funding settlements (Binance fundingRate CSV, or the "
+                               "/fapi/v1/fundingRate JSON): booked on the position held at each; without it the "
+                               "report says what is missing")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
                           help="queue-position model of --setup replay")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -95,7 +96,8 @@ class Search:
             start_ns=dataset.start_ns, end_ns=dataset.end_ns, seed=self.spec.seed,
             setup=self.spec.setup, queue=self.spec.queue, version=mmkit_version(),
             config_name=str(self.spec.config), taker_reach_bps=str(self.spec.taker_reach_bps),
-            latency_ms=self.spec.latency_ms,
+            latency_ms=self.spec.latency_ms, funding_path=self.spec.funding,
+            funding_checksum=data_checksum(Path(self.spec.funding)) if self.spec.funding else "",
         )
 
     def evaluate(self, points: Sequence[dict[str, Any]], datasets: Sequence[DataSet], *, phase: str = "search",

@@ -31,7 +31,7 @@ Method = Literal["grid", "optuna"]
 
 _TOP_KEYS = frozenset(
     {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue",
-     "taker_reach_bps", "latency_ms"}
+     "taker_reach_bps", "latency_ms", "funding"}
 )
 _CONSTRAINT = re.compile(r"^\s*(abs\(\s*(?P<abs>[^)\s]+)\s*\)|(?P<path>[^\s<>=!]+))\s*(?P<op><=|>=|==|!=|<|>)\s*"
                          r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -109,6 +109,8 @@ class SweepSpec:
     #: Latency between us and the venue in ms, ``"5"`` or ``"0.5,20"`` (as ``mmkit backtest --latency-ms``);
     #: empty: the backtest's default.
     latency_ms: str = ""
+    #: A perpetual's funding settlements (as ``mmkit backtest --funding``); empty: none (reports say so).
+    funding: str = ""
 
 
 def _fail(file: Path, key: str, reason: str) -> SweepError:
@@ -307,6 +309,21 @@ def _search(file: Path, raw: Any) -> Search:
     return Search(method=method, trials=values["trials"], seed=values["seed"], batch=values["batch"])
 
 
+def _funding(file: Path, value: Any) -> str:
+    """``funding``: a readable funding file (checked against each trial's contract and span when it runs)."""
+    from mmkit.backtest.funding import FundingFormatError, load_funding
+
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise _fail(file, "funding", "expected the path of a funding file (as mmkit backtest --funding)")
+    try:
+        load_funding(Path(value), None)
+    except FundingFormatError as exc:
+        raise _fail(file, "funding", str(exc)) from None
+    return value
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep file (everything but the parameter paths: see :func:`mmkit.research.space.check`)."""
     file = Path(path)
@@ -347,6 +364,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
             parse_latency_ms(latency_ms)
         except ValueError as exc:
             raise _fail(file, "latency_ms", str(exc)) from None
+    funding = _funding(file, raw.get("funding"))
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
@@ -358,5 +376,5 @@ def load_sweep(path: str | Path) -> SweepSpec:
         parameters=_parameters(file, raw.get("parameters"), search.method),
         objective=metric, direction=direction, constraints=_constraints(file, raw.get("constraints")),
         search=search, mode=mode, seed=seed, setup=setup, queue=queue, taker_reach_bps=Decimal(reach),
-        latency_ms=latency_ms,
+        latency_ms=latency_ms, funding=funding,
     )

@@ -59,6 +59,9 @@ class TrialSpec:
     taker_reach_bps: str = "0"
     #: Latency in ms as the sweep file gives it (``--latency-ms``); empty: the backtest's default.
     latency_ms: str = ""
+    #: The funding file (``--funding``) and the SHA-256 of its bytes; empty: none.
+    funding_path: str = ""
+    funding_checksum: str = ""
 
     def key(self) -> str:
         """Hash of the inputs: config, parameters, data checksum, window, seed, setup, mmkit version."""
@@ -77,6 +80,8 @@ class TrialSpec:
         }
         if self.latency_ms:  # only when set: the keys of trials run before the option existed stay valid
             payload["latency_ms"] = self.latency_ms
+        if self.funding_path:  # the same: and a changed file is another trial
+            payload["funding"] = self.funding_checksum
         text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -118,6 +123,15 @@ def data_checksum(path: Path) -> str:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.name
         digest.update(f"{name}\0{_file_digest(str(file.resolve()), stat.st_size, stat.st_mtime_ns)}\n".encode())
     return digest.hexdigest()
+
+
+def _funding_input(spec: TrialSpec, symbol: str) -> Any:
+    """The trial's funding settlements (None without a file); a file that does not fit the run fails the trial."""
+    if not spec.funding_path:
+        return None
+    from mmkit.backtest.funding import FundingInput
+
+    return FundingInput.load(Path(spec.funding_path), symbol)
 
 
 def _events(data: Path, end_ns: int | None) -> list[Any]:
@@ -223,6 +237,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
         queue=spec.queue,  # type: ignore[arg-type]
         taker_reach_bps=Decimal(spec.taker_reach_bps), max_invalid_pct=DEFAULT_MAX_INVALID_PCT,
         latency=parse_latency_ms(spec.latency_ms) if spec.latency_ms else None,
+        funding=_funding_input(spec, choice.symbol or events[0].symbol),
         meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
     )
     write_outputs(result, out)

@@ -47,6 +47,21 @@ def test_the_latency_is_given_as_mmkit_backtest_takes_it(tmp_path: Path) -> None
     assert load_sweep(write(tmp_path, GOOD + "latency_ms: '0.5,20'\n")).latency_ms == "0.5,20"
 
 
+def test_a_funding_file_is_read_when_the_sweep_file_is_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    assert load_sweep(write(tmp_path, GOOD)).funding == ""
+    good = tmp_path / "funding.csv"
+    good.write_text("calc_time,last_funding_rate\n1723161600000,0.0001\n")
+    assert load_sweep(write(tmp_path, GOOD + f"funding: {good}\n")).funding == str(good)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("calc_time,last_funding_rate\n1723161600000,one\n")
+    for body, words in ((f"funding: {bad}\n", f"{bad}:2: funding rate 'one' is not a number"),
+                        (f"funding: {tmp_path / 'none.csv'}\n", "cannot read the funding file"),
+                        ("funding: 3\n", "expected the path of a funding file")):
+        with pytest.raises(SweepError) as caught:
+            load_sweep(write(tmp_path, GOOD + body))
+        assert caught.value.key_path == "funding" and words in str(caught.value), str(caught.value)
+
+
 def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
     spec = load_sweep(write(tmp_path, GOOD.replace("[0.05, 0.1]", "{low: 0.1, high: 0.3, step: 0.1}")))
     assert grid_values(spec.parameters[0]) == [Decimal("0.1"), Decimal("0.2"), Decimal("0.3")]

@@ -1,0 +1,82 @@
+"""A sweep on a perpetual books each trial's funding from the sweep file's `funding` and can rank by it.
+
+Synthetic USD-M recording straddling the 2024-08-09T00:00Z settlement (no shared data needed); trials
+run in process. Each trial's report must hold the funding booked on its own fills, and a sweep without
+the file must leave every trial saying the PnL lacks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mmkit.app.outcome import EXIT_OK
+from mmkit.research.command import sweep_command
+from mmkit.testing.binance_recordings import synthetic_recording
+
+pytestmark = [pytest.mark.integration]
+
+MIDNIGHT_MS = 1_723_161_600_000
+CONFIG = """
+engine: {instance: bt, tick_ms: 100}
+venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
+strategy:
+  controller: strategies.skewed_ladder:SkewedLadderController
+  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
+risk:
+  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
+"""
+
+
+def _sweep(tmp_path: Path, extra: str) -> dict:  # type: ignore[type-arg]
+    config = tmp_path / "usdm.yml"
+    config.write_text(CONFIG)
+    data = tmp_path / "data"
+    if not data.exists():
+        synthetic_recording("usdm", seconds=60, start_ns=MIDNIGHT_MS * 10**6 - 30 * 10**9).write(data)
+    path = tmp_path / "sweep.yml"
+    path.write_text(f"name: funded\nconfig: {config}\ndata: [{data}]\n"
+                    "parameters:\n  strategy.params.base_spread_bps: [1, 3]\n"
+                    f"search: grid\n{extra}")
+    out = tmp_path / "out"
+    args = argparse.Namespace(sweep=str(path), out=str(out), address=None, num_cpus=None, in_process=True,
+                              rerun=None, no_progress=True)
+    assert sweep_command(args) == EXIT_OK
+    return json.loads((out / "summary.json").read_text())
+
+
+def _reports(out: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(p.read_text()) for p in sorted((out / "trials").glob("*/report.json"))]
+
+
+def test_each_trial_books_funding_on_its_own_fills_and_the_ranking_reads_it(tmp_path: Path) -> None:
+    funding = tmp_path / "BTCUSDT-fundingRate-2024-08.csv"
+    eight_h = 8 * 3_600_000
+    funding.write_text("calc_time,funding_interval_hours,last_funding_rate\n"
+                       f"{MIDNIGHT_MS - eight_h},8,0.0001\n{MIDNIGHT_MS},8,0.0005\n{MIDNIGHT_MS + eight_h},8,0.0001\n")
+    summary = _sweep(tmp_path, f"funding: {funding}\n"
+                               "objective: {metric: funding.pnl_total_with_funding, direction: maximize}\n")
+    reports = _reports(tmp_path / "out")
+    assert len(reports) == 2
+    scores = set()
+    for report in reports:
+        section = report["funding"]
+        assert section["modelled"] is True and section["source"] == str(funding) and section["settlements"] == 1
+        row = section["rows"][0]
+        expected = -Decimal(row["position"]) * Decimal(row["price"]) * Decimal("0.0005")
+        assert Decimal(section["total"]) == expected.quantize(Decimal("0.00000001"))
+        assert Decimal(section["pnl_total_with_funding"]) == (Decimal(report["pnl"]["total"]) + expected).quantize(
+            Decimal("0.00000001"))
+        scores.add(float(section["pnl_total_with_funding"]))
+    assert {entry["score"] for entry in summary["ranking"]} == scores
+
+
+def test_without_the_file_every_trial_says_its_pnl_lacks_funding(tmp_path: Path) -> None:
+    _sweep(tmp_path, "objective: pnl.total\n")
+    reports = _reports(tmp_path / "out")
+    assert reports and all(r["funding"]["modelled"] is False for r in reports)
+    assert any(r["funding"]["missing_from_pnl"] for r in reports)
