@@ -107,12 +107,6 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             await console.start_refused(f"cannot open the store or the audit trail: {exc}")
             return EXIT_START_FAILED
         try:
-            await asyncio.to_thread(persistence.claim)  # one process per instance, before the venue connects
-        except EngineStartError as exc:
-            logger.error("refusing to quote: {}", exc)
-            await console.start_refused(str(exc))
-            return EXIT_START_FAILED
-        try:
             controls = await open_controls(built, persistence)  # operator control channel (mmkit pause/resume/...)
         except ControlStartError as exc:
             logger.error("refusing to quote: {}", exc)
@@ -121,6 +115,13 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         try:
             await console.open(persistence, controls)  # metrics, alert watchers, dashboard (each if configured)
         except ConsoleStartError as exc:
+            logger.error("refusing to quote: {}", exc)
+            await console.start_refused(str(exc))
+            return EXIT_START_FAILED
+        try:  # one process per instance, before the venue connects (after the control socket, whose refusal
+            # names a twin in the same output dir): mmkit.store.instance_lock
+            await asyncio.to_thread(persistence.claim)
+        except EngineStartError as exc:
             logger.error("refusing to quote: {}", exc)
             await console.start_refused(str(exc))
             return EXIT_START_FAILED
