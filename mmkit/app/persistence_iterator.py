@@ -295,7 +295,8 @@ class Persistence:
             self._halt(f"journal: {journal.error}", ts_ns, permanent=True)
         return self.halt_reason
 
-    def _halt(self, reason: str, ts_ns: int, *, permanent: bool = False) -> None:
+    def _halt(self, reason: str, ts_ns: int, *, permanent: bool = False,
+              kind: ProblemKind = ProblemKind.NOT_PERSISTED) -> None:
         """Halt quoting. Permanent (journal, audit): records were lost, the run ends NOT_PERSISTED (exit 6)."""
         if self._halt_permanent or self.halt_reason == reason:
             return
@@ -304,10 +305,13 @@ class Persistence:
         self._log.error("quoting halted: {}", reason)
         self.audit.put("risk", {"event": "persistence_halt", "reason": reason}, ts_ns)
         if permanent:
-            self.engine.outcome.record(ProblemKind.NOT_PERSISTED, reason, ts_ns)
+            self.engine.outcome.record(kind, reason, ts_ns)
 
     def _check_store(self, ts_ns: int) -> None:
         """Store failure policy: an outage past the grace halts quoting until the store caught up."""
+        lost = None if self.instance_lock is None else self.instance_lock.problem
+        if lost is not None:  # another process took the instance: the ledger is not this run's alone
+            self._halt(lost, ts_ns, permanent=True, kind=ProblemKind.LEDGER_HALT)
         stats = self.recorder.stats()
         if self.audit.trail.errors:  # the desk's record of the run is incomplete: as bad as a lost fill
             self._halt(f"audit trail {self.audit.trail.path} cannot be written", ts_ns, permanent=True)

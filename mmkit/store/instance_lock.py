@@ -16,6 +16,15 @@ instance name, taken on a connection of its own and held for the whole run
 the connection: a SIGKILLed holder never blocks its restart (the server
 drops the lock when it sees the socket close). The connection's
 ``application_name`` names the holder (pid, host) so a refusal can say who.
+Advisory locks are per database: one key per instance and store.
+
+Dying with the connection cuts both ways: a PostgreSQL restart, or a
+connection the server or a proxy ends, drops the lock of a *running* engine.
+So a watchdog thread checks the connection every ``check_interval_s`` and
+takes the lock again on a new one; if another process took it meanwhile,
+:attr:`StoreInstanceLock.problem` says so and the engine halts quoting for
+good (its ledger is no longer its alone). While the store cannot be reached
+at all the lock cannot be taken either, by anyone.
 
 A SQLite store: the journal lock is per store file, so two output directories
 sharing one ``store.url`` are refused already (``tests/faults/test_journal_identity.py``).
@@ -32,6 +41,7 @@ import fcntl
 import hashlib
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +55,8 @@ from mmkit.store.private import FILE_MODE, private_dir
 #: How long a start waits for a holder that is going away (a SIGKILLed engine whose server session the
 #: database has not reaped yet) before refusing. Bounded: a live holder is refused after this.
 DEFAULT_WAIT_S = 3.0
+#: How often a held PostgreSQL lock's connection is checked (and the lock taken again if it was dropped).
+DEFAULT_CHECK_INTERVAL_S = 2.0
 
 
 class InstanceInUse(Exception):
@@ -64,10 +76,20 @@ def _holder_name() -> str:
 class StoreInstanceLock:
     """Held from :meth:`acquire` until :meth:`release`: an advisory lock (PostgreSQL) or a lock file (SQLite)."""
 
-    def __init__(self, url: str, instance: str, *, wait_s: float = DEFAULT_WAIT_S) -> None:
+    def __init__(
+        self, url: str, instance: str, *, wait_s: float = DEFAULT_WAIT_S,
+        check_interval_s: float = DEFAULT_CHECK_INTERVAL_S,
+    ) -> None:
         self.url = url
         self.instance = instance
         self.wait_s = wait_s
+        self.check_interval_s = check_interval_s
+        #: Why the instance is no longer this process's alone (another process took the lock), else None.
+        #: Set by the watchdog thread, read by the engine every tick (mmkit.app.persistence_iterator).
+        self.problem: str | None = None
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
         self.key = instance_lock_key(instance)
         parsed = make_url(url)
         self.applies = parsed.get_backend_name() == "postgresql"
@@ -92,13 +114,25 @@ class StoreInstanceLock:
             return
         self._engine = create_store_engine(self.url)
         try:
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except Exception:
+            self._conn = self._take(self.wait_s)
+        except BaseException:
             self._dispose()
             raise
+        logger.bind(instance=self.instance, store=redact_url(self.url)).info(
+            "instance {} locked on the store (advisory lock {})", self.instance, self.key
+        )
+        self._stop.clear()
+        self._watchdog = threading.Thread(target=self._watch, name=f"mmkit-instance-lock-{self.instance}",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def _take(self, wait_s: float) -> Connection:
+        """A new connection holding the lock; InstanceInUse (naming the holder) once ``wait_s`` has passed."""
+        assert self._engine is not None
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": _holder_name()})
-            deadline = time.monotonic() + self.wait_s
+            deadline = time.monotonic() + wait_s
             while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
                 if time.monotonic() >= deadline:
                     holder = self._holder(conn)
@@ -110,12 +144,43 @@ class StoreInstanceLock:
                 time.sleep(0.1)  # a dying holder: the server drops its session once it sees the socket close
         except BaseException:
             conn.close()
-            self._dispose()
             raise
-        self._conn = conn
-        logger.bind(instance=self.instance, store=redact_url(self.url)).info(
-            "instance {} locked on the store (advisory lock {})", self.instance, self.key
-        )
+        return conn
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.check_interval_s):
+            self.check_now()
+
+    def check_now(self) -> None:
+        """Is the lock's connection alive? If not, take the lock again on a new one (the watchdog's step)."""
+        log = logger.bind(instance=self.instance, store=redact_url(self.url))
+        with self._guard:
+            if self._engine is None or self.problem is not None or self._stop.is_set():
+                return
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT 1"))
+                    return
+                except Exception as exc:
+                    log.warning("instance lock: its connection ended ({}); taking the lock again", exc)
+                    self._close_quietly()
+            try:
+                self._conn = self._take(0.0)
+            except InstanceInUse as exc:
+                self.problem = f"instance lock lost: its connection to the store ended and {exc}"
+                log.error("{}", self.problem)
+            except Exception as exc:  # the store unreachable: nobody can take it; try again next time
+                log.warning("instance lock: cannot take it again yet: {}", exc)
+            else:
+                log.warning("instance lock taken again on a new connection")
+
+    def _close_quietly(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                logger.opt(exception=True).debug("instance lock: closing a dead connection failed")
+            self._conn = None
 
     def _acquire_file(self, path: Path) -> None:
         """SQLite: a POSIX record lock on ``<real file>.lock`` (the process's: it dies with the process)."""
@@ -160,15 +225,19 @@ class StoreInstanceLock:
         if self._fd is not None:
             os.close(self._fd)  # releases the record lock
             self._fd = None
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            except Exception:
-                logger.opt(exception=True).warning("instance lock: unlock failed (the closing connection drops it)")
-            finally:
-                self._conn.close()
-                self._conn = None
-        self._dispose()
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=30)
+            self._watchdog = None
+        with self._guard:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                except Exception:
+                    logger.opt(exception=True).warning("instance lock: unlock failed (closing its connection drops it)")
+                finally:
+                    self._close_quietly()
+            self._dispose()
 
     def _dispose(self) -> None:
         if self._engine is not None:

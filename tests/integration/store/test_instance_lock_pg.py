@@ -22,10 +22,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import EngineStartError
-from mmkit.app.outcome import EXIT_START_REFUSED
+from mmkit.app.outcome import EXIT_START_REFUSED, ProblemKind
 from mmkit.app.persistence import attach_persistence
 from mmkit.app.persistence_iterator import Persistence
 from mmkit.app.reconcile import run_reconcile
@@ -171,3 +172,54 @@ def test_mmkit_start_is_refused_with_exit_3_before_the_venue_connects(
     assert re.search(rf"instance 'alpha' is in use on store postgresql\+psycopg://.*another process holds its "
                      rf"lock \(mmkit pid {holder.pid} on ", done.stderr), done.stderr[-3000:]
     assert "engine started" not in done.stderr and "session up" not in done.stderr  # the venue never connected
+
+
+def terminate_lock_sessions(pg_admin: psycopg.Connection, pg_url: str) -> None:
+    """End the server sessions holding mmkit instance locks on the test database (a PostgreSQL restart, a proxy
+    that drops idle connections): only the lock connection names itself ``mmkit pid ...``."""
+    pg_admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
+        (make_url(pg_url).database, "mmkit pid %"),
+    )
+
+
+async def test_a_dropped_lock_connection_is_taken_again_or_the_engine_halts(
+    pg_url: str, tmp_path: Path, pg_admin: psycopg.Connection, wait_until: Callable[..., bool]
+) -> None:
+    venue = FakeConnector(load_venue_rules("sim"))
+    a = harness(venue)
+    pa = attach(a, pg_url, "alpha", tmp_path / "a")
+    lock = pa.instance_lock
+    assert lock is not None
+    lock.check_interval_s = 3600.0  # the test steps the watchdog itself (check_now), no timing involved
+    await a.engine.start()
+    a.set_fair("60000")
+    a.tick(2)
+
+    terminate_lock_sessions(pg_admin, pg_url)  # the lock dies with its connection ...
+    assert wait_until(lambda: lock_holders(pg_url) == 0, 30.0)
+    lock.check_now()  # ... and is taken again on a new one
+    assert lock_holders(pg_url) == 1 and lock.problem is None
+    a.tick()
+    assert pa.halt_reason is None
+
+    terminate_lock_sessions(pg_admin, pg_url)  # dropped again, and another engine of alpha takes it meanwhile
+    assert wait_until(lambda: lock_holders(pg_url) == 0, 30.0)
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, pg_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        lock.check_now()
+        assert lock.problem is not None and f"another process holds its lock (mmkit pid {other.pid} on " in lock.problem
+        a.tick()  # the engine halts for good: its ledger is no longer its alone
+        assert pa.halt_reason is not None and pa.halt_reason.startswith("instance lock lost: its connection")
+        assert [p.kind for p in a.engine.outcome.problems] == [ProblemKind.LEDGER_HALT]
+        a.tick(3)
+        assert not [o for o in venue.open_orders], "quotes left resting after the halt"
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    a.stop()
+    pa.close()
