@@ -33,9 +33,10 @@ from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.app.persistence import built_accounts, default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_recovery
-from mmkit.app.venue_account import account_refusal, store_account_refusal
+from mmkit.app.venue_account import ACCEPT_HINT, account_refusal, changed_accounts, store_account_refusal
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
+from mmkit.store.accounts import reassign_accounts, stored_accounts
 from mmkit.store.audit import AuditTrail
 from mmkit.store.db import redact_url
 from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
@@ -162,7 +163,7 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
 async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
     *, accept_venue: bool, reason: str, out: TextIO, accounts: dict[str, str] | None = None,
-    void_excess: bool = False,
+    void_excess: bool = False, accept_account: bool = False,
 ) -> int:
     """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
 
@@ -185,7 +186,7 @@ async def run_reconcile(
     try:
         return await _reconcile_locked(
             engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out,
-            void_excess=void_excess,
+            void_excess=void_excess, accept_account=accept_account,
         )
     finally:
         journal.close()
@@ -194,7 +195,7 @@ async def run_reconcile(
 
 async def _reconcile_locked(
     engine: Engine, store_url: str, journal: Journal, audit_path: str, instance: str,
-    *, accept_venue: bool, reason: str, out: TextIO, void_excess: bool,
+    *, accept_venue: bool, reason: str, out: TextIO, void_excess: bool, accept_account: bool,
 ) -> int:
     try:
         contents = read_journal(journal.path, instance)
@@ -205,9 +206,11 @@ async def _reconcile_locked(
     try:
         refusal = account_refusal(journal.accounts, contents.accounts, f"the journal {journal.path}") or (
             store_account_refusal(ledger.engine, instance, journal.accounts, redact_url(store_url)))
-        if refusal is not None:
-            print(f"reconcile: {refusal}", file=out)
+        if refusal is not None and not accept_account:
+            print(f"reconcile: {refusal}; {ACCEPT_HINT}", file=out)
             return EXIT_START_REFUSED
+        if refusal is not None:
+            reassign(ledger, journal, contents.accounts, audit_path, reason, out)
         try:
             await engine.venue.connect()
         except Exception as exc:  # any way of not reaching the venue: one line, no traceback
@@ -240,7 +243,8 @@ async def _reconcile_locked(
     now = time.time_ns()
     fills = synthetic_fills(plan, engine, now)
     voids = void_fills(plan, engine, now)
-    journal.open()
+    if not journal.is_open:
+        journal.open()
     for fill in [*fills, *voids]:
         journal.append_fill(fill, note=reason)
     if not journal.sync():
@@ -274,12 +278,38 @@ async def _reconcile_locked(
     return EXIT_OK
 
 
+def reassign(
+    ledger: InstanceLedger, journal: Journal, in_journal: dict[str, str], audit_path: str, reason: str, out: TextIO,
+) -> None:
+    """``--accept-account``: the ledger (store rows, an ``accounts`` journal record) is this account's now."""
+    current = journal.accounts
+    in_store = changed_accounts(current, stored_accounts(ledger.engine, ledger.instance))
+    changed = {**changed_accounts(current, in_journal), **in_store}
+    if in_store:
+        reassign_accounts(ledger.engine, ledger.instance, {v: new for v, (_, new) in in_store.items()},
+                          RECONCILE_SESSION)
+    journal.open()
+    journal.append("accounts", {"accounts": dict(current), "reason": reason,
+                                "previous": {v: old for v, (old, _) in changed.items()}})
+    if not journal.sync():
+        raise EngineStartError(f"{journal.error}; the journal's account is not re-assigned")
+    now = time.time_ns()
+    audit = AuditTrail(audit_path, instance=ledger.instance, fsync="always")
+    for venue, (old, new) in changed.items():
+        audit.write("risk", {"event": "reconcile_accept_account", "venue": venue, "previous": old, "account": new,
+                             "reason": reason}, now)
+        print(f"ledger of venue {venue} re-assigned from account [{old}] to [{new}] ({reason})", file=out)
+    audit.close()
+    logger.warning("reconcile: ledger re-assigned to another account fingerprint on {}: {}", sorted(changed), reason)
+
+
 def reconcile_command(
     config_path: str, *, accept_venue: bool, reason: str | None, overrides: ConfigOverrides | None = None,
-    out: TextIO = sys.stdout, void_excess: bool = False,
+    out: TextIO = sys.stdout, void_excess: bool = False, accept_account: bool = False,
 ) -> int:
-    """``mmkit reconcile CONFIG [--accept-venue] [--void-excess] [--reason TEXT]``."""
-    for flag, given in (("--accept-venue", accept_venue), ("--void-excess", void_excess)):
+    """``mmkit reconcile CONFIG [--accept-venue] [--void-excess] [--accept-account] [--reason TEXT]``."""
+    flags = (("--accept-venue", accept_venue), ("--void-excess", void_excess), ("--accept-account", accept_account))
+    for flag, given in flags:
         if given and not (reason and reason.strip()):
             print(f"reconcile: {flag} needs --reason TEXT (it is written to the ledger and the audit trail)",
                   file=out)
@@ -298,7 +328,7 @@ def reconcile_command(
                 built.engine, url, str(journal_path_for(url, instance, output_dir)),
                 str(default_audit_path(cfg.store, instance, output_dir)), instance,
                 accept_venue=accept_venue, reason=(reason or "").strip(), out=out, accounts=built_accounts(built),
-                void_excess=void_excess,
+                void_excess=void_excess, accept_account=accept_account,
             )
         finally:
             try:

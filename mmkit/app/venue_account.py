@@ -69,6 +69,13 @@ def account_refusal(
     return None
 
 
+def changed_accounts(
+    current: Mapping[str, str], recorded: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
+    """Venue -> (recorded, current) for each venue whose recorded fingerprint is not the current one."""
+    return {v: (recorded[v], fp) for v, fp in sorted(current.items()) if v in recorded and recorded[v] != fp}
+
+
 def store_account_refusal(store: Any, instance: str, current: Mapping[str, str], label: str) -> str | None:
     """:func:`account_refusal` against what the store recorded for ``instance`` (``label``: the store's URL)."""
     if not current:
@@ -78,3 +85,8 @@ def store_account_refusal(store: Any, instance: str, current: Mapping[str, str],
     except SQLAlchemyError as exc:
         raise EngineStartError(f"cannot read the venue accounts of the store {label}: {exc}") from exc
     return account_refusal(current, recorded, f"the store {label}")
+
+
+#: Appended to an account refusal by `mmkit reconcile`: the way out when it is the same account.
+ACCEPT_HINT = ("if this is the same account under a new API key (or new comp ids), run `mmkit reconcile CONFIG "
+               "--accept-account --reason TEXT` to re-assign the ledger to it")

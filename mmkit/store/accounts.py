@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, delete, inspect, select
 
 from mmkit.store import schema
 from mmkit.store.db import insert_ignoring_duplicates
@@ -24,6 +24,17 @@ def stored_accounts(engine: Engine, instance: str) -> dict[str, str]:
             return {}
         rows = conn.execute(select(t.c.venue, t.c.fingerprint).where(t.c.instance == instance)).all()
     return {str(venue): str(fingerprint) for venue, fingerprint in rows}
+
+
+def reassign_accounts(engine: Engine, instance: str, accounts: dict[str, str], session_id: str) -> None:
+    """Replace the recorded fingerprints of ``accounts``' venues (``mmkit reconcile --accept-account``)."""
+    t = schema.venue_accounts
+    now = time.time_ns()
+    with engine.begin() as conn:
+        for venue, fp in sorted(accounts.items()):
+            conn.execute(delete(t).where(t.c.instance == instance, t.c.venue == venue))
+            conn.execute(t.insert().values(instance=instance, venue=venue, fingerprint=fp, session_id=session_id,
+                                           recorded_ns=now))
 
 
 def record_accounts(engine: Engine, instance: str, accounts: dict[str, str], session_id: str) -> None:

@@ -143,7 +143,8 @@ class JournalContents:
     #: must hold at least that, since the journal no longer does. None: never checkpointed.
     checkpoint: tuple[int, Decimal] | None = None
     #: Venue -> account fingerprint, from the *first* line naming them (a refused start appends a session
-    #: line with its own accounts; the first stays the journal's owner). Empty: written before they were.
+    #: line with its own accounts; the first stays the journal's owner), unless an ``accounts`` record
+    #: (``mmkit reconcile --accept-account``) re-assigned them: the last one wins. Empty: none recorded.
     accounts: dict[str, str] = attrs.Factory(dict)
 
 
@@ -166,6 +167,7 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
     notes: dict[str, str] = {}
     checkpoint: tuple[int, Decimal] | None = None
     accounts: dict[str, str] = {}
+    reassigned: dict[str, str] | None = None
     torn = False
     count = 0
     for index, line in enumerate(lines):
@@ -187,6 +189,8 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
             )
         if kind in ("session", "checkpoint") and not accounts and isinstance(data.get("accounts"), dict):
             accounts = {str(k): str(v) for k, v in data["accounts"].items()}
+        elif kind == "accounts":
+            reassigned = {**(reassigned or accounts), **{str(k): str(v) for k, v in data["accounts"].items()}}
         if kind == "fill":
             fill = fill_from_data(data)
             fills.setdefault(fill.key, fill)
@@ -202,7 +206,8 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
         elif kind == "checkpoint" and "fills" in data:
             checkpoint = (int(data["fills"]), Decimal(data["position"]))
     return JournalContents(
-        tuple(fills.values()), tuple(orders.values()), tuple(actions), notes, count, torn, checkpoint, accounts
+        tuple(fills.values()), tuple(orders.values()), tuple(actions), notes, count, torn, checkpoint,
+        accounts if reassigned is None else reassigned,
     )
 
 
@@ -248,6 +253,10 @@ class Journal:
     @property
     def healthy(self) -> bool:
         return self.error is None
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
 
     @property
     def lock_path(self) -> Path:

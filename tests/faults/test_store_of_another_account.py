@@ -173,3 +173,41 @@ def test_mmkit_start_records_the_truex_account_from_its_config(tmp_path: Path) -
     assert first.startswith("SenderCompID=MMKIT_OE/TargetCompID=TRUEX_UAT_OE PartyID=MMKIT_CLIENT api-key-sha256:")
     assert "uat-key" not in done.stdout and "uat-secret" not in done.stdout
     assert second == "True"
+
+
+async def test_a_rotated_api_key_is_refused_until_reconcile_accepts_the_account(tmp_path: Path) -> None:
+    """The same account under a new API key fingerprints differently: refused like another account, and
+    `mmkit reconcile --accept-account --reason` re-assigns the ledger (audited), no hand edit."""
+    venue = await run_a(tmp_path, A)
+    rotated = {"sim": "api-key-sha256:cccccccccccc"}
+    h = harness(venue)
+    p = attach_persistence(h.engine, store_of(tmp_path), "mm1", tmp_path, accounts=rotated)
+    with pytest.raises(EngineStartError, match=r"belongs to account \[api-key-sha256:aaaaaaaaaaaa\]"):
+        await h.engine.start()
+    assert p.close() == 0
+
+    url = store_of(tmp_path).url
+    assert url is not None
+    journal, audit = tmp_path / "store" / "desk.journal", tmp_path / "audit.jsonl"
+    out = io.StringIO()
+    code = await run_reconcile(harness(venue).engine, url, str(journal), str(audit), "mm1", accept_venue=False,
+                               reason="", out=out, accounts=rotated)
+    assert code == EXIT_START_REFUSED and "--accept-account --reason TEXT" in out.getvalue(), out.getvalue()
+
+    out = io.StringIO()
+    code = await run_reconcile(harness(venue).engine, url, str(journal), str(audit), "mm1", accept_venue=False,
+                               reason="key rotated, ticket 88", out=out, accounts=rotated, accept_account=True)
+    assert code == 0, out.getvalue()
+    assert ("ledger of venue sim re-assigned from account [api-key-sha256:aaaaaaaaaaaa] to "
+            "[api-key-sha256:cccccccccccc] (key rotated, ticket 88)") in out.getvalue()
+    assert '"reconcile_accept_account"' in audit.read_text() and "key rotated, ticket 88" in audit.read_text()
+
+    h2, p2 = await start(tmp_path, venue, rotated)  # the ledger goes on under the new key
+    assert h2.position == D("0.004")
+    h2.stop()
+    assert p2.close() == 0
+    h3 = harness(venue)  # and the old key is the other account now
+    p3 = attach_persistence(h3.engine, store_of(tmp_path), "mm1", tmp_path, accounts=A)
+    with pytest.raises(EngineStartError, match=r"belongs to account \[api-key-sha256:cccccccccccc\]"):
+        await h3.engine.start()
+    assert p3.close() == 0
