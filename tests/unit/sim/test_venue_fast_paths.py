@@ -32,8 +32,7 @@ from mmkit.model import (
     Trade,
     VenueOrderStatus,
 )
-from mmkit.sim import ConstantLatency, ProbabilisticQueue, ReplayBookVenue
-from mmkit.sim import replay_venue as replay_venue_module
+from mmkit.sim import ConstantLatency, ProbabilisticQueue, ReplayBookVenue, book_crossing
 from mmkit.sim.base_venue import VenueOrder
 from mmkit.sim.queue import trade_fill_qty
 from tests.unit.sim.naive_book import naive_levels_through
@@ -71,7 +70,7 @@ def test_crossing_takes_the_levels_a_sorted_walk_takes_near_and_far_from_the_bes
         if tick is not None and best is not None and got:
             span = tick - best if side is Side.BUY else best - tick
             levels = book.ask_count if side is Side.BUY else book.bid_count
-            spans["probe" if replay_venue_module._reads_ticks(span, levels) else "walk"] += 1
+            spans["probe" if book_crossing._reads_ticks(span, levels) else "walk"] += 1
     # Both ways of reading the crossed levels ran, and found levels.
     assert spans["probe"] > 20 and spans["walk"] > 20, spans
 
