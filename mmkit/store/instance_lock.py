@@ -29,9 +29,13 @@ at all the lock cannot be taken either, by anyone.
 A SQLite store: the journal lock is per store file, so two output directories
 sharing one ``store.url`` are refused already (``tests/faults/test_journal_identity.py``).
 But the journal is named after the path as written: two *paths* to one file (a
-symlink, a bind mount seen twice) gave two journals and two locks. So for
-SQLite the lock is a ``lockf`` on ``<real file>.lock``, the path resolved, with
-the holder's pid in it; the kernel drops it when the holder dies.
+symlink, or a relative and an absolute path) gave two journals and two locks.
+So for SQLite the lock is a ``lockf`` on ``<real file>.lock``, the path
+resolved, with the holder's pid in it; the kernel drops it when the holder
+dies. Not on the database file itself: SQLite keeps POSIX locks on it, and a
+process that closes any descriptor of a file loses all its POSIX locks on it.
+A hard link or a bind mount (another path the resolver cannot see through)
+still names another lock file.
 """
 
 from __future__ import annotations
