@@ -123,6 +123,16 @@ class _NaiveBook:
                     table.pop(price, None)
                 self.left_to_take.pop((side, price), None)
 
+    def apply(self, event: object) -> bool:
+        """Apply a recorded book event (a snapshot or a diff); False for anything else (a print)."""
+        if isinstance(event, BookSnapshot):
+            self.snapshot(event)
+        elif isinstance(event, BookDelta):
+            self.delta(event)
+        else:
+            return False
+        return True
+
     def best(self) -> tuple[Decimal | None, Decimal | None]:
         return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
 
@@ -143,11 +153,7 @@ def _instants(events: Iterable[object]) -> dict[int, _Instant]:
         if isinstance(event, Trade):
             instants[event.ts_event].prints.append(event)
             continue
-        if isinstance(event, BookSnapshot):
-            book.snapshot(event)
-        elif isinstance(event, BookDelta):
-            book.delta(event)
-        else:
+        if not book.apply(event):
             continue
         bid, ask = book.best()
         at = instants[event.ts_event]
@@ -236,11 +242,7 @@ def _volume_problems(events: Sequence[object], fills: Sequence[Fill], orders: di
                 if reaches:
                     supplied[(event.ts_event, side)] += event.qty
             continue
-        if isinstance(event, BookSnapshot):
-            book.snapshot(event)
-        elif isinstance(event, BookDelta):
-            book.delta(event)
-        else:
+        if not book.apply(event):
             continue
         for side in (Side.BUY, Side.SELL):
             edge = best.get((event.ts_event, side))

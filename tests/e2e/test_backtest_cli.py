@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.usdm_config import USDM_CONFIG
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("MMKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -134,15 +136,7 @@ def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path,
 
 # ---------------------------------------------------------------- synthetic recordings (no shared data)
 
-FUTURES_CONFIG = """
-engine: {instance: bt, tick_ms: 100}
-venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
-strategy:
-  controller: strategies.skewed_ladder:SkewedLadderController
-  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
-risk:
-  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
-"""
+FUTURES_CONFIG = USDM_CONFIG
 
 
 def run_cli(config: Path, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
