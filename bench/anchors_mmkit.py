@@ -77,7 +77,8 @@ def run_maker(events: Sequence[ReplayEvent], spec: MakerSpec, *, silent: bool = 
     maker = SilentMaker if silent else OffsetMaker
     controller = maker(OffsetMakerConfig(offset=spec.offset, order_size=spec.order_size))
     result = run_backtest(controller, events, setup=settings["setup"], rules=rules, queue=settings["queue"],
-                          seed=settings["seed"], tick_ms=settings["tick_ms"], risk=RiskSettings())
+                          seed=settings["seed"], tick_ms=settings["tick_ms"], risk=RiskSettings(),
+                          through_fill=settings["through_fill"])
     refuse_failed_run(result)
     return result
 

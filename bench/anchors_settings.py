@@ -92,6 +92,8 @@ def mmkit_settings(spec: MakerSpec) -> dict[str, Any]:
         "latency_ns": (spec.entry_latency_ms * NS_PER_MS, spec.response_latency_ms * NS_PER_MS),
         "fee_bps": spec.fee_bps,
         "lift_rate_limits": True,  # neither reference engine has one
+        # hftbacktest's no_partial_fill_exchange fills an order whole when a print or the book passes its price.
+        "through_fill": "whole",
         "unmatched": [],
     }
 

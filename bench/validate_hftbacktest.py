@@ -212,7 +212,7 @@ def run_mmkit(events: list[ReplayEvent], end_ns: int, rate_limited: bool) -> dic
     controller = SimpleController(SimpleConfig(half_spread_bps=HALF_SPREAD_BPS, order_size=ORDER_SIZE,
                                                min_confidence=0.0))
     result = run_backtest(controller, events, setup="replay", rules=rules, queue="conservative",
-                          risk=RiskSettings(), end_ns=end_ns)
+                          risk=RiskSettings(), end_ns=end_ns, through_fill="whole")  # hftbacktest's convention
     pnl = result.engine.pnl
     return {
         "fills": len(result.engine.fills),

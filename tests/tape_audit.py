@@ -17,7 +17,12 @@ lists every fill the tape does not justify:
   those prints traded;
 * a taker fill worse than the order's limit, or at a price where the book
   showed less than was taken since that level last changed (the same
-  displayed lot taken twice).
+  displayed lot taken twice);
+* maker fills on one side at one venue time that add up to more than the
+  tape supplied there: the prints at or through our best filled price
+  (at it only from the other side's aggressors), plus what the book
+  displayed through that price after each of its updates then. A print of
+  0.0001 through our 0.01 bid fills at most 0.0001 of it.
 
 The venue times follow the recorded venue's clock (``market_time``
 ``ts_event``): a recorded event acts at its ``ts_event``, and our actions
@@ -118,6 +123,16 @@ class _NaiveBook:
                     table.pop(price, None)
                 self.left_to_take.pop((side, price), None)
 
+    def apply(self, event: object) -> bool:
+        """Apply a recorded book event (a snapshot or a diff); False for anything else (a print)."""
+        if isinstance(event, BookSnapshot):
+            self.snapshot(event)
+        elif isinstance(event, BookDelta):
+            self.delta(event)
+        else:
+            return False
+        return True
+
     def best(self) -> tuple[Decimal | None, Decimal | None]:
         return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
 
@@ -138,11 +153,7 @@ def _instants(events: Iterable[object]) -> dict[int, _Instant]:
         if isinstance(event, Trade):
             instants[event.ts_event].prints.append(event)
             continue
-        if isinstance(event, BookSnapshot):
-            book.snapshot(event)
-        elif isinstance(event, BookDelta):
-            book.delta(event)
-        else:
+        if not book.apply(event):
             continue
         bid, ask = book.best()
         at = instants[event.ts_event]
@@ -201,6 +212,53 @@ def _taker_problems(events: Sequence[object], fills: Sequence[Fill], orders: dic
     return problems
 
 
+def _volume_problems(events: Sequence[object], fills: Sequence[Fill], orders: dict[str, AuditedOrder]) -> list[str]:
+    """Maker fills per (venue time, side) against what the tape supplied at or through their best price then."""
+    filled: dict[tuple[int, Side], Decimal] = defaultdict(Decimal)
+    best: dict[tuple[int, Side], Decimal] = {}
+    for fill in fills:
+        order = orders.get(fill.client_id)
+        if fill.liquidity is not Liquidity.MAKER or order is None:
+            continue
+        key = (fill.ts_event, order.side)
+        filled[key] += fill.qty
+        edge = best.get(key)
+        if edge is None or (fill.price > edge if order.side is Side.BUY else fill.price < edge):
+            best[key] = fill.price
+    if not filled:
+        return []
+    supplied: dict[tuple[int, Side], Decimal] = defaultdict(Decimal)
+    book = _NaiveBook()
+    for event in events:
+        if isinstance(event, Trade):
+            for side in (Side.BUY, Side.SELL):
+                edge = best.get((event.ts_event, side))
+                if edge is None:
+                    continue
+                if side is Side.BUY:
+                    reaches = event.price < edge or (event.price == edge and event.aggressor is not Side.BUY)
+                else:
+                    reaches = event.price > edge or (event.price == edge and event.aggressor is not Side.SELL)
+                if reaches:
+                    supplied[(event.ts_event, side)] += event.qty
+            continue
+        if not book.apply(event):
+            continue
+        for side in (Side.BUY, Side.SELL):
+            edge = best.get((event.ts_event, side))
+            if edge is None:
+                continue
+            if side is Side.BUY:
+                shown = sum((q for p, q in book.asks.items() if p <= edge), ZERO)
+            else:
+                shown = sum((q for p, q in book.bids.items() if p >= edge), ZERO)
+            supplied[(event.ts_event, side)] += shown
+    return [f"at t={ts} our {side.value} maker fills total {qty}, more than the {supplied[(ts, side)]} the tape "
+            f"supplied at or through {best[(ts, side)]} then" for (ts, side), qty in sorted(filled.items(),
+                                                                                             key=lambda kv: kv[0][0])
+            if qty > supplied[(ts, side)]]
+
+
 def audit_fills(events: Sequence[object], fills: Sequence[Fill], orders: dict[str, AuditedOrder]) -> list[str]:
     """Every fill the tape does not justify, described (empty: each fill could have happened)."""
     problems: list[str] = []
@@ -243,6 +301,7 @@ def audit_fills(events: Sequence[object], fills: Sequence[Fill], orders: dict[st
             problems.append(f"at t={ts} our {side.value} fills at {price} total {qty}, "
                             f"more than the {at_price_traded[key]} printed there")
     problems += _taker_problems(events, fills, orders)
+    problems += _volume_problems(events, fills, orders)
     return problems
 
 

@@ -50,6 +50,7 @@ from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
 from mmkit.sim.latency import DEFAULT_BACKTEST_LATENCY, LatencyModel, describe_latency, parse_latency_ms
+from mmkit.sim.through_fill import THROUGH_FILL_LINES, ThroughFill
 from mmkit.strategy import Controller
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ def run_backtest(
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
     funding: FundingInput | None = None,
+    through_fill: ThroughFill = "tape",
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -169,6 +171,9 @@ def run_backtest(
     ``funding``: the published funding settlements of a perpetual contract and where they came from; a run
     on a perpetual has ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to
     be missing from the PnL); given for anything else, or not covering the run, it is refused (ValueError).
+    ``through_fill`` (setup replay): what a print or the recorded book moving through our price fills,
+    ``"tape"`` (no more than it traded or offered) or ``"whole"`` (hftbacktest's convention); stated in
+    ``report["through_fill"]`` (:mod:`mmkit.sim.through_fill`).
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -200,7 +205,7 @@ def run_backtest(
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
-                                       queue=queue_model(queue, seed), latency=latency)
+                                       queue=queue_model(queue, seed), latency=latency, through_fill=through_fill)
         engine, replay, reference = rep.engine, rep.replay, rep.reference
         recorded_venue = rep.venue
     else:
@@ -267,6 +272,7 @@ def run_backtest(
         # Prints and book crossings that reached a resting order of ours but were dated before it arrived
         # (the feed delivered them late): they traded without us, so they filled nothing (docs/backtesting.md).
         report["before_arrival_events"] = recorded_venue.before_arrival
+        report["through_fill"] = recorded_venue.through_fill  # an assumption that shapes every fill: stated
     report["latency_ms"] = describe_latency(latency)  # an assumption that shapes every fill: stated, not implied
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
@@ -372,7 +378,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
         fit_store=recording_fit_store(data, end_ns),
         latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
-        funding=funding,
+        funding=funding, through_fill=getattr(args, "through_fill", None) or "tape",
     )
     report = result.report
     paths = write_outputs(result, out_dir)
@@ -391,6 +397,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(f"  {'rate-limited ticks'.ljust(31)}  {report['rate_limited_ticks']:,} "
           f"({report['rate_limited_tick_pct']:.2f} % of ticks had an action denied by the venue's limits); "
           f"targets cut by max_position {report['position_limited_targets']:,}")
+    if report.get("through_fill"):
+        print(f"  {'fills through our price'.ljust(31)}  {THROUGH_FILL_LINES[report['through_fill']]}")
     if report.get("before_arrival_events"):
         print(f"  {'dated before our order arrived'.ljust(31)}  {report['before_arrival_events']:,} recorded "
               "prints or crossings reached a resting order of ours but were dated before it arrived "
@@ -447,6 +455,7 @@ def backtest_loaded(
     fit_store: FitStore | None = None,
     latency: LatencyModel | None = None,
     funding: FundingInput | None = None,
+    through_fill: ThroughFill = "tape",
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -464,7 +473,7 @@ def backtest_loaded(
             risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
-            fit_store=fit_store, latency=latency, funding=funding,
+            fit_store=fit_store, latency=latency, funding=funding, through_fill=through_fill,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc

@@ -46,6 +46,7 @@ from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import DEFAULT_BACKTEST_LATENCY, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, ProbabilisticQueue, QueueModel
 from mmkit.sim.replay_venue import ReplayBookVenue
+from mmkit.sim.through_fill import ThroughFill
 from mmkit.strategy import Controller
 
 QueueName = Literal["conservative", "probabilistic"]
@@ -97,13 +98,15 @@ def build_replay_venue_setup(
     speed: float = 1.0,
     book_increments: tuple[Decimal, Decimal] = (REFERENCE_TICK, REFERENCE_SIZE),
     share_book: bool = True,
+    through_fill: ThroughFill = "tape",
 ) -> ReplayVenueSetup:
     """Wire replay → ReplayBookVenue → engine on ``clock`` (setup (a)).
 
     ``rules`` must describe the recorded venue (e.g. ``conf/venues/binance.yml``)
     and ``symbol`` the recorded instrument, since our orders join that book.
     ``share_book=False`` keeps the venue's and the tracker's book apart throughout (the same results,
-    each recorded diff applied to both; for tests that compare the two).
+    each recorded diff applied to both; for tests that compare the two). ``through_fill``: what a print or
+    the book moving through our price fills (:mod:`mmkit.sim.through_fill`).
     """
     venue = RecordedVenue(
         rules,
@@ -113,6 +116,7 @@ def build_replay_venue_setup(
         initial_balances=initial_balances,
         queue_model=queue or ConservativeQueue(),
         book_increments=book_increments,  # the recording's resolution, as the strategy's tracker reads it
+        through_fill=through_fill,
     )
     tracker = OrderBookTracker(
         rules.venue,

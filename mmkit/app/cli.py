@@ -157,7 +157,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     return reconcile_command(
         args.config, accept_venue=args.accept_venue, reason=args.reason,
-        overrides=_overrides(args),
+        overrides=_overrides(args), void_excess=args.void_excess, accept_account=args.accept_account,
     )
 
 
@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                                " shows (default 0)")
     backtest.add_argument("--latency-ms", default=None, metavar="MS[,MS]",
                           help="latency between us and the venue in ms, each way or entry,response (default 2)")
+    backtest.add_argument("--through-fill", choices=["tape", "whole"], default=None,
+                          help="setup replay: what a print or the recorded book moving through our price fills: "
+                               "tape (no more than it traded or offered; the default) or whole (the whole order, "
+                               "hftbacktest's convention)")
     backtest.add_argument("--funding", default=None, metavar="FILE",
                           help="a perpetual's published funding settlements (Binance fundingRate CSV, or the "
                                "/fapi/v1/fundingRate JSON): booked on the position held at each; without it the "
@@ -252,7 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("config", help="the strategy YAML of the instance (names its venue, store and journal)")
     reconcile.add_argument("--accept-venue", action="store_true",
                            help="book what the venue reports filled and the ledger lacks (from CumQty/AvgPx)")
-    reconcile.add_argument("--reason", default=None, help="why (required with --accept-venue; audited)")
+    reconcile.add_argument("--void-excess", action="store_true",
+                           help="book a flagged compensating fill (opposite side) for what the ledger holds and "
+                                "the venue never filled (EXCESS); never deletes a fill")
+    reconcile.add_argument("--accept-account", action="store_true",
+                           help="the ledger was recorded under another account fingerprint (a rotated API key): "
+                                "re-assign it to this config's account")
+    reconcile.add_argument("--reason", default=None,
+                           help="why (required with --accept-venue, --void-excess and --accept-account; audited)")
     _add_override_flags(reconcile)
     reconcile.set_defaults(handler=_cmd_reconcile)
 

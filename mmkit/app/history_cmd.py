@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from mmkit.analytics import ledger
 from mmkit.analytics.ledger import GroupStats
-from mmkit.app.persistence import default_store_url
+from mmkit.app.persistence import default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger, StoredFill
 from mmkit.app.status_cmd import (
     EXIT_STORE_UNREADABLE,
@@ -39,7 +40,7 @@ from mmkit.app.status_cmd import (
 from mmkit.model import Fill
 from mmkit.risk.settlement import Settlement
 from mmkit.store.db import redact_url
-from mmkit.store.journal import JournalCorrupt, journal_path_for
+from mmkit.store.journal import SYNTHETIC_PREFIX, VOID_PREFIX, JournalCorrupt, journal_path_for
 from mmkit.store.queries import utc_day
 
 EXIT_OK = 0
@@ -143,6 +144,37 @@ def _n(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def ledger_corrections(fills: Sequence[Fill], audit_path: Path) -> list[str]:
+    """The fills ``mmkit reconcile`` booked (synthetic from the venue, or a VOID of an excess), with why.
+
+    The reason comes from the audit trail (the journal's copy goes at the next checkpoint); a correction
+    whose audit line is missing is still listed, and says so.
+    """
+    marked = [f for f in fills if f.trade_id.startswith((SYNTHETIC_PREFIX, VOID_PREFIX))]
+    if not marked:
+        return []
+    reasons: dict[str, str] = {}
+    if audit_path.exists():
+        with audit_path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if '"reconcile_' not in line:
+                    continue
+                try:
+                    data = json.loads(line).get("data") or {}
+                except ValueError:
+                    continue  # a line cut short by a crash
+                fill = data.get("fill")
+                if isinstance(fill, dict) and "trade_id" in fill:
+                    reasons[str(fill["trade_id"])] = str(data.get("reason", ""))
+    out = ["", "ledger corrections (mmkit reconcile; never a deleted fill)"]
+    for f in marked:
+        what = "VOID" if f.trade_id.startswith(VOID_PREFIX) else "SYNTHETIC"
+        why = reasons.get(f.trade_id, f"reason not in the audit trail {audit_path}")
+        out.append(f"  {what} {f.trade_id}: {f.side.value} {_n(f.qty)} @ {_n(f.price)} on {f.venue} order "
+                   f"{f.client_id}: {why}")
+    return out
+
+
 def write_csv(path: str | Path, fills: Sequence[StoredFill]) -> int:
     """Every fill, one row each, money as exact decimal text; returns the number of rows."""
     with Path(path).open("w", newline="", encoding="utf-8") as out:
@@ -198,6 +230,8 @@ def history_command(args: argparse.Namespace) -> int:
               "every instrument is taken as linear", file=sys.stderr)
         settlements = {}
     print(format_history(instance, by, summarize(fills, by, marks, settlements), fees_by_venue(fills)))
+    for line in ledger_corrections([s.fill for s in fills], default_audit_path(store, instance, out_dir)):
+        print(line)
     if getattr(args, "csv", None):
         count = write_csv(args.csv, fills)
         print(f"{count} fills written to {args.csv}")

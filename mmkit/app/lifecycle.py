@@ -118,6 +118,13 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             logger.error("refusing to quote: {}", exc)
             await console.start_refused(str(exc))
             return EXIT_START_FAILED
+        try:  # one process per instance, before the venue connects (after the control socket, whose refusal
+            # names a twin in the same output dir): mmkit.store.instance_lock
+            await asyncio.to_thread(persistence.claim)
+        except EngineStartError as exc:
+            logger.error("refusing to quote: {}", exc)
+            await console.start_refused(str(exc))
+            return EXIT_START_FAILED
         try:
             await engine.start()
         except EngineStartError as exc:

@@ -16,10 +16,12 @@ from typing import Any
 from mmkit.app.config import StoreSection
 from mmkit.app.engine import Engine
 from mmkit.app.persistence_iterator import Persistence
+from mmkit.app.venue_account import account_fingerprint
 from mmkit.app.write_ahead import WriteAheadConnector
 from mmkit.model import NS_PER_MS, NS_PER_S
 from mmkit.sim.base_venue import SimulatedVenue
 from mmkit.store.audit import AuditTrail
+from mmkit.store.instance_lock import StoreInstanceLock
 from mmkit.store.journal import Journal, journal_path_for
 from mmkit.store.private import restrict_umask
 from mmkit.store.recorder import Recorder, new_session_id
@@ -49,12 +51,14 @@ def attach_persistence(
     pnl_interval_s: float = 1.0,
     recover_on_start: bool = True,
     recorder_options: dict[str, Any] | None = None,
+    accounts: dict[str, str] | None = None,
 ) -> Persistence:
     """Wire recording, audit, hot state and restart recovery into ``engine`` (before it starts).
 
     Registers listeners on the engine's UserStreamTracker and kill switch, a
     post-strategy iterator on its clock, a start hook (store migration +
-    recovery, before quoting) and a closer (flush on stop).
+    recovery, before quoting) and a closer (flush on stop). ``accounts``: venue -> account fingerprint
+    (mmkit.app.venue_account), recorded at the first start and checked at every later one.
     """
     for closer in engine.closers:  # attached already (by the build or the lifecycle): one recorder per engine
         owner = getattr(closer, "__self__", None)
@@ -80,8 +84,10 @@ def attach_persistence(
         pnl_interval_ns=int(pnl_interval_s * NS_PER_S),
         sample_top_of_book=tob_ms is not None,
         recover_on_start=recover_on_start,
-        journal=Journal(journal_path_for(url, instance, output_dir), instance=instance),
+        journal=Journal(journal_path_for(url, instance, output_dir), instance=instance, accounts=accounts),
         outage_grace_s=float(getattr(store_section, "outage_grace_s", 5.0)),
+        instance_lock=StoreInstanceLock(url, instance),
+        accounts=accounts,
     )
     engine.runner.gates.append(persistence.gate)
     engine.orders.connector = WriteAheadConnector(engine.orders.connector, persistence)
@@ -112,8 +118,18 @@ def persist_built(built: Any) -> Persistence:
     cfg = built.config
     in_process = isinstance(built.engine.venue, SimulatedVenue)
     persistence = attach_persistence(
-        built.engine, cfg.store, cfg.engine.instance, cfg.engine.output_dir, recover_on_start=not in_process
+        built.engine, cfg.store, cfg.engine.instance, cfg.engine.output_dir, recover_on_start=not in_process,
+        accounts={} if in_process else built_accounts(built),
     )
     if built.hedge is not None and persistence.on_hedge_fill not in built.hedge.listeners:
         persistence.watch_hedge(built.hedge)
     return persistence
+
+
+def built_accounts(built: Any) -> dict[str, str]:
+    """Venue -> account fingerprint of the quoting venue and the hedge venue (those that log on as one)."""
+    cfg = built.config
+    pairs = [(built.engine.venue.venue, cfg.venue.settings)]
+    if built.hedge is not None and cfg.hedge.venue is not None:
+        pairs.append((built.hedge.connector.venue, cfg.hedge.venue.settings))
+    return {venue: fp for venue, settings in pairs if (fp := account_fingerprint(settings)) is not None}

@@ -51,14 +51,19 @@ from loguru import logger
 from mmkit.app.audit_writer import AuditWriter
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import ProblemKind
+from mmkit.app.rate_window import RateWindowJournal
 from mmkit.app.recovery import InstanceLedger, RecoveryResult, recover
+from mmkit.app.start_checks import check_store, claim_instance
+from mmkit.app.venue_account import account_refusal
 from mmkit.clock import Clock
 from mmkit.model import NS_PER_MS, NS_PER_S, ZERO, Fill, VenueEvent
 from mmkit.orders.client_order import ClientOrder
 from mmkit.risk.kill_switch import KillSwitchEvent
+from mmkit.store.accounts import record_accounts
 from mmkit.store.audit import AuditTrail
 from mmkit.store.file_watch import StoreFileWatch
-from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, JournalInUse, read_journal
+from mmkit.store.instance_lock import StoreInstanceLock
+from mmkit.store.journal import Journal, JournalContents, JournalCorrupt, read_journal
 from mmkit.store.recorder import Recorder
 from mmkit.store.records import OrderRecord, PnLRecord
 
@@ -101,10 +106,16 @@ class Persistence:
         recover_on_start: bool = True,
         journal: Journal | None = None,
         outage_grace_s: float = 5.0,
+        instance_lock: StoreInstanceLock | None = None,
+        accounts: dict[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
         self.journal = journal
+        #: One process per instance on a shared PostgreSQL store (mmkit.store.instance_lock), held until close.
+        self.instance_lock = instance_lock
+        #: Venue -> account fingerprint (mmkit.app.venue_account): checked against the store and the journal.
+        self.accounts = dict(accounts or {})
         #: A running engine checkpoints its journal past this size, once the store has caught up.
         self.journal_checkpoint_bytes = 32 * 1024 * 1024
         self.outage_grace_ns = int(outage_grace_s * NS_PER_S)
@@ -112,7 +123,7 @@ class Persistence:
         self.halt_reason: str | None = None
         self._halt_permanent = False
         self._outage_since: int | None = None
-        self._limiter_granted = 0
+        self.rate_window = RateWindowJournal(engine)
         self._store_file: StoreFileWatch | None = None
         #: The store holds (or has been handed) everything the journal held at start: only then may a clean
         #: stop checkpoint the journal. Never after a refused recovery: the journal is the only copy.
@@ -143,20 +154,30 @@ class Persistence:
 
     # ------------------------------------------------------------------ start (before quoting)
 
+    def claim(self) -> None:
+        """Take the instance on its store and its journal for this process (held until :meth:`close`).
+
+        EngineStartError (exit 3) if another process holds either. ``mmkit start`` calls it before the venue
+        connects (a second session must not even log on); :meth:`open` calls it again (a no-op if held).
+        """
+        claim_instance(self.instance_lock, self.journal, self.instance)
+
     async def open(self) -> None:
-        """Open the journal, start the recorder and prove both writable, then recover.
+        """Claim the instance, open the journal, start the recorder and prove both writable, then recover.
 
         EngineStartError (exit 3) if the journal or the store cannot be written:
         a run must not start on a ledger it cannot keep.
         """
         contents: JournalContents | None = None
+        await asyncio.to_thread(self.claim)
         if self.journal is not None:
             try:
-                # Locked before it is read: no other process may append to (or checkpoint away) what we read.
-                await asyncio.to_thread(self.journal.lock)
                 contents = await asyncio.to_thread(read_journal, self.journal.path, self.journal.instance)
+                refusal = account_refusal(self.accounts, contents.accounts, f"the journal {self.journal.path}")
+                if refusal is not None:  # before open(): a refused start must not stamp its account into it
+                    raise EngineStartError(refusal)
                 await asyncio.to_thread(self.journal.open)
-            except (JournalCorrupt, JournalInUse) as exc:
+            except JournalCorrupt as exc:
                 raise EngineStartError(str(exc)) from exc
             except OSError as exc:
                 raise EngineStartError(f"journal {self.journal.path} cannot be written: {exc}") from exc
@@ -174,6 +195,9 @@ class Persistence:
                 f"store cannot be written (nothing reached it within {grace_s:.0f} s); refusing to trade"
             )
         self._store_file = StoreFileWatch(self.recorder.engine.url)
+        clock = await asyncio.to_thread(check_store, self.recorder, self.instance, self.session_id, self.accounts)
+        if clock is not None:
+            self.audit.put("risk", {"event": "clock_backwards", "reason": clock}, self.engine.clock.now_ns)
         if self.redis is not None:
             self.redis.start()
             self.redis.replace_open_orders(())  # what a previous run left is stale; the sweep re-publishes
@@ -190,12 +214,9 @@ class Persistence:
             await self._catch_up_without_recovery(contents)
         else:
             self._caught_up = True
-        if contents is not None and contents.actions:
-            limiter = getattr(self.engine.runner.executor, "limiter", None)
-            seeded = limiter.seed(contents.actions) if limiter is not None and hasattr(limiter, "seed") else 0
-            if seeded:
-                self._log.info("rate limiter starts from {} actions sent in its window before this start", seeded)
-        self._sync_limiter_count()
+        # Recorded once recovery accepted the ledger (a refused start writes nothing); kept if recorded.
+        await asyncio.to_thread(record_accounts, self.recorder.engine, self.instance, self.accounts, self.session_id)
+        self.rate_window.seed(contents.actions if contents is not None else ())
 
     async def _catch_up_without_recovery(self, contents: JournalContents) -> None:
         """No recovery (a venue simulated in this process): still hand the store what only the journal holds
@@ -238,7 +259,7 @@ class Persistence:
 
     def tick(self, ts_ns: int) -> None:
         self.sweep(ts_ns)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
         self._check_store(ts_ns)
         journal = self.journal
         if journal is not None and journal.bytes_since_checkpoint > self.journal_checkpoint_bytes:
@@ -258,7 +279,7 @@ class Persistence:
 
     def stop(self, clock: Clock) -> None:
         self.sweep(clock.now_ns)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
 
     # ------------------------------------------------------------------ the write-ahead gate
 
@@ -274,7 +295,8 @@ class Persistence:
             self._halt(f"journal: {journal.error}", ts_ns, permanent=True)
         return self.halt_reason
 
-    def _halt(self, reason: str, ts_ns: int, *, permanent: bool = False) -> None:
+    def _halt(self, reason: str, ts_ns: int, *, permanent: bool = False,
+              kind: ProblemKind = ProblemKind.NOT_PERSISTED) -> None:
         """Halt quoting. Permanent (journal, audit): records were lost, the run ends NOT_PERSISTED (exit 6)."""
         if self._halt_permanent or self.halt_reason == reason:
             return
@@ -283,10 +305,13 @@ class Persistence:
         self._log.error("quoting halted: {}", reason)
         self.audit.put("risk", {"event": "persistence_halt", "reason": reason}, ts_ns)
         if permanent:
-            self.engine.outcome.record(ProblemKind.NOT_PERSISTED, reason, ts_ns)
+            self.engine.outcome.record(kind, reason, ts_ns)
 
     def _check_store(self, ts_ns: int) -> None:
         """Store failure policy: an outage past the grace halts quoting until the store caught up."""
+        lost = None if self.instance_lock is None else self.instance_lock.problem
+        if lost is not None:  # another process took the instance: the ledger is not this run's alone
+            self._halt(lost, ts_ns, permanent=True, kind=ProblemKind.LEDGER_HALT)
         stats = self.recorder.stats()
         if self.audit.trail.errors:  # the desk's record of the run is incomplete: as bad as a lost fill
             self._halt(f"audit trail {self.audit.trail.path} cannot be written", ts_ns, permanent=True)
@@ -323,8 +348,7 @@ class Persistence:
             return
         if self._store_file_problem() is not None:
             return
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
+        carry = self.rate_window.carry()
         fills = self.engine.fills
         position = sum((f.qty * f.side.sign for f in fills), ZERO)
         journal.sync()
@@ -334,24 +358,6 @@ class Persistence:
             ok = journal.checkpoint(carry, reopen=True)
         if ok:
             self._log.info("journal checkpointed while running: the store holds all {} fills", len(fills))
-
-    def _journal_actions(self) -> None:
-        """Journal the order-entry actions sent since last time (the rate limiter's window survives restarts)."""
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        journal = self.journal
-        if journal is None or limiter is None or not hasattr(limiter, "action_times"):
-            return
-        granted = limiter.granted
-        new = granted - self._limiter_granted
-        if new <= 0:
-            return
-        self._limiter_granted = granted
-        times = limiter.action_times()
-        journal.append_actions(times[-new:] if new < len(times) else times)
-
-    def _sync_limiter_count(self) -> None:
-        limiter = getattr(self.engine.runner.executor, "limiter", None)
-        self._limiter_granted = getattr(limiter, "granted", 0)
 
     # ------------------------------------------------------------------ listeners (engine loop)
 
@@ -516,6 +522,7 @@ class Persistence:
             self.recorder.engine.dispose()
             if self.journal is not None:
                 self.journal.close()
+            self._release_instance()
             return 0
         now = self.engine.clock.now_ns or time.time_ns()
         for order in self.engine.orders.finished_orders():  # states reached in the stop sequence
@@ -526,7 +533,7 @@ class Persistence:
             self._publish_hot(now)
             self.redis.heartbeat()
         self.audit.put("risk", {"event": "stop", "position": self.engine.inventory.position}, now)
-        self._journal_actions()
+        self.rate_window.journal_new(self.journal)
         journal = self.journal
         if journal is not None:
             journal.sync()
@@ -556,8 +563,7 @@ class Persistence:
                 self.engine.outcome.record(ProblemKind.NOT_PERSISTED, f"journal: {journal.error}", now)
                 journal.close()
             elif remaining == 0 and self._caught_up and store_problem is None:
-                limiter = getattr(self.engine.runner.executor, "limiter", None)
-                carry = limiter.action_times() if limiter is not None and hasattr(limiter, "action_times") else []
+                carry = self.rate_window.carry()
                 fills = self.engine.fills
                 position = sum((f.qty * f.side.sign for f in fills), ZERO)
                 # The store holds everything: the journal keeps only the rate window and what the store
@@ -572,11 +578,16 @@ class Persistence:
                 journal.close()
         if self.redis is not None:
             self.redis.close()
+        self._release_instance()
         self._log.info(
             "persistence closed: {} order changes, {} fills recorded; {} records not persisted",
             self._orders_recorded, self._fills_recorded, remaining,
         )
         return remaining
+
+    def _release_instance(self) -> None:
+        if self.instance_lock is not None:
+            self.instance_lock.release()
 
     def stats(self) -> PersistenceStats:
         redis_stats = attrs.asdict(self.redis.stats()) if self.redis is not None else None

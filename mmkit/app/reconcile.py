@@ -25,18 +25,24 @@ from decimal import Decimal
 from typing import TextIO
 
 from loguru import logger
+from sqlalchemy.exc import SQLAlchemyError
 
 from mmkit.app.build import build
 from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.engine import Engine, EngineStartError
 from mmkit.app.outcome import EXIT_LEDGER_HALT, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
-from mmkit.app.persistence import default_audit_path, default_store_url
+from mmkit.app.persistence import built_accounts, default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger, RecoveryPlan, Shortfall, plan_recovery
+from mmkit.app.venue_account import ACCEPT_HINT, account_refusal, changed_accounts, store_account_refusal
 from mmkit.clock import Clock, ClockMode
 from mmkit.model import ZERO, Fill, Liquidity
+from mmkit.store.accounts import reassign_accounts, stored_accounts
 from mmkit.store.audit import AuditTrail
+from mmkit.store.db import redact_url
+from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import (
     SYNTHETIC_PREFIX,
+    VOID_PREFIX,
     Journal,
     JournalCorrupt,
     JournalInUse,
@@ -92,6 +98,43 @@ def _missing_price(short: Shortfall, plan: RecoveryPlan) -> Decimal:
     raise ValueError(f"{r.client_id}: the venue gives no price and the ledger has no limit price")
 
 
+def void_fills(plan: RecoveryPlan, engine: Engine, now_ns: int) -> list[Fill]:
+    """One compensating fill per excess: the order's opposite side, for the quantity the venue never filled.
+
+    Priced so the order's fills that remain average the venue's AvgPx where it reports one; else at the
+    average price of what the ledger booked on the order (a re-sent execution repeats its price, so the
+    void reverses it exactly). A reversal, never a deletion: every booked fill stays in the ledger.
+    """
+    out: list[Fill] = []
+    quote = engine.runner.instrument.quote
+    for excess in plan.excess:
+        r = excess.report
+        held = [f for f in plan.fills if f.venue == r.venue and f.client_id == r.client_id]
+        notional = sum((-f.price * f.qty if f.trade_id.startswith(VOID_PREFIX) else f.price * f.qty
+                        for f in held), ZERO)
+        avg_px = getattr(r, "avg_px", None)
+        if avg_px is not None and avg_px > 0:
+            price = Decimal(notional - avg_px * r.filled_qty) / excess.extra
+        else:
+            price = notional / excess.ledger_filled
+        out.append(Fill(
+            venue=r.venue,
+            trade_id=f"{VOID_PREFIX}{r.venue_order_id or r.client_id}:{excess.ledger_filled}",
+            client_id=r.client_id,
+            symbol=r.symbol,
+            side=r.side.opposite,
+            price=price,
+            qty=excess.extra,
+            fee=ZERO,
+            fee_currency=quote,
+            liquidity=Liquidity.MAKER,
+            ts_event=now_ns,
+            ts_recv=now_ns,
+            venue_order_id=r.venue_order_id,
+        ))
+    return out
+
+
 def describe(plan: RecoveryPlan, venue: str) -> list[str]:
     """The venue's view against the ledger, one line per order it told us about."""
     lines = [f"venue {venue}: {len(plan.reports)} order(s) reported, ledger holds {len(plan.fills)} fill(s)"]
@@ -119,30 +162,40 @@ def describe(plan: RecoveryPlan, venue: str) -> list[str]:
 
 async def run_reconcile(
     engine: Engine, store_url: str, journal_path: str, audit_path: str, instance: str,
-    *, accept_venue: bool, reason: str, out: TextIO,
+    *, accept_venue: bool, reason: str, out: TextIO, accounts: dict[str, str] | None = None,
+    void_excess: bool = False, accept_account: bool = False,
 ) -> int:
     """Connect, plan (read-only), show; with ``accept_venue`` book the difference. Returns the exit code.
 
-    The instance's journal is held for the whole command: a running engine of the instance would
-    otherwise lose the booked fill to its next checkpoint (and its venue session to ours).
+    ``accounts`` (venue -> fingerprint, mmkit.app.venue_account): a store or journal recorded under
+    another account is refused (exit 3) before the venue is asked anything.
+
+    The instance's journal (and, on a PostgreSQL store, the instance itself: mmkit.store.instance_lock) is
+    held for the whole command: a running engine of the instance would otherwise lose the booked fill to its
+    next checkpoint (and its venue session to ours).
     """
-    journal = Journal(journal_path, instance=instance)
+    journal = Journal(journal_path, instance=instance, accounts=accounts)
+    store_lock = StoreInstanceLock(store_url, instance)
     try:
+        store_lock.acquire()  # a PostgreSQL store: the instance, whatever output directory its engine runs from
         journal.lock()
-    except (JournalInUse, OSError) as exc:
+    except (InstanceInUse, JournalInUse, OSError, SQLAlchemyError) as exc:
+        store_lock.release()
         print(f"reconcile: {exc}", file=out)
         return EXIT_START_REFUSED
     try:
         return await _reconcile_locked(
-            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out
+            engine, store_url, journal, audit_path, instance, accept_venue=accept_venue, reason=reason, out=out,
+            void_excess=void_excess, accept_account=accept_account,
         )
     finally:
         journal.close()
+        store_lock.release()
 
 
 async def _reconcile_locked(
     engine: Engine, store_url: str, journal: Journal, audit_path: str, instance: str,
-    *, accept_venue: bool, reason: str, out: TextIO,
+    *, accept_venue: bool, reason: str, out: TextIO, void_excess: bool, accept_account: bool,
 ) -> int:
     try:
         contents = read_journal(journal.path, instance)
@@ -151,6 +204,13 @@ async def _reconcile_locked(
         return EXIT_START_REFUSED
     ledger = InstanceLedger(store_url, instance)
     try:
+        refusal = account_refusal(journal.accounts, contents.accounts, f"the journal {journal.path}") or (
+            store_account_refusal(ledger.engine, instance, journal.accounts, redact_url(store_url)))
+        if refusal is not None and not accept_account:
+            print(f"reconcile: {refusal}; {ACCEPT_HINT}", file=out)
+            return EXIT_START_REFUSED
+        if refusal is not None:
+            reassign(ledger, journal, contents.accounts, audit_path, reason, out)
         try:
             await engine.venue.connect()
         except Exception as exc:  # any way of not reaching the venue: one line, no traceback
@@ -169,19 +229,23 @@ async def _reconcile_locked(
         return EXIT_START_REFUSED
     if plan.failures:
         return EXIT_START_REFUSED
-    if plan.excess:  # booking cannot take a fill away: a person must find which one the venue did not make
+    # All or nothing: a difference is booked only when every one of them is settled by a flag.
+    if plan.excess and not void_excess:  # a person must find which fill the venue did not make
         print("not changed: the ledger holds fills the venue did not make; --accept-venue books only missing "
-              "fills, never removes one (docs/operations.md, mmkit reconcile)", file=out)
+              "fills, never removes one; run again with --void-excess --reason TEXT to book a flagged "
+              "compensating fill for each EXCESS (docs/operations.md, mmkit reconcile)", file=out)
         return EXIT_LEDGER_HALT
-    if not plan.shortfalls:
-        return EXIT_OK
-    if not accept_venue:
+    if plan.shortfalls and not accept_venue:
         print("not changed: run again with --accept-venue --reason TEXT to book the difference", file=out)
         return EXIT_LEDGER_HALT
+    if not plan.shortfalls and not plan.excess:
+        return EXIT_OK
     now = time.time_ns()
     fills = synthetic_fills(plan, engine, now)
-    journal.open()
-    for fill in fills:
+    voids = void_fills(plan, engine, now)
+    if not journal.is_open:
+        journal.open()
+    for fill in [*fills, *voids]:
         journal.append_fill(fill, note=reason)
     if not journal.sync():
         print(f"reconcile: {journal.error}; nothing booked", file=out)
@@ -190,31 +254,66 @@ async def _reconcile_locked(
     audit = AuditTrail(audit_path, instance=instance, fsync="always")
     for fill in fills:
         audit.write("risk", {"event": "reconcile_accept_venue", "reason": reason, "fill": fill}, now)
+    for fill in voids:
+        audit.write("risk", {"event": "reconcile_void_excess", "reason": reason, "fill": fill}, now)
     audit.close()
     recorder = Recorder(store_url, instance=instance)
     recorder.start()
-    for fill in fills:
+    for fill in [*fills, *voids]:
         recorder.record_fill(fill)
     left = recorder.close()
     for fill in fills:
         print(f"booked synthetic fill {fill.trade_id}: {fill.side.value} {fill.qty} @ {fill.price} ({reason})",
               file=out)
+    for fill in voids:
+        print(f"voided {fill.qty} of {fill.client_id}: compensating fill {fill.trade_id} {fill.side.value} "
+              f"{fill.qty} @ {fill.price} ({reason})", file=out)
     if left:
         print(f"{left} records not written to the store: the journal holds them, the next start catches up",
               file=out)
-    logger.warning("reconcile: {} synthetic fill(s) booked from the venue's CumQty: {}", len(fills), reason)
+    if fills:
+        logger.warning("reconcile: {} synthetic fill(s) booked from the venue's CumQty: {}", len(fills), reason)
+    if voids:
+        logger.warning("reconcile: {} excess fill quantity(ies) voided by compensating fills: {}", len(voids), reason)
     return EXIT_OK
+
+
+def reassign(
+    ledger: InstanceLedger, journal: Journal, in_journal: dict[str, str], audit_path: str, reason: str, out: TextIO,
+) -> None:
+    """``--accept-account``: the ledger (store rows, an ``accounts`` journal record) is this account's now."""
+    current = journal.accounts
+    in_store = changed_accounts(current, stored_accounts(ledger.engine, ledger.instance))
+    changed = {**changed_accounts(current, in_journal), **in_store}
+    if in_store:
+        reassign_accounts(ledger.engine, ledger.instance, {v: new for v, (_, new) in in_store.items()},
+                          RECONCILE_SESSION)
+    journal.open()
+    journal.append("accounts", {"accounts": dict(current), "reason": reason,
+                                "previous": {v: old for v, (old, _) in changed.items()}})
+    if not journal.sync():
+        raise EngineStartError(f"{journal.error}; the journal's account is not re-assigned")
+    now = time.time_ns()
+    audit = AuditTrail(audit_path, instance=ledger.instance, fsync="always")
+    for venue, (old, new) in changed.items():
+        audit.write("risk", {"event": "reconcile_accept_account", "venue": venue, "previous": old, "account": new,
+                             "reason": reason}, now)
+        print(f"ledger of venue {venue} re-assigned from account [{old}] to [{new}] ({reason})", file=out)
+    audit.close()
+    logger.warning("reconcile: ledger re-assigned to another account fingerprint on {}: {}", sorted(changed), reason)
 
 
 def reconcile_command(
     config_path: str, *, accept_venue: bool, reason: str | None, overrides: ConfigOverrides | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO = sys.stdout, void_excess: bool = False, accept_account: bool = False,
 ) -> int:
-    """``mmkit reconcile CONFIG [--accept-venue --reason TEXT]``."""
-    if accept_venue and not (reason and reason.strip()):
-        print("reconcile: --accept-venue needs --reason TEXT (it is written to the ledger and the audit trail)",
-              file=out)
-        return EXIT_USAGE
+    """``mmkit reconcile CONFIG [--accept-venue] [--void-excess] [--accept-account] [--reason TEXT]``."""
+    flags = (("--accept-venue", accept_venue), ("--void-excess", void_excess), ("--accept-account", accept_account))
+    for flag, given in flags:
+        if given and not (reason and reason.strip()):
+            print(f"reconcile: {flag} needs --reason TEXT (it is written to the ledger and the audit trail)",
+                  file=out)
+            return EXIT_USAGE
     restrict_umask()
     loaded = load_engine_config(config_path, overrides)
     cfg = loaded.config
@@ -228,7 +327,8 @@ def reconcile_command(
             return await run_reconcile(
                 built.engine, url, str(journal_path_for(url, instance, output_dir)),
                 str(default_audit_path(cfg.store, instance, output_dir)), instance,
-                accept_venue=accept_venue, reason=(reason or "").strip(), out=out,
+                accept_venue=accept_venue, reason=(reason or "").strip(), out=out, accounts=built_accounts(built),
+                void_excess=void_excess, accept_account=accept_account,
             )
         finally:
             try:

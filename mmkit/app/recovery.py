@@ -65,7 +65,7 @@ from mmkit.connector import OrderNotFoundError, TransientVenueError
 from mmkit.model import ZERO, Fill, OrderStatusReport, VenueOrderStatus
 from mmkit.store import schema
 from mmkit.store.db import create_store_engine
-from mmkit.store.journal import JournalContents
+from mmkit.store.journal import VOID_PREFIX, JournalContents
 from mmkit.store.queries import fill_from_row
 from mmkit.store.records import OrderRecord
 
@@ -89,25 +89,36 @@ class InstanceLedger:
         self._owns = isinstance(url_or_engine, str)
         self.engine = create_store_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         self.instance = instance
+        self._seq: bool | None = None
 
     def close(self) -> None:
         if self._owns:
             self.engine.dispose()
 
     def session_ids(self, exclude: str | None = None) -> list[str]:
-        """This instance's sessions in start order."""
-        t = schema.sessions
-        rows = self._rows(select(t.c.session_id).where(t.c.instance == self.instance).order_by(t.c.started_ns))
-        return [r[0] for r in rows if r[0] != exclude]
+        """This instance's sessions in start order (the store's sequence, not the wall clock)."""
+        return [sid for sid, _, _ in self.sessions() if sid != exclude]
 
     def sessions(self) -> list[tuple[str, int, int | None]]:
-        """(session id, started ns, stopped ns or None) in start order."""
+        """(session id, started ns, stopped ns or None) in start order.
+
+        Start order is the store's sequence (``sessions.seq``, schema v3): a wall clock set back between
+        two sessions made the session running now look older than the one before it. A store not yet
+        migrated to v3 (read by ``mmkit status`` before the next start) has only the start times.
+        """
         t = schema.sessions
-        query = select(t).where(t.c.instance == self.instance).order_by(t.c.started_ns)
+        query = select(t.c.session_id, t.c.started_ns, t.c.stopped_ns).where(t.c.instance == self.instance)
+        query = query.order_by(t.c.seq, t.c.started_ns) if self._has_seq() else query.order_by(t.c.started_ns)
         return [
             (r.session_id, int(r.started_ns), None if r.stopped_ns is None else int(r.stopped_ns))
             for r in self._rows(query)
         ]
+
+    def _has_seq(self) -> bool:
+        if self._seq is None:
+            with self.engine.connect() as conn:
+                self._seq = schema.has_column(conn, schema.sessions.name, "seq")
+        return self._seq
 
     def fills(self, venue: str | None = None) -> list[StoredFill]:
         """Every fill this instance stored, in venue-time order (ties by insertion)."""
@@ -422,9 +433,11 @@ async def plan_recovery(
     chained: dict[str, set[str]] = defaultdict(set)  # venue order id -> ClOrdIDs that have fills on it
     for fill in [*fills, *missed]:
         if fill.venue == name:
-            filled_by_order[fill.client_id] += fill.qty
+            # A void (`mmkit reconcile --void-excess`) takes back what the venue never filled on the order.
+            qty = -fill.qty if fill.trade_id.startswith(VOID_PREFIX) else fill.qty
+            filled_by_order[fill.client_id] += qty
             if fill.venue_order_id:
-                filled_by_venue_order[fill.venue_order_id] += fill.qty
+                filled_by_venue_order[fill.venue_order_id] += qty
                 chained[fill.venue_order_id].add(fill.client_id)
 
     def ledger_filled(report: OrderStatusReport) -> Decimal:

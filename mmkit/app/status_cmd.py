@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from mmkit.app.config import EngineSection, StoreSection
 from mmkit.app.persistence import default_audit_path, default_store_url
 from mmkit.app.recovery import InstanceLedger
+from mmkit.app.session_clock import clock_went_back
 from mmkit.conf import ConfigError, read_yaml, structure
 from mmkit.model import NS_PER_S, ZERO, Fill
 from mmkit.store.db import create_store_engine, redact_url
@@ -158,6 +159,7 @@ def status_from_store(
         "fair_values": {},
         "kill_switch": last_kill_switch(audit_path),
         "journal_fills": len(extra),
+        "clock_warning": clock_went_back(sessions),
     }
 
 
@@ -237,6 +239,10 @@ def format_status(status: dict[str, Any], now_ns: int | None = None) -> str:
         f"session      {status['session']} ({state})",
         f"heartbeat    {_utc(beat)} ({age:.1f} s ago)",
         f"kill switch  {kill_text}",
+    ]
+    if status.get("clock_warning"):
+        lines.append(f"WARNING      {status['clock_warning']}")
+    lines += [
         "position",
     ]
     lines += [f"  {k:<24} {v}" for k, v in sorted(status["positions"].items())] or ["  (none)"]

@@ -184,17 +184,31 @@ class RateLimiter:
         longest = max(range(len(self._spans)), key=self._spans.__getitem__)
         return list(self._windows[longest])
 
-    def seed(self, times_ns: Iterable[int]) -> int:
+    def seed(self, times_ns: Iterable[int], now_ns: int | None = None) -> int:
         """Count actions a previous process sent (journaled) so a restart cannot exceed the venue's windows.
 
         Times are the same clock as ``now_ns`` (wall clock in a live run); ones
         already outside every window are ignored. Returns how many were counted.
+
+        With ``now_ns``: a journaled time after it (the clock went back since, or the journal is corrupt)
+        is counted as sent *now*, and said once. Trusting it would be wrong both ways: it became the
+        limiter's "now" (``_now`` never goes back), so the real recent actions fell outside the window
+        (the restart could send a whole window again) and every later action was stamped in the future,
+        so the window never emptied (placing blocked until the wall clock caught up). Counting it at now
+        keeps the limiter conservative: never more than the venue's limit in any window.
         """
         times = sorted(times_ns)
         if not times or not self._spans:
             return 0
+        if now_ns is not None and times[-1] > now_ns:
+            future = [t for t in times if t > now_ns]
+            logger.warning(
+                "rate limiter: {} journaled action time(s) after now (up to {:.1f} s ahead: the clock went "
+                "back, or the journal is corrupt): counted as sent now", len(future), (future[-1] - now_ns) / NS_PER_S,
+            )
+            times = [min(t, now_ns) for t in times]
         horizon = max(self._spans) + self.window_guard_ns
-        newest = max(times[-1], self._last_ns)
+        newest = max(times[-1] if now_ns is None else now_ns, self._last_ns)
         kept = [t for t in times if t > newest - horizon]
         for span, window in zip(self._spans, self._windows, strict=True):
             merged = sorted([*window, *(t for t in kept if t > newest - span - self.window_guard_ns)])

@@ -98,6 +98,7 @@ class Search:
             config_name=str(self.spec.config), taker_reach_bps=str(self.spec.taker_reach_bps),
             latency_ms=self.spec.latency_ms, funding_path=self.spec.funding,
             funding_checksum=data_checksum(Path(self.spec.funding)) if self.spec.funding else "",
+            through_fill=self.spec.through_fill,
         )
 
     def evaluate(self, points: Sequence[dict[str, Any]], datasets: Sequence[DataSet], *, phase: str = "search",

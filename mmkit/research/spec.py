@@ -31,7 +31,7 @@ Method = Literal["grid", "optuna"]
 
 _TOP_KEYS = frozenset(
     {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue",
-     "taker_reach_bps", "latency_ms", "funding"}
+     "taker_reach_bps", "latency_ms", "funding", "through_fill"}
 )
 _CONSTRAINT = re.compile(r"^\s*(abs\(\s*(?P<abs>[^)\s]+)\s*\)|(?P<path>[^\s<>=!]+))\s*(?P<op><=|>=|==|!=|<|>)\s*"
                          r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -111,6 +111,8 @@ class SweepSpec:
     latency_ms: str = ""
     #: A perpetual's funding settlements (as ``mmkit backtest --funding``); empty: none (reports say so).
     funding: str = ""
+    #: Setup replay: what a print or the book moving through our price fills (``--through-fill``).
+    through_fill: str = "tape"
 
 
 def _fail(file: Path, key: str, reason: str) -> SweepError:
@@ -365,6 +367,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         except ValueError as exc:
             raise _fail(file, "latency_ms", str(exc)) from None
     funding = _funding(file, raw.get("funding"))
+    through_fill = raw.get("through_fill", "tape")
+    if through_fill not in ("tape", "whole"):
+        raise _fail(file, "through_fill", "must be tape or whole (as mmkit backtest --through-fill)")
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
@@ -376,5 +381,5 @@ def load_sweep(path: str | Path) -> SweepSpec:
         parameters=_parameters(file, raw.get("parameters"), search.method),
         objective=metric, direction=direction, constraints=_constraints(file, raw.get("constraints")),
         search=search, mode=mode, seed=seed, setup=setup, queue=queue, taker_reach_bps=Decimal(reach),
-        latency_ms=latency_ms, funding=funding,
+        latency_ms=latency_ms, funding=funding, through_fill=through_fill,
     )

@@ -62,6 +62,8 @@ class TrialSpec:
     #: The funding file (``--funding``) and the SHA-256 of its bytes; empty: none.
     funding_path: str = ""
     funding_checksum: str = ""
+    #: Setup replay's through-price fill rule; "tape" is the backtest's default.
+    through_fill: str = "tape"
 
     def key(self) -> str:
         """Hash of the inputs: config, parameters, data checksum, window, seed, setup, mmkit version."""
@@ -82,6 +84,8 @@ class TrialSpec:
             payload["latency_ms"] = self.latency_ms
         if self.funding_path:  # the same: and a changed file is another trial
             payload["funding"] = self.funding_checksum
+        if self.through_fill != "tape":  # the same
+            payload["through_fill"] = self.through_fill
         text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -238,6 +242,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
         taker_reach_bps=Decimal(spec.taker_reach_bps), max_invalid_pct=DEFAULT_MAX_INVALID_PCT,
         latency=parse_latency_ms(spec.latency_ms) if spec.latency_ms else None,
         funding=_funding_input(spec, choice.symbol or events[0].symbol),
+        through_fill=spec.through_fill,  # type: ignore[arg-type]
         meta={"config": spec.config_name, "data": spec.data_path, "dataset": spec.dataset, "params": dict(spec.params)},
     )
     write_outputs(result, out)

@@ -6,13 +6,17 @@ A queue model estimates the quantity ahead of our order (``front``) and turns
 public trades into our fills. The fill rules (shared by every model):
 
 * A trade at a price *through* ours (below our bid, above our ask) must have
-  gone through our level first: our order fills completely at its own price.
+  gone through our level first: our order fills at its own price, at most
+  the print's quantity (the replay venue's ``through_fill`` "tape"; "whole",
+  hftbacktest's convention, fills it completely: :mod:`mmkit.sim.through_fill`).
+  :func:`trade_fill_qty` gives the uncapped answer for one order alone.
 * A trade at *our* price by an aggressor on the other side consumes the queue
   front first; only the traded quantity beyond ``front`` fills us (partially).
   A trade at our price whose aggressor is on our side traded the other book
   side and does not touch our queue.
 * The recorded book crossing strictly through our price (best ask below our
-  bid) fills us completely; that check lives in the replay venue.
+  bid) fills us, at most what it displays through our price ("tape"); that
+  check lives in the replay venue.
 
 Models differ only in what a *decrease* of the displayed size at our level
 (not explained by trades, i.e. cancels) does to ``front``:

@@ -35,6 +35,7 @@ from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, LatencyModel
 from mmkit.sim.queue import ConservativeQueue, QueueModel, QueuePosition
 from mmkit.sim.taken_liquidity import TakenLiquidity
+from mmkit.sim.through_fill import THROUGH_FILLS, ThroughFill, by_price_priority
 
 __all__ = ["ReplayBookVenue"]
 
@@ -93,6 +94,7 @@ class ReplayBookVenue(SimulatedVenue):
         queue_model: QueueModel | None = None,
         hold_events_while_disconnected: bool = True,
         market_time: Literal["ts_event", "ts_recv"] = "ts_event",
+        through_fill: ThroughFill = "tape",
     ) -> None:
         super().__init__(
             rules, now_ns, latency=latency, fees=fees, initial_balances=initial_balances,
@@ -100,6 +102,11 @@ class ReplayBookVenue(SimulatedVenue):
         )
         self.queue_model: QueueModel = queue_model or ConservativeQueue()
         self._market_time = market_time
+        if through_fill not in THROUGH_FILLS:
+            raise ValueError(f"through_fill must be one of {', '.join(THROUGH_FILLS)}, got {through_fill!r}")
+        #: What a print or a book moving through our price fills (module docstring of mmkit.sim.through_fill).
+        self.through_fill: ThroughFill = through_fill
+        self._tape_capped = through_fill == "tape"
         self.books = {i.symbol: OrderBook(*book_increments, venue=i.venue, symbol=i.symbol) for i in rules.instruments}
         self._resting: dict[str, _Queued] = {}  # client id -> our resting order
         #: Derived from ``_resting`` (read per recorded event, rebuilt only after it changes; ``_resting_changed``):
@@ -241,7 +248,11 @@ class ReplayBookVenue(SimulatedVenue):
         """
         symbol = trade.symbol
         at_price_left = trade.qty
-        for queued in self._resting_orders():
+        tape = self._tape_capped
+        resting: Sequence[_Queued] = self._resting_orders()
+        if tape and len(resting) > 1:
+            resting = by_price_priority(resting)
+        for queued in resting:
             rec = queued.rec
             price = rec.price
             if rec.symbol != symbol or price is None:
@@ -263,7 +274,11 @@ class ReplayBookVenue(SimulatedVenue):
                 self.before_arrival += 1  # dated before the order arrived (delivered late): it traded without us
                 continue
             if through:
-                qty = leaves
+                if tape:  # the print traded no more than its quantity: what it did not give ours, it cannot
+                    qty = self._whole_lots(rec, min(leaves, at_price_left))
+                    at_price_left -= qty
+                else:
+                    qty = leaves
             elif trade_price != price or trade.aggressor is side:
                 continue  # at our price, but it traded the other side of the book
             else:
@@ -299,6 +314,7 @@ class ReplayBookVenue(SimulatedVenue):
         taken = self._taken
         if taken and taken.holds(symbol):  # a level we emptied crosses nothing (it is what we took)
             best_bid, best_ask = taken.best(book, symbol, _BUY), taken.best(book, symbol, _SELL)
+        crossed_orders: list[_Queued] = []
         for queued in self._resting_orders():
             rec = queued.rec
             price = rec.price
@@ -323,8 +339,45 @@ class ReplayBookVenue(SimulatedVenue):
             if crossed:
                 if early:
                     self.before_arrival += 1
+                elif self._tape_capped:
+                    crossed_orders.append(queued)
                 else:
                     self._maker_fill(queued, rec.leaves, ts)
+        if crossed_orders:
+            self._fill_crossed(book, crossed_orders, ts)
+
+    def _whole_lots(self, rec: VenueOrder, qty: Decimal) -> Decimal:
+        """``qty`` down to whole lots of ``rec``'s instrument: the tape may print finer than an order can fill."""
+        assert rec.price is not None
+        return self.rules.instrument(rec.symbol).round_qty(qty, rec.price)
+
+    def _fill_crossed(self, book: OrderBook, crossed: list[_Queued], ts: int) -> None:
+        """``through_fill`` "tape": orders the recorded book crossed fill from what it offered through their price.
+
+        Best price first. Each takes, at its own price, at most the displayed size through it less what our
+        orders took there already, and the ledger keeps what it took (the recording shows it again only once
+        it lists that level again).
+        """
+        if len(crossed) > 1:
+            crossed = list(by_price_priority(crossed))
+        taken = self._taken
+        for queued in crossed:
+            rec = queued.rec
+            offered = self._can_take(book, rec, queued.tick)
+            qty = self._whole_lots(rec, min(rec.leaves, sum((size for _, size in offered), ZERO)))
+            if qty <= 0:
+                continue
+            opposite = _SELL if rec.side is _BUY else _BUY
+            left = qty
+            for price, size in offered:
+                tick = book.tick_of(price)
+                took = min(size, left)
+                if tick is not None and took > 0:
+                    taken.take(rec.symbol, opposite, tick, took)
+                left -= took
+                if left <= 0:
+                    break
+            self._maker_fill(queued, qty, ts)
 
     @staticmethod
     def _crosses_off_grid(

@@ -24,7 +24,9 @@ Kinds: ``session`` (a process opened the journal; names its instance), ``fill`` 
 marks a synthetic fill booked by ``mmkit reconcile --accept-venue``),
 ``order`` (an OrderRecord), ``actions`` (timestamps of order-entry actions
 sent, so the rate limiter survives a restart), ``checkpoint`` (the store held
-everything before this line when it was written; names its instance).
+everything before this line when it was written; names its instance). ``session`` and ``checkpoint``
+lines also carry the venue account fingerprints (mmkit.app.venue_account): the first ones a journal names
+are its owner's (:attr:`JournalContents.accounts`).
 
 Whose journal: a SQLite store's journal is named after the store file, so two
 instances given one ``store.url`` would share it, and an operator may copy one.
@@ -64,6 +66,9 @@ from mmkit.store.records import OrderRecord, to_jsonable
 
 #: Prefix of the trade id of a fill that ``mmkit reconcile --accept-venue`` booked from the venue's CumQty.
 SYNTHETIC_PREFIX = "mmkit-synthetic:"
+#: Prefix of the trade id of a compensating fill ``mmkit reconcile --void-excess`` booked: the opposite side
+#: of the order, for the quantity the ledger holds and the venue never filled. It reverses, never deletes.
+VOID_PREFIX = "mmkit-void:"
 
 
 class JournalCorrupt(Exception):
@@ -137,6 +142,10 @@ class JournalContents:
     #: What the ledger held when the journal was last checkpointed (fills, signed position): the store
     #: must hold at least that, since the journal no longer does. None: never checkpointed.
     checkpoint: tuple[int, Decimal] | None = None
+    #: Venue -> account fingerprint, from the *first* line naming them (a refused start appends a session
+    #: line with its own accounts; the first stays the journal's owner), unless an ``accounts`` record
+    #: (``mmkit reconcile --accept-account``) re-assigned them: the last one wins. Empty: none recorded.
+    accounts: dict[str, str] = attrs.Factory(dict)
 
 
 def read_journal(path: str | Path, instance: str | None = None) -> JournalContents:
@@ -157,6 +166,8 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
     actions: list[int] = []
     notes: dict[str, str] = {}
     checkpoint: tuple[int, Decimal] | None = None
+    accounts: dict[str, str] = {}
+    reassigned: dict[str, str] | None = None
     torn = False
     count = 0
     for index, line in enumerate(lines):
@@ -176,6 +187,10 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
                 f"two instances share one store file (a SQLite store's journal is named after it), or the "
                 f"journal was copied; give each instance its own store.url"
             )
+        if kind in ("session", "checkpoint") and not accounts and isinstance(data.get("accounts"), dict):
+            accounts = {str(k): str(v) for k, v in data["accounts"].items()}
+        elif kind == "accounts":
+            reassigned = {**(reassigned or accounts), **{str(k): str(v) for k, v in data["accounts"].items()}}
         if kind == "fill":
             fill = fill_from_data(data)
             fills.setdefault(fill.key, fill)
@@ -191,7 +206,8 @@ def read_journal(path: str | Path, instance: str | None = None) -> JournalConten
         elif kind == "checkpoint" and "fills" in data:
             checkpoint = (int(data["fills"]), Decimal(data["position"]))
     return JournalContents(
-        tuple(fills.values()), tuple(orders.values()), tuple(actions), notes, count, torn, checkpoint
+        tuple(fills.values()), tuple(orders.values()), tuple(actions), notes, count, torn, checkpoint,
+        accounts if reassigned is None else reassigned,
     )
 
 
@@ -211,11 +227,16 @@ def decode_line(line: bytes) -> dict[str, Any] | None:
 class Journal:
     """The append side: ``append`` (SIGKILL-safe at once), ``sync`` (power-safe), ``checkpoint``."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = True, instance: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, fsync: bool = True, instance: str | None = None,
+        accounts: dict[str, str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fsync = fsync
         #: Written into every ``session`` and ``checkpoint`` line (see :func:`read_journal`).
         self.instance = instance
+        #: Venue account fingerprints (mmkit.app.venue_account), written with the instance.
+        self.accounts = dict(accounts or {})
         self._lock_fd: int | None = None
         self.error: str | None = None
         self.appended = 0
@@ -232,6 +253,10 @@ class Journal:
     @property
     def healthy(self) -> bool:
         return self.error is None
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
 
     @property
     def lock_path(self) -> Path:
@@ -284,6 +309,8 @@ class Journal:
     def _stamp(self, data: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None:
             data["instance"] = self.instance
+        if self.accounts:
+            data["accounts"] = dict(self.accounts)
         return data
 
     def _drop_torn_tail(self) -> None:

@@ -82,7 +82,10 @@ class StoreQueries:
 
     def sessions(self, instance: str | None = None) -> list[SessionInfo]:
         t = schema.sessions
-        query = select(t).order_by(t.c.started_ns)
+        query = select(t.c.session_id, t.c.instance, t.c.started_ns, t.c.stopped_ns)
+        with self.engine.connect() as conn:  # start order: the store's sequence (v3), else the start times
+            ordered = schema.has_column(conn, t.name, "seq")
+        query = query.order_by(t.c.seq, t.c.started_ns) if ordered else query.order_by(t.c.started_ns)
         if instance is not None:
             query = query.where(t.c.instance == instance)
         return [SessionInfo(r.session_id, r.instance, r.started_ns, r.stopped_ns) for r in self._rows(query)]

@@ -521,8 +521,10 @@ _FILL_CONTENT = (
 
 
 def _insert(conn: Connection, engine: Engine, table: Table, rows: Iterable[dict[str, Any]]) -> None:
-    if table is schema.sessions:
-        conn.execute(insert_ignoring_duplicates(engine, table), list(rows))
+    if table is schema.sessions:  # numbered by the store in the same transaction: start order without the clock
+        first = schema.next_session_seq(conn)
+        numbered = [{**row, "seq": first + i} for i, row in enumerate(rows)]
+        conn.execute(insert_ignoring_duplicates(engine, table), numbered)
     else:
         conn.execute(table.insert(), list(rows))
 

@@ -37,8 +37,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     inspect,
     select,
+    text,
+    update,
 )
 from sqlalchemy.types import Numeric, TypeDecorator, TypeEngine
 
@@ -92,6 +95,9 @@ sessions = Table(
     Column("instance", String(64), nullable=False),
     Column("started_ns", BigInteger, nullable=False),
     Column("stopped_ns", BigInteger, nullable=True),
+    # v3: the order sessions started in, from the store (not the wall clock, which an NTP step or an
+    # operator can set back). Nullable: the v3 step numbers rows written before it.
+    Column("seq", BigInteger, nullable=True),
 )
 
 orders = Table(
@@ -230,6 +236,51 @@ def _add_quarantined_fills(conn: Connection) -> None:
 # ---- end of quarantined fills ----------------------------------------------------------------------
 
 
+def has_column(conn: Connection, table: str, column: str) -> bool:
+    return column in {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _add_session_seq(conn: Connection) -> None:
+    """``sessions.seq``; sessions stored before it are numbered in start-time order (all they had).
+
+    Idempotent: a new database's v1 step creates the current ``sessions`` table, which has the column.
+    """
+    if not has_column(conn, sessions.name, "seq"):
+        conn.execute(text("ALTER TABLE sessions ADD COLUMN seq BIGINT"))
+    t = sessions
+    base = int(conn.execute(select(func.coalesce(func.max(t.c.seq), 0))).scalar_one())
+    unnumbered = conn.execute(
+        select(t.c.session_id).where(t.c.seq.is_(None)).order_by(t.c.started_ns, t.c.session_id)
+    ).all()
+    for offset, (session_id,) in enumerate(unnumbered, 1):
+        conn.execute(update(t).where(t.c.session_id == session_id).values(seq=base + offset))
+
+
+# ---- venue accounts (v4) ---------------------------------------------------------------------------
+# Which venue account an instance's ledger belongs to: a non-secret fingerprint per venue (TrueX
+# SenderCompID/TargetCompID/PartyID, a sha256 prefix of an API key; mmkit.app.venue_account), recorded at
+# the first start that knows it and checked at every start and by `mmkit reconcile`. A store copied from
+# another account is refused rather than reconciled against a venue that no longer knows its orders.
+venue_accounts = Table(
+    "venue_accounts",
+    metadata,
+    Column("instance", String(64), primary_key=True),
+    Column("venue", String(32), primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("recorded_ns", BigInteger, nullable=False),
+)
+
+
+def _add_venue_accounts(conn: Connection) -> None:
+    venue_accounts.create(conn, checkfirst=True)
+
+
+def next_session_seq(conn: Connection) -> int:
+    """The sequence number of a session starting now (one process per instance: mmkit.store.instance_lock)."""
+    return int(conn.execute(select(func.coalesce(func.max(sessions.c.seq), 0))).scalar_one()) + 1
+
+
 @attrs.frozen(slots=True)
 class Migration:
     """One forward step. ``apply`` runs inside the transaction that records it."""
@@ -247,6 +298,8 @@ def _v1_initial(conn: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: sessions, orders, fills, hedges, pnl, tob", _v1_initial),
     Migration(2, "quarantined_fills: fills that failed validation, never booked", _add_quarantined_fills),
+    Migration(3, "sessions.seq: sessions ordered by the store, not the wall clock", _add_session_seq),
+    Migration(4, "venue_accounts: which venue account each instance's ledger belongs to", _add_venue_accounts),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

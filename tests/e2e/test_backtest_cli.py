@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.usdm_config import USDM_CONFIG
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("MMKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -134,15 +136,7 @@ def test_backtest_of_the_shipped_truex_config_needs_no_live_keys(tmp_path: Path,
 
 # ---------------------------------------------------------------- synthetic recordings (no shared data)
 
-FUTURES_CONFIG = """
-engine: {instance: bt, tick_ms: 100}
-venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
-strategy:
-  controller: strategies.skewed_ladder:SkewedLadderController
-  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
-risk:
-  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
-"""
+FUTURES_CONFIG = USDM_CONFIG
 
 
 def run_cli(config: Path, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -289,3 +283,21 @@ def test_the_shipped_truex_config_backtests_on_a_synthetic_venue_and_says_so_eve
     assert report["taker_flow"]["reach_bps"] == "0"
     assert "SYNTHETIC VENUE" in (tmp_path / "truex" / "report.html").read_text()
     assert "rate-limited ticks" in result.stdout and 0 <= report["rate_limited_tick_pct"] <= 100
+
+
+def test_the_through_fill_rule_is_chosen_on_the_command_line_and_stated(tmp_path: Path) -> None:
+    from mmkit.testing.binance_recordings import synthetic_recording
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(FUTURES_CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60).write(data)
+    for rule in ("tape", "whole"):
+        extra = () if rule == "tape" else ("--through-fill", "whole")  # tape is the default
+        result = run_cli(config, data, tmp_path / rule, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads((tmp_path / rule / "report.json").read_text())["through_fill"] == rule
+        line = next(x for x in result.stdout.splitlines() if "fills through our price" in x)
+        assert line.split()[-1] != "" and f" {rule}: " in line, line
+    bad = run_cli(config, data, tmp_path / "bad", "--through-fill", "all")
+    assert bad.returncode == 2 and "invalid choice: 'all'" in bad.stderr

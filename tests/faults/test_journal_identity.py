@@ -147,3 +147,48 @@ async def test_a_second_engine_or_reconcile_on_a_journal_another_process_holds_i
     c, pc = await start(tmp_path, "alpha", venue)
     c.stop()
     assert pc.close() == 0
+
+
+ENGINE_HOLDER = """
+import sys
+from mmkit.store.instance_lock import StoreInstanceLock
+from mmkit.store.journal import Journal
+lock = StoreInstanceLock("sqlite:///" + sys.argv[1], "alpha")  # what a running engine holds
+lock.acquire()
+journal = Journal(sys.argv[2], instance="alpha")
+journal.open()
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_second_path_to_the_same_sqlite_file_is_refused_and_a_sigkill_frees_it(tmp_path: Path) -> None:
+    """Two output dirs on one SQLite ``store.url`` meet at one journal lock (test above). Two *paths* to one
+    file (a symlink) named two journals: both engines started on one store. Before: no refusal."""
+    store = tmp_path / "desk.sqlite"
+    (tmp_path / "other").mkdir()
+    link = tmp_path / "other" / "link.sqlite"
+    link.symlink_to(store)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENGINE_HOLDER, str(store), str(tmp_path / "desk.journal")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        venue = FakeConnector(load_venue_rules("sim"))
+        b = harness(venue)
+        pb = attach_persistence(b.engine, StoreSection(url=f"sqlite:///{link}"), "alpha", tmp_path / "elsewhere")
+        with pytest.raises(EngineStartError, match=rf"instance 'alpha' is in use on store sqlite:///.*link\.sqlite "
+                                                   rf"\(.*desk\.sqlite\): another process holds its lock "
+                                                   rf"\(pid {proc.pid}\)"):
+            await b.engine.start()
+        assert pb.close() == 0
+        assert not venue.actions  # nothing sent
+    finally:
+        proc.kill()  # SIGKILL: the kernel drops its locks
+        proc.wait(timeout=30)
+    c = harness(venue)
+    pc = attach_persistence(c.engine, StoreSection(url=f"sqlite:///{link}"), "alpha", tmp_path / "elsewhere")
+    await c.engine.start()
+    c.stop()
+    assert pc.close() == 0

@@ -23,8 +23,17 @@ BID = {"a": AuditedOrder(Side.BUY, D(100), D(1), accepted_ns=10, ended_ns=100)}
 
 
 def test_fills_the_tape_justifies_pass() -> None:
-    events = [SNAPSHOT, sell_print(20, "100", "0.4"), sell_print(30, "99", "0.1")]
-    assert audit_fills(events, [fill(20, "0.4"), fill(30, "0.6")], BID) == []
+    events = [SNAPSHOT, sell_print(20, "100", "0.4"), sell_print(30, "99", "0.1"), sell_print(30, "98", "0.5")]
+    assert audit_fills(events, [fill(20, "0.4"), fill(30, "0.6")], BID) == []  # 0.6 printed through 100 at t=30
+
+
+def test_a_whole_order_filled_by_a_smaller_print_through_its_price_is_flagged() -> None:
+    events = [SNAPSHOT, sell_print(30, "99", "0.1")]
+    assert audit_fills(events, [fill(30, "0.6")], BID) == [
+        "at t=30 our BUY maker fills total 0.6, more than the 0.1 the tape supplied at or through 100 then"]
+    crossed = [SNAPSHOT, BookDelta("v", "X", 2, 2, (), ((D("99.5"), D("0.25")),), 30, 30)]  # 0.25 offered through
+    assert audit_fills(crossed, [fill(30, "0.25")], BID) == []
+    assert "more than the 0.25 the tape supplied" in audit_fills(crossed, [fill(30, "1")], BID)[0]
 
 
 def test_a_fill_before_acceptance_or_after_the_cancel_is_flagged() -> None:
@@ -55,7 +64,9 @@ def test_fills_at_our_price_beyond_what_printed_there_are_flagged() -> None:
     events = [SNAPSHOT, sell_print(20, "100", "0.3")]
     orders = {**BID, "b": AuditedOrder(Side.BUY, D(100), D(1), accepted_ns=10)}
     problems = audit_fills(events, [fill(20, "0.2"), fill(20, "0.2", cid="b")], orders)
-    assert problems == ["at t=20 our BUY fills at 100 total 0.4, more than the 0.3 printed there"]
+    assert problems == ["at t=20 our BUY fills at 100 total 0.4, more than the 0.3 printed there",
+                        "at t=20 our BUY maker fills total 0.4, more than the 0.3 the tape supplied at or through "
+                        "100 then"]
 
 
 def test_a_taker_fill_worse_than_its_limit_or_taking_a_lot_twice_is_flagged() -> None:

@@ -25,6 +25,7 @@ from mmkit.app.outcome import EXIT_ENGINE_FAILURE
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.model import Liquidity, VenueEvent
 from mmkit.sim.queue import ConservativeQueue, QueuePosition
+from mmkit.sim.through_fill import ThroughFill
 from strategies.skewed_ladder import SkewedLadderConfig, SkewedLadderController
 from tests.integration.backtest.conftest import LADDER_RISK as RISK
 from tests.tape_audit import OrderLog, audit_fills
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.shared_data
 
 
 def audited_ladder_run(
-    recording: list[ReplayEvent], monkeypatch: pytest.MonkeyPatch, queue: str = "conservative"
+    recording: list[ReplayEvent], monkeypatch: pytest.MonkeyPatch, queue: str = "conservative",
+    through_fill: ThroughFill = "tape",
 ) -> tuple[backtest_cmd.BacktestResult, OrderLog]:
     """A tight three-level ladder on the whole recording, with the audit's log of its orders' venue times."""
     log = OrderLog()
@@ -48,7 +50,7 @@ def audited_ladder_run(
 
     monkeypatch.setattr(backtest_cmd, "BacktestSampler", LoggingSampler)
     ladder = SkewedLadderController(SkewedLadderConfig(base_spread_bps=D(2), levels=3, base_size=D("0.01")))
-    result = run_backtest(ladder, recording, setup="replay", queue=queue, risk=RISK, seed=3)
+    result = run_backtest(ladder, recording, setup="replay", queue=queue, risk=RISK, seed=3, through_fill=through_fill)
     for client_id, row in result.sampler.orders.items():
         log.terms[client_id] = (row.side, row.price, row.qty)
     return result, log
@@ -67,6 +69,16 @@ def test_every_fill_of_a_tight_ladder_is_justified_by_the_tape(
     assert audit_fills(recording, fills, log.orders()) == []
     # The prints that reached our orders but were dated before they arrived are counted in the report.
     assert result.report["before_arrival_events"] > 0
+
+
+def test_whole_order_fills_through_our_price_are_what_the_audit_flags(
+    recording: list[ReplayEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hftbacktest's convention (``through_fill="whole"``) on the same ladder: fills no print could give."""
+    result, log = audited_ladder_run(recording, monkeypatch, through_fill="whole")
+    problems = audit_fills(recording, result.engine.fills, log.orders())
+    assert problems and all("the tape supplied" in p for p in problems), problems[:3]
+    assert result.report["through_fill"] == "whole"
 
 
 class GreedyQueue(ConservativeQueue):

@@ -19,6 +19,7 @@ from mmkit.backtest.funding import FundingInput
 from mmkit.model import Side
 from mmkit.testing.binance_recordings import synthetic_recording
 from tests.integration.backtest.test_futures_recordings import _controller, _risk
+from tests.usdm_config import USDM_CONFIG
 
 REPO = Path(__file__).resolve().parents[3]
 MIDNIGHT = 1_723_161_600 * 10**9  # 2024-08-09T00:00:00Z
@@ -100,15 +101,7 @@ def test_coinm_funding_is_paid_in_the_coin_at_the_recorded_mid_when_the_file_has
 
 # ----------------------------------------------------------------------------------- the command line
 
-CONFIG = """
-engine: {instance: bt, tick_ms: 100}
-venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
-strategy:
-  controller: strategies.skewed_ladder:SkewedLadderController
-  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
-risk:
-  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
-"""
+CONFIG = USDM_CONFIG
 
 
 def _cli(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -17,19 +17,12 @@ import pytest
 from mmkit.app.outcome import EXIT_OK
 from mmkit.research.command import sweep_command
 from mmkit.testing.binance_recordings import synthetic_recording
+from tests.usdm_config import USDM_CONFIG
 
 pytestmark = [pytest.mark.integration]
 
 MIDNIGHT_MS = 1_723_161_600_000
-CONFIG = """
-engine: {instance: bt, tick_ms: 100}
-venue: {connector: sim, rules: binance_usdm, symbol: BTCUSDT}
-strategy:
-  controller: strategies.skewed_ladder:SkewedLadderController
-  params: {base_spread_bps: 1, levels: 1, base_size: 0.01}
-risk:
-  inventory: {max_position: 0.2, hedge_threshold: 0.1, emergency_position: 0.4}
-"""
+CONFIG = USDM_CONFIG
 
 
 def _sweep(tmp_path: Path, extra: str) -> dict:  # type: ignore[type-arg]

@@ -63,6 +63,7 @@ def test_mmkit_settings_probabilistic_queue_without_rate_limits() -> None:
     assert s["setup"] == "replay" and s["queue"] == "probabilistic" and s["seed"] == 3
     assert s["lift_rate_limits"] is True
     assert s["latency_ns"] == (2_000_000, 2_000_000)
+    assert s["through_fill"] == "whole"  # hftbacktest's no_partial_fill_exchange: matched, not mmkit's default
 
 
 def test_hftbacktest_settings_in_floats_and_nanoseconds() -> None:

@@ -75,7 +75,7 @@ def test_the_key_depends_on_every_input_and_survives_a_json_round_trip() -> None
     for change in ({"config_yaml": "a: 2\n"}, {"params": {"strategy.params.levels": 3, "strategy.params.x": 0.1}},
                    {"data_checksum": "abd"}, {"seed": 8}, {"version": "0.1.1"}, {"start_ns": 0}, {"end_ns": 3},
                    {"setup": "replay"}, {"taker_reach_bps": "5"}, {"latency_ms": "50"},
-                   {"funding_path": "/f.csv", "funding_checksum": "c1"}):
+                   {"funding_path": "/f.csv", "funding_checksum": "c1"}, {"through_fill": "whole"}):
         assert spec(**change).key() != key, change
     assert spec(dataset="renamed", data_path="/elsewhere/rec").key() == key  # a label and a place are not inputs
     funded = spec(funding_path="/f.csv", funding_checksum="c1").key()
@@ -83,7 +83,7 @@ def test_the_key_depends_on_every_input_and_survives_a_json_round_trip() -> None
     assert spec(funding_path="/moved.csv", funding_checksum="c1").key() == funded  # its place is not an input
     # A trial stored before latency_ms and funding existed (no such fields in its trial.json) keeps its key.
     old = spec().as_dict()
-    del old["latency_ms"], old["funding_path"], old["funding_checksum"]
+    del old["latency_ms"], old["funding_path"], old["funding_checksum"], old["through_fill"]
     assert TrialSpec.from_dict(old).key() == key
 
 

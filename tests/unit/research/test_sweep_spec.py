@@ -62,6 +62,14 @@ def test_a_funding_file_is_read_when_the_sweep_file_is_and_a_bad_one_is_named(tm
         assert caught.value.key_path == "funding" and words in str(caught.value), str(caught.value)
 
 
+def test_the_through_fill_rule_is_given_as_mmkit_backtest_takes_it(tmp_path: Path) -> None:
+    assert load_sweep(write(tmp_path, GOOD)).through_fill == "tape"
+    assert load_sweep(write(tmp_path, GOOD + "through_fill: whole\n")).through_fill == "whole"
+    with pytest.raises(SweepError) as caught:
+        load_sweep(write(tmp_path, GOOD + "through_fill: all\n"))
+    assert caught.value.key_path == "through_fill" and "must be tape or whole" in str(caught.value)
+
+
 def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
     spec = load_sweep(write(tmp_path, GOOD.replace("[0.05, 0.1]", "{low: 0.1, high: 0.3, step: 0.1}")))
     assert grid_values(spec.parameters[0]) == [Decimal("0.1"), Decimal("0.2"), Decimal("0.3")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from mmkit.connector import FeeSchedule, rules_for
 from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
@@ -20,6 +22,7 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, QueueModel, ReplayBookVenue
+from mmkit.sim.through_fill import ThroughFill
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -27,11 +30,12 @@ MS = 1_000_000
 RESOLUTION = (D("0.1"), D("0.01"))
 
 
-def make(queue: QueueModel | None = None) -> tuple[ReplayBookVenue, Clock]:
+def make(queue: QueueModel | None = None, through_fill: ThroughFill = "tape") -> tuple[ReplayBookVenue, Clock]:
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
     venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10))), clock, book_increments=RESOLUTION,
-                            latency=ConstantLatency(entry=MS, response=MS), queue_model=queue)
+                            latency=ConstantLatency(entry=MS, response=MS), queue_model=queue,
+                            through_fill=through_fill)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D("100.5"), D(2)),), 0, 0))
     return venue, clock
@@ -41,16 +45,18 @@ def trade(ts: int, price: str, qty: str, aggressor: Side = Side.SELL) -> Trade:
     return Trade("rec", "X", f"t{ts}", D(price), D(qty), aggressor, ts, ts)
 
 
-def test_join_behind_displayed_then_partial_and_through_fill() -> None:
-    venue, clock = make()
+@pytest.mark.parametrize(("through_fill", "through_qty"), [("tape", D("0.01")), ("whole", D("1.5"))])
+def test_join_behind_displayed_then_partial_and_through_fill(through_fill: ThroughFill, through_qty: D) -> None:
+    venue, clock = make(through_fill=through_fill)
     venue.place(OrderRequest("a", "rec", "X", Side.BUY, D(2), D(100), post_only=True))
     venue.on_market_event(trade(2 * MS, "100", "2"))  # order arrives at 1 ms; 3 ahead -> 1 ahead
     assert venue.queue_front("a") == D(1)
     venue.on_market_event(trade(3 * MS, "100", "1.5"))  # eats 1 ahead, fills 0.5 of ours
-    venue.on_market_event(trade(4 * MS, "99.9", "0.01"))  # through our price: the rest fills
+    venue.on_market_event(trade(4 * MS, "99.9", "0.01"))  # through our price: the print's 0.01 (tape) or the rest
+    venue.on_market_event(trade(5 * MS, "99.8", "2"))  # through again: the rest (tape)
     clock.now = 10 * MS
     fills = [e for e in venue.drain() if isinstance(e, Fill)]
-    assert [f.qty for f in fills] == [D("0.5"), D("1.5")]
+    assert [f.qty for f in fills] == [D("0.5"), through_qty] + ([D("1.49")] if through_fill == "tape" else [])
     assert all(f.liquidity is Liquidity.MAKER and f.price == D(100) for f in fills)
     truth = venue.order_truth("a")
     assert truth is not None and truth.status is VenueOrderStatus.FILLED

@@ -145,6 +145,6 @@ def test_a_replace_at_the_same_price_is_the_order_prints_fill() -> None:
     venue.on_market_event(trade(2 * MS, "100"))  # reaches nothing: the views are built
     clock.now = 3 * MS
     venue.replace(ReplaceRequest("b", "a", "rec", "X", Side.BUY, D("0.5"), D("99.9")))
-    venue.on_market_event(trade(5 * MS, "99.8"))  # through the replacement
+    venue.on_market_event(trade(5 * MS, "99.8", "2"))  # through the replacement (more than it: fills it all)
     fills = maker_fills(venue, clock, 20 * MS)
     assert [(f.client_id, f.qty) for f in fills] == [("b", D("0.5"))]

@@ -50,7 +50,7 @@ def test_a_late_print_through_our_price_of_before_we_arrived_does_not_fill() -> 
 def test_a_print_at_our_arrival_time_or_later_fills() -> None:
     venue, clock = resting_bid()
     venue.on_market_event(late_trade(MS // 2, 3 * MS, "99.9", "5"))
-    venue.on_market_event(late_trade(MS, 4 * MS, "99.9", "0.01"))  # at 1 ms: the order was there
+    venue.on_market_event(late_trade(MS, 4 * MS, "99.9", "3"))  # at 1 ms: the order was there
     (fill,) = fills_after(venue, clock)
     assert (fill.qty, fill.price, fill.ts_event) == (D(1), D(100), MS)
 

@@ -13,13 +13,15 @@ from loguru import logger
 from mmkit.model import BookDelta, Fill, OrderRequest, Side, Trade
 from mmkit.sim import ReplayBookVenue
 from mmkit.sim.queue import ConservativeQueue, QueuePosition
+from mmkit.sim.through_fill import ThroughFill
 from tests.unit.sim.test_replay_venue import MS, make
 from tests.unit.sim.venue_clock import Clock
 
 
-def rest_two_bids(price: str, first: str = "1", second: str = "1") -> tuple[ReplayBookVenue, Clock]:
+def rest_two_bids(price: str, first: str = "1", second: str = "1",
+                  through_fill: ThroughFill = "tape") -> tuple[ReplayBookVenue, Clock]:
     """Bids "a" then "b" at ``price`` (make(): bid 100 x3, ask 100.5 x2), resting from 1 ms."""
-    venue, clock = make()
+    venue, clock = make(through_fill=through_fill)
     venue.place(OrderRequest("a", "rec", "X", Side.BUY, D(first), D(price), post_only=True))
     venue.place(OrderRequest("b", "rec", "X", Side.BUY, D(second), D(price), post_only=True))
     venue.on_market_event(BookDelta("rec", "X", 2, 2, ((D(99), D(1)),), (), 2 * MS, 2 * MS))
@@ -38,10 +40,26 @@ def test_one_print_fills_the_first_order_then_what_is_left_the_second() -> None:
     assert print_at(venue, clock, "100.1", "1.5", 4) == [("b", D(1))]
 
 
-def test_a_print_is_shared_only_at_our_price_a_print_through_it_fills_all() -> None:
+def test_a_print_through_our_price_fills_no_more_than_it_traded_shared_in_arrival_order() -> None:
     venue, clock = rest_two_bids("100.1")
     assert print_at(venue, clock, "100.1", "0.4", 3) == [("a", D("0.4"))]
-    assert print_at(venue, clock, "100", "0.01", 4) == [("a", D("0.6")), ("b", D(1))]  # through: price priority
+    assert print_at(venue, clock, "100", "0.01", 4) == [("a", D("0.01"))]  # through, but only 0.01 traded
+    assert print_at(venue, clock, "100", "1", 5) == [("a", D("0.59")), ("b", D("0.41"))]
+
+
+def test_whole_through_fills_fill_every_order_the_print_passed_whatever_it_traded() -> None:
+    venue, clock = rest_two_bids("100.1", through_fill="whole")  # hftbacktest's convention, for cross-checks
+    assert print_at(venue, clock, "100.1", "0.4", 3) == [("a", D("0.4"))]
+    assert print_at(venue, clock, "100", "0.01", 4) == [("a", D("0.6")), ("b", D(1))]
+
+
+def test_a_print_through_two_prices_gives_the_better_price_first() -> None:
+    venue, clock = make()
+    venue.place(OrderRequest("low", "rec", "X", Side.BUY, D(1), D("100.1"), post_only=True))  # arrived first
+    venue.place(OrderRequest("high", "rec", "X", Side.BUY, D(1), D("100.3"), post_only=True))
+    venue.on_market_event(BookDelta("rec", "X", 2, 2, ((D(99), D(1)),), (), 2 * MS, 2 * MS))
+    # A seller sweeping down to 100 met our 100.3 bid before our 100.1 one.
+    assert print_at(venue, clock, "100", "1.5", 3) == [("high", D(1)), ("low", D("0.5"))]
 
 
 def test_the_displayed_size_ahead_is_eaten_once_for_both() -> None:

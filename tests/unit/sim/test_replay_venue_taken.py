@@ -53,9 +53,12 @@ def test_when_the_recording_lists_the_level_again_its_size_is_offered_again() ->
     venue.place(OrderRequest("t", "rec", "X", Side.BUY, D(5), D("100.7")))
     venue.on_market_event(unrelated_diff(2, 2))
     assert [f[1] for f in fills(venue, clock)] == [Liquidity.TAKER]
-    # The recording now shows 1 at 100.5 (its own news: our take is not in it): the resting bid crosses it.
+    # The recording now shows 1 at 100.5 (its own news: our take is not in it): the resting bid crosses it and
+    # fills from what it offers there (through_fill "tape"), which the ledger then keeps.
     venue.on_market_event(BookDelta("rec", "X", 3, 3, (), ((D("100.5"), D(1)),), 3 * MS, 3 * MS))
-    assert fills(venue, clock) == [("t", Liquidity.MAKER, D("100.7"), D(3))]
+    assert fills(venue, clock) == [("t", Liquidity.MAKER, D("100.7"), D(1))]
+    venue.on_market_event(unrelated_diff(4, 4))
+    assert fills(venue, clock) == []
 
 
 def test_a_second_order_cannot_take_the_lot_the_first_took() -> None:

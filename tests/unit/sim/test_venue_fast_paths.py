@@ -16,6 +16,8 @@ import copy
 import random
 from decimal import Decimal as D
 
+import pytest
+
 from mmkit.connector import FeeSchedule, load_venue_rules, rules_for
 from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
@@ -35,6 +37,7 @@ from mmkit.model import (
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, ReplayBookVenue, book_crossing
 from mmkit.sim.base_venue import VenueOrder
 from mmkit.sim.queue import trade_fill_qty
+from mmkit.sim.through_fill import ThroughFill
 from tests.unit.sim.naive_book import naive_levels_through
 from tests.unit.sim.venue_clock import Clock
 
@@ -155,13 +158,14 @@ def test_a_fills_balance_update_carries_what_balances_shows_for_its_assets() -> 
         assert {b.asset for b in updates[0].balances} >= {inst.base}
 
 
-def test_prints_fill_resting_orders_as_trade_fill_qty_says() -> None:
+@pytest.mark.parametrize("through_fill", ["tape", "whole"])
+def test_prints_fill_resting_orders_as_trade_fill_qty_says(through_fill: ThroughFill) -> None:
     rng = random.Random(3)
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
     rules = rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0)))
     venue = ReplayBookVenue(rules, clock, book_increments=(D("0.1"), D("0.01")), queue_model=ProbabilisticQueue(seed=1),
-                            initial_balances={"USD": D(10**6), "BTC": D(100)})
+                            initial_balances={"USD": D(10**6), "BTC": D(100)}, through_fill=through_fill)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)), (D("99.5"), D(2))),
                                        ((D(101), D(2)), (D("101.5"), D(4))), 0, 0))
@@ -180,21 +184,28 @@ def test_prints_fill_resting_orders_as_trade_fill_qty_says() -> None:
         trade = Trade("rec", "X", f"p{step}", price, D(rng.choice(["0.02", "0.1", "0.5", "3"])),
                       rng.choice((Side.BUY, Side.SELL, None)), step, step)
         # What the rule gives for each resting order, on copies of its queue position (the model is deterministic
-        # for trades at our price: the front is eaten first); our orders at the print's price share its quantity,
-        # in the order they arrived.
+        # for trades at our price: the front is eaten first). "whole": our orders at the print's price share its
+        # quantity in the order they arrived, a print through an order fills all of it. "tape": every order the
+        # print reaches shares its quantity, best price first (bids high to low, offers low to high), then arrival.
         expected = {}
         left = trade.qty
-        for queued in venue._resting.values():
+        order = list(venue._resting.values())
+        if through_fill == "tape":
+            order.sort(key=lambda q: -q.rec.price if q.rec.side is Side.BUY else q.rec.price)  # type: ignore[operator]
+        for queued in order:
             rec = queued.rec
             assert rec.price is not None
             at_price = price == rec.price
+            shares_print = at_price or through_fill == "tape"
             qty = trade_fill_qty(venue.queue_model, copy.copy(queued.pos), side=rec.side, price=rec.price,
                                  leaves=rec.leaves, trade_price=price, trade_qty=left if at_price else trade.qty,
                                  aggressor=trade.aggressor)
+            if shares_print:
+                qty = min(qty, left)
             if qty > 0:
                 expected[rec.client_id] = min(qty, rec.leaves)
                 checked["at price" if at_price else "through"] += 1
-                if at_price:
+                if shares_print:
                     left -= expected[rec.client_id]
         if not expected:
             checked["none"] += 1

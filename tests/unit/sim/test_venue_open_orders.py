@@ -56,7 +56,7 @@ async def test_filled_and_canceled_orders_leave_the_index() -> None:
     venue.place(OrderRequest("c", "rec", "X", Side.SELL, D(1), D(101), post_only=True))
     now[0] = 2 * MS
     venue.drain()
-    venue.on_market_event(Trade("rec", "X", "t1", D("99.9"), D("0.1"), Side.SELL, 3 * MS, 3 * MS))  # through a
+    venue.on_market_event(Trade("rec", "X", "t1", D("99.9"), D("1"), Side.SELL, 3 * MS, 3 * MS))  # through a: all of it
     venue.cancel("c", "X")
     now[0] = 5 * MS
     venue.drain()
