@@ -53,6 +53,9 @@ _OPEN, _PARTIALLY_FILLED, _PENDING_CREATE = OrderState.OPEN, OrderState.PARTIALL
 _REPLACE_SUBMITTED, _CANCEL_SUBMITTED = Trigger.REPLACE_SUBMITTED, Trigger.CANCEL_SUBMITTED
 #: "No status query comes due" (later than any clock time).
 _NEVER = 2**63
+#: Trade-id prefix of a compensating fill ``mmkit reconcile --void-excess`` books: mmkit.store.journal.VOID_PREFIX
+#: (orders may not import store; tests/unit/orders/test_ledger_ahead.py checks that the two agree).
+VOID_PREFIX = "mmkit-void:"
 
 
 @attrs.frozen(slots=True)
@@ -342,10 +345,15 @@ class ClientOrderTracker(OrderEventHandlers):
         return list(self._finished.values())
 
     def remember_filled(self, fill: Fill) -> None:
-        """Count a fill booked before this run (restart recovery) toward its venue order's filled quantity."""
+        """Count a fill booked before this run (restart recovery) toward its venue order's filled quantity.
+
+        A void (``mmkit reconcile --void-excess``: the opposite side, for what the venue never filled) takes
+        its quantity back: counted as more, it would read as a ledger ahead of the venue at the first report.
+        """
         if fill.venue_order_id and fill.venue == self.venue:
             qty, notional = self._chain_filled.get(fill.venue_order_id, (Decimal(0), Decimal(0)))
-            self._chain_filled[fill.venue_order_id] = (qty + fill.qty, notional + fill.qty * fill.price)
+            signed = -fill.qty if fill.trade_id.startswith(VOID_PREFIX) else fill.qty
+            self._chain_filled[fill.venue_order_id] = (qty + signed, notional + signed * fill.price)
 
     def booked_before(self, fill: Fill) -> Decimal:
         """What the ledger booked on ``fill``'s venue order before it (across its ClOrdIDs), to set against

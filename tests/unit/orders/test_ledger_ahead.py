@@ -36,8 +36,9 @@ from mmkit.model import (
     Side,
     VenueOrderStatus,
 )
-from mmkit.orders.tracker import ClientOrderTracker
+from mmkit.orders.tracker import VOID_PREFIX, ClientOrderTracker
 from mmkit.orders.validation import LedgerAlarm, QuarantinedFill, QuarantineKind
+from mmkit.store.journal import VOID_PREFIX as JOURNAL_VOID_PREFIX
 from mmkit.stream import UserStreamTracker
 from mmkit.testing.fake_connector import FakeConnector
 
@@ -289,3 +290,22 @@ def test_the_check_reads_one_dict_entry_per_fill() -> None:
     assert r.tracker.booked_before(attrs.evolve(fill, venue_order_id="")) == D("0.004")  # via the order's id
     assert r.tracker.booked_before(attrs.evolve(fill, venue_order_id="V-other")) == ZERO  # another venue order
     assert r.tracker.booked_before(attrs.evolve(fill, client_id="nobody", venue_order_id="")) == ZERO
+
+
+def test_a_void_remembered_at_restart_takes_its_quantity_back() -> None:
+    """After ``mmkit reconcile --void-excess`` the ledger holds the original, its re-sent copy and a void
+    (opposite side): the venue order's booked quantity is the venue's 0.005, not 0.015."""
+    r = Rig()
+    real = Fill("sim", "E1", "b1", SYM, Side.BUY, D("59990"), D("0.005"), ZERO, "PYUSD", Liquidity.MAKER, 1, 1, "V1")
+    copy = attrs.evolve(real, trade_id="E1-again")
+    void = attrs.evolve(real, trade_id=f"{VOID_PREFIX}V1:0.010", side=Side.SELL)
+    r.stream.remember_fills([real, copy, void])
+    assert r.tracker.ledger_filled("b1", "V1")[0] == D("0.005")
+    r.place("b1", "V1")
+    r.status("b1", "V1", "0.005")
+    assert r.fill("E2", "b1", "V1", "0.005", cum="0.010") is True
+    assert r.alarms == [] and r.quarantined == []
+
+
+def test_the_void_prefix_is_the_journals() -> None:
+    assert VOID_PREFIX == JOURNAL_VOID_PREFIX
