@@ -309,3 +309,15 @@ def test_a_void_remembered_at_restart_takes_its_quantity_back() -> None:
 
 def test_the_void_prefix_is_the_journals() -> None:
     assert VOID_PREFIX == JOURNAL_VOID_PREFIX
+
+
+def test_a_fill_already_counted_by_the_cum_qty_report_before_it_is_not_booked_twice() -> None:
+    """TrueX: when an earlier ExecutionReport was lost, the next one's CumQty (0.015) goes out first as a status
+    report and the engine books the missing 0.015 as one synthetic fill, which covers this report's own 0.005
+    as well. Before: the 0.005 was then booked too (ledger 0.020, venue 0.015). Now it is beyond the CumQty."""
+    r = Rig()
+    r.place("b1", "V1", qty="0.03")
+    r.status("b1", "V1", "0.015", qty="0.03")  # what the connector emits ahead of the fill
+    assert r.stream.synthetic_fills == 1 and r.position() == D("0.015")
+    assert r.fill("E3", "b1", "V1", "0.005", cum="0.015") is False
+    assert r.position() == D("0.015") and [q.kind for q in r.quarantined] == [QuarantineKind.BEYOND_VENUE_CUM]
