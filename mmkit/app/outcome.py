@@ -21,7 +21,8 @@ code  name                    meaning
                               cannot be written, the quoting venue cannot be reached
 4     EXIT_ENGINE_FAILURE     the controller or an iterator failed during the run
 5     EXIT_LEDGER_HALT        quoting halted because the ledger was in doubt (quarantined or
-                              conflicting fill, venue reports fills we do not hold)
+                              conflicting fill, venue reports fills we do not hold, or
+                              less filled than the ledger booked)
 6     EXIT_NOT_PERSISTED      something the run did was not made durable (journal/store)
 7     EXIT_DATA_UNHEALTHY     a backtest's data was not good enough to trust its result
 ====  ======================  =====================================================
