@@ -31,34 +31,15 @@ from mmkit.connector import load_venue_rules
 from mmkit.model import ZERO, Side
 from mmkit.store.journal import VOID_PREFIX, journal_path_for, read_journal
 from mmkit.testing.fake_connector import FakeConnector
-from mmkit.testing.harness import Harness
-from strategies.simple import SimpleConfig, SimpleController
+from tests.faults.test_ledger_ahead_of_the_venue import a_resent_execution_then_a_crash, harness
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "layered-example"  # the shipped example config's instance: `mmkit history` reads it
 REASON = "TrueX re-sent exec 7 under a new id after the 09:14 reconnect (ticket 4411)"
 
 
-def harness(venue: FakeConnector) -> Harness:
-    controller = SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01")))
-    return Harness(controller, rules=venue.rules, venue=venue)
-
-
 async def resent_execution_then_crash(out: Path, venue: FakeConnector) -> str:
-    a = harness(venue)
-    p = attach_persistence(a.engine, StoreSection(), INSTANCE, out)
-    await a.engine.start()
-    a.set_fair("60000")
-    a.tick(2)
-    bid = next(o for o in venue.open_orders if o.side is Side.BUY)
-    real = venue.fill(bid.client_id, "0.005")
-    venue.emit(attrs.evolve(real, trade_id=f"{real.trade_id}-resent"))  # the same execution, a new exec id
-    a.tick()
-    assert a.position == D("0.010")
-    assert p.recorder.flush()
-    p.recorder.record_fill = lambda fill: False  # type: ignore[method-assign]  # then the process dies
-    p.recorder.record_order = lambda *a, **k: False  # type: ignore[method-assign]
-    return bid.client_id
+    return await a_resent_execution_then_a_crash(out, venue, INSTANCE)
 
 
 async def reconcile(venue: FakeConnector, out: Path, **flags: object) -> tuple[int, str]:
