@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
-from mmkit.research import no_fill, page, table
+from mmkit.research import funding_gap, no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
 from mmkit.research.search import Evaluation, Search, SweepResult
 from mmkit.research.space import check
@@ -103,6 +103,7 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
                      "trials": s.keys, "trials_without_fills": no_fill.no_fill_counts(s, trials)[0]}
                     for s in ranked],
         "best_set_warning": no_fill.best_set_warning(ranked, trials),
+        "funding_warning": funding_gap.funding_warning(trials),
         "walk_forward": [
             {"fold": f.fold, "train": f.train, "test": f.test,
              "params": f.best.params if f.best else None,
@@ -133,9 +134,9 @@ def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5)
         value = "n/a" if score.score is None else f"{score.score:.6g}"
         params = ", ".join(f"{k}={v}" for k, v in score.params.items())
         print(f"  {rank:>2}. {value:>12}  {params}{state}{no_fill.marker(*no_fill.no_fill_counts(score, trials))}")
-    warning = no_fill.best_set_warning(ranked, trials)
-    if warning is not None:
-        print(warning)
+    for warning in (no_fill.best_set_warning(ranked, trials), funding_gap.funding_warning(trials)):
+        if warning is not None:
+            print(warning)
     if result.folds:
         print("  walk-forward: fold  optimised on -> evaluated on   in-sample   out-of-sample")
         for fold in result.folds:

@@ -66,10 +66,17 @@ def test_each_trial_books_funding_on_its_own_fills_and_the_ranking_reads_it(tmp_
             Decimal("0.00000001"))
         scores.add(float(section["pnl_total_with_funding"]))
     assert {entry["score"] for entry in summary["ranking"]} == scores
+    assert summary["funding_warning"] is None
 
 
-def test_without_the_file_every_trial_says_its_pnl_lacks_funding(tmp_path: Path) -> None:
-    _sweep(tmp_path, "objective: pnl.total\n")
+def test_without_the_file_every_trial_says_its_pnl_lacks_funding_and_so_does_the_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = _sweep(tmp_path, "objective: pnl.total\n")
     reports = _reports(tmp_path / "out")
     assert reports and all(r["funding"]["modelled"] is False for r in reports)
-    assert any(r["funding"]["missing_from_pnl"] for r in reports)
+    missing = sum(1 for r in reports if r["funding"]["missing_from_pnl"])
+    assert missing >= 1
+    expected = f"!! {missing} of {len(reports)} trials trade a perpetual and held a position over a funding settlement"
+    assert summary["funding_warning"].startswith(expected)
+    assert expected in capsys.readouterr().out
