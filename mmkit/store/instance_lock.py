@@ -40,8 +40,6 @@ still names another lock file.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import os
 import socket
@@ -54,7 +52,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from mmkit.store.db import create_store_engine, redact_url
-from mmkit.store.private import FILE_MODE, private_dir
+from mmkit.store.pid_lock import LockHeld, take_pid_lock
 
 #: How long a start waits for a holder that is going away (a SIGKILLed engine whose server session the
 #: database has not reaped yet) before refusing. Bounded: a live holder is refused after this.
@@ -190,23 +188,14 @@ class StoreInstanceLock:
         """SQLite: a POSIX record lock on ``<real file>.lock`` (the process's: it dies with the process)."""
         if self._fd is not None:
             return
-        private_dir(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                raise
+            self._fd = take_pid_lock(path)
+        except LockHeld as held:
             raise InstanceInUse(
                 f"instance {self.instance!r} is in use on store {redact_url(self.url)} ({path.with_suffix('')}): "
-                f"another process holds its lock (pid {holder}): another engine on this store file (through "
+                f"another process holds its lock (pid {held.holder}): another engine on this store file (through "
                 f"another path to it), or `mmkit reconcile`, is running; stop it first"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def _holder(self, conn: Connection) -> str:
         """Who holds the key (its application_name says the pid and host), best effort."""

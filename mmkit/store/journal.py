@@ -46,8 +46,6 @@ layer halts quoting (mmkit.app.persistence_iterator).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import time
@@ -61,6 +59,7 @@ import attrs
 from loguru import logger
 
 from mmkit.model import Fill, Liquidity, Side
+from mmkit.store.pid_lock import LockHeld, take_pid_lock
 from mmkit.store.private import FILE_MODE, open_private_append, private_dir
 from mmkit.store.records import OrderRecord, to_jsonable
 
@@ -266,29 +265,18 @@ class Journal:
         """Take the journal for this process (held until :meth:`close`); JournalInUse if another holds it.
 
         A separate lock file, never replaced: a checkpoint renames a new journal over the old one, and a
-        lock on the journal's own inode would be lost with it. A POSIX record lock (``lockf``): it is the
-        process's, so the kernel drops it when the process dies (a SIGKILLed engine never blocks its
-        restart), and one process may take it again (tests run a "dead" and a new engine in one process).
+        lock on the journal's own inode would be lost with it (:mod:`mmkit.store.pid_lock` says why a
+        record lock).
         """
         if self._lock_fd is not None:
             return
-        private_dir(self.path.parent)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                os.close(fd)
-                raise
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
+            self._lock_fd = take_pid_lock(self.lock_path)
+        except LockHeld as held:
             raise JournalInUse(
-                f"journal {self.path} is in use by another process (pid {holder}): another engine, or "
+                f"journal {self.path} is in use by another process (pid {held.holder}): another engine, or "
                 f"`mmkit reconcile`, on this instance's store is running; stop it first"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
