@@ -24,8 +24,8 @@ SYM = "BTC-PYUSD"
 
 
 class Setup:
-    def __init__(self, fair: D | None = D(60000)) -> None:
-        self.venue = FakeConnector(load_venue_rules("sim"))
+    def __init__(self, fair: D | None = D(60000), venue: FakeConnector | None = None) -> None:
+        self.venue = venue or FakeConnector(load_venue_rules("sim"))
         self.tracker = ClientOrderTracker(self.venue)
         self.stream = UserStreamTracker(self.tracker)
         self.fair = fair

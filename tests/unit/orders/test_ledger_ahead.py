@@ -36,16 +36,17 @@ from mmkit.model import (
     Side,
     VenueOrderStatus,
 )
-from mmkit.orders.tracker import VOID_PREFIX, ClientOrderTracker
-from mmkit.orders.validation import LedgerAlarm, QuarantinedFill, QuarantineKind
+from mmkit.orders.tracker import VOID_PREFIX
+from mmkit.orders.validation import LedgerAlarm, QuarantineKind
 from mmkit.store.journal import VOID_PREFIX as JOURNAL_VOID_PREFIX
 from mmkit.stream import UserStreamTracker
 from mmkit.testing.fake_connector import FakeConnector
+from tests.unit.orders.test_fill_validation import Setup
 
 SYM = "BTC-PYUSD"
 
 
-class Rig:
+class Rig(Setup):
     """Tracker + stream over a fake venue that answers nothing by itself: the test plays the venue.
 
     ``spans``: the venue's filled quantity in a status answer counts the whole venue order across replaces
@@ -53,17 +54,9 @@ class Rig:
     """
 
     def __init__(self, spans: bool = True) -> None:
-        self.venue = FakeConnector(load_venue_rules("sim"), auto_ack=False)
-        self.venue.status_capabilities = StatusCapabilities(filled_spans_replaces=spans)  # type: ignore[attr-defined]
-        self.tracker = ClientOrderTracker(self.venue)
-        self.stream = UserStreamTracker(self.tracker)
-        self.stream.fair_price = lambda: D(60000)
-        self.booked: list[Fill] = []
-        self.quarantined: list[QuarantinedFill] = []
-        self.alarms: list[LedgerAlarm] = []
-        self.stream.add_fill_listener(self.booked.append)
-        self.stream.add_quarantine_listener(self.quarantined.append)
-        self.stream.add_alarm_listener(self.alarms.append)
+        venue = FakeConnector(load_venue_rules("sim"), auto_ack=False)
+        venue.status_capabilities = StatusCapabilities(filled_spans_replaces=spans)  # type: ignore[attr-defined]
+        super().__init__(D(60000), venue)
         self.ts = 0
 
     def now(self) -> int:
