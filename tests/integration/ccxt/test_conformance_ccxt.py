@@ -72,8 +72,18 @@ class CcxtConformance(ConnectorConformance):
             await self.pump(connector)
 
     async def restore_connection(self, connector: Connector) -> None:
+        """The venue answers again; the connector is up once a request of its own succeeds.
+
+        A poll sent while the venue was down can still come back 503 after ``connect`` returned and mark
+        the connector down again (seen once in CI on a loaded machine); the next good poll brings it back,
+        so the wait is on that state, pumped like :meth:`drop_connection`'s, never on time.
+        """
         self.server.set_rest_down(False)
         await connector.connect()
+        for _ in range(200):
+            if connector.connected:
+                return
+            await self.pump(connector)
 
     async def reference_mid(self, connector: Connector) -> Decimal:
         bids, asks = self.server.books[self.venue].top(1)
