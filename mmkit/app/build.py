@@ -26,7 +26,7 @@ from mmkit.app.fair_value_source import FairValueSource
 from mmkit.app.resolve import resolve_dotted
 from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK, SimSetup, build_sim_setup
 from mmkit.app.streamed_replay import StreamedReplay, stream_recording
-from mmkit.backtest.binance import read_recording, recording_files
+from mmkit.backtest.binance import RecordingFormatError, read_recording, recording_files
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
@@ -172,7 +172,10 @@ def replay_files(path_text: str, file: Path) -> list[Path]:
 def load_replay_events(path_text: str, file: Path) -> list[ReplayEvent]:
     """Read a whole recording for replay (the simulated venue's setup needs every event; a live reference streams)."""
     files = replay_files(path_text, file)
-    return [e for e in read_recording(files) if isinstance(e, BookSnapshot | BookDelta | Trade)]
+    try:
+        return [e for e in read_recording(files) if isinstance(e, BookSnapshot | BookDelta | Trade)]
+    except RecordingFormatError as exc:
+        raise ConfigError(file, "reference.replay.path", str(exc)) from exc
 
 
 def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | None = None) -> BuiltEngine:
@@ -290,7 +293,10 @@ def _build_reference(
             replay = RecordingReplay(events, speed=float(ref.replay.speed))
         else:  # a live run: read as played, never the whole recording in memory (mmkit.app.streamed_replay)
             stream = stream_recording(replay_files(ref.replay.path, file))
-            replay = StreamedReplay(stream, speed=float(ref.replay.speed))
+            try:  # the first peek runs the clock fit over every file: a damaged or disordered one fails here
+                replay = StreamedReplay(stream, speed=float(ref.replay.speed))
+            except RecordingFormatError as exc:
+                raise ConfigError(file, "reference.replay.path", str(exc)) from exc
         first = replay.peek(1)
         venue, symbol = (first[0].venue, first[0].symbol) if first else ("reference", "REF")
         tracker = OrderBookTracker(venue, symbol, REFERENCE_TICK, REFERENCE_SIZE, request_resync=lambda reason: None)

@@ -48,6 +48,7 @@ from mmkit.backtest.binance_lines import (
     SIZE_INCREMENT,
     SYMBOL,
     VENUE,
+    FilesOutOfOrder,
     Line,
     RecordingFormatError,
     detect_instrument,
@@ -150,7 +151,7 @@ def read_recording(
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
 #: it is part of the on-disk cache key, so entries written by an older reader are never served.
-READER_VERSION = 3
+READER_VERSION = 4
 #: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
 _EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
@@ -227,11 +228,14 @@ def _read(
         # Decompressed and scanned once: the clock samples for the fit, the lines for the parse.
         with gc_paused(freeze=freeze):
             scanned = [(path, scan_file(path, with_tickers)) for path in paths]
+        in_order = FilesOutOfOrder()
+        for path, (lines, _) in scanned:
+            in_order.add(path, lines)  # before the clock fit: overlapping files would also skew it
         samples = [sample for _, (_, file_samples) in scanned for sample in file_samples]
         correction = fit_correction(samples, paths, DEFAULT_MIN_LATENCY_NS, DEFAULT_WINDOW_NS)
         files = [(path, lines) for path, (lines, _) in scanned]
     else:
-        files = ((path, scan_file(path, with_tickers)[0]) for path in paths)
+        files = _in_order((path, scan_file(path, with_tickers)[0]) for path in paths)
     parse = _Parser(venue, symbol, with_tickers, recorded=recorded)
     if parsers is not None:
         parsers.append(parse)
@@ -240,3 +244,11 @@ def _read(
             events = parse_lines(path, lines, parse, correction)
             del lines  # the file's text is not needed once parsed
         yield from events
+
+
+def _in_order(files: Iterable[tuple[Path, list[Line]]]) -> Iterator[tuple[Path, list[Line]]]:
+    """``files`` as they are read, each checked to follow the previous in time (:class:`FilesOutOfOrder`)."""
+    in_order = FilesOutOfOrder()
+    for path, lines in files:
+        in_order.add(path, lines)
+        yield path, lines

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 from loguru import logger
 
-from mmkit.backtest.binance_lines import VENUE, RecordingFormatError, Sample, scan_file
+from mmkit.backtest.binance_lines import VENUE, FilesOutOfOrder, RecordingFormatError, Sample, scan_file
 from mmkit.model import NS_PER_MS, NS_PER_S
 
 #: Assumed smallest one-way latency from exchange to recorder, applied by the clock correction.
@@ -51,7 +51,12 @@ def estimate_clock_correction(
 
     One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
     """
-    samples = [sample for path in paths for sample in scan_file(path, keep_tickers=False)[1]]
+    samples: list[Sample] = []
+    in_order = FilesOutOfOrder()  # files that go back in time would skew the fit and the replay
+    for path in paths:
+        lines, file_samples = scan_file(path, keep_tickers=False)
+        in_order.add(path, lines)
+        samples += file_samples
     return fit_correction(samples, paths, min_latency_ns, window_ns)
 
 

@@ -16,6 +16,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -156,6 +157,44 @@ BOOK_TICKER = b'@bookTicker"'
 Line = tuple[int, int, bytes]
 #: One clock sample: (raw local ns, raw local ns - exchange ns).
 Sample = tuple[int, int]
+
+
+class FilesOutOfOrder:
+    """Checks, file after file, that a recording's files follow each other in time (local receive stamps).
+
+    Why: the files of a directory are one stream read in name order, and
+    everything after the read assumes receive-time order (the replay
+    delivers each event when the clock reaches its stamp; ``load_events``
+    stops at the first event past ``--to``). A file that starts before the
+    previous one ends -- the same file copied twice, or ``part10.gz`` sorted
+    before ``part2.gz`` -- sent the clock back: the replay ran to the last
+    file's end and never delivered the events in between, and the backtest
+    reported a shorter run with fewer fills, exit 0. Now the read refuses,
+    naming both files and both times, before anything runs.
+    """
+
+    def __init__(self) -> None:
+        self._previous: tuple[Path, int] | None = None
+
+    def add(self, path: Path, lines: Sequence[Line]) -> None:
+        """The next file in reading order (its kept lines); raises :class:`RecordingFormatError` if it goes back."""
+        if not lines:
+            return  # nothing that the replay plays: it cannot break the order
+        first, last = lines[0][1], lines[-1][1]
+        if self._previous is not None:
+            earlier, ended = self._previous
+            if first < ended:
+                raise RecordingFormatError(
+                    f"{path}: starts at {_utc(first)} (local receive time), before {earlier.name}, read before it, "
+                    f"ends ({_utc(ended)}): the files overlap or are out of order. A recording's files are read "
+                    "in name order as one stream: rename them so that name order is time order (part02 before "
+                    "part10), and remove any file that repeats another")
+        self._previous = (path, last)
+
+
+def _utc(ns: int) -> str:
+    moment = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def scan_file(path: Path, keep_tickers: bool) -> tuple[list[Line], list[Sample]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,60 @@ def test_the_first_file_without_a_snapshot_says_the_book_waits(tmp_path: Path) -
 def test_files_of_different_markets_are_refused_naming_file_and_line(tmp_path: Path) -> None:
     from mmkit.backtest.binance import IDENTITY_CORRECTION, RecordingFormatError, read_recording
 
+    # Two seconds each, the second file starting after the first ends: only the markets differ.
+    later = 1_723_161_270_000_000_000
     futures = synthetic_recording("usdm", seconds=2).write(tmp_path / "a", stem="a")
-    spot = synthetic_recording("spot", seconds=2).write(tmp_path / "b", stem="b")
+    spot = synthetic_recording("spot", seconds=2, start_ns=later).write(tmp_path / "b", stem="b")
     with pytest.raises(RecordingFormatError, match=r"b_0\.gz:\d+: .*without 'pu' in a Binance USD-M"):
         list(read_recording([*futures, *spot], correction=IDENTITY_CORRECTION))
-    with pytest.raises(RecordingFormatError, match=r"a_0\.gz:\d+: .*with 'pu'\) in a spot recording"):
+    spot = synthetic_recording("spot", seconds=2).write(tmp_path / "c", stem="c")
+    futures = synthetic_recording("usdm", seconds=2, start_ns=later).write(tmp_path / "d", stem="d")
+    with pytest.raises(RecordingFormatError, match=r"d_0\.gz:\d+: .*with 'pu'\) in a spot recording"):
         list(read_recording([*spot, *futures], correction=IDENTITY_CORRECTION))
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def _readers(paths: list[Path]) -> dict[str, Callable[[], object]]:
+    """Every way mmkit reads a recording's files: the backtest's read (parsed, lazy), the clock fit, the live stream."""
+    from mmkit.app.streamed_replay import stream_recording
+    from mmkit.backtest.binance import IDENTITY_CORRECTION, estimate_clock_correction, read_recording
+
+    return {
+        "backtest read": lambda: list(read_recording(paths, disk_cache=False)),
+        "lazy read": lambda: list(read_recording(paths, correction=IDENTITY_CORRECTION)),
+        "clock fit": lambda: estimate_clock_correction(paths),
+        "live stream": lambda: list(stream_recording(paths)),
+    }
+
+
+@pytest.mark.parametrize("reader", ["backtest read", "lazy read", "clock fit", "live stream"])
+def test_a_file_that_repeats_an_earlier_one_is_refused_naming_both(tmp_path: Path, reader: str) -> None:
+    from mmkit.backtest.binance import RecordingFormatError, clear_recording_cache
+
+    clear_recording_cache()
+    first, second = synthetic_recording("spot", seconds=20).write(tmp_path, parts=2)
+    repeated = _copy(first, tmp_path / "rec_2.gz")  # the desk copied part 0 in again, after part 1
+    with pytest.raises(RecordingFormatError, match=r"rec_2\.gz: starts at .* before rec_1\.gz, read before it, "
+                                                   r"ends .*: the files overlap or are out of order"):
+        _readers([first, second, repeated])[reader]()
+    assert _readers([first, second])[reader]() is not None  # the same files without the copy read fine
+
+
+@pytest.mark.parametrize("reader", ["backtest read", "lazy read", "clock fit", "live stream"])
+def test_files_whose_name_order_is_not_time_order_are_refused(tmp_path: Path, reader: str) -> None:
+    from mmkit.backtest.binance import RecordingFormatError, clear_recording_cache, recording_files
+
+    clear_recording_cache()
+    early, late = synthetic_recording("usdm", seconds=20).write(tmp_path / "made", parts=2)
+    # part10 sorts before part9 by name: the later half is read first.
+    _copy(early, tmp_path / "part9.gz")
+    _copy(late, tmp_path / "part10.gz")
+    paths = recording_files(tmp_path)
+    assert [p.name for p in paths] == ["part10.gz", "part9.gz"]
+    with pytest.raises(RecordingFormatError, match=r"part9\.gz: starts at .* before part10\.gz.*rename them so that "
+                                                   r"name order is time order"):
+        _readers(paths)[reader]()
