@@ -35,7 +35,7 @@ from mmkit.app.simulated import FitStore, build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote
 from mmkit.backtest.funding import FundingFormatError, FundingInput, funding_lines, funding_section, is_perpetual
-from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health
+from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, outside_recording
 from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
@@ -102,6 +102,16 @@ def parse_time(text: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000) * 1_000
+
+
+def _book_event_span(events: Sequence[ReplayEvent], key: str) -> tuple[int | None, int | None]:
+    """Receive times of the first and the last book event (snapshot or diff) of book ``key`` (venue:symbol)."""
+    def of_book(event: ReplayEvent) -> bool:
+        return isinstance(event, BookSnapshot | BookDelta) and f"{event.venue}:{event.symbol}" == key
+
+    first = next((e.ts_recv for e in events if of_book(e)), None)
+    last = next((e.ts_recv for e in reversed(events) if of_book(e)), None)
+    return first, last
 
 
 def load_events(data: Path, end_ns: int | None = None, *, freeze: bool = False) -> list[ReplayEvent]:
@@ -259,7 +269,10 @@ def run_backtest(
     )
     # Per book, over the run's span (mmkit.backtest.health); the quoted venue's book is the reference book
     # in both setups (setup sim prices its synthetic venue off it).
-    report["data_health"] = {reference.health.key: reference.health.summary(start, end)}
+    # Span the recording does not cover (a --from before its first book event, a --to past its last) counts too.
+    first_book, last_book = _book_event_span(events, reference.health.key)
+    outside = outside_recording(first_book, last_book, start, end, reference.staleness_ns)
+    report["data_health"] = {reference.health.key: reference.health.summary(start, end, outside)}
     report["quoted_book"] = reference.health.key
     executor = engine.runner.executor
     ticks = max(1, int(report.get("ticks") or 0))

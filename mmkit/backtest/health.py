@@ -19,13 +19,15 @@ The shape, per book (``"<venue>:<symbol>"``), every value a plain int, float or 
   the dropped ones, the one that broke the chain, those that waited for a snapshot);
 * ``diffs_while_invalid``: diffs that arrived while there was no valid book;
 * ``invalid_ns``/``invalid_pct``: time within the run's span with no valid book (before the first
-  snapshot is installed, after each gap or crossed book until the next snapshot);
+  snapshot is installed, after each gap or crossed book until the next snapshot, and where the
+  recording does not cover the span: :func:`outside_recording`);
 * ``first_invalid_*``: when the book first went (or was still) invalid inside the span, and why;
   ``first_gap_*``: the first time a valid book was lost (gap, crossed book) inside the span.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ import attrs
 from mmkit.book.tracker import OrderBookTracker
 
 _WARM_UP = "no snapshot yet"
+#: Why the span before a recording's first book event had no book (like the warm-up, not a lost book).
+BEFORE_RECORDING = "before the recording starts"
 #: A run whose quoted book is invalid longer than this share of its span (percent) exits non-zero.
 DEFAULT_MAX_INVALID_PCT = 1.0
 
@@ -91,21 +95,30 @@ class BookHealth:
     def seen_any(self) -> bool:
         return self._first_ts is not None
 
-    def summary(self, start_ns: int, end_ns: int) -> dict[str, Any]:
-        """The figures over the run's span ``[start_ns, end_ns]`` (see the module docstring)."""
+    def summary(self, start_ns: int, end_ns: int, outside: Sequence[InvalidSpell] = ()) -> dict[str, Any]:
+        """The figures over the run's span ``[start_ns, end_ns]`` (see the module docstring).
+
+        ``outside``: stretches of the span the recording does not cover (:func:`outside_recording`); they
+        count as time without a valid book, once where they overlap the book's own spells.
+        """
         span = max(0, end_ns - start_ns)
         spells = self.invalid_spells if self.seen_any else [InvalidSpell(start_ns, None, "no book event")]
+        if outside:
+            spells = sorted([*spells, *outside], key=lambda spell: spell.start_ns)
         invalid = 0
+        counted_to = start_ns  # the union of the spells: what an earlier one counted is not counted again
         first: tuple[int, str] | None = None
         gap: tuple[int, str] | None = None
         for spell in spells:
             lo = max(spell.start_ns, start_ns)
             hi = min(end_ns if spell.end_ns is None else spell.end_ns, end_ns)
             if hi > lo:
-                invalid += hi - lo
+                if hi > counted_to:
+                    invalid += hi - max(lo, counted_to)
+                    counted_to = hi
                 if first is None:
                     first = (lo, spell.reason)
-                if gap is None and spell.reason != _WARM_UP:
+                if gap is None and spell.reason != _WARM_UP and not spell.reason.startswith(BEFORE_RECORDING):
                     gap = (lo, spell.reason)
         tracker = self.tracker
         return {
@@ -127,8 +140,37 @@ class BookHealth:
             "first_gap_ns": None if gap is None else gap[0],
             "first_gap_utc": None if gap is None else utc_text(gap[0]),
             "first_gap_reason": None if gap is None else gap[1],
-            "never_valid": len(spells) == 1 and spells[0].end_ns is None and spells[0].start_ns <= start_ns,
+            "never_valid": invalid >= span if span else (
+                len(spells) == 1 and spells[0].end_ns is None and spells[0].start_ns <= start_ns),
         }
+
+
+def outside_recording(
+    first_event_ns: int | None, last_event_ns: int | None, start_ns: int, end_ns: int, staleness_ns: int
+) -> list[InvalidSpell]:
+    """The parts of a run's span ``[start_ns, end_ns]`` that the recorded book does not cover.
+
+    Why: ``--from``/``--to`` may ask for more than the recording holds. The
+    book's own spells start at its first event, so before it nothing was
+    counted, and after its last event the book stayed "valid" on stale data:
+    ten hours asked of a ten-minute recording reported 0.00 % invalid, and
+    every per-hour figure was divided by ten hours of nothing. Before the
+    first book event the time is uncovered at once; after the last one, once
+    the book is older than the reference's ``staleness_ns`` (the engine's own
+    rule for a price too old to quote on; a shorter tail is a window cut just
+    after an event, not a recording that ended).
+    """
+    spells: list[InvalidSpell] = []
+    if first_event_ns is None or last_event_ns is None:
+        return spells  # no book event at all: summary() already counts the whole span
+    if start_ns < first_event_ns:
+        spells.append(InvalidSpell(start_ns, first_event_ns,
+                                   f"{BEFORE_RECORDING}: its first book event is at {utc_text(first_event_ns)}"))
+    stale_from = last_event_ns + staleness_ns
+    if end_ns > stale_from:
+        spells.append(InvalidSpell(stale_from, end_ns,
+                                   f"after the recording ends: its last book event is at {utc_text(last_event_ns)}"))
+    return spells
 
 
 def unhealthy(health: dict[str, Any], max_invalid_pct: float = DEFAULT_MAX_INVALID_PCT) -> bool:
@@ -154,4 +196,5 @@ def format_health(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "unhealthy", "utc_text"]
+__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "outside_recording", "unhealthy",
+           "utc_text"]

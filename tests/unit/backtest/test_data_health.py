@@ -9,7 +9,7 @@ from loguru import logger
 
 from mmkit.app.simulated import REFERENCE_SIZE, REFERENCE_TICK
 from mmkit.backtest.binance import read_recording
-from mmkit.backtest.health import BookHealth, unhealthy
+from mmkit.backtest.health import BookHealth, outside_recording, unhealthy
 from mmkit.backtest.replay import ReplayedReference
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.model import NS_PER_S, BookDelta, BookSnapshot, Trade
@@ -80,3 +80,46 @@ def test_health_counts_only_the_span_asked_for() -> None:
     assert health.summary(0, 1000)["invalid_ns"] == 300
     assert health.summary(50, 600)["invalid_ns"] == 150
     assert health.summary(200, 400)["invalid_ns"] == 0
+
+
+def _health(*changes: tuple[int, bool]) -> BookHealth:
+    health = BookHealth(OrderBookTracker("v", "S", REFERENCE_TICK, REFERENCE_SIZE, request_resync=lambda r: None))
+    for ts, valid in changes:
+        health.observe(ts, valid)
+    return health
+
+
+def test_a_window_wider_than_the_recording_counts_what_it_does_not_cover() -> None:
+    """Book events from 1,000 to 2,000 (valid from 1,100); the window asks 0 .. 10,000; staleness 300."""
+    health = _health((1_000, False), (1_100, True))
+    outside = outside_recording(1_000, 2_000, 0, 10_000, staleness_ns=300)
+    assert [(s.start_ns, s.end_ns) for s in outside] == [(0, 1_000), (2_300, 10_000)]
+    assert outside[0].reason.startswith("before the recording starts: its first book event is at 1970-01-01T")
+    assert outside[1].reason.startswith("after the recording ends: its last book event is at")
+    summary = health.summary(0, 10_000, outside)
+    # 1,000 before it + 100 of warm-up + 7,700 after the last event went stale.
+    assert summary["invalid_ns"] == 1_000 + 100 + 7_700
+    assert summary["first_invalid_reason"].startswith("before the recording starts")
+    assert summary["first_gap_reason"].startswith("after the recording ends")  # the head is no lost book
+    assert unhealthy(summary) and not summary["never_valid"]
+    assert health.summary(0, 10_000)["invalid_ns"] == 100, "without them only the warm-up counted (the bug)"
+
+
+def test_a_tail_within_the_staleness_is_a_cut_window_not_an_ended_recording() -> None:
+    assert outside_recording(1_000, 2_000, 1_000, 2_300, staleness_ns=300) == []
+    assert outside_recording(1_000, 2_000, 1_000, 2_301, staleness_ns=300)[0].end_ns == 2_301
+    assert outside_recording(None, None, 0, 10_000, staleness_ns=300) == []  # no book: summary counts it all
+
+
+def test_an_uncovered_stretch_overlapping_an_invalid_book_counts_once() -> None:
+    health = _health((1_000, True), (1_500, False))  # invalid from 1,500 to the end
+    outside = outside_recording(1_000, 2_000, 1_000, 5_000, staleness_ns=300)  # uncovered from 2,300
+    summary = health.summary(1_000, 5_000, outside)
+    assert summary["invalid_ns"] == 3_500  # 1,500 .. 5,000 once, not 3,500 + 2,700
+    assert summary["first_gap_reason"] == "invalid"
+
+
+def test_a_book_never_valid_in_a_wider_window_is_never_valid() -> None:
+    health = _health((1_000, False))
+    summary = health.summary(0, 3_000, outside_recording(1_000, 1_500, 0, 3_000, staleness_ns=300))
+    assert summary["invalid_ns"] == 3_000 and summary["never_valid"] and summary["invalid_pct"] == 100.0
