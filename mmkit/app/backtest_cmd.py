@@ -369,6 +369,9 @@ def backtest_command(args: argparse.Namespace) -> int:
     if start_ns is not None and not any(e.ts_recv >= start_ns for e in events):
         return _usage(f"{data}: no recorded events after --from {args.start}")
     choice = choose_setup(loaded, events, getattr(args, "setup", None))
+    misplaced = option_of_another_setup(args, choice)
+    if misplaced is not None:
+        return _usage(misplaced)
     funding = None
     if getattr(args, "funding", None):
         try:
@@ -436,6 +439,36 @@ class SetupChoice:
     rules: VenueRules | None
     symbol: str | None
     by_default: bool
+
+
+#: Options that only one setup reads: (option, attribute, the setup that reads it, what it sets there).
+SETUP_OPTIONS = (
+    ("--queue", "queue", "replay", "the queue position of our orders in the recorded book"),
+    ("--through-fill", "through_fill", "replay", "what a print or the recorded book moving through our price fills"),
+    ("--taker-reach-bps", "taker_reach_bps", "sim", "how far the synthetic takers trade from the mid"),
+)
+
+
+def option_of_another_setup(args: argparse.Namespace, choice: SetupChoice) -> str | None:
+    """The usage error for an option given that the run's setup does not read, or None.
+
+    Why: each was silently ignored, so ``--queue probabilistic`` on a run that
+    fell back to the simulated venue (the config's venue has no recorded book)
+    printed a report the user took for the queue model they asked for.
+    """
+    for option, attribute, setup, what in SETUP_OPTIONS:
+        given = getattr(args, attribute, None)
+        if given is None or choice.setup == setup:
+            continue
+        if not choice.by_default:
+            why = "asked with --setup"
+        elif choice.setup == "sim":
+            why = "the default: the config's venue has no recorded book in this data"
+        else:
+            why = "the default: the config's venue is the recorded one"
+        return (f"{option} {given}: sets {what}, which only --setup {setup} models; this run is setup "
+                f"{choice.setup} ({why}); leave {option} out, or run --setup {setup}")
+    return None
 
 
 def choose_setup(loaded: LoadedConfig, events: Sequence[ReplayEvent], asked: str | None) -> SetupChoice:

@@ -217,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "/fapi/v1/fundingRate JSON): booked on the position held at each; without it the "
                                "report says what is missing")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
-    backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default="conservative",
-                          help="queue-position model of --setup replay")
+    backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default=None,
+                          help="queue-position model of --setup replay (default conservative)")
     backtest.add_argument("--out", default=None,
                           help="report directory (default: <instance home>/reports/backtest-<config>-<setup>-<time>)")
     backtest.add_argument("--no-progress", action="store_true",

@@ -63,3 +63,27 @@ def test_a_window_ending_before_the_recording_says_so(
                      "--to", "2020-01-01T00:00:00Z", "--out", str(tmp_path / "out")])
     assert code == EXIT_USAGE
     assert "no recorded events before --to 2020-01-01T00:00:00Z" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("config", "options", "message"), [
+    ("truex_btc_pyusd.yml", ["--queue", "probabilistic"],
+     "--queue probabilistic: sets the queue position of our orders in the recorded book, which only --setup replay "
+     "models; this run is setup sim (the default: the config's venue has no recorded book in this data)"),
+    ("truex_btc_pyusd.yml", ["--setup", "sim", "--through-fill", "whole"],
+     "--through-fill whole: sets what a print or the recorded book moving through our price fills, which only "
+     "--setup replay models; this run is setup sim (asked with --setup)"),
+    ("truex_btc_pyusd.yml", ["--setup", "replay", "--taker-reach-bps", "5"],
+     "--taker-reach-bps 5.0: sets how far the synthetic takers trade from the mid, which only --setup sim models; "
+     "this run is setup replay (asked with --setup)"),
+])
+def test_an_option_the_runs_setup_does_not_model_is_refused(
+    config: str, options: list[str], message: str, shared_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["backtest", str(REPO / "strategies" / config), "--data",
+                     str(shared_data / "binance_spot_btcusdt"), "--no-progress", "--out", str(tmp_path / "out"),
+                     *options])
+    assert code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything ran or was written

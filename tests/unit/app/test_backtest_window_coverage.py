@@ -30,6 +30,7 @@ def _backtest(shared_data: Path, out: Path, *window: str) -> tuple[int, dict[str
     return code, report["data_health"][report["quoted_book"]]
 
 
+@pytest.mark.shared_data
 def test_a_window_starting_before_the_recording_is_unhealthy_for_the_time_before_it(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -43,6 +44,7 @@ def test_a_window_starting_before_the_recording_is_unhealthy_for_the_time_before
     assert "book was invalid for 4" in capsys.readouterr().err
 
 
+@pytest.mark.shared_data
 def test_a_window_ending_after_the_recording_is_unhealthy_once_the_book_is_stale(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -53,6 +55,7 @@ def test_a_window_ending_after_the_recording_is_unhealthy_once_the_book_is_stale
     assert health["first_gap_reason"] == f"after the recording ends: its last book event is at {LAST_BOOK_EVENT}"
 
 
+@pytest.mark.shared_data
 def test_a_window_inside_the_recording_is_unchanged(shared_data: Path, tmp_path: Path) -> None:
     code, health = _backtest(shared_data, tmp_path / "inside", "--to", "2024-08-09T00:04:00Z")
     assert code == EXIT_OK

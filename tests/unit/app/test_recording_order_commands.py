@@ -34,6 +34,7 @@ def _with_a_repeated_file(shared_data: Path, tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.shared_data
 def test_a_recording_with_a_repeated_file_is_refused_before_the_run(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -47,6 +48,7 @@ def test_a_recording_with_a_repeated_file_is_refused_before_the_run(
     assert not out.exists(), "a refused recording must not leave a report behind"
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("config", ["sim_demo.yml", "truex_btc_pyusd.yml"])
 def test_a_live_run_replaying_it_is_a_config_error_on_the_replay_path(
     config: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
