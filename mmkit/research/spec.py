@@ -373,6 +373,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
+    for key, only in (("queue", "replay"), ("through_fill", "replay"), ("taker_reach_bps", "sim")):
+        if key in raw and setup not in ("auto", only):  # silently ignored before, as by mmkit backtest
+            raise _fail(file, key, f"only setup {only} models it, and this sweep's setup is {setup}: "
+                                   f"leave {key} out, or set setup: {only}")
     name = raw.get("name", file.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
         raise _fail(file, "name", "letters, digits, '.', '_' and '-' only (it names the output directory)")

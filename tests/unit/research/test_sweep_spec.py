@@ -98,6 +98,10 @@ def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
         (GOOD + "mode: walk_forward\n", "data", "at least two data sets"),
         (GOOD + "setup: paper\n", "setup", "sim or replay"),
         (GOOD + "taker_reach_bps: -1\n", "taker_reach_bps", ">= 0"),
+        (GOOD + "setup: sim\nqueue: probabilistic\n", "queue", "only setup replay models it, and this sweep's "
+                                                              "setup is sim"),
+        (GOOD + "setup: sim\nthrough_fill: whole\n", "through_fill", "only setup replay models it"),
+        (GOOD + "setup: replay\ntaker_reach_bps: 5\n", "taker_reach_bps", "only setup sim models it"),
         (GOOD + "latency_ms: -5\n", "latency_ms", "from 0 to"),
         (GOOD + "latency_ms: '1,2,3'\n", "latency_ms", "entry,response"),
         (GOOD + "latency_ms: [1]\n", "latency_ms", "expected ms each way"),
