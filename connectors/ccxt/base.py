@@ -95,11 +95,8 @@ class CcxtBase:
             return
         verdict = self._health.outcome(sent, err)
         if verdict is Verdict.STALE:
-            if err is not None and err.kind is ErrorKind.TRANSIENT:
-                self._log.debug("stale REST failure ignored (a call sent later already had its outcome): {}",
-                                err.message)
-            else:
-                self._log.debug("stale REST answer ignored (a call sent later had no answer)")
+            what = err.message if err is not None and err.kind is ErrorKind.TRANSIENT else "an answer"
+            self._log.debug("stale REST outcome ignored (a call sent later already had its outcome): {}", what)
             return
         if verdict is Verdict.UNCHANGED:
             return
