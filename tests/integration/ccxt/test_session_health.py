@@ -19,6 +19,7 @@ import attrs
 import pytest
 
 from connectors.ccxt.connector import CcxtConnector
+from mmkit.connector import TransientVenueError
 from mmkit.model import (
     ConnectionStatus,
     OrderAccepted,
@@ -178,3 +179,22 @@ async def test_a_failure_sent_before_a_reconnect_leaves_the_session_up(
     kraken.place(order("after-reconnect"))
     events = await collect_until(kraken, lambda ev: bool(answers(ev)), WAIT_S)
     assert [type(e) for e in answers(events)] == [OrderAccepted], events
+
+
+async def test_a_reconnect_while_the_venue_is_still_down_says_so_and_stays_down(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    """``connect()`` on a running connector that is down says "up" only on the venue's answer, never by itself."""
+    kraken = await make_connector("kraken", book=False, config=attrs.evolve(FAST, poll_interval_s=60))
+    await collect_until(kraken, lambda ev: bool(rest_statuses(ev)), WAIT_S)
+    server.set_rest_down(True)
+    kraken.request_order_status("down-read", SYMBOL)
+    await collect_until(kraken, lambda ev: any(not s.connected for s in rest_statuses(ev)), WAIT_S)
+    with pytest.raises(TransientVenueError, match="does not answer"):
+        await kraken.connect()
+    assert not kraken.connected
+    server.set_rest_down(False)
+    before = len(server.kraken_calls)
+    await kraken.connect()
+    assert kraken.connected
+    assert [method for method, _ in server.kraken_calls[before:]] == ["BalanceEx"]  # the probe that proved it
