@@ -17,6 +17,7 @@ from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind
 from connectors.ccxt.profiles import VenueProfile
+from connectors.ccxt.session_health import SessionHealth, Verdict
 from connectors.ccxt.settings import CcxtConnectorConfig
 from connectors.ccxt.watchdog import Backoff, FeedWatchdog
 from mmkit.connector import (
@@ -38,7 +39,8 @@ class CcxtBase:
     _config: CcxtConnectorConfig
     _now: Callable[[], int]
     _inbox: Inbox
-    _connected: bool
+    #: The REST session's health (``connected``), ordered by when calls were sent (session_health.py).
+    _health: SessionHealth
     _running: bool
     _tasks: dict[str, asyncio.Task[None]]
     _side_tasks: set[asyncio.Task[None]]
@@ -68,20 +70,40 @@ class CcxtBase:
     def venue(self) -> str:
         return self._rules.venue
 
-    def _rest_health(self, ok: bool, reason: str = "") -> None:
-        """Track the REST session: a transport failure takes it down, any answer brings it back."""
-        if ok == self._connected or not self._running:
-            return
-        self._connected = ok
-        self._log.warning("REST session {}: {}", "up" if ok else "down", reason or "answer received")
-        self._put(ConnectionStatus(self.venue, "rest", ok, reason or "answer received", self._now()))
+    @property
+    def _connected(self) -> bool:
+        """The REST session is up: what order entry and status queries check before sending."""
+        return self._health.up
 
-    def _note(self, err: ClassifiedError | None) -> None:
-        """Feed one call's outcome into the session health (None = success)."""
-        if err is None or err.kind is not ErrorKind.TRANSIENT:
-            self._rest_health(True)  # the venue answered, even if it said no
-        else:
-            self._rest_health(False, err.message)
+    @property
+    def rest_health(self) -> SessionHealth:
+        """The REST session's health and its counters (``stale_failures``), for reporting and tests."""
+        return self._health
+
+    def _send(self) -> int:
+        """The send number of a REST call about to go out: take it before the call's ``await``."""
+        return self._health.send()
+
+    def _note(self, sent: int, err: ClassifiedError | None) -> None:
+        """Feed the outcome of the call numbered ``sent`` into the session health (``err`` None: success).
+
+        Any answer brings the session up, a transport failure (TRANSIENT) takes it
+        down, unless a call sent later already had its outcome: then this one is
+        stale news, logged at debug and counted, and the state stays as it is.
+        """
+        if not self._running:
+            return
+        verdict = self._health.outcome(sent, err)
+        if verdict is Verdict.STALE:
+            what = err.message if err is not None and err.kind is ErrorKind.TRANSIENT else "an answer"
+            self._log.debug("stale REST outcome ignored (a call sent later already had its outcome): {}", what)
+            return
+        if verdict is Verdict.UNCHANGED:
+            return
+        up = verdict is Verdict.WENT_UP
+        reason = "answer received" if up or err is None else err.message
+        self._log.warning("REST session {}: {}", "up" if up else "down", reason)
+        self._put(ConnectionStatus(self.venue, "rest", up, reason, self._now()))
 
     def _symbol_or_none(self, ccxt_symbol: Any) -> str | None:
         try:

@@ -31,6 +31,7 @@ from connectors.ccxt.errors import classify
 from connectors.ccxt.feeds import FeedsMixin
 from connectors.ccxt.order_flow import OrderFlowMixin
 from connectors.ccxt.profiles import VenueProfile, profile_for
+from connectors.ccxt.session_health import SessionHealth
 from connectors.ccxt.settings import (
     CcxtConnectorConfig,
     _ccxt_options,
@@ -84,8 +85,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self._config = config or CcxtConnectorConfig()
         self._now = now_ns
         self._inbox = Inbox()
-        self._connected = False
-        #: Feed and poll loops run while this is set; ``_connected`` is the REST session's health.
+        self._health = SessionHealth()
+        #: Feed and poll loops run while this is set; ``_health`` (``connected``) is the REST session's.
         self._running = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -187,7 +188,13 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         return self._connected
 
     async def connect(self) -> None:
-        """Start every subscribed feed and the order poller. Markets must be loaded or injected."""
+        """Start every subscribed feed and the order poller. Markets must be loaded or injected.
+
+        On a running connector whose REST session is down (a reconnect), the session is
+        up only once the venue answers a call sent now: outcomes of calls sent before it
+        are then stale and cannot take it down again (session_health.py). No answer:
+        TransientVenueError, and the session stays down (the poller keeps probing).
+        """
         if self._connected and self._running:
             return
         self._inbox.bind_loop(asyncio.get_running_loop())
@@ -196,9 +203,14 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
                 await self._exchange.load_markets()
             except Exception as exc:
                 raise TransientVenueError(f"{self.venue}: load_markets failed: {exc}") from exc
-        self._connected = True
-        self._running = True
-        self._put(ConnectionStatus(self.venue, "rest", True, "connected", self._now()))
+        if self._running:
+            await self._probe()
+            if not self._connected:
+                raise TransientVenueError(f"{self.venue}: reconnect: the venue does not answer yet")
+        else:
+            self._running = True
+            self._health.declare_up()  # a new session: nothing of ours is in flight
+            self._put(ConnectionStatus(self.venue, "rest", True, "connected", self._now()))
         for symbol in self._book_symbols:
             self._start(f"book:{symbol}", self._book_loop(symbol))
         for symbol in self._trade_symbols:
@@ -217,7 +229,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     async def disconnect(self) -> None:
         if self._running and "dead-man" in self._tasks:
             await self.dead_man.disarm()
-        self._connected = False
+        self._health.declare_down()
         self._running = False
         tasks = list(self._tasks.values()) + list(self._side_tasks)
         for task in tasks:

@@ -11,6 +11,7 @@ Controls a test uses: ``set_mid`` (move the book and push an update),
 ``hang`` (keep sockets open but send nothing: ccxt's silent hang),
 ``drop_connections`` (close every socket), ``corrupt_next_checksum``,
 ``skip_next_sequence``, ``fail_next`` (inject a Kraken REST error),
+``hold_next`` (keep one Kraken REST call unanswered until the test releases it),
 ``fill_order`` (fill a resting order).
 """
 
@@ -23,6 +24,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,35 @@ class KrakenRateCounter:
         return Decimal(0)
 
 
+@attrs.define(eq=False)
+class HeldRequest:
+    """One Kraken private call the server keeps unanswered until the test releases it.
+
+    Why: the order in which a client's calls come back is what a race is made of; a test
+    holds one call in flight, changes the venue meanwhile, then chooses when and how it ends.
+    """
+
+    method: str
+    match: Callable[[dict[str, str]], bool]
+    #: Set when the held call reached the server (its form is then in ``form``).
+    arrived: asyncio.Event = attrs.Factory(asyncio.Event)
+    form: dict[str, str] = attrs.Factory(dict)
+    _answer: asyncio.Future[int] | None = None
+    taken: bool = False
+
+    def release(self, status: int = 503) -> None:
+        """Answer the held call now with this HTTP status (503: the venue was unreachable)."""
+        if self._answer is None:
+            self._answer = asyncio.get_running_loop().create_future()
+        if not self._answer.done():
+            self._answer.set_result(status)
+
+    async def wait_answer(self) -> int:
+        if self._answer is None:
+            self._answer = asyncio.get_running_loop().create_future()
+        return await self._answer
+
+
 class MockVenueServer(AccountsMixin):
     """One aiohttp server, three venues under /kraken, /coinbase and /gemini."""
 
@@ -192,6 +223,8 @@ class MockVenueServer(AccountsMixin):
         self.kraken_orders: dict[str, KrakenOrder] = {}
         self.kraken_calls: list[tuple[str, dict[str, str]]] = []
         self.kraken_errors: deque[str] = deque()
+        #: Kraken private calls to hold unanswered (``hold_next``), first match wins, each once.
+        self.kraken_holds: list[HeldRequest] = []
         #: Market orders fill at this price (None: at the book's best opposite level).
         self.market_fill_price: Decimal | None = None
         #: Limit orders that cross the book fill at once when True; else they rest.
@@ -260,6 +293,8 @@ class MockVenueServer(AccountsMixin):
                     self._kraken_execution(order, "canceled", "canceled", reason="Dead man's switch")
 
     async def stop(self) -> None:
+        for held in self.kraken_holds:
+            held.release()  # a handler still waiting would hold up the server's cleanup
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -310,6 +345,16 @@ class MockVenueServer(AccountsMixin):
     def fail_next(self, kraken_error: str) -> None:
         """Make the next Kraken private call answer with this error (e.g. "EAPI:Rate limit exceeded")."""
         self.kraken_errors.append(kraken_error)
+
+    def hold_next(self, method: str, match: Callable[[dict[str, str]], bool] = lambda form: True) -> HeldRequest:
+        """Keep the next Kraken private call of ``method`` whose form ``match``es unanswered until released.
+
+        The call is recorded in ``kraken_calls`` when it arrives, as any other; its answer is the
+        status given to :meth:`HeldRequest.release`, whatever the venue's state is by then.
+        """
+        held = HeldRequest(method, match)
+        self.kraken_holds.append(held)
+        return held
 
     async def set_mid(self, venue: str, mid: Decimal) -> None:
         """Move a venue's book to a new ladder and push the change as an update frame."""
@@ -450,6 +495,12 @@ class MockVenueServer(AccountsMixin):
         method = request.match_info["method"]
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.kraken_calls.append((method, form))
+        held = next((h for h in self.kraken_holds if not h.taken and h.method == method and h.match(form)), None)
+        if held is not None:
+            held.taken, held.form = True, form
+            held.arrived.set()
+            status = await held.wait_answer()
+            return web.Response(status=status, text="Service Unavailable")
         if self.rest_down:
             return web.Response(status=503, text="Service Unavailable")
         if self.kraken_errors:
