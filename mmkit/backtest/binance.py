@@ -48,8 +48,8 @@ from mmkit.backtest.binance_lines import (
     SIZE_INCREMENT,
     SYMBOL,
     VENUE,
-    FilesOutOfOrder,
     Line,
+    ReceiveTimeOrder,
     RecordingFormatError,
     detect_instrument,
     recording_files,
@@ -228,7 +228,7 @@ def _read(
         # Decompressed and scanned once: the clock samples for the fit, the lines for the parse.
         with gc_paused(freeze=freeze):
             scanned = [(path, scan_file(path, with_tickers)) for path in paths]
-        in_order = FilesOutOfOrder()
+        in_order = ReceiveTimeOrder()
         for path, (lines, _) in scanned:
             in_order.add(path, lines)  # before the clock fit: overlapping files would also skew it
         samples = [sample for _, (_, file_samples) in scanned for sample in file_samples]
@@ -247,8 +247,8 @@ def _read(
 
 
 def _in_order(files: Iterable[tuple[Path, list[Line]]]) -> Iterator[tuple[Path, list[Line]]]:
-    """``files`` as they are read, each checked to follow the previous in time (:class:`FilesOutOfOrder`)."""
-    in_order = FilesOutOfOrder()
+    """``files`` as they are read, each checked to follow the previous in time (:class:`ReceiveTimeOrder`)."""
+    in_order = ReceiveTimeOrder()
     for path, lines in files:
         in_order.add(path, lines)
         yield path, lines

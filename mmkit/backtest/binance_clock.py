@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 from loguru import logger
 
-from mmkit.backtest.binance_lines import VENUE, FilesOutOfOrder, RecordingFormatError, Sample, scan_file
+from mmkit.backtest.binance_lines import VENUE, ReceiveTimeOrder, RecordingFormatError, Sample, scan_file
 from mmkit.model import NS_PER_MS, NS_PER_S
 
 #: Assumed smallest one-way latency from exchange to recorder, applied by the clock correction.
@@ -52,7 +52,7 @@ def estimate_clock_correction(
     One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
     """
     samples: list[Sample] = []
-    in_order = FilesOutOfOrder()  # files that go back in time would skew the fit and the replay
+    in_order = ReceiveTimeOrder()  # files that go back in time would skew the fit and the replay
     for path in paths:
         lines, file_samples = scan_file(path, keep_tickers=False)
         in_order.add(path, lines)

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 from mmkit.backtest.binance_compiled import compiled_binance
@@ -159,18 +160,33 @@ Line = tuple[int, int, bytes]
 Sample = tuple[int, int]
 
 
-class FilesOutOfOrder:
-    """Checks, file after file, that a recording's files follow each other in time (local receive stamps).
+#: How far back a local receive stamp may step (within a file, or from one file to the next) and still be
+#: jitter of the recorder (several streams stamped apart, written by one writer); a longer step is its clock
+#: stepped back, or files that overlap, and the read refuses it.
+MAX_STEP_BACK_NS = 1_000_000_000
 
-    Why: the files of a directory are one stream read in name order, and
-    everything after the read assumes receive-time order (the replay
-    delivers each event when the clock reaches its stamp; ``load_events``
-    stops at the first event past ``--to``). A file that starts before the
-    previous one ends -- the same file copied twice, or ``part10.gz`` sorted
-    before ``part2.gz`` -- sent the clock back: the replay ran to the last
-    file's end and never delivered the events in between, and the backtest
-    reported a shorter run with fewer fills, exit 0. Now the read refuses,
-    naming both files and both times, before anything runs.
+
+class ReceiveTimeOrder:
+    """Checks, file after file, that a recording goes forward in time (local receive stamps), as it is read.
+
+    Why: everything after the read assumes receive-time order (the replay
+    delivers each event when the clock reaches its stamp, the clock fit
+    takes the stamps as a line, ``load_events`` stops at the first event
+    past ``--to``). Two ways it went back, both silent before:
+
+    * files that overlap: the same file copied in twice, or ``part10.gz``
+      sorted before ``part9.gz`` (a directory is read in name order). The
+      replay ran to the last file's end and never delivered the events in
+      between; the backtest reported a shorter run, exit 0;
+    * the recorder's clock stepped back inside a file (an NTP step, a
+      restored VM): the events after the step were delivered in a burst, the
+      book jumping over the stepped time, and the clock fit, a line through
+      the fastest messages, was pulled by the step for the whole recording.
+
+    A step back of up to :data:`MAX_STEP_BACK_NS` is jitter and passes; a
+    longer one is refused with :class:`RecordingFormatError` naming the
+    file (and line, or the file read before it) and both times, before
+    anything runs.
     """
 
     def __init__(self) -> None:
@@ -180,16 +196,26 @@ class FilesOutOfOrder:
         """The next file in reading order (its kept lines); raises :class:`RecordingFormatError` if it goes back."""
         if not lines:
             return  # nothing that the replay plays: it cannot break the order
-        first, last = lines[0][1], lines[-1][1]
+        first = lines[0][1]
         if self._previous is not None:
             earlier, ended = self._previous
-            if first < ended:
+            if first < ended - MAX_STEP_BACK_NS:
                 raise RecordingFormatError(
                     f"{path}: starts at {_utc(first)} (local receive time), before {earlier.name}, read before it, "
                     f"ends ({_utc(ended)}): the files overlap or are out of order. A recording's files are read "
                     "in name order as one stream: rename them so that name order is time order (part02 before "
                     "part10), and remove any file that repeats another")
-        self._previous = (path, last)
+        stamps = [line[1] for line in lines]
+        floor = MAX_STEP_BACK_NS
+        in_order = stamps == sorted(stamps)  # the usual case, at C speed (timsort on a sorted list is one pass)
+        if not in_order and any(later < earlier - floor for earlier, later in pairwise(stamps)):
+            at = next(i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1] - floor)
+            raise RecordingFormatError(
+                f"{path}:{lines[at][0]}: the local receive time steps back "
+                f"{(stamps[at - 1] - stamps[at]) / 1e9:.3f} s, from {_utc(stamps[at - 1])} (line {lines[at - 1][0]}) "
+                f"to {_utc(stamps[at])}: the recorder's clock was set back while it recorded, and the replay "
+                "cannot tell when these messages arrived. Cut the file at that line, or record again")
+        self._previous = (path, stamps[-1] if in_order else max(stamps))  # within the jitter, the latest
 
 
 def _utc(ns: int) -> str:

@@ -105,3 +105,38 @@ def test_files_whose_name_order_is_not_time_order_are_refused(tmp_path: Path, re
     with pytest.raises(RecordingFormatError, match=r"part9\.gz: starts at .* before part10\.gz.*rename them so that "
                                                    r"name order is time order"):
         _readers(paths)[reader]()
+
+
+def _stamped_back(lines: list[bytes], at: int, step_ns: int) -> list[bytes]:
+    """``lines`` with every local stamp from line index ``at`` on moved back by ``step_ns`` (a clock set back)."""
+    out = list(lines[:at])
+    for line in lines[at:]:
+        stamp, _, payload = line.partition(b" ")
+        out.append(str(int(stamp) - step_ns).encode() + b" " + payload)
+    return out
+
+
+@pytest.mark.parametrize("reader", ["backtest read", "lazy read", "clock fit", "live stream"])
+def test_a_recorder_clock_set_back_inside_a_file_is_refused_naming_the_line(tmp_path: Path, reader: str) -> None:
+    from mmkit.backtest.binance import RecordingFormatError, clear_recording_cache
+
+    clear_recording_cache()
+    rec = synthetic_recording("spot", seconds=20)
+    middle = len(rec.lines) // 2
+    rec.lines = _stamped_back(rec.lines, middle, 5_000_000_000)  # an NTP step of 5 s back
+    (path,) = rec.write(tmp_path)
+    with pytest.raises(RecordingFormatError, match=rf"rec_0\.gz:{middle + 1}: the local receive time steps back "
+                                                   r"4\.9\d\d s, from .* \(line " + str(middle) + r"\) to .*: the "
+                                                   "recorder's clock was set back"):
+        _readers([path])[reader]()
+
+
+def test_a_step_back_within_the_jitter_is_read(tmp_path: Path) -> None:
+    from mmkit.backtest.binance import clear_recording_cache, read_recording
+    from mmkit.backtest.binance_lines import MAX_STEP_BACK_NS
+
+    clear_recording_cache()
+    rec = synthetic_recording("spot", seconds=20)
+    rec.lines = _stamped_back(rec.lines, len(rec.lines) // 2, MAX_STEP_BACK_NS // 2)
+    first, second = rec.write(tmp_path, parts=2)
+    assert list(read_recording([first, second], disk_cache=False))  # half a second back: jitter, read
