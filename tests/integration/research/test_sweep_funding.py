@@ -62,8 +62,11 @@ def test_each_trial_books_funding_on_its_own_fills_and_the_ranking_reads_it(tmp_
         row = section["rows"][0]
         expected = -Decimal(row["position"]) * Decimal(row["price"]) * Decimal("0.0005")
         assert Decimal(section["total"]) == expected.quantize(Decimal("0.00000001"))
-        assert Decimal(section["pnl_total_with_funding"]) == (Decimal(report["pnl"]["total"]) + expected).quantize(
+        # The trial's PnL total holds the funding paid during its run (the deprecated key is that total).
+        assert Decimal(report["pnl"]["funding"]) == expected.quantize(Decimal("0.00000001"))
+        assert Decimal(section["pnl_total_with_funding"]) == Decimal(report["pnl"]["total"]).quantize(
             Decimal("0.00000001"))
+        assert section["cross_check"]["agrees"] is True
         scores.add(float(section["pnl_total_with_funding"]))
     assert {entry["score"] for entry in summary["ranking"]} == scores
     assert summary["funding_warning"] is None
