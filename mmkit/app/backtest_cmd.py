@@ -28,8 +28,8 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
+from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.engine import Engine
 from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup

@@ -9,6 +9,9 @@ recomputed here from the run's own fills and samples, not read back from the mod
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +25,9 @@ from mmkit.risk.kill_switch import KillSwitchConfig
 from mmkit.sim.latency import parse_latency_ms
 from mmkit.testing.binance_recordings import synthetic_recording
 from tests.integration.backtest.test_futures_recordings import _controller, _risk
+from tests.usdm_config import USDM_CONFIG
+
+REPO = Path(__file__).resolve().parents[3]
 
 MIDNIGHT = 1_723_161_600 * 10**9  # 2024-08-09T00:00:00Z
 MS = 10**6
@@ -194,3 +200,48 @@ def test_same_inputs_give_a_byte_identical_report(tmp_path: Path) -> None:
                           default=str) for _ in range(2)]
     assert reports[0] == reports[1]
     assert '"funding"' in reports[0]
+
+
+def test_a_fill_the_venue_executed_but_the_engine_never_heard_of_fails_the_cross_check_loudly(
+    tmp_path: Path,
+) -> None:
+    """40 s of response latency: a fill before a settlement near the end never reaches the engine before the
+    run ends. The venue's account paid funding on it; the engine's fills (the post-run view) do not hold it.
+    The two disagree, and the run must say so with both figures and exit non-zero, not print either one."""
+    events = _events(tmp_path, "usdm")
+    settle = events[-1].ts_recv - 1_000 * MS
+    path = _csv(tmp_path / "f.csv", _around(settle // MS, "0.01"))
+    result = _usdm(tmp_path, events, FundingInput.load(path, "BTCUSDT"), _limited("100000"),
+                   latency=parse_latency_ms("2,40000"))
+    venue_fills = result.engine.venue.fills  # type: ignore[attr-defined]
+    assert _position_at(venue_fills, settle) != _position_at(result.engine.fills, settle), "scenario"
+    check = result.report["funding"]["cross_check"]
+    assert check["agrees"] is False and "position" in check["problem"]
+    assert Decimal(result.report["funding"]["rows"][0]["position"]) == _position_at(venue_fills, settle)
+    problems = [p["reason"] for p in result.report["problems"]]
+    assert any("funding booked during the run" in p and check["post_run_total"] in p for p in problems), problems
+    assert result.engine.outcome.exit_code() == 4
+
+
+def test_the_cli_prints_the_funding_halt_and_writes_it_in_the_report(tmp_path: Path) -> None:
+    config = tmp_path / "usdm.yml"
+    config.write_text(USDM_CONFIG + "  kill_switch: {max_loss: 50, max_drawdown: null}\n")
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60, start_ns=MIDNIGHT - 30 * 10**9).write(data)
+    plain = _usdm(tmp_path, _events(tmp_path, "usdm"), None, _limited("50"))
+    held = _position_at(plain.engine.fills, MIDNIGHT)
+    path = _csv(tmp_path / "hostile.csv", _around(MIDNIGHT // MS, "0.9" if held > 0 else "-0.9"))
+    cmd = [sys.executable, "-m", "mmkit.app.cli", "backtest", str(config), "--data", str(data), "--out",
+           str(tmp_path / "out"), "--no-progress", "--funding", str(path)]
+    done = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "MMKIT_CACHE_DIR": "off"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "funding" in report["counters"]["kill_switch"] and "max loss 50" in report["counters"]["kill_switch"]
+    assert "!! the kill switch halted quoting after funding was paid: loss" in done.stdout
+    assert Decimal(report["pnl"]["funding"]) == Decimal(report["funding"]["total"]) < -50
+    assert "paid into the PnL during the run" in done.stdout
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    top = page[page.index('id="headline"'):page.index("<h2>Equity and drawdown</h2>")]
+    assert "of which funding" in top and report["funding"]["total"] in top
+    assert "The kill switch halted quoting after funding was paid" in top
