@@ -25,9 +25,9 @@ MIDNIGHT_MS = 1_723_161_600_000
 CONFIG = USDM_CONFIG
 
 
-def _sweep(tmp_path: Path, extra: str) -> dict:  # type: ignore[type-arg]
+def _sweep(tmp_path: Path, extra: str, config_text: str = CONFIG) -> dict:  # type: ignore[type-arg]
     config = tmp_path / "usdm.yml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     data = tmp_path / "data"
     if not data.exists():
         synthetic_recording("usdm", seconds=60, start_ns=MIDNIGHT_MS * 10**6 - 30 * 10**9).write(data)
@@ -83,3 +83,30 @@ def test_without_the_file_every_trial_says_its_pnl_lacks_funding_and_so_does_the
     expected = f"!! {missing} of {len(reports)} trials trade a perpetual and held a position over a funding settlement"
     assert summary["funding_warning"].startswith(expected)
     assert expected in capsys.readouterr().out
+
+
+def test_a_trial_whose_loss_limit_only_funding_crosses_halts_at_the_settlement_like_the_backtest(
+    tmp_path: Path,
+) -> None:
+    """The sweep runs the command's own backtest: funding is paid during each trial, its kill switch sees it."""
+    funding = tmp_path / "hostile.csv"
+    eight_h = 8 * 3_600_000
+    rows = "".join(f"{ms},8,{rate}\n" for ms, rate in ((MIDNIGHT_MS - eight_h, "0.0001"), (MIDNIGHT_MS, "-0.9"),
+                                                         (MIDNIGHT_MS + eight_h, "0.0001")))
+    funding.write_text("calc_time,funding_interval_hours,last_funding_rate\n" + rows)
+    limited = CONFIG + "  kill_switch: {max_loss: 50, max_drawdown: null}\n"
+    _sweep(tmp_path, f"funding: {funding}\nobjective: pnl.total\n", limited)
+    reports = _reports(tmp_path / "out")
+    assert len(reports) == 2
+    halted = 0
+    for report in reports:
+        section = report["funding"]
+        paid = Decimal(section["total"])
+        assert Decimal(report["pnl"]["funding"]) == paid and section["cross_check"]["agrees"] is True
+        if paid < -50:  # a short over the settlement pays a -90 % rate: far past the limit
+            assert "funding" in report["counters"]["kill_switch"], report["counters"]["kill_switch"]
+            assert section["kill_switch"] == report["counters"]["kill_switch"]
+            halted += 1
+        else:
+            assert report["counters"]["kill_switch"] == "not tripped"
+    assert halted >= 1, "the scenario must have a trial holding a short over the settlement"
