@@ -170,9 +170,11 @@ def run_backtest(
     the fit of these events is kept across runs (:func:`recording_fit_store`).
     ``latency``: both legs between us and the venue (default
     :data:`~mmkit.sim.latency.DEFAULT_BACKTEST_LATENCY`, 2 ms each way), stated in ``report["latency_ms"]``.
-    ``funding``: the published funding settlements of a perpetual contract and where they came from; a run
-    on a perpetual has ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to
-    be missing from the PnL); given for anything else, or not covering the run, it is refused (ValueError).
+    ``funding``: the published funding settlements of a perpetual contract and where they came from, paid
+    into the PnL during the run (:mod:`mmkit.backtest.funding_settler`: the kill switch and the equity curve
+    see each payment from its settlement on) and cross-checked after it; a run on a perpetual has
+    ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to be missing from the
+    PnL); given for anything else, or not covering the run, it is refused (ValueError).
     ``through_fill`` (setup replay): what a print or the recorded book moving through our price fills,
     ``"tape"`` (no more than it traded or offered) or ``"whole"`` (hftbacktest's convention); stated in
     ``report["through_fill"]`` (:mod:`mmkit.sim.through_fill`).
@@ -219,8 +221,7 @@ def run_backtest(
     if funding is not None:  # before the run: a file that does not fit this run is a mistake, said at once
         funding.check(rules.venue, symbol, start, end)
         # Paid into the PnL during the run, so the kill switch and the equity curve see it (issue: funding).
-        settler = attach_funding(engine, quoted_venue, funding, symbol,
-                                 start, end)
+        settler = attach_funding(engine, quoted_venue, funding, symbol, start, end)
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")

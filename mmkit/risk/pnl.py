@@ -245,8 +245,8 @@ class PnLTracker:
         self._log = logger.bind(component="pnl")
         #: Fills booked so far; the ledger (lots, realized, fees) changes only when this moves.
         self._fills_booked = 0
-        #: :meth:`figures` memo; dropped (None) by the only two writers of what it sums: a booked fill
-        #: (:meth:`on_fill`) and a new mark object (:meth:`mark`). See :meth:`figures`.
+        #: :meth:`figures` memo; dropped (None) by the only writers of what it sums: a booked fill
+        #: (:meth:`on_fill`), a new mark object (:meth:`mark`) and a cash flow (:meth:`book_cash_flow`).
         self._figures: PnLFigures | None = None
         #: The total the last :meth:`_after_change` worked on (None before the first).
         self._last_total: Decimal | None = None
@@ -397,7 +397,7 @@ class PnLTracker:
         kill switch, sampler) and most ticks change neither the ledger nor the
         mark. The memo is dropped where those change, so that reading it is
         one attribute test: by :meth:`on_fill` (the only thing that changes
-        lots, realized PnL and fees) and by :meth:`mark` given another mark
+        lots, realized PnL and fees), by :meth:`book_cash_flow` (funding) and by :meth:`mark` given another mark
         *object*: identity, not equality, because ``Decimal("1.0") ==
         Decimal("1.00")`` yet the two give differently written results (a new
         mark object that happens to be equal just recomputes). The books are
