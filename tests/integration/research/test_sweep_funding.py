@@ -110,3 +110,33 @@ def test_a_trial_whose_loss_limit_only_funding_crosses_halts_at_the_settlement_l
         else:
             assert report["counters"]["kill_switch"] == "not tripped"
     assert halted >= 1, "the scenario must have a trial holding a short over the settlement"
+
+
+def test_a_trial_whose_in_run_funding_disagrees_with_the_post_run_cross_check_fails_and_is_not_ranked(
+    tmp_path: Path,
+) -> None:
+    """40 s of response latency: a fill before a settlement a second before the end never reaches the engine.
+    The venue paid funding on it, the engine's fills do not hold it: the trial fails with both figures."""
+    from mmkit.app.backtest_cmd import load_events
+    from mmkit.app.outcome import EXIT_ENGINE_FAILURE
+
+    config = tmp_path / "usdm.yml"
+    config.write_text(CONFIG)
+    data = tmp_path / "data"
+    synthetic_recording("usdm", seconds=60, start_ns=MIDNIGHT_MS * 10**6 - 30 * 10**9).write(data)
+    settle_ms = load_events(data)[-1].ts_recv // 10**6 - 1_000
+    funding = tmp_path / "f.csv"
+    funding.write_text("calc_time,funding_interval_hours,last_funding_rate\n"
+                       f"{settle_ms - 3_600_000},1,0.0001\n{settle_ms},1,0.01\n{settle_ms + 3_600_000},1,0.0001\n")
+    path = tmp_path / "sweep.yml"
+    path.write_text(f"name: lost\nconfig: {config}\ndata: [{data}]\n"
+                    "parameters:\n  strategy.params.base_spread_bps: [1]\n"
+                    f"search: grid\nlatency_ms: \"2,40000\"\nfunding: {funding}\nobjective: pnl.total\n")
+    out = tmp_path / "out"
+    args = argparse.Namespace(sweep=str(path), out=str(out), address=None, num_cpus=None, in_process=True,
+                              rerun=None, no_progress=True)
+    assert sweep_command(args) == EXIT_ENGINE_FAILURE
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(entry["score"] is None and entry["feasible"] is False for entry in summary["ranking"])
+    table = (out / "results.csv").read_text()
+    assert "funding cross-check failed: in-run" in table and "post-run" in table, table[:2000]
