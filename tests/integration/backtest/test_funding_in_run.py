@@ -245,3 +245,18 @@ def test_the_cli_prints_the_funding_halt_and_writes_it_in_the_report(tmp_path: P
     top = page[page.index('id="headline"'):page.index("<h2>Equity and drawdown</h2>")]
     assert "of which funding" in top and report["funding"]["total"] in top
     assert "The kill switch halted quoting after funding was paid" in top
+
+
+def test_setup_sim_pays_funding_from_its_simulated_venue_too(tmp_path: Path) -> None:
+    from mmkit.connector import load_venue_rules
+
+    events = _events(tmp_path, "usdm")
+    path = _csv(tmp_path / "f.csv", _around(MIDNIGHT // MS, "0.01"))
+    result = run_backtest(_controller("0.01"), events, setup="sim", rules=load_venue_rules("binance_usdm"),
+                          symbol="BTCUSDT", risk=_limited("100000"), funding=FundingInput.load(path, "BTCUSDT"))
+    row = result.report["funding"]["rows"][0]
+    held = _position_at(result.engine.fills, MIDNIGHT)
+    assert held != 0 and Decimal(row["position"]) == held
+    assert Decimal(row["payment"]) == (-held * Decimal(row["price"]) * Decimal("0.01")).quantize(Q)
+    assert result.engine.pnl.cash_flows() == {"funding": -held * Decimal(row["price"]) * Decimal("0.01")}
+    assert result.report["funding"]["cross_check"]["agrees"] is True
