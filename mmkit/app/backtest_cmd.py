@@ -29,6 +29,7 @@ from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
+from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.engine import Engine
 from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
@@ -56,6 +57,7 @@ from mmkit.strategy import Controller
 if TYPE_CHECKING:
     from mmkit.app.backtest_setups import QueueName
     from mmkit.app.config import LoadedConfig
+    from mmkit.sim.base_venue import SimulatedVenue
     from mmkit.sim.replay_venue import ReplayBookVenue
 
 EXIT_OK = 0
@@ -178,9 +180,11 @@ def run_backtest(
     the fit of these events is kept across runs (:func:`recording_fit_store`).
     ``latency``: both legs between us and the venue (default
     :data:`~mmkit.sim.latency.DEFAULT_BACKTEST_LATENCY`, 2 ms each way), stated in ``report["latency_ms"]``.
-    ``funding``: the published funding settlements of a perpetual contract and where they came from; a run
-    on a perpetual has ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to
-    be missing from the PnL); given for anything else, or not covering the run, it is refused (ValueError).
+    ``funding``: the published funding settlements of a perpetual contract and where they came from, paid
+    into the PnL during the run (:mod:`mmkit.backtest.funding_settler`: the kill switch and the equity curve
+    see each payment from its settlement on) and cross-checked after it; a run on a perpetual has
+    ``report["funding"]`` either way (:mod:`mmkit.backtest.funding`: booked, or said to be missing from the
+    PnL); given for anything else, or not covering the run, it is refused (ValueError).
     ``through_fill`` (setup replay): what a print or the recorded book moving through our price fills,
     ``"tape"`` (no more than it traded or offered) or ``"whole"`` (hftbacktest's convention); stated in
     ``report["through_fill"]`` (:mod:`mmkit.sim.through_fill`).
@@ -207,6 +211,7 @@ def run_backtest(
                               fit_store=fit_store, latency=latency)
         engine, replay, reference = sim.engine, sim.replay, sim.reference
         market = sim.market
+        quoted_venue: SimulatedVenue = sim.venue
     elif setup == "replay":
         # Here only: the replay venue and its queue models are not what a setup-sim run uses (issue 16).
         from mmkit.app.backtest_setups import build_replay_venue_setup, queue_model
@@ -217,13 +222,16 @@ def run_backtest(
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
                                        queue=queue_model(queue, seed), latency=latency, through_fill=through_fill)
         engine, replay, reference = rep.engine, rep.replay, rep.reference
-        recorded_venue = rep.venue
+        recorded_venue = quoted_venue = rep.venue
     else:
         raise ValueError(f"unknown setup {setup!r} (sim, replay)")
     if controller_max_failures is not None:  # engine.controller_max_failures of the config (issue 13)
         engine.runner.max_consecutive_failures = controller_max_failures
+    settler = None
     if funding is not None:  # before the run: a file that does not fit this run is a mistake, said at once
         funding.check(rules.venue, symbol, start, end)
+        # Paid into the PnL during the run, so the kill switch and the equity curve see it (issue: funding).
+        settler = attach_funding(engine, quoted_venue, funding, symbol, start, end)
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
@@ -233,6 +241,8 @@ def run_backtest(
     began = time.perf_counter()
     with long_run_gc():  # the recording and the engine live for the whole run (see mmkit.gc_policy)
         left_open = asyncio.run(engine.run_backtest(end))
+    if settler is not None:  # a settlement inside the span that the last tick did not reach
+        settler.finish(clock.now_ns)
     run_s = time.perf_counter() - began
     bar.close()
     if recorded_venue is not None and recorded_venue.queue_model_overfills:
@@ -293,10 +303,11 @@ def run_backtest(
         rules.venue, symbol, reference.health.key, by_default=setup_chosen_by_default
     )
     report["no_fill"] = no_fill_reason(report)  # None unless the run filled nothing (then it says why)
-    if is_perpetual(rules.venue, symbol):  # only then: every other report stays as it was
-        report["funding"] = funding_section(
-            None if funding is None else funding.rates, None if funding is None else funding.source, engine.fills,
-            sampler.ts, sampler.mid, engine.pnl.settlement, start, end, engine.pnl.total())
+    if settler is not None and funding is not None:  # booked during the run, cross-checked after it
+        funding_report(report, settler, funding, engine, sampler, start, end)
+    elif is_perpetual(rules.venue, symbol):  # only then: every other report stays as it was
+        report["funding"] = funding_section(None, None, engine.fills, sampler.ts, sampler.mid,
+                                            engine.pnl.settlement, start, end, engine.pnl.total())
     return BacktestResult(engine, sampler, report, left_open, run_s, replay.delivered)
 
 

@@ -214,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "hftbacktest's convention)")
     backtest.add_argument("--funding", default=None, metavar="FILE",
                           help="a perpetual's published funding settlements (Binance fundingRate CSV, or the "
-                               "/fapi/v1/fundingRate JSON): booked on the position held at each; without it the "
-                               "report says what is missing")
+                               "/fapi/v1/fundingRate JSON): paid into the PnL during the run on the venue's position "
+                               "at each, so the kill switch and the equity curve see it; without it the report "
+                               "says what is missing")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default=None,
                           help="queue-position model of --setup replay (default conservative)")

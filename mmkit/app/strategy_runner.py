@@ -161,6 +161,10 @@ class StrategyRunner:
         #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence_iterator).
         self.gates: list[Callable[[int], str | None]] = []
         self.last_fair = FairValue(None, 0.0, 0)
+        #: Called every tick with (now, this tick's fair value) right after the PnL is marked and before the
+        #: kill switch and the controller: what books money into the PnL at a moment of the run (a backtest's
+        #: funding settlements, mmkit.backtest.funding_settler) is then seen by both on the same tick.
+        self.after_mark: list[Callable[[int, FairValue], None]] = []
         self.max_consecutive_failures = DEFAULT_MAX_CONSECUTIVE_FAILURES
         #: Set when the controller failed too often: quoting stays off for the rest of the run.
         self.failure_halt: str | None = None
@@ -258,6 +262,8 @@ class StrategyRunner:
         price = fair.price
         if price is not None:
             self.pnl.mark(price, ts_ns)
+        for hook in self.after_mark:
+            hook(ts_ns, fair)
         targets: tuple[TargetQuote, ...] = ()
         if (gated or self.halted_reason(ts_ns, fair)) is None:
             last = self._last_inputs

@@ -12,19 +12,24 @@ that no account would have had, and nothing said so. Now:
   history: Binance's monthly ``fundingRate`` CSV from data.binance.vision,
   ``calc_time,funding_interval_hours,last_funding_rate``, or the JSON list
   of ``GET /fapi/v1/fundingRate`` / ``/dapi/v1/fundingRate``), each
-  settlement inside the run is booked on the position the venue held at
-  that instant (our fills with venue time at or before it), priced at the
-  file's mark price when it has one, else at the recorded mid of the last
-  tick at or before it. ``report["funding"]`` lists every settlement and
-  ``report["pnl"]["total_with_funding"]`` the PnL with them;
+  settlement inside the run is paid into the PnL DURING the run, on the tick
+  that reaches it (:mod:`mmkit.backtest.funding_settler`): on the position
+  the venue held at that instant (our fills with venue time at or before
+  it), priced at the file's mark price when it has one, else at the
+  recorded mid of the last tick at or before it. The kill switch's loss and
+  drawdown limits and the equity curve see it from that tick on: a loss
+  limit crossed by funding halts quoting, and the reason names funding.
+  ``report["pnl"]["total"]`` includes it and ``report["pnl"]["funding"]``
+  says how much; ``report["funding"]`` lists every settlement as booked.
+  The same figures are computed again after the run from the engine's fills
+  and the sampled mids (:func:`funding_section`, as this module did before)
+  and compared (:func:`cross_check`): a disagreement beyond the report's
+  rounding is an engine failure (exit 4, both figures in the report and on
+  the terminal), never one of them printed silently;
 * without it, ``report["funding"]`` says the payments are NOT in the PnL,
   how many standard settlements the run crossed holding a position, and
-  the largest such position; the terminal prints it with ``!!``.
-
-The payments are computed from the run's fills after it ends: they change
-no position and no order, so the simulation is the same run either way.
-What that leaves out, stated in the report: the kill switch's loss limits
-and the equity curve during the run do not see funding.
+  the largest such position; the terminal prints it with ``!!``. Nothing is
+  booked and the run is the one it always was.
 
 A linear contract (USD-M) pays ``-position × price × rate`` in the quote
 currency; an inverse one (COIN-M, ``contract_size`` quote units a
@@ -285,10 +290,72 @@ def funding_section(
         "total": str(total.quantize(_REPORT_QUANTUM)),
         "pnl_total_with_funding": str((pnl_total + total).quantize(_REPORT_QUANTUM)),
         "unpriced": unpriced, "rows": rows,
-        "note": ("booked after the run on the venue-side position at each settlement; the kill switch and the "
-                 "equity curve during the run do not include it"),
+        "note": ("computed after the run from the engine's fills and the sampled mids: the independent "
+                 "cross-check of the settlements booked during the run (mmkit.backtest.funding_settler)"),
     }
     return section
+
+
+def in_run_section(bookings: Sequence[Any], source: str, settlement: Settlement, pnl_total: Decimal,
+                   post_run: dict[str, Any]) -> dict[str, Any]:
+    """``report["funding"]`` of a run that booked its settlements as it went (``FundingSettler.bookings``).
+
+    ``post_run``: :func:`funding_section` of the same run, computed after it from the engine's fills; its
+    total is kept as ``cross_check`` (see :func:`cross_check`). ``pnl_total`` already includes the funding.
+    """
+    rows, total, unpriced = [], ZERO, 0
+    for b in bookings:
+        row: dict[str, Any] = {"ts_ns": b.rate.ts_ns, "utc": utc_iso(b.rate.ts_ns), "rate": str(b.rate.rate),
+                               "position": str(b.position), "price": None if b.price is None else str(b.price),
+                               "price_source": b.price_source, "booked_ns": b.booked_ns,
+                               "late_fills": b.late_fills}
+        if b.payment is None:
+            unpriced += 1
+            row["payment"] = None
+        else:
+            total += b.payment
+            row["payment"] = "0" if b.position == 0 else str(b.payment.quantize(_REPORT_QUANTUM))
+        rows.append(row)
+    problem = cross_check(rows, total, post_run)
+    return {
+        "modelled": True, "source": source, "settlements": len(rows),
+        "with_position": sum(1 for b in bookings if b.position != 0), "unit": settlement.unit,
+        "total": str(total.quantize(_REPORT_QUANTUM)),
+        # Deprecated: report["pnl"]["total"] includes funding now; kept (the same figure) for sweep objectives.
+        "pnl_total_with_funding": str(pnl_total.quantize(_REPORT_QUANTUM)),
+        "unpriced": unpriced, "rows": rows,
+        "booked": "during the run",
+        "cross_check": {"post_run_total": post_run["total"], "agrees": problem is None,
+                        **({"problem": problem} if problem else {})},
+        "note": ("paid into the PnL during the run at each settlement, on the venue's position then: in "
+                 "pnl.total, seen by the kill switch and the equity curve from the tick that booked it"),
+    }
+
+
+def cross_check(rows: Sequence[dict[str, Any]], total: Decimal, post_run: dict[str, Any]) -> str | None:
+    """Why the in-run bookings and the post-run computation disagree, or None when they agree.
+
+    Agree: the same settlements, the same position at each, and payments and total equal within the
+    report's rounding (one quantum a settlement: the post-run price is the sampled mid, a float written
+    back as a Decimal, which may differ from the exact fair price in its last digits).
+    """
+    theirs = post_run["rows"]
+    if [r["ts_ns"] for r in rows] != [r["ts_ns"] for r in theirs]:
+        return (f"in-run booked settlements {[r['utc'] for r in rows]}, the post-run computation "
+                f"{[r['utc'] for r in theirs]}")
+    tolerance = _REPORT_QUANTUM * max(1, len(rows))
+    for mine, other in zip(rows, theirs, strict=True):
+        if Decimal(mine["position"]) != Decimal(other["position"]):
+            return (f"settlement {mine['utc']}: in-run position {mine['position']}, post-run (from the engine's "
+                    f"fills) {other['position']}")
+        if (mine["payment"] is None) != (other["payment"] is None) or (
+                mine["payment"] is not None
+                and abs(Decimal(mine["payment"]) - Decimal(other["payment"])) > tolerance):
+            return (f"settlement {mine['utc']}: in-run payment {mine['payment']} at {mine['price']}, post-run "
+                    f"{other['payment']} at {other['price']}")
+    if abs(total - Decimal(post_run["total"])) > tolerance:
+        return f"in-run funding total {total.quantize(_REPORT_QUANTUM)}, post-run {post_run['total']}"
+    return None
 
 
 def funding_lines(section: dict[str, Any]) -> list[str]:
@@ -296,8 +363,14 @@ def funding_lines(section: dict[str, Any]) -> list[str]:
     if not section["modelled"]:
         return [("!! " if section["missing_from_pnl"] else "  ") + section["note"]]
     lines = [f"  {'funding'.ljust(31)}  {section['total']} {section['unit']} over {section['settlements']} "
-             f"settlement(s) ({section['with_position']} holding a position); PnL with funding "
-             f"{section['pnl_total_with_funding']} {section['unit']}"]
+             f"settlement(s) ({section['with_position']} holding a position), paid into the PnL during the run "
+             "(in PnL total above; the kill switch and the equity curve saw it)"]
+    check = section.get("cross_check") or {}
+    if check and not check["agrees"]:
+        lines.append(f"!! funding cross-check FAILED: in-run {section['total']}, post-run {check['post_run_total']} "
+                     f"{section['unit']}: {check['problem']}")
+    if section.get("kill_switch"):
+        lines.append(f"!! the kill switch halted quoting after funding was paid: {section['kill_switch']}")
     if section["unpriced"]:
         lines.append(f"!! {section['unpriced']} settlement(s) held a position with no price to settle it at "
                      "(no mark in the file, no recorded mid before it): not booked")

@@ -25,6 +25,7 @@ from mmkit.model import Fill
 #: The headline figures: (label, section, key, unit).
 HEADLINE: tuple[tuple[str, str, str, str], ...] = (
     ("PnL total", "pnl", "total", "quote ccy"),
+    ("of which funding", "pnl", "funding", "quote ccy"),  # shown only when the run booked funding
     ("PnL per hour", "pnl", "pnl_per_hour", "quote ccy / h"),
     ("± standard error", "pnl", "pnl_per_hour_se", "quote ccy / h"),
     ("max drawdown", "pnl", "max_drawdown", "quote ccy"),
@@ -104,7 +105,7 @@ def _render(
     headline = [
         (label, report.get(section, {}).get(key), _inverse_unit(section, key, unit, coin) if coin else unit)
         for label, section, key, unit in HEADLINE
-        if isinstance(report.get(section), Mapping)
+        if isinstance(report.get(section), Mapping) and (key != "funding" or key in report[section])
     ]
     provenance = report.get("provenance") or {}
     return str(_environment().get_template("tearsheet.html.j2").render(

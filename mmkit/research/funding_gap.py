@@ -30,4 +30,4 @@ def funding_warning(trials: Mapping[str, Evaluation]) -> str | None:
         return None
     return (f"!! {missing} of {len(trials)} trials trade a perpetual and held a position over a funding settlement "
             "that their PnL leaves out: add `funding: FILE` to the sweep file (as mmkit backtest --funding) and "
-            "rank by funding.pnl_total_with_funding")
+            "pnl.total then includes it, paid during each run")

@@ -247,4 +247,10 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
     )
     write_outputs(result, out)
     written: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    check = (written.get("funding") or {}).get("cross_check") or {}
+    if check and not check.get("agrees"):
+        # The funding paid during the run and the post-run computation disagree: a PnL that cannot be trusted
+        # must not be ranked. The trial fails with both figures (mmkit backtest exits 4 for the same run).
+        raise RuntimeError(f"funding cross-check failed: in-run {written['funding']['total']}, post-run "
+                           f"{check.get('post_run_total')}: {check.get('problem')}")
     return written

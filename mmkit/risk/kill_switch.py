@@ -42,6 +42,14 @@ recording does not get its limits silently read in another currency. Until
 the first fair price the PnL triggers of a converting switch stay quiet
 (nothing can be converted, and nothing is quoted before a price either).
 
+What the PnL limits read is the ledger's total, which includes the cash
+flows booked into it that are not fills (a perpetual's funding payments in
+a backtest, :meth:`mmkit.risk.pnl.PnLTracker.book_cash_flow`): a loss that
+funding alone pushes past the limit trips it like any other. So that the
+reason says so, :attr:`KillSwitch.pnl_note` (set by whoever books them)
+is added to a PnL trigger's reason when it has something to say
+("of which funding -312.5 USDT ...").
+
 A **ledger halt** (:meth:`KillSwitch.halt_ledger`: a quarantined or
 conflicting fill, a venue reporting fills the ledger did not hold) is sticky
 whatever ``resume`` says: no cooldown ends it, only a person
@@ -138,6 +146,9 @@ class KillSwitch:
         #: (PnL total, fair price, config) of the last evaluation that found every trigger clear, while
         #: nothing else it read has changed since (see :meth:`evaluate`); None: evaluate in full.
         self._clear: tuple[Decimal, Decimal, KillSwitchConfig] | None = None
+        #: What the PnL total holds besides trading, added to a PnL trigger's reason ("" or None: nothing).
+        #: Read only when a PnL trigger fires; it must change only with the total (a new total object).
+        self.pnl_note: Callable[[], str] | None = None
 
     @property
     def halted(self) -> bool:
@@ -220,6 +231,9 @@ class KillSwitch:
                            f"{cfg.max_drawdown}{unit}")
         if cfg.max_loss is not None and pnl_total <= -cfg.max_loss:
             reasons.append(f"loss {pnl_total}{unit} beyond max loss {cfg.max_loss}{unit}")
+        note = self.pnl_note() if reasons and self.pnl_note is not None else ""
+        if note:
+            reasons = [f"{reason} ({note})" for reason in reasons]
         self._pnl_verdict = (pnl_total, tuple(reasons), cfg)
         return self._pnl_verdict[1]
 

@@ -19,7 +19,11 @@ Model
   price; a negative fee is a rebate.
 * Unrealized PnL marks every open lot at the last ``mark(price, ts_ns)``
   (one mark price for the base asset, normally the fair value).
-* ``total = realized - fees + unrealized``.
+* ``total = realized - fees + unrealized + cash_flows``, where ``cash_flows``
+  is realized cash that is not a fill (a perpetual's funding payments),
+  booked by :meth:`PnLTracker.book_cash_flow`. Until the first one is booked
+  the total is computed exactly as before (no ``+ 0``, which could change how
+  a Decimal is written), so a run without cash flows reports the same digits.
 
 Units: linear and inverse instruments
 -------------------------------------
@@ -156,14 +160,16 @@ class Book:
 class PnLFigures:
     """The session PnL over every book (quote and hedge) at one moment: what ``realized()`` & co. return.
 
-    ``total`` is ``realized - fees + unrealized``, computed in that order, so it is the
-    very value :meth:`PnLTracker.total` returns.
+    ``total`` is ``realized - fees + unrealized`` (``+ cash_flows`` once one is booked), computed in
+    that order, so it is the very value :meth:`PnLTracker.total` returns.
     """
 
     realized: Decimal
     fees: Decimal
     unrealized: Decimal
     total: Decimal
+    #: Realized cash that is not a fill (funding), in the PnL unit (:meth:`PnLTracker.book_cash_flow`).
+    cash_flows: Decimal = ZERO
 
 
 @attrs.frozen
@@ -239,11 +245,16 @@ class PnLTracker:
         self._log = logger.bind(component="pnl")
         #: Fills booked so far; the ledger (lots, realized, fees) changes only when this moves.
         self._fills_booked = 0
-        #: :meth:`figures` memo; dropped (None) by the only two writers of what it sums: a booked fill
-        #: (:meth:`on_fill`) and a new mark object (:meth:`mark`). See :meth:`figures`.
+        #: :meth:`figures` memo; dropped (None) by the only writers of what it sums: a booked fill
+        #: (:meth:`on_fill`), a new mark object (:meth:`mark`) and a cash flow (:meth:`book_cash_flow`).
         self._figures: PnLFigures | None = None
         #: The total the last :meth:`_after_change` worked on (None before the first).
         self._last_total: Decimal | None = None
+        #: Cash flows that are not fills, by kind ("funding"), and how many were booked (0: the total is
+        #: summed without them, digit for digit as before they existed).
+        self._cash: dict[str, Decimal] = {}
+        self._cash_total = ZERO
+        self._cash_booked = 0
 
     @property
     def config(self) -> PnLConfig:
@@ -292,6 +303,29 @@ class PnLTracker:
             self._capture_weighted += capture_bps * fill.qty
             self._capture_qty += fill.qty
         self._after_change(max(fill.ts_event, self._mark_ts))
+
+    def book_cash_flow(self, amount: Decimal, ts_ns: int, kind: str) -> None:
+        """Book realized cash that is not a fill: ``amount`` (PnL unit; negative: paid) of ``kind`` at ``ts_ns``.
+
+        Why here and not as a fill: a perpetual's funding payment moves the
+        account's money but no position and no lot, and every reader of the
+        PnL (the kill switch's loss and drawdown limits, the drawdown and the
+        Sharpe samples here, the backtest's equity curve) must see it the
+        moment it is paid, through the one total they already read. It goes
+        into the total (and the quote book's total), not into ``realized``,
+        which stays the trading PnL of the fills.
+        """
+        if not amount.is_finite():
+            raise ValueError(f"a {kind} cash flow must be a finite amount, got {amount}")
+        self._figures = None  # the total changes below
+        self._cash[kind] = self._cash.get(kind, ZERO) + amount
+        self._cash_total += amount
+        self._cash_booked += 1
+        self._after_change(max(ts_ns, self._mark_ts))
+
+    def cash_flows(self) -> dict[str, Decimal]:
+        """The cash flows booked so far (:meth:`book_cash_flow`), summed by kind."""
+        return dict(self._cash)
 
     def mark(self, price: Decimal, ts_ns: int) -> None:
         """Set the mark price for unrealized PnL (normally the fair value)."""
@@ -363,7 +397,7 @@ class PnLTracker:
         kill switch, sampler) and most ticks change neither the ledger nor the
         mark. The memo is dropped where those change, so that reading it is
         one attribute test: by :meth:`on_fill` (the only thing that changes
-        lots, realized PnL and fees) and by :meth:`mark` given another mark
+        lots, realized PnL and fees), by :meth:`book_cash_flow` (funding) and by :meth:`mark` given another mark
         *object*: identity, not equality, because ``Decimal("1.0") ==
         Decimal("1.00")`` yet the two give differently written results (a new
         mark object that happens to be equal just recomputes). The books are
@@ -380,7 +414,12 @@ class PnLTracker:
             realized = realized + book.realized
             fees = fees + book.fees
             unrealized = unrealized + book.unrealized(mark)
-        figures = PnLFigures(realized, fees, unrealized, realized - fees + unrealized)
+        total = realized - fees + unrealized
+        if self._cash_booked:  # only then: a run without cash flows keeps its total's digits
+            total = total + self._cash_total
+            figures = PnLFigures(realized, fees, unrealized, total, self._cash_total)
+        else:
+            figures = PnLFigures(realized, fees, unrealized, total)
         self._figures = figures
         return figures
 
@@ -401,10 +440,12 @@ class PnLTracker:
         return sum((b.unrealized(self._mark) for b in self._select(hedge)), ZERO)
 
     def total(self, hedge: bool | None = None) -> Decimal:
-        """realized - fees + unrealized."""
+        """realized - fees + unrealized (+ the cash flows, which belong to the quote book: funding is paid on
+        the quoted contract's position)."""
         if hedge is None:
             return self.figures().total
-        return self.realized(hedge) - self.fees(hedge) + self.unrealized(hedge)
+        total = self.realized(hedge) - self.fees(hedge) + self.unrealized(hedge)
+        return total + self._cash_total if self._cash_booked and not hedge else total
 
     def fees_by(self, venue: str, liquidity: Liquidity) -> Decimal:
         return self._fees_by.get((venue, liquidity), ZERO)
@@ -476,6 +517,7 @@ class PnLTracker:
             "avg_capture_bps": "" if capture is None else f"{capture:.2f}",
             "sharpe": "" if sharpe is None else f"{sharpe:.2f}",
             "max_drawdown": f"{self._max_drawdown:{m}}",
+            **({"cash_flows": f"{self._cash_total:{m}}"} if self._cash_booked else {}),
         }
 
     def summary_line(self) -> str:
@@ -485,6 +527,7 @@ class PnLTracker:
             f"realized={s['realized']} unrealized={s['unrealized']} fees={s['fees']} pos={s['position']} "
             f"trades={s['trades']} vol={s['volume_base']}/{s['volume_quote']} "
             f"capture={s['avg_capture_bps'] or '-'}bps sharpe={s['sharpe'] or '-'} maxdd={s['max_drawdown']}"
+            + (f" cash_flows={s['cash_flows']}" if "cash_flows" in s else "")
         )
 
     # ------------------------------------------------------------- internals

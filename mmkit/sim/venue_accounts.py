@@ -158,6 +158,11 @@ class Accounts(EventPlumbing):
     def fills(self) -> list[Fill]:
         return list(self._fills)
 
+    def fills_since(self, index: int) -> list[Fill]:
+        """The venue's fills from the ``index``-th on, in the order it executed them (a reader that keeps its
+        place: the backtest's funding settler reads the venue's account as it grows, without copying it all)."""
+        return self._fills[index:]
+
     def _book_fill(
         self, rec: VenueOrder, price: Decimal, qty: Decimal, *, liquidity: Liquidity, trade_id: str, ts: int
     ) -> None:
