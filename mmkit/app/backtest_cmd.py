@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -30,6 +29,12 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
 from mmkit.app.backtest_funding import attach_funding, funding_report
+from mmkit.app.backtest_setup_choice import (
+    SetupChoice,
+    bad_numbers,
+    choose_setup,
+    option_of_another_setup,
+)
 from mmkit.app.engine import Engine
 from mmkit.app.outcome import EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
@@ -357,7 +362,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     if start_ns is not None and end_ns is not None and end_ns <= start_ns:
         return _usage(f"--to {args.end} is not after --from {args.start}: the window is empty")
-    bad = _bad_numbers(args)
+    bad = bad_numbers(args)
     if bad is not None:
         return _usage(bad)
     max_invalid_pct = getattr(args, "max_invalid_pct", None)
@@ -442,58 +447,6 @@ def backtest_command(args: argparse.Namespace) -> int:
     return _exit_code(result)
 
 
-@attrs.frozen
-class SetupChoice:
-    """Which venue a config's backtest quotes on, and why (see :func:`default_setup`)."""
-
-    setup: str
-    rules: VenueRules | None
-    symbol: str | None
-    by_default: bool
-
-
-#: Options that only one setup reads: (option, attribute, the setup that reads it, what it sets there).
-SETUP_OPTIONS = (
-    ("--queue", "queue", "replay", "the queue position of our orders in the recorded book"),
-    ("--through-fill", "through_fill", "replay", "what a print or the recorded book moving through our price fills"),
-    ("--taker-reach-bps", "taker_reach_bps", "sim", "how far the synthetic takers trade from the mid"),
-)
-
-
-def option_of_another_setup(args: argparse.Namespace, choice: SetupChoice) -> str | None:
-    """The usage error for an option given that the run's setup does not read, or None.
-
-    Why: each was silently ignored, so ``--queue probabilistic`` on a run that
-    fell back to the simulated venue (the config's venue has no recorded book)
-    printed a report the user took for the queue model they asked for.
-    """
-    for option, attribute, setup, what in SETUP_OPTIONS:
-        given = getattr(args, attribute, None)
-        if given is None or choice.setup == setup:
-            continue
-        if not choice.by_default:
-            why = "asked with --setup"
-        elif choice.setup == "sim":
-            why = "the default: the config's venue has no recorded book in this data"
-        else:
-            why = "the default: the config's venue is the recorded one"
-        return (f"{option} {given}: sets {what}, which only --setup {setup} models; this run is setup "
-                f"{choice.setup} ({why}); leave {option} out, or run --setup {setup}")
-    return None
-
-
-def choose_setup(loaded: LoadedConfig, events: Sequence[ReplayEvent], asked: str | None) -> SetupChoice:
-    """The setup asked for, else the default; setup ``sim`` quotes the config's own venue rules and symbol."""
-    from mmkit.app.build import venue_rules
-
-    venue = loaded.config.venue
-    quoted_rules = venue_rules(venue, loaded.path, "venue") if venue.rules else None
-    setup = asked or default_setup(quoted_rules, events)
-    rules = quoted_rules if setup == "sim" else None
-    symbol = venue.symbol if rules is not None else None
-    return SetupChoice(setup, rules, symbol, by_default=asked is None)
-
-
 def backtest_loaded(
     loaded: LoadedConfig,
     events: Sequence[ReplayEvent],
@@ -560,35 +513,6 @@ def _usage(message: str) -> int:
     """One line naming what is wrong, no traceback: the documented exit code for a person's mistake."""
     print(f"mmkit backtest: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def default_setup(quoted_rules: VenueRules | None, events: Sequence[ReplayEvent]) -> str:
-    """``replay`` when the quoted venue is the recorded one (quote against its book), else ``sim``."""
-    recorded = events[0].venue if events else None
-    return "replay" if quoted_rules is not None and quoted_rules.venue == recorded else "sim"
-
-
-def _bad_numbers(args: argparse.Namespace) -> str | None:
-    """What is wrong with a numeric option, before anything is read or run (None when all are sound).
-
-    Why: argparse takes any float, NaN and infinity included. A negative taker
-    reach would bring the synthetic takers closer to the mid than the tape
-    printed, and a share of the span above 100 % (or NaN, which no comparison
-    passes) would switch the data-health verdict off without a word.
-    """
-    pct = getattr(args, "max_invalid_pct", None)
-    if pct is not None and not (math.isfinite(pct) and 0 <= pct <= 100):
-        return f"--max-invalid-pct {pct:g}: a share of the span must be within 0 and 100"
-    reach = getattr(args, "taker_reach_bps", None)
-    if reach is not None and not (math.isfinite(reach) and reach >= 0):
-        return f"--taker-reach-bps {reach:g}: how much further the takers may trade must be 0 or more"
-    latency = getattr(args, "latency_ms", None)
-    if latency is not None:
-        try:
-            parse_latency_ms(latency)
-        except ValueError as exc:
-            return f"--latency-ms {exc}"
-    return None
 
 
 # -- issue 13: a broken controller or iterator must not look like a clean backtest ------------------

@@ -222,7 +222,8 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
     """
     from decimal import Decimal
 
-    from mmkit.app.backtest_cmd import backtest_loaded, choose_setup, recording_notes, write_outputs
+    from mmkit.app.backtest_cmd import backtest_loaded, recording_notes, write_outputs
+    from mmkit.app.backtest_setup_choice import choose_setup
     from mmkit.app.config import ConfigOverrides, load_engine_config
     from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT
     from mmkit.sim.latency import parse_latency_ms

@@ -36,7 +36,8 @@ def events(shared_data: Path) -> list[object]:
 
 @pytest.mark.parametrize("config", SHIPPED)
 def test_shipped_config_quotes_within_its_venues_limits(config: str, events: list) -> None:
-    from mmkit.app.backtest_cmd import default_setup, run_backtest
+    from mmkit.app.backtest_cmd import run_backtest
+    from mmkit.app.backtest_setup_choice import default_setup
     from mmkit.app.build import build_controller, risk_settings, venue_rules
     from mmkit.app.config import ConfigOverrides, load_engine_config
 
