@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ from mmkit.app.backtest_setup_choice import (
     option_of_another_setup,
 )
 from mmkit.app.engine import Engine
-from mmkit.app.outcome import EXIT_USAGE, ProblemKind
+from mmkit.app.outcome import EXIT_NOT_PERSISTED, EXIT_USAGE, ProblemKind
 from mmkit.app.simulated import FitStore, build_sim_setup
 from mmkit.backtest.binance import RecordingFormatError, read_recording, recording_files
 from mmkit.backtest.continuity import FileNote
@@ -399,7 +400,9 @@ def backtest_command(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out) if args.out else homes.backtest_dir(
         config.engine.output_dir, f"{loaded.path.stem}-{choice.setup}-{stamp}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    unwritable = _unwritable(out_dir)
+    if unwritable is not None:
+        return _usage(unwritable)
     _log_to_file(out_dir / "backtest.log", verbose=verbose, json=bool(getattr(args, "log_json", False)))
     for note in notes:
         logger.info("recording file {}: {}", note.path.name, note.note)
@@ -413,7 +416,13 @@ def backtest_command(args: argparse.Namespace) -> int:
         funding=funding, through_fill=getattr(args, "through_fill", None) or "tape",
     )
     report = result.report
-    paths = write_outputs(result, out_dir)
+    try:
+        paths = write_outputs(result, out_dir)
+    except OSError as exc:  # a full or failing disk: the figures still reach the terminal, and the exit says so
+        print(format_table(report))
+        print(f"mmkit backtest: the run's outputs could not be written in {out_dir} ({exc}); none of "
+              "report.json, fills.csv, orders.csv, report.html was left there from this run", file=sys.stderr)
+        return EXIT_NOT_PERSISTED
     banner = report.get("banner")
     if banner:
         print(f"!! {banner}")
@@ -507,6 +516,20 @@ def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent],
     end = events[-1].ts_recv if end_ns is None else end_ns
     funding.check(venue, symbol, start, end)
     return funding
+
+
+def _unwritable(out_dir: Path) -> str | None:
+    """Why the report directory cannot take the outputs (created here if missing), or None; before the run.
+
+    Why: it failed only after the run, with a traceback (``--out`` under a file, a read-only directory).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out_dir}: cannot create the report directory ({exc.strerror or exc})"
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        return f"--out {out_dir}: the report directory is not writable"
+    return None
 
 
 def _usage(message: str) -> int:

@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -346,24 +347,33 @@ def write_run_outputs(
     """report.json, fills.csv, orders.csv and the tearsheet report.html in ``out_dir``; returns name -> path.
 
     The one writer of a run's outputs, for the backtest and the live run alike.
+    All four or none: each is written to a hidden temporary file first, and
+    only when every one is complete are they renamed into place. Why: on a
+    full disk the tearsheet (5 MB) was cut off half-written after the other
+    three, and a directory that held an earlier run's files got a mix of two
+    runs; a reader cannot tell either from a good set. An OSError (the disk,
+    permissions) leaves the directory as it was and goes to the caller.
     """
     from mmkit.backtest.html import write_tearsheet
 
     out_dir.mkdir(parents=True, exist_ok=True)
     orders = list(sampler.orders.values())
     attach_fills(orders, fills)
-    paths = {
-        "report.json": out_dir / "report.json",
-        "fills.csv": out_dir / "fills.csv",
-        "orders.csv": out_dir / "orders.csv",
-        "report.html": out_dir / "report.html",
-    }
-    write_json(report, paths["report.json"])
-    instrument = report.get("instrument") or {}
-    contract_size = Decimal(instrument["contract_size"]) if instrument.get("inverse") else None
-    write_fills_csv(paths["fills.csv"], fills, sampler, orders, contract_size)
-    write_orders_csv(paths["orders.csv"], orders)
-    write_tearsheet(report, sampler, fills, paths["report.html"], title=title)
+    names = ("report.json", "fills.csv", "orders.csv", "report.html")
+    paths = {name: out_dir / name for name in names}
+    drafts = {name: out_dir / f".{name}.{os.getpid()}.tmp" for name in names}
+    try:
+        write_json(report, drafts["report.json"])
+        instrument = report.get("instrument") or {}
+        contract_size = Decimal(instrument["contract_size"]) if instrument.get("inverse") else None
+        write_fills_csv(drafts["fills.csv"], fills, sampler, orders, contract_size)
+        write_orders_csv(drafts["orders.csv"], orders)
+        write_tearsheet(report, sampler, fills, drafts["report.html"], title=title)
+        for name in names:
+            os.replace(drafts[name], paths[name])
+    finally:
+        for draft in drafts.values():
+            draft.unlink(missing_ok=True)
     return paths
 
 
