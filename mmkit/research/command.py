@@ -21,13 +21,14 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.research import funding_gap, no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
-from mmkit.research.search import Evaluation, Search, SweepResult
+from mmkit.research.search import Evaluation, PointScore, Search, SweepResult
 from mmkit.research.space import check
 from mmkit.research.spec import DataSet, SweepSpec, load_sweep
 from mmkit.research.store import TrialStore
@@ -104,6 +105,7 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
                     for s in ranked],
         "best_set_warning": no_fill.best_set_warning(ranked, trials),
         "funding_warning": funding_gap.funding_warning(trials),
+        "no_feasible_set": no_feasible_warning(ranked, result),
         "walk_forward": [
             {"fold": f.fold, "train": f.train, "test": f.test,
              "params": f.best.params if f.best else None,
@@ -124,6 +126,21 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
                                  fold["in_sample"], fold["out_of_sample"]])
 
 
+def no_feasible_warning(ranked: Sequence[PointScore], result: SweepResult) -> str | None:
+    """The ``!!`` line when no parameter set is feasible (None when one is, or nothing ran).
+
+    Why: the ranking still lists every set by its score, each marked "(infeasible)", and the first line
+    read like a winner; a sweep whose every trial ran on data the backtest refuses, or broke a constraint,
+    has no result, and says so with the first reason.
+    """
+    if not ranked or any(score.feasible for score in ranked):
+        return None
+    reasons = [reason for evaluation in result.evaluations for reason in evaluation.broken]
+    first = reasons[0] if reasons else "no trial scored"
+    return (f"!! no parameter set is feasible: all {len(ranked)} broke a constraint, failed or had a problem; "
+            f"the ranking above is not a result. First reason: {first}")
+
+
 def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5) -> None:
     ranked = page.ranking(result, spec.direction)
     trials = no_fill.by_key(result.evaluations)
@@ -134,7 +151,8 @@ def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5)
         value = "n/a" if score.score is None else f"{score.score:.6g}"
         params = ", ".join(f"{k}={v}" for k, v in score.params.items())
         print(f"  {rank:>2}. {value:>12}  {params}{state}{no_fill.marker(*no_fill.no_fill_counts(score, trials))}")
-    for warning in (no_fill.best_set_warning(ranked, trials), funding_gap.funding_warning(trials)):
+    for warning in (no_feasible_warning(ranked, result), no_fill.best_set_warning(ranked, trials),
+                    funding_gap.funding_warning(trials)):
         if warning is not None:
             print(warning)
     if result.folds:

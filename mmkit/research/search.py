@@ -129,6 +129,10 @@ class Search:
             except MetricMissing as exc:
                 broken.append(f"objective: {exc.args[0]}")
             broken += violations(report, self.spec.constraints)
+            # What `mmkit backtest` would exit non-zero for (data unhealthy, orders left open, an engine
+            # failure): such a trial's figures are not a result to rank, whatever the constraints say.
+            broken += [f"problem: {p.get('reason', p) if isinstance(p, dict) else p}"
+                       for p in report.get("problems") or []]
         else:
             broken.append(f"failed: {result.get('error', '')}")
         feasible = objective is not None and not broken
