@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Sequence
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -203,6 +205,48 @@ def _datasets(file: Path, raw: Any) -> tuple[DataSet, ...]:
     return tuple(out)
 
 
+def _check_time_order(file: Path, datasets: Sequence[DataSet]) -> None:
+    """Walk-forward's data sets must follow each other in time: each starts where (or after) the previous ends.
+
+    Why: a fold optimises on data set n and calls n+1 "out of sample". Listed
+    out of order (a glob of days sorted some other way, windows written by
+    hand), or overlapping, n+1 is the past or shares the very data the set
+    was tuned on, and the out-of-sample figure is in-sample without a word.
+    A data set without ``from``/``to`` spans its recording (the first and
+    last depth diff of its files, :func:`mmkit.app.backtest_data.recording_notes`).
+    """
+    spans = [_span(d) for d in datasets]
+    for (before, (_, ended)), (after, (began, _)) in pairwise(zip(datasets, spans, strict=True)):
+        if ended is not None and began is not None and began < ended:
+            raise _fail(file, "data", f"walk_forward: data set {after.label!r} starts at {_utc(began)}, before "
+                                      f"{before.label!r}, listed before it, ends ({_utc(ended)}): each fold "
+                                      "is evaluated on the data set after the one it was tuned on, so they "
+                                      "must be listed in time order and must not overlap")
+
+
+def _span(dataset: DataSet) -> tuple[int | None, int | None]:
+    """A data set's (start, end) in ns: its window where given, else its recording's (None: unknown)."""
+    start, end = dataset.start_ns, dataset.end_ns
+    if start is None or end is None:
+        from mmkit.app.backtest_data import recording_notes
+
+        try:
+            notes = recording_notes(dataset.path)
+        except (OSError, ValueError):
+            notes = []  # an unreadable recording fails its trials, with its own message
+        firsts = [n.first_event_ns for n in notes if n.first_event_ns is not None]
+        lasts = [n.last_event_ns for n in notes if n.last_event_ns is not None]
+        start = start if start is not None else (min(firsts) if firsts else None)
+        end = end if end is not None else (max(lasts) if lasts else None)
+    return start, end
+
+
+def _utc(ns: int) -> str:
+    from mmkit.backtest.health import utc_text
+
+    return utc_text(ns)
+
+
 def _number(file: Path, key: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise _fail(file, key, f"expected a number, got {value!r}")
@@ -347,6 +391,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     datasets = _datasets(file, raw.get("data"))
     if mode == "walk_forward" and len(datasets) < 2:
         raise _fail(file, "data", "walk_forward needs at least two data sets (optimise on n, evaluate on n+1)")
+    if mode == "walk_forward":
+        _check_time_order(file, datasets)
     metric, direction = _objective(file, raw.get("objective"))
     seed = raw.get("seed", 7)
     if isinstance(seed, bool) or not isinstance(seed, int):

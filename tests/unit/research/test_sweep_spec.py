@@ -178,3 +178,46 @@ def test_the_example_sweeps_are_valid(name: str, shared_data: Path, tmp_path: Pa
     spec = load_sweep(Path("strategies/sweeps") / name)
     check(spec)
     assert len(spec.datasets) >= 3
+
+
+def _walk_forward(tmp_path: Path, data: str) -> Path:
+    path = tmp_path / "wf.yml"
+    path.write_text(f"config: {CONFIG}\nmode: walk_forward\ndata:\n{data}{GOOD}")
+    return path
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    # listed out of time order: fold 1 would be tuned on the later hour and "tested" on the earlier one
+    ("  - {path: REC, from: '2024-08-09T01:00:00Z', to: '2024-08-09T02:00:00Z', label: late}\n"
+     "  - {path: REC, from: '2024-08-09T00:00:00Z', to: '2024-08-09T01:00:00Z', label: early}\n",
+     "data set 'early' starts at 2024-08-09T00:00:00.000Z, before 'late', listed before it, ends "
+     "(2024-08-09T02:00:00.000Z)"),
+    # overlapping: the last half hour of the first is the first half hour of the second
+    ("  - {path: REC, from: '2024-08-09T00:00:00Z', to: '2024-08-09T01:00:00Z', label: a}\n"
+     "  - {path: REC, from: '2024-08-09T00:30:00Z', to: '2024-08-09T01:30:00Z', label: b}\n",
+     "data set 'b' starts at 2024-08-09T00:30:00.000Z, before 'a'"),
+])
+def test_walk_forward_data_sets_out_of_time_order_are_refused(tmp_path: Path, data: str, words: str) -> None:
+    recording = tmp_path / "rec.gz"
+    recording.write_bytes(b"")
+    with pytest.raises(SweepError) as caught:
+        load_sweep(_walk_forward(tmp_path, data.replace("REC", str(recording))))
+    assert caught.value.key_path == "data"
+    assert words in caught.value.reason and "must be listed in time order" in caught.value.reason
+
+
+def test_walk_forward_windows_that_follow_each_other_load(tmp_path: Path) -> None:
+    recording = tmp_path / "rec.gz"
+    recording.write_bytes(b"")
+    spec = load_sweep(_walk_forward(tmp_path, f"  - {{path: {recording}, from: '2024-08-09T00:00:00Z', "
+                                              "to: '2024-08-09T03:00:00Z', windows: {count: 3}}\n"))
+    assert len(spec.datasets) == 3
+
+
+@pytest.mark.shared_data
+def test_walk_forward_on_one_whole_recording_twice_is_refused(tmp_path: Path, shared_data: Path) -> None:
+    """No from/to: each data set spans its recording, read from its files (the same recording overlaps itself)."""
+    recording = shared_data / "binance_spot_btcusdt"
+    path = _walk_forward(tmp_path, f"  - {{path: {recording}, label: one}}\n  - {{path: {recording}, label: two}}\n")
+    with pytest.raises(SweepError, match=r"data set 'two' starts at 2024-08-08T23:54:1.* before 'one'"):
+        load_sweep(path)
