@@ -462,11 +462,27 @@ def _check_cross_fields(config: EngineConfig, file: Path) -> None:
         )
     if config.store.audit_fsync not in ("always", "interval", "never"):
         raise ConfigError(file, "store.audit_fsync", "must be one of always, interval, never")
+    _check_hedge_market(config, file)
     if config.hedge.flatten_on_stop and not config.hedge.enabled:
         raise ConfigError(file, "hedge.flatten_on_stop", "flatten_on_stop is true but hedge.enabled is false: "
                           "a stop would leave the position as it is; enable hedging or set flatten_on_stop: false")
     _check_reference_sources(config.reference.sources, file)
     _check_risk_limits(config, file)
+
+
+def _check_hedge_market(config: EngineConfig, file: Path) -> None:
+    """Hedging on the market we quote is refused: hedge orders would trade against our own quotes (a wash
+    trade), and a second session with the quoting session's credentials may log it out (FIX comp ids).
+
+    Two simulated venues are two separate exchanges (mmkit.app.build), so they may share rules and symbol.
+    """
+    hedge = config.hedge.venue
+    if not config.hedge.enabled or hedge is None or hedge.connector in ("sim", "mmkit.sim"):
+        return
+    venue = config.venue
+    if (hedge.connector, hedge.rules, hedge.symbol) == (venue.connector, venue.rules, venue.symbol):
+        raise ConfigError(file, "hedge.venue", f"the same market ({venue.rules or venue.connector} {venue.symbol}) "
+                          "as venue: hedges would trade against our own quotes; hedge on another venue or symbol")
 
 
 def _check_reference_sources(sources: list[ReferenceSourceSection], file: Path) -> None:
@@ -504,9 +520,8 @@ def _check_risk_limits(config: EngineConfig, file: Path) -> None:
     if emergency <= limit:
         raise ConfigError(file, "risk.inventory.emergency_position",
                           f"emergency_position ({emergency}) must be above max_position ({limit})")
+    # Checked even when disabled: a switch turned back on in a hurry must already hold sane limits.
     ks = config.risk.kill_switch
-    if not ks.enabled:
-        return
     for name in ("max_drawdown", "max_loss", "stale_after_s"):
         value = getattr(ks, name)
         if value is not None and value <= 0:

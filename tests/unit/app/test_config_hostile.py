@@ -108,3 +108,35 @@ def test_a_secret_with_surrounding_whitespace_is_refused_naming_the_variable(
 
 def test_the_shipped_truex_config_still_loads(tmp_path: Path, secrets: None) -> None:
     assert load_engine_config(write(tmp_path, TRUEX)).config.hedge.flatten_on_stop is True
+
+
+def test_hedging_on_the_very_market_we_quote_is_refused(tmp_path: Path, secrets: None) -> None:
+    """Hedge orders on our own quoting market trade against our own quotes (a wash trade), and on TrueX a
+    second FIX session with the same comp ids logs the first one out."""
+    text = TRUEX.replace(
+        '    connector: connectors.ccxt:CcxtConnector\n    rules: kraken\n    symbol: BTC/USD\n'
+        '    settings: {api_key: "${KRAKEN_API_KEY}", secret_key: "${KRAKEN_SECRET_KEY}"}',
+        '    connector: connectors.truex:TrueXConnector\n    rules: truex\n    symbol: BTC-PYUSD\n'
+        '    settings: {api_key: "${TRUEX_API_KEY}", secret_key: "${TRUEX_SECRET_KEY}"}')
+    assert text != TRUEX
+    with pytest.raises(ConfigError, match=r"hedge\.venue: the same market \(truex BTC-PYUSD\) as venue: "
+                                          r"hedges would trade against our own quotes"):
+        load_engine_config(write(tmp_path, text))
+
+
+def test_two_simulated_venues_of_one_market_are_two_exchanges_and_load(tmp_path: Path) -> None:
+    text = LAYERED + "hedge: {enabled: true, venue: {connector: sim, rules: sim, symbol: BTC-PYUSD}}\n"
+    assert load_engine_config(write(tmp_path, text)).config.hedge.enabled
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [("resume: bogus", "resume"), ("max_drawdown: -5", "max_drawdown"), ("min_confidence: 3", "min_confidence")],
+)
+def test_a_disabled_kill_switch_still_has_its_values_checked(tmp_path: Path, setting: str, key: str) -> None:
+    """The switch is switched back on in a hurry: its limits must already be right, not fail (or mean
+    something else) then."""
+    path = write(tmp_path, LAYERED.replace("kill_switch: {max_drawdown: 500, max_loss: 1000, resume: manual}",
+                                           f"kill_switch: {{enabled: false, {setting}}}"))
+    with pytest.raises(ConfigError, match=rf"risk\.kill_switch\.{key}: "):
+        load_engine_config(path)
