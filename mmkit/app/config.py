@@ -442,6 +442,11 @@ def _check_values(config: EngineConfig, file: Path) -> None:
     if config.engine.run_for_s is not None and config.engine.run_for_s <= 0:
         raise ConfigError(file, "engine.run_for_s", f"must be positive when set, got {config.engine.run_for_s} "
                           "(leave it out to run until stopped)")
+    for name in ("metrics", "dashboard"):
+        part = getattr(config.console, name)
+        if part is not None and part.port > 65535:  # negative ports are refused by the section itself
+            raise ConfigError(file, f"console.{name}.port", f"must be a TCP port (0 to 65535; 0 picks a free one), "
+                              f"got {part.port}")
     grace = config.store.outage_grace_s
     if not math.isfinite(grace):  # NaN compares false with every elapsed time: a store outage would never halt
         raise ConfigError(file, "store.outage_grace_s", f"must be a finite number of seconds, got {grace}")

@@ -140,3 +140,11 @@ def test_a_disabled_kill_switch_still_has_its_values_checked(tmp_path: Path, set
                                            f"kill_switch: {{enabled: false, {setting}}}"))
     with pytest.raises(ConfigError, match=rf"risk\.kill_switch\.{key}: "):
         load_engine_config(path)
+
+
+@pytest.mark.parametrize("section", ["metrics", "dashboard"])
+def test_a_console_port_past_65535_is_refused_at_load(tmp_path: Path, section: str) -> None:
+    """Before: loaded and passed `mmkit check`; `mmkit start` opened the store and then refused (exit 3)."""
+    path = write(tmp_path, LAYERED + f"console: {{{section}: {{port: 70000}}}}\n")
+    with pytest.raises(ConfigError, match=rf"console\.{section}\.port: must be a TCP port \(0 to 65535; 0 picks"):
+        load_engine_config(path)
