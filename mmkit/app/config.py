@@ -461,6 +461,12 @@ def _check_cross_fields(config: EngineConfig, file: Path) -> None:
     ref = config.reference
     if ref.replay is not None and ref.random_walk is not None:
         raise ConfigError(file, "reference", "choose one of replay and random_walk, not both")
+    if ref.sources and (ref.replay is not None or ref.random_walk is not None):
+        # mmkit.app.build: a live venue prices off the sources, the simulated venue off the replay or walk
+        other = "replay" if ref.replay is not None else "random_walk"
+        raise ConfigError(file, "reference", f"choose one of sources, replay and random_walk: with sources and "
+                          f"{other} one of them is silently unused (a live venue prices off the sources, the sim "
+                          f"venue off {other}); --reference-replay replaces the sources for an offline run")
     if ":" not in config.strategy.controller:
         raise ConfigError(
             file, "strategy.controller", "expected a dotted name like 'strategies.simple:SimpleController'"

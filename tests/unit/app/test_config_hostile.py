@@ -148,3 +148,23 @@ def test_a_console_port_past_65535_is_refused_at_load(tmp_path: Path, section: s
     path = write(tmp_path, LAYERED + f"console: {{{section}: {{port: 70000}}}}\n")
     with pytest.raises(ConfigError, match=rf"console\.{section}\.port: must be a TCP port \(0 to 65535; 0 picks"):
         load_engine_config(path)
+
+
+@pytest.mark.parametrize("other", ["random_walk: {start_price: 60000}", "replay: {path: data}"])
+@pytest.mark.parametrize("base", ["layered", "truex"])
+def test_reference_sources_with_a_replay_or_random_walk_is_refused(
+    tmp_path: Path, secrets: None, other: str, base: str
+) -> None:
+    """Before: on a live venue the sources won and the replay/random walk was ignored; on the simulated venue
+    the replay/random walk won and the sources were ignored. Either way one of them silently did nothing."""
+    sources = ("  sources:\n    - {name: kraken, connector: connectors.ccxt:CcxtConnector, rules: kraken,"
+               " symbol: BTC/USD}\n")
+    if base == "layered":
+        text = LAYERED.replace("reference:\n", "reference:\n" + sources)
+    else:
+        text = TRUEX.replace("reference:\n", f"reference:\n  {other}\n")
+        other = ""
+    if other:
+        text = text.replace("  random_walk: {start_price: 60000, volatility_bps: 5, seed: 7}\n", f"  {other}\n")
+    with pytest.raises(ConfigError, match=r": reference: choose one of sources, replay and random_walk"):
+        load_engine_config(write(tmp_path, text))
