@@ -7,6 +7,8 @@ rules a desk relies on:
 * numbers in YAML are read as ``Decimal`` from their text, never via float;
 * ``${NAME}`` is expanded from the environment only where a field is marked
   as a secret by the caller (``secret_paths``); a missing variable is an error;
+* an integer YAML would read in another base (``010`` is 8, ``1:30`` is 90)
+  is an error naming the line;
 * a key written twice in one mapping is an error naming both lines (YAML
   itself would silently keep the last one), and a YAML syntax error names the
   file and the line;
@@ -74,6 +76,27 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    """Integers in decimal only: YAML 1.1 reads ``010`` as 8, ``0x10`` as 16 and ``1:30`` as 90.
+
+    A desk writing ``max_position: 010`` or ``level_spacing_ticks: 010`` means ten; the other
+    bases are an error naming the line and what YAML would have made of it.
+    """
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
+    assert isinstance(text, str)
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[arg-type]
+    if not _DECIMAL_INT.fullmatch(text):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text} would be read as {value} (YAML reads a leading 0 as octal, 0x as hex, a:b as "
+            "base 60); write the number in decimal", node.start_mark)
+    return int(value)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):

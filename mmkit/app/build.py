@@ -498,49 +498,18 @@ def check_config(path: str | Path, overrides: ConfigOverrides | None = None, *, 
     )
 
 
-#: Fair price of ``mmkit check``'s synthetic context when the config names none (BTC-PYUSD territory).
-DEFAULT_CHECK_FAIR = Decimal(60000)
-
-
 def _synthetic_fair(config: EngineConfig) -> Decimal:
-    walk = config.reference.random_walk
-    return walk.start_price if walk is not None else DEFAULT_CHECK_FAIR
+    from mmkit.app.start_checks import synthetic_fair
+
+    return synthetic_fair(config)
 
 
 def _run_controller_once(built: BuiltEngine, file: Path, fair: Decimal) -> None:
-    """One ``on_tick`` on a synthetic context; a raise or a malformed result is a config-time error."""
-    from mmkit.app.strategy_runner import checked_targets
-    from mmkit.book.book import OrderBook
-    from mmkit.model import BookSnapshot, FairValue
-    from mmkit.strategy import StrategyContext
+    """One ``on_tick`` on a synthetic context; the checks live in mmkit.app.start_checks (``start`` runs them too)."""
+    from mmkit.app.start_checks import check_first_quotes
 
     runner = built.engine.runner
-    instrument = runner.instrument
-    tick, lot = instrument.finest_increments()
-    step = max(tick, fair * Decimal("0.0001"))
-    bid = instrument.round_price(fair - step, Side.BUY)
-    ask = instrument.round_price(fair + step, Side.SELL)
-    size = max(lot, instrument.min_qty) * 100
-    book = OrderBook(tick, lot, instrument.venue, instrument.symbol)
-    book.apply_snapshot(BookSnapshot(instrument.venue, instrument.symbol, 1, ((bid, size),), ((ask, size),), 0, 0))
-    now = built.engine.clock.now_ns
-    ctx = StrategyContext(now_ns=now, instrument=instrument, book=book, fair=FairValue(fair, 1.0, now, sources=1),
-                          position=Decimal(0), inventory=runner.inventory)
-    controller = runner.controller
-    name = controller.name
-    try:
-        controller.on_start(ctx)
-        targets = checked_targets(controller, controller.on_tick(ctx))
-    except Exception as exc:
-        raise ConfigError(file, "strategy.controller",
-                          f"{name} failed on a synthetic tick (fair {fair}): {type(exc).__name__}: {exc}") from exc
-    limit = runner.inventory.max_position
-    for side in (Side.BUY, Side.SELL):
-        total = sum((t.qty for t in targets if t.side is side), Decimal(0))
-        if total > limit:
-            raise ConfigError(file, "strategy.params",
-                              f"one side of the ladder quotes {total} ({side.value}) at once, more than "
-                              f"risk.inventory.max_position ({limit}): a single sweep would breach the limit")
+    check_first_quotes(runner.controller, runner.instrument, runner.inventory, file, fair, built.engine.clock.now_ns)
 
 
 def _probe_store(loaded: LoadedConfig, overrides: ConfigOverrides | None) -> str:

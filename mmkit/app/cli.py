@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +34,33 @@ EXIT_CONFIG = EXIT_USAGE
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _overrides(args: argparse.Namespace) -> ConfigOverrides:
-    from decimal import Decimal
+def positive_number(text: str) -> float:
+    """argparse type of a duration, a speed or a timeout: a positive finite number, else a usage error.
 
+    Why not ``float``: ``--run-for nan`` connected to the venue and then died on int(nan); ``0`` and ``-1``
+    connected and stopped at once with exit 0; ``--timeout -1`` died in socket.settimeout with exit 1.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def positive_price(text: str) -> Decimal:
+    """argparse type of a price (``--fair``): a positive finite decimal, read exactly."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not (value.is_finite() and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _overrides(args: argparse.Namespace) -> ConfigOverrides:
     from mmkit.app.config import ConfigOverrides
 
     speed = getattr(args, "replay_speed", None)
@@ -49,7 +75,8 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
 def _add_override_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-replay", metavar="PATH", default=None,
                         help="offline: price off this recording instead of the configured reference venues")
-    parser.add_argument("--replay-speed", type=float, default=None, help="speed of --reference-replay (default 1)")
+    parser.add_argument("--replay-speed", type=positive_number, default=None,
+                        help="speed of --reference-replay (default 1)")
     parser.add_argument("--sim-hedge", action="store_true", help="offline: hedge on a simulated venue")
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="the instance home: store, journal, audit trail, logs and reports "
@@ -69,11 +96,9 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from decimal import Decimal
-
     from mmkit.app.build import check_config
 
-    fair = Decimal(args.fair) if args.fair is not None else None
+    fair: Decimal | None = args.fair
     summary = check_config(args.config, _overrides(args), fair=fair)
     print(summary)
     return EXIT_OK
@@ -84,12 +109,16 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     from mmkit.app.config import load_engine_config
     from mmkit.app.lifecycle import start_command
+    from mmkit.app.start_checks import preflight
     from mmkit.store.private import restrict_umask
 
     restrict_umask()  # issue 11: the log file, store, journal, audit and reports are 0600 in 0700 dirs
     # The run's log file, with the first traceback of each failing place, lives in the instance home.
     overrides = attrs.evolve(_overrides(args), paper=bool(args.paper))
     loaded = load_engine_config(args.config, overrides)
+    # The controller's first quotes against the venue's rules, as `mmkit check` does: before the log file,
+    # the store or any connector exists (mmkit.app.start_checks.preflight).
+    preflight(loaded, args.fair)
     instance = loaded.config.engine.instance
     log_path = Path(loaded.config.engine.output_dir) / "logs" / f"{instance}.log"
     logs.add_file(log_path, level="DEBUG" if getattr(args, "verbose", False) else "INFO",
@@ -173,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a strategy config without trading")
     check.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
-    check.add_argument("--fair", default=None, metavar="PRICE",
+    check.add_argument("--fair", type=positive_price, default=None, metavar="PRICE",
                        help="fair price of the synthetic tick the controller is run on "
                             "(default: reference.random_walk.start_price, else 60000)")
     _add_override_flags(check)
@@ -182,13 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="run a strategy config until SIGINT/SIGTERM")
     start.add_argument("config", help="strategy YAML, e.g. strategies/truex_btc_pyusd.yml")
     start.add_argument("--paper", action="store_true", help="live market data, simulated fills")
-    start.add_argument("--run-for", type=float, default=None, metavar="SECONDS", help="stop by itself after this long")
+    start.add_argument("--run-for", type=positive_number, default=None, metavar="SECONDS",
+                       help="stop by itself after this long")
     start.add_argument("--quiet", action="store_true", help="no live status table")
+    start.add_argument("--fair", type=positive_price, default=None, metavar="PRICE",
+                       help="fair price of the synthetic tick the controller's first quotes are checked on "
+                            "before the start (default: reference.random_walk.start_price, else 60000)")
     _add_override_flags(start)
     start.set_defaults(handler=_cmd_start)
 
     demo = sub.add_parser("demo", help="offline demo: simulated venue, replayed data, a strategy, a report")
-    demo.add_argument("--duration", type=float, default=30.0, metavar="SECONDS", help="how long to run (default 30)")
+    demo.add_argument("--duration", type=positive_number, default=30.0, metavar="SECONDS",
+                      help="how long to run (default 30)")
     demo.add_argument("--config", default=None, help="strategy YAML (default: strategies/truex_btc_pyusd.yml)")
     demo.add_argument("--data", default=None, help="recording to replay (default: ../shared/data/binance_spot_btcusdt)")
     demo.set_defaults(handler=_cmd_demo)
@@ -241,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--output-dir", default=None, metavar="DIR", help="the instance home, if the run used one")
     status.add_argument("--watch", action="store_true", help="refresh in place every --interval seconds")
-    status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch")
+    status.add_argument("--interval", type=positive_number, default=2.0, help="seconds between redraws with --watch")
     status.set_defaults(handler=_cmd_status)
 
     history = sub.add_parser("history", help="trades, volumes, PnL, fees, spread capture per session and per day")

@@ -13,6 +13,8 @@ Loading never opens a connection: a bad file fails before anything is sent.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +42,11 @@ SECRET_PATHS = frozenset(
         "console.alerts.webhooks[].url",
     }
 )
+
+
+#: What an instance may be called: it names a directory, the control socket, Redis keys and the
+#: client-order-id prefix sent to venues, so plain ASCII only (no path separator, space, ':' or look-alike).
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @attrs.frozen
@@ -324,6 +331,7 @@ def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = Non
     if overrides is not None:
         data = overrides.apply(data)
     check_secret_literals(data, file)
+    check_secret_values(data, file)
     data = expand_secrets(data, set(SECRET_PATHS), file)
     config = structure(data, EngineConfig, file=file)
     _check_cross_fields(config, file)
@@ -347,7 +355,26 @@ def check_secret_literals(data: dict[str, Any], file: Path) -> None:
                               "environment and write \"${NAME}\" here")
 
 
-_ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+def check_secret_values(data: dict[str, Any], file: Path) -> None:
+    """A secret from the environment with spaces or a newline around it is refused, naming the variable.
+
+    Why: ``export KEY="$(cat key.txt) "`` or a pasted line end would be sent to the venue as part of the
+    key; the logon then fails far from here, with the venue's own words, after connecting. (An unset or
+    empty variable is named by :func:`mmkit.conf.expand_secrets`.)
+    """
+    for path in sorted(SECRET_PATHS):
+        for key_path, value in _values_at(data, path.split("."), ""):
+            match = _ENV_REFERENCE.match(value) if isinstance(value, str) else None
+            if match is None:
+                continue
+            secret = os.environ.get(match.group(1))
+            if secret and secret != secret.strip():
+                raise ConfigError(file, key_path, f"secret environment variable {match.group(1)} has leading or "
+                                  "trailing whitespace (a pasted newline or space?); it would be sent as part of "
+                                  "the secret")
 
 
 def _url_has_password(value: object) -> bool:
@@ -405,19 +432,90 @@ def _resolve_paths(config: EngineConfig, file: Path, overrides: ConfigOverrides 
     return config
 
 
+def _check_values(config: EngineConfig, file: Path) -> None:
+    """Values of the right type that a run would still get wrong (checked here to name the whole key path)."""
+    instance = config.engine.instance
+    if not _INSTANCE_NAME.fullmatch(instance):
+        raise ConfigError(file, "engine.instance", f"{instance!r} is not an instance name: 1 to 64 ASCII letters, "
+                          "digits, '.', '_' or '-', starting with a letter or digit (it names a directory, the "
+                          "control socket, Redis keys and the client order ids sent to the venue)")
+    if config.engine.run_for_s is not None and config.engine.run_for_s <= 0:
+        raise ConfigError(file, "engine.run_for_s", f"must be positive when set, got {config.engine.run_for_s} "
+                          "(leave it out to run until stopped)")
+    for name in ("metrics", "dashboard"):
+        part = getattr(config.console, name)
+        if part is not None and part.port > 65535:  # negative ports are refused by the section itself
+            raise ConfigError(file, f"console.{name}.port", f"must be a TCP port (0 to 65535; 0 picks a free one), "
+                              f"got {part.port}")
+    grace = config.store.outage_grace_s
+    if not math.isfinite(grace):  # NaN compares false with every elapsed time: a store outage would never halt
+        raise ConfigError(file, "store.outage_grace_s", f"must be a finite number of seconds, got {grace}")
+    if grace < 0:
+        raise ConfigError(file, "store.outage_grace_s", f"must not be negative, got {grace}")
+
+
 def _check_cross_fields(config: EngineConfig, file: Path) -> None:
+    _check_values(config, file)
     if config.hedge.enabled and config.hedge.venue is None:
         raise ConfigError(file, "hedge.venue", "hedging is enabled but no hedge venue is configured")
     ref = config.reference
     if ref.replay is not None and ref.random_walk is not None:
         raise ConfigError(file, "reference", "choose one of replay and random_walk, not both")
+    if ref.sources and (ref.replay is not None or ref.random_walk is not None):
+        # mmkit.app.build: a live venue prices off the sources, the simulated venue off the replay or walk
+        other = "replay" if ref.replay is not None else "random_walk"
+        raise ConfigError(file, "reference", f"choose one of sources, replay and random_walk: with sources and "
+                          f"{other} one of them is silently unused (a live venue prices off the sources, the sim "
+                          f"venue off {other}); --reference-replay replaces the sources for an offline run")
     if ":" not in config.strategy.controller:
         raise ConfigError(
             file, "strategy.controller", "expected a dotted name like 'strategies.simple:SimpleController'"
         )
     if config.store.audit_fsync not in ("always", "interval", "never"):
         raise ConfigError(file, "store.audit_fsync", "must be one of always, interval, never")
+    _check_hedge_market(config, file)
+    if config.hedge.flatten_on_stop and not config.hedge.enabled:
+        raise ConfigError(file, "hedge.flatten_on_stop", "flatten_on_stop is true but hedge.enabled is false: "
+                          "a stop would leave the position as it is; enable hedging or set flatten_on_stop: false")
+    _check_reference_sources(config.reference.sources, file)
     _check_risk_limits(config, file)
+
+
+def _check_hedge_market(config: EngineConfig, file: Path) -> None:
+    """Hedging on the market we quote is refused: hedge orders would trade against our own quotes (a wash
+    trade), and a second session with the quoting session's credentials may log it out (FIX comp ids).
+
+    Two simulated venues are two separate exchanges (mmkit.app.build), so they may share rules and symbol.
+    """
+    hedge = config.hedge.venue
+    if not config.hedge.enabled or hedge is None or hedge.connector in ("sim", "mmkit.sim"):
+        return
+    venue = config.venue
+    if (hedge.connector, hedge.rules, hedge.symbol) == (venue.connector, venue.rules, venue.symbol):
+        raise ConfigError(file, "hedge.venue", f"the same market ({venue.rules or venue.connector} {venue.symbol}) "
+                          "as venue: hedges would trade against our own quotes; hedge on another venue or symbol")
+
+
+def _check_reference_sources(sources: list[ReferenceSourceSection], file: Path) -> None:
+    """Each reference market once, under one name.
+
+    The price aggregator keys its venues by name, so a second source with a taken name silently replaced
+    the first; one market under two names counted twice in the fair value and could outvote the outlier
+    filter (``outlier_bps``) with a single venue's bad price.
+    """
+    names: dict[str, int] = {}
+    markets: dict[tuple[str, str, str], int] = {}
+    for index, source in enumerate(sources):
+        key = f"reference.sources[{index}]"
+        if source.name in names:
+            raise ConfigError(file, f"{key}.name", f"{source.name!r} is also the name of "
+                              f"reference.sources[{names[source.name]}]: each source needs its own name")
+        names[source.name] = index
+        market = (source.connector, source.rules or source.name, source.symbol)
+        if market in markets:
+            raise ConfigError(file, key, f"the same market ({market[1]} {source.symbol}) as "
+                              f"reference.sources[{markets[market]}]: it would count twice in the fair value")
+        markets[market] = index
 
 
 def _check_risk_limits(config: EngineConfig, file: Path) -> None:
@@ -433,9 +531,8 @@ def _check_risk_limits(config: EngineConfig, file: Path) -> None:
     if emergency <= limit:
         raise ConfigError(file, "risk.inventory.emergency_position",
                           f"emergency_position ({emergency}) must be above max_position ({limit})")
+    # Checked even when disabled: a switch turned back on in a hurry must already hold sane limits.
     ks = config.risk.kill_switch
-    if not ks.enabled:
-        return
     for name in ("max_drawdown", "max_loss", "stale_after_s"):
         value = getattr(ks, name)
         if value is not None and value <= 0:

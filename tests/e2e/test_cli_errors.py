@@ -49,6 +49,20 @@ class Tuples(Controller):
 class ReturnsNone(Controller):
     def on_tick(self, ctx):
         return None
+
+
+class TuplesLater(Controller):
+    """Right on its first tick (what `mmkit start` checks before it builds anything), tuples after."""
+
+    def __init__(self):
+        super().__init__()
+        self.ticks = 0
+
+    def on_tick(self, ctx):
+        self.ticks += 1
+        if self.ticks == 1:
+            return [TargetQuote(Side.BUY, 0, ctx.fair.price - 10, Decimal("0.01"))]
+        return [(Side.BUY, 0, ctx.fair.price - 10, Decimal("0.01"))]
 '''
 
 
@@ -152,10 +166,20 @@ def test_1_check_runs_the_controller_once_and_names_what_it_returned(
                    f"{controller}.on_tick must return a list of TargetQuote, {got}")
 
 
-def test_1_start_of_a_controller_returning_tuples_halts_shows_it_and_exits_4(
+def test_1_start_refuses_a_controller_that_fails_its_first_tick_before_anything_is_built(
     tmp_path: Path, strategies: Path
 ) -> None:
-    config = layered_with(tmp_path, "broken_controllers:Tuples",
+    config = layered_with(tmp_path, "broken_controllers:Tuples")
+    result = mmkit("start", str(config), "--run-for", "3", cwd=tmp_path, pythonpath=strategies)
+    one_line_error(result, 2, str(config), "strategy.controller",
+                   "Tuples.on_tick must return a list of TargetQuote, got tuple")
+    assert not (tmp_path / "var" / "layered-example").exists()  # no log file, store or control socket
+
+
+def test_1_start_of_a_controller_returning_tuples_in_the_run_halts_shows_it_and_exits_4(
+    tmp_path: Path, strategies: Path
+) -> None:
+    config = layered_with(tmp_path, "broken_controllers:TuplesLater",
                           extra="").read_text().replace("status_interval_s: 2", "status_interval_s: 1\n"
                                                         "  controller_max_failures: 5")
     path = tmp_path / "live.yml"
@@ -163,12 +187,12 @@ def test_1_start_of_a_controller_returning_tuples_halts_shows_it_and_exits_4(
     result = mmkit("start", str(path), "--run-for", "3", "--log-json", cwd=tmp_path, pythonpath=strategies)
     assert result.returncode == 4, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    assert "[HALTED: controller Tuples failed 5 ticks in a row" in result.stdout  # the status block
+    assert "[HALTED: controller TuplesLater failed 5 ticks in a row" in result.stdout  # the status block
     assert "[quoting]" not in result.stdout
     # item 2 / 6: --log-json after the sub-command: every stderr line is one JSON object
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     messages = [r["record"]["message"] for r in records]
-    assert any("quoting halted: controller Tuples failed 5 ticks in a row" in m for m in messages)
+    assert any("quoting halted: controller TuplesLater failed 5 ticks in a row" in m for m in messages)
     folded = [m for m in messages if "on_tick failed" in m]
     assert len(folded) == 2 and "repeated 5 times in all; traceback shown once" in folded[1]  # first + total
     report = json.loads(next((tmp_path / "var" / "layered-example" / "reports").glob("*.json")).read_text())

@@ -74,3 +74,22 @@ def test_secrets_only_from_environment_and_only_where_allowed(tmp_path: Path, mo
     assert load_yaml(path, Outer, secret_paths={"api_key"}).api_key == "s3cret"
     with pytest.raises(ConfigError, match="only allowed for secrets"):
         load_yaml(write(tmp_path, "name: ${MMKIT_TEST_KEY}\ninner: {spread: 1}\n"), Outer, secret_paths={"api_key"})
+
+
+@pytest.mark.parametrize(
+    ("written", "yaml_reads"),
+    [("010", "8"), ("0x10", "16"), ("0b11", "3"), ("1:30", "90"), ("-010", "-8"), ("0_10", "8")],
+)
+def test_an_integer_yaml_would_read_in_another_base_is_refused(tmp_path: Path, written: str, yaml_reads: str) -> None:
+    """YAML 1.1 reads ``max_position: 010`` as 8 (octal), ``1:30`` as 90 (base 60): a silent other number."""
+    path = write(tmp_path, f"name: a\ninner:\n  spread: 1\n  levels: {written}\n")
+    with pytest.raises(ConfigError) as info:
+        read_yaml(path)
+    assert info.value.line == 4
+    assert f"{written} would be read as {yaml_reads}" in str(info.value)
+    assert "write the number in decimal" in str(info.value)
+
+
+@pytest.mark.parametrize(("written", "value"), [("0", 0), ("10", 10), ("-3", -3), ("+5", 5), ("1_000", 1000)])
+def test_plain_decimal_integers_still_read(tmp_path: Path, written: str, value: int) -> None:
+    assert read_yaml(write(tmp_path, f"x: {written}\n"))["x"] == value

@@ -184,6 +184,11 @@ class Dashboard:
         action = body.get("action") if isinstance(body, dict) else None
         if action not in WEB_ACTIONS:
             return self._refused(400, str(action), peer, f"unknown action (the page offers {', '.join(WEB_ACTIONS)})")
+        assert isinstance(body, dict)
+        extra = sorted(str(key) for key in body if key != "action")
+        if extra:  # {"action": "cancel-all", "symbol": "ETH-USD"}: cancelling everything is not what was asked
+            return self._refused(400, action, peer, f"unknown field(s) {', '.join(repr(k) for k in extra)}; "
+                                 "a request is {\"action\": ...} only; nothing was done")
         if self.token is None:
             return self._refused(403, action, peer, "read-only: no control token is configured")
         presented = request.header("Authorization").removeprefix("Bearer ").strip() or None

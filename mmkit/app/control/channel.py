@@ -51,6 +51,10 @@ from mmkit.risk.hedge import HedgeExecutor
 
 ACTIONS = ("status", "pause", "resume", "cancel-all", "flatten", "trip")
 
+#: The parameters each action takes. Anything else is refused, not ignored: ``pause`` with
+#: ``{"symbol": "ETH-USD"}`` or ``cancel-all`` with ``{"dry_run": true}`` must not do the whole thing.
+ACTION_PARAMS: dict[str, frozenset[str]] = {action: frozenset() for action in ACTIONS} | {"trip": frozenset({"reason"})}
+
 #: (kind, payload, ts_ns): the audit trail's writer (Persistence.audit.put) or AuditTrail.write.
 AuditSink = Callable[[str, Any, int | None], object]
 ResultListener = Callable[["ControlResult"], None]
@@ -214,6 +218,9 @@ class ControlChannel:
     async def _dispatch(self, action: str, source: str, params: dict[str, Any]) -> ControlResult:
         if action not in ACTIONS:
             return ControlResult(False, action, f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
+        refusal = _params_refusal(action, params)
+        if refusal is not None:
+            return ControlResult(False, action, refusal)
         if not self.ticks.running:
             return ControlResult(False, action, "the instance is not trading (starting or stopping); try again")
         if action == "pause":
@@ -224,7 +231,7 @@ class ControlChannel:
             return await self._cancel_all(source)
         if action == "flatten":
             return await self._flatten(source)
-        return self._trip(source, str(params.get("reason") or "emergency stop"))
+        return self._trip(source, params.get("reason", "emergency stop"))
 
     async def _pause(self, source: str) -> ControlResult:
         self._pull(source)
@@ -308,6 +315,8 @@ class ControlChannel:
         kill = self.engine.runner.kill_switch
         if kill is None:
             return ControlResult(False, "trip", "this instance has no kill switch (risk.kill_switch.enabled)")
+        if kill.halted:  # a repeated (or replayed) trip: the first reason stays, and the answer says so
+            return ControlResult(True, "trip", f"kill switch already halted: {kill.reason}", self.status())
         kill.trip(self.engine.clock.now_ns, f"operator ({source}): {reason}")
         return ControlResult(True, "trip", f"kill switch tripped: {kill.reason}", self.status())
 
@@ -348,3 +357,16 @@ class ControlChannel:
         except Exception:  # the action itself must not fail because the trail did; it is logged anyway
             self._log.exception("could not audit a control command")
 
+
+def _params_refusal(action: str, params: dict[str, Any]) -> str | None:
+    """Why ``params`` cannot be carried out as asked by ``action`` (None: they can)."""
+    allowed = ACTION_PARAMS[action]
+    unknown = sorted(str(name) for name in params if name not in allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        return (f"unknown parameter(s) {', '.join(repr(name) for name in unknown)} for {action} (it takes: "
+                f"{takes}); nothing was done")
+    reason = params.get("reason", "emergency stop")
+    if action == "trip" and not (isinstance(reason, str) and reason.strip()):
+        return f"trip: reason must be a non-empty text, got {reason!r}; nothing was done"
+    return None

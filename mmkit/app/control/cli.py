@@ -44,9 +44,11 @@ COMMANDS: dict[str, str] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mmkit.app.cli import positive_number
+
     parser.add_argument("config", help="the strategy YAML the instance runs (names its control socket)")
     parser.add_argument("--output-dir", default=None, help="the instance's output dir, if started with --output-dir")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_number, default=60.0, metavar="SECONDS",
                         help="how long to wait for the instance's answer (default 60)")
 
 

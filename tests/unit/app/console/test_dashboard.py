@@ -120,6 +120,30 @@ async def test_with_a_token_actions_go_through_the_channel(controlled: Rig) -> N
     assert audited[1]["source"].startswith("web 127.0.0.1")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [{"action": "cancel-all", "symbol": "ETH-USD"}, {"action": "pause", "params": {"symbol": "ETH-USD"}},
+     {"action": "pause", "dry_run": True}],
+)
+async def test_a_control_request_with_fields_the_page_never_sends_is_refused(
+    controlled: Rig, body: dict[str, Any]
+) -> None:
+    """`cancel-all` for one symbol must not cancel the whole instance's quotes: what is not understood is refused."""
+    before = len(controlled.h.venue.open_orders)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(controlled.dashboard.url + "api/control", json=body,
+                     headers={"Authorization": "Bearer s3cret-token"}) as response,
+    ):
+        status, answer = response.status, await response.json()
+    assert status == 400 and not answer["ok"], answer
+    extra = sorted(set(body) - {"action"})
+    assert f"unknown field(s) {', '.join(repr(k) for k in extra)}" in answer["message"]
+    await controlled.ticks.next_tick()
+    assert controlled.h.engine.runner.quoting_enabled and len(controlled.h.venue.open_orders) == before
+    assert [(a["action"], a["ok"]) for a in controlled.dashboard.actions] == [(body["action"], False)]
+
+
 async def test_server_sent_events_stream_and_a_prompt_close(controlled: Rig) -> None:
     async with aiohttp.ClientSession() as session:
         response = await session.get(controlled.dashboard.url + "events")

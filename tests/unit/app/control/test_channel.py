@@ -152,3 +152,45 @@ async def test_actions_are_refused_while_the_clock_is_not_running(tmp_path: Path
     assert not result.ok and "not trading" in result.message
     status = await r.run("status")
     assert status.ok and status.data["running"] is False
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [("pause", {"symbol": "ETH-USD"}), ("cancel-all", {"dry_run": True}), ("resume", {"only": "hedge"}),
+     ("pause", {"value": "in 5 minutes"}), ("trip", {"reason": "x", "scope": "hedge"})],
+)
+async def test_a_parameter_the_action_does_not_take_is_refused_and_nothing_is_done(
+    rig: Rig, action: str, params: dict[str, Any]
+) -> None:
+    """`pause ETH-USD` must not pause the one symbol this instance trades; `cancel-all --dry-run` must not cancel.
+
+    An action ignoring what it was asked to do is the worst answer: the operator believes it was done as said.
+    """
+    before = len(rig.h.venue.open_orders)
+    assert before == 2
+    result = await rig.run(action, **params)
+    assert not result.ok
+    unknown = sorted(set(params) - {"reason"} if action == "trip" else params)
+    assert f"unknown parameter(s) {', '.join(repr(p) for p in unknown)} for {action}" in result.message
+    await rig.ticks.next_tick()
+    assert len(rig.h.venue.open_orders) == before and rig.h.engine.runner.quoting_enabled
+    kill = rig.h.engine.runner.kill_switch
+    assert kill is not None and not kill.halted
+    results = [line for line in rig.audit_lines() if line["phase"] == "result"]
+    assert [(r["action"], r["ok"], r["params"]) for r in results] == [(action, False, params)]
+
+
+@pytest.mark.parametrize("reason", [{"why": "x"}, ["a"], 5, ""])
+async def test_a_trip_reason_that_is_not_text_is_refused(rig: Rig, reason: object) -> None:
+    result = await rig.run("trip", reason=reason)
+    assert not result.ok and "trip: reason must be a non-empty text" in result.message
+    kill = rig.h.engine.runner.kill_switch
+    assert kill is not None and not kill.halted
+
+
+async def test_a_second_trip_says_the_switch_was_already_halted_and_keeps_the_first_reason(rig: Rig) -> None:
+    first = await rig.run("trip", reason="fat finger")
+    assert first.ok and "fat finger" in first.message
+    second = await rig.run("trip", reason="replayed from shell history")
+    assert second.ok and second.message.startswith("kill switch already halted: ")
+    assert "fat finger" in second.message and "replayed" not in str(second.data["kill_switch"]["reason"])
