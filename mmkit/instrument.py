@@ -178,6 +178,25 @@ class Instrument:
                 return RejectReason.PRICE_BAND
         return None
 
+    def explain(self, price: Decimal, qty: Decimal, reason: RejectReason) -> str:
+        """A person's sentence for why the venue refuses ``qty`` at ``price`` (``reason``: :meth:`check_order`'s)."""
+        band = self.band_for(price) if price > 0 else None
+        if reason is RejectReason.INVALID_PRICE:
+            return "the price is not a valid price at the venue"
+        if reason is RejectReason.PRICE_BAND and self.price_band is not None:
+            percent = format((self.price_band * 100).normalize(), "f")
+            return f"more than {percent} % from the fair price (the venue's price band); check the spreads"
+        if reason is RejectReason.MIN_NOTIONAL:
+            return f"notional {price * qty} below the venue's minimum ({self.min_notional})"
+        if reason is RejectReason.INVALID_QTY and band is not None:
+            if qty <= 0:
+                return f"the size rounds to 0 at the venue's lot ({band.lot})"
+            if qty < self.min_qty:
+                return f"size below the venue's minimum ({self.min_qty})"
+            if self.max_qty is not None and qty > self.max_qty:
+                return f"size above the venue's maximum ({self.max_qty})"
+        return reason.value
+
     def _static_check(self, price: Decimal, qty: Decimal) -> RejectReason | None:
         """The part of :meth:`check_order` that does not depend on the mid."""
         if price <= 0:

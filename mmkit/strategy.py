@@ -22,7 +22,40 @@ from typing import Any, ClassVar, Protocol
 import attrs
 
 from mmkit.instrument import Instrument
-from mmkit.model import FairValue, Fill, Level, Side, TargetQuote
+from mmkit.model import FairValue, Fill, Level, RejectReason, Side, TargetQuote
+
+
+class QuoteSizeError(ValueError):
+    """A configured quote size the venue would refuse: a configuration error, never a quiet gap in the quotes.
+
+    Why: the built-in strategies dropped such a level without a word (their
+    ``check_order`` filter), so a size below the venue's lot, minimum size or
+    minimum notional started, ran "healthy" and quoted nothing, for ever.
+    Raised from ``on_tick`` it is a controller failure (counted, named in the
+    log, quoting halted after ``engine.controller_max_failures``); from the
+    start-up check (``mmkit check``, ``mmkit start``) a config error naming
+    ``strategy.params.<param>``.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        #: The strategy parameter the size comes from (a key under ``strategy.params``).
+        self.param = param
+
+
+def venue_size(instrument: Instrument, price: Decimal, size: Decimal, *, param: str) -> Decimal:
+    """``size`` rounded down to the venue's lot at ``price``; :class:`QuoteSizeError` if the venue refuses it there.
+
+    For the size a strategy's configuration asks for (its innermost level): a
+    level that *by design* may fall below the minimum (a decaying ladder's
+    outer levels) is filtered by the strategy, not checked here.
+    """
+    qty = instrument.round_qty(size, price)
+    reason = instrument.check_order(price, qty)
+    if reason is RejectReason.INVALID_QTY or reason is RejectReason.MIN_NOTIONAL:
+        raise QuoteSizeError(param, f"{param} {size} at {price} ({instrument.venue} {instrument.symbol}): "
+                                    f"{instrument.explain(price, qty, reason)}; nothing could be quoted")
+    return qty
 
 
 class BookView(Protocol):

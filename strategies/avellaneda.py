@@ -38,7 +38,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import NS_PER_S, ZERO, Side, TargetQuote
-from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext, venue_size
 from mmkit.validators import fraction, optional_positive, positive
 
 
@@ -164,7 +164,7 @@ class AvellanedaStoikovController(Controller):
             if ctx.inventory is not None and ctx.inventory.quote_mode(side) is QuoteMode.STOP:
                 continue
             price = inst.round_price(raw, side)
-            qty = inst.round_qty(self.config.order_size, price)
+            qty = venue_size(inst, price, self.config.order_size, param="order_size")
             if inst.check_order(price, qty, mid) is None:
                 out.append(TargetQuote(side=side, level=0, price=price, qty=qty))
         return out

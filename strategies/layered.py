@@ -24,7 +24,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import NS_PER_S, Side, TargetQuote
-from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext, venue_size
 from mmkit.validators import non_negative, positive
 
 HUNDRED = Decimal(100)
@@ -84,7 +84,7 @@ class LayeredController(Controller):
             for level in range(cfg.levels):
                 offset = fair * (cfg.base_spread_pct / 2 + level * cfg.price_step_pct) / HUNDRED
                 price = inst.round_price(fair - side.sign * offset, side)
-                qty = inst.round_qty(cfg.order_size, price)
+                qty = venue_size(inst, price, cfg.order_size, param="order_size")
                 if inst.check_order(price, qty, fair) is None:
                     quotes.append(TargetQuote(side=side, level=level, price=price, qty=qty))
         return quotes

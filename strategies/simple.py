@@ -14,7 +14,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import Side, TargetQuote
-from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext, venue_size
 from mmkit.validators import positive
 
 BPS = Decimal(10_000)
@@ -48,7 +48,6 @@ class SimpleController(Controller):
             if ctx.inventory is not None and ctx.inventory.quote_mode(side) is QuoteMode.STOP:
                 continue
             price = ctx.instrument.round_price(raw, side)
-            qty = ctx.instrument.round_qty(self.config.order_size, price)
-            if qty > 0:
-                quotes.append(TargetQuote(side, 0, price, qty))
+            qty = venue_size(ctx.instrument, price, self.config.order_size, param="order_size")
+            quotes.append(TargetQuote(side, 0, price, qty))
         return quotes

@@ -15,7 +15,10 @@ falls below one tick, so a large skew cannot cross the mid.
 Sizes are ``base_size · size_decay^i`` rounded down to the lot. Prices are
 snapped to the tick valid at that price (bids down, asks up). A quote is
 dropped when the venue would refuse it (outside the price band around the
-mid, under the minimum notional or size). Nothing is quoted while the fair
+mid, an outer level decayed under the minimum notional or size); the
+innermost level's ``base_size`` must be a size the venue takes, or the tick
+fails with :class:`mmkit.strategy.QuoteSizeError` (``mmkit check`` and
+``mmkit start`` refuse the config, naming ``strategy.params.base_size``). Nothing is quoted while the fair
 value confidence is below ``min_confidence``, nor on a side whose inventory
 mode is STOP.
 
@@ -34,7 +37,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import ZERO, Side, TargetQuote
-from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext, venue_size
 
 BPS = Decimal(10_000)
 #: Looked up once: an enum member access goes through the enum metaclass, and on_tick runs every tick.
@@ -171,7 +174,10 @@ class SkewedLadderController(Controller):
             for level, size in zip(levels, self._sizes, strict=True):
                 raw = mid - sign * (inner + level * spacing)
                 price = inst.round_price(raw, side)
-                qty = inst.round_qty(size, price)
+                # The innermost level is the configured base_size: the venue must take it. Outer levels
+                # decay by design and may fall under the venue's minimum: those are left out (docstring).
+                qty = (venue_size(inst, price, size, param="base_size") if level == 0
+                       else inst.round_qty(size, price))
                 if inst.check_order(price, qty, mid) is None:
                     quotes.append(TargetQuote(side=side, level=level, price=price, qty=qty))
         return quotes

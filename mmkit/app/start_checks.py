@@ -32,7 +32,7 @@ from mmkit.app.engine import EngineStartError
 from mmkit.app.session_clock import clock_warning_at_start
 from mmkit.app.venue_account import store_account_refusal
 from mmkit.conf import ConfigError
-from mmkit.model import RejectReason, Side
+from mmkit.model import Side
 from mmkit.store.db import redact_url
 from mmkit.store.instance_lock import InstanceInUse, StoreInstanceLock
 from mmkit.store.journal import Journal, JournalInUse
@@ -109,7 +109,7 @@ def check_first_quotes(
     from mmkit.app.strategy_runner import checked_targets
     from mmkit.book.book import OrderBook
     from mmkit.model import BookSnapshot, FairValue
-    from mmkit.strategy import StrategyContext
+    from mmkit.strategy import QuoteSizeError, StrategyContext
 
     tick, lot = instrument.finest_increments()
     step = max(tick, fair * Decimal("0.0001"))
@@ -124,6 +124,9 @@ def check_first_quotes(
     try:
         controller.on_start(ctx)
         targets = checked_targets(controller, controller.on_tick(ctx))
+    except QuoteSizeError as exc:  # a configured size the venue refuses: the parameter is the mistake
+        raise ConfigError(file, f"strategy.params.{exc.param}",
+                          f"the first quotes of {name} (synthetic tick at fair {fair}): {exc}") from exc
     except Exception as exc:
         raise ConfigError(file, "strategy.controller",
                           f"{name} failed on a synthetic tick (fair {fair}): {type(exc).__name__}: {exc}") from exc
@@ -150,19 +153,5 @@ def quote_refusal(instrument: Instrument, target: TargetQuote, fair: Decimal) ->
     if reason is None:
         return None
     what = f"{target.side.value} L{target.level} {target.qty} @ {target.price}"
-    band = instrument.band_for(price) if price > 0 else None
-    if reason is RejectReason.INVALID_PRICE:
-        return f"{what}: the price is not a valid price at the venue"
-    if reason is RejectReason.PRICE_BAND and instrument.price_band is not None:
-        percent = format((instrument.price_band * 100).normalize(), "f")
-        return f"{what}: more than {percent} % from the fair price (the venue's price band); check the spreads"
-    if reason is RejectReason.MIN_NOTIONAL:
-        return f"{what}: notional {price * qty} below the venue's minimum ({instrument.min_notional})"
-    if reason is RejectReason.INVALID_QTY and band is not None:
-        if qty <= 0:
-            return f"{what}: the size rounds to 0 at the venue's lot ({band.lot})"
-        if qty < instrument.min_qty:
-            return f"{what}: size below the venue's minimum ({instrument.min_qty})"
-        if instrument.max_qty is not None and qty > instrument.max_qty:
-            return f"{what}: size above the venue's maximum ({instrument.max_qty})"
-    return f"{what}: {reason.value}"
+    return f"{what}: {instrument.explain(price, qty, reason)}"
+

@@ -8,7 +8,7 @@ from decimal import Decimal
 import attrs
 
 from mmkit.model import Side, TargetQuote
-from mmkit.strategy import Controller, QuoteMode, StrategyContext
+from mmkit.strategy import Controller, QuoteMode, StrategyContext, venue_size
 
 BPS = Decimal(10_000)
 
@@ -54,7 +54,7 @@ class ImbalanceController(Controller):
             if ctx.inventory is not None and ctx.inventory.quote_mode(side) is QuoteMode.STOP:
                 continue
             price = ctx.instrument.round_price(raw, side)
-            qty = ctx.instrument.round_qty(self.config.order_size, price)
+            qty = venue_size(ctx.instrument, price, self.config.order_size, param="order_size")
             if ctx.instrument.check_order(price, qty, fair) is None:
                 quotes.append(TargetQuote(side, 0, price, qty))
         return quotes

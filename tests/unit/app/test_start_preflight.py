@@ -54,15 +54,21 @@ class Raw(Controller):
 """
 
 # conf/venues/sim.yml (BTC-PYUSD): lot 0.0001 under 100000, min notional 1 PYUSD, price band 2.5 %.
+REFUSED = r"strategy\.params: .* would be refused by sim: "
 BAD_QUOTES = [
+    # The built-in strategy checks its configured size itself (mmkit.strategy.venue_size): the parameter is named.
     pytest.param("order_size: 0.01}", "order_size: 0.0001}",
-                 r"BUY L0 0\.0001 @ 4995\.00: notional 0\.4995\d* below the venue's minimum \(1\)",
+                 r"strategy\.params\.order_size: the first quotes of SimpleController \(synthetic tick at fair 5000\): "
+                 r"order_size 0\.0001 at 4995\.00 \(sim BTC-PYUSD\): notional 0\.4995\d* below the venue's minimum "
+                 r"\(1\); nothing could be quoted",
                  id="below-min-notional"),
     pytest.param("half_spread_bps: 10,", "half_spread_bps: 300,",
-                 r"BUY L0 0\.0100 @ 4850\.00: more than 2\.5 % from the fair price \(the venue's price band\)",
+                 REFUSED + r"BUY L0 0\.0100 @ 4850\.00: more than 2\.5 % from the fair price "
+                 r"\(the venue's price band\)",
                  id="outside-price-band"),
     pytest.param("strategies.simple:SimpleController\n  params: {half_spread_bps: 10, order_size: 0.01}",
-                 "raw_strategy:Raw", r"BUY L0 0\.00001 @ 4900: the size rounds to 0 at the venue's lot \(0\.0001\)",
+                 "raw_strategy:Raw",
+                 REFUSED + r"BUY L0 0\.00001 @ 4900: the size rounds to 0 at the venue's lot \(0\.0001\)",
                  id="below-lot"),
 ]
 
@@ -84,7 +90,7 @@ def test_check_refuses_first_quotes_the_venue_would_refuse(
     tmp_path: Path, raw_module: None, old: str, new: str, reason: str
 ) -> None:
     path = write(tmp_path, _simple(old, new))
-    with pytest.raises(ConfigError, match=rf": strategy\.params: .* would be refused by sim: {reason}"):
+    with pytest.raises(ConfigError, match=rf": {reason}"):
         check_config(path)
 
 
@@ -122,3 +128,30 @@ def test_the_shipped_configs_pass_the_start_preflight(monkeypatch: pytest.Monkey
         monkeypatch.setenv(name, "x")
     for path in sorted((REPO / "strategies").glob("*.yml")):
         preflight(load_engine_config(path))  # builds nothing: no recording is read, no connector made
+
+
+@pytest.mark.parametrize(("controller", "params", "key", "words"), [
+    ("strategies.layered:LayeredController", "{levels: 2, base_spread_pct: 0.1, price_step_pct: 0.05, "
+     "order_size: 0.00004}", "order_size", "order_size 0.00004 at 4997.50 (sim BTC-PYUSD): the size rounds to 0 "
+     "at the venue's lot (0.0001)"),
+    ("strategies.skewed_ladder:SkewedLadderController", "{base_size: 0.0001}", "base_size",
+     "base_size 0.0001 at 4987.50 (sim BTC-PYUSD): notional 0.498750 below the venue's minimum (1)"),
+    ("strategies.avellaneda:AvellanedaStoikovController", "{order_size: 0.00001, sigma: 5}", "order_size",
+     "the size rounds to 0 at the venue's lot (0.0001)"),
+])
+def test_a_built_in_strategys_size_the_venue_refuses_names_its_parameter(
+    tmp_path: Path, controller: str, params: str, key: str, words: str
+) -> None:
+    """Before: each strategy dropped the level without a word, quoting nothing, and both checks passed."""
+    text = SIMPLE.replace("start_price: 60000", "start_price: 5000").replace(
+        "strategies.simple:SimpleController\n  params: {half_spread_bps: 10, order_size: 0.01}",
+        f"{controller}\n  params: {params}")
+    assert controller in text
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        check_config(path)
+    assert caught.value.key_path == f"strategy.params.{key}"
+    assert words in caught.value.reason, caught.value.reason
+    with pytest.raises(ConfigError) as again:
+        preflight(load_engine_config(path))
+    assert again.value.key_path == f"strategy.params.{key}"

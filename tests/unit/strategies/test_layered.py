@@ -89,3 +89,21 @@ def test_yaml_config_errors_are_located() -> None:
         structure({"order_size": "0"}, LayeredConfig, file="layered.yml")
     with pytest.raises(ConfigError, match="unknown key"):
         structure({"spread": "0.2"}, LayeredConfig, file="layered.yml")
+
+
+def test_a_size_the_venue_refuses_fails_the_tick_naming_the_parameter(make_ctx: ContextFactory) -> None:
+    """min notional 450: 0.01 BTC passes at 50,000 (500), not after a crash to 40,000 (400): loud, not empty.
+
+    Before, the level was dropped without a word and the controller quoted nothing, every tick.
+    """
+    from mmkit.instrument import IncrementBand
+    from mmkit.strategy import QuoteSizeError
+
+    inst = Instrument("x", "BTC-USD", "BTC", "USD", (IncrementBand(0, "0.01", "0.0001"),), min_notional=450)
+    ctrl = LayeredController(EXAMPLE)
+    assert len(ctrl.on_tick(make_ctx("50000", now_ns=0, instrument=inst))) == 6
+    with pytest.raises(QuoteSizeError) as caught:
+        ctrl.on_tick(make_ctx("40000", now_ns=10 * NS_PER_S, instrument=inst))
+    assert caught.value.param == "order_size"
+    assert str(caught.value) == ("order_size 0.01 at 39980.00 (x BTC-USD): notional 399.800000 below the venue's "
+                                 "minimum (450); nothing could be quoted")
