@@ -32,6 +32,7 @@ from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import Connector, ConnectorContext, VenueRules, load_venue_rules
+from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, ConnectionStatus, Side, Trade, VenueEvent
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
 from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
@@ -375,6 +376,7 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     else:
         venue = build_connector(section, rules, file, "hedge.venue", loaded.config, lambda: clock.now_ns)
     instrument = rules.instrument(section.symbol)
+    _check_hedge_sizes(params, instrument, engine.inventory.config, file)
     tick, lot = instrument.finest_increments()
     tracker = OrderBookTracker(venue.venue, section.symbol, tick, lot,
                                request_resync=lambda reason: venue.subscribe_book(section.symbol))
@@ -397,6 +399,33 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     engine.required_feeds.append(venue)  # hedging is a risk control: no start without its venue
     engine.clock.add_iterator(executor, name="hedge")
     return attrs.evolve(built, hedge=executor, description=f"{built.description}; hedging on {venue.venue}")
+
+
+def _check_hedge_sizes(params: HedgeConfig, instrument: Instrument, inventory: InventoryConfig, file: Path) -> None:
+    """Hedge clip sizes the hedge venue takes, and a ``min_qty`` that lets hedging act at its threshold.
+
+    Why: each was accepted and went wrong without a word. A ``min_qty`` under
+    the venue's minimum order sent clips the venue refuses (a reject, a
+    cool-down, again); a ``max_qty`` over its maximum did the same for every
+    large hedge; and a ``min_qty`` above what crossing ``hedge_threshold``
+    asks for (``hedge_threshold - hedge_target``) left the position past the
+    threshold, unhedged, until it had grown by ``min_qty``.
+    """
+    key = "hedge.params"
+    where = f"{instrument.venue} {instrument.symbol}"
+    if params.min_qty < instrument.min_qty:
+        raise ConfigError(file, f"{key}.min_qty", f"{params.min_qty} is below {where}'s minimum order size "
+                                                  f"({instrument.min_qty}): hedges that small would be refused")
+    if instrument.max_qty is not None and params.max_qty > instrument.max_qty:
+        raise ConfigError(file, f"{key}.max_qty", f"{params.max_qty} is above {where}'s maximum order size "
+                                                  f"({instrument.max_qty}): larger clips would be refused")
+    first = inventory.hedge_threshold - inventory.hedge_target
+    if inventory.hedge_threshold > 0 and params.min_qty > first:
+        raise ConfigError(file, f"{key}.min_qty",
+                          f"{params.min_qty} is more than crossing risk.inventory.hedge_threshold "
+                          f"({inventory.hedge_threshold}) asks to hedge (down to hedge_target "
+                          f"{inventory.hedge_target}: {first}): the position would stay past the threshold, "
+                          "unhedged, until it grew by min_qty")
 
 
 def _engine_settings(engine: Engine, config: EngineConfig) -> None:
