@@ -13,6 +13,7 @@ Loading never opens a connection: a bad file fails before anything is sent.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -196,6 +197,29 @@ class ConsoleDashboardSection:
     #: ``${ENV_NAME}``: with a token the page may pause/resume/flatten/cancel-all; without, read-only.
     control_token: str | None = None
     push_interval_ms: int = attrs.field(default=1000, validator=positive)
+
+    def __attrs_post_init__(self) -> None:
+        # Why: the token lets whoever holds it flatten or cancel everything. On loopback only this host's users
+        # reach the port; past it, anyone on the network can try tokens, and a short one is guessed.
+        if self.control_token and not _loopback(self.host) and len(self.control_token) < MIN_NETWORK_TOKEN_LEN:
+            raise ValueError(
+                f"control_token is {len(self.control_token)} characters and the dashboard listens on {self.host} "
+                f"(beyond this host): use a random token of at least {MIN_NETWORK_TOKEN_LEN} characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or listen on 127.0.0.1")
+
+
+#: Shortest dashboard control token accepted when the page is reachable from other hosts.
+MIN_NETWORK_TOKEN_LEN = 24
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that resolves elsewhere, or 0.0.0.0-style wildcards written oddly: not loopback
 
 
 @attrs.frozen

@@ -168,3 +168,25 @@ def test_reference_sources_with_a_replay_or_random_walk_is_refused(
         text = text.replace("  random_walk: {start_price: 60000, volatility_bps: 5, seed: 7}\n", f"  {other}\n")
     with pytest.raises(ConfigError, match=r": reference: choose one of sources, replay and random_walk"):
         load_engine_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(("host", "token", "refused"), [
+    ("0.0.0.0", "hunter2", True),  # anyone on the network may try tokens; the page can flatten and cancel all
+    ("10.1.2.3", "x" * 23, True),
+    ("0.0.0.0", "x" * 24, False),
+    ("127.0.0.1", "hunter2", False),  # loopback: this host's users only
+    ("localhost", "hunter2", False),
+    ("::1", "hunter2", False),
+])
+def test_a_short_control_token_on_a_dashboard_reachable_from_the_network_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str, token: str, refused: bool
+) -> None:
+    monkeypatch.setenv("MMKIT_TEST_CONSOLE_TOKEN", token)
+    path = write(tmp_path, LAYERED + f"console:\n  dashboard: {{port: 0, host: '{host}', "
+                                     "control_token: '${MMKIT_TEST_CONSOLE_TOKEN}'}\n")
+    if not refused:
+        assert load_engine_config(path).config.console.dashboard.control_token == token
+        return
+    with pytest.raises(ConfigError, match=rf"console\.dashboard: control_token is {len(token)} characters and the "
+                                          rf"dashboard listens on {host} \(beyond this host\): use a random token"):
+        load_engine_config(path)
