@@ -51,6 +51,13 @@ from mmkit.risk.hedge import HedgeExecutor
 
 ACTIONS = ("status", "pause", "resume", "cancel-all", "flatten", "trip")
 
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\n``, ``\\x1b``): one log line, as sent."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 #: The parameters each action takes. Anything else is refused, not ignored: ``pause`` with
 #: ``{"symbol": "ETH-USD"}`` or ``cancel-all`` with ``{"dry_run": true}`` must not do the whole thing.
 ACTION_PARAMS: dict[str, frozenset[str]] = {action: frozenset() for action in ACTIONS} | {"trip": frozenset({"reason"})}
@@ -162,12 +169,15 @@ class ControlChannel:
         received = time.time_ns()
         self._audit({"phase": "request", "id": command_id, "source": source, "action": action, "params": params},
                     received)
-        self._log.warning("control: {} asked to {} {}", source, action, params or "")
+        # What a client claims (who it is, the action, a trip's reason) goes to the log on one line: a newline
+        # in it would let anyone who can reach the socket write a log line of their choosing.
+        self._log.warning("control: {} asked to {} {}", one_line(source), one_line(action),
+                          one_line(str(params)) if params else "")
         async with self._lock:  # one action at a time: a pause and a resume must not interleave
             try:
                 result = await self._dispatch(action, source, params)
             except Exception as exc:
-                self._log.opt(exception=True).error("control action {} failed", action)
+                self._log.opt(exception=True).error("control action {} failed", one_line(action))
                 result = ControlResult(False, action, f"{action} failed: {type(exc).__name__}: {exc}")
         result = attrs.evolve(result, command_id=command_id)
         done = time.time_ns()
@@ -175,7 +185,8 @@ class ControlChannel:
                      "ok": result.ok, "message": result.message, "data": result.data,
                      "received_ns": received, "duration_ms": (done - received) // 1_000_000}, done)
         log = self._log.warning if result.ok else self._log.error
-        log("control: {} by {}: {}: {}", action, source, "done" if result.ok else "FAILED", result.message)
+        log("control: {} by {}: {}: {}", one_line(action), one_line(source), "done" if result.ok else "FAILED",
+            one_line(result.message))
         for listener in self.listeners:
             try:
                 listener(result)

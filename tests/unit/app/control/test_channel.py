@@ -194,3 +194,21 @@ async def test_a_second_trip_says_the_switch_was_already_halted_and_keeps_the_fi
     second = await rig.run("trip", reason="replayed from shell history")
     assert second.ok and second.message.startswith("kill switch already halted: ")
     assert "fat finger" in second.message and "replayed" not in str(second.data["kill_switch"]["reason"])
+
+
+async def test_what_a_client_claims_reaches_the_log_on_one_line(rig: Rig) -> None:
+    """A newline in the claimed source, the action or a trip's reason would forge a log line of its own."""
+    from loguru import logger
+
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
+    try:
+        forged = "\n2026-12-07 12:00:00 | ERROR | KILL SWITCH RESET by risk desk"
+        await rig.channel.execute("trip", source="cli" + forged, params={"reason": "drill" + forged})
+        await rig.channel.execute("pause" + forged, source="cli")
+    finally:
+        logger.remove(sink)
+    control = [line for line in lines if line.startswith("control")]
+    assert len(control) == 4, control  # asked + result, twice
+    assert all(line.count("\n") == 1 and line.endswith("\n") for line in control), control  # one line each
+    assert any("cli\\n2026-12-07 12:00:00 | ERROR | KILL SWITCH RESET" in line for line in control)
