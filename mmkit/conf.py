@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -246,9 +248,59 @@ def structure(data: Any, cls: type[T], file: str | Path | None = None, root: str
         messages = cattrs.transform_error(exc, path=root or "$", format_exception=_format_exception)
         first = messages[0] if messages else str(exc)
         reason, _, path = first.rpartition(" @ ")
-        raise ConfigError(file, _format_path(path), reason or first) from exc
+        reason = reason or first
+        at = _type_at(cls, path.removeprefix(root or "$"))
+        raise ConfigError(file, _format_path(_with_field(path, at, reason)), reason) from exc
     except (ValueError, TypeError) as exc:  # raised from an attrs validator or converter
-        raise ConfigError(file, root, str(exc)) from exc
+        raise ConfigError(file, _format_path(_with_field(root, cls, str(exc))), str(exc)) from exc
+
+
+def _with_field(path: str, cls: Any, reason: str) -> str:
+    """``path``, made the field's own when ``reason`` starts with a field name of ``cls`` (the class there).
+
+    Why: a check across fields raises from the class (``__attrs_post_init__``, a validator), so cattrs
+    reports the section (``engine: tick_ms must be positive``); the dotted key is what a person searches
+    the file for, and what the promise "a bad config names the key" means.
+    """
+    if cls is None or not attrs.has(cls):
+        return path
+    word = reason.split(" ", 1)[0].rstrip(":,;")
+    if word not in {field.name for field in attrs.fields(cls)}:
+        return path
+    return f"{path}.{word}" if path else word
+
+
+def _type_at(cls: Any, relative: str) -> Any:
+    """The class found at ``relative`` (cattrs' ``.a.b[0]`` form) below ``cls``; None when it cannot be told."""
+    current = cls
+    for part in re.findall(r"\.([^.\[]+)|\[[^]]*\]", relative):
+        if not attrs.has(current):
+            return None
+        if part:  # a field
+            try:
+                hints = typing.get_type_hints(current)
+            except Exception:  # an annotation that does not resolve: keep the section's path
+                return None
+            current = hints.get(part)
+        current = _element(current) if not part else _optional(current)
+        if current is None:
+            return None
+    return _optional(current)
+
+
+def _optional(tp: Any) -> Any:
+    """``X`` of ``X | None``; ``tp`` itself otherwise."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return tp
+
+
+def _element(tp: Any) -> Any:
+    """The element class of ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` (optional or not); None otherwise."""
+    tp = _optional(tp)
+    args = typing.get_args(tp)
+    return _optional(args[-1]) if args else None
 
 
 def load_yaml(path: str | Path, cls: type[T], secret_paths: Iterable[str] = ()) -> T:

@@ -21,6 +21,21 @@ class Outer:
     inner: Inner
     api_key: str = ""
     items: list[Inner] = attrs.Factory(list)
+    checked: Checked | None = None
+
+
+@attrs.frozen
+class Checked:
+    """Checks across its fields from the class, as many config sections do (cattrs reports the section)."""
+
+    low: int = 0
+    high: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if self.low < 0:
+            raise ValueError(f"low must not be negative, got {self.low}")
+        if self.high <= self.low:
+            raise ValueError(f"need low < high, got {self.low} / {self.high}")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -45,6 +60,10 @@ def test_numbers_are_exact_decimals(tmp_path: Path) -> None:
         ("name: a\ninner: {spread: 1, levels: 2.5}\n", "inner.levels", "expected an integer"),
         ("name: a\ninner: {levels: 2}\n", "inner.spread", "required key missing"),
         ("name: a\ninner: {spread: 1}\nitems: [{spread: 1}, {spread: 2, x: 1}]\n", "items[1]", "unknown key(s) 'x'"),
+        # a check raised by the class that names a field: the field's own dotted key, not only the section's
+        ("name: a\ninner: {spread: 1}\nchecked: {low: -1, high: 2}\n", "checked.low", "low must not be negative"),
+        # one that names no field of its own (two of them) keeps the section
+        ("name: a\ninner: {spread: 1}\nchecked: {low: 3, high: 2}\n", "checked", "need low < high"),
     ],
 )
 def test_errors_name_file_key_path_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
