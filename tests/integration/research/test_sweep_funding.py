@@ -7,7 +7,6 @@ the file must leave every trial saying the PnL lacks it.
 
 from __future__ import annotations
 
-import argparse
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mmkit.app.outcome import EXIT_OK
-from mmkit.research.command import sweep_command
 from mmkit.testing.binance_recordings import synthetic_recording
+from tests.integration.research.sweep_run import run_sweep
 from tests.usdm_config import USDM_CONFIG
 
 pytestmark = [pytest.mark.integration]
@@ -36,9 +35,7 @@ def _sweep(tmp_path: Path, extra: str, config_text: str = CONFIG) -> dict:  # ty
                     "parameters:\n  strategy.params.base_spread_bps: [1, 3]\n"
                     f"search: grid\n{extra}")
     out = tmp_path / "out"
-    args = argparse.Namespace(sweep=str(path), out=str(out), address=None, num_cpus=None, in_process=True,
-                              rerun=None, no_progress=True)
-    assert sweep_command(args) == EXIT_OK
+    assert run_sweep(path, out) == EXIT_OK
     return json.loads((out / "summary.json").read_text())
 
 
@@ -133,9 +130,7 @@ def test_a_trial_whose_in_run_funding_disagrees_with_the_post_run_cross_check_fa
                     "parameters:\n  strategy.params.base_spread_bps: [1]\n"
                     f"search: grid\nlatency_ms: \"2,40000\"\nfunding: {funding}\nobjective: pnl.total\n")
     out = tmp_path / "out"
-    args = argparse.Namespace(sweep=str(path), out=str(out), address=None, num_cpus=None, in_process=True,
-                              rerun=None, no_progress=True)
-    assert sweep_command(args) == EXIT_ENGINE_FAILURE
+    assert run_sweep(path, out) == EXIT_ENGINE_FAILURE
     summary = json.loads((out / "summary.json").read_text())
     assert all(entry["score"] is None and entry["feasible"] is False for entry in summary["ranking"])
     table = (out / "results.csv").read_text()

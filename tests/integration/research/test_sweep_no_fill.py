@@ -8,14 +8,13 @@ process (the ranking, not the distribution, is under test here).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from mmkit.app.outcome import EXIT_OK
-from mmkit.research.command import sweep_command
+from tests.integration.research.sweep_run import run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
@@ -31,9 +30,7 @@ def sweep(tmp_path: Path, data: Path, spreads: str, extra: str = "") -> int:
         f"parameters:\n  strategy.params.base_spread_pct: {spreads}\n"
         f"objective: {{metric: inventory.mean_abs, direction: minimize}}\nsearch: grid\n{extra}"
     )
-    args = argparse.Namespace(sweep=str(path), out=str(tmp_path / "out"), address=None, num_cpus=None,
-                              in_process=True, rerun=None, no_progress=True)
-    return sweep_command(args)
+    return run_sweep(path, tmp_path / "out")
 
 
 def test_a_best_set_that_filled_nothing_is_marked_and_warned(
@@ -77,9 +74,7 @@ def test_a_trial_on_data_the_backtest_would_refuse_is_never_ranked(
         "parameters:\n  strategy.params.base_spread_pct: [0.01, 0.02]\n"
         "objective: pnl.total\nsearch: grid\n"
     )
-    args = argparse.Namespace(sweep=str(path), out=str(tmp_path / "out"), address=None, num_cpus=None,
-                              in_process=True, rerun=None, no_progress=True)
-    code = sweep_command(args)
+    code = run_sweep(path, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [entry["feasible"] for entry in summary["ranking"]] == [False, False], summary["ranking"]
     rows = (tmp_path / "out" / "results.csv").read_text()

@@ -7,7 +7,6 @@ report), a failing trial, and the walk-forward split.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_USAGE
-from mmkit.research.command import sweep_command
+from tests.integration.research.sweep_run import run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data, pytest.mark.usefixtures("ray_cluster")]
 
@@ -34,9 +33,7 @@ def sweep_file(tmp_path: Path, data: Path, body: str, windows: str = "{count: 2}
 
 
 def run(sweep: Path, out: Path, rerun: str | None = None) -> int:
-    args = argparse.Namespace(sweep=str(sweep), out=str(out), address=None, num_cpus=None, in_process=False,
-                              rerun=rerun, no_progress=True)
-    return sweep_command(args)
+    return run_sweep(sweep, out, in_process=False, rerun=rerun)
 
 
 GRID = """
