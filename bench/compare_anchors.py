@@ -286,6 +286,12 @@ def baseline_checkout(ref: str, target: Path) -> Path:
     if archive.returncode != 0:
         raise CouldNotRun(f"--baseline {ref}: git archive failed: {archive.stderr.decode().strip()}")
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    # The bundled packages are imported as mmkit.strategies / mmkit.connectors (mmkit/app/bundled.py). The tree
+    # has no such folders, so the import would fall through to this venv's editable install, i.e. to *this*
+    # checkout's strategies, which may call what the baseline's mmkit does not have: point them at its own.
+    for bundled in ("strategies", "connectors"):
+        if (target / bundled).is_dir() and not (target / "mmkit" / bundled).exists():
+            (target / "mmkit" / bundled).symlink_to(target / bundled, target_is_directory=True)
     return target
 
 
