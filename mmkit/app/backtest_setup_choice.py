@@ -65,6 +65,23 @@ def option_of_another_setup(args: argparse.Namespace, choice: SetupChoice) -> st
     return None
 
 
+def ignored_by_setup(setup: str, *, queue: str, through_fill: str, taker_reach_bps: str | float) -> str | None:
+    """What a sweep asked, away from the defaults, that ``setup`` does not model (None: nothing).
+
+    Why: a sweep with ``setup: auto`` learns each data set's setup only at its
+    trial; a ``queue: probabilistic`` on a data set that runs the simulated
+    venue was ignored there without a word, and the trial ranked as if it had
+    modelled it. (An explicit setup is checked when the sweep file is read.)
+    """
+    asked = {"queue": (queue, "conservative", "replay"), "through_fill": (through_fill, "tape", "replay"),
+             "taker_reach_bps": (str(taker_reach_bps), "0", "sim")}
+    for key, (value, default, only) in asked.items():
+        if setup != only and value != default and not (key == "taker_reach_bps" and float(value) == 0):
+            return (f"{key} {value}: only setup {only} models it, and this data set runs setup {setup} "
+                    f"(setup: auto chose it); set setup: {only}, or leave {key} out")
+    return None
+
+
 def choose_setup(loaded: LoadedConfig, events: Sequence[ReplayEvent], asked: str | None) -> SetupChoice:
     """The setup asked for, else the default; setup ``sim`` quotes the config's own venue rules and symbol."""
     from mmkit.app.build import venue_rules
@@ -106,4 +123,5 @@ def bad_numbers(args: argparse.Namespace) -> str | None:
     return None
 
 
-__all__ = ["SETUP_OPTIONS", "SetupChoice", "bad_numbers", "choose_setup", "default_setup", "option_of_another_setup"]
+__all__ = ["SETUP_OPTIONS", "SetupChoice", "bad_numbers", "choose_setup", "default_setup", "ignored_by_setup",
+           "option_of_another_setup"]

@@ -223,7 +223,7 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
     from decimal import Decimal
 
     from mmkit.app.backtest_cmd import backtest_loaded, recording_notes, write_outputs
-    from mmkit.app.backtest_setup_choice import choose_setup
+    from mmkit.app.backtest_setup_choice import choose_setup, ignored_by_setup
     from mmkit.app.config import ConfigOverrides, load_engine_config
     from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT
     from mmkit.sim.latency import parse_latency_ms
@@ -237,6 +237,10 @@ def _backtest(spec: TrialSpec, config_file: Path, out: Path) -> dict[str, Any]:
     if spec.start_ns is not None and not any(e.ts_recv >= spec.start_ns for e in events):
         raise ValueError(f"no recorded events after {spec.start_ns} in {data}")
     choice = choose_setup(loaded, events, None if spec.setup == "auto" else spec.setup)
+    ignored = ignored_by_setup(choice.setup, queue=spec.queue, through_fill=spec.through_fill,
+                               taker_reach_bps=spec.taker_reach_bps)
+    if ignored is not None:  # the trial fails, named: its figures would not be what the sweep file asked
+        raise ValueError(ignored)
     result, _verdict = backtest_loaded(
         loaded, events, notes, data, choice, start_ns=spec.start_ns, end_ns=spec.end_ns, seed=spec.seed,
         queue=spec.queue,  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mmkit.app.outcome import EXIT_OK
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK
 from tests.integration.research.sweep_run import run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
@@ -84,3 +84,16 @@ def test_a_trial_on_data_the_backtest_would_refuse_is_never_ranked(
     assert ("!! no parameter set is feasible: all 2 broke a constraint, failed or had a problem; the ranking "
             "above is not a result. First reason: problem: data unhealthy") in printed
     assert summary["no_feasible_set"].startswith("!! no parameter set is feasible")
+
+
+def test_with_setup_auto_a_key_the_chosen_setup_ignores_fails_each_trial_naming_it(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """layered_example quotes the simulated venue: setup auto runs sim, which has no queue model to choose."""
+    assert sweep(tmp_path, shared_data / "binance_spot_btcusdt", "[0.01, 5]",
+                 "queue: probabilistic\n") == EXIT_ENGINE_FAILURE  # trials failed: the sweep says so
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [entry["feasible"] for entry in summary["ranking"]] == [False, False]
+    assert ("First reason: failed: ValueError: queue probabilistic: only setup replay models it, and this data set "
+            "runs setup sim (setup: auto chose it)") in printed
