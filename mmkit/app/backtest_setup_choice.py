@@ -35,11 +35,23 @@ class SetupChoice:
     by_default: bool
 
 
-#: Options that only one setup reads: (option, attribute, the setup that reads it, what it sets there).
+@attrs.frozen
+class SetupOption:
+    """An option that only one setup reads, as ``mmkit backtest`` and a sweep file name it."""
+
+    option: str  # on the command line
+    key: str  # the argparse attribute and the sweep file's key
+    setup: str  # the setup that reads it
+    what: str  # what it sets there
+    default: str  # its value when not given (as text)
+
+
+#: The one list of setup-only options: the backtest command, the sweep file and a sweep's trials check it.
 SETUP_OPTIONS = (
-    ("--queue", "queue", "replay", "the queue position of our orders in the recorded book"),
-    ("--through-fill", "through_fill", "replay", "what a print or the recorded book moving through our price fills"),
-    ("--taker-reach-bps", "taker_reach_bps", "sim", "how far the synthetic takers trade from the mid"),
+    SetupOption("--queue", "queue", "replay", "the queue position of our orders in the recorded book", "conservative"),
+    SetupOption("--through-fill", "through_fill", "replay",
+                "what a print or the recorded book moving through our price fills", "tape"),
+    SetupOption("--taker-reach-bps", "taker_reach_bps", "sim", "how far the synthetic takers trade from the mid", "0"),
 )
 
 
@@ -50,8 +62,9 @@ def option_of_another_setup(args: argparse.Namespace, choice: SetupChoice) -> st
     fell back to the simulated venue (the config's venue has no recorded book)
     printed a report the user took for the queue model they asked for.
     """
-    for option, attribute, setup, what in SETUP_OPTIONS:
-        given = getattr(args, attribute, None)
+    for entry in SETUP_OPTIONS:
+        option, setup, what = entry.option, entry.setup, entry.what
+        given = getattr(args, entry.key, None)
         if given is None or choice.setup == setup:
             continue
         if not choice.by_default:
@@ -73,12 +86,13 @@ def ignored_by_setup(setup: str, *, queue: str, through_fill: str, taker_reach_b
     venue was ignored there without a word, and the trial ranked as if it had
     modelled it. (An explicit setup is checked when the sweep file is read.)
     """
-    asked = {"queue": (queue, "conservative", "replay"), "through_fill": (through_fill, "tape", "replay"),
-             "taker_reach_bps": (str(taker_reach_bps), "0", "sim")}
-    for key, (value, default, only) in asked.items():
-        if setup != only and value != default and not (key == "taker_reach_bps" and float(value) == 0):
-            return (f"{key} {value}: only setup {only} models it, and this data set runs setup {setup} "
-                    f"(setup: auto chose it); set setup: {only}, or leave {key} out")
+    asked = {"queue": queue, "through_fill": through_fill, "taker_reach_bps": taker_reach_bps}
+    for entry in SETUP_OPTIONS:
+        value = str(asked[entry.key])
+        is_default = value == entry.default or (entry.key == "taker_reach_bps" and float(value) == 0)
+        if setup != entry.setup and not is_default:
+            return (f"{entry.key} {value}: only setup {entry.setup} models it, and this data set runs setup {setup} "
+                    f"(setup: auto chose it); set setup: {entry.setup}, or leave {entry.key} out")
     return None
 
 
@@ -123,5 +137,5 @@ def bad_numbers(args: argparse.Namespace) -> str | None:
     return None
 
 
-__all__ = ["SETUP_OPTIONS", "SetupChoice", "bad_numbers", "choose_setup", "default_setup", "ignored_by_setup",
-           "option_of_another_setup"]
+__all__ = ["SETUP_OPTIONS", "SetupChoice", "SetupOption", "bad_numbers", "choose_setup", "default_setup",
+           "ignored_by_setup", "option_of_another_setup"]

@@ -16,7 +16,6 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -219,8 +218,10 @@ class ReceiveTimeOrder:
 
 
 def _utc(ns: int) -> str:
-    moment = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """:func:`mmkit.backtest.health.utc_text`, imported only when a refusal is worded (not on every read)."""
+    from mmkit.backtest.health import utc_text
+
+    return utc_text(ns)
 
 
 def scan_file(path: Path, keep_tickers: bool) -> tuple[list[Line], list[Sample]]:

@@ -215,11 +215,13 @@ def _check_time_order(file: Path, datasets: Sequence[DataSet]) -> None:
     A data set without ``from``/``to`` spans its recording (the first and
     last depth diff of its files, :func:`mmkit.app.backtest_data.recording_notes`).
     """
+    from mmkit.backtest.health import utc_text
+
     spans = [_span(d) for d in datasets]
     for (before, (_, ended)), (after, (began, _)) in pairwise(zip(datasets, spans, strict=True)):
         if ended is not None and began is not None and began < ended:
-            raise _fail(file, "data", f"walk_forward: data set {after.label!r} starts at {_utc(began)}, before "
-                                      f"{before.label!r}, listed before it, ends ({_utc(ended)}): each fold "
+            raise _fail(file, "data", f"walk_forward: data set {after.label!r} starts at {utc_text(began)}, before "
+                                      f"{before.label!r}, listed before it, ends ({utc_text(ended)}): each fold "
                                       "is evaluated on the data set after the one it was tuned on, so they "
                                       "must be listed in time order and must not overlap")
 
@@ -239,12 +241,6 @@ def _span(dataset: DataSet) -> tuple[int | None, int | None]:
         start = start if start is not None else (min(firsts) if firsts else None)
         end = end if end is not None else (max(lasts) if lasts else None)
     return start, end
-
-
-def _utc(ns: int) -> str:
-    from mmkit.backtest.health import utc_text
-
-    return utc_text(ns)
 
 
 def _number(file: Path, key: str, value: Any) -> Decimal:
@@ -419,10 +415,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
     queue = raw.get("queue", "conservative")
     if queue not in ("conservative", "probabilistic"):
         raise _fail(file, "queue", "must be conservative or probabilistic")
-    for key, only in (("queue", "replay"), ("through_fill", "replay"), ("taker_reach_bps", "sim")):
-        if key in raw and setup not in ("auto", only):  # silently ignored before, as by mmkit backtest
-            raise _fail(file, key, f"only setup {only} models it, and this sweep's setup is {setup}: "
-                                   f"leave {key} out, or set setup: {only}")
+    from mmkit.app.backtest_setup_choice import SETUP_OPTIONS
+
+    for entry in SETUP_OPTIONS:  # silently ignored before, as by mmkit backtest
+        if entry.key in raw and setup not in ("auto", entry.setup):
+            raise _fail(file, entry.key, f"only setup {entry.setup} models it, and this sweep's setup is {setup}: "
+                                         f"leave {entry.key} out, or set setup: {entry.setup}")
     name = raw.get("name", file.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
         raise _fail(file, "name", "letters, digits, '.', '_' and '-' only (it names the output directory)")
