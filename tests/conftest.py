@@ -32,3 +32,17 @@ def recording_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MMKIT_CACHE_DIR", str(directory))
         yield directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def market_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Market locks (mmkit.store.market_lock) of this session's engines in a directory of the session's own.
+
+    Why: the default is machine-wide, so two test runs at once (CI jobs, a developer's loop), or a test run and
+    a real engine, would refuse each other's engines on the same simulated account. Tests of the default
+    directory itself clear this variable.
+    """
+    directory = tmp_path_factory.mktemp("market-locks")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMKIT_LOCK_DIR", str(directory))
+        yield directory

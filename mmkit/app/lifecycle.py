@@ -1,10 +1,12 @@
 """Running an engine for real: start sequence, live status, signals, stop sequence, final report.
 
-Start: connect feeds → connect venue → reconcile open orders (refuse to
-quote if that fails) → tick. Stop (SIGINT/SIGTERM, ``run_for_s``, or the end
-of a replay): pull quotes → cancel all → confirm with the venue that
-nothing is open → final report. The exit code comes from the run's
-problems (mmkit.app.outcome): 0 only for a clean run and a clean stop.
+Start: claim the instance (mmkit.store.instance_lock, the journal lock) and
+the market (venue account + symbol, mmkit.app.market_claim) → connect feeds
+→ connect venue → reconcile open orders (refuse to quote if that fails) →
+tick. Both claims are held until the process ends, past the stop's cancels.
+Stop (SIGINT/SIGTERM, ``run_for_s``, or the end of a replay): pull quotes →
+cancel all → confirm with the venue that nothing is open → final report.
+The exit code comes from the run's problems (mmkit.app.outcome): 0 only for a clean run and a clean stop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mmkit.app.config import ConfigOverrides, load_engine_config
 from mmkit.app.console.runtime import ConsoleStartError, start_console
 from mmkit.app.control.runtime import ControlStartError, open_controls
 from mmkit.app.engine import Engine, EngineStartError
+from mmkit.app.market_claim import MarketClaimGate, claim_market, market_lock_for
 from mmkit.app.memory import resident_kb, trim_heap
 from mmkit.app.outcome import EXIT_START_REFUSED as EXIT_START_FAILED
 from mmkit.app.outcome import ProblemKind
@@ -98,6 +101,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, clock, sig)
     console = await start_console(built)  # operator console: alerts first, so a refused start alerts
+    market = market_lock_for(built)
     try:
         logger.info("starting: {} ({})", built.path, built.description)
         try:
@@ -121,10 +125,14 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
         try:  # one process per instance, before the venue connects (after the control socket, whose refusal
             # names a twin in the same output dir): mmkit.store.instance_lock
             await asyncio.to_thread(persistence.claim)
+            # one instance per venue account + symbol, before the venue connects: start-up reconciliation would
+            # adopt (and the stop cancel) another instance's orders on it (mmkit.store.market_lock)
+            await asyncio.to_thread(claim_market, market)
         except EngineStartError as exc:
             logger.error("refusing to quote: {}", exc)
             await console.start_refused(str(exc))
             return EXIT_START_FAILED
+        engine.runner.gates.append(MarketClaimGate(market, engine))
         try:
             await engine.start()
         except EngineStartError as exc:
@@ -167,6 +175,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             loop.remove_signal_handler(sig)
         await console.close()
         _run_closers(engine)
+        market.release()  # after the stop's cancels and the disconnect: the market is ours until then
 
 
 def _release_start_up_memory() -> None:

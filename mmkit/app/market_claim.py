@@ -1,0 +1,119 @@
+"""Which (venue, account, symbol) an engine quotes, the claim ``mmkit start`` takes on it, and the gate that
+halts quoting if the claim is lost.
+
+Why: see mmkit.store.market_lock. This module reads the config: the quoting
+venue's name, the symbol, and the identities its settings log on as.
+
+**The account.** A config does not name "the account"; it names what the
+engine logs on as. Each of these is claimed on its own, so two configs that
+share *any* of them are refused (a desk that gives one account two FIX
+sessions still shares the PartyID; two sub-accounts under one API key share
+the key):
+
+* TrueX: the order-entry session (``SenderCompID=.../TargetCompID=...``) and
+  the ``PartyID``;
+* any venue: the API key (``api_key``, or the variable ``api_key_env``
+  names), as a sha256 prefix (mmkit.app.venue_account.key_fingerprint);
+* none of these (an out-of-process venue the config identifies no account
+  for): ``unidentified``, so two such instances on one venue and symbol are
+  refused rather than let through.
+
+A venue simulated inside the process (``connector: sim``, ``--paper``) is a
+new, empty account every run: nothing to claim.
+
+**Hedge venues are not claimed.** The hedger (mmkit.risk.hedge) sends taker
+orders under its own client ids (``H`` + its start time + a counter), cancels
+only those it sent, and is never reconciled against the venue's open orders
+at start, so it neither adopts nor cancels another instance's orders; and
+several makers hedging into one account and symbol is an ordinary desk
+set-up. Claiming the hedge market would refuse it for no protection.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from loguru import logger
+
+from mmkit.app.engine import EngineStartError
+from mmkit.app.outcome import ProblemKind
+from mmkit.app.venue_account import key_fingerprint
+from mmkit.model import NS_PER_S
+from mmkit.store.market_lock import MarketInUse, MarketKey, MarketLock
+
+#: Identity of an out-of-process venue whose settings name no account.
+UNIDENTIFIED = "unidentified"
+
+
+def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
+    """Each identity a venue section's settings log on as (never a secret); ``[UNIDENTIFIED]`` if none."""
+    out: list[str] = []
+    oe = settings.get("oe")
+    if isinstance(oe, Mapping) and oe.get("sender_comp_id"):
+        out.append(f"SenderCompID={oe['sender_comp_id']}/TargetCompID={oe.get('target_comp_id', '')}")
+    if settings.get("party_id"):
+        out.append(f"PartyID={settings['party_id']}")
+    key = settings.get("api_key")
+    if not key and settings.get("api_key_env"):
+        key = (os.environ if env is None else env).get(str(settings["api_key_env"]))
+    if isinstance(key, str) and key:
+        out.append(key_fingerprint(key))
+    return out or [UNIDENTIFIED]
+
+
+def market_keys(built: Any) -> list[MarketKey]:
+    """The quoting venue's (venue, identity, symbol) keys; none for a venue simulated in this process."""
+    from mmkit.sim.base_venue import SimulatedVenue
+
+    venue = built.engine.venue
+    if isinstance(venue, SimulatedVenue):
+        return []
+    symbol = built.engine.symbol
+    return [MarketKey(venue.venue, identity, symbol) for identity in account_identities(built.config.venue.settings)]
+
+
+def market_lock_for(built: Any) -> MarketLock:
+    """The claim of a built engine: its keys, its instance, and its store (advisory locks if PostgreSQL)."""
+    from mmkit.app.persistence import default_store_url
+
+    cfg = built.config
+    url = default_store_url(cfg.store, cfg.engine.instance, cfg.engine.output_dir)
+    return MarketLock(market_keys(built), cfg.engine.instance, store_url=url)
+
+
+def claim_market(lock: MarketLock) -> None:
+    """Take the claim; EngineStartError (exit 3, before anything is sent) if another process holds it."""
+    try:
+        lock.acquire()
+    except MarketInUse as exc:
+        raise EngineStartError(str(exc)) from exc
+    except Exception as exc:
+        raise EngineStartError(f"cannot claim the market for instance {lock.instance!r}: {exc}") from exc
+
+
+class MarketClaimGate:
+    """A risk gate (StrategyRunner.gates): checks the claim every ``period_s``; once lost, halts quoting for good.
+
+    Lost means another process may now quote the same account and symbol (the store dropped our advisory
+    lock and another took it, or our lock file was deleted and another took the new one): this run's
+    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 4) and quotes no more.
+    """
+
+    def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0) -> None:
+        self.lock = lock
+        self.engine = engine
+        self.period_ns = int(period_s * NS_PER_S)
+        self._next = 0
+        self.reason: str | None = None
+
+    def __call__(self, ts_ns: int) -> str | None:
+        if self.reason is None and ts_ns >= self._next:
+            self._next = ts_ns + self.period_ns
+            problem = self.lock.check()
+            if problem is not None:
+                self.reason = problem
+                logger.error("quoting halted: {}", problem)
+                self.engine.outcome.record(ProblemKind.LEDGER_HALT, problem, ts_ns)
+        return self.reason
