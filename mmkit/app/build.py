@@ -34,6 +34,7 @@ from mmkit.conf import ConfigError, structure
 from mmkit.connector import Connector, ConnectorContext, VenueRules, load_venue_rules
 from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, ConnectionStatus, Side, Trade, VenueEvent
+from mmkit.orders.ids import instance_prefix
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
 from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
 from mmkit.risk.inventory import InventoryConfig
@@ -494,9 +495,8 @@ def _build_random_walk(
 
 
 def _client_id_prefix(instance: str) -> str:
-    """Two characters of the instance name keep ids from two engines apart on one account."""
-    letters = "".join(ch for ch in instance.lower() if ch.isalnum())
-    return (letters[:2] or "mm").ljust(2, "x")
+    """Ids of two engines on one account stay apart, and say whose they are: mmkit.orders.ids.instance_prefix."""
+    return instance_prefix(instance)
 
 
 def check_config(path: str | Path, overrides: ConfigOverrides | None = None, *, fair: Decimal | None = None) -> str:

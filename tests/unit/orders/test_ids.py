@@ -53,3 +53,19 @@ def test_ids_increase_even_if_wall_clock_steps_back() -> None:
 def test_bad_prefix(prefix: str) -> None:
     with pytest.raises(ValueError):
         ClientIdGenerator(prefix)
+
+
+def test_instances_sharing_two_letters_get_prefixes_that_tell_them_apart() -> None:
+    """Red team: ``truex-btc`` and ``truex-eth`` both sent ids starting ``tr``; on one account (or a venue's
+    blotter) nobody could say whose an order was."""
+    from mmkit.orders.ids import MAX_PREFIX_LEN, instance_prefix
+
+    btc, eth = instance_prefix("truex-btc"), instance_prefix("truex-eth")
+    assert btc[:2] == eth[:2] == "tr" and btc != eth
+    assert instance_prefix("truex-btc") == btc  # stable: the same in every process and release
+    names = [f"desk-{i}" for i in range(500)]
+    assert len({instance_prefix(n) for n in names}) == len(names)
+    for name in ("truex-btc", "x", "--", "Ünïcode-9"):
+        prefix = instance_prefix(name)
+        assert len(prefix) == MAX_PREFIX_LEN and prefix.isascii() and prefix.isalnum() and prefix == prefix.lower()
+        assert len(ClientIdGenerator(prefix=prefix)()) <= MAX_CLIENT_ID_LEN  # the full id still fits
