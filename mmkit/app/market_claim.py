@@ -98,7 +98,7 @@ class MarketClaimGate:
 
     Lost means another process may now quote the same account and symbol (the store dropped our advisory
     lock and another took it, or our lock file was deleted and another took the new one): this run's
-    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 4) and quotes no more.
+    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 5) and quotes no more.
     """
 
     def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0) -> None:

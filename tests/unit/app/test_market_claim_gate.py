@@ -1,0 +1,54 @@
+"""A market claim lost mid-run halts quoting for good (mmkit.app.market_claim.MarketClaimGate).
+
+Lost: our lock file was deleted (a /tmp cleaner) and another instance, in a real other process, locked the new
+file before our next check. From then on the other instance may quote the same account and symbol, so this
+engine pulls its quotes, quotes no more and ends LEDGER_HALT.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal as D
+from pathlib import Path
+
+from mmkit.app.market_claim import MarketClaimGate
+from mmkit.app.outcome import ProblemKind
+from mmkit.store.market_lock import MarketKey, MarketLock
+from mmkit.testing.harness import Harness
+from strategies.simple import SimpleConfig, SimpleController
+
+REPO = Path(__file__).resolve().parents[3]
+KEY = MarketKey("sim", "PartyID=DESK1", "BTC-USD")
+
+
+def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path) -> None:
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
+    lock = MarketLock([KEY], "mine", directory=tmp_path)
+    lock.acquire()
+    gate = MarketClaimGate(lock, h.engine, period_s=0.0)
+    h.engine.runner.gates.append(gate)
+    h.set_fair("60000")
+    h.tick(3)
+    assert h.venue.open_orders and gate.reason is None  # quoting while the claim holds
+
+    (tmp_path / KEY.file_name()).unlink()
+    script = ("import sys; from pathlib import Path; from mmkit.store.market_lock import MarketKey, MarketLock\n"
+              "MarketLock([MarketKey('sim', 'PartyID=DESK1', 'BTC-USD')], 'theirs', directory=Path(sys.argv[1]))"
+              ".acquire()\nprint('holding', flush=True)\nsys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        h.tick(3)
+        assert gate.reason is not None and gate.reason.startswith("market lock lost:")
+        assert "instance theirs" in gate.reason
+        assert [p.kind for p in h.engine.outcome.problems] == [ProblemKind.LEDGER_HALT]
+        assert not h.venue.open_orders, "quotes left resting after the claim was lost"
+        h.tick(5)
+        assert not h.venue.open_orders and len(h.engine.outcome.problems) == 1  # for good, recorded once
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        lock.release()
