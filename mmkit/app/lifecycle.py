@@ -40,6 +40,7 @@ from mmkit.clock import Clock, ClockMode, TimeIterator
 from mmkit.gc_policy import collections as gc_collections
 from mmkit.gc_policy import long_run_gc
 from mmkit.model import NS_PER_MS, NS_PER_S
+from mmkit.store.market_lock import MarketLock
 from mmkit.store.private import restrict_umask
 
 
@@ -101,7 +102,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, clock, sig)
     console = await start_console(built)  # operator console: alerts first, so a refused start alerts
-    market = market_lock_for(built)
+    market: MarketLock | None = None
     try:
         logger.info("starting: {} ({})", built.path, built.description)
         try:
@@ -127,6 +128,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             await asyncio.to_thread(persistence.claim)
             # one instance per venue account + symbol, before the venue connects: start-up reconciliation would
             # adopt (and the stop cancel) another instance's orders on it (mmkit.store.market_lock)
+            market = market_lock_for(built)
             await asyncio.to_thread(claim_market, market)
         except EngineStartError as exc:
             logger.error("refusing to quote: {}", exc)
@@ -175,7 +177,8 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             loop.remove_signal_handler(sig)
         await console.close()
         _run_closers(engine)
-        market.release()  # after the stop's cancels and the disconnect: the market is ours until then
+        if market is not None:
+            market.release()  # after the stop's cancels and the disconnect: the market is ours until then
 
 
 def _release_start_up_memory() -> None:

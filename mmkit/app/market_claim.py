@@ -75,12 +75,18 @@ def market_keys(built: Any) -> list[MarketKey]:
 
 
 def market_lock_for(built: Any) -> MarketLock:
-    """The claim of a built engine: its keys, its instance, and its store (advisory locks if PostgreSQL)."""
+    """The claim of a built engine: its keys, its instance, and its store (advisory locks if PostgreSQL).
+
+    EngineStartError if it cannot be made (nothing is held yet).
+    """
     from mmkit.app.persistence import default_store_url
 
     cfg = built.config
-    url = default_store_url(cfg.store, cfg.engine.instance, cfg.engine.output_dir)
-    return MarketLock(market_keys(built), cfg.engine.instance, store_url=url)
+    try:
+        url = default_store_url(cfg.store, cfg.engine.instance, cfg.engine.output_dir)
+        return MarketLock(market_keys(built), cfg.engine.instance, store_url=url)
+    except Exception as exc:  # a store URL the claim cannot read: refuse, as an unreadable store does
+        raise EngineStartError(f"cannot claim the market for instance {cfg.engine.instance!r}: {exc}") from exc
 
 
 def claim_market(lock: MarketLock) -> None:

@@ -13,6 +13,8 @@ import sys
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from mmkit.app.market_claim import MarketClaimGate
 from mmkit.app.outcome import ProblemKind
 from mmkit.store.market_lock import MarketKey, MarketLock
@@ -52,3 +54,28 @@ def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path
         other.kill()
         other.wait(timeout=30)
         lock.release()
+
+
+def test_the_shipped_truex_config_claims_its_session_party_and_key_and_paper_claims_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What `mmkit start strategies/truex_btc_pyusd.yml` claims; `--paper` (the venue simulated in the process,
+    a new account each run) claims nothing."""
+    from mmkit.app.build import build
+    from mmkit.app.config import ConfigOverrides, load_engine_config
+    from mmkit.app.market_claim import market_keys
+    from mmkit.app.venue_account import key_fingerprint
+    from mmkit.clock import Clock, ClockMode
+
+    monkeypatch.setenv("TRUEX_API_KEY", "desk-key")
+    monkeypatch.setenv("TRUEX_SECRET_KEY", "s")
+    config = str(REPO / "strategies" / "truex_btc_pyusd.yml")
+    live = ConfigOverrides(sim_hedge=True, output_dir=str(tmp_path))
+    built = build(load_engine_config(config, live), Clock(ClockMode.REALTIME))
+    assert market_keys(built) == [
+        MarketKey("truex", "SenderCompID=MMKIT_OE/TargetCompID=TRUEX_UAT_OE", "BTC-PYUSD"),
+        MarketKey("truex", "PartyID=MMKIT_CLIENT", "BTC-PYUSD"),
+        MarketKey("truex", key_fingerprint("desk-key"), "BTC-PYUSD"),
+    ]  # the hedge venue is not claimed (mmkit.app.market_claim says why)
+    paper = ConfigOverrides(paper=True, sim_hedge=True, output_dir=str(tmp_path))
+    assert market_keys(build(load_engine_config(config, paper), Clock(ClockMode.REALTIME))) == []
