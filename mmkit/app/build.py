@@ -391,7 +391,7 @@ def _attach_hedge(built: BuiltEngine, loaded: LoadedConfig, clock: Clock, mid_so
     balances = HedgeBalances()  # the hedge gate's funding check (issue 11); kept current by the venue's events
     executor = HedgeExecutor(
         venue, engine.inventory, touch, config=params, kill_switch=engine.runner.kill_switch,
-        listeners=[engine.on_hedge_fill], balances=balances,
+        listeners=[engine.on_hedge_fill], balances=balances, instance=loaded.config.engine.instance,
     )
     engine.start_hooks.insert(0, _fetch_hedge_balances(executor))
     engine.router.add_connector(venue, _HedgeStream(executor))

@@ -46,6 +46,7 @@ import attrs
 from loguru import logger
 
 from mmkit.model import (
+    MAX_CLIENT_ID_LEN,
     NS_PER_MS,
     ZERO,
     Balance,
@@ -64,6 +65,7 @@ from mmkit.model import (
     TimeInForce,
     VenueEvent,
 )
+from mmkit.orders.ids import instance_prefix
 from mmkit.risk.inventory import HedgeSignal
 
 if TYPE_CHECKING:
@@ -160,6 +162,10 @@ class HedgeBalances:
         self.set(await connector.fetch_balances(), time.time_ns())
 
 
+#: Longest hedge id prefix: 3 + 4 (instance) + 7 (start ms) leaves 4 counter digits (1.7 M hedges a run).
+MAX_HEDGE_PREFIX_LEN = 3
+
+
 @attrs.frozen(slots=True)
 class HedgeConfig:
     symbol: str = "BTC/USD"
@@ -170,6 +176,8 @@ class HedgeConfig:
     max_qty: Decimal = Decimal("1.0")
     #: After a reject, wait this long before trying again (a reject loop is a rate-limit ban).
     reject_cooldown_ms: int = 1_000
+    #: 1 to 3 ASCII letters or digits. Ids are ``prefix + 4 digits of the instance + start ms + counter``
+    #: (:meth:`HedgeExecutor.next_client_id`); a longer prefix would leave the counter no room.
     client_id_prefix: str = "H"
     #: Stop hedging once what hedging has cost (slippage against the hedge venue's mid at send,
     #: plus fees, in the hedge instrument's quote currency) reaches this. None: no limit.
@@ -188,6 +196,11 @@ class HedgeConfig:
             raise ValueError(f"max_loss must be positive (or left out), got {self.max_loss}")
         if self.balance_refresh_s <= 0:
             raise ValueError(f"balance_refresh_s must be positive, got {self.balance_refresh_s}")
+        prefix = self.client_id_prefix
+        if not (0 < len(prefix) <= MAX_HEDGE_PREFIX_LEN and prefix.isascii() and prefix.isalnum()):
+            raise ValueError(f"client_id_prefix must be 1 to {MAX_HEDGE_PREFIX_LEN} ASCII letters or digits "
+                             f"(the rest of an 18-character id is the instance, the start and a counter), "
+                             f"got {prefix!r}")
 
 
 @attrs.define(slots=True)
@@ -228,6 +241,7 @@ class HedgeExecutor:
         listeners: Sequence[FillListener] = (),
         drain_connector: bool = False,
         balances: HedgeBalances | None = None,
+        instance: str = "",
     ) -> None:
         self.connector = connector
         self.inventory = inventory
@@ -250,6 +264,9 @@ class HedgeExecutor:
         self._seen_fills: set[tuple[str, str]] = set()
         self._cooldown_until = 0
         self._ids = itertools.count(1)
+        #: Four base36 digits of the instance name's hash (mmkit.orders.ids.instance_prefix), so that
+        #: instances hedging on one account never send the same id, even when started in the same ms.
+        self._id_instance = instance_prefix(instance)[2:] if instance else ""
         self._id_stem = ""
         self.orders_sent: list[OrderRequest] = []
         self.hedge_fills: list[Fill] = []
@@ -578,7 +595,7 @@ class HedgeExecutor:
         funding_price: Decimal | None = None,
     ) -> None:
         request = OrderRequest(
-            client_id=self._next_id(),
+            client_id=self.next_client_id(),
             venue=self.connector.venue,
             symbol=self.config.symbol,
             side=side,
@@ -646,8 +663,16 @@ class HedgeExecutor:
                 return False
         return True
 
-    def _next_id(self) -> str:
-        return f"{self.config.client_id_prefix}{self._id_stem}{_base36(next(self._ids))}"[:18]
+    def next_client_id(self) -> str:
+        """``prefix + instance digits + the start's ms (7 base36 digits) + a counter``: unique, never cut.
+
+        Why never cut: cutting an id to the venue's 18 characters drops counter digits, and the id repeats.
+        An id that would not fit (over a million hedges in one run) raises instead: a duplicate id is worse.
+        """
+        client_id = f"{self.config.client_id_prefix}{self._id_instance}{self._id_stem}{_base36(next(self._ids))}"
+        if len(client_id) > MAX_CLIENT_ID_LEN:
+            raise RuntimeError(f"hedge client id {client_id} would exceed {MAX_CLIENT_ID_LEN} characters")
+        return client_id
 
 
 def _base36(value: int) -> str:
