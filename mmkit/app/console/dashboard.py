@@ -42,6 +42,7 @@ from typing import Any
 from loguru import logger
 
 from mmkit.app.console.http_server import HttpServer, Request, Response, Send
+from mmkit.app.console.runtime import unlimited_loss_text
 from mmkit.app.control.auth import token_matches
 from mmkit.model import NS_PER_S, BalanceUpdate, OrderCancelRejected, OrderRejected, Side, VenueEvent
 
@@ -355,6 +356,8 @@ class Dashboard:
             "kill_switch": {
                 "halted": bool(kill is not None and kill.halted),
                 "reason": kill.reason if kill is not None and kill.halted else "",
+                # "" or what the page shows in a banner: no loss limit, on purpose (unlimited_loss)
+                "unlimited_loss": unlimited_loss_text(kill),
             },
             "quoting": bool(runner.quoting_enabled),
             "hedge": None

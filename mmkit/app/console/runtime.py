@@ -209,5 +209,24 @@ class Console:
 
 
 async def start_console(built: Any) -> Console:
-    """The console of ``built`` (alerts start at once, so a refused start can alert)."""
+    """The console of ``built`` (alerts start at once, so a refused start can alert).
+
+    Also where a start says, before anything is sent, that it runs with no loss limit
+    (``risk.kill_switch.unlimited_loss``): the config allows it only written down, and the log says it.
+    """
+    warn_unlimited_loss(built)
     return Console(built)
+
+
+def unlimited_loss_text(kill: Any) -> str:
+    """What status and the page say of a kill switch with no loss limit ("" when it has one or there is none)."""
+    if kill is None or not getattr(kill, "loss_unlimited", False):
+        return ""
+    return "NO LOSS LIMIT (risk.kill_switch.unlimited_loss: true; max_loss and max_drawdown are null)"
+
+
+def warn_unlimited_loss(built: Any) -> None:
+    """One WARNING at start when the run has no loss limit on purpose (nothing when it has one)."""
+    text = unlimited_loss_text(built.engine.runner.kill_switch)
+    if text:
+        logger.warning("instance {} runs with {}", built.config.engine.instance, text)
