@@ -80,6 +80,9 @@ class Console:
             from mmkit.app.console.dashboard import Dashboard
 
             self.dashboard = Dashboard(built, section.dashboard, controls.channel if controls else None, persistence)
+            # The last summary of refused requests goes out before the audit writer closes (persistence's
+            # closer was appended before this one; closers run in order).
+            engine.closers.insert(0, self.dashboard.refusals.close)
             try:
                 self.addresses["dashboard"] = await self.dashboard.start()
             except OSError as exc:

@@ -15,10 +15,10 @@ import pytest
 from loguru import logger
 
 from mmkit.app.build import build, risk_settings
+from mmkit.app.cli import EXIT_CONFIG
 from mmkit.app.config import load_engine_config
 from mmkit.app.console.runtime import start_console, unlimited_loss_text
 from mmkit.app.console.status_view import format_live
-from mmkit.app.cli import EXIT_CONFIG
 from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.model import FairValue
