@@ -6,6 +6,16 @@ the fair mid, our best resting bid and ask, the position and the PnL parts.
 Floats are fine here: these series feed charts and summary statistics, never
 an order or the ledger (exact figures come from :class:`PnLTracker`).
 
+Funding: a perpetual run that books funding into the PnL (``--funding``,
+:mod:`mmkit.backtest.funding_settler`) has a ninth column, ``funding``: the
+funding booked so far (``PnLFigures.cash_flows``; funding is the only cash
+flow a backtest books), so each row reads ``total = realized - fees +
+unrealized + funding`` instead of leaving funding to be guessed from the
+difference. Any other run (spot; a perpetual without a funding file, whose
+PnL holds no funding) has no such column at all, not a column of zeros: its
+rows, report and tearsheet stay byte for byte what they were, and a zero
+there would read as "funding was nothing" where it was not booked.
+
 It also listens to order events to count what we offered (accepted orders
 and their size), which is the denominator of the fill ratio, and to keep one
 :class:`~mmkit.analytics.execution.OrderRow` per order (``orders.csv``, fill
@@ -19,6 +29,7 @@ import math
 from array import array
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from mmkit.analytics.execution import OrderRow
 from mmkit.clock import Clock
@@ -37,12 +48,14 @@ from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.pnl import PnLFigures, PnLTracker
 
 NAN = math.nan
-#: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total).
+#: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total);
+#: one more (funding) when the run books funding.
 _COLUMNS = 8
 
 
 class BacktestSampler:
-    """Records one row per tick: time, mid, our best bid/ask, position, realized, unrealized, fees, total."""
+    """Records one row per tick: time, mid, our best bid/ask, position, realized, unrealized, fees, total
+    (and funding, with ``funding=True``)."""
 
     def __init__(
         self,
@@ -51,8 +64,13 @@ class BacktestSampler:
         orders: ClientOrderTracker,
         symbol: str,
         fair: Callable[[], FairValue],
+        *,
+        funding: bool = False,
     ) -> None:
+        """``funding``: the run books funding into ``pnl`` (a funding settler is attached): record it per row."""
         self._pnl = pnl
+        self.has_funding = funding
+        self._width = _COLUMNS + 1 if funding else _COLUMNS
         self._inventory = inventory
         self._orders = orders
         self._symbol = symbol
@@ -84,9 +102,9 @@ class BacktestSampler:
         # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
         # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
         self._quotes: tuple[int, float, float] | None = None
-        #: (PnLFigures object, realized, unrealized, fees, total): figures() returns the same object
-        #: until a fill or a new mark changes it;
-        self._pnl_floats: tuple[PnLFigures, float, float, float, float] | None = None
+        #: (PnLFigures object, realized, unrealized, fees, total[, funding]): figures() returns the same object
+        #: until a fill, a new mark or a funding payment changes it;
+        self._pnl_floats: tuple[Any, ...] | None = None
         #: (Decimal, float) of the last mid and of the last position (identity: Decimals are immutable).
         self._mid: tuple[Decimal | None, float] = (None, NAN)
         self._position: tuple[Decimal | None, float] = (None, NAN)
@@ -204,8 +222,10 @@ class BacktestSampler:
                 float(figures.unrealized),
                 float(figures.fees),
                 float(figures.total),
-            )
-        return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4])
+            ) + ((float(figures.cash_flows),) if self.has_funding else ())
+        if not self.has_funding:
+            return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4])
+        return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4], pnl[5])
 
     # -- columns ----------------------------------------------------------------
 
@@ -216,7 +236,7 @@ class BacktestSampler:
         rows = len(self._rows)
         held = self._columns.get(index)
         if held is None or held[0] != rows:
-            held = self._columns[index] = (rows, self._rows[index::_COLUMNS])
+            held = self._columns[index] = (rows, self._rows[index::self._width])
         return held[1]
 
     @property
@@ -250,6 +270,11 @@ class BacktestSampler:
     @property
     def total(self) -> array[float]:
         return self._column(7)
+
+    @property
+    def funding(self) -> array[float] | None:
+        """Funding booked so far, per tick, in the PnL unit; None when the run books none (no such column)."""
+        return self._column(8) if self.has_funding else None
 
     def _best_quotes(self) -> tuple[float, float]:
         """Best price of our live bids and asks (NaN for a side with none)."""
