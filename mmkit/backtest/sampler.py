@@ -29,7 +29,6 @@ import math
 from array import array
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from mmkit.analytics.execution import OrderRow
 from mmkit.clock import Clock
@@ -102,9 +101,9 @@ class BacktestSampler:
         # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
         # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
         self._quotes: tuple[int, float, float] | None = None
-        #: (PnLFigures object, realized, unrealized, fees, total[, funding]): figures() returns the same object
-        #: until a fill, a new mark or a funding payment changes it;
-        self._pnl_floats: tuple[Any, ...] | None = None
+        #: (PnLFigures object, (realized, unrealized, fees, total[, funding])): figures() returns the same
+        #: object until a fill, a new mark or a funding payment changes it;
+        self._pnl_floats: tuple[PnLFigures, tuple[float, ...]] | None = None
         #: (Decimal, float) of the last mid and of the last position (identity: Decimals are immutable).
         self._mid: tuple[Decimal | None, float] = (None, NAN)
         self._position: tuple[Decimal | None, float] = (None, NAN)
@@ -216,16 +215,12 @@ class BacktestSampler:
             held = self._position = (position, float(position))
         pnl = self._pnl_floats
         if pnl is None or pnl[0] is not figures:
-            pnl = self._pnl_floats = (
-                figures,
-                float(figures.realized),
-                float(figures.unrealized),
-                float(figures.fees),
-                float(figures.total),
-            ) + ((float(figures.cash_flows),) if self.has_funding else ())
-        if not self.has_funding:
-            return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4])
-        return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4], pnl[5])
+            floats: tuple[float, ...] = (
+                float(figures.realized), float(figures.unrealized), float(figures.fees), float(figures.total))
+            if self.has_funding:
+                floats += (float(figures.cash_flows),)
+            pnl = self._pnl_floats = (figures, floats)
+        return (mid[1], quotes[1], quotes[2], held[1]) + pnl[1]
 
     # -- columns ----------------------------------------------------------------
 

@@ -47,14 +47,16 @@ def test_every_loss_limit_null_is_refused_at_load_naming_both_keys_and_the_opt_i
     assert "no loss limit" in text and "risk.kill_switch.unlimited_loss: true" in text, text
 
 
-def test_check_and_start_refuse_it_with_one_line_and_exit_config_before_anything_runs(
+def test_check_start_and_backtest_refuse_it_with_one_line_and_exit_config_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mmkit.app.cli import main
 
     path = write(tmp_path, BOTH_NULL)
     home = tmp_path / "home"
-    for command in (["check", str(path)], ["start", str(path), "--output-dir", str(home)]):
+    data = tmp_path / "no-recording-read"  # refused before the recording is looked at
+    for command in (["check", str(path)], ["start", str(path), "--output-dir", str(home)],
+                    ["backtest", str(path), "--data", str(data), "--out", str(home / "bt"), "--no-progress"]):
         assert main(command) == EXIT_CONFIG, command
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("config error: ") and "unlimited_loss" in err[0], err
@@ -139,3 +141,45 @@ async def test_a_start_with_a_limit_logs_no_such_warning(tmp_path: Path) -> None
     await console.close()
     assert not [r for r in records if "LOSS LIMIT" in r]
     assert "kill switch" not in format_live({"ticks": 1, "kill_switch": {"unlimited_loss": ""}})
+
+
+@pytest.mark.parametrize(("kill_switch", "shown"), [
+    (KillSwitchConfig(max_loss=None, max_drawdown=None, unlimited_loss=True), True),
+    (KillSwitchConfig(max_loss=None), False),
+])
+def test_the_control_status_and_the_dashboard_snapshot_say_it(
+    tmp_path: Path, kill_switch: KillSwitchConfig, shown: bool
+) -> None:
+    """``mmkit ctl status`` reads ControlChannel.status; the page and ``mmkit status`` read the snapshot."""
+    from types import SimpleNamespace
+
+    from mmkit.app.assembly import RiskSettings
+    from mmkit.app.config import ConsoleDashboardSection, EngineSection
+    from mmkit.app.console.dashboard import Dashboard
+    from mmkit.app.control.channel import ControlChannel
+    from mmkit.testing.harness import Harness
+    from strategies.simple import SimpleConfig, SimpleController
+
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=Decimal(10), order_size=Decimal("0.5"))),
+                risk=RiskSettings(kill_switch=kill_switch))
+    h.set_fair("60000")
+    h.tick(2)
+    assert ControlChannel(h.engine, instance="t").status()["kill_switch"]["unlimited_loss"] is shown
+    config = SimpleNamespace(engine=EngineSection(instance="t", output_dir=str(tmp_path)))
+    dashboard = Dashboard(SimpleNamespace(engine=h.engine, config=config, hedge=None),
+                          ConsoleDashboardSection(port=0), None)
+    dashboard.refresh()
+    text = dashboard.snapshot["kill_switch"]["unlimited_loss"]
+    assert text.startswith("NO LOSS LIMIT") if shown else text == ""
+    assert ("NO LOSS LIMIT" in format_live(dashboard.snapshot)) is shown
+
+
+def test_check_passes_the_opt_in_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmkit.app.cli import main
+
+    path = write(tmp_path, BOTH_NULL + ", unlimited_loss: true")
+    assert main(["check", str(path), "--output-dir", str(tmp_path / "home")]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "WARNING: no loss limit: risk.kill_switch.unlimited_loss is true" in out, out
+    assert main(["check", str(write(tmp_path, "max_loss: null")), "--output-dir", str(tmp_path / "home")]) == 0
+    assert "no loss limit" not in capsys.readouterr().out
