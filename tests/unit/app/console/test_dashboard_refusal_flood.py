@@ -91,3 +91,32 @@ async def test_a_flood_of_refused_requests_is_audited_bounded_and_the_engine_kee
         r["window_start_ns"] for r in refused if r["phase"] == "refused_summary"}
     assert counted + len(windows_without_summary) == FLOOD, "every refusal is counted"
     assert dashboard.refusals.refused == FLOOD and dashboard.refusals.lines == len(refused)
+
+
+async def test_the_last_summary_reaches_the_audit_trail_before_the_run_closes_it(tmp_path: Path) -> None:
+    """The run's closers close the audit writer (persistence) before the console closes the page: the
+    refusals' closer is put first, so the summary of the minute still open is written, not dropped."""
+    from mmkit.app.build import build
+    from mmkit.app.config import load_engine_config
+    from mmkit.app.console.runtime import start_console
+    from mmkit.app.persistence import default_audit_path, persist_built
+    from mmkit.clock import Clock, ClockMode
+
+    repo = Path(__file__).resolve().parents[4]
+    config = tmp_path / "c.yml"
+    config.write_text((repo / "strategies" / "layered_example.yml").read_text()
+                      + "console: {dashboard: {port: 0, push_interval_ms: 100}}\n")
+    built = build(load_engine_config(config), Clock(ClockMode.REALTIME))
+    persistence = persist_built(built)
+    console = await start_console(built)
+    await console.open(persistence, None)
+    host, port = "127.0.0.1", int(console.addresses["dashboard"].rsplit(":", 1)[1].rstrip("/"))
+    assert await asyncio.gather(*(_refused(host, port) for _ in range(7))) == [403] * 7
+    engine = built.engine
+    while engine.closers:  # what the lifecycle's _run_closers does when the run ends, in order
+        engine.closers.pop(0)()
+    await console.close()
+    audit = default_audit_path(built.config.store, built.config.engine.instance, built.config.engine.output_dir)
+    refused = [json.loads(line)["data"] for line in audit.read_text().splitlines()
+               if json.loads(line)["kind"] == "control"]
+    assert [(r["phase"], r.get("refused")) for r in refused] == [("refused", None), ("refused_summary", 7)], refused
