@@ -227,7 +227,7 @@ class Dashboard:
                 "ts_ns": time.time_ns(),
                 "action": action[:64],
                 "ok": False,
-                "message": f"refused: {why}",
+                "message": f"refused: {why}"[:200],  # it may quote what was sent: the page shows 50
                 "source": f"web {peer}",
             }
         )

@@ -24,9 +24,10 @@ from further addresses (an attacker rotating its source address) are
 counted together in one summary line (``source: "web (other addresses)"``,
 with how many distinct addresses, up to a cap). So a window writes at most
 ``2 * max_peers + 1`` lines and holds as many buckets in memory, whatever is
-sent; every refusal is still counted. What an attacker chooses (the action
-text, the reason's keys) is cut to a few dozen characters and the distinct
-actions counted are capped too.
+sent; every refusal is still counted. What an attacker chooses is cut: the
+action text and the address to 64 characters, a reason (which may quote the
+field names sent) to 200; and the distinct actions and reasons counted by
+name are capped too.
 
 Cost on the engine's loop: a dict lookup and a few additions per refusal;
 the lines go to the audit writer's thread (``Persistence.audit.put``).
@@ -53,12 +54,14 @@ MAX_KEYS = 8
 #: Distinct addresses remembered for the overflow bucket's count of them.
 MAX_OTHER_ADDRESSES = 1024
 TEXT_LIMIT = 64
+#: A reason is ours, but may quote what was sent ("unknown field(s) '...'"): cut longer.
+REASON_LIMIT = 200
 OTHER = "(other addresses)"
 
 
-def clip(text: str) -> str:
-    """Attacker-chosen text as written: at most ``TEXT_LIMIT`` characters, marked when cut."""
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "…"
+def clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Attacker-chosen text as written: at most ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @attrs.define
@@ -119,7 +122,7 @@ class RefusalAudit:
         now = self._now()
         self._roll(now)
         self.refused += 1
-        action, peer = clip(action), clip(peer)
+        action, peer, reason = clip(action), clip(peer), clip(reason, REASON_LIMIT)
         bucket = self._peers.get(peer)
         if bucket is not None:
             bucket.count(action, reason)

@@ -116,13 +116,15 @@ def test_attacker_chosen_text_is_clipped_and_its_variety_capped(tmp_path: Path) 
     trail = AuditTrail(tmp_path / "a.jsonl", instance="t", fsync="never")
     audit = RefusalAudit(trail.write, now_ns=clock)
     for i in range(500):
-        audit.record("192.0.2.1", str(i) + "x" * 60_000, 400, "unknown action")
+        audit.record("192.0.2.1", str(i) + "x" * 60_000, 400, f"unknown field(s) '{i}{'y' * 60_000}'")
     audit.close()
     rows = _rows(trail)
-    assert len(trail.path.read_bytes()) < 4_000
+    assert len(trail.path.read_bytes()) < 6_000
     assert len(rows[0]["data"]["action"]) == TEXT_LIMIT + 1
     actions = dict(rows[1]["data"]["actions"])
     assert len(actions) == 9 and actions["(other)"] == 499 - 8 and sum(actions.values()) == 499
+    reasons = dict(rows[1]["data"]["reasons"])
+    assert len(reasons) == 9 and all(len(reason) <= 201 for reason in reasons), "the quoted field names are cut"
 
 
 def test_after_close_nothing_more_is_written(tmp_path: Path) -> None:
