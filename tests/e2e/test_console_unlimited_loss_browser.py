@@ -1,8 +1,9 @@
-"""The dashboard page in a real browser says NO LOSS LIMIT, in amber, for a run with ``unlimited_loss: true``.
+"""The dashboard page in a real browser says NO LOSS LIMIT, in amber, for a run with ``unlimited_loss: true``
+or with no kill switch at all (``enabled: false``).
 
-Two real engines (mmkit.testing.Harness), one whose kill switch has no loss limit on purpose and one with a
-loss limit, served by the real Dashboard on loopback while a task ticks them; Debian's headless Chromium
-opens both pages. The first page's kill-switch pill must never read "kill switch ok" in green; the second's
+Three real engines (mmkit.testing.Harness): one whose kill switch has no loss limit on purpose, one without
+a kill switch, and one with a loss limit, served by the real Dashboard on loopback while a task ticks them; Debian's headless Chromium
+opens the pages. The first two pages' kill-switch pill must never read "kill switch ok" in green; the second's
 reads as it always did. Needs chromium and chromium-driver (.ci/install-system), like the other browser tests.
 """
 
@@ -27,7 +28,7 @@ from tests.e2e.test_tearsheet_browser import browser
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
-def _engine(kill_switch: KillSwitchConfig) -> Harness:
+def _engine(kill_switch: KillSwitchConfig | None) -> Harness:
     h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.5"))),
                 risk=RiskSettings(kill_switch=kill_switch))
     h.set_fair("60000")
@@ -63,12 +64,14 @@ def _in_page(profile: Path, urls: dict[str, str]) -> dict[str, Any]:
 async def test_the_kill_switch_pill_says_no_loss_limit_in_amber(tmp_path: Path) -> None:
     unlimited = _engine(KillSwitchConfig(max_loss=None, max_drawdown=None, unlimited_loss=True))
     limited = _engine(KillSwitchConfig(max_drawdown=None))
-    boards = {"unlimited": _dashboard(unlimited, "unlimited"), "limited": _dashboard(limited, "limited")}
+    disabled = _engine(None)  # enabled: false; the pill used to read "kill switch ok" in green
+    engines = {"unlimited": unlimited, "limited": limited, "disabled": disabled}
+    boards = {name: _dashboard(h, name) for name, h in engines.items()}
 
     async def drive() -> None:  # the live loop's cadence: a tick, then the dashboards' pushes (not a wait)
         while True:
-            unlimited.tick()
-            limited.tick()
+            for h in engines.values():
+                h.tick()
             await asyncio.sleep(0.01)
 
     task = asyncio.create_task(drive())
@@ -83,6 +86,9 @@ async def test_the_kill_switch_pill_says_no_loss_limit_in_amber(tmp_path: Path) 
     assert page["text"].startswith("kill switch: NO LOSS LIMIT (risk.kill_switch.unlimited_loss: true"), page
     assert page["cls"] == "pill warn", page
     assert not page["severe"], page["severe"]
+    page = seen["disabled"]
+    assert page["text"] == "kill switch: NO LOSS LIMIT (risk.kill_switch.enabled: false: no kill switch at all)", page
+    assert page["cls"] == "pill warn", page
     page = seen["limited"]
     assert (page["text"], page["cls"]) == ("kill switch ok", "pill ok"), page
     assert not page["severe"], page["severe"]

@@ -222,8 +222,14 @@ async def start_console(built: Any) -> Console:
 
 
 def unlimited_loss_text(kill: Any) -> str:
-    """What status and the page say of a kill switch with no loss limit ("" when it has one or there is none)."""
-    if kill is None or not getattr(kill, "loss_unlimited", False):
+    """What status and the page say of a run with no loss limit ("" when it has one).
+
+    Two ways to have none, both written in the config on purpose: ``unlimited_loss: true`` (the switch
+    runs its other triggers), or no kill switch at all (``enabled: false``).
+    """
+    if kill is None:
+        return "NO LOSS LIMIT (risk.kill_switch.enabled: false: no kill switch at all)"
+    if not getattr(kill, "loss_unlimited", False):
         return ""
     return "NO LOSS LIMIT (risk.kill_switch.unlimited_loss: true; max_loss and max_drawdown are null)"
 

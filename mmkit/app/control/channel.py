@@ -218,8 +218,8 @@ class ControlChannel:
             "kill_switch": {"halted": bool(kill is not None and kill.halted),
                             "reason": kill.reason if kill is not None else "",
                             "resume": kill.config.resume if kill is not None else "",
-                            # no loss limit on purpose (risk.kill_switch.unlimited_loss): said in every status
-                            "unlimited_loss": bool(kill is not None and kill.loss_unlimited)},
+                            # no loss limit on purpose (unlimited_loss, or no switch): said in every status
+                            "unlimited_loss": bool(kill is None or kill.loss_unlimited)},
             "position": str(engine.inventory.position),
             "open_orders": engine.open_order_count(),
             "pnl_total": str(engine.pnl.total()),

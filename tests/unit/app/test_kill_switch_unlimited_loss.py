@@ -145,10 +145,11 @@ async def test_a_start_with_a_limit_logs_no_such_warning(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("kill_switch", "shown"), [
     (KillSwitchConfig(max_loss=None, max_drawdown=None, unlimited_loss=True), True),
+    (None, True),  # enabled: false, no kill switch at all: the page used to say "kill switch ok"
     (KillSwitchConfig(max_loss=None), False),
 ])
 def test_the_control_status_and_the_dashboard_snapshot_say_it(
-    tmp_path: Path, kill_switch: KillSwitchConfig, shown: bool
+    tmp_path: Path, kill_switch: KillSwitchConfig | None, shown: bool
 ) -> None:
     """``mmkit ctl status`` reads ControlChannel.status; the page and ``mmkit status`` read the snapshot."""
     from types import SimpleNamespace
@@ -171,6 +172,8 @@ def test_the_control_status_and_the_dashboard_snapshot_say_it(
     dashboard.refresh()
     text = dashboard.snapshot["kill_switch"]["unlimited_loss"]
     assert text.startswith("NO LOSS LIMIT") if shown else text == ""
+    if kill_switch is None:
+        assert "risk.kill_switch.enabled: false" in text
     assert ("NO LOSS LIMIT" in format_live(dashboard.snapshot)) is shown
 
 
@@ -183,3 +186,17 @@ def test_check_passes_the_opt_in_and_says_so(tmp_path: Path, capsys: pytest.Capt
     assert "OK" in out and "WARNING: no loss limit: risk.kill_switch.unlimited_loss is true" in out, out
     assert main(["check", str(write(tmp_path, "max_loss: null")), "--output-dir", str(tmp_path / "home")]) == 0
     assert "no loss limit" not in capsys.readouterr().out
+
+
+async def test_a_start_with_the_kill_switch_disabled_logs_a_warning_too(tmp_path: Path) -> None:
+    built = build(load_engine_config(write(tmp_path, "enabled: false")), Clock(ClockMode.REALTIME))
+    assert built.engine.runner.kill_switch is None
+    records: list[str] = []
+    sink = logger.add(lambda m: records.append(m.record["message"]), level="WARNING")
+    try:
+        console = await start_console(built)
+    finally:
+        logger.remove(sink)
+    await console.close()
+    assert [r for r in records if "NO LOSS LIMIT" in r] == [
+        "instance layered-example runs with NO LOSS LIMIT (risk.kill_switch.enabled: false: no kill switch at all)"]
