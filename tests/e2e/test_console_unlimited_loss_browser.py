@@ -1,10 +1,11 @@
 """The dashboard page in a real browser says NO LOSS LIMIT, in amber, for a run with ``unlimited_loss: true``
 or with no kill switch at all (``enabled: false``).
 
-Three real engines (mmkit.testing.Harness): one whose kill switch has no loss limit on purpose, one without
-a kill switch, and one with a loss limit, served by the real Dashboard on loopback while a task ticks them; Debian's headless Chromium
-opens the pages. The first two pages' kill-switch pill must never read "kill switch ok" in green; the second's
-reads as it always did. Needs chromium and chromium-driver (.ci/install-system), like the other browser tests.
+Three real engines (mmkit.testing.Harness): one whose kill switch has no loss limit on purpose, one
+without a kill switch, and one with a loss limit, served by the real Dashboard on loopback while a task
+ticks them; Debian's headless Chromium opens the pages. The first two pages' kill-switch pill must never
+read "kill switch ok" in green; the third's reads as it always did. Needs chromium and chromium-driver
+(.ci/install-system), like the other browser tests.
 """
 
 from __future__ import annotations
