@@ -11,6 +11,8 @@ import queue
 import threading
 from typing import Any
 
+from loguru import logger
+
 from mmkit.store.audit import AuditTrail
 
 
@@ -23,10 +25,18 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name=f"mmkit-audit-{trail.instance}", daemon=True)
         self._thread.start()
         self._closed = False
+        #: Lines put after close (never written).
+        self.dropped = 0
 
     def put(self, kind: str, payload: Any, ts_ns: int | None = None) -> None:
+        """Queue one line; after :meth:`close` the line cannot be written: counted in ``dropped`` and logged."""
         if not self._closed:
             self._queue.put((kind, payload, ts_ns))
+            return
+        self.dropped += 1
+        if self.dropped == 1:  # once: a caller that keeps writing after the close must not flood the log
+            logger.error("audit line {!r} after the audit trail {} was closed: not written (later ones counted "
+                         "in AuditWriter.dropped)", kind, self.trail.path)
 
     def close(self, timeout_s: float = 5.0) -> None:
         if self._closed:

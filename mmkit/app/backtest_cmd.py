@@ -238,7 +238,9 @@ def run_backtest(
         funding.check(rules.venue, symbol, start, end)
         # Paid into the PnL during the run, so the kill switch and the equity curve see it (issue: funding).
         settler = attach_funding(engine, quoted_venue, funding, symbol, start, end)
-    sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair)
+    # A funding column only when funding is booked into the PnL: spot reports stay byte for byte as they were.
+    sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair,
+                              funding=settler is not None)
     engine.stream.add_order_listener(sampler.on_order_event)
     clock.add_iterator(sampler, name="sampler")
     bar = ProgressBar(1000, enabled=progress)

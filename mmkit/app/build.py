@@ -102,6 +102,7 @@ def risk_settings(loaded: LoadedConfig) -> RiskSettings:
                 resume=ks.resume,  # type: ignore[arg-type]
                 cooldown_ns=int(ks.cooldown_s * NS_PER_S),
                 unit=ks.unit,
+                unlimited_loss=ks.unlimited_loss,
             )
         except ValueError as exc:
             raise ConfigError(loaded.path, "risk.kill_switch", str(exc)) from exc
@@ -517,6 +518,9 @@ def check_config(path: str | Path, overrides: ConfigOverrides | None = None, *, 
     price = fair if fair is not None else _synthetic_fair(config)
     _run_controller_once(built, loaded.path, price)
     store = _probe_store(loaded, overrides)
+    kill = config.risk.kill_switch
+    unlimited = ("\n  WARNING: no loss limit: risk.kill_switch.unlimited_loss is true (max_loss and max_drawdown "
+                 "are null)") if kill.unlimited_loss else ""
     return (
         f"{loaded.path}: OK\n"
         f"  controller {built.engine.runner.controller.name} on {built.rules.venue}:{config.venue.symbol}"
@@ -524,6 +528,7 @@ def check_config(path: str | Path, overrides: ConfigOverrides | None = None, *, 
         f"  {built.description}\n"
         f"  store {store}\n"
         f"  tick {config.engine.tick_ms} ms, instance {config.engine.instance}"
+        f"{unlimited}"
     )
 
 

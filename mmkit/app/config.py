@@ -146,6 +146,9 @@ class KillSwitchSection:
     cooldown_s: Decimal = attrs.field(default=Decimal(30), validator=positive)
     #: Currency of max_loss / max_drawdown: quote (default), base, or the name of one of the two (e.g. USD, BTC).
     unit: str = "quote"
+    #: The deliberate choice to run with no loss limit at all: required when max_loss and max_drawdown are
+    #: both null (otherwise refused at load), refused while either is set (mmkit.risk.kill_switch).
+    unlimited_loss: bool = False
 
 
 @attrs.frozen
@@ -542,6 +545,28 @@ def _check_reference_sources(sources: list[ReferenceSourceSection], file: Path) 
         markets[market] = index
 
 
+def _check_loss_limits(ks: KillSwitchSection, file: Path) -> None:
+    """No loss limit at all only on purpose: both PnL limits null needs ``unlimited_loss: true``, which needs both null.
+
+    Why refused rather than warned: a config whose limits were nulled (a template, a test setting left in)
+    ran a live engine with no loss protection and said nothing. Checked even when the switch is disabled,
+    like its other values. One limit null is fine: the other still protects.
+    """
+    unset = ks.max_loss is None and ks.max_drawdown is None
+    if unset and not ks.unlimited_loss:
+        raise ConfigError(file, "risk.kill_switch.max_loss",
+                          "max_loss and max_drawdown are both null: the engine would run with no loss limit at all; "
+                          "set at least one, or write risk.kill_switch.unlimited_loss: true to run without one on "
+                          "purpose")
+    if ks.unlimited_loss and not unset:
+        limits = ", ".join(f"{name} {getattr(ks, name)}" for name in ("max_loss", "max_drawdown")
+                           if getattr(ks, name) is not None)
+        raise ConfigError(file, "risk.kill_switch.unlimited_loss",
+                          f"is true but a loss limit is set ({limits}; a limit left out takes its default): "
+                          "write max_loss: null and max_drawdown: null to run with no loss limit, or drop "
+                          "unlimited_loss")
+
+
 def _check_risk_limits(config: EngineConfig, file: Path) -> None:
     """Limits that are each valid alone but contradict each other (the reason names both values)."""
     from mmkit.risk.inventory import InventoryConfig
@@ -563,6 +588,7 @@ def _check_risk_limits(config: EngineConfig, file: Path) -> None:
             raise ConfigError(file, f"risk.kill_switch.{name}", f"must be positive when set, got {value}")
     if ks.max_rejects is not None and ks.max_rejects < 1:
         raise ConfigError(file, "risk.kill_switch.max_rejects", f"must be at least 1 when set, got {ks.max_rejects}")
+    _check_loss_limits(ks, file)
     if not 0 <= ks.min_confidence <= 1:
         raise ConfigError(file, "risk.kill_switch.min_confidence", f"must be in [0, 1], got {ks.min_confidence}")
     if ks.resume not in ("manual", "auto"):

@@ -109,6 +109,7 @@ def equity_figure(sampler: BacktestSampler, unit: str = "quote currency") -> dic
          "line": {"color": "#2a9d3a", "width": 1}},
         {"type": "scatter", "mode": "lines", "name": "unrealized", "x": x, "y": _pick(sampler.unrealized, idx),
          "line": {"color": "#e07b00", "width": 1}},
+        *_funding_trace(sampler, x, idx),
         {"type": "scatter", "mode": "lines", "name": "drawdown", "x": x,
          "y": [None if v is None else -v for v in _pick(dd, idx)],
          "fill": "tozeroy", "line": {"color": "#c0392b", "width": 1}, "xaxis": "x", "yaxis": "y2"},
@@ -118,6 +119,16 @@ def equity_figure(sampler: BacktestSampler, unit: str = "quote currency") -> dic
     layout["xaxis"]["anchor"] = "y2"  # the time axis under the drawdown panel, not between the two
     layout["yaxis2"] = {"domain": [0.0, 0.24], "title": {"text": "drawdown"}, "exponentformat": "none"}
     return {"data": data, "layout": layout}
+
+
+def _funding_trace(sampler: BacktestSampler, x: list[str], idx: Sequence[int]) -> list[dict[str, Any]]:
+    """The funding booked so far, when the run books funding (total = realized − fees + unrealized + funding);
+    nothing otherwise, so every other tearsheet stays as it was."""
+    funding = sampler.funding
+    if funding is None:
+        return []
+    return [{"type": "scatter", "mode": "lines", "name": "funding", "x": x, "y": _pick(funding, idx),
+             "line": {"color": "#7b3fb4", "width": 1}}]
 
 
 def inventory_figure(sampler: BacktestSampler, max_position: float) -> dict[str, Any]:

@@ -6,6 +6,16 @@ the fair mid, our best resting bid and ask, the position and the PnL parts.
 Floats are fine here: these series feed charts and summary statistics, never
 an order or the ledger (exact figures come from :class:`PnLTracker`).
 
+Funding: a perpetual run that books funding into the PnL (``--funding``,
+:mod:`mmkit.backtest.funding_settler`) has a ninth column, ``funding``: the
+funding booked so far (``PnLFigures.cash_flows``; funding is the only cash
+flow a backtest books), so each row reads ``total = realized - fees +
+unrealized + funding`` instead of leaving funding to be guessed from the
+difference. Any other run (spot; a perpetual without a funding file, whose
+PnL holds no funding) has no such column at all, not a column of zeros: its
+rows, report and tearsheet stay byte for byte what they were, and a zero
+there would read as "funding was nothing" where it was not booked.
+
 It also listens to order events to count what we offered (accepted orders
 and their size), which is the denominator of the fill ratio, and to keep one
 :class:`~mmkit.analytics.execution.OrderRow` per order (``orders.csv``, fill
@@ -37,12 +47,14 @@ from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.pnl import PnLFigures, PnLTracker
 
 NAN = math.nan
-#: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total).
+#: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total);
+#: one more (funding) when the run books funding.
 _COLUMNS = 8
 
 
 class BacktestSampler:
-    """Records one row per tick: time, mid, our best bid/ask, position, realized, unrealized, fees, total."""
+    """Records one row per tick: time, mid, our best bid/ask, position, realized, unrealized, fees, total
+    (and funding, with ``funding=True``)."""
 
     def __init__(
         self,
@@ -51,8 +63,13 @@ class BacktestSampler:
         orders: ClientOrderTracker,
         symbol: str,
         fair: Callable[[], FairValue],
+        *,
+        funding: bool = False,
     ) -> None:
+        """``funding``: the run books funding into ``pnl`` (a funding settler is attached): record it per row."""
         self._pnl = pnl
+        self.has_funding = funding
+        self._width = _COLUMNS + 1 if funding else _COLUMNS
         self._inventory = inventory
         self._orders = orders
         self._symbol = symbol
@@ -84,9 +101,9 @@ class BacktestSampler:
         # Float conversions, each reused while its own source is unchanged (a fill moves the position and the
         # PnL but not the mid): (order tracker version, best bid, best ask) of our live orders;
         self._quotes: tuple[int, float, float] | None = None
-        #: (PnLFigures object, realized, unrealized, fees, total): figures() returns the same object
-        #: until a fill or a new mark changes it;
-        self._pnl_floats: tuple[PnLFigures, float, float, float, float] | None = None
+        #: (PnLFigures object, (realized, unrealized, fees, total[, funding])): figures() returns the same
+        #: object until a fill, a new mark or a funding payment changes it;
+        self._pnl_floats: tuple[PnLFigures, tuple[float, ...]] | None = None
         #: (Decimal, float) of the last mid and of the last position (identity: Decimals are immutable).
         self._mid: tuple[Decimal | None, float] = (None, NAN)
         self._position: tuple[Decimal | None, float] = (None, NAN)
@@ -198,14 +215,12 @@ class BacktestSampler:
             held = self._position = (position, float(position))
         pnl = self._pnl_floats
         if pnl is None or pnl[0] is not figures:
-            pnl = self._pnl_floats = (
-                figures,
-                float(figures.realized),
-                float(figures.unrealized),
-                float(figures.fees),
-                float(figures.total),
-            )
-        return (mid[1], quotes[1], quotes[2], held[1], pnl[1], pnl[2], pnl[3], pnl[4])
+            floats: tuple[float, ...] = (
+                float(figures.realized), float(figures.unrealized), float(figures.fees), float(figures.total))
+            if self.has_funding:
+                floats += (float(figures.cash_flows),)
+            pnl = self._pnl_floats = (figures, floats)
+        return (mid[1], quotes[1], quotes[2], held[1]) + pnl[1]
 
     # -- columns ----------------------------------------------------------------
 
@@ -216,7 +231,7 @@ class BacktestSampler:
         rows = len(self._rows)
         held = self._columns.get(index)
         if held is None or held[0] != rows:
-            held = self._columns[index] = (rows, self._rows[index::_COLUMNS])
+            held = self._columns[index] = (rows, self._rows[index::self._width])
         return held[1]
 
     @property
@@ -250,6 +265,11 @@ class BacktestSampler:
     @property
     def total(self) -> array[float]:
         return self._column(7)
+
+    @property
+    def funding(self) -> array[float] | None:
+        """Funding booked so far, per tick, in the PnL unit; None when the run books none (no such column)."""
+        return self._column(8) if self.has_funding else None
 
     def _best_quotes(self) -> tuple[float, float]:
         """Best price of our live bids and asks (NaN for a side with none)."""

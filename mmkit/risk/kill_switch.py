@@ -4,7 +4,9 @@ The kill switch is evaluated every tick with the state the engine already
 has (fair value, total PnL, inventory emergency) and counts rejects as they
 arrive. Any active trigger halts; while halted the engine pulls its quotes.
 
-Triggers (each can be disabled by leaving it ``None``):
+Triggers (each can be disabled by leaving it ``None``; the two PnL limits
+both ``None`` only with ``unlimited_loss``, so that running with no loss limit
+at all is a choice written down, never a default or a slip):
 
 * **drawdown**: total PnL fell ``max_drawdown`` below its running peak;
 * **loss**: total PnL at or below ``-max_loss``;
@@ -90,8 +92,17 @@ class KillSwitchConfig:
     cooldown_ns: int = attrs.field(default=30 * NS_PER_S, validator=optional_positive)
     #: Currency of ``max_loss`` / ``max_drawdown``: ``quote``, ``base`` or a currency name (module docstring).
     unit: str = "quote"
+    #: Run with no loss limit at all, on purpose: required when both PnL limits are None, refused otherwise.
+    unlimited_loss: bool = False
 
     def __attrs_post_init__(self) -> None:
+        unset = self.max_loss is None and self.max_drawdown is None
+        if unset and not self.unlimited_loss:
+            raise ValueError("max_loss and max_drawdown are both None: no loss limit at all; set one, or "
+                             "unlimited_loss=True to run without one on purpose")
+        if self.unlimited_loss and not unset:
+            raise ValueError(f"unlimited_loss is set but a loss limit is too (max_loss {self.max_loss}, "
+                             f"max_drawdown {self.max_drawdown}): set both to None, or drop unlimited_loss")
         if not self.unit or not self.unit.strip():
             raise ValueError("unit must be 'quote', 'base' or a currency name such as USD or BTC")
         if self.resume not in ("manual", "auto"):
@@ -153,6 +164,11 @@ class KillSwitch:
     @property
     def halted(self) -> bool:
         return self._halted
+
+    @property
+    def loss_unlimited(self) -> bool:
+        """True when no PnL limit is set (only with ``unlimited_loss``): shown at start and in every status."""
+        return self.config.max_loss is None and self.config.max_drawdown is None
 
     @property
     def ledger_halted(self) -> bool:

@@ -22,8 +22,11 @@ Routes: ``/`` the page, ``/static/...`` its script and plotly.min.js,
 stream, ``POST /api/control`` ``{"action": "pause"}`` with
 ``Authorization: Bearer <token>``. Without ``console.dashboard.control_token``
 the page is read-only and every control request is refused (HTTP 403); with
-it, a request without the right token is refused too. Refusals are logged
-and shown on the page; accepted actions are audited by the channel itself.
+it, a request without the right token is refused too. Refusals are shown on
+the page and written to the audit trail, bounded against a flood
+(:mod:`mmkit.app.console.refusals`: the first per client address and minute
+in full, the rest counted in one summary line); accepted actions are audited
+by the channel itself.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from typing import Any
 from loguru import logger
 
 from mmkit.app.console.http_server import HttpServer, Request, Response, Send
+from mmkit.app.console.refusals import RefusalAudit
+from mmkit.app.console.runtime import unlimited_loss_text
 from mmkit.app.control.auth import token_matches
 from mmkit.model import NS_PER_S, BalanceUpdate, OrderCancelRejected, OrderRejected, Side, VenueEvent
 
@@ -98,6 +103,10 @@ class Dashboard:
         self.actions: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self.snapshot: dict[str, Any] = {}
         self.version = 0
+        # Refused control requests go to the audit trail through its writer thread (persistence), else the
+        # channel's sink; bounded per address and minute (mmkit.app.console.refusals).
+        audit = getattr(getattr(persistence, "audit", None), "put", None) or getattr(channel, "audit", None)
+        self.refusals = RefusalAudit(audit)
         self._server: HttpServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -134,6 +143,7 @@ class Dashboard:
 
     async def close(self) -> None:
         self._closing = True
+        self.refusals.close()  # no-op when the run's closers already did it (before the audit writer closed)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -147,6 +157,7 @@ class Dashboard:
             await asyncio.sleep(self.interval_s)
             try:
                 self.refresh()
+                self.refusals.flush()  # the summary of a minute of refusals that has ended
             except Exception:
                 self._log.opt(exception=True).error("dashboard snapshot failed")
 
@@ -210,13 +221,13 @@ class Dashboard:
         return Response.json(result.as_dict(), status=200 if result.ok else 409)
 
     def _refused(self, status: int, action: str, peer: str, why: str) -> Response:
-        self._log.warning("dashboard refused {!r} from {}: {}", action, peer, why)
+        self.refusals.record(peer, action, status, why)  # audited and logged, bounded against a flood
         self.actions.appendleft(
             {
                 "ts_ns": time.time_ns(),
-                "action": action,
+                "action": action[:64],
                 "ok": False,
-                "message": f"refused: {why}",
+                "message": f"refused: {why}"[:200],  # it may quote what was sent: the page shows 50
                 "source": f"web {peer}",
             }
         )
@@ -355,6 +366,8 @@ class Dashboard:
             "kill_switch": {
                 "halted": bool(kill is not None and kill.halted),
                 "reason": kill.reason if kill is not None and kill.halted else "",
+                # "" or what the page shows in a banner: no loss limit, on purpose (unlimited_loss)
+                "unlimited_loss": unlimited_loss_text(kill),
             },
             "quoting": bool(runner.quoting_enabled),
             "hedge": None

@@ -80,6 +80,9 @@ class Console:
             from mmkit.app.console.dashboard import Dashboard
 
             self.dashboard = Dashboard(built, section.dashboard, controls.channel if controls else None, persistence)
+            # The last summary of refused requests goes out before the audit writer closes (persistence's
+            # closer was appended before this one; closers run in order).
+            engine.closers.insert(0, self.dashboard.refusals.close)
             try:
                 self.addresses["dashboard"] = await self.dashboard.start()
             except OSError as exc:
@@ -209,5 +212,30 @@ class Console:
 
 
 async def start_console(built: Any) -> Console:
-    """The console of ``built`` (alerts start at once, so a refused start can alert)."""
+    """The console of ``built`` (alerts start at once, so a refused start can alert).
+
+    Also where a start says, before anything is sent, that it runs with no loss limit
+    (``risk.kill_switch.unlimited_loss``): the config allows it only written down, and the log says it.
+    """
+    warn_unlimited_loss(built)
     return Console(built)
+
+
+def unlimited_loss_text(kill: Any) -> str:
+    """What status and the page say of a run with no loss limit ("" when it has one).
+
+    Two ways to have none, both written in the config on purpose: ``unlimited_loss: true`` (the switch
+    runs its other triggers), or no kill switch at all (``enabled: false``).
+    """
+    if kill is None:
+        return "NO LOSS LIMIT (risk.kill_switch.enabled: false: no kill switch at all)"
+    if not getattr(kill, "loss_unlimited", False):
+        return ""
+    return "NO LOSS LIMIT (risk.kill_switch.unlimited_loss: true; max_loss and max_drawdown are null)"
+
+
+def warn_unlimited_loss(built: Any) -> None:
+    """One WARNING at start when the run has no loss limit on purpose (nothing when it has one)."""
+    text = unlimited_loss_text(built.engine.runner.kill_switch)
+    if text:
+        logger.warning("instance {} runs with {}", built.config.engine.instance, text)

@@ -50,6 +50,9 @@ def format_live(snap: dict[str, Any]) -> str:
     from mmkit.app.status_cmd import table
 
     lines = [f"live         from the instance's console (tick {snap.get('ticks')}, mid {_num(snap.get('mid'), 2)})"]
+    unlimited = (snap.get("kill_switch") or {}).get("unlimited_loss")
+    if unlimited:
+        lines.append(f"kill switch  {unlimited}")
     orders = sorted(
         snap.get("orders", []),
         key=lambda o: (o["side"] != "sell", o["level"] if o["level"] is not None else 99, o["price"] or 0),

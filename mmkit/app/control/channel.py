@@ -217,7 +217,9 @@ class ControlChannel:
             "quoting": quoting,
             "kill_switch": {"halted": bool(kill is not None and kill.halted),
                             "reason": kill.reason if kill is not None else "",
-                            "resume": kill.config.resume if kill is not None else ""},
+                            "resume": kill.config.resume if kill is not None else "",
+                            # no loss limit on purpose (unlimited_loss, or no switch): said in every status
+                            "unlimited_loss": bool(kill is None or kill.loss_unlimited)},
             "position": str(engine.inventory.position),
             "open_orders": engine.open_order_count(),
             "pnl_total": str(engine.pnl.total()),

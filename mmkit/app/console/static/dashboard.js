@@ -75,7 +75,9 @@ function drawTables(s) {
 function drawHeader(s) {
   $("title").textContent = `${s.instance} · ${s.strategy} · ${s.symbol}`;
   pill("venue", `${s.venue} ${s.venue_connected ? "connected" : "DOWN"}`, s.venue_connected ? "ok" : "bad");
-  pill("kill", s.kill_switch.halted ? `kill switch HALTED: ${s.kill_switch.reason}` : "kill switch ok", s.kill_switch.halted ? "bad" : "ok");
+  const ks = s.kill_switch, unlimited = ks.unlimited_loss;  // no loss limit on purpose: never a green "ok"
+  pill("kill", ks.halted ? `kill switch HALTED: ${ks.reason}` : (unlimited ? `kill switch: ${unlimited}` : "kill switch ok"),
+       ks.halted ? "bad" : (unlimited ? "warn" : "ok"));
   pill("quoting", s.quoting ? "quoting" : "quoting PAUSED", s.quoting ? "ok" : "warn");
   if (s.hedge) pill("hedge", `hedge ${s.hedge.venue}: ${s.hedge.stopped ? "STOPPED " + s.hedge.stopped : "on"} (${s.hedge.working} working)`, s.hedge.stopped ? "bad" : "ok");
   else pill("hedge", "no hedge", "");

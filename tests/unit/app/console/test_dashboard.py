@@ -1,7 +1,7 @@
 """The dashboard server on the real engine (mmkit.testing.Harness) with the real ControlChannel, over real HTTP.
 
 Covered here (the browser test covers the page itself): read-only without a token (every control
-request refused, the page offers no buttons), the token checked, an accepted action going through
+request refused and audited, the page offers no buttons), the token checked, an accepted action going through
 ControlChannel.execute (and audited there), the SSE stream, and a prompt close with a page open.
 """
 
@@ -99,7 +99,17 @@ async def test_without_a_token_the_page_is_read_only(readonly: Rig) -> None:
     assert readonly.h.engine.runner.quoting_enabled
     status, body = await readonly.post("trip", "anything")
     assert status == 400  # never offered on the page
-    assert not readonly.audit_path.exists() or "control" not in readonly.audit_path.read_text()
+    # Refused attempts are audited (they used not to be): the first from the address in full, the other four
+    # counted in one summary line written when the window ends or, here, when the dashboard closes.
+    await readonly.dashboard.close()
+    readonly.trail.close()
+    audited = [json.loads(line)["data"] for line in readonly.audit_path.read_text().splitlines()]
+    assert [a["phase"] for a in audited] == ["refused", "refused_summary"], audited
+    first, summary = audited
+    assert first["source"] == "web 127.0.0.1" and first["action"] == "pause" and first["status"] == 403
+    assert "read-only" in first["reason"]
+    assert (summary["refused"], summary["suppressed"]) == (5, 4)
+    assert summary["actions"] == [["flatten", 1], ["cancel-all", 1], ["resume", 1], ["trip", 1]]
 
 
 async def test_with_a_token_actions_go_through_the_channel(controlled: Rig) -> None:
@@ -116,8 +126,12 @@ async def test_with_a_token_actions_go_through_the_channel(controlled: Rig) -> N
     assert [(a["action"], a["ok"]) for a in state["actions"]] == [("pause", True), ("pause", False), ("pause", False)]
     controlled.trail.close()
     audited = [json.loads(line)["data"] for line in controlled.audit_path.read_text().splitlines()]
-    assert [(a["action"], a["phase"]) for a in audited] == [("pause", "request"), ("pause", "result")]
-    assert audited[1]["source"].startswith("web 127.0.0.1")
+    # The missing-token refusal in full (the wrong-token one is counted for the window's summary), then the
+    # accepted action's two lines from the channel.
+    assert [(a["action"], a["phase"]) for a in audited] == [("pause", "refused"), ("pause", "request"),
+                                                            ("pause", "result")]
+    assert audited[0]["reason"] == "wrong or missing control token" and audited[0]["status"] == 403
+    assert audited[2]["source"].startswith("web 127.0.0.1")
 
 
 @pytest.mark.parametrize(
