@@ -10,12 +10,12 @@ each part type-checks on its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _Tracked
-from connectors.ccxt.errors import ClassifiedError, ErrorKind
+from connectors.ccxt.errors import ClassifiedError, ErrorKind, classify
 from connectors.ccxt.profiles import VenueProfile
 from connectors.ccxt.session_health import SessionHealth, Verdict
 from connectors.ccxt.settings import CcxtConnectorConfig
@@ -83,6 +83,24 @@ class CcxtBase:
     def _send(self) -> int:
         """The send number of a REST call about to go out: take it before the call's ``await``."""
         return self._health.send()
+
+    async def _rest(self, call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Every ccxt REST call of the connector goes through here: its outcome feeds the session health.
+
+        The send number is taken before the ``await`` and the outcome (an answer, or the
+        classified error) is handed back with it, so the newest-*sent* call decides
+        (session_health.py) whoever made it: order entry, the poller, the reconciliation
+        reads (open orders, order status, balances, trade history) and the dead man's switch.
+        The exception is re-raised unchanged: the caller still decides what it means.
+        """
+        sent = self._send()
+        try:
+            result = await call(*args)
+        except Exception as exc:
+            self._note(sent, classify(exc, self._profile.reject_texts))
+            raise
+        self._note(sent, None)
+        return result
 
     def _note(self, sent: int, err: ClassifiedError | None) -> None:
         """Feed the outcome of the call numbered ``sent`` into the session health (``err`` None: success).

@@ -101,7 +101,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             exchange, profile.dead_mans_switch,
             timeout_s=self._config.dead_man_timeout_s, refresh_s=self._config.dead_man_refresh_s,
             tick_grace_s=self._config.dead_man_tick_grace_s, last_tick_ns=lambda: self._last_drain_ns,
-            venue=rules.venue,
+            venue=rules.venue, call=self._rest, halt_after_s=self._config.dead_man_halt_after_s,
+            on_change=self._dead_man_changed,
         )
         if rules.supports_replace and not profile.replace:
             raise ValueError(f"{rules.venue}: the venue rules say supports_replace but {profile.venue} has no replace")
@@ -200,7 +201,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self._inbox.bind_loop(asyncio.get_running_loop())
         if not self._exchange.markets:
             try:
-                await self._exchange.load_markets()
+                await self._rest(self._exchange.load_markets)
             except Exception as exc:
                 raise TransientVenueError(f"{self.venue}: load_markets failed: {exc}") from exc
         if self._running:
@@ -264,6 +265,20 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     def drain(self) -> list[VenueEvent]:
         self._last_drain_ns = time.time_ns()
         return self._inbox.drain()
+
+    def quoting_halt_reason(self) -> str | None:
+        """Why quotes must not rest on this venue now, or None (mmkit.connector.QuotingGuard).
+
+        The engine reads it every tick before the controller: a reason pulls our quotes and
+        keeps them off. Here: the venue's dead man's switch, where one is armed, is not
+        (deadman.py). Orders are still accepted (hedges reduce risk and do not rest).
+        """
+        if not self._running:
+            return None
+        return self.dead_man.quoting_halt_reason(time.time_ns())
+
+    def _dead_man_changed(self, armed: bool, reason: str) -> None:
+        self._put(ConnectionStatus(self.venue, "dead-man", armed, reason, self._now()))
 
     # -- protocol: order entry (submit-only) ------------------------------
 
@@ -333,7 +348,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderStatusReport]:
         ccxt_symbol = None if symbol is None else self._profile.ccxt_symbol(symbol)
         try:
-            raws = await self._exchange.fetch_open_orders(ccxt_symbol)
+            raws = await self._rest(self._exchange.fetch_open_orders, ccxt_symbol)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_open_orders: {classify(exc).message}") from exc
         reports = []
@@ -347,7 +362,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
 
     async def fetch_balances(self) -> list[Balance]:
         try:
-            raw = await self._exchange.fetch_balance()
+            raw = await self._rest(self._exchange.fetch_balance)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_balance: {classify(exc).message}") from exc
         totals = raw.get("total") or {}
@@ -359,7 +374,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     async def _client_id_from_venue(self, order_id: str, symbol: str) -> str:
         """Our client id for a venue order this process never saw (Kraken's trades do not carry it)."""
         try:
-            raw = await self._exchange.fetch_order(order_id, self._profile.ccxt_symbol(symbol))
+            raw = await self._rest(self._exchange.fetch_order, order_id, self._profile.ccxt_symbol(symbol))
         except Exception as exc:
             self._log.warning("cannot read order {} for its client id: {}", order_id, classify(exc).message)
             return ""
@@ -377,7 +392,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         if not self._rules.supports_fill_history:
             return []
         try:
-            trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ns // NS_PER_MS)
+            trades = await self._rest(
+                self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ns // NS_PER_MS)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_my_trades: {classify(exc).message}") from exc
         by_venue_id = {t.venue_order_id: cid for cid, t in self._orders.items() if t.venue_order_id}

@@ -17,6 +17,7 @@ them; a status query treats it as "could not ask" and asks again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 from typing import Any
@@ -66,19 +67,16 @@ class OrderFlowMixin(CcxtBase):
             raise NotConnectedError(f"{self.venue}: not connected")
         tracked = self._orders.get(client_id)
         booked_before = tracked.filled if tracked is not None else None
-        sent = self._send()
         try:
             raw = await self._fetch_raw_order(client_id, symbol, tracked)
         except Exception as exc:
             err = classify(exc)
-            self._note(sent, err)
             if err.definitive and err.reason is RejectReason.UNKNOWN_ORDER:
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             if isinstance(exc, ccxt_exc.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
                 # The venue's own words for an order id it does not know: definitive for a status query.
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
-        self._note(sent, None)
         if (tracked is not None and booked_before is not None and raw.get("filled") is not None
                 and booked_before <= _dec(raw["filled"]) < tracked.filled):
             # Trades of this order were passed on while the question was out: the answer predates them and
@@ -148,9 +146,9 @@ class OrderFlowMixin(CcxtBase):
             params["timeInForce"] = order.tif.value
         if kind == "market" and order.side is Side.BUY and self._profile.market_buy_in_base:
             params["order_configuration"] = {"market_market_ioc": {"base_size": str(order.qty)}}
-        sent = self._send()
         try:
-            raw = await self._exchange.create_order(
+            raw = await self._rest(
+                self._exchange.create_order,
                 self._profile.ccxt_symbol(order.symbol),
                 kind,
                 "buy" if order.side is Side.BUY else "sell",
@@ -159,10 +157,9 @@ class OrderFlowMixin(CcxtBase):
                 params,
             )
         except Exception as exc:
-            self._on_place_error(tracked, sent, classify(exc, self._profile.reject_texts))
+            self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
             return
         self._order_backoff.reset()
-        self._note(sent, None)
         now = self._now()
         tracked.venue_order_id = str(raw["id"])
         refusal = self._refusal_in(raw)
@@ -177,8 +174,7 @@ class OrderFlowMixin(CcxtBase):
         if raw.get("status") or raw.get("filled"):
             self._apply_order(tracked, raw)
 
-    def _on_place_error(self, tracked: _Tracked, sent: int, err: ClassifiedError) -> None:
-        self._note(sent, err)
+    def _on_place_error(self, tracked: _Tracked, err: ClassifiedError) -> None:
         now = self._now()
         client_id = tracked.request.client_id
         log = self._log.bind(client_id=client_id)
@@ -200,16 +196,14 @@ class OrderFlowMixin(CcxtBase):
     async def _cancel(self, tracked: _Tracked) -> None:
         order = tracked.request
         booked_before = tracked.filled
-        sent = self._send()
         try:
-            raw = await self._exchange.cancel_order(tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
+            raw = await self._rest(
+                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
         except Exception as exc:
             err = classify(exc, self._profile.reject_texts)
-            self._note(sent, err)
             now = self._now()
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
             return
-        self._note(sent, None)
         if tracked.open:
             # A fill may have raced the cancel: take the venue's final state if it came back.
             if isinstance(raw, dict) and raw.get("filled") is not None:
@@ -227,15 +221,13 @@ class OrderFlowMixin(CcxtBase):
         params: dict[str, Any] = {}
         if self._profile.replace_post_only_param and order.post_only:
             params["postOnly"] = True
-        sent = self._send()
         try:
-            await self._exchange.edit_order(
-                tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
+            await self._rest(
+                self._exchange.edit_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
                 "buy" if order.side is Side.BUY else "sell", str(total), str(request.price), params,
             )
         except Exception as exc:
             err = classify(exc, self._profile.reject_texts)
-            self._note(sent, err)
             now = self._now()
             if err.kind is ErrorKind.BACKOFF:
                 delay = self._order_backoff.next_delay()
@@ -243,7 +235,6 @@ class OrderFlowMixin(CcxtBase):
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now,
                                           is_replace=True, new_client_id=request.client_id))
             return
-        self._note(sent, None)
         now = self._now()
         # The venue order lives on under the new client id, with the fills it already had.
         tracked.open = False
@@ -271,13 +262,14 @@ class OrderFlowMixin(CcxtBase):
     async def _fetch_raw_order(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         if tracked is not None and tracked.venue_order_id is not None:
-            return await self._exchange.fetch_order(tracked.venue_order_id, ccxt_symbol)
+            return await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
         if self._profile.client_id_lookup is ClientIdLookup.SCAN:
-            for raw in await self._exchange.fetch_orders(ccxt_symbol):
+            for raw in await self._rest(self._exchange.fetch_orders, ccxt_symbol):
                 if raw.get("clientOrderId") == client_id:
                     return raw
             raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
-        return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        return await self._rest(
+            self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
 
     def _apply_order(self, tracked: _Tracked, raw: Any, booked_before: Decimal | None = None) -> None:
         """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
@@ -355,15 +347,13 @@ class OrderFlowMixin(CcxtBase):
             for symbol in sorted({t.request.symbol for t in behind}):
                 group = [t for t in behind if t.request.symbol == symbol]
                 since_ms = min(t.sent_ns for t in group) // NS_PER_MS - 60_000
-                sent = self._send()
                 try:
-                    trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ms)
+                    trades = await self._rest(
+                        self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ms)
                 except Exception as exc:
                     err = classify(exc)
-                    self._note(sent, err)
                     self._log.warning("trade history unavailable ({}); fills wait for the next poll", err.message)
                     continue
-                self._note(sent, None)
                 self._book_trades(trades, symbol)
                 for tracked in group:
                     if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
@@ -467,17 +457,14 @@ class OrderFlowMixin(CcxtBase):
                     self._apply_order(tracked, listed[tracked.venue_order_id], booked_before.get(id(tracked)))
                     continue  # still open: the listing said all there is to say
                 before_read = tracked.filled
-                sent = self._send()
                 try:
                     raw = await self._fetch_raw_order(client_id, tracked.request.symbol, tracked)
                 except Exception as exc:
                     err = classify(exc)
-                    self._note(sent, err)
                     self._log.bind(client_id=client_id).debug("poll failed: {}", err.message)
                     if err.kind is ErrorKind.BACKOFF:
                         await asyncio.sleep(self._order_backoff.next_delay())
                     continue
-                self._note(sent, None)
                 self._apply_order(tracked, raw, before_read)
             await asyncio.sleep(self._config.poll_interval_s)
 
@@ -491,15 +478,11 @@ class OrderFlowMixin(CcxtBase):
         symbols = {t.request.symbol for t in self._orders.values() if t.open and t.venue_order_id is not None}
         listed: dict[str, Any] = {}
         for symbol in sorted(symbols):
-            sent = self._send()
             try:
-                raws = await self._exchange.fetch_open_orders(self._profile.ccxt_symbol(symbol))
+                raws = await self._rest(self._exchange.fetch_open_orders, self._profile.ccxt_symbol(symbol))
             except Exception as exc:
-                err = classify(exc)
-                self._note(sent, err)
-                self._log.debug("open-orders listing failed: {}", err.message)
+                self._log.debug("open-orders listing failed: {}", classify(exc).message)
                 return {}  # read them one by one this cycle
-            self._note(sent, None)
             listed.update({str(raw.get("id")): raw for raw in raws if raw.get("id")})
         return listed
 
@@ -535,24 +518,16 @@ class OrderFlowMixin(CcxtBase):
     async def _refresh(self, tracked: _Tracked) -> None:
         """Read one order by REST now and apply it (what the poller does, without waiting for it)."""
         booked_before = tracked.filled
-        sent = self._send()
         try:
             raw = await self._fetch_raw_order(tracked.request.client_id, tracked.request.symbol, tracked)
-        except Exception as exc:
-            self._note(sent, classify(exc))
-            return
-        self._note(sent, None)
+        except Exception:
+            return  # the poller reads it again; the outcome went into the session health
         self._apply_order(tracked, raw, booked_before)
 
     async def _probe(self) -> None:
         """While the REST session is down, a cheap private call tells when the venue answers again."""
-        sent = self._send()
-        try:
-            await self._exchange.fetch_balance()
-        except Exception as exc:
-            self._note(sent, classify(exc))
-            return
-        self._note(sent, None)
+        with contextlib.suppress(Exception):  # the outcome is all a probe is for: it went into the session health
+            await self._rest(self._exchange.fetch_balance)
 
     async def _private_ws_loop(self) -> None:
         """watch_orders as the fast path for fills; gives up after repeated failures (polling remains)."""

@@ -44,6 +44,9 @@ class CcxtConnectorConfig:
     dead_man_refresh_s: float = 15.0
     #: The timer is only pushed back while the engine drained within this many seconds.
     dead_man_tick_grace_s: float = 5.0
+    #: Quoting halts once no refresh sent within this many seconds was answered (default: two refresh
+    #: periods, at most half the timeout): the switch is lapsing, or gone (connectors/ccxt/deadman.py).
+    dead_man_halt_after_s: float | None = None
 
 
 
