@@ -61,6 +61,13 @@ class CcxtBase:
     _order_backoff_until_ns: int
     watchdogs: dict[str, FeedWatchdog]
     checksum_failures: int
+    #: The in-run ledger check (ledger_check.py): woken early by a private stream's gap; its sweep's start.
+    _ledger_wake: asyncio.Event
+    _ledger_since_ms: int
+    ledger_checks: int
+    ledger_missed_trades: int
+    #: OrderStatusReports sent to the engine because the venue's filled disagreed with what was passed on.
+    ledger_reports: int
     sequence_gaps: int
     reconnects: int
     resyncs: int
@@ -122,6 +129,9 @@ class CcxtBase:
         reason = "answer received" if up or err is None else err.message
         self._log.warning("REST session {}: {}", "up" if up else "down", reason)
         self._put(ConnectionStatus(self.venue, "rest", up, reason, self._now()))
+
+    def _wake_ledger_check(self, why: str) -> None:
+        """Bring the in-run ledger check forward (ledger_check.py); a no-op where there is none."""
 
     def _symbol_or_none(self, ccxt_symbol: Any) -> str | None:
         try:

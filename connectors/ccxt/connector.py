@@ -29,7 +29,7 @@ from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop
 from connectors.ccxt.errors import classify
 from connectors.ccxt.feeds import FeedsMixin
-from connectors.ccxt.order_flow import OrderFlowMixin
+from connectors.ccxt.ledger_check import LedgerCheckMixin
 from connectors.ccxt.profiles import VenueProfile, profile_for
 from connectors.ccxt.session_health import SessionHealth
 from connectors.ccxt.settings import (
@@ -63,7 +63,7 @@ from mmkit.model import (
 __all__ = ["CcxtConnector", "CcxtConnectorConfig", "build_exchange"]
 
 
-class CcxtConnector(FeedsMixin, OrderFlowMixin):
+class CcxtConnector(FeedsMixin, LedgerCheckMixin):
     """The mmkit Connector for one ccxt.pro exchange instance.
 
     The exchange instance is injected (built by :func:`build_exchange` or by a
@@ -119,6 +119,11 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self.sequence_gaps = 0
         self.reconnects = 0
         self.resyncs = 0
+        self._ledger_wake = asyncio.Event()
+        self._ledger_since_ms = 0
+        self.ledger_checks = 0
+        self.ledger_missed_trades = 0
+        self.ledger_reports = 0
         self._log = logger.bind(venue=rules.venue, connector="ccxt")
         self._install_taps()
 
@@ -219,6 +224,10 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         if self._profile.heartbeat_channel:
             self._start("heartbeat", self._heartbeat_loop(self._profile.heartbeat_channel))
         self._start("poll", self._poll_loop())
+        if self._config.ledger_check_s > 0 and self._exchange.apiKey:
+            if not self._ledger_since_ms:  # trades before this session are restart recovery's (fetch_fills)
+                self._ledger_since_ms = time.time_ns() // NS_PER_MS
+            self._start("ledger-check", self._ledger_check_loop())
         if self.dead_man.active and self._exchange.apiKey:
             self._last_drain_ns = time.time_ns()
             self._start("dead-man", self.dead_man.run())

@@ -89,6 +89,11 @@ class OrderFlowMixin(CcxtBase):
             tracked = self._adopt(client_id, symbol, raw)
         if tracked is not None:
             self._apply_order(tracked, raw)
+            if _dec(raw.get("filled")) > tracked.filled:
+                # The trades behind the venue's figure are being read (``_apply_order`` asked): let them reach
+                # the engine first. A report above what was passed on would book the difference as missing
+                # (a synthetic fill and a halt), and the trades, arriving next, a second time.
+                await self._trades_read(self._config.trade_wait_s)
         return self._report(client_id, symbol, raw)
 
     def _adopt(self, client_id: str, symbol: str, raw: Any) -> _Tracked | None:
@@ -291,6 +296,7 @@ class OrderFlowMixin(CcxtBase):
             now = self._now()
             self._put(OrderAccepted(self.venue, tracked.request.client_id, str(tracked.venue_order_id), now, now))
         tracked.last_raw = raw
+        self._note_behind(tracked, raw)
         if booked_before is not None and raw.get("filled") is not None:
             venue_filled = _dec(raw["filled"])
             if venue_filled < booked_before and venue_filled != tracked.reported_short:
@@ -299,6 +305,7 @@ class OrderFlowMixin(CcxtBase):
                     "venue counts {} filled on order {}, trades passed on: {}",
                     venue_filled, tracked.venue_order_id, booked_before,
                 )
+                self.ledger_reports += 1
                 self._put(self._report(tracked.request.client_id, tracked.request.symbol, raw))
         if _dec(raw.get("filled")) > tracked.filled:
             self._want_trades()
@@ -319,6 +326,19 @@ class OrderFlowMixin(CcxtBase):
         elif status == "rejected":
             self._put(OrderRejected(self.venue, client_id, RejectReason.OTHER, "rejected by venue", now, now))
 
+    def _note_behind(self, tracked: _Tracked, raw: Any) -> None:
+        """Keep since when the venue counts more filled than the trades passed on, and when a finished order agreed."""
+        if raw.get("filled") is None:
+            return  # no figure (a websocket order): nothing to compare
+        venue_filled = _dec(raw["filled"])
+        if venue_filled > tracked.filled:
+            if tracked.behind_since_ns is None:
+                tracked.behind_since_ns = time.time_ns()
+            return
+        tracked.behind_since_ns = None
+        if venue_filled == tracked.filled and raw.get("status") not in (None, "open"):
+            tracked.verified_filled = tracked.filled
+
     def _refusal_in(self, raw: Any) -> RejectReason | None:
         """A post-only refusal carried by a cancelled order's reason (Gemini, Kraken)."""
         if raw.get("status") not in ("canceled", "cancelled"):
@@ -335,6 +355,14 @@ class OrderFlowMixin(CcxtBase):
             self._trade_sync = asyncio.get_running_loop().create_task(self._sync_trades())
             self._side_tasks.add(self._trade_sync)
             self._trade_sync.add_done_callback(self._side_tasks.discard)
+
+    async def _trades_read(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) for the trade sync under way; what it could not find stays unbooked."""
+        task = self._trade_sync
+        if task is None or task.done():
+            return
+        with contextlib.suppress(Exception):  # a timeout or a failed read: the caller reports what it has
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
 
     async def _sync_trades(self) -> None:
         """Book the venue trades of our orders whose filled quantity moved, one Fill per trade id."""
@@ -359,9 +387,11 @@ class OrderFlowMixin(CcxtBase):
                     if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
                         self._apply_order(tracked, tracked.last_raw)
 
-    def _book_trades(self, trades: list[Any], symbol: str) -> None:
+    def _book_trades(self, trades: list[Any], symbol: str) -> list[Fill]:
+        """Pass on each trade of one of our orders not passed on before (by venue trade id); returns those."""
         # The latest client id on a venue order wins: after a replace, the order lives on under the new id.
         by_venue_id = {t.venue_order_id: t for t in self._orders.values() if t.venue_order_id}
+        booked = []
         for trade in sorted(trades, key=lambda t: t.get("timestamp") or 0):
             trade_id = str(trade.get("id"))
             tracked = by_venue_id.get(str(trade.get("order") or ""))
@@ -373,6 +403,8 @@ class OrderFlowMixin(CcxtBase):
             tracked.notional += fill.notional
             tracked.fee_paid += fill.fee
             self._put(fill)
+            booked.append(fill)
+        return booked
 
     def _fill_from_trade(self, trade: Any, symbol: str, client_id: str, order: OrderRequest | None) -> Fill:
         """One venue trade as a Fill; the fee is the venue's, else the fee schedule's."""
@@ -506,6 +538,7 @@ class OrderFlowMixin(CcxtBase):
                 failures += 1
                 self._log.warning("watch_my_trades failed ({}/{}): {}", failures,
                                   self._config.private_ws_max_failures, classify(exc).message)
+                self._wake_ledger_check("a gap in the private trades stream")
                 await asyncio.sleep(backoff.next_delay())
                 continue
             failures = 0
@@ -544,6 +577,7 @@ class OrderFlowMixin(CcxtBase):
                     self._config.private_ws_max_failures,
                     classify(exc).message,
                 )
+                self._wake_ledger_check("a gap in the private orders stream")
                 await asyncio.sleep(backoff.next_delay())
                 continue
             failures = 0

@@ -415,6 +415,23 @@ class MockVenueServer(AccountsMixin):
         if order.status == "closed":
             self._kraken_execution(order, "filled", "filled")
 
+    def resend_kraken_trade(self, client_id: str) -> str:
+        """A hostile Kraken: the order's last trade is streamed again on ``executions`` under a new exec id.
+
+        The venue's own books (the order's ``vol_exec``, the trade history) still hold the one
+        trade. Returns the new exec id.
+        """
+        order = self.find_by_client_id(client_id)
+        trade = [t for t in self.trades["kraken"] if t.order_id == order.txid][-1]
+        exec_id = f"T{next(self._txids):05d}-MOCK-RESENT"
+        status = "filled" if order.status == "closed" else "partially_filled"
+        self._kraken_execution(
+            order, "trade", status, exec_id=exec_id, last_qty=float(trade.qty), last_price=float(trade.price),
+            liquidity_ind="m" if trade.maker else "t", cost=float(trade.qty * trade.price),
+            fees=[{"asset": "USD", "qty": float(trade.fee)}],
+        )
+        return exec_id
+
     def fill(self, venue: str, client_id: str, qty: Decimal, price: Decimal, maker: bool = True) -> None:
         """Fill (part of) our order on any venue, by our client order id."""
         if venue == "kraken":
