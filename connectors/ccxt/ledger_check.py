@@ -71,8 +71,8 @@ class LedgerCheckMixin(OrderFlowMixin):
         await self._sweep_trade_history()
         self._ledger_since_ms = began_ms - SWEEP_OVERLAP_MS
         unverified = sorted(
-            (t for t in self._orders.values()
-             if not t.open and t.venue_order_id is not None and t.filled > 0 and t.verified_filled != t.filled),
+            (t for t in self._current_orders()
+             if not t.open and t.filled > 0 and t.verified_filled != t.filled),
             key=lambda t: t.sent_ns,
         )
         for tracked in unverified[: self._config.ledger_check_max_reads]:
@@ -109,10 +109,22 @@ class LedgerCheckMixin(OrderFlowMixin):
             return
         self._apply_order(tracked, raw, booked_before)  # below what was passed on: reported to the engine
 
+    def _current_orders(self) -> list[_Tracked]:
+        """One tracked order per venue order id: the latest client id (a replace lives on under the new one).
+
+        The replaced one keeps the filled quantity it had then; set against the venue's whole
+        order it would read as "fills missing".
+        """
+        latest: dict[str, _Tracked] = {}
+        for tracked in self._orders.values():
+            if tracked.venue_order_id is not None:
+                latest[tracked.venue_order_id] = tracked
+        return list(latest.values())
+
     def _report_behind(self) -> None:
         now = time.time_ns()
         grace_ns = int(self._config.ledger_behind_grace_s * 1e9)
-        for tracked in self._orders.values():
+        for tracked in self._current_orders():
             since, raw = tracked.behind_since_ns, tracked.last_raw
             if since is None or raw is None or now - since < grace_ns:
                 continue

@@ -151,3 +151,23 @@ async def test_a_fill_that_raced_a_cancel_is_found_in_the_trade_history_while_ru
     tracked = kraken._orders["race2"]
     await run_ledger(kraken, ledger, events, lambda: tracked.verified_filled == D("0.004"), "verified")
     assert ledger.alarms == []
+
+
+async def test_fills_across_an_amend_are_no_finding(server: MockVenueServer, make_connector: ConnectorFactory) -> None:
+    """Kraken's AmendOrder keeps the venue order under our new client id; the replaced id is not checked against it."""
+    kraken = await make_connector("kraken", book=False, config=attrs.evolve(CHECKING, poll_interval_s=0.05))
+    ledger = Ledger(kraken)
+    events: list[VenueEvent] = []
+    ledger.tracker.submit(bid("am1"))
+    await run_ledger(kraken, ledger, events, lambda: of_type(events, OrderAccepted), "accepted")
+    server.fill("kraken", "am1", D("0.002"), D("60000.0"))
+    await run_ledger(kraken, ledger, events, lambda: ledger.booked, "the first fill")
+    replacement = ledger.tracker.replace("am1", D("59990.0"), D("0.008"))
+    assert replacement is not None
+    await run_ledger(kraken, ledger, events, lambda: replacement.client_id in kraken._orders, "the amend")
+    server.fill("kraken", "am1", D("0.003"), D("59990.0"))  # the venue order still carries our first cl_ord_id
+    await run_ledger(kraken, ledger, events, lambda: len(ledger.booked) == 2, "the second fill")
+    checks = kraken.ledger_checks
+    await run_ledger(kraken, ledger, events, lambda: kraken.ledger_checks >= checks + 12, "rounds past the grace")
+    assert ledger.alarms == [] and kraken.ledger_reports == 0
+    assert [f.qty for f in ledger.booked] == [D("0.002"), D("0.003")]
