@@ -142,7 +142,8 @@ async def test_refreshes_timing_out_halt_quoting_with_the_reason_until_one_is_an
     refresh was a REST outcome like any other (the session went down on it). One
     answered refresh arms the switch again and the halt ends by itself.
     """
-    connector = await make_venue_connector(server, "kraken", ARMED)
+    # A bound of six refresh periods: a refresh slowed by a busy machine must not halt before the stall.
+    connector = await make_venue_connector(server, "kraken", attrs.evolve(ARMED, dead_man_halt_after_s=0.6))
     connector.exchange.timeout = CLIENT_TIMEOUT_MS
     await connector.connect()
     events: list[object] = []
@@ -153,7 +154,8 @@ async def test_refreshes_timing_out_halt_quoting_with_the_reason_until_one_is_an
         await _ticking_while(connector, lambda: connector.quoting_halt_reason() is not None, "the halt", events)
         reason = connector.quoting_halt_reason()
         assert reason is not None and "dead man's switch last refreshed" in reason
-        await _ticking_while(connector, lambda: connector.dead_man.failures >= 2, "two timed-out refreshes", events)
+        await _ticking_while(connector, lambda: connector.dead_man.failures_in_a_row >= 2, "two timed-out refreshes",
+                             events)
         assert "RequestTimeout" in str(connector.dead_man.last_error)
         assert "RequestTimeout" in str(connector.quoting_halt_reason())
         assert connector.dead_man.halts == 1

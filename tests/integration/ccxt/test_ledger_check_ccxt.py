@@ -14,6 +14,7 @@ from decimal import Decimal as D
 
 import attrs
 import pytest
+from loguru import logger
 
 from connectors.ccxt.connector import CcxtConnector
 from mmkit.model import Fill, OrderAccepted, OrderCanceled, OrderRequest, OrderStatusReport, Side, VenueEvent
@@ -171,3 +172,46 @@ async def test_fills_across_an_amend_are_no_finding(server: MockVenueServer, mak
     await run_ledger(kraken, ledger, events, lambda: kraken.ledger_checks >= checks + 12, "rounds past the grace")
     assert ledger.alarms == [] and kraken.ledger_reports == 0
     assert [f.qty for f in ledger.booked] == [D("0.002"), D("0.003")]
+
+
+@pytest.mark.parametrize("venue", ["kraken", "coinbase", "gemini"])
+async def test_the_check_reads_each_venues_history_and_orders_and_agrees_with_an_honest_venue(
+    server: MockVenueServer, venue: str
+) -> None:
+    """Each venue's trade history and order read parse (ccxt's code on the venue's payloads); nothing is found."""
+    connector = await make_venue_connector(server, venue, CHECKING)
+    await connector.connect()
+    try:
+        await _honest_round(server, connector, venue)
+    finally:
+        await connector.disconnect()
+
+
+async def _honest_round(server: MockVenueServer, connector: CcxtConnector, venue: str) -> None:
+    symbol = next(iter(connector.profile.symbols))
+    instrument = connector.rules.instrument(symbol)
+    bids, _ = server.books[venue].top(1)
+    price = instrument.round_price(bids[0][0] * D("0.99"), Side.BUY)
+    lot = instrument.lot_for(price)
+    qty = (max(instrument.min_notional * 4 / price, instrument.min_qty * 2) / lot).to_integral_value() * lot
+    ledger = Ledger(connector)
+    events: list[VenueEvent] = []
+    ledger.tracker.submit(OrderRequest("hon1", venue, symbol, Side.BUY, qty, price, post_only=True))
+    await run_ledger(connector, ledger, events, lambda: of_type(events, OrderAccepted), "accepted")
+    qty = qty / 2
+    server.fill(venue, "hon1", qty, price)
+    ledger.tracker.cancel("hon1")
+    await run_ledger(connector, ledger, events, lambda: of_type(events, OrderCanceled), "the cancel")
+    tracked = connector._orders["hon1"]
+    await run_ledger(connector, ledger, events, lambda: tracked.verified_filled == qty, "verified")
+    assert [f.qty for f in ledger.booked] == [qty]
+    # One round by hand, the order read again: the history read and the order read both parse.
+    tracked.verified_filled = None
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")
+    try:
+        await connector.check_ledger()
+    finally:
+        logger.remove(sink)
+    assert warnings == [] and tracked.verified_filled == qty
+    assert ledger.alarms == [] and connector.ledger_reports == 0
