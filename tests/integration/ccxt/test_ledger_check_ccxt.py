@@ -215,3 +215,22 @@ async def _honest_round(server: MockVenueServer, connector: CcxtConnector, venue
         logger.remove(sink)
     assert warnings == [] and tracked.verified_filled == qty
     assert ledger.alarms == [] and connector.ledger_reports == 0
+
+
+async def test_a_gap_in_the_private_stream_brings_the_check_forward(server: MockVenueServer) -> None:
+    """Kraken's private socket drops: trades may have been lost in the gap, so the check runs now, not in a minute."""
+    config = attrs.evolve(CHECKING, use_private_ws=True, ledger_check_s=60, private_ws_max_failures=100)
+    kraken = await make_venue_connector(server, "kraken", config)
+    await kraken.connect()
+    try:
+        kraken.place(bid("gap1"))
+        events = await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)), WAIT_S)
+        await collect_until(kraken, lambda ev: bool(server.kraken_private), WAIT_S, into=events)
+        assert kraken.ledger_checks == 0
+        server.fill("kraken", "gap1", D("0.004"), D("60000.0"))
+        await collect_until(kraken, lambda ev: bool(of_type(ev, Fill)), WAIT_S, into=events)
+        for ws in list(server.kraken_private):
+            await ws.close()
+        await collect_until(kraken, lambda ev: kraken.ledger_checks >= 1, WAIT_S, into=events)
+    finally:
+        await kraken.disconnect()
