@@ -1,8 +1,9 @@
-"""State and plumbing shared by the ccxt connector's parts (feeds, order flow).
+"""State and plumbing shared by the ccxt connector's parts (feeds, order flow, polling, ledger check).
 
 Why a base class: the connector is split by job (market-data feeds in
-:mod:`connectors.ccxt.feeds`, order entry and polling in
-:mod:`connectors.ccxt.order_flow`), and each part needs the same inbox,
+:mod:`connectors.ccxt.feeds`, order entry in :mod:`connectors.ccxt.order_flow`,
+polling and private streams in :mod:`connectors.ccxt.polling`, the in-run
+ledger check in :mod:`connectors.ccxt.ledger_check`), and each part needs the same inbox,
 task registry, session health and clock. They are declared here once, so
 each part type-checks on its own.
 """

@@ -9,8 +9,9 @@ adds exactly that, and the per-venue differences live in
 
 The connector is split by job: :mod:`connectors.ccxt.feeds` (books and trades
 under a watchdog, integrity checks), :mod:`connectors.ccxt.order_flow` (order
-tasks, venue state -> events, polling), :mod:`connectors.ccxt.settings`
-(config and exchange construction), :mod:`connectors.ccxt.base` (shared state
+tasks, venue state -> events), :mod:`connectors.ccxt.polling` (the poller and
+the private streams), :mod:`connectors.ccxt.ledger_check` (the in-run ledger
+check), :mod:`connectors.ccxt.settings` (config and exchange construction), :mod:`connectors.ccxt.base` (shared state
 and plumbing). This module holds the protocol surface and the wiring.
 """
 

@@ -38,14 +38,14 @@ import time
 
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.errors import classify
-from connectors.ccxt.order_flow import OrderFlowMixin
+from connectors.ccxt.polling import PollingMixin
 from mmkit.model import NS_PER_MS
 
 #: The trade history sweep overlaps the previous round by this much (a trade stamped late is still seen).
 SWEEP_OVERLAP_MS = 60_000
 
 
-class LedgerCheckMixin(OrderFlowMixin):
+class LedgerCheckMixin(PollingMixin):
     """The periodic check (``_ledger_check_loop``) and one round of it (``check_ledger``)."""
 
     async def _ledger_check_loop(self) -> None:
