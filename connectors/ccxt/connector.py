@@ -11,8 +11,11 @@ The connector is split by job: :mod:`connectors.ccxt.feeds` (books and trades
 under a watchdog, integrity checks), :mod:`connectors.ccxt.order_flow` (order
 tasks, venue state -> events), :mod:`connectors.ccxt.polling` (the poller and
 the private streams), :mod:`connectors.ccxt.ledger_check` (the in-run ledger
-check), :mod:`connectors.ccxt.settings` (config and exchange construction), :mod:`connectors.ccxt.base` (shared state
-and plumbing). This module holds the protocol surface and the wiring.
+check), :mod:`connectors.ccxt.deadman` (the venue's dead man's switch, and
+whether quotes may rest), :mod:`connectors.ccxt.settings` (config and exchange
+construction), :mod:`connectors.ccxt.base` (shared state and plumbing, and
+``_rest``, through which every REST call feeds the session health). This
+module holds the protocol surface and the wiring.
 """
 
 from __future__ import annotations
