@@ -427,6 +427,28 @@ def status_capabilities(connector: object) -> StatusCapabilities:
     return declared if isinstance(declared, StatusCapabilities) else FULL_STATUS_QUERIES
 
 
+@runtime_checkable
+class QuotingGuard(Protocol):
+    """A connector that can say why quotes must not rest on its venue now (optional; see :func:`quoting_guard`).
+
+    Why: some venues protect resting quotes with something the connector keeps
+    alive (a venue-side dead man's switch refreshed over REST). While that
+    protection is failing, the session may still answer, so ``connected`` stays
+    True (cancels and hedges must go on), but quoting must stop: the engine
+    reads the reason every tick, before the controller, and a reason pulls the
+    quotes and keeps them off until it clears. The connector logs the reason
+    when it appears.
+    """
+
+    def quoting_halt_reason(self) -> str | None: ...
+
+
+def quoting_guard(connector: object) -> Callable[[], str | None] | None:
+    """The connector's ``quoting_halt_reason``, or None when it declares none (nothing to check per tick)."""
+    guard = getattr(connector, "quoting_halt_reason", None)
+    return guard if callable(guard) else None
+
+
 def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:
     """Build VenueRules in code (tests, simple sims) with the same type the YAML produces."""
     return VenueRules(venue=venue, instruments=tuple(instruments), **kwargs)  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
-"""State and plumbing shared by the ccxt connector's parts (feeds, order flow).
+"""State and plumbing shared by the ccxt connector's parts (feeds, order flow, polling, ledger check).
 
 Why a base class: the connector is split by job (market-data feeds in
-:mod:`connectors.ccxt.feeds`, order entry and polling in
-:mod:`connectors.ccxt.order_flow`), and each part needs the same inbox,
+:mod:`connectors.ccxt.feeds`, order entry in :mod:`connectors.ccxt.order_flow`,
+polling and private streams in :mod:`connectors.ccxt.polling`, the in-run
+ledger check in :mod:`connectors.ccxt.ledger_check`), and each part needs the same inbox,
 task registry, session health and clock. They are declared here once, so
 each part type-checks on its own.
 """
@@ -10,12 +11,12 @@ each part type-checks on its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _Tracked
-from connectors.ccxt.errors import ClassifiedError, ErrorKind
+from connectors.ccxt.errors import ClassifiedError, ErrorKind, classify
 from connectors.ccxt.profiles import VenueProfile
 from connectors.ccxt.session_health import SessionHealth, Verdict
 from connectors.ccxt.settings import CcxtConnectorConfig
@@ -61,6 +62,13 @@ class CcxtBase:
     _order_backoff_until_ns: int
     watchdogs: dict[str, FeedWatchdog]
     checksum_failures: int
+    #: The in-run ledger check (ledger_check.py): woken early by a private stream's gap; its sweep's start.
+    _ledger_wake: asyncio.Event
+    _ledger_since_ms: int
+    ledger_checks: int
+    ledger_missed_trades: int
+    #: OrderStatusReports sent to the engine because the venue's filled disagreed with what was passed on.
+    ledger_reports: int
     sequence_gaps: int
     reconnects: int
     resyncs: int
@@ -84,6 +92,24 @@ class CcxtBase:
         """The send number of a REST call about to go out: take it before the call's ``await``."""
         return self._health.send()
 
+    async def _rest(self, call: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Every ccxt REST call of the connector goes through here: its outcome feeds the session health.
+
+        The send number is taken before the ``await`` and the outcome (an answer, or the
+        classified error) is handed back with it, so the newest-*sent* call decides
+        (session_health.py) whoever made it: order entry, the poller, the reconciliation
+        reads (open orders, order status, balances, trade history) and the dead man's switch.
+        The exception is re-raised unchanged: the caller still decides what it means.
+        """
+        sent = self._send()
+        try:
+            result = await call(*args)
+        except Exception as exc:
+            self._note(sent, classify(exc, self._profile.reject_texts))
+            raise
+        self._note(sent, None)
+        return result
+
     def _note(self, sent: int, err: ClassifiedError | None) -> None:
         """Feed the outcome of the call numbered ``sent`` into the session health (``err`` None: success).
 
@@ -104,6 +130,9 @@ class CcxtBase:
         reason = "answer received" if up or err is None else err.message
         self._log.warning("REST session {}: {}", "up" if up else "down", reason)
         self._put(ConnectionStatus(self.venue, "rest", up, reason, self._now()))
+
+    def _wake_ledger_check(self, why: str) -> None:
+        """Bring the in-run ledger check forward (ledger_check.py); a no-op where there is none."""
 
     def _symbol_or_none(self, ccxt_symbol: Any) -> str | None:
         try:

@@ -9,9 +9,13 @@ adds exactly that, and the per-venue differences live in
 
 The connector is split by job: :mod:`connectors.ccxt.feeds` (books and trades
 under a watchdog, integrity checks), :mod:`connectors.ccxt.order_flow` (order
-tasks, venue state -> events, polling), :mod:`connectors.ccxt.settings`
-(config and exchange construction), :mod:`connectors.ccxt.base` (shared state
-and plumbing). This module holds the protocol surface and the wiring.
+tasks, venue state -> events), :mod:`connectors.ccxt.polling` (the poller and
+the private streams), :mod:`connectors.ccxt.ledger_check` (the in-run ledger
+check), :mod:`connectors.ccxt.deadman` (the venue's dead man's switch, and
+whether quotes may rest), :mod:`connectors.ccxt.settings` (config and exchange
+construction), :mod:`connectors.ccxt.base` (shared state and plumbing, and
+``_rest``, through which every REST call feeds the session health). This
+module holds the protocol surface and the wiring.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop
 from connectors.ccxt.errors import classify
 from connectors.ccxt.feeds import FeedsMixin
-from connectors.ccxt.order_flow import OrderFlowMixin
+from connectors.ccxt.ledger_check import LedgerCheckMixin
 from connectors.ccxt.profiles import VenueProfile, profile_for
 from connectors.ccxt.session_health import SessionHealth
 from connectors.ccxt.settings import (
@@ -63,7 +67,7 @@ from mmkit.model import (
 __all__ = ["CcxtConnector", "CcxtConnectorConfig", "build_exchange"]
 
 
-class CcxtConnector(FeedsMixin, OrderFlowMixin):
+class CcxtConnector(FeedsMixin, LedgerCheckMixin):
     """The mmkit Connector for one ccxt.pro exchange instance.
 
     The exchange instance is injected (built by :func:`build_exchange` or by a
@@ -101,7 +105,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
             exchange, profile.dead_mans_switch,
             timeout_s=self._config.dead_man_timeout_s, refresh_s=self._config.dead_man_refresh_s,
             tick_grace_s=self._config.dead_man_tick_grace_s, last_tick_ns=lambda: self._last_drain_ns,
-            venue=rules.venue,
+            venue=rules.venue, call=self._rest, halt_after_s=self._config.dead_man_halt_after_s,
+            on_change=self._dead_man_changed,
         )
         if rules.supports_replace and not profile.replace:
             raise ValueError(f"{rules.venue}: the venue rules say supports_replace but {profile.venue} has no replace")
@@ -118,6 +123,11 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self.sequence_gaps = 0
         self.reconnects = 0
         self.resyncs = 0
+        self._ledger_wake = asyncio.Event()
+        self._ledger_since_ms = 0
+        self.ledger_checks = 0
+        self.ledger_missed_trades = 0
+        self.ledger_reports = 0
         self._log = logger.bind(venue=rules.venue, connector="ccxt")
         self._install_taps()
 
@@ -200,7 +210,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         self._inbox.bind_loop(asyncio.get_running_loop())
         if not self._exchange.markets:
             try:
-                await self._exchange.load_markets()
+                await self._rest(self._exchange.load_markets)
             except Exception as exc:
                 raise TransientVenueError(f"{self.venue}: load_markets failed: {exc}") from exc
         if self._running:
@@ -218,6 +228,10 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         if self._profile.heartbeat_channel:
             self._start("heartbeat", self._heartbeat_loop(self._profile.heartbeat_channel))
         self._start("poll", self._poll_loop())
+        if self._config.ledger_check_s > 0 and self._exchange.apiKey:
+            if not self._ledger_since_ms:  # trades before this session are restart recovery's (fetch_fills)
+                self._ledger_since_ms = time.time_ns() // NS_PER_MS
+            self._start("ledger-check", self._ledger_check_loop())
         if self.dead_man.active and self._exchange.apiKey:
             self._last_drain_ns = time.time_ns()
             self._start("dead-man", self.dead_man.run())
@@ -264,6 +278,20 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     def drain(self) -> list[VenueEvent]:
         self._last_drain_ns = time.time_ns()
         return self._inbox.drain()
+
+    def quoting_halt_reason(self) -> str | None:
+        """Why quotes must not rest on this venue now, or None (mmkit.connector.QuotingGuard).
+
+        The engine reads it every tick before the controller: a reason pulls our quotes and
+        keeps them off. Here: the venue's dead man's switch, where one is armed, is not
+        (deadman.py). Orders are still accepted (hedges reduce risk and do not rest).
+        """
+        if not self._running:
+            return None
+        return self.dead_man.quoting_halt_reason(time.time_ns())
+
+    def _dead_man_changed(self, armed: bool, reason: str) -> None:
+        self._put(ConnectionStatus(self.venue, "dead-man", armed, reason, self._now()))
 
     # -- protocol: order entry (submit-only) ------------------------------
 
@@ -333,7 +361,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderStatusReport]:
         ccxt_symbol = None if symbol is None else self._profile.ccxt_symbol(symbol)
         try:
-            raws = await self._exchange.fetch_open_orders(ccxt_symbol)
+            raws = await self._rest(self._exchange.fetch_open_orders, ccxt_symbol)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_open_orders: {classify(exc).message}") from exc
         reports = []
@@ -347,7 +375,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
 
     async def fetch_balances(self) -> list[Balance]:
         try:
-            raw = await self._exchange.fetch_balance()
+            raw = await self._rest(self._exchange.fetch_balance)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_balance: {classify(exc).message}") from exc
         totals = raw.get("total") or {}
@@ -359,7 +387,7 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
     async def _client_id_from_venue(self, order_id: str, symbol: str) -> str:
         """Our client id for a venue order this process never saw (Kraken's trades do not carry it)."""
         try:
-            raw = await self._exchange.fetch_order(order_id, self._profile.ccxt_symbol(symbol))
+            raw = await self._rest(self._exchange.fetch_order, order_id, self._profile.ccxt_symbol(symbol))
         except Exception as exc:
             self._log.warning("cannot read order {} for its client id: {}", order_id, classify(exc).message)
             return ""
@@ -377,7 +405,8 @@ class CcxtConnector(FeedsMixin, OrderFlowMixin):
         if not self._rules.supports_fill_history:
             return []
         try:
-            trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ns // NS_PER_MS)
+            trades = await self._rest(
+                self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ns // NS_PER_MS)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_my_trades: {classify(exc).message}") from exc
         by_venue_id = {t.venue_order_id: cid for cid, t in self._orders.items() if t.venue_order_id}

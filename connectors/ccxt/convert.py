@@ -61,4 +61,11 @@ class _Tracked:
     #: The venue's filled quantity last reported below what we passed on (None: never): each shortfall
     #: goes to the engine once, not once per poll.
     reported_short: Decimal | None = None
+    #: What we had passed on when a finished order's venue answer last agreed with it (None: never):
+    #: a trade booked on the order after that is checked against the venue again (ledger_check.py).
+    verified_filled: Decimal | None = None
+    #: Wall-clock ns since which the venue's answers count more filled than the trades passed on (None: not).
+    behind_since_ns: int | None = None
+    #: The venue's filled quantity last reported as more than the trades passed on (each figure once).
+    reported_behind: Decimal | None = None
 

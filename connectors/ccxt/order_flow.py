@@ -1,9 +1,10 @@
-"""Order flow of the ccxt connector: submit tasks, venue answers -> events, and polling.
+"""Order flow of the ccxt connector: submit tasks, and the venue's answers -> events.
 
 ``place``/``cancel`` spawn a task that calls ccxt's REST method; the answer
 becomes OrderAccepted / OrderRejected / OrderCanceled / OrderCancelRejected.
-Fills come from ``watch_orders`` when enabled and from REST polling of our
-open orders always (the fallback that cannot hang).
+Fills come from the venue's trades (``_book_trades``), read when the polling
+(:mod:`connectors.ccxt.polling`) or a private stream sees an order's filled
+quantity move.
 
 The venue's ``filled`` on an order is also set against the trades this
 connector passed on for it, counted *before* the request that read it was
@@ -17,6 +18,7 @@ them; a status query treats it as "could not ask" and asks again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 from typing import Any
@@ -27,7 +29,6 @@ from connectors.ccxt.base import CcxtBase
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind, ccxt_exc, classify
 from connectors.ccxt.profiles import ClientIdLookup
-from connectors.ccxt.watchdog import Backoff
 from mmkit.connector import (
     NotConnectedError,
     OrderNotFoundError,
@@ -35,7 +36,6 @@ from mmkit.connector import (
 )
 from mmkit.model import (
     NS_PER_MS,
-    ConnectionStatus,
     Fill,
     Liquidity,
     OrderAccepted,
@@ -66,19 +66,16 @@ class OrderFlowMixin(CcxtBase):
             raise NotConnectedError(f"{self.venue}: not connected")
         tracked = self._orders.get(client_id)
         booked_before = tracked.filled if tracked is not None else None
-        sent = self._send()
         try:
             raw = await self._fetch_raw_order(client_id, symbol, tracked)
         except Exception as exc:
             err = classify(exc)
-            self._note(sent, err)
             if err.definitive and err.reason is RejectReason.UNKNOWN_ORDER:
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             if isinstance(exc, ccxt_exc.ExchangeError) and any(t in str(exc) for t in self._profile.not_found_texts):
                 # The venue's own words for an order id it does not know: definitive for a status query.
                 raise OrderNotFoundError(f"{self.venue}: {client_id}: {err.message}") from exc
             raise TransientVenueError(f"{self.venue}: {client_id}: {err.message}") from exc
-        self._note(sent, None)
         if (tracked is not None and booked_before is not None and raw.get("filled") is not None
                 and booked_before <= _dec(raw["filled"]) < tracked.filled):
             # Trades of this order were passed on while the question was out: the answer predates them and
@@ -91,6 +88,11 @@ class OrderFlowMixin(CcxtBase):
             tracked = self._adopt(client_id, symbol, raw)
         if tracked is not None:
             self._apply_order(tracked, raw)
+            if _dec(raw.get("filled")) > tracked.filled:
+                # The trades behind the venue's figure are being read (``_apply_order`` asked): let them reach
+                # the engine first. A report above what was passed on would book the difference as missing
+                # (a synthetic fill and a halt), and the trades, arriving next, a second time.
+                await self._trades_read(self._config.trade_wait_s)
         return self._report(client_id, symbol, raw)
 
     def _adopt(self, client_id: str, symbol: str, raw: Any) -> _Tracked | None:
@@ -148,9 +150,9 @@ class OrderFlowMixin(CcxtBase):
             params["timeInForce"] = order.tif.value
         if kind == "market" and order.side is Side.BUY and self._profile.market_buy_in_base:
             params["order_configuration"] = {"market_market_ioc": {"base_size": str(order.qty)}}
-        sent = self._send()
         try:
-            raw = await self._exchange.create_order(
+            raw = await self._rest(
+                self._exchange.create_order,
                 self._profile.ccxt_symbol(order.symbol),
                 kind,
                 "buy" if order.side is Side.BUY else "sell",
@@ -159,10 +161,9 @@ class OrderFlowMixin(CcxtBase):
                 params,
             )
         except Exception as exc:
-            self._on_place_error(tracked, sent, classify(exc, self._profile.reject_texts))
+            self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
             return
         self._order_backoff.reset()
-        self._note(sent, None)
         now = self._now()
         tracked.venue_order_id = str(raw["id"])
         refusal = self._refusal_in(raw)
@@ -177,8 +178,7 @@ class OrderFlowMixin(CcxtBase):
         if raw.get("status") or raw.get("filled"):
             self._apply_order(tracked, raw)
 
-    def _on_place_error(self, tracked: _Tracked, sent: int, err: ClassifiedError) -> None:
-        self._note(sent, err)
+    def _on_place_error(self, tracked: _Tracked, err: ClassifiedError) -> None:
         now = self._now()
         client_id = tracked.request.client_id
         log = self._log.bind(client_id=client_id)
@@ -200,16 +200,14 @@ class OrderFlowMixin(CcxtBase):
     async def _cancel(self, tracked: _Tracked) -> None:
         order = tracked.request
         booked_before = tracked.filled
-        sent = self._send()
         try:
-            raw = await self._exchange.cancel_order(tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
+            raw = await self._rest(
+                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
         except Exception as exc:
             err = classify(exc, self._profile.reject_texts)
-            self._note(sent, err)
             now = self._now()
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
             return
-        self._note(sent, None)
         if tracked.open:
             # A fill may have raced the cancel: take the venue's final state if it came back.
             if isinstance(raw, dict) and raw.get("filled") is not None:
@@ -227,15 +225,13 @@ class OrderFlowMixin(CcxtBase):
         params: dict[str, Any] = {}
         if self._profile.replace_post_only_param and order.post_only:
             params["postOnly"] = True
-        sent = self._send()
         try:
-            await self._exchange.edit_order(
-                tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
+            await self._rest(
+                self._exchange.edit_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol), "limit",
                 "buy" if order.side is Side.BUY else "sell", str(total), str(request.price), params,
             )
         except Exception as exc:
             err = classify(exc, self._profile.reject_texts)
-            self._note(sent, err)
             now = self._now()
             if err.kind is ErrorKind.BACKOFF:
                 delay = self._order_backoff.next_delay()
@@ -243,7 +239,6 @@ class OrderFlowMixin(CcxtBase):
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now,
                                           is_replace=True, new_client_id=request.client_id))
             return
-        self._note(sent, None)
         now = self._now()
         # The venue order lives on under the new client id, with the fills it already had.
         tracked.open = False
@@ -271,13 +266,14 @@ class OrderFlowMixin(CcxtBase):
     async def _fetch_raw_order(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         if tracked is not None and tracked.venue_order_id is not None:
-            return await self._exchange.fetch_order(tracked.venue_order_id, ccxt_symbol)
+            return await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
         if self._profile.client_id_lookup is ClientIdLookup.SCAN:
-            for raw in await self._exchange.fetch_orders(ccxt_symbol):
+            for raw in await self._rest(self._exchange.fetch_orders, ccxt_symbol):
                 if raw.get("clientOrderId") == client_id:
                     return raw
             raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
-        return await self._exchange.fetch_order(None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        return await self._rest(
+            self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
 
     def _apply_order(self, tracked: _Tracked, raw: Any, booked_before: Decimal | None = None) -> None:
         """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
@@ -299,6 +295,7 @@ class OrderFlowMixin(CcxtBase):
             now = self._now()
             self._put(OrderAccepted(self.venue, tracked.request.client_id, str(tracked.venue_order_id), now, now))
         tracked.last_raw = raw
+        self._note_behind(tracked, raw)
         if booked_before is not None and raw.get("filled") is not None:
             venue_filled = _dec(raw["filled"])
             if venue_filled < booked_before and venue_filled != tracked.reported_short:
@@ -307,6 +304,7 @@ class OrderFlowMixin(CcxtBase):
                     "venue counts {} filled on order {}, trades passed on: {}",
                     venue_filled, tracked.venue_order_id, booked_before,
                 )
+                self.ledger_reports += 1
                 self._put(self._report(tracked.request.client_id, tracked.request.symbol, raw))
         if _dec(raw.get("filled")) > tracked.filled:
             self._want_trades()
@@ -327,6 +325,19 @@ class OrderFlowMixin(CcxtBase):
         elif status == "rejected":
             self._put(OrderRejected(self.venue, client_id, RejectReason.OTHER, "rejected by venue", now, now))
 
+    def _note_behind(self, tracked: _Tracked, raw: Any) -> None:
+        """Keep since when the venue counts more filled than the trades passed on, and when a finished order agreed."""
+        if raw.get("filled") is None:
+            return  # no figure (a websocket order): nothing to compare
+        venue_filled = _dec(raw["filled"])
+        if venue_filled > tracked.filled:
+            if tracked.behind_since_ns is None:
+                tracked.behind_since_ns = time.time_ns()
+            return
+        tracked.behind_since_ns = None
+        if venue_filled == tracked.filled and raw.get("status") not in (None, "open"):
+            tracked.verified_filled = tracked.filled
+
     def _refusal_in(self, raw: Any) -> RejectReason | None:
         """A post-only refusal carried by a cancelled order's reason (Gemini, Kraken)."""
         if raw.get("status") not in ("canceled", "cancelled"):
@@ -344,6 +355,14 @@ class OrderFlowMixin(CcxtBase):
             self._side_tasks.add(self._trade_sync)
             self._trade_sync.add_done_callback(self._side_tasks.discard)
 
+    async def _trades_read(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) for the trade sync under way; what it could not find stays unbooked."""
+        task = self._trade_sync
+        if task is None or task.done():
+            return
+        with contextlib.suppress(Exception):  # a timeout or a failed read: the caller reports what it has
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+
     async def _sync_trades(self) -> None:
         """Book the venue trades of our orders whose filled quantity moved, one Fill per trade id."""
         while self._trades_wanted and self._running:
@@ -355,23 +374,23 @@ class OrderFlowMixin(CcxtBase):
             for symbol in sorted({t.request.symbol for t in behind}):
                 group = [t for t in behind if t.request.symbol == symbol]
                 since_ms = min(t.sent_ns for t in group) // NS_PER_MS - 60_000
-                sent = self._send()
                 try:
-                    trades = await self._exchange.fetch_my_trades(self._profile.ccxt_symbol(symbol), since_ms)
+                    trades = await self._rest(
+                        self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ms)
                 except Exception as exc:
                     err = classify(exc)
-                    self._note(sent, err)
                     self._log.warning("trade history unavailable ({}); fills wait for the next poll", err.message)
                     continue
-                self._note(sent, None)
                 self._book_trades(trades, symbol)
                 for tracked in group:
                     if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
                         self._apply_order(tracked, tracked.last_raw)
 
-    def _book_trades(self, trades: list[Any], symbol: str) -> None:
+    def _book_trades(self, trades: list[Any], symbol: str) -> list[Fill]:
+        """Pass on each trade of one of our orders not passed on before (by venue trade id); returns those."""
         # The latest client id on a venue order wins: after a replace, the order lives on under the new id.
         by_venue_id = {t.venue_order_id: t for t in self._orders.values() if t.venue_order_id}
+        booked = []
         for trade in sorted(trades, key=lambda t: t.get("timestamp") or 0):
             trade_id = str(trade.get("id"))
             tracked = by_venue_id.get(str(trade.get("order") or ""))
@@ -383,6 +402,8 @@ class OrderFlowMixin(CcxtBase):
             tracked.notional += fill.notional
             tracked.fee_paid += fill.fee
             self._put(fill)
+            booked.append(fill)
+        return booked
 
     def _fill_from_trade(self, trade: Any, symbol: str, client_id: str, order: OrderRequest | None) -> Fill:
         """One venue trade as a Fill; the fee is the venue's, else the fee schedule's."""
@@ -441,145 +462,3 @@ class OrderFlowMixin(CcxtBase):
             if tracked.venue_order_id == venue_id:
                 found = client_id  # the latest one: a replace keeps the venue id under a new client id
         return found or str(raw.get("clientOrderId") or "")
-
-    # -- feeds ------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        """REST polling of our open orders: slow, but it cannot hang silently like a socket.
-
-        While the engine's ticks have stopped (nobody drains), polling pauses when a
-        dead man's switch is armed: Gemini counts any private call as a heartbeat,
-        so polling on would keep a stuck engine's quotes alive.
-        """
-        while self._running:
-            if self._ticks_stalled():
-                await asyncio.sleep(self._config.poll_interval_s)
-                continue
-            if not self._connected:
-                await self._probe()
-            # What was passed on per order before the listing was asked for (see the module docstring).
-            booked_before = {id(t): t.filled for t in self._orders.values() if t.open}
-            listed = await self._poll_open_list()
-            for client_id, tracked in list(self._orders.items()):
-                if not tracked.open or (tracked.venue_order_id is None and not tracked.unknown):
-                    continue  # still being placed: the create call's answer will tell
-                if tracked.venue_order_id in listed:
-                    self._apply_order(tracked, listed[tracked.venue_order_id], booked_before.get(id(tracked)))
-                    continue  # still open: the listing said all there is to say
-                before_read = tracked.filled
-                sent = self._send()
-                try:
-                    raw = await self._fetch_raw_order(client_id, tracked.request.symbol, tracked)
-                except Exception as exc:
-                    err = classify(exc)
-                    self._note(sent, err)
-                    self._log.bind(client_id=client_id).debug("poll failed: {}", err.message)
-                    if err.kind is ErrorKind.BACKOFF:
-                        await asyncio.sleep(self._order_backoff.next_delay())
-                    continue
-                self._note(sent, None)
-                self._apply_order(tracked, raw, before_read)
-            await asyncio.sleep(self._config.poll_interval_s)
-
-    async def _poll_open_list(self) -> dict[str, Any]:
-        """One open-orders listing per symbol: the venue's view of all our resting orders in one call.
-
-        Only orders it no longer lists (finished, or not yet visible) are then read one
-        by one. Venues count every request (Kraken's REST counter, Coinbase's 30/s,
-        Gemini's 600/min), so polling N orders must not cost N calls per cycle.
-        """
-        symbols = {t.request.symbol for t in self._orders.values() if t.open and t.venue_order_id is not None}
-        listed: dict[str, Any] = {}
-        for symbol in sorted(symbols):
-            sent = self._send()
-            try:
-                raws = await self._exchange.fetch_open_orders(self._profile.ccxt_symbol(symbol))
-            except Exception as exc:
-                err = classify(exc)
-                self._note(sent, err)
-                self._log.debug("open-orders listing failed: {}", err.message)
-                return {}  # read them one by one this cycle
-            self._note(sent, None)
-            listed.update({str(raw.get("id")): raw for raw in raws if raw.get("id")})
-        return listed
-
-    def _ticks_stalled(self) -> bool:
-        if "dead-man" not in self._tasks:
-            return False
-        return time.time_ns() - self._last_drain_ns > self._config.dead_man_tick_grace_s * 1e9
-
-    async def _private_trades_loop(self) -> None:
-        """watch_my_trades: our trades as the venue streams them, booked at once by venue trade id.
-
-        The same ids the trade history gives (Kraken's exec_id is the trade id), so a
-        trade the poller's history read books later is recognised and not booked twice.
-        """
-        failures = 0
-        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
-        while self._running and failures < self._config.private_ws_max_failures:
-            try:
-                trades = await self._exchange.watch_my_trades()
-            except Exception as exc:
-                failures += 1
-                self._log.warning("watch_my_trades failed ({}/{}): {}", failures,
-                                  self._config.private_ws_max_failures, classify(exc).message)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            failures = 0
-            backoff.reset()
-            for symbol in {self._symbol_or_none(t.get("symbol")) for t in trades}:
-                if symbol is not None:
-                    self._book_trades([t for t in trades if t.get("symbol") == self._profile.ccxt_symbol(symbol)],
-                                      symbol)
-
-    async def _refresh(self, tracked: _Tracked) -> None:
-        """Read one order by REST now and apply it (what the poller does, without waiting for it)."""
-        booked_before = tracked.filled
-        sent = self._send()
-        try:
-            raw = await self._fetch_raw_order(tracked.request.client_id, tracked.request.symbol, tracked)
-        except Exception as exc:
-            self._note(sent, classify(exc))
-            return
-        self._note(sent, None)
-        self._apply_order(tracked, raw, booked_before)
-
-    async def _probe(self) -> None:
-        """While the REST session is down, a cheap private call tells when the venue answers again."""
-        sent = self._send()
-        try:
-            await self._exchange.fetch_balance()
-        except Exception as exc:
-            self._note(sent, classify(exc))
-            return
-        self._note(sent, None)
-
-    async def _private_ws_loop(self) -> None:
-        """watch_orders as the fast path for fills; gives up after repeated failures (polling remains)."""
-        failures = 0
-        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
-        while self._running and failures < self._config.private_ws_max_failures:
-            try:
-                orders = await self._exchange.watch_orders()
-            except Exception as exc:
-                failures += 1
-                self._log.warning(
-                    "watch_orders failed ({}/{}): {}",
-                    failures,
-                    self._config.private_ws_max_failures,
-                    classify(exc).message,
-                )
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            failures = 0
-            backoff.reset()
-            for raw in orders:
-                client_id = self._client_id_of(raw)
-                tracked = self._orders.get(client_id)
-                if tracked is not None and tracked.open:
-                    # A trigger, not the truth: ccxt's websocket orders may lack the filled size
-                    # (Kraken's executions parse leaves it None), so the order is read again by REST.
-                    self._spawn(self._refresh(tracked))
-        if self._running:
-            self._put(ConnectionStatus(self.venue, "private-ws", False, "falling back to REST polling", self._now()))
-

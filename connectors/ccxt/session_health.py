@@ -1,7 +1,8 @@
 """The REST session's health, ordered by when calls were sent, not by when their outcomes came back.
 
 Why: REST calls run concurrently (the poller, status queries, order placement
-and cancels), and a slow outcome can arrive after a faster one that was sent
+and cancels, the reconciliation reads, the ledger check, the dead man's switch
+refreshes: every one goes through ``CcxtBase._rest``), and a slow outcome can arrive after a faster one that was sent
 later. Taking outcomes in arrival order let a 503 for a call sent while the
 venue was down take the session down *after* a later call had already seen
 the venue answer again; the engine then refused orders (NOT_CONNECTED) and

@@ -44,6 +44,20 @@ class CcxtConnectorConfig:
     dead_man_refresh_s: float = 15.0
     #: The timer is only pushed back while the engine drained within this many seconds.
     dead_man_tick_grace_s: float = 5.0
+    #: Quoting halts once no refresh sent within this many seconds was answered (default: two refresh
+    #: periods, at most half the timeout): the switch is lapsing, or gone (connectors/ccxt/deadman.py).
+    dead_man_halt_after_s: float | None = None
+    #: In-run ledger check (connectors/ccxt/ledger_check.py) every this many seconds (0: off), and at once
+    #: after a gap in a private stream: the trade history is swept for trades of ours not passed on, and
+    #: finished orders that got a trade since the venue last agreed are read again.
+    ledger_check_s: float = 30.0
+    #: Order reads one check may make (the rest wait for the next round): the venues count every request.
+    ledger_check_max_reads: int = 5
+    #: The venue counting more filled on an order than its trade history explains for this long is a
+    #: finding (reported: the engine books the difference flagged and halts); shorter is trade-history lag.
+    ledger_behind_grace_s: float = 30.0
+    #: A status answer above the trades passed on waits this long for the trade history before it is reported.
+    trade_wait_s: float = 5.0
 
 
 

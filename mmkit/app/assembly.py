@@ -19,7 +19,7 @@ from mmkit.app.fair_value_source import BookMidFairValue, FairValueSource
 from mmkit.app.strategy_runner import StrategyRunner
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock, ClockMode
-from mmkit.connector import Connector
+from mmkit.connector import Connector, quoting_guard
 from mmkit.execution.circuit_breaker import CircuitBreaker
 from mmkit.execution.executor import Executor
 from mmkit.execution.rate_limiter import RateLimiter
@@ -131,6 +131,9 @@ def assemble(
     runner = StrategyRunner(
         controller, instrument, executor, orders, fair_source, inventory, pnl, kill_switch, book=venue_book
     )
+    guard = quoting_guard(venue)
+    if guard is not None:  # the venue's own protection of resting quotes (a dead man's switch) must hold
+        runner.gates.append(lambda _ts_ns: guard())
     return Engine(
         clock,
         venue,

@@ -192,17 +192,20 @@ class HeldRequest:
     #: Set when the held call reached the server (its form is then in ``form``).
     arrived: asyncio.Event = attrs.Factory(asyncio.Event)
     form: dict[str, str] = attrs.Factory(dict)
-    _answer: asyncio.Future[int] | None = None
+    _answer: asyncio.Future[int | None] | None = None
     taken: bool = False
 
-    def release(self, status: int = 503) -> None:
-        """Answer the held call now with this HTTP status (503: the venue was unreachable)."""
+    def release(self, status: int | None = 503) -> None:
+        """Answer the held call now with this HTTP status (503: the venue was unreachable).
+
+        ``None``: the venue handles it now as any other call (a real answer, given late).
+        """
         if self._answer is None:
             self._answer = asyncio.get_running_loop().create_future()
         if not self._answer.done():
             self._answer.set_result(status)
 
-    async def wait_answer(self) -> int:
+    async def wait_answer(self) -> int | None:
         if self._answer is None:
             self._answer = asyncio.get_running_loop().create_future()
         return await self._answer
@@ -233,6 +236,12 @@ class MockVenueServer(AccountsMixin):
         self.maker_fee = Decimal("0.0016")
         #: When True every Kraken REST call answers 503 (the venue is unreachable).
         self.rest_down = False
+        #: Kraken private methods that answer this HTTP status (one endpoint failing while others work).
+        self.kraken_method_status: dict[str, int] = {}
+        #: Kraken private methods that answer this Kraken error, every time (e.g. "EGeneral:Permission denied").
+        self.kraken_method_errors: dict[str, str] = {}
+        #: Kraken private methods whose calls get no answer until the method is unstalled (client timeouts).
+        self.kraken_stalled: dict[str, asyncio.Event] = {}
         self._corrupt_next = False
         self._skip_next_seq = False
         self._coinbase_seq: dict[int, int] = {}
@@ -295,6 +304,8 @@ class MockVenueServer(AccountsMixin):
     async def stop(self) -> None:
         for held in self.kraken_holds:
             held.release()  # a handler still waiting would hold up the server's cleanup
+        for event in self.kraken_stalled.values():
+            event.set()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -346,6 +357,15 @@ class MockVenueServer(AccountsMixin):
         """Make the next Kraken private call answer with this error (e.g. "EAPI:Rate limit exceeded")."""
         self.kraken_errors.append(kraken_error)
 
+    def stall(self, method: str, stalled: bool = True) -> None:
+        """Every Kraken private call of ``method`` waits unanswered (until unstalled): the client times out."""
+        if stalled:
+            self.kraken_stalled.setdefault(method, asyncio.Event())
+        else:
+            event = self.kraken_stalled.pop(method, None)
+            if event is not None:
+                event.set()
+
     def hold_next(self, method: str, match: Callable[[dict[str, str]], bool] = lambda form: True) -> HeldRequest:
         """Keep the next Kraken private call of ``method`` whose form ``match``es unanswered until released.
 
@@ -394,6 +414,23 @@ class MockVenueServer(AccountsMixin):
         )
         if order.status == "closed":
             self._kraken_execution(order, "filled", "filled")
+
+    def resend_kraken_trade(self, client_id: str) -> str:
+        """A hostile Kraken: the order's last trade is streamed again on ``executions`` under a new exec id.
+
+        The venue's own books (the order's ``vol_exec``, the trade history) still hold the one
+        trade. Returns the new exec id.
+        """
+        order = self.find_by_client_id(client_id)
+        trade = [t for t in self.trades["kraken"] if t.order_id == order.txid][-1]
+        exec_id = f"T{next(self._txids):05d}-MOCK-RESENT"
+        status = "filled" if order.status == "closed" else "partially_filled"
+        self._kraken_execution(
+            order, "trade", status, exec_id=exec_id, last_qty=float(trade.qty), last_price=float(trade.price),
+            liquidity_ind="m" if trade.maker else "t", cost=float(trade.qty * trade.price),
+            fees=[{"asset": "USD", "qty": float(trade.fee)}],
+        )
+        return exec_id
 
     def fill(self, venue: str, client_id: str, qty: Decimal, price: Decimal, maker: bool = True) -> None:
         """Fill (part of) our order on any venue, by our client order id."""
@@ -500,9 +537,17 @@ class MockVenueServer(AccountsMixin):
             held.taken, held.form = True, form
             held.arrived.set()
             status = await held.wait_answer()
-            return web.Response(status=status, text="Service Unavailable")
+            if status is not None:
+                return web.Response(status=status, text="Service Unavailable")
+        stalled = self.kraken_stalled.get(method)
+        if stalled is not None:
+            await stalled.wait()  # the client gives up first (its timeout), or the test unstalls it
         if self.rest_down:
             return web.Response(status=503, text="Service Unavailable")
+        if method in self.kraken_method_status:
+            return web.Response(status=self.kraken_method_status[method], text="Service Unavailable")
+        if method in self.kraken_method_errors:
+            return web.json_response({"error": [self.kraken_method_errors[method]]})
         if self.kraken_errors:
             return web.json_response({"error": [self.kraken_errors.popleft()]})
         result = self._kraken_result(method, form)

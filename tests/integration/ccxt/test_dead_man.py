@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from connectors.ccxt.connector import CcxtConnector
-from mmkit.model import OrderAccepted, OrderCanceled, OrderRequest, Side
+from mmkit.model import ConnectionStatus, OrderAccepted, OrderCanceled, OrderRequest, Side
 from tests.integration.ccxt.conftest import FAST
 from tests.integration.ccxt.mock_venue import MockVenueServer
 from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
@@ -109,3 +109,100 @@ async def test_coinbase_has_no_dead_mans_switch(server: MockVenueServer) -> None
     """Coinbase Advanced Trade offers no cancel-after timer: nothing is armed, orders rest (documented)."""
     connector = await make_venue_connector(server, "coinbase")
     assert not connector.dead_man.active
+
+
+# -- the switch failing: quoting halts while it is not armed ------------------------------------------------------
+
+#: ccxt gives up on a call after this many ms (the mock never answers a stalled call).
+CLIENT_TIMEOUT_MS = 150
+
+
+async def _ticking_while(connector: CcxtConnector, holds: Callable[[], bool], what: str,
+                         events: list[object]) -> None:
+    """Drain like the engine (every 20 ms) until ``holds()``; the drained events are kept in ``events``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10.0
+    while not holds():
+        assert loop.time() < end, f"not within 10 s: {what}; last events {events[-5:]}"
+        events.extend(connector.drain())
+        await asyncio.sleep(0.02)
+    events.extend(connector.drain())
+
+
+def _dead_man_statuses(events: list[object]) -> list[ConnectionStatus]:
+    return [e for e in events if isinstance(e, ConnectionStatus) and e.session == "dead-man"]
+
+
+async def test_refreshes_timing_out_halt_quoting_with_the_reason_until_one_is_answered(server: MockVenueServer) -> None:
+    """Kraken's CancelAllOrdersAfter stops answering: every refresh times out at the client.
+
+    The venue's countdown runs from the last answered refresh; past the bound the
+    connector says why quotes must not rest there (the engine's quoting gate reads it),
+    tells it once (ERROR, a ``dead-man`` ConnectionStatus, ``halts``), and each timed-out
+    refresh was a REST outcome like any other (the session went down on it). One
+    answered refresh arms the switch again and the halt ends by itself.
+    """
+    # A bound of six refresh periods: a refresh slowed by a busy machine must not halt before the stall.
+    connector = await make_venue_connector(server, "kraken", attrs.evolve(ARMED, dead_man_halt_after_s=0.6))
+    connector.exchange.timeout = CLIENT_TIMEOUT_MS
+    await connector.connect()
+    events: list[object] = []
+    try:
+        await _ticking_while(connector, lambda: connector.dead_man.refreshes >= 1, "the first refresh", events)
+        assert connector.quoting_halt_reason() is None
+        server.stall("CancelAllOrdersAfter")
+        await _ticking_while(connector, lambda: connector.quoting_halt_reason() is not None, "the halt", events)
+        reason = connector.quoting_halt_reason()
+        assert reason is not None and "dead man's switch last refreshed" in reason
+        await _ticking_while(connector, lambda: connector.dead_man.failures_in_a_row >= 2, "two timed-out refreshes",
+                             events)
+        assert "RequestTimeout" in str(connector.dead_man.last_error)
+        assert "RequestTimeout" in str(connector.quoting_halt_reason())
+        assert connector.dead_man.halts == 1
+        [down] = _dead_man_statuses(events)
+        assert not down.connected and "kraken: dead man's switch last refreshed" in down.reason
+        rest_down = [e for e in events if isinstance(e, ConnectionStatus) and e.session == "rest" and not e.connected]
+        assert any("RequestTimeout" in e.reason and "CancelAllOrdersAfter" in e.reason for e in rest_down), rest_down
+
+        server.stall("CancelAllOrdersAfter", False)
+        await _ticking_while(connector, lambda: connector.quoting_halt_reason() is None, "armed again", events)
+        assert [s.connected for s in _dead_man_statuses(events)] == [False, True]
+        assert connector.dead_man.halts == 1
+    finally:
+        await connector.disconnect()
+
+
+async def test_a_refresh_the_venue_refuses_halts_quoting_at_once(server: MockVenueServer) -> None:
+    """The venue answers no (a key without the permission): the session is up, but nothing protects the quotes."""
+    server.kraken_method_errors["CancelAllOrdersAfter"] = "EGeneral:Permission denied"
+    connector = await make_venue_connector(server, "kraken", ARMED)
+    await connector.connect()
+    events: list[object] = []
+    try:
+        await _ticking_while(connector, lambda: connector.dead_man.failures >= 1, "a refused refresh", events)
+        reason = connector.quoting_halt_reason()
+        assert reason is not None and "kraken refused the dead man's switch refresh" in reason
+        assert "Permission denied" in reason
+        assert connector.connected  # an answer: the REST session is up, only quoting must stop
+        assert connector.dead_man.halts == 1
+        del server.kraken_method_errors["CancelAllOrdersAfter"]
+        await _ticking_while(connector, lambda: connector.quoting_halt_reason() is None, "armed", events)
+    finally:
+        await connector.disconnect()
+
+
+async def test_no_quoting_before_the_switch_is_first_armed(server: MockVenueServer) -> None:
+    """Right after connect, until the venue answered one refresh, the switch is not known to be armed."""
+    held = server.hold_next("CancelAllOrdersAfter")
+    connector = await make_venue_connector(server, "kraken", ARMED)
+    await connector.connect()
+    events: list[object] = []
+    try:
+        await asyncio.wait_for(held.arrived.wait(), 10.0)
+        reason = connector.quoting_halt_reason()
+        assert reason is not None and "not armed yet" in reason
+        assert connector.dead_man.halts == 0  # waiting at start is not a failure
+        held.release(None)
+        await _ticking_while(connector, lambda: connector.quoting_halt_reason() is None, "armed", events)
+    finally:
+        await connector.disconnect()
