@@ -251,9 +251,9 @@ class Accounts(EventPlumbing):
             self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
             self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
         else:
-            balances = self._balances
-            base = balances[inst.base] = balances.get(inst.base, ZERO) + sign * qty
-            quote = balances[inst.quote] = balances.get(inst.quote, ZERO) - sign * price * qty - fee
+            wallet = self._balances
+            base = wallet[inst.base] = wallet.get(inst.base, ZERO) + sign * qty
+            quote = wallet[inst.quote] = wallet.get(inst.quote, ZERO) - sign * price * qty - fee
             if (base < 0 or quote < 0) and inst.spot:
                 self._overdrawn(rec, base, quote, inst)
         venue = self.venue

@@ -9,7 +9,7 @@ both simulated venues; a fill may never take a spot balance below zero.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal as D
 
 import pytest
@@ -59,7 +59,8 @@ def exchange_venue(balances: Mapping[str, D] | None) -> tuple[ExchangeVenue, Clo
     return venue, clock
 
 
-VENUES = [replay_venue, exchange_venue]
+Make = Callable[[Mapping[str, D] | None], tuple[SimulatedVenue, Clock]]
+VENUES: list[Make] = [replay_venue, exchange_venue]
 
 
 def settle(venue: SimulatedVenue, clock: Clock) -> list[VenueEvent]:
@@ -82,7 +83,7 @@ def balance(venue: SimulatedVenue, asset: str) -> tuple[D, D]:
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_a_sell_of_more_base_than_held_is_rejected_insufficient_funds(make) -> None:  # type: ignore[no-untyped-def]
+def test_a_sell_of_more_base_than_held_is_rejected_insufficient_funds(make: Make) -> None:
     venue, clock = make({"BTC": D("0.5"), "USD": D(0)})
     venue.place(order("s", Side.SELL, "0.6", "105"))
     events = settle(venue, clock)
@@ -92,15 +93,16 @@ def test_a_sell_of_more_base_than_held_is_rejected_insufficient_funds(make) -> N
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_an_account_given_nothing_holds_nothing_not_unlimited(make) -> None:  # type: ignore[no-untyped-def]
+def test_an_account_given_nothing_holds_nothing_not_unlimited(make: Make) -> None:
     venue, clock = make(None)
     venue.place(order("s", Side.SELL, "0.01", "105"))
     venue.place(order("b", Side.BUY, "0.01", "99"))
-    assert rejected(settle(venue, clock)) == {"s": RejectReason.INSUFFICIENT_FUNDS, "b": RejectReason.INSUFFICIENT_FUNDS}
+    refused = RejectReason.INSUFFICIENT_FUNDS
+    assert rejected(settle(venue, clock)) == {"s": refused, "b": refused}
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_open_orders_commit_what_they_would_sell(make) -> None:  # type: ignore[no-untyped-def]
+def test_open_orders_commit_what_they_would_sell(make: Make) -> None:
     """Two sells of 0.6 with 1.0 held: each alone could be paid, together they cannot; the second is refused."""
     venue, clock = make({"BTC": D(1), "USD": D(0)})
     venue.place(order("s1", Side.SELL, "0.6", "105"))
@@ -116,7 +118,7 @@ def test_open_orders_commit_what_they_would_sell(make) -> None:  # type: ignore[
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_a_buy_needs_its_notional_and_the_worst_fee(make) -> None:  # type: ignore[no-untyped-def]
+def test_a_buy_needs_its_notional_and_the_worst_fee(make: Make) -> None:
     """1 at 99 costs 99 and up to 0.099 of taker fee: 99 of quote is not enough, 99.099 is."""
     venue, clock = make({"BTC": D(0), "USD": D(99)})
     venue.place(order("b1", Side.BUY, "1", "99"))
@@ -127,7 +129,7 @@ def test_a_buy_needs_its_notional_and_the_worst_fee(make) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_a_replace_that_commits_more_than_is_available_is_refused_and_the_order_stands(make) -> None:  # type: ignore[no-untyped-def]
+def test_a_replace_that_commits_more_than_is_available_is_refused_and_the_order_stands(make: Make) -> None:
     venue, clock = make({"BTC": D(1), "USD": D(0)})
     venue.place(order("s1", Side.SELL, "0.6", "105"))
     venue.place(order("s2", Side.SELL, "0.3", "106"))
@@ -139,17 +141,18 @@ def test_a_replace_that_commits_more_than_is_available_is_refused_and_the_order_
         ("s1", RejectReason.INSUFFICIENT_FUNDS, True)]
     truth = venue.order_truth("s1")
     assert truth is not None and truth.status.is_open and truth.qty == D("0.6")
-    venue.replace(ReplaceRequest("s1c", "s1", "rec", "X", Side.SELL, D("0.7"), D("105")))  # 0.7 + 0.3 = 1: its own 0.6 freed
+    # 0.7 + 0.3 = 1: what the original committed (0.6) is released by its replacement
+    venue.replace(ReplaceRequest("s1c", "s1", "rec", "X", Side.SELL, D("0.7"), D("105")))
     assert [e for e in settle(venue, clock) if isinstance(e, OrderCancelRejected)] == []
     assert balance(venue, "BTC") == (D(1), D(0))
 
 
 @pytest.mark.parametrize("make", VENUES)
-def test_a_replace_of_a_buy_to_a_higher_price_is_held_to_the_quote(make) -> None:  # type: ignore[no-untyped-def]
+def test_a_replace_of_a_buy_to_a_higher_price_is_held_to_the_quote(make: Make) -> None:
     venue, clock = make({"BTC": D(0), "USD": D(100)})
     venue.place(order("b1", Side.BUY, "0.5", "99"))
     settle(venue, clock)
-    venue.replace(ReplaceRequest("b1b", "b1", "rec", "X", Side.BUY, D("1"), D("99")))  # 1 x 99 and its fee, 99.099, fit in 100
+    venue.replace(ReplaceRequest("b1b", "b1", "rec", "X", Side.BUY, D("1"), D("99")))  # 99 and its fee 0.099 fit
     assert [e for e in settle(venue, clock) if isinstance(e, OrderCancelRejected)] == []
     venue.replace(ReplaceRequest("b1c", "b1b", "rec", "X", Side.BUY, D("1.1"), D("99")))  # 109.0089 > 100
     refused = [e for e in settle(venue, clock) if isinstance(e, OrderCancelRejected)]
