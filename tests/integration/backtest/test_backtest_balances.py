@@ -10,6 +10,9 @@ fill takes a balance below zero.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from decimal import Decimal as D
 from pathlib import Path
@@ -19,12 +22,16 @@ import pytest
 
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_cmd import run_backtest
+from mmkit.app.outcome import EXIT_USAGE
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.model import NS_PER_S, Side, TargetQuote
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.strategy import Controller, StrategyContext
 
 pytestmark = pytest.mark.shared_data
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI = "import sys; from mmkit.app.cli import main; sys.exit(main())"
 
 #: Limits wide enough that the executor never trims these orders: only the balances hold the strategy back.
 WIDE = RiskSettings(inventory=InventoryConfig(max_position=D(50), hedge_threshold=D(40), emergency_position=D(60)),
@@ -114,3 +121,35 @@ def test_an_account_given_nothing_fills_nothing_and_says_why(recording: list[Rep
     assert report["fills"]["count"] == 0
     assert report["balances"]["start"] == {"BTC": "0", "USDT": "0"}
     assert report["rejections"]["orders"] == report["rejections"]["orders_by_reason"]["INSUFFICIENT_FUNDS"] > 0
+
+
+def test_the_cli_takes_balances_states_them_and_flags_refusals_for_funds(shared_data: Path, tmp_path: Path) -> None:
+    """An account with nothing in it: every order is refused, the terminal says why with `!!`, report.json too."""
+    out = tmp_path / "out"
+    data = shared_data / "binance_spot_btcusdt"
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, "backtest", "strategies/layered_example.yml", "--data", str(data),
+         "--setup", "replay", "--to", "2024-08-09T00:05:00Z", "--balance", "BTC=0", "--balance", "USDT=0",
+         "--no-progress", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "balances                         start BTC 0, USDT 0 (given)" in done.stdout
+    assert any(line.startswith("!!rejected by the venue") and "INSUFFICIENT_FUNDS" in line
+               for line in done.stdout.splitlines())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["fills"]["count"] == 0 and report["balances"]["start"] == {"BTC": "0", "USDT": "0"}
+    assert "INSUFFICIENT_FUNDS" in report["no_fill"]
+
+
+def test_the_cli_refuses_a_balance_of_another_asset_in_one_line(shared_data: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, "backtest", "strategies/layered_example.yml", "--data",
+         str(shared_data / "binance_spot_btcusdt"), "--setup", "replay", "--balance", "XBT=1", "--no-progress",
+         "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.strip().splitlines()[-1] == (
+        "mmkit backtest: --balance XBT=1: XBT is not an asset of BTCUSDT (BTC or USDT)")
+    assert not (tmp_path / "out").exists()
