@@ -289,4 +289,6 @@ def test_balances_leave_out_what_closed_orders_reserved_to_the_last_digit() -> N
     venue.cancel("sell", "X")
     venue.cancel("buy", "X")
     venue.advance(0)
-    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [("BTC", "1", "1"), ("USD", "1000", "1000")]
+    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [
+        ("BTC", "1", "1"), ("USD", "1000", "1000")
+    ]
