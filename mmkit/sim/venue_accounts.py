@@ -165,20 +165,22 @@ class Accounts(EventPlumbing):
 
         A sell needs the base it sells, a buy the quote of ``price x qty`` and the worst fee on it; what the
         other open orders commit is not available (two sells of 0.6 with 1.0 held: the second is refused).
-        ``replacing``: the order a replace cancels, whose commitment is released. A market buy is priced at
-        the mid (its fills are checked again when they are booked: ``overdrafts``). Contracts are margined
-        and not checked here (``Instrument.spot``). Cost: one pass over the orders still open, of the one
-        asset asked about (a maker has a few), a few Decimal operations each.
+        ``replacing``: the order a replace cancels, whose commitment is released. A market buy costs what it
+        would take from the offers now (every fill is checked again when it is booked: ``overdrafts``).
+        Contracts are margined and not checked here (``Instrument.spot``). Cost: one pass over the orders
+        still open, of the one asset asked about (a maker has a few), a few Decimal operations each.
         """
         if not inst.spot:
             return None
         if side is _BUY:
             asset = inst.quote
             if price is None:
-                price = self._mid(inst.symbol)
-                if price is None:  # a one-sided book: the venue's own rules decide (no liquidity to take, or
-                    return None  # its fills are checked as they are booked)
-            need = price * qty * self._buy_commit
+                cost = self._market_buy_cost(inst.symbol, qty)
+                if cost is None:  # nothing offered: the venue's own rules refuse it (no liquidity)
+                    return None
+                need = cost * self._buy_commit
+            else:
+                need = price * qty * self._buy_commit
         else:
             asset, need = inst.base, qty
         held = self._balances.get(asset, ZERO)
@@ -189,7 +191,19 @@ class Accounts(EventPlumbing):
                 f"insufficient {asset}: needs {need.normalize():f}, {available.normalize():f} available "
                 f"({held.normalize():f} held)")
 
-    def _mid(self, symbol: str) -> Decimal | None:
+    def _market_buy_cost(self, symbol: str, qty: Decimal) -> Decimal | None:
+        """What a market buy of ``qty`` would pay taking the offers now (what it cannot fill is canceled), or None."""
+        cost, left = ZERO, qty
+        for price, size in self._ask_levels(symbol):
+            took = size if size < left else left
+            cost += price * took
+            left -= took
+            if left <= 0:
+                break
+        return None if left == qty else cost
+
+    def _ask_levels(self, symbol: str) -> list[tuple[Decimal, Decimal]]:
+        """The offers a buy of ours could take now, best first (each venue's book)."""
         raise NotImplementedError
 
     def _committed(self, asset: str, skip: VenueOrder | None) -> Decimal:

@@ -19,13 +19,16 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
     BookSnapshot,
     Fill,
+    Liquidity,
     OrderAccepted,
     OrderCancelRejected,
     OrderRejected,
     OrderRequest,
+    OrderType,
     RejectReason,
     ReplaceRequest,
     Side,
+    TimeInForce,
     Trade,
     VenueEvent,
 )
@@ -70,7 +73,10 @@ def settle(venue: SimulatedVenue, clock: Clock) -> list[VenueEvent]:
 
 
 def order(cid: str, side: Side, qty: str, price: str | None, post_only: bool = False) -> OrderRequest:
-    return OrderRequest(cid, "rec", "X", side, D(qty), None if price is None else D(price), post_only=post_only)
+    """A GTC limit order, or a market (IOC) one without a price."""
+    if price is None:
+        return OrderRequest(cid, "rec", "X", side, D(qty), None, OrderType.MARKET, TimeInForce.IOC)
+    return OrderRequest(cid, "rec", "X", side, D(qty), D(price), post_only=post_only)
 
 
 def rejected(events: list[VenueEvent]) -> dict[str, RejectReason]:
@@ -159,6 +165,26 @@ def test_a_replace_of_a_buy_to_a_higher_price_is_held_to_the_quote(make: Make) -
     assert [(e.client_id, e.reason) for e in refused] == [("b1b", RejectReason.INSUFFICIENT_FUNDS)]
 
 
+@pytest.mark.parametrize("make", VENUES)
+def test_a_market_buy_costs_what_it_would_take_from_the_offers(make: Make) -> None:
+    """3 offered at 101 (and nothing above): 2 cost 202 plus the 10 bps taker fee, 202.202; 202.2 is short."""
+    venue, clock = make({"BTC": D(0), "USD": D("202.2")})
+    venue.place(order("m1", Side.BUY, "2", None))
+    assert rejected(settle(venue, clock)) == {"m1": RejectReason.INSUFFICIENT_FUNDS}
+    venue, clock = make({"BTC": D(0), "USD": D("202.202")})
+    venue.place(order("m2", Side.BUY, "2", None))
+    events = settle(venue, clock)
+    assert rejected(events) == {} and sum(e.qty for e in events if isinstance(e, Fill)) == D(2)
+    assert balance(venue, "USD") == (D(0), D(0)) and venue.overdrafts == 0
+
+
+@pytest.mark.parametrize("make", VENUES)
+def test_a_market_sell_needs_the_base(make: Make) -> None:
+    venue, clock = make({"BTC": D(1), "USD": D(0)})
+    venue.place(order("m", Side.SELL, "1.5", None))
+    assert rejected(settle(venue, clock)) == {"m": RejectReason.INSUFFICIENT_FUNDS}
+
+
 def test_the_venue_rules_refuse_first() -> None:
     """An off-tick order is INVALID_PRICE whatever the balances: the venue checks its filters before funds."""
     venue, clock = replay_venue(None)
@@ -194,7 +220,7 @@ def test_a_negative_starting_balance_is_refused() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_no_fill_takes_a_spot_balance_below_zero(seed: int) -> None:
-    """A careless strategy: random buys, sells, replaces and cancels, some taking, against random prints."""
+    """A careless strategy: random buys, sells (some at market), replaces and cancels, against random prints."""
     rng = random.Random(seed)
     venue, clock = replay_venue({"BTC": D("0.5"), "USD": D(60)})
     live: list[tuple[str, Side]] = []
@@ -206,14 +232,21 @@ def test_no_fill_takes_a_spot_balance_below_zero(seed: int) -> None:
         qty = D(rng.randrange(1, 40)) / 100
         if action < 0.5 or not live:
             cid = f"o{n}"
-            venue.place(order(cid, side, str(qty), str(price)))
-            live.append((cid, side))
+            market = rng.random() < 0.1  # market orders take what is offered: their cost is known only then
+            venue.place(order(cid, side, str(qty), None if market else str(price)))
+            if not market:
+                live.append((cid, side))
         elif action < 0.65:
             old, old_side = live.pop(rng.randrange(len(live)))
             venue.replace(ReplaceRequest(f"r{n}", old, "rec", "X", old_side, qty, price))
             live.append((f"r{n}", old_side))
         elif action < 0.75:
             venue.cancel(live.pop(rng.randrange(len(live)))[0], "X")
+        elif action < 0.8:  # the recording lists its book again: what our orders took is offered again
+            clock.now += MS
+            mid = D(rng.randrange(990, 1020)) / 10
+            venue.on_market_event(BookSnapshot("rec", "X", n + 2, ((mid - D("0.5"), D(3)),),
+                                               ((mid + D("0.5"), D(3)),), clock.now, clock.now))
         else:
             clock.now += MS
             aggressor = Side.BUY if rng.random() < 0.5 else Side.SELL
@@ -224,4 +257,4 @@ def test_no_fill_takes_a_spot_balance_below_zero(seed: int) -> None:
             assert b.total >= 0 and b.available >= 0, (n, b)
     assert venue.overdrafts == 0
     assert refused > 0  # the sequence did ask for more than the account held
-    assert venue.fills  # and it did trade
+    assert {f.liquidity for f in venue.fills} == {Liquidity.MAKER, Liquidity.TAKER}  # it traded, both ways
