@@ -153,3 +153,17 @@ def test_the_cli_refuses_a_balance_of_another_asset_in_one_line(shared_data: Pat
     assert done.stderr.strip().splitlines()[-1] == (
         "mmkit backtest: --balance XBT=1: XBT is not an asset of BTCUSDT (BTC or USDT)")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_tearsheet_says_orders_were_refused_for_funds(recording: list[ReplayEvent], tmp_path: Path) -> None:
+    from mmkit.backtest.report import write_backtest_outputs
+
+    start = recording[0].ts_recv
+    result = run_backtest(OneSide(Side.SELL), recording, setup="replay", risk=WIDE, end_ns=start + 120 * NS_PER_S,
+                          balances={"BTC": D("0.02")})
+    write_backtest_outputs(result.report, result.sampler, result.engine, tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    refused = result.report["rejections"]["orders_by_reason"]["INSUFFICIENT_FUNDS"]
+    assert f'id="insufficient-funds">The venue refused {refused} orders' in page
+    assert "starting balances: BTC 0.02, USDT 0, given" in page
+    assert "orders rejected" in page
