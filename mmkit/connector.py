@@ -130,6 +130,9 @@ class InstrumentConfig:
     #: Contract-sized instruments (futures): quote value of one contract, and whether it is inverse.
     contract_size: Decimal | None = None
     inverse: bool = False
+    #: A margined contract (perpetual or future): a simulated venue does not check its orders against the spot
+    #: balances (``Instrument.derivative``). Inverse and contract-sized instruments are derivatives anyway.
+    derivative: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -199,6 +202,7 @@ class VenueRules:
                 price_band=None if item.price_band_pct is None else item.price_band_pct / 100,
                 contract_size=item.contract_size,
                 inverse=item.inverse,
+                derivative=item.derivative,
             )
             for item in config.instruments
         )

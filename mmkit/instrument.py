@@ -62,6 +62,19 @@ class Instrument:
     contract_size: Decimal | None = attrs.field(default=None, converter=optional_decimal_converter)
     #: Inverse contract: sized in contracts of ``contract_size`` quote units, settled (PnL) in the base coin.
     inverse: bool = False
+    #: A margined contract (perpetual or delivery future, linear or inverse): it is traded on margin, not paid
+    #: for out of the wallet, so a simulated venue does not hold its orders to the spot balances (see ``spot``).
+    derivative: bool = False
+
+    @property
+    def spot(self) -> bool:
+        """Whether an order is paid for out of the wallet (a buy with the quote, a sell with the base it holds).
+
+        Why it matters: a simulated spot venue refuses an order the balances cannot pay for
+        (:mod:`mmkit.sim.venue_accounts`), as Binance, Coinbase, Kraken and TrueX do. Contracts (inverse, sized
+        in contracts, or marked ``derivative``) are margined; margin is not modelled, so they are not checked.
+        """
+        return not (self.derivative or self.inverse or self.contract_size is not None)
 
     def __attrs_post_init__(self) -> None:
         if not self.increments:

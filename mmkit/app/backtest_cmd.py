@@ -18,7 +18,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +28,7 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
+from mmkit.app.backtest_balances import balances_section, format_balances, parse_balances, starting_balances
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
 from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.backtest_setup_choice import (
@@ -45,6 +46,7 @@ from mmkit.backtest.funding import FundingFormatError, FundingInput, funding_lin
 from mmkit.backtest.health import DEFAULT_MAX_INVALID_PCT, format_health, outside_recording
 from mmkit.backtest.no_fill import no_fill_reason
 from mmkit.backtest.progress import ProgressBar
+from mmkit.backtest.rejections import RejectionCounter
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.backtest.report import build_report, format_table
 from mmkit.backtest.sampler import BacktestSampler
@@ -53,6 +55,7 @@ from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.gc_policy import long_run_gc
+from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
@@ -170,6 +173,7 @@ def run_backtest(
     latency: LatencyModel | None = None,
     funding: FundingInput | None = None,
     through_fill: ThroughFill = "tape",
+    balances: Mapping[str, Decimal] | None = None,
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -194,6 +198,9 @@ def run_backtest(
     ``through_fill`` (setup replay): what a print or the recorded book moving through our price fills,
     ``"tape"`` (no more than it traded or offered) or ``"whole"`` (hftbacktest's convention); stated in
     ``report["through_fill"]`` (:mod:`mmkit.sim.through_fill`).
+    ``balances``: the venue account's starting balances (an asset not named starts at 0); None: the default
+    of :mod:`mmkit.app.backtest_balances` for a spot instrument. A spot order they cannot pay for is rejected
+    INSUFFICIENT_FUNDS; ``report["balances"]`` and ``report["rejections"]`` say what happened.
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -212,9 +219,11 @@ def run_backtest(
     if setup == "sim":
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
+        start_balances, balance_source = starting_balances(rules.instrument(symbol), balances,
+                                                           risk.inventory.max_position, events)
         flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
         sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow, fit_window=(start, end),
-                              fit_store=fit_store, latency=latency)
+                              fit_store=fit_store, latency=latency, initial_balances=start_balances)
         engine, replay, reference = sim.engine, sim.replay, sim.reference
         market = sim.market
         quoted_venue: SimulatedVenue = sim.venue
@@ -225,8 +234,11 @@ def run_backtest(
         first = events[0]
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
+        start_balances, balance_source = starting_balances(rules.instrument(symbol), balances,
+                                                           risk.inventory.max_position, events)
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
-                                       queue=queue_model(queue, seed), latency=latency, through_fill=through_fill)
+                                       queue=queue_model(queue, seed), latency=latency, through_fill=through_fill,
+                                       initial_balances=start_balances)
         engine, replay, reference = rep.engine, rep.replay, rep.reference
         recorded_venue = quoted_venue = rep.venue
     else:
@@ -242,6 +254,8 @@ def run_backtest(
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair,
                               funding=settler is not None)
     engine.stream.add_order_listener(sampler.on_order_event)
+    rejections = RejectionCounter()
+    engine.stream.add_order_listener(rejections.on_order_event)
     clock.add_iterator(sampler, name="sampler")
     bar = ProgressBar(1000, enabled=progress)
     if progress:  # an iterator less on every tick when nobody watches the bar
@@ -259,6 +273,9 @@ def run_backtest(
         engine.outcome.record(ProblemKind.ENGINE_FAILURE, f"the queue model {model} filled more than a print traded "
                               f"{recorded_venue.queue_model_overfills} times (capped to the print; a bug in the model)",
                               clock.now_ns)
+    if quoted_venue.overdrafts:  # the checks at entry should make it impossible: the ledger is not to be trusted
+        engine.outcome.record(ProblemKind.ENGINE_FAILURE, f"{quoted_venue.overdrafts} fills took a spot balance "
+                              "below zero (see the log)", clock.now_ns)
     kill = engine.runner.kill_switch
     stats = engine.runner.stats
     counters = {
@@ -304,6 +321,8 @@ def run_backtest(
         # (the feed delivered them late): they traded without us, so they filled nothing (docs/backtesting.md).
         report["before_arrival_events"] = recorded_venue.before_arrival
         report["through_fill"] = recorded_venue.through_fill  # an assumption that shapes every fill: stated
+    report["balances"] = balances_section(quoted_venue, rules.instrument(symbol), start_balances, balance_source)
+    report["rejections"] = rejections.section()
     report["latency_ms"] = describe_latency(latency)  # an assumption that shapes every fill: stated, not implied
     report["fees"] = {"maker_bps": str(rules.fees.maker_bps), "taker_bps": str(rules.fees.taker_bps),
                       "source": f"conf/venues/{rules.venue}.yml"}
@@ -391,6 +410,12 @@ def backtest_command(args: argparse.Namespace) -> int:
     misplaced = option_of_another_setup(args, choice)
     if misplaced is not None:
         return _usage(misplaced)
+    balances = None
+    if getattr(args, "balance", None):
+        try:
+            balances = parse_balances(args.balance, _quoted_instrument(choice, events))
+        except (ValueError, KeyError) as exc:
+            return _usage(str(exc))
     funding = None
     if getattr(args, "funding", None):
         try:
@@ -415,7 +440,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         max_invalid_pct=max_invalid_pct, meta={"config": str(loaded.path), "data": str(data)},
         fit_store=recording_fit_store(data, end_ns),
         latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
-        funding=funding, through_fill=getattr(args, "through_fill", None) or "tape",
+        funding=funding, through_fill=getattr(args, "through_fill", None) or "tape", balances=balances,
     )
     report = result.report
     try:
@@ -446,6 +471,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         print(f"  {'dated before our order arrived'.ljust(31)}  {report['before_arrival_events']:,} recorded "
               "prints or crossings reached a resting order of ours but were dated before it arrived "
               "(delivered late by the feed): they filled nothing")
+    for line in format_balances(report):
+        print(line)
     print(f"  {'wall time'.ljust(31)}  load {load_s:.2f} s, simulate {result.run_s:.2f} s "
           f"({result.events / max(result.run_s, 1e-9):,.0f} events/s)")
     if banner:
@@ -477,6 +504,7 @@ def backtest_loaded(
     latency: LatencyModel | None = None,
     funding: FundingInput | None = None,
     through_fill: ThroughFill = "tape",
+    balances: Mapping[str, Decimal] | None = None,
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -494,7 +522,7 @@ def backtest_loaded(
             risk=risk_settings(loaded), tick_ms=config.engine.tick_ms, start_ns=start_ns, end_ns=end_ns,
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
-            fit_store=fit_store, latency=latency, funding=funding, through_fill=through_fill,
+            fit_store=fit_store, latency=latency, funding=funding, through_fill=through_fill, balances=balances,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -518,6 +546,16 @@ def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent],
     end = events[-1].ts_recv if end_ns is None else end_ns
     funding.check(venue, symbol, start, end)
     return funding
+
+
+def _quoted_instrument(choice: SetupChoice, events: Sequence[ReplayEvent]) -> Instrument:
+    """The instrument the run will quote, as :func:`run_backtest` picks it (for checking ``--balance``)."""
+    if choice.rules is not None:
+        rules = choice.rules
+    else:
+        rules = load_venue_rules("sim" if choice.setup == "sim" else events[0].venue)
+    symbol = choice.symbol or (rules.instruments[0].symbol if choice.setup == "sim" else events[0].symbol)
+    return rules.instrument(symbol)
 
 
 def _unwritable(out_dir: Path) -> str | None:

@@ -197,6 +197,7 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
             setup = build_sim_setup(
                 clock, controller, replay_events, rules, config.venue.symbol,
                 risk=risk, speed=float(ref.replay.speed), staleness_ns=staleness_ns,
+                initial_balances=demo_funds(rules, config.venue.symbol),
             )
             built = BuiltEngine(setup.engine, config, file, rules, sim=setup,
                                 description=f"sim venue, reference replayed from {ref.replay.path}")
@@ -239,7 +240,8 @@ def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Refer
     """
     if reference.mid_source is None or reference.on_trade is None:
         raise ConfigError(file, "reference", "paper trading needs reference prices (sources, replay or random_walk)")
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, trade_id_epoch=run_epoch())
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=demo_funds(rules, symbol),
+                          trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, symbol)
     reference.mid_source.on_mid(market.on_reference_mid)
     reference.on_trade(market.on_reference_trade)
@@ -463,13 +465,25 @@ class _HedgeStream:
             self.executor.on_event(event)
 
 
+#: The account of a simulated venue in a demo, ``mmkit start`` on the sim connector, paper trading and a simulated
+#: hedge venue: a funded desk's, in the instrument's base and quote. A spot order is checked against it as a real
+#: venue checks it (mmkit.sim.venue_accounts); backtests set theirs apart (mmkit.app.backtest_balances).
+DEMO_FUNDS_BASE = Decimal(1_000)
+DEMO_FUNDS_QUOTE = Decimal(1_000_000_000)
+
+
+def demo_funds(rules: VenueRules, symbol: str) -> dict[str, Decimal]:
+    """The funded demo account (:data:`DEMO_FUNDS_BASE`, :data:`DEMO_FUNDS_QUOTE`) of ``symbol``'s assets."""
+    instrument = rules.instrument(symbol)
+    return {instrument.base: DEMO_FUNDS_BASE, instrument.quote: DEMO_FUNDS_QUOTE}
+
+
 def _simulated_hedge_venue(rules: VenueRules, symbol: str, clock: Clock, mid_source: Any, file: Path) -> Connector:
     if mid_source is None:
         raise ConfigError(file, "hedge.venue", "a simulated hedge venue needs a reference price to follow")
-    instrument = rules.instrument(symbol)
     # A funded demo account, so the hedge gate's balance check passes as it would on a funded desk.
-    funds = {instrument.base: Decimal(1_000), instrument.quote: Decimal(1_000_000_000)}
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=funds, trade_id_epoch=run_epoch())
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=demo_funds(rules, symbol),
+                          trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, symbol, FlowConfig(maker_half_spread_bps=Decimal(2), maker_qty=Decimal(5),
                                                        participation=0.0))
     mid_source.on_mid(market.on_reference_mid)
@@ -483,7 +497,8 @@ def _build_random_walk(
     walk_cfg = config.reference.random_walk
     assert walk_cfg is not None
     walk = RandomWalkReference(walk_cfg.start_price, walk_cfg.volatility_bps, walk_cfg.seed)
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, trade_id_epoch=run_epoch())
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=demo_funds(rules, config.venue.symbol),
+                          trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, config.venue.symbol)
     walk.on_mid(market.on_reference_mid)
     walk.on_trade(market.on_reference_trade)

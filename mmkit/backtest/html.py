@@ -35,6 +35,7 @@ HEADLINE: tuple[tuple[str, str, str, str], ...] = (
     ("fees", "fees", "total_quote", "quote ccy"),
     ("spread capture", "fills", "spread_capture_bps", "bps"),
     ("order-to-trade", "fills", "order_to_trade", "msgs / fill"),
+    ("orders rejected", "rejections", "orders", "by the venue"),
     ("two-sided uptime", "quoting", "two_sided_uptime_pct", "% of ticks"),
     ("final inventory", "inventory", "final", "base"),
 )

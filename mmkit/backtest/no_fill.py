@@ -25,10 +25,11 @@ def no_fill_reason(report: Mapping[str, Any]) -> str | None:
     halt = _halt(report, counters)
     if not fills.get("accepted_orders"):
         sent = fills.get("order_messages", 0)
+        refused = _refusals(report)
         if halt:
-            return f"no fill: no order was accepted; quoting {halt}"
+            return f"no fill: no order was accepted{refused}; quoting {halt}"
         if sent:
-            return (f"no fill: the venue accepted none of the {sent} order messages sent "
+            return (f"no fill: the venue accepted none of the {sent} order messages sent{refused} "
                     "(orders.csv and backtest.log say why each was refused)")
         return "no fill: the strategy never asked for an order (its targets were empty on every tick)"
     if not quoting.get("any_side_ticks"):
@@ -45,6 +46,14 @@ def no_fill_reason(report: Mapping[str, Any]) -> str | None:
     tail = f"; quoting {halt}" if halt else ""
     return (f"no fill: our nearest quotes sat {distance} from the mid and no recorded print or book change "
             f"reached them in the queue model{tail}")
+
+
+def _refusals(report: Mapping[str, Any]) -> str:
+    """' (refused: INSUFFICIENT_FUNDS 12)' from ``report["rejections"]``, or '' (none, or an older report)."""
+    by_reason = (report.get("rejections") or {}).get("orders_by_reason") or {}
+    if not by_reason:
+        return ""
+    return " (refused: " + ", ".join(f"{reason} {count:,}" for reason, count in by_reason.items()) + ")"
 
 
 def _halt(report: Mapping[str, Any], counters: Mapping[str, Any]) -> str | None:

@@ -145,6 +145,9 @@ class ExchangeVenue(SimulatedVenue):
         mid = engine.mid() if engine is not None else None
         return mid if mid is not None else self._reference.get(symbol)
 
+    def _ask_levels(self, symbol: str) -> list[tuple[Decimal, Decimal]]:
+        return self.engines[symbol].depth(Side.SELL)
+
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         result = self.engines[rec.symbol].submit(
             SimOrder(rec.venue_order_id, OUR_OWNER, rec.client_id, rec.side, rec.price, rec.qty, rec.post_only,

@@ -486,6 +486,12 @@ class ReplayBookVenue(SimulatedVenue):
         self._mids[symbol] = (book, bid, ask, mid)
         return mid
 
+    def _ask_levels(self, symbol: str) -> list[Level]:
+        """The recorded offers less what our orders took from them (what a market buy would take, :meth:`_take`)."""
+        book = self.books[symbol]
+        offers = self._crossing(book, _BUY, None, None)
+        return self._taken.available(book, symbol, _SELL, offers) if offers and self._taken else offers
+
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
         price = rec.price

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 import attrs
+from loguru import logger
 
 from mmkit.connector import VenueRules
 from mmkit.instrument import Instrument
@@ -24,6 +25,7 @@ from mmkit.model import (
     Liquidity,
     OrderCanceled,
     OrderStatusReport,
+    RejectReason,
     Side,
     TimeInForce,
     VenueOrderStatus,
@@ -85,7 +87,19 @@ class Accounts(EventPlumbing):
         # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
         self._open: dict[str, VenueOrder] = {}
         self._fills: list[Fill] = []
+        # None is an empty account, not an unlimited one: a spot order it cannot pay for is refused.
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
+        negative = sorted(k for k, v in self._balances.items() if v < 0)
+        if negative:
+            raise ValueError(f"{self._venue_name}: a starting balance cannot be negative ({', '.join(negative)})")
+        #: What one unit of a buy's notional commits from the quote wallet: itself and the worst fee rate (the
+        #: fill may be maker or taker), so that no fill of an order the check let in takes the quote below zero.
+        schedule = self.fees.schedule
+        worst_bps = max(schedule.maker_bps, schedule.taker_bps, ZERO)
+        self._buy_commit = 1 + worst_bps / 10_000
+        #: Fills of spot orders that took a balance below zero anyway (a market buy that walked the book past
+        #: what its check priced it at, or fee rounding): each is logged as an error; a backtest reports them.
+        self.overdrafts = 0
         #: Per inverse symbol, the venue's own FIFO book of the position (realized PnL paid into the coin wallet).
         self._contract_books: dict[str, Book] = {}
         #: The rules' instruments by symbol, the first of a symbol listed twice, as ``VenueRules.instrument``.
@@ -144,6 +158,75 @@ class Accounts(EventPlumbing):
             for a in sorted(assets)
         ]
 
+    def _funds_problem(
+        self, inst: Instrument, side: Side, price: Decimal | None, qty: Decimal, replacing: VenueOrder | None = None,
+    ) -> tuple[RejectReason, str] | None:
+        """Why a spot venue refuses this order for want of funds, or None (INSUFFICIENT_FUNDS, as real ones do).
+
+        A sell needs the base it sells, a buy the quote of ``price x qty`` and the worst fee on it; what the
+        other open orders commit is not available (two sells of 0.6 with 1.0 held: the second is refused).
+        ``replacing``: the order a replace cancels, whose commitment is released. A market buy costs what it
+        would take from the offers now (every fill is checked again when it is booked: ``overdrafts``).
+        Contracts are margined and not checked here (``Instrument.spot``). Cost: one pass over the orders
+        still open, of the one asset asked about (a maker has a few), a few Decimal operations each.
+        """
+        if not inst.spot:
+            return None
+        if side is _BUY:
+            asset = inst.quote
+            if price is None:
+                cost = self._market_buy_cost(inst.symbol, qty)
+                if cost is None:  # nothing offered: the venue's own rules refuse it (no liquidity)
+                    return None
+                need = cost * self._buy_commit
+            else:
+                need = price * qty * self._buy_commit
+        else:
+            asset, need = inst.base, qty
+        held = self._balances.get(asset, ZERO)
+        available = held - self._committed(asset, replacing)
+        if need <= available:
+            return None
+        return (RejectReason.INSUFFICIENT_FUNDS,
+                f"insufficient {asset}: needs {need.normalize():f}, {available.normalize():f} available "
+                f"({held.normalize():f} held)")
+
+    def _market_buy_cost(self, symbol: str, qty: Decimal) -> Decimal | None:
+        """What a market buy of ``qty`` would pay taking the offers now (what it cannot fill is canceled), or None."""
+        cost, left = ZERO, qty
+        for price, size in self._ask_levels(symbol):
+            took = size if size < left else left
+            cost += price * took
+            left -= took
+            if left <= 0:
+                break
+        return None if left == qty else cost
+
+    def _ask_levels(self, symbol: str) -> list[tuple[Decimal, Decimal]]:
+        """The offers a buy of ours could take now, best first (each venue's book)."""
+        raise NotImplementedError
+
+    def _committed(self, asset: str, skip: VenueOrder | None) -> Decimal:
+        """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee)."""
+        total = ZERO
+        instrument = self._instrument
+        factor = self._buy_commit
+        for rec in self._open.values():
+            status = rec.status
+            if rec is skip or (status is not _NEW and status is not _PARTIALLY_FILLED):
+                continue
+            inst = instrument(rec.symbol)
+            if not inst.spot:
+                continue
+            if rec.side is _BUY:
+                if inst.quote == asset:
+                    price = rec.price
+                    if price is not None:
+                        total += price * (rec.qty - rec.filled) * factor
+            elif inst.base == asset:
+                total += rec.qty - rec.filled
+        return total
+
     def _instrument(self, symbol: str) -> Instrument:
         """``rules.instrument(symbol)`` from a table (the rules are frozen; their lookup is a linear scan)."""
         inst = self._instruments.get(symbol)
@@ -182,8 +265,11 @@ class Accounts(EventPlumbing):
             self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
             self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
         else:
-            self._balances[inst.base] = self._balances.get(inst.base, ZERO) + sign * qty
-            self._balances[inst.quote] = self._balances.get(inst.quote, ZERO) - sign * price * qty - fee
+            wallet = self._balances
+            base = wallet[inst.base] = wallet.get(inst.base, ZERO) + sign * qty
+            quote = wallet[inst.quote] = wallet.get(inst.quote, ZERO) - sign * price * qty - fee
+            if (base < 0 or quote < 0) and inst.spot:
+                self._overdrawn(rec, base, quote, inst)
         venue = self.venue
         client_id, symbol, venue_order_id = rec.client_id, rec.symbol, rec.venue_order_id
         # The venue's record (received at ``ts``) and the event (received when visible) differ only in ts_recv.
@@ -200,6 +286,14 @@ class Accounts(EventPlumbing):
         balances = tuple(self._balances_of((inst.base, inst.quote, inst.symbol)))
         visible = self._visible(_FILL, ts)
         self._push(visible, BalanceUpdate(venue, balances, visible))
+
+    def _overdrawn(self, rec: VenueOrder, base: Decimal, quote: Decimal, inst: Instrument) -> None:
+        """A spot fill took a balance below zero (the checks at entry should make this impossible): said loudly."""
+        self.overdrafts += 1
+        logger.bind(venue=self._venue_name, symbol=rec.symbol).error(
+            "fill of {} left {} {} and {} {}: a spot account cannot go below zero (overdraft {})",
+            rec.client_id, base, inst.base, quote, inst.quote, self.overdrafts,
+        )
 
     def _close_remainder(self, rec: VenueOrder, ts: int) -> None:
         """An IOC/FOK/market remainder that did not rest: the venue cancels it."""

@@ -45,6 +45,11 @@ class RuleChecks:
     def _mid(self, symbol: str) -> Decimal | None:
         raise NotImplementedError
 
+    def _funds_problem(
+        self, inst: Instrument, side: Side, price: Decimal | None, qty: Decimal, replacing: VenueOrder | None = None,
+    ) -> Problem | None:
+        raise NotImplementedError  # mmkit.sim.venue_accounts.Accounts
+
     def _check_place(self, order: OrderRequest, ts: int) -> Problem | None:
         rules = self._rules
         if self._rate_windows and not self._rate_ok(ts):
@@ -67,6 +72,11 @@ class RuleChecks:
                 return reason, f"{reason.value}: price {order.price} qty {order.qty}"
         elif order.qty <= 0 or order.qty < inst.min_qty:
             return RejectReason.INVALID_QTY, f"qty {order.qty}"
+        # After the order's own rules, as a venue checks: an order they refuse is refused for that, whatever
+        # the balances; before the duplicate window, which remembers only orders that pass.
+        funds = self._funds_problem(inst, order.side, order.price, order.qty)
+        if funds is not None:
+            return funds
         window = rules.duplicate_order_window_ns
         # Without a window nothing reads the table: the venue keeps none (it grew by one entry per order).
         if window > 0:
@@ -88,10 +98,12 @@ class RuleChecks:
             return RejectReason.UNKNOWN_ORDER, "unknown order" if old is None else f"order is {old.status.value}"
         if req.client_id in self._orders:
             return RejectReason.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already used"
-        reason = self._instruments[old.symbol].check_order(req.price, req.qty, self._mid(old.symbol))
+        inst = self._instruments[old.symbol]
+        reason = inst.check_order(req.price, req.qty, self._mid(old.symbol))
         if reason is not None:
             return reason, f"{reason.value}: price {req.price} qty {req.qty}"
-        return None
+        # The replacement commits its own size at its own price; what the original committed is released.
+        return self._funds_problem(inst, old.side, req.price, req.qty, replacing=old)
 
     def _rate_ok(self, ts: int) -> bool:
         for window_ns, max_count, window in self._rate_checks:

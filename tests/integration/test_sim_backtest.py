@@ -30,7 +30,9 @@ def run(recording: list, seconds: int = 120) -> tuple[list[Fill], D, int, object
     start = recording[0].ts_recv
     clock = Clock(ClockMode.BACKTEST, tick_ns=100 * NS_PER_MS, start_ns=start)
     controller = SimpleController(SimpleConfig(half_spread_bps=D(5), order_size=D("0.01")))
-    setup = build_sim_setup(clock, controller, recording, load_venue_rules("sim"), "BTC-PYUSD")
+    # A funded account (a simulated spot venue refuses what its balances cannot pay for; none given: nothing held).
+    setup = build_sim_setup(clock, controller, recording, load_venue_rules("sim"), "BTC-PYUSD",
+                            initial_balances={"BTC": D(5), "PYUSD": D(1_000_000)})
     left_open = asyncio.run(setup.engine.run_backtest(start + seconds * NS_PER_S))
     return setup.engine.fills, setup.engine.position, left_open, setup
 

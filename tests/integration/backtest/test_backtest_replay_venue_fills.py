@@ -142,7 +142,7 @@ async def test_depth_drop_without_trades(queue_name: QueueName) -> None:
     clock = Clock(ClockMode.BACKTEST, tick_ns=100 * NS_PER_MS, start_ns=T0)
     setup = build_replay_venue_setup(clock, FixedBid(), rec, load_venue_rules("binance"), "BTCUSDT",
                                      risk=RiskSettings(kill_switch=None), queue=queue_model(queue_name, seed=3),
-                                     staleness_ns=60 * NS_PER_S)
+                                     initial_balances={"USDT": D(1000), "BTC": D(0)}, staleness_ns=60 * NS_PER_S)
     await setup.engine.start()
     clock.start()
     run_to(clock, 0.5)

@@ -23,6 +23,7 @@ from mmkit.model import (
 )
 from mmkit.sim import ConstantLatency, ProbabilisticQueue, QueueModel, ReplayBookVenue
 from mmkit.sim.through_fill import ThroughFill
+from tests.unit.sim.funded import FUNDED
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -35,7 +36,7 @@ def make(queue: QueueModel | None = None, through_fill: ThroughFill = "tape") ->
     clock = Clock()
     venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10))), clock, book_increments=RESOLUTION,
                             latency=ConstantLatency(entry=MS, response=MS), queue_model=queue,
-                            through_fill=through_fill)
+                            through_fill=through_fill, initial_balances=FUNDED)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D("100.5"), D(2)),), 0, 0))
     return venue, clock
@@ -106,7 +107,7 @@ def test_an_order_off_the_books_grid_is_still_filled_when_the_book_crosses_it() 
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
     venue = ReplayBookVenue(rules_for([inst], "rec"), clock, latency=ConstantLatency(entry=MS, response=MS),
-                            book_increments=(D(1), D("0.01")))
+                            book_increments=(D(1), D("0.01")), initial_balances=FUNDED)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(102), D(2)),), 0, 0))
     venue.place(OrderRequest("a", "rec", "X", Side.BUY, D(1), D("100.5"), post_only=True))

@@ -17,6 +17,7 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import BookDelta, BookSnapshot, Fill, OrderRequest, ReplaceRequest, Side, Trade
 from mmkit.sim import ConstantLatency, ReplayBookVenue
 from mmkit.sim.queue import ConservativeQueue, QueuePosition
+from tests.unit.sim.funded import FUNDED
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -38,7 +39,7 @@ def make(queue: ConservativeQueue | None = None) -> tuple[ReplayBookVenue, Clock
     clock = Clock()
     rules = rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10)), supports_replace=True)
     venue = ReplayBookVenue(rules, clock, book_increments=RESOLUTION, latency=ConstantLatency(entry=MS, response=MS),
-                            queue_model=queue)
+                            queue_model=queue, initial_balances=FUNDED)
     venue.simulate_reconnect()
     bids = ((D(100), D(3)), (D("99.5"), D(4)), (D(99), D(5)))
     venue.on_market_event(BookSnapshot("rec", "X", 1, bids, ((D(101), D(2)),), 0, 0))

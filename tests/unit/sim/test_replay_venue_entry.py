@@ -30,6 +30,7 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 from mmkit.sim import ConstantLatency, ReplayBookVenue
+from tests.unit.sim.funded import FUNDED
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -40,7 +41,8 @@ def make(resolution: str = "0.1") -> tuple[ReplayBookVenue, Clock]:
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
     venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10))), clock,
-                            book_increments=(D(resolution), D("0.01")), latency=ConstantLatency(entry=MS, response=MS))
+                            book_increments=(D(resolution), D("0.01")), latency=ConstantLatency(entry=MS, response=MS),
+                            initial_balances=FUNDED)
     venue.simulate_reconnect()
     asks = ((D("100.5"), D(2)), (D("100.6"), D(3)))
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), asks, 0, 0))

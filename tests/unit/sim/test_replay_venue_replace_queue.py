@@ -16,6 +16,7 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import BookSnapshot, Fill, OrderRequest, ReplaceRequest, Side, Trade
 from mmkit.sim import ConstantLatency, ReplayBookVenue
 from mmkit.sim.queue import ConservativeQueue
+from tests.unit.sim.funded import FUNDED
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -26,7 +27,8 @@ def make() -> tuple[ReplayBookVenue, Clock]:
     clock = Clock()
     rules = rules_for([inst], "rec", fees=FeeSchedule(D(0), D(10)), supports_replace=True)
     venue = ReplayBookVenue(rules, clock, book_increments=(D("0.1"), D("0.01")),
-                            latency=ConstantLatency(entry=MS, response=MS), queue_model=ConservativeQueue())
+                            latency=ConstantLatency(entry=MS, response=MS), queue_model=ConservativeQueue(),
+                            initial_balances=FUNDED)
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(101), D(2)),), 0, 0))
     return venue, clock

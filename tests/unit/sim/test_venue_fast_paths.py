@@ -277,16 +277,18 @@ def test_balances_leave_out_what_closed_orders_reserved_to_the_last_digit() -> N
     inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
     clock = Clock()
     venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0))), clock,
-                            book_increments=(D("0.1"), D("0.01")), initial_balances={"USD": D(1000)})
+                            book_increments=(D("0.1"), D("0.01")), initial_balances={"USD": D(1000), "BTC": D(1)})
     venue.simulate_reconnect()
     venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(101), D(2)),), 0, 0))
     venue.place(OrderRequest("sell", "rec", "X", Side.SELL, D("0.30"), D("105.5")))
     venue.place(OrderRequest("buy", "rec", "X", Side.BUY, D("0.30"), D("99.5")))
     venue.advance(0)
     assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [
-        ("BTC", "0", "-0.30"), ("USD", "1000", "970.150")
+        ("BTC", "1", "0.70"), ("USD", "1000", "970.150")
     ]
     venue.cancel("sell", "X")
     venue.cancel("buy", "X")
     venue.advance(0)
-    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [("USD", "1000", "1000")]
+    assert [(b.asset, str(b.total), str(b.available)) for b in venue.balances()] == [
+        ("BTC", "1", "1"), ("USD", "1000", "1000")
+    ]
