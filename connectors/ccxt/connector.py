@@ -30,7 +30,7 @@ from loguru import logger
 
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
-from connectors.ccxt.deadman import DeadMansSwitchLoop
+from connectors.ccxt.deadman import DeadMansSwitchLoop, shared_switch
 from connectors.ccxt.errors import classify
 from connectors.ccxt.feeds import FeedsMixin
 from connectors.ccxt.ledger_check import LedgerCheckMixin
@@ -278,6 +278,14 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
     def drain(self) -> list[VenueEvent]:
         self._last_drain_ns = time.time_ns()
         return self._inbox.drain()
+
+    @property
+    def account_wide_claim(self) -> str | None:
+        """Why one instance must hold every symbol of this API key (mmkit.app.market_claim), or None.
+
+        The venue's dead man's switch covers the whole key (the profile's ``dead_mans_switch_scope``).
+        """
+        return shared_switch(self._profile)
 
     def quoting_halt_reason(self) -> str | None:
         """Why quotes must not rest on this venue now, or None (mmkit.connector.QuotingGuard).

@@ -30,6 +30,12 @@ is answered again. Hedges are not gated: a hedge reduces risk and does not rest.
 A refresh is a REST call like any other: it goes through the connector's
 session-health accounting (``call``), so a refresh that times out takes the
 REST session down when it is the newest-sent call with a known outcome.
+
+**Shared by the key.** Both venues' switches cover every order of the API
+key, not of a symbol or a process (the profile's ``dead_mans_switch_scope``):
+two processes on one key share one timer. :func:`shared_switch` says so, and
+``mmkit start`` then claims the whole account (mmkit.app.market_claim), so a
+second instance on the key is refused whatever its symbol.
 """
 
 from __future__ import annotations
@@ -42,10 +48,35 @@ from typing import Any
 from loguru import logger
 
 from connectors.ccxt.errors import ErrorKind, classify
-from connectors.ccxt.profiles import DeadMansSwitch
+from connectors.ccxt.profiles import DeadMansSwitch, SwitchScope, VenueProfile
 
 #: Gemini's heartbeat timeout is fixed by the venue.
 GEMINI_HEARTBEAT_TIMEOUT_S = 30.0
+
+#: What sharing each switch between processes on one key does (for the refusal of a second instance).
+_SHARED = {
+    DeadMansSwitch.KRAKEN_CANCEL_AFTER: (
+        "CancelAllOrdersAfter covers every order of the API key, every symbol: one instance that hangs lets "
+        "the timer cancel all instances' orders, and one that stops cleanly disarms it (timeout 0) for all"
+    ),
+    DeadMansSwitch.GEMINI_HEARTBEAT: (
+        "the heartbeat session is the API key, every symbol: one instance's heartbeats keep a hung "
+        "instance's orders alive, and the key's nonce must increase across both"
+    ),
+}
+
+
+def shared_switch(profile: VenueProfile) -> str | None:
+    """Why every process on one API key shares this venue's dead man's switch, or None where none does.
+
+    Not whether this config enables it (``dead_man_timeout_s: 0``): another instance on the key may, and
+    its timer cancels this one's orders too.
+    """
+    kind = profile.dead_mans_switch
+    if kind is DeadMansSwitch.NONE or profile.dead_mans_switch_scope is not SwitchScope.API_KEY:
+        return None
+    return f"{profile.venue}'s dead man's switch is per API key: {_SHARED[kind]}"
+
 
 #: Called on every change of the switch's protection: (armed, reason).
 StatusSink = Callable[[bool, str], None]

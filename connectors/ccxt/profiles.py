@@ -26,6 +26,22 @@ class DeadMansSwitch(enum.Enum):
     GEMINI_HEARTBEAT = "GEMINI_HEARTBEAT"  # /v1/heartbeat on a key with "require heartbeat": 30 s without -> cancel
 
 
+class SwitchScope(enum.Enum):
+    """Whose orders a venue's dead man's switch covers: what two mmkit processes must not share.
+
+    The claim ``mmkit start`` takes (mmkit.app.market_claim) follows it: a switch that covers the whole
+    API key is shared by every process on the key, whatever its symbol, so one instance per key.
+    """
+
+    #: Every order of the API key, any symbol, any process: one process hanging fires it for all, one
+    #: clean stop disarms it for all (Kraken CancelAllOrdersAfter), or one process's refreshes keep a hung
+    #: one's orders alive (Gemini's heartbeat session is the API key). One instance per key.
+    API_KEY = "API_KEY"
+    #: Only the orders of the connection that armed it (a cancel-on-disconnect per session): processes on
+    #: one key do not meet through it, so instances on other symbols of the key are allowed.
+    SESSION = "SESSION"
+
+
 class ClientIdLookup(enum.Enum):
     """How an order is found by our client id when we do not know the venue's id (after a lost create answer)."""
 
@@ -65,6 +81,9 @@ class VenueProfile:
     #: Texts in a venue's error, or in a cancelled order's reason, and the RejectReason they mean.
     reject_texts: tuple[tuple[str, RejectReason], ...] = ()
     dead_mans_switch: DeadMansSwitch = DeadMansSwitch.NONE
+    #: Whose orders the switch covers (required when there is a switch: a wrong guess either lets two
+    #: instances share one timer or refuses a set-up that is safe).
+    dead_mans_switch_scope: SwitchScope | None = attrs.field(default=None)
     #: Send a market buy's size in base explicitly (Coinbase: ccxt would size it in quote).
     market_buy_in_base: bool = False
     #: Channels that must be subscribed for the socket to stay open (Coinbase closes idle sockets).
@@ -73,6 +92,12 @@ class VenueProfile:
     has_sandbox: bool = False
     #: Options merged into the ccxt constructor config.
     ccxt_options: dict[str, Any] = attrs.Factory(dict)
+
+    @dead_mans_switch_scope.validator
+    def _scope_declared(self, _attribute: Any, scope: SwitchScope | None) -> None:
+        if self.dead_mans_switch is not DeadMansSwitch.NONE and scope is None:
+            raise ValueError(f"ccxt profile {self.venue!r}: dead_mans_switch {self.dead_mans_switch.value} needs "
+                             f"dead_mans_switch_scope (API_KEY or SESSION: whose orders the venue cancels)")
 
     def client_id_ok(self, client_id: str) -> bool:
         return re.fullmatch(self.client_id_pattern, client_id) is not None
@@ -115,6 +140,8 @@ PROFILES: dict[str, VenueProfile] = {
         # A post-only order that would take is accepted, then cancelled with this reason.
         reject_texts=(("Post only order", RejectReason.POST_ONLY_WOULD_CROSS),),
         dead_mans_switch=DeadMansSwitch.KRAKEN_CANCEL_AFTER,
+        # "cancel all orders after": all of the key's orders, every pair (and a 0 timeout disarms it for all).
+        dead_mans_switch_scope=SwitchScope.API_KEY,
     ),
     "coinbase": VenueProfile(
         venue="coinbase",
@@ -154,6 +181,10 @@ PROFILES: dict[str, VenueProfile] = {
         # A maker-or-cancel order that would take comes back cancelled with this reason.
         reject_texts=(("MakerOrCancelWouldTake", RejectReason.POST_ONLY_WOULD_CROSS),),
         dead_mans_switch=DeadMansSwitch.GEMINI_HEARTBEAT,
+        # Gemini's "session" is the API key ("a single account may have multiple API keys provisioned; we
+        # refer to these as sessions"): the heartbeat covers all of the key's orders, and the nonce must
+        # increase per key, so two processes on one key meet too.
+        dead_mans_switch_scope=SwitchScope.API_KEY,
         has_sandbox=True,
         # Gemini asks for no more than 5 private requests a second; ccxt's default spacing allows 10.
         ccxt_options={"rateLimit": 200},
