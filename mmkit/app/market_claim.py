@@ -18,6 +18,16 @@ the key):
   for): ``unidentified``, so two such instances on one venue and symbol are
   refused rather than let through.
 
+**Every symbol, where the venue's dead man's switch is per account.** A
+connector whose venue cancels (or keeps alive) every order of the account
+together, whatever the symbol, says so with ``account_wide_claim`` (the
+reason, else None; ccxt: from the profile's ``dead_mans_switch_scope``, as on
+Kraken and Gemini): its engine claims (venue, identity,
+:data:`~mmkit.store.market_lock.ALL_SYMBOLS`), so a second instance on the
+same key is refused whatever its symbol, with that reason. Per-symbol claims
+cannot meet such a claim (another key), but every engine on that venue claims
+the same way: the declaration is the venue's, not the config's.
+
 A venue simulated inside the process (``connector: sim``, ``--paper``) is a
 new, empty account every run: nothing to claim.
 
@@ -41,7 +51,7 @@ from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import ProblemKind
 from mmkit.app.venue_account import key_fingerprint
 from mmkit.model import NS_PER_S
-from mmkit.store.market_lock import MarketInUse, MarketKey, MarketLock
+from mmkit.store.market_lock import ALL_SYMBOLS, MarketInUse, MarketKey, MarketLock
 
 #: Identity of an out-of-process venue whose settings name no account.
 UNIDENTIFIED = "unidentified"
@@ -70,8 +80,21 @@ def market_keys(built: Any) -> list[MarketKey]:
     venue = built.engine.venue
     if isinstance(venue, SimulatedVenue):
         return []
-    symbol = built.engine.symbol
-    return [MarketKey(venue.venue, identity, symbol) for identity in account_identities(built.config.venue.settings)]
+    identities = account_identities(built.config.venue.settings)
+    shared = account_wide_claim(venue)
+    if shared is not None:
+        return [MarketKey(venue.venue, identity, ALL_SYMBOLS, shared) for identity in identities]
+    return [MarketKey(venue.venue, identity, built.engine.symbol) for identity in identities]
+
+
+def account_wide_claim(connector: object) -> str | None:
+    """Why the connector's venue needs one instance per account, whatever the symbol (its optional
+    ``account_wide_claim``), or None: claim per symbol."""
+    reason = getattr(connector, "account_wide_claim", None)
+    if reason is not None and not (isinstance(reason, str) and reason):
+        raise TypeError(f"{type(connector).__name__}.account_wide_claim must be a non-empty str or None, "
+                        f"not {reason!r}")
+    return reason
 
 
 def market_lock_for(built: Any) -> MarketLock:

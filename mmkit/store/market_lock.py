@@ -32,6 +32,15 @@ venue connects and holds the claim until the process ends:
 An account is known by what the config says it logs on as (each of the FIX
 SenderCompID, the PartyID, the API key's sha256 prefix: mmkit.app.market_claim);
 each is claimed on its own, so two configs that share any one of them meet.
+
+**Every symbol of the account**, where what the venue does to orders is
+per account rather than per symbol: Kraken's and Gemini's dead man's switches
+cover every order of the API key (connectors/ccxt/profiles.py
+``dead_mans_switch_scope``), so two instances on one key share one timer
+whatever their symbols. Such an engine claims (venue, account,
+:data:`ALL_SYMBOLS`) instead, with the reason (``MarketKey.shared``): one
+claim mechanism, a wider key; a second instance on the key, any symbol, meets
+it and is refused with that reason.
 """
 
 from __future__ import annotations
@@ -61,6 +70,8 @@ FALLBACK_LOCK_DIR = Path("/tmp")
 #: How long a start waits for a dying holder's store session before refusing (as the instance lock).
 DEFAULT_WAIT_S = 3.0
 DEFAULT_CHECK_INTERVAL_S = 2.0
+#: The symbol of a claim on every symbol of an account (the venue's dead man's switch is per account).
+ALL_SYMBOLS = "*"
 
 
 class MarketInUse(Exception):
@@ -73,9 +84,18 @@ class MarketKey:
 
     venue: str
     account: str
+    #: The symbol quoted, or :data:`ALL_SYMBOLS` for the whole account.
     symbol: str
+    #: Why the claim covers the whole account (``symbol`` is ALL_SYMBOLS), for the refusal; not part of the key.
+    shared: str = attrs.field(default="", eq=False)
+
+    @property
+    def whole_account(self) -> bool:
+        return self.symbol == ALL_SYMBOLS
 
     def describe(self) -> str:
+        if self.whole_account:
+            return f"venue {self.venue}, account [{self.account}] (every symbol)"
         return f"venue {self.venue}, account [{self.account}], symbol {self.symbol}"
 
     def digest(self) -> str:
@@ -87,7 +107,8 @@ class MarketKey:
 
     def file_name(self) -> str:
         """Readable where it can be (venue and symbol), unique by the hash (the account stays out of it)."""
-        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.venue}-{self.symbol}")[:60]
+        symbol = "every-symbol" if self.whole_account else self.symbol
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.venue}-{symbol}")[:60]
         return f"{readable}-{self.digest()[:24]}.lock"
 
 
@@ -174,6 +195,13 @@ class MarketLock:
         )
 
     def _refusal(self, key: MarketKey, holder: str, where: str) -> str:
+        if key.whole_account:
+            return (
+                f"{key.describe()} is quoted by another mmkit process: {holder} holds it ({where}); "
+                f"{key.shared or 'the account is claimed whole'}; so one instance per API key on this venue, "
+                f"whatever the symbols: stop the other instance, or give this one ({self.instance!r}) its own "
+                f"API key"
+            )
         return (
             f"{key.describe()} is quoted by another mmkit process: {holder} holds it ({where}); two instances on "
             f"one account and symbol would adopt and cancel each other's orders and book each other's fills; "
