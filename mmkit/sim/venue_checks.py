@@ -74,7 +74,9 @@ class RuleChecks:
             return RejectReason.INVALID_QTY, f"qty {order.qty}"
         # After the order's own rules, as a venue checks: an order they refuse is refused for that, whatever
         # the balances; before the duplicate window, which remembers only orders that pass.
-        funds = self._funds_problem(inst, order.side, order.price, order.qty)
+        # A market order executes at the offers whatever price it carries (_venue_place drops it): only the
+        # book can cost it. Checked at its own price, a market buy carrying 0.01 passed with any balance.
+        funds = self._funds_problem(inst, order.side, order.price if order_type is _LIMIT else None, order.qty)
         if funds is not None:
             return funds
         window = rules.duplicate_order_window_ns

@@ -179,6 +179,19 @@ def test_a_market_buy_costs_what_it_would_take_from_the_offers(make: Make) -> No
 
 
 @pytest.mark.parametrize("make", VENUES)
+def test_a_market_buy_carrying_a_price_is_costed_from_the_offers_not_from_its_price(make: Make) -> None:
+    """The venue executes a market order at the offers whatever price it carries, so that price costs nothing.
+
+    Before: a market buy of 2 carrying price 0.01 was checked as 0.02 of quote, accepted with 10 USD
+    held, and its fill took USD to -192.
+    """
+    venue, clock = make({"BTC": D(0), "USD": D(10)})
+    venue.place(OrderRequest("mp", "rec", "X", Side.BUY, D(2), D("0.01"), OrderType.MARKET, TimeInForce.IOC))
+    assert rejected(settle(venue, clock)) == {"mp": RejectReason.INSUFFICIENT_FUNDS}
+    assert balance(venue, "USD") == (D(10), D(10)) and venue.overdrafts == 0
+
+
+@pytest.mark.parametrize("make", VENUES)
 def test_a_market_sell_needs_the_base(make: Make) -> None:
     venue, clock = make({"BTC": D(1), "USD": D(0)})
     venue.place(order("m", Side.SELL, "1.5", None))
