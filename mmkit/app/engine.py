@@ -214,14 +214,18 @@ class Engine:
     async def confirm_flat_book(self, timeout_s: float = 10.0) -> list[str]:
         """Cancel everything and wait until both we and the venue agree nothing is open.
 
-        Returns the client ids the venue still lists as open (empty = clean).
+        Returns the client ids the venue still lists as open (empty = clean). Once the market claim is lost
+        (``orders.venue_wide_cancel`` off), "everything" is our own orders: no cancel-all on the symbol, and
+        the venue's other orders on it are another instance's, not ours left open.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         remaining: list[str] = []
+        venue_wide = self.orders.venue_wide_cancel  # off when the market may be another instance's now
         while True:
             self.pull_quotes()
-            self.venue.cancel_all(self.symbol)
+            if venue_wide:
+                self.venue.cancel_all(self.symbol)
             await asyncio.sleep(0.05)
             self.router.tick(self.clock.now_ns)
             self.orders.tick(self.clock.now_ns)
@@ -231,7 +235,7 @@ class Engine:
                 logger.warning("could not list open orders while stopping: {}", exc)
                 venue_open = None
             if venue_open is not None:
-                remaining = [r.client_id for r in venue_open]
+                remaining = [r.client_id for r in venue_open if venue_wide or self.orders.get(r.client_id) is not None]
                 if not remaining and self.open_order_count() == 0:
                     return []
             if loop.time() >= deadline:

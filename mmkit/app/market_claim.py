@@ -143,6 +143,8 @@ class MarketClaimGate:
             problem = self.lock.check()
             if problem is not None:
                 self.reason = problem
+                # From now on the symbol may be another instance's: cancel our orders one by one, never all.
+                self.engine.orders.venue_wide_cancel = False
                 logger.error("quoting halted: {}", problem)
                 self.engine.outcome.record(ProblemKind.LEDGER_HALT, problem, ts_ns)
         return self.reason

@@ -100,6 +100,10 @@ class ClientOrderTracker(OrderEventHandlers):
         #: replace chain), so a venue's filled quantity can be compared with the ledger's.
         self._chain_filled: OrderedDict[str, tuple[Decimal, Decimal]] = OrderedDict()
         self._log = logger.bind(venue=self.venue, component="orders")
+        #: False once this instance may no longer own the market it quotes (its claim was lost, see
+        #: mmkit.app.market_claim): a venue cancel-all on the symbol would cancel another instance's orders,
+        #: so :meth:`cancel_all` cancels ours one by one instead.
+        self.venue_wide_cancel = True
         #: Bumped by every call that may change our orders (see :attr:`version`).
         self._version = 0
         #: Bumped by every change of which orders ``_active`` holds (an order added, filed away or brought
@@ -289,7 +293,10 @@ class ClientOrderTracker(OrderEventHandlers):
         return new
 
     def cancel_all(self, now_ns: int = 0, symbol: str | None = None) -> list[ClientOrder]:
-        """Mark every not-finished order (on ``symbol``) PENDING_CANCEL and send one cancel-all."""
+        """Mark every not-finished order (on ``symbol``) PENDING_CANCEL and send one cancel-all.
+
+        Unless :attr:`venue_wide_cancel` is off: then one cancel per order marked, none for anyone else's.
+        """
         self._version += 1
         marked = []
         for order in list(self._active.values()):
@@ -297,7 +304,11 @@ class ClientOrderTracker(OrderEventHandlers):
                 continue
             if order.state is not OrderState.PENDING_CANCEL and self._apply(order, Trigger.CANCEL_SUBMITTED, now_ns):
                 marked.append(order)
-        self.connector.cancel_all(symbol)
+        if self.venue_wide_cancel:
+            self.connector.cancel_all(symbol)
+        else:  # ours only: the market may be another instance's now
+            for order in marked:
+                self.connector.cancel(order.request.client_id, order.request.symbol)
         return marked
 
     # ------------------------------------------------------------------

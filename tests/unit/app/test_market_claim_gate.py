@@ -79,3 +79,49 @@ def test_the_shipped_truex_config_claims_its_session_party_and_key_and_paper_cla
     ]  # the hedge venue is not claimed (mmkit.app.market_claim says why)
     paper = ConfigOverrides(paper=True, sim_hedge=True, output_dir=str(tmp_path))
     assert market_keys(build(load_engine_config(config, paper), Clock(ClockMode.REALTIME))) == []
+
+
+def test_after_the_claim_is_lost_our_stop_cancels_our_orders_only(tmp_path: Path) -> None:
+    """The instance that took the market has orders on the same symbol; our halt and our stop must not cancel them.
+
+    Before: the halt's and the stop's cancel-all went to the venue for the whole symbol (``cancel_all``), so the
+    instance now holding the market lost its quotes, and our stop reported its orders as ours left open
+    (NOT_FLAT) for the whole of the 10 s it waited.
+    """
+    import asyncio
+
+    from mmkit.model import OrderRequest, Side
+    from mmkit.testing.fake_connector import ActionKind
+
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
+    lock = MarketLock([KEY], "mine", directory=tmp_path)
+    lock.acquire()
+    gate = MarketClaimGate(lock, h.engine, period_s=0.0)
+    h.engine.runner.gates.append(gate)
+    h.set_fair("60000")
+    h.tick(3)
+    ours = {o.client_id for o in h.venue.open_orders}
+    assert ours
+
+    (tmp_path / KEY.file_name()).unlink()
+    script = ("import sys; from pathlib import Path; from mmkit.store.market_lock import MarketKey, MarketLock\n"
+              "MarketLock([MarketKey('sim', 'PartyID=DESK1', 'BTC-USD')], 'theirs', directory=Path(sys.argv[1]))"
+              ".acquire()\nprint('holding', flush=True)\nsys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        symbol = h.engine.symbol
+        h.venue.place(OrderRequest("theirs1", h.venue.venue, symbol, Side.BUY, D("0.5"), D(59000)))
+        h.tick(3)
+        assert gate.reason is not None
+        h.engine.pull_quotes()  # a kill or a halt after the loss takes this path too
+        h.tick(2)
+        assert not asyncio.run(h.engine.confirm_flat_book(timeout_s=5.0)), "their order counted as ours"
+        assert [o.client_id for o in h.venue.open_orders] == ["theirs1"]
+        assert not any(a.kind is ActionKind.CANCEL_ALL for a in h.venue.actions)
+        assert {a.client_id for a in h.venue.actions if a.kind is ActionKind.CANCEL} == ours
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        lock.release()
