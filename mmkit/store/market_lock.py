@@ -142,6 +142,10 @@ def _check_owned(directory: Path) -> None:
             raise OSError(f"market lock directory {path} belongs to uid {info.st_uid}, not to this user "
                           f"(uid {os.getuid()}): another user could remove the locks in it; remove it or "
                           f"set ${ENV_LOCK_DIR}")
+        if path == directory and info.st_mode & 0o022:
+            raise OSError(f"market lock directory {path} is writable by other users (mode "
+                          f"{stat.S_IMODE(info.st_mode):o}): they could delete or plant lock files in it; "
+                          f"chmod go-w it or set ${ENV_LOCK_DIR}")
 
 
 class MarketLock:

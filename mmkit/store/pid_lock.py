@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from mmkit.store.private import FILE_MODE, private_dir
@@ -48,7 +49,7 @@ def take_pid_lock(path: Path, note: str = "") -> int:
     """
     private_dir(path.parent)
     for _ in range(_MAX_REPLACED):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        fd = _open_regular(path)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -67,6 +68,27 @@ def take_pid_lock(path: Path, note: str = "") -> int:
     os.ftruncate(fd, 0)
     line = f"{os.getpid()} {note}".strip().replace("\n", " ")
     os.pwrite(fd, f"{line}\n".encode(), 0)
+    return fd
+
+
+def _open_regular(path: Path) -> int:
+    """Open (creating 0600) the lock file itself: never through a symlink, never a file another user owns.
+
+    Why: the holder truncates the file and writes its pid into it. Opened through a link planted at its name,
+    that overwrote the link's target (any file the engine's user may write); a file another user owns and
+    left writable could be rewritten by them under the holder.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"lock file {path} is not a regular file (a symbolic link): refusing to use it") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(info.st_mode) else f"owned by uid {info.st_uid}"
+        raise OSError(f"lock file {path} is {what}, not this user's own file: refusing to use it")
     return fd
 
 

@@ -206,3 +206,29 @@ def test_a_pid_lock_refusal_carries_the_holders_note(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_a_symlink_planted_at_a_lock_files_name_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    """Before: the lock opened through the link (O_CREAT without O_NOFOLLOW), truncated the target and wrote the
+    pid over it: anyone who could write in a lock directory could have a claim destroy a file of ours."""
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    directory = tmp_path / "locks"
+    directory.mkdir(mode=0o700)
+    (directory / BTC.file_name()).symlink_to(victim)
+    with pytest.raises(OSError, match="not a regular file"):
+        MarketLock([BTC], "truex-btc", directory=directory).acquire()
+    assert victim.read_text() == "keep me\n"
+    with pytest.raises(OSError, match="not a regular file"):
+        take_pid_lock(directory / BTC.file_name(), "n")
+    assert victim.read_text() == "keep me\n"
+
+
+def test_a_lock_directory_others_may_write_in_is_refused(tmp_path: Path) -> None:
+    """Another user who may write in the directory may delete or plant our lock files: the claim could not hold."""
+    directory = tmp_path / "shared-locks"
+    directory.mkdir()
+    os.chmod(directory, 0o777)
+    with pytest.raises(OSError, match="writable by other users"):
+        MarketLock([BTC], "truex-btc", directory=directory).acquire()
+    assert not list(directory.iterdir())
