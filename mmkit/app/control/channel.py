@@ -204,10 +204,15 @@ class ControlChannel:
         """What an operator looks at first (also the data of the ``status`` action)."""
         engine = self.engine
         kill = engine.runner.kill_switch
+        hold = engine.runner.gate_hold
         if not engine.runner.quoting_enabled:
             quoting = f"paused by {self.paused_by}" if self.paused_by else "paused"
         elif kill is not None and kill.halted:
             quoting = f"halted: kill switch: {kill.reason}"
+        elif engine.runner.failure_halt is not None:
+            quoting = f"halted: {engine.runner.failure_halt}"
+        elif hold is not None:  # a runner gate (the venue's guard, the market claim, the journal) holds it
+            quoting = f"held by gate {hold.gate}: {hold.reason}"
         else:
             quoting = "active"
         return {
@@ -220,6 +225,8 @@ class ControlChannel:
                             "resume": kill.config.resume if kill is not None else "",
                             # no loss limit on purpose (unlimited_loss, or no switch): said in every status
                             "unlimited_loss": bool(kill is None or kill.loss_unlimited)},
+            # which gate holds quoting, why, since when (clock ns) and for how many ticks; None while none does
+            "gate": hold.as_dict() if hold is not None else None,
             "position": str(engine.inventory.position),
             "open_orders": engine.open_order_count(),
             "pnl_total": str(engine.pnl.total()),
