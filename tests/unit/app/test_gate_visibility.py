@@ -121,7 +121,8 @@ def test_a_venue_guard_is_shown_everywhere_while_it_holds_and_cleared_after(tmp_
     h.tick()
     gates = report(h)["quoting_gates"]
     assert gates == [{"gate": "venue sim", "ticks": 7, "holds": 2, "first_ns": since,
-                      "last_ns": h.clock.now_ns - h.clock.tick_ns, "last_reason": "sim: dead man's switch not armed yet"}]
+                      "last_ns": h.clock.now_ns - h.clock.tick_ns,
+                      "last_reason": "sim: dead man's switch not armed yet"}]
     assert report(h)["halted_ticks"] == 7
     text = format_report(report(h))
     assert "venue sim: held 7 ticks in 2 holds" in text, text
@@ -192,3 +193,32 @@ def test_a_flapping_gate_does_not_flood_the_log_and_is_counted_exactly(tmp_path:
     h.tick(GATE_LOG_WINDOW_NS // tick_ns + 5)
     assert len(lines) == before + 1 and "quoting again" in lines[-1], lines[before:]
     assert channel.status()["gate"] is None
+
+
+def test_metrics_have_a_series_per_gate_that_is_one_while_it_holds(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mmkit.app.console.metrics import Metrics, MetricsCollector
+
+    h, venue, _channel, _board = rig(tmp_path)
+    claim = Switch()
+    h.engine.runner.add_gate(claim, "market claim")
+    metrics = Metrics("unit")
+    MetricsCollector(metrics, SimpleNamespace(engine=h.engine, hedge=None), None, interval_ms=1).attach()
+
+    def held() -> dict[str, float]:
+        families = text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        return {s.labels["gate"]: s.value for f in families if f.name == "mmkit_quoting_gate_held" for s in f.samples}
+
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 0}
+    claim.reason = "claim lost"
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 1}
+    venue.halt = "sim: dead man's switch not armed yet"  # the first gate with a reason is the one shown
+    h.tick(2)
+    assert held() == {"venue sim": 1, "market claim": 0}
+    venue.halt = claim.reason = None
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 0}
