@@ -222,3 +222,18 @@ def test_metrics_have_a_series_per_gate_that_is_one_while_it_holds(tmp_path: Pat
     venue.halt = claim.reason = None
     h.tick(2)
     assert held() == {"venue sim": 0, "market claim": 0}
+
+
+def test_transitions_left_out_of_the_log_are_told_at_stop(tmp_path: Path, lines: list[str]) -> None:
+    h, _venue, _channel, _board = rig(tmp_path)
+    gate = Switch()
+    h.engine.runner.add_gate(gate, "flappy")
+    for n in range(3 * GATE_LOG_LINES):  # well within one window: only the first lines are written
+        gate.reason = "flap" if n % 2 == 0 else None
+        h.tick()
+    gate.reason = "flap"
+    h.tick()
+    assert len(lines) == GATE_LOG_LINES, lines
+    h.engine.runner.stop(h.clock)
+    assert len(lines) == GATE_LOG_LINES + 1, lines
+    assert lines[-1].startswith("quoting still held by gate flappy: flap [") and "not logged" in lines[-1], lines[-1]
