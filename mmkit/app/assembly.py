@@ -133,7 +133,7 @@ def assemble(
     )
     guard = quoting_guard(venue)
     if guard is not None:  # the venue's own protection of resting quotes (a dead man's switch) must hold
-        runner.gates.append(lambda _ts_ns: guard())
+        runner.add_gate(lambda _ts_ns: guard(), f"venue {venue.venue}")
     return Engine(
         clock,
         venue,

@@ -18,6 +18,7 @@ samples through :mod:`mmkit.analytics`, as in a backtest report.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,10 @@ def status_block(engine: Engine, ts_ns: int) -> str:
     pnl = engine.pnl
     kill = runner.kill_switch
     state = "HALTED" if (kill is not None and kill.halted) else ("quoting" if runner.quoting_enabled else "stopped")
+    hold = runner.gate_hold
+    if hold is not None:  # a runner gate (the venue's guard, the market claim, the journal): never "quoting"
+        held = f"HELD by gate {hold.gate} for {max(ts_ns - hold.since_ns, 0) / 1e9:.1f} s: {hold.reason}"
+        state = held if state == "quoting" else f"{state}; {held}"
     if runner.failure_halt is not None:  # the controller failed too often (mmkit.app.strategy_runner.StrategyRunner)
         state = f"HALTED: {runner.failure_halt}"
     elif runner.stats.controller_errors:
@@ -190,6 +195,8 @@ def final_report(
                           else None),
         "quoting_enabled_ticks": stats.quoting_ticks,
         "halted_ticks": stats.halted_ticks,
+        # every runner gate that held quoting: ticks held, separate holds, first and last held tick (clock ns)
+        "quoting_gates": [tally.as_dict() for tally in engine.runner.gate_tallies.values()],
         "orders_accepted": events["OrderAccepted"],
         "orders_replaced": events["OrderReplaced"],
         "orders_canceled": events["OrderCanceled"],
@@ -199,6 +206,10 @@ def final_report(
         "duplicate_fills_dropped": engine.stream.duplicate_fills,
         "problems": engine.outcome.as_report(),
     }
+
+
+def _utc(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -211,6 +222,14 @@ def format_report(report: dict[str, Any]) -> str:
                          else f"total {book['total_quote']}, fees {book['fees_quote']}")
                 where = f"{book['venue']} {book['symbol']}"
                 lines.append(f"  {'book'.ljust(width)}  {where}: {book['trades']} trades, {money}")
+            continue
+        if key == "quoting_gates" and isinstance(value, list):  # one line per gate that held quoting
+            for gate in value:
+                lines.append(f"  {'quoting_gate'.ljust(width)}  {gate['gate']}: held {gate['ticks']} ticks in "
+                             f"{gate['holds']} holds, first {_utc(gate['first_ns'])}, last {_utc(gate['last_ns'])} "
+                             f"(last reason: {gate['last_reason']})")
+            if not value:
+                lines.append(f"  {key.ljust(width)}  none held quoting")
             continue
         lines.append(f"  {key.ljust(width)}  {value}")
     lines.append("")

@@ -52,6 +52,51 @@ class RunnerStats:
     last_actions: Sequence[object] = ()
 
 
+@attrs.define
+class GateHold:
+    """The runner gate holding quoting now: which gate, its latest reason, since when (clock time), for how long.
+
+    Why the runner keeps it: a gate's reason used to halt the tick and be dropped, so the status
+    block, the control channel and the dashboard showed a healthy engine that quoted nothing. One
+    hold lasts while the same gate is the first to answer with a reason; its text may change from
+    tick to tick (the dead man's switch says how long ago it was refreshed) without starting a new one.
+    """
+
+    gate: str
+    reason: str
+    since_ns: int
+    ticks: int = 0
+    #: The gate callable itself (compared by identity on the hold path, never shown).
+    source: object = None
+
+    def as_dict(self) -> dict[str, object]:
+        """What the control channel, the dashboard and ``mmkit status`` show."""
+        return {"gate": self.gate, "reason": self.reason, "since_ns": self.since_ns, "ticks": self.ticks}
+
+
+@attrs.define
+class GateTally:
+    """One gate's holds over the run, for the final report: ticks held, separate holds, first/last held tick."""
+
+    gate: str
+    ticks: int = 0
+    holds: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    last_reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"gate": self.gate, "ticks": self.ticks, "holds": self.holds, "first_ns": self.first_ns,
+                "last_ns": self.last_ns, "last_reason": self.last_reason}
+
+
+#: Gate transitions (held, handed over, quoting again) logged at most this many times per window of clock
+#: time; the rest are counted and the count goes with the next line. Why: a gate that flaps every tick
+#: would otherwise write two lines a tick, and the state is on every status display anyway.
+GATE_LOG_LINES = 4
+GATE_LOG_WINDOW_NS = 60_000_000_000
+
+
 #: Consecutive failed ticks after which the engine pulls quotes and halts (``engine.controller_max_failures``).
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 
@@ -159,7 +204,19 @@ class StrategyRunner:
         self.quoting_enabled = True
         #: Checked first every tick, before the controller and the executor act; a returned reason halts
         #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence_iterator).
+        #: The first gate with a reason is the tick's :attr:`gate_hold` (name it with :meth:`add_gate`).
         self.gates: list[Callable[[int], str | None]] = []
+        #: The gate holding quoting now (None while none does): shown by every status display.
+        self.gate_hold: GateHold | None = None
+        #: Every gate that held quoting in this run, in the order they first did (the final report).
+        self.gate_tallies: dict[str, GateTally] = {}
+        self._gate_names: dict[object, str] = {}
+        #: True while a hold is current or a transition's log line is still owed (the only check on a
+        #: tick no gate holds: nothing is allocated there).
+        self._gate_owed = False
+        self._gate_window_ns = -(1 << 62)
+        self._gate_lines = 0
+        self._gate_unlogged = 0
         self.last_fair = FairValue(None, 0.0, 0)
         #: Called every tick with (now, this tick's fair value) right after the PnL is marked and before the
         #: kill switch and the controller: what books money into the PnL at a moment of the run (a backtest's
@@ -231,6 +288,11 @@ class StrategyRunner:
             except Exception as exc:
                 self._controller_failed("on_stop", exc, clock.now_ns)
             self._started = False
+        if self._gate_unlogged:  # a flapping gate's last transitions: where it ended, once
+            hold = self.gate_hold
+            self._gate_window_ns = -(1 << 62)
+            self._gate_line(clock.now_ns, "quoting again: no gate holds" if hold is None
+                            else f"quoting still held by gate {hold.gate}: {hold.reason}")
         for label, count in clock.iterator_errors.items():
             self.outcome.record(ProblemKind.ENGINE_FAILURE, f"iterator {label} failed ({count} times)", clock.now_ns)
         if clock.mode is ClockMode.BACKTEST:
@@ -247,11 +309,15 @@ class StrategyRunner:
     def tick(self, ts_ns: int) -> None:
         stats = self.stats
         stats.ticks += 1
-        gated = None
+        gated = gated_by = None
         for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
             why = gate(ts_ns)
-            if gated is None:
-                gated = why
+            if why and gated is None:
+                gated, gated_by = why, gate
+        if gated is not None:
+            self._gate_held(gated_by, gated, ts_ns)
+        elif self._gate_owed:
+            self._gate_clear(ts_ns)
         if not self.executor.connector.connected:
             # Nothing can be sent; the venue pulls our quotes where it supports it, and the order
             # tracker re-syncs on reconnect. Acting now would only produce NOT_CONNECTED rejects.
@@ -294,6 +360,69 @@ class StrategyRunner:
         if stats.consecutive_step_errors:
             stats.consecutive_step_errors = 0
         stats.last_decision_ns = perf_counter_ns() - began
+
+    def add_gate(self, gate: Callable[[int], str | None], name: str) -> None:
+        """Append ``gate`` to :attr:`gates` under ``name`` (what status displays and the report call it)."""
+        self.gates.append(gate)
+        self._gate_names[gate] = name
+
+    def gate_name(self, gate: object) -> str:
+        """The name a gate was added under; else its class (a bound method's owner), e.g. ``MarketClaimGate``."""
+        named = self._gate_names.get(gate)
+        if named is not None:
+            return named
+        owner = getattr(gate, "__self__", None)
+        if owner is not None:
+            return type(owner).__name__
+        name = getattr(gate, "__name__", None)
+        return name if isinstance(name, str) and name != "<lambda>" else type(gate).__name__
+
+    def _gate_held(self, gate: object, reason: str, ts_ns: int) -> None:
+        """This tick a gate holds quoting: extend the current hold, or start one (a transition, logged)."""
+        hold = self.gate_hold
+        if hold is not None and hold.source is gate:
+            hold.reason = reason
+            hold.ticks += 1
+            tally = self.gate_tallies[hold.gate]
+            if self._gate_unlogged and ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
+                self._gate_line(ts_ns, f"quoting still held by gate {hold.gate}: {reason}")
+        else:
+            name = self.gate_name(gate)
+            was = f" (was gate {hold.gate}, {hold.ticks} ticks)" if hold is not None else ""
+            self.gate_hold = hold = GateHold(name, reason, ts_ns, 1, gate)
+            self._gate_owed = True
+            tally = self.gate_tallies.get(name) or self.gate_tallies.setdefault(name, GateTally(name, first_ns=ts_ns))
+            tally.holds += 1
+            self._gate_line(ts_ns, f"quoting held by gate {name}: {reason}{was}")
+        tally.ticks += 1
+        tally.last_ns = ts_ns
+        tally.last_reason = reason
+
+    def _gate_clear(self, ts_ns: int) -> None:
+        """No gate holds this tick: end the hold (logged), or log the line a flapping gate still owes."""
+        hold = self.gate_hold
+        if hold is not None:
+            self.gate_hold = None
+            self._gate_line(ts_ns, f"quoting again: gate {hold.gate} released after {hold.ticks} ticks "
+                                   f"(last reason: {hold.reason})")
+        elif ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
+            self._gate_line(ts_ns, "quoting again: no gate holds")
+        self._gate_owed = self._gate_unlogged > 0
+
+    def _gate_line(self, ts_ns: int, text: str) -> None:
+        """Log a gate transition, at most :data:`GATE_LOG_LINES` per window; count the ones left out."""
+        if ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
+            self._gate_window_ns = ts_ns
+            self._gate_lines = 0
+        if self._gate_lines >= GATE_LOG_LINES:
+            self._gate_unlogged += 1
+            return
+        self._gate_lines += 1
+        if self._gate_unlogged:
+            text += (f" [{self._gate_unlogged} gate transitions not logged in the "
+                     f"{GATE_LOG_WINDOW_NS / 1e9:g} s before]")
+            self._gate_unlogged = 0
+        self._log.warning("{}", text)
 
     def _step_failed(self, exc: Exception, ts_ns: int) -> None:
         """The executor could not reconcile: after the failure limit in a row, halt and pull the quotes.

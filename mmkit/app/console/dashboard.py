@@ -370,6 +370,9 @@ class Dashboard:
                 "unlimited_loss": unlimited_loss_text(kill),
             },
             "quoting": bool(runner.quoting_enabled),
+            # a runner gate holding quoting (the page shows it in red, never a green "quoting"), or None
+            "gate": runner.gate_hold.as_dict() if runner.gate_hold is not None else None,
+            "halt": runner.failure_halt or "",
             "hedge": None
             if hedge is None
             else {

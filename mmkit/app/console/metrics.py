@@ -168,6 +168,11 @@ class Metrics:
             "mmkit_kill_switch_info", "1 for the kill switch's current reason (empty when clear).", ("reason",)
         )
         self.quoting = gauge("mmkit_quoting_enabled", "0 while quoting is paused by an operator or stopping.")
+        self.gate_held = gauge(
+            "mmkit_quoting_gate_held",
+            "1 while this runner gate holds quoting (the venue's guard, the market claim, the journal).",
+            ("gate",),
+        )
         self.connected = gauge("mmkit_venue_connected", "1 while the venue's session is up.", ("venue", "role"))
         self.book_valid = gauge("mmkit_book_valid", "1 while the tracked order book is valid.", ("venue",))
         # Reference
@@ -324,6 +329,10 @@ class MetricsCollector:
             self._kill_reason = reason
         m.kill_reason.labels(inst, reason).set(1)
         m.quoting.labels(inst).set(1 if runner.quoting_enabled else 0)
+        hold = runner.gate_hold
+        for gate in runner.gates:  # every gate, 0 while it lets quoting through: an alert can rely on the series
+            name = runner.gate_name(gate)
+            m.gate_held.labels(inst, name).set(1 if hold is not None and hold.gate == name else 0)
         m.connected.labels(inst, engine.venue.venue, "quote").set(1 if engine.venue.connected else 0)
         for feed in engine.feeds:
             if feed is not engine.venue:

@@ -78,7 +78,14 @@ function drawHeader(s) {
   const ks = s.kill_switch, unlimited = ks.unlimited_loss;  // no loss limit on purpose: never a green "ok"
   pill("kill", ks.halted ? `kill switch HALTED: ${ks.reason}` : (unlimited ? `kill switch: ${unlimited}` : "kill switch ok"),
        ks.halted ? "bad" : (unlimited ? "warn" : "ok"));
-  pill("quoting", s.quoting ? "quoting" : "quoting PAUSED", s.quoting ? "ok" : "warn");
+  // Green "quoting" only when nothing holds it: a runner gate (the venue's dead man's switch, the market
+  // claim, the journal), the kill switch or a controller halt keeps quotes off while the engine runs.
+  const g = s.gate;
+  if (!s.quoting) pill("quoting", "quoting PAUSED", "warn");
+  else if (s.halt) pill("quoting", `quoting HALTED: ${s.halt}`, "bad");
+  else if (g) pill("quoting", `quoting HELD by gate ${g.gate} since ${time(g.since_ns)} (${g.ticks} ticks): ${g.reason}`, "bad");
+  else if (ks.halted) pill("quoting", "quoting HALTED (kill switch)", "bad");
+  else pill("quoting", "quoting", "ok");
   if (s.hedge) pill("hedge", `hedge ${s.hedge.venue}: ${s.hedge.stopped ? "STOPPED " + s.hedge.stopped : "on"} (${s.hedge.working} working)`, s.hedge.stopped ? "bad" : "ok");
   else pill("hedge", "no hedge", "");
   const r = s.reference;

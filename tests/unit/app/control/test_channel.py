@@ -212,3 +212,21 @@ async def test_what_a_client_claims_reaches_the_log_on_one_line(rig: Rig) -> Non
     assert len(control) == 4, control  # asked + result, twice
     assert all(line.count("\n") == 1 and line.endswith("\n") for line in control), control  # one line each
     assert any("cli\\n2026-12-07 12:00:00 | ERROR | KILL SWITCH RESET" in line for line in control)
+
+
+async def test_resume_says_a_runner_gate_still_holds_quoting(rig: Rig) -> None:
+    """A gate is not lifted by hand (it clears when its cause does): resume must not answer "quoting"."""
+    held: list[str | None] = ["journal: disk full"]
+    rig.h.engine.runner.add_gate(lambda _ts: held[0], "journal")
+    await rig.ticks.next_tick()
+    await rig.ticks.next_tick()
+    result = await rig.run("pause")
+    assert result.ok
+    result = await rig.run("resume")
+    assert not result.ok and "held by gate journal: journal: disk full" in result.message, result.message
+    assert result.data["gate"]["gate"] == "journal"
+    held[0] = None
+    await rig.ticks.next_tick()
+    await rig.ticks.next_tick()
+    result = await rig.run("resume")
+    assert result.ok and result.message == "nothing to resume: quoting was active", result.message

@@ -1,0 +1,239 @@
+"""Why quoting is held by a runner gate is shown where an operator looks, not only in the log.
+
+A gate (StrategyRunner.gates: the venue's quoting guard, the market claim, the write-ahead journal)
+that returns a reason keeps quotes off. Before this, the reason reached only the log: the status
+block said "quoting", the control channel "active", the dashboard a green pill, and the final
+report counted anonymous halted ticks. Here the real engine (mmkit.testing.Harness) runs with a
+venue whose guard the test switches (the path the ccxt dead man's switch takes) and with plain
+gates added to the real runner; the status block, the control channel's status, the dashboard's
+snapshot, ``mmkit status``'s live section and the final report must name the gate and its
+reason while it holds, clear it after, and count exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from mmkit.app.config import ConsoleDashboardSection, EngineSection
+from mmkit.app.console.dashboard import Dashboard
+from mmkit.app.console.status_view import format_live
+from mmkit.app.control.channel import ControlChannel, TickWaiter
+from mmkit.app.report import final_report, format_report, status_block
+from mmkit.app.strategy_runner import GATE_LOG_LINES, GATE_LOG_WINDOW_NS
+from mmkit.connector import load_venue_rules
+from mmkit.testing.fake_connector import FakeConnector
+from mmkit.testing.harness import DEFAULT_START_NS, Harness
+from strategies.simple import SimpleConfig, SimpleController
+
+
+class GuardedVenue(FakeConnector):
+    """A FakeConnector whose venue-side protection (a dead man's switch) the test switches off and on."""
+
+    halt: str | None = None
+
+    def quoting_halt_reason(self) -> str | None:
+        return self.halt
+
+
+class Switch:
+    """A gate the test opens and closes (the market claim and the journal gates have this shape)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, ts_ns: int) -> str | None:
+        return self.reason
+
+
+def rig(tmp_path: Path) -> tuple[Harness, GuardedVenue, ControlChannel, Dashboard]:
+    venue = GuardedVenue(load_venue_rules("sim"), start_ns=DEFAULT_START_NS)
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))), venue=venue)
+    ticks = TickWaiter()
+    h.clock.add_iterator(ticks, name="control")
+    channel = ControlChannel(h.engine, audit=None, ticks=ticks, instance="t")
+    config = SimpleNamespace(engine=EngineSection(instance="t", output_dir=str(tmp_path)))
+    built = SimpleNamespace(engine=h.engine, config=config, hedge=None)
+    board = Dashboard(built, ConsoleDashboardSection(port=0, push_interval_ms=100), channel)
+    h.set_fair("60000")
+    h.tick(2)
+    return h, venue, channel, board
+
+
+def report(h: Harness) -> dict[str, Any]:
+    built = SimpleNamespace(path="conf/t.yml", description="unit test")
+    return final_report(h.engine, built, [])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def lines() -> Iterator[list[str]]:
+    """The runner's own log lines about its gates (what the operator's log shows)."""
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(m.record["message"]), level="INFO",
+                      filter=lambda r: "gate" in r["message"] and "quoting" in r["message"])
+    try:
+        yield seen
+    finally:
+        logger.remove(sink)
+
+
+def test_a_venue_guard_is_shown_everywhere_while_it_holds_and_cleared_after(tmp_path: Path,
+                                                                            lines: list[str]) -> None:
+    h, venue, channel, board = rig(tmp_path)
+    runner = h.engine.runner
+    assert runner.gate_hold is None and channel.status()["gate"] is None
+    why = "sim: dead man's switch last refreshed 31.0 s ago"
+    venue.halt = why
+    h.tick()
+    since = h.clock.now_ns
+    h.tick(4)
+    assert venue.open_orders == []
+    hold = runner.gate_hold
+    assert hold is not None and (hold.gate, hold.reason, hold.since_ns, hold.ticks) == ("venue sim", why, since, 5)
+
+    block = status_block(h.engine, h.clock.now_ns)
+    assert "[HELD by gate venue sim" in block and why in block and "quoting]" not in block, block
+    status = channel.status()
+    assert status["quoting"].startswith("held by gate venue sim") and why in status["quoting"], status
+    assert status["gate"] == {"gate": "venue sim", "reason": why, "since_ns": since, "ticks": 5}
+    board.refresh()
+    snap = board.snapshot
+    assert snap["gate"] == status["gate"] and snap["quoting"] is True
+    assert "HELD by gate venue sim" in format_live(snap) and why in format_live(snap)
+
+    venue.halt = None
+    h.tick(3)
+    assert runner.gate_hold is None and len(venue.open_orders) == 2
+    assert "[quoting]" in status_block(h.engine, h.clock.now_ns)
+    assert channel.status()["quoting"] == "active" and channel.status()["gate"] is None
+    board.refresh()
+    assert board.snapshot["gate"] is None and "HELD" not in format_live(board.snapshot)
+
+    venue.halt = "sim: dead man's switch not armed yet"
+    h.tick(2)
+    venue.halt = None
+    h.tick()
+    gates = report(h)["quoting_gates"]
+    assert gates == [{"gate": "venue sim", "ticks": 7, "holds": 2, "first_ns": since,
+                      "last_ns": h.clock.now_ns - h.clock.tick_ns,
+                      "last_reason": "sim: dead man's switch not armed yet"}]
+    assert report(h)["halted_ticks"] == 7
+    text = format_report(report(h))
+    assert "venue sim: held 7 ticks in 2 holds" in text, text
+    held = [line for line in lines if "held by gate" in line]
+    again = [line for line in lines if "quoting again" in line]
+    assert len(held) == 2 and len(again) == 2, lines
+
+
+def test_a_run_no_gate_held_reports_none(tmp_path: Path) -> None:
+    h, _venue, _channel, _board = rig(tmp_path)
+    h.tick(5)
+    assert report(h)["quoting_gates"] == []
+
+
+def test_the_first_holding_gate_is_shown_and_a_handover_is_a_transition(tmp_path: Path, lines: list[str]) -> None:
+    h, _venue, channel, _board = rig(tmp_path)
+    runner = h.engine.runner
+    first, second = Switch(), Switch()
+    runner.add_gate(first, "journal")
+    runner.add_gate(second, "market claim")
+    second.reason = "claim lost"
+    h.tick(2)
+    first.reason = "journal behind"
+    h.tick(3)
+    assert runner.gate_hold is not None and runner.gate_hold.gate == "journal"
+    assert channel.status()["gate"]["reason"] == "journal behind"
+    first.reason = None
+    h.tick()
+    assert runner.gate_hold is not None and runner.gate_hold.gate == "market claim"
+    assert runner.gate_hold.ticks == 1  # a new hold: since the handover
+    second.reason = None
+    h.tick()
+    counts = {g["gate"]: g["ticks"] for g in report(h)["quoting_gates"]}
+    assert counts == {"market claim": 3, "journal": 3}
+    assert len([line for line in lines if "held by gate" in line]) == 3
+
+
+def test_a_changing_reason_is_one_hold_and_one_log_line(tmp_path: Path, lines: list[str]) -> None:
+    """The dead man's switch's reason carries its age: a new text every tick is not a new hold."""
+    h, venue, channel, _board = rig(tmp_path)
+    for tenth in range(50):
+        venue.halt = f"sim: dead man's switch last refreshed {31 + tenth / 10:.1f} s ago"
+        h.tick()
+    assert channel.status()["gate"]["reason"] == "sim: dead man's switch last refreshed 35.9 s ago"
+    assert channel.status()["gate"]["ticks"] == 50
+    assert len(lines) == 1, lines
+
+
+def test_a_flapping_gate_does_not_flood_the_log_and_is_counted_exactly(tmp_path: Path, lines: list[str]) -> None:
+    h, _venue, channel, _board = rig(tmp_path)
+    runner = h.engine.runner
+    gate = Switch()
+    runner.add_gate(gate, "flappy")
+    tick_ns = h.clock.tick_ns
+    flaps = 3 * GATE_LOG_WINDOW_NS // tick_ns  # three windows of a gate that holds every other tick
+    for n in range(flaps):
+        gate.reason = "flap" if n % 2 == 0 else None
+        h.tick()
+    windows = flaps * tick_ns // GATE_LOG_WINDOW_NS + 1
+    assert 0 < len(lines) <= windows * (GATE_LOG_LINES + 1), (len(lines), lines[:10])
+    assert any("not logged" in line for line in lines), lines
+    held = (flaps + 1) // 2
+    (tally,) = report(h)["quoting_gates"]
+    assert (tally["ticks"], tally["holds"]) == (held, held)
+    # It stopped flapping (released): once the window passes the log says where it ended, once.
+    gate.reason = None
+    before = len(lines)
+    h.tick(GATE_LOG_WINDOW_NS // tick_ns + 5)
+    assert len(lines) == before + 1 and "quoting again" in lines[-1], lines[before:]
+    assert channel.status()["gate"] is None
+
+
+def test_metrics_have_a_series_per_gate_that_is_one_while_it_holds(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mmkit.app.console.metrics import Metrics, MetricsCollector
+
+    h, venue, _channel, _board = rig(tmp_path)
+    claim = Switch()
+    h.engine.runner.add_gate(claim, "market claim")
+    metrics = Metrics("unit")
+    MetricsCollector(metrics, SimpleNamespace(engine=h.engine, hedge=None), None, interval_ms=1).attach()
+
+    def held() -> dict[str, float]:
+        families = text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        return {s.labels["gate"]: s.value for f in families if f.name == "mmkit_quoting_gate_held" for s in f.samples}
+
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 0}
+    claim.reason = "claim lost"
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 1}
+    venue.halt = "sim: dead man's switch not armed yet"  # the first gate with a reason is the one shown
+    h.tick(2)
+    assert held() == {"venue sim": 1, "market claim": 0}
+    venue.halt = claim.reason = None
+    h.tick(2)
+    assert held() == {"venue sim": 0, "market claim": 0}
+
+
+def test_transitions_left_out_of_the_log_are_told_at_stop(tmp_path: Path, lines: list[str]) -> None:
+    h, _venue, _channel, _board = rig(tmp_path)
+    gate = Switch()
+    h.engine.runner.add_gate(gate, "flappy")
+    for n in range(3 * GATE_LOG_LINES):  # well within one window: only the first lines are written
+        gate.reason = "flap" if n % 2 == 0 else None
+        h.tick()
+    gate.reason = "flap"
+    h.tick()
+    assert len(lines) == GATE_LOG_LINES, lines
+    h.engine.runner.stop(h.clock)
+    assert len(lines) == GATE_LOG_LINES + 1, lines
+    assert lines[-1].startswith("quoting still held by gate flappy: flap [") and "not logged" in lines[-1], lines[-1]
