@@ -37,12 +37,13 @@ from loguru import logger
 
 from mmkit.backtest.replay import ReplayEvent
 from mmkit.conf import ConfigError
-from mmkit.connector import VenueRules
+from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.instrument import Instrument
 from mmkit.model import BookSnapshot, Trade
 from mmkit.sim.base_venue import SimulatedVenue
 
 if TYPE_CHECKING:
+    from mmkit.app.backtest_setup_choice import SetupChoice
     from mmkit.app.config import LoadedConfig
 
 __all__ = [
@@ -154,6 +155,37 @@ def parse_balances(texts: Iterable[str], inst: Instrument) -> dict[str, Decimal]
             raise ValueError(f"--balance {text}: a starting balance is a finite amount of at least 0")
         balances[asset] = value
     return balances
+
+
+def given_balances(loaded: LoadedConfig, options: Sequence[str] | None, choice: SetupChoice,
+                    events: Sequence[ReplayEvent]) -> tuple[dict[str, Decimal] | None, str]:
+    """(starting balances, source) of a backtest of ``loaded`` (setup ``choice``); (None, "") for the default.
+
+    ``--balance`` options win over the file's ``simulation.balances``, and replace them whole (an asset
+    the options leave out starts at 0, as ``--balance`` documents, whatever the file says). ValueError
+    naming the option for a bad one; ConfigError naming the file and ``simulation.balances.<ASSET>``
+    for a file's balances that do not fit the quoted instrument.
+    """
+    if options:
+        return parse_balances(options, quoted_instrument(choice, events)), CLI_SOURCE
+    configured = loaded.config.simulation.balances
+    if configured is None:
+        return None, ""
+    try:
+        return (check_balances(configured, quoted_instrument(choice, events), "simulation.balances"),
+                file_source(loaded.path))
+    except BalanceError as exc:
+        raise ConfigError(loaded.path, exc.key, f"{exc.reason}, the instrument this backtest quotes") from None
+
+
+def quoted_instrument(choice: SetupChoice, events: Sequence[ReplayEvent]) -> Instrument:
+    """The instrument a backtest will quote, as :func:`mmkit.app.backtest_cmd.run_backtest` picks it."""
+    if choice.rules is not None:
+        rules = choice.rules
+    else:
+        rules = load_venue_rules("sim" if choice.setup == "sim" else events[0].venue)
+    symbol = choice.symbol or (rules.instruments[0].symbol if choice.setup == "sim" else events[0].symbol)
+    return rules.instrument(symbol)
 
 
 def first_price(events: Sequence[ReplayEvent]) -> Decimal | None:

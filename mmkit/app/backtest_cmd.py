@@ -28,16 +28,7 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_balances import (
-    CLI_SOURCE,
-    BalanceError,
-    balances_section,
-    check_balances,
-    file_source,
-    format_balances,
-    parse_balances,
-    starting_balances,
-)
+from mmkit.app.backtest_balances import balances_section, format_balances, given_balances, starting_balances
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
 from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.backtest_setup_choice import (
@@ -64,7 +55,6 @@ from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.gc_policy import long_run_gc
-from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
@@ -422,7 +412,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     if misplaced is not None:
         return _usage(misplaced)
     try:
-        balances, balances_source = _given_balances(loaded, getattr(args, "balance", None), choice, events)
+        balances, balances_source = given_balances(loaded, getattr(args, "balance", None), choice, events)
     except (ValueError, KeyError) as exc:  # the file's are a ConfigError: `config error: FILE: KEY: ...`, exit 2
         return _usage(str(exc))
     funding = None
@@ -515,7 +505,7 @@ def backtest_loaded(
     funding: FundingInput | None = None,
     through_fill: ThroughFill = "tape",
     balances: Mapping[str, Decimal] | None = None,
-    balances_source: str = CLI_SOURCE,
+    balances_source: str = "given",
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -524,13 +514,13 @@ def backtest_loaded(
     controller-failure limit, the files' continuity notes in the data health, and a
     quoted book invalid past ``max_invalid_pct`` recorded as a problem (exit 7 for the CLI).
     ``balances`` None: the config's ``simulation.balances`` when it has them (a sweep trial's come so),
-    else the default (:func:`_given_balances`).
+    else the default (:func:`~mmkit.app.backtest_balances.given_balances`).
     """
     from mmkit.app.build import build_controller, risk_settings
 
     config = loaded.config
     if balances is None:
-        balances, balances_source = _given_balances(loaded, None, choice, events)
+        balances, balances_source = given_balances(loaded, None, choice, events)
     try:
         result = run_backtest(
             build_controller(loaded), events, setup=choice.setup, rules=choice.rules, symbol=choice.symbol,
@@ -562,37 +552,6 @@ def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent],
     end = events[-1].ts_recv if end_ns is None else end_ns
     funding.check(venue, symbol, start, end)
     return funding
-
-
-def _given_balances(loaded: LoadedConfig, options: Sequence[str] | None, choice: SetupChoice,
-                    events: Sequence[ReplayEvent]) -> tuple[dict[str, Decimal] | None, str]:
-    """(starting balances, source) of a backtest of ``loaded`` (setup ``choice``); (None, "") for the default.
-
-    ``--balance`` options win over the file's ``simulation.balances``, and replace them whole (an asset
-    the options leave out starts at 0, as ``--balance`` documents, whatever the file says). ValueError
-    naming the option for a bad one; ConfigError naming the file and ``simulation.balances.<ASSET>``
-    for a file's balances that do not fit the quoted instrument.
-    """
-    if options:
-        return parse_balances(options, _quoted_instrument(choice, events)), CLI_SOURCE
-    configured = loaded.config.simulation.balances
-    if configured is None:
-        return None, ""
-    try:
-        return (check_balances(configured, _quoted_instrument(choice, events), "simulation.balances"),
-                file_source(loaded.path))
-    except BalanceError as exc:
-        raise ConfigError(loaded.path, exc.key, f"{exc.reason}, the instrument this backtest quotes") from None
-
-
-def _quoted_instrument(choice: SetupChoice, events: Sequence[ReplayEvent]) -> Instrument:
-    """The instrument the run will quote, as :func:`run_backtest` picks it (for checking ``--balance``)."""
-    if choice.rules is not None:
-        rules = choice.rules
-    else:
-        rules = load_venue_rules("sim" if choice.setup == "sim" else events[0].venue)
-    symbol = choice.symbol or (rules.instruments[0].symbol if choice.setup == "sim" else events[0].symbol)
-    return rules.instrument(symbol)
 
 
 def _unwritable(out_dir: Path) -> str | None:
