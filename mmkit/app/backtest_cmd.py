@@ -28,7 +28,7 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings
-from mmkit.app.backtest_balances import balances_section, format_balances, parse_balances, starting_balances
+from mmkit.app.backtest_balances import balances_section, format_balances, given_balances, starting_balances
 from mmkit.app.backtest_data import data_verdict, recording_fit_store, recording_notes
 from mmkit.app.backtest_funding import attach_funding, funding_report
 from mmkit.app.backtest_setup_choice import (
@@ -55,7 +55,6 @@ from mmkit.clock import Clock, ClockMode
 from mmkit.conf import ConfigError
 from mmkit.connector import VenueRules, load_venue_rules
 from mmkit.gc_policy import long_run_gc
-from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, Trade
 from mmkit.sim.calibration import format_flow
 from mmkit.sim.flow import FlowConfig, SyntheticMarket
@@ -174,6 +173,7 @@ def run_backtest(
     funding: FundingInput | None = None,
     through_fill: ThroughFill = "tape",
     balances: Mapping[str, Decimal] | None = None,
+    balances_source: str = "given",
 ) -> BacktestResult:
     """One deterministic backtest of ``controller`` over ``events``; returns the engine, samples and report.
 
@@ -200,7 +200,8 @@ def run_backtest(
     ``report["through_fill"]`` (:mod:`mmkit.sim.through_fill`).
     ``balances``: the venue account's starting balances (an asset not named starts at 0); None: the default
     of :mod:`mmkit.app.backtest_balances` for a spot instrument. A spot order they cannot pay for is rejected
-    INSUFFICIENT_FUNDS; ``report["balances"]`` and ``report["rejections"]`` say what happened.
+    INSUFFICIENT_FUNDS; ``report["balances"]`` and ``report["rejections"]`` say what happened, and
+    ``balances_source`` where they came from (``report["balances"]["source"]``).
     """
     if not events:
         raise ValueError("no recorded events to replay")
@@ -220,7 +221,7 @@ def run_backtest(
         rules = rules or load_venue_rules("sim")
         symbol = symbol or rules.instruments[0].symbol
         start_balances, balance_source = starting_balances(rules.instrument(symbol), balances,
-                                                           risk.inventory.max_position, events)
+                                                           risk.inventory.max_position, events, balances_source)
         flow = FlowConfig(seed=seed, reach_bps=taker_reach_bps)
         sim = build_sim_setup(clock, controller, events, rules, symbol, risk=risk, flow=flow, fit_window=(start, end),
                               fit_store=fit_store, latency=latency, initial_balances=start_balances)
@@ -235,7 +236,7 @@ def run_backtest(
         rules = rules or load_venue_rules(first.venue)
         symbol = symbol or first.symbol
         start_balances, balance_source = starting_balances(rules.instrument(symbol), balances,
-                                                           risk.inventory.max_position, events)
+                                                           risk.inventory.max_position, events, balances_source)
         rep = build_replay_venue_setup(clock, controller, events, rules, symbol, risk=risk,
                                        queue=queue_model(queue, seed), latency=latency, through_fill=through_fill,
                                        initial_balances=start_balances)
@@ -410,12 +411,10 @@ def backtest_command(args: argparse.Namespace) -> int:
     misplaced = option_of_another_setup(args, choice)
     if misplaced is not None:
         return _usage(misplaced)
-    balances = None
-    if getattr(args, "balance", None):
-        try:
-            balances = parse_balances(args.balance, _quoted_instrument(choice, events))
-        except (ValueError, KeyError) as exc:
-            return _usage(str(exc))
+    try:
+        balances, balances_source = given_balances(loaded, getattr(args, "balance", None), choice, events)
+    except (ValueError, KeyError) as exc:  # the file's are a ConfigError: `config error: FILE: KEY: ...`, exit 2
+        return _usage(str(exc))
     funding = None
     if getattr(args, "funding", None):
         try:
@@ -441,6 +440,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         fit_store=recording_fit_store(data, end_ns),
         latency=None if getattr(args, "latency_ms", None) is None else parse_latency_ms(args.latency_ms),
         funding=funding, through_fill=getattr(args, "through_fill", None) or "tape", balances=balances,
+        balances_source=balances_source,
     )
     report = result.report
     try:
@@ -505,6 +505,7 @@ def backtest_loaded(
     funding: FundingInput | None = None,
     through_fill: ThroughFill = "tape",
     balances: Mapping[str, Decimal] | None = None,
+    balances_source: str = "given",
 ) -> tuple[BacktestResult, str | None]:
     """Backtest a loaded config exactly as ``mmkit backtest`` does; returns the result and the data verdict.
 
@@ -512,10 +513,14 @@ def backtest_loaded(
     trial is the same backtest the command runs and the two cannot drift: the
     controller-failure limit, the files' continuity notes in the data health, and a
     quoted book invalid past ``max_invalid_pct`` recorded as a problem (exit 7 for the CLI).
+    ``balances`` None: the config's ``simulation.balances`` when it has them (a sweep trial's come so),
+    else the default (:func:`~mmkit.app.backtest_balances.given_balances`).
     """
     from mmkit.app.build import build_controller, risk_settings
 
     config = loaded.config
+    if balances is None:
+        balances, balances_source = given_balances(loaded, None, choice, events)
     try:
         result = run_backtest(
             build_controller(loaded), events, setup=choice.setup, rules=choice.rules, symbol=choice.symbol,
@@ -523,6 +528,7 @@ def backtest_loaded(
             seed=seed, queue=queue, progress=progress, meta=meta, setup_chosen_by_default=choice.by_default,
             taker_reach_bps=taker_reach_bps, controller_max_failures=config.engine.controller_max_failures,
             fit_store=fit_store, latency=latency, funding=funding, through_fill=through_fill, balances=balances,
+            balances_source=balances_source,
         )
     except (ValueError, KeyError) as exc:
         raise ConfigError(loaded.path, "", f"cannot backtest: {exc}") from exc
@@ -546,16 +552,6 @@ def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent],
     end = events[-1].ts_recv if end_ns is None else end_ns
     funding.check(venue, symbol, start, end)
     return funding
-
-
-def _quoted_instrument(choice: SetupChoice, events: Sequence[ReplayEvent]) -> Instrument:
-    """The instrument the run will quote, as :func:`run_backtest` picks it (for checking ``--balance``)."""
-    if choice.rules is not None:
-        rules = choice.rules
-    else:
-        rules = load_venue_rules("sim" if choice.setup == "sim" else events[0].venue)
-    symbol = choice.symbol or (rules.instruments[0].symbol if choice.setup == "sim" else events[0].symbol)
-    return rules.instrument(symbol)
 
 
 def _unwritable(out_dir: Path) -> str | None:

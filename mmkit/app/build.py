@@ -20,6 +20,7 @@ import attrs
 from loguru import logger
 
 from mmkit.app.assembly import RiskSettings, assemble
+from mmkit.app.backtest_balances import demo_funds, simulated_account
 from mmkit.app.config import ConfigOverrides, EngineConfig, LoadedConfig, VenueSection, load_engine_config
 from mmkit.app.engine import Engine
 from mmkit.app.fair_value_source import FairValueSource
@@ -197,7 +198,7 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
             setup = build_sim_setup(
                 clock, controller, replay_events, rules, config.venue.symbol,
                 risk=risk, speed=float(ref.replay.speed), staleness_ns=staleness_ns,
-                initial_balances=demo_funds(rules, config.venue.symbol),
+                initial_balances=simulated_account(loaded, rules, config.venue.symbol),
             )
             built = BuiltEngine(setup.engine, config, file, rules, sim=setup,
                                 description=f"sim venue, reference replayed from {ref.replay.path}")
@@ -209,7 +210,8 @@ def build(loaded: LoadedConfig, clock: Clock, *, events: list[ReplayEvent] | Non
 
     reference = _build_reference(loaded, clock, staleness_ns, events)
     if loaded.paper:
-        connector: Connector = _paper_venue(rules, config.venue.symbol, clock, reference, file)
+        connector: Connector = _paper_venue(rules, config.venue.symbol, clock, reference, file,
+                                            simulated_account(loaded, rules, config.venue.symbol))
     else:
         connector = build_connector(config.venue, rules, file, "venue", config, lambda: clock.now_ns)
     engine = assemble(
@@ -231,7 +233,8 @@ def run_epoch() -> str:
     return f"{time.time_ns() // 1000:x}"
 
 
-def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Reference, file: Path) -> Connector:
+def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Reference, file: Path,
+                 funds: dict[str, Decimal]) -> Connector:
     """The configured venue's rules on a simulated exchange that follows the live reference.
 
     Makers re-quote around the reference mid and takers are derived from the
@@ -240,8 +243,7 @@ def _paper_venue(rules: VenueRules, symbol: str, clock: Clock, reference: _Refer
     """
     if reference.mid_source is None or reference.on_trade is None:
         raise ConfigError(file, "reference", "paper trading needs reference prices (sources, replay or random_walk)")
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=demo_funds(rules, symbol),
-                          trade_id_epoch=run_epoch())
+    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=funds, trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, symbol)
     reference.mid_source.on_mid(market.on_reference_mid)
     reference.on_trade(market.on_reference_trade)
@@ -465,19 +467,6 @@ class _HedgeStream:
             self.executor.on_event(event)
 
 
-#: The account of a simulated venue in a demo, ``mmkit start`` on the sim connector, paper trading and a simulated
-#: hedge venue: a funded desk's, in the instrument's base and quote. A spot order is checked against it as a real
-#: venue checks it (mmkit.sim.venue_accounts); backtests set theirs apart (mmkit.app.backtest_balances).
-DEMO_FUNDS_BASE = Decimal(1_000)
-DEMO_FUNDS_QUOTE = Decimal(1_000_000_000)
-
-
-def demo_funds(rules: VenueRules, symbol: str) -> dict[str, Decimal]:
-    """The funded demo account (:data:`DEMO_FUNDS_BASE`, :data:`DEMO_FUNDS_QUOTE`) of ``symbol``'s assets."""
-    instrument = rules.instrument(symbol)
-    return {instrument.base: DEMO_FUNDS_BASE, instrument.quote: DEMO_FUNDS_QUOTE}
-
-
 def _simulated_hedge_venue(rules: VenueRules, symbol: str, clock: Clock, mid_source: Any, file: Path) -> Connector:
     if mid_source is None:
         raise ConfigError(file, "hedge.venue", "a simulated hedge venue needs a reference price to follow")
@@ -497,7 +486,8 @@ def _build_random_walk(
     walk_cfg = config.reference.random_walk
     assert walk_cfg is not None
     walk = RandomWalkReference(walk_cfg.start_price, walk_cfg.volatility_bps, walk_cfg.seed)
-    venue = ExchangeVenue(rules, lambda: clock.now_ns, initial_balances=demo_funds(rules, config.venue.symbol),
+    venue = ExchangeVenue(rules, lambda: clock.now_ns,
+                          initial_balances=simulated_account(loaded, rules, config.venue.symbol),
                           trade_id_epoch=run_epoch())
     market = SyntheticMarket(venue, config.venue.symbol)
     walk.on_mid(market.on_reference_mid)

@@ -253,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "says what is missing")
     backtest.add_argument("--balance", action="append", default=None, metavar="ASSET=AMOUNT",
                           help="a starting balance of the venue account (repeat for base and quote; an asset not "
-                               "given starts at 0). Default: risk.inventory.max_position of the base, twice its "
-                               "value at the first recorded price of the quote. A spot order the balances cannot "
-                               "pay for is rejected (docs/backtesting.md)")
+                               "given starts at 0); replaces the config's simulation.balances whole. Without "
+                               "either: risk.inventory.max_position of the base, twice its value at the first "
+                               "recorded price of the quote. A spot order the balances cannot pay for is rejected "
+                               "(docs/backtesting.md)")
     backtest.add_argument("--seed", type=int, default=None, help="seed of the simulated flow")
     backtest.add_argument("--queue", choices=["conservative", "probabilistic"], default=None,
                           help="queue-position model of --setup replay (default conservative)")

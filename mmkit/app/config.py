@@ -257,6 +257,24 @@ class ConsoleSection:
 
 
 @attrs.frozen
+class SimulationSection:
+    """What a simulated run of this file starts with: backtests, sweeps, paper trading, the sim connector.
+
+    A section of its own, not a key of ``venue``: the same file is started live, where the account is the
+    venue's and nothing here applies; under ``venue`` (a section ``hedge.venue`` shares) it would read as if
+    it set or checked a real account. Amounts are checked at load (mmkit.app.backtest_balances.check_amounts);
+    the assets against the quoted instrument once it is known (``mmkit backtest``: the run's, which may be
+    the recording's; ``mmkit start``/``check``: the venue's).
+    """
+
+    #: Asset -> starting amount of the simulated quoting venue's account (an asset left out starts at 0);
+    #: None: the documented default (mmkit.app.backtest_balances: DEFAULT_RULE for a backtest, DEMO_FUNDS_* else).
+    #: Typed loosely on purpose: mmkit.app.backtest_balances.check_amounts reads it (after structuring) and
+    #: names ``simulation.balances.<ASSET>`` in every refusal; after loading it is ``dict[str, Decimal]`` or None.
+    balances: Any = None
+
+
+@attrs.frozen
 class EngineConfig:
     venue: VenueSection
     strategy: StrategySection
@@ -266,6 +284,7 @@ class EngineConfig:
     hedge: HedgeSection = HedgeSection()
     store: StoreSection = StoreSection()
     console: ConsoleSection = ConsoleSection()
+    simulation: SimulationSection = SimulationSection()
 
 
 @attrs.frozen
@@ -361,6 +380,7 @@ def load_engine_config(path: str | Path, overrides: ConfigOverrides | None = Non
     check_secret_values(data, file)
     data = expand_secrets(data, set(SECRET_PATHS), file)
     config = structure(data, EngineConfig, file=file)
+    config = _checked_simulation(config, file)
     _check_cross_fields(config, file)
     config = _resolve_paths(config, file, overrides)
     return LoadedConfig(config=config, path=file, paper=overrides is not None and overrides.paper)
@@ -479,6 +499,21 @@ def _check_values(config: EngineConfig, file: Path) -> None:
         raise ConfigError(file, "store.outage_grace_s", f"must be a finite number of seconds, got {grace}")
     if grace < 0:
         raise ConfigError(file, "store.outage_grace_s", f"must not be negative, got {grace}")
+
+
+def _checked_simulation(config: EngineConfig, file: Path) -> EngineConfig:
+    """``simulation.balances`` as exact Decimals: numbers as the rest of the file reads them, finite, not
+    negative; anything else refused naming ``simulation.balances.<ASSET>``."""
+    from mmkit.app.backtest_balances import BalanceError, check_amounts
+
+    balances = config.simulation.balances
+    if balances is None:
+        return config
+    try:
+        amounts = check_amounts(balances, "simulation.balances")
+    except BalanceError as exc:
+        raise ConfigError(file, exc.key, exc.reason) from None
+    return attrs.evolve(config, simulation=attrs.evolve(config.simulation, balances=amounts))
 
 
 def _check_cross_fields(config: EngineConfig, file: Path) -> None:

@@ -161,6 +161,11 @@ def check_path(path: str, base: Mapping[str, Any], spec: SweepSpec) -> None:
     key = f"parameters.{path}"
     if path in SECRET_PATHS or path.startswith(("venue.settings", "hedge.venue.settings", "store.")):
         raise SweepError(spec.file, key, "not a tunable parameter (connection settings and storage are not swept)")
+    if path == "simulation.balances" or path.startswith("simulation.balances."):
+        # A mapping of asset -> amount: one asset's amount is a value (checked with the rest of the config).
+        if path.count(".") != 2:
+            raise SweepError(spec.file, key, "name one asset's balance, e.g. simulation.balances.USDT")
+        return
     mapped = _mapped_sections(base, spec)
     cls: Any = EngineConfig
     parts = path.split(".")
@@ -200,8 +205,16 @@ def validate_config(config: Mapping[str, Any], *, label: str = "trial") -> None:
 
 
 def check(spec: SweepSpec) -> dict[str, Any]:
-    """Check every parameter path and every value the search can try; return the raw base config."""
+    """Check every parameter path and every value the search can try; return the raw base config.
+
+    The sweep file's ``balances`` are written into it as ``simulation.balances`` first: every trial's
+    config (its text and so its key) carries the account it started from, and ``mmkit backtest`` of a
+    trial's config.yml starts from it too.
+    """
     base = load_base(spec)
+    simulation = base.get("simulation")
+    if spec.balances is not None and (simulation is None or isinstance(simulation, dict)):  # else: named below
+        base = {**base, "simulation": {**(simulation or {}), "balances": dict(spec.balances)}}
     try:
         validate_config(base, label=spec.config.stem)
     except ConfigError as exc:

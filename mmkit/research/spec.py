@@ -33,7 +33,7 @@ Method = Literal["grid", "optuna"]
 
 _TOP_KEYS = frozenset(
     {"name", "config", "data", "parameters", "objective", "constraints", "search", "mode", "seed", "setup", "queue",
-     "taker_reach_bps", "latency_ms", "funding", "through_fill"}
+     "taker_reach_bps", "latency_ms", "funding", "through_fill", "balances"}
 )
 _CONSTRAINT = re.compile(r"^\s*(abs\(\s*(?P<abs>[^)\s]+)\s*\)|(?P<path>[^\s<>=!]+))\s*(?P<op><=|>=|==|!=|<|>)\s*"
                          r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -115,6 +115,9 @@ class SweepSpec:
     funding: str = ""
     #: Setup replay: what a print or the book moving through our price fills (``--through-fill``).
     through_fill: str = "tape"
+    #: The starting account of every trial (asset -> amount), written into each trial's config as
+    #: ``simulation.balances`` (replacing the base config's); None: the base config's, else the default.
+    balances: dict[str, Decimal] | None = None
 
 
 def _fail(file: Path, key: str, reason: str) -> SweepError:
@@ -366,6 +369,22 @@ def _funding(file: Path, value: Any) -> str:
     return value
 
 
+def _balances(file: Path, raw: Any) -> dict[str, Decimal] | None:
+    """``balances``: amounts checked as the strategy file's ``simulation.balances`` are (key named).
+
+    The assets are checked against each trial's quoted instrument when it runs: with setup auto or
+    replay that is the recording's, which is not known here.
+    """
+    from mmkit.app.backtest_balances import BalanceError, check_amounts
+
+    if raw is None:
+        return None
+    try:
+        return check_amounts(raw, "balances")
+    except BalanceError as exc:
+        raise _fail(file, exc.key, exc.reason) from None
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep file (everything but the parameter paths: see :func:`mmkit.research.space.check`)."""
     file = Path(path)
@@ -430,4 +449,5 @@ def load_sweep(path: str | Path) -> SweepSpec:
         objective=metric, direction=direction, constraints=_constraints(file, raw.get("constraints")),
         search=search, mode=mode, seed=seed, setup=setup, queue=queue, taker_reach_bps=Decimal(reach),
         latency_ms=latency_ms, funding=funding, through_fill=through_fill,
+        balances=_balances(file, raw.get("balances")),
     )

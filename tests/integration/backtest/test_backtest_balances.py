@@ -134,7 +134,7 @@ def test_the_cli_takes_balances_states_them_and_flags_refusals_for_funds(shared_
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "balances                         start BTC 0, USDT 0 (given)" in done.stdout
+    assert "balances                         start BTC 0, USDT 0 (--balance)" in done.stdout
     assert any(line.startswith("!!rejected by the venue") and "INSUFFICIENT_FUNDS" in line
                for line in done.stdout.splitlines())
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

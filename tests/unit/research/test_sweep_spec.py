@@ -106,6 +106,14 @@ def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
         (GOOD + "latency_ms: '1,2,3'\n", "latency_ms", "entry,response"),
         (GOOD + "latency_ms: [1]\n", "latency_ms", "expected ms each way"),
         (GOOD + "colour: blue\n", "<root>", "unknown key"),
+        (GOOD + "balances: 5\n", "balances", "a mapping of asset to amount"),
+        (GOOD + "balances: {BTC: -1}\n", "balances.BTC", "at least 0"),
+        (GOOD + "balances: {BTC: lots}\n", "balances.BTC", "not a number"),
+        (GOOD + "balances: {BTC: nan}\n", "balances.BTC", "a finite amount"),
+        (GOOD.replace("parameters:\n", "parameters:\n  simulation.balances.BTC: [1, -1]\n"),
+         "parameters.simulation.balances.BTC", "at least 0"),
+        (GOOD.replace("parameters:\n", "parameters:\n  simulation.balances: [1]\n"),
+         "parameters.simulation.balances", "name one asset"),
     ],
 )
 def test_a_mistake_names_the_file_and_the_key(tmp_path: Path, body: str, key: str, words: str) -> None:
