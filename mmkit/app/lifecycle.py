@@ -134,7 +134,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             logger.error("refusing to quote: {}", exc)
             await console.start_refused(str(exc))
             return EXIT_START_FAILED
-        engine.runner.gates.append(MarketClaimGate(market, engine))
+        engine.runner.add_gate(MarketClaimGate(market, engine), "market claim")
         try:
             await engine.start()
         except EngineStartError as exc:

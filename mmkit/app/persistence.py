@@ -89,7 +89,7 @@ def attach_persistence(
         instance_lock=StoreInstanceLock(url, instance),
         accounts=accounts,
     )
-    engine.runner.gates.append(persistence.gate)
+    engine.runner.add_gate(persistence.gate, "store")
     engine.orders.connector = WriteAheadConnector(engine.orders.connector, persistence)
     engine.stream.add_fill_listener(persistence.on_fill)
     engine.stream.add_order_listener(persistence.on_order_event)
