@@ -200,6 +200,10 @@ class RedisState:
         value = {"active": active, "reason": reason, "ts_ns": ts_ns}
         self._set(_Op("set", self._key("kill_switch"), value=_dumps(value)))
 
+    def publish_quoting_gate(self, hold: dict[str, Any] | None) -> None:
+        """The runner gate holding quoting now (gate, reason, since_ns, ticks), or None: no gate holds."""
+        self._set(_Op("set", self._key("quoting_gate"), value=_dumps(hold)))
+
     def _key(self, name: str) -> str:
         return state_key(self.instance, name)
 
@@ -305,6 +309,8 @@ class HotState:
     fair_values: dict[str, dict[str, Any]]
     pnl: dict[str, dict[str, Any]]
     kill_switch: dict[str, Any] | None
+    #: The runner gate holding quoting (``publish_quoting_gate``); None when none holds or none was published.
+    quoting_gate: dict[str, Any] | None = None
 
 
 def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
@@ -314,12 +320,12 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
     )
     try:
         pipe = client.pipeline(transaction=True)
-        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch"):
-            if name in ("heartbeat", "kill_switch"):
+        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch", "quoting_gate"):
+            if name in ("heartbeat", "kill_switch", "quoting_gate"):
                 pipe.get(state_key(instance, name))
             else:
                 pipe.hgetall(state_key(instance, name))
-        heartbeat, positions, orders, fair, pnl, kill = pipe.execute()
+        heartbeat, positions, orders, fair, pnl, kill, gate = pipe.execute()
     finally:
         client.close()
     return HotState(
@@ -329,6 +335,7 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
         fair_values={k: json.loads(v) for k, v in fair.items()},
         pnl={k: json.loads(v) for k, v in pnl.items()},
         kill_switch=json.loads(kill) if kill else None,
+        quoting_gate=json.loads(gate) if gate else None,
     )
 
 

@@ -1,0 +1,66 @@
+"""`mmkit status` from Redis says which runner gate holds quoting, and stops saying it once the gate lets go.
+
+Why: without a dashboard, `mmkit status` reads the Redis hot state. It carried the
+kill switch but not a runner gate (the venue's dead man's switch not armed, the
+market claim lost, the store behind), so an engine that quoted nothing looked
+healthy there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+import redis
+
+from mmkit.app.config import StoreSection
+from mmkit.app.persistence import attach_persistence
+from mmkit.app.status_cmd import format_status, status_from_redis
+from mmkit.store.redis_state import state_key
+from mmkit.testing.harness import Harness
+from strategies.simple import SimpleConfig, SimpleController
+
+pytestmark = pytest.mark.integration
+
+
+async def test_status_from_redis_shows_the_holding_gate_and_clears_it(redis_url: str, tmp_path: Path) -> None:
+    instance = "gate-" + uuid.uuid4().hex[:8]
+    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
+    held: list[str | None] = [None]
+    h.engine.runner.add_gate(lambda _ts: held[0], "venue kraken")
+    p = attach_persistence(h.engine, StoreSection(redis_url=redis_url), instance, tmp_path)
+    try:
+        await h.engine.start()
+        h.set_fair("60000")
+        h.tick(3)
+        assert p.redis is not None and p.redis.flush(5.0)
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and status["quoting_gate"] is None
+        assert "HELD" not in format_status({**status, "instance": instance})
+
+        held[0] = "kraken: dead man's switch not armed"
+        h.tick(3)
+        assert p.redis.flush(5.0)
+        status = status_from_redis(redis_url, instance)
+        assert status is not None
+        gate = status["quoting_gate"]
+        assert gate is not None and gate["gate"] == "venue kraken"
+        assert gate["reason"] == "kraken: dead man's switch not armed"
+        text = format_status({**status, "instance": instance})
+        assert "quoting      HELD by gate venue kraken" in text and "dead man's switch not armed" in text
+
+        held[0] = None
+        h.tick(2)
+        assert p.redis.flush(5.0)
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and status["quoting_gate"] is None
+        assert "HELD" not in format_status({**status, "instance": instance})
+    finally:
+        h.stop()
+        p.close()
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.delete(*[state_key(instance, n) for n in ("heartbeat", "position", "orders", "fair_value", "pnl",
+                                                          "kill_switch", "quoting_gate")])
+        cleanup.close()
