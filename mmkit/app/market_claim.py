@@ -32,7 +32,7 @@ A venue simulated inside the process (``connector: sim``, ``--paper``) is a
 new, empty account every run: nothing to claim.
 
 **Hedge venues are not claimed.** The hedger (mmkit.risk.hedge) sends taker
-orders under its own client ids (``H`` + its start time + a counter), cancels
+orders under its own client ids (``H`` + four digits of the instance + its start time + a counter), cancels
 only those it sent, and is never reconciled against the venue's open orders
 at start, so it neither adopts nor cancels another instance's orders; and
 several makers hedging into one account and symbol is an ordinary desk
@@ -41,15 +41,14 @@ set-up. Claiming the hedge market would refuse it for no protection.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from loguru import logger
 
+from mmkit.app import venue_account
 from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import ProblemKind
-from mmkit.app.venue_account import key_fingerprint
 from mmkit.model import NS_PER_S
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketInUse, MarketKey, MarketLock
 
@@ -59,18 +58,7 @@ UNIDENTIFIED = "unidentified"
 
 def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
     """Each identity a venue section's settings log on as (never a secret); ``[UNIDENTIFIED]`` if none."""
-    out: list[str] = []
-    oe = settings.get("oe")
-    if isinstance(oe, Mapping) and oe.get("sender_comp_id"):
-        out.append(f"SenderCompID={oe['sender_comp_id']}/TargetCompID={oe.get('target_comp_id', '')}")
-    if settings.get("party_id"):
-        out.append(f"PartyID={settings['party_id']}")
-    key = settings.get("api_key")
-    if not key and settings.get("api_key_env"):
-        key = (os.environ if env is None else env).get(str(settings["api_key_env"]))
-    if isinstance(key, str) and key:
-        out.append(key_fingerprint(key))
-    return out or [UNIDENTIFIED]
+    return venue_account.account_identities(settings, env) or [UNIDENTIFIED]
 
 
 def market_keys(built: Any) -> list[MarketKey]:

@@ -33,24 +33,31 @@ def key_fingerprint(api_key: str) -> str:
     return "api-key-sha256:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:KEY_DIGITS]
 
 
-def account_fingerprint(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str | None:
-    """The account a venue section's settings log on as, or None (a venue simulated in the process).
+def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
+    """Each identity a venue section's settings log on as (never a secret); empty for a venue simulated here.
 
     TrueX: the order-entry session's SenderCompID/TargetCompID and the PartyID; any venue: the API key
-    (``api_key``, or the variable ``api_key_env`` names), as a sha256 prefix. Never a secret or password.
+    (``api_key``, or the variable ``api_key_env`` names), as a sha256 prefix. One list read by the ledger's
+    fingerprint (:func:`account_fingerprint`) and the market claim (mmkit.app.market_claim), so the two
+    cannot come to disagree on what "the account" is.
     """
-    parts: list[str] = []
+    out: list[str] = []
     oe = settings.get("oe")
     if isinstance(oe, Mapping) and oe.get("sender_comp_id"):
-        parts.append(f"SenderCompID={oe['sender_comp_id']}/TargetCompID={oe.get('target_comp_id', '')}")
+        out.append(f"SenderCompID={oe['sender_comp_id']}/TargetCompID={oe.get('target_comp_id', '')}")
     if settings.get("party_id"):
-        parts.append(f"PartyID={settings['party_id']}")
+        out.append(f"PartyID={settings['party_id']}")
     key = settings.get("api_key")
     if not key and settings.get("api_key_env"):
         key = (os.environ if env is None else env).get(str(settings["api_key_env"]))
     if isinstance(key, str) and key:
-        parts.append(key_fingerprint(key))
-    return " ".join(parts) or None
+        out.append(key_fingerprint(key))
+    return out
+
+
+def account_fingerprint(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str | None:
+    """The account a venue section's settings log on as (its identities, space-joined), or None (none)."""
+    return " ".join(account_identities(settings, env)) or None
 
 
 def account_refusal(
