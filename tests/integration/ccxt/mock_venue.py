@@ -634,7 +634,7 @@ class MockVenueServer(AccountsMixin):
                 t.trade_id: {
                     "ordertxid": t.order_id,
                     "postxid": "TKH2SE-M7IF5-CFI7LT",
-                    "pair": "XXBTZUSD",
+                    "pair": self.kraken_orders[t.order_id].pair if t.order_id in self.kraken_orders else "XXBTZUSD",
                     "time": t.ts_ms / 1000,
                     "type": t.side,
                     "ordertype": "limit",

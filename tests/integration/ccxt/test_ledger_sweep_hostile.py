@@ -184,3 +184,29 @@ async def test_a_restarts_recovery_reads_every_page_of_krakens_trade_history(
     assert len(fills) == 120 and all(f.client_id == "rec1" for f in fills)
     offsets = [int(f.get("ofs", "0")) for m, f in server.kraken_calls if m == "TradesHistory"]
     assert offsets == [0, 50, 100]
+
+
+async def test_a_symbol_whose_history_read_failed_keeps_its_window_while_another_moves_on(
+    server: MockVenueServer, make_connector: ConnectorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One round: the BTC/USD read is refused once (a temporary lockout), the BTC/USDT read answers.
+
+    Before: the one sweep start moved on for both symbols, and the BTC/USD trade (stamped
+    before the round, no overlap left) was never read. Now each symbol keeps its own window.
+    """
+    monkeypatch.setattr(ledger_check, "SWEEP_OVERLAP_MS", 0)
+    kraken = await make_connector("kraken", book=False, config=SWEEPING)
+    ledger = Ledger(kraken)
+    events: list[VenueEvent] = []
+    ledger.tracker.submit(bid("usd1"))
+    usdt = attrs.evolve(bid("usdt1"), symbol="BTC/USDT")
+    ledger.tracker.submit(usdt)
+    await run_ledger(kraken, ledger, events, lambda: len(of_type(events, OrderAccepted)) == 2, "both accepted")
+    reads = _history_reads(server)
+    await run_ledger(kraken, ledger, events, lambda: _history_reads(server) >= reads + 2, "a sweep of both")
+    server.fill("kraken", "usd1", D("0.004"), D("60000.0"))
+    server.fill("kraken", "usdt1", D("0.003"), D("60000.0"))
+    server.kraken_errors.append("EGeneral:Temporary lockout")  # the next private call: the BTC/USD read
+    await run_ledger(kraken, ledger, events, lambda: len(ledger.booked) == 2, "both trades swept")
+    assert sorted((f.symbol, f.qty) for f in ledger.booked) == [("BTC/USD", D("0.004")), ("BTC/USDT", D("0.003"))]
+    assert not server.kraken_errors and ledger.alarms == []
