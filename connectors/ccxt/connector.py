@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from loguru import logger
@@ -65,6 +65,9 @@ from mmkit.model import (
 )
 
 __all__ = ["CcxtConnector", "CcxtConnectorConfig", "build_exchange"]
+
+#: Pages of a paged trade history (Kraken: 50 trades each) a restart's recovery reads before it gives up loudly.
+RECOVERY_MAX_PAGES = 200
 
 
 class CcxtConnector(FeedsMixin, LedgerCheckMixin):
@@ -128,6 +131,15 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self.ledger_checks = 0
         self.ledger_missed_trades = 0
         self.ledger_reports = 0
+        self.ledger_check_errors = 0
+        self._sweeps = {}
+        self._ledger_lock = asyncio.Lock()
+        self.malformed_trades = 0
+        self._malformed_seen = set()
+        #: Times a loop that must run while connected (dead man's switch, ledger check) ended and was restarted.
+        self.loop_restarts = 0
+        if exchange.id == "kraken":
+            exchange.enableLastJsonResponse = True  # the trade history's page count (ledger_check._trade_page)
         self._log = logger.bind(venue=rules.venue, connector="ccxt")
         self._install_taps()
 
@@ -231,14 +243,52 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         if self._config.ledger_check_s > 0 and self._exchange.apiKey:
             if not self._ledger_since_ms:  # trades before this session are restart recovery's (fetch_fills)
                 self._ledger_since_ms = time.time_ns() // NS_PER_MS
-            self._start("ledger-check", self._ledger_check_loop())
+            self._watch("ledger-check", self._ledger_check_loop, self._ledger_check_ended)
         if self.dead_man.active and self._exchange.apiKey:
             self._last_drain_ns = time.time_ns()
-            self._start("dead-man", self.dead_man.run())
+            self._watch("dead-man", self.dead_man.run, self.dead_man.loop_ended)
         if self._config.use_private_ws:
             self._start("private", self._private_ws_loop())
             if self._exchange.has.get("watchMyTrades"):
                 self._start("private-trades", self._private_trades_loop())
+
+    def _watch(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]],
+               ended: Callable[[str, int], None]) -> None:
+        """Run a loop that must not end while connected; if it ends anyway, say why and start it again.
+
+        Why: these loops catch what they expect, but ccxt can raise CancelledError when a
+        session closes (base.py), and a bug raises anything. A loop that ended silently left
+        its job undone (the dead man's switch unrefreshed while the guard said "armed").
+        ``ended(why, now_ns)`` is told (it logs at ERROR); the loop restarts one refresh
+        period later (not in a tight loop if it dies at once again).
+        """
+        old = self._tasks.get(name)
+        if not self._running or (old is not None and not old.done()):
+            return  # stopped, or it runs (and is watched) already
+        self._start(name, loop())
+        task = self._tasks[name]
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if not self._running or self._tasks.get(name) is not finished:
+                return  # a disconnect cancelled it, or a newer one runs
+            if finished.cancelled():
+                why = "CancelledError escaped it (ccxt cancels its pending calls when a session closes)"
+            elif finished.exception() is not None:
+                exc = finished.exception()
+                why = f"{type(exc).__name__}: {exc}"
+            else:
+                why = "it returned"
+            self.loop_restarts += 1
+            ended(why, time.time_ns())
+            asyncio.get_running_loop().call_later(self._restart_delay_s(), self._watch, name, loop, ended)
+
+        task.add_done_callback(done)
+
+    def _restart_delay_s(self) -> float:
+        return min(self.dead_man.refresh_s, 1.0) if self.dead_man.active else 1.0
+
+    def _ledger_check_ended(self, why: str, now_ns: int) -> None:
+        self._log.error("ledger check loop ended: {}; started again", why)
 
     async def disconnect(self) -> None:
         if self._running and "dead-man" in self._tasks:
@@ -413,10 +463,13 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         if not self._rules.supports_fill_history:
             return []
         try:
-            trades = await self._rest(
-                self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ns // NS_PER_MS)
+            trades, whole = await self._read_trades(symbol, since_ns // NS_PER_MS, RECOVERY_MAX_PAGES)
         except Exception as exc:
             raise TransientVenueError(f"{self.venue}: fetch_my_trades: {classify(exc).message}") from exc
+        if not whole:  # a recovery on part of the history would book part of the fills: refuse, loudly
+            raise TransientVenueError(
+                f"{self.venue}: fetch_my_trades: more than {RECOVERY_MAX_PAGES} pages of {symbol} trades since "
+                f"{since_ns} ns; recover from a later point or raise the bound")
         by_venue_id = {t.venue_order_id: cid for cid, t in self._orders.items() if t.venue_order_id}
         fills = []
         for trade in trades:

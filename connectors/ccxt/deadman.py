@@ -130,6 +130,8 @@ class DeadMansSwitchLoop:
         #: Set while the loop runs (``run``): only then is quoting gated on the switch.
         self.running = False
         self._halted: str | None = None
+        #: Why the refresh loop ended while it should run (``loop_ended``), until a refresh is answered again.
+        self.ended: str | None = None
         self._log = logger.bind(venue=venue, component="dead-man")
         self._venue = venue
 
@@ -179,6 +181,7 @@ class DeadMansSwitchLoop:
             return
         self.refreshes += 1
         self.failures_in_a_row = 0
+        self.ended = None
         self.refused = None
         if self.armed_at_ns is None or sent_ns > self.armed_at_ns:
             self.armed_at_ns = sent_ns
@@ -189,9 +192,9 @@ class DeadMansSwitchLoop:
         A change either way is logged (ERROR when quoting halts, WARNING when it may resume),
         counted and handed to ``on_change``.
         """
-        reason = self._reason(now_ns) if self.running else None
+        reason = self._reason(now_ns) if self.running or self.ended is not None else None
         if reason is not None and self._halted is None:
-            if self.failures_in_a_row or self.refused or self.armed_at_ns is not None:
+            if self.failures_in_a_row or self.refused or self.armed_at_ns is not None or self.ended is not None:
                 self.halts += 1
                 self._log.error("DEAD MAN'S SWITCH NOT ARMED, quoting halted: {}", reason)
             else:
@@ -203,8 +206,21 @@ class DeadMansSwitchLoop:
         self._halted = reason
         return reason
 
+    def loop_ended(self, why: str, now_ns: int) -> None:
+        """The refresh loop ended while the switch should be kept armed: nothing refreshes the venue's timer.
+
+        Logged at ERROR with the cause, and a halt reason (quoting stops) until a refresh is
+        answered again (the connector starts the loop again).
+        """
+        self.ended = why
+        self._log.error("dead man's switch loop ended: {}; nothing refreshes the venue's timer", why)
+        self.quoting_halt_reason(now_ns)
+
     def _reason(self, now_ns: int) -> str | None:
         venue = self._venue
+        if self.ended is not None:
+            return (f"{venue}: dead man's switch loop ended: {self.ended}; quotes are not protected until a "
+                    f"refresh is answered again")
         if self.refused is not None:
             return (f"{venue} refused the dead man's switch refresh ({self.refused}): resting quotes are not "
                     f"protected if mmkit stops")

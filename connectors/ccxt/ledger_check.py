@@ -8,11 +8,19 @@ next restart (mmkit.app.recovery). The check closes that, on the venue's own
 REST answers, every ``ledger_check_s`` and at once after a gap in a private
 stream (a dropped socket is where trades go missing):
 
-1. **Trade history sweep**: one ``fetch_my_trades`` per symbol since the last
-   round (a minute of overlap). A trade of one of our orders not passed on yet
-   went missing on the way (raced a cancel, fell in a stream gap): it is
-   passed on now, as restart recovery would book it from the same history,
-   and logged (``ledger_missed_trades``).
+1. **Trade history sweep**: ``fetch_my_trades`` per symbol since that
+   symbol's last *complete* sweep (a minute of overlap). The start moves on
+   only once a symbol's window was read to its end: a round whose read failed
+   keeps it, so a trade history down for a while is read back when it returns.
+   Where the venue pages its history (Kraken: 50 trades a call, newest first,
+   ``ofs`` pages on) the window is read page by page, at most
+   ``SWEEP_MAX_PAGES`` a round (the venue counts every call); the rest is
+   carried to the next round, never skipped. A trade of one of our orders not
+   passed on yet went missing on the way (raced a cancel, fell in a stream
+   gap): it is passed on now, as restart recovery would book it from the same
+   history, and logged (``ledger_missed_trades``). A trade that does not parse
+   is logged at ERROR and counted (``malformed_trades``), and not marked seen:
+   a corrected answer books it later.
 2. **Finished orders**: an order that got a trade passed on after its last
    answer that agreed (``_Tracked.verified_filled``) is read again, oldest
    first, at most ``ledger_check_max_reads`` a round. An answer below what was
@@ -25,6 +33,10 @@ stream (a dropped socket is where trades go missing):
    difference as a flagged synthetic fill and halts ("fills missing"). Within
    the grace it is the trade history's lag.
 
+Each round is guarded: an error in one is logged at ERROR with its cause and
+counted (``ledger_check_errors``), and the loop goes on; a loop that ends
+anyway is logged at ERROR and started again (connector.py, ``_watch``).
+
 Mismatches within half a lot are rounding (the stream decides, as for every
 report). Every call is a REST call like the others (session health, ccxt's
 throttle), and the reads are bounded per round: the venues count every request.
@@ -35,6 +47,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
+
+import attrs
 
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.errors import classify
@@ -43,10 +58,30 @@ from mmkit.model import NS_PER_MS
 
 #: The trade history sweep overlaps the previous round by this much (a trade stamped late is still seen).
 SWEEP_OVERLAP_MS = 60_000
+#: Pages of a paged trade history read per symbol and round; the rest is carried to the next round.
+SWEEP_MAX_PAGES = 4
+
+
+@attrs.define
+class _SweepWindow:
+    """One symbol's trade history sweep: where it starts, and a window being read page by page."""
+
+    #: The start (ms) of the next window: moves on only once a window was read to its end.
+    since_ms: int
+    #: The end (ms) of the window being read (None: the next round opens a new window up to its start).
+    until_ms: int | None = None
+    #: Trades of that window already read (the venue's ``ofs``): the next page starts here.
+    offset: int = 0
 
 
 class LedgerCheckMixin(PollingMixin):
     """The periodic check (``_ledger_check_loop``) and one round of it (``check_ledger``)."""
+
+    #: Per mmkit symbol: the trade history sweep's window (created at the session's start, ``_ledger_since_ms``).
+    _sweeps: dict[str, _SweepWindow]
+    _ledger_lock: asyncio.Lock
+    #: Rounds that raised (logged at ERROR with the cause; the loop went on).
+    ledger_check_errors: int
 
     async def _ledger_check_loop(self) -> None:
         interval = self._config.ledger_check_s
@@ -56,7 +91,12 @@ class LedgerCheckMixin(PollingMixin):
             self._ledger_wake.clear()
             if not self._running or self._ticks_stalled() or not self._connected:
                 continue  # a stalled engine must not keep a Gemini heartbeat session alive by polling
-            await self.check_ledger()
+            try:
+                await self.check_ledger()
+            except Exception as exc:  # one bad round must not end the check: say why, go on
+                self.ledger_check_errors += 1
+                self._log.opt(exception=exc).error("ledger check round failed ({}): {!r}; next round",
+                                                   self.ledger_check_errors, exc)
 
     def _wake_ledger_check(self, why: str) -> None:
         """A gap in a private stream: trades may have gone missing in it, so check now."""
@@ -66,10 +106,12 @@ class LedgerCheckMixin(PollingMixin):
 
     async def check_ledger(self) -> None:
         """One round: sweep the trade history, read finished orders booked since they agreed, report what lags."""
+        async with self._ledger_lock:  # one round at a time: a round by hand must not interleave the sweep's pages
+            await self._check_ledger()
+
+    async def _check_ledger(self) -> None:
         self.ledger_checks += 1
-        began_ms = time.time_ns() // NS_PER_MS
         await self._sweep_trade_history()
-        self._ledger_since_ms = began_ms - SWEEP_OVERLAP_MS
         unverified = sorted(
             (t for t in self._current_orders()
              if not t.open and t.filled > 0 and t.verified_filled != t.filled),
@@ -82,21 +124,36 @@ class LedgerCheckMixin(PollingMixin):
     async def _sweep_trade_history(self) -> None:
         symbols = sorted({t.request.symbol for t in self._orders.values() if t.venue_order_id is not None})
         for symbol in symbols:
-            try:
-                trades = await self._rest(
-                    self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), self._ledger_since_ms)
-            except Exception as exc:
-                self._log.warning("ledger check: trade history unavailable ({}); next round", classify(exc).message)
-                continue
-            for fill in self._book_trades(trades, symbol):
-                tracked = self._orders.get(fill.client_id)
-                if tracked is not None and tracked.open:
-                    continue  # an open order's trade the poller had not read yet: the sweep only got there first
-                self.ledger_missed_trades += 1
-                self._log.bind(client_id=fill.client_id).warning(
-                    "ledger check: trade {} ({} {}@{} on order {}) had not reached us; passed on now",
-                    fill.trade_id, fill.side.value, fill.qty, fill.price, fill.venue_order_id,
-                )
+            window = self._sweeps.setdefault(symbol, _SweepWindow(self._ledger_since_ms))
+            for _ in range(SWEEP_MAX_PAGES):
+                if window.until_ms is None:
+                    window.until_ms, window.offset = time.time_ns() // NS_PER_MS, 0
+                try:
+                    trades, read, total = await self._trade_page(symbol, window.since_ms, window.until_ms,
+                                                                  window.offset)
+                except Exception as exc:  # the window stays: the next round reads it again
+                    self._log.warning("ledger check: trade history of {} unavailable ({}); next round, from {}",
+                                      symbol, classify(exc).message, window.since_ms)
+                    break
+                self._sweep_book(trades, symbol)
+                window.offset += read
+                if total is None or read == 0 or window.offset >= total:  # the window was read to its end
+                    window.since_ms, window.until_ms = window.until_ms - SWEEP_OVERLAP_MS, None
+                    break
+            else:
+                self._log.warning("ledger check: {} trades of {} in the history since {}, {} read; the rest next "
+                                  "round", total, symbol, window.since_ms, window.offset)
+
+    def _sweep_book(self, trades: list[Any], symbol: str) -> None:
+        for fill in self._book_trades(trades, symbol):
+            tracked = self._orders.get(fill.client_id)
+            if tracked is not None and tracked.open:
+                continue  # an open order's trade the poller had not read yet: the sweep only got there first
+            self.ledger_missed_trades += 1
+            self._log.bind(client_id=fill.client_id).warning(
+                "ledger check: trade {} ({} {}@{} on order {}) had not reached us; passed on now",
+                fill.trade_id, fill.side.value, fill.qty, fill.price, fill.venue_order_id,
+            )
 
     async def _read_finished(self, tracked: _Tracked) -> None:
         """Read a finished order again: the venue's filled against what was passed on before the read was sent."""

@@ -55,9 +55,16 @@ from mmkit.model import (
     VenueOrderStatus,
 )
 
+#: Pages of a paged trade history (Kraken: 50 trades each) one trade sync reads at most (the venue counts calls).
+TRADE_SYNC_MAX_PAGES = 4
+
 
 class OrderFlowMixin(CcxtBase):
     """Order tasks, the translation of the venue's order state into events, and the poller."""
+
+    #: Venue trades of our orders that did not parse (each logged at ERROR once, never booked as they were).
+    malformed_trades: int
+    _malformed_seen: set[str]
 
     # -- order tasks ------------------------------------------------------
 
@@ -375,16 +382,53 @@ class OrderFlowMixin(CcxtBase):
                 group = [t for t in behind if t.request.symbol == symbol]
                 since_ms = min(t.sent_ns for t in group) // NS_PER_MS - 60_000
                 try:
-                    trades = await self._rest(
-                        self._exchange.fetch_my_trades, self._profile.ccxt_symbol(symbol), since_ms)
+                    trades, whole = await self._read_trades(symbol, since_ms, TRADE_SYNC_MAX_PAGES)
                 except Exception as exc:
                     err = classify(exc)
                     self._log.warning("trade history unavailable ({}); fills wait for the next poll", err.message)
                     continue
+                if not whole:
+                    self._log.warning("trade history of {} since {}: more than {} pages; the rest waits for the "
+                                      "next poll or the ledger check's sweep", symbol, since_ms, TRADE_SYNC_MAX_PAGES)
                 self._book_trades(trades, symbol)
                 for tracked in group:
                     if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
                         self._apply_order(tracked, tracked.last_raw)
+
+    async def _trade_page(self, symbol: str, since_ms: int, until_ms: int,
+                          offset: int) -> tuple[list[Any], int, int | None]:
+        """One page of our trades in ``[since_ms, until_ms]``: (trades, entries read, entries in the window or None).
+
+        Kraken's TradesHistory answers the newest 50 of the window and how many the window
+        holds (``count``); ``ofs`` pages on. ccxt's ``fetch_my_trades`` hands over one such page
+        (filtered to the symbol), so the entry count comes from its raw answer, read right after
+        the call (nothing else runs in between). Other venues: one page, taken as the window.
+        """
+        ccxt_symbol = self._profile.ccxt_symbol(symbol)
+        if self._exchange.id != "kraken":
+            trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, since_ms)
+            return trades, len(trades), None
+        params = {"until": until_ms, "ofs": offset}
+        trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, since_ms, None, params)
+        result = (self._exchange.last_json_response or {}).get("result") or {}
+        raw = result.get("trades")
+        if not isinstance(raw, dict) or any(str(t.get("id")) not in raw for t in trades):
+            raise ValueError("TradesHistory: the raw answer does not match the parsed trades; cannot page")
+        return trades, len(raw), int(result.get("count") or 0)
+
+    async def _read_trades(self, symbol: str, since_ms: int, max_pages: int) -> tuple[list[Any], bool]:
+        """Our trades of ``symbol`` since ``since_ms``, paged where the venue pages; (trades, whole window read).
+
+        Kraken answers 50 trades a call: one call missed the rest of a busy window.
+        """
+        until_ms, offset, trades = time.time_ns() // NS_PER_MS, 0, []
+        for _ in range(max_pages):
+            page, read, total = await self._trade_page(symbol, since_ms, until_ms, offset)
+            trades.extend(page)
+            offset += read
+            if total is None or read == 0 or offset >= total:
+                return trades, True
+        return trades, False
 
     def _book_trades(self, trades: list[Any], symbol: str) -> list[Fill]:
         """Pass on each trade of one of our orders not passed on before (by venue trade id); returns those."""
@@ -396,14 +440,37 @@ class OrderFlowMixin(CcxtBase):
             tracked = by_venue_id.get(str(trade.get("order") or ""))
             if tracked is None or trade_id in self._seen_trades:
                 continue
+            try:  # parsed before it is marked seen: a malformed trade stays unbooked, and a corrected one is booked
+                fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
+                if not (fill.qty.is_finite() and fill.price.is_finite() and fill.fee.is_finite()
+                        and fill.qty > 0 and fill.price > 0):
+                    raise ValueError(f"price {fill.price}, qty {fill.qty}, fee {fill.fee}")
+            except (ArithmeticError, KeyError, TypeError, ValueError) as exc:
+                self._malformed_trade(trade_id, tracked, exc)
+                continue
             self._seen_trades.add(trade_id)
-            fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
             tracked.filled += fill.qty
             tracked.notional += fill.notional
             tracked.fee_paid += fill.fee
             self._put(fill)
             booked.append(fill)
         return booked
+
+    def _malformed_trade(self, trade_id: str, tracked: _Tracked, exc: BaseException) -> None:
+        """A venue trade of one of our orders that does not parse: logged at ERROR and counted once per trade id.
+
+        Not booked and not marked seen: the venue's corrected answer (the next sweep or
+        trade sync) books it; until then the order's venue filled runs ahead of its
+        trades, which the ledger check reports after its grace ("fills missing").
+        """
+        if trade_id in self._malformed_seen:
+            return
+        self._malformed_seen.add(trade_id)
+        self.malformed_trades += 1
+        self._log.bind(client_id=tracked.request.client_id).error(
+            "malformed venue trade {} on order {} not booked ({}: {}); {} malformed so far",
+            trade_id, tracked.venue_order_id, type(exc).__name__, exc, self.malformed_trades,
+        )
 
     def _fill_from_trade(self, trade: Any, symbol: str, client_id: str, order: OrderRequest | None) -> Fill:
         """One venue trade as a Fill; the fee is the venue's, else the fee schedule's."""

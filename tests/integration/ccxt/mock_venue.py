@@ -253,6 +253,10 @@ class MockVenueServer(AccountsMixin):
         self.kraken_deadline: float | None = None
         self.kraken_deadman_calls: list[int] = []
         self.kraken_deadman_fired = 0
+        #: Kraken's TradesHistory answers at most this many trades a call (newest first; ``ofs`` pages on).
+        self.kraken_trades_page = 50
+        #: Fields of a trade's TradesHistory entry replaced by these (a hostile venue's malformed trade).
+        self.kraken_trade_overrides: dict[str, dict[str, Any]] = {}
         #: When set, AddOrder / CancelOrder / AmendOrder are charged to this counter and refused past it.
         self.kraken_rate: KrakenRateCounter | None = None
         self._reaper: asyncio.Task[None] | None = None
@@ -617,12 +621,20 @@ class MockVenueServer(AccountsMixin):
         if method == "GetWebSocketsToken":
             return {"token": "MOCK-WS-TOKEN", "expires": 900}
         if method == "TradesHistory":
+            # Kraken: newest first, at most 50 a call; ``start`` / ``end`` (s) bound the window, ``ofs`` pages
+            # through it, ``count`` is how many trades the whole window holds.
             start = float(form.get("start", "0"))
+            end = float(form.get("end", "inf"))
+            ofs = int(form.get("ofs", "0"))
+            window = sorted(
+                (t for t in self.trades["kraken"] if start <= t.ts_ms / 1000 <= end), key=lambda t: -t.ts_ms
+            )
+            page = window[ofs: ofs + self.kraken_trades_page]
             trades = {
                 t.trade_id: {
                     "ordertxid": t.order_id,
                     "postxid": "TKH2SE-M7IF5-CFI7LT",
-                    "pair": "XXBTZUSD",
+                    "pair": self.kraken_orders[t.order_id].pair if t.order_id in self.kraken_orders else "XXBTZUSD",
                     "time": t.ts_ms / 1000,
                     "type": t.side,
                     "ordertype": "limit",
@@ -633,11 +645,10 @@ class MockVenueServer(AccountsMixin):
                     "margin": "0.00000",
                     "misc": "",
                     "maker": t.maker,
-                }
-                for t in self.trades["kraken"]
-                if t.ts_ms / 1000 >= start
+                } | self.kraken_trade_overrides.get(t.trade_id, {})
+                for t in page
             }
-            return {"trades": trades, "count": len(trades)}
+            return {"trades": trades, "count": len(window)}
         if method == "QueryOrders":
             found = self._find_kraken(form)
             if found is None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import attrs
 import pytest
+from loguru import logger
 
 from connectors.ccxt.connector import CcxtConnector
 from mmkit.model import ConnectionStatus, OrderAccepted, OrderCanceled, OrderRequest, Side
@@ -206,3 +207,51 @@ async def test_no_quoting_before_the_switch_is_first_armed(server: MockVenueServ
         await _ticking_while(connector, lambda: connector.quoting_halt_reason() is None, "armed", events)
     finally:
         await connector.disconnect()
+
+
+async def test_a_refresh_loop_ended_by_a_stray_cancel_halts_quoting_says_why_and_is_restarted(
+    server: MockVenueServer,
+) -> None:
+    """ccxt cancels its pending calls when a session closes: a refresh raises CancelledError nobody asked for.
+
+    The error comes out of ccxt's own method (the one place ccxt is stood in for: a mock
+    venue cannot make ccxt's session close under one call). Before: the loop ended,
+    ``running`` went False, and the guard said "armed" while nothing refreshed the venue's
+    timer until the next connect (refreshes stopped, quoting went on). Now the ended loop
+    is a halt reason, logged at ERROR with its cause, and the loop starts again: the halt
+    ends once a refresh is answered.
+    """
+    connector = await make_venue_connector(server, "kraken", ARMED)
+    await connector.connect()
+    events: list[object] = []
+    errors: list[str] = []
+    sink = logger.add(lambda m: errors.append(str(m)), level="ERROR")
+    try:
+        await _ticking_while(connector, lambda: connector.dead_man.refreshes >= 1, "the first refresh", events)
+        assert connector.quoting_halt_reason() is None
+        real = connector.exchange.cancel_all_orders_after
+
+        async def session_closed(*args: object) -> object:
+            connector.exchange.cancel_all_orders_after = real  # once: the next session answers
+            raise asyncio.CancelledError()
+
+        connector.exchange.cancel_all_orders_after = session_closed
+        await _ticking_while(connector, lambda: bool(_dead_man_statuses(events)), "the halt", events)
+        [down] = _dead_man_statuses(events)
+        assert not down.connected and "dead man's switch loop ended" in down.reason
+        assert "CancelledError" in down.reason
+        assert [e for e in errors if "loop ended" in e and "CancelledError" in e], errors
+        assert connector.dead_man.halts == 1
+        refreshes = connector.dead_man.refreshes
+        await _ticking_while(connector, lambda: connector.quoting_halt_reason() is None, "armed again", events)
+        assert connector.dead_man.refreshes > refreshes and connector.loop_restarts == 1
+        assert [s.connected for s in _dead_man_statuses(events)] == [False, True]
+        calls = len(server.kraken_deadman_calls)
+        await _ticking_while(connector, lambda: len(server.kraken_deadman_calls) >= calls + 3, "refreshes go on",
+                             events)
+        assert connector.quoting_halt_reason() is None
+    finally:
+        logger.remove(sink)
+        await connector.disconnect()
+    assert server.kraken_deadman_calls[-1] == 0, "a clean stop disarms the countdown"
+    assert connector.loop_restarts == 1, "a disconnect is no death"
