@@ -453,6 +453,21 @@ def quoting_guard(connector: object) -> Callable[[], str | None] | None:
     return guard if callable(guard) else None
 
 
+def health_counters(connector: object) -> dict[str, int] | None:
+    """The connector's optional ``health_counters()``: what it caught and handled by itself, or None.
+
+    Why: a connector survives a lot without the engine hearing of it (a malformed trade skipped and
+    re-read, a ledger sweep that failed and was retried, a loop that died and was restarted, a stale
+    REST answer ignored). Each is logged once, but a log scrolls; these counts go into the final
+    report so that a run that "went fine" says how much went wrong underneath.
+    """
+    method = getattr(connector, "health_counters", None)
+    if not callable(method):
+        return None
+    counters = method()
+    return {str(k): int(v) for k, v in counters.items()}
+
+
 def rules_for(instruments: Iterable[Instrument], venue: str, **kwargs: object) -> VenueRules:
     """Build VenueRules in code (tests, simple sims) with the same type the YAML produces."""
     return VenueRules(venue=venue, instruments=tuple(instruments), **kwargs)  # type: ignore[arg-type]

@@ -337,6 +337,28 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         """
         return shared_switch(self._profile)
 
+    def health_counters(self) -> dict[str, int]:
+        """What this connector caught and handled by itself (mmkit.connector.health_counters: the final report)."""
+        dead_man, health = self.dead_man, self.rest_health
+        return {
+            "ledger_checks": self.ledger_checks,
+            "ledger_reports": self.ledger_reports,
+            "ledger_missed_trades": self.ledger_missed_trades,
+            "ledger_check_errors": self.ledger_check_errors,
+            "malformed_trades": self.malformed_trades,
+            "loop_restarts": self.loop_restarts,
+            "dead_man_refreshes": dead_man.refreshes,
+            "dead_man_failures": dead_man.failures,
+            "dead_man_skipped": dead_man.skipped,
+            "dead_man_halts": dead_man.halts,
+            "stale_rest_failures": health.stale_failures,
+            "stale_rest_answers": health.stale_answers,
+            "checksum_failures": self.checksum_failures,
+            "sequence_gaps": self.sequence_gaps,
+            "reconnects": self.reconnects,
+            "resyncs": self.resyncs,
+        }
+
     def quoting_halt_reason(self) -> str | None:
         """Why quotes must not rest on this venue now, or None (mmkit.connector.QuotingGuard).
 

@@ -30,6 +30,7 @@ from mmkit.analytics.markouts import headline, markout_table
 from mmkit.analytics.performance import risk_adjusted
 from mmkit.analytics.quoting import uptime
 from mmkit.app.session_money import session_money
+from mmkit.connector import health_counters
 from mmkit.model import Side
 
 if TYPE_CHECKING:
@@ -204,8 +205,20 @@ def final_report(
         "cancel_or_replace_rejects": events["OrderCancelRejected"],
         "malformed_messages": engine.router.malformed,
         "duplicate_fills_dropped": engine.stream.duplicate_fills,
+        **venue_counters([engine.venue, *([built.hedge.connector] if built.hedge is not None else [])]),
         "problems": engine.outcome.as_report(),
     }
+
+
+def venue_counters(connectors: Sequence[object]) -> dict[str, Any]:
+    """``{"venue_counters": {venue: counters}}`` for the connectors that keep some (mmkit.connector.health_counters);
+    nothing for a run whose connectors keep none (a simulated venue), so those reports are unchanged."""
+    found: dict[str, dict[str, int]] = {}
+    for connector in connectors:
+        counters = health_counters(connector)
+        if counters is not None:
+            found[str(getattr(connector, "venue", type(connector).__name__))] = counters
+    return {"venue_counters": found} if found else {}
 
 
 def _utc(ts_ns: int) -> str:
@@ -230,6 +243,11 @@ def format_report(report: dict[str, Any]) -> str:
                              f"(last reason: {gate['last_reason']})")
             if not value:
                 lines.append(f"  {key.ljust(width)}  none held quoting")
+            continue
+        if key == "venue_counters" and isinstance(value, dict):  # one line per venue, the counts that are not 0
+            for venue, counters in value.items():
+                shown = ", ".join(f"{k} {v}" for k, v in counters.items() if v) or "all 0"
+                lines.append(f"  {'venue_counters'.ljust(width)}  {venue}: {shown}")
             continue
         lines.append(f"  {key.ljust(width)}  {value}")
     lines.append("")

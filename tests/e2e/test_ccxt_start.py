@@ -208,6 +208,12 @@ async def test_start_quotes_reprices_fills_and_stops_clean(
     assert f"flattening position {qty} on {HEDGE[quoting]}" in err
     assert D(str(report["position"])) == 0 == D(str(report["position_from_fills"]))
     assert report["problems"] == []
+    # What the connectors caught and handled by themselves: the quoting venue and the hedge venue, none of it
+    # happened in this clean run (mmkit.connector.health_counters).
+    counters = report["venue_counters"]
+    assert set(counters) == {quoting, HEDGE[quoting]}
+    for venue in counters.values():
+        assert venue["malformed_trades"] == venue["ledger_check_errors"] == venue["loop_restarts"] == 0
 
 
 @pytest.mark.parametrize("quoting", ["kraken", "coinbase"])

@@ -95,6 +95,7 @@ async def test_a_malformed_trade_is_logged_counted_and_booked_once_the_venue_cor
         logger.remove(sink)
     assert ledger.booked == []
     assert kraken.malformed_trades == 1, "counted once per trade, not once per round"
+    assert kraken.health_counters()["malformed_trades"] == 1  # and in the final report (venue_counters)
     assert [e for e in errors if trade_id in e and "malformed" in e], errors
     assert len([e for e in errors if trade_id in e]) == 1
     del server.kraken_trade_overrides[trade_id]
