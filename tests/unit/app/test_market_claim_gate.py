@@ -25,6 +25,18 @@ REPO = Path(__file__).resolve().parents[3]
 KEY = MarketKey("sim", "PartyID=DESK1", "BTC-USD")
 
 
+def another_instance_takes_the_claim(directory: Path) -> subprocess.Popen[str]:
+    """Delete our lock file (a /tmp cleaner) and have a real other process lock the new one; it holds until killed."""
+    (directory / KEY.file_name()).unlink()
+    script = ("import sys; from pathlib import Path; from mmkit.store.market_lock import MarketKey, MarketLock\n"
+              "MarketLock([MarketKey('sim', 'PartyID=DESK1', 'BTC-USD')], 'theirs', directory=Path(sys.argv[1]))"
+              ".acquire()\nprint('holding', flush=True)\nsys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", script, str(directory)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+    return other
+
+
 def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path) -> None:
     h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
     lock = MarketLock([KEY], "mine", directory=tmp_path)
@@ -35,14 +47,8 @@ def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path
     h.tick(3)
     assert h.venue.open_orders and gate.reason is None  # quoting while the claim holds
 
-    (tmp_path / KEY.file_name()).unlink()
-    script = ("import sys; from pathlib import Path; from mmkit.store.market_lock import MarketKey, MarketLock\n"
-              "MarketLock([MarketKey('sim', 'PartyID=DESK1', 'BTC-USD')], 'theirs', directory=Path(sys.argv[1]))"
-              ".acquire()\nprint('holding', flush=True)\nsys.stdin.read()")
-    other = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    other = another_instance_takes_the_claim(tmp_path)
     try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
         h.tick(3)
         assert gate.reason is not None and gate.reason.startswith("market lock lost:")
         assert "instance theirs" in gate.reason
@@ -103,14 +109,8 @@ def test_after_the_claim_is_lost_our_stop_cancels_our_orders_only(tmp_path: Path
     ours = {o.client_id for o in h.venue.open_orders}
     assert ours
 
-    (tmp_path / KEY.file_name()).unlink()
-    script = ("import sys; from pathlib import Path; from mmkit.store.market_lock import MarketKey, MarketLock\n"
-              "MarketLock([MarketKey('sim', 'PartyID=DESK1', 'BTC-USD')], 'theirs', directory=Path(sys.argv[1]))"
-              ".acquire()\nprint('holding', flush=True)\nsys.stdin.read()")
-    other = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    other = another_instance_takes_the_claim(tmp_path)
     try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
         symbol = h.engine.symbol
         h.venue.place(OrderRequest("theirs1", h.venue.venue, symbol, Side.BUY, D("0.5"), D(59000)))
         h.tick(3)
