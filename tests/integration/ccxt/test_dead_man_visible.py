@@ -69,7 +69,8 @@ async def test_the_refused_dead_mans_switch_is_shown_while_it_holds_and_cleared_
             connector.cancel(client_id, SYMBOL)
         await until(lambda: server.open_client_ids("kraken") == [], "nothing left open")
         await connector.disconnect()
-    (tally,) = final_report(engine, SimpleNamespace(path="kraken.yml", description="mock"), [])["quoting_gates"]
+    built = SimpleNamespace(path="kraken.yml", description="mock", hedge=None)
+    (tally,) = final_report(engine, built, [])["quoting_gates"]
     assert tally["gate"] == "venue kraken" and tally["holds"] >= 1
     assert 0 < tally["ticks"] <= runner.stats.halted_ticks + runner.stats.disconnected_ticks
     assert tally["first_ns"] <= tally["last_ns"]

@@ -67,7 +67,7 @@ def rig(tmp_path: Path) -> tuple[Harness, GuardedVenue, ControlChannel, Dashboar
 
 
 def report(h: Harness) -> dict[str, Any]:
-    built = SimpleNamespace(path="conf/t.yml", description="unit test")
+    built = SimpleNamespace(path="conf/t.yml", description="unit test", hedge=None)
     return final_report(h.engine, built, [])  # type: ignore[arg-type]
 
 
