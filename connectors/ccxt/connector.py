@@ -155,7 +155,9 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         overriding one websocket endpoint keeps the REST ones), ``ccxt_options`` (extra ccxt
         constructor options such as ``rateLimit`` or ``timeout``; never credentials),
         ``markets_file`` (a JSON file of ccxt market definitions: ``load_markets`` is skipped, for
-        offline runs against a local venue), and the fields of :class:`CcxtConnectorConfig`.
+        offline runs against a local venue), ``account`` (the exchange account's name: instances whose
+        configs name the same account may not quote one symbol at once, whatever their API keys;
+        mmkit.app.market_claim), and the fields of :class:`CcxtConnectorConfig`.
         """
         data = dict(settings)
         profile_name = str(data.pop("profile", rules.venue))
@@ -163,6 +165,10 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         urls = data.pop("urls", None)
         options = data.pop("ccxt_options", None)
         markets_file = data.pop("markets_file", None)
+        account = data.pop("account", None)  # read by the market claim (mmkit.app.market_claim), not by ccxt
+        if account is not None and not (isinstance(account, str) and account.strip()):
+            raise ConfigError(context.file, f"{context.key_path}.account",
+                              f"must be the exchange account's name (text), got {account!r}")
         try:
             profile = profile_for(profile_name)
         except KeyError as exc:

@@ -14,6 +14,8 @@ the key):
   the ``PartyID``;
 * any venue: the API key (``api_key``, or the variable ``api_key_env``
   names), as a sha256 prefix (mmkit.app.venue_account.key_fingerprint);
+* a ccxt venue: the exchange account the settings name (``account``), so
+  that two API keys of one account meet;
 * none of these (an out-of-process venue the config identifies no account
   for): ``unidentified``, so two such instances on one venue and symbol are
   refused rather than let through.
@@ -57,8 +59,18 @@ UNIDENTIFIED = "unidentified"
 
 
 def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
-    """Each identity a venue section's settings log on as (never a secret); ``[UNIDENTIFIED]`` if none."""
-    return venue_account.account_identities(settings, env) or [UNIDENTIFIED]
+    """Each identity a venue section's settings log on as (never a secret), and the exchange account the
+    settings name (``account``: ``account=<name>``); ``[UNIDENTIFIED]`` if none.
+
+    Why the named account too: two API keys of one exchange account are two identities, so their claims
+    never met. Not in the ledger's fingerprint (mmkit.app.venue_account): naming the account in a running
+    desk's config must not make its own store refuse the next start.
+    """
+    out = venue_account.account_identities(settings, env)
+    account = settings.get("account")
+    if isinstance(account, str) and account.strip():
+        out.append(f"account={account.strip()}")
+    return out or [UNIDENTIFIED]
 
 
 def market_keys(built: Any) -> list[MarketKey]:

@@ -107,3 +107,15 @@ async def test_gemini_requests_are_spaced_to_its_five_per_second() -> None:
         assert connector.exchange.rateLimit == 200
     finally:
         await connector.exchange.close()
+
+
+@pytest.mark.parametrize("account", ["", "   ", 7, ["desk"]])
+async def test_an_account_that_is_not_a_name_is_refused_naming_the_key(build_kraken: Build, account: object) -> None:
+    """``account`` names the exchange account for the market claim; a blank or non-text one would claim nothing."""
+    with pytest.raises(ConfigError, match=r"reference\.sources\[0\]\.settings\.account"):
+        build_kraken({"account": account})
+
+
+async def test_an_account_name_is_taken_and_not_handed_to_ccxt(build_kraken: Build) -> None:
+    connector = build_kraken({"account": "desk-main"})
+    assert "account" not in connector.exchange.options

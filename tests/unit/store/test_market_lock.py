@@ -232,3 +232,34 @@ def test_a_lock_directory_others_may_write_in_is_refused(tmp_path: Path) -> None
     with pytest.raises(OSError, match="writable by other users"):
         MarketLock([BTC], "truex-btc", directory=directory).acquire()
     assert not list(directory.iterdir())
+
+
+def test_two_api_keys_on_one_exchange_account_meet_when_the_configs_name_the_account(tmp_path: Path) -> None:
+    """Two keys of one Kraken account are two identities: their claims never met, and both instances adopted and
+    cancelled each other's orders. ``account:`` in the venue settings names the exchange account; two configs
+    naming the same one meet on it, whatever their keys."""
+    from mmkit.app.market_claim import account_identities as claimed
+
+    first = claimed({"api_key": "key-one", "account": "desk-main"})
+    second = claimed({"api_key": "key-two", "account": "desk-main"})
+    assert "account=desk-main" in first and "account=desk-main" in second
+    assert first != second  # the keys still differ
+    holder = spawn_holder(tmp_path, "kraken-btc", *(MarketKey("kraken", i, "BTC/USD") for i in first))
+    try:
+        lock = MarketLock([MarketKey("kraken", i, "BTC/USD") for i in second], "kraken-btc-2", directory=tmp_path)
+        with pytest.raises(MarketInUse, match=r"account \[account=desk-main\]"):
+            lock.acquire()
+        other_account = claimed({"api_key": "key-three", "account": "desk-other"})
+        allowed = MarketLock([MarketKey("kraken", i, "BTC/USD") for i in other_account], "x", directory=tmp_path)
+        allowed.acquire()
+        allowed.release()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_the_ledgers_account_fingerprint_does_not_change_when_a_config_names_its_account() -> None:
+    """Adding ``account:`` to a running desk's config must not make its own store refuse the next start."""
+    from mmkit.app.venue_account import account_fingerprint
+
+    assert account_fingerprint({"api_key": "k", "account": "desk-main"}) == account_fingerprint({"api_key": "k"})
