@@ -65,7 +65,7 @@ __all__ = [
 
 #: How the default is worked out, as the report and docs/backtesting.md state it.
 DEFAULT_RULE = ("default: risk.inventory.max_position of the base asset, and twice that position's value "
-                "at the first recorded price of the quote asset")
+                "at the first recorded price of the quote asset, rounded up to a whole unit")
 
 
 #: Where ``mmkit backtest --balance`` balances come from, as the report states it.
