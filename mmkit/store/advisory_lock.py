@@ -18,6 +18,21 @@ and symbol). Both need the same machinery, written once:
   thread checks the connection every ``check_interval_s`` and takes the lock
   again on a new one; if another process took it meanwhile, :attr:`problem`
   says so and the engine must halt quoting for good.
+* Every statement on the lock's connection has a client-side bound
+  (``check_timeout_s``, :func:`_bounded`): a server or path that stops
+  answering *without closing the socket* (a blackholed host, a hung proxy, a
+  paused VM) would otherwise block the check for the kernel's TCP timeout
+  (~15 min) while holding ``_guard``, and :meth:`AdvisoryLock.release` (at the
+  engine's stop) behind it. libpq's keepalives and ``tcp_user_timeout`` do not
+  help when a proxy's kernel still ACKs, and ``statement_timeout`` needs a
+  server that hears us; so a timer shuts the socket down from our side. A
+  check that times out counts as a lost connection (the path above).
+* After such a timeout the server may still hold our old session, and the
+  lock with it, until it notices (its keepalive: hours by default). Taking the
+  lock again then finds *ourselves* holding it: the old session (identified
+  by backend pid and start time, recorded when the lock was taken) is ended
+  with ``pg_terminate_backend`` and the lock taken on the new connection. Any
+  other holder is another process: refused as before.
 
 Advisory locks are per database: keys from two claims share one 64-bit space,
 so each claim hashes its key under its own domain (:func:`advisory_key`).
@@ -30,12 +45,18 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, text
 
 from mmkit.store.db import create_store_engine, redact_url
+
+#: How long one statement on the lock's connection may take before the connection is given up.
+DEFAULT_CHECK_TIMEOUT_S = 5.0
 
 
 class LockInUse(Exception):
@@ -50,6 +71,58 @@ def advisory_key(domain: str, *parts: str) -> int:
     """
     raw = "\0".join([domain, *parts]).encode("utf-8")
     return int.from_bytes(hashlib.sha256(raw).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _bounded(conn: Connection, timeout_s: float) -> Iterator[None]:
+    """Statements run inside return within ``timeout_s`` or the connection is cut (TimeoutError).
+
+    A timer shuts the connection's socket down (``shutdown(2)`` on a duplicate of its descriptor: the
+    descriptor itself stays open, so it cannot be reused under psycopg's feet); psycopg's wait on the
+    socket then wakes and fails. The shutdown happens under ``mutex`` and only while the block runs,
+    so a late timer never touches a connection that has moved on.
+    """
+    fd = _socket_fd(conn)
+    mutex = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def cut() -> None:
+        with mutex:
+            if state["done"] or fd is None:
+                return
+            state["fired"] = True
+            try:
+                with socket.socket(fileno=os.dup(fd)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the statement fails on its own
+
+    timer = threading.Timer(timeout_s, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Exception as exc:
+        with mutex:
+            state["done"] = True
+        if state["fired"]:
+            raise TimeoutError(f"no answer from the store within {timeout_s:g} s; connection cut") from exc
+        raise
+    finally:
+        with mutex:
+            state["done"] = True
+        timer.cancel()
+    if state["fired"]:  # it answered just as the timer cut it: the connection is unusable all the same
+        raise TimeoutError(f"no answer from the store within {timeout_s:g} s; connection cut")
+
+
+def _socket_fd(conn: Connection) -> int | None:
+    """The descriptor of the DBAPI (psycopg) connection's socket; None if there is none (closed)."""
+    dbapi: Any = conn.connection.dbapi_connection
+    try:
+        return int(dbapi.fileno())
+    except Exception:
+        return None
 
 
 def holder_name(note: str = "") -> str:
@@ -68,7 +141,7 @@ class AdvisoryLock:
 
     def __init__(
         self, url: str, key: int, *, name: str, refusal: Callable[[str], str], note: str = "",
-        check_interval_s: float,
+        check_interval_s: float, check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.key = key
@@ -77,6 +150,8 @@ class AdvisoryLock:
         self.refusal = refusal
         self.note = note
         self.check_interval_s = check_interval_s
+        #: The client-side bound on each statement on the lock's connection (see :func:`_bounded`).
+        self.check_timeout_s = check_timeout_s
         #: Why the lock is no longer this process's (another process took it after a drop), else None.
         #: Set by the watchdog thread, read by the engine every tick.
         self.problem: str | None = None
@@ -85,6 +160,9 @@ class AdvisoryLock:
         self._watchdog: threading.Thread | None = None
         self._engine: Engine | None = None
         self._conn: Connection | None = None
+        #: (backend pid, backend start) of the session holding the lock: after a connection is given up
+        #: the server may still hold it, and only that session of ours may be ended to take the lock back.
+        self._session: tuple[int, datetime] | None = None
 
     @property
     def held(self) -> bool:
@@ -106,21 +184,58 @@ class AdvisoryLock:
         self._watchdog.start()
 
     def _take(self, wait_s: float) -> Connection:
-        """A new connection holding the lock; LockInUse (naming the holder) once ``wait_s`` has passed."""
+        """A new connection holding the lock; LockInUse (naming the holder) once ``wait_s`` has passed.
+
+        A holder that is our own earlier session (given up on, still alive on the server) is ended first.
+        """
         assert self._engine is not None
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            conn.execute(text("SELECT set_config('application_name', :name, false)"),
-                         {"name": holder_name(self.note)})
+            with _bounded(conn, self.check_timeout_s):
+                conn.execute(text("SELECT set_config('application_name', :name, false)"),
+                             {"name": holder_name(self.note)})
             deadline = time.monotonic() + wait_s
-            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
+            while not self._try_lock(conn):
+                if self._end_stale_session(conn):
+                    deadline = max(deadline, time.monotonic() + self.check_timeout_s)  # until its exit frees it
                 if time.monotonic() >= deadline:
-                    raise LockInUse(self.refusal(self._holder(conn)))
+                    with _bounded(conn, self.check_timeout_s):
+                        holder = self._holder(conn)
+                    raise LockInUse(self.refusal(holder))
                 time.sleep(0.1)  # a dying holder: the server drops its session once it sees the socket close
+            with _bounded(conn, self.check_timeout_s):
+                row = conn.execute(text("SELECT pid, backend_start FROM pg_stat_activity "
+                                        "WHERE pid = pg_backend_pid()")).one()
+            self._session = (int(row[0]), row[1])
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _try_lock(self, conn: Connection) -> bool:
+        with _bounded(conn, self.check_timeout_s):
+            return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+
+    def _end_stale_session(self, conn: Connection) -> bool:
+        """If the key's holder is the session this lock gave up on, end it (True); anyone else: False."""
+        if self._session is None:
+            return False
+        pid, started = self._session
+        unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
+        with _bounded(conn, self.check_timeout_s):
+            ended = conn.execute(text(
+                "SELECT pg_terminate_backend(a.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
+                "AND l.objsubid = 1 AND a.pid = :pid AND a.backend_start = :started "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF, "pid": pid, "started": started}).scalar()
+        if ended:
+            logger.bind(store=redact_url(self.url)).warning(
+                "{} lock: our earlier session (backend pid {}) still held it on the server; ended it", self.name,
+                pid)
+            self._session = None
+            return True
+        return False
 
     def _watch(self) -> None:
         while not self._stop.wait(self.check_interval_s):
@@ -134,11 +249,14 @@ class AdvisoryLock:
                 return
             if self._conn is not None:
                 try:
-                    self._conn.execute(text("SELECT 1"))
+                    with _bounded(self._conn, self.check_timeout_s):
+                        self._conn.execute(text("SELECT 1"))
                     return
                 except Exception as exc:
                     log.warning("{} lock: its connection ended ({}); taking the lock again", self.name, exc)
-                    self._close_quietly()
+                    self._close_quietly(dead=True)
+                    if self._stop.is_set():  # the stop came while we waited: release() has nothing to unlock
+                        return
             try:
                 self._conn = self._take(0.0)
             except LockInUse as exc:
@@ -149,9 +267,12 @@ class AdvisoryLock:
             else:
                 log.warning("{} lock taken again on a new connection", self.name)
 
-    def _close_quietly(self) -> None:
+    def _close_quietly(self, dead: bool = False) -> None:
+        """Close the lock's connection; a ``dead`` one is invalidated, never handed back to the pool."""
         if self._conn is not None:
             try:
+                if dead:
+                    self._conn.invalidate()
                 self._conn.close()
             except Exception:
                 logger.opt(exception=True).debug("{} lock: closing a dead connection failed", self.name)
@@ -174,20 +295,30 @@ class AdvisoryLock:
         return f"{row[0] or 'unnamed client'}" + (f" from {row[1]}" if row[1] else "")
 
     def release(self) -> None:
-        """Drop the lock (closing its connection drops it too: the server unlocks a session that ends)."""
+        """Drop the lock (closing its connection drops it too: the server unlocks a session that ends).
+
+        Bounded even on a connection that stopped answering: the watchdog's step and the unlock each give up
+        after ``check_timeout_s`` (the stop must not wait ~15 min for the kernel's TCP timeout). A session
+        the server still holds then keeps the lock until the server notices the session is gone (or a
+        restart of ours ends it: see :meth:`_end_stale_session`); the warning says so.
+        """
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join(timeout=30)
             self._watchdog = None
         with self._guard:
             if self._conn is not None:
+                dead = False
                 try:
-                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-                except Exception:
-                    logger.opt(exception=True).warning("{} lock: unlock failed (closing its connection drops it)",
-                                                       self.name)
+                    with _bounded(self._conn, self.check_timeout_s):
+                        self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                except Exception as exc:
+                    dead = True
+                    logger.bind(store=redact_url(self.url)).warning(
+                        "{} lock: unlock failed ({}); the server drops the lock when it sees the session end",
+                        self.name, exc)
                 finally:
-                    self._close_quietly()
+                    self._close_quietly(dead=dead)
             self._dispose()
 
     def _dispose(self) -> None:
