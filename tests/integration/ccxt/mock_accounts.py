@@ -75,6 +75,11 @@ class MockOrder:
         return self.cost / self.filled if self.filled else D(0)
 
 
+#: Gemini's mytrades: trades a page by default, and the most ``limit_trades`` may ask for.
+GEMINI_TRADES_PAGE = 50
+GEMINI_TRADES_PAGE_MAX = 500
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -561,10 +566,7 @@ class AccountsMixin:
         if path == "orders":
             return web.json_response([self._gemini_order_json(o) for o in orders.values() if o.status == "open"])
         if path == "mytrades":
-            since_s = int(payload.get("timestamp") or 0)
-            return web.json_response(
-                [self._gemini_trade_json(t) for t in self.trades["gemini"] if t.ts_ms // 1000 >= since_s]
-            )
+            return self._gemini_mytrades(payload)
         if path == "balances":
             return web.json_response(
                 [
@@ -585,6 +587,25 @@ class AccountsMixin:
                 ]
             )
         return self._gemini_error("InvalidEndpoint", f"no route {path}", status=404)
+
+    def _gemini_mytrades(self, payload: dict[str, Any]) -> web.Response:
+        """Gemini's Get Past Trades: one page of at most ``limit_trades`` (default 50, at most 500), newest first.
+
+        With ``timestamp`` (seconds, or milliseconds: Gemini takes either) the page holds the
+        *oldest* trades on or after it; without, the most recent ones. Gemini's own walk
+        through a history pages on from the newest ``timestampms`` of the page.
+        """
+        limit = int(payload.get("limit_trades") or GEMINI_TRADES_PAGE)
+        if not 0 < limit <= GEMINI_TRADES_PAGE_MAX:
+            return self._gemini_error("InvalidParameter", f"limit_trades {limit} not in 1..{GEMINI_TRADES_PAGE_MAX}")
+        trades = sorted(self.trades["gemini"], key=lambda t: (t.ts_ms, int(t.trade_id)))
+        stamp = payload.get("timestamp")
+        if stamp is None:
+            page = trades[-limit:]
+        else:
+            since_ms = int(stamp) if int(stamp) >= 10**11 else int(stamp) * 1000
+            page = [t for t in trades if t.ts_ms >= since_ms][:limit]
+        return web.json_response([self._gemini_trade_json(t) for t in reversed(page)])
 
     def _gemini_find(self, payload: dict[str, Any]) -> MockOrder | None:
         order_id = payload.get("order_id")
