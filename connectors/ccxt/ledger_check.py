@@ -14,10 +14,10 @@ stream (a dropped socket is where trades go missing):
    keeps it, so a trade history down for a while is read back when it returns.
    Where the venue pages its history (Kraken: 50 trades a call, newest first,
    ``ofs`` pages on; Gemini: the oldest 500 from a ``timestamp`` on, the next
-   page from the newest millisecond read, trades read twice booked once by id)
-   the window is read page by page, at most
-   ``SWEEP_MAX_PAGES`` a round (the venue counts every call); the rest is
-   carried to the next round, never skipped. A trade of one of our orders not
+   page from the newest millisecond read, trades read twice booked once by id;
+   Coinbase: a page a call, its ``cursor`` pages on) the window is read page by
+   page, at most ``SWEEP_MAX_PAGES`` a round (the venue counts every call); the
+   rest is carried to the next round, never skipped. A trade of one of our orders not
    passed on yet went missing on the way (raced a cancel, fell in a stream
    gap): it is passed on now, as restart recovery would book it from the same
    history, and logged (``ledger_missed_trades``). A trade that does not parse
@@ -72,8 +72,9 @@ class _SweepWindow:
     since_ms: int
     #: The end (ms) of the window being read (None: the next round opens a new window up to its start).
     until_ms: int | None = None
-    #: Where the window's next page starts (Kraken: entries read, its ``ofs``; Gemini: a ``timestamp``), None: page 1.
-    cursor: int | None = None
+    #: Where the window's next page starts (Kraken: entries read, its ``ofs``; Gemini: a ``timestamp``;
+    #: Coinbase: its ``cursor``); None: the window's first page.
+    cursor: int | str | None = None
 
 
 class LedgerCheckMixin(PollingMixin):

@@ -30,6 +30,7 @@ import json
 import time
 import uuid
 from collections import deque
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -78,6 +79,8 @@ class MockOrder:
 #: Gemini's mytrades: trades a page by default, and the most ``limit_trades`` may ask for.
 GEMINI_TRADES_PAGE = 50
 GEMINI_TRADES_PAGE_MAX = 500
+#: Coinbase's List Fills: fills a page when ``limit`` is not given (the mock's choice; see ``_coinbase_fills``).
+COINBASE_FILLS_PAGE = 100
 
 
 def _now_ms() -> int:
@@ -353,9 +356,7 @@ class AccountsMixin:
                 }
             )
         if path == "orders/historical/fills":
-            return web.json_response(
-                {"fills": [self._coinbase_fill_json(t) for t in self.trades["coinbase"]], "cursor": ""}
-            )
+            return web.json_response(self._coinbase_fills(query))
         if path.startswith("orders/historical/"):
             order = self.orders["coinbase"].get(path.rsplit("/", 1)[1])
             if order is None:
@@ -445,6 +446,26 @@ class AccountsMixin:
         order.price, order.qty = price, qty
         self.coinbase_user_push(order)
         return {"success": True, "errors": []}
+
+    def _coinbase_fills(self, query: dict[str, str]) -> dict[str, Any]:
+        """List Fills: newest first, ``limit`` a page (``COINBASE_FILLS_PAGE`` when not asked), ``cursor`` pages on.
+
+        ``start_sequence_timestamp`` / ``end_sequence_timestamp`` (ISO 8601) bound the list; the
+        answer's ``cursor`` is empty on the last page. The default page size is the mock's
+        assumption (Coinbase's own is not stated in what we could read); the pager does not rely on it.
+        """
+        def ms(name: str) -> int | None:
+            value = query.get(name)
+            return None if not value else int(datetime.fromisoformat(value).timestamp() * 1000)
+
+        start, end = ms("start_sequence_timestamp"), ms("end_sequence_timestamp")
+        fills = [t for t in self.trades["coinbase"]
+                 if (start is None or t.ts_ms >= start) and (end is None or t.ts_ms <= end)]
+        fills.sort(key=lambda t: (t.ts_ms, int(t.trade_id)), reverse=True)
+        limit, offset = int(query.get("limit") or COINBASE_FILLS_PAGE), int(query.get("cursor") or 0)
+        page = fills[offset: offset + limit]
+        more = offset + limit < len(fills)
+        return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": str(offset + limit) if more else ""}
 
     @staticmethod
     def _coinbase_fill_json(t: MockTrade) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from mmkit.model import Fill, OrderAccepted, OrderRequest, VenueEvent
 from mmkit.stream import SYNTHETIC_PREFIX
 from tests.integration.ccxt.conftest import ConnectorFactory
 from tests.integration.ccxt.helpers import collect_until, of_type
-from tests.integration.ccxt.mock_accounts import GEMINI_TRADES_PAGE_MAX
+from tests.integration.ccxt.mock_accounts import COINBASE_FILLS_PAGE, GEMINI_TRADES_PAGE_MAX
 from tests.integration.ccxt.mock_venue import MockVenueServer
 from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
 from tests.integration.ccxt.test_ledger_ahead_ccxt import Ledger
@@ -42,7 +42,8 @@ def _history_calls(server: MockVenueServer, venue: str = "kraken") -> list[dict[
     """The trade history reads the venue got, each with its request (Kraken's form, Gemini's payload)."""
     if venue == "kraken":
         return [f for m, f in server.kraken_calls if m == "TradesHistory"]
-    return [p for path, p in server.calls[venue] if path == "mytrades"]
+    path = "mytrades" if venue == "gemini" else "GET orders/historical/fills"
+    return [p for called, p in server.calls[venue] if called == path]
 
 
 def _history_reads(server: MockVenueServer, venue: str = "kraken") -> int:
@@ -51,7 +52,7 @@ def _history_reads(server: MockVenueServer, venue: str = "kraken") -> int:
 
 def _order(venue: str, client_id: str) -> OrderRequest:
     """A resting bid on the venue's BTC/USD (Gemini names it BTCUSD), far below its book."""
-    symbol = "BTCUSD" if venue == "gemini" else "BTC/USD"
+    symbol = {"gemini": "BTCUSD", "coinbase": "BTC-USD"}.get(venue, "BTC/USD")
     return attrs.evolve(bid(client_id), venue=venue, symbol=symbol)
 
 
@@ -151,10 +152,10 @@ async def test_a_malformed_trade_is_logged_counted_and_booked_once_the_venue_cor
 
 
 #: Per venue: trades landing between two rounds (more than ``SWEEP_MAX_PAGES`` of the venue's largest pages).
-BUSY = {"kraken": 230, "gemini": 4 * GEMINI_TRADES_PAGE_MAX + 300}
+BUSY = {"kraken": 230, "gemini": 4 * GEMINI_TRADES_PAGE_MAX + 300, "coinbase": 4 * COINBASE_FILLS_PAGE + 130}
 
 
-@pytest.mark.parametrize("venue", ["kraken", "gemini"])
+@pytest.mark.parametrize("venue", ["kraken", "gemini", "coinbase"])
 async def test_a_busy_makers_trades_beyond_one_page_are_all_swept_across_rounds(
     server: MockVenueServer, venue: str
 ) -> None:
@@ -162,9 +163,10 @@ async def test_a_busy_makers_trades_beyond_one_page_are_all_swept_across_rounds(
 
     Kraken answers 50 a call, newest first (``ofs`` pages on); Gemini answers 50 by default, at
     most 500 (``limit_trades``), the oldest on or after ``timestamp``, with seven trades to a
-    millisecond here (a page ends inside a run). Before: one call a round read one page and
-    the sweep's start moved on: the rest were never read. Now the window is paged at most
-    ``SWEEP_MAX_PAGES`` calls a round, the rest carried to the next round.
+    millisecond here (a page ends inside a run); Coinbase a page a call, its ``cursor`` pages
+    on. Before: one call a round read one page and the sweep's start moved on: the rest were
+    never read. Now the window is paged at most ``SWEEP_MAX_PAGES`` calls a round, the rest
+    carried to the next round.
     """
     async with _connected(server, venue, SWEEPING) as connector:
         await _busy_maker_swept(server, connector, venue)
@@ -195,6 +197,9 @@ async def _busy_maker_swept(server: MockVenueServer, connector: CcxtConnector, v
     assert len(pages) <= rounds * ledger_check.SWEEP_MAX_PAGES
     if venue == "kraken":
         assert max(int(f.get("ofs", "0")) for f in pages) >= 200
+    elif venue == "coinbase":
+        assert any(p.get("cursor") for p in pages), "paged on the answer's cursor"
+        assert all(p.get("end_sequence_timestamp") for p in pages), "each window paged against a fixed end"
     else:
         assert {p.get("limit_trades") for p in pages} == {GEMINI_TRADES_PAGE_MAX}, "the largest page, every call"
 
@@ -233,10 +238,10 @@ async def test_a_ledger_check_loop_ended_by_a_stray_cancel_is_logged_and_started
 
 
 #: Per venue: trades since the recovery point (more than one page), and the pages recovery reads for them.
-RECOVERY = {"kraken": (120, 3), "gemini": (2 * GEMINI_TRADES_PAGE_MAX + 200, 3)}
+RECOVERY = {"kraken": (120, 3), "gemini": (2 * GEMINI_TRADES_PAGE_MAX + 200, 3), "coinbase": (250, 3)}
 
 
-@pytest.mark.parametrize("venue", ["kraken", "gemini"])
+@pytest.mark.parametrize("venue", ["kraken", "gemini", "coinbase"])
 async def test_a_restarts_recovery_reads_every_page_of_the_trade_history(
     server: MockVenueServer, venue: str
 ) -> None:
