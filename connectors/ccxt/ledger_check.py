@@ -13,9 +13,11 @@ stream (a dropped socket is where trades go missing):
    only once a symbol's window was read to its end: a round whose read failed
    keeps it, so a trade history down for a while is read back when it returns.
    Where the venue pages its history (Kraken: 50 trades a call, newest first,
-   ``ofs`` pages on) the window is read page by page, at most
-   ``SWEEP_MAX_PAGES`` a round (the venue counts every call); the rest is
-   carried to the next round, never skipped. A trade of one of our orders not
+   ``ofs`` pages on; Gemini: the oldest 500 from a ``timestamp`` on, the next
+   page from the newest millisecond read, trades read twice booked once by id;
+   Coinbase: a page a call, its ``cursor`` pages on) the window is read page by
+   page, at most ``SWEEP_MAX_PAGES`` a round (the venue counts every call); the
+   rest is carried to the next round, never skipped. A trade of one of our orders not
    passed on yet went missing on the way (raced a cancel, fell in a stream
    gap): it is passed on now, as restart recovery would book it from the same
    history, and logged (``ledger_missed_trades``). A trade that does not parse
@@ -70,8 +72,9 @@ class _SweepWindow:
     since_ms: int
     #: The end (ms) of the window being read (None: the next round opens a new window up to its start).
     until_ms: int | None = None
-    #: Trades of that window already read (the venue's ``ofs``): the next page starts here.
-    offset: int = 0
+    #: Where the window's next page starts (Kraken: entries read, its ``ofs``; Gemini: a ``timestamp``;
+    #: Coinbase: its ``cursor``); None: the window's first page.
+    cursor: int | str | None = None
 
 
 class LedgerCheckMixin(PollingMixin):
@@ -127,22 +130,23 @@ class LedgerCheckMixin(PollingMixin):
             window = self._sweeps.setdefault(symbol, _SweepWindow(self._ledger_since_ms))
             for _ in range(SWEEP_MAX_PAGES):
                 if window.until_ms is None:
-                    window.until_ms, window.offset = time.time_ns() // NS_PER_MS, 0
+                    window.until_ms, window.cursor = time.time_ns() // NS_PER_MS, None
                 try:
-                    trades, read, total = await self._trade_page(symbol, window.since_ms, window.until_ms,
-                                                                  window.offset)
+                    trades, cursor, whole = await self._trade_page(symbol, window.since_ms, window.until_ms,
+                                                                   window.cursor)
                 except Exception as exc:  # the window stays: the next round reads it again
                     self._log.warning("ledger check: trade history of {} unavailable ({}); next round, from {}",
                                       symbol, classify(exc).message, window.since_ms)
                     break
                 self._sweep_book(trades, symbol)
-                window.offset += read
-                if total is None or read == 0 or window.offset >= total:  # the window was read to its end
+                window.cursor = cursor
+                if whole:  # the window was read to its end
                     window.since_ms, window.until_ms = window.until_ms - SWEEP_OVERLAP_MS, None
                     break
             else:
-                self._log.warning("ledger check: {} trades of {} in the history since {}, {} read; the rest next "
-                                  "round", total, symbol, window.since_ms, window.offset)
+                self._log.warning("ledger check: more than {} pages of {} trades in the history since {}; the rest "
+                                  "next round (from page {})", SWEEP_MAX_PAGES, symbol, window.since_ms,
+                                  window.cursor)
 
     def _sweep_book(self, trades: list[Any], symbol: str) -> None:
         for fill in self._book_trades(trades, symbol):

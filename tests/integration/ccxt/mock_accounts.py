@@ -30,6 +30,7 @@ import json
 import time
 import uuid
 from collections import deque
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +74,13 @@ class MockOrder:
     @property
     def average(self) -> Decimal:
         return self.cost / self.filled if self.filled else D(0)
+
+
+#: Gemini's mytrades: trades a page by default, and the most ``limit_trades`` may ask for.
+GEMINI_TRADES_PAGE = 50
+GEMINI_TRADES_PAGE_MAX = 500
+#: Coinbase's List Fills: fills a page when ``limit`` is not given (the mock's choice; see ``_coinbase_fills``).
+COINBASE_FILLS_PAGE = 100
 
 
 def _now_ms() -> int:
@@ -348,9 +356,7 @@ class AccountsMixin:
                 }
             )
         if path == "orders/historical/fills":
-            return web.json_response(
-                {"fills": [self._coinbase_fill_json(t) for t in self.trades["coinbase"]], "cursor": ""}
-            )
+            return web.json_response(self._coinbase_fills(query))
         if path.startswith("orders/historical/"):
             order = self.orders["coinbase"].get(path.rsplit("/", 1)[1])
             if order is None:
@@ -440,6 +446,26 @@ class AccountsMixin:
         order.price, order.qty = price, qty
         self.coinbase_user_push(order)
         return {"success": True, "errors": []}
+
+    def _coinbase_fills(self, query: dict[str, str]) -> dict[str, Any]:
+        """List Fills: newest first, ``limit`` a page (``COINBASE_FILLS_PAGE`` when not asked), ``cursor`` pages on.
+
+        ``start_sequence_timestamp`` / ``end_sequence_timestamp`` (ISO 8601) bound the list; the
+        answer's ``cursor`` is empty on the last page. The default page size is the mock's
+        assumption (Coinbase's own is not stated in what we could read); the pager does not rely on it.
+        """
+        def ms(name: str) -> int | None:
+            value = query.get(name)
+            return None if not value else int(datetime.fromisoformat(value).timestamp() * 1000)
+
+        start, end = ms("start_sequence_timestamp"), ms("end_sequence_timestamp")
+        fills = [t for t in self.trades["coinbase"]
+                 if (start is None or t.ts_ms >= start) and (end is None or t.ts_ms <= end)]
+        fills.sort(key=lambda t: (t.ts_ms, int(t.trade_id)), reverse=True)
+        limit, offset = int(query.get("limit") or COINBASE_FILLS_PAGE), int(query.get("cursor") or 0)
+        page = fills[offset: offset + limit]
+        more = offset + limit < len(fills)
+        return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": str(offset + limit) if more else ""}
 
     @staticmethod
     def _coinbase_fill_json(t: MockTrade) -> dict[str, Any]:
@@ -561,10 +587,7 @@ class AccountsMixin:
         if path == "orders":
             return web.json_response([self._gemini_order_json(o) for o in orders.values() if o.status == "open"])
         if path == "mytrades":
-            since_s = int(payload.get("timestamp") or 0)
-            return web.json_response(
-                [self._gemini_trade_json(t) for t in self.trades["gemini"] if t.ts_ms // 1000 >= since_s]
-            )
+            return self._gemini_mytrades(payload)
         if path == "balances":
             return web.json_response(
                 [
@@ -585,6 +608,25 @@ class AccountsMixin:
                 ]
             )
         return self._gemini_error("InvalidEndpoint", f"no route {path}", status=404)
+
+    def _gemini_mytrades(self, payload: dict[str, Any]) -> web.Response:
+        """Gemini's Get Past Trades: one page of at most ``limit_trades`` (default 50, at most 500), newest first.
+
+        With ``timestamp`` (seconds, or milliseconds: Gemini takes either) the page holds the
+        *oldest* trades on or after it; without, the most recent ones. Gemini's own walk
+        through a history pages on from the newest ``timestampms`` of the page.
+        """
+        limit = int(payload.get("limit_trades") or GEMINI_TRADES_PAGE)
+        if not 0 < limit <= GEMINI_TRADES_PAGE_MAX:
+            return self._gemini_error("InvalidParameter", f"limit_trades {limit} not in 1..{GEMINI_TRADES_PAGE_MAX}")
+        trades = sorted(self.trades["gemini"], key=lambda t: (t.ts_ms, int(t.trade_id)))
+        stamp = payload.get("timestamp")
+        if stamp is None:
+            page = trades[-limit:]
+        else:
+            since_ms = int(stamp) if int(stamp) >= 10**11 else int(stamp) * 1000
+            page = [t for t in trades if t.ts_ms >= since_ms][:limit]
+        return web.json_response([self._gemini_trade_json(t) for t in reversed(page)])
 
     def _gemini_find(self, payload: dict[str, Any]) -> MockOrder | None:
         order_id = payload.get("order_id")

@@ -1,27 +1,34 @@
-"""The in-run ledger check's trade history sweep against a hostile Kraken: down for rounds, malformed, paged.
+"""The in-run ledger check's trade history sweep against a hostile Kraken (and Gemini): down, malformed, paged.
 
 Each test is a way a trade used to be lost without a word: the sweep's start moved on past
 a window it never read (the history was down), a trade that did not parse was marked seen
 (and never booked by anyone), and Kraken's TradesHistory answers only the newest 50 trades
-of a window (the rest were never read). Real ccxt code parses the mock's Kraken payloads;
-every wait is bounded.
+of a window (the rest were never read), Gemini's mytrades 50 (at most 500) from a timestamp
+on. Real ccxt code parses the mock's Kraken and Gemini payloads; every wait is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
+from typing import Any
 
 import attrs
 import pytest
 from loguru import logger
 
 from connectors.ccxt import ledger_check
-from mmkit.model import Fill, OrderAccepted, VenueEvent
+from connectors.ccxt.connector import CcxtConnector, CcxtConnectorConfig
+from mmkit.connector import TransientVenueError
+from mmkit.model import Fill, OrderAccepted, OrderRequest, VenueEvent
 from mmkit.stream import SYNTHETIC_PREFIX
 from tests.integration.ccxt.conftest import ConnectorFactory
 from tests.integration.ccxt.helpers import collect_until, of_type
+from tests.integration.ccxt.mock_accounts import COINBASE_FILLS_PAGE, GEMINI_TRADES_PAGE_MAX
 from tests.integration.ccxt.mock_venue import MockVenueServer
+from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
 from tests.integration.ccxt.test_ledger_ahead_ccxt import Ledger
 from tests.integration.ccxt.test_ledger_check_ccxt import CHECKING, bid, run_ledger
 
@@ -31,8 +38,45 @@ pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 SWEEPING = attrs.evolve(CHECKING, ledger_behind_grace_s=60)
 
 
-def _history_reads(server: MockVenueServer) -> int:
-    return sum(1 for m, _ in server.kraken_calls if m == "TradesHistory")
+def _history_calls(server: MockVenueServer, venue: str = "kraken") -> list[dict[str, Any]]:
+    """The trade history reads the venue got, each with its request (Kraken's form, Gemini's payload)."""
+    if venue == "kraken":
+        return [f for m, f in server.kraken_calls if m == "TradesHistory"]
+    path = "mytrades" if venue == "gemini" else "GET orders/historical/fills"
+    return [p for called, p in server.calls[venue] if called == path]
+
+
+def _history_reads(server: MockVenueServer, venue: str = "kraken") -> int:
+    return len(_history_calls(server, venue))
+
+
+def _order(venue: str, client_id: str) -> OrderRequest:
+    """A resting bid on the venue's BTC/USD (Gemini names it BTCUSD), far below its book."""
+    symbol = {"gemini": "BTCUSD", "coinbase": "BTC-USD"}.get(venue, "BTC/USD")
+    return attrs.evolve(bid(client_id), venue=venue, symbol=symbol)
+
+
+@contextlib.asynccontextmanager
+async def _connected(server: MockVenueServer, venue: str, config: CcxtConnectorConfig) -> AsyncIterator[CcxtConnector]:
+    """A connector on the venue with its own credentials (Gemini's key names an account), disconnected after."""
+    connector = await make_venue_connector(server, venue, config)
+    await connector.connect()
+    try:
+        yield connector
+    finally:
+        await connector.disconnect()
+
+
+def _same_millisecond_runs(server: MockVenueServer, venue: str, run: int) -> None:
+    """Stamp the venue's trades ``run`` to a millisecond (a busy maker's fills of one sweep of the book).
+
+    A page that ends inside such a run is where a pager moving on *past* the last stamp it saw skips
+    the rest of the run; ``run`` not dividing the page size puts a page end inside one.
+    """
+    trades = server.trades[venue]
+    base = trades[0].ts_ms
+    for i, trade in enumerate(trades):
+        trade.ts_ms = base + i // run
 
 
 async def test_a_trade_history_down_for_rounds_is_read_back_from_where_it_stopped(
@@ -107,35 +151,57 @@ async def test_a_malformed_trade_is_logged_counted_and_booked_once_the_venue_cor
     assert len(of_type(events, Fill)) == 1 and ledger.alarms == []
 
 
-async def test_a_busy_makers_trades_beyond_krakens_50_a_page_are_all_swept_across_rounds(
-    server: MockVenueServer, make_connector: ConnectorFactory
-) -> None:
-    """230 trades land between two rounds; Kraken answers 50 a call, newest first.
+#: Per venue: trades landing between two rounds (more than ``SWEEP_MAX_PAGES`` of the venue's largest pages).
+BUSY = {"kraken": 230, "gemini": 4 * GEMINI_TRADES_PAGE_MAX + 300, "coinbase": 4 * COINBASE_FILLS_PAGE + 130}
 
-    Before: one call a round read the newest 50 and the sweep's start moved on: 180 trades
-    were never read. Now the window is paged (``ofs``) at most ``SWEEP_MAX_PAGES`` calls a
-    round, the rest carried to the next round: every trade booked once, no call wasted.
+
+@pytest.mark.parametrize("venue", ["kraken", "gemini", "coinbase"])
+async def test_a_busy_makers_trades_beyond_one_page_are_all_swept_across_rounds(
+    server: MockVenueServer, venue: str
+) -> None:
+    """More trades land between two rounds than the round's pages hold; every one is booked, once.
+
+    Kraken answers 50 a call, newest first (``ofs`` pages on); Gemini answers 50 by default, at
+    most 500 (``limit_trades``), the oldest on or after ``timestamp``, with seven trades to a
+    millisecond here (a page ends inside a run); Coinbase a page a call, its ``cursor`` pages
+    on. Before: one call a round read one page and the sweep's start moved on: the rest were
+    never read. Now the window is paged at most ``SWEEP_MAX_PAGES`` calls a round, the rest
+    carried to the next round.
     """
-    kraken = await make_connector("kraken", book=False, config=SWEEPING)
-    ledger = Ledger(kraken)
+    async with _connected(server, venue, SWEEPING) as connector:
+        await _busy_maker_swept(server, connector, venue)
+
+
+async def _busy_maker_swept(server: MockVenueServer, connector: CcxtConnector, venue: str) -> None:
+    ledger = Ledger(connector)
     events: list[VenueEvent] = []
-    ledger.tracker.submit(bid("busy1"))
-    await run_ledger(kraken, ledger, events, lambda: of_type(events, OrderAccepted), "accepted")
-    reads = _history_reads(server)
-    await run_ledger(kraken, ledger, events, lambda: _history_reads(server) > reads, "a first sweep")
-    rounds_before = kraken.ledger_checks
-    for _ in range(230):
-        server.fill("kraken", "busy1", D("0.00001"), D("60000.0"))
-    expected = {t.trade_id for t in server.trades["kraken"]}
-    assert len(expected) == 230
-    await run_ledger(kraken, ledger, events, lambda: len(ledger.booked) >= 230, "all 230 trades swept")
+    ledger.tracker.submit(_order(venue, "busy1"))
+    await run_ledger(connector, ledger, events, lambda: of_type(events, OrderAccepted), "accepted")
+    reads = _history_reads(server, venue)
+    await run_ledger(connector, ledger, events, lambda: _history_reads(server, venue) > reads, "a first sweep")
+    count = BUSY[venue]
+    rounds_before = connector.ledger_checks
+    reads = _history_reads(server, venue)
+    for _ in range(count):
+        server.fill(venue, "busy1", D("0.000001"), D("60000.0"))
+    if venue == "gemini":
+        _same_millisecond_runs(server, venue, 7)
+    expected = {t.trade_id for t in server.trades[venue]}
+    assert len(expected) == count
+    await run_ledger(connector, ledger, events, lambda: len(ledger.booked) >= count, f"all {count} trades swept")
     assert sorted(f.trade_id for f in ledger.booked) == sorted(expected)
     assert ledger.alarms == []
-    rounds = kraken.ledger_checks - rounds_before
-    assert rounds >= 2, "five pages do not fit one round's budget"
-    pages = [f for m, f in server.kraken_calls if m == "TradesHistory"][reads:]
-    assert max(int(f.get("ofs", "0")) for f in pages) >= 200
+    rounds = connector.ledger_checks - rounds_before
+    assert rounds >= 2, "the pages do not fit one round's budget"
+    pages = _history_calls(server, venue)[reads:]
     assert len(pages) <= rounds * ledger_check.SWEEP_MAX_PAGES
+    if venue == "kraken":
+        assert max(int(f.get("ofs", "0")) for f in pages) >= 200
+    elif venue == "coinbase":
+        assert any(p.get("cursor") for p in pages), "paged on the answer's cursor"
+        assert all(p.get("end_sequence_timestamp") for p in pages), "each window paged against a fixed end"
+    else:
+        assert {p.get("limit_trades") for p in pages} == {GEMINI_TRADES_PAGE_MAX}, "the largest page, every call"
 
 
 async def test_a_ledger_check_loop_ended_by_a_stray_cancel_is_logged_and_started_again(
@@ -171,20 +237,55 @@ async def test_a_ledger_check_loop_ended_by_a_stray_cancel_is_logged_and_started
     assert [f.qty for f in ledger.booked] == [D("0.004")] and kraken.loop_restarts == 1
 
 
-async def test_a_restarts_recovery_reads_every_page_of_krakens_trade_history(
-    server: MockVenueServer, make_connector: ConnectorFactory
+#: Per venue: trades since the recovery point (more than one page), and the pages recovery reads for them.
+RECOVERY = {"kraken": (120, 3), "gemini": (2 * GEMINI_TRADES_PAGE_MAX + 200, 3), "coinbase": (250, 3)}
+
+
+@pytest.mark.parametrize("venue", ["kraken", "gemini", "coinbase"])
+async def test_a_restarts_recovery_reads_every_page_of_the_trade_history(
+    server: MockVenueServer, venue: str
 ) -> None:
-    """120 trades since the recovery point, Kraken answers 50 a call: recovery gets all 120 (it read 50 before)."""
-    kraken = await make_connector("kraken", book=False, config=attrs.evolve(SWEEPING, ledger_check_s=0))
-    kraken.place(bid("rec1"))
-    await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)), 5.0)
-    for _ in range(120):
-        server.fill("kraken", "rec1", D("0.00001"), D("60000.0"))
-    fills = await kraken.fetch_fills("BTC/USD", 0)
-    assert sorted(f.trade_id for f in fills) == sorted(t.trade_id for t in server.trades["kraken"])
-    assert len(fills) == 120 and all(f.client_id == "rec1" for f in fills)
-    offsets = [int(f.get("ofs", "0")) for m, f in server.kraken_calls if m == "TradesHistory"]
-    assert offsets == [0, 50, 100]
+    """More trades since the recovery point than one call answers: recovery gets all (it read one page before).
+
+    Gemini's trades run seven to a millisecond: each page after the first starts at the last
+    page's newest millisecond (not past it), and the trades read twice are one fill each.
+    """
+    count, calls = RECOVERY[venue]
+    order = _order(venue, "rec1")
+    async with _connected(server, venue, attrs.evolve(SWEEPING, ledger_check_s=0)) as connector:
+        connector.place(order)
+        await collect_until(connector, lambda ev: bool(of_type(ev, OrderAccepted)), 5.0)
+        for _ in range(count):
+            server.fill(venue, "rec1", D("0.000001"), D("60000.0"))
+        if venue == "gemini":
+            _same_millisecond_runs(server, venue, 7)
+        reads = _history_reads(server, venue)
+        fills = await connector.fetch_fills(order.symbol, 0)
+    assert sorted(f.trade_id for f in fills) == sorted(t.trade_id for t in server.trades[venue])
+    assert len(fills) == count and all(f.client_id == "rec1" for f in fills)
+    pages = _history_calls(server, venue)[reads:]
+    assert len(pages) == calls
+    if venue == "kraken":
+        assert [int(f.get("ofs", "0")) for f in pages] == [0, 50, 100]
+
+
+async def test_a_gemini_page_all_in_one_millisecond_refuses_recovery_rather_than_skip(
+    server: MockVenueServer,
+) -> None:
+    """More trades in one millisecond than Gemini's largest page: no timestamp pages past them without a skip.
+
+    Recovery raises TransientVenueError (the start is refused, loudly) rather than recover from
+    the first 500 (the in-run sweep, on the same page reader, keeps its window and warns each round).
+    """
+    order = _order("gemini", "ms1")
+    async with _connected(server, "gemini", attrs.evolve(SWEEPING, ledger_check_s=0)) as gemini:
+        gemini.place(order)
+        await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)), 5.0)
+        for _ in range(GEMINI_TRADES_PAGE_MAX + 20):
+            server.fill("gemini", "ms1", D("0.000001"), D("60000.0"))
+        _same_millisecond_runs(server, "gemini", GEMINI_TRADES_PAGE_MAX + 20)
+        with pytest.raises(TransientVenueError, match="one millisecond"):
+            await gemini.fetch_fills(order.symbol, 0)
 
 
 async def test_a_symbol_whose_history_read_failed_keeps_its_window_while_another_moves_on(
