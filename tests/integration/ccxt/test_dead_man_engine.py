@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal as D
+from typing import Any
 
 import attrs
 import pytest
@@ -38,6 +39,17 @@ async def until(holds: Callable[[], bool], what: str, timeout_s: float = 10.0) -
     while not holds():
         assert loop.time() < end, f"not within {timeout_s} s: {what}"
         await asyncio.sleep(0.02)
+
+
+async def stop_and_leave_nothing_open(clock: Clock, running: asyncio.Task[None], connector: Any,
+                                      server: MockVenueServer) -> None:
+    """Stop the clock, cancel what still rests at the mock Kraken and wait until nothing does, disconnect."""
+    clock.request_stop()
+    await asyncio.wait_for(running, 10.0)
+    for client_id in server.open_client_ids("kraken"):
+        connector.cancel(client_id, SYMBOL)
+    await until(lambda: server.open_client_ids("kraken") == [], "nothing left open")
+    await connector.disconnect()
 
 
 async def test_the_engine_pulls_its_quotes_while_kraken_refuses_the_dead_mans_switch(server: MockVenueServer) -> None:
@@ -65,9 +77,4 @@ async def test_the_engine_pulls_its_quotes_while_kraken_refuses_the_dead_mans_sw
         await until(lambda: len(server.open_client_ids("kraken")) == 2, "quoting resumed once armed")
         assert connector.dead_man.halts == 1
     finally:
-        clock.request_stop()
-        await asyncio.wait_for(running, 10.0)
-        for client_id in server.open_client_ids("kraken"):
-            connector.cancel(client_id, SYMBOL)
-        await until(lambda: server.open_client_ids("kraken") == [], "nothing left open")
-        await connector.disconnect()
+        await stop_and_leave_nothing_open(clock, running, connector, server)

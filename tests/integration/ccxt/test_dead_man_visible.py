@@ -24,7 +24,7 @@ from strategies.simple import SimpleConfig, SimpleController
 from tests.integration.ccxt.mock_venue import MockVenueServer
 from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
 from tests.integration.ccxt.test_dead_man import ARMED
-from tests.integration.ccxt.test_dead_man_engine import SYMBOL, until
+from tests.integration.ccxt.test_dead_man_engine import SYMBOL, stop_and_leave_nothing_open, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
@@ -63,12 +63,7 @@ async def test_the_refused_dead_mans_switch_is_shown_while_it_holds_and_cleared_
         assert channel.status()["gate"] is None and channel.status()["quoting"] == "active"
         assert "[quoting]" in status_block(engine, clock.now_ns)
     finally:
-        clock.request_stop()
-        await asyncio.wait_for(running, 10.0)
-        for client_id in server.open_client_ids("kraken"):
-            connector.cancel(client_id, SYMBOL)
-        await until(lambda: server.open_client_ids("kraken") == [], "nothing left open")
-        await connector.disconnect()
+        await stop_and_leave_nothing_open(clock, running, connector, server)
     built = SimpleNamespace(path="kraken.yml", description="mock", hedge=None)
     (tally,) = final_report(engine, built, [])["quoting_gates"]
     assert tally["gate"] == "venue kraken" and tally["holds"] >= 1

@@ -37,14 +37,20 @@ def another_instance_takes_the_claim(directory: Path) -> subprocess.Popen[str]:
     return other
 
 
-def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path) -> None:
+def quoting_under_a_claim(directory: Path) -> tuple[Harness, MarketLock, MarketClaimGate]:
+    """An engine quoting for three ticks while it holds the claim on KEY, its gate checking on every tick."""
     h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
-    lock = MarketLock([KEY], "mine", directory=tmp_path)
+    lock = MarketLock([KEY], "mine", directory=directory)
     lock.acquire()
     gate = MarketClaimGate(lock, h.engine, period_s=0.0)
-    h.engine.runner.gates.append(gate)
+    h.engine.runner.add_gate(gate, "market claim")
     h.set_fair("60000")
     h.tick(3)
+    return h, lock, gate
+
+
+def test_a_claim_taken_by_another_instance_halts_quoting_for_good(tmp_path: Path) -> None:
+    h, lock, gate = quoting_under_a_claim(tmp_path)
     assert h.venue.open_orders and gate.reason is None  # quoting while the claim holds
 
     other = another_instance_takes_the_claim(tmp_path)
@@ -99,13 +105,7 @@ def test_after_the_claim_is_lost_our_stop_cancels_our_orders_only(tmp_path: Path
     from mmkit.model import OrderRequest, Side
     from mmkit.testing.fake_connector import ActionKind
 
-    h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
-    lock = MarketLock([KEY], "mine", directory=tmp_path)
-    lock.acquire()
-    gate = MarketClaimGate(lock, h.engine, period_s=0.0)
-    h.engine.runner.gates.append(gate)
-    h.set_fair("60000")
-    h.tick(3)
+    h, lock, gate = quoting_under_a_claim(tmp_path)
     ours = {o.client_id for o in h.venue.open_orders}
     assert ours
 
