@@ -91,7 +91,8 @@ def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | Non
 
 
 def market_keys(built: Any) -> list[MarketKey]:
-    """The quoting venue's (venue, identity, symbol) keys; none for a venue simulated in this process."""
+    """The quoting venue's (venue name, identity, symbol) keys, then the same identities on the exchange the
+    connector really trades (if it says which); none for a venue simulated in this process."""
     from mmkit.sim.base_venue import SimulatedVenue
 
     venue = built.engine.venue
