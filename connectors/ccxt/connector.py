@@ -343,6 +343,11 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         """
         return shared_switch(self._profile)
 
+    def exchange_market(self, symbol: str) -> tuple[str, str]:
+        """The exchange (the profile's ccxt id) and its market (ccxt's unified symbol) that ``symbol`` is, whatever
+        the venue rules file is called: the market claim follows the exchange (mmkit.app.market_claim)."""
+        return self._profile.ccxt_id, self._profile.ccxt_symbol(symbol)
+
     def health_counters(self) -> dict[str, int]:
         """What this connector caught and handled by itself (mmkit.connector.health_counters: the final report)."""
         dead_man, health = self.dead_man, self.rest_health

@@ -220,6 +220,12 @@ class TrueXConnector(
     def connected(self) -> bool:
         return self._logged_on[OE]
 
+    def exchange_market(self, symbol: str) -> tuple[str, str]:
+        """TrueX, and its own symbol for ``symbol`` (the rules' ``venue_symbol``), whatever the venue or its rules
+        file is called: the market claim follows the exchange (mmkit.app.market_claim). The FIX session and the
+        PartyID are claimed as the account's identities."""
+        return "truex", self._rules.venue_symbol(symbol)
+
     @property
     def status_capabilities(self) -> StatusCapabilities:
         """35=H/35=AF only where configured; otherwise status comes from a cancel's answer (module docstring)."""

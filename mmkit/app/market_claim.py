@@ -30,6 +30,23 @@ same key is refused whatever its symbol, with that reason. Per-symbol claims
 cannot meet such a claim (another key), but every engine on that venue claims
 the same way: the declaration is the venue's, not the config's.
 
+**The exchange, whatever the venue is called.** The venue of a key is the
+venue's configured name (the rules file's ``venue:``). A copy of
+conf/venues/kraken.yml under another name (``kraken_fast``, other rate
+limits) is still Kraken: two instances on one API key under the two names
+claimed two different markets, both started, adopted and cancelled each
+other's orders and shared Kraken's per-key dead man's switch. So a connector
+that knows which exchange and market it really trades says so with
+``exchange_market(symbol)`` -> (exchange id, the exchange's own symbol)
+(ccxt: the profile's ccxt id and unified symbol; TrueX: ``truex`` and the
+rules' venue symbol; the FIX session and PartyID are already identities),
+and the engine claims each identity on it too
+(:attr:`~mmkit.store.market_lock.MarketKey.exchange` keys, ALL_SYMBOLS where
+the claim is account-wide). The name keys stay: an engine of an older version
+claims only those, and still meets a new one on the same name. A connector
+that declares no exchange (an out-of-process venue of a plug-in) is claimed
+by its name only, as before.
+
 A venue simulated inside the process (``connector: sim``, ``--paper``) is a
 new, empty account every run: nothing to claim.
 
@@ -74,7 +91,8 @@ def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | Non
 
 
 def market_keys(built: Any) -> list[MarketKey]:
-    """The quoting venue's (venue, identity, symbol) keys; none for a venue simulated in this process."""
+    """The quoting venue's (venue name, identity, symbol) keys, then the same identities on the exchange the
+    connector really trades (if it says which); none for a venue simulated in this process."""
     from mmkit.sim.base_venue import SimulatedVenue
 
     venue = built.engine.venue
@@ -82,9 +100,28 @@ def market_keys(built: Any) -> list[MarketKey]:
         return []
     identities = account_identities(built.config.venue.settings)
     shared = account_wide_claim(venue)
-    if shared is not None:
-        return [MarketKey(venue.venue, identity, ALL_SYMBOLS, shared) for identity in identities]
-    return [MarketKey(venue.venue, identity, built.engine.symbol) for identity in identities]
+    symbol = built.engine.symbol
+    keys = [MarketKey(venue.venue, identity, ALL_SYMBOLS if shared else symbol, shared or "")
+            for identity in identities]
+    real = exchange_market(venue, symbol)
+    if real is not None:
+        exchange, native = real
+        keys += [MarketKey(exchange, identity, ALL_SYMBOLS if shared else native, shared or "", exchange=True,
+                           named=venue.venue) for identity in identities]
+    return keys
+
+
+def exchange_market(connector: object, symbol: str) -> tuple[str, str] | None:
+    """Which exchange, and which of its markets, ``symbol`` on this connector really is (its optional
+    ``exchange_market(symbol)``), whatever the venue is named in the config; None if it does not say."""
+    method = getattr(connector, "exchange_market", None)
+    if method is None:
+        return None
+    real = method(symbol)
+    if not (isinstance(real, tuple) and len(real) == 2 and all(isinstance(p, str) and p.strip() for p in real)):
+        raise TypeError(f"{type(connector).__name__}.exchange_market({symbol!r}) must return (exchange id, the "
+                        f"exchange's symbol) as two non-empty str, not {real!r}")
+    return real
 
 
 def account_wide_claim(connector: object) -> str | None:

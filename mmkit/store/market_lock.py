@@ -41,6 +41,18 @@ whatever their symbols. Such an engine claims (venue, account,
 :data:`ALL_SYMBOLS`) instead, with the reason (``MarketKey.shared``): one
 claim mechanism, a wider key; a second instance on the key, any symbol, meets
 it and is refused with that reason.
+
+**The exchange, not the file name.** A key's venue is the venue's configured
+name (the rules file's ``venue:``); a copy of ``conf/venues/kraken.yml``
+renamed ``kraken_fast`` is another name for the same exchange, so two
+instances on one API key under the two names held two different claims and
+both quoted one account. So an engine whose connector says which exchange and
+which of its markets it really trades (mmkit.app.market_claim) also claims
+:attr:`MarketKey.exchange` keys: (exchange id, account, the exchange's own
+symbol, or ALL_SYMBOLS), hashed apart from the name keys. The name keys stay,
+so an engine of an older version (name keys only) still meets a new one on
+the same name. An exchange key's holder writes its configured venue name into
+its note (``(..., venue NAME)``), so a refusal names both names.
 """
 
 from __future__ import annotations
@@ -88,28 +100,57 @@ class MarketKey:
     symbol: str
     #: Why the claim covers the whole account (``symbol`` is ALL_SYMBOLS), for the refusal; not part of the key.
     shared: str = attrs.field(default="", eq=False)
+    #: ``venue`` is the exchange's id (``kraken`` whatever the rules file is called) and ``symbol`` the
+    #: exchange's own, not a configured name: a key of its own kind, never equal to a name key.
+    exchange: bool = False
+    #: On an exchange key: the configured venue name of the engine claiming it (for the refusal and the
+    #: holder's note); not part of the key.
+    named: str = attrs.field(default="", eq=False)
 
     @property
     def whole_account(self) -> bool:
         return self.symbol == ALL_SYMBOLS
 
     def describe(self) -> str:
+        where = (f"exchange {self.venue} (as venue {self.named})" if self.exchange and self.named
+                 else f"exchange {self.venue}" if self.exchange else f"venue {self.venue}")
         if self.whole_account:
-            return f"venue {self.venue}, account [{self.account}] (every symbol)"
-        return f"venue {self.venue}, account [{self.account}], symbol {self.symbol}"
+            return f"{where}, account [{self.account}] (every symbol)"
+        return f"{where}, account [{self.account}], symbol {self.symbol}"
+
+    def _kind(self) -> str:
+        return "mmkit-exchange" if self.exchange else "mmkit-market"
 
     def digest(self) -> str:
-        raw = "\0".join(("mmkit-market", self.venue, self.account, self.symbol)).encode("utf-8")
+        raw = "\0".join((self._kind(), self.venue, self.account, self.symbol)).encode("utf-8")
         return hashlib.sha256(raw).hexdigest()
 
     def advisory_key(self) -> int:
-        return advisory_key("mmkit-market", self.venue, self.account, self.symbol)
+        return advisory_key(self._kind(), self.venue, self.account, self.symbol)
 
     def file_name(self) -> str:
         """Readable where it can be (venue and symbol), unique by the hash (the account stays out of it)."""
         symbol = "every-symbol" if self.whole_account else self.symbol
-        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.venue}-{symbol}")[:60]
+        venue = f"exchange-{self.venue}" if self.exchange else self.venue
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{venue}-{symbol}")[:60]
         return f"{readable}-{self.digest()[:24]}.lock"
+
+
+#: The holder's configured venue name at the end of an exchange key's note (the lock file's, or the store
+#: connection's ``application_name``, then `` from <address>``, when it was not cut at 63 bytes: hence the
+#: closing parenthesis).
+_HOLDER_VENUE = re.compile(r"[(,] ?venue ([^\s()]+)\)(?: from \S+)?$")
+
+
+def holder_venue(holder: str) -> str | None:
+    """The configured venue name a holder of an exchange key wrote into its note, or None (unknown)."""
+    found = _HOLDER_VENUE.search(holder.strip())
+    return found.group(1) if found else None
+
+
+def _venue_note(key: MarketKey) -> str:
+    """``venue NAME`` on an exchange key that knows its configured name, else "" (see :func:`holder_venue`)."""
+    return f"venue {key.named}" if key.exchange and key.named else ""
 
 
 def market_lock_dir() -> Path:
@@ -172,8 +213,11 @@ class MarketLock:
     def held(self) -> bool:
         return bool(self._files or self._advisory)
 
-    def _note(self) -> str:
-        return f"instance {self.instance} on {socket.gethostname()}"
+    def _note(self, key: MarketKey) -> str:
+        """What the holder of ``key``'s lock file says of itself: the instance, the host, and on an exchange key
+        the configured venue name (:func:`holder_venue` reads it back for the refusal)."""
+        venue = _venue_note(key)
+        return f"instance {self.instance} on {socket.gethostname()}" + (f" ({venue})" if venue else "")
 
     def acquire(self) -> None:
         """Take every key; MarketInUse (naming venue, account, symbol and the holder) if another process holds one.
@@ -199,6 +243,8 @@ class MarketLock:
         )
 
     def _refusal(self, key: MarketKey, holder: str, where: str) -> str:
+        if key.exchange:
+            return self._exchange_refusal(key, holder, where)
         if key.whole_account:
             return (
                 f"{key.describe()} is quoted by another mmkit process: {holder} holds it ({where}); "
@@ -212,9 +258,31 @@ class MarketLock:
             f"stop the other instance, or give this one ({self.instance!r}) another account or symbol"
         )
 
+    def _exchange_refusal(self, key: MarketKey, holder: str, where: str) -> str:
+        """Refused on the exchange (the name keys did not meet): name both configured venue names, and why."""
+        theirs, ours = holder_venue(holder), key.named or "(unnamed)"
+        account = f"exchange {key.venue}, account [{key.account}]"
+        if theirs is None:
+            names = (f"its venue name is not known here, but it trades {account} too: the same exchange account, "
+                     f"whatever its venue is called")
+        elif theirs != ours:
+            names = (f"this instance's venue {ours} and the holder's venue {theirs} are two names for one exchange "
+                     f"account ({account}: a venue rules file copied under another name is still the same exchange)")
+        else:
+            names = f"both quote venue {ours}, that is {account}"
+        if key.whole_account:
+            why = (f"{key.shared or 'the account is claimed whole'}; so one instance per API key on this exchange, "
+                   f"whatever the symbols and venue names: stop the other instance, or give this one "
+                   f"({self.instance!r}) its own API key")
+        else:
+            why = (f"two instances on one exchange account and symbol would adopt and cancel each other's orders and "
+                   f"book each other's fills, whatever their venues are called; stop the other instance, or give this "
+                   f"one ({self.instance!r}) another account or symbol")
+        return f"{key.describe()} is quoted by another mmkit process: {holder} holds it ({where}); {names}; {why}"
+
     def _take_file(self, key: MarketKey, path: Path) -> None:
         try:
-            fd = take_pid_lock(path, self._note())
+            fd = take_pid_lock(path, self._note(key))
         except LockHeld as held:
             who = f"pid {held.holder}" + (f", {held.note}" if held.note else "")
             raise MarketInUse(self._refusal(key, who, f"lock file {path}")) from None
@@ -223,7 +291,8 @@ class MarketLock:
     def _take_advisory(self, key: MarketKey) -> None:
         assert self.store_url is not None
         url = redact_url(self.store_url)
-        lock = AdvisoryLock(self.store_url, key.advisory_key(), name="market", note=self.instance,
+        lock = AdvisoryLock(self.store_url, key.advisory_key(), name="market",
+                            note=", ".join(filter(None, (self.instance, _venue_note(key)))),
                             check_interval_s=self.check_interval_s,
                             refusal=lambda holder: self._refusal(key, holder, f"advisory lock on store {url}"))
         try:
@@ -242,7 +311,7 @@ class MarketLock:
                 continue
             logger.warning("market lock file {} was deleted or replaced while held; taking it again", path)
             try:
-                new_fd = take_pid_lock(path, self._note())
+                new_fd = take_pid_lock(path, self._note(key))
             except LockHeld as held:
                 self.problem = ("market lock lost: " + self._refusal(key, f"pid {held.holder}, {held.note}",
                                                                      f"lock file {path}, deleted under us"))

@@ -46,6 +46,8 @@ from tests.e2e.test_ccxt_start import (  # noqa: F401  (server: the mock venue f
 )
 from tests.integration.ccxt.mock_venue import MockVenueServer
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def second_instance(config: Path, tmp_path: Path, symbol: str | None = None, name: str = "kraken-btc-2") -> Path:
     """The same settings (API key, venue) under another instance name, home and output directory; ``symbol``:
@@ -133,6 +135,51 @@ async def test_sigkill_of_the_holder_frees_the_whole_account_for_the_next_start(
     finally:
         await stop(third, tmp_path, "third")
     assert venue_orders(server, "kraken") == []
+
+
+async def test_a_copy_of_the_kraken_rules_under_another_name_on_the_same_key_is_refused_naming_both(
+    server: MockVenueServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """The careless copy: conf/venues/kraken.yml as kraken_fast.yml (``venue: kraken_fast``, twice the order
+    counter), the same settings (``profile: kraken``, the same API key) under it. Before: the claims were keyed by
+    the configured name, so both engines started on one Kraken key and shared its dead man's switch."""
+    config = derive_config("kraken", server, tmp_path)
+    rules = (REPO / "conf" / "venues" / "kraken.yml").read_text()
+    assert rules.count("\nvenue: kraken\n") == 1 and rules.count("max_count: 60\n") == 1
+    copy = tmp_path / "kraken_fast.yml"
+    copy.write_text(rules.replace("\nvenue: kraken\n", "\nvenue: kraken_fast\n").replace("max_count: 60\n",
+                                                                                           "max_count: 120\n"))
+    fast = second_instance(config, tmp_path, "BTC/USDT", name="kraken-fast")
+    data = yaml.safe_load(fast.read_text())
+    data["venue"]["rules"] = str(copy)
+    assert data["venue"]["settings"]["profile"] == "kraken"
+    fast.write_text(yaml.safe_dump(data, sort_keys=False))
+    first = await start(config, tmp_path, "first")
+    try:
+        await until(lambda: two_sided(server, "kraken"), 60, "the first engine's ladder at the venue", first)
+        resting = {o[0] for o in venue_orders(server, "kraken")}
+        second = await start(fast, tmp_path, "second")
+        code = await exit_code(second)  # before: it started, and ran until stopped
+        err = (tmp_path / "second.err").read_text()
+        assert code == EXIT_START_REFUSED, err[-3000:]
+        text = " ".join(err.split())
+        account = key_fingerprint(SECRETS["KRAKEN_API_KEY"])
+        assert (f"exchange kraken (as venue kraken_fast), account [{account}] (every symbol) is quoted by another "
+                f"mmkit process: pid {first.pid}, instance kraken-btc on {socket.gethostname()} (venue kraken) "
+                f"holds it") in text, err[-3000:]
+        assert "this instance's venue kraken_fast and the holder's venue kraken are two names for one exchange " \
+               "account" in text, err[-3000:]
+        assert "kraken's dead man's switch is per API key" in text and SECRETS["KRAKEN_API_KEY"] not in err
+        assert "start-up reconciliation" not in err and "adopted" not in err  # refused before it listed orders
+        assert first.returncode is None
+        prefix = first_prefix(resting)
+        assert all(o[0].startswith(prefix) for o in venue_orders(server, "kraken"))
+        assert 0 not in server.kraken_deadman_calls and server.kraken_deadman_fired == 0
+        await stop(first, tmp_path, "first")
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
 
 
 def first_prefix(client_ids: set[str]) -> str:

@@ -96,3 +96,46 @@ def test_a_sqlite_store_takes_no_advisory_lock(tmp_path: Path) -> None:
     lock.acquire()
     assert lock.held
     lock.release()
+
+
+EXCHANGE_HOLDER = """
+import sys
+from pathlib import Path
+from mmkit.store.market_lock import MarketKey, MarketLock
+key = MarketKey("kraken", "api-key-sha256:abc", "*", "per key", exchange=True, named=sys.argv[3])
+lock = MarketLock([key], "kraken-btc", store_url=sys.argv[2], directory=Path(sys.argv[1]))
+lock.acquire()
+print("holding", flush=True)
+sys.stdin.read()  # until the test kills us
+"""
+
+
+@pytest.mark.parametrize("holder_name", ["kraken", "a-venue-name-too-long-for-application-name"])
+def test_another_host_on_the_exchange_under_another_venue_name_is_refused_naming_both(
+    pg_url: str, tmp_path: Path, holder_name: str
+) -> None:
+    """A renamed copy of the rules on another host: the store's lock on the exchange key refuses it, naming the
+    holder's venue from its application_name; a name the 63 bytes cut is said to be unknown, never a cut one."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXCHANGE_HOLDER, str(tmp_path / "host-a"), pg_url, holder_name],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        mine = MarketKey("kraken", "api-key-sha256:abc", "*", "per key", exchange=True, named="kraken_fast")
+        lock = MarketLock([mine], "kraken-fast", store_url=pg_url, directory=tmp_path / "host-b", wait_s=0.0)
+        with pytest.raises(MarketInUse) as refused:
+            lock.acquire()
+        text = str(refused.value)
+        assert ("exchange kraken (as venue kraken_fast), account [api-key-sha256:abc] (every symbol) is quoted by "
+                f"another mmkit process: mmkit pid {proc.pid} on ") in text
+        assert "advisory lock on store postgresql" in text and not lock.held
+        if holder_name == "kraken":
+            assert "this instance's venue kraken_fast and the holder's venue kraken are two names" in text, text
+        else:
+            assert "its venue name is not known here, but it trades exchange kraken" in text, text
+            assert "holder's venue a-venue" not in text
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -84,10 +84,10 @@ def test_the_shipped_truex_config_claims_its_session_party_and_key_and_paper_cla
     config = str(REPO / "strategies" / "truex_btc_pyusd.yml")
     live = ConfigOverrides(sim_hedge=True, output_dir=str(tmp_path))
     built = build(load_engine_config(config, live), Clock(ClockMode.REALTIME))
-    assert market_keys(built) == [
-        MarketKey("truex", "SenderCompID=MMKIT_OE/TargetCompID=TRUEX_UAT_OE", "BTC-PYUSD"),
-        MarketKey("truex", "PartyID=MMKIT_CLIENT", "BTC-PYUSD"),
-        MarketKey("truex", key_fingerprint("desk-key"), "BTC-PYUSD"),
+    identities = ["SenderCompID=MMKIT_OE/TargetCompID=TRUEX_UAT_OE", "PartyID=MMKIT_CLIENT",
+                  key_fingerprint("desk-key")]
+    assert market_keys(built) == [MarketKey("truex", i, "BTC-PYUSD") for i in identities] + [
+        MarketKey("truex", i, "BTC-PYUSD", exchange=True) for i in identities  # on the exchange, whatever its name
     ]  # the hedge venue is not claimed (mmkit.app.market_claim says why)
     paper = ConfigOverrides(paper=True, sim_hedge=True, output_dir=str(tmp_path))
     assert market_keys(build(load_engine_config(config, paper), Clock(ClockMode.REALTIME))) == []

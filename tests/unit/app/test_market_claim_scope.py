@@ -52,9 +52,11 @@ def test_kraken_claims_every_symbol_of_the_key_for_its_shared_dead_mans_switch(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, symbol: str
 ) -> None:
     keys = market_keys(built_from(monkeypatch, tmp_path, "kraken_btc_usd.yml", symbol))
-    assert keys == [MarketKey("kraken", key_fingerprint("desk-key"), ALL_SYMBOLS)]  # whatever the symbol
-    assert "kraken's dead man's switch is per API key" in keys[0].shared
-    assert "CancelAllOrdersAfter" in keys[0].shared
+    assert keys == [MarketKey("kraken", key_fingerprint("desk-key"), ALL_SYMBOLS),  # whatever the symbol
+                    MarketKey("kraken", key_fingerprint("desk-key"), ALL_SYMBOLS, exchange=True)]  # and the name
+    for key in keys:
+        assert "kraken's dead man's switch is per API key" in key.shared
+        assert "CancelAllOrdersAfter" in key.shared
 
 
 def test_coinbase_without_a_dead_mans_switch_keeps_per_symbol_claims(
@@ -62,8 +64,10 @@ def test_coinbase_without_a_dead_mans_switch_keeps_per_symbol_claims(
 ) -> None:
     for symbol in ("BTC-USD", "BTC-USDT"):
         keys = market_keys(built_from(monkeypatch, tmp_path, "coinbase_btc_usd.yml", symbol))
-        assert keys == [MarketKey("coinbase", key_fingerprint("desk-key"), symbol)]
-        assert keys[0].shared == ""
+        native = symbol.replace("-", "/")  # ccxt's unified symbol, the exchange's market whatever mmkit calls it
+        assert keys == [MarketKey("coinbase", key_fingerprint("desk-key"), symbol),
+                        MarketKey("coinbase", key_fingerprint("desk-key"), native, exchange=True)]
+        assert [k.shared for k in keys] == ["", ""]
 
 
 def test_the_scope_is_the_profiles_data_and_a_switch_without_one_is_refused() -> None:
