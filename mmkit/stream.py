@@ -104,6 +104,8 @@ class UserStreamTracker:
         self.order_tracker = order_tracker
         self._fill_listeners: list[FillListener] = []
         self._order_listeners: list[OrderListener] = []
+        #: The event classes each order listener takes (None: every order event), beside ``_order_listeners``.
+        self._order_kinds: list[tuple[type, ...] | None] = []
         self._balance_listeners: list[BalanceListener] = []
         #: (venue, exec id) -> the content first seen under it (None: known from a restart, content unknown).
         self._seen_fills: OrderedDict[tuple[str, str], FillContent | None] = OrderedDict()
@@ -130,9 +132,10 @@ class UserStreamTracker:
         self.listener_errors = 0
         self.ignored_events = 0
         self.delivered = 0
-        #: Order events other than fills and status reports: tracker, then the (live) order listener list.
-        self._push_order: Callable[[VenueEvent], bool] = partial(self._deliver, self._order_listeners)
-        #: Each event's handler, by its class (mmkit.class_routes: the isinstance checks once per class).
+        #: Each event's handler, by its class (mmkit.class_routes: the isinstance checks once per class). The
+        #: handler of an order event class (status reports included) is the route bound to that class's own
+        #: order listeners (:meth:`_handler_of`): a listener that takes only some classes (``kinds``) is not
+        #: called for the others at all. Adding an order listener drops these (:meth:`add_order_listener`).
         self._routes: ClassRoutes[Callable[[Any], bool]] = ClassRoutes(
             [(Fill, self._push_fill), (OrderStatusReport, self._push_status), (_ORDER_EVENTS, self._push_order),
              (BalanceUpdate, self._push_balance)],
@@ -145,9 +148,16 @@ class UserStreamTracker:
     def add_fill_listener(self, fn: FillListener) -> None:
         self._fill_listeners.append(fn)
 
-    def add_order_listener(self, fn: OrderListener) -> None:
-        """Called with every non-fill order event (accepted, rejected, canceled, replaced, status...)."""
+    def add_order_listener(self, fn: OrderListener, kinds: tuple[type, ...] | None = None) -> None:
+        """Called with every non-fill order event (accepted, rejected, canceled, replaced, status...).
+
+        ``kinds``: only with the events that are instances of these classes. Why: a listener that
+        counts rejects (the backtest's :class:`~mmkit.backtest.rejections.RejectionCounter`) would
+        otherwise be called, and return at once, for each of the thousands of acks and cancels.
+        """
         self._order_listeners.append(fn)
+        self._order_kinds.append(kinds)
+        self._handlers.clear()  # the handlers carry each class's listeners: make them again with this one
 
     def add_balance_listener(self, fn: BalanceListener) -> None:
         self._balance_listeners.append(fn)
@@ -184,19 +194,41 @@ class UserStreamTracker:
         for event in events:
             handler = handlers.get(type(event))
             if handler is None:
-                handler = self._routes.classify(event)
+                handler = self._handler_of(event)
             handler(event)
 
     def push(self, event: VenueEvent) -> bool:
         """Handle one event; returns False for duplicates and events that are not ours to handle."""
         handler = self._handlers.get(type(event))
         if handler is None:
-            handler = self._routes.classify(event)
+            handler = self._handler_of(event)
         return handler(event)
 
+    def _handler_of(self, event: VenueEvent) -> Callable[[Any], bool]:
+        """The route of ``event`` (:attr:`_routes`); an order event's bound to the listeners of its class.
+
+        Kept per class in :attr:`_handlers` (as :class:`ClassRoutes` keeps it: not for an object whose
+        ``__class__`` is not its type, which is classified afresh each time).
+        """
+        route = self._routes.classify(event)
+        if route in (self._push_order, self._push_status):
+            listeners = tuple(fn for fn, kinds in zip(self._order_listeners, self._order_kinds, strict=True)
+                              if kinds is None or isinstance(event, kinds))
+            route = partial(self._deliver if route == self._push_order else self._push_status_to, listeners)
+            if event.__class__ is type(event):
+                self._handlers[type(event)] = route
+        return route
+
+    def _push_order(self, event: VenueEvent) -> bool:
+        """An order event other than a fill or a status report: the tracker, then every listener taking it."""
+        return self._handler_of(event)(event)
+
     def _push_status(self, report: OrderStatusReport) -> bool:
+        return self._handler_of(report)(report)
+
+    def _push_status_to(self, listeners: Sequence[OrderListener], report: OrderStatusReport) -> bool:
         self._check_venue_filled(report)
-        return self._deliver(self._order_listeners, report)
+        return self._deliver(listeners, report)
 
     def _push_balance(self, event: BalanceUpdate) -> bool:
         venue_balances = self._balances.setdefault(event.venue, {})
@@ -369,7 +401,8 @@ class UserStreamTracker:
         return None
 
     def _deliver(self, listeners: Sequence[Callable[..., object]], event: VenueEvent) -> bool:
-        """An event we keep: to the order tracker first, then to ``listeners``."""
+        """An event we keep: to the order tracker first, then to ``listeners`` (:meth:`_notify`, inline: every
+        order event and fill comes here)."""
         tracker = self.order_tracker
         if tracker is not None:
             try:
@@ -377,7 +410,13 @@ class UserStreamTracker:
             except Exception:  # the tracker is built not to raise; if it does, keep the stream flowing
                 self.listener_errors += 1
                 logger.opt(exception=True).error("order tracker failed on {}", type(event).__name__)
-        self._notify(listeners, event)
+        self.delivered += 1
+        for fn in listeners:
+            try:
+                fn(event)
+            except Exception:
+                self.listener_errors += 1
+                logger.opt(exception=True).error("listener {} failed on {}", getattr(fn, "__qualname__", fn), event)
         return True
 
     def _notify(self, listeners: Sequence[Callable[..., object]], event: VenueEvent | QuarantinedFill) -> None:

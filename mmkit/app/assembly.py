@@ -50,6 +50,10 @@ def book_tracker_for(connector: Connector, instrument: Instrument) -> OrderBookT
     return OrderBookTracker(connector.venue, instrument.symbol, tick, lot, request_resync=resync)
 
 
+#: The events :func:`_counts_as_reject` may count.
+_REJECTS = (OrderRejected, OrderCancelRejected)
+
+
 def _counts_as_reject(event: VenueEvent) -> bool:
     """Rejects that say something is wrong with what we send (for the kill switch's reject limit).
 
@@ -124,7 +128,8 @@ def assemble(
 
     def on_order_event(event: VenueEvent) -> None:
         executor.on_event(event)
-        if kill_switch is not None and _counts_as_reject(event):
+        # The class test first, inline: every ack and cancel comes here and none of them is a reject.
+        if kill_switch is not None and isinstance(event, _REJECTS) and _counts_as_reject(event):
             kill_switch.on_reject(event.ts_recv or clock.now_ns)
 
     stream.add_order_listener(on_order_event)

@@ -254,9 +254,9 @@ def run_backtest(
     # A funding column only when funding is booked into the PnL: spot reports stay byte for byte as they were.
     sampler = BacktestSampler(engine.pnl, engine.inventory, engine.orders, symbol, lambda: engine.runner.last_fair,
                               funding=settler is not None)
-    engine.stream.add_order_listener(sampler.on_order_event)
+    engine.stream.add_order_listener(sampler.on_order_event, BacktestSampler.ORDER_KINDS)
     rejections = RejectionCounter()
-    engine.stream.add_order_listener(rejections.on_order_event)
+    engine.stream.add_order_listener(rejections.on_order_event, RejectionCounter.ORDER_KINDS)
     clock.add_iterator(sampler, name="sampler")
     bar = ProgressBar(1000, enabled=progress)
     if progress:  # an iterator less on every tick when nobody watches the bar

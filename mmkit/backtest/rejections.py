@@ -19,6 +19,9 @@ __all__ = ["RejectionCounter"]
 class RejectionCounter:
     """An order listener (``UserStreamTracker.add_order_listener``) counting refusals by reason."""
 
+    #: The only events it counts: give them as the listener's ``kinds`` and it is not called for the others.
+    ORDER_KINDS: tuple[type, ...] = (OrderRejected, OrderCancelRejected)
+
     def __init__(self) -> None:
         self.orders: dict[str, int] = {}
         self.replaces: dict[str, int] = {}

@@ -29,8 +29,10 @@ import math
 from array import array
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from mmkit.analytics.execution import OrderRow
+from mmkit.class_routes import ClassRoutes
 from mmkit.clock import Clock
 from mmkit.model import (
     FairValue,
@@ -42,6 +44,8 @@ from mmkit.model import (
     Side,
     VenueEvent,
 )
+from mmkit.orders.client_order import ClientOrder
+from mmkit.orders.states import LIVE_STATES
 from mmkit.orders.tracker import ClientOrderTracker
 from mmkit.risk.inventory import InventoryManager
 from mmkit.risk.pnl import PnLFigures, PnLTracker
@@ -50,11 +54,18 @@ NAN = math.nan
 #: Floats per row of :attr:`BacktestSampler._rows` (mid, bid, ask, position, realized, unrealized, fees, total);
 #: one more (funding) when the run books funding.
 _COLUMNS = 8
+#: Orders whose price the sampler keeps as a float (a run rests a few at a time; the bound only caps memory).
+_PRICE_FLOATS_KEPT = 1024
+_BUY = Side.BUY
 
 
 class BacktestSampler:
     """Records one row per tick: time, mid, our best bid/ask, position, realized, unrealized, fees, total
     (and funding, with ``funding=True``)."""
+
+    #: The order events :meth:`on_order_event` counts (the listener's ``kinds``): not status reports,
+    #: cancel rejects or "not found", which it would be called for and do nothing with.
+    ORDER_KINDS: tuple[type, ...] = (OrderReplaced, OrderAccepted, OrderRejected, OrderCanceled, OrderExpired)
 
     def __init__(
         self,
@@ -107,6 +118,17 @@ class BacktestSampler:
         #: (Decimal, float) of the last mid and of the last position (identity: Decimals are immutable).
         self._mid: tuple[Decimal | None, float] = (None, NAN)
         self._position: tuple[Decimal | None, float] = (None, NAN)
+        #: Each order event's handler, by its class (the isinstance checks once per class).
+        self._event_routes: ClassRoutes[Callable[[Any], None]] = ClassRoutes(
+            [(OrderReplaced, self._on_replaced), (OrderAccepted, self._on_accepted),
+             (OrderRejected, self._on_rejected), (OrderCanceled, self._on_canceled),
+             (OrderExpired, self._on_expired)],
+            self._on_other,
+        )
+        self._event_handlers = self._event_routes.memo
+        #: Each order's price as a float, by the order (identity: a ClientOrder's price never changes); at most
+        #: ``_PRICE_FLOATS_KEPT`` of them, dropped all at once when full.
+        self._price_floats: dict[ClientOrder, float] = {}
 
     # -- order listener ---------------------------------------------------------
 
@@ -115,44 +137,68 @@ class BacktestSampler:
 
         A replacement re-offers its whole new size, so the offered quantity
         counts it again: the fill ratio is filled / offered, never above 1.
+        Each event goes to its kind's handler, looked up by its class
+        (:mod:`mmkit.class_routes`): every order event of a run comes here, and
+        a chain of isinstance checks cost more than the handlers themselves.
         """
-        if isinstance(event, OrderReplaced):
+        handler = self._event_handlers.get(type(event))
+        if handler is None:
+            handler = self._event_routes.classify(event)
+        handler(event)
+
+    def _on_replaced(self, event: OrderReplaced) -> None:
+        self.accepted_orders += 1
+        self.accepted_qty += event.qty
+        self.order_messages += 1
+        old = self.orders.get(event.orig_client_id)
+        if old is not None:
+            old.state, old.replaced_by, old.ended_ns = "replaced", event.client_id, event.ts_recv
+        order = self._orders.get(event.client_id)
+        if order is not None and order.slot is not None:
+            level: int | None = order.slot[1]
+        else:
+            level = old.level if old is not None else None
+        side = old.side if old is not None else (order.side if order is not None else Side.BUY)
+        self.orders[event.client_id] = OrderRow(
+            event.client_id, side, level, event.price, event.qty, event.ts_recv,
+            accepted_ns=event.ts_recv, replaces=event.orig_client_id,
+        )
+
+    def _on_accepted(self, event: OrderAccepted) -> None:
+        client_id = event.client_id
+        order = self._orders.get(client_id)
+        if order is not None:
             self.accepted_orders += 1
-            self.accepted_qty += event.qty
+            self.accepted_qty += order.request.qty
             self.order_messages += 1
-            old = self.orders.get(event.orig_client_id)
-            if old is not None:
-                old.state, old.replaced_by, old.ended_ns = "replaced", event.client_id, event.ts_recv
-            order = self._orders.get(event.client_id)
-            if order is not None and order.slot is not None:
-                level: int | None = order.slot[1]
+            row = self.orders.get(client_id)
+            if row is None:  # :meth:`_row` with the order already in hand
+                self.orders[client_id] = self._new_row(client_id, order, event.ts_recv)
             else:
-                level = old.level if old is not None else None
-            side = old.side if old is not None else (order.side if order is not None else Side.BUY)
-            self.orders[event.client_id] = OrderRow(
-                event.client_id, side, level, event.price, event.qty, event.ts_recv,
-                accepted_ns=event.ts_recv, replaces=event.orig_client_id,
-            )
-        elif isinstance(event, OrderAccepted):
-            order = self._orders.get(event.client_id)
-            if order is not None:
-                self.accepted_orders += 1
-                self.accepted_qty += order.qty
-                self.order_messages += 1
-                row = self._row(event.client_id)
-                if row is not None:
-                    row.accepted_ns = event.ts_recv
-        elif isinstance(event, OrderRejected):
-            self.order_messages += 1
-            row = self._row(event.client_id)
-            if row is not None:
-                row.state, row.ended_ns, row.reason = "rejected", event.ts_recv, event.reason.value
-        elif isinstance(event, OrderCanceled | OrderExpired):
-            self.order_messages += isinstance(event, OrderCanceled)
-            row = self.orders.get(event.client_id)
-            if row is not None and row.state == "open":
-                row.state = "canceled" if isinstance(event, OrderCanceled) else "expired"
-                row.ended_ns = event.ts_recv
+                row.accepted_ns = event.ts_recv
+
+    def _on_rejected(self, event: OrderRejected) -> None:
+        self.order_messages += 1
+        row = self._row(event.client_id)
+        if row is not None:
+            row.state, row.ended_ns, row.reason = "rejected", event.ts_recv, event.reason.value
+
+    def _on_canceled(self, event: OrderCanceled) -> None:
+        self.order_messages += 1
+        row = self.orders.get(event.client_id)
+        if row is not None and row.state == "open":
+            row.state = "canceled"
+            row.ended_ns = event.ts_recv
+
+    def _on_expired(self, event: OrderExpired) -> None:
+        row = self.orders.get(event.client_id)
+        if row is not None and row.state == "open":
+            row.state = "expired"
+            row.ended_ns = event.ts_recv
+
+    def _on_other(self, event: VenueEvent) -> None:
+        """Status reports, cancel rejects, "not found"...: nothing to count."""
+        return None
 
     def _row(self, client_id: str) -> OrderRow | None:
         """The order's row, made from the order tracker on first sight (None for an order it does not know)."""
@@ -161,11 +207,15 @@ class BacktestSampler:
             order = self._orders.get(client_id)
             if order is None:
                 return None
-            row = self.orders[client_id] = OrderRow(
-                client_id, order.side, None if order.slot is None else order.slot[1], order.price, order.qty,
-                order.created_ns,
-            )
+            row = self.orders[client_id] = self._new_row(client_id, order, None)
         return row
+
+    @staticmethod
+    def _new_row(client_id: str, order: ClientOrder, accepted_ns: int | None) -> OrderRow:
+        request = order.request
+        slot = order.slot
+        return OrderRow(client_id, request.side, None if slot is None else slot[1], request.price,
+                        request.qty, order.created_ns, accepted_ns)
 
     # -- TimeIterator -----------------------------------------------------------
 
@@ -196,8 +246,12 @@ class BacktestSampler:
         self.ts.append(ts_ns)
 
     def _flush(self) -> None:
-        """Write the repeated rows counted since the last written one (see ``_repeats``)."""
-        self._rows.extend(self._last_row * self._repeats)
+        """Write the repeated rows counted since the last written one (see ``_repeats``).
+
+        Repeated as an array, not as a tuple: the copies are made and appended as
+        raw doubles, not as float objects converted one by one.
+        """
+        self._rows.extend(array("d", self._last_row) * self._repeats)
         self._repeats = 0
 
     def _make_row(
@@ -272,15 +326,28 @@ class BacktestSampler:
         return self._column(8) if self.has_funding else None
 
     def _best_quotes(self) -> tuple[float, float]:
-        """Best price of our live bids and asks (NaN for a side with none)."""
+        """Best price of our live bids and asks (NaN for a side with none).
+
+        The states, sides and prices are read off the orders directly (no
+        property per order), and each order's price is converted to a float
+        once (``_price_floats``): a ClientOrder's request, so its price, never
+        changes, and the same few orders are scanned on every row they rest.
+        """
         best_bid = NAN
         best_ask = NAN
+        floats = self._price_floats
         for order in self._orders.open_orders_view(self._symbol):
-            price = order.price
-            if price is None or not order.is_live:
+            if order.state not in LIVE_STATES:
                 continue
-            value = float(price)
-            if order.side is Side.BUY:
+            value = floats.get(order)
+            if value is None:
+                request = order.request
+                if request.price is None:
+                    continue
+                if len(floats) >= _PRICE_FLOATS_KEPT:
+                    floats.clear()  # a bound, not an invalidation: what is kept stays true for good
+                value = floats[order] = float(request.price)
+            if order.request.side is _BUY:
                 if not value <= best_bid:  # also true while best_bid is NaN
                     best_bid = value
             elif not value >= best_ask:

@@ -55,6 +55,8 @@ _STATUS_TRIGGER = {
 }
 #: Looked up once: an enum member access goes through the enum metaclass, and every ack and cancel asks.
 _ACCEPTED, _CANCELED = Trigger.ACCEPTED, Trigger.CANCELED
+#: (quantity, notional) filled on a venue order before its first fill (one pair, not two Decimals a fill).
+_NOTHING_FILLED = (Decimal(0), Decimal(0))
 
 
 def _not_an_order_event(event: VenueEvent) -> None:
@@ -177,12 +179,15 @@ class OrderEventHandlers:
 
     def _apply(self, order: ClientOrder, trigger: Trigger, now_ns: int) -> bool:
         try:
-            order.apply(trigger, now_ns)
+            state = order.apply(trigger, now_ns)
         except IllegalTransition as exc:
             self.illegal_transitions += 1
             self._log.bind(client_id=order.client_id).error("{}", exc)
             return False
-        self._file(order)
+        # :meth:`_file` only when it has something to do (every event of every order comes here, and most
+        # leave a live order in the active map, where it is): a finished order, or one not in the map.
+        if state in DONE_STATES or order.request.client_id not in self._active:
+            self._file(order)
         return True
 
     def _file(self, order: ClientOrder) -> None:
@@ -227,7 +232,7 @@ class OrderEventHandlers:
         trigger = order.add_fill(fill.qty, fill.price, fill.fee)
         chain_id = fill.venue_order_id or order.venue_order_id
         if chain_id:
-            qty, notional = self._chain_filled.get(chain_id, (Decimal(0), Decimal(0)))
+            qty, notional = self._chain_filled.get(chain_id, _NOTHING_FILLED)
             self._chain_filled[chain_id] = (qty + fill.qty, notional + fill.qty * fill.price)
             if len(self._chain_filled) > self._finished_cache_size:
                 self._chain_filled.popitem(last=False)

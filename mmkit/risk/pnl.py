@@ -550,9 +550,11 @@ class PnLTracker:
             # (and the same comparison still fails). Most marks leave the total where it was.
             return
         self._last_total = total
+        # max()/min() spelled out (no builtin call); a tie keeps the value held, as max and min would.
         self._peak = max(self._peak, total)
         self._trough = min(self._trough, total)
-        self._max_drawdown = max(self._max_drawdown, self._peak - total)
+        drawdown = self._peak - total
+        self._max_drawdown = max(self._max_drawdown, drawdown)
         config = self._config
         events: list[PnLEvent] = []
         if abs(total - self._last_change_ref) >= config.change_threshold:
