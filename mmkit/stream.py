@@ -97,6 +97,19 @@ _ORDER_EVENTS = (
 )
 
 
+def _check_kinds(fn: OrderListener, kinds: object) -> None:
+    """Refuse an order listener's ``kinds`` unless it is a non-empty tuple of order event classes."""
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    if not isinstance(kinds, tuple) or not kinds:
+        raise TypeError(f"order listener {name}: kinds must be a non-empty tuple of order event classes "
+                        f"(or None for every order event), got {kinds!r}")
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, _ORDER_EVENTS)):
+            raise TypeError(f"order listener {name}: {kind!r} in kinds is not an order event class (one of "
+                            f"{', '.join(k.__name__ for k in _ORDER_EVENTS)} or a subclass): it would never "
+                            "be called with it")
+
+
 class UserStreamTracker:
     """Delivers private events once, in order: order tracker first, then listeners."""
 
@@ -154,7 +167,12 @@ class UserStreamTracker:
         ``kinds``: only with the events that are instances of these classes. Why: a listener that
         counts rejects (the backtest's :class:`~mmkit.backtest.rejections.RejectionCounter`) would
         otherwise be called, and return at once, for each of the thousands of acks and cancels.
+        A ``kinds`` that is not a non-empty tuple of order event classes is refused here (TypeError): a
+        list would raise on the first order event, outside the listeners' error handling, and a class
+        no order event is would leave the listener silently never called.
         """
+        if kinds is not None:
+            _check_kinds(fn, kinds)
         self._order_listeners.append(fn)
         self._order_kinds.append(kinds)
         self._handlers.clear()  # the handlers carry each class's listeners: make them again with this one

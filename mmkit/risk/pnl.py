@@ -550,7 +550,7 @@ class PnLTracker:
             # (and the same comparison still fails). Most marks leave the total where it was.
             return
         self._last_total = total
-        # max()/min() spelled out (no builtin call); a tie keeps the value held, as max and min would.
+        # A tie keeps the value held (max and min return their first argument on a tie).
         self._peak = max(self._peak, total)
         self._trough = min(self._trough, total)
         drawdown = self._peak - total

@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import pytest
 
 from mmkit.connector import load_venue_rules
 from mmkit.model import (
+    Fill,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -141,3 +143,26 @@ def test_status_reports_are_checked_against_the_ledger_whoever_listens() -> None
     assert acks == [] and everything == [report]
     assert stream.synthetic_fills == 1  # the venue's 0.004 the ledger did not hold: booked, flagged
     assert tracker.get("c1").filled_qty == Decimal("0.004")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "why"),
+    [
+        ([OrderRejected], "non-empty tuple"),  # a list: isinstance would raise on the first event, outside the guard
+        ((), "non-empty tuple"),  # nothing: the listener would never be called
+        ((Fill,), "not an order event class"),  # fills go to fill listeners: never called
+        ((OrderRejected, "OrderRejected"), "not an order event class"),
+    ],
+)
+def test_kinds_that_would_fail_later_or_never_call_the_listener_are_refused_at_registration(
+    kinds: Any, why: str
+) -> None:
+    stream = UserStreamTracker()
+    heard: list[VenueEvent] = []
+    with pytest.raises(TypeError, match=why):
+        stream.add_order_listener(heard.append, kinds=kinds)
+    # Nothing was registered: the stream goes on delivering to the others.
+    others: list[VenueEvent] = []
+    stream.add_order_listener(others.append)
+    stream.push(accepted())
+    assert heard == [] and len(others) == 1
