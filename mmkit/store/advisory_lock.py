@@ -97,6 +97,9 @@ CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE_S,
                      "keepalives_interval": KEEPALIVE_INTERVAL_S, "keepalives_count": KEEPALIVE_COUNT}
 #: SQLSTATE insufficient_privilege: pg_terminate_backend of another role's backend without pg_signal_backend.
 _NO_PRIVILEGE = "42501"
+#: Our name carries no marker (so our dead session is never recognised): said once per process (this list
+#: holds the name once said).
+_WARNED_UNMARKED: list[str] = []
 _KEY_HOLDER = (
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 "
@@ -197,8 +200,6 @@ class AdvisoryLock:
         #: (backend pid, backend start) of the session holding the lock: after a connection is given up
         #: the server may still hold it, and only that session of ours may be ended to take the lock back.
         self._session: tuple[int, datetime] | None = None
-        #: Said once per lock: our own name carries no marker, so our dead session is never recognised.
-        self._warned_unmarked = False
 
     @property
     def held(self) -> bool:
@@ -257,8 +258,8 @@ class AdvisoryLock:
             params[f"k{i}"], params[f"v{i}"] = key, value
         with _bounded(conn, self.check_timeout_s):
             conn.execute(text(f"SELECT {calls}"), params)
-        if not has_marker(name) and not self._warned_unmarked:
-            self._warned_unmarked = True
+        if not has_marker(name) and not _WARNED_UNMARKED:
+            _WARNED_UNMARKED.append(name)  # once per process, not per key and retake
             logger.bind(store=redact_url(self.url)).warning(
                 "{} lock: this process's name on the store ({!r}) carries no holder marker (a host name too long "
                 "for 63 bytes, or no /proc): if it dies with its connection cut, a restart on this host is refused "
@@ -282,7 +283,7 @@ class AdvisoryLock:
             return False
         backend, name = int(row[0]), str(row[1] or "")
         if backend in ended:
-            return True  # ended already; still exiting
+            return False  # ended already, still exiting: its wait was granted once, not again and again
         why = why_dead(name)
         if why is None:
             return False

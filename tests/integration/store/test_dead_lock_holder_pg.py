@@ -376,3 +376,22 @@ def test_a_refused_lock_says_the_holder_and_takes_nothing(pg_url: str, session: 
     with pytest.raises(LockInUse, match=f"held by mmkit pid {os.getpid()} on {HOST}:{mine}"):
         lock.acquire(0.0)
     assert holders(pg_admin, key, pg_url) == [held.info.backend_pid]
+
+
+def test_a_name_without_a_marker_is_warned_of_at_the_claim(
+    pg_url: str, warnings: list[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host name too long for the marker: the claim is taken, but the operator learns that a restart after a
+    cut connection will wait for the store (no dead-holder takeover for this process)."""
+    from mmkit.store import advisory_lock, lock_holder
+
+    monkeypatch.setattr(lock_holder.socket, "gethostname", lambda: "h" * 40)
+    monkeypatch.setattr(advisory_lock, "_WARNED_UNMARKED", [])
+    for note in ("a", "b"):  # two keys: one warning
+        lock = AdvisoryLock(pg_url, advisory_key("test-unmarked", note), name="market", note=note,
+                            refusal=lambda holder: holder, check_interval_s=3600.0)
+        lock.acquire(0.0)
+        lock.release()
+    said = [line for line in warnings if "carries no holder marker" in line]
+    assert len(said) == 1 and f"'mmkit pid {os.getpid()} on {'h' * 40}" in said[0], warnings
+    assert "refused until the store drops its session (about 60 s)" in said[0], said[0]
