@@ -31,8 +31,25 @@ and symbol). Both need the same machinery, written once:
   lock with it, until it notices (its keepalive: hours by default). Taking the
   lock again then finds *ourselves* holding it: the old session (identified
   by backend pid and start time, recorded when the lock was taken) is ended
-  with ``pg_terminate_backend`` and the lock taken on the new connection. Any
-  other holder is another process: refused as before.
+  with ``pg_terminate_backend`` and the lock taken on the new connection.
+* Another process's session the server still holds after that process died
+  (its connection cut without a FIN reaching the server: a blackholed
+  network, a killed VM, a SIGKILL while a proxy keeps the server's side open)
+  blocked every restart until the server's keepalive gave up (~2 h by
+  default). The holder's ``application_name`` says its pid, host and a marker
+  of its machine, pid namespace and start time (mmkit.store.lock_holder); a
+  holder that ran *here* and is provably dead (pid gone, a zombie, or reused
+  by another process) has its backend ended (that backend only, only while it
+  holds our key under that name), loudly, and the lock is taken. Any other
+  holder (another host, alive, a name that does not parse) is refused as
+  before; a role that may not end the backend is refused with the statement
+  an operator can run.
+* The server notices a dead client by itself sooner: the lock's session sets
+  ``tcp_keepalives_idle`` 30 s, ``tcp_keepalives_interval`` 10 s,
+  ``tcp_keepalives_count`` 3 and ``tcp_user_timeout`` 60 s (the watchdog's
+  ``SELECT 1`` every few seconds keeps a live holder's connection busy), so a
+  holder on another host that died is dropped about 60 s after its last
+  packet instead of ~2 h; libpq's client keepalives use the same figures.
 
 Advisory locks are per database: keys from two claims share one 64-bit space,
 so each claim hashes its key under its own domain (:func:`advisory_key`).
@@ -52,11 +69,42 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from mmkit.store.db import create_store_engine, redact_url
+from mmkit.store.lock_holder import has_marker, holder_name, parse_holder, why_dead
 
 #: How long one statement on the lock's connection may take before the connection is given up.
 DEFAULT_CHECK_TIMEOUT_S = 5.0
+#: Server-side keepalive of the lock's session: idle seconds before the first probe, seconds between probes,
+#: unanswered probes before the server drops the session (and the lock). The default (the kernel's) is
+#: 7200 s idle, so a dead holder's lock outlived it by ~2 h.
+KEEPALIVE_IDLE_S = 30
+KEEPALIVE_INTERVAL_S = 10
+KEEPALIVE_COUNT = 3
+#: How long after a dead client's last packet the server drops its session: the keepalive's figure, and the
+#: server's ``tcp_user_timeout`` (the same bound while a reply of the server's is unacknowledged, where
+#: keepalive probes are not sent and retransmissions would go on for ~15 min).
+DEAD_CLIENT_DROPPED_S = KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT
+_SESSION_SETTINGS = {
+    "tcp_keepalives_idle": str(KEEPALIVE_IDLE_S),
+    "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL_S),
+    "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+    "tcp_user_timeout": str(DEAD_CLIENT_DROPPED_S * 1000),
+}
+#: libpq's keepalives on the lock's connection (the client noticing a dead server by itself).
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE_S,
+                     "keepalives_interval": KEEPALIVE_INTERVAL_S, "keepalives_count": KEEPALIVE_COUNT}
+#: SQLSTATE insufficient_privilege: pg_terminate_backend of another role's backend without pg_signal_backend.
+_NO_PRIVILEGE = "42501"
+#: Our name carries no marker (so our dead session is never recognised): said once per process (this list
+#: holds the name once said).
+_WARNED_UNMARKED: list[str] = []
+_KEY_HOLDER = (
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)  # advisory locks are per database: another database's holder of the same key is not ours
 
 
 class LockInUse(Exception):
@@ -125,17 +173,6 @@ def _socket_fd(conn: Connection) -> int | None:
         return None
 
 
-def holder_name(note: str = "") -> str:
-    """What the lock's connection calls itself (``application_name``, 63 bytes at most): ``mmkit pid N on HOST``.
-
-    ``note`` (e.g. the instance) is appended in parentheses when it fits.
-    """
-    name = f"mmkit pid {os.getpid()} on {socket.gethostname()}"
-    if note:
-        name += f" ({note})"
-    return name[:63]
-
-
 class AdvisoryLock:
     """Held from :meth:`acquire` until :meth:`release`. ``refusal(holder)`` words the LockInUse message."""
 
@@ -172,7 +209,7 @@ class AdvisoryLock:
         """Take the lock (LockInUse once ``wait_s`` has passed with another holder) and start the watchdog."""
         if self._conn is not None:
             return
-        self._engine = create_store_engine(self.url)
+        self._engine = create_store_engine(self.url, extra_connect_args=CLIENT_KEEPALIVES)
         try:
             self._conn = self._take(wait_s)
         except BaseException:
@@ -191,12 +228,12 @@ class AdvisoryLock:
         assert self._engine is not None
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            with _bounded(conn, self.check_timeout_s):
-                conn.execute(text("SELECT set_config('application_name', :name, false)"),
-                             {"name": holder_name(self.note)})
+            name = holder_name(self.note)
+            self._configure(conn, name)
             deadline = time.monotonic() + wait_s
+            ended: set[int] = set()
             while not self._try_lock(conn):
-                if self._end_stale_session(conn):
+                if self._end_stale_session(conn) or self._end_dead_holder(conn, ended):
                     deadline = max(deadline, time.monotonic() + self.check_timeout_s)  # until its exit frees it
                 if time.monotonic() >= deadline:
                     with _bounded(conn, self.check_timeout_s):
@@ -211,6 +248,75 @@ class AdvisoryLock:
             conn.close()
             raise
         return conn
+
+    def _configure(self, conn: Connection, name: str) -> None:
+        """Name the session (the holder, for refusals and :meth:`_end_dead_holder`) and set its keepalives."""
+        settings = {"application_name": name, **_SESSION_SETTINGS}
+        calls = ", ".join(f"set_config(:k{i}, :v{i}, false)" for i in range(len(settings)))
+        params: dict[str, str] = {}
+        for i, (key, value) in enumerate(settings.items()):
+            params[f"k{i}"], params[f"v{i}"] = key, value
+        with _bounded(conn, self.check_timeout_s):
+            conn.execute(text(f"SELECT {calls}"), params)
+        if not has_marker(name) and not _WARNED_UNMARKED:
+            _WARNED_UNMARKED.append(name)  # once per process, not per key and retake
+            logger.bind(store=redact_url(self.url)).warning(
+                "{} lock: this process's name on the store ({!r}) carries no holder marker (a host name too long "
+                "for 63 bytes, or no /proc): if it dies with its connection cut, a restart on this host is refused "
+                "until the store drops its session (about {} s)", self.name, name, DEAD_CLIENT_DROPPED_S)
+
+    def _key_params(self) -> dict[str, int]:
+        unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
+        return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}
+
+    def _end_dead_holder(self, conn: Connection, ended: set[int]) -> bool:
+        """If the key's holder ran on this host and is provably dead (mmkit.store.lock_holder.why_dead), end its
+        backend (True). A holder not judged dead: False (refused as before). A role that may not end it:
+        LockInUse saying so, with the statement an operator can run.
+
+        The terminate names the backend pid *and* the holder's name and requires that it still holds our key,
+        so a holder that let go, or another that took the key meanwhile, is never ended.
+        """
+        with _bounded(conn, self.check_timeout_s):
+            row = conn.execute(text(f"SELECT a.pid, a.application_name {_KEY_HOLDER}"), self._key_params()).first()
+        if row is None:
+            return False
+        backend, name = int(row[0]), str(row[1] or "")
+        if backend in ended:
+            return False  # ended already, still exiting: its wait was granted once, not again and again
+        why = why_dead(name)
+        if why is None:
+            return False
+        log = logger.bind(store=redact_url(self.url))
+        try:
+            with _bounded(conn, self.check_timeout_s):
+                gone = conn.execute(text(f"SELECT pg_terminate_backend(a.pid) {_KEY_HOLDER} "
+                                         "AND a.pid = :pid AND a.application_name = :name"),
+                                    {**self._key_params(), "pid": backend, "name": name}).first()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _NO_PRIVILEGE:
+                raise
+            with _bounded(conn, self.check_timeout_s):
+                holder = self._holder(conn)
+            diag = getattr(exc.orig, "diag", None)
+            reason = getattr(diag, "message_primary", None) or str(exc.orig).strip().splitlines()[0]
+            message = (
+                f"{self.refusal(holder)}; that holder is dead ({why}) but the store still holds its session "
+                f"(backend pid {backend}), and this database role may not end it ({reason}): end it as a "
+                f"superuser or a member of pg_signal_backend with `SELECT pg_terminate_backend({backend});` "
+                f"(or wait until the store drops it by itself), then start again"
+            )
+            raise LockInUse(message) from None  # the start's refusal says it (exit 3)
+        if gone is None:
+            return False  # it let go, or another took the key, meanwhile: look again
+        ended.add(backend)
+        dead = parse_holder(name)
+        assert dead is not None  # why_dead judged it
+        log.warning(
+            "{} lock: its holder {!r} is dead ({}): pid {} on {}, but the store still held its session (backend "
+            "pid {}) and the lock with it; ended that backend with pg_terminate_backend and taking the lock",
+            self.name, name, why, dead.pid, dead.host, backend)
+        return True
 
     def _try_lock(self, conn: Connection) -> bool:
         with _bounded(conn, self.check_timeout_s):
@@ -280,14 +386,9 @@ class AdvisoryLock:
 
     def _holder(self, conn: Connection) -> str:
         """Who holds the key (its application_name says the pid and host), best effort."""
-        query = text(
-            "SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1 "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        )  # advisory locks are per database: another database's holder of the same key is not ours
-        unsigned = self.key & 0xFFFF_FFFF_FFFF_FFFF
         try:
-            row = conn.execute(query, {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF}).first()
+            row = conn.execute(text(f"SELECT a.application_name, a.client_addr {_KEY_HOLDER}"),
+                               self._key_params()).first()
         except Exception:
             return "holder unknown"
         if row is None:

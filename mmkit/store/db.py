@@ -9,6 +9,7 @@ quickly and retry, not hang behind a dead server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,13 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_store_engine(url: str, *, connect_timeout_s: float = 2.0) -> Engine:
+def create_store_engine(
+    url: str, *, connect_timeout_s: float = 2.0, extra_connect_args: Mapping[str, Any] | None = None,
+) -> Engine:
     """Create an engine for ``url`` with the settings the store relies on.
+
+    ``extra_connect_args`` go to the PostgreSQL driver only (libpq parameters: the advisory lock's
+    keepalives); a SQLite store ignores them.
 
     For a SQLite file, its parent directory is created. In-memory SQLite is
     refused: the writer thread and readers would each see a different database.
@@ -46,6 +52,7 @@ def create_store_engine(url: str, *, connect_timeout_s: float = 2.0) -> Engine:
         connect_args["timeout"] = connect_timeout_s  # busy timeout on a locked database
     else:
         connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
+        connect_args.update(extra_connect_args or {})
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

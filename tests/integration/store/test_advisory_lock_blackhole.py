@@ -40,7 +40,7 @@ class BlackholeProxy:
         self.port = self.listener.getsockname()[1]
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._flows: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        self._flows: list[tuple[socket.socket, socket.socket, threading.Event, threading.Event]] = []
         self._threads: list[threading.Thread] = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
@@ -54,17 +54,26 @@ class BlackholeProxy:
                 server = socket.create_connection(self.target, timeout=5)
             except OSError:
                 continue
-            frozen = threading.Event()
+            frozen, quiet = threading.Event(), threading.Event()
             with self._lock:
-                self._flows.append((client, server, frozen))
-            relay = threading.Thread(target=self._relay, args=(client, server, frozen), daemon=True)
+                self._flows.append((client, server, frozen, quiet))
+            relay = threading.Thread(target=self._relay, args=(client, server, frozen, quiet), daemon=True)
             self._threads.append(relay)
             relay.start()
 
-    def _relay(self, client: socket.socket, server: socket.socket, frozen: threading.Event) -> None:
+    def _relay(self, client: socket.socket, server: socket.socket, frozen: threading.Event,
+               quiet: threading.Event) -> None:
+        try:
+            self._pump(client, server, frozen, quiet)
+        finally:
+            quiet.set()  # closed: as silent as it gets
+
+    def _pump(self, client: socket.socket, server: socket.socket, frozen: threading.Event,
+              quiet: threading.Event) -> None:
         peers = {client: server, server: client}
         while not self._closed.is_set():
             if frozen.is_set():  # read nothing, send nothing, close nothing: the peer just goes quiet
+                quiet.set()
                 self._closed.wait(0.05)
                 continue
             ready, _, _ = select.select(list(peers), [], [], 0.05)
@@ -80,9 +89,14 @@ class BlackholeProxy:
                 peers[sock].sendall(data)
 
     def blackhole(self) -> None:
+        """Freeze every current flow; returns once each relay has stopped relaying (not mid-select, where it
+        could still pass on a close that comes right after)."""
         with self._lock:
-            for _, _, frozen in self._flows:
-                frozen.set()
+            flows = list(self._flows)
+        for _, _, frozen, _ in flows:
+            frozen.set()
+        for _, _, _, quiet in flows:
+            assert quiet.wait(10), "a relay never went quiet"
 
     def close(self) -> None:
         self._closed.set()
@@ -90,7 +104,7 @@ class BlackholeProxy:
             thread.join(5)
         self.listener.close()
         with self._lock:
-            for client, server, _ in self._flows:
+            for client, server, _, _ in self._flows:
                 client.close()
                 server.close()
 
