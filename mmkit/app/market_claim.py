@@ -90,24 +90,56 @@ def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | Non
     return out or [UNIDENTIFIED]
 
 
+#: Added to the reason of a quoting venue's whole-account claim: its holder may be another config's hedger.
+HOLDER_MAY_HEDGE = ("the holder may quote on the key or hedge on it: a hedge venue whose dead man's switch is per "
+                    "API key is claimed too")
+
+
 def market_keys(built: Any) -> list[MarketKey]:
     """The quoting venue's (venue name, identity, symbol) keys, then the same identities on the exchange the
-    connector really trades (if it says which); none for a venue simulated in this process."""
+    connector really trades (if it says which), then the hedge venue's (:func:`hedge_keys`); none for a venue
+    simulated in this process."""
     from mmkit.sim.base_venue import SimulatedVenue
 
     venue = built.engine.venue
-    if isinstance(venue, SimulatedVenue):
+    keys: list[MarketKey] = []
+    if not isinstance(venue, SimulatedVenue):
+        shared = account_wide_claim(venue)
+        keys += _keys(venue, account_identities(built.config.venue.settings), built.engine.symbol,
+                      f"{shared}; {HOLDER_MAY_HEDGE}" if shared else None)
+    return keys + hedge_keys(built)
+
+
+def hedge_keys(built: Any) -> list[MarketKey]:
+    """The hedge venue's keys where its connector's dead man's switch is per API key (``account_wide_claim``):
+    each identity of ``hedge.venue.settings``, every symbol, on its name and its exchange, the reason naming it
+    this config's hedge venue; none for a per-symbol venue, a simulated one, or no hedging (module docstring)."""
+    from mmkit.sim.base_venue import SimulatedVenue
+
+    hedge = getattr(built, "hedge", None)
+    section = built.config.hedge.venue
+    if hedge is None or section is None or isinstance(hedge.connector, SimulatedVenue):
         return []
-    identities = account_identities(built.config.venue.settings)
-    shared = account_wide_claim(venue)
-    symbol = built.engine.symbol
-    keys = [MarketKey(venue.venue, identity, ALL_SYMBOLS if shared else symbol, shared or "")
+    connector = hedge.connector
+    shared = account_wide_claim(connector)
+    if shared is None:
+        return []
+    reason = (f"{connector.venue} is this config's HEDGE venue (hedge.venue), and {shared}; the hedger's "
+              f"connector keeps that switch armed on this key too: give the hedger its own API key "
+              f"(hedge.venue.settings)")
+    return _keys(connector, account_identities(section.settings), hedge.config.symbol, reason)
+
+
+def _keys(connector: Any, identities: list[str], symbol: str, shared: str | None) -> list[MarketKey]:
+    """(name, identity, symbol) for each identity, then the same on the exchange if the connector says which;
+    every symbol, with the reason, where ``shared`` says why."""
+    keys = [MarketKey(connector.venue, identity, ALL_SYMBOLS if shared else symbol, shared or "")
             for identity in identities]
-    real = exchange_market(venue, symbol)
+    real = exchange_market(connector, symbol)
     if real is not None:
         exchange, native = real
         keys += [MarketKey(exchange, identity, ALL_SYMBOLS if shared else native, shared or "", exchange=True,
-                           named=venue.venue) for identity in identities]
+                           named=connector.venue) for identity in identities]
     return keys
 
 
