@@ -61,7 +61,7 @@ set-up. Claiming the hedge market would refuse it for no protection.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -70,6 +70,9 @@ from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import ProblemKind
 from mmkit.model import NS_PER_S
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketInUse, MarketKey, MarketLock
+
+if TYPE_CHECKING:
+    from mmkit.risk.hedge import HedgeExecutor
 
 #: Identity of an out-of-process venue whose settings name no account.
 UNIDENTIFIED = "unidentified"
@@ -192,16 +195,22 @@ def claim_market(lock: MarketLock) -> None:
 
 
 class MarketClaimGate:
-    """A risk gate (StrategyRunner.gates): checks the claim every ``period_s``; once lost, halts quoting for good.
+    """A risk gate (StrategyRunner.gates): checks the claim every ``period_s``; once lost, halts quoting, and
+    hedging (``hedge``, the HedgeExecutor), for good.
 
-    Lost means another process may now quote the same account and symbol (the store dropped our advisory
+    Lost means another process may now quote (or hedge on) the same account (the store dropped our advisory
     lock and another took it, or our lock file was deleted and another took the new one): this run's
-    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 5) and quotes no more.
+    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 5), quotes no more and
+    hedges no more (:meth:`~mmkit.risk.hedge.HedgeExecutor.hold`: a hedge sized on a position it cannot trust
+    is a new risk, not a reduction; and the claim may have been the hedge venue's key). The position left is
+    in the final report, for the operator.
     """
 
-    def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0) -> None:
+    def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0,
+                 hedge: HedgeExecutor | None = None) -> None:
         self.lock = lock
         self.engine = engine
+        self.hedge = hedge
         self.period_ns = int(period_s * NS_PER_S)
         self._next = 0
         self.reason: str | None = None
@@ -216,4 +225,6 @@ class MarketClaimGate:
                 self.engine.orders.venue_wide_cancel = False
                 logger.error("quoting halted: {}", problem)
                 self.engine.outcome.record(ProblemKind.LEDGER_HALT, problem, ts_ns)
+                if self.hedge is not None:
+                    self.hedge.hold(problem)
         return self.reason
