@@ -1,5 +1,5 @@
-"""Which (venue, account, symbol) an engine quotes, the claim ``mmkit start`` takes on it, and the gate that
-halts quoting if the claim is lost.
+"""Which (venue, account, symbol) an engine quotes (and hedges on, where the hedge venue's dead man's switch is
+per API key), the claim ``mmkit start`` takes on it, and the gate that halts quoting and hedging if it is lost.
 
 Why: see mmkit.store.market_lock. This module reads the config: the quoting
 venue's name, the symbol, and the identities its settings log on as.
@@ -47,15 +47,35 @@ claims only those, and still meets a new one on the same name. A connector
 that declares no exchange (an out-of-process venue of a plug-in) is claimed
 by its name only, as before.
 
-A venue simulated inside the process (``connector: sim``, ``--paper``) is a
-new, empty account every run: nothing to claim.
+A venue simulated inside the process (``connector: sim``, the quoting venue of
+``--paper``, the hedge venue of ``--sim-hedge``) is a new, empty account every
+run: nothing to claim. ``--paper`` with a live hedge venue still claims that.
 
-**Hedge venues are not claimed.** The hedger (mmkit.risk.hedge) sends taker
-orders under its own client ids (``H`` + four digits of the instance + its start time + a counter), cancels
-only those it sent, and is never reconciled against the venue's open orders
-at start, so it neither adopts nor cancels another instance's orders; and
-several makers hedging into one account and symbol is an ordinary desk
-set-up. Claiming the hedge market would refuse it for no protection.
+**A hedge venue whose dead man's switch is per API key is claimed**, as a
+quoting venue there (:func:`hedge_keys`): each identity of
+``hedge.venue.settings``, every symbol, on the configured name and on the
+exchange, the reason naming it this config's hedge venue. Why: the hedge
+connector keeps the venue's switch armed on its key like any connector there.
+The shipped Kraken maker (quoting Kraken with ``${KRAKEN_API_KEY}``) and the
+shipped Coinbase maker (hedging on Kraken with the same variable) both
+started: the hedger's refreshes kept a hung Kraken maker's quotes alive, and
+its clean stop disarmed CancelAllOrdersAfter for the whole key. A quoting
+venue's whole-account reason says the holder may be a hedger, for the maker
+refused by one. Two makers hedging on one such key are refused too: they
+share the timer as well.
+
+**Other hedge venues are not claimed** (per-symbol claims: no switch, as on
+Coinbase, or one per session; simulated in the process). The hedger
+(mmkit.risk.hedge) sends taker orders under its own client ids (``H`` + four
+digits of the instance + its start time + a counter), cancels only those it
+sent, and is never reconciled against the venue's open orders at start, so it
+neither adopts nor cancels another instance's orders; and several makers
+hedging into one account and symbol, or a maker hedging on another maker's
+account, is an ordinary desk set-up. Claiming the hedge market would refuse it
+for no protection.
+
+**A lost claim holds the hedger too** (:class:`MarketClaimGate`): the books
+are no longer this run's alone, and the claim lost may be the hedge venue's.
 """
 
 from __future__ import annotations
