@@ -134,7 +134,7 @@ async def run_live(built: BuiltEngine, run_for_s: float | None, quiet: bool, out
             logger.error("refusing to quote: {}", exc)
             await console.start_refused(str(exc))
             return EXIT_START_FAILED
-        engine.runner.add_gate(MarketClaimGate(market, engine), "market claim")
+        engine.runner.add_gate(MarketClaimGate(market, engine, hedge=built.hedge), "market claim")
         try:
             await engine.start()
         except EngineStartError as exc:

@@ -1,5 +1,5 @@
-"""Which (venue, account, symbol) an engine quotes, the claim ``mmkit start`` takes on it, and the gate that
-halts quoting if the claim is lost.
+"""Which (venue, account, symbol) an engine quotes (and hedges on, where the hedge venue's dead man's switch is
+per API key), the claim ``mmkit start`` takes on it, and the gate that halts quoting and hedging if it is lost.
 
 Why: see mmkit.store.market_lock. This module reads the config: the quoting
 venue's name, the symbol, and the identities its settings log on as.
@@ -47,21 +47,41 @@ claims only those, and still meets a new one on the same name. A connector
 that declares no exchange (an out-of-process venue of a plug-in) is claimed
 by its name only, as before.
 
-A venue simulated inside the process (``connector: sim``, ``--paper``) is a
-new, empty account every run: nothing to claim.
+A venue simulated inside the process (``connector: sim``, the quoting venue of
+``--paper``, the hedge venue of ``--sim-hedge``) is a new, empty account every
+run: nothing to claim. ``--paper`` with a live hedge venue still claims that.
 
-**Hedge venues are not claimed.** The hedger (mmkit.risk.hedge) sends taker
-orders under its own client ids (``H`` + four digits of the instance + its start time + a counter), cancels
-only those it sent, and is never reconciled against the venue's open orders
-at start, so it neither adopts nor cancels another instance's orders; and
-several makers hedging into one account and symbol is an ordinary desk
-set-up. Claiming the hedge market would refuse it for no protection.
+**A hedge venue whose dead man's switch is per API key is claimed**, as a
+quoting venue there (:func:`hedge_keys`): each identity of
+``hedge.venue.settings``, every symbol, on the configured name and on the
+exchange, the reason naming it this config's hedge venue. Why: the hedge
+connector keeps the venue's switch armed on its key like any connector there.
+The shipped Kraken maker (quoting Kraken with ``${KRAKEN_API_KEY}``) and the
+shipped Coinbase maker (hedging on Kraken with the same variable) both
+started: the hedger's refreshes kept a hung Kraken maker's quotes alive, and
+its clean stop disarmed CancelAllOrdersAfter for the whole key. A quoting
+venue's whole-account reason says the holder may be a hedger, for the maker
+refused by one. Two makers hedging on one such key are refused too: they
+share the timer as well.
+
+**Other hedge venues are not claimed** (per-symbol claims: no switch, as on
+Coinbase, or one per session; simulated in the process). The hedger
+(mmkit.risk.hedge) sends taker orders under its own client ids (``H`` + four
+digits of the instance + its start time + a counter), cancels only those it
+sent, and is never reconciled against the venue's open orders at start, so it
+neither adopts nor cancels another instance's orders; and several makers
+hedging into one account and symbol, or a maker hedging on another maker's
+account, is an ordinary desk set-up. Claiming the hedge market would refuse it
+for no protection.
+
+**A lost claim holds the hedger too** (:class:`MarketClaimGate`): the books
+are no longer this run's alone, and the claim lost may be the hedge venue's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -70,6 +90,9 @@ from mmkit.app.engine import EngineStartError
 from mmkit.app.outcome import ProblemKind
 from mmkit.model import NS_PER_S
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketInUse, MarketKey, MarketLock
+
+if TYPE_CHECKING:
+    from mmkit.risk.hedge import HedgeExecutor
 
 #: Identity of an out-of-process venue whose settings name no account.
 UNIDENTIFIED = "unidentified"
@@ -90,24 +113,56 @@ def account_identities(settings: Mapping[str, Any], env: Mapping[str, str] | Non
     return out or [UNIDENTIFIED]
 
 
+#: Added to the reason of a quoting venue's whole-account claim: its holder may be another config's hedger.
+HOLDER_MAY_HEDGE = ("the holder may quote on the key or hedge on it: a hedge venue whose dead man's switch is per "
+                    "API key is claimed too")
+
+
 def market_keys(built: Any) -> list[MarketKey]:
     """The quoting venue's (venue name, identity, symbol) keys, then the same identities on the exchange the
-    connector really trades (if it says which); none for a venue simulated in this process."""
+    connector really trades (if it says which), then the hedge venue's (:func:`hedge_keys`); none for a venue
+    simulated in this process."""
     from mmkit.sim.base_venue import SimulatedVenue
 
     venue = built.engine.venue
-    if isinstance(venue, SimulatedVenue):
+    keys: list[MarketKey] = []
+    if not isinstance(venue, SimulatedVenue):
+        shared = account_wide_claim(venue)
+        keys += _keys(venue, account_identities(built.config.venue.settings), built.engine.symbol,
+                      f"{shared}; {HOLDER_MAY_HEDGE}" if shared else None)
+    return keys + hedge_keys(built)
+
+
+def hedge_keys(built: Any) -> list[MarketKey]:
+    """The hedge venue's keys where its connector's dead man's switch is per API key (``account_wide_claim``):
+    each identity of ``hedge.venue.settings``, every symbol, on its name and its exchange, the reason naming it
+    this config's hedge venue; none for a per-symbol venue, a simulated one, or no hedging (module docstring)."""
+    from mmkit.sim.base_venue import SimulatedVenue
+
+    hedge = getattr(built, "hedge", None)
+    section = built.config.hedge.venue
+    if hedge is None or section is None or isinstance(hedge.connector, SimulatedVenue):
         return []
-    identities = account_identities(built.config.venue.settings)
-    shared = account_wide_claim(venue)
-    symbol = built.engine.symbol
-    keys = [MarketKey(venue.venue, identity, ALL_SYMBOLS if shared else symbol, shared or "")
+    connector = hedge.connector
+    shared = account_wide_claim(connector)
+    if shared is None:
+        return []
+    reason = (f"{connector.venue} is this config's HEDGE venue (hedge.venue), and {shared}; the hedger's "
+              f"connector keeps that switch armed on this key too: give the hedger its own API key "
+              f"(hedge.venue.settings)")
+    return _keys(connector, account_identities(section.settings), hedge.config.symbol, reason)
+
+
+def _keys(connector: Any, identities: list[str], symbol: str, shared: str | None) -> list[MarketKey]:
+    """(name, identity, symbol) for each identity, then the same on the exchange if the connector says which;
+    every symbol, with the reason, where ``shared`` says why."""
+    keys = [MarketKey(connector.venue, identity, ALL_SYMBOLS if shared else symbol, shared or "")
             for identity in identities]
-    real = exchange_market(venue, symbol)
+    real = exchange_market(connector, symbol)
     if real is not None:
         exchange, native = real
         keys += [MarketKey(exchange, identity, ALL_SYMBOLS if shared else native, shared or "", exchange=True,
-                           named=venue.venue) for identity in identities]
+                           named=connector.venue) for identity in identities]
     return keys
 
 
@@ -160,16 +215,22 @@ def claim_market(lock: MarketLock) -> None:
 
 
 class MarketClaimGate:
-    """A risk gate (StrategyRunner.gates): checks the claim every ``period_s``; once lost, halts quoting for good.
+    """A risk gate (StrategyRunner.gates): checks the claim every ``period_s``; once lost, halts quoting, and
+    hedging (``hedge``, the HedgeExecutor), for good.
 
-    Lost means another process may now quote the same account and symbol (the store dropped our advisory
+    Lost means another process may now quote (or hedge on) the same account (the store dropped our advisory
     lock and another took it, or our lock file was deleted and another took the new one): this run's
-    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 5) and quotes no more.
+    orders and fills are no longer its own alone, so it records a LEDGER_HALT (exit 5), quotes no more and
+    hedges no more (:meth:`~mmkit.risk.hedge.HedgeExecutor.hold`: a hedge sized on a position it cannot trust
+    is a new risk, not a reduction; and the claim may have been the hedge venue's key). The position left is
+    in the final report, for the operator.
     """
 
-    def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0) -> None:
+    def __init__(self, lock: MarketLock, engine: Any, period_s: float = 2.0,
+                 hedge: HedgeExecutor | None = None) -> None:
         self.lock = lock
         self.engine = engine
+        self.hedge = hedge
         self.period_ns = int(period_s * NS_PER_S)
         self._next = 0
         self.reason: str | None = None
@@ -184,4 +245,6 @@ class MarketClaimGate:
                 self.engine.orders.venue_wide_cancel = False
                 logger.error("quoting halted: {}", problem)
                 self.engine.outcome.record(ProblemKind.LEDGER_HALT, problem, ts_ns)
+                if self.hedge is not None:
+                    self.hedge.hold(problem)
         return self.reason

@@ -20,8 +20,11 @@ by mistake. The rules it enforces, each for a reason:
   (an inventory emergency trips it), so hedging keeps reducing inventory
   while quoting is halted. Hedging stops only on its own, named conditions
   (:data:`STOP_VENUE_DOWN`: the hedge venue's session is down;
-  :data:`STOP_LOSS_LIMIT`: what hedging has cost reached ``max_loss``). The
-  loss limit is sticky until :meth:`HedgeExecutor.reset_by_hand`.
+  :data:`STOP_LOSS_LIMIT`: what hedging has cost reached ``max_loss``;
+  :data:`STOP_HELD`: the engine held it for good, :meth:`HedgeExecutor.hold`,
+  e.g. its market claim was lost, so the books are not this run's alone). The
+  loss limit is sticky until :meth:`HedgeExecutor.reset_by_hand`; a hold for
+  the run.
 * **Funded or reported.** With a balance view, a hedge is cut to what the
   hedge venue's available balance can pay for (base to sell, quote to buy);
   the rest is reported, never sent blindly into an insufficient-funds reject.
@@ -85,6 +88,7 @@ class HedgeSignalSource(Protocol):
 #: Named reasons why hedging stops (the quoting kill switch is deliberately not one of them).
 STOP_VENUE_DOWN = "hedge venue down"
 STOP_LOSS_LIMIT = "hedge loss limit"
+STOP_HELD = "hedging held"
 
 
 class Halt(Protocol):
@@ -273,6 +277,7 @@ class HedgeExecutor:
         #: What hedging has cost so far (slippage vs the hedge venue's mid at send, plus fees).
         self.hedge_cost: Decimal = ZERO
         self._loss_stop: str | None = None
+        self._held: str | None = None
         self._stop_reason: str | None = None
         self._flatten_reason: str | None = None
         self._funding_problem: str | None = None
@@ -342,6 +347,16 @@ class HedgeExecutor:
         self._loss_stop = None
         self._loss_base = self.hedge_cost
         return True
+
+    def hold(self, reason: str) -> None:
+        """Stop hedging for the rest of the run (:data:`STOP_HELD`): working hedges are cancelled (ours, by id),
+        no fallback, no flatten, and no reset. Logged at ERROR and reported (``hedge_stopped``) at once."""
+        if self._held is not None:
+            return
+        self._held = f"{STOP_HELD}: {reason}"
+        self._cancel_all_working(self._held)
+        self._fallback = ZERO
+        self._gate_closed(0)
 
     # -- state --------------------------------------------------------------
 
@@ -455,6 +470,8 @@ class HedgeExecutor:
     _loss_base: Decimal = ZERO
 
     def _current_stop(self) -> str | None:
+        if self._held is not None:
+            return self._held
         if self._loss_stop is not None:
             return self._loss_stop
         if not self.connector.connected:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,12 +38,13 @@ def another_instance_takes_the_claim(directory: Path) -> subprocess.Popen[str]:
     return other
 
 
-def quoting_under_a_claim(directory: Path) -> tuple[Harness, MarketLock, MarketClaimGate]:
-    """An engine quoting for three ticks while it holds the claim on KEY, its gate checking on every tick."""
+def quoting_under_a_claim(directory: Path, hedge: Any = None) -> tuple[Harness, MarketLock, MarketClaimGate]:
+    """An engine quoting for three ticks while it holds the claim on KEY, its gate checking on every tick (and
+    holding ``hedge``, a HedgeExecutor, when the claim is lost)."""
     h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
     lock = MarketLock([KEY], "mine", directory=directory)
     lock.acquire()
-    gate = MarketClaimGate(lock, h.engine, period_s=0.0)
+    gate = MarketClaimGate(lock, h.engine, period_s=0.0, hedge=hedge)
     h.engine.runner.add_gate(gate, "market claim")
     h.set_fair("60000")
     h.tick(3)
@@ -121,6 +123,42 @@ def test_after_the_claim_is_lost_our_stop_cancels_our_orders_only(tmp_path: Path
         assert [o.client_id for o in h.venue.open_orders] == ["theirs1"]
         assert not any(a.kind is ActionKind.CANCEL_ALL for a in h.venue.actions)
         assert {a.client_id for a in h.venue.actions if a.kind is ActionKind.CANCEL} == ours
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        lock.release()
+
+
+def test_a_lost_claim_stops_hedging_too_loudly_and_for_good(tmp_path: Path) -> None:
+    """The claim covers the hedge venue where its dead man's switch is per key (mmkit.app.market_claim): once it
+    is lost, another instance may quote or hedge on that key, and this run's books are not its own alone. Before:
+    the gate halted quoting only; the hedger went on sending hedges on a position it can no longer trust."""
+    from mmkit.risk.hedge import STOP_HELD
+    from tests.unit.risk.test_hedge_gate import Rig
+
+    rig = Rig("3")  # past hedge_threshold 2: the hedger sells 3 on the hedge venue
+    h, lock, gate = quoting_under_a_claim(tmp_path, rig.hedger)
+    rig.hedger.tick(0)
+    working = {o.client_id for o in rig.fake.open_orders}
+    assert working and rig.hedger.stop_reason is None
+
+    other = another_instance_takes_the_claim(tmp_path)
+    try:
+        h.tick(3)
+        assert gate.reason is not None
+        stop = rig.hedger.stop_reason
+        assert stop is not None and stop.startswith(f"{STOP_HELD}: market lock lost:"), stop
+        assert rig.problems[-1][0] == "hedge_stopped" and "market lock lost" in rig.problems[-1][1]["reason"]
+        rig.hedger.tick(1_000_000)
+        assert not rig.fake.open_orders, "hedges left working after the claim was lost"
+        placed = len(rig.fake.placed)
+        rig.hedger.request_flatten("operator")
+        for ms in range(2, 10_000, 500):  # past the limit timeout: no market fallback either
+            rig.hedger.tick(ms * 1_000_000)
+        assert rig.hedger.flatten(10_000_000_000, rig.inventory.position) == rig.inventory.position
+        assert len(rig.fake.placed) == placed, "hedges sent after the claim was lost"
+        assert not rig.hedger.reset_by_hand() and rig.hedger.stop_reason == stop  # for good
+        assert [p.kind for p in h.engine.outcome.problems] == [ProblemKind.LEDGER_HALT]
     finally:
         other.kill()
         other.wait(timeout=30)
