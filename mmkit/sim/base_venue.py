@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from heapq import heappush
 
 import attrs
 from loguru import logger
@@ -87,7 +88,7 @@ class SimulatedVenue(Accounts, RuleChecks):
     ) -> None:
         self._rules = rules
         self._now = now_ns
-        self.latency: LatencyModel = latency or ConstantLatency()
+        self.latency = latency or ConstantLatency()
         self.fees = fees or FeeModel(rules.fees)
         self._oid_prefix = order_id_prefix
         self._connected = False
@@ -164,7 +165,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_PLACE, order, now)
+        self._send(_PLACE, self._venue_place, order, now)
 
     def cancel(self, client_id: str, symbol: str) -> None:
         now = self._now()
@@ -173,7 +174,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_CANCEL, (client_id, symbol), now)
+        self._send(_CANCEL, self._venue_cancel, client_id, now)
 
     def replace(self, request: ReplaceRequest) -> None:
         now = self._now()
@@ -185,7 +186,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 )
             )
             return
-        self._send(_REPLACE, request, now)
+        self._send(_REPLACE, self._venue_replace, request, now)
 
     def cancel_all(self, symbol: str | None = None) -> None:
         now = self._now()
@@ -197,14 +198,14 @@ class SimulatedVenue(Accounts, RuleChecks):
                     )
                 )
             return
-        self._send(_CANCEL, (None, symbol), now)
+        self._send(_CANCEL, self._venue_cancel_all, symbol, now)
 
     def request_order_status(self, client_id: str, symbol: str) -> None:
         now = self._now()
         if not self._connected:
             self._local(OrderQueryFailed(self.venue, client_id, "not connected", now))
             return
-        self._send(_QUERY, client_id, now)
+        self._send(_QUERY, self._venue_query, client_id, now)
 
     # -- Connector: reconciliation (exchange truth, no latency) ----------------
 
@@ -251,24 +252,6 @@ class SimulatedVenue(Accounts, RuleChecks):
 
     # -- processing at the venue -----------------------------------------------
 
-    def _process(self, action: Action, payload: object, ts: int) -> None:
-        if action is _PLACE:
-            assert isinstance(payload, OrderRequest)
-            self._venue_place(payload, ts)
-        elif action is _CANCEL:
-            assert isinstance(payload, tuple)
-            client_id, symbol = payload
-            if client_id is None:
-                self._venue_cancel_all(symbol, ts)
-            else:
-                self._venue_cancel(client_id, ts)
-        elif action is _REPLACE:
-            assert isinstance(payload, ReplaceRequest)
-            self._venue_replace(payload, ts)
-        elif action is _QUERY:
-            assert isinstance(payload, str)
-            self._venue_query(payload, ts)
-
     def _venue_place(self, order: OrderRequest, ts: int) -> None:
         problem = self._check_place(order, ts)
         if problem is not None:
@@ -282,8 +265,13 @@ class SimulatedVenue(Accounts, RuleChecks):
         )
         self._orders[client_id] = rec
         self._open[client_id] = rec
-        visible = self._visible(_PLACE, ts)
-        self._push(visible, OrderAccepted(self._venue_name, client_id, rec.venue_order_id, ts, visible))
+        # ``_visible`` + ``_push`` spelled out (two calls per order; tests/unit/sim/test_venue_fast_paths.py).
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_PLACE, ts) if response is None else response)
+        last = self._last_visible
+        self._last_visible = visible = visible if visible > last else last
+        heappush(self._to_us, (visible, next(self._seq), "order",
+                               OrderAccepted(self._venue_name, client_id, rec.venue_order_id, ts, visible)))
         entered = self._enter(rec, ts)
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
@@ -318,11 +306,17 @@ class SimulatedVenue(Accounts, RuleChecks):
             self._cancel_at_venue(rec, ts)
 
     def _cancel_at_venue(self, rec: VenueOrder, ts: int) -> None:
-        leaves = rec.leaves
+        """Cancel an open order of ours at the venue (every caller checked it is open: ``leaves`` spelled out)."""
+        leaves = rec.qty - rec.filled
         self._remove_resting(rec, ts)
         rec.status = _CANCELED
-        visible = self._visible(_CANCEL, ts)
-        self._push(visible, OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves))
+        # ``_visible`` + ``_push`` spelled out, as in ``_venue_place``.
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_CANCEL, ts) if response is None else response)
+        last = self._last_visible
+        self._last_visible = visible = visible if visible > last else last
+        heappush(self._to_us, (visible, next(self._seq), "order",
+                               OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves)))
 
     def _cancel_reject(
         self, client_id: str, reason: RejectReason, text: str, ts: int, new_client_id: str | None = None

@@ -496,7 +496,16 @@ class ReplayBookVenue(SimulatedVenue):
         book = self.books[rec.symbol]
         price = rec.price
         tick = None if price is None else book.tick_of(price)
-        crossing = self._can_take(book, rec, tick)
+        crossing: list[Level] = []
+        if tick is None:
+            crossing = self._can_take(book, rec, tick)
+        else:
+            # Most orders do not cross: the opposite best beyond the limit says so (levels_through's first
+            # test, without the two calls to reach it).
+            buy = rec.side is _BUY
+            best = book.best_ask_int() if buy else book.best_bid_int()
+            if best is not None and (best <= tick if buy else best >= tick):
+                crossing = self._can_take(book, rec, tick)
         if crossing:
             if rec.post_only:
                 return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
@@ -508,7 +517,9 @@ class ReplayBookVenue(SimulatedVenue):
             return None
         if crossing:  # most orders cross nothing: nothing to take
             self._take(rec, crossing, ts)
-        if rec.leaves <= 0:
+            if rec.leaves <= 0:
+                return None
+        elif rec.qty <= 0:  # ``rec.leaves`` of an order nothing has filled yet (the rules refuse it first)
             return None
         if price is None or tif is _IOC or tif is _FOK:
             self._close_remainder(rec, ts)
@@ -557,7 +568,9 @@ class ReplayBookVenue(SimulatedVenue):
     def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook, ts: int) -> None:
         """Rest ``rec`` at its price from venue time ``ts``, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
-        level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
+        # ``_size`` spelled out (a call per order).
+        lots = 0 if tick is None else book.size_at_int(rec.side, tick)
+        level_qty = book.size_to_decimal(lots) if lots else ZERO
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick, ts)
         self._resting_changed()
 

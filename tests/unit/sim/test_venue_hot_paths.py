@@ -1,0 +1,113 @@
+"""The simulated venue's per-order paths after the issue 16 venue-side cuts give what the plain rules gave.
+
+Why these tests: to cut the calls per order action, the venue reads a
+ConstantLatency's two legs once (when the model is set), carries each
+action's handler on the entry leg instead of dispatching on arrival, spells
+out the response leg (``_visible`` + ``_push``) where it acknowledges and
+cancels, and tells an order that crosses nothing by the opposite best before
+reading the crossed levels. Each test changes what one of these depends on
+(a new latency model, another action's latency, an order one tick either
+side of the opposite best) and checks the venue follows; with the
+invalidation or the equivalence broken, it fails.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from mmkit.connector import FeeSchedule, rules_for
+from mmkit.instrument import IncrementBand, Instrument
+from mmkit.model import (
+    BookSnapshot,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderRequest,
+    RejectReason,
+    Side,
+    VenueEvent,
+)
+from mmkit.sim import Action, ConstantLatency, PerActionLatency, ReplayBookVenue
+from tests.unit.sim.venue_clock import Clock
+
+MS = 1_000_000
+
+
+def _venue(latency: ConstantLatency | PerActionLatency | None = None) -> tuple[ReplayBookVenue, Clock]:
+    inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
+    clock = Clock()
+    venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0))), clock,
+                            book_increments=(D("0.1"), D("0.01")),
+                            latency=latency or ConstantLatency(entry=MS, response=MS),
+                            initial_balances={"USD": D(10**6), "BTC": D(100)})
+    venue.simulate_reconnect()
+    venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(101), D(2)),), 0, 0))
+    venue.drain()  # the session-up notice
+    return venue, clock
+
+
+def _at(venue: ReplayBookVenue, clock: Clock, ns: int) -> list[VenueEvent]:
+    clock.now = ns
+    return venue.drain()
+
+
+def test_a_latency_model_set_on_a_running_venue_times_the_next_actions() -> None:
+    """The legs of a ConstantLatency are read when the model is set: a new model must replace them."""
+    venue, clock = _venue()
+    venue.latency = ConstantLatency(entry=3 * MS, response=5 * MS)
+    venue.place(OrderRequest("a", "rec", "X", Side.BUY, D("0.01"), D(99)))
+    assert _at(venue, clock, 8 * MS - 1) == []  # the old 1 + 1 ms would have shown it at 2 ms
+    assert [type(e) for e in _at(venue, clock, 8 * MS)] == [OrderAccepted]
+    # A model that is not a ConstantLatency is asked per action: nothing of the constant legs may stay.
+    venue.latency = PerActionLatency(ConstantLatency(entry=MS, response=MS),
+                                     ((Action.CANCEL, ConstantLatency(entry=2 * MS, response=7 * MS)),))
+    venue.cancel("a", "X")  # at 8 ms: arrives at 10 ms, canceled visible at 17 ms
+    assert _at(venue, clock, 17 * MS - 1) == []
+    events = _at(venue, clock, 17 * MS)
+    assert [(type(e), e.ts_recv) for e in events] == [(OrderCanceled, 17 * MS)]  # type: ignore[attr-defined]
+    venue.latency = ConstantLatency()  # back to a constant one: zero each way
+    venue.place(OrderRequest("b", "rec", "X", Side.BUY, D("0.01"), D(99)))
+    assert [type(e) for e in _at(venue, clock, 17 * MS)] == [OrderAccepted]
+
+
+def test_acks_and_cancels_keep_fifo_behind_a_slower_outcome_and_take_each_actions_latency() -> None:
+    """The response leg spelled out in the ack and the cancel: per-action latency, never ahead of an earlier outcome."""
+    slow_cancel = PerActionLatency(ConstantLatency(entry=MS, response=MS),
+                                   ((Action.CANCEL, ConstantLatency(entry=MS, response=10 * MS)),))
+    venue, clock = _venue(slow_cancel)
+    venue.place(OrderRequest("a", "rec", "X", Side.BUY, D("0.01"), D(99)))
+    assert [(type(e), e.ts_recv) for e in _at(venue, clock, 2 * MS)] == [  # type: ignore[attr-defined]
+        (OrderAccepted, 2 * MS)
+    ]
+    venue.cancel("a", "X")  # arrives at 3 ms; canceled visible at 13 ms
+    venue.place(OrderRequest("b", "rec", "X", Side.BUY, D("0.01"), D(99)))  # its ack (4 ms) waits behind it
+    venue.cancel("nobody", "X")  # a reject takes the cancel's leg too: 13 ms
+    events = _at(venue, clock, 13 * MS)
+    assert [(type(e), e.client_id, e.ts_recv) for e in events] == [  # type: ignore[attr-defined]
+        (OrderCanceled, "a", 13 * MS), (OrderAccepted, "b", 13 * MS), (OrderCancelRejected, "nobody", 13 * MS),
+    ]
+    assert isinstance(events[2], OrderCancelRejected) and events[2].reason is RejectReason.UNKNOWN_ORDER
+    canceled = events[0]
+    assert isinstance(canceled, OrderCanceled) and canceled.ts_event == 3 * MS and canceled.leaves_qty == D("0.01")
+
+
+@pytest.mark.parametrize(("side", "at", "crosses"), [
+    (Side.BUY, D(101), True), (Side.BUY, D("100.9"), False),
+    (Side.SELL, D(100), True), (Side.SELL, D("100.1"), False),
+])
+def test_an_order_at_the_opposite_best_takes_it_and_one_tick_short_rests(side: Side, at: D, crosses: bool) -> None:
+    """The arrival test of the opposite best (ticks) agrees with the crossed levels at the edge of crossing."""
+    venue, clock = _venue()
+    venue.place(OrderRequest("a", "rec", "X", side, D("0.5"), at))
+    events = _at(venue, clock, 2 * MS)
+    fills = [e for e in events if isinstance(e, Fill)]
+    assert type(events[0]) is OrderAccepted
+    if crosses:
+        assert [(f.price, f.qty) for f in fills] == [(at, D("0.5"))]
+        assert venue.queue_front("a") is None  # filled whole as taker: nothing rests
+    else:
+        assert fills == []
+        assert venue.queue_front("a") == D(0)  # rests at a price nothing is displayed at
