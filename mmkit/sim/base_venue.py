@@ -36,6 +36,7 @@ from loguru import logger
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
 from mmkit.instrument import Instrument
 from mmkit.model import (
+    ZERO,
     Balance,
     ConnectionStatus,
     Fill,
@@ -55,7 +56,7 @@ from mmkit.model import (
 )
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
-from mmkit.sim.venue_accounts import Accounts, VenueOrder
+from mmkit.sim.venue_accounts import Accounts, VenueOrder, exact_subtract
 from mmkit.sim.venue_checks import RuleChecks
 from mmkit.sim.venue_plumbing import _with_recv, event_stamper, is_ack_of, is_replace_of
 
@@ -147,6 +148,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._open.pop(client_id, None)
         if rec is not None and rec.status.is_open:
             self._remove_resting(rec, self._venue_time)
+            self._release(rec)
 
     def subscribe_book(self, symbol: str) -> None:
         self._rules.instrument(symbol)
@@ -265,6 +267,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         )
         self._orders[client_id] = rec
         self._open[client_id] = rec
+        self._open_commitment(rec)
         # ``_visible`` + ``_push`` spelled out (two calls per order; tests/unit/sim/test_venue_fast_paths.py).
         response = self._response_const
         visible = ts + (self._latency.response_ns(_PLACE, ts) if response is None else response)
@@ -277,6 +280,7 @@ class SimulatedVenue(Accounts, RuleChecks):
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
             self._orders.pop(client_id, None)
             self._open.pop(client_id, None)
+            self._release(rec)
             self._drop_queued(is_ack_of(client_id))
             self._place_reject(client_id, entered, ts)
 
@@ -310,6 +314,13 @@ class SimulatedVenue(Accounts, RuleChecks):
         leaves = rec.qty - rec.filled
         self._remove_resting(rec, ts)
         rec.status = _CANCELED
+        commitment = rec.commitment
+        if commitment:  # ``_release`` spelled out (a call per cancel)
+            totals = self._commitments
+            asset = rec.commit_asset
+            assert asset is not None
+            totals[asset] = exact_subtract(totals[asset], commitment)
+            rec.commitment = ZERO
         # ``_visible`` + ``_push`` spelled out, as in ``_venue_place``.
         response = self._response_const
         visible = ts + (self._latency.response_ns(_CANCEL, ts) if response is None else response)
@@ -347,8 +358,10 @@ class SimulatedVenue(Accounts, RuleChecks):
         # The replacement must be known before the book acts: an immediate execution fills ``new``.
         self._orders[new.client_id] = new
         self._open[new.client_id] = new
+        self._open_commitment(new)
         old_status = old.status
         old.status = VenueOrderStatus.CANCELED
+        self._release(old)
         visible = self._visible(_REPLACE, ts)
         self._push(
             visible,
@@ -359,7 +372,9 @@ class SimulatedVenue(Accounts, RuleChecks):
         problem = self._replace_resting(old, new, ts)
         if problem is not None:
             del self._orders[new.client_id]
+            self._release(new)
             old.status = old_status
+            self._recommit(old)
             # ``old`` is open again; the lazy index may have dropped it meanwhile: rebuild it in order.
             self._open = {cid: r for cid, r in self._orders.items() if r.status.is_open}
             self._drop_queued(is_replace_of(new.client_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import attrs
 from loguru import logger
@@ -43,6 +43,11 @@ _BUY = Side.BUY
 _FILL = Action.FILL
 _NEW, _PARTIALLY_FILLED, _FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.FILLED
 
+#: The running commitment totals add and subtract here: exactly (no operation rounds), so a total is always the
+#: exact sum of what the open orders commit, however many orders came and went (a rounding total would drift).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+exact_add, exact_subtract = _EXACT.add, _EXACT.subtract
+
 
 @attrs.define(slots=True)
 class VenueOrder:
@@ -59,6 +64,11 @@ class VenueOrder:
     ts_event: int
     filled: Decimal = ZERO
     status: VenueOrderStatus = VenueOrderStatus.NEW
+    #: The asset this order commits while open (a spot limit buy: its quote; a spot sell: its base), or None:
+    #: it commits nothing (a market buy, a contract). Set when the order opens at the venue.
+    commit_asset: str | None = None
+    #: What it commits of ``commit_asset`` now, as counted in the venue's running total (``Accounts._commitments``).
+    commitment: Decimal = ZERO
 
     @property
     def leaves(self) -> Decimal:
@@ -86,6 +96,10 @@ class Accounts(EventPlumbing):
         # balances, which reserve for open orders; scanning every order ever placed made a long
         # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
         self._open: dict[str, VenueOrder] = {}
+        #: Per asset, what the open spot orders of ``_open`` commit (buys with their worst fee): the sum of their
+        #: ``commitment``, kept as they open, fill and close (``_open_commitment``, ``_recommit``, ``_release``).
+        #: Why: every order's funds check asks, and summing the open orders each time made it O(open orders).
+        self._commitments: dict[str, Decimal] = {}
         self._fills: list[Fill] = []
         # None is an empty account, not an unlimited one: a spot order it cannot pay for is refused.
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
@@ -107,6 +121,10 @@ class Accounts(EventPlumbing):
         self._instruments: dict[str, Instrument] = {}
         for inst in self._rules.instruments:
             self._instruments.setdefault(inst.symbol, inst)
+        #: Per spot symbol, (quote, base): what its buys and its sells commit (contracts commit nothing here).
+        self._commit_assets: dict[str, tuple[str, str]] = {
+            symbol: (inst.quote, inst.base) for symbol, inst in self._instruments.items() if inst.spot
+        }
 
     def balances(self) -> list[Balance]:
         """Per-asset totals, with what open orders reserve taken out of ``available``.
@@ -207,25 +225,64 @@ class Accounts(EventPlumbing):
         raise NotImplementedError
 
     def _committed(self, asset: str, skip: VenueOrder | None) -> Decimal:
-        """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee)."""
-        total = ZERO
-        instrument = self._instrument
-        factor = self._buy_commit
-        for rec in self._open.values():
-            status = rec.status
-            if rec is skip or (status is not _NEW and status is not _PARTIALLY_FILLED):
-                continue
-            inst = instrument(rec.symbol)
-            if not inst.spot:
-                continue
-            if rec.side is _BUY:
-                if inst.quote == asset:
-                    price = rec.price
-                    if price is not None:
-                        total += price * (rec.qty - rec.filled) * factor
-            elif inst.base == asset:
-                total += rec.qty - rec.filled
+        """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee).
+
+        The running total of ``_commitments``: equal to summing ``price x leaves x (1 + worst fee)`` of the
+        open buys and ``leaves`` of the open sells (tests/unit/sim/test_venue_commitments.py checks it
+        against that sum after every step of random order flows).
+        """
+        total = self._commitments.get(asset, ZERO)
+        if skip is not None and skip.commit_asset == asset and skip.commitment:
+            total = exact_subtract(total, skip.commitment)
         return total
+
+    def _open_commitment(self, rec: VenueOrder) -> None:
+        """``rec`` opened at the venue (placed, or a replacement, nothing counted yet): count what it commits."""
+        assets = self._commit_assets.get(rec.symbol)
+        if assets is None:  # a contract: margined, not checked
+            return
+        if rec.side is _BUY:
+            price = rec.price
+            if price is None:  # a market buy commits nothing (its cost was checked on the book)
+                return
+            asset = assets[0]
+            now = price * (rec.qty - rec.filled) * self._buy_commit  # the product the sum made (see _recommit)
+        else:
+            asset = assets[1]
+            now = rec.qty - rec.filled
+        rec.commit_asset = asset
+        rec.commitment = now
+        totals = self._commitments
+        totals[asset] = exact_add(totals.get(asset, ZERO), now)
+
+    def _recommit(self, rec: VenueOrder) -> None:
+        """Bring ``rec``'s part of the running total in line with its status and fills (call after every change)."""
+        asset = rec.commit_asset
+        if asset is None:
+            return
+        status = rec.status
+        if status is _NEW or status is _PARTIALLY_FILLED:
+            price = rec.price
+            leaves = rec.qty - rec.filled
+            # The same product the sum over open orders made, so that the total is that sum exactly.
+            now = price * leaves * self._buy_commit if rec.side is _BUY and price is not None else leaves
+        else:
+            now = ZERO
+        before = rec.commitment
+        if now != before:
+            totals = self._commitments
+            totals[asset] = exact_add(exact_subtract(totals.get(asset, ZERO), before), now)
+            rec.commitment = now
+
+    def _release(self, rec: VenueOrder) -> None:
+        """``rec`` commits nothing any more: closed, or taken out of ``_open`` (lost, refused after all)."""
+        before = rec.commitment
+        if before:
+            asset = rec.commit_asset
+            assert asset is not None
+            totals = self._commitments
+            totals[asset] = exact_subtract(totals[asset], before)
+            rec.commitment = ZERO
 
     def _instrument(self, symbol: str) -> Instrument:
         """``rules.instrument(symbol)`` from a table (the rules are frozen; their lookup is a linear scan)."""
@@ -257,6 +314,8 @@ class Accounts(EventPlumbing):
             rec.status = _FILLED
         elif rec.status is _NEW:
             rec.status = _PARTIALLY_FILLED
+        if rec.commit_asset is not None:
+            self._recommit(rec)
         side = rec.side
         sign = 1 if side is _BUY else -1
         if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
@@ -301,6 +360,7 @@ class Accounts(EventPlumbing):
         if leaves <= 0:
             return
         rec.status = VenueOrderStatus.CANCELED
+        self._release(rec)
         visible = self._visible(Action.PLACE, ts)
         self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
 
