@@ -167,7 +167,10 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_PLACE, self._venue_place, order, now)
+        # ``_send`` spelled out (a call per order).
+        entry = self._entry_const
+        arrival = now + (self._latency.entry_ns(_PLACE, now) if entry is None else entry)
+        heappush(self._to_venue, (arrival, next(self._seq), self._venue_place, order))
 
     def cancel(self, client_id: str, symbol: str) -> None:
         now = self._now()
@@ -176,7 +179,10 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_CANCEL, self._venue_cancel, client_id, now)
+        # ``_send`` spelled out (a call per cancel).
+        entry = self._entry_const
+        arrival = now + (self._latency.entry_ns(_CANCEL, now) if entry is None else entry)
+        heappush(self._to_venue, (arrival, next(self._seq), self._venue_cancel, client_id))
 
     def replace(self, request: ReplaceRequest) -> None:
         now = self._now()

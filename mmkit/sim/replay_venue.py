@@ -404,7 +404,10 @@ class ReplayBookVenue(SimulatedVenue):
     # -- our resting orders, and what is derived from them ---------------------------
 
     def _resting_changed(self) -> None:
-        """Call after every change of ``_resting``: the views derived from it are rebuilt when next read."""
+        """Call after every change of ``_resting``: the views derived from it are rebuilt when next read.
+
+        Spelled out in ``_join`` and ``_remove_resting`` (a view added here must be dropped there too).
+        """
         self._resting_seq = None
         self._watch.clear()
         self._reach_by_symbol.clear()
@@ -477,7 +480,9 @@ class ReplayBookVenue(SimulatedVenue):
         book = self.books.get(symbol)
         if book is None:
             return None
-        bid, ask = book.best_bid_int(), book.best_ask_int()
+        # ``book.best_bid_int()`` / ``best_ask_int()`` without the delegating calls (as the compiled loop reads them).
+        levels = book._levels
+        bid, ask = levels.best_bid(), levels.best_ask()
         memo = self._mids.get(symbol)
         if memo is not None and memo[0] is book and memo[1] == bid and memo[2] == ask:
             return memo[3]
@@ -503,7 +508,8 @@ class ReplayBookVenue(SimulatedVenue):
             # Most orders do not cross: the opposite best beyond the limit says so (levels_through's first
             # test, without the two calls to reach it).
             buy = rec.side is _BUY
-            best = book.best_ask_int() if buy else book.best_bid_int()
+            levels = book._levels  # ``best_ask_int()`` / ``best_bid_int()`` without the delegating call
+            best = levels.best_ask() if buy else levels.best_bid()
             if best is not None and (best <= tick if buy else best >= tick):
                 crossing = self._can_take(book, rec, tick)
         if crossing:
@@ -529,7 +535,10 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
         if self._resting.pop(rec.client_id, None) is not None:
-            self._resting_changed()
+            # ``_resting_changed`` spelled out (a call per cancel).
+            self._resting_seq = None
+            self._watch.clear()
+            self._reach_by_symbol.clear()
 
     def _replace_resting(self, old: VenueOrder, new: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         assert new.price is not None
@@ -569,8 +578,11 @@ class ReplayBookVenue(SimulatedVenue):
         """Rest ``rec`` at its price from venue time ``ts``, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
         # ``_size`` spelled out (a call per order).
-        lots = 0 if tick is None else book.size_at_int(rec.side, tick)
+        lots = 0 if tick is None else book._levels.size_at(rec.side, tick)  # ``size_at_int`` without its call
         level_qty = book.size_to_decimal(lots) if lots else ZERO
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick, ts)
-        self._resting_changed()
+        # ``_resting_changed`` spelled out (a call per order).
+        self._resting_seq = None
+        self._watch.clear()
+        self._reach_by_symbol.clear()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from heapq import heappush
 
 import attrs
 from loguru import logger
@@ -156,15 +157,16 @@ class Accounts(EventPlumbing):
                 closed.append(client_id)
                 continue
             inst = instrument(rec.symbol)
+            leaves = rec.qty - rec.filled  # ``rec.leaves`` of an open order, without the property call
             if inst.inverse:
                 if rec.price is not None and (wanted is None or inst.base in wanted):
-                    margin = Settlement.of(inst).value(rec.price, rec.leaves)
+                    margin = Settlement.of(inst).value(rec.price, leaves)
                     reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
             elif rec.side is _BUY:
                 if rec.price is not None and (wanted is None or inst.quote in wanted):
-                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
+                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * leaves
             elif wanted is None or inst.base in wanted:
-                reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
+                reserved[inst.base] = reserved.get(inst.base, ZERO) + leaves
         for client_id in closed:
             del index[client_id]
         balances = self._balances
@@ -185,13 +187,14 @@ class Accounts(EventPlumbing):
         other open orders commit is not available (two sells of 0.6 with 1.0 held: the second is refused).
         ``replacing``: the order a replace cancels, whose commitment is released. A market buy costs what it
         would take from the offers now (every fill is checked again when it is booked: ``overdrafts``).
-        Contracts are margined and not checked here (``Instrument.spot``). Cost: one pass over the orders
-        still open, of the one asset asked about (a maker has a few), a few Decimal operations each.
+        Contracts are margined and not checked here (``Instrument.spot``). Cost: a few Decimal operations
+        (what the other open orders commit is a running total: ``_committed``).
         """
-        if not inst.spot:
+        assets = self._commit_assets.get(inst.symbol)  # (quote, base) of a spot instrument: ``inst.spot``
+        if assets is None:
             return None
         if side is _BUY:
-            asset = inst.quote
+            asset = assets[0]
             if price is None:
                 cost = self._market_buy_cost(inst.symbol, qty)
                 if cost is None:  # nothing offered: the venue's own rules refuse it (no liquidity)
@@ -200,9 +203,13 @@ class Accounts(EventPlumbing):
             else:
                 need = price * qty * self._buy_commit
         else:
-            asset, need = inst.base, qty
+            asset, need = assets[1], qty
         held = self._balances.get(asset, ZERO)
-        available = held - self._committed(asset, replacing)
+        # ``_committed`` spelled out (a call per order).
+        committed = self._commitments.get(asset, ZERO)
+        if replacing is not None and replacing.commit_asset == asset and replacing.commitment:
+            committed = exact_subtract(committed, replacing.commitment)
+        available = held - committed
         if need <= available:
             return None
         return (RejectReason.INSUFFICIENT_FUNDS,
@@ -227,9 +234,10 @@ class Accounts(EventPlumbing):
     def _committed(self, asset: str, skip: VenueOrder | None) -> Decimal:
         """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee).
 
-        The running total of ``_commitments``: equal to summing ``price x leaves x (1 + worst fee)`` of the
-        open buys and ``leaves`` of the open sells (tests/unit/sim/test_venue_commitments.py checks it
-        against that sum after every step of random order flows).
+        The running total of ``_commitments`` (``_funds_problem`` spells this out): equal to summing
+        ``price x leaves x (1 + worst fee)`` of the open buys and ``leaves`` of the open sells
+        (tests/unit/sim/test_venue_commitments.py checks it against that sum after every step of random
+        order flows).
         """
         total = self._commitments.get(asset, ZERO)
         if skip is not None and skip.commit_asset == asset and skip.commitment:
@@ -319,7 +327,8 @@ class Accounts(EventPlumbing):
         side = rec.side
         sign = 1 if side is _BUY else -1
         if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
-            book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
+            book = self._contract_books.get(inst.symbol) or Book(self._venue_name, False,
+                                                                 inverse_size=inst.contract_size)
             self._contract_books[inst.symbol] = book
             self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
             self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
@@ -329,22 +338,27 @@ class Accounts(EventPlumbing):
             quote = wallet[inst.quote] = wallet.get(inst.quote, ZERO) - sign * price * qty - fee
             if (base < 0 or quote < 0) and inst.spot:
                 self._overdrawn(rec, base, quote, inst)
-        venue = self.venue
+        venue = self._venue_name
         client_id, symbol, venue_order_id = rec.client_id, rec.symbol, rec.venue_order_id
         # The venue's record (received at ``ts``) and the event (received when visible) differ only in ts_recv.
         self._fills.append(
             Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, ts,
                  venue_order_id)
         )
-        visible = self._visible(_FILL, ts)
-        self._push(
-            visible,
-            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, visible,
-                 venue_order_id),
-        )
+        # ``_visible`` + ``_push`` spelled out for both events (four calls per fill): FIFO, on the response leg.
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_FILL, ts) if response is None else response)
+        last = self._last_visible
+        visible = visible if visible > last else last
+        to_us, seq = self._to_us, self._seq
+        heappush(to_us, (visible, next(seq), "order",
+                         Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts,
+                              visible, venue_order_id)))
         balances = tuple(self._balances_of((inst.base, inst.quote, inst.symbol)))
-        visible = self._visible(_FILL, ts)
-        self._push(visible, BalanceUpdate(venue, balances, visible))
+        second = ts + (self._latency.response_ns(_FILL, ts) if response is None else response)
+        visible = second if second > visible else visible
+        self._last_visible = visible
+        heappush(to_us, (visible, next(seq), "order", BalanceUpdate(venue, balances, visible)))
 
     def _overdrawn(self, rec: VenueOrder, base: Decimal, quote: Decimal, inst: Instrument) -> None:
         """A spot fill took a balance below zero (the checks at entry should make this impossible): said loudly."""
@@ -365,7 +379,7 @@ class Accounts(EventPlumbing):
         self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
 
     def _next_fill_id(self) -> str:
-        return f"{self.venue}-F{next(self._fill_seq)}"
+        return f"{self._venue_name}-F{next(self._fill_seq)}"
 
     def _open_orders(self, symbol: str | None) -> list[VenueOrder]:
         """Our open orders (of ``symbol``, or all), in the order they were placed."""

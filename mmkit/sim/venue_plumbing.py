@@ -75,7 +75,8 @@ class EventPlumbing:
         to_venue, to_us = self._to_venue, self._to_us
         # Called every clock tick; on most ticks nothing has arrived and nothing is visible yet.
         if (not to_venue or to_venue[0][0] > now) and (not to_us or to_us[0][0] > now):
-            self._venue_time = max(self._venue_time, now)
+            venue_time = self._venue_time
+            self._venue_time = now if now > venue_time else venue_time  # max() without a builtin call per tick
             return []
         self.advance(now)
         out: list[VenueEvent] = []

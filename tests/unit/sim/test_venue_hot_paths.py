@@ -111,3 +111,41 @@ def test_an_order_at_the_opposite_best_takes_it_and_one_tick_short_rests(side: S
     else:
         assert fills == []
         assert venue.queue_front("a") == D(0)  # rests at a price nothing is displayed at
+
+
+class _ScriptedLatency:
+    """A latency model that is not a ConstantLatency: 1 ms in; out, the next of ``legs`` (ms) per outcome asked.
+
+    It records what it is asked, in order: a venue must ask it once per outcome, at the time the outcome was
+    decided (a jittery model draws in that order).
+    """
+
+    def __init__(self, *legs: int) -> None:
+        self.legs = list(legs)
+        self.asked: list[tuple[Action, int]] = []
+
+    def entry_ns(self, action: Action, ts_ns: int) -> int:
+        return MS
+
+    def response_ns(self, action: Action, ts_ns: int) -> int:
+        self.asked.append((action, ts_ns))
+        return MS * self.legs[len(self.asked) - 1]
+
+
+@pytest.mark.parametrize(("legs", "seen"), [
+    ((1, 2, 3), (2, 3, 4)),  # each outcome its own leg
+    ((5, 1, 2), (6, 6, 6)),  # the fill and its balance update wait behind the slow ack (FIFO)
+    ((1, 4, 1), (2, 5, 5)),  # the balance update waits behind the slow fill
+])
+def test_a_fill_and_its_balance_update_take_the_fill_leg_in_order_asked_once_each(
+    legs: tuple[int, int, int], seen: tuple[int, int, int]
+) -> None:
+    latency = _ScriptedLatency(*legs)
+    venue, clock = _venue()
+    venue.latency = latency
+    venue.place(OrderRequest("t", "rec", "X", Side.BUY, D("0.5"), D(101)))  # takes the offer at 1 ms
+    events = _at(venue, clock, 10 * MS)
+    assert [(type(e).__name__, e.ts_recv) for e in events] == [  # type: ignore[attr-defined]
+        ("OrderAccepted", seen[0] * MS), ("Fill", seen[1] * MS), ("BalanceUpdate", seen[2] * MS)
+    ]
+    assert latency.asked == [(Action.PLACE, MS), (Action.FILL, MS), (Action.FILL, MS)]
