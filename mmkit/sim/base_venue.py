@@ -320,6 +320,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         leaves = rec.qty - rec.filled
         self._remove_resting(rec, ts)
         rec.status = _CANCELED
+        self._open.pop(rec.client_id, None)  # closed: out of the open index now (not at the next fill's pass)
         commitment = rec.commitment
         if commitment:  # ``_release`` spelled out (a call per cancel)
             totals = self._commitments

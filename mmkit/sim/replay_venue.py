@@ -41,7 +41,7 @@ __all__ = ["ReplayBookVenue"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
 _BUY, _SELL = Side.BUY, Side.SELL
-_MAKER = Liquidity.MAKER
+_MAKER, _TAKER = Liquidity.MAKER, Liquidity.TAKER
 _IOC, _FOK = TimeInForce.IOC, TimeInForce.FOK
 _NEW, _PARTIALLY_FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED
 @attrs.define(slots=True)
@@ -332,7 +332,7 @@ class ReplayBookVenue(SimulatedVenue):
                     traded = self._traded.get((symbol, rec.side), {}).get(tick, ZERO)
                     now = self._size(book, book.size_at_int(rec.side, tick))
                     self.queue_model.on_depth_change(queued.pos, before, min(before, now + traded))
-                if rec.side is Side.BUY:
+                if rec.side is _BUY:
                     crossed = best_ask is not None and best_ask < tick
                 else:
                     crossed = best_bid is not None and best_bid > tick
@@ -349,7 +349,7 @@ class ReplayBookVenue(SimulatedVenue):
     def _whole_lots(self, rec: VenueOrder, qty: Decimal) -> Decimal:
         """``qty`` down to whole lots of ``rec``'s instrument: the tape may print finer than an order can fill."""
         assert rec.price is not None
-        return self.rules.instrument(rec.symbol).round_qty(qty, rec.price)
+        return self._instrument(rec.symbol).round_qty(qty, rec.price)
 
     def _fill_crossed(self, book: OrderBook, crossed: list[_Queued], ts: int) -> None:
         """``through_fill`` "tape": orders the recorded book crossed fill from what it offered through their price.
@@ -383,7 +383,7 @@ class ReplayBookVenue(SimulatedVenue):
     def _crosses_off_grid(
         book: OrderBook, side: Side, price: Decimal, best_bid: int | None, best_ask: int | None
     ) -> bool:
-        if side is Side.BUY:
+        if side is _BUY:
             return best_ask is not None and book.price_to_decimal(best_ask) < price
         return best_bid is not None and book.price_to_decimal(best_bid) > price
 
@@ -569,7 +569,7 @@ class ReplayBookVenue(SimulatedVenue):
             if rec.leaves <= 0:
                 break
             took = min(qty, rec.leaves)
-            self._book_fill(rec, price, took, liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts)
+            self._book_fill(rec, price, took, liquidity=_TAKER, trade_id=self._next_fill_id(), ts=ts)
             tick = book.tick_of(price)
             if tick is not None:  # (always: the levels come from the book)
                 self._taken.take(rec.symbol, opposite, tick, took)

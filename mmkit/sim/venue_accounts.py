@@ -41,8 +41,9 @@ __all__ = ["Accounts", "VenueOrder"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every fill asks.
 _BUY = Side.BUY
-_FILL = Action.FILL
+_FILL, _PLACE = Action.FILL, Action.PLACE
 _NEW, _PARTIALLY_FILLED, _FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.FILLED
+_CANCELED = VenueOrderStatus.CANCELED
 
 #: The running commitment totals add and subtract here: exactly (no operation rounds), so a total is always the
 #: exact sum of what the open orders commit, however many orders came and went (a rounding total would drift).
@@ -170,9 +171,10 @@ class Accounts(EventPlumbing):
         for client_id in closed:
             del index[client_id]
         balances = self._balances
-        assets = set(balances) | set(reserved)
-        if wanted is not None:
-            assets.intersection_update(wanted)
+        if wanted is None:
+            assets = set(balances) | set(reserved)
+        else:  # the same assets, without a set of every asset held
+            assets = {a for a in wanted if a in balances or a in reserved}
         return [
             Balance(a, balances.get(a, ZERO), balances.get(a, ZERO) - reserved.get(a, ZERO))
             for a in sorted(assets)
@@ -373,10 +375,10 @@ class Accounts(EventPlumbing):
         leaves = rec.leaves
         if leaves <= 0:
             return
-        rec.status = VenueOrderStatus.CANCELED
+        rec.status = _CANCELED
         self._release(rec)
-        visible = self._visible(Action.PLACE, ts)
-        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves))
 
     def _next_fill_id(self) -> str:
         return f"{self._venue_name}-F{next(self._fill_seq)}"

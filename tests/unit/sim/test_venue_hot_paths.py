@@ -22,6 +22,7 @@ from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
     BookSnapshot,
     Fill,
+    Liquidity,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -31,6 +32,7 @@ from mmkit.model import (
     VenueEvent,
 )
 from mmkit.sim import Action, ConstantLatency, PerActionLatency, ReplayBookVenue
+from mmkit.sim.fees import FeeModel
 from tests.unit.sim.venue_clock import Clock
 
 MS = 1_000_000
@@ -149,3 +151,14 @@ def test_a_fill_and_its_balance_update_take_the_fill_leg_in_order_asked_once_eac
         ("OrderAccepted", seen[0] * MS), ("Fill", seen[1] * MS), ("BalanceUpdate", seen[2] * MS)
     ]
     assert latency.asked == [(Action.PLACE, MS), (Action.FILL, MS), (Action.FILL, MS)]
+
+
+@pytest.mark.parametrize("quantum", [None, D("0.01"), D("0.00000001")])
+def test_a_linear_fee_charged_is_the_fee_rule_to_the_last_digit(quantum: D | None) -> None:
+    """``FeeModel.charge`` spells out ``fee`` for a linear instrument: the same Decimal, exponent included."""
+    model = FeeModel(FeeSchedule(D("-0.25"), D("7.5")), quantum=quantum)
+    inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),))
+    for price, qty in ((D("60000.10"), D("0.01")), (D("0.1"), D("3.00")), (D("123.4"), D("0.37"))):
+        for liquidity in Liquidity:
+            fee, currency = model.charge(inst, price, qty, liquidity)
+            assert (str(fee), currency) == (str(model.fee(price, qty, liquidity)), "USD"), (price, qty, liquidity)
