@@ -500,7 +500,12 @@ class ReplayBookVenue(SimulatedVenue):
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
         price = rec.price
-        tick = None if price is None else book.tick_of(price)
+        if price is None:
+            tick = None
+        else:  # ``book.tick_of(price)``, its memo read here first (a call per order)
+            tick = book._price.memo.get(price)
+            if tick is None:
+                tick = book.tick_of(price)
         crossing: list[Level] = []
         if tick is None:
             crossing = self._can_take(book, rec, tick)

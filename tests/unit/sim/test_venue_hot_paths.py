@@ -21,6 +21,7 @@ from mmkit.connector import FeeSchedule, rules_for
 from mmkit.instrument import IncrementBand, Instrument
 from mmkit.model import (
     BookSnapshot,
+    ConnectionStatus,
     Fill,
     Liquidity,
     OrderAccepted,
@@ -28,6 +29,7 @@ from mmkit.model import (
     OrderCancelRejected,
     OrderRequest,
     RejectReason,
+    ReplaceRequest,
     Side,
     VenueEvent,
 )
@@ -162,3 +164,25 @@ def test_a_linear_fee_charged_is_the_fee_rule_to_the_last_digit(quantum: D | Non
         for liquidity in Liquidity:
             fee, currency = model.charge(inst, price, qty, liquidity)
             assert (str(fee), currency) == (str(model.fee(price, qty, liquidity)), "USD"), (price, qty, liquidity)
+
+
+@pytest.mark.parametrize("band", [None, D("0.01")])
+def test_the_price_band_is_checked_around_the_mid_on_place_and_replace_only_where_there_is_one(band: D | None) -> None:
+    """The mid is worked out only for an instrument with a price band: with one, a far order is refused."""
+    inst = Instrument("rec", "X", "BTC", "USD", (IncrementBand(D(0), D("0.1"), D("0.01")),), price_band=band)
+    clock = Clock()
+    venue = ReplayBookVenue(rules_for([inst], "rec", fees=FeeSchedule(D(0), D(0)), supports_replace=True), clock,
+                            book_increments=(D("0.1"), D("0.01")), latency=ConstantLatency(entry=MS, response=MS),
+                            initial_balances={"USD": D(10**6), "BTC": D(100)})
+    venue.simulate_reconnect()
+    venue.on_market_event(BookSnapshot("rec", "X", 1, ((D(100), D(3)),), ((D(101), D(2)),), 0, 0))  # mid 100.5
+    venue.place(OrderRequest("near", "rec", "X", Side.BUY, D("0.01"), D(100)))
+    venue.place(OrderRequest("far", "rec", "X", Side.BUY, D("0.01"), D(90)))
+    venue.replace(ReplaceRequest("near2", "near", "rec", "X", Side.BUY, D("0.01"), D(91)))
+    outcomes = [(type(e).__name__, getattr(e, "reason", None)) for e in _at(venue, clock, 5 * MS)
+                if not isinstance(e, ConnectionStatus)]
+    if band is None:
+        assert outcomes == [("OrderAccepted", None), ("OrderAccepted", None), ("OrderReplaced", None)]
+    else:
+        assert outcomes == [("OrderAccepted", None), ("OrderRejected", RejectReason.PRICE_BAND),
+                            ("OrderCancelRejected", RejectReason.PRICE_BAND)]
