@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from heapq import heappush
 
 import attrs
 from loguru import logger
@@ -35,6 +36,7 @@ from loguru import logger
 from mmkit.connector import NotConnectedError, OrderNotFoundError, VenueRules
 from mmkit.instrument import Instrument
 from mmkit.model import (
+    ZERO,
     Balance,
     ConnectionStatus,
     Fill,
@@ -54,7 +56,7 @@ from mmkit.model import (
 )
 from mmkit.sim.fees import FeeModel
 from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
-from mmkit.sim.venue_accounts import Accounts, VenueOrder
+from mmkit.sim.venue_accounts import Accounts, VenueOrder, exact_subtract
 from mmkit.sim.venue_checks import RuleChecks
 from mmkit.sim.venue_plumbing import _with_recv, event_stamper, is_ack_of, is_replace_of
 
@@ -87,7 +89,7 @@ class SimulatedVenue(Accounts, RuleChecks):
     ) -> None:
         self._rules = rules
         self._now = now_ns
-        self.latency: LatencyModel = latency or ConstantLatency()
+        self.latency = latency or ConstantLatency()
         self.fees = fees or FeeModel(rules.fees)
         self._oid_prefix = order_id_prefix
         self._connected = False
@@ -146,6 +148,7 @@ class SimulatedVenue(Accounts, RuleChecks):
         self._open.pop(client_id, None)
         if rec is not None and rec.status.is_open:
             self._remove_resting(rec, self._venue_time)
+            self._release(rec)
 
     def subscribe_book(self, symbol: str) -> None:
         self._rules.instrument(symbol)
@@ -164,7 +167,10 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_PLACE, order, now)
+        # ``_send`` spelled out (a call per order).
+        entry = self._entry_const
+        arrival = now + (self._latency.entry_ns(_PLACE, now) if entry is None else entry)
+        heappush(self._to_venue, (arrival, next(self._seq), self._venue_place, order))
 
     def cancel(self, client_id: str, symbol: str) -> None:
         now = self._now()
@@ -173,7 +179,10 @@ class SimulatedVenue(Accounts, RuleChecks):
                 OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "not connected", now, now)
             )
             return
-        self._send(_CANCEL, (client_id, symbol), now)
+        # ``_send`` spelled out (a call per cancel).
+        entry = self._entry_const
+        arrival = now + (self._latency.entry_ns(_CANCEL, now) if entry is None else entry)
+        heappush(self._to_venue, (arrival, next(self._seq), self._venue_cancel, client_id))
 
     def replace(self, request: ReplaceRequest) -> None:
         now = self._now()
@@ -185,7 +194,7 @@ class SimulatedVenue(Accounts, RuleChecks):
                 )
             )
             return
-        self._send(_REPLACE, request, now)
+        self._send(_REPLACE, self._venue_replace, request, now)
 
     def cancel_all(self, symbol: str | None = None) -> None:
         now = self._now()
@@ -197,14 +206,14 @@ class SimulatedVenue(Accounts, RuleChecks):
                     )
                 )
             return
-        self._send(_CANCEL, (None, symbol), now)
+        self._send(_CANCEL, self._venue_cancel_all, symbol, now)
 
     def request_order_status(self, client_id: str, symbol: str) -> None:
         now = self._now()
         if not self._connected:
             self._local(OrderQueryFailed(self.venue, client_id, "not connected", now))
             return
-        self._send(_QUERY, client_id, now)
+        self._send(_QUERY, self._venue_query, client_id, now)
 
     # -- Connector: reconciliation (exchange truth, no latency) ----------------
 
@@ -251,24 +260,6 @@ class SimulatedVenue(Accounts, RuleChecks):
 
     # -- processing at the venue -----------------------------------------------
 
-    def _process(self, action: Action, payload: object, ts: int) -> None:
-        if action is _PLACE:
-            assert isinstance(payload, OrderRequest)
-            self._venue_place(payload, ts)
-        elif action is _CANCEL:
-            assert isinstance(payload, tuple)
-            client_id, symbol = payload
-            if client_id is None:
-                self._venue_cancel_all(symbol, ts)
-            else:
-                self._venue_cancel(client_id, ts)
-        elif action is _REPLACE:
-            assert isinstance(payload, ReplaceRequest)
-            self._venue_replace(payload, ts)
-        elif action is _QUERY:
-            assert isinstance(payload, str)
-            self._venue_query(payload, ts)
-
     def _venue_place(self, order: OrderRequest, ts: int) -> None:
         problem = self._check_place(order, ts)
         if problem is not None:
@@ -282,13 +273,20 @@ class SimulatedVenue(Accounts, RuleChecks):
         )
         self._orders[client_id] = rec
         self._open[client_id] = rec
-        visible = self._visible(_PLACE, ts)
-        self._push(visible, OrderAccepted(self._venue_name, client_id, rec.venue_order_id, ts, visible))
+        self._open_commitment(rec)
+        # ``_visible`` + ``_push`` spelled out (two calls per order; tests/unit/sim/test_venue_fast_paths.py).
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_PLACE, ts) if response is None else response)
+        last = self._last_visible
+        self._last_visible = visible = visible if visible > last else last
+        heappush(self._to_us, (visible, next(self._seq), "order",
+                               OrderAccepted(self._venue_name, client_id, rec.venue_order_id, ts, visible)))
         entered = self._enter(rec, ts)
         if entered is not None:
             # Not live after all (e.g. post-only would cross): replace the ack we queued with a reject.
             self._orders.pop(client_id, None)
             self._open.pop(client_id, None)
+            self._release(rec)
             self._drop_queued(is_ack_of(client_id))
             self._place_reject(client_id, entered, ts)
 
@@ -318,11 +316,25 @@ class SimulatedVenue(Accounts, RuleChecks):
             self._cancel_at_venue(rec, ts)
 
     def _cancel_at_venue(self, rec: VenueOrder, ts: int) -> None:
-        leaves = rec.leaves
+        """Cancel an open order of ours at the venue (every caller checked it is open: ``leaves`` spelled out)."""
+        leaves = rec.qty - rec.filled
         self._remove_resting(rec, ts)
         rec.status = _CANCELED
-        visible = self._visible(_CANCEL, ts)
-        self._push(visible, OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves))
+        self._open.pop(rec.client_id, None)  # closed: out of the open index now (not at the next fill's pass)
+        commitment = rec.commitment
+        if commitment:  # ``_release`` spelled out (a call per cancel)
+            totals = self._commitments
+            asset = rec.commit_asset
+            assert asset is not None
+            totals[asset] = exact_subtract(totals[asset], commitment)
+            rec.commitment = ZERO
+        # ``_visible`` + ``_push`` spelled out, as in ``_venue_place``.
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_CANCEL, ts) if response is None else response)
+        last = self._last_visible
+        self._last_visible = visible = visible if visible > last else last
+        heappush(self._to_us, (visible, next(self._seq), "order",
+                               OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves)))
 
     def _cancel_reject(
         self, client_id: str, reason: RejectReason, text: str, ts: int, new_client_id: str | None = None
@@ -353,8 +365,10 @@ class SimulatedVenue(Accounts, RuleChecks):
         # The replacement must be known before the book acts: an immediate execution fills ``new``.
         self._orders[new.client_id] = new
         self._open[new.client_id] = new
+        self._open_commitment(new)
         old_status = old.status
         old.status = VenueOrderStatus.CANCELED
+        self._release(old)
         visible = self._visible(_REPLACE, ts)
         self._push(
             visible,
@@ -365,7 +379,9 @@ class SimulatedVenue(Accounts, RuleChecks):
         problem = self._replace_resting(old, new, ts)
         if problem is not None:
             del self._orders[new.client_id]
+            self._release(new)
             old.status = old_status
+            self._recommit(old)
             # ``old`` is open again; the lazy index may have dropped it meanwhile: rebuild it in order.
             self._open = {cid: r for cid, r in self._orders.items() if r.status.is_open}
             self._drop_queued(is_replace_of(new.client_id))

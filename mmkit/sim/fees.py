@@ -23,6 +23,8 @@ from mmkit.risk.settlement import Settlement
 
 __all__ = ["FeeModel"]
 
+_MAKER = Liquidity.MAKER
+
 
 @attrs.frozen(slots=True)
 class FeeModel:
@@ -41,8 +43,11 @@ class FeeModel:
 
     def charge(self, instrument: Instrument, price: Decimal, qty: Decimal, liquidity: Liquidity) -> tuple[Decimal, str]:
         """(fee, currency) of a fill of ``instrument``: quote on ``price·qty``, or base coin for an inverse one."""
-        if not instrument.inverse:
-            return self.fee(price, qty, liquidity), instrument.quote
+        if not instrument.inverse:  # ``fee`` spelled out (a call per fill)
+            amount = self.schedule.fee(price * qty, liquidity is _MAKER)
+            if self.quantum is not None:
+                amount = amount.quantize(self.quantum, rounding="ROUND_HALF_UP")
+            return amount, instrument.quote
         value = Settlement.of(instrument).value(price, qty)
         return self._rounded(self.schedule.fee(value, liquidity is Liquidity.MAKER)), instrument.base
 

@@ -41,7 +41,7 @@ __all__ = ["ReplayBookVenue"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every recorded trade asks.
 _BUY, _SELL = Side.BUY, Side.SELL
-_MAKER = Liquidity.MAKER
+_MAKER, _TAKER = Liquidity.MAKER, Liquidity.TAKER
 _IOC, _FOK = TimeInForce.IOC, TimeInForce.FOK
 _NEW, _PARTIALLY_FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED
 @attrs.define(slots=True)
@@ -332,7 +332,7 @@ class ReplayBookVenue(SimulatedVenue):
                     traded = self._traded.get((symbol, rec.side), {}).get(tick, ZERO)
                     now = self._size(book, book.size_at_int(rec.side, tick))
                     self.queue_model.on_depth_change(queued.pos, before, min(before, now + traded))
-                if rec.side is Side.BUY:
+                if rec.side is _BUY:
                     crossed = best_ask is not None and best_ask < tick
                 else:
                     crossed = best_bid is not None and best_bid > tick
@@ -349,7 +349,7 @@ class ReplayBookVenue(SimulatedVenue):
     def _whole_lots(self, rec: VenueOrder, qty: Decimal) -> Decimal:
         """``qty`` down to whole lots of ``rec``'s instrument: the tape may print finer than an order can fill."""
         assert rec.price is not None
-        return self.rules.instrument(rec.symbol).round_qty(qty, rec.price)
+        return self._instrument(rec.symbol).round_qty(qty, rec.price)
 
     def _fill_crossed(self, book: OrderBook, crossed: list[_Queued], ts: int) -> None:
         """``through_fill`` "tape": orders the recorded book crossed fill from what it offered through their price.
@@ -383,7 +383,7 @@ class ReplayBookVenue(SimulatedVenue):
     def _crosses_off_grid(
         book: OrderBook, side: Side, price: Decimal, best_bid: int | None, best_ask: int | None
     ) -> bool:
-        if side is Side.BUY:
+        if side is _BUY:
             return best_ask is not None and book.price_to_decimal(best_ask) < price
         return best_bid is not None and book.price_to_decimal(best_bid) > price
 
@@ -404,7 +404,10 @@ class ReplayBookVenue(SimulatedVenue):
     # -- our resting orders, and what is derived from them ---------------------------
 
     def _resting_changed(self) -> None:
-        """Call after every change of ``_resting``: the views derived from it are rebuilt when next read."""
+        """Call after every change of ``_resting``: the views derived from it are rebuilt when next read.
+
+        Spelled out in ``_join`` and ``_remove_resting`` (a view added here must be dropped there too).
+        """
         self._resting_seq = None
         self._watch.clear()
         self._reach_by_symbol.clear()
@@ -477,7 +480,9 @@ class ReplayBookVenue(SimulatedVenue):
         book = self.books.get(symbol)
         if book is None:
             return None
-        bid, ask = book.best_bid_int(), book.best_ask_int()
+        # ``book.best_bid_int()`` / ``best_ask_int()`` without the delegating calls (as the compiled loop reads them).
+        levels = book._levels
+        bid, ask = levels.best_bid(), levels.best_ask()
         memo = self._mids.get(symbol)
         if memo is not None and memo[0] is book and memo[1] == bid and memo[2] == ask:
             return memo[3]
@@ -495,8 +500,23 @@ class ReplayBookVenue(SimulatedVenue):
     def _enter(self, rec: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         book = self.books[rec.symbol]
         price = rec.price
-        tick = None if price is None else book.tick_of(price)
-        crossing = self._can_take(book, rec, tick)
+        if price is None:
+            tick = None
+        else:  # ``book.tick_of(price)``, its memo read here first (a call per order)
+            tick = book._price.memo.get(price)
+            if tick is None:
+                tick = book.tick_of(price)
+        crossing: list[Level] = []
+        if tick is None:
+            crossing = self._can_take(book, rec, tick)
+        else:
+            # Most orders do not cross: the opposite best beyond the limit says so (levels_through's first
+            # test, without the two calls to reach it).
+            buy = rec.side is _BUY
+            levels = book._levels  # ``best_ask_int()`` / ``best_bid_int()`` without the delegating call
+            best = levels.best_ask() if buy else levels.best_bid()
+            if best is not None and (best <= tick if buy else best >= tick):
+                crossing = self._can_take(book, rec, tick)
         if crossing:
             if rec.post_only:
                 return RejectReason.POST_ONLY_WOULD_CROSS, "post-only order would cross the book"
@@ -508,7 +528,9 @@ class ReplayBookVenue(SimulatedVenue):
             return None
         if crossing:  # most orders cross nothing: nothing to take
             self._take(rec, crossing, ts)
-        if rec.leaves <= 0:
+            if rec.leaves <= 0:
+                return None
+        elif rec.qty <= 0:  # ``rec.leaves`` of an order nothing has filled yet (the rules refuse it first)
             return None
         if price is None or tif is _IOC or tif is _FOK:
             self._close_remainder(rec, ts)
@@ -518,7 +540,10 @@ class ReplayBookVenue(SimulatedVenue):
 
     def _remove_resting(self, rec: VenueOrder, ts: int) -> None:
         if self._resting.pop(rec.client_id, None) is not None:
-            self._resting_changed()
+            # ``_resting_changed`` spelled out (a call per cancel).
+            self._resting_seq = None
+            self._watch.clear()
+            self._reach_by_symbol.clear()
 
     def _replace_resting(self, old: VenueOrder, new: VenueOrder, ts: int) -> tuple[RejectReason, str] | None:
         assert new.price is not None
@@ -549,7 +574,7 @@ class ReplayBookVenue(SimulatedVenue):
             if rec.leaves <= 0:
                 break
             took = min(qty, rec.leaves)
-            self._book_fill(rec, price, took, liquidity=Liquidity.TAKER, trade_id=self._next_fill_id(), ts=ts)
+            self._book_fill(rec, price, took, liquidity=_TAKER, trade_id=self._next_fill_id(), ts=ts)
             tick = book.tick_of(price)
             if tick is not None:  # (always: the levels come from the book)
                 self._taken.take(rec.symbol, opposite, tick, took)
@@ -557,7 +582,12 @@ class ReplayBookVenue(SimulatedVenue):
     def _join(self, rec: VenueOrder, tick: int | None, book: OrderBook, ts: int) -> None:
         """Rest ``rec`` at its price from venue time ``ts``, ``tick`` in the book's ticks (None: off the grid)."""
         assert rec.price is not None
-        level_qty = ZERO if tick is None else self._size(book, book.size_at_int(rec.side, tick))
+        # ``_size`` spelled out (a call per order).
+        lots = 0 if tick is None else book._levels.size_at(rec.side, tick)  # ``size_at_int`` without its call
+        level_qty = book.size_to_decimal(lots) if lots else ZERO
         self._resting[rec.client_id] = _Queued(rec, self.queue_model.on_join(level_qty), tick, ts)
-        self._resting_changed()
+        # ``_resting_changed`` spelled out (a call per order).
+        self._resting_seq = None
+        self._watch.clear()
+        self._reach_by_symbol.clear()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from heapq import heappush
 
 import attrs
 from loguru import logger
@@ -40,8 +41,14 @@ __all__ = ["Accounts", "VenueOrder"]
 
 #: Looked up once: an enum member access goes through the enum metaclass, and every fill asks.
 _BUY = Side.BUY
-_FILL = Action.FILL
+_FILL, _PLACE = Action.FILL, Action.PLACE
 _NEW, _PARTIALLY_FILLED, _FILLED = VenueOrderStatus.NEW, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.FILLED
+_CANCELED = VenueOrderStatus.CANCELED
+
+#: The running commitment totals add and subtract here: exactly (no operation rounds), so a total is always the
+#: exact sum of what the open orders commit, however many orders came and went (a rounding total would drift).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+exact_add, exact_subtract = _EXACT.add, _EXACT.subtract
 
 
 @attrs.define(slots=True)
@@ -59,6 +66,11 @@ class VenueOrder:
     ts_event: int
     filled: Decimal = ZERO
     status: VenueOrderStatus = VenueOrderStatus.NEW
+    #: The asset this order commits while open (a spot limit buy: its quote; a spot sell: its base), or None:
+    #: it commits nothing (a market buy, a contract). Set when the order opens at the venue.
+    commit_asset: str | None = None
+    #: What it commits of ``commit_asset`` now, as counted in the venue's running total (``Accounts._commitments``).
+    commitment: Decimal = ZERO
 
     @property
     def leaves(self) -> Decimal:
@@ -86,6 +98,10 @@ class Accounts(EventPlumbing):
         # balances, which reserve for open orders; scanning every order ever placed made a long
         # backtest quadratic. Closed ones are dropped lazily by ``_open_orders``.
         self._open: dict[str, VenueOrder] = {}
+        #: Per asset, what the open spot orders of ``_open`` commit (buys with their worst fee): the sum of their
+        #: ``commitment``, kept as they open, fill and close (``_open_commitment``, ``_recommit``, ``_release``).
+        #: Why: every order's funds check asks, and summing the open orders each time made it O(open orders).
+        self._commitments: dict[str, Decimal] = {}
         self._fills: list[Fill] = []
         # None is an empty account, not an unlimited one: a spot order it cannot pay for is refused.
         self._balances: dict[str, Decimal] = {k: Decimal(v) for k, v in (initial_balances or {}).items()}
@@ -107,6 +123,10 @@ class Accounts(EventPlumbing):
         self._instruments: dict[str, Instrument] = {}
         for inst in self._rules.instruments:
             self._instruments.setdefault(inst.symbol, inst)
+        #: Per spot symbol, (quote, base): what its buys and its sells commit (contracts commit nothing here).
+        self._commit_assets: dict[str, tuple[str, str]] = {
+            symbol: (inst.quote, inst.base) for symbol, inst in self._instruments.items() if inst.spot
+        }
 
     def balances(self) -> list[Balance]:
         """Per-asset totals, with what open orders reserve taken out of ``available``.
@@ -138,21 +158,23 @@ class Accounts(EventPlumbing):
                 closed.append(client_id)
                 continue
             inst = instrument(rec.symbol)
+            leaves = rec.qty - rec.filled  # ``rec.leaves`` of an open order, without the property call
             if inst.inverse:
                 if rec.price is not None and (wanted is None or inst.base in wanted):
-                    margin = Settlement.of(inst).value(rec.price, rec.leaves)
+                    margin = Settlement.of(inst).value(rec.price, leaves)
                     reserved[inst.base] = reserved.get(inst.base, ZERO) + margin
             elif rec.side is _BUY:
                 if rec.price is not None and (wanted is None or inst.quote in wanted):
-                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * rec.leaves
+                    reserved[inst.quote] = reserved.get(inst.quote, ZERO) + rec.price * leaves
             elif wanted is None or inst.base in wanted:
-                reserved[inst.base] = reserved.get(inst.base, ZERO) + rec.leaves
+                reserved[inst.base] = reserved.get(inst.base, ZERO) + leaves
         for client_id in closed:
             del index[client_id]
         balances = self._balances
-        assets = set(balances) | set(reserved)
-        if wanted is not None:
-            assets.intersection_update(wanted)
+        if wanted is None:
+            assets = set(balances) | set(reserved)
+        else:  # the same assets, without a set of every asset held
+            assets = {a for a in wanted if a in balances or a in reserved}
         return [
             Balance(a, balances.get(a, ZERO), balances.get(a, ZERO) - reserved.get(a, ZERO))
             for a in sorted(assets)
@@ -167,13 +189,14 @@ class Accounts(EventPlumbing):
         other open orders commit is not available (two sells of 0.6 with 1.0 held: the second is refused).
         ``replacing``: the order a replace cancels, whose commitment is released. A market buy costs what it
         would take from the offers now (every fill is checked again when it is booked: ``overdrafts``).
-        Contracts are margined and not checked here (``Instrument.spot``). Cost: one pass over the orders
-        still open, of the one asset asked about (a maker has a few), a few Decimal operations each.
+        Contracts are margined and not checked here (``Instrument.spot``). Cost: a few Decimal operations
+        (what the other open orders commit is a running total: ``_committed``).
         """
-        if not inst.spot:
+        assets = self._commit_assets.get(inst.symbol)  # (quote, base) of a spot instrument: ``inst.spot``
+        if assets is None:
             return None
         if side is _BUY:
-            asset = inst.quote
+            asset = assets[0]
             if price is None:
                 cost = self._market_buy_cost(inst.symbol, qty)
                 if cost is None:  # nothing offered: the venue's own rules refuse it (no liquidity)
@@ -182,9 +205,13 @@ class Accounts(EventPlumbing):
             else:
                 need = price * qty * self._buy_commit
         else:
-            asset, need = inst.base, qty
+            asset, need = assets[1], qty
         held = self._balances.get(asset, ZERO)
-        available = held - self._committed(asset, replacing)
+        # ``_committed`` spelled out (a call per order).
+        committed = self._commitments.get(asset, ZERO)
+        if replacing is not None and replacing.commit_asset == asset and replacing.commitment:
+            committed = exact_subtract(committed, replacing.commitment)
+        available = held - committed
         if need <= available:
             return None
         return (RejectReason.INSUFFICIENT_FUNDS,
@@ -207,25 +234,65 @@ class Accounts(EventPlumbing):
         raise NotImplementedError
 
     def _committed(self, asset: str, skip: VenueOrder | None) -> Decimal:
-        """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee)."""
-        total = ZERO
-        instrument = self._instrument
-        factor = self._buy_commit
-        for rec in self._open.values():
-            status = rec.status
-            if rec is skip or (status is not _NEW and status is not _PARTIALLY_FILLED):
-                continue
-            inst = instrument(rec.symbol)
-            if not inst.spot:
-                continue
-            if rec.side is _BUY:
-                if inst.quote == asset:
-                    price = rec.price
-                    if price is not None:
-                        total += price * (rec.qty - rec.filled) * factor
-            elif inst.base == asset:
-                total += rec.qty - rec.filled
+        """What the open spot orders other than ``skip`` commit of ``asset`` (buys with their worst fee).
+
+        The running total of ``_commitments`` (``_funds_problem`` spells this out): equal to summing
+        ``price x leaves x (1 + worst fee)`` of the open buys and ``leaves`` of the open sells
+        (tests/unit/sim/test_venue_commitments.py checks it against that sum after every step of random
+        order flows).
+        """
+        total = self._commitments.get(asset, ZERO)
+        if skip is not None and skip.commit_asset == asset and skip.commitment:
+            total = exact_subtract(total, skip.commitment)
         return total
+
+    def _open_commitment(self, rec: VenueOrder) -> None:
+        """``rec`` opened at the venue (placed, or a replacement, nothing counted yet): count what it commits."""
+        assets = self._commit_assets.get(rec.symbol)
+        if assets is None:  # a contract: margined, not checked
+            return
+        if rec.side is _BUY:
+            price = rec.price
+            if price is None:  # a market buy commits nothing (its cost was checked on the book)
+                return
+            asset = assets[0]
+            now = price * (rec.qty - rec.filled) * self._buy_commit  # the product the sum made (see _recommit)
+        else:
+            asset = assets[1]
+            now = rec.qty - rec.filled
+        rec.commit_asset = asset
+        rec.commitment = now
+        totals = self._commitments
+        totals[asset] = exact_add(totals.get(asset, ZERO), now)
+
+    def _recommit(self, rec: VenueOrder) -> None:
+        """Bring ``rec``'s part of the running total in line with its status and fills (call after every change)."""
+        asset = rec.commit_asset
+        if asset is None:
+            return
+        status = rec.status
+        if status is _NEW or status is _PARTIALLY_FILLED:
+            price = rec.price
+            leaves = rec.qty - rec.filled
+            # The same product the sum over open orders made, so that the total is that sum exactly.
+            now = price * leaves * self._buy_commit if rec.side is _BUY and price is not None else leaves
+        else:
+            now = ZERO
+        before = rec.commitment
+        if now != before:
+            totals = self._commitments
+            totals[asset] = exact_add(exact_subtract(totals.get(asset, ZERO), before), now)
+            rec.commitment = now
+
+    def _release(self, rec: VenueOrder) -> None:
+        """``rec`` commits nothing any more: closed, or taken out of ``_open`` (lost, refused after all)."""
+        before = rec.commitment
+        if before:
+            asset = rec.commit_asset
+            assert asset is not None
+            totals = self._commitments
+            totals[asset] = exact_subtract(totals[asset], before)
+            rec.commitment = ZERO
 
     def _instrument(self, symbol: str) -> Instrument:
         """``rules.instrument(symbol)`` from a table (the rules are frozen; their lookup is a linear scan)."""
@@ -257,10 +324,13 @@ class Accounts(EventPlumbing):
             rec.status = _FILLED
         elif rec.status is _NEW:
             rec.status = _PARTIALLY_FILLED
+        if rec.commit_asset is not None:
+            self._recommit(rec)
         side = rec.side
         sign = 1 if side is _BUY else -1
         if inst.inverse:  # COIN-M: the coin wallet pays the fee and takes realized PnL; the position is contracts
-            book = self._contract_books.get(inst.symbol) or Book(self.venue, False, inverse_size=inst.contract_size)
+            book = self._contract_books.get(inst.symbol) or Book(self._venue_name, False,
+                                                                 inverse_size=inst.contract_size)
             self._contract_books[inst.symbol] = book
             self._balances[inst.base] = self._balances.get(inst.base, ZERO) + book.apply(rec.side, qty, price) - fee
             self._balances[inst.symbol] = self._balances.get(inst.symbol, ZERO) + sign * qty
@@ -270,22 +340,27 @@ class Accounts(EventPlumbing):
             quote = wallet[inst.quote] = wallet.get(inst.quote, ZERO) - sign * price * qty - fee
             if (base < 0 or quote < 0) and inst.spot:
                 self._overdrawn(rec, base, quote, inst)
-        venue = self.venue
+        venue = self._venue_name
         client_id, symbol, venue_order_id = rec.client_id, rec.symbol, rec.venue_order_id
         # The venue's record (received at ``ts``) and the event (received when visible) differ only in ts_recv.
         self._fills.append(
             Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, ts,
                  venue_order_id)
         )
-        visible = self._visible(_FILL, ts)
-        self._push(
-            visible,
-            Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts, visible,
-                 venue_order_id),
-        )
+        # ``_visible`` + ``_push`` spelled out for both events (four calls per fill): FIFO, on the response leg.
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(_FILL, ts) if response is None else response)
+        last = self._last_visible
+        visible = visible if visible > last else last
+        to_us, seq = self._to_us, self._seq
+        heappush(to_us, (visible, next(seq), "order",
+                         Fill(venue, trade_id, client_id, symbol, side, price, qty, fee, fee_currency, liquidity, ts,
+                              visible, venue_order_id)))
         balances = tuple(self._balances_of((inst.base, inst.quote, inst.symbol)))
-        visible = self._visible(_FILL, ts)
-        self._push(visible, BalanceUpdate(venue, balances, visible))
+        second = ts + (self._latency.response_ns(_FILL, ts) if response is None else response)
+        visible = second if second > visible else visible
+        self._last_visible = visible
+        heappush(to_us, (visible, next(seq), "order", BalanceUpdate(venue, balances, visible)))
 
     def _overdrawn(self, rec: VenueOrder, base: Decimal, quote: Decimal, inst: Instrument) -> None:
         """A spot fill took a balance below zero (the checks at entry should make this impossible): said loudly."""
@@ -300,12 +375,13 @@ class Accounts(EventPlumbing):
         leaves = rec.leaves
         if leaves <= 0:
             return
-        rec.status = VenueOrderStatus.CANCELED
-        visible = self._visible(Action.PLACE, ts)
-        self._push(visible, OrderCanceled(self.venue, rec.client_id, ts, visible, leaves))
+        rec.status = _CANCELED
+        self._release(rec)
+        visible = self._visible(_PLACE, ts)
+        self._push(visible, OrderCanceled(self._venue_name, rec.client_id, ts, visible, leaves))
 
     def _next_fill_id(self) -> str:
-        return f"{self.venue}-F{next(self._fill_seq)}"
+        return f"{self._venue_name}-F{next(self._fill_seq)}"
 
     def _open_orders(self, symbol: str | None) -> list[VenueOrder]:
         """Our open orders (of ``symbol``, or all), in the order they were placed."""

@@ -67,7 +67,9 @@ class RuleChecks:
             return RejectReason.OTHER, "post-only is not supported"
         if order_type is _LIMIT:
             assert order.price is not None
-            reason = inst.check_order(order.price, order.qty, self._mid(symbol))
+            # The mid matters only to a price band (Instrument.check_order): without one it is not worked out.
+            mid = None if inst.price_band is None else self._mid(symbol)
+            reason = inst.check_order(order.price, order.qty, mid)
             if reason is not None:
                 return reason, f"{reason.value}: price {order.price} qty {order.qty}"
         elif order.qty <= 0 or order.qty < inst.min_qty:
@@ -101,7 +103,7 @@ class RuleChecks:
         if req.client_id in self._orders:
             return RejectReason.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already used"
         inst = self._instruments[old.symbol]
-        reason = inst.check_order(req.price, req.qty, self._mid(old.symbol))
+        reason = inst.check_order(req.price, req.qty, None if inst.price_band is None else self._mid(old.symbol))
         if reason is not None:
             return reason, f"{reason.value}: price {req.price} qty {req.qty}"
         # The replacement commits its own size at its own price; what the original committed is released.

@@ -12,12 +12,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 from mmkit.model import OrderAccepted, OrderReplaced, VenueEvent
-from mmkit.sim.latency import Action, LatencyModel
+from mmkit.sim.latency import Action, ConstantLatency, LatencyModel
 
 __all__ = ["EventPlumbing", "event_stamper"]
 
@@ -25,9 +25,13 @@ __all__ = ["EventPlumbing", "event_stamper"]
 _Kind = Literal["local", "order", "market"]
 
 
-#: An action on its way to the venue (entry leg): (arrival ns, sequence, action, payload). A plain tuple:
+#: What the venue does with an action's payload when it arrives, at venue time (the second argument).
+Handler = Callable[[Any, int], None]
+
+#: An action on its way to the venue (entry leg): (arrival ns, sequence, handler, payload). A plain tuple:
 #: one is made per order action, and the heap compares only the first two fields (the sequence is unique).
-_Pending = tuple[int, int, Action, object]
+#: The handler travels with it (not the action, dispatched again on arrival): one call fewer per action.
+_Pending = tuple[int, int, Handler, Any]
 
 
 class EventPlumbing:
@@ -39,8 +43,22 @@ class EventPlumbing:
     """
 
     _now: Callable[[], int]
-    latency: LatencyModel
     _connected: bool
+
+    @property
+    def latency(self) -> LatencyModel:
+        """The two legs every action and outcome travels (replaceable: the constants below follow it)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, model: LatencyModel) -> None:
+        self._latency = model
+        # A ConstantLatency (frozen) answers the same whatever it is asked: its legs are read once here, not
+        # through a method call per action and per outcome. None: ask the model every time.
+        self._entry_const: int | None = None
+        self._response_const: int | None = None
+        if type(model) is ConstantLatency:
+            self._entry_const, self._response_const = model.entry, model.response
 
     def _init_plumbing(self, hold_events_while_disconnected: bool) -> None:
         self._hold = hold_events_while_disconnected
@@ -51,16 +69,14 @@ class EventPlumbing:
         self._last_visible = 0
         self._venue_time = 0
 
-    def _process(self, action: Action, payload: object, ts: int) -> None:
-        raise NotImplementedError
-
     def drain(self) -> list[VenueEvent]:
         """Advance the venue to ``now_ns()`` and return every outcome visible by then, in order."""
         now = self._now()
         to_venue, to_us = self._to_venue, self._to_us
         # Called every clock tick; on most ticks nothing has arrived and nothing is visible yet.
         if (not to_venue or to_venue[0][0] > now) and (not to_us or to_us[0][0] > now):
-            self._venue_time = max(self._venue_time, now)
+            venue_time = self._venue_time
+            self._venue_time = now if now > venue_time else venue_time  # max() without a builtin call per tick
             return []
         self.advance(now)
         out: list[VenueEvent] = []
@@ -76,15 +92,21 @@ class EventPlumbing:
     def advance(self, now_ns: int) -> None:
         """Let the venue act on every action that has arrived by ``now_ns``, in arrival order."""
         to_venue = self._to_venue
-        while to_venue and to_venue[0][0] <= now_ns:
-            ts, _, action, payload = heapq.heappop(to_venue)
-            self._venue_time = max(self._venue_time, ts)
-            self._process(action, payload, ts)
-        self._venue_time = max(self._venue_time, now_ns)
+        if to_venue and to_venue[0][0] <= now_ns:
+            pop = heapq.heappop
+            while to_venue and to_venue[0][0] <= now_ns:
+                ts, _, handler, payload = pop(to_venue)
+                venue_time = self._venue_time
+                self._venue_time = ts if ts > venue_time else venue_time
+                handler(payload, ts)
+        venue_time = self._venue_time
+        self._venue_time = now_ns if now_ns > venue_time else venue_time
 
-    def _send(self, action: Action, payload: object, now: int) -> None:
-        arrival = now + self.latency.entry_ns(action, now)
-        heapq.heappush(self._to_venue, (arrival, next(self._seq), action, payload))
+    def _send(self, action: Action, handler: Handler, payload: Any, now: int) -> None:
+        """Send ``action`` on the entry leg: ``handler(payload, ts)`` runs when it arrives at the venue."""
+        entry = self._entry_const
+        arrival = now + (self._latency.entry_ns(action, now) if entry is None else entry)
+        heapq.heappush(self._to_venue, (arrival, next(self._seq), handler, payload))
 
     def _emit(self, action: Action, ts: int, make: Callable[[int], VenueEvent], kind: _Kind = "order") -> None:
         """Queue the outcome ``make(visible)`` of ``action`` decided at ``ts`` (response leg, FIFO)."""
@@ -98,10 +120,10 @@ class EventPlumbing:
         their event directly with this receive time (a closure per event cost
         more than the event). FIFO: never before the last outcome queued.
         """
-        visible = ts + self.latency.response_ns(action, ts)
+        response = self._response_const
+        visible = ts + (self._latency.response_ns(action, ts) if response is None else response)
         last = self._last_visible
-        visible = max(visible, last)
-        self._last_visible = visible
+        self._last_visible = visible = visible if visible > last else last  # max() without a builtin call
         return visible
 
     def _push(self, visible: int, event: VenueEvent) -> None:
