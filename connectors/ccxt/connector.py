@@ -104,6 +104,8 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self._trades_wanted = False
         self._trade_sync: asyncio.Task[None] | None = None
         self._last_drain_ns = 0
+        #: Why this connector no longer refreshes or disarms the key's dead man's switch (:meth:`yield_shared_switch`).
+        self.dead_man_yielded: str | None = None
         self.dead_man = DeadMansSwitchLoop(
             exchange, profile.dead_mans_switch,
             timeout_s=self._config.dead_man_timeout_s, refresh_s=self._config.dead_man_refresh_s,
@@ -250,7 +252,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             if not self._ledger_since_ms:  # trades before this session are restart recovery's (fetch_fills)
                 self._ledger_since_ms = time.time_ns() // NS_PER_MS
             self._watch("ledger-check", self._ledger_check_loop, self._ledger_check_ended)
-        if self.dead_man.active and self._exchange.apiKey:
+        if self.dead_man.active and self._exchange.apiKey and self.dead_man_yielded is None:
             self._last_drain_ns = time.time_ns()
             self._watch("dead-man", self.dead_man.run, self.dead_man.loop_ended)
         if self._config.use_private_ws:
@@ -342,6 +344,25 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         The venue's dead man's switch covers the whole key (the profile's ``dead_mans_switch_scope``).
         """
         return shared_switch(self._profile)
+
+    def yield_shared_switch(self, reason: str) -> bool:
+        """Our claim on this key was lost: leave its dead man's switch to the instance that now holds it.
+
+        Why: the switch covers every order of the key (:attr:`account_wide_claim`), so after the
+        claim is lost it guards the new holder's quotes. Refreshing it would keep them alive if
+        that instance hangs, and the disarm of a clean stop (Kraken's ``CancelAllOrdersAfter(0)``)
+        would leave them unprotected until its next refresh. So the refresh loop is stopped for good
+        (not restarted as a dead loop is) and the stop does not disarm. Our own orders are cancelled
+        one by one by the engine. Returns False when there is no such switch to leave (nothing done).
+        """
+        if not self.dead_man.active or self.account_wide_claim is None:
+            return False
+        self.dead_man_yielded = reason
+        task = self._tasks.pop("dead-man", None)  # popped first: its done callback then restarts nothing
+        if task is not None:
+            task.cancel()
+        self._log.error("dead man's switch left to the key's new holder (no refresh, no disarm at stop): {}", reason)
+        return True
 
     def exchange_market(self, symbol: str) -> tuple[str, str]:
         """The exchange (the profile's ccxt id) and its market (ccxt's unified symbol) that ``symbol`` is, whatever

@@ -247,4 +247,20 @@ class MarketClaimGate:
                 self.engine.outcome.record(ProblemKind.LEDGER_HALT, problem, ts_ns)
                 if self.hedge is not None:
                     self.hedge.hold(problem)
+                self._leave_shared_switches(problem)
         return self.reason
+
+    def _leave_shared_switches(self, problem: str) -> None:
+        """Leave every per-key dead man's switch we kept armed (quoting and hedge venue) to the key's new holder.
+
+        Why: such a switch covers the new holder's orders too; refreshing it keeps them alive should that
+        instance hang, and our clean stop's disarm would switch its protection off
+        (``yield_shared_switch`` on the ccxt connector). A connector without one is left as it is.
+        """
+        connectors = [self.engine.venue]
+        if self.hedge is not None:
+            connectors.append(self.hedge.connector)
+        for connector in connectors:
+            leave = getattr(connector, "yield_shared_switch", None)
+            if leave is not None and account_wide_claim(connector) is not None:
+                leave(problem)

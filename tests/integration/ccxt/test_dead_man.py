@@ -255,3 +255,37 @@ async def test_a_refresh_loop_ended_by_a_stray_cancel_halts_quoting_says_why_and
         await connector.disconnect()
     assert server.kraken_deadman_calls[-1] == 0, "a clean stop disarms the countdown"
     assert connector.loop_restarts == 1, "a disconnect is no death"
+
+
+async def test_a_switch_left_to_the_keys_new_holder_is_neither_refreshed_nor_disarmed(server: MockVenueServer) -> None:
+    """After our market claim is lost (mmkit.app.market_claim.MarketClaimGate), Kraken's per-key countdown guards
+    the new holder's quotes: the connector stops refreshing it for good (the watchdog does not restart the loop)
+    and its clean stop does not send CancelAllOrdersAfter(0). Before: refreshes went on, and the stop disarmed."""
+    connector = await make_venue_connector(server, "kraken", ARMED)
+    await connector.connect()
+    events: list[object] = []
+    try:
+        await _ticking_while(connector, lambda: connector.dead_man.refreshes >= 2, "refreshes", events)
+        assert connector.yield_shared_switch("market lock lost: instance theirs holds it")
+        calls = len(server.kraken_deadman_calls)
+        # Ten refresh periods of ticking (the loop refreshes every 0.1 s): nothing more reaches the venue's timer.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 10 * connector.dead_man.refresh_s
+        while loop.time() < end:
+            events.extend(connector.drain())
+            await asyncio.sleep(0.02)
+        assert len(server.kraken_deadman_calls) in (calls, calls + 1)  # at most the refresh already in flight
+        assert connector.loop_restarts == 0 and "dead-man" not in connector._tasks
+        assert connector.dead_man_yielded is not None
+    finally:
+        await connector.disconnect()
+    assert 0 not in server.kraken_deadman_calls, "the stop disarmed the new holder's countdown"
+
+
+async def test_a_connector_without_a_per_key_switch_has_nothing_to_leave(server: MockVenueServer) -> None:
+    connector = await make_venue_connector(server, "coinbase", ARMED)
+    await connector.connect()
+    try:
+        assert not connector.yield_shared_switch("market lock lost") and connector.dead_man_yielded is None
+    finally:
+        await connector.disconnect()

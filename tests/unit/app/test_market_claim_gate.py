@@ -163,3 +163,39 @@ def test_a_lost_claim_stops_hedging_too_loudly_and_for_good(tmp_path: Path) -> N
         other.kill()
         other.wait(timeout=30)
         lock.release()
+
+
+def test_a_lost_claim_leaves_the_keys_dead_mans_switch_to_the_new_holder(tmp_path: Path) -> None:
+    """Where the venue's dead man's switch is per API key, after a lost claim it guards the new holder's quotes:
+    the gate tells such a connector to stop refreshing it and not to disarm it at stop (yield_shared_switch;
+    tests/integration/ccxt/test_dead_man.py has the real connector against the Kraken mock). A venue whose
+    switch is not per key is left alone. Before: our refreshes kept the new holder's quotes alive if it hung,
+    and our clean stop switched its protection off."""
+    h, lock, gate = quoting_under_a_claim(tmp_path)
+    left: list[str] = []
+    h.venue.account_wide_claim = "the dead man's switch covers the whole API key"  # type: ignore[attr-defined]
+    h.venue.yield_shared_switch = left.append  # type: ignore[attr-defined]
+    other = another_instance_takes_the_claim(tmp_path)
+    try:
+        h.tick(3)
+        assert gate.reason is not None
+        assert left == [gate.reason], "the per-key switch was not left to the new holder (exactly once)"
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        lock.release()
+
+
+def test_a_lost_claim_leaves_a_per_symbol_venues_connector_alone(tmp_path: Path) -> None:
+    h, lock, gate = quoting_under_a_claim(tmp_path)
+    left: list[str] = []
+    h.venue.account_wide_claim = None  # type: ignore[attr-defined]
+    h.venue.yield_shared_switch = left.append  # type: ignore[attr-defined]
+    other = another_instance_takes_the_claim(tmp_path)
+    try:
+        h.tick(3)
+        assert gate.reason is not None and left == []
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        lock.release()
