@@ -20,10 +20,7 @@ tests/e2e/test_market_claim_ccxt.py.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mmkit.app.outcome import EXIT_START_REFUSED
 from mmkit.app.venue_account import key_fingerprint
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketKey, holder_venue
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.unit.app.claim_processes import REPO, claim_holders
+from tests.unit.app.claim_processes import refused_start as shared_refused_start
 
 #: Base -> (shipped config it starts from, its rules file, the environment variable of its API key).
 BASES = {
@@ -52,18 +48,6 @@ SECRETS = {
     "OTHER_API_KEY": "another-key",
 }
 
-HOLDER = """
-import sys
-from mmkit.app.build import build
-from mmkit.app.config import ConfigOverrides, load_engine_config
-from mmkit.app.market_claim import claim_market, market_lock_for
-from mmkit.clock import Clock, ClockMode
-built = build(load_engine_config(sys.argv[1], ConfigOverrides(sim_hedge=True, output_dir=sys.argv[2])),
-              Clock(ClockMode.REALTIME))
-claim_market(market_lock_for(built))
-print("holding", flush=True)
-sys.stdin.read()  # until the test kills us
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -126,38 +110,14 @@ def built(path: Path, tmp_path: Path) -> Any:
 @pytest.fixture
 def hold(tmp_path: Path) -> Iterator[Any]:
     """``hold(config)``: another process holds that config's claim until the test ends (SIGKILL)."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(path: Path) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(path), str(tmp_path / path.stem)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "holding":
-            proc.kill()
-            raise AssertionError(f"the holder did not take the claim: {proc.communicate(timeout=60)[1][-3000:]}")
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait(timeout=30)
+    yield from claim_holders(tmp_path, sim_hedge=True)
 
 
 def refused_start(path: Path, tmp_path: Path) -> str:
     """`mmkit start` of ``path`` must exit 3 at the market claim, before it connects; returns its stderr."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mmkit.app.cli", "start", str(path), "--sim-hedge", "--quiet",
-         "--output-dir", str(tmp_path / path.stem)],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=180,
-    )
-    assert done.returncode == EXIT_START_REFUSED, done.stderr[-3000:]
-    assert "is quoted by another mmkit process" in done.stderr, done.stderr[-3000:]
-    assert "engine started" not in done.stderr and SECRETS["KRAKEN_SECRET_KEY"] not in done.stderr
-    return " ".join(done.stderr.split())  # one line, however the log wrapped it
+    text = shared_refused_start(path, tmp_path, [SECRETS["KRAKEN_SECRET_KEY"]], "--sim-hedge")
+    assert "is quoted by another mmkit process" in text, text
+    return text
 
 
 def allowed(path: Path, tmp_path: Path) -> None:
