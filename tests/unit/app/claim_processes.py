@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+
+import pytest
 
 from mmkit.app.outcome import EXIT_START_REFUSED
 
@@ -29,6 +31,13 @@ claim_market(market_lock_for(built))
 print("holding", flush=True)
 sys.stdin.read()  # until the test kills us
 """
+
+
+def set_up_desk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets: Mapping[str, str]) -> None:
+    """Every instance of a test on one machine-wide lock directory, with the desk's ``secrets`` set."""
+    monkeypatch.setenv("MMKIT_LOCK_DIR", str(tmp_path / "locks"))
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
 
 
 def claim_holders(tmp_path: Path, *, sim_hedge: bool) -> Iterator[Callable[[Path], subprocess.Popen[str]]]:

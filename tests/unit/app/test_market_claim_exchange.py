@@ -30,7 +30,7 @@ import yaml
 
 from mmkit.app.venue_account import key_fingerprint
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketKey, holder_venue
-from tests.unit.app.claim_processes import REPO, claim_holders
+from tests.unit.app.claim_processes import REPO, claim_holders, set_up_desk
 from tests.unit.app.claim_processes import refused_start as shared_refused_start
 
 #: Base -> (shipped config it starts from, its rules file, the environment variable of its API key).
@@ -49,13 +49,10 @@ SECRETS = {
 }
 
 
-
 @pytest.fixture(autouse=True)
 def desk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every instance of a test on one machine-wide lock directory, with the desk's secrets set."""
-    monkeypatch.setenv("MMKIT_LOCK_DIR", str(tmp_path / "locks"))
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
+    set_up_desk(monkeypatch, tmp_path, SECRETS)
 
 
 def renamed_rules(tmp_path: Path, rules: str, name: str) -> Path:

@@ -30,7 +30,7 @@ import yaml
 
 from mmkit.app.venue_account import key_fingerprint
 from mmkit.store.market_lock import ALL_SYMBOLS, MarketKey
-from tests.unit.app.claim_processes import REPO, claim_holders
+from tests.unit.app.claim_processes import REPO, claim_holders, set_up_desk
 from tests.unit.app.claim_processes import refused_start as shared_refused_start
 
 SHIPPED = {"kraken": "kraken_btc_usd.yml", "coinbase": "coinbase_btc_usd.yml"}
@@ -41,13 +41,10 @@ SECRETS = {
 }
 
 
-
 @pytest.fixture(autouse=True)
 def desk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every instance of a test on one machine-wide lock directory, with the desk's secrets set."""
-    monkeypatch.setenv("MMKIT_LOCK_DIR", str(tmp_path / "locks"))
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
+    set_up_desk(monkeypatch, tmp_path, SECRETS)
 
 
 def config(tmp_path: Path, quoting: str, instance: str | None = None, *, hedge_key_env: str | None = None,
