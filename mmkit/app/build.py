@@ -37,7 +37,9 @@ from mmkit.instrument import Instrument
 from mmkit.model import NS_PER_MS, NS_PER_S, BookDelta, BookSnapshot, ConnectionStatus, Side, Trade, VenueEvent
 from mmkit.orders.ids import instance_prefix
 from mmkit.pricing.aggregator import AggregatorConfig, PriceAggregator
-from mmkit.risk.hedge import HedgeBalances, HedgeConfig, HedgeExecutor
+from mmkit.risk.hedge import HedgeExecutor
+from mmkit.risk.hedge_balances import HedgeBalances
+from mmkit.risk.hedge_config import HedgeConfig
 from mmkit.risk.inventory import InventoryConfig
 from mmkit.risk.kill_switch import KillSwitchConfig, limits_unit
 from mmkit.risk.settlement import Settlement
