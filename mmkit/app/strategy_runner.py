@@ -54,12 +54,13 @@ class RunnerStats:
 
 @attrs.define
 class GateHold:
-    """The runner gate holding quoting now: which gate, its latest reason, since when (clock time), for how long.
+    """One runner gate holding quoting now: which gate, its latest reason, since when (clock time), for how long.
 
     Why the runner keeps it: a gate's reason used to halt the tick and be dropped, so the status
     block, the control channel and the dashboard showed a healthy engine that quoted nothing. One
-    hold lasts while the same gate is the first to answer with a reason; its text may change from
-    tick to tick (the dead man's switch says how long ago it was refreshed) without starting a new one.
+    hold lasts while the same gate answers with a reason, whether other gates hold too or not; its
+    text may change from tick to tick (the dead man's switch says how long ago it was refreshed)
+    without starting a new one. Every gate holding at once has its own (``StrategyRunner.gate_holds``).
     """
 
     gate: str
@@ -157,6 +158,11 @@ def checked_targets(controller: Controller, result: object) -> Sequence[TargetQu
 _ABSURD = 15
 
 
+def _held_by(holds: Sequence[GateHold]) -> str:
+    """``by gate A: why; by gate B: why``: every holding gate with its reason, in gate order."""
+    return "; ".join(f"by gate {hold.gate}: {hold.reason}" for hold in holds)
+
+
 def _describe(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
@@ -204,11 +210,14 @@ class StrategyRunner:
         self.quoting_enabled = True
         #: Checked first every tick, before the controller and the executor act; a returned reason halts
         #: quoting this tick. The write-ahead journal's fsync runs here (mmkit.app.persistence_iterator).
-        #: The first gate with a reason is the tick's :attr:`gate_hold` (name it with :meth:`add_gate`).
+        #: Every gate with a reason has a hold in :attr:`gate_holds` (name it with :meth:`add_gate`).
         self.gates: list[Callable[[int], str | None]] = []
-        #: The gate holding quoting now (None while none does): shown by every status display.
-        self.gate_hold: GateHold | None = None
-        #: Every gate that held quoting in this run, in the order they first did (the final report).
+        #: Every gate holding quoting now, in gate order (empty while none does): shown by every status
+        #: display. Why all of them: showing only the first, the operator fixed it and only then learnt
+        #: of the second. Replaced (never changed in place) when the set of holding gates changes.
+        self.gate_holds: list[GateHold] = []
+        #: Every gate that held quoting in this run, in the order they first did (the final report); a
+        #: gate's ticks count every tick it answered with a reason, whether another gate held too or not.
         self.gate_tallies: dict[str, GateTally] = {}
         self._gate_names: dict[object, str] = {}
         #: True while a hold is current or a transition's log line is still owed (the only check on a
@@ -289,10 +298,10 @@ class StrategyRunner:
                 self._controller_failed("on_stop", exc, clock.now_ns)
             self._started = False
         if self._gate_unlogged:  # a flapping gate's last transitions: where it ended, once
-            hold = self.gate_hold
             self._gate_window_ns = -(1 << 62)
-            self._gate_line(clock.now_ns, "quoting again: no gate holds" if hold is None
-                            else f"quoting still held by gate {hold.gate}: {hold.reason}")
+            holds = self.gate_holds
+            self._gate_line(clock.now_ns, f"quoting still held {_held_by(holds)}" if holds
+                            else "quoting again: no gate holds")
         for label, count in clock.iterator_errors.items():
             self.outcome.record(ProblemKind.ENGINE_FAILURE, f"iterator {label} failed ({count} times)", clock.now_ns)
         if clock.mode is ClockMode.BACKTEST:
@@ -309,13 +318,16 @@ class StrategyRunner:
     def tick(self, ts_ns: int) -> None:
         stats = self.stats
         stats.ticks += 1
-        gated = gated_by = None
+        gated: list[tuple[object, str]] | None = None  # built only on a tick some gate holds
         for gate in self.gates:  # every gate runs (each may have work to do, e.g. an fsync)
             why = gate(ts_ns)
-            if why and gated is None:
-                gated, gated_by = why, gate
+            if why:
+                if gated is None:
+                    gated = [(gate, why)]
+                else:
+                    gated.append((gate, why))
         if gated is not None:
-            self._gate_held(gated_by, gated, ts_ns)
+            self._gates_held(gated, ts_ns)
         elif self._gate_owed:
             self._gate_clear(ts_ns)
         if not self.executor.connector.connected:
@@ -377,34 +389,71 @@ class StrategyRunner:
         name = getattr(gate, "__name__", None)
         return name if isinstance(name, str) and name != "<lambda>" else type(gate).__name__
 
-    def _gate_held(self, gate: object, reason: str, ts_ns: int) -> None:
-        """This tick a gate holds quoting: extend the current hold, or start one (a transition, logged)."""
-        hold = self.gate_hold
-        if hold is not None and hold.source is gate:
+    @property
+    def gate_hold(self) -> GateHold | None:
+        """The first gate holding quoting (in gate order), or None: for a caller that only asks *whether*.
+
+        Every display shows :attr:`gate_holds`, all of them.
+        """
+        holds = self.gate_holds
+        return holds[0] if holds else None
+
+    def _gates_held(self, gated: list[tuple[object, str]], ts_ns: int) -> None:
+        """This tick these gates hold quoting (gate order): extend their holds, start new ones, end the others.
+
+        Every start and release is a transition and logged (rate-limited by :meth:`_gate_line`), whether
+        or not another gate holds too; a changed reason is not. Each holding gate's tally counts the tick.
+        """
+        before = self.gate_holds
+        tallies = self.gate_tallies
+        if len(before) == len(gated) and all(h.source is g for h, (g, _why) in zip(before, gated, strict=True)):
+            for hold, (_gate, reason) in zip(before, gated, strict=True):  # the same gates as last tick
+                hold.reason = reason
+                hold.ticks += 1
+                tally = tallies[hold.gate]
+                tally.ticks += 1
+                tally.last_ns = ts_ns
+                tally.last_reason = reason
+            if self._gate_unlogged and ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
+                self._gate_line(ts_ns, f"quoting still held {_held_by(before)}")
+            return
+        current = {id(hold.source): hold for hold in before}  # by identity: a gate need not be hashable
+        holds: list[GateHold] = []
+        started: list[GateHold] = []
+        for gate, reason in gated:
+            if id(gate) in current:
+                hold = current.pop(id(gate))
+                tally = tallies[hold.gate]
+            else:
+                name = self.gate_name(gate)
+                hold = GateHold(name, reason, ts_ns, 0, gate)
+                started.append(hold)
+                tally = tallies.get(name) or tallies.setdefault(name, GateTally(name, first_ns=ts_ns))
+                tally.holds += 1
             hold.reason = reason
             hold.ticks += 1
-            tally = self.gate_tallies[hold.gate]
-            if self._gate_unlogged and ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
-                self._gate_line(ts_ns, f"quoting still held by gate {hold.gate}: {reason}")
-        else:
-            name = self.gate_name(gate)
-            was = f" (was gate {hold.gate}, {hold.ticks} ticks)" if hold is not None else ""
-            self.gate_hold = hold = GateHold(name, reason, ts_ns, 1, gate)
-            self._gate_owed = True
-            tally = self.gate_tallies.get(name) or self.gate_tallies.setdefault(name, GateTally(name, first_ns=ts_ns))
-            tally.holds += 1
-            self._gate_line(ts_ns, f"quoting held by gate {name}: {reason}{was}")
-        tally.ticks += 1
-        tally.last_ns = ts_ns
-        tally.last_reason = reason
+            tally.ticks += 1
+            tally.last_ns = ts_ns
+            tally.last_reason = reason
+            holds.append(hold)
+        self.gate_holds = holds
+        self._gate_owed = True
+        for hold in current.values():  # held last tick, not this one (in gate order: dicts keep it)
+            self._gate_line(ts_ns, f"gate {hold.gate} released after {hold.ticks} ticks (last reason: "
+                                   f"{hold.reason}); quoting still held {_held_by(holds)}")
+        for hold in started:
+            others = [h for h in holds if h is not hold]
+            also = f" (also held {_held_by(others)})" if others else ""
+            self._gate_line(ts_ns, f"quoting held by gate {hold.gate}: {hold.reason}{also}")
 
     def _gate_clear(self, ts_ns: int) -> None:
-        """No gate holds this tick: end the hold (logged), or log the line a flapping gate still owes."""
-        hold = self.gate_hold
-        if hold is not None:
-            self.gate_hold = None
-            self._gate_line(ts_ns, f"quoting again: gate {hold.gate} released after {hold.ticks} ticks "
-                                   f"(last reason: {hold.reason})")
+        """No gate holds this tick: end the holds (logged), or log the line a flapping gate still owes."""
+        holds = self.gate_holds
+        if holds:
+            self.gate_holds = []
+            for hold in holds:
+                self._gate_line(ts_ns, f"quoting again: gate {hold.gate} released after {hold.ticks} ticks "
+                                       f"(last reason: {hold.reason})")
         elif ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
             self._gate_line(ts_ns, "quoting again: no gate holds")
         self._gate_owed = self._gate_unlogged > 0
