@@ -58,9 +58,10 @@ def status_block(engine: Engine, ts_ns: int) -> str:
     pnl = engine.pnl
     kill = runner.kill_switch
     state = "HALTED" if (kill is not None and kill.halted) else ("quoting" if runner.quoting_enabled else "stopped")
-    hold = runner.gate_hold
-    if hold is not None:  # a runner gate (the venue's guard, the market claim, the journal): never "quoting"
-        held = f"HELD by gate {hold.gate} for {max(ts_ns - hold.since_ns, 0) / 1e9:.1f} s: {hold.reason}"
+    holds = runner.gate_holds
+    if holds:  # runner gates (the venue's guard, the market claim, the journal): never "quoting"; every one holding
+        held = "HELD " + "; ".join(f"by gate {hold.gate} for {max(ts_ns - hold.since_ns, 0) / 1e9:.1f} s: {hold.reason}"
+                                   for hold in holds)
         state = held if state == "quoting" else f"{state}; {held}"
     if runner.failure_halt is not None:  # the controller failed too often (mmkit.app.strategy_runner.StrategyRunner)
         state = f"HALTED: {runner.failure_halt}"

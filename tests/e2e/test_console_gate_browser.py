@@ -32,6 +32,7 @@ from tests.e2e.test_tearsheet_browser import browser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 WHY = "sim: dead man's switch not armed yet: no refresh answered (3 failed, last: timeout)"
+CLAIM = "market claim lost to instance other"
 
 
 class GuardedVenue(FakeConnector):
@@ -73,7 +74,10 @@ async def test_the_page_shows_the_gate_in_red_while_it_holds_and_green_after(tmp
     h.set_fair("60000")
     h.tick(3)
     assert len(venue.open_orders) == 2
+    claim: list[str | None] = [None]
+    h.engine.runner.add_gate(lambda _ts: claim[0], "market claim")
     venue.halt = WHY
+    claim[0] = CLAIM  # a second gate holding at the same time: the pill names both
     h.tick(2)
     assert venue.open_orders == []
     config = SimpleNamespace(engine=EngineSection(instance="gated", output_dir=str(tmp_path)))
@@ -85,7 +89,8 @@ async def test_the_page_shows_the_gate_in_red_while_it_holds_and_green_after(tmp
             h.tick()
             await asyncio.sleep(0.01)
 
-    def release() -> None:  # from the browser's thread: one attribute, read by the next tick
+    def release() -> None:  # from the browser's thread: attributes read by the next tick
+        claim[0] = None
         venue.halt = None
 
     task = asyncio.create_task(drive())
@@ -100,10 +105,13 @@ async def test_the_page_shows_the_gate_in_red_while_it_holds_and_green_after(tmp
 
     held = seen["held"]
     assert held["cls"] == "pill bad", held
-    assert held["text"].startswith("quoting HELD by gate venue sim since ") and held["text"].endswith(WHY), held
+    assert held["text"].startswith("quoting HELD by gate venue sim since ") and f"{WHY}; by gate market claim since " \
+        in held["text"] and held["text"].endswith(CLAIM), held
     live = seen["live"]
-    assert live is not None and live["gate"]["gate"] == "venue sim" and live["gate"]["reason"] == WHY
+    assert live is not None and [(g["gate"], g["reason"]) for g in live["gates"]] == [("venue sim", WHY),
+                                                                                      ("market claim", CLAIM)]
     assert "HELD by gate venue sim" in format_live(live) and WHY in format_live(live)
+    assert "HELD by gate market claim" in format_live(live) and CLAIM in format_live(live)
     clear = seen["clear"]
     assert clear["text"] == "quoting" and clear["ticks"] > held["ticks"], clear
     assert h.engine.runner.gate_hold is None and len(venue.open_orders) == 2

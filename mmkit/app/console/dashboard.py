@@ -370,8 +370,9 @@ class Dashboard:
                 "unlimited_loss": unlimited_loss_text(kill),
             },
             "quoting": bool(runner.quoting_enabled),
-            # a runner gate holding quoting (the page shows it in red, never a green "quoting"), or None
-            "gate": runner.gate_hold.as_dict() if runner.gate_hold is not None else None,
+            # every runner gate holding quoting, in gate order (the page shows each in red, never a green
+            # "quoting"); [] while none does
+            "gates": [hold.as_dict() for hold in runner.gate_holds],
             "halt": runner.failure_halt or "",
             "hedge": None
             if hedge is None

@@ -329,10 +329,10 @@ class MetricsCollector:
             self._kill_reason = reason
         m.kill_reason.labels(inst, reason).set(1)
         m.quoting.labels(inst).set(1 if runner.quoting_enabled else 0)
-        hold = runner.gate_hold
+        holding = {hold.gate for hold in runner.gate_holds}  # every gate holding, not only the first
         for gate in runner.gates:  # every gate, 0 while it lets quoting through: an alert can rely on the series
             name = runner.gate_name(gate)
-            m.gate_held.labels(inst, name).set(1 if hold is not None and hold.gate == name else 0)
+            m.gate_held.labels(inst, name).set(1 if name in holding else 0)
         m.connected.labels(inst, engine.venue.venue, "quote").set(1 if engine.venue.connected else 0)
         for feed in engine.feeds:
             if feed is not engine.venue:

@@ -50,12 +50,12 @@ def format_live(snap: dict[str, Any]) -> str:
     from mmkit.app.status_cmd import table
 
     lines = [f"live         from the instance's console (tick {snap.get('ticks')}, mid {_num(snap.get('mid'), 2)})"]
-    gate = snap.get("gate")
-    if gate:  # a runner gate keeps quotes off: the first thing to read
+    gates = snap.get("gates") or []
+    for gate in gates:  # runner gates keep quotes off: the first thing to read, one line for each holding
         since = snap.get("ts_ns", 0) - int(gate["since_ns"])
         lines.append(f"quoting      HELD by gate {gate['gate']} ({gate['ticks']} ticks, {max(since, 0) / 1e9:.0f} s): "
                      f"{gate['reason']}")
-    elif snap.get("halt"):
+    if not gates and snap.get("halt"):
         lines.append(f"quoting      HALTED: {snap['halt']}")
     unlimited = (snap.get("kill_switch") or {}).get("unlimited_loss")
     if unlimited:

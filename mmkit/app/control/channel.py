@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -205,15 +205,15 @@ class ControlChannel:
         """What an operator looks at first (also the data of the ``status`` action)."""
         engine = self.engine
         kill = engine.runner.kill_switch
-        hold = engine.runner.gate_hold
+        holds = engine.runner.gate_holds
         if not engine.runner.quoting_enabled:
             quoting = f"paused by {self.paused_by}" if self.paused_by else "paused"
         elif kill is not None and kill.halted:
             quoting = f"halted: kill switch: {kill.reason}"
         elif engine.runner.failure_halt is not None:
             quoting = f"halted: {engine.runner.failure_halt}"
-        elif hold is not None:  # a runner gate (the venue's guard, the market claim, the journal) holds it
-            quoting = f"held by gate {hold.gate}: {hold.reason}"
+        elif holds:  # runner gates (the venue's guard, the market claim, the journal) hold it: every one named
+            quoting = "held " + _by_gates(holds)
         else:
             quoting = "active"
         return {
@@ -226,8 +226,8 @@ class ControlChannel:
                             "resume": kill.config.resume if kill is not None else "",
                             # no loss limit on purpose (unlimited_loss, or no switch): said in every status
                             "unlimited_loss": bool(kill is None or kill.loss_unlimited)},
-            # which gate holds quoting, why, since when (clock ns) and for how many ticks; None while none does
-            "gate": hold.as_dict() if hold is not None else None,
+            # every gate holding quoting (gate order): why, since when (clock ns), for how many ticks; [] if none
+            "gates": [hold.as_dict() for hold in holds],
             "position": str(engine.inventory.position),
             "open_orders": engine.open_order_count(),
             "pnl_total": str(engine.pnl.total()),
@@ -278,9 +278,9 @@ class ControlChannel:
         if self.hedge is not None and self.hedge.reset_by_hand():
             done.append("hedge loss-limit stop reset")
         if not done:
-            hold = engine.runner.gate_hold
-            if hold is not None:
-                return ControlResult(False, "resume", f"nothing to resume by hand; quoting is {_held(hold)}",
+            holds = engine.runner.gate_holds
+            if holds:
+                return ControlResult(False, "resume", f"nothing to resume by hand; quoting is {_held(holds)}",
                                      self.status())
             return ControlResult(True, "resume", "nothing to resume: quoting was active", self.status())
         # The next evaluations tell whether a trigger is still there (it trips again at once).
@@ -289,9 +289,9 @@ class ControlChannel:
         if kill is not None and kill.halted:
             return ControlResult(False, "resume", f"{'; '.join(done)}; but the kill switch tripped again: "
                                  f"{kill.reason}", self.status())
-        hold = engine.runner.gate_hold
-        if hold is not None:  # a gate is not lifted by hand: "quoting" would be untrue
-            return ControlResult(False, "resume", f"{'; '.join(done)}; but quoting is {_held(hold)}", self.status())
+        holds = engine.runner.gate_holds
+        if holds:  # a gate is not lifted by hand: "quoting" would be untrue
+            return ControlResult(False, "resume", f"{'; '.join(done)}; but quoting is {_held(holds)}", self.status())
         return ControlResult(True, "resume", f"{'; '.join(done)}; quoting", self.status())
 
     async def _cancel_all(self, source: str) -> ControlResult:
@@ -400,6 +400,11 @@ def _params_refusal(action: str, params: dict[str, Any]) -> str | None:
     return None
 
 
-def _held(hold: GateHold) -> str:
-    """How resume names a gate that still holds quoting (it clears by itself when its cause does)."""
-    return f"held by gate {hold.gate}: {hold.reason} (a gate clears by itself when its cause does)"
+def _by_gates(holds: Sequence[GateHold]) -> str:
+    """``by gate A: why; by gate B: why``: every gate holding quoting, in gate order (never only the first)."""
+    return "; ".join(f"by gate {hold.gate}: {hold.reason}" for hold in holds)
+
+
+def _held(holds: Sequence[GateHold]) -> str:
+    """How resume names the gates that still hold quoting (each clears by itself when its cause does)."""
+    return f"held {_by_gates(holds)} (a gate clears by itself when its cause does)"

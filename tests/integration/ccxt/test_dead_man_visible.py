@@ -45,14 +45,15 @@ async def test_the_refused_dead_mans_switch_is_shown_while_it_holds_and_cleared_
     running = asyncio.get_running_loop().create_task(clock.run())
     try:
         await until(lambda: len(server.open_client_ids("kraken")) == 2, "two quotes resting")
-        assert channel.status()["gate"] is None and channel.status()["quoting"] == "active"
+        assert channel.status()["gates"] == [] and channel.status()["quoting"] == "active"
 
         server.kraken_method_errors["CancelAllOrdersAfter"] = "EGeneral:Permission denied"
         await until(lambda: runner.gate_hold is not None, "the gate holding quoting")
         await until(lambda: server.open_client_ids("kraken") == [], "the quotes pulled at the venue")
         status = channel.status()
-        assert status["gate"]["gate"] == "venue kraken", status
-        assert "Permission denied" in status["gate"]["reason"] or "dead man" in status["gate"]["reason"], status
+        (gate,) = status["gates"]
+        assert gate["gate"] == "venue kraken", status
+        assert "Permission denied" in gate["reason"] or "dead man" in gate["reason"], status
         assert status["quoting"].startswith("held by gate venue kraken: "), status
         block = status_block(engine, clock.now_ns)
         assert "[HELD by gate venue kraken for " in block, block
@@ -60,7 +61,7 @@ async def test_the_refused_dead_mans_switch_is_shown_while_it_holds_and_cleared_
         del server.kraken_method_errors["CancelAllOrdersAfter"]
         await until(lambda: len(server.open_client_ids("kraken")) == 2, "quoting resumed once armed")
         await until(lambda: runner.gate_hold is None, "the hold over")
-        assert channel.status()["gate"] is None and channel.status()["quoting"] == "active"
+        assert channel.status()["gates"] == [] and channel.status()["quoting"] == "active"
         assert "[quoting]" in status_block(engine, clock.now_ns)
     finally:
         await stop_and_leave_nothing_open(clock, running, connector, server)

@@ -87,33 +87,33 @@ def test_a_venue_guard_is_shown_everywhere_while_it_holds_and_cleared_after(tmp_
                                                                             lines: list[str]) -> None:
     h, venue, channel, board = rig(tmp_path)
     runner = h.engine.runner
-    assert runner.gate_hold is None and channel.status()["gate"] is None
+    assert runner.gate_holds == [] and channel.status()["gates"] == []
     why = "sim: dead man's switch last refreshed 31.0 s ago"
     venue.halt = why
     h.tick()
     since = h.clock.now_ns
     h.tick(4)
     assert venue.open_orders == []
-    hold = runner.gate_hold
-    assert hold is not None and (hold.gate, hold.reason, hold.since_ns, hold.ticks) == ("venue sim", why, since, 5)
+    (hold,) = runner.gate_holds
+    assert (hold.gate, hold.reason, hold.since_ns, hold.ticks) == ("venue sim", why, since, 5)
 
     block = status_block(h.engine, h.clock.now_ns)
     assert "[HELD by gate venue sim" in block and why in block and "quoting]" not in block, block
     status = channel.status()
     assert status["quoting"].startswith("held by gate venue sim") and why in status["quoting"], status
-    assert status["gate"] == {"gate": "venue sim", "reason": why, "since_ns": since, "ticks": 5}
+    assert status["gates"] == [{"gate": "venue sim", "reason": why, "since_ns": since, "ticks": 5}]
     board.refresh()
     snap = board.snapshot
-    assert snap["gate"] == status["gate"] and snap["quoting"] is True
+    assert snap["gates"] == status["gates"] and snap["quoting"] is True
     assert "HELD by gate venue sim" in format_live(snap) and why in format_live(snap)
 
     venue.halt = None
     h.tick(3)
-    assert runner.gate_hold is None and len(venue.open_orders) == 2
+    assert runner.gate_holds == [] and len(venue.open_orders) == 2
     assert "[quoting]" in status_block(h.engine, h.clock.now_ns)
-    assert channel.status()["quoting"] == "active" and channel.status()["gate"] is None
+    assert channel.status()["quoting"] == "active" and channel.status()["gates"] == []
     board.refresh()
-    assert board.snapshot["gate"] is None and "HELD" not in format_live(board.snapshot)
+    assert board.snapshot["gates"] == [] and "HELD" not in format_live(board.snapshot)
 
     venue.halt = "sim: dead man's switch not armed yet"
     h.tick(2)
@@ -137,7 +137,10 @@ def test_a_run_no_gate_held_reports_none(tmp_path: Path) -> None:
     assert report(h)["quoting_gates"] == []
 
 
-def test_the_first_holding_gate_is_shown_and_a_handover_is_a_transition(tmp_path: Path, lines: list[str]) -> None:
+def test_a_gate_holding_behind_another_is_shown_and_counted_and_keeps_its_hold(tmp_path: Path,
+                                                                               lines: list[str]) -> None:
+    """Before: only the first holding gate was kept; the one behind it was neither shown nor counted,
+    and when the first released it looked like a new hold starting then."""
     h, _venue, channel, _board = rig(tmp_path)
     runner = h.engine.runner
     first, second = Switch(), Switch()
@@ -145,19 +148,24 @@ def test_the_first_holding_gate_is_shown_and_a_handover_is_a_transition(tmp_path
     runner.add_gate(second, "market claim")
     second.reason = "claim lost"
     h.tick(2)
+    claim_since = h.clock.now_ns - h.clock.tick_ns
     first.reason = "journal behind"
     h.tick(3)
-    assert runner.gate_hold is not None and runner.gate_hold.gate == "journal"
-    assert channel.status()["gate"]["reason"] == "journal behind"
+    assert [(g.gate, g.reason, g.ticks) for g in runner.gate_holds] == [
+        ("journal", "journal behind", 3), ("market claim", "claim lost", 5)]  # in gate order
+    assert runner.gate_hold is not None and runner.gate_hold.gate == "journal"  # the first, for who needs one
+    assert [g["gate"] for g in channel.status()["gates"]] == ["journal", "market claim"]
     first.reason = None
     h.tick()
-    assert runner.gate_hold is not None and runner.gate_hold.gate == "market claim"
-    assert runner.gate_hold.ticks == 1  # a new hold: since the handover
+    (hold,) = runner.gate_holds
+    assert (hold.gate, hold.since_ns, hold.ticks) == ("market claim", claim_since, 6)  # the same hold goes on
     second.reason = None
     h.tick()
-    counts = {g["gate"]: g["ticks"] for g in report(h)["quoting_gates"]}
-    assert counts == {"market claim": 3, "journal": 3}
-    assert len([line for line in lines if "held by gate" in line]) == 3
+    tallies = {g["gate"]: (g["ticks"], g["holds"]) for g in report(h)["quoting_gates"]}
+    assert tallies == {"market claim": (6, 1), "journal": (3, 1)}
+    assert report(h)["halted_ticks"] == 6
+    assert len([line for line in lines if line.startswith("quoting held by gate")]) == 2, lines
+    assert len([line for line in lines if "released" in line]) == 2, lines
 
 
 def test_a_changing_reason_is_one_hold_and_one_log_line(tmp_path: Path, lines: list[str]) -> None:
@@ -166,8 +174,8 @@ def test_a_changing_reason_is_one_hold_and_one_log_line(tmp_path: Path, lines: l
     for tenth in range(50):
         venue.halt = f"sim: dead man's switch last refreshed {31 + tenth / 10:.1f} s ago"
         h.tick()
-    assert channel.status()["gate"]["reason"] == "sim: dead man's switch last refreshed 35.9 s ago"
-    assert channel.status()["gate"]["ticks"] == 50
+    (gate,) = channel.status()["gates"]
+    assert gate["reason"] == "sim: dead man's switch last refreshed 35.9 s ago" and gate["ticks"] == 50
     assert len(lines) == 1, lines
 
 
@@ -192,7 +200,7 @@ def test_a_flapping_gate_does_not_flood_the_log_and_is_counted_exactly(tmp_path:
     before = len(lines)
     h.tick(GATE_LOG_WINDOW_NS // tick_ns + 5)
     assert len(lines) == before + 1 and "quoting again" in lines[-1], lines[before:]
-    assert channel.status()["gate"] is None
+    assert channel.status()["gates"] == []
 
 
 def test_metrics_have_a_series_per_gate_that_is_one_while_it_holds(tmp_path: Path) -> None:
@@ -216,7 +224,10 @@ def test_metrics_have_a_series_per_gate_that_is_one_while_it_holds(tmp_path: Pat
     claim.reason = "claim lost"
     h.tick(2)
     assert held() == {"venue sim": 0, "market claim": 1}
-    venue.halt = "sim: dead man's switch not armed yet"  # the first gate with a reason is the one shown
+    venue.halt = "sim: dead man's switch not armed yet"  # both hold: both series say so
+    h.tick(2)
+    assert held() == {"venue sim": 1, "market claim": 1}
+    claim.reason = None
     h.tick(2)
     assert held() == {"venue sim": 1, "market claim": 0}
     venue.halt = claim.reason = None
@@ -237,3 +248,101 @@ def test_transitions_left_out_of_the_log_are_told_at_stop(tmp_path: Path, lines:
     h.engine.runner.stop(h.clock)
     assert len(lines) == GATE_LOG_LINES + 1, lines
     assert lines[-1].startswith("quoting still held by gate flappy: flap [") and "not logged" in lines[-1], lines[-1]
+
+
+def test_two_gates_holding_at_once_are_both_shown_everywhere(tmp_path: Path) -> None:
+    """The venue's guard and the market claim hold together: every display names both, with their reasons.
+
+    Before: only the first was shown; the operator fixed it and only then learnt of the second.
+    """
+    h, venue, channel, board = rig(tmp_path)
+    claim = Switch()
+    h.engine.runner.add_gate(claim, "market claim")
+    guard = "sim: dead man's switch not armed yet"
+    claim.reason = "market claim lost to instance other"
+    h.tick(2)
+    venue.halt = guard
+    h.tick(3)
+    block = status_block(h.engine, h.clock.now_ns)
+    assert "[HELD by gate venue sim for 0.2 s: " + guard in block, block
+    assert "by gate market claim for 0.4 s: market claim lost to instance other" in block, block
+    status = channel.status()
+    assert [(g["gate"], g["reason"], g["ticks"]) for g in status["gates"]] == [
+        ("venue sim", guard, 3), ("market claim", "market claim lost to instance other", 5)]
+    assert status["quoting"] == (f"held by gate venue sim: {guard}; by gate market claim: "
+                                 "market claim lost to instance other"), status["quoting"]
+    board.refresh()
+    assert board.snapshot["gates"] == status["gates"]
+    live = format_live(board.snapshot)
+    assert "HELD by gate venue sim" in live and guard in live, live
+    assert "HELD by gate market claim" in live and "lost to instance other" in live, live
+    venue.halt = claim.reason = None
+    h.tick()
+    text = format_report(report(h))
+    assert "venue sim: held 3 ticks in 1 holds" in text and "market claim: held 5 ticks in 1 holds" in text, text
+
+
+def test_a_second_gate_starting_and_releasing_while_the_first_holds_is_logged(tmp_path: Path,
+                                                                              lines: list[str]) -> None:
+    """Before: a gate that was not the first to hold came and went without a line in the log."""
+    h, venue, _channel, _board = rig(tmp_path)
+    claim = Switch()
+    h.engine.runner.add_gate(claim, "market claim")
+    venue.halt = "sim: dead man's switch not armed yet"
+    h.tick(2)
+    assert len(lines) == 1 and lines[0].startswith("quoting held by gate venue sim"), lines
+    claim.reason = "claim lost"
+    h.tick(2)
+    assert len(lines) == 2 and "held by gate market claim" in lines[1] and "claim lost" in lines[1], lines
+    assert "venue sim" in lines[1], lines[1]  # says what else holds
+    claim.reason = None
+    h.tick(2)
+    assert len(lines) == 3, lines
+    assert "gate market claim released after 2 ticks" in lines[2] and "claim lost" in lines[2], lines[2]
+    assert "still held by gate venue sim" in lines[2] and "quoting again" not in lines[2], lines[2]
+    venue.halt = None
+    h.tick()
+    assert len(lines) == 4 and lines[3].startswith("quoting again: gate venue sim released"), lines
+
+
+def test_a_gate_flapping_behind_a_holding_one_is_rate_limited_and_counted_exactly(tmp_path: Path,
+                                                                                  lines: list[str]) -> None:
+    h, venue, _channel, _board = rig(tmp_path)
+    runner = h.engine.runner
+    gate = Switch()
+    runner.add_gate(gate, "flappy")
+    venue.halt = "sim: dead man's switch not armed yet"
+    tick_ns = h.clock.tick_ns
+    flaps = 3 * GATE_LOG_WINDOW_NS // tick_ns
+    for n in range(flaps):
+        gate.reason = "flap" if n % 2 == 0 else None
+        h.tick()
+    windows = flaps * tick_ns // GATE_LOG_WINDOW_NS + 1
+    assert 0 < len(lines) <= windows * (GATE_LOG_LINES + 1), (len(lines), lines[:10])
+    assert any("not logged" in line for line in lines), lines
+    assert any("released" in line and "flappy" in line for line in lines), lines
+    held = (flaps + 1) // 2
+    tallies = {g["gate"]: (g["ticks"], g["holds"]) for g in report(h)["quoting_gates"]}
+    assert tallies == {"venue sim": (flaps, 1), "flappy": (held, held)}
+    # It stopped flapping (released) behind the guard: once the window passes the log says where it ended, once.
+    gate.reason = None
+    before = len(lines)
+    h.tick(GATE_LOG_WINDOW_NS // tick_ns + 5)
+    assert len(lines) == before + 1, lines[before:]
+    assert lines[-1].startswith("quoting still held by gate venue sim:") and "flappy" not in lines[-1], lines[-1]
+
+
+def test_the_line_owed_at_stop_names_every_gate_still_holding(tmp_path: Path, lines: list[str]) -> None:
+    h, venue, _channel, _board = rig(tmp_path)
+    gate = Switch()
+    h.engine.runner.add_gate(gate, "flappy")
+    venue.halt = "guard"
+    for n in range(3 * GATE_LOG_LINES):
+        gate.reason = "flap" if n % 2 == 0 else None
+        h.tick()
+    gate.reason = "flap"
+    h.tick()
+    assert len(lines) == GATE_LOG_LINES, lines
+    h.engine.runner.stop(h.clock)
+    assert len(lines) == GATE_LOG_LINES + 1, lines
+    assert lines[-1].startswith("quoting still held by gate venue sim: guard; by gate flappy: flap ["), lines[-1]

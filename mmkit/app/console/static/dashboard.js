@@ -80,10 +80,11 @@ function drawHeader(s) {
        ks.halted ? "bad" : (unlimited ? "warn" : "ok"));
   // Green "quoting" only when nothing holds it: a runner gate (the venue's dead man's switch, the market
   // claim, the journal), the kill switch or a controller halt keeps quotes off while the engine runs.
-  const g = s.gate;
+  // Every gate that holds is named (in gate order), not only the first: fixing one must not hide the next.
+  const gates = s.gates || [];
   if (!s.quoting) pill("quoting", "quoting PAUSED", "warn");
   else if (s.halt) pill("quoting", `quoting HALTED: ${s.halt}`, "bad");
-  else if (g) pill("quoting", `quoting HELD by gate ${g.gate} since ${time(g.since_ns)} (${g.ticks} ticks): ${g.reason}`, "bad");
+  else if (gates.length) pill("quoting", "quoting HELD " + gates.map(g => `by gate ${g.gate} since ${time(g.since_ns)} (${g.ticks} ticks): ${g.reason}`).join("; "), "bad");
   else if (ks.halted) pill("quoting", "quoting HALTED (kill switch)", "bad");
   else pill("quoting", "quoting", "ok");
   if (s.hedge) pill("hedge", `hedge ${s.hedge.venue}: ${s.hedge.stopped ? "STOPPED " + s.hedge.stopped : "on"} (${s.hedge.working} working)`, s.hedge.stopped ? "bad" : "ok");

@@ -214,6 +214,28 @@ async def test_what_a_client_claims_reaches_the_log_on_one_line(rig: Rig) -> Non
     assert any("cli\\n2026-12-07 12:00:00 | ERROR | KILL SWITCH RESET" in line for line in control)
 
 
+async def test_resume_and_status_name_every_gate_that_holds_quoting(rig: Rig) -> None:
+    """Two gates hold: the reply names both, so the operator does not fix one and only then meet the other."""
+    journal: list[str | None] = ["journal: disk full"]
+    claim: list[str | None] = ["market claim lost to instance b"]
+    rig.h.engine.runner.add_gate(lambda _ts: journal[0], "journal")
+    rig.h.engine.runner.add_gate(lambda _ts: claim[0], "market claim")
+    await rig.ticks.next_tick()
+    await rig.ticks.next_tick()
+    result = await rig.run("resume")
+    assert not result.ok, result.message
+    assert "held by gate journal: journal: disk full" in result.message, result.message
+    assert "by gate market claim: market claim lost to instance b" in result.message, result.message
+    assert [g["gate"] for g in result.data["gates"]] == ["journal", "market claim"]
+    status = await rig.run("status")
+    assert "journal: disk full" in status.data["quoting"] and "lost to instance b" in status.data["quoting"]
+    journal[0] = None
+    await rig.ticks.next_tick()
+    await rig.ticks.next_tick()
+    result = await rig.run("resume")
+    assert not result.ok and "journal" not in result.message and "market claim" in result.message, result.message
+
+
 async def test_resume_says_a_runner_gate_still_holds_quoting(rig: Rig) -> None:
     """A gate is not lifted by hand (it clears when its cause does): resume must not answer "quoting"."""
     held: list[str | None] = ["journal: disk full"]
@@ -224,7 +246,7 @@ async def test_resume_says_a_runner_gate_still_holds_quoting(rig: Rig) -> None:
     assert result.ok
     result = await rig.run("resume")
     assert not result.ok and "held by gate journal: journal: disk full" in result.message, result.message
-    assert result.data["gate"]["gate"] == "journal"
+    assert [g["gate"] for g in result.data["gates"]] == ["journal"]
     held[0] = None
     await rig.ticks.next_tick()
     await rig.ticks.next_tick()
