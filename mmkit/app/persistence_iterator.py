@@ -145,8 +145,8 @@ class Persistence:
         self._next_pnl = 0
         self._next_hot = 0
         self._next_heartbeat = 0
-        #: The gate hold last published to Redis (``GateHold.as_dict``), None: none holds.
-        self._gate_published: dict[str, object] | None = None
+        #: The gate holds last published to Redis (``GateHold.as_dict`` each, gate order), []: none holds.
+        self._gates_published: list[dict[str, object]] = []
         self._last_fair: tuple[Decimal | None, float] | None = None
         self._orders_recorded = 0
         self._fills_recorded = 0
@@ -491,14 +491,14 @@ class Persistence:
         assert self.redis is not None
         engine = self.engine
         self.redis.publish_position(engine.venue.venue, engine.symbol, engine.inventory.position)
-        # The holding runner gate, for `mmkit status` without a dashboard: on every change of hold (a new
-        # hold or a release), and its reason refreshed at the hot cadence while it holds.
-        hold = engine.runner.gate_hold
-        if hold is not None or self._gate_published is not None:
-            shown = None if hold is None else hold.as_dict()
-            if shown != self._gate_published:
-                self._gate_published = shown
-                self.redis.publish_quoting_gate(shown)
+        # Every holding runner gate, for `mmkit status` without a dashboard: on every change of holds (a new
+        # hold or a release), and their reasons refreshed at the hot cadence while they hold.
+        holds = engine.runner.gate_holds
+        if holds or self._gates_published:
+            shown = [hold.as_dict() for hold in holds]
+            if shown != self._gates_published:
+                self._gates_published = shown
+                self.redis.publish_quoting_gates(shown)
         fair = engine.runner.last_fair
         if (fair.price, fair.confidence) != self._last_fair:
             self._last_fair = (fair.price, fair.confidence)

@@ -104,7 +104,7 @@ def status_from_redis(url: str, instance: str) -> dict[str, Any] | None:
         "pnl": hot.pnl,
         "fair_values": hot.fair_values,
         "kill_switch": hot.kill_switch,
-        "quoting_gate": hot.quoting_gate,
+        "quoting_gates": hot.quoting_gates,
     }
 
 
@@ -241,8 +241,7 @@ def format_status(status: dict[str, Any], now_ns: int | None = None) -> str:
         f"heartbeat    {_utc(beat)} ({age:.1f} s ago)",
         f"kill switch  {kill_text}",
     ]
-    gate = status.get("quoting_gate")
-    if gate:
+    for gate in status.get("quoting_gates") or []:  # every gate holding quoting, one line each
         lines.append(f"quoting      HELD by gate {gate.get('gate')} since {_utc(int(gate.get('since_ns', 0)))} "
                      f"({gate.get('ticks')} ticks): {gate.get('reason')}")
     if status.get("clock_warning"):

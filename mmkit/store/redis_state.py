@@ -200,9 +200,9 @@ class RedisState:
         value = {"active": active, "reason": reason, "ts_ns": ts_ns}
         self._set(_Op("set", self._key("kill_switch"), value=_dumps(value)))
 
-    def publish_quoting_gate(self, hold: dict[str, Any] | None) -> None:
-        """The runner gate holding quoting now (gate, reason, since_ns, ticks), or None: no gate holds."""
-        self._set(_Op("set", self._key("quoting_gate"), value=_dumps(hold)))
+    def publish_quoting_gates(self, holds: list[dict[str, Any]]) -> None:
+        """Every runner gate holding quoting now, in gate order (gate, reason, since_ns, ticks); []: none holds."""
+        self._set(_Op("set", self._key("quoting_gates"), value=_dumps(holds)))
 
     def _key(self, name: str) -> str:
         return state_key(self.instance, name)
@@ -309,8 +309,8 @@ class HotState:
     fair_values: dict[str, dict[str, Any]]
     pnl: dict[str, dict[str, Any]]
     kill_switch: dict[str, Any] | None
-    #: The runner gate holding quoting (``publish_quoting_gate``); None when none holds or none was published.
-    quoting_gate: dict[str, Any] | None = None
+    #: Every runner gate holding quoting (``publish_quoting_gates``); [] when none holds or none was published.
+    quoting_gates: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
@@ -320,8 +320,8 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
     )
     try:
         pipe = client.pipeline(transaction=True)
-        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch", "quoting_gate"):
-            if name in ("heartbeat", "kill_switch", "quoting_gate"):
+        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch", "quoting_gates"):
+            if name in ("heartbeat", "kill_switch", "quoting_gates"):
                 pipe.get(state_key(instance, name))
             else:
                 pipe.hgetall(state_key(instance, name))
@@ -335,7 +335,7 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
         fair_values={k: json.loads(v) for k, v in fair.items()},
         pnl={k: json.loads(v) for k, v in pnl.items()},
         kill_switch=json.loads(kill) if kill else None,
-        quoting_gate=json.loads(gate) if gate else None,
+        quoting_gates=json.loads(gate) if gate else [],
     )
 
 

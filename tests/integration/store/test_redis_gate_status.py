@@ -25,11 +25,13 @@ from strategies.simple import SimpleConfig, SimpleController
 pytestmark = pytest.mark.integration
 
 
-async def test_status_from_redis_shows_the_holding_gate_and_clears_it(redis_url: str, tmp_path: Path) -> None:
+async def test_status_from_redis_shows_every_holding_gate_and_clears_it(redis_url: str, tmp_path: Path) -> None:
     instance = "gate-" + uuid.uuid4().hex[:8]
     h = Harness(SimpleController(SimpleConfig(half_spread_bps=D(10), order_size=D("0.01"))))
     held: list[str | None] = [None]
+    claim: list[str | None] = [None]
     h.engine.runner.add_gate(lambda _ts: held[0], "venue kraken")
+    h.engine.runner.add_gate(lambda _ts: claim[0], "market claim")
     p = attach_persistence(h.engine, StoreSection(redis_url=redis_url), instance, tmp_path)
     try:
         await h.engine.start()
@@ -37,7 +39,7 @@ async def test_status_from_redis_shows_the_holding_gate_and_clears_it(redis_url:
         h.tick(3)
         assert p.redis is not None and p.redis.flush(5.0)
         status = status_from_redis(redis_url, instance)
-        assert status is not None and status["quoting_gate"] is None
+        assert status is not None and status["quoting_gates"] == []
         assert "HELD" not in format_status({**status, "instance": instance})
 
         held[0] = "kraken: dead man's switch not armed"
@@ -45,22 +47,39 @@ async def test_status_from_redis_shows_the_holding_gate_and_clears_it(redis_url:
         assert p.redis.flush(5.0)
         status = status_from_redis(redis_url, instance)
         assert status is not None
-        gate = status["quoting_gate"]
-        assert gate is not None and gate["gate"] == "venue kraken"
+        (gate,) = status["quoting_gates"]
+        assert gate["gate"] == "venue kraken"
         assert gate["reason"] == "kraken: dead man's switch not armed"
         text = format_status({**status, "instance": instance})
         assert "quoting      HELD by gate venue kraken" in text and "dead man's switch not armed" in text
 
-        held[0] = None
+        # A second gate holds too (the market claim): both are in Redis and both are printed.
+        claim[0] = "market claim lost to instance other"
         h.tick(2)
         assert p.redis.flush(5.0)
         status = status_from_redis(redis_url, instance)
-        assert status is not None and status["quoting_gate"] is None
+        assert status is not None
+        assert [g["gate"] for g in status["quoting_gates"]] == ["venue kraken", "market claim"]
+        text = format_status({**status, "instance": instance})
+        assert "quoting      HELD by gate venue kraken" in text and "HELD by gate market claim" in text, text
+        assert "lost to instance other" in text, text
+
+        held[0] = None  # the first lets go, the second still holds
+        h.tick(2)
+        assert p.redis.flush(5.0)
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and [g["gate"] for g in status["quoting_gates"]] == ["market claim"]
+
+        claim[0] = None
+        h.tick(2)
+        assert p.redis.flush(5.0)
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and status["quoting_gates"] == []
         assert "HELD" not in format_status({**status, "instance": instance})
     finally:
         h.stop()
         p.close()
         cleanup = redis.Redis.from_url(redis_url)
         cleanup.delete(*[state_key(instance, n) for n in ("heartbeat", "position", "orders", "fair_value", "pnl",
-                                                          "kill_switch", "quoting_gate")])
+                                                          "kill_switch", "quoting_gates")])
         cleanup.close()
