@@ -374,7 +374,15 @@ class StrategyRunner:
         stats.last_decision_ns = perf_counter_ns() - began
 
     def add_gate(self, gate: Callable[[int], str | None], name: str) -> None:
-        """Append ``gate`` to :attr:`gates` under ``name`` (what status displays and the report call it)."""
+        """Append ``gate`` to :attr:`gates` under ``name`` (what status displays and the report call it).
+
+        A name or a gate already added is refused: two gates under one name would share one tally and one
+        metrics series (both holding, each tick counted twice, and no telling which of the two holds).
+        """
+        if any(gate is known for known in self.gates):
+            raise ValueError(f"gate {name!r} was already added (as {self.gate_name(gate)!r}): a gate runs once a tick")
+        if name in self._gate_names.values():
+            raise ValueError(f"a gate named {name!r} was already added: each gate needs its own name")
         self.gates.append(gate)
         self._gate_names[gate] = name
 

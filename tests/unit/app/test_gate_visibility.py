@@ -346,3 +346,19 @@ def test_the_line_owed_at_stop_names_every_gate_still_holding(tmp_path: Path, li
     h.engine.runner.stop(h.clock)
     assert len(lines) == GATE_LOG_LINES + 1, lines
     assert lines[-1].startswith("quoting still held by gate venue sim: guard; by gate flappy: flap ["), lines[-1]
+
+
+def test_a_second_gate_under_a_name_already_used_is_refused(tmp_path: Path) -> None:
+    """Two gates under one name would share one tally and one metrics series: both holding, each tick would
+    count twice and the operator could not tell which of the two holds. Refused when added, naming it."""
+    h, _venue, _channel, _board = rig(tmp_path)
+    runner = h.engine.runner
+    runner.add_gate(Switch(), "market claim")
+    before = list(runner.gates)
+    with pytest.raises(ValueError, match=r"'market claim'.*already"):
+        runner.add_gate(Switch(), "market claim")
+    gate = Switch()
+    runner.add_gate(gate, "journal")
+    with pytest.raises(ValueError, match="already"):
+        runner.add_gate(gate, "journal again")
+    assert runner.gates == [*before, gate]
