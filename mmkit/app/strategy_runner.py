@@ -425,7 +425,7 @@ class StrategyRunner:
             if self._gate_unlogged and ts_ns - self._gate_window_ns >= GATE_LOG_WINDOW_NS:
                 self._gate_line(ts_ns, f"quoting still held {_held_by(before)}")
             return
-        current = {id(hold.source): hold for hold in before}  # by identity: a gate need not be hashable
+        current = {id(hold.source): hold for hold in before}  # by identity, as the fast path above compares
         holds: list[GateHold] = []
         started: list[GateHold] = []
         for gate, reason in gated:
