@@ -45,6 +45,9 @@ from redis.retry import Retry
 from mmkit.store.records import OrderRecord, PnLRecord, to_jsonable
 
 KEY_PREFIX = "mmkit"
+#: The one holding gate, as versions before ``quoting_gates`` wrote it (still written and read: see
+#: :meth:`RedisState.publish_quoting_gates`).
+LEGACY_GATE_KEY = "quoting_gate"
 
 
 def state_key(instance: str, name: str) -> str:
@@ -201,8 +204,14 @@ class RedisState:
         self._set(_Op("set", self._key("kill_switch"), value=_dumps(value)))
 
     def publish_quoting_gates(self, holds: list[dict[str, Any]]) -> None:
-        """Every runner gate holding quoting now, in gate order (gate, reason, since_ns, ticks); []: none holds."""
+        """Every runner gate holding quoting now, in gate order (gate, reason, since_ns, ticks); []: none holds.
+
+        The first one is also kept under the key ``quoting_gate`` (the hold, or null), as earlier versions
+        wrote it: an older ``mmkit status`` or a desk's own monitor reading that key must still see that
+        quoting is held while the desk upgrades, not an empty key it would take for "no gate holds".
+        """
         self._set(_Op("set", self._key("quoting_gates"), value=_dumps(holds)))
+        self._set(_Op("set", self._key(LEGACY_GATE_KEY), value=_dumps(holds[0] if holds else None)))
 
     def _key(self, name: str) -> str:
         return state_key(self.instance, name)
@@ -320,12 +329,13 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
     )
     try:
         pipe = client.pipeline(transaction=True)
-        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch", "quoting_gates"):
-            if name in ("heartbeat", "kill_switch", "quoting_gates"):
+        for name in ("heartbeat", "position", "orders", "fair_value", "pnl", "kill_switch", "quoting_gates",
+                     LEGACY_GATE_KEY):
+            if name in ("heartbeat", "kill_switch", "quoting_gates", LEGACY_GATE_KEY):
                 pipe.get(state_key(instance, name))
             else:
                 pipe.hgetall(state_key(instance, name))
-        heartbeat, positions, orders, fair, pnl, kill, gate = pipe.execute()
+        heartbeat, positions, orders, fair, pnl, kill, gates, legacy_gate = pipe.execute()
     finally:
         client.close()
     return HotState(
@@ -335,8 +345,20 @@ def read_hot_state(url: str, instance: str, timeout_s: float = 1.0) -> HotState:
         fair_values={k: json.loads(v) for k, v in fair.items()},
         pnl={k: json.loads(v) for k, v in pnl.items()},
         kill_switch=json.loads(kill) if kill else None,
-        quoting_gates=json.loads(gate) if gate else [],
+        quoting_gates=_gates(gates, legacy_gate),
     )
+
+
+def _gates(gates: str | None, legacy_gate: str | None) -> list[dict[str, Any]]:
+    """The holding gates from ``quoting_gates``; from ``quoting_gate`` alone when an earlier version wrote it.
+
+    Why: an engine of the previous version, still running while the desk upgrades, writes only the one
+    key; reading the new key alone would show "no gate holds" while its quoting is held.
+    """
+    if gates is not None:
+        return list(json.loads(gates))
+    hold = json.loads(legacy_gate) if legacy_gate else None
+    return [hold] if hold else []
 
 
 def _dumps(value: Any) -> str:

@@ -373,6 +373,8 @@ class Dashboard:
             # every runner gate holding quoting, in gate order (the page shows each in red, never a green
             # "quoting"); [] while none does
             "gates": [hold.as_dict() for hold in runner.gate_holds],
+            # the first of them, or None: the field as versions before "gates" served it (external readers)
+            "gate": runner.gate_holds[0].as_dict() if runner.gate_holds else None,
             "halt": runner.failure_halt or "",
             "hedge": None
             if hedge is None

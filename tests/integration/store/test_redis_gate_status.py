@@ -8,9 +8,12 @@ healthy there.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -18,7 +21,7 @@ import redis
 from mmkit.app.config import StoreSection
 from mmkit.app.persistence import attach_persistence
 from mmkit.app.status_cmd import format_status, status_from_redis
-from mmkit.store.redis_state import state_key
+from mmkit.store.redis_state import LEGACY_GATE_KEY, state_key
 from mmkit.testing.harness import Harness
 from strategies.simple import SimpleConfig, SimpleController
 
@@ -75,11 +78,45 @@ async def test_status_from_redis_shows_every_holding_gate_and_clears_it(redis_ur
         assert p.redis.flush(5.0)
         status = status_from_redis(redis_url, instance)
         assert status is not None and status["quoting_gates"] == []
+        assert _legacy_gate(redis_url, instance) is None
         assert "HELD" not in format_status({**status, "instance": instance})
     finally:
         h.stop()
         p.close()
         cleanup = redis.Redis.from_url(redis_url)
         cleanup.delete(*[state_key(instance, n) for n in ("heartbeat", "position", "orders", "fair_value", "pnl",
-                                                          "kill_switch", "quoting_gates")])
+                                                          "kill_switch", "quoting_gates", LEGACY_GATE_KEY)])
         cleanup.close()
+
+
+def _legacy_gate(redis_url: str, instance: str) -> Any:
+    """The hold under the key versions before ``quoting_gates`` wrote and read (None: no gate holds)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        raw = client.get(state_key(instance, LEGACY_GATE_KEY))
+    finally:
+        client.close()
+    assert raw is not None, "the engine no longer writes quoting_gate: an earlier mmkit status would read no gate"
+    return json.loads(raw)
+
+
+def test_a_hold_written_by_an_earlier_version_is_shown_by_status(redis_url: str) -> None:
+    """An engine of the previous version (still running while the desk upgrades) writes only ``quoting_gate``.
+
+    Reading ``quoting_gates`` alone would show that engine as quoting while a gate holds it.
+    """
+    instance = "gate-old-" + uuid.uuid4().hex[:8]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    hold = {"gate": "market claim", "reason": "market claim lost to instance other", "since_ns": 1, "ticks": 4}
+    try:
+        client.set(state_key(instance, "heartbeat"), json.dumps({"ts_ns": time.time_ns()}))
+        client.set(state_key(instance, LEGACY_GATE_KEY), json.dumps(hold))
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and status["quoting_gates"] == [hold]
+        assert "HELD by gate market claim" in format_status({**status, "instance": instance})
+        client.set(state_key(instance, LEGACY_GATE_KEY), "null")  # that engine's gate let go
+        status = status_from_redis(redis_url, instance)
+        assert status is not None and status["quoting_gates"] == []
+    finally:
+        client.delete(state_key(instance, "heartbeat"), state_key(instance, LEGACY_GATE_KEY))
+        client.close()

@@ -105,6 +105,8 @@ def test_a_venue_guard_is_shown_everywhere_while_it_holds_and_cleared_after(tmp_
     board.refresh()
     snap = board.snapshot
     assert snap["gates"] == status["gates"] and snap["quoting"] is True
+    # the field as versions before "gates" had it, for a desk's monitor that still reads it: the first hold
+    assert status["gate"] == snap["gate"] == status["gates"][0]
     assert "HELD by gate venue sim" in format_live(snap) and why in format_live(snap)
 
     venue.halt = None
@@ -114,6 +116,7 @@ def test_a_venue_guard_is_shown_everywhere_while_it_holds_and_cleared_after(tmp_
     assert channel.status()["quoting"] == "active" and channel.status()["gates"] == []
     board.refresh()
     assert board.snapshot["gates"] == [] and "HELD" not in format_live(board.snapshot)
+    assert channel.status()["gate"] is None and board.snapshot["gate"] is None
 
     venue.halt = "sim: dead man's switch not armed yet"
     h.tick(2)
