@@ -538,8 +538,18 @@ def backtest_loaded(
     verdict = data_verdict(report, notes, data, max_invalid_pct)
     if verdict is not None:
         result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
+    if result.left_open:
+        # Recorded here, before report.json is written: it was recorded only for the exit code (1), after the
+        # outputs, so report.json read as a clean run and a sweep trial that left orders open was ranked.
+        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open),
+                                     result.engine.clock.now_ns)
+    if verdict is not None or result.left_open:
         report["problems"] = result.engine.outcome.as_report()
     return result, verdict
+
+
+def _left_open_reason(left_open: int) -> str:
+    return f"{left_open} orders left open after the run"
 
 
 def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent], start_ns: int | None,
@@ -593,6 +603,7 @@ def _format_failures(result: BacktestResult) -> str:
 def _exit_code(result: BacktestResult) -> int:
     """The outcome's documented code, most severe first: orders left open (1), a controller or iterator
     failure (4), unhealthy data (7); 0 for a clean run."""
-    if result.left_open:
-        result.engine.outcome.record(ProblemKind.NOT_FLAT, f"{result.left_open} orders left open after the run")
+    if result.left_open and not result.engine.outcome.has(ProblemKind.NOT_FLAT):  # a run not through backtest_loaded
+        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open),
+                                     result.engine.clock.now_ns)
     return result.engine.outcome.exit_code()
