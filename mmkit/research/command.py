@@ -21,14 +21,14 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.research import funding_gap, no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
-from mmkit.research.search import Evaluation, PointScore, Search, SweepResult
+from mmkit.research.search import Evaluation, PointScore, Search, SweepResult, judge
 from mmkit.research.space import check
 from mmkit.research.spec import DataSet, SweepSpec, load_sweep
 from mmkit.research.store import TrialStore
@@ -63,7 +63,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     try:
         result = search.run()
     except SweepInterrupted as exc:
-        partial = finished_evaluations(store, spec)
+        partial = finished_evaluations(store, spec, runner.planned)
         write_results(spec, SweepResult(evaluations=partial), out)
         print(f"\n{exc}; {len(partial)} finished trial(s) kept in {out}/ (run again to resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -167,29 +167,27 @@ def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5)
         print(f"  {name:16s} {out / name}")
 
 
-def finished_evaluations(store: TrialStore, spec: SweepSpec) -> list[Evaluation]:
-    """Every trial in the store with a result, as table rows (after Ctrl-C: what the sweep has so far)."""
-    from mmkit.research.metrics import MetricMissing, metric, violations
+def finished_evaluations(store: TrialStore, spec: SweepSpec, keys: Collection[str]) -> list[Evaluation]:
+    """The trials ``keys`` (what this sweep asked for so far) that have a result, as table rows (after Ctrl-C).
 
+    Judged as the full table judges them (:func:`~mmkit.research.search.judge`: a trial with a problem is not
+    feasible), and only this sweep's: the directory may hold an older sweep's trials (other parameters,
+    another objective, an older mmkit). Why: this listed every trial in the directory and judged only the
+    objective and the constraints, so an interrupted sweep's table ranked a trial whose controller failed,
+    or a trial of another sweep, as a result of this one.
+    """
     evaluations: list[Evaluation] = []
-    for directory in sorted(p for p in store.trials.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not (directory / "result.json").is_file():
+    for key in sorted(keys):
+        if not (store.path(key) / "result.json").is_file():
             continue
-        trial = store.spec(directory.name)
-        result = store.result(directory.name)
-        report = result.get("report")
-        objective = None
-        broken: list[str] = []
-        if report is not None:
-            try:
-                objective = metric(report, spec.objective)
-            except MetricMissing as exc:
-                broken.append(str(exc.args[0]))
-            broken += violations(report, spec.constraints)
-        else:
-            broken.append(f"failed: {result.get('error', '')}")
+        try:
+            trial = store.spec(key)
+            result = store.result(key)
+        except (OSError, ValueError, TypeError):  # a damaged trial: the next run runs it again
+            continue
         dataset = DataSet(trial.dataset, Path(trial.data_path), trial.start_ns, trial.end_ns)
-        evaluations.append(Evaluation(len(evaluations), trial.params, dataset, directory.name, result, objective,
+        objective, broken = judge(result, spec)
+        evaluations.append(Evaluation(len(evaluations), trial.params, dataset, key, result, objective,
                                       objective is not None and not broken, broken, phase="finished"))
     return evaluations
 

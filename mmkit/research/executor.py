@@ -96,11 +96,18 @@ class Runner:
     def __init__(self, store: TrialStore, progress: Progress | None = None) -> None:
         self.store = store
         self.progress = progress or Progress(False)
+        #: Every trial key this sweep has asked for (run or found finished): what an interrupted sweep may list.
+        self.planned: set[str] = set()
 
     def run(self, specs: Sequence[TrialSpec]) -> dict[str, dict[str, Any]]:
         unique: dict[str, TrialSpec] = {}
         for spec in specs:
             unique.setdefault(spec.key(), spec)
+        self.planned.update(unique)
+        for key in unique:
+            damage = self.store.damage(key)
+            if damage is not None:  # result.json says ok, its report cannot be read: never trusted, run again
+                print(f"trial {key} is damaged ({damage}): running it again", file=sys.stderr, flush=True)
         todo = [spec for key, spec in unique.items() if not self.store.finished(key)]
         self.progress.start(len(unique), len(unique) - len(todo))
         try:

@@ -42,6 +42,25 @@ def as_number(value: Any) -> float | None:
     return None
 
 
+def report_problems(report: Mapping[str, Any]) -> list[str]:
+    """Every problem the report records (what ``mmkit backtest`` exits non-zero for), each reason once.
+
+    Why both places: the run's own problems (a controller or an iterator failure, a halted ledger) are in
+    ``counters.problems``, written when the run ended; the verdicts reached after it (data unhealthy, orders
+    left open) rewrite the complete list at the top level ``problems``. A sweep that read only the top level
+    ranked a trial whose controller failed (exit 4) as a good one.
+    """
+    counters = report.get("counters")
+    found = list(report.get("problems") or []) + list(
+        (counters.get("problems") if isinstance(counters, Mapping) else None) or [])
+    reasons: list[str] = []
+    for problem in found:
+        reason = str(problem.get("reason", problem)) if isinstance(problem, Mapping) else str(problem)
+        if reason not in reasons:
+            reasons.append(reason)
+    return reasons
+
+
 def lookup(report: Mapping[str, Any], path: str) -> list[tuple[str, Any]]:
     """Every (concrete path, value) the dotted ``path`` names in ``report`` (``*`` = any key)."""
     found: list[tuple[str, Any]] = [("", report)]

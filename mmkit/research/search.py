@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from mmkit.research.executor import Runner
-from mmkit.research.metrics import MetricMissing, constraint_margins, metric, violations
+from mmkit.research.metrics import MetricMissing, constraint_margins, metric, report_problems, violations
 from mmkit.research.space import apply, dump_config, grid_points, plain
 from mmkit.research.spec import DataSet, Parameter, SweepSpec
 from mmkit.research.trial import TrialSpec, data_checksum, mmkit_version
@@ -67,6 +67,28 @@ class Fold:
 class SweepResult:
     evaluations: list[Evaluation] = attrs.Factory(list)
     folds: list[Fold] = attrs.Factory(list)
+
+
+def judge(result: Mapping[str, Any], spec: SweepSpec) -> tuple[float | None, list[str]]:
+    """A finished trial's objective and every reason it may not be ranked (empty: feasible).
+
+    One judgement for the full table and for what an interrupted sweep writes, so the two cannot differ.
+    What `mmkit backtest` would exit non-zero for (a controller or iterator failure, a halted ledger, data
+    unhealthy, orders left open) makes a trial's figures no result to rank, whatever the constraints say.
+    """
+    report = result.get("report")
+    objective: float | None = None
+    broken: list[str] = []
+    if result.get("status") == "ok" and report is not None:
+        try:
+            objective = metric(report, spec.objective)
+        except MetricMissing as exc:
+            broken.append(f"objective: {exc.args[0]}")
+        broken += violations(report, spec.constraints)
+        broken += [f"problem: {reason}" for reason in report_problems(report)]
+    else:
+        broken.append(f"failed: {result.get('error', '')}")
+    return objective, broken
 
 
 class Search:
@@ -120,21 +142,7 @@ class Search:
 
     def _evaluation(self, params: dict[str, Any], dataset: DataSet, key: str, result: dict[str, Any], phase: str,
                     fold: int | None) -> Evaluation:
-        report = result.get("report")
-        objective: float | None = None
-        broken: list[str] = []
-        if result["status"] == "ok" and report is not None:
-            try:
-                objective = metric(report, self.spec.objective)
-            except MetricMissing as exc:
-                broken.append(f"objective: {exc.args[0]}")
-            broken += violations(report, self.spec.constraints)
-            # What `mmkit backtest` would exit non-zero for (data unhealthy, orders left open, an engine
-            # failure): such a trial's figures are not a result to rank, whatever the constraints say.
-            broken += [f"problem: {p.get('reason', p) if isinstance(p, dict) else p}"
-                       for p in report.get("problems") or []]
-        else:
-            broken.append(f"failed: {result.get('error', '')}")
+        objective, broken = judge(result, self.spec)
         feasible = objective is not None and not broken
         normal = {k: plain(v) for k, v in params.items()}
         point = self._point_id(params)

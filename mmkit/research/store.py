@@ -47,14 +47,37 @@ class TrialStore:
         return self.trials / key
 
     def finished(self, key: str) -> bool:
-        """A trial that ran to a report (failed ones are tried again by the next run)."""
+        """A trial that ran to a report (failed and damaged ones are tried again by the next run)."""
+        return self._status(key) == "ok" and self.damage(key) is None
+
+    def _status(self, key: str) -> str | None:
         result = self.path(key) / "result.json"
         if not result.is_file():
-            return False
+            return None
         try:
-            return bool(json.loads(result.read_text(encoding="utf-8")).get("status") == "ok")
-        except (OSError, ValueError):
-            return False
+            status = json.loads(result.read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return str(status)
+
+    def damage(self, key: str) -> str | None:
+        """Why a trial whose result.json says ok cannot be read as one (None: it can, or it did not finish).
+
+        Why: the directory is renamed into place whole, but a disk that lost a write (nothing is fsynced), or
+        a person, can leave result.json saying ok beside a report.json cut short or gone. The sweep then
+        died on a JSON traceback when it resumed, or listed the trial as failed with no error and exited 0.
+        Such a trial is run again, and the sweep says so.
+        """
+        if self._status(key) != "ok":
+            return None
+        report = self.path(key) / "report.json"
+        try:
+            data = json.loads(report.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return "report.json is missing"
+        except (OSError, ValueError) as exc:
+            return f"report.json cannot be read ({type(exc).__name__}: {exc})"
+        return None if isinstance(data, dict) else "report.json is not a JSON object"
 
     def save(self, spec: TrialSpec, outcome: dict[str, Any]) -> None:
         """Write a trial's spec, outputs and result atomically (rename of a complete directory)."""
