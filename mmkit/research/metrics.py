@@ -28,11 +28,15 @@ class MetricMissing(KeyError):
 
 
 def as_number(value: Any) -> float | None:
-    """A report value as a float, or None when it is not a number (Decimal strings are numbers)."""
+    """A report value as a float, or None when it is not a finite number (Decimal strings are numbers).
+
+    Not finite is not a number: an inf (json reads `Infinity` as one) would rank first and pass every
+    bound, as NaN would sort anywhere; both are refused, like the Decimal texts "Infinity" and "NaN".
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return None if isinstance(value, float) and math.isnan(value) else float(value)
+        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
     if isinstance(value, str):
         try:
             number = Decimal(value)

@@ -36,6 +36,17 @@ def test_any_report_key_by_dotted_path_decimal_strings_are_numbers() -> None:
         metric(REPORT, "pnl.sharpe")  # None
 
 
+def test_an_infinite_value_is_not_a_number_to_rank_or_to_pass_a_constraint() -> None:
+    """json.loads reads `Infinity` (what json.dumps writes for a float inf) as inf: it ranked first in a maximising
+    sweep and passed every `>=` constraint, while the Decimal text "Infinity" was refused (not a number)."""
+    report = json.loads(json.dumps({"pnl": {"per_volume": float("inf"), "ratio": float("-inf")}, "fills": 5}))
+    for path in ("pnl.per_volume", "pnl.ratio"):
+        with pytest.raises(MetricMissing, match="not a number"):
+            metric(report, path)
+    assert violations(report, [c("pnl.per_volume", ">=", 0)]) != []
+    assert constraint_margins(report, [c("pnl.per_volume", ">=", 0)]) == [1.0]
+
+
 def test_wildcard_constraints_must_hold_for_every_match() -> None:
     assert [p for p, _ in lookup(REPORT, "data_health.*.invalid_pct")] == [
         "data_health.book.invalid_pct", "data_health.trades.invalid_pct"]
