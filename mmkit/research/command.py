@@ -112,6 +112,7 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
              "in_sample": f.best.score if f.best else None,
              "out_of_sample": f.out_of_sample.score if f.out_of_sample else None,
              "out_of_sample_feasible": f.out_of_sample.feasible if f.out_of_sample else None,
+             "out_of_sample_why": page.out_of_sample_why(result, f),
              "trials": (f.best.keys if f.best else []) + (f.out_of_sample.keys if f.out_of_sample else [])}
             for f in result.folds
         ],
@@ -120,10 +121,14 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
     if spec.mode == "walk_forward":
         with (out / "walk_forward.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["fold", "train", "test", "params", "in_sample", "out_of_sample"])
+            writer.writerow(["fold", "train", "test", "params", "in_sample", "out_of_sample",
+                             "out_of_sample_feasible", "out_of_sample_why"])
             for fold in summary["walk_forward"]:
                 writer.writerow([fold["fold"], fold["train"], fold["test"], json.dumps(fold["params"]),
-                                 fold["in_sample"], fold["out_of_sample"]])
+                                 fold["in_sample"], fold["out_of_sample"], fold["out_of_sample_feasible"],
+                                 fold["out_of_sample_why"]])
+    else:  # an older walk-forward's table in the same directory would read as this sweep's
+        (out / "walk_forward.csv").unlink(missing_ok=True)
 
 
 def no_feasible_warning(ranked: Sequence[PointScore], result: SweepResult) -> str | None:
@@ -159,8 +164,7 @@ def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5)
         print("  walk-forward: fold  optimised on -> evaluated on   in-sample   out-of-sample")
         for fold in result.folds:
             is_ = "n/a" if fold.best is None or fold.best.score is None else f"{fold.best.score:.6g}"
-            oos = "n/a" if fold.out_of_sample is None or fold.out_of_sample.score is None \
-                else f"{fold.out_of_sample.score:.6g}"
+            oos = page.out_of_sample_text(result, fold) or "n/a"
             print(f"    {fold.fold:>3}  {fold.train} -> {fold.test}  {is_:>10}  {oos:>12}")
     print(f"\nresults written to {out}/")
     for name in ("results.parquet", "results.csv", "index.html", "summary.json"):

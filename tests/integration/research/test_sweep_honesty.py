@@ -142,3 +142,40 @@ def test_a_damaged_finished_trial_is_run_again_not_trusted_nor_fatal(
         assert (out / "trials" / key / "report.json").read_bytes() == originals[key]
         assert f"trial {key}" in captured.err and "damaged" in captured.err, captured.err
     assert all(row["feasible"] == "True" for row in results(out))
+
+
+def test_an_out_of_sample_result_with_a_problem_is_marked_not_passed_off_as_a_score(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The out-of-sample window runs past the recording's end (00:05:04.5): most of it has no book, exit 7.
+
+    Its PnL was printed, put in walk_forward.csv and on the page as the fold's out-of-sample score, and
+    averaged into the out-of-sample mean, with nothing to tell it from a result."""
+    data = shared_data / "binance_spot_btcusdt"
+    path = tmp_path / "walk.yml"
+    path.write_text(
+        f"name: walk\nconfig: {LAYERED}\nseed: 7\ntaker_reach_bps: 30\nmode: walk_forward\n"
+        f"data:\n  - {{path: {data}, from: '2024-08-08T23:55:00Z', to: '2024-08-08T23:55:20Z', label: a}}\n"
+        f"  - {{path: {data}, from: '2024-08-09T00:04:50Z', to: '2024-08-09T00:06:00Z', label: b}}\n"
+        "parameters:\n  strategy.params.base_spread_pct: [0.01, 0.02]\n"
+        "objective: pnl.total\nsearch: grid\n"
+    )
+    out = tmp_path / "out"
+    run_sweep(path, out)
+    printed = capsys.readouterr().out
+    [fold] = json.loads((out / "summary.json").read_text())["walk_forward"]
+    assert fold["out_of_sample"] is not None and fold["out_of_sample_feasible"] is False
+    assert fold["out_of_sample_why"].startswith("problem: "), fold
+    [line] = [line for line in printed.splitlines() if "a -> b" in line]
+    assert "(infeasible: problem: " in line, line
+    with (out / "walk_forward.csv").open(encoding="utf-8") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["out_of_sample_feasible"] == "False" and row["out_of_sample_why"].startswith("problem: "), row
+    page = (out / "index.html").read_text()
+    assert "infeasible: problem: " in page
+    assert "mean of 0 feasible folds" in page  # the mean out-of-sample leaves it out, and says so
+    # The same directory, a plain sweep on window a (its trials are cached): the old folds' table goes.
+    path.write_text(path.read_text().replace("mode: walk_forward\n", "").replace(
+        f"  - {{path: {data}, from: '2024-08-09T00:04:50Z', to: '2024-08-09T00:06:00Z', label: b}}\n", ""))
+    assert run_sweep(path, out) == EXIT_OK
+    assert not (out / "walk_forward.csv").exists()
