@@ -25,6 +25,7 @@ to finish and their results are dropped; the message says so.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -163,6 +164,22 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def remote_error(exc: BaseException) -> str:
+    """One line that says why Ray could not run a trial: the error's type and its cause, without colour codes.
+
+    Why: a RayTaskError's first line names only the task and its pid, in terminal colour codes
+    (``ray::run_trial() (pid=1193, ip=...)``); the cause (``ModuleNotFoundError: No module named ...``) is
+    its last line, and that first line was all results.csv and the console said.
+    """
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if not set(line) <= set("^~ ")), "")
+    head = type(exc).__name__
+    return f"{head}: {cause}" if cause else head
+
+
 class RayRunner(Runner):
     """Each trial a Ray task (1 CPU), as many at once as the cluster has CPUs for."""
 
@@ -214,7 +231,7 @@ class RayRunner(Runner):
             result: dict[str, Any] = ray.get(ref)
             return result
         except Exception as exc:  # the worker died or the task could not run: the trial failed, the sweep goes on
-            return {"key": spec.key(), "status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            return {"key": spec.key(), "status": "failed", "error": remote_error(exc),
                     "wall_s": time.perf_counter() - began, "report": None, "files": {}}
 
     def close(self) -> None:
