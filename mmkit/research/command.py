@@ -11,7 +11,8 @@ a parameter (one line naming the file and key, nothing run), or an objective
 that no trial's report has (after the trials ran: they are kept); 3 the Ray
 cluster of ``--address``/``RAY_ADDRESS`` cannot be joined; 4 one or more
 trials failed (each is in the table with its error; the others' results are
-written); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
+written); 6 the disk failed (one line; saved trials and the previous tables kept
+whole); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
 ``--rerun TRIAL``: 0 the report was reproduced byte for byte, 1 it differs.
 """
 
@@ -20,12 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import shutil
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_NOT_PERSISTED, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.research import funding_gap, no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
 from mmkit.research.search import Evaluation, PointScore, Search, SweepResult, judge
@@ -54,6 +57,16 @@ def sweep_command(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep)  # SweepError is a ConfigError: the CLI prints it on one line, exit 2
     base = check(spec)
     out = output_dir(spec, args.out)
+    try:
+        return _sweep(spec, base, out, args)
+    except OSError as exc:  # a full or failing disk: what was written whole is kept, and the exit says so
+        print(f"mmkit sweep: the sweep's results could not be written in {out} ({exc}); the trials saved before "
+              "are kept whole and the tables (results, index.html, summary.json) are those of the run before, "
+              "if any: free space and run again to resume", file=sys.stderr)
+        return EXIT_NOT_PERSISTED
+
+
+def _sweep(spec: SweepSpec, base: Mapping[str, Any], out: Path, args: argparse.Namespace) -> int:
     store = TrialStore(out)
     if args.rerun:
         return rerun(store, args.rerun)
@@ -92,6 +105,27 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
+    """results.parquet, results.csv, index.html, summary.json (and walk_forward.csv): all of them or none.
+
+    Each is written into a hidden staging directory first and renamed into place only when every one is
+    complete. Why: on a full disk index.html (5 MB, plotly.js embedded) was cut off after the new tables,
+    beside the summary.json of the run before; a reader could not tell the mix from a good set. An OSError
+    leaves the directory's tables as they were and goes to the caller.
+    """
+    staging = out / f".results.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        names = _write_results(spec, result, staging)
+        for name in names:
+            os.replace(staging / name, out / name)
+        if "walk_forward.csv" not in names:  # an older walk-forward's table in the directory would read as ours
+            (out / "walk_forward.csv").unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_results(spec: SweepSpec, result: SweepResult, out: Path) -> list[str]:
     params = [p.path for p in spec.parameters]
     table.write(table.rows(result.evaluations, params), out)
     page.write_page(spec, result, out)
@@ -127,8 +161,8 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
                 writer.writerow([fold["fold"], fold["train"], fold["test"], json.dumps(fold["params"]),
                                  fold["in_sample"], fold["out_of_sample"], fold["out_of_sample_feasible"],
                                  fold["out_of_sample_why"]])
-    else:  # an older walk-forward's table in the same directory would read as this sweep's
-        (out / "walk_forward.csv").unlink(missing_ok=True)
+    return [name for name in ("results.parquet", "results.csv", "index.html", "summary.json", "walk_forward.csv")
+            if (out / name).exists()]
 
 
 def no_feasible_warning(ranked: Sequence[PointScore], result: SweepResult) -> str | None:
