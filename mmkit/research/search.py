@@ -99,6 +99,8 @@ class Search:
         self.result = SweepResult()
         self._checksums: dict[str, str] = {}
         self._points: list[dict[str, Any]] = []
+        #: The Optuna studies this search drove (one per search or walk-forward fold): what TPE was told.
+        self.studies: list[Any] = []
 
     # -- building trials -------------------------------------------------------------------------------------
     def _point_id(self, params: dict[str, Any]) -> int:
@@ -163,6 +165,15 @@ class Search:
             return None
         return max(candidates, key=lambda s: (sign * (s.score or 0.0), -s.point))
 
+    def _unsound(self, score: PointScore) -> bool:
+        """A trial of this point failed or recorded a problem (what `mmkit backtest` exits non-zero for)."""
+        for key in score.keys:
+            result = self.runner.store.result(key)
+            report = result.get("report")
+            if result.get("status") != "ok" or report is None or report_problems(report):
+                return True
+        return False
+
     # -- the searches ----------------------------------------------------------------------------------------
     def optimise(self, datasets: Sequence[DataSet], *, phase: str = "search", fold: int | None = None
                  ) -> list[PointScore]:
@@ -179,6 +190,7 @@ class Search:
         startup = max(1, min(10, self.spec.search.trials // 2))
         sampler = optuna.samplers.TPESampler(seed=self.spec.search.seed, n_startup_trials=startup)
         study = optuna.create_study(direction=self.spec.direction, sampler=sampler)
+        self.studies.append(study)
         scores: list[PointScore] = []
         budget = self.spec.search.trials
         while len(scores) < budget:
@@ -195,7 +207,8 @@ class Search:
                                                    strict=True)]
                     for i, margin in enumerate(margins):  # TPE prefers feasible points (<= 0 holds)
                         trial.set_constraint(f"c{i}", margin)
-                if score.score is None or math.isnan(score.score):
+                if score.score is None or math.isnan(score.score) or self._unsound(score):
+                    # A failed trial, or one whose backtest had a problem: its figure is no evidence for TPE.
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
                     study.tell(trial, score.score)

@@ -179,3 +179,22 @@ def test_an_out_of_sample_result_with_a_problem_is_marked_not_passed_off_as_a_sc
         f"  - {{path: {data}, from: '2024-08-09T00:04:50Z', to: '2024-08-09T00:06:00Z', label: b}}\n", ""))
     assert run_sweep(path, out) == EXIT_OK
     assert not (out / "walk_forward.csv").exists()
+
+
+def test_optuna_is_not_told_the_score_of_a_trial_with_a_problem(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TPE learns from what it is told: a score whose backtest had a problem is no evidence for a region, and
+    without a constraint to break it was told as a good one (the sweep would search where the controller fails)."""
+    from mmkit.research.executor import InProcessRunner
+    from mmkit.research.search import Search
+    from mmkit.research.space import check
+
+    sweep = sweep_file(tmp_path, shared_data / "binance_spot_btcusdt", config=flaky_config(tmp_path, monkeypatch),
+                       params="{low: 0.01, high: 0.05, step: 0.01}")
+    sweep.write_text(sweep.read_text().replace("search: grid", "search: {method: optuna, trials: 2, seed: 1}"))
+    spec = load_sweep(sweep)
+    search = Search(spec, check(spec), InProcessRunner(TrialStore(tmp_path / "out")))
+    search.run()
+    [study] = search.studies
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"], [(t.state, t.values) for t in study.trials]
