@@ -46,6 +46,19 @@ class RayUnavailable(Exception):
     """The Ray cluster named by --address / RAY_ADDRESS cannot be joined (or a local Ray cannot start)."""
 
 
+def _problem_note(outcome: dict[str, Any]) -> str:
+    """", not ranked: problem: ..." for a trial that ran but recorded a problem ("" otherwise).
+
+    Why: its line said only ``ok`` while the backtest recorded what `mmkit backtest` exits non-zero for
+    (a controller failure, data unhealthy); the ranking leaves it out, and the line says so as it happens.
+    """
+    from mmkit.research.metrics import report_problems
+
+    report = outcome.get("report")
+    problems = report_problems(report) if isinstance(report, dict) else []
+    return f", not ranked: problem: {'; '.join(problems)}" if problems else ""
+
+
 class Progress:
     """Trials done, running and failed: a rich bar on a terminal, one line per finished trial otherwise."""
 
@@ -79,7 +92,7 @@ class Progress:
             if finished["status"] != "ok":
                 self.failed += 1
             if not self.tty:
-                error = f": {finished['error']}" if finished["status"] != "ok" else ""
+                error = f": {finished['error']}" if finished["status"] != "ok" else _problem_note(finished)
                 print(f"[{self.done}/{self.total}] trial {finished['key']} {finished['status']} "
                       f"({finished['wall_s']:.2f} s){error}", file=sys.stderr, flush=True)
         if self._bar is not None:
