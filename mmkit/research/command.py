@@ -34,7 +34,7 @@ from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUna
 from mmkit.research.search import Evaluation, PointScore, Search, SweepResult, judge
 from mmkit.research.space import check
 from mmkit.research.spec import DataSet, SweepSpec, load_sweep
-from mmkit.research.store import TrialStore
+from mmkit.research.store import NotPersisted, TrialStore
 from mmkit.research.trial import data_checksum, mmkit_version, run_trial
 
 EXIT_INTERRUPTED = 130
@@ -59,10 +59,10 @@ def sweep_command(args: argparse.Namespace) -> int:
     out = output_dir(spec, args.out)
     try:
         return _sweep(spec, base, out, args)
-    except OSError as exc:  # a full or failing disk: what was written whole is kept, and the exit says so
-        print(f"mmkit sweep: the sweep's results could not be written in {out} ({exc}); the trials saved before "
-              "are kept whole and the tables (results, index.html, summary.json) are those of the run before, "
-              "if any: free space and run again to resume", file=sys.stderr)
+    except NotPersisted as exc:  # a full or failing disk: what was written whole is kept, and the exit says so
+        print(f"mmkit sweep: {exc}; the trials saved before are kept whole and the tables (results, index.html, "
+              "summary.json) are those of the run before, if any: free space and run again to resume",
+              file=sys.stderr)
         return EXIT_NOT_PERSISTED
 
 
@@ -70,7 +70,10 @@ def _sweep(spec: SweepSpec, base: Mapping[str, Any], out: Path, args: argparse.N
     store = TrialStore(out)
     if args.rerun:
         return rerun(store, args.rerun)
-    (out / "sweep.yml").write_text(spec.file.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        (out / "sweep.yml").write_text(spec.file.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        raise NotPersisted(f"the sweep's results could not be written in {out} ({exc})") from exc
     runner = make_runner(store, args)
     search = Search(spec, base, runner)
     try:
@@ -109,18 +112,20 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
 
     Each is written into a hidden staging directory first and renamed into place only when every one is
     complete. Why: on a full disk index.html (5 MB, plotly.js embedded) was cut off after the new tables,
-    beside the summary.json of the run before; a reader could not tell the mix from a good set. An OSError
-    leaves the directory's tables as they were and goes to the caller.
+    beside the summary.json of the run before; a reader could not tell the mix from a good set. A failing disk
+    leaves the directory's tables as they were and raises NotPersisted (the command exits 6).
     """
     staging = out / f".results.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         names = _write_results(spec, result, staging)
         for name in names:
             os.replace(staging / name, out / name)
         if "walk_forward.csv" not in names:  # an older walk-forward's table in the directory would read as ours
             (out / "walk_forward.csv").unlink(missing_ok=True)
+    except OSError as exc:
+        raise NotPersisted(f"the sweep's results could not be written in {out} ({exc})") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

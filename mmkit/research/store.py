@@ -25,12 +25,19 @@ from typing import Any
 from mmkit.research.trial import SHARED_PLOTLY, TrialSpec
 
 
+class NotPersisted(Exception):
+    """A sweep's output could not be written (a full or failing disk): what was written whole is kept."""
+
+
 class TrialStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.trials = root / "trials"
-        self.trials.mkdir(parents=True, exist_ok=True)
-        self._write_plotly()
+        try:
+            self.trials.mkdir(parents=True, exist_ok=True)
+            self._write_plotly()
+        except OSError as exc:
+            raise NotPersisted(f"the sweep's directory {root} cannot be written ({exc})") from exc
 
     def _write_plotly(self) -> None:
         """The one copy of plotly.js the trials' tearsheets load (they do not embed it: see share_plotly)."""
@@ -80,7 +87,16 @@ class TrialStore:
         return None if isinstance(data, dict) else "report.json is not a JSON object"
 
     def save(self, spec: TrialSpec, outcome: dict[str, Any]) -> None:
-        """Write a trial's spec, outputs and result atomically (rename of a complete directory)."""
+        """Write a trial's spec, outputs and result atomically (rename of a complete directory).
+
+        NotPersisted on a failing disk: the trial is not published (a half directory stays hidden).
+        """
+        try:
+            self._save(spec, outcome)
+        except OSError as exc:
+            raise NotPersisted(f"trial {outcome['key']} could not be saved in {self.trials} ({exc})") from exc
+
+    def _save(self, spec: TrialSpec, outcome: dict[str, Any]) -> None:
         key = outcome["key"]
         final = self.path(key)
         tmp = self.trials / f".{key}.{os.getpid()}.tmp"

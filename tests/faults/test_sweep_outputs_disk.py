@@ -59,3 +59,14 @@ def test_a_full_disk_keeps_the_previous_tables_whole_and_exits_not_persisted(tmp
     assert f"the sweep's results could not be written in {out}" in last and "File too large" in last, last
     assert {name: (out / name).read_bytes() for name in TABLES} == before  # the earlier set, whole
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_disk_too_full_for_the_sweeps_directory_is_one_line_and_exit_6(tmp_path: Path, shared_data: Path) -> None:
+    """plotly.js (about 5 MB, the trials' tearsheets share one copy) is the first file a new sweep writes."""
+    out = tmp_path / "out"
+    done = sweep(tmp_path, shared_data / "binance_spot_btcusdt", out, fsize=DISK_BYTES)
+    assert done.returncode == EXIT_NOT_PERSISTED, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert f"mmkit sweep: the sweep's directory {out} cannot be written" in line and "File too large" in line, line
+    assert not [p for p in (out / "trials").iterdir()]  # nothing ran
