@@ -268,6 +268,11 @@ def run_backtest(
         settler.finish(clock.now_ns)
     run_s = time.perf_counter() - began
     bar.close()
+    if left_open:
+        # Recorded with the run's own problems, before the report is built: it was recorded only for the exit
+        # code (1), after the outputs were written, so report.json read as a clean run (problems: []) and a
+        # sweep trial that left orders open was ranked.
+        engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(left_open), clock.now_ns)
     if recorded_venue is not None and recorded_venue.queue_model_overfills:
         # The queue model is pluggable: one that fills more than a print traded makes the run's fills wrong.
         model = type(recorded_venue.queue_model).__name__
@@ -538,12 +543,6 @@ def backtest_loaded(
     verdict = data_verdict(report, notes, data, max_invalid_pct)
     if verdict is not None:
         result.engine.outcome.record(ProblemKind.DATA_UNHEALTHY, verdict)
-    if result.left_open:
-        # Recorded here, before report.json is written: it was recorded only for the exit code (1), after the
-        # outputs, so report.json read as a clean run and a sweep trial that left orders open was ranked.
-        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open),
-                                     result.engine.clock.now_ns)
-    if verdict is not None or result.left_open:
         report["problems"] = result.engine.outcome.as_report()
     return result, verdict
 
@@ -603,7 +602,6 @@ def _format_failures(result: BacktestResult) -> str:
 def _exit_code(result: BacktestResult) -> int:
     """The outcome's documented code, most severe first: orders left open (1), a controller or iterator
     failure (4), unhealthy data (7); 0 for a clean run."""
-    if result.left_open and not result.engine.outcome.has(ProblemKind.NOT_FLAT):  # a run not through backtest_loaded
-        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open),
-                                     result.engine.clock.now_ns)
+    if result.left_open and not result.engine.outcome.has(ProblemKind.NOT_FLAT):  # run_backtest records it
+        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open))
     return result.engine.outcome.exit_code()
