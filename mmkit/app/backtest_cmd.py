@@ -268,6 +268,11 @@ def run_backtest(
         settler.finish(clock.now_ns)
     run_s = time.perf_counter() - began
     bar.close()
+    if left_open:
+        # Recorded with the run's own problems, before the report is built: it was recorded only for the exit
+        # code (1), after the outputs were written, so report.json read as a clean run (problems: []) and a
+        # sweep trial that left orders open was ranked.
+        engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(left_open), clock.now_ns)
     if recorded_venue is not None and recorded_venue.queue_model_overfills:
         # The queue model is pluggable: one that fills more than a print traded makes the run's fills wrong.
         model = type(recorded_venue.queue_model).__name__
@@ -542,6 +547,10 @@ def backtest_loaded(
     return result, verdict
 
 
+def _left_open_reason(left_open: int) -> str:
+    return f"{left_open} orders left open after the run"
+
+
 def _funding_for(path: Path, choice: SetupChoice, events: Sequence[ReplayEvent], start_ns: int | None,
                  end_ns: int | None) -> FundingInput:
     """``--funding``'s settlements, checked against the quoted contract and the run's span before anything runs."""
@@ -593,6 +602,6 @@ def _format_failures(result: BacktestResult) -> str:
 def _exit_code(result: BacktestResult) -> int:
     """The outcome's documented code, most severe first: orders left open (1), a controller or iterator
     failure (4), unhealthy data (7); 0 for a clean run."""
-    if result.left_open:
-        result.engine.outcome.record(ProblemKind.NOT_FLAT, f"{result.left_open} orders left open after the run")
+    if result.left_open and not result.engine.outcome.has(ProblemKind.NOT_FLAT):  # run_backtest records it
+        result.engine.outcome.record(ProblemKind.NOT_FLAT, _left_open_reason(result.left_open))
     return result.engine.outcome.exit_code()

@@ -11,7 +11,8 @@ a parameter (one line naming the file and key, nothing run), or an objective
 that no trial's report has (after the trials ran: they are kept); 3 the Ray
 cluster of ``--address``/``RAY_ADDRESS`` cannot be joined; 4 one or more
 trials failed (each is in the table with its error; the others' results are
-written); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
+written); 6 the disk failed (one line; saved trials and the previous tables kept
+whole); 130 interrupted by Ctrl-C (finished trials kept, a re-run resumes).
 ``--rerun TRIAL``: 0 the report was reproduced byte for byte, 1 it differs.
 """
 
@@ -20,18 +21,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
+from mmkit.app.outcome import EXIT_ENGINE_FAILURE, EXIT_NOT_PERSISTED, EXIT_OK, EXIT_START_REFUSED, EXIT_USAGE
 from mmkit.research import funding_gap, no_fill, page, table
 from mmkit.research.executor import InProcessRunner, Progress, RayRunner, RayUnavailable, Runner, SweepInterrupted
-from mmkit.research.search import Evaluation, PointScore, Search, SweepResult
+from mmkit.research.search import Evaluation, PointScore, Search, SweepResult, judge
 from mmkit.research.space import check
 from mmkit.research.spec import DataSet, SweepSpec, load_sweep
-from mmkit.research.store import TrialStore
+from mmkit.research.store import NotPersisted, TrialStore
 from mmkit.research.trial import data_checksum, mmkit_version, run_trial
 
 EXIT_INTERRUPTED = 130
@@ -54,16 +57,29 @@ def sweep_command(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep)  # SweepError is a ConfigError: the CLI prints it on one line, exit 2
     base = check(spec)
     out = output_dir(spec, args.out)
+    try:
+        return _sweep(spec, base, out, args)
+    except NotPersisted as exc:  # a full or failing disk: what was written whole is kept, and the exit says so
+        print(f"mmkit sweep: {exc}; the trials saved before are kept whole and the tables (results, index.html, "
+              "summary.json) are those of the run before, if any: free space and run again to resume",
+              file=sys.stderr)
+        return EXIT_NOT_PERSISTED
+
+
+def _sweep(spec: SweepSpec, base: Mapping[str, Any], out: Path, args: argparse.Namespace) -> int:
     store = TrialStore(out)
     if args.rerun:
         return rerun(store, args.rerun)
-    (out / "sweep.yml").write_text(spec.file.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        (out / "sweep.yml").write_text(spec.file.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        raise NotPersisted(f"the sweep's results could not be written in {out} ({exc})") from exc
     runner = make_runner(store, args)
     search = Search(spec, base, runner)
     try:
         result = search.run()
     except SweepInterrupted as exc:
-        partial = finished_evaluations(store, spec)
+        partial = finished_evaluations(store, spec, runner.planned)
         write_results(spec, SweepResult(evaluations=partial), out)
         print(f"\n{exc}; {len(partial)} finished trial(s) kept in {out}/ (run again to resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -92,6 +108,29 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
+    """results.parquet, results.csv, index.html, summary.json (and walk_forward.csv): all of them or none.
+
+    Each is written into a hidden staging directory first and renamed into place only when every one is
+    complete. Why: on a full disk index.html (5 MB, plotly.js embedded) was cut off after the new tables,
+    beside the summary.json of the run before; a reader could not tell the mix from a good set. A failing disk
+    leaves the directory's tables as they were and raises NotPersisted (the command exits 6).
+    """
+    staging = out / f".results.{os.getpid()}.tmp"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        names = _write_results(spec, result, staging)
+        for name in names:
+            os.replace(staging / name, out / name)
+        if "walk_forward.csv" not in names:  # an older walk-forward's table in the directory would read as ours
+            (out / "walk_forward.csv").unlink(missing_ok=True)
+    except OSError as exc:
+        raise NotPersisted(f"the sweep's results could not be written in {out} ({exc})") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_results(spec: SweepSpec, result: SweepResult, out: Path) -> list[str]:
     params = [p.path for p in spec.parameters]
     table.write(table.rows(result.evaluations, params), out)
     page.write_page(spec, result, out)
@@ -112,6 +151,7 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
              "in_sample": f.best.score if f.best else None,
              "out_of_sample": f.out_of_sample.score if f.out_of_sample else None,
              "out_of_sample_feasible": f.out_of_sample.feasible if f.out_of_sample else None,
+             "out_of_sample_why": page.out_of_sample_why(result, f),
              "trials": (f.best.keys if f.best else []) + (f.out_of_sample.keys if f.out_of_sample else [])}
             for f in result.folds
         ],
@@ -120,10 +160,14 @@ def write_results(spec: SweepSpec, result: SweepResult, out: Path) -> None:
     if spec.mode == "walk_forward":
         with (out / "walk_forward.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["fold", "train", "test", "params", "in_sample", "out_of_sample"])
+            writer.writerow(["fold", "train", "test", "params", "in_sample", "out_of_sample",
+                             "out_of_sample_feasible", "out_of_sample_why"])
             for fold in summary["walk_forward"]:
                 writer.writerow([fold["fold"], fold["train"], fold["test"], json.dumps(fold["params"]),
-                                 fold["in_sample"], fold["out_of_sample"]])
+                                 fold["in_sample"], fold["out_of_sample"], fold["out_of_sample_feasible"],
+                                 fold["out_of_sample_why"]])
+    return [name for name in ("results.parquet", "results.csv", "index.html", "summary.json", "walk_forward.csv")
+            if (out / name).exists()]
 
 
 def no_feasible_warning(ranked: Sequence[PointScore], result: SweepResult) -> str | None:
@@ -159,37 +203,34 @@ def print_summary(spec: SweepSpec, result: SweepResult, out: Path, top: int = 5)
         print("  walk-forward: fold  optimised on -> evaluated on   in-sample   out-of-sample")
         for fold in result.folds:
             is_ = "n/a" if fold.best is None or fold.best.score is None else f"{fold.best.score:.6g}"
-            oos = "n/a" if fold.out_of_sample is None or fold.out_of_sample.score is None \
-                else f"{fold.out_of_sample.score:.6g}"
+            oos = page.out_of_sample_text(result, fold) or "n/a"
             print(f"    {fold.fold:>3}  {fold.train} -> {fold.test}  {is_:>10}  {oos:>12}")
     print(f"\nresults written to {out}/")
     for name in ("results.parquet", "results.csv", "index.html", "summary.json"):
         print(f"  {name:16s} {out / name}")
 
 
-def finished_evaluations(store: TrialStore, spec: SweepSpec) -> list[Evaluation]:
-    """Every trial in the store with a result, as table rows (after Ctrl-C: what the sweep has so far)."""
-    from mmkit.research.metrics import MetricMissing, metric, violations
+def finished_evaluations(store: TrialStore, spec: SweepSpec, keys: Collection[str]) -> list[Evaluation]:
+    """The trials ``keys`` (what this sweep asked for so far) that have a result, as table rows (after Ctrl-C).
 
+    Judged as the full table judges them (:func:`~mmkit.research.search.judge`: a trial with a problem is not
+    feasible), and only this sweep's: the directory may hold an older sweep's trials (other parameters,
+    another objective, an older mmkit). Why: this listed every trial in the directory and judged only the
+    objective and the constraints, so an interrupted sweep's table ranked a trial whose controller failed,
+    or a trial of another sweep, as a result of this one.
+    """
     evaluations: list[Evaluation] = []
-    for directory in sorted(p for p in store.trials.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not (directory / "result.json").is_file():
+    for key in sorted(keys):
+        if not (store.path(key) / "result.json").is_file():
             continue
-        trial = store.spec(directory.name)
-        result = store.result(directory.name)
-        report = result.get("report")
-        objective = None
-        broken: list[str] = []
-        if report is not None:
-            try:
-                objective = metric(report, spec.objective)
-            except MetricMissing as exc:
-                broken.append(str(exc.args[0]))
-            broken += violations(report, spec.constraints)
-        else:
-            broken.append(f"failed: {result.get('error', '')}")
+        try:
+            trial = store.spec(key)
+            result = store.result(key)
+        except (OSError, ValueError, TypeError):  # a damaged trial: the next run runs it again
+            continue
         dataset = DataSet(trial.dataset, Path(trial.data_path), trial.start_ns, trial.end_ns)
-        evaluations.append(Evaluation(len(evaluations), trial.params, dataset, directory.name, result, objective,
+        objective, broken = judge(result, spec)
+        evaluations.append(Evaluation(len(evaluations), trial.params, dataset, key, result, objective,
                                       objective is not None and not broken, broken, phase="finished"))
     return evaluations
 

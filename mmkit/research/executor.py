@@ -25,6 +25,7 @@ to finish and their results are dropped; the message says so.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,19 @@ class SweepInterrupted(Exception):
 
 class RayUnavailable(Exception):
     """The Ray cluster named by --address / RAY_ADDRESS cannot be joined (or a local Ray cannot start)."""
+
+
+def _problem_note(outcome: dict[str, Any]) -> str:
+    """", not ranked: problem: ..." for a trial that ran but recorded a problem ("" otherwise).
+
+    Why: its line said only ``ok`` while the backtest recorded what `mmkit backtest` exits non-zero for
+    (a controller failure, data unhealthy); the ranking leaves it out, and the line says so as it happens.
+    """
+    from mmkit.research.metrics import report_problems
+
+    report = outcome.get("report")
+    problems = report_problems(report) if isinstance(report, dict) else []
+    return f", not ranked: problem: {'; '.join(problems)}" if problems else ""
 
 
 class Progress:
@@ -78,7 +92,7 @@ class Progress:
             if finished["status"] != "ok":
                 self.failed += 1
             if not self.tty:
-                error = f": {finished['error']}" if finished["status"] != "ok" else ""
+                error = f": {finished['error']}" if finished["status"] != "ok" else _problem_note(finished)
                 print(f"[{self.done}/{self.total}] trial {finished['key']} {finished['status']} "
                       f"({finished['wall_s']:.2f} s){error}", file=sys.stderr, flush=True)
         if self._bar is not None:
@@ -96,11 +110,18 @@ class Runner:
     def __init__(self, store: TrialStore, progress: Progress | None = None) -> None:
         self.store = store
         self.progress = progress or Progress(False)
+        #: Every trial key this sweep has asked for (run or found finished): what an interrupted sweep may list.
+        self.planned: set[str] = set()
 
     def run(self, specs: Sequence[TrialSpec]) -> dict[str, dict[str, Any]]:
         unique: dict[str, TrialSpec] = {}
         for spec in specs:
             unique.setdefault(spec.key(), spec)
+        self.planned.update(unique)
+        for key in unique:
+            damage = self.store.damage(key)
+            if damage is not None:  # result.json says ok, its report cannot be read: never trusted, run again
+                print(f"trial {key} is damaged ({damage}): running it again", file=sys.stderr, flush=True)
         todo = [spec for key, spec in unique.items() if not self.store.finished(key)]
         self.progress.start(len(unique), len(unique) - len(todo))
         try:
@@ -156,6 +177,22 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def remote_error(exc: BaseException) -> str:
+    """One line that says why Ray could not run a trial: the error's type and its cause, without colour codes.
+
+    Why: a RayTaskError's first line names only the task and its pid, in terminal colour codes
+    (``ray::run_trial() (pid=1193, ip=...)``); the cause (``ModuleNotFoundError: No module named ...``) is
+    its last line, and that first line was all results.csv and the console said.
+    """
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if not set(line) <= set("^~ ")), "")
+    head = type(exc).__name__
+    return f"{head}: {cause}" if cause else head
+
+
 class RayRunner(Runner):
     """Each trial a Ray task (1 CPU), as many at once as the cluster has CPUs for."""
 
@@ -207,7 +244,7 @@ class RayRunner(Runner):
             result: dict[str, Any] = ray.get(ref)
             return result
         except Exception as exc:  # the worker died or the task could not run: the trial failed, the sweep goes on
-            return {"key": spec.key(), "status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            return {"key": spec.key(), "status": "failed", "error": remote_error(exc),
                     "wall_s": time.perf_counter() - began, "report": None, "files": {}}
 
     def close(self) -> None:

@@ -28,11 +28,15 @@ class MetricMissing(KeyError):
 
 
 def as_number(value: Any) -> float | None:
-    """A report value as a float, or None when it is not a number (Decimal strings are numbers)."""
+    """A report value as a float, or None when it is not a finite number (Decimal strings are numbers).
+
+    Not finite is not a number: an inf (json reads `Infinity` as one) would rank first and pass every
+    bound, as NaN would sort anywhere; both are refused, like the Decimal texts "Infinity" and "NaN".
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return None if isinstance(value, float) and math.isnan(value) else float(value)
+        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
     if isinstance(value, str):
         try:
             number = Decimal(value)
@@ -40,6 +44,25 @@ def as_number(value: Any) -> float | None:
             return None
         return float(number) if number.is_finite() else None
     return None
+
+
+def report_problems(report: Mapping[str, Any]) -> list[str]:
+    """Every problem the report records (what ``mmkit backtest`` exits non-zero for), each reason once.
+
+    Why both places: the run's own problems (a controller or an iterator failure, a halted ledger) are in
+    ``counters.problems``, written when the run ended; the verdicts reached after it (data unhealthy, orders
+    left open) rewrite the complete list at the top level ``problems``. A sweep that read only the top level
+    ranked a trial whose controller failed (exit 4) as a good one.
+    """
+    counters = report.get("counters")
+    found = list(report.get("problems") or []) + list(
+        (counters.get("problems") if isinstance(counters, Mapping) else None) or [])
+    reasons: list[str] = []
+    for problem in found:
+        reason = str(problem.get("reason", problem)) if isinstance(problem, Mapping) else str(problem)
+        if reason not in reasons:
+            reasons.append(reason)
+    return reasons
 
 
 def lookup(report: Mapping[str, Any], path: str) -> list[tuple[str, Any]]:

@@ -139,10 +139,13 @@ def write_page(spec: SweepSpec, result: SweepResult, out: Path) -> Path:
             "why": why, "trials": [{"key": e.key, "dataset": e.dataset.label, "objective": _fmt(e.objective)}
                                    for e in evs],
         })
-    folds = [_fold_row(f) for f in result.folds]
+    folds = [_fold_row(result, f) for f in result.folds]
     is_values = [f.best.score for f in result.folds if f.best is not None and f.best.score is not None]
-    oos_values = [f.out_of_sample.score for f in result.folds
-                  if f.out_of_sample is not None and f.out_of_sample.score is not None]
+    oos_values = [f.out_of_sample.score for f in result.folds if f.out_of_sample is not None
+                  and f.out_of_sample.score is not None and f.out_of_sample.feasible]
+    ran = sum(1 for f in result.folds if f.out_of_sample is not None)
+    oos_mean = _mean(oos_values) if len(oos_values) == ran else \
+        f"{_mean(oos_values) or 'n/a'} (mean of {len(oos_values)} feasible folds of {ran})"
     seen: set[str] = set()
     trials = []
     for ev in result.evaluations:
@@ -156,7 +159,7 @@ def write_page(spec: SweepSpec, result: SweepResult, out: Path) -> Path:
         name=spec.name, objective=spec.objective, direction=spec.direction, method=spec.search.method,
         mode=spec.mode, constraints=[c.text for c in spec.constraints], params=params, ranking=rows, folds=folds,
         n_trials=len(seen), n_failed=sum(1 for ev in _unique(result) if ev.result["status"] != "ok"),
-        version=_version(result), wf_mean_is=_mean(is_values), wf_mean_oos=_mean(oos_values),
+        version=_version(result), wf_mean_is=_mean(is_values), wf_mean_oos=oos_mean,
         plotly_js=get_plotlyjs(), data={"params": params, "objective": spec.objective, "trials": trials},
     )
     path = out / "index.html"
@@ -177,11 +180,33 @@ def _mean(values: Sequence[float]) -> str:
     return _fmt(sum(values) / len(values)) if values else ""
 
 
-def _fold_row(fold: Fold) -> dict[str, Any]:
+def out_of_sample_why(result: SweepResult, fold: Fold) -> str:
+    """Why a fold's out-of-sample trial is not a result ("" when it is feasible, or did not run).
+
+    Why: its score was shown and averaged as the fold's out-of-sample result even when its backtest had a
+    problem (data unhealthy, a controller failure): a walk-forward that looked like it held up, on a
+    window the backtest would refuse.
+    """
+    if fold.out_of_sample is None or fold.out_of_sample.feasible:
+        return ""
+    return "; ".join(reason for ev in result.evaluations if ev.phase == "out_of_sample" and ev.fold == fold.fold
+                     for reason in ev.broken)
+
+
+def out_of_sample_text(result: SweepResult, fold: Fold) -> str:
+    """The fold's out-of-sample score as the console and the page show it: marked when it is not a result."""
+    if fold.out_of_sample is None:
+        return ""
+    score = "n/a" if fold.out_of_sample.score is None else _fmt(fold.out_of_sample.score)
+    why = out_of_sample_why(result, fold)
+    return f"{score} (infeasible: {why})" if why else score
+
+
+def _fold_row(result: SweepResult, fold: Fold) -> dict[str, Any]:
     keys = (fold.best.keys if fold.best else []) + (fold.out_of_sample.keys if fold.out_of_sample else [])
     return {
         "fold": fold.fold, "train": fold.train, "test": fold.test, "params": _params_text(fold.best),
         "in_sample": _fmt(fold.best.score) if fold.best else "no feasible point",
-        "out_of_sample": _fmt(fold.out_of_sample.score) if fold.out_of_sample else "",
+        "out_of_sample": out_of_sample_text(result, fold),
         "trials": keys,
     }

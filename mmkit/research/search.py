@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from mmkit.research.executor import Runner
-from mmkit.research.metrics import MetricMissing, constraint_margins, metric, violations
+from mmkit.research.metrics import MetricMissing, constraint_margins, metric, report_problems, violations
 from mmkit.research.space import apply, dump_config, grid_points, plain
 from mmkit.research.spec import DataSet, Parameter, SweepSpec
 from mmkit.research.trial import TrialSpec, data_checksum, mmkit_version
@@ -69,6 +69,28 @@ class SweepResult:
     folds: list[Fold] = attrs.Factory(list)
 
 
+def judge(result: Mapping[str, Any], spec: SweepSpec) -> tuple[float | None, list[str]]:
+    """A finished trial's objective and every reason it may not be ranked (empty: feasible).
+
+    One judgement for the full table and for what an interrupted sweep writes, so the two cannot differ.
+    What `mmkit backtest` would exit non-zero for (a controller or iterator failure, a halted ledger, data
+    unhealthy, orders left open) makes a trial's figures no result to rank, whatever the constraints say.
+    """
+    report = result.get("report")
+    objective: float | None = None
+    broken: list[str] = []
+    if result.get("status") == "ok" and report is not None:
+        try:
+            objective = metric(report, spec.objective)
+        except MetricMissing as exc:
+            broken.append(f"objective: {exc.args[0]}")
+        broken += violations(report, spec.constraints)
+        broken += [f"problem: {reason}" for reason in report_problems(report)]
+    else:
+        broken.append(f"failed: {result.get('error', '')}")
+    return objective, broken
+
+
 class Search:
     def __init__(self, spec: SweepSpec, base: Mapping[str, Any], runner: Runner) -> None:
         self.spec = spec
@@ -77,6 +99,8 @@ class Search:
         self.result = SweepResult()
         self._checksums: dict[str, str] = {}
         self._points: list[dict[str, Any]] = []
+        #: The Optuna studies this search drove (one per search or walk-forward fold): what TPE was told.
+        self.studies: list[Any] = []
 
     # -- building trials -------------------------------------------------------------------------------------
     def _point_id(self, params: dict[str, Any]) -> int:
@@ -120,21 +144,7 @@ class Search:
 
     def _evaluation(self, params: dict[str, Any], dataset: DataSet, key: str, result: dict[str, Any], phase: str,
                     fold: int | None) -> Evaluation:
-        report = result.get("report")
-        objective: float | None = None
-        broken: list[str] = []
-        if result["status"] == "ok" and report is not None:
-            try:
-                objective = metric(report, self.spec.objective)
-            except MetricMissing as exc:
-                broken.append(f"objective: {exc.args[0]}")
-            broken += violations(report, self.spec.constraints)
-            # What `mmkit backtest` would exit non-zero for (data unhealthy, orders left open, an engine
-            # failure): such a trial's figures are not a result to rank, whatever the constraints say.
-            broken += [f"problem: {p.get('reason', p) if isinstance(p, dict) else p}"
-                       for p in report.get("problems") or []]
-        else:
-            broken.append(f"failed: {result.get('error', '')}")
+        objective, broken = judge(result, self.spec)
         feasible = objective is not None and not broken
         normal = {k: plain(v) for k, v in params.items()}
         point = self._point_id(params)
@@ -155,6 +165,15 @@ class Search:
             return None
         return max(candidates, key=lambda s: (sign * (s.score or 0.0), -s.point))
 
+    def _unsound(self, score: PointScore) -> bool:
+        """A trial of this point failed or recorded a problem (what `mmkit backtest` exits non-zero for)."""
+        for key in score.keys:
+            result = self.runner.store.result(key)
+            report = result.get("report")
+            if result.get("status") != "ok" or report is None or report_problems(report):
+                return True
+        return False
+
     # -- the searches ----------------------------------------------------------------------------------------
     def optimise(self, datasets: Sequence[DataSet], *, phase: str = "search", fold: int | None = None
                  ) -> list[PointScore]:
@@ -171,6 +190,7 @@ class Search:
         startup = max(1, min(10, self.spec.search.trials // 2))
         sampler = optuna.samplers.TPESampler(seed=self.spec.search.seed, n_startup_trials=startup)
         study = optuna.create_study(direction=self.spec.direction, sampler=sampler)
+        self.studies.append(study)
         scores: list[PointScore] = []
         budget = self.spec.search.trials
         while len(scores) < budget:
@@ -187,7 +207,8 @@ class Search:
                                                    strict=True)]
                     for i, margin in enumerate(margins):  # TPE prefers feasible points (<= 0 holds)
                         trial.set_constraint(f"c{i}", margin)
-                if score.score is None or math.isnan(score.score):
+                if score.score is None or math.isnan(score.score) or self._unsound(score):
+                    # A failed trial, or one whose backtest had a problem: its figure is no evidence for TPE.
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
                     study.tell(trial, score.score)

@@ -284,6 +284,13 @@ def _parameters(file: Path, raw: Any, method: Method) -> tuple[Parameter, ...]:
         step = _number(file, f"{key}.step", spec["step"]) if "step" in spec else None
         if step is not None and step <= 0:
             raise _fail(file, f"{key}.step", "must be positive")
+        if step is not None and (high - low) % step != 0:
+            # Why: the grid (and Optuna's stepped range) stopped at the last step below high, so the end of the
+            # range the file names was never tried, without a word.
+            shown = [low + k * step for k in range(int((high - low) // step) + 1)]
+            values = ", ".join(str(v) for v in shown[:4]) + (", ..." if len(shown) > 4 else "")
+            raise _fail(file, f"{key}.step", f"step {step} does not land on high {high} (from low {low}: {values}); "
+                                             "choose a high that the steps reach, or list the values")
         log = spec.get("log", False)
         if not isinstance(log, bool):
             raise _fail(file, f"{key}.log", "expected true or false")

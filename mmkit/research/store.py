@@ -25,12 +25,19 @@ from typing import Any
 from mmkit.research.trial import SHARED_PLOTLY, TrialSpec
 
 
+class NotPersisted(Exception):
+    """A sweep's output could not be written (a full or failing disk): what was written whole is kept."""
+
+
 class TrialStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.trials = root / "trials"
-        self.trials.mkdir(parents=True, exist_ok=True)
-        self._write_plotly()
+        try:
+            self.trials.mkdir(parents=True, exist_ok=True)
+            self._write_plotly()
+        except OSError as exc:
+            raise NotPersisted(f"the sweep's directory {root} cannot be written ({exc})") from exc
 
     def _write_plotly(self) -> None:
         """The one copy of plotly.js the trials' tearsheets load (they do not embed it: see share_plotly)."""
@@ -47,17 +54,49 @@ class TrialStore:
         return self.trials / key
 
     def finished(self, key: str) -> bool:
-        """A trial that ran to a report (failed ones are tried again by the next run)."""
+        """A trial that ran to a report (failed and damaged ones are tried again by the next run)."""
+        return self._status(key) == "ok" and self.damage(key) is None
+
+    def _status(self, key: str) -> str | None:
         result = self.path(key) / "result.json"
         if not result.is_file():
-            return False
+            return None
         try:
-            return bool(json.loads(result.read_text(encoding="utf-8")).get("status") == "ok")
-        except (OSError, ValueError):
-            return False
+            status = json.loads(result.read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return str(status)
+
+    def damage(self, key: str) -> str | None:
+        """Why a trial whose result.json says ok cannot be read as one (None: it can, or it did not finish).
+
+        Why: the directory is renamed into place whole, but a disk that lost a write (nothing is fsynced), or
+        a person, can leave result.json saying ok beside a report.json cut short or gone. The sweep then
+        died on a JSON traceback when it resumed, or listed the trial as failed with no error and exited 0.
+        Such a trial is run again, and the sweep says so.
+        """
+        if self._status(key) != "ok":
+            return None
+        report = self.path(key) / "report.json"
+        try:
+            data = json.loads(report.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return "report.json is missing"
+        except (OSError, ValueError) as exc:
+            return f"report.json cannot be read ({type(exc).__name__}: {exc})"
+        return None if isinstance(data, dict) else "report.json is not a JSON object"
 
     def save(self, spec: TrialSpec, outcome: dict[str, Any]) -> None:
-        """Write a trial's spec, outputs and result atomically (rename of a complete directory)."""
+        """Write a trial's spec, outputs and result atomically (rename of a complete directory).
+
+        NotPersisted on a failing disk: the trial is not published (a half directory stays hidden).
+        """
+        try:
+            self._save(spec, outcome)
+        except OSError as exc:
+            raise NotPersisted(f"trial {outcome['key']} could not be saved in {self.trials} ({exc})") from exc
+
+    def _save(self, spec: TrialSpec, outcome: dict[str, Any]) -> None:
         key = outcome["key"]
         final = self.path(key)
         tmp = self.trials / f".{key}.{os.getpid()}.tmp"

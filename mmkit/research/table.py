@@ -3,8 +3,8 @@
 Columns: ``trial`` (the key), ``status``, ``error``, ``phase``, ``fold``,
 ``point`` (the parameter set's number), ``dataset``, ``data_path``,
 ``start_ns``/``end_ns``, ``seed``, ``setup``, ``mmkit_version``, ``wall_s``,
-``objective``, ``feasible``, ``violations``, ``problems`` (report.json's, e.g. data
-unhealthy: what ``mmkit backtest`` exits 7 for), one ``param.<path>`` column per
+``objective``, ``feasible``, ``violations``, ``problems`` (report.json's, e.g. a
+controller failure or data unhealthy: what ``mmkit backtest`` exits 4 or 7 for), one ``param.<path>`` column per
 parameter and one column per scalar of report.json by its dotted path
 (``pnl.total``, ``fills.count``, ``data_health...``). Decimal figures, which
 report.json keeps as exact strings, become floats here: the table is for
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmkit.research.metrics import as_number, flatten
+from mmkit.research.metrics import as_number, flatten, report_problems
 from mmkit.research.search import Evaluation
 
 #: Report keys that repeat what the table already has in its own columns (and ``params.*``).
@@ -50,8 +50,8 @@ def rows(evaluations: Sequence[Evaluation], parameters: Sequence[str]) -> list[d
         for name in parameters:
             row[f"param.{name}"] = ev.params.get(name)
         report = result.get("report") or {}
-        problems = report.get("problems") or []  # e.g. data unhealthy: what `mmkit backtest` would exit 7 for
-        row["problems"] = "; ".join(str(p.get("reason", p)) if isinstance(p, dict) else str(p) for p in problems)
+        # What `mmkit backtest` would exit non-zero for: a controller failure (4), data unhealthy (7), ...
+        row["problems"] = "; ".join(report_problems(report))
         for path, raw in flatten(report).items():
             if path in _SKIPPED or path.startswith("params."):
                 continue

@@ -19,6 +19,7 @@ import attrs
 
 from mmkit.app.assembly import RiskSettings
 from mmkit.app.backtest_cmd import BacktestResult, load_events, run_backtest
+from mmkit.app.outcome import ProblemKind
 from mmkit.backtest.funding import FundingInput
 from mmkit.model import Fill, Side
 from mmkit.risk.kill_switch import KillSwitchConfig
@@ -220,7 +221,10 @@ def test_a_fill_the_venue_executed_but_the_engine_never_heard_of_fails_the_cross
     assert Decimal(result.report["funding"]["rows"][0]["position"]) == _position_at(venue_fills, settle)
     problems = [p["reason"] for p in result.report["problems"]]
     assert any("funding booked during the run" in p and check["post_run_total"] in p for p in problems), problems
-    assert result.engine.outcome.exit_code() == 4
+    assert result.engine.outcome.has(ProblemKind.ENGINE_FAILURE)
+    # 40 s of latency also leaves 2 orders open at the end: run_backtest records that too (as mmkit backtest
+    # always did for its exit code), and orders left open outrank an engine failure (mmkit.app.outcome)
+    assert result.left_open and result.engine.outcome.exit_code() == 1
 
 
 def test_the_cli_prints_the_funding_halt_and_writes_it_in_the_report(tmp_path: Path) -> None:

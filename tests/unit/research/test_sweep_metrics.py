@@ -36,6 +36,17 @@ def test_any_report_key_by_dotted_path_decimal_strings_are_numbers() -> None:
         metric(REPORT, "pnl.sharpe")  # None
 
 
+def test_an_infinite_value_is_not_a_number_to_rank_or_to_pass_a_constraint() -> None:
+    """json.loads reads `Infinity` (what json.dumps writes for a float inf) as inf: it ranked first in a maximising
+    sweep and passed every `>=` constraint, while the Decimal text "Infinity" was refused (not a number)."""
+    report = json.loads(json.dumps({"pnl": {"per_volume": float("inf"), "ratio": float("-inf")}, "fills": 5}))
+    for path in ("pnl.per_volume", "pnl.ratio"):
+        with pytest.raises(MetricMissing, match="not a number"):
+            metric(report, path)
+    assert violations(report, [c("pnl.per_volume", ">=", 0)]) != []
+    assert constraint_margins(report, [c("pnl.per_volume", ">=", 0)]) == [1.0]
+
+
 def test_wildcard_constraints_must_hold_for_every_match() -> None:
     assert [p for p, _ in lookup(REPORT, "data_health.*.invalid_pct")] == [
         "data_health.book.invalid_pct", "data_health.trades.invalid_pct"]
@@ -133,3 +144,18 @@ def test_progress_off_a_terminal_is_one_line_per_trial(capsys: pytest.CaptureFix
     bar.update(0, {"key": "k2", "status": "failed", "wall_s": 0.5, "error": "ValueError: no events"})
     bar.stop()
     assert capsys.readouterr().err == "[1/2] trial k2 failed (0.50 s): ValueError: no events\n"
+
+
+def test_a_finished_trial_with_a_problem_says_so_on_its_progress_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its backtest ran (status ok) but recorded what `mmkit backtest` exits non-zero for: the line said only ok."""
+    from mmkit.research.executor import Progress
+
+    report = {"counters": {"problems": [{"kind": "engine_failure", "reason": "controller X.on_tick failed: E"}]}}
+    bar = Progress(False)
+    bar.start(total=2, cached=0)
+    bar.update(1, {"key": "k1", "status": "ok", "wall_s": 0.5, "error": "", "report": report})
+    bar.update(0, {"key": "k2", "status": "ok", "wall_s": 0.5, "error": "", "report": {"counters": {"problems": []}}})
+    bar.stop()
+    assert capsys.readouterr().err.splitlines() == [
+        "[1/2] trial k1 ok (0.50 s), not ranked: problem: controller X.on_tick failed: E",
+        "[2/2] trial k2 ok (0.50 s)"]

@@ -91,6 +91,9 @@ def test_ranges_step_in_exact_decimals(tmp_path: Path) -> None:
         (GOOD.replace("[0.05, 0.1]", "[0.05, -1]"), "parameters.strategy.params.base_spread_pct", "rejected"),
         (GOOD.replace("{low: 1, high: 3, step: 1}", "{low: 1, high: 3}"), "parameters.strategy.params.levels.step",
          "required by a grid"),
+        # a step that does not land on high: the grid tried 1, 5, 9 and never the 10 the file names
+        (GOOD.replace("{low: 1, high: 3, step: 1}", "{low: 1, high: 10, step: 4}"),
+         "parameters.strategy.params.levels.step", "does not land on high 10 (from low 1: 1, 5, 9)"),
         (GOOD + "search: {method: anneal}\n", "search.method", "grid or optuna"),
         (GOOD.replace("objective: pnl.total", "objective: {metric: pnl.total, direction: up}"),
          "objective.direction", "maximize or minimize"),
