@@ -195,6 +195,12 @@ def build_report(
         if "quoting_ticks" in counters:  # ticks with quoting *enabled*; uptime is in "quoting"
             counters["quoting_enabled_ticks"] = counters.pop("quoting_ticks")
         report["counters"] = counters
+        problems = counters.get("problems")
+        if problems:
+            # At the top level too, where the page's red box and a sweep look: a run whose controller or an
+            # iterator failed (exit 4) had them in its counters only, and its tearsheet read as a clean run.
+            # A verdict reached after the run (data health, orders left open) rewrites the complete list here.
+            report["problems"] = list(problems)
     return report
 
 

@@ -163,3 +163,31 @@ def test_a_run_that_fills_nothing_shows_why_and_its_page_still_draws(
     assert texts["no-fill"] == result.report["no_fill"] and "synthetic takers" in texts["no-fill"]
     assert all(chart["drawn"] for chart in charts)
     assert 'id="no-fill"' not in page.read_text(encoding="utf-8")
+
+
+def test_a_run_whose_controller_failed_shows_its_problems_in_red_on_the_page(
+    shared_data: Path, tmp_path: Path, page: Path
+) -> None:
+    """A controller that raises on some ticks (`mmkit backtest` exits 4): the page opens with the red
+    "Problems in this run" box naming the failure; the clean run's page has none."""
+    from strategies.simple import SimpleConfig, SimpleController
+
+    class FailsSometimes(SimpleController):
+        asked = 0
+
+        def on_tick(self, ctx: Any) -> Any:
+            self.asked += 1
+            if self.asked % 50 == 0:
+                raise RuntimeError("strategy bug")
+            return super().on_tick(ctx)
+
+    events = load_events(shared_data / "binance_spot_btcusdt")
+    controller = FailsSometimes(SimpleConfig(half_spread_bps=Decimal(5), order_size=Decimal("0.01")))
+    result = run_backtest(controller, events, setup="replay", end_ns=events[0].ts_recv + 120 * NS_PER_S)
+    assert result.engine.outcome.exit_code() == 4
+    failed = write_outputs(result, tmp_path / "out")["report.html"]
+    _, logs, texts = inspect(failed, tmp_path, ("problems", "headline"))
+    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
+    assert "Problems in this run" in texts["problems"], texts
+    assert "engine_failure" in texts["problems"] and "FailsSometimes.on_tick failed: RuntimeError" in texts["problems"]
+    assert 'id="problems"' not in page.read_text(encoding="utf-8")

@@ -98,7 +98,7 @@ def test_a_trial_that_left_orders_open_is_never_ranked_and_its_report_says_so(
         assert left > 0
         problems = report["counters"]["problems"]  # the run's own problems, recorded when it ended
         assert [(p["kind"], p["exit_code"]) for p in problems] == [("not_flat", 1)], problems
-        assert "problems" not in report  # no verdict after the run: the top-level list is for those
+        assert report["problems"] == problems  # and at the top level, where the page and every reader look
         assert row["feasible"] == "False"
         assert f"problem: {left} orders left open after the run" in row["violations"], row["violations"]
 
