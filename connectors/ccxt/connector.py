@@ -28,6 +28,7 @@ from typing import Any
 
 from loguru import logger
 
+from connectors.ccxt.answers import MalformedAnswers
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop, shared_switch
@@ -138,6 +139,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self._ledger_lock = asyncio.Lock()
         self.malformed_trades = 0
         self._malformed_seen = set()
+        self.answers = MalformedAnswers()
         #: Times a loop that must run while connected (dead man's switch, ledger check) ended and was restarted.
         self.loop_restarts = 0
         if exchange.id == "kraken":
@@ -378,6 +380,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             "ledger_missed_trades": self.ledger_missed_trades,
             "ledger_check_errors": self.ledger_check_errors,
             "malformed_trades": self.malformed_trades,
+            "malformed_answers": self.answers.count,
             "loop_restarts": self.loop_restarts,
             "dead_man_refreshes": dead_man.refreshes,
             "dead_man_failures": dead_man.failures,

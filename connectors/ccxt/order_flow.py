@@ -25,9 +25,11 @@ from typing import Any
 
 import attrs
 
+from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, cancel_answer, order_answer, venue_error_in
 from connectors.ccxt.base import CcxtBase
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind, ccxt_exc, classify
+from connectors.ccxt.lookup import kraken_order_by_client_id
 from connectors.ccxt.profiles import ClientIdLookup
 from mmkit.connector import (
     NotConnectedError,
@@ -68,6 +70,12 @@ class OrderFlowMixin(CcxtBase):
     #: Venue trades of our orders that did not parse (each logged at ERROR once, never booked as they were).
     malformed_trades: int
     _malformed_seen: set[str]
+    #: Answers that were no answer (a proxy's page, a cut body, another order's answer): answers.py.
+    answers: MalformedAnswers
+
+    @property
+    def malformed_answers(self) -> int:
+        return self.answers.count
 
     # -- order tasks ------------------------------------------------------
 
@@ -170,7 +178,12 @@ class OrderFlowMixin(CcxtBase):
                 None if order.price is None else str(order.price),
                 params,
             )
+            order_answer(raw, "create_order", client_id=order.client_id)
+            if any(t.venue_order_id == str(raw["id"]) for t in self._orders.values()):
+                raise MalformedAnswer(f"create_order: the answer names order {raw['id']}, already another of ours")
         except Exception as exc:
+            if isinstance(exc, MalformedAnswer):
+                self.answers.note(self._log, exc, order.client_id)
             self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
             return
         self._order_backoff.reset()
@@ -211,11 +224,15 @@ class OrderFlowMixin(CcxtBase):
         order = tracked.request
         booked_before = tracked.filled
         try:
-            raw = await self._rest(
-                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
+            raw = cancel_answer(await self._rest(
+                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol)),
+                "cancel_order")
         except Exception as exc:
             err = classify(exc, self._profile.reject_texts)
             now = self._now()
+            if isinstance(exc, MalformedAnswer):
+                # The cancel may or may not have reached the venue: the order stays open here, the poller reads it.
+                self.answers.note(self._log, exc, order.client_id)
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
             return
         if tracked.open:
@@ -274,16 +291,41 @@ class OrderFlowMixin(CcxtBase):
         self._put(report)
 
     async def _fetch_raw_order(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
+        """The venue's answer about one order, checked (answers.py): a non-answer raises MalformedAnswer."""
+        try:
+            return await self._fetch_raw_order_unchecked(client_id, symbol, tracked)
+        except MalformedAnswer as exc:
+            self.answers.note(self._log, exc, client_id)
+            raise
+        except (ArithmeticError, KeyError, TypeError, ValueError) as exc:  # ccxt's parse choked on the body
+            malformed = MalformedAnswer(f"fetch_order: ccxt could not parse the answer: {type(exc).__name__}: {exc}")
+            self.answers.note(self._log, malformed, client_id)
+            raise malformed from exc
+        except ccxt_exc.OrderNotFound as exc:
+            if self._exchange.id == "kraken" and not venue_error_in(self._exchange.last_json_response):
+                # ccxt's own "could not find order id": the body held no order and no venue error.
+                malformed = MalformedAnswer(f"fetch_order: {exc}; the body was no venue answer")
+                self.answers.note(self._log, malformed, client_id)
+                raise malformed from exc
+            raise
+
+    async def _fetch_raw_order_unchecked(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         if tracked is not None and tracked.venue_order_id is not None:
-            return await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
+            raw = await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
+            # No client id check: after a replace in place the venue order keeps its first client id.
+            return order_answer(raw, "fetch_order", venue_order_id=tracked.venue_order_id)
         if self._profile.client_id_lookup is ClientIdLookup.SCAN:
             for raw in await self._rest(self._exchange.fetch_orders, ccxt_symbol):
-                if raw.get("clientOrderId") == client_id:
-                    return raw
+                if isinstance(raw, dict) and raw.get("clientOrderId") == client_id:
+                    return order_answer(raw, "fetch_orders", client_id=client_id)
             raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
-        return await self._rest(
-            self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        if self._exchange.id == "kraken":  # ccxt's fetchOrder cannot look up by client id (lookup.py)
+            raw = await kraken_order_by_client_id(self._exchange, self._rest, client_id)
+        else:
+            raw = await self._rest(
+                self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        return order_answer(raw, "fetch_order", client_id=client_id)
 
     def _apply_order(self, tracked: _Tracked, raw: Any, booked_before: Decimal | None = None) -> None:
         """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.

@@ -1,0 +1,144 @@
+"""A hostile or broken path between us and the venue: answers that are not what the venue would say.
+
+A proxy that forwards an order and answers 200 with its own HTML page, an empty or cut
+body, or an answer of the wrong shape: the order may rest at the venue. The connector
+must never take such an answer for an accepted order with a made-up id (``"None"``), nor
+for a refusal: the outcome is unknown, the engine is told so, and the poller finds the
+order by its client id. Real ccxt Kraken code against the mock venue over loopback.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectors.ccxt.connector import CcxtConnector
+from mmkit.connector import TransientVenueError
+from mmkit.model import (
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderQueryFailed,
+    OrderRejected,
+    OrderRequest,
+    Side,
+    VenueOrderStatus,
+)
+from tests.integration.ccxt.conftest import ConnectorFactory
+from tests.integration.ccxt.helpers import collect_until, of_type
+from tests.integration.ccxt.mock_venue import MockVenueServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
+D = Decimal
+
+MANGLED = {
+    "html": ("text/html", "<html><body><h1>502 Bad Gateway</h1>cloudflare</body></html>"),
+    "empty": ("application/json", ""),
+    "truncated": ("application/json", '{"error":[],"result":{"txid":["O0'),
+    "no-txid": ("application/json", '{"error":[],"result":{"descr":{"order":"buy 0.01 XBTUSD @ limit"}}}'),
+    "txid-null": ("application/json", '{"error":[],"result":{"txid":null,"descr":{}}}'),
+}
+
+
+@pytest.mark.parametrize("body", sorted(MANGLED))
+async def test_an_add_order_answered_with_a_body_that_is_not_an_answer_is_unknown_then_found(
+    server: MockVenueServer, make_connector: ConnectorFactory, body: str
+) -> None:
+    kraken = await make_connector("kraken", book=False)
+    server.kraken_mangled["AddOrder"] = deque([MANGLED[body]])
+    kraken.place(OrderRequest("h1", "kraken", "BTC/USD", Side.BUY, D("0.01"), D("60000.0")))
+    events = await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)), timeout_s=5.0)
+    txid = server.find_by_client_id("h1").txid
+    # Told first that the outcome is unknown, then accepted under the venue's real id, never a made-up one.
+    assert [e.venue_order_id for e in of_type(events, OrderAccepted)] == [txid]
+    assert of_type(events, OrderQueryFailed), events
+    assert "create outcome unknown" in of_type(events, OrderQueryFailed)[0].reason
+    assert not of_type(events, OrderRejected)
+    assert kraken.malformed_answers == 1
+    kraken.cancel("h1", "BTC/USD")
+    await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCanceled)), into=events)
+    assert server.kraken_orders[txid].status == "canceled"
+
+
+HTML = ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+
+async def _resting(server: MockVenueServer, kraken: CcxtConnector, client_id: str, events: list[Any]) -> str:
+    kraken.place(OrderRequest(client_id, "kraken", "BTC/USD", Side.BUY, D("0.01"), D("60000.0")))
+    await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)), into=events)
+    return server.find_by_client_id(client_id).txid
+
+
+async def test_a_cancel_answered_by_a_proxy_page_that_never_reached_the_venue_is_not_a_cancel(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    kraken = await make_connector("kraken", book=False)
+    events: list[Any] = []
+    txid = await _resting(server, kraken, "pc1", events)
+    server.kraken_proxy_pages["CancelOrder"] = deque([HTML])
+    kraken.cancel("pc1", "BTC/USD")
+    await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCancelRejected)), into=events)
+    assert not of_type(events, OrderCanceled), "an HTML page was taken for a cancel; the order rests"
+    assert server.kraken_orders[txid].status == "open"
+    assert "MalformedAnswer" in of_type(events, OrderCancelRejected)[0].message
+    assert kraken.malformed_answers == 1
+    kraken.cancel("pc1", "BTC/USD")  # the venue answers this one
+    await collect_until(kraken, lambda ev: bool(of_type(ev, OrderCanceled)), into=events)
+    assert server.kraken_orders[txid].status == "canceled"
+
+
+@pytest.mark.parametrize("body", ["html", "empty", "truncated"])
+async def test_a_status_query_answered_by_a_proxy_page_is_could_not_ask_not_order_not_found(
+    server: MockVenueServer, make_connector: ConnectorFactory, body: str
+) -> None:
+    kraken = await make_connector("kraken", book=False)
+    events: list[Any] = []
+    txid = await _resting(server, kraken, "pq1", events)
+    server.kraken_proxy_pages["QueryOrders"] = deque([MANGLED[body]])
+    with pytest.raises(TransientVenueError, match="MalformedAnswer"):
+        await kraken.fetch_order_status("pq1", "BTC/USD")  # before: OrderNotFoundError, which closes the order
+    assert server.kraken_orders[txid].status == "open"
+    assert kraken.malformed_answers == 1
+    report = await kraken.fetch_order_status("pq1", "BTC/USD")
+    assert report.venue_order_id == txid and report.status is VenueOrderStatus.NEW
+
+
+@pytest.mark.parametrize("field,value", [("vol_exec", "NaN"), ("vol_exec", "-0.004"), ("status", "exploded")])
+async def test_an_order_answer_with_figures_that_are_not_quantities_is_no_answer_and_polling_goes_on(
+    server: MockVenueServer, make_connector: ConnectorFactory, field: str, value: str
+) -> None:
+    kraken = await make_connector("kraken", book=False)
+    events: list[Any] = []
+    txid = await _resting(server, kraken, "pn1", events)
+    server.kraken_order_overrides[txid] = {field: value}
+    with pytest.raises(TransientVenueError, match="MalformedAnswer"):
+        await kraken.fetch_order_status("pn1", "BTC/USD")
+    polls = sum(1 for method, _ in server.kraken_calls if method in ("OpenOrders", "QueryOrders"))
+    # The poller meets the same answer and lives on (before: a NaN comparison killed its task for good).
+    await collect_until(kraken, lambda ev: sum(
+        1 for method, _ in server.kraken_calls if method in ("OpenOrders", "QueryOrders")) > polls + 6)
+    assert not kraken._tasks["poll"].done()
+    del server.kraken_order_overrides[txid]
+    server.fill_order(txid, D("0.01"), D("60000.0"))
+    await collect_until(kraken, lambda ev: bool(of_type(ev, Fill)), into=events)
+    assert of_type(events, Fill)[0].qty == D("0.01")
+    assert not of_type(events, OrderCanceled)
+    assert kraken.malformed_answers >= 2
+
+
+async def test_a_cancel_answered_unknown_order_for_an_order_that_filled_books_the_fill_not_a_cancel(
+    server: MockVenueServer, make_connector: ConnectorFactory
+) -> None:
+    kraken = await make_connector("kraken", book=False)
+    events: list[Any] = []
+    txid = await _resting(server, kraken, "cf1", events)
+    server.fill_order(txid, D("0.01"), D("60000.0"))
+    kraken.cancel("cf1", "BTC/USD")
+    await collect_until(kraken, lambda ev: (bool(of_type(ev, Fill)) and bool(of_type(ev, OrderCancelRejected)))
+                        or bool(of_type(ev, OrderCanceled)), into=events)
+    assert not of_type(events, OrderCanceled)
+    assert [f.qty for f in of_type(events, Fill)] == [D("0.01")]
