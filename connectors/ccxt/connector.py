@@ -140,6 +140,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self.malformed_trades = 0
         self._malformed_seen = set()
         self.answers = MalformedAnswers()
+        self.malformed_books = 0
         #: Times a loop that must run while connected (dead man's switch, ledger check) ended and was restarted.
         self.loop_restarts = 0
         if exchange.id == "kraken":
@@ -381,6 +382,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             "ledger_check_errors": self.ledger_check_errors,
             "malformed_trades": self.malformed_trades,
             "malformed_answers": self.answers.count,
+            "malformed_books": self.malformed_books,
             "loop_restarts": self.loop_restarts,
             "dead_man_refreshes": dead_man.refreshes,
             "dead_man_failures": dead_man.failures,
