@@ -72,6 +72,14 @@ def cancel_answer(raw: Any, what: str) -> Any:
     return raw
 
 
+def trade_on_other_market(trade: Any, order_market: str) -> MalformedAnswer | None:
+    """A trade of our order that names another market than the order's (a fill we would book on the wrong book)."""
+    market = trade.get("symbol") if isinstance(trade, dict) else None
+    if market is not None and market != order_market:
+        return MalformedAnswer(f"trade {trade.get('id')} of an order on {order_market} says it traded on {market}")
+    return None
+
+
 def venue_error_in(last_json: Any) -> bool:
     """Whether the last parsed answer carried the venue's own error words (Kraken: a non-empty ``error`` list).
 

@@ -141,6 +141,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self._malformed_seen = set()
         self.answers = MalformedAnswers()
         self.malformed_books = 0
+        self.foreign_fee_currency = 0
         #: Times a loop that must run while connected (dead man's switch, ledger check) ended and was restarted.
         self.loop_restarts = 0
         if exchange.id == "kraken":
@@ -383,6 +384,7 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             "malformed_trades": self.malformed_trades,
             "malformed_answers": self.answers.count,
             "malformed_books": self.malformed_books,
+            "foreign_fee_currency": self.foreign_fee_currency,
             "loop_restarts": self.loop_restarts,
             "dead_man_refreshes": dead_man.refreshes,
             "dead_man_failures": dead_man.failures,

@@ -25,7 +25,14 @@ from typing import Any
 
 import attrs
 
-from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, cancel_answer, order_answer, venue_error_in
+from connectors.ccxt.answers import (
+    MalformedAnswer,
+    MalformedAnswers,
+    cancel_answer,
+    order_answer,
+    trade_on_other_market,
+    venue_error_in,
+)
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind, ccxt_exc, classify
 from connectors.ccxt.lookup import kraken_order_by_client_id
@@ -70,6 +77,8 @@ class OrderFlowMixin(TradeHistoryMixin):
     _malformed_seen: set[str]
     #: Answers that were no answer (a proxy's page, a cut body, another order's answer): answers.py.
     answers: MalformedAnswers
+    #: Trades whose fee the venue charged in an asset of neither side of the market.
+    foreign_fee_currency: int
 
     @property
     def malformed_answers(self) -> int:
@@ -449,6 +458,11 @@ class OrderFlowMixin(TradeHistoryMixin):
             if tracked is None or trade_id in self._seen_trades:
                 continue
             try:  # parsed before it is marked seen: a malformed trade stays unbooked, and a corrected one is booked
+                elsewhere = trade_on_other_market(trade, self._profile.ccxt_symbol(tracked.request.symbol))
+                if elsewhere is None and symbol != tracked.request.symbol:
+                    elsewhere = MalformedAnswer(f"trade read as {symbol}, its order is on {tracked.request.symbol}")
+                if elsewhere is not None:
+                    raise elsewhere
                 fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
                 if not (fill.qty.is_finite() and fill.price.is_finite() and fill.fee.is_finite()
                         and fill.qty > 0 and fill.price > 0):
@@ -457,12 +471,29 @@ class OrderFlowMixin(TradeHistoryMixin):
                 self._malformed_trade(trade_id, tracked, exc)
                 continue
             self._seen_trades.add(trade_id)
+            self._check_fee_currency(fill)
             tracked.filled += fill.qty
             tracked.notional += fill.notional
             tracked.fee_paid += fill.fee
             self._put(fill)
             booked.append(fill)
         return booked
+
+    def _check_fee_currency(self, fill: Fill) -> None:
+        """A fee charged in an asset of neither side of the market: booked as charged, said at ERROR, counted.
+
+        The trade is real (not booking it would lose a position); the fee is kept as the venue
+        charged it, but the PnL takes a fee in any other asset as quote (mmkit/risk/pnl.py), so
+        the figure is flagged where it enters.
+        """
+        instrument = self._rules.instrument(fill.symbol)
+        if not fill.fee or fill.fee_currency.upper() in (instrument.base.upper(), instrument.quote.upper()):
+            return
+        self.foreign_fee_currency += 1
+        self._log.bind(client_id=fill.client_id).error(
+            "fee of trade {} charged in {} ({}), neither {} nor {}: booked as charged, the PnL counts it as {} "
+            "({} so far)", fill.trade_id, fill.fee_currency, fill.fee, instrument.base, instrument.quote,
+            instrument.quote, self.foreign_fee_currency)
 
     def _malformed_trade(self, trade_id: str, tracked: _Tracked, exc: BaseException) -> None:
         """A venue trade of one of our orders that does not parse: logged at ERROR and counted once per trade id.

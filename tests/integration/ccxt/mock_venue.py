@@ -249,6 +249,8 @@ class MockVenueServer(AccountsMixin):
         self.kraken_proxy_pages: dict[str, deque[tuple[str, str]]] = {}
         #: txid -> fields replacing the order's own in QueryOrders / OpenOrders answers (a hostile venue).
         self.kraken_order_overrides: dict[str, dict[str, Any]] = {}
+        #: Fields replacing the next ``trade`` execution's own on the private stream (then cleared): a hostile venue.
+        self.kraken_next_trade_exec: dict[str, Any] = {}
         #: Kraken private methods whose calls get no answer until the method is unstalled (client timeouts).
         self.kraken_stalled: dict[str, asyncio.Event] = {}
         self._corrupt_next = False
@@ -750,6 +752,8 @@ class MockVenueServer(AccountsMixin):
 
     def _kraken_execution(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> None:
         """Push one executions update to every subscribed private socket (as Kraken does, in order)."""
+        if exec_type == "trade" and self.kraken_next_trade_exec:
+            extra, self.kraken_next_trade_exec = extra | self.kraken_next_trade_exec, {}
         message = {
             "channel": "executions",
             "type": "update",
