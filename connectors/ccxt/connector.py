@@ -28,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from connectors.ccxt.answers import MalformedAnswers
+from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, order_answer
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop, shared_switch
@@ -485,6 +485,11 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             raise TransientVenueError(f"{self.venue}: fetch_open_orders: {classify(exc).message}") from exc
         reports = []
         for raw in raws:
+            try:  # a listing with an entry that is no order is no listing: a partial one would read as orders gone
+                order_answer(raw, "fetch_open_orders")
+            except MalformedAnswer as exc:
+                self.answers.note(self._log, exc)
+                raise TransientVenueError(f"{self.venue}: fetch_open_orders: MalformedAnswer: {exc}") from exc
             ours = self._symbol_or_none(raw.get("symbol"))
             client_id = self._client_id_of(raw)
             if ours is not None:
