@@ -23,6 +23,19 @@ class TradeHistoryMixin(CcxtBase):
 
     async def _trade_page(self, symbol: str, since_ms: int, until_ms: int,
                           cursor: int | str | None) -> tuple[list[Any], int | str | None, bool]:
+        """One page (see ``_venue_trade_page``); a venue whose next page starts where this one did is refused.
+
+        Why: Coinbase handing back the cursor it was sent would have recovery read one page 200
+        times (200 calls against its rate limit) and the in-run sweep read it every round for good.
+        """
+        trades, after, whole = await self._venue_trade_page(symbol, since_ms, until_ms, cursor)
+        if not whole and cursor is not None and str(after) == str(cursor):
+            raise ValueError(f"trade history of {symbol}: the venue answered cursor {cursor!r} again; its paging "
+                             f"does not move on")
+        return trades, after, whole
+
+    async def _venue_trade_page(self, symbol: str, since_ms: int, until_ms: int,
+                                cursor: int | str | None) -> tuple[list[Any], int | str | None, bool]:
         """One page of our trades from ``since_ms`` on: (trades, where the next page starts, window read to its end).
 
         ``cursor`` is None for a window's first page, else what the previous page returned.
@@ -94,8 +107,13 @@ class TradeHistoryMixin(CcxtBase):
         until_ms = time.time_ns() // NS_PER_MS
         cursor: int | str | None = None
         trades: dict[str, Any] = {}
+        sent: set[str] = set()
         for _ in range(max_pages):
             page, cursor, whole = await self._trade_page(symbol, since_ms, until_ms, cursor)
+            if not whole and str(cursor) in sent:  # a cycle of cursors: the window would never be read to its end
+                raise ValueError(f"trade history of {symbol}: the venue answered cursor {cursor!r} again; its "
+                                 f"paging does not move on")
+            sent.add(str(cursor))
             trades.update((str(t.get("id")), t) for t in page)
             if whole:
                 return list(trades.values()), True

@@ -97,6 +97,8 @@ class AccountsMixin:
     books: dict[str, Any]
     maker_fee: Decimal
     taker_fee: Decimal
+    #: A hostile Coinbase: List Fills answers a page with the very cursor it was sent (its paging never ends).
+    coinbase_cursor_repeats: bool = False
 
     def _init_accounts(self) -> None:
         self.orders: dict[str, dict[str, MockOrder]] = {"coinbase": {}, "gemini": {}}
@@ -465,6 +467,8 @@ class AccountsMixin:
         limit, offset = int(query.get("limit") or COINBASE_FILLS_PAGE), int(query.get("cursor") or 0)
         page = fills[offset: offset + limit]
         more = offset + limit < len(fills)
+        if self.coinbase_cursor_repeats and query.get("cursor"):
+            return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": query["cursor"]}  # a hostile venue
         return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": str(offset + limit) if more else ""}
 
     @staticmethod
