@@ -72,6 +72,18 @@ def cancel_answer(raw: Any, what: str) -> Any:
     return raw
 
 
+def parse_failed(exc: BaseException, what: str) -> MalformedAnswer:
+    """ccxt's parse choked on the body (a Python error raised inside the call): the answer was no answer."""
+    return MalformedAnswer(f"{what}: ccxt could not parse the answer: {type(exc).__name__}: {exc}")
+
+
+def as_malformed(exc: BaseException, what: str) -> BaseException:
+    """``exc`` as a MalformedAnswer when ccxt's parse choked on the body (a Python error), else itself."""
+    if isinstance(exc, MalformedAnswer) or not isinstance(exc, ArithmeticError | KeyError | TypeError | ValueError):
+        return exc
+    return parse_failed(exc, what)
+
+
 def trade_on_other_market(trade: Any, order_market: str) -> MalformedAnswer | None:
     """A trade of our order that names another market than the order's (a fill we would book on the wrong book)."""
     market = trade.get("symbol") if isinstance(trade, dict) else None

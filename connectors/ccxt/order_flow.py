@@ -28,8 +28,10 @@ import attrs
 from connectors.ccxt.answers import (
     MalformedAnswer,
     MalformedAnswers,
+    as_malformed,
     cancel_answer,
     order_answer,
+    parse_failed,
     trade_on_other_market,
     venue_error_in,
 )
@@ -188,7 +190,8 @@ class OrderFlowMixin(TradeHistoryMixin):
             order_answer(raw, "create_order", client_id=order.client_id)
             if any(t.venue_order_id == str(raw["id"]) for t in self._orders.values()):
                 raise MalformedAnswer(f"create_order: the answer names order {raw['id']}, already another of ours")
-        except Exception as exc:
+        except Exception as caught:
+            exc = as_malformed(caught, "create_order")
             if isinstance(exc, MalformedAnswer):
                 self.answers.note(self._log, exc, order.client_id)
             self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
@@ -234,7 +237,10 @@ class OrderFlowMixin(TradeHistoryMixin):
             raw = cancel_answer(await self._rest(
                 self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol)),
                 "cancel_order")
-        except Exception as exc:
+            if raw.get("id") is not None:  # the venue answered with the order (Gemini): it must be this one, sane
+                order_answer(raw, "cancel_order", venue_order_id=tracked.venue_order_id)
+        except Exception as caught:
+            exc = as_malformed(caught, "cancel_order")
             err = classify(exc, self._profile.reject_texts)
             now = self._now()
             if isinstance(exc, MalformedAnswer):
@@ -305,7 +311,7 @@ class OrderFlowMixin(TradeHistoryMixin):
             self.answers.note(self._log, exc, client_id)
             raise
         except (ArithmeticError, KeyError, TypeError, ValueError) as exc:  # ccxt's parse choked on the body
-            malformed = MalformedAnswer(f"fetch_order: ccxt could not parse the answer: {type(exc).__name__}: {exc}")
+            malformed = parse_failed(exc, "fetch_order")
             self.answers.note(self._log, malformed, client_id)
             raise malformed from exc
         except ccxt_exc.OrderNotFound as exc:

@@ -99,6 +99,8 @@ class AccountsMixin:
     taker_fee: Decimal
     #: A hostile Coinbase: List Fills answers a page with the very cursor it was sent (its paging never ends).
     coinbase_cursor_repeats: bool = False
+    #: A hostile Gemini: fields replacing the order's own in the next order/cancel answer (then cleared).
+    gemini_next_cancel_answer: dict[str, Any]
 
     def _init_accounts(self) -> None:
         self.orders: dict[str, dict[str, MockOrder]] = {"coinbase": {}, "gemini": {}}
@@ -587,6 +589,9 @@ class AccountsMixin:
             if path == "order/cancel" and found.status == "open":
                 found.status, found.cancel_reason = "canceled", "Requested"
                 self._gemini_event(found, "cancelled", reason="Requested")
+            if path == "order/cancel" and self.gemini_next_cancel_answer:
+                hostile, self.gemini_next_cancel_answer = self.gemini_next_cancel_answer, {}
+                return web.json_response(self._gemini_order_json(found) | hostile)
             return web.json_response(self._gemini_order_json(found))
         if path == "orders":
             return web.json_response([self._gemini_order_json(o) for o in orders.values() if o.status == "open"])

@@ -251,6 +251,7 @@ class MockVenueServer(AccountsMixin):
         self.kraken_order_overrides: dict[str, dict[str, Any]] = {}
         #: Fields replacing the next ``trade`` execution's own on the private stream (then cleared): a hostile venue.
         self.kraken_next_trade_exec: dict[str, Any] = {}
+        self.gemini_next_cancel_answer = {}
         #: Kraken private methods whose calls get no answer until the method is unstalled (client timeouts).
         self.kraken_stalled: dict[str, asyncio.Event] = {}
         self._corrupt_next = False

@@ -26,12 +26,14 @@ from mmkit.model import (
     OrderQueryFailed,
     OrderRejected,
     OrderRequest,
+    OrderStatusReport,
     Side,
     VenueOrderStatus,
 )
-from tests.integration.ccxt.conftest import ConnectorFactory
+from tests.integration.ccxt.conftest import FAST, ConnectorFactory
 from tests.integration.ccxt.helpers import collect_until, of_type
 from tests.integration.ccxt.mock_venue import MockVenueServer
+from tests.integration.ccxt.test_conformance_ccxt import make_venue_connector
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 D = Decimal
@@ -177,3 +179,26 @@ async def test_a_reconciliation_listing_holding_an_entry_that_is_no_order_is_cou
         await kraken.fetch_open_orders("BTC/USD")  # before: a report of -0.5 filled, taken as the venue's word
     del server.kraken_order_overrides[txid]
     assert [r.venue_order_id for r in await kraken.fetch_open_orders("BTC/USD")] == [txid]
+
+
+@pytest.mark.parametrize("field,value", [("executed_amount", "-0.001"), ("original_amount", "NaN"),
+                                         ("order_id", "99999999")])
+async def test_a_cancel_answered_with_an_order_that_is_no_answer_is_no_report_and_the_order_is_read(
+    server: MockVenueServer, field: str, value: str
+) -> None:
+    """Gemini answers a cancel with the order: one with a negative filled, a NaN size or another id is not it."""
+    gemini = await make_venue_connector(server, "gemini", FAST)
+    await gemini.connect()
+    try:
+        gemini.place(OrderRequest("gc1", "gemini", "BTCUSD", Side.BUY, D("0.01"), D("60000.00")))
+        events: list[Any] = await collect_until(gemini, lambda ev: bool(of_type(ev, OrderAccepted)), 5.0)
+        server.gemini_next_cancel_answer = {field: value}
+        gemini.cancel("gc1", "BTCUSD")
+        # The venue did cancel it: the poller's read says so, and no figure of the bad answer reached the engine.
+        await collect_until(gemini, lambda ev: bool(of_type(ev, OrderCanceled)), into=events, timeout_s=5.0)
+        assert not of_type(events, OrderStatusReport), "a figure of the bad answer went to the engine"
+        assert "MalformedAnswer" in of_type(events, OrderCancelRejected)[0].message
+        assert of_type(events, OrderCanceled)[0].leaves_qty == D("0.01")
+        assert gemini.malformed_answers >= 1
+    finally:
+        await gemini.disconnect()
