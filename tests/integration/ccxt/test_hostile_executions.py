@@ -63,3 +63,27 @@ async def test_a_fee_in_an_asset_of_neither_side_is_booked_and_said(server: Mock
         assert kraken.foreign_fee_currency == 1
     finally:
         await kraken.disconnect()
+
+
+# (A NaN is no JSON number: ccxt's orjson drops such a frame whole, and the order's REST read books the trade.)
+@pytest.mark.parametrize("changes", [{"last_qty": 0.0}, {"last_qty": -0.01}, {"last_price": -60000.0}])
+async def test_an_execution_with_an_impossible_quantity_price_or_fee_is_not_booked_the_history_books_it(
+    server: MockVenueServer, changes: dict[str, Any]
+) -> None:
+    kraken = await make_venue_connector(server, "kraken", STREAMING)
+    await kraken.connect()
+    try:
+        kraken.place(OrderRequest("xq1", "kraken", "BTC/USD", Side.BUY, D("0.01"), D("60000.0"), post_only=True))
+        events: list[Any] = await collect_until(kraken, lambda ev: bool(of_type(ev, OrderAccepted)))
+        await collect_until(kraken, lambda ev: bool(server.kraken_private), timeout_s=5.0, into=events)
+        server.kraken_next_trade_exec = changes
+        server.fill("kraken", "xq1", D("0.01"), D("60000.0"))
+        await collect_until(kraken, lambda ev: kraken.malformed_trades == 1, timeout_s=5.0, into=events)
+        assert not of_type(events, Fill)
+        kraken.request_order_status("xq1", "BTC/USD")
+        await collect_until(kraken, lambda ev: bool(of_type(ev, OrderStatusReport)), into=events, timeout_s=5.0)
+        fills = of_type(events + kraken.drain(), Fill)
+        fee = D("0.01") * 60000 * server.maker_fee
+        assert [(f.qty, f.price, f.fee) for f in fills] == [(D("0.01"), D("60000.0"), fee)]
+    finally:
+        await kraken.disconnect()
