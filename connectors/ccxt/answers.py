@@ -92,6 +92,15 @@ def trade_on_other_market(trade: Any, order_market: str) -> MalformedAnswer | No
     return None
 
 
+def balance_answer(raw: Any) -> Any:
+    """``raw`` if the venue's JSON came back, else MalformedAnswer: ccxt parses a proxy's page into no balances
+    at all, which a balance view takes for an account holding nothing."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("info"), dict | list):
+        info = raw.get("info") if isinstance(raw, dict) else raw
+        raise MalformedAnswer(f"fetch_balance: not the venue's answer: {type(info).__name__} {str(info)[:80]!r}")
+    return raw
+
+
 def venue_error_in(last_json: Any) -> bool:
     """Whether the last parsed answer carried the venue's own error words (Kraken: a non-empty ``error`` list).
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, order_answer
+from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, balance_answer, order_answer
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop, shared_switch
@@ -499,8 +499,10 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
 
     async def fetch_balances(self) -> list[Balance]:
         try:
-            raw = await self._rest(self._exchange.fetch_balance)
+            raw = balance_answer(await self._rest(self._exchange.fetch_balance))
         except Exception as exc:
+            if isinstance(exc, MalformedAnswer):
+                self.answers.note(self._log, exc)
             raise TransientVenueError(f"{self.venue}: fetch_balance: {classify(exc).message}") from exc
         totals = raw.get("total") or {}
         free = raw.get("free") or {}

@@ -202,3 +202,16 @@ async def test_a_cancel_answered_with_an_order_that_is_no_answer_is_no_report_an
         assert gemini.malformed_answers >= 1
     finally:
         await gemini.disconnect()
+
+
+@pytest.mark.parametrize("body", ["html", "empty", "truncated"])
+async def test_a_balance_read_answered_by_a_proxy_page_is_could_not_ask_not_an_empty_account(
+    server: MockVenueServer, make_connector: ConnectorFactory, body: str
+) -> None:
+    """Before: ``[]``, which the hedge venue's balance view takes for an account holding nothing."""
+    kraken = await make_connector("kraken", book=False)
+    server.kraken_proxy_pages["BalanceEx"] = deque([MANGLED[body]])
+    with pytest.raises(TransientVenueError, match="MalformedAnswer"):
+        await kraken.fetch_balances()
+    assert kraken.malformed_answers == 1
+    assert {b.asset for b in await kraken.fetch_balances()} == {"BTC", "USD"}
