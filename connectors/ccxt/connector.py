@@ -28,6 +28,7 @@ from typing import Any
 
 from loguru import logger
 
+from connectors.ccxt.answers import MalformedAnswer, MalformedAnswers, balance_answer, order_answer
 from connectors.ccxt.checksums import SequenceChecker
 from connectors.ccxt.convert import _dec, _Tracked
 from connectors.ccxt.deadman import DeadMansSwitchLoop, shared_switch
@@ -138,6 +139,9 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
         self._ledger_lock = asyncio.Lock()
         self.malformed_trades = 0
         self._malformed_seen = set()
+        self.answers = MalformedAnswers()
+        self.malformed_books = 0
+        self.foreign_fee_currency = 0
         #: Times a loop that must run while connected (dead man's switch, ledger check) ended and was restarted.
         self.loop_restarts = 0
         if exchange.id == "kraken":
@@ -378,6 +382,9 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             "ledger_missed_trades": self.ledger_missed_trades,
             "ledger_check_errors": self.ledger_check_errors,
             "malformed_trades": self.malformed_trades,
+            "malformed_answers": self.answers.count,
+            "malformed_books": self.malformed_books,
+            "foreign_fee_currency": self.foreign_fee_currency,
             "loop_restarts": self.loop_restarts,
             "dead_man_refreshes": dead_man.refreshes,
             "dead_man_failures": dead_man.failures,
@@ -478,6 +485,11 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
             raise TransientVenueError(f"{self.venue}: fetch_open_orders: {classify(exc).message}") from exc
         reports = []
         for raw in raws:
+            try:  # a listing with an entry that is no order is no listing: a partial one would read as orders gone
+                order_answer(raw, "fetch_open_orders")
+            except MalformedAnswer as exc:
+                self.answers.note(self._log, exc)
+                raise TransientVenueError(f"{self.venue}: fetch_open_orders: MalformedAnswer: {exc}") from exc
             ours = self._symbol_or_none(raw.get("symbol"))
             client_id = self._client_id_of(raw)
             if ours is not None:
@@ -487,8 +499,10 @@ class CcxtConnector(FeedsMixin, LedgerCheckMixin):
 
     async def fetch_balances(self) -> list[Balance]:
         try:
-            raw = await self._rest(self._exchange.fetch_balance)
+            raw = balance_answer(await self._rest(self._exchange.fetch_balance))
         except Exception as exc:
+            if isinstance(exc, MalformedAnswer):
+                self.answers.note(self._log, exc)
             raise TransientVenueError(f"{self.venue}: fetch_balance: {classify(exc).message}") from exc
         totals = raw.get("total") or {}
         free = raw.get("free") or {}

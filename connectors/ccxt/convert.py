@@ -29,7 +29,16 @@ def _dec(value: Any) -> Decimal:
 
 
 def _levels(side: Any, count: int) -> tuple[Level, ...]:
-    return tuple((_dec(level[0]), _dec(level[1])) for level in side[:count])
+    """The best ``count`` levels of one side of ccxt's book; ValueError naming a level no book can hold.
+
+    ccxt stores what the venue sends: a NaN, infinite, zero or negative price or a negative
+    size reached the engine's book, which raises on it (a crash in the tick, not a resync).
+    """
+    levels = tuple((_dec(level[0]), _dec(level[1])) for level in side[:count])
+    for price, size in levels:
+        if not (price.is_finite() and size.is_finite() and price > 0 and size > 0):
+            raise ValueError(f"malformed book level: price {price}, size {size}")
+    return levels
 
 
 _STATUS = {

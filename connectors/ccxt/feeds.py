@@ -31,6 +31,9 @@ from mmkit.model import (
 class FeedsMixin(CcxtBase):
     """Book, trade and heartbeat loops plus the per-message integrity taps."""
 
+    #: Books that held a level no book can (each not passed on, the feed resynced).
+    malformed_books: int
+
     async def _book_loop(self, symbol: str) -> None:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         feed = f"book:{symbol}"
@@ -66,6 +69,14 @@ class FeedsMixin(CcxtBase):
             if self._book_invalid.get(ccxt_symbol):
                 continue  # a failed check is being resynced; this book is not trustworthy
             now = self._now()
+            levels = self._config.emit_levels
+            try:
+                bids, asks = _levels(book["bids"], levels), _levels(book["asks"], levels)
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+                await self._malformed_book(feed, exc)
+                up = False
+                await asyncio.sleep(backoff.next_delay())  # a venue whose snapshots are all bad: not a tight loop
+                continue
             dog.beat(now)
             backoff.reset()
             if not up:
@@ -74,19 +85,31 @@ class FeedsMixin(CcxtBase):
             seq = self._book_seq.get(symbol, 0) + 1
             self._book_seq[symbol] = seq
             ts = book.get("timestamp")
-            levels = self._config.emit_levels
             self._put(
                 BookSnapshot(
                     venue=self.venue,
                     symbol=symbol,
                     seq=seq,
-                    bids=_levels(book["bids"], levels),
-                    asks=_levels(book["asks"], levels),
+                    bids=bids,
+                    asks=asks,
                     ts_event=int(ts) * NS_PER_MS if ts else now,
                     ts_recv=now,
                     checksum=self._last_checksum.get(ccxt_symbol),
                 )
             )
+
+    async def _malformed_book(self, feed: str, exc: BaseException) -> None:
+        """A book no engine can hold (NaN, a non-positive price, a negative size): not passed on, said, resynced.
+
+        Logged at ERROR and counted (``malformed_books``); the feed is shown down and every socket is
+        replaced (as for a stale feed) so the venue sends a fresh snapshot. No book flag is set: a venue
+        without a checksum or sequence (Gemini) would never clear it.
+        """
+        self.malformed_books += 1
+        reason = f"malformed book: {type(exc).__name__}: {exc}"
+        self._log.error("{} {}; not passed on, resyncing ({} so far)", feed, reason, self.malformed_books)
+        self._put(ConnectionStatus(self.venue, feed, False, reason, self._now()))
+        await self._drop_socket()
 
     async def _trade_loop(self, symbol: str) -> None:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)

@@ -25,10 +25,21 @@ from typing import Any
 
 import attrs
 
-from connectors.ccxt.base import CcxtBase
+from connectors.ccxt.answers import (
+    MalformedAnswer,
+    MalformedAnswers,
+    as_malformed,
+    cancel_answer,
+    order_answer,
+    parse_failed,
+    trade_on_other_market,
+    venue_error_in,
+)
 from connectors.ccxt.convert import _STATUS, _dec, _Tracked
 from connectors.ccxt.errors import ClassifiedError, ErrorKind, ccxt_exc, classify
+from connectors.ccxt.lookup import kraken_order_by_client_id
 from connectors.ccxt.profiles import ClientIdLookup
+from connectors.ccxt.trade_history import TradeHistoryMixin
 from mmkit.connector import (
     NotConnectedError,
     OrderNotFoundError,
@@ -58,16 +69,22 @@ from mmkit.model import (
 #: Pages of a paged trade history (Kraken: 50 trades each, Gemini 500) one trade sync reads at most
 #: (the venue counts calls).
 TRADE_SYNC_MAX_PAGES = 4
-#: Gemini's mytrades: the most trades one call may ask for (``limit_trades``; 50 when not asked).
-GEMINI_TRADES_PAGE = 500
 
 
-class OrderFlowMixin(CcxtBase):
+class OrderFlowMixin(TradeHistoryMixin):
     """Order tasks, the translation of the venue's order state into events, and the poller."""
 
     #: Venue trades of our orders that did not parse (each logged at ERROR once, never booked as they were).
     malformed_trades: int
     _malformed_seen: set[str]
+    #: Answers that were no answer (a proxy's page, a cut body, another order's answer): answers.py.
+    answers: MalformedAnswers
+    #: Trades whose fee the venue charged in an asset of neither side of the market.
+    foreign_fee_currency: int
+
+    @property
+    def malformed_answers(self) -> int:
+        return self.answers.count
 
     # -- order tasks ------------------------------------------------------
 
@@ -170,7 +187,13 @@ class OrderFlowMixin(CcxtBase):
                 None if order.price is None else str(order.price),
                 params,
             )
-        except Exception as exc:
+            order_answer(raw, "create_order", client_id=order.client_id)
+            if any(t.venue_order_id == str(raw["id"]) for t in self._orders.values()):
+                raise MalformedAnswer(f"create_order: the answer names order {raw['id']}, already another of ours")
+        except Exception as caught:
+            exc = as_malformed(caught, "create_order")
+            if isinstance(exc, MalformedAnswer):
+                self.answers.note(self._log, exc, order.client_id)
             self._on_place_error(tracked, classify(exc, self._profile.reject_texts))
             return
         self._order_backoff.reset()
@@ -211,11 +234,18 @@ class OrderFlowMixin(CcxtBase):
         order = tracked.request
         booked_before = tracked.filled
         try:
-            raw = await self._rest(
-                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol))
-        except Exception as exc:
+            raw = cancel_answer(await self._rest(
+                self._exchange.cancel_order, tracked.venue_order_id, self._profile.ccxt_symbol(order.symbol)),
+                "cancel_order")
+            if raw.get("id") is not None:  # the venue answered with the order (Gemini): it must be this one, sane
+                order_answer(raw, "cancel_order", venue_order_id=tracked.venue_order_id)
+        except Exception as caught:
+            exc = as_malformed(caught, "cancel_order")
             err = classify(exc, self._profile.reject_texts)
             now = self._now()
+            if isinstance(exc, MalformedAnswer):
+                # The cancel may or may not have reached the venue: the order stays open here, the poller reads it.
+                self.answers.note(self._log, exc, order.client_id)
             self._put(OrderCancelRejected(self.venue, order.client_id, err.reason, err.message, now, now))
             return
         if tracked.open:
@@ -274,16 +304,41 @@ class OrderFlowMixin(CcxtBase):
         self._put(report)
 
     async def _fetch_raw_order(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
+        """The venue's answer about one order, checked (answers.py): a non-answer raises MalformedAnswer."""
+        try:
+            return await self._fetch_raw_order_unchecked(client_id, symbol, tracked)
+        except MalformedAnswer as exc:
+            self.answers.note(self._log, exc, client_id)
+            raise
+        except (ArithmeticError, KeyError, TypeError, ValueError) as exc:  # ccxt's parse choked on the body
+            malformed = parse_failed(exc, "fetch_order")
+            self.answers.note(self._log, malformed, client_id)
+            raise malformed from exc
+        except ccxt_exc.OrderNotFound as exc:
+            if self._exchange.id == "kraken" and not venue_error_in(self._exchange.last_json_response):
+                # ccxt's own "could not find order id": the body held no order and no venue error.
+                malformed = MalformedAnswer(f"fetch_order: {exc}; the body was no venue answer")
+                self.answers.note(self._log, malformed, client_id)
+                raise malformed from exc
+            raise
+
+    async def _fetch_raw_order_unchecked(self, client_id: str, symbol: str, tracked: _Tracked | None) -> Any:
         ccxt_symbol = self._profile.ccxt_symbol(symbol)
         if tracked is not None and tracked.venue_order_id is not None:
-            return await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
+            raw = await self._rest(self._exchange.fetch_order, tracked.venue_order_id, ccxt_symbol)
+            # No client id check: after a replace in place the venue order keeps its first client id.
+            return order_answer(raw, "fetch_order", venue_order_id=tracked.venue_order_id)
         if self._profile.client_id_lookup is ClientIdLookup.SCAN:
             for raw in await self._rest(self._exchange.fetch_orders, ccxt_symbol):
-                if raw.get("clientOrderId") == client_id:
-                    return raw
+                if isinstance(raw, dict) and raw.get("clientOrderId") == client_id:
+                    return order_answer(raw, "fetch_orders", client_id=client_id)
             raise ccxt_exc.OrderNotFound(f"{client_id} is not among {self.venue}'s orders")
-        return await self._rest(
-            self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        if self._exchange.id == "kraken":  # ccxt's fetchOrder cannot look up by client id (lookup.py)
+            raw = await kraken_order_by_client_id(self._exchange, self._rest, client_id)
+        else:
+            raw = await self._rest(
+                self._exchange.fetch_order, None, ccxt_symbol, {self._profile.client_id_param: client_id})
+        return order_answer(raw, "fetch_order", client_id=client_id)
 
     def _apply_order(self, tracked: _Tracked, raw: Any, booked_before: Decimal | None = None) -> None:
         """Turn the venue's cumulative view of an order into fills (from its trades) and a terminal event.
@@ -398,86 +453,6 @@ class OrderFlowMixin(CcxtBase):
                     if _dec(tracked.last_raw.get("filled")) <= tracked.filled:
                         self._apply_order(tracked, tracked.last_raw)
 
-    async def _trade_page(self, symbol: str, since_ms: int, until_ms: int,
-                          cursor: int | str | None) -> tuple[list[Any], int | str | None, bool]:
-        """One page of our trades from ``since_ms`` on: (trades, where the next page starts, window read to its end).
-
-        ``cursor`` is None for a window's first page, else what the previous page returned.
-        Kraken's TradesHistory answers the newest 50 of ``[since_ms, until_ms]`` and how many
-        the window holds (``count``); ``ofs`` pages on (the cursor is that offset). Gemini's
-        mytrades answers the *oldest* ``limit_trades`` (at most 500) on or after ``timestamp``
-        (milliseconds), newest first; the next page starts at the newest millisecond of this
-        one, not past it: trades of that millisecond beyond the page would be skipped, and
-        the ones read twice are one trade each (by trade id). Coinbase's List Fills pages
-        with the opaque ``cursor`` of its answer (empty on the last page) over a fixed
-        ``[start, end]``. ccxt's ``fetch_my_trades``
-        hands over one such page; for Kraken (filtered to the symbol) the raw answer is read
-        right after the call (nothing else runs in between). Other venues: one call, taken
-        as the window.
-        """
-        ccxt_symbol = self._profile.ccxt_symbol(symbol)
-        if self._exchange.id == "gemini":
-            return await self._gemini_trade_page(ccxt_symbol, since_ms if cursor is None else int(cursor))
-        if self._exchange.id == "coinbase":
-            return await self._coinbase_trade_page(ccxt_symbol, since_ms, until_ms, cursor)
-        if self._exchange.id != "kraken":
-            trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, since_ms)
-            return trades, None, True
-        offset = int(cursor or 0)
-        params = {"until": until_ms, "ofs": offset}
-        trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, since_ms, None, params)
-        result = (self._exchange.last_json_response or {}).get("result") or {}
-        raw = result.get("trades")
-        if not isinstance(raw, dict) or any(str(t.get("id")) not in raw for t in trades):
-            raise ValueError("TradesHistory: the raw answer does not match the parsed trades; cannot page")
-        offset += len(raw)
-        return trades, offset, not raw or offset >= int(result.get("count") or 0)
-
-    async def _gemini_trade_page(self, ccxt_symbol: str, start_ms: int) -> tuple[list[Any], int | str | None, bool]:
-        """Gemini: the oldest ``GEMINI_TRADES_PAGE`` trades on or after ``start_ms`` (see ``_trade_page``)."""
-        params = {"timestamp": start_ms, "limit_trades": GEMINI_TRADES_PAGE}  # ms: Gemini takes either unit
-        # ccxt parses every entry of the answer (no since, no limit: it filters none out), so the page is the answer.
-        trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, None, None, params)
-        if len(trades) < GEMINI_TRADES_PAGE:
-            return trades, None, True
-        newest = max(int(t.get("timestamp") or 0) for t in trades)
-        if newest <= start_ms:  # no timestamp pages past them without skipping some: say so, read nothing on
-            raise ValueError(f"mytrades: more than {GEMINI_TRADES_PAGE} of our {ccxt_symbol} trades in one "
-                             f"millisecond ({start_ms}); Gemini cannot page past them")
-        return trades, newest, False
-
-    async def _coinbase_trade_page(self, ccxt_symbol: str, since_ms: int, until_ms: int,
-                                   cursor: int | str | None) -> tuple[list[Any], str | None, bool]:
-        """Coinbase: one page of List Fills in ``[since_ms, until_ms]``, from ``cursor`` (see ``_trade_page``).
-
-        The start goes as the venue's parameter, not as ccxt's ``since`` (ccxt would filter
-        the page on its side, and could drop the entry that carries the cursor).
-        """
-        params: dict[str, Any] = {"start_sequence_timestamp": self._exchange.iso8601(since_ms), "until": until_ms}
-        if cursor:
-            params["cursor"] = str(cursor)
-        trades = await self._rest(self._exchange.fetch_my_trades, ccxt_symbol, None, None, params)
-        # ccxt hands the answer's cursor over on the first entry's raw fill ("info").
-        after = next((str(c) for t in trades if (c := (t.get("info") or {}).get("cursor"))), None)
-        return trades, after, after is None
-
-    async def _read_trades(self, symbol: str, since_ms: int, max_pages: int) -> tuple[list[Any], bool]:
-        """Our trades of ``symbol`` since ``since_ms``, paged where the venue pages; (trades, whole window read).
-
-        Kraken answers 50 trades a call, Gemini at most 500, Coinbase a page per cursor: one
-        call missed the rest of a busy window. Each trade once (Gemini's pages overlap by a
-        millisecond).
-        """
-        until_ms = time.time_ns() // NS_PER_MS
-        cursor: int | str | None = None
-        trades: dict[str, Any] = {}
-        for _ in range(max_pages):
-            page, cursor, whole = await self._trade_page(symbol, since_ms, until_ms, cursor)
-            trades.update((str(t.get("id")), t) for t in page)
-            if whole:
-                return list(trades.values()), True
-        return list(trades.values()), False
-
     def _book_trades(self, trades: list[Any], symbol: str) -> list[Fill]:
         """Pass on each trade of one of our orders not passed on before (by venue trade id); returns those."""
         # The latest client id on a venue order wins: after a replace, the order lives on under the new id.
@@ -489,6 +464,11 @@ class OrderFlowMixin(CcxtBase):
             if tracked is None or trade_id in self._seen_trades:
                 continue
             try:  # parsed before it is marked seen: a malformed trade stays unbooked, and a corrected one is booked
+                elsewhere = trade_on_other_market(trade, self._profile.ccxt_symbol(tracked.request.symbol))
+                if elsewhere is None and symbol != tracked.request.symbol:
+                    elsewhere = MalformedAnswer(f"trade read as {symbol}, its order is on {tracked.request.symbol}")
+                if elsewhere is not None:
+                    raise elsewhere
                 fill = self._fill_from_trade(trade, symbol, tracked.request.client_id, tracked.request)
                 if not (fill.qty.is_finite() and fill.price.is_finite() and fill.fee.is_finite()
                         and fill.qty > 0 and fill.price > 0):
@@ -497,12 +477,29 @@ class OrderFlowMixin(CcxtBase):
                 self._malformed_trade(trade_id, tracked, exc)
                 continue
             self._seen_trades.add(trade_id)
+            self._check_fee_currency(fill)
             tracked.filled += fill.qty
             tracked.notional += fill.notional
             tracked.fee_paid += fill.fee
             self._put(fill)
             booked.append(fill)
         return booked
+
+    def _check_fee_currency(self, fill: Fill) -> None:
+        """A fee charged in an asset of neither side of the market: booked as charged, said at ERROR, counted.
+
+        The trade is real (not booking it would lose a position); the fee is kept as the venue
+        charged it, but the PnL takes a fee in any other asset as quote (mmkit/risk/pnl.py), so
+        the figure is flagged where it enters.
+        """
+        instrument = self._rules.instrument(fill.symbol)
+        if not fill.fee or fill.fee_currency.upper() in (instrument.base.upper(), instrument.quote.upper()):
+            return
+        self.foreign_fee_currency += 1
+        self._log.bind(client_id=fill.client_id).error(
+            "fee of trade {} charged in {} ({}), neither {} nor {}: booked as charged, the PnL counts it as {} "
+            "({} so far)", fill.trade_id, fill.fee_currency, fill.fee, instrument.base, instrument.quote,
+            instrument.quote, self.foreign_fee_currency)
 
     def _malformed_trade(self, trade_id: str, tracked: _Tracked, exc: BaseException) -> None:
         """A venue trade of one of our orders that does not parse: logged at ERROR and counted once per trade id.

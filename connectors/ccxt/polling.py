@@ -17,6 +17,7 @@ import contextlib
 import time
 from typing import Any
 
+from connectors.ccxt.answers import MalformedAnswer, order_answer
 from connectors.ccxt.convert import _Tracked
 from connectors.ccxt.errors import ErrorKind, classify
 from connectors.ccxt.order_flow import OrderFlowMixin
@@ -77,7 +78,13 @@ class PollingMixin(OrderFlowMixin):
             except Exception as exc:
                 self._log.debug("open-orders listing failed: {}", classify(exc).message)
                 return {}  # read them one by one this cycle
-            listed.update({str(raw.get("id")): raw for raw in raws if raw.get("id")})
+            for raw in raws:
+                try:
+                    order_answer(raw, "fetch_open_orders")
+                except MalformedAnswer as exc:  # not taken as the order's state: it is read on its own below
+                    self.answers.note(self._log, exc)
+                    continue
+                listed[str(raw["id"])] = raw
         return listed
 
     def _ticks_stalled(self) -> bool:

@@ -97,6 +97,10 @@ class AccountsMixin:
     books: dict[str, Any]
     maker_fee: Decimal
     taker_fee: Decimal
+    #: A hostile Coinbase: List Fills answers a page with the very cursor it was sent (its paging never ends).
+    coinbase_cursor_repeats: bool = False
+    #: A hostile Gemini: fields replacing the order's own in the next order/cancel answer (then cleared).
+    gemini_next_cancel_answer: dict[str, Any]
 
     def _init_accounts(self) -> None:
         self.orders: dict[str, dict[str, MockOrder]] = {"coinbase": {}, "gemini": {}}
@@ -465,6 +469,8 @@ class AccountsMixin:
         limit, offset = int(query.get("limit") or COINBASE_FILLS_PAGE), int(query.get("cursor") or 0)
         page = fills[offset: offset + limit]
         more = offset + limit < len(fills)
+        if self.coinbase_cursor_repeats and query.get("cursor"):
+            return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": query["cursor"]}  # a hostile venue
         return {"fills": [self._coinbase_fill_json(t) for t in page], "cursor": str(offset + limit) if more else ""}
 
     @staticmethod
@@ -583,6 +589,9 @@ class AccountsMixin:
             if path == "order/cancel" and found.status == "open":
                 found.status, found.cancel_reason = "canceled", "Requested"
                 self._gemini_event(found, "cancelled", reason="Requested")
+            if path == "order/cancel" and self.gemini_next_cancel_answer:
+                hostile, self.gemini_next_cancel_answer = self.gemini_next_cancel_answer, {}
+                return web.json_response(self._gemini_order_json(found) | hostile)
             return web.json_response(self._gemini_order_json(found))
         if path == "orders":
             return web.json_response([self._gemini_order_json(o) for o in orders.values() if o.status == "open"])

@@ -240,6 +240,18 @@ class MockVenueServer(AccountsMixin):
         self.kraken_method_status: dict[str, int] = {}
         #: Kraken private methods that answer this Kraken error, every time (e.g. "EGeneral:Permission denied").
         self.kraken_method_errors: dict[str, str] = {}
+        #: method -> bodies answered (status 200, as given) to its next calls *after* the venue acted on them:
+        #: a proxy in the path that forwarded the request and mangled the answer (an HTML error page,
+        #: an empty or truncated body, a JSON answer of the wrong shape). Each entry: (content type, body).
+        self.kraken_mangled: dict[str, deque[tuple[str, str]]] = {}
+        #: method -> bodies a proxy answers (status 200) to its next calls *without* forwarding them: the venue
+        #: never sees the request.
+        self.kraken_proxy_pages: dict[str, deque[tuple[str, str]]] = {}
+        #: txid -> fields replacing the order's own in QueryOrders / OpenOrders answers (a hostile venue).
+        self.kraken_order_overrides: dict[str, dict[str, Any]] = {}
+        #: Fields replacing the next ``trade`` execution's own on the private stream (then cleared): a hostile venue.
+        self.kraken_next_trade_exec: dict[str, Any] = {}
+        self.gemini_next_cancel_answer = {}
         #: Kraken private methods whose calls get no answer until the method is unstalled (client timeouts).
         self.kraken_stalled: dict[str, asyncio.Event] = {}
         self._corrupt_next = False
@@ -543,6 +555,10 @@ class MockVenueServer(AccountsMixin):
             status = await held.wait_answer()
             if status is not None:
                 return web.Response(status=status, text="Service Unavailable")
+        page = self.kraken_proxy_pages.get(method)
+        if page:
+            content_type, body = page.popleft()
+            return web.Response(status=200, body=body.encode(), headers={"Content-Type": content_type})
         stalled = self.kraken_stalled.get(method)
         if stalled is not None:
             await stalled.wait()  # the client gives up first (its timeout), or the test unstalls it
@@ -555,6 +571,10 @@ class MockVenueServer(AccountsMixin):
         if self.kraken_errors:
             return web.json_response({"error": [self.kraken_errors.popleft()]})
         result = self._kraken_result(method, form)
+        mangled = self.kraken_mangled.get(method)
+        if mangled:
+            content_type, body = mangled.popleft()
+            return web.Response(status=200, body=body.encode(), headers={"Content-Type": content_type})
         if isinstance(result, str):
             return web.json_response({"error": [result]})
         return web.json_response({"error": [], "result": result})
@@ -653,9 +673,10 @@ class MockVenueServer(AccountsMixin):
             found = self._find_kraken(form)
             if found is None:
                 return "EOrder:Invalid order"  # what Kraken answers for a txid it does not know
-            return {found.txid: found.as_json()}
+            return {found.txid: found.as_json() | self.kraken_order_overrides.get(found.txid, {})}
         if method == "OpenOrders":
-            return {"open": {o.txid: o.as_json() for o in self.kraken_orders.values() if o.status == "open"}}
+            return {"open": {o.txid: o.as_json() | self.kraken_order_overrides.get(o.txid, {})
+                             for o in self.kraken_orders.values() if o.status == "open"}}
         if method == "Balance":
             return {"XXBT": "10.00000000", "ZUSD": "100000.0000"}
         if method == "BalanceEx":
@@ -732,6 +753,8 @@ class MockVenueServer(AccountsMixin):
 
     def _kraken_execution(self, order: KrakenOrder, exec_type: str, status: str, **extra: Any) -> None:
         """Push one executions update to every subscribed private socket (as Kraken does, in order)."""
+        if exec_type == "trade" and self.kraken_next_trade_exec:
+            extra, self.kraken_next_trade_exec = extra | self.kraken_next_trade_exec, {}
         message = {
             "channel": "executions",
             "type": "update",
