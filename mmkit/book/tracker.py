@@ -39,6 +39,9 @@ ChecksumFn = Callable[[OrderBook], int]
 #: Diffs kept while waiting for a snapshot; older ones are discarded (the snapshot will cover them, or the
 #: bridge check will fail and ask for a newer snapshot).
 DEFAULT_MAX_BUFFER = 10_000
+#: What the book raises for a snapshot or diff it refuses whole: OffGridError (a ValueError) and the level
+#: checks raise ValueError; a NaN or an infinity fails the conversion to ticks (ValueError, OverflowError).
+MALFORMED_LEVEL = (ValueError, ArithmeticError)
 
 
 class OrderBookTracker:
@@ -76,6 +79,9 @@ class OrderBookTracker:
         self.gaps = 0
         self.crossed = 0
         self.checksum_failures = 0
+        #: Snapshots and diffs the book refused whole (a NaN, an infinity, a level off the grid, a price at or
+        #: below zero, a negative size): the book was invalidated and a resync asked for.
+        self.malformed = 0
         self.resyncs = 0
         self.last_invalid_reason: str | None = None
 
@@ -106,7 +112,13 @@ class OrderBookTracker:
         self._check_instrument(snapshot.venue, snapshot.symbol)
         self._check_not_reentrant()
         self.snapshots += 1
-        self._book.apply_snapshot(snapshot)
+        try:
+            self._book.apply_snapshot(snapshot)
+        except MALFORMED_LEVEL as exc:
+            # The book refused it whole and still shows the state this snapshot was sent to replace: not a
+            # book to quote off. The buffered diffs stay for the snapshot the resync brings.
+            self._invalidate(f"malformed snapshot seq={snapshot.seq}: {exc}", kind="malformed")
+            return
         self._last_seq = snapshot.seq
         self._need_bridge = True
         self._valid = True
@@ -182,7 +194,13 @@ class OrderBookTracker:
             return
         self._need_bridge = False
         book = self._book
-        book.apply_delta(delta)
+        try:
+            book.apply_delta(delta)
+        except MALFORMED_LEVEL as exc:
+            # Refused whole (the book is unchanged), and it can never be applied: dropped, and the book is
+            # resynced, since every later diff builds on this one.
+            self._invalidate(f"malformed diff seq={delta.seq}: {exc}", kind="malformed")
+            return
         self._last_seq = delta.seq
         self.deltas_applied += 1
         if book.is_crossed():
@@ -214,6 +232,8 @@ class OrderBookTracker:
             self.crossed += 1
         elif kind == "checksum":
             self.checksum_failures += 1
+        elif kind == "malformed":
+            self.malformed += 1
         self._valid = False
         self._need_bridge = False
         # Cleared so that anyone who reads the book despite is_valid sees an empty book, never a wrong one.
@@ -223,7 +243,8 @@ class OrderBookTracker:
         self._book.clear()
         self.resyncs += 1
         self.last_invalid_reason = reason
-        self._log.warning("book invalid, requesting resync: {}", reason)
+        # A malformed venue message is an error of the venue's (or of its parsing), the rest happen on any feed.
+        (self._log.error if kind == "malformed" else self._log.warning)("book invalid, requesting resync: {}", reason)
         self._in_resync_callback = True
         try:
             self._request_resync(reason)

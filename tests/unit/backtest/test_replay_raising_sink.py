@@ -20,7 +20,7 @@ from mmkit.app.backtest_setups import build_replay_venue_setup
 from mmkit.backtest.replay import RecordingReplay
 from mmkit.clock import Clock, ClockMode
 from mmkit.connector import load_venue_rules
-from mmkit.model import Side, Trade
+from mmkit.model import BookDelta, Side, Trade
 from strategies.skewed_ladder import SkewedLadderController
 from tests.replay_loop_support import TICK
 from tests.unit.backtest.test_shared_book import SYMBOL, _diff, _snapshot
@@ -58,6 +58,17 @@ def test_the_replay_setup_goes_on_after_a_diff_off_the_grid(compiled: bool) -> N
                                      load_venue_rules("binance"), SYMBOL)
     replay = setup.replay
     replay.use_compiled_loop = compiled
+    # The sink that raises: the reference's tracker refuses the off-grid diff. (The tracker itself no longer
+    # raises on one: it invalidates its book and asks for a resync, tests/unit/book/test_book_tracker.py.)
+    tracker = setup.reference.tracker
+    apply_delta = tracker.on_delta
+
+    def refuses_the_off_grid_diff(delta: BookDelta) -> None:
+        if delta is off_grid:
+            raise ValueError("this sink refuses the diff")
+        apply_delta(delta)
+
+    tracker.on_delta = refuses_the_off_grid_diff  # type: ignore[method-assign]
     prints: list[str] = []
     setup.reference.on_trade(lambda t: prints.append(t.trade_id))
     raised = 0

@@ -422,21 +422,21 @@ def _both_ways(events: Sequence[ReplayEvent]) -> tuple[list[bool], Any]:
 
 
 def test_raising_sinks_leave_both_books_as_two_books_would() -> None:
-    """A level off the grid (the venue refuses the diff, the tracker raises before writing) and a diff of
-    another venue (the tracker raises; the venue applied it) leave the books as two books would, and so
-    does what follows them."""
+    """A level off the grid (the venue refuses the diff; the tracker refuses it too, invalidates its book and
+    asks for a resync: forked) and a diff of another venue (the tracker raises; the venue applied it) leave
+    the books as two books would, and so does what follows them."""
     off_grid = attrs.evolve(_diff(11, 11, [(100, 1)]), bids=((TICK * 100 + TICK / 2, LOT),), scaled=None)
     other_venue = attrs.evolve(_diff(22, 22, [(98, 4)]), venue="elsewhere")
     shared, setup = _both_ways([
         _snapshot(10, [(99, 2)], [(101, 3)]),
         off_grid,
-        _diff(12, 12, [(97, 1)]),  # the sequencer is at 11 now, the tracker at 10: forked before it
+        _diff(12, 12, [(97, 1)]),  # the venue applies it, the invalid tracker buffers it: still forked
         _snapshot(20, [(99, 2)], [(101, 3)]),
         _diff(21, 21, [(96, 1)]),
         other_venue,
         _diff(23, 23, [(95, 1)]),
     ])
-    assert shared == [True, True, False, True, True, False, False]
+    assert shared == [True, False, False, True, True, False, False]
     # The venue took the other venue's diff, the tracker refused it (and is invalid after the next one).
     assert setup.venue.books[SYMBOL].size_at_int(Side.BUY, 98) == 4 and not setup.reference.tracker.is_valid
 

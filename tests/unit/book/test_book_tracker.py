@@ -235,3 +235,47 @@ def test_buffer_is_bounded(resyncs: Resyncs) -> None:
 
 def test_is_a_time_iterator(resyncs: Resyncs) -> None:
     assert isinstance(make(resyncs), TimeIterator)
+
+
+def levels_snap(seq: int, bids: Pairs, asks: Pairs = (("101", "1"),)) -> BookSnapshot:
+    return BookSnapshot(venue="v", symbol="S", seq=seq, bids=tuple((D(p), D(q)) for p, q in bids),
+                        asks=tuple((D(p), D(q)) for p, q in asks), ts_event=0, ts_recv=0)
+
+
+#: Levels a hostile or broken feed may send: NaN and infinite sizes and prices, a negative size, a price at
+#: zero, a price off the 0.01 grid (the book refuses each whole).
+MALFORMED: list[Pairs] = [
+    (("100.5", "NaN"), ("100", "1")), (("100.5", "-1"),), (("NaN", "1"),), (("Infinity", "1"),),
+    (("100.5", "Infinity"),), (("0", "1"),), (("100.005", "1"),),
+]
+
+
+@pytest.mark.parametrize("bids", MALFORMED)
+def test_a_malformed_snapshot_invalidates_the_book_and_asks_for_a_resync_never_raises(
+    resyncs: Resyncs, bids: Pairs
+) -> None:
+    """Before: the book's ValueError escaped to the feed that delivered it, and the tracker still called the
+    book it was told to replace valid, so the quotes went on off a book the venue had said was over."""
+    tracker = make(resyncs)
+    tracker.on_snapshot(levels_snap(1, (("100", "1"), ("99", "2"))))
+    assert tracker.is_valid
+    tracker.on_snapshot(levels_snap(5, bids))
+    assert not tracker.is_valid and tracker.book.best_bid() is None
+    assert tracker.malformed == 1
+    assert len(resyncs.reasons) == 1 and resyncs.reasons[0].startswith("malformed snapshot seq=5")
+    tracker.on_snapshot(levels_snap(6, (("100", "3"),)))  # the resync's snapshot: valid again
+    assert tracker.is_valid and tracker.book.best_bid() == (D("100"), D("3"))
+
+
+@pytest.mark.parametrize("bids", MALFORMED)
+def test_a_malformed_diff_is_dropped_and_the_book_resynced_never_raises(resyncs: Resyncs, bids: Pairs) -> None:
+    tracker = make(resyncs)
+    tracker.on_snapshot(snap(10))
+    tracker.on_delta(delta(11, 11, bids=bids))
+    assert not tracker.is_valid and tracker.book.best_bid() is None
+    assert tracker.malformed == 1 and tracker.deltas_applied == 0
+    assert len(resyncs.reasons) == 1 and resyncs.reasons[0].startswith("malformed diff seq=11")
+    tracker.on_delta(delta(12, 12, bids=[("99", "1")]))  # later diffs wait for the resync's snapshot
+    assert tracker.buffered == 1
+    tracker.on_snapshot(snap(11))
+    assert tracker.is_valid and tracker.book.best_bid() == (D("100"), D("1")) and tracker.deltas_applied == 1
