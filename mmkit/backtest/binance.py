@@ -151,7 +151,7 @@ def read_recording(
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
 #: it is part of the on-disk cache key, so entries written by an older reader are never served.
-READER_VERSION = 4
+READER_VERSION = 5
 #: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
 _EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
