@@ -198,6 +198,8 @@ class ReplayedReference:
         self._replay = replay
         #: The same replay when it is one of ours: its clock mode is read directly (fair() runs every tick).
         self._timeline = replay if isinstance(replay, ReplayTimeline) else None
+        if isinstance(replay, RecordingReplay):  # a whole recording: silences in it are judged at the summary
+            self.health.watch_recording(replay._events, self.staleness_ns)
 
     def on_mid(self, listener: Callable[[Decimal], None]) -> None:
         self._mid_listeners.append(listener)
