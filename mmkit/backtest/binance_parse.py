@@ -217,6 +217,9 @@ class _Parser:
         if stream.endswith("@bookTicker"):
             if not self.with_tickers:
                 return None
+            named = data.get("s")
+            if named is not None and named != self.recorded.symbol:
+                raise ValueError(f"bookTicker of {named} in a recording of {self.recorded.symbol} (one symbol per run)")
             return TopOfBook(
                 venue, symbol, int(data["u"]), Decimal(data["b"]), Decimal(data["B"]), Decimal(data["a"]),
                 Decimal(data["A"]), ts_recv,

@@ -68,6 +68,16 @@ def test_a_trade_of_another_symbol_is_refused_naming_the_line_and_both_symbols(t
         _read(tmp_path, lines)
 
 
+def test_a_book_ticker_of_another_symbol_is_refused_when_tickers_are_read(tmp_path: Path) -> None:
+    ticker = (b'1000000300 {"stream":"ethusdt@bookTicker","data":{"u":7,"s":"ETHUSDT","b":"2600.01","B":"1",'
+              b'"a":"2600.02","A":"2"}}')
+    path = tmp_path / "rec.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"\n".join([*HEAD, ticker]) + b"\n")
+    with pytest.raises(RecordingFormatError, match=r"rec\.gz:3: .*bookTicker of ETHUSDT in a recording of BTCUSDT"):
+        list(read_recording([path], with_tickers=True, disk_cache=False))
+
+
 @pytest.mark.parametrize("make", [_trade, _agg_trade])
 @pytest.mark.parametrize(("price", "qty", "why"), [
     ("-100.01000000", "0.5", r"trade price -100.01000000 must be above 0"),
