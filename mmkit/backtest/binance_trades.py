@@ -9,8 +9,8 @@ shared recording's 19,904 prints come in strictly increasing. Recorders with
 one connection per stream may still stamp a few prints out of order, so the
 check is not "always up" but:
 
-* an id seen among the last :data:`RECENT` ids is a repeat: refused, naming
-  both lines;
+* an id seen before, within :data:`RECENT` of the highest id, is a repeat:
+  refused, naming both lines;
 * an id more than :data:`RECENT` below the highest one seen goes back too
   far to be jitter (a file of another recording, an older slice): refused.
 
@@ -20,7 +20,6 @@ millions.
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 #: How many of the latest trade ids are remembered (a busy minute of BTCUSDT prints, far beyond 1 s of jitter).
@@ -28,12 +27,17 @@ RECENT = 4096
 
 
 class TradeIds:
-    """The recent trade ids of a read and where each was (file, line); :meth:`add` refuses a repeat."""
+    """The trade ids of a read within :data:`RECENT` of the newest, and where each was; :meth:`add` refuses a repeat.
+
+    The usual print has a new highest id: one int compare and one dict store.
+    The remembered ids are pruned in bulk (when twice the window), not one
+    by one, which cost a deque and a delete per print.
+    """
 
     def __init__(self) -> None:
         self._where: dict[int, tuple[Path, int]] = {}
-        self._order: deque[int] = deque()
-        self._highest: tuple[int, Path, int] | None = None
+        self._highest = -1
+        self._highest_at: tuple[Path, int] | None = None
 
     def add(self, trade_id: str, path: Path, number: int) -> None:
         """Record the print ``trade_id`` at ``path``:``number``; ValueError if it repeats or goes back too far."""
@@ -42,23 +46,24 @@ class TradeIds:
         except ValueError:
             raise ValueError(f"trade id {trade_id!r} is not an integer") from None
         where = self._where
-        seen = where.get(value)
-        if seen is not None:
-            raise ValueError(f"trade id {trade_id} repeats {_place(seen, path)}: one print delivered twice "
-                             "(a line written twice, or a slice of the recording pasted in again)")
-        highest = self._highest
-        if highest is not None and value < highest[0] - RECENT:
-            raise ValueError(
-                f"trade id {trade_id} goes back from trade id {highest[0]} ({_place(highest[1:], path)}) by more "
-                f"than {RECENT} prints: prints of another recording mixed in (Binance numbers a symbol's prints "
-                "in order)")
-        where[value] = (path, number)
-        order = self._order
-        order.append(value)
-        if len(order) > RECENT:
-            del where[order.popleft()]
-        if highest is None or value > highest[0]:
-            self._highest = (value, path, number)
+        here = (path, number)
+        if value > self._highest:
+            self._highest, self._highest_at = value, here
+        else:
+            seen = where.get(value)
+            if seen is not None:
+                raise ValueError(f"trade id {trade_id} repeats {_place(seen, path)}: one print delivered twice "
+                                 "(a line written twice, or a slice of the recording pasted in again)")
+            if value < self._highest - RECENT:
+                assert self._highest_at is not None
+                raise ValueError(
+                    f"trade id {trade_id} goes back from trade id {self._highest} ({_place(self._highest_at, path)}) "
+                    f"by more than {RECENT} prints: prints of another recording mixed in (Binance numbers a "
+                    "symbol's prints in order)")
+        where[value] = here
+        if len(where) > 2 * RECENT:
+            floor = self._highest - RECENT
+            self._where = {key: at for key, at in where.items() if key >= floor}
 
 
 def _place(seen: tuple[Path, int], path: Path) -> str:
