@@ -105,6 +105,18 @@ class BookHealth:
             self.invalid_spells.append(InvalidSpell(ts_ns, None, self.tracker.last_invalid_reason or "invalid"))
         self._valid = valid
 
+    def snapshot_left_invalid(self, ts_ns: int) -> None:
+        """A snapshot arrived and the book is still invalid: the warm-up spell now says why, not "no snapshot yet".
+
+        Why: a crossed snapshot (or one whose buffered diffs do not follow on)
+        kept the book invalid to the end, and the report and the exit line said
+        ``no snapshot yet`` of a recording that had one.
+        """
+        spells = self.invalid_spells
+        if spells and spells[-1].end_ns is None and spells[-1].reason == _WARM_UP:
+            why = self.tracker.last_invalid_reason or "invalid"
+            spells[-1].reason = f"the snapshot at {utc_text(ts_ns)} gave no valid book: {why}"
+
     def _silences(self, start_ns: int, end_ns: int) -> list[InvalidSpell]:
         """:func:`silences` of this book's events in the watched recording."""
         assert self._recording is not None

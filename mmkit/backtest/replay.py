@@ -215,6 +215,11 @@ class ReplayedReference:
         tracker = self.tracker
         if isinstance(event, BookSnapshot):
             tracker.on_snapshot(event)
+            if not tracker.is_valid:
+                if self._was_valid is None:  # the first event: the warm-up spell starts here
+                    self._was_valid = False
+                    self.health.observe(event.ts_recv, False)
+                self.health.snapshot_left_invalid(event.ts_recv)
         else:
             health = self.health
             health.diffs_received += 1
