@@ -11,8 +11,9 @@ Before (2026-12-08), each was read without a word and the backtest exited 0:
   "through" every bid of ours (13 fills), ``NaN`` crashed the run at the
   first resting order (exit 4, ``InvalidOperation``, no line named);
 * a trade id seen before (a line written twice by the recorder, a slice
-  pasted in twice within the clock jitter): one print delivered twice, so
-  the venue could fill our orders from it twice.
+  pasted in twice within the clock jitter): one print delivered twice, and
+  filled from twice (every print of the shared recording's first 30,000
+  lines written twice: the layered maker's 21 fills became 35, exit 0).
 """
 
 from __future__ import annotations
