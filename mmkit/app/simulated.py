@@ -26,6 +26,7 @@ from loguru import logger
 from mmkit.app.assembly import RiskSettings, assemble
 from mmkit.app.engine import Engine
 from mmkit.backtest.recording_cache.derived import DerivedKey, load_derived, store_derived
+from mmkit.backtest.recording_cache.layout import FileStamp
 from mmkit.backtest.replay import RecordingReplay, ReplayedReference, ReplayEvent
 from mmkit.book.tracker import OrderBookTracker
 from mmkit.clock import Clock
@@ -131,7 +132,7 @@ class FitStore:
     """
 
     directory: Path | None
-    files: tuple[tuple[str, int, int, int], ...]
+    files: tuple[FileStamp, ...]
     read: Mapping[str, Any]
 
     def key(self, window: tuple[int, int], increments: tuple[Decimal, Decimal]) -> DerivedKey:

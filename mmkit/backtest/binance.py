@@ -151,7 +151,7 @@ def read_recording(
 
 #: Bump whenever the parse changes the events a recording yields (fields, values, interning, clock fit):
 #: it is part of the on-disk cache key, so entries written by an older reader are never served.
-READER_VERSION = 4
+READER_VERSION = 5
 #: Every class :func:`read_recording` yields, in the order the on-disk cache numbers them.
 _EVENT_TYPES: tuple[type, ...] = (BookSnapshot, BookDelta, Trade, TopOfBook)
 
@@ -232,7 +232,8 @@ def _read(
         for path, (lines, _) in scanned:
             in_order.add(path, lines)  # before the clock fit: overlapping files would also skew it
         samples = [sample for _, (_, file_samples) in scanned for sample in file_samples]
-        correction = fit_correction(samples, paths, DEFAULT_MIN_LATENCY_NS, DEFAULT_WINDOW_NS)
+        counts = [len(file_samples) for _, (_, file_samples) in scanned]
+        correction = fit_correction(samples, paths, DEFAULT_MIN_LATENCY_NS, DEFAULT_WINDOW_NS, counts)
         files = [(path, lines) for path, (lines, _) in scanned]
     else:
         files = _in_order((path, scan_file(path, with_tickers)[0]) for path in paths)

@@ -17,6 +17,11 @@ from mmkit.model import NS_PER_MS, NS_PER_S
 DEFAULT_MIN_LATENCY_NS = NS_PER_MS
 #: Width of the windows whose minima define the lower envelope.
 DEFAULT_WINDOW_NS = 30 * NS_PER_S
+#: How far a message's exchange time may be after its receipt, beyond the recording's usual (the median of
+#: the window minima), before the fit refuses it: a message cannot arrive before it was sent, so only the
+#: recorder's drift over the recording explains it (a free-running clock: 50 ppm = 30 s a week); more is a
+#: corrupt ``E``/``T`` or a message of another recording, which would shift every receive time by as much.
+MAX_AHEAD_NS = 60 * NS_PER_S
 
 @attrs.frozen(slots=True)
 class ClockCorrection:
@@ -52,12 +57,14 @@ def estimate_clock_correction(
     One cheap pass: only the local stamp and ``"E":`` are read, with no JSON parsing.
     """
     samples: list[Sample] = []
+    counts: list[int] = []
     in_order = ReceiveTimeOrder()  # files that go back in time would skew the fit and the replay
     for path in paths:
         lines, file_samples = scan_file(path, keep_tickers=False)
         in_order.add(path, lines)
         samples += file_samples
-    return fit_correction(samples, paths, min_latency_ns, window_ns)
+        counts.append(len(file_samples))
+    return fit_correction(samples, paths, min_latency_ns, window_ns, counts)
 
 
 def fit_correction(
@@ -65,8 +72,13 @@ def fit_correction(
     paths: Sequence[Path],
     min_latency_ns: int = DEFAULT_MIN_LATENCY_NS,
     window_ns: int = DEFAULT_WINDOW_NS,
+    counts: Sequence[int] | None = None,
 ) -> ClockCorrection:
-    """The correction from ``(raw local ns, raw local - exchange ns)`` samples in file order (``paths`` for errors)."""
+    """The correction from ``(raw local ns, raw local - exchange ns)`` samples in file order (``paths`` for errors).
+
+    ``counts``: how many of the samples each of ``paths`` gave, to name the file of a refused one
+    (:func:`_refuse_messages_ahead`).
+    """
     if not samples:
         raise RecordingFormatError(f"no message with an exchange time in {[str(p) for p in paths]}")
     ref = samples[0][0]
@@ -77,6 +89,8 @@ def fit_correction(
         if key not in minima or diff < minima[key][1]:
             minima[key] = (raw, diff)
     points = list(minima.values())
+    diffs = list(map(_SECOND, samples))
+    _refuse_messages_ahead(samples, diffs, sorted(diff for _, diff in points), paths, counts)
     drift = 0.0
     if len(points) >= 3:
         xs = [float(raw - ref) for raw, _ in points]
@@ -91,7 +105,6 @@ def fit_correction(
     # In bulk (``map`` over columns; a generator calling a method per sample cost ~0.1 s on the shared
     # recording), with the same float products and roundings as the per-sample expressions.
     since = list(map(sub, map(_FIRST, samples), repeat(ref)))
-    diffs = list(map(_SECOND, samples))
     lowest = min(map(sub, diffs, map(round, map(float(drift).__mul__, since))))
     # drift describes how (local - exchange) grows with time, so the correction subtracts it.
     correction = ClockCorrection(offset_ns=min_latency_ns - lowest, drift=-drift, ref_ns=ref)
@@ -107,3 +120,38 @@ def fit_correction(
         len(samples),
     )
     return correction
+
+
+def _refuse_messages_ahead(
+    samples: Sequence[Sample], diffs: list[int], minima: list[int], paths: Sequence[Path], counts: Sequence[int] | None
+) -> None:
+    """Raise :class:`RecordingFormatError` if a message's exchange time is :data:`MAX_AHEAD_NS` past the usual.
+
+    Why: the fit lowers its line under every sample, so one message claiming
+    an exchange time an hour after it was received shifted every receive time
+    of the recording by an hour (a feed latency of one hour for every event,
+    the report's times an hour late), without a word. ``minima``: the sorted
+    window minima of ``diffs`` (receive minus exchange time); their median
+    is the recording's usual, which one message cannot move.
+    """
+    lowest = min(diffs)
+    usual = minima[len(minima) // 2]
+    if lowest >= usual - MAX_AHEAD_NS:
+        return
+    index = diffs.index(lowest)
+    raw = samples[index][0]
+    where = paths[0] if len(paths) == 1 else ", ".join(str(p) for p in paths)
+    if counts is not None and len(counts) == len(paths):
+        total = 0
+        for path, count in zip(paths, counts, strict=True):
+            total += count
+            if index < total:
+                where = path
+                break
+    from mmkit.backtest.health import utc_text
+
+    raise RecordingFormatError(
+        f"{where}: the message received at {raw} (local ns, {utc_text(raw)}) carries an exchange time "
+        f"{(usual - lowest) / NS_PER_S:.3f} s after it was received, compared with the rest of the recording "
+        f"(more than {MAX_AHEAD_NS / NS_PER_S:g} s): a corrupt exchange time, or a message of another recording. "
+        "The clock fit would shift every receive time by as much; remove or fix that line")

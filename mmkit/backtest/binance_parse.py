@@ -22,8 +22,9 @@ from mmkit.backtest.binance_lines import (
     RecordingFormatError,
 )
 from mmkit.backtest.binance_markets import SPOT, RecordedInstrument
+from mmkit.backtest.binance_trades import TradeIds
 from mmkit.backtest.recording_cache import LevelSource
-from mmkit.backtest.scaled_text import DecimalTexts, TextTable
+from mmkit.backtest.scaled_text import DecimalTexts, TextTable, to_units
 from mmkit.model import NS_PER_MS, BookDelta, BookSnapshot, ScaledLevels, Side, Trade
 
 
@@ -79,6 +80,12 @@ class _Parser:
         self.recorded = recorded or RecordedInstrument(SPOT, symbol)
         self._pu = self.recorded.market.chaining == "pu"
         self.decimals = DecimalTexts()
+        #: Trade price and size texts already checked by :meth:`_check_trade` (one set: both must be above 0).
+        self._checked_trade_texts: set[str] = set()
+        #: The trade stream of this read (``@trade`` or ``@aggTrade``): the first one seen, the only one allowed.
+        self._trade_kind: str | None = None
+        #: The read's recent trade ids: a print read twice stops the read (:func:`parse_lines`).
+        self.trade_ids = TradeIds()
         self.price_increment = price_increment
         self.size_increment = size_increment
         self._prices = TextTable(price_increment, "price", True, self.decimals)
@@ -170,7 +177,8 @@ class _Parser:
         text = payload.decode()
         trade = _TRADE(text)
         if trade is not None and "@depth" not in trade[1]:
-            stream, trade_id, price, qty, ts_trade, maker = trade.groups()
+            stream, named, trade_id, price, qty, ts_trade, maker = trade.groups()
+            self._check_trade(named, "@trade", price, qty)
             return Trade(venue, symbol, trade_id, dec[price], dec[qty], Side.SELL if maker == "true" else Side.BUY,
                          int(ts_trade) * NS_PER_MS, ts_recv)
         message: dict[str, Any] = _DECODE(text)
@@ -199,6 +207,7 @@ class _Parser:
             self._rows(data["a"])
             return (BookDelta, first, seq, ts_event, ts_recv)
         if stream.endswith("@trade") or stream.endswith("@aggTrade"):
+            self._check_trade(data.get("s"), stream[stream.rindex("@"):], data["p"], data["q"])
             return Trade(
                 venue, symbol, str(data["t"] if "t" in data else data["a"]), dec[data["p"]], dec[data["q"]],
                 # m: the buyer is the maker, so the taker sold.
@@ -208,11 +217,42 @@ class _Parser:
         if stream.endswith("@bookTicker"):
             if not self.with_tickers:
                 return None
+            named = data.get("s")
+            if named is not None and named != self.recorded.symbol:
+                raise ValueError(f"bookTicker of {named} in a recording of {self.recorded.symbol} (one symbol per run)")
             return TopOfBook(
                 venue, symbol, int(data["u"]), Decimal(data["b"]), Decimal(data["B"]), Decimal(data["a"]),
                 Decimal(data["A"]), ts_recv,
             )
         raise KeyError(f"unknown stream {stream!r}")
+
+    def _check_trade(self, named: object, kind: str, price: object, qty: object) -> None:
+        """Refuse a print that is not one of this recording's: another symbol, another trade stream, a bad number.
+
+        Why here, at the read: the venue fills our orders from every print it
+        is handed, so a print of another symbol (ETHUSDT at 2600 in a BTCUSDT
+        recording), a negative or zero price, a zero size, NaN or a price off
+        the tick grid made fills, or crashed the run mid-way, with nothing
+        naming the line. ``@trade`` and ``@aggTrade`` of one symbol in one
+        recording are the same prints twice (an aggTrade sums trades), so the
+        first kind seen is the only one read. Each distinct number text is
+        checked once per read (:func:`to_units`, as book levels are).
+        """
+        if named is not None and named != self.recorded.symbol:
+            raise ValueError(f"trade of {named} in a recording of {self.recorded.symbol} (one symbol per run)")
+        if kind != self._trade_kind:
+            if self._trade_kind is not None:
+                raise ValueError(
+                    f"{kind} print in a recording whose prints so far came from {self._trade_kind}: one trade "
+                    "stream per recording (an aggTrade sums @trade prints, so both would deliver each print twice)")
+            self._trade_kind = kind
+        checked = self._checked_trade_texts
+        if price not in checked:
+            to_units(price, self._prices.places, "trade price", self.price_increment, True)
+            checked.add(price)  # type: ignore[arg-type]  # to_units refused anything but a str
+        if qty not in checked:
+            to_units(qty, self._sizes.places, "trade size", self.size_increment, True)
+            checked.add(qty)  # type: ignore[arg-type]
 
 
 #: Per side of a file's book messages: its levels tuple, integer pairs tuple, price rows, size rows.
@@ -248,7 +288,7 @@ _PAIR = {2}
 _STRING = r'[^"\\\x00-\x1f]*'
 _INTEGER = r"(?:0|[1-9][0-9]*)"
 _TRADE = re.compile(
-    rf'\{{"stream":"({_STRING}@trade)","data":\{{"e":"trade","E":{_INTEGER},"s":"{_STRING}","t":({_INTEGER}),'
+    rf'\{{"stream":"({_STRING}@trade)","data":\{{"e":"trade","E":{_INTEGER},"s":"({_STRING})","t":({_INTEGER}),'
     rf'"p":"({_STRING})","q":"({_STRING})","T":({_INTEGER}),"m":(true|false),"M":(?:true|false)\}}\}}'
 ).fullmatch
 
@@ -271,6 +311,8 @@ def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: Clock
     for (number, _raw, payload), ts_recv in zip(lines, received, strict=True):
         try:
             event = parse(payload, ts_recv)
+            if type(event) is Trade:
+                parse.trade_ids.add(event.trade_id, path, number)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             raise RecordingFormatError(f"{path}:{number}: {exc!r}") from exc
         if event is None:
@@ -282,3 +324,4 @@ def parse_lines(path: Path, lines: list[Line], parse: _Parser, correction: Clock
     for place, book in zip(places, parse.build(pending), strict=True):
         events[place] = book
     return events
+

@@ -35,8 +35,10 @@ from typing import Any
 import attrs
 
 from mmkit.book.tracker import OrderBookTracker
+from mmkit.model import BookDelta, BookSnapshot
 
 _WARM_UP = "no snapshot yet"
+_BOOK_EVENTS = (BookDelta, BookSnapshot)
 #: Why the span before a recording's first book event had no book (like the warm-up, not a lost book).
 BEFORE_RECORDING = "before the recording starts"
 #: A run whose quoted book is invalid longer than this share of its span (percent) exits non-zero.
@@ -74,6 +76,18 @@ class BookHealth:
         #: Every spell without a valid book, in order.
         self.invalid_spells: list[InvalidSpell] = []
         self._first_ts: int | None = None
+        #: The recorded events and the staleness a silence is judged by (:meth:`watch_recording`), if known.
+        self._recording: tuple[Sequence[Any], int] | None = None
+
+    def watch_recording(self, events: Sequence[Any], staleness_ns: int) -> None:
+        """Judge silences in ``events`` (the replay's list) at :meth:`summary`: see :func:`silences`.
+
+        Why after the run, from the list: the compiled delivery loop hands
+        diffs to the book without this object, and a timestamp check per event
+        would cost every run for a case that is rare; one pass over the
+        stamps at the end costs a few ms.
+        """
+        self._recording = (events, staleness_ns)
 
     def observe(self, ts_ns: int, valid: bool) -> None:
         """Record a change of validity at recorded time ``ts_ns`` (called only when it may have changed)."""
@@ -91,6 +105,27 @@ class BookHealth:
             self.invalid_spells.append(InvalidSpell(ts_ns, None, self.tracker.last_invalid_reason or "invalid"))
         self._valid = valid
 
+    def snapshot_left_invalid(self, ts_ns: int) -> None:
+        """A snapshot arrived and the book is still invalid: the warm-up spell now says why, not "no snapshot yet".
+
+        Why: a crossed snapshot (or one whose buffered diffs do not follow on)
+        kept the book invalid to the end, and the report and the exit line said
+        ``no snapshot yet`` of a recording that had one.
+        """
+        spells = self.invalid_spells
+        if spells and spells[-1].end_ns is None and spells[-1].reason == _WARM_UP:
+            why = self.tracker.last_invalid_reason or "invalid"
+            spells[-1].reason = f"the snapshot at {utc_text(ts_ns)} gave no valid book: {why}"
+
+    def _silences(self, start_ns: int, end_ns: int) -> list[InvalidSpell]:
+        """:func:`silences` of this book's events in the watched recording."""
+        assert self._recording is not None
+        events, staleness_ns = self._recording
+        venue, symbol = self.tracker.venue, self.tracker.symbol
+        stamps = [event.ts_recv for event in events
+                  if type(event) in _BOOK_EVENTS and event.symbol == symbol and event.venue == venue]
+        return silences(stamps, start_ns, end_ns, staleness_ns)
+
     @property
     def seen_any(self) -> bool:
         return self._first_ts is not None
@@ -102,6 +137,8 @@ class BookHealth:
         count as time without a valid book, once where they overlap the book's own spells.
         """
         span = max(0, end_ns - start_ns)
+        if self._recording is not None:
+            outside = [*outside, *self._silences(start_ns, end_ns)]
         spells = self.invalid_spells if self.seen_any else [InvalidSpell(start_ns, None, "no book event")]
         if outside:
             spells = sorted([*spells, *outside], key=lambda spell: spell.start_ns)
@@ -173,6 +210,32 @@ def outside_recording(
     return spells
 
 
+def silences(stamps: Sequence[int], start_ns: int, end_ns: int, staleness_ns: int) -> list[InvalidSpell]:
+    """Stretches of ``[start_ns, end_ns]`` inside a recording where its book had no event for over ``staleness_ns``.
+
+    ``stamps``: the receive times of the book's events, in order. Why: a
+    recording can fall silent in the middle (the recorder suspended, the feed
+    frozen, a later hour's file next to this one with its update ids
+    following on), and no gap check sees it: the book stays "valid" on a
+    price that stopped moving. The engine's reference goes stale after
+    ``staleness_ns`` without an update (confidence 0), so from then to the
+    next event counts as time without a valid book, like the span after a
+    recording ends (:func:`outside_recording`, which covers before the first
+    stamp and after the last).
+    """
+    spells: list[InvalidSpell] = []
+    previous: int | None = None
+    for stamp in stamps:
+        if previous is not None and stamp - previous > staleness_ns:
+            stale_from = previous + staleness_ns
+            if stale_from < end_ns and stamp > start_ns:
+                spells.append(InvalidSpell(stale_from, stamp, (
+                    f"recording silent: no book event for {(stamp - previous) / 1e9:.3f} s after "
+                    f"{utc_text(previous)}")))
+        previous = stamp
+    return spells
+
+
 def unhealthy(health: dict[str, Any], max_invalid_pct: float = DEFAULT_MAX_INVALID_PCT) -> bool:
     """True when a book's invalid share of the span exceeds ``max_invalid_pct`` (percent)."""
     return float(health["invalid_pct"]) > max_invalid_pct
@@ -196,5 +259,5 @@ def format_health(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "outside_recording", "unhealthy",
-           "utc_text"]
+__all__ = ["DEFAULT_MAX_INVALID_PCT", "BookHealth", "InvalidSpell", "format_health", "outside_recording", "silences",
+           "unhealthy", "utc_text"]

@@ -198,6 +198,8 @@ class ReplayedReference:
         self._replay = replay
         #: The same replay when it is one of ours: its clock mode is read directly (fair() runs every tick).
         self._timeline = replay if isinstance(replay, ReplayTimeline) else None
+        if isinstance(replay, RecordingReplay):  # a whole recording: silences in it are judged at the summary
+            self.health.watch_recording(replay._events, self.staleness_ns)
 
     def on_mid(self, listener: Callable[[Decimal], None]) -> None:
         self._mid_listeners.append(listener)
@@ -213,6 +215,11 @@ class ReplayedReference:
         tracker = self.tracker
         if isinstance(event, BookSnapshot):
             tracker.on_snapshot(event)
+            if not tracker.is_valid:
+                if self._was_valid is None:  # the first event: the warm-up spell starts here
+                    self._was_valid = False
+                    self.health.observe(event.ts_recv, False)
+                self.health.snapshot_left_invalid(event.ts_recv)
         else:
             health = self.health
             health.diffs_received += 1

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+#: The most units a level may hold: the books keep ticks and lots as C ``long long`` (mmkit/_speedups/_levels.pyx).
+#: Beyond it the replay crashed at that event (``OverflowError``, exit 4, no file or line named); now the read stops.
+MAX_UNITS = 2**63 - 1
+
 
 def places_of(increment: Decimal) -> int:
     """Decimal places of a power-of-ten increment (0.01 -> 2); ValueError for any other increment."""
@@ -46,6 +50,8 @@ def to_units(text: object, places: int, what: str, increment: Decimal, positive:
         units = _units_by_value(text, places, what, increment)
     if units < 0 or (positive and units == 0):
         raise ValueError(f"{what} {text} must be {'above' if positive else 'at least'} 0")
+    if units > MAX_UNITS:
+        raise ValueError(f"{what} {text} is beyond the 64-bit units a book holds ({units} units of {increment})")
     return units
 
 
@@ -109,7 +115,7 @@ class TextTable(dict[str, int]):
             len(frac) <= places or not frac[places:].strip("0")
         ):
             units = int(whole + frac[:places].ljust(places, "0"))
-            if units == 0 and self.positive:
+            if (units == 0 and self.positive) or units > MAX_UNITS:
                 units = to_units(text, places, self.what, self.increment, self.positive)  # raises
         else:
             units = to_units(text, places, self.what, self.increment, self.positive)
@@ -123,4 +129,4 @@ class TextTable(dict[str, int]):
         return row
 
 
-__all__ = ["DecimalTexts", "TextTable", "places_of", "to_units"]
+__all__ = ["MAX_UNITS", "DecimalTexts", "TextTable", "places_of", "to_units"]

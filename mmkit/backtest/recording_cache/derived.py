@@ -35,7 +35,7 @@ import attrs
 from loguru import logger
 
 from mmkit.backtest.recording_cache.atomic import write_atomically
-from mmkit.backtest.recording_cache.layout import canonical
+from mmkit.backtest.recording_cache.layout import FileStamp, canonical
 
 #: File name suffix of a derived entry (:func:`mmkit.backtest.recording_cache.remove_entries` removes them too).
 DERIVED_SUFFIX = ".mmfact.json"
@@ -53,7 +53,7 @@ class DerivedKey:
 
     kind: str
     version: int
-    files: tuple[tuple[str, int, int, int], ...]
+    files: tuple[FileStamp, ...]
     params: Mapping[str, Any]
 
     def identity(self) -> str:

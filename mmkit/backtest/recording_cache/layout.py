@@ -60,3 +60,8 @@ def positional_fields(cls: type) -> list[str]:
     if any(not f.init or f.kw_only for f in fields):
         raise UncacheableError(f"{type_name(cls)} has fields its constructor does not take positionally")
     return [f.name for f in fields]
+
+
+#: A source file as a cache key sees it: resolved path, size, mtime_ns, inode, and the sha256 of its bytes
+#: (:func:`mmkit.backtest.recording_cache.file_stamps`).
+FileStamp = tuple[str, int, int, int, str]

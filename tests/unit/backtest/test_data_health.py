@@ -123,3 +123,15 @@ def test_a_book_never_valid_in_a_wider_window_is_never_valid() -> None:
     health = _health((1_000, False))
     summary = health.summary(0, 3_000, outside_recording(1_000, 1_500, 0, 3_000, staleness_ns=300))
     assert summary["invalid_ns"] == 3_000 and summary["never_valid"] and summary["invalid_pct"] == 100.0
+
+
+def test_a_crossed_snapshot_says_so_instead_of_no_snapshot_yet(tmp_path: Path) -> None:
+    """Before (2026-12-08): the book stayed invalid after a crossed snapshot, and the reason read "no snapshot yet"."""
+    rec = synthetic_recording("spot", seconds=10)
+    (at,) = rec.snapshot_lines
+    rec.lines[at] = rec.lines[at].replace(b'"bids":[["', b'"bids":[["999', 1)  # a bid far above every ask
+    reference, start, end = _replay(rec.write(tmp_path))
+    health = reference.health.summary(start, end)
+    assert health["snapshots"] == 1 and health["crossed"] == 1 and health["never_valid"]
+    assert health["first_invalid_reason"].startswith("the snapshot at 2024-08-08T")
+    assert "gave no valid book: crossed snapshot" in health["first_invalid_reason"]
