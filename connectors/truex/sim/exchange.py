@@ -66,6 +66,7 @@ from connectors.truex.sim.records import (
 )
 from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter
+from connectors.truex.sim.tamper import check_kind
 from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
@@ -134,6 +135,9 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         self._log = logger.bind(venue="truex-sim")
         self._fills_file: IO[str] | None = None
         self._hostile_sent: set[str] = set()
+        self._tampered: set[str] = set()
+        if config.tamper is not None:
+            check_kind(config.tamper)
         if config.hostile is not None:
             bad_trade(config.hostile, {"exec_id": "x", "qty": "1", "price": "1"})  # an unknown kind fails here
 

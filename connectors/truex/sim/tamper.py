@@ -1,0 +1,95 @@
+"""A hostile mode of the simulated TrueX exchange: a real trade report that reaches the client damaged.
+
+Where ``hostile.py`` sends an *extra* report the matching engine never made,
+``tamper`` damages the *real* one: the fill happened (it is in the fills log,
+the venue's own record, and in the order's CumQty), but the only 35=8 the
+client gets about it is one it must not believe as it stands:
+
+* ``bad_exec_type``: ExecType(150) ``Z``, a value outside the dictionary
+  (QuickFIX refuses it before the application sees it);
+* ``no_ord_status``: OrdStatus(39) removed (required: QuickFIX refuses it);
+* ``no_last_qty``: LastQty(32) removed (optional in the dictionary: the
+  connector must refuse a trade without a quantity);
+* ``no_clordid``: ClOrdID(11) removed and no OrigClOrdID(41);
+* ``impossible_status``: a trade (150=F) whose OrdStatus says New (39=0);
+* ``wrong_side``: the other Side(54) than the order's;
+* ``wrong_symbol``: Symbol(55) of another market (ETH-PYUSD);
+* ``huge_qty``: LastQty(32) of a thousand digits.
+
+``ExchangeConfig.tamper`` damages the first real trade report of each client
+(fault tests; ``python -m connectors.truex.sim --tamper KIND``).
+``send_crafted`` sends any message a test builds on a client's OE or MD
+session, for the cases a tampered trade report does not cover (market data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import quickfix as fix
+
+from connectors.truex import fix_tags
+
+if TYPE_CHECKING:
+    from connectors.truex.sim.exchange import TrueXExchange
+
+
+def _set(tag: int, value: str) -> Callable[[fix.Message], None]:
+    return lambda message: message.setField(tag, value)
+
+
+def _remove(*tags: int) -> Callable[[fix.Message], None]:
+    def apply(message: fix.Message) -> None:
+        for tag in tags:
+            if message.isSetField(tag):
+                message.removeField(tag)
+
+    return apply
+
+
+def _flip_side(message: fix.Message) -> None:
+    message.setField(fix_tags.T_SIDE, "2" if message.getField(fix_tags.T_SIDE) == "1" else "1")
+
+
+TAMPERS: dict[str, Callable[[fix.Message], None]] = {
+    "bad_exec_type": _set(fix_tags.T_EXEC_TYPE, "Z"),
+    "no_ord_status": _remove(fix_tags.T_ORD_STATUS),
+    "no_last_qty": _remove(fix_tags.T_LAST_QTY),
+    "no_clordid": _remove(fix_tags.T_CLORDID, fix_tags.T_ORIG_CLORDID),
+    "impossible_status": _set(fix_tags.T_ORD_STATUS, "0"),
+    "wrong_side": _flip_side,
+    "wrong_symbol": _set(fix_tags.T_SYMBOL, "ETH-PYUSD"),
+    "huge_qty": _set(fix_tags.T_LAST_QTY, "1" * 1000),
+}
+KINDS = tuple(TAMPERS)
+
+
+def check_kind(kind: str) -> None:
+    """Raise ValueError naming the choices if ``kind`` is not a tamper kind (fails at config time, not mid-run)."""
+    if kind not in TAMPERS:
+        raise ValueError(f"unknown tamper kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+def tamper(message: fix.Message, kind: str) -> fix.Message:
+    """Damage ``message`` (a real 35=8 trade report) in place as ``kind`` says; returns it."""
+    check_kind(kind)
+    TAMPERS[kind](message)
+    return message
+
+
+def send_crafted(exchange: TrueXExchange, comp_id: str, msg_type: str, fields: Iterable[tuple[int, str]]) -> None:
+    """Send a message of ``fields`` (in order, repeated tags allowed) on the session of ``comp_id`` (OE or MD).
+
+    Built field by field so a group's entries keep their order; QuickFIX fills in the header. Nothing is
+    validated: it is what a hostile venue would write.
+    """
+    text = "".join(f"{tag}={value}{fix_tags.SOH}" for tag, value in fields)
+    head = f"8={fix_tags.BEGIN_STRING}{fix_tags.SOH}9={len(text) + 5 + len(msg_type)}{fix_tags.SOH}"
+    body = f"35={msg_type}{fix_tags.SOH}{text}"
+    checksum = sum((head + body).encode()) % 256
+    message = fix.Message(f"{head}{body}10={checksum:03d}{fix_tags.SOH}", False)
+    spec = exchange._oe_sessions.get(comp_id) or exchange._md_sessions[comp_id]
+    with exchange._lock:
+        exchange._send(spec.session_id, message)
+    exchange._log.warning("HOSTILE: sent a crafted 35={} to {}", msg_type, comp_id)
