@@ -57,7 +57,11 @@ class ClientApp(GuardedApplication):
     def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         strip_orig_sending_time(message)
         header = message.getHeader()
-        if header.getField(35) != "A":
+        msg_type = header.getField(35)
+        if msg_type == "3":  # QuickFIX refuses a venue message it could not validate: the app never sees it
+            self._owner.post_refused(session_id, message.toString(), now_ns())
+            return
+        if msg_type != "A":
             return
         username = self._credentials.api_key
         fields = LogonFields(

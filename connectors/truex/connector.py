@@ -77,6 +77,7 @@ from connectors.truex.signing import load_signer
 from connectors.truex.status_probes import StatusProbes
 from connectors.truex.templates import Templates
 from connectors.truex.thread_handoff import QuickFixHandoff
+from connectors.truex.unreadable import UnreadableAnswers
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
@@ -90,7 +91,6 @@ from mmkit.connector import (
 )
 from mmkit.model import (
     ConnectionStatus,
-    MalformedMessage,
     OrderNotFound,
     OrderQueryFailed,
     OrderStatusReport,
@@ -100,7 +100,7 @@ from mmkit.model import (
 
 
 class TrueXConnector(
-    QuickFixHandoff, OrderEntry, OrderAnswers, StatusProbes, StatusQueries, MarketDataSubscriptions
+    QuickFixHandoff, OrderEntry, OrderAnswers, StatusProbes, StatusQueries, MarketDataSubscriptions, UnreadableAnswers
 ):
     """TrueX over FIX (FIXT.1.1 / FIX 5.0 SP2): order entry + market data. See the module docstring."""
 
@@ -165,6 +165,12 @@ class TrueXConnector(
         self._watch_task: asyncio.Task[None] | None = None
         self.watchdog_drops = 0
         self.malformed = 0
+        #: Venue messages QuickFIX refused before any callback (it sent a 35=3 back): also in ``malformed``.
+        self.refused_by_session = 0
+        #: Times a lost order-entry answer made us ask the venue about every live order (unreadable.py).
+        self.rechecks = 0
+        #: MDReqIDs we sent (35=V): a 35=W/X naming another is not ours to apply.
+        self._md_req_ids: set[str] = set()
 
     @classmethod
     def from_config(
@@ -393,9 +399,7 @@ class TrueXConnector(
             msg = raw_message.RawMessage(raw)
             self._dispatch(kind, msg, ts_recv)
         except (ValueError, KeyError, ArithmeticError) as exc:
-            self.malformed += 1
-            self._log.warning("malformed {} message: {} | {}", kind, exc, raw_message.redact(raw))
-            self._inbox.put(MalformedMessage(self.venue, str(exc), raw_message.redact(raw), ts_recv))
+            self._on_unreadable(kind, raw, str(exc), ts_recv)  # counted, told, and asked again (unreadable.py)
 
     def _dispatch(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
@@ -418,6 +422,8 @@ class TrueXConnector(
             self._inbox.put(rejected)
         elif msg_type == "j":
             self._on_business_reject(parsers.parse_business_reject(msg), ts_recv)
+        elif msg_type in ("W", "X") and (req_id := msg.get(fix_tags.T_MD_REQ_ID)) and req_id not in self._md_req_ids:
+            raise raw_message.ParseError(f"MDReqID {req_id!r} is not one we sent")
         elif msg_type == "W":
             snapshot = parsers.parse_snapshot(msg, self.venue, ts_recv)
             self._inbox.put(snapshot)
