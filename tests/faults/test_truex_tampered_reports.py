@@ -52,6 +52,8 @@ async def test_a_damaged_trade_report_is_counted_and_the_fill_booked_from_the_ve
         await rig.pump(lambda: bool(rig.alarms), 10)
         assert rig.connector is not None
         assert rig.connector.malformed == 1, "the damaged report was not counted"
+        refused = 1 if kind in ("bad_exec_type", "no_ord_status") else 0  # QuickFIX refused it: we never saw it
+        assert rig.connector.health_counters()["refused_by_session"] == refused
         assert "fills missing" in rig.alarms[0].reason
         assert [f.trade_id.startswith("SYN-") for f in rig.booked] == [True]  # booked once, from CumQty
         assert rig.position() == rig.venue_position() == Decimal("-0.01")

@@ -24,12 +24,12 @@ session, for the cases a tampered trade report does not cover (market data).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import quickfix as fix
 
-from connectors.truex import fix_tags
+from connectors.truex import builders, fix_tags
 
 if TYPE_CHECKING:
     from connectors.truex.sim.exchange import TrueXExchange
@@ -78,17 +78,29 @@ def tamper(message: fix.Message, kind: str) -> fix.Message:
     return message
 
 
-def send_crafted(exchange: TrueXExchange, comp_id: str, msg_type: str, fields: Iterable[tuple[int, str]]) -> None:
-    """Send a message of ``fields`` (in order, repeated tags allowed) on the session of ``comp_id`` (OE or MD).
+def send_crafted(
+    exchange: TrueXExchange,
+    comp_id: str,
+    msg_type: str,
+    fields: Iterable[tuple[int, str]],
+    entries: Sequence[Sequence[tuple[int, str]]] = (),
+) -> None:
+    """Send a message of ``fields`` and 268 ``entries`` (each in its order) on the session of ``comp_id``.
 
-    Built field by field so a group's entries keep their order; QuickFIX fills in the header. Nothing is
-    validated: it is what a hostile venue would write.
+    ``comp_id`` is a client's OE or MD SenderCompID; QuickFIX fills in the header. Each entry's first
+    tag is its group's delimiter. Nothing is validated: it is what a hostile venue would write.
     """
-    text = "".join(f"{tag}={value}{fix_tags.SOH}" for tag, value in fields)
-    head = f"8={fix_tags.BEGIN_STRING}{fix_tags.SOH}9={len(text) + 5 + len(msg_type)}{fix_tags.SOH}"
-    body = f"35={msg_type}{fix_tags.SOH}{text}"
-    checksum = sum((head + body).encode()) % 256
-    message = fix.Message(f"{head}{body}10={checksum:03d}{fix_tags.SOH}", False)
+    message = fix.Message()
+    header = message.getHeader()
+    header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
+    header.setField(fix.MsgType(msg_type))
+    for tag, value in fields:
+        message.setField(tag, value)
+    for entry in entries:
+        group = fix.Group(fix_tags.T_NO_MD_ENTRIES, entry[0][0], builders.field_order([t for t, _ in entry] + [0]))
+        for tag, value in entry:
+            group.setField(tag, value)
+        message.addGroup(group)
     spec = exchange._oe_sessions.get(comp_id) or exchange._md_sessions[comp_id]
     with exchange._lock:
         exchange._send(spec.session_id, message)
