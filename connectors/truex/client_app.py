@@ -78,7 +78,7 @@ class ClientApp(GuardedApplication):
     def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self._owner.note_recv(session_id, now_ns())
         msg_type = message.getHeader().getField(35)
-        if msg_type in ("5", "3"):
+        if msg_type in ("5", "3", "4"):  # 4: a SequenceReset may skip messages we never saw (unreadable.py)
             self._owner.post(session_id, message.toString(), now_ns())
 
     def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:

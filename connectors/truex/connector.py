@@ -169,6 +169,8 @@ class TrueXConnector(
         self.refused_by_session = 0
         #: Times a lost order-entry answer made us ask the venue about every live order (unreadable.py).
         self.rechecks = 0
+        #: SequenceResets that skipped messages of the venue's (a gap fill answering our resend request).
+        self.gap_fills = 0
         #: MDReqIDs we sent (35=V): a 35=W/X naming another is not ours to apply.
         self._md_req_ids: set[str] = set()
 
@@ -442,6 +444,8 @@ class TrueXConnector(
                 "{} logout from venue: {}", kind, self._logout_reason[kind])
         elif msg_type == "3":
             self._on_session_reject(msg, ts_recv)
+        elif msg_type == "4":
+            self._on_sequence_reset(kind, msg, ts_recv)
         else:
             self._log.debug("ignoring {} on {}", msg_type, kind)
 

@@ -10,6 +10,9 @@ venue message is lost to the application:
   ``report_checks``): a trade with no LastQty, a report naming no order or
   contradicting the order we sent.
 
+A third: a SequenceReset (gap fill) over messages we never received, which
+QuickFIX accepts without a word (``gap_fills``).
+
 Either way it is counted (``malformed``, and ``refused_by_session`` for the
 first), logged at ERROR and handed to the engine as a ``MalformedMessage``.
 An order-entry answer (8, 9, or one QuickFIX refused before we could see its
@@ -54,6 +57,7 @@ class UnreadableAnswers:
     _probes: dict[str, tuple[str, asyncio.Future[OrderStatusReport | OrderNotFound] | None]]
     malformed: int
     refused_by_session: int
+    gap_fills: int
     rechecks: int
     cum_qty_mismatches: int
     watchdog_drops: int
@@ -76,6 +80,7 @@ class UnreadableAnswers:
         return {
             "malformed": self.malformed,
             "refused_by_session": self.refused_by_session,
+            "gap_fills": self.gap_fills,
             "rechecks": self.rechecks,
             "cum_qty_mismatches": self.cum_qty_mismatches,
             "watchdog_drops": self.watchdog_drops,
@@ -103,6 +108,21 @@ class UnreadableAnswers:
         self._log.error("{} message lost: {}", kind, error)
         self._inbox.put(MalformedMessage(self.venue, f"{kind} {error}", raw_message.redact(reject_raw), ts_recv))
         self._recheck(kind, ref_type)
+
+    def _on_sequence_reset(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
+        """A SequenceReset that moves past messages we never received: what they said is unknown.
+
+        With ``PersistMessages=N`` on both sides, a venue answers our resend request (after a gap) with a
+        gap fill: an execution it sent and we lost is skipped, not resent, and QuickFIX accepts that quietly.
+        """
+        first, new = msg.get(fix_tags.T_SEQ), msg.get(36)
+        if not first or not new or not first.isdigit() or not new.isdigit() or int(new) <= int(first):
+            return
+        self.gap_fills += 1
+        error = f"venue messages {first}..{int(new) - 1} skipped by a SequenceReset (never received)"
+        self._log.error("{} {}: what they said is unknown", kind, error)
+        self._inbox.put(MalformedMessage(self.venue, f"{kind} {error}", "", ts_recv))
+        self._recheck(kind, "")
 
     def _recheck(self, kind: str, msg_type: str) -> None:
         """Ask the venue again about what the lost message may have told."""

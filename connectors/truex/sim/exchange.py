@@ -52,7 +52,7 @@ from connectors.truex.sim.fills import FillReporter
 from connectors.truex.sim.hostile import bad_trade, send_bad_trade
 from connectors.truex.sim.market_data import MarketDataPublisher
 from connectors.truex.sim.order_entry import OrderEntryHandler
-from connectors.truex.sim.outbox import Outbox
+from connectors.truex.sim.outbox import Outbox, send_to_target
 from connectors.truex.sim.records import (
     MAKER_OWNER,
     MD_COMP_ID,
@@ -66,7 +66,7 @@ from connectors.truex.sim.records import (
 )
 from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter
-from connectors.truex.sim.tamper import check_kind
+from connectors.truex.sim.tamper import check_kind, send_skipping_marked
 from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
@@ -97,7 +97,9 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
         #: Every outgoing message goes through here, never straight to QuickFIX (see the module docstring).
-        self.outbox = Outbox("truex-sim", never_send_under=self._lock)
+        # tamper "skipped" (fault tests only) sends through a check that costs a call into QuickFIX per message
+        sender = send_skipping_marked if config.tamper == "skipped" else send_to_target
+        self.outbox = Outbox("truex-sim", sender, never_send_under=self._lock)
         self.templates = Templates(config.dictionary_dir, ("8", "9"))
         self._signer = load_signer(config.signer)
         self._accounts_by_comp = {}

@@ -14,7 +14,11 @@ client gets about it is one it must not believe as it stands:
 * ``impossible_status``: a trade (150=F) whose OrdStatus says New (39=0);
 * ``wrong_side``: the other Side(54) than the order's;
 * ``wrong_symbol``: Symbol(55) of another market (ETH-PYUSD);
-* ``huge_qty``: LastQty(32) of a thousand digits.
+* ``huge_qty``: LastQty(32) of a thousand digits;
+* ``skipped``: replaced by a SequenceReset-GapFill over its own sequence
+  number (what a venue keeping no messages answers a resend request with):
+  the execution is skipped, not lost in transit (``send_skipping_marked``,
+  the exchange's outbox sender).
 
 ``ExchangeConfig.tamper`` damages the first real trade report of each client
 (fault tests; ``python -m connectors.truex.sim --tamper KIND``).
@@ -30,9 +34,14 @@ from typing import TYPE_CHECKING
 import quickfix as fix
 
 from connectors.truex import builders, fix_tags
+from connectors.truex.sim.outbox import send_to_target
 
 if TYPE_CHECKING:
     from connectors.truex.sim.exchange import TrueXExchange
+
+
+#: Marks a report ``skipped`` must use the sequence number of and not send (never leaves the exchange).
+SKIP_MARKER = 19_999
 
 
 def _set(tag: int, value: str) -> Callable[[fix.Message], None]:
@@ -61,8 +70,31 @@ TAMPERS: dict[str, Callable[[fix.Message], None]] = {
     "wrong_side": _flip_side,
     "wrong_symbol": _set(fix_tags.T_SYMBOL, "ETH-PYUSD"),
     "huge_qty": _set(fix_tags.T_LAST_QTY, "1" * 1000),
+    "skipped": lambda message: message.setField(SKIP_MARKER, "Y"),
 }
 KINDS = tuple(TAMPERS)
+
+
+def send_skipping_marked(session_id: fix.SessionID, message: fix.Message) -> bool:
+    """The outbox's sender for ``skipped``: a marked message goes out as a SequenceReset-GapFill over itself.
+
+    What a venue that keeps no messages answers a resend request with, sent under the report's own
+    MsgSeqNum (read in the sender thread, the only one that sends application messages), so the
+    client's sequence stays whole and only the execution is gone. (Raising DoNotSend from a Python
+    ``toApp`` instead aborts the process with this QuickFIX build.)
+    """
+    if not message.isSetField(SKIP_MARKER):
+        return send_to_target(session_id, message)
+    session = fix.Session.lookupSession(session_id)
+    if session is None:
+        return False
+    gap_fill = fix.Message()
+    header = gap_fill.getHeader()
+    header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
+    header.setField(fix.MsgType("4"))
+    gap_fill.setField(123, "Y")  # GapFillFlag
+    gap_fill.setField(36, str(session.getExpectedSenderNum() + 1))  # NewSeqNo: past the seq it is sent under
+    return send_to_target(session_id, gap_fill)
 
 
 def check_kind(kind: str) -> None:
