@@ -90,6 +90,8 @@ from mmkit.connector import (
     load_venue_rules,
 )
 from mmkit.model import (
+    BookDelta,
+    BookSnapshot,
     ConnectionStatus,
     OrderNotFound,
     OrderQueryFailed,
@@ -171,6 +173,8 @@ class TrueXConnector(
         self.rechecks = 0
         #: SequenceResets that skipped messages of the venue's (a gap fill answering our resend request).
         self.gap_fills = 0
+        #: Venue symbol -> the instrument's finest (tick, lot): a book level must be on it (``_check_grid``).
+        self._grids: dict[str, tuple[Decimal, Decimal]] = {}
         #: MDReqIDs we sent (35=V): a 35=W/X naming another is not ours to apply.
         self._md_req_ids: set[str] = set()
 
@@ -428,11 +432,15 @@ class TrueXConnector(
             raise raw_message.ParseError(f"MDReqID {req_id!r} is not one we sent")
         elif msg_type == "W":
             snapshot = parsers.parse_snapshot(msg, self.venue, ts_recv)
+            self._check_grid(snapshot)
             self._inbox.put(snapshot)
         elif msg_type == "X":
             for event in parsers.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
-                if isinstance(event, Trade) and event.symbol not in self._trade_symbols:
-                    continue
+                if isinstance(event, Trade):
+                    if event.symbol not in self._trade_symbols:
+                        continue
+                else:
+                    self._check_grid(event)
                 self._inbox.put(event)
         elif msg_type == "Y":
             self._log.error("market data request rejected: {}", msg.get(fix_tags.T_TEXT))
@@ -448,6 +456,18 @@ class TrueXConnector(
             self._on_sequence_reset(kind, msg, ts_recv)
         else:
             self._log.debug("ignoring {} on {}", msg_type, kind)
+
+    def _check_grid(self, event: BookSnapshot | BookDelta) -> None:
+        """A level off the instrument's finest grid would raise inside the book (OffGridError): refuse it here."""
+        grid = self._grids.get(event.symbol)
+        if grid is None:
+            rules = self._rules
+            instrument = next((i for i in rules.instruments if rules.venue_symbol(i.symbol) == event.symbol), None)
+            if instrument is None:
+                return  # not a market we know: the engine has no book for it
+            grid = self._grids[event.symbol] = instrument.finest_increments()
+        parsers.check_grid(event.bids, *grid)
+        parsers.check_grid(event.asks, *grid)
 
     def drain(self) -> list[VenueEvent]:
         return self._inbox.drain()

@@ -281,6 +281,13 @@ def _check_level(price: Decimal, size: Decimal) -> None:
         raise ParseError(f"impossible book level: price {price}, size {size}")
 
 
+def check_grid(levels: tuple[Level, ...], tick: Decimal, lot: Decimal) -> None:
+    """Every level on the instrument's finest price and size grid (the book keeps integer ticks and lots)."""
+    for price, size in levels:
+        if price % tick or size % lot:
+            raise ParseError(f"book level {price} x {size} is off the instrument's grid ({tick} x {lot})")
+
+
 def _md_entry_ts(entry: dict[int, str], fallback: int) -> int:
     text = entry.get(T_MD_ENTRY_TIME)
     if text and len(text) >= 17:

@@ -2,10 +2,12 @@
 
 Each message is one the book must not take as it stands: a negative size,
 an MDUpdateAction the connector does not apply (3 = delete thru), an
-MDEntryType or MDUpdateAction outside the dictionary (QuickFIX refuses it),
-an MDReqID we never sent. Each is counted and reported (``MalformedMessage``), nothing of it
-reaches the book, and a fresh snapshot is asked for at once (the part of the
-book it touched is unknown). Before: the negative size and the delete-thru
+MDEntryType or MDUpdateAction outside the dictionary, an MDReqID we never
+sent, a price of 20 decimals or a size finer than the instrument's grid (the
+book raises OffGridError on those, out of the engine's event router). Each
+is counted and reported (``MalformedMessage``), nothing of it reaches the
+book, and a fresh snapshot is asked for at once (the part of the book it
+touched is unknown). Before: the negative size and the delete-thru
 reached the book tracker as levels (a negative size raises inside the book,
 a delete-thru was set as a level), the foreign MDReqID's book was applied,
 and the refused ones vanished without a word.
@@ -47,6 +49,9 @@ CASES = {
     "delete_thru": (_X, [(fix_tags.T_APPL_SEQ_NUM, "2")], [_change("3", "0", "59990", "1")]),
     "entry_type_not_in_spec": (_X, [(fix_tags.T_APPL_SEQ_NUM, "2")], [_change("0", "q", "59990", "1")]),
     "update_action_not_in_spec": (_X, [(fix_tags.T_APPL_SEQ_NUM, "2")], [_change("7", "0", "59990", "1")]),
+    "price_of_20_decimals": (_W, _snapshot_fields(), [_level("0", "59990.00000000000000000001", "1"),
+                                                      _level("1", "60010", "1")]),
+    "size_off_the_lot": (_X, [(fix_tags.T_APPL_SEQ_NUM, "2")], [_change("0", "0", "59990", "0.0000000000001")]),
     "foreign_md_req_id": (_W, _snapshot_fields("not-ours-7"), [_level("0", "59990", "7"), _level("1", "60010", "7")]),
 }
 
@@ -69,5 +74,5 @@ async def test_hostile_market_data_is_counted_kept_from_the_book_and_resynced(pa
     for event in collector.events[before:]:
         if isinstance(event, BookSnapshot | BookDelta):
             levels = [*event.bids, *event.asks]
-            assert all(size >= 0 for _, size in levels), event
-            assert Decimal(59990) not in {price for price, _ in levels}, f"the crafted level reached the book: {event}"
+            prices = {price for price, _ in levels}
+            assert prices <= {Decimal(59995), Decimal(60005)}, f"a crafted level reached the book: {event}"
