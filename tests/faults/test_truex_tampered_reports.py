@@ -67,6 +67,22 @@ async def test_a_damaged_trade_report_is_counted_and_the_fill_booked_from_the_ve
     rig.assert_ledger_matches_venue()
 
 
+async def test_a_fill_sent_a_day_ahead_is_refused_by_quickfix_and_found_at_once(tmp_path: Path) -> None:
+    """QuickFIX's latency check (120 s) refuses it and logs the session out: counted (``refused_by_session``),
+    and the fill found from CumQty (the recheck, or the re-logon's reconcile, whichever answers first)."""
+    rig = await _fill_through_tamper(tmp_path, "future_sending_time")
+    try:
+        await rig.pump(lambda: bool(rig.alarms), 15)
+        assert rig.connector is not None
+        assert rig.connector.health_counters()["refused_by_session"] == 1
+        assert "fills missing" in rig.alarms[0].reason
+        assert rig.position() == rig.venue_position() == Decimal("-0.01")
+        await rig.pump(lambda: rig.connector is not None and rig.connector.connected, 15)
+    finally:
+        await rig.stop()
+    rig.assert_ledger_matches_venue()
+
+
 async def test_a_thousand_digit_last_qty_is_quarantined_and_the_venues_cum_qty_booked(tmp_path: Path) -> None:
     """Not a finding: the connector reads it exactly, the engine quarantines it (overfill) and books CumQty."""
     rig = await _fill_through_tamper(tmp_path, "huge_qty")

@@ -66,7 +66,7 @@ from connectors.truex.sim.records import (
 )
 from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter
-from connectors.truex.sim.tamper import check_kind, send_skipping_marked
+from connectors.truex.sim.tamper import check_kind, send_skipping_marked, shift_sending_time_if_marked
 from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
@@ -366,6 +366,10 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
                 self._refused[key] = reason
             else:
                 self._refused.pop(key, None)
+
+    def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        if self.config.tamper == "future_sending_time":  # fault tests only: no QuickFIX call per message otherwise
+            shift_sending_time_if_marked(message)
 
     def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()

@@ -15,6 +15,8 @@ client gets about it is one it must not believe as it stands:
 * ``wrong_side``: the other Side(54) than the order's;
 * ``wrong_symbol``: Symbol(55) of another market (ETH-PYUSD);
 * ``huge_qty``: LastQty(32) of a thousand digits;
+* ``future_sending_time``: sent with a SendingTime(52) a day ahead (set in
+  the exchange's ``toApp``, after QuickFIX stamped the header);
 * ``skipped``: replaced by a SequenceReset-GapFill over its own sequence
   number (what a venue keeping no messages answers a resend request with):
   the execution is skipped, not lost in transit (``send_skipping_marked``,
@@ -28,19 +30,21 @@ session, for the cases a tampered trade report does not cover (market data).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import quickfix as fix
 
-from connectors.truex import builders, fix_tags
+from connectors.truex import builders, fix_tags, fix_values
 from connectors.truex.sim.outbox import send_to_target
 
 if TYPE_CHECKING:
     from connectors.truex.sim.exchange import TrueXExchange
 
 
-#: Marks a report ``skipped`` must use the sequence number of and not send (never leaves the exchange).
+#: Marks a report ``skipped`` replaces by a gap fill, or ``future_sending_time`` stamps ahead (removed before
+#: it leaves the exchange).
 SKIP_MARKER = 19_999
 
 
@@ -71,6 +75,7 @@ TAMPERS: dict[str, Callable[[fix.Message], None]] = {
     "wrong_symbol": _set(fix_tags.T_SYMBOL, "ETH-PYUSD"),
     "huge_qty": _set(fix_tags.T_LAST_QTY, "1" * 1000),
     "skipped": lambda message: message.setField(SKIP_MARKER, "Y"),
+    "future_sending_time": lambda message: message.setField(SKIP_MARKER, "T"),
 }
 KINDS = tuple(TAMPERS)
 
@@ -95,6 +100,14 @@ def send_skipping_marked(session_id: fix.SessionID, message: fix.Message) -> boo
     gap_fill.setField(123, "Y")  # GapFillFlag
     gap_fill.setField(36, str(session.getExpectedSenderNum() + 1))  # NewSeqNo: past the seq it is sent under
     return send_to_target(session_id, gap_fill)
+
+
+def shift_sending_time_if_marked(message: fix.Message) -> None:
+    """In the exchange's ``toApp`` (``future_sending_time`` only): a marked message leaves stamped a day ahead."""
+    if message.isSetField(SKIP_MARKER):
+        message.removeField(SKIP_MARKER)
+        header = message.getHeader()
+        header.setField(fix_tags.T_SENDING_TIME, fix_values.format_utc_timestamp(time.time_ns() + 86_400 * 10**9))
 
 
 def check_kind(kind: str) -> None:
