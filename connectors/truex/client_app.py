@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 OE, MD = "OE", "MD"
 _OE_TYPES = frozenset({"D", "F", "G", "H", "AF"})
 _MD_TYPES = frozenset({"V"})
+#: The application messages each session carries (TrueXConnector._send refuses any other, before QuickFIX).
+SESSION_TYPES = {OE: _OE_TYPES, MD: _MD_TYPES}
 SOH = fix_tags.SOH
 #: "<SOH>tag=" markers for reading a few fields out of one toString() copy (``ClientApp.on_to_app``).
 _ORIG_SENDING_TIME = f"{SOH}{fix_tags.T_ORIG_SENDING_TIME}="
@@ -102,8 +104,10 @@ class ClientApp(GuardedApplication):
         kind = self._owner.kind_of_comp_ids(field_value(text, _SENDER), field_value(text, _TARGET)) or (
             self._owner.kind_of(session_id))
         if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
-            self._log.error("refusing to send {} on the {} session", msg_type, kind)
-            raise fix.DoNotSend()
+            # Refused earlier (TrueXConnector._send); one that got here bypassed it. Not DoNotSend: raised from
+            # Python it aborts the whole process with this QuickFIX build ("terminate called after throwing an
+            # instance of 'FIX::DoNotSend'"), which is worse than the stray message.
+            self._log.error("sending {} on the {} session: it bypassed TrueXConnector._send", msg_type, kind)
         if kind == OE:
             self.sent[int(field_value(text, _SEQ))] = (msg_type, field_value(text, _CLORDID))
             if len(self.sent) > 10_000:

@@ -390,12 +390,12 @@ class TrueXConnector(
             message = builders.order_status_request(
                 client_id, info.side, info.symbol, request_id, self._config.party_id
             )
-            if not self._send(OE, message):
+            if not self._send(OE, message, "H"):
                 self._inbox_requests.discard(request_id)
                 self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
         request_id = self._ids.next("m")
         self._inbox_requests.add(request_id)
-        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id)):
+        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id), "AF"):
             self._inbox_requests.discard(request_id)
 
     # -- loop side: incoming messages ------------------------------------------

@@ -34,7 +34,7 @@ class MarketDataSubscriptions:
 
     if TYPE_CHECKING:  # provided by TrueXConnector and its other mixins; for the type checker only
 
-        def _send(self, kind: str, message: fix.Message) -> bool: ...
+        def _send(self, kind: str, message: fix.Message, msg_type: str) -> bool: ...
 
     def subscribe_book(self, symbol: str) -> None:
         venue_symbol = self._rules.venue_symbol(symbol)
@@ -55,5 +55,5 @@ class MarketDataSubscriptions:
     def _send_md_request(self, symbol: str) -> None:
         request_id = self._ids.next("v")
         self._md_req_ids.add(request_id)  # a few per MD logon or resync: never pruned
-        if not self._send(MD, builders.market_data_request(request_id, symbol)):
+        if not self._send(MD, builders.market_data_request(request_id, symbol), "V"):
             self._log.warning("market data request for {} not sent: MD session down", symbol)
