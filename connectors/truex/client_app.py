@@ -99,7 +99,10 @@ class ClientApp(GuardedApplication):
         if _POSS_DUP in text:
             header = message.getHeader()
             if header.isSetField(fix_tags.T_POSS_DUP) and header.getField(fix_tags.T_POSS_DUP) == "Y":
-                raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
+                # A stale order must never be replayed. Unreachable: PersistMessages=N (session.py) makes QuickFIX
+                # answer every resend request with gap fills, never a resent order. Were it reached, this abort of
+                # the process (DoNotSend raised from Python, see session.py) is still better than the replay.
+                raise fix.DoNotSend()
         msg_type = field_value(text, _MSG_TYPE)
         kind = self._owner.kind_of_comp_ids(field_value(text, _SENDER), field_value(text, _TARGET)) or (
             self._owner.kind_of(session_id))
