@@ -109,7 +109,7 @@ class OrderAnswers:
         if msg.get(fix_tags.T_EXEC_TYPE) == "4" and (msg.get(fix_tags.T_CLORDID) or "") in self._probes:
             self._on_probe_canceled(msg, ts_recv)
             return
-        why = report_checks.problem(msg, self._orders)
+        why = report_checks.problem(msg, self._orders, self._cancels)
         if why is not None:
             raise raw_message.ParseError(why)  # counted, told and asked again (unreadable.py); nothing believed
         parsed = parsers.parse_execution_report(msg, self.venue, ts_recv)

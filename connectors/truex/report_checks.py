@@ -43,11 +43,14 @@ class KnownOrder(Protocol):
     side: Side
 
 
-def problem(msg: RawMessage, orders: Mapping[str, KnownOrder]) -> str | None:
+def problem(msg: RawMessage, orders: Mapping[str, KnownOrder], requests: Mapping[str, str]) -> str | None:
     """Why ``msg`` (a 35=8) cannot be believed as it stands, or None.
 
     ``orders``: the live orders the connector sent, by ClOrdID; a report about
-    one of them must agree with it on Side and Symbol.
+    one of them must agree with it on Side and Symbol. ``requests``: our
+    cancel and replace requests, their ClOrdID -> the order they were for; a
+    report answering one must name that order as OrigClOrdID (else a replace
+    would close another of our orders, still live at the venue).
     """
     exec_type = msg.get(fix_tags.T_EXEC_TYPE) or ""
     client_id = msg.get(fix_tags.T_CLORDID) or ""
@@ -58,6 +61,9 @@ def problem(msg: RawMessage, orders: Mapping[str, KnownOrder]) -> str | None:
     status = msg.get(fix_tags.T_ORD_STATUS) or ""
     if allowed is not None and status not in allowed:
         return f"ExecType {exec_type} with OrdStatus {status!r} is impossible (expected one of {sorted(allowed)})"
+    meant = requests.get(client_id)
+    if meant is not None and orig and orig != meant:
+        return f"OrigClOrdID {orig} on {client_id}, which we sent for {meant}"
     order = orders.get(client_id) or orders.get(orig)
     if order is None:
         return None
