@@ -220,6 +220,7 @@ class OrderAnswers:
         elif isinstance(event, OrderRejected | OrderExpired):
             self._orders.pop(event.client_id, None)
         elif isinstance(event, OrderReplaced):
+            self._cancels.pop(event.client_id, None)  # answered: kept, it grew by one entry per replace all run long
             old = self._orders.pop(event.orig_client_id, None)
             info = self._orders.get(event.client_id) or old
             if info is not None:

@@ -48,8 +48,9 @@ def problem(msg: RawMessage, orders: Mapping[str, KnownOrder], requests: Mapping
 
     ``orders``: the live orders the connector sent, by ClOrdID; a report about
     one of them must agree with it on Side and Symbol. ``requests``: our
-    cancel and replace requests, their ClOrdID -> the order they were for; a
-    report answering one must name that order as OrigClOrdID (else a replace
+    cancel and replace requests awaiting their answer, their ClOrdID -> the
+    order they were for; a report answering one must name that order as
+    OrigClOrdID, and a replace answer (150=5) must answer one (else a replace
     would close another of our orders, still live at the venue).
     """
     exec_type = msg.get(fix_tags.T_EXEC_TYPE) or ""
@@ -62,6 +63,8 @@ def problem(msg: RawMessage, orders: Mapping[str, KnownOrder], requests: Mapping
     if allowed is not None and status not in allowed:
         return f"ExecType {exec_type} with OrdStatus {status!r} is impossible (expected one of {sorted(allowed)})"
     meant = requests.get(client_id)
+    if exec_type == "5" and meant is None:
+        return f"a replace answer for {client_id or '?'}, which is no replace of ours awaiting its answer"
     if meant is not None and orig and orig != meant:
         return f"OrigClOrdID {orig} on {client_id}, which we sent for {meant}"
     order = orders.get(client_id) or orders.get(orig)

@@ -1,7 +1,7 @@
 """Order reports a hostile TrueX crafts on the order-entry session, against the real client on loopback.
 
-A replace answer (150=5) whose OrigClOrdID names another of our live orders
-than the one we asked to replace: believed, it would close that other order
+A replace answer (150=5) for no replace of ours awaiting its answer (here:
+b2's, answered already) whose OrigClOrdID names another of our live orders: believed, it would close that other order
 in the engine (OrderReplaced) while it still rests at the venue, and drop it
 from the connector's registry so it could not be cancelled. Now it is counted
 and reported (``MalformedMessage``), nothing in it reaches the engine, and
@@ -30,6 +30,7 @@ async def test_a_replace_answer_naming_another_of_our_orders_is_not_believed(pai
     connector.replace(ReplaceRequest("b2", "b1", "truex", SYMBOL, Side.BUY, Decimal("0.01"), Decimal("59995")))
     real = await collector.wait_for(lambda e: isinstance(e, OrderReplaced))
     assert (real.client_id, real.orig_client_id) == ("b2", "b1")
+    assert "b2" not in connector._cancels  # answered: the request is not kept for the rest of the run
     [a1] = [o for o in exchange.open_orders(comp_of(connector)) if o.client_id == "a1"]
 
     send_crafted(exchange, comp_of(connector), "8", [
@@ -39,6 +40,6 @@ async def test_a_replace_answer_naming_another_of_our_orders_is_not_believed(pai
         (fix_tags.T_LEAVES_QTY, "0.01"), (fix_tags.T_CUM_QTY, "0"),
     ])  # fmt: skip
     bad = await collector.wait_for(lambda e: isinstance(e, MalformedMessage))
-    assert "OrigClOrdID a1 on b2, which we sent for b1" in bad.error
+    assert "a replace answer for b2, which is no replace of ours awaiting its answer" in bad.error
     assert connector.malformed == 1
     assert [e.orig_client_id for e in collector.of_type(OrderReplaced)] == ["b1"], "a1 was closed as replaced"
