@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 OE, MD = "OE", "MD"
 _OE_TYPES = frozenset({"D", "F", "G", "H", "AF"})
 _MD_TYPES = frozenset({"V"})
+#: The application messages each session carries (TrueXConnector._send refuses any other, before QuickFIX).
+SESSION_TYPES = {OE: _OE_TYPES, MD: _MD_TYPES}
 SOH = fix_tags.SOH
 #: "<SOH>tag=" markers for reading a few fields out of one toString() copy (``ClientApp.on_to_app``).
 _ORIG_SENDING_TIME = f"{SOH}{fix_tags.T_ORIG_SENDING_TIME}="
@@ -57,7 +59,11 @@ class ClientApp(GuardedApplication):
     def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         strip_orig_sending_time(message)
         header = message.getHeader()
-        if header.getField(35) != "A":
+        msg_type = header.getField(35)
+        if msg_type == "3":  # QuickFIX refuses a venue message it could not validate: the app never sees it
+            self._owner.post_refused(session_id, message.toString(), now_ns())
+            return
+        if msg_type != "A":
             return
         username = self._credentials.api_key
         fields = LogonFields(
@@ -74,7 +80,7 @@ class ClientApp(GuardedApplication):
     def on_from_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self._owner.note_recv(session_id, now_ns())
         msg_type = message.getHeader().getField(35)
-        if msg_type in ("5", "3"):
+        if msg_type in ("5", "3", "4"):  # 4: a SequenceReset may skip messages we never saw (unreadable.py)
             self._owner.post(session_id, message.toString(), now_ns())
 
     def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
@@ -93,13 +99,18 @@ class ClientApp(GuardedApplication):
         if _POSS_DUP in text:
             header = message.getHeader()
             if header.isSetField(fix_tags.T_POSS_DUP) and header.getField(fix_tags.T_POSS_DUP) == "Y":
-                raise fix.DoNotSend()  # a stale order must never be replayed; the tracker reconciles it
+                # A stale order must never be replayed. Unreachable: PersistMessages=N (session.py) makes QuickFIX
+                # answer every resend request with gap fills, never a resent order. Were it reached, this abort of
+                # the process (DoNotSend raised from Python, see session.py) is still better than the replay.
+                raise fix.DoNotSend()
         msg_type = field_value(text, _MSG_TYPE)
         kind = self._owner.kind_of_comp_ids(field_value(text, _SENDER), field_value(text, _TARGET)) or (
             self._owner.kind_of(session_id))
         if (kind == OE and msg_type not in _OE_TYPES) or (kind == MD and msg_type not in _MD_TYPES):
-            self._log.error("refusing to send {} on the {} session", msg_type, kind)
-            raise fix.DoNotSend()
+            # Refused earlier (TrueXConnector._send); one that got here bypassed it. Not DoNotSend: raised from
+            # Python it aborts the whole process with this QuickFIX build ("terminate called after throwing an
+            # instance of 'FIX::DoNotSend'"), which is worse than the stray message.
+            self._log.error("sending {} on the {} session: it bypassed TrueXConnector._send", msg_type, kind)
         if kind == OE:
             self.sent[int(field_value(text, _SEQ))] = (msg_type, field_value(text, _CLORDID))
             if len(self.sent) > 10_000:

@@ -77,6 +77,7 @@ from connectors.truex.signing import load_signer
 from connectors.truex.status_probes import StatusProbes
 from connectors.truex.templates import Templates
 from connectors.truex.thread_handoff import QuickFixHandoff
+from connectors.truex.unreadable import UnreadableAnswers
 from connectors.truex.watchdog import SessionWatchdog
 from mmkit.conf import ConfigError, structure
 from mmkit.connector import (
@@ -89,8 +90,9 @@ from mmkit.connector import (
     load_venue_rules,
 )
 from mmkit.model import (
+    BookDelta,
+    BookSnapshot,
     ConnectionStatus,
-    MalformedMessage,
     OrderNotFound,
     OrderQueryFailed,
     OrderStatusReport,
@@ -100,7 +102,7 @@ from mmkit.model import (
 
 
 class TrueXConnector(
-    QuickFixHandoff, OrderEntry, OrderAnswers, StatusProbes, StatusQueries, MarketDataSubscriptions
+    QuickFixHandoff, OrderEntry, OrderAnswers, StatusProbes, StatusQueries, MarketDataSubscriptions, UnreadableAnswers
 ):
     """TrueX over FIX (FIXT.1.1 / FIX 5.0 SP2): order entry + market data. See the module docstring."""
 
@@ -165,6 +167,16 @@ class TrueXConnector(
         self._watch_task: asyncio.Task[None] | None = None
         self.watchdog_drops = 0
         self.malformed = 0
+        #: Venue messages QuickFIX refused before any callback (it sent a 35=3 back): also in ``malformed``.
+        self.refused_by_session = 0
+        #: Times a lost order-entry answer made us ask the venue about every live order (unreadable.py).
+        self.rechecks = 0
+        #: SequenceResets that skipped messages of the venue's (a gap fill answering our resend request).
+        self.gap_fills = 0
+        #: Venue symbol -> the instrument's finest (tick, lot): a book level must be on it (``_check_grid``).
+        self._grids: dict[str, tuple[Decimal, Decimal]] = {}
+        #: MDReqIDs we sent (35=V): a 35=W/X naming another is not ours to apply.
+        self._md_req_ids: set[str] = set()
 
     @classmethod
     def from_config(
@@ -378,12 +390,12 @@ class TrueXConnector(
             message = builders.order_status_request(
                 client_id, info.side, info.symbol, request_id, self._config.party_id
             )
-            if not self._send(OE, message):
+            if not self._send(OE, message, "H"):
                 self._inbox_requests.discard(request_id)
                 self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))
         request_id = self._ids.next("m")
         self._inbox_requests.add(request_id)
-        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id)):
+        if not self._send(OE, builders.order_mass_status_request(request_id, None, self._config.party_id), "AF"):
             self._inbox_requests.discard(request_id)
 
     # -- loop side: incoming messages ------------------------------------------
@@ -393,9 +405,7 @@ class TrueXConnector(
             msg = raw_message.RawMessage(raw)
             self._dispatch(kind, msg, ts_recv)
         except (ValueError, KeyError, ArithmeticError) as exc:
-            self.malformed += 1
-            self._log.warning("malformed {} message: {} | {}", kind, exc, raw_message.redact(raw))
-            self._inbox.put(MalformedMessage(self.venue, str(exc), raw_message.redact(raw), ts_recv))
+            self._on_unreadable(kind, raw, str(exc), ts_recv)  # counted, told, and asked again (unreadable.py)
 
     def _dispatch(self, kind: str, msg: raw_message.RawMessage, ts_recv: int) -> None:
         msg_type = msg.msg_type
@@ -418,13 +428,19 @@ class TrueXConnector(
             self._inbox.put(rejected)
         elif msg_type == "j":
             self._on_business_reject(parsers.parse_business_reject(msg), ts_recv)
+        elif msg_type in ("W", "X") and (req_id := msg.get(fix_tags.T_MD_REQ_ID)) and req_id not in self._md_req_ids:
+            raise raw_message.ParseError(f"MDReqID {req_id!r} is not one we sent")
         elif msg_type == "W":
             snapshot = parsers.parse_snapshot(msg, self.venue, ts_recv)
+            self._check_grid(snapshot)
             self._inbox.put(snapshot)
         elif msg_type == "X":
             for event in parsers.parse_incremental(msg, self.venue, next(iter(self._md_symbols), ""), ts_recv):
-                if isinstance(event, Trade) and event.symbol not in self._trade_symbols:
-                    continue
+                if isinstance(event, Trade):
+                    if event.symbol not in self._trade_symbols:
+                        continue
+                else:
+                    self._check_grid(event)
                 self._inbox.put(event)
         elif msg_type == "Y":
             self._log.error("market data request rejected: {}", msg.get(fix_tags.T_TEXT))
@@ -436,8 +452,22 @@ class TrueXConnector(
                 "{} logout from venue: {}", kind, self._logout_reason[kind])
         elif msg_type == "3":
             self._on_session_reject(msg, ts_recv)
+        elif msg_type == "4":
+            self._on_sequence_reset(kind, msg, ts_recv)
         else:
             self._log.debug("ignoring {} on {}", msg_type, kind)
+
+    def _check_grid(self, event: BookSnapshot | BookDelta) -> None:
+        """A level off the instrument's finest grid would raise inside the book (OffGridError): refuse it here."""
+        grid = self._grids.get(event.symbol)
+        if grid is None:
+            rules = self._rules
+            instrument = next((i for i in rules.instruments if rules.venue_symbol(i.symbol) == event.symbol), None)
+            if instrument is None:
+                return  # not a market we know: the engine has no book for it
+            grid = self._grids[event.symbol] = instrument.finest_increments()
+        parsers.check_grid(event.bids, *grid)
+        parsers.check_grid(event.asks, *grid)
 
     def drain(self) -> list[VenueEvent]:
         return self._inbox.drain()

@@ -28,12 +28,13 @@ class MarketDataSubscriptions:
     _log: Logger
     _logged_on: dict[str, bool]
     _md_symbols: set[str]
+    _md_req_ids: set[str]
     _rules: VenueRules
     _trade_symbols: set[str]
 
     if TYPE_CHECKING:  # provided by TrueXConnector and its other mixins; for the type checker only
 
-        def _send(self, kind: str, message: fix.Message) -> bool: ...
+        def _send(self, kind: str, message: fix.Message, msg_type: str) -> bool: ...
 
     def subscribe_book(self, symbol: str) -> None:
         venue_symbol = self._rules.venue_symbol(symbol)
@@ -52,5 +53,7 @@ class MarketDataSubscriptions:
         self._send_md_request(self._rules.venue_symbol(symbol))
 
     def _send_md_request(self, symbol: str) -> None:
-        if not self._send(MD, builders.market_data_request(self._ids.next("v"), symbol)):
+        request_id = self._ids.next("v")
+        self._md_req_ids.add(request_id)  # a few per MD logon or resync: never pruned
+        if not self._send(MD, builders.market_data_request(request_id, symbol), "V"):
             self._log.warning("market data request for {} not sent: MD session down", symbol)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from connectors.truex import fix_tags, parsers, raw_message, rejects
+from connectors.truex import fix_tags, parsers, raw_message, rejects, report_checks
 from connectors.truex.client_app import ClientApp
+from connectors.truex.fix_tags import _SIDE_CODES
 from connectors.truex.order_entry import _OrderInfo
 from mmkit.connector import Inbox, TransientVenueError, VenueRules
 from mmkit.model import (
@@ -83,7 +84,7 @@ class OrderAnswers:
         False: not such a report, nothing done (the general path takes it).
         """
         get = msg.get
-        if get(fix_tags.T_EXEC_TYPE) != "0":
+        if get(fix_tags.T_EXEC_TYPE) != "0" or get(fix_tags.T_ORD_STATUS) != "0":
             return False
         cum = get(fix_tags.T_CUM_QTY)
         if cum is not None and cum != "0":
@@ -92,10 +93,15 @@ class OrderAnswers:
         if cum is not None and order_id in self._passed_fills:
             return False  # CumQty 0 on an order we passed fills of: the general path's check reports it
         client_id = get(fix_tags.T_CLORDID) or ""
+        tracked = self._orders.get(client_id)
+        if (
+            tracked is None
+            or get(fix_tags.T_SIDE) != _SIDE_CODES[tracked.side]
+            or get(fix_tags.T_SYMBOL) != tracked.symbol
+        ):
+            return False  # not the order we sent as we sent it: the general path's checks (report_checks) say why
         if cum is not None:
-            tracked = self._orders.get(client_id)
-            if tracked is not None:
-                tracked.cum_qty = _ZERO
+            tracked.cum_qty = _ZERO
         self._inbox.put(OrderAccepted(self.venue, client_id, order_id, parsers.event_time(msg, ts_recv), ts_recv))
         return True
 
@@ -103,6 +109,9 @@ class OrderAnswers:
         if msg.get(fix_tags.T_EXEC_TYPE) == "4" and (msg.get(fix_tags.T_CLORDID) or "") in self._probes:
             self._on_probe_canceled(msg, ts_recv)
             return
+        why = report_checks.problem(msg, self._orders, self._cancels)
+        if why is not None:
+            raise raw_message.ParseError(why)  # counted, told and asked again (unreadable.py); nothing believed
         parsed = parsers.parse_execution_report(msg, self.venue, ts_recv)
         if isinstance(parsed, parsers.StatusAnswer):
             self._on_status_answer(parsed)
@@ -211,6 +220,7 @@ class OrderAnswers:
         elif isinstance(event, OrderRejected | OrderExpired):
             self._orders.pop(event.client_id, None)
         elif isinstance(event, OrderReplaced):
+            self._cancels.pop(event.client_id, None)  # answered: kept, it grew by one entry per replace all run long
             old = self._orders.pop(event.orig_client_id, None)
             info = self._orders.get(event.client_id) or old
             if info is not None:

@@ -19,7 +19,7 @@ import attrs
 import quickfix as fix
 
 from connectors.truex import builders
-from connectors.truex.client_app import OE
+from connectors.truex.client_app import OE, SESSION_TYPES
 from connectors.truex.config import TrueXConfig
 from connectors.truex.ids import IdGenerator
 from connectors.truex.session import now_ns
@@ -37,6 +37,9 @@ from mmkit.model import (
     ReplaceRequest,
     Side,
 )
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 
 @attrs.define(slots=True)
@@ -60,6 +63,7 @@ class OrderEntry:
     _ids: IdGenerator
     _inbox: Inbox
     _inbox_requests: set[str]
+    _log: Logger
     _logged_on: dict[str, bool]
     _orders: dict[str, _OrderInfo]
     _rules: VenueRules
@@ -76,8 +80,16 @@ class OrderEntry:
             self, client_id: str, symbol: str, future: asyncio.Future[OrderStatusReport | OrderNotFound] | None
         ) -> bool: ...
 
-    def _send(self, kind: str, message: fix.Message) -> bool:
-        """True if QuickFIX took the message for sending; False = not sent (logged out)."""
+    def _send(self, kind: str, message: fix.Message, msg_type: str) -> bool:
+        """True if QuickFIX took the message for sending; False = not sent (logged out, or the wrong session).
+
+        ``msg_type`` is the message's 35 as the caller built it (asking QuickFIX would cost a call per
+        order). A type the session does not carry is refused here, before QuickFIX: refusing it in
+        ``toApp`` (DoNotSend) aborts the whole process with this QuickFIX build.
+        """
+        if msg_type not in SESSION_TYPES[kind]:
+            self._log.error("refusing to send 35={} on the {} session", msg_type, kind)
+            return False
         if not self._logged_on[kind]:
             return False
         try:
@@ -91,7 +103,7 @@ class OrderEntry:
         message = self._templates.new_order_single(order, self._config.party_id, symbol, ts)
         self._orders[order.client_id] = _OrderInfo(symbol, order.side, order.price, order.qty, order.post_only)
         self._watchdog.sent(order.client_id, ts)
-        if not self._send(OE, message):
+        if not self._send(OE, message, "D"):
             self._orders.pop(order.client_id, None)
             self._inbox.put(
                 OrderRejected(self.venue, order.client_id, RejectReason.NOT_CONNECTED, "OE session down", ts, ts)
@@ -111,7 +123,7 @@ class OrderEntry:
         )
         self._cancels[cancel_id] = client_id
         self._watchdog.sent(cancel_id, ts)
-        if not self._send(OE, message):
+        if not self._send(OE, message, "F"):
             self._cancels.pop(cancel_id, None)
             self._inbox.put(
                 OrderCancelRejected(self.venue, client_id, RejectReason.NOT_CONNECTED, "OE session down", ts, ts)
@@ -139,7 +151,7 @@ class OrderEntry:
         )
         self._cancels[request.client_id] = request.orig_client_id
         self._watchdog.sent(request.client_id, ts)
-        if not self._send(OE, message):
+        if not self._send(OE, message, "G"):
             self._orders.pop(request.client_id, None)
             self._cancels.pop(request.client_id, None)
             self._inbox.put(
@@ -177,6 +189,6 @@ class OrderEntry:
             client_id, side, self._rules.venue_symbol(symbol), request_id, self._config.party_id
         )
         self._inbox_requests.add(request_id)
-        if not self._send(OE, message):
+        if not self._send(OE, message, "H"):
             self._inbox_requests.discard(request_id)
             self._inbox.put(OrderQueryFailed(self.venue, client_id, "OE session down", now_ns()))

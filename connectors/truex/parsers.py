@@ -259,6 +259,35 @@ def md_sequence(msg: RawMessage) -> int:
     return int(value)
 
 
+#: MDUpdateAction values a book entry may carry here: new, change, delete. Delete thru (3), delete from (4)
+#: and overlay (5) are legal FIX but would need another book model: applied as a level, they corrupt it.
+_BOOK_ACTIONS = frozenset({"0", "1", "2"})
+
+
+#: MDEntryType(269) values of the TrueX dictionary (conf/fix/TRUEX-FIX50SP2.xml). QuickFIX does not check
+#: a value inside a repeating group, so one outside these is ours to refuse; one inside them that we did not
+#: ask for (statistics) is skipped.
+_SPEC_ENTRY_TYPES = frozenset("0123456789ABCDEFGHJKLMNOPQRSTUVWXYZa")
+
+
+def _check_entry_type(kind: str | None) -> None:
+    if kind not in _SPEC_ENTRY_TYPES:
+        raise ParseError(f"MDEntryType {kind!r} is not in the TrueX dictionary")
+
+
+def _check_level(price: Decimal, size: Decimal) -> None:
+    """A book level the venue cannot mean: a price not above 0 or a negative size (0 deletes)."""
+    if price <= 0 or size < 0 or not price.is_finite() or not size.is_finite():
+        raise ParseError(f"impossible book level: price {price}, size {size}")
+
+
+def check_grid(levels: tuple[Level, ...], tick: Decimal, lot: Decimal) -> None:
+    """Every level on the instrument's finest price and size grid (the book keeps integer ticks and lots)."""
+    for price, size in levels:
+        if price % tick or size % lot:
+            raise ParseError(f"book level {price} x {size} is off the instrument's grid ({tick} x {lot})")
+
+
 def _md_entry_ts(entry: dict[int, str], fallback: int) -> int:
     text = entry.get(T_MD_ENTRY_TIME)
     if text and len(text) >= 17:
@@ -274,8 +303,10 @@ def parse_snapshot(msg: RawMessage, venue: str, ts_recv: int) -> BookSnapshot:
     for entry in msg.group(T_NO_MD_ENTRIES, T_MD_ENTRY_TYPE):
         kind = entry.get(T_MD_ENTRY_TYPE)
         px, size = _dec(entry.get(T_MD_ENTRY_PX)), _dec(entry.get(T_MD_ENTRY_SIZE))
+        _check_entry_type(kind)
         if kind not in ("0", "1") or px is None or size is None:
             continue
+        _check_level(px, size)
         (bids if kind == "0" else asks).append((px, size))
         ts_event = _md_entry_ts(entry, ts_event)
     bids.sort(key=lambda level: level[0], reverse=True)
@@ -306,6 +337,7 @@ def parse_incremental(msg: RawMessage, venue: str, default_symbol: str, ts_recv:
         ts_event = _md_entry_ts(entry, ts_msg)
         if px is None:
             raise ParseError("MD entry without a price")
+        _check_entry_type(kind)
         if kind == "2":
             trades.append(
                 Trade(
@@ -321,9 +353,12 @@ def parse_incremental(msg: RawMessage, venue: str, default_symbol: str, ts_recv:
             )
             continue
         if kind not in ("0", "1"):
-            continue
+            continue  # an entry type we did not ask for (statistics): not the book's
+        if action not in _BOOK_ACTIONS:
+            raise ParseError(f"MDUpdateAction {action!r} on a book entry is not one this connector applies (0, 1, 2)")
         bids, asks, _ = changes.setdefault(symbol, ([], [], ts_event))
         level = (px, Decimal(0) if action == "2" or size is None else size)
+        _check_level(*level)
         (bids if kind == "0" else asks).append(level)
         changes[symbol] = (bids, asks, ts_event)
     deltas: list[BookDelta | Trade] = [

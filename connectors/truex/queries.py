@@ -49,7 +49,7 @@ class StatusQueries:
         @property
         def venue(self) -> str: ...
 
-        def _send(self, kind: str, message: fix.Message) -> bool: ...
+        def _send(self, kind: str, message: fix.Message, msg_type: str) -> bool: ...
 
         def _probe(
             self, client_id: str, symbol: str, future: asyncio.Future[OrderStatusReport | OrderNotFound] | None
@@ -70,7 +70,7 @@ class StatusQueries:
             request_id,
             self._config.party_id,
         )
-        if not self._send(OE, message):
+        if not self._send(OE, message, "H"):
             self._status_waiters.pop(request_id, None)
             raise NotConnectedError("OE session down")
         try:
@@ -120,7 +120,9 @@ class StatusQueries:
         future: asyncio.Future[list[OrderStatusReport]] = loop.create_future()
         self._mass_waiters[request_id] = (future, [])
         venue_symbol = None if symbol is None else self._rules.venue_symbol(symbol)
-        if not self._send(OE, builders.order_mass_status_request(request_id, venue_symbol, self._config.party_id)):
+        if not self._send(
+            OE, builders.order_mass_status_request(request_id, venue_symbol, self._config.party_id), "AF"
+        ):
             self._mass_waiters.pop(request_id, None)
             raise NotConnectedError("OE session down")
         try:

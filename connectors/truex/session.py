@@ -13,6 +13,10 @@ Two things live here:
   callback hangs the process, so every callback body runs inside a guard;
   only QuickFIX's own control exceptions (DoNotSend, RejectLogon, the field
   errors that make QuickFIX send a session Reject) are let through on purpose.
+  Beware: with this QuickFIX build, DoNotSend and RejectLogon raised from
+  Python abort the whole process (``terminate called after throwing an
+  instance of 'FIX::DoNotSend'``), so neither is raised on a path that can be
+  reached (tests/integration/truex/test_misrouted_send.py).
 """
 
 from __future__ import annotations

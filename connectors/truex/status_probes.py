@@ -49,7 +49,7 @@ class StatusProbes:
         @property
         def venue(self) -> str: ...
 
-        def _send(self, kind: str, message: fix.Message) -> bool: ...
+        def _send(self, kind: str, message: fix.Message, msg_type: str) -> bool: ...
 
         def _report_from(
             self, msg: raw_message.RawMessage, client_id: str, ts_recv: int
@@ -67,7 +67,7 @@ class StatusProbes:
             party_id=self._config.party_id, ts_ns=now_ns(),
         )  # fmt: skip
         self._probes[probe_id] = (client_id, future)
-        if not self._send(OE, message):
+        if not self._send(OE, message, "F"):
             self._probes.pop(probe_id, None)
             return False
         return True

@@ -44,6 +44,8 @@ class QuickFixHandoff:
 
         def _on_session(self, kind: str, up: bool, ts_recv: int) -> None: ...
 
+        def _on_refused(self, kind: str, reject_raw: str, ts_recv: int) -> None: ...
+
     def kind_of(self, session_id: fix.SessionID) -> str:
         kind = self._kinds_by_id.get(session_id.toString())  # one call into QuickFIX, not four
         if kind is not None:
@@ -75,6 +77,10 @@ class QuickFixHandoff:
         """Anything arrived on OE (any thread): the watchdog's proof of life."""
         if self.kind_of(session_id) == OE and ts_recv > self._watchdog.last_recv_ns:
             self._watchdog.last_recv_ns = ts_recv
+
+    def post_refused(self, session_id: fix.SessionID, reject_raw: str, ts_recv: int) -> None:
+        """QuickFIX is sending a session Reject (35=3) of a venue message it refused: tell the loop."""
+        self._call_soon(self._on_refused, self.kind_of(session_id), reject_raw, ts_recv)
 
     def post_status(self, session_id: fix.SessionID, up: bool, ts_recv: int) -> None:
         self._call_soon(self._on_session, self.kind_of(session_id), up, ts_recv)

@@ -25,6 +25,7 @@ from loguru import logger
 from connectors.truex.sim.driver import MarketDriver, RandomWalk, RecordingPrices
 from connectors.truex.sim.exchange import ExchangeAccount, ExchangeConfig, TrueXExchange
 from connectors.truex.sim.hostile import KINDS
+from connectors.truex.sim.tamper import KINDS as TAMPER_KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=KINDS,
         default=None,
         help="fault tests: after each client's first real fill, send one bad trade report of this kind",
+    )
+    parser.add_argument(
+        "--tamper",
+        choices=TAMPER_KINDS,
+        default=None,
+        help="fault tests: damage each client's first real trade report this way (connectors/truex/sim/tamper.py)",
     )
     parser.add_argument(
         "--omit-commission", action="store_true", help="send fills without Commission(12), as TrueX may"
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             strict=not args.extended,
             omit_commission=args.omit_commission,
             hostile=args.hostile,
+            tamper=args.tamper,
         )
     )
     prices: RandomWalk | RecordingPrices

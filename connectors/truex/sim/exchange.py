@@ -52,7 +52,7 @@ from connectors.truex.sim.fills import FillReporter
 from connectors.truex.sim.hostile import bad_trade, send_bad_trade
 from connectors.truex.sim.market_data import MarketDataPublisher
 from connectors.truex.sim.order_entry import OrderEntryHandler
-from connectors.truex.sim.outbox import Outbox
+from connectors.truex.sim.outbox import Outbox, send_to_target
 from connectors.truex.sim.records import (
     MAKER_OWNER,
     MD_COMP_ID,
@@ -66,6 +66,7 @@ from connectors.truex.sim.records import (
 )
 from connectors.truex.sim.reports import ReportBuilder
 from connectors.truex.sim.rules import DuplicateGuard, SlidingWindowLimiter
+from connectors.truex.sim.tamper import check_kind, send_skipping_marked, shift_sending_time_if_marked
 from connectors.truex.templates import Templates
 from mmkit.model import Side, TimeInForce, VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchingEngine, MatchResult, RestingOrder, SimOrder
@@ -96,7 +97,9 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         self.stats = ExchangeStats()
         self._lock = threading.RLock()
         #: Every outgoing message goes through here, never straight to QuickFIX (see the module docstring).
-        self.outbox = Outbox("truex-sim", never_send_under=self._lock)
+        # tamper "skipped" (fault tests only) sends through a check that costs a call into QuickFIX per message
+        sender = send_skipping_marked if config.tamper == "skipped" else send_to_target
+        self.outbox = Outbox("truex-sim", sender, never_send_under=self._lock)
         self.templates = Templates(config.dictionary_dir, ("8", "9"))
         self._signer = load_signer(config.signer)
         self._accounts_by_comp = {}
@@ -134,6 +137,9 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
         self._log = logger.bind(venue="truex-sim")
         self._fills_file: IO[str] | None = None
         self._hostile_sent: set[str] = set()
+        self._tampered: set[str] = set()
+        if config.tamper is not None:
+            check_kind(config.tamper)
         if config.hostile is not None:
             bad_trade(config.hostile, {"exec_id": "x", "qty": "1", "price": "1"})  # an unknown kind fails here
 
@@ -360,6 +366,10 @@ class TrueXExchange(OrderEntryHandler, FillReporter, MarketDataPublisher, Report
                 self._refused[key] = reason
             else:
                 self._refused.pop(key, None)
+
+    def on_to_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        if self.config.tamper == "future_sending_time":  # fault tests only: no QuickFIX call per message otherwise
+            shift_sending_time_if_marked(message)
 
     def on_to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()

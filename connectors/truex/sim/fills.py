@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from connectors.truex.session import SessionSpec
 from connectors.truex.sim.records import ExchangeConfig, ExchangeStats, _Record
 from connectors.truex.sim.reports import ReportBuilder
+from connectors.truex.sim.tamper import tamper
 from mmkit.model import VenueOrderStatus
 from mmkit.sim.matching import Execution, MatchResult
 
@@ -29,6 +30,8 @@ class FillReporter(ReportBuilder):
     _records: dict[tuple[str, str], _Record]
     _oe_sessions: dict[str, SessionSpec]
     _fills_file: IO[str] | None
+    #: Owners whose first trade report was damaged already (``config.tamper``).
+    _tampered: set[str]
     _log: Any
 
     if TYPE_CHECKING:  # provided by TrueXExchange and its other mixins; declared for the type checker only
@@ -71,6 +74,10 @@ class FillReporter(ReportBuilder):
                 self._log_fill(exec_id, record, execution, is_maker, fee)
                 spec = self._oe_sessions.get(owner.removeprefix("client:"))
                 if spec is not None:
+                    if self.config.tamper is not None and owner not in self._tampered:
+                        self._tampered.add(owner)
+                        report = tamper(report, self.config.tamper)
+                        self._log.warning("HOSTILE: {} trade report {} sent to {}", self.config.tamper, exec_id, owner)
                     self._send(spec.session_id, report)
                     self._maybe_hostile(owner, exec_id, record, execution, is_maker)
         self._publish_md(result.executions)

@@ -60,6 +60,9 @@ class ExchangeConfig:
     #: Fault tests only: after each client's first real fill, send one bad trade report of this kind
     #: (connectors/truex/sim/hostile.py). None: an honest venue.
     hostile: str | None = None
+    #: Fault tests only: damage each client's first real trade report this way before it is sent
+    #: (connectors/truex/sim/tamper.py). None: reports leave as built.
+    tamper: str | None = None
 
 
 @attrs.define(slots=True)
