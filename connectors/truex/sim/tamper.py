@@ -38,6 +38,7 @@ import quickfix as fix
 
 from connectors.truex import builders, fix_tags, fix_values
 from connectors.truex.sim.outbox import send_to_target
+from connectors.truex.templates import field_by_field
 
 if TYPE_CHECKING:
     from connectors.truex.sim.exchange import TrueXExchange
@@ -93,12 +94,8 @@ def send_skipping_marked(session_id: fix.SessionID, message: fix.Message) -> boo
     session = fix.Session.lookupSession(session_id)
     if session is None:
         return False
-    gap_fill = fix.Message()
-    header = gap_fill.getHeader()
-    header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
-    header.setField(fix.MsgType("4"))
-    gap_fill.setField(123, "Y")  # GapFillFlag
-    gap_fill.setField(36, str(session.getExpectedSenderNum() + 1))  # NewSeqNo: past the seq it is sent under
+    # GapFillFlag, and NewSeqNo past the seq it is sent under
+    gap_fill = field_by_field("4", [(123, "Y"), (36, str(session.getExpectedSenderNum() + 1))])
     return send_to_target(session_id, gap_fill)
 
 
@@ -135,12 +132,7 @@ def send_crafted(
     ``comp_id`` is a client's OE or MD SenderCompID; QuickFIX fills in the header. Each entry's first
     tag is its group's delimiter. Nothing is validated: it is what a hostile venue would write.
     """
-    message = fix.Message()
-    header = message.getHeader()
-    header.setField(fix.BeginString(fix_tags.BEGIN_STRING))
-    header.setField(fix.MsgType(msg_type))
-    for tag, value in fields:
-        message.setField(tag, value)
+    message = field_by_field(msg_type, list(fields))
     for entry in entries:
         group = fix.Group(fix_tags.T_NO_MD_ENTRIES, entry[0][0], builders.field_order([t for t, _ in entry] + [0]))
         for tag, value in entry:
